@@ -1,0 +1,37 @@
+/*
+ * cli.h: the `octet` command line.  The only code that prints to the
+ * terminal or turns a status into an exit code.  One file per command,
+ * listed in CLI_COMMANDS below.
+ */
+#ifndef OCTET_CLI_H
+#define OCTET_CLI_H
+
+#include "ir.h"
+
+/* CMD(name, function, "one-line summary") */
+#define CLI_COMMANDS(CMD)                                                       \
+    CMD(inspect, cmd_inspect, "print a model's graph as text, JSON or DOT")     \
+    CMD(opt, cmd_opt, "load, verify, run passes and save a model")              \
+    CMD(run, cmd_run, "run a model on input tensors")
+
+#define CMD(name, fn, summary) int fn(int argc, char **argv);
+CLI_COMMANDS(CMD)
+#undef CMD
+
+/* Prints every diagnostic recorded in ctx to stderr, prefixed "octet: ". */
+void cli_print_diags(const oct_ctx *ctx);
+/* Prints diagnostics and returns the exit code for `st`. */
+int cli_finish(oct_ctx *ctx, oct_status st);
+/* Usage error: prints "octet CMD: message" and a hint, returns 1. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints the help text of a command (or the overview for NULL); returns
+ * false if there is no such command. */
+bool cli_help(const char *cmd);
+/* True if argv[i] is "--help" or "-h". */
+bool cli_is_help(const char *arg);
+/* Matches "--name=value" or "--name value"; advances *i past the value.
+ * Returns the value or NULL. */
+const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+
+#endif

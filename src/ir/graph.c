@@ -1,0 +1,210 @@
+/*
+ * graph.c: building and querying the graph: values by name (an open
+ * addressing hash table in the arena), nodes, attributes.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ir.h"
+
+struct ir_name_map {
+    ir_value **slots;  /* power-of-two sized, NULL = empty */
+    size_t cap, used;
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+ir_model *ir_model_new(oct_ctx *ctx)
+{
+    ir_model *m = ir_alloc(ctx, sizeof *m);
+    if (!m)
+        return NULL;
+    m->producer_name = m->producer_version = m->domain = m->doc = "";
+    return m;
+}
+
+ir_graph *ir_graph_new(oct_ctx *ctx)
+{
+    ir_graph *g = ir_alloc(ctx, sizeof *g);
+    if (!g)
+        return NULL;
+    g->name = g->doc = "";
+    g->names = ir_alloc(ctx, sizeof *g->names);
+    return g->names ? g : NULL;
+}
+
+ir_value *ir_graph_find(const ir_graph *g, const char *name)
+{
+    const ir_name_map *m = g->names;
+    if (!m->cap)
+        return NULL;
+    for (size_t i = hash_name(name) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        ir_value *v = m->slots[i];
+        if (!v)
+            return NULL;
+        if (strcmp(v->name, name) == 0)
+            return v;
+    }
+}
+
+static void map_insert(ir_name_map *m, ir_value *v)
+{
+    size_t i = hash_name(v->name) & (m->cap - 1);
+    while (m->slots[i])
+        i = (i + 1) & (m->cap - 1);
+    m->slots[i] = v;
+    m->used++;
+}
+
+/* Grows `*array` (of pointers) so it holds at least `need` entries. */
+static bool grow(oct_ctx *ctx, void ***array, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void **a = ir_alloc_array(ctx, ncap, sizeof *a);
+    if (!a)
+        return false;
+    if (*cap)
+        memcpy(a, *array, *cap * sizeof *a);
+    *array = a;
+    *cap = ncap;
+    return true;
+}
+
+ir_value *ir_graph_value(oct_ctx *ctx, ir_graph *g, const char *name)
+{
+    ir_value *v = ir_graph_find(g, name);
+    if (v)
+        return v;
+    ir_name_map *m = g->names;
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        ir_value **old = m->slots;
+        size_t old_cap = m->cap;
+        m->slots = ir_alloc_array(ctx, ncap, sizeof *m->slots);
+        if (!m->slots) {
+            m->slots = old;
+            return NULL;
+        }
+        m->cap = ncap;
+        m->used = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i])
+                map_insert(m, old[i]);
+    }
+    if (!grow(ctx, (void ***)&g->values, &g->cap_values, g->n_values + 1))
+        return NULL;
+    v = ir_alloc(ctx, sizeof *v);
+    if (!v || !(v->name = ir_strdup(ctx, name)))
+        return NULL;
+    v->id = (uint32_t)g->n_values;
+    v->type.rank = -1;
+    v->producer_out = -1;
+    g->values[g->n_values++] = v;
+    map_insert(m, v);
+    return v;
+}
+
+ir_node *ir_graph_add_node(oct_ctx *ctx, ir_graph *g, const char *op_type,
+                           const char *domain, const char *name, int n_in,
+                           int n_out)
+{
+    if (!grow(ctx, (void ***)&g->nodes, &g->cap_nodes, g->n_nodes + 1))
+        return NULL;
+    ir_node *n = ir_alloc(ctx, sizeof *n);
+    if (!n)
+        return NULL;
+    n->op_type = ir_strdup(ctx, op_type);
+    n->domain = ir_strdup(ctx, domain);
+    n->name = ir_strdup(ctx, name);
+    n->doc = "";
+    n->in = ir_alloc_array(ctx, (size_t)n_in + 1, sizeof *n->in);
+    n->out = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *n->out);
+    if (!n->op_type || !n->domain || !n->name || !n->in || !n->out)
+        return NULL;
+    n->n_in = n_in;
+    n->n_out = n_out;
+    n->op = ir_op_lookup(domain, op_type);
+    n->id = (uint32_t)g->n_nodes;
+    g->nodes[g->n_nodes++] = n;
+    return n;
+}
+
+void ir_node_set_output(ir_node *node, int i, ir_value *v)
+{
+    OCT_ASSERT(i >= 0 && i < node->n_out);
+    node->out[i] = v;
+    if (v) {
+        v->producer = node;
+        v->producer_out = i;
+    }
+}
+
+int64_t ir_model_opset(const ir_model *m, const char *domain)
+{
+    bool want_default = !domain || !*domain || !strcmp(domain, "ai.onnx");
+    for (size_t i = 0; i < m->n_opsets; i++) {
+        const char *d = m->opsets[i].domain;
+        bool is_default = !d || !*d || !strcmp(d, "ai.onnx");
+        if (want_default ? is_default : (d && !strcmp(d, domain)))
+            return m->opsets[i].version;
+    }
+    return 0;
+}
+
+const ir_attr *ir_node_attr(const ir_node *node, const char *name)
+{
+    for (int i = 0; i < node->n_attr; i++)
+        if (strcmp(node->attrs[i].name, name) == 0)
+            return &node->attrs[i];
+    return NULL;
+}
+
+int64_t ir_attr_int(const ir_node *node, const char *name, int64_t dflt)
+{
+    const ir_attr *a = ir_node_attr(node, name);
+    return a && a->type == IR_ATTR_INT ? a->i : dflt;
+}
+
+float ir_attr_float(const ir_node *node, const char *name, float dflt)
+{
+    const ir_attr *a = ir_node_attr(node, name);
+    return a && a->type == IR_ATTR_FLOAT ? a->f : dflt;
+}
+
+const char *ir_attr_string(oct_ctx *ctx, const ir_node *node, const char *name,
+                           const char *dflt)
+{
+    const ir_attr *a = ir_node_attr(node, name);
+    if (!a || a->type != IR_ATTR_STRING)
+        return dflt;
+    return ir_strndup(ctx, (const char *)a->s.data, a->s.len);
+}
+
+const char *ir_node_label(const ir_node *node, char *buf, size_t size)
+{
+    if (node->name && *node->name)
+        return node->name;
+    snprintf(buf, size, "#%u", node->id);
+    return buf;
+}
+
+bool ir_shape_elems(int rank, const int64_t *dims, uint64_t *elems)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || ir_mul_overflow_u64(n, (uint64_t)dims[i], &n))
+            return false;
+    }
+    *elems = n;
+    return true;
+}

@@ -1,0 +1,396 @@
+/*
+ * ir.h: Octet's internal contract for the graph IR and the compilation
+ * context.  Sections: context and arena (ctx.c, arena.c), diagnostics
+ * (diag.c), element types (dtype.c), the op table (ops.c), graph construction
+ * and lookup (graph.c), the verifier (verify.c) and printers (print*.c).
+ *
+ * Ownership: every IR object lives in the context's arena and is freed with
+ * the context.  Names are NUL-terminated strings in the arena.  Nothing in
+ * the IR refers to a protobuf type: fields the frontend cannot represent
+ * travel as opaque bytes (ir_blob) or as unknown wire fields (ir_extra).
+ */
+#ifndef OCTET_IR_H
+#define OCTET_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "octet/octet.h"
+
+/* ---- asserts: broken invariants are bugs, never input problems --------- */
+
+void oct_assert_fail(const char *expr, const char *file, int line);
+#define OCT_ASSERT(cond) \
+    ((cond) ? (void)0 : oct_assert_fail(#cond, __FILE__, __LINE__))
+
+/* ---- context and arena (ctx.c, arena.c) --------------------------------- */
+
+typedef struct ir_arena_block ir_arena_block;
+
+typedef struct ir_arena {
+    ir_arena_block *head;
+} ir_arena;
+
+struct oct_ctx {
+    oct_limits limits;
+    ir_arena arena;
+    /* allocation accounting and the out-of-memory test hook */
+    uint64_t alloc_count;
+    uint64_t fail_alloc_at; /* 0: never */
+    uint64_t bytes_live;
+    /* diagnostics */
+    oct_diag *diags;
+    size_t n_diags, cap_diags;
+    size_t n_errors;
+    const char *cur_file; /* file named by new diagnostics */
+    /* files this run reads: outputs may never overwrite them (malloc'ed) */
+    char **noted_inputs;
+    size_t n_noted_inputs;
+};
+
+/* Raw allocation through the context: counted, budgeted, and subject to the
+ * fail-Nth test hook.  Returns NULL (and records an error diagnostic) on
+ * failure.  oct_free accepts NULL; size must be what was allocated. */
+void *oct_malloc(oct_ctx *ctx, size_t size);
+void *oct_realloc(oct_ctx *ctx, void *ptr, size_t old_size, size_t new_size);
+void oct_free(oct_ctx *ctx, void *ptr, size_t size);
+
+/* Arena allocation: zero-filled, 16-byte aligned, freed with the context.
+ * Returns NULL on failure with a diagnostic recorded. */
+void *ir_alloc(oct_ctx *ctx, size_t size);
+/* ir_alloc(count * size) with the product checked for overflow. */
+void *ir_alloc_array(oct_ctx *ctx, size_t count, size_t size);
+char *ir_strdup(oct_ctx *ctx, const char *s);
+char *ir_strndup(oct_ctx *ctx, const char *s, size_t len);
+char *ir_sprintf(oct_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Releases every arena block (called by oct_ctx_free). */
+void ir_arena_release(oct_ctx *ctx);
+
+/* Checked arithmetic: return false on overflow, leaving *out unspecified. */
+static inline bool ir_mul_overflow_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_mul_overflow(a, b, out);
+}
+static inline bool ir_add_overflow_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+    return __builtin_add_overflow(a, b, out);
+}
+
+/* ---- diagnostics (diag.c) ----------------------------------------------- */
+
+struct ir_node;
+
+/* Records a diagnostic and returns `status` so callers can write
+ *   return oct_error(ctx, OCT_EINPUT, node, ...);
+ * node may be NULL.  io_index < 0 names no input/output; tensor may be NULL.
+ * The file is ctx->cur_file. */
+oct_status oct_diagf(oct_ctx *ctx, oct_severity sev, oct_status status,
+                     const struct ir_node *node, int io_is_output, int io_index,
+                     const char *tensor, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+
+/* Frees the diagnostics' text (oct_ctx_free calls it). */
+void oct_diag_release(oct_ctx *ctx);
+
+/* Shorthands: an error about the model as a whole, about a node, about a
+ * node's input or output, and a warning. */
+#define oct_error(ctx, status, ...) \
+    oct_diagf((ctx), OCT_SEV_ERROR, (status), NULL, 0, -1, NULL, __VA_ARGS__)
+#define oct_node_error(ctx, status, node, ...) \
+    oct_diagf((ctx), OCT_SEV_ERROR, (status), (node), 0, -1, NULL, __VA_ARGS__)
+#define oct_input_error(ctx, status, node, i, ...)                            \
+    oct_diagf((ctx), OCT_SEV_ERROR, (status), (node), 0, (i),                 \
+              ((node)->in[(i)] ? (node)->in[(i)]->name : NULL), __VA_ARGS__)
+#define oct_output_error(ctx, status, node, i, ...)                           \
+    oct_diagf((ctx), OCT_SEV_ERROR, (status), (node), 1, (i),                 \
+              (node)->out[(i)]->name, __VA_ARGS__)
+#define oct_warning(ctx, node, ...) \
+    oct_diagf((ctx), OCT_SEV_WARNING, OCT_OK, (node), 0, -1, NULL, __VA_ARGS__)
+
+/* ---- element types (dtypes.def, dtype.c) -------------------------------- */
+
+typedef enum ir_dtype {
+#define DT(e, id, name, bits, kind, quant) IR_DT_##e = id,
+#include "dtypes.def"
+#undef DT
+    IR_DT_COUNT
+} ir_dtype;
+
+typedef enum ir_dkind {
+    IR_DK_NONE, IR_DK_FLOAT, IR_DK_SINT, IR_DK_UINT, IR_DK_BOOL,
+    IR_DK_STRING, IR_DK_COMPLEX
+} ir_dkind;
+
+typedef struct ir_dtype_traits {
+    const char *name;   /* ONNX spelling, e.g. "FLOAT8E4M3FN" */
+    unsigned bits;      /* bits per element; 0 for UNDEFINED and STRING */
+    ir_dkind kind;
+    bool quantized;     /* a QuantizeLinear output type */
+} ir_dtype_traits;
+
+/* Traits of a dtype; an id outside the table gets the UNDEFINED entry. */
+const ir_dtype_traits *ir_dtype_info(int dtype);
+bool ir_dtype_valid(int dtype); /* a known id other than UNDEFINED */
+const char *ir_dtype_name(int dtype);
+/* Lower-case short name used by the printers: "f32", "u8", "f8e4m3fn"... */
+const char *ir_dtype_short(int dtype);
+/* Bytes needed for n elements (sub-byte types packed, rounded up); false on
+ * overflow.  STRING has no fixed size: returns n * sizeof(ir_blob). */
+bool ir_dtype_bytes(int dtype, uint64_t n, uint64_t *bytes);
+
+/* ---- op table (ops.def, ops.c) ------------------------------------------ */
+
+enum {
+    IR_OPF_ELEMENTWISE = 1u << 0, /* output[i] depends on input[i] only */
+    IR_OPF_LAYOUT = 1u << 1,      /* moves data without changing values */
+    IR_OPF_QUANT = 1u << 2,       /* a quantization op */
+};
+
+typedef enum ir_op {
+    IR_OP_UNKNOWN = 0, /* not in the table: loads, prints, round-trips */
+#define OP(e, name, dom, k, mini, maxi, mino, maxo, fl, at) IR_OP_##e,
+#include "ops.def"
+#undef OP
+    IR_OP_COUNT
+} ir_op;
+
+typedef enum ir_attr_type {
+    IR_ATTR_UNDEFINED = 0, IR_ATTR_FLOAT = 1, IR_ATTR_INT = 2,
+    IR_ATTR_STRING = 3, IR_ATTR_TENSOR = 4, IR_ATTR_GRAPH = 5,
+    IR_ATTR_FLOATS = 6, IR_ATTR_INTS = 7, IR_ATTR_STRINGS = 8,
+    IR_ATTR_TENSORS = 9, IR_ATTR_GRAPHS = 10, IR_ATTR_SPARSE_TENSOR = 11,
+    IR_ATTR_SPARSE_TENSORS = 12, IR_ATTR_TYPE_PROTO = 13,
+    IR_ATTR_TYPE_PROTOS = 14,
+} ir_attr_type;
+
+typedef struct ir_op_info {
+    const char *name;    /* ONNX op type */
+    const char *domain;  /* "" for the default domain */
+    const char *kernel;  /* kernel family */
+    int min_in, max_in;  /* max -1: variadic */
+    int min_out, max_out;
+    unsigned flags;
+    const char *attrs;   /* "name:type ..." as in ops.def */
+} ir_op_info;
+
+const ir_op_info *ir_op_info_of(ir_op op);
+/* Looks an op up by domain ("" and "ai.onnx" are the same) and type. */
+ir_op ir_op_lookup(const char *domain, const char *op_type);
+/* Type the op table declares for attribute `name` of `op`, or
+ * IR_ATTR_UNDEFINED if the op has no such attribute. */
+ir_attr_type ir_op_attr_type(ir_op op, const char *name);
+const char *ir_attr_type_name(ir_attr_type t);
+
+/* ---- graph -------------------------------------------------------------- */
+
+/* Bytes kept verbatim: serialized messages (subgraphs, functions, non-tensor
+ * types) and string elements. */
+typedef struct ir_blob {
+    uint8_t *data;
+    size_t len;
+} ir_blob;
+
+/* Protobuf fields the 1.12 schema does not know, kept as they came off the
+ * wire so a round trip preserves them: tag number, wire type and the bytes
+ * that followed the tag. */
+typedef struct ir_wire_field {
+    uint32_t tag;
+    uint8_t wire_type;
+    size_t len;
+    uint8_t *data;
+} ir_wire_field;
+
+typedef struct ir_extra {
+    size_t n;
+    ir_wire_field *fields;
+} ir_extra;
+
+typedef struct ir_kv {
+    const char *key, *value;
+} ir_kv;
+
+/* How an initializer was stored in the protobuf, so saving writes it back the
+ * same way. */
+typedef enum ir_storage {
+    IR_STORE_RAW = 0,   /* raw_data */
+    IR_STORE_TYPED,     /* float_data, int32_data, int64_data, ... */
+} ir_storage;
+
+/* A constant tensor.  data holds the elements in the raw_data layout: little
+ * endian, C order, sub-byte types packed low bits first.  For STRING, data is
+ * an array of ir_blob. */
+typedef struct ir_tensor {
+    const char *name;
+    const char *doc;
+    ir_dtype dtype;
+    int rank;
+    int64_t *dims;
+    void *data;
+    uint64_t nbytes;
+    uint64_t nelems;
+    ir_storage storage;
+    ir_extra extra;
+} ir_tensor;
+
+typedef struct ir_dim {
+    int64_t value;       /* >= 0 if known, -1 otherwise */
+    const char *param;   /* symbolic name, or NULL */
+    const char *denotation;
+} ir_dim;
+
+/* The type of a value.  For plain tensors, dtype and (when rank >= 0) dims.
+ * Any other TypeProto (sequence, map, optional, sparse tensor) is kept as
+ * serialized bytes in `opaque` with dtype UNDEFINED. */
+typedef struct ir_type {
+    ir_dtype dtype;
+    int rank;            /* -1: shape unknown */
+    ir_dim *dims;
+    const char *denotation;
+    ir_blob opaque;
+    bool has_elem_type;  /* elem_type field present */
+} ir_type;
+
+enum {
+    IR_VAL_INPUT = 1u << 0,      /* listed in graph.input */
+    IR_VAL_OUTPUT = 1u << 1,     /* listed in graph.output */
+    IR_VAL_INFO = 1u << 2,       /* listed in graph.value_info */
+};
+
+typedef struct ir_value {
+    const char *name;
+    uint32_t id;
+    unsigned flags;
+    bool has_type;
+    ir_type type;
+    struct ir_node *producer;   /* NULL for graph inputs and initializers */
+    int producer_out;
+    ir_tensor *init;            /* initializer, or NULL */
+    const char *doc;            /* ValueInfoProto doc_string */
+    ir_extra extra;             /* ValueInfoProto unknown fields */
+} ir_value;
+
+typedef struct ir_attr {
+    const char *name;
+    ir_attr_type type;
+    float f;
+    int64_t i;
+    ir_blob s;
+    ir_tensor *t;
+    ir_blob g;            /* GRAPH / SPARSE_TENSOR / TYPE_PROTO, serialized */
+    size_t n;             /* element count of the list forms */
+    float *floats;
+    int64_t *ints;
+    ir_blob *strings;
+    ir_tensor **tensors;
+    ir_blob *blobs;       /* GRAPHS / SPARSE_TENSORS / TYPE_PROTOS */
+    const char *ref_attr_name;
+    const char *doc;
+    ir_extra extra;
+} ir_attr;
+
+typedef struct ir_node {
+    uint32_t id;
+    ir_op op;
+    const char *op_type;
+    const char *domain;
+    const char *name;      /* may be "" */
+    const char *doc;
+    int n_in, n_out;
+    ir_value **in;         /* in[i] NULL: optional input omitted ("") */
+    ir_value **out;
+    int n_attr;
+    ir_attr *attrs;
+    ir_extra extra;
+} ir_node;
+
+typedef struct ir_name_map ir_name_map;
+
+typedef struct ir_graph {
+    const char *name;
+    const char *doc;
+    ir_node **nodes;           /* topological order once verified */
+    size_t n_nodes, cap_nodes;
+    ir_value **values;         /* every value; values[i]->id == i */
+    size_t n_values, cap_values;
+    ir_value **inputs;         /* graph.input, in order */
+    size_t n_inputs;
+    ir_value **outputs;        /* graph.output, in order */
+    size_t n_outputs;
+    ir_value **value_info;     /* graph.value_info, in order */
+    size_t n_value_info;
+    ir_value **inits;          /* graph.initializer, in order */
+    size_t n_inits;
+    ir_blob *sparse_inits;     /* graph.sparse_initializer, serialized */
+    size_t n_sparse_inits;
+    ir_blob *quant_annotations;/* graph.quantization_annotation, serialized */
+    size_t n_quant_annotations;
+    ir_extra extra;
+    ir_name_map *names;        /* name -> value */
+} ir_graph;
+
+typedef struct ir_opset {
+    const char *domain;
+    int64_t version;
+} ir_opset;
+
+typedef struct ir_model {
+    int64_t ir_version;
+    ir_opset *opsets;
+    size_t n_opsets;
+    const char *producer_name, *producer_version, *domain, *doc;
+    int64_t model_version;
+    ir_kv *metadata;
+    size_t n_metadata;
+    ir_blob *functions;        /* ModelProto.functions, serialized */
+    size_t n_functions;
+    ir_blob *training_info;    /* ModelProto.training_info, serialized */
+    size_t n_training_info;
+    ir_extra extra;
+    ir_graph *graph;
+    bool has_model_version;
+} ir_model;
+
+/* graph.c */
+ir_model *ir_model_new(oct_ctx *ctx);
+ir_graph *ir_graph_new(oct_ctx *ctx);
+/* Finds a value by name, or NULL. */
+ir_value *ir_graph_find(const ir_graph *g, const char *name);
+/* Finds or creates the value named `name` (NULL on allocation failure). */
+ir_value *ir_graph_value(oct_ctx *ctx, ir_graph *g, const char *name);
+/* Appends a new node with room for n_in inputs and n_out outputs (all NULL),
+ * and no attributes.  `op_type`/`domain` are looked up in the op table. */
+ir_node *ir_graph_add_node(oct_ctx *ctx, ir_graph *g, const char *op_type,
+                           const char *domain, const char *name,
+                           int n_in, int n_out);
+/* Sets node output i to v and records v's producer. */
+void ir_node_set_output(ir_node *node, int i, ir_value *v);
+/* Opset version of the default domain, or 0 if not imported. */
+int64_t ir_model_opset(const ir_model *m, const char *domain);
+/* Finds an attribute by name, or NULL. */
+const ir_attr *ir_node_attr(const ir_node *node, const char *name);
+/* Attribute accessors with defaults (the type must match, else default). */
+int64_t ir_attr_int(const ir_node *node, const char *name, int64_t dflt);
+float ir_attr_float(const ir_node *node, const char *name, float dflt);
+/* String attribute as a NUL-terminated arena copy, or dflt. */
+const char *ir_attr_string(oct_ctx *ctx, const ir_node *node,
+                           const char *name, const char *dflt);
+/* Label for diagnostics: the node name, or "#<id>" when it is empty. */
+const char *ir_node_label(const ir_node *node, char *buf, size_t size);
+/* Element count of a tensor shape; false on overflow or negative dim. */
+bool ir_shape_elems(int rank, const int64_t *dims, uint64_t *elems);
+
+/* verify.c: checks the structural invariants listed in verify.c and reports
+ * every violation; OCT_OK or OCT_EINPUT. */
+oct_status ir_verify(const ir_model *m, oct_ctx *ctx);
+
+/* print.c / print_json.c / print_dot.c: write the model to `out`.  The text
+ * form is stable (golden tests and --print-after use it). */
+#include <stdio.h>
+void ir_print_text(const ir_model *m, FILE *out);
+void ir_print_json(const ir_model *m, FILE *out);
+void ir_print_dot(const ir_model *m, FILE *out);
+
+#endif
