@@ -99,6 +99,30 @@ int ref_const_ints(const ir_tensor *t, int64_t *values, int max);
 void ref_shape_of(const ir_tensor *t, ref_shape *s);
 uint64_t ref_shape_elems(const ref_shape *s); /* all dims known */
 
+/* ---- sliding-window geometry (conv.c), shared by Conv, ConvTranspose's
+ * checks, pooling, QLinearConv and ConvInteger ---------------------------- */
+
+typedef struct ref_window {
+    int n_spatial;                     /* rank - 2 */
+    int64_t in[REF_MAX_RANK];          /* input spatial sizes */
+    int64_t kernel[REF_MAX_RANK];
+    int64_t stride[REF_MAX_RANK];
+    int64_t dilation[REF_MAX_RANK];
+    int64_t pad_begin[REF_MAX_RANK];
+    int64_t pad_end[REF_MAX_RANK];
+    int64_t out[REF_MAX_RANK];         /* output spatial sizes */
+} ref_window;
+
+/* Resolves strides, dilations, pads and auto_pad (NOTSET, VALID, SAME_UPPER,
+ * SAME_LOWER) of `node` for an input of shape x (N, C, spatial...) and the
+ * given spatial kernel sizes, and computes the output sizes (floor, or ceil
+ * when ceil_mode is set, as MaxPool/AveragePool define it).  Spatial input
+ * dims of -1 give output dims of -1.  Reports bad attributes against the
+ * node and returns OCT_EINPUT. */
+oct_status ref_window_init(oct_ctx *ctx, const ir_node *node,
+                           const ref_shape *x, const int64_t *kernel,
+                           bool ceil_mode, ref_window *w);
+
 /* ---- the interpreter (interp.c) ---------------------------------------- */
 
 /* Per-value hook called after every node output is computed (observers). */
