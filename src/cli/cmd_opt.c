@@ -1,3 +1,75 @@
-/* placeholder: replaced by the real command */
+/*
+ * cmd_opt.c: `octet opt MODEL -o OUT.onnx [--allow-external-data]`.
+ * Loads the model, verifies it, runs the passes (none yet: they go between
+ * verification and saving, see run_passes) and saves it.  "-" reads
+ * standard input / writes standard output.  The output goes through an
+ * atomic write and may not be the input file.
+ */
+#include <string.h>
+
 #include "cli.h"
-int cmd_opt(int argc, char **argv) { return cli_usage_error("opt", "not implemented yet"); }
+#include "frontend/frontend.h"
+
+typedef struct opt_args {
+    const char *model;
+    const char *output;
+    fe_load_opts load;
+} opt_args;
+
+/* Parses the command line; returns 0 or the usage-error exit code. */
+static int parse_args(int argc, char **argv, opt_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = cli_opt_value(argc, argv, &i, "-o"))) {
+            if (a->output)
+                return cli_usage_error("opt", "-o given twice");
+            a->output = v;
+        } else if (!strcmp(argv[i], "--allow-external-data")) {
+            a->load.allow_external_data = true;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("opt", "unknown option '%s'", argv[i]);
+        } else if (a->model) {
+            return cli_usage_error("opt", "more than one model given ('%s')",
+                                   argv[i]);
+        } else {
+            a->model = argv[i];
+        }
+    }
+    if (!a->model)
+        return cli_usage_error("opt", "no model given");
+    if (!a->output)
+        return cli_usage_error("opt", "no output given (use -o OUT.onnx or -o -)");
+    return 0;
+}
+
+/* The pass pipeline: nothing yet.  Passes run here, on a verified model,
+ * and the model is verified again before it is saved. */
+static oct_status run_passes(ir_model *m, oct_ctx *ctx)
+{
+    (void)m, (void)ctx;
+    return OCT_OK;
+}
+
+int cmd_opt(int argc, char **argv)
+{
+    opt_args a;
+    int usage = parse_args(argc, argv, &a);
+    if (usage)
+        return usage;
+    oct_ctx *ctx = oct_ctx_new();
+    if (!ctx) {
+        fputs("octet: out of memory\n", stderr);
+        return OCT_EINTERNAL;
+    }
+    ir_model *m = NULL;
+    oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
+    if (st == OCT_OK)
+        st = ir_verify(m, ctx);
+    if (st == OCT_OK)
+        st = run_passes(m, ctx);
+    if (st == OCT_OK)
+        st = fe_save_file(ctx, m, a.output);
+    return cli_finish(ctx, st);
+}

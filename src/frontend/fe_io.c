@@ -1,0 +1,371 @@
+/*
+ * fe_io.c: files.  Reading whole inputs (read-only, size-limited; "-" is
+ * standard input), atomic writes (temporary file in the target folder,
+ * fsync, rename; never onto a file registered as an input), and external
+ * tensor data confined to the model's folder: the location must be a
+ * relative path without "..", and every component is opened with
+ * O_NOFOLLOW relative to its parent, so no symlink is ever followed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fe_internal.h"
+
+void fe_note_input(oct_ctx *ctx, const char *path)
+{
+    if (!path || !strcmp(path, "-"))
+        return;
+    char **list = realloc(ctx->noted_inputs,
+                          (ctx->n_noted_inputs + 1) * sizeof *list);
+    if (!list)
+        return;
+    ctx->noted_inputs = list;
+    char *copy = strdup(path);
+    if (copy)
+        list[ctx->n_noted_inputs++] = copy;
+}
+
+/* Reads all of fd into oct_malloc'ed memory, growing as needed. */
+static oct_status read_stream(oct_ctx *ctx, int fd, const char *path,
+                              uint64_t limit, uint8_t **data, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = oct_malloc(ctx, cap);
+    if (!buf)
+        return OCT_EINTERNAL;
+    for (;;) {
+        if (n == cap) {
+            if (cap > SIZE_MAX / 2) {
+                oct_free(ctx, buf, cap);
+                return oct_error(ctx, OCT_EINPUT, "input too large");
+            }
+            uint8_t *nb = oct_realloc(ctx, buf, cap, cap * 2);
+            if (!nb) {
+                oct_free(ctx, buf, cap);
+                return OCT_EINTERNAL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            oct_free(ctx, buf, cap);
+            return oct_error(ctx, OCT_EINPUT, "cannot read '%s': %s", path,
+                             strerror(e));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n > limit) {
+            oct_free(ctx, buf, cap);
+            return oct_error(ctx, OCT_EINPUT,
+                             "'%s' is larger than the limit of %llu bytes "
+                             "(max_file_bytes)",
+                             path, (unsigned long long)limit);
+        }
+    }
+    /* Shrink to the exact size so the caller frees with `len`. */
+    uint8_t *exact = oct_realloc(ctx, buf, cap, n ? n : 1);
+    if (!exact) {
+        oct_free(ctx, buf, cap);
+        return OCT_EINTERNAL;
+    }
+    *data = exact;
+    *len = n;
+    return OCT_OK;
+}
+
+/* Reads exactly len bytes at offset from fd into buf. */
+static bool read_at(int fd, uint8_t *buf, size_t len, off_t offset)
+{
+    while (len) {
+        ssize_t r = pread(fd, buf, len, offset);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        buf += r;
+        len -= (size_t)r;
+        offset += r;
+    }
+    return true;
+}
+
+oct_status fe_read_file(oct_ctx *ctx, const char *path, uint64_t limit,
+                        uint8_t **data, size_t *len)
+{
+    if (!strcmp(path, "-"))
+        return read_stream(ctx, STDIN_FILENO, "<stdin>", limit, data, len);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return oct_error(ctx, OCT_EINPUT, "cannot open '%s': %s", path,
+                         strerror(errno));
+    struct stat sb;
+    oct_status st;
+    if (fstat(fd, &sb) != 0) {
+        st = oct_error(ctx, OCT_EINPUT, "cannot stat '%s': %s", path,
+                       strerror(errno));
+    } else if (S_ISDIR(sb.st_mode)) {
+        st = oct_error(ctx, OCT_EINPUT, "'%s' is a directory", path);
+    } else if (!S_ISREG(sb.st_mode)) {
+        st = read_stream(ctx, fd, path, limit, data, len);
+    } else if ((uint64_t)sb.st_size > limit) {
+        st = oct_error(ctx, OCT_EINPUT,
+                       "'%s' is %lld bytes, over the limit of %llu bytes "
+                       "(max_file_bytes)",
+                       path, (long long)sb.st_size, (unsigned long long)limit);
+    } else {
+        size_t n = (size_t)sb.st_size;
+        uint8_t *buf = oct_malloc(ctx, n ? n : 1);
+        if (!buf) {
+            st = OCT_EINTERNAL;
+        } else if (n && !read_at(fd, buf, n, 0)) {
+            oct_free(ctx, buf, n ? n : 1);
+            st = oct_error(ctx, OCT_EINPUT, "cannot read '%s'", path);
+        } else {
+            *data = buf;
+            *len = n;
+            st = OCT_OK;
+        }
+    }
+    close(fd);
+    return st;
+}
+
+/* ---- atomic writes ------------------------------------------------------ */
+
+/* True if `path` names the same file as a noted input. */
+static const char *same_as_input(const oct_ctx *ctx, const char *path)
+{
+    struct stat out_sb;
+    bool have_out = stat(path, &out_sb) == 0;
+    char *out_real = realpath(path, NULL);
+    const char *hit = NULL;
+    for (size_t i = 0; i < ctx->n_noted_inputs && !hit; i++) {
+        const char *in = ctx->noted_inputs[i];
+        struct stat in_sb;
+        if (have_out && stat(in, &in_sb) == 0 && in_sb.st_dev == out_sb.st_dev &&
+            in_sb.st_ino == out_sb.st_ino)
+            hit = in;
+        char *in_real = out_real ? realpath(in, NULL) : NULL;
+        if (in_real && !strcmp(in_real, out_real))
+            hit = in;
+        free(in_real);
+    }
+    free(out_real);
+    return hit;
+}
+
+static bool write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+/* Gives the temporary the mode the target would get: the existing target's
+ * mode, else 0666 minus the umask (read from /proc, not changed).  Always
+ * returns true: a failed chmod leaves the safe 0600 of mkstemp. */
+static bool fchmod_default(const char *tmp, const char *path)
+{
+    struct stat sb;
+    mode_t mode = 0644;
+    if (stat(path, &sb) == 0) {
+        mode = sb.st_mode & 07777;
+    } else {
+        FILE *f = fopen("/proc/self/status", "r");
+        char line[128];
+        unsigned mask;
+        while (f && fgets(line, sizeof line, f))
+            if (sscanf(line, "Umask: %o", &mask) == 1) {
+                mode = 0666 & ~(mode_t)mask;
+                break;
+            }
+        if (f)
+            fclose(f);
+    }
+    chmod(tmp, mode);
+    return true;
+}
+
+oct_status fe_write_atomic(oct_ctx *ctx, const char *path, const void *data,
+                           size_t len)
+{
+    if (!strcmp(path, "-")) {
+        if (!write_all(STDOUT_FILENO, data, len))
+            return oct_error(ctx, OCT_EINTERNAL,
+                             "cannot write standard output: %s",
+                             strerror(errno));
+        return OCT_OK;
+    }
+    const char *input = same_as_input(ctx, path);
+    if (input)
+        return oct_error(ctx, OCT_EUSAGE,
+                         "refusing to write '%s': it is the input file '%s'",
+                         path, input);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        /* A device or pipe (e.g. /dev/null) cannot be replaced atomically. */
+        if (S_ISDIR(sb.st_mode))
+            return oct_error(ctx, OCT_EUSAGE, "'%s' is a directory", path);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return oct_error(ctx, OCT_EINTERNAL, "cannot open '%s': %s", path,
+                             strerror(errno));
+        bool ok = write_all(fd, data, len);
+        ok = (close(fd) == 0) && ok;
+        return ok ? OCT_OK
+                  : oct_error(ctx, OCT_EINTERNAL, "cannot write '%s'", path);
+    }
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    /* The temporary sits beside the target: same folder, same filesystem. */
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return oct_error(ctx, OCT_EINTERNAL, "cannot create a file beside '%s': %s",
+                         path, strerror(e));
+    }
+    const char *failed = NULL;
+    int err = 0;
+    if (!write_all(fd, data, len))
+        failed = "write", err = errno;
+    else if (fsync(fd) != 0)
+        failed = "fsync", err = errno;
+    if (close(fd) != 0 && !failed)
+        failed = "close", err = errno;
+    if (!failed && fchmod_default(tmp, path) && rename(tmp, path) != 0)
+        failed = "rename", err = errno;
+    oct_status st = OCT_OK;
+    if (failed) {
+        unlink(tmp);
+        st = oct_error(ctx, OCT_EINTERNAL, "cannot write '%s' (%s): %s", path,
+                       failed, strerror(err));
+    }
+    free(tmp);
+    return st;
+}
+
+/* ---- external data ------------------------------------------------------ */
+
+/* Opens `location` beneath the folder `base_dir`, one component at a time
+ * with O_NOFOLLOW, refusing absolute paths, "..", and empty names.  Returns
+ * the descriptor of the regular file, or -1 with a diagnostic. */
+static int open_beneath(oct_ctx *ctx, const char *base_dir, const char *tensor,
+                        const char *location)
+{
+    const char *why = NULL;
+    if (location[0] == '/')
+        why = "is an absolute path";
+    size_t n = strlen(location);
+    char *copy = why ? NULL : malloc(n + 1);
+    if (!why && !copy) {
+        oct_error(ctx, OCT_EINTERNAL, "out of memory");
+        return -1;
+    }
+    if (copy) {
+        memcpy(copy, location, n + 1);
+        for (char *c = strtok(copy, "/"); c && !why; c = strtok(NULL, "/"))
+            if (!strcmp(c, ".."))
+                why = "contains '..'";
+    }
+    int dir = -1, fd = -1;
+    if (!why && (dir = open(base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        why = "cannot open the model's folder";
+    if (!why) {
+        memcpy(copy, location, n + 1);
+        char *save = NULL;
+        char *c = strtok_r(copy, "/", &save);
+        while (c) {
+            char *next = strtok_r(NULL, "/", &save);
+            int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                        (next ? O_DIRECTORY : 0);
+            int f = openat(dir, c, flags);
+            if (f < 0) {
+                why = errno == ELOOP || errno == ENOTDIR
+                          ? "goes through a symbolic link or non-folder"
+                          : "cannot be opened";
+                break;
+            }
+            close(dir);
+            dir = f;
+            c = next;
+        }
+        if (!why) {
+            struct stat sb;
+            if (fstat(dir, &sb) != 0 || !S_ISREG(sb.st_mode))
+                why = "is not a regular file";
+            else
+                fd = dir, dir = -1;
+        }
+    }
+    if (dir >= 0)
+        close(dir);
+    free(copy);
+    if (why)
+        oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, tensor,
+                  "external data location '%s' %s (it must be a file beneath "
+                  "the model's folder, reached without symbolic links)",
+                  location, why);
+    return fd;
+}
+
+oct_status fe_read_external(oct_ctx *ctx, const char *base_dir,
+                            const char *tensor, const char *location,
+                            uint64_t offset, bool has_length, uint64_t length,
+                            uint64_t nbytes, void **data)
+{
+    int fd = open_beneath(ctx, base_dir, tensor, location);
+    if (fd < 0)
+        return OCT_EINPUT;
+    struct stat sb;
+    oct_status st = OCT_OK;
+    uint64_t size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t end;
+    if (!has_length)
+        length = offset <= size ? size - offset : 0;
+    if (offset > size || ir_add_overflow_u64(offset, length, &end) ||
+        end > size) {
+        st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, tensor,
+                       "external data offset %llu + length %llu runs past the "
+                       "end of '%s' (%llu bytes)",
+                       (unsigned long long)offset, (unsigned long long)length,
+                       location, (unsigned long long)size);
+    } else if (length != nbytes) {
+        st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, tensor,
+                       "external data length %llu does not match the "
+                       "tensor's %llu bytes",
+                       (unsigned long long)length, (unsigned long long)nbytes);
+    } else {
+        uint8_t *buf = ir_alloc(ctx, nbytes ? nbytes : 1);
+        if (!buf)
+            st = OCT_EINTERNAL;
+        else if (nbytes && !read_at(fd, buf, nbytes, (off_t)offset))
+            st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, tensor,
+                           "cannot read external data from '%s'", location);
+        else
+            *data = buf;
+    }
+    close(fd);
+    return st;
+}
