@@ -1,3 +1,115 @@
-/* placeholder: replaced by the real command */
+/*
+ * cmd_inspect.c: `octet inspect MODEL [--format=text|json|dot] [-o FILE|-]
+ * [--allow-external-data]`.  Loads the model, verifies it (which also puts
+ * the nodes in topological order), and prints it with one of the three IR
+ * printers.  Verifier warnings are printed; verifier errors are printed too
+ * and the model is still shown (that is when one wants to look at it), but
+ * the exit code is then 2.  The output is built in memory and written with
+ * fe_write_atomic, so -o FILE never leaves a partial file and can never
+ * overwrite MODEL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
-int cmd_inspect(int argc, char **argv) { return cli_usage_error("inspect", "not implemented yet"); }
+#include "frontend/frontend.h"
+
+typedef enum inspect_format { FMT_TEXT, FMT_JSON, FMT_DOT } inspect_format;
+
+typedef struct inspect_args {
+    const char *model;
+    const char *output; /* NULL: standard output */
+    inspect_format format;
+    fe_load_opts load;
+} inspect_args;
+
+/* Parses the command line; returns 0 or the usage-error exit code. */
+static int parse_args(int argc, char **argv, inspect_args *a)
+{
+    memset(a, 0, sizeof *a);
+    bool have_format = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = cli_opt_value(argc, argv, &i, "--format"))) {
+            if (have_format)
+                return cli_usage_error("inspect", "--format given twice");
+            have_format = true;
+            if (!strcmp(v, "text"))
+                a->format = FMT_TEXT;
+            else if (!strcmp(v, "json"))
+                a->format = FMT_JSON;
+            else if (!strcmp(v, "dot"))
+                a->format = FMT_DOT;
+            else
+                return cli_usage_error("inspect",
+                                       "unknown format '%s' (text, json or dot)",
+                                       v);
+        } else if ((v = cli_opt_value(argc, argv, &i, "-o"))) {
+            if (a->output)
+                return cli_usage_error("inspect", "-o given twice");
+            a->output = v;
+        } else if (!strcmp(argv[i], "--allow-external-data")) {
+            a->load.allow_external_data = true;
+        } else if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "-o")) {
+            return cli_usage_error("inspect", "%s needs a value", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return cli_usage_error("inspect", "unknown option '%s'", argv[i]);
+        } else if (a->model) {
+            return cli_usage_error("inspect", "more than one model given ('%s')",
+                                   argv[i]);
+        } else {
+            a->model = argv[i];
+        }
+    }
+    if (!a->model)
+        return cli_usage_error("inspect", "no model given");
+    return 0;
+}
+
+/* Prints the model into memory and writes it out atomically. */
+static oct_status write_output(oct_ctx *ctx, const ir_model *m,
+                               const inspect_args *a)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
+    switch (a->format) {
+    case FMT_TEXT: ir_print_text(m, mem); break;
+    case FMT_JSON: ir_print_json(m, mem); break;
+    case FMT_DOT: ir_print_dot(m, mem); break;
+    }
+    bool failed = ferror(mem) != 0;
+    if (fclose(mem) != 0 || failed) {
+        free(buf);
+        return oct_error(ctx, OCT_EINTERNAL,
+                         "out of memory while printing the model");
+    }
+    oct_status st = fe_write_atomic(ctx, a->output ? a->output : "-", buf, len);
+    free(buf);
+    return st;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    inspect_args a;
+    int usage = parse_args(argc, argv, &a);
+    if (usage)
+        return usage;
+    oct_ctx *ctx = oct_ctx_new();
+    if (!ctx) {
+        fputs("octet: out of memory\n", stderr);
+        return OCT_EINTERNAL;
+    }
+    ir_model *m = NULL;
+    oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
+    if (st != OCT_OK)
+        return cli_finish(ctx, st);
+    oct_status verified = ir_verify(m, ctx);
+    if (verified == OCT_EINTERNAL)
+        return cli_finish(ctx, verified);
+    st = write_output(ctx, m, &a);
+    return cli_finish(ctx, st != OCT_OK ? st : verified);
+}

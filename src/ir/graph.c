@@ -62,19 +62,22 @@ static void map_insert(ir_name_map *m, ir_value *v)
     m->used++;
 }
 
-/* Grows `*array` (of pointers) so it holds at least `need` entries. */
-static bool grow(oct_ctx *ctx, void ***array, size_t *cap, size_t need)
+/* Grows `*array` (of pointers, `used` of them in use) so it holds at least
+ * `used + 1` entries.  *cap may be 0 for an array someone else sized
+ * exactly; it is then reallocated. */
+static bool grow(oct_ctx *ctx, void ***array, size_t *cap, size_t used)
 {
+    size_t need = used + 1;
     if (need <= *cap)
         return true;
-    size_t ncap = *cap ? *cap * 2 : 16;
+    size_t ncap = 16;
     while (ncap < need)
         ncap *= 2;
     void **a = ir_alloc_array(ctx, ncap, sizeof *a);
     if (!a)
         return false;
-    if (*cap)
-        memcpy(a, *array, *cap * sizeof *a);
+    if (used)
+        memcpy(a, *array, used * sizeof *a);
     *array = a;
     *cap = ncap;
     return true;
@@ -101,7 +104,7 @@ ir_value *ir_graph_value(oct_ctx *ctx, ir_graph *g, const char *name)
             if (old[i])
                 map_insert(m, old[i]);
     }
-    if (!grow(ctx, (void ***)&g->values, &g->cap_values, g->n_values + 1))
+    if (!grow(ctx, (void ***)&g->values, &g->cap_values, g->n_values))
         return NULL;
     v = ir_alloc(ctx, sizeof *v);
     if (!v || !(v->name = ir_strdup(ctx, name)))
@@ -118,7 +121,7 @@ ir_node *ir_graph_add_node(oct_ctx *ctx, ir_graph *g, const char *op_type,
                            const char *domain, const char *name, int n_in,
                            int n_out)
 {
-    if (!grow(ctx, (void ***)&g->nodes, &g->cap_nodes, g->n_nodes + 1))
+    if (!grow(ctx, (void ***)&g->nodes, &g->cap_nodes, g->n_nodes))
         return NULL;
     ir_node *n = ir_alloc(ctx, sizeof *n);
     if (!n)
@@ -134,7 +137,7 @@ ir_node *ir_graph_add_node(oct_ctx *ctx, ir_graph *g, const char *op_type,
     n->n_in = n_in;
     n->n_out = n_out;
     n->op = ir_op_lookup(domain, op_type);
-    n->id = (uint32_t)g->n_nodes;
+    n->id = g->next_node_id++;
     g->nodes[g->n_nodes++] = n;
     return n;
 }
@@ -207,4 +210,116 @@ bool ir_shape_elems(int rank, const int64_t *dims, uint64_t *elems)
     }
     *elems = n;
     return true;
+}
+
+/* ---- rewriting helpers --------------------------------------------------- */
+
+ir_attr *ir_node_add_attr(oct_ctx *ctx, ir_node *node, const char *name,
+                          ir_attr_type type)
+{
+    ir_attr *attrs = ir_alloc_array(ctx, (size_t)node->n_attr + 1, sizeof *attrs);
+    if (!attrs)
+        return NULL;
+    if (node->n_attr)
+        memcpy(attrs, node->attrs, (size_t)node->n_attr * sizeof *attrs);
+    ir_attr *a = &attrs[node->n_attr];
+    a->name = ir_strdup(ctx, name);
+    if (!a->name)
+        return NULL;
+    a->type = type;
+    a->ref_attr_name = a->doc = "";
+    node->attrs = attrs;
+    node->n_attr++;
+    return a;
+}
+
+bool ir_node_remove_attr(ir_node *node, const char *name)
+{
+    for (int i = 0; i < node->n_attr; i++)
+        if (strcmp(node->attrs[i].name, name) == 0) {
+            memmove(&node->attrs[i], &node->attrs[i + 1],
+                    (size_t)(node->n_attr - i - 1) * sizeof *node->attrs);
+            node->n_attr--;
+            return true;
+        }
+    return false;
+}
+
+bool ir_node_set_inputs(oct_ctx *ctx, ir_node *node, int n_in)
+{
+    if (n_in <= node->n_in) {
+        for (int i = n_in; i < node->n_in; i++)
+            node->in[i] = NULL;
+        node->n_in = n_in;
+        return true;
+    }
+    ir_value **in = ir_alloc_array(ctx, (size_t)n_in + 1, sizeof *in);
+    if (!in)
+        return false;
+    memcpy(in, node->in, (size_t)node->n_in * sizeof *in);
+    node->in = in;
+    node->n_in = n_in;
+    return true;
+}
+
+const char *ir_graph_unique_name(oct_ctx *ctx, const ir_graph *g,
+                                 const char *base)
+{
+    if (!ir_graph_find(g, base))
+        return ir_strdup(ctx, base);
+    for (unsigned k = 1;; k++) {
+        char *name = ir_sprintf(ctx, "%s_%u", base, k);
+        if (!name || !ir_graph_find(g, name))
+            return name;
+    }
+}
+
+ir_tensor *ir_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
+                         const int64_t *dims)
+{
+    uint64_t elems, bytes;
+    if (!ir_shape_elems(rank, dims, &elems) || !ir_dtype_bytes(dt, elems, &bytes) ||
+        bytes > SIZE_MAX) {
+        oct_error(ctx, OCT_EINPUT, "tensor of %d dims is too large", rank);
+        return NULL;
+    }
+    ir_tensor *t = ir_alloc(ctx, sizeof *t);
+    if (!t)
+        return NULL;
+    t->dtype = dt;
+    t->rank = rank;
+    t->dims = ir_alloc_array(ctx, (size_t)rank + 1, sizeof *t->dims);
+    t->data = ir_alloc(ctx, (size_t)bytes);
+    if (!t->dims || !t->data)
+        return NULL;
+    if (rank)
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    t->nbytes = bytes;
+    t->nelems = elems;
+    t->name = t->doc = "";
+    return t;
+}
+
+ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
+                            ir_tensor *t)
+{
+    const char *name = ir_graph_unique_name(ctx, g, base);
+    ir_value *v = name ? ir_graph_value(ctx, g, name) : NULL;
+    if (!v)
+        return NULL;
+    if (!grow(ctx, (void ***)&g->inits, &g->cap_inits, g->n_inits))
+        return NULL;
+    t->name = v->name;
+    v->init = t;
+    v->has_type = true;
+    v->type.dtype = t->dtype;
+    v->type.has_elem_type = true;
+    v->type.rank = t->rank;
+    v->type.dims = ir_alloc_array(ctx, (size_t)t->rank + 1, sizeof *v->type.dims);
+    if (!v->type.dims)
+        return NULL;
+    for (int i = 0; i < t->rank; i++)
+        v->type.dims[i].value = t->dims[i];
+    g->inits[g->n_inits++] = v;
+    return v;
 }

@@ -48,6 +48,8 @@ struct oct_ctx {
     /* files this run reads: outputs may never overwrite them (malloc'ed) */
     char **noted_inputs;
     size_t n_noted_inputs;
+    /* the model the running pass works on (passes need its opsets) */
+    const struct ir_model *model;
 };
 
 /* Raw allocation through the context: counted, budgeted, and subject to the
@@ -313,6 +315,7 @@ typedef struct ir_graph {
     const char *doc;
     ir_node **nodes;           /* topological order once verified */
     size_t n_nodes, cap_nodes;
+    uint32_t next_node_id;     /* ids stay unique as nodes come and go */
     ir_value **values;         /* every value; values[i]->id == i */
     size_t n_values, cap_values;
     ir_value **inputs;         /* graph.input, in order */
@@ -322,7 +325,7 @@ typedef struct ir_graph {
     ir_value **value_info;     /* graph.value_info, in order */
     size_t n_value_info;
     ir_value **inits;          /* graph.initializer, in order */
-    size_t n_inits;
+    size_t n_inits, cap_inits; /* cap_inits 0: sized exactly by its maker */
     ir_blob *sparse_inits;     /* graph.sparse_initializer, serialized */
     size_t n_sparse_inits;
     ir_blob *quant_annotations;/* graph.quantization_annotation, serialized */
@@ -365,6 +368,22 @@ ir_value *ir_graph_value(oct_ctx *ctx, ir_graph *g, const char *name);
 ir_node *ir_graph_add_node(oct_ctx *ctx, ir_graph *g, const char *op_type,
                            const char *domain, const char *name,
                            int n_in, int n_out);
+/* Rewriting helpers.  ir_node_add_attr appends an attribute (name copied,
+ * value zero); ir_node_remove_attr deletes one by name (false if absent);
+ * ir_node_set_inputs changes the input count (new slots NULL).
+ * ir_graph_unique_name returns `base` or `base_N`, unused in g.
+ * ir_tensor_new allocates a zeroed tensor in the arena.  ir_graph_add_init
+ * adds an initializer value named after `base` holding t. */
+ir_attr *ir_node_add_attr(oct_ctx *ctx, ir_node *node, const char *name,
+                          ir_attr_type type);
+bool ir_node_remove_attr(ir_node *node, const char *name);
+bool ir_node_set_inputs(oct_ctx *ctx, ir_node *node, int n_in);
+const char *ir_graph_unique_name(oct_ctx *ctx, const ir_graph *g,
+                                 const char *base);
+ir_tensor *ir_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
+                         const int64_t *dims);
+ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
+                            ir_tensor *t);
 /* Sets node output i to v and records v's producer. */
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
 /* Opset version of the default domain, or 0 if not imported. */
