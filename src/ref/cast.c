@@ -1,0 +1,127 @@
+/*
+ * cast.c: shape rule and kernel of Cast and CastLike.
+ *
+ * Conversion rules (ONNX Cast, numpy astype where the spec is silent):
+ *  - float -> float: the value rounded to nearest even in the target
+ *    format.  To float8/float4, out-of-range finite values clamp to the
+ *    largest finite value when `saturate` is 1 (the default) and become
+ *    Inf/NaN as the format allows when it is 0; NaN stays NaN.  Conversions
+ *    from DOUBLE to a format narrower than FLOAT round through FLOAT first.
+ *  - float -> integer: truncated toward zero; NaN gives 0; values beyond
+ *    the int64 range clamp to it and are then wrapped to the target width
+ *    (out-of-range values are undefined in ONNX).
+ *  - integer -> integer: two's-complement wrap to the target width.
+ *  - integer -> float: nearest representable value.
+ *  - anything -> BOOL: x != 0 (NaN is true); BOOL -> anything: 0 or 1.
+ *  - STRING -> number: the text parsed as by strtod ("NaN", "INF", "-inf"
+ *    included), then converted as a double.  Number -> STRING is not
+ *    supported (reported as OCT_EUNSUPPORTED).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "eltwise.h"
+
+static bool cast_dtype_ok(ir_dtype dt)
+{
+    ir_dkind k = ir_dtype_info(dt)->kind;
+    return ir_dtype_valid(dt) && k != IR_DK_COMPLEX && k != IR_DK_NONE;
+}
+
+/* Cast takes the target type from attribute `to`; CastLike from the element
+ * type of input 1 (only its type matters). */
+oct_status shape_cast(ref_infer *inf)
+{
+    const ir_node *node = inf->node;
+    int64_t target;
+    if (node->op == IR_OP_CASTLIKE) {
+        target = inf->in[1].dtype;
+        if (target == IR_DT_UNDEFINED) { /* not known yet */
+            inf->out[0] = inf->in[0];
+            inf->out[0].dtype = IR_DT_UNDEFINED;
+            return OCT_OK;
+        }
+    } else {
+        const ir_attr *to = ir_node_attr(node, "to");
+        if (!to || to->type != IR_ATTR_INT)
+            return oct_node_error(inf->ctx, OCT_EINPUT, node,
+                                  "attribute 'to' (int) is required");
+        target = to->i;
+    }
+    if (!ir_dtype_valid((int)target) || !cast_dtype_ok((ir_dtype)target))
+        return oct_node_error(inf->ctx, OCT_EINPUT, node,
+                              "target type %lld is not a castable element type",
+                              (long long)target);
+    if (target == IR_DT_STRING)
+        return oct_node_error(inf->ctx, OCT_EUNSUPPORTED, node,
+                              "Cast to STRING is not supported");
+    ir_dtype src = inf->in[0].dtype;
+    if (src != IR_DT_UNDEFINED && !cast_dtype_ok(src))
+        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, 0,
+                               "Cast from %s is not supported", ir_dtype_name(src));
+    inf->out[0] = inf->in[0];
+    inf->out[0].dtype = (ir_dtype)target;
+    return OCT_OK;
+}
+
+static inline void set_nibble(ir_tensor *t, uint64_t i, uint8_t v)
+{
+    uint8_t *p = (uint8_t *)t->data + i / 2;
+    unsigned shift = (unsigned)(i % 2) * 4;
+    *p = (uint8_t)((*p & ~(0xfu << shift)) | ((v & 0xfu) << shift));
+}
+
+/* Parses a STRING element as a double (0 if it is not a number). */
+static double string_value(const ir_tensor *t, uint64_t i)
+{
+    const ir_blob *b = (const ir_blob *)t->data + i;
+    char buf[128];
+    size_t len = b->len < sizeof buf - 1 ? b->len : sizeof buf - 1;
+    if (len)
+        memcpy(buf, b->data, len);
+    buf[len] = 0;
+    return strtod(buf, NULL);
+}
+
+oct_status ref_cast(ref_call *call)
+{
+    const ir_tensor *tx = call->in[0];
+    ir_tensor *to = call->out[0];
+    ir_dtype src = tx->dtype, dst = to->dtype;
+    bool saturate = ir_attr_int(call->node, "saturate", 1) != 0;
+    uint64_t n = to->nelems;
+    const ir_dtype_traits *st = ir_dtype_info(src), *dtr = ir_dtype_info(dst);
+
+    if (src == dst) {
+        memcpy(to->data, tx->data, to->nbytes);
+        return OCT_OK;
+    }
+    if (src == IR_DT_FLOAT && dst == IR_DT_FLOAT16) {
+        const float *x = tx->data;
+        uint16_t *o = to->data;
+        for (uint64_t i = 0; i < n; i++)
+            o[i] = ref_f32_to_f16(x[i]);
+        return OCT_OK;
+    }
+    bool src_int = st->kind == IR_DK_SINT || st->kind == IR_DK_UINT ||
+                   st->kind == IR_DK_BOOL;
+    bool dst_int = dtr->kind == IR_DK_SINT || dtr->kind == IR_DK_UINT ||
+                   dtr->kind == IR_DK_BOOL;
+    bool dst_small_float = dtr->kind == IR_DK_FLOAT && dtr->bits <= 8;
+    for (uint64_t i = 0; i < n; i++) {
+        if (src_int && dst_int) {
+            ref_set_i64(to, i, ref_get_i64(tx, i));
+            continue;
+        }
+        double v = src == IR_DT_STRING ? string_value(tx, i) : ref_get(tx, i);
+        if (dst_small_float) {
+            if (dst == IR_DT_FLOAT4E2M1)
+                set_nibble(to, i, ref_f32_to_fp4((float)v, saturate));
+            else
+                ((uint8_t *)to->data)[i] = ref_f32_to_fp8(dst, (float)v, saturate);
+        } else {
+            ref_set(to, i, v);
+        }
+    }
+    return OCT_OK;
+}

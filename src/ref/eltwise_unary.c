@@ -1,0 +1,328 @@
+/*
+ * eltwise_unary.c: shape rules and kernels of the one-input element-wise
+ * ops (Sqrt Exp Log Erf Neg Abs Relu LeakyRelu Sigmoid HardSigmoid
+ * HardSwish Tanh Gelu Floor Ceil Round Reciprocal Sign Softplus Softsign Elu
+ * Selu Celu ThresholdedRelu Mish Sin Cos, IsNaN IsInf Not) and of Clip.
+ *
+ * FLOAT is computed with the float libm functions; DOUBLE, FLOAT16 and
+ * BFLOAT16 in double, rounded once to the output type.  Integer inputs
+ * (Neg, Abs, Relu, Sign, Clip) are computed exactly; Neg and Abs of the
+ * most negative value wrap (two's complement), as numpy does.  Round
+ * rounds half to even.  IsNaN and IsInf give BOOL; Not takes and gives
+ * BOOL.
+ */
+#include <float.h>
+#include <math.h>
+
+#include "eltwise.h"
+
+/* Ops defined on integers as well as floats. */
+static bool unary_takes_ints(ir_op op)
+{
+    return op == IR_OP_NEG || op == IR_OP_ABS || op == IR_OP_RELU ||
+           op == IR_OP_SIGN;
+}
+
+static bool unary_dtype_ok(ir_op op, ir_dtype dt)
+{
+    const ir_dtype_traits *tr = ir_dtype_info(dt);
+    if (dt == IR_DT_UNDEFINED)
+        return true;
+    if (op == IR_OP_NOT)
+        return dt == IR_DT_BOOL;
+    if (tr->kind == IR_DK_FLOAT)
+        return tr->bits >= 16;
+    if (tr->kind == IR_DK_SINT || tr->kind == IR_DK_UINT)
+        return tr->bits >= 8 && (unary_takes_ints(op) || op == IR_OP_CLIP);
+    return false;
+}
+
+oct_status shape_unary(ref_infer *inf)
+{
+    const ref_shape *x = &inf->in[0];
+    if (!unary_dtype_ok(inf->node->op, x->dtype))
+        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, 0,
+                               "element type %s is not supported by %s",
+                               ir_dtype_name(x->dtype), inf->node->op_type);
+    inf->out[0] = *x;
+    if (inf->node->op == IR_OP_ISNAN || inf->node->op == IR_OP_ISINF)
+        inf->out[0].dtype = IR_DT_BOOL;
+    return OCT_OK;
+}
+
+typedef struct unary_params {
+    ir_op op;
+    double alpha, beta, gamma;
+    bool gelu_tanh;
+} unary_params;
+
+static inline double unary_f64_other(const unary_params *p, double x);
+
+static inline float unary_f32(const unary_params *p, float x)
+{
+    switch (p->op) {
+    case IR_OP_SQRT: return sqrtf(x);
+    case IR_OP_EXP: return expf(x);
+    case IR_OP_LOG: return logf(x);
+    case IR_OP_ERF: return erff(x);
+    case IR_OP_NEG: return -x;
+    case IR_OP_ABS: return fabsf(x);
+    case IR_OP_RELU: return x < 0 ? 0.0f : x; /* NaN stays NaN */
+    case IR_OP_LEAKYRELU: return x < 0 ? (float)p->alpha * x : x;
+    case IR_OP_SIGMOID:
+        /* split to avoid overflow of expf for large |x| */
+        return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
+    case IR_OP_HARDSIGMOID: {
+        float v = (float)p->alpha * x + (float)p->beta;
+        return v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    case IR_OP_HARDSWISH: {
+        float v = x / 6.0f + 0.5f;
+        return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+    }
+    case IR_OP_TANH: return tanhf(x);
+    case IR_OP_GELU:
+        if (p->gelu_tanh)
+            return 0.5f * x * (1.0f + tanhf(0.7978845608028654f *
+                                            (x + 0.044715f * x * x * x)));
+        return (float)(0.5 * x * (1.0 + erf(x * 0.7071067811865476)));
+    case IR_OP_FLOOR: return floorf(x);
+    case IR_OP_CEIL: return ceilf(x);
+    case IR_OP_ROUND: return rintf(x); /* default mode: half to even */
+    case IR_OP_RECIPROCAL: return 1.0f / x;
+    case IR_OP_SIN: return sinf(x);
+    case IR_OP_COS: return cosf(x);
+    default: return (float)unary_f64_other(p, x);
+    }
+}
+
+/* The ops FLOAT also computes in double. */
+static inline double unary_f64_other(const unary_params *p, double x)
+{
+    switch (p->op) {
+    case IR_OP_SIGN: return x > 0 ? 1 : x < 0 ? -1 : x; /* 0 and NaN kept */
+    case IR_OP_SOFTPLUS: /* log(1 + exp(x)) without overflow */
+        return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case IR_OP_SOFTSIGN: return x / (1 + fabs(x));
+    case IR_OP_ELU: return x < 0 ? p->alpha * (exp(x) - 1) : x;
+    case IR_OP_SELU: return x <= 0 ? p->gamma * (p->alpha * exp(x) - p->alpha) : p->gamma * x;
+    case IR_OP_CELU:
+        return (x > 0 ? x : 0) + fmin(0, p->alpha * (exp(x / p->alpha) - 1));
+    case IR_OP_THRESHOLDEDRELU: return x > p->alpha ? x : 0;
+    case IR_OP_MISH: {
+        double sp = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+        return x * tanh(sp);
+    }
+    default: return 0;
+    }
+}
+
+static inline double unary_f64(const unary_params *p, double x)
+{
+    switch (p->op) {
+    case IR_OP_SQRT: return sqrt(x);
+    case IR_OP_EXP: return exp(x);
+    case IR_OP_LOG: return log(x);
+    case IR_OP_ERF: return erf(x);
+    case IR_OP_NEG: return -x;
+    case IR_OP_ABS: return fabs(x);
+    case IR_OP_RELU: return x < 0 ? 0.0 : x;
+    case IR_OP_LEAKYRELU: return x < 0 ? p->alpha * x : x;
+    case IR_OP_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+    case IR_OP_HARDSIGMOID: {
+        double v = p->alpha * x + p->beta;
+        return v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    case IR_OP_HARDSWISH: {
+        double v = x / 6 + 0.5;
+        return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+    }
+    case IR_OP_TANH: return tanh(x);
+    case IR_OP_GELU:
+        if (p->gelu_tanh)
+            return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+        return 0.5 * x * (1 + erf(x * 0.7071067811865476));
+    case IR_OP_FLOOR: return floor(x);
+    case IR_OP_CEIL: return ceil(x);
+    case IR_OP_ROUND: return rint(x);
+    case IR_OP_RECIPROCAL: return 1 / x;
+    case IR_OP_SIN: return sin(x);
+    case IR_OP_COS: return cos(x);
+    default: return unary_f64_other(p, x);
+    }
+}
+
+oct_status ref_unary(ref_call *call)
+{
+    const ir_node *node = call->node;
+    const ir_tensor *tx = call->in[0];
+    ir_tensor *to = call->out[0];
+    unary_params p = {.op = node->op, .alpha = 0, .beta = 0, .gelu_tanh = false};
+    if (p.op == IR_OP_LEAKYRELU)
+        p.alpha = ir_attr_float(node, "alpha", 0.01f);
+    if (p.op == IR_OP_HARDSIGMOID) {
+        p.alpha = ir_attr_float(node, "alpha", 0.2f);
+        p.beta = ir_attr_float(node, "beta", 0.5f);
+    }
+    if (p.op == IR_OP_ELU || p.op == IR_OP_CELU || p.op == IR_OP_THRESHOLDEDRELU)
+        p.alpha = ir_attr_float(node, "alpha", 1.0f);
+    if (p.op == IR_OP_SELU) {
+        p.alpha = ir_attr_float(node, "alpha", 1.67326319217681884765625f);
+        p.gamma = ir_attr_float(node, "gamma", 1.05070102214813232421875f);
+    }
+    if (p.op == IR_OP_CELU && p.alpha == 0)
+        return oct_node_error(call->ctx, OCT_EINPUT, node, "Celu alpha must not be 0");
+    if (p.op == IR_OP_GELU) {
+        const ir_attr *a = ir_node_attr(node, "approximate");
+        if (a && a->type == IR_ATTR_STRING) {
+            if (a->s.len == 4 && !memcmp(a->s.data, "tanh", 4))
+                p.gelu_tanh = true;
+            else if (!(a->s.len == 4 && !memcmp(a->s.data, "none", 4)))
+                return oct_node_error(call->ctx, OCT_EINPUT, node,
+                                      "approximate must be 'none' or 'tanh'");
+        }
+    }
+    uint64_t n = to->nelems;
+    if (p.op == IR_OP_ISNAN || p.op == IR_OP_ISINF || p.op == IR_OP_NOT) {
+        bool neg = ir_attr_int(node, "detect_negative", 1) != 0;
+        bool pos = ir_attr_int(node, "detect_positive", 1) != 0;
+        uint8_t *o = to->data;
+        for (uint64_t i = 0; i < n; i++) {
+            if (p.op == IR_OP_NOT) {
+                o[i] = !((const uint8_t *)tx->data)[i];
+                continue;
+            }
+            double v = ref_get(tx, i);
+            o[i] = p.op == IR_OP_ISNAN ? isnan(v) : (isinf(v) && (v > 0 ? pos : neg));
+        }
+        return OCT_OK;
+    }
+    if (tx->dtype == IR_DT_FLOAT) {
+        const float *x = tx->data;
+        float *o = to->data;
+        for (uint64_t i = 0; i < n; i++)
+            o[i] = unary_f32(&p, x[i]);
+    } else if (ref_dt_is_float(tx->dtype)) {
+        for (uint64_t i = 0; i < n; i++)
+            ref_set(to, i, unary_f64(&p, ref_get(tx, i)));
+    } else {
+        bool is_unsigned = ir_dtype_info(tx->dtype)->kind == IR_DK_UINT;
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t x = ref_get_i64(tx, i), r = x;
+            if (p.op == IR_OP_NEG)
+                r = (int64_t)(0 - (uint64_t)x);
+            else if (p.op == IR_OP_ABS && !is_unsigned && x < 0)
+                r = (int64_t)(0 - (uint64_t)x);
+            else if (p.op == IR_OP_RELU && !is_unsigned && x < 0)
+                r = 0;
+            else if (p.op == IR_OP_SIGN)
+                r = is_unsigned ? x != 0 : (x > 0) - (x < 0);
+            ref_set_i64(to, i, ref_wrap_int(tx->dtype, r));
+        }
+    }
+    return OCT_OK;
+}
+
+/* ---- Clip ------------------------------------------------------------------ */
+
+/* Clip: y = min(max(x, lo), hi), so lo > hi gives hi everywhere (as the
+ * spec says).  NaN stays NaN.  Before opset 11 lo and hi are the float
+ * attributes min and max (defaults: the float range); from 11 on they are
+ * optional scalar inputs 1 and 2 of x's type (defaults: the type's range). */
+oct_status shape_clip(ref_infer *inf)
+{
+    const ir_node *node = inf->node;
+    const ref_shape *x = &inf->in[0];
+    if (!unary_dtype_ok(IR_OP_CLIP, x->dtype))
+        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, 0,
+                               "element type %s is not supported by Clip",
+                               ir_dtype_name(x->dtype));
+    for (int i = 1; i < inf->n_in; i++) {
+        const ref_shape *s = &inf->in[i];
+        if (!node->in[i])
+            continue;
+        if (inf->opset < 11)
+            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
+                                   "Clip before opset 11 takes min/max as "
+                                   "attributes, not inputs");
+        if (s->dtype != IR_DT_UNDEFINED && x->dtype != IR_DT_UNDEFINED &&
+            s->dtype != x->dtype)
+            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
+                                   "element type %s differs from input 0's %s",
+                                   ir_dtype_name(s->dtype), ir_dtype_name(x->dtype));
+        /* a scalar; a one-element tensor is tolerated */
+        uint64_t elems = ref_shape_elems(s);
+        bool known = s->rank >= 0 && (s->rank == 0 || elems != 0 ||
+                                      s->dims[0] == 0);
+        if (known && elems != 1)
+            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
+                                   "must be a scalar");
+    }
+    inf->out[0] = *x;
+    return OCT_OK;
+}
+
+oct_status ref_clip(ref_call *call)
+{
+    const ir_node *node = call->node;
+    const ir_tensor *tx = call->in[0];
+    ir_tensor *to = call->out[0];
+    const ir_tensor *tlo = call->n_in > 1 ? call->in[1] : NULL;
+    const ir_tensor *thi = call->n_in > 2 ? call->in[2] : NULL;
+    if ((tlo && tlo->nelems != 1) || (thi && thi->nelems != 1))
+        return oct_input_error(call->ctx, OCT_EINPUT, node, tlo && tlo->nelems != 1 ? 1 : 2,
+                               "must be a scalar");
+    uint64_t n = to->nelems;
+    if (ref_dt_is_float(tx->dtype)) {
+        double lo = -INFINITY, hi = INFINITY;
+        if (call->opset < 11) {
+            lo = ir_attr_float(node, "min", -FLT_MAX);
+            hi = ir_attr_float(node, "max", FLT_MAX);
+        }
+        if (tlo)
+            lo = ref_get(tlo, 0);
+        if (thi)
+            hi = ref_get(thi, 0);
+        if (tx->dtype == IR_DT_FLOAT) {
+            const float *x = tx->data;
+            float *o = to->data, flo = (float)lo, fhi = (float)hi;
+            for (uint64_t i = 0; i < n; i++) {
+                float v = x[i];
+                v = v < flo ? flo : v;
+                o[i] = v > fhi ? fhi : v;
+            }
+        } else {
+            for (uint64_t i = 0; i < n; i++) {
+                double v = ref_get(tx, i);
+                v = v < lo ? lo : v;
+                ref_set(to, i, v > hi ? hi : v);
+            }
+        }
+        return OCT_OK;
+    }
+    bool is_unsigned = ir_dtype_info(tx->dtype)->kind == IR_DK_UINT;
+    if (is_unsigned) {
+        uint64_t lo = 0, hi = UINT64_MAX;
+        if (tlo)
+            lo = (uint64_t)ref_get_i64(tlo, 0);
+        if (thi)
+            hi = (uint64_t)ref_get_i64(thi, 0);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t v = (uint64_t)ref_get_i64(tx, i);
+            v = v < lo ? lo : v;
+            ref_set_i64(to, i, (int64_t)(v > hi ? hi : v));
+        }
+    } else {
+        int64_t lo = INT64_MIN, hi = INT64_MAX;
+        if (tlo)
+            lo = ref_get_i64(tlo, 0);
+        if (thi)
+            hi = ref_get_i64(thi, 0);
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t v = ref_get_i64(tx, i);
+            v = v < lo ? lo : v;
+            ref_set_i64(to, i, v > hi ? hi : v);
+        }
+    }
+    return OCT_OK;
+}

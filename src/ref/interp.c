@@ -1,0 +1,350 @@
+/*
+ * interp.c: the reference interpreter.  Runs a verified model node by node
+ * in the graph's topological order: for each node the op's shape rule is
+ * evaluated on the actual input tensors, the outputs are allocated with the
+ * inferred dtype and shape, and the kernel fills them.  Initializers are
+ * used in place; every intermediate is freed right after its last consumer
+ * (use counts computed once up front), so peak memory is the live set, not
+ * the whole graph.  All runtime tensors are heap blocks from oct_malloc.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+
+/* ---- runtime tensors --------------------------------------------------- */
+
+/* One oct_malloc block: the ir_tensor header, the dims, then the data, each
+ * part rounded up to 64 bytes.  The size is recomputed from rank and nbytes
+ * when freeing. */
+static size_t round64(uint64_t n) { return (size_t)((n + 63) & ~(uint64_t)63); }
+
+static bool tensor_block_size(int rank, uint64_t nbytes, size_t *size)
+{
+    uint64_t total = round64(sizeof(ir_tensor)) + round64((uint64_t)rank * 8);
+    if (nbytes > UINT64_MAX - 64 || ir_add_overflow_u64(total, round64(nbytes), &total) ||
+        total > SIZE_MAX)
+        return false;
+    *size = (size_t)total;
+    return true;
+}
+
+ir_tensor *ref_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank, const int64_t *dims)
+{
+    uint64_t nelems, nbytes;
+    size_t size;
+    if (rank < 0 || rank > REF_MAX_RANK || !ir_dtype_valid(dt)) {
+        oct_error(ctx, OCT_EINTERNAL, "runtime tensor of rank %d and dtype %d",
+                  rank, (int)dt);
+        return NULL;
+    }
+    if (!ir_shape_elems(rank, dims, &nelems) ||
+        nelems > ctx->limits.max_tensor_elems ||
+        !ir_dtype_bytes(dt, nelems, &nbytes) || !tensor_block_size(rank, nbytes, &size)) {
+        oct_error(ctx, OCT_EINPUT,
+                  "tensor too large (more than %llu elements, or size overflow)",
+                  (unsigned long long)ctx->limits.max_tensor_elems);
+        return NULL;
+    }
+    uint8_t *block = oct_malloc(ctx, size);
+    if (!block)
+        return NULL;
+    memset(block, 0, size);
+    ir_tensor *t = (ir_tensor *)block;
+    t->dtype = dt;
+    t->rank = rank;
+    t->dims = (int64_t *)(block + round64(sizeof(ir_tensor)));
+    if (rank)
+        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+    t->data = block + round64(sizeof(ir_tensor)) + round64((uint64_t)rank * 8);
+    t->nbytes = nbytes;
+    t->nelems = nelems;
+    t->storage = IR_STORE_RAW;
+    return t;
+}
+
+void ref_tensor_free(oct_ctx *ctx, ir_tensor *t)
+{
+    size_t size = 0;
+    if (!t)
+        return;
+    bool sized = tensor_block_size(t->rank, t->nbytes, &size);
+    OCT_ASSERT(sized);
+    oct_free(ctx, t, size);
+}
+
+/* A heap copy of any tensor (initializer, input) for returning it. */
+static ir_tensor *tensor_copy(oct_ctx *ctx, const ir_tensor *src)
+{
+    ir_tensor *t = ref_tensor_new(ctx, src->dtype, src->rank, src->dims);
+    if (t && src->nbytes == t->nbytes && t->nbytes)
+        memcpy(t->data, src->data, t->nbytes);
+    return t;
+}
+
+/* ---- checks before running -------------------------------------------- */
+
+/* Checks a runtime input against the declared type of graph input v. */
+static oct_status check_input(oct_ctx *ctx, const ir_value *v, const ir_tensor *t)
+{
+    if (!t)
+        return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUSAGE, NULL, 0, -1, v->name,
+                         "graph input '%s' was not given", v->name);
+    if (!v->has_type || v->type.opaque.len)
+        return OCT_OK;
+    const ir_type *ty = &v->type;
+    if (ty->dtype != IR_DT_UNDEFINED && ty->dtype != t->dtype)
+        return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, v->name,
+                         "graph input '%s' is declared %s but the tensor given "
+                         "is %s", v->name, ir_dtype_name(ty->dtype),
+                         ir_dtype_name(t->dtype));
+    if (ty->rank < 0)
+        return OCT_OK;
+    if (ty->rank != t->rank)
+        return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, v->name,
+                         "graph input '%s' is declared with rank %d but the "
+                         "tensor given has rank %d", v->name, ty->rank, t->rank);
+    for (int i = 0; i < ty->rank; i++) {
+        int64_t want = ty->dims ? ty->dims[i].value : -1;
+        if (want >= 0 && want != t->dims[i])
+            return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, v->name,
+                             "graph input '%s' dim %d is declared %lld but the "
+                             "tensor given has %lld", v->name, i,
+                             (long long)want, (long long)t->dims[i]);
+    }
+    return OCT_OK;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+typedef struct run_state {
+    oct_ctx *ctx;
+    const ir_graph *g;
+    const ir_tensor **val;  /* per value id: its tensor while alive */
+    bool *owned;            /* val[id] is a heap tensor of this run */
+    uint32_t *uses;         /* remaining consumers */
+    bool *keep;             /* graph output: never freed during the run */
+} run_state;
+
+static void release(run_state *rs, uint32_t id)
+{
+    if (rs->owned[id]) {
+        ref_tensor_free(rs->ctx, (ir_tensor *)rs->val[id]);
+        rs->owned[id] = false;
+    }
+    rs->val[id] = NULL;
+}
+
+oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
+                         const ir_tensor *const *in, ir_tensor **out)
+{
+    ref_shape in_shape[REF_MAX_IO], out_shape[REF_MAX_IO];
+    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, n,
+                              "more than %d inputs or outputs", REF_MAX_IO);
+    for (int i = 0; i < n->n_in; i++) {
+        memset(&in_shape[i], 0, sizeof in_shape[i]);
+        in_shape[i].rank = -1;
+        if (in[i])
+            ref_shape_of(in[i], &in_shape[i]);
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        memset(&out_shape[i], 0, sizeof out_shape[i]);
+        out_shape[i].rank = -1;
+        out[i] = NULL;
+    }
+    ref_infer inf = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
+                     .in = in_shape, .in_const = in, .n_out = n->n_out,
+                     .out = out_shape};
+    size_t errors_before = oct_error_count(ctx);
+    oct_status st = ref_shape_rule_of(n->op)(&inf);
+    if (st != OCT_OK) {
+        if (oct_error_count(ctx) == errors_before)
+            oct_node_error(ctx, st, n, "shape rule failed");
+        return st;
+    }
+    for (int i = 0; i < n->n_out; i++) {
+        if (!n->out[i])
+            continue;
+        const ref_shape *s = &out_shape[i];
+        bool known = s->rank >= 0 && ir_dtype_valid(s->dtype);
+        for (int d = 0; known && d < s->rank; d++)
+            known = s->dims[d] >= 0;
+        if (!known) {
+            st = oct_output_error(ctx, OCT_EINTERNAL, n, i,
+                                  "shape rule left the output's type unknown "
+                                  "with every input known");
+            goto fail;
+        }
+        out[i] = ref_tensor_new(ctx, s->dtype, s->rank, s->dims);
+        if (!out[i]) {
+            st = OCT_EINTERNAL;
+            goto fail;
+        }
+        out[i]->name = n->out[i]->name;
+    }
+    ref_call call = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
+                     .in = in, .n_out = n->n_out, .out = out};
+    st = ref_kernel_of(n->op)(&call);
+    if (st != OCT_OK) {
+        if (oct_error_count(ctx) == errors_before)
+            oct_node_error(ctx, st, n, "kernel failed");
+        goto fail;
+    }
+    return OCT_OK;
+fail:
+    for (int i = 0; i < n->n_out; i++) {
+        ref_tensor_free(ctx, out[i]);
+        out[i] = NULL;
+    }
+    return st;
+}
+
+/* Runs one node, publishes its outputs, calls the observer, and frees
+ * what is no longer needed. */
+static oct_status run_node(run_state *rs, const ir_node *n, int64_t opset,
+                           const ref_run_opts *opts)
+{
+    oct_ctx *ctx = rs->ctx;
+    const ir_tensor *in[REF_MAX_IO];
+    ir_tensor *out[REF_MAX_IO];
+    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, n,
+                              "more than %d inputs or outputs", REF_MAX_IO);
+    for (int i = 0; i < n->n_in; i++) {
+        in[i] = NULL;
+        if (!n->in[i])
+            continue;
+        in[i] = rs->val[n->in[i]->id];
+        if (!in[i])
+            return oct_input_error(ctx, OCT_EINPUT, n, i,
+                                   "input '%s' has no value (no producer, "
+                                   "initializer or graph input before this node)",
+                                   n->in[i]->name);
+    }
+    oct_status st = ref_eval_node(ctx, n, opset, in, out);
+    if (st != OCT_OK)
+        return st;
+    for (int i = 0; i < n->n_out; i++) {
+        if (!out[i])
+            continue;
+        uint32_t id = n->out[i]->id;
+        if (rs->val[id]) /* a value produced twice: the verifier forbids it */
+            release(rs, id);
+        rs->val[id] = out[i];
+        rs->owned[id] = true;
+        out[i] = NULL;
+        if (opts && opts->observe)
+            opts->observe(opts->observe_user, n->out[i], rs->val[id]);
+    }
+    /* last uses: inputs whose consumers are all done, dead outputs */
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->in[i])
+            continue;
+        uint32_t id = n->in[i]->id;
+        if (rs->uses[id] > 0 && --rs->uses[id] == 0 && !rs->keep[id])
+            release(rs, id);
+    }
+    for (int i = 0; i < n->n_out; i++)
+        if (n->out[i] && rs->uses[n->out[i]->id] == 0 && !rs->keep[n->out[i]->id])
+            release(rs, n->out[i]->id);
+    return OCT_OK;
+}
+
+oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inputs,
+                   size_t n_inputs, ir_tensor **outputs, size_t n_outputs,
+                   const ref_run_opts *opts)
+{
+    const ir_graph *g = m->graph;
+    for (size_t i = 0; i < n_outputs; i++)
+        outputs[i] = NULL;
+    if (n_outputs != g->n_outputs)
+        return oct_error(ctx, OCT_EUSAGE, "ref_run: %zu outputs requested, the "
+                         "graph has %zu", n_outputs, g->n_outputs);
+    size_t n_runtime = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        n_runtime += !g->inputs[i]->init;
+    if (n_inputs != n_runtime)
+        return oct_error(ctx, OCT_EUSAGE, "the graph has %zu inputs, %zu given",
+                         n_runtime, n_inputs);
+    oct_status st = ref_report_unsupported(ctx, g);
+    if (st == OCT_OK)
+        st = ref_check_attrs(ctx, g);
+    if (st != OCT_OK)
+        return st;
+    int64_t opset = ir_model_opset(m, "");
+
+    size_t nv = g->n_values ? g->n_values : 1;
+    run_state rs = {.ctx = ctx, .g = g};
+    rs.val = oct_malloc(ctx, nv * sizeof *rs.val);
+    rs.owned = oct_malloc(ctx, nv * sizeof *rs.owned);
+    rs.uses = oct_malloc(ctx, nv * sizeof *rs.uses);
+    rs.keep = oct_malloc(ctx, nv * sizeof *rs.keep);
+    if (!rs.val || !rs.owned || !rs.uses || !rs.keep) {
+        st = OCT_EINTERNAL;
+        goto done;
+    }
+    memset(rs.val, 0, nv * sizeof *rs.val);
+    memset(rs.owned, 0, nv * sizeof *rs.owned);
+    memset(rs.uses, 0, nv * sizeof *rs.uses);
+    memset(rs.keep, 0, nv * sizeof *rs.keep);
+
+    for (size_t i = 0; i < g->n_values; i++)
+        if (g->values[i]->init)
+            rs.val[i] = g->values[i]->init;
+    for (size_t i = 0, k = 0; i < g->n_inputs; i++) {
+        const ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        oct_status s = check_input(ctx, v, inputs[k]);
+        if (s != OCT_OK && st == OCT_OK)
+            st = s;
+        rs.val[v->id] = inputs[k++];
+    }
+    if (st != OCT_OK)
+        goto done;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i]->n_in; j++)
+            if (g->nodes[i]->in[j])
+                rs.uses[g->nodes[i]->in[j]->id]++;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        rs.keep[g->outputs[i]->id] = true;
+
+    for (size_t i = 0; i < g->n_nodes && st == OCT_OK; i++)
+        st = run_node(&rs, g->nodes[i], opset, opts);
+    if (st != OCT_OK)
+        goto done;
+
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        uint32_t id = g->outputs[i]->id;
+        if (!rs.val[id]) {
+            st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 1, (int)i,
+                           g->outputs[i]->name,
+                           "graph output '%s' is never computed",
+                           g->outputs[i]->name);
+            goto done;
+        }
+        if (rs.owned[id]) { /* hand the tensor over */
+            outputs[i] = (ir_tensor *)rs.val[id];
+            rs.owned[id] = false;
+        } else if (!(outputs[i] = tensor_copy(ctx, rs.val[id]))) {
+            st = OCT_EINTERNAL;
+            goto done;
+        }
+        outputs[i]->name = g->outputs[i]->name;
+    }
+done:
+    if (rs.val && rs.owned)
+        for (size_t i = 0; i < g->n_values; i++)
+            release(&rs, (uint32_t)i);
+    if (st != OCT_OK)
+        for (size_t i = 0; i < n_outputs; i++) {
+            ref_tensor_free(ctx, outputs[i]);
+            outputs[i] = NULL;
+        }
+    oct_free(ctx, rs.val, rs.val ? nv * sizeof *rs.val : 0);
+    oct_free(ctx, rs.owned, rs.owned ? nv * sizeof *rs.owned : 0);
+    oct_free(ctx, rs.uses, rs.uses ? nv * sizeof *rs.uses : 0);
+    oct_free(ctx, rs.keep, rs.keep ? nv * sizeof *rs.keep : 0);
+    return st;
+}

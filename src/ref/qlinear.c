@@ -1,0 +1,780 @@
+/*
+ * qlinear.c: shape rules and reference kernels of the integer linear ops:
+ * MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv.
+ *
+ * Numeric contract (../shared/DESIGN.md), implemented below:
+ *   acc = sum((xq - zx) * (wq - zw)) [+ bias], exactly, then reduced to
+ *   int32 by two's-complement wrap-around.  The spec allows accumulation to
+ *   overflow "if and only if in 32 bits"; ONNX Runtime accumulates in int32
+ *   and wraps, and so do we (accumulating exactly in int64 and wrapping once
+ *   gives the same bits as wrapping at every step).  Products never overflow.
+ *   MatMulInteger and ConvInteger output that int32.
+ *   QLinearMatMul / QLinearConv requantize:
+ *     yq = saturate(round_half_to_even(acc * M) + zy),  M = (sx * sw) / sy
+ *   where M is formed in the scales' float type (float32 for QLinearConv;
+ *   float32, float16 or bfloat16 for QLinearMatMul, each operation rounded
+ *   to that type), and acc * M is a float32 product: acc is converted to
+ *   float32 (round to nearest even beyond 2^24), multiplied by M in float32,
+ *   and the product rounded half to even.  This is ONNX Runtime's
+ *   arithmetic (MLAS requantization), which the node tests accept too: the
+ *   ONNX reference multiplies in double, which differs from ORT on a few
+ *   elements near rounding ties.  Float32 is also what vectorized compiled
+ *   code computes, so the two can agree bit for bit.  Bias is int32 with
+ *   scale sx * sw and zero point 0, added to acc before the wrap.
+ *
+ * Zero points and scales: per tensor (one element) everywhere; per row of a
+ * and per column of b for the matmuls (1-D of length M / N, or N-D of shape
+ * [..., M, 1] / [..., 1, N] broadcast over the batch dims); per output
+ * channel (1-D of length M) for the weights of the convolutions.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ref.h"
+
+static bool is_8bit_int(ir_dtype dt)
+{
+    return dt == IR_DT_UINT8 || dt == IR_DT_INT8;
+}
+
+static inline int32_t load8(const ir_tensor *t, uint64_t i)
+{
+    return t->dtype == IR_DT_UINT8 ? ((const uint8_t *)t->data)[i]
+                                   : ((const int8_t *)t->data)[i];
+}
+
+static inline int32_t wrap_i32(int64_t v)
+{
+    return (int32_t)(uint32_t)(uint64_t)v;
+}
+
+static int64_t elems_or_neg(const ref_shape *s)
+{
+    if (s->rank < 0)
+        return -1;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dims[i] < 0)
+            return -1;
+        n *= s->dims[i];
+    }
+    return n;
+}
+
+static oct_status check_type(ref_infer *inf, int i, bool (*ok)(ir_dtype),
+                             const char *what)
+{
+    ir_dtype dt = inf->in[i].dtype;
+    if (dt != IR_DT_UNDEFINED && !ok(dt))
+        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
+                               "type %s: expected %s", ir_dtype_name(dt), what);
+    return OCT_OK;
+}
+
+static bool is_float_scale(ir_dtype dt)
+{
+    return dt == IR_DT_FLOAT || dt == IR_DT_FLOAT16 || dt == IR_DT_BFLOAT16;
+}
+
+static bool is_f32(ir_dtype dt) { return dt == IR_DT_FLOAT; }
+static bool is_i32(ir_dtype dt) { return dt == IR_DT_INT32; }
+
+/* The scales of QLinearMatMul / QLinearConv (inputs 1, 4 and 6) are
+ * required; an omitted one ("" in the model) is reported. */
+static oct_status require_scales(oct_ctx *ctx, const ir_node *node, int n_in)
+{
+    static const int scales[3] = {1, 4, 6};
+    for (int j = 0; j < 3; j++)
+        if (scales[j] >= n_in || !node->in[scales[j]])
+            return oct_node_error(ctx, OCT_EINPUT, node,
+                                  "input %d (a scale) is required",
+                                  scales[j]);
+    return OCT_OK;
+}
+
+/* Output type of the requantizing ops: y_zero_point's type, or the first
+ * input's when the zero point is omitted (as the ONNX reference does). */
+static ir_dtype requant_out_type(const ref_infer *inf)
+{
+    if (inf->n_in > 7 && inf->node->in[7])
+        return inf->in[7].dtype;
+    return inf->in[0].dtype;
+}
+
+/* Scales positive and finite, as QuantizeLinear requires. */
+static oct_status check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
+                                     const ir_tensor *t)
+{
+    if (!t)
+        return OCT_OK;
+    for (uint64_t k = 0; k < t->nelems; k++) {
+        double s = ref_get(t, k);
+        if (!(s > 0.0) || !isfinite(s))
+            return oct_input_error(ctx, OCT_EINPUT, node, i,
+                                   "scale element %llu is %g: scales must be "
+                                   "positive and finite",
+                                   (unsigned long long)k, s);
+    }
+    return OCT_OK;
+}
+
+/* Rounds v to float type dt (nearest even). */
+static inline double round_to(ir_dtype dt, double v)
+{
+    if (dt == IR_DT_FLOAT16)
+        return ref_f16_to_f32(ref_f32_to_f16((float)v));
+    if (dt == IR_DT_BFLOAT16)
+        return ref_bf16_to_f32(ref_f32_to_bf16((float)v));
+    return (float)v;
+}
+
+/* M = (sx * sw) / sy in type dt, each operation rounded to dt. */
+static inline double requant_multiplier(ir_dtype dt, double sx, double sw,
+                                        double sy)
+{
+    return round_to(dt, round_to(dt, sx * sw) / sy);
+}
+
+/* yq = saturate(round_half_to_even((float)acc * (float)m) + zy) for an
+ * 8-bit yq; the product is a float32 (see the file comment), rounded by
+ * nearbyintf under the default round-to-nearest-even mode (Octet never
+ * changes the floating-point environment). */
+static inline int64_t requantize(int32_t acc, double m, int64_t zy,
+                                 ir_dtype out)
+{
+    int64_t lo = out == IR_DT_INT8 ? -128 : 0, hi = out == IR_DT_INT8 ? 127 : 255;
+    double r = nearbyintf((float)acc * (float)m);
+    if (r > 1e12)
+        r = 1e12;
+    if (r < -1e12)
+        r = -1e12;
+    int64_t q = (int64_t)r + zy;
+    return q < lo ? lo : q > hi ? hi : q;
+}
+
+static inline void store8(ir_tensor *t, uint64_t i, int64_t v)
+{
+    if (t->dtype == IR_DT_UINT8)
+        ((uint8_t *)t->data)[i] = (uint8_t)v;
+    else
+        ((int8_t *)t->data)[i] = (int8_t)v;
+}
+
+/* ---- matmul geometry ------------------------------------------------------ */
+
+/* numpy.matmul shapes: a 1-D a is [1, K] (the 1 dropped from the result), a
+ * 1-D b is [K, 1] (likewise); batch dims broadcast. */
+static oct_status mm_shape(ref_infer *inf, int ia, int ib, ir_dtype out_dt,
+                           ref_shape *out)
+{
+    const ref_shape *a = &inf->in[ia], *b = &inf->in[ib];
+    memset(out, 0, sizeof *out);
+    out->dtype = out_dt;
+    if (a->rank < 0 || b->rank < 0) {
+        out->rank = -1;
+        return OCT_OK;
+    }
+    if (a->rank == 0)
+        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ia,
+                               "matmul input must have rank >= 1");
+    if (b->rank == 0)
+        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ib,
+                               "matmul input must have rank >= 1");
+    int64_t ka = a->dims[a->rank - 1];
+    int64_t kb = b->dims[b->rank == 1 ? 0 : b->rank - 2];
+    if (ka >= 0 && kb >= 0 && ka != kb)
+        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ib,
+                               "inner dimensions differ: %lld vs %lld",
+                               (long long)ka, (long long)kb);
+    ref_shape ba = {0}, bb = {0}, bo;
+    ba.rank = a->rank > 2 ? a->rank - 2 : 0;
+    bb.rank = b->rank > 2 ? b->rank - 2 : 0;
+    memcpy(ba.dims, a->dims, (size_t)ba.rank * sizeof(int64_t));
+    memcpy(bb.dims, b->dims, (size_t)bb.rank * sizeof(int64_t));
+    if (!ref_broadcast(inf, &ba, &bb, &bo))
+        return OCT_EINPUT;
+    out->rank = bo.rank;
+    memcpy(out->dims, bo.dims, (size_t)bo.rank * sizeof(int64_t));
+    if (a->rank >= 2)
+        out->dims[out->rank++] = a->dims[a->rank - 2];
+    if (b->rank >= 2)
+        out->dims[out->rank++] = b->dims[b->rank - 1];
+    return OCT_OK;
+}
+
+/* How a per-row (side 0, for a) or per-column (side 1, for b) parameter is
+ * indexed for output batch index bi and row/column v:
+ *   index = sum(bstride[d] * bi[d]) + vstride * v. */
+typedef struct mm_param {
+    uint64_t bstride[REF_MAX_RANK];
+    uint64_t vstride;
+} mm_param;
+
+/* Resolves a parameter of shape p for a matmul with `nb` output batch dims
+ * (ob) and row/column count mn.  Reports a bad shape on input idx. */
+static oct_status mm_param_init(oct_ctx *ctx, const ir_node *node, int idx,
+                                const ref_shape *p, int side, int nb,
+                                const int64_t *ob, int64_t mn, mm_param *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t n = elems_or_neg(p);
+    if (n == 1)
+        return OCT_OK;
+    if (p->rank == 1) {
+        if (p->dims[0] != mn)
+            return oct_input_error(ctx, OCT_EINPUT, node, idx,
+                                   "per-%s parameter has %lld elements, "
+                                   "expected 1 or %lld", side ? "column" : "row",
+                                   (long long)p->dims[0], (long long)mn);
+        out->vstride = 1;
+        return OCT_OK;
+    }
+    int r = p->rank;
+    int64_t one = side ? p->dims[r - 2] : p->dims[r - 1];
+    int64_t v = side ? p->dims[r - 1] : p->dims[r - 2];
+    if (r < 2 || one != 1 || (v != 1 && v != mn) || r - 2 > nb)
+        return oct_input_error(ctx, OCT_EINPUT, node, idx,
+                               "parameter shape (rank %d) is neither per "
+                               "tensor nor per %s ([..., %s])", r,
+                               side ? "column" : "row",
+                               side ? "1, N" : "M, 1");
+    out->vstride = v == 1 ? 0 : (side ? 1 : (uint64_t)one);
+    uint64_t stride = (uint64_t)(p->dims[r - 1] * p->dims[r - 2]);
+    for (int d = r - 3; d >= 0; d--) {
+        int od = nb - (r - 2) + d;
+        if (p->dims[d] != 1 && p->dims[d] != ob[od])
+            return oct_input_error(ctx, OCT_EINPUT, node, idx,
+                                   "parameter batch dim %d is %lld, output "
+                                   "has %lld", d, (long long)p->dims[d],
+                                   (long long)ob[od]);
+        out->bstride[od] = p->dims[d] == 1 ? 0 : stride;
+        stride *= (uint64_t)p->dims[d];
+    }
+    return OCT_OK;
+}
+
+static inline uint64_t mm_param_at(const mm_param *p, int nb, const int64_t *bi,
+                                   int64_t v)
+{
+    uint64_t k = p->vstride * (uint64_t)v;
+    for (int d = 0; d < nb; d++)
+        k += p->bstride[d] * (uint64_t)bi[d];
+    return k;
+}
+
+/* Runs an integer matmul; for every output element calls back with the
+ * int32 (wrapped) accumulator.  za/zb/sa/sb may be NULL (zero / unused). */
+typedef struct mm_run {
+    const ir_tensor *a, *b, *za, *zb, *sa, *sb, *sy, *zy;
+    ir_tensor *y;
+    bool requant;
+} mm_run;
+
+static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6],
+                             const mm_run *r)
+{
+    const ir_tensor *a = r->a, *b = r->b;
+    if (a->rank < 1 || b->rank < 1 || a->rank > REF_MAX_RANK ||
+        b->rank > REF_MAX_RANK)
+        return oct_node_error(ctx, OCT_EINPUT, node, "matmul inputs must have rank 1..%d", REF_MAX_RANK);
+    int64_t M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t K = a->dims[a->rank - 1];
+    int64_t N = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    int64_t Kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    if (K != Kb)
+        return oct_input_error(ctx, OCT_EINPUT, node, idx[1],
+                               "inner dimensions differ: %lld vs %lld",
+                               (long long)K, (long long)Kb);
+    int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+    int nb = ra > rb ? ra : rb;
+    int64_t ob[REF_MAX_RANK], ad[REF_MAX_RANK], bd[REF_MAX_RANK];
+    for (int d = 0; d < nb; d++) {
+        ad[d] = d - (nb - ra) >= 0 ? a->dims[d - (nb - ra)] : 1;
+        bd[d] = d - (nb - rb) >= 0 ? b->dims[d - (nb - rb)] : 1;
+        if (ad[d] != bd[d] && ad[d] != 1 && bd[d] != 1)
+            return oct_input_error(ctx, OCT_EINPUT, node, idx[1],
+                                   "batch dims do not broadcast");
+        ob[d] = ad[d] == 1 ? bd[d] : ad[d];
+    }
+    mm_param pza = {0}, pzb = {0}, psa = {0}, psb = {0};
+    ref_shape s;
+    oct_status st = OCT_OK;
+    if (r->za && st == OCT_OK) {
+        ref_shape_of(r->za, &s);
+        st = mm_param_init(ctx, node, idx[2], &s, 0, nb, ob, M, &pza);
+    }
+    if (r->zb && st == OCT_OK) {
+        ref_shape_of(r->zb, &s);
+        st = mm_param_init(ctx, node, idx[3], &s, 1, nb, ob, N, &pzb);
+    }
+    if (r->sa && st == OCT_OK) {
+        ref_shape_of(r->sa, &s);
+        st = mm_param_init(ctx, node, idx[4], &s, 0, nb, ob, M, &psa);
+    }
+    if (r->sb && st == OCT_OK) {
+        ref_shape_of(r->sb, &s);
+        st = mm_param_init(ctx, node, idx[5], &s, 1, nb, ob, N, &psb);
+    }
+    if (st != OCT_OK)
+        return st;
+
+    /* b's slice minus its zero point, as int32 [K, N], and an int64
+     * accumulator row. */
+    uint64_t kn = (uint64_t)K * (uint64_t)N;
+    int32_t *bz = oct_malloc(ctx, (kn ? kn : 1) * sizeof *bz);
+    int64_t *acc = oct_malloc(ctx, (N ? (uint64_t)N : 1) * sizeof *acc);
+    if (!bz || !acc) {
+        oct_free(ctx, bz, (kn ? kn : 1) * sizeof *bz);
+        oct_free(ctx, acc, (N ? (uint64_t)N : 1) * sizeof *acc);
+        return OCT_EINTERNAL;
+    }
+    ir_dtype ts = r->sy ? r->sy->dtype : IR_DT_FLOAT;
+    double sy = r->sy ? ref_get(r->sy, 0) : 1.0;
+    int64_t zy = r->zy ? ref_get_i64(r->zy, 0) : 0;
+    int64_t bi[REF_MAX_RANK] = {0};
+    uint64_t ybase = 0;
+    for (;;) {
+        uint64_t aoff = 0, boff = 0, astr = (uint64_t)(M * K), bstr = kn;
+        for (int d = nb - 1; d >= 0; d--) {
+            if (ad[d] != 1)
+                aoff += (uint64_t)bi[d] * astr;
+            if (bd[d] != 1)
+                boff += (uint64_t)bi[d] * bstr;
+            astr *= (uint64_t)ad[d];
+            bstr *= (uint64_t)bd[d];
+        }
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++) {
+                int32_t z = r->zb ? (int32_t)ref_get_i64(
+                                        r->zb, mm_param_at(&pzb, nb, bi, n))
+                                  : 0;
+                bz[k * N + n] = load8(b, boff + (uint64_t)(k * N + n)) - z;
+            }
+        for (int64_t m = 0; m < M; m++) {
+            int32_t za = r->za ? (int32_t)ref_get_i64(
+                                     r->za, mm_param_at(&pza, nb, bi, m))
+                               : 0;
+            memset(acc, 0, (uint64_t)N * sizeof *acc);
+            for (int64_t k = 0; k < K; k++) {
+                int64_t av = load8(a, aoff + (uint64_t)(m * K + k)) - za;
+                const int32_t *brow = bz + k * N;
+                for (int64_t n = 0; n < N; n++)
+                    acc[n] += av * brow[n];
+            }
+            double sa = r->sa ? ref_get(r->sa, mm_param_at(&psa, nb, bi, m)) : 0;
+            for (int64_t n = 0; n < N; n++) {
+                uint64_t yi = ybase + (uint64_t)(m * N + n);
+                if (!r->requant) {
+                    ((int32_t *)r->y->data)[yi] = wrap_i32(acc[n]);
+                    continue;
+                }
+                double sb = ref_get(r->sb, mm_param_at(&psb, nb, bi, n));
+                double mult = requant_multiplier(ts, sa, sb, sy);
+                store8(r->y, yi, requantize(wrap_i32(acc[n]), mult, zy,
+                                            r->y->dtype));
+            }
+        }
+        ybase += (uint64_t)(M * N);
+        int d = nb - 1;
+        while (d >= 0 && ++bi[d] == ob[d])
+            bi[d--] = 0;
+        if (d < 0)
+            break;
+    }
+    oct_free(ctx, bz, (kn ? kn : 1) * sizeof *bz);
+    oct_free(ctx, acc, (N ? (uint64_t)N : 1) * sizeof *acc);
+    return OCT_OK;
+}
+
+/* ---- MatMulInteger: A, B, a_zero_point?, b_zero_point? ------------------- */
+
+oct_status shape_matmulinteger(ref_infer *inf)
+{
+    oct_status st = check_type(inf, 0, is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK)
+        st = check_type(inf, 1, is_8bit_int, "int8 or uint8");
+    for (int i = 2; st == OCT_OK && i < 4 && i < inf->n_in; i++)
+        if (inf->node->in[i] && inf->in[i].dtype != IR_DT_UNDEFINED &&
+            inf->in[i - 2].dtype != IR_DT_UNDEFINED &&
+            inf->in[i].dtype != inf->in[i - 2].dtype)
+            st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
+                                 "zero point type %s differs from its input's "
+                                 "%s", ir_dtype_name(inf->in[i].dtype),
+                                 ir_dtype_name(inf->in[i - 2].dtype));
+    if (st != OCT_OK)
+        return st;
+    return mm_shape(inf, 0, 1, IR_DT_INT32, &inf->out[0]);
+}
+
+oct_status ref_matmulinteger(ref_call *call)
+{
+    static const int idx[6] = {0, 1, 2, 3, -1, -1};
+    mm_run r = {0};
+    r.a = call->in[0];
+    r.b = call->in[1];
+    r.za = call->n_in > 2 ? call->in[2] : NULL;
+    r.zb = call->n_in > 3 ? call->in[3] : NULL;
+    r.y = call->out[0];
+    return mm_execute(call->ctx, call->node, idx, &r);
+}
+
+/* ---- QLinearMatMul: a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp --- */
+
+oct_status shape_qlinearmatmul(ref_infer *inf)
+{
+    static const int q8[5] = {0, 2, 3, 5, 7}, scales[3] = {1, 4, 6};
+    oct_status st = require_scales(inf->ctx, inf->node, inf->n_in);
+    /* float8 variants (opset 21) have no agreed integer semantics yet. */
+    for (int j = 0; j < 5 && st == OCT_OK; j++)
+        st = check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
+    for (int j = 0; j < 3 && st == OCT_OK; j++) {
+        st = check_type(inf, scales[j], is_float_scale,
+                        "float, float16 or bfloat16 scale");
+        if (st == OCT_OK && inf->in_const[scales[j]])
+            st = check_scale_values(inf->ctx, inf->node, scales[j],
+                                    inf->in_const[scales[j]]);
+    }
+    for (int j = 1; j < 3 && st == OCT_OK; j++)
+        if (inf->in[scales[j]].dtype != inf->in[1].dtype &&
+            inf->in[1].dtype && inf->in[scales[j]].dtype)
+            st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, scales[j],
+                                 "scales must share one type");
+    if (st == OCT_OK && elems_or_neg(&inf->in[6]) > 1)
+        st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 6,
+                             "output scale must be per tensor");
+    if (st == OCT_OK && elems_or_neg(&inf->in[7]) > 1)
+        st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 7,
+                             "output zero point must be per tensor");
+    if (st != OCT_OK)
+        return st;
+    return mm_shape(inf, 0, 3, requant_out_type(inf), &inf->out[0]);
+}
+
+oct_status ref_qlinearmatmul(ref_call *call)
+{
+    static const int idx[6] = {0, 3, 2, 5, 1, 4};
+    oct_status st = require_scales(call->ctx, call->node, call->n_in);
+    for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3)
+        st = check_scale_values(call->ctx, call->node, i, call->in[i]);
+    if (st != OCT_OK)
+        return st;
+    mm_run r = {0};
+    r.a = call->in[0];
+    r.sa = call->in[1];
+    r.za = call->in[2];
+    r.b = call->in[3];
+    r.sb = call->in[4];
+    r.zb = call->in[5];
+    r.sy = call->in[6];
+    r.zy = call->in[7];
+    r.y = call->out[0];
+    r.requant = true;
+    return mm_execute(call->ctx, call->node, idx, &r);
+}
+
+/* ---- convolution ----------------------------------------------------------- */
+
+/* Shape of ConvInteger / QLinearConv: x (input xi) [N, C, spatial...], w
+ * (input wi) [M, C / group, kernel...]; output [N, M, out...] with the
+ * window geometry of ref_window_init (Conv's rule). */
+static oct_status qconv_shape(ref_infer *inf, int xi, int wi, ir_dtype out_dt)
+{
+    oct_ctx *ctx = inf->ctx;
+    const ir_node *node = inf->node;
+    const ref_shape *x = &inf->in[xi], *w = &inf->in[wi];
+    ref_shape *out = &inf->out[0];
+    memset(out, 0, sizeof *out);
+    out->dtype = out_dt;
+    int64_t group = ir_attr_int(node, "group", 1);
+    if (group < 1)
+        return oct_node_error(ctx, OCT_EINPUT, node,
+                              "group = %lld must be positive", (long long)group);
+    int rank = x->rank >= 0 ? x->rank : w->rank;
+    if (rank < 0) {
+        out->rank = -1;
+        return OCT_OK;
+    }
+    if (rank < 3)
+        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? xi : wi,
+                               "expected rank >= 3 (N, C, spatial...), got %d",
+                               rank);
+    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
+        return oct_input_error(ctx, OCT_EINPUT, node, wi,
+                               "weight rank %d differs from the input rank %d",
+                               w->rank, x->rank);
+    int ns = rank - 2;
+    int64_t kernel[REF_MAX_RANK];
+    bool kernel_known = true;
+    const ir_attr *ks = ir_node_attr(node, "kernel_shape");
+    if (ks && (ks->type != IR_ATTR_INTS || ks->n != (size_t)ns))
+        return oct_node_error(ctx, OCT_EINPUT, node,
+                              "kernel_shape must list %d ints", ns);
+    for (int i = 0; i < ns; i++) {
+        int64_t wd = w->rank >= 0 ? w->dims[i + 2] : -1;
+        if (ks && wd >= 0 && ks->ints[i] != wd)
+            return oct_input_error(ctx, OCT_EINPUT, node, wi,
+                                   "kernel_shape[%d] = %lld but the weight "
+                                   "has %lld", i, (long long)ks->ints[i],
+                                   (long long)wd);
+        kernel[i] = ks ? ks->ints[i] : wd;
+        kernel_known &= kernel[i] >= 0;
+    }
+    int64_t C = x->rank >= 0 ? x->dims[1] : -1;
+    int64_t M = w->rank >= 0 ? w->dims[0] : -1, Cg = w->rank >= 0 ? w->dims[1] : -1;
+    if (C >= 0 && Cg >= 0 && Cg * group != C)
+        return oct_input_error(ctx, OCT_EINPUT, node, wi,
+                               "weight has %lld input channels per group, "
+                               "input has %lld channels in %lld groups",
+                               (long long)Cg, (long long)C, (long long)group);
+    if (M >= 0 && M % group != 0)
+        return oct_input_error(ctx, OCT_EINPUT, node, wi,
+                               "%lld output channels do not split into %lld "
+                               "groups", (long long)M, (long long)group);
+    out->rank = rank;
+    out->dims[0] = x->rank >= 0 ? x->dims[0] : -1;
+    out->dims[1] = M;
+    if (x->rank < 0 || !kernel_known) {
+        for (int i = 0; i < ns; i++)
+            out->dims[i + 2] = -1;
+        return OCT_OK;
+    }
+    ref_window win;
+    oct_status st = ref_window_init(ctx, node, x, kernel, false, &win);
+    if (st != OCT_OK)
+        return st;
+    for (int i = 0; i < ns; i++)
+        out->dims[i + 2] = win.out[i];
+    return OCT_OK;
+}
+
+/* A convolution zero point / scale: one element, or (weights only) one per
+ * output channel. */
+static oct_status qconv_param_check(ref_infer *inf, int i, bool per_channel_ok,
+                                    int wi)
+{
+    if (inf->n_in <= i || !inf->node->in[i])
+        return OCT_OK;
+    const ref_shape *p = &inf->in[i];
+    int64_t n = elems_or_neg(p);
+    if (n < 0 || n == 1)
+        return OCT_OK;
+    int64_t M = inf->in[wi].rank >= 1 ? inf->in[wi].dims[0] : -1;
+    if (per_channel_ok && p->rank == 1 && (M < 0 || n == M))
+        return OCT_OK;
+    return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
+                           "has %lld elements: expected one%s", (long long)n,
+                           per_channel_ok ? " or one per output channel" : "");
+}
+
+typedef struct qconv_run {
+    const ir_tensor *x, *w, *zx, *zw, *sx, *sw, *sy, *zy, *bias;
+    ir_tensor *y;
+    int xi, wi;
+    bool requant;      /* QLinearConv: sx, sw, sy are set */
+} qconv_run;
+
+/* Element i of a per-tensor or per-channel parameter. */
+static inline uint64_t pc(const ir_tensor *t, int64_t m)
+{
+    return t->nelems == 1 ? 0 : (uint64_t)m;
+}
+
+static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
+                                const qconv_run *r)
+{
+    const ir_tensor *x = r->x, *w = r->w;
+    ref_shape xs;
+    ref_shape_of(x, &xs);
+    if (xs.rank < 3 || w->rank != xs.rank)
+        return oct_input_error(ctx, OCT_EINPUT, node, r->wi,
+                               "input and weight ranks must match and be >= 3");
+    int ns = xs.rank - 2;
+    if (ns > 3)
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, node,
+                              "integer convolution supports 1 to 3 spatial "
+                              "dims, got %d", ns);
+    ref_window win;
+    oct_status st = ref_window_init(ctx, node, &xs, w->dims + 2, false, &win);
+    if (st != OCT_OK)
+        return st;
+    int64_t group = ir_attr_int(node, "group", 1);
+    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], Cg = w->dims[1];
+    if (group < 1 || Cg * group != C || M % group != 0)
+        return oct_input_error(ctx, OCT_EINPUT, node, r->wi,
+                               "channel counts do not match group %lld",
+                               (long long)group);
+    const ir_tensor *pm[5] = {r->zw, r->sw, r->bias, r->zx, r->sx};
+    for (int j = 0; j < 5; j++)
+        if (pm[j] && pm[j]->nelems != 1 &&
+            (j >= 3 || pm[j]->nelems != (uint64_t)M))
+            return oct_node_error(ctx, OCT_EINPUT, node,
+                                  "a zero point, scale or bias has %llu "
+                                  "elements: expected 1%s",
+                                  (unsigned long long)pm[j]->nelems,
+                                  j < 3 ? " or one per output channel" : "");
+    /* Pad the geometry to 3 spatial dims of size 1. */
+    int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1},
+            d[3] = {1, 1, 1}, pb[3] = {0, 0, 0}, o[3] = {1, 1, 1};
+    for (int i = 0; i < ns; i++) {
+        int j = 3 - ns + i;
+        in[j] = win.in[i];
+        k[j] = win.kernel[i];
+        s[j] = win.stride[i];
+        d[j] = win.dilation[i];
+        pb[j] = win.pad_begin[i];
+        o[j] = win.out[i];
+    }
+    uint64_t in_sz = (uint64_t)(in[0] * in[1] * in[2]);
+    uint64_t k_sz = (uint64_t)(k[0] * k[1] * k[2]);
+    uint64_t o_sz = (uint64_t)(o[0] * o[1] * o[2]);
+    /* x and w minus their zero points, as int32 (padding then contributes
+     * zero, which is the zero point in the quantized domain). */
+    int32_t *xz = oct_malloc(ctx, (x->nelems ? x->nelems : 1) * sizeof *xz);
+    int32_t *wz = oct_malloc(ctx, (w->nelems ? w->nelems : 1) * sizeof *wz);
+    if (!xz || !wz) {
+        oct_free(ctx, xz, (x->nelems ? x->nelems : 1) * sizeof *xz);
+        oct_free(ctx, wz, (w->nelems ? w->nelems : 1) * sizeof *wz);
+        return OCT_EINTERNAL;
+    }
+    int32_t zx = r->zx ? (int32_t)ref_get_i64(r->zx, 0) : 0;
+    for (uint64_t i = 0; i < x->nelems; i++)
+        xz[i] = load8(x, i) - zx;
+    uint64_t per_m = w->nelems / (M ? (uint64_t)M : 1);
+    for (uint64_t i = 0; i < w->nelems; i++)
+        wz[i] = load8(w, i) -
+                (r->zw ? (int32_t)ref_get_i64(r->zw, pc(r->zw, (int64_t)(i / per_m))) : 0);
+    int64_t Mg = M / group;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++) {
+            int64_t g = m / Mg;
+            double mult = 0.0;
+            int64_t zy = 0;
+            if (r->requant) {
+                mult = requant_multiplier(IR_DT_FLOAT, ref_get(r->sx, 0),
+                                          ref_get(r->sw, pc(r->sw, m)),
+                                          ref_get(r->sy, 0));
+                zy = r->zy ? ref_get_i64(r->zy, 0) : 0;
+            }
+            int64_t bias = r->bias ? ref_get_i64(r->bias, pc(r->bias, m)) : 0;
+            uint64_t yoff = (uint64_t)(n * M + m) * o_sz;
+            uint64_t o_i = 0;
+            for (int64_t o0 = 0; o0 < o[0]; o0++)
+                for (int64_t o1 = 0; o1 < o[1]; o1++)
+                    for (int64_t o2 = 0; o2 < o[2]; o2++, o_i++) {
+                        int64_t acc = bias;
+                        for (int64_t c = 0; c < Cg; c++) {
+                            const int32_t *xc =
+                                xz + (uint64_t)(n * C + g * Cg + c) * in_sz;
+                            const int32_t *wc =
+                                wz + (uint64_t)(m * Cg + c) * k_sz;
+                            for (int64_t k0 = 0; k0 < k[0]; k0++) {
+                                int64_t i0 = o0 * s[0] - pb[0] + k0 * d[0];
+                                if (i0 < 0 || i0 >= in[0])
+                                    continue;
+                                for (int64_t k1 = 0; k1 < k[1]; k1++) {
+                                    int64_t i1 = o1 * s[1] - pb[1] + k1 * d[1];
+                                    if (i1 < 0 || i1 >= in[1])
+                                        continue;
+                                    const int32_t *xr = xc + (i0 * in[1] + i1) * in[2];
+                                    const int32_t *wr = wc + (k0 * k[1] + k1) * k[2];
+                                    for (int64_t k2 = 0; k2 < k[2]; k2++) {
+                                        int64_t i2 = o2 * s[2] - pb[2] + k2 * d[2];
+                                        if (i2 >= 0 && i2 < in[2])
+                                            acc += (int64_t)xr[i2] * wr[k2];
+                                    }
+                                }
+                            }
+                        }
+                        if (r->requant)
+                            store8(r->y, yoff + o_i,
+                                   requantize(wrap_i32(acc), mult, zy, r->y->dtype));
+                        else
+                            ((int32_t *)r->y->data)[yoff + o_i] = wrap_i32(acc);
+                    }
+        }
+    oct_free(ctx, xz, (x->nelems ? x->nelems : 1) * sizeof *xz);
+    oct_free(ctx, wz, (w->nelems ? w->nelems : 1) * sizeof *wz);
+    return OCT_OK;
+}
+
+/* ---- ConvInteger: x, w, x_zero_point?, w_zero_point? --------------------- */
+
+oct_status shape_convinteger(ref_infer *inf)
+{
+    oct_status st = check_type(inf, 0, is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK)
+        st = check_type(inf, 1, is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK && inf->n_in > 2 && inf->node->in[2])
+        st = check_type(inf, 2, is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK && inf->n_in > 3 && inf->node->in[3])
+        st = check_type(inf, 3, is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK)
+        st = qconv_param_check(inf, 2, false, 1);
+    if (st == OCT_OK)
+        st = qconv_param_check(inf, 3, true, 1);
+    if (st != OCT_OK)
+        return st;
+    return qconv_shape(inf, 0, 1, IR_DT_INT32);
+}
+
+oct_status ref_convinteger(ref_call *call)
+{
+    qconv_run r = {0};
+    r.x = call->in[0];
+    r.w = call->in[1];
+    r.zx = call->n_in > 2 ? call->in[2] : NULL;
+    r.zw = call->n_in > 3 ? call->in[3] : NULL;
+    r.y = call->out[0];
+    r.xi = 0;
+    r.wi = 1;
+    return qconv_execute(call->ctx, call->node, &r);
+}
+
+/* ---- QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B? -- */
+
+oct_status shape_qlinearconv(ref_infer *inf)
+{
+    static const int q8[5] = {0, 2, 3, 5, 7};
+    oct_status st = require_scales(inf->ctx, inf->node, inf->n_in);
+    for (int j = 0; j < 5 && st == OCT_OK; j++)
+        st = check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
+    for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3) {
+        st = check_type(inf, i, is_f32, "float scale");
+        if (st == OCT_OK && inf->in_const[i])
+            st = check_scale_values(inf->ctx, inf->node, i, inf->in_const[i]);
+    }
+    if (st == OCT_OK && inf->n_in > 8 && inf->node->in[8])
+        st = check_type(inf, 8, is_i32, "int32 bias");
+    static const int per_tensor[4] = {1, 2, 6, 7};
+    for (int j = 0; j < 4 && st == OCT_OK; j++)
+        st = qconv_param_check(inf, per_tensor[j], false, 3);
+    for (int i = 4; i <= 8 && st == OCT_OK; i += (i == 5 ? 3 : 1))
+        st = qconv_param_check(inf, i, true, 3);
+    if (st != OCT_OK)
+        return st;
+    return qconv_shape(inf, 0, 3, requant_out_type(inf));
+}
+
+oct_status ref_qlinearconv(ref_call *call)
+{
+    oct_status st = require_scales(call->ctx, call->node, call->n_in);
+    for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3)
+        st = check_scale_values(call->ctx, call->node, i, call->in[i]);
+    if (st != OCT_OK)
+        return st;
+    qconv_run r = {0};
+    r.x = call->in[0];
+    r.sx = call->in[1];
+    r.zx = call->in[2];
+    r.w = call->in[3];
+    r.sw = call->in[4];
+    r.zw = call->in[5];
+    r.sy = call->in[6];
+    r.zy = call->in[7];
+    r.bias = call->n_in > 8 ? call->in[8] : NULL;
+    r.y = call->out[0];
+    r.xi = 0;
+    r.wi = 3;
+    r.requant = true;
+    return qconv_execute(call->ctx, call->node, &r);
+}
