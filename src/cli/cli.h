@@ -12,7 +12,10 @@
 #define CLI_COMMANDS(CMD)                                                       \
     CMD(inspect, cmd_inspect, "print a model's graph as text, JSON or DOT")     \
     CMD(opt, cmd_opt, "load, verify, run passes and save a model")              \
-    CMD(run, cmd_run, "run a model on input tensors")
+    CMD(run, cmd_run, "run a model on input tensors")                          \
+    CMD(quantize, cmd_quantize, "calibrate and quantize a model to QDQ ONNX")   \
+    CMD(report, cmd_report, "per-tensor quantization error of a QDQ model")    \
+    CMD(stats, cmd_stats, "merge calibration statistics files")
 
 #define CMD(name, fn, summary) int fn(int argc, char **argv);
 CLI_COMMANDS(CMD)

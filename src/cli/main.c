@@ -20,27 +20,60 @@ static const struct {
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 /* Long help of each command; kept here so `octet help X` and `X --help`
- * print the same text. */
-static const char *const command_help[] = {
-    [0] = "usage: octet inspect MODEL [--format=text|json|dot] [-o FILE|-]\n"
+ * print the same text.  Every command in CLI_COMMANDS needs an entry. */
+static const struct {
+    const char *name, *text;
+} command_help[] = {
+    {"inspect", "usage: octet inspect MODEL [--format=text|json|dot] [-o FILE|-]\n"
           "                     [--allow-external-data]\n"
           "Prints the model's graph.  MODEL may be '-' for standard input.\n"
           "  --format=text  one line per node: op, name, inputs and outputs with\n"
           "                 dtype and shape, attributes (default)\n"
           "  --format=json  one object per node and tensor\n"
           "  --format=dot   Graphviz; render with dot -Tsvg\n"
-          "  -o FILE        write to FILE instead of standard output\n",
-    [1] = "usage: octet opt MODEL -o OUT.onnx [--allow-external-data]\n"
+          "  -o FILE        write to FILE instead of standard output\n"},
+    {"opt", "usage: octet opt MODEL -o OUT.onnx [--allow-external-data]\n"
           "Loads MODEL, verifies it and saves it to OUT.onnx.  '-' for MODEL\n"
           "reads standard input; '-o -' writes standard output.  The output is\n"
-          "written to a temporary file and renamed; it may not be MODEL.\n",
-    [2] = "usage: octet run MODEL --input NAME=FILE ... [--output-dir DIR]\n"
+          "written to a temporary file and renamed; it may not be MODEL.\n"},
+    {"run", "usage: octet run MODEL --input NAME=FILE ... [--output-dir DIR]\n"
           "                 [--format=npy|pb] [--repeat N --time] [--each-sample]\n"
           "Runs MODEL with the reference interpreter and prints a summary of\n"
-          "each output.  FILE is .npy or TensorProto .pb.\n",
+          "each output.  FILE is .npy or TensorProto .pb.\n"},
+    {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json]\n"
+          "  DATA: .npy (one model input), .npz (one array per input name), or a\n"
+          "        folder of test_data_set_*/input_N.pb; an array with the model\n"
+          "        input's rank is split along axis 0 into batch-1 samples, one\n"
+          "        with an extra leading axis holds one whole input per index\n"
+          "  --calib-samples N        use the first N samples\n"
+          "  --method=minmax|percentile|entropy|mse   (default minmax)\n"
+          "  --percentile=P           clipping percentile (implies percentile)\n"
+          "  --precision=int8|fp8|auto   per-tensor choice by measured SQNR (auto)\n"
+          "  --activations=u8|s8      u8 asymmetric (default) or s8 symmetric\n"
+          "  --weights=per-channel|per-tensor|per-block   (default per-channel)\n"
+          "  --block-size=N           blocked weights along K (MatMul/Gemm)\n"
+          "  --fp8=e4m3|e5m2          FP8 format (default e4m3, i.e. E4M3FN)\n"
+          "  --op-types=A,B  --exclude-op-types=A,B  --exclude-nodes=REGEX\n"
+          "  --save-stats=F.json  --load-stats=F.json   calibration cache\n"
+          "  --input-shape NAME=1x3x224x224   --ignore-nonfinite\n"
+          "  --progress=bar|lines|json|none   (stderr)\n"
+          "Prints the per-tensor report (dtype, granularity, scale, zero point,\n"
+          "method, clipped fraction, SQNR alone and accumulated against FP32).\n"},
+    {"report", "usage: octet report FP32.onnx QDQ.onnx --data DATA [--json R.json]\n"
+          "                    [--samples N]\n"
+          "Measures every QuantizeLinear/DequantizeLinear pair of QDQ.onnx\n"
+          "against FP32.onnx on DATA (any tool's QDQ model).\n"},
+    {"stats", "usage: octet stats merge A.json B.json ... -o C.json\n"
+          "Merges calibration statistics (--save-stats) of one model exactly.\n"},
 };
-_Static_assert(sizeof command_help / sizeof command_help[0] == N_COMMANDS,
-               "one help text per command");
+
+static const char *help_text(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
+        if (strcmp(command_help[i].name, cmd) == 0)
+            return command_help[i].text;
+    return NULL;
+}
 
 static const char overview[] =
     "usage: octet <command> [options]\n"
@@ -63,7 +96,9 @@ bool cli_help(const char *cmd)
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0) {
-            fputs(command_help[i], stdout);
+            const char *text = help_text(cmd);
+            OCT_ASSERT(text != NULL); /* every command has a help text */
+            fputs(text, stdout);
             fputs(exit_codes, stdout);
             return true;
         }

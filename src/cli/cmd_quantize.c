@@ -1,0 +1,289 @@
+/*
+ * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
+ * post-training quantization to a QDQ ONNX model, with a report.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "frontend/dataset.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "passes/quant.h"
+#include "ref/ref.h"
+
+typedef enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_JSON,
+               PROGRESS_NONE } progress_mode;
+
+typedef struct progress_state {
+    progress_mode mode;
+} progress_state;
+
+static void show_progress(void *user, int pass, size_t done, size_t total)
+{
+    progress_state *ps = user;
+    const char *what = pass == 1 ? "calibrating" : "measuring";
+    switch (ps->mode) {
+    case PROGRESS_BAR: {
+        int width = 30, filled = total ? (int)(done * (size_t)width / total) : width;
+        fprintf(stderr, "\r%-11s [%.*s%*s] %zu/%zu", what, filled,
+                "##############################", width - filled, "", done, total);
+        if (done == total)
+            fputc('\n', stderr);
+        break;
+    }
+    case PROGRESS_LINES:
+        fprintf(stderr, "%s [%zu/%zu]\n", what, done, total);
+        break;
+    case PROGRESS_JSON:
+        fprintf(stderr, "{\"stage\": \"%s\", \"done\": %zu, \"total\": %zu}\n",
+                what, done, total);
+        break;
+    default:
+        break;
+    }
+}
+
+typedef struct dataset_source {
+    fe_dataset *ds;
+} dataset_source;
+
+static oct_status get_sample(void *user, size_t index, ir_tensor **inputs,
+                             oct_ctx *ctx)
+{
+    (void)ctx;
+    return fe_dataset_get(((dataset_source *)user)->ds, index, inputs);
+}
+
+/* Parses --precision=int8|fp8|auto|budget:DB. */
+static bool parse_precision(const char *s, quant_opts *o)
+{
+    if (!strcmp(s, "int8"))
+        o->precision = QPREC_INT8;
+    else if (!strcmp(s, "fp8"))
+        o->precision = QPREC_FP8;
+    else if (!strcmp(s, "auto"))
+        o->precision = QPREC_AUTO;
+    else if (!strncmp(s, "budget:", 7)) {
+        char *end;
+        o->precision = QPREC_BUDGET;
+        o->budget_db = strtod(s + 7, &end);
+        return *end == '\0' && end != s + 7;
+    } else
+        return false;
+    return true;
+}
+
+static bool parse_method(const char *s, calib_method *m)
+{
+    static const char *const names[] = {"minmax", "percentile", "entropy", "mse"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *m = (calib_method)i;
+            return true;
+        }
+    return false;
+}
+
+/* Loads MODEL, binds input shapes (--input-shape, then the first calibration
+ * sample's shapes) and runs the default passes. */
+static oct_status prepare(oct_ctx *ctx, const char *path, const fe_load_opts *lo,
+                          char **shapes, int n_shapes, fe_dataset *ds,
+                          ir_model **out)
+{
+    ir_model *m;
+    oct_status st = fe_load_file(ctx, path, lo, &m);
+    if (!st)
+        st = ir_verify(m, ctx);
+    for (int i = 0; !st && i < n_shapes; i++)
+        st = pass_bind_input_shape(ctx, m->graph, shapes[i]);
+    if (!st && ds && fe_dataset_count(ds) > 0) {
+        size_t n_in = 0;
+        for (size_t i = 0; i < m->graph->n_inputs; i++)
+            n_in += !m->graph->inputs[i]->init;
+        ir_tensor **first = oct_malloc(ctx, (n_in + 1) * sizeof *first);
+        if (!first)
+            return OCT_EINTERNAL;
+        memset(first, 0, (n_in + 1) * sizeof *first);
+        st = fe_dataset_get(ds, 0, first);
+        for (size_t i = 0, k = 0; !st && i < m->graph->n_inputs; i++) {
+            ir_value *v = m->graph->inputs[i];
+            if (v->init)
+                continue;
+            st = pass_bind_input_type(ctx, v, first[k]->dtype, first[k]->rank,
+                                      first[k]->dims);
+            k++;
+        }
+        for (size_t i = 0; i < n_in; i++)
+            ref_tensor_free(ctx, first[i]);
+        oct_free(ctx, first, (n_in + 1) * sizeof *first);
+    }
+    if (!st)
+        st = pass_run_default(m, ctx);
+    /* fusions first: a BatchNormalization or bias Add folded into its Conv
+     * quantizes as one layer (one rounding, an int32 bias) */
+    if (!st)
+        st = pass_run_list(m, "fuse,shape_infer", ctx);
+    *out = m;
+    return st;
+}
+
+int cmd_quantize(int argc, char **argv)
+{
+    const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL;
+    const char *save_stats = NULL, *load_stats = NULL, *v;
+    char **shapes = calloc((size_t)argc + 1, sizeof *shapes);
+    int n_shapes = 0;
+    unsigned long long max_samples = 0;
+    fe_load_opts lo = {0};
+    quant_opts qo = quant_default_opts();
+    progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
+    if (!shapes)
+        return OCT_EINTERNAL;
+#define USAGE(...) do { free(shapes); return cli_usage_error("quantize", __VA_ARGS__); } while (0)
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((v = cli_opt_value(argc, argv, &i, "--calib")))
+            calib = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "-o")))
+            out = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--report")))
+            report = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--save-stats")))
+            save_stats = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--load-stats")))
+            load_stats = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--input-shape")))
+            shapes[n_shapes++] = (char *)v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--method"))) {
+            if (!parse_method(v, &qo.method))
+                USAGE("--method must be minmax, percentile, entropy or mse");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--percentile"))) {
+            char *end;
+            qo.percentile = strtod(v, &end);
+            if (*end || !(qo.percentile > 0 && qo.percentile <= 100))
+                USAGE("--percentile takes a number in (0, 100]");
+            qo.method = CALIB_PERCENTILE;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--precision"))) {
+            if (!parse_precision(v, &qo))
+                USAGE("--precision must be int8, fp8, auto or budget:DB");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--activations"))) {
+            if (strcmp(v, "u8") && strcmp(v, "s8"))
+                USAGE("--activations must be u8 or s8");
+            qo.act_symmetric = !strcmp(v, "s8");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--weights"))) {
+            if (!strcmp(v, "per-channel"))
+                qo.weight_granularity = QGRAN_CHANNEL;
+            else if (!strcmp(v, "per-tensor"))
+                qo.weight_granularity = QGRAN_TENSOR;
+            else if (!strcmp(v, "per-block"))
+                qo.weight_granularity = QGRAN_BLOCK;
+            else
+                USAGE("--weights must be per-channel, per-tensor or per-block");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--block-size"))) {
+            char *end;
+            qo.block_size = strtoll(v, &end, 10);
+            if (*end || qo.block_size < 2)
+                USAGE("--block-size takes an integer >= 2");
+            qo.weight_granularity = QGRAN_BLOCK;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--fp8"))) {
+            if (strcmp(v, "e4m3") && strcmp(v, "e5m2"))
+                USAGE("--fp8 must be e4m3 or e5m2");
+            qo.fp8_e5m2 = !strcmp(v, "e5m2");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--op-types")))
+            qo.op_types = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--exclude-op-types")))
+            qo.exclude_op_types = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--exclude-nodes")))
+            qo.exclude_nodes = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--calib-samples"))) {
+            char *end;
+            max_samples = strtoull(v, &end, 10);
+            if (*end || !max_samples)
+                USAGE("--calib-samples takes a positive integer");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--progress"))) {
+            if (!strcmp(v, "bar"))
+                ps.mode = PROGRESS_BAR;
+            else if (!strcmp(v, "lines"))
+                ps.mode = PROGRESS_LINES;
+            else if (!strcmp(v, "json"))
+                ps.mode = PROGRESS_JSON;
+            else if (!strcmp(v, "none"))
+                ps.mode = PROGRESS_NONE;
+            else
+                USAGE("--progress must be bar, lines, json or none");
+        } else if (!strcmp(a, "--ignore-nonfinite"))
+            qo.ignore_nonfinite = true;
+        else if (!strcmp(a, "--allow-external-data"))
+            lo.allow_external_data = true;
+        else if (a[0] == '-' && a[1])
+            USAGE("unknown option '%s'", a);
+        else if (!model)
+            model = a;
+        else
+            USAGE("more than one model given");
+    }
+    if (!model)
+        USAGE("no model given");
+    if (!out)
+        USAGE("no output given (-o OUT.onnx)");
+    if (!calib)
+        USAGE("no calibration data given (--calib DATA)");
+    if (qo.precision == QPREC_BUDGET) {
+        free(shapes);
+        fprintf(stderr, "octet quantize: --precision=budget:DB is not implemented yet\n");
+        return OCT_EUNSUPPORTED;
+    }
+#undef USAGE
+
+    oct_ctx *ctx = oct_ctx_new();
+    if (!ctx) {
+        free(shapes);
+        return OCT_EINTERNAL;
+    }
+    ir_model *m = NULL, *fp32 = NULL;
+    fe_dataset *ds = NULL;
+    quant_plan plan = {0};
+    quant_report rep;
+    oct_status st;
+    {
+        /* the model's inputs decide how the data splits into samples */
+        ir_model *probe;
+        st = fe_load_file(ctx, model, &lo, &probe);
+        if (!st)
+            st = fe_dataset_open(ctx, calib, probe, max_samples, &ds);
+    }
+    if (!st)
+        st = prepare(ctx, model, &lo, shapes, n_shapes, ds, &m);
+    if (!st)
+        st = prepare(ctx, model, &lo, shapes, n_shapes, ds, &fp32);
+    dataset_source src = {ds};
+    quant_samples data = {ds ? fe_dataset_count(ds) : 0, get_sample, &src, calib};
+    if (!st)
+        st = quant_plan_build(m, &qo, &plan, ctx);
+    if (!st && load_stats)
+        st = quant_stats_load(m, &plan, load_stats, ctx);
+    else if (!st)
+        st = quant_calibrate(m, &plan, &qo, &data, show_progress, &ps, ctx);
+    if (!st && save_stats)
+        st = quant_stats_save(m, &plan, save_stats, ctx);
+    if (!st)
+        st = quant_choose(m, &plan, &qo, &data, show_progress, &ps, ctx);
+    if (!st)
+        st = quant_rewrite(m, &plan, &qo, ctx);
+    if (!st)
+        st = fe_save_file(ctx, m, out);
+    if (!st)
+        st = quant_report_pair(fp32, m, &data, &rep, ctx);
+    if (!st) {
+        quant_report_table(stdout, &rep, &plan, &qo);
+        if (report)
+            st = quant_report_json(ctx, report, &rep, &plan, &qo);
+    }
+    quant_plan_free(&plan, ctx);
+    fe_dataset_close(ds);
+    free(shapes);
+    return cli_finish(ctx, st);
+}

@@ -1,0 +1,45 @@
+/*
+ * cmd_stats.c: `octet stats merge A.json B.json ... -o C.json`: merges
+ * calibration statistics of one model exactly, so calibration can be split
+ * across processes or machines.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "frontend/frontend.h"
+#include "passes/quant.h"
+
+int cmd_stats(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "merge") != 0)
+        return cli_usage_error("stats", "expected 'merge'");
+    const char *out = NULL, *v;
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    size_t n = 0;
+    if (!inputs)
+        return OCT_EINTERNAL;
+    for (int i = 2; i < argc; i++) {
+        if ((v = cli_opt_value(argc, argv, &i, "-o")))
+            out = v;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            free(inputs);
+            return cli_usage_error("stats", "unknown option '%s'", argv[i]);
+        } else
+            inputs[n++] = argv[i];
+    }
+    if (n < 1 || !out) {
+        free(inputs);
+        return cli_usage_error("stats", "give statistics files and -o OUT.json");
+    }
+    oct_ctx *ctx = oct_ctx_new();
+    if (!ctx) {
+        free(inputs);
+        return OCT_EINTERNAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        fe_note_input(ctx, inputs[i]);
+    oct_status st = quant_stats_merge(inputs, n, out, ctx);
+    free(inputs);
+    return cli_finish(ctx, st);
+}

@@ -1,0 +1,393 @@
+/*
+ * calib_hist.c: streaming calibration summaries (see calib.h) and the range
+ * methods minmax, percentile, entropy (KL divergence) and MSE.
+ *
+ * Histogram layout: CALIB_BINS bins of width w = 2^width_log2, bin i covering
+ * [(i - B/2) w, (i - B/2 + 1) w), so zero sits at the left edge of bin B/2.
+ * Doubling w maps old bin i to new bin B/4 + floor(i / 2) exactly (B/2 is
+ * even), which is what makes growth and merging lossless.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "calib.h"
+#include "ref/ref.h"
+
+#define HALF (CALIB_BINS / 2)
+#define HALF_LOG2 10 /* log2(HALF) */
+_Static_assert(HALF == 1 << HALF_LOG2, "CALIB_BINS must be 2^(HALF_LOG2+1)");
+
+#define WIDTH_UNSET (-100000) /* no non-zero value seen yet */
+
+void calib_hist_init(calib_hist *h)
+{
+    memset(h, 0, sizeof *h);
+    h->width_log2 = WIDTH_UNSET;
+}
+
+/* Doubles the bin width once, pairing adjacent bins. */
+static void hist_double(calib_hist *h)
+{
+    uint64_t merged[CALIB_BINS] = {0};
+    for (int i = 0; i < CALIB_BINS; i++)
+        merged[HALF / 2 + i / 2] += h->bins[i];
+    memcpy(h->bins, merged, sizeof merged);
+    h->width_log2++;
+}
+
+/* Widens the histogram until |x| < w * HALF for x = absmax. */
+static void hist_cover(calib_hist *h, double absmax)
+{
+    if (absmax == 0)
+        return;
+    if (h->width_log2 == WIDTH_UNSET) {
+        int e;
+        frexp(absmax, &e); /* absmax < 2^e */
+        h->width_log2 = e - HALF_LOG2;
+        return; /* only the zero bin can hold counts, and it does not move */
+    }
+    while (absmax >= ldexp(HALF, h->width_log2))
+        hist_double(h);
+}
+
+void calib_hist_add(calib_hist *h, const float *x, uint64_t n)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    uint64_t finite = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            continue;
+        finite++;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    h->nonfinite += n - finite;
+    if (!finite)
+        return;
+    if (!h->count || lo < h->min)
+        h->min = lo;
+    if (!h->count || hi > h->max)
+        h->max = hi;
+    h->count += finite;
+    hist_cover(h, fmax(fabs(lo), fabs(hi)));
+    if (h->width_log2 == WIDTH_UNSET) { /* all zero so far */
+        h->bins[HALF] += finite;
+        return;
+    }
+    float inv_w = (float)ldexp(1.0, -h->width_log2); /* exact power of two */
+    for (uint64_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (!isfinite(v))
+            continue;
+        /* v * 2^-w is exact (no overflow: |v| < w * HALF). */
+        int64_t idx = (int64_t)floorf(v * inv_w) + HALF;
+        idx = idx < 0 ? 0 : idx >= CALIB_BINS ? CALIB_BINS - 1 : idx;
+        h->bins[idx]++;
+    }
+}
+
+void calib_hist_merge(calib_hist *dst, const calib_hist *src)
+{
+    if (!src->count) {
+        dst->nonfinite += src->nonfinite;
+        return;
+    }
+    calib_hist tmp = *src;
+    if (dst->count) {
+        double absmax = fmax(fmax(fabs(dst->min), fabs(dst->max)),
+                             fmax(fabs(src->min), fabs(src->max)));
+        hist_cover(dst, absmax);
+        hist_cover(&tmp, absmax);
+        /* Both now cover absmax with the smallest width that does, unless
+         * one was already wider: bring the narrower one up. */
+        while (dst->width_log2 < tmp.width_log2 && dst->width_log2 != WIDTH_UNSET)
+            hist_double(dst);
+        while (tmp.width_log2 < dst->width_log2 && tmp.width_log2 != WIDTH_UNSET)
+            hist_double(&tmp);
+        if (dst->width_log2 == WIDTH_UNSET)
+            dst->width_log2 = tmp.width_log2;
+        dst->min = fmin(dst->min, tmp.min);
+        dst->max = fmax(dst->max, tmp.max);
+    } else {
+        dst->min = tmp.min;
+        dst->max = tmp.max;
+        dst->width_log2 = tmp.width_log2;
+    }
+    for (int i = 0; i < CALIB_BINS; i++)
+        dst->bins[i] += tmp.bins[i];
+    dst->count += tmp.count;
+    dst->nonfinite += src->nonfinite;
+}
+
+/* ---- helpers over the histogram --------------------------------------- */
+
+static double bin_width(const calib_hist *h)
+{
+    return h->width_log2 == WIDTH_UNSET ? 0 : ldexp(1.0, h->width_log2);
+}
+
+static double bin_left(const calib_hist *h, int i)
+{
+    return (i - HALF) * bin_width(h);
+}
+
+/* Value below which a fraction `frac` of the observed values lie, linear
+ * within a bin, clamped to [min, max]. */
+static double hist_quantile(const calib_hist *h, double frac)
+{
+    double target = frac * (double)h->count, seen = 0;
+    for (int i = 0; i < CALIB_BINS; i++) {
+        double c = (double)h->bins[i];
+        if (c > 0 && seen + c >= target) {
+            double v = bin_left(h, i) + (target - seen) / c * bin_width(h);
+            return fmin(fmax(v, h->min), h->max);
+        }
+        seen += c;
+    }
+    return h->max;
+}
+
+/* Count of values with |x| in bin k of the folded (absolute) histogram,
+ * k in [0, HALF): the union of bins HALF + k and HALF - 1 - k. */
+static double abs_bin(const calib_hist *h, int k)
+{
+    return (double)h->bins[HALF + k] + (double)h->bins[HALF - 1 - k];
+}
+
+static double abs_quantile(const calib_hist *h, double frac)
+{
+    double target = frac * (double)h->count, seen = 0, w = bin_width(h);
+    double absmax = fmax(fabs(h->min), fabs(h->max));
+    for (int k = 0; k < HALF; k++) {
+        double c = abs_bin(h, k);
+        if (c > 0 && seen + c >= target)
+            return fmin(k * w + (target - seen) / c * w, absmax);
+        seen += c;
+    }
+    return absmax;
+}
+
+static calib_range include_zero(double lo, double hi)
+{
+    calib_range r = {fmin(lo, 0), fmax(hi, 0)};
+    return r;
+}
+
+static bool is_symmetric(calib_target t) { return t != CALIB_U8_ASYM; }
+
+/* ---- entropy: the KL-divergence threshold search --------------------- */
+
+#define QUANT_LEVELS 128 /* int8 levels on each side as in TensorRT/ORT */
+
+/* KL(P || Q) where Q is P squeezed into QUANT_LEVELS groups, each group's
+ * mass spread evenly over the group's non-empty bins.  p holds n bins,
+ * already including the clipped outliers in its edge bins. */
+static double kl_of_quantized(const double *p, int n)
+{
+    double total = 0;
+    for (int i = 0; i < n; i++)
+        total += p[i];
+    if (total <= 0)
+        return INFINITY;
+    double kl = 0;
+    for (int g = 0; g < QUANT_LEVELS; g++) {
+        int start = (int)((int64_t)g * n / QUANT_LEVELS);
+        int end = (int)((int64_t)(g + 1) * n / QUANT_LEVELS);
+        double mass = 0;
+        int nonzero = 0;
+        for (int i = start; i < end; i++) {
+            mass += p[i];
+            nonzero += p[i] > 0;
+        }
+        if (!nonzero)
+            continue;
+        double q = mass / nonzero / total;
+        for (int i = start; i < end; i++)
+            if (p[i] > 0) {
+                double pi = p[i] / total;
+                kl += pi * log(pi / q);
+            }
+    }
+    return kl;
+}
+
+/* Threshold T minimizing KL between the histogram clipped to [-T, T] and
+ * its quantized version; candidates are multiples of the bin width. */
+static double entropy_threshold(const calib_hist *h)
+{
+    static const int first = QUANT_LEVELS / 2;
+    double best_kl = INFINITY;
+    int best = HALF;
+    double p[CALIB_BINS];
+    double absmax = fmax(fabs(h->min), fabs(h->max));
+    int last = (int)fmin(HALF, ceil(absmax / bin_width(h)));
+    if (last < first)
+        return absmax;
+    for (int i = first; i <= last; i++) {
+        int n = 2 * i;
+        for (int j = 0; j < n; j++)
+            p[j] = (double)h->bins[HALF - i + j];
+        for (int j = 0; j < HALF - i; j++) { /* outliers to the edge bins */
+            p[0] += (double)h->bins[j];
+            p[n - 1] += (double)h->bins[HALF + i + j];
+        }
+        double kl = kl_of_quantized(p, n);
+        if (kl < best_kl) {
+            best_kl = kl;
+            best = i;
+        }
+    }
+    return fmin(best * bin_width(h), absmax);
+}
+
+/* ---- MSE: the clipping range minimizing expected squared error ------- */
+
+static double quantize_value(double x, calib_range r, calib_target t)
+{
+    calib_qparams qp = calib_qparams_for(r, t);
+    double s = qp.scale;
+    switch (t) {
+    case CALIB_U8_ASYM: {
+        double q = nearbyint(x / s) + qp.zero_point;
+        q = fmin(fmax(q, 0), 255);
+        return (q - qp.zero_point) * s;
+    }
+    case CALIB_S8_SYM: {
+        double q = fmin(fmax(nearbyint(x / s), -127), 127);
+        return q * s;
+    }
+    case CALIB_FP8_E4M3:
+        return ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN,
+                              ref_f32_to_fp8(IR_DT_FLOAT8E4M3FN, (float)(x / s), true)) * s;
+    case CALIB_FP8_E5M2:
+        return ref_fp8_to_f32(IR_DT_FLOAT8E5M2,
+                              ref_f32_to_fp8(IR_DT_FLOAT8E5M2, (float)(x / s), true)) * s;
+    }
+    return x;
+}
+
+/* Squared error of quantizing the histogram's values (taken at bin
+ * centres, clamped to the observed extremes) onto range r. */
+static double hist_mse(const calib_hist *h, calib_range r, calib_target t)
+{
+    double w = bin_width(h), err = 0;
+    for (int i = 0; i < CALIB_BINS; i++) {
+        if (!h->bins[i])
+            continue;
+        double x = fmin(fmax(bin_left(h, i) + 0.5 * w, h->min), h->max);
+        double d = x - quantize_value(x, r, t);
+        err += (double)h->bins[i] * d * d;
+    }
+    return err;
+}
+
+static calib_range mse_range(const calib_hist *h, calib_target t)
+{
+    calib_range full = include_zero(h->min, h->max);
+    if (is_symmetric(t)) {
+        double a = fmax(-full.lo, full.hi);
+        full.lo = -a;
+        full.hi = a;
+    }
+    calib_range best = full;
+    double best_err = hist_mse(h, full, t);
+    for (int step = 99; step >= 1; step--) {
+        double f = step / 100.0;
+        calib_range r = {full.lo * f, full.hi * f};
+        double e = hist_mse(h, r, t);
+        if (e < best_err) {
+            best_err = e;
+            best = r;
+        }
+    }
+    return best;
+}
+
+calib_range calib_choose_range(const calib_hist *h, calib_method method,
+                               calib_target target, double percentile)
+{
+    calib_range r = {0, 0};
+    if (!h->count)
+        return r;
+    bool sym = is_symmetric(target);
+    if (h->width_log2 == WIDTH_UNSET || method == CALIB_MINMAX) {
+        r = include_zero(h->min, h->max);
+    } else if (method == CALIB_PERCENTILE) {
+        double p = fmin(fmax(percentile, 0), 100) / 100;
+        if (sym) {
+            double t = abs_quantile(h, p);
+            r = include_zero(-t, t);
+        } else {
+            r = include_zero(hist_quantile(h, 1 - p), hist_quantile(h, p));
+        }
+    } else if (method == CALIB_ENTROPY) {
+        double t = entropy_threshold(h);
+        r = sym ? include_zero(-t, t)
+                : include_zero(fmax(h->min, -t), fmin(h->max, t));
+    } else {
+        return mse_range(h, target);
+    }
+    if (sym) {
+        double a = fmax(-r.lo, r.hi);
+        r.lo = -a;
+        r.hi = a;
+    }
+    return r;
+}
+
+double calib_clipped_fraction(const calib_hist *h, calib_range r)
+{
+    if (!h->count || h->width_log2 == WIDTH_UNSET)
+        return 0;
+    double w = bin_width(h), out = 0;
+    for (int i = 0; i < CALIB_BINS; i++) {
+        if (!h->bins[i])
+            continue;
+        double left = bin_left(h, i), right = left + w;
+        double c = (double)h->bins[i];
+        /* The part of the bin outside [lo, hi], assuming a uniform spread
+         * over the bin's overlap with [min, max]. */
+        double a = fmax(left, h->min), b = fmin(right, h->max);
+        if (b <= a) { /* a degenerate bin: all its values at one point */
+            out += (a < r.lo || a > r.hi) ? c : 0;
+            continue;
+        }
+        double below = fmax(0, fmin(b, r.lo) - a);
+        double above = fmax(0, b - fmax(a, r.hi));
+        out += c * (below + above) / (b - a);
+    }
+    return fmin(out / (double)h->count, 1);
+}
+
+calib_qparams calib_qparams_for(calib_range r, calib_target target)
+{
+    calib_qparams qp = {1.0f, 0};
+    double lo = fmin(r.lo, 0), hi = fmax(r.hi, 0);
+    double absmax = fmax(-lo, hi);
+    double scale;
+    switch (target) {
+    case CALIB_U8_ASYM:
+        scale = (hi - lo) / 255.0;
+        break;
+    case CALIB_S8_SYM:
+        scale = absmax / 127.0;
+        break;
+    case CALIB_FP8_E4M3:
+        scale = absmax / 448.0;
+        break;
+    default:
+        scale = absmax / 57344.0;
+        break;
+    }
+    float s = (float)scale;
+    if (!(s > 0) || !isfinite(s))
+        s = 1.0f; /* all-zero range: any positive scale is exact */
+    qp.scale = s;
+    if (target == CALIB_U8_ASYM) {
+        /* round half to even (nearbyint in the default rounding mode) */
+        double zp = nearbyint(-lo / s);
+        qp.zero_point = (int32_t)fmin(fmax(zp, 0), 255);
+    }
+    return qp;
+}

@@ -1,0 +1,224 @@
+/*
+ * quant.h: post-training static quantization (`octet quantize`).
+ *
+ * The flow, one function per step:
+ *   quant_plan_build   which nodes are quantized, which activation tensors
+ *                      get QuantizeLinear/DequantizeLinear (grouped: tensors
+ *                      of one group share scale and zero point), which
+ *                      weights and biases are quantized;
+ *   quant_calibrate    runs the calibration samples through the reference
+ *                      interpreter and feeds each observed tensor's values
+ *                      to its streaming summary (calib.h);
+ *   quant_choose       picks ranges, precision (INT8 or FP8 per tensor) and
+ *                      quantization parameters;
+ *   quant_rewrite      inserts the Q/DQ nodes and quantized initializers,
+ *                      raising the opset only as far as the types need.
+ */
+#ifndef OCTET_QUANT_H
+#define OCTET_QUANT_H
+
+#include "ir.h"
+#include "passes/calib.h"
+
+/* Raises the default-domain opset of m to target, rewriting the nodes whose
+ * signature changed (passes/opset_upgrade.c).  No-op if already there. */
+oct_status quant_upgrade_opset(ir_model *m, int64_t target, oct_ctx *ctx);
+
+#endif
+
+/* ---- options ------------------------------------------------------------ */
+
+typedef enum quant_precision {
+    QPREC_INT8,    /* every quantized tensor INT8 */
+    QPREC_FP8,     /* every quantized tensor FP8 (E4M3FN unless fp8_e5m2) */
+    QPREC_AUTO,    /* per tensor, whichever has the higher SQNR; ties INT8 */
+    QPREC_BUDGET,  /* auto, then keep the most sensitive nodes in FP32 until
+                      the end-to-end SQNR reaches budget_db */
+} quant_precision;
+
+typedef enum quant_granularity {
+    QGRAN_CHANNEL, /* one scale per output channel (default) */
+    QGRAN_TENSOR,
+    QGRAN_BLOCK,   /* blocks of block_size along the reduction axis */
+} quant_granularity;
+
+typedef struct quant_opts {
+    calib_method method;
+    double percentile;          /* CALIB_PERCENTILE: e.g. 99.99 */
+    quant_precision precision;
+    double budget_db;
+    bool act_symmetric;         /* s8 symmetric activations (default u8) */
+    quant_granularity weight_granularity;
+    int64_t block_size;
+    bool fp8_e5m2;              /* FP8 as E5M2 instead of E4M3FN */
+    const char *op_types;       /* comma list replacing the default set */
+    const char *exclude_op_types;
+    const char *exclude_nodes;  /* POSIX extended regex on node names */
+    bool ignore_nonfinite;      /* skip NaN/Inf in calibration data */
+} quant_opts;
+
+/* Defaults: minmax, u8 asymmetric activations, s8 per-channel weights,
+ * INT8. */
+quant_opts quant_default_opts(void);
+
+/* ---- the plan ------------------------------------------------------------ */
+
+typedef enum quant_kind {
+    QKIND_ACT,     /* an activation, calibrated: Q + DQ after it */
+    QKIND_CONST,   /* a constant operand quantized like an activation */
+    QKIND_WEIGHT,  /* a weight: quantized initializer + DQ */
+    QKIND_BIAS,    /* an int32 bias with scale s_x * s_w */
+} quant_kind;
+
+typedef struct quant_tensor {
+    ir_value *value;
+    quant_kind kind;
+    /* QKIND_WEIGHT / QKIND_BIAS: the consuming node and input slot; for a
+     * bias, the tensors whose scales multiply into its scale. */
+    ir_node *node;
+    int input;
+    int act, weight;            /* plan indices (bias only), else -1 */
+    int axis;                   /* per-channel / blocked axis, -1 per tensor */
+    int group;                  /* union-find parent (activations) */
+    bool keep_float;            /* decided: stays FP32 */
+    /* calibration summary (QKIND_ACT / QKIND_CONST), heap owned by plan */
+    calib_hist *hist;
+    /* decisions */
+    ir_dtype qtype;             /* UINT8, INT8, INT32, FLOAT8E4M3FN, ... */
+    int64_t block_size;         /* > 0: blocked along axis */
+    int scale_rank;             /* rank of the scale tensor (0 or 1, or the
+                                   weight's rank when blocked) */
+    int64_t *scale_dims;
+    calib_range range;
+    size_t n_scales;
+    float *scales;              /* arena */
+    int32_t *zero_points;       /* arena */
+    const char *reason;         /* why this precision, for the report */
+    /* measured on the calibration data */
+    double signal, noise_int8, noise_fp8; /* sums of x^2 and of errors^2 */
+    uint64_t n_values, n_clipped_int8, n_clipped_fp8;
+    double sqnr, sqnr_int8, sqnr_fp8, clipped, sqnr_accum;
+} quant_tensor;
+
+typedef struct quant_plan {
+    quant_tensor *t;
+    size_t n, cap;
+    int32_t *of_value;          /* value id -> plan index of its activation
+                                   entry, or -1 */
+    size_t n_values;
+    uint64_t n_samples;         /* calibration samples seen */
+} quant_plan;
+
+/* Decides what to quantize in m (shape inference must have run).  The plan
+ * is allocated in the arena except the histograms (oct_malloc, released by
+ * quant_plan_free). */
+oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
+                            quant_plan *plan, oct_ctx *ctx);
+void quant_plan_free(quant_plan *plan, oct_ctx *ctx);
+/* Representative of an activation entry's group (tensors sharing one
+ * scale). */
+int quant_group_of(quant_plan *plan, int index);
+
+/* ---- calibration ------------------------------------------------------- */
+
+/* A calibration data set: n samples, each one tensor per model input (the
+ * graph inputs that are not initializers, in order).  get() fills inputs[]
+ * with heap tensors (ref_tensor_new) the caller frees; `name` names the
+ * data in diagnostics. */
+typedef struct quant_samples {
+    size_t n;
+    oct_status (*get)(void *user, size_t index, ir_tensor **inputs,
+                      oct_ctx *ctx);
+    void *user;
+    const char *name;
+} quant_samples;
+
+/* Progress callback: called after each sample of each calibration pass
+ * (pass 1: statistics, pass 2: error measurement).  May be NULL. */
+typedef void (*quant_progress_fn)(void *user, int pass, size_t done,
+                                  size_t total);
+
+/* Runs every sample through the reference interpreter and feeds the
+ * planned activations' summaries.  NaN/Inf in a sample is an error naming
+ * the data and sample, or with opts->ignore_nonfinite a warning (the sample
+ * is skipped).  An empty data set is an error. */
+oct_status quant_calibrate(ir_model *m, quant_plan *plan, const quant_opts *opts,
+                           const quant_samples *data, quant_progress_fn progress,
+                           void *progress_user, oct_ctx *ctx);
+
+/* Chooses range, precision and parameters for every planned tensor; for
+ * QPREC_AUTO (and to fill the report) it runs the data a second time to
+ * measure each candidate's error exactly. */
+oct_status quant_choose(ir_model *m, quant_plan *plan, const quant_opts *opts,
+                        const quant_samples *data, quant_progress_fn progress,
+                        void *progress_user, oct_ctx *ctx);
+
+/* Rewrites m: Q/DQ pairs on activations, quantized initializers + DQ for
+ * weights and biases, opset raised as far as the chosen types need. */
+oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
+                         oct_ctx *ctx);
+
+/* quant_weights.c, used by quant_choose and quant_rewrite: parameters of a
+ * weight entry (precision per opts, exact SQNR of both candidates), of a
+ * bias entry (int32 when its input and weight are INT8, else keep_float),
+ * and the quantized initializer of any constant entry. */
+oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e,
+                               const quant_opts *opts);
+oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e);
+ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
+
+/* quant_stats.c: the statistics cache.  The key hashes the graph and the
+ * observed tensors' names; loading refuses a file with another key. */
+uint64_t quant_stats_key(const ir_model *m, const quant_plan *plan);
+oct_status quant_stats_save(const ir_model *m, const quant_plan *plan,
+                            const char *path, oct_ctx *ctx);
+oct_status quant_stats_load(const ir_model *m, quant_plan *plan,
+                            const char *path, oct_ctx *ctx);
+/* Merges statistics files of one graph exactly into out_path. */
+oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
+                             const char *out_path, oct_ctx *ctx);
+
+/* ---- the report (quant_report.c) ----------------------------------------- */
+
+typedef struct quant_report_row {
+    const char *tensor;          /* FP32 name */
+    const ir_value *x, *d, *ref; /* Q input, DQ output (QDQ model), FP32 */
+    ir_dtype qtype;
+    const char *granularity;     /* "tensor", "channel", "block" */
+    size_t n_scales;
+    float scale;                 /* the first scale */
+    int32_t zero_point;          /* the first zero point */
+    double clip_threshold, clip_abs;
+    uint64_t x_elems, n_values, clipped_count;
+    double signal_alone, noise_alone, signal_accum, noise_accum;
+    double sqnr_alone, sqnr_accum, clipped;
+} quant_report_row;
+
+typedef struct quant_report_output {
+    const char *name;
+    double signal, noise, sqnr;
+} quant_report_output;
+
+typedef struct quant_report {
+    quant_report_row *rows;
+    size_t n_rows;
+    quant_report_output *outputs;
+    size_t n_outputs;
+    uint64_t n_samples;
+} quant_report;
+
+/* Measures every Q -> DQ pair of qdq against fp32 on the samples (both
+ * models take the same inputs). */
+oct_status quant_report_pair(const ir_model *fp32, const ir_model *qdq,
+                             const quant_samples *data, quant_report *rep,
+                             oct_ctx *ctx);
+
+/* quant_report_io.c: the report as a table on `out` (the caller's stream)
+ * and as JSON written atomically to path.  plan and opts may be NULL (a
+ * pair report); rep may be NULL (no measurement). */
+const char *calib_method_name(calib_method m);
+void quant_report_table(FILE *out, const quant_report *rep,
+                        const quant_plan *plan, const quant_opts *opts);
+oct_status quant_report_json(oct_ctx *ctx, const char *path,
+                             const quant_report *rep, const quant_plan *plan,
+                             const quant_opts *opts);

@@ -1,0 +1,436 @@
+/*
+ * quant_plan.c: which tensors `octet quantize` quantizes, and which of them
+ * share parameters.
+ *
+ * Placement, as ONNX Runtime's QDQ quantizer and the compiler's kernels
+ * expect it:
+ *  - the quantized ops (default Conv, ConvTranspose, Gemm, MatMul, Add, Mul,
+ *    Concat, AveragePool, GlobalAveragePool) get Q/DQ on their float
+ *    activation inputs and on their output, unless that output is a model
+ *    output (those stay float);
+ *  - a Relu or Clip that is the only consumer of such an output is folded
+ *    into the range: the Q/DQ goes after it, not between;
+ *  - weights of Conv/ConvTranspose/Gemm/MatMul are quantized per channel
+ *    (or per tensor, or per block), biases to int32 with scale s_x * s_w;
+ *    other constant operands are quantized per tensor like activations;
+ *  - pass-through ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze,
+ *    MaxPool, Slice, Pad, Resize nearest) whose input is quantized get Q/DQ
+ *    on their output with the input's parameters: no requantization;
+ *  - all inputs and the output of a Concat share one scale;
+ *  - tensors already produced by a DequantizeLinear or consumed by a
+ *    QuantizeLinear (QAT models, other tools) are left as they are.
+ */
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/quant.h"
+
+quant_opts quant_default_opts(void)
+{
+    quant_opts o = {
+        .method = CALIB_MINMAX,
+        .percentile = 99.999,
+        .precision = QPREC_INT8,
+        .weight_granularity = QGRAN_CHANNEL,
+        .block_size = 32,
+    };
+    return o;
+}
+
+static const ir_op default_ops[] = {
+    IR_OP_CONV, IR_OP_CONVTRANSPOSE, IR_OP_GEMM, IR_OP_MATMUL, IR_OP_ADD,
+    IR_OP_MUL, IR_OP_CONCAT, IR_OP_AVERAGEPOOL, IR_OP_GLOBALAVERAGEPOOL,
+};
+
+typedef struct builder {
+    oct_ctx *ctx;
+    ir_graph *g;
+    const quant_opts *opts;
+    quant_plan *plan;
+    uint32_t *use_start;   /* per value id: first index into use_list */
+    uint32_t *use_count;   /* per value id: consuming input slots */
+    ir_node **use_list;
+    regex_t exclude_re;
+    bool has_re;
+} builder;
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static bool in_comma_list(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static bool node_selected(const builder *b, const ir_node *n)
+{
+    bool in_set = false;
+    if (b->opts->op_types) {
+        in_set = in_comma_list(b->opts->op_types, n->op_type);
+    } else {
+        for (size_t i = 0; i < sizeof default_ops / sizeof default_ops[0]; i++)
+            in_set |= n->op == default_ops[i];
+    }
+    if (!in_set || in_comma_list(b->opts->exclude_op_types, n->op_type))
+        return false;
+    return !(b->has_re && regexec(&b->exclude_re, n->name, 0, NULL, 0) == 0);
+}
+
+/* Consumer lists: use_list[use_start[v] .. + use_count[v]) are the nodes
+ * reading value v, once per input slot. */
+static oct_status build_consumers(builder *b)
+{
+    ir_graph *g = b->g;
+    size_t nv = g->n_values;
+    b->use_start = ir_alloc_array(b->ctx, nv + 1, sizeof *b->use_start);
+    b->use_count = ir_alloc_array(b->ctx, nv + 1, sizeof *b->use_count);
+    if (!b->use_start || !b->use_count)
+        return OCT_EINTERNAL;
+    size_t total = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->n_in; k++)
+            if (g->nodes[i]->in[k]) {
+                b->use_count[g->nodes[i]->in[k]->id]++;
+                total++;
+            }
+    for (size_t v = 1; v < nv; v++)
+        b->use_start[v] = b->use_start[v - 1] + b->use_count[v - 1];
+    b->use_list = ir_alloc_array(b->ctx, total + 1, sizeof *b->use_list);
+    if (!b->use_list)
+        return OCT_EINTERNAL;
+    memset(b->use_count, 0, (nv + 1) * sizeof *b->use_count);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        ir_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k]) {
+                uint32_t id = n->in[k]->id;
+                b->use_list[b->use_start[id] + b->use_count[id]++] = n;
+            }
+    }
+    return OCT_OK;
+}
+
+/* The only node consuming v (reading it in any number of slots), or NULL
+ * if v has no consumer, several, or is a graph output. */
+static ir_node *sole_consumer(const builder *b, const ir_value *v)
+{
+    if (v->flags & IR_VAL_OUTPUT || !b->use_count[v->id])
+        return NULL;
+    ir_node *first = b->use_list[b->use_start[v->id]];
+    for (uint32_t k = 1; k < b->use_count[v->id]; k++)
+        if (b->use_list[b->use_start[v->id] + k] != first)
+            return NULL;
+    return first;
+}
+
+static bool consumed_by_quantize(const builder *b, const ir_value *v)
+{
+    for (uint32_t k = 0; k < b->use_count[v->id]; k++)
+        if (b->use_list[b->use_start[v->id] + k]->op == IR_OP_QUANTIZELINEAR)
+            return true;
+    return false;
+}
+
+static bool is_float(const ir_value *v)
+{
+    return v && v->has_type && v->type.dtype == IR_DT_FLOAT;
+}
+
+/* Appends an entry; returns its index or -1 on allocation failure. */
+static int add_entry(builder *b, ir_value *v, quant_kind kind)
+{
+    quant_plan *p = b->plan;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 64;
+        quant_tensor *t = ir_alloc_array(b->ctx, cap, sizeof *t);
+        if (!t)
+            return -1;
+        if (p->n)
+            memcpy(t, p->t, p->n * sizeof *t);
+        p->t = t;
+        p->cap = cap;
+    }
+    int idx = (int)p->n++;
+    quant_tensor *e = &p->t[idx];
+    memset(e, 0, sizeof *e);
+    e->value = v;
+    e->kind = kind;
+    e->act = e->weight = e->axis = -1;
+    e->input = -1;
+    e->group = idx;
+    return idx;
+}
+
+/* The activation entry of v, created on first use; -1 if v cannot be
+ * quantized (not float, produced by a DequantizeLinear, feeding a
+ * QuantizeLinear already) or on failure (ctx has the diagnostic). */
+static int activation(builder *b, ir_value *v)
+{
+    if (!is_float(v))
+        return -1;
+    int existing = b->plan->of_value[v->id];
+    if (existing >= 0)
+        return existing;
+    if ((v->producer && v->producer->op == IR_OP_DEQUANTIZELINEAR) ||
+        consumed_by_quantize(b, v))
+        return -1;
+    int idx = add_entry(b, v, v->init ? QKIND_CONST : QKIND_ACT);
+    if (idx >= 0)
+        b->plan->of_value[v->id] = idx;
+    return idx;
+}
+
+int quant_group_of(quant_plan *plan, int index)
+{
+    while (plan->t[index].group != index) {
+        int parent = plan->t[index].group;
+        plan->t[index].group = plan->t[parent].group; /* path halving */
+        index = parent;
+    }
+    return index;
+}
+
+static void unite(quant_plan *plan, int a, int b)
+{
+    if (a < 0 || b < 0)
+        return;
+    a = quant_group_of(plan, a);
+    b = quant_group_of(plan, b);
+    if (a != b)
+        plan->t[b > a ? b : a].group = b > a ? a : b; /* lower index wins */
+}
+
+/* ---- weights and biases -------------------------------------------------- */
+
+/* Input slot of the weight of a node, or -1. */
+static int weight_slot(const ir_node *n)
+{
+    switch (n->op) {
+    case IR_OP_CONV: case IR_OP_CONVTRANSPOSE: case IR_OP_GEMM: case IR_OP_MATMUL:
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+/* Per-channel axis of the weight: the output-channel axis. */
+static int weight_axis(const ir_node *n, const ir_value *w)
+{
+    int rank = w->init ? w->init->rank : w->type.rank;
+    switch (n->op) {
+    case IR_OP_CONV:
+        return 0;
+    case IR_OP_CONVTRANSPOSE:
+        return 1;
+    case IR_OP_GEMM:
+        return ir_attr_int(n, "transB", 0) ? 0 : 1;
+    case IR_OP_MATMUL:
+        return rank >= 2 ? rank - 1 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* Blocked quantization goes along the reduction (K) axis. */
+static int block_axis(const ir_node *n, const ir_value *w)
+{
+    int rank = w->init->rank;
+    if (n->op == IR_OP_GEMM)
+        return ir_attr_int(n, "transB", 0) ? 1 : 0;
+    if (n->op == IR_OP_MATMUL && rank >= 2)
+        return rank - 2;
+    return -1;
+}
+
+static oct_status add_weight(builder *b, ir_node *n, int act_idx)
+{
+    int slot = weight_slot(n);
+    ir_value *w = slot >= 0 && slot < n->n_in ? n->in[slot] : NULL;
+    if (!w || !w->init || w->init->dtype != IR_DT_FLOAT)
+        return OCT_OK;
+    int wi = add_entry(b, w, QKIND_WEIGHT);
+    if (wi < 0)
+        return OCT_EINTERNAL;
+    quant_tensor *e = &b->plan->t[wi];
+    e->node = n;
+    e->input = slot;
+    switch (b->opts->weight_granularity) {
+    case QGRAN_CHANNEL:
+        e->axis = weight_axis(n, w);
+        break;
+    case QGRAN_TENSOR:
+        e->axis = -1;
+        break;
+    case QGRAN_BLOCK:
+        e->axis = block_axis(n, w);
+        if (e->axis < 0)
+            e->axis = weight_axis(n, w); /* Conv: per channel */
+        break;
+    }
+    /* the bias: Conv/ConvTranspose input 2, Gemm C when it is a vector */
+    ir_value *bias = n->n_in > 2 ? n->in[2] : NULL;
+    bool vector_bias = bias && bias->init && bias->init->dtype == IR_DT_FLOAT &&
+        (bias->init->rank == 1 || (n->op == IR_OP_GEMM && bias->init->rank == 2 &&
+                                   bias->init->dims[0] == 1));
+    if (vector_bias && act_idx >= 0 && n->op != IR_OP_MATMUL &&
+        !(n->op == IR_OP_GEMM && ir_attr_float(n, "beta", 1.0f) != 1.0f)) {
+        int bi = add_entry(b, bias, QKIND_BIAS);
+        if (bi < 0)
+            return OCT_EINTERNAL;
+        e = &b->plan->t[bi];
+        e->node = n;
+        e->input = 2;
+        e->act = act_idx;
+        e->weight = wi;
+        e->axis = bias->init->rank - 1;
+    }
+    return OCT_OK;
+}
+
+/* ---- placement ----------------------------------------------------------- */
+
+/* The tensor that carries a quantized node's output: the output itself,
+ * or the Relu/Clip it feeds alone. */
+static ir_value *output_carrier(const builder *b, ir_value *y)
+{
+    ir_node *c = sole_consumer(b, y);
+    if (c && (c->op == IR_OP_RELU || c->op == IR_OP_CLIP) && c->in[0] == y &&
+        is_float(c->out[0])) {
+        for (int k = 1; k < c->n_in; k++) /* Clip bounds must be constants */
+            if (c->in[k] && !c->in[k]->init)
+                return y;
+        return c->out[0];
+    }
+    return y;
+}
+
+static oct_status place_node(builder *b, ir_node *n)
+{
+    int wslot = weight_slot(n);
+    int first_act = -1;
+    int *members = ir_alloc_array(b->ctx, (size_t)n->n_in + 1, sizeof *members);
+    int n_members = 0;
+    if (!members)
+        return OCT_EINTERNAL;
+    for (int k = 0; k < n->n_in; k++) {
+        ir_value *v = n->in[k];
+        if (!v || k == wslot || (wslot >= 0 && k == 2 && v->init))
+            continue; /* weights and biases below */
+        int idx = activation(b, v);
+        if (idx < 0 && oct_error_count(b->ctx))
+            return OCT_EINTERNAL;
+        if (k == 0)
+            first_act = idx;
+        if (idx >= 0)
+            members[n_members++] = idx;
+    }
+    if (wslot >= 0) {
+        oct_status st = add_weight(b, n, first_act);
+        if (st)
+            return st;
+    }
+    if (n->n_out < 1 || !is_float(n->out[0]))
+        return OCT_OK;
+    /* A model output stays float: the last layer's kernel can write it from
+     * its int32 accumulator without a rounding to 8 bits, and rounding
+     * logits that close to each other can swap their order. */
+    ir_value *carrier = output_carrier(b, n->out[0]);
+    if (carrier->flags & IR_VAL_OUTPUT)
+        return OCT_OK;
+    int out_idx = activation(b, carrier);
+    if (n->op == IR_OP_CONCAT) {
+        for (int i = 0; i < n_members; i++)
+            unite(b->plan, members[i], out_idx);
+    }
+    return OCT_OK;
+}
+
+static bool is_passthrough(const builder *b, const ir_node *n)
+{
+    switch (n->op) {
+    case IR_OP_RESHAPE: case IR_OP_FLATTEN: case IR_OP_TRANSPOSE:
+    case IR_OP_SQUEEZE: case IR_OP_UNSQUEEZE: case IR_OP_MAXPOOL:
+    case IR_OP_SLICE: case IR_OP_PAD:
+        return true;
+    case IR_OP_RESIZE: {
+        const ir_attr *mode = ir_node_attr(n, "mode");
+        return !mode || (mode->s.len == 7 && memcmp(mode->s.data, "nearest", 7) == 0);
+    }
+    default:
+        return false;
+    }
+}
+
+oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
+                            quant_plan *plan, oct_ctx *ctx)
+{
+    memset(plan, 0, sizeof *plan);
+    builder b = {.ctx = ctx, .g = m->graph, .opts = opts, .plan = plan};
+    if (opts->exclude_nodes) {
+        int rc = regcomp(&b.exclude_re, opts->exclude_nodes, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0)
+            return oct_error(ctx, OCT_EUSAGE, "--exclude-nodes: bad regular "
+                             "expression '%s'", opts->exclude_nodes);
+        b.has_re = true;
+    }
+    oct_status st = build_consumers(&b);
+    plan->n_values = m->graph->n_values;
+    plan->of_value = st ? NULL : ir_alloc_array(ctx, plan->n_values + 1,
+                                                sizeof *plan->of_value);
+    if (!plan->of_value)
+        st = OCT_EINTERNAL;
+    for (size_t v = 0; !st && v < plan->n_values; v++)
+        plan->of_value[v] = -1;
+    for (size_t i = 0; !st && i < m->graph->n_nodes; i++) {
+        ir_node *n = m->graph->nodes[i];
+        if (node_selected(&b, n))
+            st = place_node(&b, n);
+    }
+    /* pass-through ops carry their input's parameters, in graph order so
+     * chains propagate */
+    for (size_t i = 0; !st && i < m->graph->n_nodes; i++) {
+        ir_node *n = m->graph->nodes[i];
+        if (!is_passthrough(&b, n) || !n->in[0] || n->n_out < 1)
+            continue;
+        int in_idx = plan->of_value[n->in[0]->id];
+        if (in_idx < 0 || plan->t[in_idx].kind != QKIND_ACT)
+            continue;
+        int out_idx = activation(&b, n->out[0]);
+        unite(plan, in_idx, out_idx);
+    }
+    if (b.has_re)
+        regfree(&b.exclude_re);
+    if (st)
+        return st;
+    /* summaries for everything calibrated */
+    for (size_t i = 0; i < plan->n; i++) {
+        quant_tensor *e = &plan->t[i];
+        if (e->kind != QKIND_ACT && e->kind != QKIND_CONST)
+            continue;
+        e->hist = oct_malloc(ctx, sizeof *e->hist);
+        if (!e->hist)
+            return OCT_EINTERNAL;
+        calib_hist_init(e->hist);
+        if (e->kind == QKIND_CONST)
+            calib_hist_add(e->hist, (const float *)e->value->init->data,
+                           e->value->init->nelems);
+    }
+    return OCT_OK;
+}
+
+void quant_plan_free(quant_plan *plan, oct_ctx *ctx)
+{
+    for (size_t i = 0; i < plan->n; i++)
+        if (plan->t[i].hist) {
+            oct_free(ctx, plan->t[i].hist, sizeof *plan->t[i].hist);
+            plan->t[i].hist = NULL;
+        }
+}
