@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, run twice: on the release build (build/)
+# and on an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (build-asan/), where any sanitizer report or leak fails the test that
+# triggered it.  Run scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+echo "== release build: ctest"
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+echo "== ASan + UBSan build: ctest"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DOCTET_SANITIZE=ON ${OCTET_CMAKE_ARGS:-} >/dev/null
+cmake --build build-asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" ${OCTET_ASAN_CTEST_ARGS:-}
