@@ -178,61 +178,75 @@ static bool is_symmetric(calib_target t) { return t != CALIB_U8_ASYM; }
 
 /* ---- entropy: the KL-divergence threshold search --------------------- */
 
-#define QUANT_LEVELS 128 /* int8 levels on each side as in TensorRT/ORT */
+#define ENTROPY_LEVELS 255 /* levels of an 8-bit grid over the window */
 
-/* KL(P || Q) where Q is P squeezed into QUANT_LEVELS groups, each group's
- * mass spread evenly over the group's non-empty bins.  p holds n bins,
- * already including the clipped outliers in its edge bins. */
-static double kl_of_quantized(const double *p, int n)
+/* KL(P || Q) as TensorRT's calibrator defines it: P is the histogram
+ * clipped to the candidate range with the outliers added to its edge bins;
+ * Q is the clipped histogram WITHOUT the outliers, squeezed into
+ * QUANT_LEVELS groups and expanded back (each group's mass spread evenly
+ * over its non-empty bins).  Mass P has where Q has none (the outliers on
+ * an empty edge) costs as if Q held a tiny epsilon there, so clipping
+ * heavy tails is penalized.  Both hold n bins. */
+static double kl_of_quantized(const double *p, const double *sliced, int n,
+                              int levels)
 {
-    double total = 0;
-    for (int i = 0; i < n; i++)
-        total += p[i];
-    if (total <= 0)
+    double p_total = 0, q_total = 0;
+    for (int i = 0; i < n; i++) {
+        p_total += p[i];
+        q_total += sliced[i];
+    }
+    if (p_total <= 0 || q_total <= 0)
         return INFINITY;
+    static const double eps = 1e-12;
     double kl = 0;
-    for (int g = 0; g < QUANT_LEVELS; g++) {
-        int start = (int)((int64_t)g * n / QUANT_LEVELS);
-        int end = (int)((int64_t)(g + 1) * n / QUANT_LEVELS);
+    for (int g = 0; g < levels; g++) {
+        int start = (int)((int64_t)g * n / levels);
+        int end = (int)((int64_t)(g + 1) * n / levels);
         double mass = 0;
         int nonzero = 0;
         for (int i = start; i < end; i++) {
-            mass += p[i];
-            nonzero += p[i] > 0;
+            mass += sliced[i];
+            nonzero += sliced[i] > 0;
         }
-        if (!nonzero)
-            continue;
-        double q = mass / nonzero / total;
-        for (int i = start; i < end; i++)
-            if (p[i] > 0) {
-                double pi = p[i] / total;
-                kl += pi * log(pi / q);
-            }
+        double q = nonzero ? mass / nonzero / q_total : 0;
+        for (int i = start; i < end; i++) {
+            if (p[i] <= 0)
+                continue;
+            double pi = p[i] / p_total;
+            double qi = sliced[i] > 0 ? q : eps;
+            kl += pi * log(pi / qi);
+        }
     }
     return kl;
 }
 
-/* Threshold T minimizing KL between the histogram clipped to [-T, T] and
- * its quantized version; candidates are multiples of the bin width. */
-static double entropy_threshold(const calib_hist *h)
+/* Threshold T minimizing KL between the histogram clipped to the candidate
+ * range and its quantized version; candidates are multiples of the bin
+ * width.  The grid modelled is the target's: data that is never negative
+ * (after Relu) is windowed on [0, T] with `levels` levels (255 for u8),
+ * other data on [-T, T] with `levels` levels in all.  A candidate needs at
+ * least as many bins as levels, else it would quantize without loss by
+ * construction and always win. */
+static double entropy_threshold(const calib_hist *h, int levels)
 {
-    static const int first = QUANT_LEVELS / 2;
     double best_kl = INFINITY;
-    int best = HALF;
-    double p[CALIB_BINS];
+    double p[CALIB_BINS], sliced[CALIB_BINS];
     double absmax = fmax(fabs(h->min), fabs(h->max));
     int last = (int)fmin(HALF, ceil(absmax / bin_width(h)));
-    if (last < first)
+    bool one_sided = h->min >= 0;
+    int first = one_sided ? levels : (levels + 1) / 2;
+    int best = last;
+    if (last <= first)
         return absmax;
     for (int i = first; i <= last; i++) {
-        int n = 2 * i;
+        int lo = one_sided ? HALF : HALF - i, n = one_sided ? i : 2 * i;
         for (int j = 0; j < n; j++)
-            p[j] = (double)h->bins[HALF - i + j];
-        for (int j = 0; j < HALF - i; j++) { /* outliers to the edge bins */
+            p[j] = sliced[j] = (double)h->bins[lo + j];
+        for (int j = 0; j < lo; j++)               /* outliers below */
             p[0] += (double)h->bins[j];
-            p[n - 1] += (double)h->bins[HALF + i + j];
-        }
-        double kl = kl_of_quantized(p, n);
+        for (int j = lo + n; j < CALIB_BINS; j++)  /* outliers above */
+            p[n - 1] += (double)h->bins[j];
+        double kl = kl_of_quantized(p, sliced, n, levels);
         if (kl < best_kl) {
             best_kl = kl;
             best = i;
@@ -322,7 +336,7 @@ calib_range calib_choose_range(const calib_hist *h, calib_method method,
             r = include_zero(hist_quantile(h, 1 - p), hist_quantile(h, p));
         }
     } else if (method == CALIB_ENTROPY) {
-        double t = entropy_threshold(h);
+        double t = entropy_threshold(h, ENTROPY_LEVELS);
         r = sym ? include_zero(-t, t)
                 : include_zero(fmax(h->min, -t), fmin(h->max, t));
     } else {

@@ -6,8 +6,9 @@
  * expect it:
  *  - the quantized ops (default Conv, ConvTranspose, Gemm, MatMul, Add, Mul,
  *    Concat, AveragePool, GlobalAveragePool) get Q/DQ on their float
- *    activation inputs and on their output, unless that output is a model
- *    output (those stay float);
+ *    activation inputs and on their output, unless no consumer reads that
+ *    output quantized (a model output, or one feeding only float ops):
+ *    those stay float;
  *  - a Relu or Clip that is the only consumer of such an output is folded
  *    into the range: the Q/DQ goes after it, not between;
  *  - weights of Conv/ConvTranspose/Gemm/MatMul are quantized per channel
@@ -297,6 +298,20 @@ static oct_status add_weight(builder *b, ir_node *n, int act_idx)
 
 /* ---- placement ----------------------------------------------------------- */
 
+static bool is_passthrough(const builder *b, const ir_node *n);
+
+/* True if some consumer of v reads it as a quantized tensor: a quantized
+ * node, or a pass-through op that carries the parameters on. */
+static bool read_quantized(const builder *b, const ir_value *v)
+{
+    for (uint32_t k = 0; k < b->use_count[v->id]; k++) {
+        const ir_node *c = b->use_list[b->use_start[v->id] + k];
+        if (node_selected(b, c) || is_passthrough(b, c))
+            return true;
+    }
+    return false;
+}
+
 /* The tensor that carries a quantized node's output: the output itself,
  * or the Relu/Clip it feeds alone. */
 static ir_value *output_carrier(const builder *b, ir_value *y)
@@ -339,11 +354,13 @@ static oct_status place_node(builder *b, ir_node *n)
     }
     if (n->n_out < 1 || !is_float(n->out[0]))
         return OCT_OK;
-    /* A model output stays float: the last layer's kernel can write it from
-     * its int32 accumulator without a rounding to 8 bits, and rounding
-     * logits that close to each other can swap their order. */
+    /* An output no consumer reads quantized stays float: a model output, or
+     * one that feeds only float ops (Softmax...).  The kernel writes it
+     * from its int32 accumulator without a rounding to 8 bits; rounding
+     * logits, for one, costs accuracy for nothing (squeezenet1.1's softmax
+     * SQNR 13.5 -> see docs/accuracy.md). */
     ir_value *carrier = output_carrier(b, n->out[0]);
-    if (carrier->flags & IR_VAL_OUTPUT)
+    if (carrier->flags & IR_VAL_OUTPUT || !read_quantized(b, carrier))
         return OCT_OK;
     int out_idx = activation(b, carrier);
     if (n->op == IR_OP_CONCAT) {

@@ -202,21 +202,32 @@ static int64_t needed_opset(const quant_plan *plan)
 }
 
 /* Drops initializers nothing reads any more (the float weights that were
- * replaced), unless they are graph inputs or outputs. */
+ * replaced).  An initializer also listed as a graph input (IR < 4 models
+ * list every weight there, overridable) goes from the inputs too: nothing
+ * reads it, so overriding it could change nothing. */
 static void drop_dead_inits(rewriter *rw)
 {
     ir_graph *g = rw->g;
     size_t keep = 0;
     for (size_t i = 0; i < g->n_inits; i++) {
         ir_value *v = g->inits[i];
-        bool used = v->flags & (IR_VAL_INPUT | IR_VAL_OUTPUT);
+        bool used = v->flags & IR_VAL_OUTPUT;
         for (size_t j = 0; !used && j < g->n_nodes; j++)
             for (int k = 0; k < g->nodes[j]->n_in; k++)
                 used |= g->nodes[j]->in[k] == v;
-        if (used)
+        if (used) {
             g->inits[keep++] = v;
-        else
-            v->init = NULL;
+            continue;
+        }
+        v->init = NULL;
+        if (v->flags & IR_VAL_INPUT) {
+            size_t kept_inputs = 0;
+            for (size_t j = 0; j < g->n_inputs; j++)
+                if (g->inputs[j] != v)
+                    g->inputs[kept_inputs++] = g->inputs[j];
+            g->n_inputs = kept_inputs;
+            v->flags &= ~IR_VAL_INPUT;
+        }
     }
     g->n_inits = keep;
 }

@@ -86,7 +86,8 @@ int ref_const_ints(const ir_tensor *t, int64_t *values, int max)
     if (t->dtype == IR_DT_INT64) {
         if (t->nbytes < t->nelems * 8)
             return -1;
-        memcpy(values, t->data, t->nelems * 8);
+        if (t->nelems) /* data may be NULL for an empty tensor */
+            memcpy(values, t->data, t->nelems * 8);
     } else if (t->dtype == IR_DT_INT32) {
         if (t->nbytes < t->nelems * 4)
             return -1;

@@ -50,17 +50,23 @@ def ort_outputs(path, feeds_list, level=ort.GraphOptimizationLevel.ORT_ENABLE_BA
     return [s.run(None, f)[0] for f in feeds_list]
 
 
+def safe_name(name):
+    """The file name `octet run --output-dir` gives an output."""
+    return "".join(c if c.isalnum() or c in "_-" or (c == "." and i) else "_"
+                   for i, c in enumerate(name)) or "output"
+
+
 def octet_each_sample(model, input_name, stacked, tmp):
     """Runs model once per sample of `stacked` (one more leading axis than
     the model input) with `octet run --each-sample`; returns the stacked
-    first output."""
+    first graph output."""
     inp = os.path.join(tmp, "samples.npy")
     np.save(inp, stacked)
-    outdir = os.path.join(tmp, "out")
+    outdir = tempfile.mkdtemp(dir=tmp)
     octet("run", model, "--input", f"{input_name}={inp}", "--each-sample",
           "--output-dir", outdir, "--format=npy")
-    files = sorted(f for f in os.listdir(outdir) if f.endswith(".npy"))
-    return np.load(os.path.join(outdir, files[0]))
+    first = onnx.load(model).graph.output[0].name
+    return np.load(os.path.join(outdir, safe_name(first) + ".npy"))
 
 
 def sqnr_db(ref, got):

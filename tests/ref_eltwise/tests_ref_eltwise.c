@@ -20,7 +20,17 @@
 typedef struct fixture {
     oct_ctx *ctx;
     ir_graph *g;
+    ir_tensor *heap[64];   /* runtime tensors to free at teardown */
+    int n_heap;
 } fixture;
+
+/* Keeps a heap tensor for teardown to free (the suite runs under LSan). */
+static ir_tensor *track(fixture *f, ir_tensor *t)
+{
+    if (t && f->n_heap < 64)
+        f->heap[f->n_heap++] = t;
+    return t;
+}
 
 static int setup(void **state)
 {
@@ -34,6 +44,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
+    for (int i = 0; i < f->n_heap; i++)
+        ref_tensor_free(f->ctx, f->heap[i]);
     oct_ctx_free(f->ctx);
     free(f);
     return 0;
@@ -94,7 +106,7 @@ static void attr_is(fixture *f, ir_node *n, const char *name, int count, const i
 
 static ir_tensor *mk(fixture *f, ir_dtype dt, int rank, const int64_t *dims, const void *data)
 {
-    ir_tensor *t = ref_tensor_new(f->ctx, dt, rank, dims);
+    ir_tensor *t = track(f, ref_tensor_new(f->ctx, dt, rank, dims));
     assert_non_null(t);
     if (t->nbytes)
         memcpy(t->data, data, t->nbytes);
@@ -122,6 +134,7 @@ static ir_tensor *eval_ok(fixture *f, ir_node *n, int64_t opset, const ir_tensor
         for (size_t i = 0; i < oct_diag_count(f->ctx); i++)
             print_error("diag: %s\n", oct_diag_get(f->ctx, i)->message);
     }
+    track(f, out[0]);
     assert_int_equal(st, OCT_OK);
     return out[0];
 }
@@ -490,7 +503,7 @@ static void cast_string_to_float_parses(void **state)
 {
     fixture *f = *state;
     int64_t d = 3;
-    ir_tensor *t = ref_tensor_new(f->ctx, IR_DT_STRING, 1, &d);
+    ir_tensor *t = track(f, ref_tensor_new(f->ctx, IR_DT_STRING, 1, &d));
     ir_blob *b = t->data;
     const char *s[3] = {"0.5", "-INF", "1e3"};
     for (int i = 0; i < 3; i++) {
