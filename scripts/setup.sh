@@ -17,7 +17,7 @@ APT_PACKAGES=(
   libcjson-dev libcmocka-dev zlib1g-dev
   graphviz                                # dot -Tsvg in the inspect tests
   python3 python3-venv                    # the test oracles' environment
-  valgrind
+  valgrind time                           # memcheck; GNU time for peak-memory tests
 )
 
 if [ -z "${OCTET_SKIP_APT:-}" ]; then

@@ -49,6 +49,8 @@ static const struct {
           "  --method=minmax|percentile|entropy|mse   (default minmax)\n"
           "  --percentile=P           clipping percentile (implies percentile)\n"
           "  --precision=int8|fp8|auto   per-tensor choice by measured SQNR (auto)\n"
+          "  --precision=budget:DB    auto, then FP32 for the most sensitive\n"
+          "                           tensors until the output SQNR reaches DB\n"
           "  --activations=u8|s8      u8 asymmetric (default) or s8 symmetric\n"
           "  --weights=per-channel|per-tensor|per-block   (default per-channel)\n"
           "  --block-size=N           blocked weights along K (MatMul/Gemm)\n"

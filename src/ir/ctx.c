@@ -68,7 +68,7 @@ static bool alloc_allowed(oct_ctx *ctx, size_t size)
         ctx->bytes_live > ctx->limits.max_alloc_bytes - size) {
         oct_error(ctx, OCT_EINPUT,
                   "memory limit exceeded: %llu bytes requested with %llu in "
-                  "use (limit %llu; raise with --max-memory)",
+                  "use (limit %llu bytes)",
                   (unsigned long long)size, (unsigned long long)ctx->bytes_live,
                   (unsigned long long)ctx->limits.max_alloc_bytes);
         return false;

@@ -222,3 +222,15 @@ void quant_report_table(FILE *out, const quant_report *rep,
 oct_status quant_report_json(oct_ctx *ctx, const char *path,
                              const quant_report *rep, const quant_plan *plan,
                              const quant_opts *opts);
+
+/* quant_budget.c: --precision=budget:DB.  `fresh` loads and prepares
+ * another copy of the plan's model (same passes, so same ids) into the
+ * context it is given.  Marks groups keep_float until the end-to-end SQNR
+ * on `data` reaches opts->budget_db (or every activation is FP32, with a
+ * warning); *achieved_db is the SQNR of the final plan. */
+typedef oct_status (*quant_fresh_model_fn)(void *user, oct_ctx *ctx,
+                                           ir_model **out);
+oct_status quant_budget(const ir_model *fp32, quant_plan *plan,
+                        const quant_opts *opts, const quant_samples *data,
+                        quant_fresh_model_fn fresh, void *user,
+                        double *achieved_db, oct_ctx *ctx);
