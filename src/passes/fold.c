@@ -7,6 +7,9 @@
  *    static folds too.  So the Shape/Gather/Concat/Reshape chains exporters
  *    leave behind become constants.  Each node is re-inferred just before
  *    it is considered, so shapes made static upstream propagate in one walk.
+ *  - Quantization ops (QuantizeLinear, DequantizeLinear, ...) never fold:
+ *    a DequantizeLinear of a constant int8 weight is how a QDQ model stores
+ *    that weight.
  *  - Folding never grows the model much: an op whose outputs are more than
  *    4x its inputs' bytes (ConstantOfShape, Expand, Tile...) is left alone
  *    unless the outputs total less than 64 KiB.  Constant nodes always fold
@@ -212,6 +215,11 @@ static oct_status fold_static_shape(fold_state *fs, ir_node *n, bool *folded)
 static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
 {
     *folded = false;
+    /* Quantization ops carry the model's quantization (a DequantizeLinear of
+     * an int8 weight is the weight): folding them would turn a QDQ model
+     * back into a float one. */
+    if (ir_op_info_of(n->op)->flags & IR_OPF_QUANT)
+        return OCT_OK;
     uint64_t in_bytes = 0, out_bytes = 0;
     const ir_tensor *in[REF_MAX_IO];
     ir_tensor *out[REF_MAX_IO];

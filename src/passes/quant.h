@@ -55,6 +55,7 @@ typedef struct quant_opts {
     const char *exclude_op_types;
     const char *exclude_nodes;  /* POSIX extended regex on node names */
     bool ignore_nonfinite;      /* skip NaN/Inf in calibration data */
+    const char *config;         /* JSON file of per-node overrides, or NULL */
 } quant_opts;
 
 /* Defaults: minmax, u8 asymmetric activations, s8 per-channel weights,
@@ -70,9 +71,19 @@ typedef enum quant_kind {
     QKIND_BIAS,    /* an int32 bias with scale s_x * s_w */
 } quant_kind;
 
+/* A user override of the precision (quant_config.c). */
+typedef enum quant_force {
+    QFORCE_NONE = 0,
+    QFORCE_FP32,
+    QFORCE_INT8,
+    QFORCE_FP8,
+} quant_force;
+
 typedef struct quant_tensor {
     ir_value *value;
     quant_kind kind;
+    quant_force force;          /* from --config; wins over --precision */
+    const char *force_reason;
     /* QKIND_WEIGHT / QKIND_BIAS: the consuming node and input slot; for a
      * bias, the tensors whose scales multiply into its scale. */
     ir_node *node;
@@ -108,6 +119,21 @@ typedef struct quant_plan {
     size_t n_values;
     uint64_t n_samples;         /* calibration samples seen */
 } quant_plan;
+
+/* quant_config.c: per-node overrides from a JSON file:
+ *   {"overrides": [{"node": "conv1", "precision": "fp32"},
+ *                  {"op_type": "Gemm", "precision": "fp8"},
+ *                  {"regex": "^fire9/", "precision": "int8"}]}
+ * A rule matches a node by exact name, op type or POSIX extended regex on
+ * the name; the last matching rule wins.  It applies to the node's weight,
+ * bias and output activation.  Precision is fp32, int8 or fp8. */
+typedef struct quant_rules quant_rules;
+oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out);
+/* The override for node n (QFORCE_NONE if no rule matches); *why names the
+ * rule. */
+quant_force quant_config_match(const quant_rules *r, const ir_node *n,
+                               const char **why);
+void quant_config_free(quant_rules *r);
 
 /* Decides what to quantize in m (shape inference must have run).  The plan
  * is allocated in the arena except the histograms (oct_malloc, released by

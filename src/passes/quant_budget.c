@@ -56,6 +56,7 @@ static oct_status trial(const ir_model *fp32, const quant_plan *plan,
     oct_ctx *tctx = oct_ctx_new();
     if (!tctx)
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    tctx->limits = ctx->limits; /* the user's limits hold for trials too */
     ir_model *copy;
     quant_plan rp;
     quant_report rep;

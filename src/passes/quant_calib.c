@@ -57,7 +57,8 @@ static inline float fake_quant(float x, const grid *g, bool *clipped)
     float y = x / g->scale;
     uint8_t bits = ref_f32_to_fp8(g->type, y, true);
     float q = ref_fp8_to_f32(g->type, bits);
-    *clipped = fabsf(y) > fabsf(q) && fabsf(y - q) > fabsf(q) * 0.125f;
+    /* saturated: beyond the largest finite value (E4M3FN 448, E5M2 57344) */
+    *clipped = fabsf(y) > (g->type == IR_DT_FLOAT8E5M2 ? 57344.0f : 448.0f);
     return q * g->scale;
 }
 
@@ -315,8 +316,21 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
                 nf += plan->t[j].noise_fp8;
             }
         bool fp8;
-        const char *reason;
-        switch (opts->precision) {
+        const char *reason = NULL;
+        quant_force force = QFORCE_NONE;
+        for (size_t j = 0; j < n && !force; j++)
+            if (plan->t[j].hist && quant_group_of(plan, (int)j) == (int)i && plan->t[j].force) {
+                force = plan->t[j].force;
+                reason = plan->t[j].force_reason;
+            }
+        switch (force ? QPREC_BUDGET + (int)force : (int)opts->precision) {
+        case QPREC_BUDGET + QFORCE_FP32:
+        case QPREC_BUDGET + QFORCE_INT8:
+            fp8 = false;
+            break;
+        case QPREC_BUDGET + QFORCE_FP8:
+            fp8 = true;
+            break;
         case QPREC_FP8:
             fp8 = true, reason = "--precision=fp8";
             break;
@@ -334,6 +348,7 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
             if (!m_e->hist || quant_group_of(plan, (int)j) != (int)i)
                 continue;
             m_e->reason = reason;
+            m_e->keep_float = force == QFORCE_FP32;
             if (fp8)
                 m_e->range = rf[j];
             st = set_params(ctx, m_e, fp8 ? &gf[j] : &gi[j]);

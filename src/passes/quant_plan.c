@@ -54,6 +54,7 @@ typedef struct builder {
     ir_node **use_list;
     regex_t exclude_re;
     bool has_re;
+    quant_rules *rules;    /* --config overrides, or NULL */
 } builder;
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -327,8 +328,30 @@ static ir_value *output_carrier(const builder *b, ir_value *y)
     return y;
 }
 
+/* Applies a --config override of node n to the plan entries from `first`
+ * on that belong to it (its weight, bias and output activation). */
+static void apply_override(builder *b, const ir_node *n, size_t first, int out_idx)
+{
+    const char *why = NULL;
+    quant_force f = quant_config_match(b->rules, n, &why);
+    if (!f)
+        return;
+    for (size_t i = first; i < b->plan->n; i++) {
+        quant_tensor *e = &b->plan->t[i];
+        if (e->node == n) {
+            e->force = f;
+            e->force_reason = why;
+        }
+    }
+    if (out_idx >= 0) {
+        b->plan->t[out_idx].force = f;
+        b->plan->t[out_idx].force_reason = why;
+    }
+}
+
 static oct_status place_node(builder *b, ir_node *n)
 {
+    size_t first_entry = b->plan->n;
     int wslot = weight_slot(n);
     int first_act = -1;
     int *members = ir_alloc_array(b->ctx, (size_t)n->n_in + 1, sizeof *members);
@@ -360,9 +383,12 @@ static oct_status place_node(builder *b, ir_node *n)
      * logits, for one, costs accuracy for nothing (squeezenet1.1's softmax
      * SQNR 13.5 -> see docs/accuracy.md). */
     ir_value *carrier = output_carrier(b, n->out[0]);
-    if (carrier->flags & IR_VAL_OUTPUT || !read_quantized(b, carrier))
+    if (carrier->flags & IR_VAL_OUTPUT || !read_quantized(b, carrier)) {
+        apply_override(b, n, first_entry, -1);
         return OCT_OK;
+    }
     int out_idx = activation(b, carrier);
+    apply_override(b, n, first_entry, out_idx);
     if (n->op == IR_OP_CONCAT) {
         for (int i = 0; i < n_members; i++)
             unite(b->plan, members[i], out_idx);
@@ -398,11 +424,14 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
                              "expression '%s'", opts->exclude_nodes);
         b.has_re = true;
     }
-    oct_status st = build_consumers(&b);
+    oct_status st = opts->config ? quant_config_load(ctx, opts->config, &b.rules)
+                                 : OCT_OK;
+    if (!st)
+        st = build_consumers(&b);
     plan->n_values = m->graph->n_values;
     plan->of_value = st ? NULL : ir_alloc_array(ctx, plan->n_values + 1,
                                                 sizeof *plan->of_value);
-    if (!plan->of_value)
+    if (!st && !plan->of_value)
         st = OCT_EINTERNAL;
     for (size_t v = 0; !st && v < plan->n_values; v++)
         plan->of_value[v] = -1;
@@ -425,6 +454,7 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
     }
     if (b.has_re)
         regfree(&b.exclude_re);
+    quant_config_free(b.rules);
     if (st)
         return st;
     /* summaries for everything calibrated */

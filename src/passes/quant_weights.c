@@ -179,7 +179,16 @@ oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e, const quant_opts *
     e->sqnr_int8 = db(signal, e->noise_int8);
     e->sqnr_fp8 = db(signal, e->noise_fp8);
     bool use_fp8;
-    switch (opts->precision) {
+    switch (e->force ? QPREC_BUDGET + (int)e->force : (int)opts->precision) {
+    case QPREC_BUDGET + QFORCE_FP32:
+        use_fp8 = false, e->keep_float = true, e->reason = e->force_reason;
+        break;
+    case QPREC_BUDGET + QFORCE_INT8:
+        use_fp8 = false, e->reason = e->force_reason;
+        break;
+    case QPREC_BUDGET + QFORCE_FP8:
+        use_fp8 = true, e->reason = e->force_reason;
+        break;
     case QPREC_FP8:
         use_fp8 = true, e->reason = "--precision=fp8";
         break;

@@ -5,6 +5,7 @@
  - statistics of another model are refused;
  - NaN in calibration data is an error naming the file and sample, or a
    warning with --ignore-nonfinite; an empty data set is an error;
+ - --config overrides by node name, op type and regex win over --precision;
  - budget:DB keeps tensors in FP32 until the output SQNR reaches DB;
  - every method, scheme and granularity produces a model ONNX Runtime runs
    with top-1 >= 98.5% on 1000 evaluation images;
@@ -103,6 +104,29 @@ with tempfile.TemporaryDirectory() as tmp:
           "--report", p("int8.json"), "--progress=none")
     int8_db = json.load(open(p("int8.json")))["outputs"][0]["sqnr_db"]
     check(int8_db < 45.0, f"plain INT8 is below the budget ({int8_db:.2f} dB), so the budget did work")
+
+    # --- per-node overrides ---------------------------------------------
+    with open(p("cfg.json"), "w") as f:
+        json.dump({"overrides": [{"node": "Convolution110", "precision": "fp32"},
+                                 {"op_type": "Gemm", "precision": "fp8"},
+                                 {"regex": "^Convolution2", "precision": "fp8"}]}, f)
+    octet("quantize", model, "--calib", p("a.npy"), "-o", p("cfg.onnx"), "--config", p("cfg.json"),
+          "--report", p("cfg_report.json"), "--progress=none")
+    by_name = {t["tensor"]: t for t in json.load(open(p("cfg_report.json")))["tensors"]}
+    check(by_name["Parameter87"]["dtype"] == "f32" and "Convolution110" in by_name["Parameter87"]["reason"],
+          "config: node override keeps Convolution110's weight FP32, with the rule as reason")
+    check(by_name["ReLU114_Output_0"]["dtype"] == "f32", "config: and its output activation FP32")
+    check(by_name["Parameter193_reshape1"]["dtype"] == "f8e4m3fn", "config: op_type Gemm -> FP8 weight")
+    check(by_name["Parameter5"]["dtype"] == "f8e4m3fn", "config: regex ^Convolution2 -> FP8 weight")
+    check(by_name["Input3"]["dtype"] == "u8", "config: other tensors keep the default INT8")
+    onnx.checker.check_model(onnx.load(p("cfg.onnx")), full_check=True)
+    check(top1(p("cfg.onnx")) >= 0.985, "config: the overridden model keeps its accuracy")
+    with open(p("bad_cfg.json"), "w") as f:
+        json.dump({"overrides": [{"node": "x", "precison": "fp32"}]}, f)
+    r = octet("quantize", model, "--calib", p("a.npy"), "-o", p("bad.onnx"), "--config",
+              p("bad_cfg.json"), "--progress=none", expect=2)
+    check("bad_cfg.json" in r.stderr and "precison" in r.stderr,
+          "config: a misspelt key is an error naming the file and the key")
 
     # --- methods, schemes, granularities --------------------------------
     variants = [

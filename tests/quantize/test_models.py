@@ -122,4 +122,12 @@ with tempfile.TemporaryDirectory() as tmp:
     rows = [l for l in rep.splitlines() if "activation" in l]
     check(len(rows) >= 5, f"octet report measures ONNX Runtime's Q/DQ pairs ({len(rows)} rows)")
     check("SQNR" in rep.splitlines()[-1], "octet report gives the output SQNR")
+    # a model that is already QDQ keeps its Q/DQ: nothing is quantized twice
+    requant = os.path.join(tmp, "requant.onnx")
+    np.save(data_file, x[:20])
+    octet("quantize", ortq, "--calib", data_file, "-o", requant, "--progress=none")
+    ops = lambda path: [n.op_type for n in onnx.load(path).graph.node]  # noqa: E731
+    check(ops(requant).count("QuantizeLinear") == ops(ortq).count("QuantizeLinear") and
+          ops(requant).count("DequantizeLinear") == ops(ortq).count("DequantizeLinear"),
+          "quantizing ONNX Runtime's QDQ model keeps its Q/DQ as they are")
 finish()
