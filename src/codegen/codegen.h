@@ -1,0 +1,208 @@
+/*
+ * codegen.h: the LLVM backend's internal contract (prefix cg_).  Sections:
+ * the public entry points used by the CLI (compile.c, emit.c), the memory
+ * plan (memplan.c), the lowering state and IR-building helpers shared by
+ * every lowering (build.c), and the lowering families (lower_*.c) reached
+ * through a dispatch table indexed by ir_op and built from ops.def
+ * (dispatch.c).
+ *
+ * Generated code: one module per model with
+ *   int NAME_run(const void *const *inputs, void *const *outputs,
+ *                void *scratch);      returns 0; allocates nothing
+ *   const unsigned long long NAME_scratch_size;
+ *   const char NAME_signature[];      JSON: inputs, outputs, scratch
+ * Every node becomes an internal function NAME_nK(inputs, outputs,
+ * scratch) called in topological order from NAME_run.  Intermediate tensors
+ * live in `scratch` (64-byte aligned by the caller) at offsets chosen by
+ * the memory plan; weights are read-only globals in the IR's raw layout.
+ *
+ * Float numerics: plain loops the optimizer may vectorize; accumulations
+ * carry the reassoc+contract fast-math flags (FMA and reordered sums), so
+ * float results match the reference interpreter within a tolerance (tests
+ * use 1e-5 relative to the output's magnitude), not bit for bit.
+ * Quantize/DequantizeLinear follow the numeric contract exactly.
+ */
+#ifndef OCTET_CODEGEN_H
+#define OCTET_CODEGEN_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "ir.h"
+#include "ref/ref.h"
+
+/* ---- options and results (compile.c, emit.c) ---------------------------- */
+
+enum {
+    CG_EMIT_OBJ = 1u << 0,
+    CG_EMIT_SO = 1u << 1,
+    CG_EMIT_ASM = 1u << 2,
+    CG_EMIT_LLVM = 1u << 3,
+    CG_EMIT_HEADER = 1u << 4,
+};
+
+typedef struct cg_options {
+    const char *name;      /* C identifier prefix of the generated symbols */
+    const char *triple;    /* NULL: host */
+    const char *cpu;       /* NULL: host CPU (or "generic" with a triple) */
+    const char *features;  /* NULL: host features (or "" with a triple) */
+    int opt_level;         /* 0..3 */
+} cg_options;
+
+typedef struct cg_module cg_module;
+
+/* Lowers m (already verified, passes run, every shape static) into an LLVM
+ * module, verifies it and optimizes it.  *out is freed with
+ * cg_module_free.  OCT_EUNSUPPORTED names the first node that has no
+ * lowering or uses a form the lowering does not handle. */
+oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
+                      cg_module **out);
+void cg_module_free(cg_module *cm);
+/* Writes the artifacts selected by `emit` to BASE.o, BASE.so, BASE.s,
+ * BASE.ll and BASE.h (each atomically).  The shared library is linked with
+ * the system C compiler (`cc -shared`). */
+oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit);
+/* Bytes of scratch the generated function needs. */
+uint64_t cg_scratch_size(const cg_module *cm);
+
+/* ---- memory plan (memplan.c) -------------------------------------------- */
+
+typedef enum cg_place {
+    CG_PLACE_NONE = 0,
+    CG_PLACE_INPUT,     /* inputs[index] */
+    CG_PLACE_OUTPUT,    /* outputs[index] */
+    CG_PLACE_SCRATCH,   /* scratch + offset */
+    CG_PLACE_CONST,     /* read-only global */
+} cg_place;
+
+/* One tensor of the graph, indexed by ir_value id. */
+typedef struct cg_tensor {
+    const ir_value *value;
+    ir_dtype dtype;
+    int rank;
+    int64_t dims[REF_MAX_RANK];
+    uint64_t nelems, nbytes;
+    cg_place place;
+    int index;            /* INPUT / OUTPUT slot */
+    uint64_t offset;      /* SCRATCH */
+    LLVMValueRef global;  /* CONST */
+    int first, last;      /* node indices of the lifetime (plan only) */
+} cg_tensor;
+
+#define CG_ALIGN 64
+
+/* Fills place/index/offset of every tensor reached by the graph and returns
+ * the peak scratch size: intermediates ordered by size (largest first) are
+ * placed greedily at the lowest 64-byte-aligned offset that does not
+ * overlap any already placed tensor whose lifetime (producing node to last
+ * consuming node, inclusive) intersects theirs. */
+oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
+                          uint64_t *scratch_size);
+
+/* ---- lowering state and helpers (build.c) ------------------------------- */
+
+typedef struct cg_fn {
+    oct_ctx *ctx;
+    const ir_model *model;
+    int64_t opset;
+    LLVMContextRef llc;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;               /* the node function being built */
+    LLVMValueRef arg_in, arg_out, arg_scratch;
+    LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, vd;
+    cg_tensor *tens;               /* by value id */
+    const char *prefix;            /* symbol prefix (model name) */
+} cg_fn;
+
+/* Tensor of input/output i of node n (NULL for an omitted input). */
+cg_tensor *cg_in(cg_fn *f, const ir_node *n, int i);
+cg_tensor *cg_out(cg_fn *f, const ir_node *n, int i);
+/* Base address of tensor t inside the current node function. */
+LLVMValueRef cg_ptr(cg_fn *f, const cg_tensor *t);
+/* LLVM element type of a dtype (NULL if the backend has none). */
+LLVMTypeRef cg_elem_type(cg_fn *f, ir_dtype dt);
+LLVMValueRef cg_i64c(cg_fn *f, int64_t v);
+LLVMValueRef cg_f32c(cg_fn *f, double v);
+/* &base[idx] and loads/stores of element idx (i64) of type ty. */
+LLVMValueRef cg_gep(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_load(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx);
+void cg_store(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx,
+              LLVMValueRef v);
+/* Element idx of tensor t converted to f32 (float or integer dtypes). */
+LLVMValueRef cg_load_as_f32(cg_fn *f, const cg_tensor *t, LLVMValueRef base,
+                            LLVMValueRef idx);
+/* Marks an FP instruction reassoc+contract (accumulations). */
+LLVMValueRef cg_fast(LLVMValueRef inst);
+/* Calls an overloaded LLVM intrinsic ("llvm.roundeven") on type ty. */
+LLVMValueRef cg_intrinsic(cg_fn *f, const char *name, LLVMTypeRef ty,
+                          LLVMValueRef *args, unsigned n_args);
+/* Calls the C library function float NAME(float) (expf, tanhf, sqrtf). */
+LLVMValueRef cg_libm_f32(cg_fn *f, const char *name, LLVMValueRef x);
+/* i64 arithmetic shorthands. */
+LLVMValueRef cg_add(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_mul(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_madd(cg_fn *f, LLVMValueRef a, int64_t k, LLVMValueRef b);
+/* memcpy of `bytes` bytes. */
+void cg_memcpy(cg_fn *f, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
+
+/* Counted loop for (iv = 0; iv < n; iv++).  cg_loop_begin leaves the
+ * builder in the body and returns iv; cg_loop_end closes the loop and
+ * leaves the builder after it. */
+typedef struct cg_loop {
+    LLVMBasicBlockRef pre, header, body, exit;
+    LLVMValueRef iv, n;
+} cg_loop;
+LLVMValueRef cg_loop_begin(cg_fn *f, cg_loop *l, int64_t n);
+void cg_loop_end(cg_fn *f, cg_loop *l);
+
+/* Loop-carried float accumulator inside loop l: cg_acc_begin right after
+ * cg_loop_begin gives the running value; cg_acc_end (before cg_loop_end)
+ * sets the next value; cg_acc_result (after cg_loop_end) the final one. */
+typedef struct cg_acc {
+    LLVMValueRef phi, next;
+    LLVMBasicBlockRef from;
+} cg_acc;
+LLVMValueRef cg_acc_begin(cg_fn *f, cg_loop *l, cg_acc *a, LLVMValueRef init);
+void cg_acc_end(cg_fn *f, cg_acc *a, LLVMValueRef next);
+LLVMValueRef cg_acc_result(cg_fn *f, cg_loop *l, cg_acc *a, LLVMValueRef init);
+
+/* Nested loops over every index of dims (row-major, innermost last).
+ * In the body, offs[k] = sum_d iv_d * strides[k][d] for each of n_ops
+ * operands (a stride 0 broadcasts). */
+typedef struct cg_nest {
+    int rank;
+    cg_loop loops[REF_MAX_RANK];
+} cg_nest;
+void cg_nest_begin(cg_fn *f, cg_nest *ns, int rank, const int64_t *dims, int n_ops,
+                   const int64_t (*strides)[REF_MAX_RANK], LLVMValueRef *offs);
+void cg_nest_end(cg_fn *f, cg_nest *ns);
+/* Strides of input shape (rank ri) broadcast against output rank ro
+ * (numpy alignment from the right; size-1 dims get stride 0). */
+void cg_bcast_strides(int ri, const int64_t *idims, int ro, int64_t *strides);
+
+/* Row-major strides of dims (elements). */
+void cg_strides(int rank, const int64_t *dims, int64_t *strides);
+/* Requires float32 for inputs/outputs listed; OCT_EUNSUPPORTED otherwise. */
+oct_status cg_need_f32(cg_fn *f, const ir_node *n, const cg_tensor *t, int io_is_out,
+                       int index);
+
+/* ---- lowerings (lower_*.c) and dispatch (dispatch.c) -------------------- */
+
+typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
+
+/* Kernel families with a lowering: the `kernel` column of ops.def. */
+#define CG_LOWERINGS(X)                                                       \
+    X(binary) X(unary) X(clip) X(conv) X(gemm) X(matmul) X(pool)              \
+    X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
+    X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
+    X(quantizelinear) X(dequantizelinear)
+
+#define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
+CG_LOWERINGS(X)
+#undef X
+
+/* The lowering of op, or NULL if there is none. */
+cg_lower_fn cg_lowering(ir_op op);
+
+#endif

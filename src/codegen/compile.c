@@ -1,0 +1,356 @@
+/*
+ * compile.c: the backend driver.  Checks that every tensor has a static
+ * shape, plans memory, creates the LLVM module (target machine, weights as
+ * read-only globals, one internal function per node through the lowering
+ * dispatch, NAME_run calling them in order, NAME_scratch_size and the
+ * NAME_signature JSON string), verifies the module before any
+ * optimization, then runs the new pass manager's default<On> pipeline.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "codegen.h"
+#include "codegen_module.h"
+
+/* ---- tensors ------------------------------------------------------------- */
+
+static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
+{
+    t->value = v;
+    if (v->init) {
+        const ir_tensor *it = v->init;
+        if (it->rank > REF_MAX_RANK)
+            return oct_error(ctx, OCT_EUNSUPPORTED, "compile: tensor '%s' has rank %d",
+                             v->name, it->rank);
+        t->dtype = it->dtype;
+        t->rank = it->rank;
+        memcpy(t->dims, it->dims, (size_t)it->rank * sizeof *t->dims);
+        t->nelems = it->nelems;
+        t->nbytes = it->nbytes;
+        return OCT_OK;
+    }
+    const ir_type *ty = &v->type;
+    bool ok = v->has_type && ty->rank >= 0 && ty->rank <= REF_MAX_RANK &&
+              ir_dtype_valid(ty->dtype);
+    for (int d = 0; ok && d < ty->rank; d++)
+        ok = ty->dims[d].value >= 0;
+    if (!ok)
+        return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, v->producer, 1,
+                         v->producer ? v->producer_out : -1, v->name,
+                         "compile: tensor '%s' has no static shape (bind symbolic "
+                         "dims with --input-shape NAME=DIMS)", v->name);
+    t->dtype = ty->dtype;
+    t->rank = ty->rank;
+    for (int d = 0; d < ty->rank; d++)
+        t->dims[d] = ty->dims[d].value;
+    if (!ir_shape_elems(t->rank, t->dims, &t->nelems) ||
+        !ir_dtype_bytes(t->dtype, t->nelems, &t->nbytes))
+        return oct_error(ctx, OCT_EINPUT, "compile: tensor '%s' is too large", v->name);
+    return OCT_OK;
+}
+
+/* ---- target -------------------------------------------------------------- */
+
+static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
+{
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
+    char *cpu = o->cpu ? NULL : o->triple ? NULL : LLVMGetHostCPUName();
+    char *feat = o->features ? NULL : o->triple ? NULL : LLVMGetHostCPUFeatures();
+    const char *cpu_s = o->cpu ? o->cpu : cpu ? cpu : "generic";
+    const char *feat_s = o->features ? o->features : feat ? feat : "";
+    LLVMTargetRef target;
+    char *err = NULL;
+    oct_status st = OCT_OK;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        st = oct_error(ctx, OCT_EUSAGE, "compile: unknown target triple '%s': %s", triple,
+                       err ? err : "");
+    } else {
+        static const LLVMCodeGenOptLevel levels[] = {
+            LLVMCodeGenLevelNone, LLVMCodeGenLevelLess, LLVMCodeGenLevelDefault,
+            LLVMCodeGenLevelAggressive};
+        cm->tm = LLVMCreateTargetMachine(target, triple, cpu_s, feat_s,
+                                         levels[o->opt_level], LLVMRelocPIC,
+                                         LLVMCodeModelDefault);
+        if (!cm->tm)
+            st = oct_error(ctx, OCT_EUSAGE, "compile: cannot create a target machine for "
+                           "'%s' (cpu '%s')", triple, cpu_s);
+        cm->triple = ir_strdup(ctx, triple);
+        cm->cpu = ir_strdup(ctx, cpu_s);
+        cm->features = ir_strdup(ctx, feat_s);
+        if (st == OCT_OK && (!cm->triple || !cm->cpu || !cm->features))
+            st = OCT_EINTERNAL;
+    }
+    LLVMDisposeMessage(err);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feat);
+    return st;
+}
+
+static void add_target_attrs(cg_module *cm, LLVMValueRef fn)
+{
+    LLVMAttributeRef a = LLVMCreateStringAttribute(cm->llc, "target-cpu", 10, cm->cpu,
+                                                   (unsigned)strlen(cm->cpu));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+    a = LLVMCreateStringAttribute(cm->llc, "target-features", 15, cm->features,
+                                  (unsigned)strlen(cm->features));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, a);
+    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cm->llc, kind, 0));
+}
+
+/* ---- module -------------------------------------------------------------- */
+
+static LLVMValueRef add_bytes_global(cg_module *cm, const char *name, const void *data,
+                                     size_t len, bool internal)
+{
+    LLVMValueRef init = LLVMConstStringInContext(cm->llc, data, (unsigned)len, 1);
+    LLVMValueRef gv = LLVMAddGlobal(cm->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetAlignment(gv, CG_ALIGN);
+    if (internal) {
+        LLVMSetLinkage(gv, LLVMPrivateLinkage);
+        LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    }
+    return gv;
+}
+
+static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
+{
+    const ir_graph *g = cm->model->graph;
+    LLVMTypeRef params[3] = {f->ptr, f->ptr, f->ptr};
+    LLVMTypeRef node_ty = LLVMFunctionType(f->vd, params, 3, 0);
+    LLVMBuilderRef rb = LLVMCreateBuilderInContext(cm->llc);
+    LLVMPositionBuilderAtEnd(rb, LLVMAppendBasicBlockInContext(cm->llc, run, "entry"));
+    LLVMValueRef run_args[3] = {LLVMGetParam(run, 0), LLVMGetParam(run, 1),
+                                LLVMGetParam(run, 2)};
+    oct_status st = OCT_OK;
+    for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
+        const ir_node *n = g->nodes[k];
+        cg_lower_fn lower = cg_lowering(n->op);
+        if (!lower) {
+            st = oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n,
+                                "compile: no lowering for %s yet", n->op_type);
+            break;
+        }
+        char fname[256];
+        snprintf(fname, sizeof fname, "%s_n%zu", cm->name, k);
+        LLVMValueRef fn = LLVMAddFunction(cm->mod, fname, node_ty);
+        LLVMSetLinkage(fn, LLVMInternalLinkage);
+        add_target_attrs(cm, fn);
+        for (unsigned p = 0; p < 3; p++) {
+            unsigned kind = LLVMGetEnumAttributeKindForName("nocapture", 9);
+            LLVMAddAttributeAtIndex(fn, p + 1, LLVMCreateEnumAttribute(cm->llc, kind, 0));
+        }
+        f->fn = fn;
+        f->arg_in = LLVMGetParam(fn, 0);
+        f->arg_out = LLVMGetParam(fn, 1);
+        f->arg_scratch = LLVMGetParam(fn, 2);
+        LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
+        st = lower(f, n);
+        if (st == OCT_OK) {
+            LLVMBuildRetVoid(f->b);
+            LLVMBuildCall2(rb, node_ty, fn, run_args, 3, "");
+        }
+    }
+    /* graph outputs that are graph inputs or constants: copy them */
+    for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++) {
+        const cg_tensor *t = &cm->tens[g->outputs[i]->id];
+        if (t->place == CG_PLACE_OUTPUT && t->index == (int)i)
+            continue;
+        LLVMValueRef src;
+        if (t->place == CG_PLACE_CONST) {
+            src = t->global;
+        } else {
+            LLVMValueRef idx = LLVMConstInt(f->i64, (unsigned long long)t->index, 0);
+            LLVMValueRef arr = t->place == CG_PLACE_INPUT ? run_args[0] : run_args[1];
+            src = LLVMBuildLoad2(rb, f->ptr, LLVMBuildGEP2(rb, f->ptr, arr, &idx, 1, ""), "");
+        }
+        LLVMValueRef idx = LLVMConstInt(f->i64, i, 0);
+        LLVMValueRef dst = LLVMBuildLoad2(
+            rb, f->ptr, LLVMBuildGEP2(rb, f->ptr, run_args[1], &idx, 1, ""), "");
+        LLVMBuildMemCpy(rb, dst, 1, src, 1, LLVMConstInt(f->i64, t->nbytes, 0));
+    }
+    LLVMBuildRet(rb, LLVMConstInt(f->i32, 0, 0));
+    LLVMDisposeBuilder(rb);
+    return st;
+}
+
+static oct_status build_module(cg_module *cm)
+{
+    oct_ctx *ctx = cm->ctx;
+    const ir_graph *g = cm->model->graph;
+    cm->llc = LLVMContextCreate();
+    cm->mod = LLVMModuleCreateWithNameInContext(cm->name, cm->llc);
+    LLVMSetTarget(cm->mod, cm->triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cm->tm);
+    LLVMSetModuleDataLayout(cm->mod, td);
+    LLVMDisposeTargetData(td);
+
+    cg_fn f = {.ctx = ctx, .model = cm->model, .llc = cm->llc, .mod = cm->mod,
+               .tens = cm->tens, .prefix = cm->name};
+    f.opset = ir_model_opset(cm->model, "");
+    f.i1 = LLVMInt1TypeInContext(cm->llc);
+    f.i8 = LLVMInt8TypeInContext(cm->llc);
+    f.i16 = LLVMInt16TypeInContext(cm->llc);
+    f.i32 = LLVMInt32TypeInContext(cm->llc);
+    f.i64 = LLVMInt64TypeInContext(cm->llc);
+    f.f32 = LLVMFloatTypeInContext(cm->llc);
+    f.f64 = LLVMDoubleTypeInContext(cm->llc);
+    f.ptr = LLVMPointerTypeInContext(cm->llc, 0);
+    f.vd = LLVMVoidTypeInContext(cm->llc);
+    f.b = LLVMCreateBuilderInContext(cm->llc);
+
+    /* weights: read-only globals, raw IR layout */
+    for (size_t v = 0; v < g->n_values; v++) {
+        cg_tensor *t = &cm->tens[v];
+        if (t->place != CG_PLACE_CONST || !t->value)
+            continue;
+        char gname[64];
+        snprintf(gname, sizeof gname, "w%zu", v);
+        const ir_tensor *it = t->value->init;
+        static const uint8_t zero = 0;
+        t->global = add_bytes_global(cm, gname, it->nbytes ? it->data : &zero,
+                                     it->nbytes ? (size_t)it->nbytes : 1, true);
+    }
+
+    char sym[300];
+    LLVMTypeRef run_params[3] = {f.ptr, f.ptr, f.ptr};
+    snprintf(sym, sizeof sym, "%s_run", cm->name);
+    LLVMValueRef run = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f.i32, run_params, 3, 0));
+    add_target_attrs(cm, run);
+    oct_status st = build_nodes(cm, &f, run);
+    LLVMDisposeBuilder(f.b);
+    if (st != OCT_OK)
+        return st;
+
+    snprintf(sym, sizeof sym, "%s_scratch_size", cm->name);
+    LLVMValueRef ss = LLVMAddGlobal(cm->mod, f.i64, sym);
+    LLVMSetInitializer(ss, LLVMConstInt(f.i64, cm->scratch_size, 0));
+    LLVMSetGlobalConstant(ss, 1);
+    snprintf(sym, sizeof sym, "%s_signature", cm->name);
+    add_bytes_global(cm, sym, cm->signature, strlen(cm->signature) + 1, false);
+
+    char *err = NULL;
+    if (LLVMVerifyModule(cm->mod, LLVMReturnStatusAction, &err)) {
+        st = oct_error(ctx, OCT_EINTERNAL, "compile: generated LLVM IR does not verify: %.2000s",
+                       err ? err : "");
+    }
+    LLVMDisposeMessage(err);
+    return st;
+}
+
+static oct_status optimize(cg_module *cm, int level)
+{
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", level);
+    LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(po, level >= 2);
+    LLVMPassBuilderOptionsSetSLPVectorization(po, level >= 2);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, level >= 2);
+    LLVMErrorRef e = LLVMRunPasses(cm->mod, passes, cm->tm, po);
+    LLVMDisposePassBuilderOptions(po);
+    if (e) {
+        char *msg = LLVMGetErrorMessage(e);
+        oct_status st = oct_error(cm->ctx, OCT_EINTERNAL, "compile: LLVM passes failed: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return st;
+    }
+    return OCT_OK;
+}
+
+static bool valid_ident(const char *s)
+{
+    if (!s || !*s || (*s >= '0' && *s <= '9') || strlen(s) > 200)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
+                      cg_module **out)
+{
+    *out = NULL;
+    if (!valid_ident(opts->name))
+        return oct_error(ctx, OCT_EUSAGE, "compile: '%s' is not a C identifier (it "
+                         "prefixes the generated symbols)", opts->name ? opts->name : "");
+    if (opts->opt_level < 0 || opts->opt_level > 3)
+        return oct_error(ctx, OCT_EUSAGE, "compile: optimization level must be 0..3");
+    const ir_graph *g = m->graph;
+    cg_module *cm = calloc(1, sizeof *cm);
+    if (!cm)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    cm->ctx = ctx;
+    cm->model = m;
+    cm->name = ir_strdup(ctx, opts->name);
+    cm->tens = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *cm->tens);
+    oct_status st = cm->name && cm->tens ? OCT_OK : OCT_EINTERNAL;
+    /* every tensor a node or the graph touches needs a static shape */
+    for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
+        const ir_node *n = g->nodes[k];
+        for (int i = 0; i < n->n_in && st == OCT_OK; i++)
+            if (n->in[i] && !cm->tens[n->in[i]->id].value)
+                st = fill_tensor(ctx, n->in[i], &cm->tens[n->in[i]->id]);
+        for (int i = 0; i < n->n_out && st == OCT_OK; i++)
+            if (n->out[i] && n->out[i]->name[0] && !cm->tens[n->out[i]->id].value)
+                st = fill_tensor(ctx, n->out[i], &cm->tens[n->out[i]->id]);
+    }
+    for (size_t i = 0; i < g->n_inputs && st == OCT_OK; i++)
+        if (!cm->tens[g->inputs[i]->id].value)
+            st = fill_tensor(ctx, g->inputs[i], &cm->tens[g->inputs[i]->id]);
+    for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++)
+        if (!cm->tens[g->outputs[i]->id].value)
+            st = fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+    if (st == OCT_OK)
+        st = cg_plan_memory(ctx, g, cm->tens, &cm->scratch_size);
+    /* only tensors that were filled keep their planned place */
+    for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
+        if (!cm->tens[v].value)
+            cm->tens[v].place = CG_PLACE_NONE;
+    if (st == OCT_OK)
+        st = make_target(ctx, opts, cm);
+    if (st == OCT_OK)
+        st = cg_signature(cm);
+    if (st == OCT_OK)
+        st = build_module(cm);
+    if (st == OCT_OK)
+        st = optimize(cm, opts->opt_level);
+    if (st != OCT_OK) {
+        cg_module_free(cm);
+        return st;
+    }
+    *out = cm;
+    return OCT_OK;
+}
+
+void cg_module_free(cg_module *cm)
+{
+    if (!cm)
+        return;
+    if (cm->mod)
+        LLVMDisposeModule(cm->mod);
+    if (cm->tm)
+        LLVMDisposeTargetMachine(cm->tm);
+    if (cm->llc)
+        LLVMContextDispose(cm->llc);
+    free(cm);
+}
+
+uint64_t cg_scratch_size(const cg_module *cm)
+{
+    return cm->scratch_size;
+}

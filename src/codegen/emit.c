@@ -1,0 +1,359 @@
+/*
+ * emit.c: writes a compiled module's artifacts: object file and assembly
+ * (LLVMTargetMachineEmitToMemoryBuffer), LLVM IR text, the shared library
+ * (the object linked by `cc -shared` through posix_spawnp into a temporary
+ * file, then renamed) and the generated C header NAME.h.  Every file is
+ * written atomically; nothing is printed.
+ */
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "codegen_module.h"
+#include "frontend/frontend.h"
+
+extern char **environ;
+
+static const char *np_dtype(ir_dtype dt)
+{
+    switch (dt) {
+    case IR_DT_FLOAT: return "float32";
+    case IR_DT_DOUBLE: return "float64";
+    case IR_DT_FLOAT16: return "float16";
+    case IR_DT_UINT8: return "uint8";
+    case IR_DT_INT8: return "int8";
+    case IR_DT_UINT16: return "uint16";
+    case IR_DT_INT16: return "int16";
+    case IR_DT_INT32: return "int32";
+    case IR_DT_UINT32: return "uint32";
+    case IR_DT_INT64: return "int64";
+    case IR_DT_UINT64: return "uint64";
+    case IR_DT_BOOL: return "bool";
+    default: return ir_dtype_short(dt);
+    }
+}
+
+/* .npy descr of a dtype ("<f4"), "" if it has none. */
+static const char *npy_descr(ir_dtype dt)
+{
+    switch (dt) {
+    case IR_DT_FLOAT: return "<f4";
+    case IR_DT_DOUBLE: return "<f8";
+    case IR_DT_FLOAT16: return "<f2";
+    case IR_DT_UINT8: return "|u1";
+    case IR_DT_INT8: return "|i1";
+    case IR_DT_UINT16: return "<u2";
+    case IR_DT_INT16: return "<i2";
+    case IR_DT_INT32: return "<i4";
+    case IR_DT_UINT32: return "<u4";
+    case IR_DT_INT64: return "<i8";
+    case IR_DT_UINT64: return "<u8";
+    case IR_DT_BOOL: return "|b1";
+    default: return "";
+    }
+}
+
+/* JSON string body with escapes (names come from the model). */
+static void json_str(FILE *o, const char *s)
+{
+    fputc('"', o);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(o, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(o, "\\u%04x", c);
+        else
+            fputc(c, o);
+    }
+    fputc('"', o);
+}
+
+/* C string literal (names come from the model). */
+static void c_str(FILE *o, const char *s)
+{
+    fputc('"', o);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(o, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f || c == '?')
+            fprintf(o, "\\%03o", c);
+        else
+            fputc(c, o);
+    }
+    fputc('"', o);
+}
+
+static void json_io(FILE *o, const cg_tensor *t)
+{
+    fputs("{\"name\":", o);
+    json_str(o, t->value->name);
+    fprintf(o, ",\"dtype\":\"%s\",\"shape\":[", np_dtype(t->dtype));
+    for (int d = 0; d < t->rank; d++)
+        fprintf(o, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    fprintf(o, "],\"bytes\":%llu}", (unsigned long long)t->nbytes);
+}
+
+/* Graph inputs fed at run time, in slot order. */
+static const cg_tensor *input_at(const cg_module *cm, size_t k)
+{
+    const ir_graph *g = cm->model->graph;
+    size_t slot = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (!g->inputs[i]->init && slot++ == k)
+            return &cm->tens[g->inputs[i]->id];
+    return NULL;
+}
+
+static size_t n_inputs(const cg_module *cm)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cm->model->graph->n_inputs; i++)
+        n += !cm->model->graph->inputs[i]->init;
+    return n;
+}
+
+oct_status cg_signature(cg_module *cm)
+{
+    const ir_graph *g = cm->model->graph;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&buf, &len);
+    if (!o)
+        return oct_error(cm->ctx, OCT_EINTERNAL, "out of memory");
+    fprintf(o, "{\"name\":\"%s\",\"scratch_size\":%llu,\"alignment\":%d,\"inputs\":[",
+            cm->name, (unsigned long long)cm->scratch_size, CG_ALIGN);
+    for (size_t k = 0; k < n_inputs(cm); k++) {
+        if (k)
+            fputc(',', o);
+        json_io(o, input_at(cm, k));
+    }
+    fputs("],\"outputs\":[", o);
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        if (i)
+            fputc(',', o);
+        json_io(o, &cm->tens[g->outputs[i]->id]);
+    }
+    fputs("]}", o);
+    fclose(o);
+    cm->signature = ir_strdup(cm->ctx, buf);
+    free(buf);
+    return cm->signature ? OCT_OK : OCT_EINTERNAL;
+}
+
+/* ---- header -------------------------------------------------------------- */
+
+static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t count,
+                      const cg_tensor *(*at)(const cg_module *, size_t))
+{
+    const char *n = cm->name;
+    fprintf(o, "#define %s_NUM_%sS %zu\n", n, kind, count);
+    for (size_t k = 0; k < count; k++) {
+        const cg_tensor *t = at(cm, k);
+        fprintf(o, "#define %s_%s_%zu_NAME ", n, kind, k);
+        c_str(o, t->value->name);
+        fprintf(o, "\n#define %s_%s_%zu_BYTES %lluu\n", n, kind, k,
+                (unsigned long long)t->nbytes);
+        fprintf(o, "#define %s_%s_%zu_DTYPE \"%s\"\n", n, kind, k, np_dtype(t->dtype));
+        fprintf(o, "#define %s_%s_%zu_RANK %d\n", n, kind, k, t->rank);
+        fprintf(o, "#define %s_%s_%zu_SHAPE {", n, kind, k);
+        for (int d = 0; d < t->rank; d++)
+            fprintf(o, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+        fprintf(o, "%s}\n", t->rank ? "" : "1");
+    }
+    /* tables for generic drivers (examples/run_npy.c) */
+    const char *lower = kind[0] == 'I' ? "input" : "output";
+    fprintf(o, "static const unsigned long long %s_%s_bytes[] = {", n, lower);
+    for (size_t k = 0; k < count; k++)
+        fprintf(o, "%s%lluu", k ? ", " : "", (unsigned long long)at(cm, k)->nbytes);
+    fprintf(o, "%s};\n", count ? "" : "0");
+    fprintf(o, "static const char *const %s_%s_npy_descr[] = {", n, lower);
+    for (size_t k = 0; k < count; k++)
+        fprintf(o, "%s\"%s\"", k ? ", " : "", npy_descr(at(cm, k)->dtype));
+    fprintf(o, "%s};\n", count ? "" : "\"\"");
+    fprintf(o, "static const int %s_%s_rank[] = {", n, lower);
+    for (size_t k = 0; k < count; k++)
+        fprintf(o, "%s%d", k ? ", " : "", at(cm, k)->rank);
+    fprintf(o, "%s};\n", count ? "" : "0");
+    fprintf(o, "static const long long %s_%s_dims[][%d] = {", n, lower, REF_MAX_RANK);
+    for (size_t k = 0; k < count; k++) {
+        const cg_tensor *t = at(cm, k);
+        fprintf(o, "%s{", k ? ", " : "");
+        for (int d = 0; d < t->rank; d++)
+            fprintf(o, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+        fprintf(o, "%s}", t->rank ? "" : "0");
+    }
+    fprintf(o, "%s};\n", count ? "" : "{0}");
+}
+
+static const cg_tensor *output_at(const cg_module *cm, size_t k)
+{
+    return &cm->tens[cm->model->graph->outputs[k]->id];
+}
+
+static oct_status write_header(cg_module *cm, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&buf, &len);
+    if (!o)
+        return oct_error(cm->ctx, OCT_EINTERNAL, "out of memory");
+    const char *n = cm->name;
+    fprintf(o, "/* %s.h: generated by octet compile (target %s, cpu %s).\n"
+               " * %s_run computes the model's outputs from its inputs; it allocates\n"
+               " * nothing and uses `scratch` (%s_SCRATCH_SIZE bytes, aligned to\n"
+               " * %s_ALIGNMENT) for intermediates.  Returns 0. */\n",
+            n, cm->triple, cm->cpu, n, n, n);
+    fprintf(o, "#ifndef OCTET_MODEL_%s_H\n#define OCTET_MODEL_%s_H\n\n", n, n);
+    fprintf(o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    fprintf(o, "#define %s_SCRATCH_SIZE %lluu\n", n, (unsigned long long)cm->scratch_size);
+    fprintf(o, "#define %s_ALIGNMENT %d\n", n, CG_ALIGN);
+    uint64_t wbytes = 0;
+    for (size_t v = 0; v < cm->model->graph->n_values; v++)
+        if (cm->tens[v].place == CG_PLACE_CONST)
+            wbytes += cm->tens[v].nbytes;
+    fprintf(o, "#define %s_WEIGHT_BYTES %lluu /* embedded, read-only */\n", n,
+            (unsigned long long)wbytes);
+    header_io(o, cm, "INPUT", n_inputs(cm), input_at);
+    header_io(o, cm, "OUTPUT", cm->model->graph->n_outputs, output_at);
+    fprintf(o, "\nextern const unsigned long long %s_scratch_size;\n", n);
+    fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
+               " * dtype, shape and bytes. */\n");
+    fprintf(o, "extern const char %s_signature[];\n", n);
+    fprintf(o, "int %s_run(const void *const *inputs, void *const *outputs, void *scratch);\n",
+            n);
+    fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
+    fclose(o);
+    oct_status st = fe_write_atomic(cm->ctx, path, buf, len);
+    free(buf);
+    return st;
+}
+
+/* ---- object, assembly, IR, shared library -------------------------------- */
+
+static oct_status emit_buffer(cg_module *cm, LLVMCodeGenFileType kind,
+                              LLVMMemoryBufferRef *buf)
+{
+    char *err = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(cm->tm, cm->mod, kind, &err, buf)) {
+        oct_status st = oct_error(cm->ctx, OCT_EINTERNAL, "compile: code generation "
+                                  "failed: %s", err ? err : "");
+        LLVMDisposeMessage(err);
+        return st;
+    }
+    return OCT_OK;
+}
+
+static oct_status write_buffer(cg_module *cm, LLVMMemoryBufferRef buf, const char *path)
+{
+    return fe_write_atomic(cm->ctx, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+}
+
+/* Runs argv (PATH lookup) and waits; OCT_OK if it exited with status 0. */
+static oct_status run_tool(oct_ctx *ctx, char *const *argv)
+{
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (rc != 0)
+        return oct_error(ctx, OCT_EINTERNAL, "compile: cannot run '%s': %s", argv[0],
+                         strerror(rc));
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return oct_error(ctx, OCT_EINTERNAL, "compile: waitpid: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return oct_error(ctx, OCT_EINTERNAL, "compile: '%s' failed (status %d)", argv[0],
+                         status);
+    return OCT_OK;
+}
+
+static oct_status write_shared(cg_module *cm, LLVMMemoryBufferRef obj, const char *path)
+{
+    oct_ctx *ctx = cm->ctx;
+    char *tmp_o = ir_sprintf(ctx, "%s.XXXXXX.o", path);
+    char *tmp_so = ir_sprintf(ctx, "%s.XXXXXX", path);
+    if (!tmp_o || !tmp_so)
+        return OCT_EINTERNAL;
+    int fd = mkstemps(tmp_o, 2);
+    if (fd < 0)
+        return oct_error(ctx, OCT_EINTERNAL, "compile: cannot create a file next to '%s': %s",
+                         path, strerror(errno));
+    size_t len = LLVMGetBufferSize(obj);
+    const char *p = LLVMGetBufferStart(obj);
+    oct_status st = OCT_OK;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = oct_error(ctx, OCT_EINTERNAL, "compile: writing '%s': %s", tmp_o,
+                           strerror(errno));
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    close(fd);
+    int fd2 = st == OCT_OK ? mkstemp(tmp_so) : -1;
+    if (st == OCT_OK && fd2 < 0)
+        st = oct_error(ctx, OCT_EINTERNAL, "compile: cannot create a file next to '%s': %s",
+                       path, strerror(errno));
+    if (fd2 >= 0)
+        close(fd2);
+    if (st == OCT_OK) {
+        char *argv[] = {"cc", "-shared", "-o", tmp_so, tmp_o, "-lm", NULL};
+        st = run_tool(ctx, argv);
+    }
+    if (st == OCT_OK && rename(tmp_so, path) != 0)
+        st = oct_error(ctx, OCT_EINTERNAL, "compile: cannot rename to '%s': %s", path,
+                       strerror(errno));
+    unlink(tmp_o);
+    if (st != OCT_OK && fd2 >= 0)
+        unlink(tmp_so);
+    return st;
+}
+
+oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit)
+{
+    oct_status st = OCT_OK;
+    if (emit & CG_EMIT_LLVM) {
+        char *text = LLVMPrintModuleToString(cm->mod);
+        char *path = ir_sprintf(ctx, "%s.ll", base);
+        st = path ? fe_write_atomic(ctx, path, text, strlen(text)) : OCT_EINTERNAL;
+        LLVMDisposeMessage(text);
+    }
+    if (st == OCT_OK && (emit & CG_EMIT_ASM)) {
+        LLVMMemoryBufferRef buf;
+        char *path = ir_sprintf(ctx, "%s.s", base);
+        st = path ? emit_buffer(cm, LLVMAssemblyFile, &buf) : OCT_EINTERNAL;
+        if (st == OCT_OK) {
+            st = write_buffer(cm, buf, path);
+            LLVMDisposeMemoryBuffer(buf);
+        }
+    }
+    if (st == OCT_OK && (emit & (CG_EMIT_OBJ | CG_EMIT_SO))) {
+        LLVMMemoryBufferRef buf;
+        st = emit_buffer(cm, LLVMObjectFile, &buf);
+        if (st == OCT_OK) {
+            if (emit & CG_EMIT_OBJ) {
+                char *path = ir_sprintf(ctx, "%s.o", base);
+                st = path ? write_buffer(cm, buf, path) : OCT_EINTERNAL;
+            }
+            if (st == OCT_OK && (emit & CG_EMIT_SO)) {
+                char *path = ir_sprintf(ctx, "%s.so", base);
+                st = path ? write_shared(cm, buf, path) : OCT_EINTERNAL;
+            }
+            LLVMDisposeMemoryBuffer(buf);
+        }
+    }
+    if (st == OCT_OK && (emit & CG_EMIT_HEADER)) {
+        char *path = ir_sprintf(ctx, "%s.h", base);
+        st = path ? write_header(cm, path) : OCT_EINTERNAL;
+    }
+    return st;
+}

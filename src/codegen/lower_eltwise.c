@@ -1,0 +1,156 @@
+/*
+ * lower_eltwise.c: element-wise float32 ops.  Binary Add/Sub/Mul/Div with
+ * numpy broadcasting (one loop per output dim, stride 0 on broadcast dims);
+ * unary ops with the reference interpreter's formulas (Sigmoid split at 0
+ * as 1/(1+e^-x) or e^x/(1+e^x); Tanh and Exp call the C library's tanhf and
+ * expf, so they round exactly as the reference does); Clip with bounds from
+ * inputs 1 and 2 (opset >= 11) or the min/max attributes.
+ */
+#include <math.h>
+
+#include "codegen.h"
+
+oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
+{
+    cg_tensor *a = cg_in(f, n, 0), *b = cg_in(f, n, 1), *y = cg_out(f, n, 0);
+    oct_status st;
+    if ((st = cg_need_f32(f, n, a, 0, 0)) || (st = cg_need_f32(f, n, b, 0, 1)) ||
+        (st = cg_need_f32(f, n, y, 1, 0)))
+        return st;
+    if (n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_MUL && n->op != IR_OP_DIV)
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: no lowering for %s yet",
+                              n->op_type);
+    if (ir_attr_int(n, "broadcast", 0) && ir_node_attr(n, "axis"))
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
+                              "compile: legacy axis broadcasting is not supported");
+    int64_t str[3][REF_MAX_RANK];
+    cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
+    cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
+    cg_strides(y->rank, y->dims, str[2]);
+    LLVMValueRef pa = cg_ptr(f, a), pb = cg_ptr(f, b), py = cg_ptr(f, y), offs[3];
+    cg_nest ns;
+    cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[REF_MAX_RANK])str, offs);
+    LLVMValueRef x0 = cg_load(f, f->f32, pa, offs[0]), x1 = cg_load(f, f->f32, pb, offs[1]), r;
+    switch (n->op) {
+    case IR_OP_ADD: r = LLVMBuildFAdd(f->b, x0, x1, ""); break;
+    case IR_OP_SUB: r = LLVMBuildFSub(f->b, x0, x1, ""); break;
+    case IR_OP_MUL: r = LLVMBuildFMul(f->b, x0, x1, ""); break;
+    default: r = LLVMBuildFDiv(f->b, x0, x1, ""); break;
+    }
+    cg_store(f, f->f32, py, offs[2], r);
+    cg_nest_end(f, &ns);
+    return OCT_OK;
+}
+
+static LLVMValueRef sel_lt(cg_fn *f, LLVMValueRef x, LLVMValueRef c, LLVMValueRef a,
+                           LLVMValueRef b)
+{
+    return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, x, c, ""), a, b, "");
+}
+
+/* y = op(x) for one element; NULL if the op has no lowering. */
+static LLVMValueRef unary_op(cg_fn *f, const ir_node *n, LLVMValueRef x)
+{
+    LLVMValueRef zero = cg_f32c(f, 0), one = cg_f32c(f, 1);
+    switch (n->op) {
+    case IR_OP_RELU: /* x > 0 ? x : 0 */
+        return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, x, zero, ""), x, zero, "");
+    case IR_OP_LEAKYRELU: {
+        LLVMValueRef ax = LLVMBuildFMul(f->b, cg_f32c(f, ir_attr_float(n, "alpha", 0.01f)), x, "");
+        return sel_lt(f, x, zero, ax, x);
+    }
+    case IR_OP_HARDSIGMOID: { /* clamp(alpha * x + beta, 0, 1) */
+        LLVMValueRef v = LLVMBuildFAdd(
+            f->b, LLVMBuildFMul(f->b, cg_f32c(f, ir_attr_float(n, "alpha", 0.2f)), x, ""),
+            cg_f32c(f, ir_attr_float(n, "beta", 0.5f)), "");
+        v = sel_lt(f, v, zero, zero, v);
+        return sel_lt(f, one, v, one, v);
+    }
+    case IR_OP_HARDSWISH: { /* x * clamp(x / 6 + 0.5, 0, 1) */
+        LLVMValueRef v = LLVMBuildFAdd(f->b, LLVMBuildFDiv(f->b, x, cg_f32c(f, 6), ""),
+                                       cg_f32c(f, 0.5), "");
+        v = sel_lt(f, v, zero, zero, v);
+        return LLVMBuildFMul(f->b, x, sel_lt(f, one, v, one, v), "");
+    }
+    case IR_OP_NEG: return LLVMBuildFNeg(f->b, x, "");
+    case IR_OP_ABS: return cg_intrinsic(f, "llvm.fabs", f->f32, &x, 1);
+    case IR_OP_SQRT: return cg_intrinsic(f, "llvm.sqrt", f->f32, &x, 1);
+    case IR_OP_FLOOR: return cg_intrinsic(f, "llvm.floor", f->f32, &x, 1);
+    case IR_OP_CEIL: return cg_intrinsic(f, "llvm.ceil", f->f32, &x, 1);
+    case IR_OP_RECIPROCAL: return LLVMBuildFDiv(f->b, one, x, "");
+    case IR_OP_EXP: return cg_libm_f32(f, "expf", x);
+    case IR_OP_LOG: return cg_libm_f32(f, "logf", x);
+    case IR_OP_TANH: return cg_libm_f32(f, "tanhf", x);
+    case IR_OP_SIGMOID: {
+        /* x >= 0 ? 1 / (1 + expf(-x)) : expf(x) / (1 + expf(x)) */
+        LLVMValueRef ax = cg_intrinsic(f, "llvm.fabs", f->f32, &x, 1);
+        LLVMValueRef e = cg_libm_f32(f, "expf", LLVMBuildFNeg(f->b, ax, ""));
+        LLVMValueRef den = LLVMBuildFAdd(f->b, one, e, "");
+        return LLVMBuildFDiv(f->b, sel_lt(f, x, zero, e, one), den, "");
+    }
+    default:
+        return NULL;
+    }
+}
+
+static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLVMValueRef hi)
+{
+    cg_tensor *x = cg_in(f, n, 0), *y = cg_out(f, n, 0);
+    oct_status st;
+    if ((st = cg_need_f32(f, n, x, 0, 0)) || (st = cg_need_f32(f, n, y, 1, 0)))
+        return st;
+    LLVMValueRef px = cg_ptr(f, x), py = cg_ptr(f, y);
+    if (n->op != IR_OP_CLIP) {
+        static const ir_op supported[] = {
+            IR_OP_RELU, IR_OP_LEAKYRELU, IR_OP_NEG, IR_OP_ABS, IR_OP_SQRT, IR_OP_FLOOR,
+            IR_OP_CEIL, IR_OP_RECIPROCAL, IR_OP_EXP, IR_OP_LOG, IR_OP_TANH, IR_OP_SIGMOID,
+            IR_OP_HARDSIGMOID, IR_OP_HARDSWISH};
+        bool ok = false;
+        for (size_t k = 0; k < sizeof supported / sizeof supported[0]; k++)
+            ok |= supported[k] == n->op;
+        if (!ok)
+            return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
+                                  "compile: no lowering for %s yet", n->op_type);
+    }
+    cg_loop l;
+    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
+    LLVMValueRef v = cg_load(f, f->f32, px, i), r;
+    if (n->op == IR_OP_CLIP) {
+        /* x < lo ? lo : x > hi ? hi : x */
+        r = v;
+        if (lo)
+            r = sel_lt(f, r, lo, lo, r);
+        if (hi)
+            r = sel_lt(f, hi, r, hi, r);
+    } else {
+        r = unary_op(f, n, v);
+    }
+    cg_store(f, f->f32, py, i, r);
+    cg_loop_end(f, &l);
+    return OCT_OK;
+}
+
+oct_status cg_lower_unary(cg_fn *f, const ir_node *n)
+{
+    return elementwise_1(f, n, NULL, NULL);
+}
+
+oct_status cg_lower_clip(cg_fn *f, const ir_node *n)
+{
+    LLVMValueRef bound[2] = {NULL, NULL};
+    if (f->opset < 11) {
+        bound[0] = cg_f32c(f, ir_attr_float(n, "min", -INFINITY));
+        bound[1] = cg_f32c(f, ir_attr_float(n, "max", INFINITY));
+    } else {
+        for (int k = 0; k < 2; k++) {
+            cg_tensor *t = cg_in(f, n, k + 1);
+            if (!t)
+                continue;
+            oct_status st = cg_need_f32(f, n, t, 0, k + 1);
+            if (st)
+                return st;
+            bound[k] = cg_load(f, f->f32, cg_ptr(f, t), cg_i64c(f, 0));
+        }
+    }
+    return elementwise_1(f, n, bound[0], bound[1]);
+}

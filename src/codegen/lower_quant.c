@@ -1,0 +1,140 @@
+/*
+ * lower_quant.c: QuantizeLinear and DequantizeLinear, per tensor and per
+ * axis, with float32 scales and int8/uint8 (and, for DequantizeLinear,
+ * int32) integer sides.  Exactly the numeric contract:
+ *   QuantizeLinear:   q = saturate(round_half_to_even(x / scale) + zp)
+ *     x / scale is one float32 division; llvm.roundeven rounds half to
+ *     even; NaN quantizes to the zero point (the reference's choice); the
+ *     rounded value r is clamped in float to [lo, hi] after adding zp (r and
+ *     zp are integers below 2^24 in magnitude whenever the result is not
+ *     saturated, so the float sum is exact) and converted.
+ *   DequantizeLinear: x = (float)(q - zp) * scale, the difference exact in
+ *     int64, converted with round to nearest even, one float32 multiply.
+ * Blocked quantization (block_size) is not lowered yet.
+ */
+#include "codegen.h"
+
+typedef struct qgeom {
+    int64_t outer, dim, inner;
+    bool per_axis;
+} qgeom;
+
+static oct_status geometry(cg_fn *f, const ir_node *n, const cg_tensor *x, const cg_tensor *s,
+                           const cg_tensor *zp, qgeom *g)
+{
+    if (ir_attr_int(n, "block_size", 0) != 0)
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
+                              "compile: blocked quantization is not supported yet");
+    if (s->dtype != IR_DT_FLOAT)
+        return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
+                               "compile: only float32 scales are supported yet");
+    g->outer = (int64_t)x->nelems;
+    g->dim = 1;
+    g->inner = 1;
+    g->per_axis = s->nelems != 1 || s->rank > 1;
+    if (zp && zp->nelems != s->nelems)
+        return oct_input_error(f->ctx, OCT_EINPUT, n, 2, "compile: zero point and scale "
+                               "differ in size");
+    if (!g->per_axis)
+        return OCT_OK;
+    int axis;
+    if (s->rank != 1 || !ref_norm_axis(ir_attr_int(n, "axis", 1), x->rank, &axis) ||
+        x->dims[axis] != s->dims[0])
+        return oct_input_error(f->ctx, OCT_EINPUT, n, 1, "compile: per-axis scale does not "
+                               "match the axis");
+    g->outer = 1;
+    for (int d = 0; d < axis; d++)
+        g->outer *= x->dims[d];
+    g->dim = x->dims[axis];
+    for (int d = axis + 1; d < x->rank; d++)
+        g->inner *= x->dims[d];
+    return OCT_OK;
+}
+
+static bool int_range(ir_dtype dt, int64_t *lo, int64_t *hi)
+{
+    switch (dt) {
+    case IR_DT_INT8: *lo = -128; *hi = 127; return true;
+    case IR_DT_UINT8: *lo = 0; *hi = 255; return true;
+    case IR_DT_INT16: *lo = -32768; *hi = 32767; return true;
+    case IR_DT_UINT16: *lo = 0; *hi = 65535; return true;
+    case IR_DT_INT32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
+    default: return false;
+    }
+}
+
+/* Integer element idx of t widened to i64 with t's signedness. */
+static LLVMValueRef load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx)
+{
+    LLVMValueRef v = cg_load(f, cg_elem_type(f, t->dtype), base, idx);
+    return ir_dtype_info(t->dtype)->kind == IR_DK_SINT ? LLVMBuildSExt(f->b, v, f->i64, "")
+                                                       : LLVMBuildZExt(f->b, v, f->i64, "");
+}
+
+oct_status cg_lower_quantizelinear(cg_fn *f, const ir_node *n)
+{
+    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Z = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
+    oct_status st;
+    if ((st = cg_need_f32(f, n, X, 0, 0)))
+        return st;
+    int64_t lo, hi;
+    if ((Y->dtype != IR_DT_INT8 && Y->dtype != IR_DT_UINT8) || !int_range(Y->dtype, &lo, &hi))
+        return oct_output_error(f->ctx, OCT_EUNSUPPORTED, n, 0, "compile: QuantizeLinear to "
+                                "%s is not supported yet", ir_dtype_name(Y->dtype));
+    qgeom g;
+    if ((st = geometry(f, n, X, S, Z, &g)))
+        return st;
+    LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), pz = Z ? cg_ptr(f, Z) : NULL;
+    LLVMValueRef py = cg_ptr(f, Y);
+    cg_loop lo_, ld, li;
+    LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
+    LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
+    LLVMValueRef sv = cg_load(f, f->f32, ps, c);
+    LLVMValueRef zf = pz ? LLVMBuildSIToFP(f->b, load_i64(f, Z, pz, c), f->f32, "") : cg_f32c(f, 0);
+    LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
+    LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
+    LLVMValueRef q = LLVMBuildFDiv(f->b, cg_load(f, f->f32, px, idx), sv, "");
+    q = cg_intrinsic(f, "llvm.roundeven", f->f32, &q, 1);
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealUNO, q, q, ""), cg_f32c(f, 0), q, "");
+    q = LLVMBuildFAdd(f->b, q, zf, "");
+    LLVMValueRef flo = cg_f32c(f, (double)lo), fhi = cg_f32c(f, (double)hi);
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, q, flo, ""), flo, q, "");
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, q, fhi, ""), fhi, q, "");
+    LLVMValueRef qi = LLVMBuildFPToSI(f->b, q, f->i32, "");
+    cg_store(f, f->i8, py, idx, LLVMBuildTrunc(f->b, qi, f->i8, ""));
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &ld);
+    cg_loop_end(f, &lo_);
+    return OCT_OK;
+}
+
+oct_status cg_lower_dequantizelinear(cg_fn *f, const ir_node *n)
+{
+    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Z = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
+    oct_status st;
+    if ((st = cg_need_f32(f, n, Y, 1, 0)))
+        return st;
+    int64_t lo, hi;
+    if (!int_range(X->dtype, &lo, &hi) || (Z && Z->dtype != X->dtype))
+        return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 0, "compile: DequantizeLinear of "
+                               "%s is not supported yet", ir_dtype_name(X->dtype));
+    qgeom g;
+    if ((st = geometry(f, n, X, S, Z, &g)))
+        return st;
+    LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), pz = Z ? cg_ptr(f, Z) : NULL;
+    LLVMValueRef py = cg_ptr(f, Y);
+    cg_loop lo_, ld, li;
+    LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
+    LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
+    LLVMValueRef sv = cg_load(f, f->f32, ps, c);
+    LLVMValueRef zv = pz ? load_i64(f, Z, pz, c) : cg_i64c(f, 0);
+    LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
+    LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
+    LLVMValueRef d = LLVMBuildNSWSub(f->b, load_i64(f, X, px, idx), zv, "");
+    LLVMValueRef v = LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, d, f->f32, ""), sv, "");
+    cg_store(f, f->f32, py, idx, v);
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &ld);
+    cg_loop_end(f, &lo_);
+    return OCT_OK;
+}

@@ -1,0 +1,117 @@
+"""`octet compile` command-line behaviour: every --emit kind is written
+(functions carry target-cpu/target-features, the header declares the run
+function and sizes), -O0 works, a cross target works, an op without a
+lowering is exit code 3 naming the node, a symbolic dim is exit code 3
+naming the tensor, a bad triple is a usage error, and the memory plan
+reuses scratch (peak below the sum of the intermediates on squeezenet1.1);
+`octet run NAME.so` runs the compiled library through its signature."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cgutil  # noqa: E402
+
+SHARED = os.environ["OCTET_SHARED"]
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    print("%s  %s" % ("ok  " if cond else "FAIL", what))
+    failures += not cond
+
+
+def octet(*args):
+    return subprocess.run([cgutil.OCTET, *args], capture_output=True, text=True)
+
+
+def one_node(path, op, shape):
+    g = helper.make_graph([helper.make_node(op, ["x"], ["y"], name="the_node")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+
+def main():
+    mnist = os.path.join(SHARED, "models", "mnist-8", "model.onnx")
+    with tempfile.TemporaryDirectory() as d:
+        base = os.path.join(d, "m")
+        r = octet("compile", mnist, "-o", base, "--emit=obj,so,asm,llvm,header")
+        check(r.returncode == 0, "compile with every --emit kind exits 0 (%s)" % r.stderr.strip())
+        for ext in ["o", "so", "s", "ll", "h"]:
+            check(os.path.getsize(base + "." + ext) > 0, "m.%s written" % ext)
+        ll = open(base + ".ll").read()
+        check('"target-cpu"' in ll and '"target-features"' in ll,
+              "functions carry target-cpu and target-features")
+        check(re.search(r"define .*i32 @m_run\(ptr", ll) is not None, "m_run is defined")
+        h = open(base + ".h").read()
+        check("int m_run(const void *const *inputs, void *const *outputs, void *scratch);" in h
+              and "#define m_SCRATCH_SIZE" in h and "#define m_INPUT_0_NAME \"Input3\"" in h,
+              "header declares m_run, the scratch size and the input name")
+        check(not [f for f in os.listdir(d) if "XXXX" in f or f.count(".") > 1],
+              "no temporary files left behind")
+        x = os.path.join(SHARED, "models", "mnist-8", "test_data_set_0", "input_0.pb")
+        r = octet("run", base + ".so", "--input", "Input3=" + x, "--output-dir",
+                  os.path.join(d, "so_out"))
+        r2 = octet("run", mnist, "--input", "Input3=" + x, "--output-dir", os.path.join(d, "ref"))
+        got = np.load(os.path.join(d, "so_out", "Plus214_Output_0.npy")) if r.returncode == 0 else None
+        want = np.load(os.path.join(d, "ref", "Plus214_Output_0.npy"))
+        check(got is not None and cgutil.close(got, want, 1e-4)[0] and
+              r.stdout.split(" min=")[0] == r2.stdout.split(" min=")[0],
+              "octet run m.so prints the same summary and writes the same output (%s)"
+              % r.stderr.strip())
+        np.save(os.path.join(d, "bad.npy"), np.zeros((1, 1, 28, 27), np.float32))
+        r = octet("run", base + ".so", "--input", "Input3=" + os.path.join(d, "bad.npy"))
+        check(r.returncode == 2 and "Input3" in r.stderr,
+              "octet run m.so refuses an input of the wrong shape (%s)" % r.stderr.strip())
+        r = octet("compile", mnist, "-o", os.path.join(d, "m0"), "-O0", "--emit=so")
+        check(r.returncode == 0, "-O0 compiles")
+        r = octet("compile", mnist, "-o", os.path.join(d, "arm"), "--mtriple",
+                  "aarch64-linux-gnu", "--emit=obj,asm")
+        asm = open(os.path.join(d, "arm.s")).read() if r.returncode == 0 else ""
+        check(("fmla" in asm or "fmadd" in asm) and "vfmadd" not in asm,
+              "--mtriple aarch64-linux-gnu emits AArch64 code")
+        r = octet("compile", mnist, "-o", os.path.join(d, "bad"), "--mtriple", "nonsense-xyz")
+        check(r.returncode == 1, "unknown triple is a usage error (exit %d)" % r.returncode)
+        erf = os.path.join(d, "erf.onnx")
+        one_node(erf, "Erf", [3, 5])
+        r = octet("compile", erf, "-o", os.path.join(d, "erf"))
+        check(r.returncode == 3 and "the_node" in r.stderr and "Erf" in r.stderr,
+              "op without lowering: exit 3 naming the node (%s)" % r.stderr.strip())
+        sym = os.path.join(d, "sym.onnx")
+        one_node(sym, "Relu", ["n", 5])
+        r = octet("compile", sym, "-o", os.path.join(d, "sym"))
+        check(r.returncode == 3 and "'x'" in r.stderr and "--input-shape" in r.stderr,
+              "symbolic dim: exit 3 naming the tensor (%s)" % r.stderr.strip())
+        r = octet("compile", sym, "-o", os.path.join(d, "sym"), "--input-shape", "x=4x5")
+        check(r.returncode == 0, "--input-shape binds the symbolic dim")
+        sq = os.path.join(SHARED, "models", "squeezenet1.1", "model.onnx")
+        so = cgutil.compile_so(sq, d, "sq")
+        sig = cgutil.signature(so, "sq")
+        m = onnx.shape_inference.infer_shapes(onnx.load(sq))
+        io = {i.name for i in m.graph.input} | {o.name for o in m.graph.output}
+        total = 0
+        for vi in m.graph.value_info:
+            if vi.name not in io:
+                n = 1
+                for dim in vi.type.tensor_type.shape.dim:
+                    n *= dim.dim_value
+                total += 4 * n
+        check(0 < sig["scratch_size"] < total / 4,
+              "squeezenet scratch %d bytes < a quarter of the %d bytes of intermediates"
+              % (sig["scratch_size"], total))
+    print("%d failure(s)" % failures)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Every op the backend lowers, compiled on its own (a one-node model made
+with the onnx package) and run on random inputs of awkward sizes, against
+the reference interpreter (`octet run`).  Float outputs: |got - want| <=
+1e-5 * max(1, max|want|) (FMA and reassociated sums); QuantizeLinear and
+DequantizeLinear outputs: exactly equal."""
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cgutil  # noqa: E402
+
+RTOL = 1e-5
+rng = np.random.default_rng(7)
+F = TensorProto.FLOAT
+
+
+def rnd(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def case(name, op, inputs, out_shape, out_type=F, inits=(), opset=17, **attrs):
+    """inputs: list of (name, array); inits: list of (name, array) constants."""
+    node = helper.make_node(op, [n for n, _ in inputs] + [n for n, _ in inits], ["y"],
+                            name="n0", **attrs)
+    vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+          for n, a in inputs]
+    g = helper.make_graph([node], name, vi,
+                          [helper.make_tensor_value_info("y", out_type, out_shape)],
+                          [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return name, m, inputs
+
+
+def cases():
+    yield case("add_bcast", "Add", [("a", rnd(2, 3, 5, 7)), ("b", rnd(3, 1, 7))], [2, 3, 5, 7])
+    yield case("sub_scalar", "Sub", [("a", rnd(13, 7))], [13, 7], inits=[("b", rnd(1))])
+    yield case("mul_bcast", "Mul", [("a", rnd(1, 7, 1)), ("b", rnd(3, 1, 5))], [3, 7, 5])
+    yield case("div", "Div", [("a", rnd(3, 13))],
+               [3, 13], inits=[("b", (np.abs(rnd(3, 13)) + 0.5).astype(np.float32))])
+    for op in ["Relu", "Sigmoid", "Tanh", "Exp", "Neg", "Abs"]:
+        yield case(op.lower(), op, [("x", rnd(3, 7, 13))], [3, 7, 13])
+    yield case("hardsigmoid", "HardSigmoid", [("x", rnd(5, 11) * 4)], [5, 11], alpha=0.3,
+               beta=0.4)
+    yield case("hardswish", "HardSwish", [("x", rnd(5, 11) * 4)], [5, 11])
+    yield case("slice", "Slice", [("x", rnd(5, 11, 7))], [2, 11, 4],
+               inits=[("st", np.array([1, -1], np.int64)), ("en", np.array([4, -9], np.int64)),
+                      ("ax", np.array([0, 2], np.int64)), ("sp", np.array([2, -2], np.int64))])
+    yield case("leakyrelu", "LeakyRelu", [("x", rnd(5, 11))], [5, 11], alpha=0.2)
+    yield case("clip", "Clip", [("x", rnd(7, 13))], [7, 13],
+               inits=[("lo", np.array(-0.5, np.float32)), ("hi", np.array(0.7, np.float32))])
+    yield case("clip_v6", "Clip", [("x", rnd(7, 13))], [7, 13], opset=6, min=-0.3, max=0.4)
+    # convolution: groups, pads, strides, dilations, odd sizes
+    yield case("conv_basic", "Conv", [("x", rnd(1, 3, 11, 9))], [1, 7, 11, 9],
+               inits=[("w", rnd(7, 3, 3, 3)), ("b", rnd(7))], pads=[1, 1, 1, 1])
+    yield case("conv_stride_dil", "Conv", [("x", rnd(2, 3, 13, 12))], [2, 5, 5, 4],
+               inits=[("w", rnd(5, 3, 3, 2))], strides=[2, 3], dilations=[2, 1],
+               pads=[1, 0, 0, 1])
+    yield case("conv_groups", "Conv", [("x", rnd(1, 6, 9, 7))], [1, 9, 9, 7],
+               inits=[("w", rnd(9, 2, 3, 3)), ("b", rnd(9))], group=3, pads=[1, 1, 1, 1])
+    yield case("conv_depthwise", "Conv", [("x", rnd(1, 13, 8, 7))], [1, 13, 4, 4],
+               inits=[("w", rnd(13, 1, 3, 3))], group=13, strides=[2, 2],
+               auto_pad="SAME_UPPER")
+    yield case("conv1d", "Conv", [("x", rnd(2, 3, 17))], [2, 4, 15],
+               inits=[("w", rnd(4, 3, 3)), ("b", rnd(4))])
+    yield case("gemm", "Gemm", [("a", rnd(7, 13))], [7, 5],
+               inits=[("b", rnd(13, 5)), ("c", rnd(5))])
+    yield case("gemm_trans", "Gemm", [("a", rnd(13, 7))], [7, 5],
+               inits=[("b", rnd(5, 13)), ("c", rnd(7, 1))], transA=1, transB=1, alpha=0.5,
+               beta=2.0)
+    yield case("matmul_2d", "MatMul", [("a", rnd(7, 13)), ("b", rnd(13, 3))], [7, 3])
+    yield case("matmul_batched", "MatMul", [("a", rnd(2, 3, 5, 13)), ("b", rnd(3, 13, 7))],
+               [2, 3, 5, 7])
+    yield case("matmul_vec", "MatMul", [("a", rnd(13)), ("b", rnd(2, 13, 7))], [2, 7])
+    yield case("maxpool", "MaxPool", [("x", rnd(1, 3, 11, 13))], [1, 3, 6, 7],
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    yield case("maxpool_ceil", "MaxPool", [("x", rnd(2, 7, 12, 9))], [2, 7, 6, 4],
+               kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    yield case("avgpool_pad", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    yield case("avgpool_incl", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    yield case("globalavgpool", "GlobalAveragePool", [("x", rnd(2, 13, 7, 5))], [2, 13, 1, 1])
+    yield case("concat", "Concat", [("a", rnd(2, 3, 5)), ("b", rnd(2, 7, 5))], [2, 13, 5],
+               inits=[("c", rnd(2, 3, 5))], axis=1)
+    yield case("reshape", "Reshape", [("x", rnd(3, 7, 5))], [21, 5],
+               inits=[("s", np.array([-1, 5], np.int64))])
+    yield case("flatten", "Flatten", [("x", rnd(3, 7, 5))], [3, 35])
+    yield case("squeeze", "Squeeze", [("x", rnd(3, 1, 5))], [3, 5],
+               inits=[("ax", np.array([1], np.int64))])
+    yield case("unsqueeze", "Unsqueeze", [("x", rnd(3, 5))], [3, 1, 5],
+               inits=[("ax", np.array([1], np.int64))])
+    yield case("identity", "Identity", [("x", rnd(3, 5))], [3, 5])
+    yield case("transpose", "Transpose", [("x", rnd(2, 3, 5, 7))], [5, 2, 7, 3],
+               perm=[2, 0, 3, 1])
+    yield case("softmax", "Softmax", [("x", rnd(3, 13))], [3, 13])
+    yield case("softmax_axis1", "Softmax", [("x", rnd(2, 7, 5))], [2, 7, 5], axis=1)
+    yield case("softmax_v11", "Softmax", [("x", rnd(2, 7, 5))], [2, 7, 5], opset=11, axis=1)
+    yield case("batchnorm", "BatchNormalization", [("x", rnd(2, 7, 5, 3))], [2, 7, 5, 3],
+               inits=[("s", rnd(7)), ("b", rnd(7)), ("m", rnd(7)),
+                      ("v", (np.abs(rnd(7)) + 0.1).astype(np.float32))])
+    # Q/DQ: per tensor and per axis, int8 and uint8; values that hit .5
+    # ties and saturate
+    xq = (rng.integers(-400, 400, (3, 7, 5)) / 2).astype(np.float32)
+    yield case("quantize_u8", "QuantizeLinear", [("x", xq)], [3, 7, 5], TensorProto.UINT8,
+               inits=[("s", np.array(0.5, np.float32)), ("z", np.array(128, np.uint8))])
+    yield case("quantize_s8_axis", "QuantizeLinear", [("x", xq)], [3, 7, 5], TensorProto.INT8,
+               inits=[("s", (rng.random(7) + 0.25).astype(np.float32)),
+                      ("z", rng.integers(-5, 5, 7).astype(np.int8))], axis=1)
+    yield case("dequantize_u8", "DequantizeLinear",
+               [("x", rng.integers(0, 256, (3, 7, 5)).astype(np.uint8))], [3, 7, 5],
+               inits=[("s", np.array(0.037, np.float32)), ("z", np.array(131, np.uint8))])
+    yield case("dequantize_s8_axis", "DequantizeLinear",
+               [("x", rng.integers(-128, 128, (3, 7, 5)).astype(np.int8))], [3, 7, 5],
+               inits=[("s", (rng.random(5) + 0.01).astype(np.float32)),
+                      ("z", rng.integers(-3, 3, 5).astype(np.int8))], axis=2)
+    yield case("dequantize_i32", "DequantizeLinear",
+               [("x", rng.integers(-2**30, 2**30, (13,)).astype(np.int32))], [13],
+               inits=[("s", (rng.random(13) + 0.01).astype(np.float32))], axis=0)
+
+
+def main():
+    only = sys.argv[1:]
+    failures = 0
+    with tempfile.TemporaryDirectory() as d:
+        for name, m, inputs in cases():
+            if only and name not in only:
+                continue
+            path = os.path.join(d, name + ".onnx")
+            onnx.save(m, path)
+            so = cgutil.compile_so(path, d, name)
+            _, got = cgutil.run_so(so, name, [a for _, a in inputs])
+            want = cgutil.run_ref(path, inputs)["y"]
+            if m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear"):
+                ok = got[0].dtype == want.dtype and np.array_equal(got[0], want)
+                how = "exact" if ok else "max diff %s" % np.max(
+                    np.abs(got[0].astype(np.float64) - want.astype(np.float64)))
+            else:
+                ok, how = cgutil.close(got[0], want, RTOL)
+            print("%-22s %s  %s" % (name, "ok  " if ok else "FAIL", how))
+            failures += not ok
+    print("%d failure(s)" % failures)
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
