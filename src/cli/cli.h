@@ -15,7 +15,8 @@
     CMD(run, cmd_run, "run a model on input tensors")                          \
     CMD(quantize, cmd_quantize, "calibrate and quantize a model to QDQ ONNX")   \
     CMD(report, cmd_report, "per-tensor quantization error of a QDQ model")    \
-    CMD(stats, cmd_stats, "merge calibration statistics files")
+    CMD(stats, cmd_stats, "merge calibration statistics files")            \
+    CMD(compile, cmd_compile, "compile a model to native code through LLVM")
 
 #define CMD(name, fn, summary) int fn(int argc, char **argv);
 CLI_COMMANDS(CMD)
@@ -36,5 +37,16 @@ bool cli_is_help(const char *arg);
 /* Matches "--name=value" or "--name value"; advances *i past the value.
  * Returns the value or NULL. */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+/* run_so.c: `octet run OUT/NAME.so`: runs a compiled model through its
+ * signature with NAME=FILE inputs; returns the exit code. */
+int cli_run_so(const char *path, const char *const *input_args, size_t n_input_args,
+               const char *output_dir, long repeat, bool timing);
+/* Resource-limit options (--max-file-size, --max-tensor-elems,
+ * --max-init-bytes, --max-nodes, --max-depth, --max-rank, --max-memory;
+ * src/cli/limits.c, docs/reliability.md): if argv[*i] is one, stores it in
+ * *l and returns 1 (advancing *i past a separate value); returns 0 if it is
+ * not a limit option and -1 after printing a usage error for a bad value. */
+int cli_limit_opt(const char *cmd, int argc, char **argv, int *i,
+                  oct_limits *l);
 
 #endif

@@ -22,15 +22,22 @@ typedef struct inspect_args {
     const char *output; /* NULL: standard output */
     inspect_format format;
     fe_load_opts load;
+    oct_limits limits;
 } inspect_args;
 
 /* Parses the command line; returns 0 or the usage-error exit code. */
 static int parse_args(int argc, char **argv, inspect_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->limits = oct_default_limits();
     bool have_format = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int lim = cli_limit_opt("inspect", argc, argv, &i, &a->limits);
+        if (lim < 0)
+            return OCT_EUSAGE;
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "--format"))) {
             if (have_format)
                 return cli_usage_error("inspect", "--format given twice");
@@ -103,6 +110,7 @@ int cmd_inspect(int argc, char **argv)
         fputs("octet: out of memory\n", stderr);
         return OCT_EINTERNAL;
     }
+    *oct_ctx_limits(ctx) = a.limits;
     ir_model *m = NULL;
     oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
     if (st != OCT_OK)

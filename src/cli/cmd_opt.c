@@ -14,14 +14,21 @@ typedef struct opt_args {
     const char *model;
     const char *output;
     fe_load_opts load;
+    oct_limits limits;
 } opt_args;
 
 /* Parses the command line; returns 0 or the usage-error exit code. */
 static int parse_args(int argc, char **argv, opt_args *a)
 {
     memset(a, 0, sizeof *a);
+    a->limits = oct_default_limits();
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int lim = cli_limit_opt("opt", argc, argv, &i, &a->limits);
+        if (lim < 0)
+            return OCT_EUSAGE;
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "-o"))) {
             if (a->output)
                 return cli_usage_error("opt", "-o given twice");
@@ -63,6 +70,7 @@ int cmd_opt(int argc, char **argv)
         fputs("octet: out of memory\n", stderr);
         return OCT_EINTERNAL;
     }
+    *oct_ctx_limits(ctx) = a.limits;
     ir_model *m = NULL;
     oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
     if (st == OCT_OK)

@@ -155,11 +155,19 @@ int cmd_quantize(int argc, char **argv)
     fe_load_opts lo = {0};
     quant_opts qo = quant_default_opts();
     progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
+    oct_limits limits = oct_default_limits();
     if (!shapes)
         return OCT_EINTERNAL;
 #define USAGE(...) do { free(shapes); return cli_usage_error("quantize", __VA_ARGS__); } while (0)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int lim = cli_limit_opt("quantize", argc, argv, &i, &limits);
+        if (lim < 0) {
+            free(shapes);
+            return OCT_EUSAGE;
+        }
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "--calib")))
             calib = v;
         else if ((v = cli_opt_value(argc, argv, &i, "-o")))
@@ -213,6 +221,8 @@ int cmd_quantize(int argc, char **argv)
             qo.exclude_op_types = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--exclude-nodes")))
             qo.exclude_nodes = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--config")))
+            qo.config = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--calib-samples"))) {
             char *end;
             max_samples = strtoull(v, &end, 10);
@@ -253,6 +263,7 @@ int cmd_quantize(int argc, char **argv)
         free(shapes);
         return OCT_EINTERNAL;
     }
+    *oct_ctx_limits(ctx) = limits;
     ir_model *m = NULL, *fp32 = NULL;
     fe_dataset *ds = NULL;
     quant_plan plan = {0};

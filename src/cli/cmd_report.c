@@ -36,7 +36,13 @@ int cmd_report(int argc, char **argv)
     const char *paths[2] = {NULL, NULL}, *data = NULL, *json = NULL, *v;
     unsigned long long max_samples = 0;
     int n = 0;
+    oct_limits limits = oct_default_limits();
     for (int i = 1; i < argc; i++) {
+        int lim = cli_limit_opt("report", argc, argv, &i, &limits);
+        if (lim < 0)
+            return OCT_EUSAGE;
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "--data")))
             data = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--json")))
@@ -58,6 +64,7 @@ int cmd_report(int argc, char **argv)
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx)
         return OCT_EINTERNAL;
+    *oct_ctx_limits(ctx) = limits;
     ir_model *fp32 = NULL, *qdq = NULL;
     fe_dataset *ds = NULL;
     quant_report rep;

@@ -35,14 +35,21 @@ typedef struct run_args {
     bool time;
     bool each_sample;
     bool allow_external;
+    oct_limits limits;
 } run_args;
 
 static int parse_args(int argc, char **argv, run_args *a)
 {
     memset(a, 0, sizeof *a);
     a->repeat = 1;
+    a->limits = oct_default_limits();
     for (int i = 1; i < argc; i++) {
         const char *v;
+        int lim = cli_limit_opt("run", argc, argv, &i, &a->limits);
+        if (lim < 0)
+            return OCT_EUSAGE;
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "--input"))) {
             if (a->n_inputs == MAX_ARGS_LIST)
                 return cli_usage_error("run", "too many --input options");
@@ -414,11 +421,14 @@ int cmd_run(int argc, char **argv)
     int code = parse_args(argc, argv, &a);
     if (code)
         return code;
+    if (ends_with(a.model, ".so")) /* a model compiled by `octet compile` */
+        return cli_run_so(a.model, a.inputs, a.n_inputs, a.output_dir, a.repeat, a.time);
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
         fprintf(stderr, "octet: out of memory\n");
         return OCT_EINTERNAL;
     }
+    *oct_ctx_limits(ctx) = a.limits;
     ir_model *m = NULL;
     ir_tensor **outs = NULL;
     oct_status st = run_model(ctx, &a, &m, &outs, &code);

@@ -17,9 +17,17 @@ int cmd_stats(int argc, char **argv)
     const char *out = NULL, *v;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     size_t n = 0;
+    oct_limits limits = oct_default_limits();
     if (!inputs)
         return OCT_EINTERNAL;
     for (int i = 2; i < argc; i++) {
+        int lim = cli_limit_opt("stats", argc, argv, &i, &limits);
+        if (lim < 0) {
+            free(inputs);
+            return OCT_EUSAGE;
+        }
+        if (lim > 0)
+            continue;
         if ((v = cli_opt_value(argc, argv, &i, "-o")))
             out = v;
         else if (argv[i][0] == '-' && argv[i][1]) {
@@ -37,6 +45,7 @@ int cmd_stats(int argc, char **argv)
         free(inputs);
         return OCT_EINTERNAL;
     }
+    *oct_ctx_limits(ctx) = limits;
     for (size_t i = 0; i < n; i++)
         fe_note_input(ctx, inputs[i]);
     oct_status st = quant_stats_merge(inputs, n, out, ctx);

@@ -1,12 +1,16 @@
 /*
  * main.c: `octet <command> ...` dispatch, --version, help, and the helpers
- * every command shares for diagnostics and options.
+ * every command shares for diagnostics and options.  SIGINT and SIGTERM
+ * remove the temporary files of writes in progress and then end the process
+ * with the same signal, so an interrupted run leaves no partial output.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "frontend/frontend.h"
 
 static const struct {
     const char *name;
@@ -56,6 +60,9 @@ static const struct {
           "  --block-size=N           blocked weights along K (MatMul/Gemm)\n"
           "  --fp8=e4m3|e5m2          FP8 format (default e4m3, i.e. E4M3FN)\n"
           "  --op-types=A,B  --exclude-op-types=A,B  --exclude-nodes=REGEX\n"
+          "  --config=F.json          per-node overrides: {\"overrides\": [\n"
+          "                           {\"node\"|\"op_type\"|\"regex\": \"...\",\n"
+          "                            \"precision\": \"fp32\"|\"int8\"|\"fp8\"}]}\n"
           "  --save-stats=F.json  --load-stats=F.json   calibration cache\n"
           "  --input-shape NAME=1x3x224x224   --ignore-nonfinite\n"
           "  --progress=bar|lines|json|none   (stderr)\n"
@@ -67,6 +74,14 @@ static const struct {
           "against FP32.onnx on DATA (any tool's QDQ model).\n"},
     {"stats", "usage: octet stats merge A.json B.json ... -o C.json\n"
           "Merges calibration statistics (--save-stats) of one model exactly.\n"},
+    {"compile", "usage: octet compile MODEL -o OUT/NAME [--emit=obj,so,asm,llvm,header]\n"
+          "                     [--input-shape NAME=DIMS] [-O0..-O3]\n"
+          "                     [--mtriple T] [--mcpu C] [--mattr A]\n"
+          "Compiles MODEL (FP32 or QDQ) through LLVM to OUT/NAME.o (obj), .so,\n"
+          ".s (asm), .ll (llvm) and the header NAME.h (default: obj,header).\n"
+          "NAME prefixes the symbols: int NAME_run(inputs, outputs, scratch),\n"
+          "NAME_scratch_size, NAME_signature (JSON).  Shapes must be static:\n"
+          "bind symbolic dims with --input-shape.  Target: the host by default.\n"},
 };
 
 static const char *help_text(const char *cmd)
@@ -84,6 +99,9 @@ static const char overview[] =
     "commands:\n";
 
 static const char exit_codes[] =
+    "\nlimits (every command; K/M/G/T suffixes for bytes; docs/reliability.md):\n"
+    "  --max-file-size=2G --max-tensor-elems=4294967296 --max-init-bytes=4G\n"
+    "  --max-nodes=1000000 --max-depth=16 --max-rank=16 --max-memory=16G\n"
     "\nexit codes: 0 ok, 1 usage error, 2 bad input, 3 unsupported, "
     "4 internal error\n";
 
@@ -142,6 +160,17 @@ int cli_finish(oct_ctx *ctx, oct_status st)
         cli_print_diags(ctx);
     if (st == OCT_OK && ctx && oct_error_count(ctx))
         st = OCT_EINTERNAL; /* an error recorded but not returned is a bug */
+    /* Callers turn any failed allocation into OCT_EINTERNAL; when the first
+     * error says why and it was the input (the --max-memory budget), exit
+     * with that: a limit hit is bad input, not an internal error. */
+    for (size_t i = 0; st == OCT_EINTERNAL && ctx && i < oct_diag_count(ctx); i++) {
+        const oct_diag *d = oct_diag_get(ctx, i);
+        if (d->severity == OCT_SEV_ERROR) {
+            if (d->status == OCT_EINPUT)
+                st = OCT_EINPUT;
+            break;
+        }
+    }
     oct_ctx_free(ctx);
     return (int)st;
 }
@@ -157,8 +186,28 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return OCT_EUSAGE;
 }
 
+/* Async-signal-safe: unlinks temporaries, then dies of the same signal
+ * (SA_RESETHAND restored the default action on entry). */
+static void on_fatal_signal(int sig)
+{
+    fe_remove_temp_files();
+    raise(sig);
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
+    install_signal_handlers();
     if (argc < 2) {
         cli_help(NULL);
         return OCT_EUSAGE;

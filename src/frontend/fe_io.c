@@ -5,11 +5,20 @@
  * tensor data confined to the model's folder: the location must be a
  * relative path without "..", and every component is opened with
  * O_NOFOLLOW relative to its parent, so no symlink is ever followed.
+ *
+ * Temporary files are listed in a small process-wide registry while they
+ * exist, so a SIGINT/SIGTERM handler (src/cli/main.c) can unlink them with
+ * fe_remove_temp_files before the process dies: an interrupted run leaves
+ * no partial file.  This registry is the one piece of global mutable state
+ * in the library; it exists because a signal handler can reach nothing
+ * else.  SIGINT and SIGTERM are blocked while a slot changes, so the
+ * handler only ever sees complete names.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -141,6 +150,88 @@ oct_status fe_read_file(oct_ctx *ctx, const char *path, uint64_t limit,
     return st;
 }
 
+/* ---- temporary-file registry ------------------------------------------- */
+
+enum { TEMP_SLOTS = 8, TEMP_PATH_MAX = PATH_MAX + 32 };
+
+/* used: 0 free, 1 claimed (name being copied), 2 holds a live temporary.
+ * Slots are claimed with an atomic compare-and-swap, so threads writing at
+ * once never share one; the handler only trusts state 2. */
+static struct {
+    volatile sig_atomic_t used;
+    char path[TEMP_PATH_MAX];
+} temp_files[TEMP_SLOTS];
+
+/* Blocks (block = true) or restores SIGINT and SIGTERM around a registry
+ * change. */
+static void temp_signals(bool block, sigset_t *old)
+{
+    if (block) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &set, old);
+    } else {
+        pthread_sigmask(SIG_SETMASK, old, NULL);
+    }
+}
+
+/* Creates the temporary for `path` (mkstemp on "<path>.tmp.XXXXXX") and
+ * registers it; signals are blocked in between so a handler never misses
+ * it.  Returns the descriptor (-1 with errno set on failure) and the slot
+ * (-1 if the registry is full or the name too long: the file is then made
+ * but not registered, which only loses the cleanup-on-signal guarantee). */
+static int temp_create(char *tmp, int *slot)
+{
+    sigset_t old;
+    temp_signals(true, &old);
+    int fd = mkstemp(tmp);
+    *slot = -1;
+    if (fd >= 0 && strlen(tmp) < TEMP_PATH_MAX)
+        for (int i = 0; i < TEMP_SLOTS; i++) {
+            sig_atomic_t free_slot = 0;
+            if (__atomic_compare_exchange_n(&temp_files[i].used, &free_slot, 1,
+                                            false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_RELAXED)) {
+                memcpy(temp_files[i].path, tmp, strlen(tmp) + 1);
+                __atomic_store_n(&temp_files[i].used, 2, __ATOMIC_RELEASE);
+                *slot = i;
+                break;
+            }
+        }
+    int e = errno;
+    temp_signals(false, &old);
+    errno = e;
+    return fd;
+}
+
+/* Renames (rename_to != NULL) or unlinks the registered temporary and
+ * drops it from the registry (not after a failed rename: the caller then
+ * unlinks it with rename_to NULL), with signals blocked.  Returns rename's
+ * or unlink's result; errno is kept. */
+static int temp_finish(const char *tmp, int slot, const char *rename_to)
+{
+    sigset_t old;
+    temp_signals(true, &old);
+    int r = rename_to ? rename(tmp, rename_to) : unlink(tmp);
+    int e = errno;
+    /* a failed rename leaves the temporary registered until its unlink */
+    if (slot >= 0 && (r == 0 || !rename_to))
+        __atomic_store_n(&temp_files[slot].used, 0, __ATOMIC_RELEASE);
+    temp_signals(false, &old);
+    errno = e;
+    return r;
+}
+
+void fe_remove_temp_files(void)
+{
+    /* async-signal-safe: reads flags and calls unlink only */
+    for (int i = 0; i < TEMP_SLOTS; i++)
+        if (__atomic_load_n(&temp_files[i].used, __ATOMIC_ACQUIRE) == 2)
+            unlink(temp_files[i].path);
+}
+
 /* ---- atomic writes ------------------------------------------------------ */
 
 /* True if `path` names the same file as a noted input. */
@@ -239,7 +330,8 @@ oct_status fe_write_atomic(oct_ctx *ctx, const char *path, const void *data,
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
     /* The temporary sits beside the target: same folder, same filesystem. */
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    int slot;
+    int fd = temp_create(tmp, &slot);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -254,11 +346,11 @@ oct_status fe_write_atomic(oct_ctx *ctx, const char *path, const void *data,
         failed = "fsync", err = errno;
     if (close(fd) != 0 && !failed)
         failed = "close", err = errno;
-    if (!failed && fchmod_default(tmp, path) && rename(tmp, path) != 0)
+    if (!failed && fchmod_default(tmp, path) && temp_finish(tmp, slot, path) != 0)
         failed = "rename", err = errno;
     oct_status st = OCT_OK;
     if (failed) {
-        unlink(tmp);
+        temp_finish(tmp, slot, NULL);
         st = oct_error(ctx, OCT_EINTERNAL, "cannot write '%s' (%s): %s", path,
                        failed, strerror(err));
     }

@@ -44,6 +44,9 @@ oct_status fe_write_atomic(oct_ctx *ctx, const char *path, const void *data,
 /* Registers a file the process reads, so fe_write_atomic refuses to
  * overwrite it (the list lives in ctx). */
 void fe_note_input(oct_ctx *ctx, const char *path);
+/* Unlinks every temporary file fe_write_atomic has open at this moment.
+ * Async-signal-safe: for SIGINT/SIGTERM handlers (src/cli/main.c). */
+void fe_remove_temp_files(void);
 
 /* Reads a whole file into oct_malloc'ed memory, checking the size limit. */
 oct_status fe_read_file(oct_ctx *ctx, const char *path, uint64_t limit,

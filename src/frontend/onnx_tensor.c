@@ -12,7 +12,9 @@
  *   int32_data: INT32, INT16, INT8, UINT16, UINT8, BOOL, FLOAT16 and BFLOAT16
  *     (the bit pattern), the float8 types (the bit pattern): one element per
  *     int32, truncated to the element width on load, sign-extended (signed
- *     types) or zero-extended on save; 4-bit types: one byte holding two
+ *     types) or zero-extended on save; a value outside the range of INT8,
+ *     UINT8, INT16, UINT16 or BOOL is refused (ONNX Runtime would silently
+ *     truncate, so a uint8 zero point of 300 would become 44); 4-bit types: one byte holding two
  *     elements per int32; 2-bit types: one byte holding four elements.
  *   uint64_data: UINT32 (truncated to 32 bits on load) and UINT64.
  *   string_data: STRING.
@@ -233,6 +235,28 @@ static oct_status decode_typed(oct_ctx *ctx, const Onnx__TensorProto *pb,
     return OCT_OK;
 }
 
+/* For the integer types stored one per int32_data element, finds the first
+ * value outside the type's range; returns false if there is none. */
+static bool int32_data_out_of_range(const Onnx__TensorProto *pb, ir_dtype dt,
+                                    size_t *index)
+{
+    int32_t lo, hi;
+    switch (dt) {
+    case IR_DT_INT8: lo = INT8_MIN, hi = INT8_MAX; break;
+    case IR_DT_UINT8: lo = 0, hi = UINT8_MAX; break;
+    case IR_DT_INT16: lo = INT16_MIN, hi = INT16_MAX; break;
+    case IR_DT_UINT16: lo = 0, hi = UINT16_MAX; break;
+    case IR_DT_BOOL: lo = 0, hi = 1; break;
+    default: return false;
+    }
+    for (size_t i = 0; i < pb->n_int32_data; i++)
+        if (pb->int32_data[i] < lo || pb->int32_data[i] > hi) {
+            *index = i;
+            return true;
+        }
+    return false;
+}
+
 /* Parses a decimal external_data value; false unless all digits. */
 static bool parse_u64(const char *s, uint64_t *out)
 {
@@ -379,6 +403,13 @@ oct_status fe_tensor_decode(oct_ctx *ctx, const Onnx__TensorProto *pb,
                      "%s holds %zu values but %s x %llu elements need %llu",
                      typed_field_name[tf], have, ir_dtype_name(t->dtype),
                      (unsigned long long)t->nelems, (unsigned long long)want);
+        return tensor_error(ctx, node, name, what, OCT_EINPUT, msg);
+    }
+    size_t bad;
+    if (tf == TF_INT32 && int32_data_out_of_range(pb, t->dtype, &bad)) {
+        snprintf(msg, sizeof msg,
+                 "int32_data element %zu is %ld, out of range for %s",
+                 bad, (long)pb->int32_data[bad], ir_dtype_name(t->dtype));
         return tensor_error(ctx, node, name, what, OCT_EINPUT, msg);
     }
     t->storage = IR_STORE_TYPED;

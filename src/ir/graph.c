@@ -256,7 +256,8 @@ bool ir_node_set_inputs(oct_ctx *ctx, ir_node *node, int n_in)
     ir_value **in = ir_alloc_array(ctx, (size_t)n_in + 1, sizeof *in);
     if (!in)
         return false;
-    memcpy(in, node->in, (size_t)node->n_in * sizeof *in);
+    if (node->n_in) /* a node without inputs has a NULL array */
+        memcpy(in, node->in, (size_t)node->n_in * sizeof *in);
     node->in = in;
     node->n_in = n_in;
     return true;

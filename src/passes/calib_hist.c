@@ -75,13 +75,15 @@ void calib_hist_add(calib_hist *h, const float *x, uint64_t n)
         h->bins[HALF] += finite;
         return;
     }
-    float inv_w = (float)ldexp(1.0, -h->width_log2); /* exact power of two */
+    /* exact power of two, in double: for tiny (subnormal) data 2^-w is
+     * beyond float's range and a float inv_w would be inf */
+    double inv_w = ldexp(1.0, -h->width_log2);
     for (uint64_t i = 0; i < n; i++) {
         float v = x[i];
         if (!isfinite(v))
             continue;
-        /* v * 2^-w is exact (no overflow: |v| < w * HALF). */
-        int64_t idx = (int64_t)floorf(v * inv_w) + HALF;
+        /* v * 2^-w is exact in double (no overflow: |v| < w * HALF). */
+        int64_t idx = (int64_t)floor((double)v * inv_w) + HALF;
         idx = idx < 0 ? 0 : idx >= CALIB_BINS ? CALIB_BINS - 1 : idx;
         h->bins[idx]++;
     }

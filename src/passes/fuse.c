@@ -198,7 +198,8 @@ oct_status pass_fuse(ir_graph *g, oct_ctx *ctx)
     ir_node **snapshot = ir_alloc_array(ctx, n + 1, sizeof *snapshot);
     if (!snapshot)
         return OCT_EINTERNAL;
-    memcpy(snapshot, g->nodes, n * sizeof *snapshot);
+    if (n) /* g->nodes is NULL in a graph without nodes */
+        memcpy(snapshot, g->nodes, n * sizeof *snapshot);
     for (size_t i = 0; !st && i < n; i++) {
         ir_node *node = snapshot[i];
         bool alive = false;

@@ -56,7 +56,8 @@ static bool window_ints(oct_ctx *ctx, const ir_node *node, const char *name,
                        a->n, count);
         return false;
     }
-    memcpy(out, a->ints, (size_t)count * sizeof *out);
+    if (count) /* an empty list has a NULL array */
+        memcpy(out, a->ints, (size_t)count * sizeof *out);
     return true;
 }
 

@@ -202,9 +202,14 @@ static inline int64_t binary_int(ir_op op, int64_t x, int64_t y, bool python_mod
             return (int64_t)(0 - ux);
         return x / y;
     case IR_OP_POW: {
-        uint64_t r = 1;
-        for (int64_t e = y; e > 0; e--) /* exponents are small in practice */
-            r *= ux;
+        /* square-and-multiply, wrapping mod 2^64 like the repeated product
+         * (so the same bits), in O(log y): a huge exponent cannot hang */
+        uint64_t r = 1, b = ux;
+        for (uint64_t e = y > 0 ? (uint64_t)y : 0; e; e >>= 1) {
+            if (e & 1)
+                r *= b;
+            b *= b;
+        }
         return (int64_t)r;
     }
     case IR_OP_PRELU: return x < 0 ? (int64_t)(ux * uy) : x;

@@ -164,12 +164,20 @@ oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
         return st;
     }
     for (int i = 0; i < n->n_out; i++) {
-        if (!n->out[i])
-            continue;
         const ref_shape *s = &out_shape[i];
         bool known = s->rank >= 0 && ir_dtype_valid(s->dtype);
         for (int d = 0; known && d < s->rank; d++)
             known = s->dims[d] >= 0;
+        if (!n->out[i]) {
+            /* an absent output (named ""): kernels may still write it, so
+             * give it a scratch tensor, freed after the kernel */
+            if (known && !(out[i] = ref_tensor_new(ctx, s->dtype, s->rank,
+                                                   s->dims))) {
+                st = OCT_EINTERNAL;
+                goto fail;
+            }
+            continue;
+        }
         if (!known) {
             st = oct_output_error(ctx, OCT_EINTERNAL, n, i,
                                   "shape rule left the output's type unknown "
@@ -191,6 +199,11 @@ oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
             oct_node_error(ctx, st, n, "kernel failed");
         goto fail;
     }
+    for (int i = 0; i < n->n_out; i++)
+        if (!n->out[i]) { /* the scratch tensors of absent outputs */
+            ref_tensor_free(ctx, out[i]);
+            out[i] = NULL;
+        }
     return OCT_OK;
 fail:
     for (int i = 0; i < n->n_out; i++) {
@@ -334,7 +347,8 @@ oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inpu
         outputs[i]->name = g->outputs[i]->name;
     }
 done:
-    if (rs.val && rs.owned)
+    /* the arrays are initialized only once all four are allocated */
+    if (rs.val && rs.owned && rs.uses && rs.keep)
         for (size_t i = 0; i < g->n_values; i++)
             release(&rs, (uint32_t)i);
     if (st != OCT_OK)

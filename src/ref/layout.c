@@ -372,8 +372,10 @@ static bool range_count(const ir_tensor *s, const ir_tensor *l,
         if (de == 0 || !isfinite(st) || !isfinite(li) || !isfinite(de))
             return false;
         double c = ceil((li - st) / de);
+        if (!(c < 9.2e18)) /* check before converting: too big is UB */
+            return false;
         *n = c > 0 ? (int64_t)c : 0;
-        return c < 9.2e18;
+        return true;
     }
     int64_t st = ref_get_i64(s, 0), li = ref_get_i64(l, 0), de = ref_get_i64(d, 0);
     if (de == 0)

@@ -352,7 +352,7 @@ static bool split_sizes(ref_infer *inf, const ir_tensor *split_in,
         int count;
         if (a) {
             count = (int)a->n;
-            if (a->n == (size_t)n)
+            if (a->n == (size_t)n && n) /* empty lists have NULL arrays */
                 memcpy(sizes, a->ints, (size_t)n * sizeof *sizes);
         } else {
             count = (int)split_in->nelems;
@@ -515,11 +515,14 @@ static bool slice_resolve(ref_infer *inf, const ref_shape *x, slice_plan *p)
             return false;
         }
         n = n_ends = (int)as->n;
-        memcpy(starts, as->ints, (size_t)n * sizeof *starts);
-        memcpy(ends, ae->ints, (size_t)n * sizeof *ends);
+        if (n) { /* empty lists have NULL arrays */
+            memcpy(starts, as->ints, (size_t)n * sizeof *starts);
+            memcpy(ends, ae->ints, (size_t)n * sizeof *ends);
+        }
         if (aa) {
             n_axes = n;
-            memcpy(axes, aa->ints, (size_t)n * sizeof *axes);
+            if (n)
+                memcpy(axes, aa->ints, (size_t)n * sizeof *axes);
         }
     } else {
         if (inf->n_in < 3) {

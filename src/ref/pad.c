@@ -61,7 +61,8 @@ static oct_status pad_params(oct_ctx *ctx, const ir_node *node, int64_t opset,
                                   "pads has %zu values; rank-%d input needs %d",
                                   p->n, rank, 2 * rank);
         n_pads = 2 * rank;
-        memcpy(pads, p->ints, (size_t)n_pads * sizeof *pads);
+        if (n_pads) /* an empty list has a NULL array */
+            memcpy(pads, p->ints, (size_t)n_pads * sizeof *pads);
     } else {
         if (n_in < 2 || !node->in[1])
             return oct_node_error(ctx, OCT_EINPUT, node, "input 1 (pads) is required");

@@ -712,7 +712,7 @@ oct_status ref_dynamicquantizelinear(ref_call *call)
     zpf = zpf < 0.0f ? 0.0f : zpf > 255.0f ? 255.0f : zpf;
     int64_t zp = (int64_t)nearbyintf(zpf);
     ir_tensor *y = call->out[0];
-    for (uint64_t i = 0; i < x->nelems; i++)
+    for (uint64_t i = 0; y && i < x->nelems; i++) /* y may be named "" */
         ((uint8_t *)y->data)[i] = (uint8_t)quantize_int(xv[i] / scale, zp, 0, 255);
     if (call->n_out > 1 && call->out[1])
         *(float *)call->out[1]->data = scale;

@@ -88,7 +88,8 @@ static bool reduce_resolve(ref_infer *inf, int rank, reduce_plan *p)
                 return false;
             }
             n = (int)a->n;
-            memcpy(axes, a->ints, (size_t)n * sizeof *axes);
+            if (n) /* an empty list has a NULL array */
+                memcpy(axes, a->ints, (size_t)n * sizeof *axes);
         }
     }
     p->known = true;
@@ -320,7 +321,8 @@ oct_status ref_reduce(ref_call *call)
             /* Minimum / maximum of the output type. */
             bool sgn = tr->kind == IR_DK_SINT;
             if (k == R_MAX)
-                v = sgn ? -(int64_t)(1ull << (tr->bits - 1)) : 0;
+                /* -2^(bits-1) without negating INT64_MIN (UB) */
+                v = sgn ? (int64_t)(UINT64_MAX << (tr->bits - 1)) : 0;
             else
                 v = sgn ? (int64_t)((1ull << (tr->bits - 1)) - 1)
                         : (int64_t)(tr->bits >= 64 ? UINT64_MAX

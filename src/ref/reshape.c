@@ -68,7 +68,8 @@ oct_status shape_reshape(ref_infer *inf)
                                   "shape has %zu dims (at most %d)", a->n,
                                   REF_MAX_RANK);
         n = (int)a->n;
-        memcpy(shape, a->ints, (size_t)n * sizeof *shape);
+        if (n) /* an empty list has a NULL array */
+            memcpy(shape, a->ints, (size_t)n * sizeof *shape);
     } else {
         if (inf->n_in < 2 || !node->in[1])
             return oct_node_error(inf->ctx, OCT_EINPUT, node,
@@ -206,7 +207,8 @@ static int read_axes(ref_infer *inf, int64_t *axes, bool *unknown)
             oct_node_error(inf->ctx, OCT_EINPUT, node, "too many axes");
             return -2;
         }
-        memcpy(axes, a->ints, a->n * sizeof *axes);
+        if (a->n) /* an empty list has a NULL array */
+            memcpy(axes, a->ints, a->n * sizeof *axes);
         return (int)a->n;
     }
     if (inf->n_in < 2 || !node->in[1])

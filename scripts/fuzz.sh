@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# fuzz.sh: builds the libFuzzer targets (fuzz/, clang-19, ASan+UBSan) and
+# runs each for a fixed time on a corpus seeded from the test models.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
+#     SECONDS_PER_TARGET  default 60
+#     TARGET              load npy pb npz pipeline quantize (default: all)
+#   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
+#        OCTET_SHARED      shared folder (default ../shared)
+#
+# Corpora persist in $BUILD/corpus/TARGET between runs; crash, leak and
+# timeout reproducers land in $BUILD/artifacts/TARGET/.  Prints the
+# executions and corpus size of each target (the figures in
+# docs/reliability.md) and exits 1 if any target found a problem.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-60}
+shift || true
+TARGETS=${*:-load npy pb npz pipeline quantize}
+BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
+SHARED=${OCTET_SHARED:-../shared}
+NODE_TESTS=/usr/share/libonnx-testdata/data/node
+PY=.venv/bin/python
+[ -x "$PY" ] || PY=python3
+
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$BUILD" -DOCTET_FUZZ=ON \
+    -DOCTET_SANITIZE=ON -DOCTET_NATIVE=OFF >/dev/null
+fi
+for t in $TARGETS; do
+  cmake --build "$BUILD" -j2 --target "fuzz_$t" >/dev/null
+done
+
+# ---- seeds -------------------------------------------------------------------
+SEEDS=$BUILD/seeds
+if [ ! -d "$SEEDS" ]; then
+  mkdir -p "$SEEDS"/{model,small_model,pb,npy,npz}
+  i=0
+  for f in "$SHARED"/models/*/model.onnx; do
+    [ "$(stat -c %s "$f")" -le 262144 ] && cp "$f" "$SEEDS/model/shared_$((i++)).onnx"
+  done
+  for d in "$NODE_TESTS"/*/; do
+    n=$(basename "$d")
+    [ -f "$d/model.onnx" ] || continue
+    cp "$d/model.onnx" "$SEEDS/model/$n.onnx"
+    cp "$d/model.onnx" "$SEEDS/small_model/$n.onnx"
+    for p in "$d"/test_data_set_0/*.pb; do
+      [ -f "$p" ] && [ "$(stat -c %s "$p")" -le 65536 ] && \
+        cp "$p" "$SEEDS/pb/${n}_$(basename "$p")"
+    done
+  done
+  for p in "$SHARED"/models/mnist-8/test_data_set_0/*.pb; do
+    cp "$p" "$SEEDS/pb/mnist_$(basename "$p")"
+  done
+  "$PY" - "$SEEDS" <<'PYEOF'
+import io, sys, zipfile
+import numpy as np
+out = sys.argv[1]
+rng = np.random.default_rng(0)
+arrays = {
+    "f32": rng.standard_normal((2, 3, 4)).astype(np.float32),
+    "f64_fortran": np.asfortranarray(rng.standard_normal((3, 5))),
+    "u8": np.arange(24, dtype=np.uint8).reshape(2, 12),
+    "i8": np.arange(-8, 8, dtype=np.int8),
+    "i64": np.arange(6, dtype=np.int64).reshape(3, 2),
+    "f16": np.ones((4,), np.float16),
+    "bool": np.array([True, False, True]),
+    "scalar": np.array(3.5, np.float32),
+    "empty": np.zeros((0, 4), np.float32),
+    "big_endian": np.arange(5, dtype=">i4"),
+}
+for name, a in arrays.items():
+    np.save(f"{out}/npy/{name}.npy", a)
+with open(f"{out}/npy/v2_header.npy", "wb") as f:
+    np.lib.format.write_array(f, arrays["f32"], version=(2, 0))
+np.savez(f"{out}/npz/stored.npz", x=arrays["f32"], y=arrays["u8"])
+np.savez_compressed(f"{out}/npz/deflated.npz", x=arrays["f32"], y=arrays["i64"])
+np.savez_compressed(f"{out}/npz/one.npz", input=rng.standard_normal((1, 1, 8, 8)).astype(np.float32))
+PYEOF
+fi
+
+seeds_of() {
+  case $1 in
+    load) echo "$SEEDS/model" ;;
+    pipeline|quantize) echo "$SEEDS/small_model" ;;
+    *) echo "$SEEDS/$1" ;;
+  esac
+}
+maxlen_of() {
+  case $1 in
+    load) echo 262144 ;;
+    pipeline|quantize) echo 65536 ;;
+    *) echo 65536 ;;
+  esac
+}
+
+# ---- runs ----------------------------------------------------------------------
+status=0
+printf '%-10s %12s %10s %8s  %s\n' target executions exec/s corpus result
+for t in $TARGETS; do
+  corpus=$BUILD/corpus/$t
+  art=$BUILD/artifacts/$t
+  log=$BUILD/fuzz-$t.log
+  mkdir -p "$corpus" "$art"
+  set +e
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$BUILD/fuzz/fuzz_$t" "$corpus" "$(seeds_of "$t")" \
+      -max_total_time="$SECS" -max_len="$(maxlen_of "$t")" -timeout=20 \
+      -rss_limit_mb=2048 -artifact_prefix="$art/" -print_final_stats=1 \
+      >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  n=$(find "$corpus" -type f | wc -l)
+  result=ok
+  if [ $rc -ne 0 ]; then result="FAILED (rc $rc, see $log and $art)"; status=1; fi
+  printf '%-10s %12s %10s %8s  %s\n' "$t" "$execs" "$speed" "$n" "$result"
+done
+exit $status
