@@ -22,6 +22,13 @@
 CLI_COMMANDS(CMD)
 #undef CMD
 
+/* cmd_run.c, shared with run_so.c: a one-line summary of an output (dtype,
+ * shape, min/max/mean, argmax for small tensors, NaN count); a monotonic
+ * clock in ms; the median and minimum of `repeat` timings (sorts them). */
+void cli_print_summary(const ir_tensor *t, const char *name);
+double cli_now_ms(void);
+void cli_print_timing(double *times, long repeat);
+
 /* Prints every diagnostic recorded in ctx to stderr, prefixed "octet: ". */
 void cli_print_diags(const oct_ctx *ctx);
 /* Prints diagnostics and returns the exit code for `st`. */

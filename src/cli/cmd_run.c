@@ -152,7 +152,7 @@ static int read_input_arg(oct_ctx *ctx, const char *arg, feed *feeds, size_t n_f
 
 /* ---- output summary and files ----------------------------------------- */
 
-static void print_summary(const ir_tensor *t, const char *name)
+void cli_print_summary(const ir_tensor *t, const char *name)
 {
     printf("%s: %s [", name, ir_dtype_name(t->dtype));
     for (int d = 0; d < t->rank; d++)
@@ -225,7 +225,7 @@ static oct_status write_outputs(oct_ctx *ctx, const run_args *a, const ir_graph 
 
 /* ---- running ------------------------------------------------------------ */
 
-static double now_ms(void)
+double cli_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -236,6 +236,15 @@ static int cmp_double(const void *x, const void *y)
 {
     double a = *(const double *)x, b = *(const double *)y;
     return (a > b) - (a < b);
+}
+
+void cli_print_timing(double *times, long repeat)
+{
+    qsort(times, (size_t)repeat, sizeof *times, cmp_double);
+    double median = repeat % 2 ? times[repeat / 2]
+                               : (times[repeat / 2 - 1] + times[repeat / 2]) / 2;
+    printf("time: median %.3f ms over %ld run%s (min %.3f ms)\n", median, repeat,
+           repeat == 1 ? "" : "s", times[0]);
 }
 
 /* A view of sample s of t (which has a leading sample axis). */
@@ -399,19 +408,14 @@ static oct_status run_model(oct_ctx *ctx, const run_args *a, ir_model **model_ou
                 ref_tensor_free(ctx, outs[o]);
                 outs[o] = NULL;
             }
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         st = ref_run(ctx, m, in, n_feeds, outs, g->n_outputs, NULL);
-        times[r] = now_ms() - t0;
+        times[r] = cli_now_ms() - t0;
         if (st != OCT_OK)
             return st;
     }
-    if (a->time) {
-        qsort(times, (size_t)a->repeat, sizeof *times, cmp_double);
-        double median = a->repeat % 2 ? times[a->repeat / 2]
-                                      : (times[a->repeat / 2 - 1] + times[a->repeat / 2]) / 2;
-        printf("time: median %.3f ms over %ld run%s (min %.3f ms)\n", median, a->repeat,
-               a->repeat == 1 ? "" : "s", times[0]);
-    }
+    if (a->time)
+        cli_print_timing(times, a->repeat);
     return OCT_OK;
 }
 
@@ -434,7 +438,7 @@ int cmd_run(int argc, char **argv)
     oct_status st = run_model(ctx, &a, &m, &outs, &code);
     if (st == OCT_OK && !code && outs) {
         for (size_t i = 0; i < m->graph->n_outputs; i++)
-            print_summary(outs[i], m->graph->outputs[i]->name);
+            cli_print_summary(outs[i], m->graph->outputs[i]->name);
         if (a.output_dir)
             st = write_outputs(ctx, &a, m->graph, outs);
     }

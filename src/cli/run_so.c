@@ -55,54 +55,6 @@ static bool io_spec(const cJSON *o, const char **name, ir_dtype *dt, int *rank, 
     return *dt != IR_DT_UNDEFINED;
 }
 
-static void print_summary(const ir_tensor *t, const char *name)
-{
-    printf("%s: %s [", name, ir_dtype_name(t->dtype));
-    for (int d = 0; d < t->rank; d++)
-        printf("%s%lld", d ? "," : "", (long long)t->dims[d]);
-    printf("]");
-    if (!t->nelems) {
-        printf("\n");
-        return;
-    }
-    double mn = INFINITY, mx = -INFINITY, sum = 0;
-    uint64_t argmax = 0, nans = 0;
-    for (uint64_t i = 0; i < t->nelems; i++) {
-        double x = ref_get(t, i);
-        if (isnan(x)) {
-            nans++;
-            continue;
-        }
-        if (x < mn)
-            mn = x;
-        if (x > mx) {
-            mx = x;
-            argmax = i;
-        }
-        sum += x;
-    }
-    uint64_t counted = t->nelems - nans;
-    printf(" min=%.6g max=%.6g mean=%.6g", mn, mx, counted ? sum / (double)counted : NAN);
-    if (t->nelems <= 4096)
-        printf(" argmax=%llu", (unsigned long long)argmax);
-    if (nans)
-        printf(" nan=%llu", (unsigned long long)nans);
-    printf("\n");
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
 static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
                              const char *const *input_args, size_t n_input_args,
                              const char *output_dir, long repeat, bool timing)
@@ -196,23 +148,18 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
         goto done;
     }
     for (long r = 0; r < repeat; r++) {
-        double t0 = now_ms();
+        double t0 = cli_now_ms();
         int rc = run(in_ptrs, out_ptrs, scratch);
-        times[r] = now_ms() - t0;
+        times[r] = cli_now_ms() - t0;
         if (rc != 0) {
             st = oct_error(ctx, OCT_EINTERNAL, "%s_run returned %d", sym_base, rc);
             goto done;
         }
     }
-    if (timing) {
-        qsort(times, (size_t)repeat, sizeof *times, cmp_double);
-        double median = repeat % 2 ? times[repeat / 2]
-                                   : (times[repeat / 2 - 1] + times[repeat / 2]) / 2;
-        printf("time: median %.3f ms over %ld run%s (min %.3f ms)\n", median, repeat,
-               repeat == 1 ? "" : "s", times[0]);
-    }
+    if (timing)
+        cli_print_timing(times, repeat);
     for (int k = 0; k < n_out; k++)
-        print_summary(out_t[k], out_names[k]);
+        cli_print_summary(out_t[k], out_names[k]);
     if (output_dir) {
         if (mkdir(output_dir, 0777) != 0 && errno != EEXIST) {
             st = oct_error(ctx, OCT_EINTERNAL, "cannot create folder '%s': %s", output_dir,

@@ -405,6 +405,11 @@ bool ir_shape_elems(int rank, const int64_t *dims, uint64_t *elems);
  * every violation; OCT_OK or OCT_EINPUT. */
 oct_status ir_verify(const ir_model *m, oct_ctx *ctx);
 
+/* Length of the valid UTF-8 sequence starting at p (at most n bytes), or 0
+ * if it is not one (overlong forms, surrogates and > U+10FFFF are invalid);
+ * the JSON and DOT printers escape what is not (print_json.c). */
+size_t ir_utf8_len(const uint8_t *p, size_t n);
+
 /* print.c / print_json.c / print_dot.c: write the model to `out`.  The text
  * form is stable (golden tests and --print-after use it). */
 #include <stdio.h>

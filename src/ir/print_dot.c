@@ -21,34 +21,6 @@
 
 enum { INIT_LINES = 3 };
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    uint8_t c = p[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0)
-        len = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        len = 3, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        len = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* Text inside a quoted DOT string (without the quotes). */
 static void d_text(FILE *out, const char *s)
 {
@@ -64,7 +36,7 @@ static void d_text(FILE *out, const char *s)
             fprintf(out, "\\\\x%02x", c);
             i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            size_t n = ir_utf8_len(p + i, len - i);
             if (n == 0) {
                 fprintf(out, "\\\\x%02x", c);
                 i++;

@@ -37,9 +37,7 @@
 
 #include "ir.h"
 
-/* Length of the valid UTF-8 sequence starting at p (at most n bytes), or 0
- * if it is not one (overlong forms, surrogates and > U+10FFFF are invalid). */
-static size_t utf8_len(const uint8_t *p, size_t n)
+size_t ir_utf8_len(const uint8_t *p, size_t n)
 {
     uint8_t c = p[0];
     size_t len;
@@ -85,7 +83,7 @@ static void j_str(FILE *out, const void *data, size_t len)
             }
             i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            size_t n = ir_utf8_len(p + i, len - i);
             if (n == 0) {
                 fprintf(out, "\\u%04x", c); /* stray byte: U+00XX */
                 i++;
