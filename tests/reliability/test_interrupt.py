@@ -1,12 +1,12 @@
 """An interrupted `octet quantize` loses no data.
 
 Runs `octet quantize` of squeezenet1.1 into an empty folder and interrupts
-it: with SIGINT and with SIGTERM after 0.5 s (mid-calibration), and again
+it: with SIGINT and with SIGTERM after 0.5 s (mostly mid-calibration), and again
 the moment a temporary output file appears in the folder (mid-write, found
 by polling; the test reports whether that window was hit).  Each time the
 process must die of that signal, leave no temporary file and no partial
-output in the folder (mid-calibration: no file at all; mid-write: only
-outputs already complete, checked by onnx.checker / json), and leave the
+output in the folder (only outputs already complete, checked by
+onnx.checker / json), and leave the
 input model byte-for-byte intact.  A final
 uninterrupted run into the same folder must then succeed.
 """
@@ -88,7 +88,10 @@ for sig in (signal.SIGINT, signal.SIGTERM):
         p = start(d)
         time.sleep(0.5)
         p.send_signal(sig)
-        check(f"{sig.name} after 0.5 s", p, sig, d, before)
+        # On a fast machine the model may already be written (renamed into
+        # place, whole) when the signal lands: complete outputs may stay,
+        # partial or temporary ones never.
+        check(f"{sig.name} after 0.5 s", p, sig, d, before, finished_ok=True)
 
 # mid-write: poll for the temporary beside the output, then signal at once
 hit = 0
