@@ -29,7 +29,8 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
                              v->name, it->rank);
         t->dtype = it->dtype;
         t->rank = it->rank;
-        memcpy(t->dims, it->dims, (size_t)it->rank * sizeof *t->dims);
+        if (it->rank) /* a scalar has no dims array */
+            memcpy(t->dims, it->dims, (size_t)it->rank * sizeof *t->dims);
         t->nelems = it->nelems;
         t->nbytes = it->nbytes;
         return OCT_OK;

@@ -124,7 +124,8 @@ oct_status cg_lower_slice(cg_fn *f, const ir_node *n)
             static const char *const names[] = {"starts", "ends", "axes", NULL};
             const ir_attr *a = names[k] ? ir_node_attr(n, names[k]) : NULL;
             if (a && a->n <= REF_MAX_RANK) {
-                memcpy(v[k], a->ints, a->n * sizeof *a->ints);
+                if (a->n) /* an empty list has no array */
+                    memcpy(v[k], a->ints, a->n * sizeof *a->ints);
                 cnt[k] = (int)a->n;
             }
             continue;
