@@ -48,19 +48,6 @@ static inline int32_t wrap_i32(int64_t v)
     return (int32_t)(uint32_t)(uint64_t)v;
 }
 
-static int64_t elems_or_neg(const ref_shape *s)
-{
-    if (s->rank < 0)
-        return -1;
-    int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (s->dims[i] < 0)
-            return -1;
-        n *= s->dims[i];
-    }
-    return n;
-}
-
 static oct_status check_type(ref_infer *inf, int i, bool (*ok)(ir_dtype),
                              const char *what)
 {
@@ -217,7 +204,7 @@ static oct_status mm_param_init(oct_ctx *ctx, const ir_node *node, int idx,
                                 const int64_t *ob, int64_t mn, mm_param *out)
 {
     memset(out, 0, sizeof *out);
-    int64_t n = elems_or_neg(p);
+    int64_t n = ref_shape_known_elems(p);
     if (n == 1)
         return OCT_OK;
     if (p->rank == 1) {
@@ -439,10 +426,10 @@ oct_status shape_qlinearmatmul(ref_infer *inf)
             inf->in[1].dtype && inf->in[scales[j]].dtype)
             st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, scales[j],
                                  "scales must share one type");
-    if (st == OCT_OK && elems_or_neg(&inf->in[6]) > 1)
+    if (st == OCT_OK && ref_shape_known_elems(&inf->in[6]) > 1)
         st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 6,
                              "output scale must be per tensor");
-    if (st == OCT_OK && elems_or_neg(&inf->in[7]) > 1)
+    if (st == OCT_OK && ref_shape_known_elems(&inf->in[7]) > 1)
         st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 7,
                              "output zero point must be per tensor");
     if (st != OCT_OK)
@@ -555,7 +542,7 @@ static oct_status qconv_param_check(ref_infer *inf, int i, bool per_channel_ok,
     if (inf->n_in <= i || !inf->node->in[i])
         return OCT_OK;
     const ref_shape *p = &inf->in[i];
-    int64_t n = elems_or_neg(p);
+    int64_t n = ref_shape_known_elems(p);
     if (n < 0 || n == 1)
         return OCT_OK;
     int64_t M = inf->in[wi].rank >= 1 ? inf->in[wi].dims[0] : -1;

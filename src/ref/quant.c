@@ -46,20 +46,6 @@ typedef struct quant_gran {
     uint64_t sdim;         /* scale extent along the axis */
 } quant_gran;
 
-/* Number of elements of a shape with every dim known, else -1. */
-static int64_t known_elems(const ref_shape *s)
-{
-    if (s->rank < 0)
-        return -1;
-    int64_t n = 1;
-    for (int i = 0; i < s->rank; i++) {
-        if (s->dims[i] < 0)
-            return -1;
-        n *= s->dims[i];
-    }
-    return n;
-}
-
 /* "[2, 3]" ("?" for an unknown dim) into buf, truncated to size. */
 static const char *shape_text(const ref_shape *s, char *buf, size_t size)
 {
@@ -96,7 +82,7 @@ static oct_status quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
                               "block_size = %lld must not be negative",
                               (long long)block);
     if (zp && zp->rank >= 0 && scale->rank >= 0) {
-        int64_t ns = known_elems(scale), nz = known_elems(zp);
+        int64_t ns = ref_shape_known_elems(scale), nz = ref_shape_known_elems(zp);
         bool both_single = ns == 1 && nz == 1;
         bool same = zp->rank == scale->rank;
         for (int i = 0; same && i < zp->rank; i++)
@@ -114,7 +100,7 @@ static oct_status quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
     }
     if (scale->rank < 0)
         return OCT_OK;
-    int64_t n_scale = known_elems(scale);
+    int64_t n_scale = ref_shape_known_elems(scale);
     if (n_scale == 1) {
         g->kind = QG_TENSOR;
     } else if (block == 0) {
@@ -167,7 +153,7 @@ static oct_status quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
         g->block = block;
         g->sdim = (uint64_t)(scale->dims[g->axis] < 0 ? 0 : scale->dims[g->axis]);
     }
-    if (known_elems(x) >= 0) {
+    if (ref_shape_known_elems(x) >= 0) {
         g->outer = 1;
         g->dim = 1;
         g->inner = 1;
@@ -178,7 +164,7 @@ static oct_status quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
             for (int i = g->axis + 1; i < x->rank; i++)
                 g->inner *= (uint64_t)x->dims[i];
         } else {
-            g->inner = (uint64_t)known_elems(x);
+            g->inner = (uint64_t)ref_shape_known_elems(x);
         }
     }
     return OCT_OK;

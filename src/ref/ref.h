@@ -98,6 +98,9 @@ int ref_const_ints(const ir_tensor *t, int64_t *values, int max);
 /* Shape of a tensor as a ref_shape. */
 void ref_shape_of(const ir_tensor *t, ref_shape *s);
 uint64_t ref_shape_elems(const ref_shape *s); /* all dims known */
+/* Element count when the rank and every dim are known and the product fits
+ * int64; -1 otherwise (static shapes with unknown dims). */
+int64_t ref_shape_known_elems(const ref_shape *s);
 
 /* ---- sliding-window geometry (conv.c), shared by Conv, ConvTranspose's
  * checks, pooling, QLinearConv and ConvInteger ---------------------------- */

@@ -131,3 +131,14 @@ uint64_t ref_shape_elems(const ref_shape *s)
     }
     return n;
 }
+
+int64_t ref_shape_known_elems(const ref_shape *s)
+{
+    if (s->rank < 0)
+        return -1;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++)
+        if (s->dims[i] < 0 || __builtin_mul_overflow(n, s->dims[i], &n))
+            return -1;
+    return n;
+}
