@@ -1,0 +1,242 @@
+/*
+ * qkernel_bench.c: single-thread throughput of the integer kernels of the
+ * LLVM backend (src/codegen/kernels): octk_qgemm at M=N=K=1024 and
+ * M=64/256 with N=K=1024, and octk_qconv on a 3x3 C=64 M=64 56x56 (pad 1)
+ * and a 1x1 C=64 M=256 56x56 convolution, with weights in [-128, 127] and
+ * in [-64, 64] (on an AVX2-only build the first take the S16 path, the
+ * second U8S8; with AVX-512 VNNI both take U8S8), the convolutions of
+ * squeezenet1.1 that dominate its time (1x1 squeeze/expand at 55x55 and
+ * 13x13, 3x3 expand pad 1, the 3x3 stride 2 stem), and octk_qdwconv 3x3
+ * over 64 channels of 112x112 at strides 1 and 2.
+ * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th).
+ * Prints GOP/s counting 2*M*N*K operations (K = C*KH*KW for the convs,
+ * N = OH*OW), the median of several runs; phases 0 and 1 are both timed
+ * (the share of phase 0, widening or im2col, is printed too).  Times are
+ * thread CPU time, so that other processes sharing the machine do not count.
+ *
+ * Build and run:
+ *   cc -O3 -march=native -Isrc/codegen/kernels bench/qkernel_bench.c \
+ *      src/codegen/kernels/q*.c -lm -o /tmp/qkb && /tmp/qkb
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "octk.h"
+
+enum { RUNS = 7 };
+
+/* the instruction sets of this build, as a compiler targeting it would pass */
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX2__)
+static const unsigned bench_isa = OCTK_ISA_AVX2 | OCTK_ISA_VNNI;
+#elif defined(__AVX2__)
+static const unsigned bench_isa = OCTK_ISA_AVX2;
+#else
+static const unsigned bench_isa = 0;
+#endif
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void *xalloc(size_t n)
+{
+    void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+static void fill_weights(int8_t *w, size_t n, int range)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (int8_t)((int)(rnd() % (unsigned)(2 * range + 1)) - range);
+}
+
+static void bench_gemm(int64_t M, int64_t N, int64_t K, int range)
+{
+    uint8_t *a = xalloc((size_t)(M * K));
+    int8_t *b = xalloc((size_t)(K * N));
+    for (int64_t i = 0; i < M * K; i++)
+        a[i] = (uint8_t)rnd();
+    fill_weights(b, (size_t)(K * N), range);
+    int32_t *bz = xalloc((size_t)N * 4), *bias = xalloc((size_t)N * 4);
+    float *mult = xalloc((size_t)N * 4);
+    for (int64_t n = 0; n < N; n++)
+        mult[n] = 1e-4f;
+    void *pb = xalloc(octk_qgemm_packed_b_size(K, N));
+    octk_qgemm_pack_b(pb, b, 1, bz, K, N, N, 1, bench_isa);
+    uint8_t *y = xalloc((size_t)(M * N));
+    octk_qgemm p = {.M = M, .N = N, .K = K, .lda = K, .ldy = N, .a_signed = 0, .a_zero = 128,
+                    .y_signed = 0, .y_zero = 128, .y_lo = 0, .y_hi = 255, .a = a, .y = y,
+                    .b = pb, .bias = bias, .mult = mult};
+    p.work = xalloc(octk_qgemm_work_size(&p));
+    double t[RUNS], t0s[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now();
+        octk_qgemm_run(&p, 0, 0, octk_qgemm_tasks(&p, 0));
+        double t1 = now();
+        octk_qgemm_run(&p, 1, 0, octk_qgemm_tasks(&p, 1));
+        t[r] = now() - t0;
+        t0s[r] = t1 - t0;
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
+    printf("qgemm M=%-5lld N=%-5lld K=%-5lld path=%-4s %7.1f GOP/s  (phase 0 %4.1f%%)\n",
+           (long long)M, (long long)N, (long long)K,
+           octk_qpacked_path(pb) == OCTK_PATH_U8S8 ? "u8s8" : "s16",
+           2.0 * (double)M * (double)N * (double)K / t[RUNS / 2] * 1e-9,
+           100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
+    free(a), free(b), free(bz), free(bias), free(mult), free(pb), free(y), free(p.work);
+}
+
+/* KS x KS convolution of C channels of HW x HW into M, stride st, padding
+ * pad on every side. */
+static void bench_conv(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st, int64_t pad,
+                       int range)
+{
+    int64_t K = C * KS * KS, OHW = (HW + 2 * pad - KS) / st + 1;
+    octk_conv_shape s = {.C = C, .H = HW, .W = HW, .M = M, .OH = OHW, .OW = OHW, .KH = KS,
+                         .KW = KS, .SH = st, .SW = st, .DH = 1, .DW = 1, .PT = pad, .PL = pad};
+    uint8_t *x = xalloc((size_t)(C * HW * HW));
+    int8_t *w = xalloc((size_t)(M * K));
+    for (int64_t i = 0; i < C * HW * HW; i++)
+        x[i] = (uint8_t)rnd();
+    fill_weights(w, (size_t)(M * K), range);
+    int32_t *wz = xalloc((size_t)M * 4), *bias = xalloc((size_t)M * 4);
+    float *mult = xalloc((size_t)M * 4);
+    for (int64_t m = 0; m < M; m++)
+        mult[m] = 1e-4f;
+    void *pw = xalloc(octk_qconv_packed_w_size(M, K));
+    octk_qconv_pack_w(pw, w, 1, wz, M, K, bench_isa);
+    uint8_t *y = xalloc((size_t)(M * OHW * OHW));
+    octk_qconv p = {.s = s, .x_signed = 0, .x_zero = 128, .y_signed = 0, .y_zero = 128,
+                    .y_lo = 0, .y_hi = 255, .x = x, .y = y, .w = pw, .bias = bias, .mult = mult};
+    p.work = xalloc(octk_qconv_work_size(&p));
+    /* small convolutions repeat inside each timed run (about 2e8 operations) */
+    double ops = 2.0 * (double)M * (double)K * (double)(OHW * OHW);
+    int reps = ops < 2e8 ? (int)(2e8 / ops) : 1;
+    double t[RUNS], t0s[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        t[r] = t0s[r] = 0;
+        for (int i = 0; i < reps; i++) {
+            double t0 = now();
+            octk_qconv_run(&p, 0, 0, octk_qconv_tasks(&p, 0));
+            double t1 = now();
+            octk_qconv_run(&p, 1, 0, octk_qconv_tasks(&p, 1));
+            t[r] += (now() - t0) / reps;
+            t0s[r] += (t1 - t0) / reps;
+        }
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
+    printf("qconv %lldx%lld/%lld C=%-3lld M=%-4lld %3lldx%-3lld path=%-4s %7.1f GOP/s  (phase 0 "
+           "%4.1f%%)\n",
+           (long long)KS, (long long)KS, (long long)st, (long long)C, (long long)M,
+           (long long)HW, (long long)HW, octk_qpacked_path(pw) == OCTK_PATH_U8S8 ? "u8s8" : "s16",
+           ops / t[RUNS / 2] * 1e-9,
+           100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
+    free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
+}
+
+/* Depthwise 3x3 (pad 1) over C channels of HW x HW, stride st: GOP/s
+ * counting 2 * C * OH * OW * 9. */
+static void bench_dwconv(int64_t C, int64_t HW, int64_t st)
+{
+    int64_t OHW = (HW + 2 - 3) / st + 1;
+    octk_conv_shape s = {.C = C, .H = HW, .W = HW, .M = C, .OH = OHW, .OW = OHW, .KH = 3,
+                         .KW = 3, .SH = st, .SW = st, .DH = 1, .DW = 1, .PT = 1, .PL = 1};
+    uint8_t *x = xalloc((size_t)(C * HW * HW));
+    int8_t *w = xalloc((size_t)(C * 9));
+    for (int64_t i = 0; i < C * HW * HW; i++)
+        x[i] = (uint8_t)rnd();
+    fill_weights(w, (size_t)(C * 9), 127);
+    int32_t *wz = xalloc((size_t)C * 4), *bias = xalloc((size_t)C * 4);
+    float *mult = xalloc((size_t)C * 4);
+    for (int64_t c = 0; c < C; c++)
+        mult[c] = 1e-3f;
+    void *pw = xalloc(octk_qdwconv_packed_w_size(C, 9));
+    octk_qdwconv_pack_w(pw, w, 1, wz, C, 9);
+    uint8_t *y = xalloc((size_t)(C * OHW * OHW));
+    octk_qconv p = {.s = s, .x_signed = 0, .x_zero = 128, .y_signed = 0, .y_zero = 128,
+                    .y_lo = 0, .y_hi = 255, .x = x, .y = y, .w = pw, .bias = bias, .mult = mult};
+    p.work = xalloc(octk_qdwconv_work_size(&p));
+    double t[RUNS], t0s[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now();
+        octk_qdwconv_run(&p, 0, 0, octk_qdwconv_tasks(&p, 0));
+        double t1 = now();
+        octk_qdwconv_run(&p, 1, 0, octk_qdwconv_tasks(&p, 1));
+        t[r] = now() - t0;
+        t0s[r] = t1 - t0;
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
+    printf("qdwconv 3x3 C=%-3lld %lldx%lld stride %lld     %7.1f GOP/s  (phase 0 %4.1f%%)\n",
+           (long long)C, (long long)HW, (long long)HW, (long long)st,
+           2.0 * 9.0 * (double)(C * OHW * OHW) / t[RUNS / 2] * 1e-9,
+           100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
+    free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
+}
+
+/* The convolutions of squeezenet1.1 that take most of its time: all, or
+ * only number only (0-based) if only >= 0. */
+static void bench_squeezenet(int only)
+{
+    static const int64_t cs[][6] = {
+        {3, 64, 224, 3, 2, 0},     /* stem */
+        {64, 16, 55, 1, 1, 0},     /* fire squeeze */
+        {16, 64, 55, 1, 1, 0},     /* fire expand 1x1 */
+        {16, 64, 55, 3, 1, 1},     /* fire expand 3x3 */
+        {32, 128, 27, 1, 1, 0},
+        {32, 128, 27, 3, 1, 1},
+        {64, 256, 13, 1, 1, 0},
+        {64, 256, 13, 3, 1, 1},
+        {512, 1000, 13, 1, 1, 0},  /* classifier */
+    };
+    for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++)
+        if (only < 0 || only == i)
+            bench_conv(cs[i][0], cs[i][1], cs[i][2], cs[i][3], cs[i][4], cs[i][5], 127);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "squeeze") == 0) {
+        bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1);
+        return 0;
+    }
+    static const int ranges[2] = {127, 64};
+    for (int i = 0; i < 2; i++) {
+        bench_gemm(1024, 1024, 1024, ranges[i]);
+        bench_gemm(64, 1024, 1024, ranges[i]);
+        bench_gemm(256, 1024, 1024, ranges[i]);
+        bench_conv(64, 64, 56, 3, 1, 1, ranges[i]);
+        bench_conv(64, 256, 56, 1, 1, 0, ranges[i]);
+    }
+    bench_squeezenet(-1);
+    bench_dwconv(64, 112, 1);
+    bench_dwconv(64, 112, 2);
+    return 0;
+}

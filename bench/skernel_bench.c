@@ -1,0 +1,120 @@
+/*
+ * skernel_bench.c: single-thread speed of the float32 kernels of
+ * src/codegen/kernels (sgemm, sconv), in GFLOP/s (2 flops per multiply-add),
+ * median and best of several runs (the best is the figure least disturbed
+ * by other processes on a shared machine).  Standalone:
+ *
+ *   cc -O3 -march=native -Isrc/codegen/kernels bench/skernel_bench.c \
+ *      src/codegen/kernels/s*.c -lm -o /tmp/skb && /tmp/skb
+ *
+ * Each run calls every task of phase 0, then every task of phase 1, in one
+ * thread, as the generated code does with a one-thread pool.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "octk.h"
+
+enum { RUNS = 11 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(getenv("SKB_CPU") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static float *rand_floats(size_t n, uint32_t seed)
+{
+    float *v = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64 + 64);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        v[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+    }
+    return v;
+}
+
+static void *work_alloc(size_t bytes)
+{
+    return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+}
+
+static void bench_sgemm(int64_t M, int64_t N, int64_t K)
+{
+    float *a = rand_floats((size_t)(M * K), 1), *b = rand_floats((size_t)(K * N), 2);
+    float *bias = rand_floats((size_t)N, 3), *y = rand_floats((size_t)(M * N), 4);
+    float *pb = work_alloc(octk_sgemm_packed_b_size(K, N));
+    octk_sgemm_pack_b(pb, b, 1.0f, K, N, N, 1);
+    octk_sgemm p = {.M = M, .N = N, .K = K, .lda = K, .ldy = N, .y_lo = 0.0f,
+                    .y_hi = 1e30f, .a = a, .y = y, .b = pb, .bias = bias};
+    p.work = work_alloc(octk_sgemm_work_size(&p));
+    int reps = (int)(1e9 / (double)(M * N * K)) + 1;
+    double t[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < reps; i++)
+            for (int ph = 0; ph < 2; ph++)
+                octk_sgemm_run(&p, ph, 0, octk_sgemm_tasks(&p, ph));
+        t[r] = (now_s() - t0) / reps;
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    const double flop = 2.0 * (double)(M * N * K);
+    printf("sgemm M=%-5lld N=%-5lld K=%-5lld  median %6.1f  best %6.1f GFLOP/s\n",
+           (long long)M, (long long)N, (long long)K, flop / t[RUNS / 2] * 1e-9, flop / t[0] * 1e-9);
+    free(a), free(b), free(bias), free(y), free(pb), free(p.work);
+}
+
+static void bench_sconv(int64_t C, int64_t M, int64_t H, int64_t W, int64_t KS)
+{
+    octk_conv_shape s = {.C = C, .H = H, .W = W, .M = M, .OH = H, .OW = W, .KH = KS,
+                         .KW = KS, .SH = 1, .SW = 1, .DH = 1, .DW = 1,
+                         .PT = KS / 2, .PL = KS / 2};
+    int64_t K = C * KS * KS, P = H * W;
+    float *x = rand_floats((size_t)(C * H * W), 5), *w = rand_floats((size_t)(M * K), 6);
+    float *bias = rand_floats((size_t)M, 7), *y = rand_floats((size_t)(M * P), 8);
+    float *pw = work_alloc(octk_sconv_packed_w_size(M, K));
+    octk_sconv_pack_w(pw, w, M, K);
+    octk_sconv p = {.s = s, .y_lo = 0.0f, .y_hi = 1e30f, .x = x, .y = y, .w = pw, .bias = bias};
+    p.work = work_alloc(octk_sconv_work_size(&p));
+    int reps = (int)(1e9 / (double)(M * K * P)) + 1;
+    double t[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < reps; i++)
+            for (int ph = 0; ph < 2; ph++)
+                octk_sconv_run(&p, ph, 0, octk_sconv_tasks(&p, ph));
+        t[r] = (now_s() - t0) / reps;
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    const double flop = 2.0 * (double)(M * K * P);
+    printf("sconv %lldx%lld C=%-4lld M=%-4lld %lldx%lld    median %6.1f  best %6.1f GFLOP/s\n",
+           (long long)KS, (long long)KS, (long long)C, (long long)M, (long long)H, (long long)W,
+           flop / t[RUNS / 2] * 1e-9, flop / t[0] * 1e-9);
+    free(x), free(w), free(bias), free(y), free(pw), free(p.work);
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : "";
+    if (!strcmp(only, "") || !strcmp(only, "gemm")) {
+        bench_sgemm(1024, 1024, 1024);
+        bench_sgemm(64, 1024, 1024);
+        bench_sgemm(256, 1024, 1024);
+        bench_sgemm(1, 1024, 1024);
+    }
+    if (!strcmp(only, "") || !strcmp(only, "conv")) {
+        bench_sconv(64, 64, 56, 56, 3);
+        bench_sconv(64, 256, 56, 56, 1);
+    }
+    return 0;
+}

@@ -1,0 +1,206 @@
+/*
+ * octk.h: the kernel library of the LLVM backend (prefix octk_).
+ *
+ * The kernels are plain C in this folder, compiled twice:
+ *   - natively into octet (library octet_kernels): the packing functions run
+ *     at compile time, and the unit tests call the kernels directly;
+ *   - by clang-19 into LLVM bitcode, once for x86-64 with AVX2, FMA and F16C
+ *     and once for baseline x86-64, embedded in octet and linked into every
+ *     generated module, where the optimizer inlines them into the node
+ *     functions and folds their constant arguments (Glow's libjit works the
+ *     same way).
+ * Hence: no calls into libc but memcpy/memset and libm float functions, no
+ * global mutable state, no allocation, and packed layouts never depend on
+ * the variant (__AVX2__): packing runs natively, the kernel may be the other
+ * variant.
+ *
+ * Calling convention of every kernel family X (octk_X args struct):
+ *   size_t  octk_X_work_size(const octk_X *p);
+ *       bytes of workspace the kernel needs in p->work (64-byte aligned,
+ *       owned by the caller, contents undefined on entry);
+ *   int64_t octk_X_tasks(const octk_X *p, int phase);
+ *       number of independent tasks of phase 0 (prepare: im2col, widening
+ *       into p->work; may be 0) and phase 1 (compute the output);
+ *   void    octk_X_run(const octk_X *p, int phase, int64_t begin, int64_t end);
+ *       runs tasks [begin, end) of that phase.
+ * Phase 1 starts after every task of phase 0 has finished.  The tasks of a
+ * phase write disjoint bytes, and what a task writes does not depend on how
+ * the range was split, so any split over threads gives identical output.
+ *
+ * Integer numerics (the contract of ../../../shared/DESIGN.md, identical to
+ * src/ref/qlinear.c):
+ *   acc = wrap_int32(bias[c] + sum((x - x_zero) * (w - w_zero[c])))
+ *   y   = clamp(rint((float)acc * mult[c]) + y_zero, y_lo, y_hi)
+ * where (float)acc rounds to nearest even, the product is one float32
+ * multiplication, rint rounds half to even, and [y_lo, y_hi] lies inside
+ * the output type (it carries a fused Relu/Clip).  Padding contributes 0
+ * (the input's zero point).  The result is exact: never a saturating
+ * instruction whose saturation is not excluded.
+ * Float numerics: FMA and reordered sums allowed; y = clamp(sum + bias,
+ * y_lo, y_hi) with y_lo/y_hi = -INFINITY/INFINITY when there is no fused
+ * activation.
+ */
+#ifndef OCTET_OCTK_H
+#define OCTET_OCTK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- which integer instruction sequence packed weights run on ------------ */
+
+/* Every packed integer weight blob starts with a header the packer fills;
+ * octk_qpacked_path tells the compile report which path it chose:
+ *   OCTK_PATH_S16: operands widened to int16 and multiplied in pairs into
+ *     int32 (vpmaddwd): exact for any 8-bit operands and zero points;
+ *   OCTK_PATH_U8S8: u8 x s8 products summed by four into int32, for int8
+ *     weights with zero points 0.  With AVX-512 VNNI (vpdpbusd) the sums
+ *     are exact for any such weights.  With AVX2 alone (vpmaddubsw, whose
+ *     int16 pair sums saturate) it is chosen only when the packer has
+ *     proved from the constant weights that no pair can saturate for any
+ *     activation byte: 255 * (|w0| + |w1|) <= 32767 for every pair.
+ * The packers take the instruction sets of the kernel variant that will
+ * run the weights (the compile target's): U8S8 packed for VNNI must never
+ * run on a variant without it. */
+enum { OCTK_PATH_S16 = 1, OCTK_PATH_U8S8 = 2 };
+enum { OCTK_ISA_AVX2 = 1u << 0, OCTK_ISA_VNNI = 1u << 1 };
+int octk_qpacked_path(const void *packed_w);
+
+/* ---- 2-D convolution, one image and one group, NCHW --------------------- */
+
+/* Shapes shared by the convolutions.  Bottom/right padding is implied by
+ * OH/OW: ih = oh*SH - PT + kh*DH, iw = ow*SW - PL + kw*DW; positions
+ * outside [0,H) x [0,W) are padding. */
+typedef struct octk_conv_shape {
+    int64_t C, H, W;   /* input channels (of this group), height, width */
+    int64_t M;         /* output channels (of this group) */
+    int64_t OH, OW;
+    int64_t KH, KW, SH, SW, DH, DW, PT, PL;
+} octk_conv_shape;
+
+/* Quantized convolution: y[m][oh][ow] from x[c][h][w], K = C*KH*KW. */
+typedef struct octk_qconv {
+    octk_conv_shape s;
+    int32_t x_signed, x_zero;                  /* int8 if x_signed, else uint8 */
+    int32_t y_signed, y_zero, y_lo, y_hi;
+    const void *x;         /* [C][H][W] */
+    void *y;               /* [M][OH][OW] */
+    const void *w;         /* packed by octk_qconv_pack_w */
+    const int32_t *bias;   /* [M] or NULL */
+    const float *mult;     /* [M] */
+    void *work;
+} octk_qconv;
+
+size_t octk_qconv_packed_w_size(int64_t M, int64_t K);
+/* Packs w[m][k] (int8 if w_signed, else uint8) minus w_zero[m]. */
+void octk_qconv_pack_w(void *dst, const void *w, int w_signed, const int32_t *w_zero,
+                       int64_t M, int64_t K, unsigned isa);
+size_t octk_qconv_work_size(const octk_qconv *p);
+int64_t octk_qconv_tasks(const octk_qconv *p, int phase);
+void octk_qconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end);
+
+/* Quantized depthwise convolution: s.C == s.M channels, one filter of
+ * KH*KW taps per channel (the whole tensor, not one group). */
+size_t octk_qdwconv_packed_w_size(int64_t C, int64_t taps);
+void octk_qdwconv_pack_w(void *dst, const void *w, int w_signed, const int32_t *w_zero,
+                         int64_t C, int64_t taps);
+size_t octk_qdwconv_work_size(const octk_qconv *p);
+int64_t octk_qdwconv_tasks(const octk_qconv *p, int phase);
+void octk_qdwconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end);
+
+/* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
+
+typedef struct octk_qgemm {
+    int64_t M, N, K;
+    int64_t lda, ldy;      /* row strides (elements) of a and y */
+    int32_t a_signed, a_zero;
+    int32_t y_signed, y_zero, y_lo, y_hi;
+    const void *a;         /* [M][K] */
+    void *y;               /* [M][N] */
+    const void *b;         /* packed by octk_qgemm_pack_b */
+    const int32_t *bias;   /* [N] or NULL */
+    const float *mult;     /* [N] */
+    void *work;
+} octk_qgemm;
+
+size_t octk_qgemm_packed_b_size(int64_t K, int64_t N);
+/* Packs b(k, n) = b[k*stride_k + n*stride_n] minus b_zero[n]. */
+void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_zero,
+                       int64_t K, int64_t N, int64_t stride_k, int64_t stride_n,
+                       unsigned isa);
+size_t octk_qgemm_work_size(const octk_qgemm *p);
+int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase);
+void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end);
+
+/* ---- float32 kernels ---------------------------------------------------- */
+
+typedef struct octk_sconv {
+    octk_conv_shape s;
+    float y_lo, y_hi;
+    const float *x;        /* [C][H][W] */
+    float *y;              /* [M][OH][OW] */
+    const float *w;        /* packed by octk_sconv_pack_w */
+    const float *bias;     /* [M] or NULL */
+    void *work;
+} octk_sconv;
+
+size_t octk_sconv_packed_w_size(int64_t M, int64_t K);
+void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K);
+size_t octk_sconv_work_size(const octk_sconv *p);
+int64_t octk_sconv_tasks(const octk_sconv *p, int phase);
+void octk_sconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end);
+
+size_t octk_sdwconv_packed_w_size(int64_t C, int64_t taps);
+void octk_sdwconv_pack_w(float *dst, const float *w, int64_t C, int64_t taps);
+size_t octk_sdwconv_work_size(const octk_sconv *p);
+int64_t octk_sdwconv_tasks(const octk_sconv *p, int phase);
+void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end);
+
+typedef struct octk_sgemm {
+    int64_t M, N, K;
+    int64_t lda, ldy;
+    float y_lo, y_hi;
+    const float *a;        /* [M][K] */
+    float *y;              /* [M][N] */
+    const float *b;        /* packed by octk_sgemm_pack_b */
+    const float *bias;     /* [N] or NULL */
+    void *work;
+} octk_sgemm;
+
+size_t octk_sgemm_packed_b_size(int64_t K, int64_t N);
+/* Packs alpha * b(k, n), b(k, n) = b[k*stride_k + n*stride_n]. */
+void octk_sgemm_pack_b(float *dst, const float *b, float alpha, int64_t K, int64_t N,
+                       int64_t stride_k, int64_t stride_n);
+size_t octk_sgemm_work_size(const octk_sgemm *p);
+int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
+void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
+
+/* Element-wise float functions over n contiguous elements (y may equal x):
+ * OCTK_EXP, OCTK_SIGMOID 1/(1+exp(-x)), OCTK_TANH, OCTK_HARDSIGMOID
+ * max(0, min(1, alpha*x + beta)).  Within 2 ulp-ish of libm (tests allow
+ * 1e-6 relative); NaN propagates; exp overflows to +Inf and underflows to
+ * 0 as libm does. */
+enum { OCTK_EXP = 1, OCTK_SIGMOID, OCTK_TANH, OCTK_HARDSIGMOID };
+typedef struct octk_sunary {
+    int64_t n;
+    int32_t op;
+    float alpha, beta;
+    const float *x;
+    float *y;
+} octk_sunary;
+size_t octk_sunary_work_size(const octk_sunary *p);
+int64_t octk_sunary_tasks(const octk_sunary *p, int phase);
+void octk_sunary_run(const octk_sunary *p, int phase, int64_t begin, int64_t end);
+
+/* Softmax (or LogSoftmax if log) of each of `rows` contiguous rows of
+ * `cols` elements: y = exp(x - max) / sum(exp(x - max)). */
+typedef struct octk_ssoftmax {
+    int64_t rows, cols;
+    int32_t log;
+    const float *x;
+    float *y;
+} octk_ssoftmax;
+size_t octk_ssoftmax_work_size(const octk_ssoftmax *p);
+int64_t octk_ssoftmax_tasks(const octk_ssoftmax *p, int phase);
+void octk_ssoftmax_run(const octk_ssoftmax *p, int phase, int64_t begin, int64_t end);
+
+#endif

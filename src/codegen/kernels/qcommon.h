@@ -1,0 +1,372 @@
+/*
+ * qcommon.h: static inline helpers shared by the integer kernels (qgemm.c,
+ * qconv.c, qdwconv.c): the header every packed integer weight blob starts
+ * with, the register-blocked microkernels of the two instruction paths
+ * (OCTK_PATH_S16: int16 pairs into int32 with vpmaddwd; OCTK_PATH_U8S8:
+ * u8 x s8 quads with vpmaddubsw + vpmaddwd, or with vpdpbusd in the build
+ * for AVX-512 VNNI, QK_VNNI) and the requantize epilogue.
+ * Each has an AVX2 version and a plain C version (the baseline x86-64
+ * build) giving identical bytes.  Packed layouts never depend on __AVX2__.
+ *
+ * Layouts (all little-endian, no alignment assumed):
+ *   panel ("b" side, QK_NR = 24 columns): S16: int16 [kp/2][24][2], the two
+ *     values of a k pair side by side; U8S8: bytes [kp/4][24][4];
+ *   rows ("a" side, broadcast): S16: int16 [rows][kp]; U8S8: bytes [rows][kp].
+ * kp is K rounded up to the path's k step (2 or 4), padding is 0.  Which
+ * operand is which, and the blobs' contents, are described in qgemm.c,
+ * qconv.c and qdwconv.c.
+ */
+#ifndef OCTET_QCOMMON_H
+#define OCTET_QCOMMON_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "octk.h"
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+/* The VNNI variant: 256-bit vpdpbusd (AVX512_VNNI with AVX512VL). */
+#if defined(__AVX2__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#define QK_VNNI 1
+#else
+#define QK_VNNI 0
+#endif
+
+enum {
+    QK_NR = 24,     /* columns of a panel / of the microkernel */
+    QK_MR = 4,      /* rows of the microkernel */
+    QK_HDR = 64,    /* bytes of the packed-blob header */
+};
+
+/* Header of every packed integer weight blob (64 bytes, read by memcpy as
+ * the blob may not be aligned). */
+typedef struct qk_hdr {
+    int32_t path;       /* OCTK_PATH_S16 or OCTK_PATH_U8S8 */
+    int32_t kstep;      /* k group: 2 (S16), 4 (U8S8), 1 (depthwise, S16) */
+    int64_t K, N;       /* logical reduction length and number of outputs */
+    int64_t kp;         /* K rounded up to kstep */
+    int64_t sums_off;   /* U8S8: byte offset of the int32 weight sums, else 0 */
+    int64_t reserved[3];
+} qk_hdr;
+
+_Static_assert(sizeof(qk_hdr) == QK_HDR, "packed header is 64 bytes");
+
+static inline qk_hdr qk_read_hdr(const void *blob)
+{
+    qk_hdr h;
+    memcpy(&h, blob, sizeof h);
+    return h;
+}
+
+static inline int64_t qk_round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+static inline int64_t qk_div_up(int64_t v, int64_t m) { return (v + m - 1) / m; }
+static inline int64_t qk_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t qk_max(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Loads element i of an 8-bit tensor as int32. */
+static inline int32_t qk_load8(const void *p, int is_signed, int64_t i)
+{
+    return is_signed ? ((const int8_t *)p)[i] : ((const uint8_t *)p)[i];
+}
+
+/* Two's-complement wrap-around addition (the accumulator contract). */
+static inline int32_t qk_wrap_add(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+/* Can the u8 x s8 path take weight w (zero point already 0)?  With VNNI
+ * any int8 does; otherwise see qk_pair_fits_u8s8. */
+static inline int qk_fits_int8(int32_t w)
+{
+    return w >= -128 && w <= 127;
+}
+
+/* Can pairs (w0, w1) run on vpmaddubsw?  Both fit int8 and no activation
+ * byte u in [0, 255] can saturate the int16 pair sum: 255 * (|w0| + |w1|)
+ * <= 32767, i.e. |w0| + |w1| <= 128. */
+static inline int qk_pair_fits_u8s8(int32_t w0, int32_t w1)
+{
+    if (w0 < -128 || w0 > 127 || w1 < -128 || w1 > 127)
+        return 0;
+    int32_t s = (w0 < 0 ? -w0 : w0) + (w1 < 0 ? -w1 : w1);
+    return 255 * s <= 32767;
+}
+
+/* ---- requantize epilogue ------------------------------------------------
+ * y = clamp(rint((float)acc * mult) + y_zero, y_lo, y_hi):
+ *   (float)acc rounds to nearest even (cvtdq2ps does the same);
+ *   the product is one float32 multiplication;
+ *   the product is clamped to [-2^20, 2^20] before rounding (NaN -> -2^20):
+ *     any product beyond gives a result beyond every 8-bit range however
+ *     y_zero lies, so the final clamp is unchanged, and the clamp keeps
+ *     cvtps2dq away from its out-of-range value INT_MIN;
+ *   rounding half to even: cvtps2dq under the default MXCSR, and in scalar
+ *     code (v + 1.5*2^23) - 1.5*2^23, exact for |v| <= 2^22;
+ *   then + y_zero and clamp to [y_lo, y_hi] in int32 (no overflow). */
+static inline int32_t qk_requant1(int32_t acc, float mult, int32_t y_zero, int32_t y_lo,
+                                  int32_t y_hi)
+{
+    float v = (float)acc * mult;
+    v = v > -0x1p20f ? v : -0x1p20f;
+    v = v < 0x1p20f ? v : 0x1p20f;
+    float r = (v + 0x1.8p23f) - 0x1.8p23f;
+    int32_t q = (int32_t)r + y_zero;
+    return q < y_lo ? y_lo : q > y_hi ? y_hi : q;
+}
+
+#ifdef __AVX2__
+/* The same for 8 accumulators in a vector, mult in m: stores 8 bytes. */
+static inline void qk_requant8(__m256i acc, __m256 m, int32_t y_zero, int32_t y_lo, int32_t y_hi,
+                               int y_signed, uint8_t *y)
+{
+    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
+    f = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(-0x1p20f)), _mm256_set1_ps(0x1p20f));
+    __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm256_set1_epi32(y_zero));
+    q = _mm256_max_epi32(_mm256_min_epi32(q, _mm256_set1_epi32(y_hi)), _mm256_set1_epi32(y_lo));
+    __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    __m128i b8 = y_signed ? _mm_packs_epi16(w16, w16) : _mm_packus_epi16(w16, w16);
+    _mm_storel_epi64((__m128i *)y, b8);
+}
+#endif
+
+/* Requantizes n accumulators into bytes y[0..n) (uint8 or int8: the value is
+ * in range, its low byte is stored).  mult is per element if per_elem, else
+ * mult[0] for all. */
+static inline void qk_requant_row(const int32_t *acc, int64_t n, const float *mult,
+                                  int per_elem, int32_t y_zero, int32_t y_lo, int32_t y_hi,
+                                  int y_signed, uint8_t *y)
+{
+    int64_t i = 0;
+#ifdef __AVX2__
+    const __m256 m1 = _mm256_set1_ps(mult[0]);
+    for (; i + 8 <= n; i += 8)
+        qk_requant8(_mm256_loadu_si256((const __m256i *)(acc + i)),
+                    per_elem ? _mm256_loadu_ps(mult + i) : m1, y_zero, y_lo, y_hi, y_signed,
+                    y + i);
+#else
+    (void)y_signed;
+#endif
+    for (; i < n; i++)
+        y[i] = (uint8_t)qk_requant1(acc[i], per_elem ? mult[i] : mult[0], y_zero, y_lo, y_hi);
+}
+
+/* Epilogue of one row of a tile: y[j] = requant(wrap(c[j] + add)) for
+ * j < nc, add and mult per column (add_col[j], mult[j]) if per_col, else
+ * add_row and mult[0].  A full row of QK_NR stays in vectors. */
+static inline void qk_epilogue_row(int32_t *c, int64_t nc, int per_col, const int32_t *add_col,
+                                   int32_t add_row, const float *mult, int32_t y_zero,
+                                   int32_t y_lo, int32_t y_hi, int y_signed, uint8_t *y)
+{
+#ifdef __AVX2__
+    if (nc == QK_NR) {
+        for (int j = 0; j < QK_NR; j += 8) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(c + j));
+            v = _mm256_add_epi32(v, per_col ? _mm256_loadu_si256((const __m256i *)(add_col + j))
+                                            : _mm256_set1_epi32(add_row));
+            qk_requant8(v, per_col ? _mm256_loadu_ps(mult + j) : _mm256_set1_ps(mult[0]), y_zero,
+                        y_lo, y_hi, y_signed, y + j);
+        }
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < nc; j++)
+        c[j] = qk_wrap_add(c[j], per_col ? add_col[j] : add_row);
+    qk_requant_row(c, nc, mult, per_col, y_zero, y_lo, y_hi, y_signed, y);
+}
+
+/* ---- microkernels -------------------------------------------------------
+ * c[r][j] (r < mr <= 4, j < 24) = wrap-around sum over the k groups of
+ * row r of a (row stride lda elements) times column j of the panel b.
+ * Every product sum is exact: S16 pair sums are at most 2 * 255 * 255;
+ * U8S8 pair sums were proved to fit int16 by the packer. */
+
+#ifdef __AVX2__
+static inline __attribute__((always_inline)) __m256i qk_bcast32(const void *p)
+{
+    int32_t t;
+    memcpy(&t, p, 4);
+    return _mm256_set1_epi32(t);
+}
+#endif
+
+static inline __attribute__((always_inline)) void
+qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int mr,
+           int32_t c[QK_MR][QK_NR])
+{
+#ifdef __AVX2__
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c10 = c00, c11 = c00,
+            c12 = c00, c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    const int16_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+#pragma GCC unroll 2
+    for (int64_t kk = 0; kk < kpairs; kk++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 16));
+        const __m256i b2 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 32));
+        __m256i av = qk_bcast32(a0 + 2 * kk);
+        c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(av, b0));
+        c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(av, b1));
+        c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(av, b2));
+        if (mr > 1) {
+            av = qk_bcast32(a1 + 2 * kk);
+            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(av, b0));
+            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(av, b1));
+            c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(av, b2));
+        }
+        if (mr > 2) {
+            av = qk_bcast32(a2 + 2 * kk);
+            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(av, b0));
+            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(av, b1));
+            c22 = _mm256_add_epi32(c22, _mm256_madd_epi16(av, b2));
+        }
+        if (mr > 3) {
+            av = qk_bcast32(a3 + 2 * kk);
+            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(av, b0));
+            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(av, b1));
+            c32 = _mm256_add_epi32(c32, _mm256_madd_epi16(av, b2));
+        }
+    }
+    _mm256_storeu_si256((__m256i *)&c[0][0], c00);
+    _mm256_storeu_si256((__m256i *)&c[0][8], c01);
+    _mm256_storeu_si256((__m256i *)&c[0][16], c02);
+    _mm256_storeu_si256((__m256i *)&c[1][0], c10);
+    _mm256_storeu_si256((__m256i *)&c[1][8], c11);
+    _mm256_storeu_si256((__m256i *)&c[1][16], c12);
+    _mm256_storeu_si256((__m256i *)&c[2][0], c20);
+    _mm256_storeu_si256((__m256i *)&c[2][8], c21);
+    _mm256_storeu_si256((__m256i *)&c[2][16], c22);
+    _mm256_storeu_si256((__m256i *)&c[3][0], c30);
+    _mm256_storeu_si256((__m256i *)&c[3][8], c31);
+    _mm256_storeu_si256((__m256i *)&c[3][16], c32);
+#else
+    /* The pair of a is repeated into a vector like the panel's so that the
+     * compiler sees even/odd lanes times even/odd lanes (pmaddwd). */
+    for (int r = 0; r < mr; r++) {
+        uint32_t acc[QK_NR] = {0};
+        const int16_t *ar = a + r * lda;
+        for (int64_t kk = 0; kk < kpairs; kk++) {
+            const int16_t *bk = b + 48 * kk;
+            int16_t xv[2 * QK_NR];
+            for (int j = 0; j < QK_NR; j++)
+                memcpy(xv + 2 * j, ar + 2 * kk, 4);
+            for (int j = 0; j < QK_NR; j++)
+                acc[j] += (uint32_t)(xv[2 * j] * bk[2 * j] + xv[2 * j + 1] * bk[2 * j + 1]);
+        }
+        for (int j = 0; j < QK_NR; j++)
+            c[r][j] = (int32_t)acc[j];
+    }
+#endif
+}
+
+/* U8S8: if a_unsigned, a holds the u8 operand (activations, broadcast) and
+ * the panel the s8 one; otherwise a holds s8 (weights) and the panel u8. */
+static inline __attribute__((always_inline)) void
+qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
+            int a_unsigned, int32_t c[QK_MR][QK_NR])
+{
+#ifdef __AVX2__
+#if !QK_VNNI
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    __m256i acc[QK_MR][3];
+    for (int r = 0; r < QK_MR; r++)
+        for (int j = 0; j < 3; j++)
+            acc[r][j] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int64_t kq = 0; kq < kquads; kq++) {
+        const uint8_t *bk = b + 96 * kq;
+        for (int r = 0; r < QK_MR; r++) {
+            if (r >= mr)
+                break;
+            const __m256i av = qk_bcast32(a + r * lda + 4 * kq);
+            for (int j = 0; j < 3; j++) {
+                const __m256i bv = _mm256_loadu_si256((const __m256i *)(bk + 32 * j));
+#if QK_VNNI
+                /* vpdpbusd: four exact u8 x s8 products added into int32 */
+                acc[r][j] = a_unsigned ? _mm256_dpbusd_epi32(acc[r][j], av, bv)
+                                       : _mm256_dpbusd_epi32(acc[r][j], bv, av);
+#else
+                __m256i t = a_unsigned ? _mm256_maddubs_epi16(av, bv)
+                                       : _mm256_maddubs_epi16(bv, av);
+                acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(t, ones));
+#endif
+            }
+        }
+    }
+    for (int r = 0; r < QK_MR; r++)
+        for (int j = 0; j < 3; j++)
+            _mm256_storeu_si256((__m256i *)&c[r][8 * j], acc[r][j]);
+#else
+    /* as in qk_ukr_s16, the quad of a is repeated like the panel's */
+    for (int r = 0; r < mr; r++) {
+        uint32_t acc[QK_NR] = {0};
+        const uint8_t *ar = a + r * lda;
+        for (int64_t kq = 0; kq < kquads; kq++) {
+            const uint8_t *bk = b + 96 * kq;
+            uint8_t xv[4 * QK_NR];
+            for (int j = 0; j < QK_NR; j++)
+                memcpy(xv + 4 * j, ar + 4 * kq, 4);
+            const uint8_t *u = a_unsigned ? xv : bk;
+            const int8_t *w = (const int8_t *)(a_unsigned ? bk : xv);
+            for (int j = 0; j < QK_NR; j++)
+                acc[j] += (uint32_t)((u[4 * j] * w[4 * j] + u[4 * j + 1] * w[4 * j + 1]) +
+                                     (u[4 * j + 2] * w[4 * j + 2] + u[4 * j + 3] * w[4 * j + 3]));
+        }
+        for (int j = 0; j < QK_NR; j++)
+            c[r][j] = (int32_t)acc[j];
+    }
+#endif
+}
+
+/* Dispatches a microkernel with a compile-time row count. */
+static inline void qk_ukr_s16_mr(const int16_t *a, int64_t lda, const int16_t *b,
+                                 int64_t kpairs, int mr, int32_t c[QK_MR][QK_NR])
+{
+    switch (mr) {
+    case 4: qk_ukr_s16(a, lda, b, kpairs, 4, c); break;
+    case 3: qk_ukr_s16(a, lda, b, kpairs, 3, c); break;
+    case 2: qk_ukr_s16(a, lda, b, kpairs, 2, c); break;
+    default: qk_ukr_s16(a, lda, b, kpairs, 1, c); break;
+    }
+}
+
+static inline void qk_ukr_u8s8_mr(const uint8_t *a, int64_t lda, const uint8_t *b,
+                                  int64_t kquads, int mr, int a_unsigned,
+                                  int32_t c[QK_MR][QK_NR])
+{
+    if (a_unsigned) {
+        switch (mr) {
+        case 4: qk_ukr_u8s8(a, lda, b, kquads, 4, 1, c); break;
+        case 3: qk_ukr_u8s8(a, lda, b, kquads, 3, 1, c); break;
+        case 2: qk_ukr_u8s8(a, lda, b, kquads, 2, 1, c); break;
+        default: qk_ukr_u8s8(a, lda, b, kquads, 1, 1, c); break;
+        }
+    } else {
+        switch (mr) {
+        case 4: qk_ukr_u8s8(a, lda, b, kquads, 4, 0, c); break;
+        case 3: qk_ukr_u8s8(a, lda, b, kquads, 3, 0, c); break;
+        case 2: qk_ukr_u8s8(a, lda, b, kquads, 2, 0, c); break;
+        default: qk_ukr_u8s8(a, lda, b, kquads, 1, 0, c); break;
+        }
+    }
+}
+
+/* Picks a tile grid of (rows / mb) x (panels / pb) giving at least 8 tasks
+ * when the problem allows: the largest mb in {64, 32, 16, 8, 4} and pb in
+ * {4, 2, 1} (tried in that order) reaching 8, else the finest. */
+static inline void qk_tile_grid(int64_t rows, int64_t panels, int64_t *mb, int64_t *pb)
+{
+    static const int64_t mbs[5] = {64, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 3; j++) {
+            *mb = mbs[i];
+            *pb = pbs[j];
+            if (qk_div_up(rows, *mb) * qk_div_up(panels, *pb) >= 8)
+                return;
+        }
+}
+
+#endif

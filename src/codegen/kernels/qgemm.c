@@ -1,0 +1,208 @@
+/*
+ * qgemm.c: quantized GEMM y[m][n] = requant(bias[n] + sum_k (a[m][k] - a_zero)
+ * * (b[k][n] - b_zero[n])) for runtime activations a and constant packed b,
+ * and octk_qpacked_path.
+ *
+ * Packing (octk_qgemm_pack_b) chooses the path: OCTK_PATH_U8S8 when the
+ * target has AVX2, every b_zero is 0 and every pair (b[2j][n], b[2j+1][n])
+ * satisfies qk_pair_fits_u8s8 (with VNNI: every weight is an int8), else
+ * OCTK_PATH_S16.  b is stored in panels of QK_NR
+ * columns (qcommon.h), minus its zero point; U8S8 also stores the column sums
+ * sum_k b[k][n] (wrapping int32).
+ * Phase 0 widens a into work, in tasks of 16 rows: S16 as int16 (a - a_zero);
+ * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
+ *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
+ * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
+ * microkernels, then adds bias and the U8S8 correction with wrap-around and
+ * requantizes (qk_epilogue_row).
+ */
+#include "qcommon.h"
+
+enum { QG_ROWS_PER_WIDEN_TASK = 16 };
+
+int octk_qpacked_path(const void *packed_w)
+{
+    return qk_read_hdr(packed_w).path;
+}
+
+static inline int64_t qg_panels(int64_t N) { return qk_div_up(N, QK_NR); }
+
+size_t octk_qgemm_packed_b_size(int64_t K, int64_t N)
+{
+    int64_t cols = qg_panels(N) * QK_NR;
+    int64_t s16 = qk_round_up(K, 2) * cols * 2;
+    int64_t u8 = qk_round_up(K, 4) * cols + cols * 4;
+    return (size_t)(QK_HDR + qk_max(s16, u8));
+}
+
+/* Value b(k, n) - b_zero[n] of the source matrix. */
+static inline int32_t qg_bval(const void *b, int b_signed, const int32_t *b_zero, int64_t k,
+                              int64_t n, int64_t stride_k, int64_t stride_n)
+{
+    return qk_load8(b, b_signed, k * stride_k + n * stride_n) - b_zero[n];
+}
+
+void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_zero,
+                       int64_t K, int64_t N, int64_t stride_k, int64_t stride_n,
+                       unsigned isa)
+{
+    int64_t np = qg_panels(N);
+    int u8s8 = (isa & OCTK_ISA_AVX2) != 0, vnni = (isa & OCTK_ISA_VNNI) != 0;
+    for (int64_t n = 0; n < N && u8s8; n++) {
+        if (b_zero[n] != 0)
+            u8s8 = 0;
+        for (int64_t k = 0; k < K && u8s8; k += 2) {
+            int32_t w0 = qg_bval(b, b_signed, b_zero, k, n, stride_k, stride_n);
+            int32_t w1 = k + 1 < K ? qg_bval(b, b_signed, b_zero, k + 1, n, stride_k, stride_n) : 0;
+            u8s8 = vnni ? qk_fits_int8(w0) && qk_fits_int8(w1) : qk_pair_fits_u8s8(w0, w1);
+        }
+    }
+    qk_hdr h;
+    memset(&h, 0, sizeof h);
+    h.path = u8s8 ? OCTK_PATH_U8S8 : OCTK_PATH_S16;
+    h.kstep = u8s8 ? 4 : 2;
+    h.K = K;
+    h.N = N;
+    h.kp = qk_round_up(K, h.kstep);
+    uint8_t *base = (uint8_t *)dst;
+    if (u8s8) {
+        h.sums_off = QK_HDR + h.kp * np * QK_NR;
+        uint8_t *pan = base + QK_HDR;
+        for (int64_t p = 0; p < np; p++)
+            for (int64_t k = 0; k < h.kp; k++)
+                for (int64_t j = 0; j < QK_NR; j++) {
+                    int64_t n = p * QK_NR + j;
+                    int32_t v = (k < K && n < N)
+                                    ? qg_bval(b, b_signed, b_zero, k, n, stride_k, stride_n)
+                                    : 0;
+                    int64_t idx = (p * h.kp + (k & ~(int64_t)3)) * QK_NR + j * 4 + (k & 3);
+                    pan[idx] = (uint8_t)(int8_t)v;
+                }
+        for (int64_t n = 0; n < np * QK_NR; n++) {
+            uint32_t s = 0;
+            for (int64_t k = 0; k < K && n < N; k++)
+                s += (uint32_t)qg_bval(b, b_signed, b_zero, k, n, stride_k, stride_n);
+            int32_t si = (int32_t)s;
+            memcpy(base + h.sums_off + 4 * n, &si, 4);
+        }
+    } else {
+        for (int64_t p = 0; p < np; p++)
+            for (int64_t k = 0; k < h.kp; k++)
+                for (int64_t j = 0; j < QK_NR; j++) {
+                    int64_t n = p * QK_NR + j;
+                    int16_t v = (int16_t)((k < K && n < N) ? qg_bval(b, b_signed, b_zero, k, n,
+                                                                     stride_k, stride_n)
+                                                           : 0);
+                    int64_t idx = (p * h.kp + (k & ~(int64_t)1)) * QK_NR + j * 2 + (k & 1);
+                    memcpy(base + QK_HDR + 2 * idx, &v, 2);
+                }
+    }
+    memcpy(dst, &h, sizeof h);
+}
+
+size_t octk_qgemm_work_size(const octk_qgemm *p)
+{
+    int64_t s16 = p->M * qk_round_up(p->K, 2) * 2, u8 = p->M * qk_round_up(p->K, 4);
+    return (size_t)qk_round_up(qk_max(s16, u8), 64);
+}
+
+int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
+{
+    if (p->M <= 0 || p->N <= 0)
+        return 0;
+    if (phase == 0)
+        return qk_div_up(p->M, QG_ROWS_PER_WIDEN_TASK);
+    int64_t mb, pb, np = qg_panels(p->N);
+    qk_tile_grid(p->M, np, &mb, &pb);
+    return qk_div_up(p->M, mb) * qk_div_up(np, pb);
+}
+
+/* Phase 0: widens rows [m0, m1) of a into work (see the file comment). */
+static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1)
+{
+    int64_t K = p->K, kp = h->kp;
+    if (h->path == OCTK_PATH_U8S8) {
+        uint8_t *w = (uint8_t *)p->work;
+        uint8_t flip = p->a_signed ? 0x80 : 0;
+        for (int64_t m = m0; m < m1; m++) {
+            const uint8_t *src = (const uint8_t *)p->a + m * p->lda;
+            uint8_t *d = w + m * kp;
+            for (int64_t k = 0; k < K; k++)
+                d[k] = src[k] ^ flip;
+            for (int64_t k = K; k < kp; k++)
+                d[k] = 0;
+        }
+    } else {
+        int16_t *w = (int16_t *)p->work;
+        int32_t z = p->a_zero;
+        for (int64_t m = m0; m < m1; m++) {
+            int16_t *d = w + m * kp;
+            if (p->a_signed) {
+                const int8_t *src = (const int8_t *)p->a + m * p->lda;
+                for (int64_t k = 0; k < K; k++)
+                    d[k] = (int16_t)(src[k] - z);
+            } else {
+                const uint8_t *src = (const uint8_t *)p->a + m * p->lda;
+                for (int64_t k = 0; k < K; k++)
+                    d[k] = (int16_t)(src[k] - z);
+            }
+            for (int64_t k = K; k < kp; k++)
+                d[k] = 0;
+        }
+    }
+}
+
+/* Phase 1: one tile of rows [m0, m1) x panels [p0, p1). */
+static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1, int64_t p0,
+                    int64_t p1)
+{
+    const uint8_t *blob = (const uint8_t *)p->b;
+    int64_t kp = h->kp;
+    int u8s8 = h->path == OCTK_PATH_U8S8;
+    int32_t corr_zero = p->a_zero + (p->a_signed ? 128 : 0);
+    int32_t c[QK_MR][QK_NR];
+    int32_t add[QK_NR];
+    for (int64_t pn = p0; pn < p1; pn++) {
+        int64_t n0 = pn * QK_NR, nc = qk_min(QK_NR, p->N - n0);
+        /* per column: bias - correction, wrapping */
+        for (int64_t j = 0; j < QK_NR; j++) {
+            int32_t v = p->bias && j < nc ? p->bias[n0 + j] : 0;
+            if (u8s8 && j < nc) {
+                int32_t s;
+                memcpy(&s, blob + h->sums_off + 4 * (n0 + j), 4);
+                v = (int32_t)((uint32_t)v - (uint32_t)corr_zero * (uint32_t)s);
+            }
+            add[j] = v;
+        }
+        for (int64_t m = m0; m < m1; m += QK_MR) {
+            int mr = (int)qk_min(QK_MR, m1 - m);
+            if (u8s8)
+                qk_ukr_u8s8_mr((const uint8_t *)p->work + m * kp, kp,
+                               blob + QK_HDR + pn * kp * QK_NR, kp / 4, mr, 1, c);
+            else
+                qk_ukr_s16_mr((const int16_t *)p->work + m * kp, kp,
+                              (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR, kp / 2, mr, c);
+            for (int r = 0; r < mr; r++)
+                qk_epilogue_row(c[r], nc, 1, add, 0, p->mult + n0, p->y_zero, p->y_lo, p->y_hi,
+                                p->y_signed, (uint8_t *)p->y + (m + r) * p->ldy + n0);
+        }
+    }
+}
+
+void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end)
+{
+    qk_hdr h = qk_read_hdr(p->b);
+    if (phase == 0) {
+        for (int64_t t = begin; t < end; t++)
+            qg_widen(p, &h, t * QG_ROWS_PER_WIDEN_TASK,
+                     qk_min(p->M, (t + 1) * QG_ROWS_PER_WIDEN_TASK));
+        return;
+    }
+    int64_t mb, pb, np = qg_panels(p->N);
+    qk_tile_grid(p->M, np, &mb, &pb);
+    int64_t npb = qk_div_up(np, pb);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t mi = t / npb, pi = t % npb;
+        qg_tile(p, &h, mi * mb, qk_min(p->M, (mi + 1) * mb), pi * pb, qk_min(np, (pi + 1) * pb));
+    }
+}

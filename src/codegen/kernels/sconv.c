@@ -1,0 +1,405 @@
+/*
+ * sconv.c: float32 convolutions of the LLVM backend (NCHW, one image).
+ *
+ * octk_sconv (one group): y[m][p] = clamp(sum_k W[m][k] * col[k][p] + bias[m])
+ * with p = oh*OW + ow, k = (c*KH + kh)*KW + kw and col the im2col matrix.
+ *   Phase 0 writes col into work ([K][ldc] row-major, ldc >= P padded with
+ *   zeros so that the row stride is an odd number of cache lines); it is
+ *   skipped for 1x1 convolutions with stride 1 and no padding, where col is
+ *   x itself (unless its row stride would thrash L1 sets, then x is copied).
+ *   Phase 1: one task per block of SCONV_MB output channels x SCONV_NB
+ *   pixels, computed by the 6 x 16 microkernel of scommon.h (weights
+ *   broadcast from 6-row packed panels, 16 pixels per two vectors, FMA,
+ *   bias and clamp fused), output rows contiguous.
+ *
+ * octk_sdwconv (depthwise, C == M): direct loops, one output row at a time;
+ * each pixel is bias, then the taps in (kh, kw) order, then the clamp.
+ * AVX2: 8 pixels per vector, plain loads where no tap of the row is
+ * padding (strides 1 and 2), masked loads elsewhere (gathers for larger
+ * strides); baseline: each tap added into the whole row (the compiler
+ * vectorizes over pixels).  Tasks: channel x block of output rows.
+ * Padding taps: skipped by the baseline, x = 0 on AVX2 (as in im2col).
+ *
+ * Padding contributes 0.  Sums use FMA; their order depends only on the
+ * shapes, never on the task split.
+ */
+#include "octk.h"
+#include "scommon.h"
+
+enum {
+    SCONV_MB = 48,          /* output channels per task (8 row tiles) */
+    SCONV_NB = 64,          /* pixels per task (4 panels) */
+    SCONV_COL_TASK = 16384, /* col elements written per phase-0 task */
+    SDW_TASK = 1024,        /* output pixels per depthwise task (about) */
+};
+
+static inline int64_t sk_gcd(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Largest K block whose kc x 16 column panel, with row stride ld floats,
+ * fits in 6 of the 8 ways of a 64-set L1 (64-byte lines). */
+static inline int64_t sconv_kc_limit(int64_t ld)
+{
+    if (ld % 16)
+        return SK_KC;
+    const int64_t sets = 64 / sk_gcd(ld / 16, 64);
+    return sk_min64(SK_KC, 6 * sets);
+}
+
+typedef struct sconv_geom {
+    int64_t K, P;
+    int direct;      /* col is x itself */
+    int64_t ldc;     /* row stride of col */
+    int64_t kc;
+} sconv_geom;
+
+static inline sconv_geom sconv_geometry(const octk_conv_shape *s)
+{
+    sconv_geom g;
+    g.K = s->C * s->KH * s->KW;
+    g.P = s->OH * s->OW;
+    const int identity = s->KH == 1 && s->KW == 1 && s->SH == 1 && s->SW == 1 && s->PT == 0 &&
+                         s->PL == 0 && s->OH == s->H && s->OW == s->W;
+    const int64_t lim = sconv_kc_limit(g.P);
+    g.direct = identity && (g.K <= lim || lim >= 64);
+    if (g.direct) {
+        g.ldc = g.P;
+        g.kc = sk_balanced_kc(g.K, lim);
+    } else {
+        g.ldc = sk_ceil_div(g.P, 16) * 16;
+        if ((g.ldc / 16) % 2 == 0)
+            g.ldc += 16;
+        g.kc = sk_balanced_kc(g.K, SK_KC);
+    }
+    return g;
+}
+
+size_t octk_sconv_packed_w_size(int64_t M, int64_t K)
+{
+    return (size_t)sk_ceil_div(M, SK_MR) * SK_MR * (size_t)K * sizeof(float);
+}
+
+/* dst[(m/6)*6*K + k*6 + m%6] = w[m*K + k], rows past M zero. */
+void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K)
+{
+    const int64_t panels = sk_ceil_div(M, SK_MR);
+    for (int64_t j = 0; j < panels; j++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < SK_MR; r++) {
+                const int64_t m = j * SK_MR + r;
+                dst[j * SK_MR * K + k * SK_MR + r] = m < M ? w[m * K + k] : 0.0f;
+            }
+}
+
+size_t octk_sconv_work_size(const octk_sconv *p)
+{
+    const sconv_geom g = sconv_geometry(&p->s);
+    return g.direct ? 0 : (size_t)g.K * (size_t)g.ldc * sizeof(float);
+}
+
+static inline int64_t sconv_col_rows_per_task(const sconv_geom *g)
+{
+    return sk_max64(1, SCONV_COL_TASK / g->ldc);
+}
+
+int64_t octk_sconv_tasks(const octk_sconv *p, int phase)
+{
+    const sconv_geom g = sconv_geometry(&p->s);
+    if (g.P <= 0 || p->s.M <= 0)
+        return 0;
+    if (phase == 0)
+        return g.direct ? 0 : sk_ceil_div(g.K, sconv_col_rows_per_task(&g));
+    if (phase == 1)
+        return sk_ceil_div(p->s.M, SCONV_MB) * sk_ceil_div(g.P, SCONV_NB);
+    return 0;
+}
+
+/* First and one-past-last ow whose input column ow*SW - PL + off lies in
+ * [0, W). */
+static inline void sconv_valid_ow(const octk_conv_shape *s, int64_t off, int64_t *lo, int64_t *hi)
+{
+    int64_t a = 0, b = s->OW;
+    while (a < b && a * s->SW - s->PL + off < 0)
+        a++;
+    while (b > a && (b - 1) * s->SW - s->PL + off >= s->W)
+        b--;
+    *lo = a;
+    *hi = b;
+}
+
+/* Writes col rows [k0, k1): col[k][p] = x[c][ih][iw] or 0 in the padding,
+ * and col[k][P..ldc) = 0. */
+static void sconv_im2col(const octk_sconv *p, const sconv_geom *g, int64_t k0, int64_t k1)
+{
+    const octk_conv_shape *s = &p->s;
+    float *col = (float *)p->work;
+    for (int64_t k = k0; k < k1; k++) {
+        const int64_t c = k / (s->KH * s->KW), kh = (k / s->KW) % s->KH, kw = k % s->KW;
+        float *dst = col + k * g->ldc;
+        int64_t ow_lo, ow_hi;
+        sconv_valid_ow(s, kw * s->DW, &ow_lo, &ow_hi);
+        for (int64_t oh = 0; oh < s->OH; oh++) {
+            float *d = dst + oh * s->OW;
+            const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+            if (ih < 0 || ih >= s->H) {
+                memset(d, 0, (size_t)s->OW * sizeof(float));
+                continue;
+            }
+            const float *xr = p->x + (c * s->H + ih) * s->W;
+            const int64_t off = kw * s->DW - s->PL;
+            for (int64_t ow = 0; ow < ow_lo; ow++)
+                d[ow] = 0.0f;
+            if (s->SW == 1) {
+                for (int64_t ow = ow_lo; ow < ow_hi; ow++)
+                    d[ow] = xr[ow + off];
+            } else {
+                for (int64_t ow = ow_lo; ow < ow_hi; ow++)
+                    d[ow] = xr[ow * s->SW + off];
+            }
+            for (int64_t ow = ow_hi; ow < s->OW; ow++)
+                d[ow] = 0.0f;
+        }
+        for (int64_t q = g->P; q < g->ldc; q++)
+            dst[q] = 0.0f;
+    }
+}
+
+void octk_sconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
+{
+    const sconv_geom g = sconv_geometry(&p->s);
+    if (phase == 0) {
+        if (g.direct)
+            return;
+        const int64_t rows = sconv_col_rows_per_task(&g);
+        for (int64_t t = begin; t < end; t++)
+            sconv_im2col(p, &g, t * rows, sk_min64(g.K, (t + 1) * rows));
+        return;
+    }
+    if (phase != 1)
+        return;
+    sk_mm mm = {
+        .M = p->s.M, .N = g.P, .K = g.K,
+        .a = p->w, .lda = g.K, .a_packed = 1,
+        .b = g.direct ? p->x : (const float *)p->work, .ldb = g.ldc,
+        .b_packed = 0, .b_masked = g.direct,
+        .y = p->y, .ldy = g.P,
+        .bias = p->bias, .bias_per_row = 1,
+        .lo = p->y_lo, .hi = p->y_hi,
+        .kc = g.kc,
+    };
+    const int64_t mblocks = sk_ceil_div(p->s.M, SCONV_MB);
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t mb = t % mblocks, pb = t / mblocks;
+        const int64_t m0 = mb * SCONV_MB, p0 = pb * SCONV_NB;
+        sk_mm_block(&mm, m0, sk_min64(p->s.M, m0 + SCONV_MB), p0, sk_min64(g.P, p0 + SCONV_NB));
+    }
+}
+
+/* ---- depthwise ------------------------------------------------------------- */
+
+size_t octk_sdwconv_packed_w_size(int64_t C, int64_t taps)
+{
+    return (size_t)C * (size_t)taps * sizeof(float);
+}
+
+/* The depthwise layout is the ONNX one, w[c][kh][kw]. */
+void octk_sdwconv_pack_w(float *dst, const float *w, int64_t C, int64_t taps)
+{
+    if (C > 0 && taps > 0)
+        memcpy(dst, w, (size_t)C * (size_t)taps * sizeof(float));
+}
+
+size_t octk_sdwconv_work_size(const octk_sconv *p)
+{
+    (void)p;
+    return 0;
+}
+
+static inline int64_t sdw_rows_per_task(const octk_conv_shape *s)
+{
+    return sk_max64(1, SDW_TASK / sk_max64(1, s->OW));
+}
+
+int64_t octk_sdwconv_tasks(const octk_sconv *p, int phase)
+{
+    const octk_conv_shape *s = &p->s;
+    if (phase != 1 || s->C <= 0 || s->OH <= 0 || s->OW <= 0)
+        return 0;
+    return s->C * sk_ceil_div(s->OH, sdw_rows_per_task(s));
+}
+
+#ifdef __AVX2__
+
+/* x at iw = base, base + SW, ..., base + 7 SW of row xr, 0 where iw is
+ * outside [0, W) (masked gather: those lanes are not read). */
+static inline __m256 sdw_gather8(const float *xr, int64_t base, int64_t sw, int64_t w)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i iw = _mm256_add_epi32(_mm256_set1_epi32((int32_t)base),
+                                        _mm256_mullo_epi32(lane, _mm256_set1_epi32((int32_t)sw)));
+    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(iw, _mm256_set1_epi32(-1)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)w), iw));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xr, iw, _mm256_castsi256_ps(in), 4);
+}
+
+/* x at xr[0], xr[SW], ..., xr[7 SW] for SW = 1 or 2, all inside the row
+ * (for SW = 2 it reads 16 floats: the caller keeps xr[15] inside too). */
+static inline __m256 sdw_load8(const float *xr, int64_t sw)
+{
+    if (sw == 1)
+        return _mm256_loadu_ps(xr);
+    const __m256 lo = _mm256_loadu_ps(xr), hi = _mm256_loadu_ps(xr + 8);
+    const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* Lanes i with 0 <= base + first + i < w. */
+static inline __m256i sdw_in_row(int64_t base, int first, int64_t w)
+{
+    const __m256i iw = _mm256_add_epi32(_mm256_set1_epi32((int32_t)base + first),
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_and_si256(_mm256_cmpgt_epi32(iw, _mm256_set1_epi32(-1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)w), iw));
+}
+
+/* As sdw_load8 and sdw_gather8 but with row xr and any columns base + i SW:
+ * 0 outside [0, W), those floats not read (masked loads for SW 1 and 2). */
+static inline __m256 sdw_load8_masked(const float *xr, int64_t base, int64_t sw, int64_t w)
+{
+    if (sw == 1)
+        return _mm256_maskload_ps(xr + base, sdw_in_row(base, 0, w));
+    if (sw == 2) {
+        const __m256 lo = _mm256_maskload_ps(xr + base, sdw_in_row(base, 0, w));
+        const __m256 hi = _mm256_maskload_ps(xr + base + 8, sdw_in_row(base, 8, w));
+        const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+        return _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    return sdw_gather8(xr, base, sw, w);
+}
+
+/* y row (c, oh), 8 pixels per vector: bias, then fma(w, x) for each tap of
+ * a row kh inside the image in (kh, kw) order, x = 0 in the padding, then
+ * clamp.  Vectors where every tap column is inside the row (strides 1, 2)
+ * use plain loads, the others masked loads (gathers for strides > 2); a last partial vector is
+ * moved back to end at OW (recomputing some pixels to the same bits) or,
+ * when OW < 8, stored masked. */
+static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
+{
+    const octk_conv_shape *s = &p->s;
+    float *yr = p->y + (c * s->OH + oh) * s->OW;
+    const float *xc = p->x + c * s->H * s->W;
+    const float *wc = p->w + c * s->KH * s->KW;
+    const __m256 bias = _mm256_set1_ps(p->bias ? p->bias[c] : 0.0f);
+    const __m256 lo = _mm256_set1_ps(p->y_lo), hi = _mm256_set1_ps(p->y_hi);
+    int64_t vlo = 0, vhi = 0;
+    if (s->SW <= 2) {
+        /* pixels whose first tap column is >= 0 and last (+1 for SW 2) < W */
+        const int64_t last = (s->KW - 1) * s->DW + (s->SW - 1);
+        int64_t lo0, hi0, lo1, hi1;
+        sconv_valid_ow(s, 0, &lo0, &hi0);
+        sconv_valid_ow(s, last, &lo1, &hi1);
+        vlo = sk_max64(lo0, lo1);
+        vhi = sk_min64(hi0, hi1);
+    }
+    /* two vectors per step: two independent FMA chains */
+    for (int64_t o0 = 0; o0 < s->OW; o0 += 16) {
+        int64_t o[2];
+        int plain[2];
+        for (int v = 0; v < 2; v++) {
+            const int64_t ov = sk_min64(o0 + 8 * v, sk_max64(0, s->OW - 8));
+            o[v] = ov;
+            plain[v] = ov >= vlo && ov + 8 <= vhi;
+        }
+        __m256 acc0 = bias, acc1 = bias;
+        for (int64_t kh = 0; kh < s->KH; kh++) {
+            const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+            if (ih < 0 || ih >= s->H)
+                continue;
+            const float *xr = xc + ih * s->W;
+            for (int64_t kw = 0; kw < s->KW; kw++) {
+                const __m256 wv = _mm256_broadcast_ss(wc + kh * s->KW + kw);
+                const int64_t b0 = o[0] * s->SW - s->PL + kw * s->DW;
+                const int64_t b1 = o[1] * s->SW - s->PL + kw * s->DW;
+                const __m256 x0 = plain[0] ? sdw_load8(xr + b0, s->SW)
+                                           : sdw_load8_masked(xr, b0, s->SW, s->W);
+                const __m256 x1 = plain[1] ? sdw_load8(xr + b1, s->SW)
+                                           : sdw_load8_masked(xr, b1, s->SW, s->W);
+                acc0 = _mm256_fmadd_ps(wv, x0, acc0);
+                acc1 = _mm256_fmadd_ps(wv, x1, acc1);
+            }
+        }
+        acc0 = sk_clamp8(acc0, lo, hi);
+        acc1 = sk_clamp8(acc1, lo, hi);
+        if (s->OW >= 8) {
+            _mm256_storeu_ps(yr + o[0], acc0);
+            _mm256_storeu_ps(yr + o[1], acc1);
+        } else {
+            _mm256_maskstore_ps(yr, sk_mask8((int)s->OW), acc0);
+        }
+    }
+}
+
+#else
+
+/* y row (c, oh): bias, then + w[c][kh][kw] * x[c][ih][iw] for each tap in
+ * order over the pixels where it is not padding (the compiler vectorizes
+ * over pixels), then clamp. */
+static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
+{
+    const octk_conv_shape *s = &p->s;
+    float *yr = p->y + (c * s->OH + oh) * s->OW;
+    const float b = p->bias ? p->bias[c] : 0.0f;
+    for (int64_t ow = 0; ow < s->OW; ow++)
+        yr[ow] = b;
+    const float *wc = p->w + c * s->KH * s->KW;
+    for (int64_t kh = 0; kh < s->KH; kh++) {
+        const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+        if (ih < 0 || ih >= s->H)
+            continue;
+        for (int64_t kw = 0; kw < s->KW; kw++) {
+            const float wv = wc[kh * s->KW + kw];
+            const float *xr = p->x + (c * s->H + ih) * s->W;
+            const int64_t off = kw * s->DW - s->PL;
+            int64_t lo, hi;
+            sconv_valid_ow(s, kw * s->DW, &lo, &hi);
+            if (s->SW == 1) {
+                for (int64_t ow = lo; ow < hi; ow++)
+                    yr[ow] += wv * xr[ow + off];
+            } else if (s->SW == 2) {
+                for (int64_t ow = lo; ow < hi; ow++)
+                    yr[ow] += wv * xr[2 * ow + off];
+            } else {
+                for (int64_t ow = lo; ow < hi; ow++)
+                    yr[ow] += wv * xr[ow * s->SW + off];
+            }
+        }
+    }
+    const float lo = p->y_lo, hi = p->y_hi;
+    for (int64_t ow = 0; ow < s->OW; ow++)
+        yr[ow] = sk_clampf(yr[ow], lo, hi);
+}
+
+#endif
+
+/* Task t: channel t / row_blocks, output rows of block t % row_blocks. */
+void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
+{
+    const octk_conv_shape *s = &p->s;
+    if (phase != 1)
+        return;
+    const int64_t rpt = sdw_rows_per_task(s), rblocks = sk_ceil_div(s->OH, rpt);
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
+        const int64_t r1 = sk_min64(s->OH, r0 + rpt);
+        for (int64_t oh = r0; oh < r1; oh++)
+            sdw_row(p, c, oh);
+    }
+}

@@ -1,0 +1,82 @@
+/*
+ * sgemm.c: float32 GEMM of the LLVM backend,
+ *   y[m][n] = clamp(sum_k a[m][k] * b'(k, n) + bias[n], y_lo, y_hi)
+ * with a at run time (row stride lda), b' = alpha * b constant and packed at
+ * compile time in panels of 16 columns ([ceil(N/16)][K][16], zero padded),
+ * y with row stride ldy.
+ *
+ * No phase 0.  Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB
+ * columns; each block runs the 6 x 16 microkernel of scommon.h over K
+ * blocks of at most SK_KC (FMA, sums in an order fixed by M and K alone).
+ * M = 1 (batch-1 Gemm) takes the same path with one K block: a gemv
+ * streaming each packed panel once, the one-row microkernel keeping 4 FMA
+ * chains.
+ */
+#include "octk.h"
+#include "scommon.h"
+
+enum {
+    SGEMM_MB = 72,    /* rows per task: 12 row tiles share each B panel in L1 */
+    SGEMM_NB = 64,    /* columns per task: 4 panels */
+};
+
+size_t octk_sgemm_packed_b_size(int64_t K, int64_t N)
+{
+    return (size_t)sk_ceil_div(N, SK_NR) * SK_NR * (size_t)K * sizeof(float);
+}
+
+/* Packs alpha * b(k, n) into panels: dst[(n/16)*K*16 + k*16 + n%16]; the
+ * product alpha * b is one float multiplication (alpha = 1 is exact). */
+void octk_sgemm_pack_b(float *dst, const float *b, float alpha, int64_t K, int64_t N,
+                       int64_t stride_k, int64_t stride_n)
+{
+    const int64_t panels = sk_ceil_div(N, SK_NR);
+    for (int64_t j = 0; j < panels; j++) {
+        float *panel = dst + j * K * SK_NR;
+        for (int64_t k = 0; k < K; k++) {
+            for (int64_t c = 0; c < SK_NR; c++) {
+                const int64_t n = j * SK_NR + c;
+                panel[k * SK_NR + c] = n < N ? alpha * b[k * stride_k + n * stride_n] : 0.0f;
+            }
+        }
+    }
+}
+
+size_t octk_sgemm_work_size(const octk_sgemm *p)
+{
+    (void)p;
+    return 0;
+}
+
+static inline int64_t sgemm_row_blocks(const octk_sgemm *p) { return sk_ceil_div(p->M, SGEMM_MB); }
+static inline int64_t sgemm_col_blocks(const octk_sgemm *p) { return sk_ceil_div(p->N, SGEMM_NB); }
+
+int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase)
+{
+    if (phase != 1 || p->M <= 0 || p->N <= 0)
+        return 0;
+    return sgemm_row_blocks(p) * sgemm_col_blocks(p);
+}
+
+/* Task t computes rows [mb*MB, ...) x columns [nb*NB, ...) with
+ * t = nb * row_blocks + mb (consecutive tasks share the same B columns). */
+void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end)
+{
+    if (phase != 1)
+        return;
+    sk_mm mm = {
+        .M = p->M, .N = p->N, .K = p->K,
+        .a = p->a, .lda = p->lda, .a_packed = 0,
+        .b = p->b, .ldb = SK_NR, .b_packed = 1, .b_masked = 0,
+        .y = p->y, .ldy = p->ldy,
+        .bias = p->bias, .bias_per_row = 0,
+        .lo = p->y_lo, .hi = p->y_hi,
+        .kc = p->M == 1 ? sk_max64(1, p->K) : sk_balanced_kc(p->K, SK_KC),
+    };
+    const int64_t rb = sgemm_row_blocks(p);
+    for (int64_t t = begin; t < end; t++) {
+        const int64_t mb = t % rb, nb = t / rb;
+        const int64_t m0 = mb * SGEMM_MB, n0 = nb * SGEMM_NB;
+        sk_mm_block(&mm, m0, sk_min64(p->M, m0 + SGEMM_MB), n0, sk_min64(p->N, n0 + SGEMM_NB));
+    }
+}

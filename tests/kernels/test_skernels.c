@@ -1,0 +1,631 @@
+/*
+ * test_skernels.c: the float32 kernels of octk.h (sgemm, sconv, sdwconv,
+ * sunary, ssoftmax) against plain scalar twins written here straight from
+ * their definitions, accumulating in double.
+ *
+ * Tolerances: gemm and convolutions |y - ref| <= 1e-5 * max(1, max|ref|);
+ * element-wise functions and softmax |y - ref| <= 1e-6 |ref| + 2e-38 (the
+ * absolute part only matters in the subnormal range), and Inf / NaN / the
+ * sign of 0 must match exactly.  Every kernel is also run with its task
+ * range split in several ways (one call, one task at a time in random
+ * order, random pieces from the end), which must give identical bytes,
+ * with the work buffer filled with garbage first.  Sizes are awkward on
+ * purpose: they leave remainders in every blocking of the kernels.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "octk.h"
+
+/* ---- fixed-seed PRNG (xorshift64*) --------------------------------------- */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t rng_next(rng *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ull;
+}
+
+static int64_t rng_below(rng *r, int64_t n) { return (int64_t)(rng_next(r) % (uint64_t)n); }
+
+/* uniform in [lo, hi) */
+static float rng_float(rng *r, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((double)(rng_next(r) >> 40) / 16777216.0);
+}
+
+static float *rand_vec(rng *r, size_t n, float lo, float hi)
+{
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = rng_float(r, lo, hi);
+    return v;
+}
+
+/* Outputs get exactly their size (so that ASan sees any write past the
+ * end); work and packed blobs 64-byte alignment. */
+static void *exact_buf(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    assert_non_null(p);
+    return p;
+}
+
+static void *aligned_buf(size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    assert_non_null(p);
+    return p;
+}
+
+/* ---- running a kernel with its tasks split in different ways ------------- */
+
+typedef struct kernel_ops {
+    int64_t (*tasks)(const void *p, int phase);
+    void (*run)(const void *p, int phase, int64_t begin, int64_t end);
+} kernel_ops;
+
+enum { SPLIT_ONE_CALL, SPLIT_SHUFFLED_TASKS, SPLIT_RANDOM_PIECES, SPLIT_MODES };
+
+/* Runs phase 0 then phase 1, each split according to mode. */
+static void run_split(const kernel_ops *ops, const void *p, int mode, rng *r)
+{
+    for (int phase = 0; phase < 2; phase++) {
+        const int64_t n = ops->tasks(p, phase);
+        assert_true(n >= 0);
+        if (n == 0)
+            continue;
+        if (mode == SPLIT_ONE_CALL) {
+            ops->run(p, phase, 0, n);
+        } else if (mode == SPLIT_SHUFFLED_TASKS) {
+            int64_t *order = malloc((size_t)n * sizeof *order);
+            assert_non_null(order);
+            for (int64_t i = 0; i < n; i++)
+                order[i] = i;
+            for (int64_t i = n - 1; i > 0; i--) {
+                int64_t j = rng_below(r, i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            for (int64_t i = 0; i < n; i++)
+                ops->run(p, phase, order[i], order[i] + 1);
+            free(order);
+        } else {
+            int64_t end = n;
+            while (end > 0) {
+                int64_t len = 1 + rng_below(r, end < 7 ? end : 7);
+                ops->run(p, phase, end - len, end);
+                end -= len;
+            }
+        }
+    }
+}
+
+/* Runs the kernel in every split mode into y (y_bytes, prefilled with a
+ * 0x7f pattern each time, work with 0xff = NaN garbage) and checks that all
+ * modes write identical bytes; y keeps the result of the last mode. */
+static void run_all_splits(const kernel_ops *ops, const void *p, void *work, size_t work_bytes,
+                           void *y, size_t y_bytes, rng *r)
+{
+    unsigned char *first = malloc(y_bytes ? y_bytes : 1);
+    assert_non_null(first);
+    for (int mode = 0; mode < SPLIT_MODES; mode++) {
+        memset(y, 0x7f, y_bytes);
+        if (work_bytes)
+            memset(work, 0xff, work_bytes);
+        run_split(ops, p, mode, r);
+        if (mode == 0)
+            memcpy(first, y, y_bytes);
+        else
+            assert_memory_equal(first, y, y_bytes);
+    }
+    free(first);
+}
+
+/* |got - want| <= tol * scale, printing the place of the first failure. */
+static void check_close(const char *what, int64_t idx, float got, double want, double tol)
+{
+    if (!(fabs((double)got - want) <= tol)) {
+        fprintf(stderr, "%s[%lld]: got %.9g want %.9g (tol %.3g)\n", what, (long long)idx,
+                (double)got, want, tol);
+        fail();
+    }
+}
+
+static double clampd(double v, float lo, float hi)
+{
+    if (v < lo)
+        v = lo;
+    if (v > hi)
+        v = hi;
+    return v;
+}
+
+static const float clamp_lo[3] = {-INFINITY, 0.0f, 0.0f};
+static const float clamp_hi[3] = {INFINITY, INFINITY, 6.0f};   /* none, Relu, Clip 0..6 */
+
+/* ---- sgemm ------------------------------------------------------------------- */
+
+static int64_t sgemm_tasks_v(const void *p, int ph) { return octk_sgemm_tasks(p, ph); }
+static void sgemm_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_sgemm_run(p, ph, b, e); }
+static const kernel_ops sgemm_ops = {sgemm_tasks_v, sgemm_run_v};
+
+/* One Gemm case: y[m][n] = clamp(sum_k a[m][k] * alpha * b(k, n) + bias[n]). */
+static void sgemm_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extra,
+                       int64_t ldy_extra, int trans_b, float alpha, int with_bias, int act)
+{
+    const int64_t lda = K + lda_extra, ldy = N + ldy_extra;
+    float *a = rand_vec(r, (size_t)(M * lda), -1, 1);
+    float *b = rand_vec(r, (size_t)(K * N), -1, 1);
+    float *bias = with_bias ? rand_vec(r, (size_t)N, -2, 2) : NULL;
+    const int64_t stride_k = trans_b ? 1 : N, stride_n = trans_b ? K : 1;
+    float *pb = aligned_buf(octk_sgemm_packed_b_size(K, N));
+    octk_sgemm_pack_b(pb, b, alpha, K, N, stride_k, stride_n);
+    const size_t y_bytes = (size_t)(M * ldy) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sgemm p = {.M = M, .N = N, .K = K, .lda = lda, .ldy = ldy, .y_lo = clamp_lo[act],
+                    .y_hi = clamp_hi[act], .a = a, .y = y, .b = pb, .bias = bias};
+    const size_t work_bytes = octk_sgemm_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(&sgemm_ops, &p, p.work, work_bytes, y, y_bytes, r);
+
+    double *ref = malloc((size_t)(M * N) * sizeof(double));
+    assert_non_null(ref);
+    double scale = 1.0;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = bias ? bias[n] : 0.0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (double)a[m * lda + k] * (double)alpha *
+                       (double)b[k * stride_k + n * stride_n];
+            ref[m * N + n] = clampd(acc, clamp_lo[act], clamp_hi[act]);
+            scale = fmax(scale, fabs(ref[m * N + n]));
+        }
+    uint32_t pattern;
+    memset(&pattern, 0x7f, sizeof pattern);
+    for (int64_t m = 0; m < M; m++) {
+        for (int64_t n = 0; n < N; n++)
+            check_close("sgemm", m * N + n, y[m * ldy + n], ref[m * N + n], 1e-5 * scale);
+        for (int64_t n = N; n < ldy; n++) {   /* the row gaps stay untouched */
+            uint32_t bits;
+            memcpy(&bits, &y[m * ldy + n], sizeof bits);
+            assert_int_equal(bits, pattern);
+        }
+    }
+    free(ref), free(a), free(b), free(bias), free(pb), free(y), free(p.work);
+}
+
+static void sgemm_matches_twin_on_awkward_shapes(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0001u};
+    static const int64_t sizes[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 63, 65, 100};
+    const int ns = (int)(sizeof sizes / sizeof sizes[0]);
+    int case_no = 0;
+    for (int im = 0; im < ns; im++)
+        for (int in = 0; in < ns; in++) {
+            /* a few K per (M, N) pair, cycling through the options */
+            for (int rep = 0; rep < 2; rep++, case_no++) {
+                const int64_t K = sizes[(im * 5 + in * 3 + rep * 7) % ns];
+                sgemm_case(&r, sizes[im], sizes[in], K, case_no % 3 == 0 ? 0 : 3,
+                           case_no % 4 == 1 ? 0 : 5, case_no % 5 == 2, case_no % 2 ? 1.0f : -0.75f,
+                           case_no % 3 != 1, case_no % 3);
+            }
+        }
+}
+
+static void sgemm_long_k_accumulates_over_k_blocks(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0002u};
+    sgemm_case(&r, 13, 37, 600, 1, 2, 0, 0.5f, 1, 0);
+    sgemm_case(&r, 65, 33, 257, 0, 0, 1, 2.0f, 1, 2);
+    sgemm_case(&r, 6, 16, 1000, 0, 0, 0, 1.0f, 0, 1);
+    sgemm_case(&r, 4, 5, 0, 0, 1, 0, 1.0f, 1, 2);   /* K = 0: y = clamp(bias) */
+}
+
+static void sgemm_batch1_gemv_matches_twin(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0003u};
+    sgemm_case(&r, 1, 1000, 1024, 0, 0, 1, 1.0f, 1, 0);
+    sgemm_case(&r, 1, 17, 333, 0, 7, 0, -1.25f, 0, 1);
+    sgemm_case(&r, 1, 1, 1, 0, 0, 0, 3.0f, 1, 2);
+    sgemm_case(&r, 2, 129, 515, 4, 0, 0, 1.0f, 1, 0);
+}
+
+static void sgemm_clamp_keeps_nan_and_saturates(void **state)
+{
+    (void)state;
+    /* 1 x 2 x 1: y = a * b; a = NaN gives NaN through Relu; 100 clips to 6 */
+    float a[2] = {NAN, 100.0f}, b[2] = {1.0f, -1.0f};
+    float *pb = aligned_buf(octk_sgemm_packed_b_size(1, 2));
+    octk_sgemm_pack_b(pb, b, 1.0f, 1, 2, 2, 1);
+    float y[4];
+    octk_sgemm p = {.M = 2, .N = 2, .K = 1, .lda = 1, .ldy = 2, .y_lo = 0, .y_hi = 6,
+                    .a = a, .y = y, .b = pb};
+    octk_sgemm_run(&p, 1, 0, octk_sgemm_tasks(&p, 1));
+    assert_true(isnan(y[0]) && isnan(y[1]));
+    assert_true(y[2] == 6.0f && y[3] == 0.0f);
+    free(pb);
+}
+
+/* ---- sconv ------------------------------------------------------------------- */
+
+static int64_t sconv_tasks_v(const void *p, int ph) { return octk_sconv_tasks(p, ph); }
+static void sconv_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_sconv_run(p, ph, b, e); }
+static const kernel_ops sconv_ops = {sconv_tasks_v, sconv_run_v};
+static int64_t sdw_tasks_v(const void *p, int ph) { return octk_sdwconv_tasks(p, ph); }
+static void sdw_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_sdwconv_run(p, ph, b, e); }
+static const kernel_ops sdw_ops = {sdw_tasks_v, sdw_run_v};
+
+typedef struct conv_case {
+    int64_t C, H, W, M, KH, KW, SH, SW, DH, DW, PT, PL, PB, PR;
+    int with_bias, act;
+} conv_case;
+
+static octk_conv_shape conv_shape(const conv_case *c)
+{
+    octk_conv_shape s = {.C = c->C, .H = c->H, .W = c->W, .M = c->M, .KH = c->KH, .KW = c->KW,
+                         .SH = c->SH, .SW = c->SW, .DH = c->DH, .DW = c->DW, .PT = c->PT,
+                         .PL = c->PL};
+    s.OH = (c->H + c->PT + c->PB - c->DH * (c->KH - 1) - 1) / c->SH + 1;
+    s.OW = (c->W + c->PL + c->PR - c->DW * (c->KW - 1) - 1) / c->SW + 1;
+    return s;
+}
+
+/* The twin, from the definition: y[m][oh][ow] = clamp(bias[m] + sum over
+ * (c, kh, kw) of w * x[c][ih][iw], padding = 0), w[m][c][kh][kw], or for
+ * depthwise (C == M) channel m alone with w[m][kh][kw]. */
+static double conv_ref(const octk_conv_shape *s, const float *x, const float *w,
+                       const float *bias, int depthwise, int64_t m, int64_t oh, int64_t ow)
+{
+    double acc = bias ? bias[m] : 0.0;
+    const int64_t c0 = depthwise ? m : 0, c1 = depthwise ? m + 1 : s->C;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t kh = 0; kh < s->KH; kh++)
+            for (int64_t kw = 0; kw < s->KW; kw++) {
+                const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+                const int64_t iw = ow * s->SW - s->PL + kw * s->DW;
+                if (ih < 0 || ih >= s->H || iw < 0 || iw >= s->W)
+                    continue;
+                const int64_t wi = depthwise ? (m * s->KH + kh) * s->KW + kw
+                                             : ((m * s->C + c) * s->KH + kh) * s->KW + kw;
+                acc += (double)w[wi] * (double)x[(c * s->H + ih) * s->W + iw];
+            }
+    return acc;
+}
+
+static void conv_run_case(rng *r, const conv_case *cc, int depthwise)
+{
+    const octk_conv_shape s = conv_shape(cc);
+    const int64_t taps = s.KH * s.KW, K = depthwise ? taps : s.C * taps, P = s.OH * s.OW;
+    float *x = rand_vec(r, (size_t)(s.C * s.H * s.W), -1, 1);
+    float *w = rand_vec(r, (size_t)(s.M * K), -1, 1);
+    float *bias = cc->with_bias ? rand_vec(r, (size_t)s.M, -1, 1) : NULL;
+    float *pw;
+    if (depthwise) {
+        pw = aligned_buf(octk_sdwconv_packed_w_size(s.C, taps));
+        octk_sdwconv_pack_w(pw, w, s.C, taps);
+    } else {
+        pw = aligned_buf(octk_sconv_packed_w_size(s.M, K));
+        octk_sconv_pack_w(pw, w, s.M, K);
+    }
+    const size_t y_bytes = (size_t)(s.M * P) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sconv p = {.s = s, .y_lo = clamp_lo[cc->act], .y_hi = clamp_hi[cc->act], .x = x,
+                    .y = y, .w = pw, .bias = bias};
+    const size_t work_bytes = depthwise ? octk_sdwconv_work_size(&p) : octk_sconv_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(depthwise ? &sdw_ops : &sconv_ops, &p, p.work, work_bytes, y, y_bytes, r);
+
+    double *ref = malloc((size_t)(s.M * P) * sizeof(double));
+    assert_non_null(ref);
+    double scale = 1.0;
+    for (int64_t m = 0; m < s.M; m++)
+        for (int64_t q = 0; q < P; q++) {
+            const double v = conv_ref(&s, x, w, bias, depthwise, m, q / s.OW, q % s.OW);
+            ref[m * P + q] = clampd(v, clamp_lo[cc->act], clamp_hi[cc->act]);
+            scale = fmax(scale, fabs(ref[m * P + q]));
+        }
+    for (int64_t i = 0; i < s.M * P; i++)
+        check_close(depthwise ? "sdwconv" : "sconv", i, y[i], ref[i], 1e-5 * scale);
+    free(ref), free(x), free(w), free(bias), free(pw), free(y), free(p.work);
+}
+
+/* C, H, W, M, KH, KW, SH, SW, DH, DW, PT, PL, PB, PR, bias, act */
+static const conv_case conv_cases[] = {
+    {3, 7, 7, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},        /* 1x1: x read in place */
+    {64, 16, 16, 17, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},    /* 1x1, P = 256: x copied */
+    {300, 5, 5, 7, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 2},      /* 1x1 in place, 2 K blocks */
+    {5, 15, 17, 7, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0},      /* 1x1 stride 2 */
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
+    {3, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1},
+    {7, 15, 31, 33, 3, 3, 2, 2, 1, 1, 1, 0, 0, 1, 1, 2},     /* asymmetric pads */
+    {2, 33, 33, 6, 5, 5, 1, 1, 2, 2, 2, 3, 3, 2, 1, 1},      /* dilation 2 */
+    {16, 5, 31, 65, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 1, 0},     /* 1x7 */
+    {33, 31, 31, 100, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},   /* K = 297: 2 K blocks */
+    {2, 3, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1, 2},        /* rows all padding */
+    {4, 63, 2, 2, 3, 3, 2, 1, 1, 1, 1, 0, 1, 1, 0, 0},
+    {1, 65, 65, 31, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1},
+};
+
+static void sconv_matches_twin_on_awkward_shapes(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0004u};
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        conv_run_case(&r, &conv_cases[i], 0);
+}
+
+static void sdwconv_matches_twin_on_awkward_shapes(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0005u};
+    /* C = M; KH x KW of 1x1, 3x3, 5x5, 1x7; strides 1/2; dilation 2 */
+    static const conv_case dw[] = {
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},
+        {3, 7, 7, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1},
+        {16, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2},
+        {17, 15, 33, 17, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1, 1},
+        {5, 31, 16, 5, 5, 5, 1, 1, 2, 2, 4, 3, 4, 5, 1, 0},
+        {33, 5, 65, 33, 1, 7, 1, 1, 1, 1, 0, 3, 0, 3, 0, 0},
+        {2, 100, 3, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 2},
+        {7, 2, 2, 7, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1, 0},
+        {4, 9, 9, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},    /* stride 3 */
+        {3, 5, 31, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1},   /* stride 3, OW = 11 */
+    };
+    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
+        conv_run_case(&r, &dw[i], 1);
+}
+
+/* ---- sunary ------------------------------------------------------------------- */
+
+static int64_t sunary_tasks_v(const void *p, int ph) { return octk_sunary_tasks(p, ph); }
+static void sunary_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_sunary_run(p, ph, b, e); }
+static const kernel_ops sunary_ops = {sunary_tasks_v, sunary_run_v};
+
+static double unary_ref(int op, float x, float alpha, float beta)
+{
+    const double d = x;
+    switch (op) {
+    case OCTK_EXP: return exp(d);
+    case OCTK_SIGMOID: return 1.0 / (1.0 + exp(-d));
+    case OCTK_TANH: return tanh(d);
+    default: return fmax(0.0, fmin(1.0, (double)alpha * d + (double)beta));
+    }
+}
+
+/* Compares one result with the twin: NaN for NaN, Inf and the sign of 0
+ * exactly (the twin rounded to float), else 1e-6 relative + 2e-38. */
+static void check_func(const char *what, int64_t i, float x, float got, double want)
+{
+    if (isnan(x) || isnan(want)) {
+        if (!isnan(got)) {
+            fprintf(stderr, "%s[%lld] x=%g: got %g want NaN\n", what, (long long)i, (double)x,
+                    (double)got);
+            fail();
+        }
+        return;
+    }
+    const float wantf = (float)want;
+    if (isinf(wantf) || wantf == 0.0f) {
+        if (isinf(wantf) ? got != wantf : !(fabs((double)got) <= 2e-38)) {
+            fprintf(stderr, "%s[%lld] x=%g: got %g want %g\n", what, (long long)i, (double)x,
+                    (double)got, want);
+            fail();
+        }
+        if (wantf == 0.0f && want == 0.0 && got == 0.0f && !signbit(got) != !signbit(want)) {
+            fprintf(stderr, "%s[%lld] x=%g: sign of 0 differs\n", what, (long long)i, (double)x);
+            fail();
+        }
+        return;
+    }
+    check_close(what, i, got, want, 1e-6 * fabs(want) + 2e-38);
+}
+
+static void sunary_check(rng *r, int op, const float *x, int64_t n, float alpha, float beta,
+                         int in_place)
+{
+    float *y = exact_buf((size_t)n * sizeof(float));
+    float *xin = aligned_buf((size_t)n * sizeof(float));
+    memcpy(xin, x, (size_t)n * sizeof(float));
+    octk_sunary p = {.n = n, .op = op, .alpha = alpha, .beta = beta, .x = xin, .y = y};
+    assert_int_equal(octk_sunary_work_size(&p), 0);
+    run_all_splits(&sunary_ops, &p, NULL, 0, y, (size_t)n * sizeof(float), r);
+    if (in_place) {
+        float *y2 = aligned_buf((size_t)n * sizeof(float));
+        memcpy(y2, x, (size_t)n * sizeof(float));
+        p.x = y2;
+        p.y = y2;
+        run_split(&sunary_ops, &p, SPLIT_RANDOM_PIECES, r);
+        assert_memory_equal(y2, y, (size_t)n * sizeof(float));
+        free(y2);
+    }
+    static const char *names[] = {"", "exp", "sigmoid", "tanh", "hardsigmoid"};
+    for (int64_t i = 0; i < n; i++)
+        check_func(names[op], i, x[i], y[i], unary_ref(op, x[i], alpha, beta));
+    free(y), free(xin);
+}
+
+/* Random values over several ranges plus the special and threshold ones. */
+static float *unary_inputs(rng *r, int64_t *n_out)
+{
+    static const float special[] = {
+        0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-30f, -1e-30f, 1e-40f, -1e-40f,
+        1e-8f, -1e-8f, 0.5f, -0.5f, 0.625f, -0.625f, 0.62499994f, -0.62499994f, 1.0f, -1.0f,
+        9.0f, -9.0f, 10.0f, -10.0f, 20.0f, -20.0f, 87.0f, -87.0f, 87.33f, -87.34f, 88.0f,
+        -88.0f, 88.72f, 88.7228f, 88.73f, 89.0f, -89.0f, 100.0f, -100.0f, -103.0f, -103.97f,
+        -104.0f, -105.0f, 1e10f, -1e10f, 3.4e38f, -3.4e38f};
+    const int64_t ns = (int64_t)(sizeof special / sizeof special[0]);
+    const int64_t n = ns + 4 * 1000 + 13;
+    float *x = malloc((size_t)n * sizeof(float));
+    assert_non_null(x);
+    memcpy(x, special, sizeof special);
+    for (int64_t i = ns; i < n; i++) {
+        switch ((i - ns) % 4) {
+        case 0: x[i] = rng_float(r, -1.0f, 1.0f); break;
+        case 1: x[i] = rng_float(r, -12.0f, 12.0f); break;
+        case 2: x[i] = rng_float(r, -110.0f, 95.0f); break;
+        default: x[i] = ldexpf(rng_float(r, -1.0f, 1.0f), (int)rng_below(r, 40) - 35); break;
+        }
+    }
+    *n_out = n;
+    return x;
+}
+
+static void sunary_exp_matches_twin_with_overflow_underflow_nan(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0006u};
+    int64_t n;
+    float *x = unary_inputs(&r, &n);
+    sunary_check(&r, OCTK_EXP, x, n, 0, 0, 1);
+    free(x);
+}
+
+static void sunary_sigmoid_matches_twin(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0007u};
+    int64_t n;
+    float *x = unary_inputs(&r, &n);
+    sunary_check(&r, OCTK_SIGMOID, x, n, 0, 0, 1);
+    free(x);
+}
+
+static void sunary_tanh_matches_twin_and_keeps_sign_of_zero(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0008u};
+    int64_t n;
+    float *x = unary_inputs(&r, &n);
+    sunary_check(&r, OCTK_TANH, x, n, 0, 0, 1);
+    free(x);
+}
+
+static void sunary_hardsigmoid_matches_twin(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0009u};
+    int64_t n;
+    float *x = unary_inputs(&r, &n);
+    sunary_check(&r, OCTK_HARDSIGMOID, x, n, 0.2f, 0.5f, 1);
+    sunary_check(&r, OCTK_HARDSIGMOID, x, n, 1.0f / 6.0f, 0.5f, 0);
+    free(x);
+}
+
+static void sunary_large_n_splits_identically(void **state)
+{
+    (void)state;
+    rng r = {0x5eed000au};
+    const int64_t n = 3 * 4096 + 1001;
+    float *x = rand_vec(&r, (size_t)n, -30, 30);
+    for (int op = OCTK_EXP; op <= OCTK_HARDSIGMOID; op++)
+        sunary_check(&r, op, x, n, 0.3f, 0.4f, 0);
+    free(x);
+}
+
+/* ---- ssoftmax ---------------------------------------------------------------- */
+
+static int64_t ssm_tasks_v(const void *p, int ph) { return octk_ssoftmax_tasks(p, ph); }
+static void ssm_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_ssoftmax_run(p, ph, b, e); }
+static const kernel_ops ssm_ops = {ssm_tasks_v, ssm_run_v};
+
+static void ssoftmax_check(rng *r, const float *x, int64_t rows, int64_t cols, int log_)
+{
+    const size_t bytes = (size_t)(rows * cols) * sizeof(float);
+    float *y = exact_buf(bytes);
+    octk_ssoftmax p = {.rows = rows, .cols = cols, .log = log_, .x = x, .y = y};
+    assert_int_equal(octk_ssoftmax_work_size(&p), 0);
+    run_all_splits(&ssm_ops, &p, NULL, 0, y, bytes, r);
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xr = x + i * cols;
+        double m = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j < cols; j++)
+            m = fmax(m, xr[j]);
+        /* d = x - max is the float subtraction of the definition: its
+         * rounding (|d| ulp / 2) is the input of exp, not a kernel error */
+        for (int64_t j = 0; j < cols; j++)
+            sum += exp((double)(xr[j] - (float)m));
+        for (int64_t j = 0; j < cols; j++) {
+            const double d = (double)(xr[j] - (float)m);
+            const double want = log_ ? d - log(sum) : exp(d) / sum;
+            if (log_) {
+                if (isnan(want))   /* a row of -Inf only */
+                    assert_true(isnan(y[i * cols + j]));
+                else if (isinf(want))
+                    assert_true(y[i * cols + j] == (float)want);
+                else   /* 1e-6 relative to max(1, |ref|): y near 0 is a difference */
+                    check_close("logsoftmax", i * cols + j, y[i * cols + j], want,
+                                1e-6 * fmax(1.0, fabs(want)));
+            } else {
+                check_func("softmax", i * cols + j, xr[j], y[i * cols + j], want);
+            }
+        }
+    }
+    free(y);
+}
+
+static void ssoftmax_matches_twin_with_inf_and_large_values(void **state)
+{
+    (void)state;
+    rng r = {0x5eed000bu};
+    static const int64_t cols_list[] = {1, 2, 3, 7, 8, 15, 16, 17, 33, 100, 1000, 5000};
+    for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
+        const int64_t cols = cols_list[c], rows = cols >= 1000 ? 3 : 31;
+        float *x = rand_vec(&r, (size_t)(rows * cols), -10, 10);
+        for (int64_t i = 0; i < rows; i++) {
+            float *xr = x + i * cols;
+            switch (i % 5) {
+            case 1: xr[rng_below(&r, cols)] = 1e4f; break;          /* one dominates */
+            case 2: xr[rng_below(&r, cols)] = -INFINITY; break;      /* a zero term */
+            case 3:
+                for (int64_t j = 0; j < cols; j++)
+                    xr[j] = xr[j] * 10.0f + 1e3f;                   /* large values */
+                break;
+            case 4:
+                for (int64_t j = 0; j < cols; j += 2)
+                    xr[j] = -3e38f;
+                break;
+            default: break;
+            }
+        }
+        ssoftmax_check(&r, x, rows, cols, 0);
+        ssoftmax_check(&r, x, rows, cols, 1);
+        free(x);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sgemm_matches_twin_on_awkward_shapes),
+        cmocka_unit_test(sgemm_long_k_accumulates_over_k_blocks),
+        cmocka_unit_test(sgemm_batch1_gemv_matches_twin),
+        cmocka_unit_test(sgemm_clamp_keeps_nan_and_saturates),
+        cmocka_unit_test(sconv_matches_twin_on_awkward_shapes),
+        cmocka_unit_test(sdwconv_matches_twin_on_awkward_shapes),
+        cmocka_unit_test(sunary_exp_matches_twin_with_overflow_underflow_nan),
+        cmocka_unit_test(sunary_sigmoid_matches_twin),
+        cmocka_unit_test(sunary_tanh_matches_twin_and_keeps_sign_of_zero),
+        cmocka_unit_test(sunary_hardsigmoid_matches_twin),
+        cmocka_unit_test(sunary_large_n_splits_identically),
+        cmocka_unit_test(ssoftmax_matches_twin_with_inf_and_large_values),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
