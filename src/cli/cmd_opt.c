@@ -1,7 +1,7 @@
 /*
- * cmd_opt.c: `octet opt MODEL -o OUT.onnx [--allow-external-data]`.
- * Loads the model, verifies it, runs the passes (none yet: they go between
- * verification and saving, see run_passes) and saves it.  "-" reads
+ * cmd_opt.c: `octet opt MODEL -o OUT.onnx [--passes=a,b] [--allow-external-data]`.
+ * Loads the model, verifies it, runs the listed passes (none by default:
+ * then it is a round trip) and saves it.  "-" reads
  * standard input / writes standard output.  The output goes through an
  * atomic write and may not be the input file.
  */
@@ -9,10 +9,12 @@
 
 #include "cli.h"
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 
 typedef struct opt_args {
     const char *model;
     const char *output;
+    const char *passes;
     fe_load_opts load;
     oct_limits limits;
 } opt_args;
@@ -33,6 +35,8 @@ static int parse_args(int argc, char **argv, opt_args *a)
             if (a->output)
                 return cli_usage_error("opt", "-o given twice");
             a->output = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--passes"))) {
+            a->passes = v;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->load.allow_external_data = true;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -49,14 +53,6 @@ static int parse_args(int argc, char **argv, opt_args *a)
     if (!a->output)
         return cli_usage_error("opt", "no output given (use -o OUT.onnx or -o -)");
     return 0;
-}
-
-/* The pass pipeline: nothing yet.  Passes run here, on a verified model,
- * and the model is verified again before it is saved. */
-static oct_status run_passes(ir_model *m, oct_ctx *ctx)
-{
-    (void)m, (void)ctx;
-    return OCT_OK;
 }
 
 int cmd_opt(int argc, char **argv)
@@ -76,7 +72,9 @@ int cmd_opt(int argc, char **argv)
     if (st == OCT_OK)
         st = ir_verify(m, ctx);
     if (st == OCT_OK)
-        st = run_passes(m, ctx);
+        st = a.passes ? pass_run_list(m, a.passes, ctx) : OCT_OK;
+    if (st == OCT_OK && a.passes)
+        st = ir_verify(m, ctx);
     if (st == OCT_OK)
         st = fe_save_file(ctx, m, a.output);
     return cli_finish(ctx, st);

@@ -164,6 +164,23 @@ int64_t ir_model_opset(const ir_model *m, const char *domain)
     return 0;
 }
 
+bool ir_model_import_opset(oct_ctx *ctx, ir_model *m, const char *domain, int64_t version)
+{
+    if (ir_model_opset(m, domain))
+        return true;
+    ir_opset *grown = ir_alloc_array(ctx, m->n_opsets + 1, sizeof *grown);
+    const char *d = ir_strdup(ctx, domain);
+    if (!grown || !d)
+        return false;
+    if (m->n_opsets)
+        memcpy(grown, m->opsets, m->n_opsets * sizeof *grown);
+    grown[m->n_opsets].domain = d;
+    grown[m->n_opsets].version = version;
+    m->opsets = grown;
+    m->n_opsets++;
+    return true;
+}
+
 const ir_attr *ir_node_attr(const ir_node *node, const char *name)
 {
     for (int i = 0; i < node->n_attr; i++)

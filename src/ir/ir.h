@@ -48,8 +48,9 @@ struct oct_ctx {
     /* files this run reads: outputs may never overwrite them (malloc'ed) */
     char **noted_inputs;
     size_t n_noted_inputs;
-    /* the model the running pass works on (passes need its opsets) */
-    const struct ir_model *model;
+    /* the model the running pass works on (passes read its opsets; a pass
+     * that adds an op of another domain imports that domain's opset) */
+    struct ir_model *model;
 };
 
 /* Raw allocation through the context: counted, budgeted, and subject to the
@@ -388,6 +389,9 @@ ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
 /* Opset version of the default domain, or 0 if not imported. */
 int64_t ir_model_opset(const ir_model *m, const char *domain);
+/* Imports `domain` at `version` unless m already imports it; false on
+ * allocation failure. */
+bool ir_model_import_opset(oct_ctx *ctx, ir_model *m, const char *domain, int64_t version);
 /* Finds an attribute by name, or NULL. */
 const ir_attr *ir_node_attr(const ir_node *node, const char *name);
 /* Attribute accessors with defaults (the type must match, else default). */

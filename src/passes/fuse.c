@@ -1,6 +1,8 @@
 /*
  * fuse.c: local fusions that make a model cheaper to quantize and to run:
  *   Conv + BatchNormalization (inference) -> Conv with folded weights/bias;
+ *   MatMul(x, constant W [K, N]) + BatchNormalization over N, x of rank 2
+ *     -> Gemm(x, folded W, bias);
  *   Conv + Add(constant, one value per output channel) -> Conv with bias;
  *   MatMul(x, constant W [K, N]) + Add(constant, N values), x of rank 2
  *     -> Gemm(x, W, bias).
@@ -40,6 +42,15 @@ static ir_node *sole_consumer(const ir_graph *g, const ir_value *v)
             if (g->nodes[i]->in[k] == v)
                 return g->nodes[i];
     return NULL;
+}
+
+/* True if node n is no longer in the graph (a fusion removed it). */
+static bool changed_now(const ir_graph *g, const ir_node *n)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] == n)
+            return false;
+    return true;
 }
 
 /* Removes node n from the graph (its outputs must be unused). */
@@ -189,6 +200,53 @@ static oct_status fuse_matmul_add(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *
     return OCT_OK;
 }
 
+/* MatMul(x [M, K], constant W [K, N]) -> BatchNormalization over the N
+ * columns -> Gemm(x, W', b') with W'[k][n] = W[k][n] * k[n] and
+ * b'[n] = beta[n] - mean[n] * k[n] (k as for Conv). */
+static oct_status fuse_matmul_bn(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *changed)
+{
+    const ir_tensor *w = const_float(mm->in[1]);
+    ir_node *bn = sole_consumer(g, mm->out[0]);
+    if (!w || w->rank != 2 || !mm->in[0] || mm->in[0]->type.rank != 2 || !bn ||
+        bn->op != IR_OP_BATCHNORM || bn->in[0] != mm->out[0] ||
+        ir_attr_int(bn, "training_mode", 0) != 0 || ir_attr_int(bn, "spatial", 1) != 1)
+        return OCT_OK;
+    for (int i = 1; i < bn->n_out; i++)
+        if (bn->out[i] && use_count(g, bn->out[i]))
+            return OCT_OK;
+    int64_t k_dim = w->dims[0], n = w->dims[1];
+    const ir_tensor *p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = bn->n_in > i + 1 ? const_float(bn->in[i + 1]) : NULL;
+        if (!p[i] || (int64_t)p[i]->nelems != n)
+            return OCT_OK;
+    }
+    double eps = ir_attr_float(bn, "epsilon", 1e-5f);
+    ir_value *nw = new_const(ctx, g, ir_sprintf(ctx, "%s_bnfolded", mm->in[1]->name), 2, w->dims);
+    ir_value *nb = new_const(ctx, g, ir_sprintf(ctx, "%s_bias", mm->out[0]->name), 1, &n);
+    ir_node *gemm = nw && nb ? ir_graph_add_node(ctx, g, "Gemm", "", mm->name, 3, 1) : NULL;
+    if (!gemm)
+        return OCT_EINTERNAL;
+    const float *gamma = p[0]->data, *beta = p[1]->data, *mean = p[2]->data,
+                *var = p[3]->data, *wd = w->data;
+    float *nwd = nw->init->data, *nbd = nb->init->data;
+    for (int64_t c = 0; c < n; c++) {
+        double k = gamma[c] / sqrt((double)var[c] + eps);
+        for (int64_t r = 0; r < k_dim; r++)
+            nwd[r * n + c] = (float)(wd[r * n + c] * k);
+        nbd[c] = (float)(beta[c] - mean[c] * k);
+    }
+    gemm->in[0] = mm->in[0];
+    gemm->in[1] = nw;
+    gemm->in[2] = nb;
+    ir_value *y = bn->out[0];
+    remove_node(g, mm);
+    remove_node(g, bn);
+    ir_node_set_output(gemm, 0, y);
+    *changed = true;
+    return OCT_OK;
+}
+
 oct_status pass_fuse(ir_graph *g, oct_ctx *ctx)
 {
     bool changed = false;
@@ -212,7 +270,9 @@ oct_status pass_fuse(ir_graph *g, oct_ctx *ctx)
             if (!st)
                 st = fuse_conv_add(ctx, g, node, &changed);
         } else if (node->op == IR_OP_MATMUL) {
-            st = fuse_matmul_add(ctx, g, node, &changed);
+            st = fuse_matmul_bn(ctx, g, node, &changed);
+            if (!st && !changed_now(g, node))
+                st = fuse_matmul_add(ctx, g, node, &changed);
         }
     }
     if (st || !changed)

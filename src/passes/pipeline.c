@@ -29,7 +29,7 @@ const pass_info *pass_find(const char *name)
 
 oct_status pass_run(ir_model *m, const pass_info *p, oct_ctx *ctx)
 {
-    const struct ir_model *saved = ctx->model;
+    struct ir_model *saved = ctx->model;
     ctx->model = m;
     oct_status st = p->fn(m->graph, ctx);
     ctx->model = saved;

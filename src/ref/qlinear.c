@@ -1,6 +1,7 @@
 /*
  * qlinear.c: shape rules and reference kernels of the integer linear ops:
- * MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv.
+ * MatMulInteger, QLinearMatMul, QGemm (com.microsoft), ConvInteger and
+ * QLinearConv.
  *
  * Numeric contract (../shared/DESIGN.md), implemented below:
  *   acc = sum((xq - zx) * (wq - zw)) [+ bias], exactly, then reduced to
@@ -253,6 +254,7 @@ static inline uint64_t mm_param_at(const mm_param *p, int nb, const int64_t *bi,
  * int32 (wrapped) accumulator.  za/zb/sa/sb may be NULL (zero / unused). */
 typedef struct mm_run {
     const ir_tensor *a, *b, *za, *zb, *sa, *sb, *sy, *zy;
+    const ir_tensor *bias;   /* int32 [N] added before the wrap, or NULL */
     ir_tensor *y;
     bool requant;
 } mm_run;
@@ -342,6 +344,9 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
                                      r->za, mm_param_at(&pza, nb, bi, m))
                                : 0;
             memset(acc, 0, (uint64_t)N * sizeof *acc);
+            if (r->bias)
+                for (int64_t n = 0; n < N; n++)
+                    acc[n] = ((const int32_t *)r->bias->data)[n];
             for (int64_t k = 0; k < K; k++) {
                 int64_t av = load8(a, aoff + (uint64_t)(m * K + k)) - za;
                 const int32_t *brow = bz + k * N;
@@ -457,6 +462,109 @@ oct_status ref_qlinearmatmul(ref_call *call)
     r.y = call->out[0];
     r.requant = true;
     return mm_execute(call->ctx, call->node, idx, &r);
+}
+
+/* ---- QGemm (com.microsoft): y = requant(A x B' + C) ------------------------
+ * A [M, K] (transA = 0 only), B [K, N] or [N, K] with transB = 1, C an
+ * int32 bias of N elements with scale a_scale * b_scale (or absent),
+ * alpha = 1, y_scale and y_zero_point given (8-bit output): exactly
+ * QLinearMatMul plus the bias, with the same requantization.  Other forms
+ * (float output, alpha != 1, transA, a 2-D bias) are reported. */
+
+static oct_status qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
+                             const ir_tensor *bias_or_null, int64_t n_cols)
+{
+    if (ir_attr_int(node, "transA", 0) != 0)
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "transA=1 is not supported");
+    if (ir_attr_float(node, "alpha", 1.0f) != 1.0f)
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "alpha != 1 is not supported");
+    if (n_in < 9 || !node->in[7] || !node->in[8])
+        return oct_node_error(ctx, OCT_EUNSUPPORTED, node,
+                              "a float output (no y_scale/y_zero_point) is not supported");
+    if (bias_or_null && (int64_t)bias_or_null->nelems != n_cols)
+        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 6,
+                               "bias must have one value per column (%lld)",
+                               (long long)n_cols);
+    return OCT_OK;
+}
+
+oct_status shape_qgemm(ref_infer *inf)
+{
+    static const int q8[5] = {0, 2, 3, 5, 8}, scales[3] = {1, 4, 7};
+    const ir_node *node = inf->node;
+    oct_status st = qgemm_form(inf->ctx, node, inf->n_in, NULL, 0);
+    for (int j = 0; j < 5 && st == OCT_OK; j++)
+        st = check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
+    for (int j = 0; j < 3 && st == OCT_OK; j++) {
+        st = check_type(inf, scales[j], is_f32, "float scale");
+        if (st == OCT_OK && inf->in_const[scales[j]])
+            st = check_scale_values(inf->ctx, node, scales[j], inf->in_const[scales[j]]);
+    }
+    if (st == OCT_OK && node->in[6])
+        st = check_type(inf, 6, is_i32, "int32 bias");
+    if (st != OCT_OK)
+        return st;
+    const ref_shape *a = &inf->in[0], *b = &inf->in[3];
+    if (a->rank >= 0 && a->rank != 2)
+        return oct_input_error(inf->ctx, OCT_EINPUT, node, 0, "A must be 2-D");
+    if (b->rank >= 0 && b->rank != 2)
+        return oct_input_error(inf->ctx, OCT_EINPUT, node, 3, "B must be 2-D");
+    bool tb = ir_attr_int(node, "transB", 0) != 0;
+    ref_shape *y = &inf->out[0];
+    memset(y, 0, sizeof *y);
+    y->dtype = inf->in[8].dtype;
+    y->rank = 2;
+    y->dims[0] = a->rank == 2 ? a->dims[0] : -1;
+    y->dims[1] = b->rank == 2 ? b->dims[tb ? 0 : 1] : -1;
+    int64_t ka = a->rank == 2 ? a->dims[1] : -1, kb = b->rank == 2 ? b->dims[tb ? 1 : 0] : -1;
+    if (ka >= 0 && kb >= 0 && ka != kb)
+        return oct_input_error(inf->ctx, OCT_EINPUT, node, 3,
+                               "inner dimensions differ: %lld vs %lld", (long long)ka,
+                               (long long)kb);
+    return OCT_OK;
+}
+
+oct_status ref_qgemm(ref_call *call)
+{
+    static const int idx[6] = {0, 3, 2, 5, 1, 4};
+    const ir_node *node = call->node;
+    const ir_tensor *b = call->in[3];
+    bool tb = ir_attr_int(node, "transB", 0) != 0;
+    if (b->rank != 2 || call->in[0]->rank != 2)
+        return oct_node_error(call->ctx, OCT_EINPUT, node, "A and B must be 2-D");
+    int64_t n_cols = b->dims[tb ? 0 : 1];
+    const ir_tensor *bias = call->n_in > 6 ? call->in[6] : NULL;
+    oct_status st = qgemm_form(call->ctx, node, call->n_in, bias, n_cols);
+    for (int i = 1; i <= 7 && st == OCT_OK; i += 3)
+        st = check_scale_values(call->ctx, node, i, call->in[i]);
+    if (st != OCT_OK)
+        return st;
+    ir_tensor *bt = NULL;
+    if (tb) { /* B' = transpose(B), [K, N] */
+        int64_t dims[2] = {b->dims[1], b->dims[0]};
+        if (!(bt = ref_tensor_new(call->ctx, b->dtype, 2, dims)))
+            return OCT_EINTERNAL;
+        const uint8_t *src = b->data;
+        uint8_t *dst = bt->data;
+        for (int64_t n = 0; n < dims[1]; n++)
+            for (int64_t k = 0; k < dims[0]; k++)
+                dst[k * dims[1] + n] = src[n * dims[0] + k];
+    }
+    mm_run r = {0};
+    r.a = call->in[0];
+    r.sa = call->in[1];
+    r.za = call->in[2];
+    r.b = bt ? bt : b;
+    r.sb = call->in[4];
+    r.zb = call->in[5];
+    r.bias = bias;
+    r.sy = call->in[7];
+    r.zy = call->in[8];
+    r.y = call->out[0];
+    r.requant = true;
+    st = mm_execute(call->ctx, node, idx, &r);
+    ref_tensor_free(call->ctx, bt);
+    return st;
 }
 
 /* ---- convolution ----------------------------------------------------------- */
