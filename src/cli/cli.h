@@ -7,6 +7,7 @@
 #define OCTET_CLI_H
 
 #include "ir.h"
+#include "octet_runtime.h"
 
 /* CMD(name, function, "one-line summary") */
 #define CLI_COMMANDS(CMD)                                                       \
@@ -44,10 +45,43 @@ bool cli_is_help(const char *arg);
 /* Matches "--name=value" or "--name value"; advances *i past the value.
  * Returns the value or NULL. */
 const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
+/* run_so.c: the signature-driven runner shared by `octet run OUT/NAME.so`
+ * (entry points from dlsym) and `octet run MODEL --jit` (from the LLJIT). */
+typedef int (*cli_run_fn)(const void *const *inputs, void *const *outputs, void *scratch);
+typedef int (*cli_run_threads_fn)(const void *const *inputs, void *const *outputs,
+                                  void *scratch, octrt_pool *pool);
+
+/* Gives the tensor fed to model input `name` (owned by the provider, alive
+ * until the run ends), or a diagnostic (a missing input is OCT_EUSAGE). */
+typedef oct_status (*cli_input_fn)(void *user, oct_ctx *ctx, const char *name,
+                                   const ir_tensor **out);
+
+typedef struct cli_compiled_run {
+    const char *sym_base;            /* NAME, for messages */
+    const char *signature;           /* NAME_signature JSON */
+    cli_run_fn run;
+    cli_run_threads_fn run_threads;  /* NULL if the model has none */
+    cli_input_fn get_input;
+    void *input_user;
+    const char *output_dir;          /* NULL: no files */
+    bool pb;                         /* write .pb instead of .npy */
+    long repeat;                     /* >= 1 */
+    bool timing;                     /* print the median time */
+    int threads;                     /* > 1: run_threads on a pool */
+} cli_compiled_run;
+
+/* Checks each input against the signature (dtype, rank, dims), allocates
+ * outputs and a 64-byte-aligned scratch, calls run (or run_threads on a
+ * pool of `threads` threads) `repeat` times, then prints the timing (if
+ * asked) and one summary line per output and writes the outputs. */
+oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r);
+
+
 /* run_so.c: `octet run OUT/NAME.so`: runs a compiled model through its
- * signature with NAME=FILE inputs; returns the exit code. */
+ * signature with NAME=FILE inputs (on `threads` threads through
+ * NAME_run_threads if more than 1); returns the exit code. */
 int cli_run_so(const char *path, const char *const *input_args, size_t n_input_args,
-               const char *output_dir, long repeat, bool timing);
+               const char *output_dir, long repeat, bool timing, int threads);
 /* Resource-limit options (--max-file-size, --max-tensor-elems,
  * --max-init-bytes, --max-nodes, --max-depth, --max-rank, --max-memory;
  * src/cli/limits.c, docs/reliability.md): if argv[*i] is one, stores it in

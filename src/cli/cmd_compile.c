@@ -23,6 +23,8 @@ typedef struct compile_args {
     unsigned emit;
     cg_options opts;
     bool allow_external;
+    bool keep_qdq;
+    const char *report;
 } compile_args;
 
 static int parse_emit(const char *v, unsigned *emit)
@@ -77,6 +79,14 @@ static int parse_args(int argc, char **argv, compile_args *a)
             a->opts.opt_level = argv[i][2] - '0';
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->allow_external = true;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--weights"))) {
+            if (strcmp(v, "embed") && strcmp(v, "file"))
+                return cli_usage_error("compile", "--weights takes embed or file");
+            a->opts.weights_file = !strcmp(v, "file");
+        } else if (!strcmp(argv[i], "--keep-qdq")) {
+            a->keep_qdq = true;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--report"))) {
+            a->report = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("compile", "unknown option '%s'", argv[i]);
         } else if (!a->model) {
@@ -111,10 +121,14 @@ static oct_status compile_model(oct_ctx *ctx, const compile_args *a)
             return st;
     if ((st = pass_run_default(m, ctx)) != OCT_OK)
         return st;
+    if (!a->keep_qdq && (st = pass_run_list(m, "qdq_fuse", ctx)) != OCT_OK)
+        return st;
     cg_module *cm;
     if ((st = cg_compile(ctx, m, &a->opts, &cm)) != OCT_OK)
         return st;
     st = cg_emit(ctx, cm, a->out, a->emit);
+    if (st == OCT_OK && a->report)
+        st = cg_write_report(ctx, cm, a->report);
     cg_module_free(cm);
     return st;
 }

@@ -1,6 +1,9 @@
 /*
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
  * post-training quantization to a QDQ ONNX model, with a report.
+ * --engine picks what runs the calibration samples: the reference
+ * interpreter (ref, the default) or the graph compiled by the LLVM backend
+ * into an in-process JIT (jit, codegen/jit.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "codegen/jit.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -153,6 +157,7 @@ int cmd_quantize(int argc, char **argv)
     int n_shapes = 0;
     unsigned long long max_samples = 0;
     fe_load_opts lo = {0};
+    bool use_jit = false;
     quant_opts qo = quant_default_opts();
     progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
@@ -223,6 +228,14 @@ int cmd_quantize(int argc, char **argv)
             qo.exclude_nodes = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--config")))
             qo.config = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--engine"))) {
+            if (!strcmp(v, "ref"))
+                qo.engine = NULL; /* the reference interpreter */
+            else if (!strcmp(v, "jit"))
+                use_jit = true;
+            else
+                USAGE("--engine must be ref or jit");
+        }
         else if ((v = cli_opt_value(argc, argv, &i, "--calib-samples"))) {
             char *end;
             max_samples = strtoull(v, &end, 10);
@@ -264,6 +277,13 @@ int cmd_quantize(int argc, char **argv)
         return OCT_EINTERNAL;
     }
     *oct_ctx_limits(ctx) = limits;
+    quant_engine *jit = NULL;
+    if (use_jit && !(jit = cg_jit_quant_engine_new())) {
+        free(shapes);
+        oct_ctx_free(ctx);
+        return OCT_EINTERNAL;
+    }
+    qo.engine = jit;
     ir_model *m = NULL, *fp32 = NULL;
     fe_dataset *ds = NULL;
     quant_plan plan = {0};
@@ -312,6 +332,7 @@ int cmd_quantize(int argc, char **argv)
             st = quant_report_json(ctx, report, &rep, &plan, &qo);
     }
     quant_plan_free(&plan, ctx);
+    cg_jit_quant_engine_free(jit, ctx);
     fe_dataset_close(ds);
     free(shapes);
     return cli_finish(ctx, st);

@@ -5,7 +5,10 @@
  * interpreter, prints one summary line per output and optionally writes the
  * outputs as .npy or .pb files.  --each-sample runs once per leading-axis
  * slice of inputs that carry one extra axis and stacks the outputs the same
- * way; --repeat/--time measure latency (median).
+ * way; --repeat/--time measure latency (median).  --jit compiles the model
+ * after the same passes with the LLVM backend into an in-process LLJIT
+ * (codegen/jit.h) and runs it through its signature like a .so
+ * (run_so.c), on --threads N threads if the module has NAME_run_threads.
  */
 #include <errno.h>
 #include <math.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "codegen/jit.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "ref/dispatch.h"
@@ -33,15 +37,24 @@ typedef struct run_args {
     bool pb;
     long repeat;
     bool time;
+    int threads;
     bool each_sample;
+    bool jit;
     bool allow_external;
     oct_limits limits;
 } run_args;
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
 
 static int parse_args(int argc, char **argv, run_args *a)
 {
     memset(a, 0, sizeof *a);
     a->repeat = 1;
+    a->threads = 1;
     a->limits = oct_default_limits();
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -72,10 +85,18 @@ static int parse_args(int argc, char **argv, run_args *a)
                 return cli_usage_error("run", "--repeat takes a count from 1 to 1000000");
         } else if ((v = cli_opt_value(argc, argv, &i, "--passes"))) {
             a->passes = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--threads"))) {
+            char *end;
+            long t = strtol(v, &end, 10);
+            if (*end || t < 1 || t > 256)
+                return cli_usage_error("run", "--threads takes a count from 1 to 256");
+            a->threads = (int)t;
         } else if (!strcmp(argv[i], "--time")) {
             a->time = true;
         } else if (!strcmp(argv[i], "--each-sample")) {
             a->each_sample = true;
+        } else if (!strcmp(argv[i], "--jit")) {
+            a->jit = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->allow_external = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -90,6 +111,8 @@ static int parse_args(int argc, char **argv, run_args *a)
         return cli_usage_error("run", "no model given");
     if (a->each_sample && a->repeat > 1)
         return cli_usage_error("run", "--each-sample and --repeat do not mix");
+    if (a->jit && a->each_sample)
+        return cli_usage_error("run", "--jit and --each-sample do not mix");
     return 0;
 }
 
@@ -99,12 +122,6 @@ typedef struct feed {
     ir_tensor *tensor;   /* as read from the file */
     bool per_sample;     /* one more leading axis than the model input */
 } feed;
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
 
 static feed *find_feed(feed *feeds, size_t n, const char *name, size_t len)
 {
@@ -245,6 +262,49 @@ void cli_print_timing(double *times, long repeat)
                                : (times[repeat / 2 - 1] + times[repeat / 2]) / 2;
     printf("time: median %.3f ms over %ld run%s (min %.3f ms)\n", median, repeat,
            repeat == 1 ? "" : "s", times[0]);
+}
+
+/* ---- --jit: the compiled model in this process ------------------------- */
+
+typedef struct feed_list {
+    const feed *feeds;
+    size_t n;
+} feed_list;
+
+static oct_status input_from_feeds(void *user, oct_ctx *ctx, const char *name,
+                                   const ir_tensor **out)
+{
+    const feed_list *fl = user;
+    for (size_t k = 0; k < fl->n; k++)
+        if (!strcmp(fl->feeds[k].value->name, name)) {
+            *out = fl->feeds[k].tensor;
+            return OCT_OK;
+        }
+    return oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
+}
+
+/* Compiles m (passes run, input shapes bound) into an LLJIT and runs it
+ * through its signature like a .so: same summary, files and timing. */
+static oct_status run_jit(oct_ctx *ctx, const run_args *a, const ir_model *m,
+                          const feed *feeds, size_t n_feeds)
+{
+    cg_options opts = {.name = "octet_jit", .opt_level = 3};
+    cg_jit *j;
+    oct_status st = cg_jit_create(ctx, m, &opts, &j);
+    if (st == OCT_EUNSUPPORTED)
+        oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
+                  "without --jit the reference interpreter runs the model");
+    if (st != OCT_OK)
+        return st;
+    feed_list fl = {feeds, n_feeds};
+    cli_compiled_run r = {
+        .sym_base = opts.name, .signature = cg_jit_signature(j), .run = cg_jit_run(j),
+        .run_threads = cg_jit_run_threads(j),
+        .get_input = input_from_feeds, .input_user = &fl, .output_dir = a->output_dir,
+        .pb = a->pb, .repeat = a->repeat, .timing = a->time, .threads = a->threads};
+    st = cli_run_compiled(ctx, &r);
+    cg_jit_free(j);
+    return st;
 }
 
 /* A view of sample s of t (which has a leading sample axis). */
@@ -388,6 +448,8 @@ static oct_status run_model(oct_ctx *ctx, const run_args *a, ir_model **model_ou
     st = a->passes ? pass_run_list(m, a->passes, ctx) : pass_run_default(m, ctx);
     if (st != OCT_OK)
         return st;
+    if (a->jit) /* prints and writes its outputs itself; *outs_out stays NULL */
+        return run_jit(ctx, a, m, feeds, n_feeds);
 
     ir_tensor **outs = ir_alloc_array(ctx, g->n_outputs ? g->n_outputs : 1, sizeof *outs);
     const ir_tensor **in = ir_alloc_array(ctx, n_feeds ? n_feeds : 1, sizeof *in);
@@ -426,7 +488,8 @@ int cmd_run(int argc, char **argv)
     if (code)
         return code;
     if (ends_with(a.model, ".so")) /* a model compiled by `octet compile` */
-        return cli_run_so(a.model, a.inputs, a.n_inputs, a.output_dir, a.repeat, a.time);
+        return cli_run_so(a.model, a.inputs, a.n_inputs, a.output_dir, a.repeat, a.time,
+                          a.threads);
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
         fprintf(stderr, "octet: out of memory\n");

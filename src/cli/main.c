@@ -36,14 +36,21 @@ static const struct {
           "  --format=json  one object per node and tensor\n"
           "  --format=dot   Graphviz; render with dot -Tsvg\n"
           "  -o FILE        write to FILE instead of standard output\n"},
-    {"opt", "usage: octet opt MODEL -o OUT.onnx [--allow-external-data]\n"
-          "Loads MODEL, verifies it and saves it to OUT.onnx.  '-' for MODEL\n"
+    {"opt", "usage: octet opt MODEL -o OUT.onnx [--passes=a,b,...] [--allow-external-data]\n"
+          "Loads MODEL, verifies it, runs the listed passes (none by default;\n"
+          "shape_infer, fold, fuse, qdq_fuse: src/passes/passes.def) and saves\n"
+          "it to OUT.onnx.  '-' for MODEL\n"
           "reads standard input; '-o -' writes standard output.  The output is\n"
           "written to a temporary file and renamed; it may not be MODEL.\n"},
     {"run", "usage: octet run MODEL --input NAME=FILE ... [--output-dir DIR]\n"
           "                 [--format=npy|pb] [--repeat N --time] [--each-sample]\n"
+          "                 [--jit [--threads N]]\n"
           "Runs MODEL with the reference interpreter and prints a summary of\n"
-          "each output.  FILE is .npy or TensorProto .pb.\n"},
+          "each output.  FILE is .npy or TensorProto .pb.  --jit compiles MODEL\n"
+          "(same passes as `octet compile`) into this process with the LLVM\n"
+          "backend and runs that instead, on N threads with --threads.  MODEL\n"
+          "may also be OUT/NAME.so made by `octet compile --emit=so`, run\n"
+          "through its signature (on N threads with --threads).\n"},
     {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json]\n"
           "  DATA: .npy (one model input), .npz (one array per input name), or a\n"
           "        folder of test_data_set_*/input_N.pb; an array with the model\n"
@@ -66,6 +73,9 @@ static const struct {
           "  --save-stats=F.json  --load-stats=F.json   calibration cache\n"
           "  --input-shape NAME=1x3x224x224   --ignore-nonfinite\n"
           "  --progress=bar|lines|json|none   (stderr)\n"
+          "  --engine=ref|jit         what runs the calibration samples: the\n"
+          "                           reference interpreter (default) or the graph\n"
+          "                           compiled in-process by the LLVM backend\n"
           "Prints the per-tensor report (dtype, granularity, scale, zero point,\n"
           "method, clipped fraction, SQNR alone and accumulated against FP32).\n"},
     {"report", "usage: octet report FP32.onnx QDQ.onnx --data DATA [--json R.json]\n"
@@ -77,11 +87,19 @@ static const struct {
     {"compile", "usage: octet compile MODEL -o OUT/NAME [--emit=obj,so,asm,llvm,header]\n"
           "                     [--input-shape NAME=DIMS] [-O0..-O3]\n"
           "                     [--mtriple T] [--mcpu C] [--mattr A]\n"
+          "                     [--report FILE|-] [--keep-qdq] [--weights=embed|file]\n"
           "Compiles MODEL (FP32 or QDQ) through LLVM to OUT/NAME.o (obj), .so,\n"
           ".s (asm), .ll (llvm) and the header NAME.h (default: obj,header).\n"
           "NAME prefixes the symbols: int NAME_run(inputs, outputs, scratch),\n"
-          "NAME_scratch_size, NAME_signature (JSON).  Shapes must be static:\n"
-          "bind symbolic dims with --input-shape.  Target: the host by default.\n"},
+          "NAME_run_threads(..., pool), NAME_scratch_size, NAME_signature (JSON).\n"
+          "Shapes must be static: bind symbolic dims with --input-shape.  Target:\n"
+          "the host by default.  QDQ islands around Conv, MatMul and Gemm become\n"
+          "integer kernels (the qdq_fuse pass; `octet opt --passes=qdq_fuse` shows\n"
+          "the graph they compute bit for bit); --keep-qdq computes them in float\n"
+          "between exact Q/DQ instead.  --report writes each node's kernel and\n"
+          "instruction path.  --weights=file writes the weights to OUT/NAME.weights\n"
+          "instead of embedding them; set NAME_weights to its bytes before running\n"
+          "(`octet run OUT/NAME.so` loads it).\n"},
 };
 
 static const char *help_text(const char *cmd)

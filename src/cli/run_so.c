@@ -5,6 +5,10 @@
  * dtype, shape, bytes; scratch size and alignment), checks every input
  * tensor against it, calls NAME_run and prints the same per-output summary
  * line as for ONNX models (optionally writing the outputs as .npy).
+ *
+ * cli_run_compiled, the signature-driven runner, is shared with
+ * `octet run MODEL.onnx --jit` (cmd_run.c), which gets its entry points
+ * from the JIT instead of dlsym().
  */
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
@@ -18,9 +22,8 @@
 
 #include "cli.h"
 #include "frontend/frontend.h"
+#include "octet_runtime.h"
 #include "ref/ref.h"
-
-typedef int (*run_fn)(const void *const *, void *const *, void *);
 
 static ir_dtype dtype_of(const char *np)
 {
@@ -55,20 +58,34 @@ static bool io_spec(const cJSON *o, const char **name, ir_dtype *dt, int *rank, 
     return *dt != IR_DT_UNDEFINED;
 }
 
-static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
-                             const char *const *input_args, size_t n_input_args,
-                             const char *output_dir, long repeat, bool timing)
+/* Writes output k as DIR/NAME.npy (or .pb), NAME with every character
+ * other than [A-Za-z0-9._-] replaced by '_' (and a leading '.' too). */
+static oct_status write_output(oct_ctx *ctx, const char *dir, const char *name,
+                               const ir_tensor *t, bool pb)
 {
-    char sym[512];
-    snprintf(sym, sizeof sym, "%s_signature", sym_base);
-    const char *sig_text = dlsym(lib, sym);
-    snprintf(sym, sizeof sym, "%s_run", sym_base);
-    run_fn run;
-    *(void **)&run = dlsym(lib, sym);
-    if (!sig_text || !run)
-        return oct_error(ctx, OCT_EINPUT, "%s_signature or %s_run not found: not a library "
-                         "made by octet compile (its name must be NAME.so)", sym_base, sym_base);
-    cJSON *sig = cJSON_Parse(sig_text);
+    char *safe = ir_strdup(ctx, *name ? name : "output");
+    if (!safe)
+        return OCT_EINTERNAL;
+    for (char *p = safe; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && p != safe);
+        if (!ok)
+            *p = '_';
+    }
+    char *path = ir_sprintf(ctx, "%s/%s.%s", dir, safe, pb ? "pb" : "npy");
+    if (!path)
+        return OCT_EINTERNAL;
+    return pb ? fe_write_pb(ctx, t, path) : fe_write_npy(ctx, t, path);
+}
+
+oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
+{
+    const char *sym_base = r->sym_base;
+    if (r->threads > 1 && !r->run_threads)
+        return oct_error(ctx, OCT_EINPUT, "--threads: the compiled model has no "
+                         "%s_run_threads", sym_base);
+    cJSON *sig = cJSON_Parse(r->signature);
     if (!sig)
         return oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
     oct_status st = OCT_OK;
@@ -80,6 +97,7 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
     ir_tensor **out_t = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *out_t);
     const char **out_names = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *out_names);
     void *scratch = NULL;
+    octrt_pool *pool = NULL;
     double *times = NULL;
     if (!cJSON_IsArray(ins) || !cJSON_IsArray(outs) || !cJSON_IsNumber(ss)) {
         st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
@@ -98,18 +116,8 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
             st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
             break;
         }
-        size_t len = strlen(name);
-        const char *file = NULL;
-        for (size_t a = 0; a < n_input_args; a++)
-            if (!strncmp(input_args[a], name, len) && input_args[a][len] == '=')
-                file = input_args[a] + len + 1;
-        if (!file) {
-            st = oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
-            break;
-        }
-        ir_tensor *t;
-        fe_note_input(ctx, file);
-        if ((st = fe_read_tensor(ctx, file, &t)) != OCT_OK)
+        const ir_tensor *t;
+        if ((st = r->get_input(r->input_user, ctx, name, &t)) != OCT_OK)
             break;
         bool same = t->dtype == dt && t->rank == rank;
         for (int d = 0; same && d < rank; d++)
@@ -142,59 +150,156 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *sym_base,
         goto done;
     size_t scratch_size = (size_t)ss->valuedouble;
     scratch = aligned_alloc(64, (scratch_size + 63) / 64 * 64 + 64);
-    times = calloc((size_t)repeat, sizeof *times);
+    times = calloc((size_t)r->repeat, sizeof *times);
+    if (r->threads > 1 && !(pool = octrt_pool_create(r->threads))) {
+        st = oct_error(ctx, OCT_EINTERNAL, "cannot start %d threads", r->threads);
+        goto done;
+    }
     if (!scratch || !times) {
         st = oct_error(ctx, OCT_EINTERNAL, "out of memory");
         goto done;
     }
-    for (long r = 0; r < repeat; r++) {
+    for (long i = 0; i < r->repeat; i++) {
         double t0 = cli_now_ms();
-        int rc = run(in_ptrs, out_ptrs, scratch);
-        times[r] = cli_now_ms() - t0;
+        int rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
+                      : r->run(in_ptrs, out_ptrs, scratch);
+        times[i] = cli_now_ms() - t0;
         if (rc != 0) {
             st = oct_error(ctx, OCT_EINTERNAL, "%s_run returned %d", sym_base, rc);
             goto done;
         }
     }
-    if (timing)
-        cli_print_timing(times, repeat);
+    if (r->timing)
+        cli_print_timing(times, r->repeat);
     for (int k = 0; k < n_out; k++)
         cli_print_summary(out_t[k], out_names[k]);
-    if (output_dir) {
-        if (mkdir(output_dir, 0777) != 0 && errno != EEXIST) {
-            st = oct_error(ctx, OCT_EINTERNAL, "cannot create folder '%s': %s", output_dir,
-                           strerror(errno));
+    if (r->output_dir) {
+        if (mkdir(r->output_dir, 0777) != 0 && errno != EEXIST) {
+            st = oct_error(ctx, OCT_EINTERNAL, "cannot create folder '%s': %s",
+                           r->output_dir, strerror(errno));
             goto done;
         }
-        for (int k = 0; k < n_out && st == OCT_OK; k++) {
-            char *safe = ir_strdup(ctx, *out_names[k] ? out_names[k] : "output");
-            if (!safe) {
-                st = OCT_EINTERNAL;
-                break;
-            }
-            for (char *p = safe; *p; p++) {
-                unsigned char c = (unsigned char)*p;
-                bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && p != safe);
-                if (!ok)
-                    *p = '_';
-            }
-            char *path = ir_sprintf(ctx, "%s/%s.npy", output_dir, safe);
-            st = path ? fe_write_npy(ctx, out_t[k], path) : OCT_EINTERNAL;
-        }
+        for (int k = 0; k < n_out && st == OCT_OK; k++)
+            st = write_output(ctx, r->output_dir, out_names[k], out_t[k], r->pb);
     }
 done:
     if (out_t)
         for (int k = 0; k < n_out; k++)
             ref_tensor_free(ctx, out_t[k]);
+    octrt_pool_destroy(pool);
     free(scratch);
     free(times);
     cJSON_Delete(sig);
     return st;
 }
 
+/* Inputs of a .so run: the NAME=FILE arguments, read on demand. */
+typedef struct file_inputs {
+    const char *const *args;
+    size_t n_args;
+} file_inputs;
+
+static oct_status input_from_args(void *user, oct_ctx *ctx, const char *name,
+                                  const ir_tensor **out)
+{
+    const file_inputs *fi = user;
+    size_t len = strlen(name);
+    const char *file = NULL;
+    for (size_t a = 0; a < fi->n_args; a++)
+        if (!strncmp(fi->args[a], name, len) && fi->args[a][len] == '=')
+            file = fi->args[a] + len + 1;
+    if (!file)
+        return oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
+    ir_tensor *t;
+    fe_note_input(ctx, file);
+    oct_status st = fe_read_tensor(ctx, file, &t);
+    *out = t;
+    return st;
+}
+
+/* A model compiled with --weights=file: its signature names NAME.weights
+ * and its size; the file, beside the library (so_dir), is read into a
+ * 64-byte-aligned buffer (*buf, freed by the caller) that NAME_weights
+ * then points to.  Nothing to do for embedded weights. */
+static oct_status load_weights(oct_ctx *ctx, void *lib, const char *so_dir,
+                               const char *sym_base, const char *sig_text, void **buf)
+{
+    *buf = NULL;
+    cJSON *sig = cJSON_Parse(sig_text);
+    if (!sig)
+        return oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+    const cJSON *wf = cJSON_GetObjectItem(sig, "weights_file");
+    const cJSON *ws = cJSON_GetObjectItem(sig, "weights_size");
+    oct_status st = OCT_OK;
+    if (!cJSON_IsString(wf) || !cJSON_IsNumber(ws) || ws->valuedouble < 0 ||
+        strchr(wf->valuestring, '/')) {
+        if (wf)
+            st = oct_error(ctx, OCT_EINPUT, "malformed weights entry in the signature");
+        cJSON_Delete(sig);
+        return st;
+    }
+    char *path = ir_sprintf(ctx, "%s/%s", so_dir, wf->valuestring);
+    char sym[512];
+    snprintf(sym, sizeof sym, "%s_weights", sym_base);
+    const void **slot = dlsym(lib, sym);
+    size_t size = (size_t)ws->valuedouble;
+    FILE *in = path ? fopen(path, "rb") : NULL;
+    struct stat sb;
+    if (!path) {
+        st = OCT_EINTERNAL;
+    } else if (!slot) {
+        st = oct_error(ctx, OCT_EINPUT, "%s not found in the library", sym);
+    } else if (!in || fstat(fileno(in), &sb) != 0) {
+        st = oct_error(ctx, OCT_EINPUT, "cannot open the weights file '%s': %s", path,
+                       strerror(errno));
+    } else if ((size_t)sb.st_size != size) {
+        st = oct_error(ctx, OCT_EINPUT, "'%s' has %lld bytes, the library expects %zu", path,
+                       (long long)sb.st_size, size);
+    } else if (!(*buf = aligned_alloc(64, (size + 63) / 64 * 64 + 64))) {
+        st = oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    } else if (size && fread(*buf, 1, size, in) != size) {
+        st = oct_error(ctx, OCT_EINPUT, "cannot read '%s'", path);
+    } else {
+        *slot = *buf;
+    }
+    if (in)
+        fclose(in);
+    cJSON_Delete(sig);
+    return st;
+}
+
+static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const char *sym_base,
+                             const char *const *input_args, size_t n_input_args,
+                             const char *output_dir, long repeat, bool timing, int threads)
+{
+    char sym[512];
+    snprintf(sym, sizeof sym, "%s_signature", sym_base);
+    const char *sig_text = dlsym(lib, sym);
+    snprintf(sym, sizeof sym, "%s_run", sym_base);
+    cli_run_fn run;
+    *(void **)&run = dlsym(lib, sym);
+    if (!sig_text || !run)
+        return oct_error(ctx, OCT_EINPUT, "%s_signature or %s_run not found: not a library "
+                         "made by octet compile (its name must be NAME.so)", sym_base, sym_base);
+    cli_run_threads_fn run_threads = NULL;
+    snprintf(sym, sizeof sym, "%s_run_threads", sym_base);
+    *(void **)&run_threads = dlsym(lib, sym);
+    void *weights;
+    oct_status st = load_weights(ctx, lib, so_dir, sym_base, sig_text, &weights);
+    if (st != OCT_OK)
+        return st;
+    file_inputs fi = {input_args, n_input_args};
+    cli_compiled_run r = {
+        .sym_base = sym_base, .signature = sig_text, .run = run, .run_threads = run_threads,
+        .get_input = input_from_args, .input_user = &fi, .output_dir = output_dir,
+        .repeat = repeat, .timing = timing, .threads = threads};
+    st = cli_run_compiled(ctx, &r);
+    free(weights);
+    return st;
+}
+
 int cli_run_so(const char *path, const char *const *input_args, size_t n_input_args,
-               const char *output_dir, long repeat, bool timing)
+               const char *output_dir, long repeat, bool timing, int threads)
 {
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
@@ -213,7 +318,8 @@ int cli_run_so(const char *path, const char *const *input_args, size_t n_input_a
     if (st == OCT_OK && !(lib = dlopen(full, RTLD_NOW | RTLD_LOCAL)))
         st = oct_error(ctx, OCT_EINPUT, "cannot load the library: %s", dlerror());
     if (st == OCT_OK)
-        st = run_loaded(ctx, lib, name, input_args, n_input_args, output_dir, repeat, timing);
+        st = run_loaded(ctx, lib, slash ? ir_strndup(ctx, path, (size_t)(slash - path)) : ".",
+                        name, input_args, n_input_args, output_dir, repeat, timing, threads);
     if (lib)
         dlclose(lib);
     return cli_finish(ctx, st);

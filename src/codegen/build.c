@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codegen.h"
+#include "codegen_module.h"
 
 cg_tensor *cg_in(cg_fn *f, const ir_node *n, int i)
 {
@@ -42,8 +43,22 @@ LLVMValueRef cg_ptr(cg_fn *f, const cg_tensor *t)
     }
     case CG_PLACE_SCRATCH:
         return cg_gep(f, f->i8, f->arg_scratch, cg_i64c(f, (int64_t)t->offset));
-    case CG_PLACE_CONST:
-        return t->global;
+    case CG_PLACE_CONST: {
+        /* made on first use, so weights only kernels read (packed) never
+         * land in the binary raw */
+        cg_tensor *mt = &f->tens[t->value->id];
+        const ir_tensor *it = t->value->init;
+        if (!f->cm->weights_file) {
+            if (!mt->global)
+                mt->global = cg_const_data(f, it->data, (size_t)it->nbytes);
+            return mt->global;
+        }
+        if (!mt->stored) { /* the side file holds it once */
+            mt->stored = true;
+            return cg_weight_data(f, it->data, (size_t)it->nbytes, &mt->offset);
+        }
+        return cg_weight_at(f, mt->offset);
+    }
     case CG_PLACE_NONE:
         break;
     }

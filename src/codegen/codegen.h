@@ -9,12 +9,18 @@
  * Generated code: one module per model with
  *   int NAME_run(const void *const *inputs, void *const *outputs,
  *                void *scratch);      returns 0; allocates nothing
+ *   int NAME_run_threads(inputs, outputs, scratch, octrt_pool *pool);
+ *                                     the same, kernels split over the pool
  *   const unsigned long long NAME_scratch_size;
  *   const char NAME_signature[];      JSON: inputs, outputs, scratch
  * Every node becomes an internal function NAME_nK(inputs, outputs,
- * scratch) called in topological order from NAME_run.  Intermediate tensors
- * live in `scratch` (64-byte aligned by the caller) at offsets chosen by
- * the memory plan; weights are read-only globals in the IR's raw layout.
+ * scratch, pool) called in topological order from NAME_run_threads.
+ * Intermediate tensors live in `scratch` (64-byte aligned by the caller)
+ * at offsets chosen by the memory plan, followed by one workspace shared by
+ * the kernels (im2col and widened operands); weights are read-only
+ * globals, in the IR's raw layout for the loop lowerings and packed at
+ * compile time for the kernel library (kernels.c, kernels/octk.h), which
+ * the heavy ops (convolutions, GEMMs, integer QLinear ops) call.
  *
  * Float numerics: plain loops the optimizer may vectorize; accumulations
  * carry the reassoc+contract fast-math flags (FMA and reordered sums), so
@@ -47,6 +53,15 @@ typedef struct cg_options {
     const char *cpu;       /* NULL: host CPU (or "generic" with a triple) */
     const char *features;  /* NULL: host features (or "" with a triple) */
     int opt_level;         /* 0..3 */
+    /* Weights (initializers, packed kernel weights, requantization
+     * tables) in a side file BASE.weights instead of read-only data: the
+     * module then reads them through the pointer NAME_weights, which the
+     * caller sets to the file's bytes (64-byte aligned) before running. */
+    bool weights_file;
+    /* NULL: the module gets a context of its own, freed with it.  Else the
+     * module is built in this context, which the caller owns and must keep
+     * alive (the JIT passes its thread-safe context). */
+    LLVMContextRef context;
 } cg_options;
 
 typedef struct cg_module cg_module;
@@ -58,10 +73,19 @@ typedef struct cg_module cg_module;
 oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
                       cg_module **out);
 void cg_module_free(cg_module *cm);
+/* Hands the optimized LLVM module to the caller (who then owns it; it lives
+ * in opts->context) and leaves cm without one; NULL if already taken. */
+LLVMModuleRef cg_module_take(cg_module *cm);
+/* The compiled model's symbol prefix and signature JSON (see emit.c). */
+const char *cg_module_name(const cg_module *cm);
+const char *cg_module_signature(const cg_module *cm);
 /* Writes the artifacts selected by `emit` to BASE.o, BASE.so, BASE.s,
  * BASE.ll and BASE.h (each atomically).  The shared library is linked with
  * the system C compiler (`cc -shared`). */
 oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit);
+/* Writes the compile report (one line per node lowered onto the kernel
+ * library: node, op, kernel, instruction path) to path ("-": stdout). */
+oct_status cg_write_report(oct_ctx *ctx, const cg_module *cm, const char *path);
 /* Bytes of scratch the generated function needs. */
 uint64_t cg_scratch_size(const cg_module *cm);
 
@@ -85,7 +109,8 @@ typedef struct cg_tensor {
     cg_place place;
     int index;            /* INPUT / OUTPUT slot */
     uint64_t offset;      /* SCRATCH */
-    LLVMValueRef global;  /* CONST */
+    LLVMValueRef global;  /* CONST, made on first use */
+    bool stored;          /* CONST in the weights file, at `offset` */
     int first, last;      /* node indices of the lifetime (plan only) */
 } cg_tensor;
 
@@ -101,15 +126,22 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
 
 /* ---- lowering state and helpers (build.c) ------------------------------- */
 
+/* One line of the compile report: which kernel and instruction path a
+ * node took. */
+typedef struct cg_report_line {
+    const char *node, *op, *kernel, *path;
+} cg_report_line;
+
 typedef struct cg_fn {
     oct_ctx *ctx;
+    struct cg_module *cm;
     const ir_model *model;
     int64_t opset;
     LLVMContextRef llc;
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     LLVMValueRef fn;               /* the node function being built */
-    LLVMValueRef arg_in, arg_out, arg_scratch;
+    LLVMValueRef arg_in, arg_out, arg_scratch, arg_pool;
     LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, vd;
     cg_tensor *tens;               /* by value id */
     const char *prefix;            /* symbol prefix (model name) */
@@ -187,6 +219,43 @@ void cg_strides(int rank, const int64_t *dims, int64_t *strides);
 oct_status cg_need_f32(cg_fn *f, const ir_node *n, const cg_tensor *t, int io_is_out,
                        int index);
 
+/* ---- the kernel library (kernels.c, kernels/octk.h) -------------------- */
+
+/* True if the target can run the kernel library (x86-64); the AVX2
+ * variant is linked when the target has AVX2 and FMA. */
+bool cg_kernels_available(const cg_fn *f);
+/* The OCTK_ISA_* bits of the kernel variant the module links: what the
+ * integer weight packers may choose a path for. */
+unsigned cg_kernels_isa(const cg_fn *f);
+/* A pointer field of a kernel's args struct, set at run time. */
+typedef struct cg_kptr {
+    size_t offset;
+    LLVMValueRef value;
+} cg_kptr;
+/* Emits in the current node function the two phases of kernel family
+ * `family` (octk_<family>_tasks / _run) on an args struct whose bytes are
+ * `args` (`size` bytes, copied from a read-only global), with the pointer
+ * fields `ptrs` stored at run time.  Each phase runs on the caller's pool
+ * when NAME_run_threads got one with more than one thread, else inline. */
+void cg_kernel_call(cg_fn *f, const char *family, const void *args, size_t size,
+                    const cg_kptr *ptrs, int n_ptrs);
+/* The node's workspace of `bytes` bytes (64-byte aligned, shared by all
+ * nodes: only the running node uses it). */
+LLVMValueRef cg_workspace(cg_fn *f, uint64_t bytes);
+/* A private read-only global holding a copy of `bytes` bytes of data. */
+LLVMValueRef cg_const_data(cg_fn *f, const void *data, size_t bytes);
+/* The address, in the current function, of a copy of weight data: a
+ * read-only global, or with opts.weights_file a place in the side file
+ * (its offset there in *offset if offset is not NULL). */
+LLVMValueRef cg_weight_data(cg_fn *f, const void *data, size_t bytes, uint64_t *offset);
+/* The address of the bytes at `offset` of the weights file. */
+LLVMValueRef cg_weight_at(cg_fn *f, uint64_t offset);
+/* Records which kernel and path node n took, for the compile report. */
+void cg_report(cg_fn *f, const ir_node *n, const char *kernel, const char *path);
+/* Links the kernel bitcode into cm's module if any node called a kernel;
+ * kernel functions become internal and take the module's target. */
+oct_status cg_kernels_link(struct cg_module *cm);
+
 /* ---- lowerings (lower_*.c) and dispatch (dispatch.c) -------------------- */
 
 typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
@@ -196,11 +265,18 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(binary) X(unary) X(clip) X(conv) X(gemm) X(matmul) X(pool)              \
     X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
     X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
-    X(quantizelinear) X(dequantizelinear)
+    X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
 #undef X
+
+/* Float Conv / Gemm / MatMul with constant weights on the kernel library
+ * (lower_kfloat.c): true if handled (status in *st), false to fall back to
+ * the loop lowerings. */
+bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
+bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
+bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
 
 /* The lowering of op, or NULL if there is none. */
 cg_lower_fn cg_lowering(ir_op op);

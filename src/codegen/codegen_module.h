@@ -16,8 +16,24 @@ struct cg_module {
     const char *triple, *cpu, *features;
     char *signature;            /* JSON, in the arena */
     LLVMContextRef llc;
+    bool own_llc;               /* llc was created for this module */
+    LLVMContextRef opts_context;
     LLVMModuleRef mod;
     LLVMTargetMachineRef tm;
+    bool avx2;                  /* target has AVX2 and FMA */
+    bool vnni;                  /* and AVX-512 VNNI, VL and BW */
+    bool x86_64;                /* target can run the kernel library */
+    bool used_kernels;          /* some node calls the kernel library */
+    uint64_t work_offset;       /* workspace: scratch + work_offset */
+    uint64_t work_size;         /* its size: the largest node's need */
+    bool weights_file;          /* weights go to the side file */
+    uint8_t *wblob;             /* its bytes (malloc'ed) */
+    size_t wlen, wcap;
+    LLVMValueRef wbase;         /* @NAME_weights, the pointer to them */
+    bool wblob_failed;          /* out of memory growing wblob */
+    bool report_failed;         /* out of memory growing the report */
+    cg_report_line *report;
+    size_t n_report, cap_report;
 };
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":

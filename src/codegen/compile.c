@@ -84,6 +84,10 @@ static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
         if (!cm->tm)
             st = oct_error(ctx, OCT_EUSAGE, "compile: cannot create a target machine for "
                            "'%s' (cpu '%s')", triple, cpu_s);
+        cm->x86_64 = !strncmp(triple, "x86_64", 6);
+        cm->avx2 = cm->x86_64 && strstr(feat_s, "+avx2") && strstr(feat_s, "+fma");
+        cm->vnni = cm->avx2 && strstr(feat_s, "+avx512vnni") && strstr(feat_s, "+avx512vl") &&
+                   strstr(feat_s, "+avx512bw");
         cm->triple = ir_strdup(ctx, triple);
         cm->cpu = ir_strdup(ctx, cpu_s);
         cm->features = ir_strdup(ctx, feat_s);
@@ -130,12 +134,12 @@ static LLVMValueRef add_bytes_global(cg_module *cm, const char *name, const void
 static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
 {
     const ir_graph *g = cm->model->graph;
-    LLVMTypeRef params[3] = {f->ptr, f->ptr, f->ptr};
-    LLVMTypeRef node_ty = LLVMFunctionType(f->vd, params, 3, 0);
+    LLVMTypeRef params[4] = {f->ptr, f->ptr, f->ptr, f->ptr};
+    LLVMTypeRef node_ty = LLVMFunctionType(f->vd, params, 4, 0);
     LLVMBuilderRef rb = LLVMCreateBuilderInContext(cm->llc);
     LLVMPositionBuilderAtEnd(rb, LLVMAppendBasicBlockInContext(cm->llc, run, "entry"));
-    LLVMValueRef run_args[3] = {LLVMGetParam(run, 0), LLVMGetParam(run, 1),
-                                LLVMGetParam(run, 2)};
+    LLVMValueRef run_args[4] = {LLVMGetParam(run, 0), LLVMGetParam(run, 1),
+                                LLVMGetParam(run, 2), LLVMGetParam(run, 3)};
     oct_status st = OCT_OK;
     for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
         const ir_node *n = g->nodes[k];
@@ -150,7 +154,7 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         LLVMValueRef fn = LLVMAddFunction(cm->mod, fname, node_ty);
         LLVMSetLinkage(fn, LLVMInternalLinkage);
         add_target_attrs(cm, fn);
-        for (unsigned p = 0; p < 3; p++) {
+        for (unsigned p = 0; p < 4; p++) {
             unsigned kind = LLVMGetEnumAttributeKindForName("nocapture", 9);
             LLVMAddAttributeAtIndex(fn, p + 1, LLVMCreateEnumAttribute(cm->llc, kind, 0));
         }
@@ -158,11 +162,12 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         f->arg_in = LLVMGetParam(fn, 0);
         f->arg_out = LLVMGetParam(fn, 1);
         f->arg_scratch = LLVMGetParam(fn, 2);
+        f->arg_pool = LLVMGetParam(fn, 3);
         LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
         st = lower(f, n);
         if (st == OCT_OK) {
             LLVMBuildRetVoid(f->b);
-            LLVMBuildCall2(rb, node_ty, fn, run_args, 3, "");
+            LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
         }
     }
     /* graph outputs that are graph inputs or constants: copy them */
@@ -171,8 +176,11 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         if (t->place == CG_PLACE_OUTPUT && t->index == (int)i)
             continue;
         LLVMValueRef src;
-        if (t->place == CG_PLACE_CONST) {
-            src = t->global;
+        if (t->place == CG_PLACE_CONST) { /* embedded even with a weights file */
+            const ir_tensor *it = t->value->init;
+            static const uint8_t zero = 0;
+            src = add_bytes_global(cm, "out_const", it->nbytes ? it->data : &zero,
+                                   it->nbytes ? (size_t)it->nbytes : 1, true);
         } else {
             LLVMValueRef idx = LLVMConstInt(f->i64, (unsigned long long)t->index, 0);
             LLVMValueRef arr = t->place == CG_PLACE_INPUT ? run_args[0] : run_args[1];
@@ -192,14 +200,15 @@ static oct_status build_module(cg_module *cm)
 {
     oct_ctx *ctx = cm->ctx;
     const ir_graph *g = cm->model->graph;
-    cm->llc = LLVMContextCreate();
+    cm->own_llc = !cm->opts_context;
+    cm->llc = cm->own_llc ? LLVMContextCreate() : cm->opts_context;
     cm->mod = LLVMModuleCreateWithNameInContext(cm->name, cm->llc);
     LLVMSetTarget(cm->mod, cm->triple);
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cm->tm);
     LLVMSetModuleDataLayout(cm->mod, td);
     LLVMDisposeTargetData(td);
 
-    cg_fn f = {.ctx = ctx, .model = cm->model, .llc = cm->llc, .mod = cm->mod,
+    cg_fn f = {.ctx = ctx, .cm = cm, .model = cm->model, .llc = cm->llc, .mod = cm->mod,
                .tens = cm->tens, .prefix = cm->name};
     f.opset = ir_model_opset(cm->model, "");
     f.i1 = LLVMInt1TypeInContext(cm->llc);
@@ -213,27 +222,46 @@ static oct_status build_module(cg_module *cm)
     f.vd = LLVMVoidTypeInContext(cm->llc);
     f.b = LLVMCreateBuilderInContext(cm->llc);
 
-    /* weights: read-only globals, raw IR layout */
-    for (size_t v = 0; v < g->n_values; v++) {
-        cg_tensor *t = &cm->tens[v];
-        if (t->place != CG_PLACE_CONST || !t->value)
-            continue;
-        char gname[64];
-        snprintf(gname, sizeof gname, "w%zu", v);
-        const ir_tensor *it = t->value->init;
-        static const uint8_t zero = 0;
-        t->global = add_bytes_global(cm, gname, it->nbytes ? it->data : &zero,
-                                     it->nbytes ? (size_t)it->nbytes : 1, true);
+    /* weights: read-only globals made on first use (cg_ptr), or bytes of
+     * the side file read through @NAME_weights */
+    (void)g;
+    char sym[300];
+    if (cm->weights_file) {
+        snprintf(sym, sizeof sym, "%s_weights", cm->name);
+        cm->wbase = LLVMAddGlobal(cm->mod, f.ptr, sym);
+        LLVMSetInitializer(cm->wbase, LLVMConstPointerNull(f.ptr));
     }
 
-    char sym[300];
-    LLVMTypeRef run_params[3] = {f.ptr, f.ptr, f.ptr};
-    snprintf(sym, sizeof sym, "%s_run", cm->name);
-    LLVMValueRef run = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f.i32, run_params, 3, 0));
+    /* NAME_run_threads(inputs, outputs, scratch, pool) runs the nodes;
+     * NAME_run(inputs, outputs, scratch) is it without a pool */
+    LLVMTypeRef run_params[4] = {f.ptr, f.ptr, f.ptr, f.ptr};
+    LLVMTypeRef run_ty = LLVMFunctionType(f.i32, run_params, 4, 0);
+    snprintf(sym, sizeof sym, "%s_run_threads", cm->name);
+    LLVMValueRef run = LLVMAddFunction(cm->mod, sym, run_ty);
     add_target_attrs(cm, run);
+    cm->work_offset = (cm->scratch_size + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
     oct_status st = build_nodes(cm, &f, run);
     LLVMDisposeBuilder(f.b);
     if (st != OCT_OK)
+        return st;
+    if (cm->wblob_failed)
+        return oct_error(ctx, OCT_EINTERNAL, "compile: out of memory for the weights file");
+    if (cm->report_failed) /* ir_alloc_array recorded the diagnostic */
+        return OCT_EINTERNAL;
+    if (cm->work_size)
+        cm->scratch_size = cm->work_offset + (cm->work_size + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
+    if ((st = cg_signature(cm)) != OCT_OK)
+        return st;
+    snprintf(sym, sizeof sym, "%s_run", cm->name);
+    LLVMValueRef run1 = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f.i32, run_params, 3, 0));
+    add_target_attrs(cm, run1);
+    LLVMBuilderRef b1 = LLVMCreateBuilderInContext(cm->llc);
+    LLVMPositionBuilderAtEnd(b1, LLVMAppendBasicBlockInContext(cm->llc, run1, "entry"));
+    LLVMValueRef args1[4] = {LLVMGetParam(run1, 0), LLVMGetParam(run1, 1), LLVMGetParam(run1, 2),
+                             LLVMConstPointerNull(f.ptr)};
+    LLVMBuildRet(b1, LLVMBuildCall2(b1, run_ty, run, args1, 4, ""));
+    LLVMDisposeBuilder(b1);
+    if ((st = cg_kernels_link(cm)) != OCT_OK)
         return st;
 
     snprintf(sym, sizeof sym, "%s_scratch_size", cm->name);
@@ -298,6 +326,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     cm->ctx = ctx;
     cm->model = m;
     cm->name = ir_strdup(ctx, opts->name);
+    cm->opts_context = opts->context;
+    cm->weights_file = opts->weights_file;
     cm->tens = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *cm->tens);
     oct_status st = cm->name && cm->tens ? OCT_OK : OCT_EINTERNAL;
     /* every tensor a node or the graph touches needs a static shape */
@@ -325,8 +355,6 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     if (st == OCT_OK)
         st = make_target(ctx, opts, cm);
     if (st == OCT_OK)
-        st = cg_signature(cm);
-    if (st == OCT_OK)
         st = build_module(cm);
     if (st == OCT_OK)
         st = optimize(cm, opts->opt_level);
@@ -346,9 +374,27 @@ void cg_module_free(cg_module *cm)
         LLVMDisposeModule(cm->mod);
     if (cm->tm)
         LLVMDisposeTargetMachine(cm->tm);
-    if (cm->llc)
+    if (cm->llc && cm->own_llc)
         LLVMContextDispose(cm->llc);
+    free(cm->wblob);
     free(cm);
+}
+
+LLVMModuleRef cg_module_take(cg_module *cm)
+{
+    LLVMModuleRef mod = cm->mod;
+    cm->mod = NULL;
+    return mod;
+}
+
+const char *cg_module_name(const cg_module *cm)
+{
+    return cm->name;
+}
+
+const char *cg_module_signature(const cg_module *cm)
+{
+    return cm->signature;
 }
 
 uint64_t cg_scratch_size(const cg_module *cm)

@@ -126,8 +126,15 @@ oct_status cg_signature(cg_module *cm)
     FILE *o = open_memstream(&buf, &len);
     if (!o)
         return oct_error(cm->ctx, OCT_EINTERNAL, "out of memory");
-    fprintf(o, "{\"name\":\"%s\",\"scratch_size\":%llu,\"alignment\":%d,\"inputs\":[",
-            cm->name, (unsigned long long)cm->scratch_size, CG_ALIGN);
+    fprintf(o, "{\"name\":\"%s\",\"scratch_size\":%llu,\"workspace_size\":%llu,"
+               "\"alignment\":%d,",
+            cm->name, (unsigned long long)cm->scratch_size,
+            (unsigned long long)(cm->work_size ? cm->scratch_size - cm->work_offset : 0),
+            CG_ALIGN);
+    if (cm->weights_file)
+        fprintf(o, "\"weights_file\":\"%s.weights\",\"weights_size\":%llu,", cm->name,
+                (unsigned long long)cm->wlen);
+    fputs("\"inputs\":[", o);
     for (size_t k = 0; k < n_inputs(cm); k++) {
         if (k)
             fputc(',', o);
@@ -225,8 +232,19 @@ static oct_status write_header(cg_module *cm, const char *path)
     fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
                " * dtype, shape and bytes. */\n");
     fprintf(o, "extern const char %s_signature[];\n", n);
+    if (cm->weights_file) {
+        fprintf(o, "/* The weights live in %s.weights (%s_WEIGHTS_SIZE bytes): set %s_weights\n"
+                   " * to its bytes, %s_ALIGNMENT-aligned, before running. */\n", n, n, n, n);
+        fprintf(o, "#define %s_WEIGHTS_SIZE %lluu\n", n, (unsigned long long)cm->wlen);
+        fprintf(o, "extern const void *%s_weights;\n", n);
+    }
     fprintf(o, "int %s_run(const void *const *inputs, void *const *outputs, void *scratch);\n",
             n);
+    fprintf(o, "/* The same with the kernels split over a pool of octet_runtime.h\n"
+               " * (octrt_pool_create); a NULL pool or one thread runs inline. */\n");
+    fprintf(o, "struct octrt_pool;\n");
+    fprintf(o, "int %s_run_threads(const void *const *inputs, void *const *outputs, "
+               "void *scratch,\n                  struct octrt_pool *pool);\n", n);
     fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
     fclose(o);
     oct_status st = fe_write_atomic(cm->ctx, path, buf, len);
@@ -321,6 +339,12 @@ static oct_status write_shared(cg_module *cm, LLVMMemoryBufferRef obj, const cha
 oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit)
 {
     oct_status st = OCT_OK;
+    if (cm->weights_file) {
+        char *path = ir_sprintf(ctx, "%s.weights", base);
+        st = path ? fe_write_atomic(ctx, path, cm->wblob ? (const void *)cm->wblob : "",
+                                    cm->wlen)
+                  : OCT_EINTERNAL;
+    }
     if (emit & CG_EMIT_LLVM) {
         char *text = LLVMPrintModuleToString(cm->mod);
         char *path = ir_sprintf(ctx, "%s.ll", base);
@@ -355,5 +379,24 @@ oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit)
         char *path = ir_sprintf(ctx, "%s.h", base);
         st = path ? write_header(cm, path) : OCT_EINTERNAL;
     }
+    return st;
+}
+
+oct_status cg_write_report(oct_ctx *ctx, const cg_module *cm, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *o = open_memstream(&buf, &len);
+    if (!o)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    fprintf(o, "# %s: kernel and instruction path of each node (target %s, cpu %s)\n",
+            cm->name, cm->triple, cm->cpu);
+    fprintf(o, "# node\top\tkernel\tpath\n");
+    for (size_t i = 0; i < cm->n_report; i++)
+        fprintf(o, "%s\t%s\t%s\t%s\n", cm->report[i].node, cm->report[i].op,
+                cm->report[i].kernel, cm->report[i].path);
+    fclose(o);
+    oct_status st = fe_write_atomic(ctx, path, buf, len);
+    free(buf);
     return st;
 }

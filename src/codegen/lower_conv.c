@@ -1,6 +1,7 @@
 /*
  * lower_conv.c: float32 Conv (1-D and 2-D; groups, pads, auto_pad,
- * strides, dilations).  Geometry comes from ref_window_init, the same
+ * strides, dilations) when the kernel library cannot take it
+ * (lower_kfloat.c: non-constant weights, non-x86-64 targets).  Geometry comes from ref_window_init, the same
  * routine the reference interpreter uses.  Emitted as a direct
  * convolution: per output row, the row starts at the bias and, for every
  * input channel of the group and kernel tap, accumulates w * x over the
@@ -31,6 +32,8 @@ oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *W = cg_in(f, n, 1), *B = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
     oct_status st;
+    if (cg_try_sconv(f, n, &st))
+        return st;
     if ((st = cg_need_f32(f, n, X, 0, 0)) || (st = cg_need_f32(f, n, W, 0, 1)) ||
         (st = cg_need_f32(f, n, B, 0, 2)) || (st = cg_need_f32(f, n, Y, 1, 0)))
         return st;

@@ -8,7 +8,10 @@
  */
 #include <math.h>
 
+#include <stddef.h>
+
 #include "codegen.h"
+#include "codegen/kernels/octk.h"
 
 oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
 {
@@ -130,13 +133,79 @@ static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLV
     return OCT_OK;
 }
 
+/* Exp, Sigmoid, Tanh and HardSigmoid on float32 through the kernel
+ * library's vectorized octk_sunary (lower_kfloat.c conventions). */
+static bool try_sunary(cg_fn *f, const ir_node *n)
+{
+    static const struct { ir_op op; int32_t k; } map[] = {
+        {IR_OP_EXP, OCTK_EXP}, {IR_OP_SIGMOID, OCTK_SIGMOID}, {IR_OP_TANH, OCTK_TANH},
+        {IR_OP_HARDSIGMOID, OCTK_HARDSIGMOID}};
+    cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    if (!cg_kernels_available(f) || !X || !Y || X->dtype != IR_DT_FLOAT ||
+        Y->dtype != IR_DT_FLOAT)
+        return false;
+    octk_sunary a = {.n = (int64_t)X->nelems, .alpha = ir_attr_float(n, "alpha", 0.2f),
+                     .beta = ir_attr_float(n, "beta", 0.5f)};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].op == n->op)
+            a.op = map[i].k;
+    if (!a.op)
+        return false;
+    cg_kptr ptrs[2] = {{offsetof(octk_sunary, x), cg_ptr(f, X)},
+                       {offsetof(octk_sunary, y), cg_ptr(f, Y)}};
+    cg_kernel_call(f, "sunary", &a, sizeof a, ptrs, 2);
+    return true;
+}
+
 oct_status cg_lower_unary(cg_fn *f, const ir_node *n)
 {
+    if (try_sunary(f, n))
+        return OCT_OK;
     return elementwise_1(f, n, NULL, NULL);
+}
+
+/* Clip of 8-bit integers with constant bounds (qdq_fuse writes it after
+ * an integer op whose fused Relu/Clip narrows the output range). */
+static bool try_clip_q8(cg_fn *f, const ir_node *n, oct_status *st)
+{
+    cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    if (!X || !Y || X->dtype != Y->dtype || (X->dtype != IR_DT_UINT8 && X->dtype != IR_DT_INT8))
+        return false;
+    bool sgn = X->dtype == IR_DT_INT8;
+    int64_t bound[2] = {sgn ? -128 : 0, sgn ? 127 : 255};
+    for (int k = 0; k < 2; k++) {
+        cg_tensor *t = cg_in(f, n, k + 1);
+        if (!t)
+            continue;
+        if (t->place != CG_PLACE_CONST || t->dtype != X->dtype || t->nelems != 1) {
+            *st = oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, k + 1,
+                                  "compile: an integer Clip needs constant bounds");
+            return true;
+        }
+        const ir_tensor *it = t->value->init;
+        bound[k] = sgn ? ((const int8_t *)it->data)[0] : ((const uint8_t *)it->data)[0];
+    }
+    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    LLVMValueRef lo = LLVMConstInt(f->i8, (unsigned long long)bound[0], 1);
+    LLVMValueRef hi = LLVMConstInt(f->i8, (unsigned long long)bound[1], 1);
+    cg_loop l;
+    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)X->nelems);
+    LLVMValueRef v = cg_load(f, f->i8, px, i);
+    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSLT : LLVMIntULT, v, lo, ""), lo,
+                        v, "");
+    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, v, hi, ""), hi,
+                        v, "");
+    cg_store(f, f->i8, py, i, v);
+    cg_loop_end(f, &l);
+    *st = OCT_OK;
+    return true;
 }
 
 oct_status cg_lower_clip(cg_fn *f, const ir_node *n)
 {
+    oct_status qst;
+    if (try_clip_q8(f, n, &qst))
+        return qst;
     LLVMValueRef bound[2] = {NULL, NULL};
     if (f->opset < 11) {
         bound[0] = cg_f32c(f, ir_attr_float(n, "min", -INFINITY));

@@ -1,6 +1,7 @@
 /*
  * lower_gemm.c: float32 Gemm and MatMul (2-D, 1-D operands, batched with
- * broadcast batch dims).  The core is Y[M,N] = A[M,K] . B[K,N] with
+ * broadcast batch dims) when the kernel library cannot take them
+ * (lower_kfloat.c: constant weights go there).  The core is Y[M,N] = A[M,K] . B[K,N] with
  * arbitrary element strides: when B is contiguous along N it is emitted
  * as rows of axpy (Y[m,:] += A[m,k] * B[k,:], vectorized over N), else as
  * dot products over K (a reassociated reduction).  Sums use FMA and
@@ -65,6 +66,8 @@ oct_status cg_lower_gemm(cg_fn *f, const ir_node *n)
 {
     cg_tensor *A = cg_in(f, n, 0), *B = cg_in(f, n, 1), *C = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
     oct_status st;
+    if (cg_try_sgemm(f, n, &st))
+        return st;
     if ((st = cg_need_f32(f, n, A, 0, 0)) || (st = cg_need_f32(f, n, B, 0, 1)) ||
         (st = cg_need_f32(f, n, C, 0, 2)) || (st = cg_need_f32(f, n, Y, 1, 0)))
         return st;
@@ -103,6 +106,8 @@ oct_status cg_lower_matmul(cg_fn *f, const ir_node *n)
 {
     cg_tensor *A = cg_in(f, n, 0), *B = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
     oct_status st;
+    if (cg_try_smatmul(f, n, &st))
+        return st;
     if ((st = cg_need_f32(f, n, A, 0, 0)) || (st = cg_need_f32(f, n, B, 0, 1)) ||
         (st = cg_need_f32(f, n, Y, 1, 0)))
         return st;

@@ -11,7 +11,10 @@
  */
 #include <math.h>
 
+#include <stddef.h>
+
 #include "codegen.h"
+#include "codegen/kernels/octk.h"
 
 oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
 {
@@ -34,6 +37,13 @@ oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
     }
     if (len == 0 || outer * inner == 0)
         return OCT_OK;
+    if (inner == 1 && cg_kernels_available(f)) { /* rows of len: octk_ssoftmax */
+        octk_ssoftmax a = {.rows = outer, .cols = len, .log = log_form};
+        cg_kptr ptrs[2] = {{offsetof(octk_ssoftmax, x), cg_ptr(f, X)},
+                           {offsetof(octk_ssoftmax, y), cg_ptr(f, Y)}};
+        cg_kernel_call(f, "ssoftmax", &a, sizeof a, ptrs, 2);
+        return OCT_OK;
+    }
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     cg_loop lo, li, lk;
     LLVMValueRef o = cg_loop_begin(f, &lo, outer);

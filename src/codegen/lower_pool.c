@@ -1,5 +1,5 @@
 /*
- * lower_pool.c: float32 MaxPool and AveragePool (1-D and 2-D, pads,
+ * lower_pool.c: float32 MaxPool (also on int8/uint8) and AveragePool (1-D and 2-D, pads,
  * auto_pad, strides, dilations, ceil_mode through ref_window_init, as in
  * the reference interpreter), GlobalAveragePool and GlobalMaxPool.
  * Padding never wins a max and is never summed; AveragePool divides by the
@@ -35,8 +35,13 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     oct_status st;
-    if ((st = cg_need_f32(f, n, X, 0, 0)) || (st = cg_need_f32(f, n, Y, 1, 0)))
+    /* MaxPool also runs on 8-bit integers (qdq_fuse leaves it there) */
+    bool q8 = n->op == IR_OP_MAXPOOL && X && Y && X->dtype == Y->dtype &&
+              (X->dtype == IR_DT_UINT8 || X->dtype == IR_DT_INT8);
+    bool sgn = q8 && X->dtype == IR_DT_INT8;
+    if (!q8 && ((st = cg_need_f32(f, n, X, 0, 0)) || (st = cg_need_f32(f, n, Y, 1, 0))))
         return st;
+    LLVMTypeRef et = q8 ? f->i8 : f->f32;
     if (cg_out(f, n, 1))
         return oct_output_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
                                 "compile: MaxPool's Indices output is not supported yet");
@@ -62,13 +67,14 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
     int64_t peh = two ? w.pad_end[0] : 0, pew = w.pad_end[two];
     int64_t planes = X->dims[0] * X->dims[1];
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
-    LLVMValueRef acc = entry_alloca(f, f->f32), cnt = entry_alloca(f, f->f32);
+    LLVMValueRef acc = entry_alloca(f, et), cnt = entry_alloca(f, f->f32);
 
     cg_loop lp, loh, low, lkh, lkw;
     LLVMValueRef p = cg_loop_begin(f, &lp, planes);
     LLVMValueRef oh = cg_loop_begin(f, &loh, OH);
     LLVMValueRef ow = cg_loop_begin(f, &low, OW);
-    LLVMBuildStore(f->b, cg_f32c(f, is_max ? -INFINITY : 0.0), acc);
+    LLVMBuildStore(f->b, q8 ? LLVMConstInt(f->i8, sgn ? 0x80 : 0, 0)
+                            : cg_f32c(f, is_max ? -INFINITY : 0.0), acc);
     LLVMBuildStore(f->b, cg_f32c(f, 0), cnt);
     LLVMValueRef kh = cg_loop_begin(f, &lkh, KH);
     LLVMValueRef ih = cg_add(f, cg_madd(f, oh, sh, cg_i64c(f, -ph)), cg_mul(f, kh, cg_i64c(f, dh)));
@@ -78,11 +84,12 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
     /* clamp the address so the load is always in bounds; select the value */
     LLVMValueRef xi = cg_madd(f, cg_madd(f, p, H, ih), Wd, iw);
     xi = LLVMBuildSelect(f->b, inside, xi, cg_i64c(f, 0), "");
-    LLVMValueRef xv = cg_load(f, f->f32, px, xi);
-    LLVMValueRef a = LLVMBuildLoad2(f->b, f->f32, acc, "");
+    LLVMValueRef xv = cg_load(f, et, px, xi);
+    LLVMValueRef a = LLVMBuildLoad2(f->b, et, acc, "");
     LLVMValueRef na;
     if (is_max) {
-        LLVMValueRef gt = LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, "");
+        LLVMValueRef gt = q8 ? LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, xv, a, "")
+                             : LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, "");
         na = LLVMBuildSelect(f->b, LLVMBuildAnd(f->b, inside, gt, ""), xv, a, "");
     } else {
         na = LLVMBuildSelect(f->b, inside, LLVMBuildFAdd(f->b, a, xv, ""), a, "");
@@ -96,10 +103,10 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
     LLVMBuildStore(f->b, na, acc);
     cg_loop_end(f, &lkw);
     cg_loop_end(f, &lkh);
-    LLVMValueRef r = LLVMBuildLoad2(f->b, f->f32, acc, "");
+    LLVMValueRef r = LLVMBuildLoad2(f->b, et, acc, "");
     if (!is_max)
         r = LLVMBuildFDiv(f->b, r, LLVMBuildLoad2(f->b, f->f32, cnt, ""), "");
-    cg_store(f, f->f32, py, cg_madd(f, cg_madd(f, p, OH, oh), OW, ow), r);
+    cg_store(f, et, py, cg_madd(f, cg_madd(f, p, OH, oh), OW, ow), r);
     cg_loop_end(f, &low);
     cg_loop_end(f, &loh);
     cg_loop_end(f, &lp);

@@ -24,8 +24,6 @@
  * signature changed (passes/opset_upgrade.c).  No-op if already there. */
 oct_status quant_upgrade_opset(ir_model *m, int64_t target, oct_ctx *ctx);
 
-#endif
-
 /* ---- options ------------------------------------------------------------ */
 
 typedef enum quant_precision {
@@ -56,6 +54,9 @@ typedef struct quant_opts {
     const char *exclude_nodes;  /* POSIX extended regex on node names */
     bool ignore_nonfinite;      /* skip NaN/Inf in calibration data */
     const char *config;         /* JSON file of per-node overrides, or NULL */
+    /* What runs the calibration samples; NULL: the reference interpreter
+     * (quant_engine_ref). */
+    const struct quant_engine *engine;
 } quant_opts;
 
 /* Defaults: minmax, u8 asymmetric activations, s8 per-channel weights,
@@ -159,13 +160,46 @@ typedef struct quant_samples {
     const char *name;
 } quant_samples;
 
+/* ---- calibration engines -------------------------------------------------- */
+
+/* Receives one observed value of one sample and its tensor (float32 for
+ * the activations the plan observes); t is valid only during the call. */
+typedef void (*quant_observe_fn)(void *user, const ir_value *v,
+                                 const ir_tensor *t);
+
+/* What runs the calibration samples (quant_calibrate, quant_choose).  The
+ * reference interpreter is the default (quant_engine_ref, in octet_lib);
+ * compiled engines (codegen/jit.h) are injected through quant_opts.engine,
+ * so octet_lib does not depend on them. */
+typedef struct quant_engine {
+    const char *name;   /* "ref", "jit": for diagnostics */
+    /* Prepares to run m (passes run, input shapes bound to the first
+     * sample's) observing observed[0..n_observed): node outputs of m, in
+     * node order.  m and observed stay alive and unchanged until free.
+     * *state is the engine's, released by free (also after a failure). */
+    oct_status (*prepare)(const struct quant_engine *eng, ir_model *m,
+                          ir_value *const *observed, size_t n_observed,
+                          void **state, oct_ctx *ctx);
+    /* Runs one sample (one tensor per non-initializer graph input, in
+     * order) and calls observe(user, v, t) once for each observed value v,
+     * in the order given to prepare. */
+    oct_status (*run)(void *state, const ir_tensor *const *inputs,
+                      size_t n_inputs, quant_observe_fn observe,
+                      void *observe_user, oct_ctx *ctx);
+    void (*free)(void *state, oct_ctx *ctx);
+    void *user;         /* the instance's own data (a compile cache), or NULL */
+} quant_engine;
+
+/* The reference-interpreter engine (a static table). */
+const quant_engine *quant_engine_ref(void);
+
 /* Progress callback: called after each sample of each calibration pass
  * (pass 1: statistics, pass 2: error measurement).  May be NULL. */
 typedef void (*quant_progress_fn)(void *user, int pass, size_t done,
                                   size_t total);
 
-/* Runs every sample through the reference interpreter and feeds the
- * planned activations' summaries.  NaN/Inf in a sample is an error naming
+/* Runs every sample through opts->engine (NULL: the reference interpreter)
+ * and feeds the planned activations' summaries.  NaN/Inf in a sample is an error naming
  * the data and sample, or with opts->ignore_nonfinite a warning (the sample
  * is skipped).  An empty data set is an error. */
 oct_status quant_calibrate(ir_model *m, quant_plan *plan, const quant_opts *opts,
@@ -260,3 +294,5 @@ oct_status quant_budget(const ir_model *fp32, quant_plan *plan,
                         const quant_opts *opts, const quant_samples *data,
                         quant_fresh_model_fn fresh, void *user,
                         double *achieved_db, oct_ctx *ctx);
+
+#endif

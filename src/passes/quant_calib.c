@@ -4,6 +4,9 @@
  * measurement behind it (pass 2: each candidate grid's squared error on the
  * calibration data, accumulated per tensor without keeping activations).
  *
+ * The samples run through a calibration engine (quant.h): the reference
+ * interpreter by default (defined here), or one the caller injects.
+ *
  * Fake quantization here follows the numeric contract of QuantizeLinear and
  * DequantizeLinear (src/ref/quant.c) in float32:
  *   integer: q = saturate(round_half_even(x / s) + zp), x' = (q - zp) * s
@@ -142,20 +145,135 @@ static size_t n_model_inputs(const ir_model *m)
     return n;
 }
 
-/* One pass over the data set with the given observer state. */
+/* ---- the reference engine ------------------------------------------------ */
+
+/* State of the reference engine: the model and which value ids are
+ * observed (the interpreter reports every node output; only those pass). */
+typedef struct ref_engine {
+    const ir_model *m;
+    bool *observed;          /* by value id */
+    size_t n_values;
+    quant_observe_fn observe;
+    void *observe_user;
+} ref_engine;
+
+static void ref_engine_filter(void *user, const ir_value *v, const ir_tensor *t)
+{
+    ref_engine *re = user;
+    if (v->id < re->n_values && re->observed[v->id])
+        re->observe(re->observe_user, v, t);
+}
+
+static oct_status ref_engine_prepare(const quant_engine *eng, ir_model *m,
+                                     ir_value *const *observed, size_t n_observed,
+                                     void **state, oct_ctx *ctx)
+{
+    (void)eng;
+    ref_engine *re = oct_malloc(ctx, sizeof *re);
+    *state = re;
+    if (!re)
+        return OCT_EINTERNAL;
+    memset(re, 0, sizeof *re);
+    re->m = m;
+    re->n_values = m->graph->n_values;
+    re->observed = oct_malloc(ctx, re->n_values + 1);
+    if (!re->observed)
+        return OCT_EINTERNAL;
+    memset(re->observed, 0, re->n_values + 1);
+    for (size_t i = 0; i < n_observed; i++)
+        if (observed[i]->id < re->n_values)
+            re->observed[observed[i]->id] = true;
+    return OCT_OK;
+}
+
+/* Observed values come in node order, as the interpreter computes them. */
+static oct_status ref_engine_run(void *state, const ir_tensor *const *inputs,
+                                 size_t n_inputs, quant_observe_fn observe,
+                                 void *observe_user, oct_ctx *ctx)
+{
+    ref_engine *re = state;
+    size_t n_out = re->m->graph->n_outputs;
+    ir_tensor **outputs = oct_malloc(ctx, (n_out + 1) * sizeof *outputs);
+    if (!outputs)
+        return OCT_EINTERNAL;
+    memset(outputs, 0, (n_out + 1) * sizeof *outputs);
+    re->observe = observe;
+    re->observe_user = observe_user;
+    ref_run_opts ro = {.observe = ref_engine_filter, .observe_user = re};
+    oct_status st = ref_run(ctx, re->m, inputs, n_inputs, outputs, n_out, &ro);
+    for (size_t i = 0; i < n_out; i++)
+        ref_tensor_free(ctx, outputs[i]);
+    oct_free(ctx, outputs, (n_out + 1) * sizeof *outputs);
+    return st;
+}
+
+static void ref_engine_free(void *state, oct_ctx *ctx)
+{
+    ref_engine *re = state;
+    if (!re)
+        return;
+    if (re->observed)
+        oct_free(ctx, re->observed, re->n_values + 1);
+    oct_free(ctx, re, sizeof *re);
+}
+
+const quant_engine *quant_engine_ref(void)
+{
+    static const quant_engine ref = {
+        .name = "ref",
+        .prepare = ref_engine_prepare,
+        .run = ref_engine_run,
+        .free = ref_engine_free,
+    };
+    return &ref;
+}
+
+/* The node outputs the plan observes (activation entries), in node order;
+ * graph inputs are observed by run_pass itself. */
+static oct_status observed_values(const ir_model *m, const quant_plan *plan,
+                                  ir_value ***out, size_t *n_out, oct_ctx *ctx)
+{
+    const ir_graph *g = m->graph;
+    size_t n = 0;
+    ir_value **list = ir_alloc_array(ctx, g->n_values + 1, sizeof *list);
+    if (!list)
+        return OCT_EINTERNAL;
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const ir_node *node = g->nodes[k];
+        for (int o = 0; o < node->n_out; o++) {
+            ir_value *v = node->out[o];
+            if (!v || !v->name[0] || v->id >= plan->n_values)
+                continue;
+            int idx = plan->of_value[v->id];
+            if (idx >= 0 && plan->t[idx].kind == QKIND_ACT && n < g->n_values)
+                list[n++] = v;
+        }
+    }
+    *out = list;
+    *n_out = n;
+    return OCT_OK;
+}
+
+/* One pass over the data set with the given observer state, run by
+ * opts->engine (the reference interpreter if NULL). */
 static oct_status run_pass(ir_model *m, calib_run *cr, const quant_samples *data,
                            quant_progress_fn progress, void *progress_user,
                            oct_ctx *ctx)
 {
-    size_t n_in = n_model_inputs(m), n_out = m->graph->n_outputs;
+    const quant_engine *eng = cr->opts->engine ? cr->opts->engine : quant_engine_ref();
+    size_t n_in = n_model_inputs(m);
+    ir_value **observed = NULL;
+    size_t n_observed = 0;
+    void *state = NULL;
     ir_tensor **inputs = oct_malloc(ctx, (n_in + 1) * sizeof *inputs);
-    ir_tensor **outputs = oct_malloc(ctx, (n_out + 1) * sizeof *outputs);
-    oct_status st = inputs && outputs ? OCT_OK : OCT_EINTERNAL;
-    ref_run_opts ro = {.observe = observer, .observe_user = cr};
+    oct_status st = inputs ? OCT_OK : OCT_EINTERNAL;
+    if (!st)
+        st = observed_values(m, cr->plan, &observed, &n_observed, ctx);
+    if (!st)
+        st = eng->prepare(eng, m, observed, n_observed, &state, ctx);
     uint64_t used = 0;
     for (size_t s = 0; !st && s < data->n; s++) {
         memset(inputs, 0, (n_in + 1) * sizeof *inputs);
-        memset(outputs, 0, (n_out + 1) * sizeof *outputs);
         st = data->get(data->user, s, inputs, ctx);
         bool finite = true;
         for (size_t i = 0; !st && i < n_in; i++)
@@ -177,19 +295,17 @@ static oct_status run_pass(ir_model *m, calib_run *cr, const quant_samples *data
                     continue;
                 observer(cr, v, inputs[k++]);
             }
-            st = ref_run(ctx, m, (const ir_tensor *const *)inputs, n_in, outputs,
-                         n_out, &ro);
+            st = eng->run(state, (const ir_tensor *const *)inputs, n_in, observer, cr, ctx);
             used++;
         }
         for (size_t i = 0; i < n_in; i++)
             ref_tensor_free(ctx, inputs[i]);
-        for (size_t i = 0; i < n_out; i++)
-            ref_tensor_free(ctx, outputs[i]);
         if (progress && !st)
             progress(progress_user, cr->pass, s + 1, data->n);
     }
-    oct_free(ctx, inputs, (n_in + 1) * sizeof *inputs);
-    oct_free(ctx, outputs, (n_out + 1) * sizeof *outputs);
+    eng->free(state, ctx);
+    if (inputs)
+        oct_free(ctx, inputs, (n_in + 1) * sizeof *inputs);
     if (!st && !used)
         st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, data->name,
                        "no usable calibration sample");
