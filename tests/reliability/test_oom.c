@@ -1,21 +1,45 @@
 /*
- * test_oom.c: out-of-memory paths.  Runs the whole `octet quantize`
- * sequence through the library (load, verify, default passes, fusion and
- * shape inference, data set, plan, calibration with the reference
- * interpreter, choice, QDQ rewrite, encoding, the FP32-vs-QDQ report) on a
- * model with two calibration samples, first without a failure to count its
- * allocations A, then once for every N = 1..A with oct_ctx_fail_alloc_at(N).
- * Each failing run must return a non-OK status with at least one error
- * diagnostic, and the hook must really have fired (no spurious failure);
- * leaks are caught by LeakSanitizer in the sanitizer build
- * (scripts/test.sh) and a crash fails the test.
+ * test_oom.c: out-of-memory paths of quantizing and compiling.
  *
- * Usage: test_oom MODEL DATA [SAMPLES]   (the CMake test passes mnist-8)
+ * Phase 1 runs the whole `octet quantize` sequence through the library
+ * (load, verify, default passes, fusion and shape inference, data set,
+ * plan, calibration with the reference interpreter, choice, QDQ rewrite,
+ * encoding, the FP32-vs-QDQ report) on a model with SAMPLES (2)
+ * calibration samples.  Phase 2 runs the `octet compile` sequence of
+ * src/cli/cmd_compile.c (load, verify, default passes, qdq_fuse,
+ * cg_compile at -O0 with symbol prefix "m", cg_emit of the object file and
+ * header to a temporary base path, cg_module_free) on the FP32 model and on
+ * its quantized twin (quantized once, without failures, to a temporary
+ * file), and again for MODEL2 / DATA2 when given.  The IR arena takes 64
+ * KiB blocks, so a small model like mnist-8 reaches few allocations inside
+ * cg_compile / cg_emit; the CMake test adds squeezenet1.1, whose packed
+ * weights each take a block of their own, so the hook also fires in the
+ * kernel-library lowerings.
+ *
+ * Each phase first runs without a failure to count its allocations A, then
+ * once for every N = 1..A with oct_ctx_fail_alloc_at(N).  Each failing run
+ * must return a non-OK status with at least one error diagnostic, the hook
+ * must really have fired (no spurious failure), and once the arena is
+ * released the context must account no live byte (every oct_malloc was
+ * oct_free'd on the failure path); a failing compile must leave no
+ * temporary file next to the artifacts.  Other leaks are caught by
+ * LeakSanitizer in the sanitizer build (scripts/test.sh) and a crash fails
+ * the test.  Only Octet's own allocations (through the context) are
+ * failed: LLVM's allocations inside cg_compile / cg_emit (module, builder,
+ * passes, code generation) are not hooked, and the cg_module struct itself
+ * is a plain calloc.
+ *
+ * Usage: test_oom MODEL DATA [SAMPLES [MODEL2 DATA2]]
+ *   (the CMake test passes mnist-8 and squeezenet1.1 with the ImageNet
+ *   calibration photos)
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "codegen/codegen.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -42,9 +66,10 @@ static oct_status prepare(oct_ctx *ctx, const char *path, ir_model **out)
     return st;
 }
 
-/* The quantize sequence of src/cli/cmd_quantize.c, without the CLI. */
+/* The quantize sequence of src/cli/cmd_quantize.c, without the CLI; the
+ * quantized model is also written to `save` unless it is NULL. */
 static oct_status pipeline(oct_ctx *ctx, const char *model, const char *data,
-                           uint64_t samples)
+                           uint64_t samples, const char *save)
 {
     ir_model *probe = NULL, *m = NULL, *fp32 = NULL;
     fe_dataset *ds = NULL;
@@ -92,6 +117,8 @@ static oct_status pipeline(oct_ctx *ctx, const char *model, const char *data,
         if (!st)
             oct_free(ctx, bytes, len);
     }
+    if (!st && save)
+        st = fe_save_file(ctx, m, save);
     if (!st)
         st = quant_report_pair(fp32, m, &src, &rep, ctx);
     quant_plan_free(&plan, ctx);
@@ -99,55 +126,183 @@ static oct_status pipeline(oct_ctx *ctx, const char *model, const char *data,
     return st;
 }
 
-int main(int argc, char **argv)
+/* The compile sequence of src/cli/cmd_compile.c, without the CLI: writes
+ * BASE.o and BASE.h. */
+static oct_status compile_one(oct_ctx *ctx, const char *model, const char *base)
 {
-    if (argc < 3) {
-        fprintf(stderr, "usage: test_oom MODEL DATA [SAMPLES]\n");
-        return 2;
+    fe_load_opts lo = {0};
+    ir_model *m = NULL;
+    cg_module *cm = NULL;
+    cg_options co = {.name = "m", .opt_level = 0};
+    oct_status st = fe_load_file(ctx, model, &lo, &m);
+    if (!st)
+        st = ir_verify(m, ctx);
+    if (!st)
+        st = pass_run_default(m, ctx);
+    if (!st)
+        st = pass_run_list(m, "qdq_fuse", ctx);
+    if (!st)
+        st = cg_compile(ctx, m, &co, &cm);
+    if (!st)
+        st = cg_emit(ctx, cm, base, CG_EMIT_OBJ | CG_EMIT_HEADER);
+    cg_module_free(cm);
+    return st;
+}
+
+/* What a phase runs: quantize (phase 1) or compile both models (phase 2). */
+typedef struct oom_job {
+    const char *model, *data, *quantized; /* quantized: the file phase 2 reads */
+    uint64_t samples;
+    const char *dir, *base;               /* phase 2 writes BASE.o, BASE.h in DIR */
+    bool compile;
+} oom_job;
+
+/* Removes BASE.o and BASE.h; returns the number of other entries left in
+ * DIR (temporary files a failing write did not clean up), printing them. */
+static int clean_dir(const oom_job *job)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s.o", job->base);
+    unlink(path);
+    snprintf(path, sizeof path, "%s.h", job->base);
+    unlink(path);
+    int stray = 0;
+    DIR *d = opendir(job->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            !strcmp(e->d_name, "q.onnx"))
+            continue;
+        fprintf(stderr, "stray file %s/%s\n", job->dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", job->dir, e->d_name);
+        unlink(path);
+        stray++;
     }
-    uint64_t samples = argc > 3 ? strtoull(argv[3], NULL, 10) : 2;
+    if (d)
+        closedir(d);
+    return stray;
+}
+
+static oct_status run_job(oct_ctx *ctx, const oom_job *job)
+{
+    if (!job->compile)
+        return pipeline(ctx, job->model, job->data, job->samples, NULL);
+    oct_status st = compile_one(ctx, job->model, job->base);
+    if (!st)
+        st = compile_one(ctx, job->quantized, job->base);
+    return st;
+}
+
+static void print_diags(oct_ctx *ctx)
+{
+    char buf[1024];
+    for (size_t i = 0; i < oct_diag_count(ctx); i++) {
+        oct_diag_format(oct_diag_get(ctx, i), buf, sizeof buf);
+        fprintf(stderr, "%s\n", buf);
+    }
+}
+
+/* Runs the job once to count its allocations, then once failing each of
+ * them in turn.  Returns the number of failed checks. */
+static int phase(const char *label, const oom_job *job)
+{
     oct_ctx *ctx = oct_ctx_new();
-    oct_status st = pipeline(ctx, argv[1], argv[2], samples);
+    oct_status st = run_job(ctx, job);
     uint64_t total = oct_ctx_alloc_count(ctx);
     if (st != OCT_OK || oct_error_count(ctx)) {
-        char buf[1024];
-        for (size_t i = 0; i < oct_diag_count(ctx); i++) {
-            oct_diag_format(oct_diag_get(ctx, i), buf, sizeof buf);
-            fprintf(stderr, "%s\n", buf);
-        }
-        fprintf(stderr, "FAIL: the pipeline fails without injected failures\n");
+        print_diags(ctx);
+        fprintf(stderr, "FAIL: %s fails without injected failures\n", label);
         oct_ctx_free(ctx);
         return 1;
     }
     oct_ctx_free(ctx);
-    printf("%llu allocations in one run\n", (unsigned long long)total);
+    if (job->compile && clean_dir(job)) {
+        fprintf(stderr, "FAIL: %s leaves a temporary file without failures\n", label);
+        return 1;
+    }
+    printf("%s: %llu allocations in one run\n", label, (unsigned long long)total);
     int failures = 0;
     for (uint64_t n = 1; n <= total; n++) {
         ctx = oct_ctx_new();
         oct_ctx_fail_alloc_at(ctx, n);
-        st = pipeline(ctx, argv[1], argv[2], samples);
+        st = run_job(ctx, job);
         bool fired = oct_ctx_alloc_count(ctx) >= n;
         const char *why = NULL;
         if (!fired)
             why = st ? "failed although no allocation was failed"
                      : "the run made fewer allocations than the counted one";
         else if (st == OCT_OK)
-            why = "succeeded although an allocation failed";
+            why = oct_error_count(ctx)
+                      ? "returned OK although an allocation failed (its error "
+                        "diagnostic was recorded but not returned)"
+                      : "succeeded although an allocation failed";
         else if (!oct_error_count(ctx))
             why = "failed without an error diagnostic";
+        ir_arena_release(ctx);
+        if (!why && ctx->bytes_live)
+            why = "context bytes still live after the arena is released (leak)";
+        if (job->compile && clean_dir(job) && !why)
+            why = "left a temporary file behind";
         if (why) {
-            fprintf(stderr, "FAIL: allocation %llu: %s (status %d)\n",
-                    (unsigned long long)n, why, (int)st);
+            fprintf(stderr, "FAIL: %s: allocation %llu: %s (status %d, %llu bytes live)\n",
+                    label, (unsigned long long)n, why, (int)st,
+                    (unsigned long long)ctx->bytes_live);
             if (++failures > 20)
-                break;
+                n = total; /* enough reported */
         }
         oct_ctx_free(ctx);
-        ctx = NULL;
+    }
+    if (!failures)
+        printf("%s: every one of %llu allocation failures handled\n", label,
+               (unsigned long long)total);
+    return failures;
+}
+
+/* Phase 2 for one model: quantizes it once (no failure) to DIR/q.onnx,
+ * then runs the compile phase over it and its quantized twin. */
+static int compile_phase(oom_job *job)
+{
+    oct_ctx *ctx = oct_ctx_new();
+    oct_status st = pipeline(ctx, job->model, job->data, job->samples, job->quantized);
+    if (st != OCT_OK) {
+        print_diags(ctx);
+        fprintf(stderr, "FAIL: %s: cannot write the quantized model\n", job->model);
     }
     oct_ctx_free(ctx);
-    if (failures)
+    if (st != OCT_OK)
         return 1;
-    printf("every one of %llu allocation failures handled\n",
-           (unsigned long long)total);
-    return 0;
+    char label[4096];
+    snprintf(label, sizeof label, "compile %s FP32 and quantized", job->model);
+    job->compile = true;
+    int failures = phase(label, job);
+    unlink(job->quantized);
+    return failures;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || argc == 5 || argc > 6) {
+        fprintf(stderr, "usage: test_oom MODEL DATA [SAMPLES [MODEL2 DATA2]]\n");
+        return 2;
+    }
+    char dir[] = "/tmp/octet_test_oom.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char quantized[sizeof dir + 16], base[sizeof dir + 16];
+    snprintf(quantized, sizeof quantized, "%s/q.onnx", dir);
+    snprintf(base, sizeof base, "%s/m", dir);
+    oom_job job = {.model = argv[1], .data = argv[2], .quantized = quantized,
+                   .samples = argc > 3 ? strtoull(argv[3], NULL, 10) : 2,
+                   .dir = dir, .base = base};
+    int failures = phase("quantize", &job);
+    failures += compile_phase(&job);
+    if (argc == 6) {
+        job.model = argv[4];
+        job.data = argv[5];
+        failures += compile_phase(&job);
+    }
+    rmdir(dir);
+    return failures ? 1 : 0;
 }
