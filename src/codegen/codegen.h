@@ -58,6 +58,10 @@ typedef struct cg_options {
      * module then reads them through the pointer NAME_weights, which the
      * caller sets to the file's bytes (64-byte aligned) before running. */
     bool weights_file;
+    /* For the JIT in this process: generated code calls octet's own
+     * natively compiled kernels (their addresses given to the JIT) instead
+     * of linking the bitcode, so only the model is compiled. */
+    bool native_kernels;
     /* NULL: the module gets a context of its own, freed with it.  Else the
      * module is built in this context, which the caller owns and must keep
      * alive (the JIT passes its thread-safe context). */

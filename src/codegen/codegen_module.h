@@ -32,6 +32,7 @@ struct cg_module {
     LLVMValueRef wbase;         /* @NAME_weights, the pointer to them */
     bool wblob_failed;          /* out of memory growing wblob */
     bool report_failed;         /* out of memory growing the report */
+    bool native_kernels;        /* calls octet's own kernels (JIT) */
     cg_report_line *report;
     size_t n_report, cap_report;
 };

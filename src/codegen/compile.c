@@ -328,6 +328,7 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     cm->name = ir_strdup(ctx, opts->name);
     cm->opts_context = opts->context;
     cm->weights_file = opts->weights_file;
+    cm->native_kernels = opts->native_kernels;
     cm->tens = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *cm->tens);
     oct_status st = cm->name && cm->tens ? OCT_OK : OCT_EINTERNAL;
     /* every tensor a node or the graph touches needs a static shape */

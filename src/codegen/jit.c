@@ -26,6 +26,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "codegen/jit.h"
+#include "codegen/kernels/octk.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "passes/quant.h"
@@ -108,6 +109,32 @@ static LLVMOrcExecutorAddress lookup(oct_ctx *ctx, cg_jit *j, const char *name,
     return addr;
 }
 
+/* The kernel entry points generated code calls (kernels.c: octk_F_tasks
+ * and octk_F_run), defined in the JIT as the addresses of octet's own
+ * natively compiled kernels. */
+#define JIT_KERNELS(X) X(qconv) X(qdwconv) X(qgemm) X(sconv) X(sdwconv) X(sgemm) \
+    X(sunary) X(ssoftmax)
+
+static LLVMErrorRef define_kernels(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd)
+{
+    static const struct { const char *name; void (*fn)(void); } table[] = {
+#define X(k) {"octk_" #k "_tasks", (void (*)(void))octk_##k##_tasks}, \
+             {"octk_" #k "_run", (void (*)(void))octk_##k##_run},
+        JIT_KERNELS(X)
+#undef X
+    };
+    enum { N = sizeof table / sizeof table[0] };
+    LLVMOrcCSymbolMapPair pairs[N];
+    for (size_t i = 0; i < N; i++) {
+        pairs[i].Name = LLVMOrcLLJITMangleAndIntern(jit, table[i].name);
+        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)table[i].fn;
+        pairs[i].Sym.Flags.GenericFlags =
+            LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+        pairs[i].Sym.Flags.TargetFlags = 0;
+    }
+    return LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, N));
+}
+
 oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
                          cg_jit **out)
 {
@@ -122,6 +149,7 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     cg_options o = *opts;
     o.triple = o.cpu = o.features = NULL; /* the host */
+    o.native_kernels = true;              /* define_kernels gives them */
     o.context = LLVMOrcThreadSafeContextGetContext(tsc);
     cg_module *cm;
     oct_status st = cg_compile(ctx, m, &o, &cm);
@@ -180,6 +208,12 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
         return st;
     }
     LLVMOrcJITDylibAddGenerator(jd, gen);
+    if ((err = define_kernels(j->jit, jd))) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        st = llvm_error(ctx, err, "cannot define the kernel symbols");
+        cg_jit_free(j);
+        return st;
+    }
     /* takes the module, also on failure */
     if ((err = LLVMOrcLLJITAddLLVMIRModule(j->jit, jd, tsm))) {
         st = llvm_error(ctx, err, "cannot add the module");

@@ -41,11 +41,13 @@ extern const unsigned long cg_kernels_generic_size;
 
 bool cg_kernels_available(const cg_fn *f)
 {
-    return f->cm->x86_64;
+    return f->cm->x86_64 || f->cm->native_kernels;
 }
 
 unsigned cg_kernels_isa(const cg_fn *f)
 {
+    if (f->cm->native_kernels) /* whatever octet's own copy was built for */
+        return octk_build_isa();
     return (f->cm->avx2 ? OCTK_ISA_AVX2 : 0) | (f->cm->vnni ? OCTK_ISA_VNNI : 0);
 }
 
@@ -243,7 +245,7 @@ static void set_fn_attr(LLVMContextRef llc, LLVMValueRef fn, const char *key, co
 
 oct_status cg_kernels_link(cg_module *cm)
 {
-    if (!cm->used_kernels)
+    if (!cm->used_kernels || cm->native_kernels)
         return OCT_OK;
     const unsigned char *data = cm->vnni ? cg_kernels_vnni
                               : cm->avx2 ? cg_kernels_avx2 : cg_kernels_generic;

@@ -64,6 +64,8 @@
 enum { OCTK_PATH_S16 = 1, OCTK_PATH_U8S8 = 2 };
 enum { OCTK_ISA_AVX2 = 1u << 0, OCTK_ISA_VNNI = 1u << 1 };
 int octk_qpacked_path(const void *packed_w);
+/* The OCTK_ISA_* bits this copy of the kernels was compiled for. */
+unsigned octk_build_isa(void);
 
 /* ---- 2-D convolution, one image and one group, NCHW --------------------- */
 

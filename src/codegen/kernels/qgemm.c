@@ -42,6 +42,16 @@ static inline int32_t qg_bval(const void *b, int b_signed, const int32_t *b_zero
     return qk_load8(b, b_signed, k * stride_k + n * stride_n) - b_zero[n];
 }
 
+unsigned octk_build_isa(void)
+{
+    return (QK_VNNI ? OCTK_ISA_VNNI : 0u) |
+#ifdef __AVX2__
+           OCTK_ISA_AVX2;
+#else
+           0u;
+#endif
+}
+
 void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_zero,
                        int64_t K, int64_t N, int64_t stride_k, int64_t stride_n,
                        unsigned isa)
