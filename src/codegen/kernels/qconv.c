@@ -381,6 +381,49 @@ static void qc_im2col(const octk_qconv *p, const qk_hdr *h, int64_t q0, int64_t 
     }
 }
 
+#ifdef __AVX2__
+/* 8 products (float)acc * mult rounded to int32, for the requantization of
+ * qk_requant1: min(2^20, v) first (NaN stays NaN), then cvtps2dq, which
+ * gives INT_MIN for NaN and for v < -2^31 (results below y_lo either way,
+ * as the -2^20 clamp of qk_requant1 gives). */
+static inline __m256i qc_round8(__m256i acc, __m256 m)
+{
+    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(0x1p20f), f));
+}
+
+/* A full row of a tile: y[j] = clamp(rint((float)wrap(c[j] + add) * mult)
+ * + y_zero, y_lo, y_hi) for j < QK_NR, the bytes qk_epilogue_row stores.
+ * Done in int16 with saturation after the rounding: a saturated value v
+ * (|v| >= 32767) plus y_zero (|y_zero| <= 255) still lies beyond the 8-bit
+ * range on the same side as the exact sum, so the clamp gives the same
+ * result; values inside int16 are exact. */
+static inline void qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
+                                 int32_t y_lo, int32_t y_hi, int y_signed, uint8_t *y)
+{
+    const __m256i av = _mm256_set1_epi32(add);
+    const __m256 mv = _mm256_set1_ps(mult);
+    __m256i q0 = qc_round8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)c), av), mv);
+    __m256i q1 = qc_round8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(c + 8)), av), mv);
+    __m256i q2 = qc_round8(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(c + 16)), av), mv);
+    /* packs works within 128-bit lanes: reorder the quarters */
+    __m256i w01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+    __m128i w2 = _mm_packs_epi32(_mm256_castsi256_si128(q2), _mm256_extracti128_si256(q2, 1));
+    const __m256i zv = _mm256_set1_epi16((int16_t)y_zero), lo = _mm256_set1_epi16((int16_t)y_lo),
+                  hi = _mm256_set1_epi16((int16_t)y_hi);
+    w01 = _mm256_max_epi16(_mm256_min_epi16(_mm256_adds_epi16(w01, zv), hi), lo);
+    w2 = _mm_max_epi16(_mm_min_epi16(_mm_adds_epi16(w2, _mm256_castsi256_si128(zv)),
+                                     _mm256_castsi256_si128(hi)),
+                       _mm256_castsi256_si128(lo));
+    __m128i a = _mm256_castsi256_si128(w01), b = _mm256_extracti128_si256(w01, 1);
+    /* in [y_lo, y_hi]: either pack is exact */
+    __m128i b16 = y_signed ? _mm_packs_epi16(a, b) : _mm_packus_epi16(a, b);
+    __m128i b8 = y_signed ? _mm_packs_epi16(w2, w2) : _mm_packus_epi16(w2, w2);
+    _mm_storeu_si128((__m128i *)y, b16);
+    _mm_storel_epi64((__m128i *)(y + 16), b8);
+}
+#endif
+
 /* Phase 1: output channels [m0, m1) x pixel panels [q0, q1). */
 static void qc_tile(const octk_qconv *p, const qk_hdr *h, int64_t m0, int64_t m1, int64_t q0,
                     int64_t q1)
@@ -407,8 +450,16 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, int64_t m0, int64_t m1
                     memcpy(&sm, blob + h->sums_off + 4 * (m + r), 4);
                     add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
                 }
+                uint8_t *yr = (uint8_t *)p->y + (m + r) * P + pix0;
+#ifdef __AVX2__
+                if (nc == QK_NR) {
+                    qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo, p->y_hi,
+                                  p->y_signed, yr);
+                    continue;
+                }
+#endif
                 qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
-                                p->y_hi, p->y_signed, (uint8_t *)p->y + (m + r) * P + pix0);
+                                p->y_hi, p->y_signed, yr);
             }
         }
     }
