@@ -8,6 +8,8 @@ import subprocess
 import tempfile
 
 import numpy as np
+import onnx
+from onnx import numpy_helper
 
 OCTET = os.environ["OCTET"]
 
@@ -17,6 +19,12 @@ def compile_so(model, outdir, name, extra=()):
     subprocess.run([OCTET, "compile", model, "-o", base, "--emit=so,header", *extra],
                    check=True)
     return base + ".so"
+
+
+def np_dtype(name):
+    """numpy dtype of a signature dtype; float8 types (no numpy spelling,
+    e.g. "f8e4m3fn") as their bytes."""
+    return np.uint8 if name.startswith("f8") else np.dtype(name)
 
 
 def run_so(so_path, name, inputs):
@@ -30,7 +38,7 @@ def run_so(so_path, name, inputs):
         a = np.ascontiguousarray(arr, dtype=spec["dtype"])
         assert list(a.shape) == spec["shape"], (a.shape, spec)
         ins.append(a)
-    outs = [np.empty(o["shape"], dtype=o["dtype"]) for o in sig["outputs"]]
+    outs = [np.empty(o["shape"], dtype=np_dtype(o["dtype"])) for o in sig["outputs"]]
     scratch = np.zeros(sig["scratch_size"] + 64, dtype=np.uint8)
     addr = scratch.ctypes.data
     addr = (addr + 63) // 64 * 64
@@ -53,8 +61,17 @@ def run_ref(model, named_inputs, extra=()):
             np.save(p, arr)
             args += ["--input", "%s=%s" % (name, p)]
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-        return {f[:-4]: np.load(os.path.join(d, "out", f))
-                for f in os.listdir(os.path.join(d, "out"))}
+        out = {}
+        for f in os.listdir(os.path.join(d, "out")):
+            path = os.path.join(d, "out", f)
+            if f.endswith(".pb"):  # --format=pb (float8 has no .npy spelling)
+                t = onnx.TensorProto()
+                with open(path, "rb") as fh:
+                    t.ParseFromString(fh.read())
+                out[f[:-3]] = numpy_helper.to_array(t)
+            else:
+                out[f[:-4]] = np.load(path)
+        return out
 
 
 def safe_name(name):

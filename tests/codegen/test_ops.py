@@ -2,7 +2,8 @@
 with the onnx package) and run on random inputs of awkward sizes, against
 the reference interpreter (`octet run`).  Float outputs: |got - want| <=
 1e-5 * max(1, max|want|) (FMA and reassociated sums); QuantizeLinear and
-DequantizeLinear outputs: exactly equal."""
+DequantizeLinear outputs (int8, uint8, float8 E4M3FN and E5M2): exactly
+equal."""
 import os
 import sys
 import tempfile
@@ -119,6 +120,24 @@ def cases():
                [("x", rng.integers(-128, 128, (3, 7, 5)).astype(np.int8))], [3, 7, 5],
                inits=[("s", (rng.random(5) + 0.01).astype(np.float32)),
                       ("z", rng.integers(-3, 3, 5).astype(np.int8))], axis=2)
+    # float8: magnitudes from subnormal to beyond the largest finite value,
+    # exact ties between neighbouring codes, -0, NaN and +-Inf
+    import ml_dtypes
+    for tname, ttype, npt in (("e4m3fn", TensorProto.FLOAT8E4M3FN, ml_dtypes.float8_e4m3fn),
+                              ("e5m2", TensorProto.FLOAT8E5M2, ml_dtypes.float8_e5m2)):
+        codes = np.arange(0, 0x7f, dtype=np.uint8).view(npt).astype(np.float32)
+        codes = codes[np.isfinite(codes)]
+        ties = (codes[:-1] + codes[1:]) / 2
+        mags = np.exp2(rng.uniform(-20, 18, 200)).astype(np.float32)
+        specials = np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, 1e30, -1e30],
+                            np.float32)
+        xf = np.concatenate([ties, -ties, mags, -mags, specials]).astype(np.float32)
+        yield case("quantize_" + tname, "QuantizeLinear", [("x", xf)], [xf.size], ttype,
+                   inits=[("s", np.array(1.0, np.float32)), ("z", np.zeros((), npt))],
+                   opset=19)
+        yield case("quantize_%s_axis" % tname, "QuantizeLinear", [("x", xf.reshape(-1, 2))],
+                   [xf.size // 2, 2], ttype, opset=19, axis=1,
+                   inits=[("s", np.array([0.75, 3.0], np.float32)), ("z", np.zeros(2, npt))])
     yield case("dequantize_i32", "DequantizeLinear",
                [("x", rng.integers(-2**30, 2**30, (13,)).astype(np.int32))], [13],
                inits=[("s", (rng.random(13) + 0.01).astype(np.float32))], axis=0)
@@ -135,7 +154,11 @@ def main():
             onnx.save(m, path)
             so = cgutil.compile_so(path, d, name)
             _, got = cgutil.run_so(so, name, [a for _, a in inputs])
-            want = cgutil.run_ref(path, inputs)["y"]
+            fp8 = m.graph.output[0].type.tensor_type.elem_type in (TensorProto.FLOAT8E4M3FN,
+                                                                   TensorProto.FLOAT8E5M2)
+            want = cgutil.run_ref(path, inputs, extra=["--format=pb"] if fp8 else [])["y"]
+            if fp8:  # compare the float8 bytes
+                want = np.ascontiguousarray(want).view(np.uint8)
             if m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear"):
                 ok = got[0].dtype == want.dtype and np.array_equal(got[0], want)
                 how = "exact" if ok else "max diff %s" % np.max(

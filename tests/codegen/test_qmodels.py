@@ -108,7 +108,7 @@ def ort_qdq_mnist(tmp):
     return out, x[900:902].reshape(-1, 1, 1, 28, 28)
 
 
-def compare(name, qdq, inp, tests, extra, tmp):
+def compare(name, qdq, inp, tests, extra, tmp, integer=True):
     probe = os.path.join(tmp, name + ".probe.onnx")
     qnames = expose_quantized(qdq, probe)
     fused = os.path.join(tmp, name + ".fused.onnx")
@@ -121,15 +121,19 @@ def compare(name, qdq, inp, tests, extra, tmp):
     n_int = sum(op in ("QLinearConv", "QLinearMatMul", "QGemm") for op in fused_ops)
     n_rep = sum(l[1] in ("QLinearConv", "QLinearMatMul", "QGemm") and
                 ("exact" in l[3] or "checked" in l[3]) for l in lines)
-    check(n_int > 0 and n_rep == n_int,
-          f"{name}: {n_int} integer linear ops, {n_rep} with an exact path in the report")
+    if integer:
+        check(n_int > 0 and n_rep == n_int,
+              f"{name}: {n_int} integer linear ops, {n_rep} with an exact path in the report")
     for t, x in enumerate(tests):
         sig, outs = cgutil.run_so(so, ident, [x])
-        want = cgutil.run_ref(fused, [(inp, x)], extra=[])
+        want = cgutil.run_ref(fused, [(inp, x)], extra=[] if integer else ["--format=pb"])
         n_exact = n_float = 0
         bad = []
         for spec, got in zip(sig["outputs"], outs):
-            ref = want[cgutil.safe_name(spec["name"])].reshape(got.shape)
+            ref = want[cgutil.safe_name(spec["name"])]
+            if spec["dtype"].startswith("f8"):  # compare the float8 bytes
+                ref = np.ascontiguousarray(ref).view(np.uint8)
+            ref = ref.reshape(got.shape)
             if got.dtype in (np.uint8, np.int8):
                 n_exact += 1
                 if not np.array_equal(got, ref):
@@ -172,6 +176,17 @@ def main():
                                      for f in sorted(os.listdir(d))}
                 check(outs["1"] == outs["2"] and len(outs["1"]) > 1,
                       f"squeezenet1.1: {len(outs['1'])} outputs byte-identical on 1 and 2 threads")
+        if not only or "mnist-8-fp8" in only:
+            # FP8 (E4M3FN) QDQ: Q/DQ through the reference's own conversion
+            # tables, the float ops between them in float
+            inp, calib, tests, extra = cases()["mnist-8"]
+            calib_file = os.path.join(tmp, "fp8.calib.npy")
+            np.save(calib_file, calib)
+            qdq = os.path.join(tmp, "mnist-8-fp8.qdq.onnx")
+            subprocess.run([cgutil.OCTET, "quantize", os.path.join(MODELS, "mnist-8", "model.onnx"),
+                            "--calib", calib_file, "-o", qdq, "--precision=fp8",
+                            "--progress=none"], check=True, stdout=subprocess.DEVNULL)
+            compare("mnist-8-fp8", qdq, inp, tests, extra, tmp, integer=False)
         if not only or "ort-mnist-8" in only:
             qdq, tests = ort_qdq_mnist(tmp)
             compare("ort-mnist-8", qdq, "Input3", tests, [], tmp)
