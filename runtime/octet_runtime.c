@@ -2,14 +2,15 @@
  * octet_runtime.c: the runtime library (see octet_runtime.h): aligned
  * buffers and the thread pool.
  *
- * The pool: n_threads - 1 worker threads wait on a condition variable for
- * a generation counter to change; parallel_for publishes (fn, arg, n),
- * bumps the generation, runs range 0 itself and waits until every worker
- * has finished its range.  Range t of [0, n) over T threads is
+ * The pool: n_threads - 1 worker threads watch a generation counter (a
+ * short spin, then a condition variable); parallel_for publishes (fn, arg,
+ * n), bumps the generation, runs range 0 itself and waits (spin, then the
+ * condition variable) until every worker has finished its range.  Range t of [0, n) over T threads is
  * [n*t/T, n*(t+1)/T): it depends only on n and T, so a kernel whose tasks
  * are independent gives the same bytes on any number of threads.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,10 +40,11 @@ typedef struct pool_impl {
     pthread_cond_t work_cv, done_cv;
     pthread_t *workers;
     int n_started;
-    unsigned long generation;
-    int pending;                 /* workers still running the current job */
-    int stop;
-    octrt_task_fn fn;
+    atomic_ulong generation;     /* bumped once per parallel_for */
+    atomic_int pending;          /* workers still running the current job */
+    atomic_int sleepers;         /* workers blocked on work_cv */
+    atomic_int stop;
+    octrt_task_fn fn;            /* the job, published by the generation bump */
     void *arg;
     int64_t n;
 } pool_impl;
@@ -51,6 +53,18 @@ typedef struct worker_start {
     pool_impl *pool;
     int index;                   /* 1..n_threads-1; the caller is 0 */
 } worker_start;
+
+/* Spins before blocking: a model calls parallel_for a few dozen times per
+ * run, microseconds apart, and a condition-variable wake-up costs tens of
+ * microseconds; a worker that finds no job within the spin sleeps. */
+enum { SPIN = 20000 };
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_range(pool_impl *p, int t)
 {
@@ -66,20 +80,31 @@ static void *worker_main(void *start_arg)
     free(start_arg);
     pool_impl *p = ws.pool;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen)
-            pthread_cond_wait(&p->work_cv, &p->mu);
-        if (p->stop)
+        unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        for (int spin = 0; g == seen && spin < SPIN && !atomic_load(&p->stop); spin++) {
+            cpu_relax();
+            g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
+            while (!atomic_load(&p->stop) &&
+                   (g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen)
+                pthread_cond_wait(&p->work_cv, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop))
             break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
+        seen = g;
         run_range(p, ws.index);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -92,17 +117,24 @@ static void pool_parallel_for(octrt_pool *pub, octrt_task_fn fn, void *arg, int6
         fn(arg, 0, n);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    p->pending = p->n_started;
-    p->generation++;
-    pthread_cond_broadcast(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->pending, p->n_started, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->work_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
     run_range(p, 0);
+    for (int spin = 0; spin < SPIN; spin++) {
+        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
+            return;
+        cpu_relax();
+    }
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
         pthread_cond_wait(&p->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
@@ -143,7 +175,7 @@ void octrt_pool_destroy(octrt_pool *pub)
         return;
     pool_impl *p = (pool_impl *)pub;
     pthread_mutex_lock(&p->mu);
-    p->stop = 1;
+    atomic_store(&p->stop, 1);
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
     for (int t = 0; t < p->n_started; t++)
