@@ -228,10 +228,12 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
  * b[k*stride_k + n*stride_n]. */
 static oct_status lower_qgemm(cg_fn *f, const ir_node *n, const cg_tensor *A, const cg_tensor *Y,
                               const ir_tensor *b, int64_t K, int64_t N, int64_t stride_k,
-                              int64_t stride_n, const qout *q, int32_t a_zero)
+                              int64_t stride_n, const qout *q, int32_t a_zero,
+                              const float *fbias)
 {
     octk_qgemm a;
     memset(&a, 0, sizeof a);
+    a.y_float = Y->dtype == IR_DT_FLOAT;
     a.M = (int64_t)(A->nelems / (uint64_t)(K ? K : 1));
     a.N = N;
     a.K = K;
@@ -252,15 +254,18 @@ static oct_status lower_qgemm(cg_fn *f, const ir_node *n, const cg_tensor *A, co
     LLVMValueRef gbias = q->bias
         ? cg_weight_data(f, q->bias, (size_t)N * sizeof *q->bias, NULL)
         : LLVMConstPointerNull(f->ptr);
-    cg_kptr ptrs[6] = {
+    cg_kptr ptrs[7] = {
         {offsetof(octk_qgemm, a), cg_ptr(f, A)},
         {offsetof(octk_qgemm, y), cg_ptr(f, Y)},
         {offsetof(octk_qgemm, b), cg_weight_data(f, packed, psize, NULL)},
         {offsetof(octk_qgemm, bias), gbias},
         {offsetof(octk_qgemm, mult),
          cg_weight_data(f, q->mult, (size_t)N * sizeof *q->mult, NULL)},
-        {offsetof(octk_qgemm, work), cg_workspace(f, octk_qgemm_work_size(&a))}};
-    cg_kernel_call(f, "qgemm", &a, sizeof a, ptrs, 6);
+        {offsetof(octk_qgemm, work), cg_workspace(f, octk_qgemm_work_size(&a))},
+        {offsetof(octk_qgemm, fbias), fbias ? cg_weight_data(f, fbias, (size_t)N * sizeof *fbias,
+                                                             NULL)
+                                            : LLVMConstPointerNull(f->ptr)}};
+    cg_kernel_call(f, "qgemm", &a, sizeof a, ptrs, 7);
     cg_report(f, n, "octk_qgemm", path_name(f, octk_qpacked_path(packed)));
     return OCT_OK;
 }
@@ -291,7 +296,7 @@ oct_status cg_lower_qlinearmatmul(cg_fn *f, const ir_node *n)
     qout q;
     if ((st = make_qout(f, n, 1, 4, 5, 6, 7, -1, b->dtype, N, &q)) != OCT_OK)
         return st;
-    return lower_qgemm(f, n, A, Y, b, K, N, N, 1, &q, elem_i(const_in(n, 2), 0));
+    return lower_qgemm(f, n, A, Y, b, K, N, N, 1, &q, elem_i(const_in(n, 2), 0), NULL);
 }
 
 oct_status cg_lower_qgemm(cg_fn *f, const ir_node *n)
@@ -314,5 +319,41 @@ oct_status cg_lower_qgemm(cg_fn *f, const ir_node *n)
     if ((st = make_qout(f, n, 1, 4, 5, 7, 8, 6, b->dtype, N, &q)) != OCT_OK)
         return st;
     return lower_qgemm(f, n, A, Y, b, K, N, tb ? 1 : N, tb ? K : 1, &q,
-                       elem_i(const_in(n, 2), 0));
+                       elem_i(const_in(n, 2), 0), NULL);
+}
+
+/* MatMulIntegerToFloat: y = (float)acc * (float)(sa * sb[n]) [+ bias[n]]
+ * (src/ref/qlinear.c), through octk_qgemm's float output. */
+oct_status cg_lower_matmulintegertofloat(cg_fn *f, const ir_node *n)
+{
+    oct_status st = need_kernels(f, n);
+    cg_tensor *A = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    const ir_tensor *b = const_in(n, 1), *sa = const_in(n, 2), *sb = const_in(n, 3);
+    const ir_tensor *zb = const_in(n, 5), *bias = const_in(n, 6);
+    if (st == OCT_OK)
+        st = check_a(f, n, A, 4);
+    if (st != OCT_OK)
+        return st;
+    if (!b || b->rank != 2 || !is_q8(b->dtype) || A->rank < 2 ||
+        A->dims[A->rank - 1] != b->dims[0] || !Y || Y->dtype != IR_DT_FLOAT)
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: MatMulIntegerToFloat needs "
+                              "a constant 8-bit 2-D B and an input of rank >= 2");
+    int64_t K = b->dims[0], N = b->dims[1];
+    if (!scale_ok(sa, 1) || !scale_ok(sb, N) || (n->n_in > 5 && n->in[5] && !zb) ||
+        !zero_ok(zb, b->dtype, N) ||
+        (n->n_in > 6 && n->in[6] && (!bias || bias->dtype != IR_DT_FLOAT ||
+                                     (int64_t)bias->nelems != N)))
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: MatMulIntegerToFloat needs "
+                              "constant scales and zero points and a float32 bias of N values");
+    qout q = {0};
+    q.mult = ir_alloc_array(f->ctx, (size_t)N, sizeof *q.mult);
+    q.w_zero = ir_alloc_array(f->ctx, (size_t)N, sizeof *q.w_zero);
+    if (!q.mult || !q.w_zero)
+        return OCT_EINTERNAL;
+    for (int64_t c = 0; c < N; c++) {
+        q.mult[c] = (float)(elem_f(sa, 0) * elem_f(sb, c)); /* one float32 product */
+        q.w_zero[c] = elem_i(zb, c);
+    }
+    return lower_qgemm(f, n, A, Y, b, K, N, N, 1, &q, elem_i(const_in(n, 4), 0),
+                       bias ? (const float *)bias->data : NULL);
 }

@@ -4,6 +4,8 @@
  *   DQ(x) -> Conv(DQ(w), DQ(b)?) -> [Relu | Clip] -> Q   =>  QLinearConv [-> Clip]
  *   DQ(a) -> MatMul(DQ(w))       -> [Relu | Clip] -> Q   =>  QLinearMatMul [-> Clip]
  *   DQ(a) -> Gemm(DQ(w), DQ(b)?) -> [Relu | Clip] -> Q   =>  QGemm (com.microsoft) [-> Clip]
+ *   DQ(a) -> MatMul/Gemm(DQ(w), bias?) with a float output (no Q after)
+ *                                                   =>  MatMulIntegerToFloat (com.microsoft)
  *   DQ(x) -> MaxPool | Concat | Reshape | Flatten | Squeeze | Unsqueeze |
  *            Transpose -> Q, every DQ and the Q with the same scale and
  *            zero point                                    =>  the op on the 8-bit data
@@ -314,13 +316,83 @@ static oct_status fuse_conv(oct_ctx *ctx, ir_graph *g, ir_node *conv, int64_t op
     return finish(ctx, g, q, conv, &t);
 }
 
+/* A quantized MatMul/Gemm whose float output is not quantized again:
+ * MatMulIntegerToFloat(a, w [K, N], sa, sw, za, zw, bias?) writing old's
+ * output.  w is the weight DQ's data, transposed into a new initializer when
+ * transposed; fbias a float32 [N] constant or NULL. */
+static oct_status to_float(oct_ctx *ctx, ir_graph *g, ir_node *old, const qparams *a,
+                           const qparams *w, bool transposed, ir_value *fbias, bool *done)
+{
+    ir_model *model = ctx->model;
+    if (!model)
+        return OCT_OK;
+    if (!ir_model_import_opset(ctx, model, "com.microsoft", 1))
+        return OCT_EINTERNAL;
+    ir_value *wq = w->data;
+    if (transposed) {
+        const ir_tensor *src = wq->init;
+        int64_t dims[2] = {src->dims[1], src->dims[0]};
+        ir_tensor *t = ir_tensor_new(ctx, src->dtype, 2, dims);
+        if (!t)
+            return OCT_EINTERNAL;
+        const uint8_t *s = src->data;
+        uint8_t *d = t->data;
+        for (int64_t k = 0; k < dims[0]; k++)
+            for (int64_t n = 0; n < dims[1]; n++)
+                d[k * dims[1] + n] = s[n * dims[0] + k];
+        if (!(wq = ir_graph_add_init(ctx, g, ir_sprintf(ctx, "%s_t", wq->name), t)))
+            return OCT_EINTERNAL;
+    }
+    ir_node *q = new_node(ctx, g, "MatMulIntegerToFloat", "com.microsoft", old, fbias ? 7 : 6);
+    if (!q)
+        return OCT_EINTERNAL;
+    ir_value *in[7] = {a->data, wq, a->scale, w->scale, zero_or(ctx, g, a, "a_zero_point"),
+                       zero_or(ctx, g, w, "b_zero_point"), fbias};
+    for (int i = 0; i < q->n_in; i++)
+        if (!(q->in[i] = in[i]))
+            return OCT_EINTERNAL;
+    ir_value *y = old->out[0];
+    size_t kept = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] != old)
+            g->nodes[kept++] = g->nodes[i];
+    g->n_nodes = kept;
+    ir_node_set_output(q, 0, y);
+    *done = true;
+    return OCT_OK;
+}
+
+/* Gemm's bias C as a float32 [N] constant: a float constant, or the DQ of
+ * a constant int32 computed as the reference's DequantizeLinear does
+ * ((float)(q - zp) * scale, one float32 product); NULL if neither. */
+static ir_value *float_bias(oct_ctx *ctx, ir_graph *g, ir_value *c, int64_t n)
+{
+    if (c->init)
+        return c->init->dtype == IR_DT_FLOAT && (int64_t)c->init->nelems == n ? c : NULL;
+    qparams b;
+    if (!c->producer || !read_qparams(c->producer, IR_OP_DEQUANTIZELINEAR, 1, &b))
+        return NULL;
+    const ir_tensor *bq = b.data->init;
+    if (!bq || bq->dtype != IR_DT_INT32 || (int64_t)bq->nelems != n ||
+        (b.count != 1 && b.count != n))
+        return NULL;
+    ir_tensor *t = ir_tensor_new(ctx, IR_DT_FLOAT, 1, &n);
+    if (!t)
+        return NULL;
+    for (int64_t i = 0; i < n; i++)
+        ((float *)t->data)[i] = (float)(((const int32_t *)bq->data)[i] - zero_at(&b, i)) *
+                                b.s[b.count == 1 ? 0 : i];
+    return ir_graph_add_init(ctx, g, ir_sprintf(ctx, "%s_float", c->name), t);
+}
+
 static oct_status fuse_matmul(oct_ctx *ctx, ir_graph *g, ir_node *mm, int64_t opset, bool *done)
 {
     qparams a, w;
     tail t;
-    if (!act_dq(mm->in[0], &a) || !weight_dq(mm->in[1], 2, 1, &w) ||
-        !match_tail(g, mm->out[0], opset, &t))
+    if (!act_dq(mm->in[0], &a) || !weight_dq(mm->in[1], 2, 1, &w))
         return OCT_OK;
+    if (!match_tail(g, mm->out[0], opset, &t))
+        return to_float(ctx, g, mm, &a, &w, false, NULL, done);
     ir_node *q = new_node(ctx, g, "QLinearMatMul", "", mm, 8);
     if (!q)
         return OCT_EINTERNAL;
@@ -344,10 +416,15 @@ static oct_status fuse_gemm(oct_ctx *ctx, ir_graph *g, ir_node *gm, int64_t opse
         return OCT_OK;
     int64_t n = w.data->init->dims[tb ? 0 : 1];
     bool has_bias = gm->n_in > 2 && gm->in[2];
-    if (has_bias && (ir_attr_float(gm, "beta", 1.0f) != 1.0f ||
-                     !bias_dq(gm->in[2], n, a.s[0], &w, &b)))
+    if (has_bias && ir_attr_float(gm, "beta", 1.0f) != 1.0f)
         return OCT_OK;
-    if (!match_tail(g, gm->out[0], opset, &t))
+    if (!match_tail(g, gm->out[0], opset, &t)) { /* the output stays float */
+        ir_value *fb = has_bias ? float_bias(ctx, g, gm->in[2], n) : NULL;
+        if (has_bias && !fb)
+            return OCT_OK;
+        return to_float(ctx, g, gm, &a, &w, tb, fb, done);
+    }
+    if (has_bias && !bias_dq(gm->in[2], n, a.s[0], &w, &b))
         return OCT_OK;
     ir_model *model = ctx->model;
     if (!model || !ir_model_import_opset(ctx, model, "com.microsoft", 1))

@@ -1,7 +1,7 @@
 /*
  * qlinear.c: shape rules and reference kernels of the integer linear ops:
- * MatMulInteger, QLinearMatMul, QGemm (com.microsoft), ConvInteger and
- * QLinearConv.
+ * MatMulInteger, QLinearMatMul, QGemm and MatMulIntegerToFloat
+ * (com.microsoft), ConvInteger and QLinearConv.
  *
  * Numeric contract (../shared/DESIGN.md), implemented below:
  *   acc = sum((xq - zx) * (wq - zw)) [+ bias], exactly, then reduced to
@@ -255,6 +255,8 @@ static inline uint64_t mm_param_at(const mm_param *p, int nb, const int64_t *bi,
 typedef struct mm_run {
     const ir_tensor *a, *b, *za, *zb, *sa, *sb, *sy, *zy;
     const ir_tensor *bias;   /* int32 [N] added before the wrap, or NULL */
+    bool to_float;           /* MatMulIntegerToFloat: float32 output */
+    const ir_tensor *fbias;  /* its float32 [N] bias, or NULL */
     ir_tensor *y;
     bool requant;
 } mm_run;
@@ -356,6 +358,15 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
             double sa = r->sa ? ref_get(r->sa, mm_param_at(&psa, nb, bi, m)) : 0;
             for (int64_t n = 0; n < N; n++) {
                 uint64_t yi = ybase + (uint64_t)(m * N + n);
+                if (r->to_float) { /* each a float32 operation, no FMA */
+                    double sbv = ref_get(r->sb, mm_param_at(&psb, nb, bi, n));
+                    float mult = (float)(sa * sbv);
+                    float v = (float)wrap_i32(acc[n]) * mult;
+                    if (r->fbias)
+                        v = v + ((const float *)r->fbias->data)[n];
+                    ((float *)r->y->data)[yi] = v;
+                    continue;
+                }
                 if (!r->requant) {
                     ((int32_t *)r->y->data)[yi] = wrap_i32(acc[n]);
                     continue;
@@ -565,6 +576,64 @@ oct_status ref_qgemm(ref_call *call)
     st = mm_execute(call->ctx, node, idx, &r);
     ref_tensor_free(call->ctx, bt);
     return st;
+}
+
+/* ---- MatMulIntegerToFloat (com.microsoft) -----------------------------------
+ * y = (float)acc * (float)(a_scale * b_scale[n]) [+ bias[n]], every step a
+ * float32 operation (this file builds with -ffp-contract=off), acc as for
+ * MatMulInteger.  a_scale per tensor; b_scale and b_zero_point per tensor or
+ * per column; bias float32 with one value per column. */
+
+oct_status shape_matmulintegertofloat(ref_infer *inf)
+{
+    static const int q8[4] = {0, 1, 4, 5};
+    oct_status st = OCT_OK;
+    for (int j = 0; j < 4 && st == OCT_OK; j++)
+        if (j < 2 || (q8[j] < inf->n_in && inf->node->in[q8[j]]))
+            st = check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
+    for (int j = 2; j <= 3 && st == OCT_OK; j++) {
+        st = check_type(inf, j, is_f32, "float scale");
+        if (st == OCT_OK && inf->in_const[j])
+            st = check_scale_values(inf->ctx, inf->node, j, inf->in_const[j]);
+    }
+    if (st == OCT_OK && ref_shape_known_elems(&inf->in[2]) > 1)
+        st = oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, 2,
+                             "a_scale must be per tensor");
+    if (st == OCT_OK && inf->n_in > 6 && inf->node->in[6])
+        st = check_type(inf, 6, is_f32, "float32 bias");
+    if (st != OCT_OK)
+        return st;
+    return mm_shape(inf, 0, 1, IR_DT_FLOAT, &inf->out[0]);
+}
+
+oct_status ref_matmulintegertofloat(ref_call *call)
+{
+    static const int idx[6] = {0, 1, 4, 5, 2, 3};
+    const ir_node *node = call->node;
+    oct_status st = OCT_OK;
+    for (int i = 2; i <= 3 && st == OCT_OK; i++)
+        st = check_scale_values(call->ctx, node, i, call->in[i]);
+    if (st != OCT_OK)
+        return st;
+    const ir_tensor *b = call->in[1];
+    const ir_tensor *bias = call->n_in > 6 ? call->in[6] : NULL;
+    int64_t n_cols = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (call->in[2]->nelems != 1)
+        return oct_input_error(call->ctx, OCT_EUNSUPPORTED, node, 2, "a_scale must be per tensor");
+    if (bias && (int64_t)bias->nelems != n_cols)
+        return oct_input_error(call->ctx, OCT_EINPUT, node, 6,
+                               "bias must have one value per column (%lld)", (long long)n_cols);
+    mm_run r = {0};
+    r.a = call->in[0];
+    r.b = b;
+    r.sa = call->in[2];
+    r.sb = call->in[3];
+    r.za = call->n_in > 4 ? call->in[4] : NULL;
+    r.zb = call->n_in > 5 ? call->in[5] : NULL;
+    r.y = call->out[0];
+    r.to_float = true;
+    r.fbias = bias;
+    return mm_execute(call->ctx, node, idx, &r);
 }
 
 /* ---- convolution ----------------------------------------------------------- */

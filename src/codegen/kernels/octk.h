@@ -111,16 +111,21 @@ void octk_qdwconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end
 
 /* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
 
+/* With y_float, the output is float32 instead (MatMulIntegerToFloat):
+ *   y[m][n] = (float)acc * mult[n]  (+ fbias[n] if fbias),
+ * each a float32 operation; y_zero/y_lo/y_hi are unused. */
 typedef struct octk_qgemm {
     int64_t M, N, K;
     int64_t lda, ldy;      /* row strides (elements) of a and y */
     int32_t a_signed, a_zero;
     int32_t y_signed, y_zero, y_lo, y_hi;
+    int32_t y_float;
     const void *a;         /* [M][K] */
     void *y;               /* [M][N] */
     const void *b;         /* packed by octk_qgemm_pack_b */
     const int32_t *bias;   /* [N] or NULL */
     const float *mult;     /* [N] */
+    const float *fbias;    /* [N] or NULL (y_float only) */
     void *work;
 } octk_qgemm;
 

@@ -162,6 +162,18 @@ static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m
     }
 }
 
+/* The float32 epilogue (y_float): y[j] = (float)(c[j] + add[j]) * mult[j]
+ * [+ fbias[j]], the sum wrapping, each float operation rounded on its own
+ * (the kernels build with -ffp-contract=off: no FMA). */
+static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *add,
+                                   const float *mult, const float *fbias, float *y)
+{
+    for (int64_t j = 0; j < nc; j++) {
+        float v = (float)qk_wrap_add(c[j], add[j]) * mult[j];
+        y[j] = fbias ? v + fbias[j] : v;
+    }
+}
+
 /* Phase 1: one tile of rows [m0, m1) x panels [p0, p1). */
 static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1, int64_t p0,
                     int64_t p1)
@@ -192,9 +204,15 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             else
                 qk_ukr_s16_mr((const int16_t *)p->work + m * kp, kp,
                               (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR, kp / 2, mr, c);
-            for (int r = 0; r < mr; r++)
+            for (int r = 0; r < mr; r++) {
+                if (p->y_float) {
+                    qg_epilogue_f32(c[r], nc, add, p->mult + n0, p->fbias ? p->fbias + n0 : NULL,
+                                    (float *)p->y + (m + r) * p->ldy + n0);
+                    continue;
+                }
                 qk_epilogue_row(c[r], nc, 1, add, 0, p->mult + n0, p->y_zero, p->y_lo, p->y_hi,
                                 p->y_signed, (uint8_t *)p->y + (m + r) * p->ldy + n0);
+            }
         }
     }
 }
