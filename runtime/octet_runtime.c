@@ -4,12 +4,14 @@
  *
  * The pool: n_threads - 1 worker threads watch a generation counter (a
  * short spin, then a condition variable); parallel_for publishes (fn, arg,
- * n), bumps the generation, runs range 0 itself and waits (spin, then the
- * condition variable) until every worker has finished its range.  Range t of [0, n) over T threads is
- * [n*t/T, n*(t+1)/T): it depends only on n and T, so a kernel whose tasks
- * are independent gives the same bytes on any number of threads.
+ * n), bumps the generation, and every thread, the caller included, takes
+ * chunks of tasks from a shared counter until none is left; the caller
+ * then waits for the workers' last chunks.  Kernel tasks write disjoint
+ * bytes that do not depend on which thread runs them, so any number of
+ * threads, and any interleaving, gives the same output.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,28 +38,37 @@ void octrt_free(void *p)
 
 typedef struct pool_impl {
     octrt_pool pub;              /* first: generated code reads it */
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv, done_cv;
+    pthread_mutex_t mu;          /* publishing a job, joining one, sleeping */
+    pthread_cond_t work_cv;
     pthread_t *workers;
     int n_started;
     atomic_ulong generation;     /* bumped once per parallel_for */
-    atomic_int pending;          /* workers still running the current job */
+    atomic_int active;           /* workers inside a job */
     atomic_int sleepers;         /* workers blocked on work_cv */
     atomic_int stop;
-    octrt_task_fn fn;            /* the job, published by the generation bump */
+    /* the next task: job number (low JOB_BITS of the generation) in the
+     * high bits, task index in the low TASK_BITS, so a worker still holding
+     * an old job can never take a task of a newer one */
+    atomic_ullong next;
+    octrt_task_fn fn;            /* the job (written under mu) */
     void *arg;
-    int64_t n;
+    int64_t n, chunk;
 } pool_impl;
 
-typedef struct worker_start {
-    pool_impl *pool;
-    int index;                   /* 1..n_threads-1; the caller is 0 */
-} worker_start;
+enum { TASK_BITS = 40, JOB_BITS = 24 };
+
+/* A job as a worker copied it (under mu). */
+typedef struct job {
+    unsigned long long id;
+    octrt_task_fn fn;
+    void *arg;
+    int64_t n, chunk;
+} job;
 
 /* Spins before blocking: a model calls parallel_for a few dozen times per
  * run, microseconds apart, and a condition-variable wake-up costs tens of
  * microseconds; a worker that finds no job within the spin sleeps. */
-enum { SPIN = 20000 };
+enum { SPIN = 4000 };
 
 static inline void cpu_relax(void)
 {
@@ -66,19 +77,33 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static void run_range(pool_impl *p, int t)
+/* Takes chunks of job j's tasks until none is left or the job changed. */
+static void take_tasks(pool_impl *p, const job *j)
 {
-    int64_t n = p->n, T = p->pub.n_threads;
-    int64_t begin = n * t / T, end = n * (t + 1) / T;
-    if (begin < end)
-        p->fn(p->arg, begin, end);
+    unsigned long long v = atomic_load_explicit(&p->next, memory_order_relaxed);
+    for (;;) {
+        if (v >> TASK_BITS != j->id)
+            return;
+        int64_t begin = (int64_t)(v & ((1ull << TASK_BITS) - 1));
+        if (begin >= j->n)
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->next, &v, v + (unsigned long long)j->chunk,
+                                                   memory_order_relaxed, memory_order_relaxed))
+            continue; /* v now holds the current value */
+        int64_t end = begin + j->chunk < j->n ? begin + j->chunk : j->n;
+        j->fn(j->arg, begin, end);
+        v = atomic_load_explicit(&p->next, memory_order_relaxed);
+    }
 }
 
-static void *worker_main(void *start_arg)
+static unsigned long long job_id(unsigned long generation)
 {
-    worker_start ws = *(worker_start *)start_arg;
-    free(start_arg);
-    pool_impl *p = ws.pool;
+    return generation & ((1ull << JOB_BITS) - 1);
+}
+
+static void *worker_main(void *arg)
+{
+    pool_impl *p = arg;
     unsigned long seen = 0;
     for (;;) {
         unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
@@ -86,57 +111,63 @@ static void *worker_main(void *start_arg)
             cpu_relax();
             g = atomic_load_explicit(&p->generation, memory_order_acquire);
         }
+        pthread_mutex_lock(&p->mu);
         if (g == seen) {
-            pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
             while (!atomic_load(&p->stop) &&
                    (g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen)
                 pthread_cond_wait(&p->work_cv, &p->mu);
             atomic_fetch_sub(&p->sleepers, 1);
-            pthread_mutex_unlock(&p->mu);
         }
-        if (atomic_load(&p->stop))
+        if (atomic_load(&p->stop)) {
+            pthread_mutex_unlock(&p->mu);
             break;
-        seen = g;
-        run_range(p, ws.index);
-        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
         }
+        g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        job j = {job_id(g), p->fn, p->arg, p->n, p->chunk};
+        atomic_fetch_add_explicit(&p->active, 1, memory_order_acq_rel);
+        pthread_mutex_unlock(&p->mu);
+        seen = g;
+        take_tasks(p, &j);
+        atomic_fetch_sub_explicit(&p->active, 1, memory_order_acq_rel);
     }
     return NULL;
 }
 
+/* Tasks are handed out in chunks from a shared counter, the calling thread
+ * taking its share: if a worker is slow to wake (or the machine has fewer
+ * free cores than threads), the caller does the work instead of waiting.
+ * Which thread runs a task never changes what the task writes. */
 static void pool_parallel_for(octrt_pool *pub, octrt_task_fn fn, void *arg, int64_t n)
 {
     pool_impl *p = (pool_impl *)pub;
     if (n <= 0)
         return;
-    if (p->n_started == 0 || n == 1) {
+    if (p->n_started == 0 || n == 1 || n >= (1ll << TASK_BITS) / 2) {
         fn(arg, 0, n);
         return;
     }
+    int64_t chunk = n / (8 * (int64_t)p->pub.n_threads);
+    pthread_mutex_lock(&p->mu);
+    unsigned long g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    atomic_store_explicit(&p->pending, p->n_started, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    if (atomic_load(&p->sleepers) > 0) {
-        pthread_mutex_lock(&p->mu);
+    p->chunk = chunk > 0 ? chunk : 1;
+    job j = {job_id(g), fn, arg, n, p->chunk};
+    atomic_store_explicit(&p->next, j.id << TASK_BITS, memory_order_relaxed);
+    atomic_store_explicit(&p->generation, g, memory_order_release);
+    if (atomic_load(&p->sleepers) > 0)
         pthread_cond_broadcast(&p->work_cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    run_range(p, 0);
-    for (int spin = 0; spin < SPIN; spin++) {
-        if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
-            return;
-        cpu_relax();
-    }
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        pthread_cond_wait(&p->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    take_tasks(p, &j);
+    /* wait for the workers still running a chunk */
+    for (int spin = 0; atomic_load_explicit(&p->active, memory_order_acquire) > 0; spin++) {
+        if (spin < SPIN)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 octrt_pool *octrt_pool_create(int n_threads)
@@ -150,17 +181,13 @@ octrt_pool *octrt_pool_create(int n_threads)
     p->pub.parallel_for = pool_parallel_for;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
-    pthread_cond_init(&p->done_cv, NULL);
     p->workers = calloc((size_t)n_threads, sizeof *p->workers);
     if (!p->workers) {
         octrt_pool_destroy(&p->pub);
         return NULL;
     }
     for (int t = 1; t < n_threads; t++) {
-        worker_start *ws = malloc(sizeof *ws);
-        if (!ws || (ws->pool = p, ws->index = t,
-                    pthread_create(&p->workers[t - 1], NULL, worker_main, ws))) {
-            free(ws);
+        if (pthread_create(&p->workers[t - 1], NULL, worker_main, p)) {
             octrt_pool_destroy(&p->pub);
             return NULL;
         }
@@ -182,7 +209,6 @@ void octrt_pool_destroy(octrt_pool *pub)
         pthread_join(p->workers[t], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->done_cv);
     free(p->workers);
     free(p);
 }

@@ -266,3 +266,19 @@ void cg_bcast_strides(int ri, const int64_t *idims, int ro, int64_t *strides)
         s *= idims[di];
     }
 }
+
+/* The output columns ow with 0 <= ow*s - p + k*d < in: [*lo, *hi). */
+void cg_valid_range(int64_t in, int64_t out, int64_t s, int64_t p, int64_t kd,
+                        int64_t *lo, int64_t *hi)
+{
+    int64_t a = p - kd; /* need ow*s >= a */
+    int64_t l = a <= 0 ? 0 : (a + s - 1) / s;
+    int64_t b = in + p - kd; /* need ow*s < b */
+    int64_t h = b <= 0 ? 0 : (b + s - 1) / s;
+    if (h > out)
+        h = out;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}

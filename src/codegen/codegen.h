@@ -217,6 +217,10 @@ void cg_nest_end(cg_fn *f, cg_nest *ns);
  * (numpy alignment from the right; size-1 dims get stride 0). */
 void cg_bcast_strides(int ri, const int64_t *idims, int ro, int64_t *strides);
 
+/* The output columns ow of a window sweep with 0 <= ow*s - p + kd < in
+ * (input extent in, stride s, padding p, tap offset kd): [*lo, *hi). */
+void cg_valid_range(int64_t in, int64_t out, int64_t s, int64_t p, int64_t kd, int64_t *lo,
+                    int64_t *hi);
 /* Row-major strides of dims (elements). */
 void cg_strides(int rank, const int64_t *dims, int64_t *strides);
 /* Requires float32 for inputs/outputs listed; OCT_EUNSUPPORTED otherwise. */

@@ -12,22 +12,6 @@
  */
 #include "codegen.h"
 
-/* The output columns ow with 0 <= ow*s - p + k*d < in: [*lo, *hi). */
-static void valid_range(int64_t in, int64_t out, int64_t s, int64_t p, int64_t kd,
-                        int64_t *lo, int64_t *hi)
-{
-    int64_t a = p - kd; /* need ow*s >= a */
-    int64_t l = a <= 0 ? 0 : (a + s - 1) / s;
-    int64_t b = in + p - kd; /* need ow*s < b */
-    int64_t h = b <= 0 ? 0 : (b + s - 1) / s;
-    if (h > out)
-        h = out;
-    if (l > h)
-        l = h;
-    *lo = l;
-    *hi = h;
-}
-
 oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *W = cg_in(f, n, 1), *B = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
@@ -91,7 +75,7 @@ oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
     LLVMValueRef xrow = cg_madd(f, ih, Wd, xplane);
     for (int64_t kw = 0; kw < KW; kw++) {
         int64_t lo, hi;
-        valid_range(Wd, OW, sw, pw, kw * dw, &lo, &hi);
+        cg_valid_range(Wd, OW, sw, pw, kw * dw, &lo, &hi);
         if (hi <= lo)
             continue;
         LLVMValueRef wv = cg_load(f, f->f32, pwt, cg_madd(f, kh, KW, cg_add(f, wbase, cg_i64c(f, kw))));
