@@ -121,7 +121,10 @@ static oct_status compile_model(oct_ctx *ctx, const compile_args *a)
             return st;
     if ((st = pass_run_default(m, ctx)) != OCT_OK)
         return st;
-    if (!a->keep_qdq && (st = pass_run_list(m, "qdq_fuse", ctx)) != OCT_OK)
+    /* the integer ops need the kernel library, which is x86-64 code: other
+     * targets compute QDQ models in float between exact Q/DQ */
+    bool x86_target = !a->opts.triple || !strncmp(a->opts.triple, "x86_64", 6);
+    if (!a->keep_qdq && x86_target && (st = pass_run_list(m, "qdq_fuse", ctx)) != OCT_OK)
         return st;
     cg_module *cm;
     if ((st = cg_compile(ctx, m, &a->opts, &cm)) != OCT_OK)

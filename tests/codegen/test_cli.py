@@ -101,6 +101,17 @@ def main():
         asm = open(os.path.join(d, "arm.s")).read() if r.returncode == 0 else ""
         check(("fmla" in asm or "fmadd" in asm) and "vfmadd" not in asm,
               "--mtriple aarch64-linux-gnu emits AArch64 code")
+        # a QDQ model for a target without the (x86-64) kernel library:
+        # computed in float between exact Q/DQ instead of failing
+        qdq = os.path.join(d, "mnist.qdq.onnx")
+        calib = os.path.join(SHARED, "data", "mnist", "calib_1000_f32.npy")
+        r = octet("quantize", mnist, "--calib", calib, "--calib-samples", "20", "-o", qdq,
+                  "--progress=none")
+        r = octet("compile", qdq, "-o", os.path.join(d, "armq"), "--mtriple",
+                  "aarch64-linux-gnu", "--emit=obj,asm") if r.returncode == 0 else r
+        asm = open(os.path.join(d, "armq.s")).read() if r.returncode == 0 else ""
+        check(r.returncode == 0 and ("fmla" in asm or "fmadd" in asm),
+              "a QDQ model compiles for aarch64 too (%s)" % r.stderr.strip())
         r = octet("compile", mnist, "-o", os.path.join(d, "bad"), "--mtriple", "nonsense-xyz")
         check(r.returncode == 1, "unknown triple is a usage error (exit %d)" % r.returncode)
         erf = os.path.join(d, "erf.onnx")
