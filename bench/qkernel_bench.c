@@ -7,8 +7,10 @@
  * second U8S8; with AVX-512 VNNI both take U8S8), the convolutions of
  * squeezenet1.1 that dominate its time (1x1 squeeze/expand at 55x55 and
  * 13x13, 3x3 expand pad 1, the 3x3 stride 2 stem), and octk_qdwconv 3x3
- * over 64 channels of 112x112 at strides 1 and 2.
- * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th).
+ * pad 1 over 64 channels of 112x112 at strides 1 and 2 and the shapes of
+ * ultraface-rfb320 (64 channels of 120x160 at strides 1 and 2, 256 of 8x10).
+ * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th);
+ * `qkb dw` only the depthwise ones.
  * Prints GOP/s counting 2*M*N*K operations (K = C*KH*KW for the convs,
  * N = OH*OW), the median of several runs; phases 0 and 1 are both timed
  * (the share of phase 0, widening or im2col, is printed too).  Times are
@@ -161,16 +163,17 @@ static void bench_conv(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st,
     free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
 }
 
-/* Depthwise 3x3 (pad 1) over C channels of HW x HW, stride st: GOP/s
+/* Depthwise 3x3 (pad 1) over C channels of H x W, stride st: GOP/s
  * counting 2 * C * OH * OW * 9. */
-static void bench_dwconv(int64_t C, int64_t HW, int64_t st)
+static void bench_dwconv(int64_t C, int64_t H, int64_t W, int64_t st)
 {
-    int64_t OHW = (HW + 2 - 3) / st + 1;
-    octk_conv_shape s = {.C = C, .H = HW, .W = HW, .M = C, .OH = OHW, .OW = OHW, .KH = 3,
+    int64_t OH = (H + 2 - 3) / st + 1, OW = (W + 2 - 3) / st + 1;
+    octk_conv_shape s = {.C = C, .H = H, .W = W, .M = C, .OH = OH, .OW = OW, .KH = 3,
                          .KW = 3, .SH = st, .SW = st, .DH = 1, .DW = 1, .PT = 1, .PL = 1};
-    uint8_t *x = xalloc((size_t)(C * HW * HW));
+    int64_t HW = H * W;
+    uint8_t *x = xalloc((size_t)(C * HW));
     int8_t *w = xalloc((size_t)(C * 9));
-    for (int64_t i = 0; i < C * HW * HW; i++)
+    for (int64_t i = 0; i < C * HW; i++)
         x[i] = (uint8_t)rnd();
     fill_weights(w, (size_t)(C * 9), 127);
     int32_t *wz = xalloc((size_t)C * 4), *bias = xalloc((size_t)C * 4);
@@ -179,24 +182,29 @@ static void bench_dwconv(int64_t C, int64_t HW, int64_t st)
         mult[c] = 1e-3f;
     void *pw = xalloc(octk_qdwconv_packed_w_size(C, 9));
     octk_qdwconv_pack_w(pw, w, 1, wz, C, 9);
-    uint8_t *y = xalloc((size_t)(C * OHW * OHW));
+    uint8_t *y = xalloc((size_t)(C * OH * OW));
     octk_qconv p = {.s = s, .x_signed = 0, .x_zero = 128, .y_signed = 0, .y_zero = 128,
                     .y_lo = 0, .y_hi = 255, .x = x, .y = y, .w = pw, .bias = bias, .mult = mult};
     p.work = xalloc(octk_qdwconv_work_size(&p));
     double t[RUNS], t0s[RUNS];
+    /* small shapes: several calls per timed run */
+    int reps = (int)(1 + 2000000 / (C * OH * OW));
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now();
-        octk_qdwconv_run(&p, 0, 0, octk_qdwconv_tasks(&p, 0));
-        double t1 = now();
-        octk_qdwconv_run(&p, 1, 0, octk_qdwconv_tasks(&p, 1));
-        t[r] = now() - t0;
-        t0s[r] = t1 - t0;
+        double t0 = now(), tp = 0;
+        for (int k = 0; k < reps; k++) {
+            double ta = now();
+            octk_qdwconv_run(&p, 0, 0, octk_qdwconv_tasks(&p, 0));
+            tp += now() - ta;
+            octk_qdwconv_run(&p, 1, 0, octk_qdwconv_tasks(&p, 1));
+        }
+        t[r] = (now() - t0) / reps;
+        t0s[r] = tp / reps;
     }
     qsort(t, RUNS, sizeof t[0], cmp_double);
     qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
     printf("qdwconv 3x3 C=%-3lld %lldx%lld stride %lld     %7.1f GOP/s  (phase 0 %4.1f%%)\n",
-           (long long)C, (long long)HW, (long long)HW, (long long)st,
-           2.0 * 9.0 * (double)(C * OHW * OHW) / t[RUNS / 2] * 1e-9,
+           (long long)C, (long long)H, (long long)W, (long long)st,
+           2.0 * 9.0 * (double)(C * OH * OW) / t[RUNS / 2] * 1e-9,
            100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
     free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
 }
@@ -221,10 +229,24 @@ static void bench_squeezenet(int only)
             bench_conv(cs[i][0], cs[i][1], cs[i][2], cs[i][3], cs[i][4], cs[i][5], 127);
 }
 
+/* The depthwise convolutions. */
+static void bench_dws(void)
+{
+    bench_dwconv(64, 112, 112, 1);
+    bench_dwconv(64, 112, 112, 2);
+    bench_dwconv(64, 120, 160, 1);  /* ultraface-rfb320 */
+    bench_dwconv(64, 120, 160, 2);
+    bench_dwconv(256, 8, 10, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "squeeze") == 0) {
         bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "dw") == 0) {
+        bench_dws();
         return 0;
     }
     static const int ranges[2] = {127, 64};
@@ -236,7 +258,6 @@ int main(int argc, char **argv)
         bench_conv(64, 256, 56, 1, 1, 0, ranges[i]);
     }
     bench_squeezenet(-1);
-    bench_dwconv(64, 112, 1);
-    bench_dwconv(64, 112, 2);
+    bench_dws();
     return 0;
 }

@@ -689,6 +689,37 @@ static void qdwconv_matches_scalar_twin_on_random_shapes(void **state)
     conv_case(&r, &wide, random_qparams(&r), 1, 1, NULL);
 }
 
+/* The shapes of the 3x3 path (3x3, unit dilation, column stride 1 or 2):
+ * rows narrower than 8, than 16, not a multiple of 16; pads 0..2 on each
+ * side; row strides 1..3; both input types (random_qparams); and rows too
+ * wide for its row buffers (the general path). */
+static void qdwconv_3x3_paths_match_scalar_twin(void **state)
+{
+    (void)state;
+    rng r = {81};
+    static const int64_t widths[] = {1, 3, 5, 8, 10, 15, 16, 17, 31, 40, 80, 161};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++)
+        for (int64_t st = 1; st <= 2; st++) {
+            conv_geom g = {5, 9, widths[i], 5, 3, 3, st, st, 1, 1, 1, 1, 1, 1};
+            conv_case(&r, &g, random_qparams(&r), (int)(i & 1), 1, NULL);
+            conv_geom h = {3, (int64_t)rng_range(&r, 1, 12), widths[i], 3, 3, 3,
+                           (int64_t)rng_range(&r, 1, 3), st, 1, 1,
+                           (int64_t)rng_range(&r, 0, 2), (int64_t)rng_range(&r, 0, 2),
+                           (int64_t)rng_range(&r, 0, 2), (int64_t)rng_range(&r, 0, 2)};
+            conv_case(&r, &h, random_qparams(&r), 1, 1, NULL);
+        }
+    /* ultraface-rfb320-like, scaled down: 30x40 at strides 1 and 2 */
+    for (int64_t st = 1; st <= 2; st++) {
+        conv_geom u = {17, 30, 40, 17, 3, 3, st, st, 1, 1, 1, 1, 1, 1};
+        conv_case(&r, &u, random_qparams(&r), 1, 1, NULL);
+    }
+    /* wider than the row buffers of the 3x3 path */
+    for (int64_t st = 1; st <= 2; st++) {
+        conv_geom w = {2, 3, 1100, 2, 3, 3, st, st, 1, 1, 1, 1, 1, 1};
+        conv_case(&r, &w, random_qparams(&r), 1, 1, NULL);
+    }
+}
+
 /* ---- requantization edge cases through a 1-element GEMM ------------------------------- */
 
 /* y for acc = bias only (K = 1 with a == a_zero), one multiplier. */
@@ -837,6 +868,7 @@ int main(void)
         cmocka_unit_test(qconv_path_choice_is_exact_both_ways),
         cmocka_unit_test(qconv_accumulators_wrap_int32),
         cmocka_unit_test(qdwconv_matches_scalar_twin_on_random_shapes),
+        cmocka_unit_test(qdwconv_3x3_paths_match_scalar_twin),
         cmocka_unit_test(requantize_rounds_half_even_and_saturates),
         cmocka_unit_test(split_over_tasks_gives_identical_bytes),
         cmocka_unit_test(vnni_takes_full_range_int8_weights_exactly),
