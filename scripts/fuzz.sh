@@ -4,7 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #     SECONDS_PER_TARGET  default 60
-#     TARGET              load npy pb npz pipeline quantize (default: all)
+#     TARGET              load npy pb npz pipeline quantize compile
+#                         (default: all)
 #   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
 #        OCTET_SHARED      shared folder (default ../shared)
 #
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize}
+TARGETS=${*:-load npy pb npz pipeline quantize compile}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
@@ -30,6 +31,7 @@ fi
 for t in $TARGETS; do
   cmake --build "$BUILD" -j2 --target "fuzz_$t" >/dev/null
 done
+case " $TARGETS " in *" compile "*) cmake --build "$BUILD" -j2 --target octet >/dev/null ;; esac
 
 # ---- seeds -------------------------------------------------------------------
 SEEDS=$BUILD/seeds
@@ -79,17 +81,45 @@ np.savez_compressed(f"{out}/npz/one.npz", input=rng.standard_normal((1, 1, 8, 8)
 PYEOF
 fi
 
+# compile: a few tiny quantized models (QDQ graphs for qdq_fuse and the
+# integer lowerings), made once by this build's `octet quantize` from
+# mnist-8 (two calibration samples) and iris-mlp (batch bound to 1).
+if [[ " $TARGETS " == *" compile "* && ! -d "$SEEDS/qmodel" ]]; then
+  mkdir -p "$SEEDS/qmodel.tmp"
+  q() { ASAN_OPTIONS=detect_leaks=0 "$BUILD/octet" quantize "$@" >/dev/null 2>&1 || true; }
+  "$PY" -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(0)
+    .standard_normal((4, 4)).astype(np.float32))" "$SEEDS/qmodel.tmp/iris_calib.npy"
+  M=$SHARED/models/mnist-8
+  I=$SHARED/models/iris-mlp/model.onnx
+  IC=$SEEDS/qmodel.tmp/iris_calib.npy
+  q "$M/model.onnx" --calib "$M" --calib-samples 2 -o "$SEEDS/qmodel.tmp/mnist_u8.onnx"
+  q "$M/model.onnx" --calib "$M" --calib-samples 2 --activations=s8 --weights=per-tensor \
+    -o "$SEEDS/qmodel.tmp/mnist_s8_tensor.onnx"
+  q "$M/model.onnx" --calib "$M" --calib-samples 2 --precision=fp8 \
+    -o "$SEEDS/qmodel.tmp/mnist_fp8.onnx"
+  q "$I" --calib "$IC" --input-shape input=1x4 -o "$SEEDS/qmodel.tmp/iris_u8.onnx"
+  q "$I" --calib "$IC" --input-shape input=1x4 --activations=s8 --weights=per-block \
+    --block-size=8 -o "$SEEDS/qmodel.tmp/iris_s8_block.onnx"
+  q "$I" --calib "$IC" --input-shape input=1x4 --exclude-op-types=Gemm \
+    -o "$SEEDS/qmodel.tmp/iris_f32.onnx"
+  rm -f "$IC"
+  mv "$SEEDS/qmodel.tmp" "$SEEDS/qmodel"
+fi
+
+# the seed folders of a target (the first one is read by libFuzzer after
+# the corpus; none of them is written)
 seeds_of() {
   case $1 in
     load) echo "$SEEDS/model" ;;
     pipeline|quantize) echo "$SEEDS/small_model" ;;
+    compile) echo "$SEEDS/small_model $SEEDS/qmodel" ;;
     *) echo "$SEEDS/$1" ;;
   esac
 }
 maxlen_of() {
   case $1 in
     load) echo 262144 ;;
-    pipeline|quantize) echo 65536 ;;
+    pipeline|quantize|compile) echo 65536 ;;
     *) echo 65536 ;;
   esac
 }
@@ -102,10 +132,11 @@ for t in $TARGETS; do
   art=$BUILD/artifacts/$t
   log=$BUILD/fuzz-$t.log
   mkdir -p "$corpus" "$art"
+  read -ra seed_dirs <<<"$(seeds_of "$t")"
   set +e
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$BUILD/fuzz/fuzz_$t" "$corpus" "$(seeds_of "$t")" \
+    "$BUILD/fuzz/fuzz_$t" "$corpus" "${seed_dirs[@]}" \
       -max_total_time="$SECS" -max_len="$(maxlen_of "$t")" -timeout=20 \
       -rss_limit_mb=2048 -artifact_prefix="$art/" -print_final_stats=1 \
       >"$log" 2>&1

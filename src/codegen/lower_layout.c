@@ -3,7 +3,9 @@
  * whole-byte dtype.  Reshape, Flatten, Squeeze, Unsqueeze, Identity and
  * Dropout (inference: its mask output is not supported) copy the input
  * buffer (aliasing them is left to a later memory-plan refinement);
- * Concat copies each input's slab per outer index; Transpose walks the
+ * Concat checks that its output is the inputs' concatenation (a declared
+ * output shape may disagree) and copies each input's slab per outer
+ * index; Transpose walks the
  * output in order and reads the input through permuted strides.
  */
 #include <string.h>
@@ -59,12 +61,28 @@ oct_status cg_lower_concat(cg_fn *f, const ir_node *n)
         outer *= (uint64_t)y->dims[d];
     for (int d = axis + 1; d < y->rank; d++)
         inner *= (uint64_t)y->dims[d];
+    /* the output's shape is the graph's (declared or inferred): check it
+     * is the inputs' concatenation, or the copies overrun y */
+    uint64_t along = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        const cg_tensor *x = cg_in(f, n, i);
+        bool same = x && x->rank == y->rank && x->dtype == y->dtype;
+        for (int d = 0; same && d < y->rank; d++)
+            same = d == axis || x->dims[d] == y->dims[d];
+        if (!same)
+            return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: Concat input %d %s the "
+                                  "output's dtype, rank or dims off the axis", i,
+                                  x ? "does not match" : "is absent: it cannot match");
+        along += (uint64_t)x->dims[axis];
+    }
+    if (along != (uint64_t)y->dims[axis])
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: Concat inputs sum to %llu "
+                              "along axis %d, the output has %lld",
+                              (unsigned long long)along, axis, (long long)y->dims[axis]);
     LLVMValueRef py = cg_ptr(f, y);
     uint64_t row = (uint64_t)y->dims[axis] * inner, at = 0;
     for (int i = 0; i < n->n_in; i++) {
         cg_tensor *x = cg_in(f, n, i);
-        if (!x)
-            continue;
         uint64_t chunk = (uint64_t)x->dims[axis] * inner;
         if (chunk) {
             LLVMValueRef px = cg_ptr(f, x);
