@@ -152,6 +152,38 @@ void ir_node_set_output(ir_node *node, int i, ir_value *v)
     }
 }
 
+size_t ir_value_use_count(const ir_graph *g, const ir_value *v)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->n_in; k++)
+            n += g->nodes[i]->in[k] == v;
+    return n;
+}
+
+ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v)
+{
+    if (!v || v->flags & IR_VAL_OUTPUT || ir_value_use_count(g, v) != 1)
+        return NULL;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->n_in; k++)
+            if (g->nodes[i]->in[k] == v)
+                return g->nodes[i];
+    return NULL;
+}
+
+void ir_graph_remove_node(ir_graph *g, ir_node *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i] != n)
+            g->nodes[k++] = g->nodes[i];
+    g->n_nodes = k;
+    for (int i = 0; i < n->n_out; i++)
+        if (n->out[i] && n->out[i]->producer == n)
+            n->out[i]->producer = NULL;
+}
+
 int64_t ir_model_opset(const ir_model *m, const char *domain)
 {
     bool want_default = !domain || !*domain || !strcmp(domain, "ai.onnx");

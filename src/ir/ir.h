@@ -385,6 +385,14 @@ ir_tensor *ir_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
                          const int64_t *dims);
 ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
                             ir_tensor *t);
+/* Number of node input slots of g reading v. */
+size_t ir_value_use_count(const ir_graph *g, const ir_value *v);
+/* The one node of g reading v (in one slot), or NULL if v is read by
+ * several, by none, or is a graph output. */
+ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v);
+/* Removes node n from g's node list and clears the producer of its
+ * outputs (which must be unused or re-produced by the caller). */
+void ir_graph_remove_node(ir_graph *g, ir_node *n);
 /* Sets node output i to v and records v's producer. */
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
 /* Opset version of the default domain, or 0 if not imported. */

@@ -23,27 +23,6 @@ static const ir_tensor *const_float(const ir_value *v)
     return v && v->init && v->init->dtype == IR_DT_FLOAT ? v->init : NULL;
 }
 
-/* Number of node input slots reading v. */
-static size_t use_count(const ir_graph *g, const ir_value *v)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i]->n_in; k++)
-            n += g->nodes[i]->in[k] == v;
-    return n;
-}
-
-static ir_node *sole_consumer(const ir_graph *g, const ir_value *v)
-{
-    if (!v || v->flags & IR_VAL_OUTPUT || use_count(g, v) != 1)
-        return NULL;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i]->n_in; k++)
-            if (g->nodes[i]->in[k] == v)
-                return g->nodes[i];
-    return NULL;
-}
-
 /* True if node n is no longer in the graph (a fusion removed it). */
 static bool changed_now(const ir_graph *g, const ir_node *n)
 {
@@ -51,19 +30,6 @@ static bool changed_now(const ir_graph *g, const ir_node *n)
         if (g->nodes[i] == n)
             return false;
     return true;
-}
-
-/* Removes node n from the graph (its outputs must be unused). */
-static void remove_node(ir_graph *g, ir_node *n)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i] != n)
-            g->nodes[k++] = g->nodes[i];
-    g->n_nodes = k;
-    for (int i = 0; i < n->n_out; i++)
-        if (n->out[i] && n->out[i]->producer == n)
-            n->out[i]->producer = NULL;
 }
 
 /* A fresh float initializer copying t's shape (data to be filled). */
@@ -101,7 +67,7 @@ static bool per_channel(const ir_tensor *t, int64_t m, int out_rank)
 static oct_status fuse_conv_add(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *changed)
 {
     int64_t m = conv_channels(conv);
-    ir_node *add = sole_consumer(g, conv->out[0]);
+    ir_node *add = ir_value_sole_consumer(g, conv->out[0]);
     if (m < 0 || !add || add->op != IR_OP_ADD || add->n_in != 2 ||
         add->n_attr != 0)
         return OCT_OK;
@@ -122,7 +88,7 @@ static oct_status fuse_conv_add(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *
         bd[i] = (float)((old_b ? (double)((const float *)old_b->data)[i] : 0.0) + cd[i]);
     conv->in[2] = b;
     ir_value *y = add->out[0];
-    remove_node(g, add);
+    ir_graph_remove_node(g, add);
     ir_node_set_output(conv, 0, y);
     *changed = true;
     return OCT_OK;
@@ -131,12 +97,12 @@ static oct_status fuse_conv_add(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *
 static oct_status fuse_conv_bn(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *changed)
 {
     int64_t m = conv_channels(conv);
-    ir_node *bn = sole_consumer(g, conv->out[0]);
+    ir_node *bn = ir_value_sole_consumer(g, conv->out[0]);
     if (m < 0 || !bn || bn->op != IR_OP_BATCHNORM || bn->in[0] != conv->out[0] ||
         ir_attr_int(bn, "training_mode", 0) != 0 || ir_attr_int(bn, "spatial", 1) != 1)
         return OCT_OK;
     for (int i = 1; i < bn->n_out; i++)
-        if (bn->out[i] && use_count(g, bn->out[i]))
+        if (bn->out[i] && ir_value_use_count(g, bn->out[i]))
             return OCT_OK;
     const ir_tensor *p[4];
     for (int i = 0; i < 4; i++) {
@@ -168,7 +134,7 @@ static oct_status fuse_conv_bn(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *c
     conv->in[1] = nw;
     conv->in[2] = nb;
     ir_value *y = bn->out[0];
-    remove_node(g, bn);
+    ir_graph_remove_node(g, bn);
     ir_node_set_output(conv, 0, y);
     *changed = true;
     return OCT_OK;
@@ -177,7 +143,7 @@ static oct_status fuse_conv_bn(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *c
 static oct_status fuse_matmul_add(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *changed)
 {
     const ir_tensor *w = const_float(mm->in[1]);
-    ir_node *add = sole_consumer(g, mm->out[0]);
+    ir_node *add = ir_value_sole_consumer(g, mm->out[0]);
     if (!w || w->rank != 2 || !mm->in[0] || mm->in[0]->type.rank != 2 || !add ||
         add->op != IR_OP_ADD || add->n_attr != 0)
         return OCT_OK;
@@ -193,8 +159,8 @@ static oct_status fuse_matmul_add(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *
     gemm->in[1] = mm->in[1];
     gemm->in[2] = add->in[other];
     ir_value *y = add->out[0];
-    remove_node(g, mm);
-    remove_node(g, add);
+    ir_graph_remove_node(g, mm);
+    ir_graph_remove_node(g, add);
     ir_node_set_output(gemm, 0, y);
     *changed = true;
     return OCT_OK;
@@ -206,13 +172,13 @@ static oct_status fuse_matmul_add(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *
 static oct_status fuse_matmul_bn(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *changed)
 {
     const ir_tensor *w = const_float(mm->in[1]);
-    ir_node *bn = sole_consumer(g, mm->out[0]);
+    ir_node *bn = ir_value_sole_consumer(g, mm->out[0]);
     if (!w || w->rank != 2 || !mm->in[0] || mm->in[0]->type.rank != 2 || !bn ||
         bn->op != IR_OP_BATCHNORM || bn->in[0] != mm->out[0] ||
         ir_attr_int(bn, "training_mode", 0) != 0 || ir_attr_int(bn, "spatial", 1) != 1)
         return OCT_OK;
     for (int i = 1; i < bn->n_out; i++)
-        if (bn->out[i] && use_count(g, bn->out[i]))
+        if (bn->out[i] && ir_value_use_count(g, bn->out[i]))
             return OCT_OK;
     int64_t k_dim = w->dims[0], n = w->dims[1];
     const ir_tensor *p[4];
@@ -240,8 +206,8 @@ static oct_status fuse_matmul_bn(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *c
     gemm->in[1] = nw;
     gemm->in[2] = nb;
     ir_value *y = bn->out[0];
-    remove_node(g, mm);
-    remove_node(g, bn);
+    ir_graph_remove_node(g, mm);
+    ir_graph_remove_node(g, bn);
     ir_node_set_output(gemm, 0, y);
     *changed = true;
     return OCT_OK;

@@ -36,27 +36,6 @@
 
 /* ---- matching helpers ---------------------------------------------------- */
 
-static size_t use_count(const ir_graph *g, const ir_value *v)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i]->n_in; k++)
-            n += g->nodes[i]->in[k] == v;
-    return n;
-}
-
-/* The one node reading v (v not a graph output), or NULL. */
-static ir_node *sole_consumer(const ir_graph *g, const ir_value *v)
-{
-    if (!v || v->flags & IR_VAL_OUTPUT || use_count(g, v) != 1)
-        return NULL;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        for (int k = 0; k < g->nodes[i]->n_in; k++)
-            if (g->nodes[i]->in[k] == v)
-                return g->nodes[i];
-    return NULL;
-}
-
 static bool is_q8(ir_dtype dt)
 {
     return dt == IR_DT_UINT8 || dt == IR_DT_INT8;
@@ -196,7 +175,7 @@ static bool clip_bound(const ir_node *clip, int slot, const char *attr, double d
 static bool match_tail(const ir_graph *g, ir_value *y, int64_t opset, tail *t)
 {
     memset(t, 0, sizeof *t);
-    ir_node *next = sole_consumer(g, y);
+    ir_node *next = ir_value_sole_consumer(g, y);
     double lo = -INFINITY, hi = INFINITY;
     if (next && (next->op == IR_OP_RELU || next->op == IR_OP_CLIP)) {
         if (opset < 12)  /* integer Clip needs opset 12 */
@@ -208,7 +187,7 @@ static bool match_tail(const ir_graph *g, ir_value *y, int64_t opset, tail *t)
                    !clip_bound(next, 2, "max", INFINITY, &hi) || lo > hi) {
             return false;
         }
-        next = sole_consumer(g, next->out[0]);
+        next = ir_value_sole_consumer(g, next->out[0]);
     }
     if (!next || !read_qparams(next, IR_OP_QUANTIZELINEAR, 0, &t->q) || t->q.count != 1 ||
         !is_q8(t->q.dtype))
@@ -241,16 +220,10 @@ static oct_status finish(oct_ctx *ctx, ir_graph *g, ir_node *fused, ir_node *old
 {
     ir_value *yq = t->q.data;
     int64_t qmin = t->q.dtype == IR_DT_INT8 ? -128 : 0, qmax = t->q.dtype == IR_DT_INT8 ? 127 : 255;
-    ir_node *drop[3] = {old, t->act, (ir_node *)t->q.node};
-    size_t kept = 0;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        bool gone = false;
-        for (int k = 0; k < 3; k++)
-            gone |= g->nodes[i] == drop[k];
-        if (!gone)
-            g->nodes[kept++] = g->nodes[i];
-    }
-    g->n_nodes = kept;
+    ir_graph_remove_node(g, old);
+    if (t->act)
+        ir_graph_remove_node(g, t->act);
+    ir_graph_remove_node(g, (ir_node *)t->q.node);
     if (t->lo == qmin && t->hi == qmax) {
         ir_node_set_output(fused, 0, yq);
         return OCT_OK;
@@ -352,11 +325,7 @@ static oct_status to_float(oct_ctx *ctx, ir_graph *g, ir_node *old, const qparam
         if (!(q->in[i] = in[i]))
             return OCT_EINTERNAL;
     ir_value *y = old->out[0];
-    size_t kept = 0;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i] != old)
-            g->nodes[kept++] = g->nodes[i];
-    g->n_nodes = kept;
+    ir_graph_remove_node(g, old);
     ir_node_set_output(q, 0, y);
     *done = true;
     return OCT_OK;
@@ -449,10 +418,10 @@ static oct_status fuse_gemm(oct_ctx *ctx, ir_graph *g, ir_node *gm, int64_t opse
 static oct_status fuse_passthrough(oct_ctx *ctx, ir_graph *g, ir_node *n, bool *done)
 {
     for (int i = 1; i < n->n_out; i++) /* MaxPool's Indices: unused */
-        if (n->out[i] && (use_count(g, n->out[i]) || n->out[i]->flags & IR_VAL_OUTPUT))
+        if (n->out[i] && (ir_value_use_count(g, n->out[i]) || n->out[i]->flags & IR_VAL_OUTPUT))
             return OCT_OK;
     qparams q;
-    ir_node *next = sole_consumer(g, n->out[0]);
+    ir_node *next = ir_value_sole_consumer(g, n->out[0]);
     if (!next || !read_qparams(next, IR_OP_QUANTIZELINEAR, 0, &q) || q.count != 1 ||
         !is_q8(q.dtype))
         return OCT_OK;
