@@ -12,8 +12,8 @@
  * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th);
  * `qkb dw` only the depthwise ones.
  * Prints GOP/s counting 2*M*N*K operations (K = C*KH*KW for the convs,
- * N = OH*OW), the median of several runs; phases 0 and 1 are both timed
- * (the share of phase 0, widening or im2col, is printed too).  Times are
+ * N = OH*OW), the median of several runs; all phases are timed (the share
+ * of the preparing ones, widening, planes or im2col, is printed too).  Times are
  * thread CPU time, so that other processes sharing the machine do not count.
  *
  * Build and run:
@@ -146,8 +146,9 @@ static void bench_conv(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st,
         for (int i = 0; i < reps; i++) {
             double t0 = now();
             octk_qconv_run(&p, 0, 0, octk_qconv_tasks(&p, 0));
-            double t1 = now();
             octk_qconv_run(&p, 1, 0, octk_qconv_tasks(&p, 1));
+            double t1 = now();
+            octk_qconv_run(&p, 2, 0, octk_qconv_tasks(&p, 2));
             t[r] += (now() - t0) / reps;
             t0s[r] += (t1 - t0) / reps;
         }

@@ -63,7 +63,7 @@ static void bench_sgemm(int64_t M, int64_t N, int64_t K)
     for (int r = 0; r < RUNS; r++) {
         double t0 = now_s();
         for (int i = 0; i < reps; i++)
-            for (int ph = 0; ph < 2; ph++)
+            for (int ph = 0; ph < OCTK_PHASES; ph++)
                 octk_sgemm_run(&p, ph, 0, octk_sgemm_tasks(&p, ph));
         t[r] = (now_s() - t0) / reps;
     }
@@ -91,7 +91,7 @@ static void bench_sconv(int64_t C, int64_t M, int64_t H, int64_t W, int64_t KS)
     for (int r = 0; r < RUNS; r++) {
         double t0 = now_s();
         for (int i = 0; i < reps; i++)
-            for (int ph = 0; ph < 2; ph++)
+            for (int ph = 0; ph < OCTK_PHASES; ph++)
                 octk_sconv_run(&p, ph, 0, octk_sconv_tasks(&p, ph));
         t[r] = (now_s() - t0) / reps;
     }

@@ -8,8 +8,9 @@
  * run time left NULL.  cg_kernel_call stores those bytes as a read-only
  * global; the node function copies them to its stack, stores the run-time
  * pointers (tensors in the caller's buffers and the scratch) and runs
- * phase 0 then phase 1:
+ * each phase in turn:
  *   n = octk_F_tasks(args, phase);
+ *   if (n == 0) skip;
  *   if (pool && pool->n_threads > 1) pool->parallel_for(pool, octk_F_taskP, args, n);
  *   else octk_F_run(args, phase, 0, n);
  * After inlining, the optimizer sees the constant fields (shapes, strides,
@@ -212,12 +213,16 @@ void cg_kernel_call(cg_fn *f, const char *family, const void *args, size_t size,
     LLVMTypeRef pf_params[4] = {f->ptr, f->ptr, f->ptr, f->i64};
     LLVMTypeRef pf_ty = LLVMFunctionType(f->vd, pf_params, 4, 0);
     (void)task_params;
-    for (int phase = 0; phase < 2; phase++) {
+    for (int phase = 0; phase < OCTK_PHASES; phase++) {
         LLVMValueRef targs[2] = {a, LLVMConstInt(f->i32, (unsigned)phase, 0)};
         LLVMValueRef n = LLVMBuildCall2(f->b, tasks_ty, tasks, targs, 2, "");
+        LLVMBasicBlockRef some = LLVMAppendBasicBlockInContext(f->llc, f->fn, "some");
         LLVMBasicBlockRef par = LLVMAppendBasicBlockInContext(f->llc, f->fn, "par");
         LLVMBasicBlockRef seq = LLVMAppendBasicBlockInContext(f->llc, f->fn, "seq");
         LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->llc, f->fn, "done");
+        LLVMValueRef none = LLVMBuildICmp(f->b, LLVMIntEQ, n, cg_i64c(f, 0), "");
+        LLVMBuildCondBr(f->b, none, done, some);
+        LLVMPositionBuilderAtEnd(f->b, some);
         LLVMBuildCondBr(f->b, threaded, par, seq);
         LLVMPositionBuilderAtEnd(f->b, par);
         LLVMValueRef slot = cg_gep(f, f->i8, f->arg_pool, cg_i64c(f, 8));

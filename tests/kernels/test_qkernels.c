@@ -202,7 +202,7 @@ static void qdw_run_v(const void *p, int ph, int64_t b, int64_t e)
  * backwards; 2 random pieces in random order. */
 static void run_split(const void *p, tasks_fn tasks, run_fn run, int mode, rng *r)
 {
-    for (int ph = 0; ph < 2; ph++) {
+    for (int ph = 0; ph < OCTK_PHASES; ph++) {
         int64_t t = tasks(p, ph);
         if (mode == 0) {
             run(p, ph, 0, t);
@@ -582,6 +582,12 @@ static void qconv_common_shapes_match_scalar_twin(void **state)
         {6, 40, 45, 10, 1, 1, 1, 1, 1, 1, 0, 0, 0, 3},    /* 1x1, padding right: OW != W */
         {4, 9, 100, 6, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1},     /* rows wider than a task */
         {8, 50, 50, 12, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0},    /* 1x1 stride 2 */
+        /* phase planes: a 2x2 stride-4 patch conv (taps in 1 of 16 planes),
+         * a dilated stride-2 3x3 (taps of one kernel row in one plane), a
+         * grid of 13 + 2 columns over 1-pixel rows */
+        {5, 23, 29, 9, 2, 2, 4, 4, 1, 1, 1, 1, 0, 2},
+        {6, 31, 26, 11, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2},
+        {9, 1, 13, 17, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1},
     };
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
         for (int small = 0; small < 2; small++) {
@@ -847,7 +853,7 @@ static void qgemm_float_output_matches_scalar_twin(void **state)
             p.a = a; p.y = y; p.b = pb; p.mult = mult; p.fbias = with_bias ? fb : NULL;
             p.work = malloc(octk_qgemm_work_size(&p) + 1);
             assert_non_null(p.work);
-            for (int phase = 0; phase < 2; phase++)
+            for (int phase = 0; phase < OCTK_PHASES; phase++)
                 octk_qgemm_run(&p, phase, 0, octk_qgemm_tasks(&p, phase));
             assert_memory_equal(y, want, sizeof(float) * (size_t)(M * N));
             free(p.work); free(pb); free(a); free(b); free(bz); free(mult); free(fb);

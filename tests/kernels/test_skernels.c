@@ -84,7 +84,7 @@ enum { SPLIT_ONE_CALL, SPLIT_SHUFFLED_TASKS, SPLIT_RANDOM_PIECES, SPLIT_MODES };
 /* Runs phase 0 then phase 1, each split according to mode. */
 static void run_split(const kernel_ops *ops, const void *p, int mode, rng *r)
 {
-    for (int phase = 0; phase < 2; phase++) {
+    for (int phase = 0; phase < OCTK_PHASES; phase++) {
         const int64_t n = ops->tasks(p, phase);
         assert_true(n >= 0);
         if (n == 0)

@@ -19,11 +19,12 @@
  *       bytes of workspace the kernel needs in p->work (64-byte aligned,
  *       owned by the caller, contents undefined on entry);
  *   int64_t octk_X_tasks(const octk_X *p, int phase);
- *       number of independent tasks of phase 0 (prepare: im2col, widening
- *       into p->work; may be 0) and phase 1 (compute the output);
+ *       number of independent tasks of phase 0 <= phase < OCTK_PHASES
+ *       (may be 0): the earlier phases prepare operands in p->work (padded
+ *       planes, im2col panels, widened rows), the last computes the output;
  *   void    octk_X_run(const octk_X *p, int phase, int64_t begin, int64_t end);
  *       runs tasks [begin, end) of that phase.
- * Phase 1 starts after every task of phase 0 has finished.  The tasks of a
+ * A phase starts after every task of the one before has finished.  The tasks of a
  * phase write disjoint bytes, and what a task writes does not depend on how
  * the range was split, so any split over threads gives identical output.
  *
@@ -45,6 +46,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Phases of every kernel, run in order (a kernel may have no task in some). */
+enum { OCTK_PHASES = 3 };
 
 /* ---- which integer instruction sequence packed weights run on ------------ */
 

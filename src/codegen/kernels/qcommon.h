@@ -35,6 +35,13 @@
 #define QK_VNNI 0
 #endif
 
+/* Byte-masked stores (AVX-512 BW with VL), which the VNNI variant has. */
+#if QK_VNNI && defined(__AVX512BW__)
+#define QK_MASKED_STORE 1
+#else
+#define QK_MASKED_STORE 0
+#endif
+
 enum {
     QK_NR = 24,     /* columns of a panel / of the microkernel */
     QK_MR = 4,      /* rows of the microkernel */

@@ -9,35 +9,79 @@
  * satisfies qk_pair_fits_u8s8 (with VNNI: every weight is an int8), else
  * OCTK_PATH_S16.  W is stored as rows minus the zero
  * point (qcommon.h); U8S8 also stores the row sums sum_k W[m][k] (wrapping).
- * Phase 0 (tasks of QC_PREP_PANELS panels of QK_NR pixels) writes the im2col
- * panels into work: S16 as int16 pairs (x - x_zero, 0 in the padding), U8S8 as
- * bytes xu = x (uint8) or x + 128 (int8) with padding xu = x_zero [+128], so that
+ * Phase 0 splits the padded input into phase planes (below; none for an
+ * unpadded stride-1 convolution, which reads x).  Phase 1 (tasks of
+ * QC_PREP_PANELS panels of QK_NR grid positions) interleaves runs of the
+ * planes into the im2col panels in work: S16 as int16 pairs (x - x_zero, 0
+ * in the padding), U8S8 as bytes xu = x (uint8) or x + 128 (int8) with
+ * padding xu = x_zero [+128], so that
  *   sum (x - x_zero) * W = sum xu * W - (x_zero [+128]) * rowsum(W) (mod 2^32).
  * (x_zero must lie in the range of x's type, as ONNX requires.)
- * Phase 1 computes tiles of output channels x pixel panels (qc_grid; when a
- * tile spans all channels it first builds its own panels, and phase 0 is
- * empty) with the 4 x 24 microkernels broadcasting weights against 8-pixel vectors,
- * adds bias and correction with wrap-around and requantizes rows of pixels.
+ * Phase 2 computes tiles of output channels x panels (qc_grid; when a tile
+ * spans all channels it first builds its own panels, and phase 1 is empty)
+ * with the 4 x 24 microkernels broadcasting weights against 8-position
+ * vectors, adds bias and correction with wrap-around, requantizes rows and
+ * stores the positions that are pixels.
  */
 #include "qcommon.h"
 
-/* phase 0 task: this many pixel panels, one im2col row of all at once */
-enum { QC_PREP_PANELS = 8, QC_PREP_PIX = QC_PREP_PANELS * QK_NR };
+/* ---- the virtual pixel grid ----------------------------------------------
+ * The im2col row of tap (c, kh, kw) reads x[c][oh*SH - PT + kh*DH]
+ * [ow*SW - PL + kw*DW].  Phase 0 splits the padded input (x_zero outside the
+ * image) into SH*SW phase planes of Hq x G bytes per channel,
+ *   plane[c][ph][pw][i][j] = xpad[c][i*SH + ph][j*SW + pw],
+ * so that the tap reads plane (kh*DH % SH, kw*DW % SW) at row oh + kh*DH/SH,
+ * column ow + kw*DW/SW.  Numbering pixels on a grid G wide, v = oh*G + ow,
+ * every im2col row is then one contiguous run of its plane, starting at
+ *   (kh*DH/SH)*G + kw*DW/SW
+ * (G = OW + (KW-1)*DW/SW, Hq = OH + (KH-1)*DH/SH: a tap never leaves its
+ * plane row for a real pixel).  The G - OW columns v % G >= OW are not
+ * pixels: they are computed and never stored.  A convolution without padding
+ * and with stride 1 reads x itself as its only plane (G = W, Hq = H). */
+typedef struct qc_geo {
+    int64_t G, Hq;      /* grid width, plane height */
+    int64_t nv, np;     /* grid positions up to the last pixel, their panels */
+    int64_t cstride;    /* bytes of one channel's planes */
+    int64_t src_len;    /* bytes of all planes (of x when direct) */
+    int direct;         /* the planes are x itself */
+} qc_geo;
 
-static inline int64_t qc_K(const octk_conv_shape *s) { return s->C * s->KH * s->KW; }
-static inline int64_t qc_panels(const octk_conv_shape *s)
+static inline qc_geo qc_geometry(const octk_conv_shape *s)
 {
-    return qk_div_up(s->OH * s->OW, QK_NR);
+    qc_geo g;
+    g.G = s->OW + (s->KW - 1) * s->DW / s->SW;
+    g.Hq = s->OH + (s->KH - 1) * s->DH / s->SH;
+    g.direct = s->SH == 1 && s->SW == 1 && s->PT == 0 && s->PL == 0 && g.Hq == s->H &&
+               g.G == s->W;
+    g.cstride = g.direct ? s->H * s->W : s->SH * s->SW * g.Hq * g.G;
+    g.src_len = s->C * g.cstride;
+    g.nv = (s->OH - 1) * g.G + s->OW;
+    g.np = qk_div_up(g.nv, QK_NR);
+    return g;
 }
 
-/* Phase-1 tile grid: rows of mb output channels x groups of pb panels.
- * When one row block covers all M (fused), each phase-1 task builds its own
- * im2col panels (cache-hot) and phase 0 has no task; otherwise phase 0
+/* Offset of tap (kh, kw)'s run inside a channel's planes. */
+static inline int64_t qc_tap(const octk_conv_shape *s, const qc_geo *g, int64_t kh, int64_t kw)
+{
+    int64_t dh = kh * s->DH, dw = kw * s->DW;
+    return ((dh % s->SH) * s->SW + dw % s->SW) * g->Hq * g->G + dh / s->SH * g->G + dw / s->SW;
+}
+
+static inline int64_t qc_K(const octk_conv_shape *s) { return s->C * s->KH * s->KW; }
+
+/* bytes of the planes in work (none when direct), 64-aligned */
+static inline int64_t qc_planes_size(const qc_geo *g)
+{
+    return g->direct ? 0 : qk_round_up(g->src_len, 64);
+}
+
+/* Phase-2 tile grid: rows of mb output channels x groups of pb panels.
+ * When one row block covers all M (fused), each phase-2 task builds its own
+ * im2col panels (cache-hot) and phase 1 has no task; otherwise phase 1
  * builds all panels first.  Up to 256 channels stay in one block when that
  * still gives 8 tasks. */
-static inline int qc_grid(const octk_conv_shape *s, int64_t *mb, int64_t *pb)
+static inline int qc_grid(const octk_conv_shape *s, int64_t np, int64_t *mb, int64_t *pb)
 {
-    int64_t np = qc_panels(s);
     if (s->M <= 256 && qk_div_up(np, 4) >= 8) {
         *mb = s->M;
         *pb = 4;
@@ -47,6 +91,10 @@ static inline int qc_grid(const octk_conv_shape *s, int64_t *mb, int64_t *pb)
     return *mb >= s->M;
 }
 
+/* phase 1 task: this many panels */
+enum { QC_PREP_PANELS = 4, QC_PREP_PIX = QC_PREP_PANELS * QK_NR };
+/* phase 0 task: planes of this many channels */
+enum { QC_PLANE_CHANNELS = 8 };
 size_t octk_qconv_packed_w_size(int64_t M, int64_t K)
 {
     int64_t s16 = M * qk_round_up(K, 2) * 2, u8 = M * qk_round_up(K, 4) + 4 * M;
@@ -98,9 +146,10 @@ void octk_qconv_pack_w(void *dst, const void *w, int w_signed, const int32_t *w_
 
 size_t octk_qconv_work_size(const octk_qconv *p)
 {
-    int64_t K = qc_K(&p->s), cols = qc_panels(&p->s) * QK_NR;
+    qc_geo g = qc_geometry(&p->s);
+    int64_t K = qc_K(&p->s), cols = g.np * QK_NR;
     int64_t s16 = cols * qk_round_up(K, 2) * 2, u8 = cols * qk_round_up(K, 4);
-    return (size_t)qk_round_up(qk_max(s16, u8), 64);
+    return (size_t)(qc_planes_size(&g) + qk_round_up(qk_max(s16, u8), 64));
 }
 
 int64_t octk_qconv_tasks(const octk_qconv *p, int phase)
@@ -108,66 +157,14 @@ int64_t octk_qconv_tasks(const octk_qconv *p, int phase)
     const octk_conv_shape *s = &p->s;
     if (s->M <= 0 || s->OH <= 0 || s->OW <= 0)
         return 0;
-    int64_t mb, pb, np = qc_panels(s);
-    int fused = qc_grid(s, &mb, &pb);
-    if (phase == 0)
-        return fused ? 0 : qk_div_up(np, QC_PREP_PANELS);
-    return qk_div_up(s->M, mb) * qk_div_up(np, pb);
-}
-
-/* ---- im2col -------------------------------------------------------------
- * An im2col row (one k, the pixels of one task) is first made of raw input
- * bytes, x_zero wherever the row has no input (padding, pixels beyond
- * OH*OW, k >= K), or taken straight from x when its pixels read one
- * contiguous run of the input; then 4 (U8S8) or 2 (S16) rows are
- * interleaved into the panels, converting on the way: U8S8 stores
- * xu = raw ^ 0x80 for int8 x (= x + 128) and raw for uint8, S16 stores
- * x - x_zero.  So padding is x_zero [+128] (U8S8) or 0 (S16), which both
- * mean x == x_zero; pixels beyond OH*OW are never stored and rows k >= K
- * meet weight 0, so their value does not matter. */
-
-/* Row buffers are written up to QC_SLACK bytes past their end (qc_fill8). */
-enum { QC_SLACK = 16 };
-
-/* t[i] = v for i < n; writes whole 16-byte blocks, so up to 15 bytes past
- * t + n (the caller's slack or bytes it rewrites afterwards). */
-static inline void qc_fill8(uint8_t *t, uint8_t v, int64_t n)
-{
-    uint8_t blk[16];
-    memset(blk, v, sizeof blk);
-    for (int64_t i = 0; i < n; i += 16)
-        memcpy(t + i, blk, 16);
-}
-
-/* d[i] = s[i] for i < n, reading and writing only those bytes (s may end at
- * the end of the input). */
-static inline void qc_copy8(uint8_t *d, const uint8_t *s, int64_t n)
-{
-    if (n >= 16) {
-        /* the last block overlaps the previous one, rewriting equal bytes */
-        for (int64_t i = 0;; i += 16) {
-            i = i + 16 > n ? n - 16 : i;
-            memcpy(d + i, s + i, 16);
-            if (i + 16 >= n)
-                return;
-        }
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else if (n > 0) {
-        uint8_t a = s[0], b = s[n / 2], c = s[n - 1];
-        d[0] = a;
-        d[n / 2] = b;
-        d[n - 1] = c;
+    qc_geo g = qc_geometry(s);
+    int64_t mb, pb;
+    int fused = qc_grid(s, g.np, &mb, &pb);
+    switch (phase) {
+    case 0: return g.direct ? 0 : qk_div_up(s->C, QC_PLANE_CHANNELS);
+    case 1: return fused ? 0 : qk_div_up(g.np, QC_PREP_PANELS);
+    case 2: return qk_div_up(s->M, mb) * qk_div_up(g.np, pb);
+    default: return 0;
     }
 }
 
@@ -190,95 +187,63 @@ static inline void qc_gather2(uint8_t *d, const uint8_t *s, int64_t n)
         d[i] = s[2 * i];
 }
 
-/* What the im2col rows of one task share. */
-typedef struct qc_prep {
-    int64_t oh0, ow0;   /* output position of the first pixel */
-    int64_t ohl, owl;   /* that of the last pixel inside OH*OW (if nin > 0) */
-    int64_t n, nin;     /* pixels of the task; those inside OH*OW */
-} qc_prep;
-
-/* Valid output columns ow_lo <= ow < ow_hi of tap column kw (those whose
- * input column lies inside the image); *ibase: iw = ow * SW + ibase. */
-static inline void qc_ow_range(const octk_conv_shape *s, int64_t kw, int64_t *ibase,
-                               int64_t *ow_lo, int64_t *ow_hi)
-{
-    int64_t ib = kw * s->DW - s->PL, lo, hi;
-    if (s->SW == 1) {
-        lo = ib >= 0 ? 0 : -ib;
-        hi = s->W - ib;
-    } else {
-        lo = ib >= 0 ? 0 : qk_div_up(-ib, s->SW);
-        hi = s->W - 1 - ib < 0 ? 0 : (s->W - 1 - ib) / s->SW + 1;
-    }
-    hi = qk_max(qk_min(hi, s->OW), 0);
-    *ibase = ib;
-    *ow_lo = qk_min(lo, hi);
-    *ow_hi = hi;
-}
-
-/* Builds the raw im2col row of k = (c*KH + kh)*KW + kw (c < 0: k >= K)
- * over the task's pixels in t (pr->n bytes plus QC_SLACK). */
-static void qc_build_row(const octk_qconv *p, const qc_prep *pr, int64_t c, int64_t kh,
-                         int64_t kw, uint8_t *t)
+/* Phase 0 task: the planes of channels [c0, c1), raw input bytes and x_zero
+ * in the padding.  Every byte of them is written. */
+static void qc_planes(const octk_qconv *p, const qc_geo *g, int64_t c0, int64_t c1)
 {
     const octk_conv_shape *s = &p->s;
     const uint8_t *x = (const uint8_t *)p->x;
     uint8_t z = (uint8_t)p->x_zero;
-    int64_t nin = pr->nin;
-    if (c < 0) {
-        qc_fill8(t, z, pr->n);
-        return;
-    }
-    int64_t ibase, ow_lo, ow_hi;
-    qc_ow_range(s, kw, &ibase, &ow_lo, &ow_hi);
-    int64_t j = 0, oh = pr->oh0, ow0 = pr->ow0;
-    while (j < nin) {
-        int64_t seg = qk_min(nin - j, s->OW - ow0), ow1 = ow0 + seg;
-        int64_t ih = oh * s->SH - s->PT + kh * s->DH;
-        if (ih < 0 || ih >= s->H) {
-            qc_fill8(t + j, z, seg);
-        } else {
-            /* left padding, input, right padding, in that order (each
-             * fill may spill into what follows, rewritten next) */
-            int64_t a = qk_min(qk_max(ow0, ow_lo), ow1), b = qk_max(qk_min(ow1, ow_hi), a);
-            const uint8_t *src = x + (c * s->H + ih) * s->W + a * s->SW + ibase;
-            uint8_t *d = t + j + (a - ow0);
-            qc_fill8(t + j, z, a - ow0);
-            if (s->SW == 1)
-                qc_copy8(d, src, b - a);
-            else if (s->SW == 2)
-                qc_gather2(d, src, b - a);
-            else
-                for (int64_t i = 0; i < b - a; i++)
-                    d[i] = src[i * s->SW];
-            qc_fill8(t + j + (b - ow0), z, ow1 - b);
-        }
-        j += seg;
-        ow0 = 0;
-        oh++;
-    }
-    qc_fill8(t + nin, z, pr->n - nin);
+    int64_t G = g->G;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t ph = 0; ph < s->SH; ph++)
+            for (int64_t pw = 0; pw < s->SW; pw++) {
+                uint8_t *d = (uint8_t *)p->work + c * g->cstride + (ph * s->SW + pw) * g->Hq * G;
+                /* columns j whose iw = j*SW + pw - PL lies in [0, W) */
+                int64_t lo = s->PL - pw, hi = s->W - 1 + s->PL - pw;
+                int64_t j0 = lo <= 0 ? 0 : qk_div_up(lo, s->SW);
+                int64_t j1 = hi < 0 ? 0 : hi / s->SW + 1;
+                j1 = qk_min(j1, G);
+                j0 = qk_min(j0, j1);
+                for (int64_t i = 0; i < g->Hq; i++, d += G) {
+                    int64_t ih = i * s->SH + ph - s->PT;
+                    if (ih < 0 || ih >= s->H) {
+                        memset(d, z, (size_t)G);
+                        continue;
+                    }
+                    const uint8_t *src = x + (c * s->H + ih) * s->W + j0 * s->SW + pw - s->PL;
+                    memset(d, z, (size_t)j0);
+                    if (s->SW == 1)
+                        memcpy(d + j0, src, (size_t)(j1 - j0));
+                    else if (s->SW == 2)
+                        qc_gather2(d + j0, src, j1 - j0);
+                    else
+                        for (int64_t j = j0; j < j1; j++)
+                            d[j] = src[(j - j0) * s->SW];
+                    memset(d + j1, z, (size_t)(G - j1));
+                }
+            }
 }
 
-/* The raw im2col row of k = (c*KH + kh)*KW + kw (c < 0: k >= K): a pointer
- * into x itself when the task's pixels read one contiguous run of the input
- * (all inside OH*OW and the image, within one output row, or whole rows
- * with OW == W, stride 1 and no horizontal offset: 1x1 rows, inner taps),
- * else the row built in t. */
-static inline const uint8_t *qc_row8(const octk_qconv *p, const qc_prep *pr, int64_t c,
-                                     int64_t kh, int64_t kw, uint8_t *t)
+/* ---- im2col -------------------------------------------------------------
+ * 4 (U8S8) or 2 (S16) im2col rows are interleaved into the panels,
+ * converting on the way: U8S8 stores xu = raw ^ 0x80 for int8 x (= x + 128)
+ * and raw for uint8, S16 stores x - x_zero.  So padding is x_zero [+128]
+ * (U8S8) or 0 (S16), which both mean x == x_zero; rows k >= K meet weight
+ * 0 and repeat row K-1. */
+
+/* The n bytes of the run at offset a of the planes (src, len bytes): a
+ * pointer into them, or, for the last panels, what the planes hold copied
+ * into t with x_zero after their end (only grid positions past the last
+ * pixel read there). */
+static inline const uint8_t *qc_run(const uint8_t *src, int64_t len, int64_t a, int64_t n,
+                                    uint8_t z, uint8_t *t)
 {
-    const octk_conv_shape *s = &p->s;
-    if (c >= 0 && s->SW == 1 && pr->nin == pr->n) {
-        int64_t dh = kh * s->DH - s->PT, ibase = kw * s->DW - s->PL;
-        int64_t ih0 = pr->oh0 * s->SH + dh, ihl = pr->ohl * s->SH + dh;
-        int64_t iw0 = pr->ow0 + ibase, iwl = pr->owl + ibase;
-        if (ih0 >= 0 && ihl < s->H &&
-            (pr->oh0 == pr->ohl ? iw0 >= 0 && iwl < s->W
-                                : s->SH == 1 && s->OW == s->W && ibase == 0))
-            return (const uint8_t *)p->x + (c * s->H + ih0) * s->W + iw0;
-    }
-    qc_build_row(p, pr, c, kh, kw, t);
+    if (a + n <= len)
+        return src + a;
+    int64_t have = qk_max(0, len - a);
+    memcpy(t, src + a, (size_t)have);
+    memset(t + have, z, (size_t)(n - have));
     return t;
 }
 
@@ -343,24 +308,35 @@ static inline void qc_interleave2(int16_t *d, const uint8_t *r0, const uint8_t *
 #endif
 }
 
-/* Phase 0 task: im2col panels [q0, q1) (at most QC_PREP_PANELS). */
-static void qc_im2col(const octk_qconv *p, const qk_hdr *h, int64_t q0, int64_t q1)
+/* The panels of work after the planes. */
+static inline uint8_t *qc_panels_base(const octk_qconv *p, const qc_geo *g)
 {
-    int u8s8 = h->path == OCTK_PATH_U8S8;
-    int64_t kp = h->kp, p0 = q0 * QK_NR, n = (q1 - q0) * QK_NR;
-    uint8_t t[4][QC_PREP_PIX + QC_SLACK];
-    const uint8_t *r[4];
-    int kstep = u8s8 ? 4 : 2;
+    return (uint8_t *)p->work + qc_planes_size(g);
+}
+
+/* im2col panels [q0, q1) (at most QC_PREP_PANELS), k by k: each k group's
+ * rows are runs of the planes over the panels' grid positions. */
+static void qc_im2col(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t q0,
+                      int64_t q1)
+{
     const octk_conv_shape *s = &p->s;
-    uint8_t flip = p->x_signed ? 0x80 : 0;
-    qc_prep pr = {.oh0 = p0 / s->OW, .ow0 = p0 % s->OW, .n = n,
-                  .nin = qk_max(0, qk_min(n, s->OH * s->OW - p0))};
-    pr.ohl = (p0 + qk_max(pr.nin, 1) - 1) / s->OW;
-    pr.owl = (p0 + qk_max(pr.nin, 1) - 1) % s->OW;
+    int u8s8 = h->path == OCTK_PATH_U8S8;
+    int kstep = u8s8 ? 4 : 2;
+    int64_t kp = h->kp, K = qc_K(s), v0 = q0 * QK_NR, n = (q1 - q0) * QK_NR;
+    const uint8_t *src = g->direct ? (const uint8_t *)p->x : (const uint8_t *)p->work;
+    uint8_t *panels = qc_panels_base(p, g);
+    uint8_t t[4][QC_PREP_PIX];
+    const uint8_t *r[4] = {NULL, NULL, NULL, NULL};
+    uint8_t flip = p->x_signed ? 0x80 : 0, z = (uint8_t)p->x_zero;
     int64_t c = 0, kh = 0, kw = 0; /* k = (c*KH + kh)*KW + kw, counted along */
     for (int64_t k = 0; k < kp; k += kstep) {
         for (int i = 0; i < kstep; i++) {
-            r[i] = qc_row8(p, &pr, c < s->C ? c : -1, kh, kw, t[i]);
+            if (k + i >= K) {
+                r[i] = r[i - 1];
+                continue;
+            }
+            r[i] = qc_run(src, g->src_len, c * g->cstride + qc_tap(s, g, kh, kw) + v0, n, z,
+                          t[i]);
             if (++kw == s->KW) {
                 kw = 0;
                 if (++kh == s->KH) {
@@ -372,10 +348,10 @@ static void qc_im2col(const octk_qconv *p, const qk_hdr *h, int64_t q0, int64_t 
         for (int64_t q = q0; q < q1; q++) {
             const int64_t o = (q - q0) * QK_NR;
             if (u8s8)
-                qc_interleave4((uint8_t *)p->work + (q * kp + k) * QK_NR, r[0] + o, r[1] + o,
-                               r[2] + o, r[3] + o, flip);
+                qc_interleave4(panels + (q * kp + k) * QK_NR, r[0] + o, r[1] + o, r[2] + o,
+                               r[3] + o, flip);
             else
-                qc_interleave2((int16_t *)p->work + (q * kp + k) * QK_NR, r[0] + o, r[1] + o,
+                qc_interleave2((int16_t *)panels + (q * kp + k) * QK_NR, r[0] + o, r[1] + o,
                                p->x_signed, p->x_zero);
         }
     }
@@ -392,14 +368,15 @@ static inline __m256i qc_round8(__m256i acc, __m256 m)
     return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(0x1p20f), f));
 }
 
-/* A full row of a tile: y[j] = clamp(rint((float)wrap(c[j] + add) * mult)
- * + y_zero, y_lo, y_hi) for j < QK_NR, the bytes qk_epilogue_row stores.
+/* A full row of a tile: bytes j < QK_NR of the result are y[j] =
+ * clamp(rint((float)wrap(c[j] + add) * mult) + y_zero, y_lo, y_hi), the
+ * bytes qk_epilogue_row stores.
  * Done in int16 with saturation after the rounding: a saturated value v
  * (|v| >= 32767) plus y_zero (|y_zero| <= 255) still lies beyond the 8-bit
  * range on the same side as the exact sum, so the clamp gives the same
  * result; values inside int16 are exact. */
-static inline void qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
-                                 int32_t y_lo, int32_t y_hi, int y_signed, uint8_t *y)
+static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
+                                    int32_t y_lo, int32_t y_hi, int y_signed)
 {
     const __m256i av = _mm256_set1_epi32(add);
     const __m256 mv = _mm256_set1_ps(mult);
@@ -419,30 +396,80 @@ static inline void qc_epilogue24(const int32_t *c, int32_t add, float mult, int3
     /* in [y_lo, y_hi]: either pack is exact */
     __m128i b16 = y_signed ? _mm_packs_epi16(a, b) : _mm_packus_epi16(a, b);
     __m128i b8 = y_signed ? _mm_packs_epi16(w2, w2) : _mm_packus_epi16(w2, w2);
-    _mm_storeu_si128((__m128i *)y, b16);
-    _mm_storel_epi64((__m128i *)(y + 16), b8);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(b16), b8, 1);
 }
 #endif
 
-/* Phase 1: output channels [m0, m1) x pixel panels [q0, q1). */
-static void qc_tile(const octk_qconv *p, const qk_hdr *h, int64_t m0, int64_t m1, int64_t q0,
-                    int64_t q1)
+/* Where the grid positions [v0, v0 + nc) of a panel go: runs of seg_len[i]
+ * positions from seg_src[i] (relative to v0) to pixel seg_dst[i] (oh*OW +
+ * ow); the positions of columns ow >= OW are skipped.  Returns the count
+ * (at most QK_NR). */
+static inline int qc_segments(const octk_conv_shape *s, const qc_geo *g, int64_t v0, int64_t nc,
+                              int seg_src[QK_NR], int seg_len[QK_NR], int64_t seg_dst[QK_NR])
+{
+    int n = 0;
+    int64_t v = v0, end = v0 + nc, oh = v0 / g->G, ow = v0 % g->G;
+    while (v < end) {
+        if (ow >= s->OW) {
+            v += g->G - ow;
+            oh++;
+            ow = 0;
+            continue;
+        }
+        int64_t len = qk_min(s->OW - ow, end - v);
+        seg_src[n] = (int)(v - v0);
+        seg_len[n] = (int)len;
+        seg_dst[n] = oh * s->OW + ow;
+        n++;
+        v += len;
+        ow += len;
+    }
+    return n;
+}
+
+/* d[i] = s[i] for i < n <= QK_NR, in at most two overlapping moves. */
+static inline void qc_copy_short(uint8_t *d, const uint8_t *s, int n)
+{
+    if (n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else {
+        for (int i = 0; i < n; i++)
+            d[i] = s[i];
+    }
+}
+
+/* Phase 2: output channels [m0, m1) x pixel panels [q0, q1). */
+static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t m0,
+                    int64_t m1, int64_t q0, int64_t q1)
 {
     const uint8_t *blob = (const uint8_t *)p->w;
+    const uint8_t *panels = qc_panels_base(p, g);
     int64_t kp = h->kp, P = p->s.OH * p->s.OW;
     int u8s8 = h->path == OCTK_PATH_U8S8;
     int32_t corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
     int32_t c[QK_MR][QK_NR];
+    int seg_src[QK_NR], seg_len[QK_NR];
+    int64_t seg_dst[QK_NR];
+    uint8_t row[32];
     for (int64_t q = q0; q < q1; q++) {
-        int64_t pix0 = q * QK_NR, nc = qk_min(QK_NR, P - pix0);
+        int64_t v0 = q * QK_NR, nc = qk_min(QK_NR, g->nv - v0);
+        /* on a grid without skipped columns, positions are pixels */
+        int nseg = g->G == p->s.OW ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
         for (int64_t m = m0; m < m1; m += QK_MR) {
             int mr = (int)qk_min(QK_MR, m1 - m);
             if (u8s8)
-                qk_ukr_u8s8_mr(blob + QK_HDR + m * kp, kp,
-                               (const uint8_t *)p->work + q * kp * QK_NR, kp / 4, mr, 0, c);
+                qk_ukr_u8s8_mr(blob + QK_HDR + m * kp, kp, panels + q * kp * QK_NR, kp / 4, mr, 0,
+                               c);
             else
                 qk_ukr_s16_mr((const int16_t *)(blob + QK_HDR) + m * kp, kp,
-                              (const int16_t *)p->work + q * kp * QK_NR, kp / 2, mr, c);
+                              (const int16_t *)panels + q * kp * QK_NR, kp / 2, mr, c);
             for (int r = 0; r < mr; r++) {
                 int32_t add = p->bias ? p->bias[m + r] : 0;
                 if (u8s8) {
@@ -450,16 +477,35 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, int64_t m0, int64_t m1
                     memcpy(&sm, blob + h->sums_off + 4 * (m + r), 4);
                     add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
                 }
-                uint8_t *yr = (uint8_t *)p->y + (m + r) * P + pix0;
+                uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
+                uint8_t *dst = g->G == p->s.OW ? yr + v0 : row;
 #ifdef __AVX2__
                 if (nc == QK_NR) {
-                    qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo, p->y_hi,
-                                  p->y_signed, yr);
-                    continue;
-                }
+                    __m256i b = qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo,
+                                              p->y_hi, p->y_signed);
+                    if (nseg == 0) {
+                        _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(b));
+                        _mm_storel_epi64((__m128i *)(dst + 16), _mm256_extracti128_si256(b, 1));
+                    } else if (QK_MASKED_STORE) {
+#if QK_MASKED_STORE
+                        /* each run straight from the register: masked-off
+                         * bytes are neither written nor accessed */
+                        for (int i = 0; i < nseg; i++)
+                            _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
+                                                    ((1u << seg_len[i]) - 1) << seg_src[i], b);
 #endif
-                qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
-                                p->y_hi, p->y_signed, yr);
+                        continue;
+                    } else {
+                        /* one store, so that the copies below load from it
+                         * whole (store forwarding) */
+                        _mm256_storeu_si256((__m256i *)row, b);
+                    }
+                } else
+#endif
+                    qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
+                                    p->y_hi, p->y_signed, dst);
+                for (int i = 0; i < nseg; i++)
+                    qc_copy_short(yr + seg_dst[i], row + seg_src[i], seg_len[i]);
             }
         }
     }
@@ -468,20 +514,27 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, int64_t m0, int64_t m1
 void octk_qconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end)
 {
     qk_hdr h = qk_read_hdr(p->w);
+    qc_geo g = qc_geometry(&p->s);
     if (phase == 0) {
-        int64_t np = qc_panels(&p->s);
         for (int64_t t = begin; t < end; t++)
-            qc_im2col(p, &h, t * QC_PREP_PANELS, qk_min(np, (t + 1) * QC_PREP_PANELS));
+            qc_planes(p, &g, t * QC_PLANE_CHANNELS, qk_min(p->s.C, (t + 1) * QC_PLANE_CHANNELS));
         return;
     }
-    int64_t mb, pb, np = qc_panels(&p->s);
-    int fused = qc_grid(&p->s, &mb, &pb);
-    int64_t npb = qk_div_up(np, pb);
+    if (phase == 1) {
+        for (int64_t t = begin; t < end; t++)
+            qc_im2col(p, &h, &g, t * QC_PREP_PANELS, qk_min(g.np, (t + 1) * QC_PREP_PANELS));
+        return;
+    }
+    if (phase != 2)
+        return;
+    int64_t mb, pb;
+    int fused = qc_grid(&p->s, g.np, &mb, &pb);
+    int64_t npb = qk_div_up(g.np, pb);
     for (int64_t t = begin; t < end; t++) {
         int64_t mi = t / npb, pi = t % npb;
+        int64_t q0 = pi * pb, q1 = qk_min(g.np, (pi + 1) * pb);
         if (fused)
-            qc_im2col(p, &h, pi * pb, qk_min(np, (pi + 1) * pb));
-        qc_tile(p, &h, mi * mb, qk_min(p->s.M, (mi + 1) * mb), pi * pb,
-                qk_min(np, (pi + 1) * pb));
+            qc_im2col(p, &h, &g, q0, q1);
+        qc_tile(p, &h, &g, mi * mb, qk_min(p->s.M, (mi + 1) * mb), q0, q1);
     }
 }

@@ -113,7 +113,9 @@ int64_t octk_qdwconv_tasks(const octk_qconv *p, int phase)
         return 0;
     if (phase == 0)
         return qd_fast3(s) ? 0 : s->C;
-    return s->C * qk_div_up(s->OH, qd_rows_per_task(s));
+    if (phase == 1)
+        return s->C * qk_div_up(s->OH, qd_rows_per_task(s));
+    return 0;
 }
 
 /* Phase 0: the padded plane of channel c. */

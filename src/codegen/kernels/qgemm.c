@@ -122,6 +122,8 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
         return 0;
     if (phase == 0)
         return qk_div_up(p->M, QG_ROWS_PER_WIDEN_TASK);
+    if (phase != 1)
+        return 0;
     int64_t mb, pb, np = qg_panels(p->N);
     qk_tile_grid(p->M, np, &mb, &pb);
     return qk_div_up(p->M, mb) * qk_div_up(np, pb);
