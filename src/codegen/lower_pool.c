@@ -5,11 +5,14 @@
  * Padding never wins a max and is never summed; AveragePool divides by the
  * number of taps inside the input, or with count_include_pad by the number
  * inside the padded input.  Running values live in allocas that SROA
- * promotes to registers.
+ * promotes to registers.  MaxPool on 8-bit tensors calls the kernel
+ * library (kernels/qpool.c) when the target has it.
  */
 #include <math.h>
+#include <stddef.h>
 
 #include "codegen.h"
+#include "codegen/kernels/octk.h"
 
 static LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty)
 {
@@ -66,6 +69,19 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
             dw = w.dilation[two], ph = two ? w.pad_begin[0] : 0, pw = w.pad_begin[two];
     int64_t peh = two ? w.pad_end[0] : 0, pew = w.pad_end[two];
     int64_t planes = X->dims[0] * X->dims[1];
+    if (q8 && cg_kernels_available(f) && sw <= OCTK_POOL_MAX_SW && KW <= OCTK_POOL_MAX_K) {
+        /* the kernel library's vectorized, threaded 8-bit MaxPool */
+        octk_maxpool8 a = {.s = {.C = planes, .H = H, .W = Wd, .M = planes, .OH = OH, .OW = OW,
+                                 .KH = KH, .KW = KW, .SH = sh, .SW = sw, .DH = dh, .DW = dw,
+                                 .PT = ph, .PL = pw},
+                           .x_signed = sgn};
+        cg_kptr ptrs[3] = {{offsetof(octk_maxpool8, x), cg_ptr(f, X)},
+                           {offsetof(octk_maxpool8, y), cg_ptr(f, Y)},
+                           {offsetof(octk_maxpool8, work),
+                            cg_workspace(f, octk_maxpool8_work_size(&a))}};
+        cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 3);
+        return OCT_OK;
+    }
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     LLVMValueRef acc = entry_alloca(f, et), cnt = entry_alloca(f, f->f32);
 

@@ -2,8 +2,8 @@
 with the onnx package) and run on random inputs of awkward sizes, against
 the reference interpreter (`octet run`).  Float outputs: |got - want| <=
 1e-5 * max(1, max|want|) (FMA and reassociated sums); QuantizeLinear and
-DequantizeLinear outputs (int8, uint8, float8 E4M3FN and E5M2): exactly
-equal."""
+DequantizeLinear outputs (int8, uint8, float8 E4M3FN and E5M2) and integer
+outputs: exactly equal."""
 import os
 import sys
 import tempfile
@@ -82,6 +82,23 @@ def cases():
                kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     yield case("maxpool_ceil", "MaxPool", [("x", rnd(2, 7, 12, 9))], [2, 7, 6, 4],
                kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    # 8-bit MaxPool (the kernel library's): strides 1 to 4, dilations,
+    # asymmetric pads, ceil_mode, 1-D; -128 and 0 inputs meet the padding
+    u8 = lambda *sh: rng.integers(0, 256, sh).astype(np.uint8)  # noqa: E731
+    s8 = lambda *sh: rng.integers(-128, 128, sh).astype(np.int8)  # noqa: E731
+    U8, S8 = TensorProto.UINT8, TensorProto.INT8
+    yield case("maxpool_u8", "MaxPool", [("x", u8(1, 3, 11, 13))], [1, 3, 6, 7], U8,
+               kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    yield case("maxpool_s8_dil", "MaxPool", [("x", s8(2, 5, 13, 12))], [2, 5, 12, 4], S8,
+               kernel_shape=[3, 2], strides=[1, 3], dilations=[2, 2], pads=[1, 0, 2, 1])
+    yield case("maxpool_u8_ceil", "MaxPool", [("x", u8(2, 7, 12, 9))], [2, 7, 6, 4], U8,
+               kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    yield case("maxpool_s8_1d", "MaxPool", [("x", s8(2, 3, 17))], [2, 3, 6], S8,
+               kernel_shape=[4], strides=[3], pads=[2, 1])
+    yield case("maxpool_u8_same", "MaxPool", [("x", u8(1, 4, 9, 30))], [1, 4, 9, 30], U8,
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    yield case("maxpool_s8_s4", "MaxPool", [("x", np.full((1, 2, 17, 19), -128, np.int8))],
+               [1, 2, 5, 5], S8, kernel_shape=[5, 5], strides=[4, 4], pads=[2, 2, 2, 2])
     yield case("avgpool_pad", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
                kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     yield case("avgpool_incl", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
@@ -159,7 +176,8 @@ def main():
             want = cgutil.run_ref(path, inputs, extra=["--format=pb"] if fp8 else [])["y"]
             if fp8:  # compare the float8 bytes
                 want = np.ascontiguousarray(want).view(np.uint8)
-            if m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear"):
+            if (m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear") or
+                    np.issubdtype(want.dtype, np.integer)):
                 ok = got[0].dtype == want.dtype and np.array_equal(got[0], want)
                 how = "exact" if ok else "max diff %s" % np.max(
                     np.abs(got[0].astype(np.float64) - want.astype(np.float64)))

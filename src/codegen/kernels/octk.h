@@ -113,6 +113,25 @@ size_t octk_qdwconv_work_size(const octk_qconv *p);
 int64_t octk_qdwconv_tasks(const octk_qconv *p, int phase);
 void octk_qdwconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end);
 
+/* ---- MaxPool on 8-bit tensors (qpool.c) --------------------------------- */
+
+/* s.C planes (N*C) of s.H x s.W into s.OH x s.OW, window s.KH x s.KW with
+ * strides, dilations and leading pads as in octk_conv_shape (s.M unused);
+ * padding never wins.  Column strides up to OCTK_POOL_MAX_SW, kernel widths
+ * up to OCTK_POOL_MAX_K. */
+enum { OCTK_POOL_MAX_SW = 16, OCTK_POOL_MAX_K = 64 };
+typedef struct octk_maxpool8 {
+    octk_conv_shape s;
+    int32_t x_signed;      /* int8 if set, else uint8 (y the same) */
+    const void *x;
+    void *y;
+    void *work;
+} octk_maxpool8;
+
+size_t octk_maxpool8_work_size(const octk_maxpool8 *p);
+int64_t octk_maxpool8_tasks(const octk_maxpool8 *p, int phase);
+void octk_maxpool8_run(const octk_maxpool8 *p, int phase, int64_t begin, int64_t end);
+
 /* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
 
 /* With y_float, the output is float32 instead (MatMulIntegerToFloat):

@@ -361,6 +361,25 @@ static inline void qk_ukr_u8s8_mr(const uint8_t *a, int64_t lda, const uint8_t *
     }
 }
 
+/* d[i] = s[2i] for i < n, reading s[0 .. 2n-2] only. */
+static inline void qk_gather2(uint8_t *d, const uint8_t *s, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __AVX2__
+    /* 16 outputs from 32 bytes, while those stay inside s[0 .. 2n-2] */
+    const __m256i even = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, 0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1,
+                                          -1, -1);
+    for (; 2 * i + 32 <= 2 * n - 1; i += 16) {
+        __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(s + 2 * i)), even);
+        v = _mm256_permute4x64_epi64(v, 0x08);
+        _mm_storeu_si128((__m128i *)(d + i), _mm256_castsi256_si128(v));
+    }
+#endif
+    for (; i < n; i++)
+        d[i] = s[2 * i];
+}
+
 /* Picks a tile grid of (rows / mb) x (panels / pb) giving at least 8 tasks
  * when the problem allows: the largest mb in {64, 32, 16, 8, 4} and pb in
  * {4, 2, 1} (tried in that order) reaching 8, else the finest. */

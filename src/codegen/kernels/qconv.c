@@ -168,25 +168,6 @@ int64_t octk_qconv_tasks(const octk_qconv *p, int phase)
     }
 }
 
-/* d[i] = s[2i] for i < n, reading s[0 .. 2n-2] only. */
-static inline void qc_gather2(uint8_t *d, const uint8_t *s, int64_t n)
-{
-    int64_t i = 0;
-#ifdef __AVX2__
-    /* 16 outputs from 32 bytes, while those stay inside s[0 .. 2n-2] */
-    const __m256i even = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1,
-                                          -1, 0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1,
-                                          -1, -1);
-    for (; 2 * i + 32 <= 2 * n - 1; i += 16) {
-        __m256i v = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(s + 2 * i)), even);
-        v = _mm256_permute4x64_epi64(v, 0x08);
-        _mm_storeu_si128((__m128i *)(d + i), _mm256_castsi256_si128(v));
-    }
-#endif
-    for (; i < n; i++)
-        d[i] = s[2 * i];
-}
-
 /* Phase 0 task: the planes of channels [c0, c1), raw input bytes and x_zero
  * in the padding.  Every byte of them is written. */
 static void qc_planes(const octk_qconv *p, const qc_geo *g, int64_t c0, int64_t c1)
@@ -216,7 +197,7 @@ static void qc_planes(const octk_qconv *p, const qc_geo *g, int64_t c0, int64_t 
                     if (s->SW == 1)
                         memcpy(d + j0, src, (size_t)(j1 - j0));
                     else if (s->SW == 2)
-                        qc_gather2(d + j0, src, j1 - j0);
+                        qk_gather2(d + j0, src, j1 - j0);
                     else
                         for (int64_t j = j0; j < j1; j++)
                             d[j] = src[(j - j0) * s->SW];
@@ -375,6 +356,28 @@ static inline __m256i qc_round8(__m256i acc, __m256 m)
  * (|v| >= 32767) plus y_zero (|y_zero| <= 255) still lies beyond the 8-bit
  * range on the same side as the exact sum, so the clamp gives the same
  * result; values inside int16 are exact. */
+#if QK_MASKED_STORE
+/* With AVX-512: clamp the product in float to [y_lo - y_zero, y_hi -
+ * y_zero] (integers, so rounding after the clamp equals clamping after
+ * it; maxps gives the bound for NaN, as qk_requant1's -2^20 does), round,
+ * add y_zero and truncate to bytes (vpmovdb): 16 + 8 lanes. */
+static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
+                                    int32_t y_lo, int32_t y_hi, int y_signed)
+{
+    (void)y_signed;
+    const float lo = (float)(y_lo - y_zero), hi = (float)(y_hi - y_zero);
+    __m512 a = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_loadu_si512(c), _mm512_set1_epi32(add)));
+    a = _mm512_mul_ps(a, _mm512_set1_ps(mult));
+    a = _mm512_min_ps(_mm512_max_ps(a, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+    __m128i ba = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(a), _mm512_set1_epi32(y_zero)));
+    __m256 b = _mm256_cvtepi32_ps(
+        _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(c + 16)), _mm256_set1_epi32(add)));
+    b = _mm256_mul_ps(b, _mm256_set1_ps(mult));
+    b = _mm256_min_ps(_mm256_max_ps(b, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+    __m128i bb = _mm256_cvtepi32_epi8(_mm256_add_epi32(_mm256_cvtps_epi32(b), _mm256_set1_epi32(y_zero)));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(ba), bb, 1);
+}
+#else
 static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
                                     int32_t y_lo, int32_t y_hi, int y_signed)
 {
@@ -398,6 +401,7 @@ static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, i
     __m128i b8 = y_signed ? _mm_packs_epi16(w2, w2) : _mm_packus_epi16(w2, w2);
     return _mm256_inserti128_si256(_mm256_castsi128_si256(b16), b8, 1);
 }
+#endif
 #endif
 
 /* Where the grid positions [v0, v0 + nc) of a panel go: runs of seg_len[i]
@@ -483,23 +487,25 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
                 if (nc == QK_NR) {
                     __m256i b = qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo,
                                               p->y_hi, p->y_signed);
+#if QK_MASKED_STORE
+                    /* each run straight from the register: masked-off
+                     * bytes are neither written nor accessed */
+                    if (nseg == 0)
+                        _mm256_mask_storeu_epi8(dst, 0xFFFFFFu, b);
+                    for (int i = 0; i < nseg; i++)
+                        _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
+                                                ((1u << seg_len[i]) - 1) << seg_src[i], b);
+                    continue;
+#else
                     if (nseg == 0) {
                         _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(b));
                         _mm_storel_epi64((__m128i *)(dst + 16), _mm256_extracti128_si256(b, 1));
-                    } else if (QK_MASKED_STORE) {
-#if QK_MASKED_STORE
-                        /* each run straight from the register: masked-off
-                         * bytes are neither written nor accessed */
-                        for (int i = 0; i < nseg; i++)
-                            _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
-                                                    ((1u << seg_len[i]) - 1) << seg_src[i], b);
-#endif
                         continue;
-                    } else {
-                        /* one store, so that the copies below load from it
-                         * whole (store forwarding) */
-                        _mm256_storeu_si256((__m256i *)row, b);
                     }
+                    /* one store, so that the copies below load from it
+                     * whole (store forwarding) */
+                    _mm256_storeu_si256((__m256i *)row, b);
+#endif
                 } else
 #endif
                     qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
