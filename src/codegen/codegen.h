@@ -116,6 +116,12 @@ typedef struct cg_tensor {
     LLVMValueRef global;  /* CONST, made on first use */
     bool stored;          /* CONST in the weights file, at `offset` */
     int first, last;      /* node indices of the lifetime (plan only) */
+    /* SCRATCH inside the output of the Concat that reads it, at its slice
+     * (concat_out: that output's value id); the Concat copies nothing */
+    bool in_concat;
+    bool has_parts;       /* a Concat output holding such inputs */
+    size_t concat_out;
+    uint64_t concat_off;
 } cg_tensor;
 
 #define CG_ALIGN 64
@@ -124,7 +130,8 @@ typedef struct cg_tensor {
  * the peak scratch size: intermediates ordered by size (largest first) are
  * placed greedily at the lowest 64-byte-aligned offset that does not
  * overlap any already placed tensor whose lifetime (producing node to last
- * consuming node, inclusive) intersects theirs. */
+ * consuming node, inclusive) intersects theirs.  Concat inputs only the
+ * Concat reads live inside its output (in_concat). */
 oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
                           uint64_t *scratch_size);
 

@@ -84,7 +84,8 @@ oct_status cg_lower_concat(cg_fn *f, const ir_node *n)
     for (int i = 0; i < n->n_in; i++) {
         cg_tensor *x = cg_in(f, n, i);
         uint64_t chunk = (uint64_t)x->dims[axis] * inner;
-        if (chunk) {
+        /* placed at its slice by the memory plan: already there */
+        if (chunk && !(x->in_concat && &f->tens[x->concat_out] == y)) {
             LLVMValueRef px = cg_ptr(f, x);
             cg_loop l;
             LLVMValueRef o = cg_loop_begin(f, &l, (int64_t)outer);

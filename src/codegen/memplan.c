@@ -7,6 +7,14 @@
  * already placed tensor with an intersecting lifetime.  A lifetime runs
  * from the producing node to the last consuming node, inclusive, so a
  * node's output never shares bytes with its own inputs.
+ *
+ * Concat in place: when every dimension of a Concat's output before the
+ * axis is 1, each input's bytes are one slice of the output.  An input
+ * produced by a node into scratch and read by nothing but that Concat is
+ * then placed at its slice (the producer writes straight into the output),
+ * and the output's lifetime starts at the first such producer, so nothing
+ * alive meanwhile overlaps any slice.  Inputs that are themselves Concat
+ * outputs holding slices are left alone (no chains).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,60 @@ static int by_size_desc(const void *x, const void *y)
     if (a->nbytes != b->nbytes)
         return a->nbytes < b->nbytes ? 1 : -1;
     return (a->first > b->first) - (a->first < b->first);
+}
+
+/* Whether Concat node n's inputs are slices of its output y in order
+ * (the checks cg_lower_concat makes, plus outer dimensions of 1). */
+static bool concat_slices(const ir_node *n, const cg_tensor *tens, const cg_tensor *y)
+{
+    int axis;
+    if (!ref_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
+        return false;
+    for (int d = 0; d < axis; d++)
+        if (y->dims[d] != 1)
+            return false;
+    int64_t along = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->in[i])
+            return false;
+        const cg_tensor *x = &tens[n->in[i]->id];
+        if (x->rank != y->rank || x->dtype != y->dtype)
+            return false;
+        for (int d = 0; d < y->rank; d++)
+            if (d != axis && x->dims[d] != y->dims[d])
+                return false;
+        along += x->dims[axis];
+    }
+    return along == y->dims[axis];
+}
+
+/* Marks the Concat inputs placed in their output (file comment); uses[v]
+ * counts the reads of value v (graph outputs included). */
+static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
+{
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const ir_node *n = g->nodes[k];
+        if (n->op != IR_OP_CONCAT || n->n_out < 1 || !n->out[0])
+            continue;
+        cg_tensor *y = &tens[n->out[0]->id];
+        if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat ||
+            !concat_slices(n, tens, y))
+            continue;
+        uint64_t at = 0;
+        for (int i = 0; i < n->n_in; i++) {
+            cg_tensor *x = &tens[n->in[i]->id];
+            if (x->place == CG_PLACE_NONE && x->first >= 0 && uses[n->in[i]->id] == 1 &&
+                !x->has_parts && !x->in_concat) {
+                x->in_concat = true;
+                x->concat_out = n->out[0]->id;
+                x->concat_off = at;
+                y->has_parts = true;
+                if (x->first < y->first)
+                    y->first = x->first;
+            }
+            at += x->nbytes;
+        }
+    }
 }
 
 oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
@@ -59,13 +121,23 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
             if (n->in[i])
                 tens[n->in[i]->id].last = (int)k;
     }
+    int *uses = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *uses);
+    if (!uses)
+        return OCT_EINTERNAL;
+    for (size_t k = 0; k < n_nodes; k++)
+        for (int i = 0; i < g->nodes[k]->n_in; i++)
+            if (g->nodes[k]->in[i])
+                uses[g->nodes[k]->in[i]->id]++;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        uses[g->outputs[i]->id]++;
+    plan_concats(g, tens, uses);
     size_t n_scr = 0;
     cg_tensor **scr = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *scr);
     if (!scr)
         return OCT_EINTERNAL;
     for (size_t v = 0; v < g->n_values; v++) {
         cg_tensor *t = &tens[v];
-        if (t->place != CG_PLACE_NONE || t->first < 0)
+        if (t->place != CG_PLACE_NONE || t->first < 0 || t->in_concat)
             continue;
         if (t->last < t->first)
             t->last = t->first; /* produced, never read: still written */
@@ -97,6 +169,11 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
         if (off + size > peak)
             peak = off + size;
     }
+    for (size_t v = 0; v < g->n_values; v++)
+        if (tens[v].in_concat) {
+            tens[v].place = CG_PLACE_SCRATCH;
+            tens[v].offset = tens[tens[v].concat_out].offset + tens[v].concat_off;
+        }
     *scratch_size = peak;
     return OCT_OK;
 }

@@ -38,6 +38,27 @@ def case(name, op, inputs, out_shape, out_type=F, inits=(), opset=17, **attrs):
     return name, m, inputs
 
 
+def concat_in_place():
+    """Concats whose inputs the memory plan places inside the output (made
+    by a node, read only by the Concat) next to ones it must copy: an input
+    read twice, an input another node reads, Concat outputs holding slices
+    feeding another Concat, and a leading dimension of 1."""
+    a, b = rnd(1, 3, 5, 4), rnd(1, 2, 5, 4)
+    nodes = [helper.make_node(op, ins, [out]) for op, ins, out in [
+        ("Relu", ["a"], "r"), ("Sigmoid", ["b"], "s"), ("Neg", ["a"], "t"),
+        ("Tanh", ["b"], "u"), ("Exp", ["b"], "e"), ("Abs", ["a"], "v"),
+        ("Mul", ["v", "v"], "w")]]
+    nodes += [helper.make_node("Concat", ins, [out], axis=1) for ins, out in [
+        (["r", "s", "t"], "c1"), (["u", "c1"], "c2"), (["e", "e"], "c3"),
+        (["v", "w"], "c4"), (["c2", "c3", "c4"], "y")]]
+    vi = [helper.make_tensor_value_info(n, F, x.shape) for n, x in [("a", a), ("b", b)]]
+    g = helper.make_graph(nodes, "concat_in_place", vi,
+                          [helper.make_tensor_value_info("y", F, [1, 20, 5, 4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return "concat_in_place", m, [("a", a), ("b", b)]
+
+
 def cases():
     yield case("add_bcast", "Add", [("a", rnd(2, 3, 5, 7)), ("b", rnd(3, 1, 7))], [2, 3, 5, 7])
     yield case("sub_scalar", "Sub", [("a", rnd(13, 7))], [13, 7], inits=[("b", rnd(1))])
@@ -106,6 +127,7 @@ def cases():
     yield case("globalavgpool", "GlobalAveragePool", [("x", rnd(2, 13, 7, 5))], [2, 13, 1, 1])
     yield case("concat", "Concat", [("a", rnd(2, 3, 5)), ("b", rnd(2, 7, 5))], [2, 13, 5],
                inits=[("c", rnd(2, 3, 5))], axis=1)
+    yield concat_in_place()
     yield case("reshape", "Reshape", [("x", rnd(3, 7, 5))], [21, 5],
                inits=[("s", np.array([-1, 5], np.int64))])
     yield case("flatten", "Flatten", [("x", rnd(3, 7, 5))], [3, 35])
