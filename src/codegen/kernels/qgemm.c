@@ -170,6 +170,19 @@ static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m
 static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *add,
                                    const float *mult, const float *fbias, float *y)
 {
+#ifdef __AVX2__
+    if (nc == QK_NR) {
+        for (int j = 0; j < QK_NR; j += 8) {
+            __m256i s = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(c + j)),
+                                         _mm256_loadu_si256((const __m256i *)(add + j)));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_loadu_ps(mult + j));
+            if (fbias)
+                v = _mm256_add_ps(v, _mm256_loadu_ps(fbias + j));
+            _mm256_storeu_ps(y + j, v);
+        }
+        return;
+    }
+#endif
     for (int64_t j = 0; j < nc; j++) {
         float v = (float)qk_wrap_add(c[j], add[j]) * mult[j];
         y[j] = fbias ? v + fbias[j] : v;
