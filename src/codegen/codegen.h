@@ -120,6 +120,7 @@ typedef struct cg_tensor {
      * (concat_out: that output's value id); the Concat copies nothing */
     bool in_concat;
     bool has_parts;       /* a Concat output holding such inputs */
+    bool fused;           /* only read inside its fused run: never stored */
     size_t concat_out;
     uint64_t concat_off;
 } cg_tensor;
@@ -130,10 +131,11 @@ typedef struct cg_tensor {
  * the peak scratch size: intermediates ordered by size (largest first) are
  * placed greedily at the lowest 64-byte-aligned offset that does not
  * overlap any already placed tensor whose lifetime (producing node to last
- * consuming node, inclusive) intersects theirs.  Concat inputs only the
- * Concat reads live inside its output (in_concat). */
-oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
-                          uint64_t *scratch_size);
+ * consuming node, inclusive) intersects theirs; a node of a fused run
+ * counts as its whole span (span[k], cg_plan_fusion).  Concat inputs only
+ * the Concat reads live inside its output (in_concat). */
+oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
+                          cg_tensor *tens, uint64_t *scratch_size);
 
 /* ---- lowering state and helpers (build.c) ------------------------------- */
 
@@ -296,5 +298,31 @@ bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
 
 /* The lowering of op, or NULL if there is none. */
 cg_lower_fn cg_lowering(ir_op op);
+
+/* Per-element pieces shared by the node lowerings and the fused loops
+ * (the same instructions, so the same bits either way). */
+LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x); /* NULL: none */
+LLVMValueRef cg_binary_elem(cg_fn *f, ir_op op, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_clip_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef lo, LLVMValueRef hi);
+oct_status cg_clip_bounds(cg_fn *f, const ir_node *n, LLVMValueRef bound[2]);
+/* QuantizeLinear of float x to an 8-bit integer in [lo, hi] (zf: the zero
+ * point as float); DequantizeLinear of x and zero point zv (both i64). */
+LLVMValueRef cg_quantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef sv, LLVMValueRef zf,
+                              int64_t lo, int64_t hi);
+LLVMValueRef cg_dequantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef zv, LLVMValueRef sv);
+/* Integer element idx of t widened to i64 with t's signedness. */
+LLVMValueRef cg_load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx);
+
+/* ---- element-wise fusion (fuse_eltwise.c) ------------------------------ */
+
+/* Runs of consecutive element-wise nodes (8-bit per-tensor Q/DQ, Add, Sub,
+ * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs on one shape, each
+ * reading a value of the run before it) become one loop.  Fills span[k] =
+ * {first, last} node of node k's run ({k, k} alone) and marks the values
+ * only their run reads (cg_tensor.fused: never stored, no memory). */
+oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor *tens,
+                          int (*span)[2]);
+/* Lowers the run of nodes [lo, hi] into the current function. */
+oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi);
 
 #endif

@@ -12,6 +12,7 @@ struct cg_module {
     const ir_model *model;
     const char *name;
     cg_tensor *tens;            /* by value id */
+    int (*span)[2];             /* by node: its fused run [first, last] */
     uint64_t scratch_size;
     const char *triple, *cpu, *features;
     char *signature;            /* JSON, in the arena */

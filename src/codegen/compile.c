@@ -143,6 +143,10 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
     oct_status st = OCT_OK;
     for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
         const ir_node *n = g->nodes[k];
+        /* a fused run is lowered at its last node */
+        int run_lo = cm->span[k][0], run_hi = cm->span[k][1];
+        if (run_hi > run_lo && (int)k < run_hi)
+            continue;
         cg_lower_fn lower = cg_lowering(n->op);
         if (!lower) {
             st = oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n,
@@ -164,7 +168,7 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         f->arg_scratch = LLVMGetParam(fn, 2);
         f->arg_pool = LLVMGetParam(fn, 3);
         LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
-        st = lower(f, n);
+        st = run_hi > run_lo ? cg_lower_run(f, g, run_lo, run_hi) : lower(f, n);
         if (st == OCT_OK) {
             LLVMBuildRetVoid(f->b);
             LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
@@ -347,8 +351,13 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++)
         if (!cm->tens[g->outputs[i]->id].value)
             st = fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+    if (st == OCT_OK) {
+        cm->span = ir_alloc_array(ctx, g->n_nodes ? g->n_nodes : 1, sizeof *cm->span);
+        st = cm->span ? cg_plan_fusion(ctx, g, ir_model_opset(m, ""), cm->tens, cm->span)
+                      : OCT_EINTERNAL;
+    }
     if (st == OCT_OK)
-        st = cg_plan_memory(ctx, g, cm->tens, &cm->scratch_size);
+        st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
     /* only tensors that were filled keep their planned place */
     for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
         if (!cm->tens[v].value)

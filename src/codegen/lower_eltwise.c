@@ -33,14 +33,8 @@ oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
     LLVMValueRef pa = cg_ptr(f, a), pb = cg_ptr(f, b), py = cg_ptr(f, y), offs[3];
     cg_nest ns;
     cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[REF_MAX_RANK])str, offs);
-    LLVMValueRef x0 = cg_load(f, f->f32, pa, offs[0]), x1 = cg_load(f, f->f32, pb, offs[1]), r;
-    switch (n->op) {
-    case IR_OP_ADD: r = LLVMBuildFAdd(f->b, x0, x1, ""); break;
-    case IR_OP_SUB: r = LLVMBuildFSub(f->b, x0, x1, ""); break;
-    case IR_OP_MUL: r = LLVMBuildFMul(f->b, x0, x1, ""); break;
-    default: r = LLVMBuildFDiv(f->b, x0, x1, ""); break;
-    }
-    cg_store(f, f->f32, py, offs[2], r);
+    LLVMValueRef x0 = cg_load(f, f->f32, pa, offs[0]), x1 = cg_load(f, f->f32, pb, offs[1]);
+    cg_store(f, f->f32, py, offs[2], cg_binary_elem(f, n->op, x0, x1));
     cg_nest_end(f, &ns);
     return OCT_OK;
 }
@@ -51,8 +45,7 @@ static LLVMValueRef sel_lt(cg_fn *f, LLVMValueRef x, LLVMValueRef c, LLVMValueRe
     return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, x, c, ""), a, b, "");
 }
 
-/* y = op(x) for one element; NULL if the op has no lowering. */
-static LLVMValueRef unary_op(cg_fn *f, const ir_node *n, LLVMValueRef x)
+LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x)
 {
     LLVMValueRef zero = cg_f32c(f, 0), one = cg_f32c(f, 1);
     switch (n->op) {
@@ -96,6 +89,48 @@ static LLVMValueRef unary_op(cg_fn *f, const ir_node *n, LLVMValueRef x)
     }
 }
 
+LLVMValueRef cg_clip_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef lo, LLVMValueRef hi)
+{
+    /* x < lo ? lo : x > hi ? hi : x */
+    if (lo)
+        x = sel_lt(f, x, lo, lo, x);
+    if (hi)
+        x = sel_lt(f, hi, x, hi, x);
+    return x;
+}
+
+LLVMValueRef cg_binary_elem(cg_fn *f, ir_op op, LLVMValueRef a, LLVMValueRef b)
+{
+    switch (op) {
+    case IR_OP_ADD: return LLVMBuildFAdd(f->b, a, b, "");
+    case IR_OP_SUB: return LLVMBuildFSub(f->b, a, b, "");
+    case IR_OP_MUL: return LLVMBuildFMul(f->b, a, b, "");
+    default: return LLVMBuildFDiv(f->b, a, b, "");
+    }
+}
+
+/* Clip's bounds as values (NULL: none), from the attributes before opset 11,
+ * else from inputs 1 and 2. */
+oct_status cg_clip_bounds(cg_fn *f, const ir_node *n, LLVMValueRef bound[2])
+{
+    bound[0] = bound[1] = NULL;
+    if (f->opset < 11) {
+        bound[0] = cg_f32c(f, ir_attr_float(n, "min", -INFINITY));
+        bound[1] = cg_f32c(f, ir_attr_float(n, "max", INFINITY));
+        return OCT_OK;
+    }
+    for (int k = 0; k < 2; k++) {
+        cg_tensor *t = cg_in(f, n, k + 1);
+        if (!t)
+            continue;
+        oct_status st = cg_need_f32(f, n, t, 0, k + 1);
+        if (st)
+            return st;
+        bound[k] = cg_load(f, f->f32, cg_ptr(f, t), cg_i64c(f, 0));
+    }
+    return OCT_OK;
+}
+
 static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLVMValueRef hi)
 {
     cg_tensor *x = cg_in(f, n, 0), *y = cg_out(f, n, 0);
@@ -119,14 +154,9 @@ static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLV
     LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
     LLVMValueRef v = cg_load(f, f->f32, px, i), r;
     if (n->op == IR_OP_CLIP) {
-        /* x < lo ? lo : x > hi ? hi : x */
-        r = v;
-        if (lo)
-            r = sel_lt(f, r, lo, lo, r);
-        if (hi)
-            r = sel_lt(f, hi, r, hi, r);
+        r = cg_clip_elem(f, v, lo, hi);
     } else {
-        r = unary_op(f, n, v);
+        r = cg_unary_elem(f, n, v);
     }
     cg_store(f, f->f32, py, i, r);
     cg_loop_end(f, &l);
@@ -206,20 +236,7 @@ oct_status cg_lower_clip(cg_fn *f, const ir_node *n)
     oct_status qst;
     if (try_clip_q8(f, n, &qst))
         return qst;
-    LLVMValueRef bound[2] = {NULL, NULL};
-    if (f->opset < 11) {
-        bound[0] = cg_f32c(f, ir_attr_float(n, "min", -INFINITY));
-        bound[1] = cg_f32c(f, ir_attr_float(n, "max", INFINITY));
-    } else {
-        for (int k = 0; k < 2; k++) {
-            cg_tensor *t = cg_in(f, n, k + 1);
-            if (!t)
-                continue;
-            oct_status st = cg_need_f32(f, n, t, 0, k + 1);
-            if (st)
-                return st;
-            bound[k] = cg_load(f, f->f32, cg_ptr(f, t), cg_i64c(f, 0));
-        }
-    }
-    return elementwise_1(f, n, bound[0], bound[1]);
+    LLVMValueRef bound[2];
+    oct_status st = cg_clip_bounds(f, n, bound);
+    return st ? st : elementwise_1(f, n, bound[0], bound[1]);
 }

@@ -76,8 +76,7 @@ static bool int_range(ir_dtype dt, int64_t *lo, int64_t *hi)
     }
 }
 
-/* Integer element idx of t widened to i64 with t's signedness. */
-static LLVMValueRef load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx)
+LLVMValueRef cg_load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx)
 {
     LLVMValueRef v = cg_load(f, cg_elem_type(f, t->dtype), base, idx);
     return ir_dtype_info(t->dtype)->kind == IR_DK_SINT ? LLVMBuildSExt(f->b, v, f->i64, "")
@@ -216,6 +215,26 @@ static oct_status dequantize_fp8(cg_fn *f, const ir_node *n, const cg_tensor *X,
     return OCT_OK;
 }
 
+LLVMValueRef cg_quantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef sv, LLVMValueRef zf,
+                              int64_t lo, int64_t hi)
+{
+    LLVMValueRef q = LLVMBuildFDiv(f->b, x, sv, "");
+    q = cg_intrinsic(f, "llvm.roundeven", f->f32, &q, 1);
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealUNO, q, q, ""), cg_f32c(f, 0), q, "");
+    q = LLVMBuildFAdd(f->b, q, zf, "");
+    LLVMValueRef flo = cg_f32c(f, (double)lo), fhi = cg_f32c(f, (double)hi);
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, q, flo, ""), flo, q, "");
+    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, q, fhi, ""), fhi, q, "");
+    LLVMValueRef qi = LLVMBuildFPToSI(f->b, q, f->i32, "");
+    return LLVMBuildTrunc(f->b, qi, f->i8, "");
+}
+
+LLVMValueRef cg_dequantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef zv, LLVMValueRef sv)
+{
+    LLVMValueRef d = LLVMBuildNSWSub(f->b, x, zv, "");
+    return LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, d, f->f32, ""), sv, "");
+}
+
 oct_status cg_lower_quantizelinear(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Z = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
@@ -237,18 +256,10 @@ oct_status cg_lower_quantizelinear(cg_fn *f, const ir_node *n)
     LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
     LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
     LLVMValueRef sv = cg_load(f, f->f32, ps, c);
-    LLVMValueRef zf = pz ? LLVMBuildSIToFP(f->b, load_i64(f, Z, pz, c), f->f32, "") : cg_f32c(f, 0);
+    LLVMValueRef zf = pz ? LLVMBuildSIToFP(f->b, cg_load_i64(f, Z, pz, c), f->f32, "") : cg_f32c(f, 0);
     LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
     LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
-    LLVMValueRef q = LLVMBuildFDiv(f->b, cg_load(f, f->f32, px, idx), sv, "");
-    q = cg_intrinsic(f, "llvm.roundeven", f->f32, &q, 1);
-    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealUNO, q, q, ""), cg_f32c(f, 0), q, "");
-    q = LLVMBuildFAdd(f->b, q, zf, "");
-    LLVMValueRef flo = cg_f32c(f, (double)lo), fhi = cg_f32c(f, (double)hi);
-    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, q, flo, ""), flo, q, "");
-    q = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, q, fhi, ""), fhi, q, "");
-    LLVMValueRef qi = LLVMBuildFPToSI(f->b, q, f->i32, "");
-    cg_store(f, f->i8, py, idx, LLVMBuildTrunc(f->b, qi, f->i8, ""));
+    cg_store(f, f->i8, py, idx, cg_quantize_elem(f, cg_load(f, f->f32, px, idx), sv, zf, lo, hi));
     cg_loop_end(f, &li);
     cg_loop_end(f, &ld);
     cg_loop_end(f, &lo_);
@@ -276,12 +287,10 @@ oct_status cg_lower_dequantizelinear(cg_fn *f, const ir_node *n)
     LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
     LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
     LLVMValueRef sv = cg_load(f, f->f32, ps, c);
-    LLVMValueRef zv = pz ? load_i64(f, Z, pz, c) : cg_i64c(f, 0);
+    LLVMValueRef zv = pz ? cg_load_i64(f, Z, pz, c) : cg_i64c(f, 0);
     LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
     LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
-    LLVMValueRef d = LLVMBuildNSWSub(f->b, load_i64(f, X, px, idx), zv, "");
-    LLVMValueRef v = LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, d, f->f32, ""), sv, "");
-    cg_store(f, f->f32, py, idx, v);
+    cg_store(f, f->f32, py, idx, cg_dequantize_elem(f, cg_load_i64(f, X, px, idx), zv, sv));
     cg_loop_end(f, &li);
     cg_loop_end(f, &ld);
     cg_loop_end(f, &lo_);

@@ -88,8 +88,8 @@ static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
     }
 }
 
-oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
-                          uint64_t *scratch_size)
+oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
+                          cg_tensor *tens, uint64_t *scratch_size)
 {
     size_t n_nodes = g->n_nodes;
     for (size_t v = 0; v < g->n_values; v++) {
@@ -114,12 +114,14 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
     }
     for (size_t k = 0; k < n_nodes; k++) {
         const ir_node *n = g->nodes[k];
+        /* a fused run reads and writes all its values in one loop */
+        int lo = span ? span[k][0] : (int)k, hi = span ? span[k][1] : (int)k;
         for (int i = 0; i < n->n_out; i++)
             if (n->out[i] && n->out[i]->name[0] && tens[n->out[i]->id].first < 0)
-                tens[n->out[i]->id].first = (int)k;
+                tens[n->out[i]->id].first = lo;
         for (int i = 0; i < n->n_in; i++)
-            if (n->in[i])
-                tens[n->in[i]->id].last = (int)k;
+            if (n->in[i] && tens[n->in[i]->id].last < hi)
+                tens[n->in[i]->id].last = hi;
     }
     int *uses = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *uses);
     if (!uses)
@@ -137,7 +139,7 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, cg_tensor *tens,
         return OCT_EINTERNAL;
     for (size_t v = 0; v < g->n_values; v++) {
         cg_tensor *t = &tens[v];
-        if (t->place != CG_PLACE_NONE || t->first < 0 || t->in_concat)
+        if (t->place != CG_PLACE_NONE || t->first < 0 || t->in_concat || t->fused)
             continue;
         if (t->last < t->first)
             t->last = t->first; /* produced, never read: still written */

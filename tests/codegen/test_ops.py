@@ -59,6 +59,42 @@ def concat_in_place():
     return "concat_in_place", m, [("a", a), ("b", b)]
 
 
+def fused_runs():
+    """Runs of element-wise nodes that the backend lowers as one loop
+    (fuse_eltwise.c): a HardSwish written out between DequantizeLinear and
+    QuantizeLinear, an int8 Q/DQ pair inside the run, scalar operands; and a
+    float run at opset 10 (Clip bounds as attributes) reading a graph input
+    twice."""
+    sh = [1, 5, 7, 9]
+    x = rng.integers(0, 256, sh).astype(np.uint8)
+    sc = lambda v, dt=np.float32: np.array(v, dt)  # noqa: E731
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("s", sc(0.05)), ("z", sc(128, np.uint8)), ("three", sc(3.0)), ("zero", sc(0.0)),
+        ("six", sc(6.0)), ("s8", sc(0.03)), ("z8", sc(-3, np.int8)), ("s2", sc(0.045)),
+        ("z2", sc(7, np.uint8))]]
+    nodes = [helper.make_node(op, ins, [out]) for op, ins, out in [
+        ("DequantizeLinear", ["x", "s", "z"], "d"), ("Add", ["d", "three"], "a"),
+        ("Clip", ["a", "zero", "six"], "c"), ("Div", ["c", "six"], "h"),
+        ("Mul", ["d", "h"], "m"), ("QuantizeLinear", ["m", "s8", "z8"], "q8"),
+        ("DequantizeLinear", ["q8", "s8", "z8"], "e"), ("Neg", ["e"], "ne"),
+        ("Sub", ["ne", "d"], "u"), ("QuantizeLinear", ["u", "s2", "z2"], "y")]]
+    g = helper.make_graph(nodes, "fused_q", [helper.make_tensor_value_info("x", TensorProto.UINT8, sh)],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, sh)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    yield "fused_qdq_hardswish", m, [("x", x)]
+    xf = rnd(2, 3, 11, 5)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Mul", ["r", "x"], ["p"]),
+             helper.make_node("Clip", ["p"], ["c"], min=-0.5, max=0.75),
+             helper.make_node("LeakyRelu", ["c"], ["l"], alpha=0.3),
+             helper.make_node("Abs", ["l"], ["y"])]
+    g = helper.make_graph(nodes, "fused_f", [helper.make_tensor_value_info("x", F, xf.shape)],
+                          [helper.make_tensor_value_info("y", F, xf.shape)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
+    m.ir_version = 8
+    yield "fused_float_opset10", m, [("x", xf)]
+
+
 def cases():
     yield case("add_bcast", "Add", [("a", rnd(2, 3, 5, 7)), ("b", rnd(3, 1, 7))], [2, 3, 5, 7])
     yield case("sub_scalar", "Sub", [("a", rnd(13, 7))], [13, 7], inits=[("b", rnd(1))])
@@ -128,6 +164,7 @@ def cases():
     yield case("concat", "Concat", [("a", rnd(2, 3, 5)), ("b", rnd(2, 7, 5))], [2, 13, 5],
                inits=[("c", rnd(2, 3, 5))], axis=1)
     yield concat_in_place()
+    yield from fused_runs()
     yield case("reshape", "Reshape", [("x", rnd(3, 7, 5))], [21, 5],
                inits=[("s", np.array([-1, 5], np.int64))])
     yield case("flatten", "Flatten", [("x", rnd(3, 7, 5))], [3, 35])
