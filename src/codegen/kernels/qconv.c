@@ -485,6 +485,27 @@ qc_ukr_pair(const uint8_t *a, int64_t lda, const uint8_t *b0, const uint8_t *b1,
             _mm256_storeu_si256((__m256i *)&c[r][8 * j], acc[r][j]);
 }
 
+/* The first 8 columns of a 4 x 24 tile, for a last panel of at most 8
+ * pixels (a 13 x 13 output ends with one): a third of the products. */
+static inline __attribute__((always_inline)) void
+qc_ukr_tail8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
+             int32_t c[QK_MR][QK_NR])
+{
+    __m256i acc[QK_MR];
+    for (int r = 0; r < QK_MR; r++)
+        acc[r] = _mm256_setzero_si256();
+    for (int64_t kq = 0; kq < kquads; kq++) {
+        const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + 96 * kq));
+        for (int r = 0; r < QK_MR; r++) {
+            if (r >= mr)
+                break;
+            acc[r] = _mm256_dpbusd_epi32(acc[r], bv, qk_bcast32(a + r * lda + 4 * kq));
+        }
+    }
+    for (int r = 0; r < QK_MR; r++)
+        _mm256_storeu_si256((__m256i *)&c[r][0], acc[r]);
+}
+
 /* 16 requantized bytes of c[0..16) (qc_epilogue24's arithmetic). */
 static inline __m128i qc_requant16(const int32_t *c, __m512i add, __m512 mult, __m512 lo,
                                    __m512 hi, __m512i y_zero)
@@ -566,6 +587,17 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
         int nseg = g->G == p->s.OW ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
         for (int64_t m = m0; m < m1; m += QK_MR) {
             int mr = (int)qk_min(QK_MR, m1 - m);
+#if QK_MASKED_STORE
+            if (u8s8 && nc <= 8) {
+                const uint8_t *a = blob + QK_HDR + m * kp, *b = panels + q * kp * QK_NR;
+                switch (mr) {
+                case 4: qc_ukr_tail8(a, kp, b, kp / 4, 4, c); break;
+                case 3: qc_ukr_tail8(a, kp, b, kp / 4, 3, c); break;
+                case 2: qc_ukr_tail8(a, kp, b, kp / 4, 2, c); break;
+                default: qc_ukr_tail8(a, kp, b, kp / 4, 1, c); break;
+                }
+            } else
+#endif
             if (u8s8)
                 qk_ukr_u8s8_mr(blob + QK_HDR + m * kp, kp, panels + q * kp * QK_NR, kp / 4, mr, 0,
                                c);
