@@ -93,8 +93,6 @@ static inline int qc_grid(const octk_conv_shape *s, int64_t np, int64_t *mb, int
 
 /* phase 1 task: this many panels */
 enum { QC_PREP_PANELS = 4, QC_PREP_PIX = QC_PREP_PANELS * QK_NR };
-/* phase 0 task: planes of this many channels */
-enum { QC_PLANE_CHANNELS = 8 };
 size_t octk_qconv_packed_w_size(int64_t M, int64_t K)
 {
     int64_t s16 = M * qk_round_up(K, 2) * 2, u8 = M * qk_round_up(K, 4) + 4 * M;
@@ -161,49 +159,50 @@ int64_t octk_qconv_tasks(const octk_qconv *p, int phase)
     int64_t mb, pb;
     int fused = qc_grid(s, g.np, &mb, &pb);
     switch (phase) {
-    case 0: return g.direct ? 0 : qk_div_up(s->C, QC_PLANE_CHANNELS);
+    case 0: return g.direct ? 0 : s->C * s->SH * s->SW;
     case 1: return fused ? 0 : qk_div_up(g.np, QC_PREP_PANELS);
     case 2: return qk_div_up(s->M, mb) * qk_div_up(g.np, pb);
     default: return 0;
     }
 }
 
-/* Phase 0 task: the planes of channels [c0, c1), raw input bytes and x_zero
- * in the padding.  Every byte of them is written. */
-static void qc_planes(const octk_qconv *p, const qc_geo *g, int64_t c0, int64_t c1)
+/* Phase 0 tasks: planes [t0, t1) (plane t: channel t / (SH*SW), phase
+ * t % (SH*SW)), raw input bytes and x_zero in the padding.  Every byte of
+ * them is written. */
+static void qc_planes(const octk_qconv *p, const qc_geo *g, int64_t t0, int64_t t1)
 {
     const octk_conv_shape *s = &p->s;
     const uint8_t *x = (const uint8_t *)p->x;
     uint8_t z = (uint8_t)p->x_zero;
     int64_t G = g->G;
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t ph = 0; ph < s->SH; ph++)
-            for (int64_t pw = 0; pw < s->SW; pw++) {
-                uint8_t *d = (uint8_t *)p->work + c * g->cstride + (ph * s->SW + pw) * g->Hq * G;
-                /* columns j whose iw = j*SW + pw - PL lies in [0, W) */
-                int64_t lo = s->PL - pw, hi = s->W - 1 + s->PL - pw;
-                int64_t j0 = lo <= 0 ? 0 : qk_div_up(lo, s->SW);
-                int64_t j1 = hi < 0 ? 0 : hi / s->SW + 1;
-                j1 = qk_min(j1, G);
-                j0 = qk_min(j0, j1);
-                for (int64_t i = 0; i < g->Hq; i++, d += G) {
-                    int64_t ih = i * s->SH + ph - s->PT;
-                    if (ih < 0 || ih >= s->H) {
-                        memset(d, z, (size_t)G);
-                        continue;
-                    }
-                    const uint8_t *src = x + (c * s->H + ih) * s->W + j0 * s->SW + pw - s->PL;
-                    memset(d, z, (size_t)j0);
-                    if (s->SW == 1)
-                        memcpy(d + j0, src, (size_t)(j1 - j0));
-                    else if (s->SW == 2)
-                        qk_gather2(d + j0, src, j1 - j0);
-                    else
-                        for (int64_t j = j0; j < j1; j++)
-                            d[j] = src[(j - j0) * s->SW];
-                    memset(d + j1, z, (size_t)(G - j1));
-                }
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t c = t / (s->SH * s->SW), ph = t % (s->SH * s->SW) / s->SW,
+                pw = t % s->SW;
+        uint8_t *d = (uint8_t *)p->work + c * g->cstride + (ph * s->SW + pw) * g->Hq * G;
+        /* columns j whose iw = j*SW + pw - PL lies in [0, W) */
+        int64_t lo = s->PL - pw, hi = s->W - 1 + s->PL - pw;
+        int64_t j0 = lo <= 0 ? 0 : qk_div_up(lo, s->SW);
+        int64_t j1 = hi < 0 ? 0 : hi / s->SW + 1;
+        j1 = qk_min(j1, G);
+        j0 = qk_min(j0, j1);
+        for (int64_t i = 0; i < g->Hq; i++, d += G) {
+            int64_t ih = i * s->SH + ph - s->PT;
+            if (ih < 0 || ih >= s->H) {
+                memset(d, z, (size_t)G);
+                continue;
             }
+            const uint8_t *src = x + (c * s->H + ih) * s->W + j0 * s->SW + pw - s->PL;
+            memset(d, z, (size_t)j0);
+            if (s->SW == 1)
+                memcpy(d + j0, src, (size_t)(j1 - j0));
+            else if (s->SW == 2)
+                qk_gather2(d + j0, src, j1 - j0);
+            else
+                for (int64_t j = j0; j < j1; j++)
+                    d[j] = src[(j - j0) * s->SW];
+            memset(d + j1, z, (size_t)(G - j1));
+        }
+    }
 }
 
 /* ---- im2col -------------------------------------------------------------
@@ -652,8 +651,7 @@ void octk_qconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end)
     qk_hdr h = qk_read_hdr(p->w);
     qc_geo g = qc_geometry(&p->s);
     if (phase == 0) {
-        for (int64_t t = begin; t < end; t++)
-            qc_planes(p, &g, t * QC_PLANE_CHANNELS, qk_min(p->s.C, (t + 1) * QC_PLANE_CHANNELS));
+        qc_planes(p, &g, begin, end);
         return;
     }
     if (phase == 1) {
