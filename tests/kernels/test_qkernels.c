@@ -588,6 +588,10 @@ static void qconv_common_shapes_match_scalar_twin(void **state)
         {5, 23, 29, 9, 2, 2, 4, 4, 1, 1, 1, 1, 0, 2},
         {6, 31, 26, 11, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2},
         {9, 1, 13, 17, 1, 3, 1, 1, 1, 1, 0, 1, 0, 1},
+        /* dilation 24 (DeepLab-like): 48 skipped columns a grid row, so
+         * whole panels and panel pairs hold no pixel */
+        {5, 30, 60, 8, 3, 3, 1, 1, 24, 24, 24, 24, 24, 24},
+        {3, 9, 20, 6, 3, 3, 1, 1, 30, 30, 30, 30, 30, 30},
     };
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
         for (int small = 0; small < 2; small++) {

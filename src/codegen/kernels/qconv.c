@@ -525,7 +525,12 @@ static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, 
     int32_t c[QK_MR][QC_PAIR];
     int seg_src[QC_PAIR], seg_len[QC_PAIR];
     int64_t seg_dst[QC_PAIR];
-    int nseg = g->G == p->s.OW ? 0 : qc_segments(&p->s, g, v0, QC_PAIR, seg_src, seg_len, seg_dst);
+    /* on a grid without skipped columns, positions are pixels; else the
+     * runs that are (none when all 48 positions are skipped columns) */
+    int direct = g->G == p->s.OW;
+    int nseg = direct ? 0 : qc_segments(&p->s, g, v0, QC_PAIR, seg_src, seg_len, seg_dst);
+    if (!direct && nseg == 0)
+        return;
     __mmask64 mask[QC_PAIR];
     for (int i = 0; i < nseg; i++)
         mask[i] = (((__mmask64)1 << seg_len[i]) - 1) << seg_src[i];
@@ -551,7 +556,7 @@ static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, 
             b = _mm512_inserti32x4(b, qc_requant16(c[r] + 16, av, mv, lo, hi, yz), 1);
             b = _mm512_inserti32x4(b, qc_requant16(c[r] + 32, av, mv, lo, hi, yz), 2);
             uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
-            if (nseg == 0)
+            if (direct)
                 _mm512_mask_storeu_epi8(yr + v0, ((__mmask64)1 << QC_PAIR) - 1, b);
             for (int i = 0; i < nseg; i++)
                 _mm512_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i], mask[i], b);
@@ -582,8 +587,12 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
             continue;
         }
 #endif
-        /* on a grid without skipped columns, positions are pixels */
-        int nseg = g->G == p->s.OW ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
+        /* on a grid without skipped columns, positions are pixels; else the
+         * runs that are (none: the panel is all skipped columns) */
+        int direct = g->G == p->s.OW;
+        int nseg = direct ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
+        if (!direct && nseg == 0)
+            continue;
         for (int64_t m = m0; m < m1; m += QK_MR) {
             int mr = (int)qk_min(QK_MR, m1 - m);
 #if QK_MASKED_STORE
@@ -611,7 +620,7 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
                     add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
                 }
                 uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
-                uint8_t *dst = g->G == p->s.OW ? yr + v0 : row;
+                uint8_t *dst = direct ? yr + v0 : row;
 #ifdef __AVX2__
                 if (nc == QK_NR) {
                     __m256i b = qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo,
@@ -619,14 +628,14 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
 #if QK_MASKED_STORE
                     /* each run straight from the register: masked-off
                      * bytes are neither written nor accessed */
-                    if (nseg == 0)
+                    if (direct)
                         _mm256_mask_storeu_epi8(dst, 0xFFFFFFu, b);
                     for (int i = 0; i < nseg; i++)
                         _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
                                                 ((1u << seg_len[i]) - 1) << seg_src[i], b);
                     continue;
 #else
-                    if (nseg == 0) {
+                    if (direct) {
                         _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(b));
                         _mm_storel_epi64((__m128i *)(dst + 16), _mm256_extracti128_si256(b, 1));
                         continue;
