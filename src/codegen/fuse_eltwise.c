@@ -16,7 +16,6 @@
  * loop reads it.  Graph outputs, and so the values calibration observes,
  * are always stored.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "codegen.h"
@@ -274,9 +273,9 @@ static LLVMValueRef run_node(cg_fn *f, run_state *rs, const ir_node *n, const ru
 
 oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
 {
-    run_state *rs = calloc(1, sizeof *rs);
+    run_state *rs = ir_alloc(f->ctx, sizeof *rs); /* zeroed, freed with the context */
     if (!rs)
-        return oct_error(f->ctx, OCT_EINTERNAL, "out of memory");
+        return OCT_EINTERNAL;
     oct_status st = OCT_OK;
     for (int k = lo; k <= hi && st == OCT_OK; k++)
         st = prepare(f, g, lo, k, &rs->prep[k - lo]);
@@ -300,6 +299,5 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
         }
         cg_loop_end(f, &l);
     }
-    free(rs);
     return st;
 }
