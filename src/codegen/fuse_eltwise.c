@@ -170,7 +170,7 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor 
  * as scalars, quantization parameters and Clip bounds. */
 typedef struct run_node_prep {
     LLVMValueRef ptr[2], scalar[2];  /* inputs 0 and 1 read from memory */
-    bool wide[2];                    /* load input as i64 (8-bit) */
+    bool wide[2];                    /* input is 8-bit, read as i64 (DQ) */
     LLVMValueRef out;                /* NULL: fused, not stored */
     LLVMValueRef sv, zv, zf;         /* Q/DQ: scale, zero point (i64, float) */
     LLVMValueRef bound[2];           /* Clip */
@@ -202,10 +202,10 @@ static oct_status prepare(cg_fn *f, const ir_graph *g, int lo, int k, run_node_p
                      : 1;
     for (int i = 0; i < n_data; i++) {
         const ir_value *v = n->in[i];
+        p->wide[i] = n->op == IR_OP_DEQUANTIZELINEAR;
         if (made_in_run(g, lo, k, v))
             continue;
         cg_tensor *t = &f->tens[v->id];
-        p->wide[i] = n->op == IR_OP_DEQUANTIZELINEAR;
         p->ptr[i] = cg_ptr(f, t);
         if (t->nelems == 1)
             p->scalar[i] = p->wide[i] ? cg_load_i64(f, t, p->ptr[i], cg_i64c(f, 0))
@@ -237,7 +237,7 @@ static LLVMValueRef operand(cg_fn *f, run_state *rs, const run_node_prep *p, con
                           : cg_load(f, f->f32, p->ptr[i], rs->i);
     for (int k = 0; k < rs->n; k++)
         if (rs->ids[k] == v) {
-            if (!p->wide[i] && rs->vals[k] && LLVMTypeOf(rs->vals[k]) != f->i8)
+            if (!p->wide[i])
                 return rs->vals[k];
             /* an 8-bit value the run quantized, widened as cg_load_i64 does */
             return ir_dtype_info(t->dtype)->kind == IR_DK_SINT

@@ -277,6 +277,39 @@ static inline __m256i qd3_mask16(int64_t n)
 }
 #endif
 
+#ifdef __AVX2__
+/* x[0..16) - x_zero widened to int16, x int8 if sgn, else uint8. */
+static inline __m256i qd3_widen16(const uint8_t *x, __m256i zv, int sgn)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)x);
+    return _mm256_sub_epi16(sgn ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b), zv);
+}
+#endif
+
+/* d[i] = x[i] - x_zero for i in [j, j1), x int8 if sgn, else uint8 (sgn a
+ * constant at each call: each signedness gets its own loops).  The last
+ * vector (masked) is loaded only when its 16 bytes lie inside x (x + j + 16
+ * <= x_end) and the row buffer (j + 16 <= bw). */
+static inline __attribute__((always_inline)) void
+qd3_widen(int16_t *d, const uint8_t *x, const uint8_t *x_end, int64_t j, int64_t j1, int64_t bw,
+          int32_t z, int sgn)
+{
+#ifdef __AVX2__
+    const __m256i zv = _mm256_set1_epi16((int16_t)z);
+    for (; j + 16 <= j1; j += 16)
+        _mm256_storeu_si256((__m256i *)(d + j), qd3_widen16(x + j, zv, sgn));
+    if (j < j1 && j + 16 <= bw && x + j + 16 <= x_end) {
+        _mm256_storeu_si256((__m256i *)(d + j),
+                            _mm256_and_si256(qd3_widen16(x + j, zv, sgn), qd3_mask16(j1 - j)));
+        j = j1;
+    }
+#else
+    (void)bw, (void)x_end;
+#endif
+    for (; j < j1; j++)
+        d[j] = (int16_t)((sgn ? (int32_t)(int8_t)x[j] : (int32_t)x[j]) - z);
+}
+
 /* d[j] = x[c][ih][j - PL] - x_zero for the columns j < bw inside the row
  * (exact in int16: |x - x_zero| <= 255 + |x_zero|, x_zero a zero point of
  * the input type); the other columns are left as they are (zero). */
@@ -284,49 +317,12 @@ static void qd3_fill(const octk_qconv *p, int64_t c, int64_t ih, int16_t *d, int
 {
     const octk_conv_shape *s = &p->s;
     int64_t j0 = qk_min(qk_max(s->PL, 0), bw), j1 = qk_max(qk_min(s->PL + s->W, bw), j0);
-    int64_t off = (c * s->H + ih) * s->W - s->PL, j = j0;
-    int32_t z = p->x_zero;
-#ifdef __AVX2__
-    /* the last vector (masked) only when its 16 bytes lie inside x */
-    const int64_t end = s->C * s->H * s->W;
-#endif
-    if (p->x_signed) {
-        const int8_t *src = (const int8_t *)p->x + off;
-#ifdef __AVX2__
-        const __m256i zv = _mm256_set1_epi16((int16_t)z);
-        for (; j + 16 <= j1; j += 16)
-            _mm256_storeu_si256(
-                (__m256i *)(d + j),
-                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + j))),
-                                 zv));
-        if (j < j1 && j + 16 <= bw && off + j + 16 <= end) {
-            __m256i v = _mm256_sub_epi16(
-                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(src + j))), zv);
-            _mm256_storeu_si256((__m256i *)(d + j), _mm256_and_si256(v, qd3_mask16(j1 - j)));
-            j = j1;
-        }
-#endif
-        for (; j < j1; j++)
-            d[j] = (int16_t)(src[j] - z);
-    } else {
-        const uint8_t *src = (const uint8_t *)p->x + off;
-#ifdef __AVX2__
-        const __m256i zv = _mm256_set1_epi16((int16_t)z);
-        for (; j + 16 <= j1; j += 16)
-            _mm256_storeu_si256(
-                (__m256i *)(d + j),
-                _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + j))),
-                                 zv));
-        if (j < j1 && j + 16 <= bw && off + j + 16 <= end) {
-            __m256i v = _mm256_sub_epi16(
-                _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + j))), zv);
-            _mm256_storeu_si256((__m256i *)(d + j), _mm256_and_si256(v, qd3_mask16(j1 - j)));
-            j = j1;
-        }
-#endif
-        for (; j < j1; j++)
-            d[j] = (int16_t)(src[j] - z);
-    }
+    const uint8_t *x = (const uint8_t *)p->x + (c * s->H + ih) * s->W - s->PL;
+    const uint8_t *x_end = (const uint8_t *)p->x + s->C * s->H * s->W;
+    if (p->x_signed)
+        qd3_widen(d, x, x_end, j0, j1, bw, p->x_zero, 1);
+    else
+        qd3_widen(d, x, x_end, j0, j1, bw, p->x_zero, 0);
 }
 
 #ifdef __AVX2__
