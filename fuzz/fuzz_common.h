@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "ref/ref.h"
 
 /* A context with fuzzing limits: 64 MiB live, 4 Mi elements per tensor,
@@ -33,6 +34,20 @@ static inline oct_ctx *fuzz_ctx(void)
     l->max_subgraph_depth = 8;
     l->max_rank = 8;
     return ctx;
+}
+
+/* The model in data (as "fuzz.onnx") loaded, verified and through the
+ * default passes: the start of every pipeline target. */
+static inline oct_status fuzz_load_model(oct_ctx *ctx, const uint8_t *data, size_t size,
+                                         ir_model **m)
+{
+    fe_load_opts lo = {0};
+    oct_status st = fe_load_memory(ctx, data, size, "fuzz.onnx", NULL, &lo, m);
+    if (!st)
+        st = ir_verify(*m, ctx);
+    if (!st)
+        st = pass_run_default(*m, ctx);
+    return st;
 }
 
 /* Deterministic filler: an xorshift stream seeded from the input bytes. */

@@ -217,13 +217,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     l->max_nodes = 32;
     l->max_tensor_elems = 1u << 16;
     l->max_total_init_bytes = 4u << 20;
-    fe_load_opts lo = {0};
     ir_model *m = NULL;
-    oct_status st = fe_load_memory(ctx, data, size, "fuzz.onnx", NULL, &lo, &m);
-    if (!st)
-        st = ir_verify(m, ctx);
-    if (!st)
-        st = pass_run_default(m, ctx);
+    oct_status st = fuzz_load_model(ctx, data, size, &m);
     if (!st)
         st = pass_run_list(m, "qdq_fuse", ctx);
     if (!st && inputs_small_and_static(m->graph) && m->graph->n_outputs <= MAX_IO) {

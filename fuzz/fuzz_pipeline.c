@@ -14,13 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     oct_ctx *ctx = fuzz_ctx();
     if (!ctx)
         return 0;
-    fe_load_opts lo = {0};
     ir_model *m = NULL;
-    oct_status st = fe_load_memory(ctx, data, size, "fuzz.onnx", NULL, &lo, &m);
-    if (!st)
-        st = ir_verify(m, ctx);
-    if (!st)
-        st = pass_run_default(m, ctx);
+    oct_status st = fuzz_load_model(ctx, data, size, &m);
     if (!st)
         st = pass_run_list(m, "fuse,shape_infer", ctx);
     if (!st && m->graph->n_nodes <= 64) {

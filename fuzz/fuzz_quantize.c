@@ -62,11 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fe_load_opts lo = {0};
     ir_model *m = NULL, *fp32 = NULL;
-    oct_status st = fe_load_memory(ctx, data, size, "fuzz.onnx", NULL, &lo, &m);
-    if (!st)
-        st = ir_verify(m, ctx);
-    if (!st)
-        st = pass_run_default(m, ctx);
+    oct_status st = fuzz_load_model(ctx, data, size, &m);
     if (!st)
         st = pass_run_list(m, "fuse,shape_infer", ctx);
     if (!st && inputs_ok(m->graph)) {
