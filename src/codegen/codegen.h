@@ -310,8 +310,13 @@ oct_status cg_clip_bounds(cg_fn *f, const ir_node *n, LLVMValueRef bound[2]);
 LLVMValueRef cg_quantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef sv, LLVMValueRef zf,
                               int64_t lo, int64_t hi);
 LLVMValueRef cg_dequantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef zv, LLVMValueRef sv);
-/* Integer element idx of t widened to i64 with t's signedness. */
-LLVMValueRef cg_load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx);
+/* Integers of type dt are widened, with their signedness, to i32 (up to 16
+ * bits: (x - zero point) is then exact in i32 and vectorizes twice as wide)
+ * or to i64 (32 bits). */
+LLVMTypeRef cg_wide_type(cg_fn *f, ir_dtype dt);
+LLVMValueRef cg_widen(cg_fn *f, ir_dtype dt, LLVMValueRef v);
+/* Integer element idx of t, widened. */
+LLVMValueRef cg_load_wide(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx);
 
 /* ---- element-wise fusion (fuse_eltwise.c) ------------------------------ */
 

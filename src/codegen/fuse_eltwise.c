@@ -170,9 +170,9 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor 
  * as scalars, quantization parameters and Clip bounds. */
 typedef struct run_node_prep {
     LLVMValueRef ptr[2], scalar[2];  /* inputs 0 and 1 read from memory */
-    bool wide[2];                    /* input is 8-bit, read as i64 (DQ) */
+    bool wide[2];                    /* input is 8-bit, read widened (DQ) */
     LLVMValueRef out;                /* NULL: fused, not stored */
-    LLVMValueRef sv, zv, zf;         /* Q/DQ: scale, zero point (i64, float) */
+    LLVMValueRef sv, zv, zf;         /* Q/DQ: scale, zero point (wide, float) */
     LLVMValueRef bound[2];           /* Clip */
 } run_node_prep;
 
@@ -208,7 +208,7 @@ static oct_status prepare(cg_fn *f, const ir_graph *g, int lo, int k, run_node_p
         cg_tensor *t = &f->tens[v->id];
         p->ptr[i] = cg_ptr(f, t);
         if (t->nelems == 1)
-            p->scalar[i] = p->wide[i] ? cg_load_i64(f, t, p->ptr[i], cg_i64c(f, 0))
+            p->scalar[i] = p->wide[i] ? cg_load_wide(f, t, p->ptr[i], cg_i64c(f, 0))
                                       : cg_load(f, f->f32, p->ptr[i], cg_i64c(f, 0));
     }
     cg_tensor *y = cg_out(f, n, 0);
@@ -217,7 +217,9 @@ static oct_status prepare(cg_fn *f, const ir_graph *g, int lo, int k, run_node_p
     if (n->op == IR_OP_DEQUANTIZELINEAR || n->op == IR_OP_QUANTIZELINEAR) {
         cg_tensor *z = cg_in(f, n, 2);
         p->sv = cg_load(f, f->f32, cg_ptr(f, cg_in(f, n, 1)), cg_i64c(f, 0));
-        p->zv = z ? cg_load_i64(f, z, cg_ptr(f, z), cg_i64c(f, 0)) : cg_i64c(f, 0);
+        ir_dtype qt = n->op == IR_OP_DEQUANTIZELINEAR ? cg_in(f, n, 0)->dtype : y->dtype;
+        p->zv = z ? cg_load_wide(f, z, cg_ptr(f, z), cg_i64c(f, 0))
+                  : LLVMConstInt(cg_wide_type(f, qt), 0, 0);
         p->zf = z ? LLVMBuildSIToFP(f->b, p->zv, f->f32, "") : cg_f32c(f, 0);
     }
     if (n->op == IR_OP_CLIP)
@@ -233,16 +235,14 @@ static LLVMValueRef operand(cg_fn *f, run_state *rs, const run_node_prep *p, con
         return p->scalar[i];
     cg_tensor *t = &f->tens[v->id];
     if (p->ptr[i])
-        return p->wide[i] ? cg_load_i64(f, t, p->ptr[i], rs->i)
+        return p->wide[i] ? cg_load_wide(f, t, p->ptr[i], rs->i)
                           : cg_load(f, f->f32, p->ptr[i], rs->i);
     for (int k = 0; k < rs->n; k++)
         if (rs->ids[k] == v) {
             if (!p->wide[i])
                 return rs->vals[k];
-            /* an 8-bit value the run quantized, widened as cg_load_i64 does */
-            return ir_dtype_info(t->dtype)->kind == IR_DK_SINT
-                       ? LLVMBuildSExt(f->b, rs->vals[k], f->i64, "")
-                       : LLVMBuildZExt(f->b, rs->vals[k], f->i64, "");
+            /* an 8-bit value the run quantized, widened as cg_load_wide does */
+            return cg_widen(f, t->dtype, rs->vals[k]);
         }
     return NULL;
 }

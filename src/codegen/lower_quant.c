@@ -76,11 +76,20 @@ static bool int_range(ir_dtype dt, int64_t *lo, int64_t *hi)
     }
 }
 
-LLVMValueRef cg_load_i64(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx)
+LLVMTypeRef cg_wide_type(cg_fn *f, ir_dtype dt)
 {
-    LLVMValueRef v = cg_load(f, cg_elem_type(f, t->dtype), base, idx);
-    return ir_dtype_info(t->dtype)->kind == IR_DK_SINT ? LLVMBuildSExt(f->b, v, f->i64, "")
-                                                       : LLVMBuildZExt(f->b, v, f->i64, "");
+    return ir_dtype_info(dt)->bits <= 16 ? f->i32 : f->i64;
+}
+
+LLVMValueRef cg_widen(cg_fn *f, ir_dtype dt, LLVMValueRef v)
+{
+    return ir_dtype_info(dt)->kind == IR_DK_SINT ? LLVMBuildSExt(f->b, v, cg_wide_type(f, dt), "")
+                                                 : LLVMBuildZExt(f->b, v, cg_wide_type(f, dt), "");
+}
+
+LLVMValueRef cg_load_wide(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx)
+{
+    return cg_widen(f, t->dtype, cg_load(f, cg_elem_type(f, t->dtype), base, idx));
 }
 
 static bool is_fp8(ir_dtype dt)
@@ -256,7 +265,7 @@ oct_status cg_lower_quantizelinear(cg_fn *f, const ir_node *n)
     LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
     LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
     LLVMValueRef sv = cg_load(f, f->f32, ps, c);
-    LLVMValueRef zf = pz ? LLVMBuildSIToFP(f->b, cg_load_i64(f, Z, pz, c), f->f32, "") : cg_f32c(f, 0);
+    LLVMValueRef zf = pz ? LLVMBuildSIToFP(f->b, cg_load_wide(f, Z, pz, c), f->f32, "") : cg_f32c(f, 0);
     LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
     LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
     cg_store(f, f->i8, py, idx, cg_quantize_elem(f, cg_load(f, f->f32, px, idx), sv, zf, lo, hi));
@@ -287,10 +296,11 @@ oct_status cg_lower_dequantizelinear(cg_fn *f, const ir_node *n)
     LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
     LLVMValueRef c = cg_loop_begin(f, &ld, g.dim);
     LLVMValueRef sv = cg_load(f, f->f32, ps, c);
-    LLVMValueRef zv = pz ? cg_load_i64(f, Z, pz, c) : cg_i64c(f, 0);
+    LLVMValueRef zv = pz ? cg_load_wide(f, Z, pz, c)
+                         : LLVMConstInt(cg_wide_type(f, X->dtype), 0, 0);
     LLVMValueRef i = cg_loop_begin(f, &li, g.inner);
     LLVMValueRef idx = cg_madd(f, cg_madd(f, o, g.dim, c), g.inner, i);
-    cg_store(f, f->f32, py, idx, cg_dequantize_elem(f, cg_load_i64(f, X, px, idx), zv, sv));
+    cg_store(f, f->f32, py, idx, cg_dequantize_elem(f, cg_load_wide(f, X, px, idx), zv, sv));
     cg_loop_end(f, &li);
     cg_loop_end(f, &ld);
     cg_loop_end(f, &lo_);
