@@ -324,9 +324,11 @@ LLVMValueRef cg_load_wide(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMV
  * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs on one shape, each
  * reading a value of the run before it) become one loop.  Fills span[k] =
  * {first, last} node of node k's run ({k, k} alone) and marks the values
- * only their run reads (cg_tensor.fused: never stored, no memory). */
-oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor *tens,
-                          int (*span)[2]);
+ * only their run reads (cg_tensor.fused: never stored, no memory).  With
+ * tables (the target runs the kernel library), runs that are a function of
+ * one byte tensor are table runs (fuse_eltwise.c). */
+oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool tables,
+                          cg_tensor *tens, int (*span)[2]);
 /* Lowers the run of nodes [lo, hi] into the current function. */
 oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi);
 

@@ -351,9 +351,12 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++)
         if (!cm->tens[g->outputs[i]->id].value)
             st = fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+    if (st == OCT_OK) /* the plans depend on whether the target runs the kernel library */
+        st = make_target(ctx, opts, cm);
     if (st == OCT_OK) {
         cm->span = ir_alloc_array(ctx, g->n_nodes ? g->n_nodes : 1, sizeof *cm->span);
-        st = cm->span ? cg_plan_fusion(ctx, g, ir_model_opset(m, ""), cm->tens, cm->span)
+        st = cm->span ? cg_plan_fusion(ctx, g, ir_model_opset(m, ""),
+                                     cm->x86_64 || cm->native_kernels, cm->tens, cm->span)
                       : OCT_EINTERNAL;
     }
     if (st == OCT_OK)
@@ -362,8 +365,6 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
         if (!cm->tens[v].value)
             cm->tens[v].place = CG_PLACE_NONE;
-    if (st == OCT_OK)
-        st = make_target(ctx, opts, cm);
     if (st == OCT_OK)
         st = build_module(cm);
     if (st == OCT_OK)

@@ -11,16 +11,29 @@
  * before.  Every element goes through the instructions of the node
  * lowerings (cg_*_elem), so the bits are the same.
  *
+ * A run whose only varying input is one 8-bit tensor (read by its
+ * DequantizeLinear nodes) and whose stored outputs are all 8-bit is a
+ * function of one byte: a table run.  The loop then runs over the 256 byte
+ * values into a table per stored output, and the kernel octk_lut8 maps the
+ * tensor through it (kernels/qlut.c).  Planning a run drops trailing
+ * DequantizeLinear nodes when that makes it a table run: their float
+ * output is computed by their own loop from the stored bytes.
+ *
  * The memory plan counts each node of a run as the run's whole span
  * (cg_plan_memory), so nothing the run reads is overwritten before the
  * loop reads it.  Graph outputs, and so the values calibration observes,
  * are always stored.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "codegen.h"
+#include "kernels/octk.h"
 
-enum { RUN_MAX = 64 }; /* nodes in one run */
+enum {
+    RUN_MAX = 64,       /* nodes in one run */
+    LUT_MIN = 2048,     /* elements for which a table run pays */
+};
 
 static bool same_dims(const cg_tensor *a, const cg_tensor *b)
 {
@@ -107,6 +120,77 @@ static bool fusable(const ir_node *n, const cg_tensor *tens, int opset)
     }
 }
 
+/* Inputs of n that are element data (the others are scalar parameters). */
+static int data_inputs(const ir_node *n)
+{
+    return n->op == IR_OP_ADD || n->op == IR_OP_SUB || n->op == IR_OP_MUL || n->op == IR_OP_DIV
+               ? 2
+               : 1;
+}
+
+static bool made_in_run(const ir_graph *g, int lo, int k, const ir_value *v)
+{
+    for (int j = lo; j < k; j++)
+        if (g->nodes[j]->out[0] == v)
+            return true;
+    return false;
+}
+
+/* The 8-bit tensor that run [lo, hi] (fused values marked) is a function
+ * of, if it is a table run; NULL if not. */
+static const ir_value *lut_input(const ir_graph *g, const cg_tensor *tens, int lo, int hi)
+{
+    if (hi <= lo || tens[g->nodes[lo]->out[0]->id].nelems < LUT_MIN)
+        return NULL;
+    const ir_value *x = NULL;
+    for (int k = lo; k <= hi; k++) {
+        const ir_node *n = g->nodes[k];
+        const cg_tensor *y = &tens[n->out[0]->id];
+        if (!y->fused && !is_q8(y->dtype))
+            return NULL;
+        for (int i = 0; i < data_inputs(n); i++) {
+            const ir_value *v = n->in[i];
+            if (made_in_run(g, lo, k, v) || tens[v->id].nelems == 1)
+                continue;
+            if (n->op != IR_OP_DEQUANTIZELINEAR || (x && x != v))
+                return NULL;
+            x = v;
+        }
+    }
+    return x;
+}
+
+/* Marks the values of run [lo, h] whose every read is inside that run,
+ * and unmarks those of the nodes after it up to hi. */
+static void mark_fused(const ir_graph *g, cg_tensor *tens, const int *uses, int lo, int h,
+                       int hi)
+{
+    for (int k = lo; k <= hi; k++) {
+        const ir_value *v = g->nodes[k]->out[0];
+        int inside = 0;
+        for (int j = lo; j <= h; j++)
+            for (int i = 0; i < g->nodes[j]->n_in; i++)
+                inside += g->nodes[j]->in[i] == v;
+        tens[v->id].fused = k <= h && h > lo && inside > 0 && inside == uses[v->id];
+    }
+}
+
+/* The last node of the run [lo, hi]: hi, or an earlier one when dropping
+ * trailing DequantizeLinear nodes makes a table run.  Marks the fused
+ * values of the run it returns. */
+static int trim_for_table(const ir_graph *g, cg_tensor *tens, const int *uses, int lo, int hi)
+{
+    for (int h = hi; h > lo; h--) {
+        mark_fused(g, tens, uses, lo, h, hi);
+        if (lut_input(g, tens, lo, h))
+            return h;
+        if (g->nodes[h]->op != IR_OP_DEQUANTIZELINEAR)
+            break;
+    }
+    mark_fused(g, tens, uses, lo, hi, hi);
+    return hi;
+}
+
 /* Whether n reads a value made by a node in [lo, k). */
 static bool reads_run(const ir_graph *g, const ir_node *n, int lo, int k)
 {
@@ -117,8 +201,8 @@ static bool reads_run(const ir_graph *g, const ir_node *n, int lo, int k)
     return false;
 }
 
-oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor *tens,
-                          int (*span)[2])
+oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool tables,
+                          cg_tensor *tens, int (*span)[2])
 {
     int n_nodes = (int)g->n_nodes;
     for (int k = 0; k < n_nodes; k++)
@@ -144,20 +228,13 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, cg_tensor 
                 hi++;
             }
         }
+        if (tables)
+            hi = trim_for_table(g, tens, uses, lo, hi);
+        else
+            mark_fused(g, tens, uses, lo, hi, hi);
         for (int k = lo; k <= hi; k++) {
             span[k][0] = lo;
             span[k][1] = hi;
-        }
-        if (hi > lo) {
-            /* values whose every read is inside the run */
-            for (int k = lo; k <= hi; k++) {
-                const ir_value *v = g->nodes[k]->out[0];
-                int inside = 0;
-                for (int j = lo; j <= hi; j++)
-                    for (int i = 0; i < g->nodes[j]->n_in; i++)
-                        inside += g->nodes[j]->in[i] == v;
-                tens[v->id].fused = inside > 0 && inside == uses[v->id];
-            }
         }
         lo = hi + 1;
     }
@@ -182,25 +259,15 @@ typedef struct run_state {
     run_node_prep prep[RUN_MAX];
     int n;
     LLVMValueRef i;
+    const ir_value *x;  /* table run: the byte tensor, read as ... */
+    LLVMValueRef xbyte; /* ... this byte value of the table loop */
 } run_state;
-
-static bool made_in_run(const ir_graph *g, int lo, int k, const ir_value *v)
-{
-    for (int j = lo; j < k; j++)
-        if (g->nodes[j]->out[0] == v)
-            return true;
-    return false;
-}
 
 static oct_status prepare(cg_fn *f, const ir_graph *g, int lo, int k, run_node_prep *p)
 {
     const ir_node *n = g->nodes[k];
     memset(p, 0, sizeof *p);
-    int n_data = n->op == IR_OP_ADD || n->op == IR_OP_SUB || n->op == IR_OP_MUL ||
-                         n->op == IR_OP_DIV
-                     ? 2
-                     : 1;
-    for (int i = 0; i < n_data; i++) {
+    for (int i = 0; i < data_inputs(n); i++) {
         const ir_value *v = n->in[i];
         p->wide[i] = n->op == IR_OP_DEQUANTIZELINEAR;
         if (made_in_run(g, lo, k, v))
@@ -234,6 +301,8 @@ static LLVMValueRef operand(cg_fn *f, run_state *rs, const run_node_prep *p, con
     if (p->scalar[i])
         return p->scalar[i];
     cg_tensor *t = &f->tens[v->id];
+    if (v == rs->x)
+        return cg_widen(f, t->dtype, rs->xbyte);
     if (p->ptr[i])
         return p->wide[i] ? cg_load_wide(f, t, p->ptr[i], rs->i)
                           : cg_load(f, f->f32, p->ptr[i], rs->i);
@@ -279,9 +348,26 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
     oct_status st = OCT_OK;
     for (int k = lo; k <= hi && st == OCT_OK; k++)
         st = prepare(f, g, lo, k, &rs->prep[k - lo]);
+    int64_t n_elems = (int64_t)cg_out(f, g->nodes[lo], 0)->nelems;
+    LLVMValueRef stored[RUN_MAX] = {0}; /* table run: where the outputs go */
+    rs->x = cg_kernels_available(f) ? lut_input(g, f->tens, lo, hi) : NULL;
+    if (rs->x) { /* the loop fills a table per stored output */
+        int n_tables = 0;
+        for (int k = lo; k <= hi; k++)
+            n_tables += rs->prep[k - lo].out != NULL;
+        LLVMValueRef tables = cg_workspace(f, 256 * (uint64_t)n_tables);
+        n_tables = 0;
+        for (int k = lo; k <= hi; k++)
+            if (rs->prep[k - lo].out) {
+                stored[k - lo] = rs->prep[k - lo].out;
+                rs->prep[k - lo].out = cg_gep(f, f->i8, tables, cg_i64c(f, 256 * n_tables++));
+            }
+    }
     if (st == OCT_OK) {
         cg_loop l;
-        rs->i = cg_loop_begin(f, &l, (int64_t)cg_out(f, g->nodes[lo], 0)->nelems);
+        rs->i = cg_loop_begin(f, &l, rs->x ? 256 : n_elems);
+        if (rs->x)
+            rs->xbyte = LLVMBuildTrunc(f->b, rs->i, f->i8, "");
         for (int k = lo; k <= hi && st == OCT_OK; k++) {
             const ir_node *n = g->nodes[k];
             const run_node_prep *p = &rs->prep[k - lo];
@@ -299,5 +385,14 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
         }
         cg_loop_end(f, &l);
     }
+    for (int k = lo; k <= hi && st == OCT_OK && rs->x; k++)
+        if (stored[k - lo]) {
+            octk_lut8 a = {.n = n_elems};
+            cg_kptr ptrs[3] = {{offsetof(octk_lut8, table), rs->prep[k - lo].out},
+                               {offsetof(octk_lut8, x), cg_ptr(f, &f->tens[rs->x->id])},
+                               {offsetof(octk_lut8, y), stored[k - lo]}};
+            cg_kernel_call(f, "lut8", &a, sizeof a, ptrs, 3);
+            cg_report(f, g->nodes[k], "octk_lut8", "byte table of the element-wise run");
+        }
     return st;
 }

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
 RTOL = 1e-5
+TABLES = {"table_two_outputs_u8": 2, "table_trailing_dq_s8": 1}  # byte-table lookups expected
 rng = np.random.default_rng(7)
 F = TensorProto.FLOAT
 
@@ -72,13 +73,13 @@ def fused_runs():
         ("s", sc(0.05)), ("z", sc(128, np.uint8)), ("three", sc(3.0)), ("zero", sc(0.0)),
         ("six", sc(6.0)), ("s8", sc(0.03)), ("z8", sc(-3, np.int8)), ("s2", sc(0.045)),
         ("z2", sc(7, np.uint8))]]
-    nodes = [helper.make_node(op, ins, [out]) for op, ins, out in [
+    nodes_hs = [helper.make_node(op, ins, [out]) for op, ins, out in [
         ("DequantizeLinear", ["x", "s", "z"], "d"), ("Add", ["d", "three"], "a"),
         ("Clip", ["a", "zero", "six"], "c"), ("Div", ["c", "six"], "h"),
         ("Mul", ["d", "h"], "m"), ("QuantizeLinear", ["m", "s8", "z8"], "q8"),
         ("DequantizeLinear", ["q8", "s8", "z8"], "e"), ("Neg", ["e"], "ne"),
         ("Sub", ["ne", "d"], "u"), ("QuantizeLinear", ["u", "s2", "z2"], "y")]]
-    g = helper.make_graph(nodes, "fused_q", [helper.make_tensor_value_info("x", TensorProto.UINT8, sh)],
+    g = helper.make_graph(nodes_hs, "fused_q", [helper.make_tensor_value_info("x", TensorProto.UINT8, sh)],
                           [helper.make_tensor_value_info("y", TensorProto.UINT8, sh)], inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
@@ -93,6 +94,31 @@ def fused_runs():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
     m.ir_version = 8
     yield "fused_float_opset10", m, [("x", xf)]
+    # table runs (a function of one byte tensor, 2048 elements or more):
+    # the HardSwish run above on every uint8 value, with its int8 Q output
+    # stored too (two tables, two lookups, over several kernel tasks and a
+    # tail of 31 bytes); an int8 input whose run ends in a DequantizeLinear
+    # producing a float output, which planning leaves out of the table run
+    sh = [1, 9, 61, 67]
+    x = rng.integers(0, 256, sh).astype(np.uint8)
+    x.flat[:256] = np.arange(256)
+    g = helper.make_graph(nodes_hs, "table_u8", [helper.make_tensor_value_info("x", TensorProto.UINT8, sh)],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, sh),
+                           helper.make_tensor_value_info("q8", TensorProto.INT8, sh)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    yield "table_two_outputs_u8", m, [("x", x)]
+    x = rng.integers(-128, 128, [3, 1001]).astype(np.int8)
+    x.flat[:256] = np.arange(-128, 128)
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s8", "z8"], ["d"]),
+             helper.make_node("LeakyRelu", ["d"], ["l"], alpha=0.25),
+             helper.make_node("QuantizeLinear", ["l", "s2", "z2"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s2", "z2"], ["y"])]
+    g = helper.make_graph(nodes, "table_s8", [helper.make_tensor_value_info("x", TensorProto.INT8, x.shape)],
+                          [helper.make_tensor_value_info("y", F, x.shape)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    yield "table_trailing_dq_s8", m, [("x", x)]
 
 
 def cases():
@@ -228,22 +254,31 @@ def main():
                 continue
             path = os.path.join(d, name + ".onnx")
             onnx.save(m, path)
-            so = cgutil.compile_so(path, d, name)
+            report = os.path.join(d, name + ".report")
+            so = cgutil.compile_so(path, d, name, ["--report", report])
+            if name in TABLES:  # the run must have become table lookups
+                with open(report) as f:
+                    tables = f.read().count("octk_lut8")
+                if tables != TABLES[name]:
+                    print("%-22s FAIL  %d table lookups" % (name, tables))
+                    failures += 1
             _, got = cgutil.run_so(so, name, [a for _, a in inputs])
             fp8 = m.graph.output[0].type.tensor_type.elem_type in (TensorProto.FLOAT8E4M3FN,
                                                                    TensorProto.FLOAT8E5M2)
-            want = cgutil.run_ref(path, inputs, extra=["--format=pb"] if fp8 else [])["y"]
-            if fp8:  # compare the float8 bytes
-                want = np.ascontiguousarray(want).view(np.uint8)
-            if (m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear") or
-                    np.issubdtype(want.dtype, np.integer)):
-                ok = got[0].dtype == want.dtype and np.array_equal(got[0], want)
-                how = "exact" if ok else "max diff %s" % np.max(
-                    np.abs(got[0].astype(np.float64) - want.astype(np.float64)))
-            else:
-                ok, how = cgutil.close(got[0], want, RTOL)
-            print("%-22s %s  %s" % (name, "ok  " if ok else "FAIL", how))
-            failures += not ok
+            ref = cgutil.run_ref(path, inputs, extra=["--format=pb"] if fp8 else [])
+            for j, out in enumerate(m.graph.output):
+                want = ref[out.name]
+                if fp8:  # compare the float8 bytes
+                    want = np.ascontiguousarray(want).view(np.uint8)
+                if (m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear") or
+                        np.issubdtype(want.dtype, np.integer)):
+                    ok = got[j].dtype == want.dtype and np.array_equal(got[j], want)
+                    how = "exact" if ok else "max diff %s" % np.max(
+                        np.abs(got[j].astype(np.float64) - want.astype(np.float64)))
+                else:
+                    ok, how = cgutil.close(got[j], want, RTOL)
+                print("%-22s %s  %s" % (name if j == 0 else "  " + out.name, "ok  " if ok else "FAIL", how))
+                failures += not ok
     print("%d failure(s)" % failures)
     sys.exit(1 if failures else 0)
 

@@ -865,6 +865,37 @@ static void qgemm_float_output_matches_scalar_twin(void **state)
         }
 }
 
+/* octk_lut8: y[i] = table[x[i]] on lengths around the vector widths, every
+ * byte value present, split over tasks at every boundary the kernel offers;
+ * nothing past n is written. */
+static void lut8_maps_every_byte_through_the_table(void **state)
+{
+    rng r = {41};
+    uint8_t table[256];
+    random_bytes(&r, table, 256);
+    static const int64_t lens[] = {1, 31, 32, 33, 63, 64, 65, 256, 1000, 4097, 70001};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int64_t n = lens[li];
+        uint8_t *x = malloc((size_t)n), *y = malloc((size_t)n + 64);
+        assert_true(x && y);
+        random_bytes(&r, x, n);
+        for (int64_t i = 0; i < n && i < 256; i++)
+            x[i] = (uint8_t)(255 - i);
+        memset(y, 0xa5, (size_t)n + 64);
+        octk_lut8 p = {.n = n, .table = table, .x = x, .y = y};
+        int64_t tasks = octk_lut8_tasks(&p, 0);
+        assert_int_equal(octk_lut8_tasks(&p, 1) + octk_lut8_tasks(&p, 2), 0);
+        for (int64_t t = 0; t < tasks; t++) /* one task at a time, last first */
+            octk_lut8_run(&p, 0, tasks - 1 - t, tasks - t);
+        for (int64_t i = 0; i < n; i++)
+            assert_int_equal(y[i], table[x[i]]);
+        for (int64_t i = n; i < n + 64; i++)
+            assert_int_equal(y[i], 0xa5);
+        free(x);
+        free(y);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -883,6 +914,7 @@ int main(void)
         cmocka_unit_test(split_over_tasks_gives_identical_bytes),
         cmocka_unit_test(vnni_takes_full_range_int8_weights_exactly),
         cmocka_unit_test(qgemm_float_output_matches_scalar_twin),
+        cmocka_unit_test(lut8_maps_every_byte_through_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,19 @@ size_t octk_maxpool8_work_size(const octk_maxpool8 *p);
 int64_t octk_maxpool8_tasks(const octk_maxpool8 *p, int phase);
 void octk_maxpool8_run(const octk_maxpool8 *p, int phase, int64_t begin, int64_t end);
 
+/* ---- byte table lookup (qlut.c) ---------------------------------------- */
+
+/* y[i] = table[x[i]] for i < n (bytes; one phase, disjoint tasks). */
+typedef struct octk_lut8 {
+    int64_t n;
+    const uint8_t *table;  /* 256 bytes */
+    const void *x;
+    void *y;
+} octk_lut8;
+
+int64_t octk_lut8_tasks(const octk_lut8 *p, int phase);
+void octk_lut8_run(const octk_lut8 *p, int phase, int64_t begin, int64_t end);
+
 /* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
 
 /* With y_float, the output is float32 instead (MatMulIntegerToFloat):
