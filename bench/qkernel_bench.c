@@ -164,25 +164,25 @@ static void bench_conv(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st,
     free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
 }
 
-/* Depthwise 3x3 (pad 1) over C channels of H x W, stride st: GOP/s
- * counting 2 * C * OH * OW * 9. */
-static void bench_dwconv(int64_t C, int64_t H, int64_t W, int64_t st)
+/* Depthwise K x K (pad K/2) over C channels of H x W, strides sh, sw:
+ * GOP/s counting 2 * C * OH * OW * K * K. */
+static void bench_dwconv_k(int64_t C, int64_t H, int64_t W, int64_t K, int64_t sh, int64_t sw)
 {
-    int64_t OH = (H + 2 - 3) / st + 1, OW = (W + 2 - 3) / st + 1;
-    octk_conv_shape s = {.C = C, .H = H, .W = W, .M = C, .OH = OH, .OW = OW, .KH = 3,
-                         .KW = 3, .SH = st, .SW = st, .DH = 1, .DW = 1, .PT = 1, .PL = 1};
+    int64_t pad = K / 2, OH = (H + 2 * pad - K) / sh + 1, OW = (W + 2 * pad - K) / sw + 1;
+    octk_conv_shape s = {.C = C, .H = H, .W = W, .M = C, .OH = OH, .OW = OW, .KH = K,
+                         .KW = K, .SH = sh, .SW = sw, .DH = 1, .DW = 1, .PT = pad, .PL = pad};
     int64_t HW = H * W;
     uint8_t *x = xalloc((size_t)(C * HW));
-    int8_t *w = xalloc((size_t)(C * 9));
+    int8_t *w = xalloc((size_t)(C * K * K));
     for (int64_t i = 0; i < C * HW; i++)
         x[i] = (uint8_t)rnd();
-    fill_weights(w, (size_t)(C * 9), 127);
+    fill_weights(w, (size_t)(C * K * K), 127);
     int32_t *wz = xalloc((size_t)C * 4), *bias = xalloc((size_t)C * 4);
     float *mult = xalloc((size_t)C * 4);
     for (int64_t c = 0; c < C; c++)
         mult[c] = 1e-3f;
-    void *pw = xalloc(octk_qdwconv_packed_w_size(C, 9));
-    octk_qdwconv_pack_w(pw, w, 1, wz, C, 9);
+    void *pw = xalloc(octk_qdwconv_packed_w_size(&s));
+    octk_qdwconv_pack_w(pw, w, 1, wz, &s, octk_build_isa());
     uint8_t *y = xalloc((size_t)(C * OH * OW));
     octk_qconv p = {.s = s, .x_signed = 0, .x_zero = 128, .y_signed = 0, .y_zero = 128,
                     .y_lo = 0, .y_hi = 255, .x = x, .y = y, .w = pw, .bias = bias, .mult = mult};
@@ -203,11 +203,42 @@ static void bench_dwconv(int64_t C, int64_t H, int64_t W, int64_t st)
     }
     qsort(t, RUNS, sizeof t[0], cmp_double);
     qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
-    printf("qdwconv 3x3 C=%-3lld %lldx%lld stride %lld     %7.1f GOP/s  (phase 0 %4.1f%%)\n",
-           (long long)C, (long long)H, (long long)W, (long long)st,
-           2.0 * 9.0 * (double)(C * OH * OW) / t[RUNS / 2] * 1e-9,
-           100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
+    printf("qdwconv %lldx%lld C=%-3lld %lldx%lld stride %lldx%lld  %7.1f GOP/s  %7.2f us  (phase 0 %4.1f%%)\n",
+           (long long)K, (long long)K, (long long)C, (long long)H, (long long)W, (long long)sh,
+           (long long)sw, 2.0 * (double)(K * K) * (double)(C * OH * OW) / t[RUNS / 2] * 1e-9,
+           t[RUNS / 2] * 1e6, 100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
     free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
+}
+
+static void bench_dwconv(int64_t C, int64_t H, int64_t W, int64_t st)
+{
+    bench_dwconv_k(C, H, W, 3, st, st);
+}
+
+/* The depthwise convolutions of ppocr-cls (MobileNetV3 on 48 x 192 text
+ * lines: 5x5 on rows of 96 that are only 2 or 3 high). */
+static void bench_ppocr_dws(void)
+{
+    static const int64_t cs[][5] = {
+        {8, 24, 96, 3, 2}, {24, 12, 96, 3, 2}, {32, 6, 96, 3, 1}, {32, 6, 96, 5, 2},
+        {88, 3, 96, 5, 1}, {40, 3, 96, 5, 1}, {48, 3, 96, 5, 1}, {104, 3, 96, 5, 2},
+        {200, 2, 96, 5, 1},
+    };
+    for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++)
+        bench_dwconv_k(cs[i][0], cs[i][1], cs[i][2], cs[i][3], cs[i][4], 1);
+}
+
+/* The depthwise convolutions of ultraface-rfb320 (3x3, pad 1; how many of
+ * each shape the model has in the comment). */
+static void bench_ultraface_dws(void)
+{
+    static const int64_t cs[][4] = {
+        {16, 120, 160, 1}, {32, 120, 160, 2}, {32, 60, 80, 1}, {32, 60, 80, 2},
+        {64, 30, 40, 1} /* x4 */, {64, 30, 40, 2}, {128, 15, 20, 1} /* x4 */,
+        {128, 15, 20, 2}, {256, 8, 10, 1} /* x3 */, {64, 8, 10, 2},
+    };
+    for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++)
+        bench_dwconv_k(cs[i][0], cs[i][1], cs[i][2], 3, cs[i][3], cs[i][3]);
 }
 
 /* The convolutions of squeezenet1.1 that take most of its time: all, or
@@ -244,6 +275,14 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "squeeze") == 0) {
         bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "ultraface") == 0) {
+        bench_ultraface_dws();
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "ppocr") == 0) {
+        bench_ppocr_dws();
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "dw") == 0) {

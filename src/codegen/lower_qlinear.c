@@ -179,16 +179,18 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
     a.y_lo = q.y_lo;
     a.y_hi = q.y_hi;
     bool depthwise = G == C && M == C;
-    int64_t taps = a.s.KH * a.s.KW, K = a.s.C * taps;
-    size_t gsize = depthwise ? octk_qdwconv_packed_w_size(C, taps)
+    int64_t K = a.s.C * a.s.KH * a.s.KW;
+    if (depthwise)
+        a.s.C = a.s.M = C;
+    size_t gsize = depthwise ? octk_qdwconv_packed_w_size(&a.s)
                              : octk_qconv_packed_w_size(a.s.M, K);
     int64_t n_packs = depthwise ? 1 : G;
     uint8_t *packed = ir_alloc_array(f->ctx, (size_t)n_packs, gsize);
     if (!packed)
         return OCT_EINTERNAL;
     if (depthwise) {
-        a.s.C = a.s.M = C;
-        octk_qdwconv_pack_w(packed, w->data, w->dtype == IR_DT_INT8, q.w_zero, C, taps);
+        octk_qdwconv_pack_w(packed, w->data, w->dtype == IR_DT_INT8, q.w_zero, &a.s,
+                            cg_kernels_isa(f));
     } else {
         for (int64_t g = 0; g < G; g++)
             octk_qconv_pack_w(packed + g * gsize, (const uint8_t *)w->data + g * a.s.M * K,
@@ -199,8 +201,10 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
     LLVMValueRef gmult = cg_weight_data(f, q.mult, (size_t)M * sizeof *q.mult, NULL);
     LLVMValueRef gbias =
         q.bias ? cg_weight_data(f, q.bias, (size_t)M * sizeof *q.bias, NULL) : NULL;
-    LLVMValueRef work = cg_workspace(f, depthwise ? octk_qdwconv_work_size(&a)
-                                                  : octk_qconv_work_size(&a));
+    a.w = packed; /* the work size depends on the packed path; not kept in the args */
+    size_t work_size = depthwise ? octk_qdwconv_work_size(&a) : octk_qconv_work_size(&a);
+    a.w = NULL;
+    LLVMValueRef work = cg_workspace(f, work_size);
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     int64_t x_plane = a.s.H * a.s.W, y_plane = a.s.OH * a.s.OW;
     int64_t groups = depthwise ? 1 : G;
@@ -217,8 +221,11 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
                                                    : LLVMConstPointerNull(f->ptr)}};
             cg_kernel_call(f, depthwise ? "qdwconv" : "qconv", &a, sizeof a, ptrs, 6);
         }
-    cg_report(f, n, depthwise ? "octk_qdwconv" : "octk_qconv",
-              depthwise ? "s16 direct (exact)" : path_name(f, octk_qpacked_path(packed)));
+    const char *path = path_name(f, octk_qpacked_path(packed));
+    if (depthwise)
+        path = octk_qpacked_path(packed) == OCTK_PATH_U8S8 ? "u8s8 vpdpbusd direct (VNNI, exact)"
+                                                            : "s16 direct (exact)";
+    cg_report(f, n, depthwise ? "octk_qdwconv" : "octk_qconv", path);
     return OCT_OK;
 }
 

@@ -490,11 +490,11 @@ static void conv_case(rng *r, const conv_geom *g, qparams q, int with_bias, int 
                          : (int32_t)(uint32_t)rng_next(r) >> rng_range(r, 4, 31);
         mult[m] = random_mult(r);
     }
-    size_t pwsize = dw ? octk_qdwconv_packed_w_size(M, taps) : octk_qconv_packed_w_size(M, K);
+    size_t pwsize = dw ? octk_qdwconv_packed_w_size(&s) : octk_qconv_packed_w_size(M, K);
     void *pw = malloc(pwsize);
     assert_non_null(pw);
     if (dw)
-        octk_qdwconv_pack_w(pw, w, q.w_signed, wz, M, taps);
+        octk_qdwconv_pack_w(pw, w, q.w_signed, wz, &s, BUILD_ISA);
     else
         octk_qconv_pack_w(pw, w, q.w_signed, wz, M, K, BUILD_ISA);
     if (path_out)
@@ -730,6 +730,46 @@ static void qdwconv_3x3_paths_match_scalar_twin(void **state)
     }
 }
 
+/* The u8 x s8 path (VNNI builds): int8 weights with zero point 0 over the
+ * full range, kernel widths 1..8 (one or two quads per row), column strides
+ * 1 and 2, row strides and dilations, pads, rows narrower than a block of
+ * 8 and not a multiple of 8, both input types with their zero points;
+ * ppocr-cls's 5x5 shapes on 2 and 3 rows.  Without
+ * VNNI the packer must keep the s16 path. */
+static void qdwconv_u8_path_matches_scalar_twin(void **state)
+{
+    (void)state;
+    rng r = {83};
+    static const int64_t widths[] = {1, 5, 8, 9, 16, 17, 31, 96};
+    for (int64_t kw = 1; kw <= 8; kw++)
+        for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+            int64_t kh = (int64_t)rng_range(&r, 1, 5), st = (int64_t)rng_range(&r, 1, 2);
+            conv_geom g = {(int64_t)rng_range(&r, 1, 9), (int64_t)rng_range(&r, 1, 9), widths[i], 0,
+                           kh, kw, (int64_t)rng_range(&r, 1, 3), st,
+                           (int64_t)rng_range(&r, 1, 2), 1, (int64_t)rng_range(&r, 0, kh - 1),
+                           (int64_t)rng_range(&r, 0, kw - 1), (int64_t)rng_range(&r, 0, kh - 1),
+                           (int64_t)rng_range(&r, 0, kw - 1)};
+            qparams q = random_qparams(&r);
+            q.small_w = 3;
+            q.w_signed = 1;
+            int path = 0;
+            conv_case(&r, &g, q, (int)(i & 1), 1, &path);
+            if (path) /* 0: an empty output, nothing packed */
+                assert_int_equal(path, BUILD_ISA & OCTK_ISA_VNNI ? OCTK_PATH_U8S8 : OCTK_PATH_S16);
+        }
+    static const int64_t ppocr[][4] = {{88, 3, 1, 2}, {104, 3, 2, 2}, {200, 2, 1, 2}, {32, 6, 2, 2}};
+    for (int i = 0; i < 4; i++) {
+        conv_geom g = {ppocr[i][0], ppocr[i][1], 96, 0, 5, 5, ppocr[i][2], 1, 1, 1,
+                       ppocr[i][3], 2, 2, 2};
+        qparams q = random_qparams(&r);
+        q.small_w = 3;
+        q.w_signed = 1;
+        int path = 0;
+        conv_case(&r, &g, q, 1, 1, &path);
+        assert_int_equal(path, BUILD_ISA & OCTK_ISA_VNNI ? OCTK_PATH_U8S8 : OCTK_PATH_S16);
+    }
+}
+
 /* ---- requantization edge cases through a 1-element GEMM ------------------------------- */
 
 /* y for acc = bias only (K = 1 with a == a_zero), one multiplier. */
@@ -910,6 +950,7 @@ int main(void)
         cmocka_unit_test(qconv_accumulators_wrap_int32),
         cmocka_unit_test(qdwconv_matches_scalar_twin_on_random_shapes),
         cmocka_unit_test(qdwconv_3x3_paths_match_scalar_twin),
+        cmocka_unit_test(qdwconv_u8_path_matches_scalar_twin),
         cmocka_unit_test(requantize_rounds_half_even_and_saturates),
         cmocka_unit_test(split_over_tasks_gives_identical_bytes),
         cmocka_unit_test(vnni_takes_full_range_int8_weights_exactly),

@@ -105,10 +105,12 @@ int64_t octk_qconv_tasks(const octk_qconv *p, int phase);
 void octk_qconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end);
 
 /* Quantized depthwise convolution: s.C == s.M channels, one filter of
- * KH*KW taps per channel (the whole tensor, not one group). */
-size_t octk_qdwconv_packed_w_size(int64_t C, int64_t taps);
+ * KH*KW taps per channel (the whole tensor, not one group).  The packer
+ * chooses the path from the weights, the shape and the target's isa
+ * (OCTK_PATH_U8S8 only with VNNI; qdwconv.c). */
+size_t octk_qdwconv_packed_w_size(const octk_conv_shape *s);
 void octk_qdwconv_pack_w(void *dst, const void *w, int w_signed, const int32_t *w_zero,
-                         int64_t C, int64_t taps);
+                         const octk_conv_shape *s, unsigned isa);
 size_t octk_qdwconv_work_size(const octk_qconv *p);
 int64_t octk_qdwconv_tasks(const octk_qconv *p, int phase);
 void octk_qdwconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end);
