@@ -64,6 +64,8 @@ static inline qc_geo qc_geometry(const octk_conv_shape *s)
 static inline int64_t qc_tap(const octk_conv_shape *s, const qc_geo *g, int64_t kh, int64_t kw)
 {
     int64_t dh = kh * s->DH, dw = kw * s->DW;
+    if (s->SH == 1 && s->SW == 1) /* one plane; no divisions */
+        return dh * g->G + dw;
     return ((dh % s->SH) * s->SW + dw % s->SW) * g->Hq * g->G + dh / s->SH * g->G + dw / s->SW;
 }
 
@@ -93,6 +95,7 @@ static inline int qc_grid(const octk_conv_shape *s, int64_t np, int64_t *mb, int
 
 /* phase 1 task: this many panels */
 enum { QC_PREP_PANELS = 4, QC_PREP_PIX = QC_PREP_PANELS * QK_NR };
+enum { QC_TAP_CACHE = 128 }; /* kernel taps whose offsets im2col tabulates */
 size_t octk_qconv_packed_w_size(int64_t M, int64_t K)
 {
     int64_t s16 = M * qk_round_up(K, 2) * 2, u8 = M * qk_round_up(K, 4) + 4 * M;
@@ -308,6 +311,12 @@ static void qc_im2col(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int
     uint8_t t[4][QC_PREP_PIX];
     const uint8_t *r[4] = {NULL, NULL, NULL, NULL};
     uint8_t flip = p->x_signed ? 0x80 : 0, z = (uint8_t)p->x_zero;
+    /* the taps' offsets (two divisions each), once per call for the usual
+     * kernel sizes rather than once per k */
+    int64_t tap_off[QC_TAP_CACHE];
+    int cached = s->KH * s->KW <= QC_TAP_CACHE;
+    for (int64_t i = 0; cached && i < s->KH * s->KW; i++)
+        tap_off[i] = qc_tap(s, g, i / s->KW, i % s->KW);
     int64_t c = 0, kh = 0, kw = 0; /* k = (c*KH + kh)*KW + kw, counted along */
     for (int64_t k = 0; k < kp; k += kstep) {
         for (int i = 0; i < kstep; i++) {
@@ -315,8 +324,8 @@ static void qc_im2col(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int
                 r[i] = r[i - 1];
                 continue;
             }
-            r[i] = qc_run(src, g->src_len, c * g->cstride + qc_tap(s, g, kh, kw) + v0, n, z,
-                          t[i]);
+            int64_t tap = cached ? tap_off[kh * s->KW + kw] : qc_tap(s, g, kh, kw);
+            r[i] = qc_run(src, g->src_len, c * g->cstride + tap + v0, n, z, t[i]);
             if (++kw == s->KW) {
                 kw = 0;
                 if (++kh == s->KH) {
