@@ -318,6 +318,17 @@ LLVMValueRef cg_widen(cg_fn *f, ir_dtype dt, LLVMValueRef v);
 /* Integer element idx of t, widened. */
 LLVMValueRef cg_load_wide(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx);
 
+/* A float input read from memory, or through the per-tensor 8-bit
+ * DequantizeLinear dq that produces it (cg_plan_fusion decides: the DQ then
+ * has no code and its output no memory).  Init before the loops. */
+typedef struct cg_fsrc {
+    LLVMValueRef ptr;
+    ir_dtype qtype;
+    LLVMValueRef zv, sv;  /* NULL: plain float */
+} cg_fsrc;
+void cg_fsrc_init(cg_fn *f, const cg_tensor *x, const ir_node *dq, cg_fsrc *s);
+LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
+
 /* ---- element-wise fusion (fuse_eltwise.c) ------------------------------ */
 
 /* Runs of consecutive element-wise nodes (8-bit per-tensor Q/DQ, Add, Sub,
@@ -326,10 +337,15 @@ LLVMValueRef cg_load_wide(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMV
  * {first, last} node of node k's run ({k, k} alone) and marks the values
  * only their run reads (cg_tensor.fused: never stored, no memory).  With
  * tables (the target runs the kernel library), runs that are a function of
- * one byte tensor are table runs (fuse_eltwise.c). */
+ * one byte tensor are table runs (fuse_eltwise.c).  A lone per-tensor
+ * 8-bit DequantizeLinear read only by the pooling node right after it
+ * forms a run of two with it: the pool reads the bytes. */
 oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool tables,
                           cg_tensor *tens, int (*span)[2]);
 /* Lowers the run of nodes [lo, hi] into the current function. */
 oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi);
+/* AveragePool, GlobalAveragePool or GlobalMaxPool n reading its input
+ * through DequantizeLinear dq (lower_pool.c). */
+oct_status cg_lower_pool_from(cg_fn *f, const ir_node *n, const ir_node *dq);
 
 #endif

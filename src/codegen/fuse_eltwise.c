@@ -238,6 +238,20 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool table
         }
         lo = hi + 1;
     }
+    /* a lone DQ read only by the float pooling node right after it */
+    for (int k = 0; k + 1 < n_nodes; k++) {
+        const ir_node *dq = g->nodes[k], *pool = g->nodes[k + 1];
+        if (span[k][0] != k || span[k][1] != k || span[k + 1][0] != k + 1 ||
+            span[k + 1][1] != k + 1 ||
+            dq->op != IR_OP_DEQUANTIZELINEAR || !fusable(dq, tens, opset) ||
+            (pool->op != IR_OP_AVERAGEPOOL && pool->op != IR_OP_GLOBALAVERAGEPOOL &&
+             pool->op != IR_OP_GLOBALMAXPOOL) ||
+            pool->n_in < 1 || pool->in[0] != dq->out[0] || uses[dq->out[0]->id] != 1)
+            continue;
+        span[k][1] = k + 1;
+        span[k + 1][0] = k;
+        tens[dq->out[0]->id].fused = true;
+    }
     return OCT_OK;
 }
 
@@ -342,6 +356,10 @@ static LLVMValueRef run_node(cg_fn *f, run_state *rs, const ir_node *n, const ru
 
 oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
 {
+    const ir_node *last = g->nodes[hi];
+    if (last->op == IR_OP_AVERAGEPOOL || last->op == IR_OP_GLOBALAVERAGEPOOL ||
+        last->op == IR_OP_GLOBALMAXPOOL) /* a DQ and the pool reading through it */
+        return cg_lower_pool_from(f, last, g->nodes[lo]);
     run_state *rs = ir_alloc(f->ctx, sizeof *rs); /* zeroed, freed with the context */
     if (!rs)
         return OCT_EINTERNAL;

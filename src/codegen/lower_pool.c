@@ -6,7 +6,9 @@
  * number of taps inside the input, or with count_include_pad by the number
  * inside the padded input.  Running values live in allocas that SROA
  * promotes to registers.  MaxPool on 8-bit tensors calls the kernel
- * library (kernels/qpool.c) when the target has it.
+ * library (kernels/qpool.c) when the target has it.  The float ones may
+ * read their input through the per-tensor 8-bit DequantizeLinear right
+ * before them (cg_lower_pool_from): the same floats, no float tensor.
  */
 #include <math.h>
 #include <stddef.h>
@@ -34,7 +36,8 @@ static LLVMValueRef in_range(cg_fn *f, LLVMValueRef v, int64_t lo, int64_t hi)
                         LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, hi), ""), "");
 }
 
-oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
+/* MaxPool or AveragePool n; its float input through dq if not NULL. */
+static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     oct_status st;
@@ -82,7 +85,9 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
         cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 3);
         return OCT_OK;
     }
-    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    cg_fsrc src;
+    cg_fsrc_init(f, X, dq, &src);
+    LLVMValueRef py = cg_ptr(f, Y);
     LLVMValueRef acc = entry_alloca(f, et), cnt = entry_alloca(f, f->f32);
 
     cg_loop lp, loh, low, lkh, lkw;
@@ -100,7 +105,7 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
     /* clamp the address so the load is always in bounds; select the value */
     LLVMValueRef xi = cg_madd(f, cg_madd(f, p, H, ih), Wd, iw);
     xi = LLVMBuildSelect(f->b, inside, xi, cg_i64c(f, 0), "");
-    LLVMValueRef xv = cg_load(f, et, px, xi);
+    LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xi) : cg_fsrc_load(f, &src, xi);
     LLVMValueRef a = LLVMBuildLoad2(f->b, et, acc, "");
     LLVMValueRef na;
     if (is_max) {
@@ -129,7 +134,13 @@ oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
-oct_status cg_lower_globalpool(cg_fn *f, const ir_node *n)
+oct_status cg_lower_pool(cg_fn *f, const ir_node *n)
+{
+    return lower_pool(f, n, NULL);
+}
+
+/* GlobalAveragePool or GlobalMaxPool n; its input through dq if not NULL. */
+static oct_status lower_globalpool(cg_fn *f, const ir_node *n, const ir_node *dq)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     oct_status st;
@@ -141,14 +152,16 @@ oct_status cg_lower_globalpool(cg_fn *f, const ir_node *n)
     for (int d = 2; d < X->rank; d++)
         inner *= X->dims[d];
     bool is_max = n->op == IR_OP_GLOBALMAXPOOL;
-    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    cg_fsrc src;
+    cg_fsrc_init(f, X, dq, &src);
+    LLVMValueRef py = cg_ptr(f, Y);
     LLVMValueRef init = cg_f32c(f, is_max ? -INFINITY : 0.0);
     cg_loop lp, li;
     LLVMValueRef p = cg_loop_begin(f, &lp, planes);
     LLVMValueRef i = cg_loop_begin(f, &li, inner);
     cg_acc acc;
     LLVMValueRef a = cg_acc_begin(f, &li, &acc, init);
-    LLVMValueRef xv = cg_load(f, f->f32, px, cg_madd(f, p, inner, i));
+    LLVMValueRef xv = cg_fsrc_load(f, &src, cg_madd(f, p, inner, i));
     LLVMValueRef na = is_max
         ? LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, ""), xv, a, "")
         : cg_fast(LLVMBuildFAdd(f->b, a, xv, ""));
@@ -160,4 +173,15 @@ oct_status cg_lower_globalpool(cg_fn *f, const ir_node *n)
     cg_store(f, f->f32, py, p, r);
     cg_loop_end(f, &lp);
     return OCT_OK;
+}
+
+oct_status cg_lower_globalpool(cg_fn *f, const ir_node *n)
+{
+    return lower_globalpool(f, n, NULL);
+}
+
+oct_status cg_lower_pool_from(cg_fn *f, const ir_node *n, const ir_node *dq)
+{
+    cg_report(f, n, "loop", "reads the 8-bit input of its DequantizeLinear");
+    return n->op == IR_OP_AVERAGEPOOL ? lower_pool(f, n, dq) : lower_globalpool(f, n, dq);
 }

@@ -244,6 +244,29 @@ LLVMValueRef cg_dequantize_elem(cg_fn *f, LLVMValueRef x, LLVMValueRef zv, LLVMV
     return LLVMBuildFMul(f->b, LLVMBuildSIToFP(f->b, d, f->f32, ""), sv, "");
 }
 
+void cg_fsrc_init(cg_fn *f, const cg_tensor *x, const ir_node *dq, cg_fsrc *s)
+{
+    memset(s, 0, sizeof *s);
+    if (!dq) {
+        s->ptr = cg_ptr(f, x);
+        return;
+    }
+    cg_tensor *q = cg_in(f, dq, 0), *z = cg_in(f, dq, 2);
+    s->ptr = cg_ptr(f, q);
+    s->qtype = q->dtype;
+    s->sv = cg_load(f, f->f32, cg_ptr(f, cg_in(f, dq, 1)), cg_i64c(f, 0));
+    s->zv = z ? cg_load_wide(f, z, cg_ptr(f, z), cg_i64c(f, 0))
+              : LLVMConstInt(cg_wide_type(f, q->dtype), 0, 0);
+}
+
+LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx)
+{
+    if (!s->sv)
+        return cg_load(f, f->f32, s->ptr, idx);
+    LLVMValueRef q = cg_load(f, cg_elem_type(f, s->qtype), s->ptr, idx);
+    return cg_dequantize_elem(f, cg_widen(f, s->qtype, q), s->zv, s->sv);
+}
+
 oct_status cg_lower_quantizelinear(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Z = cg_in(f, n, 2), *Y = cg_out(f, n, 0);

@@ -16,7 +16,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
 RTOL = 1e-5
-TABLES = {"table_two_outputs_u8": 2, "table_trailing_dq_s8": 1}  # byte-table lookups expected
+# lines of the compile report (--report) a case must have, and how many
+REPORTED = {"table_two_outputs_u8": ("octk_lut8", 2), "table_trailing_dq_s8": ("octk_lut8", 1),
+            "dq_globalavgpool_u8": ("reads the 8-bit input", 1),
+            "dq_avgpool_s8": ("reads the 8-bit input", 1),
+            "dq_globalmaxpool_s8": ("reads the 8-bit input", 1),
+            "dq_pool_shared": ("reads the 8-bit input", 0),
+            "qdq_run_then_pool": ("reads the 8-bit input", 0)}
 rng = np.random.default_rng(7)
 F = TensorProto.FLOAT
 
@@ -119,6 +125,44 @@ def fused_runs():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     yield "table_trailing_dq_s8", m, [("x", x)]
+    # pooling right after a per-tensor 8-bit DQ reads the bytes (no float
+    # tensor): GlobalAveragePool into a Q, a padded AveragePool counting the
+    # pads, GlobalMaxPool; and a DQ that another node reads too (not taken)
+    def dq_pool(name, xq, pool, out_shape, quantize, **attrs):
+        nodes = [helper.make_node("DequantizeLinear", ["x", "ps", "pz"], ["d"]),
+                 helper.make_node(pool, ["d"], ["p" if quantize else "y"], **attrs)]
+        outs = [helper.make_tensor_value_info("y", TensorProto.UINT8 if quantize else F, out_shape)]
+        if quantize:
+            nodes.append(helper.make_node("QuantizeLinear", ["p", "s2", "z2"], ["y"]))
+        if name == "dq_pool_shared":
+            nodes.append(helper.make_node("Neg", ["d"], ["y2"]))
+            outs.append(helper.make_tensor_value_info("y2", F, xq.shape))
+        zt = np.uint8 if xq.dtype == np.uint8 else np.int8
+        pinits = inits + [numpy_helper.from_array(sc(0.0371), "ps"),
+                          numpy_helper.from_array(sc(-5 if zt == np.int8 else 131, zt), "pz")]
+        g = helper.make_graph(nodes, name, [helper.make_tensor_value_info(
+            "x", helper.np_dtype_to_tensor_dtype(xq.dtype), xq.shape)], outs, pinits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        return name, m, [("x", xq)]
+    xu = rng.integers(0, 256, [2, 7, 9, 11]).astype(np.uint8)
+    xs = rng.integers(-128, 128, [2, 3, 10, 13]).astype(np.int8)
+    yield dq_pool("dq_globalavgpool_u8", xu, "GlobalAveragePool", [2, 7, 1, 1], True)
+    yield dq_pool("dq_avgpool_s8", xs, "AveragePool", [2, 3, 5, 7], False, kernel_shape=[3, 3],
+                  strides=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1)
+    yield dq_pool("dq_globalmaxpool_s8", xs, "GlobalMaxPool", [2, 3, 1, 1], False)
+    yield dq_pool("dq_pool_shared", xu, "GlobalAveragePool", [2, 7, 1, 1], False)
+    # a DQ that already ends an element-wise run (Q -> DQ, the bytes in
+    # registers only) stays in it
+    xf = rnd(1, 5, 6, 7) * 3
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s2", "z2"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s2", "z2"], ["d"]),
+             helper.make_node("GlobalAveragePool", ["d"], ["y"])]
+    g = helper.make_graph(nodes, "qdq_run_then_pool", [helper.make_tensor_value_info("x", F, xf.shape)],
+                          [helper.make_tensor_value_info("y", F, [1, 5, 1, 1])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    yield "qdq_run_then_pool", m, [("x", xf)]
 
 
 def cases():
@@ -256,11 +300,13 @@ def main():
             onnx.save(m, path)
             report = os.path.join(d, name + ".report")
             so = cgutil.compile_so(path, d, name, ["--report", report])
-            if name in TABLES:  # the run must have become table lookups
+            if name in REPORTED:  # the lowering the case is about must have been taken
+                what, want_n = REPORTED[name]
                 with open(report) as f:
-                    tables = f.read().count("octk_lut8")
-                if tables != TABLES[name]:
-                    print("%-22s FAIL  %d table lookups" % (name, tables))
+                    got_n = f.read().count(what)
+                if got_n != want_n:
+                    print("%-22s FAIL  %d report lines with '%s', want %d" % (name, got_n, what,
+                                                                             want_n))
                     failures += 1
             _, got = cgutil.run_so(so, name, [a for _, a in inputs])
             fp8 = m.graph.output[0].type.tensor_type.elem_type in (TensorProto.FLOAT8E4M3FN,
@@ -270,7 +316,8 @@ def main():
                 want = ref[out.name]
                 if fp8:  # compare the float8 bytes
                     want = np.ascontiguousarray(want).view(np.uint8)
-                if (m.graph.node[0].op_type in ("QuantizeLinear", "DequantizeLinear") or
+                made_by = {o: nd.op_type for nd in m.graph.node for o in nd.output}[out.name]
+                if (made_by in ("QuantizeLinear", "DequantizeLinear") or
                         np.issubdtype(want.dtype, np.integer)):
                     ok = got[j].dtype == want.dtype and np.array_equal(got[j], want)
                     how = "exact" if ok else "max diff %s" % np.max(
