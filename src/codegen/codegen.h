@@ -121,6 +121,10 @@ typedef struct cg_tensor {
     bool in_concat;
     bool has_parts;       /* a Concat output holding such inputs */
     bool fused;           /* only read inside its fused run: never stored */
+    /* output of a DequantizeLinear of FP8 weights that the float kernel of
+     * its only reader widens itself (cg_plan_fp8_weights): the
+     * DequantizeLinear emits no code and the tensor gets no memory */
+    bool absorbed;
     size_t concat_out;
     uint64_t concat_off;
 } cg_tensor;
@@ -239,7 +243,7 @@ oct_status cg_need_f32(cg_fn *f, const ir_node *n, const cg_tensor *t, int io_is
 /* ---- the kernel library (kernels.c, kernels/octk.h) -------------------- */
 
 /* True if the target can run the kernel library (x86-64); the AVX2
- * variant is linked when the target has AVX2 and FMA. */
+ * variant is linked when the target has AVX2, FMA and F16C. */
 bool cg_kernels_available(const cg_fn *f);
 /* The OCTK_ISA_* bits of the kernel variant the module links: what the
  * integer weight packers may choose a path for. */
@@ -295,6 +299,16 @@ CG_LOWERINGS(X)
 bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
+/* Marks `absorbed` the float weights of Conv / Gemm / MatMul nodes that
+ * the kernels above will take as FP8 bytes widened at run time: the output
+ * of a DequantizeLinear (not part of a fused run, span) of a constant
+ * FLOAT8E4M3FN or FLOAT8E5M2 initializer with a constant float scale (per
+ * tensor or along the weight's output-channel axis) and a zero zero point,
+ * read by that node alone and not a graph output (lower_kfloat.c lists
+ * every condition).  `kernels`: the target runs the kernel library.  Runs
+ * before cg_plan_memory; cg_try_* then take exactly the marked weights. */
+oct_status cg_plan_fp8_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
+                               const int (*span)[2], cg_tensor *tens);
 
 /* The lowering of op, or NULL if there is none. */
 cg_lower_fn cg_lowering(ir_op op);

@@ -21,7 +21,7 @@ struct cg_module {
     LLVMContextRef opts_context;
     LLVMModuleRef mod;
     LLVMTargetMachineRef tm;
-    bool avx2;                  /* target has AVX2 and FMA */
+    bool avx2;                  /* target has AVX2, FMA and F16C */
     bool vnni;                  /* and AVX-512 VNNI, VL and BW */
     bool x86_64;                /* target can run the kernel library */
     bool used_kernels;          /* some node calls the kernel library */

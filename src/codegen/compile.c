@@ -85,7 +85,9 @@ static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
             st = oct_error(ctx, OCT_EUSAGE, "compile: cannot create a target machine for "
                            "'%s' (cpu '%s')", triple, cpu_s);
         cm->x86_64 = !strncmp(triple, "x86_64", 6);
-        cm->avx2 = cm->x86_64 && strstr(feat_s, "+avx2") && strstr(feat_s, "+fma");
+        /* the AVX2 kernel variants are compiled for AVX2, FMA and F16C */
+        cm->avx2 = cm->x86_64 && strstr(feat_s, "+avx2") && strstr(feat_s, "+fma") &&
+                   strstr(feat_s, "+f16c");
         cm->vnni = cm->avx2 && strstr(feat_s, "+avx512vnni") && strstr(feat_s, "+avx512vl") &&
                    strstr(feat_s, "+avx512bw");
         cm->triple = ir_strdup(ctx, triple);
@@ -146,6 +148,10 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         /* a fused run is lowered at its last node */
         int run_lo = cm->span[k][0], run_hi = cm->span[k][1];
         if (run_hi > run_lo && (int)k < run_hi)
+            continue;
+        /* a DequantizeLinear of FP8 weights its reader's kernel widens */
+        if (n->op == IR_OP_DEQUANTIZELINEAR && n->n_out > 0 && n->out[0] &&
+            cm->tens[n->out[0]->id].absorbed)
             continue;
         cg_lower_fn lower = cg_lowering(n->op);
         if (!lower) {
@@ -359,6 +365,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
                                      cm->x86_64 || cm->native_kernels, cm->tens, cm->span)
                       : OCT_EINTERNAL;
     }
+    if (st == OCT_OK)
+        st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
     /* only tensors that were filled keep their planned place */

@@ -6,7 +6,9 @@
  * first, each at the lowest 64-byte-aligned offset that overlaps no
  * already placed tensor with an intersecting lifetime.  A lifetime runs
  * from the producing node to the last consuming node, inclusive, so a
- * node's output never shares bytes with its own inputs.
+ * node's output never shares bytes with its own inputs.  Values only a
+ * fused run reads (fused) and FP8 weights a kernel widens itself
+ * (absorbed, cg_plan_fp8_weights) get no memory.
  *
  * Concat in place: when every dimension of a Concat's output before the
  * axis is 1, each input's bytes are one slice of the output.  An input
@@ -139,7 +141,8 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
         return OCT_EINTERNAL;
     for (size_t v = 0; v < g->n_values; v++) {
         cg_tensor *t = &tens[v];
-        if (t->place != CG_PLACE_NONE || t->first < 0 || t->in_concat || t->fused)
+        if (t->place != CG_PLACE_NONE || t->first < 0 || t->in_concat || t->fused ||
+            t->absorbed)
             continue;
         if (t->last < t->first)
             t->last = t->first; /* produced, never read: still written */

@@ -5,6 +5,7 @@ the reference interpreter (`octet run`).  Float outputs: |got - want| <=
 DequantizeLinear outputs (int8, uint8, float8 E4M3FN and E5M2) and integer
 outputs: exactly equal."""
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -23,6 +24,13 @@ REPORTED = {"table_two_outputs_u8": ("octk_lut8", 2), "table_trailing_dq_s8": ("
             "dq_globalmaxpool_s8": ("reads the 8-bit input", 1),
             "dq_pool_shared": ("reads the 8-bit input", 0),
             "qdq_run_then_pool": ("reads the 8-bit input", 0)}
+# FP8-weight cases (fp8_weight_models): name -> (report lines of the FP8
+# widening path expected, output channel axis for the per-channel check)
+FP8_WEIGHTS = {}
+# FP8-weight cases whose DequantizeLinear (node 0) must emit no code and get
+# no memory: name -> the scratch size allowed (the kernel's workspace, the
+# widened panels, alone)
+FP8_NO_DQ = {"fp8_e4m3fn_matmul_axis": 16 * 18 * 4}
 rng = np.random.default_rng(7)
 F = TensorProto.FLOAT
 
@@ -165,6 +173,157 @@ def fused_runs():
     yield "qdq_run_then_pool", m, [("x", xf)]
 
 
+def fp8_weight_models():
+    """Float Conv (plain, grouped, depthwise), Gemm (transB 0 and 1) and
+    MatMul whose weight is DequantizeLinear of a FLOAT8E4M3FN or FLOAT8E5M2
+    initializer, with one scale or one per output channel: the kernels take
+    the bytes and widen them (`FP8 ... weights` in the report).  The weights
+    hold every finite code (+-0, subnormals, the largest magnitudes), sorted
+    by magnitude so that each output channel sees one magnitude band, and
+    the outputs are compared per channel, so a wrong code in the smallest
+    band would show.  E5M2 Gemm/MatMul/unpadded Conv get extra channels with
+    +Inf, -Inf and a NaN weight.  Then forms that must keep today's path
+    (DequantizeLinear at run time, loop lowering): the DequantizeLinear's
+    output also read by another node, an E4M3FN NaN code, Gemm alpha != 1,
+    a per-axis scale along the reduction axis."""
+    import ml_dtypes
+    E4, E5 = TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E5M2
+    specs = {E4: ("e4m3fn", ml_dtypes.float8_e4m3fn, 0.01),
+             E5: ("e5m2", ml_dtypes.float8_e5m2, 1e-4)}
+
+    def band_rows(ttype, rows, per, specials):
+        """[rows, per] codes: every finite code of the type in order of
+        magnitude (+v and -v together), cycling; with specials, three more
+        rows led by +Inf, -Inf and NaN (E5M2)."""
+        npt = specs[ttype][1]
+        codes = np.arange(256, dtype=np.uint8)
+        vals = codes.view(npt).astype(np.float32)
+        codes = codes[np.isfinite(vals)]
+        codes = codes[np.argsort(np.abs(codes.view(npt).astype(np.float32)), kind="stable")]
+        assert rows * per >= codes.size
+        w = np.resize(codes, rows * per).reshape(rows, per)
+        if specials:
+            extra = np.resize(codes[100:], (3, per))
+            extra[:, 0] = [0x7c, 0xfc, 0x7e]
+            w = np.concatenate([w, extra])
+        return w
+
+    def scales(ttype, w, per_axis):
+        npt = specs[ttype][1]
+        if not per_axis:
+            return np.array(specs[ttype][2], np.float32)
+        v = np.abs(w.view(npt).astype(np.float32))
+        v[~np.isfinite(v)] = 0
+        peak = np.max(v, axis=1)
+        return (np.where(peak > 0, 1 / np.maximum(peak, 1e-30), 1.0) *
+                rng.uniform(0.5, 1.0, w.shape[0])).astype(np.float32)
+
+    def bias_for(ttype, w, s):
+        """A bias of each channel's magnitude (it must not hide the weights)."""
+        v = np.abs(w.view(specs[ttype][1]).astype(np.float32))
+        v[~np.isfinite(v)] = 1
+        mag = np.max(v, axis=1) * (s if s.ndim else s.item())
+        return (rng.standard_normal(w.shape[0]) * mag).astype(np.float32)
+
+    def model(name, op, x, wq, ttype, s, y_shape, axis, bias=None, dq_axis=0, extra_nodes=(),
+              extra_outputs=(), **attrs):
+        inits = [numpy_helper.from_array(x_, n_) for n_, x_ in [("s", s)]]
+        wt = helper.make_tensor("wq", ttype, wq.shape, wq.tobytes(), raw=True)
+        zp = helper.make_tensor("z", ttype, s.shape, bytes(max(1, s.size)), raw=True)
+        inits += [wt, zp]
+        ins = ["x", "w"]
+        if bias is not None:
+            inits.append(numpy_helper.from_array(bias, "b"))
+            ins.append("b")
+        dq_attrs = {"axis": dq_axis} if s.ndim else {}
+        nodes = [helper.make_node("DequantizeLinear", ["wq", "s", "z"], ["w"], name="dq", **dq_attrs),
+                 helper.make_node(op, ins, ["y"], name="n0", **attrs)] + list(extra_nodes)
+        outs = [helper.make_tensor_value_info("y", F, y_shape)] + list(extra_outputs)
+        g = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", F, x.shape)],
+                              outs, inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)])
+        m.ir_version = 9
+        return name, m, [("x", x)], axis
+
+    for ttype in (E4, E5):
+        tname = specs[ttype][0]
+        for per_axis in (False, True):
+            gran = "axis" if per_axis else "tensor"
+            five = ttype == E5
+            # Conv, no padding (+Inf/-Inf/NaN channels for E5M2), bias
+            w = band_rows(ttype, 16, 16, five)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_conv_%s" % (tname, gran), "Conv", rnd(1, 4, 7, 6),
+                        w.reshape(-1, 4, 2, 2), ttype, s, [1, w.shape[0], 6, 5], 1,
+                        bias_for(ttype, w, s))
+            # grouped, batch 2, pads, stride 2
+            w = band_rows(ttype, 18, 18, False)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_conv_groups_%s" % (tname, gran), "Conv", rnd(2, 6, 9, 7),
+                        w.reshape(18, 2, 3, 3), ttype, s, [2, 18, 5, 4], 1, group=3,
+                        pads=[1, 1, 1, 1], strides=[2, 2])
+            # depthwise, bias
+            w = band_rows(ttype, 30, 9, False)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_conv_dw_%s" % (tname, gran), "Conv", rnd(1, 30, 8, 7),
+                        w.reshape(30, 1, 3, 3), ttype, s, [1, 30, 8, 7], 1,
+                        bias_for(ttype, w, s), group=30, pads=[1, 1, 1, 1])
+            # Gemm, B [K, N], channels along axis 1, bias [N]
+            w = band_rows(ttype, 13, 20, five)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_gemm_%s" % (tname, gran), "Gemm", rnd(5, 20),
+                        np.ascontiguousarray(w.T), ttype, s, [5, w.shape[0]], 1,
+                        bias_for(ttype, w, s), dq_axis=1)
+            # Gemm transB=1, B [N, K], channels along axis 0, bias [N], beta
+            w = band_rows(ttype, 17, 16, False)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_gemm_tb_%s" % (tname, gran), "Gemm", rnd(3, 16), w, ttype, s,
+                        [3, 17], 1, bias_for(ttype, w, s), dq_axis=0, transB=1, beta=0.5)
+            # MatMul, B [K, N], channels along axis 1
+            w = band_rows(ttype, 15, 18, five)
+            s = scales(ttype, w, per_axis)
+            yield model("fp8_%s_matmul_%s" % (tname, gran), "MatMul", rnd(6, 18),
+                        np.ascontiguousarray(w.T), ttype, s, [6, w.shape[0]], 1, dq_axis=1)
+    # declined: the weight also read by a Relu (a second output)
+    w = band_rows(E4, 15, 18, False)
+    s = scales(E4, w, True)
+    yield model("fp8_declined_shared_dq", "MatMul", rnd(6, 18), np.ascontiguousarray(w.T), E4, s,
+                [6, 15], 1, dq_axis=1, extra_nodes=[helper.make_node("Relu", ["w"], ["r"])],
+                extra_outputs=[helper.make_tensor_value_info("r", F, [18, 15])])
+    # declined: an E4M3FN NaN code (0x7f) among the weights
+    w[3, 5] = 0x7f
+    yield model("fp8_declined_nan_code", "MatMul", rnd(6, 18), np.ascontiguousarray(w.T), E4, s,
+                [6, 15], 1, dq_axis=1)
+    # declined: Gemm alpha != 1; a per-axis scale along K
+    w = band_rows(E5, 13, 20, False)
+    s = scales(E5, w, True)
+    yield model("fp8_declined_gemm_alpha", "Gemm", rnd(5, 20), np.ascontiguousarray(w.T), E5, s,
+                [5, 13], 1, dq_axis=1, alpha=0.5)
+    sk = np.full(20, 3e-3, np.float32)
+    yield model("fp8_declined_scale_along_k", "Gemm", rnd(5, 20), np.ascontiguousarray(w.T), E5,
+                sk, [5, 13], 1, dq_axis=0)
+
+
+def close_channels(got, want, axis, rtol):
+    """FP8-weight outputs: non-finite values equal (NaN where NaN, the same
+    Inf), and per output channel |got - want| <= rtol * max|want| over the
+    channel's finite values (each channel has weights of one magnitude)."""
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    if got.shape != want.shape:
+        return False, "shape %s != %s" % (got.shape, want.shape)
+    fin = np.isfinite(want)
+    if (not np.array_equal(np.isnan(got), np.isnan(want)) or
+            not np.array_equal(got[np.isinf(want)], want[np.isinf(want)]) or
+            not np.all(np.isfinite(got[fin]))):
+        return False, "non-finite values differ"
+    g = np.moveaxis(np.where(fin, got, 0), axis, 0).reshape(got.shape[axis], -1)
+    w = np.moveaxis(np.where(fin, want, 0), axis, 0).reshape(want.shape[axis], -1)
+    scale = np.maximum(np.max(np.abs(w), axis=1), 1e-30)
+    worst = float(np.max(np.max(np.abs(g - w), axis=1) / scale)) if w.size else 0.0
+    return worst <= rtol, "max err per channel %.3g of its magnitude" % worst
+
+
 def cases():
     yield case("add_bcast", "Add", [("a", rnd(2, 3, 5, 7)), ("b", rnd(3, 1, 7))], [2, 3, 5, 7])
     yield case("sub_scalar", "Sub", [("a", rnd(13, 7))], [13, 7], inits=[("b", rnd(1))])
@@ -287,6 +446,9 @@ def cases():
     yield case("dequantize_i32", "DequantizeLinear",
                [("x", rng.integers(-2**30, 2**30, (13,)).astype(np.int32))], [13],
                inits=[("s", (rng.random(13) + 0.01).astype(np.float32))], axis=0)
+    for name, m, inputs, axis in fp8_weight_models():
+        FP8_WEIGHTS[name] = (0 if "declined" in name else 1, axis)
+        yield name, m, inputs
 
 
 def main():
@@ -308,7 +470,26 @@ def main():
                     print("%-22s FAIL  %d report lines with '%s', want %d" % (name, got_n, what,
                                                                              want_n))
                     failures += 1
-            _, got = cgutil.run_so(so, name, [a for _, a in inputs])
+            if name in FP8_WEIGHTS:  # the kernel widens the FP8 bytes, or must not
+                with open(report) as f:
+                    widened = sum(" weights (F16C widening)" in line or
+                                  " weights (scalar widening)" in line for line in f)
+                if widened != FP8_WEIGHTS[name][0]:
+                    print("%-22s FAIL  %d FP8-weight kernels" % (name, widened))
+                    failures += 1
+            sig, got = cgutil.run_so(so, name, [a for _, a in inputs])
+            if name in FP8_NO_DQ:
+                base = os.path.join(d, name + "_O0")
+                subprocess.run([cgutil.OCTET, "compile", path, "-o", base, "--emit=llvm", "-O0"],
+                               check=True)
+                with open(base + ".ll") as f:
+                    ll = f.read()
+                # node functions are NAME_nK, K the node's index; -O0 keeps them
+                fns = ["@%s_O0_n%d(" % (name, k) in ll for k in range(2)]
+                if fns != [False, True] or sig["scratch_size"] > FP8_NO_DQ[name]:
+                    print("%-22s FAIL  DequantizeLinear code %s, scratch %d" %
+                          (name, fns[0], sig["scratch_size"]))
+                    failures += 1
             fp8 = m.graph.output[0].type.tensor_type.elem_type in (TensorProto.FLOAT8E4M3FN,
                                                                    TensorProto.FLOAT8E5M2)
             ref = cgutil.run_ref(path, inputs, extra=["--format=pb"] if fp8 else [])
@@ -317,7 +498,10 @@ def main():
                 if fp8:  # compare the float8 bytes
                     want = np.ascontiguousarray(want).view(np.uint8)
                 made_by = {o: nd.op_type for nd in m.graph.node for o in nd.output}[out.name]
-                if (made_by in ("QuantizeLinear", "DequantizeLinear") or
+                if name in FP8_WEIGHTS:
+                    ok, how = close_channels(got[j], want, FP8_WEIGHTS[name][1] if j == 0 else 1,
+                                             RTOL)
+                elif (made_by in ("QuantizeLinear", "DequantizeLinear") or
                         np.issubdtype(want.dtype, np.integer)):
                     ok = got[j].dtype == want.dtype and np.array_equal(got[j], want)
                     how = "exact" if ok else "max diff %s" % np.max(

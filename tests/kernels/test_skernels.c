@@ -11,6 +11,12 @@
  * order, random pieces from the end), which must give identical bytes,
  * with the work buffer filled with garbage first.  Sizes are awkward on
  * purpose: they leave remainders in every blocking of the kernels.
+ *
+ * FP8 weights (w8_type): the widened weight must be exactly
+ * (float)value(code) * scale, value from the format's definition (fp8_twin);
+ * kernels that pass every code through unchanged (1 x w + 0 x finite) show
+ * each widened weight, for all 256 codes of E5M2 and the 254 non-NaN codes
+ * of E4M3FN, on the vector and the remainder paths of the widening.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -158,15 +164,102 @@ static double clampd(double v, float lo, float hi)
 static const float clamp_lo[3] = {-INFINITY, 0.0f, 0.0f};
 static const float clamp_hi[3] = {INFINITY, INFINITY, 6.0f};   /* none, Relu, Clip 0..6 */
 
+/* ---- FP8 weights ------------------------------------------------------------ */
+
+/* The value of FP8 code b from the format's definition: E4M3FN has bias 7,
+ * 3 mantissa bits, S.1111.111 NaN and no Inf; E5M2 bias 15, 2 mantissa
+ * bits, exponent 31 Inf (mantissa 0) or NaN. */
+static double fp8_value(uint8_t b, int type)
+{
+    const int e4 = type == OCTK_FP8_E4M3FN, mbits = e4 ? 3 : 2, bias = e4 ? 7 : 15;
+    const int e = (b & 0x7f) >> mbits, m = b & ((1 << mbits) - 1);
+    const double sign = (b & 0x80) ? -1.0 : 1.0;
+    if (e4 && (b & 0x7f) == 0x7f)
+        return NAN;
+    if (!e4 && e == 31)
+        return m ? NAN : sign * INFINITY;
+    if (e == 0)
+        return sign * ldexp(m, 1 - bias - mbits);
+    return sign * ldexp((1 << mbits) + m, e - bias - mbits);
+}
+
+/* DequantizeLinear of one code: the exact value times scale, one float32
+ * multiplication. */
+static float fp8_twin(uint8_t b, int type, float scale)
+{
+    return (float)fp8_value(b, type) * scale;
+}
+
+/* The codes the kernels accept: all 256 for E5M2 (or its finite ones),
+ * all but the NaN codes 0x7f and 0xff for E4M3FN.  Returns their count. */
+static int fp8_codes(int type, int finite_only, uint8_t *codes)
+{
+    int n = 0;
+    for (int b = 0; b < 256; b++)
+        if (type == OCTK_FP8_E5M2 ? !finite_only || isfinite(fp8_value((uint8_t)b, type))
+                                  : (b & 0x7f) != 0x7f)
+            codes[n++] = (uint8_t)b;
+    return n;
+}
+
+/* Largest finite magnitude of type. */
+static float fp8_max(int type)
+{
+    return type == OCTK_FP8_E4M3FN ? 448.0f : 57344.0f;
+}
+
+/* A random code of type with a finite value. */
+static uint8_t fp8_random_finite(rng *r, int type)
+{
+    for (;;) {
+        const uint8_t b = (uint8_t)rng_below(r, 256);
+        if (isfinite(fp8_value(b, type)))
+            return b;
+    }
+}
+
+/* A widened weight must be its twin exactly (NaN for NaN; +0 and -0 are
+ * not told apart: a sum of 0 and -0 is +0). */
+static void check_widened(const char *what, int64_t idx, float got, float want)
+{
+    if (isnan(want) ? isnan(got) : got == want)
+        return;
+    fprintf(stderr, "%s[%lld]: got %.9g want %.9g\n", what, (long long)idx, (double)got,
+            (double)want);
+    fail();
+}
+
+/* Scales of the widening tests: 1, an ordinary one, one just above
+ * FLT_MIN (small codes give subnormal products, rounded), one that makes
+ * the largest codes overflow to Inf (last: the designs that sum a widened
+ * weight with 0 x the others skip it, 0 x Inf being NaN); scale * 256 stays
+ * finite and normal.  Scale -1 stands for random scales per output channel. */
+static const float fp8_scales[] = {1.0f, 0.3712f, 1.37e-38f, -1.0f, 1e36f};
+enum { FP8_N_SCALES = sizeof fp8_scales / sizeof fp8_scales[0] };
+
+/* n per-channel scales: all fp8_scales[si], or random in [0.01, 10). */
+static float *fp8_scale_vec(rng *r, int si, int64_t n)
+{
+    float *s = rand_vec(r, (size_t)n, 0.01f, 10.0f);
+    for (int64_t i = 0; fp8_scales[si] > 0 && i < n; i++)
+        s[i] = fp8_scales[si];
+    return s;
+}
+
+static const int fp8_types[2] = {OCTK_FP8_E4M3FN, OCTK_FP8_E5M2};
+
 /* ---- sgemm ------------------------------------------------------------------- */
 
 static int64_t sgemm_tasks_v(const void *p, int ph) { return octk_sgemm_tasks(p, ph); }
 static void sgemm_run_v(const void *p, int ph, int64_t b, int64_t e) { octk_sgemm_run(p, ph, b, e); }
 static const kernel_ops sgemm_ops = {sgemm_tasks_v, sgemm_run_v};
 
-/* One Gemm case: y[m][n] = clamp(sum_k a[m][k] * alpha * b(k, n) + bias[n]). */
-static void sgemm_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extra,
-                       int64_t ldy_extra, int trans_b, float alpha, int with_bias, int act)
+/* One Gemm case: y[m][n] = clamp(sum_k a[m][k] * alpha * b(k, n) + bias[n]).
+ * With w8_type, b is random finite FP8 codes times per-column scales
+ * (alpha must be 1) and the kernel widens them. */
+static void sgemm_case_w8(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extra,
+                          int64_t ldy_extra, int trans_b, float alpha, int with_bias, int act,
+                          int w8_type)
 {
     const int64_t lda = K + lda_extra, ldy = N + ldy_extra;
     float *a = rand_vec(r, (size_t)(M * lda), -1, 1);
@@ -175,10 +268,28 @@ static void sgemm_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extr
     const int64_t stride_k = trans_b ? 1 : N, stride_n = trans_b ? K : 1;
     float *pb = aligned_buf(octk_sgemm_packed_b_size(K, N));
     octk_sgemm_pack_b(pb, b, alpha, K, N, stride_k, stride_n);
+    uint8_t *codes = NULL, *pb8 = NULL;
+    float *w8_scale = NULL;
+    if (w8_type) {
+        assert_true(alpha == 1.0f);
+        codes = exact_buf((size_t)(K * N));
+        /* weights of magnitude at most 1, as in the float cases */
+        w8_scale = rand_vec(r, (size_t)N, 0.5f / fp8_max(w8_type), 1.0f / fp8_max(w8_type));
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t i = k * stride_k + n * stride_n;
+                codes[i] = fp8_random_finite(r, w8_type);
+                b[i] = fp8_twin(codes[i], w8_type, w8_scale[n]);
+            }
+        pb8 = aligned_buf(octk_sgemm_packed_b8_size(K, N));
+        octk_sgemm_pack_b8(pb8, codes, K, N, stride_k, stride_n);
+        memset(pb, 0xff, octk_sgemm_packed_b_size(K, N));   /* must not be read */
+    }
     const size_t y_bytes = (size_t)(M * ldy) * sizeof(float);
     float *y = exact_buf(y_bytes);
     octk_sgemm p = {.M = M, .N = N, .K = K, .lda = lda, .ldy = ldy, .y_lo = clamp_lo[act],
-                    .y_hi = clamp_hi[act], .a = a, .y = y, .b = pb, .bias = bias};
+                    .y_hi = clamp_hi[act], .a = a, .y = y, .b = pb, .bias = bias,
+                    .w8_type = w8_type, .w8 = pb8, .w8_scale = w8_scale};
     const size_t work_bytes = octk_sgemm_work_size(&p);
     p.work = aligned_buf(work_bytes);
     run_all_splits(&sgemm_ops, &p, p.work, work_bytes, y, y_bytes, r);
@@ -207,6 +318,14 @@ static void sgemm_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extr
         }
     }
     free(ref), free(a), free(b), free(bias), free(pb), free(y), free(p.work);
+    free(codes), free(pb8), free(w8_scale);
+}
+
+static void sgemm_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t lda_extra,
+                       int64_t ldy_extra, int trans_b, float alpha, int with_bias, int act)
+{
+    sgemm_case_w8(r, M, N, K, lda_extra, ldy_extra, trans_b, alpha, with_bias, act,
+                  OCTK_FP8_NONE);
 }
 
 static void sgemm_matches_twin_on_awkward_shapes(void **state)
@@ -264,6 +383,67 @@ static void sgemm_clamp_keeps_nan_and_saturates(void **state)
     free(pb);
 }
 
+/* y = a x b with b widened from FP8 codes and a = identity (M = K rows;
+ * K = 1: a = [1]): y[m][n] is the widened b(m, n) exactly.  codes[i] goes
+ * to b(k, n) with i = n * K + k, cycling through the n_codes codes. */
+static void sgemm_w8_shows_each_weight(rng *r, int type, const uint8_t *codes, int n_codes,
+                                       int64_t K, int si)
+{
+    const int64_t N = (n_codes + K - 1) / K;
+    uint8_t *b8 = exact_buf((size_t)(K * N));
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            b8[k * N + n] = codes[(n * K + k) % n_codes];
+    float *scale = fp8_scale_vec(r, si, N), *a = exact_buf((size_t)(K * K) * sizeof(float));
+    for (int64_t i = 0; i < K * K; i++)
+        a[i] = i % (K + 1) == 0 ? 1.0f : 0.0f;
+    uint8_t *pb8 = aligned_buf(octk_sgemm_packed_b8_size(K, N));
+    octk_sgemm_pack_b8(pb8, b8, K, N, N, 1);
+    const size_t y_bytes = (size_t)(K * N) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sgemm p = {.M = K, .N = N, .K = K, .lda = K, .ldy = N, .y_lo = -INFINITY,
+                    .y_hi = INFINITY, .a = a, .y = y, .w8_type = type, .w8 = pb8,
+                    .w8_scale = scale};
+    const size_t work_bytes = octk_sgemm_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(&sgemm_ops, &p, p.work, work_bytes, y, y_bytes, r);
+    for (int64_t i = 0; i < K * N; i++)
+        check_widened("sgemm w8", i, y[i], fp8_twin(b8[i], type, scale[i % N]));
+    free(b8), free(scale), free(a), free(pb8), free(y), free(p.work);
+}
+
+static void sgemm_fp8_widening_matches_twin_for_every_code(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0011u};
+    uint8_t all[256], finite[256];
+    for (int t = 0; t < 2; t++) {
+        const int n_all = fp8_codes(fp8_types[t], 0, all);
+        const int n_finite = fp8_codes(fp8_types[t], 1, finite);
+        assert_int_equal(n_all, t ? 256 : 254);
+        for (int si = 0; si < FP8_N_SCALES; si++) {
+            sgemm_w8_shows_each_weight(&r, fp8_types[t], all, n_all, 1, si);
+            if (si < FP8_N_SCALES - 1)
+                sgemm_w8_shows_each_weight(&r, fp8_types[t], finite, n_finite, 7, si);
+        }
+    }
+}
+
+static void sgemm_fp8_weights_match_twin_on_awkward_shapes(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0012u};
+    static const int64_t shapes[][3] = {   /* M, N, K */
+        {1, 1, 1}, {7, 5, 13}, {1, 1000, 300}, {13, 37, 600}, {65, 33, 257}, {2, 17, 3},
+        {100, 16, 31}, {3, 0, 5}, {4, 5, 0}};
+    int case_no = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int t = 0; t < 2; t++, case_no++)
+            sgemm_case_w8(&r, shapes[i][0], shapes[i][1], shapes[i][2], case_no % 3 ? 3 : 0,
+                          case_no % 4 == 1 ? 0 : 5, case_no % 5 == 2, 1.0f, case_no % 3 != 1,
+                          case_no % 3, fp8_types[t]);
+}
+
 /* ---- sconv ------------------------------------------------------------------- */
 
 static int64_t sconv_tasks_v(const void *p, int ph) { return octk_sconv_tasks(p, ph); }
@@ -310,13 +490,31 @@ static double conv_ref(const octk_conv_shape *s, const float *x, const float *w,
     return acc;
 }
 
-static void conv_run_case(rng *r, const conv_case *cc, int depthwise)
+/* One convolution against conv_ref.  With w8_type the weights are random
+ * finite FP8 codes times per-channel scales, widened by the kernel. */
+static void conv_run_case_w8(rng *r, const conv_case *cc, int depthwise, int w8_type)
 {
     const octk_conv_shape s = conv_shape(cc);
     const int64_t taps = s.KH * s.KW, K = depthwise ? taps : s.C * taps, P = s.OH * s.OW;
     float *x = rand_vec(r, (size_t)(s.C * s.H * s.W), -1, 1);
     float *w = rand_vec(r, (size_t)(s.M * K), -1, 1);
     float *bias = cc->with_bias ? rand_vec(r, (size_t)s.M, -1, 1) : NULL;
+    uint8_t *codes = NULL, *pw8 = NULL;
+    float *w8_scale = NULL;
+    if (w8_type) {
+        codes = exact_buf((size_t)(s.M * K));
+        w8_scale = rand_vec(r, (size_t)s.M, 0.5f / fp8_max(w8_type), 1.0f / fp8_max(w8_type));
+        for (int64_t i = 0; i < s.M * K; i++) {
+            codes[i] = fp8_random_finite(r, w8_type);
+            w[i] = fp8_twin(codes[i], w8_type, w8_scale[i / K]);
+        }
+        pw8 = aligned_buf(depthwise ? octk_sdwconv_packed_w8_size(s.C, taps)
+                                    : octk_sconv_packed_w8_size(s.M, K));
+        if (depthwise)
+            octk_sdwconv_pack_w8(pw8, codes, s.C, taps);
+        else
+            octk_sconv_pack_w8(pw8, codes, s.M, K);
+    }
     float *pw;
     if (depthwise) {
         pw = aligned_buf(octk_sdwconv_packed_w_size(s.C, taps));
@@ -325,10 +523,14 @@ static void conv_run_case(rng *r, const conv_case *cc, int depthwise)
         pw = aligned_buf(octk_sconv_packed_w_size(s.M, K));
         octk_sconv_pack_w(pw, w, s.M, K);
     }
+    if (w8_type)   /* the float weights must not be read */
+        memset(pw, 0xff, depthwise ? octk_sdwconv_packed_w_size(s.C, taps)
+                                   : octk_sconv_packed_w_size(s.M, K));
     const size_t y_bytes = (size_t)(s.M * P) * sizeof(float);
     float *y = exact_buf(y_bytes);
     octk_sconv p = {.s = s, .y_lo = clamp_lo[cc->act], .y_hi = clamp_hi[cc->act], .x = x,
-                    .y = y, .w = pw, .bias = bias};
+                    .y = y, .w = pw, .bias = bias, .w8_type = w8_type, .w8 = pw8,
+                    .w8_scale = w8_scale};
     const size_t work_bytes = depthwise ? octk_sdwconv_work_size(&p) : octk_sconv_work_size(&p);
     p.work = aligned_buf(work_bytes);
     run_all_splits(depthwise ? &sdw_ops : &sconv_ops, &p, p.work, work_bytes, y, y_bytes, r);
@@ -345,6 +547,12 @@ static void conv_run_case(rng *r, const conv_case *cc, int depthwise)
     for (int64_t i = 0; i < s.M * P; i++)
         check_close(depthwise ? "sdwconv" : "sconv", i, y[i], ref[i], 1e-5 * scale);
     free(ref), free(x), free(w), free(bias), free(pw), free(y), free(p.work);
+    free(codes), free(pw8), free(w8_scale);
+}
+
+static void conv_run_case(rng *r, const conv_case *cc, int depthwise)
+{
+    conv_run_case_w8(r, cc, depthwise, OCTK_FP8_NONE);
 }
 
 /* C, H, W, M, KH, KW, SH, SW, DH, DW, PT, PL, PB, PR, bias, act */
@@ -391,6 +599,108 @@ static void sdwconv_matches_twin_on_awkward_shapes(void **state)
     };
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
         conv_run_case(&r, &dw[i], 1);
+}
+
+/* A convolution that passes each FP8 weight through: w[m][c] (C = K
+ * channels, M channels of codes cycling through n_codes) on a 1 x C image
+ * whose channel c is one-hot at pixel c, so y[m][p] = widened w[m][p]
+ * (C = 1: the plain remainder path of the widening; C = 5: 24 weights per
+ * vector step and 6 left). */
+static void sconv_w8_shows_each_weight(rng *r, int type, const uint8_t *codes, int n_codes,
+                                       int64_t C, int si)
+{
+    const int64_t M = (n_codes + C - 1) / C;
+    const conv_case cc = {C, 1, C, M, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    const octk_conv_shape s = conv_shape(&cc);
+    uint8_t *w8 = exact_buf((size_t)(M * C));
+    for (int64_t i = 0; i < M * C; i++)
+        w8[i] = codes[i % n_codes];
+    float *scale = fp8_scale_vec(r, si, M), *x = exact_buf((size_t)(C * C) * sizeof(float));
+    for (int64_t i = 0; i < C * C; i++)
+        x[i] = i % (C + 1) == 0 ? 1.0f : 0.0f;
+    uint8_t *pw8 = aligned_buf(octk_sconv_packed_w8_size(M, C));
+    octk_sconv_pack_w8(pw8, w8, M, C);
+    const size_t y_bytes = (size_t)(M * C) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sconv p = {.s = s, .y_lo = -INFINITY, .y_hi = INFINITY, .x = x, .y = y,
+                    .w8_type = type, .w8 = pw8, .w8_scale = scale};
+    const size_t work_bytes = octk_sconv_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(&sconv_ops, &p, p.work, work_bytes, y, y_bytes, r);
+    for (int64_t i = 0; i < M * C; i++)
+        check_widened("sconv w8", i, y[i], fp8_twin(w8[i], type, scale[i / C]));
+    free(w8), free(scale), free(x), free(pw8), free(y), free(p.work);
+}
+
+/* Depthwise: C channels of taps codes; taps = 1 (x = 1, y = w), or 3 x 3
+ * on a 3 x 3 image one-hot at its centre with padding 1, so output pixel
+ * (oh, ow) is tap (2 - oh, 2 - ow) (every other tap reads 0 or padding):
+ * 8 weights per vector step and 1 left. */
+static void sdw_w8_shows_each_weight(rng *r, int type, const uint8_t *codes, int n_codes,
+                                     int three, int si)
+{
+    const int64_t taps = three ? 9 : 1, C = (n_codes + taps - 1) / taps;
+    const conv_case cc = three ? (conv_case){C, 3, 3, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}
+                               : (conv_case){C, 1, 1, C, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+    const octk_conv_shape s = conv_shape(&cc);
+    uint8_t *w8 = exact_buf((size_t)(C * taps));
+    for (int64_t i = 0; i < C * taps; i++)
+        w8[i] = codes[i % n_codes];
+    float *scale = fp8_scale_vec(r, si, C), *x = exact_buf((size_t)(C * taps) * sizeof(float));
+    for (int64_t i = 0; i < C * taps; i++)
+        x[i] = !three || i % 9 == 4 ? 1.0f : 0.0f;
+    uint8_t *pw8 = aligned_buf(octk_sdwconv_packed_w8_size(C, taps));
+    octk_sdwconv_pack_w8(pw8, w8, C, taps);
+    const size_t y_bytes = (size_t)(C * taps) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sconv p = {.s = s, .y_lo = -INFINITY, .y_hi = INFINITY, .x = x, .y = y,
+                    .w8_type = type, .w8 = pw8, .w8_scale = scale};
+    const size_t work_bytes = octk_sdwconv_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(&sdw_ops, &p, p.work, work_bytes, y, y_bytes, r);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t q = 0; q < taps; q++) {
+            const int64_t tap = three ? 8 - q : 0;
+            check_widened("sdwconv w8", c * taps + q, y[c * taps + q],
+                          fp8_twin(w8[c * taps + tap], type, scale[c]));
+        }
+    free(w8), free(scale), free(x), free(pw8), free(y), free(p.work);
+}
+
+static void sconv_fp8_widening_matches_twin_for_every_code(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0013u};
+    uint8_t all[256], finite[256];
+    for (int t = 0; t < 2; t++) {
+        const int n_all = fp8_codes(fp8_types[t], 0, all);
+        const int n_finite = fp8_codes(fp8_types[t], 1, finite);
+        for (int si = 0; si < FP8_N_SCALES; si++) {
+            sconv_w8_shows_each_weight(&r, fp8_types[t], all, n_all, 1, si);
+            sdw_w8_shows_each_weight(&r, fp8_types[t], all, n_all, 0, si);
+            if (si < FP8_N_SCALES - 1) {
+                sconv_w8_shows_each_weight(&r, fp8_types[t], finite, n_finite, 5, si);
+                sdw_w8_shows_each_weight(&r, fp8_types[t], finite, n_finite, 1, si);
+            }
+        }
+    }
+}
+
+static void sconv_fp8_weights_match_twin_on_awkward_shapes(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0014u};
+    for (size_t i = 0; i < sizeof conv_cases / sizeof conv_cases[0]; i++)
+        conv_run_case_w8(&r, &conv_cases[i], 0, fp8_types[i % 2]);
+    static const conv_case dw[] = {
+        {16, 17, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2},
+        {17, 15, 33, 17, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, 1, 1},
+        {5, 31, 16, 5, 5, 5, 1, 1, 2, 2, 4, 3, 4, 5, 1, 0},
+        {1200, 3, 3, 1200, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},   /* several widening tasks */
+    };
+    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
+        for (int t = 0; t < 2; t++)
+            conv_run_case_w8(&r, &dw[i], 1, fp8_types[t]);
 }
 
 /* ---- sunary ------------------------------------------------------------------- */
@@ -620,6 +930,10 @@ int main(void)
         cmocka_unit_test(sgemm_clamp_keeps_nan_and_saturates),
         cmocka_unit_test(sconv_matches_twin_on_awkward_shapes),
         cmocka_unit_test(sdwconv_matches_twin_on_awkward_shapes),
+        cmocka_unit_test(sgemm_fp8_widening_matches_twin_for_every_code),
+        cmocka_unit_test(sgemm_fp8_weights_match_twin_on_awkward_shapes),
+        cmocka_unit_test(sconv_fp8_widening_matches_twin_for_every_code),
+        cmocka_unit_test(sconv_fp8_weights_match_twin_on_awkward_shapes),
         cmocka_unit_test(sunary_exp_matches_twin_with_overflow_underflow_nan),
         cmocka_unit_test(sunary_sigmoid_matches_twin),
         cmocka_unit_test(sunary_tanh_matches_twin_and_keeps_sign_of_zero),

@@ -9,9 +9,10 @@ table).
 Then the LLVM backend: `octet compile --emit=obj,so,asm,llvm,header
 --report` twice, each in its own fresh folder, on mnist-8 FP32,
 squeezenet1.1 FP32 and squeezenet1.1 quantized by `octet quantize`
-(ImageNet calibration photos, 4 samples), comparing the object file, shared
-library, assembly, LLVM IR, header, compile report and standard output byte
-for byte.  Finally the compiled FP32 and quantized squeezenet1.1 libraries
+(ImageNet calibration photos, 4 samples; INT8 and FP8, whose weights the
+float kernels widen from bytes), comparing the object file, shared library,
+assembly, LLVM IR, header, compile report and standard output byte for
+byte.  Finally the compiled FP32 and quantized squeezenet1.1 libraries
 run on one input with --threads 1 and --threads 2 and must write
 byte-identical .npy outputs (splitting kernels over the pool must not
 change a single bit).
@@ -110,17 +111,16 @@ def npy_outputs(d):
 SQZ = os.path.join(SHARED, "models", "squeezenet1.1")
 EMIT = ["--emit=obj,so,asm,llvm,header", "--report", "@/report.txt"]
 with tempfile.TemporaryDirectory() as work:
-    q_model = os.path.join(work, "squeezenet1.1-int8.onnx")
-    quantized = octet(["quantize", os.path.join(SQZ, "model.onnx"),
-                       "--calib", os.path.join(SHARED, "data", "imagenet-photos",
-                                               "calib_f32.npy"),
-                       "--calib-samples", "4", "-o", q_model,
-                       "--progress=none"])
     models = [("mnist-8 FP32",
                os.path.join(SHARED, "models", "mnist-8", "model.onnx"), False),
               ("squeezenet1.1 FP32", os.path.join(SQZ, "model.onnx"), True)]
-    if quantized:
-        models.append(("squeezenet1.1 INT8", q_model, True))
+    for precision in ("int8", "fp8"):
+        q_model = os.path.join(work, f"squeezenet1.1-{precision}.onnx")
+        if octet(["quantize", os.path.join(SQZ, "model.onnx"),
+                  "--calib", os.path.join(SHARED, "data", "imagenet-photos", "calib_f32.npy"),
+                  "--calib-samples", "4", f"--precision={precision}", "-o", q_model,
+                  "--progress=none"]):
+            models.append((f"squeezenet1.1 {precision.upper()}", q_model, True))
     for label, model, run_threads in models:
         # Two differently named fresh folders: the artifacts must not embed
         # the output folder (the .so is linked by `cc -shared` from a

@@ -178,24 +178,52 @@ void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end);
 
 /* ---- float32 kernels ---------------------------------------------------- */
 
+/* FP8 weights (w8_type != OCTK_FP8_NONE in octk_sgemm, octk_sconv): the
+ * weights come as FP8 bytes in the packed layout of the float weights (one
+ * byte per weight, padding bytes 0) plus one float scale per output channel
+ * (w8_scale: [N] for sgemm, [M] for sconv, [C] for sdwconv), and phase 0
+ * widens them into float panels in the workspace before phase 1 runs the
+ * float kernel on those:
+ *   w = fp8_to_f32(byte) * w8_scale[channel]
+ * one float32 multiplication of the exact decoded value, so the bits are
+ * those of the reference's DequantizeLinear (src/ref/quant.c).  With F16C
+ * (the AVX2 variants) a byte becomes an exact fp16: E5M2 is the high byte
+ * of the fp16 of the same value (Inf and NaN included); for E4M3FN,
+ * (b & 0x80) << 8 | (b & 0x7f) << 7 is the fp16 of value * 2^-8 (subnormals
+ * too), multiplied by scale * 256: the same exact product, rounded once.
+ * The baseline variant builds the same fp16 and widens it in C.
+ * Preconditions (checked by the compiler before it chooses this form):
+ * scales finite and > 0; for E4M3FN scale * 256 finite and normal and no
+ * NaN code (0x7f, 0xff) among the bytes (the fp16 trick would give 1.875).
+ * E5M2 NaN codes give NaN (payload unspecified). */
+enum { OCTK_FP8_NONE = 0, OCTK_FP8_E4M3FN = 1, OCTK_FP8_E5M2 = 2 };
+
 typedef struct octk_sconv {
     octk_conv_shape s;
     float y_lo, y_hi;
     const float *x;        /* [C][H][W] */
     float *y;              /* [M][OH][OW] */
-    const float *w;        /* packed by octk_sconv_pack_w */
+    const float *w;        /* packed by octk_sconv_pack_w (w8_type NONE) */
     const float *bias;     /* [M] or NULL */
     void *work;
+    int32_t w8_type;       /* OCTK_FP8_*: weights in w8 instead of w */
+    const uint8_t *w8;     /* packed by octk_sconv_pack_w8 / octk_sdwconv_pack_w8 */
+    const float *w8_scale; /* [M] (sdwconv: [C]) */
 } octk_sconv;
 
 size_t octk_sconv_packed_w_size(int64_t M, int64_t K);
 void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K);
+/* The same layout with one byte per weight (FP8 codes, padding 0). */
+size_t octk_sconv_packed_w8_size(int64_t M, int64_t K);
+void octk_sconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t M, int64_t K);
 size_t octk_sconv_work_size(const octk_sconv *p);
 int64_t octk_sconv_tasks(const octk_sconv *p, int phase);
 void octk_sconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end);
 
 size_t octk_sdwconv_packed_w_size(int64_t C, int64_t taps);
 void octk_sdwconv_pack_w(float *dst, const float *w, int64_t C, int64_t taps);
+size_t octk_sdwconv_packed_w8_size(int64_t C, int64_t taps);
+void octk_sdwconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t C, int64_t taps);
 size_t octk_sdwconv_work_size(const octk_sconv *p);
 int64_t octk_sdwconv_tasks(const octk_sconv *p, int phase);
 void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end);
@@ -206,15 +234,22 @@ typedef struct octk_sgemm {
     float y_lo, y_hi;
     const float *a;        /* [M][K] */
     float *y;              /* [M][N] */
-    const float *b;        /* packed by octk_sgemm_pack_b */
+    const float *b;        /* packed by octk_sgemm_pack_b (w8_type NONE) */
     const float *bias;     /* [N] or NULL */
     void *work;
+    int32_t w8_type;       /* OCTK_FP8_*: weights in w8 instead of b */
+    const uint8_t *w8;     /* packed by octk_sgemm_pack_b8 */
+    const float *w8_scale; /* [N] */
 } octk_sgemm;
 
 size_t octk_sgemm_packed_b_size(int64_t K, int64_t N);
 /* Packs alpha * b(k, n), b(k, n) = b[k*stride_k + n*stride_n]. */
 void octk_sgemm_pack_b(float *dst, const float *b, float alpha, int64_t K, int64_t N,
                        int64_t stride_k, int64_t stride_n);
+/* The same panels with one byte per weight (FP8 codes, padding 0), no alpha. */
+size_t octk_sgemm_packed_b8_size(int64_t K, int64_t N);
+void octk_sgemm_pack_b8(uint8_t *dst, const uint8_t *b, int64_t K, int64_t N, int64_t stride_k,
+                        int64_t stride_n);
 size_t octk_sgemm_work_size(const octk_sgemm *p);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);

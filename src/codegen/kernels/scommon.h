@@ -352,6 +352,74 @@ static inline void sk_mm_block(const sk_mm *mm, int64_t m0, int64_t m1, int64_t 
     }
 }
 
+/* ---- FP8 weights widened to float (octk.h, "FP8 weights") ---------------- */
+
+enum {
+    SK_WIDEN_TASK = 8192,   /* weights widened per phase-0 task (about) */
+};
+
+/* The fp16 bit pattern of an FP8 code: E5M2 is the high half of the fp16
+ * of the same value; for E4M3FN (not NaN) the exponent and mantissa move
+ * to the fp16 fields with the exponent bias 7 -> 15, which is the fp16 of
+ * value * 2^-8, subnormals included (0.mmm * 2^-6 -> 0.mmm * 2^-14). */
+static inline uint16_t sk_fp8_half(uint8_t b, int e4m3)
+{
+    return e4m3 ? (uint16_t)(((b & 0x80u) << 8) | ((b & 0x7fu) << 7)) : (uint16_t)(b << 8);
+}
+
+/* fp16 -> float32, exact (vcvtph2ps's result: NaN quieted, payload kept). */
+static inline float sk_half_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 31u, m = h & 0x3ffu;
+    uint32_t bits;
+    if (e == 0) {
+        /* zero or subnormal: m * 2^-24, exact in float32 */
+        const float v = (float)m * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        bits = sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u);
+    else
+        bits = sign | ((e + 112u) << 23) | (m << 13);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* The multiplier of a widened FP8 weight: its scale, times 256 for E4M3FN
+ * (whose fp16 is value * 2^-8; exact by the precondition of octk.h). */
+static inline float sk_fp8_mult(float scale, int e4m3)
+{
+    return e4m3 ? scale * 256.0f : scale;
+}
+
+/* dst[i] = half(src[i]) * mult[i % period] for 0 <= i < n, period 8, 16 or
+ * 24 (mult holds `period` floats): one exact widening and one float32
+ * multiplication per weight, the same bits on every variant. */
+static inline void sk_widen_fp8(float *dst, const uint8_t *src, int64_t n, const float *mult,
+                                int period, int e4m3)
+{
+    int64_t i = 0;
+#if defined(__AVX2__) && defined(__F16C__)
+    const __m256 m0 = _mm256_loadu_ps(mult);
+    const __m256 m1 = period > 8 ? _mm256_loadu_ps(mult + 8) : m0;
+    const __m256 m2 = period > 16 ? _mm256_loadu_ps(mult + 16) : m0;
+    const __m128i sign = _mm_set1_epi16(0x80), mag = _mm_set1_epi16(0x7f);
+    for (; i + period <= n; i += period) {
+        for (int v = 0; v < period; v += 8) {
+            const __m128i w = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(src + i + v)));
+            const __m128i h = e4m3 ? _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, sign), 8),
+                                                  _mm_slli_epi16(_mm_and_si128(w, mag), 7))
+                                   : _mm_slli_epi16(w, 8);
+            const __m256 mv = v == 0 ? m0 : v == 8 ? m1 : m2;
+            _mm256_storeu_ps(dst + i + v, _mm256_mul_ps(_mm256_cvtph_ps(h), mv));
+        }
+    }
+#endif
+    for (; i < n; i++)
+        dst[i] = sk_half_float(sk_fp8_half(src[i], e4m3)) * mult[i % period];
+}
+
 /* ---- exp ------------------------------------------------------------------ */
 
 /* exp(x) after Cephes expf: n = round(x / ln2), r = x - n*ln2 (in two

@@ -20,6 +20,12 @@
  * vectorizes over pixels).  Tasks: channel x block of output rows.
  * Padding taps: skipped by the baseline, x = 0 on AVX2 (as in im2col).
  *
+ * FP8 weights (w8_type, octk.h): the bytes come in the float layouts
+ * (sconv: panels of 6 output channels, sdwconv: [C][taps]); phase 0 widens
+ * them into work (after the im2col matrix, 64-byte aligned) in tasks of
+ * whole panels or channels, next to the im2col tasks, and phase 1 reads the
+ * widened floats.
+ *
  * Padding contributes 0.  Sums use FMA; their order depends only on the
  * shapes, never on the task split.
  */
@@ -98,15 +104,60 @@ void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K)
             }
 }
 
+size_t octk_sconv_packed_w8_size(int64_t M, int64_t K)
+{
+    return (size_t)sk_ceil_div(M, SK_MR) * SK_MR * (size_t)K;
+}
+
+/* dst[(m/6)*6*K + k*6 + m%6] = w[m*K + k], rows past M 0. */
+void octk_sconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t M, int64_t K)
+{
+    const int64_t panels = sk_ceil_div(M, SK_MR);
+    for (int64_t j = 0; j < panels; j++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < SK_MR; r++) {
+                const int64_t m = j * SK_MR + r;
+                dst[j * SK_MR * K + k * SK_MR + r] = m < M ? w[m * K + k] : 0;
+            }
+}
+
+/* Bytes of work before the widened FP8 weights: the im2col matrix. */
+static inline size_t sconv_col_bytes(const sconv_geom *g)
+{
+    const size_t b = g->direct ? 0 : (size_t)g->K * (size_t)g->ldc * sizeof(float);
+    return (b + 63) / 64 * 64;
+}
+
 size_t octk_sconv_work_size(const octk_sconv *p)
 {
     const sconv_geom g = sconv_geometry(&p->s);
-    return g.direct ? 0 : (size_t)g.K * (size_t)g.ldc * sizeof(float);
+    const size_t col = g.direct ? 0 : (size_t)g.K * (size_t)g.ldc * sizeof(float);
+    if (!p->w8_type)
+        return col;
+    return sconv_col_bytes(&g) + octk_sconv_packed_w_size(p->s.M, g.K);
 }
 
 static inline int64_t sconv_col_rows_per_task(const sconv_geom *g)
 {
     return sk_max64(1, SCONV_COL_TASK / g->ldc);
+}
+
+static inline int64_t sconv_col_tasks(const sconv_geom *g)
+{
+    return g->direct ? 0 : sk_ceil_div(g->K, sconv_col_rows_per_task(g));
+}
+
+/* FP8 weight panels (6 output channels each) widened per phase-0 task. */
+static inline int64_t sconv_widen_panels(const sconv_geom *g)
+{
+    return sk_max64(1, SK_WIDEN_TASK / sk_max64(1, g->K * SK_MR));
+}
+
+static inline int64_t sconv_widen_tasks(const octk_sconv *p, const sconv_geom *g)
+{
+    if (!p->w8_type || g->K <= 0)
+        return 0;
+    return sk_ceil_div(sk_ceil_div(p->s.M, SK_MR), sconv_widen_panels(g));
 }
 
 int64_t octk_sconv_tasks(const octk_sconv *p, int phase)
@@ -115,10 +166,30 @@ int64_t octk_sconv_tasks(const octk_sconv *p, int phase)
     if (g.P <= 0 || p->s.M <= 0)
         return 0;
     if (phase == 0)
-        return g.direct ? 0 : sk_ceil_div(g.K, sconv_col_rows_per_task(&g));
+        return sconv_col_tasks(&g) + sconv_widen_tasks(p, &g);
     if (phase == 1)
         return sk_ceil_div(p->s.M, SCONV_MB) * sk_ceil_div(g.P, SCONV_NB);
     return 0;
+}
+
+/* Widens the FP8 weight panels [j0, j1) into work after the im2col matrix
+ * (row m's scale; padding rows 0).  The 6 scales of a panel repeat every 6
+ * weights: 24 multipliers cover three vectors of 8. */
+static void sconv_widen(const octk_sconv *p, const sconv_geom *g, int64_t j0, int64_t j1)
+{
+    const int e4m3 = p->w8_type == OCTK_FP8_E4M3FN;
+    const int64_t len = g->K * SK_MR;
+    float *wide = (float *)((char *)p->work + sconv_col_bytes(g));
+    for (int64_t j = j0; j < j1; j++) {
+        float mult[4 * SK_MR];
+        for (int r = 0; r < SK_MR; r++) {
+            const int64_t m = j * SK_MR + r;
+            mult[r] = m < p->s.M ? sk_fp8_mult(p->w8_scale[m], e4m3) : 0.0f;
+        }
+        for (int i = SK_MR; i < 4 * SK_MR; i++)
+            mult[i] = mult[i - SK_MR];
+        sk_widen_fp8(wide + j * len, p->w8 + j * len, len, mult, 4 * SK_MR, e4m3);
+    }
 }
 
 /* First and one-past-last ow whose input column ow*SW - PL + off lies in
@@ -175,18 +246,25 @@ void octk_sconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
 {
     const sconv_geom g = sconv_geometry(&p->s);
     if (phase == 0) {
-        if (g.direct)
-            return;
-        const int64_t rows = sconv_col_rows_per_task(&g);
-        for (int64_t t = begin; t < end; t++)
-            sconv_im2col(p, &g, t * rows, sk_min64(g.K, (t + 1) * rows));
+        /* tasks [0, col_tasks): im2col rows; then FP8 weight panels */
+        const int64_t rows = sconv_col_rows_per_task(&g), col_tasks = sconv_col_tasks(&g);
+        const int64_t per = sconv_widen_panels(&g), panels = sk_ceil_div(p->s.M, SK_MR);
+        for (int64_t t = begin; t < end; t++) {
+            if (t < col_tasks) {
+                sconv_im2col(p, &g, t * rows, sk_min64(g.K, (t + 1) * rows));
+            } else {
+                const int64_t j0 = (t - col_tasks) * per;
+                sconv_widen(p, &g, j0, sk_min64(panels, j0 + per));
+            }
+        }
         return;
     }
     if (phase != 1)
         return;
     sk_mm mm = {
         .M = p->s.M, .N = g.P, .K = g.K,
-        .a = p->w, .lda = g.K, .a_packed = 1,
+        .a = p->w8_type ? (const float *)((const char *)p->work + sconv_col_bytes(&g)) : p->w,
+        .lda = g.K, .a_packed = 1,
         .b = g.direct ? p->x : (const float *)p->work, .ldb = g.ldc,
         .b_packed = 0, .b_masked = g.direct,
         .y = p->y, .ldy = g.P,
@@ -216,10 +294,20 @@ void octk_sdwconv_pack_w(float *dst, const float *w, int64_t C, int64_t taps)
         memcpy(dst, w, (size_t)C * (size_t)taps * sizeof(float));
 }
 
+size_t octk_sdwconv_packed_w8_size(int64_t C, int64_t taps)
+{
+    return (size_t)C * (size_t)taps;
+}
+
+void octk_sdwconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t C, int64_t taps)
+{
+    if (C > 0 && taps > 0)
+        memcpy(dst, w, (size_t)C * (size_t)taps);
+}
+
 size_t octk_sdwconv_work_size(const octk_sconv *p)
 {
-    (void)p;
-    return 0;
+    return p->w8_type ? octk_sdwconv_packed_w_size(p->s.C, p->s.KH * p->s.KW) : 0;
 }
 
 static inline int64_t sdw_rows_per_task(const octk_conv_shape *s)
@@ -227,12 +315,35 @@ static inline int64_t sdw_rows_per_task(const octk_conv_shape *s)
     return sk_max64(1, SDW_TASK / sk_max64(1, s->OW));
 }
 
+/* FP8 channels widened per phase-0 task. */
+static inline int64_t sdw_widen_channels(const octk_conv_shape *s)
+{
+    return sk_max64(1, SK_WIDEN_TASK / sk_max64(1, s->KH * s->KW));
+}
+
 int64_t octk_sdwconv_tasks(const octk_sconv *p, int phase)
 {
     const octk_conv_shape *s = &p->s;
-    if (phase != 1 || s->C <= 0 || s->OH <= 0 || s->OW <= 0)
+    if (s->C <= 0 || s->OH <= 0 || s->OW <= 0)
+        return 0;
+    if (phase == 0)
+        return p->w8_type && s->KH * s->KW > 0 ? sk_ceil_div(s->C, sdw_widen_channels(s)) : 0;
+    if (phase != 1)
         return 0;
     return s->C * sk_ceil_div(s->OH, sdw_rows_per_task(s));
+}
+
+/* Widens the FP8 filters of channels [c0, c1) into work. */
+static void sdw_widen(const octk_sconv *p, int64_t c0, int64_t c1)
+{
+    const int e4m3 = p->w8_type == OCTK_FP8_E4M3FN;
+    const int64_t taps = p->s.KH * p->s.KW;
+    for (int64_t c = c0; c < c1; c++) {
+        float mult[8];
+        for (int i = 0; i < 8; i++)
+            mult[i] = sk_fp8_mult(p->w8_scale[c], e4m3);
+        sk_widen_fp8((float *)p->work + c * taps, p->w8 + c * taps, taps, mult, 8, e4m3);
+    }
 }
 
 #ifdef __AVX2__
@@ -291,12 +402,12 @@ static inline __m256 sdw_load8_masked(const float *xr, int64_t base, int64_t sw,
  * use plain loads, the others masked loads (gathers for strides > 2); a last partial vector is
  * moved back to end at OW (recomputing some pixels to the same bits) or,
  * when OW < 8, stored masked. */
-static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
+static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64_t oh)
 {
     const octk_conv_shape *s = &p->s;
     float *yr = p->y + (c * s->OH + oh) * s->OW;
     const float *xc = p->x + c * s->H * s->W;
-    const float *wc = p->w + c * s->KH * s->KW;
+    const float *wc = w + c * s->KH * s->KW;
     const __m256 bias = _mm256_set1_ps(p->bias ? p->bias[c] : 0.0f);
     const __m256 lo = _mm256_set1_ps(p->y_lo), hi = _mm256_set1_ps(p->y_hi);
     int64_t vlo = 0, vhi = 0;
@@ -352,14 +463,14 @@ static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
 /* y row (c, oh): bias, then + w[c][kh][kw] * x[c][ih][iw] for each tap in
  * order over the pixels where it is not padding (the compiler vectorizes
  * over pixels), then clamp. */
-static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
+static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64_t oh)
 {
     const octk_conv_shape *s = &p->s;
     float *yr = p->y + (c * s->OH + oh) * s->OW;
     const float b = p->bias ? p->bias[c] : 0.0f;
     for (int64_t ow = 0; ow < s->OW; ow++)
         yr[ow] = b;
-    const float *wc = p->w + c * s->KH * s->KW;
+    const float *wc = w + c * s->KH * s->KW;
     for (int64_t kh = 0; kh < s->KH; kh++) {
         const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
         if (ih < 0 || ih >= s->H)
@@ -389,17 +500,26 @@ static inline void sdw_row(const octk_sconv *p, int64_t c, int64_t oh)
 
 #endif
 
-/* Task t: channel t / row_blocks, output rows of block t % row_blocks. */
+/* Phase 0 (FP8 weights only): task t widens channels [t*n, (t+1)*n).
+ * Phase 1: task t is channel t / row_blocks, output rows of block
+ * t % row_blocks. */
 void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
 {
     const octk_conv_shape *s = &p->s;
+    if (phase == 0) {
+        const int64_t per = sdw_widen_channels(s);
+        for (int64_t t = begin; t < end; t++)
+            sdw_widen(p, t * per, sk_min64(s->C, (t + 1) * per));
+        return;
+    }
     if (phase != 1)
         return;
+    const float *w = p->w8_type ? (const float *)p->work : p->w;
     const int64_t rpt = sdw_rows_per_task(s), rblocks = sk_ceil_div(s->OH, rpt);
     for (int64_t t = begin; t < end; t++) {
         const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
         const int64_t r1 = sk_min64(s->OH, r0 + rpt);
         for (int64_t oh = r0; oh < r1; oh++)
-            sdw_row(p, c, oh);
+            sdw_row(p, w, c, oh);
     }
 }

@@ -5,7 +5,10 @@
  * compile time in panels of 16 columns ([ceil(N/16)][K][16], zero padded),
  * y with row stride ldy.
  *
- * No phase 0.  Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB
+ * FP8 weights (w8_type, octk.h): the bytes come in the same panels; phase
+ * 0 widens them into float panels in work, a task per group of panels (a
+ * panel's 16 columns have their 16 scales).  Otherwise there is no phase 0.
+ * Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB
  * columns; each block runs the 6 x 16 microkernel of scommon.h over K
  * blocks of at most SK_KC (FMA, sums in an order fixed by M and K alone).
  * M = 1 (batch-1 Gemm) takes the same path with one K block: a gemv
@@ -42,32 +45,83 @@ void octk_sgemm_pack_b(float *dst, const float *b, float alpha, int64_t K, int64
     }
 }
 
+size_t octk_sgemm_packed_b8_size(int64_t K, int64_t N)
+{
+    return (size_t)sk_ceil_div(N, SK_NR) * SK_NR * (size_t)K;
+}
+
+/* dst[(n/16)*K*16 + k*16 + n%16] = b(k, n), columns past N 0. */
+void octk_sgemm_pack_b8(uint8_t *dst, const uint8_t *b, int64_t K, int64_t N, int64_t stride_k,
+                        int64_t stride_n)
+{
+    const int64_t panels = sk_ceil_div(N, SK_NR);
+    for (int64_t j = 0; j < panels; j++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t c = 0; c < SK_NR; c++) {
+                const int64_t n = j * SK_NR + c;
+                dst[(j * K + k) * SK_NR + c] = n < N ? b[k * stride_k + n * stride_n] : 0;
+            }
+}
+
 size_t octk_sgemm_work_size(const octk_sgemm *p)
 {
-    (void)p;
-    return 0;
+    return p->w8_type ? octk_sgemm_packed_b_size(p->K, p->N) : 0;
 }
 
 static inline int64_t sgemm_row_blocks(const octk_sgemm *p) { return sk_ceil_div(p->M, SGEMM_MB); }
 static inline int64_t sgemm_col_blocks(const octk_sgemm *p) { return sk_ceil_div(p->N, SGEMM_NB); }
 
+/* FP8 panels widened per phase-0 task. */
+static inline int64_t sgemm_widen_panels(const octk_sgemm *p)
+{
+    return sk_max64(1, SK_WIDEN_TASK / sk_max64(1, p->K * SK_NR));
+}
+
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase)
 {
-    if (phase != 1 || p->M <= 0 || p->N <= 0)
+    if (p->M <= 0 || p->N <= 0)
+        return 0;
+    if (phase == 0)
+        return p->w8_type && p->K > 0
+                   ? sk_ceil_div(sk_ceil_div(p->N, SK_NR), sgemm_widen_panels(p))
+                   : 0;
+    if (phase != 1)
         return 0;
     return sgemm_row_blocks(p) * sgemm_col_blocks(p);
+}
+
+/* Widens FP8 panels [j0, j1) into work (column n's scale; padding 0). */
+static void sgemm_widen(const octk_sgemm *p, int64_t j0, int64_t j1)
+{
+    const int e4m3 = p->w8_type == OCTK_FP8_E4M3FN;
+    const int64_t len = p->K * SK_NR;
+    for (int64_t j = j0; j < j1; j++) {
+        float mult[SK_NR];
+        for (int c = 0; c < SK_NR; c++) {
+            const int64_t n = j * SK_NR + c;
+            mult[c] = n < p->N ? sk_fp8_mult(p->w8_scale[n], e4m3) : 0.0f;
+        }
+        sk_widen_fp8((float *)p->work + j * len, p->w8 + j * len, len, mult, SK_NR, e4m3);
+    }
 }
 
 /* Task t computes rows [mb*MB, ...) x columns [nb*NB, ...) with
  * t = nb * row_blocks + mb (consecutive tasks share the same B columns). */
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end)
 {
+    if (phase == 0) {
+        const int64_t per = sgemm_widen_panels(p), panels = sk_ceil_div(p->N, SK_NR);
+        for (int64_t t = begin; t < end; t++)
+            sgemm_widen(p, t * per, sk_min64(panels, (t + 1) * per));
+        return;
+    }
     if (phase != 1)
         return;
     sk_mm mm = {
         .M = p->M, .N = p->N, .K = p->K,
         .a = p->a, .lda = p->lda, .a_packed = 0,
-        .b = p->b, .ldb = SK_NR, .b_packed = 1, .b_masked = 0,
+        .b = p->w8_type ? (const float *)p->work : p->b, .ldb = SK_NR, .b_packed = 1,
+        .b_masked = 0,
         .y = p->y, .ldy = p->ldy,
         .bias = p->bias, .bias_per_row = 0,
         .lo = p->y_lo, .hi = p->y_hi,
