@@ -126,6 +126,8 @@ oct_status cg_clip_bounds(cg_fn *f, const ir_node *n, LLVMValueRef bound[2])
         oct_status st = cg_need_f32(f, n, t, 0, k + 1);
         if (st)
             return st;
+        if (t->nelems != 1) /* the reference refuses it too (ref_clip) */
+            return oct_input_error(f->ctx, OCT_EINPUT, n, k + 1, "compile: must be a scalar");
         bound[k] = cg_load(f, f->f32, cg_ptr(f, t), cg_i64c(f, 0));
     }
     return OCT_OK;
