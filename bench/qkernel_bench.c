@@ -241,6 +241,32 @@ static void bench_ultraface_dws(void)
         bench_dwconv_k(cs[i][0], cs[i][1], cs[i][2], 3, cs[i][3], cs[i][3]);
 }
 
+/* MaxPool 3x3 stride 2 (ceil mode) over C planes of H x W, as squeezenet1.1's. */
+static void bench_maxpool(int64_t C, int64_t H, int64_t W)
+{
+    int64_t OH = (H - 3 + 1) / 2 + 1, OW = (W - 3 + 1) / 2 + 1;
+    octk_maxpool8 p = {.s = {.C = C, .H = H, .W = W, .M = C, .OH = OH, .OW = OW, .KH = 3,
+                             .KW = 3, .SH = 2, .SW = 2, .DH = 1, .DW = 1}};
+    uint8_t *x = xalloc((size_t)(C * H * W)), *y = xalloc((size_t)(C * OH * OW));
+    for (int64_t i = 0; i < C * H * W; i++)
+        x[i] = (uint8_t)rnd();
+    p.x = x;
+    p.y = y;
+    p.work = xalloc(octk_maxpool8_work_size(&p) + 1);
+    double t[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now();
+        for (int ph = 0; ph < OCTK_PHASES; ph++)
+            octk_maxpool8_run(&p, ph, 0, octk_maxpool8_tasks(&p, ph));
+        t[r] = now() - t0;
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    printf("maxpool8 3x3/2 C=%-3lld %lldx%lld  %7.2f us  %6.2f GB/s in\n", (long long)C,
+           (long long)H, (long long)W, t[RUNS / 2] * 1e6,
+           (double)(C * H * W) / t[RUNS / 2] * 1e-9);
+    free(x), free(y), free(p.work);
+}
+
 /* The convolutions of squeezenet1.1 that take most of its time: all, or
  * only number only (0-based) if only >= 0. */
 static void bench_squeezenet(int only)
@@ -275,6 +301,12 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "squeeze") == 0) {
         bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "pool") == 0) {
+        bench_maxpool(64, 111, 111);
+        bench_maxpool(128, 55, 55);
+        bench_maxpool(256, 27, 27);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "ultraface") == 0) {

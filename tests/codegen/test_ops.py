@@ -385,6 +385,19 @@ def cases():
                kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     yield case("maxpool_s8_s4", "MaxPool", [("x", np.full((1, 2, 17, 19), -128, np.int8))],
                [1, 2, 5, 5], S8, kernel_shape=[5, 5], strides=[4, 4], pads=[2, 2, 2, 2])
+    # the 3x3 stride-2 path (qp_rows_3s2): 32-byte vectors (rows >= 32,
+    # >= 16 outputs) and 16-byte ones, left pad 0 and 1, ceil_mode windows
+    # running past the row, int8 and uint8
+    yield case("maxpool_u8_3s2_wide", "MaxPool", [("x", u8(1, 3, 23, 111))], [1, 3, 11, 55], U8,
+               kernel_shape=[3, 3], strides=[2, 2])
+    yield case("maxpool_s8_3s2_pad_ceil", "MaxPool", [("x", s8(2, 2, 20, 64))], [2, 2, 11, 33],
+               S8, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
+    yield case("maxpool_u8_3s2_narrow", "MaxPool", [("x", u8(1, 4, 27, 27))], [1, 4, 13, 13], U8,
+               kernel_shape=[3, 3], strides=[2, 2])
+    yield case("maxpool_s8_3s2_narrow_pad", "MaxPool", [("x", s8(1, 3, 16, 17))], [1, 3, 8, 9],
+               S8, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    yield case("maxpool_u8_3s2_ceil", "MaxPool", [("x", u8(1, 2, 9, 20))], [1, 2, 4, 10], U8,
+               kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
     yield case("avgpool_pad", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
                kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
     yield case("avgpool_incl", "AveragePool", [("x", rnd(1, 5, 9, 11))], [1, 5, 5, 6],
