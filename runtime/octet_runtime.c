@@ -5,10 +5,14 @@
  * The pool: n_threads - 1 worker threads watch a generation counter (a
  * short spin, then a condition variable); parallel_for publishes (fn, arg,
  * n), bumps the generation, and every thread, the caller included, takes
- * chunks of tasks from a shared counter until none is left; the caller
- * then waits for the workers' last chunks.  Kernel tasks write disjoint
- * bytes that do not depend on which thread runs them, so any number of
- * threads, and any interleaving, gives the same output.
+ * chunks of tasks until none is left; the caller then waits for the
+ * workers' last chunks.  The caller takes chunks from the front, the
+ * workers from the back: with two threads each keeps to its own end of
+ * the task range, so when consecutive kernels number their tasks in the
+ * same order (pixel rows first), a thread mostly reads what it wrote
+ * itself, from its own cache, while the split stays dynamic.  Kernel tasks
+ * write disjoint bytes that do not depend on which thread runs them, so
+ * any number of threads, and any interleaving, gives the same output.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -46,23 +50,26 @@ typedef struct pool_impl {
     atomic_int active;           /* workers inside a job */
     atomic_int sleepers;         /* workers blocked on work_cv */
     atomic_int stop;
-    /* the next task: job number (low JOB_BITS of the generation) in the
-     * high bits, task index in the low TASK_BITS, so a worker still holding
-     * an old job can never take a task of a newer one */
+    /* the chunks taken: job number (low JOB_BITS of the generation) in the
+     * high bits, then the number taken from the front and the number taken
+     * from the back (CHUNK_BITS each), so a worker still holding an old job
+     * can never take a chunk of a newer one */
     atomic_ullong next;
     octrt_task_fn fn;            /* the job (written under mu) */
     void *arg;
     int64_t n, chunk;
 } pool_impl;
 
-enum { TASK_BITS = 40, JOB_BITS = 24 };
+enum { CHUNK_BITS = 20, JOB_BITS = 24 };
+#define CHUNK_MASK ((1ull << CHUNK_BITS) - 1)
 
-/* A job as a worker copied it (under mu). */
+/* A job as a worker copied it (under mu): n tasks in n_chunks chunks of
+ * `chunk` tasks (the last one shorter). */
 typedef struct job {
     unsigned long long id;
     octrt_task_fn fn;
     void *arg;
-    int64_t n, chunk;
+    int64_t n, chunk, n_chunks;
 } job;
 
 /* Spins before blocking: a model calls parallel_for a few dozen times per
@@ -77,20 +84,23 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Takes chunks of job j's tasks until none is left or the job changed. */
-static void take_tasks(pool_impl *p, const job *j)
+/* Takes chunks of job j, from the front or the back, until none is left
+ * or the job changed. */
+static void take_tasks(pool_impl *p, const job *j, int from_back)
 {
     unsigned long long v = atomic_load_explicit(&p->next, memory_order_relaxed);
     for (;;) {
-        if (v >> TASK_BITS != j->id)
+        if (v >> (2 * CHUNK_BITS) != j->id)
             return;
-        int64_t begin = (int64_t)(v & ((1ull << TASK_BITS) - 1));
-        if (begin >= j->n)
+        int64_t front = (int64_t)((v >> CHUNK_BITS) & CHUNK_MASK), back = (int64_t)(v & CHUNK_MASK);
+        if (front + back >= j->n_chunks)
             return;
-        if (!atomic_compare_exchange_weak_explicit(&p->next, &v, v + (unsigned long long)j->chunk,
-                                                   memory_order_relaxed, memory_order_relaxed))
+        unsigned long long taken = from_back ? v + 1 : v + (1ull << CHUNK_BITS);
+        if (!atomic_compare_exchange_weak_explicit(&p->next, &v, taken, memory_order_relaxed,
+                                                   memory_order_relaxed))
             continue; /* v now holds the current value */
-        int64_t end = begin + j->chunk < j->n ? begin + j->chunk : j->n;
+        int64_t c = from_back ? j->n_chunks - 1 - back : front;
+        int64_t begin = c * j->chunk, end = begin + j->chunk < j->n ? begin + j->chunk : j->n;
         j->fn(j->arg, begin, end);
         v = atomic_load_explicit(&p->next, memory_order_relaxed);
     }
@@ -124,11 +134,11 @@ static void *worker_main(void *arg)
             break;
         }
         g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        job j = {job_id(g), p->fn, p->arg, p->n, p->chunk};
+        job j = {job_id(g), p->fn, p->arg, p->n, p->chunk, (p->n + p->chunk - 1) / p->chunk};
         atomic_fetch_add_explicit(&p->active, 1, memory_order_acq_rel);
         pthread_mutex_unlock(&p->mu);
         seen = g;
-        take_tasks(p, &j);
+        take_tasks(p, &j, 1);
         atomic_fetch_sub_explicit(&p->active, 1, memory_order_acq_rel);
     }
     return NULL;
@@ -143,24 +153,28 @@ static void pool_parallel_for(octrt_pool *pub, octrt_task_fn fn, void *arg, int6
     pool_impl *p = (pool_impl *)pub;
     if (n <= 0)
         return;
-    if (p->n_started == 0 || n == 1 || n >= (1ll << TASK_BITS) / 2) {
+    if (p->n_started == 0 || n == 1) {
         fn(arg, 0, n);
         return;
     }
+    /* about 8 chunks a thread: at most 8 * 1024 + 1 in all, well inside
+     * CHUNK_BITS (or n of one task each, when n is smaller) */
     int64_t chunk = n / (8 * (int64_t)p->pub.n_threads);
+    if (chunk < 1)
+        chunk = 1;
     pthread_mutex_lock(&p->mu);
     unsigned long g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     p->fn = fn;
     p->arg = arg;
     p->n = n;
-    p->chunk = chunk > 0 ? chunk : 1;
-    job j = {job_id(g), fn, arg, n, p->chunk};
-    atomic_store_explicit(&p->next, j.id << TASK_BITS, memory_order_relaxed);
+    p->chunk = chunk;
+    job j = {job_id(g), fn, arg, n, chunk, (n + chunk - 1) / chunk};
+    atomic_store_explicit(&p->next, j.id << (2 * CHUNK_BITS), memory_order_relaxed);
     atomic_store_explicit(&p->generation, g, memory_order_release);
     if (atomic_load(&p->sleepers) > 0)
         pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
-    take_tasks(p, &j);
+    take_tasks(p, &j, 0);
     /* wait for the workers still running a chunk */
     for (int spin = 0; atomic_load_explicit(&p->active, memory_order_acquire) > 0; spin++) {
         if (spin < SPIN)

@@ -58,6 +58,31 @@ static void every_task_runs_once_on_any_thread_count(void **state)
     }
 }
 
+/* Millions of tasks (more than the chunk counters could count one by one):
+ * every task still runs once, taken from both ends. */
+static void millions_of_tasks_run_once(void **state)
+{
+    (void)state;
+    const int64_t n = (1 << 21) + 7;
+    atomic_int *runs = calloc((size_t)n, sizeof *runs);
+    assert_non_null(runs);
+    for (int threads = 2; threads <= 3; threads++) {
+        octrt_pool *pool = octrt_pool_create(threads);
+        assert_non_null(pool);
+        for (int64_t i = 0; i < n; i++)
+            atomic_store(&runs[i], 0);
+        job_state s = {runs, n, 0};
+        pool->parallel_for(pool, count_tasks, &s, n);
+        assert_int_equal(atomic_load(&s.bad_range), 0);
+        for (int64_t i = 0; i < n; i++)
+            if (atomic_load(&runs[i]) != 1)
+                fail_msg("threads %d: task %lld ran %d times", threads, (long long)i,
+                         atomic_load(&runs[i]));
+        octrt_pool_destroy(pool);
+    }
+    free(runs);
+}
+
 static void bad_thread_counts_are_refused(void **state)
 {
     (void)state;
@@ -70,6 +95,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_task_runs_once_on_any_thread_count),
+        cmocka_unit_test(millions_of_tasks_run_once),
         cmocka_unit_test(bad_thread_counts_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
