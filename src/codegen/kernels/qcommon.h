@@ -380,9 +380,10 @@ static inline void qk_gather2(uint8_t *d, const uint8_t *s, int64_t n)
         d[i] = s[2 * i];
 }
 
-/* Picks a tile grid of (rows / mb) x (panels / pb) giving at least 8 tasks
- * when the problem allows: the largest mb in {64, 32, 16, 8, 4} and pb in
- * {4, 2, 1} (tried in that order) reaching 8, else the finest. */
+/* Picks a tile grid of (rows / mb) x (panels / pb) giving at least 16 tasks
+ * when the problem allows (tiles of uneven cost, the last panels partial,
+ * still balance over 2 threads): the largest mb in {64, 32, 16, 8, 4} and
+ * pb in {4, 2, 1} (tried in that order) reaching 16, else the finest. */
 static inline void qk_tile_grid(int64_t rows, int64_t panels, int64_t *mb, int64_t *pb)
 {
     static const int64_t mbs[5] = {64, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
@@ -390,7 +391,7 @@ static inline void qk_tile_grid(int64_t rows, int64_t panels, int64_t *mb, int64
         for (int j = 0; j < 3; j++) {
             *mb = mbs[i];
             *pb = pbs[j];
-            if (qk_div_up(rows, *mb) * qk_div_up(panels, *pb) >= 8)
+            if (qk_div_up(rows, *mb) * qk_div_up(panels, *pb) >= 16)
                 return;
         }
 }
