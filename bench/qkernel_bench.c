@@ -10,7 +10,10 @@
  * pad 1 over 64 channels of 112x112 at strides 1 and 2 and the shapes of
  * ultraface-rfb320 (64 channels of 120x160 at strides 1 and 2, 256 of 8x10).
  * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th);
- * `qkb dw` only the depthwise ones.
+ * `qkb dw` only the depthwise ones; `qkb ppocr` and `qkb ultraface` the
+ * depthwise convolutions of those models (ppocr-cls's 5x5 on rows of 96);
+ * `qkb pool` squeezenet's three 8-bit 3x3 stride-2 MaxPools (octk_maxpool8,
+ * in microseconds).
  * Prints GOP/s counting 2*M*N*K operations (K = C*KH*KW for the convs,
  * N = OH*OW), the median of several runs; all phases are timed (the share
  * of the preparing ones, widening, planes or im2col, is printed too).  Times are
