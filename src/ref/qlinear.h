@@ -54,20 +54,12 @@ static inline double requant_multiplier(ir_dtype dt, double sx, double sw,
 }
 
 /* yq = saturate(round_half_to_even((float)acc * (float)m) + zy) for an
- * 8-bit yq; the product is a float32 (see the file comment), rounded by
- * nearbyintf under the default round-to-nearest-even mode (Octet never
- * changes the floating-point environment). */
+ * 8-bit yq; the product is a float32 (see the file comment). */
 static inline int64_t requantize(int32_t acc, double m, int64_t zy,
                                  ir_dtype out)
 {
-    int64_t lo = out == IR_DT_INT8 ? -128 : 0, hi = out == IR_DT_INT8 ? 127 : 255;
-    double r = nearbyintf((float)acc * (float)m);
-    if (r > 1e12)
-        r = 1e12;
-    if (r < -1e12)
-        r = -1e12;
-    int64_t q = (int64_t)r + zy;
-    return q < lo ? lo : q > hi ? hi : q;
+    return ref_quantize_int((float)acc * (float)m, zy, out == IR_DT_INT8 ? -128 : 0,
+                            out == IR_DT_INT8 ? 127 : 255);
 }
 
 static inline void store8(ir_tensor *t, uint64_t i, int64_t v)

@@ -316,23 +316,6 @@ static inline double quantize_divide(ir_dtype dt, double x, double s)
     return round_to_type(dt, xf / sf);
 }
 
-/* saturate(round_half_to_even(v) + zp) into [lo, hi].  The rounding is
- * nearbyint under the default round-to-nearest-even mode (Octet never
- * changes the floating-point environment).  NaN has no integer image: it
- * quantizes to the zero point (documented choice; the spec is silent). */
-static inline int64_t quantize_int(double v, int64_t zp, int64_t lo, int64_t hi)
-{
-    if (isnan(v))
-        v = 0.0;
-    double r = nearbyint(v);
-    if (r > 1e12)
-        r = 1e12;
-    if (r < -1e12)
-        r = -1e12;
-    int64_t q = (int64_t)r + zp;
-    return q < lo ? lo : q > hi ? hi : q;
-}
-
 oct_status shape_quantizelinear(ref_infer *inf)
 {
     oct_ctx *ctx = inf->ctx;
@@ -435,7 +418,7 @@ static void quantize_f32_to_8bit(const quant_gran *g, const quant_params *p,
                 float s = (float)p->scale[k];
                 int64_t zp = p->zp_int[k];
                 for (uint64_t i = 0; i < g->inner; i++, e++) {
-                    int64_t q = quantize_int(x[e] / s, zp, lo, hi);
+                    int64_t q = ref_quantize_int(x[e] / s, zp, lo, hi);
                     if (is_signed)
                         ((int8_t *)y->data)[e] = (int8_t)q;
                     else
@@ -445,7 +428,7 @@ static void quantize_f32_to_8bit(const quant_gran *g, const quant_params *p,
             }
             for (uint64_t i = 0; i < g->inner; i++, e++) {
                 uint64_t k = quant_param_index(g, o, a, i);
-                int64_t q = quantize_int(x[e] / (float)p->scale[k],
+                int64_t q = ref_quantize_int(x[e] / (float)p->scale[k],
                                          p->zp_int[k], lo, hi);
                 if (is_signed)
                     ((int8_t *)y->data)[e] = (int8_t)q;
@@ -500,7 +483,7 @@ oct_status ref_quantizelinear(ref_call *call)
                 uint64_t k = quant_param_index(&g, o, a, i);
                 double v = quantize_divide(div_dt, ref_get(x, e), p.scale[k]);
                 if (int_out) {
-                    ref_set_i64(y, e, quantize_int(v, p.zp_int[k], lo, hi));
+                    ref_set_i64(y, e, ref_quantize_int(v, p.zp_int[k], lo, hi));
                     continue;
                 }
                 /* Float targets: the zero point (normally 0) is added in
@@ -699,7 +682,7 @@ oct_status ref_dynamicquantizelinear(ref_call *call)
     int64_t zp = (int64_t)nearbyintf(zpf);
     ir_tensor *y = call->out[0];
     for (uint64_t i = 0; y && i < x->nelems; i++) /* y may be named "" */
-        ((uint8_t *)y->data)[i] = (uint8_t)quantize_int(xv[i] / scale, zp, 0, 255);
+        ((uint8_t *)y->data)[i] = (uint8_t)ref_quantize_int(xv[i] / scale, zp, 0, 255);
     if (call->n_out > 1 && call->out[1])
         *(float *)call->out[1]->data = scale;
     if (call->n_out > 2 && call->out[2])

@@ -15,6 +15,8 @@
 #ifndef OCTET_REF_H
 #define OCTET_REF_H
 
+#include <math.h>
+
 #include "ir.h"
 
 #define REF_MAX_RANK 16
@@ -92,6 +94,23 @@ bool ref_broadcast(ref_infer *inf, const ref_shape *a, const ref_shape *b,
                    ref_shape *out);
 /* Normalizes a possibly negative axis against rank; false if out of range. */
 bool ref_norm_axis(int64_t axis, int rank, int *out);
+/* saturate(round_half_to_even(v) + zp) into [lo, hi]: QuantizeLinear's
+ * integer step and every requantization.  The rounding is nearbyint under
+ * the default round-to-nearest-even mode (Octet never changes the
+ * floating-point environment).  NaN has no integer image: it quantizes to
+ * the zero point (documented choice; the spec is silent). */
+static inline int64_t ref_quantize_int(double v, int64_t zp, int64_t lo, int64_t hi)
+{
+    if (isnan(v))
+        v = 0.0;
+    double r = nearbyint(v);
+    if (r > 1e12)
+        r = 1e12;
+    if (r < -1e12)
+        r = -1e12;
+    int64_t q = (int64_t)r + zp;
+    return q < lo ? lo : q > hi ? hi : q;
+}
 /* Reads an INT64 (or INT32) 1-D constant input into values[]; returns the
  * count, or -1 if the tensor is not a known integer vector of at most max. */
 int ref_const_ints(const ir_tensor *t, int64_t *values, int max);

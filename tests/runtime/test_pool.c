@@ -31,6 +31,21 @@ static void count_tasks(void *arg, int64_t begin, int64_t end)
         atomic_fetch_add(&s->runs[i], 1);
 }
 
+/* Runs n tasks on pool and fails unless each ran exactly once, within
+ * [0, n); runs holds at least n counters. */
+static void run_each_once(octrt_pool *pool, atomic_int *runs, int64_t n, int threads, int call)
+{
+    for (int64_t i = 0; i < n; i++)
+        atomic_store(&runs[i], 0);
+    job_state s = {runs, n, 0};
+    pool->parallel_for(pool, count_tasks, &s, n);
+    assert_int_equal(atomic_load(&s.bad_range), 0);
+    for (int64_t i = 0; i < n; i++)
+        if (atomic_load(&runs[i]) != 1)
+            fail_msg("threads %d call %d: task %lld of %lld ran %d times", threads, call,
+                     (long long)i, (long long)n, atomic_load(&runs[i]));
+}
+
 static void every_task_runs_once_on_any_thread_count(void **state)
 {
     (void)state;
@@ -44,15 +59,7 @@ static void every_task_runs_once_on_any_thread_count(void **state)
         for (int call = 0; call < CALLS; call++) {
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             int64_t n = (int64_t)((seed >> 33) % MAX_N); /* 0 .. 256, often small */
-            for (int64_t i = 0; i < n; i++)
-                atomic_store(&runs[i], 0);
-            job_state s = {runs, n, 0};
-            pool->parallel_for(pool, count_tasks, &s, n);
-            assert_int_equal(atomic_load(&s.bad_range), 0);
-            for (int64_t i = 0; i < n; i++)
-                if (atomic_load(&runs[i]) != 1)
-                    fail_msg("threads %d call %d: task %lld of %lld ran %d times", threads,
-                             call, (long long)i, (long long)n, atomic_load(&runs[i]));
+            run_each_once(pool, runs, n, threads, call);
         }
         octrt_pool_destroy(pool);
     }
@@ -69,15 +76,7 @@ static void millions_of_tasks_run_once(void **state)
     for (int threads = 2; threads <= 3; threads++) {
         octrt_pool *pool = octrt_pool_create(threads);
         assert_non_null(pool);
-        for (int64_t i = 0; i < n; i++)
-            atomic_store(&runs[i], 0);
-        job_state s = {runs, n, 0};
-        pool->parallel_for(pool, count_tasks, &s, n);
-        assert_int_equal(atomic_load(&s.bad_range), 0);
-        for (int64_t i = 0; i < n; i++)
-            if (atomic_load(&runs[i]) != 1)
-                fail_msg("threads %d: task %lld ran %d times", threads, (long long)i,
-                         atomic_load(&runs[i]));
+        run_each_once(pool, runs, n, threads, 0);
         octrt_pool_destroy(pool);
     }
     free(runs);

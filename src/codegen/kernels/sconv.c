@@ -92,16 +92,28 @@ size_t octk_sconv_packed_w_size(int64_t M, int64_t K)
     return (size_t)sk_ceil_div(M, SK_MR) * SK_MR * (size_t)K * sizeof(float);
 }
 
-/* dst[(m/6)*6*K + k*6 + m%6] = w[m*K + k], rows past M zero. */
-void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K)
+/* dst[(m/6)*6*K + k*6 + m%6] = w[m*K + k] for elements of `size` bytes,
+ * rows past M zero bytes (0.0f, or FP8 +0). */
+static void sconv_pack_rows(void *dst, const void *w, size_t size, int64_t M, int64_t K)
 {
     const int64_t panels = sk_ceil_div(M, SK_MR);
+    uint8_t *d = dst;
+    const uint8_t *src = w;
     for (int64_t j = 0; j < panels; j++)
         for (int64_t k = 0; k < K; k++)
             for (int64_t r = 0; r < SK_MR; r++) {
                 const int64_t m = j * SK_MR + r;
-                dst[j * SK_MR * K + k * SK_MR + r] = m < M ? w[m * K + k] : 0.0f;
+                uint8_t *to = d + (size_t)(j * SK_MR * K + k * SK_MR + r) * size;
+                if (m < M)
+                    memcpy(to, src + (size_t)(m * K + k) * size, size);
+                else
+                    memset(to, 0, size);
             }
+}
+
+void octk_sconv_pack_w(float *dst, const float *w, int64_t M, int64_t K)
+{
+    sconv_pack_rows(dst, w, sizeof *w, M, K);
 }
 
 size_t octk_sconv_packed_w8_size(int64_t M, int64_t K)
@@ -109,16 +121,9 @@ size_t octk_sconv_packed_w8_size(int64_t M, int64_t K)
     return (size_t)sk_ceil_div(M, SK_MR) * SK_MR * (size_t)K;
 }
 
-/* dst[(m/6)*6*K + k*6 + m%6] = w[m*K + k], rows past M 0. */
 void octk_sconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t M, int64_t K)
 {
-    const int64_t panels = sk_ceil_div(M, SK_MR);
-    for (int64_t j = 0; j < panels; j++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t r = 0; r < SK_MR; r++) {
-                const int64_t m = j * SK_MR + r;
-                dst[j * SK_MR * K + k * SK_MR + r] = m < M ? w[m * K + k] : 0;
-            }
+    sconv_pack_rows(dst, w, 1, M, K);
 }
 
 /* Bytes of work before the widened FP8 weights: the im2col matrix. */
