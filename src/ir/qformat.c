@@ -28,7 +28,7 @@ static const ir_qformat_traits qformats[IR_QF_COUNT] = {
 
 /* A new row changes what every reader of the table may meet: update
  * docs/formats.md and tests/qformat with it. */
-_Static_assert(IR_QF_COUNT == 12, "qformats.def changed: update docs/formats.md "
+_Static_assert(IR_QF_COUNT == 14, "qformats.def changed: update docs/formats.md "
                                   "and tests/qformat/test_qformat.c");
 
 const ir_qformat_traits *ir_qformat_info(int format)
