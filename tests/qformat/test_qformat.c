@@ -31,6 +31,8 @@ static const spec_row spec[] = {
     {"int8", "INT8", 8, -128, 127, 0, 10},
     {"fp8e4m3", "FLOAT8E4M3FN", 8, 0, 0, 448.0, 19},
     {"fp8e5m2", "FLOAT8E5M2", 8, 0, 0, 57344.0, 19},
+    {"fp8e4m3fnuz", "FLOAT8E4M3FNUZ", 8, 0, 0, 240.0, 19},
+    {"fp8e5m2fnuz", "FLOAT8E5M2FNUZ", 8, 0, 0, 57344.0, 19},
     {"uint4", "UINT4", 4, 0, 15, 0, 21},
     {"int4", "INT4", 4, -8, 7, 0, 21},
     {"uint2", "UINT2", 2, 0, 3, 0, 25},
@@ -101,6 +103,11 @@ static void float8_maxima_decode_from_their_bit_patterns(void **state)
     /* E5M2: S.11110.11 is the largest finite (11111.xx are Inf/NaN) */
     const ir_qformat_traits *e5 = ir_qformat_info(ir_qformat_by_name("fp8e5m2"));
     assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2, 0x7b) == e5->fmax);
+    /* the FNUZ variants: S.1111.111 and S.11111.11 are finite (0x80 is NaN) */
+    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E4M3FNUZ, 0x7f) ==
+                ir_qformat_info(ir_qformat_by_name("fp8e4m3fnuz"))->fmax);
+    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2FNUZ, 0x7f) ==
+                ir_qformat_info(ir_qformat_by_name("fp8e5m2fnuz"))->fmax);
     /* saturating conversion of a huge value lands on fmax */
     assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2,
                                        ref_f32_to_fp8(IR_DT_FLOAT8E5M2, 1e9f, true)) == e5->fmax);
