@@ -32,7 +32,7 @@ oct_status quant_upgrade_opset(ir_model *m, int64_t target, oct_ctx *ctx);
 typedef enum quant_precision {
     QPREC_FIXED,   /* every quantized tensor in families[family] */
     QPREC_AUTO,    /* per tensor, the family with the highest SQNR; ties:
-                      the first (INT8) */
+                      the first (int8) */
     QPREC_BUDGET,  /* auto, then keep the most sensitive nodes in FP32 until
                       the end-to-end SQNR reaches budget_db */
 } quant_precision;
@@ -64,7 +64,8 @@ typedef struct quant_opts {
     quant_family families[QUANT_MAX_FAMILIES];
     int n_families;
     quant_granularity weight_granularity;
-    int64_t block_size;
+    int64_t block_size;         /* QGRAN_BLOCK; 0: the default block size
+                                   of the first family's weight format */
     const char *op_types;       /* comma list replacing the default set */
     const char *exclude_op_types;
     const char *exclude_nodes;  /* POSIX extended regex on node names */

@@ -40,7 +40,7 @@ quant_opts quant_default_opts(void)
         },
         .n_families = QUANT_MAX_FAMILIES,
         .weight_granularity = QGRAN_CHANNEL,
-        .block_size = 32,
+        .block_size = 0, /* the weight format's default (qformats.def) */
     };
     return o;
 }

@@ -157,14 +157,37 @@ static oct_status set_scale_shape(oct_ctx *ctx, quant_tensor *e)
     return OCT_OK;
 }
 
+/* A weight's scale shape must be one its candidate format allows (the
+ * table's granularities column). */
+static oct_status check_granularity(oct_ctx *ctx, const quant_tensor *e,
+                                    ir_qformat format)
+{
+    const ir_qformat_traits *f = ir_qformat_info(format);
+    unsigned need = e->block_size ? IR_QG_BLOCK : e->axis >= 0 ? IR_QG_CHANNEL
+                                                               : IR_QG_TENSOR;
+    if (f->granularities & need)
+        return OCT_OK;
+    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, e->node, 0, e->input,
+                     e->value->name, "format %s does not allow %s scales", f->name,
+                     e->block_size ? "per-block" : e->axis >= 0 ? "per-channel"
+                                                                : "per-tensor");
+}
+
 oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e, const quant_opts *opts)
 {
     const ir_tensor *t = e->value->init;
     if (opts->weight_granularity == QGRAN_BLOCK && e->axis >= 0 &&
         (e->node->op == IR_OP_GEMM || e->node->op == IR_OP_MATMUL))
-        e->block_size = opts->block_size;
+        e->block_size = opts->block_size
+            ? opts->block_size
+            : ir_qformat_info(opts->families[0].weight)->block_size;
     if (e->block_size && t->dims[e->axis] < e->block_size)
         e->block_size = 0; /* one block: per channel of the other axis */
+    for (int k = 0; k < opts->n_families; k++) {
+        oct_status st = check_granularity(ctx, e, opts->families[k].weight);
+        if (st)
+            return st;
+    }
     /* every candidate family's scales and exact error, then the choice */
     float *scales[QUANT_MAX_FAMILIES] = {0};
     double signal = 0;
