@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         st = pass_run_list(m, "fuse,shape_infer", ctx);
     if (!st && inputs_ok(m->graph)) {
         quant_opts qo = quant_default_opts();
-        qo.precision = (data[size / 2] & 1) ? QPREC_AUTO : QPREC_INT8;
+        qo.precision = (data[size / 2] & 1) ? QPREC_AUTO : QPREC_FIXED;
         quant_plan plan = {0};
         gen_data gd = {m->graph, fuzz_seed(data, size)};
         quant_samples samples = {2, gen_sample, &gd, "generated"};

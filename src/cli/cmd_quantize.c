@@ -61,25 +61,6 @@ static oct_status get_sample(void *user, size_t index, ir_tensor **inputs,
     return fe_dataset_get(((dataset_source *)user)->ds, index, inputs);
 }
 
-/* Parses --precision=int8|fp8|auto|budget:DB. */
-static bool parse_precision(const char *s, quant_opts *o)
-{
-    if (!strcmp(s, "int8"))
-        o->precision = QPREC_INT8;
-    else if (!strcmp(s, "fp8"))
-        o->precision = QPREC_FP8;
-    else if (!strcmp(s, "auto"))
-        o->precision = QPREC_AUTO;
-    else if (!strncmp(s, "budget:", 7)) {
-        char *end;
-        o->precision = QPREC_BUDGET;
-        o->budget_db = strtod(s + 7, &end);
-        return *end == '\0' && end != s + 7;
-    } else
-        return false;
-    return true;
-}
-
 static bool parse_method(const char *s, calib_method *m)
 {
     static const char *const names[] = {"minmax", "percentile", "entropy", "mse"};
@@ -195,12 +176,11 @@ int cmd_quantize(int argc, char **argv)
                 USAGE("--percentile takes a number in (0, 100]");
             qo.method = CALIB_PERCENTILE;
         } else if ((v = cli_opt_value(argc, argv, &i, "--precision"))) {
-            if (!parse_precision(v, &qo))
+            if (!quant_opts_set_precision(&qo, v))
                 USAGE("--precision must be int8, fp8, auto or budget:DB");
         } else if ((v = cli_opt_value(argc, argv, &i, "--activations"))) {
-            if (strcmp(v, "u8") && strcmp(v, "s8"))
+            if (!quant_opts_set_activations(&qo, v))
                 USAGE("--activations must be u8 or s8");
-            qo.act_symmetric = !strcmp(v, "s8");
         } else if ((v = cli_opt_value(argc, argv, &i, "--weights"))) {
             if (!strcmp(v, "per-channel"))
                 qo.weight_granularity = QGRAN_CHANNEL;
@@ -217,9 +197,8 @@ int cmd_quantize(int argc, char **argv)
                 USAGE("--block-size takes an integer >= 2");
             qo.weight_granularity = QGRAN_BLOCK;
         } else if ((v = cli_opt_value(argc, argv, &i, "--fp8"))) {
-            if (strcmp(v, "e4m3") && strcmp(v, "e5m2"))
+            if (!quant_opts_set_fp8(&qo, v))
                 USAGE("--fp8 must be e4m3 or e5m2");
-            qo.fp8_e5m2 = !strcmp(v, "e5m2");
         } else if ((v = cli_opt_value(argc, argv, &i, "--op-types")))
             qo.op_types = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--exclude-op-types")))

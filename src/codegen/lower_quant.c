@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "codegen.h"
+#include "ir/qformat.h"
 
 typedef struct qgeom {
     int64_t outer, dim, inner;
@@ -64,16 +65,16 @@ static oct_status geometry(cg_fn *f, const ir_node *n, const cg_tensor *x, const
     return OCT_OK;
 }
 
+/* Range of an integer type the lowering handles (8, 16 and 32 bits; no
+ * sub-byte packing yet), from the format table (qformats.def). */
 static bool int_range(ir_dtype dt, int64_t *lo, int64_t *hi)
 {
-    switch (dt) {
-    case IR_DT_INT8: *lo = -128; *hi = 127; return true;
-    case IR_DT_UINT8: *lo = 0; *hi = 255; return true;
-    case IR_DT_INT16: *lo = -32768; *hi = 32767; return true;
-    case IR_DT_UINT16: *lo = 0; *hi = 65535; return true;
-    case IR_DT_INT32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
-    default: return false;
-    }
+    const ir_qformat_traits *f = ir_qformat_info(ir_qformat_of_dtype(dt));
+    if (f->is_float || f->bits < 8)
+        return false;
+    *lo = f->qmin;
+    *hi = f->qmax;
+    return true;
 }
 
 LLVMTypeRef cg_wide_type(cg_fn *f, ir_dtype dt)

@@ -11,12 +11,14 @@
  *
  * The range methods (minmax, percentile, entropy, mse) turn a summary into a
  * clipping range [lo, hi]; calib_qparams turns a range into a scale and zero
- * point for a target type.
+ * point for a target format, a row of the format table (src/ir/qformats.def)
+ * whose range and symmetry define the grid.
  */
 #ifndef OCTET_CALIB_H
 #define OCTET_CALIB_H
 
 #include "ir.h"
+#include "ir/qformat.h"
 
 #define CALIB_BINS 2048 /* even; the entropy method wants 2048 */
 
@@ -43,14 +45,15 @@ typedef enum calib_method {
     CALIB_MSE,
 } calib_method;
 
-/* The target a range is chosen for; the entropy and MSE methods measure the
- * error of this grid. */
-typedef enum calib_target {
-    CALIB_U8_ASYM,    /* uint8 [0, 255] with a zero point */
-    CALIB_S8_SYM,     /* int8 [-127, 127], zero point 0 */
-    CALIB_FP8_E4M3,   /* float8 E4M3FN, scale = absmax / 448 */
-    CALIB_FP8_E5M2,   /* float8 E5M2, scale = absmax / 57344 */
-} calib_target;
+/* The target a range is chosen for: a format of the table.  Symmetric
+ * formats get ranges [-a, a]; the entropy and MSE methods measure the
+ * error of the format's grid.  The CALIB_ names are the formats the
+ * quantizer's families use today. */
+typedef ir_qformat calib_target;
+#define CALIB_U8_ASYM IR_QF_UINT8     /* uint8 [0, 255] with a zero point */
+#define CALIB_S8_SYM IR_QF_INT8       /* int8 [-127, 127], zero point 0 */
+#define CALIB_FP8_E4M3 IR_QF_FP8E4M3  /* float8 E4M3FN, absmax / 448 */
+#define CALIB_FP8_E5M2 IR_QF_FP8E5M2  /* float8 E5M2, absmax / 57344 */
 
 typedef struct calib_range {
     double lo, hi;    /* lo <= 0 <= hi always (zero must be representable) */
@@ -69,11 +72,13 @@ typedef struct calib_qparams {
     int32_t zero_point;
 } calib_qparams;
 
-/* Scale and zero point for a range and target.
- *   u8 asym:  scale = (hi - lo) / 255, zp = round_half_even(-lo / scale)
- *             clamped to [0, 255];
- *   s8 sym:   scale = max(|lo|, |hi|) / 127, zp = 0;
- *   fp8:      scale = max(|lo|, |hi|) / largest finite (448 or 57344), zp 0.
+/* Scale and zero point for a range and target format (qmin, qmax, fmax
+ * from the table):
+ *   asymmetric integer: scale = (hi - lo) / (qmax - qmin),
+ *             zp = qmin + round_half_even(-lo / scale) clamped to
+ *             [qmin, qmax] (uint8: / 255, zp in [0, 255]);
+ *   symmetric integer: scale = max(|lo|, |hi|) / qmax, zp = 0 (int8: 127);
+ *   float:    scale = max(|lo|, |hi|) / fmax (448 or 57344), zp 0.
  * A zero-width range (all-zero or constant tensor) gets scale 1 for an
  * all-zero range, else the scale of [min(0, x), max(0, x)], so the scale is
  * never zero. */

@@ -176,7 +176,7 @@ static calib_range include_zero(double lo, double hi)
     return r;
 }
 
-static bool is_symmetric(calib_target t) { return t != CALIB_U8_ASYM; }
+static bool is_symmetric(calib_target t) { return ir_qformat_info(t)->symmetric; }
 
 /* ---- entropy: the KL-divergence threshold search --------------------- */
 
@@ -259,28 +259,23 @@ static double entropy_threshold(const calib_hist *h, int levels)
 
 /* ---- MSE: the clipping range minimizing expected squared error ------- */
 
+/* x on the target's grid: integer formats round half to even and clamp to
+ * [qmin, qmax] (symmetric ones to the narrow [-qmax, qmax]); float8 rounds
+ * to nearest even, saturating. */
 static double quantize_value(double x, calib_range r, calib_target t)
 {
+    const ir_qformat_traits *f = ir_qformat_info(t);
     calib_qparams qp = calib_qparams_for(r, t);
     double s = qp.scale;
-    switch (t) {
-    case CALIB_U8_ASYM: {
-        double q = nearbyint(x / s) + qp.zero_point;
-        q = fmin(fmax(q, 0), 255);
-        return (q - qp.zero_point) * s;
-    }
-    case CALIB_S8_SYM: {
-        double q = fmin(fmax(nearbyint(x / s), -127), 127);
+    if (f->is_float)
+        return ref_fp8_to_f32(f->dtype, ref_f32_to_fp8(f->dtype, (float)(x / s), true)) * s;
+    if (f->symmetric) {
+        double q = fmin(fmax(nearbyint(x / s), (double)-f->qmax), (double)f->qmax);
         return q * s;
     }
-    case CALIB_FP8_E4M3:
-        return ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN,
-                              ref_f32_to_fp8(IR_DT_FLOAT8E4M3FN, (float)(x / s), true)) * s;
-    case CALIB_FP8_E5M2:
-        return ref_fp8_to_f32(IR_DT_FLOAT8E5M2,
-                              ref_f32_to_fp8(IR_DT_FLOAT8E5M2, (float)(x / s), true)) * s;
-    }
-    return x;
+    double q = nearbyint(x / s) + qp.zero_point;
+    q = fmin(fmax(q, (double)f->qmin), (double)f->qmax);
+    return (q - qp.zero_point) * s;
 }
 
 /* Squared error of quantizing the histogram's values (taken at bin
@@ -378,32 +373,20 @@ double calib_clipped_fraction(const calib_hist *h, calib_range r)
 
 calib_qparams calib_qparams_for(calib_range r, calib_target target)
 {
+    const ir_qformat_traits *f = ir_qformat_info(target);
     calib_qparams qp = {1.0f, 0};
     double lo = fmin(r.lo, 0), hi = fmax(r.hi, 0);
     double absmax = fmax(-lo, hi);
-    double scale;
-    switch (target) {
-    case CALIB_U8_ASYM:
-        scale = (hi - lo) / 255.0;
-        break;
-    case CALIB_S8_SYM:
-        scale = absmax / 127.0;
-        break;
-    case CALIB_FP8_E4M3:
-        scale = absmax / 448.0;
-        break;
-    default:
-        scale = absmax / 57344.0;
-        break;
-    }
+    double scale = f->symmetric ? absmax / ir_qformat_absmax(f)
+                                : (hi - lo) / (double)(f->qmax - f->qmin);
     float s = (float)scale;
     if (!(s > 0) || !isfinite(s))
         s = 1.0f; /* all-zero range: any positive scale is exact */
     qp.scale = s;
-    if (target == CALIB_U8_ASYM) {
+    if (!f->symmetric) {
         /* round half to even (nearbyint in the default rounding mode) */
-        double zp = nearbyint(-lo / s);
-        qp.zero_point = (int32_t)fmin(fmax(zp, 0), 255);
+        double zp = (double)f->qmin + nearbyint(-lo / s);
+        qp.zero_point = (int32_t)fmin(fmax(zp, (double)f->qmin), (double)f->qmax);
     }
     return qp;
 }

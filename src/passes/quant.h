@@ -9,7 +9,9 @@
  *   quant_calibrate    runs the calibration samples through the reference
  *                      interpreter and feeds each observed tensor's values
  *                      to its streaming summary (calib.h);
- *   quant_choose       picks ranges, precision (INT8 or FP8 per tensor) and
+ *   quant_choose       picks ranges, the format of every tensor (one of
+ *                      the candidate precisions, each a pair of formats
+ *                      from the format table, src/ir/qformats.def) and
  *                      quantization parameters;
  *   quant_rewrite      inserts the Q/DQ nodes and quantized initializers,
  *                      raising the opset only as far as the types need.
@@ -18,6 +20,7 @@
 #define OCTET_QUANT_H
 
 #include "ir.h"
+#include "ir/qformat.h"
 #include "passes/calib.h"
 
 /* Raises the default-domain opset of m to target, rewriting the nodes whose
@@ -27,9 +30,9 @@ oct_status quant_upgrade_opset(ir_model *m, int64_t target, oct_ctx *ctx);
 /* ---- options ------------------------------------------------------------ */
 
 typedef enum quant_precision {
-    QPREC_INT8,    /* every quantized tensor INT8 */
-    QPREC_FP8,     /* every quantized tensor FP8 (E4M3FN unless fp8_e5m2) */
-    QPREC_AUTO,    /* per tensor, whichever has the higher SQNR; ties INT8 */
+    QPREC_FIXED,   /* every quantized tensor in families[family] */
+    QPREC_AUTO,    /* per tensor, the family with the highest SQNR; ties:
+                      the first (int8) */
     QPREC_BUDGET,  /* auto, then keep the most sensitive nodes in FP32 until
                       the end-to-end SQNR reaches budget_db */
 } quant_precision;
@@ -40,15 +43,29 @@ typedef enum quant_granularity {
     QGRAN_BLOCK,   /* blocks of block_size along the reduction axis */
 } quant_granularity;
 
+/* A precision the user names (--precision=int8, "precision": "fp8" in
+ * --config): the format of activations and the format of weights that go
+ * together.  `auto` measures every family and picks per tensor. */
+typedef struct quant_family {
+    const char *name;   /* "int8", "fp8" */
+    ir_qformat act;     /* activations and constant operands */
+    ir_qformat weight;  /* weights (symmetric, narrow range if integer) */
+} quant_family;
+
+/* The default families, in tie-break order. */
+enum { QFAM_INT8, QFAM_FP8, QUANT_MAX_FAMILIES };
+
 typedef struct quant_opts {
     calib_method method;
     double percentile;          /* CALIB_PERCENTILE: e.g. 99.99 */
     quant_precision precision;
+    int family;                 /* QPREC_FIXED: index into families */
     double budget_db;
-    bool act_symmetric;         /* s8 symmetric activations (default u8) */
+    quant_family families[QUANT_MAX_FAMILIES];
+    int n_families;
     quant_granularity weight_granularity;
-    int64_t block_size;
-    bool fp8_e5m2;              /* FP8 as E5M2 instead of E4M3FN */
+    int64_t block_size;         /* QGRAN_BLOCK; 0: the default block size
+                                   of the first family's weight format */
     const char *op_types;       /* comma list replacing the default set */
     const char *exclude_op_types;
     const char *exclude_nodes;  /* POSIX extended regex on node names */
@@ -59,9 +76,28 @@ typedef struct quant_opts {
     const struct quant_engine *engine;
 } quant_opts;
 
-/* Defaults: minmax, u8 asymmetric activations, s8 per-channel weights,
- * INT8. */
+/* Defaults: minmax, per-channel weights, --precision=int8 with the
+ * families int8 (uint8 activations, int8 weights) and fp8 (E4M3FN). */
 quant_opts quant_default_opts(void);
+
+/* The command-line spellings, mapped to families and formats here only
+ * (quant_plan.c).  Each returns false for a text it does not accept.
+ *   precision:   int8 | fp8 (a family name) | auto | budget:DB
+ *   activations: u8 | s8    (the int8 family's activation format)
+ *   fp8:         e4m3 | e5m2 (both formats of the fp8 family) */
+bool quant_opts_set_precision(quant_opts *o, const char *text);
+bool quant_opts_set_activations(quant_opts *o, const char *text);
+bool quant_opts_set_fp8(quant_opts *o, const char *text);
+/* Index of the family named `name` in o->families, or -1. */
+int quant_family_index(const quant_opts *o, const char *name);
+/* The family a tensor takes: a --config force wins, then a fixed
+ * --precision, else (auto, budget) the highest sqnr[0..n_families), ties
+ * to the first.  *reason says why (arena text, NULL if out of memory);
+ * *keep_float is set for a forced FP32, which keeps the first family's
+ * parameters for the report. */
+int quant_pick_family(oct_ctx *ctx, const quant_opts *opts, int force,
+                      const char *force_reason, const double *sqnr,
+                      const char **reason, bool *keep_float);
 
 /* ---- the plan ------------------------------------------------------------ */
 
@@ -72,18 +108,25 @@ typedef enum quant_kind {
     QKIND_BIAS,    /* an int32 bias with scale s_x * s_w */
 } quant_kind;
 
-/* A user override of the precision (quant_config.c). */
+/* A user override of the precision (quant_config.c): none, FP32, or
+ * QFORCE_FAMILY + the index of a family of quant_default_opts(). */
 typedef enum quant_force {
     QFORCE_NONE = 0,
     QFORCE_FP32,
-    QFORCE_INT8,
-    QFORCE_FP8,
+    QFORCE_FAMILY,
 } quant_force;
+
+/* The family index a force names, or -1 (none, FP32). */
+static inline int quant_force_family(int force)
+{
+    return force >= QFORCE_FAMILY ? force - QFORCE_FAMILY : -1;
+}
 
 typedef struct quant_tensor {
     ir_value *value;
     quant_kind kind;
-    quant_force force;          /* from --config; wins over --precision */
+    int force;                  /* quant_force, from --config; wins over
+                                   --precision */
     const char *force_reason;
     /* QKIND_WEIGHT / QKIND_BIAS: the consuming node and input slot; for a
      * bias, the tensors whose scales multiply into its scale. */
@@ -96,7 +139,9 @@ typedef struct quant_tensor {
     /* calibration summary (QKIND_ACT / QKIND_CONST), heap owned by plan */
     calib_hist *hist;
     /* decisions */
-    ir_dtype qtype;             /* UINT8, INT8, INT32, FLOAT8E4M3FN, ... */
+    ir_qformat format;          /* a row of qformats.def; NONE: undecided */
+    int family;                 /* the family chosen (index into
+                                   quant_opts.families) */
     int64_t block_size;         /* > 0: blocked along axis */
     int scale_rank;             /* rank of the scale tensor (0 or 1, or the
                                    weight's rank when blocked) */
@@ -106,10 +151,10 @@ typedef struct quant_tensor {
     float *scales;              /* arena */
     int32_t *zero_points;       /* arena */
     const char *reason;         /* why this precision, for the report */
-    /* measured on the calibration data */
-    double signal, noise_int8, noise_fp8; /* sums of x^2 and of errors^2 */
-    uint64_t n_values, n_clipped_int8, n_clipped_fp8;
-    double sqnr, sqnr_int8, sqnr_fp8, clipped, sqnr_accum;
+    /* measured on the calibration data, per candidate family */
+    double signal, noise[QUANT_MAX_FAMILIES]; /* sums of x^2, errors^2 */
+    uint64_t n_values, n_clipped[QUANT_MAX_FAMILIES];
+    double sqnr, sqnr_of[QUANT_MAX_FAMILIES], clipped, sqnr_accum;
 } quant_tensor;
 
 typedef struct quant_plan {
@@ -127,12 +172,13 @@ typedef struct quant_plan {
  *                  {"regex": "^fire9/", "precision": "int8"}]}
  * A rule matches a node by exact name, op type or POSIX extended regex on
  * the name; the last matching rule wins.  It applies to the node's weight,
- * bias and output activation.  Precision is fp32, int8 or fp8. */
+ * bias and output activation.  Precision is fp32 or a family name of
+ * quant_default_opts() (int8, fp8). */
 typedef struct quant_rules quant_rules;
 oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out);
-/* The override for node n (QFORCE_NONE if no rule matches); *why names the
- * rule. */
-quant_force quant_config_match(const quant_rules *r, const ir_node *n,
+/* The override for node n (a quant_force: QFORCE_NONE if no rule
+ * matches); *why names the rule. */
+int quant_config_match(const quant_rules *r, const ir_node *n,
                                const char **why);
 void quant_config_free(quant_rules *r);
 
@@ -206,9 +252,9 @@ oct_status quant_calibrate(ir_model *m, quant_plan *plan, const quant_opts *opts
                            const quant_samples *data, quant_progress_fn progress,
                            void *progress_user, oct_ctx *ctx);
 
-/* Chooses range, precision and parameters for every planned tensor; for
- * QPREC_AUTO (and to fill the report) it runs the data a second time to
- * measure each candidate's error exactly. */
+/* Chooses range, format and parameters for every planned tensor; it runs
+ * the data a second time to measure each candidate family's error exactly
+ * (for QPREC_AUTO, and to fill the report). */
 oct_status quant_choose(ir_model *m, quant_plan *plan, const quant_opts *opts,
                         const quant_samples *data, quant_progress_fn progress,
                         void *progress_user, oct_ctx *ctx);
@@ -219,8 +265,9 @@ oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
                          oct_ctx *ctx);
 
 /* quant_weights.c, used by quant_choose and quant_rewrite: parameters of a
- * weight entry (precision per opts, exact SQNR of both candidates), of a
- * bias entry (int32 when its input and weight are INT8, else keep_float),
+ * weight entry (format per opts, exact SQNR of every candidate family), of
+ * a bias entry (int32 when its input and weight are integer, else
+ * keep_float),
  * and the quantized initializer of any constant entry. */
 oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e,
                                const quant_opts *opts);
@@ -243,7 +290,7 @@ oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
 typedef struct quant_report_row {
     const char *tensor;          /* FP32 name */
     const ir_value *x, *d, *ref; /* Q input, DQ output (QDQ model), FP32 */
-    ir_dtype qtype;
+    ir_dtype qtype;              /* the Q output's element type */
     const char *granularity;     /* "tensor", "channel", "block" */
     size_t n_scales;
     float scale;                 /* the first scale */

@@ -7,10 +7,14 @@
  * The samples run through a calibration engine (quant.h): the reference
  * interpreter by default (defined here), or one the caller injects.
  *
+ * Every candidate is a family of quant_opts (a pair of formats of the
+ * table, src/ir/qformats.def); activations use the family's act format.
  * Fake quantization here follows the numeric contract of QuantizeLinear and
- * DequantizeLinear (src/ref/quant.c) in float32:
- *   integer: q = saturate(round_half_even(x / s) + zp), x' = (q - zp) * s
- *   float8:  q = fp8(x / s) rounded to nearest even, saturating; x' = q * s
+ * DequantizeLinear (src/ref/quant.c) in float32, with the format's range:
+ *   integer: q = saturate_[qmin,qmax](round_half_even(x / s) + zp),
+ *            x' = (q - zp) * s
+ *   float8:  q = fp8(x / s) rounded to nearest even, saturating at fmax;
+ *            x' = q * s
  */
 #include <math.h>
 #include <string.h>
@@ -21,58 +25,37 @@
 /* ---- fake quantization ---------------------------------------------------- */
 
 typedef struct grid {
-    ir_dtype type;     /* UINT8, INT8, FLOAT8E4M3FN or FLOAT8E5M2 */
+    const ir_qformat_traits *f; /* the format: element type, range */
     float scale;
     int32_t zp;
-    int32_t qmin, qmax;
+    float qmin, qmax;           /* integer formats */
+    float fmax;                 /* float formats */
 } grid;
 
-static grid make_grid(calib_range r, calib_target t)
+static grid make_grid(calib_range r, ir_qformat format)
 {
-    calib_qparams qp = calib_qparams_for(r, t);
-    grid g = {.scale = qp.scale, .zp = qp.zero_point};
-    switch (t) {
-    case CALIB_U8_ASYM:
-        g.type = IR_DT_UINT8, g.qmin = 0, g.qmax = 255;
-        break;
-    case CALIB_S8_SYM:
-        g.type = IR_DT_INT8, g.qmin = -128, g.qmax = 127;
-        break;
-    case CALIB_FP8_E4M3:
-        g.type = IR_DT_FLOAT8E4M3FN;
-        break;
-    case CALIB_FP8_E5M2:
-        g.type = IR_DT_FLOAT8E5M2;
-        break;
-    }
+    calib_qparams qp = calib_qparams_for(r, format);
+    const ir_qformat_traits *f = ir_qformat_info(format);
+    grid g = {.f = f, .scale = qp.scale, .zp = qp.zero_point,
+              .qmin = (float)f->qmin, .qmax = (float)f->qmax, .fmax = (float)f->fmax};
     return g;
 }
 
 /* x quantized and dequantized on grid g; *clipped set if x saturated. */
 static inline float fake_quant(float x, const grid *g, bool *clipped)
 {
-    if (g->type == IR_DT_UINT8 || g->type == IR_DT_INT8) {
+    if (!g->f->is_float) {
         float q = nearbyintf(x / g->scale) + (float)g->zp;
-        *clipped = q < (float)g->qmin || q > (float)g->qmax;
-        q = q < (float)g->qmin ? (float)g->qmin : q > (float)g->qmax ? (float)g->qmax : q;
+        *clipped = q < g->qmin || q > g->qmax;
+        q = q < g->qmin ? g->qmin : q > g->qmax ? g->qmax : q;
         return (q - (float)g->zp) * g->scale;
     }
     float y = x / g->scale;
-    uint8_t bits = ref_f32_to_fp8(g->type, y, true);
-    float q = ref_fp8_to_f32(g->type, bits);
+    uint8_t bits = ref_f32_to_fp8(g->f->dtype, y, true);
+    float q = ref_fp8_to_f32(g->f->dtype, bits);
     /* saturated: beyond the largest finite value (E4M3FN 448, E5M2 57344) */
-    *clipped = fabsf(y) > (g->type == IR_DT_FLOAT8E5M2 ? 57344.0f : 448.0f);
+    *clipped = fabsf(y) > g->fmax;
     return q * g->scale;
-}
-
-static calib_target int8_target(const quant_opts *o)
-{
-    return o->act_symmetric ? CALIB_S8_SYM : CALIB_U8_ASYM;
-}
-
-static calib_target fp8_target(const quant_opts *o)
-{
-    return o->fp8_e5m2 ? CALIB_FP8_E5M2 : CALIB_FP8_E4M3;
 }
 
 /* ---- running the samples ---------------------------------------------- */
@@ -81,8 +64,7 @@ typedef struct calib_run {
     quant_plan *plan;
     const quant_opts *opts;
     int pass;               /* 1: summaries, 2: error measurement */
-    grid *int8_grid;        /* per plan entry (pass 2) */
-    grid *fp8_grid;
+    grid *grids[QUANT_MAX_FAMILIES]; /* per family, per plan entry (pass 2) */
 } calib_run;
 
 static void observe_values(calib_run *cr, int idx, const float *x, uint64_t n)
@@ -92,27 +74,26 @@ static void observe_values(calib_run *cr, int idx, const float *x, uint64_t n)
         calib_hist_add(e->hist, x, n);
         return;
     }
-    const grid *gi = &cr->int8_grid[idx], *gf = &cr->fp8_grid[idx];
-    double signal = 0, ni = 0, nf = 0;
-    uint64_t clipped_i = 0, clipped_f = 0;
+    int n_fam = cr->opts->n_families;
+    double signal = 0, noise[QUANT_MAX_FAMILIES] = {0};
+    uint64_t clipped[QUANT_MAX_FAMILIES] = {0};
     for (uint64_t i = 0; i < n; i++) {
         float v = x[i];
         if (!isfinite(v))
             continue;
-        bool ci, cf;
-        float a = fake_quant(v, gi, &ci) - v;
-        float b = fake_quant(v, gf, &cf) - v;
         signal += (double)v * v;
-        ni += (double)a * a;
-        nf += (double)b * b;
-        clipped_i += ci;
-        clipped_f += cf;
+        for (int k = 0; k < n_fam; k++) {
+            bool c;
+            float d = fake_quant(v, &cr->grids[k][idx], &c) - v;
+            noise[k] += (double)d * d;
+            clipped[k] += c;
+        }
     }
     e->signal += signal;
-    e->noise_int8 += ni;
-    e->noise_fp8 += nf;
-    e->n_clipped_int8 += clipped_i;
-    e->n_clipped_fp8 += clipped_f;
+    for (int k = 0; k < n_fam; k++) {
+        e->noise[k] += noise[k];
+        e->n_clipped[k] += clipped[k];
+    }
     e->n_values += n;
 }
 
@@ -350,9 +331,10 @@ static calib_range group_range(quant_plan *plan, int rep, calib_method method,
     return calib_choose_range(scratch, method, target, percentile);
 }
 
-static oct_status set_params(oct_ctx *ctx, quant_tensor *e, const grid *g)
+static oct_status set_params(oct_ctx *ctx, quant_tensor *e, ir_qformat format,
+                             const grid *g)
 {
-    e->qtype = g->type;
+    e->format = format;
     e->n_scales = 1;
     e->scales = ir_alloc(ctx, sizeof *e->scales);
     e->zero_points = ir_alloc(ctx, sizeof *e->zero_points);
@@ -363,8 +345,8 @@ static oct_status set_params(oct_ctx *ctx, quant_tensor *e, const grid *g)
     return OCT_OK;
 }
 
-/* Activation groups: ranges for both candidate grids, pass 2 to measure
- * them, then the decision. */
+/* Activation groups: a range and grid per candidate family, pass 2 to
+ * measure them, then the decision. */
 static oct_status choose_activations(ir_model *m, quant_plan *plan,
                                      const quant_opts *opts,
                                      const quant_samples *data,
@@ -372,27 +354,28 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
                                      oct_ctx *ctx)
 {
     size_t n = plan->n;
-    grid *gi = ir_alloc_array(ctx, n + 1, sizeof *gi);
-    grid *gf = ir_alloc_array(ctx, n + 1, sizeof *gf);
-    calib_range *rf = ir_alloc_array(ctx, n + 1, sizeof *rf);
+    int n_fam = opts->n_families;
+    calib_run cr = {.plan = plan, .opts = opts, .pass = 2};
+    calib_range *ranges[QUANT_MAX_FAMILIES] = {0};
     calib_hist *scratch = oct_malloc(ctx, sizeof *scratch);
-    if (!gi || !gf || !rf || !scratch) {
-        oct_free(ctx, scratch, sizeof *scratch);
+    if (!scratch)
         return OCT_EINTERNAL;
+    for (int k = 0; k < n_fam; k++) {
+        cr.grids[k] = ir_alloc_array(ctx, n + 1, sizeof *cr.grids[k]);
+        ranges[k] = ir_alloc_array(ctx, n + 1, sizeof *ranges[k]);
+        if (!cr.grids[k] || !ranges[k]) {
+            oct_free(ctx, scratch, sizeof *scratch);
+            return OCT_EINTERNAL;
+        }
     }
     for (size_t i = 0; i < n; i++) {
-        quant_tensor *e = &plan->t[i];
-        if (!e->hist)
+        if (!plan->t[i].hist || quant_group_of(plan, (int)i) != (int)i)
             continue;
-        int rep = quant_group_of(plan, (int)i);
-        if (rep == (int)i) {
-            calib_range ri = group_range(plan, rep, opts->method, int8_target(opts),
-                                         opts->percentile, scratch);
-            rf[i] = group_range(plan, rep, opts->method, fp8_target(opts),
-                                opts->percentile, scratch);
-            gi[i] = make_grid(ri, int8_target(opts));
-            gf[i] = make_grid(rf[i], fp8_target(opts));
-            e->range = ri;
+        for (int k = 0; k < n_fam; k++) {
+            ir_qformat f = opts->families[k].act;
+            ranges[k][i] = group_range(plan, (int)i, opts->method, f,
+                                       opts->percentile, scratch);
+            cr.grids[k][i] = make_grid(ranges[k][i], f);
         }
     }
     /* members take their representative's grids */
@@ -400,15 +383,13 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
         if (!plan->t[i].hist)
             continue;
         int rep = quant_group_of(plan, (int)i);
-        gi[i] = gi[rep];
-        gf[i] = gf[rep];
-        rf[i] = rf[rep];
-        plan->t[i].range = plan->t[rep].range;
+        for (int k = 0; k < n_fam; k++) {
+            cr.grids[k][i] = cr.grids[k][rep];
+            ranges[k][i] = ranges[k][rep];
+        }
     }
     oct_free(ctx, scratch, sizeof *scratch);
 
-    calib_run cr = {.plan = plan, .opts = opts, .pass = 2,
-                    .int8_grid = gi, .fp8_grid = gf};
     oct_status st = run_pass(m, &cr, data, progress, pu, ctx);
     if (st)
         return st;
@@ -421,59 +402,44 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
     }
     /* decide per group: the sums of its members' errors */
     for (size_t i = 0; i < n; i++) {
-        quant_tensor *e = &plan->t[i];
-        if (!e->hist || quant_group_of(plan, (int)i) != (int)i)
+        if (!plan->t[i].hist || quant_group_of(plan, (int)i) != (int)i)
             continue;
-        double sig = 0, ni = 0, nf = 0;
-        for (size_t j = 0; j < n; j++)
-            if (plan->t[j].hist && quant_group_of(plan, (int)j) == (int)i) {
-                sig += plan->t[j].signal;
-                ni += plan->t[j].noise_int8;
-                nf += plan->t[j].noise_fp8;
+        double sig = 0, noise[QUANT_MAX_FAMILIES] = {0}, sqnr[QUANT_MAX_FAMILIES];
+        int force = QFORCE_NONE;
+        const char *force_reason = NULL;
+        for (size_t j = 0; j < n; j++) {
+            const quant_tensor *m_e = &plan->t[j];
+            if (!m_e->hist || quant_group_of(plan, (int)j) != (int)i)
+                continue;
+            sig += m_e->signal;
+            for (int k = 0; k < n_fam; k++)
+                noise[k] += m_e->noise[k];
+            if (!force && m_e->force) {
+                force = m_e->force;
+                force_reason = m_e->force_reason;
             }
-        bool fp8;
-        const char *reason = NULL;
-        quant_force force = QFORCE_NONE;
-        for (size_t j = 0; j < n && !force; j++)
-            if (plan->t[j].hist && quant_group_of(plan, (int)j) == (int)i && plan->t[j].force) {
-                force = plan->t[j].force;
-                reason = plan->t[j].force_reason;
-            }
-        switch (force ? QPREC_BUDGET + (int)force : (int)opts->precision) {
-        case QPREC_BUDGET + QFORCE_FP32:
-        case QPREC_BUDGET + QFORCE_INT8:
-            fp8 = false;
-            break;
-        case QPREC_BUDGET + QFORCE_FP8:
-            fp8 = true;
-            break;
-        case QPREC_FP8:
-            fp8 = true, reason = "--precision=fp8";
-            break;
-        case QPREC_INT8:
-            fp8 = false, reason = "--precision=int8";
-            break;
-        default:
-            fp8 = sqnr_db(sig, nf) > sqnr_db(sig, ni);
-            reason = fp8 ? "auto: FP8 SQNR higher than INT8"
-                         : "auto: INT8 SQNR at least FP8's";
-            break;
         }
+        for (int k = 0; k < n_fam; k++)
+            sqnr[k] = sqnr_db(sig, noise[k]);
+        const char *reason;
+        bool keep_float;
+        int best = quant_pick_family(ctx, opts, force, force_reason, sqnr, &reason,
+                                     &keep_float);
         for (size_t j = 0; j < n; j++) {
             quant_tensor *m_e = &plan->t[j];
             if (!m_e->hist || quant_group_of(plan, (int)j) != (int)i)
                 continue;
             m_e->reason = reason;
-            m_e->keep_float = force == QFORCE_FP32;
-            if (fp8)
-                m_e->range = rf[j];
-            st = set_params(ctx, m_e, fp8 ? &gf[j] : &gi[j]);
+            m_e->keep_float = keep_float;
+            m_e->family = best;
+            m_e->range = ranges[best][j];
+            st = set_params(ctx, m_e, opts->families[best].act, &cr.grids[best][j]);
             if (st)
                 return st;
-            m_e->sqnr_int8 = sqnr_db(m_e->signal, m_e->noise_int8);
-            m_e->sqnr_fp8 = sqnr_db(m_e->signal, m_e->noise_fp8);
-            m_e->sqnr = fp8 ? m_e->sqnr_fp8 : m_e->sqnr_int8;
-            uint64_t clipped = fp8 ? m_e->n_clipped_fp8 : m_e->n_clipped_int8;
+            for (int k = 0; k < n_fam; k++)
+                m_e->sqnr_of[k] = sqnr_db(m_e->signal, m_e->noise[k]);
+            m_e->sqnr = m_e->sqnr_of[best];
+            uint64_t clipped = m_e->n_clipped[best];
             m_e->clipped = m_e->n_values ? (double)clipped / (double)m_e->n_values : 0;
         }
     }

@@ -15,7 +15,7 @@ typedef struct rule {
     const char *node, *op_type, *pattern, *text;
     bool has_re;
     regex_t re;
-    quant_force force;
+    int force;              /* a quant_force */
 } rule;
 
 struct quant_rules {
@@ -29,15 +29,21 @@ static oct_status bad(oct_ctx *ctx, const char *path, const char *what, const ch
                      "%s: %s%s%s", path, what, detail ? ": " : "", detail ? detail : "");
 }
 
-static quant_force parse_precision(const char *s)
+/* fp32, or a family of the default options (int8, fp8): a quant_force. */
+static int parse_precision(const char *s)
 {
     if (!strcmp(s, "fp32"))
         return QFORCE_FP32;
-    if (!strcmp(s, "int8"))
-        return QFORCE_INT8;
-    if (!strcmp(s, "fp8"))
-        return QFORCE_FP8;
-    return QFORCE_NONE;
+    quant_opts defaults = quant_default_opts();
+    int k = quant_family_index(&defaults, s);
+    return k >= 0 ? QFORCE_FAMILY + k : QFORCE_NONE;
+}
+
+static const char *force_name(int force)
+{
+    quant_opts defaults = quant_default_opts();
+    int k = quant_force_family(force);
+    return k >= 0 ? defaults.families[k].name : "fp32";
 }
 
 oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
@@ -119,8 +125,7 @@ oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
         ru->text = ir_sprintf(ctx, "--config: %s '%s' -> %s",
                               ru->node ? "node" : ru->op_type ? "op_type" : "regex",
                               ru->node ? ru->node : ru->op_type ? ru->op_type : ru->pattern,
-                              ru->force == QFORCE_FP32 ? "fp32"
-                              : ru->force == QFORCE_INT8 ? "int8" : "fp8");
+                              force_name(ru->force));
         r->n++;
     }
     cJSON_Delete(root);
@@ -132,9 +137,9 @@ oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
     return OCT_OK;
 }
 
-quant_force quant_config_match(const quant_rules *r, const ir_node *n, const char **why)
+int quant_config_match(const quant_rules *r, const ir_node *n, const char **why)
 {
-    quant_force f = QFORCE_NONE;
+    int f = QFORCE_NONE;
     for (size_t i = 0; r && i < r->n; i++) {
         const rule *ru = &r->rules[i];
         bool hit = ru->node ? strcmp(ru->node, n->name) == 0

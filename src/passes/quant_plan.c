@@ -32,11 +32,87 @@ quant_opts quant_default_opts(void)
     quant_opts o = {
         .method = CALIB_MINMAX,
         .percentile = 99.999,
-        .precision = QPREC_INT8,
+        .precision = QPREC_FIXED,
+        .family = QFAM_INT8,
+        .families = {
+            [QFAM_INT8] = {"int8", IR_QF_UINT8, IR_QF_INT8},
+            [QFAM_FP8] = {"fp8", IR_QF_FP8E4M3, IR_QF_FP8E4M3},
+        },
+        .n_families = QUANT_MAX_FAMILIES,
         .weight_granularity = QGRAN_CHANNEL,
-        .block_size = 32,
+        .block_size = 0, /* the weight format's default (qformats.def) */
     };
     return o;
+}
+
+int quant_family_index(const quant_opts *o, const char *name)
+{
+    for (int k = 0; k < o->n_families; k++)
+        if (!strcmp(o->families[k].name, name))
+            return k;
+    return -1;
+}
+
+/* The one place where command-line spellings become families and formats. */
+bool quant_opts_set_precision(quant_opts *o, const char *text)
+{
+    int k = quant_family_index(o, text);
+    if (k >= 0) {
+        o->precision = QPREC_FIXED;
+        o->family = k;
+    } else if (!strcmp(text, "auto")) {
+        o->precision = QPREC_AUTO;
+    } else if (!strncmp(text, "budget:", 7)) {
+        char *end;
+        o->precision = QPREC_BUDGET;
+        o->budget_db = strtod(text + 7, &end);
+        return *end == '\0' && end != text + 7;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool quant_opts_set_activations(quant_opts *o, const char *text)
+{
+    ir_qformat f = !strcmp(text, "u8") ? IR_QF_UINT8
+                 : !strcmp(text, "s8") ? IR_QF_INT8 : IR_QF_NONE;
+    if (!f)
+        return false;
+    o->families[QFAM_INT8].act = f;
+    return true;
+}
+
+bool quant_opts_set_fp8(quant_opts *o, const char *text)
+{
+    ir_qformat f = !strcmp(text, "e4m3") ? IR_QF_FP8E4M3
+                 : !strcmp(text, "e5m2") ? IR_QF_FP8E5M2 : IR_QF_NONE;
+    if (!f)
+        return false;
+    o->families[QFAM_FP8].act = o->families[QFAM_FP8].weight = f;
+    return true;
+}
+
+int quant_pick_family(oct_ctx *ctx, const quant_opts *opts, int force,
+                      const char *force_reason, const double *sqnr,
+                      const char **reason, bool *keep_float)
+{
+    *keep_float = force == QFORCE_FP32;
+    if (force) {
+        *reason = force_reason;
+        return force == QFORCE_FP32 ? 0 : quant_force_family(force);
+    }
+    if (opts->precision == QPREC_FIXED) {
+        *reason = ir_sprintf(ctx, "--precision=%s", opts->families[opts->family].name);
+        return opts->family;
+    }
+    int best = 0;
+    for (int k = 1; k < opts->n_families; k++)
+        if (sqnr[k] > sqnr[best])
+            best = k;
+    *reason = ir_sprintf(ctx, "auto: %s SQNR highest%s", opts->families[best].name,
+                         best == 0 ? " or tied" : "");
+    return best;
 }
 
 static const ir_op default_ops[] = {
@@ -333,7 +409,7 @@ static ir_value *output_carrier(const builder *b, ir_value *y)
 static void apply_override(builder *b, const ir_node *n, size_t first, int out_idx)
 {
     const char *why = NULL;
-    quant_force f = quant_config_match(b->rules, n, &why);
+    int f = quant_config_match(b->rules, n, &why);
     if (!f)
         return;
     for (size_t i = first; i < b->plan->n; i++) {

@@ -153,7 +153,7 @@ static oct_status find_rows(oct_ctx *ctx, const ir_model *fp32, const ir_model *
         /* integers: an error beyond half a step means the value saturated;
          * float8: a magnitude beyond the largest finite value times s */
         if (ir_dtype_info(row->qtype)->kind == IR_DK_FLOAT)
-            row->clip_abs = (row->qtype == IR_DT_FLOAT8E5M2 ? 57344.0 : 448.0) * row->scale;
+            row->clip_abs = ir_qformat_info(ir_qformat_of_dtype(row->qtype))->fmax * row->scale;
         else
             row->clip_threshold = 0.5001 * row->scale;
     }

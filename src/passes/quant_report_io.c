@@ -3,7 +3,10 @@
  * and as JSON (for tools).  With a plan (from `octet quantize`) every
  * quantized tensor is listed, weights and biases included, with the method
  * and the reason for its precision; without one (`octet report`) the rows
- * are the QDQ model's Q/DQ pairs.
+ * are the QDQ model's Q/DQ pairs.  Formats are named by the format table's
+ * short names (src/ir/qformats.def); the JSON keeps its version-1 keys
+ * (dtype, sqnr_int8_db, sqnr_fp8_db: one sqnr_<family>_db per family) and
+ * adds "format".
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -37,12 +40,25 @@ static const quant_report_row *row_of(const quant_report *rep, const quant_tenso
 
 /* One line of the report, whatever its source. */
 typedef struct line {
-    const char *tensor, *kind, *dtype, *granularity, *method, *reason;
+    const char *tensor, *kind, *dtype, *format, *granularity, *method, *reason;
     size_t n_scales;
     float scale;
     int32_t zero_point;
-    double clipped, sqnr, sqnr_accum, sqnr_int8, sqnr_fp8;
+    double clipped, sqnr, sqnr_accum, sqnr_of[QUANT_MAX_FAMILIES];
 } line;
+
+/* The families whose SQNR the report lists: the options', or the
+ * defaults' names (with no figures) for a pair report. */
+static quant_opts families_of(const quant_opts *opts)
+{
+    return opts ? *opts : quant_default_opts();
+}
+
+/* A format's short name; "fp32" for a tensor kept in float. */
+static const char *format_name(ir_qformat f, bool keep_float)
+{
+    return keep_float || !f ? "fp32" : ir_qformat_info(f)->name;
+}
 
 static const char *gran_of(const quant_tensor *e)
 {
@@ -56,13 +72,18 @@ static size_t collect(const quant_report *rep, const quant_plan *plan,
     if (!plan) {
         for (size_t i = 0; i < rep->n_rows; i++) {
             const quant_report_row *r = &rep->rows[i];
-            out[n++] = (line){
+            line l = {
                 .tensor = r->tensor, .kind = "activation",
-                .dtype = ir_dtype_short(r->qtype), .granularity = r->granularity,
+                .dtype = ir_dtype_short(r->qtype),
+                .format = format_name(ir_qformat_of_dtype(r->qtype), false),
+                .granularity = r->granularity,
                 .method = "-", .reason = "-", .n_scales = r->n_scales,
                 .scale = r->scale, .zero_point = r->zero_point,
                 .clipped = r->clipped, .sqnr = r->sqnr_alone,
-                .sqnr_accum = r->sqnr_accum, .sqnr_int8 = NAN, .sqnr_fp8 = NAN};
+                .sqnr_accum = r->sqnr_accum};
+            for (int k = 0; k < QUANT_MAX_FAMILIES; k++)
+                l.sqnr_of[k] = NAN;
+            out[n++] = l;
         }
         return n;
     }
@@ -71,14 +92,16 @@ static size_t collect(const quant_report *rep, const quant_plan *plan,
         const quant_report_row *r = row_of(rep, e);
         line l = {
             .tensor = e->value->name, .kind = kind_name(e->kind),
-            .dtype = e->keep_float ? "f32" : ir_dtype_short(e->qtype),
+            .dtype = e->keep_float ? "f32" : ir_dtype_short(ir_qformat_info(e->format)->dtype),
+            .format = format_name(e->format, e->keep_float),
             .granularity = gran_of(e),
             .method = e->kind == QKIND_ACT ? calib_method_name(opts->method) : "absmax",
             .reason = e->reason ? e->reason : "-",
             .n_scales = e->n_scales, .scale = e->scales ? e->scales[0] : NAN,
             .zero_point = e->zero_points ? e->zero_points[0] : 0,
-            .clipped = e->clipped, .sqnr = e->sqnr, .sqnr_accum = NAN,
-            .sqnr_int8 = e->sqnr_int8, .sqnr_fp8 = e->sqnr_fp8};
+            .clipped = e->clipped, .sqnr = e->sqnr, .sqnr_accum = NAN};
+        for (int k = 0; k < QUANT_MAX_FAMILIES; k++)
+            l.sqnr_of[k] = e->sqnr_of[k];
         if (e->kind == QKIND_BIAS)
             l.method = "s_x*s_w";
         if (r) { /* measured on the rewritten model: the true figures */
@@ -104,7 +127,7 @@ void quant_report_table(FILE *out, const quant_report *rep, const quant_plan *pl
         return;
     size_t n = collect(rep, plan, opts, lines);
     fprintf(out, "%-40s %-10s %-8s %-7s %-10s %13s %5s %8s %9s %9s  %s\n",
-            "tensor", "kind", "dtype", "gran", "method", "scale", "zp",
+            "tensor", "kind", "format", "gran", "method", "scale", "zp",
             "clipped%", "SQNR dB", "accum dB", "choice");
     for (size_t i = 0; i < n; i++) {
         const line *l = &lines[i];
@@ -112,7 +135,7 @@ void quant_report_table(FILE *out, const quant_report *rep, const quant_plan *pl
         if (!isnan(l->sqnr_accum))
             snprintf(accum, sizeof accum, "%.2f", l->sqnr_accum);
         fprintf(out, "%-40s %-10s %-8s %-7s %-10s %13.6g %5d %8.4f %9.2f %9s  %s\n",
-                l->tensor, l->kind, l->dtype, l->granularity, l->method,
+                l->tensor, l->kind, l->format, l->granularity, l->method,
                 (double)l->scale, (int)l->zero_point, 100.0 * l->clipped, l->sqnr,
                 accum, l->reason);
     }
@@ -140,6 +163,7 @@ oct_status quant_report_json(oct_ctx *ctx, const char *path, const quant_report 
     cJSON *outputs = root ? cJSON_AddArrayToObject(root, "outputs") : NULL;
     oct_status st = lines && tensors && outputs ? OCT_OK : OCT_EINTERNAL;
     size_t n = st ? 0 : collect(rep, plan, opts, lines);
+    quant_opts fam = families_of(opts);
     if (!st) {
         cJSON_AddStringToObject(root, "format", "octet-quantization-report");
         cJSON_AddNumberToObject(root, "version", 1);
@@ -155,6 +179,7 @@ oct_status quant_report_json(oct_ctx *ctx, const char *path, const quant_report 
         cJSON_AddStringToObject(o, "tensor", l->tensor);
         cJSON_AddStringToObject(o, "kind", l->kind);
         cJSON_AddStringToObject(o, "dtype", l->dtype);
+        cJSON_AddStringToObject(o, "format", l->format);
         cJSON_AddStringToObject(o, "granularity", l->granularity);
         cJSON_AddStringToObject(o, "method", l->method);
         cJSON_AddNumberToObject(o, "n_scales", (double)l->n_scales);
@@ -163,8 +188,11 @@ oct_status quant_report_json(oct_ctx *ctx, const char *path, const quant_report 
         add_number(o, "clipped", l->clipped);
         add_number(o, "sqnr_db", l->sqnr);
         add_number(o, "sqnr_accumulated_db", l->sqnr_accum);
-        add_number(o, "sqnr_int8_db", l->sqnr_int8);
-        add_number(o, "sqnr_fp8_db", l->sqnr_fp8);
+        for (int k = 0; k < fam.n_families; k++) {
+            char key[48];
+            snprintf(key, sizeof key, "sqnr_%s_db", fam.families[k].name);
+            add_number(o, key, l->sqnr_of[k]);
+        }
         cJSON_AddStringToObject(o, "reason", l->reason);
         const quant_tensor *e = plan ? &plan->t[i] : NULL;
         if (e && e->n_scales > 1) { /* every scale, for per-channel tensors */

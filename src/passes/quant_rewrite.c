@@ -32,12 +32,13 @@ static oct_status qparam_inits(rewriter *rw, const quant_tensor *e,
                                ir_value **scale, ir_value **zp)
 {
     ir_tensor *s = scalar_or_vector(rw, IR_DT_FLOAT, e->scale_rank, e->scale_dims);
-    ir_tensor *z = scalar_or_vector(rw, e->qtype, e->scale_rank, e->scale_dims);
+    const ir_qformat_traits *f = ir_qformat_info(e->format);
+    ir_tensor *z = scalar_or_vector(rw, f->dtype, e->scale_rank, e->scale_dims);
     if (!s || !z)
         return OCT_EINTERNAL;
     memcpy(s->data, e->scales, e->n_scales * sizeof(float));
     for (size_t i = 0; i < e->n_scales; i++) {
-        switch (e->qtype) {
+        switch (f->dtype) {
         case IR_DT_UINT8:
             ((uint8_t *)z->data)[i] = (uint8_t)e->zero_points[i];
             break;
@@ -48,6 +49,7 @@ static oct_status qparam_inits(rewriter *rw, const quant_tensor *e,
             ((int32_t *)z->data)[i] = e->zero_points[i];
             break;
         default: /* float8: zero point +0.0, all bits clear */
+            OCT_ASSERT(f->is_float);
             break;
         }
     }
@@ -120,7 +122,8 @@ static oct_status rewrite_activation(rewriter *rw, quant_tensor *e)
     oct_status st = qparam_inits(rw, e, &scale, &zp);
     if (st)
         return st;
-    ir_value *q = new_value(rw, ir_sprintf(rw->ctx, "%s_quantized", v->name), v, e->qtype);
+    ir_value *q = new_value(rw, ir_sprintf(rw->ctx, "%s_quantized", v->name), v,
+                           ir_qformat_info(e->format)->dtype);
     if (!q)
         return OCT_EINTERNAL;
     if (v->producer) {
@@ -177,24 +180,20 @@ static oct_status rewrite_constant(rewriter *rw, quant_tensor *e)
     return OCT_OK;
 }
 
-static bool is_fp8(ir_dtype t)
-{
-    return t == IR_DT_FLOAT8E4M3FN || t == IR_DT_FLOAT8E5M2 ||
-           t == IR_DT_FLOAT8E4M3FNUZ || t == IR_DT_FLOAT8E5M2FNUZ;
-}
-
-/* Lowest opset whose QuantizeLinear/DequantizeLinear express the plan. */
+/* Lowest opset whose QuantizeLinear/DequantizeLinear express the plan:
+ * each format's own (the table's opset column), 13 for per-axis scales,
+ * 21 for blocks. */
 static int64_t needed_opset(const quant_plan *plan)
 {
     int64_t need = 10;
     for (size_t i = 0; i < plan->n; i++) {
         const quant_tensor *e = &plan->t[i];
-        if (e->keep_float || !e->qtype)
+        if (e->keep_float || !e->format)
             continue;
         if (e->scale_rank > 0 && need < 13)
             need = 13;
-        if (is_fp8(e->qtype) && need < 19)
-            need = 19;
+        if (need < ir_qformat_info(e->format)->opset)
+            need = ir_qformat_info(e->format)->opset;
         if (e->block_size > 0 && need < 21)
             need = 21;
     }
@@ -244,7 +243,7 @@ oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
     }
     for (size_t i = 0; i < plan->n; i++) {
         quant_tensor *e = &plan->t[i];
-        if (e->keep_float || !e->qtype)
+        if (e->keep_float || !e->format)
             continue;
         oct_status st = e->kind == QKIND_ACT ? rewrite_activation(&rw, e)
                                              : rewrite_constant(&rw, e);

@@ -3,13 +3,14 @@
  * weights (per tensor, per channel or per block), int32 biases, and
  * constant operands quantized like activations.
  *
- * Numeric rules (the contract in DESIGN.md):
- *   INT8 weights: symmetric narrow range, s = max|w| / 127 over the scale's
- *     slice (a slice of zeros gets s = 1), q = clamp(round_half_even(w / s),
- *     -127, 127), zero point 0, w / s computed in float32 as
- *     QuantizeLinear does;
- *   FP8 weights: s = max|w| / largest finite (448 for E4M3FN, 57344 for
- *     E5M2), q = fp8(w / s) round to nearest even, saturating;
+ * Ranges come from the format table (src/ir/qformats.def).  Numeric rules
+ * (the contract in DESIGN.md):
+ *   integer weights: symmetric narrow range, s = max|w| / qmax over the
+ *     scale's slice (a slice of zeros gets s = 1), q = clamp(
+ *     round_half_even(w / s), -qmax, qmax) (int8: 127), zero point 0,
+ *     w / s computed in float32 as QuantizeLinear does;
+ *   float8 weights: s = max|w| / fmax (448 for E4M3FN, 57344 for E5M2),
+ *     q = fp8(w / s) round to nearest even, saturating;
  *   bias: s_b[c] = s_x * s_w[c] in float32, q = clamp(round_half_even(b /
  *     s_b), INT32_MIN, INT32_MAX) with the division in double.
  */
@@ -62,20 +63,17 @@ static inline int64_t slice_of(const layout *L, int axis, int64_t o, int64_t c,
     return (o * L->nblk + c / L->bs) * L->inner + i;
 }
 
-static float max_finite(ir_dtype t)
-{
-    return t == IR_DT_FLOAT8E5M2 ? 57344.0f : 448.0f;
-}
-
-static inline float quant_int8(float w, float s)
+/* w on a symmetric narrow integer grid: clamp(round_half_even(w / s),
+ * -qmax, qmax), in float32. */
+static inline float quant_int_sym(float w, float s, float qmax)
 {
     float q = nearbyintf(w / s);
-    return q < -127.0f ? -127.0f : q > 127.0f ? 127.0f : q;
+    return q < -qmax ? -qmax : q > qmax ? qmax : q;
 }
 
-/* Scales of a constant for the given type: slice absmax over the type's
- * largest magnitude. */
-static oct_status slice_scales(oct_ctx *ctx, quant_tensor *e, ir_dtype type,
+/* Scales of a constant for the given format: slice absmax over the
+ * format's largest magnitude (qmax or fmax). */
+static oct_status slice_scales(oct_ctx *ctx, quant_tensor *e, ir_qformat format,
                                float **out)
 {
     const ir_tensor *t = e->value->init;
@@ -93,7 +91,7 @@ static oct_status slice_scales(oct_ctx *ctx, quant_tensor *e, ir_dtype type,
                 if (a > s[k])
                     s[k] = a;
             }
-    float top = type == IR_DT_INT8 ? 127.0f : max_finite(type);
+    float top = (float)ir_qformat_absmax(ir_qformat_info(format));
     for (int64_t k = 0; k < ns; k++) {
         float v = (float)((double)s[k] / top);
         s[k] = v > 0 && isfinite(v) ? v : 1.0f;
@@ -103,10 +101,12 @@ static oct_status slice_scales(oct_ctx *ctx, quant_tensor *e, ir_dtype type,
     return OCT_OK;
 }
 
-/* Squared error of the constant quantized with scales s as type. */
-static double weight_noise(const quant_tensor *e, ir_dtype type, const float *s,
+/* Squared error of the constant quantized with scales s in format. */
+static double weight_noise(const quant_tensor *e, ir_qformat format, const float *s,
                            double *signal)
 {
+    const ir_qformat_traits *f = ir_qformat_info(format);
+    float qmax = (float)f->qmax;
     const ir_tensor *t = e->value->init;
     layout L = layout_of(t, e->axis, e->block_size);
     const float *w = t->data;
@@ -116,9 +116,9 @@ static double weight_noise(const quant_tensor *e, ir_dtype type, const float *s,
             for (int64_t i = 0; i < L.inner; i++) {
                 float x = w[(o * L.ch + c) * L.inner + i];
                 float sc = s[slice_of(&L, e->axis, o, c, i)];
-                float y = type == IR_DT_INT8
-                    ? quant_int8(x, sc) * sc
-                    : ref_fp8_to_f32(type, ref_f32_to_fp8(type, x / sc, true)) * sc;
+                float y = !f->is_float
+                    ? quant_int_sym(x, sc, qmax) * sc
+                    : ref_fp8_to_f32(f->dtype, ref_f32_to_fp8(f->dtype, x / sc, true)) * sc;
                 noise += (double)(x - y) * (x - y);
                 sig += (double)x * x;
             }
@@ -157,53 +157,57 @@ static oct_status set_scale_shape(oct_ctx *ctx, quant_tensor *e)
     return OCT_OK;
 }
 
+/* A weight's scale shape must be one its candidate format allows (the
+ * table's granularities column). */
+static oct_status check_granularity(oct_ctx *ctx, const quant_tensor *e,
+                                    ir_qformat format)
+{
+    const ir_qformat_traits *f = ir_qformat_info(format);
+    unsigned need = e->block_size ? IR_QG_BLOCK : e->axis >= 0 ? IR_QG_CHANNEL
+                                                               : IR_QG_TENSOR;
+    if (f->granularities & need)
+        return OCT_OK;
+    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, e->node, 0, e->input,
+                     e->value->name, "format %s does not allow %s scales", f->name,
+                     e->block_size ? "per-block" : e->axis >= 0 ? "per-channel"
+                                                                : "per-tensor");
+}
+
 oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e, const quant_opts *opts)
 {
     const ir_tensor *t = e->value->init;
     if (opts->weight_granularity == QGRAN_BLOCK && e->axis >= 0 &&
         (e->node->op == IR_OP_GEMM || e->node->op == IR_OP_MATMUL))
-        e->block_size = opts->block_size;
+        e->block_size = opts->block_size
+            ? opts->block_size
+            : ir_qformat_info(opts->families[0].weight)->block_size;
     if (e->block_size && t->dims[e->axis] < e->block_size)
         e->block_size = 0; /* one block: per channel of the other axis */
-    ir_dtype fp8 = opts->fp8_e5m2 ? IR_DT_FLOAT8E5M2 : IR_DT_FLOAT8E4M3FN;
-    float *si, *sf;
-    oct_status st = slice_scales(ctx, e, IR_DT_INT8, &si);
-    if (!st)
-        st = slice_scales(ctx, e, fp8, &sf);
-    if (st)
-        return st;
-    double signal;
-    e->noise_int8 = weight_noise(e, IR_DT_INT8, si, &signal);
-    e->noise_fp8 = weight_noise(e, fp8, sf, &signal);
-    e->signal = signal;
-    e->sqnr_int8 = db(signal, e->noise_int8);
-    e->sqnr_fp8 = db(signal, e->noise_fp8);
-    bool use_fp8;
-    switch (e->force ? QPREC_BUDGET + (int)e->force : (int)opts->precision) {
-    case QPREC_BUDGET + QFORCE_FP32:
-        use_fp8 = false, e->keep_float = true, e->reason = e->force_reason;
-        break;
-    case QPREC_BUDGET + QFORCE_INT8:
-        use_fp8 = false, e->reason = e->force_reason;
-        break;
-    case QPREC_BUDGET + QFORCE_FP8:
-        use_fp8 = true, e->reason = e->force_reason;
-        break;
-    case QPREC_FP8:
-        use_fp8 = true, e->reason = "--precision=fp8";
-        break;
-    case QPREC_INT8:
-        use_fp8 = false, e->reason = "--precision=int8";
-        break;
-    default:
-        use_fp8 = e->sqnr_fp8 > e->sqnr_int8;
-        e->reason = use_fp8 ? "auto: FP8 SQNR higher than INT8"
-                            : "auto: INT8 SQNR at least FP8's";
-        break;
+    for (int k = 0; k < opts->n_families; k++) {
+        oct_status st = check_granularity(ctx, e, opts->families[k].weight);
+        if (st)
+            return st;
     }
-    e->qtype = use_fp8 ? fp8 : IR_DT_INT8;
-    e->scales = use_fp8 ? sf : si;
-    e->sqnr = use_fp8 ? e->sqnr_fp8 : e->sqnr_int8;
+    /* every candidate family's scales and exact error, then the choice */
+    float *scales[QUANT_MAX_FAMILIES] = {0};
+    double signal = 0;
+    for (int k = 0; k < opts->n_families; k++) {
+        ir_qformat f = opts->families[k].weight;
+        oct_status st = slice_scales(ctx, e, f, &scales[k]);
+        if (st)
+            return st;
+        e->noise[k] = weight_noise(e, f, scales[k], &signal);
+        e->sqnr_of[k] = db(signal, e->noise[k]);
+    }
+    e->signal = signal;
+    bool keep_float;
+    int k = quant_pick_family(ctx, opts, e->force, e->force_reason, e->sqnr_of,
+                              &e->reason, &keep_float);
+    e->keep_float |= keep_float;
+    e->family = k;
+    e->format = opts->families[k].weight;
+    e->scales = scales[k];
+    e->sqnr = e->sqnr_of[k];
     e->zero_points = ir_alloc_array(ctx, e->n_scales, sizeof *e->zero_points);
     if (!e->zero_points)
         return OCT_EINTERNAL;
@@ -213,9 +217,9 @@ oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e, const quant_opts *
 oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e)
 {
     const quant_tensor *x = &plan->t[e->act], *w = &plan->t[e->weight];
-    bool x_int8 = x->qtype == IR_DT_UINT8 || x->qtype == IR_DT_INT8;
-    if (!x_int8 || w->qtype != IR_DT_INT8 || w->block_size || x->keep_float ||
-        w->keep_float) {
+    bool x_int = x->format && !ir_qformat_info(x->format)->is_float;
+    bool w_int = w->format && !ir_qformat_info(w->format)->is_float;
+    if (!x_int || !w_int || w->block_size || x->keep_float || w->keep_float) {
         e->keep_float = true;
         e->reason = "bias stays FP32: input or weight not INT8";
         return OCT_OK;
@@ -227,7 +231,8 @@ oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e)
         e->reason = "bias stays FP32: its length does not match the weight's channels";
         return OCT_OK;
     }
-    e->qtype = IR_DT_INT32;
+    e->format = IR_QF_INT32;
+    e->family = w->family;
     e->n_scales = w->n_scales;
     e->scales = ir_alloc_array(ctx, e->n_scales, sizeof *e->scales);
     e->zero_points = ir_alloc_array(ctx, e->n_scales, sizeof *e->zero_points);
@@ -252,10 +257,10 @@ oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e)
         noise += d * d;
     }
     e->signal = sig;
-    e->noise_int8 = noise;
-    e->sqnr = e->sqnr_int8 = db(sig, noise);
+    e->noise[e->family] = noise;
+    e->sqnr = e->sqnr_of[e->family] = db(sig, noise);
     e->n_values = (uint64_t)n;
-    e->n_clipped_int8 = clipped;
+    e->n_clipped[e->family] = clipped;
     e->clipped = n ? (double)clipped / (double)n : 0;
     if (clipped)
         oct_diagf(ctx, OCT_SEV_WARNING, OCT_OK, e->node, 0, e->input, e->value->name,
@@ -275,10 +280,15 @@ oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e)
 
 ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e)
 {
+    const ir_qformat_traits *f = ir_qformat_info(e->format);
     const ir_tensor *t = e->value->init;
-    ir_tensor *q = ir_tensor_new(ctx, e->qtype, t->rank, t->dims);
+    ir_tensor *q = ir_tensor_new(ctx, f->dtype, t->rank, t->dims);
     if (!q)
         return NULL;
+    /* weights: symmetric narrow range [-qmax, qmax]; constant operands
+     * quantized like activations: the full [qmin, qmax] */
+    float lo = e->kind == QKIND_WEIGHT && f->symmetric ? -(float)f->qmax : (float)f->qmin;
+    float hi = (float)f->qmax;
     layout L = layout_of(t, e->axis, e->block_size);
     const float *w = t->data;
     for (int64_t o = 0; o < L.outer; o++)
@@ -289,29 +299,31 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e)
                 float s = e->scales[e->n_scales > 1 ? k : 0];
                 int32_t zp = e->zero_points[e->n_scales > 1 ? k : 0];
                 float x = w[at];
-                switch (e->qtype) {
+                switch (f->dtype) {
                 case IR_DT_INT8:
                 case IR_DT_UINT8: {
                     /* QuantizeLinear: saturate(round_half_even(x / s) + zp) */
-                    float lo = e->qtype == IR_DT_INT8 ? (e->kind == QKIND_WEIGHT ? -127.0f : -128.0f) : 0.0f;
-                    float hi = e->qtype == IR_DT_INT8 ? 127.0f : 255.0f;
                     float v = nearbyintf(x / s) + (float)zp;
                     v = v < lo ? lo : v > hi ? hi : v;
-                    if (e->qtype == IR_DT_INT8)
+                    if (f->dtype == IR_DT_INT8)
                         ((int8_t *)q->data)[at] = (int8_t)v;
                     else
                         ((uint8_t *)q->data)[at] = (uint8_t)v;
                     break;
                 }
                 case IR_DT_INT32: {
+                    /* the division in double: float32 would lose bits */
                     double v = nearbyint((double)x / s);
-                    v = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v;
+                    v = v > f->qmax ? (double)f->qmax : v < f->qmin ? (double)f->qmin : v;
                     ((int32_t *)q->data)[at] = (int32_t)v;
                     break;
                 }
-                default: /* float8 */
-                    ((uint8_t *)q->data)[at] = ref_f32_to_fp8(e->qtype, x / s, true);
+                case IR_DT_FLOAT8E4M3FN:
+                case IR_DT_FLOAT8E5M2:
+                    ((uint8_t *)q->data)[at] = ref_f32_to_fp8(f->dtype, x / s, true);
                     break;
+                default: /* no family stores another format yet */
+                    OCT_ASSERT(!"quant_constant_data: format without a store");
                 }
             }
     return q;

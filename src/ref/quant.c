@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ir/qformat.h"
 #include "ref.h"
 
 /* ---- granularity --------------------------------------------------------- */
@@ -207,26 +208,24 @@ static bool is_scale_type(ir_dtype dt, bool allow_int32)
            dt == IR_DT_FLOAT8E8M0 || (allow_int32 && dt == IR_DT_INT32);
 }
 
+/* A float8 format of the table (E4M3FN, E4M3FNUZ, E5M2, E5M2FNUZ). */
 static bool is_float8(ir_dtype dt)
 {
-    return dt == IR_DT_FLOAT8E4M3FN || dt == IR_DT_FLOAT8E4M3FNUZ ||
-           dt == IR_DT_FLOAT8E5M2 || dt == IR_DT_FLOAT8E5M2FNUZ;
+    const ir_qformat_traits *f = ir_qformat_info(ir_qformat_of_dtype(dt));
+    return f->is_float && f->bits == 8;
 }
 
-/* Integer range of a quantized integer type; false for other types. */
+/* Integer range of a quantized integer type (QuantizeLinear's integer
+ * outputs: 2, 4, 8 and 16 bits), from the format table (qformats.def);
+ * false for other types, int32 included (a DequantizeLinear input only). */
 static bool quant_int_range(ir_dtype dt, int64_t *lo, int64_t *hi)
 {
-    switch (dt) {
-    case IR_DT_UINT8:  *lo = 0; *hi = 255; return true;
-    case IR_DT_INT8:   *lo = -128; *hi = 127; return true;
-    case IR_DT_UINT16: *lo = 0; *hi = 65535; return true;
-    case IR_DT_INT16:  *lo = -32768; *hi = 32767; return true;
-    case IR_DT_UINT4:  *lo = 0; *hi = 15; return true;
-    case IR_DT_INT4:   *lo = -8; *hi = 7; return true;
-    case IR_DT_UINT2:  *lo = 0; *hi = 3; return true;
-    case IR_DT_INT2:   *lo = -2; *hi = 1; return true;
-    default: return false;
-    }
+    const ir_qformat_traits *f = ir_qformat_info(ir_qformat_of_dtype(dt));
+    if (!f->bits || f->is_float || f->bits > 16)
+        return false;
+    *lo = f->qmin;
+    *hi = f->qmax;
+    return true;
 }
 
 /* A QuantizeLinear output type (T3 of opset 25). */
