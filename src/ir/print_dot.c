@@ -22,10 +22,11 @@
  *                     else its zero point's type, else float;
  *   any other node    the narrowest of its operands' precisions: each input
  *                     of a low-precision type, each input produced by a
- *                     DequantizeLinear (that DQ's precision), each output
- *                     of a low-precision type.  Low precision: a type
- *                     QuantizeLinear may produce (dtypes.def), INT32
- *                     excepted (indices and shapes).  At equal width a
+ *                     DequantizeLinear (that DQ's precision, INT32 for a
+ *                     bias included), each output of a low-precision type.
+ *                     Low precision: a type QuantizeLinear may produce
+ *                     (dtypes.def), INT32 excepted when read directly
+ *                     (indices and shapes).  At equal width a
  *                     signed integer type wins over a float type, which
  *                     wins over an unsigned one, then the first in input
  *                     order, then output order: u8 activations with s8

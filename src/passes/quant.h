@@ -127,7 +127,12 @@ typedef struct quant_plan {
  *                  {"regex": "^fire9/", "precision": "int8"}]}
  * A rule matches a node by exact name, op type or POSIX extended regex on
  * the name; the last matching rule wins.  It applies to the node's weight,
- * bias and output activation.  Precision is fp32, int8 or fp8. */
+ * bias and output activation.  Precision is fp32, int8 or fp8.  Names and
+ * op types are those of the input model: a node the fuse pass made also
+ * answers to the nodes merged into it (ir_node.origins), so op_type MatMul
+ * still finds a MatMul + Add that became Gemm.  After the plan is built,
+ * each rule that matched no quantizable node is a warning naming the file,
+ * the rule's index and its text. */
 typedef struct quant_rules quant_rules;
 oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out);
 /* The override for node n (QFORCE_NONE if no rule matches); *why names the
