@@ -4,8 +4,11 @@
 # calibration data:
 #   docs/img/mnist-8-int8-graph.svg   `octet inspect --format=dot` of the
 #                                     INT8 QDQ model, rendered by `dot -Tsvg`
-#   docs/img/mnist-8-int8-report.svg  `octet report --svg`: per-tensor SQNR
-#                                     of that model against FP32
+#   docs/img/mnist-8-int8-report.svg  `octet quantize --svg`: per-tensor
+#                                     SQNR and precision of that model
+#                                     (activations, weights and biases; the
+#                                     same picture as `octet report --svg`,
+#                                     which sees only the Q/DQ pairs)
 # Usage (top folder, after the build): scripts/gen_pictures.sh [OUT_DIR]
 # OUT_DIR defaults to docs/img.  Environment: OCTET (default build/octet),
 # OCTET_SHARED (default ../shared), PICTURES_WORK (keep the intermediate
@@ -28,9 +31,8 @@ fi
 mkdir -p "$out" "$work"
 # INT8 (u8 activations, s8 per-channel weights), 200 calibration samples
 "$octet" quantize "$model" --calib "$data" --calib-samples 200 --progress=none \
-  -o "$work/mnist-8.int8.onnx" > /dev/null
+  -o "$work/mnist-8.int8.onnx" --report "$work/mnist-8.int8.report.json" \
+  --svg "$out/mnist-8-int8-report.svg" > /dev/null
 "$octet" inspect "$work/mnist-8.int8.onnx" --format=dot -o "$work/mnist-8.int8.dot"
 dot -Tsvg "$work/mnist-8.int8.dot" -o "$out/mnist-8-int8-graph.svg"
-"$octet" report "$model" "$work/mnist-8.int8.onnx" --data "$data" --samples 200 \
-  --svg "$out/mnist-8-int8-report.svg" > /dev/null
 echo "wrote $out/mnist-8-int8-graph.svg and $out/mnist-8-int8-report.svg"

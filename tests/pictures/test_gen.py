@@ -4,9 +4,10 @@ run into a temporary folder, keeping its intermediates; then
     and shows every QuantizeLinear/DequantizeLinear node of the INT8 model
     (by name, read with the onnx package) and every node that consumes a
     DequantizeLinear output;
-  - the report SVG parses as XML and has one row per tensor of the JSON
-    report `octet report --json` writes for the same pair, in order, titled
-    with the tensor's name.
+  - the report SVG (`octet quantize --svg`) parses as XML and has one row
+    per tensor of the JSON report the same run wrote (--report), in order,
+    titled with the tensor's name; so does `octet report --svg` against
+    `octet report --json` for the same pair.
 Skips (77) when ../shared is absent."""
 import json
 import os
@@ -49,16 +50,21 @@ def main():
         rep.check(len(shown) > 10, f"only {len(shown)} Q/DQ and quantized nodes")
         for n in shown:
             rep.check(n.name in texts, f"graph SVG lacks node {n.name} ({n.op_type})")
-        rep_json = os.path.join(d, "r.json")
-        octet("report", model, qdq, "--data", data, "--samples", "200", "--json", rep_json)
-        names = [t["tensor"] for t in json.load(open(rep_json))["tensors"]]
-        report_svg = ET.parse(os.path.join(out, "mnist-8-int8-report.svg")).getroot()
-        rows = [gr.find(NS + "title").text for gr in report_svg.iter(NS + "g")
-                if gr.get("class") == "row"]
-        rep.check(len(names) >= 5 and len(rows) == len(names),
-                  f"report SVG has {len(rows)} rows, JSON {len(names)} tensors")
-        for name, title in zip(names, rows):
-            rep.check(title.split(" (")[0] == name, f"report row {title!r}, JSON {name!r}")
+        pair_json, pair_svg = os.path.join(d, "r.json"), os.path.join(d, "r.svg")
+        octet("report", model, qdq, "--data", data, "--samples", "200", "--json", pair_json,
+              "--svg", pair_svg)
+        for what, svg, js in [
+                ("quantize --svg", os.path.join(out, "mnist-8-int8-report.svg"),
+                 os.path.join(work, "mnist-8.int8.report.json")),
+                ("report --svg", pair_svg, pair_json)]:
+            names = [t["tensor"] for t in json.load(open(js))["tensors"]]
+            root = ET.parse(svg).getroot()
+            rows = [gr.find(NS + "title").text for gr in root.iter(NS + "g")
+                    if gr.get("class") == "row"]
+            rep.check(len(names) >= 5 and len(rows) == len(names),
+                      f"{what}: {len(rows)} rows, JSON {len(names)} tensors")
+            for name, title in zip(names, rows):
+                rep.check(title.split(" (")[0] == name, f"{what}: row {title!r}, JSON {name!r}")
     return rep.finish()
 
 
