@@ -242,12 +242,14 @@ const char *ir_attr_string(oct_ctx *ctx, const ir_node *node, const char *name,
     return ir_strndup(ctx, (const char *)a->s.data, a->s.len);
 }
 
-static bool origin_known(const ir_node *dst, const char *name, const char *op_type)
+/* Is (name, op_type) dst itself or one of the n entries of list o? */
+static bool origin_known(const ir_node *dst, const ir_origin *o, int n,
+                         const char *name, const char *op_type)
 {
     if (!strcmp(dst->name ? dst->name : "", name) && !strcmp(dst->op_type, op_type))
         return true;
-    for (int i = 0; i < dst->n_origins; i++)
-        if (!strcmp(dst->origins[i].name, name) && !strcmp(dst->origins[i].op_type, op_type))
+    for (int i = 0; i < n; i++)
+        if (!strcmp(o[i].name, name) && !strcmp(o[i].op_type, op_type))
             return true;
     return false;
 }
@@ -262,11 +264,10 @@ bool ir_node_add_origin(oct_ctx *ctx, ir_node *dst, const ir_node *src)
     if (dst->n_origins)
         memcpy(o, dst->origins, (size_t)dst->n_origins * sizeof *o);
     int n = dst->n_origins;
-    for (int i = -1; i < src->n_origins; i++) {
+    for (int i = -1; i < src->n_origins; i++) { /* -1: src itself */
         const char *name = i < 0 ? (src->name ? src->name : "") : src->origins[i].name;
         const char *op = i < 0 ? src->op_type : src->origins[i].op_type;
-        dst->origins = o, dst->n_origins = n; /* for origin_known */
-        if (!origin_known(dst, name, op))
+        if (!origin_known(dst, o, n, name, op))
             o[n++] = (ir_origin){name, op};
     }
     dst->origins = o;
