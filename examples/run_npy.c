@@ -1,10 +1,14 @@
 /*
  * run_npy.c: runs a model compiled by `octet compile` on .npy inputs.
  *
- * Build against the generated header and object (NAME is the model name
- * given to `octet compile -o OUT/NAME`):
- *   cc -I OUT -I runtime -DOCTET_MODEL=NAME '-DOCTET_MODEL_HEADER="NAME.h"' \
- *      examples/run_npy.c OUT/NAME.o liboctet_runtime.a -lm -o run_npy
+ * Build against the generated header and object and the runtime library,
+ * from the repository's top folder after the CMake build into build/ (NAME
+ * is the model name given to `octet compile -o out/NAME`; the runtime's
+ * thread pool needs -pthread on C libraries that keep it apart):
+ *   build/octet compile model.onnx -o out/NAME --emit=obj,header
+ *   cc -std=c11 -I out -I runtime -DOCTET_MODEL=NAME '-DOCTET_MODEL_HEADER="NAME.h"' \
+ *      examples/run_npy.c out/NAME.o build/liboctet_runtime.a -pthread -lm -o run_npy
+ * (tests/codegen/test_run_npy.py runs these two lines as written here.)
  * Run:
  *   run_npy IN0.npy [IN1.npy ...] [-o OUT0.npy [OUT1.npy ...]]
  * Each input must have the dtype and element count the header declares.

@@ -132,7 +132,7 @@ static oct_status fresh_model(void *user, oct_ctx *ctx, ir_model **out)
 
 int cmd_quantize(int argc, char **argv)
 {
-    const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL;
+    const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL;
     const char *save_stats = NULL, *load_stats = NULL, *v;
     char **shapes = calloc((size_t)argc + 1, sizeof *shapes);
     int n_shapes = 0;
@@ -160,6 +160,8 @@ int cmd_quantize(int argc, char **argv)
             out = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--report")))
             report = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--svg")))
+            svg = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--save-stats")))
             save_stats = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--load-stats")))
@@ -310,6 +312,10 @@ int cmd_quantize(int argc, char **argv)
         if (report)
             st = quant_report_json(ctx, report, &rep, &plan, &qo);
     }
+    char *pic;
+    size_t pic_len;
+    if (!st && svg && !(st = quant_report_svg(ctx, &rep, &plan, &qo, &pic, &pic_len)))
+        st = fe_write_atomic(ctx, svg, pic, pic_len);
     quant_plan_free(&plan, ctx);
     cg_jit_quant_engine_free(jit, ctx);
     fe_dataset_close(ds);

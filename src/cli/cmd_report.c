@@ -1,7 +1,8 @@
 /*
- * cmd_report.c: `octet report FP32.onnx QDQ.onnx --data DATA [--json R]`:
- * the per-tensor quantization report for any pair of models, including QDQ
- * models written by other tools.
+ * cmd_report.c: `octet report FP32.onnx QDQ.onnx --data DATA [--json R]
+ * [--svg PICTURE]`: the per-tensor quantization report for any pair of
+ * models, including QDQ models written by other tools, as a table, as JSON
+ * and as an SVG bar chart (each file written atomically).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ static oct_status load(oct_ctx *ctx, const char *path, ir_model **m)
 
 int cmd_report(int argc, char **argv)
 {
-    const char *paths[2] = {NULL, NULL}, *data = NULL, *json = NULL, *v;
+    const char *paths[2] = {NULL, NULL}, *data = NULL, *json = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
     int n = 0;
     oct_limits limits = oct_default_limits();
@@ -47,6 +48,8 @@ int cmd_report(int argc, char **argv)
             data = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--json")))
             json = v;
+        else if ((v = cli_opt_value(argc, argv, &i, "--svg")))
+            svg = v;
         else if ((v = cli_opt_value(argc, argv, &i, "--samples"))) {
             char *end;
             max_samples = strtoull(v, &end, 10);
@@ -60,7 +63,8 @@ int cmd_report(int argc, char **argv)
             return cli_usage_error("report", "give exactly two models");
     }
     if (n != 2 || !data)
-        return cli_usage_error("report", "usage: octet report FP32.onnx QDQ.onnx --data DATA");
+        return cli_usage_error("report", "usage: octet report FP32.onnx QDQ.onnx --data DATA "
+                               "[--json FILE] [--svg FILE]");
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx)
         return OCT_EINTERNAL;
@@ -80,6 +84,13 @@ int cmd_report(int argc, char **argv)
         quant_report_table(stdout, &rep, NULL, NULL);
         if (json)
             st = quant_report_json(ctx, json, &rep, NULL, NULL);
+    }
+    if (!st && svg) {
+        char *text;
+        size_t len;
+        st = quant_report_svg(ctx, &rep, NULL, NULL, &text, &len);
+        if (!st)
+            st = fe_write_atomic(ctx, svg, text, len);
     }
     fe_dataset_close(ds);
     return cli_finish(ctx, st);

@@ -51,7 +51,7 @@ static const struct {
           "backend and runs that instead, on N threads with --threads.  MODEL\n"
           "may also be OUT/NAME.so made by `octet compile --emit=so`, run\n"
           "through its signature (on N threads with --threads).\n"},
-    {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json]\n"
+    {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json] [--svg R.svg]\n"
           "  DATA: .npy (one model input), .npz (one array per input name), or a\n"
           "        folder of test_data_set_*/input_N.pb; an array with the model\n"
           "        input's rank is split along axis 0 into batch-1 samples, one\n"
@@ -79,9 +79,9 @@ static const struct {
           "Prints the per-tensor report (dtype, granularity, scale, zero point,\n"
           "method, clipped fraction, SQNR alone and accumulated against FP32).\n"},
     {"report", "usage: octet report FP32.onnx QDQ.onnx --data DATA [--json R.json]\n"
-          "                    [--samples N]\n"
+          "                    [--svg R.svg] [--samples N]\n"
           "Measures every QuantizeLinear/DequantizeLinear pair of QDQ.onnx\n"
-          "against FP32.onnx on DATA (any tool's QDQ model).\n"},
+          "against FP32.onnx on DATA (any tool's QDQ model); --svg draws it.\n"},
     {"stats", "usage: octet stats merge A.json B.json ... -o C.json\n"
           "Merges calibration statistics (--save-stats) of one model exactly.\n"},
     {"compile", "usage: octet compile MODEL -o OUT/NAME [--emit=obj,so,asm,llvm,header]\n"

@@ -242,6 +242,39 @@ const char *ir_attr_string(oct_ctx *ctx, const ir_node *node, const char *name,
     return ir_strndup(ctx, (const char *)a->s.data, a->s.len);
 }
 
+/* Is (name, op_type) dst itself or one of the n entries of list o? */
+static bool origin_known(const ir_node *dst, const ir_origin *o, int n,
+                         const char *name, const char *op_type)
+{
+    if (!strcmp(dst->name ? dst->name : "", name) && !strcmp(dst->op_type, op_type))
+        return true;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(o[i].name, name) && !strcmp(o[i].op_type, op_type))
+            return true;
+    return false;
+}
+
+bool ir_node_add_origin(oct_ctx *ctx, ir_node *dst, const ir_node *src)
+{
+    /* the arena never shrinks: grow by copying into a new array */
+    int cap = dst->n_origins + 1 + src->n_origins;
+    ir_origin *o = ir_alloc_array(ctx, (size_t)cap, sizeof *o);
+    if (!o)
+        return false;
+    if (dst->n_origins)
+        memcpy(o, dst->origins, (size_t)dst->n_origins * sizeof *o);
+    int n = dst->n_origins;
+    for (int i = -1; i < src->n_origins; i++) { /* -1: src itself */
+        const char *name = i < 0 ? (src->name ? src->name : "") : src->origins[i].name;
+        const char *op = i < 0 ? src->op_type : src->origins[i].op_type;
+        if (!origin_known(dst, o, n, name, op))
+            o[n++] = (ir_origin){name, op};
+    }
+    dst->origins = o;
+    dst->n_origins = n;
+    return true;
+}
+
 const char *ir_node_label(const ir_node *node, char *buf, size_t size)
 {
     if (node->name && *node->name)

@@ -294,6 +294,13 @@ typedef struct ir_attr {
     ir_extra extra;
 } ir_attr;
 
+/* A node that a rewrite merged into another (fuse.c): its name and op
+ * type as the input model had them, so user rules (quantize --config) can
+ * still name it. */
+typedef struct ir_origin {
+    const char *name, *op_type;
+} ir_origin;
+
 typedef struct ir_node {
     uint32_t id;
     ir_op op;
@@ -307,6 +314,8 @@ typedef struct ir_node {
     int n_attr;
     ir_attr *attrs;
     ir_extra extra;
+    ir_origin *origins;    /* nodes merged into this one (arena), in */
+    int n_origins;         /* merge order; not saved to ONNX */
 } ir_node;
 
 typedef struct ir_name_map ir_name_map;
@@ -385,6 +394,10 @@ ir_tensor *ir_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
                          const int64_t *dims);
 ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
                             ir_tensor *t);
+/* Records on dst that src was merged into it: src's name and op type,
+ * then src's own origins.  dst's own name and op type are not repeated.
+ * False on allocation failure. */
+bool ir_node_add_origin(oct_ctx *ctx, ir_node *dst, const ir_node *src);
 /* Number of node input slots of g reading v. */
 size_t ir_value_use_count(const ir_graph *g, const ir_value *v);
 /* The one node of g reading v (in one slot), or NULL if v is read by
@@ -428,5 +441,8 @@ size_t ir_utf8_len(const uint8_t *p, size_t n);
 void ir_print_text(const ir_model *m, FILE *out);
 void ir_print_json(const ir_model *m, FILE *out);
 void ir_print_dot(const ir_model *m, FILE *out);
+/* Fill colour ("#rrggbb") of a low-precision element type in pictures
+ * (DOT and the report's SVG), or NULL for float and other types. */
+const char *ir_precision_colour(int dtype);
 
 #endif

@@ -12,6 +12,9 @@
  *   k = gamma / sqrt(var + eps);  W'[m] = W[m] * k[m];
  *   b'[m] = (b[m] - mean[m]) * k[m] + beta[m].
  * The fused model differs from the original only by that rounding.
+ * The surviving node records the nodes merged into it (ir_node_add_origin:
+ * name and op type), so rules written against the input model, such as
+ * `quantize --config` overrides by op type MatMul, still find it.
  */
 #include <math.h>
 #include <string.h>
@@ -87,6 +90,8 @@ static oct_status fuse_conv_add(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *
     for (int64_t i = 0; i < m; i++)
         bd[i] = (float)((old_b ? (double)((const float *)old_b->data)[i] : 0.0) + cd[i]);
     conv->in[2] = b;
+    if (!ir_node_add_origin(ctx, conv, add))
+        return OCT_EINTERNAL;
     ir_value *y = add->out[0];
     ir_graph_remove_node(g, add);
     ir_node_set_output(conv, 0, y);
@@ -133,6 +138,8 @@ static oct_status fuse_conv_bn(oct_ctx *ctx, ir_graph *g, ir_node *conv, bool *c
     }
     conv->in[1] = nw;
     conv->in[2] = nb;
+    if (!ir_node_add_origin(ctx, conv, bn))
+        return OCT_EINTERNAL;
     ir_value *y = bn->out[0];
     ir_graph_remove_node(g, bn);
     ir_node_set_output(conv, 0, y);
@@ -158,6 +165,8 @@ static oct_status fuse_matmul_add(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *
     gemm->in[0] = mm->in[0];
     gemm->in[1] = mm->in[1];
     gemm->in[2] = add->in[other];
+    if (!ir_node_add_origin(ctx, gemm, mm) || !ir_node_add_origin(ctx, gemm, add))
+        return OCT_EINTERNAL;
     ir_value *y = add->out[0];
     ir_graph_remove_node(g, mm);
     ir_graph_remove_node(g, add);
@@ -205,6 +214,8 @@ static oct_status fuse_matmul_bn(oct_ctx *ctx, ir_graph *g, ir_node *mm, bool *c
     gemm->in[0] = mm->in[0];
     gemm->in[1] = nw;
     gemm->in[2] = nb;
+    if (!ir_node_add_origin(ctx, gemm, mm) || !ir_node_add_origin(ctx, gemm, bn))
+        return OCT_EINTERNAL;
     ir_value *y = bn->out[0];
     ir_graph_remove_node(g, mm);
     ir_graph_remove_node(g, bn);

@@ -173,13 +173,21 @@ typedef struct quant_plan {
  * A rule matches a node by exact name, op type or POSIX extended regex on
  * the name; the last matching rule wins.  It applies to the node's weight,
  * bias and output activation.  Precision is fp32 or a family name of
- * quant_default_opts() (int8, fp8). */
+ * quant_default_opts() (int8, fp8).  Names and op types are those of the
+ * input model: a node the fuse pass made also answers to the nodes merged
+ * into it (ir_node.origins), so op_type MatMul still finds a MatMul + Add
+ * that became Gemm.  After the plan is built, each rule that matched no
+ * quantizable node is a warning naming the file, the rule's index and its
+ * text. */
 typedef struct quant_rules quant_rules;
 oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out);
 /* The override for node n (a quant_force: QFORCE_NONE if no rule
- * matches); *why names the rule. */
-int quant_config_match(const quant_rules *r, const ir_node *n,
+ * matches); *why names the rule.  A rule also matches the nodes merged
+ * into n (n->origins), and counts its matches. */
+int quant_config_match(quant_rules *r, const ir_node *n,
                                const char **why);
+/* A warning for every rule that has matched no node so far. */
+void quant_config_warn_unused(const quant_rules *r, oct_ctx *ctx);
 void quant_config_free(quant_rules *r);
 
 /* Decides what to quantize in m (shape inference must have run).  The plan
@@ -329,6 +337,12 @@ void quant_report_table(FILE *out, const quant_report *rep,
 oct_status quant_report_json(oct_ctx *ctx, const char *path,
                              const quant_report *rep, const quant_plan *plan,
                              const quant_opts *opts);
+/* quant_report_svg.c: the report drawn as an SVG document (per-tensor SQNR
+ * bars coloured by precision), NUL-terminated in the arena; the caller
+ * writes *out_len bytes of *out. */
+oct_status quant_report_svg(oct_ctx *ctx, const quant_report *rep,
+                            const quant_plan *plan, const quant_opts *opts,
+                            char **out, size_t *out_len);
 
 /* quant_budget.c: --precision=budget:DB.  `fresh` loads and prepares
  * another copy of the plan's model (same passes, so same ids) into the

@@ -2,6 +2,14 @@
  * quant_config.c: per-node precision overrides for `octet quantize
  * --config FILE.json` (format in quant.h).  Unknown keys and values are
  * errors naming the file: a misspelt override must not be ignored.
+ *
+ * A rule names a node as the input model had it: besides the node's own
+ * name and op type, matching looks at its origins, the nodes the fuse pass
+ * merged into it (a Gemm made of MatMul "fc" + Add "fc_bias" answers to
+ * node "fc", node "fc_bias", op_type "MatMul", "Add" and "Gemm").  Each rule
+ * counts the nodes it matched; quant_config_warn_unused turns a rule that
+ * matched none into a warning naming the file, the rule's index (from 0)
+ * and its text, so a rule that no longer applies is not silently ignored.
  */
 #include <cjson/cJSON.h>
 #include <regex.h>
@@ -16,11 +24,13 @@ typedef struct rule {
     bool has_re;
     regex_t re;
     int force;              /* a quant_force */
+    size_t hits;            /* nodes matched so far */
 } rule;
 
 struct quant_rules {
     rule *rules;
     size_t n;
+    const char *path;
 };
 
 static oct_status bad(oct_ctx *ctx, const char *path, const char *what, const char *detail)
@@ -71,7 +81,8 @@ oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
         st = OCT_EINTERNAL;
     if (!st) {
         r->rules = ir_alloc_array(ctx, (size_t)cJSON_GetArraySize(list) + 1, sizeof *r->rules);
-        if (!r->rules)
+        r->path = ir_strdup(ctx, path);
+        if (!r->rules || !r->path)
             st = OCT_EINTERNAL;
     }
     const cJSON *rules = st ? NULL : list;
@@ -137,20 +148,39 @@ oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
     return OCT_OK;
 }
 
-int quant_config_match(const quant_rules *r, const ir_node *n, const char **why)
+/* Does rule ru select a node called `name` of type `op_type`? */
+static bool rule_hits(const rule *ru, const char *name, const char *op_type)
+{
+    if (ru->node)
+        return strcmp(ru->node, name) == 0;
+    if (ru->op_type)
+        return strcmp(ru->op_type, op_type) == 0;
+    return regexec(&ru->re, name, 0, NULL, 0) == 0;
+}
+
+int quant_config_match(quant_rules *r, const ir_node *n, const char **why)
 {
     int f = QFORCE_NONE;
     for (size_t i = 0; r && i < r->n; i++) {
-        const rule *ru = &r->rules[i];
-        bool hit = ru->node ? strcmp(ru->node, n->name) == 0
-                 : ru->op_type ? strcmp(ru->op_type, n->op_type) == 0
-                 : regexec(&ru->re, n->name, 0, NULL, 0) == 0;
+        rule *ru = &r->rules[i];
+        bool hit = rule_hits(ru, n->name ? n->name : "", n->op_type);
+        for (int k = 0; !hit && k < n->n_origins; k++)
+            hit = rule_hits(ru, n->origins[k].name, n->origins[k].op_type);
         if (hit) {
+            ru->hits++;
             f = ru->force;
             *why = ru->text;
         }
     }
     return f;
+}
+
+void quant_config_warn_unused(const quant_rules *r, oct_ctx *ctx)
+{
+    for (size_t i = 0; r && i < r->n; i++)
+        if (!r->rules[i].hits)
+            oct_warning(ctx, NULL, "%s: override %zu (%s) matched no quantizable node; "
+                        "it has no effect", r->path, i, r->rules[i].text + strlen("--config: "));
 }
 
 void quant_config_free(quant_rules *r)

@@ -530,6 +530,8 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
     }
     if (b.has_re)
         regfree(&b.exclude_re);
+    if (!st)
+        quant_config_warn_unused(b.rules, ctx);
     quant_config_free(b.rules);
     if (st)
         return st;

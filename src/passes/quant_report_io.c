@@ -5,7 +5,7 @@
  * and the reason for its precision; without one (`octet report`) the rows
  * are the QDQ model's Q/DQ pairs.  Formats are named by the format table's
  * short names (src/ir/qformats.def); the JSON keeps its version-1 keys
- * (dtype, sqnr_int8_db, sqnr_fp8_db: one sqnr_<family>_db per family) and
+ * (dtype, sqnr_<family>_db per family, e.g. sqnr_int8_db, sqnr_fp8_db) and
  * adds "format".
  */
 #include <cjson/cJSON.h>
@@ -16,6 +16,7 @@
 
 #include "frontend/frontend.h"
 #include "passes/quant.h"
+#include "passes/quant_report_lines.h"
 
 const char *calib_method_name(calib_method m)
 {
@@ -38,14 +39,7 @@ static const quant_report_row *row_of(const quant_report *rep, const quant_tenso
     return NULL;
 }
 
-/* One line of the report, whatever its source. */
-typedef struct line {
-    const char *tensor, *kind, *dtype, *format, *granularity, *method, *reason;
-    size_t n_scales;
-    float scale;
-    int32_t zero_point;
-    double clipped, sqnr, sqnr_accum, sqnr_of[QUANT_MAX_FAMILIES];
-} line;
+typedef quant_report_line line;
 
 /* The families whose SQNR the report lists: the options', or the
  * defaults' names (with no figures) for a pair report. */
@@ -65,8 +59,8 @@ static const char *gran_of(const quant_tensor *e)
     return e->block_size ? "block" : e->scale_rank > 0 ? "channel" : "tensor";
 }
 
-static size_t collect(const quant_report *rep, const quant_plan *plan,
-                      const quant_opts *opts, line *out)
+size_t quant_report_lines(const quant_report *rep, const quant_plan *plan,
+                          const quant_opts *opts, quant_report_line *out)
 {
     size_t n = 0;
     if (!plan) {
@@ -75,7 +69,7 @@ static size_t collect(const quant_report *rep, const quant_plan *plan,
             line l = {
                 .tensor = r->tensor, .kind = "activation",
                 .dtype = ir_dtype_short(r->qtype),
-                .format = format_name(ir_qformat_of_dtype(r->qtype), false),
+                .format = format_name(ir_qformat_of_dtype(r->qtype), false), .qtype = r->qtype,
                 .granularity = r->granularity,
                 .method = "-", .reason = "-", .n_scales = r->n_scales,
                 .scale = r->scale, .zero_point = r->zero_point,
@@ -94,6 +88,7 @@ static size_t collect(const quant_report *rep, const quant_plan *plan,
             .tensor = e->value->name, .kind = kind_name(e->kind),
             .dtype = e->keep_float ? "f32" : ir_dtype_short(ir_qformat_info(e->format)->dtype),
             .format = format_name(e->format, e->keep_float),
+            .qtype = e->keep_float ? IR_DT_FLOAT : ir_qformat_info(e->format)->dtype,
             .granularity = gran_of(e),
             .method = e->kind == QKIND_ACT ? calib_method_name(opts->method) : "absmax",
             .reason = e->reason ? e->reason : "-",
@@ -114,7 +109,7 @@ static size_t collect(const quant_report *rep, const quant_plan *plan,
     return n;
 }
 
-static size_t max_lines(const quant_report *rep, const quant_plan *plan)
+size_t quant_report_max_lines(const quant_report *rep, const quant_plan *plan)
 {
     return (plan ? plan->n : 0) + (rep ? rep->n_rows : 0) + 1;
 }
@@ -122,10 +117,10 @@ static size_t max_lines(const quant_report *rep, const quant_plan *plan)
 void quant_report_table(FILE *out, const quant_report *rep, const quant_plan *plan,
                         const quant_opts *opts)
 {
-    line *lines = calloc(max_lines(rep, plan), sizeof *lines);
+    line *lines = calloc(quant_report_max_lines(rep, plan), sizeof *lines);
     if (!lines)
         return;
-    size_t n = collect(rep, plan, opts, lines);
+    size_t n = quant_report_lines(rep, plan, opts, lines);
     fprintf(out, "%-40s %-10s %-8s %-7s %-10s %13s %5s %8s %9s %9s  %s\n",
             "tensor", "kind", "format", "gran", "method", "scale", "zp",
             "clipped%", "SQNR dB", "accum dB", "choice");
@@ -157,12 +152,12 @@ static void add_number(cJSON *o, const char *key, double v)
 oct_status quant_report_json(oct_ctx *ctx, const char *path, const quant_report *rep,
                              const quant_plan *plan, const quant_opts *opts)
 {
-    line *lines = calloc(max_lines(rep, plan), sizeof *lines);
+    line *lines = calloc(quant_report_max_lines(rep, plan), sizeof *lines);
     cJSON *root = cJSON_CreateObject();
     cJSON *tensors = root ? cJSON_AddArrayToObject(root, "tensors") : NULL;
     cJSON *outputs = root ? cJSON_AddArrayToObject(root, "outputs") : NULL;
     oct_status st = lines && tensors && outputs ? OCT_OK : OCT_EINTERNAL;
-    size_t n = st ? 0 : collect(rep, plan, opts, lines);
+    size_t n = st ? 0 : quant_report_lines(rep, plan, opts, lines);
     quant_opts fam = families_of(opts);
     if (!st) {
         cJSON_AddStringToObject(root, "format", "octet-quantization-report");
