@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "codegen/jit.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
@@ -121,7 +121,7 @@ static oct_status prepare(oct_ctx *ctx, const char *path, const fe_load_opts *lo
             k++;
         }
         for (size_t i = 0; i < n_in; i++)
-            ref_tensor_free(ctx, first[i]);
+            ir_heap_tensor_free(ctx, first[i]);
         oct_free(ctx, first, (n_in + 1) * sizeof *first);
     }
     if (!st)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"

@@ -30,7 +30,7 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "passes/quant.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 struct cg_jit {
     LLVMOrcLLJITRef jit;
@@ -300,7 +300,7 @@ static void drop_compiled(jit_engine *je, oct_ctx *ctx)
     cg_jit_free(je->jit);
     je->jit = NULL;
     for (size_t i = 0; je->outs && i < je->n_out; i++)
-        ref_tensor_free(ctx, je->outs[i]);
+        ir_heap_tensor_free(ctx, je->outs[i]);
     free(je->outs);
     free(je->out_ptrs);
     free(je->scratch);
@@ -389,17 +389,17 @@ static oct_status compile_copy(jit_engine *je, const ir_tensor *const *shapes,
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
     for (size_t i = 0; i < n_out; i++) {
         const ir_type *ty = &outputs[i]->type;
-        int64_t dims[REF_MAX_RANK];
-        for (int d = 0; d < ty->rank && d < REF_MAX_RANK; d++)
+        int64_t dims[OPS_MAX_RANK];
+        for (int d = 0; d < ty->rank && d < OPS_MAX_RANK; d++)
             dims[d] = ty->dims[d].value;
-        if (!(je->outs[i] = ref_tensor_new(ctx, ty->dtype, ty->rank, dims)))
+        if (!(je->outs[i] = ir_heap_tensor_new(ctx, ty->dtype, ty->rank, dims)))
             return oct_error(ctx, OCT_EINTERNAL, "out of memory");
         je->out_ptrs[i] = je->outs[i]->data;
     }
     /* remember the shapes compiled for */
     for (size_t k = 0; k < je->n_in; k++) {
-        ref_tensor_free(ctx, je->bound[k]);
-        je->bound[k] = ref_tensor_new(ctx, shapes[k]->dtype, shapes[k]->rank,
+        ir_heap_tensor_free(ctx, je->bound[k]);
+        je->bound[k] = ir_heap_tensor_new(ctx, shapes[k]->dtype, shapes[k]->rank,
                                       shapes[k]->dims);
         if (!je->bound[k])
             return oct_error(ctx, OCT_EINTERNAL, "out of memory");
@@ -500,7 +500,7 @@ static void free_state(jit_engine *je, oct_ctx *ctx)
         return;
     drop_compiled(je, ctx);
     for (size_t k = 0; je->bound && k < je->n_in; k++)
-        ref_tensor_free(ctx, je->bound[k]);
+        ir_heap_tensor_free(ctx, je->bound[k]);
     free(je->bound);
     free(je->in_ptrs);
     free(je->out_of_observed);

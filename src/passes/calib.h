@@ -16,7 +16,7 @@
 #ifndef OCTET_CALIB_H
 #define OCTET_CALIB_H
 
-#include "ir.h"
+#include "ir/ir.h"
 
 #define CALIB_BINS 2048 /* even; the entropy method wants 2048 */
 

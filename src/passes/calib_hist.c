@@ -10,8 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "calib.h"
-#include "ref/ref.h"
+#include "passes/calib.h"
+#include "ops/ops.h"
 
 #define HALF (CALIB_BINS / 2)
 #define HALF_LOG2 10 /* log2(HALF) */
@@ -274,11 +274,11 @@ static double quantize_value(double x, calib_range r, calib_target t)
         return q * s;
     }
     case CALIB_FP8_E4M3:
-        return ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN,
-                              ref_f32_to_fp8(IR_DT_FLOAT8E4M3FN, (float)(x / s), true)) * s;
+        return ops_fp8_to_f32(IR_DT_FLOAT8E4M3FN,
+                              ops_f32_to_fp8(IR_DT_FLOAT8E4M3FN, (float)(x / s), true)) * s;
     case CALIB_FP8_E5M2:
-        return ref_fp8_to_f32(IR_DT_FLOAT8E5M2,
-                              ref_f32_to_fp8(IR_DT_FLOAT8E5M2, (float)(x / s), true)) * s;
+        return ops_fp8_to_f32(IR_DT_FLOAT8E5M2,
+                              ops_f32_to_fp8(IR_DT_FLOAT8E5M2, (float)(x / s), true)) * s;
     }
     return x;
 }

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "passes/quant.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 /* How a constant splits into scale slices: dims = outer x ch x inner, with
  * the scale axis in the middle; blocked: ch is cut into blocks of bs. */
@@ -118,7 +118,7 @@ static double weight_noise(const quant_tensor *e, ir_dtype type, const float *s,
                 float sc = s[slice_of(&L, e->axis, o, c, i)];
                 float y = type == IR_DT_INT8
                     ? quant_int8(x, sc) * sc
-                    : ref_fp8_to_f32(type, ref_f32_to_fp8(type, x / sc, true)) * sc;
+                    : ops_fp8_to_f32(type, ops_f32_to_fp8(type, x / sc, true)) * sc;
                 noise += (double)(x - y) * (x - y);
                 sig += (double)x * x;
             }
@@ -310,7 +310,7 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e)
                     break;
                 }
                 default: /* float8 */
-                    ((uint8_t *)q->data)[at] = ref_f32_to_fp8(e->qtype, x / s, true);
+                    ((uint8_t *)q->data)[at] = ops_f32_to_fp8(e->qtype, x / s, true);
                     break;
                 }
             }
