@@ -8,7 +8,7 @@
  * Every LLVMErrorRef is consumed: turned into a diagnostic or dropped with
  * LLVMConsumeError where absence is an answer.
  *
- * The calibration engine copies the calibration graph (encode + decode, so
+ * The calibration engine copies the calibration graph (ir_model_clone, so
  * the caller's model is never touched), makes every observed value a graph
  * output as well, binds the sample's input shapes, compiles the copy, and
  * per sample runs it and hands the output buffers to the observer as
@@ -16,6 +16,7 @@
  * compiled ones triggers a recompilation for those shapes.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,6 @@
 
 #include "codegen/jit.h"
 #include "codegen/kernels/octk.h"
-#include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "passes/quant.h"
 #include "ops/ops.h"
@@ -273,8 +273,8 @@ typedef struct jit_engine {
     ir_model *m;                 /* the caller's model (inputs, names) */
     ir_value *const *observed;   /* the caller's values */
     size_t n_observed;
-    uint8_t *bytes;              /* m encoded: the source of every copy */
-    size_t n_bytes;
+    char *key;                   /* m's text form (malloc): the cache key */
+    size_t n_key;
     size_t n_in;                 /* non-initializer graph inputs */
     /* the compiled copy, for the input shapes in `bound` */
     cg_jit *jit;
@@ -326,13 +326,8 @@ static oct_status compile_copy(jit_engine *je, const ir_tensor *const *shapes,
                                oct_ctx *ctx)
 {
     drop_compiled(je, ctx);
-    fe_load_opts lo = {.allow_external_data = false};
     ir_model *c;
-    /* loading names the copy in later diagnostics: keep the model's name */
-    const char *file = ctx->cur_file;
-    oct_status st = fe_load_memory(ctx, je->bytes, je->n_bytes,
-                                   file ? file : "calibration graph", NULL, &lo, &c);
-    ctx->cur_file = file;
+    oct_status st = ir_model_clone(ctx, je->m, &c);
     if (st == OCT_OK)
         st = ir_verify(c, ctx);
     ir_graph *g = st == OCT_OK ? c->graph : NULL;
@@ -409,12 +404,31 @@ static oct_status compile_copy(jit_engine *je, const ir_tensor *const *shapes,
 
 static void free_state(jit_engine *je, oct_ctx *ctx);
 
-/* Whether kept was prepared for the same graph (same encoding) and the
+/* The cache key of m: its text form (ir_print_text), which names every
+ * node, value, type and attribute and carries a 64-bit FNV-1a hash of every
+ * tensor's bytes.  *key is malloc'ed. */
+static oct_status model_key(const ir_model *m, char **key, size_t *n_key, oct_ctx *ctx)
+{
+    *key = NULL;
+    *n_key = 0;
+    FILE *f = open_memstream(key, n_key);
+    if (!f)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    ir_print_text(m, f);
+    if (fclose(f) != 0 || !*key) {
+        free(*key);
+        *key = NULL;
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    }
+    return OCT_OK;
+}
+
+/* Whether kept was prepared for the same graph (same text form) and the
  * same observed values (same names, same order). */
-static bool same_preparation(const jit_engine *kept, const uint8_t *bytes, size_t n_bytes,
+static bool same_preparation(const jit_engine *kept, const char *key, size_t n_key,
                              ir_value *const *observed, size_t n_observed)
 {
-    if (kept->n_bytes != n_bytes || memcmp(kept->bytes, bytes, n_bytes) ||
+    if (kept->n_key != n_key || memcmp(kept->key, key, n_key) ||
         kept->n_observed != n_observed)
         return false;
     for (size_t j = 0; j < n_observed; j++)
@@ -429,14 +443,14 @@ static oct_status jit_prepare(const quant_engine *eng, ir_model *m,
 {
     jit_cache *cache = eng->user;
     *state = NULL;
-    uint8_t *bytes;
-    size_t n_bytes;
-    oct_status st = fe_save_memory(ctx, m, &bytes, &n_bytes);
+    char *key;
+    size_t n_key;
+    oct_status st = model_key(m, &key, &n_key, ctx);
     if (st != OCT_OK)
         return st;
     if (cache && cache->kept &&
-        same_preparation(cache->kept, bytes, n_bytes, observed, n_observed)) {
-        oct_free(ctx, bytes, n_bytes);
+        same_preparation(cache->kept, key, n_key, observed, n_observed)) {
+        free(key);
         jit_engine *je = cache->kept;
         je->m = m;
         je->observed = observed;
@@ -446,11 +460,11 @@ static oct_status jit_prepare(const quant_engine *eng, ir_model *m,
     jit_engine *je = calloc(1, sizeof *je);
     *state = je;
     if (!je) {
-        oct_free(ctx, bytes, n_bytes);
+        free(key);
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
     }
-    je->bytes = bytes;
-    je->n_bytes = n_bytes;
+    je->key = key;
+    je->n_key = n_key;
     je->m = m;
     je->observed = observed;
     je->n_observed = n_observed;
@@ -504,8 +518,7 @@ static void free_state(jit_engine *je, oct_ctx *ctx)
     free(je->bound);
     free(je->in_ptrs);
     free(je->out_of_observed);
-    if (je->bytes)
-        oct_free(ctx, je->bytes, je->n_bytes);
+    free(je->key);
     free(je);
 }
 

@@ -474,6 +474,12 @@ ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v);
 void ir_graph_remove_node(ir_graph *g, ir_node *n);
 /* Sets node output i to v and records v's producer. */
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
+/* Deep copy of m into ctx's arena (clone.c): graph, values, nodes,
+ * attributes, initializer data, serialized subgraphs and functions,
+ * metadata; value and node ids are kept.  The copy shares no memory with
+ * m, which may live in another context.  OCT_EINTERNAL on allocation
+ * failure (diagnostic recorded), *out NULL then. */
+oct_status ir_model_clone(oct_ctx *ctx, const ir_model *m, ir_model **out);
 /* Opset version of the default domain, or 0 if not imported. */
 int64_t ir_model_opset(const ir_model *m, const char *domain);
 /* Imports `domain` at `version` unless m already imports it; false on
