@@ -3,7 +3,7 @@
  * post-training quantization to a QDQ ONNX model, with a report.
  * --engine picks what runs the calibration samples: the reference
  * interpreter (ref, the default) or the graph compiled by the LLVM backend
- * into an in-process JIT (jit, codegen/jit.h).
+ * into an in-process JIT (jit, api/jit_engine.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "codegen/jit.h"
+#include "api/jit_engine.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"

@@ -29,7 +29,6 @@
 
 #include "frontend/fe_formats.h"
 #include "frontend/dataset.h"
-#include "ref/ref.h"
 
 #define DS_CHUNK (64 * 1024)           /* zlib input and skip buffers */
 #define DS_HEADER_MAX (1u << 20)       /* longest .npy header accepted */
@@ -44,7 +43,7 @@ typedef struct ds_array {
     fe_npy_info info;
     uint64_t n_samples;
     int sample_rank;
-    int64_t sample_dims[OPS_MAX_RANK];
+    int64_t sample_dims[IR_HEAP_MAX_RANK];
     uint64_t sample_elems, sample_bytes;
     uint64_t start;           /* file offset of the .npy image (member) */
     uint64_t image_len;       /* bytes of the .npy image */
@@ -320,7 +319,7 @@ oct_status fe_dataset_check_sample(oct_ctx *ctx, const ir_value *v,
                                    const int64_t *dims)
 {
     char got[256], want[256];
-    int64_t vdims[OPS_MAX_RANK];
+    int64_t vdims[IR_HEAP_MAX_RANK];
     for (int i = 0; i < v->type.rank; i++)
         vdims[i] = v->type.dims[i].value;
     dims_str(got, sizeof got, rank, dims);
@@ -521,11 +520,11 @@ static oct_status collect_inputs(fe_dataset *ds, const ir_model *m)
                                "model input '%s' is not a tensor of a "
                                "numeric byte-sized type; data sets cannot "
                                "feed it", v->name);
-        if (v->type.rank < 0 || v->type.rank > OPS_MAX_RANK)
+        if (v->type.rank < 0 || v->type.rank > IR_HEAP_MAX_RANK)
             return input_error(ctx, OCT_EUNSUPPORTED, v,
                                "model input '%s' has no static rank (at most "
                                "%d); a data set needs one", v->name,
-                               OPS_MAX_RANK);
+                               IR_HEAP_MAX_RANK);
         ds->inputs[ds->n_inputs++] = v;
     }
     if (ds->n_inputs == 0)

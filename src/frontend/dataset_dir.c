@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 
 #include "frontend/fe_formats.h"
-#include "ref/ref.h"
 
 /* One test_data_set_N folder. */
 typedef struct dir_set {
@@ -219,8 +218,8 @@ static oct_status read_one(oct_ctx *ctx, oct_ctx *scratch, const char *dir,
         st = fe_dataset_check_sample(ctx, inputs[slot], "this TensorProto",
                                      t->dtype, t->rank, t->dims);
     ir_tensor *copy = NULL;
-    if (st == OCT_OK && t->rank > OPS_MAX_RANK)
-        st = oct_error(ctx, OCT_EINTERNAL, "rank above OPS_MAX_RANK");
+    if (st == OCT_OK && t->rank > IR_HEAP_MAX_RANK)
+        st = oct_error(ctx, OCT_EINTERNAL, "rank above IR_HEAP_MAX_RANK");
     if (st == OCT_OK &&
         !(copy = ir_heap_tensor_new(ctx, t->dtype, t->rank, t->dims)))
         st = OCT_EINTERNAL;
