@@ -25,7 +25,7 @@ static inline int64_t ops_div_ceil(int64_t a, int64_t b)
 /* The attribute that carries a Constant's value, or NULL with a
  * diagnostic. */
 const ir_attr *ops_constant_attr(oct_ctx *ctx, const ir_node *node,
-                                    oct_status *st);
+                                 oct_status *st);
 
 /* The value attribute (a one-element tensor) or NULL for the float 0
  * default; sets *bad after a diagnostic. */
@@ -37,8 +37,8 @@ const ir_tensor *ops_fill_value(oct_ctx *ctx, const ir_node *node, bool *bad);
  * W's spatial dims (-1 where unknown).  Reports a kernel_shape that is
  * malformed or disagrees with W.  ns = number of spatial dims. */
 oct_status ops_conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
-                                    const ops_shape *w, int ns,
-                                    int64_t *kernel);
+                                 const ops_shape *w, int ns,
+                                 int64_t *kernel);
 
 /* ---- shape_convtranspose.c (kernels in src/ref/convtranspose.c) ---- */
 
@@ -52,12 +52,12 @@ typedef struct ops_ct_geom {
  * and spatial kernel sizes (> 0).  Output sizes are -1 where the input
  * size is unknown. */
 oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
-                              const ops_shape *x, const int64_t *kernel,
-                              ops_ct_geom *g);
+                           const ops_shape *x, const int64_t *kernel,
+                           ops_ct_geom *g);
 
 /* Kernel sizes from kernel_shape or W's spatial dims (-1 if unknown). */
 oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
-                            const ops_shape *w, int ns, int64_t *kernel);
+                         const ops_shape *w, int ns, int64_t *kernel);
 
 /* ---- shape_eltwise_binary.c (kernels in src/ref/eltwise_binary.c) ---- */
 
@@ -68,8 +68,8 @@ oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
  * Reports a misaligned B against input 1 and returns false.  Sets
  * *out_is_a when the output shape must be A's. */
 bool ops_binary_operand_b(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                             const ops_shape *a, const ops_shape *b,
-                             ops_shape *beff, bool *out_is_a);
+                          const ops_shape *a, const ops_shape *b,
+                          ops_shape *beff, bool *out_is_a);
 
 bool ops_binary_is_compare(ir_op op);
 
@@ -93,7 +93,7 @@ bool ops_transpose_perm(ops_infer *inf, int rank, int64_t *perm, int *n);
  * equal parts.  Sizes are -1 when they cannot be known yet.  Returns false
  * with a diagnostic on inconsistent sizes. */
 bool ops_split_sizes(ops_infer *inf, const ir_tensor *split_in,
-                        bool split_unknown, int64_t dim, int64_t *sizes);
+                     bool split_unknown, int64_t dim, int64_t *sizes);
 
 typedef struct ops_slice_plan {
     int64_t start[OPS_MAX_RANK], step[OPS_MAX_RANK], count[OPS_MAX_RANK];
@@ -121,21 +121,21 @@ typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } ops_pad_mode;
  * rank `rank`.  *known is false (and OCT_OK returned) when the pads or axes
  * input is not a known constant.  Reports bad values against the node. */
 oct_status ops_pad_params(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                             int rank, const ir_tensor *const *in, int n_in,
-                             ops_pad_mode *mode, int64_t *begin, int64_t *end,
-                             bool *known);
+                          int rank, const ir_tensor *const *in, int n_in,
+                          ops_pad_mode *mode, int64_t *begin, int64_t *end,
+                          bool *known);
 
 /* ---- shape_pool.c (kernels in src/ref/pool.c) ---- */
 
 /* kernel_shape of a pooling node (required, one positive value per spatial
  * dim). */
 oct_status ops_pool_kernel(oct_ctx *ctx, const ir_node *node, int ns,
-                              int64_t *kernel);
+                           int64_t *kernel);
 
 /* ---- shape_qlinear.c (kernels in src/ref/qlinear.c) ---- */
 
 oct_status ops_qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
-                             const ir_tensor *bias_or_null, int64_t n_cols);
+                          const ir_tensor *bias_or_null, int64_t n_cols);
 
 /* ---- shape_quant.c (kernels in src/ref/quant.c) ---- */
 
@@ -157,14 +157,14 @@ typedef struct ops_quant_gran {
  * shapes the kind may stay QG_UNKNOWN.  Fills outer/dim/inner when x's dims
  * are all known. */
 oct_status ops_quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
-                                     const ops_shape *x, const ops_shape *scale,
-                                     const ops_shape *zp, int scale_idx,
-                                     int zp_idx, ops_quant_gran *g);
+                                  const ops_shape *x, const ops_shape *scale,
+                                  const ops_shape *zp, int scale_idx,
+                                  int zp_idx, ops_quant_gran *g);
 
 /* Checks that every scale is positive and finite (ONNX requires a positive
  * scale; zero, negative, NaN and Inf are bad input). */
 oct_status ops_quant_check_scales(oct_ctx *ctx, const ir_node *node,
-                                     int idx, const ir_tensor *scale);
+                                  int idx, const ir_tensor *scale);
 
 /* Integer range of a quantized integer type; false for other types. */
 bool ops_quant_int_range(ir_dtype dt, int64_t *lo, int64_t *hi);
@@ -175,7 +175,7 @@ bool ops_quant_int_range(ir_dtype dt, int64_t *lo, int64_t *hi);
  * int32 x -> double; x and scale of the same float type -> that type (the
  * spec: the scale's type sets the precision); mixed float types -> float32. */
 oct_status ops_quantize_div_type(oct_ctx *ctx, const ir_node *node,
-                                    ir_dtype x, ir_dtype s, ir_dtype *out);
+                                 ir_dtype x, ir_dtype s, ir_dtype *out);
 
 bool ops_is_dequant_out_type(ir_dtype dt);
 
@@ -198,8 +198,8 @@ bool ops_reduce_resolve(ops_infer *inf, int rank, ops_reduce_plan *p);
  * training_mode input that is true is unsupported unless ratio is 0, where
  * training is the identity too. */
 oct_status ops_dropout_check(oct_ctx *ctx, const ir_node *node,
-                                int64_t opset, const ir_tensor *const *c,
-                                int n_in);
+                             int64_t opset, const ir_tensor *const *c,
+                             int n_in);
 
 /* Resolves Shape's start/end (opset 15) against rank: negative values count
  * from the end, then both clamp to [0, rank]. */
@@ -217,19 +217,19 @@ typedef struct ops_resize_plan {
 } ops_resize_plan;
 
 bool ops_attr_is(const ir_node *node, const char *name, const char *value,
-                    const char *dflt);
+                 const char *dflt);
 
 oct_status ops_resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                                   const ops_shape *x, const ir_tensor *const *in,
-                                   int n_in, ops_resize_plan *p);
+                                const ops_shape *x, const ir_tensor *const *in,
+                                int n_in, ops_resize_plan *p);
 
 /* ---- shape_softmax.c (kernels in src/ref/softmax.c) ---- */
 
 /* Resolves the normalized group as outer x len x inner (inner = stride of
  * the group).  rank must be known. */
 bool ops_softmax_geometry(const ir_node *node, int64_t opset, int rank,
-                             const int64_t *dims, int *axis_out,
-                             uint64_t *outer, uint64_t *len, uint64_t *inner);
+                          const int64_t *dims, int *axis_out,
+                          uint64_t *outer, uint64_t *len, uint64_t *inner);
 
 /* ---- the integer linear ops (shape_qlinear.c) ---- */
 
@@ -257,6 +257,6 @@ oct_status ops_qlin_require_scales(oct_ctx *ctx, const ir_node *node, int n_in);
 ir_dtype ops_qlin_requant_out_type(const ops_infer *inf);
 /* Scales positive and finite, as QuantizeLinear requires. */
 oct_status ops_qlin_check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
-                                   const ir_tensor *t);
+                                       const ir_tensor *t);
 
 #endif

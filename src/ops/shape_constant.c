@@ -11,7 +11,7 @@
 /* The attribute that carries a Constant's value, or NULL with a
  * diagnostic. */
 const ir_attr *ops_constant_attr(oct_ctx *ctx, const ir_node *node,
-                                    oct_status *st)
+                                 oct_status *st)
 {
     static const char *const names[] = {
         "value", "value_float", "value_floats", "value_int", "value_ints",

@@ -4,7 +4,6 @@
  * interpreter).
  */
 #include <string.h>
-#include <immintrin.h>
 
 #include "ops/ops.h"
 #include "ops/rules.h"
@@ -19,8 +18,8 @@ static bool conv_float_type(ir_dtype dt)
  * W's spatial dims (-1 where unknown).  Reports a kernel_shape that is
  * malformed or disagrees with W.  ns = number of spatial dims. */
 oct_status ops_conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
-                                    const ops_shape *w, int ns,
-                                    int64_t *kernel)
+                                 const ops_shape *w, int ns,
+                                 int64_t *kernel)
 {
     const ir_attr *ks = ir_node_attr(node, "kernel_shape");
     for (int i = 0; i < ns; i++)

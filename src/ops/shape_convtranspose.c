@@ -40,8 +40,8 @@ static bool ct_ints(oct_ctx *ctx, const ir_node *node, const char *name,
  * and spatial kernel sizes (> 0).  Output sizes are -1 where the input
  * size is unknown. */
 oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
-                              const ops_shape *x, const int64_t *kernel,
-                              ops_ct_geom *g)
+                           const ops_shape *x, const int64_t *kernel,
+                           ops_ct_geom *g)
 {
     int ns = x->rank - 2;
     int64_t pads[2 * OPS_MAX_RANK], opad[OPS_MAX_RANK], oshape[OPS_MAX_RANK];
@@ -118,7 +118,7 @@ oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
 
 /* Kernel sizes from kernel_shape or W's spatial dims (-1 if unknown). */
 oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
-                            const ops_shape *w, int ns, int64_t *kernel)
+                         const ops_shape *w, int ns, int64_t *kernel)
 {
     const ir_attr *ks = ir_node_attr(node, "kernel_shape");
     for (int i = 0; i < ns; i++)

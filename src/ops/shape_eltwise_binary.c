@@ -15,8 +15,8 @@
  * Reports a misaligned B against input 1 and returns false.  Sets
  * *out_is_a when the output shape must be A's. */
 bool ops_binary_operand_b(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                             const ops_shape *a, const ops_shape *b,
-                             ops_shape *beff, bool *out_is_a)
+                          const ops_shape *a, const ops_shape *b,
+                          ops_shape *beff, bool *out_is_a)
 {
     *beff = *b;
     *out_is_a = node->op == IR_OP_PRELU;

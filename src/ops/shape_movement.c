@@ -135,7 +135,7 @@ oct_status ops_shape_concat(ops_infer *inf)
  * equal parts.  Sizes are -1 when they cannot be known yet.  Returns false
  * with a diagnostic on inconsistent sizes. */
 bool ops_split_sizes(ops_infer *inf, const ir_tensor *split_in,
-                        bool split_unknown, int64_t dim, int64_t *sizes)
+                     bool split_unknown, int64_t dim, int64_t *sizes)
 {
     const ir_node *node = inf->node;
     int n = inf->n_out;

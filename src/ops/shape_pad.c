@@ -12,9 +12,9 @@
  * rank `rank`.  *known is false (and OCT_OK returned) when the pads or axes
  * input is not a known constant.  Reports bad values against the node. */
 oct_status ops_pad_params(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                             int rank, const ir_tensor *const *in, int n_in,
-                             ops_pad_mode *mode, int64_t *begin, int64_t *end,
-                             bool *known)
+                          int rank, const ir_tensor *const *in, int n_in,
+                          ops_pad_mode *mode, int64_t *begin, int64_t *end,
+                          bool *known)
 {
     *known = false;
     const ir_attr *m = ir_node_attr(node, "mode");

@@ -27,7 +27,7 @@ static bool pool_dtype_ok(ir_op op, ir_dtype dt)
 /* kernel_shape of a pooling node (required, one positive value per spatial
  * dim). */
 oct_status ops_pool_kernel(oct_ctx *ctx, const ir_node *node, int ns,
-                              int64_t *kernel)
+                           int64_t *kernel)
 {
     const ir_attr *ks = ir_node_attr(node, "kernel_shape");
     if (!ks)

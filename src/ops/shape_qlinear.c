@@ -37,7 +37,7 @@ ir_dtype ops_qlin_requant_out_type(const ops_infer *inf)
 }
 
 oct_status ops_qlin_check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
-                                   const ir_tensor *t)
+                                       const ir_tensor *t)
 {
     if (!t)
         return OCT_OK;
@@ -141,7 +141,7 @@ oct_status ops_shape_qlinearmatmul(ops_infer *inf)
 }
 
 oct_status ops_qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
-                             const ir_tensor *bias_or_null, int64_t n_cols)
+                          const ir_tensor *bias_or_null, int64_t n_cols)
 {
     if (ir_attr_int(node, "transA", 0) != 0)
         return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "transA=1 is not supported");

@@ -34,9 +34,9 @@ static const char *shape_text(const ops_shape *s, char *buf, size_t size)
  * shapes the kind may stay QG_UNKNOWN.  Fills outer/dim/inner when x's dims
  * are all known. */
 oct_status ops_quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
-                                     const ops_shape *x, const ops_shape *scale,
-                                     const ops_shape *zp, int scale_idx,
-                                     int zp_idx, ops_quant_gran *g)
+                                  const ops_shape *x, const ops_shape *scale,
+                                  const ops_shape *zp, int scale_idx,
+                                  int zp_idx, ops_quant_gran *g)
 {
     memset(g, 0, sizeof *g);
     g->kind = QG_UNKNOWN;
@@ -138,7 +138,7 @@ oct_status ops_quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
 /* Checks that every scale is positive and finite (ONNX requires a positive
  * scale; zero, negative, NaN and Inf are bad input). */
 oct_status ops_quant_check_scales(oct_ctx *ctx, const ir_node *node,
-                                     int idx, const ir_tensor *scale)
+                                  int idx, const ir_tensor *scale)
 {
     for (uint64_t i = 0; i < scale->nelems; i++) {
         double s = ops_get(scale, i);
@@ -221,7 +221,7 @@ static oct_status quantize_out_type(oct_ctx *ctx, const ir_node *node,
  * int32 x -> double; x and scale of the same float type -> that type (the
  * spec: the scale's type sets the precision); mixed float types -> float32. */
 oct_status ops_quantize_div_type(oct_ctx *ctx, const ir_node *node,
-                                    ir_dtype x, ir_dtype s, ir_dtype *out)
+                                 ir_dtype x, ir_dtype s, ir_dtype *out)
 {
     int64_t p = ir_attr_int(node, "precision", 0);
     if (p != 0) {

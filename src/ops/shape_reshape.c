@@ -276,8 +276,8 @@ oct_status ops_shape_identity(ops_infer *inf)
  * training_mode input that is true is unsupported unless ratio is 0, where
  * training is the identity too. */
 oct_status ops_dropout_check(oct_ctx *ctx, const ir_node *node,
-                                int64_t opset, const ir_tensor *const *c,
-                                int n_in)
+                             int64_t opset, const ir_tensor *const *c,
+                             int n_in)
 {
     if (opset < 12 || n_in < 3 || !node->in[2] || !c[2])
         return OCT_OK;

@@ -10,7 +10,7 @@
 #include "ops/rules.h"
 
 bool ops_attr_is(const ir_node *node, const char *name, const char *value,
-                    const char *dflt)
+                 const char *dflt)
 {
     const ir_attr *a = ir_node_attr(node, name);
     if (!a || a->type != IR_ATTR_STRING)
@@ -29,8 +29,8 @@ static int const_floats(const ir_tensor *t, double *v, int max)
 }
 
 oct_status ops_resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                                   const ops_shape *x, const ir_tensor *const *in,
-                                   int n_in, ops_resize_plan *p)
+                                const ops_shape *x, const ir_tensor *const *in,
+                                int n_in, ops_resize_plan *p)
 {
     memset(p, 0, sizeof *p);
     p->rank = x->rank;

@@ -11,8 +11,8 @@
 /* Resolves the normalized group as outer x len x inner (inner = stride of
  * the group).  rank must be known. */
 bool ops_softmax_geometry(const ir_node *node, int64_t opset, int rank,
-                             const int64_t *dims, int *axis_out,
-                             uint64_t *outer, uint64_t *len, uint64_t *inner)
+                          const int64_t *dims, int *axis_out,
+                          uint64_t *outer, uint64_t *len, uint64_t *inner)
 {
     int64_t a = ir_attr_int(node, "axis", opset < 13 ? 1 : -1);
     int axis;

@@ -1,5 +1,5 @@
 /*
- * cast.c: shape rule and kernel of Cast and CastLike.
+ * cast.c: kernel of Cast and CastLike.
  *
  * Conversion rules (ONNX Cast, numpy astype where the spec is silent):
  *  - float -> float: the value rounded to nearest even in the target
@@ -16,6 +16,8 @@
  *  - STRING -> number: the text parsed as by strtod ("NaN", "INF", "-inf"
  *    included), then converted as a double.  Number -> STRING is not
  *    supported (reported as OCT_EUNSUPPORTED).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_cast.c.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,8 @@
  * whose shape is its int64 input with the one element of its value
  * attribute (default: float 0).  STRING elements are deep-copied into the
  * context's arena.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_constant.c.
  */
 #include <string.h>
 

@@ -11,6 +11,8 @@
  * float16/bfloat16 use a plain direct loop accumulating in double (half types
  * round once, to nearest even, on the store).  Float sums are not bit-exact
  * with other engines (FMA and a different summation order change rounding).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_conv.c.
  */
 #include <string.h>
 
@@ -20,8 +22,6 @@
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
-
-/* ---- Conv shape rule ------------------------------------------------------ */
 
 /* ---- Conv kernel ---------------------------------------------------------- */
 

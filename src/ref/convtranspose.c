@@ -1,5 +1,5 @@
 /*
- * convtranspose.c: ConvTranspose's shape rule and kernel.
+ * convtranspose.c: ConvTranspose's kernel.
  *
  * ConvTranspose scatters every input element through the kernel:
  *   y[n, g*Mg + m, i*s + k*d - pad_begin] += x[n, g*Cg + c, i] * W[g*Cg + c, m, k]
@@ -16,6 +16,8 @@
  * W^T x (col2im form), scattered into the output (float32 sums; see
  * sgemm.h).  Other types and ranks: direct scatter accumulating in double,
  * rounded once on the store.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_convtranspose.c.
  */
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * eltwise_binary.c: shape rules and kernels of the broadcasting element-wise
+ * eltwise_binary.c: kernels of the broadcasting element-wise
  * ops with several inputs: binary (Add Sub Mul Div Pow Mod BitShift PRelu,
  * the comparisons Equal Less Greater LessOrEqual GreaterOrEqual and the
  * logical And Or Xor, which give BOOL), variadic (Max Min Sum Mean) and
@@ -22,12 +22,13 @@
  * (Python %), with fmod=1 the sign of the dividend (C fmod); x mod 0 is 0
  * for integers.  BitShift (unsigned types) of the width or more gives 0.
  * Comparisons of unsigned 64-bit values are unsigned.
+ *
+ * The shape and type rules of these ops are in
+ * src/ops/shape_eltwise_binary.c.
  */
 #include <math.h>
 
 #include "ref/eltwise.h"
-
-/* ---- operand shapes ------------------------------------------------------ */
 
 /* ---- binary kernels ------------------------------------------------------ */
 

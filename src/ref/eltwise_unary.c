@@ -1,5 +1,5 @@
 /*
- * eltwise_unary.c: shape rules and kernels of the one-input element-wise
+ * eltwise_unary.c: kernels of the one-input element-wise
  * ops (Sqrt Exp Log Erf Neg Abs Relu LeakyRelu Sigmoid HardSigmoid
  * HardSwish Tanh Gelu Floor Ceil Round Reciprocal Sign Softplus Softsign Elu
  * Selu Celu ThresholdedRelu Mish Sin Cos, IsNaN IsInf Not) and of Clip.
@@ -10,6 +10,8 @@
  * most negative value wrap (two's complement), as numpy does.  Round
  * rounds half to even.  IsNaN and IsInf give BOOL; Not takes and gives
  * BOOL.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_eltwise_unary.c.
  */
 #include <float.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * gemm.c: Gemm and MatMul shape rules and kernels.
+ * gemm.c: Gemm and MatMul kernels.
  *
  * Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (M x K),
  * B' = transB ? B^T : B (K x N), C optional (required before opset 11) and
@@ -16,6 +16,8 @@
  * output type (two's complement wraparound, as numpy and ONNX Runtime do);
  * an integer Gemm with alpha or beta other than 1 computes in double and
  * truncates toward zero.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_gemm.c.
  */
 #include <string.h>
 

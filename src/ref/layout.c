@@ -6,6 +6,8 @@
  * Like movement.c they work for every dtype through the helpers of
  * movement.h.  Shape rules read shape-carrying inputs (Expand's shape, Tile's
  * repeats, Range's scalars) from in_const and report unknown dims otherwise.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_layout.c.
  */
 #include <math.h>
 #include <string.h>

@@ -1,11 +1,13 @@
 /*
- * lrn.c: shape rule and kernel of LRN (local response normalization across
+ * lrn.c: kernel of LRN (local response normalization across
  * channels), as the ONNX spec defines it for input (N, C, D1, ..., Dk):
  *   square_sum[n, c, d] = sum of X[n, i, d]^2 for i from
  *       max(0, c - floor((size - 1) / 2)) to min(C - 1, c + ceil((size - 1) / 2))
  *   Y[n, c, d] = X[n, c, d] / (bias + alpha / size * square_sum[n, c, d])^beta
  * Defaults alpha 1e-4, beta 0.75, bias 1; size is required.  The sum and
  * the power are computed in double and rounded once to the output type.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_lrn.c.
  */
 #include <math.h>
 

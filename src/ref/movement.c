@@ -1,5 +1,5 @@
 /*
- * movement.c: shape rules and reference kernels of the data-movement ops
+ * movement.c: reference kernels of the data-movement ops
  * that rearrange elements: Transpose, Concat, Split, Slice and Gather.
  *
  * Every kernel works for every dtype: elements of 8 bits or more are moved
@@ -12,6 +12,8 @@
  * Shape rules work statically (dims -1, rank -1, constant inputs possibly
  * unknown) and at run time; a bad attribute or mismatched shape is a
  * diagnostic naming the node and the offending input.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_movement.c.
  */
 #include <string.h>
 
@@ -39,7 +41,7 @@ static inline void set_field(uint8_t *p, uint64_t i, unsigned bits, unsigned v)
 }
 
 bool ref_copy_elems(oct_ctx *ctx, ir_tensor *dst, uint64_t di,
-                     const ir_tensor *src, uint64_t si, uint64_t n)
+                    const ir_tensor *src, uint64_t si, uint64_t n)
 {
     if (dst->dtype == IR_DT_STRING) {
         ir_blob *d = (ir_blob *)dst->data + di;
@@ -115,9 +117,9 @@ static bool copy_strided(oct_ctx *ctx, ir_tensor *dst, uint64_t di,
 }
 
 oct_status ref_strided_gather(oct_ctx *ctx, ir_tensor *dst,
-                                 const ir_tensor *src, int rank,
-                                 const int64_t *odims, const int64_t *sstride,
-                                 int64_t base)
+                              const ir_tensor *src, int rank,
+                              const int64_t *odims, const int64_t *sstride,
+                              int64_t base)
 {
     if (dst->nelems == 0)
         return OCT_OK;

@@ -20,6 +20,8 @@
  *
  * All statistics are accumulated in double; float32 data is read and written
  * directly, other float types through ops_get/ops_set.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_norm.c.
  */
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * pad.c: shape rule and kernel of Pad.
+ * pad.c: kernel of Pad.
  *
  * Versions: Pad-1 takes the pads as attribute `paddings`, Pad-2 as `pads`
  * (both with float attribute `value`); from Pad-11 on, pads is input 1
@@ -13,6 +13,8 @@
  * repeating the border (numpy "reflect", repeated as often as needed),
  * wrap continues periodically.  Reflect, edge and wrap of an axis cropped
  * to nothing are reported.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_pad.c.
  */
 #include <string.h>
 

@@ -14,6 +14,8 @@
  *
  * Arithmetic: sums are accumulated in double and rounded once to the
  * output type on the store (float32: round to nearest even).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_pool.c.
  */
 #include <math.h>
 #include <stdint.h>

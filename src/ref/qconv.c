@@ -1,8 +1,10 @@
 /*
- * qconv.c: shape rules and reference kernels of ConvInteger and
+ * qconv.c: reference kernels of ConvInteger and
  * QLinearConv, under the numeric contract of qlinear.c (int32 wrap-around
  * accumulation, float32 requantization); zero points and scales per tensor,
  * the weights' also per output channel.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_qconv.c.
  */
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * qlinear.c: shape rules and reference kernels of the integer linear ops:
+ * qlinear.c: reference kernels of the integer linear ops:
  * MatMulInteger, QLinearMatMul, QGemm and MatMulIntegerToFloat
  * (com.microsoft); ConvInteger and QLinearConv are in qconv.c, the helpers
  * both share in qlinear.h.
@@ -28,6 +28,8 @@
  * and per column of b for the matmuls (1-D of length M / N, or N-D of shape
  * [..., M, 1] / [..., 1, N] broadcast over the batch dims); per output
  * channel (1-D of length M) for the weights of the convolutions.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_qlinear.c.
  */
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * quant.c: shape rules and reference kernels of QuantizeLinear,
+ * quant.c: reference kernels of QuantizeLinear,
  * DequantizeLinear and DynamicQuantizeLinear (every opset from 10 to 25).
  *
  * Granularity is resolved once (ops_quant_gran_resolve) from the shapes of x,
@@ -26,6 +26,8 @@
  *     chosen by ops_quantize_div_type (float32 for float32 x and scale), never
  *     as a multiplication by the reciprocal.
  *   DequantizeLinear: y = (x - zero_point) * scale.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_quant.c.
  */
 #include <math.h>
 #include <stdio.h>

@@ -18,6 +18,8 @@
  * 18 spec says: 0 for Sum, L1, L2, SumSquare; 1 for Prod; NaN for Mean
  * (0/0); -inf for LogSum and LogSumExp; -inf / +inf for Max / Min (the
  * type's minimum / maximum for integers).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_reduce.c.
  */
 #include <math.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * reshape.c: shape rules and kernels of the ops that keep the elements in
+ * reshape.c: kernels of the ops that keep the elements in
  * order and only change the shape (Reshape, Flatten, Squeeze, Unsqueeze,
  * Identity, Dropout in inference mode) and of Shape and Size.
  *
@@ -8,6 +8,8 @@
  * rules read shape-carrying inputs (Reshape's shape, Squeeze/Unsqueeze axes
  * from opset 13) from in_const when known and report unknown dims (-1) or
  * an unknown rank otherwise.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_reshape.c.
  */
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /*
- * resize.c: shape rule and kernel of Resize (opset 10 and 11+), following
+ * resize.c: kernel of Resize (opset 10 and 11+), following
  * the ONNX reference implementation.
  *
  * Inputs: opset 10: X, scales.  From 11: X, roi, scales, sizes (exactly one
@@ -24,6 +24,8 @@
  * tensor product (the separable N-D interpolation).  Sums are in double;
  * integer outputs round half to even and saturate, float outputs round to
  * nearest.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_resize.c.
  */
 #include <math.h>
 #include <string.h>

@@ -8,6 +8,8 @@
  * softmax = e / sum(e); logsoftmax = x - m - log(sum(e)).  The sum is
  * accumulated in double; float32 uses expf on x - m (<= 0, so no overflow),
  * other float types go through double via ops_get/ops_set.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_softmax.c.
  */
 #include <math.h>
 
