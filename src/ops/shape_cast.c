@@ -1,7 +1,7 @@
 /*
- * shape_cast.c: the shape and type rules of the ops whose kernels are in
- * src/ref/cast.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_cast.c: the shape and type rules of Cast and CastLike. Shared by the
+ * shape-inference pass and the interpreter, whose kernels are in
+ * src/ref/cast.c.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * shape_constant.c: the shape and type rules of the ops whose kernels are in
- * src/ref/constant.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_constant.c: the shape and type rules of Constant and
+ * ConstantOfShape. Shared by the shape-inference pass and the interpreter,
+ * whose kernels are in src/ref/constant.c.
  */
 #include <string.h>
 

@@ -1,7 +1,6 @@
 /*
- * shape_conv.c: the shape and type rules of the ops whose kernels are in
- * src/ref/conv.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_conv.c: the shape and type rules of Conv. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/conv.c.
  */
 #include <string.h>
 

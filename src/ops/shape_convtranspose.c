@@ -1,7 +1,7 @@
 /*
- * shape_convtranspose.c: the shape and type rules of the ops whose kernels are in
- * src/ref/convtranspose.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_convtranspose.c: the shape and type rules of ConvTranspose. Shared
+ * by the shape-inference pass and the interpreter, whose kernels are in
+ * src/ref/convtranspose.c.
  */
 #include <string.h>
 

@@ -1,7 +1,9 @@
 /*
- * shape_eltwise_binary.c: the shape and type rules of the ops whose kernels are in
- * src/ref/eltwise_binary.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_eltwise_binary.c: the shape and type rules of the broadcasting
+ * element-wise ops with several inputs (binary arithmetic, comparison and
+ * logic ops, the variadic Sum/Mean/Max/Min, Where). Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in
+ * src/ref/eltwise_binary.c.
  */
 #include <math.h>
 

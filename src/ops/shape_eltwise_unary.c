@@ -1,7 +1,7 @@
 /*
- * shape_eltwise_unary.c: the shape and type rules of the ops whose kernels are in
- * src/ref/eltwise_unary.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_eltwise_unary.c: the shape and type rules of the one-input element-
+ * wise ops and Clip. Shared by the shape-inference pass and the interpreter,
+ * whose kernels are in src/ref/eltwise_unary.c.
  */
 #include <float.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
- * shape_gemm.c: the shape and type rules of the ops whose kernels are in
- * src/ref/gemm.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_gemm.c: the shape and type rules of Gemm and MatMul. Shared by the
+ * shape-inference pass and the interpreter, whose kernels are in
+ * src/ref/gemm.c.
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
- * shape_layout.c: the shape and type rules of the ops whose kernels are in
- * src/ref/layout.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_layout.c: the shape and type rules of Expand, Tile, DepthToSpace,
+ * SpaceToDepth, GatherElements, Trilu and Range. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/layout.c.
  */
 #include <math.h>
 #include <string.h>

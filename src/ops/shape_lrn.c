@@ -1,7 +1,6 @@
 /*
- * shape_lrn.c: the shape and type rules of the ops whose kernels are in
- * src/ref/lrn.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_lrn.c: the shape and type rules of LRN. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/lrn.c.
  */
 #include <math.h>
 

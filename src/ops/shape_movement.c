@@ -1,7 +1,7 @@
 /*
- * shape_movement.c: the shape and type rules of the ops whose kernels are in
- * src/ref/movement.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_movement.c: the shape and type rules of Transpose, Concat, Split,
+ * Slice and Gather. Shared by the shape-inference pass and the interpreter,
+ * whose kernels are in src/ref/movement.c.
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
- * shape_norm.c: the shape and type rules of the ops whose kernels are in
- * src/ref/norm.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_norm.c: the shape and type rules of BatchNormalization,
+ * InstanceNormalization and LayerNormalization. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/norm.c.
  */
 #include <math.h>
 #include <string.h>

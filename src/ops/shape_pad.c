@@ -1,7 +1,6 @@
 /*
- * shape_pad.c: the shape and type rules of the ops whose kernels are in
- * src/ref/pad.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_pad.c: the shape and type rules of Pad. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/pad.c.
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
- * shape_pool.c: the shape and type rules of the ops whose kernels are in
- * src/ref/pool.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_pool.c: the shape and type rules of MaxPool, AveragePool,
+ * GlobalMaxPool and GlobalAveragePool. Shared by the shape-inference pass
+ * and the interpreter, whose kernels are in src/ref/pool.c.
  */
 #include <math.h>
 #include <stdint.h>

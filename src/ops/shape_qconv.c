@@ -1,7 +1,7 @@
 /*
- * shape_qconv.c: the shape and type rules of the ops whose kernels are in
- * src/ref/qconv.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_qconv.c: the shape and type rules of ConvInteger and QLinearConv.
+ * Shared by the shape-inference pass and the interpreter, whose kernels are
+ * in src/ref/qconv.c.
  */
 #include <string.h>
 

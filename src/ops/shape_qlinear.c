@@ -1,7 +1,8 @@
 /*
- * shape_qlinear.c: the shape and type rules of the ops whose kernels are in
- * src/ref/qlinear.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_qlinear.c: the shape and type rules of MatMulInteger, QLinearMatMul,
+ * QGemm and MatMulIntegerToFloat, and the type and scale checks the integer
+ * linear ops share. Shared by the shape-inference pass and the interpreter,
+ * whose kernels are in src/ref/qlinear.c.
  */
 #include <math.h>
 #include <string.h>

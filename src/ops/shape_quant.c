@@ -1,7 +1,7 @@
 /*
- * shape_quant.c: the shape and type rules of the ops whose kernels are in
- * src/ref/quant.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_quant.c: the shape and type rules of QuantizeLinear,
+ * DequantizeLinear and DynamicQuantizeLinear. Shared by the shape-inference
+ * pass and the interpreter, whose kernels are in src/ref/quant.c.
  */
 #include <math.h>
 #include <stdio.h>

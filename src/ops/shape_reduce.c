@@ -1,7 +1,7 @@
 /*
- * shape_reduce.c: the shape and type rules of the ops whose kernels are in
- * src/ref/reduce.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_reduce.c: the shape and type rules of the Reduce* family and
+ * ArgMax/ArgMin. Shared by the shape-inference pass and the interpreter,
+ * whose kernels are in src/ref/reduce.c.
  */
 #include <math.h>
 #include <string.h>

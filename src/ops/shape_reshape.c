@@ -1,7 +1,8 @@
 /*
- * shape_reshape.c: the shape and type rules of the ops whose kernels are in
- * src/ref/reshape.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_reshape.c: the shape and type rules of Reshape, Flatten, Squeeze,
+ * Unsqueeze, Identity, Dropout, Shape and Size. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in
+ * src/ref/reshape.c.
  */
 #include <string.h>
 

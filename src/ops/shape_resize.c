@@ -1,7 +1,6 @@
 /*
- * shape_resize.c: the shape and type rules of the ops whose kernels are in
- * src/ref/resize.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_resize.c: the shape and type rules of Resize. Shared by the shape-
+ * inference pass and the interpreter, whose kernels are in src/ref/resize.c.
  */
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
- * shape_softmax.c: the shape and type rules of the ops whose kernels are in
- * src/ref/softmax.c (moved here so the compiler shares them without the
- * interpreter).
+ * shape_softmax.c: the shape and type rules of Softmax and LogSoftmax.
+ * Shared by the shape-inference pass and the interpreter, whose kernels are
+ * in src/ref/softmax.c.
  */
 #include <math.h>
 
