@@ -71,8 +71,8 @@ bool ops_binary_operand_b(oct_ctx *ctx, const ir_node *node, int64_t opset,
                           const ops_shape *a, const ops_shape *b,
                           ops_shape *beff, bool *out_is_a);
 
+/* Comparison ops (bool output) and logic ops (bool inputs and output). */
 bool ops_binary_is_compare(ir_op op);
-
 bool ops_binary_is_logic(ir_op op);
 
 /* ---- shape_layout.c (kernels in src/ref/layout.c) ---- */
@@ -109,8 +109,10 @@ bool ops_slice_resolve(ops_infer *inf, const ops_shape *x, ops_slice_plan *p);
 
 /* ---- shape_norm.c (kernels in src/ref/norm.c) ---- */
 
+/* BatchNormalization in training mode (training_mode=1, opset 14+). */
 bool ops_bn_training(const ir_node *node, int64_t opset);
 
+/* LayerNormalization's normalized axis (default -1) against rank. */
 bool ops_ln_axis(const ir_node *node, int rank, int *axis);
 
 /* ---- shape_pad.c (kernels in src/ref/pad.c) ---- */
@@ -134,6 +136,9 @@ oct_status ops_pool_kernel(oct_ctx *ctx, const ir_node *node, int ns,
 
 /* ---- shape_qlinear.c (kernels in src/ref/qlinear.c) ---- */
 
+/* The QGemm forms the interpreter implements (transA=0, alpha=1, a
+ * quantized output, one bias value per column); OCT_EUNSUPPORTED naming
+ * the node otherwise. */
 oct_status ops_qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
                           const ir_tensor *bias_or_null, int64_t n_cols);
 
@@ -177,6 +182,7 @@ bool ops_quant_int_range(ir_dtype dt, int64_t *lo, int64_t *hi);
 oct_status ops_quantize_div_type(oct_ctx *ctx, const ir_node *node,
                                  ir_dtype x, ir_dtype s, ir_dtype *out);
 
+/* DequantizeLinear's output types: float32, float16, bfloat16. */
 bool ops_is_dequant_out_type(ir_dtype dt);
 
 /* ---- shape_reduce.c (kernels in src/ref/reduce.c) ---- */
@@ -216,9 +222,13 @@ typedef struct ops_resize_plan {
     bool resized[OPS_MAX_RANK];    /* listed in axes */
 } ops_resize_plan;
 
+/* STRING attribute `name` equals value (dflt when absent), compared in
+ * place without an arena copy. */
 bool ops_attr_is(const ir_node *node, const char *name, const char *value,
                  const char *dflt);
 
+/* Resolves Resize's sizes, scales, roi and axes for x (inputs in[]: the
+ * known constants) into p; OCT_EINPUT with a diagnostic on bad input. */
 oct_status ops_resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
                                 const ops_shape *x, const ir_tensor *const *in,
                                 int n_in, ops_resize_plan *p);
@@ -233,6 +243,7 @@ bool ops_softmax_geometry(const ir_node *node, int64_t opset, int rank,
 
 /* ---- the integer linear ops (shape_qlinear.c) ---- */
 
+/* Dtype classes of the integer linear ops' inputs. */
 static inline bool ops_is_8bit_int(ir_dtype dt)
 {
     return dt == IR_DT_UINT8 || dt == IR_DT_INT8;

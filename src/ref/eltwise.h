@@ -1,7 +1,8 @@
 /*
  * eltwise.h: private helpers of the element-wise kernels (eltwise_*.c):
- * an N-ary broadcast iterator over an output shape, two's-complement
- * wrapping of integers to a dtype's width, and dtype class tests.
+ * an N-ary broadcast iterator over an output shape and two's-complement
+ * wrapping of integers to a dtype's width (the dtype class tests are
+ * ops_dt_is_float / ops_dt_is_int in ops/ops.h).
  */
 #ifndef OCTET_REF_ELTWISE_H
 #define OCTET_REF_ELTWISE_H

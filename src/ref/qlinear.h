@@ -2,8 +2,9 @@
  * qlinear.h: what the integer linear ops of the reference share: the
  * matmuls (qlinear.c: MatMulInteger, QLinearMatMul, QGemm,
  * MatMulIntegerToFloat) and the convolutions (qconv.c: ConvInteger,
- * QLinearConv).  The numeric contract is described in qlinear.c; both files
- * build with -ffp-contract=off.
+ * QLinearConv): 8-bit loads and stores and int32 wrap-around.  The numeric
+ * contract is described in qlinear.c; the requantization step itself is
+ * ops_requantize (ops/ops.h).  Both files build with -ffp-contract=off.
  */
 #ifndef OCTET_REF_QLINEAR_H
 #define OCTET_REF_QLINEAR_H
