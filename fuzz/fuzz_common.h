@@ -91,11 +91,11 @@ static inline ir_tensor *fuzz_input(oct_ctx *ctx, const ir_value *v,
     }
     if (n > max_elems)
         return NULL;
-    ir_tensor *t = ref_tensor_new(ctx, ty->dtype, ty->rank, dims);
+    ir_tensor *t = ir_heap_tensor_new(ctx, ty->dtype, ty->rank, dims);
     if (!t)
         return NULL;
     for (uint64_t i = 0; i < t->nelems; i++)
-        ref_set(t, i, (double)((int)(fuzz_next(seed) % 17) - 8) / 4.0);
+        ops_set(t, i, (double)((int)(fuzz_next(seed) % 17) - 8) / 4.0);
     t->name = v->name;
     return t;
 }

@@ -189,7 +189,7 @@ static void run_once(oct_ctx *ctx, const ir_graph *g, const cg_jit *j, uint64_t 
         ir_tensor *t = fuzz_input(ctx, g->inputs[i], MAX_INPUT_ELEMS, seed);
         if (t && t->nbytes == (uint64_t)bytes)
             memcpy(bufs[k_in].p, t->data, (size_t)bytes);
-        ref_tensor_free(ctx, t);
+        ir_heap_tensor_free(ctx, t);
         in_ptrs[k_in] = bufs[k_in].p;
         k_in++;
     }

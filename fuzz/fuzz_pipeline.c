@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ref_run(ctx, m, (const ir_tensor *const *)in, n_in, out,
                     g->n_outputs, NULL);
         for (size_t i = 0; i < 16; i++) {
-            ref_tensor_free(ctx, in[i]);
-            ref_tensor_free(ctx, out[i]);
+            ir_heap_tensor_free(ctx, in[i]);
+            ir_heap_tensor_free(ctx, out[i]);
         }
     }
     oct_ctx_free(ctx);

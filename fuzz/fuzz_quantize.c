@@ -29,7 +29,7 @@ static oct_status gen_sample(void *user, size_t index, ir_tensor **inputs,
         inputs[k] = fuzz_input(ctx, gd->g->inputs[i], 4096, &seed);
         if (!inputs[k]) {
             for (size_t j = 0; j < k; j++) {
-                ref_tensor_free(ctx, inputs[j]);
+                ir_heap_tensor_free(ctx, inputs[j]);
                 inputs[j] = NULL;
             }
             return oct_error(ctx, OCT_EINPUT, "cannot make a sample");
@@ -49,7 +49,7 @@ static bool inputs_ok(const ir_graph *g)
             continue;
         ir_tensor *t = fuzz_input(probe, g->inputs[i], 4096, &seed);
         ok = t != NULL;
-        ref_tensor_free(probe, t);
+        ir_heap_tensor_free(probe, t);
     }
     oct_ctx_free(probe);
     return ok;

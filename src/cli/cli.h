@@ -6,7 +6,7 @@
 #ifndef OCTET_CLI_H
 #define OCTET_CLI_H
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "octet_runtime.h"
 
 /* CMD(name, function, "one-line summary") */

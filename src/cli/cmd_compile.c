@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -110,7 +110,7 @@ static oct_status compile_model(oct_ctx *ctx, const compile_args *a)
 {
     fe_load_opts lo = {.allow_external_data = a->allow_external};
     ir_model *m;
-    fe_note_input(ctx, a->model);
+    ir_note_input(ctx, a->model);
     oct_status st = fe_load_file(ctx, a->model, &lo, &m);
     if (st != OCT_OK)
         return st;

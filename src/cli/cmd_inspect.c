@@ -5,14 +5,14 @@
  * printers.  Verifier warnings are printed; verifier errors are printed too
  * and the model is still shown (that is when one wants to look at it), but
  * the exit code is then 2.  The output is built in memory and written with
- * fe_write_atomic, so -o FILE never leaves a partial file and can never
+ * ir_write_atomic, so -o FILE never leaves a partial file and can never
  * overwrite MODEL.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/frontend.h"
 
 typedef enum inspect_format { FMT_TEXT, FMT_JSON, FMT_DOT } inspect_format;
@@ -94,7 +94,7 @@ static oct_status write_output(oct_ctx *ctx, const ir_model *m,
         return oct_error(ctx, OCT_EINTERNAL,
                          "out of memory while printing the model");
     }
-    oct_status st = fe_write_atomic(ctx, a->output ? a->output : "-", buf, len);
+    oct_status st = ir_write_atomic(ctx, a->output ? a->output : "-", buf, len);
     free(buf);
     return st;
 }

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 

@@ -3,15 +3,15 @@
  * post-training quantization to a QDQ ONNX model, with a report.
  * --engine picks what runs the calibration samples: the reference
  * interpreter (ref, the default) or the graph compiled by the LLVM backend
- * into an in-process JIT (jit, codegen/jit.h).
+ * into an in-process JIT (jit, api/jit_engine.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "codegen/jit.h"
+#include "cli/cli.h"
+#include "api/jit_engine.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -102,7 +102,7 @@ static oct_status prepare(oct_ctx *ctx, const char *path, const fe_load_opts *lo
             k++;
         }
         for (size_t i = 0; i < n_in; i++)
-            ref_tensor_free(ctx, first[i]);
+            ir_heap_tensor_free(ctx, first[i]);
         oct_free(ctx, first, (n_in + 1) * sizeof *first);
     }
     if (!st)
@@ -315,7 +315,7 @@ int cmd_quantize(int argc, char **argv)
     char *pic;
     size_t pic_len;
     if (!st && svg && !(st = quant_report_svg(ctx, &rep, &plan, &qo, &pic, &pic_len)))
-        st = fe_write_atomic(ctx, svg, pic, pic_len);
+        st = ir_write_atomic(ctx, svg, pic, pic_len);
     quant_plan_free(&plan, ctx);
     cg_jit_quant_engine_free(jit, ctx);
     fe_dataset_close(ds);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -90,7 +90,7 @@ int cmd_report(int argc, char **argv)
         size_t len;
         st = quant_report_svg(ctx, &rep, NULL, NULL, &text, &len);
         if (!st)
-            st = fe_write_atomic(ctx, svg, text, len);
+            st = ir_write_atomic(ctx, svg, text, len);
     }
     fe_dataset_close(ds);
     return cli_finish(ctx, st);

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "codegen/jit.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -140,14 +140,14 @@ static int read_input_arg(oct_ctx *ctx, const char *arg, feed *feeds, size_t n_f
         feed *f = find_feed(feeds, n_feeds, arg, (size_t)(eq - arg));
         if (!f)
             continue;
-        fe_note_input(ctx, eq + 1);
+        ir_note_input(ctx, eq + 1);
         *st = fe_read_tensor(ctx, eq + 1, &f->tensor);
         return 0;
     }
     if (ends_with(arg, ".npz")) {
         ir_tensor **arrays;
         size_t n_arrays;
-        fe_note_input(ctx, arg);
+        ir_note_input(ctx, arg);
         *st = fe_read_npz(ctx, arg, &arrays, &n_arrays);
         if (*st != OCT_OK)
             return 0;
@@ -183,7 +183,7 @@ void cli_print_summary(const ir_tensor *t, const char *name)
     double mn = INFINITY, mx = -INFINITY, sum = 0;
     uint64_t argmax = 0, nans = 0;
     for (uint64_t i = 0; i < t->nelems; i++) {
-        double x = ref_get(t, i);
+        double x = ops_get(t, i);
         if (isnan(x)) {
             nans++;
             continue;
@@ -347,14 +347,14 @@ static oct_status run_each_sample(oct_ctx *ctx, const ir_model *m, feed *feeds,
             st = ref_run(ctx, m, in, n_feeds, one, n_out, NULL);
         for (size_t o = 0; o < n_out && st == OCT_OK; o++) {
             if (s == 0) {
-                int64_t dims[REF_MAX_RANK + 1];
-                if (one[o]->rank >= REF_MAX_RANK) {
+                int64_t dims[OPS_MAX_RANK + 1];
+                if (one[o]->rank >= OPS_MAX_RANK) {
                     st = oct_error(ctx, OCT_EUNSUPPORTED, "--each-sample: output rank too high");
                     break;
                 }
                 dims[0] = n_samples;
                 memcpy(dims + 1, one[o]->dims, (size_t)one[o]->rank * sizeof *dims);
-                outs[o] = ref_tensor_new(ctx, one[o]->dtype, one[o]->rank + 1, dims);
+                outs[o] = ir_heap_tensor_new(ctx, one[o]->dtype, one[o]->rank + 1, dims);
                 if (!outs[o]) {
                     st = OCT_EINTERNAL;
                     break;
@@ -373,7 +373,7 @@ static oct_status run_each_sample(oct_ctx *ctx, const ir_model *m, feed *feeds,
                    one[o]->data, one[o]->nbytes);
         }
         for (size_t o = 0; o < n_out; o++) {
-            ref_tensor_free(ctx, one[o]);
+            ir_heap_tensor_free(ctx, one[o]);
             one[o] = NULL;
         }
     }
@@ -391,7 +391,7 @@ static oct_status run_model(oct_ctx *ctx, const run_args *a, ir_model **model_ou
     if ((st = ir_verify(m, ctx)) != OCT_OK)
         return st;
     /* ops the interpreter cannot run: say so before asking for inputs */
-    if ((st = ref_report_unsupported(ctx, m->graph)) != OCT_OK)
+    if ((st = ops_report_unsupported(ctx, m->graph)) != OCT_OK)
         return st;
     *model_out = m;
     ir_graph *g = m->graph;
@@ -467,7 +467,7 @@ static oct_status run_model(oct_ctx *ctx, const run_args *a, ir_model **model_ou
     for (long r = 0; r < a->repeat; r++) {
         if (r > 0)
             for (size_t o = 0; o < g->n_outputs; o++) {
-                ref_tensor_free(ctx, outs[o]);
+                ir_heap_tensor_free(ctx, outs[o]);
                 outs[o] = NULL;
             }
         double t0 = cli_now_ms();
@@ -507,7 +507,7 @@ int cmd_run(int argc, char **argv)
     }
     if (outs)
         for (size_t i = 0; i < m->graph->n_outputs; i++)
-            ref_tensor_free(ctx, outs[i]);
+            ir_heap_tensor_free(ctx, outs[i]);
     if (code) {
         cli_print_diags(ctx);
         oct_ctx_free(ctx);

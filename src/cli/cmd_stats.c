@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/frontend.h"
 #include "passes/quant.h"
 
@@ -47,7 +47,7 @@ int cmd_stats(int argc, char **argv)
     }
     *oct_ctx_limits(ctx) = limits;
     for (size_t i = 0; i < n; i++)
-        fe_note_input(ctx, inputs[i]);
+        ir_note_input(ctx, inputs[i]);
     oct_status st = quant_stats_merge(inputs, n, out, ctx);
     free(inputs);
     return cli_finish(ctx, st);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 typedef enum { LIM_BYTES, LIM_COUNT, LIM_COUNT32 } lim_kind;
 

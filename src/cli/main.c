@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/frontend.h"
 
 static const struct {
@@ -208,7 +208,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
  * (SA_RESETHAND restored the default action on entry). */
 static void on_fatal_signal(int sig)
 {
-    fe_remove_temp_files();
+    ir_remove_temp_files();
     raise(sig);
 }
 

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "frontend/frontend.h"
 #include "octet_runtime.h"
 #include "ref/ref.h"
@@ -44,7 +44,7 @@ static bool io_spec(const cJSON *o, const char **name, ir_dtype *dt, int *rank, 
     const cJSON *n = cJSON_GetObjectItem(o, "name"), *t = cJSON_GetObjectItem(o, "dtype"),
                 *s = cJSON_GetObjectItem(o, "shape");
     if (!cJSON_IsString(n) || !cJSON_IsString(t) || !cJSON_IsArray(s) ||
-        cJSON_GetArraySize(s) > REF_MAX_RANK)
+        cJSON_GetArraySize(s) > OPS_MAX_RANK)
         return false;
     *name = n->valuestring;
     *dt = dtype_of(t->valuestring);
@@ -111,7 +111,7 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         const char *name;
         ir_dtype dt;
         int rank;
-        int64_t dims[REF_MAX_RANK];
+        int64_t dims[OPS_MAX_RANK];
         if (!io_spec(cJSON_GetArrayItem(ins, k), &name, &dt, &rank, dims)) {
             st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
             break;
@@ -134,12 +134,12 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
         ir_dtype dt;
         int rank;
-        int64_t dims[REF_MAX_RANK];
+        int64_t dims[OPS_MAX_RANK];
         if (!io_spec(cJSON_GetArrayItem(outs, k), &out_names[k], &dt, &rank, dims)) {
             st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
             break;
         }
-        if (!(out_t[k] = ref_tensor_new(ctx, dt, rank, dims))) {
+        if (!(out_t[k] = ir_heap_tensor_new(ctx, dt, rank, dims))) {
             st = OCT_EINTERNAL;
             break;
         }
@@ -185,7 +185,7 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
 done:
     if (out_t)
         for (int k = 0; k < n_out; k++)
-            ref_tensor_free(ctx, out_t[k]);
+            ir_heap_tensor_free(ctx, out_t[k]);
     octrt_pool_destroy(pool);
     free(scratch);
     free(times);
@@ -211,7 +211,7 @@ static oct_status input_from_args(void *user, oct_ctx *ctx, const char *name,
     if (!file)
         return oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
     ir_tensor *t;
-    fe_note_input(ctx, file);
+    ir_note_input(ctx, file);
     oct_status st = fe_read_tensor(ctx, file, &t);
     *out = t;
     return st;

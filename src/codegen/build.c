@@ -5,8 +5,8 @@
  */
 #include <string.h>
 
-#include "codegen.h"
-#include "codegen_module.h"
+#include "codegen/codegen.h"
+#include "codegen/codegen_module.h"
 
 cg_tensor *cg_in(cg_fn *f, const ir_node *n, int i)
 {
@@ -232,9 +232,9 @@ oct_status cg_need_f32(cg_fn *f, const ir_node *n, const cg_tensor *t, int io_is
 }
 
 void cg_nest_begin(cg_fn *f, cg_nest *ns, int rank, const int64_t *dims, int n_ops,
-                   const int64_t (*strides)[REF_MAX_RANK], LLVMValueRef *offs)
+                   const int64_t (*strides)[OPS_MAX_RANK], LLVMValueRef *offs)
 {
-    LLVMValueRef ivs[REF_MAX_RANK];
+    LLVMValueRef ivs[OPS_MAX_RANK];
     ns->rank = rank;
     for (int d = 0; d < rank; d++)
         ivs[d] = cg_loop_begin(f, &ns->loops[d], dims[d]);

@@ -34,8 +34,8 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
 
-#include "ir.h"
-#include "ref/ref.h"
+#include "ir/ir.h"
+#include "ops/ops.h"
 
 /* ---- options and results (compile.c, emit.c) ---------------------------- */
 
@@ -108,7 +108,7 @@ typedef struct cg_tensor {
     const ir_value *value;
     ir_dtype dtype;
     int rank;
-    int64_t dims[REF_MAX_RANK];
+    int64_t dims[OPS_MAX_RANK];
     uint64_t nelems, nbytes;
     cg_place place;
     int index;            /* INPUT / OUTPUT slot */
@@ -221,10 +221,10 @@ LLVMValueRef cg_acc_result(cg_fn *f, cg_loop *l, cg_acc *a, LLVMValueRef init);
  * operands (a stride 0 broadcasts). */
 typedef struct cg_nest {
     int rank;
-    cg_loop loops[REF_MAX_RANK];
+    cg_loop loops[OPS_MAX_RANK];
 } cg_nest;
 void cg_nest_begin(cg_fn *f, cg_nest *ns, int rank, const int64_t *dims, int n_ops,
-                   const int64_t (*strides)[REF_MAX_RANK], LLVMValueRef *offs);
+                   const int64_t (*strides)[OPS_MAX_RANK], LLVMValueRef *offs);
 void cg_nest_end(cg_fn *f, cg_nest *ns);
 /* Strides of input shape (rank ri) broadcast against output rank ro
  * (numpy alignment from the right; size-1 dims get stride 0). */

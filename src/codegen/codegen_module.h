@@ -5,7 +5,7 @@
 #ifndef OCTET_CODEGEN_MODULE_H
 #define OCTET_CODEGEN_MODULE_H
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 struct cg_module {
     oct_ctx *ctx;

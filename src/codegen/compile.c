@@ -14,8 +14,8 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "codegen.h"
-#include "codegen_module.h"
+#include "codegen/codegen.h"
+#include "codegen/codegen_module.h"
 
 /* ---- tensors ------------------------------------------------------------- */
 
@@ -24,7 +24,7 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
     t->value = v;
     if (v->init) {
         const ir_tensor *it = v->init;
-        if (it->rank > REF_MAX_RANK)
+        if (it->rank > OPS_MAX_RANK)
             return oct_error(ctx, OCT_EUNSUPPORTED, "compile: tensor '%s' has rank %d",
                              v->name, it->rank);
         t->dtype = it->dtype;
@@ -36,7 +36,7 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
         return OCT_OK;
     }
     const ir_type *ty = &v->type;
-    bool ok = v->has_type && ty->rank >= 0 && ty->rank <= REF_MAX_RANK &&
+    bool ok = v->has_type && ty->rank >= 0 && ty->rank <= OPS_MAX_RANK &&
               ir_dtype_valid(ty->dtype);
     for (int d = 0; ok && d < ty->rank; d++)
         ok = ty->dims[d].value >= 0;

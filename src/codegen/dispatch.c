@@ -6,11 +6,11 @@
  */
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 static const char *const op_kernel[IR_OP_COUNT] = {
 #define OP(e, name, dom, k, mini, maxi, mino, maxo, fl, at) [IR_OP_##e] = #k,
-#include "ops.def"
+#include "ir/ops.def"
 #undef OP
 };
 

@@ -13,8 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "codegen_module.h"
-#include "frontend/frontend.h"
+#include "codegen/codegen_module.h"
 
 extern char **environ;
 
@@ -187,7 +186,7 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
     for (size_t k = 0; k < count; k++)
         fprintf(o, "%s%d", k ? ", " : "", at(cm, k)->rank);
     fprintf(o, "%s};\n", count ? "" : "0");
-    fprintf(o, "static const long long %s_%s_dims[][%d] = {", n, lower, REF_MAX_RANK);
+    fprintf(o, "static const long long %s_%s_dims[][%d] = {", n, lower, OPS_MAX_RANK);
     for (size_t k = 0; k < count; k++) {
         const cg_tensor *t = at(cm, k);
         fprintf(o, "%s{", k ? ", " : "");
@@ -247,7 +246,7 @@ static oct_status write_header(cg_module *cm, const char *path)
                "void *scratch,\n                  struct octrt_pool *pool);\n", n);
     fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
     fclose(o);
-    oct_status st = fe_write_atomic(cm->ctx, path, buf, len);
+    oct_status st = ir_write_atomic(cm->ctx, path, buf, len);
     free(buf);
     return st;
 }
@@ -269,7 +268,7 @@ static oct_status emit_buffer(cg_module *cm, LLVMCodeGenFileType kind,
 
 static oct_status write_buffer(cg_module *cm, LLVMMemoryBufferRef buf, const char *path)
 {
-    return fe_write_atomic(cm->ctx, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+    return ir_write_atomic(cm->ctx, path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
 }
 
 /* Runs argv (PATH lookup) and waits; OCT_OK if it exited with status 0. */
@@ -341,14 +340,14 @@ oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit)
     oct_status st = OCT_OK;
     if (cm->weights_file) {
         char *path = ir_sprintf(ctx, "%s.weights", base);
-        st = path ? fe_write_atomic(ctx, path, cm->wblob ? (const void *)cm->wblob : "",
+        st = path ? ir_write_atomic(ctx, path, cm->wblob ? (const void *)cm->wblob : "",
                                     cm->wlen)
                   : OCT_EINTERNAL;
     }
     if (emit & CG_EMIT_LLVM) {
         char *text = LLVMPrintModuleToString(cm->mod);
         char *path = ir_sprintf(ctx, "%s.ll", base);
-        st = path ? fe_write_atomic(ctx, path, text, strlen(text)) : OCT_EINTERNAL;
+        st = path ? ir_write_atomic(ctx, path, text, strlen(text)) : OCT_EINTERNAL;
         LLVMDisposeMessage(text);
     }
     if (st == OCT_OK && (emit & CG_EMIT_ASM)) {
@@ -396,7 +395,7 @@ oct_status cg_write_report(oct_ctx *ctx, const cg_module *cm, const char *path)
         fprintf(o, "%s\t%s\t%s\t%s\n", cm->report[i].node, cm->report[i].op,
                 cm->report[i].kernel, cm->report[i].path);
     fclose(o);
-    oct_status st = fe_write_atomic(ctx, path, buf, len);
+    oct_status st = ir_write_atomic(ctx, path, buf, len);
     free(buf);
     return st;
 }

@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "codegen.h"
-#include "kernels/octk.h"
+#include "codegen/codegen.h"
+#include "codegen/kernels/octk.h"
 
 enum {
     RUN_MAX = 64,       /* nodes in one run */

@@ -20,7 +20,6 @@
 #include "codegen/codegen.h"
 
 struct octrt_pool;
-struct quant_engine; /* passes/quant.h */
 
 typedef int (*cg_run_fn)(const void *const *inputs, void *const *outputs,
                          void *scratch);
@@ -49,14 +48,5 @@ cg_run_threads_fn cg_jit_run_threads(const cg_jit *j);
 uint64_t cg_jit_scratch_size(const cg_jit *j);
 /* The signature JSON, owned by j. */
 const char *cg_jit_signature(const cg_jit *j);
-
-/* A JIT calibration engine instance; NULL if out of memory.  prepare fails
- * with OCT_EUNSUPPORTED, naming the node and suggesting --engine=ref, when
- * the graph has a node the backend cannot lower.  The instance keeps its
- * last compiled graph, so both calibration passes over one graph compile it
- * once; cg_jit_quant_engine_free releases it (ctx: the context the engine
- * ran in). */
-struct quant_engine *cg_jit_quant_engine_new(void);
-void cg_jit_quant_engine_free(struct quant_engine *eng, oct_ctx *ctx);
 
 #endif

@@ -29,9 +29,9 @@
 #include <llvm-c/BitReader.h>
 #include <llvm-c/Linker.h>
 
-#include "codegen.h"
-#include "codegen_module.h"
-#include "kernels/octk.h"
+#include "codegen/codegen.h"
+#include "codegen/codegen_module.h"
+#include "codegen/kernels/octk.h"
 
 extern const unsigned char cg_kernels_vnni[];
 extern const unsigned long cg_kernels_vnni_size;

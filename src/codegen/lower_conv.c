@@ -1,7 +1,7 @@
 /*
  * lower_conv.c: float32 Conv (1-D and 2-D; groups, pads, auto_pad,
  * strides, dilations) when the kernel library cannot take it
- * (lower_kfloat.c: non-constant weights, non-x86-64 targets).  Geometry comes from ref_window_init, the same
+ * (lower_kfloat.c: non-constant weights, non-x86-64 targets).  Geometry comes from ops_window_init, the same
  * routine the reference interpreter uses.  Emitted as a direct
  * convolution: per output row, the row starts at the bias and, for every
  * input channel of the group and kernel tap, accumulates w * x over the
@@ -10,7 +10,7 @@
  * has no bounds checks and vectorizes for stride 1).  Padding reads as 0.
  * Sums use FMA and reordering (reassoc+contract).
  */
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
 {
@@ -24,13 +24,13 @@ oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
     if (X->rank != 3 && X->rank != 4)
         return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
                               "compile: only 1-D and 2-D Conv are supported yet");
-    ref_shape xs;
+    ops_shape xs;
     xs.dtype = X->dtype;
     xs.rank = X->rank;
     for (int d = 0; d < X->rank; d++)
         xs.dims[d] = X->dims[d];
-    ref_window w;
-    if ((st = ref_window_init(f->ctx, n, &xs, W->dims + 2, false, &w)) != OCT_OK)
+    ops_window w;
+    if ((st = ops_window_init(f->ctx, n, &xs, W->dims + 2, false, &w)) != OCT_OK)
         return st;
     /* 2-D view: a 1-D conv is a 2-D one with height 1 */
     bool two = X->rank == 4;

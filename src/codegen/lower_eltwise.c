@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
 
 oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
@@ -26,13 +26,13 @@ oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
     if (ir_attr_int(n, "broadcast", 0) && ir_node_attr(n, "axis"))
         return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
                               "compile: legacy axis broadcasting is not supported");
-    int64_t str[3][REF_MAX_RANK];
+    int64_t str[3][OPS_MAX_RANK];
     cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
     cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
     cg_strides(y->rank, y->dims, str[2]);
     LLVMValueRef pa = cg_ptr(f, a), pb = cg_ptr(f, b), py = cg_ptr(f, y), offs[3];
     cg_nest ns;
-    cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[REF_MAX_RANK])str, offs);
+    cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[OPS_MAX_RANK])str, offs);
     LLVMValueRef x0 = cg_load(f, f->f32, pa, offs[0]), x1 = cg_load(f, f->f32, pb, offs[1]);
     cg_store(f, f->f32, py, offs[2], cg_binary_elem(f, n->op, x0, x1));
     cg_nest_end(f, &ns);

@@ -9,7 +9,7 @@
  * the float tolerance, not bit for bit.  Gemm's epilogue is
  * Y = alpha * AB + beta * C with C broadcast to [M,N].
  */
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 typedef struct mm_operand {
     LLVMValueRef base;  /* element pointer */
@@ -82,7 +82,7 @@ oct_status cg_lower_gemm(cg_fn *f, const ir_node *n)
     float alpha = ir_attr_float(n, "alpha", 1.0f), beta = ir_attr_float(n, "beta", 1.0f);
     if (alpha == 1.0f && (!C || beta == 0.0f))
         return OCT_OK;
-    int64_t cs[REF_MAX_RANK] = {0, 0};
+    int64_t cs[OPS_MAX_RANK] = {0, 0};
     if (C)
         cg_bcast_strides(C->rank, C->dims, 2, cs);
     LLVMValueRef pc = C ? cg_ptr(f, C) : NULL;
@@ -112,7 +112,7 @@ oct_status cg_lower_matmul(cg_fn *f, const ir_node *n)
         (st = cg_need_f32(f, n, Y, 1, 0)))
         return st;
     /* 1-D operands: A [K] -> [1,K], B [K] -> [K,1] */
-    int64_t ad[REF_MAX_RANK + 1], bd[REF_MAX_RANK + 1];
+    int64_t ad[OPS_MAX_RANK + 1], bd[OPS_MAX_RANK + 1];
     int ar = A->rank, br = B->rank;
     if (ar < 1 || br < 1)
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: MatMul of a scalar");
@@ -134,7 +134,7 @@ oct_status cg_lower_matmul(cg_fn *f, const ir_node *n)
     }
     int64_t M = ad[ar - 2], K = ad[ar - 1], N = bd[br - 1];
     int nb = (ar > br ? ar : br) - 2;
-    int64_t bdims[REF_MAX_RANK], sbat[3][REF_MAX_RANK];
+    int64_t bdims[OPS_MAX_RANK], sbat[3][OPS_MAX_RANK];
     for (int d = 0; d < nb; d++) {
         int da = d - (nb - (ar - 2)), db = d - (nb - (br - 2));
         int64_t x = da >= 0 ? ad[da] : 1, z = db >= 0 ? bd[db] : 1;
@@ -151,7 +151,7 @@ oct_status cg_lower_matmul(cg_fn *f, const ir_node *n)
     LLVMValueRef offs[3] = {cg_i64c(f, 0), cg_i64c(f, 0), cg_i64c(f, 0)};
     cg_nest ns;
     LLVMValueRef pa = cg_ptr(f, A), pb = cg_ptr(f, B), py = cg_ptr(f, Y);
-    cg_nest_begin(f, &ns, nb, bdims, 3, (const int64_t(*)[REF_MAX_RANK])sbat, offs);
+    cg_nest_begin(f, &ns, nb, bdims, 3, (const int64_t(*)[OPS_MAX_RANK])sbat, offs);
     mm_operand a = {pa, offs[0], K, 1}, b = {pb, offs[1], N, 1}, y = {py, offs[2], N, 1};
     emit_mm(f, &a, &b, &y, M, N, K);
     cg_nest_end(f, &ns);

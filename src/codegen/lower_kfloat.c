@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
 
 /* ---- where the weights come from ---------------------------------------- */
@@ -82,7 +82,7 @@ static bool fp8_source(const cg_tensor *tens, const cg_tensor *w, kf_weight *out
             return false;
     int axis = 0;
     if (s->nelems > 1) {
-        if (s->rank != 1 || !ref_norm_axis(ir_attr_int(dq, "axis", 1), x->rank, &axis) ||
+        if (s->rank != 1 || !ops_norm_axis(ir_attr_int(dq, "axis", 1), x->rank, &axis) ||
             x->dims[axis] != (int64_t)s->nelems)
             return false;
     }
@@ -156,7 +156,7 @@ static const char *float_path(cg_fn *f, const kf_weight *w)
 
 /* ---- which forms the kernels take ---------------------------------------- */
 
-/* The checks of cg_try_sconv that need no geometry (ref_window_init):
+/* The checks of cg_try_sconv that need no geometry (ops_window_init):
  * float x and y, a constant weight of x's rank (1-D or 2-D conv), a
  * constant bias of M, groups that divide the channels. */
 static bool sconv_form(const cg_tensor *tens, const ir_node *n, const kf_weight *w)
@@ -269,10 +269,10 @@ bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
     if (!cg_kernels_available(f) || !sconv_form(f->tens, n, &w))
         return decline(&w);
     const ir_tensor *bias = Bt ? init_f32(Bt) : NULL;
-    ref_shape xs = {.dtype = X->dtype, .rank = X->rank};
+    ops_shape xs = {.dtype = X->dtype, .rank = X->rank};
     memcpy(xs.dims, X->dims, (size_t)X->rank * sizeof *xs.dims);
-    ref_window win;
-    if ((*st = ref_window_init(f->ctx, n, &xs, Wt->dims + 2, false, &win)) != OCT_OK)
+    ops_window win;
+    if ((*st = ops_window_init(f->ctx, n, &xs, Wt->dims + 2, false, &win)) != OCT_OK)
         return true;
     bool two = X->rank == 4;
     int64_t N = X->dims[0], C = X->dims[1], M = Wt->dims[0], G = ir_attr_int(n, "group", 1);

@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 static oct_status need_bytes(cg_fn *f, const ir_node *n, const cg_tensor *t)
 {
@@ -54,7 +54,7 @@ oct_status cg_lower_concat(cg_fn *f, const ir_node *n)
     if (st)
         return st;
     int axis;
-    if (!ref_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Concat axis");
     uint64_t esize = ir_dtype_info(y->dtype)->bits / 8, outer = 1, inner = esize;
     for (int d = 0; d < axis; d++)
@@ -105,11 +105,11 @@ oct_status cg_lower_transpose(cg_fn *f, const ir_node *n)
     oct_status st = need_bytes(f, n, x);
     if (st)
         return st;
-    int r = x->rank, perm[REF_MAX_RANK];
+    int r = x->rank, perm[OPS_MAX_RANK];
     const ir_attr *pa = ir_node_attr(n, "perm");
     for (int d = 0; d < r; d++)
         perm[d] = pa && pa->n == (size_t)r ? (int)pa->ints[d] : r - 1 - d;
-    int64_t xs[REF_MAX_RANK], str[2][REF_MAX_RANK];
+    int64_t xs[OPS_MAX_RANK], str[2][OPS_MAX_RANK];
     cg_strides(r, x->dims, xs);
     for (int d = 0; d < r; d++) {
         if (perm[d] < 0 || perm[d] >= r)
@@ -120,7 +120,7 @@ oct_status cg_lower_transpose(cg_fn *f, const ir_node *n)
     LLVMTypeRef ty = cg_elem_type(f, x->dtype);
     LLVMValueRef px = cg_ptr(f, x), py = cg_ptr(f, y), offs[2];
     cg_nest ns;
-    cg_nest_begin(f, &ns, r, y->dims, 2, (const int64_t(*)[REF_MAX_RANK])str, offs);
+    cg_nest_begin(f, &ns, r, y->dims, 2, (const int64_t(*)[OPS_MAX_RANK])str, offs);
     cg_store(f, ty, py, offs[1], cg_load(f, ty, px, offs[0]));
     cg_nest_end(f, &ns);
     return OCT_OK;
@@ -136,13 +136,13 @@ oct_status cg_lower_slice(cg_fn *f, const ir_node *n)
     oct_status st = need_bytes(f, n, x);
     if (st)
         return st;
-    int64_t v[4][REF_MAX_RANK];
+    int64_t v[4][OPS_MAX_RANK];
     int cnt[4] = {-1, -1, -1, -1};
     for (int k = 0; k < 4; k++) {
         if (f->opset < 10) {
             static const char *const names[] = {"starts", "ends", "axes", NULL};
             const ir_attr *a = names[k] ? ir_node_attr(n, names[k]) : NULL;
-            if (a && a->n <= REF_MAX_RANK) {
+            if (a && a->n <= OPS_MAX_RANK) {
                 if (a->n) /* an empty list has no array */
                     memcpy(v[k], a->ints, a->n * sizeof *a->ints);
                 cnt[k] = (int)a->n;
@@ -153,19 +153,19 @@ oct_status cg_lower_slice(cg_fn *f, const ir_node *n)
         if (!t)
             continue;
         if (t->place != CG_PLACE_CONST ||
-            (cnt[k] = ref_const_ints(t->value->init, v[k], REF_MAX_RANK)) < 0)
+            (cnt[k] = ops_const_ints(t->value->init, v[k], OPS_MAX_RANK)) < 0)
             return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, k + 1,
                                    "compile: Slice needs constant integer parameters");
     }
     int r = x->rank, m = cnt[0];
     if (m < 0 || cnt[1] != m || (cnt[2] >= 0 && cnt[2] != m) || (cnt[3] >= 0 && cnt[3] != m))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Slice parameters");
-    int64_t start[REF_MAX_RANK] = {0}, step[REF_MAX_RANK], xs[REF_MAX_RANK];
+    int64_t start[OPS_MAX_RANK] = {0}, step[OPS_MAX_RANK], xs[OPS_MAX_RANK];
     for (int d = 0; d < r; d++)
         step[d] = 1;
     for (int i = 0; i < m; i++) {
         int ax;
-        if (!ref_norm_axis(cnt[2] >= 0 ? v[2][i] : i, r, &ax) || (cnt[3] >= 0 && !v[3][i]))
+        if (!ops_norm_axis(cnt[2] >= 0 ? v[2][i] : i, r, &ax) || (cnt[3] >= 0 && !v[3][i]))
             return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Slice axis or step");
         int64_t dim = x->dims[ax], s0 = v[0][i], sp = cnt[3] >= 0 ? v[3][i] : 1;
         if (s0 < 0)
@@ -176,7 +176,7 @@ oct_status cg_lower_slice(cg_fn *f, const ir_node *n)
         step[ax] = sp;
     }
     cg_strides(r, x->dims, xs);
-    int64_t str[2][REF_MAX_RANK], base = 0;
+    int64_t str[2][OPS_MAX_RANK], base = 0;
     for (int d = 0; d < r; d++) {
         base += start[d] * xs[d];
         str[0][d] = step[d] * xs[d];
@@ -187,7 +187,7 @@ oct_status cg_lower_slice(cg_fn *f, const ir_node *n)
     LLVMTypeRef ty = cg_elem_type(f, x->dtype);
     LLVMValueRef px = cg_gep(f, ty, cg_ptr(f, x), cg_i64c(f, base)), py = cg_ptr(f, y), offs[2];
     cg_nest ns;
-    cg_nest_begin(f, &ns, r, y->dims, 2, (const int64_t(*)[REF_MAX_RANK])str, offs);
+    cg_nest_begin(f, &ns, r, y->dims, 2, (const int64_t(*)[OPS_MAX_RANK])str, offs);
     cg_store(f, ty, py, offs[1], LLVMBuildLoad2(f->b, ty, LLVMBuildGEP2(f->b, ty, px, &offs[0], 1, ""), ""));
     cg_nest_end(f, &ns);
     return OCT_OK;

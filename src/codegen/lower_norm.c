@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
 
 oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
@@ -24,7 +24,7 @@ oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
         return st;
     bool log_form = n->op == IR_OP_LOGSOFTMAX;
     int axis;
-    if (!ref_norm_axis(ir_attr_int(n, "axis", f->opset >= 13 ? -1 : 1), X->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(n, "axis", f->opset >= 13 ? -1 : 1), X->rank, &axis))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Softmax axis");
     int64_t outer = 1, len = 1, inner = 1;
     for (int d = 0; d < X->rank; d++) {
@@ -87,7 +87,7 @@ oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
 
 static double get_f(const ir_tensor *t, int64_t i)
 {
-    return ref_get(t, (uint64_t)i);
+    return ops_get(t, (uint64_t)i);
 }
 
 oct_status cg_lower_batchnorm(cg_fn *f, const ir_node *n)

@@ -1,6 +1,6 @@
 /*
  * lower_pool.c: float32 MaxPool (also on int8/uint8) and AveragePool (1-D and 2-D, pads,
- * auto_pad, strides, dilations, ceil_mode through ref_window_init, as in
+ * auto_pad, strides, dilations, ceil_mode through ops_window_init, as in
  * the reference interpreter), GlobalAveragePool and GlobalMaxPool.
  * Padding never wins a max and is never summed; AveragePool divides by the
  * number of taps inside the input, or with count_include_pad by the number
@@ -13,7 +13,7 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
 
 static LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty)
@@ -57,11 +57,11 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     const ir_attr *ks = ir_node_attr(n, "kernel_shape");
     if (!ks || ks->n != (size_t)(X->rank - 2))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad kernel_shape");
-    ref_shape xs = {.dtype = X->dtype, .rank = X->rank};
+    ops_shape xs = {.dtype = X->dtype, .rank = X->rank};
     for (int d = 0; d < X->rank; d++)
         xs.dims[d] = X->dims[d];
-    ref_window w;
-    if ((st = ref_window_init(f->ctx, n, &xs, ks->ints, ir_attr_int(n, "ceil_mode", 0) != 0,
+    ops_window w;
+    if ((st = ops_window_init(f->ctx, n, &xs, ks->ints, ir_attr_int(n, "ceil_mode", 0) != 0,
                               &w)) != OCT_OK)
         return st;
     bool two = X->rank == 4, is_max = n->op == IR_OP_MAXPOOL;

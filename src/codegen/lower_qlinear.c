@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
 
 static bool is_q8(ir_dtype dt)
@@ -104,7 +104,7 @@ static oct_status make_qout(cg_fn *f, const ir_node *n, int sx_i, int sw_i, int 
         return OCT_EINTERNAL;
     double sxv = elem_f(sx, 0), syv = elem_f(sy, 0);
     for (int64_t c = 0; c < count; c++) {
-        /* requant_multiplier() of src/ref/qlinear.c for float32 scales */
+        /* ops_requant_multiplier() of src/ref/qlinear.c for float32 scales */
         q->mult[c] = (float)((double)(float)(sxv * elem_f(sw, c)) / syv);
         q->w_zero[c] = elem_i(zw, c);
         if (q->bias)
@@ -151,10 +151,10 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
                        : n->in[2] != NULL)
         return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: the input zero point "
                               "must be a constant of the input's type");
-    ref_shape xs = {.dtype = X->dtype, .rank = X->rank};
+    ops_shape xs = {.dtype = X->dtype, .rank = X->rank};
     memcpy(xs.dims, X->dims, (size_t)X->rank * sizeof *xs.dims);
-    ref_window win;
-    if ((st = ref_window_init(f->ctx, n, &xs, w->dims + 2, false, &win)) != OCT_OK)
+    ops_window win;
+    if ((st = ops_window_init(f->ctx, n, &xs, w->dims + 2, false, &win)) != OCT_OK)
         return st;
     bool two = X->rank == 4;
     int64_t N = X->dims[0], C = X->dims[1], M = w->dims[0], G = ir_attr_int(n, "group", 1);

@@ -25,7 +25,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 #include "ir/qformat.h"
 
 typedef struct qgeom {
@@ -52,7 +52,7 @@ static oct_status geometry(cg_fn *f, const ir_node *n, const cg_tensor *x, const
     if (!g->per_axis)
         return OCT_OK;
     int axis;
-    if (s->rank != 1 || !ref_norm_axis(ir_attr_int(n, "axis", 1), x->rank, &axis) ||
+    if (s->rank != 1 || !ops_norm_axis(ir_attr_int(n, "axis", 1), x->rank, &axis) ||
         x->dims[axis] != s->dims[0])
         return oct_input_error(f->ctx, OCT_EINPUT, n, 1, "compile: per-axis scale does not "
                                "match the axis");
@@ -132,14 +132,14 @@ static float bits_f32(uint32_t u)
  * the value, so code(a) = #{k : a > t[k]}. */
 static void fp8_thresholds(ir_dtype dt, float t[128])
 {
-    uint8_t max_code = ref_f32_to_fp8(dt, INFINITY, true) & 0x7f;
+    uint8_t max_code = ops_f32_to_fp8(dt, INFINITY, true) & 0x7f;
     for (int k = 0; k < 128; k++)
         t[k] = INFINITY;
     for (int k = 0; k < max_code; k++) {
         uint32_t lo = 0, hi = f32_bits(INFINITY); /* code(lo) <= k < code(hi) */
         while (hi - lo > 1) {
             uint32_t mid = lo + (hi - lo) / 2;
-            if ((ref_f32_to_fp8(dt, bits_f32(mid), true) & 0x7f) <= k)
+            if ((ops_f32_to_fp8(dt, bits_f32(mid), true) & 0x7f) <= k)
                 lo = mid;
             else
                 hi = mid;
@@ -161,8 +161,8 @@ static oct_status quantize_fp8(cg_fn *f, const ir_node *n, const cg_tensor *X,
     float t[128];
     fp8_thresholds(Y->dtype, t);
     LLVMValueRef gt = cg_const_data(f, t, sizeof t);
-    uint8_t nan_pos = ref_f32_to_fp8(Y->dtype, NAN, true);
-    uint8_t nan_neg = ref_f32_to_fp8(Y->dtype, -NAN, true);
+    uint8_t nan_pos = ops_f32_to_fp8(Y->dtype, NAN, true);
+    uint8_t nan_neg = ops_f32_to_fp8(Y->dtype, -NAN, true);
     LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), py = cg_ptr(f, Y);
     cg_loop lo_, ld, li;
     LLVMValueRef o = cg_loop_begin(f, &lo_, g.outer);
@@ -207,7 +207,7 @@ static oct_status dequantize_fp8(cg_fn *f, const ir_node *n, const cg_tensor *X,
         return st;
     float table[256];
     for (int b = 0; b < 256; b++)
-        table[b] = ref_fp8_to_f32(X->dtype, (uint8_t)b);
+        table[b] = ops_fp8_to_f32(X->dtype, (uint8_t)b);
     LLVMValueRef gt = cg_const_data(f, table, sizeof table);
     LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), py = cg_ptr(f, Y);
     cg_loop lo_, ld, li;

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codegen.h"
+#include "codegen/codegen.h"
 
 static uint64_t align_up(uint64_t v)
 {
@@ -41,7 +41,7 @@ static int by_size_desc(const void *x, const void *y)
 static bool concat_slices(const ir_node *n, const cg_tensor *tens, const cg_tensor *y)
 {
     int axis;
-    if (!ref_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
         return false;
     for (int d = 0; d < axis; d++)
         if (y->dims[d] != 1)

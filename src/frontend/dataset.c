@@ -5,7 +5,7 @@
  * directory and local headers (npz.c's walk, over a read-only mmap of the
  * archive that touches only those pages), or a folder listing, and checks
  * each array against its model input.  Reading a sample allocates one
- * ref_tensor_new tensor per input and fills it straight from the file:
+ * ir_heap_tensor_new tensor per input and fills it straight from the file:
  * pread at data_offset + index * sample_bytes for .npy files and stored
  * members; a per-member zlib stream for deflated members (zs_*).  Folders
  * of .pb files are handled in dataset_dir.c.
@@ -27,9 +27,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "fe_formats.h"
+#include "frontend/fe_formats.h"
 #include "frontend/dataset.h"
-#include "ref/ref.h"
 
 #define DS_CHUNK (64 * 1024)           /* zlib input and skip buffers */
 #define DS_HEADER_MAX (1u << 20)       /* longest .npy header accepted */
@@ -44,7 +43,7 @@ typedef struct ds_array {
     fe_npy_info info;
     uint64_t n_samples;
     int sample_rank;
-    int64_t sample_dims[REF_MAX_RANK];
+    int64_t sample_dims[IR_HEAP_MAX_RANK];
     uint64_t sample_elems, sample_bytes;
     uint64_t start;           /* file offset of the .npy image (member) */
     uint64_t image_len;       /* bytes of the .npy image */
@@ -320,7 +319,7 @@ oct_status fe_dataset_check_sample(oct_ctx *ctx, const ir_value *v,
                                    const int64_t *dims)
 {
     char got[256], want[256];
-    int64_t vdims[REF_MAX_RANK];
+    int64_t vdims[IR_HEAP_MAX_RANK];
     for (int i = 0; i < v->type.rank; i++)
         vdims[i] = v->type.dims[i].value;
     dims_str(got, sizeof got, rank, dims);
@@ -521,11 +520,11 @@ static oct_status collect_inputs(fe_dataset *ds, const ir_model *m)
                                "model input '%s' is not a tensor of a "
                                "numeric byte-sized type; data sets cannot "
                                "feed it", v->name);
-        if (v->type.rank < 0 || v->type.rank > REF_MAX_RANK)
+        if (v->type.rank < 0 || v->type.rank > IR_HEAP_MAX_RANK)
             return input_error(ctx, OCT_EUNSUPPORTED, v,
                                "model input '%s' has no static rank (at most "
                                "%d); a data set needs one", v->name,
-                               REF_MAX_RANK);
+                               IR_HEAP_MAX_RANK);
         ds->inputs[ds->n_inputs++] = v;
     }
     if (ds->n_inputs == 0)
@@ -554,7 +553,7 @@ static oct_status open_kind(fe_dataset *ds)
     if (fstat(ds->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         return oct_error(ctx, OCT_EINPUT,
                          "the data set is not a regular file or a folder");
-    fe_note_input(ctx, ds->path);
+    ir_note_input(ctx, ds->path);
     ds->arrays = ir_alloc_array(ctx, ds->n_inputs, sizeof *ds->arrays);
     if (!ds->arrays)
         return OCT_EINTERNAL;
@@ -627,7 +626,7 @@ size_t fe_dataset_n_inputs(const fe_dataset *ds)
 static oct_status array_sample(fe_dataset *ds, ds_array *a, size_t index,
                                const ir_value *v, ir_tensor **out)
 {
-    ir_tensor *t = ref_tensor_new(ds->ctx, a->info.dtype, a->sample_rank,
+    ir_tensor *t = ir_heap_tensor_new(ds->ctx, a->info.dtype, a->sample_rank,
                                   a->sample_dims);
     if (!t)
         return OCT_EINTERNAL;
@@ -636,7 +635,7 @@ static oct_status array_sample(fe_dataset *ds, ds_array *a, size_t index,
     uint64_t pos = a->info.data_offset + (uint64_t)index * a->sample_bytes;
     oct_status st = array_read(ds, a, pos, t->data, a->sample_bytes);
     if (st != OCT_OK) {
-        ref_tensor_free(ds->ctx, t);
+        ir_heap_tensor_free(ds->ctx, t);
         return st;
     }
     fe_npy_fix_data(&a->info, t->data, a->sample_elems);
@@ -667,7 +666,7 @@ oct_status fe_dataset_get(fe_dataset *ds, size_t index, ir_tensor **inputs)
     ctx->cur_file = saved;
     if (st != OCT_OK)
         for (size_t k = 0; k < ds->n_inputs; k++) {
-            ref_tensor_free(ctx, inputs[k]);
+            ir_heap_tensor_free(ctx, inputs[k]);
             inputs[k] = NULL;
         }
     return st;

@@ -33,7 +33,7 @@
 #ifndef OCTET_FE_DATASET_H
 #define OCTET_FE_DATASET_H
 
-#include "ir.h"
+#include "ir/ir.h"
 
 typedef struct fe_dataset fe_dataset;
 
@@ -41,7 +41,7 @@ typedef struct fe_dataset fe_dataset;
  * against m's inputs (diagnostics name the file, the member and the model
  * input; OCT_EINPUT for bad data, OCT_EUNSUPPORTED for data Octet does not
  * read).  max_samples 0 keeps every sample, otherwise the first max_samples.
- * Registers the data files with fe_note_input.  On success *out must be
+ * Registers the data files with ir_note_input.  On success *out must be
  * released with fe_dataset_close; m must outlive it. */
 oct_status fe_dataset_open(oct_ctx *ctx, const char *path, const ir_model *m,
                            uint64_t max_samples, fe_dataset **out);
@@ -54,7 +54,7 @@ size_t fe_dataset_n_inputs(const fe_dataset *ds);
 
 /* Reads sample `index` (< fe_dataset_count) into inputs[0..n_inputs):
  * one heap tensor per model input, in graph order, allocated with
- * ref_tensor_new (free each with ref_tensor_free); tensor names point at
+ * ir_heap_tensor_new (free each with ir_heap_tensor_free); tensor names point at
  * the model inputs' names.  Any index order works; sequential order is the
  * fast one for deflated .npz members.  On failure every inputs[i] is NULL
  * and a diagnostic says what was wrong (a file truncated or changed since

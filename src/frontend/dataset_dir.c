@@ -5,7 +5,7 @@
  * ordered by number (ties by name).  Entries of other names are ignored.
  *
  * Each .pb file is read and decoded in a scratch context freed right after
- * the sample is copied into ref_tensor_new tensors: decoding allocates from
+ * the sample is copied into ir_heap_tensor_new tensors: decoding allocates from
  * a context's arena, which would otherwise grow with every sample.  The
  * scratch context gets the caller's limits, and its diagnostics are copied
  * into the caller's context.
@@ -17,8 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fe_formats.h"
-#include "ref/ref.h"
+#include "frontend/fe_formats.h"
 
 /* One test_data_set_N folder. */
 typedef struct dir_set {
@@ -77,7 +76,7 @@ static oct_status check_set(oct_ctx *ctx, const char *dir, size_t n)
                              "'%s' has no model input to feed: the model has "
                              "%zu input%s", file, n, n == 1 ? "" : "s");
         if (there)
-            fe_note_input(ctx, file);
+            ir_note_input(ctx, file);
     }
     return OCT_OK;
 }
@@ -159,7 +158,7 @@ oct_status fe_dataset_folder_open(oct_ctx *ctx, const char *path,
         return OCT_EINTERNAL;
     st = fe_dataset_folder_get(ctx, list[0], inputs, n_inputs, first);
     for (size_t i = 0; st == OCT_OK && i < n_inputs; i++)
-        ref_tensor_free(ctx, first[i]);
+        ir_heap_tensor_free(ctx, first[i]);
     oct_free(ctx, first, n_inputs * sizeof *first);
     if (st != OCT_OK)
         return st;
@@ -196,7 +195,7 @@ static oct_status read_one(oct_ctx *ctx, oct_ctx *scratch, const char *dir,
     uint8_t *data = NULL;
     size_t len = 0;
     ir_tensor *t = NULL;
-    oct_status st = fe_read_file(scratch, file, scratch->limits.max_file_bytes,
+    oct_status st = ir_read_file(scratch, file, scratch->limits.max_file_bytes,
                                  &data, &len);
     if (st == OCT_OK) {
         st = fe_tensor_from_pb(scratch, data, len, file, &t);
@@ -219,14 +218,14 @@ static oct_status read_one(oct_ctx *ctx, oct_ctx *scratch, const char *dir,
         st = fe_dataset_check_sample(ctx, inputs[slot], "this TensorProto",
                                      t->dtype, t->rank, t->dims);
     ir_tensor *copy = NULL;
-    if (st == OCT_OK && t->rank > REF_MAX_RANK)
-        st = oct_error(ctx, OCT_EINTERNAL, "rank above REF_MAX_RANK");
+    if (st == OCT_OK && t->rank > IR_HEAP_MAX_RANK)
+        st = oct_error(ctx, OCT_EINTERNAL, "rank above IR_HEAP_MAX_RANK");
     if (st == OCT_OK &&
-        !(copy = ref_tensor_new(ctx, t->dtype, t->rank, t->dims)))
+        !(copy = ir_heap_tensor_new(ctx, t->dtype, t->rank, t->dims)))
         st = OCT_EINTERNAL;
     if (st == OCT_OK && copy->nbytes != t->nbytes) {
         st = oct_error(ctx, OCT_EINTERNAL, "tensor byte sizes disagree");
-        ref_tensor_free(ctx, copy);
+        ir_heap_tensor_free(ctx, copy);
     }
     ctx->cur_file = saved;
     if (st != OCT_OK)
@@ -247,7 +246,7 @@ oct_status fe_dataset_folder_get(oct_ctx *ctx, const char *dir,
     oct_status st = OCT_OK;
     for (size_t i = 0; i < n_inputs && st == OCT_OK; i++) {
         /* A fresh scratch context per file, so decoding never accumulates. */
-        oct_ctx *scratch = oct_ctx_new();
+        oct_ctx *scratch = ir_ctx_new();
         if (!scratch)
             return oct_error(ctx, OCT_EINTERNAL, "out of memory");
         scratch->limits = ctx->limits;
@@ -257,7 +256,7 @@ oct_status fe_dataset_folder_get(oct_ctx *ctx, const char *dir,
     }
     if (st != OCT_OK)
         for (size_t k = 0; k < n_inputs; k++) {
-            ref_tensor_free(ctx, out[k]);
+            ir_heap_tensor_free(ctx, out[k]);
             out[k] = NULL;
         }
     return st;

@@ -7,7 +7,7 @@
 #ifndef OCTET_FE_FORMATS_H
 #define OCTET_FE_FORMATS_H
 
-#include "frontend.h"
+#include "frontend/frontend.h"
 
 /* ---- .npy header (npy.c) ------------------------------------------------ */
 
@@ -88,12 +88,12 @@ oct_status fe_dataset_check_sample(oct_ctx *ctx, const ir_value *v,
  * order; checks that each of the first max_samples (0: all) holds
  * input_0.pb .. input_{n_inputs-1}.pb and no input_{n_inputs}.pb, decodes
  * the first sample to check it against the inputs, and registers every
- * file with fe_note_input. */
+ * file with ir_note_input. */
 oct_status fe_dataset_folder_open(oct_ctx *ctx, const char *path,
                                   const ir_value *const *inputs,
                                   size_t n_inputs, uint64_t max_samples,
                                   const char ***dirs, size_t *count);
-/* Reads the sample in folder `dir` into out[0..n_inputs) (ref_tensor_new
+/* Reads the sample in folder `dir` into out[0..n_inputs) (ir_heap_tensor_new
  * tensors); on failure nothing is left allocated. */
 oct_status fe_dataset_folder_get(oct_ctx *ctx, const char *dir,
                                  const ir_value *const *inputs,

@@ -12,7 +12,7 @@
 #ifndef OCTET_FE_INTERNAL_H
 #define OCTET_FE_INTERNAL_H
 
-#include "frontend.h"
+#include "frontend/frontend.h"
 #include "onnx.pb-c.h"
 
 /* Nesting of length-delimited messages (any kind) the pre-scan accepts on top

@@ -4,14 +4,14 @@
  * as .npy, .npz and TensorProto .pb files.  Only files under src/frontend/
  * include the generated protobuf header.
  *
- * Every writer goes through fe_write_atomic: a temporary file in the target
+ * Every writer goes through ir_write_atomic (src/ir/io.c): a temporary file in the target
  * folder, flushed, then renamed, so a failure never leaves a partial file
  * and an output that names an input is refused.
  */
 #ifndef OCTET_FRONTEND_H
 #define OCTET_FRONTEND_H
 
-#include "ir.h"
+#include "ir/ir.h"
 
 typedef struct fe_load_opts {
     bool allow_external_data; /* read external data beneath the model folder */
@@ -35,22 +35,6 @@ oct_status fe_save_memory(oct_ctx *ctx, const ir_model *m, uint8_t **data,
                           size_t *len);
 /* Writes the model to `path` atomically ("-": standard output). */
 oct_status fe_save_file(oct_ctx *ctx, const ir_model *m, const char *path);
-
-/* Writes `len` bytes to `path` through a temporary file in the same folder,
- * flushed and renamed; "-" writes standard output.  Refuses a path that is
- * the same file as one registered with fe_note_input. */
-oct_status fe_write_atomic(oct_ctx *ctx, const char *path, const void *data,
-                           size_t len);
-/* Registers a file the process reads, so fe_write_atomic refuses to
- * overwrite it (the list lives in ctx). */
-void fe_note_input(oct_ctx *ctx, const char *path);
-/* Unlinks every temporary file fe_write_atomic has open at this moment.
- * Async-signal-safe: for SIGINT/SIGTERM handlers (src/cli/main.c). */
-void fe_remove_temp_files(void);
-
-/* Reads a whole file into oct_malloc'ed memory, checking the size limit. */
-oct_status fe_read_file(oct_ctx *ctx, const char *path, uint64_t limit,
-                        uint8_t **data, size_t *len);
 
 /* ---- tensors ----------------------------------------------------------- */
 

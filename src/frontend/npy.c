@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fe_formats.h"
+#include "frontend/fe_formats.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -488,7 +488,7 @@ oct_status fe_write_npy(oct_ctx *ctx, const ir_tensor *t, const char *path)
     buf[total - 1] = '\n';
     if (nbytes)
         memcpy(buf + total, t->data, (size_t)nbytes);
-    oct_status st = fe_write_atomic(ctx, path, buf, (size_t)file_len);
+    oct_status st = ir_write_atomic(ctx, path, buf, (size_t)file_len);
     oct_free(ctx, buf, (size_t)file_len);
     return st;
 }

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "fe_formats.h"
+#include "frontend/fe_formats.h"
 
 #define ZIP_EOCD_SIG 0x06054b50u
 #define ZIP64_LOC_SIG 0x07064b50u
@@ -408,7 +408,7 @@ oct_status fe_read_npz(oct_ctx *ctx, const char *path, ir_tensor ***out,
 {
     uint8_t *data = NULL;
     size_t len = 0;
-    oct_status st = fe_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
+    oct_status st = ir_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
                                  &len);
     if (st != OCT_OK)
         return st;
@@ -434,7 +434,7 @@ oct_status fe_read_tensor(oct_ctx *ctx, const char *path, ir_tensor **out)
 {
     uint8_t *data = NULL;
     size_t len = 0;
-    oct_status st = fe_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
+    oct_status st = ir_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
                                  &len);
     if (st != OCT_OK)
         return st;

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fe_internal.h"
+#include "frontend/fe_internal.h"
 
 typedef struct loader {
     oct_ctx *ctx;
@@ -499,7 +499,7 @@ oct_status fe_load_file(oct_ctx *ctx, const char *path,
 {
     bool is_stdin = !strcmp(path, "-");
     ctx->cur_file = NULL;
-    fe_note_input(ctx, path);
+    ir_note_input(ctx, path);
     char *base_dir = NULL;
     if (!is_stdin) {
         const char *slash = strrchr(path, '/');
@@ -510,7 +510,7 @@ oct_status fe_load_file(oct_ctx *ctx, const char *path,
     }
     /* A non-empty regular file within the size limit is mapped (page-cache
      * pages: no copy, no zero-filled anonymous memory); anything else is
-     * read through fe_read_file, which reports what is wrong. */
+     * read through ir_read_file, which reports what is wrong. */
     struct stat sb;
     int fd = is_stdin ? -1 : open(path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0 && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
@@ -526,7 +526,7 @@ oct_status fe_load_file(oct_ctx *ctx, const char *path,
     }
     uint8_t *data;
     size_t len;
-    oct_status st = fe_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
+    oct_status st = ir_read_file(ctx, path, ctx->limits.max_file_bytes, &data,
                                  &len);
     if (st)
         return st;

@@ -11,7 +11,7 @@
  */
 #include <string.h>
 
-#include "fe_internal.h"
+#include "frontend/fe_internal.h"
 
 /* Field numbers of the sub-messages the IR keeps serialized (onnx.proto). */
 enum {
@@ -336,7 +336,7 @@ oct_status fe_save_file(oct_ctx *ctx, const ir_model *m, const char *path)
     oct_status st = fe_save_memory(ctx, m, &data, &len);
     if (st)
         return st;
-    st = fe_write_atomic(ctx, path, data, len);
+    st = ir_write_atomic(ctx, path, data, len);
     oct_free(ctx, data, len ? len : 1);
     return st;
 }

@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "fe_internal.h"
+#include "frontend/fe_internal.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the canonical tensor layout assumes a little-endian host");
@@ -543,7 +543,7 @@ oct_status fe_write_pb(oct_ctx *ctx, const ir_tensor *t, const char *path)
     if (!buf)
         return OCT_EINTERNAL;
     onnx__tensor_proto__pack(&pb, buf);
-    st = fe_write_atomic(ctx, path, buf, n);
+    st = ir_write_atomic(ctx, path, buf, n);
     oct_free(ctx, buf, n ? n : 1);
     return st;
 }

@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "fe_internal.h"
+#include "frontend/fe_internal.h"
 
 typedef struct scan_frame {
     const ProtobufCMessageDescriptor *desc;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 #define ARENA_BLOCK (64u * 1024u)
 #define ARENA_ALIGN 16u

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 oct_limits oct_default_limits(void)
 {
@@ -24,7 +24,7 @@ oct_limits oct_default_limits(void)
     return l;
 }
 
-oct_ctx *oct_ctx_new(void)
+oct_ctx *ir_ctx_new(void)
 {
     oct_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)

@@ -1,12 +1,12 @@
 /*
  * dtype.c: the element-type trait table built from dtypes.def.
  */
-#include "ir.h"
+#include "ir/ir.h"
 
 static const ir_dtype_traits dtype_table[] = {
 #define DT(e, id, nm, bits_, kind_, quant_) \
     [id] = {.name = nm, .bits = bits_, .kind = IR_DK_##kind_, .quantized = quant_},
-#include "dtypes.def"
+#include "ir/dtypes.def"
 #undef DT
 };
 _Static_assert(sizeof dtype_table / sizeof dtype_table[0] == IR_DT_COUNT,

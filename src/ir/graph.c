@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 struct ir_name_map {
     ir_value **slots;  /* power-of-two sized, NULL = empty */

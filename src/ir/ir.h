@@ -33,6 +33,44 @@ typedef struct ir_arena {
     ir_arena_block *head;
 } ir_arena;
 
+/* ---- evaluation engines ----------------------------------------------------
+ * What passes below the interpreter use to evaluate nodes and graphs
+ * (constant folding, calibration, the quantization report) without
+ * including it.  The reference interpreter implements it (ref_engine(),
+ * src/ref/engine.c); the public oct_ctx_new (src/api/ctx_api.c) installs it
+ * as every context's engine.  A context made with ir_ctx_new has none until
+ * its creator sets ctx->engine. */
+
+struct ir_value;
+struct ir_tensor;
+struct ir_node;
+struct ir_model;
+
+/* Receives one computed value and its tensor; t is valid only during the
+ * call. */
+typedef void (*ir_observe_fn)(void *user, const struct ir_value *v,
+                              const struct ir_tensor *t);
+
+typedef struct ir_engine {
+    const char *name; /* for diagnostics */
+    /* Evaluates node n (of a model of default-domain opset `opset`) on
+     * input tensors in[] (NULL for omitted inputs; every other input
+     * known): out[i] is allocated (ir_heap_tensor_new) for every output the
+     * node has, other entries stay NULL.  On failure every out[i] is NULL
+     * and a diagnostic names the node. */
+    oct_status (*eval_node)(oct_ctx *ctx, const struct ir_node *n, int64_t opset,
+                            const struct ir_tensor *const *in, struct ir_tensor **out);
+    /* Runs m's graph on `inputs` (one per non-initializer graph input, in
+     * order; checked against the declared types) and returns the graph
+     * outputs in outputs[0..n_outputs) (heap tensors the caller frees with
+     * ir_heap_tensor_free).  observe (may be NULL) is called after every
+     * node output is computed, in node order. */
+    oct_status (*run)(oct_ctx *ctx, const struct ir_model *m,
+                      const struct ir_tensor *const *inputs, size_t n_inputs,
+                      struct ir_tensor **outputs, size_t n_outputs,
+                      ir_observe_fn observe, void *observe_user);
+} ir_engine;
+
 struct oct_ctx {
     oct_limits limits;
     ir_arena arena;
@@ -51,7 +89,40 @@ struct oct_ctx {
     /* the model the running pass works on (passes read its opsets; a pass
      * that adds an op of another domain imports that domain's opset) */
     struct ir_model *model;
+    /* evaluates nodes and graphs for the passes that need it (ir_engine
+     * above); NULL in a bare ir_ctx_new context */
+    const ir_engine *engine;
 };
+
+/* ---- files (io.c) ---------------------------------------------------------- */
+
+/* Writes `len` bytes to `path` through a temporary file in the same folder,
+ * flushed and renamed; "-" writes standard output.  Refuses a path that is
+ * the same file as one registered with ir_note_input. */
+oct_status ir_write_atomic(oct_ctx *ctx, const char *path, const void *data,
+                           size_t len);
+/* Registers a file the process reads, so ir_write_atomic refuses to
+ * overwrite it (the list lives in ctx). */
+void ir_note_input(oct_ctx *ctx, const char *path);
+/* Unlinks every temporary file ir_write_atomic has open at this moment.
+ * Async-signal-safe: for SIGINT/SIGTERM handlers (src/cli/main.c). */
+void ir_remove_temp_files(void);
+
+/* Reads a whole file into oct_malloc'ed memory, checking the size limit. */
+oct_status ir_read_file(oct_ctx *ctx, const char *path, uint64_t limit,
+                        uint8_t **data, size_t *len);
+
+/* Reads exactly len bytes at offset from fd into buf; false on a short
+ * read or an error. */
+bool ir_read_at(int fd, uint8_t *buf, size_t len, long long offset);
+
+/* A context with the default limits and no engine (ctx.c); NULL if out of
+ * memory.  Library users call oct_ctx_new (src/api), which also installs
+ * the reference interpreter as the engine. */
+oct_ctx *ir_ctx_new(void);
+/* The context's engine, or NULL after recording an OCT_EINTERNAL
+ * diagnostic saying that `who` needs one (engine.c). */
+const ir_engine *ir_ctx_engine(oct_ctx *ctx, const char *who);
 
 /* Raw allocation through the context: counted, budgeted, and subject to the
  * fail-Nth test hook.  Returns NULL (and records an error diagnostic) on
@@ -117,7 +188,7 @@ void oct_diag_release(oct_ctx *ctx);
 
 typedef enum ir_dtype {
 #define DT(e, id, name, bits, kind, quant) IR_DT_##e = id,
-#include "dtypes.def"
+#include "ir/dtypes.def"
 #undef DT
     IR_DT_COUNT
 } ir_dtype;
@@ -155,7 +226,7 @@ enum {
 typedef enum ir_op {
     IR_OP_UNKNOWN = 0, /* not in the table: loads, prints, round-trips */
 #define OP(e, name, dom, k, mini, maxi, mino, maxo, fl, at) IR_OP_##e,
-#include "ops.def"
+#include "ir/ops.def"
 #undef OP
     IR_OP_COUNT
 } ir_op;
@@ -398,6 +469,15 @@ ir_value *ir_graph_add_init(oct_ctx *ctx, ir_graph *g, const char *base,
  * then src's own origins.  dst's own name and op type are not repeated.
  * False on allocation failure. */
 bool ir_node_add_origin(oct_ctx *ctx, ir_node *dst, const ir_node *src);
+
+/* Runtime tensors (tensor_heap.c): one oct_malloc block each (not the
+ * arena), so long calibration runs do not grow memory.  Rank at most
+ * IR_HEAP_MAX_RANK; data zeroed; NULL with a diagnostic on failure.
+ * ir_heap_tensor_free accepts NULL. */
+#define IR_HEAP_MAX_RANK 16
+ir_tensor *ir_heap_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
+                              const int64_t *dims);
+void ir_heap_tensor_free(oct_ctx *ctx, ir_tensor *t);
 /* Number of node input slots of g reading v. */
 size_t ir_value_use_count(const ir_graph *g, const ir_value *v);
 /* The one node of g reading v (in one slot), or NULL if v is read by
@@ -408,6 +488,12 @@ ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v);
 void ir_graph_remove_node(ir_graph *g, ir_node *n);
 /* Sets node output i to v and records v's producer. */
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
+/* Deep copy of m into ctx's arena (clone.c): graph, values, nodes,
+ * attributes, initializer data, serialized subgraphs and functions,
+ * metadata; value and node ids are kept.  The copy shares no memory with
+ * m, which may live in another context.  OCT_EINTERNAL on allocation
+ * failure (diagnostic recorded), *out NULL then. */
+oct_status ir_model_clone(oct_ctx *ctx, const ir_model *m, ir_model **out);
 /* Opset version of the default domain, or 0 if not imported. */
 int64_t ir_model_opset(const ir_model *m, const char *domain);
 /* Imports `domain` at `version` unless m already imports it; false on

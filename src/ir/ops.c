@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 static const ir_op_info op_table[IR_OP_COUNT] = {
     [IR_OP_UNKNOWN] = {.name = "?", .domain = "", .kernel = NULL,
@@ -12,7 +12,7 @@ static const ir_op_info op_table[IR_OP_COUNT] = {
     [IR_OP_##e] = {.name = nm, .domain = dom, .kernel = #k, .min_in = mini,  \
                    .max_in = maxi, .min_out = mino, .max_out = maxo,         \
                    .flags = fl, .attrs = at},
-#include "ops.def"
+#include "ir/ops.def"
 #undef OP
 };
 

@@ -60,7 +60,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 enum { DOC_INLINE_MAX = 64, PREVIEW_MAX = 8 };
 

@@ -52,7 +52,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 enum { INIT_LINES = 3 };
 

@@ -35,7 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 size_t ir_utf8_len(const uint8_t *p, size_t n)
 {

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "qformat.h"
+#include "ir/qformat.h"
 
 #define QG_T IR_QG_TENSOR
 #define QG_C IR_QG_CHANNEL
@@ -22,7 +22,7 @@ static const ir_qformat_traits qformats[IR_QF_COUNT] = {
                    .granularities = GRAN, .block_size = BLOCK,                       \
                    .scale_dtype = IR_DT_##SDT, .scale_levels = LEVELS,               \
                    .opset = OPSET},
-#include "qformats.def"
+#include "ir/qformats.def"
 #undef QF
 };
 

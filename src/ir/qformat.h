@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 /* Scale granularities a format allows (the granularities column). */
 enum {
@@ -24,7 +24,7 @@ enum {
 typedef enum ir_qformat {
     IR_QF_NONE = 0, /* not quantized (stays float) */
 #define QF(E, ...) IR_QF_##E,
-#include "qformats.def"
+#include "ir/qformats.def"
 #undef QF
     IR_QF_COUNT
 } ir_qformat;

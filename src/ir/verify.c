@@ -43,7 +43,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 /* How a value is defined, besides by a node (bit set per value id). */
 enum { DEF_INPUT = 1u << 0, DEF_INIT = 1u << 1 };

@@ -17,7 +17,7 @@
 #ifndef OCTET_CALIB_H
 #define OCTET_CALIB_H
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "ir/qformat.h"
 
 #define CALIB_BINS 2048 /* even; the entropy method wants 2048 */

@@ -10,8 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "calib.h"
-#include "ref/ref.h"
+#include "passes/calib.h"
+#include "ops/ops.h"
 
 #define HALF (CALIB_BINS / 2)
 #define HALF_LOG2 10 /* log2(HALF) */
@@ -268,7 +268,7 @@ static double quantize_value(double x, calib_range r, calib_target t)
     calib_qparams qp = calib_qparams_for(r, t);
     double s = qp.scale;
     if (f->is_float)
-        return ref_fp8_to_f32(f->dtype, ref_f32_to_fp8(f->dtype, (float)(x / s), true)) * s;
+        return ops_fp8_to_f32(f->dtype, ops_f32_to_fp8(f->dtype, (float)(x / s), true)) * s;
     if (f->symmetric) {
         double q = fmin(fmax(nearbyint(x / s), (double)-f->qmax), (double)f->qmax);
         return q * s;

@@ -25,8 +25,8 @@
  */
 #include <string.h>
 
-#include "passes.h"
-#include "ref/dispatch.h"
+#include "passes/passes.h"
+#include "ops/ops.h"
 
 enum { FOLD_SMALL_BYTES = 64 * 1024, FOLD_MAX_GROWTH = 4 };
 
@@ -119,7 +119,7 @@ static bool dropout_is_noop(const fold_state *fs, const ir_node *n)
     }
     if (n->n_in > 2 && n->in[2]) {
         const ir_tensor *t = n->in[2]->init;
-        if (!t || t->nelems != 1 || ref_get(t, 0) != 0)
+        if (!t || t->nelems != 1 || ops_get(t, 0) != 0)
             return false;
     }
     return true;
@@ -200,13 +200,13 @@ static oct_status fold_static_shape(fold_state *fs, ir_node *n, bool *folded)
     start = start < 0 ? 0 : start > rank ? rank : start;
     end = end < 0 ? 0 : end > rank ? rank : end;
     int64_t len = end > start ? end - start : 0;
-    ir_tensor *t = ref_tensor_new(fs->ctx, IR_DT_INT64, 1, &len);
+    ir_tensor *t = ir_heap_tensor_new(fs->ctx, IR_DT_INT64, 1, &len);
     if (!t)
         return OCT_EINTERNAL;
     for (int64_t i = 0; i < len; i++)
         ((int64_t *)t->data)[i] = x->type.dims[start + i].value;
     oct_status st = make_init(fs, n->out[0], t);
-    ref_tensor_free(fs->ctx, t);
+    ir_heap_tensor_free(fs->ctx, t);
     *folded = st == OCT_OK;
     return st;
 }
@@ -221,9 +221,9 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
     if (ir_op_info_of(n->op)->flags & IR_OPF_QUANT)
         return OCT_OK;
     uint64_t in_bytes = 0, out_bytes = 0;
-    const ir_tensor *in[REF_MAX_IO];
-    ir_tensor *out[REF_MAX_IO];
-    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+    const ir_tensor *in[OPS_MAX_IO];
+    ir_tensor *out[OPS_MAX_IO];
+    if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO)
         return OCT_OK;
     for (int i = 0; i < n->n_out; i++)
         if (n->out[i] && is_graph_output(fs->g, n->out[i]))
@@ -244,10 +244,10 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
         uint64_t elems, bytes;
         if (!v->has_type || v->type.rank < 0 || !ir_dtype_valid(v->type.dtype))
             return OCT_OK;
-        int64_t dims[REF_MAX_RANK];
-        for (int d = 0; d < v->type.rank && d < REF_MAX_RANK; d++)
+        int64_t dims[OPS_MAX_RANK];
+        for (int d = 0; d < v->type.rank && d < OPS_MAX_RANK; d++)
             dims[d] = v->type.dims ? v->type.dims[d].value : -1;
-        if (v->type.rank > REF_MAX_RANK || !ir_shape_elems(v->type.rank, dims, &elems) ||
+        if (v->type.rank > OPS_MAX_RANK || !ir_shape_elems(v->type.rank, dims, &elems) ||
             !ir_dtype_bytes(v->type.dtype, elems, &bytes))
             return OCT_OK;
         out_bytes += bytes;
@@ -255,14 +255,17 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
     if (n->op != IR_OP_CONSTANT && out_bytes > FOLD_SMALL_BYTES &&
         out_bytes > FOLD_MAX_GROWTH * in_bytes)
         return OCT_OK;
-    oct_status st = ref_eval_node(fs->ctx, n, fs->opset, in, out);
+    const ir_engine *eng = ir_ctx_engine(fs->ctx, "constant folding");
+    if (!eng)
+        return OCT_EINTERNAL;
+    oct_status st = eng->eval_node(fs->ctx, n, fs->opset, in, out);
     if (st != OCT_OK)
         return st;
     for (int i = 0; i < n->n_out && st == OCT_OK; i++)
         if (out[i])
             st = make_init(fs, n->out[i], out[i]);
     for (int i = 0; i < n->n_out; i++)
-        ref_tensor_free(fs->ctx, out[i]);
+        ir_heap_tensor_free(fs->ctx, out[i]);
     *folded = st == OCT_OK;
     return st;
 }

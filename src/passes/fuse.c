@@ -19,7 +19,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "passes.h"
+#include "passes/passes.h"
 
 static const ir_tensor *const_float(const ir_value *v)
 {

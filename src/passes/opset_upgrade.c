@@ -12,7 +12,7 @@
  */
 #include <string.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "passes/quant.h"
 
 /* Ops whose attributes and inputs mean the same in every opset from the

@@ -8,12 +8,12 @@
 #ifndef OCTET_PASSES_H
 #define OCTET_PASSES_H
 
-#include "ir.h"
+#include "ir/ir.h"
 
 typedef oct_status (*pass_fn)(ir_graph *g, oct_ctx *ctx);
 
 #define PASS(name, fn, summary) oct_status fn(ir_graph *g, oct_ctx *ctx);
-#include "passes.def"
+#include "passes/passes.def"
 #undef PASS
 
 typedef struct pass_info {

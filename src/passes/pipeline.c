@@ -4,11 +4,11 @@
  */
 #include <string.h>
 
-#include "passes.h"
+#include "passes/passes.h"
 
 static const pass_info registry[] = {
 #define PASS(name, fn, summary) {#name, fn, summary},
-#include "passes.def"
+#include "passes/passes.def"
 #undef PASS
 };
 #define N_PASSES (sizeof registry / sizeof registry[0])

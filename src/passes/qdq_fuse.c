@@ -32,7 +32,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "passes.h"
+#include "passes/passes.h"
 
 /* ---- matching helpers ---------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 #ifndef OCTET_QUANT_H
 #define OCTET_QUANT_H
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "ir/qformat.h"
 #include "passes/calib.h"
 
@@ -72,7 +72,7 @@ typedef struct quant_opts {
     bool ignore_nonfinite;      /* skip NaN/Inf in calibration data */
     const char *config;         /* JSON file of per-node overrides, or NULL */
     /* What runs the calibration samples; NULL: the reference interpreter
-     * (quant_engine_ref). */
+     * (quant_engine_ctx: the context's engine). */
     const struct quant_engine *engine;
 } quant_opts;
 
@@ -204,7 +204,7 @@ int quant_group_of(quant_plan *plan, int index);
 
 /* A calibration data set: n samples, each one tensor per model input (the
  * graph inputs that are not initializers, in order).  get() fills inputs[]
- * with heap tensors (ref_tensor_new) the caller frees; `name` names the
+ * with heap tensors (ir_heap_tensor_new) the caller frees; `name` names the
  * data in diagnostics. */
 typedef struct quant_samples {
     size_t n;
@@ -222,7 +222,7 @@ typedef void (*quant_observe_fn)(void *user, const ir_value *v,
                                  const ir_tensor *t);
 
 /* What runs the calibration samples (quant_calibrate, quant_choose).  The
- * reference interpreter is the default (quant_engine_ref, in octet_lib);
+ * context's evaluation engine is the default (quant_engine_ctx);
  * compiled engines (codegen/jit.h) are injected through quant_opts.engine,
  * so octet_lib does not depend on them. */
 typedef struct quant_engine {
@@ -244,8 +244,10 @@ typedef struct quant_engine {
     void *user;         /* the instance's own data (a compile cache), or NULL */
 } quant_engine;
 
-/* The reference-interpreter engine (a static table). */
-const quant_engine *quant_engine_ref(void);
+/* The default engine (a static table): runs the graph through the
+ * context's evaluation engine (ctx->engine, the reference interpreter in
+ * contexts made by oct_ctx_new). */
+const quant_engine *quant_engine_ctx(void);
 
 /* Progress callback: called after each sample of each calibration pass
  * (pass 1: statistics, pass 2: error measurement).  May be NULL. */

@@ -53,10 +53,11 @@ static oct_status trial(const ir_model *fp32, const quant_plan *plan,
                         quant_fresh_model_fn fresh, void *user, double *db,
                         oct_ctx *ctx)
 {
-    oct_ctx *tctx = oct_ctx_new();
+    oct_ctx *tctx = ir_ctx_new();
     if (!tctx)
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
     tctx->limits = ctx->limits; /* the user's limits hold for trials too */
+    tctx->engine = ctx->engine; /* and so does the user's engine */
     ir_model *copy;
     quant_plan rp;
     quant_report rep;

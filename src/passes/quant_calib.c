@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "passes/quant.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 /* ---- fake quantization ---------------------------------------------------- */
 
@@ -51,8 +51,8 @@ static inline float fake_quant(float x, const grid *g, bool *clipped)
         return (q - (float)g->zp) * g->scale;
     }
     float y = x / g->scale;
-    uint8_t bits = ref_f32_to_fp8(g->f->dtype, y, true);
-    float q = ref_fp8_to_f32(g->f->dtype, bits);
+    uint8_t bits = ops_f32_to_fp8(g->f->dtype, y, true);
+    float q = ops_fp8_to_f32(g->f->dtype, bits);
     /* saturated: beyond the largest finite value (E4M3FN 448, E5M2 57344) */
     *clipped = fabsf(y) > g->fmax;
     return q * g->scale;
@@ -126,87 +126,95 @@ static size_t n_model_inputs(const ir_model *m)
     return n;
 }
 
-/* ---- the reference engine ------------------------------------------------ */
+/* ---- the context's engine ------------------------------------------------ */
 
-/* State of the reference engine: the model and which value ids are
- * observed (the interpreter reports every node output; only those pass). */
-typedef struct ref_engine {
+/* State of the default calibration engine, which runs the graph through
+ * the context's evaluation engine (ctx->engine: the reference interpreter
+ * in contexts made by oct_ctx_new): the model and which value ids are
+ * observed (the engine reports every node output; only those pass). */
+typedef struct ctx_engine {
+    const ir_engine *eng;
     const ir_model *m;
     bool *observed;          /* by value id */
     size_t n_values;
     quant_observe_fn observe;
     void *observe_user;
-} ref_engine;
+} ctx_engine;
 
-static void ref_engine_filter(void *user, const ir_value *v, const ir_tensor *t)
+static void ctx_engine_filter(void *user, const ir_value *v, const ir_tensor *t)
 {
-    ref_engine *re = user;
-    if (v->id < re->n_values && re->observed[v->id])
-        re->observe(re->observe_user, v, t);
+    ctx_engine *ce = user;
+    if (v->id < ce->n_values && ce->observed[v->id])
+        ce->observe(ce->observe_user, v, t);
 }
 
-static oct_status ref_engine_prepare(const quant_engine *eng, ir_model *m,
+static oct_status ctx_engine_prepare(const quant_engine *eng, ir_model *m,
                                      ir_value *const *observed, size_t n_observed,
                                      void **state, oct_ctx *ctx)
 {
     (void)eng;
-    ref_engine *re = oct_malloc(ctx, sizeof *re);
-    *state = re;
-    if (!re)
+    *state = NULL;
+    const ir_engine *ie = ir_ctx_engine(ctx, "calibration");
+    if (!ie)
         return OCT_EINTERNAL;
-    memset(re, 0, sizeof *re);
-    re->m = m;
-    re->n_values = m->graph->n_values;
-    re->observed = oct_malloc(ctx, re->n_values + 1);
-    if (!re->observed)
+    ctx_engine *ce = oct_malloc(ctx, sizeof *ce);
+    *state = ce;
+    if (!ce)
         return OCT_EINTERNAL;
-    memset(re->observed, 0, re->n_values + 1);
+    memset(ce, 0, sizeof *ce);
+    ce->eng = ie;
+    ce->m = m;
+    ce->n_values = m->graph->n_values;
+    ce->observed = oct_malloc(ctx, ce->n_values + 1);
+    if (!ce->observed)
+        return OCT_EINTERNAL;
+    memset(ce->observed, 0, ce->n_values + 1);
     for (size_t i = 0; i < n_observed; i++)
-        if (observed[i]->id < re->n_values)
-            re->observed[observed[i]->id] = true;
+        if (observed[i]->id < ce->n_values)
+            ce->observed[observed[i]->id] = true;
     return OCT_OK;
 }
 
-/* Observed values come in node order, as the interpreter computes them. */
-static oct_status ref_engine_run(void *state, const ir_tensor *const *inputs,
+/* Observed values come in node order, as the engine computes them. */
+static oct_status ctx_engine_run(void *state, const ir_tensor *const *inputs,
                                  size_t n_inputs, quant_observe_fn observe,
                                  void *observe_user, oct_ctx *ctx)
 {
-    ref_engine *re = state;
-    size_t n_out = re->m->graph->n_outputs;
+    ctx_engine *ce = state;
+    size_t n_out = ce->m->graph->n_outputs;
     ir_tensor **outputs = oct_malloc(ctx, (n_out + 1) * sizeof *outputs);
     if (!outputs)
         return OCT_EINTERNAL;
     memset(outputs, 0, (n_out + 1) * sizeof *outputs);
-    re->observe = observe;
-    re->observe_user = observe_user;
-    ref_run_opts ro = {.observe = ref_engine_filter, .observe_user = re};
-    oct_status st = ref_run(ctx, re->m, inputs, n_inputs, outputs, n_out, &ro);
+    ce->observe = observe;
+    ce->observe_user = observe_user;
+    oct_status st = ce->eng->run(ctx, ce->m, inputs, n_inputs, outputs, n_out,
+                                 ctx_engine_filter, ce);
     for (size_t i = 0; i < n_out; i++)
-        ref_tensor_free(ctx, outputs[i]);
+        ir_heap_tensor_free(ctx, outputs[i]);
     oct_free(ctx, outputs, (n_out + 1) * sizeof *outputs);
     return st;
 }
 
-static void ref_engine_free(void *state, oct_ctx *ctx)
+static void ctx_engine_free(void *state, oct_ctx *ctx)
 {
-    ref_engine *re = state;
-    if (!re)
+    ctx_engine *ce = state;
+    if (!ce)
         return;
-    if (re->observed)
-        oct_free(ctx, re->observed, re->n_values + 1);
-    oct_free(ctx, re, sizeof *re);
+    if (ce->observed)
+        oct_free(ctx, ce->observed, ce->n_values + 1);
+    oct_free(ctx, ce, sizeof *ce);
 }
 
-const quant_engine *quant_engine_ref(void)
+const quant_engine *quant_engine_ctx(void)
 {
-    static const quant_engine ref = {
-        .name = "ref",
-        .prepare = ref_engine_prepare,
-        .run = ref_engine_run,
-        .free = ref_engine_free,
+    static const quant_engine eng = {
+        .name = "ctx",
+        .prepare = ctx_engine_prepare,
+        .run = ctx_engine_run,
+        .free = ctx_engine_free,
     };
-    return &ref;
+    return &eng;
 }
 
 /* The node outputs the plan observes (activation entries), in node order;
@@ -241,7 +249,7 @@ static oct_status run_pass(ir_model *m, calib_run *cr, const quant_samples *data
                            quant_progress_fn progress, void *progress_user,
                            oct_ctx *ctx)
 {
-    const quant_engine *eng = cr->opts->engine ? cr->opts->engine : quant_engine_ref();
+    const quant_engine *eng = cr->opts->engine ? cr->opts->engine : quant_engine_ctx();
     size_t n_in = n_model_inputs(m);
     ir_value **observed = NULL;
     size_t n_observed = 0;
@@ -280,7 +288,7 @@ static oct_status run_pass(ir_model *m, calib_run *cr, const quant_samples *data
             used++;
         }
         for (size_t i = 0; i < n_in; i++)
-            ref_tensor_free(ctx, inputs[i]);
+            ir_heap_tensor_free(ctx, inputs[i]);
         if (progress && !st)
             progress(progress_user, cr->pass, s + 1, data->n);
     }

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
 #include "passes/quant.h"
 
 typedef struct rule {
@@ -60,7 +59,7 @@ oct_status quant_config_load(oct_ctx *ctx, const char *path, quant_rules **out)
 {
     uint8_t *data;
     size_t len;
-    oct_status st = fe_read_file(ctx, path, 64u << 20, &data, &len);
+    oct_status st = ir_read_file(ctx, path, 64u << 20, &data, &len);
     if (st)
         return st;
     cJSON *root = cJSON_ParseWithLength((const char *)data, len);

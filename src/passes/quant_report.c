@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "passes/quant.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 static const ir_node *producer_of(const ir_value *v) { return v ? v->producer : NULL; }
 
@@ -145,7 +145,7 @@ static oct_status find_rows(oct_ctx *ctx, const ir_model *fp32, const ir_model *
                      : zp ? zp->dtype : IR_DT_UINT8;
         row->n_scales = scale->nelems;
         row->scale = ((const float *)scale->data)[0];
-        row->zero_point = zp && zp->nelems ? (int32_t)ref_get_i64(zp, 0) : 0;
+        row->zero_point = zp && zp->nelems ? (int32_t)ops_get_i64(zp, 0) : 0;
         if (zp && ir_dtype_info(zp->dtype)->kind == IR_DK_FLOAT)
             row->zero_point = 0;
         row->granularity = scale->nelems == 1 ? "tensor"
@@ -219,8 +219,9 @@ oct_status quant_report_pair(const ir_model *fp32, const ir_model *qdq,
         pr.row_of_x[row->x->id] = (int32_t)r;
         pr.row_of_d[row->d->id] = (int32_t)r;
     }
-    ref_run_opts of = {.observe = observe_fp32, .observe_user = &pr};
-    ref_run_opts oq = {.observe = observe_qdq, .observe_user = &pr};
+    const ir_engine *eng = ir_ctx_engine(ctx, "the quantization report");
+    if (!eng)
+        return OCT_EINTERNAL;
     for (size_t s = 0; !st && s < data->n; s++) {
         memset(in, 0, (n_in + 1) * sizeof *in);
         memset(out_f, 0, (n_out + 1) * sizeof *out_f);
@@ -234,9 +235,11 @@ oct_status quant_report_pair(const ir_model *fp32, const ir_model *qdq,
             observe_qdq(&pr, qdq_inputs[i], in[i]);
         }
         if (!st)
-            st = ref_run(ctx, fp32, (const ir_tensor *const *)in, n_in, out_f, n_out, &of);
+            st = eng->run(ctx, fp32, (const ir_tensor *const *)in, n_in, out_f, n_out,
+                         observe_fp32, &pr);
         if (!st)
-            st = ref_run(ctx, qdq, (const ir_tensor *const *)in, n_in, out_q, n_out, &oq);
+            st = eng->run(ctx, qdq, (const ir_tensor *const *)in, n_in, out_q, n_out,
+                         observe_qdq, &pr);
         for (size_t o = 0; !st && o < n_out; o++) {
             if (!out_f[o] || !out_q[o] || out_f[o]->dtype != IR_DT_FLOAT ||
                 out_q[o]->dtype != IR_DT_FLOAT || out_f[o]->nelems != out_q[o]->nelems)
@@ -248,10 +251,10 @@ oct_status quant_report_pair(const ir_model *fp32, const ir_model *qdq,
             }
         }
         for (size_t i = 0; i < n_in; i++)
-            ref_tensor_free(ctx, in[i]);
+            ir_heap_tensor_free(ctx, in[i]);
         for (size_t o = 0; o < n_out; o++) {
-            ref_tensor_free(ctx, out_f[o]);
-            ref_tensor_free(ctx, out_q[o]);
+            ir_heap_tensor_free(ctx, out_f[o]);
+            ir_heap_tensor_free(ctx, out_q[o]);
         }
         if (pr.oom && !st)
             st = OCT_EINTERNAL;

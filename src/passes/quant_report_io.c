@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
 #include "passes/quant.h"
 #include "passes/quant_report_lines.h"
 
@@ -213,7 +212,7 @@ oct_status quant_report_json(oct_ctx *ctx, const char *path, const quant_report 
     if (!st) {
         size_t len = strlen(text);
         text[len] = '\n';
-        st = fe_write_atomic(ctx, path, text, len + 1);
+        st = ir_write_atomic(ctx, path, text, len + 1);
     }
     if (st == OCT_EINTERNAL && !oct_error_count(ctx))
         oct_error(ctx, OCT_EINTERNAL, "out of memory writing the report");

@@ -1,7 +1,7 @@
 /*
  * quant_report_svg.c: the quantization report as a picture (`octet report
  * --svg FILE`, `octet quantize --svg FILE`), a plain SVG 1.1 document built
- * in memory; the caller writes it (fe_write_atomic).
+ * in memory; the caller writes it (ir_write_atomic).
  *
  * One row per line of the report (quant_report_lines.h: the same tensors,
  * in the same order, as the table and the JSON): the tensor's name, a

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/frontend.h"
 #include "passes/quant.h"
 
 #define STATS_FORMAT "octet-calibration-stats"
@@ -90,7 +89,7 @@ static oct_status write_json(oct_ctx *ctx, cJSON *root, const char *path)
         return oct_error(ctx, OCT_EINTERNAL, "out of memory writing '%s'", path);
     size_t len = strlen(text);
     text[len] = '\n'; /* replace the NUL: a trailing newline */
-    oct_status st = fe_write_atomic(ctx, path, text, len + 1);
+    oct_status st = ir_write_atomic(ctx, path, text, len + 1);
     free(text);
     return st;
 }
@@ -177,7 +176,7 @@ static oct_status read_stats(oct_ctx *ctx, const char *path, cJSON **root,
 {
     uint8_t *data;
     size_t len;
-    oct_status st = fe_read_file(ctx, path, 1ull << 30, &data, &len);
+    oct_status st = ir_read_file(ctx, path, 1ull << 30, &data, &len);
     if (st)
         return st;
     *root = cJSON_ParseWithLength((const char *)data, len);

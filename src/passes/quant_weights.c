@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "passes/quant.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 /* How a constant splits into scale slices: dims = outer x ch x inner, with
  * the scale axis in the middle; blocked: ch is cut into blocks of bs. */
@@ -118,7 +118,7 @@ static double weight_noise(const quant_tensor *e, ir_qformat format, const float
                 float sc = s[slice_of(&L, e->axis, o, c, i)];
                 float y = !f->is_float
                     ? quant_int_sym(x, sc, qmax) * sc
-                    : ref_fp8_to_f32(f->dtype, ref_f32_to_fp8(f->dtype, x / sc, true)) * sc;
+                    : ops_fp8_to_f32(f->dtype, ops_f32_to_fp8(f->dtype, x / sc, true)) * sc;
                 noise += (double)(x - y) * (x - y);
                 sig += (double)x * x;
             }
@@ -320,7 +320,7 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e)
                 }
                 case IR_DT_FLOAT8E4M3FN:
                 case IR_DT_FLOAT8E5M2:
-                    ((uint8_t *)q->data)[at] = ref_f32_to_fp8(f->dtype, x / s, true);
+                    ((uint8_t *)q->data)[at] = ops_f32_to_fp8(f->dtype, x / s, true);
                     break;
                 default: /* no family stores another format yet */
                     OCT_ASSERT(!"quant_constant_data: format without a store");

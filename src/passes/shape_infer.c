@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "passes.h"
-#include "ref/dispatch.h"
+#include "passes/passes.h"
+#include "ops/ops.h"
 
 /* Writes one inferred shape s into value v, checking it against what v
  * declares.  Returns OCT_EINPUT (diagnostic on output `idx` of n) on a
  * conflict. */
-static oct_status merge_type(oct_ctx *ctx, ir_node *n, int idx, const ref_shape *s)
+static oct_status merge_type(oct_ctx *ctx, ir_node *n, int idx, const ops_shape *s)
 {
     ir_value *v = n->out[idx];
     ir_type *t = &v->type;
@@ -70,18 +70,18 @@ oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset)
 {
     if (n->op == IR_OP_UNKNOWN)
         return OCT_OK;
-    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+    if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO)
         return oct_node_error(ctx, OCT_EUNSUPPORTED, n,
-                              "more than %d inputs or outputs", REF_MAX_IO);
-    ref_shape in[REF_MAX_IO], out[REF_MAX_IO];
-    const ir_tensor *in_const[REF_MAX_IO];
+                              "more than %d inputs or outputs", OPS_MAX_IO);
+    ops_shape in[OPS_MAX_IO], out[OPS_MAX_IO];
+    const ir_tensor *in_const[OPS_MAX_IO];
     for (int i = 0; i < n->n_in; i++) {
         const ir_value *v = n->in[i];
         in_const[i] = v ? v->init : NULL;
         if (v && v->init)
-            ref_shape_of(v->init, &in[i]);
+            ops_shape_of(v->init, &in[i]);
         else if (v)
-            ref_shape_from_type(&v->type, v->has_type, &in[i]);
+            ops_shape_from_type(&v->type, v->has_type, &in[i]);
         else {
             memset(&in[i], 0, sizeof in[i]);
             in[i].rank = -1;
@@ -91,11 +91,11 @@ oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset)
         memset(&out[i], 0, sizeof out[i]);
         out[i].rank = -1;
     }
-    ref_infer inf = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
+    ops_infer inf = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
                      .in = in, .in_const = in_const, .n_out = n->n_out,
                      .out = out};
     size_t errors_before = oct_error_count(ctx);
-    oct_status st = ref_shape_rule_of(n->op)(&inf);
+    oct_status st = ops_shape_rule_of(n->op)(&inf);
     if (st != OCT_OK) {
         if (oct_error_count(ctx) == errors_before)
             oct_node_error(ctx, st, n, "shape inference failed");
@@ -113,7 +113,7 @@ oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset)
 
 oct_status pass_shape_infer(ir_graph *g, oct_ctx *ctx)
 {
-    oct_status st = ref_report_unsupported(ctx, g);
+    oct_status st = ops_report_unsupported(ctx, g);
     if (st != OCT_OK)
         return st;
     int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
@@ -182,17 +182,17 @@ oct_status pass_bind_input_shape(oct_ctx *ctx, ir_graph *g, const char *spec)
     if (!is_input)
         return oct_error(ctx, OCT_EUSAGE, "--input-shape: the model has no "
                          "input named '%s'", name);
-    int64_t dims[REF_MAX_RANK];
+    int64_t dims[OPS_MAX_RANK];
     int rank = 0;
     const char *p = eq + 1;
     while (*p) {
         char *end;
         long long d = strtoll(p, &end, 10);
-        if (end == p || d < 0 || rank == REF_MAX_RANK ||
+        if (end == p || d < 0 || rank == OPS_MAX_RANK ||
             (*end && *end != 'x' && *end != ','))
             return oct_error(ctx, OCT_EUSAGE, "--input-shape '%s': expected "
                              "NAME=D1xD2x... with at most %d dims", spec,
-                             REF_MAX_RANK);
+                             OPS_MAX_RANK);
         dims[rank++] = d;
         p = *end ? end + 1 : end;
     }

@@ -1,5 +1,5 @@
 /*
- * cast.c: shape rule and kernel of Cast and CastLike.
+ * cast.c: kernel of Cast and CastLike.
  *
  * Conversion rules (ONNX Cast, numpy astype where the spec is silent):
  *  - float -> float: the value rounded to nearest even in the target
@@ -16,53 +16,13 @@
  *  - STRING -> number: the text parsed as by strtod ("NaN", "INF", "-inf"
  *    included), then converted as a double.  Number -> STRING is not
  *    supported (reported as OCT_EUNSUPPORTED).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_cast.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "eltwise.h"
-
-static bool cast_dtype_ok(ir_dtype dt)
-{
-    ir_dkind k = ir_dtype_info(dt)->kind;
-    return ir_dtype_valid(dt) && k != IR_DK_COMPLEX && k != IR_DK_NONE;
-}
-
-/* Cast takes the target type from attribute `to`; CastLike from the element
- * type of input 1 (only its type matters). */
-oct_status shape_cast(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    int64_t target;
-    if (node->op == IR_OP_CASTLIKE) {
-        target = inf->in[1].dtype;
-        if (target == IR_DT_UNDEFINED) { /* not known yet */
-            inf->out[0] = inf->in[0];
-            inf->out[0].dtype = IR_DT_UNDEFINED;
-            return OCT_OK;
-        }
-    } else {
-        const ir_attr *to = ir_node_attr(node, "to");
-        if (!to || to->type != IR_ATTR_INT)
-            return oct_node_error(inf->ctx, OCT_EINPUT, node,
-                                  "attribute 'to' (int) is required");
-        target = to->i;
-    }
-    if (!ir_dtype_valid((int)target) || !cast_dtype_ok((ir_dtype)target))
-        return oct_node_error(inf->ctx, OCT_EINPUT, node,
-                              "target type %lld is not a castable element type",
-                              (long long)target);
-    if (target == IR_DT_STRING)
-        return oct_node_error(inf->ctx, OCT_EUNSUPPORTED, node,
-                              "Cast to STRING is not supported");
-    ir_dtype src = inf->in[0].dtype;
-    if (src != IR_DT_UNDEFINED && !cast_dtype_ok(src))
-        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, 0,
-                               "Cast from %s is not supported", ir_dtype_name(src));
-    inf->out[0] = inf->in[0];
-    inf->out[0].dtype = (ir_dtype)target;
-    return OCT_OK;
-}
+#include "ref/eltwise.h"
 
 static inline void set_nibble(ir_tensor *t, uint64_t i, uint8_t v)
 {
@@ -100,7 +60,7 @@ oct_status ref_cast(ref_call *call)
         const float *x = tx->data;
         uint16_t *o = to->data;
         for (uint64_t i = 0; i < n; i++)
-            o[i] = ref_f32_to_f16(x[i]);
+            o[i] = ops_f32_to_f16(x[i]);
         return OCT_OK;
     }
     bool src_int = st->kind == IR_DK_SINT || st->kind == IR_DK_UINT ||
@@ -110,17 +70,17 @@ oct_status ref_cast(ref_call *call)
     bool dst_small_float = dtr->kind == IR_DK_FLOAT && dtr->bits <= 8;
     for (uint64_t i = 0; i < n; i++) {
         if (src_int && dst_int) {
-            ref_set_i64(to, i, ref_get_i64(tx, i));
+            ops_set_i64(to, i, ops_get_i64(tx, i));
             continue;
         }
-        double v = src == IR_DT_STRING ? string_value(tx, i) : ref_get(tx, i);
+        double v = src == IR_DT_STRING ? string_value(tx, i) : ops_get(tx, i);
         if (dst_small_float) {
             if (dst == IR_DT_FLOAT4E2M1)
-                set_nibble(to, i, ref_f32_to_fp4((float)v, saturate));
+                set_nibble(to, i, ops_f32_to_fp4((float)v, saturate));
             else
-                ((uint8_t *)to->data)[i] = ref_f32_to_fp8(dst, (float)v, saturate);
+                ((uint8_t *)to->data)[i] = ops_f32_to_fp8(dst, (float)v, saturate);
         } else {
-            ref_set(to, i, v);
+            ops_set(to, i, v);
         }
     }
     return OCT_OK;

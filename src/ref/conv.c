@@ -1,6 +1,6 @@
 /*
- * conv.c: the sliding-window geometry shared by every windowed op
- * (ref_window_init), and Conv's shape rule and kernel.
+ * conv.c: Conv's kernel (its shape rule and the window geometry are in
+ * src/ops).
  *
  * Conv computes, per batch n, group g, output channel m (of the group) and
  * output position o:
@@ -11,325 +11,17 @@
  * float16/bfloat16 use a plain direct loop accumulating in double (half types
  * round once, to nearest even, on the store).  Float sums are not bit-exact
  * with other engines (FMA and a different summation order change rounding).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_conv.c.
  */
 #include <string.h>
 
-#include "ref.h"
-#include "sgemm.h"
+#include "ref/ref.h"
+#include "ref/sgemm.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
-
-/* ---- sliding-window geometry -------------------------------------------- */
-
-typedef enum {
-    WIN_NOTSET, WIN_VALID, WIN_SAME_UPPER, WIN_SAME_LOWER
-} win_autopad;
-
-/* True if the STRING attribute `a` equals `s` (no arena copy: this runs on
- * every node of every calibration batch). */
-static bool attr_str_is(const ir_attr *a, const char *s)
-{
-    size_t len = strlen(s);
-    return a->s.len == len && (len == 0 || memcmp(a->s.data, s, len) == 0);
-}
-
-/* Reads an INTS attribute of exactly `count` values into out (default dflt
- * when absent).  Reports a wrong type or length; returns false then. */
-static bool window_ints(oct_ctx *ctx, const ir_node *node, const char *name,
-                        int count, int64_t dflt, int64_t *out)
-{
-    const ir_attr *a = ir_node_attr(node, name);
-    for (int i = 0; i < count; i++)
-        out[i] = dflt;
-    if (!a)
-        return true;
-    if (a->type != IR_ATTR_INTS) {
-        oct_node_error(ctx, OCT_EINPUT, node,
-                       "attribute '%s' must be a list of ints", name);
-        return false;
-    }
-    if (a->n != (size_t)count) {
-        oct_node_error(ctx, OCT_EINPUT, node,
-                       "attribute '%s' has %zu values, expected %d", name,
-                       a->n, count);
-        return false;
-    }
-    if (count) /* an empty list has a NULL array */
-        memcpy(out, a->ints, (size_t)count * sizeof *out);
-    return true;
-}
-
-/* floor(a / b) and ceil(a / b) for b > 0 and any sign of a. */
-static inline int64_t div_floor(int64_t a, int64_t b)
-{
-    return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-static inline int64_t div_ceil(int64_t a, int64_t b)
-{
-    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-oct_status ref_window_init(oct_ctx *ctx, const ir_node *node,
-                           const ref_shape *x, const int64_t *kernel,
-                           bool ceil_mode, ref_window *w)
-{
-    memset(w, 0, sizeof *w);
-    if (x->rank < 3 || x->rank > REF_MAX_RANK)
-        return oct_input_error(ctx, OCT_EINPUT, node, 0,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               x->rank);
-    int ns = x->rank - 2;
-    w->n_spatial = ns;
-    int64_t pads[2 * REF_MAX_RANK];
-    if (!window_ints(ctx, node, "strides", ns, 1, w->stride) ||
-        !window_ints(ctx, node, "dilations", ns, 1, w->dilation) ||
-        !window_ints(ctx, node, "pads", 2 * ns, 0, pads))
-        return OCT_EINPUT;
-
-    win_autopad mode = WIN_NOTSET;
-    const ir_attr *ap = ir_node_attr(node, "auto_pad");
-    if (ap) {
-        if (ap->type != IR_ATTR_STRING)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "attribute 'auto_pad' must be a string");
-        if (attr_str_is(ap, "NOTSET") || attr_str_is(ap, ""))
-            mode = WIN_NOTSET;
-        else if (attr_str_is(ap, "VALID"))
-            mode = WIN_VALID;
-        else if (attr_str_is(ap, "SAME_UPPER"))
-            mode = WIN_SAME_UPPER;
-        else if (attr_str_is(ap, "SAME_LOWER"))
-            mode = WIN_SAME_LOWER;
-        else
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "unknown auto_pad '%.*s'", (int)ap->s.len,
-                                  (const char *)ap->s.data);
-    }
-
-    for (int i = 0; i < ns; i++) {
-        w->in[i] = x->dims[i + 2];
-        w->kernel[i] = kernel[i];
-        if (w->stride[i] <= 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "strides[%d] = %lld must be positive", i,
-                                  (long long)w->stride[i]);
-        if (w->dilation[i] <= 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "dilations[%d] = %lld must be positive", i,
-                                  (long long)w->dilation[i]);
-        if (kernel[i] <= 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "kernel size %lld on spatial axis %d must "
-                                  "be positive", (long long)kernel[i], i);
-        if (pads[i] < 0 || pads[i + ns] < 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "pads on spatial axis %d must not be "
-                                  "negative", i);
-        /* Guard the arithmetic below against absurd attribute values. */
-        if (w->stride[i] > (INT64_C(1) << 40) ||
-            w->dilation[i] > (INT64_C(1) << 40) ||
-            kernel[i] > (INT64_C(1) << 40) || pads[i] > (INT64_C(1) << 40) ||
-            pads[i + ns] > (INT64_C(1) << 40))
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "window attribute on spatial axis %d is "
-                                  "too large", i);
-        int64_t eff = (kernel[i] - 1) * w->dilation[i] + 1;
-        int64_t in = w->in[i];
-        if (mode == WIN_NOTSET || mode == WIN_VALID) {
-            w->pad_begin[i] = mode == WIN_VALID ? 0 : pads[i];
-            w->pad_end[i] = mode == WIN_VALID ? 0 : pads[i + ns];
-            if (in < 0) {
-                w->out[i] = -1;
-                continue;
-            }
-            int64_t span = in + w->pad_begin[i] + w->pad_end[i] - eff;
-            if (span < 0)
-                return oct_input_error(ctx, OCT_EINPUT, node, 0,
-                                       "window of size %lld on spatial axis "
-                                       "%d is larger than the padded input "
-                                       "(%lld)", (long long)eff, i,
-                                       (long long)(in + w->pad_begin[i] +
-                                                   w->pad_end[i]));
-            if (ceil_mode) {
-                w->out[i] = div_ceil(span, w->stride[i]) + 1;
-                /* The last window must start inside the input or the
-                 * leading padding (as ONNX Runtime and PyTorch do). */
-                if ((w->out[i] - 1) * w->stride[i] >= in + w->pad_begin[i])
-                    w->out[i]--;
-            } else {
-                w->out[i] = div_floor(span, w->stride[i]) + 1;
-            }
-        } else {
-            /* SAME_*: out = ceil(in / stride); the total padding needed,
-             * (out-1)*stride + dilated kernel - in, clamped at 0 as ONNX
-             * shape inference does (a stride larger than the window would
-             * ask for negative padding; engines disagree there), is split
-             * evenly, the odd unit at the end (UPPER) or the beginning
-             * (LOWER). */
-            if (in < 0) {
-                w->out[i] = -1;
-                w->pad_begin[i] = w->pad_end[i] = -1;
-                continue;
-            }
-            int64_t out = div_ceil(in, w->stride[i]);
-            int64_t total = (out - 1) * w->stride[i] + eff - in;
-            if (total < 0)
-                total = 0;
-            int64_t small = total / 2, big = total - small;
-            w->pad_begin[i] = mode == WIN_SAME_UPPER ? small : big;
-            w->pad_end[i] = mode == WIN_SAME_UPPER ? big : small;
-            w->out[i] = out;
-        }
-    }
-    return OCT_OK;
-}
-
-/* ---- Conv shape rule ------------------------------------------------------ */
-
-static bool conv_float_type(ir_dtype dt)
-{
-    return dt == IR_DT_FLOAT || dt == IR_DT_DOUBLE || dt == IR_DT_FLOAT16 ||
-           dt == IR_DT_BFLOAT16;
-}
-
-/* Spatial kernel sizes of a Conv-like node: the kernel_shape attribute, or
- * W's spatial dims (-1 where unknown).  Reports a kernel_shape that is
- * malformed or disagrees with W.  ns = number of spatial dims. */
-static oct_status conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
-                                    const ref_shape *w, int ns,
-                                    int64_t *kernel)
-{
-    const ir_attr *ks = ir_node_attr(node, "kernel_shape");
-    for (int i = 0; i < ns; i++)
-        kernel[i] = w->rank == ns + 2 ? w->dims[i + 2] : -1;
-    if (!ks)
-        return OCT_OK;
-    if (ks->type != IR_ATTR_INTS || ks->n != (size_t)ns)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "attribute 'kernel_shape' must list %d ints", ns);
-    for (int i = 0; i < ns; i++) {
-        if (ks->ints[i] <= 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "kernel_shape[%d] = %lld must be positive",
-                                  i, (long long)ks->ints[i]);
-        if (kernel[i] >= 0 && kernel[i] != ks->ints[i])
-            return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                                   "kernel_shape[%d] = %lld but the weight's "
-                                   "spatial dim is %lld", i,
-                                   (long long)ks->ints[i], (long long)kernel[i]);
-        kernel[i] = ks->ints[i];
-    }
-    return OCT_OK;
-}
-
-oct_status shape_conv(ref_infer *inf)
-{
-    oct_ctx *ctx = inf->ctx;
-    const ir_node *node = inf->node;
-    const ref_shape *x = &inf->in[0], *w = &inf->in[1];
-    const ref_shape *b = inf->n_in > 2 ? &inf->in[2] : NULL;
-    ref_shape *y = &inf->out[0];
-
-    ir_dtype dt = x->dtype != IR_DT_UNDEFINED ? x->dtype : w->dtype;
-    if (dt != IR_DT_UNDEFINED && !conv_float_type(dt))
-        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 0,
-                               "Conv does not take %s", ir_dtype_name(dt));
-    if (x->dtype != IR_DT_UNDEFINED && w->dtype != IR_DT_UNDEFINED &&
-        x->dtype != w->dtype)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "weight type %s differs from input type %s",
-                               ir_dtype_name(w->dtype), ir_dtype_name(x->dtype));
-    if (b && b->dtype != IR_DT_UNDEFINED && dt != IR_DT_UNDEFINED &&
-        b->dtype != dt)
-        return oct_input_error(ctx, OCT_EINPUT, node, 2,
-                               "bias type %s differs from input type %s",
-                               ir_dtype_name(b->dtype), ir_dtype_name(dt));
-    int64_t group = ir_attr_int(node, "group", 1);
-    if (group < 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "group = %lld must be positive", (long long)group);
-
-    int rank = x->rank >= 0 ? x->rank : w->rank;
-    y->dtype = dt;
-    y->rank = rank;
-    if (rank < 0)
-        return OCT_OK;
-    if (rank < 3 || rank > REF_MAX_RANK)
-        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? 0 : 1,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               rank);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "weight rank %d differs from input rank %d",
-                               w->rank, x->rank);
-    int ns = rank - 2;
-    int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
-    int64_t m = w->rank >= 0 ? w->dims[0] : -1;
-    int64_t wc = w->rank >= 0 ? w->dims[1] : -1;
-    if (cin >= 0 && cin % group != 0)
-        return oct_input_error(ctx, OCT_EINPUT, node, 0,
-                               "group %lld does not divide the %lld input "
-                               "channels", (long long)group, (long long)cin);
-    if (m >= 0 && m % group != 0)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "group %lld does not divide the %lld output "
-                               "channels", (long long)group, (long long)m);
-    if (cin >= 0 && wc >= 0 && cin != wc * group)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "input has %lld channels but the weight "
-                               "expects %lld x group %lld",
-                               (long long)cin, (long long)wc, (long long)group);
-    if (b && b->rank >= 0) {
-        if (b->rank != 1)
-            return oct_input_error(ctx, OCT_EINPUT, node, 2,
-                                   "bias must be 1-D, got rank %d", b->rank);
-        if (m >= 0 && b->dims[0] >= 0 && b->dims[0] != m)
-            return oct_input_error(ctx, OCT_EINPUT, node, 2,
-                                   "bias has %lld values for %lld output "
-                                   "channels", (long long)b->dims[0],
-                                   (long long)m);
-    }
-    int64_t kernel[REF_MAX_RANK];
-    oct_status st = conv_kernel_shape(ctx, node, w, ns, kernel);
-    if (st != OCT_OK)
-        return st;
-
-    y->dims[0] = x->rank >= 0 ? x->dims[0] : -1;
-    y->dims[1] = m;
-    bool kernel_known = true;
-    for (int i = 0; i < ns; i++)
-        kernel_known = kernel_known && kernel[i] > 0;
-    ref_shape xs = *x;
-    if (x->rank < 0) {
-        xs.rank = rank;
-        for (int i = 0; i < rank; i++)
-            xs.dims[i] = -1;
-    }
-    if (!kernel_known) {
-        /* still validate the attributes with a dummy kernel */
-        int64_t ones[REF_MAX_RANK];
-        for (int i = 0; i < ns; i++)
-            ones[i] = 1;
-        for (int i = 0; i < ns; i++)
-            xs.dims[i + 2] = -1;
-        ref_window win;
-        st = ref_window_init(ctx, node, &xs, ones, false, &win);
-        if (st != OCT_OK)
-            return st;
-        for (int i = 0; i < ns; i++)
-            y->dims[i + 2] = -1;
-        return OCT_OK;
-    }
-    ref_window win;
-    st = ref_window_init(ctx, node, &xs, kernel, false, &win);
-    if (st != OCT_OK)
-        return st;
-    for (int i = 0; i < ns; i++)
-        y->dims[i + 2] = win.out[i];
-    return OCT_OK;
-}
 
 /* ---- Conv kernel ---------------------------------------------------------- */
 
@@ -339,7 +31,7 @@ typedef struct win3 {
     int64_t in[3], k[3], s[3], d[3], p[3], out[3];
 } win3;
 
-static void win3_from(const ref_window *w, win3 *r)
+static void win3_from(const ops_window *w, win3 *r)
 {
     int lead = 3 - w->n_spatial;
     for (int i = 0; i < 3; i++) {
@@ -359,7 +51,7 @@ static inline void win3_range(const win3 *g, int64_t kk, int64_t *lo,
                               int64_t *hi)
 {
     int64_t off = kk * g->d[2] - g->p[2];
-    int64_t a = div_ceil(-off, g->s[2]), b = div_ceil(g->in[2] - off, g->s[2]);
+    int64_t a = ops_div_ceil(-off, g->s[2]), b = ops_div_ceil(g->in[2] - off, g->s[2]);
     *lo = a < 0 ? 0 : a > g->out[2] ? g->out[2] : a;
     *hi = b < *lo ? *lo : b > g->out[2] ? g->out[2] : b;
 }
@@ -464,7 +156,7 @@ static void depthwise3(const float *x, const float *w, const win3 *g, float *y)
 }
 
 /* Float32 Conv with at most 3 spatial dims. */
-static oct_status conv_f32(ref_call *call, const ref_window *win, int64_t group)
+static oct_status conv_f32(ref_call *call, const ops_window *win, int64_t group)
 {
     const ir_tensor *X = call->in[0], *W = call->in[1];
     const ir_tensor *B = call->n_in > 2 ? call->in[2] : NULL;
@@ -529,7 +221,7 @@ static oct_status conv_f32(ref_call *call, const ref_window *win, int64_t group)
 /* Any float type and any number of spatial dims: direct loops through the
  * generic element accessors, accumulating in double, one rounding on the
  * store. */
-static oct_status conv_generic(ref_call *call, const ref_window *win,
+static oct_status conv_generic(ref_call *call, const ops_window *win,
                                int64_t group)
 {
     const ir_tensor *X = call->in[0], *W = call->in[1];
@@ -548,13 +240,13 @@ static oct_status conv_generic(ref_call *call, const ref_window *win,
     for (int64_t oc = 0; oc < m; oc++) {
         int64_t gi = oc / mg;
         for (int64_t o = 0; o < out_sp; o++) {
-            int64_t opos[REF_MAX_RANK];
+            int64_t opos[OPS_MAX_RANK];
             int64_t t = o;
             for (int i = ns - 1; i >= 0; i--) {
                 opos[i] = t % win->out[i];
                 t /= win->out[i];
             }
-            double acc = B ? ref_get(B, (uint64_t)oc) : 0.0;
+            double acc = B ? ops_get(B, (uint64_t)oc) : 0.0;
             for (int64_t k = 0; k < k_sp; k++) {
                 int64_t xoff = 0, kt = k;
                 bool inside = true;
@@ -581,10 +273,10 @@ static oct_status conv_generic(ref_call *call, const ref_window *win,
                 for (int64_t ci = 0; ci < cg; ci++) {
                     uint64_t xi = (uint64_t)((b * c + gi * cg + ci) * in_sp + xoff);
                     uint64_t wi = (uint64_t)((oc * cg + ci) * k_sp + k);
-                    acc += ref_get(X, xi) * ref_get(W, wi);
+                    acc += ops_get(X, xi) * ops_get(W, wi);
                 }
             }
-            ref_set(Y, (uint64_t)((b * m + oc) * out_sp + o), acc);
+            ops_set(Y, (uint64_t)((b * m + oc) * out_sp + o), acc);
         }
     }
     return OCT_OK;
@@ -593,16 +285,16 @@ static oct_status conv_generic(ref_call *call, const ref_window *win,
 oct_status ref_conv(ref_call *call)
 {
     const ir_tensor *X = call->in[0], *W = call->in[1];
-    ref_shape xs, ws;
-    ref_shape_of(X, &xs);
-    ref_shape_of(W, &ws);
+    ops_shape xs, ws;
+    ops_shape_of(X, &xs);
+    ops_shape_of(W, &ws);
     int ns = xs.rank - 2;
-    int64_t kernel[REF_MAX_RANK];
-    oct_status st = conv_kernel_shape(call->ctx, call->node, &ws, ns, kernel);
+    int64_t kernel[OPS_MAX_RANK];
+    oct_status st = ops_conv_kernel_shape(call->ctx, call->node, &ws, ns, kernel);
     if (st != OCT_OK)
         return st;
-    ref_window win;
-    st = ref_window_init(call->ctx, call->node, &xs, kernel, false, &win);
+    ops_window win;
+    st = ops_window_init(call->ctx, call->node, &xs, kernel, false, &win);
     if (st != OCT_OK)
         return st;
     int64_t group = ir_attr_int(call->node, "group", 1);

@@ -1,14 +1,15 @@
 /*
  * eltwise.h: private helpers of the element-wise kernels (eltwise_*.c):
- * an N-ary broadcast iterator over an output shape, two's-complement
- * wrapping of integers to a dtype's width, and dtype class tests.
+ * an N-ary broadcast iterator over an output shape and two's-complement
+ * wrapping of integers to a dtype's width (the dtype class tests are
+ * ops_dt_is_float / ops_dt_is_int in ops/ops.h).
  */
 #ifndef OCTET_REF_ELTWISE_H
 #define OCTET_REF_ELTWISE_H
 
 #include <string.h>
 
-#include "ref.h"
+#include "ref/ref.h"
 
 #define REF_BCAST_MAX_IN 8
 
@@ -18,15 +19,15 @@
  * REF_BCAST_MAX_IN are handled by the callers pairwise. */
 typedef struct ref_bcast_iter {
     int rank, n;
-    int64_t dims[REF_MAX_RANK];
-    int64_t idx[REF_MAX_RANK];
-    int64_t stride[REF_BCAST_MAX_IN][REF_MAX_RANK];
+    int64_t dims[OPS_MAX_RANK];
+    int64_t idx[OPS_MAX_RANK];
+    int64_t stride[REF_BCAST_MAX_IN][OPS_MAX_RANK];
     uint64_t off[REF_BCAST_MAX_IN];
 } ref_bcast_iter;
 
 /* Input shapes must broadcast to `out` (checked by the shape rule). */
-static inline void ref_bcast_init(ref_bcast_iter *it, const ref_shape *out,
-                                  int n, const ref_shape *const *in)
+static inline void ref_bcast_init(ref_bcast_iter *it, const ops_shape *out,
+                                  int n, const ops_shape *const *in)
 {
     memset(it, 0, sizeof *it);
     it->rank = out->rank;
@@ -60,20 +61,9 @@ static inline void ref_bcast_next(ref_bcast_iter *it)
     }
 }
 
-static inline bool ref_dt_is_float(ir_dtype dt)
-{
-    return ir_dtype_info(dt)->kind == IR_DK_FLOAT;
-}
-
-static inline bool ref_dt_is_int(ir_dtype dt)
-{
-    ir_dkind k = ir_dtype_info(dt)->kind;
-    return k == IR_DK_SINT || k == IR_DK_UINT || k == IR_DK_BOOL;
-}
-
 /* Reduces v modulo 2^bits of dt (two's complement for signed types, plain
  * modulo for unsigned ones); bool becomes v != 0.  The result is in range
- * for ref_set_i64.  64-bit types keep the bit pattern. */
+ * for ops_set_i64.  64-bit types keep the bit pattern. */
 static inline int64_t ref_wrap_int(ir_dtype dt, int64_t v)
 {
     const ir_dtype_traits *tr = ir_dtype_info(dt);

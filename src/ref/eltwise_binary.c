@@ -1,5 +1,5 @@
 /*
- * eltwise_binary.c: shape rules and kernels of the broadcasting element-wise
+ * eltwise_binary.c: kernels of the broadcasting element-wise
  * ops with several inputs: binary (Add Sub Mul Div Pow Mod BitShift PRelu,
  * the comparisons Equal Less Greater LessOrEqual GreaterOrEqual and the
  * logical And Or Xor, which give BOOL), variadic (Max Min Sum Mean) and
@@ -22,140 +22,13 @@
  * (Python %), with fmod=1 the sign of the dividend (C fmod); x mod 0 is 0
  * for integers.  BitShift (unsigned types) of the width or more gives 0.
  * Comparisons of unsigned 64-bit values are unsigned.
+ *
+ * The shape and type rules of these ops are in
+ * src/ops/shape_eltwise_binary.c.
  */
 #include <math.h>
 
-#include "eltwise.h"
-
-/* ---- operand shapes ------------------------------------------------------ */
-
-/* Resolves the shape B takes part in broadcasting with.  Before opset 7
- * (not PRelu), with broadcast=1, B is aligned on A's dims from `axis` and
- * padded with 1s to A's rank; otherwise B is taken as is.  For PRelu before
- * opset 7 a 1-D slope of X's channel count is aligned on axis 1.
- * Reports a misaligned B against input 1 and returns false.  Sets
- * *out_is_a when the output shape must be A's. */
-static bool binary_operand_b(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                             const ref_shape *a, const ref_shape *b,
-                             ref_shape *beff, bool *out_is_a)
-{
-    *beff = *b;
-    *out_is_a = node->op == IR_OP_PRELU;
-    if (node->op == IR_OP_PRELU) {
-        if (opset < 7 && a->rank >= 3 && b->rank == 1 &&
-            b->dims[0] != 1 && b->dims[0] == a->dims[1]) {
-            beff->rank = a->rank - 1;
-            for (int i = 1; i < beff->rank; i++)
-                beff->dims[i] = 1;
-        }
-        return true;
-    }
-    if (opset >= 7 || ir_attr_int(node, "broadcast", 0) == 0)
-        return true;
-    *out_is_a = true;
-    if (a->rank < 0 || b->rank < 0) {
-        beff->rank = -1;
-        return true;
-    }
-    int64_t axis = ir_attr_int(node, "axis", a->rank - b->rank);
-    if (axis < 0)
-        axis += a->rank; /* tolerated, though the old spec did not say */
-    if (axis < 0 || axis + b->rank > a->rank) {
-        oct_input_error(ctx, OCT_EINPUT, node, 1,
-                        "legacy broadcast: rank-%d B does not fit rank-%d A "
-                        "at axis %lld", b->rank, a->rank, (long long)axis);
-        return false;
-    }
-    beff->rank = a->rank;
-    for (int i = 0; i < a->rank; i++) {
-        int j = i - (int)axis;
-        beff->dims[i] = j >= 0 && j < b->rank ? b->dims[j] : 1;
-        if (beff->dims[i] >= 0 && a->dims[i] >= 0 && beff->dims[i] != 1 &&
-            beff->dims[i] != a->dims[i]) {
-            oct_input_error(ctx, OCT_EINPUT, node, 1,
-                            "legacy broadcast: B dim %d is %lld but A dim %d "
-                            "is %lld", j, (long long)beff->dims[i], i,
-                            (long long)a->dims[i]);
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool binary_is_compare(ir_op op)
-{
-    return op == IR_OP_EQUAL || op == IR_OP_LESS || op == IR_OP_GREATER ||
-           op == IR_OP_LESSOREQUAL || op == IR_OP_GREATEROREQUAL;
-}
-
-static bool binary_is_logic(ir_op op)
-{
-    return op == IR_OP_AND || op == IR_OP_OR || op == IR_OP_XOR;
-}
-
-static bool dtype_kind_ok(ir_op op, ir_dtype dt)
-{
-    const ir_dtype_traits *tr = ir_dtype_info(dt);
-    if (dt == IR_DT_UNDEFINED)
-        return true;
-    if (binary_is_logic(op))
-        return tr->kind == IR_DK_BOOL;
-    if (op == IR_OP_MEAN)
-        return tr->kind == IR_DK_FLOAT && tr->bits >= 16;
-    if (tr->kind == IR_DK_FLOAT)
-        return tr->bits >= 16 && op != IR_OP_BITSHIFT;
-    if (tr->kind == IR_DK_SINT || tr->kind == IR_DK_UINT)
-        return tr->bits >= 8 && (op != IR_OP_BITSHIFT || tr->kind == IR_DK_UINT);
-    if (tr->kind == IR_DK_BOOL)
-        return op == IR_OP_EQUAL || binary_is_logic(op);
-    if (tr->kind == IR_DK_STRING)
-        return op == IR_OP_EQUAL;
-    return false;
-}
-
-oct_status shape_binary(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    const ref_shape *a = &inf->in[0], *b = &inf->in[1];
-    for (int i = 0; i < 2; i++)
-        if (!dtype_kind_ok(node->op, inf->in[i].dtype))
-            return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, i,
-                                   "element type %s is not supported by %s",
-                                   ir_dtype_name(inf->in[i].dtype), node->op_type);
-    if (node->op != IR_OP_POW && a->dtype != IR_DT_UNDEFINED &&
-        b->dtype != IR_DT_UNDEFINED && a->dtype != b->dtype)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 1,
-                               "element type %s differs from input 0's %s",
-                               ir_dtype_name(b->dtype), ir_dtype_name(a->dtype));
-    ref_shape beff, out;
-    bool out_is_a;
-    if (!binary_operand_b(inf->ctx, node, inf->opset, a, b, &beff, &out_is_a))
-        return OCT_EINPUT;
-    /* beff is a copy, so name input 1 in a broadcast error by hand */
-    ref_infer sub = *inf;
-    ref_shape pair[2] = {*a, beff};
-    sub.in = pair;
-    sub.n_in = 2;
-    if (!ref_broadcast(&sub, &pair[0], &pair[1], &out))
-        return OCT_EINPUT;
-    if (out_is_a && a->rank >= 0 && out.rank >= 0) {
-        bool same = out.rank == a->rank;
-        for (int i = 0; same && i < a->rank; i++)
-            same = out.dims[i] == a->dims[i] || a->dims[i] < 0;
-        if (!same)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, 1,
-                                   "does not broadcast to input 0's shape");
-        out = *a;
-    }
-    if (node->op == IR_OP_MOD && ref_dt_is_float(a->dtype) &&
-        ir_attr_int(node, "fmod", 0) == 0)
-        return oct_node_error(inf->ctx, OCT_EINPUT, node,
-                              "Mod of floating-point inputs requires fmod=1");
-    out.dtype = binary_is_compare(node->op) || binary_is_logic(node->op)
-                    ? IR_DT_BOOL : a->dtype;
-    inf->out[0] = out;
-    return OCT_OK;
-}
+#include "ref/eltwise.h"
 
 /* ---- binary kernels ------------------------------------------------------ */
 
@@ -239,21 +112,21 @@ oct_status ref_binary(ref_call *call)
     const ir_node *node = call->node;
     const ir_tensor *ta = call->in[0], *tb = call->in[1];
     ir_tensor *to = call->out[0];
-    ref_shape a, b, beff, out;
+    ops_shape a, b, beff, out;
     bool out_is_a;
-    ref_shape_of(ta, &a);
-    ref_shape_of(tb, &b);
-    ref_shape_of(to, &out);
-    if (!binary_operand_b(call->ctx, node, call->opset, &a, &b, &beff, &out_is_a))
+    ops_shape_of(ta, &a);
+    ops_shape_of(tb, &b);
+    ops_shape_of(to, &out);
+    if (!ops_binary_operand_b(call->ctx, node, call->opset, &a, &b, &beff, &out_is_a))
         return OCT_EINPUT;
-    const ref_shape *shapes[2] = {&a, &beff};
+    const ops_shape *shapes[2] = {&a, &beff};
     ref_bcast_iter it;
     ref_bcast_init(&it, &out, 2, shapes);
     uint64_t n = to->nelems;
     ir_op op = node->op;
     ir_dtype da = ta->dtype, db = tb->dtype;
 
-    if (binary_is_compare(op) || binary_is_logic(op)) {
+    if (ops_binary_is_compare(op) || ops_binary_is_logic(op)) {
         uint8_t *o = to->data;
         bool is_unsigned = ir_dtype_info(da)->kind == IR_DK_UINT;
         for (uint64_t i = 0; i < n; i++, ref_bcast_next(&it)) {
@@ -261,11 +134,11 @@ oct_status ref_binary(ref_call *call)
             int cmp; /* -1, 0, 1; 2 unordered (NaN) */
             if (da == IR_DT_STRING) {
                 cmp = strings_equal(ta, x, tb, y) ? 0 : 2;
-            } else if (ref_dt_is_float(da)) {
-                double u = ref_get(ta, x), v = ref_get(tb, y);
+            } else if (ops_dt_is_float(da)) {
+                double u = ops_get(ta, x), v = ops_get(tb, y);
                 cmp = u < v ? -1 : u > v ? 1 : u == v ? 0 : 2;
             } else {
-                int64_t u = ref_get_i64(ta, x), v = ref_get_i64(tb, y);
+                int64_t u = ops_get_i64(ta, x), v = ops_get_i64(tb, y);
                 if (is_unsigned)
                     cmp = (uint64_t)u < (uint64_t)v ? -1 : (uint64_t)u > (uint64_t)v;
                 else
@@ -278,9 +151,9 @@ oct_status ref_binary(ref_call *call)
             case IR_OP_GREATER: r = cmp == 1; break;
             case IR_OP_LESSOREQUAL: r = cmp == -1 || cmp == 0; break;
             case IR_OP_GREATEROREQUAL: r = cmp == 1 || cmp == 0; break;
-            case IR_OP_AND: r = ref_get_i64(ta, x) && ref_get_i64(tb, y); break;
-            case IR_OP_OR: r = ref_get_i64(ta, x) || ref_get_i64(tb, y); break;
-            default: r = !ref_get_i64(ta, x) != !ref_get_i64(tb, y); break;
+            case IR_OP_AND: r = ops_get_i64(ta, x) && ops_get_i64(tb, y); break;
+            case IR_OP_OR: r = ops_get_i64(ta, x) || ops_get_i64(tb, y); break;
+            default: r = !ops_get_i64(ta, x) != !ops_get_i64(tb, y); break;
             }
             o[i] = r;
         }
@@ -297,19 +170,19 @@ oct_status ref_binary(ref_call *call)
                                   "direction must be LEFT or RIGHT");
         unsigned bits = ir_dtype_info(da)->bits;
         for (uint64_t i = 0; i < n; i++, ref_bcast_next(&it)) {
-            uint64_t x = (uint64_t)ref_get_i64(ta, it.off[0]);
-            uint64_t s = (uint64_t)ref_get_i64(tb, it.off[1]);
+            uint64_t x = (uint64_t)ops_get_i64(ta, it.off[0]);
+            uint64_t s = (uint64_t)ops_get_i64(tb, it.off[1]);
             uint64_t r = s >= bits ? 0 : left ? x << s : x >> s;
-            ref_set_i64(to, i, ref_wrap_int(da, (int64_t)r));
+            ops_set_i64(to, i, ref_wrap_int(da, (int64_t)r));
         }
         return OCT_OK;
     }
     bool python_mod = ir_attr_int(node, "fmod", 0) == 0;
     if (op == IR_OP_MOD && ir_dtype_info(da)->kind == IR_DK_UINT) {
         for (uint64_t i = 0; i < n; i++, ref_bcast_next(&it)) {
-            uint64_t x = (uint64_t)ref_get_i64(ta, it.off[0]);
-            uint64_t y = (uint64_t)ref_get_i64(tb, it.off[1]);
-            ref_set_i64(to, i, (int64_t)(y ? x % y : 0));
+            uint64_t x = (uint64_t)ops_get_i64(ta, it.off[0]);
+            uint64_t y = (uint64_t)ops_get_i64(tb, it.off[1]);
+            ops_set_i64(to, i, (int64_t)(y ? x % y : 0));
         }
         return OCT_OK;
     }
@@ -328,57 +201,30 @@ oct_status ref_binary(ref_call *call)
         }
         return OCT_OK;
     }
-    if (ref_dt_is_float(da)) {
+    if (ops_dt_is_float(da)) {
         for (uint64_t i = 0; i < n; i++, ref_bcast_next(&it))
-            ref_set(to, i, binary_f64(op, ref_get(ta, it.off[0]),
-                                      ref_get(tb, it.off[1])));
+            ops_set(to, i, binary_f64(op, ops_get(ta, it.off[0]),
+                                      ops_get(tb, it.off[1])));
         return OCT_OK;
     }
     /* integer base */
-    bool int_exp = ref_dt_is_int(db);
+    bool int_exp = ops_dt_is_int(db);
     for (uint64_t i = 0; i < n; i++, ref_bcast_next(&it)) {
-        int64_t x = ref_get_i64(ta, it.off[0]), r;
-        if (int_exp && !(op == IR_OP_POW && ref_get_i64(tb, it.off[1]) < 0)) {
-            r = binary_int(op, x, ref_get_i64(tb, it.off[1]), python_mod);
+        int64_t x = ops_get_i64(ta, it.off[0]), r;
+        if (int_exp && !(op == IR_OP_POW && ops_get_i64(tb, it.off[1]) < 0)) {
+            r = binary_int(op, x, ops_get_i64(tb, it.off[1]), python_mod);
         } else {
-            double v = trunc(binary_f64(op, (double)x, ref_get(tb, it.off[1])));
+            double v = trunc(binary_f64(op, (double)x, ops_get(tb, it.off[1])));
             /* out-of-range and NaN results are undefined in ONNX: clamp */
             r = v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX
                 : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v;
         }
-        ref_set_i64(to, i, ref_wrap_int(da, r));
+        ops_set_i64(to, i, ref_wrap_int(da, r));
     }
     return OCT_OK;
 }
 
 /* ---- variadic: Max, Min, Sum --------------------------------------------- */
-
-oct_status shape_variadic(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    ref_shape acc = inf->in[0];
-    for (int i = 0; i < inf->n_in; i++) {
-        const ref_shape *s = &inf->in[i];
-        if (!node->in[i])
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "%s inputs may not be omitted", node->op_type);
-        if (s->dtype != IR_DT_UNDEFINED && !dtype_kind_ok(node->op, s->dtype))
-            return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, i,
-                                   "element type %s is not supported by %s",
-                                   ir_dtype_name(s->dtype), node->op_type);
-        if (s->dtype != IR_DT_UNDEFINED && acc.dtype != IR_DT_UNDEFINED &&
-            s->dtype != acc.dtype)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "element type %s differs from input 0's %s",
-                                   ir_dtype_name(s->dtype), ir_dtype_name(acc.dtype));
-        ir_dtype dt = acc.dtype != IR_DT_UNDEFINED ? acc.dtype : s->dtype;
-        if (i > 0 && !ref_broadcast(inf, &acc, s, &acc))
-            return OCT_EINPUT;
-        acc.dtype = dt;
-    }
-    inf->out[0] = acc;
-    return OCT_OK;
-}
 
 static inline double variadic_f64(ir_op op, double acc, double x)
 {
@@ -410,9 +256,9 @@ oct_status ref_variadic(ref_call *call)
     ir_op op = call->node->op;
     ir_dtype dt = to->dtype;
     bool is_unsigned = ir_dtype_info(dt)->kind == IR_DK_UINT;
-    ref_shape out, shp[REF_BCAST_MAX_IN];
-    const ref_shape *shapes[REF_BCAST_MAX_IN];
-    ref_shape_of(to, &out);
+    ops_shape out, shp[REF_BCAST_MAX_IN];
+    const ops_shape *shapes[REF_BCAST_MAX_IN];
+    ops_shape_of(to, &out);
     int first = 0;
     while (first < call->n_in) {
         /* pass inputs: (out when first > 0), in[first..last) */
@@ -420,13 +266,13 @@ oct_status ref_variadic(ref_call *call)
         const ir_tensor *src[REF_BCAST_MAX_IN];
         if (first > 0) {
             src[k] = to;
-            ref_shape_of(to, &shp[k]);
+            ops_shape_of(to, &shp[k]);
             k++;
         }
         int last = first;
         while (last < call->n_in && k < REF_BCAST_MAX_IN) {
             src[k] = call->in[last++];
-            ref_shape_of(src[k], &shp[k]);
+            ops_shape_of(src[k], &shp[k]);
             k++;
         }
         for (int j = 0; j < k; j++)
@@ -441,17 +287,17 @@ oct_status ref_variadic(ref_call *call)
                 for (int j = 1; j < k; j++)
                     acc = variadic_f64(op, acc, ((const float *)src[j]->data)[it.off[j]]);
                 ((float *)to->data)[i] = (float)(acc / div);
-            } else if (ref_dt_is_float(dt)) {
-                double acc = ref_get(src[0], it.off[0]);
+            } else if (ops_dt_is_float(dt)) {
+                double acc = ops_get(src[0], it.off[0]);
                 for (int j = 1; j < k; j++)
-                    acc = variadic_f64(op, acc, ref_get(src[j], it.off[j]));
-                ref_set(to, i, acc / div);
+                    acc = variadic_f64(op, acc, ops_get(src[j], it.off[j]));
+                ops_set(to, i, acc / div);
             } else {
-                int64_t acc = ref_get_i64(src[0], it.off[0]);
+                int64_t acc = ops_get_i64(src[0], it.off[0]);
                 for (int j = 1; j < k; j++)
                     acc = variadic_int(op, is_unsigned, acc,
-                                       ref_get_i64(src[j], it.off[j]));
-                ref_set_i64(to, i, ref_wrap_int(dt, acc));
+                                       ops_get_i64(src[j], it.off[j]));
+                ops_set_i64(to, i, ref_wrap_int(dt, acc));
             }
         }
         first = last;
@@ -461,37 +307,14 @@ oct_status ref_variadic(ref_call *call)
 
 /* ---- Where ----------------------------------------------------------------- */
 
-oct_status shape_where(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    const ref_shape *c = &inf->in[0], *x = &inf->in[1], *y = &inf->in[2];
-    if (c->dtype != IR_DT_UNDEFINED && c->dtype != IR_DT_BOOL)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 0,
-                               "condition must be BOOL, not %s", ir_dtype_name(c->dtype));
-    if (x->dtype != IR_DT_UNDEFINED && y->dtype != IR_DT_UNDEFINED && x->dtype != y->dtype)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 2,
-                               "element type %s differs from input 1's %s",
-                               ir_dtype_name(y->dtype), ir_dtype_name(x->dtype));
-    ir_dtype dt = x->dtype != IR_DT_UNDEFINED ? x->dtype : y->dtype;
-    if (dt == IR_DT_STRING)
-        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, 1,
-                               "Where on STRING tensors is not supported");
-    ref_shape out;
-    if (!ref_broadcast(inf, c, x, &out) || !ref_broadcast(inf, &out, y, &out))
-        return OCT_EINPUT;
-    out.dtype = dt;
-    inf->out[0] = out;
-    return OCT_OK;
-}
-
 oct_status ref_where(ref_call *call)
 {
     ir_tensor *to = call->out[0];
-    ref_shape out, s[3];
-    const ref_shape *shapes[3] = {&s[0], &s[1], &s[2]};
-    ref_shape_of(to, &out);
+    ops_shape out, s[3];
+    const ops_shape *shapes[3] = {&s[0], &s[1], &s[2]};
+    ops_shape_of(to, &out);
     for (int k = 0; k < 3; k++)
-        ref_shape_of(call->in[k], &s[k]);
+        ops_shape_of(call->in[k], &s[k]);
     ref_bcast_iter it;
     ref_bcast_init(&it, &out, 3, shapes);
     const uint8_t *cond = call->in[0]->data;
@@ -503,10 +326,10 @@ oct_status ref_where(ref_call *call)
         if (bits % 8 == 0) {
             size_t es = bits / 8;
             memcpy((uint8_t *)to->data + i * es, (const uint8_t *)src->data + j * es, es);
-        } else if (ref_dt_is_float(to->dtype)) {
-            ref_set(to, i, ref_get(src, j));
+        } else if (ops_dt_is_float(to->dtype)) {
+            ops_set(to, i, ops_get(src, j));
         } else {
-            ref_set_i64(to, i, ref_get_i64(src, j));
+            ops_set_i64(to, i, ops_get_i64(src, j));
         }
     }
     return OCT_OK;

@@ -1,5 +1,5 @@
 /*
- * eltwise_unary.c: shape rules and kernels of the one-input element-wise
+ * eltwise_unary.c: kernels of the one-input element-wise
  * ops (Sqrt Exp Log Erf Neg Abs Relu LeakyRelu Sigmoid HardSigmoid
  * HardSwish Tanh Gelu Floor Ceil Round Reciprocal Sign Softplus Softsign Elu
  * Selu Celu ThresholdedRelu Mish Sin Cos, IsNaN IsInf Not) and of Clip.
@@ -10,45 +10,13 @@
  * most negative value wrap (two's complement), as numpy does.  Round
  * rounds half to even.  IsNaN and IsInf give BOOL; Not takes and gives
  * BOOL.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_eltwise_unary.c.
  */
 #include <float.h>
 #include <math.h>
 
-#include "eltwise.h"
-
-/* Ops defined on integers as well as floats. */
-static bool unary_takes_ints(ir_op op)
-{
-    return op == IR_OP_NEG || op == IR_OP_ABS || op == IR_OP_RELU ||
-           op == IR_OP_SIGN;
-}
-
-static bool unary_dtype_ok(ir_op op, ir_dtype dt)
-{
-    const ir_dtype_traits *tr = ir_dtype_info(dt);
-    if (dt == IR_DT_UNDEFINED)
-        return true;
-    if (op == IR_OP_NOT)
-        return dt == IR_DT_BOOL;
-    if (tr->kind == IR_DK_FLOAT)
-        return tr->bits >= 16;
-    if (tr->kind == IR_DK_SINT || tr->kind == IR_DK_UINT)
-        return tr->bits >= 8 && (unary_takes_ints(op) || op == IR_OP_CLIP);
-    return false;
-}
-
-oct_status shape_unary(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    if (!unary_dtype_ok(inf->node->op, x->dtype))
-        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, 0,
-                               "element type %s is not supported by %s",
-                               ir_dtype_name(x->dtype), inf->node->op_type);
-    inf->out[0] = *x;
-    if (inf->node->op == IR_OP_ISNAN || inf->node->op == IR_OP_ISINF)
-        inf->out[0].dtype = IR_DT_BOOL;
-    return OCT_OK;
-}
+#include "ref/eltwise.h"
 
 typedef struct unary_params {
     ir_op op;
@@ -192,7 +160,7 @@ oct_status ref_unary(ref_call *call)
                 o[i] = !((const uint8_t *)tx->data)[i];
                 continue;
             }
-            double v = ref_get(tx, i);
+            double v = ops_get(tx, i);
             o[i] = p.op == IR_OP_ISNAN ? isnan(v) : (isinf(v) && (v > 0 ? pos : neg));
         }
         return OCT_OK;
@@ -209,13 +177,13 @@ oct_status ref_unary(ref_call *call)
         float *o = to->data;
         for (uint64_t i = 0; i < n; i++)
             o[i] = unary_f32(&p, x[i]);
-    } else if (ref_dt_is_float(tx->dtype)) {
+    } else if (ops_dt_is_float(tx->dtype)) {
         for (uint64_t i = 0; i < n; i++)
-            ref_set(to, i, unary_f64(&p, ref_get(tx, i)));
+            ops_set(to, i, unary_f64(&p, ops_get(tx, i)));
     } else {
         bool is_unsigned = ir_dtype_info(tx->dtype)->kind == IR_DK_UINT;
         for (uint64_t i = 0; i < n; i++) {
-            int64_t x = ref_get_i64(tx, i), r = x;
+            int64_t x = ops_get_i64(tx, i), r = x;
             if (p.op == IR_OP_NEG)
                 r = (int64_t)(0 - (uint64_t)x);
             else if (p.op == IR_OP_ABS && !is_unsigned && x < 0)
@@ -224,50 +192,13 @@ oct_status ref_unary(ref_call *call)
                 r = 0;
             else if (p.op == IR_OP_SIGN)
                 r = is_unsigned ? x != 0 : (x > 0) - (x < 0);
-            ref_set_i64(to, i, ref_wrap_int(tx->dtype, r));
+            ops_set_i64(to, i, ref_wrap_int(tx->dtype, r));
         }
     }
     return OCT_OK;
 }
 
 /* ---- Clip ------------------------------------------------------------------ */
-
-/* Clip: y = min(max(x, lo), hi), so lo > hi gives hi everywhere (as the
- * spec says).  NaN stays NaN.  Before opset 11 lo and hi are the float
- * attributes min and max (defaults: the float range); from 11 on they are
- * optional scalar inputs 1 and 2 of x's type (defaults: the type's range). */
-oct_status shape_clip(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    const ref_shape *x = &inf->in[0];
-    if (!unary_dtype_ok(IR_OP_CLIP, x->dtype))
-        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, node, 0,
-                               "element type %s is not supported by Clip",
-                               ir_dtype_name(x->dtype));
-    for (int i = 1; i < inf->n_in; i++) {
-        const ref_shape *s = &inf->in[i];
-        if (!node->in[i])
-            continue;
-        if (inf->opset < 11)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "Clip before opset 11 takes min/max as "
-                                   "attributes, not inputs");
-        if (s->dtype != IR_DT_UNDEFINED && x->dtype != IR_DT_UNDEFINED &&
-            s->dtype != x->dtype)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "element type %s differs from input 0's %s",
-                                   ir_dtype_name(s->dtype), ir_dtype_name(x->dtype));
-        /* a scalar; a one-element tensor is tolerated */
-        uint64_t elems = ref_shape_elems(s);
-        bool known = s->rank >= 0 && (s->rank == 0 || elems != 0 ||
-                                      s->dims[0] == 0);
-        if (known && elems != 1)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "must be a scalar");
-    }
-    inf->out[0] = *x;
-    return OCT_OK;
-}
 
 oct_status ref_clip(ref_call *call)
 {
@@ -280,16 +211,16 @@ oct_status ref_clip(ref_call *call)
         return oct_input_error(call->ctx, OCT_EINPUT, node, tlo && tlo->nelems != 1 ? 1 : 2,
                                "must be a scalar");
     uint64_t n = to->nelems;
-    if (ref_dt_is_float(tx->dtype)) {
+    if (ops_dt_is_float(tx->dtype)) {
         double lo = -INFINITY, hi = INFINITY;
         if (call->opset < 11) {
             lo = ir_attr_float(node, "min", -FLT_MAX);
             hi = ir_attr_float(node, "max", FLT_MAX);
         }
         if (tlo)
-            lo = ref_get(tlo, 0);
+            lo = ops_get(tlo, 0);
         if (thi)
-            hi = ref_get(thi, 0);
+            hi = ops_get(thi, 0);
         if (tx->dtype == IR_DT_FLOAT) {
             const float *x = tx->data;
             float *o = to->data, flo = (float)lo, fhi = (float)hi;
@@ -300,9 +231,9 @@ oct_status ref_clip(ref_call *call)
             }
         } else {
             for (uint64_t i = 0; i < n; i++) {
-                double v = ref_get(tx, i);
+                double v = ops_get(tx, i);
                 v = v < lo ? lo : v;
-                ref_set(to, i, v > hi ? hi : v);
+                ops_set(to, i, v > hi ? hi : v);
             }
         }
         return OCT_OK;
@@ -311,24 +242,24 @@ oct_status ref_clip(ref_call *call)
     if (is_unsigned) {
         uint64_t lo = 0, hi = UINT64_MAX;
         if (tlo)
-            lo = (uint64_t)ref_get_i64(tlo, 0);
+            lo = (uint64_t)ops_get_i64(tlo, 0);
         if (thi)
-            hi = (uint64_t)ref_get_i64(thi, 0);
+            hi = (uint64_t)ops_get_i64(thi, 0);
         for (uint64_t i = 0; i < n; i++) {
-            uint64_t v = (uint64_t)ref_get_i64(tx, i);
+            uint64_t v = (uint64_t)ops_get_i64(tx, i);
             v = v < lo ? lo : v;
-            ref_set_i64(to, i, (int64_t)(v > hi ? hi : v));
+            ops_set_i64(to, i, (int64_t)(v > hi ? hi : v));
         }
     } else {
         int64_t lo = INT64_MIN, hi = INT64_MAX;
         if (tlo)
-            lo = ref_get_i64(tlo, 0);
+            lo = ops_get_i64(tlo, 0);
         if (thi)
-            hi = ref_get_i64(thi, 0);
+            hi = ops_get_i64(thi, 0);
         for (uint64_t i = 0; i < n; i++) {
-            int64_t v = ref_get_i64(tx, i);
+            int64_t v = ops_get_i64(tx, i);
             v = v < lo ? lo : v;
-            ref_set_i64(to, i, v > hi ? hi : v);
+            ops_set_i64(to, i, v > hi ? hi : v);
         }
     }
     return OCT_OK;

@@ -10,73 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dispatch.h"
-
-/* ---- runtime tensors --------------------------------------------------- */
-
-/* One oct_malloc block: the ir_tensor header, the dims, then the data, each
- * part rounded up to 64 bytes.  The size is recomputed from rank and nbytes
- * when freeing. */
-static size_t round64(uint64_t n) { return (size_t)((n + 63) & ~(uint64_t)63); }
-
-static bool tensor_block_size(int rank, uint64_t nbytes, size_t *size)
-{
-    uint64_t total = round64(sizeof(ir_tensor)) + round64((uint64_t)rank * 8);
-    if (nbytes > UINT64_MAX - 64 || ir_add_overflow_u64(total, round64(nbytes), &total) ||
-        total > SIZE_MAX)
-        return false;
-    *size = (size_t)total;
-    return true;
-}
-
-ir_tensor *ref_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank, const int64_t *dims)
-{
-    uint64_t nelems, nbytes;
-    size_t size;
-    if (rank < 0 || rank > REF_MAX_RANK || !ir_dtype_valid(dt)) {
-        oct_error(ctx, OCT_EINTERNAL, "runtime tensor of rank %d and dtype %d",
-                  rank, (int)dt);
-        return NULL;
-    }
-    if (!ir_shape_elems(rank, dims, &nelems) ||
-        nelems > ctx->limits.max_tensor_elems ||
-        !ir_dtype_bytes(dt, nelems, &nbytes) || !tensor_block_size(rank, nbytes, &size)) {
-        oct_error(ctx, OCT_EINPUT,
-                  "tensor too large (more than %llu elements, or size overflow)",
-                  (unsigned long long)ctx->limits.max_tensor_elems);
-        return NULL;
-    }
-    uint8_t *block = oct_malloc(ctx, size);
-    if (!block)
-        return NULL;
-    memset(block, 0, size);
-    ir_tensor *t = (ir_tensor *)block;
-    t->dtype = dt;
-    t->rank = rank;
-    t->dims = (int64_t *)(block + round64(sizeof(ir_tensor)));
-    if (rank)
-        memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
-    t->data = block + round64(sizeof(ir_tensor)) + round64((uint64_t)rank * 8);
-    t->nbytes = nbytes;
-    t->nelems = nelems;
-    t->storage = IR_STORE_RAW;
-    return t;
-}
-
-void ref_tensor_free(oct_ctx *ctx, ir_tensor *t)
-{
-    size_t size = 0;
-    if (!t)
-        return;
-    bool sized = tensor_block_size(t->rank, t->nbytes, &size);
-    OCT_ASSERT(sized);
-    oct_free(ctx, t, size);
-}
+#include "ref/dispatch.h"
 
 /* A heap copy of any tensor (initializer, input) for returning it. */
 static ir_tensor *tensor_copy(oct_ctx *ctx, const ir_tensor *src)
 {
-    ir_tensor *t = ref_tensor_new(ctx, src->dtype, src->rank, src->dims);
+    ir_tensor *t = ir_heap_tensor_new(ctx, src->dtype, src->rank, src->dims);
     if (t && src->nbytes == t->nbytes && t->nbytes)
         memcpy(t->data, src->data, t->nbytes);
     return t;
@@ -129,7 +68,7 @@ typedef struct run_state {
 static void release(run_state *rs, uint32_t id)
 {
     if (rs->owned[id]) {
-        ref_tensor_free(rs->ctx, (ir_tensor *)rs->val[id]);
+        ir_heap_tensor_free(rs->ctx, (ir_tensor *)rs->val[id]);
         rs->owned[id] = false;
     }
     rs->val[id] = NULL;
@@ -138,40 +77,40 @@ static void release(run_state *rs, uint32_t id)
 oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
                          const ir_tensor *const *in, ir_tensor **out)
 {
-    ref_shape in_shape[REF_MAX_IO], out_shape[REF_MAX_IO];
-    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+    ops_shape in_shape[OPS_MAX_IO], out_shape[OPS_MAX_IO];
+    if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO)
         return oct_node_error(ctx, OCT_EUNSUPPORTED, n,
-                              "more than %d inputs or outputs", REF_MAX_IO);
+                              "more than %d inputs or outputs", OPS_MAX_IO);
     for (int i = 0; i < n->n_in; i++) {
         memset(&in_shape[i], 0, sizeof in_shape[i]);
         in_shape[i].rank = -1;
         if (in[i])
-            ref_shape_of(in[i], &in_shape[i]);
+            ops_shape_of(in[i], &in_shape[i]);
     }
     for (int i = 0; i < n->n_out; i++) {
         memset(&out_shape[i], 0, sizeof out_shape[i]);
         out_shape[i].rank = -1;
         out[i] = NULL;
     }
-    ref_infer inf = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
+    ops_infer inf = {.ctx = ctx, .node = n, .opset = opset, .n_in = n->n_in,
                      .in = in_shape, .in_const = in, .n_out = n->n_out,
                      .out = out_shape};
     size_t errors_before = oct_error_count(ctx);
-    oct_status st = ref_shape_rule_of(n->op)(&inf);
+    oct_status st = ops_shape_rule_of(n->op)(&inf);
     if (st != OCT_OK) {
         if (oct_error_count(ctx) == errors_before)
             oct_node_error(ctx, st, n, "shape rule failed");
         return st;
     }
     for (int i = 0; i < n->n_out; i++) {
-        const ref_shape *s = &out_shape[i];
+        const ops_shape *s = &out_shape[i];
         bool known = s->rank >= 0 && ir_dtype_valid(s->dtype);
         for (int d = 0; known && d < s->rank; d++)
             known = s->dims[d] >= 0;
         if (!n->out[i]) {
             /* an absent output (named ""): kernels may still write it, so
              * give it a scratch tensor, freed after the kernel */
-            if (known && !(out[i] = ref_tensor_new(ctx, s->dtype, s->rank,
+            if (known && !(out[i] = ir_heap_tensor_new(ctx, s->dtype, s->rank,
                                                    s->dims))) {
                 st = OCT_EINTERNAL;
                 goto fail;
@@ -184,7 +123,7 @@ oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
                                   "with every input known");
             goto fail;
         }
-        out[i] = ref_tensor_new(ctx, s->dtype, s->rank, s->dims);
+        out[i] = ir_heap_tensor_new(ctx, s->dtype, s->rank, s->dims);
         if (!out[i]) {
             st = OCT_EINTERNAL;
             goto fail;
@@ -201,13 +140,13 @@ oct_status ref_eval_node(oct_ctx *ctx, const ir_node *n, int64_t opset,
     }
     for (int i = 0; i < n->n_out; i++)
         if (!n->out[i]) { /* the scratch tensors of absent outputs */
-            ref_tensor_free(ctx, out[i]);
+            ir_heap_tensor_free(ctx, out[i]);
             out[i] = NULL;
         }
     return OCT_OK;
 fail:
     for (int i = 0; i < n->n_out; i++) {
-        ref_tensor_free(ctx, out[i]);
+        ir_heap_tensor_free(ctx, out[i]);
         out[i] = NULL;
     }
     return st;
@@ -219,11 +158,11 @@ static oct_status run_node(run_state *rs, const ir_node *n, int64_t opset,
                            const ref_run_opts *opts)
 {
     oct_ctx *ctx = rs->ctx;
-    const ir_tensor *in[REF_MAX_IO];
-    ir_tensor *out[REF_MAX_IO];
-    if (n->n_in > REF_MAX_IO || n->n_out > REF_MAX_IO)
+    const ir_tensor *in[OPS_MAX_IO];
+    ir_tensor *out[OPS_MAX_IO];
+    if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO)
         return oct_node_error(ctx, OCT_EUNSUPPORTED, n,
-                              "more than %d inputs or outputs", REF_MAX_IO);
+                              "more than %d inputs or outputs", OPS_MAX_IO);
     for (int i = 0; i < n->n_in; i++) {
         in[i] = NULL;
         if (!n->in[i])
@@ -280,9 +219,9 @@ oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inpu
     if (n_inputs != n_runtime)
         return oct_error(ctx, OCT_EUSAGE, "the graph has %zu inputs, %zu given",
                          n_runtime, n_inputs);
-    oct_status st = ref_report_unsupported(ctx, g);
+    oct_status st = ops_report_unsupported(ctx, g);
     if (st == OCT_OK)
-        st = ref_check_attrs(ctx, g);
+        st = ops_check_attrs(ctx, g);
     if (st != OCT_OK)
         return st;
     int64_t opset = ir_model_opset(m, "");
@@ -353,7 +292,7 @@ done:
             release(&rs, (uint32_t)i);
     if (st != OCT_OK)
         for (size_t i = 0; i < n_outputs; i++) {
-            ref_tensor_free(ctx, outputs[i]);
+            ir_heap_tensor_free(ctx, outputs[i]);
             outputs[i] = NULL;
         }
     oct_free(ctx, rs.val, rs.val ? nv * sizeof *rs.val : 0);

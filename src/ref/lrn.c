@@ -1,34 +1,17 @@
 /*
- * lrn.c: shape rule and kernel of LRN (local response normalization across
+ * lrn.c: kernel of LRN (local response normalization across
  * channels), as the ONNX spec defines it for input (N, C, D1, ..., Dk):
  *   square_sum[n, c, d] = sum of X[n, i, d]^2 for i from
  *       max(0, c - floor((size - 1) / 2)) to min(C - 1, c + ceil((size - 1) / 2))
  *   Y[n, c, d] = X[n, c, d] / (bias + alpha / size * square_sum[n, c, d])^beta
  * Defaults alpha 1e-4, beta 0.75, bias 1; size is required.  The sum and
  * the power are computed in double and rounded once to the output type.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_lrn.c.
  */
 #include <math.h>
 
-#include "eltwise.h"
-
-oct_status shape_lrn(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    const ir_attr *size = ir_node_attr(inf->node, "size");
-    if (!size || size->type != IR_ATTR_INT || size->i < 1)
-        return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                              "attribute 'size' (a positive int) is required");
-    if (x->dtype != IR_DT_UNDEFINED && !ref_dt_is_float(x->dtype))
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "LRN takes floating-point input, not %s",
-                               ir_dtype_name(x->dtype));
-    if (x->rank >= 0 && x->rank < 2)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "rank %d is below the (N, C, ...) minimum of 2",
-                               x->rank);
-    inf->out[0] = *x;
-    return OCT_OK;
-}
+#include "ref/eltwise.h"
 
 oct_status ref_lrn(ref_call *call)
 {
@@ -50,11 +33,11 @@ oct_status ref_lrn(ref_call *call)
                 int64_t c1 = c + after > channels - 1 ? channels - 1 : c + after;
                 double sum = 0;
                 for (int64_t j = c0; j <= c1; j++) {
-                    double v = ref_get(tx, (uint64_t)((b * channels + j) * inner + k));
+                    double v = ops_get(tx, (uint64_t)((b * channels + j) * inner + k));
                     sum += v * v;
                 }
                 uint64_t at = (uint64_t)((b * channels + c) * inner + k);
-                ref_set(to, at, ref_get(tx, at) / pow(bias + alpha / (double)size * sum, beta));
+                ops_set(to, at, ops_get(tx, at) / pow(bias + alpha / (double)size * sum, beta));
             }
     return OCT_OK;
 }

@@ -1,17 +1,19 @@
 /*
- * movement.c: shape rules and reference kernels of the data-movement ops
+ * movement.c: reference kernels of the data-movement ops
  * that rearrange elements: Transpose, Concat, Split, Slice and Gather.
  *
  * Every kernel works for every dtype: elements of 8 bits or more are moved
  * as raw bytes of their size; sub-byte types (INT4, UINT4, FLOAT4E2M1, INT2,
  * UINT2) are moved bit field by bit field in their packed layout (low bits
- * first), which is exactly what ref_get_i64/ref_set_i64 would do for the
+ * first), which is exactly what ops_get_i64/ops_set_i64 would do for the
  * integer ones; STRING elements (ir_blob) are deep-copied into the context's
  * arena so an output never points into an input that may be freed first.
  *
  * Shape rules work statically (dims -1, rank -1, constant inputs possibly
  * unknown) and at run time; a bad attribute or mismatched shape is a
  * diagnostic naming the node and the offending input.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_movement.c.
  */
 #include <string.h>
 
@@ -39,7 +41,7 @@ static inline void set_field(uint8_t *p, uint64_t i, unsigned bits, unsigned v)
 }
 
 bool ref_copy_elems(oct_ctx *ctx, ir_tensor *dst, uint64_t di,
-                     const ir_tensor *src, uint64_t si, uint64_t n)
+                    const ir_tensor *src, uint64_t si, uint64_t n)
 {
     if (dst->dtype == IR_DT_STRING) {
         ir_blob *d = (ir_blob *)dst->data + di;
@@ -115,17 +117,17 @@ static bool copy_strided(oct_ctx *ctx, ir_tensor *dst, uint64_t di,
 }
 
 oct_status ref_strided_gather(oct_ctx *ctx, ir_tensor *dst,
-                                 const ir_tensor *src, int rank,
-                                 const int64_t *odims, const int64_t *sstride,
-                                 int64_t base)
+                              const ir_tensor *src, int rank,
+                              const int64_t *odims, const int64_t *sstride,
+                              int64_t base)
 {
     if (dst->nelems == 0)
         return OCT_OK;
     if (rank == 0)
         return ref_copy_elems(ctx, dst, 0, src, (uint64_t)base, 1) ? OCT_OK
                                                              : OCT_EINTERNAL;
-    int64_t idx[2 * REF_MAX_RANK] = {0};
-    if (rank > 2 * REF_MAX_RANK)
+    int64_t idx[2 * OPS_MAX_RANK] = {0};
+    if (rank > 2 * OPS_MAX_RANK)
         return oct_error(ctx, OCT_EUNSUPPORTED, "view of rank %d", rank);
     uint64_t inner = (uint64_t)odims[rank - 1];
     uint64_t outer = dst->nelems / inner;
@@ -165,73 +167,17 @@ static inline int64_t prod_dims(const int64_t *dims, int from, int to)
     return p;
 }
 
-static void unknown_like(ref_shape *out, ir_dtype dt, int rank)
-{
-    out->dtype = dt;
-    out->rank = rank;
-    for (int k = 0; k < rank && k < REF_MAX_RANK; k++)
-        out->dims[k] = -1;
-}
-
 /* ---- Transpose ---------------------------------------------------------- */
-
-/* perm attribute, or the reversal of rank dims; false with a diagnostic if
- * it is not a permutation of 0..rank-1.  *n receives its length (rank, or
- * the attribute's length when rank is unknown). */
-static bool transpose_perm(ref_infer *inf, int rank, int64_t *perm, int *n)
-{
-    const ir_attr *a = ir_node_attr(inf->node, "perm");
-    if (!a || a->type != IR_ATTR_INTS) {
-        *n = rank;
-        for (int k = 0; k < rank; k++)
-            perm[k] = rank - 1 - k;
-        return true;
-    }
-    if (a->n > REF_MAX_RANK || (rank >= 0 && (int)a->n != rank)) {
-        oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                       "perm has %zu entries for an input of rank %d", a->n,
-                       rank);
-        return false;
-    }
-    bool seen[REF_MAX_RANK] = {false};
-    for (size_t k = 0; k < a->n; k++) {
-        int64_t p = a->ints[k];
-        if (p < 0 || p >= (int64_t)a->n || seen[p]) {
-            oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                           "perm is not a permutation (entry %zu = %lld)", k,
-                           (long long)p);
-            return false;
-        }
-        seen[p] = true;
-        perm[k] = p;
-    }
-    *n = (int)a->n;
-    return true;
-}
-
-oct_status shape_transpose(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    int64_t perm[REF_MAX_RANK];
-    int n;
-    if (!transpose_perm(inf, x->rank, perm, &n))
-        return OCT_EINPUT;
-    inf->out[0].dtype = x->dtype;
-    inf->out[0].rank = n;
-    for (int k = 0; k < n; k++)
-        inf->out[0].dims[k] = x->rank >= 0 ? x->dims[perm[k]] : -1;
-    return OCT_OK;
-}
 
 oct_status ref_transpose(ref_call *call)
 {
     const ir_tensor *x = call->in[0];
     ir_tensor *y = call->out[0];
-    ref_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset};
-    int64_t perm[REF_MAX_RANK], istr[REF_MAX_RANK], sstr[REF_MAX_RANK],
-        odims[REF_MAX_RANK];
+    ops_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset};
+    int64_t perm[OPS_MAX_RANK], istr[OPS_MAX_RANK], sstr[OPS_MAX_RANK],
+        odims[OPS_MAX_RANK];
     int n;
-    if (!transpose_perm(&inf, x->rank, perm, &n))
+    if (!ops_transpose_perm(&inf, x->rank, perm, &n))
         return OCT_EINPUT;
     strides_of(x, istr);
     for (int k = 0; k < n; k++) {
@@ -243,77 +189,11 @@ oct_status ref_transpose(ref_call *call)
 
 /* ---- Concat ------------------------------------------------------------- */
 
-oct_status shape_concat(ref_infer *inf)
-{
-    const ir_node *node = inf->node;
-    const ir_attr *a = ir_node_attr(node, "axis");
-    if (!a || a->type != IR_ATTR_INT)
-        return oct_node_error(inf->ctx, OCT_EINPUT, node,
-                              "Concat needs an integer axis attribute");
-    int rank = -1, first = -1;
-    ir_dtype dt = IR_DT_UNDEFINED;
-    for (int i = 0; i < inf->n_in; i++) {
-        const ref_shape *s = &inf->in[i];
-        if (s->dtype != IR_DT_UNDEFINED) {
-            if (dt != IR_DT_UNDEFINED && s->dtype != dt)
-                return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                       "dtype %s differs from %s",
-                                       ir_dtype_name(s->dtype),
-                                       ir_dtype_name(dt));
-            dt = s->dtype;
-        }
-        if (s->rank < 0)
-            continue;
-        if (rank >= 0 && s->rank != rank)
-            return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                   "rank %d differs from input %d's rank %d",
-                                   s->rank, first, rank);
-        if (rank < 0)
-            first = i;
-        rank = s->rank;
-    }
-    ref_shape *out = &inf->out[0];
-    if (rank < 0) {
-        unknown_like(out, dt, -1);
-        return OCT_OK;
-    }
-    int axis;
-    if (rank == 0 || !ref_norm_axis(a->i, rank, &axis))
-        return oct_node_error(inf->ctx, OCT_EINPUT, node,
-                              "axis %lld out of range for rank %d",
-                              (long long)a->i, rank);
-    unknown_like(out, dt, rank);
-    int64_t total = 0;
-    for (int i = 0; i < inf->n_in; i++) {
-        const ref_shape *s = &inf->in[i];
-        if (s->rank < 0) {
-            total = -1;
-            continue;
-        }
-        for (int k = 0; k < rank; k++) {
-            if (k == axis || s->dims[k] < 0)
-                continue;
-            if (out->dims[k] >= 0 && out->dims[k] != s->dims[k])
-                return oct_input_error(inf->ctx, OCT_EINPUT, node, i,
-                                       "dim %d is %lld, expected %lld", k,
-                                       (long long)s->dims[k],
-                                       (long long)out->dims[k]);
-            out->dims[k] = s->dims[k];
-        }
-        if (s->dims[axis] < 0)
-            total = -1;
-        else if (total >= 0)
-            total += s->dims[axis];
-    }
-    out->dims[axis] = total;
-    return OCT_OK;
-}
-
 oct_status ref_concat(ref_call *call)
 {
     ir_tensor *y = call->out[0];
     int axis;
-    if (!ref_norm_axis(ir_attr_int(call->node, "axis", 0), y->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(call->node, "axis", 0), y->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     uint64_t outer = (uint64_t)prod_dims(y->dims, 0, axis);
     uint64_t inner = (uint64_t)prod_dims(y->dims, axis + 1, y->rank);
@@ -333,126 +213,11 @@ oct_status ref_concat(ref_call *call)
 
 /* ---- Split -------------------------------------------------------------- */
 
-/* Sizes of the n_out parts along an axis of size dim (-1 if unknown): from
- * the split attribute (opset < 13) or input (13+), num_outputs (18+), or
- * equal parts.  Sizes are -1 when they cannot be known yet.  Returns false
- * with a diagnostic on inconsistent sizes. */
-static bool split_sizes(ref_infer *inf, const ir_tensor *split_in,
-                        bool split_unknown, int64_t dim, int64_t *sizes)
-{
-    const ir_node *node = inf->node;
-    int n = inf->n_out;
-    const ir_attr *a = inf->opset < 13 ? ir_node_attr(node, "split") : NULL;
-    if (split_unknown) {
-        for (int i = 0; i < n; i++)
-            sizes[i] = -1;
-        return true;
-    }
-    if ((a && a->type == IR_ATTR_INTS) || split_in) {
-        int count;
-        if (a) {
-            count = (int)a->n;
-            if (a->n == (size_t)n && n) /* empty lists have NULL arrays */
-                memcpy(sizes, a->ints, (size_t)n * sizeof *sizes);
-        } else {
-            count = (int)split_in->nelems;
-            if (count == n && ref_const_ints(split_in, sizes, n) != n)
-                return oct_input_error(inf->ctx, OCT_EINPUT, node, 1,
-                                       "split must be an integer vector"),
-                       false;
-        }
-        if (count != n) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "split has %d sizes for %d outputs", count, n);
-            return false;
-        }
-        int64_t sum = 0;
-        for (int i = 0; i < n; i++) {
-            if (sizes[i] < 0) {
-                oct_node_error(inf->ctx, OCT_EINPUT, node,
-                               "split size %d is negative", i);
-                return false;
-            }
-            sum += sizes[i];
-        }
-        if (dim >= 0 && sum != dim) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "split sizes sum to %lld, axis has %lld",
-                           (long long)sum, (long long)dim);
-            return false;
-        }
-        return true;
-    }
-    int64_t num = ir_attr_int(node, "num_outputs", 0);
-    if (num && num != n) {
-        oct_node_error(inf->ctx, OCT_EINPUT, node,
-                       "num_outputs %lld but the node has %d outputs",
-                       (long long)num, n);
-        return false;
-    }
-    if (dim < 0) {
-        for (int i = 0; i < n; i++)
-            sizes[i] = -1;
-        return true;
-    }
-    if (dim % n != 0 && inf->opset < 18) {
-        oct_input_error(inf->ctx, OCT_EINPUT, node, 0,
-                        "axis of size %lld does not split into %d equal parts",
-                        (long long)dim, n);
-        return false;
-    }
-    /* Opset 18: parts of ceil(dim / n), the last one smaller. */
-    int64_t chunk = (dim + n - 1) / n, left = dim;
-    for (int i = 0; i < n; i++) {
-        sizes[i] = left < chunk ? left : chunk;
-        left -= sizes[i];
-    }
-    return true;
-}
-
-oct_status shape_split(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    int64_t sizes_buf[64];
-    int64_t *sizes = sizes_buf;
-    if (inf->n_out > 64) {
-        sizes = ir_alloc_array(inf->ctx, (size_t)inf->n_out, sizeof *sizes);
-        if (!sizes)
-            return OCT_EINTERNAL;
-    }
-    const ir_tensor *split_in = NULL;
-    bool split_unknown = false;
-    if (inf->opset >= 13 && inf->n_in > 1 && inf->node->in[1]) {
-        split_in = inf->in_const[1];
-        split_unknown = split_in == NULL;
-    }
-    int axis = 0;
-    int64_t dim = -1;
-    if (x->rank >= 0) {
-        int64_t a = ir_attr_int(inf->node, "axis", 0);
-        if (!ref_norm_axis(a, x->rank, &axis))
-            return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                                  "axis %lld out of range for rank %d",
-                                  (long long)a, x->rank);
-        dim = x->dims[axis];
-    }
-    if (!split_sizes(inf, split_in, split_unknown, dim, sizes))
-        return OCT_EINPUT;
-    for (int i = 0; i < inf->n_out; i++) {
-        ref_shape *o = &inf->out[i];
-        o->dtype = x->dtype;
-        o->rank = x->rank;
-        for (int k = 0; k < x->rank; k++)
-            o->dims[k] = k == axis ? sizes[i] : x->dims[k];
-    }
-    return OCT_OK;
-}
-
 oct_status ref_split(ref_call *call)
 {
     const ir_tensor *x = call->in[0];
     int axis;
-    if (!ref_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     uint64_t outer = (uint64_t)prod_dims(x->dims, 0, axis);
     uint64_t inner = (uint64_t)prod_dims(x->dims, axis + 1, x->rank);
@@ -466,12 +231,12 @@ oct_status ref_split(ref_call *call)
         if (!sizes)
             return OCT_EINTERNAL;
     }
-    ref_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
+    ops_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
                      .n_in = call->n_in, .in_const = call->in,
                      .n_out = call->n_out};
     const ir_tensor *split_in =
         call->opset >= 13 && call->n_in > 1 ? call->in[1] : NULL;
-    if (!split_sizes(&inf, split_in, false, x->dims[axis], sizes))
+    if (!ops_split_sizes(&inf, split_in, false, x->dims[axis], sizes))
         return OCT_EINPUT;
     for (int i = 0; i < call->n_out; i++) {
         ir_tensor *y = call->out[i];
@@ -486,154 +251,20 @@ oct_status ref_split(ref_call *call)
 
 /* ---- Slice -------------------------------------------------------------- */
 
-typedef struct slice_plan {
-    int64_t start[REF_MAX_RANK], step[REF_MAX_RANK], count[REF_MAX_RANK];
-    bool sliced[REF_MAX_RANK];
-    bool known;   /* starts/ends/axes/steps all known */
-} slice_plan;
-
-/* Reads starts/ends/axes/steps (attributes before opset 10, inputs 1-4
- * after) and resolves them against the dims of x (-1 unknown) per the spec:
- * negative starts/ends count from the end, then clamp to [0, dim] for
- * positive steps and [0, dim-1] / [-1, dim-1] for negative ones. */
-static bool slice_resolve(ref_infer *inf, const ref_shape *x, slice_plan *p)
-{
-    const ir_node *node = inf->node;
-    int64_t starts[REF_MAX_RANK], ends[REF_MAX_RANK], axes[REF_MAX_RANK],
-        steps[REF_MAX_RANK];
-    int n = -1, n_axes = -1, n_steps = -1, n_ends;
-    memset(p, 0, sizeof *p);
-    if (inf->opset < 10) {
-        const ir_attr *as = ir_node_attr(node, "starts");
-        const ir_attr *ae = ir_node_attr(node, "ends");
-        const ir_attr *aa = ir_node_attr(node, "axes");
-        if (!as || !ae || as->n != ae->n || as->n > REF_MAX_RANK ||
-            (aa && aa->n != as->n)) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "starts/ends/axes attributes missing or of "
-                           "different lengths");
-            return false;
-        }
-        n = n_ends = (int)as->n;
-        if (n) { /* empty lists have NULL arrays */
-            memcpy(starts, as->ints, (size_t)n * sizeof *starts);
-            memcpy(ends, ae->ints, (size_t)n * sizeof *ends);
-        }
-        if (aa) {
-            n_axes = n;
-            if (n)
-                memcpy(axes, aa->ints, (size_t)n * sizeof *axes);
-        }
-    } else {
-        if (inf->n_in < 3) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "Slice needs inputs starts and ends");
-            return false;
-        }
-        const ir_tensor *c[5] = {NULL};
-        for (int i = 1; i < inf->n_in && i < 5; i++) {
-            bool present = i < node->n_in && node->in[i];
-            c[i] = present ? inf->in_const[i] : NULL;
-            if (present && !c[i])
-                return true; /* not known yet: p->known stays false */
-        }
-        if (!c[1] || !c[2])
-            return true;
-        n = ref_const_ints(c[1], starts, REF_MAX_RANK);
-        n_ends = ref_const_ints(c[2], ends, REF_MAX_RANK);
-        if (c[3])
-            n_axes = ref_const_ints(c[3], axes, REF_MAX_RANK);
-        if (c[4])
-            n_steps = ref_const_ints(c[4], steps, REF_MAX_RANK);
-        if (n < 0 || n_ends != n || (c[3] && n_axes != n) ||
-            (c[4] && n_steps != n)) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "starts, ends, axes and steps must be integer "
-                           "vectors of one length");
-            return false;
-        }
-    }
-    if (x->rank < 0)
-        return true;
-    if (n_axes < 0)
-        for (int i = 0; i < n; i++)
-            axes[i] = i;
-    if (n_steps < 0)
-        for (int i = 0; i < n; i++)
-            steps[i] = 1;
-    for (int k = 0; k < x->rank; k++) {
-        p->start[k] = 0;
-        p->step[k] = 1;
-        p->count[k] = x->dims[k];
-    }
-    for (int i = 0; i < n; i++) {
-        int ax;
-        if (!ref_norm_axis(axes[i], x->rank, &ax) || p->sliced[ax]) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "axis %lld out of range or repeated",
-                           (long long)axes[i]);
-            return false;
-        }
-        if (steps[i] == 0) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node, "step is 0");
-            return false;
-        }
-        p->sliced[ax] = true;
-        int64_t dim = x->dims[ax], st = starts[i], en = ends[i], sp = steps[i];
-        p->step[ax] = sp;
-        if (dim < 0) {
-            p->count[ax] = -1;
-            continue;
-        }
-        if (st < 0)
-            st += dim;
-        if (en < 0)
-            en += dim;
-        if (sp > 0) {
-            st = st < 0 ? 0 : st > dim ? dim : st;
-            en = en < 0 ? 0 : en > dim ? dim : en;
-        } else {
-            st = st < 0 ? 0 : st > dim - 1 ? dim - 1 : st;
-            en = en < -1 ? -1 : en > dim - 1 ? dim - 1 : en;
-        }
-        /* count = ceil(|en - st| / |sp|) in unsigned arithmetic, so steps
-         * like INT64_MIN cannot overflow. */
-        uint64_t mag = sp > 0 ? (uint64_t)sp : 0 - (uint64_t)sp;
-        int64_t diff = sp > 0 ? en - st : st - en;
-        p->start[ax] = st;
-        p->count[ax] = diff > 0 ? (int64_t)(((uint64_t)diff - 1) / mag + 1) : 0;
-    }
-    p->known = true;
-    return true;
-}
-
-oct_status shape_slice(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    slice_plan p;
-    if (!slice_resolve(inf, x, &p))
-        return OCT_EINPUT;
-    ref_shape *out = &inf->out[0];
-    unknown_like(out, x->dtype, x->rank);
-    for (int k = 0; k < x->rank && p.known; k++)
-        out->dims[k] = p.count[k];
-    return OCT_OK;
-}
-
 oct_status ref_slice(ref_call *call)
 {
     const ir_tensor *x = call->in[0];
-    ref_shape xs;
-    ref_shape_of(x, &xs);
-    ref_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
+    ops_shape xs;
+    ops_shape_of(x, &xs);
+    ops_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
                      .n_in = call->n_in, .in_const = call->in};
-    slice_plan p;
-    if (!slice_resolve(&inf, &xs, &p))
+    ops_slice_plan p;
+    if (!ops_slice_resolve(&inf, &xs, &p))
         return OCT_EINPUT;
     if (!p.known)
         return oct_node_error(call->ctx, OCT_EINPUT, call->node,
                               "Slice parameters are not known");
-    int64_t istr[REF_MAX_RANK], sstr[REF_MAX_RANK];
+    int64_t istr[OPS_MAX_RANK], sstr[OPS_MAX_RANK];
     strides_of(x, istr);
     int64_t base = 0;
     for (int k = 0; k < x->rank; k++) {
@@ -648,42 +279,6 @@ oct_status ref_slice(ref_call *call)
 
 /* ---- Gather ------------------------------------------------------------- */
 
-oct_status shape_gather(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0], *ind = &inf->in[1];
-    ref_shape *out = &inf->out[0];
-    if (ind->dtype != IR_DT_UNDEFINED && ind->dtype != IR_DT_INT32 &&
-        ind->dtype != IR_DT_INT64)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 1,
-                               "indices must be int32 or int64, not %s",
-                               ir_dtype_name(ind->dtype));
-    if (x->rank < 0 || ind->rank < 0) {
-        unknown_like(out, x->dtype, -1);
-        return OCT_OK;
-    }
-    int axis;
-    int64_t a = ir_attr_int(inf->node, "axis", 0);
-    if (!ref_norm_axis(a, x->rank, &axis))
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "axis %lld out of range for rank %d",
-                               (long long)a, x->rank);
-    int rank = x->rank - 1 + ind->rank;
-    if (rank > REF_MAX_RANK)
-        return oct_node_error(inf->ctx, OCT_EUNSUPPORTED, inf->node,
-                              "output rank %d exceeds %d", rank,
-                              REF_MAX_RANK);
-    out->dtype = x->dtype;
-    out->rank = rank;
-    int r = 0;
-    for (int k = 0; k < axis; k++)
-        out->dims[r++] = x->dims[k];
-    for (int k = 0; k < ind->rank; k++)
-        out->dims[r++] = ind->dims[k];
-    for (int k = axis + 1; k < x->rank; k++)
-        out->dims[r++] = x->dims[k];
-    return OCT_OK;
-}
-
 static inline int64_t index_at(const ir_tensor *ind, uint64_t j)
 {
     return ind->dtype == IR_DT_INT32 ? ((const int32_t *)ind->data)[j]
@@ -695,7 +290,7 @@ oct_status ref_gather(ref_call *call)
     const ir_tensor *x = call->in[0], *ind = call->in[1];
     ir_tensor *y = call->out[0];
     int axis;
-    if (!ref_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     int64_t dim = x->dims[axis];
     for (uint64_t j = 0; j < ind->nelems; j++) {

@@ -17,7 +17,7 @@ bool ref_copy_elems(oct_ctx *ctx, ir_tensor *dst, uint64_t di,
 
 /* Fills dst (rank `rank`, dims odims, C order) with the src elements at
  * base + sum_k idx[k] * sstride[k] (strides in elements, may be negative or
- * 0; rank at most 2 * REF_MAX_RANK).  OCT_EINTERNAL only when copying
+ * 0; rank at most 2 * OPS_MAX_RANK).  OCT_EINTERNAL only when copying
  * strings runs out of memory. */
 oct_status ref_strided_gather(oct_ctx *ctx, ir_tensor *dst,
                               const ir_tensor *src, int rank,

@@ -19,7 +19,9 @@
  * stash_type (1 = float, default; 11 = double).
  *
  * All statistics are accumulated in double; float32 data is read and written
- * directly, other float types through ref_get/ref_set.
+ * directly, other float types through ops_get/ops_set.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_norm.c.
  */
 #include <math.h>
 #include <string.h>
@@ -28,7 +30,7 @@
 
 static inline double get_f(const ir_tensor *t, uint64_t i)
 {
-    return t->dtype == IR_DT_FLOAT ? ((const float *)t->data)[i] : ref_get(t, i);
+    return t->dtype == IR_DT_FLOAT ? ((const float *)t->data)[i] : ops_get(t, i);
 }
 
 static inline void set_f(ir_tensor *t, uint64_t i, double v)
@@ -36,67 +38,10 @@ static inline void set_f(ir_tensor *t, uint64_t i, double v)
     if (t->dtype == IR_DT_FLOAT)
         ((float *)t->data)[i] = (float)v;
     else
-        ref_set(t, i, v);
-}
-
-static bool check_float(ref_infer *inf, int i)
-{
-    ir_dtype dt = inf->in[i].dtype;
-    if (dt == IR_DT_UNDEFINED || ir_dtype_info(dt)->kind == IR_DK_FLOAT)
-        return true;
-    oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                    "must be a float type, not %s", ir_dtype_name(dt));
-    return false;
-}
-
-/* Checks that input i is a vector of c elements (c may be -1). */
-static bool check_vec(ref_infer *inf, int i, int64_t c)
-{
-    const ref_shape *s = &inf->in[i];
-    if (s->rank < 0)
-        return true;
-    if (s->rank != 1 || (c >= 0 && s->dims[0] >= 0 && s->dims[0] != c)) {
-        oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                        "must be a vector of %lld elements",
-                        (long long)c);
-        return false;
-    }
-    return true;
+        ops_set(t, i, v);
 }
 
 /* ---- BatchNormalization -------------------------------------------------- */
-
-static bool bn_training(const ir_node *node, int64_t opset)
-{
-    return opset >= 14 && ir_attr_int(node, "training_mode", 0) != 0;
-}
-
-oct_status shape_batchnorm(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    if (!check_float(inf, 0))
-        return OCT_EINPUT;
-    bool train = bn_training(inf->node, inf->opset);
-    if (!train && inf->n_out > 1)
-        return oct_node_error(inf->ctx, OCT_EUNSUPPORTED, inf->node,
-                              "BatchNormalization training outputs are only "
-                              "supported with training_mode (opset 14+)");
-    if (x->rank >= 0 && x->rank < 2 && x->rank != 1)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "rank %d is too small", x->rank);
-    int64_t c = x->rank >= 2 ? x->dims[1] : x->rank == 1 ? 1 : -1;
-    bool spatial = inf->opset >= 9 || ir_attr_int(inf->node, "spatial", 1);
-    for (int i = 1; i < 5 && spatial; i++)
-        if (!check_vec(inf, i, c))
-            return OCT_EINPUT;
-    inf->out[0] = *x;
-    for (int i = 1; i < inf->n_out && i < 3; i++) {
-        inf->out[i].dtype = inf->in[3].dtype;
-        inf->out[i].rank = 1;
-        inf->out[i].dims[0] = c;
-    }
-    return OCT_OK;
-}
 
 oct_status ref_batchnorm(ref_call *call)
 {
@@ -121,7 +66,7 @@ oct_status ref_batchnorm(ref_call *call)
                                    "has %llu elements, expected %llu",
                                    (unsigned long long)call->in[i]->nelems,
                                    (unsigned long long)c);
-    bool train = bn_training(call->node, call->opset);
+    bool train = ops_bn_training(call->node, call->opset);
     double momentum = ir_attr_float(call->node, "momentum", 0.9f);
     for (uint64_t ch = 0; ch < c; ch++) {
         double m = get_f(mean, ch), v = get_f(var, ch);
@@ -158,7 +103,7 @@ oct_status ref_batchnorm(ref_call *call)
             for (uint64_t b = 0; b < n; b++)
                 for (uint64_t k = 0; k < inner; k++) {
                     uint64_t i = (b * c + ch) * inner + k;
-                    ref_set(y, i, ref_get(x, i) * a + b0);
+                    ops_set(y, i, ops_get(x, i) * a + b0);
                 }
         }
     }
@@ -166,21 +111,6 @@ oct_status ref_batchnorm(ref_call *call)
 }
 
 /* ---- InstanceNormalization ----------------------------------------------- */
-
-oct_status shape_instancenorm(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    if (!check_float(inf, 0))
-        return OCT_EINPUT;
-    if (x->rank >= 0 && x->rank < 2)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "rank %d is below 2", x->rank);
-    int64_t c = x->rank >= 2 ? x->dims[1] : -1;
-    if (!check_vec(inf, 1, c) || !check_vec(inf, 2, c))
-        return OCT_EINPUT;
-    inf->out[0] = *x;
-    return OCT_OK;
-}
 
 oct_status ref_instancenorm(ref_call *call)
 {
@@ -216,60 +146,6 @@ oct_status ref_instancenorm(ref_call *call)
 
 /* ---- LayerNormalization ------------------------------------------------- */
 
-static bool ln_axis(const ir_node *node, int rank, int *axis)
-{
-    return ref_norm_axis(ir_attr_int(node, "axis", -1), rank, axis);
-}
-
-/* Checks that parameter input i broadcasts (numpy, unidirectionally) to
- * dims[axis:] of x. */
-static bool ln_check_param(ref_infer *inf, int i, const ref_shape *x, int axis)
-{
-    const ref_shape *s = &inf->in[i];
-    if (s->rank < 0 || x->rank < 0)
-        return true;
-    int nr = x->rank - axis;
-    bool ok = s->rank <= nr;
-    for (int k = 0; ok && k < s->rank; k++) {
-        int64_t d = s->dims[s->rank - 1 - k], xd = x->dims[x->rank - 1 - k];
-        ok = d < 0 || xd < 0 || d == 1 || d == xd;
-    }
-    if (!ok)
-        oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                        "does not broadcast to the normalized dims");
-    return ok;
-}
-
-oct_status shape_layernorm(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    if (!check_float(inf, 0))
-        return OCT_EINPUT;
-    int64_t stash = ir_attr_int(inf->node, "stash_type", 1);
-    ir_dtype sdt = (ir_dtype)stash;
-    if (!ir_dtype_valid((int)stash) || ir_dtype_info(sdt)->kind != IR_DK_FLOAT)
-        return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                              "stash_type %lld is not a float type",
-                              (long long)stash);
-    int axis = 0;
-    if (x->rank >= 0) {
-        if (!ln_axis(inf->node, x->rank, &axis))
-            return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                                  "axis out of range for rank %d", x->rank);
-        for (int i = 1; i < inf->n_in && i < 3; i++)
-            if (inf->node->in[i] && !ln_check_param(inf, i, x, axis))
-                return OCT_EINPUT;
-    }
-    inf->out[0] = *x;
-    for (int i = 1; i < inf->n_out && i < 3; i++) {
-        inf->out[i] = *x;
-        inf->out[i].dtype = sdt;
-        for (int k = axis; k < x->rank; k++)
-            inf->out[i].dims[k] = 1;
-    }
-    return OCT_OK;
-}
-
 /* Index into a parameter tensor p broadcast over the normalized dims nd[]
  * (nr of them) for normalized element j. */
 static uint64_t bcast_index(const ir_tensor *p, const int64_t *nd, int nr,
@@ -296,7 +172,7 @@ oct_status ref_layernorm(ref_call *call)
     const ir_tensor *bias = call->n_in > 2 ? call->in[2] : NULL;
     ir_tensor *y = call->out[0];
     int axis;
-    if (!ln_axis(call->node, x->rank, &axis))
+    if (!ops_ln_axis(call->node, x->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     double eps = ir_attr_float(call->node, "epsilon", 1e-5f);
     bool stash_f32 = ir_attr_int(call->node, "stash_type", 1) == IR_DT_FLOAT;

@@ -1,7 +1,7 @@
 /*
  * pool.c: MaxPool, AveragePool, GlobalMaxPool and GlobalAveragePool.
  *
- * Windows come from ref_window_init (ceil_mode rounds the output size up,
+ * Windows come from ops_window_init (ceil_mode rounds the output size up,
  * a window starting in the trailing padding is dropped).  Padding never
  * contributes a value: MaxPool takes the largest input inside the window
  * (the first one on ties; NaN loses to any number, so the result is NaN
@@ -14,112 +14,22 @@
  *
  * Arithmetic: sums are accumulated in double and rounded once to the
  * output type on the store (float32: round to nearest even).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_pool.c.
  */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "ref.h"
+#include "ref/ref.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
 #endif
 
-static bool pool_dtype_ok(ir_op op, ir_dtype dt)
-{
-    switch (dt) {
-    case IR_DT_FLOAT: case IR_DT_DOUBLE: case IR_DT_FLOAT16:
-    case IR_DT_BFLOAT16:
-        return true;
-    case IR_DT_INT8: case IR_DT_UINT8:
-        return op == IR_OP_MAXPOOL || op == IR_OP_GLOBALMAXPOOL;
-    default:
-        return false;
-    }
-}
-
-/* kernel_shape of a pooling node (required, one positive value per spatial
- * dim). */
-static oct_status pool_kernel(oct_ctx *ctx, const ir_node *node, int ns,
-                              int64_t *kernel)
-{
-    const ir_attr *ks = ir_node_attr(node, "kernel_shape");
-    if (!ks)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "missing required attribute 'kernel_shape'");
-    if (ks->type != IR_ATTR_INTS || ks->n != (size_t)ns)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "attribute 'kernel_shape' must list %d ints "
-                              "(one per spatial dim)", ns);
-    for (int i = 0; i < ns; i++) {
-        if (ks->ints[i] <= 0)
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "kernel_shape[%d] = %lld must be positive",
-                                  i, (long long)ks->ints[i]);
-        kernel[i] = ks->ints[i];
-    }
-    return OCT_OK;
-}
-
-static oct_status pool_check_attrs(oct_ctx *ctx, const ir_node *node)
-{
-    int64_t so = ir_attr_int(node, "storage_order", 0);
-    if (so != 0 && so != 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "storage_order must be 0 or 1, got %lld",
-                              (long long)so);
-    int64_t cm = ir_attr_int(node, "ceil_mode", 0);
-    if (cm != 0 && cm != 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "ceil_mode must be 0 or 1, got %lld",
-                              (long long)cm);
-    return OCT_OK;
-}
-
-oct_status shape_pool(ref_infer *inf)
-{
-    oct_ctx *ctx = inf->ctx;
-    const ir_node *node = inf->node;
-    const ref_shape *x = &inf->in[0];
-    if (x->dtype != IR_DT_UNDEFINED && !pool_dtype_ok(node->op, x->dtype))
-        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 0,
-                               "%s does not take %s", node->op_type,
-                               ir_dtype_name(x->dtype));
-    oct_status st = pool_check_attrs(ctx, node);
-    if (st != OCT_OK)
-        return st;
-    for (int o = 0; o < inf->n_out; o++) {
-        inf->out[o].dtype = o == 0 ? x->dtype : IR_DT_INT64;
-        inf->out[o].rank = x->rank;
-    }
-    if (x->rank < 0)
-        return OCT_OK;
-    if (x->rank < 3 || x->rank > REF_MAX_RANK)
-        return oct_input_error(ctx, OCT_EINPUT, node, 0,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               x->rank);
-    int ns = x->rank - 2;
-    int64_t kernel[REF_MAX_RANK];
-    st = pool_kernel(ctx, node, ns, kernel);
-    if (st != OCT_OK)
-        return st;
-    ref_window w;
-    st = ref_window_init(ctx, node, x, kernel,
-                         ir_attr_int(node, "ceil_mode", 0) != 0, &w);
-    if (st != OCT_OK)
-        return st;
-    for (int o = 0; o < inf->n_out; o++) {
-        inf->out[o].dims[0] = x->dims[0];
-        inf->out[o].dims[1] = x->dims[1];
-        for (int i = 0; i < ns; i++)
-            inf->out[o].dims[i + 2] = w.out[i];
-    }
-    return OCT_OK;
-}
-
 /* Geometry of one pooling call. */
 typedef struct pool_geom {
-    const ref_window *w;
+    const ops_window *w;
     int ns;
     int64_t in_sp, out_sp, k_sp;
     bool col_major;
@@ -140,10 +50,10 @@ static void pool_out_pos(const pool_geom *g, int64_t o, int64_t *pos)
 static int64_t pool_tap(const pool_geom *g, const int64_t *pos, int64_t k,
                         int64_t *col, bool *padded)
 {
-    const ref_window *w = g->w;
+    const ops_window *w = g->w;
     int64_t off = 0, coff = 0, mul = 1, kt = k;
     bool inside = true, in_padded = true;
-    int64_t ip[REF_MAX_RANK];
+    int64_t ip[OPS_MAX_RANK];
     for (int i = g->ns - 1; i >= 0; i--) {
         int64_t kk = kt % w->kernel[i];
         kt /= w->kernel[i];
@@ -170,7 +80,7 @@ static int64_t pool_tap(const pool_geom *g, const int64_t *pos, int64_t k,
 /* Window positions k in [lo, hi) of one axis that land inside the input
  * for output index o, and the count `padded` of those inside the padded
  * input (every position is >= -pad_begin by construction). */
-static void pool_axis_range(const ref_window *w, int i, int64_t o, int64_t *lo,
+static void pool_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
                             int64_t *hi, int64_t *padded)
 {
     int64_t start = o * w->stride[i] - w->pad_begin[i], d = w->dilation[i];
@@ -240,7 +150,7 @@ static void pool_row_sum(float *restrict y, const float *restrict src,
  * output: direct loops over the in-range part of each window.  Average:
  * float32 sum in window order, divided once (rounding differs from the
  * double-accumulating generic path by a few ulp). */
-static oct_status pool_f32_direct(oct_ctx *ctx, const ref_window *w,
+static oct_status pool_f32_direct(oct_ctx *ctx, const ops_window *w,
                                   int64_t planes, bool is_max,
                                   bool include_pad, const float *x, float *y)
 {
@@ -352,15 +262,15 @@ oct_status ref_pool(ref_call *call)
     const ir_tensor *X = call->in[0];
     ir_tensor *Y = call->out[0];
     ir_tensor *I = call->n_out > 1 ? call->out[1] : NULL;
-    ref_shape xs;
-    ref_shape_of(X, &xs);
+    ops_shape xs;
+    ops_shape_of(X, &xs);
     int ns = xs.rank - 2;
-    int64_t kernel[REF_MAX_RANK];
-    oct_status st = pool_kernel(ctx, node, ns, kernel);
+    int64_t kernel[OPS_MAX_RANK];
+    oct_status st = ops_pool_kernel(ctx, node, ns, kernel);
     if (st != OCT_OK)
         return st;
-    ref_window w;
-    st = ref_window_init(ctx, node, &xs, kernel,
+    ops_window w;
+    st = ops_window_init(ctx, node, &xs, kernel,
                          ir_attr_int(node, "ceil_mode", 0) != 0, &w);
     if (st != OCT_OK)
         return st;
@@ -392,7 +302,7 @@ oct_status ref_pool(ref_call *call)
     if (!offs)
         return OCT_EINTERNAL;
     int64_t *cols = offs + n_taps, *npad = cols + n_taps, *start = npad + g.out_sp;
-    int64_t pos[REF_MAX_RANK], used = 0;
+    int64_t pos[OPS_MAX_RANK], used = 0;
     for (int64_t o = 0; o < g.out_sp; o++) {
         pool_out_pos(&g, o, pos);
         npad[o] = 0;
@@ -446,7 +356,7 @@ oct_status ref_pool(ref_call *call)
                 } else {
                     double best = -INFINITY;
                     for (int64_t t = 0; t < cnt; t++) {
-                        double v = ref_get(X, base + (uint64_t)to[t]);
+                        double v = ops_get(X, base + (uint64_t)to[t]);
                         if (v > best || bt < 0 || best != best) {
                             best = v;
                             bt = t;
@@ -461,14 +371,14 @@ oct_status ref_pool(ref_call *call)
                         sum += xf[to[t]];
                 else
                     for (int64_t t = 0; t < cnt; t++)
-                        sum += ref_get(X, base + (uint64_t)to[t]);
+                        sum += ops_get(X, base + (uint64_t)to[t]);
                 int64_t div = include_pad ? npad[o] : cnt;
                 r = div > 0 ? sum / (double)div : NAN;
             }
             if (Y->dtype == IR_DT_FLOAT)
                 ((float *)Y->data)[yi] = (float)r;
             else
-                ref_set(Y, yi, r);
+                ops_set(Y, yi, r);
             if (I)
                 ((int64_t *)I->data)[yi] =
                     bt < 0 ? -1
@@ -480,29 +390,6 @@ oct_status ref_pool(ref_call *call)
 }
 
 /* ---- global pooling -------------------------------------------------------- */
-
-oct_status shape_globalpool(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    ref_shape *y = &inf->out[0];
-    if (x->dtype != IR_DT_UNDEFINED && !pool_dtype_ok(inf->node->op, x->dtype))
-        return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, 0,
-                               "%s does not take %s", inf->node->op_type,
-                               ir_dtype_name(x->dtype));
-    y->dtype = x->dtype;
-    y->rank = x->rank;
-    if (x->rank < 0)
-        return OCT_OK;
-    if (x->rank < 3)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               x->rank);
-    y->dims[0] = x->dims[0];
-    y->dims[1] = x->dims[1];
-    for (int i = 2; i < x->rank; i++)
-        y->dims[i] = 1;
-    return OCT_OK;
-}
 
 oct_status ref_globalpool(ref_call *call)
 {
@@ -522,7 +409,7 @@ oct_status ref_globalpool(ref_call *call)
                              : acc + x[i];
         } else {
             for (int64_t i = 0; i < sp; i++) {
-                double v = ref_get(X, base + (uint64_t)i);
+                double v = ops_get(X, base + (uint64_t)i);
                 acc = is_max ? (v > acc || isnan(v) ? v : acc) : acc + v;
             }
         }
@@ -531,7 +418,7 @@ oct_status ref_globalpool(ref_call *call)
         if (Y->dtype == IR_DT_FLOAT)
             ((float *)Y->data)[p] = (float)acc;
         else
-            ref_set(Y, (uint64_t)p, acc);
+            ops_set(Y, (uint64_t)p, acc);
     }
     return OCT_OK;
 }

@@ -1,106 +1,16 @@
 /*
- * qconv.c: shape rules and reference kernels of ConvInteger and
+ * qconv.c: reference kernels of ConvInteger and
  * QLinearConv, under the numeric contract of qlinear.c (int32 wrap-around
  * accumulation, float32 requantization); zero points and scales per tensor,
  * the weights' also per output channel.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_qconv.c.
  */
 #include <string.h>
 
-#include "qlinear.h"
+#include "ref/qlinear.h"
 
 /* ---- convolution ----------------------------------------------------------- */
-
-/* Shape of ConvInteger / QLinearConv: x (input xi) [N, C, spatial...], w
- * (input wi) [M, C / group, kernel...]; output [N, M, out...] with the
- * window geometry of ref_window_init (Conv's rule). */
-static oct_status qconv_shape(ref_infer *inf, int xi, int wi, ir_dtype out_dt)
-{
-    oct_ctx *ctx = inf->ctx;
-    const ir_node *node = inf->node;
-    const ref_shape *x = &inf->in[xi], *w = &inf->in[wi];
-    ref_shape *out = &inf->out[0];
-    memset(out, 0, sizeof *out);
-    out->dtype = out_dt;
-    int64_t group = ir_attr_int(node, "group", 1);
-    if (group < 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "group = %lld must be positive", (long long)group);
-    int rank = x->rank >= 0 ? x->rank : w->rank;
-    if (rank < 0) {
-        out->rank = -1;
-        return OCT_OK;
-    }
-    if (rank < 3)
-        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? xi : wi,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               rank);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return oct_input_error(ctx, OCT_EINPUT, node, wi,
-                               "weight rank %d differs from the input rank %d",
-                               w->rank, x->rank);
-    int ns = rank - 2;
-    int64_t kernel[REF_MAX_RANK];
-    bool kernel_known = true;
-    const ir_attr *ks = ir_node_attr(node, "kernel_shape");
-    if (ks && (ks->type != IR_ATTR_INTS || ks->n != (size_t)ns))
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "kernel_shape must list %d ints", ns);
-    for (int i = 0; i < ns; i++) {
-        int64_t wd = w->rank >= 0 ? w->dims[i + 2] : -1;
-        if (ks && wd >= 0 && ks->ints[i] != wd)
-            return oct_input_error(ctx, OCT_EINPUT, node, wi,
-                                   "kernel_shape[%d] = %lld but the weight "
-                                   "has %lld", i, (long long)ks->ints[i],
-                                   (long long)wd);
-        kernel[i] = ks ? ks->ints[i] : wd;
-        kernel_known &= kernel[i] >= 0;
-    }
-    int64_t C = x->rank >= 0 ? x->dims[1] : -1;
-    int64_t M = w->rank >= 0 ? w->dims[0] : -1, Cg = w->rank >= 0 ? w->dims[1] : -1;
-    if (C >= 0 && Cg >= 0 && Cg * group != C)
-        return oct_input_error(ctx, OCT_EINPUT, node, wi,
-                               "weight has %lld input channels per group, "
-                               "input has %lld channels in %lld groups",
-                               (long long)Cg, (long long)C, (long long)group);
-    if (M >= 0 && M % group != 0)
-        return oct_input_error(ctx, OCT_EINPUT, node, wi,
-                               "%lld output channels do not split into %lld "
-                               "groups", (long long)M, (long long)group);
-    out->rank = rank;
-    out->dims[0] = x->rank >= 0 ? x->dims[0] : -1;
-    out->dims[1] = M;
-    if (x->rank < 0 || !kernel_known) {
-        for (int i = 0; i < ns; i++)
-            out->dims[i + 2] = -1;
-        return OCT_OK;
-    }
-    ref_window win;
-    oct_status st = ref_window_init(ctx, node, x, kernel, false, &win);
-    if (st != OCT_OK)
-        return st;
-    for (int i = 0; i < ns; i++)
-        out->dims[i + 2] = win.out[i];
-    return OCT_OK;
-}
-
-/* A convolution zero point / scale: one element, or (weights only) one per
- * output channel. */
-static oct_status qconv_param_check(ref_infer *inf, int i, bool per_channel_ok,
-                                    int wi)
-{
-    if (inf->n_in <= i || !inf->node->in[i])
-        return OCT_OK;
-    const ref_shape *p = &inf->in[i];
-    int64_t n = ref_shape_known_elems(p);
-    if (n < 0 || n == 1)
-        return OCT_OK;
-    int64_t M = inf->in[wi].rank >= 1 ? inf->in[wi].dims[0] : -1;
-    if (per_channel_ok && p->rank == 1 && (M < 0 || n == M))
-        return OCT_OK;
-    return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                           "has %lld elements: expected one%s", (long long)n,
-                           per_channel_ok ? " or one per output channel" : "");
-}
 
 typedef struct qconv_run {
     const ir_tensor *x, *w, *zx, *zw, *sx, *sw, *sy, *zy, *bias;
@@ -119,8 +29,8 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
                                 const qconv_run *r)
 {
     const ir_tensor *x = r->x, *w = r->w;
-    ref_shape xs;
-    ref_shape_of(x, &xs);
+    ops_shape xs;
+    ops_shape_of(x, &xs);
     if (xs.rank < 3 || w->rank != xs.rank)
         return oct_input_error(ctx, OCT_EINPUT, node, r->wi,
                                "input and weight ranks must match and be >= 3");
@@ -129,8 +39,8 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
         return oct_node_error(ctx, OCT_EUNSUPPORTED, node,
                               "integer convolution supports 1 to 3 spatial "
                               "dims, got %d", ns);
-    ref_window win;
-    oct_status st = ref_window_init(ctx, node, &xs, w->dims + 2, false, &win);
+    ops_window win;
+    oct_status st = ops_window_init(ctx, node, &xs, w->dims + 2, false, &win);
     if (st != OCT_OK)
         return st;
     int64_t group = ir_attr_int(node, "group", 1);
@@ -172,13 +82,13 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
         oct_free(ctx, wz, (w->nelems ? w->nelems : 1) * sizeof *wz);
         return OCT_EINTERNAL;
     }
-    int32_t zx = r->zx ? (int32_t)ref_get_i64(r->zx, 0) : 0;
+    int32_t zx = r->zx ? (int32_t)ops_get_i64(r->zx, 0) : 0;
     for (uint64_t i = 0; i < x->nelems; i++)
         xz[i] = load8(x, i) - zx;
     uint64_t per_m = w->nelems / (M ? (uint64_t)M : 1);
     for (uint64_t i = 0; i < w->nelems; i++)
         wz[i] = load8(w, i) -
-                (r->zw ? (int32_t)ref_get_i64(r->zw, pc(r->zw, (int64_t)(i / per_m))) : 0);
+                (r->zw ? (int32_t)ops_get_i64(r->zw, pc(r->zw, (int64_t)(i / per_m))) : 0);
     int64_t Mg = M / group;
     for (int64_t n = 0; n < N; n++)
         for (int64_t m = 0; m < M; m++) {
@@ -186,12 +96,12 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
             double mult = 0.0;
             int64_t zy = 0;
             if (r->requant) {
-                mult = requant_multiplier(IR_DT_FLOAT, ref_get(r->sx, 0),
-                                          ref_get(r->sw, pc(r->sw, m)),
-                                          ref_get(r->sy, 0));
-                zy = r->zy ? ref_get_i64(r->zy, 0) : 0;
+                mult = ops_requant_multiplier(IR_DT_FLOAT, ops_get(r->sx, 0),
+                                          ops_get(r->sw, pc(r->sw, m)),
+                                          ops_get(r->sy, 0));
+                zy = r->zy ? ops_get_i64(r->zy, 0) : 0;
             }
-            int64_t bias = r->bias ? ref_get_i64(r->bias, pc(r->bias, m)) : 0;
+            int64_t bias = r->bias ? ops_get_i64(r->bias, pc(r->bias, m)) : 0;
             uint64_t yoff = (uint64_t)(n * M + m) * o_sz;
             uint64_t o_i = 0;
             for (int64_t o0 = 0; o0 < o[0]; o0++)
@@ -223,7 +133,7 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
                         }
                         if (r->requant)
                             store8(r->y, yoff + o_i,
-                                   requantize(wrap_i32(acc), mult, zy, r->y->dtype));
+                                   ops_requantize(wrap_i32(acc), mult, zy, r->y->dtype));
                         else
                             ((int32_t *)r->y->data)[yoff + o_i] = wrap_i32(acc);
                     }
@@ -234,24 +144,6 @@ static oct_status qconv_execute(oct_ctx *ctx, const ir_node *node,
 }
 
 /* ---- ConvInteger: x, w, x_zero_point?, w_zero_point? --------------------- */
-
-oct_status shape_convinteger(ref_infer *inf)
-{
-    oct_status st = qlin_check_type(inf, 0, is_8bit_int, "int8 or uint8");
-    if (st == OCT_OK)
-        st = qlin_check_type(inf, 1, is_8bit_int, "int8 or uint8");
-    if (st == OCT_OK && inf->n_in > 2 && inf->node->in[2])
-        st = qlin_check_type(inf, 2, is_8bit_int, "int8 or uint8");
-    if (st == OCT_OK && inf->n_in > 3 && inf->node->in[3])
-        st = qlin_check_type(inf, 3, is_8bit_int, "int8 or uint8");
-    if (st == OCT_OK)
-        st = qconv_param_check(inf, 2, false, 1);
-    if (st == OCT_OK)
-        st = qconv_param_check(inf, 3, true, 1);
-    if (st != OCT_OK)
-        return st;
-    return qconv_shape(inf, 0, 1, IR_DT_INT32);
-}
 
 oct_status ref_convinteger(ref_call *call)
 {
@@ -268,34 +160,11 @@ oct_status ref_convinteger(ref_call *call)
 
 /* ---- QLinearConv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B? -- */
 
-oct_status shape_qlinearconv(ref_infer *inf)
-{
-    static const int q8[5] = {0, 2, 3, 5, 7};
-    oct_status st = qlin_require_scales(inf->ctx, inf->node, inf->n_in);
-    for (int j = 0; j < 5 && st == OCT_OK; j++)
-        st = qlin_check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
-    for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3) {
-        st = qlin_check_type(inf, i, is_f32, "float scale");
-        if (st == OCT_OK && inf->in_const[i])
-            st = qlin_check_scale_values(inf->ctx, inf->node, i, inf->in_const[i]);
-    }
-    if (st == OCT_OK && inf->n_in > 8 && inf->node->in[8])
-        st = qlin_check_type(inf, 8, is_i32, "int32 bias");
-    static const int per_tensor[4] = {1, 2, 6, 7};
-    for (int j = 0; j < 4 && st == OCT_OK; j++)
-        st = qconv_param_check(inf, per_tensor[j], false, 3);
-    for (int i = 4; i <= 8 && st == OCT_OK; i += (i == 5 ? 3 : 1))
-        st = qconv_param_check(inf, i, true, 3);
-    if (st != OCT_OK)
-        return st;
-    return qconv_shape(inf, 0, 3, qlin_requant_out_type(inf));
-}
-
 oct_status ref_qlinearconv(ref_call *call)
 {
-    oct_status st = qlin_require_scales(call->ctx, call->node, call->n_in);
+    oct_status st = ops_qlin_require_scales(call->ctx, call->node, call->n_in);
     for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3)
-        st = qlin_check_scale_values(call->ctx, call->node, i, call->in[i]);
+        st = ops_qlin_check_scale_values(call->ctx, call->node, i, call->in[i]);
     if (st != OCT_OK)
         return st;
     qconv_run r = {0};

@@ -1,5 +1,5 @@
 /*
- * qlinear.c: shape rules and reference kernels of the integer linear ops:
+ * qlinear.c: reference kernels of the integer linear ops:
  * MatMulInteger, QLinearMatMul, QGemm and MatMulIntegerToFloat
  * (com.microsoft); ConvInteger and QLinearConv are in qconv.c, the helpers
  * both share in qlinear.h.
@@ -28,118 +28,32 @@
  * and per column of b for the matmuls (1-D of length M / N, or N-D of shape
  * [..., M, 1] / [..., 1, N] broadcast over the batch dims); per output
  * channel (1-D of length M) for the weights of the convolutions.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_qlinear.c.
  */
 #include <math.h>
 #include <string.h>
 
-#include "qlinear.h"
-
-oct_status qlin_check_type(ref_infer *inf, int i, bool (*ok)(ir_dtype), const char *what)
-{
-    ir_dtype dt = inf->in[i].dtype;
-    if (dt != IR_DT_UNDEFINED && !ok(dt))
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                               "type %s: expected %s", ir_dtype_name(dt), what);
-    return OCT_OK;
-}
-
-/* The scales of QLinearMatMul / QLinearConv (inputs 1, 4 and 6) are
- * required; an omitted one ("" in the model) is reported. */
-oct_status qlin_require_scales(oct_ctx *ctx, const ir_node *node, int n_in)
-{
-    static const int scales[3] = {1, 4, 6};
-    for (int j = 0; j < 3; j++)
-        if (scales[j] >= n_in || !node->in[scales[j]])
-            return oct_node_error(ctx, OCT_EINPUT, node,
-                                  "input %d (a scale) is required",
-                                  scales[j]);
-    return OCT_OK;
-}
-
-/* Output type of the requantizing ops: y_zero_point's type, or the first
- * input's when the zero point is omitted (as the ONNX reference does). */
-ir_dtype qlin_requant_out_type(const ref_infer *inf)
-{
-    if (inf->n_in > 7 && inf->node->in[7])
-        return inf->in[7].dtype;
-    return inf->in[0].dtype;
-}
-
-/* Scales positive and finite, as QuantizeLinear requires. */
-oct_status qlin_check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
-                                   const ir_tensor *t)
-{
-    if (!t)
-        return OCT_OK;
-    for (uint64_t k = 0; k < t->nelems; k++) {
-        double s = ref_get(t, k);
-        if (!(s > 0.0) || !isfinite(s))
-            return oct_input_error(ctx, OCT_EINPUT, node, i,
-                                   "scale element %llu is %g: scales must be "
-                                   "positive and finite",
-                                   (unsigned long long)k, s);
-    }
-    return OCT_OK;
-}
+#include "ref/qlinear.h"
 
 /* ---- matmul geometry ------------------------------------------------------ */
-
-/* numpy.matmul shapes: a 1-D a is [1, K] (the 1 dropped from the result), a
- * 1-D b is [K, 1] (likewise); batch dims broadcast. */
-static oct_status mm_shape(ref_infer *inf, int ia, int ib, ir_dtype out_dt,
-                           ref_shape *out)
-{
-    const ref_shape *a = &inf->in[ia], *b = &inf->in[ib];
-    memset(out, 0, sizeof *out);
-    out->dtype = out_dt;
-    if (a->rank < 0 || b->rank < 0) {
-        out->rank = -1;
-        return OCT_OK;
-    }
-    if (a->rank == 0)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ia,
-                               "matmul input must have rank >= 1");
-    if (b->rank == 0)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ib,
-                               "matmul input must have rank >= 1");
-    int64_t ka = a->dims[a->rank - 1];
-    int64_t kb = b->dims[b->rank == 1 ? 0 : b->rank - 2];
-    if (ka >= 0 && kb >= 0 && ka != kb)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, ib,
-                               "inner dimensions differ: %lld vs %lld",
-                               (long long)ka, (long long)kb);
-    ref_shape ba = {0}, bb = {0}, bo;
-    ba.rank = a->rank > 2 ? a->rank - 2 : 0;
-    bb.rank = b->rank > 2 ? b->rank - 2 : 0;
-    memcpy(ba.dims, a->dims, (size_t)ba.rank * sizeof(int64_t));
-    memcpy(bb.dims, b->dims, (size_t)bb.rank * sizeof(int64_t));
-    if (!ref_broadcast(inf, &ba, &bb, &bo))
-        return OCT_EINPUT;
-    out->rank = bo.rank;
-    memcpy(out->dims, bo.dims, (size_t)bo.rank * sizeof(int64_t));
-    if (a->rank >= 2)
-        out->dims[out->rank++] = a->dims[a->rank - 2];
-    if (b->rank >= 2)
-        out->dims[out->rank++] = b->dims[b->rank - 1];
-    return OCT_OK;
-}
 
 /* How a per-row (side 0, for a) or per-column (side 1, for b) parameter is
  * indexed for output batch index bi and row/column v:
  *   index = sum(bstride[d] * bi[d]) + vstride * v. */
 typedef struct mm_param {
-    uint64_t bstride[REF_MAX_RANK];
+    uint64_t bstride[OPS_MAX_RANK];
     uint64_t vstride;
 } mm_param;
 
 /* Resolves a parameter of shape p for a matmul with `nb` output batch dims
  * (ob) and row/column count mn.  Reports a bad shape on input idx. */
 static oct_status mm_param_init(oct_ctx *ctx, const ir_node *node, int idx,
-                                const ref_shape *p, int side, int nb,
+                                const ops_shape *p, int side, int nb,
                                 const int64_t *ob, int64_t mn, mm_param *out)
 {
     memset(out, 0, sizeof *out);
-    int64_t n = ref_shape_known_elems(p);
+    int64_t n = ops_shape_known_elems(p);
     if (n == 1)
         return OCT_OK;
     if (p->rank == 1) {
@@ -199,9 +113,9 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
                              const mm_run *r)
 {
     const ir_tensor *a = r->a, *b = r->b;
-    if (a->rank < 1 || b->rank < 1 || a->rank > REF_MAX_RANK ||
-        b->rank > REF_MAX_RANK)
-        return oct_node_error(ctx, OCT_EINPUT, node, "matmul inputs must have rank 1..%d", REF_MAX_RANK);
+    if (a->rank < 1 || b->rank < 1 || a->rank > OPS_MAX_RANK ||
+        b->rank > OPS_MAX_RANK)
+        return oct_node_error(ctx, OCT_EINPUT, node, "matmul inputs must have rank 1..%d", OPS_MAX_RANK);
     int64_t M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
     int64_t K = a->dims[a->rank - 1];
     int64_t N = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
@@ -212,7 +126,7 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
                                (long long)K, (long long)Kb);
     int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
     int nb = ra > rb ? ra : rb;
-    int64_t ob[REF_MAX_RANK], ad[REF_MAX_RANK], bd[REF_MAX_RANK];
+    int64_t ob[OPS_MAX_RANK], ad[OPS_MAX_RANK], bd[OPS_MAX_RANK];
     for (int d = 0; d < nb; d++) {
         ad[d] = d - (nb - ra) >= 0 ? a->dims[d - (nb - ra)] : 1;
         bd[d] = d - (nb - rb) >= 0 ? b->dims[d - (nb - rb)] : 1;
@@ -222,22 +136,22 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
         ob[d] = ad[d] == 1 ? bd[d] : ad[d];
     }
     mm_param pza = {0}, pzb = {0}, psa = {0}, psb = {0};
-    ref_shape s;
+    ops_shape s;
     oct_status st = OCT_OK;
     if (r->za && st == OCT_OK) {
-        ref_shape_of(r->za, &s);
+        ops_shape_of(r->za, &s);
         st = mm_param_init(ctx, node, idx[2], &s, 0, nb, ob, M, &pza);
     }
     if (r->zb && st == OCT_OK) {
-        ref_shape_of(r->zb, &s);
+        ops_shape_of(r->zb, &s);
         st = mm_param_init(ctx, node, idx[3], &s, 1, nb, ob, N, &pzb);
     }
     if (r->sa && st == OCT_OK) {
-        ref_shape_of(r->sa, &s);
+        ops_shape_of(r->sa, &s);
         st = mm_param_init(ctx, node, idx[4], &s, 0, nb, ob, M, &psa);
     }
     if (r->sb && st == OCT_OK) {
-        ref_shape_of(r->sb, &s);
+        ops_shape_of(r->sb, &s);
         st = mm_param_init(ctx, node, idx[5], &s, 1, nb, ob, N, &psb);
     }
     if (st != OCT_OK)
@@ -254,9 +168,9 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
         return OCT_EINTERNAL;
     }
     ir_dtype ts = r->sy ? r->sy->dtype : IR_DT_FLOAT;
-    double sy = r->sy ? ref_get(r->sy, 0) : 1.0;
-    int64_t zy = r->zy ? ref_get_i64(r->zy, 0) : 0;
-    int64_t bi[REF_MAX_RANK] = {0};
+    double sy = r->sy ? ops_get(r->sy, 0) : 1.0;
+    int64_t zy = r->zy ? ops_get_i64(r->zy, 0) : 0;
+    int64_t bi[OPS_MAX_RANK] = {0};
     uint64_t ybase = 0;
     for (;;) {
         uint64_t aoff = 0, boff = 0, astr = (uint64_t)(M * K), bstr = kn;
@@ -270,13 +184,13 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
         }
         for (int64_t k = 0; k < K; k++)
             for (int64_t n = 0; n < N; n++) {
-                int32_t z = r->zb ? (int32_t)ref_get_i64(
+                int32_t z = r->zb ? (int32_t)ops_get_i64(
                                         r->zb, mm_param_at(&pzb, nb, bi, n))
                                   : 0;
                 bz[k * N + n] = load8(b, boff + (uint64_t)(k * N + n)) - z;
             }
         for (int64_t m = 0; m < M; m++) {
-            int32_t za = r->za ? (int32_t)ref_get_i64(
+            int32_t za = r->za ? (int32_t)ops_get_i64(
                                      r->za, mm_param_at(&pza, nb, bi, m))
                                : 0;
             memset(acc, 0, (uint64_t)N * sizeof *acc);
@@ -289,11 +203,11 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
                 for (int64_t n = 0; n < N; n++)
                     acc[n] += av * brow[n];
             }
-            double sa = r->sa ? ref_get(r->sa, mm_param_at(&psa, nb, bi, m)) : 0;
+            double sa = r->sa ? ops_get(r->sa, mm_param_at(&psa, nb, bi, m)) : 0;
             for (int64_t n = 0; n < N; n++) {
                 uint64_t yi = ybase + (uint64_t)(m * N + n);
                 if (r->to_float) { /* each a float32 operation, no FMA */
-                    double sbv = ref_get(r->sb, mm_param_at(&psb, nb, bi, n));
+                    double sbv = ops_get(r->sb, mm_param_at(&psb, nb, bi, n));
                     float mult = (float)(sa * sbv);
                     float v = (float)wrap_i32(acc[n]) * mult;
                     if (r->fbias)
@@ -305,9 +219,9 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
                     ((int32_t *)r->y->data)[yi] = wrap_i32(acc[n]);
                     continue;
                 }
-                double sb = ref_get(r->sb, mm_param_at(&psb, nb, bi, n));
-                double mult = requant_multiplier(ts, sa, sb, sy);
-                store8(r->y, yi, requantize(wrap_i32(acc[n]), mult, zy,
+                double sb = ops_get(r->sb, mm_param_at(&psb, nb, bi, n));
+                double mult = ops_requant_multiplier(ts, sa, sb, sy);
+                store8(r->y, yi, ops_requantize(wrap_i32(acc[n]), mult, zy,
                                             r->y->dtype));
             }
         }
@@ -325,24 +239,6 @@ static oct_status mm_execute(oct_ctx *ctx, const ir_node *node, const int idx[6]
 
 /* ---- MatMulInteger: A, B, a_zero_point?, b_zero_point? ------------------- */
 
-oct_status shape_matmulinteger(ref_infer *inf)
-{
-    oct_status st = qlin_check_type(inf, 0, is_8bit_int, "int8 or uint8");
-    if (st == OCT_OK)
-        st = qlin_check_type(inf, 1, is_8bit_int, "int8 or uint8");
-    for (int i = 2; st == OCT_OK && i < 4 && i < inf->n_in; i++)
-        if (inf->node->in[i] && inf->in[i].dtype != IR_DT_UNDEFINED &&
-            inf->in[i - 2].dtype != IR_DT_UNDEFINED &&
-            inf->in[i].dtype != inf->in[i - 2].dtype)
-            st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
-                                 "zero point type %s differs from its input's "
-                                 "%s", ir_dtype_name(inf->in[i].dtype),
-                                 ir_dtype_name(inf->in[i - 2].dtype));
-    if (st != OCT_OK)
-        return st;
-    return mm_shape(inf, 0, 1, IR_DT_INT32, &inf->out[0]);
-}
-
 oct_status ref_matmulinteger(ref_call *call)
 {
     static const int idx[6] = {0, 1, 2, 3, -1, -1};
@@ -357,42 +253,12 @@ oct_status ref_matmulinteger(ref_call *call)
 
 /* ---- QLinearMatMul: a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp --- */
 
-oct_status shape_qlinearmatmul(ref_infer *inf)
-{
-    static const int q8[5] = {0, 2, 3, 5, 7}, scales[3] = {1, 4, 6};
-    oct_status st = qlin_require_scales(inf->ctx, inf->node, inf->n_in);
-    /* float8 variants (opset 21) have no agreed integer semantics yet. */
-    for (int j = 0; j < 5 && st == OCT_OK; j++)
-        st = qlin_check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
-    for (int j = 0; j < 3 && st == OCT_OK; j++) {
-        st = qlin_check_type(inf, scales[j], is_float_scale,
-                        "float, float16 or bfloat16 scale");
-        if (st == OCT_OK && inf->in_const[scales[j]])
-            st = qlin_check_scale_values(inf->ctx, inf->node, scales[j],
-                                    inf->in_const[scales[j]]);
-    }
-    for (int j = 1; j < 3 && st == OCT_OK; j++)
-        if (inf->in[scales[j]].dtype != inf->in[1].dtype &&
-            inf->in[1].dtype && inf->in[scales[j]].dtype)
-            st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, scales[j],
-                                 "scales must share one type");
-    if (st == OCT_OK && ref_shape_known_elems(&inf->in[6]) > 1)
-        st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 6,
-                             "output scale must be per tensor");
-    if (st == OCT_OK && ref_shape_known_elems(&inf->in[7]) > 1)
-        st = oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 7,
-                             "output zero point must be per tensor");
-    if (st != OCT_OK)
-        return st;
-    return mm_shape(inf, 0, 3, qlin_requant_out_type(inf), &inf->out[0]);
-}
-
 oct_status ref_qlinearmatmul(ref_call *call)
 {
     static const int idx[6] = {0, 3, 2, 5, 1, 4};
-    oct_status st = qlin_require_scales(call->ctx, call->node, call->n_in);
+    oct_status st = ops_qlin_require_scales(call->ctx, call->node, call->n_in);
     for (int i = 1; i <= 6 && st == OCT_OK; i += i == 4 ? 2 : 3)
-        st = qlin_check_scale_values(call->ctx, call->node, i, call->in[i]);
+        st = ops_qlin_check_scale_values(call->ctx, call->node, i, call->in[i]);
     if (st != OCT_OK)
         return st;
     mm_run r = {0};
@@ -416,59 +282,6 @@ oct_status ref_qlinearmatmul(ref_call *call)
  * QLinearMatMul plus the bias, with the same requantization.  Other forms
  * (float output, alpha != 1, transA, a 2-D bias) are reported. */
 
-static oct_status qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
-                             const ir_tensor *bias_or_null, int64_t n_cols)
-{
-    if (ir_attr_int(node, "transA", 0) != 0)
-        return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "transA=1 is not supported");
-    if (ir_attr_float(node, "alpha", 1.0f) != 1.0f)
-        return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "alpha != 1 is not supported");
-    if (n_in < 9 || !node->in[7] || !node->in[8])
-        return oct_node_error(ctx, OCT_EUNSUPPORTED, node,
-                              "a float output (no y_scale/y_zero_point) is not supported");
-    if (bias_or_null && (int64_t)bias_or_null->nelems != n_cols)
-        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 6,
-                               "bias must have one value per column (%lld)",
-                               (long long)n_cols);
-    return OCT_OK;
-}
-
-oct_status shape_qgemm(ref_infer *inf)
-{
-    static const int q8[5] = {0, 2, 3, 5, 8}, scales[3] = {1, 4, 7};
-    const ir_node *node = inf->node;
-    oct_status st = qgemm_form(inf->ctx, node, inf->n_in, NULL, 0);
-    for (int j = 0; j < 5 && st == OCT_OK; j++)
-        st = qlin_check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
-    for (int j = 0; j < 3 && st == OCT_OK; j++) {
-        st = qlin_check_type(inf, scales[j], is_f32, "float scale");
-        if (st == OCT_OK && inf->in_const[scales[j]])
-            st = qlin_check_scale_values(inf->ctx, node, scales[j], inf->in_const[scales[j]]);
-    }
-    if (st == OCT_OK && node->in[6])
-        st = qlin_check_type(inf, 6, is_i32, "int32 bias");
-    if (st != OCT_OK)
-        return st;
-    const ref_shape *a = &inf->in[0], *b = &inf->in[3];
-    if (a->rank >= 0 && a->rank != 2)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 0, "A must be 2-D");
-    if (b->rank >= 0 && b->rank != 2)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 3, "B must be 2-D");
-    bool tb = ir_attr_int(node, "transB", 0) != 0;
-    ref_shape *y = &inf->out[0];
-    memset(y, 0, sizeof *y);
-    y->dtype = inf->in[8].dtype;
-    y->rank = 2;
-    y->dims[0] = a->rank == 2 ? a->dims[0] : -1;
-    y->dims[1] = b->rank == 2 ? b->dims[tb ? 0 : 1] : -1;
-    int64_t ka = a->rank == 2 ? a->dims[1] : -1, kb = b->rank == 2 ? b->dims[tb ? 1 : 0] : -1;
-    if (ka >= 0 && kb >= 0 && ka != kb)
-        return oct_input_error(inf->ctx, OCT_EINPUT, node, 3,
-                               "inner dimensions differ: %lld vs %lld", (long long)ka,
-                               (long long)kb);
-    return OCT_OK;
-}
-
 oct_status ref_qgemm(ref_call *call)
 {
     static const int idx[6] = {0, 3, 2, 5, 1, 4};
@@ -479,15 +292,15 @@ oct_status ref_qgemm(ref_call *call)
         return oct_node_error(call->ctx, OCT_EINPUT, node, "A and B must be 2-D");
     int64_t n_cols = b->dims[tb ? 0 : 1];
     const ir_tensor *bias = call->n_in > 6 ? call->in[6] : NULL;
-    oct_status st = qgemm_form(call->ctx, node, call->n_in, bias, n_cols);
+    oct_status st = ops_qgemm_form(call->ctx, node, call->n_in, bias, n_cols);
     for (int i = 1; i <= 7 && st == OCT_OK; i += 3)
-        st = qlin_check_scale_values(call->ctx, node, i, call->in[i]);
+        st = ops_qlin_check_scale_values(call->ctx, node, i, call->in[i]);
     if (st != OCT_OK)
         return st;
     ir_tensor *bt = NULL;
     if (tb) { /* B' = transpose(B), [K, N] */
         int64_t dims[2] = {b->dims[1], b->dims[0]};
-        if (!(bt = ref_tensor_new(call->ctx, b->dtype, 2, dims)))
+        if (!(bt = ir_heap_tensor_new(call->ctx, b->dtype, 2, dims)))
             return OCT_EINTERNAL;
         const uint8_t *src = b->data;
         uint8_t *dst = bt->data;
@@ -508,7 +321,7 @@ oct_status ref_qgemm(ref_call *call)
     r.y = call->out[0];
     r.requant = true;
     st = mm_execute(call->ctx, node, idx, &r);
-    ref_tensor_free(call->ctx, bt);
+    ir_heap_tensor_free(call->ctx, bt);
     return st;
 }
 
@@ -518,35 +331,13 @@ oct_status ref_qgemm(ref_call *call)
  * MatMulInteger.  a_scale per tensor; b_scale and b_zero_point per tensor or
  * per column; bias float32 with one value per column. */
 
-oct_status shape_matmulintegertofloat(ref_infer *inf)
-{
-    static const int q8[4] = {0, 1, 4, 5};
-    oct_status st = OCT_OK;
-    for (int j = 0; j < 4 && st == OCT_OK; j++)
-        if (j < 2 || (q8[j] < inf->n_in && inf->node->in[q8[j]]))
-            st = qlin_check_type(inf, q8[j], is_8bit_int, "int8 or uint8");
-    for (int j = 2; j <= 3 && st == OCT_OK; j++) {
-        st = qlin_check_type(inf, j, is_f32, "float scale");
-        if (st == OCT_OK && inf->in_const[j])
-            st = qlin_check_scale_values(inf->ctx, inf->node, j, inf->in_const[j]);
-    }
-    if (st == OCT_OK && ref_shape_known_elems(&inf->in[2]) > 1)
-        st = oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, 2,
-                             "a_scale must be per tensor");
-    if (st == OCT_OK && inf->n_in > 6 && inf->node->in[6])
-        st = qlin_check_type(inf, 6, is_f32, "float32 bias");
-    if (st != OCT_OK)
-        return st;
-    return mm_shape(inf, 0, 1, IR_DT_FLOAT, &inf->out[0]);
-}
-
 oct_status ref_matmulintegertofloat(ref_call *call)
 {
     static const int idx[6] = {0, 1, 4, 5, 2, 3};
     const ir_node *node = call->node;
     oct_status st = OCT_OK;
     for (int i = 2; i <= 3 && st == OCT_OK; i++)
-        st = qlin_check_scale_values(call->ctx, node, i, call->in[i]);
+        st = ops_qlin_check_scale_values(call->ctx, node, i, call->in[i]);
     if (st != OCT_OK)
         return st;
     const ir_tensor *b = call->in[1];

@@ -18,17 +18,13 @@
  * 18 spec says: 0 for Sum, L1, L2, SumSquare; 1 for Prod; NaN for Mean
  * (0/0); -inf for LogSum and LogSumExp; -inf / +inf for Max / Min (the
  * type's minimum / maximum for integers).
+ *
+ * The shape and type rules of these ops are in src/ops/shape_reduce.c.
  */
 #include <math.h>
 #include <string.h>
 
 #include "ref/ref.h"
-
-typedef struct reduce_plan {
-    bool reduced[REF_MAX_RANK];
-    bool noop;    /* identity: empty axes with noop_with_empty_axes */
-    bool known;   /* axes known */
-} reduce_plan;
 
 typedef enum rkind {
     R_SUM, R_MEAN, R_MAX, R_MIN, R_PROD, R_L1, R_L2, R_LOGSUM, R_LOGSUMEXP,
@@ -53,98 +49,6 @@ static bool kind_of(const ir_node *node, rkind *k)
             return true;
         }
     return false;
-}
-
-static bool axes_from_input(const ir_node *node, int64_t opset)
-{
-    return node->op == IR_OP_REDUCESUM ? opset >= 13 : opset >= 18;
-}
-
-/* Reads axes against rank (known); false after a diagnostic. */
-static bool reduce_resolve(ref_infer *inf, int rank, reduce_plan *p)
-{
-    const ir_node *node = inf->node;
-    int64_t axes[REF_MAX_RANK];
-    int n = 0;
-    memset(p, 0, sizeof *p);
-    if (axes_from_input(node, inf->opset)) {
-        if (inf->n_in > 1 && node->in[1]) {
-            const ir_tensor *c = inf->in_const[1];
-            if (!c)
-                return true; /* unknown */
-            if (c->nelems > REF_MAX_RANK ||
-                (n = ref_const_ints(c, axes, REF_MAX_RANK)) < 0) {
-                oct_input_error(inf->ctx, OCT_EINPUT, node, 1,
-                                "axes must be an int64 vector of at most %d",
-                                REF_MAX_RANK);
-                return false;
-            }
-        }
-    } else {
-        const ir_attr *a = ir_node_attr(node, "axes");
-        if (a && a->type == IR_ATTR_INTS) {
-            if (a->n > REF_MAX_RANK) {
-                oct_node_error(inf->ctx, OCT_EINPUT, node, "too many axes");
-                return false;
-            }
-            n = (int)a->n;
-            if (n) /* an empty list has a NULL array */
-                memcpy(axes, a->ints, (size_t)n * sizeof *axes);
-        }
-    }
-    p->known = true;
-    if (n == 0) {
-        if (ir_attr_int(node, "noop_with_empty_axes", 0))
-            p->noop = true;
-        else
-            for (int k = 0; k < rank; k++)
-                p->reduced[k] = true;
-        return true;
-    }
-    for (int i = 0; i < n; i++) {
-        int ax;
-        if (!ref_norm_axis(axes[i], rank, &ax) || p->reduced[ax]) {
-            oct_node_error(inf->ctx, OCT_EINPUT, node,
-                           "axis %lld out of range or repeated for rank %d",
-                           (long long)axes[i], rank);
-            return false;
-        }
-        p->reduced[ax] = true;
-    }
-    return true;
-}
-
-oct_status shape_reduce(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    ref_shape *out = &inf->out[0];
-    out->dtype = x->dtype;
-    bool keep = ir_attr_int(inf->node, "keepdims", 1) != 0;
-    if (x->rank < 0) {
-        out->rank = -1;
-        return OCT_OK;
-    }
-    reduce_plan p;
-    if (!reduce_resolve(inf, x->rank, &p))
-        return OCT_EINPUT;
-    if (!p.known) {
-        out->rank = keep ? x->rank : -1;
-        for (int k = 0; k < out->rank; k++)
-            out->dims[k] = -1;
-        return OCT_OK;
-    }
-    if (p.noop) {
-        *out = *x;
-        return OCT_OK;
-    }
-    out->rank = 0;
-    for (int k = 0; k < x->rank; k++) {
-        if (!p.reduced[k])
-            out->dims[out->rank++] = x->dims[k];
-        else if (keep)
-            out->dims[out->rank++] = 1;
-    }
-    return OCT_OK;
 }
 
 static inline bool is_float(ir_dtype dt)
@@ -235,10 +139,10 @@ oct_status ref_reduce(ref_call *call)
     if (!kind_of(call->node, &k))
         return oct_node_error(call->ctx, OCT_EINTERNAL, call->node,
                               "not a reduction");
-    ref_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
+    ops_infer inf = {.ctx = call->ctx, .node = call->node, .opset = call->opset,
                      .n_in = call->n_in, .in_const = call->in};
-    reduce_plan p;
-    if (!reduce_resolve(&inf, x->rank, &p))
+    ops_reduce_plan p;
+    if (!ops_reduce_resolve(&inf, x->rank, &p))
         return OCT_EINPUT;
     if (p.noop) {
         if (x->nbytes)
@@ -247,7 +151,7 @@ oct_status ref_reduce(ref_call *call)
     }
     uint64_t n_out = y->nelems;
     /* Output strides over the input's axes (0 on reduced axes). */
-    int64_t ostr[REF_MAX_RANK];
+    int64_t ostr[OPS_MAX_RANK];
     uint64_t count = 1;
     int64_t s = 1;
     bool suffix = true, seen_kept = false;
@@ -283,16 +187,16 @@ oct_status ref_reduce(ref_call *call)
         else
             ai[j] = i_init(k);
     }
-    int64_t idx[REF_MAX_RANK] = {0};
+    int64_t idx[OPS_MAX_RANK] = {0};
     int64_t off = 0;
     const float *xf = x->dtype == IR_DT_FLOAT ? x->data : NULL;
     for (uint64_t e = 0; e < x->nelems; e++) {
         if (xf)
             af[off] = f_step(k, af[off], xf[e]);
         else if (fl)
-            af[off] = f_step(k, af[off], ref_get(x, e));
+            af[off] = f_step(k, af[off], ops_get(x, e));
         else
-            ai[off] = i_step(k, ai[off], ref_get_i64(x, e));
+            ai[off] = i_step(k, ai[off], ops_get_i64(x, e));
         for (int d = x->rank - 1; d >= 0; d--) {
             idx[d]++;
             off += ostr[d];
@@ -309,9 +213,9 @@ oct_status ref_reduce(ref_call *call)
             if (y->dtype == IR_DT_FLOAT)
                 ((float *)y->data)[j] = (float)v;
             else if (tr->kind == IR_DK_FLOAT)
-                ref_set(y, j, v);
+                ops_set(y, j, v);
             else
-                ref_set_i64(y, j, isfinite(v) ? (int64_t)v : 0);
+                ops_set_i64(y, j, isfinite(v) ? (int64_t)v : 0);
             continue;
         }
         int64_t v = ai[j];
@@ -328,7 +232,7 @@ oct_status ref_reduce(ref_call *call)
                         : (int64_t)(tr->bits >= 64 ? UINT64_MAX
                                                    : (1ull << tr->bits) - 1);
         }
-        ref_set_i64(y, j, v);
+        ops_set_i64(y, j, v);
     }
     oct_free(call->ctx, accs, bytes);
     return OCT_OK;
@@ -336,45 +240,12 @@ oct_status ref_reduce(ref_call *call)
 
 /* ---- ArgMax / ArgMin ---------------------------------------------------- */
 
-/* ArgMax/ArgMin along `axis` (default 0): the index of the first extreme
- * value, or of the last with select_last_index (opset 12); INT64 output
- * with the axis kept as 1 (keepdims, default) or dropped.  Values compare
- * as doubles; NaN never wins a comparison. */
-oct_status shape_argmax(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    ref_shape *out = &inf->out[0];
-    out->dtype = IR_DT_INT64;
-    bool keep = ir_attr_int(inf->node, "keepdims", 1) != 0;
-    if (x->rank < 0) {
-        out->rank = -1;
-        return OCT_OK;
-    }
-    int axis;
-    int64_t a = ir_attr_int(inf->node, "axis", 0);
-    if (!ref_norm_axis(a, x->rank, &axis))
-        return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                              "axis %lld out of range for rank %d",
-                              (long long)a, x->rank);
-    if (x->dims[axis] == 0)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "cannot take the arg-extreme of an empty axis");
-    out->rank = 0;
-    for (int d = 0; d < x->rank; d++) {
-        if (d != axis)
-            out->dims[out->rank++] = x->dims[d];
-        else if (keep)
-            out->dims[out->rank++] = 1;
-    }
-    return OCT_OK;
-}
-
 oct_status ref_argmax(ref_call *call)
 {
     const ir_tensor *x = call->in[0];
     int64_t *y = call->out[0]->data;
     int axis;
-    if (!ref_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
+    if (!ops_norm_axis(ir_attr_int(call->node, "axis", 0), x->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     bool is_max = !strcmp(ir_op_info_of(call->node->op)->name, "ArgMax");
     bool last = ir_attr_int(call->node, "select_last_index", 0) != 0;
@@ -396,13 +267,13 @@ oct_status ref_argmax(ref_call *call)
                 uint64_t e = base + j * inner;
                 bool better;
                 if (fl) {
-                    double v = xf ? xf[e] : ref_get(x, e);
+                    double v = xf ? xf[e] : ops_get(x, e);
                     better = j == 0 || (is_max ? (last ? v >= best : v > best)
                                                : (last ? v <= best : v < best));
                     if (better)
                         best = v;
                 } else { /* integers compare exactly */
-                    int64_t v = ref_get_i64(x, e);
+                    int64_t v = ops_get_i64(x, e);
                     better = j == 0 || (is_max ? (last ? v >= ibest : v > ibest)
                                                : (last ? v <= ibest : v < ibest));
                     if (better)

@@ -1,5 +1,5 @@
 /*
- * resize.c: shape rule and kernel of Resize (opset 10 and 11+), following
+ * resize.c: kernel of Resize (opset 10 and 11+), following
  * the ONNX reference implementation.
  *
  * Inputs: opset 10: X, scales.  From 11: X, roi, scales, sizes (exactly one
@@ -24,198 +24,13 @@
  * tensor product (the separable N-D interpolation).  Sums are in double;
  * integer outputs round half to even and saturate, float outputs round to
  * nearest.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_resize.c.
  */
 #include <math.h>
 #include <string.h>
 
-#include "eltwise.h"
-
-typedef struct resize_plan {
-    int rank;
-    bool known;                    /* out dims and scales known */
-    int64_t out[REF_MAX_RANK];     /* -1 if unknown */
-    double scale[REF_MAX_RANK];
-    double roi_start[REF_MAX_RANK], roi_end[REF_MAX_RANK];
-    bool resized[REF_MAX_RANK];    /* listed in axes */
-} resize_plan;
-
-static bool attr_is(const ir_node *node, const char *name, const char *value,
-                    const char *dflt)
-{
-    const ir_attr *a = ir_node_attr(node, name);
-    if (!a || a->type != IR_ATTR_STRING)
-        return !strcmp(value, dflt);
-    return a->s.len == strlen(value) && !memcmp(a->s.data, value, a->s.len);
-}
-
-/* Reads a float vector input (FLOAT, DOUBLE, FLOAT16) into v; count or -1. */
-static int const_floats(const ir_tensor *t, double *v, int max)
-{
-    if (!t || t->rank > 1 || t->nelems > (uint64_t)max || !ref_dt_is_float(t->dtype))
-        return -1;
-    for (uint64_t i = 0; i < t->nelems; i++)
-        v[i] = ref_get(t, i);
-    return (int)t->nelems;
-}
-
-static oct_status resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
-                                   const ref_shape *x, const ir_tensor *const *in,
-                                   int n_in, resize_plan *p)
-{
-    memset(p, 0, sizeof *p);
-    p->rank = x->rank;
-    if (x->rank < 0)
-        return OCT_OK;
-    int rank = x->rank;
-    int scales_at = opset < 11 ? 1 : 2, sizes_at = opset < 11 ? -1 : 3;
-    bool has_scales = n_in > scales_at && node->in[scales_at];
-    bool has_sizes = sizes_at > 0 && n_in > sizes_at && node->in[sizes_at];
-    const ir_tensor *ts = has_scales ? in[scales_at] : NULL;
-    const ir_tensor *tz = has_sizes ? in[sizes_at] : NULL;
-    /* an empty tensor counts as absent */
-    if (ts && ts->nelems == 0) {
-        has_scales = false;
-        ts = NULL;
-    }
-    if (tz && tz->nelems == 0) {
-        has_sizes = false;
-        tz = NULL;
-    }
-    if (!has_scales && !has_sizes)
-        return oct_node_error(ctx, OCT_EINPUT, node, "one of scales or sizes is required");
-    /* both present and one not known yet (it may be empty): output unknown */
-    bool undecided = has_scales && has_sizes && (!ts || !tz);
-    int64_t axes[REF_MAX_RANK];
-    int n_axes = rank;
-    for (int i = 0; i < rank; i++)
-        axes[i] = i;
-    const ir_attr *ax = ir_node_attr(node, "axes");
-    if (ax && ax->type == IR_ATTR_INTS) {
-        if (ax->n > (size_t)rank)
-            return oct_node_error(ctx, OCT_EINPUT, node, "more axes than rank %d", rank);
-        n_axes = (int)ax->n;
-        for (int i = 0; i < n_axes; i++) {
-            int a;
-            if (!ref_norm_axis(ax->ints[i], rank, &a) || p->resized[a])
-                return oct_node_error(ctx, OCT_EINPUT, node,
-                                      "axis %lld is out of range or repeated",
-                                      (long long)ax->ints[i]);
-            axes[i] = a;
-            p->resized[a] = true;
-        }
-    } else {
-        for (int i = 0; i < rank; i++)
-            p->resized[i] = true;
-    }
-    for (int d = 0; d < rank; d++) {
-        p->out[d] = p->resized[d] ? -1 : x->dims[d];
-        p->scale[d] = 1;
-        p->roi_start[d] = 0;
-        p->roi_end[d] = 1;
-    }
-    /* roi (tf_crop_and_resize only) */
-    if (opset >= 11 && n_in > 1 && node->in[1] && in[1] && in[1]->nelems > 0 &&
-        attr_is(node, "coordinate_transformation_mode", "tf_crop_and_resize", "half_pixel")) {
-        double roi[2 * REF_MAX_RANK];
-        int n = const_floats(in[1], roi, 2 * REF_MAX_RANK);
-        if (n != 2 * n_axes)
-            return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                                   "roi must hold %d floats (start and end per axis)",
-                                   2 * n_axes);
-        for (int i = 0; i < n_axes; i++) {
-            p->roi_start[axes[i]] = roi[i];
-            p->roi_end[axes[i]] = roi[n_axes + i];
-        }
-    }
-    if (undecided)
-        return OCT_OK;
-    if (has_scales && has_sizes)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "scales and sizes may not both be given");
-    bool dims_known = true;
-    for (int d = 0; d < rank; d++)
-        dims_known &= x->dims[d] >= 0;
-    if (has_scales) {
-        if (!ts)
-            return OCT_OK;
-        double sc[REF_MAX_RANK];
-        int n = const_floats(ts, sc, REF_MAX_RANK);
-        if (n != n_axes)
-            return oct_input_error(ctx, OCT_EINPUT, node, scales_at,
-                                   "scales must hold %d floats, one per axis", n_axes);
-        for (int i = 0; i < n_axes; i++) {
-            if (!(sc[i] > 0))
-                return oct_input_error(ctx, OCT_EINPUT, node, scales_at,
-                                       "scale %g is not positive", sc[i]);
-            int d = (int)axes[i];
-            p->scale[d] = sc[i];
-            p->out[d] = x->dims[d] < 0 ? -1 : (int64_t)floor(sc[i] * (double)x->dims[d]);
-        }
-        p->known = dims_known;
-        return OCT_OK;
-    }
-    if (!tz)
-        return OCT_OK;
-    int64_t sz[REF_MAX_RANK];
-    int n = ref_const_ints(tz, sz, REF_MAX_RANK);
-    if (n != n_axes)
-        return oct_input_error(ctx, OCT_EINPUT, node, sizes_at,
-                               "sizes must hold %d integers, one per axis", n_axes);
-    for (int i = 0; i < n_axes; i++)
-        if (sz[i] < 0)
-            return oct_input_error(ctx, OCT_EINPUT, node, sizes_at,
-                                   "size %lld is negative", (long long)sz[i]);
-    bool not_larger = attr_is(node, "keep_aspect_ratio_policy", "not_larger", "stretch");
-    bool not_smaller = attr_is(node, "keep_aspect_ratio_policy", "not_smaller", "stretch");
-    if (!not_larger && !not_smaller &&
-        !attr_is(node, "keep_aspect_ratio_policy", "stretch", "stretch"))
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "keep_aspect_ratio_policy must be stretch, not_larger "
-                              "or not_smaller");
-    if (!dims_known) {
-        if (!not_larger && !not_smaller)
-            for (int i = 0; i < n_axes; i++)
-                p->out[axes[i]] = sz[i];
-        return OCT_OK;
-    }
-    for (int i = 0; i < n_axes; i++) {
-        int d = (int)axes[i];
-        if (x->dims[d] == 0)
-            return oct_input_error(ctx, OCT_EINPUT, node, 0,
-                                   "cannot resize dim %d of size 0", d);
-        p->scale[d] = (double)sz[i] / (double)x->dims[d];
-        p->out[d] = sz[i];
-    }
-    if (not_larger || not_smaller) {
-        double s = p->scale[axes[0]];
-        for (int i = 1; i < n_axes; i++) {
-            double v = p->scale[axes[i]];
-            s = not_larger ? (v < s ? v : s) : (v > s ? v : s);
-        }
-        for (int i = 0; i < n_axes; i++) {
-            int d = (int)axes[i];
-            p->scale[d] = s;
-            p->out[d] = (int64_t)(s * (double)x->dims[d] + 0.5);
-        }
-    }
-    p->known = true;
-    return OCT_OK;
-}
-
-oct_status shape_resize(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    resize_plan p;
-    oct_status st = resize_make_plan(inf->ctx, inf->node, inf->opset, x,
-                                     inf->in_const, inf->n_in, &p);
-    if (st != OCT_OK)
-        return st;
-    ref_shape out = *x;
-    for (int d = 0; d < out.rank; d++)
-        out.dims[d] = p.out[d];
-    inf->out[0] = out;
-    return OCT_OK;
-}
+#include "ref/eltwise.h"
 
 /* ---- kernel ----------------------------------------------------------------- */
 
@@ -256,7 +71,7 @@ static oct_status resize_read_opts(oct_ctx *ctx, const ir_node *node, int64_t op
     memset(o, 0, sizeof *o);
     int found = -1;
     for (int i = 0; i < 3; i++)
-        if (attr_is(node, "mode", modes[i], "nearest"))
+        if (ops_attr_is(node, "mode", modes[i], "nearest"))
             found = i;
     if (found < 0 || (opset < 11 && found == RS_CUBIC))
         return oct_node_error(ctx, OCT_EINPUT, node, "mode must be nearest, linear%s",
@@ -264,7 +79,7 @@ static oct_status resize_read_opts(oct_ctx *ctx, const ir_node *node, int64_t op
     o->mode = (resize_mode)found;
     found = -1;
     for (int i = 0; i < 7; i++)
-        if (attr_is(node, "coordinate_transformation_mode", coords[i], "half_pixel"))
+        if (ops_attr_is(node, "coordinate_transformation_mode", coords[i], "half_pixel"))
             found = i;
     if (found < 0)
         return oct_node_error(ctx, OCT_EINPUT, node,
@@ -272,7 +87,7 @@ static oct_status resize_read_opts(oct_ctx *ctx, const ir_node *node, int64_t op
     o->coord = (coord_mode)found;
     found = -1;
     for (int i = 0; i < 4; i++)
-        if (attr_is(node, "nearest_mode", nearests[i], "round_prefer_floor"))
+        if (ops_attr_is(node, "nearest_mode", nearests[i], "round_prefer_floor"))
             found = i;
     if (found < 0)
         return oct_node_error(ctx, OCT_EINPUT, node, "unknown nearest_mode");
@@ -404,12 +219,12 @@ oct_status ref_resize(ref_call *call)
     const ir_tensor *tx = call->in[0];
     ir_tensor *to = call->out[0];
     resize_opts o;
-    resize_plan p;
-    ref_shape xs;
-    ref_shape_of(tx, &xs);
+    ops_resize_plan p;
+    ops_shape xs;
+    ops_shape_of(tx, &xs);
     oct_status st = resize_read_opts(ctx, node, call->opset, &o);
     if (st == OCT_OK)
-        st = resize_make_plan(ctx, node, call->opset, &xs, call->in, call->n_in, &p);
+        st = ops_resize_make_plan(ctx, node, call->opset, &xs, call->in, call->n_in, &p);
     if (st != OCT_OK)
         return st;
     int rank = tx->rank;
@@ -419,8 +234,8 @@ oct_status ref_resize(ref_call *call)
         if (tx->dims[d] == 0)
             return oct_input_error(ctx, OCT_EINPUT, node, 0,
                                    "cannot resize an empty tensor to a non-empty one");
-    axis_table tab[REF_MAX_RANK];
-    size_t sizes[REF_MAX_RANK];
+    axis_table tab[OPS_MAX_RANK];
+    size_t sizes[OPS_MAX_RANK];
     memset(tab, 0, sizeof tab);
     st = OCT_OK;
     for (int d = 0; d < rank && st == OCT_OK; d++) {
@@ -458,7 +273,7 @@ oct_status ref_resize(ref_call *call)
         }
     }
     if (st == OCT_OK) {
-        int64_t stride[REF_MAX_RANK], idx[REF_MAX_RANK] = {0};
+        int64_t stride[OPS_MAX_RANK], idx[OPS_MAX_RANK] = {0};
         int64_t s = 1;
         for (int d = rank - 1; d >= 0; d--) {
             stride[d] = s;
@@ -481,7 +296,7 @@ oct_status ref_resize(ref_call *call)
                 v = o.extrapolation;
             } else {
                 /* odometer over the neighbor combinations */
-                int k[REF_MAX_RANK] = {0};
+                int k[OPS_MAX_RANK] = {0};
                 for (;;) {
                     double w = 1;
                     int64_t off = 0;
@@ -491,7 +306,7 @@ oct_status ref_resize(ref_call *call)
                         off += tab[d].idx[at] * stride[d];
                     }
                     v += w * (tx->dtype == IR_DT_FLOAT ? ((const float *)tx->data)[off]
-                                                       : ref_get(tx, (uint64_t)off));
+                                                       : ops_get(tx, (uint64_t)off));
                     int d = rank - 1;
                     while (d >= 0 && ++k[d] >= tab[d].count[idx[d]])
                         k[d--] = 0;
@@ -502,9 +317,9 @@ oct_status ref_resize(ref_call *call)
             if (to->dtype == IR_DT_FLOAT)
                 ((float *)to->data)[i] = (float)v;
             else if (is_int)
-                ref_set(to, i, fmin(hi, fmax(lo, nearbyint(v))));
+                ops_set(to, i, fmin(hi, fmax(lo, nearbyint(v))));
             else
-                ref_set(to, i, v);
+                ops_set(to, i, v);
             for (int d = rank - 1; d >= 0; d--) {
                 if (++idx[d] < to->dims[d])
                     break;

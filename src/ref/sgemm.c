@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "sgemm.h"
+#include "ref/sgemm.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 /* A strided read-only matrix: element (i, j) is p[i * rs + j * cs].  A
  * transposed operand is the same memory with rs and cs swapped. */

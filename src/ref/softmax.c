@@ -7,63 +7,13 @@
  * computed the numerically stable way: m = max(x); e = exp(x - m);
  * softmax = e / sum(e); logsoftmax = x - m - log(sum(e)).  The sum is
  * accumulated in double; float32 uses expf on x - m (<= 0, so no overflow),
- * other float types go through double via ref_get/ref_set.
+ * other float types go through double via ops_get/ops_set.
+ *
+ * The shape and type rules of these ops are in src/ops/shape_softmax.c.
  */
 #include <math.h>
 
 #include "ref/ref.h"
-
-/* Resolves the normalized group as outer x len x inner (inner = stride of
- * the group).  rank must be known. */
-static bool softmax_geometry(const ir_node *node, int64_t opset, int rank,
-                             const int64_t *dims, int *axis_out,
-                             uint64_t *outer, uint64_t *len, uint64_t *inner)
-{
-    int64_t a = ir_attr_int(node, "axis", opset < 13 ? 1 : -1);
-    int axis;
-    if (rank == 0) {
-        if (a != 0 && a != -1)
-            return false;
-        axis = 0;
-    } else if (!ref_norm_axis(a, rank, &axis)) {
-        return false;
-    }
-    *axis_out = axis;
-    uint64_t o = 1, l = 1, in = 1;
-    for (int k = 0; k < rank; k++) {
-        uint64_t d = (uint64_t)(dims[k] < 0 ? 0 : dims[k]);
-        if (k < axis)
-            o *= d;
-        else if (k == axis || opset < 13)
-            l *= d;
-        else
-            in *= d;
-    }
-    *outer = o;
-    *len = l;
-    *inner = in;
-    return true;
-}
-
-oct_status shape_softmax(ref_infer *inf)
-{
-    const ref_shape *x = &inf->in[0];
-    ir_dtype dt = x->dtype;
-    if (dt != IR_DT_UNDEFINED && ir_dtype_info(dt)->kind != IR_DK_FLOAT)
-        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 0,
-                               "input must be a float type, not %s",
-                               ir_dtype_name(dt));
-    if (x->rank >= 0) {
-        int axis;
-        uint64_t o, l, in;
-        if (!softmax_geometry(inf->node, inf->opset, x->rank, x->dims, &axis,
-                              &o, &l, &in))
-            return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
-                                  "axis out of range for rank %d", x->rank);
-    }
-    inf->out[0] = *x;
-    return OCT_OK;
-}
 
 /* One group of n floats at stride s, softmax or log-softmax in place from x
  * to y. */
@@ -145,15 +95,15 @@ static void softmax_any(const ir_tensor *x, ir_tensor *y, uint64_t base,
 {
     double m = -INFINITY, sum = 0;
     for (uint64_t i = 0; i < n; i++) {
-        double v = ref_get(x, base + i * s);
+        double v = ops_get(x, base + i * s);
         if (v > m)
             m = v;
     }
     for (uint64_t i = 0; i < n; i++)
-        sum += exp(ref_get(x, base + i * s) - m);
+        sum += exp(ops_get(x, base + i * s) - m);
     for (uint64_t i = 0; i < n; i++) {
-        double v = ref_get(x, base + i * s) - m;
-        ref_set(y, base + i * s, log_form ? v - log(sum) : exp(v) / sum);
+        double v = ops_get(x, base + i * s) - m;
+        ops_set(y, base + i * s, log_form ? v - log(sum) : exp(v) / sum);
     }
 }
 
@@ -163,7 +113,7 @@ oct_status ref_softmax(ref_call *call)
     ir_tensor *y = call->out[0];
     int axis;
     uint64_t outer, len, inner;
-    if (!softmax_geometry(call->node, call->opset, x->rank, x->dims, &axis,
+    if (!ops_softmax_geometry(call->node, call->opset, x->rank, x->dims, &axis,
                           &outer, &len, &inner))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node,
                               "axis out of range for rank %d", x->rank);

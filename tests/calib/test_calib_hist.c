@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "calib.h"
+#include "passes/calib.h"
 
 /* Deterministic normal samples (Box-Muller over a fixed LCG). */
 static uint64_t rng = 12345;

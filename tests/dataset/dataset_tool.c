@@ -119,7 +119,7 @@ static oct_status read_all(oct_ctx *ctx, const ir_model *m, const char *data,
         for (size_t i = 0; st == OCT_OK && i < k; i++) {
             if (!quiet)
                 print_sample(index, in[i]);
-            ref_tensor_free(ctx, in[i]);
+            ir_heap_tensor_free(ctx, in[i]);
         }
     }
     free(in);

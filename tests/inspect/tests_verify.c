@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 /* ---- building graphs ------------------------------------------------------ */
 

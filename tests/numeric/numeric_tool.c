@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ref.h"
+#include "ref/ref.h"
 
 static int format_of(const char *s, ir_dtype *dt)
 {
@@ -50,13 +50,13 @@ int main(void)
             memcpy(&f, &bits, sizeof f);
             unsigned code;
             if (dt == IR_DT_FLOAT16)
-                code = ref_f32_to_f16(f);
+                code = ops_f32_to_f16(f);
             else if (dt == IR_DT_BFLOAT16)
-                code = ref_f32_to_bf16(f);
+                code = ops_f32_to_bf16(f);
             else if (dt == IR_DT_FLOAT4E2M1)
-                code = ref_f32_to_fp4(f, sat != 0);
+                code = ops_f32_to_fp4(f, sat != 0);
             else
-                code = ref_f32_to_fp8(dt, f, sat != 0);
+                code = ops_f32_to_fp8(dt, f, sat != 0);
             printf("%x\n", code);
         } else {
             unsigned code;
@@ -64,13 +64,13 @@ int main(void)
                 return 1;
             float f;
             if (dt == IR_DT_FLOAT16)
-                f = ref_f16_to_f32((uint16_t)code);
+                f = ops_f16_to_f32((uint16_t)code);
             else if (dt == IR_DT_BFLOAT16)
-                f = ref_bf16_to_f32((uint16_t)code);
+                f = ops_bf16_to_f32((uint16_t)code);
             else if (dt == IR_DT_FLOAT4E2M1)
-                f = ref_fp4_to_f32((uint8_t)code);
+                f = ops_fp4_to_f32((uint8_t)code);
             else
-                f = ref_fp8_to_f32(dt, (uint8_t)code);
+                f = ops_fp8_to_f32(dt, (uint8_t)code);
             unsigned bits;
             memcpy(&bits, &f, sizeof bits);
             printf("%x\n", bits);

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "passes/quant.h"
 
 static quant_report_row rows[3];

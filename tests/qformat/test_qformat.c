@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "ir/qformat.h"
-#include "ref/ref.h"
+#include "ops/ops.h"
 
 /* The ONNX spec's facts, by type name (TensorProto.DataType). */
 typedef struct spec_row {
@@ -99,18 +99,18 @@ static void float8_maxima_decode_from_their_bit_patterns(void **state)
     (void)state;
     /* E4M3FN: S.1111.110 is the largest finite (S.1111.111 is NaN) */
     const ir_qformat_traits *e4 = ir_qformat_info(ir_qformat_by_name("fp8e4m3"));
-    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN, 0x7e) == e4->fmax);
+    assert_true((double)ops_fp8_to_f32(IR_DT_FLOAT8E4M3FN, 0x7e) == e4->fmax);
     /* E5M2: S.11110.11 is the largest finite (11111.xx are Inf/NaN) */
     const ir_qformat_traits *e5 = ir_qformat_info(ir_qformat_by_name("fp8e5m2"));
-    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2, 0x7b) == e5->fmax);
+    assert_true((double)ops_fp8_to_f32(IR_DT_FLOAT8E5M2, 0x7b) == e5->fmax);
     /* the FNUZ variants: S.1111.111 and S.11111.11 are finite (0x80 is NaN) */
-    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E4M3FNUZ, 0x7f) ==
+    assert_true((double)ops_fp8_to_f32(IR_DT_FLOAT8E4M3FNUZ, 0x7f) ==
                 ir_qformat_info(ir_qformat_by_name("fp8e4m3fnuz"))->fmax);
-    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2FNUZ, 0x7f) ==
+    assert_true((double)ops_fp8_to_f32(IR_DT_FLOAT8E5M2FNUZ, 0x7f) ==
                 ir_qformat_info(ir_qformat_by_name("fp8e5m2fnuz"))->fmax);
     /* saturating conversion of a huge value lands on fmax */
-    assert_true((double)ref_fp8_to_f32(IR_DT_FLOAT8E5M2,
-                                       ref_f32_to_fp8(IR_DT_FLOAT8E5M2, 1e9f, true)) == e5->fmax);
+    assert_true((double)ops_fp8_to_f32(IR_DT_FLOAT8E5M2,
+                                       ops_f32_to_fp8(IR_DT_FLOAT8E5M2, 1e9f, true)) == e5->fmax);
     assert_true(ir_qformat_absmax(e4) == 448.0);
     assert_true(ir_qformat_absmax(ir_qformat_info(ir_qformat_by_name("int8"))) == 127.0);
 }

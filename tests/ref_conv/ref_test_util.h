@@ -15,7 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 #include "ref/ref.h"
 #include "ref/sgemm.h"
 
@@ -129,30 +129,30 @@ static inline oct_status run_node(oct_ctx *ctx, ir_node *node, int64_t opset,
                            const ir_tensor **in, int n_in, ir_tensor **out,
                            int n_out)
 {
-    ref_shape ins[8], outs[4];
+    ops_shape ins[8], outs[4];
     memset(outs, 0, sizeof outs);
     for (int i = 0; i < n_in; i++) {
         if (in[i])
-            ref_shape_of(in[i], &ins[i]);
+            ops_shape_of(in[i], &ins[i]);
         else {
             memset(&ins[i], 0, sizeof ins[i]);
             ins[i].rank = -1;
         }
     }
-    ref_infer inf = {ctx, node, opset, n_in, ins, in, n_out, outs};
+    ops_infer inf = {ctx, node, opset, n_in, ins, in, n_out, outs};
     oct_status st = ir_op_info_of(node->op) ? OCT_OK : OCT_EINTERNAL;
     if (node->op == IR_OP_CONV)
-        st = shape_conv(&inf);
+        st = ops_shape_conv(&inf);
     else if (node->op == IR_OP_CONVTRANSPOSE)
-        st = shape_convtranspose(&inf);
+        st = ops_shape_convtranspose(&inf);
     else if (node->op == IR_OP_GEMM)
-        st = shape_gemm(&inf);
+        st = ops_shape_gemm(&inf);
     else if (node->op == IR_OP_MATMUL)
-        st = shape_matmul(&inf);
+        st = ops_shape_matmul(&inf);
     else if (node->op == IR_OP_MAXPOOL || node->op == IR_OP_AVERAGEPOOL)
-        st = shape_pool(&inf);
+        st = ops_shape_pool(&inf);
     else
-        st = shape_globalpool(&inf);
+        st = ops_shape_globalpool(&inf);
     if (st != OCT_OK)
         return st;
     for (int i = 0; i < n_out; i++) {

@@ -219,7 +219,7 @@ static oct_status conv_shape_only(oct_ctx *ctx, ir_node *node, int rx,
                                   const int64_t *xd, int rw, const int64_t *wd,
                                   int rb, const int64_t *bd)
 {
-    ref_shape in[3] = {{IR_DT_FLOAT, rx, {0}}, {IR_DT_FLOAT, rw, {0}},
+    ops_shape in[3] = {{IR_DT_FLOAT, rx, {0}}, {IR_DT_FLOAT, rw, {0}},
                        {IR_DT_FLOAT, rb, {0}}};
     memcpy(in[0].dims, xd, (size_t)(rx > 0 ? rx : 0) * sizeof *xd);
     memcpy(in[1].dims, wd, (size_t)(rw > 0 ? rw : 0) * sizeof *wd);
@@ -227,14 +227,14 @@ static oct_status conv_shape_only(oct_ctx *ctx, ir_node *node, int rx,
         memcpy(in[2].dims, bd, (size_t)rb * sizeof *bd);
     else
         in[2].dtype = IR_DT_UNDEFINED;
-    ref_shape out[1];
+    ops_shape out[1];
     const ir_tensor *consts[3] = {NULL, NULL, NULL};
-    ref_infer inf = {ctx, node, 21, node->n_in, in, consts, 1, out};
-    oct_status st = shape_conv(&inf);
+    ops_infer inf = {ctx, node, 21, node->n_in, in, consts, 1, out};
+    oct_status st = ops_shape_conv(&inf);
     if (st == OCT_OK) {
         /* keep the inferred shape for the caller in a known place */
         node->out[0]->type.rank = out[0].rank;
-        node->out[0]->type.dims = ir_alloc_array(ctx, REF_MAX_RANK, sizeof(ir_dim));
+        node->out[0]->type.dims = ir_alloc_array(ctx, OPS_MAX_RANK, sizeof(ir_dim));
         for (int i = 0; i < out[0].rank; i++)
             node->out[0]->type.dims[i].value = out[0].dims[i];
     }

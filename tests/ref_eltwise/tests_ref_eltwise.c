@@ -45,7 +45,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     for (int i = 0; i < f->n_heap; i++)
-        ref_tensor_free(f->ctx, f->heap[i]);
+        ir_heap_tensor_free(f->ctx, f->heap[i]);
     oct_ctx_free(f->ctx);
     free(f);
     return 0;
@@ -106,7 +106,7 @@ static void attr_is(fixture *f, ir_node *n, const char *name, int count, const i
 
 static ir_tensor *mk(fixture *f, ir_dtype dt, int rank, const int64_t *dims, const void *data)
 {
-    ir_tensor *t = track(f, ref_tensor_new(f->ctx, dt, rank, dims));
+    ir_tensor *t = track(f, ir_heap_tensor_new(f->ctx, dt, rank, dims));
     assert_non_null(t);
     if (t->nbytes)
         memcpy(t->data, data, t->nbytes);
@@ -161,17 +161,17 @@ static void broadcast_resolves_unknown_dims(void **state)
 {
     fixture *f = *state;
     ir_node *n = mk_node(f, "Add", 2, NULL);
-    ref_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {-1, 3}},
+    ops_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {-1, 3}},
                        {.dtype = IR_DT_FLOAT, .rank = 3, .dims = {4, 1, -1}}};
-    ref_infer inf = {.ctx = f->ctx, .node = n, .opset = 14, .n_in = 2, .in = in};
-    ref_shape out;
-    assert_true(ref_broadcast(&inf, &in[0], &in[1], &out));
+    ops_infer inf = {.ctx = f->ctx, .node = n, .opset = 14, .n_in = 2, .in = in};
+    ops_shape out;
+    assert_true(ops_broadcast(&inf, &in[0], &in[1], &out));
     assert_int_equal(out.rank, 3);
     assert_int_equal(out.dims[0], 4);
     assert_int_equal(out.dims[1], -1); /* (-1, 1) */
     assert_int_equal(out.dims[2], 3);  /* (3, -1): the unknown must be 1 or 3 */
     in[1].rank = -1;
-    assert_true(ref_broadcast(&inf, &in[0], &in[1], &out));
+    assert_true(ops_broadcast(&inf, &in[0], &in[1], &out));
     assert_int_equal(out.rank, -1);
 }
 
@@ -179,13 +179,13 @@ static void add_incompatible_shapes_report_input_1(void **state)
 {
     fixture *f = *state;
     ir_node *n = mk_node(f, "Add", 2, NULL);
-    ref_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {2, 3}},
+    ops_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {2, 3}},
                        {.dtype = IR_DT_FLOAT, .rank = 1, .dims = {4}}};
-    ref_shape out[1];
+    ops_shape out[1];
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_infer inf = {.ctx = f->ctx, .node = n, .opset = 14, .n_in = 2, .in = in,
+    ops_infer inf = {.ctx = f->ctx, .node = n, .opset = 14, .n_in = 2, .in = in,
                      .in_const = consts, .n_out = 1, .out = out};
-    assert_int_equal(shape_binary(&inf), OCT_EINPUT);
+    assert_int_equal(ops_shape_binary(&inf), OCT_EINPUT);
     size_t nd = oct_diag_count(f->ctx);
     assert_true(nd >= 1);
     const oct_diag *d = oct_diag_get(f->ctx, nd - 1);
@@ -198,17 +198,17 @@ static void norm_axis_and_const_ints(void **state)
 {
     fixture *f = *state;
     int ax;
-    assert_true(ref_norm_axis(-1, 4, &ax));
+    assert_true(ops_norm_axis(-1, 4, &ax));
     assert_int_equal(ax, 3);
-    assert_false(ref_norm_axis(4, 4, &ax));
-    assert_false(ref_norm_axis(-5, 4, &ax));
+    assert_false(ops_norm_axis(4, 4, &ax));
+    assert_false(ops_norm_axis(-5, 4, &ax));
     int32_t v32[3] = {5, -2, 7};
     int64_t d = 3, got[4];
     ir_tensor *t = mk(f, IR_DT_INT32, 1, &d, v32);
-    assert_int_equal(ref_const_ints(t, got, 4), 3);
+    assert_int_equal(ops_const_ints(t, got, 4), 3);
     assert_int_equal(got[1], -2);
-    assert_int_equal(ref_const_ints(t, got, 2), -1);
-    assert_int_equal(ref_const_ints(NULL, got, 2), -1);
+    assert_int_equal(ops_const_ints(t, got, 2), -1);
+    assert_int_equal(ops_const_ints(NULL, got, 2), -1);
 }
 
 /* ---- binary ---------------------------------------------------------------- */
@@ -503,7 +503,7 @@ static void cast_string_to_float_parses(void **state)
 {
     fixture *f = *state;
     int64_t d = 3;
-    ir_tensor *t = track(f, ref_tensor_new(f->ctx, IR_DT_STRING, 1, &d));
+    ir_tensor *t = track(f, ir_heap_tensor_new(f->ctx, IR_DT_STRING, 1, &d));
     ir_blob *b = t->data;
     const char *s[3] = {"0.5", "-INF", "1e3"};
     for (int i = 0; i < 3; i++) {
@@ -547,13 +547,13 @@ static void pad_unknown_pads_give_unknown_dims(void **state)
 {
     fixture *f = *state;
     ir_node *n = mk_node(f, "Pad", 2, NULL);
-    ref_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {2, 3}},
+    ops_shape in[2] = {{.dtype = IR_DT_FLOAT, .rank = 2, .dims = {2, 3}},
                        {.dtype = IR_DT_INT64, .rank = 1, .dims = {4}}};
-    ref_shape out[1];
+    ops_shape out[1];
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_infer inf = {.ctx = f->ctx, .node = n, .opset = 13, .n_in = 2, .in = in,
+    ops_infer inf = {.ctx = f->ctx, .node = n, .opset = 13, .n_in = 2, .in = in,
                      .in_const = consts, .n_out = 1, .out = out};
-    assert_int_equal(shape_pad(&inf), OCT_OK);
+    assert_int_equal(ops_shape_pad(&inf), OCT_OK);
     assert_int_equal(out[0].rank, 2);
     assert_int_equal(out[0].dims[0], -1);
     assert_int_equal(out[0].dtype, IR_DT_FLOAT);

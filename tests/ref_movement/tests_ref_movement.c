@@ -13,7 +13,7 @@
 
 #include "ref/ref.h"
 
-typedef oct_status (*shape_fn)(ref_infer *);
+typedef oct_status (*shape_fn)(ops_infer *);
 typedef oct_status (*kernel_fn)(ref_call *);
 
 typedef struct fixture {
@@ -36,7 +36,7 @@ static ir_tensor *own(fixture *f, ir_tensor *t)
 static void done(fixture *f)
 {
     for (int i = 0; i < f->n_owned; i++)
-        ref_tensor_free(f->ctx, f->owned[i]);
+        ir_heap_tensor_free(f->ctx, f->owned[i]);
     oct_ctx_free(f->ctx);
 }
 
@@ -87,7 +87,7 @@ static void attr_ints(fixture *f, const char *name, const int64_t *v, size_t n)
 static ir_tensor *tensor(fixture *f, ir_dtype dt, int rank, const int64_t *dims,
                          const void *data)
 {
-    ir_tensor *t = own(f, ref_tensor_new(f->ctx, dt, rank, dims));
+    ir_tensor *t = own(f, ir_heap_tensor_new(f->ctx, dt, rank, dims));
     if (data && t->nbytes)
         memcpy(t->data, data, t->nbytes);
     return t;
@@ -99,24 +99,24 @@ static oct_status run(fixture *f, int64_t opset, shape_fn sf, kernel_fn kf,
                       const ir_tensor **in, ir_tensor **out)
 {
     int n_in = f->node->n_in, n_out = f->node->n_out;
-    ref_shape ins[8], outs[8];
+    ops_shape ins[8], outs[8];
     memset(outs, 0, sizeof outs);
     for (int i = 0; i < n_in; i++) {
         if (in[i])
-            ref_shape_of(in[i], &ins[i]);
+            ops_shape_of(in[i], &ins[i]);
         else {
             memset(&ins[i], 0, sizeof ins[i]);
             ins[i].rank = -1;
         }
     }
-    ref_infer inf = {.ctx = f->ctx, .node = f->node, .opset = opset,
+    ops_infer inf = {.ctx = f->ctx, .node = f->node, .opset = opset,
                      .n_in = n_in, .in = ins, .in_const = in,
                      .n_out = n_out, .out = outs};
     oct_status st = sf(&inf);
     if (st != OCT_OK)
         return st;
     for (int i = 0; i < n_out; i++) {
-        out[i] = own(f, ref_tensor_new(f->ctx, outs[i].dtype, outs[i].rank,
+        out[i] = own(f, ir_heap_tensor_new(f->ctx, outs[i].dtype, outs[i].rank,
                                        outs[i].dims));
     }
     ref_call call = {.ctx = f->ctx, .node = f->node, .opset = opset,
@@ -127,10 +127,10 @@ static oct_status run(fixture *f, int64_t opset, shape_fn sf, kernel_fn kf,
 
 /* Static shape inference with some inputs unknown. */
 static oct_status infer(fixture *f, int64_t opset, shape_fn sf,
-                        const ref_shape *ins, const ir_tensor **consts,
-                        ref_shape *outs)
+                        const ops_shape *ins, const ir_tensor **consts,
+                        ops_shape *outs)
 {
-    ref_infer inf = {.ctx = f->ctx, .node = f->node, .opset = opset,
+    ops_infer inf = {.ctx = f->ctx, .node = f->node, .opset = opset,
                      .n_in = f->node->n_in, .in = ins, .in_const = consts,
                      .n_out = f->node->n_out, .out = outs};
     return sf(&inf);
@@ -167,7 +167,7 @@ static void transpose_default_perm_reverses_dims(void **state)
     float x[6] = {0, 1, 2, 3, 4, 5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_transpose, ref_transpose, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_transpose, ref_transpose, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){3, 2});
     assert_floats(out[0], (float[]){0, 3, 1, 4, 2, 5}, 6);
     done(&f);
@@ -183,7 +183,7 @@ static void transpose_int4_moves_packed_nibbles(void **state)
     uint8_t x[3] = {0x21, 0x43, 0xF5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT4, 2, (int64_t[]){2, 3}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_transpose, ref_transpose, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_transpose, ref_transpose, in, out), OCT_OK);
     /* [[1,4],[2,5],[3,-1]] */
     const uint8_t *y = out[0]->data;
     assert_int_equal(y[0], 0x41);
@@ -202,7 +202,7 @@ static void transpose_nchw_to_nhwc_int64(void **state)
         x[i] = i;
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT64, 4, (int64_t[]){1, 3, 2, 2}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_transpose, ref_transpose, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_transpose, ref_transpose, in, out), OCT_OK);
     assert_dims(out[0], 4, (int64_t[]){1, 2, 2, 3});
     int64_t want[12] = {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11};
     assert_memory_equal(out[0]->data, want, sizeof want);
@@ -225,7 +225,7 @@ static void slice_negative_step_from_int64_max_clamps(void **state)
         tensor(&f, IR_DT_INT64, 1, &one, &axes),
         tensor(&f, IR_DT_INT64, 1, &one, &steps)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_slice, ref_slice, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_slice, ref_slice, in, out), OCT_OK);
     /* numpy x[::-3] == [9, 6, 3, 0] */
     assert_floats(out[0], (float[]){9, 6, 3, 0}, 4);
     done(&f);
@@ -245,7 +245,7 @@ static void slice_huge_negative_step_takes_one_element(void **state)
         tensor(&f, IR_DT_INT64, 1, &one, &axes),
         tensor(&f, IR_DT_INT64, 1, &one, &steps)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_slice, ref_slice, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_slice, ref_slice, in, out), OCT_OK);
     /* numpy x[-1::-(2**63)] == [3] */
     assert_floats(out[0], (float[]){3}, 1);
     done(&f);
@@ -260,7 +260,7 @@ static void slice_opset1_attributes_2d(void **state)
     int32_t x[8] = {0, 1, 2, 3, 4, 5, 6, 7};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT32, 2, (int64_t[]){2, 4}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 9, shape_slice, ref_slice, in, out), OCT_OK);
+    assert_int_equal(run(&f, 9, ops_shape_slice, ref_slice, in, out), OCT_OK);
     /* x[1:2, 0:-1] = [[4, 5, 6]] */
     assert_dims(out[0], 2, (int64_t[]){1, 3});
     assert_memory_equal(out[0]->data, ((int32_t[]){4, 5, 6}), 12);
@@ -271,11 +271,11 @@ static void slice_unknown_starts_gives_unknown_dims(void **state)
 {
     fixture f;
     make_node(&f, "Slice", 3, 1);
-    ref_shape ins[3] = {{IR_DT_FLOAT, 2, {4, 5}}, {IR_DT_INT64, 1, {1}},
+    ops_shape ins[3] = {{IR_DT_FLOAT, 2, {4, 5}}, {IR_DT_INT64, 1, {1}},
                         {IR_DT_INT64, 1, {1}}};
     const ir_tensor *consts[3] = {NULL, NULL, NULL};
-    ref_shape out[1];
-    assert_int_equal(infer(&f, 13, shape_slice, ins, consts, out), OCT_OK);
+    ops_shape out[1];
+    assert_int_equal(infer(&f, 13, ops_shape_slice, ins, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 2);
     assert_int_equal(out[0].dims[0], -1);
     assert_int_equal(out[0].dims[1], -1);
@@ -292,7 +292,7 @@ static void gather_negative_indices_on_axis1(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x),
                               tensor(&f, IR_DT_INT32, 1, (int64_t[]){2}, idx)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_gather, ref_gather, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_gather, ref_gather, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){2, 2});
     assert_floats(out[0], (float[]){2, 0, 12, 10}, 4);
     done(&f);
@@ -307,7 +307,7 @@ static void gather_out_of_range_index_is_diagnostic(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_UINT8, 1, (int64_t[]){3}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){1}, idx)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_gather, ref_gather, in, out), OCT_EINPUT);
+    assert_int_equal(run(&f, 13, ops_shape_gather, ref_gather, in, out), OCT_EINPUT);
     assert_int_equal(last_diag(&f)->io_index, 1);
     assert_string_equal(last_diag(&f)->tensor, "in1");
     done(&f);
@@ -322,7 +322,7 @@ static void concat_strings_along_axis0(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_STRING, 1, (int64_t[]){1}, a),
                               tensor(&f, IR_DT_STRING, 1, (int64_t[]){2}, b)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_concat, ref_concat, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_concat, ref_concat, in, out), OCT_OK);
     const ir_blob *y = out[0]->data;
     assert_int_equal(out[0]->nelems, 3);
     assert_int_equal(y[0].len, 2);
@@ -338,10 +338,10 @@ static void concat_dim_mismatch_names_input(void **state)
     fixture f;
     make_node(&f, "Concat", 2, 1);
     attr_int(&f, "axis", 1);
-    ref_shape ins[2] = {{IR_DT_FLOAT, 2, {2, 3}}, {IR_DT_FLOAT, 2, {4, 1}}};
+    ops_shape ins[2] = {{IR_DT_FLOAT, 2, {2, 3}}, {IR_DT_FLOAT, 2, {4, 1}}};
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_shape out[1];
-    assert_int_equal(infer(&f, 13, shape_concat, ins, consts, out), OCT_EINPUT);
+    ops_shape out[1];
+    assert_int_equal(infer(&f, 13, ops_shape_concat, ins, consts, out), OCT_EINPUT);
     assert_int_equal(last_diag(&f)->io_index, 1);
     done(&f);
 }
@@ -351,10 +351,10 @@ static void concat_mixed_unknown_axis_dim(void **state)
     fixture f;
     make_node(&f, "Concat", 2, 1);
     attr_int(&f, "axis", -1);
-    ref_shape ins[2] = {{IR_DT_INT64, 1, {2}}, {IR_DT_INT64, 1, {-1}}};
+    ops_shape ins[2] = {{IR_DT_INT64, 1, {2}}, {IR_DT_INT64, 1, {-1}}};
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_shape out[1];
-    assert_int_equal(infer(&f, 13, shape_concat, ins, consts, out), OCT_OK);
+    ops_shape out[1];
+    assert_int_equal(infer(&f, 13, ops_shape_concat, ins, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 1);
     assert_int_equal(out[0].dims[0], -1);
     done(&f);
@@ -368,7 +368,7 @@ static void split_num_outputs_uneven_last_chunk(void **state)
     float x[7] = {0, 1, 2, 3, 4, 5, 6};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){7}, x)};
     ir_tensor *out[3];
-    assert_int_equal(run(&f, 18, shape_split, ref_split, in, out), OCT_OK);
+    assert_int_equal(run(&f, 18, ops_shape_split, ref_split, in, out), OCT_OK);
     assert_floats(out[0], (float[]){0, 1, 2}, 3);
     assert_floats(out[1], (float[]){3, 4, 5}, 3);
     assert_floats(out[2], (float[]){6}, 1);
@@ -385,7 +385,7 @@ static void split_sizes_must_sum_to_axis(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, sizes)};
     ir_tensor *out[2];
-    assert_int_equal(run(&f, 13, shape_split, ref_split, in, out), OCT_EINPUT);
+    assert_int_equal(run(&f, 13, ops_shape_split, ref_split, in, out), OCT_EINPUT);
     done(&f);
 }
 
@@ -398,7 +398,7 @@ static void split_2d_axis1_attribute(void **state)
     float x[6] = {0, 1, 2, 3, 4, 5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x)};
     ir_tensor *out[2];
-    assert_int_equal(run(&f, 11, shape_split, ref_split, in, out), OCT_OK);
+    assert_int_equal(run(&f, 11, ops_shape_split, ref_split, in, out), OCT_OK);
     assert_floats(out[0], (float[]){0, 3}, 2);
     assert_floats(out[1], (float[]){1, 2, 4, 5}, 4);
     done(&f);
@@ -413,7 +413,7 @@ static void reshape_zero_copies_and_minus_one_infers(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 3, (int64_t[]){2, 3, 4}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){3}, shape)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reshape, ref_reshape, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reshape, ref_reshape, in, out), OCT_OK);
     assert_dims(out[0], 3, (int64_t[]){2, 6, 2});
     done(&f);
 }
@@ -427,7 +427,7 @@ static void reshape_allowzero_keeps_zero(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){0, 4}, NULL),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, shape)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 14, shape_reshape, ref_reshape, in, out), OCT_OK);
+    assert_int_equal(run(&f, 14, ops_shape_reshape, ref_reshape, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){0, 4});
     done(&f);
 }
@@ -440,7 +440,7 @@ static void reshape_count_mismatch_names_shape_input(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){24}, NULL),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, shape)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reshape, ref_reshape, in, out), OCT_EINPUT);
+    assert_int_equal(run(&f, 13, ops_shape_reshape, ref_reshape, in, out), OCT_EINPUT);
     assert_int_equal(last_diag(&f)->io_index, 1);
     done(&f);
 }
@@ -449,10 +449,10 @@ static void reshape_unknown_shape_known_length_gives_rank(void **state)
 {
     fixture f;
     make_node(&f, "Reshape", 2, 1);
-    ref_shape ins[2] = {{IR_DT_FLOAT, 2, {-1, 8}}, {IR_DT_INT64, 1, {3}}};
+    ops_shape ins[2] = {{IR_DT_FLOAT, 2, {-1, 8}}, {IR_DT_INT64, 1, {3}}};
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_shape out[1];
-    assert_int_equal(infer(&f, 13, shape_reshape, ins, consts, out), OCT_OK);
+    ops_shape out[1];
+    assert_int_equal(infer(&f, 13, ops_shape_reshape, ins, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 3);
     assert_int_equal(out[0].dims[2], -1);
     done(&f);
@@ -466,20 +466,20 @@ static void squeeze_and_unsqueeze_axes(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_BOOL, 1, (int64_t[]){3}, "\1\0\1"),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, axes)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_unsqueeze, ref_unsqueeze, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_unsqueeze, ref_unsqueeze, in, out), OCT_OK);
     assert_dims(out[0], 3, (int64_t[]){1, 3, 1});
     assert_memory_equal(out[0]->data, "\1\0\1", 3);
     done(&f);
 
     make_node(&f, "Squeeze", 1, 1);
     const ir_tensor *in2[1] = {tensor(&f, IR_DT_FLOAT, 4, (int64_t[]){1, 3, 1, 2}, NULL)};
-    assert_int_equal(run(&f, 11, shape_squeeze, ref_squeeze, in2, out), OCT_OK);
+    assert_int_equal(run(&f, 11, ops_shape_squeeze, ref_squeeze, in2, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){3, 2});
     done(&f);
 
     make_node(&f, "Squeeze", 1, 1);
     attr_ints(&f, "axes", (int64_t[]){1}, 1);
-    assert_int_equal(run(&f, 11, shape_squeeze, ref_squeeze,
+    assert_int_equal(run(&f, 11, ops_shape_squeeze, ref_squeeze,
                          (const ir_tensor *[]){tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){1, 3}, NULL)},
                          out), OCT_EINPUT);
     done(&f);
@@ -492,7 +492,7 @@ static void flatten_negative_axis(void **state)
     attr_int(&f, "axis", -1);
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 3, (int64_t[]){2, 3, 4}, NULL)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_flatten, ref_flatten, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_flatten, ref_flatten, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){6, 4});
     done(&f);
 }
@@ -505,7 +505,7 @@ static void shape_start_end_clamp(void **state)
     attr_int(&f, "end", 100);
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 3, (int64_t[]){2, 3, 4}, NULL)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 15, shape_shapeof, ref_shapeof, in, out), OCT_OK);
+    assert_int_equal(run(&f, 15, ops_shape_shapeof, ref_shapeof, in, out), OCT_OK);
     assert_dims(out[0], 1, (int64_t[]){2});
     assert_memory_equal(out[0]->data, ((int64_t[]){3, 4}), 16);
     done(&f);
@@ -521,7 +521,7 @@ static void constantofshape_fills_value(void **state)
     int64_t shape[2] = {2, 2};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, shape)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_constantofshape, ref_constantofshape, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_constantofshape, ref_constantofshape, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){2, 2});
     assert_memory_equal(out[0]->data, ((int32_t[]){7, 7, 7, 7}), 16);
     done(&f);
@@ -533,14 +533,14 @@ static void constant_value_ints_and_sparse(void **state)
     make_node(&f, "Constant", 0, 1);
     attr_ints(&f, "value_ints", (int64_t[]){4, -5}, 2);
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_constant, ref_constant, NULL, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_constant, ref_constant, NULL, out), OCT_OK);
     assert_int_equal(out[0]->dtype, IR_DT_INT64);
     assert_memory_equal(out[0]->data, ((int64_t[]){4, -5}), 16);
     done(&f);
 
     make_node(&f, "Constant", 0, 1);
     add_attr(&f, "sparse_value", IR_ATTR_SPARSE_TENSOR);
-    assert_int_equal(run(&f, 13, shape_constant, ref_constant, NULL, out),
+    assert_int_equal(run(&f, 13, ops_shape_constant, ref_constant, NULL, out),
                      OCT_EUNSUPPORTED);
     done(&f);
 }
@@ -562,7 +562,7 @@ static void softmax_opset11_coerces_to_2d(void **state)
         attr_int(&f, "axis", 1);
         const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 3, (int64_t[]){1, 2, 2}, x)};
         ir_tensor *out[1];
-        assert_int_equal(run(&f, v ? 13 : 11, shape_softmax, ref_softmax, in, out), OCT_OK);
+        assert_int_equal(run(&f, v ? 13 : 11, ops_shape_softmax, ref_softmax, in, out), OCT_OK);
         assert_floats(out[0], v ? want13 : want11, 4);
         done(&f);
     }
@@ -575,7 +575,7 @@ static void logsoftmax_large_numbers_are_stable(void **state)
     float x[2] = {10000, 10001};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_softmax, ref_softmax, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_softmax, ref_softmax, in, out), OCT_OK);
     double l = log(1 + exp(-1.0));
     assert_floats(out[0], (float[]){(float)(-1 - l), (float)-l}, 2);
     done(&f);
@@ -591,7 +591,7 @@ static void reduce_sum_axes_input_and_keepdims(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){1}, axes)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reduce, ref_reduce, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reduce, ref_reduce, in, out), OCT_OK);
     assert_dims(out[0], 1, (int64_t[]){3});
     assert_floats(out[0], (float[]){5, 7, 9}, 3);
     done(&f);
@@ -604,7 +604,7 @@ static void reduce_mean_all_axes_by_default(void **state)
     int32_t x[4] = {1, 2, 3, 5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT32, 2, (int64_t[]){2, 2}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reduce, ref_reduce, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reduce, ref_reduce, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){1, 1});
     assert_int_equal(((int32_t *)out[0]->data)[0], 2); /* 11/4 truncated */
     done(&f);
@@ -617,7 +617,7 @@ static void reduce_max_empty_set_is_minus_inf(void **state)
     attr_ints(&f, "axes", (int64_t[]){1}, 1);
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 0}, NULL)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reduce, ref_reduce, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reduce, ref_reduce, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){2, 1});
     assert_true(isinf(((float *)out[0]->data)[0]) && ((float *)out[0]->data)[0] < 0);
     done(&f);
@@ -637,7 +637,7 @@ static void batchnorm_inference_per_channel(void **state)
         tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, mean),
         tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, var)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 15, shape_batchnorm, ref_batchnorm, in, out), OCT_OK);
+    assert_int_equal(run(&f, 15, ops_shape_batchnorm, ref_batchnorm, in, out), OCT_OK);
     /* c0: (x-1)/2*2 -> 0, 1; c1: (x-3)/1+1 -> 1, 2 */
     assert_floats(out[0], (float[]){0, 1, 1, 2}, 4);
     done(&f);
@@ -653,7 +653,7 @@ static void layernorm_last_axis_with_mean_output(void **state)
                               tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){4}, scale),
                               tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){4}, b)};
     ir_tensor *out[3];
-    assert_int_equal(run(&f, 17, shape_layernorm, ref_layernorm, in, out), OCT_OK);
+    assert_int_equal(run(&f, 17, ops_shape_layernorm, ref_layernorm, in, out), OCT_OK);
     double inv = 1 / sqrt(1.25);
     assert_floats(out[0], (float[]){(float)(-1.5 * inv), (float)(-0.5 * inv),
                                     (float)(1.0 * inv), (float)(3.0 * inv + 1)}, 4);
@@ -673,7 +673,7 @@ static void instancenorm_per_instance_channel(void **state)
                               tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, scale),
                               tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, b)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_instancenorm, ref_instancenorm, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_instancenorm, ref_instancenorm, in, out), OCT_OK);
     /* c0: mean 2, std 1 -> -1, 1; c1: mean 12, std 2 -> 2 * (-1, 1) + 5 */
     assert_floats(out[0], (float[]){-1, 1, 3, 7}, 4);
     done(&f);
@@ -686,7 +686,7 @@ static void dropout_inference_mask_all_true(void **state)
     float x[3] = {1, -2, 3};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){3}, x)};
     ir_tensor *out[2];
-    assert_int_equal(run(&f, 13, shape_dropout, ref_dropout, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_dropout, ref_dropout, in, out), OCT_OK);
     assert_floats(out[0], x, 3);
     assert_int_equal(out[1]->dtype, IR_DT_BOOL);
     assert_memory_equal(out[1]->data, "\1\1\1", 3);
@@ -702,7 +702,7 @@ static void expand_broadcasts_both_ways(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){3, 1}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){3}, shape)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_expand, ref_expand, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_expand, ref_expand, in, out), OCT_OK);
     assert_dims(out[0], 3, (int64_t[]){2, 3, 2});
     assert_floats(out[0], (float[]){1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3}, 12);
     done(&f);
@@ -712,10 +712,10 @@ static void expand_unknown_shape_keeps_rank(void **state)
 {
     fixture f;
     make_node(&f, "Expand", 2, 1);
-    ref_shape ins[2] = {{IR_DT_FLOAT, 1, {4}}, {IR_DT_INT64, 1, {3}}};
+    ops_shape ins[2] = {{IR_DT_FLOAT, 1, {4}}, {IR_DT_INT64, 1, {3}}};
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_shape out[1];
-    assert_int_equal(infer(&f, 13, shape_expand, ins, consts, out), OCT_OK);
+    ops_shape out[1];
+    assert_int_equal(infer(&f, 13, ops_shape_expand, ins, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 3);
     assert_int_equal(out[0].dims[0], -1);
     done(&f);
@@ -730,7 +730,7 @@ static void tile_repeats_int8(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_INT8, 2, (int64_t[]){2, 2}, x),
                               tensor(&f, IR_DT_INT64, 1, (int64_t[]){2}, reps)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_tile, ref_tile, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_tile, ref_tile, in, out), OCT_OK);
     assert_dims(out[0], 2, (int64_t[]){4, 4});
     int8_t want[16] = {1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4};
     assert_memory_equal(out[0]->data, want, 16);
@@ -747,7 +747,7 @@ static void spacetodepth_inverts_depthtospace_dcr(void **state)
         x[i] = (float)i;
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 4, (int64_t[]){1, 8, 2, 3}, x)};
     ir_tensor *mid[1];
-    assert_int_equal(run(&f, 13, shape_depthtospace, ref_depthtospace, in, mid), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_depthtospace, ref_depthtospace, in, mid), OCT_OK);
     assert_dims(mid[0], 4, (int64_t[]){1, 2, 4, 6});
     /* DCR: y[0, c, 2h + b1, 2w + b2] = x[0, b1 * 4 + b2 * 2 + c, h, w] */
     const float *m = mid[0]->data;
@@ -760,7 +760,7 @@ static void spacetodepth_inverts_depthtospace_dcr(void **state)
     attr_int(&f, "blocksize", 2);
     ir_tensor *back[1];
     const ir_tensor *in2[1] = {mid[0]};
-    assert_int_equal(run(&f, 13, shape_spacetodepth, ref_spacetodepth, in2, back), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_spacetodepth, ref_spacetodepth, in2, back), OCT_OK);
     assert_dims(back[0], 4, (int64_t[]){1, 8, 2, 3});
     assert_memory_equal(back[0]->data, x, sizeof x);
     done(&f);
@@ -776,7 +776,7 @@ static void gather_elements_spec_example(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 2}, x),
                               tensor(&f, IR_DT_INT64, 2, (int64_t[]){2, 2}, idx)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_gatherelements, ref_gatherelements, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_gatherelements, ref_gatherelements, in, out), OCT_OK);
     assert_floats(out[0], (float[]){1, 1, 4, 3}, 4);
     done(&f);
 }
@@ -791,7 +791,7 @@ static void trilu_lower_below_diagonal(void **state)
     const ir_tensor *in[2] = {tensor(&f, IR_DT_INT32, 2, (int64_t[]){3, 3}, x),
                               tensor(&f, IR_DT_INT64, 0, NULL, &k)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 14, shape_trilu, ref_trilu, in, out), OCT_OK);
+    assert_int_equal(run(&f, 14, ops_shape_trilu, ref_trilu, in, out), OCT_OK);
     int32_t want[9] = {0, 0, 0, 4, 0, 0, 7, 8, 0};
     assert_memory_equal(out[0]->data, want, sizeof want);
     done(&f);
@@ -806,7 +806,7 @@ static void range_negative_delta_rounds_count_up(void **state)
                               tensor(&f, IR_DT_INT32, 0, NULL, &limit),
                               tensor(&f, IR_DT_INT32, 0, NULL, &delta)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 11, shape_range, ref_range, in, out), OCT_OK);
+    assert_int_equal(run(&f, 11, ops_shape_range, ref_range, in, out), OCT_OK);
     /* ceil(-6 / -4) = 2 elements: 10, 6 */
     assert_dims(out[0], 1, (int64_t[]){2});
     assert_memory_equal(out[0]->data, ((int32_t[]){10, 6}), 8);
@@ -823,7 +823,7 @@ static void argmax_select_last_index(void **state)
     float x[6] = {3, 1, 3, 0, 5, 5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_FLOAT, 2, (int64_t[]){2, 3}, x)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_argmax, ref_argmax, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_argmax, ref_argmax, in, out), OCT_OK);
     assert_dims(out[0], 1, (int64_t[]){2});
     assert_memory_equal(out[0]->data, ((int64_t[]){2, 2}), 16);
     done(&f);
@@ -837,7 +837,7 @@ static void reduce_prod_and_l2_int_and_float(void **state)
     int64_t xi[4] = {2, -3, 4, 5};
     const ir_tensor *in[1] = {tensor(&f, IR_DT_INT64, 2, (int64_t[]){2, 2}, xi)};
     ir_tensor *out[1];
-    assert_int_equal(run(&f, 13, shape_reduce, ref_reduce, in, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reduce, ref_reduce, in, out), OCT_OK);
     assert_memory_equal(out[0]->data, ((int64_t[]){8, -15}), 16);
     done(&f);
 
@@ -845,7 +845,7 @@ static void reduce_prod_and_l2_int_and_float(void **state)
     attr_int(&f, "keepdims", 0);
     float xf[2] = {3, 4};
     const ir_tensor *in2[1] = {tensor(&f, IR_DT_FLOAT, 1, (int64_t[]){2}, xf)};
-    assert_int_equal(run(&f, 13, shape_reduce, ref_reduce, in2, out), OCT_OK);
+    assert_int_equal(run(&f, 13, ops_shape_reduce, ref_reduce, in2, out), OCT_OK);
     assert_int_equal(out[0]->rank, 0);
     assert_floats(out[0], (float[]){5}, 1);
     done(&f);
@@ -855,34 +855,34 @@ static void static_rules_report_unknown_without_constants(void **state)
 {
     fixture f;
     const ir_tensor *consts[2] = {NULL, NULL};
-    ref_shape out[2];
+    ops_shape out[2];
 
     make_node(&f, "Squeeze", 2, 1);
-    ref_shape sq[2] = {{IR_DT_FLOAT, 3, {1, 4, 1}}, {IR_DT_INT64, 1, {1}}};
-    assert_int_equal(infer(&f, 13, shape_squeeze, sq, consts, out), OCT_OK);
+    ops_shape sq[2] = {{IR_DT_FLOAT, 3, {1, 4, 1}}, {IR_DT_INT64, 1, {1}}};
+    assert_int_equal(infer(&f, 13, ops_shape_squeeze, sq, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, -1);
     done(&f);
 
     make_node(&f, "Split", 2, 2);
     attr_int(&f, "axis", 1);
-    ref_shape sp[2] = {{IR_DT_FLOAT, 2, {5, 6}}, {IR_DT_INT64, 1, {2}}};
-    assert_int_equal(infer(&f, 13, shape_split, sp, consts, out), OCT_OK);
+    ops_shape sp[2] = {{IR_DT_FLOAT, 2, {5, 6}}, {IR_DT_INT64, 1, {2}}};
+    assert_int_equal(infer(&f, 13, ops_shape_split, sp, consts, out), OCT_OK);
     assert_int_equal(out[1].rank, 2);
     assert_int_equal(out[1].dims[0], 5);
     assert_int_equal(out[1].dims[1], -1);
     done(&f);
 
     make_node(&f, "ConstantOfShape", 1, 1);
-    ref_shape cs[1] = {{IR_DT_INT64, 1, {3}}};
-    assert_int_equal(infer(&f, 13, shape_constantofshape, cs, consts, out), OCT_OK);
+    ops_shape cs[1] = {{IR_DT_INT64, 1, {3}}};
+    assert_int_equal(infer(&f, 13, ops_shape_constantofshape, cs, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 3);
     assert_int_equal(out[0].dims[1], -1);
     assert_int_equal(out[0].dtype, IR_DT_FLOAT);
     done(&f);
 
     make_node(&f, "Shape", 1, 1);
-    ref_shape sh[1] = {{IR_DT_FLOAT, -1, {0}}};
-    assert_int_equal(infer(&f, 15, shape_shapeof, sh, consts, out), OCT_OK);
+    ops_shape sh[1] = {{IR_DT_FLOAT, -1, {0}}};
+    assert_int_equal(infer(&f, 15, ops_shape_shapeof, sh, consts, out), OCT_OK);
     assert_int_equal(out[0].rank, 1);
     assert_int_equal(out[0].dims[0], -1);
     assert_int_equal(out[0].dtype, IR_DT_INT64);

@@ -89,26 +89,26 @@ static oct_status run_op(oct_ctx *ctx, const char *op_type,
             node->attrs[i].i = attrs[i].i;
         }
     }
-    ref_shape shapes[16], outs[4];
+    ops_shape shapes[16], outs[4];
     memset(shapes, 0, sizeof shapes);
     memset(outs, 0, sizeof outs);
     for (int i = 0; i < n_in; i++) {
         if (in[i])
-            ref_shape_of(in[i], &shapes[i]);
+            ops_shape_of(in[i], &shapes[i]);
         else
             shapes[i].rank = -1;
     }
-    ref_infer inf = {ctx, node, 25, n_in, shapes, in, n_out, outs};
+    ops_infer inf = {ctx, node, 25, n_in, shapes, in, n_out, outs};
     oct_status st = OCT_OK;
     ir_op op = node->op;
     switch (op) {
-    case IR_OP_QUANTIZELINEAR: st = shape_quantizelinear(&inf); break;
-    case IR_OP_DEQUANTIZELINEAR: st = shape_dequantizelinear(&inf); break;
-    case IR_OP_DYNAMICQUANTIZELINEAR: st = shape_dynamicquantizelinear(&inf); break;
-    case IR_OP_MATMULINTEGER: st = shape_matmulinteger(&inf); break;
-    case IR_OP_QLINEARMATMUL: st = shape_qlinearmatmul(&inf); break;
-    case IR_OP_CONVINTEGER: st = shape_convinteger(&inf); break;
-    case IR_OP_QLINEARCONV: st = shape_qlinearconv(&inf); break;
+    case IR_OP_QUANTIZELINEAR: st = ops_shape_quantizelinear(&inf); break;
+    case IR_OP_DEQUANTIZELINEAR: st = ops_shape_dequantizelinear(&inf); break;
+    case IR_OP_DYNAMICQUANTIZELINEAR: st = ops_shape_dynamicquantizelinear(&inf); break;
+    case IR_OP_MATMULINTEGER: st = ops_shape_matmulinteger(&inf); break;
+    case IR_OP_QLINEARMATMUL: st = ops_shape_qlinearmatmul(&inf); break;
+    case IR_OP_CONVINTEGER: st = ops_shape_convinteger(&inf); break;
+    case IR_OP_QLINEARCONV: st = ops_shape_qlinearconv(&inf); break;
     default: fail_msg("unexpected op %s", op_type);
     }
     if (st != OCT_OK)
@@ -157,9 +157,9 @@ static void quantizelinear_rounds_half_to_even(void **state)
     assert_memory_equal(y->data, want, sizeof want);
 
     /* The same through the generic path (float16 input and scale). */
-    uint16_t xh[8], one = ref_f32_to_f16(1.0f);
+    uint16_t xh[8], one = ops_f32_to_f16(1.0f);
     for (int i = 0; i < 8; i++)
-        xh[i] = ref_f32_to_f16(xv[i]);
+        xh[i] = ops_f32_to_f16(xv[i]);
     uint8_t zp128 = 128;
     const ir_tensor *in2[3] = {mk(ctx, IR_DT_FLOAT16, 1, &n, xh),
                                mk(ctx, IR_DT_FLOAT16, 0, NULL, &one),
@@ -236,11 +236,11 @@ static void quantizelinear_float8_saturate_on_and_off(void **state)
     assert_int_equal(b[1], 0xFE);
     assert_int_equal(b[2], 0x7E);
     assert_int_equal(b[3], 0x2A);
-    assert_true(isnan(ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN, b[4])));
+    assert_true(isnan(ops_fp8_to_f32(IR_DT_FLOAT8E4M3FN, b[4])));
     at[1].i = 0;
     assert_int_equal(run_op(ctx, "QuantizeLinear", at, 2, in, 2, &y, 1), OCT_OK);
     b = y->data;
-    assert_true(isnan(ref_fp8_to_f32(IR_DT_FLOAT8E4M3FN, b[0])));
+    assert_true(isnan(ops_fp8_to_f32(IR_DT_FLOAT8E4M3FN, b[0])));
     assert_int_equal(b[2], 0x7E);
     /* E5M2: 57344 (0x7B) when saturating, +Inf (0x7C) otherwise */
     const float big[] = {100000.0f};
@@ -334,19 +334,19 @@ static void quantizelinear_shape_keeps_unknown_dims(void **state)
     ir_node *node = ir_graph_add_node(ctx, g, "QuantizeLinear", "", "q", 3, 1);
     for (int i = 0; i < 3; i++)
         node->in[i] = ir_graph_value(ctx, g, i == 0 ? "x" : i == 1 ? "s" : "z");
-    ref_shape in[3] = {{IR_DT_FLOAT, 2, {-1, 3}}, {IR_DT_FLOAT, 1, {3}},
+    ops_shape in[3] = {{IR_DT_FLOAT, 2, {-1, 3}}, {IR_DT_FLOAT, 1, {3}},
                        {IR_DT_INT8, 1, {3}}};
     const ir_tensor *consts[3] = {NULL, NULL, NULL};
-    ref_shape out[1];
-    ref_infer inf = {ctx, node, 21, 3, in, consts, 1, out};
-    assert_int_equal(shape_quantizelinear(&inf), OCT_OK);
+    ops_shape out[1];
+    ops_infer inf = {ctx, node, 21, 3, in, consts, 1, out};
+    assert_int_equal(ops_shape_quantizelinear(&inf), OCT_OK);
     assert_int_equal(out[0].dtype, IR_DT_INT8);
     assert_int_equal(out[0].rank, 2);
     assert_int_equal(out[0].dims[0], -1);
     assert_int_equal(out[0].dims[1], 3);
     /* zero point shape differing from the scale's is reported */
     in[2].dims[0] = 2;
-    assert_int_equal(shape_quantizelinear(&inf), OCT_EINPUT);
+    assert_int_equal(ops_shape_quantizelinear(&inf), OCT_EINPUT);
     assert_true(has_diag(ctx, "zero point shape"));
     oct_ctx_free(ctx);
 }
@@ -447,7 +447,7 @@ static void dequantizelinear_blocked_and_output_dtype(void **state)
     assert_int_equal(run_op(ctx, "DequantizeLinear", at, 3, in, 2, &y, 1), OCT_OK);
     assert_int_equal(y->dtype, IR_DT_FLOAT16);
     for (int i = 0; i < 6; i++)
-        assert_true(ref_f16_to_f32(((uint16_t *)y->data)[i]) == want[i]);
+        assert_true(ops_f16_to_f32(((uint16_t *)y->data)[i]) == want[i]);
     oct_ctx_free(ctx);
 }
 

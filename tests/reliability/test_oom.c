@@ -97,10 +97,10 @@ static oct_status pipeline(oct_ctx *ctx, const char *model, const char *data,
             st = ref_run(ctx, fp32, (const ir_tensor *const *)in, n_in, outs,
                          n_out, NULL);
             for (size_t i = 0; i < n_out; i++)
-                ref_tensor_free(ctx, outs[i]);
+                ir_heap_tensor_free(ctx, outs[i]);
         }
         for (size_t i = 0; i < n_in; i++)
-            ref_tensor_free(ctx, in[i]);
+            ir_heap_tensor_free(ctx, in[i]);
     }
     if (!st)
         st = quant_plan_build(m, &qo, &plan, ctx);

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "frontend.h"
+#include "frontend/frontend.h"
 
 static void print_tensor(const ir_tensor *t)
 {
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
                 print_tensor(ts[i]);
     } else if (!strcmp(argv[1], "copy") && argc == 4) {
         ir_tensor *t;
-        fe_note_input(ctx, argv[2]);
+        ir_note_input(ctx, argv[2]);
         st = fe_read_tensor(ctx, argv[2], &t);
         if (st == OCT_OK)
             st = fe_write_npy(ctx, t, argv[3]);

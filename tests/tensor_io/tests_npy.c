@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "frontend.h"
+#include "frontend/frontend.h"
 
 /* Builds a version 1.0 image: magic, version, header length, `dict` padded
  * with spaces to a multiple of 64 and ended with '\n', then `data`. */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ir.h"
+#include "ir/ir.h"
 
 static void dtype_ids_match_onnx_wire_values(void **state)
 {

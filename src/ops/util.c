@@ -1,15 +1,15 @@
 /*
- * util.c: helpers shared by the reference interpreter's shape rules and
- * kernels: numpy-style broadcasting of static shapes (with unknown dims),
- * axis normalization, reading small integer constant inputs, and
- * converting tensors to ref_shape.
+ * util.c: helpers shared by the shape rules, the interpreter's kernels and
+ * the compiler: numpy-style broadcasting of static shapes (with unknown
+ * dims), axis normalization, reading small integer constant inputs, and
+ * converting tensors to ops_shape.
  */
-#include "ref.h"
+#include "ops/ops.h"
 
 #include <string.h>
 
 /* Index of `s` among inf->in (for diagnostics), or -1. */
-static int input_index_of(const ref_infer *inf, const ref_shape *s)
+static int input_index_of(const ops_infer *inf, const ops_shape *s)
 {
     for (int i = 0; i < inf->n_in; i++)
         if (&inf->in[i] == s)
@@ -22,10 +22,10 @@ static int input_index_of(const ref_infer *inf, const ref_shape *s)
  * With unknown dims (-1): (-1, 1) -> -1, (-1, k>1) -> k (the unknown dim
  * must be 1 or k), (-1, -1) -> -1.  Unknown rank on either side gives
  * unknown rank.  out may alias a or b.  out->dtype is a's dtype. */
-bool ref_broadcast(ref_infer *inf, const ref_shape *a, const ref_shape *b,
-                   ref_shape *out)
+bool ops_broadcast(ops_infer *inf, const ops_shape *a, const ops_shape *b,
+                   ops_shape *out)
 {
-    ref_shape r;
+    ops_shape r;
     memset(&r, 0, sizeof r);
     r.dtype = a->dtype;
     if (a->rank < 0 || b->rank < 0) {
@@ -71,7 +71,7 @@ bool ref_broadcast(ref_infer *inf, const ref_shape *a, const ref_shape *b,
     return true;
 }
 
-bool ref_norm_axis(int64_t axis, int rank, int *out)
+bool ops_norm_axis(int64_t axis, int rank, int *out)
 {
     if (rank < 0 || axis < -(int64_t)rank || axis >= (int64_t)rank)
         return false;
@@ -79,7 +79,7 @@ bool ref_norm_axis(int64_t axis, int rank, int *out)
     return true;
 }
 
-int ref_const_ints(const ir_tensor *t, int64_t *values, int max)
+int ops_const_ints(const ir_tensor *t, int64_t *values, int max)
 {
     if (!t || t->rank > 1 || t->nelems > (uint64_t)max)
         return -1;
@@ -102,12 +102,12 @@ int ref_const_ints(const ir_tensor *t, int64_t *values, int max)
     return (int)t->nelems;
 }
 
-/* A tensor whose rank exceeds REF_MAX_RANK gets rank -1 (unknown). */
-void ref_shape_of(const ir_tensor *t, ref_shape *s)
+/* A tensor whose rank exceeds OPS_MAX_RANK gets rank -1 (unknown). */
+void ops_shape_of(const ir_tensor *t, ops_shape *s)
 {
     memset(s, 0, sizeof *s);
     s->dtype = t->dtype;
-    if (t->rank > REF_MAX_RANK || t->rank < 0) {
+    if (t->rank > OPS_MAX_RANK || t->rank < 0) {
         s->rank = -1;
         return;
     }
@@ -118,7 +118,7 @@ void ref_shape_of(const ir_tensor *t, ref_shape *s)
 
 /* Product of the dims; 0 if the rank or a dim is unknown; UINT64_MAX on
  * overflow. */
-uint64_t ref_shape_elems(const ref_shape *s)
+uint64_t ops_shape_elems(const ops_shape *s)
 {
     if (s->rank < 0)
         return 0;
@@ -132,7 +132,7 @@ uint64_t ref_shape_elems(const ref_shape *s)
     return n;
 }
 
-int64_t ref_shape_known_elems(const ref_shape *s)
+int64_t ops_shape_known_elems(const ops_shape *s)
 {
     if (s->rank < 0)
         return -1;

@@ -1,7 +1,7 @@
 /*
- * numeric.c: element access and conversions of the reference interpreter
- * (ref.h, "element access and conversions").  Converts between float32 and
- * the narrow float formats ONNX names (float16, bfloat16, the float8 family,
+ * numeric.c: element access and conversions (ops.h, "element access and
+ * conversions"), shared by the interpreter and the compiler.  Converts
+ * between float32 and the narrow float formats ONNX names (float16, bfloat16, the float8 family,
  * float4 E2M1) exactly as the ONNX spec defines them, and reads or writes
  * element i of a tensor of any numeric dtype, sub-byte packed types included.
  *
@@ -17,7 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "ref.h"
+#include "ops/ops.h"
 
 /* ---- bit casts ----------------------------------------------------------- */
 
@@ -119,7 +119,7 @@ static const fmt_desc bf16_desc = {.mbits = 7, .bias = 127,
 
 /* IEEE half: round to nearest even; overflow (the rounded value above
  * 65504) gives Inf; NaN stays NaN (quiet, sign and top payload bits kept). */
-uint16_t ref_f32_to_f16(float f)
+uint16_t ops_f32_to_f16(float f)
 {
     uint32_t u = f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -133,7 +133,7 @@ uint16_t ref_f32_to_f16(float f)
     return (uint16_t)(sign | code);
 }
 
-float ref_f16_to_f32(uint16_t h)
+float ops_f16_to_f32(uint16_t h)
 {
     float sign = (h & 0x8000u) ? -1.0f : 1.0f;
     uint32_t mag = h & 0x7fffu;
@@ -149,7 +149,7 @@ float ref_f16_to_f32(uint16_t h)
 
 /* bfloat16 is the top half of a float32: round to nearest even on the 16
  * dropped bits; overflow gives Inf; NaN stays NaN (quiet bit forced). */
-uint16_t ref_f32_to_bf16(float f)
+uint16_t ops_f32_to_bf16(float f)
 {
     uint32_t u = f32_bits(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -163,7 +163,7 @@ uint16_t ref_f32_to_bf16(float f)
     return (uint16_t)(sign | code);
 }
 
-float ref_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float ops_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
 /* ---- float8 ------------------------------------------------------------ */
 
@@ -228,7 +228,7 @@ static uint8_t f32_to_e8m0(float f, bool saturate)
  *   -0 and negative values that round to zero give -0 except in the FNUZ
  *   formats, which have no -0 (0x80 is NaN) and give +0.
  * FLOAT8E8M0: see f32_to_e8m0.  Any other dtype returns 0. */
-uint8_t ref_f32_to_fp8(ir_dtype dt, float f, bool saturate)
+uint8_t ops_f32_to_fp8(ir_dtype dt, float f, bool saturate)
 {
     if (dt == IR_DT_FLOAT8E8M0)
         return f32_to_e8m0(f, saturate);
@@ -259,7 +259,7 @@ uint8_t ref_f32_to_fp8(ir_dtype dt, float f, bool saturate)
 /* Float8 -> float32 is exact.  NaN codes give a quiet NaN (E4M3FN and E5M2
  * keep the sign bit); E5M2 +-Inf gives +-Inf; FNUZ code 0x80 is NaN.
  * FLOAT8E8M0: 2^(code-127), 0xff NaN.  Any other dtype gives NaN. */
-float ref_fp8_to_f32(ir_dtype dt, uint8_t bits)
+float ops_fp8_to_f32(ir_dtype dt, uint8_t bits)
 {
     if (dt == IR_DT_FLOAT8E8M0)
         return bits == 0xff ? NAN : ldexpf(1.0f, (int)bits - 127);
@@ -299,7 +299,7 @@ static const fmt_desc e2m1_desc = {.mbits = 1, .bias = 1, .max_code = 0x7,
  * (test_cast_FLOAT_to_FLOAT4E2M1, made with ml_dtypes) expects +NaN -> 0x8
  * (-0) and -NaN -> 0x0, and this follows that data, the conformance
  * oracle. */
-uint8_t ref_f32_to_fp4(float f, bool saturate)
+uint8_t ops_f32_to_fp4(float f, bool saturate)
 {
     (void)saturate;
     uint8_t sign = (f32_bits(f) >> 28) & 0x8u;
@@ -312,7 +312,7 @@ uint8_t ref_f32_to_fp4(float f, bool saturate)
 }
 
 /* E2M1 -> float32, exact; only the low 4 bits of `nibble` are used. */
-float ref_fp4_to_f32(uint8_t nibble)
+float ops_fp4_to_f32(uint8_t nibble)
 {
     float v = fmt_decode(&e2m1_desc, nibble & 0x7u);
     return (nibble & 0x8u) ? -v : v;
@@ -363,9 +363,9 @@ static inline int64_t sign_extend(uint64_t v, unsigned bits)
 }
 
 /* Exact integer view of element i of an integer or bool tensor (BOOL: 0 or
- * 1, any nonzero byte reads as 1).  Float dtypes read through ref_get and
+ * 1, any nonzero byte reads as 1).  Float dtypes read through ops_get and
  * truncate toward zero; NaN reads as 0. */
-int64_t ref_get_i64(const ir_tensor *t, uint64_t i)
+int64_t ops_get_i64(const ir_tensor *t, uint64_t i)
 {
     const uint8_t *p = t->data;
     switch (t->dtype) {
@@ -377,14 +377,14 @@ int64_t ref_get_i64(const ir_tensor *t, uint64_t i)
     case IR_DT_UINT32: return (int64_t)load_le(p + 4 * i, 4);
     case IR_DT_INT32: return sign_extend(load_le(p + 4 * i, 4), 32);
     case IR_DT_UINT64: /* values above INT64_MAX wrap: callers that care
-                          use ref_get */
+                          use ops_get */
     case IR_DT_INT64: return (int64_t)load_le(p + 8 * i, 8);
     case IR_DT_UINT4: return get_bits(t, i, 4);
     case IR_DT_INT4: return sign_extend(get_bits(t, i, 4), 4);
     case IR_DT_UINT2: return get_bits(t, i, 2);
     case IR_DT_INT2: return sign_extend(get_bits(t, i, 2), 2);
     default: {
-        double v = ref_get(t, i);
+        double v = ops_get(t, i);
         if (isnan(v))
             return 0;
         if (v >= 0x1p63)
@@ -398,8 +398,8 @@ int64_t ref_get_i64(const ir_tensor *t, uint64_t i)
 
 /* Stores v into element i of an integer or bool tensor: the low bits of v
  * are kept (two's complement wrap, as Cast does between fixed-point types);
- * BOOL stores v != 0.  Float dtypes store (double)v through ref_set. */
-void ref_set_i64(ir_tensor *t, uint64_t i, int64_t v)
+ * BOOL stores v != 0.  Float dtypes store (double)v through ops_set. */
+void ops_set_i64(ir_tensor *t, uint64_t i, int64_t v)
 {
     uint8_t *p = t->data;
     uint64_t u = (uint64_t)v;
@@ -417,14 +417,14 @@ void ref_set_i64(ir_tensor *t, uint64_t i, int64_t v)
     case IR_DT_INT4: set_bits(t, i, 4, (unsigned)(u & 0xf)); return;
     case IR_DT_UINT2:
     case IR_DT_INT2: set_bits(t, i, 2, (unsigned)(u & 0x3)); return;
-    default: ref_set(t, i, (double)v); return;
+    default: ops_set(t, i, (double)v); return;
     }
 }
 
 /* Element i as a double: exact for every float format and for integers up
  * to 2^53; UINT64/INT64 beyond that are rounded to nearest.  Other dtypes
  * (STRING, COMPLEX) read as NaN. */
-double ref_get(const ir_tensor *t, uint64_t i)
+double ops_get(const ir_tensor *t, uint64_t i)
 {
     const uint8_t *p = t->data;
     switch (t->dtype) {
@@ -435,21 +435,21 @@ double ref_get(const ir_tensor *t, uint64_t i)
         memcpy(&d, &u, sizeof d);
         return d;
     }
-    case IR_DT_FLOAT16: return ref_f16_to_f32((uint16_t)load_le(p + 2 * i, 2));
+    case IR_DT_FLOAT16: return ops_f16_to_f32((uint16_t)load_le(p + 2 * i, 2));
     case IR_DT_BFLOAT16:
-        return ref_bf16_to_f32((uint16_t)load_le(p + 2 * i, 2));
+        return ops_bf16_to_f32((uint16_t)load_le(p + 2 * i, 2));
     case IR_DT_FLOAT8E4M3FN:
     case IR_DT_FLOAT8E4M3FNUZ:
     case IR_DT_FLOAT8E5M2:
     case IR_DT_FLOAT8E5M2FNUZ:
-    case IR_DT_FLOAT8E8M0: return ref_fp8_to_f32(t->dtype, p[i]);
-    case IR_DT_FLOAT4E2M1: return ref_fp4_to_f32((uint8_t)get_bits(t, i, 4));
+    case IR_DT_FLOAT8E8M0: return ops_fp8_to_f32(t->dtype, p[i]);
+    case IR_DT_FLOAT4E2M1: return ops_fp4_to_f32((uint8_t)get_bits(t, i, 4));
     case IR_DT_UINT64: return (double)load_le(p + 8 * i, 8);
     case IR_DT_BOOL:
     case IR_DT_UINT8: case IR_DT_INT8: case IR_DT_UINT16: case IR_DT_INT16:
     case IR_DT_UINT32: case IR_DT_INT32: case IR_DT_INT64:
     case IR_DT_UINT4: case IR_DT_INT4: case IR_DT_UINT2: case IR_DT_INT2:
-        return (double)ref_get_i64(t, i);
+        return (double)ops_get_i64(t, i);
     default: return NAN;
     }
 }
@@ -461,7 +461,7 @@ double ref_get(const ir_tensor *t, uint64_t i)
  * float8 saturates (the Cast default).  Integers: v must be an in-range
  * integer value (the caller rounds and saturates); it is truncated toward
  * zero; NaN stores 0.  BOOL stores v != 0.  Other dtypes: no effect. */
-void ref_set(ir_tensor *t, uint64_t i, double v)
+void ops_set(ir_tensor *t, uint64_t i, double v)
 {
     uint8_t *p = t->data;
     switch (t->dtype) {
@@ -476,19 +476,19 @@ void ref_set(ir_tensor *t, uint64_t i, double v)
         store_le(p + 8 * i, 8, u);
         return;
     }
-    case IR_DT_FLOAT16: store_le(p + 2 * i, 2, ref_f32_to_f16((float)v)); return;
+    case IR_DT_FLOAT16: store_le(p + 2 * i, 2, ops_f32_to_f16((float)v)); return;
     case IR_DT_BFLOAT16:
-        store_le(p + 2 * i, 2, ref_f32_to_bf16((float)v));
+        store_le(p + 2 * i, 2, ops_f32_to_bf16((float)v));
         return;
     case IR_DT_FLOAT8E4M3FN:
     case IR_DT_FLOAT8E4M3FNUZ:
     case IR_DT_FLOAT8E5M2:
     case IR_DT_FLOAT8E5M2FNUZ:
     case IR_DT_FLOAT8E8M0:
-        p[i] = ref_f32_to_fp8(t->dtype, (float)v, true);
+        p[i] = ops_f32_to_fp8(t->dtype, (float)v, true);
         return;
     case IR_DT_FLOAT4E2M1:
-        set_bits(t, i, 4, ref_f32_to_fp4((float)v, true));
+        set_bits(t, i, 4, ops_f32_to_fp4((float)v, true));
         return;
     case IR_DT_BOOL: p[i] = v != 0; return;
     case IR_DT_UINT64:
@@ -511,7 +511,7 @@ void ref_set(ir_tensor *t, uint64_t i, double v)
             iv = INT64_MIN;
         else
             iv = (int64_t)v;
-        ref_set_i64(t, i, iv);
+        ops_set_i64(t, i, iv);
         return;
     }
     default: return;

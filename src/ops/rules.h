@@ -1,0 +1,273 @@
+/*
+ * rules.h: what a shape rule (src/ops/shape_*.c) shares with its kernel in
+ * src/ref: the resolved geometry of an op (slice plans, pads, resize
+ * plans, ...) computed once by the rule's helper and used by both, so the
+ * kernel never re-derives it differently.  Internal to the ops layer and
+ * the interpreter; the compiler uses ops.h.
+ */
+#ifndef OCTET_OPS_RULES_H
+#define OCTET_OPS_RULES_H
+
+#include "ops/ops.h"
+
+/* floor(a / b) and ceil(a / b) for b > 0 and any sign of a. */
+static inline int64_t ops_div_floor(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+static inline int64_t ops_div_ceil(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+/* ---- shape_constant.c (kernels in src/ref/constant.c) ---- */
+
+/* The attribute that carries a Constant's value, or NULL with a
+ * diagnostic. */
+const ir_attr *ops_constant_attr(oct_ctx *ctx, const ir_node *node,
+                                 oct_status *st);
+
+/* The value attribute (a one-element tensor) or NULL for the float 0
+ * default; sets *bad after a diagnostic. */
+const ir_tensor *ops_fill_value(oct_ctx *ctx, const ir_node *node, bool *bad);
+
+/* ---- shape_conv.c (kernels in src/ref/conv.c) ---- */
+
+/* Spatial kernel sizes of a Conv-like node: the kernel_shape attribute, or
+ * W's spatial dims (-1 where unknown).  Reports a kernel_shape that is
+ * malformed or disagrees with W.  ns = number of spatial dims. */
+oct_status ops_conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
+                                 const ops_shape *w, int ns,
+                                 int64_t *kernel);
+
+/* ---- shape_convtranspose.c (kernels in src/ref/convtranspose.c) ---- */
+
+typedef struct ops_ct_geom {
+    int ns;
+    int64_t in[OPS_MAX_RANK], k[OPS_MAX_RANK], s[OPS_MAX_RANK];
+    int64_t d[OPS_MAX_RANK], pb[OPS_MAX_RANK], out[OPS_MAX_RANK];
+} ops_ct_geom;
+
+/* Resolves the geometry of a ConvTranspose node for input x (rank known)
+ * and spatial kernel sizes (> 0).  Output sizes are -1 where the input
+ * size is unknown. */
+oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
+                           const ops_shape *x, const int64_t *kernel,
+                           ops_ct_geom *g);
+
+/* Kernel sizes from kernel_shape or W's spatial dims (-1 if unknown). */
+oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
+                         const ops_shape *w, int ns, int64_t *kernel);
+
+/* ---- shape_eltwise_binary.c (kernels in src/ref/eltwise_binary.c) ---- */
+
+/* Resolves the shape B takes part in broadcasting with.  Before opset 7
+ * (not PRelu), with broadcast=1, B is aligned on A's dims from `axis` and
+ * padded with 1s to A's rank; otherwise B is taken as is.  For PRelu before
+ * opset 7 a 1-D slope of X's channel count is aligned on axis 1.
+ * Reports a misaligned B against input 1 and returns false.  Sets
+ * *out_is_a when the output shape must be A's. */
+bool ops_binary_operand_b(oct_ctx *ctx, const ir_node *node, int64_t opset,
+                          const ops_shape *a, const ops_shape *b,
+                          ops_shape *beff, bool *out_is_a);
+
+/* Comparison ops (bool output) and logic ops (bool inputs and output). */
+bool ops_binary_is_compare(ir_op op);
+bool ops_binary_is_logic(ir_op op);
+
+/* ---- shape_layout.c (kernels in src/ref/layout.c) ---- */
+
+/* DepthToSpace mode CRD (else the default DCR); compares the attribute's
+ * bytes directly so a calibration loop does not grow the arena. */
+bool ops_crd_mode(const ir_node *node);
+
+/* ---- shape_movement.c (kernels in src/ref/movement.c) ---- */
+
+/* perm attribute, or the reversal of rank dims; false with a diagnostic if
+ * it is not a permutation of 0..rank-1.  *n receives its length (rank, or
+ * the attribute's length when rank is unknown). */
+bool ops_transpose_perm(ops_infer *inf, int rank, int64_t *perm, int *n);
+
+/* Sizes of the n_out parts along an axis of size dim (-1 if unknown): from
+ * the split attribute (opset < 13) or input (13+), num_outputs (18+), or
+ * equal parts.  Sizes are -1 when they cannot be known yet.  Returns false
+ * with a diagnostic on inconsistent sizes. */
+bool ops_split_sizes(ops_infer *inf, const ir_tensor *split_in,
+                     bool split_unknown, int64_t dim, int64_t *sizes);
+
+typedef struct ops_slice_plan {
+    int64_t start[OPS_MAX_RANK], step[OPS_MAX_RANK], count[OPS_MAX_RANK];
+    bool sliced[OPS_MAX_RANK];
+    bool known;   /* starts/ends/axes/steps all known */
+} ops_slice_plan;
+
+/* Reads starts/ends/axes/steps (attributes before opset 10, inputs 1-4
+ * after) and resolves them against the dims of x (-1 unknown) per the spec:
+ * negative starts/ends count from the end, then clamp to [0, dim] for
+ * positive steps and [0, dim-1] / [-1, dim-1] for negative ones. */
+bool ops_slice_resolve(ops_infer *inf, const ops_shape *x, ops_slice_plan *p);
+
+/* ---- shape_norm.c (kernels in src/ref/norm.c) ---- */
+
+/* BatchNormalization in training mode (training_mode=1, opset 14+). */
+bool ops_bn_training(const ir_node *node, int64_t opset);
+
+/* LayerNormalization's normalized axis (default -1) against rank. */
+bool ops_ln_axis(const ir_node *node, int rank, int *axis);
+
+/* ---- shape_pad.c (kernels in src/ref/pad.c) ---- */
+
+typedef enum { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } ops_pad_mode;
+
+/* Reads mode and the per-dim begin/end pads of the node for an input of
+ * rank `rank`.  *known is false (and OCT_OK returned) when the pads or axes
+ * input is not a known constant.  Reports bad values against the node. */
+oct_status ops_pad_params(oct_ctx *ctx, const ir_node *node, int64_t opset,
+                          int rank, const ir_tensor *const *in, int n_in,
+                          ops_pad_mode *mode, int64_t *begin, int64_t *end,
+                          bool *known);
+
+/* ---- shape_pool.c (kernels in src/ref/pool.c) ---- */
+
+/* kernel_shape of a pooling node (required, one positive value per spatial
+ * dim). */
+oct_status ops_pool_kernel(oct_ctx *ctx, const ir_node *node, int ns,
+                           int64_t *kernel);
+
+/* ---- shape_qlinear.c (kernels in src/ref/qlinear.c) ---- */
+
+/* The QGemm forms the interpreter implements (transA=0, alpha=1, a
+ * quantized output, one bias value per column); OCT_EUNSUPPORTED naming
+ * the node otherwise. */
+oct_status ops_qgemm_form(oct_ctx *ctx, const ir_node *node, int n_in,
+                          const ir_tensor *bias_or_null, int64_t n_cols);
+
+/* ---- shape_quant.c (kernels in src/ref/quant.c) ---- */
+
+typedef enum { QG_UNKNOWN, QG_TENSOR, QG_AXIS, QG_BLOCK } ops_quant_kind;
+
+typedef struct ops_quant_gran {
+    ops_quant_kind kind;
+    int axis;              /* normalized; valid for QG_AXIS and QG_BLOCK */
+    int64_t block;         /* block size for QG_BLOCK */
+    /* x viewed as [outer, dim, inner] around the axis (kernels only) */
+    uint64_t outer, dim, inner;
+    uint64_t sdim;         /* scale extent along the axis */
+} ops_quant_gran;
+
+/* Resolves the quantization granularity of node for x, scale (input
+ * scale_idx) and zero point (input zp_idx, zp may be NULL or have rank -1
+ * when unknown).  Reports bad axis, block_size and scale/zero-point shapes
+ * against the node and its inputs; returns OCT_EINPUT then.  With unknown
+ * shapes the kind may stay QG_UNKNOWN.  Fills outer/dim/inner when x's dims
+ * are all known. */
+oct_status ops_quant_gran_resolve(oct_ctx *ctx, const ir_node *node,
+                                  const ops_shape *x, const ops_shape *scale,
+                                  const ops_shape *zp, int scale_idx,
+                                  int zp_idx, ops_quant_gran *g);
+
+/* Checks that every scale is positive and finite (ONNX requires a positive
+ * scale; zero, negative, NaN and Inf are bad input). */
+oct_status ops_quant_check_scales(oct_ctx *ctx, const ir_node *node,
+                                  int idx, const ir_tensor *scale);
+
+/* Integer range of a quantized integer type; false for other types. */
+bool ops_quant_int_range(ir_dtype dt, int64_t *lo, int64_t *hi);
+
+/* Type in which x / scale is computed.  The `precision` attribute (opset
+ * 23+) when set; otherwise the type numpy (the ONNX reference
+ * implementation, which produced the conformance data) gives the division:
+ * int32 x -> double; x and scale of the same float type -> that type (the
+ * spec: the scale's type sets the precision); mixed float types -> float32. */
+oct_status ops_quantize_div_type(oct_ctx *ctx, const ir_node *node,
+                                 ir_dtype x, ir_dtype s, ir_dtype *out);
+
+/* DequantizeLinear's output types: float32, float16, bfloat16. */
+bool ops_is_dequant_out_type(ir_dtype dt);
+
+/* ---- shape_reduce.c (kernels in src/ref/reduce.c) ---- */
+
+typedef struct ops_reduce_plan {
+    bool reduced[OPS_MAX_RANK];
+    bool noop;    /* identity: empty axes with noop_with_empty_axes */
+    bool known;   /* axes known */
+} ops_reduce_plan;
+
+/* Reads axes against rank (known); false after a diagnostic. */
+bool ops_reduce_resolve(ops_infer *inf, int rank, ops_reduce_plan *p);
+
+/* ---- shape_reshape.c (kernels in src/ref/reshape.c) ---- */
+
+/* Dropout runs in inference mode only: Y = X and the optional mask is all
+ * true (BOOL from opset 10, the data type before; old is_test attributes
+ * are ignored, as every inference engine does).  From opset 12 a constant
+ * training_mode input that is true is unsupported unless ratio is 0, where
+ * training is the identity too. */
+oct_status ops_dropout_check(oct_ctx *ctx, const ir_node *node,
+                             int64_t opset, const ir_tensor *const *c,
+                             int n_in);
+
+/* Resolves Shape's start/end (opset 15) against rank: negative values count
+ * from the end, then both clamp to [0, rank]. */
+void ops_shapeof_range(const ir_node *node, int rank, int *lo, int *hi);
+
+/* ---- shape_resize.c (kernels in src/ref/resize.c) ---- */
+
+typedef struct ops_resize_plan {
+    int rank;
+    bool known;                    /* out dims and scales known */
+    int64_t out[OPS_MAX_RANK];     /* -1 if unknown */
+    double scale[OPS_MAX_RANK];
+    double roi_start[OPS_MAX_RANK], roi_end[OPS_MAX_RANK];
+    bool resized[OPS_MAX_RANK];    /* listed in axes */
+} ops_resize_plan;
+
+/* STRING attribute `name` equals value (dflt when absent), compared in
+ * place without an arena copy. */
+bool ops_attr_is(const ir_node *node, const char *name, const char *value,
+                 const char *dflt);
+
+/* Resolves Resize's sizes, scales, roi and axes for x (inputs in[]: the
+ * known constants) into p; OCT_EINPUT with a diagnostic on bad input. */
+oct_status ops_resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
+                                const ops_shape *x, const ir_tensor *const *in,
+                                int n_in, ops_resize_plan *p);
+
+/* ---- shape_softmax.c (kernels in src/ref/softmax.c) ---- */
+
+/* Resolves the normalized group as outer x len x inner (inner = stride of
+ * the group).  rank must be known. */
+bool ops_softmax_geometry(const ir_node *node, int64_t opset, int rank,
+                          const int64_t *dims, int *axis_out,
+                          uint64_t *outer, uint64_t *len, uint64_t *inner);
+
+/* ---- the integer linear ops (shape_qlinear.c) ---- */
+
+/* Dtype classes of the integer linear ops' inputs. */
+static inline bool ops_is_8bit_int(ir_dtype dt)
+{
+    return dt == IR_DT_UINT8 || dt == IR_DT_INT8;
+}
+
+static inline bool ops_is_float_scale(ir_dtype dt)
+{
+    return dt == IR_DT_FLOAT || dt == IR_DT_FLOAT16 || dt == IR_DT_BFLOAT16;
+}
+
+static inline bool ops_is_f32(ir_dtype dt) { return dt == IR_DT_FLOAT; }
+
+static inline bool ops_is_i32(ir_dtype dt) { return dt == IR_DT_INT32; }
+
+/* Input i's type checked with ok (an undefined type passes). */
+oct_status ops_qlin_check_type(ops_infer *inf, int i, bool (*ok)(ir_dtype), const char *what);
+/* The scales of QLinearMatMul / QLinearConv (inputs 1, 4 and 6) are
+ * required; an omitted one ("" in the model) is reported. */
+oct_status ops_qlin_require_scales(oct_ctx *ctx, const ir_node *node, int n_in);
+/* Output type of the requantizing ops: y_zero_point's type, or the first
+ * input's when the zero point is omitted (as the ONNX reference does). */
+ir_dtype ops_qlin_requant_out_type(const ops_infer *inf);
+/* Scales positive and finite, as QuantizeLinear requires. */
+oct_status ops_qlin_check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
+                                       const ir_tensor *t);
+
+#endif
