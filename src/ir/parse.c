@@ -297,8 +297,9 @@ static oct_status parse_dtype(parser *P, ir_dtype *out)
         buf[n++] = *P->c++;
     buf[n] = '\0';
     for (int dt = 0; dt < IR_DT_COUNT; dt++) {
-        if ((dt == IR_DT_UNDEFINED || ir_dtype_valid(dt)) &&
-            !strcmp(ir_dtype_short(dt), buf)) {
+        const char *short_name = ir_dtype_short(dt);
+        if ((dt == IR_DT_UNDEFINED || ir_dtype_valid(dt)) && short_name &&
+            !strcmp(short_name, buf)) {
             *out = (ir_dtype)dt;
             return OCT_OK;
         }
