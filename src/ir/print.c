@@ -37,7 +37,8 @@
  *            tensor.
  *   TYPE     DT[DIMS] with DT a short dtype name (f32, i64, u8, f8e4m3fn,
  *            ...; '?' if undefined), DIMS comma-separated: a number, a
- *            symbolic name, or '?' when unknown; DT[*] when the rank is
+ *            symbolic name (quoted if it starts with a digit), or '?' when
+ *            unknown; DT[*] when the rank is
  *            unknown; a dimension or type denotation follows as @S.  Non-
  *            tensor types (sequence, map, ...) print as <type N bytes #H>.
  *   TENSOR   DT[DIMS] raw|typed #H [= [v, ...]]: the storage the protobuf
@@ -204,8 +205,10 @@ static void put_type(FILE *out, const ir_type *t)
                 fputc(',', out);
             if (d->value >= 0)
                 fprintf(out, "%" PRId64, d->value);
-            else if (d->param && *d->param)
+            else if (d->param && *d->param && (*d->param < '0' || *d->param > '9'))
                 put_name(out, d->param);
+            else if (d->param && *d->param)
+                put_cstr(out, d->param); /* quoted: it would read as a number */
             else
                 fputc('?', out);
             if (d->denotation && *d->denotation) {
