@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #     SECONDS_PER_TARGET  default 60
-#     TARGET              load npy pb npz pipeline quantize compile
+#     TARGET              load npy pb npz pipeline quantize compile ir_text
 #                         (default: all)
 #   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
 #        OCTET_SHARED      shared folder (default ../shared)
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize compile}
+TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
@@ -35,7 +35,7 @@ case " $TARGETS " in *" compile "*) cmake --build "$BUILD" -j2 --target octet >/
 
 # ---- seeds -------------------------------------------------------------------
 SEEDS=$BUILD/seeds
-if [ ! -d "$SEEDS" ]; then
+if [ ! -d "$SEEDS/model" ]; then
   mkdir -p "$SEEDS"/{model,small_model,pb,npy,npz}
   i=0
   for f in "$SHARED"/models/*/model.onnx; do
@@ -104,6 +104,14 @@ if [[ " $TARGETS " == *" compile "* && ! -d "$SEEDS/qmodel" ]]; then
     -o "$SEEDS/qmodel.tmp/iris_f32.onnx"
   rm -f "$IC"
   mv "$SEEDS/qmodel.tmp" "$SEEDS/qmodel"
+fi
+
+# ir_text: the golden per-pass cases, inputs and expected outputs (text IR)
+if [[ " $TARGETS " == *" ir_text "* && ! -d "$SEEDS/ir_text" ]]; then
+  mkdir -p "$SEEDS/ir_text"
+  for f in tests/golden/*/*.txt; do
+    cp "$f" "$SEEDS/ir_text/$(basename "$(dirname "$f")")_$(basename "$f")"
+  done
 fi
 
 # the seed folders of a target (the first one is read by libFuzzer after

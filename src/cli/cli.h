@@ -13,6 +13,7 @@
 #define CLI_COMMANDS(CMD)                                                       \
     CMD(inspect, cmd_inspect, "print a model's graph as text, JSON or DOT")     \
     CMD(opt, cmd_opt, "load, verify, run passes and save a model")              \
+    CMD(passes, cmd_passes, "list the passes with what they require and preserve") \
     CMD(run, cmd_run, "run a model on input tensors")                          \
     CMD(quantize, cmd_quantize, "calibrate and quantize a model to QDQ ONNX")   \
     CMD(report, cmd_report, "per-tensor quantization error of a QDQ model")    \
@@ -29,6 +30,13 @@ CLI_COMMANDS(CMD)
 void cli_print_summary(const ir_tensor *t, const char *name);
 double cli_now_ms(void);
 void cli_print_timing(double *times, long repeat);
+
+/* load_model.c: loads MODEL, binary ONNX or text IR (chosen by content:
+ * "octet-ir 1" first), "-" for standard input.  Needs frontend.h's
+ * fe_load_opts. */
+struct fe_load_opts;
+oct_status cli_load_model(oct_ctx *ctx, const char *path,
+                          const struct fe_load_opts *opts, ir_model **out);
 
 /* Prints every diagnostic recorded in ctx to stderr, prefixed "octet: ". */
 void cli_print_diags(const oct_ctx *ctx);

@@ -1,6 +1,7 @@
 /*
- * cmd_inspect.c: `octet inspect MODEL [--format=text|json|dot] [-o FILE|-]
- * [--allow-external-data]`.  Loads the model, verifies it (which also puts
+ * cmd_inspect.c: `octet inspect MODEL [--format=text|json|dot] [--full]
+ * [-o FILE|-] [--allow-external-data]`.  Loads the model (binary ONNX or
+ * text IR, "-" for standard input), verifies it (which also puts
  * the nodes in topological order), and prints it with one of the three IR
  * printers.  Verifier warnings are printed; verifier errors are printed too
  * and the model is still shown (that is when one wants to look at it), but
@@ -21,6 +22,7 @@ typedef struct inspect_args {
     const char *model;
     const char *output; /* NULL: standard output */
     inspect_format format;
+    bool full; /* --full: every value and doc string (text form only) */
     fe_load_opts load;
     oct_limits limits;
 } inspect_args;
@@ -56,6 +58,8 @@ static int parse_args(int argc, char **argv, inspect_args *a)
             if (a->output)
                 return cli_usage_error("inspect", "-o given twice");
             a->output = v;
+        } else if (!strcmp(argv[i], "--full")) {
+            a->full = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->load.allow_external_data = true;
         } else if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "-o")) {
@@ -84,7 +88,9 @@ static oct_status write_output(oct_ctx *ctx, const ir_model *m,
     if (!mem)
         return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
     switch (a->format) {
-    case FMT_TEXT: ir_print_text(m, mem); break;
+    case FMT_TEXT:
+        ir_print_text_opts(m, mem, &(ir_print_opts){.full = a->full});
+        break;
     case FMT_JSON: ir_print_json(m, mem); break;
     case FMT_DOT: ir_print_dot(m, mem); break;
     }
@@ -112,7 +118,7 @@ int cmd_inspect(int argc, char **argv)
     }
     *oct_ctx_limits(ctx) = a.limits;
     ir_model *m = NULL;
-    oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
+    oct_status st = cli_load_model(ctx, a.model, &a.load, &m);
     if (st != OCT_OK)
         return cli_finish(ctx, st);
     oct_status verified = ir_verify(m, ctx);

@@ -1,23 +1,48 @@
 /*
- * cmd_opt.c: `octet opt MODEL -o OUT.onnx [--passes=a,b] [--allow-external-data]`.
- * Loads the model, verifies it, runs the listed passes (none by default:
- * then it is a round trip) and saves it.  "-" reads
- * standard input / writes standard output.  The output goes through an
- * atomic write and may not be the input file.
+ * cmd_opt.c: `octet opt MODEL -o OUT [--passes=a,b,...] [--verify-each]
+ * [--print-after=PASS]... [--print-after-all] [--time-passes]
+ * [--emit=onnx|text] [-f] [--allow-external-data]`, after LLVM's opt.
+ * Loads the model (binary ONNX or text IR, "-" for standard input),
+ * verifies it, runs the pipeline through pass_run_pipeline and saves it as
+ * ONNX or as text IR with every value printed (readable back).  The IR
+ * after the chosen passes and the pass timings go to standard error.
+ * Binary ONNX is not written to a terminal unless -f is given.  The output
+ * goes through an atomic write and may not be the input file.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
+enum { MAX_TIMED = 64 };
+
 typedef struct opt_args {
     const char *model;
     const char *output;
     const char *passes;
+    char *print_after; /* comma-joined --print-after values (malloc'ed) */
+    bool print_after_all, verify_each, time_passes, emit_text, force;
     fe_load_opts load;
     oct_limits limits;
 } opt_args;
+
+/* Appends one --print-after value to the comma-joined list. */
+static bool add_print_after(opt_args *a, const char *v)
+{
+    size_t old = a->print_after ? strlen(a->print_after) : 0;
+    char *s = realloc(a->print_after, old + strlen(v) + 2);
+    if (!s)
+        return false;
+    if (old)
+        s[old++] = ',';
+    strcpy(s + old, v);
+    a->print_after = s;
+    return true;
+}
 
 /* Parses the command line; returns 0 or the usage-error exit code. */
 static int parse_args(int argc, char **argv, opt_args *a)
@@ -36,9 +61,33 @@ static int parse_args(int argc, char **argv, opt_args *a)
                 return cli_usage_error("opt", "-o given twice");
             a->output = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--passes"))) {
+            if (a->passes)
+                return cli_usage_error("opt", "--passes given twice (list them "
+                                       "in one: --passes=a,b)");
             a->passes = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--print-after"))) {
+            if (!add_print_after(a, v))
+                return cli_usage_error("opt", "out of memory");
+        } else if ((v = cli_opt_value(argc, argv, &i, "--emit"))) {
+            if (!strcmp(v, "text"))
+                a->emit_text = true;
+            else if (!strcmp(v, "onnx"))
+                a->emit_text = false;
+            else
+                return cli_usage_error("opt", "unknown --emit '%s' (onnx or text)", v);
+        } else if (!strcmp(argv[i], "--print-after-all")) {
+            a->print_after_all = true;
+        } else if (!strcmp(argv[i], "--verify-each")) {
+            a->verify_each = true;
+        } else if (!strcmp(argv[i], "--time-passes")) {
+            a->time_passes = true;
+        } else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
+            a->force = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->load.allow_external_data = true;
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--passes") ||
+                   !strcmp(argv[i], "--print-after") || !strcmp(argv[i], "--emit")) {
+            return cli_usage_error("opt", "%s needs a value", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             return cli_usage_error("opt", "unknown option '%s'", argv[i]);
         } else if (a->model) {
@@ -52,30 +101,113 @@ static int parse_args(int argc, char **argv, opt_args *a)
         return cli_usage_error("opt", "no model given");
     if (!a->output)
         return cli_usage_error("opt", "no output given (use -o OUT.onnx or -o -)");
+    if ((a->print_after || a->print_after_all || a->verify_each) && !a->passes)
+        return cli_usage_error("opt", "--print-after, --print-after-all and "
+                               "--verify-each need --passes");
+    if (!a->emit_text && !a->force && !strcmp(a->output, "-") && isatty(STDOUT_FILENO))
+        return cli_usage_error("opt", "refusing to write binary ONNX to a "
+                               "terminal (redirect it, use --emit=text, or "
+                               "force it with -f)");
     return 0;
+}
+
+/* --print-after: the text IR to standard error under a '#' header (so the
+ * dump still reads back as text IR). */
+static void print_ir(void *user, const char *pass, size_t index,
+                     const char *text, size_t len)
+{
+    (void)user;
+    fprintf(stderr, "# *** IR after %s (pass %zu) ***\n", pass, index + 1);
+    fwrite(text, 1, len, stderr);
+}
+
+typedef struct pass_times {
+    const char *name[MAX_TIMED];
+    double seconds[MAX_TIMED];
+    size_t n;
+} pass_times;
+
+static void record_time(void *user, const char *pass, size_t index, double s)
+{
+    pass_times *t = user;
+    (void)index;
+    if (t->n < MAX_TIMED) {
+        t->name[t->n] = pass;
+        t->seconds[t->n++] = s;
+    }
+}
+
+/* --time-passes: one line per pass run, in order, then the total. */
+static void print_times(const pass_times *t)
+{
+    double total = 0;
+    for (size_t i = 0; i < t->n; i++)
+        total += t->seconds[i];
+    fputs("===-------------------------------------------===\n"
+          "           octet opt: pass execution times\n"
+          "===-------------------------------------------===\n"
+          "  wall (ms)   share  pass\n", stderr);
+    for (size_t i = 0; i < t->n; i++)
+        fprintf(stderr, "  %9.3f  %5.1f%%  %s\n", t->seconds[i] * 1e3,
+                total > 0 ? 100.0 * t->seconds[i] / total : 0.0, t->name[i]);
+    fprintf(stderr, "  %9.3f  100.0%%  total\n", total * 1e3);
+}
+
+/* Writes the model as text IR with every value in full. */
+static oct_status save_text(oct_ctx *ctx, const ir_model *m, const char *path)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
+    ir_print_text_opts(m, mem, &(ir_print_opts){.full = true});
+    bool failed = ferror(mem) != 0;
+    if (fclose(mem) != 0 || failed) {
+        free(buf);
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory printing the model");
+    }
+    oct_status st = ir_write_atomic(ctx, path, buf, len);
+    free(buf);
+    return st;
 }
 
 int cmd_opt(int argc, char **argv)
 {
     opt_args a;
     int usage = parse_args(argc, argv, &a);
-    if (usage)
+    if (usage) {
+        free(a.print_after);
         return usage;
+    }
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
+        free(a.print_after);
         fputs("octet: out of memory\n", stderr);
         return OCT_EINTERNAL;
     }
     *oct_ctx_limits(ctx) = a.limits;
+    pass_times times = {0};
+    pass_pipeline_opts po = {
+        .verify_each = a.verify_each,
+        .print_after = a.print_after,
+        .print_after_all = a.print_after_all,
+        .print = print_ir,
+        .time = a.time_passes ? record_time : NULL,
+        .time_user = &times,
+    };
     ir_model *m = NULL;
-    oct_status st = fe_load_file(ctx, a.model, &a.load, &m);
+    oct_status st = cli_load_model(ctx, a.model, &a.load, &m);
     if (st == OCT_OK)
         st = ir_verify(m, ctx);
-    if (st == OCT_OK)
-        st = a.passes ? pass_run_list(m, a.passes, ctx) : OCT_OK;
+    if (st == OCT_OK && a.passes)
+        st = pass_run_pipeline(m, a.passes, &po, ctx);
+    if (a.time_passes)
+        print_times(&times);
     if (st == OCT_OK && a.passes)
         st = ir_verify(m, ctx);
     if (st == OCT_OK)
-        st = fe_save_file(ctx, m, a.output);
+        st = a.emit_text ? save_text(ctx, m, a.output) : fe_save_file(ctx, m, a.output);
+    free(a.print_after);
     return cli_finish(ctx, st);
 }

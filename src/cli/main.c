@@ -28,20 +28,35 @@ static const struct {
 static const struct {
     const char *name, *text;
 } command_help[] = {
-    {"inspect", "usage: octet inspect MODEL [--format=text|json|dot] [-o FILE|-]\n"
+    {"inspect", "usage: octet inspect MODEL [--format=text|json|dot] [--full] [-o FILE|-]\n"
           "                     [--allow-external-data]\n"
-          "Prints the model's graph.  MODEL may be '-' for standard input.\n"
+          "Prints the model's graph.  MODEL is ONNX or text IR; '-' reads\n"
+          "standard input.\n"
+          "  --full         text form with every initializer's values and doc\n"
+          "                 string in full (readable back by opt and inspect)\n"
           "  --format=text  one line per node: op, name, inputs and outputs with\n"
           "                 dtype and shape, attributes (default)\n"
           "  --format=json  one object per node and tensor\n"
           "  --format=dot   Graphviz; render with dot -Tsvg\n"
           "  -o FILE        write to FILE instead of standard output\n"},
-    {"opt", "usage: octet opt MODEL -o OUT.onnx [--passes=a,b,...] [--allow-external-data]\n"
-          "Loads MODEL, verifies it, runs the listed passes (none by default;\n"
-          "shape_infer, fold, fuse, qdq_fuse: src/passes/passes.def) and saves\n"
-          "it to OUT.onnx.  '-' for MODEL\n"
-          "reads standard input; '-o -' writes standard output.  The output is\n"
-          "written to a temporary file and renamed; it may not be MODEL.\n"},
+    {"opt", "usage: octet opt MODEL -o OUT [--passes=a,b,...] [--verify-each]\n"
+          "                 [--print-after=PASS[,PASS]]... [--print-after-all]\n"
+          "                 [--time-passes] [--emit=onnx|text] [-f] [--allow-external-data]\n"
+          "Loads MODEL (ONNX or text IR), verifies it, runs the listed passes\n"
+          "(none by default; `octet passes` lists them) and saves it to OUT.\n"
+          "'-' for MODEL reads standard input; '-o -' writes standard output.\n"
+          "  --verify-each      verify the graph after every pass; name the pass\n"
+          "                     that broke it\n"
+          "  --print-after=P    print the text IR after pass P to stderr\n"
+          "                     (repeatable, or a comma list)\n"
+          "  --print-after-all  print the text IR after every pass to stderr\n"
+          "  --time-passes      print each pass's wall time to stderr\n"
+          "  --emit=text        write text IR (every value in full) instead of ONNX\n"
+          "  -f, --force        write binary ONNX even to a terminal\n"
+          "The output is written to a temporary file and renamed; it may not be MODEL.\n"},
+    {"passes", "usage: octet passes\n"
+          "Lists every pass `opt --passes` accepts, with the analyses it requires\n"
+          "and preserves and a one-line description.\n"},
     {"run", "usage: octet run MODEL --input NAME=FILE ... [--output-dir DIR]\n"
           "                 [--format=npy|pb] [--repeat N --time] [--each-sample]\n"
           "                 [--jit [--threads N]]\n"

@@ -2,7 +2,8 @@
  * ir.h: Octet's internal contract for the graph IR and the compilation
  * context.  Sections: context and arena (ctx.c, arena.c), diagnostics
  * (diag.c), element types (dtype.c), the op table (ops.c), graph construction
- * and lookup (graph.c), the verifier (verify.c) and printers (print*.c).
+ * and lookup (graph.c), the verifier (verify.c), printers (print*.c) and the
+ * text-form parser (parse.c).
  *
  * Ownership: every IR object lives in the context's arena and is freed with
  * the context.  Names are NUL-terminated strings in the arena.  Nothing in
@@ -525,6 +526,28 @@ size_t ir_utf8_len(const uint8_t *p, size_t n);
  * form is stable (golden tests and --print-after use it). */
 #include <stdio.h>
 void ir_print_text(const ir_model *m, FILE *out);
+typedef struct ir_print_opts {
+    /* Print every initializer's (and tensor attribute's) values and every
+     * doc string in full instead of a size and hash, so that
+     * ir_parse_text reads the text back (golden tests use it). */
+    bool full;
+} ir_print_opts;
+/* ir_print_text with options (NULL: the defaults, as ir_print_text). */
+void ir_print_text_opts(const ir_model *m, FILE *out, const ir_print_opts *opts);
+
+/* parse.c: reads the text form back into a model in ctx's arena.  Accepts
+ * what ir_print_text_opts prints with `full` (so printing the result gives
+ * the same text), plus blank lines and '#' comment lines, and a tensor
+ * without its #H (the hash is checked when present).  What the printer
+ * shows only as a size and hash (a big initializer without `full`, opaque
+ * subgraphs, functions, unknown fields) cannot be read back: an OCT_EINPUT
+ * diagnostic names it.  Every diagnostic is "FILE:LINE:COLUMN: ...";
+ * ctx's limits (nodes, rank, tensor elements, initializer bytes) apply.
+ * The model is not verified. */
+oct_status ir_parse_text(oct_ctx *ctx, const char *text, size_t len,
+                         const char *file, ir_model **out);
+/* True if data starts like the text form ("octet-ir 1" and a line end). */
+bool ir_is_text(const void *data, size_t len);
 void ir_print_json(const ir_model *m, FILE *out);
 void ir_print_dot(const ir_model *m, FILE *out);
 /* Fill colour ("#rrggbb") of a low-precision element type in pictures

@@ -37,13 +37,18 @@
  *            tensor.
  *   TYPE     DT[DIMS] with DT a short dtype name (f32, i64, u8, f8e4m3fn,
  *            ...; '?' if undefined), DIMS comma-separated: a number, a
- *            symbolic name, or '?' when unknown; DT[*] when the rank is
+ *            symbolic name (quoted if it starts with a digit), or '?' when
+ *            unknown; DT[*] when the rank is
  *            unknown; a dimension or type denotation follows as @S.  Non-
  *            tensor types (sequence, map, ...) print as <type N bytes #H>.
  *   TENSOR   DT[DIMS] raw|typed #H [= [v, ...]]: the storage the protobuf
  *            used, the hash of the raw_data-layout bytes (strings: of each
  *            length and bytes), and the values when there are at most 8
- *            elements of an integer, bool, f32 or f64 type.
+ *            elements of an integer, bool, f32 or f64 type.  With the
+ *            `full` option every tensor shows its values: a list for those
+ *            types and for STRING (as S), x"HEX" of the raw_data-layout
+ *            bytes for the others (f16, bf16, f8, 4-bit, complex); doc
+ *            strings are then always quoted.  parse.c reads that back.
  *   ATTR     name=VALUE [doc=D] [unknown=U], in stored order.  VALUE:
  *            INT as a number; FLOAT as %.9g (round-trips a float exactly)
  *            with ".0" added when it would read as an integer; STRING as S;
@@ -135,14 +140,14 @@ static void put_blob_ref(FILE *out, const char *kind, const ir_blob *b)
     fputc('>', out);
 }
 
-/* " doc=D" for a non-empty doc string. */
-static void put_doc(FILE *out, const char *doc)
+/* " doc=D" for a non-empty doc string (always quoted when full). */
+static void put_doc(FILE *out, const char *doc, bool full)
 {
     size_t len = doc ? strlen(doc) : 0;
     if (!len)
         return;
     fputs(" doc=", out);
-    if (len <= DOC_INLINE_MAX) {
+    if (len <= DOC_INLINE_MAX || full) {
         put_str(out, doc, len);
     } else {
         ir_blob b = {(uint8_t *)doc, len};
@@ -200,8 +205,10 @@ static void put_type(FILE *out, const ir_type *t)
                 fputc(',', out);
             if (d->value >= 0)
                 fprintf(out, "%" PRId64, d->value);
-            else if (d->param && *d->param)
+            else if (d->param && *d->param && (*d->param < '0' || *d->param > '9'))
                 put_name(out, d->param);
+            else if (d->param && *d->param)
+                put_cstr(out, d->param); /* quoted: it would read as a number */
             else
                 fputc('?', out);
             if (d->denotation && *d->denotation) {
@@ -314,20 +321,48 @@ static bool previewable(int dtype)
     }
 }
 
-/* DT[DIMS] raw|typed #H [= [v, ...]] */
-static void put_tensor_body(FILE *out, const ir_tensor *t)
+/* The full-mode values of a tensor no list can show: strings as a list
+ * of S, every other dtype as x"HEX" of its raw_data-layout bytes. */
+static void put_raw_values(FILE *out, const ir_tensor *t)
+{
+    if (t->dtype == IR_DT_STRING) {
+        const ir_blob *s = t->data;
+        fputs(" = [", out);
+        for (uint64_t i = 0; i < t->nelems; i++) {
+            if (i)
+                fputs(", ", out);
+            put_str(out, s[i].data, s[i].len);
+        }
+        fputc(']', out);
+        return;
+    }
+    const uint8_t *p = t->data;
+    fputs(" = x\"", out);
+    for (uint64_t i = 0; i < t->nbytes; i++)
+        fprintf(out, "%02x", p[i]);
+    fputc('"', out);
+}
+
+/* DT[DIMS] raw|typed #H [= [v, ...] | = x"HEX"]: values when small and
+ * previewable, or always when full. */
+static void put_tensor_body(FILE *out, const ir_tensor *t, bool full)
 {
     put_dims_open(out, t->dtype);
     for (int i = 0; t->dims && i < t->rank; i++)
         fprintf(out, "%s%" PRId64, i ? "," : "", t->dims[i]);
     fprintf(out, "] %s ", t->storage == IR_STORE_RAW ? "raw" : "typed");
     put_hash(out, tensor_hash(t));
-    if (!t->data || t->nelems == 0 || t->nelems > PREVIEW_MAX ||
-        !previewable(t->dtype))
+    if (!t->data || t->nelems == 0 ||
+        (!full && (t->nelems > PREVIEW_MAX || !previewable(t->dtype))))
         return;
     uint64_t bytes;
-    if (!ir_dtype_bytes(t->dtype, t->nelems, &bytes) || bytes != t->nbytes)
+    if (!ir_dtype_bytes(t->dtype, t->nelems, &bytes) ||
+        (t->dtype != IR_DT_STRING && bytes != t->nbytes))
         return; /* inconsistent size: the verifier reports it */
+    if (!previewable(t->dtype)) {
+        put_raw_values(out, t);
+        return;
+    }
     fputs(" = [", out);
     for (uint64_t i = 0; i < t->nelems; i++) {
         if (i)
@@ -337,7 +372,7 @@ static void put_tensor_body(FILE *out, const ir_tensor *t)
     fputc(']', out);
 }
 
-static void put_tensor(FILE *out, const ir_tensor *t)
+static void put_tensor(FILE *out, const ir_tensor *t, bool full)
 {
     if (!t) {
         fputs("tensor()", out);
@@ -348,8 +383,8 @@ static void put_tensor(FILE *out, const ir_tensor *t)
         put_name(out, t->name);
         fputs(": ", out);
     }
-    put_tensor_body(out, t);
-    put_doc(out, t->doc);
+    put_tensor_body(out, t, full);
+    put_doc(out, t->doc, full);
     put_extra(out, &t->extra);
     fputc(')', out);
 }
@@ -366,7 +401,7 @@ static const void *attr_list_data(const ir_attr *a)
     }
 }
 
-static void put_attr(FILE *out, const ir_attr *a)
+static void put_attr(FILE *out, const ir_attr *a, bool full)
 {
     static const char *const empty_list[] = {
         [IR_ATTR_FLOATS] = "floats[]", [IR_ATTR_INTS] = "ints[]",
@@ -383,7 +418,7 @@ static void put_attr(FILE *out, const ir_attr *a)
         case IR_ATTR_FLOAT: put_float(out, a->f, 9); break;
         case IR_ATTR_INT: fprintf(out, "%" PRId64, a->i); break;
         case IR_ATTR_STRING: put_str(out, a->s.data, a->s.len); break;
-        case IR_ATTR_TENSOR: put_tensor(out, a->t); break;
+        case IR_ATTR_TENSOR: put_tensor(out, a->t, full); break;
         case IR_ATTR_GRAPH: put_blob_ref(out, "graph", &a->g); break;
         case IR_ATTR_SPARSE_TENSOR: put_blob_ref(out, "sparse_tensor", &a->g); break;
         case IR_ATTR_TYPE_PROTO: put_blob_ref(out, "type_proto", &a->g); break;
@@ -408,7 +443,7 @@ static void put_attr(FILE *out, const ir_attr *a)
                 case IR_ATTR_STRINGS:
                     put_str(out, a->strings[i].data, a->strings[i].len);
                     break;
-                case IR_ATTR_TENSORS: put_tensor(out, a->tensors[i]); break;
+                case IR_ATTR_TENSORS: put_tensor(out, a->tensors[i], full); break;
                 case IR_ATTR_GRAPHS: put_blob_ref(out, "graph", &a->blobs[i]); break;
                 case IR_ATTR_SPARSE_TENSORS:
                     put_blob_ref(out, "sparse_tensor", &a->blobs[i]);
@@ -422,11 +457,11 @@ static void put_attr(FILE *out, const ir_attr *a)
             fprintf(out, "<attribute type %d>", (int)a->type);
         }
     }
-    put_doc(out, a->doc);
+    put_doc(out, a->doc, full);
     put_extra(out, &a->extra);
 }
 
-static void put_node(FILE *out, const ir_node *n)
+static void put_node(FILE *out, const ir_node *n, bool full)
 {
     fputs("node ", out);
     put_name(out, n->op_type);
@@ -454,26 +489,33 @@ static void put_node(FILE *out, const ir_node *n)
         for (int i = 0; i < n->n_attr; i++) {
             if (i)
                 fputs(", ", out);
-            put_attr(out, &n->attrs[i]);
+            put_attr(out, &n->attrs[i], full);
         }
         fputc('}', out);
     }
-    put_doc(out, n->doc);
+    put_doc(out, n->doc, full);
     put_extra(out, &n->extra);
     fputc('\n', out);
 }
 
-static void put_value_line(FILE *out, const char *kind, const ir_value *v)
+static void put_value_line(FILE *out, const char *kind, const ir_value *v,
+                           bool full)
 {
     fprintf(out, "%s ", kind);
     put_value(out, v, false);
-    put_doc(out, v->doc);
+    put_doc(out, v->doc, full);
     put_extra(out, &v->extra);
     fputc('\n', out);
 }
 
 void ir_print_text(const ir_model *m, FILE *out)
 {
+    ir_print_text_opts(m, out, NULL);
+}
+
+void ir_print_text_opts(const ir_model *m, FILE *out, const ir_print_opts *opts)
+{
+    bool full = opts && opts->full;
     fputs("octet-ir 1\n", out);
     fprintf(out, "model ir_version=%" PRId64 " producer_name=", m->ir_version);
     put_cstr(out, m->producer_name);
@@ -483,7 +525,7 @@ void ir_print_text(const ir_model *m, FILE *out)
     put_cstr(out, m->domain);
     if (m->has_model_version)
         fprintf(out, " model_version=%" PRId64, m->model_version);
-    put_doc(out, m->doc);
+    put_doc(out, m->doc, full);
     put_extra(out, &m->extra);
     fputc('\n', out);
     for (size_t i = 0; i < m->n_opsets; i++) {
@@ -513,7 +555,7 @@ void ir_print_text(const ir_model *m, FILE *out)
         return;
     fputs("graph ", out);
     put_name(out, g->name);
-    put_doc(out, g->doc);
+    put_doc(out, g->doc, full);
     put_extra(out, &g->extra);
     fputc('\n', out);
     for (size_t i = 0; i < g->n_sparse_inits; i++) {
@@ -527,9 +569,9 @@ void ir_print_text(const ir_model *m, FILE *out)
         fputc('\n', out);
     }
     for (size_t i = 0; i < g->n_inputs; i++)
-        put_value_line(out, "input", g->inputs[i]);
+        put_value_line(out, "input", g->inputs[i], full);
     for (size_t i = 0; i < g->n_outputs; i++)
-        put_value_line(out, "output", g->outputs[i]);
+        put_value_line(out, "output", g->outputs[i], full);
     for (size_t i = 0; i < g->n_inits; i++) {
         const ir_value *v = g->inits[i];
         const ir_tensor *t = v->init;
@@ -537,14 +579,14 @@ void ir_print_text(const ir_model *m, FILE *out)
         put_name(out, v->name);
         if (t) {
             fputs(": ", out);
-            put_tensor_body(out, t);
-            put_doc(out, t->doc);
+            put_tensor_body(out, t, full);
+            put_doc(out, t->doc, full);
             put_extra(out, &t->extra);
         }
         fputc('\n', out);
     }
     for (size_t i = 0; i < g->n_value_info; i++)
-        put_value_line(out, "value_info", g->value_info[i]);
+        put_value_line(out, "value_info", g->value_info[i], full);
     for (size_t i = 0; i < g->n_nodes; i++)
-        put_node(out, g->nodes[i]);
+        put_node(out, g->nodes[i], full);
 }

@@ -1,17 +1,27 @@
 /*
  * pipeline.c: the pass registry built from passes.def, the default pipeline
- * written out as a list, and running passes by name ("-passes=a,b").
+ * written out as a list, and the pipeline runner: a pipeline given as text
+ * ("shape_infer,fold") run with the options LLVM's opt offers (verify after
+ * each pass, hand the text IR after chosen passes to a callback, time each
+ * pass).  Nothing here prints: text and timings go to caller callbacks,
+ * problems to diagnostics.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "passes/passes.h"
 
 static const pass_info registry[] = {
-#define PASS(name, fn, summary) {#name, fn, summary},
+#define PASS(name, fn, requires, preserves, summary) \
+    {#name, fn, requires, preserves, summary},
 #include "passes/passes.def"
 #undef PASS
 };
 #define N_PASSES (sizeof registry / sizeof registry[0])
+
+enum { MAX_PIPELINE = 64, MAX_PASS_NAME = 64 };
 
 const pass_info *pass_registry(size_t *count)
 {
@@ -19,12 +29,41 @@ const pass_info *pass_registry(size_t *count)
     return registry;
 }
 
+static const pass_info *find_in(const pass_info *list, size_t n,
+                                const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(list[i].name) == len && !memcmp(list[i].name, name, len))
+            return &list[i];
+    return NULL;
+}
+
 const pass_info *pass_find(const char *name)
 {
-    for (size_t i = 0; i < N_PASSES; i++)
-        if (strcmp(registry[i].name, name) == 0)
-            return &registry[i];
-    return NULL;
+    return find_in(registry, N_PASSES, name, strlen(name));
+}
+
+const char *pass_analysis_names(unsigned set, char *buf, size_t size)
+{
+    static const struct { unsigned bit; const char *name; } names[] = {
+#define A(e, bit, name, what) {PASS_A_##e, name},
+        PASS_ANALYSES(A)
+#undef A
+    };
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!(set & names[i].bit))
+            continue;
+        int n = snprintf(buf + off, size - off, "%s%s", off ? "," : "",
+                         names[i].name);
+        if (n < 0 || (size_t)n >= size - off)
+            break;
+        off += (size_t)n;
+    }
+    if (!off)
+        snprintf(buf, size, "-");
+    return buf;
 }
 
 oct_status pass_run(ir_model *m, const pass_info *p, oct_ctx *ctx)
@@ -42,51 +81,147 @@ oct_status pass_run(ir_model *m, const pass_info *p, oct_ctx *ctx)
  * inference again so every value carries the final types. */
 oct_status pass_run_default(ir_model *m, oct_ctx *ctx)
 {
-    static const char *const pipeline[] = {
-        "shape_infer",
-        "fold",
-        "shape_infer",
-    };
-    for (size_t i = 0; i < sizeof pipeline / sizeof pipeline[0]; i++) {
-        const pass_info *p = pass_find(pipeline[i]);
-        OCT_ASSERT(p != NULL);
-        oct_status st = pass_run(m, p, ctx);
-        if (st != OCT_OK)
-            return st;
-    }
-    return OCT_OK;
+    return pass_run_pipeline(m, "shape_infer,"
+                                "fold,"
+                                "shape_infer",
+                             NULL, ctx);
 }
 
 oct_status pass_run_list(ir_model *m, const char *names, oct_ctx *ctx)
 {
-    enum { MAX_LIST = 64 };
-    const pass_info *list[MAX_LIST];
-    size_t n = 0;
-    const char *p = names;
+    return pass_run_pipeline(m, names, NULL, ctx);
+}
+
+/* The unknown-name diagnostic: names the bad one and lists the valid. */
+static oct_status unknown_pass(oct_ctx *ctx, const char *what, const char *name,
+                               size_t len, const pass_info *list, size_t n)
+{
+    char valid[512];
+    size_t off = 0;
+    valid[0] = '\0';
+    for (size_t i = 0; i < n && off < sizeof valid; i++) {
+        int w = snprintf(valid + off, sizeof valid - off, "%s%s", i ? ", " : "",
+                         list[i].name);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    return oct_error(ctx, OCT_EUSAGE, "unknown pass '%.*s' in %s (valid passes: %s)",
+                     (int)(len > MAX_PASS_NAME ? MAX_PASS_NAME : len), name, what,
+                     valid);
+}
+
+/* Splits a comma-separated list of pass names and looks each one up;
+ * stores them in out[0..*n_out).  Spaces around names are ignored and
+ * empty entries skipped. */
+static oct_status parse_names(oct_ctx *ctx, const char *what, const char *text,
+                              const pass_info *list, size_t n,
+                              const pass_info **out, size_t *n_out)
+{
+    *n_out = 0;
+    const char *p = text;
     while (*p) {
         size_t len = strcspn(p, ",");
-        if (len) {
-            char name[64];
-            const pass_info *found = NULL;
-            if (len < sizeof name) {
-                memcpy(name, p, len);
-                name[len] = '\0';
-                found = pass_find(name);
-            }
+        const char *name = p;
+        size_t name_len = len;
+        while (name_len && (*name == ' ' || *name == '\t')) {
+            name++;
+            name_len--;
+        }
+        while (name_len && (name[name_len - 1] == ' ' || name[name_len - 1] == '\t'))
+            name_len--;
+        if (name_len) {
+            const pass_info *found = find_in(list, n, name, name_len);
             if (!found)
-                return oct_error(ctx, OCT_EUSAGE, "unknown pass '%.*s'", (int)len, p);
-            if (n == MAX_LIST)
-                return oct_error(ctx, OCT_EUSAGE, "more than %d passes", MAX_LIST);
-            list[n++] = found;
+                return unknown_pass(ctx, what, name, name_len, list, n);
+            if (*n_out == MAX_PIPELINE)
+                return oct_error(ctx, OCT_EUSAGE, "more than %d passes in %s",
+                                 MAX_PIPELINE, what);
+            out[(*n_out)++] = found;
         }
         p += len;
         if (*p == ',')
             p++;
     }
-    for (size_t i = 0; i < n; i++) {
-        oct_status st = pass_run(m, list[i], ctx);
+    return OCT_OK;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Prints the model as text into memory and hands it to the callback. */
+static oct_status print_after(const ir_model *m, const pass_pipeline_opts *o,
+                              const char *pass, size_t index, oct_ctx *ctx)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
+    ir_print_text(m, mem);
+    bool failed = ferror(mem) != 0;
+    if (fclose(mem) != 0 || failed) {
+        free(buf);
+        return oct_error(ctx, OCT_EINTERNAL,
+                         "out of memory printing the model after pass '%s'", pass);
+    }
+    o->print(o->print_user, pass, index, buf, len);
+    free(buf);
+    return OCT_OK;
+}
+
+static bool in_list(const pass_info *const *list, size_t n, const pass_info *p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == p)
+            return true;
+    return false;
+}
+
+oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
+                             const pass_pipeline_opts *opts, oct_ctx *ctx)
+{
+    static const pass_pipeline_opts none = {0};
+    const pass_pipeline_opts *o = opts ? opts : &none;
+    const pass_info *reg = o->passes ? o->passes : registry;
+    size_t n_reg = o->passes ? o->n_passes : N_PASSES;
+
+    const pass_info *run[MAX_PIPELINE], *printed[MAX_PIPELINE];
+    size_t n_run = 0, n_printed = 0;
+    oct_status st = parse_names(ctx, "the pipeline", pipeline, reg, n_reg, run,
+                                &n_run);
+    if (st == OCT_OK && o->print_after)
+        st = parse_names(ctx, "--print-after", o->print_after, reg, n_reg,
+                         printed, &n_printed);
+    if (st != OCT_OK)
+        return st;
+    if ((n_printed || o->print_after_all) && !o->print)
+        return oct_error(ctx, OCT_EUSAGE,
+                         "printing after passes asked for without a print callback");
+
+    if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
+        return oct_error(ctx, OCT_EINPUT,
+                         "the input does not verify (before any pass ran)");
+    for (size_t i = 0; i < n_run; i++) {
+        const pass_info *p = run[i];
+        double start = o->time ? now_seconds() : 0;
+        st = pass_run(m, p, ctx);
+        if (o->time)
+            o->time(o->time_user, p->name, i, now_seconds() - start);
         if (st != OCT_OK)
             return st;
+        if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
+            return oct_error(ctx, OCT_EINTERNAL,
+                             "the graph no longer verifies after pass '%s' "
+                             "(pass %zu of the pipeline)", p->name, i + 1);
+        if (o->print_after_all || in_list(printed, n_printed, p)) {
+            if ((st = print_after(m, o, p->name, i, ctx)) != OCT_OK)
+                return st;
+        }
     }
     return OCT_OK;
 }
