@@ -82,7 +82,11 @@ def check_exports(prefix):
 
 def expected_consumer_lines(prefix):
     """What consumer.c must print, from octet.h's documentation and the
-    installed CLI (its --version and the defaults `octet help` lists)."""
+    installed CLI (its --version and the defaults `octet help` lists).
+    When consumer.c gains its model steps (load mnist-8, quantize through
+    the sample callback, compile, run), give it the model in check_consumer
+    and add here the "output NAME INDEX VALUE" lines of the installed CLI
+    (`octet quantize`, `octet compile --emit=so`, `octet run OUT/NAME.so`)."""
     version = output([os.path.join(prefix, "bin/octet"), "--version"]).split()[-1]
     help_text = output([os.path.join(prefix, "bin/octet"), "help"])
     defaults = dict(re.findall(r"--(max-[a-z-]+)=(\S+)", help_text))
