@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <llvm-c/Analysis.h>
+#include <llvm-c/Comdat.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
@@ -206,6 +207,49 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
     return st;
 }
 
+/* Is gv one of the symbols the generated header declares (write_header
+ * in emit.c): NAME_run, NAME_run_threads, NAME_scratch_size,
+ * NAME_signature and, with --weights=file, NAME_weights? */
+static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
+{
+    static const char *const suffixes[] = {"_run", "_run_threads", "_scratch_size",
+                                           "_signature", "_weights"};
+    size_t len;
+    const char *name = LLVMGetValueName2(gv, &len);
+    size_t n = strlen(cm->name);
+    if (len <= n || strncmp(name, cm->name, n) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
+        if (!strcmp(name + n, suffixes[i]))
+            return i < 4 || cm->weights_file;
+    return false;
+}
+
+static void internalize(LLVMValueRef gv)
+{
+    LLVMLinkage l = LLVMGetLinkage(gv);
+    if (LLVMIsDeclaration(gv) || l == LLVMInternalLinkage || l == LLVMPrivateLinkage ||
+        l == LLVMAppendingLinkage) /* llvm.used and friends */
+        return;
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetVisibility(gv, LLVMDefaultVisibility);
+    LLVMSetComdat(gv, NULL);
+}
+
+/* Gives every definition that is not part of the header's interface
+ * internal linkage, so the object and the shared library export exactly
+ * what NAME.h declares (the kernel bitcode's external helpers, such as
+ * qd8_rows, included), and the optimizer may inline or drop them. */
+static void internalize_module(cg_module *cm)
+{
+    for (LLVMValueRef fn = LLVMGetFirstFunction(cm->mod); fn; fn = LLVMGetNextFunction(fn))
+        if (!interface_symbol(cm, fn))
+            internalize(fn);
+    for (LLVMValueRef gv = LLVMGetFirstGlobal(cm->mod); gv; gv = LLVMGetNextGlobal(gv))
+        if (!interface_symbol(cm, gv))
+            internalize(gv);
+}
+
 static oct_status build_module(cg_module *cm)
 {
     oct_ctx *ctx = cm->ctx;
@@ -280,6 +324,7 @@ static oct_status build_module(cg_module *cm)
     LLVMSetGlobalConstant(ss, 1);
     snprintf(sym, sizeof sym, "%s_signature", cm->name);
     add_bytes_global(cm, sym, cm->signature, strlen(cm->signature) + 1, false);
+    internalize_module(cm);
 
     char *err = NULL;
     if (LLVMVerifyModule(cm->mod, LLVMReturnStatusAction, &err)) {
