@@ -1,32 +1,50 @@
-"""The main job on the bundled default: quantize mnist-8 with Octet
-(calibrated on the 1000-image calibration split), compile the FP32 and the
-INT8 model with `octet compile` to shared libraries, run both over the
-9000-image evaluation split (through the generated NAME_run entry point),
-and print accuracy and speed against FP32, with Octet's reference
-interpreter (`octet run`) and ONNX Runtime beside them.
+"""The main job (run by scripts/quickstart.sh): quantize and compile the
+bundled default model, models/fashion-cnn/fashion-cnn.onnx (a small CNN
+trained by tools/train_fashion_cnn.py), with nothing beside the repository.
 
-The compiled INT8 model runs its convolutions and matrix products on exact
-integer kernels (int32 accumulation, the reference's requantization).
-Accuracy is top-1 over the 9000 images; speed is the median latency of one
-image over repeated runs, without Python in the loop for octet
-(`octet run NAME.so --repeat N --time`) and through the Python API for ONNX
-Runtime (default graph optimizations, one thread)."""
+Data come from Debian's dataset-fashion-mnist package (scripts/setup.sh
+installs it), normalised exactly as the training script does (pixel / 255):
+the first 1000 images of the train split calibrate, the 10000 images of the
+test split evaluate.  Steps:
+
+  1. the data as .npy files in out/demo/fashion-cnn/ (kept, like everything
+     the job writes; the folder is printed at the end);
+  2. `octet quantize` to INT8 (the default) and to FP8 (--precision=fp8),
+     calibrated on the 1000 images: two QDQ ONNX models;
+  3. `octet compile --emit=so,header` of the FP32, INT8 and FP8 models to
+     shared libraries (batch 1);
+  4. each compiled library runs over the 10000 test images through its
+     generated NAME_run entry point (ctypes), each ONNX model in ONNX Runtime;
+  5. one table: precision, engine, top-1 accuracy, file size (the .so for
+     Octet, the .onnx for ONNX Runtime), median latency of one image on one
+     thread (`octet run NAME.so --repeat N --time` for Octet, so no Python is
+     in the loop; the Python API for ONNX Runtime, default graph
+     optimizations), and speed relative to FP32 on the same engine.
+
+When ../shared (or $OCTET_SHARED) holds models/mnist-8 and data/mnist, the
+same steps run on mnist-8 afterwards (1000-image calibration split,
+9000-image evaluation split), unless --bundled-only is given.
+
+    .venv/bin/python scripts/demo.py [--out out/demo] [--bundled-only] [--repeat N]
+"""
+import argparse
 import ctypes
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 import onnxruntime as ort
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import train_fashion_cnn as fashion  # noqa: E402  (the idx reader and the normalisation)
+
 OCTET = os.path.join(ROOT, "build", "octet")
-SHARED = os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared"))
-MODEL = os.path.join(SHARED, "models", "mnist-8", "model.onnx")
-DATA = os.path.join(SHARED, "data", "mnist")
+BUNDLED = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
+SHARED = os.environ.get("OCTET_SHARED") or os.path.join(ROOT, "..", "shared")
 
 
 def octet(*args):
@@ -36,21 +54,16 @@ def octet(*args):
     return r.stdout
 
 
-def octet_accuracy(model, x_file, labels, tmp):
-    out = os.path.join(tmp, os.path.basename(model) + ".out")
-    t0 = time.perf_counter()
-    octet("run", model, "--input", f"Input3={x_file}", "--each-sample",
-          "--output-dir", out, "--format=npy")
-    seconds = time.perf_counter() - t0
-    y = np.load(os.path.join(out, sorted(os.listdir(out))[0])).reshape(len(labels), -1)
-    return float(np.mean(y.argmax(1) == labels)), seconds / len(labels)
+def save_npy(path, array):
+    tmp = path + ".tmp.npy"
+    np.save(tmp, array)
+    os.replace(tmp, path)
 
 
-def compiled_accuracy(model, images, labels, tmp, name):
-    """Compiles model to NAME.so and runs it once per image through
-    NAME_run (inputs, outputs, scratch pointers; it allocates nothing)."""
-    base = os.path.join(tmp, name)
-    octet("compile", model, "-o", base, "--emit=so,header")
+def compiled_run(base, name, images, repeat):
+    """Runs NAME.so (NAME_run: inputs, outputs, scratch; it allocates
+    nothing) once per image; returns (predictions, median seconds of one
+    image measured by `octet run --repeat --time`)."""
     lib = ctypes.CDLL(base + ".so")
     sig = json.loads(ctypes.string_at(ctypes.addressof(
         ctypes.c_char.in_dll(lib, name + "_signature"))).decode())
@@ -61,63 +74,135 @@ def compiled_accuracy(model, images, labels, tmp, name):
     run.restype = ctypes.c_int
     run.argtypes = [ctypes.c_void_p] * 3
     outs_ptr = (ctypes.c_void_p * 1)(out.ctypes.data)
-    x = np.ascontiguousarray(images.reshape(-1, 1, 1, 28, 28))
-    preds = np.empty(len(labels), np.int64)
-    for i in range(len(labels)):
+    x = np.ascontiguousarray(images[:, None])          # [N, 1, C, H, W]: batch-1 inputs
+    preds = np.empty(len(images), np.int64)
+    for i in range(len(images)):
         ins_ptr = (ctypes.c_void_p * 1)(x[i].ctypes.data)
         if run(ins_ptr, outs_ptr, scratch_ptr) != 0:
             sys.exit(f"{name}_run failed on image {i}")
         preds[i] = out.argmax()
-    one = os.path.join(tmp, name + ".one.npy")
-    np.save(one, x[0])
-    out = octet("run", base + ".so", "--input", f"Input3={one}", "--repeat", "3000", "--time")
-    median_ms = float(out.split("time: median ")[1].split(" ms")[0])
-    return float(np.mean(preds == labels)), median_ms / 1e3
+    one = base + ".one.npy"
+    save_npy(one, x[0])
+    text = octet("run", base + ".so", "--input", f"{sig['inputs'][0]['name']}={one}",
+                 "--repeat", str(repeat), "--time")
+    return preds, float(text.split("time: median ")[1].split(" ms")[0]) / 1e3
 
 
-def ort_accuracy(model, images, labels):
+def ort_run(model, input_name, images, repeat, basic=False):
+    """ONNX Runtime, one thread: predictions over images (batch 1, as the
+    compiled models run) and the median latency of one image.  basic: basic
+    graph optimizations only (ORT's extended level fuses DQ-Conv-Q into
+    QLinearConv also for float8, which its own type check then rejects)."""
     so = ort.SessionOptions()
+    if basic:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
     so.log_severity_level = 3
     s = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-    y = np.concatenate([s.run(None, {"Input3": images[i:i + 1]})[0]
-                        for i in range(len(labels))])
+    preds = np.empty(len(images), np.int64)
+    for i in range(len(images)):
+        preds[i] = s.run(None, {input_name: images[i:i + 1]})[0].argmax()
     times = []
-    for _ in range(3000):
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        s.run(None, {"Input3": images[:1]})
+        s.run(None, {input_name: images[:1]})
         times.append(time.perf_counter() - t0)
-    return float(np.mean(y.argmax(1) == labels)), float(np.median(times))
+    return preds, float(np.median(times))
+
+
+def size_text(n):
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
+
+
+def main_job(title, model, input_name, calib, images, labels, out, repeat):
+    """Quantizes, compiles, evaluates and prints the table for one model.
+    calib and images are float32 [N, C, H, W] as the model takes them."""
+    os.makedirs(out, exist_ok=True)
+    stem = title.replace("-", "_").replace(".", "_")      # a C identifier: the symbols' prefix
+    calib_file = os.path.join(out, "calib.npy")
+    save_npy(calib_file, calib)
+    save_npy(os.path.join(out, "eval_images.npy"), images)
+    save_npy(os.path.join(out, "eval_labels.npy"), labels)
+    shape = "x".join(str(d) for d in (1,) + images.shape[1:])
+
+    models = [("FP32", model)]
+    for prec in ("int8", "fp8"):
+        q = os.path.join(out, f"{stem}.{prec}.onnx")
+        t0 = time.perf_counter()
+        octet("quantize", model, "--calib", calib_file, f"--precision={prec}", "-o", q,
+              "--progress=none", "--report", os.path.join(out, f"{stem}.{prec}.report.json"))
+        print(f"  octet quantize --precision={prec}: {os.path.relpath(q, ROOT)} "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        models.append((prec.upper(), q))
+
+    rows = []
+    for prec, path in models:
+        name = f"{stem}_{prec.lower()}"
+        base = os.path.join(out, name)
+        t0 = time.perf_counter()
+        octet("compile", path, "-o", base, "--emit=so,header",
+              "--input-shape", f"{input_name}={shape}")
+        print(f"  octet compile {prec}: {os.path.relpath(base, ROOT)}.so "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        preds, sec = compiled_run(base, name, images, repeat)
+        rows.append((prec, "octet compiled", float(np.mean(preds == labels)),
+                     os.path.getsize(base + ".so"), sec))
+        preds, sec = ort_run(path, input_name, images, repeat, basic=prec == "FP8")
+        rows.append((prec, "ONNX Runtime" + ("*" if prec == "FP8" else ""), float(np.mean(preds == labels)),
+                     os.path.getsize(path), sec))
+
+    fp32 = {engine: sec for prec, engine, _, _, sec in rows if prec == "FP32"}
+    fp32["ONNX Runtime*"] = fp32["ONNX Runtime"]
+    print(f"\n{title}: top-1 over {len(labels)} images; latency: median of one image, "
+          f"one thread\n(ONNX Runtime's through its Python API); speed: FP32 latency / "
+          f"this latency on the same engine")
+    print(f"{'precision':<10} {'engine':<15} {'top-1':>7} {'file size':>11} "
+          f"{'latency':>11} {'speed':>7}")
+    for prec, engine, acc, size, sec in rows:
+        print(f"{prec:<10} {engine:<15} {acc:>7.2%} {size_text(size):>11} "
+              f"{sec * 1e6:>8.1f} us {fp32[engine] / sec:>6.2f}x")
+    print("* basic graph optimizations: ORT's QDQ fusion does not take float8")
+    with open(os.path.join(out, "results.json.tmp"), "w") as f:
+        json.dump([dict(precision=p, engine=e, top1=a, file_bytes=s, latency_s=t)
+                   for p, e, a, s, t in rows], f, indent=1)
+    os.replace(os.path.join(out, "results.json.tmp"), os.path.join(out, "results.json"))
+    return rows
 
 
 def main():
-    images = np.load(os.path.join(DATA, "images_u8.npy"))[1000:].astype(np.float32)
-    labels = np.load(os.path.join(DATA, "labels_u8.npy"))[1000:]
-    with tempfile.TemporaryDirectory() as tmp:
-        qdq = os.path.join(tmp, "mnist-8.int8.onnx")
-        print("octet quantize mnist-8 (calibration: 1000 images, INT8, per-channel weights)")
-        t0 = time.perf_counter()
-        octet("quantize", MODEL, "--calib", os.path.join(DATA, "calib_1000_f32.npy"),
-              "-o", qdq, "--progress=none")
-        print(f"  quantized in {time.perf_counter() - t0:.1f} s")
-        x_file = os.path.join(tmp, "eval.npy")
-        np.save(x_file, images.reshape(-1, 1, 1, 28, 28))
-        rows = []
-        for name, sym, model in (("FP32", "mnist_fp32", MODEL), ("INT8 (QDQ)", "mnist_int8", qdq)):
-            acc_c, sec_c = compiled_accuracy(model, images, labels, tmp, sym)
-            acc, sec = octet_accuracy(model, x_file, labels, tmp)
-            acc_ort, sec_ort = ort_accuracy(model, images.reshape(-1, 1, 28, 28), labels)
-            rows.append((name, acc_c, sec_c, acc, sec, acc_ort, sec_ort))
-        print("\nmnist-8 on the 9000-image evaluation split (top-1; ms: median latency of one\n"
-              "image, one thread; `octet run` is the reference interpreter, ms per image)")
-        print(f"{'model':<12} {'compiled':>9} {'ms':>7} {'octet run':>10} {'ms':>7} {'ORT':>8} {'ms':>7}")
-        for name, acc_c, sec_c, acc, sec, acc_ort, sec_ort in rows:
-            print(f"{name:<12} {acc_c:>9.2%} {sec_c * 1e3:>7.3f} {acc:>10.2%} {sec * 1e3:>7.3f} "
-                  f"{acc_ort:>8.2%} {sec_ort * 1e3:>7.3f}")
-        fp32, int8 = rows
-        print(f"\nINT8 vs FP32, compiled by octet: accuracy {100 * (int8[1] - fp32[1]):+.2f} points, "
-              f"time {int8[2] / fp32[2]:.2f}x; compiled INT8 vs ONNX Runtime INT8: time "
-              f"{int8[2] / int8[6]:.2f}x")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=os.path.join(ROOT, "out", "demo"))
+    ap.add_argument("--bundled-only", action="store_true",
+                    help="do not run mnist-8 even when ../shared has it")
+    ap.add_argument("--repeat", type=int, default=2000, help="timed runs of one image")
+    a = ap.parse_args()
+    if not os.access(OCTET, os.X_OK):
+        sys.exit(f"{OCTET} not found: run scripts/setup.sh first")
+    t_start = time.perf_counter()
+
+    train_x, _ = fashion.load_split(fashion.DATA, "train")
+    test_x, test_y = fashion.load_split(fashion.DATA, "t10k")
+    out = os.path.join(a.out, "fashion-cnn")
+    print(f"fashion-cnn (models/fashion-cnn, Fashion-MNIST from {fashion.DATA}): "
+          "calibration 1000 train images, evaluation 10000 test images", flush=True)
+    main_job("fashion-cnn", BUNDLED, "input", fashion.normalise(train_x[:1000]),
+             fashion.normalise(test_x), test_y.astype(np.int64), out, a.repeat)
+    print(f"\nartifacts (data .npy, QDQ models, reports, .so and .h, results.json): "
+          f"{os.path.relpath(out, os.getcwd())}/")
+
+    mnist = os.path.join(SHARED, "models", "mnist-8", "model.onnx")
+    data = os.path.join(SHARED, "data", "mnist")
+    if not a.bundled_only and os.path.exists(mnist) and os.path.isdir(data):
+        out = os.path.join(a.out, "mnist-8")
+        print(f"\nmnist-8 (from {os.path.normpath(SHARED)}): calibration 1000 images, "
+              "evaluation 9000 images", flush=True)
+        images = np.load(os.path.join(data, "images_u8.npy"))[1000:].astype(np.float32)
+        labels = np.load(os.path.join(data, "labels_u8.npy"))[1000:].astype(np.int64)
+        main_job("mnist-8", mnist, "Input3", np.load(os.path.join(data, "calib_1000_f32.npy")),
+                 images.reshape(-1, 1, 28, 28), labels, out, a.repeat)
+        print(f"\nartifacts: {os.path.relpath(out, os.getcwd())}/")
+    print(f"\nmain job done in {time.perf_counter() - t_start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # are not reinstalled, an existing .venv is reused, the build is incremental.
 #
 #   scripts/setup.sh            install, create .venv, configure, build
-#   OCTET_SKIP_APT=1 ...        skip the apt step (no root)
+#   OCTET_SKIP_APT=1 ...        skip the apt step (no root: install the
+#                               APT_PACKAGES below some other way first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ APT_PACKAGES=(
   protobuf-c-compiler libprotobuf-c-dev   # the ONNX protobuf in C
   libonnx-dev                             # /usr/include/onnx/onnx.proto
   libonnx-testdata                        # 932 ONNX backend node tests
+  dataset-fashion-mnist                   # data of the bundled model (scripts/demo.py)
   llvm-19-dev clang-19 libclang-rt-19-dev # backend, fuzzing, sanitizers
   libcjson-dev libcmocka-dev zlib1g-dev
   graphviz                                # dot -Tsvg in the inspect tests

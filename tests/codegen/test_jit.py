@@ -27,7 +27,8 @@ from onnx import TensorProto, helper, load_tensor, numpy_helper
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8", "models/squeezenet1.1", "data/mnist")
 MODELS = os.path.join(SHARED, "models")
 DATA = os.path.join(SHARED, "data")
 RTOL = 1e-4

@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
 RTOL = 1e-4
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models")
 MODELS = {
     "mnist-8": [],
     "squeezenet1.1": [],

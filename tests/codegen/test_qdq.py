@@ -24,7 +24,8 @@ from onnx import TensorProto, helper
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8", "data/mnist")
 PIPELINE = "shape_infer,fold,shape_infer,qdq_fuse"
 
 

@@ -23,7 +23,8 @@ from onnxruntime.quantization import (CalibrationDataReader, QuantFormat,
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models", "data/mnist", "data/imagenet-photos")
 MODELS = os.path.join(SHARED, "models")
 DATA = os.path.join(SHARED, "data")
 PIPELINE = "shape_infer,fold,shape_infer,qdq_fuse"

@@ -17,7 +17,8 @@ from onnx import load_tensor, numpy_helper
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8")
 BUILD = os.environ["OCTET_BUILD"]
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(SRC, "examples", "run_npy.c")

@@ -18,7 +18,8 @@ def main():
     if which == "testdata":
         root = os.environ.get("OCTET_TESTDATA", "/usr/share/libonnx-testdata/data/node")
     else:
-        root = os.path.join(os.environ.get("OCTET_SHARED", "../shared"), "onnx-node-tests", "opset25")
+        from shared_data import need
+        root = os.path.join(need("onnx-node-tests/opset25"), "onnx-node-tests", "opset25")
     if not conformance.find_tests(root):
         print("no node tests under %s" % root)
         return 1

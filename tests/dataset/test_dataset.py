@@ -31,7 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 TOOL = sys.argv[1]
 MODE = sys.argv[2]
-SHARED = os.environ.get("OCTET_SHARED", "../shared")
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8", "models/squeezenet1.1", "data/imagenet-photos")
 MNIST = os.path.join(SHARED, "models/mnist-8/model.onnx")
 SQUEEZE_DIR = os.path.join(SHARED, "models/squeezenet1.1")
 SQUEEZE = os.path.join(SQUEEZE_DIR, "model.onnx")

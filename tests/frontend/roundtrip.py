@@ -23,7 +23,8 @@ from google.protobuf.json_format import MessageToDict
 from onnx import numpy_helper
 
 OCTET = os.environ["OCTET"]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("onnx-node-tests/opset25", "onnx-node-tests/light", "models")
 TESTDATA = os.environ["OCTET_TESTDATA"]
 
 

@@ -29,7 +29,8 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 OCTET = os.environ.get("OCTET", "build/octet")
-SHARED = os.environ.get("OCTET_SHARED", "../shared")
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models", "data/mnist", "onnx-node-tests/light")
 MODELS = os.path.join(SHARED, "models")
 REL_TOL = 1e-4
 

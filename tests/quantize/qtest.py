@@ -12,7 +12,8 @@ import onnxruntime as ort
 from onnx import numpy_helper
 
 OCTET = os.environ["OCTET"]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models", "data/mnist", "data/imagenet-photos")
 MODELS = os.path.join(SHARED, "models")
 DATA = os.path.join(SHARED, "data")
 

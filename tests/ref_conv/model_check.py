@@ -15,7 +15,8 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-SHARED = os.environ.get("OCTET_SHARED", "../shared")
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models")
 OCTET = os.environ.get("OCTET", "build/octet")
 # model folder -> concrete input shape for dynamic dims, and value range
 MODELS = {

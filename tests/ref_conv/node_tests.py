@@ -22,6 +22,7 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "conformance"))
 import conformance  # noqa: E402
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
 
 conformance.TOLERANCES["float32"] = (1e-6, 1e-5)
 conformance.TOLERANCES["float64"] = (1e-12, 1e-9)
@@ -56,7 +57,7 @@ def with_ort_outputs(test_dir, model):
 def main():
     octet = os.environ.get("OCTET", "build/octet")
     roots = [os.environ.get("OCTET_TESTDATA", "/usr/share/libonnx-testdata/data/node"),
-             os.path.join(os.environ.get("OCTET_SHARED", "../shared"), "onnx-node-tests", "opset25")]
+             os.path.join(need("onnx-node-tests/opset25"), "onnx-node-tests", "opset25")]
     verbose = "-v" in sys.argv
     supported = conformance.ops_def_ops()
     passed = failed = skipped = 0

@@ -16,6 +16,7 @@ import tempfile
 import numpy as np
 import onnx
 from onnx import numpy_helper
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
 
 FAMILIES = {
     "binary": r"test_(add|sub|mul|div|pow|equal|prelu)(_|$)",
@@ -169,7 +170,7 @@ def run_one(octet, folder):
 def main():
     octet = os.environ["OCTET"]
     roots = [os.environ.get("OCTET_TESTDATA", "/usr/share/libonnx-testdata/data/node"),
-             os.path.join(os.environ.get("OCTET_SHARED", "../shared"), "onnx-node-tests/opset25")]
+             os.path.join(need("onnx-node-tests/opset25"), "onnx-node-tests/opset25")]
     wanted = sys.argv[1:] or list(FAMILIES)
     failed = 0
     for fam in wanted:

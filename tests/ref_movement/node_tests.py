@@ -16,6 +16,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "conformance"))
 import conformance  # noqa: E402
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
 
 FAMILIES = [
     ("softmax", r"test_softmax"), ("logsoftmax", r"test_logsoftmax"),
@@ -55,7 +56,7 @@ def main():
     only = [a for a in sys.argv[1:] if a != "-v"]
     octet = os.environ["OCTET"]
     roots = [("testdata", os.environ.get("OCTET_TESTDATA", "/usr/share/libonnx-testdata/data/node")),
-             ("opset25", os.path.join(os.environ.get("OCTET_SHARED", "../shared"),
+             ("opset25", os.path.join(need("onnx-node-tests/opset25"),
                                       "onnx-node-tests", "opset25"))]
     supported = conformance.ops_def_ops()
     counts = {}

@@ -18,6 +18,7 @@ import tempfile
 import numpy as np
 import onnx
 from onnx import numpy_helper
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
 
 PREFIXES = (
     "test_quantizelinear", "test_dequantizelinear", "test_dynamicquantizelinear",
@@ -28,7 +29,7 @@ PREFIXES = (
 
 def roots():
     testdata = os.environ.get("OCTET_TESTDATA", "/usr/share/libonnx-testdata/data/node")
-    shared = os.environ.get("OCTET_SHARED", os.path.join(os.path.dirname(__file__), "../../../shared"))
+    shared = need("onnx-node-tests/opset25")
     return [testdata, os.path.join(shared, "onnx-node-tests", "opset25")]
 
 

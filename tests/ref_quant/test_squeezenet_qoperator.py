@@ -18,6 +18,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper, version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
 
 
 def read_pb(path):
@@ -33,7 +34,7 @@ def safe_name(name):
 
 def main():
     octet = os.environ["OCTET"]
-    shared = os.environ.get("OCTET_SHARED", "../shared")
+    shared = need("models/squeezenet1.1")
     folder = os.path.join(shared, "models", "squeezenet1.1")
     model_file = [f for f in os.listdir(folder) if f.endswith(".onnx")][0]
     photos = [read_pb(os.path.join(folder, d, "input_0.pb"))

@@ -24,7 +24,8 @@ import sys
 import tempfile
 
 OCTET = os.environ["OCTET"]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models", "data/imagenet-photos")
 failures = []
 
 

@@ -22,7 +22,8 @@ import time
 import onnx
 
 OCTET = os.environ["OCTET"]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/squeezenet1.1")
 MODEL = os.path.join(SHARED, "models", "squeezenet1.1", "model.onnx")
 CALIB = os.path.join(SHARED, "models", "squeezenet1.1")
 failures = []

@@ -16,7 +16,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OCTET = os.environ["OCTET"]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8")
 MNIST = os.path.join(SHARED, "models", "mnist-8", "model.onnx")
 MNIST_DIR = os.path.join(SHARED, "models", "mnist-8")
 failures = []

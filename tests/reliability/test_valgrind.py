@@ -13,7 +13,8 @@ import sys
 import tempfile
 
 VALGRIND, OCTET = sys.argv[1], sys.argv[2]
-SHARED = os.environ["OCTET_SHARED"]
+from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+SHARED = need("models/mnist-8")
 MNIST = os.path.join(SHARED, "models", "mnist-8")
 MODEL = os.path.join(MNIST, "model.onnx")
 VG = [VALGRIND, "--error-exitcode=99", "--leak-check=full",
