@@ -513,8 +513,8 @@ void oct_report_free(oct_ctx *ctx, oct_report *r)
 {
     if (!r)
         return;
-    if (r->has_plan)
-        quant_plan_free(&r->plan, ctx);
+    /* a zeroed plan frees nothing; a half-built one frees what it holds */
+    quant_plan_free(&r->plan, ctx);
     r->has_plan = false;
 }
 
