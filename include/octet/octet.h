@@ -160,6 +160,54 @@ typedef struct oct_tensor {
     uint64_t nbytes;       /* bytes at data */
 } oct_tensor;
 
+/* Tensor files: .npy or TensorProto .pb (chosen by content), read into
+ * the context (the view's dims and data live until oct_ctx_free); an .npz
+ * gives one view per member (named after it); oct_tensor_write writes .pb
+ * when path ends in ".pb", .npy otherwise, through a temporary file renamed
+ * into place. */
+oct_status oct_tensor_read(oct_ctx *ctx, const char *path, oct_tensor *out);
+oct_status oct_tensor_read_npz(oct_ctx *ctx, const char *path, oct_tensor **out,
+                               size_t *n);
+oct_status oct_tensor_write(oct_ctx *ctx, const oct_tensor *t, const char *path);
+/* A zero-filled tensor whose dims and data come from the context's
+ * allocator; oct_tensor_release gives them back. */
+oct_status oct_tensor_new(oct_ctx *ctx, int32_t dtype, int32_t rank, const int64_t *dims,
+                          oct_tensor *out);
+void oct_tensor_release(oct_ctx *ctx, oct_tensor *t);
+/* The ONNX name of a dtype ("FLOAT", "UINT8", ...) and its bits per
+ * element (0 for none); the number of elements of a view; element i
+ * converted to double (every numeric dtype, float8 and float16 too). */
+const char *oct_dtype_name(int32_t dtype);
+unsigned oct_dtype_bits(int32_t dtype);
+uint64_t oct_tensor_elems(const oct_tensor *t);
+double oct_tensor_element(const oct_tensor *t, uint64_t index);
+
+/* ---- files and diagnostics ------------------------------------------------ */
+
+/* Writes len bytes to path through a temporary file in the same folder,
+ * renamed into place ("-": standard output); refuses a path that is one of
+ * the context's inputs. */
+oct_status oct_write_file(oct_ctx *ctx, const char *path, const void *data, size_t len);
+/* Registers a file the caller reads, which no output may overwrite. */
+void oct_note_input(oct_ctx *ctx, const char *path);
+/* Removes the temporary files of writes in progress, in every context.
+ * Async-signal-safe: for SIGINT/SIGTERM handlers. */
+void oct_remove_temp_files(void);
+/* The file later diagnostics name (NULL: none). */
+void oct_ctx_set_file(oct_ctx *ctx, const char *path);
+/* Records a diagnostic of the caller's (tensor may be NULL); returns
+ * status. */
+oct_status oct_diag_add(oct_ctx *ctx, oct_severity severity, oct_status status,
+                        const char *tensor, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+/* Merges calibration statistics files (saved by the "save-stats" option)
+ * into out: the statistics of all their samples together. */
+oct_status oct_stats_merge(oct_ctx *ctx, const char *const *inputs, size_t n,
+                           const char *out);
+
 /* ---- models ------------------------------------------------------------- */
 
 /* A model in Octet's graph IR, owned by its context. */
@@ -332,6 +380,30 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
 /* Releases an array of n tensors that oct_runner_run returned. */
 void oct_tensors_free(oct_ctx *ctx, oct_tensor *tensors, size_t n);
 void oct_runner_free(oct_runner *r);
+/* Runner options, before the first run: "passes" (a pipeline run instead
+ * of the default passes; the JIT then compiles the graph as they leave it,
+ * without fusing QDQ islands). */
+oct_status oct_runner_set(oct_runner *r, const char *key, const char *value);
+/* Does the first run's preparation (bind the inputs' types, run the
+ * passes, compile for the JIT) from inputs' dtype and dims alone. */
+oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_inputs);
+
+/* A compiled model's entry points, as a shared library from `octet
+ * compile` exports them (the generated header documents them): run takes
+ * the inputs' and outputs' data in order and a scratch buffer of
+ * scratch_size bytes aligned to 64; run_threads (NULL if absent) also
+ * takes an octrt_pool (octet_runtime.h); signature is the JSON text
+ * describing inputs and outputs.  Valid while the runner lives. */
+struct octrt_pool;
+typedef struct oct_entry_points {
+    int (*run)(const void *const *inputs, void *const *outputs, void *scratch);
+    int (*run_threads)(const void *const *inputs, void *const *outputs, void *scratch,
+                       struct octrt_pool *pool);
+    uint64_t scratch_size;
+    const char *signature;
+} oct_entry_points;
+/* The entry points of a prepared JIT runner. */
+oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out);
 
 #ifdef __cplusplus
 }

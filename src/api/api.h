@@ -38,6 +38,9 @@ oct_status api_push_string(oct_ctx *ctx, const char ***list, size_t *n,
 oct_status api_prepare(oct_ctx *ctx, ir_model *m, const char *const *shapes,
                        size_t n_shapes);
 
+/* Runs a pipeline given as text; "default" is the default pipeline. */
+oct_status api_run_pipeline(oct_ctx *ctx, ir_model *m, const char *pipeline);
+
 /* The adapter from public oct_samples to the quantizer's quant_samples. */
 typedef struct api_samples {
     const oct_samples *pub;

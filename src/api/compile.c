@@ -15,6 +15,7 @@
 #include "codegen/codegen.h"
 #include "codegen/jit.h"
 #include "passes/passes.h"
+#include "ref/dispatch.h"
 #include "ref/ref.h"
 
 struct oct_compile_options {
@@ -177,6 +178,7 @@ struct oct_runner {
     const oct_model *source;
     const oct_compile_options *opts;   /* NULL: defaults */
     bool jit;
+    const char *passes;                /* NULL: the default passes (+ qdq_fuse) */
     ir_model *prepared;                /* after the first run's binding */
     cg_jit *j;
     void *scratch;
@@ -196,6 +198,11 @@ oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
         jit = true;
     else
         return oct_error(ctx, OCT_EUSAGE, "engine must be interp or jit, not '%s'", engine);
+    /* ops Octet does not know: say so before any input is read (the JIT's
+     * passes evaluate constant subgraphs with the interpreter too) */
+    oct_status st = ref_report_unsupported(ctx, m->ir->graph);
+    if (st)
+        return st;
     oct_runner *r = ir_alloc(ctx, sizeof *r);
     if (!r)
         return OCT_EINTERNAL;
@@ -230,11 +237,11 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         k++;
     }
     if (!st)
-        st = pass_run_default(ir, ctx);
+        st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
     if (st)
         return st;
     if (r->jit) {
-        bool keep = r->opts && r->opts->keep_qdq;
+        bool keep = (r->opts && r->opts->keep_qdq) || r->passes;
         if (!keep && (st = pass_run_list(ir, "qdq_fuse", ctx)))
             return st;
         cg_options cg = {.name = "octet_jit", .opt_level = 3};
@@ -249,6 +256,56 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
                              r->scratch_size);
     }
     r->prepared = ir;
+    return OCT_OK;
+}
+
+oct_status oct_runner_set(oct_runner *r, const char *key, const char *value)
+{
+    if (!r || !key || !value)
+        return OCT_EUSAGE;
+    if (r->prepared)
+        return oct_error(r->ctx, OCT_EUSAGE, "runner option '%s' set after the first run",
+                         key);
+    if (!strcmp(key, "passes")) {
+        if (!(r->passes = ir_strdup(r->ctx, value)))
+            return OCT_EINTERNAL;
+        return OCT_OK;
+    }
+    return oct_error(r->ctx, OCT_EUSAGE, "unknown runner option '%s'", key);
+}
+
+oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_inputs)
+{
+    if (!r || (!inputs && n_inputs))
+        return OCT_EUSAGE;
+    if (r->prepared)
+        return OCT_OK;
+    oct_ctx *ctx = r->ctx;
+    ir_tensor *views = ir_alloc_array(ctx, n_inputs + 1, sizeof *views);
+    const ir_tensor **in = ir_alloc_array(ctx, n_inputs + 1, sizeof *in);
+    if (!views || !in)
+        return OCT_EINTERNAL;
+    for (size_t i = 0; i < n_inputs; i++) {
+        views[i].dtype = (ir_dtype)inputs[i].dtype;
+        views[i].rank = inputs[i].rank;
+        views[i].dims = (int64_t *)inputs[i].dims;
+        in[i] = &views[i];
+    }
+    return runner_prepare(r, in, n_inputs);
+}
+
+oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out)
+{
+    if (!r || !out)
+        return OCT_EUSAGE;
+    memset(out, 0, sizeof *out);
+    if (!r->jit || !r->j)
+        return oct_error(r->ctx, OCT_EUSAGE, "entry points: the runner is not a prepared "
+                         "JIT");
+    out->run = cg_jit_run(r->j);
+    out->run_threads = cg_jit_run_threads(r->j);
+    out->scratch_size = cg_jit_scratch_size(r->j);
+    out->signature = cg_jit_signature(r->j);
     return OCT_OK;
 }
 

@@ -274,11 +274,16 @@ oct_status oct_model_bind_input_shape(oct_ctx *ctx, oct_model *m, const char *sp
     return pass_bind_input_shape(ctx, m->ir->graph, spec);
 }
 
+oct_status api_run_pipeline(oct_ctx *ctx, ir_model *m, const char *pipeline)
+{
+    if (!strcmp(pipeline, "default"))
+        return pass_run_default(m, ctx);
+    return pass_run_list(m, pipeline, ctx);
+}
+
 oct_status oct_run_passes(oct_ctx *ctx, oct_model *m, const char *pipeline)
 {
     if (!ctx || !m || !pipeline)
         return OCT_EUSAGE;
-    if (!strcmp(pipeline, "default"))
-        return pass_run_default(m->ir, ctx);
-    return pass_run_list(m->ir, pipeline, ctx);
+    return api_run_pipeline(ctx, m->ir, pipeline);
 }
