@@ -22,3 +22,8 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_SANITIZE=ON $
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE accuracy ${OCTET_ASAN_CTEST_ARGS:-}
+
+echo "== ThreadSanitizer build: the API on two threads, one context each"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_TSAN=ON ${OCTET_CMAKE_ARGS:-} >/dev/null
+cmake --build build-tsan -j"$jobs" --target api_threads
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -R '^api_two_threads_one_context_each$'

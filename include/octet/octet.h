@@ -6,7 +6,51 @@
  * and are released by oct_ctx_free().  Nothing here prints or exits; every
  * function that can fail returns an oct_status and records a diagnostic in
  * the context, which the caller reads with oct_diag_count()/oct_diag_get().
- * Two contexts share no state, so two models can be compiled in one process.
+ *
+ * Threads: two contexts share no state, so several threads may each work
+ * with a context of their own at the same time.  One context, and every
+ * object made from it (models, options, reports, runners), must be used by
+ * one thread at a time.
+ *
+ * A worked example: load a model, quantize it on calibration samples that
+ * the caller hands over one at a time, save it and compile it.
+ *
+ *     static oct_status next_sample(void *user, size_t index,
+ *                                   oct_tensor *inputs, size_t n_inputs)
+ *     {
+ *         struct my_data *d = user;   // inputs[i].dtype/rank/dims are preset
+ *         inputs[0].data = d->images + index * 28 * 28;
+ *         return OCT_OK;
+ *     }
+ *
+ *     oct_ctx *ctx = oct_ctx_new();
+ *     oct_model *m;
+ *     oct_quant_options *qo;
+ *     oct_compile_options *co;
+ *     oct_samples samples = {.count = 100, .get = next_sample, .user = &d};
+ *     oct_status st = oct_model_load_file(ctx, "model.onnx", 0, &m);
+ *     if (!st) st = oct_quant_options_new(ctx, &qo);
+ *     if (!st) st = oct_quant_options_set(qo, "precision", "int8");
+ *     if (!st) st = oct_quantize(ctx, m, qo, &samples, NULL);
+ *     if (!st) st = oct_model_save_file(ctx, m, "model.qdq.onnx");
+ *     if (!st) st = oct_compile_options_new(ctx, &co);
+ *     if (!st) st = oct_compile_options_set(co, "emit", "so,header");
+ *     if (!st) st = oct_compile(ctx, m, co, "out/model");
+ *     for (size_t i = 0; i < oct_diag_count(ctx); i++) {
+ *         char line[512];
+ *         oct_diag_format(oct_diag_get(ctx, i), line, sizeof line);
+ *         fprintf(stderr, "%s\n", line);
+ *     }
+ *     oct_ctx_free(ctx);
+ *
+ * Stability: OCTET_VERSION_MAJOR changes when a function, type or
+ * enumerator here changes meaning or goes away; within one major version
+ * the API only grows (new functions, new enumerators at the end, new option
+ * keys).  Before 1.0 a minor version may also change the API; the README's
+ * changelog says how.  Options are set by key and value (the command
+ * line's long option names), so a new option never changes a struct's
+ * layout.  The plain structs below (oct_diag, oct_limits, oct_tensor,
+ * oct_samples) only gain fields at their end in a new major version.
  */
 #ifndef OCTET_OCTET_H
 #define OCTET_OCTET_H
@@ -18,7 +62,13 @@
 extern "C" {
 #endif
 
-#define OCTET_VERSION "0.1.0"
+#define OCTET_VERSION_MAJOR 0
+#define OCTET_VERSION_MINOR 2
+#define OCTET_VERSION_PATCH 0
+#define OCTET_VERSION "0.2.0"
+
+/* The version of the library linked at run time, e.g. "0.2.0". */
+const char *oct_version(void);
 
 /* Status codes double as the command-line exit codes (docs/cli.md). */
 typedef enum oct_status {
@@ -86,6 +136,323 @@ size_t oct_error_count(const oct_ctx *ctx);
  * into buf (always NUL-terminated when size > 0).  Returns the length the
  * full text needs, like snprintf. */
 int oct_diag_format(const oct_diag *diag, char *buf, size_t size);
+
+
+/* ---- tensors --------------------------------------------------------- */
+
+/* Element types: ONNX TensorProto.DataType numbers. */
+typedef enum oct_dtype {
+    OCT_DT_FLOAT = 1, OCT_DT_UINT8 = 2, OCT_DT_INT8 = 3, OCT_DT_UINT16 = 4,
+    OCT_DT_INT16 = 5, OCT_DT_INT32 = 6, OCT_DT_INT64 = 7, OCT_DT_BOOL = 9,
+    OCT_DT_FLOAT16 = 10, OCT_DT_DOUBLE = 11, OCT_DT_UINT32 = 12,
+    OCT_DT_UINT64 = 13, OCT_DT_BFLOAT16 = 16, OCT_DT_FLOAT8E4M3FN = 17,
+    OCT_DT_FLOAT8E5M2 = 19,
+} oct_dtype;
+
+/* One element of a STRING tensor: bytes, not NUL-terminated. */
+typedef struct oct_string {
+    const char *data;
+    size_t len;
+} oct_string;
+
+/* A dense tensor, row-major, elements packed without padding (sub-byte
+ * types two or four to a byte, low bits first; STRING tensors hold one
+ * oct_string per element).  The struct is a view: whoever made it owns
+ * dims and data. */
+typedef struct oct_tensor {
+    const char *name;
+    int32_t dtype;         /* oct_dtype */
+    int32_t rank;
+    const int64_t *dims;   /* rank entries */
+    void *data;
+    uint64_t nbytes;       /* bytes at data */
+} oct_tensor;
+
+/* Tensor files: .npy or TensorProto .pb (chosen by content), read into
+ * the context (the view's dims and data live until oct_ctx_free); an .npz
+ * gives one view per member (named after it); oct_tensor_write writes .pb
+ * when path ends in ".pb", .npy otherwise, through a temporary file renamed
+ * into place. */
+oct_status oct_tensor_read(oct_ctx *ctx, const char *path, oct_tensor *out);
+oct_status oct_tensor_read_npz(oct_ctx *ctx, const char *path, oct_tensor **out,
+                               size_t *n);
+oct_status oct_tensor_write(oct_ctx *ctx, const oct_tensor *t, const char *path);
+/* A zero-filled tensor whose dims and data come from the context's
+ * allocator; oct_tensor_release gives them back. */
+oct_status oct_tensor_new(oct_ctx *ctx, int32_t dtype, int32_t rank, const int64_t *dims,
+                          oct_tensor *out);
+void oct_tensor_release(oct_ctx *ctx, oct_tensor *t);
+/* The ONNX name of a dtype ("FLOAT", "UINT8", ...) and its bits per
+ * element (0 for none); the number of elements of a view; element i
+ * converted to double (every numeric dtype, float8 and float16 too). */
+const char *oct_dtype_name(int32_t dtype);
+unsigned oct_dtype_bits(int32_t dtype);
+uint64_t oct_tensor_elems(const oct_tensor *t);
+double oct_tensor_element(const oct_tensor *t, uint64_t index);
+
+/* ---- files and diagnostics ------------------------------------------------ */
+
+/* Writes len bytes to path through a temporary file in the same folder,
+ * renamed into place ("-": standard output); refuses a path that is one of
+ * the context's inputs. */
+oct_status oct_write_file(oct_ctx *ctx, const char *path, const void *data, size_t len);
+/* Registers a file the caller reads, which no output may overwrite. */
+void oct_note_input(oct_ctx *ctx, const char *path);
+/* Removes the temporary files of writes in progress, in every context.
+ * Async-signal-safe: for SIGINT/SIGTERM handlers. */
+void oct_remove_temp_files(void);
+/* The file later diagnostics name (NULL: none). */
+void oct_ctx_set_file(oct_ctx *ctx, const char *path);
+/* Records a diagnostic of the caller's (tensor may be NULL); returns
+ * status. */
+oct_status oct_diag_add(oct_ctx *ctx, oct_severity severity, oct_status status,
+                        const char *tensor, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+/* Merges calibration statistics files (saved by the "save-stats" option)
+ * into out: the statistics of all their samples together. */
+oct_status oct_stats_merge(oct_ctx *ctx, const char *const *inputs, size_t n,
+                           const char *out);
+
+/* ---- models ------------------------------------------------------------- */
+
+/* A model in Octet's graph IR, owned by its context. */
+typedef struct oct_model oct_model;
+
+/* Load flags. */
+enum {
+    /* read tensors stored as external data in files beneath the model's
+     * folder (never outside it) */
+    OCT_LOAD_EXTERNAL_DATA = 1u << 0,
+    /* return the model even if it does not verify (the verifier's
+     * diagnostics are recorded either way; see oct_model_verify) */
+    OCT_LOAD_NO_VERIFY = 1u << 1,
+};
+
+/* Loads an ONNX model, or Octet's text IR (docs/inspect.md; recognised by
+ * its first line "octet-ir 1"); path "-" reads standard input.  Verifies it and
+ * remembers the path as an input that no output may overwrite.  flags:
+ * OCT_LOAD_* or 0.  Malformed input is OCT_EINPUT, valid ONNX that Octet
+ * cannot represent OCT_EUNSUPPORTED, each with a diagnostic naming the
+ * file. */
+oct_status oct_model_load_file(oct_ctx *ctx, const char *path, unsigned flags,
+                               oct_model **out);
+/* Loads from memory; name is used in diagnostics.  External data is never
+ * read from memory models. */
+oct_status oct_model_load_memory(oct_ctx *ctx, const void *data, size_t len,
+                                 const char *name, oct_model **out);
+/* Writes the model as ONNX through a temporary file renamed into place
+ * ("-": standard output); refuses to overwrite a loaded input. */
+oct_status oct_model_save_file(oct_ctx *ctx, const oct_model *m, const char *path);
+/* Encodes the model as ONNX into *data (free with oct_buffer_free). */
+oct_status oct_model_save_memory(oct_ctx *ctx, const oct_model *m, void **data,
+                                 size_t *len);
+/* A deep copy of m in the same context. */
+oct_status oct_model_clone(oct_ctx *ctx, const oct_model *m, oct_model **out);
+
+typedef enum oct_print_format {
+    OCT_PRINT_TEXT = 0,  /* the text IR (docs/inspect.md) */
+    OCT_PRINT_JSON = 1,
+    OCT_PRINT_DOT = 2,   /* Graphviz, nodes coloured by precision */
+    OCT_PRINT_TEXT_FULL = 3, /* the text IR with every value: reads back */
+} oct_print_format;
+/* Prints the model into *text (NUL-terminated, *len bytes without the NUL;
+ * free with oct_buffer_free(ctx, *text, *len + 1)). */
+oct_status oct_model_print(oct_ctx *ctx, const oct_model *m, oct_print_format format,
+                           char **text, size_t *len);
+/* Releases a buffer a function above returned. */
+void oct_buffer_free(oct_ctx *ctx, void *data, size_t len);
+
+/* The graph inputs a caller feeds (initializers excluded) and the graph
+ * outputs, in order.  *out receives the name, dtype, rank and declared
+ * dims (a symbolic or unknown dimension is -1; dims live in the context);
+ * data is NULL. */
+size_t oct_model_input_count(const oct_model *m);
+size_t oct_model_output_count(const oct_model *m);
+oct_status oct_model_input(oct_ctx *ctx, const oct_model *m, size_t index,
+                           oct_tensor *out);
+oct_status oct_model_output(oct_ctx *ctx, const oct_model *m, size_t index,
+                            oct_tensor *out);
+/* Fixes an input's shape: spec "NAME=1x3x224x224" (as --input-shape). */
+oct_status oct_model_bind_input_shape(oct_ctx *ctx, oct_model *m, const char *spec);
+
+/* Runs a pass pipeline given as text, e.g. "shape_infer,fold,shape_infer"
+ * (`octet passes` lists the passes); "default" is the pipeline every
+ * command runs after loading.  An unknown name is OCT_EUSAGE with a
+ * diagnostic listing the valid ones. */
+oct_status oct_run_passes(oct_ctx *ctx, oct_model *m, const char *pipeline);
+/* Checks the graph's invariants (every value defined once, before use;
+ * types consistent); OCT_EINPUT with diagnostics if it is broken. */
+oct_status oct_model_verify(oct_ctx *ctx, const oct_model *m);
+
+/* The pass manager's options, after LLVM's opt: set by key, value
+ * "verify-each" ("1": verify after every pass and name the pass that broke
+ * the graph), "print-after" (a pass name or comma list; repeatable),
+ * "print-after-all" ("1").  The text IR after those passes goes to the
+ * print callback, each pass's wall time to the timer. */
+typedef struct oct_pass_options oct_pass_options;
+typedef void (*oct_pass_print_fn)(void *user, const char *pass, size_t index,
+                                  const char *text, size_t len);
+typedef void (*oct_pass_time_fn)(void *user, const char *pass, size_t index,
+                                 double seconds);
+oct_status oct_pass_options_new(oct_ctx *ctx, oct_pass_options **out);
+oct_status oct_pass_options_set(oct_pass_options *o, const char *key, const char *value);
+void oct_pass_options_set_print(oct_pass_options *o, oct_pass_print_fn fn, void *user);
+void oct_pass_options_set_timer(oct_pass_options *o, oct_pass_time_fn fn, void *user);
+/* oct_run_passes with options (NULL: none). */
+oct_status oct_run_pipeline(oct_ctx *ctx, oct_model *m, const char *pipeline,
+                            const oct_pass_options *o);
+
+/* The registered passes (`octet passes`), and the analyses they require
+ * and preserve ("-" for none). */
+typedef struct oct_pass_desc {
+    const char *name, *summary;
+    char requires[64], preserves[64];
+} oct_pass_desc;
+size_t oct_pass_count(void);
+oct_status oct_pass_get(size_t index, oct_pass_desc *out);
+size_t oct_analysis_count(void);
+oct_status oct_analysis_get(size_t index, const char **name, const char **what);
+
+/* ---- calibration data ---------------------------------------------------- */
+
+/* Calibration samples, pulled one at a time.  get() is called with index
+ * in [0, count) (each index possibly more than once: calibration reads the
+ * data in two passes) and inputs[] preset for the model's inputs (name,
+ * dtype and dims as declared, data NULL); it sets each inputs[i].data (and
+ * dims, rank, dtype if they differ from the declaration) to memory that
+ * stays valid until the next call, and returns OCT_OK or an error status
+ * that stops the calibration. */
+typedef struct oct_samples {
+    size_t count;
+    oct_status (*get)(void *user, size_t index, oct_tensor *inputs,
+                      size_t n_inputs);
+    void *user;
+    const char *name;   /* names the data in diagnostics; may be NULL */
+} oct_samples;
+
+/* A data set read from a file the way the command line reads --calib and
+ * --data: an .npy (one model input), an .npz (an array per input name) or a
+ * folder of test_data_set_N/input_M.pb; an array with the model input's
+ * rank is split along axis 0 into batch-1 samples.  At most max_samples
+ * samples (0: all).  Samples are read one at a time. */
+typedef struct oct_dataset oct_dataset;
+oct_status oct_dataset_open(oct_ctx *ctx, const char *path, const oct_model *m,
+                            uint64_t max_samples, oct_dataset **out);
+/* The data set as samples (valid until oct_dataset_close). */
+oct_samples oct_dataset_samples(oct_dataset *ds);
+void oct_dataset_close(oct_dataset *ds);
+
+/* ---- quantization ---------------------------------------------------------- */
+
+typedef struct oct_quant_options oct_quant_options;
+typedef struct oct_report oct_report;
+
+/* Options with the defaults of `octet quantize` (min-max calibration, u8
+ * activations, s8 per-channel weights, INT8). */
+oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
+/* Sets an option by the name of the command line's long option without
+ * "--", e.g. ("precision", "auto"), ("method", "entropy"), ("weights",
+ * "per-block"), ("block-size", "64"), ("activations", "s8"), ("fp8",
+ * "e5m2"), ("config", "rules.json"), ("engine", "jit"), ("input-shape",
+ * "x=1x3x32x32"), ("save-stats", PATH), ("load-stats", PATH),
+ * ("ignore-nonfinite", "1").  An unknown key or bad value is OCT_EUSAGE
+ * with a diagnostic. */
+oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
+                                 const char *value);
+/* Progress: stage is "calibrating" or "measuring". */
+typedef void (*oct_progress_fn)(void *user, const char *stage, size_t done,
+                                size_t total);
+void oct_quant_options_set_progress(oct_quant_options *o, oct_progress_fn fn,
+                                    void *user);
+
+/* Quantizes m in place into a QDQ model: runs the default passes and the
+ * fusions, calibrates on samples (not read when the options load saved
+ * statistics; samples may then be NULL), chooses each tensor's format and
+ * inserts QuantizeLinear/DequantizeLinear.  If report is not NULL, *report
+ * receives the per-tensor error of the result against the FP32 model on
+ * the same samples. */
+oct_status oct_quantize(oct_ctx *ctx, oct_model *m, const oct_quant_options *o,
+                        const oct_samples *samples, oct_report **report);
+/* The report of any QDQ model (Octet's or another tool's) against its
+ * FP32 original on the samples (`octet report`). */
+oct_status oct_report_compare(oct_ctx *ctx, const oct_model *fp32,
+                              const oct_model *qdq, const oct_samples *samples,
+                              oct_report **out);
+/* The report as the table `octet quantize` prints (free the text with
+ * oct_buffer_free(ctx, *text, *len + 1)), or as JSON written to path. */
+oct_status oct_report_text(oct_ctx *ctx, const oct_report *r, char **text,
+                           size_t *len);
+oct_status oct_report_write_json(oct_ctx *ctx, const oct_report *r, const char *path);
+/* The report drawn as a plain SVG: a bar per tensor (its SQNR alone, a
+ * tick for the accumulated SQNR) coloured by the precision chosen. */
+oct_status oct_report_write_svg(oct_ctx *ctx, const oct_report *r, const char *path);
+/* Quantization tensors reported, and the output SQNR (dB) of the model
+ * (the first output's accumulated SQNR). */
+size_t oct_report_tensor_count(const oct_report *r);
+/* Releases what a report holds outside the context (NULL is a no-op). */
+void oct_report_free(oct_ctx *ctx, oct_report *r);
+double oct_report_output_sqnr(const oct_report *r);
+
+/* ---- compiling and running ---------------------------------------------- */
+
+typedef struct oct_compile_options oct_compile_options;
+
+/* Options with the defaults of `octet compile` (-O3, the host CPU, emit
+ * "obj,header", weights embedded, QDQ islands fused into integer ops). */
+oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out);
+/* Keys as the command line's long options: "emit" ("obj,so,asm,llvm,header"),
+ * "opt-level" ("0".."3"), "mtriple", "mcpu", "mattr", "weights"
+ * ("embed"|"file"), "keep-qdq" ("1"), "report" (a path), "input-shape"
+ * ("NAME=DIMS"), "name" (the C symbol prefix; default: from the output
+ * path's last component). */
+oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
+                                   const char *value);
+/* Compiles a copy of m (m itself is unchanged) through LLVM and writes
+ * out_base.{o,so,s,ll,h} as the options select. */
+oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_options *o,
+                       const char *out_base);
+
+/* Runs a model in this process: "interp" (the reference interpreter) or
+ * "jit" (compiled for this CPU in memory; same options as oct_compile's
+ * apart from emit and report, or NULL for the defaults). */
+typedef struct oct_runner oct_runner;
+oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
+                          const oct_compile_options *o, oct_runner **out);
+/* Runs once on inputs (one per model input, in order).  *outputs receives
+ * n_outputs tensors in the context (oct_model_output_count of the model),
+ * freed with the context or by oct_tensors_free. */
+oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inputs,
+                          oct_tensor **outputs, size_t *n_outputs);
+/* Releases an array of n tensors that oct_runner_run returned. */
+void oct_tensors_free(oct_ctx *ctx, oct_tensor *tensors, size_t n);
+void oct_runner_free(oct_runner *r);
+/* Runner options, before the first run: "passes" (a pipeline run instead
+ * of the default passes; the JIT then compiles the graph as they leave it,
+ * without fusing QDQ islands). */
+oct_status oct_runner_set(oct_runner *r, const char *key, const char *value);
+/* Does the first run's preparation (bind the inputs' types, run the
+ * passes, compile for the JIT) from inputs' dtype and dims alone. */
+oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_inputs);
+
+/* A compiled model's entry points, as a shared library from `octet
+ * compile` exports them (the generated header documents them): run takes
+ * the inputs' and outputs' data in order and a scratch buffer of
+ * scratch_size bytes aligned to 64; run_threads (NULL if absent) also
+ * takes an octrt_pool (octet_runtime.h); signature is the JSON text
+ * describing inputs and outputs.  Valid while the runner lives. */
+struct octrt_pool;
+typedef struct oct_entry_points {
+    int (*run)(const void *const *inputs, void *const *outputs, void *scratch);
+    int (*run_threads)(const void *const *inputs, void *const *outputs, void *scratch,
+                       struct octrt_pool *pool);
+    uint64_t scratch_size;
+    const char *signature;
+} oct_entry_points;
+/* The entry points of a prepared JIT runner. */
+oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out);
 
 #ifdef __cplusplus
 }

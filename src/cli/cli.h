@@ -6,8 +6,13 @@
 #ifndef OCTET_CLI_H
 #define OCTET_CLI_H
 
-#include "ir/ir.h"
-#include "octet_runtime.h"
+#include <stdbool.h>
+
+#include "octet/octet.h"
+#include <octet_runtime.h> /* the runtime library's public header */
+
+/* Ranks the command line handles in signatures and --each-sample. */
+#define CLI_MAX_RANK 64
 
 /* CMD(name, function, "one-line summary") */
 #define CLI_COMMANDS(CMD)                                                       \
@@ -27,16 +32,14 @@ CLI_COMMANDS(CMD)
 /* cmd_run.c, shared with run_so.c: a one-line summary of an output (dtype,
  * shape, min/max/mean, argmax for small tensors, NaN count); a monotonic
  * clock in ms; the median and minimum of `repeat` timings (sorts them). */
-void cli_print_summary(const ir_tensor *t, const char *name);
+void cli_print_summary(const oct_tensor *t, const char *name);
 double cli_now_ms(void);
+/* Writes t as DIR/NAME.npy (or .pb), NAME made a safe file name; creates
+ * the output folder. */
+oct_status cli_write_output(oct_ctx *ctx, const char *dir, const char *name,
+                            const oct_tensor *t, bool pb);
+oct_status cli_make_output_dir(oct_ctx *ctx, const char *dir);
 void cli_print_timing(double *times, long repeat);
-
-/* load_model.c: loads MODEL, binary ONNX or text IR (chosen by content:
- * "octet-ir 1" first), "-" for standard input.  Needs frontend.h's
- * fe_load_opts. */
-struct fe_load_opts;
-oct_status cli_load_model(oct_ctx *ctx, const char *path,
-                          const struct fe_load_opts *opts, ir_model **out);
 
 /* Prints every diagnostic recorded in ctx to stderr, prefixed "octet: ". */
 void cli_print_diags(const oct_ctx *ctx);
@@ -62,7 +65,7 @@ typedef int (*cli_run_threads_fn)(const void *const *inputs, void *const *output
 /* Gives the tensor fed to model input `name` (owned by the provider, alive
  * until the run ends), or a diagnostic (a missing input is OCT_EUSAGE). */
 typedef oct_status (*cli_input_fn)(void *user, oct_ctx *ctx, const char *name,
-                                   const ir_tensor **out);
+                                   const oct_tensor **out);
 
 typedef struct cli_compiled_run {
     const char *sym_base;            /* NAME, for messages */

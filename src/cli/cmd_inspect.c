@@ -6,7 +6,7 @@
  * printers.  Verifier warnings are printed; verifier errors are printed too
  * and the model is still shown (that is when one wants to look at it), but
  * the exit code is then 2.  The output is built in memory and written with
- * ir_write_atomic, so -o FILE never leaves a partial file and can never
+ * oct_write_file, so -o FILE never leaves a partial file and can never
  * overwrite MODEL.
  */
 #include <stdio.h>
@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/frontend.h"
 
 typedef enum inspect_format { FMT_TEXT, FMT_JSON, FMT_DOT } inspect_format;
 
@@ -23,7 +22,7 @@ typedef struct inspect_args {
     const char *output; /* NULL: standard output */
     inspect_format format;
     bool full; /* --full: every value and doc string (text form only) */
-    fe_load_opts load;
+    unsigned load_flags;
     oct_limits limits;
 } inspect_args;
 
@@ -61,7 +60,7 @@ static int parse_args(int argc, char **argv, inspect_args *a)
         } else if (!strcmp(argv[i], "--full")) {
             a->full = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
-            a->load.allow_external_data = true;
+            a->load_flags |= OCT_LOAD_EXTERNAL_DATA;
         } else if (!strcmp(argv[i], "--format") || !strcmp(argv[i], "-o")) {
             return cli_usage_error("inspect", "%s needs a value", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -79,29 +78,18 @@ static int parse_args(int argc, char **argv, inspect_args *a)
 }
 
 /* Prints the model into memory and writes it out atomically. */
-static oct_status write_output(oct_ctx *ctx, const ir_model *m,
-                               const inspect_args *a)
+static oct_status write_output(oct_ctx *ctx, const oct_model *m, const inspect_args *a)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem)
-        return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
-    switch (a->format) {
-    case FMT_TEXT:
-        ir_print_text_opts(m, mem, &(ir_print_opts){.full = a->full});
-        break;
-    case FMT_JSON: ir_print_json(m, mem); break;
-    case FMT_DOT: ir_print_dot(m, mem); break;
-    }
-    bool failed = ferror(mem) != 0;
-    if (fclose(mem) != 0 || failed) {
-        free(buf);
-        return oct_error(ctx, OCT_EINTERNAL,
-                         "out of memory while printing the model");
-    }
-    oct_status st = ir_write_atomic(ctx, a->output ? a->output : "-", buf, len);
-    free(buf);
+    oct_print_format f = a->format == FMT_JSON ? OCT_PRINT_JSON
+                       : a->format == FMT_DOT ? OCT_PRINT_DOT
+                       : a->full ? OCT_PRINT_TEXT_FULL : OCT_PRINT_TEXT;
+    char *buf;
+    size_t len;
+    oct_status st = oct_model_print(ctx, m, f, &buf, &len);
+    if (st)
+        return st;
+    st = oct_write_file(ctx, a->output ? a->output : "-", buf, len);
+    oct_buffer_free(ctx, buf, len + 1);
     return st;
 }
 
@@ -117,13 +105,13 @@ int cmd_inspect(int argc, char **argv)
         return OCT_EINTERNAL;
     }
     *oct_ctx_limits(ctx) = a.limits;
-    ir_model *m = NULL;
-    oct_status st = cli_load_model(ctx, a.model, &a.load, &m);
-    if (st != OCT_OK)
-        return cli_finish(ctx, st);
-    oct_status verified = ir_verify(m, ctx);
-    if (verified == OCT_EINTERNAL)
+    /* a model that does not verify is still printed (the verifier's
+     * diagnostics say what is wrong), and the exit code is the verifier's */
+    oct_model *m = NULL;
+    oct_status verified = oct_model_load_file(ctx, a.model, a.load_flags | OCT_LOAD_NO_VERIFY,
+                                              &m);
+    if (!m || verified == OCT_EINTERNAL)
         return cli_finish(ctx, verified);
-    st = write_output(ctx, m, &a);
+    oct_status st = write_output(ctx, m, &a);
     return cli_finish(ctx, st != OCT_OK ? st : verified);
 }

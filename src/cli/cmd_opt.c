@@ -3,7 +3,7 @@
  * [--print-after=PASS]... [--print-after-all] [--time-passes]
  * [--emit=onnx|text] [-f] [--allow-external-data]`, after LLVM's opt.
  * Loads the model (binary ONNX or text IR, "-" for standard input),
- * verifies it, runs the pipeline through pass_run_pipeline and saves it as
+ * verifies it, runs the pipeline through oct_run_pipeline and saves it as
  * ONNX or as text IR with every value printed (readable back).  The IR
  * after the chosen passes and the pass timings go to standard error.
  * Binary ONNX is not written to a terminal unless -f is given.  The output
@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "frontend/frontend.h"
-#include "passes/passes.h"
 
 enum { MAX_TIMED = 64 };
 
@@ -26,7 +24,7 @@ typedef struct opt_args {
     const char *passes;
     char *print_after; /* comma-joined --print-after values (malloc'ed) */
     bool print_after_all, verify_each, time_passes, emit_text, force;
-    fe_load_opts load;
+    unsigned load_flags;
     oct_limits limits;
 } opt_args;
 
@@ -84,7 +82,7 @@ static int parse_args(int argc, char **argv, opt_args *a)
         } else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")) {
             a->force = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
-            a->load.allow_external_data = true;
+            a->load_flags |= OCT_LOAD_EXTERNAL_DATA;
         } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--passes") ||
                    !strcmp(argv[i], "--print-after") || !strcmp(argv[i], "--emit")) {
             return cli_usage_error("opt", "%s needs a value", argv[i]);
@@ -154,21 +152,15 @@ static void print_times(const pass_times *t)
 }
 
 /* Writes the model as text IR with every value in full. */
-static oct_status save_text(oct_ctx *ctx, const ir_model *m, const char *path)
+static oct_status save_text(oct_ctx *ctx, const oct_model *m, const char *path)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem)
-        return oct_error(ctx, OCT_EINTERNAL, "cannot open a memory stream");
-    ir_print_text_opts(m, mem, &(ir_print_opts){.full = true});
-    bool failed = ferror(mem) != 0;
-    if (fclose(mem) != 0 || failed) {
-        free(buf);
-        return oct_error(ctx, OCT_EINTERNAL, "out of memory printing the model");
-    }
-    oct_status st = ir_write_atomic(ctx, path, buf, len);
-    free(buf);
+    char *buf;
+    size_t len;
+    oct_status st = oct_model_print(ctx, m, OCT_PRINT_TEXT_FULL, &buf, &len);
+    if (st)
+        return st;
+    st = oct_write_file(ctx, path, buf, len);
+    oct_buffer_free(ctx, buf, len + 1);
     return st;
 }
 
@@ -188,26 +180,30 @@ int cmd_opt(int argc, char **argv)
     }
     *oct_ctx_limits(ctx) = a.limits;
     pass_times times = {0};
-    pass_pipeline_opts po = {
-        .verify_each = a.verify_each,
-        .print_after = a.print_after,
-        .print_after_all = a.print_after_all,
-        .print = print_ir,
-        .time = a.time_passes ? record_time : NULL,
-        .time_user = &times,
-    };
-    ir_model *m = NULL;
-    oct_status st = cli_load_model(ctx, a.model, &a.load, &m);
+    oct_pass_options *po = NULL;
+    oct_status st = oct_pass_options_new(ctx, &po);
+    if (!st && a.verify_each)
+        st = oct_pass_options_set(po, "verify-each", "1");
+    if (!st && a.print_after)
+        st = oct_pass_options_set(po, "print-after", a.print_after);
+    if (!st && a.print_after_all)
+        st = oct_pass_options_set(po, "print-after-all", "1");
+    if (!st) {
+        oct_pass_options_set_print(po, print_ir, NULL);
+        if (a.time_passes)
+            oct_pass_options_set_timer(po, record_time, &times);
+    }
+    oct_model *m = NULL;
     if (st == OCT_OK)
-        st = ir_verify(m, ctx);
+        st = oct_model_load_file(ctx, a.model, a.load_flags, &m);
     if (st == OCT_OK && a.passes)
-        st = pass_run_pipeline(m, a.passes, &po, ctx);
+        st = oct_run_pipeline(ctx, m, a.passes, po);
     if (a.time_passes)
         print_times(&times);
     if (st == OCT_OK && a.passes)
-        st = ir_verify(m, ctx);
+        st = oct_model_verify(ctx, m);
     if (st == OCT_OK)
-        st = a.emit_text ? save_text(ctx, m, a.output) : fe_save_file(ctx, m, a.output);
+        st = a.emit_text ? save_text(ctx, m, a.output) : oct_model_save_file(ctx, m, a.output);
     free(a.print_after);
     return cli_finish(ctx, st);
 }

@@ -6,26 +6,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "passes/passes.h"
+#include "cli/cli.h"
 
 int cmd_passes(int argc, char **argv)
 {
     if (argc > 1)
         return cli_usage_error("passes", "unexpected argument '%s'", argv[1]);
-    size_t n;
-    const pass_info *reg = pass_registry(&n);
     printf("%-12s %-9s %-9s %s\n", "pass", "requires", "preserves", "description");
-    for (size_t i = 0; i < n; i++) {
-        char req[64], pres[64];
-        printf("%-12s %-9s %-9s %s\n", reg[i].name,
-               pass_analysis_names(reg[i].requires, req, sizeof req),
-               pass_analysis_names(reg[i].preserves, pres, sizeof pres),
-               reg[i].summary);
+    for (size_t i = 0; i < oct_pass_count(); i++) {
+        oct_pass_desc d;
+        if (oct_pass_get(i, &d) == OCT_OK)
+            printf("%-12s %-9s %-9s %s\n", d.name, d.requires, d.preserves, d.summary);
     }
     puts("\nanalyses:");
-#define A(e, bit, name, what) printf("  %-10s %s\n", name, what);
-    PASS_ANALYSES(A)
-#undef A
+    for (size_t i = 0; i < oct_analysis_count(); i++) {
+        const char *name, *what;
+        if (oct_analysis_get(i, &name, &what) == OCT_OK)
+            printf("  %-10s %s\n", name, what);
+    }
     return 0;
 }

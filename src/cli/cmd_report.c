@@ -9,26 +9,13 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/dataset.h"
-#include "frontend/frontend.h"
-#include "passes/passes.h"
-#include "passes/quant.h"
 
-static oct_status get_sample(void *user, size_t index, ir_tensor **inputs,
-                             oct_ctx *ctx)
+/* Loads and verifies a model and runs the default passes on it. */
+static oct_status load(oct_ctx *ctx, const char *path, oct_model **m)
 {
-    (void)ctx;
-    return fe_dataset_get(user, index, inputs);
-}
-
-static oct_status load(oct_ctx *ctx, const char *path, ir_model **m)
-{
-    fe_load_opts lo = {0};
-    oct_status st = fe_load_file(ctx, path, &lo, m);
+    oct_status st = oct_model_load_file(ctx, path, 0, m);
     if (!st)
-        st = ir_verify(*m, ctx);
-    if (!st)
-        st = pass_run_default(*m, ctx);
+        st = oct_run_passes(ctx, *m, "default");
     return st;
 }
 
@@ -69,29 +56,31 @@ int cmd_report(int argc, char **argv)
     if (!ctx)
         return OCT_EINTERNAL;
     *oct_ctx_limits(ctx) = limits;
-    ir_model *fp32 = NULL, *qdq = NULL;
-    fe_dataset *ds = NULL;
-    quant_report rep;
+    oct_model *fp32 = NULL, *qdq = NULL;
+    oct_dataset *ds = NULL;
+    oct_report *rep = NULL;
     oct_status st = load(ctx, paths[0], &fp32);
     if (!st)
         st = load(ctx, paths[1], &qdq);
     if (!st)
-        st = fe_dataset_open(ctx, data, fp32, max_samples, &ds);
-    quant_samples samples = {ds ? fe_dataset_count(ds) : 0, get_sample, ds, data};
+        st = oct_dataset_open(ctx, data, fp32, max_samples, &ds);
+    oct_samples samples = oct_dataset_samples(ds);
     if (!st)
-        st = quant_report_pair(fp32, qdq, &samples, &rep, ctx);
+        st = oct_report_compare(ctx, fp32, qdq, &samples, &rep);
     if (!st) {
-        quant_report_table(stdout, &rep, NULL, NULL);
-        if (json)
-            st = quant_report_json(ctx, json, &rep, NULL, NULL);
-    }
-    if (!st && svg) {
         char *text;
         size_t len;
-        st = quant_report_svg(ctx, &rep, NULL, NULL, &text, &len);
-        if (!st)
-            st = ir_write_atomic(ctx, svg, text, len);
+        st = oct_report_text(ctx, rep, &text, &len);
+        if (!st) {
+            fwrite(text, 1, len, stdout);
+            oct_buffer_free(ctx, text, len + 1);
+        }
     }
-    fe_dataset_close(ds);
+    if (!st && json)
+        st = oct_report_write_json(ctx, rep, json);
+    if (!st && svg)
+        st = oct_report_write_svg(ctx, rep, svg);
+    oct_report_free(ctx, rep);
+    oct_dataset_close(ds);
     return cli_finish(ctx, st);
 }

@@ -7,8 +7,9 @@
  * slice of inputs that carry one extra axis and stacks the outputs the same
  * way; --repeat/--time measure latency (median).  --jit compiles the model
  * after the same passes with the LLVM backend into an in-process LLJIT
- * (codegen/jit.h) and runs it through its signature like a .so
- * (run_so.c), on --threads N threads if the module has NAME_run_threads.
+ * and runs it through its signature like a .so (run_so.c), on --threads N
+ * threads if the module has NAME_run_threads.  A client of the public API
+ * (oct_runner).
  */
 #include <errno.h>
 #include <math.h>
@@ -19,10 +20,6 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "codegen/jit.h"
-#include "frontend/frontend.h"
-#include "passes/passes.h"
-#include "ref/dispatch.h"
 
 enum { MAX_ARGS_LIST = 256 };
 
@@ -118,15 +115,16 @@ static int parse_args(int argc, char **argv, run_args *a)
 
 /* The model's runtime inputs (graph inputs that are not initializers). */
 typedef struct feed {
-    ir_value *value;
-    ir_tensor *tensor;   /* as read from the file */
-    bool per_sample;     /* one more leading axis than the model input */
+    oct_tensor decl;       /* name, dtype and declared dims (-1: unknown) */
+    oct_tensor tensor;     /* as read from the file */
+    bool given;
+    bool per_sample;       /* one more leading axis than the model input */
 } feed;
 
 static feed *find_feed(feed *feeds, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
-        if (strlen(feeds[i].value->name) == len && !memcmp(feeds[i].value->name, name, len))
+        if (strlen(feeds[i].decl.name) == len && !memcmp(feeds[i].decl.name, name, len))
             return &feeds[i];
     return NULL;
 }
@@ -140,23 +138,23 @@ static int read_input_arg(oct_ctx *ctx, const char *arg, feed *feeds, size_t n_f
         feed *f = find_feed(feeds, n_feeds, arg, (size_t)(eq - arg));
         if (!f)
             continue;
-        ir_note_input(ctx, eq + 1);
-        *st = fe_read_tensor(ctx, eq + 1, &f->tensor);
+        *st = oct_tensor_read(ctx, eq + 1, &f->tensor);
+        f->given = !*st;
         return 0;
     }
     if (ends_with(arg, ".npz")) {
-        ir_tensor **arrays;
+        oct_tensor *arrays;
         size_t n_arrays;
-        ir_note_input(ctx, arg);
-        *st = fe_read_npz(ctx, arg, &arrays, &n_arrays);
+        *st = oct_tensor_read_npz(ctx, arg, &arrays, &n_arrays);
         if (*st != OCT_OK)
             return 0;
         for (size_t i = 0; i < n_arrays; i++) {
-            feed *f = find_feed(feeds, n_feeds, arrays[i]->name, strlen(arrays[i]->name));
+            feed *f = find_feed(feeds, n_feeds, arrays[i].name, strlen(arrays[i].name));
             if (!f)
                 return cli_usage_error("run", "%s: member '%s' names no model input",
-                                       arg, arrays[i]->name);
+                                       arg, arrays[i].name);
             f->tensor = arrays[i];
+            f->given = true;
         }
         return 0;
     }
@@ -169,21 +167,23 @@ static int read_input_arg(oct_ctx *ctx, const char *arg, feed *feeds, size_t n_f
 
 /* ---- output summary and files ----------------------------------------- */
 
-void cli_print_summary(const ir_tensor *t, const char *name)
+void cli_print_summary(const oct_tensor *t, const char *name)
 {
-    printf("%s: %s [", name, ir_dtype_name(t->dtype));
+    printf("%s: %s [", name, oct_dtype_name(t->dtype));
     for (int d = 0; d < t->rank; d++)
         printf("%s%lld", d ? "," : "", (long long)t->dims[d]);
     printf("]");
-    const ir_dtype_traits *tr = ir_dtype_info(t->dtype);
-    if (tr->kind == IR_DK_STRING || tr->kind == IR_DK_COMPLEX || !t->nelems) {
+    uint64_t n = oct_tensor_elems(t);
+    bool numeric = oct_dtype_bits(t->dtype) > 0 && t->dtype != 8 /* STRING */ &&
+                   t->dtype != 14 && t->dtype != 15;   /* COMPLEX64/128 */
+    if (!numeric || !n) {
         printf("\n");
         return;
     }
     double mn = INFINITY, mx = -INFINITY, sum = 0;
     uint64_t argmax = 0, nans = 0;
-    for (uint64_t i = 0; i < t->nelems; i++) {
-        double x = ops_get(t, i);
+    for (uint64_t i = 0; i < n; i++) {
+        double x = oct_tensor_element(t, i);
         if (isnan(x)) {
             nans++;
             continue;
@@ -196,47 +196,43 @@ void cli_print_summary(const ir_tensor *t, const char *name)
         }
         sum += x;
     }
-    uint64_t counted = t->nelems - nans;
+    uint64_t counted = n - nans;
     printf(" min=%.6g max=%.6g mean=%.6g", mn, mx, counted ? sum / (double)counted : NAN);
-    if (t->nelems <= 4096)
+    if (n <= 4096)
         printf(" argmax=%llu", (unsigned long long)argmax);
     if (nans)
         printf(" nan=%llu", (unsigned long long)nans);
     printf("\n");
 }
 
-/* Output file name: the value name with every character other than
- * [A-Za-z0-9._-] replaced by '_' (and a leading '.' too). */
-static char *output_path(oct_ctx *ctx, const char *dir, const char *name, bool pb)
+oct_status cli_write_output(oct_ctx *ctx, const char *dir, const char *name,
+                            const oct_tensor *t, bool pb)
 {
-    char *safe = ir_strdup(ctx, *name ? name : "output");
-    if (!safe)
-        return NULL;
-    for (char *p = safe; *p; p++) {
-        unsigned char c = (unsigned char)*p;
+    /* the value name with every character other than [A-Za-z0-9._-]
+     * replaced by '_' (and a leading '.' too) */
+    size_t len = strlen(*name ? name : "output");
+    char *path = malloc(strlen(dir) + len + 8);
+    if (!path)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
+    char *p = path + sprintf(path, "%s/", dir);
+    const char *src = *name ? name : "output";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-                  (c == '.' && p != safe);
-        if (!ok)
-            *p = '_';
+                  (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && i > 0);
+        *p++ = ok ? (char)c : '_';
     }
-    return ir_sprintf(ctx, "%s/%s.%s", dir, safe, pb ? "pb" : "npy");
+    strcpy(p, pb ? ".pb" : ".npy");
+    oct_status st = oct_tensor_write(ctx, t, path);
+    free(path);
+    return st;
 }
 
-static oct_status write_outputs(oct_ctx *ctx, const run_args *a, const ir_graph *g,
-                                ir_tensor **outs)
+oct_status cli_make_output_dir(oct_ctx *ctx, const char *dir)
 {
-    if (mkdir(a->output_dir, 0777) != 0 && errno != EEXIST)
-        return oct_error(ctx, OCT_EINTERNAL, "cannot create folder '%s': %s",
-                         a->output_dir, strerror(errno));
-    for (size_t i = 0; i < g->n_outputs; i++) {
-        char *path = output_path(ctx, a->output_dir, g->outputs[i]->name, a->pb);
-        if (!path)
-            return OCT_EINTERNAL;
-        oct_status st = a->pb ? fe_write_pb(ctx, outs[i], path) : fe_write_npy(ctx, outs[i], path);
-        if (st != OCT_OK)
-            return st;
-    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL,
+                            "cannot create folder '%s': %s", dir, strerror(errno));
     return OCT_OK;
 }
 
@@ -272,213 +268,199 @@ typedef struct feed_list {
 } feed_list;
 
 static oct_status input_from_feeds(void *user, oct_ctx *ctx, const char *name,
-                                   const ir_tensor **out)
+                                   const oct_tensor **out)
 {
     const feed_list *fl = user;
     for (size_t k = 0; k < fl->n; k++)
-        if (!strcmp(fl->feeds[k].value->name, name)) {
-            *out = fl->feeds[k].tensor;
+        if (!strcmp(fl->feeds[k].decl.name, name)) {
+            *out = &fl->feeds[k].tensor;
             return OCT_OK;
         }
-    return oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
+    return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUSAGE, NULL,
+                        "no --input given for model input '%s'", name);
 }
 
-/* Compiles m (passes run, input shapes bound) into an LLJIT and runs it
- * through its signature like a .so: same summary, files and timing. */
-static oct_status run_jit(oct_ctx *ctx, const run_args *a, const ir_model *m,
-                          const feed *feeds, size_t n_feeds)
+/* Compiles the model (passes run, input shapes bound) in this process and
+ * runs it through its signature like a .so: same summary, files, timing. */
+static oct_status run_jit(oct_ctx *ctx, const run_args *a, oct_runner *r,
+                          const feed *feeds, const oct_tensor *in, size_t n_feeds)
 {
-    cg_options opts = {.name = "octet_jit", .opt_level = 3};
-    cg_jit *j;
-    oct_status st = cg_jit_create(ctx, m, &opts, &j);
+    oct_status st = oct_runner_prepare(r, in, n_feeds);
     if (st == OCT_EUNSUPPORTED)
-        oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
-                  "without --jit the reference interpreter runs the model");
+        oct_diag_add(ctx, OCT_SEV_NOTE, OCT_OK, NULL,
+                     "without --jit the reference interpreter runs the model");
+    oct_entry_points ep;
+    if (!st)
+        st = oct_runner_entry_points(r, &ep);
     if (st != OCT_OK)
         return st;
     feed_list fl = {feeds, n_feeds};
-    cli_compiled_run r = {
-        .sym_base = opts.name, .signature = cg_jit_signature(j), .run = cg_jit_run(j),
-        .run_threads = cg_jit_run_threads(j),
+    cli_compiled_run cr = {
+        .sym_base = "octet_jit", .signature = ep.signature, .run = ep.run,
+        .run_threads = ep.run_threads,
         .get_input = input_from_feeds, .input_user = &fl, .output_dir = a->output_dir,
         .pb = a->pb, .repeat = a->repeat, .timing = a->time, .threads = a->threads};
-    st = cli_run_compiled(ctx, &r);
-    cg_jit_free(j);
-    return st;
+    return cli_run_compiled(ctx, &cr);
 }
 
 /* A view of sample s of t (which has a leading sample axis). */
-static oct_status sample_view(oct_ctx *ctx, const ir_tensor *t, int64_t s, ir_tensor *view)
+static oct_status sample_view(oct_ctx *ctx, const oct_tensor *t, int64_t s, oct_tensor *view)
 {
-    uint64_t per = t->dims[0] ? t->nelems / (uint64_t)t->dims[0] : 0, bytes;
-    if (ir_dtype_info(t->dtype)->bits % 8 || !ir_dtype_bytes(t->dtype, per, &bytes))
-        return oct_error(ctx, OCT_EUNSUPPORTED, "--each-sample: %s inputs cannot "
-                         "be split into samples", ir_dtype_name(t->dtype));
+    unsigned bits = oct_dtype_bits(t->dtype);
+    uint64_t per = t->dims[0] ? oct_tensor_elems(t) / (uint64_t)t->dims[0] : 0;
+    if (!bits || bits % 8)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, "--each-sample: "
+                            "%s inputs cannot be split into samples", oct_dtype_name(t->dtype));
+    uint64_t bytes = per * (bits / 8);
     *view = *t;
     view->rank = t->rank - 1;
     view->dims = t->dims + 1;
-    view->nelems = per;
     view->nbytes = bytes;
     view->data = (uint8_t *)t->data + (uint64_t)s * bytes;
     return OCT_OK;
 }
 
-/* Runs every sample and stacks the outputs into outs[] (heap tensors). */
-static oct_status run_each_sample(oct_ctx *ctx, const ir_model *m, feed *feeds,
-                                  size_t n_feeds, int64_t n_samples, ir_tensor **outs)
+/* Runs every sample and stacks the outputs into outs[] (n_out tensors
+ * from oct_tensor_new). */
+static oct_status run_each_sample(oct_ctx *ctx, oct_runner *r, const feed *feeds,
+                                  size_t n_feeds, int64_t n_samples, oct_tensor *outs,
+                                  size_t n_out)
 {
-    const ir_graph *g = m->graph;
-    size_t n_out = g->n_outputs;
-    ir_tensor *views = ir_alloc_array(ctx, n_feeds ? n_feeds : 1, sizeof *views);
-    const ir_tensor **in = ir_alloc_array(ctx, n_feeds ? n_feeds : 1, sizeof *in);
-    ir_tensor **one = ir_alloc_array(ctx, n_out ? n_out : 1, sizeof *one);
-    if (!views || !in || !one)
-        return OCT_EINTERNAL;
+    oct_tensor *in = calloc(n_feeds + 1, sizeof *in);
+    if (!in)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
     oct_status st = OCT_OK;
     for (int64_t s = 0; s < n_samples && st == OCT_OK; s++) {
         for (size_t k = 0; k < n_feeds && st == OCT_OK; k++) {
             in[k] = feeds[k].tensor;
-            if (feeds[k].per_sample) {
-                st = sample_view(ctx, feeds[k].tensor, s, &views[k]);
-                in[k] = &views[k];
-            }
+            if (feeds[k].per_sample)
+                st = sample_view(ctx, &feeds[k].tensor, s, &in[k]);
         }
+        oct_tensor *one = NULL;
+        size_t n_one = 0;
         if (st == OCT_OK)
-            st = ref_run(ctx, m, in, n_feeds, one, n_out, NULL);
+            st = oct_runner_run(r, in, n_feeds, &one, &n_one);
         for (size_t o = 0; o < n_out && st == OCT_OK; o++) {
             if (s == 0) {
-                int64_t dims[OPS_MAX_RANK + 1];
-                if (one[o]->rank >= OPS_MAX_RANK) {
-                    st = oct_error(ctx, OCT_EUNSUPPORTED, "--each-sample: output rank too high");
+                int64_t dims[CLI_MAX_RANK + 1];
+                if (one[o].rank >= CLI_MAX_RANK) {
+                    st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL,
+                                      "--each-sample: output rank too high");
                     break;
                 }
                 dims[0] = n_samples;
-                memcpy(dims + 1, one[o]->dims, (size_t)one[o]->rank * sizeof *dims);
-                outs[o] = ir_heap_tensor_new(ctx, one[o]->dtype, one[o]->rank + 1, dims);
-                if (!outs[o]) {
-                    st = OCT_EINTERNAL;
+                memcpy(dims + 1, one[o].dims, (size_t)one[o].rank * sizeof *dims);
+                if ((st = oct_tensor_new(ctx, one[o].dtype, one[o].rank + 1, dims, &outs[o])))
                     break;
-                }
-                outs[o]->name = one[o]->name;
+                outs[o].name = one[o].name;
             }
-            uint64_t per = outs[o]->nelems / (uint64_t)n_samples;
-            if (one[o]->nelems != per || one[o]->dtype != outs[o]->dtype ||
-                ir_dtype_info(one[o]->dtype)->bits % 8) {
-                st = oct_error(ctx, OCT_EUNSUPPORTED, "--each-sample: output '%s' "
-                               "changes shape between samples or cannot be stacked",
-                               g->outputs[o]->name);
+            uint64_t per = oct_tensor_elems(&outs[o]) / (uint64_t)n_samples;
+            if (oct_tensor_elems(&one[o]) != per || one[o].dtype != outs[o].dtype ||
+                oct_dtype_bits(one[o].dtype) % 8) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL,
+                                  "--each-sample: output '%s' changes shape between "
+                                  "samples or cannot be stacked", one[o].name);
                 break;
             }
-            memcpy((uint8_t *)outs[o]->data + (uint64_t)s * one[o]->nbytes,
-                   one[o]->data, one[o]->nbytes);
+            memcpy((uint8_t *)outs[o].data + (uint64_t)s * one[o].nbytes, one[o].data,
+                   one[o].nbytes);
         }
-        for (size_t o = 0; o < n_out; o++) {
-            ir_heap_tensor_free(ctx, one[o]);
-            one[o] = NULL;
-        }
+        oct_tensors_free(ctx, one, n_one);
     }
+    free(in);
     return st;
 }
 
-static oct_status run_model(oct_ctx *ctx, const run_args *a, ir_model **model_out,
-                            ir_tensor ***outs_out, int *exit_code)
+typedef struct run_result {
+    oct_tensor *outs;      /* n_out tensors to print and write, or NULL */
+    size_t n_out;
+    bool stacked;          /* outs from oct_tensor_new (--each-sample) */
+} run_result;
+
+static oct_status run_model(oct_ctx *ctx, const run_args *a, run_result *res,
+                            int *exit_code)
 {
-    fe_load_opts lo = {.allow_external_data = a->allow_external};
-    ir_model *m;
-    oct_status st = fe_load_file(ctx, a->model, &lo, &m);
+    oct_model *m;
+    oct_status st = oct_model_load_file(ctx, a->model,
+                                        a->allow_external ? OCT_LOAD_EXTERNAL_DATA : 0, &m);
     if (st != OCT_OK)
         return st;
-    if ((st = ir_verify(m, ctx)) != OCT_OK)
-        return st;
-    /* ops the interpreter cannot run: say so before asking for inputs */
-    if ((st = ops_report_unsupported(ctx, m->graph)) != OCT_OK)
-        return st;
-    *model_out = m;
-    ir_graph *g = m->graph;
-
-    size_t n_feeds = 0;
-    for (size_t i = 0; i < g->n_inputs; i++)
-        n_feeds += !g->inputs[i]->init;
-    feed *feeds = ir_alloc_array(ctx, n_feeds ? n_feeds : 1, sizeof *feeds);
-    if (!feeds)
-        return OCT_EINTERNAL;
-    for (size_t i = 0, k = 0; i < g->n_inputs; i++)
-        if (!g->inputs[i]->init)
-            feeds[k++].value = g->inputs[i];
-    for (size_t i = 0; i < a->n_inputs; i++) {
-        *exit_code = read_input_arg(ctx, a->inputs[i], feeds, n_feeds, &st);
-        if (*exit_code || st != OCT_OK)
-            return st;
-    }
-    for (size_t k = 0; k < n_feeds; k++)
-        if (!feeds[k].tensor) {
-            *exit_code = cli_usage_error("run", "no --input given for model input '%s'",
-                                         feeds[k].value->name);
-            return OCT_OK;
-        }
     for (size_t i = 0; i < a->n_shapes; i++)
-        if ((st = pass_bind_input_shape(ctx, g, a->shapes[i])) != OCT_OK)
+        if ((st = oct_model_bind_input_shape(ctx, m, a->shapes[i])) != OCT_OK)
             return st;
-
-    /* bind every input's shape to the tensor given (one sample of it) */
-    int64_t n_samples = -1;
-    for (size_t k = 0; k < n_feeds; k++) {
-        feed *f = &feeds[k];
-        const ir_type *ty = &f->value->type;
-        const ir_tensor *t = f->tensor;
-        if (a->each_sample && f->value->has_type && ty->rank >= 0 && t->rank == ty->rank + 1) {
-            f->per_sample = true;
-            if (n_samples >= 0 && n_samples != t->dims[0])
-                return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1,
-                                 f->value->name, "--each-sample: input '%s' has "
-                                 "%lld samples, another input %lld", f->value->name,
-                                 (long long)t->dims[0], (long long)n_samples);
-            n_samples = t->dims[0];
-            st = pass_bind_input_type(ctx, f->value, t->dtype, t->rank - 1, t->dims + 1);
-        } else {
-            st = pass_bind_input_type(ctx, f->value, t->dtype, t->rank, t->dims);
-        }
-        if (st != OCT_OK)
-            return st;
-    }
-    if (a->each_sample && n_samples < 0)
-        return oct_error(ctx, OCT_EINPUT, "--each-sample: no input has one more "
-                         "leading axis than the model input it feeds");
-
-    st = a->passes ? pass_run_list(m, a->passes, ctx) : pass_run_default(m, ctx);
-    if (st != OCT_OK)
+    /* the interpreter says which ops it cannot run before inputs are read */
+    oct_runner *r;
+    if ((st = oct_runner_new(ctx, m, a->jit ? "jit" : "interp", NULL, &r)) != OCT_OK)
         return st;
-    if (a->jit) /* prints and writes its outputs itself; *outs_out stays NULL */
-        return run_jit(ctx, a, m, feeds, n_feeds);
+    st = oct_runner_set(r, "passes", a->passes ? a->passes : "default");
 
-    ir_tensor **outs = ir_alloc_array(ctx, g->n_outputs ? g->n_outputs : 1, sizeof *outs);
-    const ir_tensor **in = ir_alloc_array(ctx, n_feeds ? n_feeds : 1, sizeof *in);
-    if (!outs || !in)
-        return OCT_EINTERNAL;
-    *outs_out = outs;
-    for (size_t k = 0; k < n_feeds; k++)
-        in[k] = feeds[k].tensor;
-    if (a->each_sample)
-        return run_each_sample(ctx, m, feeds, n_feeds, n_samples, outs);
-
-    double *times = ir_alloc_array(ctx, (size_t)a->repeat, sizeof *times);
-    if (!times)
-        return OCT_EINTERNAL;
-    for (long r = 0; r < a->repeat; r++) {
-        if (r > 0)
-            for (size_t o = 0; o < g->n_outputs; o++) {
-                ir_heap_tensor_free(ctx, outs[o]);
-                outs[o] = NULL;
-            }
-        double t0 = cli_now_ms();
-        st = ref_run(ctx, m, in, n_feeds, outs, g->n_outputs, NULL);
-        times[r] = cli_now_ms() - t0;
-        if (st != OCT_OK)
-            return st;
+    size_t n_feeds = oct_model_input_count(m);
+    feed *feeds = calloc(n_feeds + 1, sizeof *feeds);
+    oct_tensor *in = calloc(n_feeds + 1, sizeof *in);
+    if (!feeds || !in) {
+        free(feeds);
+        free(in);
+        oct_runner_free(r);
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
     }
-    if (a->time)
-        cli_print_timing(times, a->repeat);
-    return OCT_OK;
+    for (size_t k = 0; !st && k < n_feeds; k++)
+        st = oct_model_input(ctx, m, k, &feeds[k].decl);
+    for (size_t i = 0; !st && !*exit_code && i < a->n_inputs; i++)
+        *exit_code = read_input_arg(ctx, a->inputs[i], feeds, n_feeds, &st);
+    for (size_t k = 0; !st && !*exit_code && k < n_feeds; k++)
+        if (!feeds[k].given)
+            *exit_code = cli_usage_error("run", "no --input given for model input '%s'",
+                                         feeds[k].decl.name);
+
+    /* --each-sample: inputs with one more leading axis than declared */
+    int64_t n_samples = -1;
+    for (size_t k = 0; !st && !*exit_code && k < n_feeds; k++) {
+        feed *f = &feeds[k];
+        in[k] = f->tensor;
+        if (a->each_sample && f->decl.rank >= 0 && f->tensor.rank == f->decl.rank + 1) {
+            f->per_sample = true;
+            if (n_samples >= 0 && n_samples != f->tensor.dims[0])
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, f->decl.name,
+                                  "--each-sample: input '%s' has %lld samples, another "
+                                  "input %lld", f->decl.name, (long long)f->tensor.dims[0],
+                                  (long long)n_samples);
+            n_samples = f->tensor.dims[0];
+        }
+    }
+    if (!st && !*exit_code && a->each_sample && n_samples < 0)
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "--each-sample: no input "
+                          "has one more leading axis than the model input it feeds");
+
+    if (!st && !*exit_code && a->jit) {
+        /* prints and writes its outputs itself */
+        st = run_jit(ctx, a, r, feeds, in, n_feeds);
+    } else if (!st && !*exit_code && a->each_sample) {
+        res->n_out = oct_model_output_count(m);
+        res->outs = calloc(res->n_out + 1, sizeof *res->outs);
+        res->stacked = true;
+        if (!res->outs)
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
+        else
+            st = run_each_sample(ctx, r, feeds, n_feeds, n_samples, res->outs, res->n_out);
+    } else if (!st && !*exit_code) {
+        double *times = calloc((size_t)a->repeat, sizeof *times);
+        if (!times)
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
+        for (long i = 0; !st && i < a->repeat; i++) {
+            oct_tensors_free(ctx, res->outs, res->n_out);
+            res->outs = NULL;
+            double t0 = cli_now_ms();
+            st = oct_runner_run(r, in, n_feeds, &res->outs, &res->n_out);
+            times[i] = cli_now_ms() - t0;
+        }
+        if (!st && a->time)
+            cli_print_timing(times, a->repeat);
+        free(times);
+    }
+    oct_runner_free(r);
+    free(feeds);
+    free(in);
+    return st;
 }
 
 int cmd_run(int argc, char **argv)
@@ -496,18 +478,23 @@ int cmd_run(int argc, char **argv)
         return OCT_EINTERNAL;
     }
     *oct_ctx_limits(ctx) = a.limits;
-    ir_model *m = NULL;
-    ir_tensor **outs = NULL;
-    oct_status st = run_model(ctx, &a, &m, &outs, &code);
-    if (st == OCT_OK && !code && outs) {
-        for (size_t i = 0; i < m->graph->n_outputs; i++)
-            cli_print_summary(outs[i], m->graph->outputs[i]->name);
+    run_result res = {0};
+    oct_status st = run_model(ctx, &a, &res, &code);
+    if (st == OCT_OK && !code && res.outs) {
+        for (size_t i = 0; i < res.n_out; i++)
+            cli_print_summary(&res.outs[i], res.outs[i].name);
         if (a.output_dir)
-            st = write_outputs(ctx, &a, m->graph, outs);
+            st = cli_make_output_dir(ctx, a.output_dir);
+        for (size_t i = 0; a.output_dir && st == OCT_OK && i < res.n_out; i++)
+            st = cli_write_output(ctx, a.output_dir, res.outs[i].name, &res.outs[i], a.pb);
     }
-    if (outs)
-        for (size_t i = 0; i < m->graph->n_outputs; i++)
-            ir_heap_tensor_free(ctx, outs[i]);
+    if (res.stacked) {
+        for (size_t i = 0; i < res.n_out; i++)
+            oct_tensor_release(ctx, &res.outs[i]);
+        free(res.outs);
+    } else {
+        oct_tensors_free(ctx, res.outs, res.n_out);
+    }
     if (code) {
         cli_print_diags(ctx);
         oct_ctx_free(ctx);

@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/frontend.h"
-#include "passes/quant.h"
 
 int cmd_stats(int argc, char **argv)
 {
@@ -46,9 +44,7 @@ int cmd_stats(int argc, char **argv)
         return OCT_EINTERNAL;
     }
     *oct_ctx_limits(ctx) = limits;
-    for (size_t i = 0; i < n; i++)
-        ir_note_input(ctx, inputs[i]);
-    oct_status st = quant_stats_merge(inputs, n, out, ctx);
+    oct_status st = oct_stats_merge(ctx, inputs, n, out);
     free(inputs);
     return cli_finish(ctx, st);
 }

@@ -4,13 +4,13 @@
  * remove the temporary files of writes in progress and then end the process
  * with the same signal, so an interrupted run leaves no partial output.
  */
+#include <assert.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "frontend/frontend.h"
 
 static const struct {
     const char *name;
@@ -150,7 +150,7 @@ bool cli_help(const char *cmd)
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(cmd, commands[i].name) == 0) {
             const char *text = help_text(cmd);
-            OCT_ASSERT(text != NULL); /* every command has a help text */
+            assert(text != NULL); /* every command has a help text */
             fputs(text, stdout);
             fputs(exit_codes, stdout);
             return true;
@@ -223,7 +223,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
  * (SA_RESETHAND restored the default action on entry). */
 static void on_fatal_signal(int sig)
 {
-    ir_remove_temp_files();
+    oct_remove_temp_files();
     raise(sig);
 }
 

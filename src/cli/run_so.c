@@ -21,30 +21,29 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "frontend/frontend.h"
-#include "octet_runtime.h"
-#include "ref/ref.h"
+#include <octet_runtime.h> /* the runtime library's public header */
 
-static ir_dtype dtype_of(const char *np)
+/* numpy dtype names of the signature to ONNX dtype numbers (0: unknown) */
+static int32_t dtype_of(const char *np)
 {
-    static const struct { const char *np; ir_dtype dt; } map[] = {
-        {"float32", IR_DT_FLOAT}, {"float64", IR_DT_DOUBLE}, {"uint8", IR_DT_UINT8},
-        {"int8", IR_DT_INT8}, {"uint16", IR_DT_UINT16}, {"int16", IR_DT_INT16},
-        {"int32", IR_DT_INT32}, {"uint32", IR_DT_UINT32}, {"int64", IR_DT_INT64},
-        {"uint64", IR_DT_UINT64}, {"bool", IR_DT_BOOL}, {"float16", IR_DT_FLOAT16}};
+    static const struct { const char *np; int32_t dt; } map[] = {
+        {"float32", OCT_DT_FLOAT}, {"float64", OCT_DT_DOUBLE}, {"uint8", OCT_DT_UINT8},
+        {"int8", OCT_DT_INT8}, {"uint16", OCT_DT_UINT16}, {"int16", OCT_DT_INT16},
+        {"int32", OCT_DT_INT32}, {"uint32", OCT_DT_UINT32}, {"int64", OCT_DT_INT64},
+        {"uint64", OCT_DT_UINT64}, {"bool", OCT_DT_BOOL}, {"float16", OCT_DT_FLOAT16}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].np, np))
             return map[i].dt;
-    return IR_DT_UNDEFINED;
+    return 0;
 }
 
 /* One signature entry as a tensor description; false if malformed. */
-static bool io_spec(const cJSON *o, const char **name, ir_dtype *dt, int *rank, int64_t *dims)
+static bool io_spec(const cJSON *o, const char **name, int32_t *dt, int *rank, int64_t *dims)
 {
     const cJSON *n = cJSON_GetObjectItem(o, "name"), *t = cJSON_GetObjectItem(o, "dtype"),
                 *s = cJSON_GetObjectItem(o, "shape");
     if (!cJSON_IsString(n) || !cJSON_IsString(t) || !cJSON_IsArray(s) ||
-        cJSON_GetArraySize(s) > OPS_MAX_RANK)
+        cJSON_GetArraySize(s) > CLI_MAX_RANK)
         return false;
     *name = n->valuestring;
     *dt = dtype_of(t->valuestring);
@@ -55,52 +54,35 @@ static bool io_spec(const cJSON *o, const char **name, ir_dtype *dt, int *rank, 
             return false;
         dims[d] = (int64_t)v->valuedouble;
     }
-    return *dt != IR_DT_UNDEFINED;
-}
-
-/* Writes output k as DIR/NAME.npy (or .pb), NAME with every character
- * other than [A-Za-z0-9._-] replaced by '_' (and a leading '.' too). */
-static oct_status write_output(oct_ctx *ctx, const char *dir, const char *name,
-                               const ir_tensor *t, bool pb)
-{
-    char *safe = ir_strdup(ctx, *name ? name : "output");
-    if (!safe)
-        return OCT_EINTERNAL;
-    for (char *p = safe; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '_' || c == '-' || (c == '.' && p != safe);
-        if (!ok)
-            *p = '_';
-    }
-    char *path = ir_sprintf(ctx, "%s/%s.%s", dir, safe, pb ? "pb" : "npy");
-    if (!path)
-        return OCT_EINTERNAL;
-    return pb ? fe_write_pb(ctx, t, path) : fe_write_npy(ctx, t, path);
+    return *dt != 0;
 }
 
 oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
 {
     const char *sym_base = r->sym_base;
     if (r->threads > 1 && !r->run_threads)
-        return oct_error(ctx, OCT_EINPUT, "--threads: the compiled model has no "
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "--threads: the compiled model has no "
                          "%s_run_threads", sym_base);
     cJSON *sig = cJSON_Parse(r->signature);
     if (!sig)
-        return oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
     oct_status st = OCT_OK;
     const cJSON *ins = cJSON_GetObjectItem(sig, "inputs"), *outs = cJSON_GetObjectItem(sig, "outputs");
     const cJSON *ss = cJSON_GetObjectItem(sig, "scratch_size");
     int n_in = cJSON_GetArraySize(ins), n_out = cJSON_GetArraySize(outs);
-    const void **in_ptrs = ir_alloc_array(ctx, (size_t)n_in + 1, sizeof *in_ptrs);
-    void **out_ptrs = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *out_ptrs);
-    ir_tensor **out_t = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *out_t);
-    const char **out_names = ir_alloc_array(ctx, (size_t)n_out + 1, sizeof *out_names);
+    if (n_in < 0)
+        n_in = 0;
+    if (n_out < 0)
+        n_out = 0;
+    const void **in_ptrs = calloc((size_t)n_in + 1, sizeof *in_ptrs);
+    void **out_ptrs = calloc((size_t)n_out + 1, sizeof *out_ptrs);
+    oct_tensor *out_t = calloc((size_t)n_out + 1, sizeof *out_t);
+    const char **out_names = calloc((size_t)n_out + 1, sizeof *out_names);
     void *scratch = NULL;
     octrt_pool *pool = NULL;
     double *times = NULL;
     if (!cJSON_IsArray(ins) || !cJSON_IsArray(outs) || !cJSON_IsNumber(ss)) {
-        st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
         goto done;
     }
     if (!in_ptrs || !out_ptrs || !out_t || !out_names) {
@@ -109,42 +91,40 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     }
     for (int k = 0; k < n_in && st == OCT_OK; k++) {
         const char *name;
-        ir_dtype dt;
+        int32_t dt;
         int rank;
-        int64_t dims[OPS_MAX_RANK];
+        int64_t dims[CLI_MAX_RANK];
         if (!io_spec(cJSON_GetArrayItem(ins, k), &name, &dt, &rank, dims)) {
-            st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
             break;
         }
-        const ir_tensor *t;
+        const oct_tensor *t;
         if ((st = r->get_input(r->input_user, ctx, name, &t)) != OCT_OK)
             break;
         bool same = t->dtype == dt && t->rank == rank;
         for (int d = 0; same && d < rank; d++)
             same = t->dims[d] == dims[d];
         if (!same) {
-            st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, k, name, "input '%s': the "
-                           "compiled model takes %s of rank %d with fixed dims; the file "
-                           "holds %s of rank %d or other dims", name, ir_dtype_name(dt), rank,
-                           ir_dtype_name(t->dtype), t->rank);
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, name, "input '%s': the "
+                              "compiled model takes %s of rank %d with fixed dims; the file "
+                              "holds %s of rank %d or other dims", name, oct_dtype_name(dt),
+                              rank, oct_dtype_name(t->dtype), t->rank);
             break;
         }
         in_ptrs[k] = t->data;
     }
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
-        ir_dtype dt;
+        int32_t dt;
         int rank;
-        int64_t dims[OPS_MAX_RANK];
+        int64_t dims[CLI_MAX_RANK];
         if (!io_spec(cJSON_GetArrayItem(outs, k), &out_names[k], &dt, &rank, dims)) {
-            st = oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
             break;
         }
-        if (!(out_t[k] = ir_heap_tensor_new(ctx, dt, rank, dims))) {
-            st = OCT_EINTERNAL;
+        if ((st = oct_tensor_new(ctx, dt, rank, dims, &out_t[k])) != OCT_OK)
             break;
-        }
-        out_t[k]->name = out_names[k];
-        out_ptrs[k] = out_t[k]->data;
+        out_t[k].name = out_names[k];
+        out_ptrs[k] = out_t[k].data;
     }
     if (st != OCT_OK)
         goto done;
@@ -152,11 +132,11 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     scratch = aligned_alloc(64, (scratch_size + 63) / 64 * 64 + 64);
     times = calloc((size_t)r->repeat, sizeof *times);
     if (r->threads > 1 && !(pool = octrt_pool_create(r->threads))) {
-        st = oct_error(ctx, OCT_EINTERNAL, "cannot start %d threads", r->threads);
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "cannot start %d threads", r->threads);
         goto done;
     }
     if (!scratch || !times) {
-        st = oct_error(ctx, OCT_EINTERNAL, "out of memory");
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
         goto done;
     }
     for (long i = 0; i < r->repeat; i++) {
@@ -165,27 +145,28 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
                       : r->run(in_ptrs, out_ptrs, scratch);
         times[i] = cli_now_ms() - t0;
         if (rc != 0) {
-            st = oct_error(ctx, OCT_EINTERNAL, "%s_run returned %d", sym_base, rc);
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d", sym_base, rc);
             goto done;
         }
     }
     if (r->timing)
         cli_print_timing(times, r->repeat);
     for (int k = 0; k < n_out; k++)
-        cli_print_summary(out_t[k], out_names[k]);
+        cli_print_summary(&out_t[k], out_names[k]);
     if (r->output_dir) {
-        if (mkdir(r->output_dir, 0777) != 0 && errno != EEXIST) {
-            st = oct_error(ctx, OCT_EINTERNAL, "cannot create folder '%s': %s",
-                           r->output_dir, strerror(errno));
+        if ((st = cli_make_output_dir(ctx, r->output_dir)) != OCT_OK)
             goto done;
-        }
         for (int k = 0; k < n_out && st == OCT_OK; k++)
-            st = write_output(ctx, r->output_dir, out_names[k], out_t[k], r->pb);
+            st = cli_write_output(ctx, r->output_dir, out_names[k], &out_t[k], r->pb);
     }
 done:
     if (out_t)
         for (int k = 0; k < n_out; k++)
-            ir_heap_tensor_free(ctx, out_t[k]);
+            oct_tensor_release(ctx, &out_t[k]);
+    free(in_ptrs);
+    free(out_ptrs);
+    free(out_t);
+    free(out_names);
     octrt_pool_destroy(pool);
     free(scratch);
     free(times);
@@ -197,22 +178,28 @@ done:
 typedef struct file_inputs {
     const char *const *args;
     size_t n_args;
+    oct_tensor *read[256];   /* the views handed out, freed after the run */
+    size_t n_read;
 } file_inputs;
 
 static oct_status input_from_args(void *user, oct_ctx *ctx, const char *name,
-                                  const ir_tensor **out)
+                                  const oct_tensor **out)
 {
-    const file_inputs *fi = user;
+    file_inputs *fi = user;
     size_t len = strlen(name);
     const char *file = NULL;
     for (size_t a = 0; a < fi->n_args; a++)
         if (!strncmp(fi->args[a], name, len) && fi->args[a][len] == '=')
             file = fi->args[a] + len + 1;
     if (!file)
-        return oct_error(ctx, OCT_EUSAGE, "no --input given for model input '%s'", name);
-    ir_tensor *t;
-    ir_note_input(ctx, file);
-    oct_status st = fe_read_tensor(ctx, file, &t);
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUSAGE, NULL, "no --input given for model input '%s'", name);
+    /* read once per run: a small cache keyed by the argument */
+    oct_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
+    oct_status st = oct_tensor_read(ctx, file, t);
+    if (fi->n_read < sizeof fi->read / sizeof fi->read[0])
+        fi->read[fi->n_read++] = t;
     *out = t;
     return st;
 }
@@ -227,18 +214,20 @@ static oct_status load_weights(oct_ctx *ctx, void *lib, const char *so_dir,
     *buf = NULL;
     cJSON *sig = cJSON_Parse(sig_text);
     if (!sig)
-        return oct_error(ctx, OCT_EINPUT, "malformed signature JSON");
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
     const cJSON *wf = cJSON_GetObjectItem(sig, "weights_file");
     const cJSON *ws = cJSON_GetObjectItem(sig, "weights_size");
     oct_status st = OCT_OK;
     if (!cJSON_IsString(wf) || !cJSON_IsNumber(ws) || ws->valuedouble < 0 ||
         strchr(wf->valuestring, '/')) {
         if (wf)
-            st = oct_error(ctx, OCT_EINPUT, "malformed weights entry in the signature");
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed weights entry in the signature");
         cJSON_Delete(sig);
         return st;
     }
-    char *path = ir_sprintf(ctx, "%s/%s", so_dir, wf->valuestring);
+    char *path = malloc(strlen(so_dir) + strlen(wf->valuestring) + 2);
+    if (path)
+        sprintf(path, "%s/%s", so_dir, wf->valuestring);
     char sym[512];
     snprintf(sym, sizeof sym, "%s_weights", sym_base);
     const void **slot = dlsym(lib, sym);
@@ -248,22 +237,23 @@ static oct_status load_weights(oct_ctx *ctx, void *lib, const char *so_dir,
     if (!path) {
         st = OCT_EINTERNAL;
     } else if (!slot) {
-        st = oct_error(ctx, OCT_EINPUT, "%s not found in the library", sym);
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s not found in the library", sym);
     } else if (!in || fstat(fileno(in), &sb) != 0) {
-        st = oct_error(ctx, OCT_EINPUT, "cannot open the weights file '%s': %s", path,
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot open the weights file '%s': %s", path,
                        strerror(errno));
     } else if ((size_t)sb.st_size != size) {
-        st = oct_error(ctx, OCT_EINPUT, "'%s' has %lld bytes, the library expects %zu", path,
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "'%s' has %lld bytes, the library expects %zu", path,
                        (long long)sb.st_size, size);
     } else if (!(*buf = aligned_alloc(64, (size + 63) / 64 * 64 + 64))) {
-        st = oct_error(ctx, OCT_EINTERNAL, "out of memory");
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
     } else if (size && fread(*buf, 1, size, in) != size) {
-        st = oct_error(ctx, OCT_EINPUT, "cannot read '%s'", path);
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot read '%s'", path);
     } else {
         *slot = *buf;
     }
     if (in)
         fclose(in);
+    free(path);
     cJSON_Delete(sig);
     return st;
 }
@@ -279,7 +269,7 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     cli_run_fn run;
     *(void **)&run = dlsym(lib, sym);
     if (!sig_text || !run)
-        return oct_error(ctx, OCT_EINPUT, "%s_signature or %s_run not found: not a library "
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s_signature or %s_run not found: not a library "
                          "made by octet compile (its name must be NAME.so)", sym_base, sym_base);
     cli_run_threads_fn run_threads = NULL;
     snprintf(sym, sizeof sym, "%s_run_threads", sym_base);
@@ -288,12 +278,14 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     oct_status st = load_weights(ctx, lib, so_dir, sym_base, sig_text, &weights);
     if (st != OCT_OK)
         return st;
-    file_inputs fi = {input_args, n_input_args};
+    file_inputs fi = {input_args, n_input_args, {0}, 0};
     cli_compiled_run r = {
         .sym_base = sym_base, .signature = sig_text, .run = run, .run_threads = run_threads,
         .get_input = input_from_args, .input_user = &fi, .output_dir = output_dir,
         .repeat = repeat, .timing = timing, .threads = threads};
     st = cli_run_compiled(ctx, &r);
+    for (size_t i = 0; i < fi.n_read; i++)
+        free(fi.read[i]);
     free(weights);
     return st;
 }
@@ -306,21 +298,28 @@ int cli_run_so(const char *path, const char *const *input_args, size_t n_input_a
         fprintf(stderr, "octet: out of memory\n");
         return OCT_EINTERNAL;
     }
-    ctx->cur_file = path;
+    oct_ctx_set_file(ctx, path);
     /* NAME from OUT/NAME.so */
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    char *name = ir_strndup(ctx, base, strlen(base) - 3);
+    char *name = strndup(base, strlen(base) - 3);
     /* dlopen needs a slash to not search the library path */
-    char *full = slash ? (char *)path : ir_sprintf(ctx, "./%s", path);
-    oct_status st = name && full ? OCT_OK : OCT_EINTERNAL;
+    char *full = malloc(strlen(path) + 3);
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (full)
+        sprintf(full, "%s%s", slash ? "" : "./", path);
+    oct_status st = name && full && dir ? OCT_OK : OCT_EINTERNAL;
     void *lib = NULL;
     if (st == OCT_OK && !(lib = dlopen(full, RTLD_NOW | RTLD_LOCAL)))
-        st = oct_error(ctx, OCT_EINPUT, "cannot load the library: %s", dlerror());
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot load the library: %s",
+                          dlerror());
     if (st == OCT_OK)
-        st = run_loaded(ctx, lib, slash ? ir_strndup(ctx, path, (size_t)(slash - path)) : ".",
-                        name, input_args, n_input_args, output_dir, repeat, timing, threads);
+        st = run_loaded(ctx, lib, dir, name, input_args, n_input_args, output_dir, repeat,
+                        timing, threads);
     if (lib)
         dlclose(lib);
+    free(name);
+    free(full);
+    free(dir);
     return cli_finish(ctx, st);
 }

@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <llvm-c/Analysis.h>
@@ -58,12 +59,20 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
 
 /* ---- target -------------------------------------------------------------- */
 
-static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
+/* LLVM's target registry is filled once per process; two threads
+ * compiling at once (one context each) must not both fill it. */
+static void init_targets(void)
 {
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+}
+
+static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_targets);
     char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
     char *cpu = o->cpu ? NULL : o->triple ? NULL : LLVMGetHostCPUName();
     char *feat = o->features ? NULL : o->triple ? NULL : LLVMGetHostCPUFeatures();

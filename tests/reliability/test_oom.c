@@ -1,15 +1,16 @@
 /*
  * test_oom.c: out-of-memory paths of quantizing and compiling.
  *
- * Phase 1 runs the whole `octet quantize` sequence through the library
- * (load, verify, default passes, fusion and shape inference, data set,
- * plan, calibration with the reference interpreter, choice, QDQ rewrite,
- * encoding, the FP32-vs-QDQ report) on a model with SAMPLES (2)
- * calibration samples.  Phase 2 runs the `octet compile` sequence of
- * src/cli/cmd_compile.c (load, verify, default passes, qdq_fuse,
- * cg_compile at -O0 with symbol prefix "m", cg_emit of the object file and
- * header to a temporary base path, cg_module_free) on the FP32 model and on
- * its quantized twin (quantized once, without failures, to a temporary
+ * Both phases go through the public API's entry points
+ * (include/octet/octet.h), as a library user would.  Phase 1 runs the
+ * whole `octet quantize` sequence (oct_model_load_file, oct_dataset_open,
+ * an oct_runner on the interpreter, oct_quantize: default passes, fusion,
+ * plan, calibration, choice, QDQ rewrite and the FP32-vs-QDQ report, then
+ * oct_model_save_memory) on a model with SAMPLES (2) calibration samples.
+ * Phase 2 runs `octet compile`'s sequence (oct_model_load_file,
+ * oct_compile at -O0 with symbol prefix "m": default passes, qdq_fuse,
+ * the backend, the object file and header to a temporary base path) on
+ * the FP32 model and on its quantized twin (quantized once, without failures, to a temporary
  * file), and again for MODEL2 / DATA2 when given.  The IR arena takes 64
  * KiB blocks, so a small model like mnist-8 reaches few allocations inside
  * cg_compile / cg_emit; the CMake test adds squeezenet1.1, whose packed
@@ -39,113 +40,78 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codegen/codegen.h"
-#include "frontend/dataset.h"
-#include "frontend/frontend.h"
-#include "passes/passes.h"
-#include "passes/quant.h"
-#include "ref/ref.h"
+#include "ir/ir.h"
+#include "octet/octet.h"
 
-static oct_status get_sample(void *user, size_t index, ir_tensor **inputs,
-                             oct_ctx *ctx)
-{
-    (void)ctx;
-    return fe_dataset_get(user, index, inputs);
-}
-
-static oct_status prepare(oct_ctx *ctx, const char *path, ir_model **out)
-{
-    fe_load_opts lo = {0};
-    oct_status st = fe_load_file(ctx, path, &lo, out);
-    if (!st)
-        st = ir_verify(*out, ctx);
-    if (!st)
-        st = pass_run_default(*out, ctx);
-    if (!st)
-        st = pass_run_list(*out, "fuse,shape_infer", ctx);
-    return st;
-}
-
-/* The quantize sequence of src/cli/cmd_quantize.c, without the CLI; the
- * quantized model is also written to `save` unless it is NULL. */
+/* The quantize sequence of `octet quantize` through the public API (load,
+ * data set, one interpreter run as `octet run` does, oct_quantize with its
+ * report, encoding); the quantized model is also written to `save` unless
+ * it is NULL. */
 static oct_status pipeline(oct_ctx *ctx, const char *model, const char *data,
                            uint64_t samples, const char *save)
 {
-    ir_model *probe = NULL, *m = NULL, *fp32 = NULL;
-    fe_dataset *ds = NULL;
-    quant_opts qo = quant_default_opts();
-    quant_plan plan = {0};
-    quant_report rep;
-    fe_load_opts lo = {0};
-    oct_status st = fe_load_file(ctx, model, &lo, &probe);
+    oct_model *m = NULL;
+    oct_dataset *ds = NULL;
+    oct_quant_options *qo = NULL;
+    oct_report *rep = NULL;
+    oct_status st = oct_model_load_file(ctx, model, 0, &m);
     if (!st)
-        st = fe_dataset_open(ctx, data, probe, samples, &ds);
-    if (!st)
-        st = prepare(ctx, model, &m);
-    if (!st)
-        st = prepare(ctx, model, &fp32);
-    quant_samples src = {ds ? fe_dataset_count(ds) : 0, get_sample, ds, data};
+        st = oct_dataset_open(ctx, data, m, samples, &ds);
+    oct_samples src = oct_dataset_samples(ds);
     if (!st) {
-        /* one plain run of the interpreter, as `octet run` does */
-        size_t n_in = fe_dataset_n_inputs(ds);
-        size_t n_out = fp32->graph->n_outputs;
-        ir_tensor *in[16] = {0}, *outs[16] = {0};
-        if (n_in > 16 || n_out > 16)
-            return oct_error(ctx, OCT_EUSAGE, "test model too wide");
-        st = fe_dataset_get(ds, 0, in);
-        if (!st) {
-            st = ref_run(ctx, fp32, (const ir_tensor *const *)in, n_in, outs,
-                         n_out, NULL);
-            for (size_t i = 0; i < n_out; i++)
-                ir_heap_tensor_free(ctx, outs[i]);
-        }
-        for (size_t i = 0; i < n_in; i++)
-            ir_heap_tensor_free(ctx, in[i]);
+        /* one plain run of the interpreter on the first sample */
+        enum { MAX_IN = 16 };
+        oct_tensor in[MAX_IN];
+        size_t n_in = oct_model_input_count(m);
+        oct_runner *r = NULL;
+        if (n_in > MAX_IN)
+            st = oct_error(ctx, OCT_EUSAGE, "test model too wide");
+        for (size_t i = 0; !st && i < n_in; i++)
+            st = oct_model_input(ctx, m, i, &in[i]);
+        if (!st)
+            st = src.get(src.user, 0, in, n_in);
+        if (!st)
+            st = oct_runner_new(ctx, m, "interp", NULL, &r);
+        oct_tensor *outs = NULL;
+        size_t n_out = 0;
+        if (!st)
+            st = oct_runner_run(r, in, n_in, &outs, &n_out);
+        oct_tensors_free(ctx, outs, n_out);
+        oct_runner_free(r);
     }
     if (!st)
-        st = quant_plan_build(m, &qo, &plan, ctx);
+        st = oct_quant_options_new(ctx, &qo);
     if (!st)
-        st = quant_calibrate(m, &plan, &qo, &src, NULL, NULL, ctx);
-    if (!st)
-        st = quant_choose(m, &plan, &qo, &src, NULL, NULL, ctx);
-    if (!st)
-        st = quant_rewrite(m, &plan, &qo, ctx);
+        st = oct_quantize(ctx, m, qo, &src, &rep);
     if (!st) {
-        uint8_t *bytes;
+        void *bytes;
         size_t len;
-        st = fe_save_memory(ctx, m, &bytes, &len);
+        st = oct_model_save_memory(ctx, m, &bytes, &len);
         if (!st)
-            oct_free(ctx, bytes, len);
+            oct_buffer_free(ctx, bytes, len);
     }
     if (!st && save)
-        st = fe_save_file(ctx, m, save);
-    if (!st)
-        st = quant_report_pair(fp32, m, &src, &rep, ctx);
-    quant_plan_free(&plan, ctx);
-    fe_dataset_close(ds);
+        st = oct_model_save_file(ctx, m, save);
+    oct_report_free(ctx, rep);
+    oct_dataset_close(ds);
     return st;
 }
 
-/* The compile sequence of src/cli/cmd_compile.c, without the CLI: writes
- * BASE.o and BASE.h. */
+/* The compile sequence of `octet compile` through the public API: writes
+ * BASE.o and BASE.h at -O0 with the symbol prefix "m". */
 static oct_status compile_one(oct_ctx *ctx, const char *model, const char *base)
 {
-    fe_load_opts lo = {0};
-    ir_model *m = NULL;
-    cg_module *cm = NULL;
-    cg_options co = {.name = "m", .opt_level = 0};
-    oct_status st = fe_load_file(ctx, model, &lo, &m);
+    oct_model *m = NULL;
+    oct_compile_options *co = NULL;
+    oct_status st = oct_model_load_file(ctx, model, 0, &m);
     if (!st)
-        st = ir_verify(m, ctx);
+        st = oct_compile_options_new(ctx, &co);
     if (!st)
-        st = pass_run_default(m, ctx);
+        st = oct_compile_options_set(co, "opt-level", "0");
     if (!st)
-        st = pass_run_list(m, "qdq_fuse", ctx);
+        st = oct_compile_options_set(co, "name", "m");
     if (!st)
-        st = cg_compile(ctx, m, &co, &cm);
-    if (!st)
-        st = cg_emit(ctx, cm, base, CG_EMIT_OBJ | CG_EMIT_HEADER);
-    cg_module_free(cm);
+        st = oct_compile(ctx, m, co, base);
     return st;
 }
 

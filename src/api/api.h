@@ -1,0 +1,63 @@
+/*
+ * api.h: what the files of src/api share.  The public API
+ * (include/octet/octet.h) is a thin layer over the library's subsystems:
+ * this folder is the one place allowed to include all of them, so the
+ * pipelines (which passes in which order, calibration, the x86-only
+ * qdq_fuse decision) live here and the command line only parses flags and
+ * prints.
+ */
+#ifndef OCTET_API_H
+#define OCTET_API_H
+
+#include "octet/octet.h"
+#include "ir/ir.h"
+#include "passes/quant.h"
+
+struct oct_model {
+    ir_model *ir;
+    const char *path;   /* the file it came from, or a memory name */
+};
+
+/* Wraps an IR model in an oct_model from ctx's arena. */
+oct_model *api_model_wrap(oct_ctx *ctx, ir_model *ir, const char *path);
+
+/* OCT_EINPUT, with a diagnostic naming path, when the folder an output
+ * path names does not exist (checked before any work). */
+oct_status api_check_output_dir(oct_ctx *ctx, const char *path);
+
+/* A deep copy of m in ctx. */
+oct_status api_clone_ir(oct_ctx *ctx, const ir_model *m, ir_model **out);
+
+/* Parses "NAME=1x3x224x224"-style shape lists: adds spec to a growing,
+ * arena-backed array. */
+oct_status api_push_string(oct_ctx *ctx, const char ***list, size_t *n,
+                           size_t *cap, const char *s);
+
+/* Runs what every command runs after loading: bind the given input shapes
+ * then the default passes (shape inference, folding). */
+oct_status api_prepare(oct_ctx *ctx, ir_model *m, const char *const *shapes,
+                       size_t n_shapes);
+
+/* Runs a pipeline given as text; "default" is the default pipeline. */
+oct_status api_run_pipeline(oct_ctx *ctx, ir_model *m, const char *pipeline);
+
+/* The adapter from public oct_samples to the quantizer's quant_samples. */
+typedef struct api_samples {
+    const oct_samples *pub;
+    const ir_model *model;   /* whose inputs the samples feed */
+    oct_tensor *views;       /* one per model input, reused */
+    size_t n_inputs;
+} api_samples;
+oct_status api_samples_init(oct_ctx *ctx, api_samples *a, const oct_samples *pub,
+                            const ir_model *m, quant_samples *out);
+
+/* A transient ir_tensor over a public view's memory (no copy), after
+ * checking its dtype, dims and byte count. */
+oct_status api_tensor_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
+                           ir_tensor *t);
+/* Converts a public view into a heap ir_tensor (ref_tensor_new); checks
+ * the byte count against dtype and dims. */
+oct_status api_tensor_from_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
+                                ir_tensor **out);
+
+#endif

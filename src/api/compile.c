@@ -1,0 +1,476 @@
+/*
+ * compile.c: compiling and running in the public API.  oct_compile runs the
+ * compile pipeline on a copy of the model: given input shapes, the default
+ * passes, then qdq_fuse (QDQ islands around Conv/MatMul/Gemm become integer
+ * ops) unless the QDQ graph is to be kept or the target is not x86-64 (the
+ * integer kernels are x86-64 code: other targets compute QDQ models in
+ * float between exact Q/DQ), then the LLVM backend.  oct_runner runs a
+ * model in this process through the reference interpreter or the JIT.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "codegen/codegen.h"
+#include "codegen/jit.h"
+#include "passes/passes.h"
+#include "ops/ops.h"
+#include "ref/ref.h"
+
+struct oct_compile_options {
+    oct_ctx *ctx;
+    cg_options cg;
+    unsigned emit;
+    bool keep_qdq;
+    const char *report;
+    const char *name;
+    const char **shapes;
+    size_t n_shapes, cap_shapes;
+};
+
+oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out)
+{
+    if (!ctx || !out)
+        return OCT_EUSAGE;
+    oct_compile_options *o = ir_alloc(ctx, sizeof *o);
+    if (!(*out = o))
+        return OCT_EINTERNAL;
+    o->ctx = ctx;
+    o->cg.opt_level = 3;
+    o->emit = CG_EMIT_OBJ | CG_EMIT_HEADER;
+    return OCT_OK;
+}
+
+static oct_status parse_emit(oct_ctx *ctx, const char *v, unsigned *emit)
+{
+    static const struct { const char *name; unsigned bit; } kinds[] = {
+        {"obj", CG_EMIT_OBJ}, {"so", CG_EMIT_SO}, {"asm", CG_EMIT_ASM},
+        {"llvm", CG_EMIT_LLVM}, {"header", CG_EMIT_HEADER}};
+    *emit = 0;
+    while (*v) {
+        size_t len = strcspn(v, ",");
+        bool found = false;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+            if (strlen(kinds[k].name) == len && !strncmp(kinds[k].name, v, len)) {
+                *emit |= kinds[k].bit;
+                found = true;
+            }
+        if (len && !found)
+            return oct_error(ctx, OCT_EUSAGE, "emit: unknown kind '%.*s' (obj, so, asm, "
+                             "llvm, header)", (int)len, v);
+        v += len + (v[len] == ',');
+    }
+    if (!*emit)
+        return oct_error(ctx, OCT_EUSAGE, "emit: nothing to emit");
+    return OCT_OK;
+}
+
+oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
+                                   const char *value)
+{
+    if (!o || !key || !value)
+        return OCT_EUSAGE;
+    oct_ctx *ctx = o->ctx;
+    const char *kept = ir_strdup(ctx, value);
+    if (!kept)
+        return OCT_EINTERNAL;
+    if (!strcmp(key, "emit"))
+        return parse_emit(ctx, value, &o->emit);
+    if (!strcmp(key, "opt-level")) {
+        if (value[0] < '0' || value[0] > '3' || value[1])
+            return oct_error(ctx, OCT_EUSAGE, "opt-level takes 0, 1, 2 or 3");
+        o->cg.opt_level = value[0] - '0';
+    } else if (!strcmp(key, "mtriple")) {
+        o->cg.triple = kept;
+    } else if (!strcmp(key, "mcpu")) {
+        o->cg.cpu = kept;
+    } else if (!strcmp(key, "mattr")) {
+        o->cg.features = kept;
+    } else if (!strcmp(key, "weights")) {
+        if (strcmp(value, "embed") && strcmp(value, "file"))
+            return oct_error(ctx, OCT_EUSAGE, "weights takes embed or file");
+        o->cg.weights_file = !strcmp(value, "file");
+    } else if (!strcmp(key, "keep-qdq")) {
+        o->keep_qdq = strcmp(value, "0") != 0;
+    } else if (!strcmp(key, "report")) {
+        o->report = kept;
+    } else if (!strcmp(key, "name")) {
+        bool ok = *value && !isdigit((unsigned char)*value);
+        for (const char *p = value; *p; p++)
+            ok &= isalnum((unsigned char)*p) || *p == '_';
+        if (!ok)
+            return oct_error(ctx, OCT_EUSAGE, "name '%s' is not a C identifier", value);
+        o->name = kept;
+    } else if (!strcmp(key, "input-shape")) {
+        return api_push_string(ctx, &o->shapes, &o->n_shapes, &o->cap_shapes, value);
+    } else {
+        return oct_error(ctx, OCT_EUSAGE, "unknown compile option '%s'", key);
+    }
+    return OCT_OK;
+}
+
+/* The symbol prefix made from the output path's last component: every
+ * character that cannot appear in a C identifier becomes '_', and a leading
+ * digit gets a '_' before it ("out/my-model" -> "my_model"). */
+static const char *derive_name(oct_ctx *ctx, const char *out_base)
+{
+    const char *slash = strrchr(out_base, '/');
+    const char *base = slash ? slash + 1 : out_base;
+    size_t len = strlen(base);
+    if (!len)
+        return NULL;
+    char *name = ir_alloc(ctx, len + 2);
+    if (!name)
+        return NULL;
+    size_t k = 0;
+    if (isdigit((unsigned char)base[0]))
+        name[k++] = '_';
+    for (size_t i = 0; i < len; i++)
+        name[k++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
+    name[k] = '\0';
+    return name;
+}
+
+/* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse. */
+static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
+                                      const oct_compile_options *o, ir_model **out)
+{
+    oct_status st = api_clone_ir(ctx, m->ir, out);
+    if (!st)
+        st = api_prepare(ctx, *out, o->shapes, o->n_shapes);
+    bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
+    if (!st && !o->keep_qdq && x86_target)
+        st = pass_run_list(*out, "qdq_fuse", ctx);
+    return st;
+}
+
+oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_options *o,
+                       const char *out_base)
+{
+    if (!ctx || !m || !o || !out_base)
+        return OCT_EUSAGE;
+    cg_options cg = o->cg;
+    cg.name = o->name ? o->name : derive_name(ctx, out_base);
+    if (!cg.name)
+        return oct_error(ctx, OCT_EUSAGE, "output '%s': the last component names the "
+                         "model", out_base);
+    ir_model *ir;
+    oct_status st = api_check_output_dir(ctx, out_base);
+    if (!st)
+        st = prepare_for_backend(ctx, m, o, &ir);
+    if (st)
+        return st;
+    cg_module *cm;
+    if ((st = cg_compile(ctx, ir, &cg, &cm)) != OCT_OK)
+        return st;
+    st = cg_emit(ctx, cm, out_base, o->emit);
+    if (!st && o->report)
+        st = cg_write_report(ctx, cm, o->report);
+    cg_module_free(cm);
+    return st;
+}
+
+/* ---- running in this process ----------------------------------------------- */
+
+struct oct_runner {
+    oct_ctx *ctx;
+    const oct_model *source;
+    const oct_compile_options *opts;   /* NULL: defaults */
+    bool jit;
+    const char *passes;                /* NULL: the default passes (+ qdq_fuse) */
+    ir_model *prepared;                /* after the first run's binding */
+    cg_jit *j;
+    void *scratch;
+    size_t scratch_size;
+};
+
+oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
+                          const oct_compile_options *o, oct_runner **out)
+{
+    if (!ctx || !m || !out)
+        return OCT_EUSAGE;
+    *out = NULL;
+    bool jit;
+    if (!engine || !strcmp(engine, "interp") || !strcmp(engine, "ref"))
+        jit = false;
+    else if (!strcmp(engine, "jit"))
+        jit = true;
+    else
+        return oct_error(ctx, OCT_EUSAGE, "engine must be interp or jit, not '%s'", engine);
+    /* ops Octet does not know: say so before any input is read (the JIT's
+     * passes evaluate constant subgraphs with the interpreter too) */
+    oct_status st = ops_report_unsupported(ctx, m->ir->graph);
+    if (st)
+        return st;
+    oct_runner *r = ir_alloc(ctx, sizeof *r);
+    if (!r)
+        return OCT_EINTERNAL;
+    r->ctx = ctx;
+    r->source = m;
+    r->opts = o;
+    r->jit = jit;
+    *out = r;
+    return OCT_OK;
+}
+
+/* First run: copy the model, bind each input to the tensor given, run the
+ * passes, and for the JIT compile it. */
+static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size_t n_in)
+{
+    oct_ctx *ctx = r->ctx;
+    static const oct_compile_options defaults_storage;
+    const oct_compile_options *o = r->opts ? r->opts : &defaults_storage;
+    ir_model *ir;
+    oct_status st = api_clone_ir(ctx, r->source->ir, &ir);
+    for (size_t i = 0; !st && i < o->n_shapes; i++)
+        st = pass_bind_input_shape(ctx, ir->graph, o->shapes[i]);
+    const ir_graph *g = ir ? ir->graph : NULL;
+    for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
+        ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        if (k >= n_in)
+            return oct_error(ctx, OCT_EUSAGE, "no tensor given for model input '%s'",
+                             v->name);
+        st = pass_bind_input_type(ctx, v, in[k]->dtype, in[k]->rank, in[k]->dims);
+        k++;
+    }
+    if (!st)
+        st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
+    if (st)
+        return st;
+    if (r->jit) {
+        bool keep = (r->opts && r->opts->keep_qdq) || r->passes;
+        if (!keep && (st = pass_run_list(ir, "qdq_fuse", ctx)))
+            return st;
+        cg_options cg = {.name = "octet_jit", .opt_level = 3};
+        if (r->opts)
+            cg.opt_level = r->opts->cg.opt_level;
+        if ((st = cg_jit_create(ctx, ir, &cg, &r->j)))
+            return st;
+        r->scratch_size = (size_t)cg_jit_scratch_size(r->j);
+        r->scratch = aligned_alloc(64, (r->scratch_size + 63) / 64 * 64 + 64);
+        if (!r->scratch)
+            return oct_error(ctx, OCT_EINTERNAL, "out of memory for %zu bytes of scratch",
+                             r->scratch_size);
+    }
+    r->prepared = ir;
+    return OCT_OK;
+}
+
+oct_status oct_runner_set(oct_runner *r, const char *key, const char *value)
+{
+    if (!r || !key || !value)
+        return OCT_EUSAGE;
+    if (r->prepared)
+        return oct_error(r->ctx, OCT_EUSAGE, "runner option '%s' set after the first run",
+                         key);
+    if (!strcmp(key, "passes")) {
+        if (!(r->passes = ir_strdup(r->ctx, value)))
+            return OCT_EINTERNAL;
+        return OCT_OK;
+    }
+    return oct_error(r->ctx, OCT_EUSAGE, "unknown runner option '%s'", key);
+}
+
+oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_inputs)
+{
+    if (!r || (!inputs && n_inputs))
+        return OCT_EUSAGE;
+    if (r->prepared)
+        return OCT_OK;
+    oct_ctx *ctx = r->ctx;
+    ir_tensor *views = ir_alloc_array(ctx, n_inputs + 1, sizeof *views);
+    const ir_tensor **in = ir_alloc_array(ctx, n_inputs + 1, sizeof *in);
+    if (!views || !in)
+        return OCT_EINTERNAL;
+    for (size_t i = 0; i < n_inputs; i++) {
+        views[i].dtype = (ir_dtype)inputs[i].dtype;
+        views[i].rank = inputs[i].rank;
+        views[i].dims = (int64_t *)inputs[i].dims;
+        in[i] = &views[i];
+    }
+    return runner_prepare(r, in, n_inputs);
+}
+
+oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out)
+{
+    if (!r || !out)
+        return OCT_EUSAGE;
+    memset(out, 0, sizeof *out);
+    if (!r->jit || !r->j)
+        return oct_error(r->ctx, OCT_EUSAGE, "entry points: the runner is not a prepared "
+                         "JIT");
+    out->run = cg_jit_run(r->j);
+    out->run_threads = cg_jit_run_threads(r->j);
+    out->scratch_size = cg_jit_scratch_size(r->j);
+    out->signature = cg_jit_signature(r->j);
+    return OCT_OK;
+}
+
+/* One block per output: dims then data, from the context's allocator. */
+static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, oct_tensor *t)
+{
+    const ir_dtype_traits *tr = ir_dtype_info(v->type.dtype);
+    uint64_t elems = 1;
+    for (int d = 0; d < v->type.rank; d++) {
+        if (v->type.dims[d].value < 0)
+            return oct_error(ctx, OCT_EUNSUPPORTED, "output '%s' has a dimension the "
+                             "compiled model does not fix", v->name);
+        elems *= (uint64_t)v->type.dims[d].value;
+    }
+    uint64_t nbytes = (elems * tr->bits + 7) / 8;
+    size_t dims_bytes = (size_t)v->type.rank * sizeof(int64_t);
+    uint8_t *block = oct_malloc(ctx, dims_bytes + nbytes + 1);
+    if (!block)
+        return OCT_EINTERNAL;
+    int64_t *dims = (int64_t *)block;
+    for (int d = 0; d < v->type.rank; d++)
+        dims[d] = v->type.dims[d].value;
+    t->name = v->name;
+    t->dtype = (int32_t)v->type.dtype;
+    t->rank = v->type.rank;
+    t->dims = dims;
+    t->data = block + dims_bytes;
+    t->nbytes = nbytes;
+    return OCT_OK;
+}
+
+static oct_status output_from_ir(oct_ctx *ctx, const ir_tensor *src, const char *name,
+                                 oct_tensor *t)
+{
+    size_t dims_bytes = (size_t)src->rank * sizeof(int64_t);
+    /* STRING: the {data, len} pairs (the bytes stay in the context) */
+    uint64_t nbytes = src->dtype == IR_DT_STRING ? src->nelems * sizeof(ir_blob) : src->nbytes;
+    uint8_t *block = oct_malloc(ctx, dims_bytes + nbytes + 1);
+    if (!block)
+        return OCT_EINTERNAL;
+    memcpy(block, src->dims, dims_bytes);
+    if (nbytes)
+        memcpy(block + dims_bytes, src->data, nbytes);
+    t->name = name;
+    t->dtype = (int32_t)src->dtype;
+    t->rank = src->rank;
+    t->dims = (int64_t *)block;
+    t->data = block + dims_bytes;
+    t->nbytes = nbytes;
+    return OCT_OK;
+}
+
+void oct_tensors_free(oct_ctx *ctx, oct_tensor *tensors, size_t n)
+{
+    if (!tensors)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (tensors[i].dims || tensors[i].data)
+            oct_free(ctx, tensors[i].rank ? (void *)tensors[i].dims
+                                          : tensors[i].data,
+                     (size_t)tensors[i].rank * sizeof(int64_t) + tensors[i].nbytes + 1);
+    oct_free(ctx, tensors, (n ? n : 1) * sizeof *tensors);
+}
+
+oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inputs,
+                          oct_tensor **outputs, size_t *n_outputs)
+{
+    if (!r || (!inputs && n_inputs) || !outputs || !n_outputs)
+        return OCT_EUSAGE;
+    oct_ctx *ctx = r->ctx;
+    *outputs = NULL;
+    *n_outputs = 0;
+    /* the inputs are read in place: views, no copy */
+    ir_tensor **in = oct_malloc(ctx, (n_inputs + 1) * sizeof *in);
+    ir_tensor *views = oct_malloc(ctx, (n_inputs + 1) * sizeof *views);
+    if (!in || !views) {
+        oct_free(ctx, in, (n_inputs + 1) * sizeof *in);
+        oct_free(ctx, views, (n_inputs + 1) * sizeof *views);
+        return OCT_EINTERNAL;
+    }
+    memset(in, 0, (n_inputs + 1) * sizeof *in);
+    oct_status st = OCT_OK;
+    for (size_t i = 0; !st && i < n_inputs; i++) {
+        st = api_tensor_view(ctx, &inputs[i], "input", &views[i]);
+        in[i] = &views[i];
+    }
+    if (!st && !r->prepared)
+        st = runner_prepare(r, (const ir_tensor *const *)in, n_inputs);
+    const ir_graph *g = r->prepared ? r->prepared->graph : NULL;
+    size_t n_out = g ? g->n_outputs : 0;
+    oct_tensor *outs = NULL;
+    if (!st) {
+        outs = oct_malloc(ctx, (n_out ? n_out : 1) * sizeof *outs);
+        if (!outs)
+            st = OCT_EINTERNAL;
+        else
+            memset(outs, 0, (n_out ? n_out : 1) * sizeof *outs);
+    }
+    if (!st && !r->jit) {
+        ir_tensor **res = oct_malloc(ctx, (n_out + 1) * sizeof *res);
+        if (!res)
+            st = OCT_EINTERNAL;
+        else {
+            memset(res, 0, (n_out + 1) * sizeof *res);
+            st = ref_run(ctx, r->prepared, (const ir_tensor *const *)in, n_inputs, res,
+                         n_out, NULL);
+            for (size_t k = 0; !st && k < n_out; k++)
+                st = output_from_ir(ctx, res[k], g->outputs[k]->name, &outs[k]);
+            for (size_t k = 0; k < n_out; k++)
+                ir_heap_tensor_free(ctx, res[k]);
+            oct_free(ctx, res, (n_out + 1) * sizeof *res);
+        }
+    } else if (!st) {
+        /* the compiled function checks nothing: check against the shapes
+         * the module was compiled for */
+        const void **in_ptrs = oct_malloc(ctx, (n_inputs + 1) * sizeof *in_ptrs);
+        void **out_ptrs = oct_malloc(ctx, (n_out + 1) * sizeof *out_ptrs);
+        if (!in_ptrs || !out_ptrs)
+            st = OCT_EINTERNAL;
+        for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
+            const ir_value *v = g->inputs[i];
+            if (v->init)
+                continue;
+            if (k >= n_inputs)
+                st = oct_error(ctx, OCT_EUSAGE, "no tensor given for model input '%s'",
+                               v->name);
+            bool same = !st && in[k]->dtype == v->type.dtype && in[k]->rank == v->type.rank;
+            for (int d = 0; same && d < v->type.rank; d++)
+                same = in[k]->dims[d] == v->type.dims[d].value;
+            if (!st && !same)
+                st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, v->name,
+                               "input '%s' differs in dtype or shape from the first "
+                               "run's, which the model was compiled for", v->name);
+            if (!st)
+                in_ptrs[k] = in[k]->data;
+            k++;
+        }
+        for (size_t k = 0; !st && k < n_out; k++) {
+            st = alloc_output(ctx, g->outputs[k], &outs[k]);
+            if (!st)
+                out_ptrs[k] = outs[k].data;
+        }
+        if (!st && cg_jit_run(r->j)(in_ptrs, out_ptrs, r->scratch) != 0)
+            st = oct_error(ctx, OCT_EINTERNAL, "the compiled model reported a failure");
+        oct_free(ctx, in_ptrs, (n_inputs + 1) * sizeof *in_ptrs);
+        oct_free(ctx, out_ptrs, (n_out + 1) * sizeof *out_ptrs);
+    }
+    oct_free(ctx, in, (n_inputs + 1) * sizeof *in);
+    oct_free(ctx, views, (n_inputs + 1) * sizeof *views);
+    if (st) {
+        if (outs)
+            oct_tensors_free(ctx, outs, n_out);
+        return st;
+    }
+    *outputs = outs;
+    *n_outputs = n_out;
+    return OCT_OK;
+}
+
+void oct_runner_free(oct_runner *r)
+{
+    if (!r)
+        return;
+    cg_jit_free(r->j);
+    r->j = NULL;
+    free(r->scratch);
+    r->scratch = NULL;
+}

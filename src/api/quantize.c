@@ -1,0 +1,605 @@
+/*
+ * quantize.c: post-training quantization in the public API: options set by
+ * the command line's names, calibration samples pulled through a callback
+ * (or read from a file as --calib reads them), the quantization pipeline,
+ * and its report.
+ *
+ * The pipeline (oct_quantize): bind the input shapes (given ones, then the
+ * first sample's), run the default passes and the fusions (a
+ * BatchNormalization or bias Add folded into its Conv quantizes as one
+ * layer: one rounding, an int32 bias), keep an FP32 copy for the report,
+ * then plan, calibrate (or load statistics), choose formats, optionally
+ * spend an error budget, and rewrite with Q/DQ.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/jit_engine.h"
+#include "frontend/dataset.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+struct oct_quant_options {
+    oct_ctx *ctx;
+    quant_opts q;
+    const char **shapes;
+    size_t n_shapes, cap_shapes;
+    const char *save_stats, *load_stats;
+    bool use_jit;
+    oct_progress_fn progress;
+    void *progress_user;
+};
+
+struct oct_report {
+    quant_report rep;
+    quant_plan plan;       /* empty for a compare report */
+    quant_opts opts;
+    bool has_plan;
+    bool measured;         /* rep holds a measurement on samples */
+};
+
+struct oct_dataset {
+    oct_ctx *ctx;
+    fe_dataset *ds;
+    const ir_model *model;
+    size_t n_inputs;
+    ir_tensor **held;       /* the last sample's tensors, freed on the next */
+    const char *path;
+};
+
+/* ---- options --------------------------------------------------------------- */
+
+oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out)
+{
+    if (!ctx || !out)
+        return OCT_EUSAGE;
+    oct_quant_options *o = ir_alloc(ctx, sizeof *o);
+    if (!(*out = o))
+        return OCT_EINTERNAL;
+    o->ctx = ctx;
+    o->q = quant_default_opts();
+    return OCT_OK;
+}
+
+void oct_quant_options_set_progress(oct_quant_options *o, oct_progress_fn fn,
+                                    void *user)
+{
+    o->progress = fn;
+    o->progress_user = user;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return end != s && *end == '\0';
+}
+
+static bool parse_flag(const char *s, bool *out)
+{
+    if (!strcmp(s, "1") || !strcmp(s, "true") || !strcmp(s, "on") || !*s)
+        *out = true;
+    else if (!strcmp(s, "0") || !strcmp(s, "false") || !strcmp(s, "off"))
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+static bool parse_method(const char *s, calib_method *m)
+{
+    static const char *const names[] = {"minmax", "percentile", "entropy", "mse"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *m = (calib_method)i;
+            return true;
+        }
+    return false;
+}
+
+#define BAD(...) oct_error(ctx, OCT_EUSAGE, __VA_ARGS__)
+
+oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
+                                 const char *value)
+{
+    if (!o || !key || !value)
+        return OCT_EUSAGE;
+    oct_ctx *ctx = o->ctx;
+    quant_opts *q = &o->q;
+    const char *v = value;
+    /* strings the options keep must outlive the caller's buffer */
+    const char *kept = ir_strdup(ctx, v);
+    if (!kept)
+        return OCT_EINTERNAL;
+    if (!strcmp(key, "method")) {
+        if (!parse_method(v, &q->method))
+            return BAD("method must be minmax, percentile, entropy or mse");
+    } else if (!strcmp(key, "percentile")) {
+        if (!parse_double(v, &q->percentile) || !(q->percentile > 0 && q->percentile <= 100))
+            return BAD("percentile takes a number in (0, 100]");
+        q->method = CALIB_PERCENTILE;
+    } else if (!strcmp(key, "precision")) {
+        if (!quant_opts_set_precision(q, v))
+            return BAD("precision must be int8, fp8, auto or budget:DB");
+    } else if (!strcmp(key, "activations")) {
+        if (!quant_opts_set_activations(q, v))
+            return BAD("activations must be u8 or s8");
+    } else if (!strcmp(key, "weights")) {
+        if (!strcmp(v, "per-channel"))
+            q->weight_granularity = QGRAN_CHANNEL;
+        else if (!strcmp(v, "per-tensor"))
+            q->weight_granularity = QGRAN_TENSOR;
+        else if (!strcmp(v, "per-block"))
+            q->weight_granularity = QGRAN_BLOCK;
+        else
+            return BAD("weights must be per-channel, per-tensor or per-block");
+    } else if (!strcmp(key, "block-size")) {
+        char *end;
+        q->block_size = strtoll(v, &end, 10);
+        if (*end || end == v || q->block_size < 2)
+            return BAD("block-size takes an integer >= 2");
+        q->weight_granularity = QGRAN_BLOCK;
+    } else if (!strcmp(key, "fp8")) {
+        if (!quant_opts_set_fp8(q, v))
+            return BAD("fp8 must be e4m3 or e5m2");
+    } else if (!strcmp(key, "op-types")) {
+        q->op_types = kept;
+    } else if (!strcmp(key, "exclude-op-types")) {
+        q->exclude_op_types = kept;
+    } else if (!strcmp(key, "exclude-nodes")) {
+        q->exclude_nodes = kept;
+    } else if (!strcmp(key, "config")) {
+        q->config = kept;
+    } else if (!strcmp(key, "engine")) {
+        if (!strcmp(v, "ref") || !strcmp(v, "interp"))
+            o->use_jit = false;
+        else if (!strcmp(v, "jit"))
+            o->use_jit = true;
+        else
+            return BAD("engine must be ref or jit");
+    } else if (!strcmp(key, "input-shape")) {
+        return api_push_string(ctx, &o->shapes, &o->n_shapes, &o->cap_shapes, v);
+    } else if (!strcmp(key, "save-stats")) {
+        o->save_stats = kept;
+    } else if (!strcmp(key, "load-stats")) {
+        o->load_stats = kept;
+    } else if (!strcmp(key, "ignore-nonfinite")) {
+        if (!parse_flag(v, &q->ignore_nonfinite))
+            return BAD("ignore-nonfinite takes 1 or 0");
+    } else {
+        return BAD("unknown quantization option '%s'", key);
+    }
+    return OCT_OK;
+}
+
+/* ---- samples --------------------------------------------------------------- */
+
+oct_status api_tensor_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
+                           ir_tensor *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *name = v->name ? v->name : "?";
+    const ir_dtype_traits *tr = ir_dtype_info(v->dtype);
+    bool strings = v->dtype == IR_DT_STRING;
+    if (!tr || (!tr->bits && !strings))
+        return oct_error(ctx, OCT_EINPUT, "%s '%s': unsupported dtype %d", what, name,
+                         (int)v->dtype);
+    if (v->rank < 0 || (v->rank > 0 && !v->dims))
+        return oct_error(ctx, OCT_EINPUT, "%s '%s': no shape given", what, name);
+    uint64_t elems = 1;
+    for (int d = 0; d < v->rank; d++) {
+        if (v->dims[d] < 0)
+            return oct_error(ctx, OCT_EINPUT, "%s '%s': dimension %d is %lld; a "
+                             "symbolic dimension needs its actual size", what, name, d,
+                             (long long)v->dims[d]);
+        if (__builtin_mul_overflow(elems, (uint64_t)v->dims[d], &elems))
+            return oct_error(ctx, OCT_EINPUT, "%s '%s': too many elements", what, name);
+    }
+    if (elems > ctx->limits.max_tensor_elems)
+        return oct_error(ctx, OCT_EINPUT, "%s '%s': %llu elements exceed the limit",
+                         what, name, (unsigned long long)elems);
+    /* STRING elements are oct_string {data, len} pairs */
+    uint64_t need = strings ? elems * sizeof(oct_string) : (elems * tr->bits + 7) / 8;
+    if (!v->data && need)
+        return oct_error(ctx, OCT_EINPUT, "%s '%s': no data", what, name);
+    if (v->nbytes && v->nbytes != need)
+        return oct_error(ctx, OCT_EINPUT, "%s '%s': %llu bytes given, its dtype and "
+                         "shape need %llu", what, name, (unsigned long long)v->nbytes,
+                         (unsigned long long)need);
+    t->name = v->name;
+    t->dtype = (ir_dtype)v->dtype;
+    t->rank = v->rank;
+    t->dims = (int64_t *)v->dims;
+    t->data = v->data;
+    t->nelems = elems;
+    t->nbytes = need;
+    return OCT_OK;
+}
+
+oct_status api_tensor_from_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
+                                ir_tensor **out)
+{
+    *out = NULL;
+    ir_tensor view;
+    oct_status st = api_tensor_view(ctx, v, what, &view);
+    if (st)
+        return st;
+    if (view.dtype == IR_DT_STRING)
+        return oct_error(ctx, OCT_EUNSUPPORTED, "%s '%s': STRING calibration data",
+                         what, v->name ? v->name : "?");
+    ir_tensor *t = ir_heap_tensor_new(ctx, view.dtype, view.rank, view.dims);
+    if (!t)
+        return OCT_EINTERNAL;
+    OCT_ASSERT(t->nbytes == view.nbytes);
+    if (view.nbytes)
+        memcpy(t->data, view.data, view.nbytes);
+    *out = t;
+    return OCT_OK;
+}
+
+/* The public string element and the IR's are one layout. */
+_Static_assert(sizeof(oct_string) == sizeof(ir_blob) &&
+               offsetof(oct_string, len) == offsetof(ir_blob, len),
+               "oct_string matches ir_blob");
+
+static oct_status adapter_get(void *user, size_t index, ir_tensor **inputs, oct_ctx *ctx)
+{
+    api_samples *a = user;
+    const ir_graph *g = a->model->graph;
+    for (size_t i = 0, k = 0; i < g->n_inputs; i++) {
+        const ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        oct_tensor *t = &a->views[k++];
+        memset(t, 0, sizeof *t);
+        t->name = v->name;
+        t->dtype = (int32_t)v->type.dtype;
+        t->rank = v->type.rank;
+        int64_t *dims = NULL;
+        if (v->type.rank > 0) {
+            dims = ir_alloc_array(ctx, (size_t)v->type.rank, sizeof *dims);
+            if (!dims)
+                return OCT_EINTERNAL;
+            for (int d = 0; d < v->type.rank; d++)
+                dims[d] = v->type.dims[d].value;
+        }
+        t->dims = dims;
+    }
+    oct_status st = a->pub->get(a->pub->user, index, a->views, a->n_inputs);
+    if (st)
+        return oct_error(ctx, st, "sample %zu: the sample callback failed (status %d)",
+                         index, (int)st);
+    for (size_t k = 0; k < a->n_inputs; k++) {
+        st = api_tensor_from_view(ctx, &a->views[k], "calibration input", &inputs[k]);
+        if (st)
+            return st;
+    }
+    return OCT_OK;
+}
+
+oct_status api_samples_init(oct_ctx *ctx, api_samples *a, const oct_samples *pub,
+                            const ir_model *m, quant_samples *out)
+{
+    memset(a, 0, sizeof *a);
+    memset(out, 0, sizeof *out);
+    if (!pub)
+        return OCT_OK;
+    if (pub->count && !pub->get)
+        return oct_error(ctx, OCT_EUSAGE, "samples: count %zu but no get callback",
+                         pub->count);
+    a->pub = pub;
+    a->model = m;
+    for (size_t i = 0; i < m->graph->n_inputs; i++)
+        a->n_inputs += !m->graph->inputs[i]->init;
+    a->views = ir_alloc_array(ctx, a->n_inputs + 1, sizeof *a->views);
+    if (!a->views)
+        return OCT_EINTERNAL;
+    out->n = pub->count;
+    out->get = adapter_get;
+    out->user = a;
+    out->name = pub->name ? pub->name : "calibration samples";
+    return OCT_OK;
+}
+
+/* ---- data sets from files ------------------------------------------------------ */
+
+oct_status oct_dataset_open(oct_ctx *ctx, const char *path, const oct_model *m,
+                            uint64_t max_samples, oct_dataset **out)
+{
+    if (!ctx || !path || !m || !out)
+        return OCT_EUSAGE;
+    *out = NULL;
+    oct_dataset *d = ir_alloc(ctx, sizeof *d);
+    if (!d)
+        return OCT_EINTERNAL;
+    d->ctx = ctx;
+    if (!(d->path = ir_strdup(ctx, path)))
+        return OCT_EINTERNAL;
+    /* the reader keeps the model for the inputs' declarations: a copy, so
+     * passes run on m meanwhile cannot change them under it */
+    ir_model *copy;
+    oct_status st = api_clone_ir(ctx, m->ir, &copy);
+    if (st)
+        return st;
+    d->model = copy;
+    ir_note_input(ctx, path);
+    st = fe_dataset_open(ctx, path, copy, max_samples, &d->ds);
+    if (st)
+        return st;
+    d->n_inputs = fe_dataset_n_inputs(d->ds);
+    d->held = ir_alloc_array(ctx, d->n_inputs + 1, sizeof *d->held);
+    if (!d->held) {
+        fe_dataset_close(d->ds);
+        return OCT_EINTERNAL;
+    }
+    *out = d;
+    return OCT_OK;
+}
+
+static void dataset_release(oct_dataset *d)
+{
+    for (size_t i = 0; i < d->n_inputs; i++) {
+        ir_heap_tensor_free(d->ctx, d->held[i]);
+        d->held[i] = NULL;
+    }
+}
+
+static oct_status dataset_get(void *user, size_t index, oct_tensor *inputs, size_t n_inputs)
+{
+    oct_dataset *d = user;
+    dataset_release(d);
+    if (n_inputs != d->n_inputs)
+        return oct_error(d->ctx, OCT_EUSAGE, "data set has %zu inputs, %zu asked for",
+                         d->n_inputs, n_inputs);
+    oct_status st = fe_dataset_get(d->ds, index, d->held);
+    for (size_t i = 0; !st && i < n_inputs; i++) {
+        const ir_tensor *t = d->held[i];
+        inputs[i].dtype = (int32_t)t->dtype;
+        inputs[i].rank = t->rank;
+        inputs[i].dims = t->dims;
+        inputs[i].data = t->data;
+        inputs[i].nbytes = t->nbytes;
+    }
+    return st;
+}
+
+oct_samples oct_dataset_samples(oct_dataset *ds)
+{
+    oct_samples s = {0};
+    if (!ds)
+        return s;
+    s.count = fe_dataset_count(ds->ds);
+    s.get = dataset_get;
+    s.user = ds;
+    s.name = ds->path;
+    return s;
+}
+
+void oct_dataset_close(oct_dataset *ds)
+{
+    if (!ds)
+        return;
+    dataset_release(ds);
+    fe_dataset_close(ds->ds);
+}
+
+/* ---- the pipeline ---------------------------------------------------------------- */
+
+typedef struct prepare_args {
+    const oct_quant_options *o;
+    const ir_model *original;   /* as loaded, before any pass */
+    const quant_samples *data;
+} prepare_args;
+
+/* Prepares m for planning: given shapes, the first sample's input types,
+ * the default passes, then the fusions. */
+static oct_status prepare(oct_ctx *ctx, const prepare_args *pa, ir_model *m)
+{
+    oct_status st = OCT_OK;
+    for (size_t i = 0; !st && i < pa->o->n_shapes; i++)
+        st = pass_bind_input_shape(ctx, m->graph, pa->o->shapes[i]);
+    if (!st && pa->data && pa->data->n > 0) {
+        size_t n_in = 0;
+        for (size_t i = 0; i < m->graph->n_inputs; i++)
+            n_in += !m->graph->inputs[i]->init;
+        ir_tensor **first = oct_malloc(ctx, (n_in + 1) * sizeof *first);
+        if (!first)
+            return OCT_EINTERNAL;
+        memset(first, 0, (n_in + 1) * sizeof *first);
+        st = pa->data->get(pa->data->user, 0, first, ctx);
+        for (size_t i = 0, k = 0; !st && i < m->graph->n_inputs; i++) {
+            ir_value *v = m->graph->inputs[i];
+            if (v->init)
+                continue;
+            st = pass_bind_input_type(ctx, v, first[k]->dtype, first[k]->rank,
+                                      first[k]->dims);
+            k++;
+        }
+        for (size_t i = 0; i < n_in; i++)
+            ir_heap_tensor_free(ctx, first[i]);
+        oct_free(ctx, first, (n_in + 1) * sizeof *first);
+    }
+    if (!st)
+        st = pass_run_default(m, ctx);
+    if (!st)
+        st = pass_run_list(m, "fuse,shape_infer", ctx);
+    return st;
+}
+
+static oct_status fresh_model(void *user, oct_ctx *ctx, ir_model **out)
+{
+    const prepare_args *pa = user;
+    oct_status st = api_clone_ir(ctx, pa->original, out);
+    return st ? st : prepare(ctx, pa, *out);
+}
+
+typedef struct progress_adapter {
+    const oct_quant_options *o;
+} progress_adapter;
+
+static void progress_cb(void *user, int pass, size_t done, size_t total)
+{
+    const progress_adapter *p = user;
+    if (p->o->progress)
+        p->o->progress(p->o->progress_user, pass == 1 ? "calibrating" : "measuring",
+                       done, total);
+}
+
+oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
+                        const oct_samples *samples, oct_report **report)
+{
+    if (!ctx || !model || !o)
+        return OCT_EUSAGE;
+    if (report)
+        *report = NULL;
+    if (!o->load_stats && (!samples || !samples->count))
+        return oct_error(ctx, OCT_EUSAGE, "quantize: no calibration samples (and no "
+                         "statistics to load)");
+    ir_model *m = model->ir, *original = NULL, *fp32 = NULL;
+    oct_status st = api_clone_ir(ctx, m, &original);
+    api_samples adapter;
+    quant_samples data;
+    if (!st)
+        st = api_samples_init(ctx, &adapter, samples, m, &data);
+    quant_opts q = o->q;
+    quant_engine *jit = NULL;
+    if (!st && o->use_jit && !(jit = cg_jit_quant_engine_new()))
+        st = oct_error(ctx, OCT_EINTERNAL, "out of memory creating the JIT engine");
+    q.engine = jit;
+    prepare_args pa = {o, original, &data};
+    if (!st)
+        st = prepare(ctx, &pa, m);
+    if (!st)
+        st = api_clone_ir(ctx, m, &fp32);
+    oct_report *r = ir_alloc(ctx, sizeof *r);
+    if (!r && !st)
+        st = OCT_EINTERNAL;
+    progress_adapter pr = {o};
+    if (!st)
+        st = quant_plan_build(m, &q, &r->plan, ctx);
+    if (r && !st)
+        r->has_plan = true;
+    if (!st && o->load_stats)
+        st = quant_stats_load(m, &r->plan, o->load_stats, ctx);
+    else if (!st)
+        st = quant_calibrate(m, &r->plan, &q, &data, progress_cb, &pr, ctx);
+    if (!st && o->save_stats)
+        st = quant_stats_save(m, &r->plan, o->save_stats, ctx);
+    if (!st)
+        st = quant_choose(m, &r->plan, &q, &data, progress_cb, &pr, ctx);
+    if (!st && q.precision == QPREC_BUDGET) {
+        double achieved;
+        st = quant_budget(fp32, &r->plan, &q, &data, fresh_model, &pa, &achieved, ctx);
+        if (!st)
+            oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
+                      "budget: output SQNR %.2f dB on the calibration data (target "
+                      "%.2f dB)", achieved, q.budget_db);
+    }
+    if (!st)
+        st = quant_rewrite(m, &r->plan, &q, ctx);
+    if (!st && report && samples) {
+        st = quant_report_pair(fp32, m, &data, &r->rep, ctx);
+        r->measured = !st;
+    }
+    cg_jit_quant_engine_free(jit, ctx);
+    if (r) {
+        r->opts = q;
+        r->opts.engine = NULL;
+    }
+    if (st || !report) {
+        oct_report_free(ctx, r);
+        return st;
+    }
+    *report = r;
+    return OCT_OK;
+}
+
+void oct_report_free(oct_ctx *ctx, oct_report *r)
+{
+    if (!r)
+        return;
+    /* a zeroed plan frees nothing; a half-built one frees what it holds */
+    quant_plan_free(&r->plan, ctx);
+    r->has_plan = false;
+}
+
+oct_status oct_report_compare(oct_ctx *ctx, const oct_model *fp32,
+                              const oct_model *qdq, const oct_samples *samples,
+                              oct_report **out)
+{
+    if (!ctx || !fp32 || !qdq || !samples || !out)
+        return OCT_EUSAGE;
+    *out = NULL;
+    oct_report *r = ir_alloc(ctx, sizeof *r);
+    if (!r)
+        return OCT_EINTERNAL;
+    api_samples adapter;
+    quant_samples data;
+    oct_status st = api_samples_init(ctx, &adapter, samples, fp32->ir, &data);
+    if (!st)
+        st = quant_report_pair(fp32->ir, qdq->ir, &data, &r->rep, ctx);
+    r->measured = !st;
+    if (!st)
+        *out = r;
+    return st;
+}
+
+oct_status oct_report_text(oct_ctx *ctx, const oct_report *r, char **text, size_t *len)
+{
+    if (!ctx || !r || !text || !len)
+        return OCT_EUSAGE;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&buf, &size);
+    if (!mem)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory formatting the report");
+    quant_report_table(mem, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
+                       r->has_plan ? &r->opts : NULL);
+    if (fclose(mem) != 0 || !buf) {
+        free(buf);
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory formatting the report");
+    }
+    char *copy = oct_malloc(ctx, size + 1);
+    if (copy)
+        memcpy(copy, buf, size + 1);
+    free(buf);
+    if (!copy)
+        return OCT_EINTERNAL;
+    *text = copy;
+    *len = size;
+    return OCT_OK;
+}
+
+oct_status oct_report_write_svg(oct_ctx *ctx, const oct_report *r, const char *path)
+{
+    if (!ctx || !r || !path)
+        return OCT_EUSAGE;
+    char *pic;
+    size_t len;
+    oct_status st = api_check_output_dir(ctx, path);
+    if (!st)
+        st = quant_report_svg(ctx, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
+                              r->has_plan ? &r->opts : NULL, &pic, &len);
+    return st ? st : ir_write_atomic(ctx, path, pic, len);
+}
+
+oct_status oct_report_write_json(oct_ctx *ctx, const oct_report *r, const char *path)
+{
+    if (!ctx || !r || !path)
+        return OCT_EUSAGE;
+    return quant_report_json(ctx, path, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
+                             r->has_plan ? &r->opts : NULL);
+}
+
+size_t oct_report_tensor_count(const oct_report *r)
+{
+    return r ? r->rep.n_rows : 0;
+}
+
+double oct_report_output_sqnr(const oct_report *r)
+{
+    return r && r->rep.n_outputs ? r->rep.outputs[0].sqnr : 0.0;
+}
