@@ -11,7 +11,13 @@ programs outside the tree built only against what was installed:
 3. a model compiled by the installed `octet compile` (tiny_model.py), linked
    with consumer/run_model.c against the installed runtime only, through
    pkg-config octet-runtime and through octet::runtime; its outputs must
-   match ONNX Runtime's within 1e-4 * max(1, max|want|), threaded or not.
+   match ONNX Runtime's within 1e-4 * max(1, max|want|), threaded or not;
+4. examples/quantize_compile.c, the public API from load to run, built with
+   pkg-config and with find_package: on the bundled fashion-cnn (and on
+   mnist-8 when ../shared is there) it quantizes through the sample
+   callback, compiles and runs; its QDQ model must equal the installed
+   `octet quantize`'s byte for byte on the same samples, and its outputs
+   those of the installed `octet compile --emit=so` + `octet run`.
 
 Usage: test_install.py CMAKE BUILD_DIR CC"""
 import os
@@ -73,8 +79,8 @@ def check_exports(prefix):
           (len(lib), bad[:20]))
     header = open(os.path.join(prefix, "include/octet/octet.h")).read()
     undocumented = [s for s in lib if not re.search(r"\b%s\s*\(" % s, header)]
-    if undocumented:  # the rule is the prefix; say which ones octet.h does not declare
-        print("note: exported but not declared in octet.h: " + " ".join(undocumented))
+    check(not undocumented, "every export of liboctet.so is declared in octet.h (not: %s)"
+          % " ".join(undocumented))
     rt = exported(os.path.join(prefix, "lib/liboctet_runtime.so"))
     check(rt and all(s.startswith("octrt_") for s in rt),
           "liboctet_runtime.so exports only octrt_* symbols (%s)" % " ".join(rt))
@@ -144,6 +150,7 @@ def build_with_cmake(prefix, work, model_dir, run_env):
     bdir = os.path.join(work, "cmake-build")
     run([CMAKE, "-S", os.path.join(HERE, "consumer"), "-B", bdir, "-DCMAKE_C_COMPILER=" + CC,
          "-DCMAKE_PREFIX_PATH=" + prefix, "-DOCTET_MODEL_DIR=" + model_dir,
+         "-DOCTET_EXAMPLE=" + EXAMPLE,
          "-DCMAKE_C_FLAGS=" + " ".join(CFLAGS)], stdout=subprocess.DEVNULL)
     cache = open(os.path.join(bdir, "CMakeCache.txt")).read()
     found = re.search(r"^octet_DIR:PATH=(.*)$", cache, re.M)
@@ -152,6 +159,8 @@ def build_with_cmake(prefix, work, model_dir, run_env):
           "find_package(octet) found the installed package (%s)" % (found and found.group(1)))
     run([CMAKE, "--build", bdir], stdout=subprocess.DEVNULL)
     check_consumer(os.path.join(bdir, "consumer"), prefix, "find_package", run_env)
+    check_api_example(os.path.join(bdir, "quantize_compile"), prefix, work, "find_package",
+                      run_env)
     return os.path.join(bdir, "run_model")
 
 
@@ -189,6 +198,54 @@ def check_model_run(exe, onnx_path, how, run_env):
               % (how, k, err, tol))
 
 
+REPO = os.path.dirname(os.path.dirname(HERE))
+EXAMPLE = os.path.join(REPO, "examples", "quantize_compile.c")
+
+
+def api_models():
+    """(name, model, input name, calibration array) for the API check."""
+    rng = np.random.default_rng(3)
+    out = [("fashion-cnn", os.path.join(REPO, "models", "fashion-cnn", "fashion-cnn.onnx"),
+            "input", rng.random((12, 1, 28, 28), dtype=np.float32))]
+    shared = os.environ.get("OCTET_SHARED", os.path.join(REPO, "..", "shared"))
+    mnist = os.path.join(shared, "models", "mnist-8", "model.onnx")
+    calib = os.path.join(shared, "data", "mnist", "calib_1000_f32.npy")
+    if os.path.exists(mnist) and os.path.exists(calib):
+        out.append(("mnist-8", mnist, "Input3", np.load(calib)[:12].astype(np.float32)))
+    else:
+        print("note: ../shared/models/mnist-8 not found: the API check runs on fashion-cnn only")
+    return out
+
+
+def check_api_example(exe, prefix, work, how, run_env):
+    octet = os.path.join(prefix, "bin/octet")
+    for name, model, input_name, calib in api_models():
+        d = os.path.join(work, "api-%s-%s" % (how, name))
+        os.makedirs(d)
+        calib.tofile(os.path.join(d, "calib.f32"))
+        np.save(os.path.join(d, "calib.npy"), calib)
+        np.save(os.path.join(d, "sample0.npy"), calib[:1])
+        got = output([exe, model, os.path.join(d, "calib.f32"), str(len(calib)),
+                      os.path.join(d, "api")], env=run_env).split()
+        got = np.array([float(x) for x in got], dtype=np.float32)
+        run([octet, "quantize", model, "--calib", os.path.join(d, "calib.npy"), "-o",
+             os.path.join(d, "cli.qdq.onnx"), "--progress=none"], env=run_env,
+            stdout=subprocess.DEVNULL)
+        same = open(os.path.join(d, "api.qdq.onnx"), "rb").read() == \
+            open(os.path.join(d, "cli.qdq.onnx"), "rb").read()
+        check(same, "API example (%s) on %s: QDQ model equals octet quantize's" % (how, name))
+        run([octet, "compile", os.path.join(d, "cli.qdq.onnx"), "-o", os.path.join(d, "cli"),
+             "--emit=so"], env=run_env, stderr=subprocess.DEVNULL)
+        os.makedirs(os.path.join(d, "outs"))
+        run([octet, "run", os.path.join(d, "cli.so"), "--input",
+             "%s=%s" % (input_name, os.path.join(d, "sample0.npy")), "--output-dir",
+             os.path.join(d, "outs")], env=run_env, stdout=subprocess.DEVNULL)
+        outs = sorted(f for f in os.listdir(os.path.join(d, "outs")) if f.endswith(".npy"))
+        want = np.load(os.path.join(d, "outs", outs[0])).ravel()
+        check(got.shape == want.shape and np.array_equal(got, want),
+              "API example (%s) on %s: outputs equal the CLI-compiled library's" % (how, name))
+
+
 def main():
     with tempfile.TemporaryDirectory() as work:
         prefix = os.path.join(work, "prefix")
@@ -199,6 +256,9 @@ def main():
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(libdir, "pkgconfig"))
         run_env = dict(os.environ, LD_LIBRARY_PATH=libdir)
         build_with_pkg_config(prefix, work, env, run_env)
+        api_exe = os.path.join(work, "quantize_compile_pc")
+        run([CC, *CFLAGS, EXAMPLE, "-o", api_exe, *pkg_config(env, "--cflags", "--libs", "octet")])
+        check_api_example(api_exe, prefix, work, "pkg-config", run_env)
         onnx_path, model_dir = compile_model(prefix, work)
         exe = os.path.join(work, "run_model_pc")
         run([CC, *CFLAGS, os.path.join(HERE, "consumer", "run_model.c"),
