@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #     SECONDS_PER_TARGET  default 60
-#     TARGET              load npy pb npz pipeline quantize compile ir_text
+#     TARGET              load npy pb npz pipeline quantize compile ir_text api
 #                         (default: all)
 #   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
 #        OCTET_SHARED      shared folder (default ../shared)
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text}
+TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
@@ -112,6 +112,18 @@ if [[ " $TARGETS " == *" ir_text "* && ! -d "$SEEDS/ir_text" ]]; then
   for f in tests/golden/*/*.txt; do
     cp "$f" "$SEEDS/ir_text/$(basename "$(dirname "$f")")_$(basename "$f")"
   done
+fi
+
+# api: model images (ONNX and text IR, behind an even first byte) and tensor
+# views (behind an odd one)
+if [[ " $TARGETS " == *" api "* && ! -d "$SEEDS/api" ]]; then
+  mkdir -p "$SEEDS/api"
+  for f in "$SEEDS"/small_model/*.onnx tests/golden/*/*.in.txt; do
+    [ -f "$f" ] || continue
+    { printf '\x00'; cat "$f"; } > "$SEEDS/api/$(basename "$(dirname "$f")")_$(basename "$f")"
+  done
+  printf '\x01\x01\x01\x04\x00\x00\x00\x10\x00\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40' \
+    > "$SEEDS/api/view_f32_4"
 fi
 
 # the seed folders of a target (the first one is read by libFuzzer after

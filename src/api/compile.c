@@ -388,9 +388,24 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
     }
     memset(in, 0, (n_inputs + 1) * sizeof *in);
     oct_status st = OCT_OK;
+    /* a buffer not aligned to its element size is copied (the kernels load
+     * whole elements); STRING elements are pointer pairs */
+    bool *copied = oct_malloc(ctx, n_inputs + 1);
+    if (!copied)
+        st = OCT_EINTERNAL;
+    else
+        memset(copied, 0, n_inputs + 1);
     for (size_t i = 0; !st && i < n_inputs; i++) {
         st = api_tensor_view(ctx, &inputs[i], "input", &views[i]);
         in[i] = &views[i];
+        copied[i] = false;
+        unsigned bits = ir_dtype_info(views[i].dtype)->bits;
+        uintptr_t align = views[i].dtype == IR_DT_STRING ? sizeof(void *)
+                        : bits >= 64 ? 8 : bits >= 8 ? bits / 8 : 1;
+        if (!st && ((uintptr_t)views[i].data % align) != 0) {
+            st = api_tensor_from_view(ctx, &inputs[i], "input", &in[i]);
+            copied[i] = !st;
+        }
     }
     if (!st && !r->prepared)
         st = runner_prepare(r, (const ir_tensor *const *)in, n_inputs);
@@ -453,6 +468,10 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         oct_free(ctx, in_ptrs, (n_inputs + 1) * sizeof *in_ptrs);
         oct_free(ctx, out_ptrs, (n_out + 1) * sizeof *out_ptrs);
     }
+    for (size_t i = 0; copied && i < n_inputs; i++)
+        if (copied[i])
+            ir_heap_tensor_free(ctx, in[i]);
+    oct_free(ctx, copied, n_inputs + 1);
     oct_free(ctx, in, (n_inputs + 1) * sizeof *in);
     oct_free(ctx, views, (n_inputs + 1) * sizeof *views);
     if (st) {

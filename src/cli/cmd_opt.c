@@ -204,6 +204,8 @@ int cmd_opt(int argc, char **argv)
         st = oct_model_verify(ctx, m);
     if (st == OCT_OK)
         st = a.emit_text ? save_text(ctx, m, a.output) : oct_model_save_file(ctx, m, a.output);
+    if (st == OCT_OK && strcmp(a.output, "-"))
+        fprintf(stderr, "octet opt: wrote %s (%s)\n", a.output, a.emit_text ? "text IR" : "ONNX");
     free(a.print_after);
     return cli_finish(ctx, st);
 }

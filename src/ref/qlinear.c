@@ -4,7 +4,7 @@
  * (com.microsoft); ConvInteger and QLinearConv are in qconv.c, the helpers
  * both share in qlinear.h.
  *
- * Numeric contract (../shared/DESIGN.md), implemented below:
+ * Numeric contract (docs/design.md), implemented below:
  *   acc = sum((xq - zx) * (wq - zw)) [+ bias], exactly, then reduced to
  *   int32 by two's-complement wrap-around.  The spec allows accumulation to
  *   overflow "if and only if in 32 bits"; ONNX Runtime accumulates in int32

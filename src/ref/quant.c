@@ -16,7 +16,7 @@
  * checked in the shape rule when the scale is a known constant and again by
  * the kernel.
  *
- * Numeric contract (../shared/DESIGN.md), implemented below:
+ * Numeric contract (docs/design.md), implemented below:
  *   QuantizeLinear, integer outputs:
  *     q = saturate(round_half_to_even(x / scale) + zero_point)
  *   QuantizeLinear, float8 outputs: q = cast(x / scale [+ zero_point]),

@@ -28,7 +28,7 @@
  * phase write disjoint bytes, and what a task writes does not depend on how
  * the range was split, so any split over threads gives identical output.
  *
- * Integer numerics (the contract of ../../../shared/DESIGN.md, identical to
+ * Integer numerics (the contract of ../../docs/design.md, identical to
  * src/ref/qlinear.c):
  *   acc = wrap_int32(bias[c] + sum((x - x_zero) * (w - w_zero[c])))
  *   y   = clamp(rint((float)acc * mult[c]) + y_zero, y_lo, y_hi)
