@@ -2,8 +2,9 @@
  * rules.h: what a shape rule (src/ops/shape_*.c) shares with its kernel in
  * src/ref: the resolved geometry of an op (slice plans, pads, resize
  * plans, ...) computed once by the rule's helper and used by both, so the
- * kernel never re-derives it differently.  Internal to the ops layer and
- * the interpreter; the compiler uses ops.h.
+ * kernel never re-derives it differently.  Internal to the ops layer, the
+ * interpreter and the compiler's lowerings that need the same geometry
+ * (src/codegen/lower_movement.c, lower_resize.c).
  */
 #ifndef OCTET_OPS_RULES_H
 #define OCTET_OPS_RULES_H
