@@ -2,8 +2,9 @@
  * rules.h: what a shape rule (src/ops/shape_*.c) shares with its kernel in
  * src/ref: the resolved geometry of an op (slice plans, pads, resize
  * plans, ...) computed once by the rule's helper and used by both, so the
- * kernel never re-derives it differently.  Internal to the ops layer and
- * the interpreter; the compiler uses ops.h.
+ * kernel never re-derives it differently.  Internal to the ops layer, the
+ * interpreter and the compiler's lowerings that need the same geometry
+ * (src/codegen/lower_movement.c, lower_resize.c).
  */
 #ifndef OCTET_OPS_RULES_H
 #define OCTET_OPS_RULES_H
@@ -127,6 +128,24 @@ oct_status ops_pad_params(oct_ctx *ctx, const ir_node *node, int64_t opset,
                           ops_pad_mode *mode, int64_t *begin, int64_t *end,
                           bool *known);
 
+/* Maps coordinate c of a cropped axis of size n (c outside [0, n)) to the
+ * element the mode copies; -1 for the constant mode. */
+static inline int64_t ops_pad_source(ops_pad_mode mode, int64_t c, int64_t n)
+{
+    switch (mode) {
+    case PAD_EDGE: return c < 0 ? 0 : n - 1;
+    case PAD_WRAP: return ((c % n) + n) % n;
+    case PAD_REFLECT: {
+        if (n == 1)
+            return 0;
+        int64_t period = 2 * (n - 1);
+        c = ((c % period) + period) % period;
+        return c < n ? c : period - c;
+    }
+    default: return -1;
+    }
+}
+
 /* ---- shape_pool.c (kernels in src/ref/pool.c) ---- */
 
 /* kernel_shape of a pooling node (required, one positive value per spatial
@@ -232,6 +251,53 @@ bool ops_attr_is(const ir_node *node, const char *name, const char *value,
 oct_status ops_resize_make_plan(oct_ctx *ctx, const ir_node *node, int64_t opset,
                                 const ops_shape *x, const ir_tensor *const *in,
                                 int n_in, ops_resize_plan *p);
+
+/* ---- resize_table.c (kernels in src/ref/resize.c, src/codegen/lower_resize.c) ---- */
+
+typedef enum { RS_NEAREST, RS_LINEAR, RS_CUBIC } ops_resize_mode;
+typedef enum {
+    CT_HALF_PIXEL, CT_HALF_PIXEL_SYMMETRIC, CT_PYTORCH_HALF_PIXEL, CT_ALIGN_CORNERS,
+    CT_ASYMMETRIC, CT_TF_HALF_PIXEL_FOR_NN, CT_TF_CROP_AND_RESIZE
+} ops_resize_coord;
+typedef enum {
+    NM_ROUND_PREFER_FLOOR, NM_ROUND_PREFER_CEIL, NM_FLOOR, NM_CEIL
+} ops_resize_nearest;
+
+typedef struct ops_resize_opts {
+    ops_resize_mode mode;
+    ops_resize_coord coord;
+    ops_resize_nearest nearest;
+    double cubic_a, extrapolation;
+    bool exclude_outside, antialias;
+} ops_resize_opts;
+
+/* The widest kernel window (antialias) the tables hold. */
+#define OPS_RESIZE_MAX_TAPS 64
+
+/* One resized axis: for each output coordinate y, count[y] (index, weight)
+ * pairs at idx/w[y * width ...] with non-zero weight (indices clamped into
+ * the axis), and whether it extrapolates (tf_crop_and_resize). */
+typedef struct ops_resize_axis {
+    int width;
+    int *count;
+    int64_t *idx;
+    double *w;
+    bool *extrap;
+} ops_resize_axis;
+
+/* Reads mode, coordinate_transformation_mode, nearest_mode, cubic_coeff_a,
+ * extrapolation_value, exclude_outside and antialias (opset 10: asymmetric
+ * and floor); OCT_EINPUT with a diagnostic on unknown values. */
+oct_status ops_resize_read_opts(oct_ctx *ctx, const ir_node *node, int64_t opset,
+                                ops_resize_opts *o);
+/* Kernel window of the mode at this scale: neighbors base + *start ..
+ * base + *start + *n - 1 (*n is the table width; may exceed
+ * OPS_RESIZE_MAX_TAPS with antialias, which callers refuse). */
+void ops_resize_window(const ops_resize_opts *o, double scale, int *start, int *n);
+/* Fills tab (width from ops_resize_window, arrays of `out` rows) for an
+ * axis of input size in and output size out. */
+void ops_resize_fill_axis(const ops_resize_opts *o, double scale, int64_t in, int64_t out,
+                          double roi0, double roi1, const ops_resize_axis *tab);
 
 /* ---- shape_softmax.c (kernels in src/ref/softmax.c) ---- */
 

@@ -20,24 +20,6 @@
 
 #include "ref/eltwise.h"
 
-/* Maps coordinate c of the cropped axis of size n (c outside [0, n)) to the
- * element the mode copies; -1 for the constant mode. */
-static inline int64_t pad_source(ops_pad_mode mode, int64_t c, int64_t n)
-{
-    switch (mode) {
-    case PAD_EDGE: return c < 0 ? 0 : n - 1;
-    case PAD_WRAP: return ((c % n) + n) % n;
-    case PAD_REFLECT: {
-        if (n == 1)
-            return 0;
-        int64_t period = 2 * (n - 1);
-        c = ((c % period) + period) % period;
-        return c < n ? c : period - c;
-    }
-    default: return -1;
-    }
-}
-
 oct_status ref_pad(ref_call *call)
 {
     const ir_tensor *tx = call->in[0];
@@ -73,7 +55,7 @@ oct_status ref_pad(ref_call *call)
         for (int d = 0; d < rank && src >= 0; d++) {
             int64_t c = idx[d] - pre[d];
             if (c < 0 || c >= n[d])
-                c = pad_source(mode, c, n[d]);
+                c = ops_pad_source(mode, c, n[d]);
             src = c < 0 ? -1 : src + (lo[d] + c) * stride[d];
         }
         if (src < 0) { /* constant */

@@ -35,7 +35,7 @@ def run_so(so_path, name, inputs):
     assert len(inputs) == len(sig["inputs"]), (len(inputs), sig)
     ins = []
     for arr, spec in zip(inputs, sig["inputs"]):
-        a = np.ascontiguousarray(arr, dtype=spec["dtype"])
+        a = np.ascontiguousarray(arr, dtype=spec["dtype"]).reshape(np.shape(arr))  # keeps 0-d
         assert list(a.shape) == spec["shape"], (a.shape, spec)
         ins.append(a)
     outs = [np.empty(o["shape"], dtype=np_dtype(o["dtype"])) for o in sig["outputs"]]
