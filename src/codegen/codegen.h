@@ -287,7 +287,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
     X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
     X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)   \
-    X(matmulintegertofloat)
+    X(matmulintegertofloat)                                                   \
+    X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
