@@ -5,8 +5,11 @@
  *
  * Axes, keepdims and noop_with_empty_axes are resolved by the shape rule's
  * own helper (ops_reduce_resolve, src/ops/shape_reduce.c): the `axes`
- * attribute in old opsets, the second input (which must be a constant
- * here) in new ones; negative axes count from the end.
+ * attribute in old opsets, the second input in new ones; negative axes
+ * count from the end.  Axes computed at run time (an input that is not a
+ * constant): the static input and output shapes allow one or a few sets
+ * of reduced dims (axes_candidates); code is emitted for each and the
+ * axes read at run time pick one.
  *
  * One generic lowering: the input's dims are grouped into alternating
  * runs of kept and reduced dims (size-1 dims dropped), then either
@@ -290,45 +293,87 @@ static oct_status reduce_types(cg_fn *f, const ir_node *n, const cg_tensor *x,
     return OCT_OK;
 }
 
-oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
+/* The reduced-dim sets an axes input read at run time may give.  */
+#define RED_MAX_CANDIDATES 8
+typedef struct rcands {
+    int n;
+    bool reduced[RED_MAX_CANDIDATES][OPS_MAX_RANK];
+} rcands;
+
+/* Collects every way to keep dims xd[i..] (indices xmap) so that they
+ * equal yd[j..] with the others removed; false if there are too many. */
+static bool embeddings(const int64_t *xd, const int *xmap, int nx, int i, const int64_t *yd,
+                       int ny, int j, bool *removed, rcands *c)
 {
-    cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
-    rplan p = {0};
-    if (!reduce_kind(n->op, &p.k))
-        return oct_node_error(f->ctx, OCT_EINTERNAL, n, "compile: not a reduction");
-    oct_status st = reduce_types(f, n, X, Y, &p);
-    if (st)
-        return st;
-    const ir_tensor *in_const[2] = {NULL, NULL};
-    cg_tensor *A = cg_in(f, n, 1);
-    if (A) {
-        if (A->place != CG_PLACE_CONST || !A->value->init)
-            return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
-                                   "compile: %s needs constant axes", n->op_type);
-        in_const[1] = A->value->init;
+    if (j == ny) {
+        if (c->n == RED_MAX_CANDIDATES)
+            return false;
+        memset(c->reduced[c->n], 0, sizeof c->reduced[c->n]);
+        for (int k = 0; k < nx; k++)
+            c->reduced[c->n][xmap[k]] = k >= i || removed[k];
+        c->n++;
+        return true;
     }
-    ops_infer inf = {.ctx = f->ctx, .node = n, .opset = f->opset, .n_in = n->n_in,
-                     .in_const = in_const};
-    ops_reduce_plan plan;
-    if (!ops_reduce_resolve(&inf, X->rank, &plan))
-        return OCT_EINPUT;
-    if (!plan.known)
-        return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
-                               "compile: %s needs constant axes", n->op_type);
-    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
-    if (plan.noop) {
-        if (X->nbytes)
-            cg_memcpy(f, py, px, cg_i64c(f, (int64_t)X->nbytes));
-        return OCT_OK;
+    if (nx - i < ny - j)
+        return true;
+    if (xd[i] == yd[j]) {
+        removed[i] = false;
+        if (!embeddings(xd, xmap, nx, i + 1, yd, ny, j + 1, removed, c))
+            return false;
     }
-    if (Y->nelems == 0)
+    removed[i] = true;
+    return embeddings(xd, xmap, nx, i + 1, yd, ny, j, removed, c);
+}
+
+/* Axes computed at run time (an input that is not a constant): the sets
+ * of reduced dims the static input and output shapes allow.  Dims of size
+ * 1 are left out (reducing them or not is the same); with keepdims the
+ * reduced dims are those whose size became 1 (one candidate), else every
+ * way of removing dims that leaves the output's dims. */
+static oct_status axes_candidates(cg_fn *f, const ir_node *n, const cg_tensor *X,
+                                  const cg_tensor *Y, rcands *c)
+{
+    int64_t xd[OPS_MAX_RANK], yd[OPS_MAX_RANK];
+    int xmap[OPS_MAX_RANK], nx = 0, ny = 0;
+    bool ok = true;
+    c->n = 0;
+    if (Y->rank == X->rank) {
+        c->n = 1;
+        memset(c->reduced[0], 0, sizeof c->reduced[0]);
+        for (int d = 0; d < X->rank; d++)
+            if (X->dims[d] != Y->dims[d]) {
+                c->reduced[0][d] = true;
+                ok &= Y->dims[d] == 1;
+            }
+    } else {
+        for (int d = 0; d < X->rank; d++)
+            if (X->dims[d] != 1) {
+                xmap[nx] = d;
+                xd[nx++] = X->dims[d];
+            }
+        for (int d = 0; d < Y->rank; d++)
+            if (Y->dims[d] != 1)
+                yd[ny++] = Y->dims[d];
+        bool removed[OPS_MAX_RANK] = {false};
+        ok = embeddings(xd, xmap, nx, 0, yd, ny, 0, removed, c);
+    }
+    if (ok && c->n)
         return OCT_OK;
+    return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
+                           "compile: %s: the axes computed at run time do not match the "
+                           "static shapes in a way the compiler handles", n->op_type);
+}
+
+/* Emits the reduction of X over the dims reduced[] into Y. */
+static void emit_reduce(cg_fn *f, rplan p, const cg_tensor *X, const cg_tensor *Y,
+                        const bool *reduced, LLVMValueRef px, LLVMValueRef py)
+{
     p.count = 1;
     for (int d = 0; d < X->rank; d++)
-        if (plan.reduced[d])
+        if (reduced[d])
             p.count *= (uint64_t)X->dims[d];
     rgroups g;
-    group_dims(X, plan.reduced, &g);
+    group_dims(X, reduced, &g);
     int nk, nr;
     int64_t kd[OPS_MAX_RANK], rd[OPS_MAX_RANK], ks[2][OPS_MAX_RANK], rs[1][OPS_MAX_RANK];
     LLVMValueRef koff[2], roff[1];
@@ -347,7 +392,7 @@ oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
         LLVMValueRef r = acc_final(f, &p, LLVMBuildLoad2(f->b, p.aty, acc, ""));
         cg_store(f, p.yty, py, koff[1], r);
         cg_nest_end(f, &nk_nest);
-        return OCT_OK;
+        return;
     }
     /* column form: the innermost run is kept, `inner` outputs share every
      * reduced index and accumulate side by side in the workspace */
@@ -371,6 +416,95 @@ oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
     cg_store(f, p.yty, py, cg_add(f, koff[1], i), acc_final(f, &p, cg_load(f, p.aty, ws, i)));
     cg_loop_end(f, &li);
     cg_nest_end(f, &nk_nest);
+}
+
+
+/* Reads the axes input (int64 or int32, A->nelems values) at run time as a
+ * mask of the dims it names that are not of size 1. */
+static LLVMValueRef runtime_mask(cg_fn *f, const cg_tensor *X, const cg_tensor *A)
+{
+    LLVMValueRef pa = cg_ptr(f, A), mask = cg_i64c(f, 0);
+    uint64_t relevant = 0;
+    for (int d = 0; d < X->rank; d++)
+        relevant |= X->dims[d] != 1 ? 1ull << d : 0;
+    for (uint64_t k = 0; k < A->nelems; k++) {
+        LLVMValueRef a = A->dtype == IR_DT_INT32
+            ? LLVMBuildSExt(f->b, cg_load(f, f->i32, pa, cg_i64c(f, (int64_t)k)), f->i64, "")
+            : cg_load(f, f->i64, pa, cg_i64c(f, (int64_t)k));
+        LLVMValueRef neg = LLVMBuildICmp(f->b, LLVMIntSLT, a, cg_i64c(f, 0), "");
+        a = LLVMBuildSelect(f->b, neg, cg_add(f, a, cg_i64c(f, X->rank)), a, "");
+        /* an axis out of range sets no bit (then no candidate matches) */
+        LLVMValueRef valid = LLVMBuildAnd(
+            f->b, LLVMBuildICmp(f->b, LLVMIntSGE, a, cg_i64c(f, 0), ""),
+            LLVMBuildICmp(f->b, LLVMIntSLT, a, cg_i64c(f, X->rank), ""), "");
+        a = LLVMBuildSelect(f->b, valid, a, cg_i64c(f, 0), "");
+        LLVMValueRef bit = LLVMBuildSelect(f->b, valid, LLVMBuildShl(f->b, cg_i64c(f, 1), a, ""),
+                                           cg_i64c(f, 0), "");
+        mask = LLVMBuildOr(f->b, mask, bit, "");
+    }
+    return LLVMBuildAnd(f->b, mask, cg_i64c(f, (int64_t)relevant), "");
+}
+
+oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
+{
+    cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    rplan p = {0};
+    if (!reduce_kind(n->op, &p.k))
+        return oct_node_error(f->ctx, OCT_EINTERNAL, n, "compile: not a reduction");
+    oct_status st = reduce_types(f, n, X, Y, &p);
+    if (st)
+        return st;
+    const ir_tensor *in_const[2] = {NULL, NULL};
+    cg_tensor *A = cg_in(f, n, 1);
+    if (A && A->place == CG_PLACE_CONST && A->value->init)
+        in_const[1] = A->value->init;
+    ops_infer inf = {.ctx = f->ctx, .node = n, .opset = f->opset, .n_in = n->n_in,
+                     .in_const = in_const};
+    ops_reduce_plan plan;
+    if (!ops_reduce_resolve(&inf, X->rank, &plan))
+        return OCT_EINPUT;
+    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    if (plan.noop) {
+        if (X->nbytes)
+            cg_memcpy(f, py, px, cg_i64c(f, (int64_t)X->nbytes));
+        return OCT_OK;
+    }
+    if (Y->nelems == 0)
+        return OCT_OK;
+    if (plan.known) {
+        emit_reduce(f, p, X, Y, plan.reduced, px, py);
+        return OCT_OK;
+    }
+    rcands c;
+    if ((st = axes_candidates(f, n, X, Y, &c)))
+        return st;
+    if (c.n == 1) {
+        emit_reduce(f, p, X, Y, c.reduced[0], px, py);
+        return OCT_OK;
+    }
+    if ((A->dtype != IR_DT_INT64 && A->dtype != IR_DT_INT32) || A->rank != 1 ||
+        A->nelems > OPS_MAX_RANK)
+        return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
+                               "compile: axes must be an int64 vector");
+    /* several candidates: the axes read at run time pick one (none
+     * matching, e.g. an axis out of range: the output is left as it is) */
+    LLVMValueRef mask = runtime_mask(f, X, A);
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->llc, f->fn, "axes_done");
+    for (int k = 0; k < c.n; k++) {
+        uint64_t want = 0;
+        for (int d = 0; d < X->rank; d++)
+            want |= c.reduced[k][d] && X->dims[d] != 1 ? 1ull << d : 0;
+        LLVMBasicBlockRef take = LLVMAppendBasicBlockInContext(f->llc, f->fn, "axes_take");
+        LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(f->llc, f->fn, "axes_next");
+        LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntEQ, mask, cg_i64c(f, (int64_t)want), ""),
+                        take, next);
+        LLVMPositionBuilderAtEnd(f->b, take);
+        emit_reduce(f, p, X, Y, c.reduced[k], px, py);
+        LLVMBuildBr(f->b, done);
+        LLVMPositionBuilderAtEnd(f->b, next);
+    }
+    LLVMBuildBr(f->b, done);
+    LLVMPositionBuilderAtEnd(f->b, done);
     return OCT_OK;
 }
 

@@ -132,6 +132,17 @@ def reduce_cases():
     for op in ["ReduceMax", "ReduceMin", "ReduceSum"]:
         yield reduce_case(op + "_nan_f32", op, x, [-1])
         yield reduce_case(op + "_nan_column_f32", op, x, [0])
+    # axes as a graph input, read at run time: the static shapes leave one
+    # choice (keepdims) or several (the axes' values pick one)
+    for name, op, shape, axes, keep, out in [
+            ("rt_keep", "ReduceSum", (3, 4, 5), [-1, 0], 1, [1, 4, 1]),
+            ("rt_ambiguous_1", "ReduceMean", (3, 2, 2), [1], 0, [3, 2]),
+            ("rt_ambiguous_2", "ReduceMean", (3, 2, 2), [-1], 0, [3, 2]),
+            ("rt_three_ways", "ReduceMax", (4, 4, 4), [2, 0], 0, [4]),
+            ("rt_len1_dims", "ReduceL2", (4, 1, 4), [0, 1], 0, [4])]:
+        x = rnd(*shape)
+        yield model(name, op, [("x", x), ("axes", np.array(axes, np.int64))],
+                    [("y", TensorProto.FLOAT, out)], keepdims=keep)
     # integer sums that wrap around
     yield reduce_case("ReduceSum_int32_wraps", "ReduceSum",
                       np.full((2, 5), 2**30 + 7, np.int32), [1])
