@@ -365,8 +365,8 @@ static oct_status axes_candidates(cg_fn *f, const ir_node *n, const cg_tensor *X
 }
 
 /* Emits the reduction of X over the dims reduced[] into Y. */
-static void emit_reduce(cg_fn *f, rplan p, const cg_tensor *X, const cg_tensor *Y,
-                        const bool *reduced, LLVMValueRef px, LLVMValueRef py)
+static void emit_reduce(cg_fn *f, rplan p, const cg_tensor *X, const bool *reduced,
+                        LLVMValueRef px, LLVMValueRef py)
 {
     p.count = 1;
     for (int d = 0; d < X->rank; d++)
@@ -417,7 +417,6 @@ static void emit_reduce(cg_fn *f, rplan p, const cg_tensor *X, const cg_tensor *
     cg_loop_end(f, &li);
     cg_nest_end(f, &nk_nest);
 }
-
 
 /* Reads the axes input (int64 or int32, A->nelems values) at run time as a
  * mask of the dims it names that are not of size 1. */
@@ -472,14 +471,14 @@ oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
     if (Y->nelems == 0)
         return OCT_OK;
     if (plan.known) {
-        emit_reduce(f, p, X, Y, plan.reduced, px, py);
+        emit_reduce(f, p, X, plan.reduced, px, py);
         return OCT_OK;
     }
     rcands c;
     if ((st = axes_candidates(f, n, X, Y, &c)))
         return st;
     if (c.n == 1) {
-        emit_reduce(f, p, X, Y, c.reduced[0], px, py);
+        emit_reduce(f, p, X, c.reduced[0], px, py);
         return OCT_OK;
     }
     if ((A->dtype != IR_DT_INT64 && A->dtype != IR_DT_INT32) || A->rank != 1 ||
@@ -499,7 +498,7 @@ oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
         LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntEQ, mask, cg_i64c(f, (int64_t)want), ""),
                         take, next);
         LLVMPositionBuilderAtEnd(f->b, take);
-        emit_reduce(f, p, X, Y, c.reduced[k], px, py);
+        emit_reduce(f, p, X, c.reduced[k], px, py);
         LLVMBuildBr(f->b, done);
         LLVMPositionBuilderAtEnd(f->b, next);
     }
