@@ -24,9 +24,10 @@
  * Each output accumulates its inputs in the same index order as the
  * interpreter either way.
  *
- * Numerics (those of src/ref/reduce.c): float inputs accumulate in double
- * (sums reassociated: within the float tolerance) and round once to the
- * output type; Max / Min of floats stay in the input type with NaN
+ * Numerics (those of src/ref/reduce.c): float inputs (float32, double,
+ * float16) accumulate in double (sums reassociated: within the float
+ * tolerance) and round once to the output type (float16 through float, as
+ * the interpreter); Max / Min of floats stay in the input type with NaN
  * propagating (llvm.maximum / llvm.minimum).  Integer Sum, Mean, Max, Min,
  * Prod, L1 and SumSquare are exact in int64 with two's-complement
  * wrap-around, Mean truncating toward zero; integer L2, LogSum and
@@ -75,6 +76,24 @@ typedef struct rplan {
     bool float_acc;  /* accumulator of a float type (else int64) */
     uint64_t count;  /* elements per output */
 } rplan;
+
+/* Element type of dt: the backend's, and float16 as LLVM half. */
+static LLVMTypeRef elem_type(cg_fn *f, ir_dtype dt)
+{
+    return dt == IR_DT_FLOAT16 ? LLVMHalfTypeInContext(f->llc) : cg_elem_type(f, dt);
+}
+
+/* Float v rounded to float type ty; from double to half through float, as
+ * the interpreter rounds (ops_set). */
+static LLVMValueRef to_float_type(cg_fn *f, LLVMValueRef v, LLVMTypeRef ty)
+{
+    LLVMTypeRef vt = LLVMTypeOf(v);
+    if (vt == ty)
+        return v;
+    if (vt == f->f64 && ty != f->f32)
+        v = LLVMBuildFPTrunc(f->b, v, f->f32, "");
+    return LLVMBuildFPTrunc(f->b, v, ty, "");
+}
 
 /* Calls the C library function double NAME(double). */
 static LLVMValueRef libm_f64(cg_fn *f, const char *name, LLVMValueRef x)
@@ -181,7 +200,7 @@ static LLVMValueRef acc_final(cg_fn *f, const rplan *p, LLVMValueRef a)
         else if (p->k == RK_LOGSUM || p->k == RK_LOGSUMEXP)
             a = libm_f64(f, "log", a);
         if (ops_dt_is_float(p->ydt))
-            return p->yty == p->aty ? a : LLVMBuildFPTrunc(b, a, p->yty, "");
+            return to_float_type(f, a, p->yty);
         /* integer output of L2 / LogSum / LogSumExp: truncated, 0 if not finite */
         LLVMValueRef fin = LLVMBuildFCmp(b, LLVMRealONE, cg_intrinsic(f, "llvm.fabs", f->f64, &a, 1),
                                          LLVMConstReal(f->f64, INFINITY), "");
@@ -277,8 +296,8 @@ static oct_status reduce_types(cg_fn *f, const ir_node *n, const cg_tensor *x,
 {
     p->xdt = x->dtype;
     p->ydt = y->dtype;
-    p->xty = cg_elem_type(f, x->dtype);
-    p->yty = cg_elem_type(f, y->dtype);
+    p->xty = elem_type(f, x->dtype);
+    p->yty = elem_type(f, y->dtype);
     if (!p->xty || !p->yty || x->dtype != y->dtype)
         return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 0,
                                "compile: %s of %s is not supported yet", n->op_type,
@@ -398,7 +417,7 @@ static void emit_reduce(cg_fn *f, rplan p, const cg_tensor *X, const bool *reduc
      * reduced index and accumulate side by side in the workspace */
     int64_t inner = g.size[g.n - 1];
     split_groups(&g, g.n - 1, &nk, kd, ks, &nr, rd, rs, inner);
-    uint64_t abytes = (uint64_t)inner * (p.aty == f->f32 ? 4 : 8);
+    uint64_t abytes = (uint64_t)inner * 8; /* at most 8 bytes an accumulator */
     LLVMValueRef ws = cg_workspace(f, abytes);
     cg_loop li;
     cg_nest_begin(f, &nk_nest, nk, kd, 2, (const int64_t(*)[OPS_MAX_RANK])ks, koff);
@@ -512,7 +531,7 @@ oct_status cg_lower_reduce(cg_fn *f, const ir_node *n)
 oct_status cg_lower_argmax(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
-    LLVMTypeRef xty = cg_elem_type(f, X->dtype);
+    LLVMTypeRef xty = elem_type(f, X->dtype);
     if (!xty || Y->dtype != IR_DT_INT64)
         return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 0,
                                "compile: %s of %s is not supported yet", n->op_type,

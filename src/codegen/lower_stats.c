@@ -1,7 +1,8 @@
 /*
  * lower_stats.c: normalizations whose statistics are computed at run time:
- * LayerNormalization, InstanceNormalization and LRN, on float32 or double
- * tensors (float16 / bfloat16 are refused with a diagnostic).  The
+ * LayerNormalization, InstanceNormalization and LRN, on float32, double or
+ * float16 tensors (float16 results rounded through float, as the
+ * interpreter's ops_set; bfloat16 is refused with a diagnostic).  The
  * formulas, their order and their precision are the interpreter's
  * (src/ref/norm.c, src/ref/lrn.c):
  *
@@ -53,8 +54,10 @@ static LLVMTypeRef float_type(cg_fn *f, const ir_node *n, const cg_tensor *t, in
 {
     if (t->dtype == IR_DT_FLOAT || t->dtype == IR_DT_DOUBLE)
         return cg_elem_type(f, t->dtype);
+    if (t->dtype == IR_DT_FLOAT16)
+        return LLVMHalfTypeInContext(f->llc);
     oct_diagf(f->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, is_out, index, t->value->name,
-              "compile: %s of %s is not supported yet (float32 and double only)", n->op_type,
+              "compile: %s of %s is not supported yet (float32, double, float16)", n->op_type,
               ir_dtype_name(t->dtype));
     return NULL;
 }
@@ -69,6 +72,8 @@ static LLVMValueRef load_f64(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMVa
 static void store_f64(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx,
                       LLVMValueRef v)
 {
+    if (ty != f->f64 && ty != f->f32) /* float16: through float */
+        v = LLVMBuildFPTrunc(f->b, v, f->f32, "");
     cg_store(f, ty, base, idx, ty == f->f64 ? v : LLVMBuildFPTrunc(f->b, v, ty, ""));
 }
 

@@ -8,6 +8,7 @@ and, where it runs the model, ONNX Runtime (an independent oracle).
 Against the interpreter: float outputs |got - want| <= 1e-5 * max(1,
 max|want|), NaN where it has NaN; integer outputs exactly.  Against ONNX
 Runtime, which accumulates float sums in float32: 1e-4 (integers exact);
+float16 outputs: 1e-3 (one float16 ulp; 4e-3 against ONNX Runtime);
 a model ONNX Runtime refuses (a type or form it lacks) is only compared
 with the interpreter.  Last-axis reductions and LayerNormalization must
 also come out as vector code (the LLVM IR has vector types)."""
@@ -26,6 +27,7 @@ import cgutil  # noqa: E402
 
 RTOL = 1e-5
 ORT_RTOL = 1e-4
+F16_RTOL = 1e-3  # one float16 ulp (ONNX Runtime's float16 kernels: 4e-3)
 rng = np.random.default_rng(13)
 REDUCE_OPS = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
               "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]
@@ -143,6 +145,11 @@ def reduce_cases():
         x = rnd(*shape)
         yield model(name, op, [("x", x), ("axes", np.array(axes, np.int64))],
                     [("y", TensorProto.FLOAT, out)], keepdims=keep)
+    # float16: accumulated in double, rounded once (through float)
+    for op in ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceLogSumExp", "ReduceL2"]:
+        yield reduce_case(op + "_last_f16", op, rnd(3, 5, 33, dtype=np.float16), [-1])
+        yield reduce_case(op + "_column_f16", op, rnd(3, 6, 9, dtype=np.float16), [1],
+                          keepdims=0)
     # integer sums that wrap around
     yield reduce_case("ReduceSum_int32_wraps", "ReduceSum",
                       np.full((2, 5), 2**30 + 7, np.int32), [1])
@@ -170,6 +177,8 @@ def argmax_cases():
             yield model("%s_%s" % (op, np.dtype(dt).name), op, [("x", x)],
                         [("y", TensorProto.INT64, [6])], opset=13, axis=0, keepdims=0,
                         select_last_index=1)
+        yield model(op + "_f16", op, [("x", rnd(4, 7, dtype=np.float16))],
+                    [("y", TensorProto.INT64, [4, 1])], opset=13, axis=-1)
         yield model(op + "_len1_axis", op, [("x", rnd(4, 1, 3))],
                     [("y", TensorProto.INT64, [4, 1, 3])], opset=13, axis=1)
         yield model(op + "_default_axis", op, [("x", rnd(5, 3))],
@@ -203,22 +212,26 @@ def norm_cases():
     yield layernorm("layernorm_stash_double", rnd(3, 10), stats=True, stash_type=11)
     yield layernorm("layernorm_double", rnd(2, 13).astype(np.float64), stats=True,
                     stash_type=11)
+    yield layernorm("layernorm_f16", rnd(3, 5, 19).astype(np.float16), axis=-2, stats=True)
     for name, shape in [("instnorm_4d", (2, 3, 5, 7)), ("instnorm_3d", (1, 4, 9)),
-                        ("instnorm_len1", (3, 2, 1))]:
-        x = rnd(*shape) * 2 + 0.5
+                        ("instnorm_len1", (3, 2, 1)), ("instnorm_f16", (2, 3, 11))]:
+        dt = np.float16 if name.endswith("f16") else np.float32
+        x = (rnd(*shape) * 2 + 0.5).astype(dt)
         c = shape[1]
         yield model(name, "InstanceNormalization", [("x", x)],
-                    [("y", TensorProto.FLOAT, list(shape))],
-                    [("s", rng.uniform(0.5, 1.5, c).astype(np.float32)), ("b", rnd(c))],
+                    [("y", helper.np_dtype_to_tensor_dtype(x.dtype), list(shape))],
+                    [("s", rng.uniform(0.5, 1.5, c).astype(dt)), ("b", rnd(c).astype(dt))],
                     opset=6, epsilon=1e-4 if name == "instnorm_3d" else 1e-5)
     for name, shape, attrs in [("lrn_size3", (2, 7, 5, 3), dict(size=3)),
                                ("lrn_size4", (1, 6, 4, 5), dict(size=4, alpha=2e-3, beta=0.5,
                                                                 bias=2.0)),
                                ("lrn_size1", (1, 3, 3, 3), dict(size=1)),
                                ("lrn_wide", (1, 3, 2, 9), dict(size=7, alpha=0.01)),
-                               ("lrn_rank3", (2, 5, 6), dict(size=2))]:
-        x = rnd(*shape) * 3
-        yield model(name, "LRN", [("x", x)], [("y", TensorProto.FLOAT, list(shape))],
+                               ("lrn_rank3", (2, 5, 6), dict(size=2)),
+                               ("lrn_f16", (1, 5, 3, 4), dict(size=3))]:
+        x = (rnd(*shape) * 3).astype(np.float16 if name.endswith("f16") else np.float32)
+        yield model(name, "LRN", [("x", x)],
+                    [("y", helper.np_dtype_to_tensor_dtype(x.dtype), list(shape))],
                     opset=13, **attrs)
 
 
@@ -230,6 +243,8 @@ def cases():
 
 def compare(got, want, rtol):
     got, want = np.asarray(got), np.asarray(want)
+    if want.dtype == np.float16:  # a float16 result may round one ulp apart
+        rtol = max(rtol, F16_RTOL)
     if got.shape != want.shape:
         return False, "shape %s != %s" % (got.shape, want.shape)
     if np.issubdtype(want.dtype, np.integer) or want.dtype == np.bool_:
@@ -285,7 +300,8 @@ def main():
             for j, out in enumerate(m.graph.output):
                 ok, how = compare(got[j], ref[out.name], RTOL)
                 if ok and ort_out is not None:
-                    ok, how_o = compare(got[j], ort_out[j], ORT_RTOL)
+                    ort_rtol = 4e-3 if got[j].dtype == np.float16 else ORT_RTOL
+                    ok, how_o = compare(got[j], ort_out[j], ort_rtol)
                     how += "; ort " + how_o
                 print("%-32s %s  %s" % (name if j == 0 else "  " + out.name,
                                         "ok  " if ok else "FAIL", how))
