@@ -289,7 +289,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)   \
     X(matmulintegertofloat)                                                   \
     X(split) X(gather) X(gatherelements) X(expand) X(tile) X(depthtospace)     \
-    X(spacetodepth) X(trilu) X(pad) X(resize)
+    X(spacetodepth) X(trilu) X(pad) X(resize)   \
+    X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
