@@ -287,7 +287,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
     X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
     X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)   \
-    X(matmulintegertofloat)
+    X(matmulintegertofloat)                                                    \
+    X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
@@ -299,6 +300,9 @@ CG_LOWERINGS(X)
 bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
+/* Float MatMul with any other B (run time, batched, broadcast) on the GEMM
+ * kernel, one call per batch matrix (lower_bmm.c). */
+bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
 /* Marks `absorbed` the float weights of Conv / Gemm / MatMul nodes that
  * the kernels above will take as FP8 bytes widened at run time: the output
  * of a DequantizeLinear (not part of a fused run, span) of a constant

@@ -240,6 +240,10 @@ typedef struct octk_sgemm {
     int32_t w8_type;       /* OCTK_FP8_*: weights in w8 instead of b */
     const uint8_t *w8;     /* packed by octk_sgemm_pack_b8 */
     const float *w8_scale; /* [N] */
+    /* > 0: b is not packed but a run-time row-major matrix b[k*ldb + n]
+     * (w8_type NONE), read no further than column N-1 of each row (a
+     * batched MatMul's right operand); 0: b is packed. */
+    int64_t ldb;
 } octk_sgemm;
 
 size_t octk_sgemm_packed_b_size(int64_t K, int64_t N);
