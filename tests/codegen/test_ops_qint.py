@@ -1,5 +1,6 @@
 """ConvTranspose, DynamicQuantizeLinear, MatMulInteger, ConvInteger and
-batched MatMul compiled on their own (one-node models made with the onnx
+batched MatMul (on the kernel library's GEMM: the compile report says
+so) compiled on their own (one-node models made with the onnx
 package, random inputs of awkward sizes) and run against the reference
 interpreter (`octet run`) and, where it runs the op, ONNX Runtime (an
 independent oracle).  Float outputs: |got - want| <= 1e-5 * max(1,
@@ -111,6 +112,11 @@ def dql_cases():
     # zero point rounding: lo/scale at exact ties; values on rounding ties
     tie = np.array([-1.0, 2.0, 0.5, -0.5, 1.5, 1e-9, -3.0, 2.9], np.float32)
     yield dql("dql_ties", np.concatenate([tie, rnd(25)]))
+    # scale exactly 1 and 0 - lo/scale = 2.5: the zero point rounds to 2;
+    # x/scale on ties (0.5, 1.5, -0.5) round half to even too
+    half = np.array([-2.5, 252.5, 0.5, 1.5, -0.5, 2.5, 100.5, -1.5], np.float32)
+    yield dql("dql_zero_point_tie", np.concatenate([half, rng.uniform(-2.5, 252.5, 29)
+                                                    .astype(np.float32)]))
     yield dql("dql_no_scale_out", rnd(2, 9), outs=("y", "", "z"), ort_ok=False)
 
 
@@ -219,7 +225,14 @@ def main():
                 continue
             path = os.path.join(d, name + ".onnx")
             onnx.save(m, path)
-            so = cgutil.compile_so(path, d, name)
+            report = os.path.join(d, name + ".report")
+            so = cgutil.compile_so(path, d, name, ["--report", report])
+            if name.startswith("bmm_"):  # on the GEMM kernel, not scalar loops
+                with open(report) as f:
+                    kernel = sum("octk_sgemm" in line for line in f)
+                if kernel != 1:
+                    print("%-24s FAIL  %d octk_sgemm report lines, want 1" % (name, kernel))
+                    failures += 1
             _, got = cgutil.run_so(so, name, [a for _, a in inputs])
             ref = cgutil.run_ref(path, inputs)
             ort_out = None
