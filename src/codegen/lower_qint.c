@@ -18,11 +18,17 @@
  * M, or [..., M, 1] broadcast over the batch dims) and per column of b
  * ([N] or [..., 1, N]), as in the reference; ConvInteger's x zero point is
  * per tensor, w's per tensor or per output channel.  MatMulInteger
- * broadcasts batch dims as MatMul does.
+ * broadcasts batch dims as MatMul does.  With a constant 2-D b whose zero
+ * point is constant (per tensor or per column) and a per-tensor zero point
+ * of a (constant or not: it is stored into the kernel's arguments at run
+ * time), MatMulInteger runs on the integer GEMM kernel (octk_qgemm with
+ * its int32 output), every row of a in one call: the same exact sums.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "codegen/kernels/octk.h"
 
 static bool is_8bit(const cg_tensor *t)
 {
@@ -138,6 +144,65 @@ static oct_status mi_param_init(cg_fn *f, const ir_node *n, int idx, const cg_te
     return OCT_OK;
 }
 
+/* MatMulInteger on octk_qgemm when it fits (see the top); false to use
+ * the loops.  K = rows of b, N = its columns. */
+static bool matmulinteger_kernel(cg_fn *f, const ir_node *n, const cg_tensor *A,
+                                 const cg_tensor *B, const cg_tensor *ZA, const cg_tensor *ZB,
+                                 const cg_tensor *Y, oct_status *st)
+{
+    const ir_tensor *b = B->value ? B->value->init : NULL;
+    const ir_tensor *zb = ZB && ZB->value ? ZB->value->init : NULL;
+    if (!cg_kernels_available(f) || !b || b->rank != 2 || (ZB && !zb) ||
+        (ZA && ZA->nelems != 1))
+        return false;
+    int64_t K = b->dims[0], N = b->dims[1];
+    if (zb && zb->nelems != 1 &&
+        !((int64_t)zb->nelems == N && zb->dims[zb->rank - 1] == N && zb->rank <= 2))
+        return false;
+    int32_t *w_zero = ir_alloc_array(f->ctx, (size_t)(N ? N : 1), sizeof *w_zero);
+    size_t psize = octk_qgemm_packed_b_size(K, N);
+    void *packed = ir_alloc_array(f->ctx, 1, psize);
+    if (!w_zero || !packed) {
+        *st = OCT_EINTERNAL;
+        return true;
+    }
+    for (int64_t j = 0; j < N; j++) {
+        uint64_t i = zb && zb->nelems != 1 ? (uint64_t)j : 0;
+        w_zero[j] = !zb ? 0 : zb->dtype == IR_DT_INT8 ? ((const int8_t *)zb->data)[i]
+                                                      : ((const uint8_t *)zb->data)[i];
+    }
+    octk_qgemm_pack_b(packed, b->data, b->dtype == IR_DT_INT8, w_zero, K, N, N, 1,
+                      cg_kernels_isa(f));
+    octk_qgemm a;
+    memset(&a, 0, sizeof a);
+    a.y_float = OCTK_QGEMM_Y_INT32;
+    a.M = (int64_t)(A->nelems / (uint64_t)(K ? K : 1));
+    a.N = N;
+    a.K = K;
+    a.lda = K;
+    a.ldy = N;
+    a.a_signed = A->dtype == IR_DT_INT8;
+    LLVMValueRef null = LLVMConstPointerNull(f->ptr);
+    /* a's zero point is a run-time value: stored into the int32 field */
+    cg_kptr ptrs[8] = {
+        {offsetof(octk_qgemm, a), cg_ptr(f, A)},
+        {offsetof(octk_qgemm, y), cg_ptr(f, Y)},
+        {offsetof(octk_qgemm, b), cg_weight_data(f, packed, psize, NULL)},
+        {offsetof(octk_qgemm, bias), null},
+        {offsetof(octk_qgemm, mult), null},
+        {offsetof(octk_qgemm, work), cg_workspace(f, octk_qgemm_work_size(&a))},
+        {offsetof(octk_qgemm, fbias), null},
+        {offsetof(octk_qgemm, a_zero), zero_at(f, ZA, cg_i64c(f, 0))}};
+    cg_kernel_call(f, "qgemm", &a, sizeof a, ptrs, 8);
+    cg_report(f, n, "octk_qgemm",
+              octk_qpacked_path(packed) != OCTK_PATH_U8S8 ? "s16 (exact), int32 output"
+              : cg_kernels_isa(f) & OCTK_ISA_VNNI ? "u8s8 vpdpbusd (VNNI, exact), int32 output"
+                                                  : "u8s8 vpmaddubsw (no pair can saturate: "
+                                                    "checked), int32 output");
+    *st = OCT_OK;
+    return true;
+}
+
 oct_status cg_lower_matmulinteger(cg_fn *f, const ir_node *n)
 {
     cg_tensor *A = cg_in(f, n, 0), *B = cg_in(f, n, 1), *ZA = cg_in(f, n, 2), *ZB = cg_in(f, n, 3);
@@ -168,6 +233,8 @@ oct_status cg_lower_matmulinteger(cg_fn *f, const ir_node *n)
     mi_param pa, pb;
     if ((st = mi_param_init(f, n, 2, ZA, 0, nb, ob, M, &pa)) ||
         (st = mi_param_init(f, n, 3, ZB, 1, nb, ob, N, &pb)))
+        return st;
+    if (rb == 0 && B->rank == 2 && matmulinteger_kernel(f, n, A, B, ZA, ZB, Y, &st))
         return st;
     cg_bcast_strides(ra, A->dims, nb, str[0]);
     cg_bcast_strides(rb, B->dims, nb, str[1]);

@@ -42,12 +42,14 @@ def q8(dtype, *shape):
     return rng.integers(lo, hi, shape).astype(dtype)
 
 
-def case(name, op, inputs, outs, inits=(), opset=17, ort_ok=True, **attrs):
+def case(name, op, inputs, outs, inits=(), opset=17, ort_ok=True, node_inputs=None, **attrs):
     """inputs: (name, array) graph inputs; inits: (name, array) constants,
     listed after the inputs (None: an omitted input "");
     outs: (name, elem type, shape) graph outputs ("" leaves an output
-    unnamed, omitted).  ort_ok: ONNX Runtime runs this form."""
+    unnamed, omitted).  ort_ok: ONNX Runtime runs this form.  node_inputs:
+    the node's input names in order, when not inputs then inits."""
     in_names = [n for n, _ in inputs] + [n if a is not None else "" for n, a in inits]
+    in_names = node_inputs if node_inputs is not None else in_names
     node = helper.make_node(op, in_names, [o[0] for o in outs], name="n0", **attrs)
     vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
           for n, a in inputs]
@@ -121,7 +123,17 @@ def dql_cases():
 
 
 def matmulinteger_cases():
-    def mi(name, a, b, y_shape, za=None, zb=None, ort_ok=True):
+    def mi(name, a, b, y_shape, za=None, zb=None, ort_ok=True, const_b=False):
+        """const_b: b and its zero point constants, a's zero point a graph
+        input (a run-time value, as DynamicQuantizeLinear makes it)."""
+        if const_b:
+            # a graph input of one element ([1]: the runner passes arrays)
+            ins = [("a", a)] + ([("za", za.reshape(1))] if za is not None else [])
+            inits = [("b", b)] + ([("zb", zb)] if zb is not None else [])
+            order = ["a", "b"] + (["za" if za is not None else ""] if zb is not None or
+                                  za is not None else []) + (["zb"] if zb is not None else [])
+            return case(name, "MatMulInteger", ins, [("y", I32, y_shape)], inits, opset=10,
+                        ort_ok=ort_ok, node_inputs=order)
         inits = []
         if za is not None or zb is not None:
             inits = [("za", za), ("zb", zb)]
@@ -149,6 +161,17 @@ def matmulinteger_cases():
              q8(u8, 2, 4, 1), q8(u8, 2, 1, 3), ort_ok=False)
     yield mi("mi_vec_a", q8(u8, 12), q8(u8, 12, 5), [5], np.array(9, u8), np.array(250, u8))
     yield mi("mi_vec_b", q8(u8, 3, 12), q8(u8, 12), [3], np.array(9, u8), np.array(250, u8))
+    # constant b: on the integer GEMM kernel (octk_qgemm, int32 output);
+    # s8 weights with zero point 0 may take the u8 x s8 path
+    yield mi("mi_kernel_u8u8", q8(u8, 2, 7, 70), q8(u8, 70, 37), [2, 7, 37],
+             np.array(131, u8), q8(u8, 37), const_b=True)
+    yield mi("mi_kernel_u8s8", q8(u8, 9, 45), (q8(s8, 45, 20) // 4).astype(s8), [9, 20],
+             np.array(3, u8), np.array(0, s8), const_b=True)
+    yield mi("mi_kernel_s8s8", q8(s8, 19, 33), q8(s8, 33, 17), [19, 17],
+             np.array(-9, s8), np.array(5, s8), const_b=True)
+    yield mi("mi_kernel_no_zp", q8(u8, 1, 3, 64), q8(s8, 64, 16), [1, 3, 16], const_b=True)
+    yield mi("mi_kernel_vec_a", q8(u8, 23), q8(u8, 23, 5), [5], np.array(200, u8),
+             np.array(9, u8), const_b=True)
     # sums beyond int16 and near the int32 range of one row
     big_a = np.full((2, 300), 255, u8)
     big_b = np.full((300, 3), 0, u8)
@@ -227,11 +250,13 @@ def main():
             onnx.save(m, path)
             report = os.path.join(d, name + ".report")
             so = cgutil.compile_so(path, d, name, ["--report", report])
-            if name.startswith("bmm_"):  # on the GEMM kernel, not scalar loops
+            kname = ("octk_sgemm" if name.startswith("bmm_") else
+                     "octk_qgemm" if name.startswith("mi_kernel_") else None)
+            if kname:  # on the GEMM kernel, not scalar loops
                 with open(report) as f:
-                    kernel = sum("octk_sgemm" in line for line in f)
+                    kernel = sum(kname in line for line in f)
                 if kernel != 1:
-                    print("%-24s FAIL  %d octk_sgemm report lines, want 1" % (name, kernel))
+                    print("%-24s FAIL  %d %s report lines, want 1" % (name, kernel, kname))
                     failures += 1
             _, got = cgutil.run_so(so, name, [a for _, a in inputs])
             ref = cgutil.run_ref(path, inputs)

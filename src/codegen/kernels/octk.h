@@ -149,9 +149,12 @@ void octk_lut8_run(const octk_lut8 *p, int phase, int64_t begin, int64_t end);
 
 /* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
 
-/* With y_float, the output is float32 instead (MatMulIntegerToFloat):
+/* With y_float = 1, the output is float32 instead (MatMulIntegerToFloat):
  *   y[m][n] = (float)acc * mult[n]  (+ fbias[n] if fbias),
- * each a float32 operation; y_zero/y_lo/y_hi are unused. */
+ * each a float32 operation; y_zero/y_lo/y_hi are unused.  With
+ * y_float = OCTK_QGEMM_Y_INT32 it is the int32 accumulator itself,
+ * wrap_int32(bias[n] + sum) (MatMulInteger); mult is then unused. */
+enum { OCTK_QGEMM_Y_INT32 = 2 };
 typedef struct octk_qgemm {
     int64_t M, N, K;
     int64_t lda, ldy;      /* row strides (elements) of a and y */
