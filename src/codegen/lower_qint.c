@@ -152,9 +152,9 @@ static bool matmulinteger_kernel(cg_fn *f, const ir_node *n, const cg_tensor *A,
 {
     const ir_tensor *b = B->value ? B->value->init : NULL;
     const ir_tensor *zb = ZB && ZB->value ? ZB->value->init : NULL;
-    if (!cg_kernels_available(f) || !b || b->rank != 2 || (ZB && !zb) ||
+    if (!cg_kernels_available(f) || !b || b->rank != 2 || b->dims[0] == 0 || (ZB && !zb) ||
         (ZA && ZA->nelems != 1))
-        return false;
+        return false; /* K = 0 too: the rows of y come from the rows of a */
     int64_t K = b->dims[0], N = b->dims[1];
     if (zb && zb->nelems != 1 &&
         !((int64_t)zb->nelems == N && zb->dims[zb->rank - 1] == N && zb->rank <= 2))
