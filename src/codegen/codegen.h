@@ -290,7 +290,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(matmulintegertofloat)                                                   \
     X(split) X(gather) X(gatherelements) X(expand) X(tile) X(depthtospace)     \
     X(spacetodepth) X(trilu) X(pad) X(resize)   \
-    X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)
+    X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)   \
+    X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
@@ -302,6 +303,9 @@ CG_LOWERINGS(X)
 bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
+/* Float MatMul with any other B (run time, batched, broadcast) on the GEMM
+ * kernel, one call per batch matrix (lower_bmm.c). */
+bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
 /* Marks `absorbed` the float weights of Conv / Gemm / MatMul nodes that
  * the kernels above will take as FP8 bytes widened at run time: the output
  * of a DequantizeLinear (not part of a fused run, span) of a constant

@@ -905,6 +905,56 @@ static void qgemm_float_output_matches_scalar_twin(void **state)
         }
 }
 
+/* OCTK_QGEMM_Y_INT32 (MatMulInteger): y = wrap_int32(bias[n] + sum (a -
+ * a_zero) * (b - b_zero[n])) against a scalar twin, exactly, on both
+ * packings the build may choose (b_zero all 0 allows U8S8). */
+static void qgemm_int32_output_matches_scalar_twin(void **state)
+{
+    (void)state;
+    rng r = {37};
+    static const int64_t shapes[][3] = {{1, 10, 784}, {5, 33, 17}, {64, 24, 100}, {7, 1, 3}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int variant = 0; variant < 4; variant++) {
+            int64_t M = shapes[si][0], N = shapes[si][1], K = shapes[si][2];
+            int a_signed = variant & 1, with_bias = (variant >> 1) & 1;
+            int32_t a_zero = zero_of(&r, a_signed);
+            uint8_t *a = malloc((size_t)(M * K)), *b = malloc((size_t)(K * N));
+            int32_t *bz = malloc(sizeof(int32_t) * (size_t)N);
+            int32_t *bias = malloc(sizeof(int32_t) * (size_t)N);
+            int32_t *y = malloc(sizeof(int32_t) * (size_t)(M * N));
+            int32_t *want = malloc(sizeof(int32_t) * (size_t)(M * N));
+            assert_true(a && b && bz && bias && y && want);
+            random_bytes(&r, a, M * K);
+            random_bytes(&r, b, K * N);
+            for (int64_t n = 0; n < N; n++) {
+                bz[n] = variant == 3 ? zero_of(&r, 1) : 0;
+                bias[n] = (int32_t)((int64_t)rng_range(&r, 0, 2000000) - 1000000);
+            }
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t n = 0; n < N; n++) {
+                    int64_t acc = with_bias ? bias[n] : 0;
+                    for (int64_t k = 0; k < K; k++)
+                        acc += (int64_t)(ld8(a, a_signed, m * K + k) - a_zero) *
+                               (ld8(b, 1, k * N + n) - bz[n]);
+                    want[m * N + n] = (int32_t)(uint32_t)acc;
+                }
+            void *pb = malloc(octk_qgemm_packed_b_size(K, N));
+            assert_non_null(pb);
+            octk_qgemm_pack_b(pb, b, 1, bz, K, N, N, 1, BUILD_ISA);
+            octk_qgemm p;
+            memset(&p, 0, sizeof p);
+            p.M = M; p.N = N; p.K = K; p.lda = K; p.ldy = N;
+            p.a_signed = a_signed; p.a_zero = a_zero; p.y_float = OCTK_QGEMM_Y_INT32;
+            p.a = a; p.y = y; p.b = pb; p.bias = with_bias ? bias : NULL;
+            p.work = malloc(octk_qgemm_work_size(&p) + 1);
+            assert_non_null(p.work);
+            for (int phase = 0; phase < OCTK_PHASES; phase++)
+                octk_qgemm_run(&p, phase, 0, octk_qgemm_tasks(&p, phase));
+            assert_memory_equal(y, want, sizeof(int32_t) * (size_t)(M * N));
+            free(p.work); free(pb); free(a); free(b); free(bz); free(bias); free(y); free(want);
+        }
+}
+
 /* octk_lut8: y[i] = table[x[i]] on lengths around the vector widths, every
  * byte value present, split over tasks at every boundary the kernel offers;
  * nothing past n is written. */
@@ -955,6 +1005,7 @@ int main(void)
         cmocka_unit_test(split_over_tasks_gives_identical_bytes),
         cmocka_unit_test(vnni_takes_full_range_int8_weights_exactly),
         cmocka_unit_test(qgemm_float_output_matches_scalar_twin),
+        cmocka_unit_test(qgemm_int32_output_matches_scalar_twin),
         cmocka_unit_test(lut8_maps_every_byte_through_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

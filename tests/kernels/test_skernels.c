@@ -367,6 +367,52 @@ static void sgemm_batch1_gemv_matches_twin(void **state)
     sgemm_case(&r, 2, 129, 515, 4, 0, 0, 1.0f, 1, 0);
 }
 
+/* b unpacked at run time (ldb > 0, a batched MatMul's operand): row-major
+ * with row stride ldb >= N; the gaps past column N hold NaN (a read that
+ * reached the sums would show) and the buffer ends right after column N-1
+ * of the last row (ASan sees any read past it). */
+static void sgemm_unpacked_b_case(rng *r, int64_t M, int64_t N, int64_t K, int64_t ldb)
+{
+    float *a = rand_vec(r, (size_t)(M * K), -1, 1);
+    const size_t b_elems = (size_t)(K > 0 ? (K - 1) * ldb + N : 1);
+    float *b = exact_buf(b_elems * sizeof(float));
+    for (size_t i = 0; i < b_elems; i++)
+        b[i] = (int64_t)(i % (size_t)ldb) < N ? rng_float(r, -1, 1) : NAN;
+    const size_t y_bytes = (size_t)(M * N) * sizeof(float);
+    float *y = exact_buf(y_bytes);
+    octk_sgemm p = {.M = M, .N = N, .K = K, .lda = K, .ldy = N, .y_lo = -INFINITY,
+                    .y_hi = INFINITY, .a = a, .y = y, .b = b, .ldb = ldb};
+    const size_t work_bytes = octk_sgemm_work_size(&p);
+    p.work = aligned_buf(work_bytes);
+    run_all_splits(&sgemm_ops, &p, p.work, work_bytes, y, y_bytes, r);
+    double scale = 1.0, *ref = malloc((size_t)(M * N) * sizeof(double));
+    assert_non_null(ref);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0.0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (double)a[m * K + k] * (double)b[k * ldb + n];
+            ref[m * N + n] = acc;
+            scale = fmax(scale, fabs(acc));
+        }
+    for (int64_t i = 0; i < M * N; i++)
+        check_close("sgemm unpacked b", i, y[i], ref[i], 1e-5 * scale);
+    free(ref), free(a), free(b), free(y), free(p.work);
+}
+
+static void sgemm_unpacked_b_matches_twin(void **state)
+{
+    (void)state;
+    rng r = {0x5eed0013u};
+    static const int64_t sizes[] = {1, 5, 16, 17, 40};
+    for (int im = 0; im < 5; im++)
+        for (int in = 0; in < 5; in++) {
+            sgemm_unpacked_b_case(&r, sizes[im], sizes[in], 7 + 9 * im, sizes[in]);
+            sgemm_unpacked_b_case(&r, sizes[im], sizes[in], 33, sizes[in] + 3);
+        }
+    sgemm_unpacked_b_case(&r, 75, 70, 300, 70);   /* several K blocks and tasks */
+}
+
 static void sgemm_clamp_keeps_nan_and_saturates(void **state)
 {
     (void)state;
@@ -928,6 +974,7 @@ int main(void)
         cmocka_unit_test(sgemm_long_k_accumulates_over_k_blocks),
         cmocka_unit_test(sgemm_batch1_gemv_matches_twin),
         cmocka_unit_test(sgemm_clamp_keeps_nan_and_saturates),
+        cmocka_unit_test(sgemm_unpacked_b_matches_twin),
         cmocka_unit_test(sconv_matches_twin_on_awkward_shapes),
         cmocka_unit_test(sdwconv_matches_twin_on_awkward_shapes),
         cmocka_unit_test(sgemm_fp8_widening_matches_twin_for_every_code),

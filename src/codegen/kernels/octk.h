@@ -149,9 +149,12 @@ void octk_lut8_run(const octk_lut8 *p, int phase, int64_t begin, int64_t end);
 
 /* ---- quantized GEMM: y[m][n] = requant(sum_k a[m][k] * b[k][n]) -------- */
 
-/* With y_float, the output is float32 instead (MatMulIntegerToFloat):
+/* With y_float = 1, the output is float32 instead (MatMulIntegerToFloat):
  *   y[m][n] = (float)acc * mult[n]  (+ fbias[n] if fbias),
- * each a float32 operation; y_zero/y_lo/y_hi are unused. */
+ * each a float32 operation; y_zero/y_lo/y_hi are unused.  With
+ * y_float = OCTK_QGEMM_Y_INT32 it is the int32 accumulator itself,
+ * wrap_int32(bias[n] + sum) (MatMulInteger); mult is then unused. */
+enum { OCTK_QGEMM_Y_INT32 = 2 };
 typedef struct octk_qgemm {
     int64_t M, N, K;
     int64_t lda, ldy;      /* row strides (elements) of a and y */
@@ -240,6 +243,10 @@ typedef struct octk_sgemm {
     int32_t w8_type;       /* OCTK_FP8_*: weights in w8 instead of b */
     const uint8_t *w8;     /* packed by octk_sgemm_pack_b8 */
     const float *w8_scale; /* [N] */
+    /* > 0: b is not packed but a run-time row-major matrix b[k*ldb + n]
+     * (w8_type NONE), read no further than column N-1 of each row (a
+     * batched MatMul's right operand); 0: b is packed. */
+    int64_t ldb;
 } octk_sgemm;
 
 size_t octk_sgemm_packed_b_size(int64_t K, int64_t N);

@@ -14,7 +14,8 @@
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
  * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
  * microkernels, then adds bias and the U8S8 correction with wrap-around and
- * requantizes (qk_epilogue_row).
+ * requantizes (qk_epilogue_row), or converts to float32 (y_float), or
+ * stores the wrapped int32 sum (OCTK_QGEMM_Y_INT32).
  */
 #include "qcommon.h"
 
@@ -220,6 +221,12 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
                 qk_ukr_s16_mr((const int16_t *)p->work + m * kp, kp,
                               (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR, kp / 2, mr, c);
             for (int r = 0; r < mr; r++) {
+                if (p->y_float == OCTK_QGEMM_Y_INT32) {
+                    int32_t *yr = (int32_t *)p->y + (m + r) * p->ldy + n0;
+                    for (int64_t j = 0; j < nc; j++)
+                        yr[j] = qk_wrap_add(c[r][j], add[j]);
+                    continue;
+                }
                 if (p->y_float) {
                     qg_epilogue_f32(c[r], nc, add, p->mult + n0, p->fbias ? p->fbias + n0 : NULL,
                                     (float *)p->y + (m + r) * p->ldy + n0);

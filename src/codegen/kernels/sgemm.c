@@ -3,7 +3,9 @@
  *   y[m][n] = clamp(sum_k a[m][k] * b'(k, n) + bias[n], y_lo, y_hi)
  * with a at run time (row stride lda), b' = alpha * b constant and packed at
  * compile time in panels of 16 columns ([ceil(N/16)][K][16], zero padded),
- * y with row stride ldy.
+ * y with row stride ldy.  With ldb > 0, b is instead a run-time row-major
+ * matrix (a batched MatMul's operand), read in place with masked loads
+ * past column N.
  *
  * FP8 weights (w8_type, octk.h): the bytes come in the same panels; phase
  * 0 widens them into float panels in work, a task per group of panels (a
@@ -120,8 +122,9 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end)
     sk_mm mm = {
         .M = p->M, .N = p->N, .K = p->K,
         .a = p->a, .lda = p->lda, .a_packed = 0,
-        .b = p->w8_type ? (const float *)p->work : p->b, .ldb = SK_NR, .b_packed = 1,
-        .b_masked = 0,
+        .b = p->w8_type ? (const float *)p->work : p->b,
+        .ldb = p->ldb > 0 ? p->ldb : SK_NR, .b_packed = p->ldb <= 0,
+        .b_masked = p->ldb > 0,
         .y = p->y, .ldy = p->ldy,
         .bias = p->bias, .bias_per_row = 0,
         .lo = p->y_lo, .hi = p->y_hi,
