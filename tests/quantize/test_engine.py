@@ -33,7 +33,7 @@ def read(path):
 
 def quantize(model, calib, out, *extra):
     return octet("quantize", model, "--calib", calib, "-o", out, "--progress=none",
-                 "--report=none", *extra, expect=None)
+                 *extra, expect=None)
 
 
 def not_compiling_models(tmp):
