@@ -18,9 +18,16 @@
 
 #include "api/api.h"
 #include "api/jit_engine.h"
+#include "codegen/codegen.h"
 #include "frontend/dataset.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+
+/* What runs the calibration samples ("engine"): the JIT whenever the
+ * calibration graph compiles and the interpreter otherwise (the default),
+ * always the JIT (a graph that does not compile is an error), or always
+ * the reference interpreter. */
+typedef enum calib_engine { CALIB_AUTO, CALIB_JIT, CALIB_INTERP } calib_engine;
 
 struct oct_quant_options {
     oct_ctx *ctx;
@@ -28,7 +35,7 @@ struct oct_quant_options {
     const char **shapes;
     size_t n_shapes, cap_shapes;
     const char *save_stats, *load_stats;
-    bool use_jit;
+    calib_engine engine;
     oct_progress_fn progress;
     void *progress_user;
 };
@@ -154,12 +161,14 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "config")) {
         q->config = kept;
     } else if (!strcmp(key, "engine")) {
-        if (!strcmp(v, "ref") || !strcmp(v, "interp"))
-            o->use_jit = false;
+        if (!strcmp(v, "interp") || !strcmp(v, "ref"))
+            o->engine = CALIB_INTERP;
         else if (!strcmp(v, "jit"))
-            o->use_jit = true;
+            o->engine = CALIB_JIT;
+        else if (!strcmp(v, "auto"))
+            o->engine = CALIB_AUTO;
         else
-            return BAD("engine must be ref or jit");
+            return BAD("engine must be auto, jit or interp (or ref, the same as interp)");
     } else if (!strcmp(key, "input-shape")) {
         return api_push_string(ctx, &o->shapes, &o->n_shapes, &o->cap_shapes, v);
     } else if (!strcmp(key, "save-stats")) {
@@ -448,6 +457,46 @@ static void progress_cb(void *user, int pass, size_t done, size_t total)
                        done, total);
 }
 
+/* Whether the calibration graph m (shapes bound) compiles: a trial
+ * lowering (cg_compile at -O0, not JIT-compiled) in a scratch context, so
+ * that its diagnostics stay out of ctx.  *compiles false comes with a note
+ * in ctx naming the node and op that did not compile; an error other than
+ * "cannot lower this" (out of memory, an LLVM failure) is returned. */
+static oct_status calib_graph_compiles(oct_ctx *ctx, const ir_model *m, bool *compiles)
+{
+    *compiles = false;
+    oct_ctx *tctx = ir_ctx_new();
+    if (!tctx)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    tctx->limits = ctx->limits;
+    cg_options co = {.name = "octet_calib", .opt_level = 0, .native_kernels = true};
+    cg_module *cm = NULL;
+    oct_status st = cg_compile(tctx, m, &co, &cm);
+    cg_module_free(cm);
+    if (st == OCT_OK) {
+        *compiles = true;
+    } else if (st == OCT_EUNSUPPORTED) {
+        const oct_diag *why = NULL;
+        for (size_t i = 0; i < oct_diag_count(tctx); i++)
+            if (oct_diag_get(tctx, i)->severity == OCT_SEV_ERROR && !why)
+                why = oct_diag_get(tctx, i);
+        oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
+                  "calibration runs on the reference interpreter: node '%s' (%s) does "
+                  "not compile: %s", why && why->node ? why->node : "?",
+                  why && why->op_type ? why->op_type : "?",
+                  why && why->message ? why->message : "no lowering");
+        st = OCT_OK;
+    } else {
+        for (size_t i = 0; i < oct_diag_count(tctx); i++) {
+            const oct_diag *d = oct_diag_get(tctx, i);
+            oct_diagf(ctx, d->severity, d->status, NULL, 0, -1, d->tensor, "%s",
+                      d->message ? d->message : "");
+        }
+    }
+    oct_ctx_free(tctx);
+    return st;
+}
+
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
 {
@@ -466,12 +515,16 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         st = api_samples_init(ctx, &adapter, samples, m, &data);
     quant_opts q = o->q;
     quant_engine *jit = NULL;
-    if (!st && o->use_jit && !(jit = cg_jit_quant_engine_new()))
-        st = oct_error(ctx, OCT_EINTERNAL, "out of memory creating the JIT engine");
-    q.engine = jit;
     prepare_args pa = {o, original, &data};
     if (!st)
         st = prepare(ctx, &pa, m);
+    /* the JIT runs the samples if the graph compiles (or if asked to) */
+    bool use_jit = o->engine == CALIB_JIT;
+    if (!st && o->engine == CALIB_AUTO && !o->load_stats)
+        st = calib_graph_compiles(ctx, m, &use_jit);
+    if (!st && use_jit && !(jit = cg_jit_quant_engine_new()))
+        st = oct_error(ctx, OCT_EINTERNAL, "out of memory creating the JIT engine");
+    q.engine = jit;
     if (!st)
         st = api_clone_ir(ctx, m, &fp32);
     oct_report *r = ir_alloc(ctx, sizeof *r);

@@ -79,6 +79,9 @@ typedef struct cli_compiled_run {
     long repeat;                     /* >= 1 */
     bool timing;                     /* print the median time */
     int threads;                     /* > 1: run_threads on a pool */
+    bool each_sample;                /* inputs with one more leading axis
+                                      * are samples: one run each, outputs
+                                      * stacked */
 } cli_compiled_run;
 
 /* Checks each input against the signature (dtype, rank, dims), allocates
@@ -90,9 +93,19 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r);
 
 /* run_so.c: `octet run OUT/NAME.so`: runs a compiled model through its
  * signature with NAME=FILE inputs (on `threads` threads through
- * NAME_run_threads if more than 1); returns the exit code. */
-int cli_run_so(const char *path, const char *const *input_args, size_t n_input_args,
-               const char *output_dir, long repeat, bool timing, int threads);
+ * NAME_run_threads if more than 1, once per sample with each_sample);
+ * returns the exit code. */
+typedef struct cli_so_run {
+    const char *const *inputs;       /* NAME=FILE arguments */
+    size_t n_inputs;
+    const char *output_dir;          /* NULL: no files */
+    bool pb;
+    long repeat;
+    bool timing;
+    int threads;
+    bool each_sample;
+} cli_so_run;
+int cli_run_so(const char *path, const cli_so_run *opt);
 /* Resource-limit options (--max-file-size, --max-tensor-elems,
  * --max-init-bytes, --max-nodes, --max-depth, --max-rank, --max-memory;
  * src/cli/limits.c, docs/reliability.md): if argv[*i] is one, stores it in

@@ -470,8 +470,10 @@ int cmd_run(int argc, char **argv)
     if (code)
         return code;
     if (ends_with(a.model, ".so")) /* a model compiled by `octet compile` */
-        return cli_run_so(a.model, a.inputs, a.n_inputs, a.output_dir, a.repeat, a.time,
-                          a.threads);
+        return cli_run_so(a.model, &(cli_so_run){
+            .inputs = a.inputs, .n_inputs = a.n_inputs, .output_dir = a.output_dir,
+            .pb = a.pb, .repeat = a.repeat, .timing = a.time, .threads = a.threads,
+            .each_sample = a.each_sample});
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
         fprintf(stderr, "octet: out of memory\n");

@@ -65,7 +65,9 @@ static const struct {
           "(same passes as `octet compile`) into this process with the LLVM\n"
           "backend and runs that instead, on N threads with --threads.  MODEL\n"
           "may also be OUT/NAME.so made by `octet compile --emit=so`, run\n"
-          "through its signature (on N threads with --threads).\n"},
+          "through its signature (on N threads with --threads).  --each-sample\n"
+          "runs once per leading-axis slice of the inputs that carry one more\n"
+          "axis than the model input and stacks the outputs (not with --jit).\n"},
     {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json] [--svg R.svg]\n"
           "  DATA: .npy (one model input), .npz (one array per input name), or a\n"
           "        folder of test_data_set_*/input_N.pb; an array with the model\n"
@@ -89,9 +91,14 @@ static const struct {
           "  --save-stats=F.json  --load-stats=F.json   calibration cache\n"
           "  --input-shape NAME=1x3x224x224   --ignore-nonfinite\n"
           "  --progress=bar|lines|json|none   (stderr)\n"
-          "  --engine=ref|jit         what runs the calibration samples: the\n"
-          "                           reference interpreter (default) or the graph\n"
-          "                           compiled in-process by the LLVM backend\n"
+          "  --engine=auto|jit|interp what runs the calibration samples: auto (the\n"
+          "                           default) compiles the graph in-process with\n"
+          "                           the LLVM backend when it can and uses the\n"
+          "                           reference interpreter otherwise (with a note\n"
+          "                           naming the node that did not compile); jit\n"
+          "                           requires the compiled graph (exit 3 if a node\n"
+          "                           does not compile); interp (or ref) always\n"
+          "                           uses the interpreter\n"
           "Prints the per-tensor report (dtype, granularity, scale, zero point,\n"
           "method, clipped fraction, SQNR alone and accumulated against FP32).\n"},
     {"report", "usage: octet report FP32.onnx QDQ.onnx --data DATA [--json R.json]\n"

@@ -4,7 +4,10 @@
  * the library, reads NAME_signature (JSON: inputs and outputs with name,
  * dtype, shape, bytes; scratch size and alignment), checks every input
  * tensor against it, calls NAME_run and prints the same per-output summary
- * line as for ONNX models (optionally writing the outputs as .npy).
+ * line as for ONNX models (optionally writing the outputs as .npy or .pb).
+ * --each-sample, as for ONNX models, runs once per leading-axis slice of
+ * the inputs that carry one more axis than the signature gives and stacks
+ * the outputs the same way.
  *
  * cli_run_compiled, the signature-driven runner, is shared with
  * `octet run MODEL.onnx --jit` (cmd_run.c), which gets its entry points
@@ -23,14 +26,18 @@
 #include "cli/cli.h"
 #include <octet_runtime.h> /* the runtime library's public header */
 
-/* numpy dtype names of the signature to ONNX dtype numbers (0: unknown) */
+/* dtype names of the signature (numpy's, or the IR's short name for types
+ * numpy lacks) to ONNX dtype numbers (0: unknown) */
 static int32_t dtype_of(const char *np)
 {
     static const struct { const char *np; int32_t dt; } map[] = {
         {"float32", OCT_DT_FLOAT}, {"float64", OCT_DT_DOUBLE}, {"uint8", OCT_DT_UINT8},
         {"int8", OCT_DT_INT8}, {"uint16", OCT_DT_UINT16}, {"int16", OCT_DT_INT16},
         {"int32", OCT_DT_INT32}, {"uint32", OCT_DT_UINT32}, {"int64", OCT_DT_INT64},
-        {"uint64", OCT_DT_UINT64}, {"bool", OCT_DT_BOOL}, {"float16", OCT_DT_FLOAT16}};
+        {"uint64", OCT_DT_UINT64}, {"bool", OCT_DT_BOOL}, {"float16", OCT_DT_FLOAT16},
+        {"bf16", OCT_DT_BFLOAT16}, {"f8e4m3fn", OCT_DT_FLOAT8E4M3FN},
+        {"f8e4m3fnuz", 18}, {"f8e5m2", OCT_DT_FLOAT8E5M2}, {"f8e5m2fnuz", 20},
+        {"u4", 21}, {"i4", 22}, {"f4e2m1", 23}, {"f8e8m0", 24}, {"u2", 25}, {"i2", 26}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].np, np))
             return map[i].dt;
@@ -76,6 +83,13 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         n_out = 0;
     const void **in_ptrs = calloc((size_t)n_in + 1, sizeof *in_ptrs);
     void **out_ptrs = calloc((size_t)n_out + 1, sizeof *out_ptrs);
+    /* where each input and output starts, and the bytes of one sample
+     * (0: the same data for every sample) */
+    const void **in_base = calloc((size_t)n_in + 1, sizeof *in_base);
+    void **out_base = calloc((size_t)n_out + 1, sizeof *out_base);
+    uint64_t *in_step = calloc((size_t)n_in + 1, sizeof *in_step);
+    uint64_t *out_step = calloc((size_t)n_out + 1, sizeof *out_step);
+    int64_t n_samples = -1;
     oct_tensor *out_t = calloc((size_t)n_out + 1, sizeof *out_t);
     const char **out_names = calloc((size_t)n_out + 1, sizeof *out_names);
     void *scratch = NULL;
@@ -85,7 +99,8 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
         goto done;
     }
-    if (!in_ptrs || !out_ptrs || !out_t || !out_names) {
+    if (!in_ptrs || !out_ptrs || !out_t || !out_names || !in_base || !out_base || !in_step ||
+        !out_step) {
         st = OCT_EINTERNAL;
         goto done;
     }
@@ -101,9 +116,26 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         const oct_tensor *t;
         if ((st = r->get_input(r->input_user, ctx, name, &t)) != OCT_OK)
             break;
-        bool same = t->dtype == dt && t->rank == rank;
+        /* --each-sample: an input with one more leading axis holds samples */
+        int lead = r->each_sample && t->rank == rank + 1;
+        bool same = t->dtype == dt && t->rank == rank + lead;
         for (int d = 0; same && d < rank; d++)
-            same = t->dims[d] == dims[d];
+            same = t->dims[d + lead] == dims[d];
+        if (same && lead) {
+            if (oct_dtype_bits(dt) % 8) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, name, "--each-sample: "
+                                  "%s inputs cannot be split into samples", oct_dtype_name(dt));
+                break;
+            }
+            if (n_samples >= 0 && n_samples != t->dims[0]) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, name, "--each-sample: input "
+                                  "'%s' has %lld samples, another input %lld", name,
+                                  (long long)t->dims[0], (long long)n_samples);
+                break;
+            }
+            n_samples = t->dims[0];
+            in_step[k] = t->dims[0] ? t->nbytes / (uint64_t)t->dims[0] : 0;
+        }
         if (!same) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, name, "input '%s': the "
                               "compiled model takes %s of rank %d with fixed dims; the file "
@@ -111,20 +143,35 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
                               rank, oct_dtype_name(t->dtype), t->rank);
             break;
         }
-        in_ptrs[k] = t->data;
+        in_base[k] = t->data;
     }
+    if (st == OCT_OK && r->each_sample && n_samples < 0)
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "--each-sample: no input "
+                          "has one more leading axis than the model input it feeds");
+    /* outputs: one per signature entry, stacked on a leading sample axis
+     * with --each-sample */
+    int lead = r->each_sample ? 1 : 0;
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
         int32_t dt;
         int rank;
-        int64_t dims[CLI_MAX_RANK];
-        if (!io_spec(cJSON_GetArrayItem(outs, k), &out_names[k], &dt, &rank, dims)) {
+        int64_t dims[CLI_MAX_RANK + 1];
+        if (!io_spec(cJSON_GetArrayItem(outs, k), &out_names[k], &dt, &rank, dims + lead)) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
             break;
         }
-        if ((st = oct_tensor_new(ctx, dt, rank, dims, &out_t[k])) != OCT_OK)
+        if (lead && oct_dtype_bits(dt) % 8) {
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, out_names[k],
+                              "--each-sample: %s outputs cannot be stacked",
+                              oct_dtype_name(dt));
+            break;
+        }
+        if (lead)
+            dims[0] = n_samples;
+        if ((st = oct_tensor_new(ctx, dt, rank + lead, dims, &out_t[k])) != OCT_OK)
             break;
         out_t[k].name = out_names[k];
-        out_ptrs[k] = out_t[k].data;
+        out_base[k] = out_t[k].data;
+        out_step[k] = lead && n_samples ? out_t[k].nbytes / (uint64_t)n_samples : 0;
     }
     if (st != OCT_OK)
         goto done;
@@ -139,15 +186,24 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");
         goto done;
     }
+    /* one run per sample (--each-sample), the whole of it `repeat` times */
+    int64_t runs = r->each_sample ? n_samples : 1;
     for (long i = 0; i < r->repeat; i++) {
         double t0 = cli_now_ms();
-        int rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
-                      : r->run(in_ptrs, out_ptrs, scratch);
-        times[i] = cli_now_ms() - t0;
-        if (rc != 0) {
-            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d", sym_base, rc);
-            goto done;
+        for (int64_t smp = 0; smp < runs; smp++) {
+            for (int k = 0; k < n_in; k++)
+                in_ptrs[k] = (const uint8_t *)in_base[k] + (uint64_t)smp * in_step[k];
+            for (int k = 0; k < n_out; k++)
+                out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
+            int rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
+                          : r->run(in_ptrs, out_ptrs, scratch);
+            if (rc != 0) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d",
+                                  sym_base, rc);
+                goto done;
+            }
         }
+        times[i] = cli_now_ms() - t0;
     }
     if (r->timing)
         cli_print_timing(times, r->repeat);
@@ -165,6 +221,10 @@ done:
             oct_tensor_release(ctx, &out_t[k]);
     free(in_ptrs);
     free(out_ptrs);
+    free(in_base);
+    free(out_base);
+    free(in_step);
+    free(out_step);
     free(out_t);
     free(out_names);
     octrt_pool_destroy(pool);
@@ -259,8 +319,7 @@ static oct_status load_weights(oct_ctx *ctx, void *lib, const char *so_dir,
 }
 
 static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const char *sym_base,
-                             const char *const *input_args, size_t n_input_args,
-                             const char *output_dir, long repeat, bool timing, int threads)
+                             const cli_so_run *opt)
 {
     char sym[512];
     snprintf(sym, sizeof sym, "%s_signature", sym_base);
@@ -278,11 +337,12 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     oct_status st = load_weights(ctx, lib, so_dir, sym_base, sig_text, &weights);
     if (st != OCT_OK)
         return st;
-    file_inputs fi = {input_args, n_input_args, {0}, 0};
+    file_inputs fi = {opt->inputs, opt->n_inputs, {0}, 0};
     cli_compiled_run r = {
         .sym_base = sym_base, .signature = sig_text, .run = run, .run_threads = run_threads,
-        .get_input = input_from_args, .input_user = &fi, .output_dir = output_dir,
-        .repeat = repeat, .timing = timing, .threads = threads};
+        .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
+        .pb = opt->pb, .repeat = opt->repeat, .timing = opt->timing, .threads = opt->threads,
+        .each_sample = opt->each_sample};
     st = cli_run_compiled(ctx, &r);
     for (size_t i = 0; i < fi.n_read; i++)
         free(fi.read[i]);
@@ -290,8 +350,7 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     return st;
 }
 
-int cli_run_so(const char *path, const char *const *input_args, size_t n_input_args,
-               const char *output_dir, long repeat, bool timing, int threads)
+int cli_run_so(const char *path, const cli_so_run *opt)
 {
     oct_ctx *ctx = oct_ctx_new();
     if (!ctx) {
@@ -314,8 +373,7 @@ int cli_run_so(const char *path, const char *const *input_args, size_t n_input_a
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot load the library: %s",
                           dlerror());
     if (st == OCT_OK)
-        st = run_loaded(ctx, lib, dir, name, input_args, n_input_args, output_dir, repeat,
-                        timing, threads);
+        st = run_loaded(ctx, lib, dir, name, opt);
     if (lib)
         dlclose(lib);
     free(name);

@@ -107,6 +107,38 @@ def classify(test_dir, supported):
     return sorted(missing), critical, model
 
 
+def qdq_family(model):
+    """True if the model has a QuantizeLinear, DequantizeLinear, QLinear*,
+    *Integer or DynamicQuantizeLinear node: the tests the compiled path must
+    pass without exception (issue 13)."""
+    return any(n.op_type in QUANT_OPS or n.op_type.startswith("QLinear") or
+               n.op_type.endswith("Integer") for n in model.graph.node)
+
+
+def failure_group(reason):
+    """(group, key) naming why a test failed, for grouping failures in
+    docs/conformance.md: the op without a lowering, the op and element type
+    the backend does not take, the form of an op it does not take (message),
+    wrong values, or the error line itself."""
+    m = re.search(r"no lowering for (\w+)", reason)
+    if m:
+        return "no lowering", m.group(1)
+    m = re.search(r"\((\w+)\)[^:]*: error: compile: (\w+) (\w+) is not supported yet "
+                  r"\(float32 only\)", reason)
+    if m:
+        return "element type not compiled", "%s %s" % (m.group(2), m.group(3))
+    m = re.search(r"\((\w+)\)[^:]*: error: (?:compile|jit): (.*)", reason)
+    if m:
+        return "form of the op not compiled", "%s: %s" % (m.group(1), m.group(2).strip())
+    if re.search(r"symbolic|fixed dims", reason):
+        return "symbolic shapes", re.sub(r"^.*error: ", "", reason)
+    if reason.startswith("output "):
+        return "wrong values", re.sub(r"\(first at.*", "", reason).strip()
+    if reason.startswith("timeout"):
+        return "timeout", reason
+    return "other error", re.sub(r"^exit \d+: octet: \S*: ", "", reason)
+
+
 def _as_float(a):
     """Array as float64 (for ml_dtypes float8/int4/bfloat16 and friends)."""
     return np.asarray(a).astype(np.float64)
@@ -162,8 +194,9 @@ def _fix_bfloat16(path, declared_type, tmp_path):
     return tmp_path
 
 
-def run_one(octet, test_dir, model, timeout=120):
-    """(ok, reason) for one supported test."""
+def run_one(octet, test_dir, model, timeout=120, jit=False):
+    """(ok, reason) for one supported test; with jit, through the compiled
+    path (`octet run --jit`: the same graph compiled in-process by LLVM)."""
     data = os.path.join(test_dir, "test_data_set_0")
     inits = {i.name for i in model.graph.initializer}
     inputs = [i.name for i in model.graph.input if i.name not in inits]
@@ -178,13 +211,15 @@ def run_one(octet, test_dir, model, timeout=120):
                 return False, "missing input_%d.pb" % k
             f = _fix_bfloat16(f, declared.get(name), os.path.join(tmp, "input_%d.pb" % k))
             args += ["--input", "%s=%s" % (name, f)]
-        args += ["--output-dir", tmp, "--format=pb"]
+        args += ["--output-dir", tmp, "--format=pb"] + (["--jit"] if jit else [])
         try:
             p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return False, "timeout after %ds" % timeout
         if p.returncode != 0:
-            msg = (p.stderr.strip().splitlines() or ["(no message)"])[-1]
+            # the last error line (notes may follow it), else the last line
+            lines = p.stderr.strip().splitlines() or ["(no message)"]
+            msg = ([ln for ln in lines if " error: " in ln] or lines)[-1]
             return False, "exit %d: %s" % (p.returncode, msg[:300])
         for k, name in enumerate(outputs):
             want_file = os.path.join(data, "output_%d.pb" % k)
@@ -210,8 +245,10 @@ def run_one(octet, test_dir, model, timeout=120):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_suite(octet, roots, jobs=2):
-    """List of dicts {suite, name, status: pass|fail|unsupported, reason, critical}."""
+def run_suite(octet, roots, jobs=2, jit=False):
+    """List of dicts {suite, name, status: pass|fail|unsupported, reason, critical,
+    qdq (see qdq_family)};
+    with jit, each supported test runs through the compiled path."""
     supported = ops_def_ops()
     work, results = [], []
     for suite, root in roots:
@@ -221,19 +258,20 @@ def run_suite(octet, roots, jobs=2):
                 missing, critical, model = classify(d, supported)
             except Exception as e:  # a model the onnx package cannot read
                 results.append(dict(suite=suite, name=name, status="unsupported",
-                                    reason="onnx cannot load it: %s" % e, critical=False))
+                                    reason="onnx cannot load it: %s" % e, critical=False,
+                                    qdq=False))
                 continue
             if missing:
                 results.append(dict(suite=suite, name=name, status="unsupported",
-                                    reason=", ".join(missing), critical=False))
+                                    reason=", ".join(missing), critical=False, qdq=False))
             else:
                 work.append((suite, name, d, model, critical))
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futs = [(w, pool.submit(run_one, octet, w[2], w[3])) for w in work]
-        for (suite, name, _, _, critical), fut in futs:
+        futs = [(w, pool.submit(run_one, octet, w[2], w[3], jit=jit)) for w in work]
+        for (suite, name, _, model, critical), fut in futs:
             ok, reason = fut.result()
             results.append(dict(suite=suite, name=name, status="pass" if ok else "fail",
-                                reason=reason, critical=critical))
+                                reason=reason, critical=critical, qdq=qdq_family(model)))
     results.sort(key=lambda r: (r["suite"], r["name"]))
     return results
 
