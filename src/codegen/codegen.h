@@ -284,6 +284,7 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
 /* Kernel families with a lowering: the `kernel` column of ops.def. */
 #define CG_LOWERINGS(X)                                                       \
     X(binary) X(unary) X(clip) X(conv) X(gemm) X(matmul) X(pool)              \
+    X(variadic) X(where) X(cast) X(range) X(constantofshape) X(shapeof) X(size) \
     X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
     X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
     X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)   \

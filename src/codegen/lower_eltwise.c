@@ -12,10 +12,15 @@
 
 #include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
+#include "codegen/lower_elem.h"
 
 oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
 {
     cg_tensor *a = cg_in(f, n, 0), *b = cg_in(f, n, 1), *y = cg_out(f, n, 0);
+    if (!a || !b || !y || a->dtype != IR_DT_FLOAT || b->dtype != IR_DT_FLOAT ||
+        y->dtype != IR_DT_FLOAT ||
+        (n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_MUL && n->op != IR_OP_DIV))
+        return cg_lower_elemgen(f, n); /* other ops and types (lower_elemgen.c) */
     oct_status st;
     if ((st = cg_need_f32(f, n, a, 0, 0)) || (st = cg_need_f32(f, n, b, 0, 1)) ||
         (st = cg_need_f32(f, n, y, 1, 0)))
@@ -85,7 +90,7 @@ LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x)
         return LLVMBuildFDiv(f->b, sel_lt(f, x, zero, e, one), den, "");
     }
     default:
-        return NULL;
+        return cg_unary_elem_more(f, n, x); /* lower_elemgen.c */
     }
 }
 
@@ -148,9 +153,8 @@ static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLV
         bool ok = false;
         for (size_t k = 0; k < sizeof supported / sizeof supported[0]; k++)
             ok |= supported[k] == n->op;
-        if (!ok)
-            return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                                  "compile: no lowering for %s yet", n->op_type);
+        if (!ok) /* the other ops (lower_elemgen.c) */
+            return cg_lower_elemgen(f, n);
     }
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
@@ -191,6 +195,9 @@ static bool try_sunary(cg_fn *f, const ir_node *n)
 
 oct_status cg_lower_unary(cg_fn *f, const ir_node *n)
 {
+    cg_tensor *x = cg_in(f, n, 0), *y = cg_out(f, n, 0);
+    if (x && y && (x->dtype != IR_DT_FLOAT || y->dtype != IR_DT_FLOAT))
+        return cg_lower_elemgen(f, n); /* other types (lower_elemgen.c) */
     if (try_sunary(f, n))
         return OCT_OK;
     return elementwise_1(f, n, NULL, NULL);
