@@ -30,7 +30,11 @@ static int32_t dtype_of(const char *np)
         {"float32", OCT_DT_FLOAT}, {"float64", OCT_DT_DOUBLE}, {"uint8", OCT_DT_UINT8},
         {"int8", OCT_DT_INT8}, {"uint16", OCT_DT_UINT16}, {"int16", OCT_DT_INT16},
         {"int32", OCT_DT_INT32}, {"uint32", OCT_DT_UINT32}, {"int64", OCT_DT_INT64},
-        {"uint64", OCT_DT_UINT64}, {"bool", OCT_DT_BOOL}, {"float16", OCT_DT_FLOAT16}};
+        {"uint64", OCT_DT_UINT64}, {"bool", OCT_DT_BOOL}, {"float16", OCT_DT_FLOAT16},
+        /* no numpy spelling: the short names of the IR (ONNX numbers) */
+        {"bf16", OCT_DT_BFLOAT16}, {"f8e4m3fn", OCT_DT_FLOAT8E4M3FN}, {"f8e4m3fnuz", 18},
+        {"f8e5m2", OCT_DT_FLOAT8E5M2}, {"f8e5m2fnuz", 20}, {"u4", 21}, {"i4", 22},
+        {"f4e2m1", 23}, {"u2", 25}, {"i2", 26}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(map[i].np, np))
             return map[i].dt;

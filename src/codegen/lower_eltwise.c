@@ -29,8 +29,7 @@ oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
         return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: no lowering for %s yet",
                               n->op_type);
     if (ir_attr_int(n, "broadcast", 0) && ir_node_attr(n, "axis"))
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                              "compile: legacy axis broadcasting is not supported");
+        return cg_lower_elemgen(f, n); /* legacy axis broadcasting */
     int64_t str[3][OPS_MAX_RANK];
     cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
     cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
