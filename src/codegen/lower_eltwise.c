@@ -4,7 +4,10 @@
  * unary ops with the reference interpreter's formulas (Sigmoid split at 0
  * as 1/(1+e^-x) or e^x/(1+e^x); Tanh and Exp call the C library's tanhf and
  * expf, so they round exactly as the reference does); Clip with bounds from
- * inputs 1 and 2 (opset >= 11) or the min/max attributes.
+ * inputs 1 and 2 (opset >= 11) or the min/max attributes.  Every other op
+ * and dtype of the unary and binary families goes to the generic lowering
+ * of lower_elemgen.c (whose float32 element functions cg_unary_elem also
+ * uses for the ops it has none of).
  */
 #include <math.h>
 

@@ -5,14 +5,18 @@ Every unary and binary row of ops.def, the variadic Max/Min/Sum/Mean (1, 3
 and 10 inputs: the interpreter combines them in passes of 8), Where, Cast
 and CastLike between every pair of supported types (saturate=0 too for the
 float8 targets), Range, ConstantOfShape, Shape and Size, on broadcast
-shapes of awkward sizes.  Inputs include NaN, infinities, signed zeros,
-ties, subnormals and out-of-range values, and every code of the 8-bit
-float formats.  The generated code computes as the interpreter does (same
-libm functions, same rounding, no fast-math), so outputs must be equal
-bit for bit, except the float32 ops the backend lowered before this change
-(its vectorized kernels: 1e-5 relative).  ONNX Runtime, the independent
-oracle, runs the cases it supports on tame inputs (no NaN, no out-of-range
-conversions): floats within 1e-5 * max(1, max|want|), integers exactly."""
+shapes of awkward sizes, and fused runs through the new element
+functions.  Inputs include NaN, infinities, signed zeros, ties,
+subnormals and out-of-range values, and every code of the 8-bit float
+formats.  Conversions and copies (Cast, CastLike, Where, ConstantOfShape)
+and every integer or bool output must equal the interpreter's bit for bit;
+computed float outputs must have NaN where it has NaN (any payload) and
+agree within 1e-5 * max(1, max|want|) (the interpreter is built with
+-march=native, so the C compiler may fuse its a*b+c into an FMA).  ONNX
+Runtime, the independent oracle, runs the cases it supports on tame
+inputs (no NaN, no out-of-range conversions): floats within
+1e-5 * max(1, max|want|) (1e-3 for float16 outputs, which it may compute in
+float16), integers exactly."""
 import os
 import subprocess
 import sys
@@ -421,9 +425,43 @@ def shape_cases():
     check("Shape_Size", m, feeds, (), feeds)
 
 
+def fused_cases():
+    """Runs of element-wise nodes the backend lowers as one loop
+    (fuse_eltwise.c) through the new float32 element functions: the exact
+    Gelu written out (Div, Erf, Add, Mul, Mul), a chain of the others, and
+    a DequantizeLinear, Erf, QuantizeLinear run of 8-bit values (a table
+    run when the target has the kernel library)."""
+    c = lambda nm, v, dt=TP.FLOAT: helper.make_tensor(nm, dt, [], [v])  # noqa: E731
+    shape = [4, 1031]
+    nodes = [helper.make_node("Div", ["x", "sqrt2"], ["t0"]),
+             helper.make_node("Erf", ["t0"], ["t1"]),
+             helper.make_node("Add", ["t1", "one"], ["t2"]),
+             helper.make_node("Mul", ["t2", "x"], ["t3"]),
+             helper.make_node("Mul", ["t3", "half"], ["gelu"]),
+             helper.make_node("Sin", ["x"], ["u0"]), helper.make_node("Cos", ["u0"], ["u1"]),
+             helper.make_node("Mish", ["u1"], ["u2"]),
+             helper.make_node("Softplus", ["u2"], ["u3"]),
+             helper.make_node("Elu", ["u3"], ["u4"], alpha=0.5),
+             helper.make_node("Round", ["u4"], ["chain"])]
+    m = model(nodes, [("x", TP.FLOAT, shape)],
+              [("gelu", TP.FLOAT, shape), ("chain", TP.FLOAT, shape)],
+              inits=[c("sqrt2", 1.4142135), c("one", 1.0), c("half", 0.5)])
+    x = tensor("x", TP.FLOAT, shape, rng.standard_normal(4 * 1031).astype(np.float32) * 3)
+    check("fused_gelu_and_chain", m, {"x": x}, (), {"x": x})
+    nodes = [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["f"]),
+             helper.make_node("Erf", ["f"], ["e"]),
+             helper.make_node("QuantizeLinear", ["e", "s2", "z2"], ["y"])]
+    m = model(nodes, [("q", TP.UINT8, shape)], [("y", TP.INT8, shape)],
+              inits=[c("s", 0.02), c("z", 128, TP.UINT8), c("s2", 1 / 127.0),
+                     c("z2", 0, TP.INT8)])
+    q = tensor("q", TP.UINT8, shape, rng.integers(0, 256, 4 * 1031))
+    check("fused_dq_erf_q_u8", m, {"q": q}, (), {"q": q})
+
+
 def main():
     only = os.environ.get("ELTWISE_ONLY")  # e.g. "cast" while debugging
-    for fn in (unary_cases, binary_cases, variadic_cases, where_cases, cast_cases, shape_cases):
+    for fn in (unary_cases, binary_cases, variadic_cases, where_cases, cast_cases, shape_cases,
+               fused_cases):
         if not only or only in fn.__name__:
             fn()
     for f in FAILS:
