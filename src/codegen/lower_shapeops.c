@@ -89,6 +89,10 @@ oct_status cg_lower_constantofshape(cg_fn *f, const ir_node *n)
         return OCT_OK;
     LLVMValueRef py = cg_ptr(f, y);
     unsigned bits = v ? ir_dtype_info(v->dtype)->bits : 32;
+    if (v && (cg_val_class(v->dtype) == CG_V_NONE || bits == 0))
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
+                              "compile: ConstantOfShape of %s is not supported",
+                              ir_dtype_name(v->dtype));
     if (!v || bits < 8) {
         uint8_t byte = 0;
         if (v) { /* the packed field repeated across every byte */
@@ -100,10 +104,6 @@ oct_status cg_lower_constantofshape(cg_fn *f, const ir_node *n)
                         cg_i64c(f, (int64_t)y->nbytes), 1);
         return OCT_OK;
     }
-    if (bits > 64 || bits % 8)
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                              "compile: ConstantOfShape of %s is not supported",
-                              ir_dtype_name(v->dtype));
     uint64_t raw = 0;
     memcpy(&raw, v->data, bits / 8); /* little-endian host and target */
     LLVMTypeRef ty = LLVMIntTypeInContext(f->llc, bits);
