@@ -182,7 +182,9 @@ def quantize_engines_agree(d):
 def quantize_unsupported(d):
     w = numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w")
     g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-                           helper.make_node("Erf", ["c"], ["y"], name="the_erf")], "g",
+                           # an op the backend does not lower yet (Erf compiles now;
+                           # whichever op is left when every lowering lands)
+                           helper.make_node("Trilu", ["c"], ["y"], name="the_erf")], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 3, 3])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 3, 3])],
                           [w])
