@@ -284,6 +284,7 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
 /* Kernel families with a lowering: the `kernel` column of ops.def. */
 #define CG_LOWERINGS(X)                                                       \
     X(binary) X(unary) X(clip) X(conv) X(gemm) X(matmul) X(pool)              \
+    X(variadic) X(where) X(cast) X(range) X(constantofshape) X(shapeof) X(size) \
     X(globalpool) X(softmax) X(batchnorm) X(concat) X(reshape) X(flatten)     \
     X(squeeze) X(unsqueeze) X(identity) X(dropout) X(transpose) X(slice)            \
     X(quantizelinear) X(dequantizelinear) X(qlinearconv) X(qlinearmatmul) X(qgemm)   \
@@ -353,7 +354,9 @@ LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
 /* ---- element-wise fusion (fuse_eltwise.c) ------------------------------ */
 
 /* Runs of consecutive element-wise nodes (8-bit per-tensor Q/DQ, Add, Sub,
- * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs on one shape, each
+ * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs, and the float32
+ * Erf, Round, Sin, Cos, Sign, Softplus, Softsign, Elu, Selu, Celu,
+ * ThresholdedRelu, Mish on one shape, each
  * reading a value of the run before it) become one loop.  Fills span[k] =
  * {first, last} node of node k's run ({k, k} alone) and marks the values
  * only their run reads (cg_tensor.fused: never stored, no memory).  With

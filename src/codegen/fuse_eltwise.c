@@ -109,11 +109,19 @@ static bool fusable(const ir_node *n, const cg_tensor *tens, int opset)
                     return false;
             }
         return true;
+    case IR_OP_CELU: /* alpha 0 is refused by the node's own lowering */
+        if (ir_attr_float(n, "alpha", 1.0f) == 0)
+            return false;
+        /* fall through */
     case IR_OP_RELU:
     case IR_OP_LEAKYRELU:
     case IR_OP_HARDSWISH:
     case IR_OP_NEG:
     case IR_OP_ABS:
+    /* float32 element functions of lower_elemgen.c (cg_unary_elem) */
+    case IR_OP_ERF: case IR_OP_ROUND: case IR_OP_SIN: case IR_OP_COS: case IR_OP_SIGN:
+    case IR_OP_SOFTPLUS: case IR_OP_SOFTSIGN: case IR_OP_ELU: case IR_OP_SELU:
+    case IR_OP_THRESHOLDEDRELU: case IR_OP_MISH:
         return x->dtype == IR_DT_FLOAT && y->dtype == IR_DT_FLOAT && same_dims(x, y);
     default:
         return false;

@@ -4,7 +4,10 @@
  * unary ops with the reference interpreter's formulas (Sigmoid split at 0
  * as 1/(1+e^-x) or e^x/(1+e^x); Tanh and Exp call the C library's tanhf and
  * expf, so they round exactly as the reference does); Clip with bounds from
- * inputs 1 and 2 (opset >= 11) or the min/max attributes.
+ * inputs 1 and 2 (opset >= 11) or the min/max attributes.  Every other op
+ * and dtype of the unary and binary families goes to the generic lowering
+ * of lower_elemgen.c (whose float32 element functions cg_unary_elem also
+ * uses for the ops it has none of).
  */
 #include <math.h>
 
@@ -12,10 +15,15 @@
 
 #include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
+#include "codegen/lower_elem.h"
 
 oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
 {
     cg_tensor *a = cg_in(f, n, 0), *b = cg_in(f, n, 1), *y = cg_out(f, n, 0);
+    if (!a || !b || !y || a->dtype != IR_DT_FLOAT || b->dtype != IR_DT_FLOAT ||
+        y->dtype != IR_DT_FLOAT ||
+        (n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_MUL && n->op != IR_OP_DIV))
+        return cg_lower_elemgen(f, n); /* other ops and types (lower_elemgen.c) */
     oct_status st;
     if ((st = cg_need_f32(f, n, a, 0, 0)) || (st = cg_need_f32(f, n, b, 0, 1)) ||
         (st = cg_need_f32(f, n, y, 1, 0)))
@@ -24,8 +32,7 @@ oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
         return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: no lowering for %s yet",
                               n->op_type);
     if (ir_attr_int(n, "broadcast", 0) && ir_node_attr(n, "axis"))
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                              "compile: legacy axis broadcasting is not supported");
+        return cg_lower_elemgen(f, n); /* legacy axis broadcasting */
     int64_t str[3][OPS_MAX_RANK];
     cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
     cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
@@ -85,7 +92,7 @@ LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x)
         return LLVMBuildFDiv(f->b, sel_lt(f, x, zero, e, one), den, "");
     }
     default:
-        return NULL;
+        return cg_unary_elem_more(f, n, x); /* lower_elemgen.c */
     }
 }
 
@@ -148,9 +155,8 @@ static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLV
         bool ok = false;
         for (size_t k = 0; k < sizeof supported / sizeof supported[0]; k++)
             ok |= supported[k] == n->op;
-        if (!ok)
-            return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                                  "compile: no lowering for %s yet", n->op_type);
+        if (!ok) /* the other ops (lower_elemgen.c) */
+            return cg_lower_elemgen(f, n);
     }
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
@@ -191,6 +197,9 @@ static bool try_sunary(cg_fn *f, const ir_node *n)
 
 oct_status cg_lower_unary(cg_fn *f, const ir_node *n)
 {
+    cg_tensor *x = cg_in(f, n, 0), *y = cg_out(f, n, 0);
+    if (x && y && (x->dtype != IR_DT_FLOAT || y->dtype != IR_DT_FLOAT))
+        return cg_lower_elemgen(f, n); /* other types (lower_elemgen.c) */
     if (try_sunary(f, n))
         return OCT_OK;
     return elementwise_1(f, n, NULL, NULL);
