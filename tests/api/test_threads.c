@@ -3,10 +3,11 @@
  *
  *   test_threads MODEL
  *
- * Runs one job (load MODEL, which has one float input, quantize it on 4
- * samples of fixed pseudo-random data handed over by the sample callback,
- * save the QDQ model, compile it to an object file) once on the main
- * thread, then twice at the same time on two threads.  Each
+ * Two jobs (load MODEL, which has one float input, quantize it to INT8 in
+ * one and to FP8 in the other on 4 samples of fixed pseudo-random data
+ * handed over by the sample callback, save the QDQ model, compile it to an
+ * object file) run first one after the other on the main thread, then at
+ * the same time on two threads.  Each
  * concurrent job must succeed and write the same bytes as the sequential
  * one (a context that saw another's state, or a shared cache, would show).
  * Under ThreadSanitizer (scripts/test.sh builds it with OCTET_TSAN) any
@@ -22,6 +23,7 @@
 
 typedef struct job {
     const char *model;
+    const char *precision;   /* the two threads quantize to different models */
     char base[512];
     oct_status st;
 } job;
@@ -85,6 +87,8 @@ static void *run_job(void *arg)
     if (!st)
         st = oct_quant_options_new(ctx, &qo);
     if (!st)
+        st = oct_quant_options_set(qo, "precision", j->precision);
+    if (!st)
         st = oct_quantize(ctx, m, qo, &samples, NULL);
     snprintf(path, sizeof path, "%s.qdq.onnx", j->base);
     if (!st)
@@ -144,45 +148,61 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/octet_test_threads.XXXXXX";
     if (!mkdtemp(dir))
         return 1;
-    job seq = {argv[1], "", 0}, par[2] = {{argv[1], "", 0}, {argv[1], "", 0}};
-    snprintf(seq.base, sizeof seq.base, "%s/seq", dir);
-    snprintf(par[0].base, sizeof par[0].base, "%s/t0", dir);
-    snprintf(par[1].base, sizeof par[1].base, "%s/t1", dir);
-    run_job(&seq);
-    int failures = 0;
-    if (seq.st) {
-        fprintf(stderr, "FAIL: the sequential job failed (status %d)\n", seq.st);
-        return 1;
+    /* the job of each thread (INT8 and FP8: two different models), first
+     * run one after the other, then at the same time */
+    static const char *const precision[2] = {"int8", "fp8"};
+    job seq[2], par[2];
+    for (int i = 0; i < 2; i++) {
+        seq[i] = (job){argv[1], precision[i], "", 0};
+        par[i] = (job){argv[1], precision[i], "", 0};
+        snprintf(seq[i].base, sizeof seq[i].base, "%s/seq%d", dir, i);
+        snprintf(par[i].base, sizeof par[i].base, "%s/t%d", dir, i);
+        run_job(&seq[i]);
+        if (seq[i].st) {
+            fprintf(stderr, "FAIL: the sequential %s job failed (status %d)\n", precision[i],
+                    seq[i].st);
+            return 1;
+        }
     }
+    int failures = 0, checks = 0;
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s.qdq.onnx", seq[0].base);
+    snprintf(b, sizeof b, "%s.qdq.onnx", seq[1].base);
+    int differ = !same_file(a, b);
+    printf("%s the INT8 and FP8 jobs make different models\n", differ ? "PASS" : "FAIL");
+    failures += !differ;
+    checks++;
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, run_job, &par[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
+    static const char *const exts[] = {".qdq.onnx", ".o"};
     for (int i = 0; i < 2; i++) {
-        char a[600], b[600];
         if (par[i].st) {
-            fprintf(stderr, "FAIL: thread %d failed (status %d)\n", i, par[i].st);
+            fprintf(stderr, "FAIL: thread %d (%s) failed (status %d)\n", i, precision[i],
+                    par[i].st);
             failures++;
+            checks++;
             continue;
         }
-        static const char *const exts[] = {".qdq.onnx", ".o"};
         for (int e = 0; e < 2; e++) {
-            snprintf(a, sizeof a, "%s%s", seq.base, exts[e]);
+            snprintf(a, sizeof a, "%s%s", seq[i].base, exts[e]);
             snprintf(b, sizeof b, "%s%s", par[i].base, exts[e]);
             int same = same_file(a, b);
-            printf("%s thread %d: %s equals the sequential run's\n", same ? "PASS" : "FAIL",
-                   i, exts[e]);
+            printf("%s thread %d (%s): %s equals the sequential run's\n",
+                   same ? "PASS" : "FAIL", i, precision[i], exts[e]);
             failures += !same;
+            checks++;
             unlink(b);
         }
     }
-    char path[600];
-    snprintf(path, sizeof path, "%s.qdq.onnx", seq.base);
-    unlink(path);
-    snprintf(path, sizeof path, "%s.o", seq.base);
-    unlink(path);
+    for (int i = 0; i < 2; i++)
+        for (int e = 0; e < 2; e++) {
+            snprintf(a, sizeof a, "%s%s", seq[i].base, exts[e]);
+            unlink(a);
+        }
     rmdir(dir);
-    printf("%d passed, %d failed\n", 4 - failures, failures);
+    printf("%d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }
