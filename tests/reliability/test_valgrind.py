@@ -2,7 +2,8 @@
 calibration samples, with the report) of mnist-8.  Every command must exit
 0 under valgrind with no memcheck error and no leak of any kind at exit
 (--leak-check=full --errors-for-leak-kinds=all: still-reachable blocks count
-too, except libLLVM's own load-time allocations: valgrind.supp), and its
+too, except libLLVM's own load-time allocations and managed statics:
+valgrind.supp), and its
 output files must exist.
 
 Usage: test_valgrind.py VALGRIND OCTET
