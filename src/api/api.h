@@ -9,6 +9,8 @@
 #ifndef OCTET_API_H
 #define OCTET_API_H
 
+#include <stdio.h>
+
 #include "octet/octet.h"
 #include "ir/ir.h"
 #include "passes/quant.h"
@@ -24,6 +26,13 @@ oct_model *api_model_wrap(oct_ctx *ctx, ir_model *ir, const char *path);
 /* OCT_EINPUT, with a diagnostic naming path, when the folder an output
  * path names does not exist (checked before any work). */
 oct_status api_check_output_dir(oct_ctx *ctx, const char *path);
+
+/* Closes a memory stream opened on buf and size and hands its text to the
+ * caller as context memory (freed with oct_buffer_free(ctx, *text,
+ * *len + 1)); frees the stream's buffer either way.  `what` names the
+ * output in the out-of-memory diagnostic. */
+oct_status api_stream_text(oct_ctx *ctx, FILE *mem, char **buf, size_t *size,
+                           const char *what, char **text, size_t *len);
 
 /* A deep copy of m in ctx. */
 oct_status api_clone_ir(oct_ctx *ctx, const ir_model *m, ir_model **out);

@@ -227,19 +227,25 @@ oct_status oct_model_print(oct_ctx *ctx, const oct_model *m, oct_print_format fo
         free(buf);
         return oct_error(ctx, OCT_EUSAGE, "unknown print format %d", (int)format);
     }
-    if (fclose(mem) != 0 || !buf) {
-        free(buf);
-        return oct_error(ctx, OCT_EINTERNAL, "out of memory printing the model");
+    return api_stream_text(ctx, mem, &buf, &size, "the model", text, len);
+}
+
+oct_status api_stream_text(oct_ctx *ctx, FILE *mem, char **buf, size_t *size,
+                           const char *what, char **text, size_t *len)
+{
+    if (fclose(mem) != 0 || !*buf) {
+        free(*buf);
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory printing %s", what);
     }
     /* hand the caller memory from the context, so one free function fits */
-    char *copy = oct_malloc(ctx, size + 1);
+    char *copy = oct_malloc(ctx, *size + 1);
     if (copy)
-        memcpy(copy, buf, size + 1);
-    free(buf);
+        memcpy(copy, *buf, *size + 1);
+    free(*buf);
     if (!copy)
         return OCT_EINTERNAL;
     *text = copy;
-    *len = size;
+    *len = *size;
     return OCT_OK;
 }
 

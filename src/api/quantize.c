@@ -611,19 +611,7 @@ oct_status oct_report_text(oct_ctx *ctx, const oct_report *r, char **text, size_
         return oct_error(ctx, OCT_EINTERNAL, "out of memory formatting the report");
     quant_report_table(mem, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
                        r->has_plan ? &r->opts : NULL);
-    if (fclose(mem) != 0 || !buf) {
-        free(buf);
-        return oct_error(ctx, OCT_EINTERNAL, "out of memory formatting the report");
-    }
-    char *copy = oct_malloc(ctx, size + 1);
-    if (copy)
-        memcpy(copy, buf, size + 1);
-    free(buf);
-    if (!copy)
-        return OCT_EINTERNAL;
-    *text = copy;
-    *len = size;
-    return OCT_OK;
+    return api_stream_text(ctx, mem, &buf, &size, "the report", text, len);
 }
 
 oct_status oct_report_write_svg(oct_ctx *ctx, const oct_report *r, const char *path)

@@ -41,6 +41,11 @@ oct_status cli_write_output(oct_ctx *ctx, const char *dir, const char *name,
 oct_status cli_make_output_dir(oct_ctx *ctx, const char *dir);
 void cli_print_timing(double *times, long repeat);
 
+/* Prints a quantization report's table on stdout and writes it as JSON
+ * and SVG where those paths are given (NULL: not). */
+oct_status cli_report_out(oct_ctx *ctx, const oct_report *rep, const char *json,
+                          const char *svg);
+
 /* Prints every diagnostic recorded in ctx to stderr, prefixed "octet: ". */
 void cli_print_diags(const oct_ctx *ctx);
 /* Prints diagnostics and returns the exit code for `st`. */

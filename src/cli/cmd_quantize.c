@@ -157,19 +157,8 @@ int cmd_quantize(int argc, char **argv)
         st = oct_quantize(ctx, m, qo, ds ? &samples : NULL, &rep);
     if (!st)
         st = oct_model_save_file(ctx, m, out);
-    if (!st) {
-        char *text;
-        size_t len;
-        st = oct_report_text(ctx, rep, &text, &len);
-        if (!st) {
-            fwrite(text, 1, len, stdout);
-            oct_buffer_free(ctx, text, len + 1);
-        }
-    }
-    if (!st && report)
-        st = oct_report_write_json(ctx, rep, report);
-    if (!st && svg)
-        st = oct_report_write_svg(ctx, rep, svg);
+    if (!st)
+        st = cli_report_out(ctx, rep, report, svg);
     oct_report_free(ctx, rep);
     oct_dataset_close(ds);
     return cli_finish(ctx, st);

@@ -67,20 +67,26 @@ int cmd_report(int argc, char **argv)
     oct_samples samples = oct_dataset_samples(ds);
     if (!st)
         st = oct_report_compare(ctx, fp32, qdq, &samples, &rep);
+    if (!st)
+        st = cli_report_out(ctx, rep, json, svg);
+    oct_report_free(ctx, rep);
+    oct_dataset_close(ds);
+    return cli_finish(ctx, st);
+}
+
+oct_status cli_report_out(oct_ctx *ctx, const oct_report *rep, const char *json,
+                          const char *svg)
+{
+    char *text;
+    size_t len;
+    oct_status st = oct_report_text(ctx, rep, &text, &len);
     if (!st) {
-        char *text;
-        size_t len;
-        st = oct_report_text(ctx, rep, &text, &len);
-        if (!st) {
-            fwrite(text, 1, len, stdout);
-            oct_buffer_free(ctx, text, len + 1);
-        }
+        fwrite(text, 1, len, stdout);
+        oct_buffer_free(ctx, text, len + 1);
     }
     if (!st && json)
         st = oct_report_write_json(ctx, rep, json);
     if (!st && svg)
         st = oct_report_write_svg(ctx, rep, svg);
-    oct_report_free(ctx, rep);
-    oct_dataset_close(ds);
-    return cli_finish(ctx, st);
+    return st;
 }
