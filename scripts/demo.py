@@ -21,11 +21,10 @@ test split evaluate.  Steps:
      in the loop; the Python API for ONNX Runtime, default graph
      optimizations), and speed relative to FP32 on the same engine.
 
-When ../shared (or $OCTET_SHARED) holds models/mnist-8 and data/mnist, the
-same steps run on mnist-8 afterwards (1000-image calibration split,
-9000-image evaluation split), unless --bundled-only is given.
+It reads nothing outside the repository and the packages the setup
+installs (../shared is for tests and benchmarks only).
 
-    .venv/bin/python scripts/demo.py [--out out/demo] [--bundled-only] [--repeat N]
+    .venv/bin/python scripts/demo.py [--out out/demo] [--repeat N]
 """
 import argparse
 import ctypes
@@ -44,7 +43,6 @@ import train_fashion_cnn as fashion  # noqa: E402  (the idx reader and the norma
 
 OCTET = os.path.join(ROOT, "build", "octet")
 BUNDLED = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
-SHARED = os.environ.get("OCTET_SHARED") or os.path.join(ROOT, "..", "shared")
 
 
 def octet(*args):
@@ -173,8 +171,6 @@ def main_job(title, model, input_name, calib, images, labels, out, repeat):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "out", "demo"))
-    ap.add_argument("--bundled-only", action="store_true",
-                    help="do not run mnist-8 even when ../shared has it")
     ap.add_argument("--repeat", type=int, default=2000, help="timed runs of one image")
     a = ap.parse_args()
     if not os.access(OCTET, os.X_OK):
@@ -191,17 +187,6 @@ def main():
     print(f"\nartifacts (data .npy, QDQ models, reports, .so and .h, results.json): "
           f"{os.path.relpath(out, os.getcwd())}/")
 
-    mnist = os.path.join(SHARED, "models", "mnist-8", "model.onnx")
-    data = os.path.join(SHARED, "data", "mnist")
-    if not a.bundled_only and os.path.exists(mnist) and os.path.isdir(data):
-        out = os.path.join(a.out, "mnist-8")
-        print(f"\nmnist-8 (from {os.path.normpath(SHARED)}): calibration 1000 images, "
-              "evaluation 9000 images", flush=True)
-        images = np.load(os.path.join(data, "images_u8.npy"))[1000:].astype(np.float32)
-        labels = np.load(os.path.join(data, "labels_u8.npy"))[1000:].astype(np.int64)
-        main_job("mnist-8", mnist, "Input3", np.load(os.path.join(data, "calib_1000_f32.npy")),
-                 images.reshape(-1, 1, 28, 28), labels, out, a.repeat)
-        print(f"\nartifacts: {os.path.relpath(out, os.getcwd())}/")
     print(f"\nmain job done in {time.perf_counter() - t_start:.0f} s")
 
 
