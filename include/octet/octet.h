@@ -454,6 +454,102 @@ typedef struct oct_entry_points {
 /* The entry points of a prepared JIT runner. */
 oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out);
 
+/* ---- language models: tokenizer, generation, perplexity ------------------- */
+
+/* A tokenizer in llama2.c's format (tok512.bin: int32 max_token_length,
+ * then per piece a float32 score, an int32 length and the bytes), owned by
+ * the context.  A malformed file is OCT_EINPUT with a diagnostic naming it. */
+typedef struct oct_tokenizer oct_tokenizer;
+oct_status oct_tokenizer_load(oct_ctx *ctx, const char *path, oct_tokenizer **out);
+size_t oct_tokenizer_vocab_size(const oct_tokenizer *t);
+/* Encodes len bytes of UTF-8 text as llama2.c does (BOS = 1 first if bos
+ * is non-zero, a leading space, byte-pair merges by piece score).  *ids
+ * receives *n ids; free with oct_buffer_free(ctx, *ids, *n * sizeof **ids). */
+oct_status oct_tokenizer_encode(oct_ctx *ctx, const oct_tokenizer *t, const char *text,
+                                size_t len, int bos, int32_t **ids, size_t *n);
+/* The bytes token id stands for when it follows prev (-1: none): BOS gives
+ * none, a piece after BOS drops its leading space, "<0xHH>" is one byte.
+ * *bytes (not NUL-terminated) lives as long as the tokenizer. */
+oct_status oct_tokenizer_decode(oct_ctx *ctx, const oct_tokenizer *t, int32_t prev,
+                                int32_t id, const char **bytes, size_t *len);
+
+/* A decoder-only language model in the common ONNX export convention
+ * (ONNX Runtime GenAI, Hugging Face Optimum):
+ *   decode graph:  input_ids [1,1], position_ids [1,1] (optional),
+ *                  attention_mask [1,P+1], past_key_values.{l}.key/value
+ *                  [1,H,P,D] -> logits [1,1,V], present.{l}.key/value
+ *                  [1,H,P+1,D]
+ *   prefill graph: input_ids [1,S] (attention_mask and position_ids
+ *                  optional) -> logits [1,S,V], present.{l}.key/value
+ *                  [1,H,S,D] (only logits for perplexity)
+ * The caller's side keeps a cache of P slots: a prompt is run through the
+ * prefill graph (right-padded to S) or token by token through the decode
+ * graph, each step marks the valid slots in attention_mask and copies the
+ * new token's present[..., P, :] into the next free slot.  A model that
+ * does not follow the convention is OCT_EUNSUPPORTED with a diagnostic
+ * naming the missing input or output.  engine: "interp" or "jit" (as
+ * oct_runner_new); either graph may be NULL (generation needs decode,
+ * perplexity prefill).  The models must outlive the oct_lm. */
+typedef struct oct_lm oct_lm;
+oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *prefill,
+                       const char *engine, oct_lm **out);
+void oct_lm_free(oct_lm *lm);
+/* The vocabulary size V and the cache slots P (0 without a decode graph). */
+size_t oct_lm_vocab_size(const oct_lm *lm);
+size_t oct_lm_cache_size(const oct_lm *lm);
+/* Sampling options, by key: "temperature" (0, the default, is greedy:
+ * the lowest id of the largest logit), "top-k" (0: the whole vocabulary),
+ * "seed" (an unsigned 64-bit integer, default 0), "stop-id" (generation
+ * ends after producing this id; -1, the default, never), "cache-size"
+ * (the slots P when the graph leaves the past length symbolic; default
+ * 256).  Sampling draws u in [0,1) per token from xorshift64* seeded by
+ * splitmix64(seed), u = (x >> 40) / 2^24, and picks the first id whose
+ * cumulative probability (softmax of logits/temperature over the top-k
+ * ids, in order of decreasing logit, then increasing id) exceeds u: the
+ * same seed gives the same tokens on every machine.  An unknown key or a
+ * bad value is OCT_EUSAGE. */
+oct_status oct_lm_set(oct_lm *lm, const char *key, const char *value);
+
+/* Called after each generated token; a non-OK return stops generation
+ * with that status. */
+typedef oct_status (*oct_lm_token_fn)(void *user, int32_t id);
+/* Wall time of the last generation: preparing the graphs (passes, and
+ * compiling for the JIT; first generation only), the prompt, the steps. */
+typedef struct oct_lm_timing {
+    double prepare_seconds;
+    size_t prefill_tokens;
+    double prefill_seconds;
+    size_t decode_tokens;       /* decode steps after the prompt */
+    double decode_seconds;
+} oct_lm_timing;
+/* Runs the prompt (n_prompt >= 1 ids), then generates up to n_new tokens
+ * into out[] (room for n_new), stopping early at "stop-id"; *n_out is the
+ * count.  The prompt and the tokens fed back must fit the cache:
+ * n_prompt + n_new - 1 <= P; an id outside [0, V) or a prompt too long is
+ * OCT_EINPUT with a diagnostic naming input_ids or the cache input. */
+oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
+                           size_t n_new, oct_lm_token_fn on_token, void *user,
+                           int32_t *out, size_t *n_out, oct_lm_timing *timing);
+
+/* Perplexity over a token stream (a 1-D or [1,N] integer tensor), after
+ * stories260k's protocol: the first min(floor(N / window), max_windows)
+ * (0: no cap) non-overlapping windows of `window` tokens, each run alone
+ * from an empty cache through the prefill graph (right-padded when window
+ * < S; window 0 means S), scoring tokens 1..window-1 of each window given
+ * those before it: nll = -log softmax(logits[t-1])[token t] in double.
+ * progress (may be NULL) gets stage "windows" after each window; seconds
+ * counts the runs, not preparing the graph (passes, JIT compilation). */
+typedef struct oct_lm_perplexity {
+    uint64_t windows, targets;
+    double mean_nll;          /* nats per token */
+    double perplexity;        /* exp(mean_nll) */
+    double bits_per_token;    /* mean_nll / ln 2 */
+    double seconds;
+} oct_lm_perplexity;
+oct_status oct_lm_eval_perplexity(oct_lm *lm, const oct_tensor *tokens, size_t window,
+                                  size_t max_windows, oct_progress_fn progress,
+                                  void *user, oct_lm_perplexity *out);
+
 #ifdef __cplusplus
 }
 #endif

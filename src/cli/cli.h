@@ -23,7 +23,9 @@
     CMD(quantize, cmd_quantize, "calibrate and quantize a model to QDQ ONNX")   \
     CMD(report, cmd_report, "per-tensor quantization error of a QDQ model")    \
     CMD(stats, cmd_stats, "merge calibration statistics files")            \
-    CMD(compile, cmd_compile, "compile a model to native code through LLVM")
+    CMD(compile, cmd_compile, "compile a model to native code through LLVM")  \
+    CMD(generate, cmd_generate, "generate text with a language model")         \
+    CMD(eval, cmd_eval, "perplexity of a language model on a token stream")
 
 #define CMD(name, fn, summary) int fn(int argc, char **argv);
 CLI_COMMANDS(CMD)

@@ -1,0 +1,71 @@
+/*
+ * lm.h: what the language-model driver's files share (lm.c: recognising
+ * the graph convention, the caller-side cache and generation; lm_eval.c:
+ * perplexity; lm_tok.c: the tokenizer).  The public side is the "language
+ * models" section of include/octet/octet.h.
+ */
+#ifndef OCTET_API_LM_H
+#define OCTET_API_LM_H
+
+#include "api/api.h"
+
+/* What a runtime input of the convention is. */
+typedef enum lm_role {
+    LM_IDS,          /* input_ids [1,seq] */
+    LM_POS,          /* position_ids [1,seq] */
+    LM_MASK,         /* attention_mask [1,P+1] (decode) or [1,S] (prefill) */
+    LM_PAST_KEY,     /* past_key_values.{l}.key [1,H,P,D] */
+    LM_PAST_VALUE,   /* past_key_values.{l}.value */
+} lm_role;
+
+/* One graph of the convention and its feed. */
+typedef struct lm_graph {
+    const oct_model *model;      /* NULL: not given */
+    const char *what;            /* "decode" or "prefill", for diagnostics */
+    oct_runner *runner;
+    size_t n_in;                 /* runtime inputs, in the runner's order */
+    oct_tensor *feed;            /* n_in: name, dtype, dims (declared: -1
+                                  * symbolic), data once built */
+    lm_role *role;
+    size_t *layer;               /* of LM_PAST_* inputs */
+    int64_t *dims;               /* n_in * 4: the feed's dims */
+    bool built;                  /* feed dims resolved and data allocated */
+    size_t n_out;
+    int logits;                  /* output index */
+    int *present_key, *present_value;   /* per layer: output index, -1 */
+    size_t layers;               /* past (decode) or present (prefill) pairs */
+    int64_t seq;                 /* tokens per run: 1, or S (-1: symbolic) */
+} lm_graph;
+
+struct oct_lm {
+    oct_ctx *ctx;
+    lm_graph dec, pre;
+    int64_t heads, head_dim;     /* H, D of the decode cache */
+    int64_t slots;               /* P (-1: symbolic until the feed is built) */
+    int64_t vocab;               /* V */
+    float *logits;               /* V floats: the last position's logits */
+    double temperature;
+    int64_t top_k;
+    uint64_t seed;
+    int64_t stop_id;
+    int64_t cache_size;          /* P when the graph leaves it symbolic */
+};
+
+/* Resolves g's feed dims (symbolic batch 1, sequence seq, cache slots P)
+ * and allocates zeroed data for every input (oct_malloc, released by
+ * lm_graph_release).  Integer inputs get their defaults: position_ids
+ * 0..seq-1, attention_mask ones. */
+oct_status lm_feed_build(oct_lm *lm, lm_graph *g, int64_t seq);
+void lm_graph_release(oct_lm *lm, lm_graph *g);
+
+/* Stores integer v as element i of an int64 or int32 buffer. */
+void lm_store_int(int32_t dtype, void *data, size_t i, int64_t v);
+
+/* Checks that every id is in [0, V): OCT_EINPUT naming input_ids and the
+ * index otherwise (`what` says where the ids come from). */
+oct_status lm_check_ids(oct_lm *lm, const int64_t *ids, size_t n, const char *what);
+
+/* A monotonic clock in seconds. */
+double lm_now(void);
+
+#endif
