@@ -183,6 +183,11 @@ static oct_status generate(oct_ctx *ctx, const gen_args *a, int32_t *prompt, siz
         st = oct_lm_open(ctx, dec, pre, a->jit ? "jit" : "interp", &lm);
     if (!st)
         st = set_options(lm, a);
+    if (!st && tok && oct_tokenizer_vocab_size(tok) != oct_lm_vocab_size(lm))
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL,
+                          "tokenizer '%s' has %zu pieces; the model's vocabulary has %zu",
+                          a->tokenizer, oct_tokenizer_vocab_size(tok),
+                          oct_lm_vocab_size(lm));
     int32_t *out = malloc(((size_t)a->n + 1) * sizeof *out);
     if (!st && !out)
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "out of memory");

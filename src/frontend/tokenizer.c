@@ -196,12 +196,12 @@ oct_status fe_tokenizer_encode(oct_ctx *ctx, const fe_tokenizer *t, const char *
     oct_status st = OCT_OK;
     if (bos)
         out[count++] = FE_TOK_BOS;
+    size_t first = count;
     if (len) {
         static const uint8_t space = ' ';
         st = push_char(ctx, t, &space, 1, out, &count);
     }
     const uint8_t *s = (const uint8_t *)text;
-    size_t first = count;
     for (size_t i = 0; !st && i < len;) {
         /* a character: a byte and the continuation bytes (10xxxxxx) after
          * it, four bytes at most */
