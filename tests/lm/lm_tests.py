@@ -251,7 +251,9 @@ def test_bad():
               + ("" if ok else f" ({err.strip()[-400:]})"))
 
     expect(octet("generate", dec, "--prompt-ids", "1,600", "-n", 3), (2,),
-           ["input_ids", "600"], "token id >= vocabulary")
+           ["input_ids", "600", "vocabulary"], "token id >= vocabulary")
+    expect(octet("generate", dec, "--prompt-ids", "1,512", "-n", 3), (2,),
+           ["input_ids", "512", "vocabulary"], "token id == vocabulary size")
     expect(octet("generate", dec128, "--prompt-ids", ",".join(["1"] * 129), "-n", 1), (2,),
            ["past_key_values.0.key", "129"], "prompt longer than the cache")
     expect(octet("generate", dec128, "--prompt-ids", ",".join(["1"] * 100), "-n", 40), (2,),
@@ -275,7 +277,7 @@ def test_bad():
         stream[200] = 512
         np.save(bad_tokens, stream)
         expect(octet("eval", os.path.join(MD, "prefill_s128.onnx"), "--perplexity",
-                     bad_tokens), (2,), ["input_ids", "512", "tokens.npy"],
+                     bad_tokens), (2,), ["input_ids", "512", "tokens.npy", "vocabulary"],
                "eval stream with an id >= vocabulary")
         raw = open(TOK, "rb").read()
         # piece offsets: 4-byte header, then (score, length, bytes) records
@@ -283,15 +285,18 @@ def test_bad():
         while off < len(raw):
             offsets.append(off)
             off += 8 + struct.unpack_from("<i", raw, off + 4)[0]
-        for name, data in (("cut_header.bin", raw[:offsets[300] + 5]),
-                           ("cut_piece.bin", raw[:offsets[300] + 9]),
-                           ("long_piece.bin", raw[:offsets[5] + 4] + struct.pack("<i", 1000)
-                            + raw[offsets[5] + 8:]),
-                           ("empty.bin", b"")):
+        cut = offsets[300] + 9
+        assert raw[offsets[300] + 4] > 1   # piece 300 is longer than the byte kept
+        for name, data, why in (
+                ("cut_header.bin", raw[:offsets[300] + 5], "truncated piece header"),
+                ("cut_piece.bin", raw[:cut], "past the end"),
+                ("long_piece.bin", raw[:offsets[5] + 4] + struct.pack("<i", 1000)
+                 + raw[offsets[5] + 8:], "larger than max_token_length"),
+                ("empty.bin", b"", "too short")):
             path = os.path.join(tmp, name)
             open(path, "wb").write(data)
             expect(octet("generate", dec, "--tokenizer", path, "--prompt", "hi", "-n", 2),
-                   (2,), [name], f"malformed tokenizer {name}")
+                   (2,), [name, why], f"malformed tokenizer {name}")
         short = os.path.join(tmp, "short_vocab.bin")
         open(short, "wb").write(raw[:offsets[300]])
         expect(octet("generate", dec, "--tokenizer", short, "-n", 2), (2,),
