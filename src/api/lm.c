@@ -179,10 +179,11 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
         return bad_shape(ctx, g, lg, "FLOAT [1,N,vocabulary] with the vocabulary fixed");
     g->seq = -1;
     for (size_t i = 0; i < g->n_in; i++)
-        if (g->role[i] == LM_IDS)
+        if (g->role[i] == LM_IDS) {
             g->seq = dim(&g->feed[i], 1);
-    if (decode && g->seq != 1 && g->seq != -1)
-        return bad_shape(ctx, g, &g->feed[0], "[1,1] input_ids (one token per step)");
+            if (decode && g->seq != 1 && g->seq != -1)
+                return bad_shape(ctx, g, &g->feed[i], "[1,1] input_ids (one token per step)");
+        }
     if (decode)
         g->seq = 1;
     if (lm->vocab && lm->vocab != dim(lg, 2))
@@ -587,6 +588,18 @@ static int32_t pick_sampled(oct_lm *lm, lm_cand *cand, uint64_t *state)
 
 /* ---- generation ----------------------------------------------------------- */
 
+/* Can the prefill graph fill the decode cache: a present pair for every
+ * decode layer? */
+static bool prefill_fills_cache(const oct_lm *lm)
+{
+    if (!lm->pre.model || lm->pre.layers < lm->dec.layers)
+        return false;
+    for (size_t l = 0; l < lm->dec.layers; l++)
+        if (lm->pre.present_key[l] < 0 || lm->pre.present_value[l] < 0)
+            return false;
+    return true;
+}
+
 oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
                            size_t n_new, oct_lm_token_fn on_token, void *user,
                            int32_t *out, size_t *n_out, oct_lm_timing *timing)
@@ -623,7 +636,7 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
     /* an empty cache */
     for (size_t i = 0; !st && i < lm->dec.n_in; i++)
         memset(lm->dec.feed[i].data, 0, lm->dec.feed[i].nbytes);
-    bool use_prefill = lm->pre.model && lm->pre.layers >= lm->dec.layers &&
+    bool use_prefill = prefill_fills_cache(lm) &&
                        (lm->pre.seq < 0 || (int64_t)n_prompt <= lm->pre.seq);
     if (!st && use_prefill)
         st = lm_feed_build(lm, &lm->pre, lm->pre.seq > 0 ? lm->pre.seq : lm->slots);
