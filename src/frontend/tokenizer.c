@@ -194,10 +194,14 @@ oct_status fe_tokenizer_encode(oct_ctx *ctx, const fe_tokenizer *t, const char *
     }
     size_t count = 0;
     oct_status st = OCT_OK;
-    if (bos)
+    if (bos && t->n <= FE_TOK_BOS)
+        st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, NULL,
+                       "tokenizer '%s': no BOS piece (id %d; the vocabulary has %u "
+                       "piece%s)", t->name, FE_TOK_BOS, t->n, t->n == 1 ? "" : "s");
+    else if (bos)
         out[count++] = FE_TOK_BOS;
     size_t first = count;
-    if (len) {
+    if (!st && len) {
         static const uint8_t space = ' ';
         st = push_char(ctx, t, &space, 1, out, &count);
     }

@@ -292,7 +292,8 @@ def test_bad():
                 ("cut_piece.bin", raw[:cut], "past the end"),
                 ("long_piece.bin", raw[:offsets[5] + 4] + struct.pack("<i", 1000)
                  + raw[offsets[5] + 8:], "larger than max_token_length"),
-                ("empty.bin", b"", "too short")):
+                ("empty.bin", b"", "too short"),
+                ("one_piece.bin", struct.pack("<ifi", 7, 0.0, 1) + b"a", "no BOS piece")):
             path = os.path.join(tmp, name)
             open(path, "wb").write(data)
             expect(octet("generate", dec, "--tokenizer", path, "--prompt", "hi", "-n", 2),
