@@ -277,8 +277,10 @@ oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *p
 
 void lm_graph_release(oct_lm *lm, lm_graph *g)
 {
-    for (size_t i = 0; g->built && i < g->n_in; i++) {
-        oct_free(lm->ctx, g->feed[i].data, g->feed[i].nbytes);
+    /* a feed built part way (an allocation failed) is released too */
+    for (size_t i = 0; g->feed && i < g->n_in; i++) {
+        if (g->feed[i].data)
+            oct_free(lm->ctx, g->feed[i].data, g->feed[i].nbytes ? g->feed[i].nbytes : 1);
         g->feed[i].data = NULL;
     }
     g->built = false;
