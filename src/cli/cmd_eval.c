@@ -165,6 +165,7 @@ static oct_status evaluate(oct_ctx *ctx, eval_args *a)
         printf("mean nll: %.6f nats/token\n", r.mean_nll);
         printf("perplexity: %.6f\n", r.perplexity);
         printf("bits per token: %.6f\n", r.bits_per_token);
+        fflush(stdout);
         fprintf(stderr, "eval: %.1f s (%.1f tokens/s)\n", r.seconds,
                 r.seconds > 0 ? (double)(r.targets + r.windows) / r.seconds : 0.0);
         if (a->report)
