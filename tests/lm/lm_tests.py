@@ -4,7 +4,8 @@ oracles that share no code with Octet:
   greedy, greedy-jit  200 greedy tokens from BOS with decode_p256.onnx equal
                       the ids of llama2.c's numpy reference (tools/llama2c_ref.py,
                       KV-cache steps) and their text is the start of the sample
-                      printed in MODEL_CARD.md (interpreter, then --jit)
+                      printed in MODEL_CARD.md (interpreter, then --jit); a
+                      copy of decode_p128 with symbolic lengths gives them too
   sampling            --temperature/--top-k/--seed draw the ids that the PRNG
                       and rule documented in octet.h draw from ONNX Runtime's
                       logits (a numpy decode loop over the same graph); the same
@@ -100,11 +101,36 @@ def test_greedy(jit):
               "printed text is the reference decoding of the ids")
         check(len(text) > 400 and sample.startswith(text[:-1]),
               f"the text is the start of MODEL_CARD.md's sample ({len(text) - 1} characters)")
+    if not jit:
+        test_symbolic_cache(want)
     res = octet("generate", dec, "--tokenizer", TOK, "--prompt", "Once upon a time",
                 "--prefill", os.path.join(MD, "prefill_s64.onnx"), "-n", 30, *flags)
     text = res.stdout.decode("utf-8")
     check(res.returncode == 0 and sample.startswith(text[:-1]) and len(text) > 100,
           "a text prompt through the prefill graph continues like the sample")
+
+
+def test_symbolic_cache(want):
+    """decode_p128 with the batch, past and total lengths symbolic, as Hugging
+    Face Optimum exports them: --cache-size picks the slots."""
+    import onnx
+    m = onnx.load(os.path.join(MD, "decode_p128.onnx"))
+    for v in list(m.graph.input) + list(m.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        dims[0].dim_param = "batch"
+        if v.name.startswith("past_key_values"):
+            dims[2].dim_param = "past"
+        if v.name == "attention_mask" or v.name.startswith("present"):
+            dims[-1 if v.name == "attention_mask" else 2].dim_param = "total"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "symbolic.onnx")
+        onnx.save(m, path)
+        res = octet("generate", path, "--prompt-ids", "1", "-n", 150, "--cache-size", 200)
+        check(res.returncode == 0 and ids_of(res) == want[:150],
+              "symbolic past length, --cache-size 200: 150 greedy ids as the reference")
+        res = octet("generate", path, "--prompt-ids", "1", "-n", 20, "--cache-size", 8)
+        check(res.returncode == 2 and b"past_key_values.0.key" in res.stderr,
+              "symbolic past length, --cache-size 8 for 20 tokens: exit 2 naming the cache")
 
 
 def ort_greedy_loop(path, prompt, n, pick):
