@@ -418,7 +418,7 @@ oct_status lm_check_ids(oct_lm *lm, const int64_t *ids, size_t n, const char *wh
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= lm->vocab)
             return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, "input_ids",
-                             "input_ids: token id %lld (%s, index %zu) is outside the "
+                             "token id %lld (%s, index %zu) is outside the "
                              "vocabulary of %lld ids (0 to %lld)", (long long)ids[i], what,
                              i, (long long)lm->vocab, (long long)lm->vocab - 1);
     return OCT_OK;
