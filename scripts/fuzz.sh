@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #     SECONDS_PER_TARGET  default 60
 #     TARGET              load npy pb npz pipeline quantize compile ir_text api
+#                         tokenizer
 #                         (default: all)
 #   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
 #        OCTET_SHARED      shared folder (default ../shared)
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api}
+TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api tokenizer}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
@@ -124,6 +125,15 @@ if [[ " $TARGETS " == *" api "* && ! -d "$SEEDS/api" ]]; then
   done
   printf '\x01\x01\x01\x04\x00\x00\x00\x10\x00\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40' \
     > "$SEEDS/api/view_f32_4"
+fi
+
+# tokenizer: the reproducers fuzzing found, and stories260k's tok512.bin
+if [[ " $TARGETS " == *" tokenizer "* && ! -d "$SEEDS/tokenizer" ]]; then
+  mkdir -p "$SEEDS/tokenizer"
+  cp tests/lm/fuzz_regressions/* "$SEEDS/tokenizer/"
+  if [ -f "$SHARED/models/stories260k/tok512.bin" ]; then
+    cp "$SHARED/models/stories260k/tok512.bin" "$SEEDS/tokenizer/"
+  fi
 fi
 
 # the seed folders of a target (the first one is read by libFuzzer after
