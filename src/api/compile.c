@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "codegen/batch.h"
 #include "codegen/codegen.h"
 #include "codegen/jit.h"
 #include "passes/passes.h"
@@ -132,16 +133,72 @@ static const char *derive_name(oct_ctx *ctx, const char *out_base)
     return name;
 }
 
-/* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse. */
-static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
-                                      const oct_compile_options *o, ir_model **out)
+/* A copy of sym with the batch of b bound to `batch` on every batched
+ * input, then the passes (NULL: the default ones) and, if `fuse`,
+ * qdq_fuse. */
+static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_batch *b,
+                                   int64_t batch, const char *passes, bool fuse,
+                                   ir_model **out)
 {
-    oct_status st = api_clone_ir(ctx, m->ir, out);
+    oct_status st = api_clone_ir(ctx, sym, out);
+    const ir_graph *g = st ? NULL : (*out)->graph;
+    for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
+        ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        if (b->in_batched[k++]) {
+            int64_t dims[OPS_MAX_RANK];
+            for (int d = 0; d < v->type.rank && d < OPS_MAX_RANK; d++)
+                dims[d] = d ? v->type.dims[d].value : batch;
+            st = pass_bind_input_type(ctx, v, v->type.dtype, v->type.rank, dims);
+        }
+    }
     if (!st)
-        st = api_prepare(ctx, *out, o->shapes, o->n_shapes);
-    bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
-    if (!st && !o->keep_qdq && x86_target)
+        st = api_run_pipeline(ctx, *out, passes ? passes : "default");
+    if (!st && fuse)
         st = pass_run_list(*out, "qdq_fuse", ctx);
+    return st;
+}
+
+/* The model sym (input shapes bound) prepared for the backend: as it is
+ * when no input dimension is symbolic (b->name NULL); else, when the graph
+ * is proved batch-separable (cg_batch_check), at batch 1 with b filled.
+ * passes NULL: the default ones. */
+static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                   cg_batch *b, ir_model **out)
+{
+    oct_status st = cg_batch_find(ctx, sym->graph, b);
+    if (st)
+        return st;
+    if (!b->name) {
+        *out = sym;
+        st = api_run_pipeline(ctx, sym, passes ? passes : "default");
+        if (!st && fuse)
+            st = pass_run_list(sym, "qdq_fuse", ctx);
+        return st;
+    }
+    ir_model *probe;
+    st = prepare_at_batch(ctx, sym, b, 1, passes, fuse, out);
+    if (!st)
+        st = prepare_at_batch(ctx, sym, b, CG_BATCH_PROBE, passes, fuse, &probe);
+    if (!st)
+        st = cg_batch_check(ctx, *out, probe, b);
+    return st;
+}
+
+/* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse;
+ * a symbolic batch (b->name set) compiled at batch 1. */
+static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
+                                      const oct_compile_options *o, cg_batch *b,
+                                      ir_model **out)
+{
+    ir_model *sym;
+    oct_status st = api_clone_ir(ctx, m->ir, &sym);
+    for (size_t i = 0; !st && i < o->n_shapes; i++)
+        st = pass_bind_input_shape(ctx, sym->graph, o->shapes[i]);
+    bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
+    if (!st)
+        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, out);
     return st;
 }
 
@@ -156,11 +213,13 @@ oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_optio
         return oct_error(ctx, OCT_EUSAGE, "output '%s': the last component names the "
                          "model", out_base);
     ir_model *ir;
+    cg_batch batch;
     oct_status st = api_check_output_dir(ctx, out_base);
     if (!st)
-        st = prepare_for_backend(ctx, m, o, &ir);
+        st = prepare_for_backend(ctx, m, o, &batch, &ir);
     if (st)
         return st;
+    cg.batch = batch.name ? &batch : NULL;
     cg_module *cm;
     if ((st = cg_compile(ctx, ir, &cg, &cm)) != OCT_OK)
         return st;

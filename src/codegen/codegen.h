@@ -66,6 +66,10 @@ typedef struct cg_options {
      * module is built in this context, which the caller owns and must keep
      * alive (the JIT passes its thread-safe context). */
     LLVMContextRef context;
+    /* NULL, or the symbolic leading dimension the model is compiled for
+     * (batch.h): m is then the model at batch 1 and the module also gets
+     * NAME_run_dims, NAME_run_dims_threads and NAME_scratch_size_for. */
+    const struct cg_batch *batch;
 } cg_options;
 
 typedef struct cg_module cg_module;
