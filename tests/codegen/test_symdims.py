@@ -10,7 +10,8 @@ the qdq_fuse'd graph, as tests/codegen/test_qmodels.py does).  Graphs that
 mix the items of the batch (a reduction, a Softmax, a Transpose, a Reshape
 over axis 0) are refused with a diagnostic naming the node and suggesting
 --input-shape; ppocr-cls, symbolic in H and W, too, and compiles with
---input-shape."""
+--input-shape.  The public API's JIT runner takes batch 1, then 4, then 2
+on one runner, and `octet run X.so --each-sample` samples of any batch."""
 import csv
 import ctypes
 import json
@@ -220,6 +221,22 @@ def refused(tmp):
           "x.view(x.size(0), -1): compiled without --input-shape, batch 4 = relu(x) reshaped")
 
 
+def each_sample(tmp):
+    """`octet run X.so --each-sample`: samples of batch 3, outputs stacked."""
+    fashion = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
+    so = cgutil.compile_so(fashion, tmp, "fashion_each")
+    x = rng.uniform(0, 1, (2, 3, 1, 28, 28)).astype(np.float32)
+    xf = os.path.join(tmp, "each.npy")
+    np.save(xf, x)
+    d = os.path.join(tmp, "each.out")
+    subprocess.run([cgutil.OCTET, "run", so, "--input", "input=" + xf, "--each-sample",
+                    "--output-dir", d], check=True, stdout=subprocess.DEVNULL)
+    got = np.load(os.path.join(d, "logits.npy"))
+    want = np.stack([run_dims(so, "fashion_each", [x[i]])[1][0] for i in range(2)])
+    check(got.shape == (2, 3, 10) and np.array_equal(got, want),
+          f"--each-sample on a symbolic batch: 2 samples of batch 3 -> {got.shape}")
+
+
 def ppocr(tmp):
     path = os.path.join(MODELS, "ppocr-cls", "model.onnx")
     p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(tmp, "ppocr"),
@@ -233,6 +250,65 @@ def ppocr(tmp):
     want = cgutil.run_ref(path, [("x", x)])
     ok, msg = cgutil.close(outs[0], want[cgutil.safe_name(sig["outputs"][0]["name"])], 1e-5)
     check("dims" not in sig and ok, f"ppocr-cls with --input-shape: static and matches ({msg})")
+
+
+class Tensor(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("dims", ctypes.POINTER(ctypes.c_int64)), ("data", ctypes.c_void_p),
+                ("nbytes", ctypes.c_uint64)]
+
+
+def jit_runner(model, batches):
+    """The public API's JIT runner (oct_runner_run, liboctet.so) on float32
+    inputs of one model input, one run per array, all on one runner; the
+    first output of each run."""
+    lib = ctypes.CDLL(os.path.join(os.environ["OCTET_BUILD"], "liboctet.so"))
+    lib.oct_ctx_new.restype = ctypes.c_void_p
+    lib.oct_ctx_free.argtypes = [ctypes.c_void_p]
+    lib.oct_model_load_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint,
+                                        ctypes.POINTER(ctypes.c_void_p)]
+    lib.oct_runner_new.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p,
+                                   ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+    lib.oct_runner_run.argtypes = [ctypes.c_void_p, ctypes.POINTER(Tensor), ctypes.c_size_t,
+                                   ctypes.POINTER(ctypes.POINTER(Tensor)),
+                                   ctypes.POINTER(ctypes.c_size_t)]
+    lib.oct_runner_free.argtypes = [ctypes.c_void_p]
+    ctx = lib.oct_ctx_new()
+    m, r = ctypes.c_void_p(), ctypes.c_void_p()
+    outs = []
+    try:
+        assert lib.oct_model_load_file(ctx, model.encode(), 0, ctypes.byref(m)) == 0
+        assert lib.oct_runner_new(ctx, m, b"jit", None, ctypes.byref(r)) == 0
+        for x in batches:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            dims = (ctypes.c_int64 * x.ndim)(*x.shape)
+            t = Tensor(None, 1, x.ndim, dims, x.ctypes.data, x.nbytes)
+            res, n = ctypes.POINTER(Tensor)(), ctypes.c_size_t()
+            st = lib.oct_runner_run(r, ctypes.byref(t), 1, ctypes.byref(res), ctypes.byref(n))
+            if st != 0:
+                outs.append(None)
+                continue
+            o = res[0]
+            shape = [o.dims[d] for d in range(o.rank)]
+            outs.append(np.ctypeslib.as_array(ctypes.cast(o.data, ctypes.POINTER(ctypes.c_float)),
+                                              shape=shape).copy())
+    finally:
+        if r:
+            lib.oct_runner_free(r)
+        lib.oct_ctx_free(ctx)
+    return outs
+
+
+def runner_any_batch(tmp):
+    """One JIT runner, batch 1 then 4 then 2: each as the interpreter."""
+    fashion = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
+    xs = [rng.uniform(0, 1, (b, 1, 28, 28)).astype(np.float32) for b in (1, 4, 2)]
+    got = jit_runner(fashion, xs)
+    for x, y in zip(xs, got):
+        want = cgutil.run_ref(fashion, [("input", x)])["logits"]
+        ok, msg = (False, "run failed") if y is None else cgutil.close(y, want, 1e-5)
+        check(ok, f"JIT runner (oct_runner_run) on fashion-cnn at batch {len(x)} after "
+              f"batch {len(xs[0])}: matches the interpreter ({msg})")
 
 
 def iris_rows():
@@ -249,6 +325,8 @@ def main():
         model_case("fashion-cnn", fashion, "input", imgs[:16], imgs[16:].reshape(4, 1, 28, 28),
                    tmp)
         refused(tmp)
+        runner_any_batch(tmp)
+        each_sample(tmp)
         have_shared = all(os.path.exists(os.path.join(MODELS, m, "model.onnx"))
                           for m in ("cifar10-cnn", "iris-mlp", "ppocr-cls"))
         if have_shared:
