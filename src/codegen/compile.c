@@ -3,8 +3,9 @@
  * shape, plans memory, creates the LLVM module (target machine, weights as
  * read-only globals, one internal function per node through the lowering
  * dispatch, NAME_run calling them in order, NAME_scratch_size and the
- * NAME_signature JSON string), verifies the module before any
- * optimization, then runs the new pass manager's default<On> pipeline.
+ * NAME_signature JSON string; with a symbolic batch, NAME_run_dims looping
+ * the batch-1 body), verifies the module before any optimization, then
+ * runs the new pass manager's default<On> pipeline.
  */
 #include <stdio.h>
 #include <stdlib.h>

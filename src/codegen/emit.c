@@ -274,7 +274,9 @@ static oct_status write_header(cg_module *cm, const char *path)
     header_io(o, cm, "OUTPUT", cm->model->graph->n_outputs, output_at);
     fprintf(o, "\nextern const unsigned long long %s_scratch_size;\n", n);
     fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
-               " * dtype, shape and bytes. */\n");
+               " * dtype, shape and bytes%s. */\n",
+            cm->batch ? ";\n * dims: the symbolic dimensions, named in the shapes they "
+                        "take (bytes: one item)" : "");
     fprintf(o, "extern const char %s_signature[];\n", n);
     if (cm->weights_file) {
         fprintf(o, "/* The weights live in %s.weights (%s_WEIGHTS_SIZE bytes): set %s_weights\n"

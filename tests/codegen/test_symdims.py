@@ -237,6 +237,72 @@ def each_sample(tmp):
           f"--each-sample on a symbolic batch: 2 samples of batch 3 -> {got.shape}")
 
 
+C_DRIVER = r"""
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "fc.h"
+
+/* fc_run_dims through the header: batch, input file, output file. */
+int main(int argc, char **argv)
+{
+    if (argc != 4 || fc_NUM_DIMS != 1)
+        return 2;
+    int64_t dims[fc_NUM_DIMS] = {atoll(argv[1])};
+    const long long in_shape[] = fc_INPUT_0_SHAPE, out_shape[] = fc_OUTPUT_0_SHAPE;
+    const int in_index[] = fc_INPUT_0_DIM_INDEX, out_index[] = fc_OUTPUT_0_DIM_INDEX;
+    size_t in_bytes = fc_INPUT_0_BYTES, out_bytes = fc_OUTPUT_0_BYTES;
+    if (in_index[0] != 0 || out_index[0] != 0 || in_shape[0] != 1 || out_shape[0] != 1)
+        return 3;
+    in_bytes *= (size_t)dims[0];
+    out_bytes *= (size_t)dims[0];
+    float *x = malloc(in_bytes), *y = malloc(out_bytes);
+    void *scratch = aligned_alloc(fc_ALIGNMENT, (fc_scratch_size_for(dims) + 63) / 64 * 64 + 64);
+    FILE *f = fopen(argv[2], "rb");
+    if (!x || !y || !scratch || !f || fread(x, 1, in_bytes, f) != in_bytes)
+        return 4;
+    fclose(f);
+    const void *in[] = {x};
+    void *out[] = {y};
+    int64_t bad[1] = {-1};
+    if (fc_run_dims(bad, in, out, scratch) != 1 || fc_run_dims(dims, in, out, scratch) != 0)
+        return 5;
+    f = fopen(argv[3], "wb");
+    if (!f || fwrite(y, 1, out_bytes, f) != out_bytes)
+        return 6;
+    fclose(f);
+    printf("%s\n", fc_DIM_0_NAME);
+    return 0;
+}
+"""
+
+
+def c_driver(tmp):
+    """A C program against fc.h and fc.o runs batch 5 (and a negative batch
+    is refused): the header's symbolic-dimension interface is usable."""
+    fashion = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
+    base = os.path.join(tmp, "fc")
+    subprocess.run([cgutil.OCTET, "compile", fashion, "-o", base, "--emit=obj,header"],
+                   check=True, stderr=subprocess.DEVNULL)
+    src = os.path.join(tmp, "driver.c")
+    with open(src, "w") as f:
+        f.write(C_DRIVER)
+    exe = os.path.join(tmp, "driver")
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-const-variable",
+                    "-I", tmp, "-I", os.path.join(ROOT, "runtime"), src, base + ".o",
+                    os.path.join(os.environ["OCTET_BUILD"], "liboctet_runtime.a"), "-lm",
+                    "-lpthread", "-o", exe], check=True)
+    x = rng.uniform(0, 1, (5, 1, 28, 28)).astype(np.float32)
+    xf, yf = os.path.join(tmp, "drv.x"), os.path.join(tmp, "drv.y")
+    x.tofile(xf)
+    p = subprocess.run([exe, "5", xf, yf], capture_output=True, text=True)
+    got = np.fromfile(yf, dtype=np.float32).reshape(5, 10) if p.returncode == 0 else None
+    want = cgutil.run_ref(fashion, [("input", x)])["logits"]
+    ok, msg = (False, "exit %d" % p.returncode) if got is None else cgutil.close(got, want, 1e-5)
+    check(ok and p.stdout.strip() == "N",
+          f"C program through fc.h: fc_run_dims at batch 5 matches the interpreter ({msg})")
+
+
 def ppocr(tmp):
     path = os.path.join(MODELS, "ppocr-cls", "model.onnx")
     p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(tmp, "ppocr"),
@@ -327,6 +393,7 @@ def main():
         refused(tmp)
         runner_any_batch(tmp)
         each_sample(tmp)
+        c_driver(tmp)
         have_shared = all(os.path.exists(os.path.join(MODELS, m, "model.onnx"))
                           for m in ("cifar10-cnn", "iris-mlp", "ppocr-cls"))
         if have_shared:
