@@ -19,7 +19,10 @@
  *   Q/DQ                  per-tensor, or per-axis on an axis other than 0
  *   Conv, pools, norms, LRN, Pad, Resize, Expand, Tile, DepthToSpace, ...
  *                         only input 0 batched (weights, scales constant or
- *                         unbatched); Pad adds nothing on axis 0
+ *                         unbatched); Pad adds nothing on axis 0;
+ *                         BatchNormalization not in training mode; Resize
+ *                         not tf_crop_and_resize; MaxPool without Indices
+ *                         (they count across the batch)
  *   Gemm, QGemm           A batched, not transposed; B, C unbatched
  *   MatMul family         A batched of rank >= 2 with B unbatched, or both
  *                         batched of rank >= 3, and the output of A's rank
@@ -395,11 +398,26 @@ static const char *op_rule(const walk *w, int out_rank)
     case IR_OP_QUANTIZELINEAR:
     case IR_OP_DEQUANTIZELINEAR:
         return rule_quant(w);
+    case IR_OP_BATCHNORM:
+        if (ir_attr_int(n, "training_mode", 0) || n->n_out > 1)
+            return "in training mode its statistics span the batch";
+        return only_first_batched(w);
+    case IR_OP_RESIZE: {
+        const ir_attr *mode = ir_node_attr(n, "coordinate_transformation_mode");
+        static const char crop[] = "tf_crop_and_resize";
+        if (mode && mode->s.len == sizeof crop - 1 && !memcmp(mode->s.data, crop, mode->s.len))
+            return "its region of interest may move along the batch axis";
+        return only_first_batched(w);
+    }
+    case IR_OP_MAXPOOL:
+        if (n->n_out > 1 && n->out[1] && n->out[1]->name[0])
+            return "its Indices count across the whole batch";
+        return only_first_batched(w);
     case IR_OP_CONV: case IR_OP_CONVTRANSPOSE: case IR_OP_QLINEARCONV:
-    case IR_OP_CONVINTEGER: case IR_OP_MAXPOOL: case IR_OP_AVERAGEPOOL:
-    case IR_OP_GLOBALAVERAGEPOOL: case IR_OP_GLOBALMAXPOOL: case IR_OP_BATCHNORM:
+    case IR_OP_CONVINTEGER: case IR_OP_AVERAGEPOOL:
+    case IR_OP_GLOBALAVERAGEPOOL: case IR_OP_GLOBALMAXPOOL:
     case IR_OP_INSTANCENORM: case IR_OP_LRN: case IR_OP_DEPTHTOSPACE:
-    case IR_OP_SPACETODEPTH: case IR_OP_RESIZE: case IR_OP_EXPAND: case IR_OP_TILE:
+    case IR_OP_SPACETODEPTH: case IR_OP_EXPAND: case IR_OP_TILE:
     case IR_OP_IDENTITY: case IR_OP_DROPOUT: case IR_OP_RESHAPE:
         return only_first_batched(w);
     case IR_OP_TRILU:
