@@ -4,7 +4,8 @@
  * be compiled at batch 1 and looped over the batch at run time (batch.h).
  *
  * The proof walks the graph prepared at batch 1 (g1) beside the same model
- * prepared at batch CG_BATCH_PROBE (gp), matching values by name.  A value
+ * prepared at batch CG_BATCH_PROBE (gp), matching values by name (and each
+ * node with the one of the same op and input names there).  A value
  * is batched when the batch is its axis 0 (g1 has 1 there, gp the probe,
  * and every other dim is equal); any other value must have the same shape
  * in both and, if constant, the same bytes, so it cannot depend on the
@@ -490,6 +491,21 @@ static const char *op_rule(const walk *w, int out_rank)
 
 /* ---- the proof ------------------------------------------------------------ */
 
+/* Whether node p of the probe copy is node n: same op, inputs of the same
+ * names. */
+static bool same_node(const ir_node *n, const ir_node *p)
+{
+    if (!p || p->op != n->op || p->n_in != n->n_in)
+        return false;
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->in[i] != !p->in[i])
+            return false;
+        if (n->in[i] && strcmp(n->in[i]->name, p->in[i]->name))
+            return false;
+    }
+    return true;
+}
+
 static oct_status not_separable(oct_ctx *ctx, const ir_node *n, const cg_batch *b,
                                 const char *why)
 {
@@ -552,7 +568,7 @@ oct_status cg_batch_check(oct_ctx *ctx, const ir_model *m1, const ir_model *mp,
             if (!v || !v->name[0])
                 continue;
             const ir_value *t = ir_graph_find(gp, v->name);
-            if (!t || !t->producer || t->producer->op != n->op || !shapes_match(v, t, any))
+            if (!t || !same_node(n, t->producer) || !shapes_match(v, t, any))
                 return not_separable(ctx, n, b, any ? "its output does not keep the batch "
                                      "on axis 0" : "an output depends on the batch");
             bat[v->id] = any;
