@@ -11,7 +11,10 @@ mix the items of the batch (a reduction, a Softmax, a Transpose, a Reshape
 over axis 0) are refused with a diagnostic naming the node and suggesting
 --input-shape; ppocr-cls, symbolic in H and W, too, and compiles with
 --input-shape.  The public API's JIT runner takes batch 1, then 4, then 2
-on one runner, and `octet run X.so --each-sample` samples of any batch."""
+on one runner; `octet run X.so --each-sample` samples of any batch; a C
+program built against the generated header runs fc_run_dims; batched and
+static inputs and outputs sit side by side, and `octet run X.so` refuses
+inputs that disagree on the batch."""
 import csv
 import ctypes
 import json
@@ -231,6 +234,37 @@ def refused(tmp):
           "x.view(x.size(0), -1): compiled without --input-shape, batch 4 = relu(x) reshaped")
 
 
+def mixed_inputs(tmp):
+    """Inputs x [N,4] and z [N,4] batched, s [4] static (the same for every
+    item); outputs y = x*s + z [N,4] and the unbatched t = s+s [4]."""
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "s"], ["xs"]), helper.make_node("Add", ["xs", "z"], ["y"]),
+         helper.make_node("Add", ["s", "s"], ["t"])], "mixed",
+        [helper.make_tensor_value_info("x", f, ["N", 4]), helper.make_tensor_value_info("s", f, [4]),
+         helper.make_tensor_value_info("z", f, ["N", 4])],
+        [helper.make_tensor_value_info("y", f, ["N", 4]), helper.make_tensor_value_info("t", f, [4])])
+    path = os.path.join(tmp, "mixed.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    so = cgutil.compile_so(path, tmp, "mixed")
+    x, z = rng.normal(0, 1, (2, 5, 4)).astype(np.float32)
+    sv = rng.normal(0, 1, 4).astype(np.float32)
+    sig, (y, t) = run_dims(so, "mixed", [x, sv, z])
+    shapes = [i["shape"] for i in sig["inputs"]] + [o["shape"] for o in sig["outputs"]]
+    check(shapes == [["N", 4], [4], ["N", 4], ["N", 4], [4]] and
+          np.array_equal(y, x * sv + z) and np.array_equal(t, sv + sv),
+          f"batched and static inputs and outputs side by side at batch 5 ({shapes})")
+    xf, sf, zf = (os.path.join(tmp, n + ".npy") for n in "xsz")
+    np.save(xf, x[:3])
+    np.save(sf, sv)
+    np.save(zf, z[:2])
+    p = subprocess.run([cgutil.OCTET, "run", so, "--input", "x=" + xf, "--input", "s=" + sf,
+                        "--input", "z=" + zf], capture_output=True, text=True)
+    check(p.returncode == 2 and "'N'" in p.stderr,
+          f"`octet run X.so` refuses inputs of batch 3 and 2 (exit {p.returncode}: "
+          f"{p.stderr.strip()[-120:]})")
+
+
 def each_sample(tmp):
     """`octet run X.so --each-sample`: samples of batch 3, outputs stacked."""
     fashion = os.path.join(ROOT, "models", "fashion-cnn", "fashion-cnn.onnx")
@@ -404,6 +438,7 @@ def main():
         runner_any_batch(tmp)
         each_sample(tmp)
         c_driver(tmp)
+        mixed_inputs(tmp)
         have_shared = all(os.path.exists(os.path.join(MODELS, m, "model.onnx"))
                           for m in ("cifar10-cnn", "iris-mlp", "ppocr-cls"))
         if have_shared:
