@@ -423,7 +423,10 @@ oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
                           const oct_compile_options *o, oct_runner **out);
 /* Runs once on inputs (one per model input, in order).  *outputs receives
  * n_outputs tensors in the context (oct_model_output_count of the model),
- * freed with the context or by oct_tensors_free. */
+ * freed with the context or by oct_tensors_free.  The JIT compiles at the
+ * first run for its input shapes; a symbolic leading (batch) dimension the
+ * graph keeps apart stays free, so later runs may change the batch
+ * (docs/compile.md), every other dimension must stay. */
 oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inputs,
                           oct_tensor **outputs, size_t *n_outputs);
 /* Releases an array of n tensors that oct_runner_run returned. */

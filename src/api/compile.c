@@ -4,14 +4,20 @@
  * passes, then qdq_fuse (QDQ islands around Conv/MatMul/Gemm become integer
  * ops) unless the QDQ graph is to be kept or the target is not x86-64 (the
  * integer kernels are x86-64 code: other targets compute QDQ models in
- * float between exact Q/DQ), then the LLVM backend.  oct_runner runs a
- * model in this process through the reference interpreter or the JIT.
+ * float between exact Q/DQ), then the LLVM backend.  A symbolic leading
+ * (batch) dimension left unbound is compiled for run time when the graph
+ * is proved to keep its items apart (codegen/batch.h): the model is
+ * prepared at batch 1 (the body) and at a probe batch (for the proof).
+ * oct_runner runs a model in this process through the reference
+ * interpreter or the JIT; the JIT behind oct_runner_run loops the body of
+ * such a model over each run's batch.
  */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "codegen/batch.h"
 #include "codegen/codegen.h"
 #include "codegen/jit.h"
 #include "passes/passes.h"
@@ -132,16 +138,72 @@ static const char *derive_name(oct_ctx *ctx, const char *out_base)
     return name;
 }
 
-/* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse. */
-static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
-                                      const oct_compile_options *o, ir_model **out)
+/* A copy of sym with the batch of b bound to `batch` on every batched
+ * input, then the passes (NULL: the default ones) and, if `fuse`,
+ * qdq_fuse. */
+static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_batch *b,
+                                   int64_t batch, const char *passes, bool fuse,
+                                   ir_model **out)
 {
-    oct_status st = api_clone_ir(ctx, m->ir, out);
+    oct_status st = api_clone_ir(ctx, sym, out);
+    const ir_graph *g = st ? NULL : (*out)->graph;
+    for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
+        ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        if (b->in_batched[k++]) {
+            int64_t dims[OPS_MAX_RANK];
+            for (int d = 0; d < v->type.rank && d < OPS_MAX_RANK; d++)
+                dims[d] = d ? v->type.dims[d].value : batch;
+            st = pass_bind_input_type(ctx, v, v->type.dtype, v->type.rank, dims);
+        }
+    }
     if (!st)
-        st = api_prepare(ctx, *out, o->shapes, o->n_shapes);
-    bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
-    if (!st && !o->keep_qdq && x86_target)
+        st = api_run_pipeline(ctx, *out, passes ? passes : "default");
+    if (!st && fuse)
         st = pass_run_list(*out, "qdq_fuse", ctx);
+    return st;
+}
+
+/* The model sym (input shapes bound) prepared for the backend: as it is
+ * when no input dimension is symbolic (b->name NULL); else, when the graph
+ * is proved batch-separable (cg_batch_check), at batch 1 with b filled.
+ * passes NULL: the default ones. */
+static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                   cg_batch *b, ir_model **out)
+{
+    oct_status st = cg_batch_find(ctx, sym->graph, b);
+    if (st)
+        return st;
+    if (!b->name) {
+        *out = sym;
+        st = api_run_pipeline(ctx, sym, passes ? passes : "default");
+        if (!st && fuse)
+            st = pass_run_list(sym, "qdq_fuse", ctx);
+        return st;
+    }
+    ir_model *probe;
+    st = prepare_at_batch(ctx, sym, b, 1, passes, fuse, out);
+    if (!st)
+        st = prepare_at_batch(ctx, sym, b, CG_BATCH_PROBE, passes, fuse, &probe);
+    if (!st)
+        st = cg_batch_check(ctx, *out, probe, b);
+    return st;
+}
+
+/* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse;
+ * a symbolic batch (b->name set) compiled at batch 1. */
+static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
+                                      const oct_compile_options *o, cg_batch *b,
+                                      ir_model **out)
+{
+    ir_model *sym;
+    oct_status st = api_clone_ir(ctx, m->ir, &sym);
+    for (size_t i = 0; !st && i < o->n_shapes; i++)
+        st = pass_bind_input_shape(ctx, sym->graph, o->shapes[i]);
+    bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
+    if (!st)
+        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, out);
     return st;
 }
 
@@ -156,11 +218,13 @@ oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_optio
         return oct_error(ctx, OCT_EUSAGE, "output '%s': the last component names the "
                          "model", out_base);
     ir_model *ir;
+    cg_batch batch;
     oct_status st = api_check_output_dir(ctx, out_base);
     if (!st)
-        st = prepare_for_backend(ctx, m, o, &ir);
+        st = prepare_for_backend(ctx, m, o, &batch, &ir);
     if (st)
         return st;
+    cg.batch = batch.name ? &batch : NULL;
     cg_module *cm;
     if ((st = cg_compile(ctx, ir, &cg, &cm)) != OCT_OK)
         return st;
@@ -183,6 +247,9 @@ struct oct_runner {
     cg_jit *j;
     void *scratch;
     size_t scratch_size;
+    /* name set: the JIT module is the batch-1 body of a symbolic batch,
+     * run at any batch through NAME_run_dims */
+    cg_batch batch;
 };
 
 oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
@@ -214,18 +281,83 @@ oct_status oct_runner_new(oct_ctx *ctx, const oct_model *m, const char *engine,
     return OCT_OK;
 }
 
+/* Whether the run-time inputs of g have known ranks and one symbolic
+ * leading dimension, under one name wherever it appears (what
+ * cg_batch_find accepts once the other dims are bound). */
+static bool leading_symbolic(const ir_graph *g)
+{
+    const char *name = NULL;
+    int n = 0;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const ir_value *v = g->inputs[i];
+        if (v->init)
+            continue;
+        if (!v->has_type || v->type.rank < 0 || (v->type.rank && !v->type.dims))
+            return false;
+        if (v->type.rank < 1 || v->type.dims[0].value >= 0)
+            continue;
+        const char *p = v->type.dims[0].param;
+        if (n++ && (!p || !name || strcmp(p, name)))
+            return false;
+        name = p;
+    }
+    return n > 0;
+}
+
+/* Tries the proof of batch separability on ir (its other dims bound) in a
+ * context of its own, so a graph that fails it leaves no diagnostic: the
+ * runner then binds the batch of the first run as before.  On success
+ * r->batch describes the batch (in r's context). */
+static oct_status runner_try_batch(oct_runner *r, const ir_model *ir, bool fuse)
+{
+    oct_ctx *ctx = r->ctx;
+    memset(&r->batch, 0, sizeof r->batch);
+    oct_ctx *tmp = oct_ctx_new();
+    if (!tmp)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    *oct_ctx_limits(tmp) = *oct_ctx_limits(ctx);
+    ir_model *copy, *body;
+    cg_batch b;
+    oct_status st = api_clone_ir(tmp, ir, &copy);
+    if (!st)
+        st = prepare_symbolic(tmp, copy, r->passes, fuse, &b, &body);
+    if (!st && b.name) {
+        r->batch.name = ir_strdup(ctx, b.name);
+        r->batch.in_batched = ir_alloc_array(ctx, b.n_in + 1, sizeof *b.in_batched);
+        r->batch.out_batched = ir_alloc_array(ctx, b.n_out + 1, sizeof *b.out_batched);
+        if (!r->batch.name || !r->batch.in_batched || !r->batch.out_batched) {
+            memset(&r->batch, 0, sizeof r->batch);
+            oct_ctx_free(tmp);
+            return OCT_EINTERNAL;
+        }
+        r->batch.n_in = b.n_in;
+        r->batch.n_out = b.n_out;
+        memcpy(r->batch.in_batched, b.in_batched, b.n_in * sizeof *b.in_batched);
+        memcpy(r->batch.out_batched, b.out_batched, b.n_out * sizeof *b.out_batched);
+    }
+    bool oom = st == OCT_EINTERNAL;
+    oct_ctx_free(tmp);
+    return oom ? oct_error(ctx, OCT_EINTERNAL, "out of memory trying the batch loop") : OCT_OK;
+}
+
 /* First run: copy the model, bind each input to the tensor given, run the
- * passes, and for the JIT compile it. */
-static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size_t n_in)
+ * passes, and for the JIT compile it.  any_batch (the JIT behind
+ * oct_runner_run): a symbolic leading dimension the graph keeps apart
+ * stays symbolic, the module is the batch-1 body, and later runs may
+ * change the batch. */
+static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size_t n_in,
+                                 bool any_batch)
 {
     oct_ctx *ctx = r->ctx;
     static const oct_compile_options defaults_storage;
     const oct_compile_options *o = r->opts ? r->opts : &defaults_storage;
+    bool keep = (r->opts && r->opts->keep_qdq) || r->passes;
     ir_model *ir;
     oct_status st = api_clone_ir(ctx, r->source->ir, &ir);
     for (size_t i = 0; !st && i < o->n_shapes; i++)
         st = pass_bind_input_shape(ctx, ir->graph, o->shapes[i]);
     const ir_graph *g = ir ? ir->graph : NULL;
+    bool try_batch = !st && r->jit && any_batch && leading_symbolic(g);
     for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
         ir_value *v = g->inputs[i];
         if (v->init)
@@ -233,18 +365,40 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         if (k >= n_in)
             return oct_error(ctx, OCT_EUSAGE, "no tensor given for model input '%s'",
                              v->name);
+        bool sym0 = try_batch && v->type.rank > 0 && v->type.dims[0].value < 0;
+        const char *param = sym0 ? v->type.dims[0].param : NULL;
         st = pass_bind_input_type(ctx, v, in[k]->dtype, in[k]->rank, in[k]->dims);
+        if (!st && sym0) { /* the batch stays symbolic for the proof */
+            v->type.dims[0].value = -1;
+            v->type.dims[0].param = param;
+        }
         k++;
     }
-    if (!st)
-        st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
+    if (!st && try_batch)
+        st = runner_try_batch(r, ir, r->jit && !keep);
+    if (!st && try_batch && r->batch.name) {
+        ir_model *body;
+        st = prepare_at_batch(ctx, ir, &r->batch, 1, r->passes, !keep, &body);
+        ir = body;
+    } else if (!st) {
+        /* no batch loop: the first run's batch, as the other dims */
+        for (size_t i = 0, k = 0; try_batch && !st && i < g->n_inputs; i++) {
+            ir_value *v = g->inputs[i];
+            if (v->init)
+                continue;
+            st = pass_bind_input_type(ctx, v, in[k]->dtype, in[k]->rank, in[k]->dims);
+            k++;
+        }
+        if (!st)
+            st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
+        if (!st && r->jit && !keep)
+            st = pass_run_list(ir, "qdq_fuse", ctx);
+    }
     if (st)
         return st;
     if (r->jit) {
-        bool keep = (r->opts && r->opts->keep_qdq) || r->passes;
-        if (!keep && (st = pass_run_list(ir, "qdq_fuse", ctx)))
-            return st;
-        cg_options cg = {.name = "octet_jit", .opt_level = 3};
+        cg_options cg = {.name = "octet_jit", .opt_level = 3,
+                         .batch = r->batch.name ? &r->batch : NULL};
         if (r->opts)
             cg.opt_level = r->opts->cg.opt_level;
         if ((st = cg_jit_create(ctx, ir, &cg, &r->j)))
@@ -291,7 +445,7 @@ oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_
         views[i].dims = (int64_t *)inputs[i].dims;
         in[i] = &views[i];
     }
-    return runner_prepare(r, in, n_inputs);
+    return runner_prepare(r, in, n_inputs, false);
 }
 
 oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out)
@@ -309,8 +463,9 @@ oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out)
     return OCT_OK;
 }
 
-/* One block per output: dims then data, from the context's allocator. */
-static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, oct_tensor *t)
+/* One block per output: dims then data, from the context's allocator.
+ * batch >= 0: axis 0 is the batch, of that size. */
+static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, int64_t batch, oct_tensor *t)
 {
     const ir_dtype_traits *tr = ir_dtype_info(v->type.dtype);
     uint64_t elems = 1;
@@ -318,7 +473,7 @@ static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, oct_tensor *t)
         if (v->type.dims[d].value < 0)
             return oct_error(ctx, OCT_EUNSUPPORTED, "output '%s' has a dimension the "
                              "compiled model does not fix", v->name);
-        elems *= (uint64_t)v->type.dims[d].value;
+        elems *= (uint64_t)(d == 0 && batch >= 0 ? batch : v->type.dims[d].value);
     }
     uint64_t nbytes = (elems * tr->bits + 7) / 8;
     size_t dims_bytes = (size_t)v->type.rank * sizeof(int64_t);
@@ -327,7 +482,7 @@ static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, oct_tensor *t)
         return OCT_EINTERNAL;
     int64_t *dims = (int64_t *)block;
     for (int d = 0; d < v->type.rank; d++)
-        dims[d] = v->type.dims[d].value;
+        dims[d] = d == 0 && batch >= 0 ? batch : v->type.dims[d].value;
     t->name = v->name;
     t->dtype = (int32_t)v->type.dtype;
     t->rank = v->type.rank;
@@ -408,7 +563,7 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         }
     }
     if (!st && !r->prepared)
-        st = runner_prepare(r, (const ir_tensor *const *)in, n_inputs);
+        st = runner_prepare(r, (const ir_tensor *const *)in, n_inputs, true);
     const ir_graph *g = r->prepared ? r->prepared->graph : NULL;
     size_t n_out = g ? g->n_outputs : 0;
     oct_tensor *outs = NULL;
@@ -435,7 +590,10 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         }
     } else if (!st) {
         /* the compiled function checks nothing: check against the shapes
-         * the module was compiled for */
+         * the module was compiled for (with a batch loop, axis 0 of the
+         * batched inputs is the batch: any, the same on each) */
+        const cg_batch *bt = r->batch.name ? &r->batch : NULL;
+        int64_t batch = -1;
         const void **in_ptrs = oct_malloc(ctx, (n_inputs + 1) * sizeof *in_ptrs);
         void **out_ptrs = oct_malloc(ctx, (n_out + 1) * sizeof *out_ptrs);
         if (!in_ptrs || !out_ptrs)
@@ -447,23 +605,32 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
             if (k >= n_inputs)
                 st = oct_error(ctx, OCT_EUSAGE, "no tensor given for model input '%s'",
                                v->name);
+            bool batched = bt && k < bt->n_in && bt->in_batched[k];
             bool same = !st && in[k]->dtype == v->type.dtype && in[k]->rank == v->type.rank;
-            for (int d = 0; same && d < v->type.rank; d++)
+            for (int d = batched ? 1 : 0; same && d < v->type.rank; d++)
                 same = in[k]->dims[d] == v->type.dims[d].value;
+            if (same && batched) {
+                same = batch < 0 || in[k]->dims[0] == batch;
+                batch = in[k]->dims[0];
+            }
             if (!st && !same)
                 st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, v->name,
                                "input '%s' differs in dtype or shape from the first "
-                               "run's, which the model was compiled for", v->name);
+                               "run's, which the model was compiled for%s", v->name,
+                               bt ? " (the batch aside, the same on every input)" : "");
             if (!st)
                 in_ptrs[k] = in[k]->data;
             k++;
         }
         for (size_t k = 0; !st && k < n_out; k++) {
-            st = alloc_output(ctx, g->outputs[k], &outs[k]);
+            st = alloc_output(ctx, g->outputs[k], bt && bt->out_batched[k] ? batch : -1,
+                              &outs[k]);
             if (!st)
                 out_ptrs[k] = outs[k].data;
         }
-        if (!st && cg_jit_run(r->j)(in_ptrs, out_ptrs, r->scratch) != 0)
+        int rc = st ? 0 : bt ? cg_jit_run_dims(r->j)(&batch, in_ptrs, out_ptrs, r->scratch)
+                             : cg_jit_run(r->j)(in_ptrs, out_ptrs, r->scratch);
+        if (rc != 0)
             st = oct_error(ctx, OCT_EINTERNAL, "the compiled model reported a failure");
         oct_free(ctx, in_ptrs, (n_inputs + 1) * sizeof *in_ptrs);
         oct_free(ctx, out_ptrs, (n_out + 1) * sizeof *out_ptrs);

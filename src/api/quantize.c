@@ -9,7 +9,9 @@
  * BatchNormalization or bias Add folded into its Conv quantizes as one
  * layer: one rounding, an int32 bias), keep an FP32 copy for the report,
  * then plan, calibrate (or load statistics), choose formats, optionally
- * spend an error budget, and rewrite with Q/DQ.
+ * spend an error budget, and rewrite with Q/DQ.  A symbolic leading
+ * (batch) dimension of the inputs is restored in the result when nothing
+ * folded could depend on it (restore_batch).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -438,6 +440,35 @@ static oct_status prepare(oct_ctx *ctx, const prepare_args *pa, ir_model *m)
     return st;
 }
 
+/* Gives the rewritten model m back the symbolic leading dimensions the
+ * original declared on its inputs, outputs and value_info (prepare bound
+ * them to the first sample's), so the QDQ model takes any batch as the
+ * original did.  Only when the original has no Shape or Size node: then
+ * nothing the passes folded at the sample's batch depends on it. */
+static oct_status restore_batch(oct_ctx *ctx, const ir_model *original, ir_model *m)
+{
+    const ir_graph *og = original->graph;
+    for (size_t k = 0; k < og->n_nodes; k++)
+        if (og->nodes[k]->op == IR_OP_SHAPE || og->nodes[k]->op == IR_OP_SIZE)
+            return OCT_OK;
+    for (size_t i = 0; i < og->n_values; i++) {
+        const ir_value *ov = og->values[i];
+        if (ov->init || !ov->has_type || ov->type.rank < 1 || !ov->type.dims ||
+            ov->type.dims[0].value >= 0 || !(ov->flags & (IR_VAL_INPUT | IR_VAL_OUTPUT |
+                                                          IR_VAL_INFO)))
+            continue;
+        ir_value *v = ir_graph_find(m->graph, ov->name);
+        if (!v || v->init || v->type.rank != ov->type.rank || !v->type.dims)
+            continue;
+        v->type.dims[0].value = -1;
+        v->type.dims[0].param = ov->type.dims[0].param
+                                    ? ir_strdup(ctx, ov->type.dims[0].param) : NULL;
+        if (ov->type.dims[0].param && !v->type.dims[0].param)
+            return OCT_EINTERNAL;
+    }
+    return OCT_OK;
+}
+
 static oct_status fresh_model(void *user, oct_ctx *ctx, ir_model **out)
 {
     const prepare_args *pa = user;
@@ -557,6 +588,8 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         st = quant_report_pair(fp32, m, &data, &r->rep, ctx);
         r->measured = !st;
     }
+    if (!st)
+        st = restore_batch(ctx, original, m);
     cg_jit_quant_engine_free(jit, ctx);
     if (r) {
         r->opts = q;

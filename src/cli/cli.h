@@ -68,6 +68,14 @@ const char *cli_opt_value(int argc, char **argv, int *i, const char *name);
 typedef int (*cli_run_fn)(const void *const *inputs, void *const *outputs, void *scratch);
 typedef int (*cli_run_threads_fn)(const void *const *inputs, void *const *outputs,
                                   void *scratch, octrt_pool *pool);
+/* The entries of a model compiled with a symbolic dimension (its
+ * signature's "dims"): dims[] gives each one's value. */
+typedef int (*cli_run_dims_fn)(const int64_t *dims, const void *const *inputs,
+                               void *const *outputs, void *scratch);
+typedef int (*cli_run_dims_threads_fn)(const int64_t *dims, const void *const *inputs,
+                                       void *const *outputs, void *scratch,
+                                       octrt_pool *pool);
+typedef unsigned long long (*cli_scratch_size_for_fn)(const int64_t *dims);
 
 /* Gives the tensor fed to model input `name` (owned by the provider, alive
  * until the run ends), or a diagnostic (a missing input is OCT_EUSAGE). */
@@ -79,6 +87,10 @@ typedef struct cli_compiled_run {
     const char *signature;           /* NAME_signature JSON */
     cli_run_fn run;
     cli_run_threads_fn run_threads;  /* NULL if the model has none */
+    /* NULL unless the signature has symbolic "dims" */
+    cli_run_dims_fn run_dims;
+    cli_run_dims_threads_fn run_dims_threads;
+    cli_scratch_size_for_fn scratch_size_for;
     cli_input_fn get_input;
     void *input_user;
     const char *output_dir;          /* NULL: no files */

@@ -7,7 +7,9 @@
  * line as for ONNX models (optionally writing the outputs as .npy or .pb).
  * --each-sample, as for ONNX models, runs once per leading-axis slice of
  * the inputs that carry one more axis than the signature gives and stacks
- * the outputs the same way.
+ * the outputs the same way.  A signature with symbolic "dims" (a batch
+ * compiled for run time) takes their values from the inputs' shapes and
+ * calls NAME_run_dims (NAME_run_dims_threads on a pool) instead.
  *
  * cli_run_compiled, the signature-driven runner, is shared with
  * `octet run MODEL.onnx --jit` (cmd_run.c), which gets its entry points
@@ -44,8 +46,14 @@ static int32_t dtype_of(const char *np)
     return 0;
 }
 
-/* One signature entry as a tensor description; false if malformed. */
-static bool io_spec(const cJSON *o, const char **name, int32_t *dt, int *rank, int64_t *dims)
+/* Symbolic dimensions a signature may name ("dims"). */
+#define MAX_SYM_DIMS 8
+
+/* One signature entry as a tensor description; false if malformed.  A
+ * shape entry naming one of the signature's symbolic dims (syms) gives
+ * sym[d] = its index there (-1 for a number) and dims[d] = -1. */
+static bool io_spec(const cJSON *o, const cJSON *syms, const char **name, int32_t *dt,
+                    int *rank, int64_t *dims, int *sym)
 {
     const cJSON *n = cJSON_GetObjectItem(o, "name"), *t = cJSON_GetObjectItem(o, "dtype"),
                 *s = cJSON_GetObjectItem(o, "shape");
@@ -57,11 +65,47 @@ static bool io_spec(const cJSON *o, const char **name, int32_t *dt, int *rank, i
     *rank = cJSON_GetArraySize(s);
     for (int d = 0; d < *rank; d++) {
         const cJSON *v = cJSON_GetArrayItem(s, d);
+        sym[d] = -1;
+        if (cJSON_IsString(v)) {
+            for (int k = 0; k < cJSON_GetArraySize(syms) && k < MAX_SYM_DIMS; k++) {
+                const cJSON *sd = cJSON_GetArrayItem(syms, k);
+                if (cJSON_IsString(sd) && !strcmp(sd->valuestring, v->valuestring))
+                    sym[d] = k;
+            }
+            if (sym[d] < 0)
+                return false;
+            dims[d] = -1;
+            continue;
+        }
         if (!cJSON_IsNumber(v) || v->valuedouble < 0)
             return false;
         dims[d] = (int64_t)v->valuedouble;
     }
     return *dt != 0;
+}
+
+/* Checks tensor t (whose axes start at `lead`) against the entry's dims:
+ * fixed ones must be equal; symbolic ones take t's value (dimv[], -1 while
+ * unset) and must agree with what another input gave. */
+static oct_status match_dims(oct_ctx *ctx, const char *name, const oct_tensor *t, int lead,
+                             int rank, const int64_t *dims, const int *sym, const cJSON *syms,
+                             int64_t *dimv, bool *same)
+{
+    *same = true;
+    for (int d = 0; *same && d < rank; d++) {
+        int64_t got = t->dims[d + lead];
+        if (sym[d] < 0) {
+            *same = got == dims[d];
+        } else if (dimv[sym[d]] < 0) {
+            dimv[sym[d]] = got;
+        } else if (dimv[sym[d]] != got) {
+            return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, name, "input '%s' dim %d "
+                                "gives '%s' = %lld, an earlier input %lld", name, d,
+                                cJSON_GetArrayItem(syms, sym[d])->valuestring,
+                                (long long)got, (long long)dimv[sym[d]]);
+        }
+    }
+    return OCT_OK;
 }
 
 oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
@@ -76,6 +120,11 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     oct_status st = OCT_OK;
     const cJSON *ins = cJSON_GetObjectItem(sig, "inputs"), *outs = cJSON_GetObjectItem(sig, "outputs");
     const cJSON *ss = cJSON_GetObjectItem(sig, "scratch_size");
+    const cJSON *syms = cJSON_GetObjectItem(sig, "dims");
+    int n_syms = cJSON_GetArraySize(syms);
+    int64_t dimv[MAX_SYM_DIMS];
+    for (int k = 0; k < MAX_SYM_DIMS; k++)
+        dimv[k] = -1;
     int n_in = cJSON_GetArraySize(ins), n_out = cJSON_GetArraySize(outs);
     if (n_in < 0)
         n_in = 0;
@@ -95,8 +144,14 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     void *scratch = NULL;
     octrt_pool *pool = NULL;
     double *times = NULL;
-    if (!cJSON_IsArray(ins) || !cJSON_IsArray(outs) || !cJSON_IsNumber(ss)) {
+    if (!cJSON_IsArray(ins) || !cJSON_IsArray(outs) || !cJSON_IsNumber(ss) ||
+        (syms && (!cJSON_IsArray(syms) || n_syms > MAX_SYM_DIMS))) {
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
+        goto done;
+    }
+    if (n_syms > 0 && !r->run_dims) {
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "the signature has symbolic "
+                          "dims but the library has no %s_run_dims", sym_base);
         goto done;
     }
     if (!in_ptrs || !out_ptrs || !out_t || !out_names || !in_base || !out_base || !in_step ||
@@ -107,9 +162,9 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     for (int k = 0; k < n_in && st == OCT_OK; k++) {
         const char *name;
         int32_t dt;
-        int rank;
+        int rank, sym[CLI_MAX_RANK];
         int64_t dims[CLI_MAX_RANK];
-        if (!io_spec(cJSON_GetArrayItem(ins, k), &name, &dt, &rank, dims)) {
+        if (!io_spec(cJSON_GetArrayItem(ins, k), syms, &name, &dt, &rank, dims, sym)) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
             break;
         }
@@ -119,8 +174,9 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         /* --each-sample: an input with one more leading axis holds samples */
         int lead = r->each_sample && t->rank == rank + 1;
         bool same = t->dtype == dt && t->rank == rank + lead;
-        for (int d = 0; same && d < rank; d++)
-            same = t->dims[d + lead] == dims[d];
+        if (same && (st = match_dims(ctx, name, t, lead, rank, dims, sym, syms, dimv,
+                                     &same)) != OCT_OK)
+            break;
         if (same && lead) {
             if (oct_dtype_bits(dt) % 8) {
                 st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, name, "--each-sample: "
@@ -138,13 +194,19 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         }
         if (!same) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, name, "input '%s': the "
-                              "compiled model takes %s of rank %d with fixed dims; the file "
+                              "compiled model takes %s of rank %d%s; the file "
                               "holds %s of rank %d or other dims", name, oct_dtype_name(dt),
-                              rank, oct_dtype_name(t->dtype), t->rank);
+                              rank, n_syms > 0 ? " (symbolic dims aside, fixed dims)"
+                                                : " with fixed dims",
+                              oct_dtype_name(t->dtype), t->rank);
             break;
         }
         in_base[k] = t->data;
     }
+    for (int k = 0; k < n_syms && st == OCT_OK; k++)
+        if (dimv[k] < 0)
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "no input gives symbolic "
+                              "dimension '%s'", cJSON_GetArrayItem(syms, k)->valuestring);
     if (st == OCT_OK && r->each_sample && n_samples < 0)
         st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "--each-sample: no input "
                           "has one more leading axis than the model input it feeds");
@@ -153,12 +215,16 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     int lead = r->each_sample ? 1 : 0;
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
         int32_t dt;
-        int rank;
+        int rank, sym[CLI_MAX_RANK];
         int64_t dims[CLI_MAX_RANK + 1];
-        if (!io_spec(cJSON_GetArrayItem(outs, k), &out_names[k], &dt, &rank, dims + lead)) {
+        if (!io_spec(cJSON_GetArrayItem(outs, k), syms, &out_names[k], &dt, &rank, dims + lead,
+                     sym)) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature JSON");
             break;
         }
+        for (int d = 0; d < rank; d++)
+            if (sym[d] >= 0)
+                dims[d + lead] = dimv[sym[d]];
         if (lead && oct_dtype_bits(dt) % 8) {
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, out_names[k],
                               "--each-sample: %s outputs cannot be stacked",
@@ -175,7 +241,8 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     }
     if (st != OCT_OK)
         goto done;
-    size_t scratch_size = (size_t)ss->valuedouble;
+    size_t scratch_size = n_syms > 0 && r->scratch_size_for
+                              ? (size_t)r->scratch_size_for(dimv) : (size_t)ss->valuedouble;
     scratch = aligned_alloc(64, (scratch_size + 63) / 64 * 64 + 64);
     times = calloc((size_t)r->repeat, sizeof *times);
     if (r->threads > 1 && !(pool = octrt_pool_create(r->threads))) {
@@ -195,7 +262,13 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
                 in_ptrs[k] = (const uint8_t *)in_base[k] + (uint64_t)smp * in_step[k];
             for (int k = 0; k < n_out; k++)
                 out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
-            int rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
+            int rc;
+            if (n_syms > 0)
+                rc = pool && r->run_dims_threads
+                         ? r->run_dims_threads(dimv, in_ptrs, out_ptrs, scratch, pool)
+                         : r->run_dims(dimv, in_ptrs, out_ptrs, scratch);
+            else
+                rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
                           : r->run(in_ptrs, out_ptrs, scratch);
             if (rc != 0) {
                 st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d",
@@ -333,6 +406,16 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     cli_run_threads_fn run_threads = NULL;
     snprintf(sym, sizeof sym, "%s_run_threads", sym_base);
     *(void **)&run_threads = dlsym(lib, sym);
+    /* a symbolic dimension's entries (absent otherwise) */
+    cli_run_dims_fn run_dims = NULL;
+    cli_run_dims_threads_fn run_dims_threads = NULL;
+    cli_scratch_size_for_fn scratch_size_for = NULL;
+    snprintf(sym, sizeof sym, "%s_run_dims", sym_base);
+    *(void **)&run_dims = dlsym(lib, sym);
+    snprintf(sym, sizeof sym, "%s_run_dims_threads", sym_base);
+    *(void **)&run_dims_threads = dlsym(lib, sym);
+    snprintf(sym, sizeof sym, "%s_scratch_size_for", sym_base);
+    *(void **)&scratch_size_for = dlsym(lib, sym);
     void *weights;
     oct_status st = load_weights(ctx, lib, so_dir, sym_base, sig_text, &weights);
     if (st != OCT_OK)
@@ -340,7 +423,8 @@ static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const 
     file_inputs fi = {opt->inputs, opt->n_inputs, {0}, 0};
     cli_compiled_run r = {
         .sym_base = sym_base, .signature = sig_text, .run = run, .run_threads = run_threads,
-        .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
+        .run_dims = run_dims, .run_dims_threads = run_dims_threads,
+        .scratch_size_for = scratch_size_for, .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
         .pb = opt->pb, .repeat = opt->repeat, .timing = opt->timing, .threads = opt->threads,
         .each_sample = opt->each_sample};
     st = cli_run_compiled(ctx, &r);

@@ -13,6 +13,11 @@
  *                                     the same, kernels split over the pool
  *   const unsigned long long NAME_scratch_size;
  *   const char NAME_signature[];      JSON: inputs, outputs, scratch
+ * and, compiled with a symbolic batch (opts.batch, batch.h), the batch-1
+ * body looped over the batch given at run time:
+ *   int NAME_run_dims(const int64_t *dims, inputs, outputs, scratch);
+ *   int NAME_run_dims_threads(dims, inputs, outputs, scratch, pool);
+ *   unsigned long long NAME_scratch_size_for(const int64_t *dims);
  * Every node becomes an internal function NAME_nK(inputs, outputs,
  * scratch, pool) called in topological order from NAME_run_threads.
  * Intermediate tensors live in `scratch` (64-byte aligned by the caller)
@@ -66,6 +71,10 @@ typedef struct cg_options {
      * module is built in this context, which the caller owns and must keep
      * alive (the JIT passes its thread-safe context). */
     LLVMContextRef context;
+    /* NULL, or the symbolic leading dimension the model is compiled for
+     * (batch.h): m is then the model at batch 1 and the module also gets
+     * NAME_run_dims, NAME_run_dims_threads and NAME_scratch_size_for. */
+    const struct cg_batch *batch;
 } cg_options;
 
 typedef struct cg_module cg_module;

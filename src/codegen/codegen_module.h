@@ -5,6 +5,7 @@
 #ifndef OCTET_CODEGEN_MODULE_H
 #define OCTET_CODEGEN_MODULE_H
 
+#include "codegen/batch.h"
 #include "codegen/codegen.h"
 
 struct cg_module {
@@ -34,12 +35,15 @@ struct cg_module {
     bool wblob_failed;          /* out of memory growing wblob */
     bool report_failed;         /* out of memory growing the report */
     bool native_kernels;        /* calls octet's own kernels (JIT) */
+    const cg_batch *batch;      /* NULL: every shape static */
     cg_report_line *report;
     size_t n_report, cap_report;
 };
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
- * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]} */
+ * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}
+ * and, with a batch, "dims": [its name], that name at axis 0 of the batched
+ * shapes and their "bytes" for one item. */
 oct_status cg_signature(cg_module *cm);
 
 #endif

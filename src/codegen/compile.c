@@ -3,8 +3,9 @@
  * shape, plans memory, creates the LLVM module (target machine, weights as
  * read-only globals, one internal function per node through the lowering
  * dispatch, NAME_run calling them in order, NAME_scratch_size and the
- * NAME_signature JSON string), verifies the module before any
- * optimization, then runs the new pass manager's default<On> pipeline.
+ * NAME_signature JSON string; with a symbolic batch, NAME_run_dims looping
+ * the batch-1 body), verifies the module before any optimization, then
+ * runs the new pass manager's default<On> pipeline.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,34 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
     if (!ir_shape_elems(t->rank, t->dims, &t->nelems) ||
         !ir_dtype_bytes(t->dtype, t->nelems, &t->nbytes))
         return oct_error(ctx, OCT_EINPUT, "compile: tensor '%s' is too large", v->name);
+    return OCT_OK;
+}
+
+/* The batch description matches the graph's inputs and outputs, and one
+ * item of each batched tensor is a whole number of bytes. */
+static oct_status check_batch(oct_ctx *ctx, const cg_module *cm)
+{
+    const ir_graph *g = cm->model->graph;
+    const cg_batch *bt = cm->batch;
+    size_t n_in = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        n_in += !g->inputs[i]->init;
+    if (bt->n_in != n_in || bt->n_out != g->n_outputs)
+        return oct_error(ctx, OCT_EINTERNAL, "compile: the batch description does not "
+                         "match the graph's inputs and outputs");
+    for (size_t i = 0, k = 0; i < g->n_inputs + g->n_outputs; i++) {
+        bool out = i >= g->n_inputs;
+        const ir_value *v = out ? g->outputs[i - g->n_inputs] : g->inputs[i];
+        if (!out && v->init)
+            continue;
+        bool batched = out ? bt->out_batched[i - g->n_inputs] : bt->in_batched[k++];
+        const cg_tensor *t = &cm->tens[v->id];
+        if (batched && t->nelems * ir_dtype_info(t->dtype)->bits != t->nbytes * 8)
+            return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 0, -1, v->name,
+                             "compile: one item of '%s' along symbolic dimension '%s' is "
+                             "not a whole number of bytes: bind it with --input-shape",
+                             v->name, bt->name);
+    }
     return OCT_OK;
 }
 
@@ -222,7 +251,8 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
 static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
 {
     static const char *const suffixes[] = {"_run", "_run_threads", "_scratch_size",
-                                           "_signature", "_weights"};
+                                           "_signature", "_weights", "_run_dims",
+                                           "_run_dims_threads", "_scratch_size_for"};
     size_t len;
     const char *name = LLVMGetValueName2(gv, &len);
     size_t n = strlen(cm->name);
@@ -230,7 +260,7 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
         return false;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
         if (!strcmp(name + n, suffixes[i]))
-            return i < 4 || cm->weights_file;
+            return i < 4 || (i == 4 && cm->weights_file) || (i > 4 && cm->batch);
     return false;
 }
 
@@ -257,6 +287,93 @@ static void internalize_module(cg_module *cm)
     for (LLVMValueRef gv = LLVMGetFirstGlobal(cm->mod); gv; gv = LLVMGetNextGlobal(gv))
         if (!interface_symbol(cm, gv))
             internalize(gv);
+}
+
+/* The run-time batch entries (cm->batch):
+ *   int NAME_run_dims_threads(const int64_t *dims, inputs, outputs, scratch,
+ *                             pool)
+ * runs the batch-1 body (run, NAME_run_threads) dims[0] times, each
+ * batched input and output advanced by one item (its batch-1 bytes) per
+ * iteration; unbatched ones are passed as given.  Returns 1 if dims[0] is
+ * negative, else the first non-zero status of the body, else 0.
+ * NAME_run_dims is it without a pool, and NAME_scratch_size_for(dims) the
+ * scratch it needs: the body's, whatever the batch. */
+static void build_batch_entries(cg_module *cm, cg_fn *f, LLVMValueRef run, LLVMTypeRef run_ty)
+{
+    const ir_graph *g = cm->model->graph;
+    const cg_batch *bt = cm->batch;
+    LLVMContextRef llc = cm->llc;
+    char sym[300];
+    LLVMTypeRef params[5] = {f->ptr, f->ptr, f->ptr, f->ptr, f->ptr};
+    LLVMTypeRef ty = LLVMFunctionType(f->i32, params, 5, 0);
+    snprintf(sym, sizeof sym, "%s_run_dims_threads", cm->name);
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, sym, ty);
+    add_target_attrs(cm, fn);
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(llc);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(llc, fn, "entry"),
+                      head = LLVMAppendBasicBlockInContext(llc, fn, "head"),
+                      body = LLVMAppendBasicBlockInContext(llc, fn, "body"),
+                      next = LLVMAppendBasicBlockInContext(llc, fn, "next"),
+                      fail = LLVMAppendBasicBlockInContext(llc, fn, "fail"),
+                      done = LLVMAppendBasicBlockInContext(llc, fn, "done"),
+                      bad = LLVMAppendBasicBlockInContext(llc, fn, "bad");
+    LLVMPositionBuilderAtEnd(b, entry);
+    size_t n_in = bt->n_in, n_out = bt->n_out;
+    LLVMValueRef ins = LLVMBuildArrayAlloca(b, f->ptr, cg_i64c(f, (int64_t)(n_in + 1)), "ins");
+    LLVMValueRef outs = LLVMBuildArrayAlloca(b, f->ptr, cg_i64c(f, (int64_t)(n_out + 1)), "outs");
+    LLVMValueRef count = LLVMBuildLoad2(b, f->i64, LLVMGetParam(fn, 0), "batch");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, count, cg_i64c(f, 0), ""), bad, head);
+    LLVMPositionBuilderAtEnd(b, head);
+    LLVMValueRef item = LLVMBuildPhi(b, f->i64, "item");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, item, count, ""), body, done);
+    LLVMPositionBuilderAtEnd(b, body);
+    for (int side = 0; side < 2; side++) {
+        size_t n = side ? n_out : n_in;
+        LLVMValueRef from = LLVMGetParam(fn, side ? 2 : 1), to = side ? outs : ins;
+        for (size_t k = 0, slot = 0; slot < n && k < (side ? g->n_outputs : g->n_inputs); k++) {
+            const ir_value *v = side ? g->outputs[k] : g->inputs[k];
+            if (!side && v->init)
+                continue;
+            LLVMValueRef idx = cg_i64c(f, (int64_t)slot);
+            LLVMValueRef p = LLVMBuildLoad2(b, f->ptr, LLVMBuildGEP2(b, f->ptr, from, &idx, 1, ""), "");
+            if (side ? bt->out_batched[slot] : bt->in_batched[slot]) {
+                LLVMValueRef off = LLVMBuildMul(b, item, cg_i64c(f, (int64_t)cm->tens[v->id].nbytes), "");
+                p = LLVMBuildGEP2(b, f->i8, p, &off, 1, "");
+            }
+            LLVMBuildStore(b, p, LLVMBuildGEP2(b, f->ptr, to, &idx, 1, ""));
+            slot++;
+        }
+    }
+    LLVMValueRef args[4] = {ins, outs, LLVMGetParam(fn, 3), LLVMGetParam(fn, 4)};
+    LLVMValueRef rc = LLVMBuildCall2(b, run_ty, run, args, 4, "rc");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntEQ, rc, LLVMConstInt(f->i32, 0, 0), ""), next, fail);
+    LLVMPositionBuilderAtEnd(b, next);
+    LLVMValueRef item1 = LLVMBuildAdd(b, item, cg_i64c(f, 1), "");
+    LLVMBuildBr(b, head);
+    LLVMValueRef phi_vals[2] = {cg_i64c(f, 0), item1};
+    LLVMBasicBlockRef phi_from[2] = {entry, next};
+    LLVMAddIncoming(item, phi_vals, phi_from, 2);
+    LLVMPositionBuilderAtEnd(b, fail);
+    LLVMBuildRet(b, rc);
+    LLVMPositionBuilderAtEnd(b, done);
+    LLVMBuildRet(b, LLVMConstInt(f->i32, 0, 0));
+    LLVMPositionBuilderAtEnd(b, bad);
+    LLVMBuildRet(b, LLVMConstInt(f->i32, 1, 0));
+
+    snprintf(sym, sizeof sym, "%s_run_dims", cm->name);
+    LLVMValueRef fn1 = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f->i32, params, 4, 0));
+    add_target_attrs(cm, fn1);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(llc, fn1, "entry"));
+    LLVMValueRef args1[5] = {LLVMGetParam(fn1, 0), LLVMGetParam(fn1, 1), LLVMGetParam(fn1, 2),
+                             LLVMGetParam(fn1, 3), LLVMConstPointerNull(f->ptr)};
+    LLVMBuildRet(b, LLVMBuildCall2(b, ty, fn, args1, 5, ""));
+
+    snprintf(sym, sizeof sym, "%s_scratch_size_for", cm->name);
+    LLVMValueRef fs = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f->i64, params, 1, 0));
+    add_target_attrs(cm, fs);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(llc, fs, "entry"));
+    LLVMBuildRet(b, LLVMConstInt(f->i64, cm->scratch_size, 0));
+    LLVMDisposeBuilder(b);
 }
 
 static oct_status build_module(cg_module *cm)
@@ -324,6 +441,8 @@ static oct_status build_module(cg_module *cm)
                              LLVMConstPointerNull(f.ptr)};
     LLVMBuildRet(b1, LLVMBuildCall2(b1, run_ty, run, args1, 4, ""));
     LLVMDisposeBuilder(b1);
+    if (cm->batch)
+        build_batch_entries(cm, &f, run, run_ty);
     if ((st = cg_kernels_link(cm)) != OCT_OK)
         return st;
 
@@ -393,6 +512,7 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     cm->opts_context = opts->context;
     cm->weights_file = opts->weights_file;
     cm->native_kernels = opts->native_kernels;
+    cm->batch = opts->batch;
     cm->tens = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *cm->tens);
     oct_status st = cm->name && cm->tens ? OCT_OK : OCT_EINTERNAL;
     /* every tensor a node or the graph touches needs a static shape */
@@ -411,6 +531,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++)
         if (!cm->tens[g->outputs[i]->id].value)
             st = fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+    if (st == OCT_OK && cm->batch)
+        st = check_batch(ctx, cm);
     if (st == OCT_OK) /* the plans depend on whether the target runs the kernel library */
         st = make_target(ctx, opts, cm);
     if (st == OCT_OK) {

@@ -88,14 +88,31 @@ static void c_str(FILE *o, const char *s)
     fputc('"', o);
 }
 
-static void json_io(FILE *o, const cg_tensor *t)
+/* One input or output; `batch`: the name of the symbolic dimension on its
+ * axis 0 (its dims and bytes are then those of one item), or NULL. */
+static void json_io(FILE *o, const cg_tensor *t, const char *batch)
 {
     fputs("{\"name\":", o);
     json_str(o, t->value->name);
     fprintf(o, ",\"dtype\":\"%s\",\"shape\":[", np_dtype(t->dtype));
-    for (int d = 0; d < t->rank; d++)
-        fprintf(o, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    for (int d = 0; d < t->rank; d++) {
+        if (d)
+            fputc(',', o);
+        if (d == 0 && batch)
+            json_str(o, batch);
+        else
+            fprintf(o, "%lld", (long long)t->dims[d]);
+    }
     fprintf(o, "],\"bytes\":%llu}", (unsigned long long)t->nbytes);
+}
+
+/* The symbolic dimension on axis 0 of input slot k (or output k), or NULL. */
+static const char *batch_of(const cg_module *cm, bool output, size_t k)
+{
+    const cg_batch *b = cm->batch;
+    if (!b)
+        return NULL;
+    return (output ? b->out_batched[k] : b->in_batched[k]) ? b->name : NULL;
 }
 
 /* Graph inputs fed at run time, in slot order. */
@@ -133,17 +150,22 @@ oct_status cg_signature(cg_module *cm)
     if (cm->weights_file)
         fprintf(o, "\"weights_file\":\"%s.weights\",\"weights_size\":%llu,", cm->name,
                 (unsigned long long)cm->wlen);
+    if (cm->batch) {
+        fputs("\"dims\":[", o);
+        json_str(o, cm->batch->name);
+        fputs("],", o);
+    }
     fputs("\"inputs\":[", o);
     for (size_t k = 0; k < n_inputs(cm); k++) {
         if (k)
             fputc(',', o);
-        json_io(o, input_at(cm, k));
+        json_io(o, input_at(cm, k), batch_of(cm, false, k));
     }
     fputs("],\"outputs\":[", o);
     for (size_t i = 0; i < g->n_outputs; i++) {
         if (i)
             fputc(',', o);
-        json_io(o, &cm->tens[g->outputs[i]->id]);
+        json_io(o, &cm->tens[g->outputs[i]->id], batch_of(cm, true, i));
     }
     fputs("]}", o);
     fclose(o);
@@ -171,6 +193,13 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
         for (int d = 0; d < t->rank; d++)
             fprintf(o, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
         fprintf(o, "%s}\n", t->rank ? "" : "1");
+        if (cm->batch) { /* the entry of dims[] each axis takes, -1: static */
+            bool batched = batch_of(cm, kind[0] == 'O', k) != NULL;
+            fprintf(o, "#define %s_%s_%zu_DIM_INDEX {", n, kind, k);
+            for (int d = 0; d < t->rank; d++)
+                fprintf(o, "%s%d", d ? ", " : "", d == 0 && batched ? 0 : -1);
+            fprintf(o, "%s}\n", t->rank ? "" : "-1");
+        }
     }
     /* tables for generic drivers (examples/run_npy.c) */
     const char *lower = kind[0] == 'I' ? "input" : "output";
@@ -215,10 +244,26 @@ static oct_status write_header(cg_module *cm, const char *path)
                " * nothing and uses `scratch` (%s_SCRATCH_SIZE bytes, aligned to\n"
                " * %s_ALIGNMENT) for intermediates.  Returns 0. */\n",
             n, cm->triple, cm->cpu, n, n, n);
+    if (cm->batch)
+        fprintf(o, "/* Symbolic dimension: %s_DIM_0_NAME, the leading (batch) axis of the\n"
+                   " * inputs and outputs whose %s_*_DIM_INDEX has 0 there.  Their SHAPE and\n"
+                   " * BYTES are for one item, the shape %s_run takes (batch 1).\n"
+                   " * %s_run_dims(dims, inputs, outputs, scratch) runs any batch:\n"
+                   " * dims[0] is the batch (>= 0), each batched buffer holds dims[0]\n"
+                   " * items back to back, and scratch has %s_scratch_size_for(dims)\n"
+                   " * bytes.  The body runs once per item.  Returns 0, 1 if dims[0] < 0. */\n",
+                n, n, n, n, n);
     fprintf(o, "#ifndef OCTET_MODEL_%s_H\n#define OCTET_MODEL_%s_H\n\n", n, n);
+    fprintf(o, "#include <stdint.h>\n\n");
     fprintf(o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     fprintf(o, "#define %s_SCRATCH_SIZE %lluu\n", n, (unsigned long long)cm->scratch_size);
     fprintf(o, "#define %s_ALIGNMENT %d\n", n, CG_ALIGN);
+    fprintf(o, "#define %s_NUM_DIMS %d\n", n, cm->batch ? 1 : 0);
+    if (cm->batch) {
+        fprintf(o, "#define %s_DIM_0_NAME ", n);
+        c_str(o, cm->batch->name);
+        fputc('\n', o);
+    }
     uint64_t wbytes = 0;
     for (size_t v = 0; v < cm->model->graph->n_values; v++)
         if (cm->tens[v].place == CG_PLACE_CONST)
@@ -229,7 +274,9 @@ static oct_status write_header(cg_module *cm, const char *path)
     header_io(o, cm, "OUTPUT", cm->model->graph->n_outputs, output_at);
     fprintf(o, "\nextern const unsigned long long %s_scratch_size;\n", n);
     fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
-               " * dtype, shape and bytes. */\n");
+               " * dtype, shape and bytes%s. */\n",
+            cm->batch ? ";\n * dims: the symbolic dimensions, named in the shapes they "
+                        "take (bytes: one item)" : "");
     fprintf(o, "extern const char %s_signature[];\n", n);
     if (cm->weights_file) {
         fprintf(o, "/* The weights live in %s.weights (%s_WEIGHTS_SIZE bytes): set %s_weights\n"
@@ -244,6 +291,15 @@ static oct_status write_header(cg_module *cm, const char *path)
     fprintf(o, "struct octrt_pool;\n");
     fprintf(o, "int %s_run_threads(const void *const *inputs, void *const *outputs, "
                "void *scratch,\n                  struct octrt_pool *pool);\n", n);
+    if (cm->batch) {
+        fprintf(o, "/* Any batch: dims[%s_NUM_DIMS] gives each symbolic dimension. */\n", n);
+        fprintf(o, "int %s_run_dims(const int64_t *dims, const void *const *inputs,\n"
+                   "                void *const *outputs, void *scratch);\n", n);
+        fprintf(o, "int %s_run_dims_threads(const int64_t *dims, const void *const *inputs,\n"
+                   "                void *const *outputs, void *scratch, "
+                   "struct octrt_pool *pool);\n", n);
+        fprintf(o, "unsigned long long %s_scratch_size_for(const int64_t *dims);\n", n);
+    }
     fprintf(o, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
     fclose(o);
     oct_status st = ir_write_atomic(cm->ctx, path, buf, len);

@@ -30,6 +30,7 @@ struct cg_jit {
     LLVMOrcLLJITRef jit;
     cg_run_fn run;
     cg_run_threads_fn run_threads;
+    cg_run_dims_fn run_dims;   /* with a symbolic batch */
     uint64_t scratch_size;
     char *signature;        /* malloc */
 };
@@ -155,13 +156,14 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     const char *sig = cg_module_signature(cm);
     char *sym_run = ir_sprintf(ctx, "%s_run", cg_module_name(cm));
     char *sym_threads = ir_sprintf(ctx, "%s_run_threads", cg_module_name(cm));
+    char *sym_dims = ir_sprintf(ctx, "%s_run_dims", cg_module_name(cm));
     if (j) {
         j->scratch_size = cg_scratch_size(cm);
         j->signature = sig ? strdup(sig) : NULL;
     }
     LLVMModuleRef mod = cg_module_take(cm);
     cg_module_free(cm);
-    if (!j || !j->signature || !sym_run || !sym_threads || !mod) {
+    if (!j || !j->signature || !sym_run || !sym_threads || !sym_dims || !mod) {
         if (mod)
             LLVMDisposeModule(mod);
         LLVMOrcDisposeThreadSafeContext(tsc);
@@ -220,6 +222,8 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
         *(void **)&j->run = (void *)(uintptr_t)a;
     if (st == OCT_OK && has_threads && (a = lookup(ctx, j, sym_threads, &st)))
         *(void **)&j->run_threads = (void *)(uintptr_t)a;
+    if (st == OCT_OK && opts->batch && (a = lookup(ctx, j, sym_dims, &st)))
+        *(void **)&j->run_dims = (void *)(uintptr_t)a;
     if (st != OCT_OK) {
         cg_jit_free(j);
         return st;
@@ -249,6 +253,11 @@ cg_run_fn cg_jit_run(const cg_jit *j)
 cg_run_threads_fn cg_jit_run_threads(const cg_jit *j)
 {
     return j->run_threads;
+}
+
+cg_run_dims_fn cg_jit_run_dims(const cg_jit *j)
+{
+    return j->run_dims;
 }
 
 uint64_t cg_jit_scratch_size(const cg_jit *j)

@@ -26,6 +26,10 @@ typedef int (*cg_run_fn)(const void *const *inputs, void *const *outputs,
 typedef int (*cg_run_threads_fn)(const void *const *inputs, void *const *outputs,
                                  void *scratch, struct octrt_pool *pool);
 
+/* NAME_run_dims of a model compiled with a symbolic batch (batch.h). */
+typedef int (*cg_run_dims_fn)(const int64_t *dims, const void *const *inputs,
+                              void *const *outputs, void *scratch);
+
 typedef struct cg_jit cg_jit;
 
 /* Compiles m (verified, passes run, every shape static) for the host CPU
@@ -45,6 +49,8 @@ void cg_jit_free(cg_jit *j);
 cg_run_fn cg_jit_run(const cg_jit *j);
 /* NULL if the module has no NAME_run_threads. */
 cg_run_threads_fn cg_jit_run_threads(const cg_jit *j);
+/* NULL unless compiled with opts->batch. */
+cg_run_dims_fn cg_jit_run_dims(const cg_jit *j);
 uint64_t cg_jit_scratch_size(const cg_jit *j);
 /* The signature JSON, owned by j. */
 const char *cg_jit_signature(const cg_jit *j);
