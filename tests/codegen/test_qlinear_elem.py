@@ -18,7 +18,9 @@ fire modules with differing scales, GlobalAveragePool; `octet quantize`
 gives a Concat one scale and keeps the pool float, see squeezenet()):
 the compile report shows every QLinearConcat and QLinearGlobalAveragePool
 as integer and their compiled outputs equal the interpreter's on the fused
-graph bit for bit."""
+graph bit for bit; and ONNX Runtime's QOperator model of squeezenet1.1
+(the contrib ops written by quantize_static itself) runs in the
+interpreter with ONNX Runtime's top-1 and compiles bit-exactly."""
 import os
 import subprocess
 import sys
@@ -269,6 +271,27 @@ def squeezenet(tmp):
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     per_channel=True)
     squeezenet_case(tmp, shared, "sq_ort", q, ("QLinearConcat", "QLinearGlobalAveragePool"))
+
+    # ONNX Runtime's QOperator form: the contrib ops are in the model itself
+    # (Softmax left float: QLinearSoftmax is not an op Octet knows)
+    qop = os.path.join(tmp, "sq_qop.onnx")
+    quantize_static(model, qop, Reader(), quant_format=QuantFormat.QOperator,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True, op_types_to_quantize=["Conv", "Concat", "MaxPool",
+                                                            "GlobalAveragePool", "Relu"])
+    types = [n.op_type for n in onnx.load(qop).graph.node]
+    check(types.count("QLinearConcat") == 8 and "QLinearGlobalAveragePool" in types,
+          "squeezenet1.1 (QOperator): ONNX Runtime wrote QLinearConcat and "
+          "QLinearGlobalAveragePool")
+    x = photos[33:34].reshape(1, 3, 224, 224).astype(np.float32)
+    mine = cgutil.run_ref(qop, [("data_0", x)])
+    theirs = ort_run(qop, {"data_0": x})
+    got = mine[cgutil.safe_name(onnx.load(qop).graph.output[0].name)].reshape(theirs.shape)
+    err = float(np.max(np.abs(got - theirs)))
+    check(np.argmax(got) == np.argmax(theirs) and err < 0.02,
+          "squeezenet1.1 (QOperator): interpreter vs ONNX Runtime on its own model: same "
+          "top-1, max prob diff %.4f" % err)
+    squeezenet_case(tmp, shared, "sq_qop", qop, ("QLinearConcat", "QLinearGlobalAveragePool"))
 
 
 def main():
