@@ -94,6 +94,40 @@ static const char *const path_int = "integer: 8-bit in and out, exact int32, flo
 
 /* ---- QLinearAdd, QLinearMul ---------------------------------------------------- */
 
+/* Merges adjacent dims d, d + 1 of the loop nest where every operand
+ * steps through them as one dim (stride[d] == stride[d+1] * dims[d+1]),
+ * and drops dims of size 1, so the innermost loop is as long as the
+ * layout allows (the squeeze-excitation Mul's H x W plane becomes one run
+ * the optimizer vectorizes).  Returns the new rank (at least 1). */
+static int collapse_dims(int rank, int64_t *dims, int n_ops, int64_t (*strides)[OPS_MAX_RANK])
+{
+    int out = 0;
+    for (int d = 0; d < rank; d++) {
+        if (dims[d] == 1)
+            continue;
+        bool merge = out > 0;
+        for (int k = 0; k < n_ops && merge; k++)
+            merge = strides[k][out - 1] == strides[k][d] * dims[d];
+        if (merge) {
+            dims[out - 1] *= dims[d];
+            for (int k = 0; k < n_ops; k++)
+                strides[k][out - 1] = strides[k][d];
+            continue;
+        }
+        dims[out] = dims[d];
+        for (int k = 0; k < n_ops; k++)
+            strides[k][out] = strides[k][d];
+        out++;
+    }
+    if (out == 0) {
+        dims[0] = 1;
+        for (int k = 0; k < n_ops; k++)
+            strides[k][0] = 0;
+        out = 1;
+    }
+    return out;
+}
+
 oct_status cg_lower_qlinearbinary(cg_fn *f, const ir_node *n)
 {
     cg_tensor *A = cg_in(f, n, 0), *B = cg_in(f, n, 3), *Y = cg_out(f, n, 0);
@@ -113,9 +147,12 @@ oct_status cg_lower_qlinearbinary(cg_fn *f, const ir_node *n)
     cg_bcast_strides(A->rank, A->dims, Y->rank, strides[0]);
     cg_bcast_strides(B->rank, B->dims, Y->rank, strides[1]);
     cg_strides(Y->rank, Y->dims, strides[2]);
+    int64_t dims[OPS_MAX_RANK];
+    memcpy(dims, Y->dims, sizeof dims);
+    int rank = collapse_dims(Y->rank, dims, 3, strides);
     LLVMValueRef pa = cg_ptr(f, A), pb = cg_ptr(f, B), py = cg_ptr(f, Y), offs[3];
     cg_nest ns;
-    cg_nest_begin(f, &ns, Y->rank, Y->dims, 3, (const int64_t (*)[OPS_MAX_RANK])strides, offs);
+    cg_nest_begin(f, &ns, rank, dims, 3, (const int64_t (*)[OPS_MAX_RANK])strides, offs);
     LLVMValueRef da = diff(f, A, pa, offs[0], za), db = diff(f, B, pb, offs[1], zb), v;
     if (mul) { /* |da * db| <= 255 * 255: exact in i32 and in float32 */
         v = LLVMBuildFMul(f->b, to_f32(f, LLVMBuildNSWMul(f->b, da, db, "")), cg_f32c(f, ma), "");

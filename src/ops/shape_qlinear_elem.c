@@ -90,9 +90,11 @@ oct_status ops_shape_qlinearbinary(ops_infer *inf)
     ir_dtype dt = IR_DT_UNDEFINED;
     float sa, sb, sy;
     oct_status st = OCT_OK;
-    for (int j = 0; j < 5 && st == OCT_OK; j++)
-        st = j == 0 || j == 3 || (data[j] < inf->n_in && inf->node->in[data[j]])
-                 ? same_8bit(inf, data[j], &dt) : OCT_OK;
+    for (int j = 0; j < 5 && st == OCT_OK; j++) /* omitted zero points pass */
+        st = same_8bit(inf, data[j], &dt);
+    for (int j = 0; j < 2 && st == OCT_OK; j++)
+        if (!inf->node->in[3 * j])
+            st = oct_node_error(inf->ctx, OCT_EINPUT, inf->node, "input %d is required", 3 * j);
     if (st == OCT_OK)
         st = scale_in(inf, 1, &sa);
     if (st == OCT_OK)

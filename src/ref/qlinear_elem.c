@@ -25,7 +25,8 @@
 #include "ref/eltwise.h"
 #include "ref/qlinear.h"
 
-/* Zero point of input i (0 when omitted) and the output range. */
+/* Zero point of input i (0 when omitted), scale of input i, the output's
+ * range. */
 static int32_t zero_in(const ref_call *call, int i)
 {
     return i < call->n_in && call->in[i] ? load8(call->in[i], 0) : 0;
