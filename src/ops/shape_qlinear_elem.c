@@ -21,7 +21,11 @@
  * tensor: one element. */
 static oct_status per_tensor(ops_infer *inf, int i)
 {
-    if (i < inf->n_in && inf->node->in[i] && ops_shape_known_elems(&inf->in[i]) > 1)
+    int64_t n = i < inf->n_in && inf->node->in[i] ? ops_shape_known_elems(&inf->in[i]) : 1;
+    if (n == 0)
+        return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, i,
+                               "scale or zero point has no element");
+    if (n > 1)
         return oct_input_error(inf->ctx, OCT_EUNSUPPORTED, inf->node, i,
                                "only per-tensor scales and zero points are supported");
     return OCT_OK;
@@ -93,7 +97,7 @@ oct_status ops_shape_qlinearbinary(ops_infer *inf)
     for (int j = 0; j < 5 && st == OCT_OK; j++) /* omitted zero points pass */
         st = same_8bit(inf, data[j], &dt);
     for (int j = 0; j < 2 && st == OCT_OK; j++)
-        if (!inf->node->in[3 * j])
+        if (3 * j >= inf->n_in || !inf->node->in[3 * j])
             st = oct_node_error(inf->ctx, OCT_EINPUT, inf->node, "input %d is required", 3 * j);
     if (st == OCT_OK)
         st = scale_in(inf, 1, &sa);

@@ -294,10 +294,69 @@ def squeezenet(tmp):
     squeezenet_case(tmp, shared, "sq_qop", qop, ("QLinearConcat", "QLinearGlobalAveragePool"))
 
 
+def bad_model(op, inputs, consts, attrs=None):
+    """A one-node contrib model: inputs (name, dtype, shape) fed at run time,
+    consts (name, array) initializers, node inputs in the given order."""
+    names = [n for n, _, _ in inputs] + [n for n, _ in consts]
+    order = attrs.pop("_order") if attrs and "_order" in attrs else names
+    node = helper.make_node(op, order, ["y"], domain="com.microsoft", name="bad", **(attrs or {}))
+    g = helper.make_graph([node], "g",
+                          [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                          [numpy_helper.from_array(a, n) for n, a in consts])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    return m
+
+
+def bad_inputs(tmp):
+    """Malformed contrib nodes: a diagnostic naming the node and a non-zero
+    exit from both the interpreter and the compiler, never a crash."""
+    u8 = lambda v: np.array(v, np.uint8)  # noqa: E731
+    f32 = lambda v: np.array(v, np.float32)  # noqa: E731
+    a = [("a", TensorProto.UINT8, [1, 2, 2])]
+    cases = {
+        "concat_arity": ("QLinearConcat", a, [("ys", f32(0.1)), ("yz", u8(0)), ("s", f32(0.1))],
+                         {"axis": 1, "_order": ["ys", "yz", "a", "s"]}),
+        "add_mixed_types": ("QLinearAdd", a + [("b", TensorProto.INT8, [1, 2, 2])],
+                            [("s", f32(0.1)), ("z", u8(0))],
+                            {"_order": ["a", "s", "z", "b", "s", "", "s", "z"]}),
+        "add_empty_scale": ("QLinearAdd", a, [("s", f32(0.1)), ("e", np.zeros([0], np.float32)),
+                                              ("z", u8(0))],
+                            {"_order": ["a", "e", "z", "a", "s", "z", "s", "z"]}),
+        "mul_negative_scale": ("QLinearMul", a, [("s", f32(0.1)), ("n", f32(-0.1)), ("z", u8(0))],
+                               {"_order": ["a", "s", "z", "a", "n", "z", "s", "z"]}),
+        "pool_channels_last": ("QLinearGlobalAveragePool", [("a", TensorProto.UINT8, [1, 2, 2, 2])],
+                               [("s", f32(0.1)), ("z", u8(0))],
+                               {"channels_last": 1, "_order": ["a", "s", "z", "s", "z"]}),
+        "add_too_few_inputs": ("QLinearAdd", a, [("s", f32(0.1))], {"_order": ["a", "s"]}),
+        "pool_no_y_scale": ("QLinearAveragePool", [("a", TensorProto.UINT8, [1, 2, 2, 2])],
+                            [("s", f32(0.1))], {"kernel_shape": [2, 2], "_order": ["a", "s"]}),
+        "concat_bad_axis": ("QLinearConcat", a, [("ys", f32(0.1)), ("yz", u8(0)), ("s", f32(0.1))],
+                            {"axis": 5, "_order": ["ys", "yz", "a", "s", "yz"]}),
+    }
+    for name, (op, inputs, consts, attrs) in cases.items():
+        path = os.path.join(tmp, "bad_" + name + ".onnx")
+        onnx.save(bad_model(op, inputs, consts, dict(attrs)), path)
+        feeds = []
+        for n, t, shape in inputs:
+            p = os.path.join(tmp, "bad_%s_%s.npy" % (name, n))
+            np.save(p, np.ones(shape, np.uint8 if t == TensorProto.UINT8 else np.int8))
+            feeds += ["--input", "%s=%s" % (n, p)]
+        for cmd in ([OCTET, "run", path, "--output-dir", os.path.join(tmp, "bad_out"), *feeds],
+                    [OCTET, "compile", path, "-o", os.path.join(tmp, "bad_" + name)]):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            check(r.returncode > 0 and "error" in r.stderr and "bad" in r.stderr,
+                  "bad input %s: octet %s exits %d with a diagnostic (%s)"
+                  % (name, cmd[1], r.returncode, r.stderr.strip().splitlines()[-1:]))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, case in cases().items():
             small_case(tmp, name, case)
+        bad_inputs(tmp)
         if not failures:  # the small models need nothing from ../shared
             squeezenet(tmp)
     if failures:
