@@ -149,11 +149,20 @@ oct_status cg_lower_qlinearbinary(cg_fn *f, const ir_node *n)
     cg_strides(Y->rank, Y->dims, strides[2]);
     int64_t dims[OPS_MAX_RANK];
     memcpy(dims, Y->dims, sizeof dims);
-    int rank = collapse_dims(Y->rank, dims, 3, strides);
+    int rank = collapse_dims(Y->rank, dims, 3, strides), in = rank - 1;
     LLVMValueRef pa = cg_ptr(f, A), pb = cg_ptr(f, B), py = cg_ptr(f, Y), offs[3];
+    /* outer dims as a nest, the innermost as one loop; an operand constant
+     * along it (the squeeze-excitation scale) is loaded once before it,
+     * since the optimizer cannot hoist a load the byte stores may alias */
     cg_nest ns;
-    cg_nest_begin(f, &ns, rank, dims, 3, (const int64_t (*)[OPS_MAX_RANK])strides, offs);
-    LLVMValueRef da = diff(f, A, pa, offs[0], za), db = diff(f, B, pb, offs[1], zb), v;
+    cg_nest_begin(f, &ns, in, dims, 3, (const int64_t (*)[OPS_MAX_RANK])strides, offs);
+    LLVMValueRef da0 = strides[0][in] ? NULL : diff(f, A, pa, offs[0], za);
+    LLVMValueRef db0 = strides[1][in] ? NULL : diff(f, B, pb, offs[1], zb);
+    cg_loop li;
+    LLVMValueRef j = cg_loop_begin(f, &li, dims[in]);
+    LLVMValueRef da = da0 ? da0 : diff(f, A, pa, cg_madd(f, j, strides[0][in], offs[0]), za);
+    LLVMValueRef db = db0 ? db0 : diff(f, B, pb, cg_madd(f, j, strides[1][in], offs[1]), zb);
+    LLVMValueRef v;
     if (mul) { /* |da * db| <= 255 * 255: exact in i32 and in float32 */
         v = LLVMBuildFMul(f->b, to_f32(f, LLVMBuildNSWMul(f->b, da, db, "")), cg_f32c(f, ma), "");
     } else {
@@ -161,7 +170,8 @@ oct_status cg_lower_qlinearbinary(cg_fn *f, const ir_node *n)
         LLVMValueRef vb = LLVMBuildFMul(f->b, to_f32(f, db), cg_f32c(f, mb), "");
         v = LLVMBuildFAdd(f->b, va, vb, "");
     }
-    cg_store(f, f->i8, py, offs[2], requant(f, v, &q));
+    cg_store(f, f->i8, py, cg_madd(f, j, strides[2][in], offs[2]), requant(f, v, &q));
+    cg_loop_end(f, &li);
     cg_nest_end(f, &ns);
     cg_report(f, n, "int loop", path_int);
     return OCT_OK;

@@ -9,8 +9,8 @@
  *   DQ(x) -> MaxPool | Concat | Reshape | Flatten | Squeeze | Unsqueeze |
  *            Transpose -> Q, every DQ and the Q with the same scale and
  *            zero point                                    =>  the op on the 8-bit data
- *   DQ(a), DQ(b) -> Add | Mul -> [Relu | Clip] -> Q        =>  QLinearAdd | QLinearMul
- *                                          (com.microsoft, broadcast) [-> Clip]
+ *   DQ(a), DQ(b) -> Add | Mul -> [Relu | Clip] -> Q, a and b activations
+ *                          =>  QLinearAdd | QLinearMul (com.microsoft, broadcast) [-> Clip]
  *   DQ(x)... -> Concat -> Q with differing scales or zero points
  *                                                   =>  QLinearConcat (com.microsoft)
  *   DQ(x) -> AveragePool | GlobalAveragePool -> [Relu | Clip] -> Q
@@ -487,13 +487,17 @@ static oct_status set_inputs(ir_node *q, ir_value *const *in)
     return OCT_OK;
 }
 
-/* DQ(a), DQ(b) -> Add | Mul -> [act] -> Q  =>  QLinearAdd | QLinearMul. */
+/* DQ(a), DQ(b) -> Add | Mul -> [act] -> Q  =>  QLinearAdd | QLinearMul,
+ * both a and b activations.  With a constant operand (hard-swish's x + 3)
+ * the result is a function of one byte tensor, which the compiler's
+ * element-wise runs turn into one table lookup together with the float
+ * ops around it: fusing it here would split that run. */
 static oct_status fuse_qbinary(oct_ctx *ctx, ir_graph *g, ir_node *n, int64_t opset, bool *done)
 {
     qparams a, b;
     tail t;
     oct_status st = OCT_OK;
-    if (opset < 7 || n->n_in != 2 || !elem_dq(n->in[0], &a) || !elem_dq(n->in[1], &b) ||
+    if (opset < 7 || n->n_in != 2 || !act_dq(n->in[0], &a) || !act_dq(n->in[1], &b) ||
         !match_tail(g, n->out[0], opset, &t) || a.dtype != t.q.dtype || b.dtype != t.q.dtype ||
         !import_contrib(ctx, &st))
         return st;
