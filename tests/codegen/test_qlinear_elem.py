@@ -358,11 +358,41 @@ def bad_inputs(tmp):
                   % (name, cmd[1], r.returncode, r.stderr.strip().splitlines()[-1:]))
 
 
+def ties_round_half_to_even(tmp):
+    """Requantization ties by hand (power-of-two scales, so every float32
+    step is exact): C_scale 2 halves the sum / product, and v = k + 0.5
+    must round to the even neighbour in the interpreter and in the compiled
+    code alike.  uint8, zero points 0 (A, B) and 10 (C)."""
+    a = np.array([[1, 2, 3, 5, 7, 9, 0, 255]], np.uint8)
+    want = {
+        # Add: (a + b) / 2 = 1.5, 2.5, 1.5, 2.5, 3.5, 4.5, 0.5, 255 -> 2, 2, 2, 2, 4, 4, 0, sat
+        "QLinearAdd": (np.array([[2, 3, 0, 0, 0, 0, 1, 255]], np.uint8),
+                       np.array([[12, 12, 12, 12, 14, 14, 10, 255]], np.uint8)),
+        # Mul: a * b / 2 = 1.5, 1, 1.5, 2.5, 3.5, 4.5, 0, 32512.5 -> 2, 1, 2, 2, 4, 4, 0, sat
+        "QLinearMul": (np.array([[3, 1, 1, 1, 1, 1, 1, 255]], np.uint8),
+                       np.array([[12, 11, 12, 12, 14, 14, 10, 255]], np.uint8)),
+    }
+    for op, (b, expect) in want.items():
+        consts = [("one", np.array(1.0, np.float32)), ("two", np.array(2.0, np.float32)),
+                  ("z0", np.array(0, np.uint8)), ("z10", np.array(10, np.uint8))]
+        m = bad_model(op, [("a", TensorProto.UINT8, [1, 8]), ("b", TensorProto.UINT8, [1, 8])],
+                      consts, {"_order": ["a", "one", "z0", "b", "one", "z0", "two", "z10"]})
+        path = os.path.join(tmp, "ties_%s.onnx" % op)
+        onnx.save(m, path)
+        got_ref = cgutil.run_ref(path, [("a", a), ("b", b)])["y"]
+        so = cgutil.compile_so(path, tmp, "ties_" + op)
+        _, outs = cgutil.run_so(so, "ties_" + op, [a, b])
+        check(np.array_equal(got_ref, expect) and np.array_equal(outs[0], expect),
+              "%s rounds ties half to even: interpreter %s, compiled %s, want %s"
+              % (op, got_ref.tolist(), outs[0].tolist(), expect.tolist()))
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, case in cases().items():
             small_case(tmp, name, case)
         bad_inputs(tmp)
+        ties_round_half_to_even(tmp)
         if not failures:  # the small models need nothing from ../shared
             squeezenet(tmp)
     if failures:
