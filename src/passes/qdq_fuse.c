@@ -9,6 +9,12 @@
  *   DQ(x) -> MaxPool | Concat | Reshape | Flatten | Squeeze | Unsqueeze |
  *            Transpose -> Q, every DQ and the Q with the same scale and
  *            zero point                                    =>  the op on the 8-bit data
+ *   DQ(a), DQ(b) -> Add | Mul -> [Relu | Clip] -> Q, a and b activations
+ *                          =>  QLinearAdd | QLinearMul (com.microsoft, broadcast) [-> Clip]
+ *   DQ(x)... -> Concat -> Q with differing scales or zero points
+ *                                                   =>  QLinearConcat (com.microsoft)
+ *   DQ(x) -> AveragePool | GlobalAveragePool -> [Relu | Clip] -> Q
+ *                     =>  QLinearAveragePool | QLinearGlobalAveragePool (com.microsoft)
  * Requirements: activations per tensor (one scale, one zero point, 8-bit),
  * weights constant 8-bit per tensor or per output channel, the bias a
  * constant int32 DQ with zero point 0 whose scale is exactly the float32
@@ -28,6 +34,11 @@
  * Clip (opset >= 12) when it narrows the output type's range.
  * The pass-through ops are exact too: Q(DQ(q)) = q when both use one scale
  * and zero point ((q - z) * s / s rounds back to q - z).
+ * The element-wise integer ops (Add, Mul, Concat, the average pools) take
+ * every 8-bit input and the output of one type, per tensor; they compute
+ * on the exact integers q - z and requantize once in float32
+ * (ops/qlinear_elem.h), where the QDQ graph rounded each dequantized value
+ * to float32 first: again at most one step of the output scale apart.
  */
 #include <math.h>
 #include <string.h>
@@ -446,6 +457,131 @@ static oct_status fuse_passthrough(oct_ctx *ctx, ir_graph *g, ir_node *n, bool *
     return finish(ctx, g, p, n, &t);
 }
 
+/* ---- the element-wise integer ops (com.microsoft) ------------------------------ */
+
+/* The per-tensor 8-bit DQ producing v, of an activation or a constant. */
+static bool elem_dq(const ir_value *v, qparams *p)
+{
+    return v && v->producer && read_qparams(v->producer, IR_OP_DEQUANTIZELINEAR, 0, p) &&
+           p->count == 1 && is_q8(p->dtype);
+}
+
+static bool import_contrib(oct_ctx *ctx, oct_status *st)
+{
+    *st = OCT_OK;
+    if (!ctx->model)
+        return false;
+    if (!ir_model_import_opset(ctx, ctx->model, "com.microsoft", 1)) {
+        *st = OCT_EINTERNAL;
+        return false;
+    }
+    return true;
+}
+
+/* Sets the inputs of fused node q from in[] (every one required). */
+static oct_status set_inputs(ir_node *q, ir_value *const *in)
+{
+    for (int i = 0; i < q->n_in; i++)
+        if (!(q->in[i] = in[i]))
+            return OCT_EINTERNAL;
+    return OCT_OK;
+}
+
+/* DQ(a), DQ(b) -> Add | Mul -> [act] -> Q  =>  QLinearAdd | QLinearMul,
+ * both a and b activations.  With a constant operand (hard-swish's x + 3)
+ * the result is a function of one byte tensor, which the compiler's
+ * element-wise runs turn into one table lookup together with the float
+ * ops around it: fusing it here would split that run. */
+static oct_status fuse_qbinary(oct_ctx *ctx, ir_graph *g, ir_node *n, int64_t opset, bool *done)
+{
+    qparams a, b;
+    tail t;
+    oct_status st = OCT_OK;
+    if (opset < 7 || n->n_in != 2 || !act_dq(n->in[0], &a) || !act_dq(n->in[1], &b) ||
+        !match_tail(g, n->out[0], opset, &t) || a.dtype != t.q.dtype || b.dtype != t.q.dtype ||
+        !import_contrib(ctx, &st))
+        return st;
+    ir_node *q = new_node(ctx, g, n->op == IR_OP_ADD ? "QLinearAdd" : "QLinearMul",
+                          "com.microsoft", n, 8);
+    if (!q)
+        return OCT_EINTERNAL;
+    ir_value *in[8] = {a.data, a.scale, zero_or(ctx, g, &a, "a_zero_point"), b.data, b.scale,
+                       zero_or(ctx, g, &b, "b_zero_point"), t.q.scale,
+                       zero_or(ctx, g, &t.q, "y_zero_point")};
+    if ((st = set_inputs(q, in)) != OCT_OK)
+        return st;
+    *done = true;
+    return finish(ctx, g, q, n, &t);
+}
+
+/* DQ(x)... -> Concat -> Q with some scale or zero point differing from
+ * the Q's (the same everywhere is fuse_passthrough's)  =>  QLinearConcat
+ * (Y_scale, Y_zero_point, then X, X_scale, X_zero_point per input). */
+static oct_status fuse_qconcat(oct_ctx *ctx, ir_graph *g, ir_node *n, bool *done)
+{
+    enum { MAX_DATA = 20 }; /* 2 + 3 * 20 inputs: the ops layer's limit of 64 */
+    qparams in[MAX_DATA], q;
+    oct_status st;
+    ir_node *next = ir_value_sole_consumer(g, n->out[0]);
+    if (n->n_in < 1 || n->n_in > MAX_DATA || !next ||
+        !read_qparams(next, IR_OP_QUANTIZELINEAR, 0, &q) || q.count != 1 || !is_q8(q.dtype))
+        return OCT_OK;
+    for (int i = 0; i < n->n_in; i++)
+        if (!elem_dq(n->in[i], &in[i]) || in[i].dtype != q.dtype)
+            return OCT_OK;
+    if (!import_contrib(ctx, &st))
+        return st;
+    ir_node *p = new_node(ctx, g, "QLinearConcat", "com.microsoft", n, 2 + 3 * n->n_in);
+    if (!p)
+        return OCT_EINTERNAL;
+    p->in[0] = q.scale;
+    p->in[1] = zero_or(ctx, g, &q, "y_zero_point");
+    for (int i = 0; i < n->n_in; i++) {
+        p->in[2 + 3 * i] = in[i].data;
+        p->in[3 + 3 * i] = in[i].scale;
+        p->in[4 + 3 * i] = zero_or(ctx, g, &in[i], "x_zero_point");
+    }
+    for (int i = 0; i < p->n_in; i++)
+        if (!p->in[i])
+            return OCT_EINTERNAL;
+    p->attrs = n->attrs;
+    p->n_attr = n->n_attr;
+    tail t = {.q = q, .lo = q.dtype == IR_DT_INT8 ? -128 : 0,
+              .hi = q.dtype == IR_DT_INT8 ? 127 : 255};
+    *done = true;
+    return finish(ctx, g, p, n, &t);
+}
+
+/* DQ(x) -> AveragePool | GlobalAveragePool -> [act] -> Q  =>
+ * QLinearAveragePool | QLinearGlobalAveragePool; AveragePool with 1 or 2
+ * spatial dims (what the compiled code runs). */
+static oct_status fuse_qavgpool(oct_ctx *ctx, ir_graph *g, ir_node *n, int64_t opset, bool *done)
+{
+    qparams x;
+    tail t;
+    oct_status st = OCT_OK;
+    bool global = n->op == IR_OP_GLOBALAVERAGEPOOL;
+    const ir_value *xv = n->in[0];
+    int rank = xv && xv->has_type ? xv->type.rank : -1;
+    if (!global && rank != 3 && rank != 4)
+        return OCT_OK;
+    if (!act_dq(n->in[0], &x) || !match_tail(g, n->out[0], opset, &t) ||
+        x.dtype != t.q.dtype || !import_contrib(ctx, &st))
+        return st;
+    ir_node *q = new_node(ctx, g, global ? "QLinearGlobalAveragePool" : "QLinearAveragePool",
+                          "com.microsoft", n, 5);
+    if (!q)
+        return OCT_EINTERNAL;
+    ir_value *in[5] = {x.data, x.scale, zero_or(ctx, g, &x, "x_zero_point"), t.q.scale,
+                       zero_or(ctx, g, &t.q, "y_zero_point")};
+    if ((st = set_inputs(q, in)) != OCT_OK)
+        return st;
+    q->attrs = n->attrs;
+    q->n_attr = n->n_attr;
+    *done = true;
+    return finish(ctx, g, q, n, &t);
+}
+
 oct_status pass_qdq_fuse(ir_graph *g, oct_ctx *ctx)
 {
     int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
@@ -473,6 +609,12 @@ oct_status pass_qdq_fuse(ir_graph *g, oct_ctx *ctx)
         case IR_OP_SQUEEZE: case IR_OP_UNSQUEEZE: case IR_OP_TRANSPOSE:
             if (opset >= 12 || node->op != IR_OP_MAXPOOL)
                 st = fuse_passthrough(ctx, g, node, &done);
+            if (st == OCT_OK && !done && node->op == IR_OP_CONCAT)
+                st = fuse_qconcat(ctx, g, node, &done);
+            break;
+        case IR_OP_ADD: case IR_OP_MUL: st = fuse_qbinary(ctx, g, node, opset, &done); break;
+        case IR_OP_AVERAGEPOOL: case IR_OP_GLOBALAVERAGEPOOL:
+            st = fuse_qavgpool(ctx, g, node, opset, &done);
             break;
         default: break;
         }
