@@ -314,6 +314,21 @@ oct_status api_samples_init(oct_ctx *ctx, api_samples *a, const oct_samples *pub
     return OCT_OK;
 }
 
+oct_status api_quant_session(oct_ctx *ctx, const oct_quant_options *o,
+                             const oct_samples *samples, const ir_model *m,
+                             quant_session *s, api_samples *a, quant_samples *data)
+{
+    quant_session_init(s, o ? &o->q : NULL);
+    oct_status st = api_samples_init(ctx, a, samples, m, data);
+    if (samples)
+        s->data = data;
+    if (o) {
+        s->load_stats = o->load_stats;
+        s->save_stats = o->save_stats;
+    }
+    return st;
+}
+
 /* ---- data sets from files ------------------------------------------------------ */
 
 oct_status oct_dataset_open(oct_ctx *ctx, const char *path, const oct_model *m,

@@ -11,7 +11,7 @@
  *         [act=%J weight=%K] [force=fp32|FAMILY reason=S]
  *   quant stats samples=N                        "quant-stats" is current
  *   quant %I hist count=C nonfinite=K min=X max=Y width_log2=W
- *         bins=FIRST:[c, ...]                   (activations only)
+ *         bins=[BIN:COUNT, ...]                 (activations; non-empty bins)
  *   quant formats                                "quant-formats" is current
  *   quant %I FAMILY FORMAT [block_size=B] [scale_shape=[d, ...]]
  *         scales=[s, ...] zero_points=[z, ...] [range=[lo, hi]] reason=S
@@ -75,14 +75,13 @@ static void put_hist(FILE *f, size_t i, const calib_hist *h)
     ir_print_float(f, h->min, 17);
     fputs(" max=", f);
     ir_print_float(f, h->max, 17);
-    int first = 0, last = CALIB_BINS - 1;
-    while (first < CALIB_BINS && !h->bins[first])
-        first++;
-    while (last >= first && !h->bins[last])
-        last--;
-    fprintf(f, " width_log2=%d bins=%d:[", h->width_log2, first < CALIB_BINS ? first : 0);
-    for (int b = first; b <= last; b++)
-        fprintf(f, "%s%llu", b > first ? ", " : "", (unsigned long long)h->bins[b]);
+    fprintf(f, " width_log2=%d bins=[", h->width_log2);
+    bool any = false;
+    for (int b = 0; b < CALIB_BINS; b++)
+        if (h->bins[b]) {
+            fprintf(f, "%s%d:%llu", any ? ", " : "", b, (unsigned long long)h->bins[b]);
+            any = true;
+        }
     fputs("]\n", f);
 }
 
@@ -395,28 +394,37 @@ static oct_status parse_hist(reader *r, size_t i)
         return irtp_perr(P, at, "entry %%%zu is not an activation: it has no statistics", i);
     calib_hist *h = e->hist;
     calib_hist_init(h);
-    int64_t width, first;
-    double *bins;
-    size_t n;
+    int64_t width;
     if ((st = key(r, "hist")) || (st = key(r, "count=")) || (st = parse_u64(r, &h->count)) ||
         (st = key(r, "nonfinite=")) || (st = parse_u64(r, &h->nonfinite)) ||
         (st = key(r, "min=")) || (st = parse_double(r, &h->min)) ||
         (st = key(r, "max=")) || (st = parse_double(r, &h->max)) ||
         (st = key(r, "width_log2=")) || (st = irtp_parse_i64(P, &width)) ||
-        (st = key(r, "bins=")) || (st = irtp_parse_i64(P, &first)) ||
-        (st = irtp_expect(P, ':')) || (st = parse_numbers(r, &bins, &n)))
+        (st = key(r, "bins=")) || (st = irtp_expect(P, '[')))
         return st;
-    if (first < 0 || first > CALIB_BINS || n > (size_t)(CALIB_BINS - first) ||
-        width < -200000 || width > 200000)
-        return irtp_perr(P, at, "bins outside the histogram, or width_log2 out of range");
-    uint64_t total = 0;
-    for (size_t b = 0; b < n; b++) {
-        if (!(bins[b] >= 0 && bins[b] <= 9007199254740992.0 && bins[b] == floor(bins[b])))
-            return irtp_perr(P, at, "a bin count is not a non-negative integer");
-        h->bins[first + (int64_t)b] = (uint64_t)bins[b];
-        total += (uint64_t)bins[b];
-    }
+    if (width < -200000 || width > 200000)
+        return irtp_perr(P, at, "width_log2 out of range");
     h->width_log2 = (int)width;
+    uint64_t total = 0;
+    int64_t last = -1;
+    if (!irtp_accept(P, ']')) {
+        do {
+            int64_t bin = 0;
+            uint64_t c = 0;
+            const char *bin_at = (irtp_skip_ws(P), P->c);
+            if ((st = irtp_parse_i64(P, &bin)) || (st = irtp_expect(P, ':')) ||
+                (st = parse_u64(r, &c)))
+                return st;
+            if (bin <= last || bin >= CALIB_BINS || !c || total + c < total)
+                return irtp_perr(P, bin_at, "bins are BIN:COUNT with BIN increasing "
+                                 "below %d and COUNT > 0", CALIB_BINS);
+            h->bins[bin] = c;
+            total += c;
+            last = bin;
+        } while (irtp_accept(P, ','));
+        if ((st = irtp_expect(P, ']')))
+            return st;
+    }
     if (total != h->count || (h->count && !(h->min <= h->max)))
         return irtp_perr(P, at, "bin counts, count and min/max disagree");
     return OCT_OK;
