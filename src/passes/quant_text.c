@@ -572,6 +572,8 @@ static oct_status read_line(reader *r)
         s->have = PASS_A_QPLAN;
         return OCT_OK;
     }
+    if (r->sec == SEC_NONE)
+        return irtp_perr(P, at, "the quant state starts with 'quant plan'");
     if (irtp_accept_word(P, "stats")) {
         if (r->sec != SEC_PLAN)
             return irtp_perr(P, at, "'quant stats' comes once, after the plan");
@@ -592,8 +594,6 @@ static oct_status read_line(reader *r)
         s->have |= PASS_A_QFORMATS;
         return OCT_OK;
     }
-    if (r->sec == SEC_NONE)
-        return irtp_perr(P, at, "the quant state starts with 'quant plan'");
     size_t i;
     if ((st = parse_index(r, r->sec == SEC_PLAN ? SIZE_MAX : s->plan.n, &i)))
         return st;
