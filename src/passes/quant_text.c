@@ -483,8 +483,15 @@ static oct_status parse_choice(reader *r, size_t i)
     at = (irtp_skip_ws(P), P->c);
     if ((st = irtp_parse_name(P, &format)))
         return st;
-    if (!(e->format = ir_qformat_by_name(format)))
-        return irtp_perr(P, at, "unknown format '%s'", format);
+    /* the format the family gives this kind of entry, and no other: the
+     * rewrite stores exactly those */
+    ir_qformat own = e->kind == QKIND_BIAS ? IR_QF_INT32
+                    : e->kind == QKIND_WEIGHT ? s->opts.families[k].weight
+                                              : s->opts.families[k].act;
+    if ((e->format = ir_qformat_by_name(format)) != own)
+        return irtp_perr(P, at, "format '%s': a%s %s entry of family %s is %s", format,
+                         e->kind == QKIND_ACT ? "n" : "", kind_names[e->kind], family,
+                         ir_qformat_info(own)->name);
     const ir_qformat_traits *f = ir_qformat_info(e->format);
     at = (irtp_skip_ws(P), P->c);
     if (irtp_accept_word(P, "block_size=") && (st = irtp_parse_i64(P, &e->block_size)))
