@@ -53,7 +53,13 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = r.stdout.decode().splitlines()
     check(r.returncode == 0, "octet passes exits 0")
     for name, req, pres in [("shape_infer", "-", "shapes"), ("fold", "-", "shapes"),
-                            ("fuse", "shapes", "shapes"), ("qdq_fuse", "shapes", "-")]:
+                            ("fuse", "shapes", "shapes"), ("qdq_fuse", "shapes", "-"),
+                            ("quant_plan", "shapes", "shapes,quant-plan"),
+                            ("quant_calibrate", "shapes,quant-plan",
+                             "shapes,quant-plan,quant-stats"),
+                            ("quant_choose", "shapes,quant-plan,quant-stats",
+                             "shapes,quant-plan,quant-stats,quant-formats"),
+                            ("quant_rewrite", "quant-plan,quant-formats", "-")]:
         row = [l.split()[:3] for l in lines if l.split()[:1] == [name]]
         check(row == [[name, req, pres]], f"passes lists {name} requires {req} preserves {pres}")
 
