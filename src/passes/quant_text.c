@@ -446,7 +446,8 @@ static oct_status check_scale_shape(reader *r, const quant_tensor *e, const char
     } else if (!e->block_size) {
         ok = e->scale_rank == 1 && e->scale_dims[0] == t->dims[e->axis];
     } else {
-        ok = e->block_size > 0 && e->scale_rank == t->rank;
+        ok = e->block_size > 0 && e->block_size <= t->dims[e->axis] &&
+             e->scale_rank == t->rank;
         for (int d = 0; ok && d < t->rank; d++)
             ok = e->scale_dims[d] == (d == e->axis ? (t->dims[d] + e->block_size - 1) /
                                                      e->block_size : t->dims[d]);
