@@ -8,9 +8,8 @@
  * first sample's), run the default passes and the fusions (a
  * BatchNormalization or bias Add folded into its Conv quantizes as one
  * layer: one rounding, an int32 bias), keep an FP32 copy for the report,
- * then run the quantization passes (plan, calibrate or load statistics,
- * choose formats and spend any error budget, rewrite with Q/DQ) on a
- * session holding the options and the samples.
+ * then plan, calibrate (or load statistics), choose formats, optionally
+ * spend an error budget, and rewrite with Q/DQ.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -547,7 +546,9 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (!r && !st)
         st = OCT_EINTERNAL;
     progress_adapter pr = {o};
-    /* the steps, as passes on a session holding the options and samples */
+    /* plan, calibrate (or load statistics), choose (and spend any error
+     * budget), rewrite: the quant passes, run by the pass manager on a
+     * session holding the options and the samples */
     quant_session session;
     quant_session_init(&session, &q);
     session.data = &data;
