@@ -3,7 +3,9 @@
  * parse the input; when it parses, print it in full, parse that again and
  * check the second print is byte for byte the first (the parser reads back
  * everything the printer writes), then run the verifier (which sorts the
- * nodes) and print once more.  Seeds: the golden inputs and outputs under
+ * nodes) and print once more; "quant" lines are also read as the quant
+ * passes' state and written back (src/passes/quant_text.c).  Seeds: the
+ * golden inputs and outputs under
  * tests/golden (scripts/fuzz.sh).  A round-trip mismatch aborts, so
  * libFuzzer reports it like a crash.
  */
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 
 #include "fuzz_common.h"
+#include "passes/quant.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,6 +54,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(first);
         free(second);
+        if (m->n_quant_lines) { /* the quant state: read, then written back */
+            quant_session s;
+            quant_session_init(&s, NULL);
+            ctx->quant = &s;
+            unsigned current = PASS_A_SHAPES;
+            if (quant_session_begin(ctx, m, &current) == OCT_OK)
+                quant_session_sync(ctx, m, current);
+            quant_session_free(&s, ctx);
+            ctx->quant = NULL;
+        }
         if (ir_verify(m, ctx) == OCT_OK) {
             char *sorted = print_full(m, &len1);
             free(sorted);

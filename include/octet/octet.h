@@ -376,6 +376,14 @@ void oct_quant_options_set_progress(oct_quant_options *o, oct_progress_fn fn,
  * the same samples. */
 oct_status oct_quantize(oct_ctx *ctx, oct_model *m, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report);
+/* Gives the quantization passes of a pipeline (quant_plan, quant_calibrate,
+ * quant_choose, quant_rewrite; `octet passes`) their options (NULL: the
+ * defaults; "engine" and "input-shape" do not apply: the samples run on the
+ * reference interpreter) and calibration samples (NULL: none).  Both must
+ * outlive oct_run_pipeline.  Without this call those passes run with the
+ * defaults and no samples. */
+void oct_pass_options_set_quant(oct_pass_options *o, const oct_quant_options *q,
+                                const oct_samples *samples);
 /* The report of any QDQ model (Octet's or another tool's) against its
  * FP32 original on the samples (`octet report`). */
 oct_status oct_report_compare(oct_ctx *ctx, const oct_model *fp32,

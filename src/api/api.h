@@ -60,6 +60,13 @@ typedef struct api_samples {
 oct_status api_samples_init(oct_ctx *ctx, api_samples *a, const oct_samples *pub,
                             const ir_model *m, quant_samples *out);
 
+/* A quantization session (passes/quant.h) with o's options (NULL: the
+ * defaults) and statistics files, and the samples (NULL: none) adapted
+ * through a and data, which must live as long as the session. */
+oct_status api_quant_session(oct_ctx *ctx, const oct_quant_options *o,
+                             const oct_samples *samples, const ir_model *m,
+                             quant_session *s, api_samples *a, quant_samples *data);
+
 /* A transient ir_tensor over a public view's memory (no copy), after
  * checking its dtype, dims and byte count. */
 oct_status api_tensor_view(oct_ctx *ctx, const oct_tensor *v, const char *what,

@@ -1,8 +1,9 @@
 /*
  * passes.c: the pass manager in the public API: verifying a model, running
  * a pipeline with LLVM opt's options (verify after each pass, print the IR
- * after some or all passes, time them), and listing the registered passes
- * and the analyses they require and preserve.
+ * after some or all passes, time them, give the quant passes options and
+ * samples), and listing the registered passes and the analyses they
+ * require and preserve.
  */
 #include <string.h>
 
@@ -16,6 +17,9 @@ struct oct_pass_options {
     void *print_user;
     oct_pass_time_fn time;
     void *time_user;
+    /* the quant passes' options and samples, or NULL */
+    const oct_quant_options *quant;
+    const oct_samples *samples;
 };
 
 oct_status oct_model_verify(oct_ctx *ctx, const oct_model *m)
@@ -87,6 +91,13 @@ void oct_pass_options_set_timer(oct_pass_options *o, oct_pass_time_fn fn, void *
     o->po.time_user = o;
 }
 
+void oct_pass_options_set_quant(oct_pass_options *o, const oct_quant_options *q,
+                                const oct_samples *samples)
+{
+    o->quant = q;
+    o->samples = samples;
+}
+
 oct_status oct_run_pipeline(oct_ctx *ctx, oct_model *m, const char *pipeline,
                             const oct_pass_options *o)
 {
@@ -94,7 +105,21 @@ oct_status oct_run_pipeline(oct_ctx *ctx, oct_model *m, const char *pipeline,
         return OCT_EUSAGE;
     if (!strcmp(pipeline, "default") && !o)
         return pass_run_default(m->ir, ctx);
-    return pass_run_pipeline(m->ir, pipeline, o ? &o->po : NULL, ctx);
+    if (!o || (!o->quant && !o->samples))
+        return pass_run_pipeline(m->ir, pipeline, o ? &o->po : NULL, ctx);
+    /* a session for this run; its state stays in the model's quant lines */
+    quant_session session;
+    api_samples adapter;
+    quant_samples data;
+    oct_status st = api_quant_session(ctx, o->quant, o->samples, m->ir, &session,
+                                      &adapter, &data);
+    struct quant_session *saved = ctx->quant;
+    ctx->quant = &session;
+    if (!st)
+        st = pass_run_pipeline(m->ir, pipeline, &o->po, ctx);
+    ctx->quant = saved;
+    quant_session_free(&session, ctx);
+    return st;
 }
 
 size_t oct_pass_count(void)

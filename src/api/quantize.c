@@ -315,6 +315,21 @@ oct_status api_samples_init(oct_ctx *ctx, api_samples *a, const oct_samples *pub
     return OCT_OK;
 }
 
+oct_status api_quant_session(oct_ctx *ctx, const oct_quant_options *o,
+                             const oct_samples *samples, const ir_model *m,
+                             quant_session *s, api_samples *a, quant_samples *data)
+{
+    quant_session_init(s, o ? &o->q : NULL);
+    oct_status st = api_samples_init(ctx, a, samples, m, data);
+    if (samples)
+        s->data = data;
+    if (o) {
+        s->load_stats = o->load_stats;
+        s->save_stats = o->save_stats;
+    }
+    return st;
+}
+
 /* ---- data sets from files ------------------------------------------------------ */
 
 oct_status oct_dataset_open(oct_ctx *ctx, const char *path, const oct_model *m,
@@ -562,28 +577,35 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (!r && !st)
         st = OCT_EINTERNAL;
     progress_adapter pr = {o};
-    if (!st)
-        st = quant_plan_build(m, &q, &r->plan, ctx);
-    if (r && !st)
-        r->has_plan = true;
-    if (!st && o->load_stats)
-        st = quant_stats_load(m, &r->plan, o->load_stats, ctx);
-    else if (!st)
-        st = quant_calibrate(m, &r->plan, &q, &data, progress_cb, &pr, ctx);
-    if (!st && o->save_stats)
-        st = quant_stats_save(m, &r->plan, o->save_stats, ctx);
-    if (!st)
-        st = quant_choose(m, &r->plan, &q, &data, progress_cb, &pr, ctx);
-    if (!st && q.precision == QPREC_BUDGET) {
-        double achieved;
-        st = quant_budget(fp32, &r->plan, &q, &data, fresh_model, &pa, &achieved, ctx);
-        if (!st)
-            oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
-                      "budget: output SQNR %.2f dB on the calibration data (target "
-                      "%.2f dB)", achieved, q.budget_db);
+    /* plan, calibrate (or load statistics), choose (and spend any error
+     * budget), rewrite: the quant passes, run by the pass manager on a
+     * session holding the options and the samples */
+    quant_session session;
+    quant_session_init(&session, &q);
+    session.data = &data;
+    session.progress = progress_cb;
+    session.progress_user = &pr;
+    session.load_stats = o->load_stats;
+    session.save_stats = o->save_stats;
+    session.fresh = fresh_model;
+    session.fresh_user = &pa;
+    session.fp32 = fp32;
+    if (!st) {
+        struct quant_session *saved = ctx->quant;
+        ctx->quant = &session;
+        st = pass_run_pipeline(m, "quant_plan,"
+                                  "quant_calibrate,"
+                                  "quant_choose,"
+                                  "quant_rewrite",
+                               NULL, ctx);
+        ctx->quant = saved;
     }
-    if (!st)
-        st = quant_rewrite(m, &r->plan, &q, ctx);
+    if (r) { /* the report keeps the plan (and frees it) */
+        r->plan = session.plan;
+        r->has_plan = !st;
+        memset(&session.plan, 0, sizeof session.plan);
+    }
+    quant_session_free(&session, ctx);
     if (!st && report && samples) {
         st = quant_report_pair(fp32, m, &data, &r->rep, ctx);
         r->measured = !st;

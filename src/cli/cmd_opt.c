@@ -1,13 +1,19 @@
 /*
  * cmd_opt.c: `octet opt MODEL -o OUT [--passes=a,b,...] [--verify-each]
  * [--print-after=PASS]... [--print-after-all] [--time-passes]
- * [--emit=onnx|text] [-f] [--allow-external-data]`, after LLVM's opt.
+ * [--emit=onnx|text] [-f] [--allow-external-data] [--calib DATA
+ * [--calib-samples N]] [quantization options of `octet quantize`]`, after
+ * LLVM's opt.
  * Loads the model (binary ONNX or text IR, "-" for standard input),
  * verifies it, runs the pipeline through oct_run_pipeline and saves it as
  * ONNX or as text IR with every value printed (readable back).  The IR
  * after the chosen passes and the pass timings go to standard error.
  * Binary ONNX is not written to a terminal unless -f is given.  The output
- * goes through an atomic write and may not be the input file.
+ * goes through an atomic write and may not be the input file.  The
+ * calibration data and the quantization options (--precision, --method,
+ * --weights, --load-stats, ...) go to the quant passes (quant_plan,
+ * quant_calibrate, quant_choose, quant_rewrite), whose state the text IR
+ * carries from one run to the next as "quant" lines.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +24,21 @@
 
 enum { MAX_TIMED = 64 };
 
+/* Options passed to oct_quant_options_set under their own names (those of
+ * `octet quantize` that concern the passes). */
+static const char *const quant_keys[] = {
+    "method", "percentile", "precision", "activations", "weights", "block-size",
+    "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config",
+    "save-stats", "load-stats",
+};
+enum { N_QUANT_KEYS = sizeof quant_keys / sizeof quant_keys[0] };
+
 typedef struct opt_args {
     const char *model;
+    const char *calib;
+    unsigned long long calib_samples;
+    const char *quant[N_QUANT_KEYS]; /* values, by quant_keys index */
+    bool quant_given, ignore_nonfinite;
     const char *output;
     const char *passes;
     char *print_after; /* comma-joined --print-after values (malloc'ed) */
@@ -54,7 +73,27 @@ static int parse_args(int argc, char **argv, opt_args *a)
             return OCT_EUSAGE;
         if (lim > 0)
             continue;
-        if ((v = cli_opt_value(argc, argv, &i, "-o"))) {
+        bool quant = false;
+        for (size_t k = 0; !quant && k < N_QUANT_KEYS; k++) {
+            char flag[64];
+            snprintf(flag, sizeof flag, "--%s", quant_keys[k]);
+            if ((v = cli_opt_value(argc, argv, &i, flag))) {
+                a->quant[k] = v;
+                a->quant_given = quant = true;
+            }
+        }
+        if (quant)
+            continue;
+        if ((v = cli_opt_value(argc, argv, &i, "--calib"))) {
+            a->calib = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--calib-samples"))) {
+            char *end;
+            a->calib_samples = strtoull(v, &end, 10);
+            if (*end || !a->calib_samples)
+                return cli_usage_error("opt", "--calib-samples takes a positive integer");
+        } else if (!strcmp(argv[i], "--ignore-nonfinite")) {
+            a->ignore_nonfinite = a->quant_given = true;
+        } else if ((v = cli_opt_value(argc, argv, &i, "-o"))) {
             if (a->output)
                 return cli_usage_error("opt", "-o given twice");
             a->output = v;
@@ -102,6 +141,9 @@ static int parse_args(int argc, char **argv, opt_args *a)
     if ((a->print_after || a->print_after_all || a->verify_each) && !a->passes)
         return cli_usage_error("opt", "--print-after, --print-after-all and "
                                "--verify-each need --passes");
+    if ((a->calib || a->quant_given) && !a->passes)
+        return cli_usage_error("opt", "--calib and the quantization options need "
+                               "--passes (with quant_plan, quant_calibrate, ...)");
     if (!a->emit_text && !a->force && !strcmp(a->output, "-") && isatty(STDOUT_FILENO))
         return cli_usage_error("opt", "refusing to write binary ONNX to a "
                                "terminal (redirect it, use --emit=text, or "
@@ -196,8 +238,27 @@ int cmd_opt(int argc, char **argv)
     oct_model *m = NULL;
     if (st == OCT_OK)
         st = oct_model_load_file(ctx, a.model, a.load_flags, &m);
+    /* the quant passes' options and samples */
+    oct_quant_options *qo = NULL;
+    oct_dataset *ds = NULL;
+    oct_samples samples = {0};
+    if (st == OCT_OK && (a.quant_given || a.calib)) {
+        st = oct_quant_options_new(ctx, &qo);
+        for (size_t k = 0; st == OCT_OK && k < N_QUANT_KEYS; k++)
+            if (a.quant[k])
+                st = oct_quant_options_set(qo, quant_keys[k], a.quant[k]);
+        if (st == OCT_OK && a.ignore_nonfinite)
+            st = oct_quant_options_set(qo, "ignore-nonfinite", "1");
+        if (st == OCT_OK && a.calib) {
+            st = oct_dataset_open(ctx, a.calib, m, a.calib_samples, &ds);
+            samples = oct_dataset_samples(ds);
+        }
+        if (st == OCT_OK)
+            oct_pass_options_set_quant(po, qo, ds ? &samples : NULL);
+    }
     if (st == OCT_OK && a.passes)
         st = oct_run_pipeline(ctx, m, a.passes, po);
+    oct_dataset_close(ds);
     if (a.time_passes)
         print_times(&times);
     if (st == OCT_OK && a.passes)

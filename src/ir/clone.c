@@ -3,10 +3,10 @@
  * going through the ONNX wire format: graph, values (types, shapes,
  * symbolic dims), nodes, attributes, initializer data, the serialized
  * pieces the IR keeps as bytes (subgraphs, functions, training info,
- * unknown wire fields) and the model's metadata.  Value ids and node ids
- * are kept, so an id taken in the original names the same value or node in
- * the copy.  Everything lives in the destination context's arena; the copy
- * shares no memory with the original.
+ * unknown wire fields), the model's metadata and its quant lines.  Value
+ * ids and node ids are kept, so an id taken in the original names the same
+ * value or node in the copy.  Everything lives in the destination
+ * context's arena; the copy shares no memory with the original.
  */
 #include <string.h>
 
@@ -303,6 +303,16 @@ oct_status ir_model_clone(oct_ctx *ctx, const ir_model *m, ir_model **out)
             d->metadata[i].key = str(&cs, m->metadata[i].key);
             d->metadata[i].value = str(&cs, m->metadata[i].value);
         }
+    }
+    d->quant_lines = NULL; /* the quant passes' state, as text */
+    d->n_quant_lines = 0;
+    if (m->n_quant_lines) {
+        d->quant_lines = ir_alloc_array(ctx, m->n_quant_lines, sizeof *d->quant_lines);
+        cs.failed |= !d->quant_lines;
+        for (size_t i = 0; d->quant_lines && i < m->n_quant_lines; i++)
+            d->quant_lines[i] = (ir_text_line){str(&cs, m->quant_lines[i].text),
+                                               m->quant_lines[i].lineno};
+        d->n_quant_lines = d->quant_lines ? m->n_quant_lines : 0;
     }
     d->graph = NULL;
     if (!cs.failed && m->graph)

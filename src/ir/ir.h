@@ -93,6 +93,9 @@ struct oct_ctx {
     /* evaluates nodes and graphs for the passes that need it (ir_engine
      * above); NULL in a bare ir_ctx_new context */
     const ir_engine *engine;
+    /* the quantization session the quant passes read and write (opaque
+     * here: src/passes/quant.h); set by whoever runs a pipeline with them */
+    struct quant_session *quant;
 };
 
 /* ---- files (io.c) ---------------------------------------------------------- */
@@ -421,6 +424,12 @@ typedef struct ir_opset {
     int64_t version;
 } ir_opset;
 
+/* One line of text kept for a later layer, with where it was read. */
+typedef struct ir_text_line {
+    const char *text;   /* NUL-terminated, without the newline */
+    size_t lineno;      /* line in the file it was read from; 0: made here */
+} ir_text_line;
+
 typedef struct ir_model {
     int64_t ir_version;
     ir_opset *opsets;
@@ -436,6 +445,12 @@ typedef struct ir_model {
     ir_extra extra;
     ir_graph *graph;
     bool has_model_version;
+    /* The quant passes' state in its text form ("quant ..." lines of the
+     * text IR, the text after the keyword; src/passes/quant_text.c reads
+     * and writes them).  The IR keeps them verbatim and never looks
+     * inside; they do not go to ONNX. */
+    ir_text_line *quant_lines;
+    size_t n_quant_lines;
 } ir_model;
 
 /* graph.c */
@@ -534,6 +549,13 @@ typedef struct ir_print_opts {
 } ir_print_opts;
 /* ir_print_text with options (NULL: the defaults, as ir_print_text). */
 void ir_print_text_opts(const ir_model *m, FILE *out, const ir_print_opts *opts);
+/* The printer's pieces, for the text of later layers (quant lines): a
+ * quoted string S, a NAME (bare when it can be), a float that reads back
+ * exactly with `digits` significant digits (9: float, 17: double) and
+ * never as an integer. */
+void ir_print_str(FILE *out, const char *s);
+void ir_print_name(FILE *out, const char *s);
+void ir_print_float(FILE *out, double x, int digits);
 
 /* parse.c: reads the text form back into a model in ctx's arena.  Accepts
  * what ir_print_text_opts prints with `full` (so printing the result gives

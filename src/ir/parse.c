@@ -16,7 +16,8 @@
  * Beyond what the printer writes, it accepts blank lines, lines starting
  * with '#' (comments, for hand-written golden files), spaces and tabs
  * between tokens, and a TENSOR without its #H; a #H that is present must be
- * the hash of the values.
+ * the hash of the values.  "quant" lines (the quant passes' state) are kept
+ * verbatim in the model for src/passes/quant_text.c to read.
  *
  * Types on node lines: a value declared by an input, output or value_info
  * line takes its type from there; any other value takes the type printed
@@ -394,15 +395,37 @@ static oct_status parse_metadata(parser *P)
     return OCT_OK;
 }
 
+/* quant TEXT: kept verbatim (without the spaces around it) for the quant
+ * passes, which read it (src/passes/quant_text.c). */
+static oct_status parse_quant_line(parser *P)
+{
+    irtp_skip_ws(P);
+    const char *end = P->eol;
+    while (end > P->c && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        end--;
+    size_t len = (size_t)(end - P->c);
+    if (memchr(P->c, '\0', len))
+        return irtp_perr(P, P->c, "a NUL byte in a quant line");
+    char *text = ir_alloc(P->ctx, len + 1);
+    if (!text)
+        return OOM;
+    memcpy(text, P->c, len);
+    text[len] = '\0';
+    P->m->quant_lines[P->m->n_quant_lines++] = (ir_text_line){text, P->lineno};
+    P->c = P->eol;
+    return OCT_OK;
+}
+
 typedef enum line_kind {
     L_SKIP, L_MODEL, L_OPSET, L_METADATA, L_GRAPH, L_INPUT, L_OUTPUT, L_INIT,
-    L_VALUE_INFO, L_NODE, L_OPAQUE, L_UNKNOWN, L_COUNT
+    L_VALUE_INFO, L_NODE, L_QUANT, L_OPAQUE, L_UNKNOWN, L_COUNT
 } line_kind;
 
 static const char *const line_words[L_COUNT] = {
     [L_MODEL] = "model", [L_OPSET] = "opset", [L_METADATA] = "metadata",
     [L_GRAPH] = "graph", [L_INPUT] = "input", [L_OUTPUT] = "output",
     [L_INIT] = "init", [L_VALUE_INFO] = "value_info", [L_NODE] = "node",
+    [L_QUANT] = "quant",
 };
 
 /* Classifies the line the cursor is at and moves past its keyword. */
@@ -480,7 +503,8 @@ static oct_status parse_lines(parser *P)
     ir_model *m = P->m;
     m->opsets = ir_alloc_array(P->ctx, counts[L_OPSET] + 1, sizeof *m->opsets);
     m->metadata = ir_alloc_array(P->ctx, counts[L_METADATA] + 1, sizeof *m->metadata);
-    if (!m->opsets || !m->metadata)
+    m->quant_lines = ir_alloc_array(P->ctx, counts[L_QUANT] + 1, sizeof *m->quant_lines);
+    if (!m->opsets || !m->metadata || !m->quant_lines)
         return OOM;
     bool have_model = false;
     P->eol = NULL;
@@ -495,7 +519,7 @@ static oct_status parse_lines(parser *P)
         const char *kw = (irtp_skip_ws(P), P->c);
         line_kind k = line_kind_of(P);
         bool graph_line = k == L_INPUT || k == L_OUTPUT || k == L_INIT ||
-                          k == L_VALUE_INFO || k == L_NODE;
+                          k == L_VALUE_INFO || k == L_NODE || k == L_QUANT;
         if (k != L_SKIP && k != L_MODEL && k != L_OPAQUE && k != L_UNKNOWN &&
             !have_model)
             return irtp_perr(P, kw, "the 'model' line must come first");
@@ -547,6 +571,7 @@ static oct_status parse_lines(parser *P)
             break;
         case L_INIT: st = parse_init(P); break;
         case L_NODE: st = parse_node(P); break;
+        case L_QUANT: st = parse_quant_line(P); break;
         case L_COUNT: OCT_ASSERT(0); break;
         }
         if (st)

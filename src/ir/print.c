@@ -24,6 +24,8 @@
  *   value_info NAME[: TYPE] [doc=D] [unknown=U]
  *   node OP[@DOMAIN] NAME (IN, ...) -> (OUT, ...) [{ATTR, ...}] [doc=D]
  *        [unknown=U]                         (one line per node)
+ *   quant TEXT                               the quant passes' state, kept
+ *                                            verbatim (src/passes/quant_text.c)
  *
  *   NAME     bare if it is non-empty, made of [A-Za-z0-9_.:/-] and does not
  *            end in ':', else a quoted string.  An unnamed node is "".
@@ -589,4 +591,21 @@ void ir_print_text_opts(const ir_model *m, FILE *out, const ir_print_opts *opts)
         put_value_line(out, "value_info", g->value_info[i], full);
     for (size_t i = 0; i < g->n_nodes; i++)
         put_node(out, g->nodes[i], full);
+    for (size_t i = 0; i < m->n_quant_lines; i++)
+        fprintf(out, "quant %s\n", m->quant_lines[i].text);
+}
+
+void ir_print_str(FILE *out, const char *s)
+{
+    put_cstr(out, s);
+}
+
+void ir_print_name(FILE *out, const char *s)
+{
+    put_name(out, s);
+}
+
+void ir_print_float(FILE *out, double x, int digits)
+{
+    put_float(out, x, digits);
 }

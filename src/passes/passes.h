@@ -18,7 +18,10 @@ typedef oct_status (*pass_fn)(ir_graph *g, oct_ctx *ctx);
 /* Analyses a pass may require or preserve (the columns of passes.def):
  * PASS_ANALYSIS(enumerator suffix, bit, "name", "what it is"). */
 #define PASS_ANALYSES(A) \
-    A(SHAPES, 0, "shapes", "every value's dtype and shape inferred by the op shape rules")
+    A(SHAPES, 0, "shapes", "every value's dtype and shape inferred by the op shape rules") \
+    A(QPLAN, 1, "quant-plan", "which tensors are quantized, how they group, weight axes (quant_plan)") \
+    A(QSTATS, 2, "quant-stats", "calibration summaries (min/max, histogram) of the planned activations") \
+    A(QFORMATS, 3, "quant-formats", "the format, scales and zero points chosen for every planned tensor")
 
 enum {
     PASS_A_NONE = 0,
@@ -92,8 +95,21 @@ typedef struct pass_pipeline_opts {
  * (NULL: all off).  Every name (of the pipeline and of print_after) is
  * checked before anything runs: an unknown one is an OCT_EUSAGE diagnostic
  * listing the valid names.  Printing asked for without a `print` callback
- * is OCT_EUSAGE too.  Stops at the first pass that fails and returns its
- * status. */
+ * is OCT_EUSAGE too.
+ *
+ * Analyses are checked before anything runs too.  At the start, "shapes"
+ * is current (the input's types, as declared or inferred before) and so is
+ * every quant analysis whose state the model or ctx->quant carries.  After
+ * a pass, an analysis it preserves stays current if it was, one it
+ * preserves without requiring it (one it computes) becomes current, and
+ * every other one is stale.  A pass that requires an analysis not current
+ * at its turn stops the pipeline with an OCT_EUSAGE diagnostic "pass 'X'
+ * requires A; run P first", P being the first pass of the list that
+ * computes A.  The quantization state goes through ctx->quant (a session
+ * made for the run when ctx has none; quant.h) and is written back into
+ * m's quant lines at the end, without the state of stale analyses.
+ *
+ * Stops at the first pass that fails and returns its status. */
 oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
                              const pass_pipeline_opts *opts, oct_ctx *ctx);
 

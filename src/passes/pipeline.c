@@ -3,8 +3,10 @@
  * written out as a list, and the pipeline runner: a pipeline given as text
  * ("shape_infer,fold") run with the options LLVM's opt offers (verify after
  * each pass, hand the text IR after chosen passes to a callback, time each
- * pass).  Nothing here prints: text and timings go to caller callbacks,
- * problems to diagnostics.
+ * pass), after checking that every pass finds the analyses it requires
+ * current (passes.def says which analyses each pass requires and
+ * preserves).  Nothing here prints: text and timings go to caller
+ * callbacks, problems to diagnostics.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <time.h>
 
 #include "passes/passes.h"
+#include "passes/quant.h"
 
 static const pass_info registry[] = {
 #define PASS(name, fn, requires, preserves, summary) \
@@ -182,6 +185,74 @@ static bool in_list(const pass_info *const *list, size_t n, const pass_info *p)
     return false;
 }
 
+/* The analyses current after pass p ran with `current` current: those it
+ * preserves and were current, and those it computes (preserves without
+ * requiring them). */
+static unsigned after_pass(unsigned current, const pass_info *p)
+{
+    return (current & p->preserves) | (p->preserves & ~p->requires);
+}
+
+/* Checks, before anything runs, that each pass of run[0..n) finds what it
+ * requires current; `current` is what is current at the start. */
+static oct_status check_analyses(oct_ctx *ctx, const pass_info *const *run, size_t n,
+                                 unsigned current, const pass_info *reg, size_t n_reg)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned missing = run[i]->requires & ~current;
+        if (missing) {
+            unsigned first = missing & -missing;
+            const char *producer = NULL;
+            for (size_t k = 0; k < n_reg && !producer; k++)
+                if (reg[k].preserves & ~reg[k].requires & first)
+                    producer = reg[k].name;
+            char name[64];
+            pass_analysis_names(first, name, sizeof name);
+            if (producer)
+                return oct_error(ctx, OCT_EUSAGE, "pass '%s' requires %s; run %s first",
+                                 run[i]->name, name, producer);
+            return oct_error(ctx, OCT_EUSAGE, "pass '%s' requires %s, which no pass "
+                             "computes", run[i]->name, name);
+        }
+        current = after_pass(current, run[i]);
+    }
+    return OCT_OK;
+}
+
+/* Runs the parsed pipeline with the analyses `current` current at the
+ * start; *current follows the passes that ran. */
+static oct_status run_passes(ir_model *m, const pass_pipeline_opts *o,
+                             const pass_info *const *run, size_t n_run,
+                             const pass_info *const *printed, size_t n_printed,
+                             unsigned *current, oct_ctx *ctx)
+{
+    oct_status st;
+    if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
+        return oct_error(ctx, OCT_EINPUT,
+                         "the input does not verify (before any pass ran)");
+    for (size_t i = 0; i < n_run; i++) {
+        const pass_info *p = run[i];
+        double start = o->time ? now_seconds() : 0;
+        st = pass_run(m, p, ctx);
+        if (o->time)
+            o->time(o->time_user, p->name, i, now_seconds() - start);
+        if (st != OCT_OK)
+            return st;
+        *current = after_pass(*current, p);
+        if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
+            return oct_error(ctx, OCT_EINTERNAL,
+                             "the graph no longer verifies after pass '%s' "
+                             "(pass %zu of the pipeline)", p->name, i + 1);
+        if (o->print_after_all || in_list(printed, n_printed, p)) {
+            /* the quant state is printed with the graph */
+            if ((st = quant_session_sync(ctx, m, *current)) != OCT_OK ||
+                (st = print_after(m, o, p->name, i, ctx)) != OCT_OK)
+                return st;
+        }
+    }
+    return OCT_OK;
+}
+
 oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
                              const pass_pipeline_opts *opts, oct_ctx *ctx)
 {
@@ -203,25 +274,28 @@ oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
         return oct_error(ctx, OCT_EUSAGE,
                          "printing after passes asked for without a print callback");
 
-    if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
-        return oct_error(ctx, OCT_EINPUT,
-                         "the input does not verify (before any pass ran)");
-    for (size_t i = 0; i < n_run; i++) {
-        const pass_info *p = run[i];
-        double start = o->time ? now_seconds() : 0;
-        st = pass_run(m, p, ctx);
-        if (o->time)
-            o->time(o->time_user, p->name, i, now_seconds() - start);
-        if (st != OCT_OK)
-            return st;
-        if (o->verify_each && ir_verify(m, ctx) != OCT_OK)
-            return oct_error(ctx, OCT_EINTERNAL,
-                             "the graph no longer verifies after pass '%s' "
-                             "(pass %zu of the pipeline)", p->name, i + 1);
-        if (o->print_after_all || in_list(printed, n_printed, p)) {
-            if ((st = print_after(m, o, p->name, i, ctx)) != OCT_OK)
-                return st;
-        }
+    /* the quantization session: the caller's (unless it is another
+     * model's: a pipeline run inside a pass, on a copy), or one for this
+     * run */
+    quant_session local, *saved = ctx->quant;
+    bool own = !saved || (saved->model && saved->model != m);
+    if (own) {
+        quant_session_init(&local, NULL);
+        ctx->quant = &local;
     }
-    return OCT_OK;
+    unsigned current = PASS_A_SHAPES;
+    st = quant_session_begin(ctx, m, &current);
+    if (st == OCT_OK)
+        st = check_analyses(ctx, run, n_run, current, reg, n_reg);
+    if (st == OCT_OK) {
+        st = run_passes(m, o, run, n_run, printed, n_printed, &current, ctx);
+        oct_status synced = quant_session_sync(ctx, m, current);
+        if (st == OCT_OK)
+            st = synced;
+    }
+    if (own) {
+        quant_session_free(&local, ctx);
+        ctx->quant = saved;
+    }
+    return st;
 }

@@ -15,6 +15,12 @@
  *                      quantization parameters;
  *   quant_rewrite      inserts the Q/DQ nodes and quantized initializers,
  *                      raising the opset only as far as the types need.
+ *
+ * Each step is also a pass of the registry (passes.def: quant_plan,
+ * quant_calibrate, quant_choose, quant_rewrite) working on the quantization
+ * session of the context (ctx->quant, below): the options, the samples and
+ * the state the steps leave (the plan, its statistics, the chosen formats),
+ * which quant_text.c prints as "quant" lines of the text IR and reads back.
  */
 #ifndef OCTET_QUANT_H
 #define OCTET_QUANT_H
@@ -22,6 +28,7 @@
 #include "ir/ir.h"
 #include "ir/qformat.h"
 #include "passes/calib.h"
+#include "passes/passes.h"
 
 /* Raises the default-domain opset of m to target, rewriting the nodes whose
  * signature changed (passes/opset_upgrade.c).  No-op if already there. */
@@ -357,5 +364,57 @@ oct_status quant_budget(const ir_model *fp32, quant_plan *plan,
                         const quant_opts *opts, const quant_samples *data,
                         quant_fresh_model_fn fresh, void *user,
                         double *achieved_db, oct_ctx *ctx);
+
+/* ---- the session: the quant passes' options and state ------------------- */
+
+/* What the quant passes share, reached through ctx->quant.  Whoever runs
+ * a pipeline sets the options and inputs (oct_quantize, `octet opt` with
+ * quantization options); pass_run_pipeline makes a session with the
+ * default options for a run when ctx has none.  The state (plan, its
+ * statistics, its formats) belongs to `model` and is current for the
+ * analyses in `have` (PASS_A_QPLAN, PASS_A_QSTATS, PASS_A_QFORMATS). */
+typedef struct quant_session {
+    quant_opts opts;
+    const quant_samples *data;        /* NULL: no samples */
+    quant_progress_fn progress;
+    void *progress_user;
+    const char *load_stats;           /* quant_calibrate loads these... */
+    const char *save_stats;           /* ...and saves its statistics here */
+    /* --precision=budget:DB (quant_choose): a fresh copy of the prepared
+     * model and the FP32 reference; NULL: copies of the model as it is
+     * when quant_choose runs */
+    quant_fresh_model_fn fresh;
+    void *fresh_user;
+    const ir_model *fp32;
+    ir_model *model;
+    quant_plan plan;                  /* heap parts owned by the session */
+    unsigned have;
+} quant_session;
+
+/* A session with the options o (NULL: quant_default_opts()), no samples
+ * and no state. */
+void quant_session_init(quant_session *s, const quant_opts *o);
+/* Releases the plan's heap parts (the plan itself lives in the arena). */
+void quant_session_free(quant_session *s, oct_ctx *ctx);
+/* Forgets the state (freeing it) and makes it m's, with nothing current. */
+void quant_session_reset(quant_session *s, ir_model *m, oct_ctx *ctx);
+
+/* Called by the pipeline runner when it starts on m: unless the session
+ * already holds state for m, reads m's quant lines (quant_text.c) into it.
+ * Adds the analyses the session holds for m to *current. */
+oct_status quant_session_begin(oct_ctx *ctx, ir_model *m, unsigned *current);
+/* Keeps only the analyses of `current` in the session (the rest went
+ * stale) and writes what is left into m's quant lines. */
+oct_status quant_session_sync(oct_ctx *ctx, ir_model *m, unsigned current);
+
+/* quant_text.c: the state as text lines (see docs/inspect.md) and back.
+ * quant_text_write replaces m's quant lines by s's state (none if s->have
+ * is empty); quant_text_read builds s's state from m's lines. */
+oct_status quant_text_write(oct_ctx *ctx, quant_session *s, ir_model *m);
+oct_status quant_text_read(oct_ctx *ctx, quant_session *s, ir_model *m);
+
+/* quant_plan.c: summaries for every calibrated entry of a plan (empty for
+ * activations, filled from the data for constants). */
+oct_status quant_plan_summaries(quant_plan *plan, oct_ctx *ctx);
 
 #endif

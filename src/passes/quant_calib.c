@@ -5,7 +5,9 @@
  * calibration data, accumulated per tensor without keeping activations).
  *
  * The samples run through a calibration engine (quant.h): the reference
- * interpreter by default (defined here), or one the caller injects.
+ * interpreter by default (defined here), or one the caller injects.  The
+ * passes quant_calibrate and quant_choose (the end of this file) run these
+ * steps on the context's quantization session.
  *
  * Every candidate is a family of quant_opts (a pair of formats of the
  * table, src/ir/qformats.def); activations use the family's act format.
@@ -398,7 +400,8 @@ static oct_status choose_activations(ir_model *m, quant_plan *plan,
     }
     oct_free(ctx, scratch, sizeof *scratch);
 
-    oct_status st = run_pass(m, &cr, data, progress, pu, ctx);
+    /* no samples (a fixed precision only): nothing is measured */
+    oct_status st = data ? run_pass(m, &cr, data, progress, pu, ctx) : OCT_OK;
     if (st)
         return st;
     /* constants are measured on their own values */
@@ -466,5 +469,78 @@ oct_status quant_choose(ir_model *m, quant_plan *plan, const quant_opts *opts,
     for (size_t i = 0; !st && i < plan->n; i++)
         if (plan->t[i].kind == QKIND_BIAS)
             st = quant_choose_bias(ctx, plan, &plan->t[i]);
+    return st;
+}
+
+/* ---- the passes ------------------------------------------------------------ */
+
+/* quant_calibrate: the session's samples into fresh summaries of the
+ * planned activations, or the statistics of --load-stats; then
+ * --save-stats. */
+oct_status pass_quant_calibrate(ir_graph *g, oct_ctx *ctx)
+{
+    quant_session *s = ctx->quant;
+    ir_model *m = ctx->model;
+    OCT_ASSERT(s && m && m->graph == g && s->model == m);
+    oct_status st;
+    if (s->load_stats) {
+        st = quant_stats_load(m, &s->plan, s->load_stats, ctx);
+    } else if (!s->data) {
+        return oct_error(ctx, OCT_EUSAGE, "pass 'quant_calibrate' has no calibration "
+                         "samples (give --calib FILE, or --load-stats FILE)");
+    } else {
+        for (size_t i = 0; i < s->plan.n; i++) /* a second run starts afresh */
+            if (s->plan.t[i].kind == QKIND_ACT)
+                calib_hist_init(s->plan.t[i].hist);
+        st = quant_calibrate(m, &s->plan, &s->opts, s->data, s->progress,
+                             s->progress_user, ctx);
+    }
+    if (!st && s->save_stats)
+        st = quant_stats_save(m, &s->plan, s->save_stats, ctx);
+    if (!st)
+        s->have |= PASS_A_QSTATS;
+    return st;
+}
+
+/* Budget trials start from copies of the model as quant_choose sees it
+ * (the plan's model: the same ids) when the session gives no other. */
+static oct_status clone_model(void *user, oct_ctx *ctx, ir_model **out)
+{
+    return ir_model_clone(ctx, user, out);
+}
+
+/* quant_choose: formats and parameters; with the samples, each candidate
+ * measured on them (needed by --precision=auto and budget:DB, which then
+ * spends its budget here). */
+oct_status pass_quant_choose(ir_graph *g, oct_ctx *ctx)
+{
+    quant_session *s = ctx->quant;
+    ir_model *m = ctx->model;
+    OCT_ASSERT(s && m && m->graph == g && s->model == m);
+    const quant_samples *data = s->data && s->data->n ? s->data : NULL;
+    if (!data && s->opts.precision != QPREC_FIXED)
+        return oct_error(ctx, OCT_EUSAGE, "pass 'quant_choose': --precision=%s "
+                         "measures every candidate on the calibration samples; "
+                         "give --calib FILE",
+                         s->opts.precision == QPREC_AUTO ? "auto" : "budget:DB");
+    oct_status st = quant_choose(m, &s->plan, &s->opts, data, s->progress,
+                                 s->progress_user, ctx);
+    if (!st && s->opts.precision == QPREC_BUDGET) {
+        const ir_model *fp32 = s->fp32;
+        quant_fresh_model_fn fresh = s->fresh ? s->fresh : clone_model;
+        void *user = s->fresh ? s->fresh_user : m;
+        ir_model *copy = NULL;
+        if (!fp32 && !(st = ir_model_clone(ctx, m, &copy)))
+            fp32 = copy;
+        double achieved;
+        if (!st)
+            st = quant_budget(fp32, &s->plan, &s->opts, data, fresh, user, &achieved, ctx);
+        if (!st)
+            oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
+                      "budget: output SQNR %.2f dB on the calibration data (target "
+                      "%.2f dB)", achieved, s->opts.budget_db);
+    }
+    if (!st)
+        s->have |= PASS_A_QFORMATS;
     return st;
 }

@@ -533,9 +533,11 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
     if (!st)
         quant_config_warn_unused(b.rules, ctx);
     quant_config_free(b.rules);
-    if (st)
-        return st;
-    /* summaries for everything calibrated */
+    return st ? st : quant_plan_summaries(plan, ctx);
+}
+
+oct_status quant_plan_summaries(quant_plan *plan, oct_ctx *ctx)
+{
     for (size_t i = 0; i < plan->n; i++) {
         quant_tensor *e = &plan->t[i];
         if (e->kind != QKIND_ACT && e->kind != QKIND_CONST)
@@ -549,6 +551,19 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
                            e->value->init->nelems);
     }
     return OCT_OK;
+}
+
+/* The pass: a new plan for the model in the session, replacing any state
+ * the session held. */
+oct_status pass_quant_plan(ir_graph *g, oct_ctx *ctx)
+{
+    quant_session *s = ctx->quant;
+    OCT_ASSERT(s && ctx->model && ctx->model->graph == g);
+    quant_session_reset(s, ctx->model, ctx);
+    oct_status st = quant_plan_build(ctx->model, &s->opts, &s->plan, ctx);
+    if (st == OCT_OK)
+        s->have = PASS_A_QPLAN;
+    return st;
 }
 
 void quant_plan_free(quant_plan *plan, oct_ctx *ctx)

@@ -253,3 +253,15 @@ oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
     drop_dead_inits(&rw);
     return ir_verify(m, ctx);
 }
+
+/* The pass: the session's plan, with its formats, into the graph.  The
+ * plan stays in the session (the report reads it) but describes the graph
+ * before the rewrite: no quant analysis is current afterwards. */
+oct_status pass_quant_rewrite(ir_graph *g, oct_ctx *ctx)
+{
+    quant_session *s = ctx->quant;
+    OCT_ASSERT(s && ctx->model && ctx->model->graph == g && s->model == ctx->model);
+    oct_status st = quant_rewrite(ctx->model, &s->plan, &s->opts, ctx);
+    s->have = 0;
+    return st;
+}

@@ -1,6 +1,8 @@
 # One golden case (tests/golden/CMakeLists.txt): runs
-#   octet opt CASE.in.txt [--passes=PASSES] --emit=text -o OUT/CASE.txt
-# in DIR (so diagnostics name the file as CASE.in.txt) and compares the
+#   octet opt CASE.in.txt [--passes=PASSES] --emit=text -o OUT/CASE.txt [ARGS]
+# in DIR (so diagnostics name the file as CASE.in.txt), ARGS being what a
+# line "# ARGS: ..." of CASE.in.txt gives (quantization options, --calib
+# with a file of DIR), and compares the
 # output with CASE.out.txt, or standard error with CASE.err.txt.
 # OCTET_UPDATE_GOLDEN=1 in the environment writes the expected file instead
 # (then read the diff: the expected files are checked by hand).
@@ -8,6 +10,12 @@ file(MAKE_DIRECTORY ${OUT})
 set(args opt ${CASE}.in.txt --emit=text -o ${OUT}/${CASE}.txt)
 if(NOT PASSES STREQUAL "")
   list(APPEND args --passes=${PASSES} --verify-each)
+endif()
+file(STRINGS ${DIR}/${CASE}.in.txt extra REGEX "^# ARGS: ")
+if(extra)
+  string(REGEX REPLACE "^# ARGS: " "" extra "${extra}")
+  separate_arguments(extra UNIX_COMMAND "${extra}")
+  list(APPEND args ${extra})
 endif()
 file(REMOVE ${OUT}/${CASE}.txt)
 execute_process(COMMAND ${OCTET} ${args} WORKING_DIRECTORY ${DIR}

@@ -53,7 +53,13 @@ with tempfile.TemporaryDirectory() as tmp:
     lines = r.stdout.decode().splitlines()
     check(r.returncode == 0, "octet passes exits 0")
     for name, req, pres in [("shape_infer", "-", "shapes"), ("fold", "-", "shapes"),
-                            ("fuse", "shapes", "shapes"), ("qdq_fuse", "shapes", "-")]:
+                            ("fuse", "shapes", "shapes"), ("qdq_fuse", "shapes", "-"),
+                            ("quant_plan", "shapes", "shapes,quant-plan"),
+                            ("quant_calibrate", "shapes,quant-plan",
+                             "shapes,quant-plan,quant-stats"),
+                            ("quant_choose", "shapes,quant-plan,quant-stats",
+                             "shapes,quant-plan,quant-stats,quant-formats"),
+                            ("quant_rewrite", "quant-plan,quant-formats", "-")]:
         row = [l.split()[:3] for l in lines if l.split()[:1] == [name]]
         check(row == [[name, req, pres]], f"passes lists {name} requires {req} preserves {pres}")
 
@@ -109,6 +115,21 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.stderr.decode().count("octet-ir 1\n") == 2, "--print-after-all prints after every pass")
     r = run(["opt", model, "--print-after=fold", "-o", os.path.join(tmp, "o.onnx")])
     check(r.returncode == 1, "--print-after without --passes is a usage error")
+
+    # the quant passes: their state prints with the IR; requirements enforced
+    r = run(["opt", model, "--passes=shape_infer,fold,quant_plan", "--print-after=quant_plan",
+             "--emit=text", "-o", os.path.join(tmp, "plan.txt")])
+    err = r.stderr.decode()
+    check(r.returncode == 0 and "# *** IR after quant_plan (pass 3) ***" in err
+          and "\nquant plan\nquant %0 act x\nquant %1 const c\n" in err,
+          "--print-after=quant_plan prints the plan as quant lines")
+    check("\nquant plan\n" in open(os.path.join(tmp, "plan.txt")).read(),
+          "--emit=text writes the plan")
+    r = run(["opt", os.path.join(tmp, "plan.txt"), "--passes=fold,quant_choose",
+             "-o", os.path.join(tmp, "o2.onnx")])
+    check(r.returncode == 1 and "pass 'quant_choose' requires quant-plan; run quant_plan "
+          "first" in r.stderr.decode() and not os.path.exists(os.path.join(tmp, "o2.onnx")),
+          "a pass after one that made its analysis stale is refused before anything runs")
 
     # binary ONNX to a terminal
     for extra, want in [([], 1), (["-f"], 0), (["--emit=text"], 0)]:
