@@ -403,6 +403,70 @@ static void byte_at(cg_fn *f, const qplan *p, LLVMValueRef byte, LLVMValueRef e,
         cg_store(f, f->i8, p->py, byte, LLVMBuildTrunc(f->b, b, f->i8, ""));
 }
 
+/* ---- explicit vectors ---------------------------------------------------------- */
+
+enum { QVL = 16 }; /* elements per vector step of a DequantizeLinear row */
+
+static LLVMValueRef splat(cg_fn *f, LLVMValueRef v)
+{
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), QVL);
+    LLVMValueRef one = LLVMBuildInsertElement(f->b, LLVMGetUndef(vt), v, cg_i64c(f, 0), "");
+    LLVMValueRef zeros[QVL];
+    for (int i = 0; i < QVL; i++)
+        zeros[i] = LLVMConstInt(f->i32, 0, 0);
+    return LLVMBuildShuffleVector(f->b, one, LLVMGetUndef(vt), LLVMConstVector(zeros, QVL), "");
+}
+
+/* DequantizeLinear of the first len / QVL * QVL elements of a row from e0
+ * (on a byte boundary) with one scale and zero point, QVL at a time in
+ * vector instructions: the same operations as dq_value, lane by lane.
+ * Taken for integer codes into float32 (the weight-only case): short
+ * constant loops over a block would otherwise be unrolled and the loop
+ * vectorizer would turn to the loop over blocks, with gathers and
+ * scatters.  Returns the number of elements done. */
+static int64_t dq_vectors(cg_fn *f, const qplan *p, LLVMValueRef e0, int64_t len,
+                          const qparam *hp)
+{
+    if (!p->dq || p->q.flt || p->q.bits > 16 || p->fdt != IR_DT_FLOAT || len < QVL)
+        return 0;
+    unsigned per = p->q.per, bits = p->q.bits;
+    LLVMTypeRef vi = LLVMVectorType(f->i32, QVL), vf = LLVMVectorType(f->f32, QVL);
+    LLVMValueRef vs = splat(f, hp->s), vz = splat(f, hp->zi);
+    cg_loop l;
+    LLVMValueRef k = cg_loop_begin(f, &l, len / QVL);
+    LLVMValueRef e = cg_add(f, e0, cg_mul(f, k, cg_i64c(f, QVL)));
+    LLVMValueRef raw;
+    if (per == 1) {
+        LLVMTypeRef et = LLVMIntTypeInContext(f->llc, bits);
+        raw = LLVMBuildLoad2(f->b, LLVMVectorType(et, QVL), cg_gep(f, et, p->px, e), "");
+        LLVMSetAlignment(raw, bits / 8);
+    } else { /* QVL / per bytes, each repeated per times, shifted to its field */
+        unsigned nb = QVL / per;
+        LLVMValueRef addr = cg_gep(f, f->i8, p->px,
+                                   LLVMBuildLShr(f->b, e, cg_i64c(f, per == 2 ? 1 : 2), ""));
+        LLVMValueRef bytes = LLVMBuildLoad2(f->b, LLVMVectorType(f->i8, nb), addr, "");
+        LLVMSetAlignment(bytes, 1);
+        LLVMValueRef idx[QVL], sh[QVL];
+        for (unsigned i = 0; i < QVL; i++) {
+            idx[i] = LLVMConstInt(f->i32, i / per, 0);
+            sh[i] = LLVMConstInt(f->i8, 8 - bits - (i % per) * bits, 0);
+        }
+        raw = LLVMBuildShuffleVector(f->b, bytes, LLVMGetUndef(LLVMTypeOf(bytes)),
+                                     LLVMConstVector(idx, QVL), "");
+        /* the field to the top of its byte, then down with its sign */
+        raw = LLVMBuildShl(f->b, raw, LLVMConstVector(sh, QVL), "");
+        LLVMValueRef down = splat(f, LLVMConstInt(f->i8, 8 - bits, 0));
+        raw = p->q.sgn ? LLVMBuildAShr(f->b, raw, down, "") : LLVMBuildLShr(f->b, raw, down, "");
+    }
+    LLVMValueRef v = p->q.sgn ? LLVMBuildSExt(f->b, raw, vi, "") : LLVMBuildZExt(f->b, raw, vi, "");
+    LLVMValueRef d = LLVMBuildSIToFP(f->b, LLVMBuildSub(f->b, v, vz, ""), vf, "");
+    LLVMValueRef st = LLVMBuildStore(f->b, LLVMBuildFMul(f->b, d, vs, ""),
+                                     cg_gep(f, f->f32, p->py, e));
+    LLVMSetAlignment(st, 4);
+    cg_loop_end(f, &l);
+    return len / QVL * QVL;
+}
+
 /* ---- loops ------------------------------------------------------------------------ */
 
 /* A row of len consecutive elements from e0.  Parameters: one set at
@@ -416,6 +480,11 @@ static void emit_row(cg_fn *f, const qplan *p, LLVMValueRef e0, int64_t len, LLV
     if (!step) {
         hold = load_param(f, p, pbase);
         hp = &hold;
+    }
+    if (hp && (packed || p->q.per == 1)) {
+        int64_t done = dq_vectors(f, p, e0, len, hp);
+        e0 = cg_add(f, e0, cg_i64c(f, done));
+        len -= done;
     }
     cg_loop l;
     if (!packed || p->q.per == 1) {
