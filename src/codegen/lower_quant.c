@@ -3,8 +3,8 @@
  * table (qformats.def, plus FLOAT4E2M1): 2-, 4-, 8-, 16-bit integers (and
  * int32 into DequantizeLinear), float8 and float4 codes; per tensor, per
  * axis and blocked (block_size, the last block possibly short); float32,
- * float16 and bfloat16 scales, inputs of QuantizeLinear (and int32) and
- * outputs of DequantizeLinear; zero points constant or read at run time.
+ * float16 and bfloat16 scales (and int32 into QuantizeLinear), inputs of
+ * QuantizeLinear (and int32) and outputs of DequantizeLinear; zero points constant or read at run time.
  * The numbers are the interpreter's (src/ref/quant.c), bit for bit:
  *   QuantizeLinear, integer outputs: q = saturate(round_half_to_even(v)
  *     + zp), v = x / scale in the division type (ops_quantize_div_type:
@@ -179,9 +179,10 @@ static oct_status plan_init(cg_fn *f, const ir_node *n, bool dq, qplan *p)
                                      "to %s is not supported", ir_dtype_name(F->dtype))
                   : oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 0, "compile: QuantizeLinear of "
                                     "%s is not supported", ir_dtype_name(F->dtype));
-    if (!is_float_type(S->dtype))
+    if (!is_float_type(S->dtype) && (dq || S->dtype != IR_DT_INT32))
         return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1, "compile: %s scales are not "
-                               "supported (float32, float16, bfloat16)", ir_dtype_name(S->dtype));
+                               "supported (float32, float16, bfloat16; int32 into "
+                               "QuantizeLinear)", ir_dtype_name(S->dtype));
     if (Z && Z->dtype != Q->dtype)
         return oct_input_error(f->ctx, OCT_EINPUT, n, 2, "zero point type %s differs from the "
                                "quantized type %s", ir_dtype_name(Z->dtype),
@@ -252,7 +253,10 @@ static LLVMValueRef round_to(cg_fn *f, ir_dtype dt, LLVMValueRef v)
 static qparam load_param(cg_fn *f, const qplan *p, LLVMValueRef idx)
 {
     qparam r;
-    r.s = fconv(f, load_f32(f, p->sdt, p->ps, idx), p->ft);
+    if (p->sdt == IR_DT_INT32) /* the division is then a double one: exact */
+        r.s = LLVMBuildSIToFP(f->b, cg_load(f, f->i32, p->ps, idx), p->ft, "");
+    else
+        r.s = fconv(f, load_f32(f, p->sdt, p->ps, idx), p->ft);
     r.zi = LLVMConstInt(p->wt, 0, 0);
     r.zf = LLVMConstReal(p->ft, 0);
     if (!p->has_zp)
