@@ -15,8 +15,8 @@
  * every group has one input and one output channel); QLinearMatMul with a
  * 2-D B; QGemm with transA = 0 and alpha = 1.  QLinearConv and
  * QLinearMatMul in other forms (weights, scales or zero points known only at
- * run time, float16 scales, batched B) run as loops (lower_qint.c); other
- * forms are reported as unsupported, naming the node.
+ * run time, float16 scales, batched B, 3-D convolutions) run as loops
+ * (lower_qint.c); other forms are reported as unsupported, naming the node.
  */
 #include <stddef.h>
 #include <string.h>
@@ -163,8 +163,10 @@ static bool kernel_form(cg_fn *f, const ir_node *n, int w_i, int last, int64_t c
 oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
 {
     const ir_tensor *wc = const_in(n, 3);
-    if (!kernel_form(f, n, 3, 8, wc && wc->rank >= 1 ? wc->dims[0] : -1))
-        return cg_qlinearconv_loops(f, n);
+    cg_tensor *X0 = cg_in(f, n, 0);
+    if (!X0 || (X0->rank != 3 && X0->rank != 4) ||
+        !kernel_form(f, n, 3, 8, wc && wc->rank >= 1 ? wc->dims[0] : -1))
+        return cg_qlinearconv_loops(f, n); /* 3-D convolutions too */
     oct_status st = need_kernels(f, n);
     if (st != OCT_OK)
         return st;

@@ -1,10 +1,11 @@
 /*
  * lower_quant.c: QuantizeLinear and DequantizeLinear of every format of the
- * table (qformats.def, plus FLOAT4E2M1): 2-, 4-, 8-, 16-bit integers (and
- * int32 into DequantizeLinear), float8 and float4 codes; per tensor, per
- * axis and blocked (block_size, the last block possibly short); float32,
- * float16 and bfloat16 scales (and int32 into QuantizeLinear), inputs of
- * QuantizeLinear (and int32) and outputs of DequantizeLinear; zero points constant or read at run time.
+ * table (qformats.def, plus FLOAT4E2M1): 2-, 4-, 8- and 16-bit integers
+ * (and int32 into DequantizeLinear), float8 and float4 codes; per tensor,
+ * per axis and blocked (block_size, the last block possibly short);
+ * float32, float16 and bfloat16 scales (and int32 into QuantizeLinear);
+ * float32, float16, bfloat16 (and int32) inputs of QuantizeLinear and
+ * outputs of DequantizeLinear; zero points constant or read at run time.
  * The numbers are the interpreter's (src/ref/quant.c), bit for bit:
  *   QuantizeLinear, integer outputs: q = saturate(round_half_to_even(v)
  *     + zp), v = x / scale in the division type (ops_quantize_div_type:
@@ -26,8 +27,10 @@
  * share a scale (or read contiguous scales, blocked on an inner axis);
  * when every row starts on a byte boundary, packed rows are walked a byte
  * at a time (load one byte, unpack its 2 or 4 fields; pack and store one
- * byte), which the loop vectorizer turns into shuffles; otherwise element
- * by element.  Nothing calls out per element.
+ * byte), otherwise element by element.  DequantizeLinear rows with one
+ * scale (per tensor, per axis, blocks along the last axis: dequantized
+ * weights) go 16 elements at a time in explicit vector instructions
+ * (dq_vectors).  Nothing calls out per element.
  */
 #include <string.h>
 

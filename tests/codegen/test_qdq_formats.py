@@ -324,6 +324,7 @@ def main():
     q_case("q_fp4_tensor_no_zp", T.FLOAT4E2M1, [9], [], zp=False, opset=23, spread=8.0,
            oracle="onnx")
     qlinear_cases()
+    qlinearconv_3d()
     print("%d failure(s)" % len(FAILS))
     return 1 if FAILS else 0
 
@@ -376,6 +377,20 @@ def qlinear_cases():
                   group=group, strides=strides, pads=pads)
         check("qlinearconv_runtime_w_%s_%s_g%d" % (np.dtype(xt).name, np.dtype(wt).name, group),
               m, feeds)
+
+
+def qlinearconv_3d():
+    """A 3-D QLinearConv (the kernels take 1-D and 2-D): the loops, with
+    constant weights and per-channel weight parameters."""
+    x = rng.integers(0, 256, [1, 4, 3, 5, 4]).astype(np.uint8)
+    w = rng.integers(-128, 128, [3, 4, 2, 3, 2]).astype(np.int8)
+    feeds = [("x", x), ("sx", np.array(0.05, np.float32)), ("zx", np.array(120, np.uint8))]
+    consts = [("w", w), ("sw", scales([3]) * np.float32(0.01)), ("zw", np.zeros([3], np.int8)),
+              ("sy", np.array(0.3, np.float32)), ("zy", np.array(7, np.uint8)),
+              ("bias", rng.integers(-500, 500, [3]).astype(np.int32))]
+    m = model("QLinearConv", feeds, consts, ("y", T.UINT8, [1, 3, 4, 4, 4]), 10,
+              pads=[1, 0, 1, 1, 1, 0])
+    check("qlinearconv_3d_const_w", m, feeds)
 
 
 if __name__ == "__main__":
