@@ -68,6 +68,8 @@ def codes(t, shape):
 
 
 def _fp4_from_codes(raw):
+    """Float4 E2M1 values of 4-bit codes, from the spec's table (bit 3 the
+    sign, magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6)."""
     mags = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], np.float32)
     v = mags[raw & 7] * np.where(raw & 8, -1, 1)
     return v.astype(np.float32).astype(ml_dtypes.float4_e2m1fn)
@@ -107,6 +109,8 @@ def model(op, inputs, consts, out, opset, **attrs):
 
 
 def octet_run(path, inputs, jit, d, tag):
+    """(first output, "") of `octet run` (with jit: `--jit`) on TensorProto
+    files, or (None, its last error line)."""
     out = os.path.join(d, "out_" + tag)
     args = [OCTET, "run", path, "--output-dir", out, "--format=pb"] + (["--jit"] if jit else [])
     for k, (n, a) in enumerate(inputs):
@@ -115,7 +119,8 @@ def octet_run(path, inputs, jit, d, tag):
         args += ["--input", "%s=%s" % (n, p)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
-        return None, p.stderr.strip().splitlines()[-1] if p.stderr.strip() else "exit %d" % p.returncode
+        lines = p.stderr.strip().splitlines()
+        return None, lines[-1] if lines else "exit %d" % p.returncode
     files = os.listdir(out)
     return numpy_helper.to_array(onnx.load_tensor(os.path.join(out, files[0]))), ""
 
