@@ -109,14 +109,14 @@ oct_status cg_lower_dynamicquantizelinear(cg_fn *f, const ir_node *n)
 
 /* ---- MatMulInteger ------------------------------------------------------------ */
 
-/* Where a zero point of a (side 0, per row) or b (side 1, per column) is:
+/* Where a zero point or scale of a (side 0, per row) or b (side 1, per column) is:
  * element sum(bstride[d] * batch index d) + vstride * row/column. */
 typedef struct mi_param {
     int64_t bstride[OPS_MAX_RANK];
     int64_t vstride;
 } mi_param;
 
-/* Resolves zero point p for a matmul with nb output batch dims ob and mn
+/* Resolves zero point or scale p for a matmul with nb output batch dims ob and mn
  * rows (side 0) or columns (side 1); reports a bad shape on input idx. */
 static oct_status mi_param_init(cg_fn *f, const ir_node *n, int idx, const cg_tensor *p,
                                 int side, int nb, const int64_t *ob, int64_t mn, mi_param *out)
@@ -128,7 +128,7 @@ static oct_status mi_param_init(cg_fn *f, const ir_node *n, int idx, const cg_te
     if (r == 1) {
         if (p->dims[0] != mn)
             return oct_input_error(f->ctx, OCT_EINPUT, n, idx,
-                                   "per-%s zero point has %lld elements, expected 1 or %lld",
+                                   "per-%s parameter has %lld elements, expected 1 or %lld",
                                    side ? "column" : "row", (long long)p->dims[0], (long long)mn);
         out->vstride = 1;
         return OCT_OK;
@@ -136,7 +136,7 @@ static oct_status mi_param_init(cg_fn *f, const ir_node *n, int idx, const cg_te
     int64_t one = r >= 2 ? p->dims[r - 1 - side] : 0, v = r >= 2 ? p->dims[r - 2 + side] : 0;
     if (r < 2 || one != 1 || (v != 1 && v != mn) || r - 2 > nb)
         return oct_input_error(f->ctx, OCT_EINPUT, n, idx,
-                               "zero point shape (rank %d) is neither per tensor nor per %s",
+                               "parameter shape (rank %d) is neither per tensor nor per %s",
                                r, side ? "column ([..., 1, N])" : "row ([..., M, 1])");
     out->vstride = v == 1 ? 0 : 1;
     int64_t stride = v;
@@ -144,7 +144,7 @@ static oct_status mi_param_init(cg_fn *f, const ir_node *n, int idx, const cg_te
         int od = nb - (r - 2) + d;
         if (p->dims[d] != 1 && p->dims[d] != ob[od])
             return oct_input_error(f->ctx, OCT_EINPUT, n, idx,
-                                   "zero point batch dim %d is %lld, the output's %lld", d,
+                                   "parameter batch dim %d is %lld, the output's %lld", d,
                                    (long long)p->dims[d], (long long)ob[od]);
         out->bstride[od] = p->dims[d] == 1 ? 0 : stride;
         stride *= p->dims[d];
