@@ -308,6 +308,11 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
 #undef X
 
+/* QLinearMatMul / QLinearConv with run-time weights, scales or zero points,
+ * as loops (lower_qint.c); lower_qlinear.c falls back to them. */
+oct_status cg_qlinearmatmul_loops(cg_fn *f, const ir_node *n);
+oct_status cg_qlinearconv_loops(cg_fn *f, const ir_node *n);
+
 /* Float Conv / Gemm / MatMul with constant weights on the kernel library
  * (lower_kfloat.c): true if handled (status in *st), false to fall back to
  * the loop lowerings. */

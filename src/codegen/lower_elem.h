@@ -38,6 +38,11 @@ void cg_val_store(cg_fn *f, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LL
 LLVMValueRef cg_val_convert(cg_fn *f, ir_dtype from, ir_dtype to, LLVMValueRef v);
 /* v (class F64) rounded to dt and back, as storing and reloading it does. */
 LLVMValueRef cg_val_round(cg_fn *f, ir_dtype dt, LLVMValueRef v);
+/* The code (low bits of an i32) of float32 x in narrow float dt (FLOAT16,
+ * BFLOAT16, float8, float4), as ops_f32_to_* compute it; and the float32
+ * of such a code c (i32), exact. */
+LLVMValueRef cg_val_encode(cg_fn *f, ir_dtype dt, LLVMValueRef x, bool saturate);
+LLVMValueRef cg_val_decode(cg_fn *f, ir_dtype dt, LLVMValueRef c);
 /* Calls the C library function double NAME(double) (or NAME(double,
  * double) when y is not NULL). */
 LLVMValueRef cg_libm_f64(cg_fn *f, const char *name, LLVMValueRef x, LLVMValueRef y);

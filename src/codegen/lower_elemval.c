@@ -233,6 +233,18 @@ static LLVMValueRef decode(cg_fn *f, ir_dtype dt, LLVMValueRef c)
     return cg_load(f, f->f32, decode_table(f, dt), LLVMBuildZExt(f->b, c, f->i64, ""));
 }
 
+/* The code of float32 x in narrow float dt and the float32 of code c, for
+ * the Q/DQ lowerings (lower_elem.h). */
+LLVMValueRef cg_val_encode(cg_fn *f, ir_dtype dt, LLVMValueRef x, bool saturate)
+{
+    return encode(f, dt, x, saturate);
+}
+
+LLVMValueRef cg_val_decode(cg_fn *f, ir_dtype dt, LLVMValueRef c)
+{
+    return decode(f, dt, c);
+}
+
 /* ---- raw elements ---------------------------------------------------------- */
 
 static unsigned dt_bits(ir_dtype dt) { return ir_dtype_info(dt)->bits; }

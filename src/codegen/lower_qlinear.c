@@ -13,8 +13,10 @@
  * zero points; weights constant 8-bit, per tensor or per output channel;
  * bias constant int32; 1-D and 2-D convolutions with groups (depthwise when
  * every group has one input and one output channel); QLinearMatMul with a
- * 2-D B; QGemm with transA = 0 and alpha = 1.  Anything else is reported as
- * unsupported, naming the node.
+ * 2-D B; QGemm with transA = 0 and alpha = 1.  QLinearConv and
+ * QLinearMatMul in other forms (weights, scales or zero points known only at
+ * run time, float16 scales, batched B, 3-D convolutions) run as loops
+ * (lower_qint.c); other forms are reported as unsupported, naming the node.
  */
 #include <stddef.h>
 #include <string.h>
@@ -134,10 +136,37 @@ static oct_status need_kernels(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
+/* Input i is a constant or absent. */
+static bool const_or_absent(const ir_node *n, int i)
+{
+    return i >= n->n_in || !n->in[i] || n->in[i]->init;
+}
+
+/* The forms the kernels take: x per tensor, the weights and every scale,
+ * zero point and bias constant, float32 scales.  Others (run-time weights
+ * or parameters, float16 scales, ...) go to the loops of lower_qint.c. */
+static bool kernel_form(cg_fn *f, const ir_node *n, int w_i, int last, int64_t count)
+{
+    if (!cg_kernels_available(f) || count < 0)
+        return false;
+    for (int i = 1; i <= last; i++)
+        if (!const_or_absent(n, i))
+            return false;
+    const ir_tensor *zx = const_in(n, 2), *zy = const_in(n, w_i + 4);
+    return scale_ok(const_in(n, 1), 1) && scale_ok(const_in(n, w_i + 1), count) &&
+           scale_ok(const_in(n, w_i + 3), 1) && (!zx || zx->nelems == 1) &&
+           (!zy || zy->nelems == 1);
+}
+
 /* ---- QLinearConv ------------------------------------------------------------ */
 
 oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
 {
+    const ir_tensor *wc = const_in(n, 3);
+    cg_tensor *X0 = cg_in(f, n, 0);
+    if (!X0 || (X0->rank != 3 && X0->rank != 4) ||
+        !kernel_form(f, n, 3, 8, wc && wc->rank >= 1 ? wc->dims[0] : -1))
+        return cg_qlinearconv_loops(f, n); /* 3-D convolutions too */
     oct_status st = need_kernels(f, n);
     if (st != OCT_OK)
         return st;
@@ -289,6 +318,11 @@ static oct_status check_a(cg_fn *f, const ir_node *n, const cg_tensor *A, int za
 
 oct_status cg_lower_qlinearmatmul(cg_fn *f, const ir_node *n)
 {
+    const ir_tensor *bc = const_in(n, 3);
+    cg_tensor *A0 = cg_in(f, n, 0);
+    if (!A0 || A0->rank < 2 || !bc || bc->rank != 2 ||
+        !kernel_form(f, n, 3, 7, bc->dims[1]))
+        return cg_qlinearmatmul_loops(f, n);
     oct_status st = need_kernels(f, n);
     cg_tensor *A = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     const ir_tensor *b = const_in(n, 3);

@@ -30,39 +30,7 @@ MIN_COMPILED_RATE = 0.87
 # (suite, test) -> why.  Every entry is a gap to close (issue 13 wants them
 # all passing); empty this list as the lowerings land: a listed test that
 # passes makes this test fail until its entry is removed.
-_FORMAT = "QuantizeLinear/DequantizeLinear format not compiled yet: %s"
 EXPECTED_QDQ_FAILURES = {}
-for _suite in ("testdata", "opset25"):
-    for _t in ("test_qlinearmatmul_2D", "test_qlinearmatmul_3D"):
-        EXPECTED_QDQ_FAILURES[(_suite, _t)] = \
-            "QLinearMatMul with a run-time (non-constant) zero point not compiled yet"
-    EXPECTED_QDQ_FAILURES[(_suite, "test_qlinearconv")] = \
-        "QLinearConv with run-time (non-constant) weights not compiled yet"
-for _t in ("2D", "3D"):
-    for _ty in ("int8", "uint8"):
-        for _f in ("float16", "float32"):
-            EXPECTED_QDQ_FAILURES[("opset25", "test_qlinearmatmul_%s_%s_%s" % (_t, _ty, _f))] = \
-                "QLinearMatMul with a run-time (non-constant) zero point not compiled yet"
-for _t, _why in (("test_dequantizelinear_blocked", "blocked scales"),
-                 ("test_dequantizelinear_e4m3fn_float16", "float16 output"),
-                 ("test_dequantizelinear_e4m3fn_zero_point", "float8 zero point input"),
-                 ("test_dequantizelinear_float4e2m1", "float4e2m1"),
-                 ("test_dequantizelinear_int2", "int2"),
-                 ("test_dequantizelinear_int4", "int4"),
-                 ("test_dequantizelinear_uint2", "uint2"),
-                 ("test_dequantizelinear_uint4", "uint4"),
-                 ("test_quantizelinear_blocked_asymmetric", "blocked scales"),
-                 ("test_quantizelinear_blocked_symmetric", "blocked scales, int16"),
-                 ("test_quantizelinear_e4m3fn", "float8 with a zero point input"),
-                 ("test_quantizelinear_e5m2", "float8 with a zero point input"),
-                 ("test_quantizelinear_float4e2m1", "float4e2m1"),
-                 ("test_quantizelinear_int16", "int16"),
-                 ("test_quantizelinear_int2", "int2"),
-                 ("test_quantizelinear_int4", "int4"),
-                 ("test_quantizelinear_uint16", "uint16"),
-                 ("test_quantizelinear_uint2", "uint2"),
-                 ("test_quantizelinear_uint4", "uint4")):
-    EXPECTED_QDQ_FAILURES[("opset25", _t)] = _FORMAT % _why
 # ---- end of EXPECTED_QDQ_FAILURES
 
 
