@@ -1,20 +1,36 @@
 /*
- * lower_pool.c: float32 MaxPool (also on int8/uint8) and AveragePool (1-D and 2-D, pads,
- * auto_pad, strides, dilations, ceil_mode through ops_window_init, as in
- * the reference interpreter), GlobalAveragePool and GlobalMaxPool.
- * Padding never wins a max and is never summed; AveragePool divides by the
- * number of taps inside the input, or with count_include_pad by the number
- * inside the padded input.  Running values live in allocas that SROA
- * promotes to registers.  MaxPool on 8-bit tensors calls the kernel
- * library (kernels/qpool.c) when the target has it.  The float ones may
- * read their input through the per-tensor 8-bit DequantizeLinear right
- * before them (cg_lower_pool_from): the same floats, no float tensor.
+ * lower_pool.c: MaxPool (float32, int8, uint8; with its Indices output)
+ * and AveragePool (float32) over any number of spatial dims, and
+ * GlobalAveragePool and GlobalMaxPool.  Pads, auto_pad, strides,
+ * dilations and ceil_mode are resolved by ops_window_init, and the taps of
+ * each window by ops_window_axis_range (src/ops), as in the reference
+ * interpreter: per spatial axis and output index, a compile-time table
+ * gives the range of kernel positions that land inside the input and the
+ * number inside the padded input, and the tap loops run over those ranges
+ * in row-major kernel order.  Padding never wins a max and is never
+ * summed; AveragePool divides the float sum by the number of taps inside
+ * the input, or with count_include_pad by the number inside the padded
+ * input (0 taps: NaN, as the interpreter).
+ *
+ * MaxPool keeps the first of the largest values; a NaN is replaced by any
+ * later number, so a window is NaN only when all its taps are (the
+ * interpreter's rule).  Indices (int64) is the flat index of that tap in
+ * the whole input, N and C included: row-major, or with storage_order=1
+ * the spatial dims in column-major order; -1 for a window with no tap in
+ * the input.  Running values live in allocas that SROA promotes to
+ * registers.  MaxPool on 8-bit tensors with at most 2 spatial dims and no
+ * Indices calls the kernel library (kernels/qpool.c) when the target has
+ * it.  The float ones may read their input through the per-tensor 8-bit
+ * DequantizeLinear right before them (cg_lower_pool_from): the same
+ * floats, no float tensor.
  */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
+#include "ops/rules.h"
 
 static LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty)
 {
@@ -30,16 +46,86 @@ static LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty)
     return a;
 }
 
-static LLVMValueRef in_range(cg_fn *f, LLVMValueRef v, int64_t lo, int64_t hi)
+/* for (iv = lo; iv < hi; iv++) with bounds known at run time; the builder
+ * is left in the body (range_begin) and after the loop (range_end). */
+typedef struct range_loop {
+    LLVMBasicBlockRef header, body, exit;
+    LLVMValueRef iv, hi;
+} range_loop;
+
+static LLVMValueRef range_begin(cg_fn *f, range_loop *l, LLVMValueRef lo, LLVMValueRef hi)
 {
-    return LLVMBuildAnd(f->b, LLVMBuildICmp(f->b, LLVMIntSGE, v, cg_i64c(f, lo), ""),
-                        LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, hi), ""), "");
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(f->b);
+    l->header = LLVMAppendBasicBlockInContext(f->llc, f->fn, "taps");
+    l->body = LLVMAppendBasicBlockInContext(f->llc, f->fn, "tap");
+    l->exit = LLVMAppendBasicBlockInContext(f->llc, f->fn, "taps_done");
+    l->hi = hi;
+    LLVMBuildBr(f->b, l->header);
+    LLVMPositionBuilderAtEnd(f->b, l->header);
+    l->iv = LLVMBuildPhi(f->b, f->i64, "k");
+    LLVMAddIncoming(l->iv, &lo, &pre, 1);
+    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, l->iv, hi, ""), l->body, l->exit);
+    LLVMPositionBuilderAtEnd(f->b, l->body);
+    return l->iv;
+}
+
+static void range_end(cg_fn *f, range_loop *l)
+{
+    LLVMValueRef next = LLVMBuildNSWAdd(f->b, l->iv, cg_i64c(f, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(f->b);
+    LLVMBuildBr(f->b, l->header);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(f->b, l->exit);
+}
+
+/* Per spatial axis i, the table {lo, hi, padded} of every output index
+ * (ops_window_axis_range) as a constant global of i64 triples. */
+static oct_status axis_tables(cg_fn *f, const ops_window *w, LLVMValueRef *tab)
+{
+    for (int i = 0; i < w->n_spatial; i++) {
+        size_t cnt = (size_t)(w->out[i] > 0 ? w->out[i] : 1) * 3;
+        int64_t *t = oct_malloc(f->ctx, cnt * sizeof *t);
+        if (!t)
+            return OCT_EINTERNAL;
+        memset(t, 0, cnt * sizeof *t);
+        for (int64_t o = 0; o < w->out[i]; o++)
+            ops_window_axis_range(w, i, o, &t[3 * o], &t[3 * o + 1], &t[3 * o + 2]);
+        tab[i] = cg_const_data(f, t, cnt * sizeof *t);
+        oct_free(f->ctx, t, cnt * sizeof *t);
+    }
+    return OCT_OK;
+}
+
+/* The 8-bit MaxPool of the kernel library (1-D or 2-D, no Indices): true
+ * if it took n. */
+static bool try_maxpool8(cg_fn *f, const cg_tensor *X, const cg_tensor *Y, const ops_window *w)
+{
+    int ns = w->n_spatial;
+    bool two = ns == 2;
+    int64_t KW = w->kernel[ns - 1], sw = w->stride[ns - 1];
+    if (ns > 2 || !cg_kernels_available(f) || sw > OCTK_POOL_MAX_SW || KW > OCTK_POOL_MAX_K)
+        return false;
+    int64_t planes = X->dims[0] * X->dims[1];
+    octk_maxpool8 a = {.s = {.C = planes, .H = two ? w->in[0] : 1, .W = w->in[ns - 1],
+                             .M = planes, .OH = two ? w->out[0] : 1, .OW = w->out[ns - 1],
+                             .KH = two ? w->kernel[0] : 1, .KW = KW,
+                             .SH = two ? w->stride[0] : 1, .SW = sw,
+                             .DH = two ? w->dilation[0] : 1, .DW = w->dilation[ns - 1],
+                             .PT = two ? w->pad_begin[0] : 0, .PL = w->pad_begin[ns - 1]},
+                       .x_signed = X->dtype == IR_DT_INT8};
+    cg_kptr ptrs[3] = {{offsetof(octk_maxpool8, x), cg_ptr(f, X)},
+                       {offsetof(octk_maxpool8, y), cg_ptr(f, Y)},
+                       {offsetof(octk_maxpool8, work),
+                        cg_workspace(f, octk_maxpool8_work_size(&a))}};
+    cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 3);
+    return true;
 }
 
 /* MaxPool or AveragePool n; its float input through dq if not NULL. */
 static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    cg_tensor *I = n->op == IR_OP_MAXPOOL ? cg_out(f, n, 1) : NULL;
     oct_status st;
     /* MaxPool also runs on 8-bit integers (qdq_fuse leaves it there) */
     bool q8 = n->op == IR_OP_MAXPOOL && X && Y && X->dtype == Y->dtype &&
@@ -47,89 +133,110 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     bool sgn = q8 && X->dtype == IR_DT_INT8;
     if (!q8 && ((st = cg_need_f32(f, n, X, 0, 0)) || (st = cg_need_f32(f, n, Y, 1, 0))))
         return st;
-    LLVMTypeRef et = q8 ? f->i8 : f->f32;
-    if (cg_out(f, n, 1))
-        return oct_output_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
-                                "compile: MaxPool's Indices output is not supported yet");
-    if (X->rank != 3 && X->rank != 4)
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                              "compile: only 1-D and 2-D pooling is supported yet");
-    const ir_attr *ks = ir_node_attr(n, "kernel_shape");
-    if (!ks || ks->n != (size_t)(X->rank - 2))
-        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad kernel_shape");
+    if (I && I->dtype != IR_DT_INT64)
+        return oct_output_error(f->ctx, OCT_EINPUT, n, 1, "compile: MaxPool's Indices "
+                                "output must be INT64");
+    if (X->rank < 3)
+        return oct_input_error(f->ctx, OCT_EINPUT, n, 0, "compile: pooling needs rank 3 "
+                               "or more (N, C, spatial...), got %d", X->rank);
+    int ns = X->rank - 2;
+    int64_t kernel[OPS_MAX_RANK];
+    if ((st = ops_pool_kernel(f->ctx, n, ns, kernel)))
+        return st;
     ops_shape xs = {.dtype = X->dtype, .rank = X->rank};
-    for (int d = 0; d < X->rank; d++)
-        xs.dims[d] = X->dims[d];
+    memcpy(xs.dims, X->dims, (size_t)X->rank * sizeof *xs.dims);
     ops_window w;
-    if ((st = ops_window_init(f->ctx, n, &xs, ks->ints, ir_attr_int(n, "ceil_mode", 0) != 0,
+    if ((st = ops_window_init(f->ctx, n, &xs, kernel, ir_attr_int(n, "ceil_mode", 0) != 0,
                               &w)) != OCT_OK)
         return st;
-    bool two = X->rank == 4, is_max = n->op == IR_OP_MAXPOOL;
-    bool include_pad = ir_attr_int(n, "count_include_pad", 0) != 0;
-    int64_t H = two ? w.in[0] : 1, Wd = w.in[two], KH = two ? ks->ints[0] : 1, KW = ks->ints[two];
-    int64_t OH = two ? w.out[0] : 1, OW = w.out[two];
-    int64_t sh = two ? w.stride[0] : 1, sw = w.stride[two], dh = two ? w.dilation[0] : 1,
-            dw = w.dilation[two], ph = two ? w.pad_begin[0] : 0, pw = w.pad_begin[two];
-    int64_t peh = two ? w.pad_end[0] : 0, pew = w.pad_end[two];
-    int64_t planes = X->dims[0] * X->dims[1];
-    if (q8 && cg_kernels_available(f) && sw <= OCTK_POOL_MAX_SW && KW <= OCTK_POOL_MAX_K) {
-        /* the kernel library's vectorized, threaded 8-bit MaxPool */
-        octk_maxpool8 a = {.s = {.C = planes, .H = H, .W = Wd, .M = planes, .OH = OH, .OW = OW,
-                                 .KH = KH, .KW = KW, .SH = sh, .SW = sw, .DH = dh, .DW = dw,
-                                 .PT = ph, .PL = pw},
-                           .x_signed = sgn};
-        cg_kptr ptrs[3] = {{offsetof(octk_maxpool8, x), cg_ptr(f, X)},
-                           {offsetof(octk_maxpool8, y), cg_ptr(f, Y)},
-                           {offsetof(octk_maxpool8, work),
-                            cg_workspace(f, octk_maxpool8_work_size(&a))}};
-        cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 3);
-        return OCT_OK;
+    int64_t planes = X->dims[0] * X->dims[1], in_sp = 1, out_sp = 1;
+    for (int i = 0; i < ns; i++) {
+        in_sp *= w.in[i];
+        out_sp *= w.out[i];
     }
+    bool ok = Y->rank == X->rank && Y->dims[0] * Y->dims[1] == planes &&
+              (!I || I->nelems == Y->nelems);
+    for (int i = 0; ok && i < ns; i++)
+        ok = Y->dims[i + 2] == w.out[i];
+    if (!ok)
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: pooling output shape differs "
+                              "from its window geometry");
+    if (!Y->nelems)
+        return OCT_OK;
+    if (q8 && !I && try_maxpool8(f, X, Y, &w))
+        return OCT_OK;
+    bool is_max = n->op == IR_OP_MAXPOOL;
+    bool include_pad = ir_attr_int(n, "count_include_pad", 0) != 0;
+    bool col_major = ir_attr_int(n, "storage_order", 0) == 1;
+    LLVMValueRef tab[OPS_MAX_RANK];
+    if ((st = axis_tables(f, &w, tab)))
+        return st;
+    int64_t rstride[OPS_MAX_RANK], cstride[OPS_MAX_RANK], ostride[OPS_MAX_RANK];
+    cg_strides(ns, w.in, rstride);
+    cg_strides(ns, w.out, ostride);
+    for (int i = 0; i < ns; i++)
+        cstride[i] = i ? cstride[i - 1] * w.in[i - 1] : 1;
+
+    LLVMTypeRef et = q8 ? f->i8 : f->f32;
     cg_fsrc src;
     cg_fsrc_init(f, X, dq, &src);
-    LLVMValueRef py = cg_ptr(f, Y);
-    LLVMValueRef acc = entry_alloca(f, et), cnt = entry_alloca(f, f->f32);
-
-    cg_loop lp, loh, low, lkh, lkw;
+    LLVMValueRef py = cg_ptr(f, Y), pi = I ? cg_ptr(f, I) : NULL;
+    LLVMValueRef acc = entry_alloca(f, et), best = entry_alloca(f, f->i64);
+    cg_loop lp, lo[OPS_MAX_RANK];
+    range_loop lk[OPS_MAX_RANK];
     LLVMValueRef p = cg_loop_begin(f, &lp, planes);
-    LLVMValueRef oh = cg_loop_begin(f, &loh, OH);
-    LLVMValueRef ow = cg_loop_begin(f, &low, OW);
+    LLVMValueRef start[OPS_MAX_RANK], yo = cg_mul(f, p, cg_i64c(f, out_sp));
+    LLVMValueRef taps = cg_i64c(f, 1), padded = cg_i64c(f, 1), lo_k[OPS_MAX_RANK],
+                 hi_k[OPS_MAX_RANK];
+    for (int i = 0; i < ns; i++) {
+        LLVMValueRef o = cg_loop_begin(f, &lo[i], w.out[i]);
+        yo = cg_madd(f, o, ostride[i], yo);
+        LLVMValueRef row = cg_mul(f, o, cg_i64c(f, 3));
+        lo_k[i] = cg_load(f, f->i64, tab[i], row);
+        hi_k[i] = cg_load(f, f->i64, tab[i], cg_add(f, row, cg_i64c(f, 1)));
+        LLVMValueRef pad_i = cg_load(f, f->i64, tab[i], cg_add(f, row, cg_i64c(f, 2)));
+        taps = cg_mul(f, taps, LLVMBuildSub(f->b, hi_k[i], lo_k[i], ""));
+        padded = cg_mul(f, padded, pad_i);
+        start[i] = cg_madd(f, o, w.stride[i], cg_i64c(f, -w.pad_begin[i]));
+    }
     LLVMBuildStore(f->b, q8 ? LLVMConstInt(f->i8, sgn ? 0x80 : 0, 0)
                             : cg_f32c(f, is_max ? -INFINITY : 0.0), acc);
-    LLVMBuildStore(f->b, cg_f32c(f, 0), cnt);
-    LLVMValueRef kh = cg_loop_begin(f, &lkh, KH);
-    LLVMValueRef ih = cg_add(f, cg_madd(f, oh, sh, cg_i64c(f, -ph)), cg_mul(f, kh, cg_i64c(f, dh)));
-    LLVMValueRef kw = cg_loop_begin(f, &lkw, KW);
-    LLVMValueRef iw = cg_add(f, cg_madd(f, ow, sw, cg_i64c(f, -pw)), cg_mul(f, kw, cg_i64c(f, dw)));
-    LLVMValueRef inside = LLVMBuildAnd(f->b, in_range(f, ih, 0, H), in_range(f, iw, 0, Wd), "");
-    /* clamp the address so the load is always in bounds; select the value */
-    LLVMValueRef xi = cg_madd(f, cg_madd(f, p, H, ih), Wd, iw);
-    xi = LLVMBuildSelect(f->b, inside, xi, cg_i64c(f, 0), "");
-    LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xi) : cg_fsrc_load(f, &src, xi);
+    LLVMBuildStore(f->b, cg_i64c(f, -1), best);
+    /* the taps inside the input, kernel positions in row-major order */
+    LLVMValueRef xr = cg_mul(f, p, cg_i64c(f, in_sp)), xc = xr;
+    for (int i = 0; i < ns; i++) {
+        LLVMValueRef k = range_begin(f, &lk[i], lo_k[i], hi_k[i]);
+        LLVMValueRef at = cg_madd(f, k, w.dilation[i], start[i]);
+        xr = cg_madd(f, at, rstride[i], xr);
+        xc = cg_madd(f, at, cstride[i], xc);
+    }
+    LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xr) : cg_fsrc_load(f, &src, xr);
     LLVMValueRef a = LLVMBuildLoad2(f->b, et, acc, "");
-    LLVMValueRef na;
     if (is_max) {
+        /* the first tap; then a larger value; a NaN gives way to any */
+        LLVMValueRef bi = LLVMBuildLoad2(f->b, f->i64, best, "");
+        LLVMValueRef take = LLVMBuildICmp(f->b, LLVMIntSLT, bi, cg_i64c(f, 0), "");
         LLVMValueRef gt = q8 ? LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, xv, a, "")
                              : LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, "");
-        na = LLVMBuildSelect(f->b, LLVMBuildAnd(f->b, inside, gt, ""), xv, a, "");
+        take = LLVMBuildOr(f->b, take, gt, "");
+        if (!q8)
+            take = LLVMBuildOr(f->b, take, LLVMBuildFCmp(f->b, LLVMRealUNO, a, a, ""), "");
+        LLVMBuildStore(f->b, LLVMBuildSelect(f->b, take, xv, a, ""), acc);
+        LLVMBuildStore(f->b, LLVMBuildSelect(f->b, take, col_major ? xc : xr, bi, ""), best);
     } else {
-        na = LLVMBuildSelect(f->b, inside, LLVMBuildFAdd(f->b, a, xv, ""), a, "");
-        LLVMValueRef counted = include_pad
-            ? LLVMBuildAnd(f->b, in_range(f, ih, -ph, H + peh), in_range(f, iw, -pw, Wd + pew), "")
-            : inside;
-        LLVMValueRef c = LLVMBuildLoad2(f->b, f->f32, cnt, "");
-        LLVMBuildStore(f->b, LLVMBuildSelect(f->b, counted, LLVMBuildFAdd(f->b, c, cg_f32c(f, 1), ""),
-                                             c, ""), cnt);
+        LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, a, xv, ""), acc);
     }
-    LLVMBuildStore(f->b, na, acc);
-    cg_loop_end(f, &lkw);
-    cg_loop_end(f, &lkh);
+    for (int i = ns - 1; i >= 0; i--)
+        range_end(f, &lk[i]);
     LLVMValueRef r = LLVMBuildLoad2(f->b, et, acc, "");
     if (!is_max)
-        r = LLVMBuildFDiv(f->b, r, LLVMBuildLoad2(f->b, f->f32, cnt, ""), "");
-    cg_store(f, et, py, cg_madd(f, cg_madd(f, p, OH, oh), OW, ow), r);
-    cg_loop_end(f, &low);
-    cg_loop_end(f, &loh);
+        r = LLVMBuildFDiv(f->b, r, LLVMBuildSIToFP(f->b, include_pad ? padded : taps,
+                                                   f->f32, ""), "");
+    cg_store(f, et, py, yo, r);
+    if (I)
+        cg_store(f, f->i64, pi, yo, LLVMBuildLoad2(f->b, f->i64, best, ""));
+    for (int i = ns - 1; i >= 0; i--)
+        cg_loop_end(f, &lo[i]);
     cg_loop_end(f, &lp);
     return OCT_OK;
 }

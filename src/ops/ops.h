@@ -206,4 +206,13 @@ oct_status ops_window_init(oct_ctx *ctx, const ir_node *node,
                            const ops_shape *x, const int64_t *kernel,
                            bool ceil_mode, ops_window *w);
 
+/* The taps of spatial axis i of w's window at output index o: positions k
+ * in [*lo, *hi) land inside the input (o*stride - pad_begin + k*dilation
+ * in [0, in)), and *padded of the positions lie inside the padded input
+ * (every position is >= -pad_begin by construction; with ceil_mode the
+ * last window may run past the end padding).  The interpreter's pooling
+ * and the compiled one iterate and count the same taps with it. */
+void ops_window_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
+                           int64_t *hi, int64_t *padded);
+
 #endif
