@@ -292,7 +292,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(split) X(gather) X(gatherelements) X(expand) X(tile) X(depthtospace)     \
     X(spacetodepth) X(trilu) X(pad) X(resize)   \
     X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)   \
-    X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger)
+    X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger)  \
+    X(constant)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
