@@ -49,9 +49,10 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
             return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, pn, 0, i,
                              pn->in[i]->name, "compile: the value of this input fixes the "
                              "shape of '%s' but is known only at run time (compiled code "
-                             "has static shapes: make it a constant, or run the model "
+                             "has static shapes: make it a constant%s, or run the model "
                              "with `octet run --jit`, which compiles for the values "
-                             "given)", v->name);
+                             "given)", v->name, pn->in[i]->producer ? " (bind symbolic "
+                             "dims with --input-shape NAME=DIMS)" : "");
     if (!ok)
         return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, v->producer, 1,
                          v->producer ? v->producer_out : -1, v->name,
