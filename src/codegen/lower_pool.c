@@ -2,15 +2,16 @@
  * lower_pool.c: MaxPool (float32, int8, uint8; with its Indices output)
  * and AveragePool (float32) over any number of spatial dims, and
  * GlobalAveragePool and GlobalMaxPool.  Pads, auto_pad, strides,
- * dilations and ceil_mode are resolved by ops_window_init, and the taps of
- * each window by ops_window_axis_range (src/ops), as in the reference
- * interpreter: per spatial axis and output index, a compile-time table
- * gives the range of kernel positions that land inside the input and the
- * number inside the padded input, and the tap loops run over those ranges
- * in row-major kernel order.  Padding never wins a max and is never
- * summed; AveragePool divides the float sum by the number of taps inside
- * the input, or with count_include_pad by the number inside the padded
- * input (0 taps: NaN, as the interpreter).
+ * dilations and ceil_mode are resolved by ops_window_init (src/ops), as in
+ * the reference interpreter.  The loops run over every output position and
+ * every kernel position (constant trip counts, so small kernels unroll and
+ * the output loop vectorizes); a tap outside the input reads a clamped
+ * address and is not used.  Padding never wins a max and is never summed;
+ * AveragePool divides the float sum by the number of taps inside the
+ * input, or with count_include_pad by the number inside the padded input:
+ * per spatial axis and output index those counts come from
+ * ops_window_axis_range, which the interpreter counts with too (0 taps:
+ * NaN, as the interpreter).
  *
  * MaxPool keeps the first of the largest values; a NaN is replaced by any
  * later number, so a window is NaN only when all its taps are (the
@@ -46,54 +47,47 @@ static LLVMValueRef entry_alloca(cg_fn *f, LLVMTypeRef ty)
     return a;
 }
 
-/* for (iv = lo; iv < hi; iv++) with bounds known at run time; the builder
- * is left in the body (range_begin) and after the loop (range_end). */
-typedef struct range_loop {
-    LLVMBasicBlockRef header, body, exit;
-    LLVMValueRef iv, hi;
-} range_loop;
-
-static LLVMValueRef range_begin(cg_fn *f, range_loop *l, LLVMValueRef lo, LLVMValueRef hi)
-{
-    LLVMBasicBlockRef pre = LLVMGetInsertBlock(f->b);
-    l->header = LLVMAppendBasicBlockInContext(f->llc, f->fn, "taps");
-    l->body = LLVMAppendBasicBlockInContext(f->llc, f->fn, "tap");
-    l->exit = LLVMAppendBasicBlockInContext(f->llc, f->fn, "taps_done");
-    l->hi = hi;
-    LLVMBuildBr(f->b, l->header);
-    LLVMPositionBuilderAtEnd(f->b, l->header);
-    l->iv = LLVMBuildPhi(f->b, f->i64, "k");
-    LLVMAddIncoming(l->iv, &lo, &pre, 1);
-    LLVMBuildCondBr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, l->iv, hi, ""), l->body, l->exit);
-    LLVMPositionBuilderAtEnd(f->b, l->body);
-    return l->iv;
-}
-
-static void range_end(cg_fn *f, range_loop *l)
-{
-    LLVMValueRef next = LLVMBuildNSWAdd(f->b, l->iv, cg_i64c(f, 1), "");
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(f->b);
-    LLVMBuildBr(f->b, l->header);
-    LLVMAddIncoming(l->iv, &next, &latch, 1);
-    LLVMPositionBuilderAtEnd(f->b, l->exit);
-}
-
-/* Per spatial axis i, the table {lo, hi, padded} of every output index
- * (ops_window_axis_range) as a constant global of i64 triples. */
-static oct_status axis_tables(cg_fn *f, const ops_window *w, LLVMValueRef *tab)
+/* Per spatial axis i, the divisor factor of every output index: the
+ * number of kernel positions inside the input, or inside the padded input
+ * (ops_window_axis_range), as a constant global of i64. */
+static oct_status count_tables(cg_fn *f, const ops_window *w, bool padded, LLVMValueRef *tab)
 {
     for (int i = 0; i < w->n_spatial; i++) {
-        size_t cnt = (size_t)(w->out[i] > 0 ? w->out[i] : 1) * 3;
+        size_t cnt = (size_t)(w->out[i] > 0 ? w->out[i] : 1);
         int64_t *t = oct_malloc(f->ctx, cnt * sizeof *t);
         if (!t)
             return OCT_EINTERNAL;
         memset(t, 0, cnt * sizeof *t);
-        for (int64_t o = 0; o < w->out[i]; o++)
-            ops_window_axis_range(w, i, o, &t[3 * o], &t[3 * o + 1], &t[3 * o + 2]);
+        for (int64_t o = 0; o < w->out[i]; o++) {
+            int64_t lo, hi, pad;
+            ops_window_axis_range(w, i, o, &lo, &hi, &pad);
+            t[o] = padded ? pad : hi - lo;
+        }
         tab[i] = cg_const_data(f, t, cnt * sizeof *t);
         oct_free(f->ctx, t, cnt * sizeof *t);
     }
     return OCT_OK;
+}
+
+/* True if some window of w has no tap inside the input. */
+static bool has_empty_window(const ops_window *w)
+{
+    for (int i = 0; i < w->n_spatial; i++)
+        for (int64_t o = 0; o < w->out[i]; o++) {
+            int64_t lo, hi, pad;
+            ops_window_axis_range(w, i, o, &lo, &hi, &pad);
+            if (lo == hi)
+                return true;
+        }
+    return false;
+}
+
+/* 0 <= v < hi (signed compares: AVX2 has no unsigned 64-bit compare, so
+ * two signed ones vectorize better than one unsigned). */
+static LLVMValueRef in_range(cg_fn *f, LLVMValueRef v, int64_t hi)
+{
+    return LLVMBuildAnd(f->b, LLVMBuildICmp(f->b, LLVMIntSGE, v, cg_i64c(f, 0), ""),
+                        LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, hi), ""), "");
 }
 
 /* The 8-bit MaxPool of the kernel library (1-D or 2-D, no Indices): true
@@ -168,8 +162,15 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     bool is_max = n->op == IR_OP_MAXPOOL;
     bool include_pad = ir_attr_int(n, "count_include_pad", 0) != 0;
     bool col_major = ir_attr_int(n, "storage_order", 0) == 1;
+    /* the index of the chosen tap is tracked for Indices, and for a float
+     * MaxPool with an empty window (-inf there, as the interpreter), where
+     * a NaN taken first gives way to any number; otherwise a float max
+     * takes numbers only, starting from -inf, and notes whether every tap
+     * was NaN (then NaN) */
+    bool track = is_max && (I || (!q8 && has_empty_window(&w)));
+    bool nan_only = is_max && !q8 && !track;
     LLVMValueRef tab[OPS_MAX_RANK];
-    if ((st = axis_tables(f, &w, tab)))
+    if (!is_max && (st = count_tables(f, &w, include_pad, tab)))
         return st;
     int64_t rstride[OPS_MAX_RANK], cstride[OPS_MAX_RANK], ostride[OPS_MAX_RANK];
     cg_strides(ns, w.in, rstride);
@@ -181,57 +182,72 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     cg_fsrc src;
     cg_fsrc_init(f, X, dq, &src);
     LLVMValueRef py = cg_ptr(f, Y), pi = I ? cg_ptr(f, I) : NULL;
-    LLVMValueRef acc = entry_alloca(f, et), best = entry_alloca(f, f->i64);
-    cg_loop lp, lo[OPS_MAX_RANK];
-    range_loop lk[OPS_MAX_RANK];
+    LLVMValueRef acc = entry_alloca(f, et), best = track ? entry_alloca(f, f->i64) : NULL;
+    LLVMValueRef all_nan = nan_only ? entry_alloca(f, f->i1) : NULL;
+    cg_loop lp, lo[OPS_MAX_RANK], lk[OPS_MAX_RANK];
     LLVMValueRef p = cg_loop_begin(f, &lp, planes);
-    LLVMValueRef start[OPS_MAX_RANK], yo = cg_mul(f, p, cg_i64c(f, out_sp));
-    LLVMValueRef taps = cg_i64c(f, 1), padded = cg_i64c(f, 1), lo_k[OPS_MAX_RANK],
-                 hi_k[OPS_MAX_RANK];
+    LLVMValueRef base = cg_mul(f, p, cg_i64c(f, in_sp)), yo = cg_mul(f, p, cg_i64c(f, out_sp));
+    LLVMValueRef start[OPS_MAX_RANK], div = cg_i64c(f, 1);
     for (int i = 0; i < ns; i++) {
         LLVMValueRef o = cg_loop_begin(f, &lo[i], w.out[i]);
         yo = cg_madd(f, o, ostride[i], yo);
-        LLVMValueRef row = cg_mul(f, o, cg_i64c(f, 3));
-        lo_k[i] = cg_load(f, f->i64, tab[i], row);
-        hi_k[i] = cg_load(f, f->i64, tab[i], cg_add(f, row, cg_i64c(f, 1)));
-        LLVMValueRef pad_i = cg_load(f, f->i64, tab[i], cg_add(f, row, cg_i64c(f, 2)));
-        taps = cg_mul(f, taps, LLVMBuildSub(f->b, hi_k[i], lo_k[i], ""));
-        padded = cg_mul(f, padded, pad_i);
         start[i] = cg_madd(f, o, w.stride[i], cg_i64c(f, -w.pad_begin[i]));
+        if (!is_max)
+            div = cg_mul(f, div, cg_load(f, f->i64, tab[i], o));
     }
-    LLVMBuildStore(f->b, q8 ? LLVMConstInt(f->i8, sgn ? 0x80 : 0, 0)
-                            : cg_f32c(f, is_max ? -INFINITY : 0.0), acc);
-    LLVMBuildStore(f->b, cg_i64c(f, -1), best);
-    /* the taps inside the input, kernel positions in row-major order */
-    LLVMValueRef xr = cg_mul(f, p, cg_i64c(f, in_sp)), xc = xr;
+    LLVMValueRef init = q8 ? LLVMConstInt(f->i8, sgn ? 0x80 : 0, 0)
+                           : cg_f32c(f, is_max ? -INFINITY : 0.0);
+    LLVMBuildStore(f->b, init, acc);
+    if (track)
+        LLVMBuildStore(f->b, cg_i64c(f, -1), best);
+    if (nan_only)
+        LLVMBuildStore(f->b, LLVMConstInt(f->i1, 1, 0), all_nan);
+    /* every kernel position in row-major order; those outside the input
+     * read the plane's first element and are not used */
+    LLVMValueRef xr = base, xc = base, inside = LLVMConstInt(f->i1, 1, 0);
     for (int i = 0; i < ns; i++) {
-        LLVMValueRef k = range_begin(f, &lk[i], lo_k[i], hi_k[i]);
+        LLVMValueRef k = cg_loop_begin(f, &lk[i], w.kernel[i]);
         LLVMValueRef at = cg_madd(f, k, w.dilation[i], start[i]);
+        inside = LLVMBuildAnd(f->b, inside, in_range(f, at, w.in[i]), "");
         xr = cg_madd(f, at, rstride[i], xr);
         xc = cg_madd(f, at, cstride[i], xc);
     }
-    LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xr) : cg_fsrc_load(f, &src, xr);
+    LLVMValueRef xi = LLVMBuildSelect(f->b, inside, xr, base, "");
+    LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xi) : cg_fsrc_load(f, &src, xi);
     LLVMValueRef a = LLVMBuildLoad2(f->b, et, acc, "");
     if (is_max) {
-        /* the first tap; then a larger value; a NaN gives way to any */
-        LLVMValueRef bi = LLVMBuildLoad2(f->b, f->i64, best, "");
-        LLVMValueRef take = LLVMBuildICmp(f->b, LLVMIntSLT, bi, cg_i64c(f, 0), "");
-        LLVMValueRef gt = q8 ? LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, xv, a, "")
-                             : LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, "");
-        take = LLVMBuildOr(f->b, take, gt, "");
-        if (!q8)
+        /* a larger value; with tracking also the first tap, and any
+         * value after a NaN */
+        LLVMValueRef take = q8 ? LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, xv, a, "")
+                               : LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, "");
+        if (track && !q8)
             take = LLVMBuildOr(f->b, take, LLVMBuildFCmp(f->b, LLVMRealUNO, a, a, ""), "");
+        if (nan_only) {
+            LLVMValueRef nan = LLVMBuildOr(f->b, LLVMBuildNot(f->b, inside, ""),
+                                           LLVMBuildFCmp(f->b, LLVMRealUNO, xv, xv, ""), "");
+            LLVMBuildStore(f->b, LLVMBuildAnd(f->b, LLVMBuildLoad2(f->b, f->i1, all_nan, ""),
+                                              nan, ""), all_nan);
+        }
+        LLVMValueRef bi = track ? LLVMBuildLoad2(f->b, f->i64, best, "") : NULL;
+        if (track)
+            take = LLVMBuildOr(f->b, take, LLVMBuildICmp(f->b, LLVMIntSLT, bi, cg_i64c(f, 0), ""),
+                               "");
+        take = LLVMBuildAnd(f->b, inside, take, "");
         LLVMBuildStore(f->b, LLVMBuildSelect(f->b, take, xv, a, ""), acc);
-        LLVMBuildStore(f->b, LLVMBuildSelect(f->b, take, col_major ? xc : xr, bi, ""), best);
+        if (track)
+            LLVMBuildStore(f->b, LLVMBuildSelect(f->b, take, col_major ? xc : xr, bi, ""), best);
     } else {
-        LLVMBuildStore(f->b, LLVMBuildFAdd(f->b, a, xv, ""), acc);
+        LLVMBuildStore(f->b, LLVMBuildSelect(f->b, inside, LLVMBuildFAdd(f->b, a, xv, ""), a, ""),
+                       acc);
     }
     for (int i = ns - 1; i >= 0; i--)
-        range_end(f, &lk[i]);
+        cg_loop_end(f, &lk[i]);
     LLVMValueRef r = LLVMBuildLoad2(f->b, et, acc, "");
     if (!is_max)
-        r = LLVMBuildFDiv(f->b, r, LLVMBuildSIToFP(f->b, include_pad ? padded : taps,
-                                                   f->f32, ""), "");
+        r = LLVMBuildFDiv(f->b, r, LLVMBuildSIToFP(f->b, div, f->f32, ""), "");
+    if (nan_only)
+        r = LLVMBuildSelect(f->b, LLVMBuildLoad2(f->b, f->i1, all_nan, ""), cg_f32c(f, NAN), r,
+                            "");
     cg_store(f, et, py, yo, r);
     if (I)
         cg_store(f, f->i64, pi, yo, LLVMBuildLoad2(f->b, f->i64, best, ""));

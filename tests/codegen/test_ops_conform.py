@@ -12,7 +12,7 @@ ONNX node tests':
     3-D MaxPool/AveragePool, MaxPool's Indices (both storage orders),
     Dropout's mask and a Constant that is a graph output: compiled by both
     `octet run --jit` and `octet compile` (the .so run through its
-    signature);
+    signature); MaxPool over windows with NaN (numpy's nanmax the oracle);
   - one JIT runner run three times through the C API (jit_rerun) with
     other geometry values each time compiles again for each.
 
@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -323,6 +324,50 @@ def cases():
         [("x", x)], [("c", TensorProto.INT32), ("y", None)]), [("x", x)], None)
 
 
+def maxpool_nan(d):
+    """MaxPool over windows holding NaN: NaN only where every tap is NaN,
+    else the largest number (the interpreter's rule; numpy's nanmax is the
+    oracle, ORT's NaN handling being unspecified), with and without
+    Indices (which must point at a tap holding the result)."""
+    x = rnd(1, 2, 6, 8)
+    x[0, 0, 0:2, 0:2] = np.nan           # an all-NaN window
+    x[0, 0, 2, 2] = np.nan               # NaN first, then numbers
+    x[0, 1, 3, 5] = np.nan               # a number first, then NaN
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nanmax of an all-NaN window
+        want = np.nanmax(x.reshape(1, 2, 3, 2, 4, 2), axis=(3, 5))
+    for with_idx in (False, True):
+        name = "maxpool_nan_windows%s" % ("_indices" if with_idx else "")
+        outs = [("y", None)] + ([("i", TensorProto.INT64)] if with_idx else [])
+        m = model(name, [helper.make_node("MaxPool", ["x"], [o for o, _ in outs], name="n0",
+                                          kernel_shape=[2, 2], strides=[2, 2])],
+                  [("x", x)], outs)
+        path = os.path.join(d, name + ".onnx")
+        with open(path, "wb") as fh:
+            fh.write(m.SerializeToString())
+        base = os.path.join(d, name)
+        subprocess.run([cgutil.OCTET, "compile", path, "-o", base, "--emit=so,header"],
+                       check=True, capture_output=True)
+        _, so = cgutil.run_so(base + ".so", name, [x])
+        for how, extra in (("interpreter", ()), ("--jit", ("--jit",))):
+            p, got = run_octet(path, [("x", x)], extra)
+            check(got is not None, "%s: %s runs it %s" % (name, how, p.stderr.strip()))
+            if got is None:
+                continue
+            ok = np.array_equal(got["y"], want, equal_nan=True)
+            check(ok, "%s: %s matches numpy's nanmax" % (name, how))
+            if with_idx:
+                flat = x.reshape(-1)[got["i"].reshape(-1)]
+                ok = np.array_equal(flat, want.reshape(-1), equal_nan=True)
+                check(ok, "%s: %s Indices point at the taps taken" % (name, how))
+        check(np.array_equal(so[0], want, equal_nan=True),
+              "%s: compiled .so matches numpy's nanmax" % name)
+        if with_idx:
+            check(np.array_equal(x.reshape(-1)[so[1].reshape(-1)], want.reshape(-1),
+                                 equal_nan=True),
+                  "%s: compiled .so Indices point at the taps taken" % name)
+
+
 def rerun(d, exe):
     """One runner, three runs with other geometry values each."""
     nodes = [helper.make_node("Resize", ["x", "", "", "sizes"], ["r"], name="n0",
@@ -362,6 +407,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         for name, m, inputs, geometry in cases():
             run_case(d, name, m, inputs, geometry)
+        maxpool_nan(d)
         rerun(d, sys.argv[1])
     print("%d failure(s)" % failures)
     return 1 if failures else 0
