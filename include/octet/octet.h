@@ -445,7 +445,10 @@ void oct_runner_free(oct_runner *r);
  * without fusing QDQ islands). */
 oct_status oct_runner_set(oct_runner *r, const char *key, const char *value);
 /* Does the first run's preparation (bind the inputs' types, run the
- * passes, compile for the JIT) from inputs' dtype and dims alone. */
+ * passes, compile for the JIT) from inputs' dtype and dims; the JIT also
+ * folds the values of the inputs given with data that fix shapes
+ * (Resize's sizes, Slice's starts, ...: docs/compile.md), and a later
+ * oct_runner_run with other such values compiles again. */
 oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_inputs);
 
 /* A compiled model's entry points, as a shared library from `octet
@@ -453,7 +456,8 @@ oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_
  * the inputs' and outputs' data in order and a scratch buffer of
  * scratch_size bytes aligned to 64; run_threads (NULL if absent) also
  * takes an octrt_pool (octet_runtime.h); signature is the JSON text
- * describing inputs and outputs.  Valid while the runner lives. */
+ * describing inputs and outputs.  Valid while the runner lives and until
+ * a run compiles again (see oct_runner_prepare). */
 struct octrt_pool;
 typedef struct oct_entry_points {
     int (*run)(const void *const *inputs, void *const *outputs, void *scratch);

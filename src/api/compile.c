@@ -11,6 +11,14 @@
  * oct_runner runs a model in this process through the reference
  * interpreter or the JIT; the JIT behind oct_runner_run loops the body of
  * such a model over each run's batch.
+ *
+ * The JIT compiles for the inputs of the run at hand: their shapes (the
+ * batch aside, as above), and the values of the geometry inputs
+ * (ops_input_is_geometry: Reshape's shape, Slice's starts, Pad's pads,
+ * Resize's scales, ...) and of the graph inputs those are computed from,
+ * which become initializers of the compiled graph.  A later run with other
+ * such values compiles again; one with other shapes is refused (as a
+ * compiled .so would refuse it).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -244,6 +252,9 @@ struct oct_runner {
     bool jit;
     const char *passes;                /* NULL: the default passes (+ qdq_fuse) */
     ir_model *prepared;                /* after the first run's binding */
+    size_t n_given;                    /* inputs the preparation was given */
+    ir_tensor **folded;                /* JIT: per given input, the value folded
+                                          into the graph (arena), or NULL */
     cg_jit *j;
     void *scratch;
     size_t scratch_size;
@@ -340,11 +351,130 @@ static oct_status runner_try_batch(oct_runner *r, const ir_model *ir, bool fuse)
     return oom ? oct_error(ctx, OCT_EINTERNAL, "out of memory trying the batch loop") : OCT_OK;
 }
 
+/* Marks in need[] (indexed by value id) every value of g whose value a
+ * geometry input depends on: the geometry inputs themselves, then
+ * backwards through their producers, except through Shape and Size (their
+ * outputs depend on shapes alone, which the JIT knows). */
+static void mark_geometry_values(const ir_graph *g, bool *need)
+{
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t k = g->n_nodes; k-- > 0;) {
+            const ir_node *n = g->nodes[k];
+            bool out_needed = false;
+            if (n->op != IR_OP_SHAPE && n->op != IR_OP_SIZE)
+                for (int o = 0; o < n->n_out; o++)
+                    out_needed = out_needed || (n->out[o] && need[n->out[o]->id]);
+            for (int i = 0; i < n->n_in; i++) {
+                const ir_value *v = n->in[i];
+                if (v && !need[v->id] && (out_needed || ops_input_is_geometry(n, i))) {
+                    need[v->id] = true;
+                    changed = true;
+                }
+            }
+        }
+    }
+}
+
+/* JIT: turns every graph input of g that geometry depends on, and whose
+ * data the caller gave (in[k]->data), into an initializer holding a copy
+ * of that data (no longer a graph input, so the compiled code does not
+ * take it), and records the copy in r->folded[k].  An input given without
+ * data stays an input: the lowering that needs it constant says so. */
+static oct_status fold_geometry_inputs(oct_runner *r, ir_graph *g,
+                                       const ir_tensor *const *in, size_t n_in)
+{
+    oct_ctx *ctx = r->ctx;
+    bool *need = ir_alloc_array(ctx, g->n_values + 1, sizeof *need);
+    r->folded = ir_alloc_array(ctx, n_in + 1, sizeof *r->folded);
+    if (!need || !r->folded)
+        return OCT_EINTERNAL;
+    memset(need, 0, (g->n_values + 1) * sizeof *need);
+    memset(r->folded, 0, (n_in + 1) * sizeof *r->folded);
+    mark_geometry_values(g, need);
+    size_t kept = 0, n_fold = 0;
+    for (size_t i = 0, k = 0; i < g->n_inputs; i++) {
+        ir_value *v = g->inputs[i];
+        bool fold = false;
+        if (!v->init) {
+            const ir_tensor *t = k < n_in ? in[k] : NULL;
+            fold = t && need[v->id] && (t->data || !t->nbytes) && t->dtype != IR_DT_STRING;
+            if (fold) {
+                ir_tensor *c = ir_tensor_new(ctx, t->dtype, t->rank, t->dims);
+                if (!c)
+                    return OCT_EINTERNAL;
+                if (c->nbytes != t->nbytes)
+                    return oct_error(ctx, OCT_EINPUT, "input '%s': %llu bytes given, its "
+                                     "dtype and shape need %llu", v->name,
+                                     (unsigned long long)t->nbytes,
+                                     (unsigned long long)c->nbytes);
+                if (c->nbytes)
+                    memcpy(c->data, t->data, c->nbytes);
+                c->name = v->name;
+                v->init = c;
+                r->folded[k] = c;
+                n_fold++;
+            }
+            k++;
+        }
+        if (!fold)
+            g->inputs[kept++] = v;
+    }
+    g->n_inputs = kept;
+    if (!n_fold)
+        return OCT_OK;
+    ir_value **inits = ir_alloc_array(ctx, g->n_inits + n_fold + 1, sizeof *inits);
+    if (!inits)
+        return OCT_EINTERNAL;
+    if (g->n_inits)
+        memcpy(inits, g->inits, g->n_inits * sizeof *inits);
+    for (size_t k = 0; k < n_in; k++)
+        if (r->folded[k])
+            inits[g->n_inits++] = ir_graph_find(g, r->folded[k]->name);
+    g->inits = inits;
+    g->cap_inits = g->n_inits + 1;
+    return OCT_OK;
+}
+
+/* True if the given inputs hold the values folded into the prepared
+ * graph (same dtype, shape and bytes). */
+static bool folded_values_match(const oct_runner *r, const ir_tensor *const *in, size_t n_in)
+{
+    for (size_t k = 0; r->folded && k < r->n_given; k++) {
+        const ir_tensor *c = r->folded[k];
+        if (!c)
+            continue;
+        if (k >= n_in || in[k]->dtype != c->dtype || in[k]->rank != c->rank ||
+            in[k]->nbytes != c->nbytes)
+            return false;
+        for (int d = 0; d < c->rank; d++)
+            if (in[k]->dims[d] != c->dims[d])
+                return false;
+        if (c->nbytes && memcmp(in[k]->data, c->data, c->nbytes))
+            return false;
+    }
+    return true;
+}
+
+/* Drops the preparation (graph in the arena, compiled code, scratch) so
+ * that the next run prepares again. */
+static void runner_unprepare(oct_runner *r)
+{
+    cg_jit_free(r->j);
+    r->j = NULL;
+    free(r->scratch);
+    r->scratch = NULL;
+    r->prepared = NULL;
+    r->folded = NULL;
+    r->n_given = 0;
+    memset(&r->batch, 0, sizeof r->batch);
+}
+
 /* First run: copy the model, bind each input to the tensor given, run the
- * passes, and for the JIT compile it.  any_batch (the JIT behind
- * oct_runner_run): a symbolic leading dimension the graph keeps apart
- * stays symbolic, the module is the batch-1 body, and later runs may
- * change the batch. */
+ * passes, and for the JIT fold the geometry inputs given with data and
+ * compile it.  any_batch (the JIT behind oct_runner_run): a symbolic
+ * leading dimension the graph keeps apart stays symbolic, the module is
+ * the batch-1 body, and later runs may change the batch. */
 static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size_t n_in,
                                  bool any_batch)
 {
@@ -374,6 +504,8 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         }
         k++;
     }
+    if (!st && r->jit)
+        st = fold_geometry_inputs(r, ir->graph, in, n_in);
     if (!st && try_batch)
         st = runner_try_batch(r, ir, r->jit && !keep);
     if (!st && try_batch && r->batch.name) {
@@ -381,11 +513,14 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         st = prepare_at_batch(ctx, ir, &r->batch, 1, r->passes, !keep, &body);
         ir = body;
     } else if (!st) {
-        /* no batch loop: the first run's batch, as the other dims */
+        /* no batch loop: the first run's batch, as the other dims (the
+         * inputs folded into the graph are no longer its inputs) */
         for (size_t i = 0, k = 0; try_batch && !st && i < g->n_inputs; i++) {
             ir_value *v = g->inputs[i];
             if (v->init)
                 continue;
+            while (r->folded && k < n_in && r->folded[k])
+                k++;
             st = pass_bind_input_type(ctx, v, in[k]->dtype, in[k]->rank, in[k]->dims);
             k++;
         }
@@ -410,6 +545,7 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
                              r->scratch_size);
     }
     r->prepared = ir;
+    r->n_given = n_in;
     return OCT_OK;
 }
 
@@ -439,10 +575,19 @@ oct_status oct_runner_prepare(oct_runner *r, const oct_tensor *inputs, size_t n_
     const ir_tensor **in = ir_alloc_array(ctx, n_inputs + 1, sizeof *in);
     if (!views || !in)
         return OCT_EINTERNAL;
+    /* with data, a full view (the JIT folds geometry inputs); without, the
+     * dtype and dims alone */
     for (size_t i = 0; i < n_inputs; i++) {
-        views[i].dtype = (ir_dtype)inputs[i].dtype;
-        views[i].rank = inputs[i].rank;
-        views[i].dims = (int64_t *)inputs[i].dims;
+        oct_status st = OCT_OK;
+        if (inputs[i].data)
+            st = api_tensor_view(ctx, &inputs[i], "input", &views[i]);
+        else {
+            views[i].dtype = (ir_dtype)inputs[i].dtype;
+            views[i].rank = inputs[i].rank;
+            views[i].dims = (int64_t *)inputs[i].dims;
+        }
+        if (st)
+            return st;
         in[i] = &views[i];
     }
     return runner_prepare(r, in, n_inputs, false);
@@ -562,6 +707,9 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
             copied[i] = !st;
         }
     }
+    if (!st && r->prepared && r->jit &&
+        !folded_values_match(r, (const ir_tensor *const *)in, n_inputs))
+        runner_unprepare(r);
     if (!st && !r->prepared)
         st = runner_prepare(r, (const ir_tensor *const *)in, n_inputs, true);
     const ir_graph *g = r->prepared ? r->prepared->graph : NULL;
@@ -598,14 +746,18 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         void **out_ptrs = oct_malloc(ctx, (n_out + 1) * sizeof *out_ptrs);
         if (!in_ptrs || !out_ptrs)
             st = OCT_EINTERNAL;
-        for (size_t i = 0, k = 0; !st && i < g->n_inputs; i++) {
+        /* k: the caller's input; j: the compiled function's (the inputs
+         * folded into the graph skipped) */
+        for (size_t i = 0, j = 0, k = 0; !st && i < g->n_inputs; i++) {
             const ir_value *v = g->inputs[i];
             if (v->init)
                 continue;
+            while (r->folded && k < r->n_given && r->folded[k])
+                k++; /* folded into the compiled graph */
             if (k >= n_inputs)
                 st = oct_error(ctx, OCT_EUSAGE, "no tensor given for model input '%s'",
                                v->name);
-            bool batched = bt && k < bt->n_in && bt->in_batched[k];
+            bool batched = bt && j < bt->n_in && bt->in_batched[j];
             bool same = !st && in[k]->dtype == v->type.dtype && in[k]->rank == v->type.rank;
             for (int d = batched ? 1 : 0; same && d < v->type.rank; d++)
                 same = in[k]->dims[d] == v->type.dims[d].value;
@@ -619,7 +771,7 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
                                "run's, which the model was compiled for%s", v->name,
                                bt ? " (the batch aside, the same on every input)" : "");
             if (!st)
-                in_ptrs[k] = in[k]->data;
+                in_ptrs[j++] = in[k]->data;
             k++;
         }
         for (size_t k = 0; !st && k < n_out; k++) {
@@ -653,10 +805,6 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
 
 void oct_runner_free(oct_runner *r)
 {
-    if (!r)
-        return;
-    cg_jit_free(r->j);
-    r->j = NULL;
-    free(r->scratch);
-    r->scratch = NULL;
+    if (r)
+        runner_unprepare(r);
 }

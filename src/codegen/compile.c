@@ -43,6 +43,17 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
               ir_dtype_valid(ty->dtype);
     for (int d = 0; ok && d < ty->rank; d++)
         ok = ty->dims[d].value >= 0;
+    /* a shape left open by a geometry input given at run time: name it */
+    const ir_node *pn = v->producer;
+    for (int i = 0; !ok && pn && i < pn->n_in; i++)
+        if (ops_input_is_geometry(pn, i) && !pn->in[i]->init)
+            return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, pn, 0, i,
+                             pn->in[i]->name, "compile: the value of this input fixes the "
+                             "shape of '%s' but is known only at run time (compiled code "
+                             "has static shapes: make it a constant%s, or run the model "
+                             "with `octet run --jit`, which compiles for the values "
+                             "given)", v->name, pn->in[i]->producer ? " (bind symbolic "
+                             "dims with --input-shape NAME=DIMS)" : "");
     if (!ok)
         return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, v->producer, 1,
                          v->producer ? v->producer_out : -1, v->name,

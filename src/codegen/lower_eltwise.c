@@ -4,7 +4,8 @@
  * unary ops with the reference interpreter's formulas (Sigmoid split at 0
  * as 1/(1+e^-x) or e^x/(1+e^x); Tanh and Exp call the C library's tanhf and
  * expf, so they round exactly as the reference does); Clip with bounds from
- * inputs 1 and 2 (opset >= 11) or the min/max attributes.  Every other op
+ * inputs 1 and 2 (opset >= 11) or the min/max attributes, and integer
+ * Clip with scalar bounds, constant or read at run time.  Every other op
  * and dtype of the unary and binary families goes to the generic lowering
  * of lower_elemgen.c (whose float32 element functions cg_unary_elem also
  * uses for the ops it has none of).
@@ -205,38 +206,47 @@ oct_status cg_lower_unary(cg_fn *f, const ir_node *n)
     return elementwise_1(f, n, NULL, NULL);
 }
 
-/* Clip of 8-bit integers with constant bounds (qdq_fuse writes it after
- * an integer op whose fused Relu/Clip narrows the output range). */
-static bool try_clip_q8(cg_fn *f, const ir_node *n, oct_status *st)
+/* Clip of an integer tensor (8 to 64 bits, signed or unsigned) with
+ * scalar bounds of its type, constant or read at run time: exact, as the
+ * reference (a bound absent is the type's limit; min > max gives max).
+ * qdq_fuse writes 8-bit ones after an integer op whose fused Relu/Clip
+ * narrows the output range.  False if X is not an integer tensor. */
+static bool try_clip_int(cg_fn *f, const ir_node *n, oct_status *st)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
-    if (!X || !Y || X->dtype != Y->dtype || (X->dtype != IR_DT_UINT8 && X->dtype != IR_DT_INT8))
+    const ir_dtype_traits *tr = X ? ir_dtype_info(X->dtype) : NULL;
+    if (!X || !Y || (tr->kind != IR_DK_SINT && tr->kind != IR_DK_UINT))
         return false;
-    bool sgn = X->dtype == IR_DT_INT8;
-    int64_t bound[2] = {sgn ? -128 : 0, sgn ? 127 : 255};
+    LLVMTypeRef et = cg_elem_type(f, X->dtype);
+    if (X->dtype != Y->dtype || tr->bits % 8 || !et) {
+        *st = oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: Clip of %s to %s is "
+                             "not supported", ir_dtype_name(X->dtype), ir_dtype_name(Y->dtype));
+        return true;
+    }
+    bool sgn = tr->kind == IR_DK_SINT;
+    LLVMValueRef bound[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
         cg_tensor *t = cg_in(f, n, k + 1);
         if (!t)
             continue;
-        if (t->place != CG_PLACE_CONST || t->dtype != X->dtype || t->nelems != 1) {
-            *st = oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, k + 1,
-                                  "compile: an integer Clip needs constant bounds");
+        if (t->dtype != X->dtype || t->nelems != 1) {
+            *st = oct_input_error(f->ctx, OCT_EINPUT, n, k + 1, "compile: an integer Clip "
+                                  "needs a scalar bound of the input's type");
             return true;
         }
-        const ir_tensor *it = t->value->init;
-        bound[k] = sgn ? ((const int8_t *)it->data)[0] : ((const uint8_t *)it->data)[0];
+        bound[k] = cg_load(f, et, cg_ptr(f, t), cg_i64c(f, 0));
     }
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
-    LLVMValueRef lo = LLVMConstInt(f->i8, (unsigned long long)bound[0], 1);
-    LLVMValueRef hi = LLVMConstInt(f->i8, (unsigned long long)bound[1], 1);
     cg_loop l;
     LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)X->nelems);
-    LLVMValueRef v = cg_load(f, f->i8, px, i);
-    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSLT : LLVMIntULT, v, lo, ""), lo,
-                        v, "");
-    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, v, hi, ""), hi,
-                        v, "");
-    cg_store(f, f->i8, py, i, v);
+    LLVMValueRef v = cg_load(f, et, px, i);
+    if (bound[0])
+        v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSLT : LLVMIntULT, v,
+                                                bound[0], ""), bound[0], v, "");
+    if (bound[1])
+        v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSGT : LLVMIntUGT, v,
+                                                bound[1], ""), bound[1], v, "");
+    cg_store(f, et, py, i, v);
     cg_loop_end(f, &l);
     *st = OCT_OK;
     return true;
@@ -245,7 +255,7 @@ static bool try_clip_q8(cg_fn *f, const ir_node *n, oct_status *st)
 oct_status cg_lower_clip(cg_fn *f, const ir_node *n)
 {
     oct_status qst;
-    if (try_clip_q8(f, n, &qst))
+    if (try_clip_int(f, n, &qst))
         return qst;
     LLVMValueRef bound[2];
     oct_status st = cg_clip_bounds(f, n, bound);

@@ -1,7 +1,7 @@
 /*
  * lower_layout.c: ops that move bytes without changing values, for any
  * whole-byte dtype.  Reshape, Flatten, Squeeze, Unsqueeze, Identity and
- * Dropout (inference: its mask output is not supported) copy the input
+ * Dropout (inference: its mask output all true) copy the input
  * buffer (aliasing them is left to a later memory-plan refinement);
  * Concat checks that its output is the inputs' concatenation (a declared
  * output shape may disagree) and copies each input's slab per outer
@@ -10,7 +10,8 @@
  */
 #include <string.h>
 
-#include "codegen/codegen.h"
+#include "codegen/movement.h"
+#include "ops/rules.h"
 
 static oct_status need_bytes(cg_fn *f, const ir_node *n, const cg_tensor *t)
 {
@@ -39,12 +40,35 @@ oct_status cg_lower_squeeze(cg_fn *f, const ir_node *n) { return copy_input0(f, 
 oct_status cg_lower_unsqueeze(cg_fn *f, const ir_node *n) { return copy_input0(f, n); }
 oct_status cg_lower_identity(cg_fn *f, const ir_node *n) { return copy_input0(f, n); }
 
+/* Dropout in inference mode (ops_dropout_check): Y = X and the mask, if
+ * used, all true (BOOL from opset 10, X's type before: 1).  A training_mode
+ * known only at run time is refused: the generated code cannot refuse a
+ * true one as the interpreter does. */
 oct_status cg_lower_dropout(cg_fn *f, const ir_node *n)
 {
-    if (cg_out(f, n, 1))
-        return oct_output_error(f->ctx, OCT_EUNSUPPORTED, n, 1,
-                                "compile: Dropout's mask output is not supported");
-    return copy_input0(f, n);
+    const ir_tensor *c[3] = {NULL, NULL, NULL};
+    for (int i = 1; i < n->n_in && i < 3; i++) {
+        const cg_tensor *t = cg_in(f, n, i);
+        c[i] = t && t->place == CG_PLACE_CONST ? t->value->init : NULL;
+    }
+    if (f->opset >= 12 && n->n_in > 2 && n->in[2] && !c[2])
+        return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 2,
+                               "compile: Dropout needs a constant training_mode");
+    oct_status st = ops_dropout_check(f->ctx, n, f->opset, c, n->n_in);
+    if (!st)
+        st = copy_input0(f, n);
+    cg_tensor *mask = cg_out(f, n, 1);
+    if (st || !mask || !mask->nelems)
+        return st;
+    LLVMTypeRef ty;
+    if ((st = cg_move_type(f, n, mask, &ty)))
+        return st;
+    LLVMValueRef one = cg_move_const(f, ty, mask->dtype, 1.0), pm = cg_ptr(f, mask);
+    cg_loop l;
+    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)mask->nelems);
+    cg_store(f, ty, pm, i, one);
+    cg_loop_end(f, &l);
+    return OCT_OK;
 }
 
 oct_status cg_lower_concat(cg_fn *f, const ir_node *n)

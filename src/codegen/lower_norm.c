@@ -7,7 +7,16 @@
  * reference sums in double, hence the float tolerance.  BatchNormalization
  * folds its constant parameters at compile time exactly as the reference
  * does (a = scale / sqrt(var + eps) and b = B - mean * a in double, rounded
- * to float) and emits y = x * a + b per channel.
+ * to float) and emits y = x * a + b per channel.  With parameters known
+ * only at run time, or in training mode (opset 14+), the same per-channel
+ * arithmetic runs in the generated code, in double and in the reference's
+ * order (no fast-math flags, so the bits are the reference's): training
+ * mode first takes the batch mean and the biased batch variance of the
+ * channel (sums in double, in memory order), writes running_mean =
+ * mean * momentum + batch_mean * (1 - momentum) (and the same for the
+ * variance) when those outputs are used, and normalizes with the batch
+ * statistics.  A parameter vector of C x spatial values (spatial = 0,
+ * before opset 9) is one parameter per element of dims[1:].
  */
 #include <math.h>
 
@@ -15,6 +24,7 @@
 
 #include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
+#include "ops/rules.h"
 
 oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
 {
@@ -90,32 +100,142 @@ static double get_f(const ir_tensor *t, int64_t i)
     return ops_get(t, (uint64_t)i);
 }
 
+static LLVMValueRef f64c(cg_fn *f, double v)
+{
+    return LLVMConstReal(LLVMDoubleTypeInContext(f->llc), v);
+}
+
+/* sum over the channel's elements of g(x) in double, in memory order:
+ * g(x) = x (d == NULL) or (x - d)^2. */
+static LLVMValueRef channel_sum(cg_fn *f, LLVMValueRef px, LLVMValueRef ch, int64_t N,
+                                int64_t C, int64_t inner, LLVMValueRef d)
+{
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(f->llc);
+    LLVMValueRef zero = f64c(f, 0.0);
+    cg_loop lb, lk;
+    cg_acc ab, ak;
+    LLVMValueRef b = cg_loop_begin(f, &lb, N);
+    LLVMValueRef sb = cg_acc_begin(f, &lb, &ab, zero);
+    LLVMValueRef base = cg_mul(f, cg_madd(f, b, C, ch), cg_i64c(f, inner));
+    LLVMValueRef k = cg_loop_begin(f, &lk, inner);
+    LLVMValueRef sk = cg_acc_begin(f, &lk, &ak, sb);
+    LLVMValueRef x = LLVMBuildFPExt(f->b, cg_load(f, f->f32, px, cg_add(f, base, k)), f64, "");
+    if (d) {
+        x = LLVMBuildFSub(f->b, x, d, "");
+        x = LLVMBuildFMul(f->b, x, x, "");
+    }
+    cg_acc_end(f, &ak, LLVMBuildFAdd(f->b, sk, x, ""));
+    cg_loop_end(f, &lk);
+    cg_acc_end(f, &ab, cg_acc_result(f, &lk, &ak, sb));
+    cg_loop_end(f, &lb);
+    return cg_acc_result(f, &lb, &ab, zero);
+}
+
+/* BatchNormalization whose parameters are read at run time (float32), or
+ * in training mode: per channel, a = scale / sqrt(var + eps) and
+ * b = B - mean * a in double, then y = x * (float)a + (float)b. */
+static oct_status batchnorm_runtime(cg_fn *f, const ir_node *n, cg_tensor *X, cg_tensor *Y,
+                                    cg_tensor *const *p, int64_t N, int64_t C, int64_t inner,
+                                    bool train)
+{
+    oct_status st;
+    for (int k = 0; k < 4; k++)
+        if ((st = cg_need_f32(f, n, p[k], 0, k + 1)))
+            return st;
+    cg_tensor *run[2] = {NULL, NULL};
+    for (int k = 0; train && k < 2; k++)
+        if ((run[k] = cg_out(f, n, k + 1)) &&
+            ((st = cg_need_f32(f, n, run[k], 1, k + 1)) || run[k]->nelems != (uint64_t)C))
+            return st ? st : oct_output_error(f->ctx, OCT_EINPUT, n, k + 1,
+                                              "compile: expected %lld values", (long long)C);
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(f->llc);
+    double eps = ir_attr_float(n, "epsilon", 1e-5f);
+    double momentum = ir_attr_float(n, "momentum", 0.9f);
+    double cnt = (double)N * (double)inner;
+    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    cg_loop lc, lb, li;
+    LLVMValueRef c = cg_loop_begin(f, &lc, C);
+    LLVMValueRef par[4];
+    for (int k = 0; k < 4; k++)
+        par[k] = LLVMBuildFPExt(f->b, cg_load(f, f->f32, cg_ptr(f, p[k]), c), f64, "");
+    LLVMValueRef mean = par[2], var = par[3];
+    if (train) {
+        LLVMValueRef bm = cnt ? LLVMBuildFDiv(f->b, channel_sum(f, px, c, N, C, inner, NULL),
+                                              f64c(f, cnt), "")
+                              : f64c(f, 0.0);
+        LLVMValueRef bv = cnt ? LLVMBuildFDiv(f->b, channel_sum(f, px, c, N, C, inner, bm),
+                                              f64c(f, cnt), "")
+                              : f64c(f, 0.0);
+        LLVMValueRef batch[2] = {bm, bv}, old[2] = {mean, var};
+        for (int k = 0; k < 2; k++) {
+            if (!run[k])
+                continue;
+            LLVMValueRef v = LLVMBuildFAdd(
+                f->b, LLVMBuildFMul(f->b, old[k], f64c(f, momentum), ""),
+                LLVMBuildFMul(f->b, batch[k], f64c(f, 1 - momentum), ""), "");
+            cg_store(f, f->f32, cg_ptr(f, run[k]), c, LLVMBuildFPTrunc(f->b, v, f->f32, ""));
+        }
+        mean = bm;
+        var = bv;
+    }
+    LLVMValueRef sd = LLVMBuildFAdd(f->b, var, f64c(f, eps), "");
+    sd = cg_intrinsic(f, "llvm.sqrt", f64, &sd, 1);
+    LLVMValueRef a = LLVMBuildFDiv(f->b, par[0], sd, "");
+    LLVMValueRef b = LLVMBuildFSub(f->b, par[1], LLVMBuildFMul(f->b, mean, a, ""), "");
+    a = LLVMBuildFPTrunc(f->b, a, f->f32, "");
+    b = LLVMBuildFPTrunc(f->b, b, f->f32, "");
+    LLVMValueRef nn = cg_loop_begin(f, &lb, N);
+    LLVMValueRef base = cg_mul(f, cg_madd(f, nn, C, c), cg_i64c(f, inner));
+    LLVMValueRef i = cg_loop_begin(f, &li, inner);
+    LLVMValueRef idx = cg_add(f, base, i);
+    LLVMValueRef v = LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, cg_load(f, f->f32, px, idx), a, ""),
+                                   b, "");
+    cg_store(f, f->f32, py, idx, v);
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &lb);
+    cg_loop_end(f, &lc);
+    return OCT_OK;
+}
+
 oct_status cg_lower_batchnorm(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     oct_status st;
     if ((st = cg_need_f32(f, n, X, 0, 0)) || (st = cg_need_f32(f, n, Y, 1, 0)))
         return st;
-    if (ir_attr_int(n, "training_mode", 0) || cg_out(f, n, 1) || cg_out(f, n, 2))
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
-                              "compile: BatchNormalization in training mode");
-    const ir_tensor *p[4];
+    bool train = ops_bn_training(n, f->opset);
+    for (int k = train ? 3 : 1; k < n->n_out; k++)
+        if (cg_out(f, n, k))
+            return oct_output_error(f->ctx, OCT_EUNSUPPORTED, n, k,
+                                    "compile: BatchNormalization output %d is not "
+                                    "supported%s", k, train ? "" : " outside training mode");
+    cg_tensor *pt[4];
+    bool all_const = !train;
     for (int k = 0; k < 4; k++) {
-        cg_tensor *t = cg_in(f, n, k + 1);
-        if (!t || t->place != CG_PLACE_CONST)
-            return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, k + 1,
-                                   "compile: BatchNormalization needs constant parameters");
-        p[k] = t->value->init;
+        if (!(pt[k] = cg_in(f, n, k + 1)))
+            return oct_input_error(f->ctx, OCT_EINPUT, n, k + 1,
+                                   "compile: BatchNormalization needs all its parameters");
+        all_const = all_const && pt[k]->place == CG_PLACE_CONST;
     }
     if (X->rank < 2)
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: input rank below 2");
     int64_t C = X->dims[1], N = X->dims[0], inner = 1;
     for (int d = 2; d < X->rank; d++)
         inner *= X->dims[d];
+    /* spatial = 0 (opset < 9): one parameter per element of dims[1:] */
+    if ((int64_t)pt[0]->nelems != C && (int64_t)pt[0]->nelems == C * inner) {
+        C *= inner;
+        inner = 1;
+    }
     for (int k = 0; k < 4; k++)
-        if ((int64_t)p[k]->nelems != C)
+        if ((int64_t)pt[k]->nelems != C)
             return oct_input_error(f->ctx, OCT_EINPUT, n, k + 1, "compile: expected %lld values",
                                    (long long)C);
+    if (!all_const)
+        return batchnorm_runtime(f, n, X, Y, pt, N, C, inner, train);
+    const ir_tensor *p[4];
+    for (int k = 0; k < 4; k++)
+        p[k] = pt[k]->value->init;
     double eps = ir_attr_float(n, "epsilon", 1e-5f);
     float *ab = ir_alloc_array(f->ctx, (size_t)(C > 0 ? 2 * C : 1), sizeof *ab);
     if (!ab)

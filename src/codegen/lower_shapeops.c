@@ -10,6 +10,8 @@
  *  - ConstantOfShape: the output's shape is static; its elements are the
  *    value attribute's bits (float 0 by default), sub-byte types a
  *    repeated byte (ref_constantofshape).
+ *  - Constant (what folding leaves: one whose output is a graph output):
+ *    a copy of its value attribute's bytes (ref_constant), STRING excepted.
  */
 #include <string.h>
 
@@ -111,5 +113,40 @@ oct_status cg_lower_constantofshape(cg_fn *f, const ir_node *n)
     LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
     cg_store(f, ty, py, i, LLVMConstInt(ty, raw, 0));
     cg_loop_end(f, &l);
+    return OCT_OK;
+}
+
+oct_status cg_lower_constant(cg_fn *f, const ir_node *n)
+{
+    oct_status st;
+    const ir_attr *a = ops_constant_attr(f->ctx, n, &st);
+    if (!a)
+        return st;
+    cg_tensor *y = cg_out(f, n, 0);
+    const void *data = NULL;
+    uint64_t nbytes = 0;
+    bool bytes = true; /* the value is plain bytes (not STRING) */
+    switch (a->type) {
+    case IR_ATTR_TENSOR:
+        bytes = a->t->dtype != IR_DT_STRING;
+        data = a->t->data;
+        nbytes = a->t->nbytes;
+        break;
+    case IR_ATTR_FLOAT: data = &a->f; nbytes = sizeof a->f; break;
+    case IR_ATTR_FLOATS: data = a->floats; nbytes = a->n * sizeof *a->floats; break;
+    case IR_ATTR_INT: data = &a->i; nbytes = sizeof a->i; break;
+    case IR_ATTR_INTS: data = a->ints; nbytes = a->n * sizeof *a->ints; break;
+    default: bytes = false; break;
+    }
+    if (!y || !bytes || y->dtype == IR_DT_STRING)
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: a STRING Constant "
+                              "is not supported");
+    if (nbytes != y->nbytes)
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: the Constant's value has "
+                              "%llu bytes, its output %llu", (unsigned long long)nbytes,
+                              (unsigned long long)y->nbytes);
+    if (nbytes)
+        cg_memcpy(f, cg_ptr(f, y), cg_const_data(f, data, (size_t)nbytes),
+                  cg_i64c(f, (int64_t)nbytes));
     return OCT_OK;
 }

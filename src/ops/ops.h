@@ -167,6 +167,14 @@ bool ops_norm_axis(int64_t axis, int rank, int *out);
 /* Reads an INT64 (or INT32) 1-D constant input into values[]; returns the
  * count, or -1 if the tensor is not a known integer vector of at most max. */
 int ops_const_ints(const ir_tensor *t, int64_t *values, int max);
+/* True if input i of node n is a geometry input: its value, not only its
+ * shape, fixes n's output shape or the index tables a compiled n is built
+ * from (Reshape's shape, Slice's starts/ends/axes/steps, Pad's pads and
+ * axes, Resize's roi/scales/sizes, Expand, Tile, Squeeze, Unsqueeze,
+ * Split, the Reduce ops' axes, ConstantOfShape, Range).  Compiled code
+ * with static shapes needs these as constants; values that only feed the
+ * arithmetic (Pad's constant_value, Clip's bounds) are not listed. */
+bool ops_input_is_geometry(const ir_node *n, int i);
 /* Shape of a tensor as an ops_shape. */
 void ops_shape_of(const ir_tensor *t, ops_shape *s);
 uint64_t ops_shape_elems(const ops_shape *s); /* all dims known */
@@ -197,5 +205,14 @@ typedef struct ops_window {
 oct_status ops_window_init(oct_ctx *ctx, const ir_node *node,
                            const ops_shape *x, const int64_t *kernel,
                            bool ceil_mode, ops_window *w);
+
+/* The taps of spatial axis i of w's window at output index o: positions k
+ * in [*lo, *hi) land inside the input (o*stride - pad_begin + k*dilation
+ * in [0, in)), and *padded of the positions lie inside the padded input
+ * (every position is >= -pad_begin by construction; with ceil_mode the
+ * last window may run past the end padding).  The interpreter's pooling
+ * and the compiled one iterate and count the same taps with it. */
+void ops_window_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
+                           int64_t *hi, int64_t *padded);
 
 #endif

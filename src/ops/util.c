@@ -1,8 +1,9 @@
 /*
  * util.c: helpers shared by the shape rules, the interpreter's kernels and
  * the compiler: numpy-style broadcasting of static shapes (with unknown
- * dims), axis normalization, reading small integer constant inputs, and
- * converting tensors to ops_shape.
+ * dims), axis normalization, reading small integer constant inputs,
+ * converting tensors to ops_shape, and the table of geometry inputs (the
+ * inputs whose values fix an op's output shape).
  */
 #include "ops/ops.h"
 
@@ -141,4 +142,29 @@ int64_t ops_shape_known_elems(const ops_shape *s)
         if (s->dims[i] < 0 || __builtin_mul_overflow(n, s->dims[i], &n))
             return -1;
     return n;
+}
+
+/* Geometry inputs per op: bit i set for input i (ops_input_is_geometry). */
+static const struct {
+    ir_op op;
+    unsigned inputs;
+} geometry_inputs[] = {
+    {IR_OP_RESHAPE, 1u << 1},   {IR_OP_SQUEEZE, 1u << 1},   {IR_OP_UNSQUEEZE, 1u << 1},
+    {IR_OP_SPLIT, 1u << 1},     {IR_OP_EXPAND, 1u << 1},    {IR_OP_TILE, 1u << 1},
+    {IR_OP_SLICE, 0xfu << 1},   {IR_OP_PAD, 1u << 1 | 1u << 3},
+    {IR_OP_RESIZE, 0x7u << 1},  {IR_OP_CONSTANTOFSHAPE, 1u}, {IR_OP_RANGE, 0x7u},
+    {IR_OP_REDUCEMEAN, 1u << 1}, {IR_OP_REDUCEMAX, 1u << 1}, {IR_OP_REDUCESUM, 1u << 1},
+    {IR_OP_REDUCEMIN, 1u << 1}, {IR_OP_REDUCEPROD, 1u << 1}, {IR_OP_REDUCEL1, 1u << 1},
+    {IR_OP_REDUCEL2, 1u << 1},  {IR_OP_REDUCELOGSUM, 1u << 1},
+    {IR_OP_REDUCELOGSUMEXP, 1u << 1}, {IR_OP_REDUCESUMSQUARE, 1u << 1},
+};
+
+bool ops_input_is_geometry(const ir_node *n, int i)
+{
+    if (i < 0 || i >= n->n_in || i >= 32 || !n->in[i])
+        return false;
+    for (size_t k = 0; k < sizeof geometry_inputs / sizeof geometry_inputs[0]; k++)
+        if (geometry_inputs[k].op == n->op)
+            return (geometry_inputs[k].inputs >> i) & 1u;
+    return false;
 }

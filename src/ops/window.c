@@ -161,3 +161,20 @@ oct_status ops_window_init(oct_ctx *ctx, const ir_node *node,
     return OCT_OK;
 }
 
+
+void ops_window_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
+                           int64_t *hi, int64_t *padded)
+{
+    int64_t start = o * w->stride[i] - w->pad_begin[i], d = w->dilation[i];
+    int64_t k = w->kernel[i];
+    /* a: smallest k with start + k*d >= 0; b: smallest k with
+     * start + k*d >= in; bp: the same against the end of the padding */
+    int64_t a = start >= 0 ? 0 : (-start + d - 1) / d;
+    int64_t lim = w->in[i] - start;
+    int64_t b = lim <= 0 ? 0 : (lim + d - 1) / d;
+    int64_t limp = w->in[i] + w->pad_end[i] - start;
+    int64_t bp = limp <= 0 ? 0 : (limp + d - 1) / d;
+    *lo = a < k ? a : k;
+    *hi = b < *lo ? *lo : b > k ? k : b;
+    *padded = bp > k ? k : bp;
+}

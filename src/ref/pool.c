@@ -77,25 +77,6 @@ static int64_t pool_tap(const pool_geom *g, const int64_t *pos, int64_t k,
     return off;
 }
 
-/* Window positions k in [lo, hi) of one axis that land inside the input
- * for output index o, and the count `padded` of those inside the padded
- * input (every position is >= -pad_begin by construction). */
-static void pool_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
-                            int64_t *hi, int64_t *padded)
-{
-    int64_t start = o * w->stride[i] - w->pad_begin[i], d = w->dilation[i];
-    int64_t k = w->kernel[i];
-    /* smallest k with start + k*d >= 0; smallest k with start + k*d >= lim */
-    int64_t a = start >= 0 ? 0 : (-start + d - 1) / d;
-    int64_t lim = w->in[i] - start;
-    int64_t b = lim <= 0 ? 0 : (lim + d - 1) / d;
-    int64_t limp = w->in[i] + w->pad_end[i] - start;
-    int64_t bp = limp <= 0 ? 0 : (limp + d - 1) / d;
-    *lo = a < k ? a : k;
-    *hi = b < *lo ? *lo : b > k ? k : b;
-    *padded = bp > k ? k : bp;
-}
-
 #ifdef __AVX2__
 /* src[2o .. 2o+14 step 2] as one vector; reads src[2o .. 2o+14] only. */
 static inline __m256 pool_even8(const float *src)
@@ -177,7 +158,7 @@ static oct_status pool_f32_direct(oct_ctx *ctx, const ops_window *w,
                 r[0] = 0;
                 r[1] = r[2] = 1;
             } else {
-                pool_axis_range(w, i - lead, o, &r[0], &r[1], &r[2]);
+                ops_window_axis_range(w, i - lead, o, &r[0], &r[1], &r[2]);
             }
         }
     int64_t in_sp = in[0] * in[1] * in[2];
