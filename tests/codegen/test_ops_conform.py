@@ -235,6 +235,16 @@ def cases():
         "reshape_shape_input",
         [helper.make_node("Reshape", ["x", "shape"], ["y"], name="n0")],
         ins, [("y", None)]), ins, (1, "shape"))
+    # the geometry input first: the data inputs after it must reach the
+    # compiled function in its own order (the folded one skipped)
+    x = rnd(4, 6)
+    b = rnd(3, 4, 2)
+    ins = [("shape", i64(3, -1, 2)), ("x", x), ("b", b)]
+    yield ("reshape_shape_input_first", model(
+        "reshape_shape_input_first",
+        [helper.make_node("Reshape", ["x", "shape"], ["r"], name="n0"),
+         helper.make_node("Sub", ["r", "b"], ["y"], name="n1")],
+        ins, [("y", TensorProto.FLOAT)]), ins, (1, "shape"))
     # ---- run-time values that do not change shapes (JIT and AOT) ----
     x = rnd(2, 3, 5)
     ins = [("x", x), ("value", f32(0.625))]
