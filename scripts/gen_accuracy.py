@@ -203,6 +203,12 @@ def write(path, rows):
     for r in rows:
         if r.get("err"):
             lines.append(f"- {r['model']} / {r['config']}: {r['err']}")
+    # the language-model section (scripts/gen_accuracy_lm.py) is kept
+    begin, end = "<!-- language models:", "<!-- end of language models -->"
+    old = open(path).read() if os.path.exists(path) else ""
+    if begin in old and end in old:
+        kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+        lines += ["", kept]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote", path)

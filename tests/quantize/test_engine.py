@@ -51,6 +51,15 @@ def not_compiling_models(tmp):
         ("conv_erf", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
                       helper.make_node("Erf", ["c"], ["y"], name="the_erf")],
          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], "the_erf"),
+        # layout ops on float16 are not compiled yet (docs/compile.md)
+        ("conv_f16_transpose", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+                                helper.make_node("Cast", ["c"], ["h"], name="to_half",
+                                                 to=TensorProto.FLOAT16),
+                                helper.make_node("Transpose", ["h"], ["t"], name="the_transpose",
+                                                 perm=[0, 1, 3, 2]),
+                                helper.make_node("Cast", ["t"], ["y"], name="to_float",
+                                                 to=TensorProto.FLOAT)],
+         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], "the_transpose"),
     ]
     calib = os.path.join(tmp, "small_calib.npy")
     np.save(calib, rng.random((4, 1, 4, 4), dtype=np.float32))
