@@ -371,7 +371,7 @@ LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
 
 /* Runs of consecutive element-wise nodes (8-bit per-tensor Q/DQ, Add, Sub,
  * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs, and the float32
- * Erf, Round, Sin, Cos, Sign, Softplus, Softsign, Elu, Selu, Celu,
+ * Erf, Round, Sin, Cos, Tan..Atanh, Shrink, Sign, Softplus, Softsign, Elu, Selu, Celu,
  * ThresholdedRelu, Mish on one shape, each
  * reading a value of the run before it) become one loop.  Fills span[k] =
  * {first, last} node of node k's run ({k, k} alone) and marks the values
