@@ -10,9 +10,9 @@
  *    with `reverse`; integers wrap;
  *  - Hardmax keeps the first largest element of each row (a NaN is
  *    replaced by any number that follows it);
- *  - OneHot's depth comes from the output shape; an index is truncated
- *    toward zero, negative ones count from depth, and one outside
- *    [-depth, depth) matches no position;
+ *  - OneHot's depth comes from the output shape; negative indices count
+ *    from depth, and one outside [-depth, depth) or a non-integral float
+ *    matches no position (compared in double, as the interpreter does);
  *  - EyeLike stores 1 where j - i == k.
  */
 #include "codegen/lower_elem.h"
@@ -151,19 +151,11 @@ oct_status cg_lower_onehot(cg_fn *f, const ir_node *n)
     LLVMTypeRef f64 = LLVMDoubleTypeInContext(f->llc);
     if (ci == CG_V_INT)
         v = LLVMBuildSIToFP(f->b, v, f64, "");
-    else {
-        if (ci == CG_V_F32)
-            v = LLVMBuildFPExt(f->b, v, f64, "");
-        v = cg_intrinsic(f, "llvm.trunc", f64, &v, 1);
-    }
-    LLVMValueRef valid = LLVMBuildAnd(
-        f->b, LLVMBuildFCmp(f->b, LLVMRealOGE, v, LLVMBuildFNeg(f->b, dd, ""), ""),
-        LLVMBuildFCmp(f->b, LLVMRealOLT, v, dd, ""), "");
-    LLVMValueRef safe = LLVMBuildSelect(f->b, valid, v, LLVMConstReal(f64, 0), "");
-    LLVMValueRef j = LLVMBuildFPToSI(f->b, safe, f->i64, "");
-    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, cg_i64c(f, 0), ""),
-                        cg_add(f, j, cg_i64c(f, depth)), j, "");
-    LLVMValueRef hit = LLVMBuildAnd(f->b, valid, LLVMBuildICmp(f->b, LLVMIntEQ, j, d, ""), "");
+    else if (ci == CG_V_F32)
+        v = LLVMBuildFPExt(f->b, v, f64, "");
+    v = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, v, LLVMConstReal(f64, 0), ""),
+                        LLVMBuildFAdd(f->b, v, dd, ""), v, "");
+    LLVMValueRef hit = LLVMBuildFCmp(f->b, LLVMRealOEQ, v, LLVMBuildSIToFP(f->b, d, f64, ""), "");
     LLVMValueRef at = cg_madd(f, cg_madd(f, o, depth, d), inner, i);
     cg_val_store(f, y->dtype, py, at, LLVMBuildSelect(f->b, hit, on, off, ""), true);
     cg_loop_end(f, &li);

@@ -10,9 +10,11 @@
  * complement), so the compiled code (lower_index.c) can do the same.
  * Hardmax gives 1 at the first largest element of each row along the axis
  * (NaN never compares larger) and 0 elsewhere.  OneHot writes values[1]
- * where the output's axis coordinate equals the index (float indices
- * truncated toward zero, negative ones counted from depth; an index still
- * outside [0, depth) gives a row of values[0]).  EyeLike writes 1 on the
+ * where the output's axis coordinate equals the index (negative ones
+ * counted from depth; an index still outside [0, depth), or a float index
+ * that is not an integer, gives a row of values[0]: the spec says float
+ * indices are cast, but ONNX Runtime and onnx.reference compare exactly,
+ * and so do we).  EyeLike writes 1 on the
  * k-th diagonal (j - i == k) and 0 elsewhere.
  */
 #include "ref/eltwise.h"
@@ -109,16 +111,16 @@ oct_status ref_onehot(ref_call *call)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             uint64_t at = (uint64_t)(o * inner + i);
-            double v = is_float ? trunc(ops_get(ind, at)) : (double)ops_get_i64(ind, at);
-            int64_t j = v >= -(double)depth && v < (double)depth ? (int64_t)v : depth;
-            if (j < 0)
-                j += depth;
+            /* exact comparison: a non-integral index matches nothing */
+            double v = is_float ? ops_get(ind, at) : (double)ops_get_i64(ind, at);
+            if (v < 0)
+                v += (double)depth;
             for (int64_t d = 0; d < depth; d++) {
                 uint64_t to = (uint64_t)((o * depth + d) * inner + i);
                 if (ops_dt_is_float(y->dtype))
-                    ops_set(y, to, ops_get(vals, d == j));
+                    ops_set(y, to, ops_get(vals, (double)d == v));
                 else
-                    ops_set_i64(y, to, ops_get_i64(vals, d == j));
+                    ops_set_i64(y, to, ops_get_i64(vals, (double)d == v));
             }
         }
     return OCT_OK;
