@@ -57,7 +57,8 @@ def model(name, node, inputs, out_type=None, inits=(), opset=18):
     output y of out_type (None: the first input's type)."""
     vi = [helper.make_tensor_value_info(n, tt(a), a.shape) for n, a in inputs]
     elem = tt(inputs[0][1]) if out_type is None else out_type
-    outs = [helper.make_tensor_value_info(o, elem, None) for o in node.output]
+    outs = [helper.make_tensor_value_info(o, TensorProto.INT64 if k else elem, None)
+            for k, o in enumerate(node.output)]  # a second output: TopK's indices
     g = helper.make_graph([node], name, vi, outs,
                           [numpy_helper.from_array(a, n) for n, a in inits])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
@@ -204,6 +205,59 @@ def cases():
                                                         dtype=TensorProto.DOUBLE),
                                        ins, out_type=TensorProto.DOUBLE), ins)
 
+    # ---- GatherND: batch_dims, negative indices, slices ----
+    x = rnd(3, 5, 4, 2)
+    ind = np.array([[[4, -1], [0, 2]], [[-5, 0], [3, 3]], [[1, 1], [2, -4]]], dtype=np.int64)
+    ins = [("x", x), ("ind", ind)]
+    yield ("gathernd_batch1_slices", model("gathernd", node("GatherND", ["x", "ind"],
+                                                           batch_dims=1), ins), ins)
+    x = rnd(5, 3, dtype=np.int32, lo=-99, hi=99)
+    ind = np.array([[4], [-2], [0]], dtype=np.int64)
+    ins = [("x", x), ("ind", ind)]
+    yield "gathernd_rows_int32_data", model("gathernd", node("GatherND", ["x", "ind"]), ins), ins
+    # ---- ScatterND: duplicates with add and mul, negative indices, none ----
+    x = rnd(5, 3)
+    ind = np.array([[1], [-4], [3], [1], [4]], dtype=np.int64)  # row 1 three times
+    upd = rnd(5, 3)
+    for red in ["add", "mul", "max", "min"]:
+        ins = [("x", x), ("ind", ind), ("upd", upd)]
+        yield ("scatternd_dup_%s" % red,
+               model("scatternd", node("ScatterND", ["x", "ind", "upd"], reduction=red), ins),
+               ins)
+    xi = rnd(4, 5, dtype=np.int64, lo=-20, hi=20)
+    indi = np.array([[0, 4], [3, -1], [0, 4], [2, 2]], dtype=np.int64)  # (0, 4) twice
+    updi = rnd(4, dtype=np.int64, lo=-20, hi=20)
+    ins = [("x", xi), ("ind", indi), ("upd", updi)]
+    yield ("scatternd_int64_elems_add",
+           model("scatternd", node("ScatterND", ["x", "ind", "upd"], reduction="add"), ins), ins)
+    indu = np.array([[2, 1], [0, -5], [3, 3]], dtype=np.int64)
+    ins = [("x", xi), ("ind", indu), ("upd", updi[:3].copy())]
+    yield ("scatternd_none_unique",
+           model("scatternd", node("ScatterND", ["x", "ind", "upd"]), ins), ins)
+    # ---- ScatterElements: negative axis and indices, duplicates with add ----
+    x = rnd(4, 6)
+    ind = np.array([[0, -1, 2], [3, 3, -4], [1, 0, 0]], dtype=np.int64)
+    upd = rnd(3, 3)
+    ins = [("x", x), ("ind", ind), ("upd", upd)]
+    yield ("scatterelements_axis_m2_none",
+           model("scatterel", node("ScatterElements", ["x", "ind", "upd"], axis=-2), ins), ins)
+    ind2 = np.array([[5, 5, 0], [2, -1, 5], [1, 1, 1]], dtype=np.int64)
+    ins = [("x", x), ("ind", ind2), ("upd", upd)]
+    for red in ["add", "max"]:
+        yield ("scatterelements_axis1_dup_%s" % red,
+               model("scatterel", node("ScatterElements", ["x", "ind", "upd"], axis=1,
+                                       reduction=red), ins), ins)
+    # ---- TopK: ties (lower index first), smallest, negative axis, integers ----
+    x = np.round(rnd(3, 7, 5), 0).astype(np.float32)  # many ties
+    ins = [("x", x)]
+    tk = helper.make_node("TopK", ["x", "k"], ["y", "i"], name="n0", axis=1)
+    yield ("topk_axis1_k4_ties", model("topk", tk, ins, inits=[("k", i64(4))]), ins)
+    tk = helper.make_node("TopK", ["x", "k"], ["y", "i"], name="n0", axis=-1, largest=0)
+    yield ("topk_smallest_axis_m1_k3", model("topk", tk, ins, inits=[("k", i64(3))]), ins)
+    xi = rnd(2, 9, dtype=np.int32, lo=-4, hi=4)
+    ins = [("x", xi)]
+    tk = helper.make_node("TopK", ["x", "k"], ["y", "i"], name="n0")
+    yield ("topk_int32_k9_ties", model("topk", tk, ins, inits=[("k", i64(9))]), ins)
 
 def main():
     with tempfile.TemporaryDirectory() as d:
