@@ -259,10 +259,45 @@ def cases():
     tk = helper.make_node("TopK", ["x", "k"], ["y", "i"], name="n0")
     yield ("topk_int32_k9_ties", model("topk", tk, ins, inits=[("k", i64(9))]), ins)
 
+def diagnostics(d):
+    """Bad input gets a diagnostic naming the node and a non-zero exit, never
+    a crash: an index out of range in the interpreter, a run-time TopK k or
+    OneHot depth in `octet compile` (geometry inputs)."""
+    x = rnd(4, 3)
+    ins = [("x", x), ("ind", np.array([[1], [4]], dtype=np.int64)), ("upd", rnd(2, 3))]
+    m = model("scatternd_oob", node("ScatterND", ["x", "ind", "upd"]), ins)
+    path = os.path.join(d, "scatternd_oob.onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    p, _ = run_octet(path, ins)
+    check(p.returncode not in (0, -6, -11) and "node 'n0' (ScatterND)" in p.stderr and
+          "out of range" in p.stderr,
+          "scatternd_oob: the interpreter reports index 4 of 4 rows (exit %d: %s)"
+          % (p.returncode, p.stderr.strip()))
+    for name, m, inp, idx in [
+            ("topk_runtime_k", model("topk", helper.make_node("TopK", ["x", "k"], ["y", "i"],
+                                                              name="n0"),
+                                     [("x", x), ("k", i64(2))]), "k", 1),
+            ("onehot_runtime_depth",
+             model("onehot", node("OneHot", ["x", "depth", "vals"]),
+                   [("x", x), ("depth", np.array(3.0, dtype=np.float32))],
+                   inits=[("vals", np.array([0.0, 1.0], dtype=np.float32))]), "depth", 1)]:
+        path = os.path.join(d, name + ".onnx")
+        with open(path, "wb") as fh:
+            fh.write(m.SerializeToString())
+        p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(d, name),
+                            "--emit=so"], capture_output=True, text=True)
+        check(p.returncode == 3 and "node 'n0'" in p.stderr and
+              ("input %d '%s'" % (idx, inp)) in p.stderr,
+              "%s: octet compile refuses the run-time %s (exit %d: %s)"
+              % (name, inp, p.returncode, p.stderr.strip()))
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         for name, m, inputs in cases():
             run_case(d, name, m, inputs)
+        diagnostics(d)
     print("%d failure(s)" % failures)
     return 1 if failures else 0
 
