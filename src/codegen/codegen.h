@@ -303,7 +303,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)   \
     X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger) \
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
-    X(constant)
+    X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
+    X(scatterelements) X(topk)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
@@ -371,7 +372,7 @@ LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
 
 /* Runs of consecutive element-wise nodes (8-bit per-tensor Q/DQ, Add, Sub,
  * Mul, Div, Clip, Relu, LeakyRelu, HardSwish, Neg, Abs, and the float32
- * Erf, Round, Sin, Cos, Sign, Softplus, Softsign, Elu, Selu, Celu,
+ * Erf, Round, Sin, Cos, Tan..Atanh, Shrink, Sign, Softplus, Softsign, Elu, Selu, Celu,
  * ThresholdedRelu, Mish on one shape, each
  * reading a value of the run before it) become one loop.  Fills span[k] =
  * {first, last} node of node k's run ({k, k} alone) and marks the values

@@ -122,6 +122,8 @@ static bool fusable(const ir_node *n, const cg_tensor *tens, int opset)
     case IR_OP_ERF: case IR_OP_ROUND: case IR_OP_SIN: case IR_OP_COS: case IR_OP_SIGN:
     case IR_OP_SOFTPLUS: case IR_OP_SOFTSIGN: case IR_OP_ELU: case IR_OP_SELU:
     case IR_OP_THRESHOLDEDRELU: case IR_OP_MISH:
+    case IR_OP_TAN: case IR_OP_ASIN: case IR_OP_ACOS: case IR_OP_ATAN: case IR_OP_SINH:
+    case IR_OP_COSH: case IR_OP_ASINH: case IR_OP_ACOSH: case IR_OP_ATANH: case IR_OP_SHRINK:
         return x->dtype == IR_DT_FLOAT && y->dtype == IR_DT_FLOAT && same_dims(x, y);
     default:
         return false;

@@ -8,9 +8,9 @@
  * interpreter does (src/ref/eltwise_*.c) and stores with the output's
  * rounding:
  *  - FLOAT computes in float with the float libm functions (erff, powf,
- *    sinf...); the ops the interpreter computes in double for FLOAT too
- *    (Sign, Softplus, Softsign, Elu, Selu, Celu, ThresholdedRelu, Mish,
- *    exact Gelu, and any op whose other operand is not FLOAT) do so here;
+ *    sinf, atanhf...); the ops the interpreter computes in double for FLOAT
+ *    too (Sign, Softplus, Softsign, Elu, Selu, Celu, ThresholdedRelu, Mish,
+ *    Shrink, exact Gelu, and any op whose other operand is not FLOAT) do so here;
  *  - DOUBLE, FLOAT16 and BFLOAT16 compute in double, rounded once;
  *  - integers compute in int64, wrapping (two's complement); Div truncates
  *    and x / 0 is 0; Mod by 0 is 0, fmod=0 takes the divisor's sign;
@@ -84,6 +84,10 @@ static oct_status unary_params_of(cg_fn *f, const ir_node *n, unary_params *p)
     case IR_OP_ELU: case IR_OP_CELU: case IR_OP_THRESHOLDEDRELU:
         p->alpha = ir_attr_float(n, "alpha", 1.0f);
         break;
+    case IR_OP_SHRINK:
+        p->alpha = ir_attr_float(n, "lambd", 0.5f);
+        p->beta = ir_attr_float(n, "bias", 0.0f);
+        break;
     case IR_OP_SELU:
         p->alpha = ir_attr_float(n, "alpha", 1.67326319217681884765625f);
         p->gamma = ir_attr_float(n, "gamma", 1.05070102214813232421875f);
@@ -155,6 +159,12 @@ static LLVMValueRef unary_other64(cg_fn *f, ir_op op, const unary_params *p, LLV
     }
     case IR_OP_THRESHOLDEDRELU:
         return sel(f, fcmp(f, LLVMRealOGT, x, fc(f, t, p->alpha)), x, zero);
+    case IR_OP_SHRINK: { /* alpha = lambd, beta = bias; NaN gives 0 */
+        LLVMValueRef l = fc(f, t, p->alpha), b = fc(f, t, p->beta);
+        return sel(f, fcmp(f, LLVMRealOLT, x, LLVMBuildFNeg(f->b, l, "")),
+                   LLVMBuildFAdd(f->b, x, b, ""),
+                   sel(f, fcmp(f, LLVMRealOGT, x, l), LLVMBuildFSub(f->b, x, b, ""), zero));
+    }
     case IR_OP_MISH:
         return LLVMBuildFMul(f->b, x, cg_libm_f64(f, "tanh", softplus64(f, x), NULL), "");
     default: return NULL;
@@ -225,6 +235,15 @@ static LLVMValueRef unary_fp(cg_fn *f, ir_op op, const unary_params *p, LLVMValu
     case IR_OP_RECIPROCAL: return LLVMBuildFDiv(f->b, one, x, "");
     case IR_OP_SIN: return lm(f, t, "sin", x);
     case IR_OP_COS: return lm(f, t, "cos", x);
+    case IR_OP_TAN: return lm(f, t, "tan", x);
+    case IR_OP_ASIN: return lm(f, t, "asin", x);
+    case IR_OP_ACOS: return lm(f, t, "acos", x);
+    case IR_OP_ATAN: return lm(f, t, "atan", x);
+    case IR_OP_SINH: return lm(f, t, "sinh", x);
+    case IR_OP_COSH: return lm(f, t, "cosh", x);
+    case IR_OP_ASINH: return lm(f, t, "asinh", x);
+    case IR_OP_ACOSH: return lm(f, t, "acosh", x);
+    case IR_OP_ATANH: return lm(f, t, "atanh", x);
     default: {
         LLVMValueRef xd = dbl ? x : LLVMBuildFPExt(f->b, x, f->f64, "");
         LLVMValueRef r = unary_other64(f, op, p, xd);
@@ -244,6 +263,8 @@ LLVMValueRef cg_unary_elem_more(cg_fn *f, const ir_node *n, LLVMValueRef x)
     case IR_OP_ERF: case IR_OP_ROUND: case IR_OP_SIN: case IR_OP_COS: case IR_OP_GELU:
     case IR_OP_SIGN: case IR_OP_SOFTPLUS: case IR_OP_SOFTSIGN: case IR_OP_ELU: case IR_OP_SELU:
     case IR_OP_CELU: case IR_OP_THRESHOLDEDRELU: case IR_OP_MISH:
+    case IR_OP_TAN: case IR_OP_ASIN: case IR_OP_ACOS: case IR_OP_ATAN: case IR_OP_SINH:
+    case IR_OP_COSH: case IR_OP_ASINH: case IR_OP_ACOSH: case IR_OP_ATANH: case IR_OP_SHRINK:
         return unary_fp(f, n->op, &p, x);
     default: return NULL;
     }

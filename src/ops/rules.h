@@ -336,4 +336,39 @@ ir_dtype ops_qlin_requant_out_type(const ops_infer *inf);
 oct_status ops_qlin_check_scale_values(oct_ctx *ctx, const ir_node *node, int i,
                                        const ir_tensor *t);
 
+/* ---- index ops (shape_index.c) ------------------------------------------ */
+
+/* A rank-`rank` shape split around `axis`: outer (dims before), len (the
+ * axis, or every dim from it on when `flatten`: Hardmax before opset 13)
+ * and inner (dims after). */
+void ops_axis_split(int rank, const int64_t *dims, int axis, bool flatten, int64_t *outer,
+                    int64_t *len, int64_t *inner);
+/* CumSum's axis (input 1, a scalar or one-element INT32/INT64 tensor)
+ * normalized against rank; false if it is not such a tensor or out of range. */
+bool ops_cumsum_axis(const ir_tensor *t, int rank, int *axis);
+/* Hardmax's axis (default 1 before opset 13, else -1) normalized; false
+ * if out of range.  Before opset 13 the input is flattened to 2-D there. */
+bool ops_hardmax_axis(const ir_node *node, int64_t opset, int rank, int *axis);
+/* OneHot's depth: the one value of t (any numeric type, truncated toward
+ * zero); -1 if t is not a one-element tensor or the depth is not positive. */
+int64_t ops_onehot_depth(const ir_tensor *t);
+/* ScatterND's and ScatterElements' `reduction`. */
+typedef enum ops_reduction {
+    OPS_RED_NONE, OPS_RED_ADD, OPS_RED_MUL, OPS_RED_MAX, OPS_RED_MIN
+} ops_reduction;
+/* The node's reduction (default none); false if the string is not one. */
+bool ops_scatter_reduction(const ir_node *node, ops_reduction *red);
+/* TopK's k: the attribute before opset 10, else input 1 (t, one INT64);
+ * -1 if unknown or negative. */
+int64_t ops_topk_k(const ir_node *node, int64_t opset, const ir_tensor *t);
+/* GatherND's geometry for data dims (rank r) and indices dims (rank q):
+ * batch (product of the first batch_dims dims), per batch the number of
+ * index tuples (n) and their length (last), the elements of one gathered
+ * slice, and the data elements per batch; false if they do not fit. */
+typedef struct ops_gathernd_plan {
+    int64_t batch, n, last, slice, data_batch;
+} ops_gathernd_plan;
+bool ops_gathernd_plan_of(int r, const int64_t *ddims, int q, const int64_t *idims,
+                          int64_t batch_dims, ops_gathernd_plan *p);
+
 #endif

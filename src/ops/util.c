@@ -157,6 +157,7 @@ static const struct {
     {IR_OP_REDUCEMIN, 1u << 1}, {IR_OP_REDUCEPROD, 1u << 1}, {IR_OP_REDUCEL1, 1u << 1},
     {IR_OP_REDUCEL2, 1u << 1},  {IR_OP_REDUCELOGSUM, 1u << 1},
     {IR_OP_REDUCELOGSUMEXP, 1u << 1}, {IR_OP_REDUCESUMSQUARE, 1u << 1},
+    {IR_OP_CUMSUM, 1u << 1},    {IR_OP_ONEHOT, 1u << 1},    {IR_OP_TOPK, 1u << 1},
 };
 
 bool ops_input_is_geometry(const ir_node *n, int i)

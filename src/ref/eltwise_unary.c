@@ -2,7 +2,9 @@
  * eltwise_unary.c: kernels of the one-input element-wise
  * ops (Sqrt Exp Log Erf Neg Abs Relu LeakyRelu Sigmoid HardSigmoid
  * HardSwish Tanh Gelu Floor Ceil Round Reciprocal Sign Softplus Softsign Elu
- * Selu Celu ThresholdedRelu Mish Sin Cos, IsNaN IsInf Not) and of Clip.
+ * Selu Celu ThresholdedRelu Mish Sin Cos Tan Asin Acos Atan Sinh Cosh Asinh
+ * Acosh Atanh Shrink, IsNaN IsInf Not) and of Clip.  Shrink computes in
+ * double (exact for the float types: one rounding of x +- bias).
  *
  * FLOAT is computed with the float libm functions; DOUBLE, FLOAT16 and
  * BFLOAT16 in double, rounded once to the output type.  Integer inputs
@@ -60,6 +62,15 @@ static inline float unary_f32(const unary_params *p, float x)
     case IR_OP_RECIPROCAL: return 1.0f / x;
     case IR_OP_SIN: return sinf(x);
     case IR_OP_COS: return cosf(x);
+    case IR_OP_TAN: return tanf(x);
+    case IR_OP_ASIN: return asinf(x);
+    case IR_OP_ACOS: return acosf(x);
+    case IR_OP_ATAN: return atanf(x);
+    case IR_OP_SINH: return sinhf(x);
+    case IR_OP_COSH: return coshf(x);
+    case IR_OP_ASINH: return asinhf(x);
+    case IR_OP_ACOSH: return acoshf(x);
+    case IR_OP_ATANH: return atanhf(x);
     default: return (float)unary_f64_other(p, x);
     }
 }
@@ -77,6 +88,8 @@ static inline double unary_f64_other(const unary_params *p, double x)
     case IR_OP_CELU:
         return (x > 0 ? x : 0) + fmin(0, p->alpha * (exp(x / p->alpha) - 1));
     case IR_OP_THRESHOLDEDRELU: return x > p->alpha ? x : 0;
+    case IR_OP_SHRINK: /* alpha = lambd, beta = bias */
+        return x < -p->alpha ? x + p->beta : x > p->alpha ? x - p->beta : 0;
     case IR_OP_MISH: {
         double sp = x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
         return x * tanh(sp);
@@ -116,6 +129,15 @@ static inline double unary_f64(const unary_params *p, double x)
     case IR_OP_RECIPROCAL: return 1 / x;
     case IR_OP_SIN: return sin(x);
     case IR_OP_COS: return cos(x);
+    case IR_OP_TAN: return tan(x);
+    case IR_OP_ASIN: return asin(x);
+    case IR_OP_ACOS: return acos(x);
+    case IR_OP_ATAN: return atan(x);
+    case IR_OP_SINH: return sinh(x);
+    case IR_OP_COSH: return cosh(x);
+    case IR_OP_ASINH: return asinh(x);
+    case IR_OP_ACOSH: return acosh(x);
+    case IR_OP_ATANH: return atanh(x);
     default: return unary_f64_other(p, x);
     }
 }
@@ -137,6 +159,10 @@ oct_status ref_unary(ref_call *call)
     if (p.op == IR_OP_SELU) {
         p.alpha = ir_attr_float(node, "alpha", 1.67326319217681884765625f);
         p.gamma = ir_attr_float(node, "gamma", 1.05070102214813232421875f);
+    }
+    if (p.op == IR_OP_SHRINK) {
+        p.alpha = ir_attr_float(node, "lambd", 0.5f);
+        p.beta = ir_attr_float(node, "bias", 0.0f);
     }
     if (p.op == IR_OP_CELU && p.alpha == 0)
         return oct_node_error(call->ctx, OCT_EINPUT, node, "Celu alpha must not be 0");
