@@ -177,6 +177,8 @@ static void mark_fused(const ir_graph *g, cg_tensor *tens, const int *uses, int 
 {
     for (int k = lo; k <= hi; k++) {
         const ir_value *v = g->nodes[k]->out[0];
+        if (!v) /* an omitted first output (MaxPool with Indices alone) */
+            continue;
         int inside = 0;
         for (int j = lo; j <= h; j++)
             for (int i = 0; i < g->nodes[j]->n_in; i++)

@@ -184,7 +184,7 @@ void oct_diag_release(oct_ctx *ctx);
               ((node)->in[(i)] ? (node)->in[(i)]->name : NULL), __VA_ARGS__)
 #define oct_output_error(ctx, status, node, i, ...)                           \
     oct_diagf((ctx), OCT_SEV_ERROR, (status), (node), 1, (i),                 \
-              (node)->out[(i)]->name, __VA_ARGS__)
+              ((node)->out[(i)] ? (node)->out[(i)]->name : NULL), __VA_ARGS__)
 #define oct_warning(ctx, node, ...) \
     oct_diagf((ctx), OCT_SEV_WARNING, OCT_OK, (node), 0, -1, NULL, __VA_ARGS__)
 
