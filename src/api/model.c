@@ -170,19 +170,25 @@ oct_status oct_model_save_memory(oct_ctx *ctx, const oct_model *m, void **data,
     return st;
 }
 
+/* A copy as loading the model would give it (ir_model_clone, no wire
+ * round trip): the types the model declares (graph inputs and outputs,
+ * value_info, initializers) are kept and the ones passes inferred for the
+ * other values are dropped, so that passes run on the copy with other
+ * bindings (another batch, other input shapes) infer them afresh. */
 oct_status api_clone_ir(oct_ctx *ctx, const ir_model *m, ir_model **out)
 {
-    /* TODO(layering): ir_model_clone, without the wire round trip */
-    uint8_t *bytes;
-    size_t len;
-    fe_load_opts lo = {0};
-    oct_status st = fe_save_memory(ctx, m, &bytes, &len);
+    oct_status st = ir_model_clone(ctx, m, out);
     if (st)
         return st;
-    st = fe_load_memory(ctx, bytes, len, ctx->cur_file ? ctx->cur_file : "<model>",
-                        NULL, &lo, out);
-    oct_free(ctx, bytes, len);
-    return st;
+    ir_graph *g = (*out)->graph;
+    for (size_t i = 0; i < g->n_values; i++) {
+        ir_value *v = g->values[i];
+        if (v && !v->init && !(v->flags & (IR_VAL_INPUT | IR_VAL_OUTPUT | IR_VAL_INFO))) {
+            v->has_type = false;
+            memset(&v->type, 0, sizeof v->type);
+        }
+    }
+    return OCT_OK;
 }
 
 oct_status oct_model_clone(oct_ctx *ctx, const oct_model *m, oct_model **out)
