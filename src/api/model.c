@@ -186,6 +186,7 @@ oct_status api_clone_ir(oct_ctx *ctx, const ir_model *m, ir_model **out)
         if (v && !v->init && !(v->flags & (IR_VAL_INPUT | IR_VAL_OUTPUT | IR_VAL_INFO))) {
             v->has_type = false;
             memset(&v->type, 0, sizeof v->type);
+            v->type.rank = -1; /* unknown, as a new value's */
         }
     }
     return OCT_OK;
