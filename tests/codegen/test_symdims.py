@@ -368,11 +368,36 @@ class Tensor(ctypes.Structure):
                 ("nbytes", ctypes.c_uint64)]
 
 
+def asan_runtime(lib_path):
+    """The AddressSanitizer runtime liboctet.so links (a sanitized build),
+    or None: Python must then load it first (LD_PRELOAD)."""
+    out = subprocess.run(["ldd", lib_path], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "libasan" in line and "=>" in line:
+            return line.split("=>")[1].split()[0]
+    return None
+
+
 def jit_runner(model, batches):
     """The public API's JIT runner (oct_runner_run, liboctet.so) on float32
     inputs of one model input, one run per array, all on one runner; the
-    first output of each run."""
-    lib = ctypes.CDLL(os.path.join(os.environ["OCTET_BUILD"], "liboctet.so"))
+    first output of each run.  In a sanitized build the runs happen in a
+    child Python with the sanitizer runtime preloaded."""
+    path = os.path.join(os.environ["OCTET_BUILD"], "liboctet.so")
+    asan = asan_runtime(path)
+    if asan and "LD_PRELOAD" not in os.environ:
+        with tempfile.TemporaryDirectory() as d:
+            src, dst = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
+            np.savez(src, *batches)
+            env = dict(os.environ, LD_PRELOAD=asan, ASAN_OPTIONS="detect_leaks=0")
+            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--runner", model,
+                                src, dst], env=env)
+            if p.returncode:
+                return [None] * len(batches)
+            got = np.load(dst, allow_pickle=False)
+            return [got["arr_%d" % i] if got["ok"][i] else None
+                    for i in range(len(batches))]
+    lib = ctypes.CDLL(path)
     lib.oct_ctx_new.restype = ctypes.c_void_p
     lib.oct_ctx_free.argtypes = [ctypes.c_void_p]
     lib.oct_model_load_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint,
@@ -457,5 +482,18 @@ def main():
         sys.exit(SKIP_EXIT)
 
 
+def runner_child(model, src, dst):
+    """--runner MODEL IN.npz OUT.npz: jit_runner in this process (the child
+    a sanitized build starts); OUT holds the outputs and which runs failed."""
+    got = np.load(src)
+    outs = jit_runner(model, [got["arr_%d" % i] for i in range(len(got.files))])
+    np.savez(dst, ok=np.array([o is not None for o in outs]),
+             **{"arr_%d" % i: (o if o is not None else np.zeros(0, np.float32))
+                for i, o in enumerate(outs)})
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 5 and sys.argv[1] == "--runner":
+        runner_child(*sys.argv[2:])
+    else:
+        main()
