@@ -22,7 +22,7 @@ test split evaluate.  Steps:
      optimizations), and speed relative to FP32 on the same engine.
 
 It reads nothing outside the repository and the packages the setup
-installs (../shared is for tests and benchmarks only).
+installs.
 
     .venv/bin/python scripts/demo.py [--out out/demo] [--repeat N]
 """

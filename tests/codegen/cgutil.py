@@ -52,6 +52,35 @@ def run_so(so_path, name, inputs):
     return sig, outs
 
 
+def _read_outputs(folder):
+    """The files `octet run --output-dir` wrote, by file stem."""
+    out = {}
+    for f in os.listdir(folder):
+        path = os.path.join(folder, f)
+        if f.endswith(".pb"):  # --format=pb (float8 has no .npy spelling)
+            t = onnx.TensorProto()
+            with open(path, "rb") as fh:
+                t.ParseFromString(fh.read())
+            out[f[:-3]] = numpy_helper.to_array(t)
+        else:
+            out[f[:-4]] = np.load(path)
+    return out
+
+
+def run_octet(model, named_inputs, extra=()):
+    """`octet run` (outputs as .pb): (the process, its outputs by file stem),
+    or (the failed process, None)."""
+    with tempfile.TemporaryDirectory() as d:
+        args = [OCTET, "run", model, "--output-dir", os.path.join(d, "out"), "--format=pb",
+                *extra]
+        for i, (name, arr) in enumerate(named_inputs):
+            p = os.path.join(d, "in%d.npy" % i)
+            np.save(p, arr)
+            args += ["--input", "%s=%s" % (name, p)]
+        p = subprocess.run(args, capture_output=True, text=True)
+        return p, None if p.returncode else _read_outputs(os.path.join(d, "out"))
+
+
 def run_ref(model, named_inputs, extra=()):
     """Runs `octet run` and returns the outputs (in graph order) as arrays."""
     with tempfile.TemporaryDirectory() as d:
@@ -61,17 +90,35 @@ def run_ref(model, named_inputs, extra=()):
             np.save(p, arr)
             args += ["--input", "%s=%s" % (name, p)]
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-        out = {}
-        for f in os.listdir(os.path.join(d, "out")):
-            path = os.path.join(d, "out", f)
-            if f.endswith(".pb"):  # --format=pb (float8 has no .npy spelling)
-                t = onnx.TensorProto()
-                with open(path, "rb") as fh:
-                    t.ParseFromString(fh.read())
-                out[f[:-3]] = numpy_helper.to_array(t)
-            else:
-                out[f[:-4]] = np.load(path)
-        return out
+        return _read_outputs(os.path.join(d, "out"))
+
+
+def oracle(path, named_inputs):
+    """(who, outputs): ONNX Runtime's, or onnx.reference's where ORT refuses
+    the model."""
+    from onnx.reference import ReferenceEvaluator
+    feeds = dict(named_inputs)
+    try:
+        import onnxruntime as ort
+        s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return "onnxruntime", s.run(None, feeds)
+    except ImportError:
+        pass
+    except Exception as e:  # noqa: BLE001  (ORT lacks the form)
+        print("note: onnxruntime does not run %s: %s" % (os.path.basename(path),
+                                                         str(e).splitlines()[0][:120]))
+    return "onnx.reference", ReferenceEvaluator(path).run(None, feeds)
+
+
+def same(got, want, rtol):
+    """(ok, how): integers and booleans exactly, floats as close() does."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape:
+        return False, "shape %s, expected %s" % (got.shape, want.shape)
+    if want.dtype.kind in "biu":
+        bad = int(np.sum(got.astype(np.int64) != want.astype(np.int64)))
+        return bad == 0, "%d of %d elements differ" % (bad, want.size)
+    return close(got, want, rtol)
 
 
 def safe_name(name):

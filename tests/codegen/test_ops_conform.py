@@ -34,11 +34,6 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-try:
-    import onnxruntime as ort
-except ImportError:
-    ort = None
-from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 RTOL = 1e-5
 rng = np.random.default_rng(1313)
@@ -83,54 +78,9 @@ def model(name, nodes, inputs, outputs, inits=(), opset=18):
     return m
 
 
-def oracle(path, inputs):
-    """ONNX Runtime's outputs, or onnx.reference's where ORT refuses."""
-    feeds = {n: a for n, a in inputs}
-    if ort is not None:
-        try:
-            s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            return "onnxruntime", s.run(None, feeds)
-        except Exception as e:  # noqa: BLE001  (ORT lacks the form)
-            print("note: onnxruntime does not run %s: %s" % (os.path.basename(path),
-                                                             str(e).splitlines()[0][:120]))
-    return "onnx.reference", ReferenceEvaluator(path).run(None, feeds)
-
-
-def same(got, want):
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        return False, "shape %s, expected %s" % (got.shape, want.shape)
-    if want.dtype.kind in "biu":
-        bad = int(np.sum(got.astype(np.int64) != want.astype(np.int64)))
-        return bad == 0, "%d of %d elements differ" % (bad, want.size)
-    return cgutil.close(got, want, RTOL)
-
-
-def run_octet(path, inputs, extra=()):
-    """`octet run` outputs in graph order, or the failed process."""
-    args = [cgutil.OCTET, "run", path]
-    with tempfile.TemporaryDirectory() as d:
-        for i, (n, a) in enumerate(inputs):
-            f = os.path.join(d, "in%d.npy" % i)
-            np.save(f, a)
-            args += ["--input", "%s=%s" % (n, f)]
-        out = os.path.join(d, "out")
-        p = subprocess.run(args + ["--output-dir", out, "--format=pb", *extra],
-                           capture_output=True, text=True)
-        if p.returncode:
-            return p, None
-        res = {}
-        for f in os.listdir(out):
-            t = TensorProto()
-            with open(os.path.join(out, f), "rb") as fh:
-                t.ParseFromString(fh.read())
-            res[f[:-3]] = numpy_helper.to_array(t)
-        return p, res
-
-
 def compare_all(label, names, got, want):
     for k, name in enumerate(names):
-        ok, how = same(got[k], want[k])
+        ok, how = cgutil.same(got[k], want[k], RTOL)
         check(ok, "%s output %s: %s" % (label, name, how))
 
 
@@ -141,10 +91,10 @@ def run_case(d, name, m, inputs, geometry=None):
     with open(path, "wb") as fh:
         fh.write(m.SerializeToString())
     names = [o.name for o in m.graph.output]
-    who, want = oracle(path, inputs)
-    p, ref = run_octet(path, inputs)
+    who, want = cgutil.oracle(path, inputs)
+    p, ref = cgutil.run_octet(path, inputs)
     check(ref is not None, "%s: the interpreter runs it %s" % (name, p.stderr.strip()))
-    p, jit = run_octet(path, inputs, ["--jit"])
+    p, jit = cgutil.run_octet(path, inputs, ["--jit"])
     check(jit is not None, "%s: run --jit runs it %s" % (name, p.stderr.strip()))
     if ref is None or jit is None:
         return
@@ -360,7 +310,7 @@ def maxpool_nan(d):
                        check=True, capture_output=True)
         _, so = cgutil.run_so(base + ".so", name, [x])
         for how, extra in (("interpreter", ()), ("--jit", ("--jit",))):
-            p, got = run_octet(path, [("x", x)], extra)
+            p, got = cgutil.run_octet(path, [("x", x)], extra)
             check(got is not None, "%s: %s runs it %s" % (name, how, p.stderr.strip()))
             if got is None:
                 continue
@@ -407,9 +357,9 @@ def rerun(d, exe):
     if p.returncode:
         return
     for k, arrs in enumerate(runs):
-        _, want = oracle(path, list(zip(names, arrs)))
+        _, want = cgutil.oracle(path, list(zip(names, arrs)))
         got = np.load(os.path.join(out, "run%d_out0.npy" % k))
-        ok, how = same(got, want[0])
+        ok, how = cgutil.same(got, want[0], RTOL)
         check(ok, "rerun: run %d (sizes %s) vs the oracle: %s" % (k, arrs[1].tolist(), how))
 
 

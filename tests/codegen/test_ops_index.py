@@ -21,11 +21,6 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
-try:
-    import onnxruntime as ort
-except ImportError:
-    ort = None
-from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 RTOL = 1e-5
 rng = np.random.default_rng(1919)
@@ -66,52 +61,9 @@ def model(name, node, inputs, out_type=None, inits=(), opset=18):
     return m
 
 
-def oracle(path, inputs):
-    feeds = {n: a for n, a in inputs}
-    if ort is not None:
-        try:
-            s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            return "onnxruntime", s.run(None, feeds)
-        except Exception as e:  # noqa: BLE001  (ORT lacks the form)
-            print("note: onnxruntime does not run %s: %s" % (os.path.basename(path),
-                                                             str(e).splitlines()[0][:120]))
-    return "onnx.reference", ReferenceEvaluator(path).run(None, feeds)
-
-
-def same(got, want):
-    got, want = np.asarray(got), np.asarray(want)
-    if got.shape != want.shape:
-        return False, "shape %s, expected %s" % (got.shape, want.shape)
-    if want.dtype.kind in "biu":
-        bad = int(np.sum(got.astype(np.int64) != want.astype(np.int64)))
-        return bad == 0, "%d of %d elements differ" % (bad, want.size)
-    return cgutil.close(got, want, RTOL)
-
-
-def run_octet(path, inputs, extra=()):
-    args = [cgutil.OCTET, "run", path]
-    with tempfile.TemporaryDirectory() as d:
-        for i, (n, a) in enumerate(inputs):
-            f = os.path.join(d, "in%d.npy" % i)
-            np.save(f, a)
-            args += ["--input", "%s=%s" % (n, f)]
-        out = os.path.join(d, "out")
-        p = subprocess.run(args + ["--output-dir", out, "--format=pb", *extra],
-                           capture_output=True, text=True)
-        if p.returncode:
-            return p, None
-        res = {}
-        for f in os.listdir(out):
-            t = TensorProto()
-            with open(os.path.join(out, f), "rb") as fh:
-                t.ParseFromString(fh.read())
-            res[f[:-3]] = numpy_helper.to_array(t)
-        return p, res
-
-
 def compare_all(label, names, got, want):
     for k, name in enumerate(names):
-        ok, how = same(got[k], want[k])
+        ok, how = cgutil.same(got[k], want[k], RTOL)
         check(ok, "%s output %s: %s" % (label, name, how))
 
 
@@ -120,13 +72,13 @@ def run_case(d, name, m, inputs):
     with open(path, "wb") as fh:
         fh.write(m.SerializeToString())
     names = [o.name for o in m.graph.output]
-    who, want = oracle(path, inputs)
-    p, ref = run_octet(path, inputs)
+    who, want = cgutil.oracle(path, inputs)
+    p, ref = cgutil.run_octet(path, inputs)
     check(ref is not None, "%s: the interpreter runs it %s" % (name, p.stderr.strip()))
     if ref is not None:
         compare_all("%s: interpreter vs %s," % (name, who), names,
                     [ref[cgutil.safe_name(n)] for n in names], want)
-    p, jit = run_octet(path, inputs, ["--jit"])
+    p, jit = cgutil.run_octet(path, inputs, ["--jit"])
     check(jit is not None, "%s: run --jit runs it %s" % (name, p.stderr.strip()))
     if jit is not None:
         jit_list = [jit[cgutil.safe_name(n)] for n in names]
@@ -269,7 +221,7 @@ def diagnostics(d):
     path = os.path.join(d, "scatternd_oob.onnx")
     with open(path, "wb") as fh:
         fh.write(m.SerializeToString())
-    p, _ = run_octet(path, ins)
+    p, _ = cgutil.run_octet(path, ins)
     check(p.returncode not in (0, -6, -11) and "node 'n0' (ScatterND)" in p.stderr and
           "out of range" in p.stderr,
           "scatternd_oob: the interpreter reports index 4 of 4 rows (exit %d: %s)"
