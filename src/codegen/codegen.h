@@ -201,6 +201,12 @@ LLVMValueRef cg_libm_f32(cg_fn *f, const char *name, LLVMValueRef x);
 LLVMValueRef cg_add(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_mul(cg_fn *f, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_madd(cg_fn *f, LLVMValueRef a, int64_t k, LLVMValueRef b);
+/* Index element idx of t (INT32 or INT64) as an i64 in [0, dim): negative
+ * values count from the end; out-of-range ones, which the interpreter
+ * reports, are clamped (generated code has no error path and must not
+ * touch memory outside the tensor).  In lower_movement.c. */
+LLVMValueRef cg_load_index(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx,
+                           int64_t dim);
 /* memcpy of `bytes` bytes. */
 void cg_memcpy(cg_fn *f, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes);
 

@@ -195,23 +195,6 @@ oct_status cg_lower_eyelike(cg_fn *f, const ir_node *n)
 
 /* ---- GatherND, ScatterND, ScatterElements, TopK ----------------------------- */
 
-/* Index element idx of t (INT32 or INT64) as an i64 in [0, dim): negative
- * values count from the end; out-of-range ones, which the interpreter
- * reports, are clamped (the generated code has no error path and must not
- * touch memory outside the tensor). */
-static LLVMValueRef index_value(cg_fn *f, const cg_tensor *t, LLVMValueRef base,
-                                LLVMValueRef idx, int64_t dim)
-{
-    LLVMValueRef j = cg_load(f, t->dtype == IR_DT_INT32 ? f->i32 : f->i64, base, idx);
-    if (t->dtype == IR_DT_INT32)
-        j = LLVMBuildSExt(f->b, j, f->i64, "");
-    LLVMValueRef zero = cg_i64c(f, 0), top = cg_i64c(f, dim > 0 ? dim - 1 : 0);
-    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, zero, ""),
-                        cg_add(f, j, cg_i64c(f, dim)), j, "");
-    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, zero, ""), zero, j, "");
-    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, j, top, ""), top, j, "");
-}
-
 static oct_status index_tensor(cg_fn *f, const ir_node *n, const cg_tensor *t)
 {
     if (t->dtype != IR_DT_INT32 && t->dtype != IR_DT_INT64)
@@ -254,7 +237,7 @@ oct_status cg_lower_gathernd(cg_fn *f, const ir_node *n)
     for (int64_t t = 0; t < p.last; t++) {
         int64_t dim = x->dims[bd + t];
         stride /= dim ? dim : 1;
-        LLVMValueRef k = index_value(f, ind, pi, cg_madd(f, row, p.last, cg_i64c(f, t)), dim);
+        LLVMValueRef k = cg_load_index(f, ind, pi, cg_madd(f, row, p.last, cg_i64c(f, t)), dim);
         off = cg_madd(f, k, stride, off);
     }
     cg_memcpy(f, cg_gep(f, f->i8, py, cg_mul(f, row, cg_i64c(f, p.slice * es))),
@@ -333,7 +316,7 @@ oct_status cg_lower_scatternd(cg_fn *f, const ir_node *n)
     LLVMValueRef r = cg_loop_begin(f, &lr, rows);
     LLVMValueRef off = cg_i64c(f, 0);
     for (int64_t t = 0; t < last; t++) {
-        LLVMValueRef k = index_value(f, ind, pi, cg_madd(f, r, last, cg_i64c(f, t)), x->dims[t]);
+        LLVMValueRef k = cg_load_index(f, ind, pi, cg_madd(f, r, last, cg_i64c(f, t)), x->dims[t]);
         off = cg_add(f, cg_mul(f, off, cg_i64c(f, x->dims[t])), k);
     }
     LLVMValueRef e = cg_loop_begin(f, &le, slice);
@@ -367,7 +350,7 @@ oct_status cg_lower_scatterelements(cg_fn *f, const ir_node *n)
     LLVMValueRef pi = cg_ptr(f, ind), pu = cg_ptr(f, u), py = cg_ptr(f, y), offs[2];
     cg_nest ns;
     cg_nest_begin(f, &ns, r, ind->dims, 2, (const int64_t(*)[OPS_MAX_RANK])str, offs);
-    LLVMValueRef k = index_value(f, ind, pi, offs[1], x->dims[axis]);
+    LLVMValueRef k = cg_load_index(f, ind, pi, offs[1], x->dims[axis]);
     scatter_store(f, y, py, cg_madd(f, k, xs[axis], offs[0]), u, pu, offs[1], red, es);
     cg_nest_end(f, &ns);
     return OCT_OK;

@@ -421,20 +421,17 @@ oct_status cg_lower_split(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
-/* Index element idx of t (INT32 or INT64) as an i64 in [0, dim): negative
- * values count from the end, out-of-range ones are clamped. */
-static LLVMValueRef load_index(cg_fn *f, const cg_tensor *t, LLVMValueRef base,
-                               LLVMValueRef idx, int64_t dim)
+LLVMValueRef cg_load_index(cg_fn *f, const cg_tensor *t, LLVMValueRef base, LLVMValueRef idx,
+                           int64_t dim)
 {
     LLVMValueRef j = cg_load(f, t->dtype == IR_DT_INT32 ? f->i32 : f->i64, base, idx);
     if (t->dtype == IR_DT_INT32)
         j = LLVMBuildSExt(f->b, j, f->i64, "");
-    LLVMValueRef neg = LLVMBuildICmp(f->b, LLVMIntSLT, j, cg_i64c(f, 0), "");
-    j = LLVMBuildSelect(f->b, neg, cg_add(f, j, cg_i64c(f, dim)), j, "");
-    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, cg_i64c(f, 0), ""),
-                        cg_i64c(f, 0), j, "");
-    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGE, j, cg_i64c(f, dim), ""),
-                           cg_i64c(f, dim - 1), j, "");
+    LLVMValueRef zero = cg_i64c(f, 0), top = cg_i64c(f, dim > 0 ? dim - 1 : 0);
+    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, zero, ""),
+                        cg_add(f, j, cg_i64c(f, dim)), j, "");
+    j = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, j, zero, ""), zero, j, "");
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, j, top, ""), top, j, "");
 }
 
 static oct_status check_indices(cg_fn *f, const ir_node *n, const cg_tensor *ind,
@@ -478,7 +475,7 @@ oct_status cg_lower_gather(cg_fn *f, const ir_node *n)
     cg_loop lo, lj;
     LLVMValueRef o = cg_loop_begin(f, &lo, outer);
     LLVMValueRef j = cg_loop_begin(f, &lj, nidx);
-    LLVMValueRef k = load_index(f, ind, pi, j, dim);
+    LLVMValueRef k = cg_load_index(f, ind, pi, j, dim);
     LLVMValueRef src = cg_mul(f, cg_madd(f, o, dim, k), cg_i64c(f, inner));
     LLVMValueRef dst = cg_mul(f, cg_madd(f, o, nidx, j), cg_i64c(f, inner));
     if (inner == 1)
@@ -519,7 +516,7 @@ oct_status cg_lower_gatherelements(cg_fn *f, const ir_node *n)
     LLVMValueRef px = cg_ptr(f, x), pi = cg_ptr(f, ind), py = cg_ptr(f, y), offs[2];
     cg_nest ns;
     cg_nest_begin(f, &ns, r, y->dims, 2, (const int64_t(*)[OPS_MAX_RANK])str, offs);
-    LLVMValueRef k = load_index(f, ind, pi, offs[1], x->dims[axis]);
+    LLVMValueRef k = cg_load_index(f, ind, pi, offs[1], x->dims[axis]);
     cg_store(f, ty, py, offs[1], cg_load(f, ty, px, cg_madd(f, k, xs[axis], offs[0])));
     cg_nest_end(f, &ns);
     return OCT_OK;
