@@ -694,8 +694,12 @@ def main():
             "",
         ]
         path = os.path.join(ROOT, "docs", "benchmarks.md")
+        text = "\n".join(doc)
+        old = open(path).read() if os.path.exists(path) else ""
+        for m in re.finditer(r"<!-- (\w+):begin.*?<!-- \1:end -->", old, re.S):
+            text += "\n" + m.group(0) + "\n"   # sections other scripts generate
         with open(path, "w") as f:
-            f.write("\n".join(doc))
+            f.write(text)
         print(f"wrote {path}")
 
     failed = [r for r in results if r.error]
