@@ -22,7 +22,10 @@ CPUID code) runs, says so through NAME_variant and gives the
 interpreter's outputs; one it lacks (sapphirerapids here: no AMX, no
 AVX512-FP16) is refused with a message naming the missing features and
 the entry points return 2.  Unforced, the runnable variant with the most
-features is chosen; a name that is no variant is refused."""
+features is chosen; a name that is no variant is refused.  A symbolic
+batch's NAME_run_dims forwards to the forced variant too.  The runtime
+(liboctet_runtime.a/.so, linked beside models) holds no AVX instruction:
+it is built for baseline x86-64, not the build machine."""
 import os
 import re
 import subprocess
@@ -275,6 +278,35 @@ def multi_target(d, tag, model, shape, integer):
           "%s multi, OCTET_FORCE_VARIANT=bogus: refused (%s)" % (tag, err.strip()))
 
 
+def multi_target_batch(d):
+    """A symbolic batch: NAME_run_dims forwards too (`octet run X.so` calls it)."""
+    w = rng.normal(0, 0.1, (64, 32)).astype(np.float32)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["m"]),
+                           helper.make_node("Relu", ["m"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 32])],
+                          [init("w", w)])
+    model = os.path.join(d, "batch.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), model)
+    p, base = compile_to(model, d, "batch_multi", ["--mcpu=x86-64-v3,icelake-server"])
+    check(p.returncode == 0, "symbolic batch, two CPUs: compiles (%s)" % p.stderr.strip()[-300:])
+    if p.returncode:
+        return
+    x = rng.normal(0, 1, (3, 64)).astype(np.float32)
+    want = list(cgutil.run_ref(model, [("x", x)]).values())[0]
+    for cpu in ("x86-64-v3", "icelake-server"):
+        if cpu == "icelake-server" and not host_has("avx512_vnni", "avx512_vbmi2", "gfni"):
+            continue
+        os.environ["OCTET_FORCE_VARIANT"] = cpu
+        try:
+            p, got = cgutil.run_octet(base + ".so", [("x", x)])
+        finally:
+            del os.environ["OCTET_FORCE_VARIANT"]
+        ok, how = cgutil.close(got["y"], want, 1e-4) if got else (False, p.stderr)
+        check(ok, "symbolic batch 3, OCTET_FORCE_VARIANT=%s: NAME_run_dims matches the "
+              "interpreter (%s)" % (cpu, how))
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         conv_fp, conv_q, conv_shape = conv_models(d)
@@ -343,6 +375,20 @@ def main():
               % (p.returncode, p.stderr.strip()))
         for tag, model, shape, integer in models:
             multi_target(d, tag, model, shape, integer)
+        multi_target_batch(d)
+
+    # the runtime users link beside a compiled model is baseline x86-64,
+    # whatever the build machine (no VEX/EVEX: no v-prefixed mnemonic)
+    for lib in ("liboctet_runtime.a", "liboctet_runtime.so"):
+        path = os.path.join(os.environ["OCTET_BUILD"], lib)
+        text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", path], check=True,
+                              capture_output=True, text=True).stdout
+        insns = [l.split("\t")[1].split()[0] for l in text.splitlines()
+                 if re.match(r"\s+[0-9a-f]+:\t", l) and len(l.split("\t")) > 1
+                 and l.split("\t")[1].split()]
+        avx = sorted({i for i in insns if i.startswith("v")})
+        check(len(insns) > 100 and not avx, "%s: %d instructions, none AVX (%s)"
+              % (lib, len(insns), avx[:5]))
     return 1 if failures else 0
 
 
