@@ -22,7 +22,10 @@ CPUID code) runs, says so through NAME_variant and gives the
 interpreter's outputs; one it lacks (sapphirerapids here: no AMX, no
 AVX512-FP16) is refused with a message naming the missing features and
 the entry points return 2.  Unforced, the runnable variant with the most
-features is chosen; a name that is no variant is refused.  A symbolic
+features is chosen; a name that is no variant is refused.  In the
+object, the code reachable from the x86-64-v3 variant's entry holds no
+AVX-512 instruction, and on INT8 the icelake-server variant's uses
+vpdpbusd where x86-64-v4's (no VNNI) does not.  A symbolic
 batch's NAME_run_dims forwards to the forced variant too.  The runtime
 (liboctet_runtime.a/.so, linked beside models) holds no AVX instruction:
 it is built for baseline x86-64, not the build machine."""
@@ -141,6 +144,36 @@ def disasm_hits(obj):
     return len(insns), avx512, amx
 
 
+def variant_code(obj):
+    """{function symbol: [instruction lines]} of an object."""
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj], check=True,
+                          capture_output=True, text=True).stdout
+    funcs, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"[0-9a-f]+ <(.+)>:$", line)
+        if m:
+            cur = funcs.setdefault(m.group(1), [])
+        elif cur is not None and re.match(r"\s+[0-9a-f]+:\t", line):
+            cur.append(line)
+    return funcs
+
+
+def reachable(funcs, root):
+    """The instructions of root and of every function it calls or jumps to."""
+    seen, todo, code = set(), [root], []
+    while todo:
+        f = todo.pop()
+        if f in seen or f not in funcs:
+            continue
+        seen.add(f)
+        for line in funcs[f]:
+            code.append(line)
+            m = re.search(r"\b(call|jmp)\w*\s+[0-9a-f]+ <([^+>]+)>", line)
+            if m:
+                todo.append(m.group(2))
+    return code
+
+
 def compile_to(model, d, name, extra):
     base = os.path.join(d, name)
     p = octet("compile", model, "-o", base, "--emit=obj,so,header", "--report",
@@ -228,6 +261,20 @@ def multi_target(d, tag, model, shape, integer):
     want_syms = {name + s for s in ("_run", "_run_threads", "_scratch_size", "_signature",
                                     "_variant")}
     check(set(syms) == want_syms, "%s multi: exports %s" % (tag, sorted(syms)))
+    # each variant's code (its entry function and every function it calls,
+    # by the symbols of the object) is compiled for its CPU
+    funcs = variant_code(base + ".o")
+    for k, cpu in enumerate(CPUS):
+        code = reachable(funcs, "%s__v%d_run_threads" % (name, k))
+        avx512 = [l for l in code if AVX512.search(l)]
+        if cpu == "x86-64-v3":
+            check(len(code) > 100 and not avx512, "%s multi: the x86-64-v3 variant's %d "
+                  "instructions hold no AVX-512 one (%s)" % (tag, len(code), avx512[:3]))
+        if integer and cpu in ("x86-64-v4", "icelake-server"):
+            vnni = sum("vpdpbusd" in l for l in code)
+            check((vnni > 0) == (cpu == "icelake-server"),
+                  "%s multi: the %s variant %s vpdpbusd (%d)" % (
+                      tag, cpu, "uses" if cpu == "icelake-server" else "has no", vnni))
     head = open(base + ".h").read().split("*/")[0]
     with open("/proc/cpuinfo") as f:
         flags = set(f.read().split())
