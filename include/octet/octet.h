@@ -412,10 +412,12 @@ typedef struct oct_compile_options oct_compile_options;
  * "obj,header", weights embedded, QDQ islands fused into integer ops). */
 oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out);
 /* Keys as the command line's long options: "emit" ("obj,so,asm,llvm,header"),
- * "opt-level" ("0".."3"), "mtriple", "mcpu", "mattr", "weights"
+ * "opt-level" ("0".."3"), "mtriple", "mcpu" (a CPU, compiled for its
+ * features only; "native" the host; a comma-separated list: one library
+ * with a variant per CPU chosen at load time), "mattr" ("+f,-g"), "weights"
  * ("embed"|"file"), "keep-qdq" ("1"), "report" (a path), "input-shape"
  * ("NAME=DIMS"), "name" (the C symbol prefix; default: from the output
- * path's last component). */
+ * path's last component).  An unknown x86 CPU is OCT_EUSAGE at oct_compile. */
 oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
                                    const char *value);
 /* Compiles a copy of m (m itself is unchanged) through LLVM and writes

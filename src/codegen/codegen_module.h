@@ -22,6 +22,8 @@ struct cg_module {
     LLVMContextRef opts_context;
     LLVMModuleRef mod;
     LLVMTargetMachineRef tm;
+    bool native;                /* compiled for the host (no --mcpu, or native) */
+    unsigned isa;               /* OCTK_CPU_* the target has (target.c) */
     bool avx2;                  /* target has AVX2, FMA and F16C */
     bool vnni;                  /* and AVX-512 VNNI, VL and BW */
     bool x86_64;                /* target can run the kernel library */
@@ -36,9 +38,35 @@ struct cg_module {
     bool report_failed;         /* out of memory growing the report */
     bool native_kernels;        /* calls octet's own kernels (JIT) */
     const cg_batch *batch;      /* NULL: every shape static */
+    struct cg_module **variants; /* a library for several CPUs (multi.c): */
+    int n_variants;              /* one module per CPU, in --mcpu's order */
     cg_report_line *report;
     size_t n_report, cap_report;
 };
+
+/* Gives every definition that is not part of the header's interface
+ * internal linkage, so the object and the shared library export exactly
+ * what NAME.h declares (the kernel bitcode's external helpers, such as
+ * qd8_rows, included), and the optimizer may inline or drop them. */
+void cg_internalize_module(cg_module *cm);
+
+/* cg_compile for opts->cpu a comma-separated list: one variant per CPU and
+ * a dispatcher choosing one at load time (multi.c). */
+oct_status cg_compile_multi(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
+                            cg_module **out);
+
+/* Creates cm->tm for the options' triple, CPU and features (the host's
+ * only without --mcpu or with --mcpu=native), checks an x86 CPU name
+ * against LLVM's list (OCT_EUSAGE otherwise), and sets cm->triple, cpu,
+ * features, native, isa and the kernel variant flags avx2 and vnni. */
+oct_status cg_make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm);
+
+/* "+avx2,+fma,...,-amx-bf16": each probed feature, + if isa has it. */
+const char *cg_isa_string(oct_ctx *ctx, unsigned isa);
+
+/* The kernel bitcode variant linked: "avx512-vnni", "avx2", "x86-64" or
+ * "none" (not an x86-64 target). */
+const char *cg_kernel_variant(const cg_module *cm);
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
  * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}

@@ -9,7 +9,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
 
 #include <llvm-c/Analysis.h>
@@ -98,60 +97,6 @@ static oct_status check_batch(oct_ctx *ctx, const cg_module *cm)
 }
 
 /* ---- target -------------------------------------------------------------- */
-
-/* LLVM's target registry is filled once per process; two threads
- * compiling at once (one context each) must not both fill it. */
-static void init_targets(void)
-{
-    LLVMInitializeAllTargetInfos();
-    LLVMInitializeAllTargets();
-    LLVMInitializeAllTargetMCs();
-    LLVMInitializeAllAsmPrinters();
-}
-
-static oct_status make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, init_targets);
-    char *triple = o->triple ? LLVMNormalizeTargetTriple(o->triple) : LLVMGetDefaultTargetTriple();
-    char *cpu = o->cpu ? NULL : o->triple ? NULL : LLVMGetHostCPUName();
-    char *feat = o->features ? NULL : o->triple ? NULL : LLVMGetHostCPUFeatures();
-    const char *cpu_s = o->cpu ? o->cpu : cpu ? cpu : "generic";
-    const char *feat_s = o->features ? o->features : feat ? feat : "";
-    LLVMTargetRef target;
-    char *err = NULL;
-    oct_status st = OCT_OK;
-    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        st = oct_error(ctx, OCT_EUSAGE, "compile: unknown target triple '%s': %s", triple,
-                       err ? err : "");
-    } else {
-        static const LLVMCodeGenOptLevel levels[] = {
-            LLVMCodeGenLevelNone, LLVMCodeGenLevelLess, LLVMCodeGenLevelDefault,
-            LLVMCodeGenLevelAggressive};
-        cm->tm = LLVMCreateTargetMachine(target, triple, cpu_s, feat_s,
-                                         levels[o->opt_level], LLVMRelocPIC,
-                                         LLVMCodeModelDefault);
-        if (!cm->tm)
-            st = oct_error(ctx, OCT_EUSAGE, "compile: cannot create a target machine for "
-                           "'%s' (cpu '%s')", triple, cpu_s);
-        cm->x86_64 = !strncmp(triple, "x86_64", 6);
-        /* the AVX2 kernel variants are compiled for AVX2, FMA and F16C */
-        cm->avx2 = cm->x86_64 && strstr(feat_s, "+avx2") && strstr(feat_s, "+fma") &&
-                   strstr(feat_s, "+f16c");
-        cm->vnni = cm->avx2 && strstr(feat_s, "+avx512vnni") && strstr(feat_s, "+avx512vl") &&
-                   strstr(feat_s, "+avx512bw");
-        cm->triple = ir_strdup(ctx, triple);
-        cm->cpu = ir_strdup(ctx, cpu_s);
-        cm->features = ir_strdup(ctx, feat_s);
-        if (st == OCT_OK && (!cm->triple || !cm->cpu || !cm->features))
-            st = OCT_EINTERNAL;
-    }
-    LLVMDisposeMessage(err);
-    LLVMDisposeMessage(triple);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(feat);
-    return st;
-}
 
 static void add_target_attrs(cg_module *cm, LLVMValueRef fn)
 {
@@ -263,7 +208,8 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
 {
     static const char *const suffixes[] = {"_run", "_run_threads", "_scratch_size",
                                            "_signature", "_weights", "_run_dims",
-                                           "_run_dims_threads", "_scratch_size_for"};
+                                           "_run_dims_threads", "_scratch_size_for",
+                                           "_variant"};
     size_t len;
     const char *name = LLVMGetValueName2(gv, &len);
     size_t n = strlen(cm->name);
@@ -271,7 +217,8 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
         return false;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
         if (!strcmp(name + n, suffixes[i]))
-            return i < 4 || (i == 4 && cm->weights_file) || (i > 4 && cm->batch);
+            return i < 4 || (i == 4 && cm->weights_file) || (i == 8 && cm->n_variants) ||
+                   (i > 4 && i < 8 && cm->batch);
     return false;
 }
 
@@ -286,11 +233,7 @@ static void internalize(LLVMValueRef gv)
     LLVMSetComdat(gv, NULL);
 }
 
-/* Gives every definition that is not part of the header's interface
- * internal linkage, so the object and the shared library export exactly
- * what NAME.h declares (the kernel bitcode's external helpers, such as
- * qd8_rows, included), and the optimizer may inline or drop them. */
-static void internalize_module(cg_module *cm)
+void cg_internalize_module(cg_module *cm)
 {
     for (LLVMValueRef fn = LLVMGetFirstFunction(cm->mod); fn; fn = LLVMGetNextFunction(fn))
         if (!interface_symbol(cm, fn))
@@ -463,7 +406,7 @@ static oct_status build_module(cg_module *cm)
     LLVMSetGlobalConstant(ss, 1);
     snprintf(sym, sizeof sym, "%s_signature", cm->name);
     add_bytes_global(cm, sym, cm->signature, strlen(cm->signature) + 1, false);
-    internalize_module(cm);
+    cg_internalize_module(cm);
 
     char *err = NULL;
     if (LLVMVerifyModule(cm->mod, LLVMReturnStatusAction, &err)) {
@@ -508,6 +451,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
                       cg_module **out)
 {
     *out = NULL;
+    if (opts->cpu && strchr(opts->cpu, ',') && valid_ident(opts->name))
+        return cg_compile_multi(ctx, m, opts, out);
     if (!valid_ident(opts->name))
         return oct_error(ctx, OCT_EUSAGE, "compile: '%s' is not a C identifier (it "
                          "prefixes the generated symbols)", opts->name ? opts->name : "");
@@ -545,7 +490,7 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     if (st == OCT_OK && cm->batch)
         st = check_batch(ctx, cm);
     if (st == OCT_OK) /* the plans depend on whether the target runs the kernel library */
-        st = make_target(ctx, opts, cm);
+        st = cg_make_target(ctx, opts, cm);
     if (st == OCT_OK) {
         cm->span = ir_alloc_array(ctx, g->n_nodes ? g->n_nodes : 1, sizeof *cm->span);
         st = cm->span ? cg_plan_fusion(ctx, g, ir_model_opset(m, ""),
@@ -576,6 +521,9 @@ void cg_module_free(cg_module *cm)
 {
     if (!cm)
         return;
+    for (int k = 0; k < cm->n_variants; k++) /* built in cm's LLVM context */
+        cg_module_free(cm->variants[k]);
+    free(cm->variants);
     if (cm->mod)
         LLVMDisposeModule(cm->mod);
     if (cm->tm)

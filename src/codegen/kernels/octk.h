@@ -10,7 +10,8 @@
  *     functions and folds their constant arguments (Glow's libjit works the
  *     same way).
  * Hence: no calls into libc but memcpy/memset and libm float functions, no
- * global mutable state, no allocation, and packed layouts never depend on
+ * global mutable state, no allocation (cpu.c, the load-time dispatcher of
+ * multi-target libraries, is the one file that calls getenv and fprintf), and packed layouts never depend on
  * the variant (__AVX2__): packing runs natively, the kernel may be the other
  * variant.
  *
