@@ -38,7 +38,15 @@ struct cg_module {
     const cg_batch *batch;      /* NULL: every shape static */
     cg_report_line *report;
     size_t n_report, cap_report;
+    cg_kv_pair *kv;             /* kv_inplace: the caches (arena) */
+    size_t n_kv;
 };
+
+/* With opts.kv_inplace, after the memory plan: finds each past_key_values
+ * input's Concat, marks its present output kv_cache and records the pair
+ * in cm->kv; OCT_EUNSUPPORTED saying why when the graph is not of that
+ * shape (kvcache.c). */
+oct_status cg_plan_kv_cache(cg_module *cm);
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
  * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}
