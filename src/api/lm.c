@@ -681,12 +681,18 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
         st = lm_feed_build(lm, &lm->pre, lm->pre.seq > 0 ? lm->pre.seq : lm->slots);
     /* compiling (JIT) is not part of the speed measured */
     double t0 = lm_now();
+    /* diagnostics of the preparation (a node that does not compile, a
+     * graph without the in-place cache's pattern) name the graph's file */
+    oct_ctx_set_file(ctx, lm->dec.model->path);
     if (!st)
         st = oct_runner_prepare(lm->dec.runner, lm->dec.feed, lm->dec.n_in);
-    if (!st && use_prefill)
-        st = oct_runner_prepare(lm->pre.runner, lm->pre.feed, lm->pre.n_in);
     if (!st && lm->kv_inplace)
         st = lm_inplace_open(lm);
+    if (use_prefill)
+        oct_ctx_set_file(ctx, lm->pre.model->path);
+    if (!st && use_prefill)
+        st = oct_runner_prepare(lm->pre.runner, lm->pre.feed, lm->pre.n_in);
+    oct_ctx_set_file(ctx, NULL);
     if (!st && lm->inplace)
         lm_inplace_clear(lm);
     tm.prepare_seconds = lm_now() - t0;

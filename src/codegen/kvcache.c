@@ -53,7 +53,7 @@ static bool past_name(const char *name, long *layer, int *kind)
 static oct_status not_inplace(oct_ctx *ctx, const ir_node *n, const char *tensor,
                               const char *why)
 {
-    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, 0, n ? 0 : -1, tensor,
+    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, 0, -1, tensor,
                      "compile: --kv-cache=inplace: %s; the in-place cache needs each "
                      "past_key_values.{l}.key/value input [1,H,P,D] read only by a "
                      "Concat on axis 2 whose output is the graph output "
@@ -103,23 +103,24 @@ oct_status cg_plan_kv_cache(cg_module *cm)
         /* its readers: exactly one, a Concat, as input 0 only */
         const ir_node *cat = NULL;
         int reads = 0;
+        bool first = false;
         for (size_t k = 0; k < g->n_nodes; k++)
             for (int j = 0; j < g->nodes[k]->n_in; j++)
                 if (g->nodes[k]->in[j] == past) {
                     reads++;
-                    if (j == 0)
-                        cat = g->nodes[k];
+                    cat = g->nodes[k];
+                    first = j == 0;
                 }
         if (output_slot(g, past) != -1)
             return not_inplace(ctx, NULL, past->name, "the past input is also a graph "
                                "output");
-        if (reads != 1 || !cat || cat->op != IR_OP_CONCAT) {
+        if (reads != 1 || cat->op != IR_OP_CONCAT || !first) {
             snprintf(why, sizeof why, "input '%s' is read %s", past->name,
                      reads == 0 ? "by no node"
                      : reads > 1 ? "by more than one node (or twice)"
-                     : cat ? "by a node that is not a Concat"
-                           : "by a Concat, but not as its first input");
-            return not_inplace(ctx, cat, past->name, why);
+                     : cat->op != IR_OP_CONCAT ? "by a node that is not a Concat"
+                                               : "by a Concat, but not as its first input");
+            return not_inplace(ctx, reads == 1 ? cat : NULL, past->name, why);
         }
         const cg_tensor *x = &cm->tens[past->id];
         cg_tensor *y = cat->n_out > 0 && cat->out[0] ? &cm->tens[cat->out[0]->id] : NULL;
