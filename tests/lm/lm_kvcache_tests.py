@@ -7,12 +7,18 @@ oracles are lm_tests.py's):
            text printed is the start of MODEL_CARD.md's sample; a text prompt
            through the prefill graph (its present slots copied into the
            compiled cache) continues like the sample
+  header   `octet compile --kv-cache=inplace --emit=so,header` of decode_p128:
+           a C program written to the generated header alone (kv_step_driver.c:
+           cache buffers = present outputs, past inputs NULL, one slot moved
+           per step) prints llama2.c's 120 greedy ids; `octet run` of the .so
+           on random inputs gives ONNX Runtime's logits and present outputs
   refused  graphs without the past -> Concat -> present pattern, asked for the
            in-place cache: `octet generate` and `octet compile` exit 3 with a
            diagnostic naming the tensor and saying why; --kv-cache=inplace
            without --jit is a usage error (exit 1)
 """
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -43,6 +49,59 @@ def test_greedy():
     text = res.stdout.decode("utf-8")
     lt.check(res.returncode == 0 and sample.startswith(text[:-1]) and len(text) > 100,
              "a text prompt through the prefill graph continues like the sample")
+
+
+def test_header():
+    import numpy as np
+    import onnxruntime as ort
+    want = lt.reference_greedy(120)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "kvdec")
+        res = lt.octet("compile", DEC128, "--kv-cache=inplace", "--emit=so,header",
+                       "--name", "kvdec", "-O1", "-o", base)
+        lt.check(res.returncode == 0, f"compile in place exits 0 ({res.stderr.decode()[-300:]})")
+        header = open(base + ".h").read()
+        lt.check("#define kvdec_KV_NUM 10" in header and "#define kvdec_KV_PAST 128" in header
+                 and "#define kvdec_KV_0_OUTPUT 1 /* present.0.key: [1,4,129,8] */" in header,
+                 "the header lists the ten caches of [1,4,129,8] and P = 128")
+        drv = os.path.join(tmp, "drv")
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kv_step_driver.c")
+        cc = subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-O1", "-I", tmp, src,
+                             base + ".so", "-Wl,-rpath," + tmp, "-o", drv],
+                            capture_output=True, timeout=300)
+        lt.check(cc.returncode == 0, f"the driver compiles against the header ({cc.stderr.decode()[-300:]})")
+        run = subprocess.run([drv, "120"], capture_output=True, timeout=300)
+        got = [int(x) for x in run.stdout.decode().split()]
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+        lt.check(run.returncode == 0 and got == want,
+                 f"120 greedy ids of the header's step equal llama2.c's (first difference {first})")
+        # one run of the library on random inputs, as a graph: the past is
+        # copied into the present buffers, the outputs are ONNX Runtime's
+        rng = np.random.default_rng(5)
+        feeds = {"input_ids": np.array([[17]], np.int64), "position_ids": np.array([[40]], np.int64),
+                 "attention_mask": (rng.random((1, 129)) < 0.5).astype(np.int64)}
+        feeds["attention_mask"][0, -1] = 1
+        for l in range(5):
+            for kind in ("key", "value"):
+                feeds[f"past_key_values.{l}.{kind}"] = rng.standard_normal((1, 4, 128, 8)).astype(np.float32)
+        args, out_dir = [], os.path.join(tmp, "out")
+        for name, value in feeds.items():
+            path = os.path.join(tmp, name + ".npy")
+            np.save(path, value)
+            args += ["--input", f"{name}={path}"]
+        res = lt.octet("run", base + ".so", *args, "--output-dir", out_dir)
+        sess = ort.InferenceSession(DEC128, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        ref = dict(zip(names, sess.run(None, feeds)))
+        worst = 0.0
+        for name in names:
+            path = os.path.join(out_dir, name + ".npy")
+            got_t = np.load(path) if os.path.exists(path) else np.full_like(ref[name], np.nan)
+            err = float(np.max(np.abs(got_t - ref[name])) / np.max(np.abs(ref[name])))
+            worst = max(worst, err) if err == err else float("nan")
+        lt.check(res.returncode == 0 and worst <= 1e-5,
+                 f"octet run of the .so: logits and 10 present outputs within 1e-5 of ONNX "
+                 f"Runtime's (worst {worst:.2g}; {res.stderr.decode()[-200:]})")
 
 
 def test_refused():
@@ -99,6 +158,8 @@ def main():
     what = sys.argv[1]
     if what == "greedy":
         test_greedy()
+    elif what == "header":
+        test_header()
     elif what == "refused":
         test_refused()
     else:
