@@ -6,7 +6,8 @@ oracles are lm_tests.py's):
            equal llama2.c's numpy reference (tools/llama2c_ref.py) and the
            text printed is the start of MODEL_CARD.md's sample; a text prompt
            through the prefill graph (its present slots copied into the
-           compiled cache) continues like the sample
+           compiled cache) continues like the sample; a copy of decode_p128
+           with symbolic lengths (--cache-size 200) gives the reference ids
   header   `octet compile --kv-cache=inplace --emit=so,header` of decode_p128:
            a C program written to the generated header alone (kv_step_driver.c:
            cache buffers = present outputs, past inputs NULL, one slot moved
@@ -49,6 +50,24 @@ def test_greedy():
     text = res.stdout.decode("utf-8")
     lt.check(res.returncode == 0 and sample.startswith(text[:-1]) and len(text) > 100,
              "a text prompt through the prefill graph continues like the sample")
+    # batch, past and total lengths symbolic, as Optimum exports them: the
+    # slots come from --cache-size, then the graph compiles in place
+    import onnx
+    m = onnx.load(DEC128)
+    for v in list(m.graph.input) + list(m.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        dims[0].dim_param = "batch"
+        if v.name.startswith("past_key_values"):
+            dims[2].dim_param = "past"
+        if v.name == "attention_mask" or v.name.startswith("present"):
+            dims[-1 if v.name == "attention_mask" else 2].dim_param = "total"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "symbolic.onnx")
+        onnx.save(m, path)
+        res = lt.octet("generate", path, "--prompt-ids", "1", "-n", 150, "--cache-size", 200,
+                       *INPLACE)
+        lt.check(res.returncode == 0 and lt.ids_of(res) == want[:150],
+                 "symbolic lengths, --cache-size 200, in place: 150 greedy ids as the reference")
 
 
 def test_header():
