@@ -51,7 +51,7 @@ void lm_inplace_free(oct_lm *lm)
     if (!ip)
         return;
     oct_ctx *ctx = lm->ctx;
-    for (size_t k = 0; ip->out_blocks && k < ip->n_out; k++)
+    for (size_t k = 0; ip->out_blocks && ip->out_bytes && k < ip->n_out; k++)
         if (ip->out_blocks[k])
             oct_free(ctx, ip->out_blocks[k], padded(ip->out_bytes[k]));
     oct_free(ctx, ip->out_blocks, (ip->n_out + 1) * sizeof *ip->out_blocks);
@@ -104,9 +104,10 @@ static oct_status read_signature(oct_lm *lm, lm_inplace *ip, const cJSON *sig)
     ip->out_blocks = oct_malloc(ctx, (ip->n_out + 1) * sizeof *ip->out_blocks);
     ip->out_bytes = oct_malloc(ctx, (ip->n_out + 1) * sizeof *ip->out_bytes);
     ip->cache = oct_malloc(ctx, (2 * g->layers + 1) * sizeof *ip->cache);
+    if (ip->out_blocks) /* lm_inplace_free frees the blocks made so far */
+        memset(ip->out_blocks, 0, (ip->n_out + 1) * sizeof *ip->out_blocks);
     if (!ip->in_ptrs || !ip->out_ptrs || !ip->out_blocks || !ip->out_bytes || !ip->cache)
         return OCT_EINTERNAL;
-    memset(ip->out_blocks, 0, (ip->n_out + 1) * sizeof *ip->out_blocks);
     memset(ip->cache, 0, (2 * g->layers + 1) * sizeof *ip->cache);
     for (size_t k = 0; k < ip->n_in; k++) {
         const cJSON *name = cJSON_GetObjectItem(cJSON_GetArrayItem(ins, (int)k), "name");
