@@ -417,7 +417,16 @@ oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out);
  * with a variant per CPU chosen at load time), "mattr" ("+f,-g"), "weights"
  * ("embed"|"file"), "keep-qdq" ("1"), "report" (a path), "input-shape"
  * ("NAME=DIMS"), "name" (the C symbol prefix; default: from the output
- * path's last component).  An unknown x86 CPU is OCT_EUSAGE at oct_compile. */
+ * path's last component), "kv-cache" ("inplace" or "none", the default:
+ * "inplace" compiles a decode graph whose past_key_values.{l}.key/value
+ * inputs feed only a Concat on axis 2 producing present.{l}.key/value so
+ * that each present output buffer is a cache the caller keeps between
+ * steps: the step reads the past there, writes only the new slots and
+ * never reads the past inputs; the generated header says how to run it.
+ * A graph without that shape fails to compile with OCT_EUNSUPPORTED saying
+ * why.  oct_runner_run on such a JIT copies each past input into its
+ * present buffer first, so its outputs are the graph's).  An unknown x86 CPU is
+ * OCT_EUSAGE at oct_compile. */
 oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
                                    const char *value);
 /* Compiles a copy of m (m itself is unchanged) through LLVM and writes
@@ -514,12 +523,21 @@ void oct_lm_free(oct_lm *lm);
 /* The vocabulary size V and the cache slots P (0 without a decode graph). */
 size_t oct_lm_vocab_size(const oct_lm *lm);
 size_t oct_lm_cache_size(const oct_lm *lm);
+/* The logits (V floats) of the last position the model ran: inside an
+ * oct_lm_token_fn, those the token was chosen from.  Valid until the next
+ * call on lm. */
+const float *oct_lm_logits(const oct_lm *lm);
 /* Sampling options, by key: "temperature" (0, the default, is greedy:
  * the lowest id of the largest logit), "top-k" (0: the whole vocabulary),
  * "seed" (an unsigned 64-bit integer, default 0), "stop-id" (generation
  * ends after producing this id; -1, the default, never), "cache-size"
  * (the slots P when the graph leaves the past length symbolic; default
- * 256).  Sampling draws u in [0,1) per token from xorshift64* seeded by
+ * 256), "kv-cache" ("none", the default, or "inplace": on the jit engine,
+ * the decode graph is compiled with the in-place cache of
+ * oct_compile_options_set's "kv-cache" and a step writes only the new
+ * token's keys and values, O(H * D) per layer, instead of copying the
+ * cache out and back; a graph outside the pattern is OCT_EUNSUPPORTED at
+ * the first generation, saying why).  Sampling draws u in [0,1) per token from xorshift64* seeded by
  * splitmix64(seed), u = (x >> 40) / 2^24, and picks the first id whose
  * cumulative probability (softmax of logits/temperature over the top-k
  * ids, in order of decreasing logit, then increasing id) exceeds u: the

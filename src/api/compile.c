@@ -107,6 +107,11 @@ oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
         o->cg.weights_file = !strcmp(value, "file");
     } else if (!strcmp(key, "keep-qdq")) {
         o->keep_qdq = strcmp(value, "0") != 0;
+    } else if (!strcmp(key, "kv-cache")) {
+        if (strcmp(value, "inplace") && strcmp(value, "none"))
+            return oct_error(ctx, OCT_EUSAGE, "kv-cache takes inplace or none, not '%s'",
+                             value);
+        o->cg.kv_inplace = !strcmp(value, "inplace");
     } else if (!strcmp(key, "report")) {
         o->report = kept;
     } else if (!strcmp(key, "name")) {
@@ -533,7 +538,8 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         return st;
     if (r->jit) {
         cg_options cg = {.name = "octet_jit", .opt_level = 3,
-                         .batch = r->batch.name ? &r->batch : NULL};
+                         .batch = r->batch.name ? &r->batch : NULL,
+                         .kv_inplace = r->opts && r->opts->cg.kv_inplace};
         if (r->opts)
             cg.opt_level = r->opts->cg.opt_level;
         if ((st = cg_jit_create(ctx, ir, &cg, &r->j)))
@@ -779,6 +785,18 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
                               &outs[k]);
             if (!st)
                 out_ptrs[k] = outs[k].data;
+        }
+        /* in-place key/value caches: the compiled step reads the past in
+         * the present buffers, so a run on fresh buffers puts it there */
+        size_t n_kv = 0;
+        const cg_kv_pair *kv = st ? NULL : cg_jit_kv(r->j, &n_kv);
+        for (size_t k = 0; k < n_kv; k++) {
+            const cg_kv_pair *p = &kv[k];
+            size_t row = (size_t)p->head_dim * p->elem_bytes;
+            for (int64_t h = 0; h < p->heads; h++)
+                memcpy((char *)out_ptrs[p->output] + (size_t)(h * p->total) * row,
+                       (const char *)in_ptrs[p->input] + (size_t)(h * p->past) * row,
+                       (size_t)p->past * row);
         }
         int rc = st ? 0 : bt ? cg_jit_run_dims(r->j)(&batch, in_ptrs, out_ptrs, r->scratch)
                              : cg_jit_run(r->j)(in_ptrs, out_ptrs, r->scratch);

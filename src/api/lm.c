@@ -250,6 +250,7 @@ oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *p
     lm->dec.what = "decode";
     lm->pre.model = prefill;
     lm->pre.what = "prefill";
+    lm->jit = engine && !strcmp(engine, "jit");
     oct_status st = OCT_OK;
     if (decode) {
         oct_ctx_set_file(ctx, decode->path);
@@ -292,6 +293,7 @@ void oct_lm_free(oct_lm *lm)
 {
     if (!lm)
         return;
+    lm_inplace_free(lm);
     lm_graph_release(lm, &lm->dec);
     lm_graph_release(lm, &lm->pre);
     oct_free(lm->ctx, lm->logits, (size_t)lm->vocab * sizeof *lm->logits);
@@ -301,6 +303,11 @@ void oct_lm_free(oct_lm *lm)
 size_t oct_lm_vocab_size(const oct_lm *lm)
 {
     return lm ? (size_t)lm->vocab : 0;
+}
+
+const float *oct_lm_logits(const oct_lm *lm)
+{
+    return lm ? lm->logits : NULL;
 }
 
 size_t oct_lm_cache_size(const oct_lm *lm)
@@ -354,9 +361,34 @@ oct_status oct_lm_set(oct_lm *lm, const char *key, const char *value)
         if (!parse_i64(value, 1, 1 << 24, &lm->cache_size))
             return oct_error(ctx, OCT_EUSAGE, "cache-size takes a count from 1 to 16777216, "
                              "not '%s'", value);
+    } else if (!strcmp(key, "kv-cache")) {
+        bool inplace = !strcmp(value, "inplace");
+        if (!inplace && strcmp(value, "none"))
+            return oct_error(ctx, OCT_EUSAGE, "kv-cache takes inplace or none, not '%s'",
+                             value);
+        if (lm->dec.built)
+            return oct_error(ctx, OCT_EUSAGE, "kv-cache set after the first generation");
+        if (inplace && (!lm->jit || !lm->dec.model))
+            return oct_error(ctx, OCT_EUSAGE, "kv-cache inplace needs a decode graph on "
+                             "the jit engine (the cache lives in compiled code)");
+        if (inplace != lm->kv_inplace) {
+            /* a decode runner compiled with (or without) the in-place cache */
+            oct_compile_options *co;
+            oct_runner *r = NULL;
+            oct_status st = oct_compile_options_new(ctx, &co);
+            if (!st)
+                st = oct_compile_options_set(co, "kv-cache", value);
+            if (!st)
+                st = oct_runner_new(ctx, lm->dec.model, "jit", co, &r);
+            if (st)
+                return st;
+            oct_runner_free(lm->dec.runner);
+            lm->dec.runner = r;
+            lm->kv_inplace = inplace;
+        }
     } else {
         return oct_error(ctx, OCT_EUSAGE, "unknown language-model option '%s' (temperature, "
-                         "top-k, seed, stop-id, cache-size)", key);
+                         "top-k, seed, stop-id, cache-size, kv-cache)", key);
     }
     return OCT_OK;
 }
@@ -433,14 +465,15 @@ static oct_tensor *feed_of(lm_graph *g, lm_role role, size_t layer)
 }
 
 /* Copies slots [from, from + count) of a present output [1,H,T,D] into
- * cache slots [to, to + count) of a [1,H,P,D] feed. */
+ * cache slots [to, to + count) of a [1,H,stride,D] cache (the past feed,
+ * stride P, or an in-place cache buffer, stride P + 1). */
 static void copy_slots(oct_lm *lm, const oct_tensor *present, int64_t from, float *cache,
-                       int64_t to, int64_t count)
+                       int64_t stride, int64_t to, int64_t count)
 {
     int64_t t_len = present->dims[2], d = lm->head_dim;
     const float *src = present->data;
     for (int64_t h = 0; h < lm->heads; h++)
-        memcpy(cache + (h * lm->slots + to) * d, src + (h * t_len + from) * d,
+        memcpy(cache + (h * stride + to) * d, src + (h * t_len + from) * d,
                (size_t)(count * d) * sizeof *cache);
 }
 
@@ -481,9 +514,12 @@ static oct_status run_and_keep(oct_lm *lm, lm_graph *g, int64_t row, int64_t fro
         for (int kv = 0; !st && kv < 2; kv++) {
             int k = kv ? g->present_value[l] : g->present_key[l];
             const oct_tensor *p = &outs[k];
-            oct_tensor *cache = feed_of(&lm->dec, kv ? LM_PAST_VALUE : LM_PAST_KEY, l);
+            int64_t stride = lm->slots;
+            float *cache = lm->inplace
+                ? lm_inplace_cache(lm, l, kv, &stride)
+                : feed_of(&lm->dec, kv ? LM_PAST_VALUE : LM_PAST_KEY, l)->data;
             if (!(st = check_present(lm, g, p, from + count)))
-                copy_slots(lm, p, from, cache->data, to, count);
+                copy_slots(lm, p, from, cache, stride, to, count);
         }
     }
     oct_tensors_free(ctx, outs, n_outs);
@@ -500,7 +536,8 @@ static oct_status decode_step(oct_lm *lm, int64_t id, int64_t pos)
     if (p)
         lm_store_int(p->dtype, p->data, 0, pos);
     lm_store_int(mask->dtype, mask->data, (size_t)lm->slots, 1);
-    oct_status st = run_and_keep(lm, g, 0, lm->slots, pos, 1);
+    oct_status st = lm->inplace ? lm_inplace_step(lm, pos)
+                                : run_and_keep(lm, g, 0, lm->slots, pos, 1);
     if (!st)
         lm_store_int(mask->dtype, mask->data, (size_t)pos, 1);
     return st;
@@ -644,10 +681,20 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
         st = lm_feed_build(lm, &lm->pre, lm->pre.seq > 0 ? lm->pre.seq : lm->slots);
     /* compiling (JIT) is not part of the speed measured */
     double t0 = lm_now();
+    /* diagnostics of the preparation (a node that does not compile, a
+     * graph without the in-place cache's pattern) name the graph's file */
+    oct_ctx_set_file(ctx, lm->dec.model->path);
     if (!st)
         st = oct_runner_prepare(lm->dec.runner, lm->dec.feed, lm->dec.n_in);
+    if (!st && lm->kv_inplace)
+        st = lm_inplace_open(lm);
+    if (use_prefill)
+        oct_ctx_set_file(ctx, lm->pre.model->path);
     if (!st && use_prefill)
         st = oct_runner_prepare(lm->pre.runner, lm->pre.feed, lm->pre.n_in);
+    oct_ctx_set_file(ctx, NULL);
+    if (!st && lm->inplace)
+        lm_inplace_clear(lm);
     tm.prepare_seconds = lm_now() - t0;
     t0 = lm_now();
     if (!st && use_prefill && (int64_t)n_prompt <= lm->pre.seq) {

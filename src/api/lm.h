@@ -37,8 +37,13 @@ typedef struct lm_graph {
     int64_t seq;                 /* tokens per run: 1, or S (-1: symbolic) */
 } lm_graph;
 
+typedef struct lm_inplace lm_inplace;
+
 struct oct_lm {
     oct_ctx *ctx;
+    bool jit;                    /* the graphs run on the JIT */
+    bool kv_inplace;             /* "kv-cache" "inplace": lm_inplace.c */
+    lm_inplace *inplace;         /* its state once the decode graph is compiled */
     lm_graph dec, pre;
     int64_t heads, head_dim;     /* H, D of the decode cache */
     int64_t slots;               /* P (-1: symbolic until the feed is built) */
@@ -64,6 +69,21 @@ void lm_store_int(int32_t dtype, void *data, size_t i, int64_t v);
 /* Checks that every id is in [0, V): OCT_EINPUT naming input_ids and the
  * index otherwise (`what` says where the ids come from). */
 oct_status lm_check_ids(oct_lm *lm, const int64_t *ids, size_t n, const char *what);
+
+/* The in-place key/value cache (lm_inplace.c).  lm_inplace_open, after
+ * the decode runner is prepared, takes its compiled entry points and
+ * allocates the cache buffers (OCT_EUNSUPPORTED saying why if the
+ * compiled model lacks them); lm_inplace_clear empties them;
+ * lm_inplace_cache gives the [1,H,stride,D] buffer of a layer's key or
+ * value; lm_inplace_step runs one step on the feed's input_ids,
+ * position_ids and attention_mask, copies the logits into lm->logits and
+ * moves the new token's key and value into slot pos; lm_inplace_free
+ * releases it all (NULL state: no-op). */
+oct_status lm_inplace_open(oct_lm *lm);
+void lm_inplace_clear(oct_lm *lm);
+float *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride);
+oct_status lm_inplace_step(oct_lm *lm, int64_t pos);
+void lm_inplace_free(oct_lm *lm);
 
 /* A monotonic clock in seconds. */
 double lm_now(void);

@@ -6,7 +6,9 @@
  * API (oct_lm_generate): this file parses flags, encodes the prompt,
  * prints each token as it comes (the prompt's text, then the generated
  * text, or the generated ids without a tokenizer) on stdout and the speed
- * of prefill and decode on stderr.
+ * of prefill and decode on stderr.  --jit --kv-cache=inplace compiles the
+ * decode graph with the cache in place (a step writes only the new
+ * token's key and value: docs/compile.md).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,7 +22,7 @@ typedef struct gen_args {
     const char *model, *prefill, *prompt, *prompt_ids, *tokenizer;
     long n;
     bool jit, allow_external;
-    const char *temperature, *top_k, *seed, *stop_id, *cache_size;
+    const char *temperature, *top_k, *seed, *stop_id, *cache_size, *kv_cache;
     oct_limits limits;
 } gen_args;
 
@@ -60,6 +62,8 @@ static int parse_args(int argc, char **argv, gen_args *a)
             a->stop_id = v;
         } else if ((v = cli_opt_value(argc, argv, &i, "--cache-size"))) {
             a->cache_size = v;
+        } else if ((v = cli_opt_value(argc, argv, &i, "--kv-cache"))) {
+            a->kv_cache = v;
         } else if (!strcmp(argv[i], "--jit")) {
             a->jit = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
@@ -74,6 +78,9 @@ static int parse_args(int argc, char **argv, gen_args *a)
     }
     if (!a->model)
         return cli_usage_error("generate", "no model given");
+    if (a->kv_cache && !strcmp(a->kv_cache, "inplace") && !a->jit)
+        return cli_usage_error("generate", "--kv-cache=inplace needs --jit (the cache "
+                               "lives in the compiled code)");
     if (a->n < 0)
         return cli_usage_error("generate", "no -n N (the number of tokens to generate)");
     if (a->prompt && a->prompt_ids)
@@ -162,7 +169,7 @@ static oct_status set_options(oct_lm *lm, const gen_args *a)
 {
     const struct { const char *key, *value; } opts[] = {
         {"temperature", a->temperature}, {"top-k", a->top_k}, {"seed", a->seed},
-        {"stop-id", a->stop_id}, {"cache-size", a->cache_size}};
+        {"stop-id", a->stop_id}, {"cache-size", a->cache_size}, {"kv-cache", a->kv_cache}};
     oct_status st = OCT_OK;
     for (size_t i = 0; !st && i < sizeof opts / sizeof opts[0]; i++)
         if (opts[i].value)

@@ -9,7 +9,9 @@
  * the inputs that carry one more axis than the signature gives and stacks
  * the outputs the same way.  A signature with symbolic "dims" (a batch
  * compiled for run time) takes their values from the inputs' shapes and
- * calls NAME_run_dims (NAME_run_dims_threads on a pool) instead.
+ * calls NAME_run_dims (NAME_run_dims_threads on a pool) instead.  A
+ * library compiled with --kv-cache=inplace gets each past input copied
+ * into its present output before each run (fill_kv_caches).
  *
  * cli_run_compiled, the signature-driven runner, is shared with
  * `octet run MODEL.onnx --jit` (cmd_run.c), which gets its entry points
@@ -106,6 +108,37 @@ static oct_status match_dims(oct_ctx *ctx, const char *name, const oct_tensor *t
         }
     }
     return OCT_OK;
+}
+
+/* A library compiled with --kv-cache=inplace reads each past input in its
+ * present output buffer (the cache a generation keeps): for one run on
+ * fresh buffers, put the past there, slots [0, past) of every head, so the
+ * outputs are the graph's.  Entries of "kv_cache" the checks of the
+ * signature do not cover are ignored. */
+static void fill_kv_caches(const cJSON *sig, const void *const *in_ptrs, void *const *out_ptrs,
+                           int n_in, int n_out)
+{
+    const cJSON *kv = cJSON_GetObjectItem(sig, "kv_cache");
+    const cJSON *ins = cJSON_GetObjectItem(sig, "inputs");
+    for (int k = 0; k < cJSON_GetArraySize(kv); k++) {
+        const cJSON *e = cJSON_GetArrayItem(kv, k);
+        int i = cJSON_GetObjectItem(e, "input") ? cJSON_GetObjectItem(e, "input")->valueint : -1;
+        int o = cJSON_GetObjectItem(e, "output") ? cJSON_GetObjectItem(e, "output")->valueint : -1;
+        const cJSON *past = cJSON_GetObjectItem(e, "past"), *total = cJSON_GetObjectItem(e, "total");
+        const cJSON *in = cJSON_GetArrayItem(ins, i);
+        const cJSON *shape = cJSON_GetObjectItem(in, "shape"), *bytes = cJSON_GetObjectItem(in, "bytes");
+        if (i < 0 || i >= n_in || o < 0 || o >= n_out || !cJSON_IsNumber(past) ||
+            !cJSON_IsNumber(total) || !cJSON_IsNumber(bytes) || cJSON_GetArraySize(shape) != 4)
+            continue;
+        int64_t heads = (int64_t)cJSON_GetArrayItem(shape, 1)->valuedouble;
+        int64_t p = (int64_t)past->valuedouble, t = (int64_t)total->valuedouble;
+        if (heads <= 0 || p <= 0 || t < p)
+            continue;
+        size_t slot = (size_t)bytes->valuedouble / (size_t)(heads * p);
+        for (int64_t h = 0; h < heads; h++)
+            memcpy((char *)out_ptrs[o] + (size_t)(h * t) * slot,
+                   (const char *)in_ptrs[i] + (size_t)(h * p) * slot, (size_t)p * slot);
+    }
 }
 
 oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
@@ -263,6 +296,7 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
             for (int k = 0; k < n_out; k++)
                 out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
             int rc;
+            fill_kv_caches(sig, in_ptrs, out_ptrs, n_in, n_out);
             if (n_syms > 0)
                 rc = pool && r->run_dims_threads
                          ? r->run_dims_threads(dimv, in_ptrs, out_ptrs, scratch, pool)

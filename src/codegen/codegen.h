@@ -75,7 +75,24 @@ typedef struct cg_options {
      * (batch.h): m is then the model at batch 1 and the module also gets
      * NAME_run_dims, NAME_run_dims_threads and NAME_scratch_size_for. */
     const struct cg_batch *batch;
+    /* The in-place key/value cache of a decode graph (kvcache.c): each
+     * present.{l}.key/value output is the cache the caller keeps between
+     * steps, the Concat producing it writes only the new token's slots and
+     * the past_key_values inputs are not read.  A graph without that shape
+     * is refused with a diagnostic saying why. */
+    bool kv_inplace;
 } cg_options;
+
+/* One cache of a model compiled with kv_inplace: past input slot `input`
+ * [1,heads,past,head_dim] is read through output slot `output`
+ * [1,heads,total,head_dim], whose slots [past, total) the step writes. */
+typedef struct cg_kv_pair {
+    int input, output;
+    long layer;
+    int kind;                  /* 0 key, 1 value */
+    int64_t heads, past, total, head_dim;
+    unsigned elem_bytes;
+} cg_kv_pair;
 
 typedef struct cg_module cg_module;
 
@@ -89,6 +106,9 @@ void cg_module_free(cg_module *cm);
 /* Hands the optimized LLVM module to the caller (who then owns it; it lives
  * in opts->context) and leaves cm without one; NULL if already taken. */
 LLVMModuleRef cg_module_take(cg_module *cm);
+/* The caches of a model compiled with kv_inplace (n: how many; none
+ * otherwise), owned by cm. */
+const cg_kv_pair *cg_module_kv(const cg_module *cm, size_t *n);
 /* The compiled model's symbol prefix and signature JSON (see emit.c). */
 const char *cg_module_name(const cg_module *cm);
 const char *cg_module_signature(const cg_module *cm);
@@ -134,6 +154,9 @@ typedef struct cg_tensor {
      * its only reader widens itself (cg_plan_fp8_weights): the
      * DequantizeLinear emits no code and the tensor gets no memory */
     bool absorbed;
+    /* a graph output that is an in-place key/value cache (kvcache.c): its
+     * Concat leaves input 0's slices, the past already there, untouched */
+    bool kv_cache;
     size_t concat_out;
     uint64_t concat_off;
 } cg_tensor;

@@ -42,6 +42,8 @@ struct cg_module {
     int n_variants;              /* one module per CPU, in --mcpu's order */
     cg_report_line *report;
     size_t n_report, cap_report;
+    cg_kv_pair *kv;             /* kv_inplace: the caches (arena) */
+    size_t n_kv;
 };
 
 /* Gives every definition that is not part of the header's interface
@@ -67,6 +69,12 @@ const char *cg_isa_string(oct_ctx *ctx, unsigned isa);
 /* The kernel bitcode variant linked: "avx512-vnni", "avx2", "x86-64" or
  * "none" (not an x86-64 target). */
 const char *cg_kernel_variant(const cg_module *cm);
+
+/* With opts.kv_inplace, after the memory plan: finds each past_key_values
+ * input's Concat, marks its present output kv_cache and records the pair
+ * in cm->kv; OCT_EUNSUPPORTED saying why when the graph is not of that
+ * shape (kvcache.c). */
+oct_status cg_plan_kv_cache(cg_module *cm);
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
  * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}

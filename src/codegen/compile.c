@@ -501,6 +501,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
         st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
+    if (st == OCT_OK && opts->kv_inplace)
+        st = cg_plan_kv_cache(cm);
     /* only tensors that were filled keep their planned place */
     for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
         if (!cm->tens[v].value)
@@ -544,6 +546,12 @@ LLVMModuleRef cg_module_take(cg_module *cm)
 const char *cg_module_name(const cg_module *cm)
 {
     return cm->name;
+}
+
+const cg_kv_pair *cg_module_kv(const cg_module *cm, size_t *n)
+{
+    *n = cm->n_kv;
+    return cm->kv;
 }
 
 const char *cg_module_signature(const cg_module *cm)

@@ -167,7 +167,18 @@ oct_status cg_signature(cg_module *cm)
             fputc(',', o);
         json_io(o, &cm->tens[g->outputs[i]->id], batch_of(cm, true, i));
     }
-    fputs("]}", o);
+    fputc(']', o);
+    if (cm->n_kv) { /* the in-place key/value caches (kvcache.c) */
+        fputs(",\"kv_cache\":[", o);
+        for (size_t k = 0; k < cm->n_kv; k++) {
+            const cg_kv_pair *p = &cm->kv[k];
+            fprintf(o, "%s{\"input\":%d,\"output\":%d,\"past\":%lld,\"total\":%lld}",
+                    k ? "," : "", p->input, p->output, (long long)p->past,
+                    (long long)p->total);
+        }
+        fputc(']', o);
+    }
+    fputc('}', o);
     fclose(o);
     cm->signature = ir_strdup(cm->ctx, buf);
     free(buf);
@@ -231,6 +242,42 @@ static const cg_tensor *output_at(const cg_module *cm, size_t k)
     return &cm->tens[cm->model->graph->outputs[k]->id];
 }
 
+/* The in-place key/value caches (kvcache.c): what the caller keeps and
+ * the step it runs. */
+static void header_kv(FILE *o, const cg_module *cm)
+{
+    const char *n = cm->name;
+    const cg_kv_pair *p0 = &cm->kv[0];
+    fprintf(o, "\n/* In-place key/value cache (octet compile --kv-cache=inplace).  Each\n"
+               " * cache k is output %s_KV_k_OUTPUT, a [1,H,%lld,D] buffer the caller\n"
+               " * keeps from step to step (zero it once); slots 0..%lld of each head\n"
+               " * are the past, which %s_run reads there: input %s_KV_k_INPUT (the\n"
+               " * past_key_values input) is not read, pass any pointer (NULL).  A step:\n"
+               " *   1. set input_ids, position_ids and attention_mask (1 on the valid\n"
+               " *      past slots and on the last entry, the new token);\n"
+               " *   2. %s_run(inputs, outputs, scratch): it writes logits and, in each\n"
+               " *      cache, only slot %lld of every head (the new token's key or value);\n"
+               " *   3. move slot %lld into the next free slot s of every head, for every\n"
+               " *      cache: memmove(&c[(h * %s_KV_TOTAL + s) * D],\n"
+               " *                     &c[(h * %s_KV_TOTAL + %s_KV_PAST) * D], D * elem)\n"
+               " *      for h < H, and mark slot s valid in the next attention_mask.\n"
+               " * A step writes O(new token) bytes of cache, not a copy of it. */\n",
+            n, (long long)p0->total, (long long)p0->past - 1, n, n, n, (long long)p0->past,
+            (long long)p0->past, n, n, n);
+    fprintf(o, "#define %s_KV_NUM %zu\n", n, cm->n_kv);
+    fprintf(o, "#define %s_KV_PAST %lld /* slots of the past */\n", n, (long long)p0->past);
+    fprintf(o, "#define %s_KV_TOTAL %lld /* slots of a cache buffer */\n", n,
+            (long long)p0->total);
+    for (size_t k = 0; k < cm->n_kv; k++) {
+        const cg_kv_pair *p = &cm->kv[k];
+        fprintf(o, "#define %s_KV_%zu_INPUT %d /* past_key_values.%ld.%s */\n", n, k,
+                p->input, p->layer, p->kind ? "value" : "key");
+        fprintf(o, "#define %s_KV_%zu_OUTPUT %d /* present.%ld.%s: [1,%lld,%lld,%lld] */\n",
+                n, k, p->output, p->layer, p->kind ? "value" : "key", (long long)p->heads,
+                (long long)p->total, (long long)p->head_dim);
+    }
+}
+
 static oct_status write_header(cg_module *cm, const char *path)
 {
     char *buf = NULL;
@@ -286,11 +333,15 @@ static oct_status write_header(cg_module *cm, const char *path)
             (unsigned long long)wbytes);
     header_io(o, cm, "INPUT", n_inputs(cm), input_at);
     header_io(o, cm, "OUTPUT", cm->model->graph->n_outputs, output_at);
+    if (cm->n_kv)
+        header_kv(o, cm);
     fprintf(o, "\nextern const unsigned long long %s_scratch_size;\n", n);
     fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
-               " * dtype, shape and bytes%s. */\n",
+               " * dtype, shape and bytes%s%s. */\n",
             cm->batch ? ";\n * dims: the symbolic dimensions, named in the shapes they "
-                        "take (bytes: one item)" : "");
+                        "take (bytes: one item)" : "",
+            cm->n_kv ? ";\n * kv_cache: per cache its input and output slots, past and "
+                       "total slots" : "");
     fprintf(o, "extern const char %s_signature[];\n", n);
     if (cm->weights_file) {
         fprintf(o, "/* The weights live in %s.weights (%s_WEIGHTS_SIZE bytes): set %s_weights\n"

@@ -33,6 +33,8 @@ struct cg_jit {
     cg_run_dims_fn run_dims;   /* with a symbolic batch */
     uint64_t scratch_size;
     char *signature;        /* malloc */
+    cg_kv_pair *kv;         /* malloc: the in-place caches (opts.kv_inplace) */
+    size_t n_kv;
 };
 
 /* Records err (consumed) as an OCT_EINTERNAL diagnostic. */
@@ -157,13 +159,19 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     char *sym_run = ir_sprintf(ctx, "%s_run", cg_module_name(cm));
     char *sym_threads = ir_sprintf(ctx, "%s_run_threads", cg_module_name(cm));
     char *sym_dims = ir_sprintf(ctx, "%s_run_dims", cg_module_name(cm));
+    size_t n_kv = 0;
+    const cg_kv_pair *kv = cg_module_kv(cm, &n_kv);
     if (j) {
         j->scratch_size = cg_scratch_size(cm);
         j->signature = sig ? strdup(sig) : NULL;
+        if (n_kv && (j->kv = malloc(n_kv * sizeof *j->kv))) {
+            memcpy(j->kv, kv, n_kv * sizeof *kv);
+            j->n_kv = n_kv;
+        }
     }
     LLVMModuleRef mod = cg_module_take(cm);
     cg_module_free(cm);
-    if (!j || !j->signature || !sym_run || !sym_threads || !sym_dims || !mod) {
+    if (!j || !j->signature || j->n_kv != n_kv || !sym_run || !sym_threads || !sym_dims || !mod) {
         if (mod)
             LLVMDisposeModule(mod);
         LLVMOrcDisposeThreadSafeContext(tsc);
@@ -242,7 +250,14 @@ void cg_jit_free(cg_jit *j)
             LLVMConsumeError(err);
     }
     free(j->signature);
+    free(j->kv);
     free(j);
+}
+
+const cg_kv_pair *cg_jit_kv(const cg_jit *j, size_t *n)
+{
+    *n = j->n_kv;
+    return j->kv;
 }
 
 cg_run_fn cg_jit_run(const cg_jit *j)

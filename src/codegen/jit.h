@@ -52,6 +52,9 @@ cg_run_threads_fn cg_jit_run_threads(const cg_jit *j);
 /* NULL unless compiled with opts->batch. */
 cg_run_dims_fn cg_jit_run_dims(const cg_jit *j);
 uint64_t cg_jit_scratch_size(const cg_jit *j);
+/* The in-place key/value caches (opts.kv_inplace; *n = 0 otherwise),
+ * owned by j. */
+const cg_kv_pair *cg_jit_kv(const cg_jit *j, size_t *n);
 /* The signature JSON, owned by j. */
 const char *cg_jit_signature(const cg_jit *j);
 

@@ -5,7 +5,8 @@
  * buffer (aliasing them is left to a later memory-plan refinement);
  * Concat checks that its output is the inputs' concatenation (a declared
  * output shape may disagree) and copies each input's slab per outer
- * index; Transpose walks the
+ * index (in an in-place key/value cache, the inputs after the past
+ * only: kvcache.c); Transpose walks the
  * output in order and reads the input through permuted strides.
  */
 #include <string.h>
@@ -108,8 +109,11 @@ oct_status cg_lower_concat(cg_fn *f, const ir_node *n)
     for (int i = 0; i < n->n_in; i++) {
         cg_tensor *x = cg_in(f, n, i);
         uint64_t chunk = (uint64_t)x->dims[axis] * inner;
-        /* placed at its slice by the memory plan: already there */
-        if (chunk && !(x->in_concat && &f->tens[x->concat_out] == y)) {
+        /* placed at its slice by the memory plan, or the past already in
+         * an in-place key/value cache (kvcache.c): already there */
+        bool there = (x->in_concat && &f->tens[x->concat_out] == y) ||
+                     (i == 0 && y->kv_cache);
+        if (chunk && !there) {
             LLVMValueRef px = cg_ptr(f, x);
             cg_loop l;
             LLVMValueRef o = cg_loop_begin(f, &l, (int64_t)outer);
