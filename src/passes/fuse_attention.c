@@ -215,5 +215,5 @@ static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
 
 oct_status pass_fuse_attention(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_attention", sizeof(attn_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_attention", 23, sizeof(attn_match), match_fn, rewrite_fn);
 }

@@ -195,5 +195,5 @@ static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
 
 oct_status pass_fuse_rmsnorm(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_rmsnorm", sizeof(rms_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_rmsnorm", 23, sizeof(rms_match), match_fn, rewrite_fn);
 }

@@ -238,5 +238,5 @@ static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
 
 oct_status pass_fuse_rotary(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_rotary", sizeof(rope_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_rotary", 23, sizeof(rope_match), match_fn, rewrite_fn);
 }

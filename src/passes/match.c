@@ -192,15 +192,15 @@ static oct_status sweep(oct_ctx *ctx, ir_graph *g, const bool *was_used, size_t 
     return OCT_OK;
 }
 
-oct_status m_fuse_all(ir_graph *g, oct_ctx *ctx, const char *pass, size_t match_size,
-                      m_match_fn match, m_rewrite_fn rewrite)
+oct_status m_fuse_all(ir_graph *g, oct_ctx *ctx, const char *pass, int64_t opset,
+                      size_t match_size, m_match_fn match, m_rewrite_fn rewrite)
 {
     unsigned char *buf = ir_alloc_array(ctx, g->n_nodes + 1, match_size);
     if (!buf)
         return OCT_EINTERNAL;
     if (!find_all(g, buf, match_size, match))
         return OCT_OK;
-    oct_status st = m_need_opset(ctx, 23, pass);
+    oct_status st = m_need_opset(ctx, opset, pass);
     if (st)
         return st;
     size_t n_before = g->n_values;

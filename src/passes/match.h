@@ -52,14 +52,15 @@ ir_node *m_replace(oct_ctx *ctx, ir_graph *g, ir_node *last, const char *op_type
 
 /* The driver of a pattern pass: finds every match (match() fills a
  * match record of match_size bytes for node n and says whether n ends a
- * pattern), raises the opset to 23 when there is one, finds them again
+ * pattern), raises the opset to `opset` (that of the fused op) when there
+ * is one, finds them again
  * (the upgrade may rewrite nodes) and rewrites each, then re-verifies the
  * model (which puts new nodes in order).  Matches must never share a node:
  * every value inside a pattern is private to it. */
 typedef bool (*m_match_fn)(const ir_graph *g, ir_node *n, void *match);
 typedef oct_status (*m_rewrite_fn)(oct_ctx *ctx, ir_graph *g, void *match);
-oct_status m_fuse_all(ir_graph *g, oct_ctx *ctx, const char *pass, size_t match_size,
-                      m_match_fn match, m_rewrite_fn rewrite);
+oct_status m_fuse_all(ir_graph *g, oct_ctx *ctx, const char *pass, int64_t opset,
+                      size_t match_size, m_match_fn match, m_rewrite_fn rewrite);
 
 /* Removes n after recording it as merged into `into`. */
 bool m_absorb(oct_ctx *ctx, ir_graph *g, ir_node *into, ir_node *n);

@@ -1,5 +1,5 @@
-"""The transformer pattern passes (fuse_rmsnorm, fuse_rotary, fuse_attention;
-issue 14) against oracles that share no code with Octet:
+"""The transformer pattern passes (fuse_rmsnorm, fuse_rotary, fuse_attention,
+fuse_gelu; issue 14) against oracles that share no code with Octet:
 
   stories   stories260k's prefill and decode graphs through `octet opt` with
             the three passes: every RMSNorm, rotary and attention block of
@@ -14,8 +14,10 @@ issue 14) against oracles that share no code with Octet:
   synthetic small graphs written the other ways exporters write these
             blocks (Mul(x,x) and Reciprocal in RMSNorm, a gamma-less one, a
             multi-head attention with Div scale and a 4-D mask, rotary from
-            Gather + Unsqueeze of position ids) are fused and equal ONNX
-            Runtime's outputs of the unfused graph; near-misses (an inner
+            Gather + Unsqueeze of position ids) are fused and, interpreted
+            and with --jit, equal ONNX Runtime's outputs of the unfused graph, and so are GeLUs in the
+            erf form (PyTorch's association, inside a GeGLU) and the tanh
+            form (Pow or x*x*x); near-misses (0.6 for 0.5, an inner
             value read elsewhere, a mean over a middle axis, a rotary table whose halves
             differ) are left alone
 """
@@ -33,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lm_tests  # noqa: E402  (skips the test when ../shared is absent)
 from lm_tests import MD, TOK, check, ids_of, octet, reference_greedy  # noqa: E402
 
-PASSES = "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention"
+PASSES = "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention,fuse_gelu"
 REL = 1e-5
 
 
@@ -246,6 +248,41 @@ def mha_graph(rng):
     return model(nodes, ins, [f32("y", None)], inits), feed
 
 
+def gelu_graph(kind, rng):
+    """x [3,40] -> GeLU written out as `kind`; 'geglu' multiplies it by a
+    second input, 'bad-half' uses 0.6 for 0.5 (not a GeLU)."""
+    inits = {"half": np.array(0.6 if kind == "bad-half" else 0.5, np.float32),
+             "one": np.array(1.0, np.float32), "sqrt2": np.array(1.4142135, np.float32),
+             "three": np.array(3.0, np.float32), "c3": np.array(0.044715, np.float32),
+             "k": np.array(0.7978846, np.float32)}
+    if kind.startswith("tanh"):
+        if kind == "tanh-pow":
+            cube = [helper.make_node("Pow", ["x", "three"], ["x3"])]
+        else:
+            cube = [helper.make_node("Mul", ["x", "x"], ["xx"]),
+                    helper.make_node("Mul", ["xx", "x"], ["x3"])]
+        nodes = cube + [helper.make_node("Mul", ["c3", "x3"], ["t3"]),
+                        helper.make_node("Add", ["x", "t3"], ["inner"]),
+                        helper.make_node("Mul", ["inner", "k"], ["u"]),
+                        helper.make_node("Tanh", ["u"], ["th"]),
+                        helper.make_node("Add", ["th", "one"], ["p1"]),
+                        helper.make_node("Mul", ["half", "x"], ["hx"]),
+                        helper.make_node("Mul", ["hx", "p1"], ["y"])]
+    else:   # PyTorch's erf form: x * (1 + erf(x / sqrt 2)) * 0.5
+        nodes = [helper.make_node("Div", ["x", "sqrt2"], ["d"]),
+                 helper.make_node("Erf", ["d"], ["e"]),
+                 helper.make_node("Add", ["one", "e"], ["p1"]),
+                 helper.make_node("Mul", ["x", "p1"], ["xp"]),
+                 helper.make_node("Mul", ["xp", "half"], ["y" if kind != "geglu" else "gl"])]
+        if kind == "geglu":
+            nodes.append(helper.make_node("Mul", ["gl", "up"], ["y"]))
+    ins = [f32("x", [3, 40])] + ([f32("up", [3, 40])] if kind == "geglu" else [])
+    feed = {"x": (rng.standard_normal((3, 40)) * 3).astype(np.float32)}
+    if kind == "geglu":
+        feed["up"] = rng.standard_normal((3, 40)).astype(np.float32)
+    return model(nodes, ins, [f32("y", None)], inits), feed
+
+
 def test_synthetic():
     rng = np.random.default_rng(5)
     cases = [("rms-mulxx-reciprocal", *rms_graph("mulxx", rng), "RMSNormalization", True),
@@ -254,7 +291,12 @@ def test_synthetic():
              ("rms-over-a-middle-axis", *rms_graph("middle-axis", rng), "RMSNormalization", False),
              ("rope-gather-unsqueeze", *rope_graph("hf", rng), "RotaryEmbedding", True),
              ("rope-unequal-halves", *rope_graph("unequal", rng), "RotaryEmbedding", False),
-             ("mha-div-4d-mask", *mha_graph(rng), "Attention", True)]
+             ("mha-div-4d-mask", *mha_graph(rng), "Attention", True),
+             ("gelu-erf-pytorch", *gelu_graph("erf", rng), "Gelu", True),
+             ("gelu-erf-in-geglu", *gelu_graph("geglu", rng), "Gelu", True),
+             ("gelu-tanh-pow", *gelu_graph("tanh-pow", rng), "Gelu", True),
+             ("gelu-tanh-xxx", *gelu_graph("tanh-xxx", rng), "Gelu", True),
+             ("gelu-wrong-half", *gelu_graph("bad-half", rng), "Gelu", False)]
     with tempfile.TemporaryDirectory() as tmp:
         for name, m, feed, op, fused in cases:
             src, dst = os.path.join(tmp, name + ".onnx"), os.path.join(tmp, name + "_f.onnx")
@@ -264,10 +306,12 @@ def test_synthetic():
             n = op_counts(dst).get(op, 0)
             check(n == (1 if fused else 0), f"{name}: {'one' if fused else 'no'} {op} ({n})")
             want = ort_run(src, feed)
-            got, err = octet_run(dst, feed, tmp, False)
-            check(got is not None, f"{name}: octet run on the result exits 0 {err}")
-            if got is not None:
-                compare(f"{name}: octet run", got, want)
+            for jit in (False, True) if fused else (False,):
+                how = "octet run" + (" --jit" if jit else "")
+                got, err = octet_run(dst, feed, tmp, jit)
+                check(got is not None, f"{name}: {how} on the result exits 0 {err}")
+                if got is not None:
+                    compare(f"{name}: {how}", got, want)
             if fused:
                 compare(f"{name}: ONNX Runtime on the fused graph", ort_run(dst, feed), want)
 
