@@ -19,7 +19,7 @@
  * first one Octet loads to 25, apart from type additions and the legacy
  * `consumed_inputs` attribute (dropped everywhere). */
 static const ir_op unchanged[] = {
-    IR_OP_SQRT, IR_OP_EXP, IR_OP_LOG, IR_OP_ERF, IR_OP_NEG, IR_OP_ABS,
+    IR_OP_SQRT, IR_OP_EXP, IR_OP_LOG, IR_OP_ERF, IR_OP_NEG, IR_OP_ABS, IR_OP_RECIPROCAL,
     IR_OP_RELU, IR_OP_LEAKYRELU, IR_OP_SIGMOID, IR_OP_HARDSIGMOID,
     IR_OP_HARDSWISH, IR_OP_TANH, IR_OP_GELU, IR_OP_MAX, IR_OP_MIN, IR_OP_SUM,
     IR_OP_WHERE, IR_OP_PRELU, IR_OP_CONV, IR_OP_CONVTRANSPOSE, IR_OP_MATMUL,
