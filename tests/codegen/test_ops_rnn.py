@@ -1,0 +1,176 @@
+"""RNN, GRU and LSTM (issue 19) on one-node models built here with the forms
+the ONNX node tests leave out: bidirectional and reverse, sequence_lens
+shorter than the sequence, initial_h / initial_c, peepholes, clip,
+input_forget, layout=1, every non-default activation with its
+activation_alpha / activation_beta, GRU linear_before_reset 0 and 1,
+omitted outputs, and W given at run time (the compiler's loop projection)
+as well as a constant (its packed GEMM).  Each runs through the reference
+interpreter (`octet run`), the JIT (`octet run --jit`) and a compiled .so
+(`octet compile`); every output is compared with ONNX Runtime within
+1e-5 * max(1, max|want|), and the compiled outputs with the interpreter's.
+ORT's CPU kernels take layout 0 only (and onnx.reference's LSTM and GRU
+ignore sequence_lens), so a layout=1 model is checked against ORT running
+its layout-0 twin: the same node without `layout`, X and the initial
+states transposed in, the outputs transposed back, which is what the
+spec defines layout=1 to be.  Then the diagnostics: a W of the wrong shape and an
+unknown activation name the node and the input, and exit non-zero.
+
+usage: test_ops_rnn.py"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(__file__))
+import cgutil  # noqa: E402
+from test_ops_index import check, run_case  # noqa: E402
+import test_ops_index  # noqa: E402
+
+rng = np.random.default_rng(1919)
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def rnd(*shape, scale=0.6):
+    return rng.uniform(-scale, scale, shape).astype(np.float32)
+
+
+def rnn_case(op, name, S=4, B=3, I=3, H=5, layout=0, direction="forward", bias=True,
+             lens=None, h0=False, c0=False, peep=False, w_input=False,
+             outputs=("Y", "Y_h", "Y_c"), **attrs):
+    """(name, model, inputs): one `op` node n0; W, R, B, P initializers (W a
+    graph input with w_input), X, sequence_lens, initial_h/c graph inputs."""
+    D = 2 if direction == "bidirectional" else 1
+    G = GATES[op]
+    x = rnd(B, S, I, scale=1.5) if layout else rnd(S, B, I, scale=1.5)
+    ins, inits = [("X", x)], []
+    (ins if w_input else inits).append(("W", rnd(D, G * H, I)))
+    inits.append(("R", rnd(D, G * H, H)))
+    names = ["X", "W", "R", ""]
+    if bias:
+        inits.append(("B", rnd(D, 2 * G * H)))
+        names[3] = "B"
+    state = (B, D, H) if layout else (D, B, H)
+    optional = [("sequence_lens", None if lens is None else np.array(lens, dtype=np.int32)),
+                ("initial_h", rnd(*state, scale=1.0) if h0 else None)]
+    if op == "LSTM":
+        optional += [("initial_c", rnd(*state, scale=1.0) if c0 else None),
+                     ("P", rnd(D, 3 * H) if peep else None)]
+    for n, a in optional:
+        names.append(n if a is not None else "")
+        if a is not None:
+            (inits if n == "P" else ins).append((n, a))
+    while names and not names[-1]:
+        names.pop()
+    outs = list(outputs[:2 if op != "LSTM" else 3])
+    node = helper.make_node(op, names, outs, name="n0", hidden_size=H, direction=direction,
+                            **({"layout": layout} if layout else {}), **attrs)
+    vi = [helper.make_tensor_value_info(n, TensorProto.INT32 if n == "sequence_lens"
+                                        else TensorProto.FLOAT, a.shape) for n, a in ins]
+    ov = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs if o]
+    g = helper.make_graph([node], name, vi, ov,
+                          [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 22)])
+    m.ir_version = 8
+    return name, m, ins
+
+
+def cases():
+    yield rnn_case("LSTM", "lstm_bidir_lens_states_peep", direction="bidirectional",
+                   lens=[4, 2, 3], h0=True, c0=True, peep=True)
+    yield rnn_case("LSTM", "lstm_reverse_clip_input_forget", direction="reverse", clip=0.7,
+                   input_forget=1, h0=True, lens=[1, 4, 3])
+    yield rnn_case("LSTM", "lstm_activations_bidir", direction="bidirectional", c0=True,
+                   activations=["HardSigmoid", "Elu", "Softsign",
+                                "Sigmoid", "ScaledTanh", "Affine"],
+                   activation_alpha=[0.3, 0.9, 0.8, 0.7], activation_beta=[0.45, 1.3, 0.1])
+    yield rnn_case("LSTM", "lstm_layout1_bidir_lens", layout=1, direction="bidirectional",
+                   lens=[3, 4, 1], h0=True, c0=True, peep=True)
+    yield rnn_case("LSTM", "lstm_w_input_no_bias_yh_only", w_input=True, bias=False,
+                   outputs=("", "Y_h", ""), S=5, B=2, I=4, H=3)
+    yield rnn_case("LSTM", "lstm_y_and_yc_only", outputs=("Y", "", "Y_c"), peep=True)
+    yield rnn_case("GRU", "gru_lbr0_bidir_lens_h0", direction="bidirectional", lens=[2, 4, 3],
+                   h0=True)
+    yield rnn_case("GRU", "gru_lbr1_bidir_lens_h0", direction="bidirectional", lens=[2, 4, 3],
+                   h0=True, linear_before_reset=1)
+    yield rnn_case("GRU", "gru_lbr1_reverse_clip", direction="reverse", clip=0.9,
+                   linear_before_reset=1, h0=True)
+    yield rnn_case("GRU", "gru_activations_w_input", w_input=True, direction="bidirectional",
+                   activations=["Sigmoid", "LeakyRelu", "HardSigmoid", "Softplus"],
+                   activation_alpha=[0.2, 0.25], activation_beta=[0.55])
+    yield rnn_case("GRU", "gru_layout1_lbr1", layout=1, linear_before_reset=1, h0=True,
+                   lens=[4, 3, 2])
+    yield rnn_case("RNN", "rnn_bidir_relu_softsign_lens", direction="bidirectional",
+                   activations=["Relu", "Softsign"], lens=[4, 1, 3], h0=True)
+    yield rnn_case("RNN", "rnn_reverse_thresholdedrelu_clip", direction="reverse",
+                   activations=["ThresholdedRelu"], activation_alpha=[0.2], clip=1.1)
+    yield rnn_case("RNN", "rnn_tanh_w_input_layout1", layout=1, w_input=True, h0=True,
+                   outputs=("Y", ""))
+
+
+def layout0_oracle(path, inputs):
+    """ORT on the layout-0 twin of the layout=1 model at path."""
+    import onnx
+    import onnxruntime as ort
+    m = onnx.load(path)
+    node = m.graph.node[0]
+    keep = [a for a in node.attribute if a.name != "layout"]
+    del node.attribute[:]
+    node.attribute.extend(keep)
+    for vi in m.graph.input:
+        if vi.name in ("X", "initial_h", "initial_c"):
+            dims = vi.type.tensor_type.shape.dim
+            dims[0].dim_value, dims[1].dim_value = dims[1].dim_value, dims[0].dim_value
+    feeds = {n: (a.transpose(1, 0, 2) if n in ("X", "initial_h", "initial_c") else a)
+             for n, a in inputs}
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = s.run(None, feeds)
+    back = [o.transpose(2, 0, 1, 3) if o.ndim == 4 else o.transpose(1, 0, 2) for o in outs]
+    return "onnxruntime (layout-0 twin)", back
+
+
+def diagnostics(d):
+    """Bad input: octet run and octet compile exit non-zero naming node and tensor."""
+    name, m, ins = rnn_case("LSTM", "lstm_bad_w", w_input=True)
+    m.graph.input[1].type.tensor_type.shape.dim[2].dim_value = 7  # I is 3
+    ins = [(n, rnd(1, 20, 7) if n == "W" else a) for n, a in ins]
+    path = os.path.join(d, name + ".onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    p, out = cgutil.run_octet(path, ins)
+    check(out is None and p.returncode != 0 and "node 'n0'" in p.stderr and
+          "input 1 'W'" in p.stderr, "lstm_bad_w: octet run refuses W [1,20,7] for I=3 "
+          "(exit %d: %s)" % (p.returncode, p.stderr.strip()))
+    name, m, ins = rnn_case("GRU", "gru_bad_activation", activations=["Sigmoid", "Swish"])
+    path = os.path.join(d, name + ".onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    for extra in ([], ["--jit"]):
+        p, out = cgutil.run_octet(path, ins, extra)
+        check(out is None and p.returncode != 0 and "node 'n0'" in p.stderr and
+              "Swish" in p.stderr, "gru_bad_activation: octet run %s refuses it (exit %d: %s)"
+              % (" ".join(extra), p.returncode, p.stderr.strip()))
+    name, m, ins = rnn_case("RNN", "rnn_bad_lens", lens=[4, 5, 1])
+    path = os.path.join(d, name + ".onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    p, out = cgutil.run_octet(path, ins)
+    check(out is None and p.returncode != 0 and "sequence_lens" in p.stderr,
+          "rnn_bad_lens: the interpreter refuses a length above S (exit %d: %s)"
+          % (p.returncode, p.stderr.strip()))
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d:
+        for name, m, inputs in cases():
+            layout1 = any(a.name == "layout" and a.i == 1 for a in m.graph.node[0].attribute)
+            run_case(d, name, m, inputs, layout0_oracle if layout1 else cgutil.oracle)
+        diagnostics(d)
+    print("%d failure(s)" % test_ops_index.failures)
+    return 1 if test_ops_index.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
