@@ -14,6 +14,9 @@ its layout-0 twin: the same node without `layout`, X and the initial
 states transposed in, the outputs transposed back, which is what the
 spec defines layout=1 to be.  Then the diagnostics: a W of the wrong shape and an
 unknown activation name the node and the input, and exit non-zero.
+Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
+leave the LSTM in float (its neighbours get Q/DQ), and the quantized
+model compiled must match ONNX Runtime running the same QDQ file.
 
 usage: test_ops_rnn.py"""
 import os
@@ -162,12 +165,50 @@ def diagnostics(d):
           % (p.returncode, p.stderr.strip()))
 
 
+def quantize_around_lstm(d):
+    S, B, I, H = 6, 1, 8, 16
+    nodes = [helper.make_node("MatMul", ["x", "wi"], ["xi"], name="proj"),
+             helper.make_node("LSTM", ["xi", "W", "R", "B"], ["Y", "Y_h", "Y_c"], name="lstm",
+                              hidden_size=H),
+             helper.make_node("Squeeze", ["Y_h", "ax"], ["hs"], name="sq"),
+             helper.make_node("Gemm", ["hs", "wo"], ["out"], name="head", transB=1)]
+    inits = [("wi", rnd(I, I)), ("W", rnd(1, 4 * H, I)), ("R", rnd(1, 4 * H, H)),
+             ("B", rnd(1, 8 * H)), ("ax", np.array([0], dtype=np.int64)), ("wo", rnd(3, H))]
+    g = helper.make_graph(nodes, "lstmq",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [S, B, I])],
+                          [helper.make_tensor_value_info("out", TensorProto.FLOAT, [B, 3])],
+                          [numpy_helper.from_array(a, n) for n, a in inits])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    src, qdq = os.path.join(d, "lstmq.onnx"), os.path.join(d, "lstmq.qdq.onnx")
+    with open(src, "wb") as fh:
+        fh.write(m.SerializeToString())
+    calib = os.path.join(d, "calib.npy")
+    np.save(calib, rng.normal(0, 1, (8, S, B, I)).astype(np.float32))
+    p = subprocess.run([cgutil.OCTET, "quantize", src, "--calib", calib, "-o", qdq,
+                        "--progress=none"], capture_output=True, text=True)
+    check(p.returncode == 0, "octet quantize runs on MatMul -> LSTM -> Gemm (exit %d: %s)"
+          % (p.returncode, p.stderr.strip()[-300:]))
+    if p.returncode:
+        return
+    import onnx
+    q = onnx.load(qdq)
+    lstm = [n for n in q.graph.node if n.op_type == "LSTM"]
+    producers = {o: n.op_type for n in q.graph.node for o in n.output}
+    check(len(lstm) == 1 and all(producers.get(i) != "DequantizeLinear" for i in lstm[0].input)
+          and sum(n.op_type == "QuantizeLinear" for n in q.graph.node) >= 2,
+          "the LSTM stays float between quantized neighbours")
+    x = rng.normal(0, 1, (S, B, I)).astype(np.float32)
+    run_case(d, "lstmq_qdq", q, [("x", x)])
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         for name, m, inputs in cases():
             layout1 = any(a.name == "layout" and a.i == 1 for a in m.graph.node[0].attribute)
             run_case(d, name, m, inputs, layout0_oracle if layout1 else cgutil.oracle)
         diagnostics(d)
+        quantize_around_lstm(d)
     print("%d failure(s)" % test_ops_index.failures)
     return 1 if test_ops_index.failures else 0
 
