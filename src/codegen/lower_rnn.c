@@ -16,8 +16,9 @@
  * the final state.  The workspace holds the GEMM's own scratch, GX (S*B*G*H
  * floats), GH (G*H) and the states (B*H each, plus H for GRU's r*H).
  * Float numerics: dot products carry reassoc+contract (FMA, reordered
- * sums), activations call the C library (expf, tanhf, logf), so results
- * match the interpreter within the float tolerance, not bit for bit.
+ * sums), exp and tanh are the kernel library's (emit_exp, emit_tanh),
+ * Softplus calls log1pf, so results match the interpreter within the float
+ * tolerance, not bit for bit.
  */
 #include <math.h>
 #include <stddef.h>
@@ -54,30 +55,88 @@ static LLVMValueRef fselect(cg_fn *f, LLVMRealPredicate pred, LLVMValueRef a, LL
     return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, pred, a, b, ""), yes, no, "");
 }
 
-/* fn(x), the formulas of ops_rnn_act_apply. */
+/* exp(x) as the kernel library's sk_expf (kernels/scommon.h, same
+ * constants and steps): x clamped to [-104, 89], n = round(x log2e) by the
+ * 1.5 * 2^23 trick, r = x - n ln2 in two parts, a degree-7 polynomial,
+ * times 2^(n/2) twice; +Inf past 88.7, gradual underflow, NaN kept.
+ * Inline and call-free, so the unit loops vectorize. */
+static LLVMValueRef emit_exp(cg_fn *f, LLVMValueRef x)
+{
+    static const float P[6] = {1.9875691500E-4f, 1.3981999507E-3f, 8.3334519073E-3f,
+                               4.1665795894E-2f, 1.6666665459E-1f, 5.0000001201E-1f};
+    LLVMValueRef lo = cg_f32c(f, -104.0f), hi = cg_f32c(f, 89.0f);
+    x = fselect(f, LLVMRealOLT, x, lo, lo, x);
+    x = fselect(f, LLVMRealOGT, x, hi, hi, x);
+    LLVMValueRef magic = cg_f32c(f, 12582912.0f);
+    LLVMValueRef fn = r_sub(f, r_add(f, r_mul(f, x, cg_f32c(f, 1.44269504088896341f)), magic), magic);
+    LLVMValueRef r = r_sub(f, x, r_mul(f, fn, cg_f32c(f, 0.693359375f)));
+    r = r_sub(f, r, r_mul(f, fn, cg_f32c(f, -2.12194440e-4f)));
+    LLVMValueRef z = r_mul(f, r, r), p = cg_f32c(f, P[0]);
+    for (int i = 1; i < 6; i++)
+        p = r_add(f, r_mul(f, p, r), cg_f32c(f, P[i]));
+    p = r_add(f, r_add(f, r_mul(f, p, z), r), cg_f32c(f, 1.0f));
+    LLVMValueRef n = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealORD, x, x, ""),
+                                     LLVMBuildFPToSI(f->b, fn, f->i32, ""),
+                                     LLVMConstInt(f->i32, 0, 0), "");
+    LLVMValueRef n1 = LLVMBuildAShr(f->b, n, LLVMConstInt(f->i32, 1, 0), "");
+    LLVMValueRef n2 = LLVMBuildSub(f->b, n, n1, "");
+    LLVMValueRef half[2] = {n1, n2};
+    for (int k = 0; k < 2; k++) { /* 2^e = bits (e + 127) << 23 */
+        LLVMValueRef bits = LLVMBuildShl(f->b, LLVMBuildAdd(f->b, half[k], LLVMConstInt(f->i32, 127, 0), ""),
+                                         LLVMConstInt(f->i32, 23, 0), "");
+        p = r_mul(f, p, LLVMBuildBitCast(f->b, bits, f->f32, ""));
+    }
+    return p;
+}
+
+/* tanh(x) as the kernel library's sk_tanhf (kernels/sfunc.c): Cephes'
+ * x + x^3 P(x^2) for |x| < 0.625, else sign(x) (1 - 2 / (exp(2|x|) + 1));
+ * within a few ulp of libm's tanhf at a fraction of its cost (glibc's goes
+ * through expm1f, which dominated the profile of an LSTM) and call-free. */
+static LLVMValueRef emit_tanh(cg_fn *f, LLVMValueRef x)
+{
+    static const float P[5] = {-5.70498872745E-3f, 2.06390887954E-2f, -5.37397155531E-2f,
+                               1.33314422036E-1f, -3.33332819422E-1f};
+    LLVMValueRef ax = cg_intrinsic(f, "llvm.fabs", f->f32, &x, 1);
+    LLVMValueRef z = r_mul(f, x, x), p = cg_f32c(f, P[0]);
+    for (int i = 1; i < 5; i++)
+        p = r_add(f, r_mul(f, p, z), cg_f32c(f, P[i]));
+    LLVMValueRef small = r_add(f, r_mul(f, r_mul(f, p, z), x), x);
+    LLVMValueRef e = emit_exp(f, r_mul(f, cg_f32c(f, 2), ax));
+    LLVMValueRef big = r_sub(f, cg_f32c(f, 1),
+                             LLVMBuildFDiv(f->b, cg_f32c(f, 2), r_add(f, e, cg_f32c(f, 1)), ""));
+    LLVMValueRef t = fselect(f, LLVMRealOLT, ax, cg_f32c(f, 0.625f), small, big);
+    LLVMValueRef args[2] = {t, x};
+    return cg_intrinsic(f, "llvm.copysign", f->f32, args, 2);
+}
+
+/* fn(x), the formulas of ops_rnn_act_apply (tanh as emit_tanh). */
 static LLVMValueRef emit_act(cg_fn *f, const ops_rnn_fn *fn, LLVMValueRef x)
 {
     LLVMValueRef zero = cg_f32c(f, 0), one = cg_f32c(f, 1);
     LLVMValueRef a = cg_f32c(f, fn->alpha), b = cg_f32c(f, fn->beta);
     switch (fn->act) {
     case OPS_ACT_RELU: return fselect(f, LLVMRealOGT, x, zero, x, zero);
-    case OPS_ACT_TANH: return cg_libm_f32(f, "tanhf", x);
+    case OPS_ACT_TANH: return emit_tanh(f, x);
     case OPS_ACT_SIGMOID:
-        return LLVMBuildFDiv(f->b, one, r_add(f, one, cg_libm_f32(f, "expf", LLVMBuildFNeg(f->b, x, ""))), "");
+        return LLVMBuildFDiv(f->b, one, r_add(f, one, emit_exp(f, LLVMBuildFNeg(f->b, x, ""))), "");
     case OPS_ACT_AFFINE: return r_add(f, r_mul(f, a, x), b);
     case OPS_ACT_LEAKYRELU: return fselect(f, LLVMRealOGE, x, zero, x, r_mul(f, a, x));
     case OPS_ACT_THRESHOLDEDRELU: return fselect(f, LLVMRealOGE, x, a, x, zero);
-    case OPS_ACT_SCALEDTANH: return r_mul(f, a, cg_libm_f32(f, "tanhf", r_mul(f, b, x)));
+    case OPS_ACT_SCALEDTANH: return r_mul(f, a, emit_tanh(f, r_mul(f, b, x)));
     case OPS_ACT_HARDSIGMOID: return cg_clip_elem(f, r_add(f, r_mul(f, a, x), b), zero, one);
     case OPS_ACT_ELU:
         return fselect(f, LLVMRealOGE, x, zero, x,
-                       r_mul(f, a, r_sub(f, cg_libm_f32(f, "expf", x), one)));
+                       r_mul(f, a, r_sub(f, emit_exp(f, x), one)));
     case OPS_ACT_SOFTSIGN: {
         LLVMValueRef ax = cg_intrinsic(f, "llvm.fabs", f->f32, &x, 1);
         return LLVMBuildFDiv(f->b, x, r_add(f, one, ax), "");
     }
-    case OPS_ACT_SOFTPLUS:
-        return cg_libm_f32(f, "logf", r_add(f, one, cg_libm_f32(f, "expf", x)));
+    case OPS_ACT_SOFTPLUS: { /* x > 0 ? x + log1p(e^-x) : log1p(e^x), no overflow */
+        LLVMValueRef ax = cg_intrinsic(f, "llvm.fabs", f->f32, &x, 1);
+        LLVMValueRef l = cg_libm_f32(f, "log1pf", emit_exp(f, LLVMBuildFNeg(f->b, ax, "")));
+        return r_add(f, fselect(f, LLVMRealOGT, x, zero, x, zero), l);
+    }
     }
     return x;
 }

@@ -126,7 +126,8 @@ float ops_rnn_act_apply(const ops_rnn_fn *fn, float x)
     case OPS_ACT_HARDSIGMOID: return fmaxf(0.0f, fminf(1.0f, a * x + b));
     case OPS_ACT_ELU: return x >= 0 ? x : a * (expf(x) - 1.0f);
     case OPS_ACT_SOFTSIGN: return x / (1.0f + fabsf(x));
-    case OPS_ACT_SOFTPLUS: return logf(1.0f + expf(x));
+    case OPS_ACT_SOFTPLUS: /* log(1 + e^x) without overflowing for large x */
+        return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
     }
     return x;
 }

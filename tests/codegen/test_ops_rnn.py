@@ -42,12 +42,12 @@ def rnd(*shape, scale=0.6):
 
 def rnn_case(op, name, S=4, B=3, I=3, H=5, layout=0, direction="forward", bias=True,
              lens=None, h0=False, c0=False, peep=False, w_input=False,
-             outputs=("Y", "Y_h", "Y_c"), **attrs):
+             outputs=("Y", "Y_h", "Y_c"), x_scale=1.5, **attrs):
     """(name, model, inputs): one `op` node n0; W, R, B, P initializers (W a
     graph input with w_input), X, sequence_lens, initial_h/c graph inputs."""
     D = 2 if direction == "bidirectional" else 1
     G = GATES[op]
-    x = rnd(B, S, I, scale=1.5) if layout else rnd(S, B, I, scale=1.5)
+    x = rnd(B, S, I, scale=x_scale) if layout else rnd(S, B, I, scale=x_scale)
     ins, inits = [("X", x)], []
     (ins if w_input else inits).append(("W", rnd(D, G * H, I)))
     inits.append(("R", rnd(D, G * H, H)))
@@ -109,6 +109,14 @@ def cases():
                    activations=["Relu", "Softsign"], lens=[4, 1, 3], h0=True)
     yield rnn_case("RNN", "rnn_reverse_thresholdedrelu_clip", direction="reverse",
                    activations=["ThresholdedRelu"], activation_alpha=[0.2], clip=1.1)
+    # pre-activations up to ~100: exp overflow and underflow, saturated tanh
+    yield rnn_case("LSTM", "lstm_saturating_gates", x_scale=150.0, peep=True,
+                   activations=["Sigmoid", "Tanh", "Elu"])
+    # (not Softplus: ORT computes log(1 + e^x) as written and overflows to
+    # Inf past x = 88, where Octet, as its Softplus op, stays finite)
+    yield rnn_case("GRU", "gru_saturating_lbr1", x_scale=150.0, linear_before_reset=1,
+                   activations=["HardSigmoid", "ScaledTanh"], activation_alpha=[0.3, 0.8],
+                   activation_beta=[0.5, 0.6])
     yield rnn_case("RNN", "rnn_tanh_w_input_layout1", layout=1, w_input=True, h0=True,
                    outputs=("Y", ""))
 
