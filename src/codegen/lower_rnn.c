@@ -35,6 +35,8 @@ typedef struct rnn_lower {
     int64_t S, B, I, H, G, GH;
     LLVMValueRef x, w, r, bias, lens, h0, c0, peep, y, yh, yc; /* NULL: absent */
     LLVMValueRef gx, gh, hs, cs, rh;                          /* workspace */
+    bool rkernel;        /* R constant: the recurrent products on the GEMM kernel */
+    uint64_t work;       /* bytes of the kernel's own workspace (at offset 0) */
 } rnn_lower;
 
 static LLVMValueRef r_mul(cg_fn *f, LLVMValueRef a, LLVMValueRef b)
@@ -170,39 +172,71 @@ static LLVMValueRef load_or0(cg_fn *f, LLVMValueRef base, LLVMValueRef idx)
     return base ? cg_load(f, f->f32, base, idx) : cg_f32c(f, 0);
 }
 
+/* The kernel GEMM y[m, n] = a[m, :] . b(:, n) (+ bias[n]) for M rows of K,
+ * N columns, b(k, n) = w[k*stride_k + n*stride_n] packed at compile time. */
+static oct_status emit_sgemm(rnn_lower *L, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
+                             LLVMValueRef y, int64_t ldy, const float *w, int64_t stride_k,
+                             int64_t stride_n, LLVMValueRef bias)
+{
+    cg_fn *f = L->f;
+    octk_sgemm g;
+    memset(&g, 0, sizeof g);
+    g.M = M;
+    g.N = N;
+    g.K = K;
+    g.lda = K;
+    g.ldy = ldy;
+    g.y_lo = -INFINITY;
+    g.y_hi = INFINITY;
+    size_t psize = octk_sgemm_packed_b_size(K, N);
+    float *packed = ir_alloc_array(f->ctx, 1, psize);
+    if (!packed)
+        return OCT_EINTERNAL;
+    octk_sgemm_pack_b(packed, w, 1.0f, K, N, stride_k, stride_n);
+    cg_kptr ptrs[5] = {{offsetof(octk_sgemm, a), a},
+                       {offsetof(octk_sgemm, y), y},
+                       {offsetof(octk_sgemm, b), cg_weight_data(f, packed, psize, NULL)},
+                       {offsetof(octk_sgemm, bias), bias ? bias : LLVMConstPointerNull(f->ptr)},
+                       {offsetof(octk_sgemm, work), cg_workspace(f, L->work)}};
+    cg_kernel_call(f, "sgemm", &g, sizeof g, ptrs, 5);
+    return OCT_OK;
+}
+
+/* GH[b, j] = Rb_d[j] + sum_k v[b*H + k] * R_d[j, k] for every batch row b
+ * and j in [j0, j1): one kernel GEMM (M = B) on the packed rows of R_d, or
+ * loops of dot products when R is not a constant. */
+static oct_status emit_recurrent(rnn_lower *L, int d, LLVMValueRef v, int64_t j0, int64_t j1)
+{
+    cg_fn *f = L->f;
+    int64_t H = L->H, GH = L->GH;
+    if (L->rkernel) {
+        const float *r = (const float *)L->n->in[2]->init->data + d * GH * H + j0 * H;
+        LLVMValueRef bias = L->bias ? cg_gep(f, f->f32, L->bias, cg_i64c(f, d * 2 * GH + GH + j0))
+                                    : NULL;
+        return emit_sgemm(L, L->B, j1 - j0, H, v, cg_gep(f, f->f32, L->gh, cg_i64c(f, j0)), GH, r,
+                          1, H, bias);
+    }
+    cg_loop lb, lj;
+    LLVMValueRef b = cg_loop_begin(f, &lb, L->B);
+    LLVMValueRef j = cg_add(f, cg_loop_begin(f, &lj, j1 - j0), cg_i64c(f, j0));
+    LLVMValueRef rb = L->bias ? cg_add(f, cg_i64c(f, d * 2 * GH + GH), j) : NULL;
+    LLVMValueRef s = emit_dot(f, L->r, cg_madd(f, j, H, cg_i64c(f, d * GH * H)), v,
+                              cg_mul(f, b, cg_i64c(f, H)), H, load_or0(f, L->bias, rb));
+    cg_store(f, f->f32, L->gh, cg_madd(f, b, GH, j), s);
+    cg_loop_end(f, &lj);
+    cg_loop_end(f, &lb);
+    return OCT_OK;
+}
+
 /* GX = X . W_d^T + Wb_d for every row of X (step 1 of the file comment). */
-static oct_status emit_projection(rnn_lower *L, int d, const cg_tensor *W, bool kernel,
-                                  uint64_t work_bytes)
+static oct_status emit_projection(rnn_lower *L, int d, bool kernel)
 {
     cg_fn *f = L->f;
     int64_t rows = L->S * L->B, I = L->I, GH = L->GH;
-    if (kernel) {
-        octk_sgemm a;
-        memset(&a, 0, sizeof a);
-        a.M = rows;
-        a.N = GH;
-        a.K = I;
-        a.lda = I;
-        a.ldy = GH;
-        a.y_lo = -INFINITY;
-        a.y_hi = INFINITY;
-        size_t psize = octk_sgemm_packed_b_size(I, GH);
-        float *packed = ir_alloc_array(f->ctx, 1, psize);
-        if (!packed)
-            return OCT_EINTERNAL;
-        const float *w = (const float *)W->value->init->data + d * GH * I;
-        octk_sgemm_pack_b(packed, w, 1.0f, I, GH, 1, I); /* b(k, n) = W[n, k] */
-        LLVMValueRef null = LLVMConstPointerNull(f->ptr);
-        cg_kptr ptrs[5] = {
-            {offsetof(octk_sgemm, a), L->x},
-            {offsetof(octk_sgemm, y), L->gx},
-            {offsetof(octk_sgemm, b), cg_weight_data(f, packed, psize, NULL)},
-            {offsetof(octk_sgemm, bias),
-             L->bias ? cg_gep(f, f->f32, L->bias, cg_i64c(f, d * 2 * GH)) : null},
-            {offsetof(octk_sgemm, work), cg_workspace(f, work_bytes)}};
-        cg_kernel_call(f, "sgemm", &a, sizeof a, ptrs, 5);
-        return OCT_OK;
-    }
+    if (kernel) /* b(k, n) = W_d[n, k] */
+        return emit_sgemm(L, rows, GH, I, L->x, L->gx, GH,
+                          (const float *)L->n->in[1]->init->data + d * GH * I, 1, I,
+                          L->bias ? cg_gep(f, f->f32, L->bias, cg_i64c(f, d * 2 * GH)) : NULL);
     cg_loop lr, lj;
     LLVMValueRef r = cg_loop_begin(f, &lr, rows);
     LLVMValueRef j = cg_loop_begin(f, &lj, GH);
@@ -213,21 +247,6 @@ static oct_status emit_projection(rnn_lower *L, int d, const cg_tensor *W, bool 
     cg_loop_end(f, &lj);
     cg_loop_end(f, &lr);
     return OCT_OK;
-}
-
-/* GH[j] = Rb_d[j] + sum_k v[vo + k] * R_d[j, k] for j in [j0, j1). */
-static void emit_recurrent(rnn_lower *L, int d, LLVMValueRef v, LLVMValueRef vo, int64_t j0,
-                           int64_t j1)
-{
-    cg_fn *f = L->f;
-    int64_t H = L->H, GH = L->GH;
-    cg_loop lj;
-    LLVMValueRef j = cg_add(f, cg_loop_begin(f, &lj, j1 - j0), cg_i64c(f, j0));
-    LLVMValueRef rb = L->bias ? cg_add(f, cg_i64c(f, d * 2 * GH + GH), j) : NULL;
-    LLVMValueRef s = emit_dot(f, L->r, cg_madd(f, j, H, cg_i64c(f, d * GH * H)), v, vo, H,
-                              load_or0(f, L->bias, rb));
-    cg_store(f, f->f32, L->gh, j, s);
-    cg_loop_end(f, &lj);
 }
 
 /* The offset (elements) of (t, b) rows: X and GX rows, Y rows, states. */
@@ -254,8 +273,9 @@ static LLVMValueRef state_row(rnn_lower *L, int d, LLVMValueRef b)
 }
 
 /* The gate math of one step over the H units of batch row b (state
- * offset so = b*H in the workspace), writing h, c and Y's row yo. */
-static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef so, LLVMValueRef yo)
+ * offset so = b*H, GH row gho = b*G*H), writing h, c and Y's row yo. */
+static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef gho, LLVMValueRef so,
+                       LLVMValueRef yo)
 {
     cg_fn *f = L->f;
     int64_t H = L->H;
@@ -264,7 +284,7 @@ static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef so, L
     LLVMValueRef j = cg_loop_begin(f, &lj, H);
     /* pre-activation of gate g at unit j */
 #define PRE(g) r_add(f, cg_load(f, f->f32, L->gx, cg_add(f, gxo, cg_madd(f, cg_i64c(f, g), H, j))), \
-                    cg_load(f, f->f32, L->gh, cg_madd(f, cg_i64c(f, g), H, j)))
+                    cg_load(f, f->f32, L->gh, cg_add(f, gho, cg_madd(f, cg_i64c(f, g), H, j))))
     LLVMValueRef hi = cg_add(f, so, j), hnew;
     LLVMValueRef hprev = cg_load(f, f->f32, L->hs, hi);
     if (L->n->op == IR_OP_RNN) {
@@ -274,7 +294,8 @@ static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef so, L
         LLVMValueRef pre;
         if (L->p.linear_before_reset) {
             LLVMValueRef xh = cg_load(f, f->f32, L->gx, cg_add(f, gxo, cg_madd(f, cg_i64c(f, 2), H, j)));
-            pre = r_add(f, xh, r_mul(f, r, cg_load(f, f->f32, L->gh, cg_madd(f, cg_i64c(f, 2), H, j))));
+            pre = r_add(f, xh, r_mul(f, r, cg_load(f, f->f32, L->gh,
+                                                   cg_add(f, gho, cg_madd(f, cg_i64c(f, 2), H, j)))));
         } else {
             pre = PRE(2);
         }
@@ -317,60 +338,96 @@ static void rnn_endif(cg_fn *f, LLVMBasicBlockRef done)
     LLVMPositionBuilderAtEnd(f->b, done);
 }
 
-/* Steps of direction d for every batch row (step 2 of the file comment). */
-static void emit_direction(rnn_lower *L, int d)
+/* sequence_lens[b] clamped to [0, S] (the interpreter reports the rest),
+ * or S without it. */
+static LLVMValueRef emit_len(rnn_lower *L, LLVMValueRef b)
 {
     cg_fn *f = L->f;
-    int64_t H = L->H, S = L->S;
+    LLVMValueRef len = cg_i64c(f, L->S);
+    if (!L->lens)
+        return len;
+    LLVMValueRef v = LLVMBuildSExt(f->b, cg_load(f, f->i32, L->lens, b), f->i64, "");
+    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, 0), ""),
+                        cg_i64c(f, 0), v, "");
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, v, len, ""), len, v, "");
+}
+
+/* The time index of `step` for a row of length len: step, or len-1-step
+ * going back; 0 for a step past len (whose results are not used). */
+static LLVMValueRef emit_time(rnn_lower *L, bool back, LLVMValueRef step, LLVMValueRef len)
+{
+    cg_fn *f = L->f;
+    LLVMValueRef t = back ? LLVMBuildNSWSub(f->b, cg_add(f, len, cg_i64c(f, -1)), step, "") : step;
+    return LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, step, len, ""), t,
+                           cg_i64c(f, 0), "");
+}
+
+/* Steps of direction d (step 2 of the file comment): per step, the
+ * recurrent products of every batch row at once, then the gate math of the
+ * rows whose sequence is still running. */
+static oct_status emit_direction(rnn_lower *L, int d)
+{
+    cg_fn *f = L->f;
+    int64_t H = L->H, S = L->S, GH = L->GH;
     bool back = d == 1 || L->p.reverse;
+    oct_status st;
     cg_loop lb, lt, lj;
-    LLVMValueRef b = cg_loop_begin(f, &lb, L->B);
-    LLVMValueRef so = cg_mul(f, b, cg_i64c(f, H));
-    LLVMValueRef len = cg_i64c(f, S);
-    if (L->lens) { /* clamped to [0, S]: the interpreter reports the rest */
-        LLVMValueRef v = LLVMBuildSExt(f->b, cg_load(f, f->i32, L->lens, b), f->i64, "");
-        v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, 0), ""),
-                            cg_i64c(f, 0), v, "");
-        len = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, v, len, ""), len, v, "");
-    }
     /* initial state */
-    LLVMValueRef st = state_row(L, d, b);
+    LLVMValueRef b = cg_loop_begin(f, &lb, L->B);
+    LLVMValueRef so = cg_mul(f, b, cg_i64c(f, H)), sr = state_row(L, d, b);
     LLVMValueRef j = cg_loop_begin(f, &lj, H);
-    cg_store(f, f->f32, L->hs, cg_add(f, so, j), load_or0(f, L->h0, L->h0 ? cg_add(f, st, j) : NULL));
+    cg_store(f, f->f32, L->hs, cg_add(f, so, j), load_or0(f, L->h0, L->h0 ? cg_add(f, sr, j) : NULL));
     if (L->n->op == IR_OP_LSTM)
         cg_store(f, f->f32, L->cs, cg_add(f, so, j),
-                 load_or0(f, L->c0, L->c0 ? cg_add(f, st, j) : NULL));
+                 load_or0(f, L->c0, L->c0 ? cg_add(f, sr, j) : NULL));
     cg_loop_end(f, &lj);
+    cg_loop_end(f, &lb);
 
     LLVMValueRef step = cg_loop_begin(f, &lt, S);
-    LLVMBasicBlockRef done = rnn_if(f, LLVMBuildICmp(f->b, LLVMIntSLT, step, len, ""));
-    LLVMValueRef t = back ? LLVMBuildNSWSub(f->b, cg_add(f, len, cg_i64c(f, -1)), step, "") : step;
-    LLVMValueRef gxo = cg_mul(f, row_of(L, t, b), cg_i64c(f, L->GH));
     if (L->n->op == IR_OP_GRU && !L->p.linear_before_reset) {
         /* z and r from H, then the h gate from r*H */
-        emit_recurrent(L, d, L->hs, so, 0, 2 * H);
+        if ((st = emit_recurrent(L, d, L->hs, 0, 2 * H)))
+            return st;
+        b = cg_loop_begin(f, &lb, L->B);
+        LLVMValueRef t = emit_time(L, back, step, emit_len(L, b));
+        LLVMValueRef gxo = cg_mul(f, row_of(L, t, b), cg_i64c(f, GH));
+        so = cg_mul(f, b, cg_i64c(f, H));
         j = cg_loop_begin(f, &lj, H);
         LLVMValueRef pre = r_add(f, cg_load(f, f->f32, L->gx, cg_add(f, gxo, cg_add(f, cg_i64c(f, H), j))),
-                                cg_load(f, f->f32, L->gh, cg_add(f, cg_i64c(f, H), j)));
+                                 cg_load(f, f->f32, L->gh, cg_add(f, cg_mul(f, b, cg_i64c(f, GH)),
+                                                                  cg_add(f, cg_i64c(f, H), j))));
         LLVMValueRef r = gate(L, d, 0, pre);
-        cg_store(f, f->f32, L->rh, j, r_mul(f, r, cg_load(f, f->f32, L->hs, cg_add(f, so, j))));
+        cg_store(f, f->f32, L->rh, cg_add(f, so, j),
+                 r_mul(f, r, cg_load(f, f->f32, L->hs, cg_add(f, so, j))));
         cg_loop_end(f, &lj);
-        emit_recurrent(L, d, L->rh, cg_i64c(f, 0), 2 * H, 3 * H);
-    } else {
-        emit_recurrent(L, d, L->hs, so, 0, L->GH);
+        cg_loop_end(f, &lb);
+        if ((st = emit_recurrent(L, d, L->rh, 2 * H, 3 * H)))
+            return st;
+    } else if ((st = emit_recurrent(L, d, L->hs, 0, GH))) {
+        return st;
     }
-    emit_units(L, d, gxo, so, L->y ? y_row(L, t, d, b) : NULL);
+    b = cg_loop_begin(f, &lb, L->B);
+    LLVMValueRef len = emit_len(L, b);
+    LLVMBasicBlockRef done = rnn_if(f, LLVMBuildICmp(f->b, LLVMIntSLT, step, len, ""));
+    LLVMValueRef t = emit_time(L, back, step, len);
+    emit_units(L, d, cg_mul(f, row_of(L, t, b), cg_i64c(f, GH)), cg_mul(f, b, cg_i64c(f, GH)),
+               cg_mul(f, b, cg_i64c(f, H)), L->y ? y_row(L, t, d, b) : NULL);
     rnn_endif(f, done);
+    cg_loop_end(f, &lb);
     cg_loop_end(f, &lt);
 
     /* final state */
+    b = cg_loop_begin(f, &lb, L->B);
+    so = cg_mul(f, b, cg_i64c(f, H));
+    sr = state_row(L, d, b);
     j = cg_loop_begin(f, &lj, H);
     if (L->yh)
-        cg_store(f, f->f32, L->yh, cg_add(f, st, j), cg_load(f, f->f32, L->hs, cg_add(f, so, j)));
+        cg_store(f, f->f32, L->yh, cg_add(f, sr, j), cg_load(f, f->f32, L->hs, cg_add(f, so, j)));
     if (L->yc)
-        cg_store(f, f->f32, L->yc, cg_add(f, st, j), cg_load(f, f->f32, L->cs, cg_add(f, so, j)));
+        cg_store(f, f->f32, L->yc, cg_add(f, sr, j), cg_load(f, f->f32, L->cs, cg_add(f, so, j)));
     cg_loop_end(f, &lj);
     cg_loop_end(f, &lb);
+    return OCT_OK;
 }
 
 static uint64_t align_up(uint64_t v)
@@ -419,24 +476,30 @@ oct_status cg_lower_rnn(cg_fn *f, const ir_node *n)
     L.yh = out[1] ? cg_ptr(f, out[1]) : NULL;
     L.yc = out[2] && n->op == IR_OP_LSTM ? cg_ptr(f, out[2]) : NULL;
 
-    /* the kernel's GEMM when W is a constant float32 and the target has it */
-    bool kernel = cg_kernels_available(f) && W->value && W->value->init &&
-                  W->value->init->dtype == IR_DT_FLOAT && L.S * L.B > 0 && L.I > 0;
-    uint64_t work = 0;
-    if (kernel) {
-        octk_sgemm a;
-        memset(&a, 0, sizeof a);
-        a.M = L.S * L.B;
-        a.N = L.GH;
-        a.K = L.I;
-        a.lda = L.I;
-        a.ldy = L.GH;
-        work = align_up(octk_sgemm_work_size(&a));
+    /* the kernel's GEMM for the products with a constant float32 W or R */
+    bool kernels = cg_kernels_available(f) && L.S * L.B > 0 && L.I > 0;
+    bool wkernel = kernels && W->value && W->value->init && W->value->init->dtype == IR_DT_FLOAT;
+    L.rkernel = kernels && R->value && R->value->init && R->value->init->dtype == IR_DT_FLOAT;
+    if (wkernel || L.rkernel) {
+        /* the largest workspace of the GEMMs emitted below */
+        const int64_t shapes[4][3] = {{L.S * L.B, L.GH, L.I}, {L.B, L.GH, L.H},
+                                      {L.B, 2 * L.H, L.H}, {L.B, L.H, L.H}};
+        for (int k = 0; k < 4; k++) {
+            octk_sgemm a;
+            memset(&a, 0, sizeof a);
+            a.M = shapes[k][0];
+            a.N = shapes[k][1];
+            a.K = shapes[k][2];
+            a.lda = a.K;
+            a.ldy = L.GH;
+            uint64_t w = align_up(octk_sgemm_work_size(&a));
+            L.work = w > L.work ? w : L.work;
+        }
     }
-    uint64_t fl = sizeof(float);
-    uint64_t o_gx = work, o_gh = o_gx + align_up((uint64_t)(L.S * L.B * L.GH) * fl);
-    uint64_t o_h = o_gh + align_up((uint64_t)L.GH * fl), o_c = o_h + align_up((uint64_t)(L.B * L.H) * fl);
-    uint64_t o_rh = o_c + align_up((uint64_t)(L.B * L.H) * fl), total = o_rh + align_up((uint64_t)L.H * fl);
+    uint64_t fl = sizeof(float), bh = align_up((uint64_t)(L.B * L.H) * fl);
+    uint64_t o_gx = L.work, o_gh = o_gx + align_up((uint64_t)(L.S * L.B * L.GH) * fl);
+    uint64_t o_h = o_gh + align_up((uint64_t)(L.B * L.GH) * fl), o_c = o_h + bh;
+    uint64_t o_rh = o_c + bh, total = o_rh + bh;
     LLVMValueRef base = cg_workspace(f, total);
     L.gx = cg_gep(f, f->i8, base, cg_i64c(f, (int64_t)o_gx));
     L.gh = cg_gep(f, f->i8, base, cg_i64c(f, (int64_t)o_gh));
@@ -450,12 +513,13 @@ oct_status cg_lower_rnn(cg_fn *f, const ir_node *n)
         cg_store(f, f->f32, L.y, i, cg_f32c(f, 0));
         cg_loop_end(f, &lz);
     }
-    for (int d = 0; d < L.p.dirs; d++) {
-        if ((st = emit_projection(&L, d, W, kernel, work)))
+    for (int d = 0; d < L.p.dirs; d++)
+        if ((st = emit_projection(&L, d, wkernel)) || (st = emit_direction(&L, d)))
             return st;
-        emit_direction(&L, d);
-    }
-    cg_report(f, n, kernel ? "octk_sgemm + loops" : "loops",
-              kernel ? "f32 FMA input projection, recurrent loops" : "f32 loops");
+    cg_report(f, n, wkernel || L.rkernel ? "octk_sgemm + loops" : "loops",
+              wkernel && L.rkernel ? "f32 FMA input projection and recurrent GEMMs"
+              : wkernel           ? "f32 FMA input projection, recurrent dot products"
+              : L.rkernel         ? "input projection dot products, f32 FMA recurrent GEMMs"
+                                  : "f32 loops");
     return OCT_OK;
 }
