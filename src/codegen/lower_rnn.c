@@ -6,15 +6,18 @@
  *      row order, so layout 1 needs no transpose): one call of the kernel
  *      library's GEMM on W_d^T packed at compile time when W is a constant
  *      and the target has the kernels, else loops of dot products;
- *   2. per batch row b, a loop over the steps t < sequence_lens[b] (in
- *      reverse for the reverse direction): the recurrent product
- *      GH = H.R_d^T + Rb_d as dot products over contiguous rows of R, then
- *      one loop over the H units with the gate math fused (clip,
- *      activations, peepholes, the cell and hidden update), writing the
- *      state in place and the step's row of Y.
+ *   2. a loop over the steps: the recurrent product of every batch row,
+ *      GH[B, G*H] = H[B, H] . R_d^T + Rb_d, as one kernel GEMM on R_d^T
+ *      packed at compile time (M = B; GRU without linear_before_reset in
+ *      two: z and r, then the h gate from r*H) when R is a constant, else
+ *      dot products over contiguous rows of R; then, for each row b whose
+ *      sequence_lens[b] the step has not reached (time t = step, or
+ *      len-1-step in reverse), one loop over the H units with the gate
+ *      math fused (clip, activations, peepholes, the cell and hidden
+ *      update), writing the state in place and the step's row of Y.
  * Y is zeroed first (its rows past each length stay 0); Y_h and Y_c get
- * the final state.  The workspace holds the GEMM's own scratch, GX (S*B*G*H
- * floats), GH (G*H) and the states (B*H each, plus H for GRU's r*H).
+ * the final state.  The workspace holds the GEMMs' own scratch, GX (S*B*G*H
+ * floats), GH (B*G*H) and the states H, C and GRU's r*H (B*H each).
  * Float numerics: dot products carry reassoc+contract (FMA, reordered
  * sums), exp and tanh are the kernel library's (emit_exp, emit_tanh),
  * Softplus calls log1pf, so results match the interpreter within the float
@@ -466,9 +469,19 @@ oct_status cg_lower_rnn(cg_fn *f, const ir_node *n)
     L.H = R->dims[2];
     L.G = L.p.gates;
     L.GH = L.G * L.H;
-    if (W->dims[1] != L.GH || W->dims[2] != L.I || R->dims[1] != L.GH)
+    /* element counts every input must have (shape inference checked the
+     * dims; this keeps the generated code inside its buffers regardless) */
+    int64_t D = L.p.dirs, H = L.H;
+    const int64_t want[8] = {-1, D * L.GH * L.I, D * L.GH * H, D * 2 * L.GH, L.B,
+                             D * L.B * H, D * L.B * H, D * 3 * H};
+    if (W->dims[1] != L.GH || W->dims[2] != L.I || (L.p.hidden >= 0 && L.p.hidden != H))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: W or R does not match X and hidden_size");
-    LLVMValueRef *ptr[11] = {&L.x, &L.w, &L.r, &L.bias, &L.lens, &L.h0, &L.c0, &L.peep};
+    for (int i = 1; i < 8; i++)
+        if (in[i] && (int64_t)in[i]->nelems != want[i])
+            return oct_input_error(f->ctx, OCT_EINPUT, n, i,
+                                   "compile: %lld elements, expected %lld",
+                                   (long long)in[i]->nelems, (long long)want[i]);
+    LLVMValueRef *ptr[8] = {&L.x, &L.w, &L.r, &L.bias, &L.lens, &L.h0, &L.c0, &L.peep};
     for (int i = 0; i < 8; i++)
         if (in[i] && (n->op == IR_OP_LSTM || i < 6))
             *ptr[i] = cg_ptr(f, in[i]);
