@@ -14,7 +14,7 @@ its layout-0 twin: the same node without `layout`, X and the initial
 states transposed in, the outputs transposed back, which is what the
 spec defines layout=1 to be.  Then the diagnostics: a W of the wrong shape and an
 unknown activation name the node and the input, and exit non-zero.
-Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
+Then a larger LSTM on the JIT with two threads.  Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
 leave the LSTM in float (its neighbours get Q/DQ), and the quantized
 model compiled must match ONNX Runtime running the same QDQ file.
 
@@ -173,6 +173,23 @@ def diagnostics(d):
           % (p.returncode, p.stderr.strip()))
 
 
+def threads(d):
+    """A larger bidirectional LSTM on the JIT with a 2-thread pool (the
+    kernel GEMMs inside the step loop split over it) against ORT."""
+    name, m, ins = rnn_case("LSTM", "lstm_h64_threads", S=20, B=3, I=32, H=64,
+                            direction="bidirectional", lens=[20, 7, 13], h0=True, c0=True)
+    path = os.path.join(d, name + ".onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    who, want = cgutil.oracle(path, ins)
+    p, got = cgutil.run_octet(path, ins, ["--jit", "--threads", "2"])
+    check(got is not None, "%s: run --jit --threads 2 runs it %s" % (name, p.stderr.strip()))
+    if got is not None:
+        test_ops_index.compare_all("%s: --jit --threads 2 vs %s," % (name, who),
+                                   [o.name for o in m.graph.output],
+                                   [got[cgutil.safe_name(o.name)] for o in m.graph.output], want)
+
+
 def quantize_around_lstm(d):
     S, B, I, H = 6, 1, 8, 16
     nodes = [helper.make_node("MatMul", ["x", "wi"], ["xi"], name="proj"),
@@ -216,6 +233,7 @@ def main():
             layout1 = any(a.name == "layout" and a.i == 1 for a in m.graph.node[0].attribute)
             run_case(d, name, m, inputs, layout0_oracle if layout1 else cgutil.oracle)
         diagnostics(d)
+        threads(d)
         quantize_around_lstm(d)
     print("%d failure(s)" % test_ops_index.failures)
     return 1 if test_ops_index.failures else 0
