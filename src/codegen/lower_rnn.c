@@ -16,7 +16,7 @@
  *      math fused (clip, activations, peepholes, the cell and hidden
  *      update), writing the state in place and the step's row of Y.
  * Y is zeroed first (its rows past each length stay 0); Y_h and Y_c get
- * the final state.  The workspace holds the GEMMs' own scratch, GX (S*B*G*H
+ * the final state (0 for an empty sequence, as the interpreter).  The workspace holds the GEMMs' own scratch, GX (S*B*G*H
  * floats), GH (B*G*H) and the states H, C and GRU's r*H (B*H each).
  * Float numerics: dot products carry reassoc+contract (FMA, reordered
  * sums), exp and tanh are the kernel library's (emit_exp, emit_tanh),
@@ -419,15 +419,20 @@ static oct_status emit_direction(rnn_lower *L, int d)
     cg_loop_end(f, &lb);
     cg_loop_end(f, &lt);
 
-    /* final state */
+    /* final state; 0 for an empty sequence (as the interpreter) */
     b = cg_loop_begin(f, &lb, L->B);
     so = cg_mul(f, b, cg_i64c(f, H));
     sr = state_row(L, d, b);
+    LLVMValueRef ran = LLVMBuildICmp(f->b, LLVMIntSGT, emit_len(L, b), cg_i64c(f, 0), "");
     j = cg_loop_begin(f, &lj, H);
     if (L->yh)
-        cg_store(f, f->f32, L->yh, cg_add(f, sr, j), cg_load(f, f->f32, L->hs, cg_add(f, so, j)));
+        cg_store(f, f->f32, L->yh, cg_add(f, sr, j),
+                 LLVMBuildSelect(f->b, ran, cg_load(f, f->f32, L->hs, cg_add(f, so, j)),
+                                 cg_f32c(f, 0), ""));
     if (L->yc)
-        cg_store(f, f->f32, L->yc, cg_add(f, sr, j), cg_load(f, f->f32, L->cs, cg_add(f, so, j)));
+        cg_store(f, f->f32, L->yc, cg_add(f, sr, j),
+                 LLVMBuildSelect(f->b, ran, cg_load(f, f->f32, L->cs, cg_add(f, so, j)),
+                                 cg_f32c(f, 0), ""));
     cg_loop_end(f, &lj);
     cg_loop_end(f, &lb);
     return OCT_OK;

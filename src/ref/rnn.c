@@ -13,7 +13,8 @@
  * clip clamps every activation's input to [-clip, clip].  The reverse
  * direction (and the second of bidirectional) walks t = len-1 .. 0, len =
  * sequence_lens[b] (S without it); Y is 0 at t >= len, Y_h and Y_c hold
- * the state after the last step (the initial state when len is 0).  Dot
+ * the state after the last step, and 0 when len is 0 (as ONNX Runtime;
+ * the spec does not say).  Dot
  * products accumulate in double and round once to float32; the gate
  * arithmetic is float32.  Attributes resolve in ops_rnn_plan_of, shapes
  * are checked by ops_shape_rnn (src/ops/shape_rnn.c).
@@ -137,6 +138,8 @@ static void run_row(const rnn_io *io, int d, int64_t b, int64_t len, float *scra
         if (io->y)
             memcpy(io->y + y_at(io, t, d, b), h, (size_t)H * sizeof *h);
     }
+    if (len == 0) /* Y_h, Y_c stay 0, as ONNX Runtime gives */
+        return;
     if (io->yh)
         memcpy(io->yh + state_at(io, d, b), h, (size_t)H * sizeof *h);
     if (io->yc)

@@ -83,6 +83,12 @@ def rnn_case(op, name, S=4, B=3, I=3, H=5, layout=0, direction="forward", bias=T
 def cases():
     yield rnn_case("LSTM", "lstm_bidir_lens_states_peep", direction="bidirectional",
                    lens=[4, 2, 3], h0=True, c0=True, peep=True)
+    # a sequence of length 0: Y_h and Y_c are 0 there (ORT's choice)
+    yield rnn_case("LSTM", "lstm_bidir_empty_sequence", direction="bidirectional",
+                   lens=[4, 0, 2], h0=True, c0=True)
+    yield rnn_case("GRU", "gru_reverse_empty_sequence", direction="reverse", lens=[0, 3, 1],
+                   h0=True)
+    yield rnn_case("RNN", "rnn_empty_sequence", lens=[2, 0, 4], h0=True)
     yield rnn_case("LSTM", "lstm_reverse_clip_input_forget", direction="reverse", clip=0.7,
                    input_forget=1, h0=True, lens=[1, 4, 3])
     yield rnn_case("LSTM", "lstm_activations_bidir", direction="bidirectional", c0=True,
