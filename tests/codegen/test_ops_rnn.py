@@ -16,7 +16,8 @@ spec defines layout=1 to be.  Then the diagnostics: a W of the wrong shape and a
 unknown activation name the node and the input, and exit non-zero.
 Then a larger LSTM on the JIT with two threads.  Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
 leave the LSTM in float (its neighbours get Q/DQ), and the quantized
-model compiled must match ONNX Runtime running the same QDQ file.
+model compiled must match ONNX Runtime running the same QDQ file; the
+same with --precision=fp8, which raises the model's opset past the LSTM.
 
 usage: test_ops_rnn.py"""
 import os
@@ -231,6 +232,24 @@ def quantize_around_lstm(d):
           "the LSTM stays float between quantized neighbours")
     x = rng.normal(0, 1, (S, B, I)).astype(np.float32)
     run_case(d, "lstmq_qdq", q, [("x", x)])
+    # FP8 needs opset 19: the opset upgrade must carry the LSTM (17 -> 19)
+    fp8 = os.path.join(d, "lstmq.fp8.onnx")
+    p = subprocess.run([cgutil.OCTET, "quantize", src, "--calib", calib, "-o", fp8,
+                        "--precision=fp8", "--progress=none"], capture_output=True, text=True)
+    check(p.returncode == 0, "octet quantize --precision=fp8 raises the opset past the LSTM "
+          "(exit %d: %s)" % (p.returncode, p.stderr.strip()[-300:]))
+    if p.returncode == 0:
+        run_case(d, "lstmq_fp8", onnx.load(fp8), [("x", x)], oracle=ort_unoptimized)
+
+
+def ort_unoptimized(path, inputs):
+    """ORT with its graph optimizations off: they fuse FP8 Q/DQ around a
+    MatMul into MatMulIntegerToFloat, which ORT then refuses for FP8."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return "onnxruntime (no graph optimization)", s.run(None, dict(inputs))
 
 
 def main():
