@@ -14,7 +14,8 @@ its layout-0 twin: the same node without `layout`, X and the initial
 states transposed in, the outputs transposed back, which is what the
 spec defines layout=1 to be.  Then the diagnostics: a W of the wrong shape and an
 unknown activation name the node and the input, and exit non-zero.
-Then a larger LSTM on the JIT with two threads.  Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
+Then a larger LSTM on the JIT with two threads, and a layout=1 LSTM
+compiled once for a symbolic batch and run at two batch sizes.  Last, `octet quantize` on MatMul -> LSTM -> Gemm: it must not fail, must
 leave the LSTM in float (its neighbours get Q/DQ), and the quantized
 model compiled must match ONNX Runtime running the same QDQ file; the
 same with --precision=fp8, which raises the model's opset past the LSTM.
@@ -140,7 +141,11 @@ def layout0_oracle(path, inputs):
     for vi in m.graph.input:
         if vi.name in ("X", "initial_h", "initial_c"):
             dims = vi.type.tensor_type.shape.dim
-            dims[0].dim_value, dims[1].dim_value = dims[1].dim_value, dims[0].dim_value
+            first, second = onnx.TensorShapeProto.Dimension(), onnx.TensorShapeProto.Dimension()
+            first.CopyFrom(dims[1])
+            second.CopyFrom(dims[0])
+            dims[0].CopyFrom(first)
+            dims[1].CopyFrom(second)
     feeds = {n: (a.transpose(1, 0, 2) if n in ("X", "initial_h", "initial_c") else a)
              for n, a in inputs}
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -195,6 +200,34 @@ def threads(d):
         test_ops_index.compare_all("%s: --jit --threads 2 vs %s," % (name, who),
                                    [o.name for o in m.graph.output],
                                    [got[cgutil.safe_name(o.name)] for o in m.graph.output], want)
+
+
+def symbolic_batch(d):
+    """layout=1 puts the batch first: a symbolic batch compiles once (the
+    batch proof's rule for recurrent layers) and `octet run X.so` runs it
+    at batch 3 and 1, against ORT on the layout-0 twin."""
+    name, m, ins = rnn_case("LSTM", "lstm_symbolic_batch", layout=1, B=3,
+                            direction="bidirectional", h0=True, c0=True, lens=[4, 2, 3], peep=True)
+    for vi in m.graph.input:
+        vi.type.tensor_type.shape.dim[0].dim_param = "N"
+    path, base = os.path.join(d, name + ".onnx"), os.path.join(d, name)
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    p = subprocess.run([cgutil.OCTET, "compile", path, "-o", base, "--emit=so"],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, "%s: compiles with batch N (exit %d: %s)"
+          % (name, p.returncode, p.stderr.strip()))
+    if p.returncode:
+        return
+    for batch in (3, 1):
+        feed = [(n, a[:batch]) for n, a in ins]
+        who, want = layout0_oracle(path, feed)
+        got, out = cgutil.run_octet(base + ".so", feed)
+        check(out is not None, "%s: octet run X.so at batch %d %s" % (name, batch, got.stderr.strip()))
+        if out is not None:
+            test_ops_index.compare_all("%s at batch %d: compiled vs %s," % (name, batch, who),
+                                       [o.name for o in m.graph.output],
+                                       [out[cgutil.safe_name(o.name)] for o in m.graph.output], want)
 
 
 def quantize_around_lstm(d):
@@ -259,6 +292,7 @@ def main():
             run_case(d, name, m, inputs, layout0_oracle if layout1 else cgutil.oracle)
         diagnostics(d)
         threads(d)
+        symbolic_batch(d)
         quantize_around_lstm(d)
     print("%d failure(s)" % test_ops_index.failures)
     return 1 if test_ops_index.failures else 0
