@@ -275,6 +275,27 @@ static LLVMValueRef state_row(rnn_lower *L, int d, LLVMValueRef b)
     return cg_mul(f, r, cg_i64c(f, L->H));
 }
 
+/* GX[gxo + g*H + j] (+ GH[gho + g*H + j] with rec): gate g's pre-activation
+ * parts at unit j. */
+static LLVMValueRef pre_of(rnn_lower *L, LLVMValueRef gxo, LLVMValueRef gho, int g, LLVMValueRef j,
+                           bool rec)
+{
+    cg_fn *f = L->f;
+    LLVMValueRef off = cg_madd(f, cg_i64c(f, g), L->H, j);
+    LLVMValueRef x = cg_load(f, f->f32, L->gx, cg_add(f, gxo, off));
+    return rec ? r_add(f, x, cg_load(f, f->f32, L->gh, cg_add(f, gho, off))) : x;
+}
+
+/* P_d[k*H + j] * c (LSTM's peephole k of i o f), or 0 without P. */
+static LLVMValueRef peep_of(rnn_lower *L, int d, int k, LLVMValueRef j, LLVMValueRef c)
+{
+    cg_fn *f = L->f;
+    if (!L->peep)
+        return cg_f32c(f, 0);
+    LLVMValueRef idx = cg_add(f, cg_i64c(f, (d * 3 + k) * L->H), j);
+    return r_mul(f, cg_load(f, f->f32, L->peep, idx), c);
+}
+
 /* The gate math of one step over the H units of batch row b (state
  * offset so = b*H, GH row gho = b*G*H), writing h, c and Y's row yo. */
 static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef gho, LLVMValueRef so,
@@ -285,41 +306,38 @@ static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef gho, 
     LLVMValueRef one = cg_f32c(f, 1);
     cg_loop lj;
     LLVMValueRef j = cg_loop_begin(f, &lj, H);
-    /* pre-activation of gate g at unit j */
-#define PRE(g) r_add(f, cg_load(f, f->f32, L->gx, cg_add(f, gxo, cg_madd(f, cg_i64c(f, g), H, j))), \
-                    cg_load(f, f->f32, L->gh, cg_add(f, gho, cg_madd(f, cg_i64c(f, g), H, j))))
     LLVMValueRef hi = cg_add(f, so, j), hnew;
     LLVMValueRef hprev = cg_load(f, f->f32, L->hs, hi);
     if (L->n->op == IR_OP_RNN) {
-        hnew = gate(L, d, 0, PRE(0));
+        hnew = gate(L, d, 0, pre_of(L, gxo, gho, 0, j, true));
     } else if (L->n->op == IR_OP_GRU) {
-        LLVMValueRef z = gate(L, d, 0, PRE(0)), r = gate(L, d, 0, PRE(1));
+        LLVMValueRef z = gate(L, d, 0, pre_of(L, gxo, gho, 0, j, true));
+        LLVMValueRef r = gate(L, d, 0, pre_of(L, gxo, gho, 1, j, true));
         LLVMValueRef pre;
-        if (L->p.linear_before_reset) {
-            LLVMValueRef xh = cg_load(f, f->f32, L->gx, cg_add(f, gxo, cg_madd(f, cg_i64c(f, 2), H, j)));
-            pre = r_add(f, xh, r_mul(f, r, cg_load(f, f->f32, L->gh,
-                                                   cg_add(f, gho, cg_madd(f, cg_i64c(f, 2), H, j)))));
-        } else {
-            pre = PRE(2);
+        if (L->p.linear_before_reset) { /* Xt.Wh^T + Wbh + r * (H.Rh^T + Rbh) */
+            LLVMValueRef hrec = cg_load(f, f->f32, L->gh,
+                                        cg_add(f, gho, cg_madd(f, cg_i64c(f, 2), H, j)));
+            pre = r_add(f, pre_of(L, gxo, gho, 2, j, false), r_mul(f, r, hrec));
+        } else { /* GH's h gate already holds (r*H).Rh^T + Rbh */
+            pre = pre_of(L, gxo, gho, 2, j, true);
         }
         LLVMValueRef nt = gate(L, d, 1, pre);
         hnew = r_add(f, r_mul(f, r_sub(f, one, z), nt), r_mul(f, z, hprev));
-    } else { /* LSTM: i o f c, peepholes P[iof] */
+    } else { /* LSTM: gates i o f c, peepholes P[iof] */
         LLVMValueRef cprev = cg_load(f, f->f32, L->cs, hi);
-        LLVMValueRef pb = cg_i64c(f, d * 3 * H);
-#define PEEP(k, c) (L->peep ? r_mul(f, cg_load(f, f->f32, L->peep, cg_add(f, pb, cg_madd(f, cg_i64c(f, k), H, j))), c) \
-                            : cg_f32c(f, 0))
-        LLVMValueRef it = gate(L, d, 0, r_add(f, PRE(0), PEEP(0, cprev)));
-        LLVMValueRef ft = L->p.input_forget ? r_sub(f, one, it)
-                                            : gate(L, d, 0, r_add(f, PRE(2), PEEP(2, cprev)));
-        LLVMValueRef ct = gate(L, d, 1, PRE(3));
+        LLVMValueRef it = gate(L, d, 0, r_add(f, pre_of(L, gxo, gho, 0, j, true),
+                                              peep_of(L, d, 0, j, cprev)));
+        LLVMValueRef ft = L->p.input_forget
+                              ? r_sub(f, one, it)
+                              : gate(L, d, 0, r_add(f, pre_of(L, gxo, gho, 2, j, true),
+                                                    peep_of(L, d, 2, j, cprev)));
+        LLVMValueRef ct = gate(L, d, 1, pre_of(L, gxo, gho, 3, j, true));
         LLVMValueRef cnew = r_add(f, r_mul(f, ft, cprev), r_mul(f, it, ct));
         cg_store(f, f->f32, L->cs, hi, cnew);
-        LLVMValueRef ot = gate(L, d, 0, r_add(f, PRE(1), PEEP(1, cnew)));
+        LLVMValueRef ot = gate(L, d, 0, r_add(f, pre_of(L, gxo, gho, 1, j, true),
+                                              peep_of(L, d, 1, j, cnew)));
         hnew = r_mul(f, ot, emit_act(f, &L->p.act[d][2], cnew));
-#undef PEEP
     }
-#undef PRE
     cg_store(f, f->f32, L->hs, hi, hnew);
     if (L->y)
         cg_store(f, f->f32, L->y, cg_add(f, yo, j), hnew);
