@@ -37,6 +37,9 @@
  *                         and axis 0 (an embedding lookup)
  *   Reshape               output batched (the shape check): row-major
  *                         order keeps each item's block in place
+ *   RNN, GRU, LSTM        layout 1 (X [batch, S, I]): X batched, and
+ *                         sequence_lens and the initial states too when
+ *                         present; W, R, B and P unbatched
  * Every other op with a batched input (DynamicQuantizeLinear, whose scale
  * spans the batch, Shape, ...) fails the proof.
  */
@@ -389,6 +392,23 @@ static const char *rule_gather(const walk *w)
     return "it gathers along the batch axis";
 }
 
+/* Recurrent layers (issue 19): with layout 1 every input and output but
+ * the weights has the batch first, and each batch row runs alone. */
+static const char *rule_rnn(const walk *w)
+{
+    if (ir_attr_int(w->n, "layout", 0) != 1)
+        return "with layout 0 the batch is its axis 1";
+    if (!in_batched(w, 0))
+        return "its data input is not batched";
+    for (int i = 1; i < w->n->n_in; i++) {
+        bool per_row = i == 4 || i == 5 || i == 6; /* sequence_lens, initial_h/c */
+        if (w->n->in[i] && in_batched(w, i) != per_row)
+            return per_row ? "its sequence lengths or initial states are not batched"
+                           : "its weights are batched";
+    }
+    return NULL;
+}
+
 /* NULL if node w->n maps item i of its batched inputs to item i of its
  * outputs, else the reason it does not (or may not). */
 static const char *op_rule(const walk *w, int out_rank)
@@ -427,6 +447,9 @@ static const char *op_rule(const walk *w, int out_rank)
         return rule_pad(w);
     case IR_OP_GEMM: case IR_OP_QGEMM:
         return rule_gemm(w);
+    /* recurrent layers (issue 19) */
+    case IR_OP_RNN: case IR_OP_GRU: case IR_OP_LSTM:
+        return rule_rnn(w);
     case IR_OP_MATMUL: case IR_OP_MATMULINTEGER: case IR_OP_MATMULINTEGERTOFLOAT:
         return rule_matmul(w, 0, 1, out_rank);
     case IR_OP_QLINEARMATMUL:

@@ -371,4 +371,42 @@ typedef struct ops_gathernd_plan {
 bool ops_gathernd_plan_of(int r, const int64_t *ddims, int q, const int64_t *idims,
                           int64_t batch_dims, ops_gathernd_plan *p);
 
+/* RNN, GRU and LSTM (shape_rnn.c): the attributes resolved once for the
+ * shape rule, the interpreter (src/ref/rnn.c) and the compiler
+ * (src/codegen/lower_rnn.c).  Gates per direction: RNN 1 (i), GRU 3
+ * (z r h), LSTM 4 (i o f c), in the row order of W, R and B; activations
+ * per direction: RNN 1 (f), GRU 2 (f g), LSTM 3 (f g h), direction d
+ * using act[d].  activation_alpha / activation_beta are consumed in order
+ * by the activations that take an alpha (Affine, LeakyRelu,
+ * ThresholdedRelu, ScaledTanh, HardSigmoid, Elu) or a beta (Affine,
+ * ScaledTanh, HardSigmoid), as ONNX Runtime reads them; a missing one
+ * takes the default of the ONNX op of that name. */
+typedef enum ops_rnn_act {
+    OPS_ACT_RELU, OPS_ACT_TANH, OPS_ACT_SIGMOID, OPS_ACT_AFFINE, OPS_ACT_LEAKYRELU,
+    OPS_ACT_THRESHOLDEDRELU, OPS_ACT_SCALEDTANH, OPS_ACT_HARDSIGMOID, OPS_ACT_ELU,
+    OPS_ACT_SOFTSIGN, OPS_ACT_SOFTPLUS
+} ops_rnn_act;
+typedef struct ops_rnn_fn {
+    ops_rnn_act act;
+    float alpha, beta;
+} ops_rnn_fn;
+typedef struct ops_rnn_plan {
+    int gates, n_act;      /* per direction */
+    int dirs;              /* 1 or 2 (bidirectional) */
+    bool reverse;          /* direction "reverse" (dirs 1) */
+    int layout;            /* 0: X [S,B,I], Y [S,D,B,H]; 1: X [B,S,I], Y [B,S,D,H] */
+    int64_t hidden;        /* hidden_size, -1 if absent (then R's last dim) */
+    bool has_clip;
+    float clip;            /* gate pre-activations clamped to [-clip, clip] */
+    bool input_forget;     /* LSTM: f = 1 - i */
+    bool linear_before_reset; /* GRU */
+    ops_rnn_fn act[2][3];
+} ops_rnn_plan;
+/* Resolves node's attributes; OCT_EINPUT (diagnostic naming the node) on
+ * an unknown direction or activation, a bad count, a non-positive
+ * hidden_size or clip, or layout other than 0/1. */
+oct_status ops_rnn_plan_of(oct_ctx *ctx, const ir_node *node, ops_rnn_plan *p);
+/* f(x) in float32, the formulas of the ONNX RNN spec (the oracle's). */
+float ops_rnn_act_apply(const ops_rnn_fn *fn, float x);
+
 #endif

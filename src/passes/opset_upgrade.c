@@ -343,6 +343,17 @@ static oct_status up_gemm(upgrade *u, ir_node *n)
     return OCT_OK;
 }
 
+/* RNN, GRU, LSTM (issue 19): the same equations in every opset; opset 1's
+ * output_sequence only said whether Y may be omitted, which later opsets
+ * say by an empty output name, so it goes.  GRU before opset 3 computes
+ * what linear_before_reset=0, the later default, computes. */
+static oct_status up_rnn(upgrade *u, ir_node *n)
+{
+    (void)u;
+    ir_node_remove_attr(n, "output_sequence");
+    return OCT_OK;
+}
+
 static oct_status up_node(upgrade *u, ir_node *n)
 {
     ir_node_remove_attr(n, "consumed_inputs");
@@ -364,6 +375,8 @@ static oct_status up_node(upgrade *u, ir_node *n)
     case IR_OP_CAST: return up_cast(u, n);
     case IR_OP_CONCAT: return up_concat(u, n);
     case IR_OP_GEMM: return up_gemm(u, n);
+    /* recurrent layers (issue 19) */
+    case IR_OP_RNN: case IR_OP_GRU: case IR_OP_LSTM: return up_rnn(u, n);
     case IR_OP_RESIZE:
         if (u->from < 11 && u->to >= 11)
             return unsupported(u, n, "Resize-10 has no exact newer form here");
