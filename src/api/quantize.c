@@ -195,6 +195,13 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             q->wo_symmetric = 0;
         else
             return BAD("weight-scheme must be sym or asym");
+    } else if (!strcmp(key, "format")) {
+        if (!strcmp(v, "matmulnbits"))
+            q->wo_matmulnbits = true;
+        else if (!strcmp(v, "qdq"))
+            q->wo_matmulnbits = false;
+        else
+            return BAD("format must be qdq or matmulnbits");
     } else if (!strcmp(key, "clip-search")) {
         if (!parse_flag(v, &q->wo_clip_search))
             return BAD("clip-search takes 1 or 0");
@@ -570,9 +577,10 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         *report = NULL;
     if (o->q.weight_only)
         return quant_weight_only(model->ir, &o->q, ctx);
-    if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8)
-        return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme and "
-                         "clip-search need weights-only");
+    if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
+        o->q.wo_matmulnbits)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
+                         "clip-search and format=matmulnbits need weights-only");
     if (!o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: no calibration samples (and no "
                          "statistics to load)");

@@ -91,6 +91,7 @@ typedef struct quant_opts {
     ir_qformat wo_format;
     int wo_symmetric;
     bool wo_clip_search;
+    bool wo_matmulnbits;        /* --format=matmulnbits (quant_wo_mnb.c) */
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -309,6 +310,11 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
  * the opset as far as the format needs.  Needs no shapes and no samples. */
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
+ * points; blocks along K, as quant_weight_only writes them) becomes ONNX
+ * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node
+ * is removed (its initializers are left for quant_drop_dead_inits). */
+oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx);
 
 /* Shared by the rewrites: whether `name` is an item of the comma list
  * (quant_plan.c), and dropping the initializers nothing reads any more

@@ -64,6 +64,9 @@ oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
     if (opts->weight_granularity == QGRAN_TENSOR)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: weights are per-channel or "
                          "per-block, not per-tensor");
+    if (opts->wo_matmulnbits && opts->weight_granularity != QGRAN_BLOCK)
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: format matmulnbits needs "
+                         "per-block weights (--block-size)");
     if (opts->weight_granularity == QGRAN_BLOCK) {
         int64_t b = opts->block_size;
         if (b != 16 && b != 32 && b != 64 && b != 128)
@@ -381,6 +384,13 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
             return st;
         e->node->in[e->input] = done[i];
     }
+    /* --format=matmulnbits: blocked MatMul weights read by that MatMul
+     * alone become MatMulNBits */
+    for (size_t i = 0; opts->wo_matmulnbits && i < n_sel; i++)
+        if (sel[i].node->op == IR_OP_MATMUL && sel[i].bs &&
+            ir_value_use_count(g, done[i]) == 1 &&
+            (st = quant_wo_to_matmulnbits(m, sel[i].node, ctx)))
+            return st;
     if ((st = dq_first(ctx, g, n_nodes)))
         return st;
     quant_drop_dead_inits(g);

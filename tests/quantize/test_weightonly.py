@@ -228,6 +228,76 @@ def synthetic():
                 ok = got is not None and all(
                     np.allclose(got(k), v, rtol=1e-5, atol=1e-5) for k, v in want.items())
                 check(ok, f"{what}: octet run{' --jit' if jit else ''} equals ONNX Runtime")
+        # --format=matmulnbits: the MatMul's blocked weight as ORT's
+        # MatMulNBits (codes shifted to unsigned, B [N, k_blocks, blob]),
+        # the other weights as DequantizeLinear
+        for fmt, sym, bs, clip in [("int4", True, 32, False), ("uint4", False, 16, True),
+                                   ("int8", False, 32, False), ("uint2", False, 16, False),
+                                   ("int2", True, 64, True), ("int4", False, 128, False)]:
+            what = f"matmulnbits {fmt} {'sym' if sym else 'asym'} block {bs}{' clip' if clip else ''}"
+            out, qdq = os.path.join(tmp, "n.onnx"), os.path.join(tmp, "q.onnx")
+            common = [src, "--weights-only", "--weight-format", fmt, "--weight-scheme",
+                      "sym" if sym else "asym", "--op-types", "MatMul,Gemm,Conv,Gather",
+                      "--block-size", bs, *(["--clip-search"] if clip else [])]
+            r = octet("quantize", *common, "--format", "matmulnbits", "-o", out)
+            r2 = octet("quantize", *common, "-o", qdq)
+            check(r.returncode == 0 and r2.returncode == 0, f"{what}: quantize exits 0 {r.stderr[:200]}")
+            if r.returncode or r2.returncode:
+                continue
+            m, d = inits(out)
+            mnb = [n for n in m.graph.node if n.op_type == "MatMulNBits"]
+            attrs = {a.name: a.i for a in mnb[0].attribute} if len(mnb) == 1 else {}
+            bits = FORMATS[fmt][0]
+            check(len(mnb) == 1 and mnb[0].domain == "com.microsoft" and attrs == dict(
+                K=172, N=24, bits=bits, block_size=bs) and mnb[0].name == "mm",
+                f"{what}: the MatMul is a MatMulNBits K=172 N=24 bits={bits} block_size={bs}")
+            rq, rs, rz = ref_weight(w_mm, 0, bs, fmt, sym, clip)
+            off = 1 << (bits - 1) if FORMATS[fmt][1] else 0
+            nb = -(-172 // bs)
+            codes = np.zeros((24, nb * bs), np.int64)
+            codes[:, :172] = (rq + off).T
+            per = 8 // bits
+            want_b = np.zeros((24, nb * bs // per), np.int64)
+            for j in range(per):
+                want_b |= codes[:, j::per] << (j * bits)
+            got_b = numpy_helper.to_array(d[mnb[0].input[1]]) if mnb else None
+            check(got_b is not None and got_b.shape == (24, nb, bs * bits // 8) and
+                  np.array_equal(got_b.reshape(24, -1), want_b),
+                  f"{what}: B bytes are the numpy reference codes, shifted and packed")
+            got_s = numpy_helper.to_array(d[mnb[0].input[2]]) if mnb else None
+            check(got_s is not None and np.array_equal(got_s.view(np.uint32),
+                                                       np.ascontiguousarray(rs.T).ravel().view(np.uint32)),
+                  f"{what}: scales are the reference's, [N, k_blocks] order")
+            zps = rz.T + off
+            if np.all(zps == 1 << (bits - 1)):
+                check(len(mnb[0].input) == 3, f"{what}: zero points all default: left out")
+            else:
+                zrow = -(-nb * bits // 8)
+                zc = np.zeros((24, zrow * per), np.int64)
+                zc[:, :nb] = zps
+                want_z = np.zeros((24, zrow), np.int64)
+                for j in range(per):
+                    want_z |= zc[:, j::per] << (j * bits)
+                got_z = numpy_helper.to_array(d[mnb[0].input[3]]) if len(mnb[0].input) > 3 else None
+                check(got_z is not None and np.array_equal(got_z.reshape(24, -1), want_z),
+                      f"{what}: zero points packed as uint8 rows")
+            try:
+                want = ort_run(out, feeds)
+            except Exception as e:  # noqa: BLE001
+                check(False, f"{what}: ONNX Runtime runs it ({str(e)[:150]})")
+                continue
+            via_qdq = ort_run(qdq, feeds)
+            check(all(np.allclose(want[k], via_qdq[k], rtol=1e-5, atol=1e-5) for k in want),
+                  f"{what}: ONNX Runtime gives the QDQ model's outputs")
+            for jit in (False, True):
+                got = octet_run(out, feeds, tmp, jit)
+                ok = got is not None and all(
+                    np.allclose(got(k), v, rtol=1e-5, atol=1e-5) for k, v in want.items())
+                check(ok, f"{what}: octet run{' --jit' if jit else ''} equals ONNX Runtime")
+        r = octet("quantize", src, "--weights-only", "--format", "matmulnbits", "-o",
+                  os.path.join(tmp, "bad.onnx"))
+        check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "bad.onnx")),
+              "--format=matmulnbits per channel is a usage error, writes nothing")
         # bad combinations: usage error, nothing written
         for extra, why in [(["--block-size", "48"], "block size 48"),
                            (["--block-size", "8"], "block size 8"),
