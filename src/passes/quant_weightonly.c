@@ -209,15 +209,20 @@ static oct_status quantize_one(oct_ctx *ctx, ir_graph *g, const wo_grid *grid,
     ir_tensor *q = ir_tensor_new(ctx, f->dtype, t->rank, t->dims);
     ir_tensor *st = ir_tensor_new(ctx, IR_DT_FLOAT, srank, sdims);
     ir_tensor *zt = ir_tensor_new(ctx, f->dtype, srank, sdims);
-    float *wmin = ir_alloc_array(ctx, (size_t)ns, sizeof *wmin);
-    float *wmax = ir_alloc_array(ctx, (size_t)ns, sizeof *wmax);
-    int32_t *zps = ir_alloc_array(ctx, (size_t)ns, sizeof *zps);
-    int ngrid = clip_search ? WO_GRID : 1;
-    double *err = ir_alloc_array(ctx, (size_t)ns * (size_t)ngrid, sizeof *err);
-    float *cs = ir_alloc_array(ctx, (size_t)ns * (size_t)ngrid, sizeof *cs);
-    int32_t *cz = ir_alloc_array(ctx, (size_t)ns * (size_t)ngrid, sizeof *cz);
-    if (!q || !st || !zt || !wmin || !wmax || !zps || !err || !cs || !cz)
+    /* per slice: range, the best candidate so far and its error, and the
+     * candidate being measured (heap: freed here, O(slices) whatever the
+     * grid) */
+    size_t nsz = (size_t)ns;
+    size_t bytes = nsz * (2 * sizeof(float) + sizeof(int32_t) + sizeof(double) +
+                          sizeof(float) + sizeof(int32_t) + sizeof(double));
+    char *tmp = q && st && zt ? oct_malloc(ctx, bytes) : NULL;
+    if (!tmp)
         return OCT_EINTERNAL;
+    float *wmin = (float *)tmp, *wmax = wmin + nsz;
+    double *best_err = (double *)(wmax + nsz), *cur_err = best_err + nsz;
+    float *cur_s = (float *)(cur_err + nsz);
+    int32_t *zps = (int32_t *)(cur_s + nsz), *cur_z = zps + nsz;
+    float *scales = st->data;
     const float *w = t->data;
     for (int64_t k = 0; k < ns; k++)
         wmin[k] = INFINITY, wmax[k] = -INFINITY;
@@ -229,36 +234,32 @@ static oct_status quantize_one(oct_ctx *ctx, ir_graph *g, const wo_grid *grid,
                 wmin[k] = x < wmin[k] ? x : wmin[k];
                 wmax[k] = x > wmax[k] ? x : wmax[k];
             }
-    for (int64_t k = 0; k < ns; k++)
-        for (int j = 0; j < ngrid; j++)
-            slice_params(grid, wmin[k], wmax[k], (double)(100 - j) / 100.0,
-                         &cs[k * ngrid + j], &cz[k * ngrid + j]);
-    float *scales = st->data;
-    if (clip_search) {
-        /* every candidate's error, summed per slice in element order */
-        for (int64_t o = 0; o < L.outer; o++)
+    int ngrid = clip_search ? WO_GRID : 1;
+    for (int j = 0; j < ngrid; j++) {
+        for (int64_t k = 0; k < ns; k++) {
+            slice_params(grid, wmin[k], wmax[k], (double)(100 - j) / 100.0, &cur_s[k],
+                         &cur_z[k]);
+            cur_err[k] = 0;
+        }
+        /* the candidate's error, summed per slice in element order */
+        for (int64_t o = 0; clip_search && o < L.outer; o++)
             for (int64_t c = 0; c < L.len; c++)
                 for (int64_t i = 0; i < L.inner; i++) {
                     float x = w[(o * L.len + c) * L.inner + i];
                     int64_t k = slice_of(&L, o, c, i);
-                    for (int j = 0; j < ngrid; j++) {
-                        float s = cs[k * ngrid + j];
-                        int32_t z = cz[k * ngrid + j];
-                        float y = (float)(code_of(grid, x, s, z) - z) * s;
-                        double d = (double)y - (double)x;
-                        err[k * ngrid + j] += d * d;
-                    }
+                    float y = (float)(code_of(grid, x, cur_s[k], cur_z[k]) - cur_z[k]) * cur_s[k];
+                    double d = (double)y - (double)x;
+                    cur_err[k] += d * d;
                 }
+        for (int64_t k = 0; k < ns; k++)
+            if (j == 0 || cur_err[k] < best_err[k]) { /* ties keep the larger f */
+                best_err[k] = cur_err[k];
+                scales[k] = cur_s[k];
+                zps[k] = cur_z[k];
+            }
     }
-    for (int64_t k = 0; k < ns; k++) {
-        int best = 0;
-        for (int j = 1; j < ngrid; j++)
-            if (err[k * ngrid + j] < err[k * ngrid + best])
-                best = j;
-        scales[k] = cs[k * ngrid + best];
-        zps[k] = cz[k * ngrid + best];
+    for (int64_t k = 0; k < ns; k++)
         store_code(zt, f->bits, k, zps[k]);
-    }
     for (int64_t o = 0; o < L.outer; o++)
         for (int64_t c = 0; c < L.len; c++)
             for (int64_t i = 0; i < L.inner; i++) {
@@ -266,6 +267,7 @@ static oct_status quantize_one(oct_ctx *ctx, ir_graph *g, const wo_grid *grid,
                 int64_t k = slice_of(&L, o, c, i);
                 store_code(q, f->bits, at, code_of(grid, w[at], scales[k], zps[k]));
             }
+    oct_free(ctx, tmp, bytes);
     const char *base = wv->name;
     ir_value *qv = ir_graph_add_init(ctx, g, ir_sprintf(ctx, "%s_quantized", base), q);
     ir_value *sv = ir_graph_add_init(ctx, g, ir_sprintf(ctx, "%s_scale", base), st);
