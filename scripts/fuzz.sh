@@ -82,6 +82,49 @@ np.savez_compressed(f"{out}/npz/one.npz", input=rng.standard_normal((1, 1, 8, 8)
 PYEOF
 fi
 
+# MatMulNBits (com.microsoft): one-node models, for the packed-weight reader
+# (src/ops/matmulnbits.c) in the interpreter (pipeline) and the compiler's
+# unpacking (compile): no, packed and float zero points, a short block,
+# g_idx and a bias
+if [ ! -f "$SEEDS/model/matmulnbits_packed_zp.onnx" ]; then
+  "$PY" - "$SEEDS" <<'PYEOF'
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper, numpy_helper
+out = sys.argv[1]
+rng = np.random.default_rng(1)
+for name, K, N, bits, bs, zp, extra in [("no_zp", 40, 3, 4, 16, None, False),
+                                        ("packed_zp", 20, 2, 4, 16, "u8", True),
+                                        ("float_zp", 32, 2, 2, 16, "f32", False),
+                                        ("bits8", 16, 2, 8, 16, "u8", True)]:
+    nb = -(-K // bs)
+    B = rng.integers(0, 256, (N, nb, bs * bits // 8), dtype=np.uint8)
+    inits = [numpy_helper.from_array(B, "B"),
+             numpy_helper.from_array(rng.random(N * nb).astype(np.float32), "s")]
+    ins = ["a", "B", "s"]
+    if zp == "u8":
+        inits.append(numpy_helper.from_array(rng.integers(0, 256, N * ((nb * bits + 7) // 8), dtype=np.uint8), "z"))
+        ins.append("z")
+    elif zp == "f32":
+        inits.append(numpy_helper.from_array(rng.random(N * nb).astype(np.float32), "z"))
+        ins.append("z")
+    if extra:
+        ins += [""] * (4 - len(ins)) + ["g", "bias"]
+        inits += [numpy_helper.from_array((np.arange(K) // bs).astype(np.int32), "g"),
+                  numpy_helper.from_array(np.ones(N, np.float32), "bias")]
+    node = helper.make_node("MatMulNBits", ins, ["y"], domain="com.microsoft", name="mnb",
+                            K=K, N=N, bits=bits, block_size=bs)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", T.FLOAT, [2, K])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, [2, N])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 10
+    for d in ("model", "small_model"):
+        onnx.save(m, f"{out}/{d}/matmulnbits_{name}.onnx")
+PYEOF
+fi
+
 # compile: a few tiny quantized models (QDQ graphs for qdq_fuse and the
 # integer lowerings), made once by this build's `octet quantize` from
 # mnist-8 (two calibration samples) and iris-mlp (batch bound to 1).

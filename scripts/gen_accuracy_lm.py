@@ -5,6 +5,14 @@ tokens, by `octet eval` (interpreter and JIT) and by ONNX Runtime on the
 same graph and windows, under the protocol of the model's README
 (non-overlapping windows of 128 from an empty cache, 127 targets each).
 
+A second table (weight-only quantization) gives the perplexity of the model
+quantized by `octet quantize --weights-only` in several formats, and of ONNX
+Runtime's own MatMulNBits quantizer's two anchors
+(models/stories260k/anchors), by `octet eval` (interpreter) and by ONNX
+Runtime (with session.qdq_matmulnbits_accuracy_level=0, so it keeps the
+model's float arithmetic), with the bits per quantized weight (codes,
+scales and zero points as stored) and the file size.
+
 The section sits between the markers below; scripts/gen_accuracy.py keeps
 it when it rewrites the rest of the file.
 
@@ -29,11 +37,15 @@ BEGIN = "<!-- language models: scripts/gen_accuracy_lm.py -->"
 END = "<!-- end of language models -->"
 
 
-def ort_perplexity(path, tokens, window):
-    """ONNX Runtime's perplexity and target count, the README's protocol."""
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+def ort_perplexity(path, tokens, window, max_windows=0):
+    """ONNX Runtime's perplexity and target count, the README's protocol
+    (the first max_windows windows; 0: all)."""
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     total, count = 0.0, 0
-    for w in range(len(tokens) // window):
+    n_windows = len(tokens) // window
+    for w in range(min(n_windows, max_windows) if max_windows else n_windows):
         win = tokens[w * window:(w + 1) * window].astype(np.int64)
         lg = sess.run(["logits"], {"input_ids": win[None, :]})[0][0].astype(np.float64)
         top = lg.max(-1, keepdims=True)
@@ -52,7 +64,88 @@ def octet_perplexity(octet, path, tokens_path, flags):
             return json.load(f)
 
 
-def section(rows, n_tokens):
+# (label, octet quantize flags); None: the model as it is
+WEIGHT_ONLY = [
+    ("FP32", None),
+    ("INT8 per channel, sym", ["--weight-format", "int8"]),
+    ("INT4 blocks of 32, sym", ["--weight-format", "int4", "--block-size", "32"]),
+    ("INT4 blocks of 32, sym, clip search", ["--weight-format", "int4", "--block-size", "32", "--clip-search"]),
+    ("UINT4 blocks of 32, asym", ["--weight-format", "uint4", "--block-size", "32"]),
+    ("UINT4 blocks of 32, asym, clip search", ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
+    ("UINT4 blocks of 32, asym, clip search, lm_head FP32",
+     ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--exclude-nodes", "lm_head"]),
+    ("INT4 blocks of 128, sym", ["--weight-format", "int4", "--block-size", "128"]),
+    ("UINT4 blocks of 128, asym, clip search", ["--weight-format", "uint4", "--block-size", "128", "--clip-search"]),
+    ("UINT4 blocks of 32, asym, clip search, MatMulNBits",
+     ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--format", "matmulnbits"]),
+    ("INT2 blocks of 16, sym", ["--weight-format", "int2", "--block-size", "16"]),
+    ("UINT2 blocks of 16, asym, clip search", ["--weight-format", "uint2", "--block-size", "16", "--clip-search"]),
+]
+ANCHORS = [("ORT MatMulNBitsQuantizer default (4 bits, blocks of 32, sym; lm_head FP32)",
+            "ort-default-w4-b32-sym.onnx"),
+           ("ORT HQQ (4 bits, blocks of 32, float zero points; lm_head FP32)", "ort-hqq-w4-b32.onnx")]
+
+
+def bits_per_weight(path):
+    """Stored bits of the quantized weights (codes, scales, zero points) per
+    weight: DequantizeLinear of an initializer, and MatMulNBits."""
+    import onnx
+    m = onnx.load(path)
+    inits = {t.name: t for t in m.graph.initializer}
+    size = {1: 32, 2: 8, 3: 8, 21: 4, 22: 4, 25: 2, 26: 2}
+
+    def stored(name):
+        t = inits.get(name)
+        return 0 if t is None else int(np.prod(t.dims)) * size.get(t.data_type, 32)
+
+    bits = weights = 0
+    for n in m.graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+            weights += int(np.prod(inits[n.input[0]].dims))
+            bits += sum(stored(i) for i in n.input)
+        elif n.op_type == "MatMulNBits":
+            a = {x.name: x.i for x in n.attribute}
+            weights += a["K"] * a["N"]
+            bits += sum(stored(i) for i in n.input[1:4] if i)
+    return bits / weights if weights else 32.0
+
+
+def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
+    rows = []
+    cases = [(label, flags, None) for label, flags in WEIGHT_ONLY[:3]]
+    cases += [(label, None, os.path.join(os.path.dirname(model), "anchors", f)) for label, f in ANCHORS]
+    cases += [(label, flags, None) for label, flags in WEIGHT_ONLY[3:]]
+    for label, flags, path in cases:
+        if path is None:
+            path = model
+            if flags:
+                path = os.path.join(tmp, "q.onnx")
+                subprocess.run([octet, "quantize", model, "--weights-only", *flags, "-o", path],
+                               check=True, capture_output=True)
+        r = octet_perplexity(octet, path, tokens_path,
+                             ["--max-windows", str(windows)] if windows else [])
+        ref, count = ort_perplexity(path, tokens, 128, windows)
+        rows.append((label, bits_per_weight(path) if flags or "anchors" in path else 32.0,
+                     os.path.getsize(path), r["perplexity"], ref))
+        print(label, rows[-1][1:], flush=True)
+    fp32 = rows[0][3]
+    lines = ["", "### Weight-only quantization", "",
+             "`octet quantize --weights-only` (`docs/formats.md`, weight-only formats):",
+             "every MatMul weight (the 35 transformer layers and the LM head) quantized, the",
+             "embedding table (Gather) and activations FP32; bits per weight count the stored",
+             "codes, scales and zero points of the quantized weights.  ONNX Runtime's anchors",
+             "(its MatMulNBitsQuantizer) keep the LM head in FP32.  Windows of 128 as above,"
+             + (f" the first {windows} ({count} targets)." if windows else " all of them."),
+             "",
+             "| weights | bits/weight | file bytes | perplexity (octet eval) | ONNX Runtime | vs FP32 |",
+             "|---|---|---|---|---|---|"]
+    for label, bpw, size, ppl, ref in rows:
+        lines.append(f"| {label} | {bpw:.2f} | {size} | {ppl:.4f} | {ref:.4f} | "
+                     f"{100 * (ppl / fp32 - 1):+.2f}% |")
+    return lines
+
+
+def section(rows, n_tokens, extra=()):
     lines = [BEGIN, "", "## Language models: perplexity", "",
              f"Generated by `scripts/gen_accuracy_lm.py` on {datetime.date.today()}; do not edit by hand.",
              "",
@@ -67,7 +160,7 @@ def section(rows, n_tokens):
         lines.append(f"| {r['model']} | {r['runner']} | {r['targets']} | {r['ppl']:.6f} | "
                      f"{r['bits']:.6f} | {r['ort']:.6f} | {abs(r['ppl'] / r['ort'] - 1):.1e} |")
     lines += ["", f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py` (ONNX Runtime "
-              f"{ort.__version__}, {platform.machine()}).", "", END]
+              f"{ort.__version__}, {platform.machine()}).", *extra, "", END]
     return lines
 
 
@@ -90,6 +183,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--octet", default=os.path.join(ROOT, "build", "octet"))
     ap.add_argument("-o", default=os.path.join(ROOT, "docs", "accuracy.md"))
+    ap.add_argument("--weight-only-windows", type=int, default=0,
+                    help="score the weight-only table on the first N windows (0: all)")
     a = ap.parse_args()
     model = os.path.join(SHARED, "models", "stories260k", "prefill_s128.onnx")
     tokens_path = os.path.join(SHARED, "data", "tinystories", "eval_tokens.npy")
@@ -97,13 +192,16 @@ def main():
         print(f"{model} or {tokens_path} not found")
         return 1
     tokens = np.load(tokens_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = weight_only_section(a.octet, model, tokens, tokens_path, tmp,
+                                    a.weight_only_windows)
     ref, count = ort_perplexity(model, tokens, 128)
     rows = []
     for runner, flags in (("interpreter", []), ("JIT", ["--jit"])):
         r = octet_perplexity(a.octet, model, tokens_path, flags)
         rows.append({"model": "stories260k FP32", "runner": runner, "targets": count,
                      "ppl": r["perplexity"], "bits": r["bits_per_token"], "ort": ref})
-    splice(a.o, section(rows, len(tokens)))
+    splice(a.o, section(rows, len(tokens), extra))
     print("wrote", a.o)
     return 0
 

@@ -358,8 +358,11 @@ oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
  * "per-block"), ("block-size", "64"), ("activations", "s8"), ("fp8",
  * "e5m2"), ("config", "rules.json"), ("engine", "jit"), ("input-shape",
  * "x=1x3x32x32"), ("save-stats", PATH), ("load-stats", PATH),
- * ("ignore-nonfinite", "1").  An unknown key or bad value is OCT_EUSAGE
- * with a diagnostic. */
+ * ("ignore-nonfinite", "1").  Weight-only quantization: ("weights-only",
+ * "1"), ("weight-format", "int4") (int8, uint8, int4, uint4, int2, uint2),
+ * ("weight-scheme", "asym") (sym or asym; default: the format's own),
+ * ("clip-search", "1").  An unknown key or bad value is OCT_EUSAGE with a
+ * diagnostic. */
 oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
                                  const char *value);
 /* Progress: stage is "calibrating" or "measuring". */
@@ -373,7 +376,9 @@ void oct_quant_options_set_progress(oct_quant_options *o, oct_progress_fn fn,
  * statistics; samples may then be NULL), chooses each tensor's format and
  * inserts QuantizeLinear/DequantizeLinear.  If report is not NULL, *report
  * receives the per-tensor error of the result against the FP32 model on
- * the same samples. */
+ * the same samples.  With "weights-only" set, only the constant weights are
+ * quantized (integer initializer + DequantizeLinear), nothing else of the
+ * graph changes, samples are not needed and *report stays NULL. */
 oct_status oct_quantize(oct_ctx *ctx, oct_model *m, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report);
 /* Gives the quantization passes of a pipeline (quant_plan, quant_calibrate,

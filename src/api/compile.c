@@ -173,8 +173,8 @@ static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_b
     }
     if (!st)
         st = api_run_pipeline(ctx, *out, passes ? passes : "default");
-    if (!st && fuse)
-        st = pass_run_list(*out, "qdq_fuse", ctx);
+    if (!st)
+        st = pass_run_list(*out, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
     return st;
 }
 
@@ -191,8 +191,8 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
     if (!b->name) {
         *out = sym;
         st = api_run_pipeline(ctx, sym, passes ? passes : "default");
-        if (!st && fuse)
-            st = pass_run_list(sym, "qdq_fuse", ctx);
+        if (!st)
+            st = pass_run_list(sym, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
         return st;
     }
     ir_model *probe;
@@ -531,8 +531,9 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         }
         if (!st)
             st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
-        if (!st && r->jit && !keep)
-            st = pass_run_list(ir, "qdq_fuse", ctx);
+        /* MatMulNBits compiles unpacked whatever the passes (mnb_unpack.c) */
+        if (!st && r->jit)
+            st = pass_run_list(ir, keep ? "mnb_unpack" : "mnb_unpack,qdq_fuse", ctx);
     }
     if (st)
         return st;

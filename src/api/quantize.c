@@ -180,6 +180,31 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "ignore-nonfinite")) {
         if (!parse_flag(v, &q->ignore_nonfinite))
             return BAD("ignore-nonfinite takes 1 or 0");
+    } else if (!strcmp(key, "weights-only")) {
+        if (!parse_flag(v, &q->weight_only))
+            return BAD("weights-only takes 1 or 0");
+    } else if (!strcmp(key, "weight-format")) {
+        q->wo_format = ir_qformat_by_name(v);
+        const ir_qformat_traits *f = ir_qformat_info(q->wo_format);
+        if (f->is_float || (f->bits != 2 && f->bits != 4 && f->bits != 8))
+            return BAD("weight-format must be int8, uint8, int4, uint4, int2 or uint2");
+    } else if (!strcmp(key, "weight-scheme")) {
+        if (!strcmp(v, "sym"))
+            q->wo_symmetric = 1;
+        else if (!strcmp(v, "asym"))
+            q->wo_symmetric = 0;
+        else
+            return BAD("weight-scheme must be sym or asym");
+    } else if (!strcmp(key, "format")) {
+        if (!strcmp(v, "matmulnbits"))
+            q->wo_matmulnbits = true;
+        else if (!strcmp(v, "qdq"))
+            q->wo_matmulnbits = false;
+        else
+            return BAD("format must be qdq or matmulnbits");
+    } else if (!strcmp(key, "clip-search")) {
+        if (!parse_flag(v, &q->wo_clip_search))
+            return BAD("clip-search takes 1 or 0");
     } else {
         return BAD("unknown quantization option '%s'", key);
     }
@@ -550,6 +575,12 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return OCT_EUSAGE;
     if (report)
         *report = NULL;
+    if (o->q.weight_only)
+        return quant_weight_only(model->ir, &o->q, ctx);
+    if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
+        o->q.wo_matmulnbits)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
+                         "clip-search and format=matmulnbits need weights-only");
     if (!o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: no calibration samples (and no "
                          "statistics to load)");

@@ -1,6 +1,7 @@
 /*
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
- * post-training quantization to a QDQ ONNX model, with a report.  A client
+ * post-training quantization to a QDQ ONNX model, with a report; with
+ * --weights-only, weight-only quantization (no data, no report).  A client
  * of the public API (oct_quantize): this file parses flags, shows progress
  * and prints the report; the pipeline lives in src/api/quantize.c.
  */
@@ -47,7 +48,8 @@ static void show_progress(void *user, const char *what, size_t done, size_t tota
 static const char *const passthrough[] = {
     "method", "percentile", "precision", "activations", "weights", "block-size",
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
-    "input-shape", "save-stats", "load-stats",
+    "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
+    "format",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -64,7 +66,7 @@ int cmd_quantize(int argc, char **argv)
 {
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
-    bool allow_external = false;
+    bool allow_external = false, weights_only = false;
     progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
@@ -123,6 +125,10 @@ int cmd_quantize(int argc, char **argv)
         } else if (!strcmp(a, "--ignore-nonfinite")) {
             if (oct_quant_options_set(qo, "ignore-nonfinite", "1"))
                 return option_error(ctx);
+        } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search")) {
+            weights_only |= a[2] == 'w';
+            if (oct_quant_options_set(qo, a + 2, "1"))
+                return option_error(ctx);
         } else if (!strcmp(a, "--allow-external-data"))
             allow_external = true;
         else if (a[0] == '-' && a[1])
@@ -139,7 +145,9 @@ int cmd_quantize(int argc, char **argv)
     bool loading_stats = false;
     for (int i = 1; i < argc; i++)
         loading_stats |= !strncmp(argv[i], "--load-stats", 12);
-    if (!calib && !loading_stats)
+    if (weights_only && (calib || loading_stats || report || svg))
+        USAGE("--weights-only calibrates nothing: no --calib, --load-stats, --report or --svg");
+    if (!calib && !loading_stats && !weights_only)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE
 
@@ -157,7 +165,7 @@ int cmd_quantize(int argc, char **argv)
         st = oct_quantize(ctx, m, qo, ds ? &samples : NULL, &rep);
     if (!st)
         st = oct_model_save_file(ctx, m, out);
-    if (!st)
+    if (!st && rep)
         st = cli_report_out(ctx, rep, report, svg);
     oct_report_free(ctx, rep);
     oct_dataset_close(ds);

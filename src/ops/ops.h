@@ -216,4 +216,30 @@ oct_status ops_window_init(oct_ctx *ctx, const ir_node *node,
 void ops_window_axis_range(const ops_window *w, int i, int64_t o, int64_t *lo,
                            int64_t *hi, int64_t *padded);
 
+/* ---- MatMulNBits (com.microsoft; matmulnbits.c), shared by the shape
+ * rule, the interpreter and the compile-time unpacking pass -------------- */
+
+/* The geometry its attributes give: B is uint8 [N, k_blocks, blob], scales
+ * N * k_blocks floats, packed uint8 zero points N * zp_row bytes (or N *
+ * k_blocks floats). */
+typedef struct ops_mnb {
+    int64_t K, N, bits, block_size, k_blocks, blob, zp_row;
+} ops_mnb;
+
+/* Reads and checks the attributes (K, N >= 1; bits 2, 4 or 8; block_size a
+ * power of two >= 16) and, where known, the inputs' types and sizes
+ * against them: A [..., K] float, B uint8 with N * k_blocks * blob
+ * elements, scales float with N * k_blocks, zero points uint8 packed or
+ * float like scales, g_idx int32 [K], bias float [N].  OCT_EINPUT with a
+ * diagnostic naming the node and input otherwise. */
+oct_status ops_mnb_check(oct_ctx *ctx, const ir_node *n, int n_in,
+                         const ops_shape *in, ops_mnb *g);
+/* The dequantized weight, w[k * N + n] = (q - zp) * scale in float32 (zp
+ * 2^(bits-1) when absent), for B, scales, zero points (may be NULL) and
+ * g_idx (may be NULL) whose sizes ops_mnb_check accepted.  A g_idx entry
+ * outside [0, k_blocks) is OCT_EINPUT. */
+oct_status ops_mnb_dequant(oct_ctx *ctx, const ir_node *n, const ops_mnb *g,
+                           const ir_tensor *b, const ir_tensor *scales,
+                           const ir_tensor *zp, const ir_tensor *g_idx, float *w);
+
 #endif

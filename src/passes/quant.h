@@ -81,6 +81,17 @@ typedef struct quant_opts {
     /* What runs the calibration samples; NULL: the reference interpreter
      * (quant_engine_ctx: the context's engine). */
     const struct quant_engine *engine;
+    /* --weights-only (quant_weightonly.c): weights quantized, activations
+     * float, no calibration.  wo_format: an integer row of qformats.def
+     * (int8, uint8, int4, uint4, int2, uint2); wo_symmetric: -1 the
+     * format's own column, 0 asymmetric (a zero point per slice), 1
+     * symmetric; wo_clip_search: per slice, the MSE-optimal scale over a
+     * grid of shrink factors. */
+    bool weight_only;
+    ir_qformat wo_format;
+    int wo_symmetric;
+    bool wo_clip_search;
+    bool wo_matmulnbits;        /* --format=matmulnbits (quant_wo_mnb.c) */
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -290,6 +301,27 @@ oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e,
                                const quant_opts *opts);
 oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e);
 ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
+
+/* quant_weightonly.c: --weights-only.  Checks opts (a format weights-only
+ * can hold, per-channel or per-block with a block of 16, 32, 64 or 128;
+ * OCT_EUSAGE otherwise, before anything changes), then replaces the
+ * constant weight of every selected MatMul, Gemm, Conv and Gather (the
+ * embedding table) by an integer initializer + DequantizeLinear, raising
+ * the opset as far as the format needs.  Needs no shapes and no samples. */
+oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx);
+oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
+ * points; blocks along K, as quant_weight_only writes them) becomes ONNX
+ * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node
+ * is removed (its initializers are left for quant_drop_dead_inits). */
+oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx);
+
+/* Shared by the rewrites: whether `name` is an item of the comma list
+ * (quant_plan.c), and dropping the initializers nothing reads any more
+ * (quant_rewrite.c; an initializer also listed as a graph input leaves the
+ * inputs too). */
+bool quant_in_comma_list(const char *list, const char *name);
+void quant_drop_dead_inits(ir_graph *g);
 
 /* quant_stats.c: the statistics cache.  The key hashes the graph and the
  * observed tensors' names; loading refuses a file with another key. */

@@ -41,6 +41,8 @@ quant_opts quant_default_opts(void)
         .n_families = QUANT_MAX_FAMILIES,
         .weight_granularity = QGRAN_CHANNEL,
         .block_size = 0, /* the weight format's default (qformats.def) */
+        .wo_format = IR_QF_INT8,
+        .wo_symmetric = -1,
     };
     return o;
 }
@@ -135,7 +137,7 @@ typedef struct builder {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static bool in_comma_list(const char *list, const char *name)
+bool quant_in_comma_list(const char *list, const char *name)
 {
     size_t len = strlen(name);
     for (const char *p = list; p && *p;) {
@@ -152,12 +154,12 @@ static bool node_selected(const builder *b, const ir_node *n)
 {
     bool in_set = false;
     if (b->opts->op_types) {
-        in_set = in_comma_list(b->opts->op_types, n->op_type);
+        in_set = quant_in_comma_list(b->opts->op_types, n->op_type);
     } else {
         for (size_t i = 0; i < sizeof default_ops / sizeof default_ops[0]; i++)
             in_set |= n->op == default_ops[i];
     }
-    if (!in_set || in_comma_list(b->opts->exclude_op_types, n->op_type))
+    if (!in_set || quant_in_comma_list(b->opts->exclude_op_types, n->op_type))
         return false;
     return !(b->has_re && regexec(&b->exclude_re, n->name, 0, NULL, 0) == 0);
 }

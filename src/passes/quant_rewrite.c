@@ -204,9 +204,8 @@ static int64_t needed_opset(const quant_plan *plan)
  * replaced).  An initializer also listed as a graph input (IR < 4 models
  * list every weight there, overridable) goes from the inputs too: nothing
  * reads it, so overriding it could change nothing. */
-static void drop_dead_inits(rewriter *rw)
+void quant_drop_dead_inits(ir_graph *g)
 {
-    ir_graph *g = rw->g;
     size_t keep = 0;
     for (size_t i = 0; i < g->n_inits; i++) {
         ir_value *v = g->inits[i];
@@ -250,7 +249,7 @@ oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
         if (st)
             return st;
     }
-    drop_dead_inits(&rw);
+    quant_drop_dead_inits(rw.g);
     return ir_verify(m, ctx);
 }
 

@@ -161,12 +161,27 @@ static void registry_columns(void **state)
     (void)state;
     size_t n;
     const pass_info *reg = pass_registry(&n);
-    assert_int_equal(n, 8);
+    assert_int_equal(n, 13);
     char buf[64];
     assert_string_equal(pass_analysis_names(pass_find("fuse")->requires, buf, sizeof buf),
                         "shapes");
     assert_string_equal(pass_analysis_names(pass_find("qdq_fuse")->preserves, buf,
                                             sizeof buf), "-");
+    /* mnb_unpack keeps every value's type and gives its new values theirs */
+    assert_string_equal(pass_analysis_names(pass_find("mnb_unpack")->requires, buf, sizeof buf),
+                        "-");
+    assert_string_equal(pass_analysis_names(pass_find("mnb_unpack")->preserves, buf,
+                                            sizeof buf), "shapes");
+    /* the transformer pattern passes read and keep every value's type */
+    static const char *const fusions[] = {"fuse_rmsnorm", "fuse_rotary", "fuse_attention",
+                                          "fuse_gelu"};
+    for (size_t i = 0; i < sizeof fusions / sizeof fusions[0]; i++) {
+        assert_non_null(pass_find(fusions[i]));
+        assert_string_equal(pass_analysis_names(pass_find(fusions[i])->requires, buf,
+                                                sizeof buf), "shapes");
+        assert_string_equal(pass_analysis_names(pass_find(fusions[i])->preserves, buf,
+                                                sizeof buf), "shapes");
+    }
     assert_non_null(reg[0].summary);
 }
 

@@ -1,0 +1,47 @@
+/*
+ * matmulnbits.c: the reference MatMulNBits (com.microsoft): the weight
+ * dequantized as src/ops/matmulnbits.c defines it, then Y[m, n] =
+ * sum_k A[m, k] * W[k, n] (float32, k ascending) + bias[n], every leading
+ * axis of A folded into m.
+ */
+#include "ops/ops.h"
+#include "ref/ref.h"
+
+oct_status ref_matmulnbits(ref_call *call)
+{
+    const ir_node *node = call->node;
+    ops_shape in[6];
+    for (int i = 0; i < 6; i++) {
+        in[i].rank = -1;
+        in[i].dtype = IR_DT_UNDEFINED;
+        if (i < call->n_in && call->in[i])
+            ops_shape_of(call->in[i], &in[i]);
+    }
+    ops_mnb g;
+    oct_status st = ops_mnb_check(call->ctx, node, call->n_in < 6 ? call->n_in : 6, in, &g);
+    if (st)
+        return st;
+    const ir_tensor *a = call->in[0];
+    const ir_tensor *zp = call->n_in > 3 ? call->in[3] : NULL;
+    const ir_tensor *gi = call->n_in > 4 ? call->in[4] : NULL;
+    const ir_tensor *bias = call->n_in > 5 ? call->in[5] : NULL;
+    size_t wbytes = (size_t)g.K * (size_t)g.N * sizeof(float);
+    float *w = oct_malloc(call->ctx, wbytes);
+    if (!w)
+        return OCT_EINTERNAL;
+    st = ops_mnb_dequant(call->ctx, node, &g, call->in[1], call->in[2], zp, gi, w);
+    if (!st) {
+        const float *x = a->data, *bv = bias ? bias->data : NULL;
+        float *y = call->out[0]->data;
+        int64_t rows = (int64_t)a->nelems / g.K;
+        for (int64_t m = 0; m < rows; m++)
+            for (int64_t n = 0; n < g.N; n++) {
+                float acc = 0;
+                for (int64_t k = 0; k < g.K; k++)
+                    acc += x[m * g.K + k] * w[k * g.N + n];
+                y[m * g.N + n] = bv ? acc + bv[n] : acc;
+            }
+    }
+    oct_free(call->ctx, w, wbytes);
+    return st;
+}

@@ -1,0 +1,225 @@
+"""MatMulNBits (com.microsoft) in Octet's interpreter and compiler.
+
+Mode `synthetic` (no shared data): one-node MatMulNBits models built here
+(bits 2, 4 and 8; K a multiple of the block or not; no zero points, packed
+uint8 zero points, float zero points; a bias; 2-D and 3-D A) run in
+`octet run` and `octet run --jit` with ONNX Runtime's outputs (a form ONNX
+Runtime refuses is reported and skipped); malformed ones (K, N, bits or
+block_size inconsistent, a short packed B, scales or zero points of the
+wrong size, a g_idx entry out of range) exit 2 with a diagnostic naming the
+node, interpreted and compiled.
+Mode `anchors` (../shared): ONNX Runtime's own quantizer's stories260k
+models (ort-default-w4-b32-sym: no zero points; ort-hqq-w4-b32: float zero
+points) give ONNX Runtime's logits within 1e-5 relative, interpreted and
+compiled, and `octet eval` perplexity on eval_tokens.npy within 1e-4
+relative of ONNX Runtime's.
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto as T, helper, numpy_helper
+
+OCTET = os.environ["OCTET"]
+failures = []
+
+
+def check(cond, what):
+    print(("PASS " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def octet(*args):
+    return subprocess.run([OCTET, *map(str, args)], capture_output=True, text=True)
+
+
+def ort_run(path, feeds):
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return s.run(None, feeds)[0]
+
+
+def octet_run(path, feeds, tmp, jit):
+    args = ["run", path, "--output-dir", os.path.join(tmp, "out")]
+    for k, v in feeds.items():
+        np.save(os.path.join(tmp, k + ".npy"), v)
+        args += ["--input", f"{k}={os.path.join(tmp, k + '.npy')}"]
+    r = octet(*args, *(["--jit"] if jit else []))
+    return r, (np.load(os.path.join(tmp, "out", "y.npy")) if r.returncode == 0 else None)
+
+
+def pack(codes, bits):
+    """Codes (ints < 2^bits) packed low bits first into bytes."""
+    per = 8 // bits
+    codes = np.asarray(codes, np.uint32).ravel()
+    codes = np.concatenate([codes, np.zeros((-len(codes)) % per, np.uint32)])
+    out = np.zeros(len(codes) // per, np.uint32)
+    for j in range(per):
+        out |= codes[j::per] << (j * bits)
+    return out.astype(np.uint8)
+
+
+def mnb_model(K, N, bits, bs, zp_kind, bias, a_shape, rng, override=None):
+    """A MatMulNBits model and the float weight it means (numpy)."""
+    nb = -(-K // bs)
+    blob = bs * bits // 8
+    q = rng.integers(0, 1 << bits, size=(N, nb * bs))
+    B = np.stack([pack(q[n], bits) for n in range(N)]).reshape(N, nb, blob)
+    scales = (rng.random((N, nb)) * 0.1 + 0.01).astype(np.float32)
+    inits = [numpy_helper.from_array(B, "B"), numpy_helper.from_array(scales.ravel(), "s")]
+    inputs = ["a", "B", "s"]
+    if zp_kind == "packed":
+        zq = rng.integers(0, 1 << bits, size=(N, nb))
+        inits.append(numpy_helper.from_array(np.stack([pack(zq[n], bits) for n in range(N)]).ravel(), "z"))
+        zf = zq.astype(np.float32)
+        inputs.append("z")
+    elif zp_kind == "float":
+        zf = (rng.random((N, nb)) * (1 << bits)).astype(np.float32)
+        inits.append(numpy_helper.from_array(zf.ravel(), "z"))
+        inputs.append("z")
+    else:
+        zf = np.full((N, nb), 1 << (bits - 1), np.float32)
+    if bias:
+        bv = rng.standard_normal(N).astype(np.float32)
+        inits.append(numpy_helper.from_array(bv, "bias"))
+        inputs += [""] * (5 - len(inputs)) + ["bias"]
+    attrs = dict(K=K, N=N, bits=bits, block_size=bs)
+    if override:
+        attrs.update(override.get("attrs", {}))
+    node = helper.make_node("MatMulNBits", inputs, ["y"], name="mnb", domain="com.microsoft", **attrs)
+    y_shape = list(a_shape[:-1]) + [N]
+    g = helper.make_graph([node], "mnb", [helper.make_tensor_value_info("a", T.FLOAT, list(a_shape))],
+                         [helper.make_tensor_value_info("y", T.FLOAT, y_shape)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 10
+    return m
+
+
+def synthetic():
+    rng = np.random.default_rng(3)
+    cases = []
+    for bits in (4, 8, 2):
+        for zp in ("none", "packed", "float"):
+            cases.append((40, 6, bits, 16, zp, zp == "packed", (3, 40)))
+    cases += [(64, 5, 4, 32, "packed", True, (2, 3, 64)), (172, 8, 4, 32, "none", False, (1, 172)),
+              (172, 8, 4, 128, "float", True, (4, 172))]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.onnx")
+        for K, N, bits, bs, zp, bias, a_shape in cases:
+            what = f"K={K} N={N} bits={bits} block={bs} zp={zp}{' bias' if bias else ''} A{list(a_shape)}"
+            onnx.save(mnb_model(K, N, bits, bs, zp, bias, a_shape, rng), path)
+            a = rng.standard_normal(a_shape).astype(np.float32)
+            try:
+                want = ort_run(path, {"a": a})
+            except Exception as e:  # noqa: BLE001
+                print(f"SKIP {what}: ONNX Runtime refuses it ({str(e)[:120]})")
+                continue
+            for jit in (False, True):
+                r, got = octet_run(path, {"a": a}, tmp, jit)
+                err = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30) if got is not None else 1
+                check(err < 1e-5, f"{what}{' --jit' if jit else ''}: equals ONNX Runtime "
+                      f"(relative {err:.2g}) {r.stderr.strip()[:200]}")
+        bad = [
+            ("K not A's last dim", dict(attrs=dict(K=48)), "K"),
+            ("N not B's rows", dict(attrs=dict(N=7)), "N"),
+            ("bits 3", dict(attrs=dict(bits=3)), "bits"),
+            ("block_size 20", dict(attrs=dict(block_size=20)), "block_size"),
+            ("block_size 8", dict(attrs=dict(block_size=8)), "block_size"),
+        ]
+        for why, override, word in bad:
+            onnx.save(mnb_model(40, 6, 4, 16, "packed", False, (3, 40), rng, override), path)
+            for jit in (False, True):
+                r, _ = octet_run(path, {"a": np.zeros((3, 40), np.float32)}, tmp, jit)
+                check(r.returncode == 2 and "MatMulNBits" in r.stderr and "'mnb'" in r.stderr,
+                      f"{why}{' --jit' if jit else ''}: exit {r.returncode} (2), "
+                      f"names the node ({r.stderr.strip()[:160]})")
+        # tensors of the wrong size: B short by one byte, scales and zero
+        # points one short, a g_idx entry out of range
+        base = mnb_model(40, 6, 4, 16, "packed", False, (3, 40), rng)
+        for why, name, edit in [
+            ("short packed B", "B", lambda x: x.reshape(-1)[:-1]),
+            ("scales one short", "s", lambda x: x[:-1]),
+            ("zero points one short", "z", lambda x: x[:-1]),
+        ]:
+            m = onnx.ModelProto()
+            m.CopyFrom(base)
+            for i, t in enumerate(m.graph.initializer):
+                if t.name == name:
+                    m.graph.initializer[i].CopyFrom(numpy_helper.from_array(edit(numpy_helper.to_array(t)), name))
+            onnx.save(m, path)
+            for jit in (False, True):
+                r, _ = octet_run(path, {"a": np.zeros((3, 40), np.float32)}, tmp, jit)
+                check(r.returncode == 2 and "MatMulNBits" in r.stderr,
+                      f"{why}{' --jit' if jit else ''}: exit {r.returncode} (2) "
+                      f"({r.stderr.strip()[:160]})")
+        m = onnx.ModelProto()
+        m.CopyFrom(base)
+        m.graph.node[0].input.extend(["g"])
+        m.graph.initializer.append(numpy_helper.from_array(np.array([0] * 39 + [3], np.int32), "g"))
+        onnx.save(m, path)
+        for jit in (False, True):
+            r, _ = octet_run(path, {"a": np.zeros((3, 40), np.float32)}, tmp, jit)
+            check(r.returncode == 2 and "g_idx" in r.stderr,
+                  f"g_idx out of range{' --jit' if jit else ''}: exit {r.returncode} (2) "
+                  f"({r.stderr.strip()[:160]})")
+
+
+def ort_perplexity(path, tokens, window, windows):
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    s = sess.get_inputs()[0].shape[1]
+    total, count = 0.0, 0
+    for w in range(windows):
+        win = tokens[w * window:(w + 1) * window].astype(np.int64)
+        ids = np.zeros((1, s), np.int64)
+        ids[0, :window] = win
+        lg = sess.run(["logits"], {"input_ids": ids})[0][0, :window].astype(np.float64)
+        top = lg.max(-1, keepdims=True)
+        lse = np.log(np.exp(lg - top).sum(-1)) + top[:, 0]
+        total += float((lse[:-1] - lg[np.arange(window - 1), win[1:]]).sum())
+        count += window - 1
+    return math.exp(total / count), count
+
+
+def anchors():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "testlib"))
+    from shared_data import need
+    shared = need("models/stories260k/anchors/ort-default-w4-b32-sym.onnx",
+                  "models/stories260k/anchors/ort-hqq-w4-b32.onnx",
+                  "data/tinystories/eval_tokens.npy")
+    tokens_path = os.path.join(shared, "data/tinystories/eval_tokens.npy")
+    tokens = np.load(tokens_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("ort-default-w4-b32-sym", "ort-hqq-w4-b32"):
+            path = os.path.join(shared, "models/stories260k/anchors", name + ".onnx")
+            ids = tokens[:128].astype(np.int64).reshape(1, 128)
+            want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+                ["logits"], {"input_ids": ids})[0]
+            np.save(os.path.join(tmp, "ids.npy"), ids)
+            for jit in (False, True):
+                r = octet("run", path, "--input", f"input_ids={os.path.join(tmp, 'ids.npy')}",
+                          "--output-dir", os.path.join(tmp, "o"), *(["--jit"] if jit else []))
+                got = np.load(os.path.join(tmp, "o", "logits.npy")) if r.returncode == 0 else None
+                err = np.abs(got - want).max() / np.abs(want).max() if got is not None else 1
+                check(err < 1e-5, f"{name}{' --jit' if jit else ''}: logits equal ONNX Runtime's "
+                      f"(relative {err:.2g}) {r.stderr.strip()[:200]}")
+            windows = 8
+            report = os.path.join(tmp, "r.json")
+            r = octet("eval", path, "--perplexity", tokens_path, "--window", 128,
+                      "--max-windows", windows, "--report", report)
+            ppl = json.load(open(report))["perplexity"] if r.returncode == 0 else float("nan")
+            want_ppl, _ = ort_perplexity(path, tokens, 128, windows)
+            rel = abs(ppl - want_ppl) / want_ppl
+            check(rel < 1e-4, f"{name}: eval perplexity {ppl:.6f} vs ONNX Runtime {want_ppl:.6f} "
+                  f"(relative {rel:.1e}) on {windows} windows of 128")
+
+
+{"synthetic": synthetic, "anchors": anchors}[sys.argv[1]]()
+print(f"{len(failures)} failed" if failures else "all checks passed")
+sys.exit(1 if failures else 0)
