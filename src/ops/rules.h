@@ -371,4 +371,27 @@ typedef struct ops_gathernd_plan {
 bool ops_gathernd_plan_of(int r, const int64_t *ddims, int q, const int64_t *idims,
                           int64_t batch_dims, ops_gathernd_plan *p);
 
+/* ---- Einsum (shape_einsum.c) ---- */
+
+#define OPS_EINSUM_MAX_LABELS (52 + OPS_MAX_RANK)
+/* An Einsum equation resolved against its inputs' ranks and dims: labels
+ * 0..n_out-1 are the output's axes in order, the rest are summed; size[l]
+ * is label l's extent (-1 if a dim is unknown); in_label[k][a] the label
+ * of input k's axis a. */
+typedef struct ops_einsum_plan {
+    int n_in, n_labels, n_out;
+    int64_t size[OPS_EINSUM_MAX_LABELS];
+    int in_rank[OPS_MAX_IO];
+    int8_t in_label[OPS_MAX_IO][OPS_MAX_RANK];
+} ops_einsum_plan;
+/* Parses equation eq (len bytes) for n_in inputs of ranks[k] and dims[k]
+ * (dims NULL or entries -1: unknown); false if malformed or the shapes do
+ * not fit it. */
+bool ops_einsum_plan_of(const char *eq, size_t len, int n_in, const int *ranks,
+                        const int64_t *const *dims, ops_einsum_plan *p);
+/* Input k's element stride per label (dims: its dims): the sum of the
+ * strides of the axes with that label, 0 for a broadcast axis of dim 1. */
+void ops_einsum_strides(const ops_einsum_plan *p, int k, const int64_t *dims,
+                        int64_t *strides);
+
 #endif
