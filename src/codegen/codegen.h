@@ -312,7 +312,7 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
     X(scatterelements) X(topk)                                                \
     /* index, detection and signal ops (issue 19) */                          \
-    X(einsum)
+    X(einsum) X(dft) X(stft)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)

@@ -394,4 +394,38 @@ bool ops_einsum_plan_of(const char *eq, size_t len, int n_in, const int *ranks,
 void ops_einsum_strides(const ops_einsum_plan *p, int k, const int64_t *dims,
                         int64_t *strides);
 
+/* ---- DFT and STFT (shape_signal.c) ---- */
+
+/* DFT along `axis`: outer x n_in x inner signal positions of comp (1 or
+ * 2) parts each, n the transform length, n_out the bins kept. */
+typedef struct ops_dft_plan {
+    int axis;
+    int64_t outer, n_in, inner, comp, n, n_out;
+    bool inverse, onesided;
+} ops_dft_plan;
+/* 1 with *p filled; 0 if a given geometry input (len_t, axis_t: NULL if
+ * its value is unknown) is not known yet; -1 with *why if the node is
+ * malformed.  dims must be known. */
+int ops_dft_plan_of(const ir_node *node, int64_t opset, int rank, const int64_t *dims,
+                    const ir_tensor *len_t, bool len_given, const ir_tensor *axis_t,
+                    bool axis_given, ops_dft_plan *p, const char **why);
+/* STFT of signal [batch, len, comp]: frames of `frame` samples every
+ * `step`, `bins` output bins each. */
+typedef struct ops_stft_plan {
+    int64_t batch, len, comp, step, frame, frames, bins;
+    bool onesided;
+} ops_stft_plan;
+/* As ops_dft_plan_of; window_len -1 when there is no window. */
+int ops_stft_plan_of(const ir_node *node, int rank, const int64_t *dims,
+                     const ir_tensor *step_t, int64_t window_len, const ir_tensor *frame_t,
+                     bool frame_given, ops_stft_plan *p, const char **why);
+/* exp(sign * 2 pi i * m / n) for m in [0, n): the twiddle factors both
+ * transforms read at (k * t) mod n, so the angle stays exact for long n. */
+static inline void ops_twiddle(int64_t m, int64_t n, double *c, double *s)
+{
+    double a = 6.283185307179586476925286766559 * (double)m / (double)n;
+    *c = cos(a);
+    *s = sin(a);
+}
+
 #endif
