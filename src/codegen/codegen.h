@@ -343,6 +343,12 @@ bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
 oct_status cg_plan_fp8_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
                                const int (*span)[2], cg_tensor *tens);
 
+/* The diagnostic (OCT_EUNSUPPORTED) for a node whose op has
+ * IR_OPF_DATA_LENGTH: its output length depends on the input values, and
+ * compiled code has static shapes.  `who` prefixes the message ("compile",
+ * "jit"). */
+oct_status cg_data_length_error(oct_ctx *ctx, const ir_node *n, const char *who);
+
 /* The lowering of op, or NULL if there is none. */
 cg_lower_fn cg_lowering(ir_op op);
 

@@ -428,4 +428,13 @@ static inline void ops_twiddle(int64_t m, int64_t n, double *c, double *s)
     *s = sin(a);
 }
 
+/* ---- NonMaxSuppression (shape_detect.c) ---- */
+
+/* Runs NMS on the node's inputs in[0..n_in) (boxes, scores, then the
+ * optional max_output_boxes_per_class, iou_threshold, score_threshold,
+ * NULL if omitted): *count selected triples, written to sel (3 * *count
+ * INT64, [batch, class, box]) unless sel is NULL. */
+oct_status ops_nms_select(oct_ctx *ctx, const ir_node *node, const ir_tensor *const *in,
+                          int n_in, int64_t *sel, int64_t *count);
+
 #endif

@@ -8,16 +8,17 @@ with ONNX Runtime, with the tolerances and helpers of test_ops_index.py.
 
 usage: test_ops_misc.py"""
 import os
+import subprocess
 import sys
 import tempfile
 
 import numpy as np
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 import test_ops_index as base  # noqa: E402
-from test_ops_index import check, model, rnd  # noqa: E402
+from test_ops_index import check, i64, model, rnd  # noqa: E402
 
 
 def einsum(eq, *arrays, dtype=np.float32):
@@ -106,6 +107,135 @@ def cases():
     yield from signal_cases()
 
 
+def boxes_corners(n, b=1, rng=base.rng):
+    """[b, n, 4] boxes [y1, x1, y2, x2] with many overlaps, corners in either
+    order (NMS takes them as any diagonal)."""
+    lo = rng.uniform(0, 10, (b, n, 2))
+    hi = lo + rng.uniform(0.5, 4, (b, n, 2))
+    bx = np.concatenate([lo, hi], axis=-1)
+    flip = rng.random((b, n)) < 0.3
+    bx[flip] = bx[flip][:, [2, 3, 0, 1]]
+    return bx.astype(np.float32)
+
+
+def nms(name, boxes, scores, inits=(), cpb=0, inputs=("boxes", "scores")):
+    node = helper.make_node("NonMaxSuppression", list(inputs), ["y"], name="n0",
+                            center_point_box=cpb)
+    ins = [("boxes", boxes), ("scores", scores)]
+    return name, model("nms", node, ins, out_type=TensorProto.INT64, inits=list(inits),
+                       opset=11), ins
+
+
+def data_length_cases():
+    """NonMaxSuppression (both box formats, score filter or none, ties, the
+    limit above the box count, batches and classes, omitted optional
+    inputs), NonZero (float, int, bool), and a detection post-processing
+    graph: the interpreter against ONNX Runtime; compiling them must give
+    exit 3 and the data-dependent-length diagnostic."""
+    f32 = lambda v: np.array([v], dtype=np.float32)  # noqa: E731
+    sc = base.rng.random((2, 3, 20)).astype(np.float32)
+    sc[0, 1, 5] = sc[0, 1, 7] = sc[0, 1, 9] = 0.95  # ties: lower index first
+    yield nms("nms_corners_score_iou", boxes_corners(20, 2), sc,
+              inits=[("k", i64(4)), ("iou", f32(0.3)), ("thr", f32(0.4))],
+              inputs=("boxes", "scores", "k", "iou", "thr"))
+    cb = boxes_corners(16)
+    center = np.concatenate([(cb[..., 1:2] + cb[..., 3:4]) / 2, (cb[..., 0:1] + cb[..., 2:3]) / 2,
+                             np.abs(cb[..., 3:4] - cb[..., 1:2]),
+                             np.abs(cb[..., 2:3] - cb[..., 0:1])], axis=-1)
+    yield nms("nms_center_no_score_threshold", center.astype(np.float32),
+              base.rng.random((1, 2, 16)).astype(np.float32),
+              inits=[("k", i64(100)), ("iou", f32(0.5))], cpb=1,
+              inputs=("boxes", "scores", "k", "iou"))
+    yield nms("nms_scalar_inputs_iou0", boxes_corners(12),
+              base.rng.random((1, 1, 12)).astype(np.float32),
+              inits=[("k", np.array(6, dtype=np.int64)), ("iou", np.array(0.0, np.float32))],
+              inputs=("boxes", "scores", "k", "iou"))
+    yield nms("nms_only_boxes_scores", boxes_corners(5), base.rng.random((1, 2, 5)).astype(
+        np.float32))  # max_output_boxes_per_class 0: no output
+    x = rnd(3, 4, 5)
+    x[np.abs(x) < 1.5] = 0
+    yield "nonzero_float_3d", model("nonzero", helper.make_node("NonZero", ["x"], ["y"],
+                                                                name="n0"),
+                                    [("x", x)], out_type=TensorProto.INT64), [("x", x)]
+    xi = rnd(7, dtype=np.int32, lo=-1, hi=1)
+    yield "nonzero_int32_1d", model("nonzero", helper.make_node("NonZero", ["x"], ["y"],
+                                                                name="n0"),
+                                    [("x", xi)], out_type=TensorProto.INT64), [("x", xi)]
+    xb = base.rng.random((4, 6)) < 0.4
+    yield "nonzero_bool_2d", model("nonzero", helper.make_node("NonZero", ["x"], ["y"],
+                                                               name="n0"),
+                                   [("x", xb)], out_type=TensorProto.INT64), [("x", xb)]
+    yield detection_graph()
+
+
+def detection_graph():
+    """Detection post-processing: scores [1, C, N] -> max over classes ->
+    TopK (the M best boxes) -> Gather boxes and scores -> NMS -> the kept
+    boxes gathered by their index (outputs: indices and boxes)."""
+    n, c, m = 40, 3, 24
+    boxes = boxes_corners(n)
+    scores = base.rng.random((1, c, n)).astype(np.float32)
+    T = TensorProto
+    nodes = [
+        helper.make_node("ReduceMax", ["scores"], ["best"], axes=[1], keepdims=0),  # [1, N]
+        helper.make_node("TopK", ["best", "m"], ["top_s", "top_i"], axis=1),       # [1, M]
+        helper.make_node("Squeeze", ["top_i", "ax0"], ["top_i1"]),                  # [M]
+        helper.make_node("Gather", ["boxes", "top_i1"], ["cand_boxes"], axis=1),    # [1, M, 4]
+        helper.make_node("Gather", ["scores", "top_i1"], ["cand_scores"], axis=2),  # [1, C, M]
+        helper.make_node("NonMaxSuppression", ["cand_boxes", "cand_scores", "k", "iou", "thr"],
+                         ["sel"], name="nms"),                                     # [K, 3]
+        helper.make_node("Gather", ["sel", "two"], ["sel_box"], axis=1),            # [K]
+        helper.make_node("Gather", ["top_i1", "sel_box"], ["box_index"]),           # [K]
+        helper.make_node("Squeeze", ["boxes", "ax0"], ["boxes0"]),                  # [N, 4]
+        helper.make_node("Gather", ["boxes0", "box_index"], ["kept_boxes"]),        # [K, 4]
+    ]
+    inits = [numpy_helper.from_array(a, nm) for nm, a in [
+        ("m", i64(m)), ("ax0", i64(0)), ("k", i64(5)),
+        ("iou", np.array([0.45], np.float32)), ("thr", np.array([0.2], np.float32)),
+        ("two", np.array(2, dtype=np.int64))]]
+    g = helper.make_graph(nodes, "detect", [
+        helper.make_tensor_value_info("boxes", T.FLOAT, [1, n, 4]),
+        helper.make_tensor_value_info("scores", T.FLOAT, [1, c, n])], [
+        helper.make_tensor_value_info("sel", T.INT64, None),
+        helper.make_tensor_value_info("box_index", T.INT64, None),
+        helper.make_tensor_value_info("kept_boxes", T.FLOAT, None)], inits)
+    md = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    md.ir_version = 8
+    return "detection_postprocess", md, [("boxes", boxes), ("scores", scores)]
+
+
+def run_interp_case(d, name, m, inputs):
+    """Interpreter vs ONNX Runtime; `octet compile` and `octet run --jit`
+    refuse the model (exit 3, the data-dependent-length diagnostic)."""
+    path = os.path.join(d, name + ".onnx")
+    with open(path, "wb") as fh:
+        fh.write(m.SerializeToString())
+    names = [o.name for o in m.graph.output]
+    who, want = cgutil.oracle(path, inputs)
+    p, ref = cgutil.run_octet(path, inputs)
+    check(ref is not None, "%s: the interpreter runs it %s" % (name, p.stderr.strip()))
+    if ref is not None:
+        base.compare_all("%s: interpreter vs %s," % (name, who), names,
+                         [ref[cgutil.safe_name(n)] for n in names], want)
+    for how, args in [("octet compile", ["compile", path, "-o", os.path.join(d, name),
+                                         "--emit=so"]),
+                      ("octet run --jit", ["run", path, "--jit", "--output-dir",
+                                           os.path.join(d, name + "_out")] +
+                       sum([["--input", "%s=%s" % (nm, save(d, nm, a))] for nm, a in inputs],
+                           []))]:
+        p = subprocess.run([cgutil.OCTET] + args, capture_output=True, text=True)
+        check(p.returncode == 3 and "depends on the input values" in p.stderr and
+              ("(NonMaxSuppression)" in p.stderr or "(NonZero)" in p.stderr),
+              "%s: %s refuses it (exit %d: %s)" % (name, how, p.returncode,
+                                                   p.stderr.strip()[-160:]))
+
+
+def save(d, name, a):
+    path = os.path.join(d, "in_%s.npy" % name)
+    np.save(path, a)
+    return path
+
+
 # Cases whose oracle is onnx.reference: ONNX Runtime 1.30's STFT of a
 # complex signal differs from numpy's FFT of the windowed frames (max error
 # 8 on values of magnitude 7; onnx.reference matches numpy exactly).
@@ -123,6 +253,9 @@ def main():
         for name, m, inputs in cases():
             cgutil.oracle = reference_oracle if name in REFERENCE_ORACLE else ort_oracle
             base.run_case(d, name, m, inputs)
+        cgutil.oracle = ort_oracle
+        for name, m, inputs in data_length_cases():
+            run_interp_case(d, name, m, inputs)
     print("%d failure(s)" % base.failures)
     return 1 if base.failures else 0
 
