@@ -437,4 +437,17 @@ static inline void ops_twiddle(int64_t m, int64_t n, double *c, double *s)
 oct_status ops_nms_select(oct_ctx *ctx, const ir_node *node, const ir_tensor *const *in,
                           int n_in, int64_t *sel, int64_t *count);
 
+/* ---- Unique (shape_unique.c) ---- */
+
+/* The number of elements (no axis) or slices along the axis Unique
+ * compares in x; -1 if the axis is out of range. */
+int64_t ops_unique_slices(const ir_node *node, const ir_tensor *x);
+/* Runs Unique on x (n = ops_unique_slices): *n_unique values, the first
+ * index of each in first[], their counts in counts[] (n entries each), and
+ * for each of the n slices its value's position in inverse[] (3 * n
+ * entries: the tail is scratch). */
+oct_status ops_unique_select(oct_ctx *ctx, const ir_node *node, const ir_tensor *x,
+                             int64_t *first, int64_t *inverse, int64_t *counts,
+                             int64_t *n_unique);
+
 #endif

@@ -129,7 +129,8 @@ def nms(name, boxes, scores, inits=(), cpb=0, inputs=("boxes", "scores")):
 def data_length_cases():
     """NonMaxSuppression (both box formats, score filter or none, ties, the
     limit above the box count, batches and classes, omitted optional
-    inputs), NonZero (float, int, bool), and a detection post-processing
+    inputs), NonZero (float, int, bool), Unique (sorted or not, flat, rows,
+    a negative axis), and a detection post-processing
     graph: the interpreter against ONNX Runtime; compiling them must give
     exit 3 and the data-dependent-length diagnostic."""
     f32 = lambda v: np.array([v], dtype=np.float32)  # noqa: E731
@@ -165,6 +166,15 @@ def data_length_cases():
     yield "nonzero_bool_2d", model("nonzero", helper.make_node("NonZero", ["x"], ["y"],
                                                                name="n0"),
                                    [("x", xb)], out_type=TensorProto.INT64), [("x", xb)]
+    for name, x, attrs in [
+            ("unique_float_unsorted", np.round(rnd(4, 6), 0), {"sorted": 0}),
+            ("unique_int64_sorted_flat", rnd(30, dtype=np.int64, lo=-5, hi=5), {}),
+            ("unique_rows_axis0", np.array([[1, 2], [3, 4], [1, 2], [0, 9], [3, 4]],
+                                           dtype=np.int32), {"axis": 0}),
+            ("unique_axis_m1_3d", np.tile(rnd(2, 3, 2, dtype=np.int64, lo=0, hi=2), (1, 1, 3)),
+             {"axis": -1, "sorted": 1})]:
+        un = helper.make_node("Unique", ["x"], ["y", "idx", "inv", "cnt"], name="n0", **attrs)
+        yield name, model("unique", un, [("x", x)], opset=11), [("x", x)]
     yield detection_graph()
 
 
@@ -225,7 +235,7 @@ def run_interp_case(d, name, m, inputs):
                            []))]:
         p = subprocess.run([cgutil.OCTET] + args, capture_output=True, text=True)
         check(p.returncode == 3 and "depends on the input values" in p.stderr and
-              ("(NonMaxSuppression)" in p.stderr or "(NonZero)" in p.stderr),
+              any("(%s)" % op in p.stderr for op in ("NonMaxSuppression", "NonZero", "Unique")),
               "%s: %s refuses it (exit %d: %s)" % (name, how, p.returncode,
                                                    p.stderr.strip()[-160:]))
 
