@@ -1,10 +1,15 @@
 """The index, detection and signal ops of issue 19 that follow the first
-batch (test_ops_index.py): Einsum in the forms exporters emit and beyond
-the node tests' (batch matmul, ellipsis, implicit output, diagonals, sums
-over axes, three operands, integers), DFT and STFT (see signal_cases),
-each run through the interpreter
-(`octet run`), the JIT (`octet run --jit`) and a compiled .so and compared
-with ONNX Runtime, with the tolerances and helpers of test_ops_index.py.
+batch (test_ops_index.py):
+  - Einsum in the forms exporters emit and beyond the node tests' (batch
+    matmul, ellipsis, implicit output, diagonals, sums over axes, three
+    operands, integers), DFT and STFT (signal_cases): each through the
+    interpreter (`octet run`), the JIT (`octet run --jit`) and a compiled
+    .so, compared with ONNX Runtime with the tolerances and helpers of
+    test_ops_index.py;
+  - NonMaxSuppression, NonZero, Unique and a TopK + NMS + Gather detection
+    graph (data_length_cases): the interpreter against ONNX Runtime, and
+    `octet compile` and `octet run --jit` must refuse them (exit 3, the
+    data-dependent output length diagnostic), never crash or run wrong.
 
 usage: test_ops_misc.py"""
 import os
