@@ -245,6 +245,39 @@ def run_interp_case(d, name, m, inputs):
                                                    p.stderr.strip()[-160:]))
 
 
+def diagnostics(d):
+    """Malformed nodes get a diagnostic naming the node and a non-zero exit
+    from the interpreter and the compiler, never a crash."""
+    x = rnd(3, 4)
+    bad = [
+        ("einsum_rank_mismatch", helper.make_node("Einsum", ["x"], ["y"], name="n0",
+                                                  equation="ijk->i"), [("x", x)], "Einsum"),
+        ("einsum_output_label_unknown", helper.make_node("Einsum", ["x"], ["y"], name="n0",
+                                                         equation="ij->iz"), [("x", x)],
+         "Einsum"),
+        ("einsum_two_terms_one_input", helper.make_node("Einsum", ["x"], ["y"], name="n0",
+                                                        equation="ij,jk->ik"), [("x", x)],
+         "Einsum"),
+        ("dft_axis_on_parts", helper.make_node("DFT", ["x"], ["y"], name="n0", axis=2),
+         [("x", rnd(2, 5, 1))], "DFT"),
+        ("dft_inverse_onesided", helper.make_node("DFT", ["x"], ["y"], name="n0", inverse=1,
+                                                  onesided=1), [("x", rnd(2, 5, 2))], "DFT"),
+    ]
+    for name, node, ins, op in bad:
+        path = os.path.join(d, name + ".onnx")
+        with open(path, "wb") as fh:
+            fh.write(model(name, node, ins, opset=17).SerializeToString())
+        p, _ = cgutil.run_octet(path, ins)
+        check(p.returncode not in (0, -6, -11) and "node 'n0' (%s)" % op in p.stderr,
+              "%s: the interpreter reports it (exit %d: %s)" % (name, p.returncode,
+                                                                p.stderr.strip()[-150:]))
+        p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(d, name),
+                            "--emit=so"], capture_output=True, text=True)
+        check(p.returncode not in (0, -6, -11) and "node 'n0' (%s)" % op in p.stderr,
+              "%s: octet compile reports it (exit %d: %s)" % (name, p.returncode,
+                                                              p.stderr.strip()[-150:]))
+
+
 def save(d, name, a):
     path = os.path.join(d, "in_%s.npy" % name)
     np.save(path, a)
@@ -271,6 +304,7 @@ def main():
         cgutil.oracle = ort_oracle
         for name, m, inputs in data_length_cases():
             run_interp_case(d, name, m, inputs)
+        diagnostics(d)
     print("%d failure(s)" % base.failures)
     return 1 if base.failures else 0
 
