@@ -154,6 +154,13 @@ oct_status ops_shape_stft(ops_infer *inf)
         if (inf->in[2].rank != 1 && inf->in[2].rank >= 0)
             return oct_input_error(inf->ctx, OCT_EINPUT, inf->node, 2, "window must be 1-D");
         window_len = inf->in[2].rank == 1 ? inf->in[2].dims[0] : -1;
+        if (window_len < 0 && !frame_given) { /* the frame length is not known yet */
+            inf->out[0].rank = 4;
+            inf->out[0].dims[0] = x->dims[0];
+            inf->out[0].dims[1] = inf->out[0].dims[2] = -1;
+            inf->out[0].dims[3] = 2;
+            return OCT_OK;
+        }
     }
     ops_stft_plan p = {0};
     const char *why = "";
