@@ -101,14 +101,10 @@ bool ops_einsum_plan_of(const char *eq, size_t len, int n_in, const int *ranks,
     }
     /* label ids: letters 0..51, ellipsis dim j (of n_ell) N_LETTERS + j */
     int count[N_LETTERS] = {0};
-    bool any_ellipsis = false;
     for (int k = 0; k < n_in; k++)
-        for (int a = 0; a < in[k].n; a++) {
+        for (int a = 0; a < in[k].n; a++)
             if (in[k].id[a] >= 0)
                 count[in[k].id[a]]++;
-            else
-                any_ellipsis = true;
-        }
     int out_ids[OPS_MAX_RANK], n_out = 0;
     if (explicit_out) {
         bool seen[N_LETTERS] = {false};
@@ -127,7 +123,6 @@ bool ops_einsum_plan_of(const char *eq, size_t len, int n_in, const int *ranks,
             }
         }
         /* an output without "..." sums the broadcast dims away */
-        (void)any_ellipsis;
     } else {
         for (int j = 0; j < n_ell; j++)
             out_ids[n_out++] = N_LETTERS + j;

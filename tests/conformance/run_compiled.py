@@ -27,7 +27,9 @@ import conformance  # noqa: E402
 # the JIT folded geometry inputs and N-D pooling, Indices, run-time
 # BatchNormalization, integer Clip, Dropout's mask and Constant outputs
 # compiled, 1167 of 1167 (100%; docs/conformance.md) with every Q/DQ
-# format compiled too.  The floor leaves a margin only for a float
+# format compiled too; 1237 of 1237 with Einsum, DFT and STFT, the 15
+# tests of NonZero, NonMaxSuppression and Unique interpreted only.  The
+# floor leaves a margin only for a float
 # tolerance on another CPU's kernel variant.
 MIN_COMPILED_RATE = 0.99
 
