@@ -333,9 +333,11 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger) \
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
-    X(scatterelements) X(topk)                                               \
+    X(scatterelements) X(topk)                                                \
     /* recurrent layers (issue 19) */                                         \
-    X(rnn)
+    X(rnn)                                                                    \
+    /* index, detection and signal ops (issue 19) */                          \
+    X(einsum) X(dft) X(stft)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
@@ -365,6 +367,12 @@ bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
  * before cg_plan_memory; cg_try_* then take exactly the marked weights. */
 oct_status cg_plan_fp8_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
                                const int (*span)[2], cg_tensor *tens);
+
+/* The diagnostic (OCT_EUNSUPPORTED) for a node whose op has
+ * IR_OPF_DATA_LENGTH: its output length depends on the input values, and
+ * compiled code has static shapes.  `who` prefixes the message ("compile",
+ * "jit"). */
+oct_status cg_data_length_error(oct_ctx *ctx, const ir_node *n, const char *who);
 
 /* The lowering of op, or NULL if there is none. */
 cg_lower_fn cg_lowering(ir_op op);

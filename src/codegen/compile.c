@@ -44,6 +44,8 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
         ok = ty->dims[d].value >= 0;
     /* a shape left open by a geometry input given at run time: name it */
     const ir_node *pn = v->producer;
+    if (!ok && pn && (ir_op_info_of(pn->op)->flags & IR_OPF_DATA_LENGTH))
+        return cg_data_length_error(ctx, pn, "compile");
     for (int i = 0; !ok && pn && i < pn->n_in; i++)
         if (ops_input_is_geometry(pn, i) && !pn->in[i]->init)
             return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, pn, 0, i,
@@ -149,6 +151,10 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
             cm->tens[n->out[0]->id].absorbed)
             continue;
         cg_lower_fn lower = cg_lowering(n->op);
+        if (ir_op_info_of(n->op)->flags & IR_OPF_DATA_LENGTH) {
+            st = cg_data_length_error(cm->ctx, n, "compile");
+            break;
+        }
         if (!lower) {
             st = oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n,
                                 "compile: no lowering for %s yet", n->op_type);

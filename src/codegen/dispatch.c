@@ -32,3 +32,12 @@ cg_lower_fn cg_lowering(ir_op op)
             return lowerings[i].fn;
     return NULL;
 }
+
+oct_status cg_data_length_error(oct_ctx *ctx, const ir_node *n, const char *who)
+{
+    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, 1, 0,
+                     n->n_out > 0 && n->out[0] ? n->out[0]->name : NULL,
+                     "%s: the length of %s's output depends on the input values; compiled "
+                     "code has static shapes, so this model runs only in the interpreter "
+                     "(`octet run` without --jit)", who, n->op_type);
+}

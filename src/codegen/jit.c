@@ -138,6 +138,9 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     *out = NULL;
     const ir_graph *g = m->graph;
     for (size_t k = 0; k < g->n_nodes; k++)
+        if (ir_op_info_of(g->nodes[k]->op)->flags & IR_OPF_DATA_LENGTH)
+            return cg_data_length_error(ctx, g->nodes[k], "jit");
+    for (size_t k = 0; k < g->n_nodes; k++)
         if (!cg_lowering(g->nodes[k]->op))
             return oct_node_error(ctx, OCT_EUNSUPPORTED, g->nodes[k],
                                   "jit: no lowering for %s: the backend cannot compile "

@@ -225,6 +225,10 @@ enum {
     IR_OPF_ELEMENTWISE = 1u << 0, /* output[i] depends on input[i] only */
     IR_OPF_LAYOUT = 1u << 1,      /* moves data without changing values */
     IR_OPF_QUANT = 1u << 2,       /* a quantization op */
+    /* an output's length depends on the input values, not only on their
+     * shapes and the geometry inputs (NonZero, NonMaxSuppression): it has
+     * no static shape, so the compiler refuses the op */
+    IR_OPF_DATA_LENGTH = 1u << 3,
 };
 
 typedef enum ir_op {

@@ -172,7 +172,8 @@ int ops_const_ints(const ir_tensor *t, int64_t *values, int max);
  * from (Reshape's shape, Slice's starts/ends/axes/steps, Pad's pads and
  * axes, Resize's roi/scales/sizes, Expand, Tile, Squeeze, Unsqueeze,
  * Split, the Reduce ops' axes, ConstantOfShape, Range, OneHot's depth,
- * CumSum's axis, TopK's k).  Compiled code
+ * CumSum's axis, TopK's k, DFT's dft_length and axis, STFT's
+ * frame_step and frame_length).  Compiled code
  * with static shapes needs these as constants; values that only feed the
  * arithmetic (Pad's constant_value, Clip's bounds) are not listed. */
 bool ops_input_is_geometry(const ir_node *n, int i);

@@ -409,4 +409,83 @@ oct_status ops_rnn_plan_of(oct_ctx *ctx, const ir_node *node, ops_rnn_plan *p);
 /* f(x) in float32, the formulas of the ONNX RNN spec (the oracle's). */
 float ops_rnn_act_apply(const ops_rnn_fn *fn, float x);
 
+/* ---- Einsum (shape_einsum.c) ---- */
+
+#define OPS_EINSUM_MAX_LABELS (52 + OPS_MAX_RANK)
+/* An Einsum equation resolved against its inputs' ranks and dims: labels
+ * 0..n_out-1 are the output's axes in order, the rest are summed; size[l]
+ * is label l's extent (-1 if a dim is unknown); in_label[k][a] the label
+ * of input k's axis a. */
+typedef struct ops_einsum_plan {
+    int n_in, n_labels, n_out;
+    int64_t size[OPS_EINSUM_MAX_LABELS];
+    int in_rank[OPS_MAX_IO];
+    int8_t in_label[OPS_MAX_IO][OPS_MAX_RANK];
+} ops_einsum_plan;
+/* Parses equation eq (len bytes) for n_in inputs of ranks[k] and dims[k]
+ * (dims NULL or entries -1: unknown); false if malformed or the shapes do
+ * not fit it. */
+bool ops_einsum_plan_of(const char *eq, size_t len, int n_in, const int *ranks,
+                        const int64_t *const *dims, ops_einsum_plan *p);
+/* Input k's element stride per label (dims: its dims): the sum of the
+ * strides of the axes with that label, 0 for a broadcast axis of dim 1. */
+void ops_einsum_strides(const ops_einsum_plan *p, int k, const int64_t *dims,
+                        int64_t *strides);
+
+/* ---- DFT and STFT (shape_signal.c) ---- */
+
+/* DFT along `axis`: outer x n_in x inner signal positions of comp (1 or
+ * 2) parts each, n the transform length, n_out the bins kept. */
+typedef struct ops_dft_plan {
+    int axis;
+    int64_t outer, n_in, inner, comp, n, n_out;
+    bool inverse, onesided;
+} ops_dft_plan;
+/* 1 with *p filled; 0 if a given geometry input (len_t, axis_t: NULL if
+ * its value is unknown) is not known yet; -1 with *why if the node is
+ * malformed.  dims must be known. */
+int ops_dft_plan_of(const ir_node *node, int64_t opset, int rank, const int64_t *dims,
+                    const ir_tensor *len_t, bool len_given, const ir_tensor *axis_t,
+                    bool axis_given, ops_dft_plan *p, const char **why);
+/* STFT of signal [batch, len, comp]: frames of `frame` samples every
+ * `step`, `bins` output bins each. */
+typedef struct ops_stft_plan {
+    int64_t batch, len, comp, step, frame, frames, bins;
+    bool onesided;
+} ops_stft_plan;
+/* As ops_dft_plan_of; window_len -1 when there is no window. */
+int ops_stft_plan_of(const ir_node *node, int rank, const int64_t *dims,
+                     const ir_tensor *step_t, int64_t window_len, const ir_tensor *frame_t,
+                     bool frame_given, ops_stft_plan *p, const char **why);
+/* exp(sign * 2 pi i * m / n) for m in [0, n): the twiddle factors both
+ * transforms read at (k * t) mod n, so the angle stays exact for long n. */
+static inline void ops_twiddle(int64_t m, int64_t n, double *c, double *s)
+{
+    double a = 6.283185307179586476925286766559 * (double)m / (double)n;
+    *c = cos(a);
+    *s = sin(a);
+}
+
+/* ---- NonMaxSuppression (shape_detect.c) ---- */
+
+/* Runs NMS on the node's inputs in[0..n_in) (boxes, scores, then the
+ * optional max_output_boxes_per_class, iou_threshold, score_threshold,
+ * NULL if omitted): *count selected triples, written to sel (3 * *count
+ * INT64, [batch, class, box]) unless sel is NULL. */
+oct_status ops_nms_select(oct_ctx *ctx, const ir_node *node, const ir_tensor *const *in,
+                          int n_in, int64_t *sel, int64_t *count);
+
+/* ---- Unique (shape_unique.c) ---- */
+
+/* The number of elements (no axis) or slices along the axis Unique
+ * compares in x; -1 if the axis is out of range. */
+int64_t ops_unique_slices(const ir_node *node, const ir_tensor *x);
+/* Runs Unique on x (n = ops_unique_slices): *n_unique values, the first
+ * index of each in first[], their counts in counts[] (n entries each), and
+ * for each of the n slices its value's position in inverse[] (3 * n
+ * entries: the tail is scratch). */
+oct_status ops_unique_select(oct_ctx *ctx, const ir_node *node, const ir_tensor *x,
+                             int64_t *first, int64_t *inverse, int64_t *counts,
+                             int64_t *n_unique);
+
 #endif

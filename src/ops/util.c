@@ -158,6 +158,8 @@ static const struct {
     {IR_OP_REDUCEL2, 1u << 1},  {IR_OP_REDUCELOGSUM, 1u << 1},
     {IR_OP_REDUCELOGSUMEXP, 1u << 1}, {IR_OP_REDUCESUMSQUARE, 1u << 1},
     {IR_OP_CUMSUM, 1u << 1},    {IR_OP_ONEHOT, 1u << 1},    {IR_OP_TOPK, 1u << 1},
+    /* issue 19's signal ops */
+    {IR_OP_DFT, 1u << 1 | 1u << 2}, {IR_OP_STFT, 1u << 1 | 1u << 3},
 };
 
 bool ops_input_is_geometry(const ir_node *n, int i)

@@ -4,7 +4,8 @@ through the compiled path (`octet run --jit`, conformance.py) and through
 the interpreter, and fails
 
   - if fewer than MIN_COMPILED_RATE of the tests the interpreter passes
-    also pass compiled (the floor: today's figure, raised as lowerings land;
+    also pass compiled (leaving out, and listing, those of ops with a
+    data-dependent output length that the compiler refuses by design) (the floor: today's figure, raised as lowerings land;
     issue 13 asks for 97%);
   - if any QuantizeLinear / DequantizeLinear / QLinear* / *Integer /
     DynamicQuantizeLinear test (conformance.qdq_family) fails compiled,
@@ -26,7 +27,9 @@ import conformance  # noqa: E402
 # the JIT folded geometry inputs and N-D pooling, Indices, run-time
 # BatchNormalization, integer Clip, Dropout's mask and Constant outputs
 # compiled, 1167 of 1167 (100%; docs/conformance.md) with every Q/DQ
-# format compiled too.  The floor leaves a margin only for a float
+# format compiled too; 1237 of 1237 with Einsum, DFT and STFT, the 15
+# tests of NonZero, NonMaxSuppression and Unique interpreted only.  The
+# floor leaves a margin only for a float
 # tolerance on another CPU's kernel variant.
 MIN_COMPILED_RATE = 0.99
 
@@ -36,6 +39,11 @@ MIN_COMPILED_RATE = 0.99
 # passes makes this test fail until its entry is removed.
 EXPECTED_QDQ_FAILURES = {}
 # ---- end of EXPECTED_QDQ_FAILURES
+
+
+# What codegen says of an op with a data-dependent output length
+# (cg_data_length_error).
+DATA_LENGTH_REASON = "output depends on the input values"
 
 
 def suites():
@@ -57,6 +65,16 @@ def check(interp, compiled, min_rate=MIN_COMPILED_RATE, expected=None):
     by_key = {(r["suite"], r["name"]): r for r in compiled}
     lines, ok = [], True
     interp_pass = [(r["suite"], r["name"]) for r in interp if r["status"] == "pass"]
+    # Interpreted only by design: ops whose output length depends on the
+    # values (IR_OPF_DATA_LENGTH in ops.def: NonZero, NonMaxSuppression,
+    # Unique) have no static shape to compile; such a test counts outside
+    # the floor only if the compiler refused it with that diagnostic.
+    data_length = [k for k in interp_pass if by_key[k]["status"] == "fail" and
+                   DATA_LENGTH_REASON in by_key[k]["reason"]]
+    if data_length:
+        lines.append("%d interpreted only (data-dependent output length): %s" %
+                     (len(data_length), " ".join(k[1] for k in data_length)))
+    interp_pass = [k for k in interp_pass if k not in data_length]
     both = [k for k in interp_pass if by_key[k]["status"] == "pass"]
     rate = len(both) / len(interp_pass) if interp_pass else 0.0
     for suite in sorted({k[0] for k in interp_pass}):
