@@ -310,7 +310,9 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger) \
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
-    X(scatterelements) X(topk)
+    X(scatterelements) X(topk)                                                \
+    /* opset-23 transformer ops */                                            \
+    X(rmsnorm) X(rotary) X(attention)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)
