@@ -1,6 +1,8 @@
 /*
  * lower_attention.c: the opset-23 transformer ops RotaryEmbedding and
- * Attention as plain loops on float32 tensors (RMSNormalization is in
+ * Attention as plain loops on float tensors (float32, double, float16 and
+ * bfloat16 through lower_elem.h's exact loads and ops_set's rounding;
+ * arithmetic in double) (RMSNormalization is in
  * lower_stats.c), with the geometry the interpreter uses (src/ops/rules.h)
  * and its arithmetic, so the results agree within the float tolerance:
  *
@@ -11,20 +13,22 @@
  *
  * Attention, per (b, query head h, query i), as src/ref/attention.c:
  * scores against every key j (past first, then new; kv head h / (Hq /
- * Hkv)) as a dot product of q * s and k * s rounded to float, accumulated
- * in double (reassociated) and rounded to float; softcap c * tanh(x / c);
+ * Hkv)) as a dot product of q * s and k * s rounded to Q's type,
+ * accumulated in double (reassociated) and rounded to Q's type; softcap
+ * c * tanh(x / c);
  * the bias (causal, window, nonpad_kv_seqlen, boolean or additive mask
  * broadcast and padded as rules.h says) computed from the indices; the
  * softmax in double with the maximum first; zero rows where the bias is
- * -inf everywhere; probabilities rounded to float; Y = P V accumulated in
- * double.  The scores, bias and probabilities of a row live in the node's
+ * -inf everywhere; probabilities rounded to Q's type; Y = P V accumulated
+ * in double.  The scores, bias and probabilities of a row live in the node's
  * workspace (3 x total doubles).  present_key / present_value copy the
- * past and the new keys and values.  Other element types are refused with
- * a diagnostic naming the tensor.
+ * past and the new keys and values.  Other element types (and a past of
+ * another type than K / V) are refused with a diagnostic naming the
+ * tensor.
  */
 #include <math.h>
 
-#include "codegen/codegen.h"
+#include "codegen/lower_elem.h"
 #include "ops/rules.h"
 
 static LLVMValueRef f64c(cg_fn *f, double v)
@@ -32,19 +36,27 @@ static LLVMValueRef f64c(cg_fn *f, double v)
     return LLVMConstReal(f->f64, v);
 }
 
-static LLVMValueRef ld64(cg_fn *f, LLVMValueRef base, LLVMValueRef idx)
+/* Element idx of a float tensor of type dt as a double, and the store of
+ * a double rounded to dt (lower_elem.h: float16 and bfloat16 through
+ * float32, as ops_set). */
+static LLVMValueRef ldv(cg_fn *f, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx)
 {
-    return LLVMBuildFPExt(f->b, cg_load(f, f->f32, base, idx), f->f64, "");
+    LLVMValueRef v = cg_val_load(f, dt, base, idx);
+    if (cg_val_class(dt) == CG_V_INT)
+        return LLVMBuildSIToFP(f->b, v, f->f64, "");
+    return dt == IR_DT_FLOAT ? LLVMBuildFPExt(f->b, v, f->f64, "") : v;
 }
 
-static void st32(cg_fn *f, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v)
+static void stv(cg_fn *f, ir_dtype dt, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v)
 {
-    cg_store(f, f->f32, base, idx, LLVMBuildFPTrunc(f->b, v, f->f32, ""));
+    cg_val_store(f, dt, base, idx, dt == IR_DT_FLOAT ? LLVMBuildFPTrunc(f->b, v, f->f32, "") : v,
+                 true);
 }
 
-static LLVMValueRef round_f32(cg_fn *f, LLVMValueRef v)
+/* v rounded to dt (the interpreter's rnd). */
+static LLVMValueRef rnd(cg_fn *f, ir_dtype dt, LLVMValueRef v)
 {
-    return LLVMBuildFPExt(f->b, LLVMBuildFPTrunc(f->b, v, f->f32, ""), f->f64, "");
+    return cg_val_round(f, dt, v);
 }
 
 static LLVMValueRef tanh_f64(cg_fn *f, LLVMValueRef x)
@@ -71,12 +83,14 @@ static void shapes_of(cg_fn *f, const ir_node *n, ops_shape *in, int max)
     }
 }
 
-static oct_status need_f32(cg_fn *f, const ir_node *n, const cg_tensor *t, bool out, int i)
+/* Float32, double, float16 or bfloat16; else a diagnostic naming t. */
+static oct_status need_float(cg_fn *f, const ir_node *n, const cg_tensor *t, bool out, int i)
 {
-    if (!t || t->dtype == IR_DT_FLOAT)
+    if (!t || t->dtype == IR_DT_FLOAT || t->dtype == IR_DT_DOUBLE || t->dtype == IR_DT_FLOAT16 ||
+        t->dtype == IR_DT_BFLOAT16)
         return OCT_OK;
     oct_diagf(f->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, out, i, t->value->name,
-              "compile: %s of %s is not supported yet (float32 only)", n->op_type,
+              "compile: %s of %s is not supported (float types only)", n->op_type,
               ir_dtype_name(t->dtype));
     return OCT_EUNSUPPORTED;
 }
@@ -92,14 +106,15 @@ oct_status cg_lower_rotary(cg_fn *f, const ir_node *n)
     if (st)
         return st;
     for (int i = 0; i < 3; i++)
-        if ((st = need_f32(f, n, cg_in(f, n, i), false, i)))
+        if ((st = need_float(f, n, cg_in(f, n, i), false, i)))
             return st;
-    if ((st = need_f32(f, n, cg_out(f, n, 0), true, 0)))
+    if ((st = need_float(f, n, cg_out(f, n, 0), true, 0)))
         return st;
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     cg_tensor *P = g.has_pos ? cg_in(f, n, 3) : NULL;
     if (!X->nelems)
         return OCT_OK;
+    ir_dtype xt = X->dtype, yt = Y->dtype, ct = cg_in(f, n, 1)->dtype, st_ = cg_in(f, n, 2)->dtype;
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     LLVMValueRef pc = cg_ptr(f, cg_in(f, n, 1)), ps = cg_ptr(f, cg_in(f, n, 2));
     LLVMValueRef pp = P ? cg_ptr(f, P) : NULL;
@@ -116,21 +131,21 @@ oct_status cg_lower_rotary(cg_fn *f, const ir_node *n)
     LLVMValueRef base = cg_mul(f, head, cg_i64c(f, g.head));
     if (half) {
         LLVMValueRef k = cg_loop_begin(f, &lk, half);
-        LLVMValueRef c = ld64(f, pc, cg_add(f, crow, k)), sn = ld64(f, ps, cg_add(f, crow, k));
+        LLVMValueRef c = ldv(f, ct, pc, cg_add(f, crow, k)), sn = ldv(f, st_, ps, cg_add(f, crow, k));
         LLVMValueRef i1 = g.interleaved ? cg_madd(f, k, 2, base) : cg_add(f, base, k);
         LLVMValueRef i2 = g.interleaved ? cg_add(f, i1, cg_i64c(f, 1))
                                         : cg_add(f, i1, cg_i64c(f, half));
-        LLVMValueRef x1 = ld64(f, px, i1), x2 = ld64(f, px, i2);
-        st32(f, py, i1, LLVMBuildFSub(f->b, LLVMBuildFMul(f->b, c, x1, ""),
+        LLVMValueRef x1 = ldv(f, xt, px, i1), x2 = ldv(f, xt, px, i2);
+        stv(f, yt, py, i1, LLVMBuildFSub(f->b, LLVMBuildFMul(f->b, c, x1, ""),
                                       LLVMBuildFMul(f->b, sn, x2, ""), ""));
-        st32(f, py, i2, LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, sn, x1, ""),
+        stv(f, yt, py, i2, LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, sn, x1, ""),
                                       LLVMBuildFMul(f->b, c, x2, ""), ""));
         cg_loop_end(f, &lk);
     }
     if (g.head > g.rot) {
         LLVMValueRef d = cg_loop_begin(f, &ld, g.head - g.rot);
         LLVMValueRef at = cg_add(f, base, cg_add(f, d, cg_i64c(f, g.rot)));
-        cg_store(f, f->f32, py, at, cg_load(f, f->f32, px, at));
+        stv(f, yt, py, at, ldv(f, xt, px, at));
         cg_loop_end(f, &ld);
     }
     cg_loop_end(f, &lh);
@@ -207,7 +222,7 @@ static LLVMValueRef bias_at(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
                 ok = and1(f, ok, LLVMBuildICmp(f->b, LLVMIntNE, cg_load(f, f->i8, pm, idx),
                                                LLVMConstInt(f->i8, 0, 0), ""));
             else
-                val = ld64(f, pm, idx);
+                val = ldv(f, M->dtype, pm, idx);
         }
     }
     return LLVMBuildSelect(f->b, ok, val, f64c(f, -INFINITY), "");
@@ -222,14 +237,14 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     if (st)
         return st;
     for (int i = 0; i < 6; i++)
-        if (i != 3 && (st = need_f32(f, n, i < n->n_in ? cg_in(f, n, i) : NULL, false, i)))
+        if (i != 3 && (st = need_float(f, n, i < n->n_in ? cg_in(f, n, i) : NULL, false, i)))
             return st;
     for (int o = 0; o < n->n_out; o++)
-        if ((st = need_f32(f, n, cg_out(f, n, o), true, o)))
+        if ((st = need_float(f, n, cg_out(f, n, o), true, o)))
             return st;
     cg_tensor *M = g.has_mask ? cg_in(f, n, 3) : NULL;
-    if (M && M->dtype != IR_DT_BOOL && (st = need_f32(f, n, M, false, 3)))
-        return st;
+    if (M && cg_val_class(M->dtype) == CG_V_NONE)
+        return need_float(f, n, M, false, 3);
     cg_tensor *Y = cg_out(f, n, 0), *YK = cg_out(f, n, 1), *YV = cg_out(f, n, 2);
     cg_tensor *YQK = cg_out(f, n, 3);
     LLVMValueRef pq = cg_ptr(f, cg_in(f, n, 0)), pk = cg_ptr(f, cg_in(f, n, 1));
@@ -243,7 +258,14 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     LLVMValueRef ws = cg_workspace(f, (uint64_t)(T ? T : 1) * 3 * sizeof(double));
     LLVMValueRef capped = ws, bias = cg_gep(f, f->f64, ws, cg_i64c(f, T));
     LLVMValueRef prob = cg_gep(f, f->f64, ws, cg_i64c(f, 2 * T));
-    LLVMValueRef ss = LLVMConstReal(f->f32, (float)g.sqrt_scale);
+    ir_dtype qt = cg_in(f, n, 0)->dtype, kt = cg_in(f, n, 1)->dtype, vt = cg_in(f, n, 2)->dtype;
+    ir_dtype pkt = g.has_past ? cg_in(f, n, 4)->dtype : kt, pvt = g.has_past ? cg_in(f, n, 5)->dtype : vt;
+    if (pkt != kt || pvt != vt)
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n,
+                              "compile: past_key / past_value of another type than K / V");
+    LLVMValueRef ss = f64c(f, ops_round_to(qt, g.sqrt_scale));
+    if (qt == IR_DT_DOUBLE)
+        ss = f64c(f, g.sqrt_scale);
     LLVMValueRef zero = f64c(f, 0), ninf = f64c(f, -INFINITY);
     cg_loop lb, lh, li, lj, ld, lo;
     cg_acc a1, a2;
@@ -269,17 +291,16 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
             cg_acc ad;
             LLVMValueRef d = cg_loop_begin(f, &ld, g.qk_size);
             LLVMValueRef acc = cg_acc_begin(f, &ld, &ad, zero);
-            LLVMValueRef qv = LLVMBuildFMul(f->b, cg_load(f, f->f32, pq, cg_add(f, qrow, d)), ss, "");
-            LLVMValueRef kv = LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, "");
-            LLVMValueRef prod = LLVMBuildFMul(f->b, LLVMBuildFPExt(f->b, qv, f->f64, ""),
-                                              LLVMBuildFPExt(f->b, kv, f->f64, ""), "");
+            LLVMValueRef qv = rnd(f, qt, LLVMBuildFMul(f->b, ldv(f, qt, pq, cg_add(f, qrow, d)), ss, ""));
+            LLVMValueRef kv = rnd(f, qt, LLVMBuildFMul(f->b, ldv(f, kt, kp, cg_add(f, kr, d)), ss, ""));
+            LLVMValueRef prod = LLVMBuildFMul(f->b, qv, kv, "");
             cg_acc_end(f, &ad, cg_fast(LLVMBuildFAdd(f->b, acc, prod, "")));
             cg_loop_end(f, &ld);
             s = cg_acc_result(f, &ld, &ad, zero);
         }
-        s = round_f32(f, s);
+        s = rnd(f, qt, s);
         if (g.softcap > 0)
-            s = round_f32(f, LLVMBuildFMul(f->b, f64c(f, g.softcap),
+            s = rnd(f, qt, LLVMBuildFMul(f->b, f64c(f, g.softcap),
                                            tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g.softcap), "")),
                                            ""));
         LLVMValueRef bj = bias_at(f, &g, M, pm, nonpad, offset, b, h, i, j);
@@ -311,14 +332,14 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
                                           cg_i64c(f, T))
                                  : NULL;
         j = cg_loop_begin(f, &lj, T);
-        LLVMValueRef p = round_f32(f, LLVMBuildFDiv(f->b, cg_load(f, f->f64, prob, j), sum, ""));
+        LLVMValueRef p = rnd(f, qt, LLVMBuildFDiv(f->b, cg_load(f, f->f64, prob, j), sum, ""));
         p = LLVMBuildSelect(f->b, none, zero, p, "");
         cg_store(f, f->f64, prob, j, p);
         if (YQK) {
             LLVMValueRef v = g.mode == 3 ? p : cg_load(f, f->f64, capped, j);
             if (g.mode == 2)
                 v = LLVMBuildFAdd(f->b, v, cg_load(f, f->f64, bias, j), "");
-            st32(f, cg_ptr(f, YQK), cg_add(f, qkrow, j), v);
+            stv(f, YQK->dtype, cg_ptr(f, YQK), cg_add(f, qkrow, j), v);
         }
         cg_loop_end(f, &lj);
         /* Y = P V */
@@ -330,10 +351,10 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
             LLVMValueRef vp, vr;
             kv_row(f, &g, ppv, pv, g.v_size, b, kvh, j, &vp, &vr);
             LLVMValueRef t = LLVMBuildFMul(f->b, cg_load(f, f->f64, prob, j),
-                                           ld64(f, vp, cg_add(f, vr, d)), "");
+                                           ldv(f, vt, vp, cg_add(f, vr, d)), "");
             cg_acc_end(f, &a1, cg_fast(LLVMBuildFAdd(f->b, acc, t, "")));
             cg_loop_end(f, &lj);
-            st32(f, cg_ptr(f, Y), cg_add(f, yrow, d), cg_acc_result(f, &lj, &a1, zero));
+            stv(f, Y->dtype, cg_ptr(f, Y), cg_add(f, yrow, d), cg_acc_result(f, &lj, &a1, zero));
             cg_loop_end(f, &ld);
         }
         cg_loop_end(f, &li);
@@ -351,8 +372,8 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
         kv_row(f, &g, which ? ppv : ppk, which ? pv : pk, hs, b, kvh, j, &sp, &sr);
         LLVMValueRef orow = row_at(f, false, g.kv_heads, T, hs, b, kvh, j);
         LLVMValueRef d = cg_loop_begin(f, &lo, hs);
-        cg_store(f, f->f32, cg_ptr(f, O), cg_add(f, orow, d),
-                 cg_load(f, f->f32, sp, cg_add(f, sr, d)));
+        ir_dtype it = which ? vt : kt;
+        stv(f, O->dtype, cg_ptr(f, O), cg_add(f, orow, d), ldv(f, it, sp, cg_add(f, sr, d)));
         cg_loop_end(f, &lo);
         cg_loop_end(f, &lj);
         cg_loop_end(f, &lh);

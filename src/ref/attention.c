@@ -86,6 +86,12 @@ oct_status ref_rotary(ref_call *call)
 
 /* ---- Attention ----------------------------------------------------------- */
 
+/* v rounded to Q's type dt (double stays double). */
+static double rnd(ir_dtype dt, double v)
+{
+    return dt == IR_DT_DOUBLE ? v : ops_round_to(dt, v);
+}
+
 /* Offset of element (b, head, j, d) of a Q/K/V-like input with `heads`
  * heads, sequence seq and head size hs, 3-D or 4-D. */
 static uint64_t qkv_at(bool rank3, int64_t heads, int64_t seq, int64_t hs, int64_t b,
@@ -151,7 +157,7 @@ oct_status ref_attention(ref_call *call)
     ir_tensor *yv = call->n_out > 2 ? call->out[2] : NULL;
     ir_tensor *yqk = call->n_out > 3 ? call->out[3] : NULL;
     ir_dtype qt = q->dtype;
-    double ss = ops_round_to(qt, g.sqrt_scale);
+    double ss = rnd(qt, g.sqrt_scale);
     int64_t group = g.q_heads / g.kv_heads, T = g.total;
     size_t bytes = sizeof(double) * (size_t)(T ? T : 1) * 3;
     double *x = oct_malloc(call->ctx, bytes);
@@ -171,11 +177,11 @@ oct_status ref_attention(ref_call *call)
                         double qv = ops_get(q, qkv_at(g.rank3, g.q_heads, g.q_seq, g.qk_size,
                                                       b, h, i, d));
                         double kv = kv_get(&g, pk, k, g.qk_size, b, kvh, j, d);
-                        s += ops_round_to(qt, qv * ss) * ops_round_to(qt, kv * ss);
+                        s += rnd(qt, qv * ss) * rnd(qt, kv * ss);
                     }
-                    s = ops_round_to(qt, s);
+                    s = rnd(qt, s);
                     if (g.softcap > 0)
-                        s = ops_round_to(qt, g.softcap * tanh(s / g.softcap));
+                        s = rnd(qt, g.softcap * tanh(s / g.softcap));
                     capped[j] = s;
                     bias[j] = attn_bias(&g, mask, nonpad, b, h, i, j);
                     all_masked = all_masked && bias[j] == -INFINITY;
@@ -188,7 +194,7 @@ oct_status ref_attention(ref_call *call)
                     sum += x[j];
                 }
                 for (int64_t j = 0; j < T; j++)
-                    x[j] = all_masked || sum == 0 ? 0 : ops_round_to(qt, x[j] / sum);
+                    x[j] = all_masked || sum == 0 ? 0 : rnd(qt, x[j] / sum);
                 if (yqk) {
                     uint64_t base = (uint64_t)(((b * g.q_heads + h) * g.q_seq + i) * T);
                     for (int64_t j = 0; j < T; j++)
