@@ -8,9 +8,13 @@ by Octet's interpreter (`octet run`), JIT-compiled (`octet run --jit`) and
 compiled ahead of time to a shared library run through ctypes.  Every
 output must match ONNX Runtime's within 1e-5 relative to its magnitude.
 A second variant swaps the causal flag for an additive attention mask and
-softcap to cover those paths.
+softcap to cover those paths.  Last, `octet quantize` on the causal block
+must succeed, put Q/DQ around the MatMuls and leave the three ops in float,
+and the QDQ model must run in Octet (interpreted and JIT) as in ONNX
+Runtime.
 """
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -116,7 +120,48 @@ def main():
                     ok, msg = (False, "missing") if got is None else cgutil.close(got, w, RTOL)
                     print("%s %s %s %s: %s" % ("ok  " if ok else "FAIL", variant, how, name, msg))
                     failures += not ok
+        failures += check_quantized(ort, d)
     return 1 if failures else 0
+
+
+def check_quantized(ort, d):
+    """Failures of the quantize stage (see the module docstring)."""
+    path = os.path.join(d, "block_causal.onnx")
+    feeds = build(path, "causal")
+    cal = os.path.join(d, "cal.npz")
+    # two samples: the feeds and half of them (an extra leading axis each)
+    np.savez(cal, **{n: np.stack([a, a if a.dtype == np.int64 else a * np.float32(0.5)])
+                     for n, a in feeds})
+    qpath = os.path.join(d, "block_causal.qdq.onnx")
+    p = subprocess.run([cgutil.OCTET, "quantize", path, "--calib", cal, "-o", qpath],
+                       capture_output=True, text=True)
+    if p.returncode:
+        print("FAIL quantize: exit %d: %s" % (p.returncode, p.stderr.strip()[-300:]))
+        return 1
+    q = onnx.load(qpath)
+    ops = [n.op_type for n in q.graph.node]
+    producer = {o: n.op_type for n in q.graph.node for o in n.output}
+    failures = 0
+    for n in q.graph.node:
+        if n.op_type == "MatMul" and not any(producer.get(i) == "DequantizeLinear"
+                                             for i in n.input):
+            print("FAIL quantize: MatMul %s reads no DequantizeLinear" % n.name)
+            failures += 1
+    for op in ("RMSNormalization", "RotaryEmbedding", "Attention"):
+        if op not in ops:
+            print("FAIL quantize: %s is gone from the QDQ model: %s" % (op, ops))
+            failures += 1
+    sess = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"])
+    want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, dict(feeds))))
+    for how, extra in (("interpreter", ()), ("jit", ("--jit",))):
+        p, outs = cgutil.run_octet(qpath, feeds, extra)
+        for name, w in want.items():
+            got = outs.get(cgutil.safe_name(name)) if outs else None
+            ok, msg = (False, "exit %d" % p.returncode) if got is None else \
+                cgutil.close(got, w, RTOL)
+            print("%s quantized %s %s: %s" % ("ok  " if ok else "FAIL", how, name, msg))
+            failures += not ok
+    return failures
 
 
 if __name__ == "__main__":
