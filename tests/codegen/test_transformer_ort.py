@@ -7,6 +7,7 @@ projection -- run by ONNX Runtime (the oracle, which implements these ops),
 by Octet's interpreter (`octet run`), JIT-compiled (`octet run --jit`) and
 compiled ahead of time to a shared library run through ctypes.  Every
 output must match ONNX Runtime's within 1e-5 relative to its magnitude.
+The causal block also compiles with a symbolic batch (NAME_run_dims).
 A second variant swaps the causal flag for an additive attention mask and
 softcap to cover those paths.  Last, `octet quantize` on the causal block
 must succeed, put Q/DQ around the MatMuls and leave the three ops in float,
@@ -29,7 +30,10 @@ B, S, E, HQ, HKV, D, PAST, MAXPOS, ROT = 2, 5, 32, 4, 2, 8, 3, 16, 4
 RTOL = 1e-5
 
 
-def build(path, variant):
+def build(path, variant, sym=False):
+    """Writes the block (variant causal or mask; with sym, axis 0 of every
+    input and output is the symbolic batch N) and returns its feeds."""
+    n = "N" if sym else B
     rng = np.random.default_rng(23)
     inv = 1.0 / (10000 ** (np.arange(0, ROT, 2) / ROT))
     ang = np.arange(MAXPOS)[:, None] * inv[None, :]
@@ -63,17 +67,17 @@ def build(path, variant):
         helper.make_node("MatMul", ["y", "wo"], ["out"]),
     ]
     inputs = [
-        helper.make_tensor_value_info("x", TensorProto.FLOAT, [B, S, E]),
-        helper.make_tensor_value_info("pos", TensorProto.INT64, [B, S]),
-        helper.make_tensor_value_info("past_key", TensorProto.FLOAT, [B, HKV, PAST, D]),
-        helper.make_tensor_value_info("past_value", TensorProto.FLOAT, [B, HKV, PAST, D]),
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, S, E]),
+        helper.make_tensor_value_info("pos", TensorProto.INT64, [n, S]),
+        helper.make_tensor_value_info("past_key", TensorProto.FLOAT, [n, HKV, PAST, D]),
+        helper.make_tensor_value_info("past_value", TensorProto.FLOAT, [n, HKV, PAST, D]),
     ]
     if variant == "mask":
         inputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, [S, PAST + S]))
     outputs = [
-        helper.make_tensor_value_info("out", TensorProto.FLOAT, [B, S, E]),
-        helper.make_tensor_value_info("present_key", TensorProto.FLOAT, [B, HKV, PAST + S, D]),
-        helper.make_tensor_value_info("present_value", TensorProto.FLOAT, [B, HKV, PAST + S, D]),
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [n, S, E]),
+        helper.make_tensor_value_info("present_key", TensorProto.FLOAT, [n, HKV, PAST + S, D]),
+        helper.make_tensor_value_info("present_value", TensorProto.FLOAT, [n, HKV, PAST + S, D]),
     ]
     graph = helper.make_graph(nodes, "block_" + variant, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 23)],
@@ -121,7 +125,27 @@ def main():
                     print("%s %s %s %s: %s" % ("ok  " if ok else "FAIL", variant, how, name, msg))
                     failures += not ok
         failures += check_quantized(ort, d)
+        failures += check_symbolic_batch(ort, d)
     return 1 if failures else 0
+
+
+def check_symbolic_batch(ort, d):
+    """Failures of the symbolic-batch stage: the causal block with batch N
+    compiled without --input-shape (batch.c must prove the three ops keep
+    the items apart) and run through NAME_run_dims at batch 2."""
+    import test_symdims
+    path = os.path.join(d, "block_sym.onnx")
+    feeds = build(path, "causal", sym=True)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    want = sess.run(None, dict(feeds))
+    so = cgutil.compile_so(path, d, "block_sym")
+    sig, outs = test_symdims.run_dims(so, "block_sym", [a for _, a in feeds])
+    failures = 0
+    for spec, got, w in zip(sig["outputs"], outs, want):
+        ok, msg = cgutil.close(got, w, RTOL)
+        print("%s symbolic batch run_dims %s: %s" % ("ok  " if ok else "FAIL", spec["name"], msg))
+        failures += not ok
+    return failures
 
 
 def check_quantized(ort, d):
