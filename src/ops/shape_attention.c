@@ -213,7 +213,10 @@ oct_status ops_attention_geometry(oct_ctx *ctx, const ir_node *node, const ops_s
                                    (long long)g->kv_heads, (long long)g->kv_seq);
         g->v_size = v->dims[3];
     }
-    if (g->kv_heads <= 0 || g->q_heads % g->kv_heads)
+    if (g->qk_size <= 0)
+        return oct_input_error(ctx, OCT_EINPUT, node, 0, "head size must be positive, not %lld",
+                               (long long)g->qk_size);
+    if (g->kv_heads <= 0 || g->q_heads <= 0 || g->q_heads % g->kv_heads)
         return oct_node_error(ctx, OCT_EINPUT, node,
                               "%lld query heads are not a multiple of %lld kv heads",
                               (long long)g->q_heads, (long long)g->kv_heads);
