@@ -7,7 +7,9 @@ projection -- run by ONNX Runtime (the oracle, which implements these ops),
 by Octet's interpreter (`octet run`), JIT-compiled (`octet run --jit`) and
 compiled ahead of time to a shared library run through ctypes.  Every
 output must match ONNX Runtime's within 1e-5 relative to its magnitude.
-The causal block also compiles with a symbolic batch (NAME_run_dims).
+One-node models cover a broadcast RMSNorm scale, float16 RMSNorm, 4-D
+rotary without position ids and a 4-D boolean mask.  The causal block
+also compiles with a symbolic batch (NAME_run_dims).
 A second variant swaps the causal flag for an additive attention mask and
 softcap to cover those paths.  Last, `octet quantize` on the causal block
 must succeed, put Q/DQ around the MatMuls and leave the three ops in float,
@@ -126,7 +128,59 @@ def main():
                     failures += not ok
         failures += check_quantized(ort, d)
         failures += check_symbolic_batch(ort, d)
+        failures += check_one_node(d)
     return 1 if failures else 0
+
+
+def one_node(path, op, ins, attrs, n_out=1):
+    """A one-node opset-23 model of op on inputs [(name, array)]; returns
+    the feeds."""
+    tp = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+          np.dtype(np.int64): TensorProto.INT64, np.dtype(np.bool_): TensorProto.BOOL}
+    node = helper.make_node(op, [n for n, _ in ins], ["y%d" % k for k in range(n_out)], **attrs)
+    g = helper.make_graph([node], op, [helper.make_tensor_value_info(n, tp[a.dtype], a.shape)
+                                       for n, a in ins],
+                          [helper.make_tensor_value_info("y%d" % k, tp[ins[0][1].dtype], None)
+                           for k in range(n_out)])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)], ir_version=10),
+              path)
+    return ins
+
+
+def check_one_node(d):
+    """Failures of the one-node stage: forms the block and the node tests
+    leave out, against ONNX Runtime (onnx.reference where ORT refuses the
+    form), interpreted and JIT-compiled."""
+    rng = np.random.default_rng(5)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    cases = [
+        ("rms_bcast_scale", "RMSNormalization",
+         [("x", f32(2, 3, 4)), ("s", f32(1, 4))], dict(axis=1), 1, RTOL),
+        ("rms_fp16", "RMSNormalization",
+         [("x", f32(2, 3, 8).astype(np.float16)), ("s", f32(8).astype(np.float16))], {}, 1,
+         2e-3),
+        ("rope_4d_no_pos_partial", "RotaryEmbedding",
+         [("x", f32(2, 3, 4, 8)), ("c", f32(2, 4, 2)), ("s", f32(2, 4, 2))],
+         dict(rotary_embedding_dim=4), 1, RTOL),
+        ("attn_bool_mask_4d_gqa", "Attention",
+         [("q", f32(2, 4, 3, 8)), ("k", f32(2, 2, 5, 8)), ("v", f32(2, 2, 5, 6)),
+          ("m", rng.random((2, 1, 3, 5)) > 0.3)], dict(scale=0.5), 1, RTOL),
+    ]
+    failures = 0
+    for name, op, ins, attrs, n_out, tol in cases:
+        path = os.path.join(d, name + ".onnx")
+        feeds = one_node(path, op, ins, attrs, n_out)
+        who, want = cgutil.oracle(path, feeds)
+        for how, extra in (("interpreter", ()), ("jit", ("--jit",))):
+            p, outs = cgutil.run_octet(path, feeds, extra)
+            for k, w in enumerate(want):
+                got = outs.get("y%d" % k) if outs else None
+                ok, msg = (False, "exit %d: %s" % (p.returncode, p.stderr.strip()[-200:])) \
+                    if got is None else cgutil.close(got, w, tol)
+                print("%s one-node %s %s vs %s: %s" % ("ok  " if ok else "FAIL", name, how, who,
+                                                        msg))
+                failures += not ok
+    return failures
 
 
 def check_symbolic_batch(ort, d):
