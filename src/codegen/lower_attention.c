@@ -20,8 +20,9 @@
  * broadcast and padded as rules.h says) computed from the indices; the
  * softmax in double with the maximum first; zero rows where the bias is
  * -inf everywhere; probabilities rounded to Q's type; Y = P V accumulated
- * in double.  The scores, bias and probabilities of a row live in the node's
- * workspace (3 x total doubles).  present_key / present_value copy the
+ * in double, V row by row into a row of sums.  The scores, bias and
+ * probabilities of a row, its sums and its scaled query live in the
+ * node's workspace (3 x total + Dv + Dk doubles).  present_key / present_value copy the
  * past and the new keys and values.  Other element types (and a past of
  * another type than K / V) are refused with a diagnostic naming the
  * tensor.
@@ -255,7 +256,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     int64_t T = g.total, group = g.q_heads / g.kv_heads;
     if (!g.batch)
         return OCT_OK;
-    LLVMValueRef ws = cg_workspace(f, (uint64_t)(T ? T : 1) * 3 * sizeof(double));
+    LLVMValueRef ws = cg_workspace(f, (uint64_t)(3 * T + g.v_size + g.qk_size) * sizeof(double));
+    LLVMValueRef yacc = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T));
+    LLVMValueRef qscaled = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T + g.v_size));
     LLVMValueRef capped = ws, bias = cg_gep(f, f->f64, ws, cg_i64c(f, T));
     LLVMValueRef prob = cg_gep(f, f->f64, ws, cg_i64c(f, 2 * T));
     ir_dtype qt = cg_in(f, n, 0)->dtype, kt = cg_in(f, n, 1)->dtype, vt = cg_in(f, n, 2)->dtype;
@@ -279,6 +282,11 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
         LLVMValueRef kvh = LLVMBuildUDiv(f->b, h, cg_i64c(f, group), "");
         LLVMValueRef i = cg_loop_begin(f, &li, g.q_seq);
         LLVMValueRef qrow = row_at(f, g.rank3, g.q_heads, g.q_seq, g.qk_size, b, h, i);
+        /* q * s rounded to Q's type, once per query row */
+        LLVMValueRef d = cg_loop_begin(f, &ld, g.qk_size);
+        cg_store(f, f->f64, qscaled, d,
+                 rnd(f, qt, LLVMBuildFMul(f->b, ldv(f, qt, pq, cg_add(f, qrow, d)), ss, "")));
+        cg_loop_end(f, &ld);
         /* scores, bias and their sum into prob; the maximum and the count
          * of keys the bias lets through */
         LLVMValueRef j = cg_loop_begin(f, &lj, T);
@@ -289,9 +297,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
         LLVMValueRef s = zero;
         if (g.qk_size) {
             cg_acc ad;
-            LLVMValueRef d = cg_loop_begin(f, &ld, g.qk_size);
+            d = cg_loop_begin(f, &ld, g.qk_size);
             LLVMValueRef acc = cg_acc_begin(f, &ld, &ad, zero);
-            LLVMValueRef qv = rnd(f, qt, LLVMBuildFMul(f->b, ldv(f, qt, pq, cg_add(f, qrow, d)), ss, ""));
+            LLVMValueRef qv = cg_load(f, f->f64, qscaled, d);
             LLVMValueRef kv = rnd(f, qt, LLVMBuildFMul(f->b, ldv(f, kt, kp, cg_add(f, kr, d)), ss, ""));
             LLVMValueRef prod = LLVMBuildFMul(f->b, qv, kv, "");
             cg_acc_end(f, &ad, cg_fast(LLVMBuildFAdd(f->b, acc, prod, "")));
@@ -342,19 +350,25 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
             stv(f, YQK->dtype, cg_ptr(f, YQK), cg_add(f, qkrow, j), v);
         }
         cg_loop_end(f, &lj);
-        /* Y = P V */
+        /* Y = P V: row by row of V into a row of doubles (contiguous, so
+         * it vectorizes), each element summed over j in ascending order as
+         * the interpreter's */
         LLVMValueRef yrow = row_at(f, g.rank3, g.q_heads, g.q_seq, g.v_size, b, h, i);
         if (g.v_size) {
             LLVMValueRef d = cg_loop_begin(f, &ld, g.v_size);
+            cg_store(f, f->f64, yacc, d, zero);
+            cg_loop_end(f, &ld);
             j = cg_loop_begin(f, &lj, T);
-            LLVMValueRef acc = cg_acc_begin(f, &lj, &a1, zero);
             LLVMValueRef vp, vr;
             kv_row(f, &g, ppv, pv, g.v_size, b, kvh, j, &vp, &vr);
-            LLVMValueRef t = LLVMBuildFMul(f->b, cg_load(f, f->f64, prob, j),
-                                           ldv(f, vt, vp, cg_add(f, vr, d)), "");
-            cg_acc_end(f, &a1, cg_fast(LLVMBuildFAdd(f->b, acc, t, "")));
+            LLVMValueRef pj = cg_load(f, f->f64, prob, j);
+            d = cg_loop_begin(f, &ld, g.v_size);
+            LLVMValueRef t = LLVMBuildFMul(f->b, pj, ldv(f, vt, vp, cg_add(f, vr, d)), "");
+            cg_store(f, f->f64, yacc, d, LLVMBuildFAdd(f->b, cg_load(f, f->f64, yacc, d), t, ""));
+            cg_loop_end(f, &ld);
             cg_loop_end(f, &lj);
-            stv(f, Y->dtype, cg_ptr(f, Y), cg_add(f, yrow, d), cg_acc_result(f, &lj, &a1, zero));
+            d = cg_loop_begin(f, &ld, g.v_size);
+            stv(f, Y->dtype, cg_ptr(f, Y), cg_add(f, yrow, d), cg_load(f, f->f64, yacc, d));
             cg_loop_end(f, &ld);
         }
         cg_loop_end(f, &li);
