@@ -307,12 +307,13 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
             s = cg_acc_result(f, &ld, &ad, zero);
         }
         s = rnd(f, qt, s);
+        LLVMValueRef raw = s;
         if (g.softcap > 0)
             s = rnd(f, qt, LLVMBuildFMul(f->b, f64c(f, g.softcap),
                                            tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g.softcap), "")),
                                            ""));
         LLVMValueRef bj = bias_at(f, &g, M, pm, nonpad, offset, b, h, i, j);
-        cg_store(f, f->f64, capped, j, s);
+        cg_store(f, f->f64, capped, j, g.mode == 0 ? raw : s); /* modes 0..2 output it */
         cg_store(f, f->f64, bias, j, bj);
         LLVMValueRef x = LLVMBuildFAdd(f->b, s, bj, "");
         cg_store(f, f->f64, prob, j, x);

@@ -21,8 +21,10 @@
  * in double and rounded once.  softmax_precision only asks for at least
  * that precision, so double satisfies every value.  present_key /
  * present_value are the past concatenated with K / V; qk_matmul_output is
- * the (softcapped) scores for modes 0 and 1, scores + bias for mode 2, and
- * the probabilities for mode 3.
+ * the scores for mode 0, the softcapped scores for mode 1, those plus the
+ * bias for mode 2, and the probabilities for mode 3, as the spec says
+ * (onnx.reference returns the softcapped scores for mode 0 too; no node
+ * test combines mode 0 with softcap).
  */
 #include <math.h>
 
@@ -180,9 +182,10 @@ oct_status ref_attention(ref_call *call)
                         s += rnd(qt, qv * ss) * rnd(qt, kv * ss);
                     }
                     s = rnd(qt, s);
+                    double raw = s;
                     if (g.softcap > 0)
                         s = rnd(qt, g.softcap * tanh(s / g.softcap));
-                    capped[j] = s;
+                    capped[j] = g.mode == 0 ? raw : s; /* what modes 0..2 output */
                     bias[j] = attn_bias(&g, mask, nonpad, b, h, i, j);
                     all_masked = all_masked && bias[j] == -INFINITY;
                     x[j] = s + bias[j];

@@ -8,7 +8,8 @@ by Octet's interpreter (`octet run`), JIT-compiled (`octet run --jit`) and
 compiled ahead of time to a shared library run through ctypes.  Every
 output must match ONNX Runtime's within 1e-5 relative to its magnitude.
 One-node models cover a broadcast RMSNorm scale, float16 RMSNorm, 4-D
-rotary without position ids and a 4-D boolean mask.  The causal block
+rotary without position ids, a 4-D boolean mask, and qk_matmul_output
+mode 0 with softcap.  The causal block
 also compiles with a symbolic batch (NAME_run_dims).
 A second variant swaps the causal flag for an additive attention mask and
 softcap to cover those paths.  Last, `octet quantize` on the causal block
@@ -165,6 +166,10 @@ def check_one_node(d):
         ("attn_bool_mask_4d_gqa", "Attention",
          [("q", f32(2, 4, 3, 8)), ("k", f32(2, 2, 5, 8)), ("v", f32(2, 2, 5, 6)),
           ("m", rng.random((2, 1, 3, 5)) > 0.3)], dict(scale=0.5), 1, RTOL),
+        # the spec's mode 0: scores before the softcap (onnx.reference caps them)
+        ("attn_qk_mode0_softcap", "Attention",
+         [("q", f32(1, 2, 3, 4)), ("k", f32(1, 2, 5, 4)), ("v", f32(1, 2, 5, 4))],
+         dict(softcap=1.0, qk_matmul_output_mode=0), 4, RTOL),
     ]
     failures = 0
     for name, op, ins, attrs, n_out, tol in cases:
