@@ -277,7 +277,7 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     LLVMValueRef offset = cg_i64c(f, g.has_past ? g.past : 0);
     if (g.has_nonpad)
         offset = cg_add(f, nonpad, cg_i64c(f, -g.q_seq));
-    if (Y->nelems) {
+    if (Y->nelems || (YQK && YQK->nelems)) { /* Y is empty when Dv is 0 */
         LLVMValueRef h = cg_loop_begin(f, &lh, g.q_heads);
         LLVMValueRef kvh = LLVMBuildUDiv(f->b, h, cg_i64c(f, group), "");
         LLVMValueRef i = cg_loop_begin(f, &li, g.q_seq);
