@@ -105,7 +105,14 @@ def main():
               "margin is for a float tolerance on another CPU's kernels) or when a",
               "QuantizeLinear, DequantizeLinear, QLinear*, *Integer or",
               "DynamicQuantizeLinear test fails compiled, except those listed as",
-              "expected failures in `tests/conformance/run_compiled.py` (none today).", ""]
+              "expected failures in `tests/conformance/run_compiled.py` (none today).", "",
+              "The ONNX node tests of RMSNormalization, RotaryEmbedding and Attention",
+              "(opset 23-25) are in neither suite: `conformance_opset23_transformer_ops`",
+              "(`tests/conformance/run_opset23.py`) generates them from the pinned onnx",
+              "package at test time (120 tests, the `_expanded` function-body variants",
+              "left out) and requires every one to pass both interpreted and compiled",
+              "(float32, float16, bfloat16 inputs; 120 of 120 each way on 2026-12-06).",
+              ""]
     lines += ["## Totals", "",
               "| suite | pass | fail | unsupported | pass rate (supported) "
               "| compiled pass | compiled / interpreter |",

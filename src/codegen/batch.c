@@ -409,6 +409,26 @@ static const char *rule_rnn(const walk *w)
     return NULL;
 }
 
+/* The opset-23 transformer ops: RotaryEmbedding and Attention take the
+ * batch on axis 0 of every input that has one (rules.h); a rotary cache
+ * indexed by position ids, or an attention mask of rank below 4 (whose
+ * axis 0 is not the batch), must not be batched. */
+static const char *rule_transformer(const walk *w)
+{
+    const ir_node *n = w->n;
+    if (!in_batched(w, 0))
+        return "its data input is not batched";
+    if (n->op == IR_OP_ROTARYEMBEDDING) {
+        bool pos = n->n_in > 3 && n->in[3];
+        if (pos && (in_batched(w, 1) || in_batched(w, 2)))
+            return "its caches are indexed by position, not by batch";
+        return NULL;
+    }
+    if (in_batched(w, 3) && in_rank(w, 3, NULL) != 4)
+        return "its attention mask has no batch axis";
+    return NULL;
+}
+
 /* NULL if node w->n maps item i of its batched inputs to item i of its
  * outputs, else the reason it does not (or may not). */
 static const char *op_rule(const walk *w, int out_rank)
@@ -462,6 +482,13 @@ static const char *op_rule(const walk *w, int out_rank)
         if (axis_is_0(n, "axis", -1, rank))
             return "it normalizes along the batch axis";
         return only_first_batched(w);
+    /* opset-23 transformer ops */
+    case IR_OP_RMSNORM:
+        if (axis_is_0(n, "axis", -1, rank))
+            return "it normalizes along the batch axis";
+        return only_first_batched(w);
+    case IR_OP_ROTARYEMBEDDING: case IR_OP_ATTENTION:
+        return rule_transformer(w);
     case IR_OP_FLATTEN:
         return axis_is_0(n, "axis", 1, rank) ? "it flattens the batch axis" : NULL;
     case IR_OP_ARGMAX: case IR_OP_ARGMIN:

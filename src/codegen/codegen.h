@@ -337,7 +337,9 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     /* recurrent layers (issue 19) */                                         \
     X(rnn)                                                                    \
     /* index, detection and signal ops (issue 19) */                          \
-    X(einsum) X(dft) X(stft)
+    X(einsum) X(dft) X(stft) \
+    /* opset-23 transformer ops */                                            \
+    X(rmsnorm) X(rotary) X(attention)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)

@@ -1,6 +1,6 @@
 /*
  * lower_stats.c: normalizations whose statistics are computed at run time:
- * LayerNormalization, InstanceNormalization and LRN, on float32, double or
+ * LayerNormalization, RMSNormalization, InstanceNormalization and LRN, on float32, double or
  * float16 tensors (float16 results rounded through float, as the
  * interpreter's ops_set; bfloat16 is refused with a diagnostic).  The
  * formulas, their order and their precision are the interpreter's
@@ -14,6 +14,10 @@
  * once; Scale and B broadcast to the normalized dims (a contiguous loop
  * when they cover them, a loop nest with stride-0 dims otherwise).  The
  * optional outputs Mean and InvStdDev are stored in their own type.
+ *
+ * RMSNormalization the same way without the mean: the mean of squares in
+ * double, inv from it as LayerNormalization's (stash_type included), y = x
+ * * inv * scale, one vectorizable loop over the normalized elements.
  *
  * InstanceNormalization per (n, c): mean and variance over the spatial
  * dims in double, a = scale[c] / sqrt(var + epsilon), b = B[c] - mean * a,
@@ -276,5 +280,76 @@ oct_status cg_lower_lrn(cg_fn *f, const ir_node *n)
     cg_loop_end(f, &lk);
     cg_loop_end(f, &lc);
     cg_loop_end(f, &ln);
+    return OCT_OK;
+}
+
+/* RMSNormalization over dims[axis:]: the mean of squares in double, inv =
+ * 1 / sqrt(mean + epsilon) (stash_type 1: from the mean rounded to float,
+ * rounded to float, as the interpreter), y = x * inv * scale in double,
+ * rounded once; scale broadcast as LayerNormalization's. */
+oct_status cg_lower_rmsnorm(cg_fn *f, const ir_node *n)
+{
+    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
+    LLVMTypeRef xty, sty, yty;
+    if (!(xty = float_type(f, n, X, 0, 0)) || !(sty = float_type(f, n, S, 0, 1)) ||
+        !(yty = float_type(f, n, Y, 1, 0)))
+        return OCT_EUNSUPPORTED;
+    int axis;
+    if (!ops_rms_axis(n, X->rank, &axis))
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad RMSNormalization axis");
+    double eps = ir_attr_float(n, "epsilon", 1e-5f);
+    bool stash_f32 = ir_attr_int(n, "stash_type", 1) == IR_DT_FLOAT;
+    int64_t outer = 1, len = 1;
+    for (int d = 0; d < X->rank; d++)
+        if (d < axis)
+            outer *= X->dims[d];
+        else
+            len *= X->dims[d];
+    int nr = X->rank - axis;
+    const int64_t *nd = X->dims + axis;
+    if (S->rank > nr)
+        return oct_input_error(f->ctx, OCT_EINPUT, n, 1,
+                               "compile: does not broadcast to the normalized dims");
+    if (outer == 0 || len == 0)
+        return OCT_OK;
+    LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), py = cg_ptr(f, Y);
+    cg_loop lo, l;
+    cg_acc a;
+    LLVMValueRef o = cg_loop_begin(f, &lo, outer);
+    LLVMValueRef base = cg_mul(f, o, cg_i64c(f, len)), zero = f64c(f, 0);
+    LLVMValueRef j = cg_loop_begin(f, &l, len);
+    LLVMValueRef q = cg_acc_begin(f, &l, &a, zero);
+    LLVMValueRef xv = load_f64(f, xty, px, cg_add(f, base, j));
+    cg_acc_end(f, &a, cg_fast(LLVMBuildFAdd(f->b, q, LLVMBuildFMul(f->b, xv, xv, ""), "")));
+    cg_loop_end(f, &l);
+    q = cg_acc_result(f, &l, &a, zero);
+    LLVMValueRef ms = LLVMBuildFDiv(f->b, q, f64c(f, (double)len), ""), inv;
+    if (stash_f32) {
+        LLVMValueRef mf = LLVMBuildFAdd(f->b, LLVMBuildFPTrunc(f->b, ms, f->f32, ""),
+                                        LLVMConstReal(f->f32, (float)eps), "");
+        mf = LLVMBuildFPExt(f->b, mf, f->f64, "");
+        inv = round_f32(f, LLVMBuildFDiv(f->b, f64c(f, 1),
+                                         cg_intrinsic(f, "llvm.sqrt", f->f64, &mf, 1), ""));
+    } else {
+        LLVMValueRef me = LLVMBuildFAdd(f->b, ms, f64c(f, eps), "");
+        inv = LLVMBuildFDiv(f->b, f64c(f, 1), cg_intrinsic(f, "llvm.sqrt", f->f64, &me, 1), "");
+    }
+    bool direct = (int64_t)S->nelems == len;
+    int64_t str[2][OPS_MAX_RANK], one_dim[1] = {len};
+    if (direct) {
+        str[0][0] = str[1][0] = 1;
+    } else {
+        cg_strides(nr, nd, str[0]);
+        cg_bcast_strides(S->rank, S->dims, nr, str[1]);
+    }
+    LLVMValueRef offs[2];
+    cg_nest ns;
+    cg_nest_begin(f, &ns, direct ? 1 : nr, direct ? one_dim : nd, 2,
+                  (const int64_t(*)[OPS_MAX_RANK])str, offs);
+    LLVMValueRef xi = cg_add(f, base, offs[0]);
+    LLVMValueRef r = LLVMBuildFMul(f->b, load_f64(f, xty, px, xi), inv, "");
+    store_f64(f, yty, py, xi, LLVMBuildFMul(f->b, r, load_f64(f, sty, ps, offs[1]), ""));
+    cg_nest_end(f, &ns);
+    cg_loop_end(f, &lo);
     return OCT_OK;
 }

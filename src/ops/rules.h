@@ -307,6 +307,62 @@ bool ops_softmax_geometry(const ir_node *node, int64_t opset, int rank,
                           const int64_t *dims, int *axis_out,
                           uint64_t *outer, uint64_t *len, uint64_t *inner);
 
+/* ---- the opset-23 transformer ops (shape_attention.c; kernels in
+ * src/ref/attention.c, lowerings in src/codegen/lower_attention.c) ---- */
+
+/* RotaryEmbedding on X of shape [B, H, S, D] (4-D) or [B, S, H*D] (3-D,
+ * num_heads = H).  Element (b, s, h, d) sits at ((b*H + h)*S + s)*D + d
+ * (4-D) or ((b*S + s)*H + h)*D + d (3-D).  The first rot elements of each
+ * head are rotated in pairs (d, d + rot/2), or (2k, 2k + 1) when
+ * interleaved; the rest are copied.  The caches are [max_pos, rot/2]
+ * indexed by position_ids[b, s] when position_ids is given, else
+ * [B, S, rot/2]. */
+typedef struct ops_rotary_geom {
+    bool rank3, interleaved, has_pos;
+    int64_t batch, heads, seq, head, rot, max_pos;
+} ops_rotary_geom;
+
+/* Resolves the geometry from the input shapes in[0..n_in) (in[3].rank -1
+ * when position_ids is omitted); every dim must be known.  Reports bad
+ * shapes and attributes against the node and tensor. */
+oct_status ops_rotary_geometry(oct_ctx *ctx, const ir_node *node, const ops_shape *in,
+                               int n_in, ops_rotary_geom *g);
+
+/* Attention on Q [B, Hq, Sq, Dk], K [B, Hkv, Skv, Dk], V [B, Hkv, Skv, Dv]
+ * (4-D), or [B, S, H*D] each with q_num_heads / kv_num_heads (3-D).  With
+ * past_key / past_value [B, Hkv, P, D] the keys and values are the
+ * concatenation along the sequence (total = P + Skv = present's length).
+ * Query head h reads kv head h / (Hq / Hkv) (grouped-query attention).
+ * scores = (Q * s) (K * s)^T with s = sqrt(scale) rounded to Q's type
+ * (scale defaults to 1 / sqrt(Dk)), softcap c > 0: c * tanh(scores / c);
+ * the bias of (b, h, i, j) is -inf when is_causal and j > i + offset,
+ * outside the window [i + offset - left, i + offset + right] (opset 25),
+ * at j >= nonpad_kv_seqlen[b] (opset 24), or when the boolean mask is
+ * false; else the additive mask's value (0 without a mask).  offset = P,
+ * or nonpad_kv_seqlen[b] - Sq with that input, else 0.  A mask whose last
+ * dim is shorter than total counts as masked beyond it.  Softmax over j;
+ * a row whose bias is -inf everywhere gives zero probabilities. */
+typedef struct ops_attn_geom {
+    bool rank3, causal, has_mask, has_past, has_nonpad;
+    int64_t batch, q_heads, kv_heads, q_seq, kv_seq, past, total, qk_size, v_size;
+    int64_t left, right;    /* window sizes, -1: unbounded */
+    double sqrt_scale;      /* s above (before rounding to Q's type) */
+    double softcap;         /* 0: none */
+    int mode;               /* qk_matmul_output_mode 0..3 */
+    int mask_rank;          /* attn_mask right-aligned against [B, Hq, Sq, total] */
+    int64_t mask_dims[4];
+} ops_attn_geom;
+
+/* Resolves the geometry from the input shapes in[0..n_in) (rank -1 for an
+ * omitted input); every dim must be known.  Reports bad shapes and
+ * attributes against the node and tensor. */
+oct_status ops_attention_geometry(oct_ctx *ctx, const ir_node *node, const ops_shape *in,
+                                  int n_in, ops_attn_geom *g);
+
+/* RMSNormalization: y = x / sqrt(mean(x^2 over dims[axis:]) + epsilon) *
+ * scale, scale broadcast to the normalized dims.  Axis as LayerNorm's. */
+bool ops_rms_axis(const ir_node *node, int rank, int *axis);
+
 /* ---- the integer linear ops (shape_qlinear.c) ---- */
 
 /* Dtype classes of the integer linear ops' inputs. */

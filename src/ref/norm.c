@@ -1,5 +1,6 @@
 /*
- * norm.c: BatchNormalization, InstanceNormalization, LayerNormalization.
+ * norm.c: BatchNormalization, InstanceNormalization, LayerNormalization,
+ * RMSNormalization.
  *
  * BatchNormalization: inference mode for every opset,
  *   y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (dim 1);
@@ -21,7 +22,10 @@
  * All statistics are accumulated in double; float32 data is read and written
  * directly, other float types through ops_get/ops_set.
  *
- * The shape and type rules of these ops are in src/ops/shape_norm.c.
+ * RMSNormalization: y = x / sqrt(mean(x^2 over dims[axis:]) + epsilon) *
+ * scale (its rule is in src/ops/shape_attention.c).
+ *
+ * The shape and type rules of the others are in src/ops/shape_norm.c.
  */
 #include <math.h>
 #include <string.h>
@@ -214,6 +218,48 @@ oct_status ref_layernorm(ref_call *call)
             if (bias)
                 r += get_f(bias, direct_b ? j : bcast_index(bias, nd, nr, j));
             set_f(y, base + j, r);
+        }
+    }
+    return OCT_OK;
+}
+
+/* ---- RMSNormalization ---------------------------------------------------- */
+
+/* y = x * inv * scale over dims[axis:], inv = 1 / sqrt(mean(x^2) +
+ * epsilon), the mean accumulated in double; with stash_type 1 (float, the
+ * default) inv is computed from the mean rounded to float, as
+ * LayerNormalization's statistics.  Y has the scale's type. */
+oct_status ref_rmsnorm(ref_call *call)
+{
+    const ir_tensor *x = call->in[0], *scale = call->in[1];
+    ir_tensor *y = call->out[0];
+    int axis;
+    if (!ops_rms_axis(call->node, x->rank, &axis))
+        return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
+    double eps = ir_attr_float(call->node, "epsilon", 1e-5f);
+    bool stash_f32 = ir_attr_int(call->node, "stash_type", 1) == IR_DT_FLOAT;
+    uint64_t outer = 1, len = 1;
+    for (int k = 0; k < x->rank; k++)
+        if (k < axis)
+            outer *= (uint64_t)x->dims[k];
+        else
+            len *= (uint64_t)x->dims[k];
+    const int64_t *nd = x->dims + axis;
+    int nr = x->rank - axis;
+    bool direct = scale->nelems == len;
+    for (uint64_t o = 0; o < outer; o++) {
+        uint64_t base = o * len;
+        double sq = 0;
+        for (uint64_t j = 0; j < len; j++) {
+            double v = get_f(x, base + j);
+            sq += v * v;
+        }
+        double ms = len ? sq / (double)len : 0;
+        double inv = stash_f32 ? (float)(1.0 / sqrt((float)ms + (float)eps))
+                               : 1.0 / sqrt(ms + eps);
+        for (uint64_t j = 0; j < len; j++) {
+            uint64_t si = direct ? j : bcast_index(scale, nd, nr, j);
+            set_f(y, base + j, get_f(x, base + j) * inv * get_f(scale, si));
         }
     }
     return OCT_OK;
