@@ -31,7 +31,7 @@ usage: bench/lm_bench.py [--quick] [--dim 2048 --layers 4 --heads 8
                          --kv-heads 8 --ffn 5632 --vocab 32000]
                          [--prefill 128] [--cache 128,1024] [--threads 1,2]
                          [--rounds N] [--octet PATH] [--tools DIR]
-                         [--keep DIR] [--write-docs]
+                         [--keep DIR [--reuse]] [--write-docs]
 exit status: 0 done, 1 a step failed, 3 octet's logits differ from ORT's.
 """
 import argparse
@@ -78,15 +78,19 @@ def write_checkpoint(path, dim, ffn, layers, heads, kv_heads, vocab, ctx, seed):
             f.write(a.astype("<f4").tobytes())
 
 
+def export_names(out, prefill, caches):
+    names = {f"prefill_s{prefill}": f"stories260K_prefill_s{prefill}_op21.onnx"}
+    for p in caches:
+        names[f"decode_p{p}"] = f"stories260K_decode_p{p}_op21.onnx"
+    return {k: os.path.join(out, v) for k, v in names.items()}
+
+
 def export(tools, ckpt, out, prefill, caches):
     args = [sys.executable, os.path.join(tools, "export_onnx.py"), "--ckpt", ckpt,
             "--out", out, "--opset", "21", "--prefill", str(prefill),
             "--decode", *[str(p) for p in caches]]
     run_cmd(args, "export", timeout=3600)
-    names = {f"prefill_s{prefill}": f"stories260K_prefill_s{prefill}_op21.onnx"}
-    for p in caches:
-        names[f"decode_p{p}"] = f"stories260K_decode_p{p}_op21.onnx"
-    return {k: os.path.join(out, v) for k, v in names.items()}
+    return export_names(out, prefill, caches)
 
 
 def feeds_for(path, seed):
@@ -138,6 +142,9 @@ def main():
     ap.add_argument("--tools", default=os.path.join(SHARED, "models", "stories260k", "tools"),
                     help="folder of export_onnx.py and llama2c_ref.py")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
+    ap.add_argument("--reuse", action="store_true",
+                    help="with --keep: reuse the ONNX files and libraries a previous run "
+                         "left there (same shape options) instead of making them again")
     ap.add_argument("--write-docs", action="store_true")
     a = ap.parse_args()
     if a.quick:
@@ -163,8 +170,10 @@ def main():
     ckpt = os.path.join(work, "random.bin")
     ctx = max([a.prefill] + caches) + 1
     try:
-        write_checkpoint(ckpt, a.dim, a.ffn, a.layers, a.heads, a.kv_heads, a.vocab, ctx, 1234)
-        graphs = export(a.tools, ckpt, os.path.join(work, "onnx"), a.prefill, caches)
+        graphs = export_names(os.path.join(work, "onnx"), a.prefill, caches)
+        if not (a.reuse and all(os.path.exists(p) for p in graphs.values())):
+            write_checkpoint(ckpt, a.dim, a.ffn, a.layers, a.heads, a.kv_heads, a.vocab, ctx, 1234)
+            graphs = export(a.tools, ckpt, os.path.join(work, "onnx"), a.prefill, caches)
     except StepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -174,7 +183,11 @@ def main():
     for key, path in graphs.items():
         try:
             so = os.path.join(work, key)
-            compile_s[key] = octet_compile(a.octet, path, so)
+            if a.reuse and os.path.exists(so + ".so") and \
+                    os.path.getmtime(so + ".so") > os.path.getmtime(path):
+                compile_s[key] = float("nan")
+            else:
+                compile_s[key] = octet_compile(a.octet, path, so)
             feed = feeds_for(path, 7)
             args = []
             for k, v in feed.items():
@@ -187,7 +200,8 @@ def main():
             if not rel <= REL_LIMIT:
                 mismatched.append(f"{key} ({rel:.2e})")
             prepared[key] = (path, so + ".so", args, feed, rel)
-            print(f"{key}: compiled in {compile_s[key]:.1f} s; logits vs ORT {rel:.1e}", flush=True)
+            how = "reused" if compile_s[key] != compile_s[key] else f"compiled in {compile_s[key]:.1f} s"
+            print(f"{key}: {how}; logits vs ORT {rel:.1e}", flush=True)
         except StepError as e:
             print(f"FAILED {key}: {e}", file=sys.stderr)
             rows.append((key, None, None, None, str(e).splitlines()[0]))
