@@ -27,8 +27,11 @@
  *   attrs    names non-empty and unique per node, a valid attribute type;
  *            for known ops the type the table declares.  An attribute the
  *            table does not list is only a WARNING ("unknown attribute"):
- *            ONNX has opset-specific attributes.  Graph attributes are
- *            opaque bytes here (subgraphs are not verified).
+ *            ONNX has opset-specific attributes.
+ *   subgraphs  the decoded graph attributes (If, Loop, Scan bodies) are
+ *            verified the same way, recursively; a value a subgraph reads
+ *            without defining must be defined by an enclosing graph
+ *            (ir_scope_find), else "not defined".
  *   tensors  initializers and tensor attributes: valid dtype, dims >= 0,
  *            element count and byte size equal to what dtype and shape need
  *            (computed with overflow-checked arithmetic: ir_shape_elems,
@@ -54,6 +57,7 @@ typedef struct verifier {
     size_t n_errors;
     uint8_t *def_kind;   /* per value id: DEF_* bits */
     uint32_t *def_node;  /* per value id: 1 + position of producing node, 0 none */
+    const ir_scope *up;  /* enclosing graphs of a subgraph; NULL: the model's */
 } verifier;
 
 static const char *node_label(const ir_node *n, char *buf, size_t size)
@@ -227,7 +231,8 @@ static void collect_node_defs(verifier *vf)
 
 static bool is_defined(const verifier *vf, const ir_value *v)
 {
-    return vf->def_kind[v->id] || vf->def_node[v->id];
+    return vf->def_kind[v->id] || vf->def_node[v->id] ||
+           (vf->up && ir_scope_find(vf->up, v->name));
 }
 
 /* Every node input and graph output must be defined somewhere. */
@@ -537,12 +542,11 @@ static bool topo_sort(verifier *vf)
 
 /* ---- entry point ---------------------------------------------------------- */
 
-oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
+/* Verifies g, whose enclosing graphs are `up` (NULL for the model's graph),
+ * then the subgraphs of its nodes; the result as ir_verify's. */
+static oct_status verify_graph(oct_ctx *ctx, ir_graph *g, const ir_scope *up)
 {
-    if (!m || !m->graph)
-        return oct_error(ctx, OCT_EINPUT, "model has no graph");
-    verifier vf = {.ctx = ctx, .g = m->graph};
-    ir_graph *g = m->graph;
+    verifier vf = {.ctx = ctx, .g = g, .up = up};
     if (g->n_nodes >= UINT32_MAX)
         return oct_error(ctx, OCT_EINPUT, "graph has too many nodes");
     size_t nv = g->n_values ? g->n_values : 1;
@@ -573,5 +577,32 @@ oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
     oct_free(ctx, vf.def_node, nv * sizeof *vf.def_node);
     if (!ok)
         return OCT_EINTERNAL;
-    return vf.n_errors ? OCT_EINPUT : OCT_OK;
+    oct_status st = vf.n_errors ? OCT_EINPUT : OCT_OK;
+    ir_scope here = {.g = g, .up = up};
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const ir_node *n = g->nodes[k];
+        for (int a = 0; a < n->n_attr; a++) {
+            const ir_attr *at = &n->attrs[a];
+            size_t count = at->type == IR_ATTR_GRAPH ? 1
+                         : at->type == IR_ATTR_GRAPHS && at->graphs ? at->n : 0;
+            for (size_t i = 0; i < count; i++) {
+                ir_graph *sg = at->type == IR_ATTR_GRAPH ? at->graph : at->graphs[i];
+                if (!sg)
+                    continue; /* not decoded: a blob from elsewhere */
+                oct_status s = verify_graph(ctx, sg, &here);
+                if (s == OCT_EINTERNAL)
+                    return s;
+                if (s != OCT_OK)
+                    st = s;
+            }
+        }
+    }
+    return st;
+}
+
+oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
+{
+    if (!m || !m->graph)
+        return oct_error(ctx, OCT_EINPUT, "model has no graph");
+    return verify_graph(ctx, m->graph, NULL);
 }
