@@ -73,9 +73,11 @@ oct_status ops_check_attrs(oct_ctx *ctx, const ir_graph *g);
  * a diagnostic naming the node otherwise. */
 typedef struct ops_control {
     const ir_graph *body, *other;
+    int first; /* index of the first state input (1: opset 8 Scan) */
     int n_state, n_scan_in, n_scan_out;
 } ops_control;
-oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, ops_control *c);
+oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, int64_t opset,
+                             ops_control *c);
 
 /* ir_type of a value -> ops_shape (rank -1 when the shape is unknown). */
 void ops_shape_from_type(const ir_type *t, bool has_type, ops_shape *s);

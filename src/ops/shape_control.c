@@ -63,7 +63,7 @@ static oct_status tensors_only(oct_ctx *ctx, const ir_node *n, const ir_graph *g
 }
 
 static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
-                                        ops_control *c);
+                                        int64_t opset, ops_control *c);
 
 /* Bodies pass values through fixed arrays of OPS_MAX_IO entries. */
 static oct_status io_bound(oct_ctx *ctx, const ir_node *n, const ir_graph *g)
@@ -74,9 +74,10 @@ static oct_status io_bound(oct_ctx *ctx, const ir_node *n, const ir_graph *g)
     return OCT_OK;
 }
 
-oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, ops_control *c)
+oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, int64_t opset,
+                             ops_control *c)
 {
-    oct_status st = ops_control_structure(ctx, n, c);
+    oct_status st = ops_control_structure(ctx, n, opset, c);
     if (st == OCT_OK)
         st = io_bound(ctx, n, c->body);
     if (st == OCT_OK)
@@ -85,7 +86,7 @@ oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, ops_control *c)
 }
 
 static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
-                                        ops_control *c)
+                                        int64_t opset, ops_control *c)
 {
     memset(c, 0, sizeof *c);
     oct_status st;
@@ -102,6 +103,10 @@ static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
             return st;
         return OCT_OK;
     case IR_OP_LOOP:
+        if (n->n_in < 2) /* M and cond are optional but hold their slots */
+            return oct_node_error(ctx, OCT_EINPUT, n, "Loop has %d inputs, "
+                                  "expected M, cond and the loop-carried "
+                                  "values", n->n_in);
         c->n_state = n->n_in - 2;
         if ((st = need_graph(ctx, n, "body", &c->body)) ||
             (st = tensors_only(ctx, n, c->body)) ||
@@ -116,16 +121,19 @@ static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
         return need_count(ctx, n, "outputs (states and scan outputs)",
                           (size_t)n->n_out, (size_t)(c->n_state + c->n_scan_out));
     case IR_OP_SCAN: {
+        /* opset 8: sequence_lens first (optional, its slot kept) */
+        int first = opset < 9 ? 1 : 0;
         const ir_attr *ns = ir_node_attr(n, "num_scan_inputs");
-        if (!ns || ns->type != IR_ATTR_INT || ns->i < 1 || ns->i > n->n_in)
+        if (!ns || ns->type != IR_ATTR_INT || ns->i < 1 || ns->i > n->n_in - first)
             return oct_node_error(ctx, OCT_EINPUT, n, "Scan needs num_scan_inputs "
-                                  "between 1 and its input count %d", n->n_in);
+                                  "between 1 and its input count %d", n->n_in - first);
+        c->first = first;
         c->n_scan_in = (int)ns->i;
-        c->n_state = n->n_in - c->n_scan_in;
+        c->n_state = n->n_in - first - c->n_scan_in;
         if ((st = need_graph(ctx, n, "body", &c->body)) ||
             (st = tensors_only(ctx, n, c->body)) ||
             (st = need_count(ctx, n, "body inputs", c->body->n_inputs,
-                             (size_t)n->n_in)) ||
+                             (size_t)(n->n_in - first))) ||
             (st = need_count(ctx, n, "body outputs", c->body->n_outputs,
                              (size_t)n->n_out)))
             return st;
@@ -170,10 +178,7 @@ oct_status ops_shape_control(ops_infer *inf)
 {
     const ir_node *n = inf->node;
     ops_control c;
-    if (n->op == IR_OP_SCAN && inf->opset < 9)
-        return oct_node_error(inf->ctx, OCT_EUNSUPPORTED, n, "Scan of opset 8 "
-                              "(with sequence_lens) is not supported");
-    oct_status st = ops_control_check(inf->ctx, n, &c);
+    oct_status st = ops_control_check(inf->ctx, n, inf->opset, &c);
     if (st)
         return st;
     ops_shape a, b;
@@ -201,6 +206,14 @@ oct_status ops_shape_control(ops_infer *inf)
         }
         break;
     default: { /* Scan */
+        if (c.first) { /* opset 8: batch axis first; types only */
+            for (int i = 0; i < n->n_out; i++) {
+                declared(c.body->outputs[i], &a);
+                inf->out[i].dtype = a.dtype;
+                inf->out[i].rank = -1;
+            }
+            break;
+        }
         for (int i = 0; i < c.n_state; i++) {
             declared(c.body->outputs[i], &a);
             merge(&inf->in[i], &a, &inf->out[i]);

@@ -15,6 +15,8 @@
  *         scan_input_axes axis; body(states..., slices...) -> (states...,
  *         scan outputs...); scan outputs stacked along scan_output_axes,
  *         in reverse order when scan_output_directions says so.
+ *         Opset 8's Scan has a batch axis 0 and an optional sequence_lens
+ *         first: each batch entry is scanned along axis 1 (run_scan8).
  * Slicing and stacking copy whole elements: byte-sized element types only
  * (no sub-byte or string tensors in bodies' scanned values).
  */
@@ -275,7 +277,7 @@ static int64_t list_at(const ir_node *n, const char *name, int i, int64_t dflt)
 static ir_tensor *slice_at(oct_ctx *ctx, const ir_tensor *t, int axis, int64_t pos,
                            size_t esize)
 {
-    int64_t dims[IR_HEAP_MAX_RANK];
+    int64_t dims[IR_HEAP_MAX_RANK] = {0};
     uint64_t outer = 1, inner = esize;
     for (int d = 0, s = 0; d < t->rank; d++) {
         if (d < axis)
@@ -295,9 +297,12 @@ static ir_tensor *slice_at(oct_ctx *ctx, const ir_tensor *t, int axis, int64_t p
     return r;
 }
 
-static oct_status run_scan(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
-                           int64_t opset, const ops_control *c,
-                           const ir_tensor *const *in, ir_tensor **out)
+/* One Scan over states in[0..ns) and scan inputs in[ns..ns+nsi).  v8: the
+ * opset 8 form for one batch entry (axes 0, input directions from
+ * `directions`, outputs stacked forward along axis 0). */
+static oct_status scan_core(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
+                            int64_t opset, const ops_control *c, bool v8,
+                            const ir_tensor *const *in, ir_tensor **out)
 {
     int ns = c->n_state, nsi = c->n_scan_in, nk = c->n_scan_out;
     int axes[OPS_MAX_IO];
@@ -307,7 +312,7 @@ static oct_status run_scan(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
         const ir_tensor *x = in[ns + j];
         if (!x)
             return oct_input_error(ctx, OCT_EINPUT, n, ns + j, "scan input missing");
-        int64_t ax = list_at(n, "scan_input_axes", j, 0);
+        int64_t ax = v8 ? 0 : list_at(n, "scan_input_axes", j, 0);
         if (ax < 0)
             ax += x->rank;
         if (ax < 0 || ax >= x->rank)
@@ -337,7 +342,8 @@ static oct_status run_scan(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
         for (int k = 0; k < ns; k++)
             body_in[k] = state[k];
         for (int j = 0; j < nsi && st == OCT_OK; j++) {
-            bool rev = list_at(n, "scan_input_directions", j, 0) != 0;
+            bool rev = list_at(n, v8 ? "directions" : "scan_input_directions",
+                               j, 0) != 0;
             slices[j] = slice_at(ctx, in[ns + j], axes[j], rev ? len - 1 - t : t,
                                  esize[j]);
             body_in[ns + j] = slices[j];
@@ -370,13 +376,70 @@ static oct_status run_scan(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
     }
     for (int k = 0; k < nk && st == OCT_OK; k++)
         st = stack(ctx, n, ns + k, scans[k].t, scans[k].n,
-                   list_at(n, "scan_output_axes", k, 0),
-                   list_at(n, "scan_output_directions", k, 0) != 0,
+                   v8 ? 0 : list_at(n, "scan_output_axes", k, 0),
+                   !v8 && list_at(n, "scan_output_directions", k, 0) != 0,
                    c->body->outputs[ns + k], &out[ns + k]);
     for (int k = 0; k < ns; k++)
         if (owned[k])
             ir_heap_tensor_free(ctx, (ir_tensor *)state[k]);
     parts_free(ctx, scans, nk);
+    return st;
+}
+
+/* Scan of opset 8: in[0] the optional sequence_lens, then states and scan
+ * inputs, all with a leading batch axis; each batch entry is one scan
+ * (sequence axis 1), and the outputs are the entries' results stacked
+ * along the batch axis.  Sequences shorter than the scan inputs (a
+ * sequence_lens entry below their length) are not supported. */
+static oct_status run_scan8(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
+                            int64_t opset, const ops_control *c,
+                            const ir_tensor *const *in, ir_tensor **out)
+{
+    int nb_in = c->n_state + c->n_scan_in;
+    const ir_tensor *const *data = in + 1;
+    const ir_tensor *x0 = data[c->n_state];
+    for (int j = 0; j < nb_in; j++)
+        if (!data[j] || data[j]->rank < 1 + (j >= c->n_state) ||
+            data[j]->dims[0] != x0->dims[0] ||
+            (j >= c->n_state && data[j]->dims[1] != x0->dims[1]))
+            return oct_input_error(ctx, OCT_EINPUT, n, 1 + j, "opset 8 Scan "
+                                   "inputs need a common batch axis 0 (and scan "
+                                   "inputs a common sequence axis 1)");
+    const ir_tensor *lens = in[0];
+    for (uint64_t b = 0; lens && b < lens->nelems; b++) {
+        int64_t l = lens->dtype == IR_DT_INT32 ? ((const int32_t *)lens->data)[b]
+                  : lens->dtype == IR_DT_INT64 ? ((const int64_t *)lens->data)[b] : -1;
+        if (l != x0->dims[1])
+            return oct_input_error(ctx, OCT_EUNSUPPORTED, n, 0, "sequence_lens "
+                                   "other than the full length %lld is not "
+                                   "supported", (long long)x0->dims[1]);
+    }
+    parts per_out[OPS_MAX_IO];
+    memset(per_out, 0, sizeof per_out);
+    oct_status st = OCT_OK;
+    for (int64_t b = 0; b < x0->dims[0] && st == OCT_OK; b++) {
+        ir_tensor *slice[OPS_MAX_IO] = {0}, *res[OPS_MAX_IO] = {0};
+        for (int j = 0; j < nb_in && st == OCT_OK; j++) {
+            size_t es;
+            st = elem_size(ctx, n, data[j], &es);
+            if (st == OCT_OK && !(slice[j] = slice_at(ctx, data[j], 0, b, es)))
+                st = OCT_EINTERNAL;
+        }
+        if (st == OCT_OK)
+            st = scan_core(ctx, fr, n, opset, c, true,
+                           (const ir_tensor *const *)slice, res);
+        for (int j = 0; j < nb_in; j++)
+            ir_heap_tensor_free(ctx, slice[j]);
+        for (int k = 0; k < n->n_out; k++)
+            if (st == OCT_OK && !parts_push(ctx, &per_out[k], res[k]))
+                st = OCT_EINTERNAL;
+            else if (st != OCT_OK)
+                ir_heap_tensor_free(ctx, res[k]);
+    }
+    for (int k = 0; k < n->n_out && st == OCT_OK; k++)
+        st = stack(ctx, n, k, per_out[k].t, per_out[k].n, 0, false,
+                   c->body->outputs[k], &out[k]);
+    parts_free(ctx, per_out, n->n_out);
     return st;
 }
 
@@ -386,19 +449,18 @@ oct_status ref_control_run(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
 {
     for (int i = 0; i < n->n_out; i++)
         out[i] = NULL;
-    if (n->op == IR_OP_SCAN && opset < 9)
-        return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "Scan of opset 8 "
-                              "(with sequence_lens) is not supported");
     ops_control c;
-    oct_status st = ops_control_check(ctx, n, &c);
+    oct_status st = ops_control_check(ctx, n, opset, &c);
     if (st)
         return st;
     if (n->op == IR_OP_IF)
         st = run_if(ctx, fr, n, opset, &c, in, out);
     else if (n->op == IR_OP_LOOP)
         st = run_loop(ctx, fr, n, opset, &c, in, out);
+    else if (opset < 9)
+        st = run_scan8(ctx, fr, n, opset, &c, in, out);
     else
-        st = run_scan(ctx, fr, n, opset, &c, in, out);
+        st = scan_core(ctx, fr, n, opset, &c, false, in, out);
     if (st != OCT_OK)
         for (int i = 0; i < n->n_out; i++) {
             ir_heap_tensor_free(ctx, out[i]);
