@@ -35,11 +35,23 @@ def model(graph, opset=17, checked=True):
     return m
 
 
-def check(name, m, feeds):
+def check(name, m, feeds, passes=None):
+    """octet run on m (after `octet opt --passes=...` when given) against
+    ONNX Runtime on m."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, name + ".onnx")
         onnx.save(m, path)
         want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)
+        if passes:
+            opt = os.path.join(d, name + ".opt.onnx")
+            p = subprocess.run([OCTET, "opt", "--verify-each", "--passes=" + passes, path,
+                                "-o", opt], capture_output=True, text=True)
+            if p.returncode:
+                failures.append("%s: octet opt exit %d: %s" % (name, p.returncode, p.stderr))
+                print("FAIL", name, p.stderr.strip())
+                return
+            path = opt
+            name += " (after " + passes + ")"
         p, got = run_octet(path, list(feeds.items()))
         if p.returncode:
             failures.append("%s: octet run exit %d: %s" % (name, p.returncode, p.stderr.strip()))
@@ -69,11 +81,14 @@ def expect_refused(name, m, feeds, cmd, code, needle):
 
 
 # 1. Loop (M = 5) whose body holds an If on the parity of the iteration;
-#    then_branch reads w (an outer initializer), else_branch reads s (a
-#    graph input) and `half` (a value of the Loop body): two levels out.
+#    then_branch reads w (an outer initializer), else_branch reads s2 (a
+#    node output of the main graph that only the branch reads) and `half`
+#    (a value of the Loop body): two levels out.  Run as loaded, and after
+#    the passes that drop dead values and initializers (fold) and fuse:
+#    what only a subgraph reads must survive them.
 then_g = h.make_graph([h.make_node("Add", ["x_in", "w"], ["t_out"])], "then", [],
                       [vi("t_out", F, [3])])
-else_g = h.make_graph([h.make_node("Mul", ["x_in", "s"], ["e0"]),
+else_g = h.make_graph([h.make_node("Mul", ["x_in", "s2"], ["e0"]),
                        h.make_node("Add", ["e0", "half"], ["e_out"])], "else", [],
                       [vi("e_out", F, [3])])
 body = h.make_graph(
@@ -88,13 +103,15 @@ body = h.make_graph(
     "body", [vi("i", TP.INT64, []), vi("cond_in", TP.BOOL, []), vi("x_in", F, [3])],
     [vi("cond_out", TP.BOOL, []), vi("x_out", F, [3]), vi("scan_out", F, [3])])
 g = h.make_graph(
-    [h.make_node("Loop", ["M", "c0", "x0"], ["x_final", "xs"], body=body)], "nested",
+    [h.make_node("Mul", ["s", "s"], ["s2"]),
+     h.make_node("Loop", ["M", "c0", "x0"], ["x_final", "xs"], body=body)], "nested",
     [vi("x0", F, [3]), vi("s", F, [3])], [vi("x_final", F, [3]), vi("xs", F, [5, 3])],
     initializer=[numpy_helper.from_array(np.array(5, np.int64), "M"),
                  numpy_helper.from_array(np.array(True), "c0"),
                  numpy_helper.from_array(np.array([1.0, -2.0, 0.25], np.float32), "w")])
-check("loop_if_outer_scope", model(g),
-      {"x0": np.array([0.5, 1.5, -1.0], np.float32), "s": np.array([2.0, -1.0, 3.0], np.float32)})
+feeds = {"x0": np.array([0.5, 1.5, -1.0], np.float32), "s": np.array([2.0, -1.0, 3.0], np.float32)}
+check("loop_if_outer_scope", model(g), feeds)
+check("loop_if_outer_scope", model(g), feeds, passes="shape_infer,fold,fuse")
 
 # 2. Loop without a trip count: doubles x until its sum passes `limit`
 #    (an outer-scope graph input); the scan output's length is data-dependent.
