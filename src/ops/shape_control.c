@@ -98,6 +98,8 @@ static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
                              (size_t)n->n_out)) ||
             (st = need_count(ctx, n, "else_branch outputs", c->other->n_outputs,
                              (size_t)n->n_out)) ||
+            (st = need_count(ctx, n, "then_branch inputs", c->body->n_inputs, 0)) ||
+            (st = need_count(ctx, n, "else_branch inputs", c->other->n_inputs, 0)) ||
             (st = tensors_only(ctx, n, c->body)) ||
             (st = tensors_only(ctx, n, c->other)))
             return st;
@@ -151,6 +153,14 @@ static oct_status ops_control_structure(oct_ctx *ctx, const ir_node *n,
     default:
         return oct_node_error(ctx, OCT_EINTERNAL, n, "not a control-flow op");
     }
+}
+
+/* Entry i of INTS attribute `name`, or dflt when absent or of another
+ * type (the verifier reports a wrong type). */
+static int64_t int_at(const ir_node *n, const char *name, size_t i, int64_t dflt)
+{
+    const ir_attr *a = ir_node_attr(n, name);
+    return a && a->type == IR_ATTR_INTS && i < a->n ? a->ints[i] : dflt;
 }
 
 /* The declared type of subgraph value v as an ops_shape. */
@@ -218,10 +228,8 @@ oct_status ops_shape_control(ops_infer *inf)
             declared(c.body->outputs[i], &a);
             merge(&inf->in[i], &a, &inf->out[i]);
         }
-        const ir_attr *in_axes = ir_node_attr(n, "scan_input_axes");
-        const ir_attr *out_axes = ir_node_attr(n, "scan_output_axes");
         const ops_shape *x0 = &inf->in[c.n_state];
-        int64_t ax0 = in_axes && in_axes->n ? in_axes->ints[0] : 0;
+        int64_t ax0 = int_at(n, "scan_input_axes", 0, 0);
         if (ax0 < 0)
             ax0 += x0->rank;
         int64_t len = x0->rank > 0 && ax0 >= 0 && ax0 < x0->rank ? x0->dims[ax0] : -1;
@@ -232,7 +240,7 @@ oct_status ops_shape_control(ops_infer *inf)
             o->rank = a.rank >= 0 && a.rank < OPS_MAX_RANK ? a.rank + 1 : -1;
             if (o->rank < 0)
                 continue;
-            int64_t ax = out_axes && out_axes->n ? out_axes->ints[k] : 0;
+            int64_t ax = int_at(n, "scan_output_axes", (size_t)k, 0);
             if (ax < 0)
                 ax += o->rank;
             if (ax < 0 || ax >= o->rank)

@@ -5,7 +5,8 @@ whose condition depends on the data (no trip count), a Scan with reverse
 directions and non-zero axes, and an If whose branches give different
 shapes and hold initializers of their own.  Then what must be refused:
 a Loop that can never end, a sequence-typed body (exit 3, naming the
-node), and `octet compile` of an If (exit 3: no lowering)."""
+node), `octet compile` of an If (exit 3: no lowering), and malformed
+bodies (exit 2 naming the node)."""
 import os
 import subprocess
 import sys
@@ -190,6 +191,29 @@ g = h.make_graph([h.make_node("If", ["b"], ["y"], then_branch=then_s, else_branc
                  "ifc", [vi("b", TP.BOOL, []), vi("x", F, [3])], [vi("y", F, [3])])
 expect_refused("compile_if", model(g), {}, "compile", 3,
                "node 'branchy' (If): error: compile: no lowering for If")
+
+# 6. Malformed bodies are input errors (exit 2) naming the node, never a
+#    crash: a branch that declares an input, a branch reading a name no
+#    enclosing graph defines, branches with different output counts.
+def if_model(then_g, else_g):
+    return model(h.make_graph([h.make_node("If", ["b"], ["y"], then_branch=then_g,
+                                           else_branch=else_g, name="bad")],
+                              "bad", [vi("b", TP.BOOL, []), vi("x", F, [3])], [vi("y", F, [3])]),
+                 checked=False)
+
+
+good_b = h.make_graph([h.make_node("Neg", ["x"], ["r"])], "ok", [], [vi("r", F, [3])])
+with_in = h.make_graph([h.make_node("Neg", ["z"], ["r"])], "in", [vi("z", F, [3])], [vi("r", F, [3])])
+undef = h.make_graph([h.make_node("Neg", ["nowhere"], ["r"])], "undef", [], [vi("r", F, [3])])
+two = h.make_graph([h.make_node("Neg", ["x"], ["r"]), h.make_node("Abs", ["x"], ["r2"])], "two", [],
+                   [vi("r", F, [3]), vi("r2", F, [3])])
+feeds = {"b": np.array(True), "x": np.ones(3, np.float32)}
+expect_refused("if_branch_with_input", if_model(with_in, good_b), feeds, "run", 2,
+               "node 'bad' (If): error: then_branch inputs: 1, expected 0")
+expect_refused("if_branch_undefined_name", if_model(undef, good_b), feeds, "run", 2,
+               "'nowhere' is not defined")
+expect_refused("if_branch_output_counts", if_model(good_b, two), feeds, "run", 2,
+               "node 'bad' (If): error: else_branch outputs: 2, expected 1")
 
 if failures:
     print("\n%d failure(s):\n  %s" % (len(failures), "\n  ".join(failures)))
