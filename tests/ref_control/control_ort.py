@@ -215,6 +215,28 @@ expect_refused("if_branch_undefined_name", if_model(undef, good_b), feeds, "run"
 expect_refused("if_branch_output_counts", if_model(good_b, two), feeds, "run", 2,
                "node 'bad' (If): error: else_branch outputs: 2, expected 1")
 
+# 7. Order: fuse turns MatMul + Add into a Gemm appended after the If that
+#    reads the Add's output only inside its branches; the verifier's sort
+#    must put the Gemm first (a body's outer reads are implicit inputs).
+#    And a body reading a value computed from its own node's output is a
+#    cycle, reported as one.
+then_g = h.make_graph([h.make_node("Neg", ["y"], ["r"])], "t", [], [vi("r", F, [1, 2])])
+else_g = h.make_graph([h.make_node("Abs", ["y"], ["r2"])], "e", [], [vi("r2", F, [1, 2])])
+g = h.make_graph([h.make_node("MatMul", ["x", "W"], ["mm"]), h.make_node("Add", ["mm", "bias"], ["y"]),
+                  h.make_node("If", ["c"], ["out"], then_branch=then_g, else_branch=else_g)],
+                 "fuse_if", [vi("x", F, [1, 3]), vi("c", TP.BOOL, [])], [vi("out", F, [1, 2])],
+                 initializer=[numpy_helper.from_array(rng.standard_normal((3, 2)).astype(np.float32), "W"),
+                              numpy_helper.from_array(np.array([1, -2], np.float32), "bias")])
+for c in (True, False):
+    check("if_reads_fused_gemm_%s" % c, model(g),
+          {"x": np.array([[1, 2, 3]], np.float32), "c": np.array(c)}, passes="shape_infer,fuse")
+then_g = h.make_graph([h.make_node("Neg", ["z"], ["r"])], "t", [], [vi("r", F, [2])])
+g = h.make_graph([h.make_node("If", ["c"], ["out"], then_branch=then_g, else_branch=then_g, name="loopy"),
+                  h.make_node("Neg", ["out"], ["z"])],
+                 "cyc", [vi("c", TP.BOOL, [])], [vi("z", F, [2])])
+expect_refused("if_body_cycle", model(g, checked=False), {"c": np.array(True)}, "run", 2,
+               "the graph has a cycle through this node")
+
 if failures:
     print("\n%d failure(s):\n  %s" % (len(failures), "\n  ".join(failures)))
     sys.exit(1)
