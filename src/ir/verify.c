@@ -696,8 +696,9 @@ static oct_status verify_graph(oct_ctx *ctx, ir_graph *g, const ir_scope *up)
                 oct_status s = verify_graph(ctx, sg, &here);
                 if (s == OCT_EINTERNAL)
                     return s;
-                if (s != OCT_OK)
-                    st = s;
+                if (s != OCT_OK) /* say whose body the errors above are in */
+                    st = oct_node_error(ctx, s, n, "its '%s' graph does not "
+                                        "verify (errors above)", at->name);
             }
         }
     }

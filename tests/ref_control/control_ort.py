@@ -212,6 +212,8 @@ expect_refused("if_branch_with_input", if_model(with_in, good_b), feeds, "run", 
                "node 'bad' (If): error: then_branch inputs: 1, expected 0")
 expect_refused("if_branch_undefined_name", if_model(undef, good_b), feeds, "run", 2,
                "'nowhere' is not defined")
+expect_refused("if_branch_undefined_name_names_the_if", if_model(undef, good_b), feeds, "run", 2,
+               "node 'bad' (If): error: its 'then_branch' graph does not verify")
 expect_refused("if_branch_output_counts", if_model(good_b, two), feeds, "run", 2,
                "node 'bad' (If): error: else_branch outputs: 2, expected 1")
 
