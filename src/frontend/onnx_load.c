@@ -24,6 +24,7 @@
 
 typedef struct loader {
     oct_ctx *ctx;
+    const ir_model *m;   /* the model being loaded (opset imports) */
     fe_tensor_src src;
     uint64_t init_bytes; /* initializers and tensor attributes so far */
 } loader;
@@ -156,6 +157,9 @@ static int infer_attr_type(const Onnx__AttributeProto *a)
     return IR_ATTR_UNDEFINED;
 }
 
+static oct_status load_graph(loader *ld, const Onnx__GraphProto *gp,
+                             ir_graph **out);
+
 static oct_status pack_list(oct_ctx *ctx, ProtobufCMessage **msgs, size_t n,
                             ir_attr *out)
 {
@@ -206,8 +210,9 @@ static oct_status load_attr(loader *ld, const ir_node *node,
         }
         break;
     case IR_ATTR_GRAPH:
-        if (!(missing = !a->g))
-            st = fe_pack_blob(ctx, &a->g->base, &out->g);
+        /* kept serialized for the writer, and decoded for everyone else */
+        if (!(missing = !a->g) && !(st = fe_pack_blob(ctx, &a->g->base, &out->g)))
+            st = load_graph(ld, a->g, &out->graph);
         break;
     case IR_ATTR_SPARSE_TENSOR:
         if (!(missing = !a->sparse_tensor))
@@ -241,6 +246,11 @@ static oct_status load_attr(loader *ld, const ir_node *node,
         break;
     case IR_ATTR_GRAPHS:
         st = pack_list(ctx, (ProtobufCMessage **)a->graphs, a->n_graphs, out);
+        if (!st && !(out->graphs = ir_alloc_array(ctx, a->n_graphs + 1,
+                                                  sizeof *out->graphs)))
+            st = OCT_EINTERNAL;
+        for (size_t i = 0; i < a->n_graphs && !st; i++)
+            st = load_graph(ld, a->graphs[i], &out->graphs[i]);
         break;
     case IR_ATTR_SPARSE_TENSORS:
         st = pack_list(ctx, (ProtobufCMessage **)a->sparse_tensors,
@@ -272,9 +282,9 @@ static bool has_opset(const ir_model *m, const char *domain)
     return false;
 }
 
-static oct_status load_node(loader *ld, const ir_model *m, ir_graph *g,
-                            const Onnx__NodeProto *np)
+static oct_status load_node(loader *ld, ir_graph *g, const Onnx__NodeProto *np)
 {
+    const ir_model *m = ld->m;
     oct_ctx *ctx = ld->ctx;
     ir_node *node = ir_graph_add_node(ctx, g, str(np->op_type), str(np->domain),
                                       str(np->name), (int)np->n_input,
@@ -329,14 +339,16 @@ static oct_status pack_blobs(oct_ctx *ctx, ProtobufCMessage **msgs, size_t n,
     return OCT_OK;
 }
 
-static oct_status load_graph(loader *ld, ir_model *m,
-                             const Onnx__GraphProto *gp)
+/* Decodes a GraphProto: the model's graph or a subgraph attribute (whose
+ * nesting wire_scan.c has bounded). */
+static oct_status load_graph(loader *ld, const Onnx__GraphProto *gp,
+                             ir_graph **out)
 {
     oct_ctx *ctx = ld->ctx;
     ir_graph *g = ir_graph_new(ctx);
     if (!g)
         return OCT_EINTERNAL;
-    m->graph = g;
+    *out = g;
     g->name = str(gp->name);
     g->doc = str(gp->doc_string);
     oct_status st = fe_extra_from_pb(ctx, &gp->base, &g->extra);
@@ -377,7 +389,7 @@ static oct_status load_graph(loader *ld, ir_model *m,
         return st;
     g->n_value_info = gp->n_value_info;
     for (size_t i = 0; i < gp->n_node; i++)
-        if ((st = load_node(ld, m, g, gp->node[i])))
+        if ((st = load_node(ld, g, gp->node[i])))
             return st;
     if ((st = pack_blobs(ctx, (ProtobufCMessage **)gp->sparse_initializer,
                          gp->n_sparse_initializer, &g->sparse_inits,
@@ -425,8 +437,10 @@ static oct_status load_model(loader *ld, const Onnx__ModelProto *mp,
         return st;
     if (!mp->graph)
         return oct_error(ctx, OCT_EINPUT, "the model has no graph");
-    if ((st = load_graph(ld, m, mp->graph)))
+    ld->m = m;
+    if ((st = load_graph(ld, mp->graph, &m->graph)))
         return st;
+    ir_mark_captures(&(ir_scope){.g = m->graph});
     *out = m;
     return OCT_OK;
 }
@@ -479,8 +493,9 @@ unpacked:
         munmap(data, len);
     if (st)
         return st;
-    loader ld = {ctx, {base_dir ? ir_strdup(ctx, base_dir) : NULL,
-                       opts && opts->allow_external_data, "initializer"}, 0};
+    loader ld = {.ctx = ctx,
+                 .src = {base_dir ? ir_strdup(ctx, base_dir) : NULL,
+                         opts && opts->allow_external_data, "initializer"}};
     if (base_dir && !ld.src.base_dir)
         return OCT_EINTERNAL;
     return load_model(&ld, mp, out);

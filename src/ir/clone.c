@@ -159,6 +159,22 @@ static ir_value **value_list(clone_state *cs, ir_value *const *list, size_t n)
     return d;
 }
 
+static ir_graph *graph(clone_state *cs, const ir_graph *s);
+
+/* A subgraph attribute's graph, cloned with the outer graph's clone state
+ * set aside (value_of maps ids of the graph being cloned). */
+static ir_graph *subgraph(clone_state *cs, const ir_graph *s)
+{
+    if (!s)
+        return NULL;
+    const ir_graph *src = cs->src;
+    ir_graph *dst = cs->dst;
+    ir_graph *d = graph(cs, s);
+    cs->src = src;
+    cs->dst = dst;
+    return d;
+}
+
 static void attr(clone_state *cs, ir_attr *d, const ir_attr *s)
 {
     *d = *s;
@@ -171,6 +187,14 @@ static void attr(clone_state *cs, ir_attr *d, const ir_attr *s)
     d->strings = blobs(cs, s->strings, s->n);
     d->tensors = tensors(cs, s->tensors, s->n);
     d->blobs = blobs(cs, s->blobs, s->n);
+    d->graph = subgraph(cs, s->graph);
+    d->graphs = NULL;
+    if (s->graphs) {
+        d->graphs = ir_alloc_array(cs->ctx, s->n + 1, sizeof *d->graphs);
+        cs->failed |= !d->graphs;
+        for (size_t i = 0; d->graphs && i < s->n; i++)
+            d->graphs[i] = subgraph(cs, s->graphs[i]);
+    }
     d->ref_attr_name = str(cs, s->ref_attr_name);
     d->doc = str(cs, s->doc);
     d->extra = extra(cs, s->extra);

@@ -154,7 +154,7 @@ void ir_node_set_output(ir_node *node, int i, ir_value *v)
 
 size_t ir_value_use_count(const ir_graph *g, const ir_value *v)
 {
-    size_t n = 0;
+    size_t n = v && (v->flags & IR_VAL_CAPTURED) ? 1 : 0;
     for (size_t i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i]->n_in; k++)
             n += g->nodes[i]->in[k] == v;
@@ -163,13 +163,21 @@ size_t ir_value_use_count(const ir_graph *g, const ir_value *v)
 
 ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v)
 {
-    if (!v || v->flags & IR_VAL_OUTPUT || ir_value_use_count(g, v) != 1)
+    if (!v || ir_value_escapes(v) || ir_value_use_count(g, v) != 1)
         return NULL;
     for (size_t i = 0; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i]->n_in; k++)
             if (g->nodes[i]->in[k] == v)
                 return g->nodes[i];
     return NULL;
+}
+
+bool ir_node_has_subgraph(const ir_node *n)
+{
+    for (int a = 0; a < n->n_attr; a++)
+        if (n->attrs[a].type == IR_ATTR_GRAPH || n->attrs[a].type == IR_ATTR_GRAPHS)
+            return true;
+    return false;
 }
 
 void ir_graph_remove_node(ir_graph *g, ir_node *n)

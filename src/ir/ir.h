@@ -339,6 +339,10 @@ enum {
     IR_VAL_INPUT = 1u << 0,      /* listed in graph.input */
     IR_VAL_OUTPUT = 1u << 1,     /* listed in graph.output */
     IR_VAL_INFO = 1u << 2,       /* listed in graph.value_info */
+    /* read by name inside a subgraph of a node of this graph (set by the
+     * frontend): like a graph output, it must outlive every pass that would
+     * drop or bypass a value it thinks unused */
+    IR_VAL_CAPTURED = 1u << 3,
 };
 
 typedef struct ir_value {
@@ -368,6 +372,12 @@ typedef struct ir_attr {
     ir_blob *strings;
     ir_tensor **tensors;
     ir_blob *blobs;       /* GRAPHS / SPARSE_TENSORS / TYPE_PROTOS */
+    /* GRAPH / GRAPHS decoded (the frontend fills them; g / blobs stay the
+     * form written back to ONNX).  A subgraph value with no producer, no
+     * initializer and not a subgraph input is an outer-scope read: it names
+     * a value of an enclosing graph, resolved by name when it runs. */
+    struct ir_graph *graph;
+    struct ir_graph **graphs;
     const char *ref_attr_name;
     const char *doc;
     ir_extra extra;
@@ -498,7 +508,34 @@ bool ir_node_add_origin(oct_ctx *ctx, ir_node *dst, const ir_node *src);
 ir_tensor *ir_heap_tensor_new(oct_ctx *ctx, ir_dtype dt, int rank,
                               const int64_t *dims);
 void ir_heap_tensor_free(oct_ctx *ctx, ir_tensor *t);
-/* Number of node input slots of g reading v. */
+/* True if v is read outside g's own node inputs: a graph output, or a value
+ * a subgraph reads from the outer scope. */
+static inline bool ir_value_escapes(const ir_value *v)
+{
+    return (v->flags & (IR_VAL_OUTPUT | IR_VAL_CAPTURED)) != 0;
+}
+/* True if a node has a GRAPH or GRAPHS attribute (If, Loop, Scan, ...). */
+bool ir_node_has_subgraph(const ir_node *n);
+
+/* Scopes of subgraphs (subgraph.c).  A chain of graphs, innermost first: a
+ * subgraph, the graph of the node that holds it, and so on out. */
+typedef struct ir_scope {
+    const ir_graph *g;
+    const struct ir_scope *up;
+} ir_scope;
+/* v has a producer, an initializer or is a graph input of its own graph;
+ * a subgraph value that is none of these is an outer-scope read. */
+bool ir_value_defined_here(const ir_value *v);
+/* The value named `name` in the nearest graph of the chain that defines
+ * it, or NULL. */
+ir_value *ir_scope_find(const ir_scope *s, const char *name);
+/* Sets IR_VAL_CAPTURED on every value of s's graphs that a subgraph of a
+ * node of s->g (at any depth) reads from outside itself. */
+void ir_mark_captures(const ir_scope *s);
+/* The decoded GRAPH attribute `name` of n, or NULL. */
+const ir_graph *ir_node_subgraph(const ir_node *n, const char *name);
+/* Number of node input slots of g reading v, plus one if a subgraph reads
+ * it (IR_VAL_CAPTURED). */
 size_t ir_value_use_count(const ir_graph *g, const ir_value *v);
 /* The one node of g reading v (in one slot), or NULL if v is read by
  * several, by none, or is a graph output. */

@@ -15,7 +15,9 @@
  *   inputs   every non-empty node input is defined by a graph input, an
  *            initializer or some node's output (in any order: ONNX allows
  *            unsorted graphs); graph outputs are defined the same way.
- *   order    the graph is acyclic (Kahn's algorithm); a cycle is reported on
+ *   order    the graph is acyclic (Kahn's algorithm; a node with subgraphs
+ *            also depends on the producers of the values they read from
+ *            this graph by name); a cycle is reported on
  *            one node that lies on it, with the cycle spelled out.  Then
  *            g->nodes is sorted topologically; among ready nodes the one
  *            earliest in the current order goes first, so an already sorted
@@ -27,8 +29,11 @@
  *   attrs    names non-empty and unique per node, a valid attribute type;
  *            for known ops the type the table declares.  An attribute the
  *            table does not list is only a WARNING ("unknown attribute"):
- *            ONNX has opset-specific attributes.  Graph attributes are
- *            opaque bytes here (subgraphs are not verified).
+ *            ONNX has opset-specific attributes.
+ *   subgraphs  the decoded graph attributes (If, Loop, Scan bodies) are
+ *            verified the same way, recursively; a value a subgraph reads
+ *            without defining must be defined by an enclosing graph
+ *            (ir_scope_find), else "not defined".
  *   tensors  initializers and tensor attributes: valid dtype, dims >= 0,
  *            element count and byte size equal to what dtype and shape need
  *            (computed with overflow-checked arithmetic: ir_shape_elems,
@@ -54,6 +59,12 @@ typedef struct verifier {
     size_t n_errors;
     uint8_t *def_kind;   /* per value id: DEF_* bits */
     uint32_t *def_node;  /* per value id: 1 + position of producing node, 0 none */
+    const ir_scope *up;  /* enclosing graphs of a subgraph; NULL: the model's */
+    /* during topo_sort: the implicit inputs of nodes with subgraphs,
+     * xdep[xfirst[k] .. xfirst[k+1]) producer positions for node k (-1:
+     * none) */
+    const long *xdep;
+    const uint32_t *xfirst;
 } verifier;
 
 static const char *node_label(const ir_node *n, char *buf, size_t size)
@@ -227,7 +238,8 @@ static void collect_node_defs(verifier *vf)
 
 static bool is_defined(const verifier *vf, const ir_value *v)
 {
-    return vf->def_kind[v->id] || vf->def_node[v->id];
+    return vf->def_kind[v->id] || vf->def_node[v->id] ||
+           (vf->up && ir_scope_find(vf->up, v->name));
 }
 
 /* Every node input and graph output must be defined somewhere. */
@@ -403,6 +415,22 @@ static long producer_pos(const verifier *vf, const ir_node *n, int i)
 /* Reports one cycle among the nodes not emitted (indeg > 0).  Every such
  * node has an input whose producer is also not emitted, so walking back
  * through first such inputs must revisit a node: that node lies on a cycle. */
+/* A producer of node k's inputs (explicit, or implicit through its
+ * subgraphs) that was not emitted, or -1. */
+static long pending_pred(const verifier *vf, const uint32_t *indeg, size_t k)
+{
+    const ir_node *node = vf->g->nodes[k];
+    for (int i = 0; i < node->n_in; i++) {
+        long p = producer_pos(vf, node, i);
+        if (p >= 0 && indeg[p] > 0)
+            return p;
+    }
+    for (uint32_t e = vf->xfirst[k]; e < vf->xfirst[k + 1]; e++)
+        if (vf->xdep[e] >= 0 && indeg[vf->xdep[e]] > 0)
+            return vf->xdep[e];
+    return -1;
+}
+
 static void report_cycle(verifier *vf, const uint32_t *indeg, uint32_t *mark)
 {
     ir_graph *g = vf->g;
@@ -414,13 +442,7 @@ static void report_cycle(verifier *vf, const uint32_t *indeg, uint32_t *mark)
     size_t cur = start;
     while (!mark[cur]) {
         mark[cur] = 1;
-        const ir_node *node = g->nodes[cur];
-        long next = -1;
-        for (int i = 0; i < node->n_in && next < 0; i++) {
-            long p = producer_pos(vf, node, i);
-            if (p >= 0 && indeg[p] > 0)
-                next = p;
-        }
+        long next = pending_pred(vf, indeg, cur);
         OCT_ASSERT(next >= 0);
         cur = (size_t)next;
     }
@@ -432,14 +454,7 @@ static void report_cycle(verifier *vf, const uint32_t *indeg, uint32_t *mark)
         if (len < MAX_SHOWN)
             ring[len] = g->nodes[at];
         len++;
-        const ir_node *node = g->nodes[at];
-        long next = -1;
-        for (int i = 0; i < node->n_in && next < 0; i++) {
-            long p = producer_pos(vf, node, i);
-            if (p >= 0 && indeg[p] > 0)
-                next = p;
-        }
-        at = (size_t)next;
+        at = (size_t)pending_pred(vf, indeg, at);
     } while (at != cur && len <= n);
     /* ring[k + 1] feeds ring[k] and ring[0] feeds ring[len - 1]: in data
      * flow order the cycle is ring[0] -> ring[len-1] -> ... -> ring[1]. */
@@ -462,18 +477,100 @@ static void report_cycle(verifier *vf, const uint32_t *indeg, uint32_t *mark)
                    "the graph has a cycle through this node: %s", text);
 }
 
+/* The producers (positions in g) of the values of g that subgraph sg (and
+ * the subgraphs below it) read by name: the implicit inputs of the node
+ * that holds sg, which must run after them.  Writes up to cap positions
+ * to buf (NULL: count only) from index cnt; returns the new count. */
+static size_t outer_deps(const verifier *vf, const ir_graph *sg, long *buf,
+                         size_t cnt, size_t cap)
+{
+    for (size_t k = 0; k < sg->n_nodes; k++) {
+        const ir_node *n = sg->nodes[k];
+        for (int i = 0; i <= n->n_in; i++) {
+            const ir_value *v = i < n->n_in ? n->in[i] : NULL;
+            if (!v || ir_value_defined_here(v))
+                continue;
+            const ir_value *o = ir_graph_find(vf->g, v->name);
+            if (o && value_in_graph(vf->g, o) && vf->def_node[o->id]) {
+                if (buf && cnt < cap)
+                    buf[cnt] = (long)vf->def_node[o->id] - 1;
+                cnt++;
+            }
+        }
+        for (int a = 0; a < n->n_attr; a++) {
+            const ir_attr *at = &n->attrs[a];
+            if (at->type == IR_ATTR_GRAPH && at->graph)
+                cnt = outer_deps(vf, at->graph, buf, cnt, cap);
+            for (size_t j = 0; at->type == IR_ATTR_GRAPHS && at->graphs && j < at->n; j++)
+                if (at->graphs[j])
+                    cnt = outer_deps(vf, at->graphs[j], buf, cnt, cap);
+        }
+    }
+    for (size_t i = 0; i < sg->n_outputs; i++) {
+        const ir_value *v = sg->outputs[i];
+        if (!v || ir_value_defined_here(v))
+            continue;
+        const ir_value *o = ir_graph_find(vf->g, v->name);
+        if (o && value_in_graph(vf->g, o) && vf->def_node[o->id]) {
+            if (buf && cnt < cap)
+                buf[cnt] = (long)vf->def_node[o->id] - 1;
+            cnt++;
+        }
+    }
+    return cnt;
+}
+
+/* outer_deps over every subgraph attribute of n. */
+static size_t node_outer_deps(const verifier *vf, const ir_node *n, long *buf,
+                              size_t cnt, size_t cap)
+{
+    for (int a = 0; a < n->n_attr; a++) {
+        const ir_attr *at = &n->attrs[a];
+        if (at->type == IR_ATTR_GRAPH && at->graph)
+            cnt = outer_deps(vf, at->graph, buf, cnt, cap);
+        for (size_t j = 0; at->type == IR_ATTR_GRAPHS && at->graphs && j < at->n; j++)
+            if (at->graphs[j])
+                cnt = outer_deps(vf, at->graphs[j], buf, cnt, cap);
+    }
+    return cnt;
+}
+
 /* Kahn's algorithm.  On success reorders g->nodes; on a cycle reports it
- * and leaves the order alone.  Returns false only on allocation failure. */
+ * and leaves the order alone.  Returns false only on allocation failure.
+ * A node with subgraphs also waits for the producers of the outer values
+ * its subgraphs read (outer_deps). */
 static bool topo_sort(verifier *vf)
 {
     ir_graph *g = vf->g;
     size_t n = g->n_nodes;
     if (n == 0)
         return true;
-    size_t n_edges = 0;
+    oct_ctx *ctx = vf->ctx;
+    /* the implicit edges: xdep[xfirst[k] .. xfirst[k+1]) for node k */
+    size_t n_x = 0;
+    for (size_t k = 0; k < n; k++)
+        n_x = node_outer_deps(vf, g->nodes[k], NULL, n_x, 0);
+    size_t sz_x = (n_x + 1) * sizeof(long);
+    long *xdep = oct_malloc(ctx, sz_x);
+    uint32_t *xfirst = oct_malloc(ctx, (n + 1) * sizeof(uint32_t));
+    if (!xdep || !xfirst) {
+        oct_free(ctx, xdep, xdep ? sz_x : 0);
+        oct_free(ctx, xfirst, xfirst ? (n + 1) * sizeof(uint32_t) : 0);
+        return false;
+    }
+    xfirst[0] = 0;
+    for (size_t k = 0, c = 0; k < n; k++) {
+        c = node_outer_deps(vf, g->nodes[k], xdep, c, n_x);
+        xfirst[k + 1] = (uint32_t)c;
+        for (size_t e = xfirst[k]; e < c; e++)
+            if (xdep[e] == (long)k) /* a body reading its own node's output */
+                xdep[e] = -1;
+    }
+    vf->xdep = xdep;
+    vf->xfirst = xfirst;
+    size_t n_edges = n_x;
     for (size_t k = 0; k < n; k++)
         n_edges += (size_t)g->nodes[k]->n_in;
-    oct_ctx *ctx = vf->ctx;
     /* n < UINT32_MAX (checked by ir_verify) and each node has at most
      * INT_MAX inputs, so these products fit a 64-bit size_t. */
     size_t sz_n = (n + 1) * sizeof(uint32_t);
@@ -487,7 +584,7 @@ static bool topo_sort(verifier *vf)
         /* successor lists in CSR form: first[p]..first[p+1] */
         memset(indeg, 0, sz_n);
         memset(first, 0, sz_n);
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
             for (int i = 0; i < g->nodes[k]->n_in; i++) {
                 long p = producer_pos(vf, g->nodes[k], i);
                 if (p >= 0) {
@@ -495,15 +592,25 @@ static bool topo_sort(verifier *vf)
                     indeg[k]++;
                 }
             }
+            for (uint32_t e = xfirst[k]; e < xfirst[k + 1]; e++)
+                if (xdep[e] >= 0) {
+                    first[xdep[e] + 1]++;
+                    indeg[k]++;
+                }
+        }
         for (size_t k = 0; k < n; k++)
             first[k + 1] += first[k];
         memcpy(order, first, sz_n); /* order[] doubles as fill cursor */
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
             for (int i = 0; i < g->nodes[k]->n_in; i++) {
                 long p = producer_pos(vf, g->nodes[k], i);
                 if (p >= 0)
                     succ[order[p]++] = (uint32_t)k;
             }
+            for (uint32_t e = xfirst[k]; e < xfirst[k + 1]; e++)
+                if (xdep[e] >= 0)
+                    succ[order[xdep[e]]++] = (uint32_t)k;
+        }
         size_t heap_len = 0, n_sorted = 0;
         for (size_t k = 0; k < n; k++)
             if (indeg[k] == 0)
@@ -532,17 +639,18 @@ static bool topo_sort(verifier *vf)
     oct_free(ctx, order, sz_n);
     oct_free(ctx, succ, sz_e);
     oct_free(ctx, sorted, n * sizeof *sorted);
+    oct_free(ctx, xdep, sz_x);
+    oct_free(ctx, xfirst, (n + 1) * sizeof(uint32_t));
     return ok;
 }
 
 /* ---- entry point ---------------------------------------------------------- */
 
-oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
+/* Verifies g, whose enclosing graphs are `up` (NULL for the model's graph),
+ * then the subgraphs of its nodes; the result as ir_verify's. */
+static oct_status verify_graph(oct_ctx *ctx, ir_graph *g, const ir_scope *up)
 {
-    if (!m || !m->graph)
-        return oct_error(ctx, OCT_EINPUT, "model has no graph");
-    verifier vf = {.ctx = ctx, .g = m->graph};
-    ir_graph *g = m->graph;
+    verifier vf = {.ctx = ctx, .g = g, .up = up};
     if (g->n_nodes >= UINT32_MAX)
         return oct_error(ctx, OCT_EINPUT, "graph has too many nodes");
     size_t nv = g->n_values ? g->n_values : 1;
@@ -573,5 +681,33 @@ oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
     oct_free(ctx, vf.def_node, nv * sizeof *vf.def_node);
     if (!ok)
         return OCT_EINTERNAL;
-    return vf.n_errors ? OCT_EINPUT : OCT_OK;
+    oct_status st = vf.n_errors ? OCT_EINPUT : OCT_OK;
+    ir_scope here = {.g = g, .up = up};
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const ir_node *n = g->nodes[k];
+        for (int a = 0; a < n->n_attr; a++) {
+            const ir_attr *at = &n->attrs[a];
+            size_t count = at->type == IR_ATTR_GRAPH ? 1
+                         : at->type == IR_ATTR_GRAPHS && at->graphs ? at->n : 0;
+            for (size_t i = 0; i < count; i++) {
+                ir_graph *sg = at->type == IR_ATTR_GRAPH ? at->graph : at->graphs[i];
+                if (!sg)
+                    continue; /* not decoded: a blob from elsewhere */
+                oct_status s = verify_graph(ctx, sg, &here);
+                if (s == OCT_EINTERNAL)
+                    return s;
+                if (s != OCT_OK) /* say whose body the errors above are in */
+                    st = oct_node_error(ctx, s, n, "its '%s' graph does not "
+                                        "verify (errors above)", at->name);
+            }
+        }
+    }
+    return st;
+}
+
+oct_status ir_verify(const ir_model *m, oct_ctx *ctx)
+{
+    if (!m || !m->graph)
+        return oct_error(ctx, OCT_EINPUT, "model has no graph");
+    return verify_graph(ctx, m->graph, NULL);
 }

@@ -65,6 +65,20 @@ oct_status ops_report_unsupported(oct_ctx *ctx, const ir_graph *g);
  * or whose type differs from the listed one.  OCT_EINPUT if any. */
 oct_status ops_check_attrs(oct_ctx *ctx, const ir_graph *g);
 
+/* The structure of an If, Loop or Scan node (shape_control.c): its body
+ * (If: then_branch, `other` else_branch), loop-carried / state count, scan
+ * input and scan output counts.  ops_control_check fills it after checking
+ * that the graph attributes exist and that the counts of the node and of
+ * its bodies agree; OCT_EINPUT or OCT_EUNSUPPORTED (non-tensor values) with
+ * a diagnostic naming the node otherwise. */
+typedef struct ops_control {
+    const ir_graph *body, *other;
+    int first; /* index of the first state input (1: opset 8 Scan) */
+    int n_state, n_scan_in, n_scan_out;
+} ops_control;
+oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, int64_t opset,
+                             ops_control *c);
+
 /* ir_type of a value -> ops_shape (rank -1 when the shape is unknown). */
 void ops_shape_from_type(const ir_type *t, bool has_type, ops_shape *s);
 

@@ -41,7 +41,7 @@ typedef struct fold_state {
 
 static bool is_graph_output(const ir_graph *g, const ir_value *v)
 {
-    if (v->flags & IR_VAL_OUTPUT)
+    if (ir_value_escapes(v)) /* also a subgraph's outer-scope read */
         return true;
     for (size_t i = 0; i < g->n_outputs; i++)
         if (g->outputs[i] == v)
@@ -219,6 +219,10 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
      * an int8 weight is the weight): folding them would turn a QDQ model
      * back into a float one. */
     if (ir_op_info_of(n->op)->flags & IR_OPF_QUANT)
+        return OCT_OK;
+    /* If/Loop/Scan run subgraphs that read outer-scope values the node's
+     * inputs do not list: one-node evaluation cannot see them. */
+    if (ir_node_has_subgraph(n))
         return OCT_OK;
     uint64_t in_bytes = 0, out_bytes = 0;
     const ir_tensor *in[OPS_MAX_IO];

@@ -202,7 +202,7 @@ static oct_status build_consumers(builder *b)
  * if v has no consumer, several, or is a graph output. */
 static ir_node *sole_consumer(const builder *b, const ir_value *v)
 {
-    if (v->flags & IR_VAL_OUTPUT || !b->use_count[v->id])
+    if (ir_value_escapes(v) || !b->use_count[v->id])
         return NULL;
     ir_node *first = b->use_list[b->use_start[v->id]];
     for (uint32_t k = 1; k < b->use_count[v->id]; k++)
@@ -461,7 +461,7 @@ static oct_status place_node(builder *b, ir_node *n)
      * logits, for one, costs accuracy for nothing (squeezenet1.1's softmax
      * SQNR 13.5 -> see docs/accuracy.md). */
     ir_value *carrier = output_carrier(b, n->out[0]);
-    if (carrier->flags & IR_VAL_OUTPUT || !read_quantized(b, carrier)) {
+    if (ir_value_escapes(carrier) || !read_quantized(b, carrier)) {
         apply_override(b, n, first_entry, -1);
         return OCT_OK;
     }

@@ -209,7 +209,7 @@ void quant_drop_dead_inits(ir_graph *g)
     size_t keep = 0;
     for (size_t i = 0; i < g->n_inits; i++) {
         ir_value *v = g->inits[i];
-        bool used = v->flags & IR_VAL_OUTPUT;
+        bool used = ir_value_escapes(v);
         for (size_t j = 0; !used && j < g->n_nodes; j++)
             for (int k = 0; k < g->nodes[j]->n_in; k++)
                 used |= g->nodes[j]->in[k] == v;

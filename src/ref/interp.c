@@ -6,6 +6,11 @@
  * used in place; every intermediate is freed right after its last consumer
  * (use counts computed once up front), so peak memory is the live set, not
  * the whole graph.  All runtime tensors are heap blocks from oct_malloc.
+ *
+ * If, Loop and Scan (control.c) run their bodies through run_graph below,
+ * one frame per running graph: a body's read of an outer-scope value is
+ * looked up by name in the enclosing frames, and a value some subgraph
+ * reads (IR_VAL_CAPTURED) is kept alive until its graph's run ends.
  */
 #include <stdio.h>
 #include <string.h>
@@ -56,14 +61,29 @@ static oct_status check_input(oct_ctx *ctx, const ir_value *v, const ir_tensor *
 
 /* ---- the run ------------------------------------------------------------ */
 
-typedef struct run_state {
+struct ref_frame {
     oct_ctx *ctx;
     const ir_graph *g;
     const ir_tensor **val;  /* per value id: its tensor while alive */
     bool *owned;            /* val[id] is a heap tensor of this run */
     uint32_t *uses;         /* remaining consumers */
-    bool *keep;             /* graph output: never freed during the run */
-} run_state;
+    bool *keep;             /* graph output or read by a subgraph: never
+                               freed during the run */
+    const ref_frame *up;    /* the frame of the enclosing graph, or NULL */
+};
+typedef ref_frame run_state;
+
+/* The tensor of the value a subgraph reads from outside itself: the
+ * nearest enclosing frame whose graph defines `name`. */
+static const ir_tensor *outer_value(const ref_frame *fr, const char *name)
+{
+    for (; fr; fr = fr->up) {
+        const ir_value *v = ir_graph_find(fr->g, name);
+        if (v && ir_value_defined_here(v))
+            return fr->val[v->id];
+    }
+    return NULL;
+}
 
 static void release(run_state *rs, uint32_t id)
 {
@@ -168,13 +188,17 @@ static oct_status run_node(run_state *rs, const ir_node *n, int64_t opset,
         if (!n->in[i])
             continue;
         in[i] = rs->val[n->in[i]->id];
+        if (!in[i] && rs->up && !ir_value_defined_here(n->in[i]))
+            in[i] = outer_value(rs->up, n->in[i]->name);
         if (!in[i])
             return oct_input_error(ctx, OCT_EINPUT, n, i,
                                    "input '%s' has no value (no producer, "
                                    "initializer or graph input before this node)",
                                    n->in[i]->name);
     }
-    oct_status st = ref_eval_node(ctx, n, opset, in, out);
+    oct_status st = n->op == IR_OP_IF || n->op == IR_OP_LOOP || n->op == IR_OP_SCAN
+                  ? ref_control_run(ctx, rs, n, opset, in, out)
+                  : ref_eval_node(ctx, n, opset, in, out);
     if (st != OCT_OK)
         return st;
     for (int i = 0; i < n->n_out; i++) {
@@ -203,31 +227,39 @@ static oct_status run_node(run_state *rs, const ir_node *n, int64_t opset,
     return OCT_OK;
 }
 
-oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inputs,
-                   size_t n_inputs, ir_tensor **outputs, size_t n_outputs,
-                   const ref_run_opts *opts)
+/* The checks ref_run makes before running: unknown ops and attributes,
+ * in g and in every subgraph below it. */
+static oct_status check_graph(oct_ctx *ctx, const ir_graph *g)
 {
-    const ir_graph *g = m->graph;
-    for (size_t i = 0; i < n_outputs; i++)
-        outputs[i] = NULL;
-    if (n_outputs != g->n_outputs)
-        return oct_error(ctx, OCT_EUSAGE, "ref_run: %zu outputs requested, the "
-                         "graph has %zu", n_outputs, g->n_outputs);
-    size_t n_runtime = 0;
-    for (size_t i = 0; i < g->n_inputs; i++)
-        n_runtime += !g->inputs[i]->init;
-    if (n_inputs != n_runtime)
-        return oct_error(ctx, OCT_EUSAGE, "the graph has %zu inputs, %zu given",
-                         n_runtime, n_inputs);
     oct_status st = ops_report_unsupported(ctx, g);
     if (st == OCT_OK)
         st = ops_check_attrs(ctx, g);
-    if (st != OCT_OK)
-        return st;
-    int64_t opset = ir_model_opset(m, "");
+    for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
+        const ir_node *n = g->nodes[k];
+        for (int a = 0; a < n->n_attr && st == OCT_OK; a++) {
+            const ir_attr *at = &n->attrs[a];
+            if (at->type == IR_ATTR_GRAPH && at->graph)
+                st = check_graph(ctx, at->graph);
+            for (size_t i = 0; at->type == IR_ATTR_GRAPHS && at->graphs &&
+                               i < at->n && st == OCT_OK; i++)
+                st = check_graph(ctx, at->graphs[i]);
+        }
+    }
+    return st;
+}
 
+/* Runs graph g in a frame below `up` (NULL for the model's graph).  With
+ * `top`, inputs[] holds one tensor per non-initializer graph input,
+ * checked against the declared types; for a subgraph, one per graph input
+ * (bodies declare loose types: not checked).  Outputs as ref_run's. */
+static oct_status run_graph(oct_ctx *ctx, const ref_frame *up, const ir_graph *g,
+                            int64_t opset, bool top,
+                            const ir_tensor *const *inputs, ir_tensor **outputs,
+                            const ref_run_opts *opts)
+{
+    oct_status st = OCT_OK;
     size_t nv = g->n_values ? g->n_values : 1;
-    run_state rs = {.ctx = ctx, .g = g};
+    run_state rs = {.ctx = ctx, .g = g, .up = up};
     rs.val = oct_malloc(ctx, nv * sizeof *rs.val);
     rs.owned = oct_malloc(ctx, nv * sizeof *rs.owned);
     rs.uses = oct_malloc(ctx, nv * sizeof *rs.uses);
@@ -246,9 +278,9 @@ oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inpu
             rs.val[i] = g->values[i]->init;
     for (size_t i = 0, k = 0; i < g->n_inputs; i++) {
         const ir_value *v = g->inputs[i];
-        if (v->init)
+        if (top && v->init)
             continue;
-        oct_status s = check_input(ctx, v, inputs[k]);
+        oct_status s = top ? check_input(ctx, v, inputs[k]) : OCT_OK;
         if (s != OCT_OK && st == OCT_OK)
             st = s;
         rs.val[v->id] = inputs[k++];
@@ -261,6 +293,9 @@ oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inpu
                 rs.uses[g->nodes[i]->in[j]->id]++;
     for (size_t i = 0; i < g->n_outputs; i++)
         rs.keep[g->outputs[i]->id] = true;
+    for (size_t i = 0; i < g->n_values; i++)
+        if (g->values[i]->flags & IR_VAL_CAPTURED)
+            rs.keep[i] = true;
 
     for (size_t i = 0; i < g->n_nodes && st == OCT_OK; i++)
         st = run_node(&rs, g->nodes[i], opset, opts);
@@ -269,6 +304,8 @@ oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inpu
 
     for (size_t i = 0; i < g->n_outputs; i++) {
         uint32_t id = g->outputs[i]->id;
+        if (!rs.val[id] && up && !ir_value_defined_here(g->outputs[i]))
+            rs.val[id] = outer_value(up, g->outputs[i]->name);
         if (!rs.val[id]) {
             st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 1, (int)i,
                            g->outputs[i]->name,
@@ -291,7 +328,7 @@ done:
         for (size_t i = 0; i < g->n_values; i++)
             release(&rs, (uint32_t)i);
     if (st != OCT_OK)
-        for (size_t i = 0; i < n_outputs; i++) {
+        for (size_t i = 0; i < g->n_outputs; i++) {
             ir_heap_tensor_free(ctx, outputs[i]);
             outputs[i] = NULL;
         }
@@ -300,4 +337,36 @@ done:
     oct_free(ctx, rs.uses, rs.uses ? nv * sizeof *rs.uses : 0);
     oct_free(ctx, rs.keep, rs.keep ? nv * sizeof *rs.keep : 0);
     return st;
+}
+
+oct_status ref_run_subgraph(oct_ctx *ctx, const ref_frame *up, const ir_graph *g,
+                            int64_t opset, const ir_tensor *const *inputs,
+                            ir_tensor **outputs)
+{
+    for (size_t i = 0; i < g->n_outputs; i++)
+        outputs[i] = NULL;
+    return run_graph(ctx, up, g, opset, false, inputs, outputs, NULL);
+}
+
+oct_status ref_run(oct_ctx *ctx, const ir_model *m, const ir_tensor *const *inputs,
+                   size_t n_inputs, ir_tensor **outputs, size_t n_outputs,
+                   const ref_run_opts *opts)
+{
+    const ir_graph *g = m->graph;
+    for (size_t i = 0; i < n_outputs; i++)
+        outputs[i] = NULL;
+    if (n_outputs != g->n_outputs)
+        return oct_error(ctx, OCT_EUSAGE, "ref_run: %zu outputs requested, the "
+                         "graph has %zu", n_outputs, g->n_outputs);
+    size_t n_runtime = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        n_runtime += !g->inputs[i]->init;
+    if (n_inputs != n_runtime)
+        return oct_error(ctx, OCT_EUSAGE, "the graph has %zu inputs, %zu given",
+                         n_runtime, n_inputs);
+    oct_status st = check_graph(ctx, g);
+    if (st != OCT_OK)
+        return st;
+    return run_graph(ctx, NULL, g, ir_model_opset(m, ""), true, inputs, outputs,
+                     opts);
 }

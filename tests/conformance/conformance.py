@@ -69,6 +69,16 @@ def find_tests(root):
     return out
 
 
+def all_nodes(graph):
+    """The nodes of graph and of every subgraph attribute (If, Loop, Scan
+    bodies) below it."""
+    for node in graph.node:
+        yield node
+        for a in node.attribute:
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from all_nodes(g)
+
+
 def classify(test_dir, supported):
     """(unsupported op list, is_critical, model) for a test folder."""
     model = onnx.load(os.path.join(test_dir, "model.onnx"), load_external_data=False)
@@ -85,7 +95,7 @@ def classify(test_dir, supported):
             missing.add("non-tensor value '%s' (%s)" % (vi.name, vi.type.WhichOneof("value")))
         elif vi.type.tensor_type.elem_type == onnx.TensorProto.STRING:
             missing.add("STRING tensor '%s'" % vi.name)
-    for node in model.graph.node:
+    for node in all_nodes(model.graph):
         if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
             consts = {i.name for i in model.graph.initializer}
             if node.input[2] not in consts:
