@@ -299,9 +299,8 @@ def main():
     ort_oracle = cgutil.oracle
     with tempfile.TemporaryDirectory() as d:
         for name, m, inputs in cases():
-            cgutil.oracle = reference_oracle if name in REFERENCE_ORACLE else ort_oracle
-            base.run_case(d, name, m, inputs)
-        cgutil.oracle = ort_oracle
+            base.run_case(d, name, m, inputs,
+                          oracle=reference_oracle if name in REFERENCE_ORACLE else ort_oracle)
         for name, m, inputs in data_length_cases():
             run_interp_case(d, name, m, inputs)
         diagnostics(d)
