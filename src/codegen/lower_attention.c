@@ -28,7 +28,10 @@
  * tensor.
  */
 #include <math.h>
+#include <stddef.h>
+#include <string.h>
 
+#include "codegen/kernels/octk.h"
 #include "codegen/lower_elem.h"
 #include "ops/rules.h"
 
@@ -229,6 +232,149 @@ static LLVMValueRef bias_at(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
     return LLVMBuildSelect(f->b, ok, val, f64c(f, -INFINITY), "");
 }
 
+/* ---- Attention, float32 on the kernel library ----------------------------- */
+
+/* True when the node can take the float32 path below: the kernel library,
+ * float32 Q, K, V, past and Y, no qk_matmul_output, softmax_precision not
+ * double, non-empty heads.  Other nodes keep the double loops. */
+static bool attn_f32_ok(cg_fn *f, const ir_node *n, const ops_attn_geom *g)
+{
+    if (!cg_kernels_available(f) || g->qk_size <= 0 || g->v_size <= 0 || g->total <= 0 ||
+        g->q_seq <= 0)
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (i != 3 && i < n->n_in && cg_in(f, n, i) && cg_in(f, n, i)->dtype != IR_DT_FLOAT)
+            return false;
+    const cg_tensor *Y = cg_out(f, n, 0), *YQK = cg_out(f, n, 3);
+    if (!Y || Y->dtype != IR_DT_FLOAT || !Y->nelems || (YQK && YQK->nelems))
+        return false;
+    if (ir_attr_int(n, "softmax_precision", IR_DT_FLOAT) == IR_DT_DOUBLE)
+        return false; /* float16 / bfloat16 precision: float32 is more */
+    return true;
+}
+
+/* Bytes of the float32 path's workspace: K^T of one kv head (Dk x T, both
+ * factors of the scale applied), its V rows (T x Dv), the scaled query rows
+ * of one head (Sq x Dk), its scores / probabilities (Sq x T) and the row
+ * maxima (Sq). */
+static uint64_t attn_f32_work(const ops_attn_geom *g)
+{
+    int64_t T = g->total;
+    return (uint64_t)(g->qk_size * T + T * g->v_size + g->q_seq * g->qk_size + g->q_seq * T +
+                      g->q_seq) * sizeof(float);
+}
+
+/* One octk_sgemm call: y[M][N] (row stride ldy) = a[M][K] (row stride
+ * lda) times the run-time row-major b[K][N] (row stride ldb). */
+static void sgemm_rt(cg_fn *f, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                     int64_t ldy, LLVMValueRef a, LLVMValueRef b, LLVMValueRef y)
+{
+    octk_sgemm k;
+    memset(&k, 0, sizeof k);
+    k.M = M;
+    k.N = N;
+    k.K = K;
+    k.lda = lda;
+    k.ldb = ldb;
+    k.ldy = ldy;
+    k.y_lo = -INFINITY;
+    k.y_hi = INFINITY;
+    LLVMValueRef null = LLVMConstPointerNull(f->ptr);
+    cg_kptr ptrs[5] = {{offsetof(octk_sgemm, a), a},
+                       {offsetof(octk_sgemm, y), y},
+                       {offsetof(octk_sgemm, b), b},
+                       {offsetof(octk_sgemm, bias), null},
+                       {offsetof(octk_sgemm, work), null}};
+    cg_kernel_call(f, "sgemm", &k, sizeof k, ptrs, 5);
+}
+
+/* The float32 path for batch b (inside its loop): per kv head, K^T * s and
+ * V gathered (past first) into the workspace; per query head of its group,
+ * the scaled queries, S = (q s)(k s)^T by octk_sgemm, softcap, the bias
+ * (bias_at, added in double and rounded), octk_ssoftmax over each row of
+ * S, rows whose maximum is -inf zeroed (the bias closes every key), and
+ * Y = P V by octk_sgemm straight into Y.  Float32 throughout (FMA,
+ * reordered sums; the softmax sum in double), within the float tolerance
+ * of the double loops. */
+static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, LLVMValueRef ws,
+                           const cg_tensor *M, LLVMValueRef b, LLVMValueRef nonpad,
+                           LLVMValueRef offset)
+{
+    int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
+    int64_t group = g->q_heads / g->kv_heads;
+    LLVMValueRef pq = cg_ptr(f, cg_in(f, n, 0)), pk = cg_ptr(f, cg_in(f, n, 1));
+    LLVMValueRef pv = cg_ptr(f, cg_in(f, n, 2)), pm = M ? cg_ptr(f, M) : NULL;
+    LLVMValueRef ppk = g->has_past ? cg_ptr(f, cg_in(f, n, 4)) : NULL;
+    LLVMValueRef ppv = g->has_past ? cg_ptr(f, cg_in(f, n, 5)) : NULL;
+    LLVMValueRef py = cg_ptr(f, cg_out(f, n, 0));
+    LLVMValueRef kt = ws, vc = cg_gep(f, f->f32, ws, cg_i64c(f, Dk * T));
+    LLVMValueRef qs = cg_gep(f, f->f32, vc, cg_i64c(f, T * Dv));
+    LLVMValueRef sc = cg_gep(f, f->f32, qs, cg_i64c(f, Sq * Dk));
+    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, Sq * T));
+    LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
+    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
+    cg_loop lkv, lg, li, lj, ld;
+    LLVMValueRef kvh = cg_loop_begin(f, &lkv, g->kv_heads);
+    LLVMValueRef j = cg_loop_begin(f, &lj, T);
+    LLVMValueRef kp, kr, vp, vr;
+    kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
+    kv_row(f, g, ppv, pv, Dv, b, kvh, j, &vp, &vr);
+    LLVMValueRef d = cg_loop_begin(f, &ld, Dk);
+    cg_store(f, f->f32, kt, cg_madd(f, d, T, j),
+             LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, ""));
+    cg_loop_end(f, &ld);
+    d = cg_loop_begin(f, &ld, Dv);
+    cg_store(f, f->f32, vc, cg_madd(f, j, Dv, d), cg_load(f, f->f32, vp, cg_add(f, vr, d)));
+    cg_loop_end(f, &ld);
+    cg_loop_end(f, &lj);
+    LLVMValueRef gi = cg_loop_begin(f, &lg, group);
+    LLVMValueRef h = cg_madd(f, kvh, group, gi);
+    /* the query rows times s, contiguous */
+    LLVMValueRef i = cg_loop_begin(f, &li, Sq);
+    LLVMValueRef qrow = row_at(f, g->rank3, g->q_heads, Sq, Dk, b, h, i);
+    d = cg_loop_begin(f, &ld, Dk);
+    cg_store(f, f->f32, qs, cg_madd(f, i, Dk, d),
+             LLVMBuildFMul(f->b, cg_load(f, f->f32, pq, cg_add(f, qrow, d)), ss, ""));
+    cg_loop_end(f, &ld);
+    cg_loop_end(f, &li);
+    sgemm_rt(f, Sq, T, Dk, Dk, T, T, qs, kt, sc);
+    /* softcap and bias, and each row's maximum */
+    i = cg_loop_begin(f, &li, Sq);
+    j = cg_loop_begin(f, &lj, T);
+    cg_acc amx;
+    LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
+    LLVMValueRef at = cg_madd(f, i, T, j);
+    LLVMValueRef s = LLVMBuildFPExt(f->b, cg_load(f, f->f32, sc, at), f->f64, "");
+    if (g->softcap > 0)
+        s = rnd(f, IR_DT_FLOAT,
+                LLVMBuildFMul(f->b, f64c(f, g->softcap),
+                              tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g->softcap), "")), ""));
+    LLVMValueRef bj = bias_at(f, g, M, pm, nonpad, offset, b, h, i, j);
+    LLVMValueRef x = LLVMBuildFPTrunc(f->b, LLVMBuildFAdd(f->b, s, bj, ""), f->f32, "");
+    cg_store(f, f->f32, sc, at, x);
+    LLVMValueRef mx_args[2] = {mx, x};
+    cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
+    cg_loop_end(f, &lj);
+    cg_store(f, f->f32, rowmax, i, cg_acc_result(f, &lj, &amx, fninf));
+    cg_loop_end(f, &li);
+    octk_ssoftmax sm = {.rows = Sq, .cols = T, .log = 0};
+    cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sc}, {offsetof(octk_ssoftmax, y), sc}};
+    cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
+    /* a row whose every key is closed (maximum -inf) is zero */
+    i = cg_loop_begin(f, &li, Sq);
+    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, i), fninf, "");
+    j = cg_loop_begin(f, &lj, T);
+    at = cg_madd(f, i, T, j);
+    cg_store(f, f->f32, sc, at, LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sc, at), ""));
+    cg_loop_end(f, &lj);
+    cg_loop_end(f, &li);
+    LLVMValueRef y0 = cg_gep(f, f->f32, py,
+                             row_at(f, g->rank3, g->q_heads, Sq, Dv, b, h, cg_i64c(f, 0)));
+    sgemm_rt(f, Sq, Dv, T, T, Dv, g->rank3 ? g->q_heads * Dv : Dv, sc, vc, y0);
+    cg_loop_end(f, &lg);
+    cg_loop_end(f, &lkv);
+}
+
 oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
 {
     ops_shape in[7];
@@ -256,7 +402,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     int64_t T = g.total, group = g.q_heads / g.kv_heads;
     if (!g.batch)
         return OCT_OK;
-    LLVMValueRef ws = cg_workspace(f, (uint64_t)(3 * T + g.v_size + g.qk_size) * sizeof(double));
+    bool f32 = attn_f32_ok(f, n, &g);
+    LLVMValueRef ws = cg_workspace(f, f32 ? attn_f32_work(&g)
+                                          : (uint64_t)(3 * T + g.v_size + g.qk_size) * sizeof(double));
     LLVMValueRef yacc = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T));
     LLVMValueRef qscaled = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T + g.v_size));
     LLVMValueRef capped = ws, bias = cg_gep(f, f->f64, ws, cg_i64c(f, T));
@@ -277,7 +425,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     LLVMValueRef offset = cg_i64c(f, g.has_past ? g.past : 0);
     if (g.has_nonpad)
         offset = cg_add(f, nonpad, cg_i64c(f, -g.q_seq));
-    if (Y->nelems || (YQK && YQK->nelems)) { /* Y is empty when Dv is 0 */
+    if (f32) {
+        attn_f32_batch(f, n, &g, ws, M, b, nonpad, offset);
+    } else if (Y->nelems || (YQK && YQK->nelems)) { /* Y is empty when Dv is 0 */
         LLVMValueRef h = cg_loop_begin(f, &lh, g.q_heads);
         LLVMValueRef kvh = LLVMBuildUDiv(f->b, h, cg_i64c(f, group), "");
         LLVMValueRef i = cg_loop_begin(f, &li, g.q_seq);
@@ -394,5 +544,7 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
         cg_loop_end(f, &lh);
     }
     cg_loop_end(f, &lb);
+    if (f32)
+        cg_report(f, n, "octk_sgemm", "f32 FMA, Q.K^T and P.V per head, octk_ssoftmax");
     return OCT_OK;
 }
