@@ -11,7 +11,13 @@
  * rotated pairs y1 = cos x1 - sin x2, y2 = sin x1 + cos x2 in double, then
  * the unrotated tail copied.
  *
- * Attention, per (b, query head h, query i), as src/ref/attention.c:
+ * Attention in float32 (Q, K, V, past and Y float32, no qk_matmul_output,
+ * softmax_precision not double) runs on the kernel library: per batch and
+ * kv head, K^T and V gathered into the workspace; per query head the
+ * scores by octk_sgemm, softcap and bias, octk_ssoftmax, P V by octk_sgemm
+ * (attn_f32_batch below; float32 sums, within the float tolerance).
+ *
+ * Attention otherwise, per (b, query head h, query i), as src/ref/attention.c:
  * scores against every key j (past first, then new; kv head h / (Hq /
  * Hkv)) as a dot product of q * s and k * s rounded to Q's type,
  * accumulated in double (reassociated) and rounded to Q's type; softcap
