@@ -13,8 +13,9 @@
  *
  * Attention in float32 (Q, K, V, past and Y float32, no qk_matmul_output,
  * softmax_precision not double) runs on the kernel library: per batch and
- * kv head, K^T and V gathered into the workspace; per query head the
- * scores by octk_sgemm, softcap and bias, octk_ssoftmax, P V by octk_sgemm
+ * kv head, K^T (and V with a past) gathered into the workspace; for the
+ * kv head's query heads at once the scores by octk_sgemm, softcap and
+ * bias, octk_ssoftmax, P V by octk_sgemm
  * (attn_f32_batch below; float32 sums, within the float tolerance).
  *
  * Attention otherwise, per (b, query head h, query i), as src/ref/attention.c:
@@ -260,14 +261,14 @@ static bool attn_f32_ok(cg_fn *f, const ir_node *n, const ops_attn_geom *g)
 }
 
 /* Bytes of the float32 path's workspace: K^T of one kv head (Dk x T, both
- * factors of the scale applied), its V rows (T x Dv), the scaled query rows
- * of one head (Sq x Dk), its scores / probabilities (Sq x T) and the row
- * maxima (Sq). */
+ * factors of the scale applied), its V rows (T x Dv, only with a past),
+ * the scaled query rows of its group of query heads (G Sq x Dk), their
+ * scores / probabilities (G Sq x T) and row maxima (G Sq). */
 static uint64_t attn_f32_work(const ops_attn_geom *g)
 {
-    int64_t T = g->total;
-    return (uint64_t)(g->qk_size * T + T * g->v_size + g->q_seq * g->qk_size + g->q_seq * T +
-                      g->q_seq) * sizeof(float);
+    int64_t T = g->total, rows = g->q_heads / g->kv_heads * g->q_seq;
+    return (uint64_t)(g->qk_size * T + (g->has_past ? T * g->v_size : 0) + rows * g->qk_size +
+                      rows * T + rows) * sizeof(float);
 }
 
 /* One octk_sgemm call: y[M][N] (row stride ldy) = a[M][K] (row stride
@@ -294,62 +295,83 @@ static void sgemm_rt(cg_fn *f, int64_t M, int64_t N, int64_t K, int64_t lda, int
     cg_kernel_call(f, "sgemm", &k, sizeof k, ptrs, 5);
 }
 
-/* The float32 path for batch b (inside its loop): per kv head, K^T * s and
- * V gathered (past first) into the workspace; per query head of its group,
- * the scaled queries, S = (q s)(k s)^T by octk_sgemm, softcap, the bias
- * (bias_at, added in double and rounded), octk_ssoftmax over each row of
- * S, rows whose maximum is -inf zeroed (the bias closes every key), and
- * Y = P V by octk_sgemm straight into Y.  Float32 throughout (FMA,
- * reordered sums; the softmax sum in double), within the float tolerance
- * of the double loops. */
+/* The float32 path for batch b (inside its loop).  Per kv head: K^T * s
+ * gathered (past first) into the workspace, and V too when there is a past
+ * (else V is read in place); the G = Hq / Hkv query heads of its group
+ * share them, so their G Sq query rows (times s) form one matrix and
+ * S = (q s)(k s)^T is one octk_sgemm call; then softcap, the bias
+ * (bias_at, added in double and rounded), octk_ssoftmax over each row,
+ * rows whose maximum is -inf zeroed (the bias closes every key), and
+ * Y = P V by octk_sgemm straight into Y (one call for the group in the
+ * 4-D layout, where its heads' rows are consecutive; one per head in the
+ * 3-D layout).  Float32 throughout (FMA, reordered sums; the softmax sum
+ * in double), within the float tolerance of the double loops. */
 static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, LLVMValueRef ws,
                            const cg_tensor *M, LLVMValueRef b, LLVMValueRef nonpad,
                            LLVMValueRef offset)
 {
     int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
-    int64_t group = g->q_heads / g->kv_heads;
+    int64_t group = g->q_heads / g->kv_heads, rows = group * Sq;
     LLVMValueRef pq = cg_ptr(f, cg_in(f, n, 0)), pk = cg_ptr(f, cg_in(f, n, 1));
     LLVMValueRef pv = cg_ptr(f, cg_in(f, n, 2)), pm = M ? cg_ptr(f, M) : NULL;
     LLVMValueRef ppk = g->has_past ? cg_ptr(f, cg_in(f, n, 4)) : NULL;
     LLVMValueRef ppv = g->has_past ? cg_ptr(f, cg_in(f, n, 5)) : NULL;
     LLVMValueRef py = cg_ptr(f, cg_out(f, n, 0));
+    int64_t vsize = g->has_past ? T * Dv : 0;
     LLVMValueRef kt = ws, vc = cg_gep(f, f->f32, ws, cg_i64c(f, Dk * T));
-    LLVMValueRef qs = cg_gep(f, f->f32, vc, cg_i64c(f, T * Dv));
-    LLVMValueRef sc = cg_gep(f, f->f32, qs, cg_i64c(f, Sq * Dk));
-    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, Sq * T));
+    LLVMValueRef qs = cg_gep(f, f->f32, vc, cg_i64c(f, vsize));
+    LLVMValueRef sc = cg_gep(f, f->f32, qs, cg_i64c(f, rows * Dk));
+    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, rows * T));
     LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
     LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
     cg_loop lkv, lg, li, lj, ld;
     LLVMValueRef kvh = cg_loop_begin(f, &lkv, g->kv_heads);
     LLVMValueRef j = cg_loop_begin(f, &lj, T);
-    LLVMValueRef kp, kr, vp, vr;
+    LLVMValueRef kp, kr;
     kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
-    kv_row(f, g, ppv, pv, Dv, b, kvh, j, &vp, &vr);
     LLVMValueRef d = cg_loop_begin(f, &ld, Dk);
     cg_store(f, f->f32, kt, cg_madd(f, d, T, j),
              LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, ""));
     cg_loop_end(f, &ld);
-    d = cg_loop_begin(f, &ld, Dv);
-    cg_store(f, f->f32, vc, cg_madd(f, j, Dv, d), cg_load(f, f->f32, vp, cg_add(f, vr, d)));
-    cg_loop_end(f, &ld);
+    if (g->has_past) {
+        LLVMValueRef vp, vr;
+        kv_row(f, g, ppv, pv, Dv, b, kvh, j, &vp, &vr);
+        d = cg_loop_begin(f, &ld, Dv);
+        cg_store(f, f->f32, vc, cg_madd(f, j, Dv, d), cg_load(f, f->f32, vp, cg_add(f, vr, d)));
+        cg_loop_end(f, &ld);
+    }
     cg_loop_end(f, &lj);
+    /* V of this kv head: the gathered rows, or V itself (row stride Hkv Dv
+     * in the 3-D layout) */
+    LLVMValueRef v0 = vc;
+    int64_t ldv_ = Dv;
+    if (!g->has_past) {
+        v0 = cg_gep(f, f->f32, pv, row_at(f, g->rank3, g->kv_heads, g->kv_seq, Dv, b, kvh,
+                                          cg_i64c(f, 0)));
+        ldv_ = g->rank3 ? g->kv_heads * Dv : Dv;
+    }
+    /* the group's query rows times s, contiguous: row gi * Sq + i */
     LLVMValueRef gi = cg_loop_begin(f, &lg, group);
     LLVMValueRef h = cg_madd(f, kvh, group, gi);
-    /* the query rows times s, contiguous */
     LLVMValueRef i = cg_loop_begin(f, &li, Sq);
     LLVMValueRef qrow = row_at(f, g->rank3, g->q_heads, Sq, Dk, b, h, i);
+    LLVMValueRef r = cg_madd(f, gi, Sq, i);
     d = cg_loop_begin(f, &ld, Dk);
-    cg_store(f, f->f32, qs, cg_madd(f, i, Dk, d),
+    cg_store(f, f->f32, qs, cg_madd(f, r, Dk, d),
              LLVMBuildFMul(f->b, cg_load(f, f->f32, pq, cg_add(f, qrow, d)), ss, ""));
     cg_loop_end(f, &ld);
     cg_loop_end(f, &li);
-    sgemm_rt(f, Sq, T, Dk, Dk, T, T, qs, kt, sc);
+    cg_loop_end(f, &lg);
+    sgemm_rt(f, rows, T, Dk, Dk, T, T, qs, kt, sc);
     /* softcap and bias, and each row's maximum */
+    gi = cg_loop_begin(f, &lg, group);
+    h = cg_madd(f, kvh, group, gi);
     i = cg_loop_begin(f, &li, Sq);
+    r = cg_madd(f, gi, Sq, i);
     j = cg_loop_begin(f, &lj, T);
     cg_acc amx;
     LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
-    LLVMValueRef at = cg_madd(f, i, T, j);
+    LLVMValueRef at = cg_madd(f, r, T, j);
     LLVMValueRef s = LLVMBuildFPExt(f->b, cg_load(f, f->f32, sc, at), f->f64, "");
     if (g->softcap > 0)
         s = rnd(f, IR_DT_FLOAT,
@@ -361,23 +383,34 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     LLVMValueRef mx_args[2] = {mx, x};
     cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
     cg_loop_end(f, &lj);
-    cg_store(f, f->f32, rowmax, i, cg_acc_result(f, &lj, &amx, fninf));
+    cg_store(f, f->f32, rowmax, r, cg_acc_result(f, &lj, &amx, fninf));
     cg_loop_end(f, &li);
-    octk_ssoftmax sm = {.rows = Sq, .cols = T, .log = 0};
+    cg_loop_end(f, &lg);
+    octk_ssoftmax sm = {.rows = rows, .cols = T, .log = 0};
     cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sc}, {offsetof(octk_ssoftmax, y), sc}};
     cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
     /* a row whose every key is closed (maximum -inf) is zero */
-    i = cg_loop_begin(f, &li, Sq);
-    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, i), fninf, "");
+    r = cg_loop_begin(f, &li, rows);
+    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, r), fninf, "");
     j = cg_loop_begin(f, &lj, T);
-    at = cg_madd(f, i, T, j);
+    at = cg_madd(f, r, T, j);
     cg_store(f, f->f32, sc, at, LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sc, at), ""));
     cg_loop_end(f, &lj);
     cg_loop_end(f, &li);
-    LLVMValueRef y0 = cg_gep(f, f->f32, py,
-                             row_at(f, g->rank3, g->q_heads, Sq, Dv, b, h, cg_i64c(f, 0)));
-    sgemm_rt(f, Sq, Dv, T, T, Dv, g->rank3 ? g->q_heads * Dv : Dv, sc, vc, y0);
-    cg_loop_end(f, &lg);
+    LLVMValueRef h0 = cg_mul(f, kvh, cg_i64c(f, group));
+    if (!g->rank3) { /* the group's heads are consecutive rows of Y */
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, false, g->q_heads, Sq, Dv, b, h0,
+                                                       cg_i64c(f, 0)));
+        sgemm_rt(f, rows, Dv, T, T, ldv_, Dv, sc, v0, y0);
+    } else {
+        gi = cg_loop_begin(f, &lg, group);
+        h = cg_add(f, h0, gi);
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, true, g->q_heads, Sq, Dv, b, h,
+                                                       cg_i64c(f, 0)));
+        LLVMValueRef p0 = cg_gep(f, f->f32, sc, cg_mul(f, gi, cg_i64c(f, Sq * T)));
+        sgemm_rt(f, Sq, Dv, T, T, ldv_, g->q_heads * Dv, p0, v0, y0);
+        cg_loop_end(f, &lg);
+    }
     cg_loop_end(f, &lkv);
 }
 
