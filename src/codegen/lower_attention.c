@@ -15,7 +15,8 @@
  * softmax_precision not double) runs on the kernel library: per batch and
  * kv head, K^T (and V with a past) gathered into the workspace; for the
  * kv head's query heads at once the scores by octk_sgemm, softcap and
- * bias, octk_ssoftmax, P V by octk_sgemm
+ * bias, octk_ssoftmax, P V by octk_sgemm (causal prefill: in blocks of
+ * query rows, each on the keys up to its frontier)
  * (attn_f32_batch below; float32 sums, within the float tolerance).
  *
  * Attention otherwise, per (b, query head h, query i), as src/ref/attention.c:
@@ -295,6 +296,97 @@ static void sgemm_rt(cg_fn *f, int64_t M, int64_t N, int64_t K, int64_t lda, int
     cg_kernel_call(f, "sgemm", &k, sizeof k, ptrs, 5);
 }
 
+/* A score s (float32) after the softcap (rounded to float32) plus the
+ * bias bj (double), rounded to float32. */
+static LLVMValueRef capped_biased(cg_fn *f, const ops_attn_geom *g, LLVMValueRef sf,
+                                  LLVMValueRef bj)
+{
+    LLVMValueRef s = LLVMBuildFPExt(f->b, sf, f->f64, "");
+    if (g->softcap > 0)
+        s = rnd(f, IR_DT_FLOAT,
+                LLVMBuildFMul(f->b, f64c(f, g->softcap),
+                              tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g->softcap), "")), ""));
+    return LLVMBuildFPTrunc(f->b, LLVMBuildFAdd(f->b, s, bj, ""), f->f32, "");
+}
+
+enum {
+    ATTN_CAUSAL_BLOCK = 32,      /* query rows per causal block */
+    ATTN_CAUSAL_MAX_BLOCKS = 16, /* blocks emitted per head at most */
+};
+
+/* Rows per block of the causal float32 path, or 0 when the node does not
+ * take it: causal with a constant frontier (no nonpad_kv_seqlen) and at
+ * least two blocks of query rows.  Row i sees keys j <= i + past only, so
+ * a block of rows [m0, m1) needs the first min(T, m1 + past) keys. */
+static int64_t attn_causal_block(const ops_attn_geom *g)
+{
+    if (!g->causal || g->has_nonpad || g->q_seq < 2 * ATTN_CAUSAL_BLOCK)
+        return 0;
+    int64_t blk = ATTN_CAUSAL_BLOCK;
+    if ((g->q_seq + blk - 1) / blk > ATTN_CAUSAL_MAX_BLOCKS)
+        blk = (g->q_seq + ATTN_CAUSAL_MAX_BLOCKS - 1) / ATTN_CAUSAL_MAX_BLOCKS;
+    return blk;
+}
+
+/* The causal float32 path for kv head kvh of batch b (attn_f32_batch has
+ * gathered kt and v0 and the group's scaled query rows qs): per block of
+ * blk query rows, per query head of the group, the same steps as the
+ * group path on the block's first Nb = min(T, m1 + past) keys only (the
+ * others are closed by the causal bias, so their probabilities are 0),
+ * with the block's scores compact (row stride Nb) at the head's rows of
+ * sc.  Same numbers as the group path up to the order of the sums. */
+static void attn_f32_causal(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M,
+                            LLVMValueRef pm, LLVMValueRef py, LLVMValueRef b,
+                            LLVMValueRef nonpad, LLVMValueRef offset, LLVMValueRef kvh,
+                            LLVMValueRef kt, LLVMValueRef v0, int64_t ldv_, LLVMValueRef qs,
+                            LLVMValueRef sc, LLVMValueRef rowmax, int64_t blk)
+{
+    int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
+    int64_t group = g->q_heads / g->kv_heads;
+    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
+    for (int64_t m0 = 0; m0 < Sq; m0 += blk) {
+        int64_t m1 = m0 + blk < Sq ? m0 + blk : Sq, mb = m1 - m0;
+        int64_t nb = m1 + (g->has_past ? g->past : 0) < T ? m1 + (g->has_past ? g->past : 0) : T;
+        cg_loop lg, li, lj;
+        LLVMValueRef gi = cg_loop_begin(f, &lg, group);
+        LLVMValueRef h = cg_madd(f, kvh, group, gi);
+        LLVMValueRef row0 = cg_madd(f, gi, Sq, cg_i64c(f, m0));
+        LLVMValueRef qa = cg_gep(f, f->f32, qs, cg_mul(f, row0, cg_i64c(f, Dk)));
+        LLVMValueRef sb = cg_gep(f, f->f32, sc, cg_mul(f, row0, cg_i64c(f, T)));
+        sgemm_rt(f, mb, nb, Dk, Dk, T, nb, qa, kt, sb);
+        LLVMValueRef ii = cg_loop_begin(f, &li, mb);
+        LLVMValueRef i = cg_add(f, ii, cg_i64c(f, m0));
+        LLVMValueRef j = cg_loop_begin(f, &lj, nb);
+        cg_acc amx;
+        LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
+        LLVMValueRef at = cg_madd(f, ii, nb, j);
+        LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sb, at),
+                                       bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
+        cg_store(f, f->f32, sb, at, x);
+        LLVMValueRef mx_args[2] = {mx, x};
+        cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
+        cg_loop_end(f, &lj);
+        cg_store(f, f->f32, rowmax, ii, cg_acc_result(f, &lj, &amx, fninf));
+        cg_loop_end(f, &li);
+        octk_ssoftmax sm = {.rows = mb, .cols = nb, .log = 0};
+        cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sb}, {offsetof(octk_ssoftmax, y), sb}};
+        cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
+        ii = cg_loop_begin(f, &li, mb);
+        LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, ii),
+                                          fninf, "");
+        j = cg_loop_begin(f, &lj, nb);
+        at = cg_madd(f, ii, nb, j);
+        cg_store(f, f->f32, sb, at,
+                 LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sb, at), ""));
+        cg_loop_end(f, &lj);
+        cg_loop_end(f, &li);
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, g->rank3, g->q_heads, Sq, Dv, b, h,
+                                                       cg_i64c(f, m0)));
+        sgemm_rt(f, mb, Dv, nb, nb, ldv_, g->rank3 ? g->q_heads * Dv : Dv, sb, v0, y0);
+        cg_loop_end(f, &lg);
+    }
+}
+
 /* The float32 path for batch b (inside its loop).  Per kv head: K^T * s
  * gathered (past first) into the workspace, and V too when there is a past
  * (else V is read in place); the G = Hq / Hkv query heads of its group
@@ -362,6 +454,13 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     cg_loop_end(f, &ld);
     cg_loop_end(f, &li);
     cg_loop_end(f, &lg);
+    int64_t blk = attn_causal_block(g);
+    if (blk) {
+        attn_f32_causal(f, g, M, pm, py, b, nonpad, offset, kvh, kt, v0, ldv_, qs, sc, rowmax,
+                        blk);
+        cg_loop_end(f, &lkv);
+        return;
+    }
     sgemm_rt(f, rows, T, Dk, Dk, T, T, qs, kt, sc);
     /* softcap and bias, and each row's maximum */
     gi = cg_loop_begin(f, &lg, group);
@@ -372,13 +471,8 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     cg_acc amx;
     LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
     LLVMValueRef at = cg_madd(f, r, T, j);
-    LLVMValueRef s = LLVMBuildFPExt(f->b, cg_load(f, f->f32, sc, at), f->f64, "");
-    if (g->softcap > 0)
-        s = rnd(f, IR_DT_FLOAT,
-                LLVMBuildFMul(f->b, f64c(f, g->softcap),
-                              tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g->softcap), "")), ""));
-    LLVMValueRef bj = bias_at(f, g, M, pm, nonpad, offset, b, h, i, j);
-    LLVMValueRef x = LLVMBuildFPTrunc(f->b, LLVMBuildFAdd(f->b, s, bj, ""), f->f32, "");
+    LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sc, at),
+                                   bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
     cg_store(f, f->f32, sc, at, x);
     LLVMValueRef mx_args[2] = {mx, x};
     cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));

@@ -11,8 +11,9 @@ One-node models cover a broadcast RMSNorm scale, float16 RMSNorm, 4-D
 rotary without position ids, a 4-D boolean mask, qk_matmul_output
 mode 0 with softcap, and two float32 Attention nodes large enough to
 span several GEMM tasks and K blocks (causal GQA with 80 rows, 72 / 40
-head sizes; 3-D with 300 past keys and an additive mask), which the
-compile report must show on octk_sgemm.  The causal block
+head sizes; 3-D with 300 past keys and an additive mask; causal 3-D in
+blocks of query rows with a past and a boolean mask), which the compile
+report must show on octk_sgemm.  The causal block
 also compiles with a symbolic batch (NAME_run_dims).
 A second variant swaps the causal flag for an additive attention mask and
 softcap to cover those paths.  Last, `octet quantize` on the causal block
@@ -185,6 +186,13 @@ def check_one_node(d):
          [("q", f32(2, 3, 3 * 16)), ("k", f32(2, 3, 16)), ("v", f32(2, 3, 24)),
           ("m", f32(3, 303)), ("pk", f32(2, 1, 300, 16)), ("pv", f32(2, 1, 300, 24))],
          dict(q_num_heads=3, kv_num_heads=1, scale=0.2), 3, RTOL),
+        # causal in blocks of 32 query rows (the last one short), each on
+        # the keys up to its frontier: 3-D, GQA, 20 past keys, a bool mask
+        ("attn_f32_causal_blocks_3d_past", "Attention",
+         [("q", f32(1, 70, 4 * 16)), ("k", f32(1, 70, 2 * 16)), ("v", f32(1, 70, 2 * 8)),
+          ("m", rng.random((70, 90)) > 0.2), ("pk", f32(1, 2, 20, 16)),
+          ("pv", f32(1, 2, 20, 8))],
+         dict(q_num_heads=4, kv_num_heads=2, is_causal=1), 1, RTOL),
     ]
     failures = 0
     for name, op, ins, attrs, n_out, tol in cases:
