@@ -261,15 +261,47 @@ static bool attn_f32_ok(cg_fn *f, const ir_node *n, const ops_attn_geom *g)
     return true;
 }
 
+enum {
+    ATTN_BLOCK = 32,                 /* query rows per block */
+    ATTN_MAX_BLOCKS = 16,            /* blocks emitted per head at most */
+    ATTN_GROUP_MAX_SCORES = 1 << 22, /* scores of the group path at most (16 MiB) */
+};
+
+/* True when the causal frontier i + past is known at compile time. */
+static bool attn_causal_const(const ops_attn_geom *g)
+{
+    return g->causal && !g->has_nonpad;
+}
+
+/* Rows per block of the block path, or 0 for the group path.  Blocks when
+ * the frontier is known and there are at least two blocks of query rows
+ * (row i sees keys j <= i + past only, so a block of rows [m0, m1) needs
+ * the first min(T, m1 + past) keys), or when the group's scores would
+ * exceed ATTN_GROUP_MAX_SCORES floats (the workspace then holds one
+ * block's scores: blk x T). */
+static int64_t attn_block(const ops_attn_geom *g)
+{
+    int64_t rows = g->q_heads / g->kv_heads * g->q_seq;
+    if (!(attn_causal_const(g) && g->q_seq >= 2 * ATTN_BLOCK) &&
+        rows * g->total <= ATTN_GROUP_MAX_SCORES)
+        return 0;
+    int64_t blk = g->q_seq < ATTN_BLOCK ? g->q_seq : ATTN_BLOCK;
+    if ((g->q_seq + blk - 1) / blk > ATTN_MAX_BLOCKS)
+        blk = (g->q_seq + ATTN_MAX_BLOCKS - 1) / ATTN_MAX_BLOCKS;
+    return blk;
+}
+
 /* Bytes of the float32 path's workspace: K^T of one kv head (Dk x T, both
  * factors of the scale applied), its V rows (T x Dv, only with a past),
  * the scaled query rows of its group of query heads (G Sq x Dk), their
- * scores / probabilities (G Sq x T) and row maxima (G Sq). */
+ * scores / probabilities (G Sq x T; blk x T in the block path) and row
+ * maxima (G Sq; blk). */
 static uint64_t attn_f32_work(const ops_attn_geom *g)
 {
-    int64_t T = g->total, rows = g->q_heads / g->kv_heads * g->q_seq;
+    int64_t T = g->total, rows = g->q_heads / g->kv_heads * g->q_seq, blk = attn_block(g);
+    int64_t srows = blk ? blk : rows;
     return (uint64_t)(g->qk_size * T + (g->has_past ? T * g->v_size : 0) + rows * g->qk_size +
-                      rows * T + rows) * sizeof(float);
+                      srows * T + srows) * sizeof(float);
 }
 
 /* One octk_sgemm call: y[M][N] (row stride ldy) = a[M][K] (row stride
@@ -309,33 +341,16 @@ static LLVMValueRef capped_biased(cg_fn *f, const ops_attn_geom *g, LLVMValueRef
     return LLVMBuildFPTrunc(f->b, LLVMBuildFAdd(f->b, s, bj, ""), f->f32, "");
 }
 
-enum {
-    ATTN_CAUSAL_BLOCK = 32,      /* query rows per causal block */
-    ATTN_CAUSAL_MAX_BLOCKS = 16, /* blocks emitted per head at most */
-};
 
-/* Rows per block of the causal float32 path, or 0 when the node does not
- * take it: causal with a constant frontier (no nonpad_kv_seqlen) and at
- * least two blocks of query rows.  Row i sees keys j <= i + past only, so
- * a block of rows [m0, m1) needs the first min(T, m1 + past) keys. */
-static int64_t attn_causal_block(const ops_attn_geom *g)
-{
-    if (!g->causal || g->has_nonpad || g->q_seq < 2 * ATTN_CAUSAL_BLOCK)
-        return 0;
-    int64_t blk = ATTN_CAUSAL_BLOCK;
-    if ((g->q_seq + blk - 1) / blk > ATTN_CAUSAL_MAX_BLOCKS)
-        blk = (g->q_seq + ATTN_CAUSAL_MAX_BLOCKS - 1) / ATTN_CAUSAL_MAX_BLOCKS;
-    return blk;
-}
-
-/* The causal float32 path for kv head kvh of batch b (attn_f32_batch has
- * gathered kt and v0 and the group's scaled query rows qs): per block of
- * blk query rows, per query head of the group, the same steps as the
- * group path on the block's first Nb = min(T, m1 + past) keys only (the
- * others are closed by the causal bias, so their probabilities are 0),
- * with the block's scores compact (row stride Nb) at the head's rows of
- * sc.  Same numbers as the group path up to the order of the sums. */
-static void attn_f32_causal(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M,
+/* The block path for kv head kvh of batch b (attn_f32_batch has gathered
+ * kt and v0 and the group's scaled query rows qs): per block of blk query
+ * rows, per query head of the group, the same steps as the group path on
+ * the block's first Nb keys: min(T, m1 + past) with a constant causal
+ * frontier (the others are closed by the causal bias, so their
+ * probabilities are 0), else T, the block's scores compact (row stride
+ * Nb) in sc.  Same numbers as the group path up to the order of the
+ * sums. */
+static void attn_f32_blocks(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M,
                             LLVMValueRef pm, LLVMValueRef py, LLVMValueRef b,
                             LLVMValueRef nonpad, LLVMValueRef offset, LLVMValueRef kvh,
                             LLVMValueRef kt, LLVMValueRef v0, int64_t ldv_, LLVMValueRef qs,
@@ -347,12 +362,14 @@ static void attn_f32_causal(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
     for (int64_t m0 = 0; m0 < Sq; m0 += blk) {
         int64_t m1 = m0 + blk < Sq ? m0 + blk : Sq, mb = m1 - m0;
         int64_t nb = m1 + (g->has_past ? g->past : 0) < T ? m1 + (g->has_past ? g->past : 0) : T;
+        if (!attn_causal_const(g))
+            nb = T;
         cg_loop lg, li, lj;
         LLVMValueRef gi = cg_loop_begin(f, &lg, group);
         LLVMValueRef h = cg_madd(f, kvh, group, gi);
         LLVMValueRef row0 = cg_madd(f, gi, Sq, cg_i64c(f, m0));
         LLVMValueRef qa = cg_gep(f, f->f32, qs, cg_mul(f, row0, cg_i64c(f, Dk)));
-        LLVMValueRef sb = cg_gep(f, f->f32, sc, cg_mul(f, row0, cg_i64c(f, T)));
+        LLVMValueRef sb = sc;
         sgemm_rt(f, mb, nb, Dk, Dk, T, nb, qa, kt, sb);
         LLVMValueRef ii = cg_loop_begin(f, &li, mb);
         LLVMValueRef i = cg_add(f, ii, cg_i64c(f, m0));
@@ -413,7 +430,8 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     LLVMValueRef kt = ws, vc = cg_gep(f, f->f32, ws, cg_i64c(f, Dk * T));
     LLVMValueRef qs = cg_gep(f, f->f32, vc, cg_i64c(f, vsize));
     LLVMValueRef sc = cg_gep(f, f->f32, qs, cg_i64c(f, rows * Dk));
-    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, rows * T));
+    int64_t blk = attn_block(g), srows = blk ? blk : rows; /* attn_f32_work's layout */
+    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, srows * T));
     LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
     LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
     cg_loop lkv, lg, li, lj, ld;
@@ -454,9 +472,8 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     cg_loop_end(f, &ld);
     cg_loop_end(f, &li);
     cg_loop_end(f, &lg);
-    int64_t blk = attn_causal_block(g);
     if (blk) {
-        attn_f32_causal(f, g, M, pm, py, b, nonpad, offset, kvh, kt, v0, ldv_, qs, sc, rowmax,
+        attn_f32_blocks(f, g, M, pm, py, b, nonpad, offset, kvh, kt, v0, ldv_, qs, sc, rowmax,
                         blk);
         cg_loop_end(f, &lkv);
         return;
@@ -678,6 +695,8 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     }
     cg_loop_end(f, &lb);
     if (f32)
-        cg_report(f, n, "octk_sgemm", "f32 FMA, Q.K^T and P.V per head, octk_ssoftmax");
+        cg_report(f, n, "octk_sgemm",
+                  attn_block(&g) ? "f32 FMA, Q.K^T and P.V per head in blocks of query rows"
+                                 : "f32 FMA, Q.K^T and P.V per group of query heads");
     return OCT_OK;
 }

@@ -193,6 +193,16 @@ def check_one_node(d):
           ("m", rng.random((70, 90)) > 0.2), ("pk", f32(1, 2, 20, 16)),
           ("pv", f32(1, 2, 20, 8))],
          dict(q_num_heads=4, kv_num_heads=2, is_causal=1), 1, RTOL),
+        # not causal: one GEMM for both query heads of a kv head (80 rows,
+        # two 72-row tasks; 90 keys), softcap
+        ("attn_f32_group_many_rows_softcap", "Attention",
+         [("q", f32(1, 4, 40, 24)), ("k", f32(1, 2, 90, 24)), ("v", f32(1, 2, 90, 20))],
+         dict(softcap=3.0), 1, RTOL),
+        # not causal, but 2048 x 2100 scores: more than the group path's
+        # workspace bound, so blocks of 128 rows on every key
+        ("attn_f32_blocks_long_scores", "Attention",
+         [("q", f32(1, 1, 2048, 8)), ("k", f32(1, 1, 2100, 8)), ("v", f32(1, 1, 2100, 8))],
+         dict(scale=0.3), 1, RTOL),
     ]
     failures = 0
     for name, op, ins, attrs, n_out, tol in cases:
@@ -215,11 +225,15 @@ def check_one_node(d):
 
 def check_f32_path(path, d, name):
     """1 unless the compile report puts the model's Attention on octk_sgemm
-    (the float32 path), so that the one-node case tests that path."""
+    (the float32 path), in blocks of query rows if the case's name says
+    blocks, else per group of query heads, so that the one-node case tests
+    that path."""
     p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(d, name),
                         "--report", "-"], capture_output=True, text=True)
     line = [ln for ln in p.stdout.splitlines() if "\tAttention\t" in ln]
-    ok = p.returncode == 0 and len(line) == 1 and "octk_sgemm" in line[0]
+    path_word = "blocks" if "blocks" in name else "group"
+    ok = p.returncode == 0 and len(line) == 1 and "octk_sgemm" in line[0] and \
+        path_word in line[0]
     print("%s one-node %s takes the float32 GEMM path: %s" % ("ok  " if ok else "FAIL", name,
                                                             line or p.stderr.strip()[-200:]))
     return not ok
