@@ -1,6 +1,7 @@
 /*
  * lower_attention.c: the opset-23 transformer ops RotaryEmbedding and
- * Attention as plain loops on float tensors (float32, double, float16 and
+ * Attention (float32 Attention on the kernel library, below; the rest)
+ * as plain loops on float tensors (float32, double, float16 and
  * bfloat16 through lower_elem.h's exact loads and ops_set's rounding;
  * arithmetic in double) (RMSNormalization is in
  * lower_stats.c), with the geometry the interpreter uses (src/ops/rules.h)
@@ -15,8 +16,9 @@
  * softmax_precision not double) runs on the kernel library: per batch and
  * kv head, K^T (and V with a past) gathered into the workspace; for the
  * kv head's query heads at once the scores by octk_sgemm, softcap and
- * bias, octk_ssoftmax, P V by octk_sgemm (causal prefill: in blocks of
- * query rows, each on the keys up to its frontier)
+ * bias, octk_ssoftmax, P V by octk_sgemm; causal prefill in blocks of
+ * query rows, each on the keys up to its frontier, and so (on every key)
+ * any node whose group's scores would pass 16 MiB of workspace
  * (attn_f32_batch below; float32 sums, within the float tolerance).
  *
  * Attention otherwise, per (b, query head h, query i), as src/ref/attention.c:
