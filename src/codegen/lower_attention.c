@@ -1,6 +1,7 @@
 /*
  * lower_attention.c: the opset-23 transformer ops RotaryEmbedding and
- * Attention as plain loops on float tensors (float32, double, float16 and
+ * Attention (float32 Attention on the kernel library, below; the rest)
+ * as plain loops on float tensors (float32, double, float16 and
  * bfloat16 through lower_elem.h's exact loads and ops_set's rounding;
  * arithmetic in double) (RMSNormalization is in
  * lower_stats.c), with the geometry the interpreter uses (src/ops/rules.h)
@@ -11,7 +12,16 @@
  * rotated pairs y1 = cos x1 - sin x2, y2 = sin x1 + cos x2 in double, then
  * the unrotated tail copied.
  *
- * Attention, per (b, query head h, query i), as src/ref/attention.c:
+ * Attention in float32 (Q, K, V, past and Y float32, no qk_matmul_output,
+ * softmax_precision not double) runs on the kernel library: per batch and
+ * kv head, K^T (and V with a past) gathered into the workspace; for the
+ * kv head's query heads at once the scores by octk_sgemm, softcap and
+ * bias, octk_ssoftmax, P V by octk_sgemm; causal prefill in blocks of
+ * query rows, each on the keys up to its frontier, and so (on every key)
+ * any node whose group's scores would pass 16 MiB of workspace
+ * (attn_f32_batch below; float32 sums, within the float tolerance).
+ *
+ * Attention otherwise, per (b, query head h, query i), as src/ref/attention.c:
  * scores against every key j (past first, then new; kv head h / (Hq /
  * Hkv)) as a dot product of q * s and k * s rounded to Q's type,
  * accumulated in double (reassociated) and rounded to Q's type; softcap
@@ -28,7 +38,10 @@
  * tensor.
  */
 #include <math.h>
+#include <stddef.h>
+#include <string.h>
 
+#include "codegen/kernels/octk.h"
 #include "codegen/lower_elem.h"
 #include "ops/rules.h"
 
@@ -229,6 +242,291 @@ static LLVMValueRef bias_at(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
     return LLVMBuildSelect(f->b, ok, val, f64c(f, -INFINITY), "");
 }
 
+/* ---- Attention, float32 on the kernel library ----------------------------- */
+
+/* True when the node can take the float32 path below: the kernel library,
+ * float32 Q, K, V, past and Y, no qk_matmul_output, softmax_precision not
+ * double, non-empty heads.  Other nodes keep the double loops. */
+static bool attn_f32_ok(cg_fn *f, const ir_node *n, const ops_attn_geom *g)
+{
+    if (!cg_kernels_available(f) || g->qk_size <= 0 || g->v_size <= 0 || g->total <= 0 ||
+        g->q_seq <= 0)
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (i != 3 && i < n->n_in && cg_in(f, n, i) && cg_in(f, n, i)->dtype != IR_DT_FLOAT)
+            return false;
+    const cg_tensor *Y = cg_out(f, n, 0), *YQK = cg_out(f, n, 3);
+    if (!Y || Y->dtype != IR_DT_FLOAT || !Y->nelems || (YQK && YQK->nelems))
+        return false;
+    if (ir_attr_int(n, "softmax_precision", IR_DT_FLOAT) == IR_DT_DOUBLE)
+        return false; /* float16 / bfloat16 precision: float32 is more */
+    return true;
+}
+
+enum {
+    ATTN_BLOCK = 32,                 /* query rows per block */
+    ATTN_MAX_BLOCKS = 16,            /* blocks emitted per head at most */
+    ATTN_GROUP_MAX_SCORES = 1 << 22, /* scores of the group path at most (16 MiB) */
+};
+
+/* True when the causal frontier i + past is known at compile time. */
+static bool attn_causal_const(const ops_attn_geom *g)
+{
+    return g->causal && !g->has_nonpad;
+}
+
+/* Rows per block of the block path, or 0 for the group path.  Blocks when
+ * the frontier is known and there are at least two blocks of query rows
+ * (row i sees keys j <= i + past only, so a block of rows [m0, m1) needs
+ * the first min(T, m1 + past) keys), or when the group's scores would
+ * exceed ATTN_GROUP_MAX_SCORES floats (the workspace then holds one
+ * block's scores: blk x T). */
+static int64_t attn_block(const ops_attn_geom *g)
+{
+    int64_t rows = g->q_heads / g->kv_heads * g->q_seq;
+    if (!(attn_causal_const(g) && g->q_seq >= 2 * ATTN_BLOCK) &&
+        rows * g->total <= ATTN_GROUP_MAX_SCORES)
+        return 0;
+    int64_t blk = g->q_seq < ATTN_BLOCK ? g->q_seq : ATTN_BLOCK;
+    if ((g->q_seq + blk - 1) / blk > ATTN_MAX_BLOCKS)
+        blk = (g->q_seq + ATTN_MAX_BLOCKS - 1) / ATTN_MAX_BLOCKS;
+    return blk;
+}
+
+/* Bytes of the float32 path's workspace: K^T of one kv head (Dk x T, both
+ * factors of the scale applied), its V rows (T x Dv, only with a past),
+ * the scaled query rows of its group of query heads (G Sq x Dk), their
+ * scores / probabilities (G Sq x T; blk x T in the block path) and row
+ * maxima (G Sq; blk). */
+static uint64_t attn_f32_work(const ops_attn_geom *g)
+{
+    int64_t T = g->total, rows = g->q_heads / g->kv_heads * g->q_seq, blk = attn_block(g);
+    int64_t srows = blk ? blk : rows;
+    return (uint64_t)(g->qk_size * T + (g->has_past ? T * g->v_size : 0) + rows * g->qk_size +
+                      srows * T + srows) * sizeof(float);
+}
+
+/* One octk_sgemm call: y[M][N] (row stride ldy) = a[M][K] (row stride
+ * lda) times the run-time row-major b[K][N] (row stride ldb). */
+static void sgemm_rt(cg_fn *f, int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb,
+                     int64_t ldy, LLVMValueRef a, LLVMValueRef b, LLVMValueRef y)
+{
+    octk_sgemm k;
+    memset(&k, 0, sizeof k);
+    k.M = M;
+    k.N = N;
+    k.K = K;
+    k.lda = lda;
+    k.ldb = ldb;
+    k.ldy = ldy;
+    k.y_lo = -INFINITY;
+    k.y_hi = INFINITY;
+    LLVMValueRef null = LLVMConstPointerNull(f->ptr);
+    cg_kptr ptrs[5] = {{offsetof(octk_sgemm, a), a},
+                       {offsetof(octk_sgemm, y), y},
+                       {offsetof(octk_sgemm, b), b},
+                       {offsetof(octk_sgemm, bias), null},
+                       {offsetof(octk_sgemm, work), null}};
+    cg_kernel_call(f, "sgemm", &k, sizeof k, ptrs, 5);
+}
+
+/* A score s (float32) after the softcap (rounded to float32) plus the
+ * bias bj (double), rounded to float32. */
+static LLVMValueRef capped_biased(cg_fn *f, const ops_attn_geom *g, LLVMValueRef sf,
+                                  LLVMValueRef bj)
+{
+    LLVMValueRef s = LLVMBuildFPExt(f->b, sf, f->f64, "");
+    if (g->softcap > 0)
+        s = rnd(f, IR_DT_FLOAT,
+                LLVMBuildFMul(f->b, f64c(f, g->softcap),
+                              tanh_f64(f, LLVMBuildFDiv(f->b, s, f64c(f, g->softcap), "")), ""));
+    return LLVMBuildFPTrunc(f->b, LLVMBuildFAdd(f->b, s, bj, ""), f->f32, "");
+}
+
+
+/* The block path for kv head kvh of batch b (attn_f32_batch has gathered
+ * kt and v0 and the group's scaled query rows qs): per block of blk query
+ * rows, per query head of the group, the same steps as the group path on
+ * the block's first Nb keys: min(T, m1 + past) with a constant causal
+ * frontier (the others are closed by the causal bias, so their
+ * probabilities are 0), else T, the block's scores compact (row stride
+ * Nb) in sc.  Same numbers as the group path up to the order of the
+ * sums. */
+static void attn_f32_blocks(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M,
+                            LLVMValueRef pm, LLVMValueRef py, LLVMValueRef b,
+                            LLVMValueRef nonpad, LLVMValueRef offset, LLVMValueRef kvh,
+                            LLVMValueRef kt, LLVMValueRef v0, int64_t ldv_, LLVMValueRef qs,
+                            LLVMValueRef sc, LLVMValueRef rowmax, int64_t blk)
+{
+    int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
+    int64_t group = g->q_heads / g->kv_heads;
+    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
+    for (int64_t m0 = 0; m0 < Sq; m0 += blk) {
+        int64_t m1 = m0 + blk < Sq ? m0 + blk : Sq, mb = m1 - m0;
+        int64_t nb = m1 + (g->has_past ? g->past : 0) < T ? m1 + (g->has_past ? g->past : 0) : T;
+        if (!attn_causal_const(g))
+            nb = T;
+        cg_loop lg, li, lj;
+        LLVMValueRef gi = cg_loop_begin(f, &lg, group);
+        LLVMValueRef h = cg_madd(f, kvh, group, gi);
+        LLVMValueRef row0 = cg_madd(f, gi, Sq, cg_i64c(f, m0));
+        LLVMValueRef qa = cg_gep(f, f->f32, qs, cg_mul(f, row0, cg_i64c(f, Dk)));
+        LLVMValueRef sb = sc;
+        sgemm_rt(f, mb, nb, Dk, Dk, T, nb, qa, kt, sb);
+        LLVMValueRef ii = cg_loop_begin(f, &li, mb);
+        LLVMValueRef i = cg_add(f, ii, cg_i64c(f, m0));
+        LLVMValueRef j = cg_loop_begin(f, &lj, nb);
+        cg_acc amx;
+        LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
+        LLVMValueRef at = cg_madd(f, ii, nb, j);
+        LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sb, at),
+                                       bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
+        cg_store(f, f->f32, sb, at, x);
+        LLVMValueRef mx_args[2] = {mx, x};
+        cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
+        cg_loop_end(f, &lj);
+        cg_store(f, f->f32, rowmax, ii, cg_acc_result(f, &lj, &amx, fninf));
+        cg_loop_end(f, &li);
+        octk_ssoftmax sm = {.rows = mb, .cols = nb, .log = 0};
+        cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sb}, {offsetof(octk_ssoftmax, y), sb}};
+        cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
+        ii = cg_loop_begin(f, &li, mb);
+        LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, ii),
+                                          fninf, "");
+        j = cg_loop_begin(f, &lj, nb);
+        at = cg_madd(f, ii, nb, j);
+        cg_store(f, f->f32, sb, at,
+                 LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sb, at), ""));
+        cg_loop_end(f, &lj);
+        cg_loop_end(f, &li);
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, g->rank3, g->q_heads, Sq, Dv, b, h,
+                                                       cg_i64c(f, m0)));
+        sgemm_rt(f, mb, Dv, nb, nb, ldv_, g->rank3 ? g->q_heads * Dv : Dv, sb, v0, y0);
+        cg_loop_end(f, &lg);
+    }
+}
+
+/* The float32 path for batch b (inside its loop).  Per kv head: K^T * s
+ * gathered (past first) into the workspace, and V too when there is a past
+ * (else V is read in place); the G = Hq / Hkv query heads of its group
+ * share them, so their G Sq query rows (times s) form one matrix and
+ * S = (q s)(k s)^T is one octk_sgemm call; then softcap, the bias
+ * (bias_at, added in double and rounded), octk_ssoftmax over each row,
+ * rows whose maximum is -inf zeroed (the bias closes every key), and
+ * Y = P V by octk_sgemm straight into Y (one call for the group in the
+ * 4-D layout, where its heads' rows are consecutive; one per head in the
+ * 3-D layout).  Float32 throughout (FMA, reordered sums; the softmax sum
+ * in double), within the float tolerance of the double loops. */
+static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, LLVMValueRef ws,
+                           const cg_tensor *M, LLVMValueRef b, LLVMValueRef nonpad,
+                           LLVMValueRef offset)
+{
+    int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
+    int64_t group = g->q_heads / g->kv_heads, rows = group * Sq;
+    LLVMValueRef pq = cg_ptr(f, cg_in(f, n, 0)), pk = cg_ptr(f, cg_in(f, n, 1));
+    LLVMValueRef pv = cg_ptr(f, cg_in(f, n, 2)), pm = M ? cg_ptr(f, M) : NULL;
+    LLVMValueRef ppk = g->has_past ? cg_ptr(f, cg_in(f, n, 4)) : NULL;
+    LLVMValueRef ppv = g->has_past ? cg_ptr(f, cg_in(f, n, 5)) : NULL;
+    LLVMValueRef py = cg_ptr(f, cg_out(f, n, 0));
+    int64_t vsize = g->has_past ? T * Dv : 0;
+    LLVMValueRef kt = ws, vc = cg_gep(f, f->f32, ws, cg_i64c(f, Dk * T));
+    LLVMValueRef qs = cg_gep(f, f->f32, vc, cg_i64c(f, vsize));
+    LLVMValueRef sc = cg_gep(f, f->f32, qs, cg_i64c(f, rows * Dk));
+    int64_t blk = attn_block(g), srows = blk ? blk : rows; /* attn_f32_work's layout */
+    LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, srows * T));
+    LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
+    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
+    cg_loop lkv, lg, li, lj, ld;
+    LLVMValueRef kvh = cg_loop_begin(f, &lkv, g->kv_heads);
+    LLVMValueRef j = cg_loop_begin(f, &lj, T);
+    LLVMValueRef kp, kr;
+    kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
+    LLVMValueRef d = cg_loop_begin(f, &ld, Dk);
+    cg_store(f, f->f32, kt, cg_madd(f, d, T, j),
+             LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, ""));
+    cg_loop_end(f, &ld);
+    if (g->has_past) {
+        LLVMValueRef vp, vr;
+        kv_row(f, g, ppv, pv, Dv, b, kvh, j, &vp, &vr);
+        d = cg_loop_begin(f, &ld, Dv);
+        cg_store(f, f->f32, vc, cg_madd(f, j, Dv, d), cg_load(f, f->f32, vp, cg_add(f, vr, d)));
+        cg_loop_end(f, &ld);
+    }
+    cg_loop_end(f, &lj);
+    /* V of this kv head: the gathered rows, or V itself (row stride Hkv Dv
+     * in the 3-D layout) */
+    LLVMValueRef v0 = vc;
+    int64_t ldv_ = Dv;
+    if (!g->has_past) {
+        v0 = cg_gep(f, f->f32, pv, row_at(f, g->rank3, g->kv_heads, g->kv_seq, Dv, b, kvh,
+                                          cg_i64c(f, 0)));
+        ldv_ = g->rank3 ? g->kv_heads * Dv : Dv;
+    }
+    /* the group's query rows times s, contiguous: row gi * Sq + i */
+    LLVMValueRef gi = cg_loop_begin(f, &lg, group);
+    LLVMValueRef h = cg_madd(f, kvh, group, gi);
+    LLVMValueRef i = cg_loop_begin(f, &li, Sq);
+    LLVMValueRef qrow = row_at(f, g->rank3, g->q_heads, Sq, Dk, b, h, i);
+    LLVMValueRef r = cg_madd(f, gi, Sq, i);
+    d = cg_loop_begin(f, &ld, Dk);
+    cg_store(f, f->f32, qs, cg_madd(f, r, Dk, d),
+             LLVMBuildFMul(f->b, cg_load(f, f->f32, pq, cg_add(f, qrow, d)), ss, ""));
+    cg_loop_end(f, &ld);
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &lg);
+    if (blk) {
+        attn_f32_blocks(f, g, M, pm, py, b, nonpad, offset, kvh, kt, v0, ldv_, qs, sc, rowmax,
+                        blk);
+        cg_loop_end(f, &lkv);
+        return;
+    }
+    sgemm_rt(f, rows, T, Dk, Dk, T, T, qs, kt, sc);
+    /* softcap and bias, and each row's maximum */
+    gi = cg_loop_begin(f, &lg, group);
+    h = cg_madd(f, kvh, group, gi);
+    i = cg_loop_begin(f, &li, Sq);
+    r = cg_madd(f, gi, Sq, i);
+    j = cg_loop_begin(f, &lj, T);
+    cg_acc amx;
+    LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
+    LLVMValueRef at = cg_madd(f, r, T, j);
+    LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sc, at),
+                                   bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
+    cg_store(f, f->f32, sc, at, x);
+    LLVMValueRef mx_args[2] = {mx, x};
+    cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
+    cg_loop_end(f, &lj);
+    cg_store(f, f->f32, rowmax, r, cg_acc_result(f, &lj, &amx, fninf));
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &lg);
+    octk_ssoftmax sm = {.rows = rows, .cols = T, .log = 0};
+    cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sc}, {offsetof(octk_ssoftmax, y), sc}};
+    cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
+    /* a row whose every key is closed (maximum -inf) is zero */
+    r = cg_loop_begin(f, &li, rows);
+    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, r), fninf, "");
+    j = cg_loop_begin(f, &lj, T);
+    at = cg_madd(f, r, T, j);
+    cg_store(f, f->f32, sc, at, LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sc, at), ""));
+    cg_loop_end(f, &lj);
+    cg_loop_end(f, &li);
+    LLVMValueRef h0 = cg_mul(f, kvh, cg_i64c(f, group));
+    if (!g->rank3) { /* the group's heads are consecutive rows of Y */
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, false, g->q_heads, Sq, Dv, b, h0,
+                                                       cg_i64c(f, 0)));
+        sgemm_rt(f, rows, Dv, T, T, ldv_, Dv, sc, v0, y0);
+    } else {
+        gi = cg_loop_begin(f, &lg, group);
+        h = cg_add(f, h0, gi);
+        LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, true, g->q_heads, Sq, Dv, b, h,
+                                                       cg_i64c(f, 0)));
+        LLVMValueRef p0 = cg_gep(f, f->f32, sc, cg_mul(f, gi, cg_i64c(f, Sq * T)));
+        sgemm_rt(f, Sq, Dv, T, T, ldv_, g->q_heads * Dv, p0, v0, y0);
+        cg_loop_end(f, &lg);
+    }
+    cg_loop_end(f, &lkv);
+}
+
 oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
 {
     ops_shape in[7];
@@ -256,7 +554,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     int64_t T = g.total, group = g.q_heads / g.kv_heads;
     if (!g.batch)
         return OCT_OK;
-    LLVMValueRef ws = cg_workspace(f, (uint64_t)(3 * T + g.v_size + g.qk_size) * sizeof(double));
+    bool f32 = attn_f32_ok(f, n, &g);
+    LLVMValueRef ws = cg_workspace(f, f32 ? attn_f32_work(&g)
+                                          : (uint64_t)(3 * T + g.v_size + g.qk_size) * sizeof(double));
     LLVMValueRef yacc = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T));
     LLVMValueRef qscaled = cg_gep(f, f->f64, ws, cg_i64c(f, 3 * T + g.v_size));
     LLVMValueRef capped = ws, bias = cg_gep(f, f->f64, ws, cg_i64c(f, T));
@@ -277,7 +577,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
     LLVMValueRef offset = cg_i64c(f, g.has_past ? g.past : 0);
     if (g.has_nonpad)
         offset = cg_add(f, nonpad, cg_i64c(f, -g.q_seq));
-    if (Y->nelems || (YQK && YQK->nelems)) { /* Y is empty when Dv is 0 */
+    if (f32) {
+        attn_f32_batch(f, n, &g, ws, M, b, nonpad, offset);
+    } else if (Y->nelems || (YQK && YQK->nelems)) { /* Y is empty when Dv is 0 */
         LLVMValueRef h = cg_loop_begin(f, &lh, g.q_heads);
         LLVMValueRef kvh = LLVMBuildUDiv(f->b, h, cg_i64c(f, group), "");
         LLVMValueRef i = cg_loop_begin(f, &li, g.q_seq);
@@ -394,5 +696,9 @@ oct_status cg_lower_attention(cg_fn *f, const ir_node *n)
         cg_loop_end(f, &lh);
     }
     cg_loop_end(f, &lb);
+    if (f32)
+        cg_report(f, n, "octk_sgemm",
+                  attn_block(&g) ? "f32 FMA, Q.K^T and P.V per head in blocks of query rows"
+                                 : "f32 FMA, Q.K^T and P.V per group of query heads");
     return OCT_OK;
 }

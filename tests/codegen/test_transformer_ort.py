@@ -8,8 +8,12 @@ by Octet's interpreter (`octet run`), JIT-compiled (`octet run --jit`) and
 compiled ahead of time to a shared library run through ctypes.  Every
 output must match ONNX Runtime's within 1e-5 relative to its magnitude.
 One-node models cover a broadcast RMSNorm scale, float16 RMSNorm, 4-D
-rotary without position ids, a 4-D boolean mask, and qk_matmul_output
-mode 0 with softcap.  The causal block
+rotary without position ids, a 4-D boolean mask, qk_matmul_output
+mode 0 with softcap, and two float32 Attention nodes large enough to
+span several GEMM tasks and K blocks (causal GQA with 80 rows, 72 / 40
+head sizes; 3-D with 300 past keys and an additive mask; causal 3-D in
+blocks of query rows with a past and a boolean mask), which the compile
+report must show on octk_sgemm.  The causal block
 also compiles with a symbolic batch (NAME_run_dims).
 A second variant swaps the causal flag for an additive attention mask and
 softcap to cover those paths.  Last, `octet quantize` on the causal block
@@ -170,11 +174,42 @@ def check_one_node(d):
         ("attn_qk_mode0_softcap", "Attention",
          [("q", f32(1, 2, 3, 4)), ("k", f32(1, 2, 5, 4)), ("v", f32(1, 2, 5, 4))],
          dict(softcap=1.0, qk_matmul_output_mode=0), 4, RTOL),
+        # float32 Attention on the GEMM kernel (check_f32_path): more query
+        # rows than a 72-row task, more keys than a 64-column task, head
+        # sizes off the 16-column panels, causal GQA
+        ("attn_f32_gemm_blocks_causal_gqa", "Attention",
+         [("q", f32(1, 4, 80, 72)), ("k", f32(1, 2, 80, 72)), ("v", f32(1, 2, 80, 40))],
+         dict(is_causal=1), 1, RTOL),
+        # 3-D, 3 query heads on 1, 300 past keys (P V's sum split in two
+        # 256-key blocks), an additive 2-D mask, present outputs
+        ("attn_f32_3d_long_past_mask", "Attention",
+         [("q", f32(2, 3, 3 * 16)), ("k", f32(2, 3, 16)), ("v", f32(2, 3, 24)),
+          ("m", f32(3, 303)), ("pk", f32(2, 1, 300, 16)), ("pv", f32(2, 1, 300, 24))],
+         dict(q_num_heads=3, kv_num_heads=1, scale=0.2), 3, RTOL),
+        # causal in blocks of 32 query rows (the last one short), each on
+        # the keys up to its frontier: 3-D, GQA, 20 past keys, a bool mask
+        ("attn_f32_causal_blocks_3d_past", "Attention",
+         [("q", f32(1, 70, 4 * 16)), ("k", f32(1, 70, 2 * 16)), ("v", f32(1, 70, 2 * 8)),
+          ("m", rng.random((70, 90)) > 0.2), ("pk", f32(1, 2, 20, 16)),
+          ("pv", f32(1, 2, 20, 8))],
+         dict(q_num_heads=4, kv_num_heads=2, is_causal=1), 1, RTOL),
+        # not causal: one GEMM for both query heads of a kv head (80 rows,
+        # two 72-row tasks; 90 keys), softcap
+        ("attn_f32_group_many_rows_softcap", "Attention",
+         [("q", f32(1, 4, 40, 24)), ("k", f32(1, 2, 90, 24)), ("v", f32(1, 2, 90, 20))],
+         dict(softcap=3.0), 1, RTOL),
+        # not causal, but 2048 x 2100 scores: more than the group path's
+        # workspace bound, so blocks of 128 rows on every key
+        ("attn_f32_blocks_long_scores", "Attention",
+         [("q", f32(1, 1, 2048, 8)), ("k", f32(1, 1, 2100, 8)), ("v", f32(1, 1, 2100, 8))],
+         dict(scale=0.3), 1, RTOL),
     ]
     failures = 0
     for name, op, ins, attrs, n_out, tol in cases:
         path = os.path.join(d, name + ".onnx")
         feeds = one_node(path, op, ins, attrs, n_out)
+        if name.startswith("attn_f32_"):
+            failures += check_f32_path(path, d, name)
         who, want = cgutil.oracle(path, feeds)
         for how, extra in (("interpreter", ()), ("jit", ("--jit",))):
             p, outs = cgutil.run_octet(path, feeds, extra)
@@ -186,6 +221,22 @@ def check_one_node(d):
                                                         msg))
                 failures += not ok
     return failures
+
+
+def check_f32_path(path, d, name):
+    """1 unless the compile report puts the model's Attention on octk_sgemm
+    (the float32 path), in blocks of query rows if the case's name says
+    blocks, else per group of query heads, so that the one-node case tests
+    that path."""
+    p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(d, name),
+                        "--report", "-"], capture_output=True, text=True)
+    line = [ln for ln in p.stdout.splitlines() if "\tAttention\t" in ln]
+    path_word = "blocks" if "blocks" in name else "group"
+    ok = p.returncode == 0 and len(line) == 1 and "octk_sgemm" in line[0] and \
+        path_word in line[0]
+    print("%s one-node %s takes the float32 GEMM path: %s" % ("ok  " if ok else "FAIL", name,
+                                                            line or p.stderr.strip()[-200:]))
+    return not ok
 
 
 def check_symbolic_batch(ort, d):
