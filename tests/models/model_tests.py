@@ -157,7 +157,12 @@ def zoo():
                      {"network_input": (calib[0].reshape(1, 784) / 255.0).astype(np.float32)})
     # unsupported ops: exit 3 with one diagnostic per op type naming the
     # nodes, before any input is asked for, and no crash
+    # (silero-vad left that group when LSTM and If landed: it runs, against
+    # ONNX Runtime, in control_flow_silero_vad_matches_onnxruntime)
+    now_supported = {"silero-vad-lstm-if.onnx"}
     for model in sorted(glob.glob(os.path.join(MODELS, "unsupported", "*.onnx"))):
+        if os.path.basename(model) in now_supported:
+            continue
         p = subprocess.run([OCTET, "run", model], capture_output=True, text=True, timeout=120)
         lines = [l for l in p.stderr.splitlines() if "unsupported op" in l]
         types = [re.search(r"unsupported op '([^']+)'", l).group(1) for l in lines]
