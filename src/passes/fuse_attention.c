@@ -98,8 +98,9 @@ static bool gqa_mask_ok(const attn_match *m, bool *cut)
     return true;
 }
 
-static bool match_at(const ir_graph *g, ir_node *n, attn_match *m)
+static bool match_at(const ir_graph *g, ir_node *n, void *mv)
 {
+    attn_match *m = mv;
     memset(m, 0, sizeof *m);
     if (n->op != IR_OP_MATMUL || n->n_in != 2)
         return false;
@@ -176,8 +177,9 @@ static ir_value *cut_mask(oct_ctx *ctx, ir_graph *g, const attn_match *m)
     return ir_graph_add_init(ctx, g, name, t);
 }
 
-static oct_status rewrite(oct_ctx *ctx, ir_graph *g, attn_match *m)
+static oct_status rewrite(oct_ctx *ctx, ir_graph *g, void *mv)
 {
+    attn_match *m = mv;
     ir_value *mask = m->mask;
     bool cut = false;
     if (mask && m->gqa && gqa_mask_ok(m, &cut) && cut && !(mask = cut_mask(ctx, g, m)))
@@ -203,17 +205,7 @@ static oct_status rewrite(oct_ctx *ctx, ir_graph *g, attn_match *m)
     return OCT_OK;
 }
 
-static bool match_fn(const ir_graph *g, ir_node *n, void *m)
-{
-    return match_at(g, n, m);
-}
-
-static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
-{
-    return rewrite(ctx, g, m);
-}
-
 oct_status pass_fuse_attention(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_attention", 23, sizeof(attn_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_attention", 23, sizeof(attn_match), match_at, rewrite);
 }

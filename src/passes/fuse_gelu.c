@@ -131,8 +131,9 @@ static bool tanh_arg(const ir_graph *g, ir_value *u, const ir_value *x, gelu_mat
     return ci >= 0 && near(c3, 0.044715) && cube(g, p->in[1 - ci], x, m);
 }
 
-static bool match_at(const ir_graph *g, ir_node *n, gelu_match *m)
+static bool match_at(const ir_graph *g, ir_node *n, void *mv)
 {
+    gelu_match *m = mv;
     memset(m, 0, sizeof *m);
     if (n->op != IR_OP_MUL || n->n_in != 2)
         return false;
@@ -178,8 +179,9 @@ static bool match_at(const ir_graph *g, ir_node *n, gelu_match *m)
     return m->x && m_dtype(m->x) == IR_DT_FLOAT && m_dtype(n->out[0]) == IR_DT_FLOAT;
 }
 
-static oct_status rewrite(oct_ctx *ctx, ir_graph *g, gelu_match *m)
+static oct_status rewrite(oct_ctx *ctx, ir_graph *g, void *mv)
 {
+    gelu_match *m = mv;
     ir_node *r = m_replace(ctx, g, m->root, "Gelu", 1);
     if (!r)
         return OCT_EINTERNAL;
@@ -198,17 +200,7 @@ static oct_status rewrite(oct_ctx *ctx, ir_graph *g, gelu_match *m)
     return OCT_OK;
 }
 
-static bool match_fn(const ir_graph *g, ir_node *n, void *m)
-{
-    return match_at(g, n, m);
-}
-
-static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
-{
-    return rewrite(ctx, g, m);
-}
-
 oct_status pass_fuse_gelu(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_gelu", 20, sizeof(gelu_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_gelu", 20, sizeof(gelu_match), match_at, rewrite);
 }

@@ -60,8 +60,9 @@ static bool gamma_fits(const ir_tensor *g, const rms_match *m)
     return true;
 }
 
-static bool match_at(const ir_graph *g, ir_node *n, rms_match *m)
+static bool match_at(const ir_graph *g, ir_node *n, void *mv)
 {
+    rms_match *m = mv;
     memset(m, 0, sizeof *m);
     /* n = Div(x, s) or Mul(x, Reciprocal(s)) */
     ir_value *s = NULL;
@@ -156,8 +157,9 @@ static ir_value *scale_value(oct_ctx *ctx, ir_graph *g, const rms_match *m, cons
     return ir_graph_add_init(ctx, g, base, t);
 }
 
-static oct_status rewrite(oct_ctx *ctx, ir_graph *g, rms_match *m)
+static oct_status rewrite(oct_ctx *ctx, ir_graph *g, void *mv)
 {
+    rms_match *m = mv;
     ir_node *last = m->mul ? m->mul : m->div;
     ir_value *scale = scale_value(ctx, g, m, ir_sprintf(ctx, "%s_rms_scale", m->x->name));
     ir_node *r = scale ? m_replace(ctx, g, last, "RMSNormalization", 2) : NULL;
@@ -183,17 +185,7 @@ static oct_status rewrite(oct_ctx *ctx, ir_graph *g, rms_match *m)
     return OCT_OK;
 }
 
-static bool match_fn(const ir_graph *g, ir_node *n, void *m)
-{
-    return match_at(g, n, m);
-}
-
-static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
-{
-    return rewrite(ctx, g, m);
-}
-
 oct_status pass_fuse_rmsnorm(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_rmsnorm", 23, sizeof(rms_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_rmsnorm", 23, sizeof(rms_match), match_at, rewrite);
 }

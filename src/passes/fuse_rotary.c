@@ -122,8 +122,9 @@ static bool table_form(ir_value *v, const rope_match *m, rope_table *tb)
     return true;
 }
 
-static bool match_at(const ir_graph *g, ir_node *n, rope_match *m)
+static bool match_at(const ir_graph *g, ir_node *n, void *mv)
 {
+    rope_match *m = mv;
     memset(m, 0, sizeof *m);
     if (n->op != IR_OP_ADD || n->n_in != 2)
         return false;
@@ -204,8 +205,9 @@ static ir_value *cache(oct_ctx *ctx, ir_graph *g, const rope_match *m, const rop
     return ir_graph_add_init(ctx, g, name, t);
 }
 
-static oct_status rewrite(oct_ctx *ctx, ir_graph *g, rope_match *m)
+static oct_status rewrite(oct_ctx *ctx, ir_graph *g, void *mv)
 {
+    rope_match *m = mv;
     ir_value *c = cache(ctx, g, m, &m->cos);
     ir_value *s = cache(ctx, g, m, &m->sin);
     ir_node *r = c && s ? m_replace(ctx, g, m->add, "RotaryEmbedding", m->cos.pos ? 4 : 3)
@@ -226,17 +228,7 @@ static oct_status rewrite(oct_ctx *ctx, ir_graph *g, rope_match *m)
     return OCT_OK;
 }
 
-static bool match_fn(const ir_graph *g, ir_node *n, void *m)
-{
-    return match_at(g, n, m);
-}
-
-static oct_status rewrite_fn(oct_ctx *ctx, ir_graph *g, void *m)
-{
-    return rewrite(ctx, g, m);
-}
-
 oct_status pass_fuse_rotary(ir_graph *g, oct_ctx *ctx)
 {
-    return m_fuse_all(g, ctx, "fuse_rotary", 23, sizeof(rope_match), match_fn, rewrite_fn);
+    return m_fuse_all(g, ctx, "fuse_rotary", 23, sizeof(rope_match), match_at, rewrite);
 }
