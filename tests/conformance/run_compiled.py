@@ -5,9 +5,9 @@ the interpreter, and fails
 
   - if fewer than MIN_COMPILED_RATE of the tests the interpreter passes
     also pass compiled (the floor: near today's figure, raised as lowerings
-    land; issue 13 asks for 97%); the tests of ops with a data-dependent
-    output length, which the compiler refuses by design, are listed and
-    count as not compiled;
+    land; issue 13 asks for 97%), leaving out of that count (and listing)
+    the tests of ops with a data-dependent output length that the compiler
+    refuses by design;
   - if any QuantizeLinear / DequantizeLinear / QLinear* / *Integer /
     DynamicQuantizeLinear test (conformance.qdq_family) fails compiled,
     unless it is listed in EXPECTED_QDQ_FAILURES;
@@ -30,8 +30,10 @@ import conformance  # noqa: E402
 # compiled, 1167 of 1167 (100%; docs/conformance.md) with every Q/DQ
 # format compiled too; 1237 of 1252 (98.8%) with Einsum, DFT and STFT
 # compiled and the 15 tests of NonZero, NonMaxSuppression and Unique
-# interpreted only; 1237 of 1258 (98.3%) once the interpreter ran If, Loop
-# and Scan (6 node tests), which have no lowering yet.  The floor (97.5%)
+# interpreted only; 1257 of 1278 (98.4%) once the interpreter ran If, Loop
+# and Scan (6 node tests), which have no lowering yet.  The floor leaves the
+# 15 data-dependent tests out (1257 of 1263, 99.5%; 721 of 727 with the
+# libonnx-testdata suite alone, as in a clone with nothing beside it): 97.5%
 # is above the 97% issue 13 asks for, with a margin for a float tolerance
 # on another CPU's kernel variant.
 MIN_COMPILED_RATE = 0.975
@@ -70,13 +72,15 @@ def check(interp, compiled, min_rate=MIN_COMPILED_RATE, expected=None):
     interp_pass = [(r["suite"], r["name"]) for r in interp if r["status"] == "pass"]
     # Interpreted only by design: ops whose output length depends on the
     # values (IR_OPF_DATA_LENGTH in ops.def: NonZero, NonMaxSuppression,
-    # Unique) have no static shape to compile; listed, and counted as not
-    # compiled like any other gap.
+    # Unique) have no static shape to compile.  Listed, and left out of the
+    # floor's count only when the compiler refused them with that
+    # diagnostic (docs/conformance.md's table counts them as not compiled).
     data_length = [k for k in interp_pass if by_key[k]["status"] == "fail" and
                    DATA_LENGTH_REASON in by_key[k]["reason"]]
     if data_length:
         lines.append("%d interpreted only (data-dependent output length): %s" %
                      (len(data_length), " ".join(k[1] for k in data_length)))
+    interp_pass = [k for k in interp_pass if k not in data_length]
     both = [k for k in interp_pass if by_key[k]["status"] == "pass"]
     rate = len(both) / len(interp_pass) if interp_pass else 0.0
     for suite in sorted({k[0] for k in interp_pass}):
