@@ -53,7 +53,7 @@ oct_status cg_lower_convtranspose(cg_fn *f, const ir_node *n)
     memcpy(ws.dims, W->dims, (size_t)W->rank * sizeof *ws.dims);
     int64_t kernel[OPS_MAX_RANK];
     ops_ct_geom g;
-    if ((st = ops_ct_kernel(f->ctx, n, &ws, ns, kernel)) != OCT_OK ||
+    if ((st = ops_conv_kernel_shape(f->ctx, n, &ws, ns, kernel)) != OCT_OK ||
         (st = ops_ct_geometry(f->ctx, n, &xs, kernel, &g)) != OCT_OK)
         return st;
     int64_t N = X->dims[0], C = X->dims[1], G = ir_attr_int(n, "group", 1), Mg = W->dims[1];
