@@ -243,6 +243,13 @@ typedef struct cg_loop {
 LLVMValueRef cg_loop_begin(cg_fn *f, cg_loop *l, int64_t n);
 void cg_loop_end(cg_fn *f, cg_loop *l);
 
+/* if (cond) { ... }: cg_if_begin leaves the builder in the then-block and
+ * returns the block after it; cg_if_end closes the then-block there. */
+LLVMBasicBlockRef cg_if_begin(cg_fn *f, LLVMValueRef cond);
+void cg_if_end(cg_fn *f, LLVMBasicBlockRef after);
+/* cg_if_begin on 0 <= v < limit (one unsigned compare). */
+LLVMBasicBlockRef cg_if_inside(cg_fn *f, LLVMValueRef v, int64_t limit);
+
 /* Loop-carried float accumulator inside loop l: cg_acc_begin right after
  * cg_loop_begin gives the running value; cg_acc_end (before cg_loop_end)
  * sets the next value; cg_acc_result (after cg_loop_end) the final one. */
