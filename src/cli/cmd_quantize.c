@@ -1,7 +1,8 @@
 /*
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
  * post-training quantization to a QDQ ONNX model, with a report; with
- * --weights-only, weight-only quantization (no data, no report).  A client
+ * --weights-only, weight-only quantization (no data, no report); with
+ * --activations=dynamic, dynamic quantization (no data, no report).  A client
  * of the public API (oct_quantize): this file parses flags, shows progress
  * and prints the report; the pipeline lives in src/api/quantize.c.
  */
@@ -66,7 +67,7 @@ int cmd_quantize(int argc, char **argv)
 {
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
-    bool allow_external = false, weights_only = false;
+    bool allow_external = false, weights_only = false, dynamic = false;
     progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
@@ -94,6 +95,9 @@ int cmd_quantize(int argc, char **argv)
                 if (oct_quant_options_set(qo, passthrough[k], v))
                     return option_error(ctx);
                 passed = true;
+                /* dynamic quantization calibrates nothing (checked below) */
+                if (!strcmp(passthrough[k], "activations"))
+                    dynamic = !strcmp(v, "dynamic");
             }
         }
         if (passed)
@@ -147,7 +151,9 @@ int cmd_quantize(int argc, char **argv)
         loading_stats |= !strncmp(argv[i], "--load-stats", 12);
     if (weights_only && (calib || loading_stats || report || svg))
         USAGE("--weights-only calibrates nothing: no --calib, --load-stats, --report or --svg");
-    if (!calib && !loading_stats && !weights_only)
+    if (dynamic && (calib || loading_stats || report || svg))
+        USAGE("--activations=dynamic calibrates nothing: no --calib, --load-stats, --report or --svg");
+    if (!calib && !loading_stats && !weights_only && !dynamic)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE
 

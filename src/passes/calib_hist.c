@@ -14,7 +14,7 @@
 #include "ops/ops.h"
 
 #define HALF (CALIB_BINS / 2)
-#define HALF_LOG2 10 /* log2(HALF) */
+#define HALF_LOG2 12 /* log2(HALF) */
 _Static_assert(HALF == 1 << HALF_LOG2, "CALIB_BINS must be 2^(HALF_LOG2+1)");
 
 #define WIDTH_UNSET (-100000) /* no non-zero value seen yet */
@@ -193,12 +193,23 @@ static bool is_symmetric(calib_target t) { return ir_qformat_info(t)->symmetric;
  * divergence is infinite.  The least KL wins, ties to the larger
  * threshold.
  *
+ * One departure: a candidate may clip at most ENTROPY_MAX_CLIPPED of the
+ * values.  KL compares shapes, not how much is clipped: when the data sits
+ * away from zero (a band [0.25, 1.5], or a few hundred values spread over
+ * thousands of bins), the candidate whose window holds one non-empty bin
+ * has P and Q both a single spike, KL 0, and would clip nearly everything
+ * (ultraface-rfb320 had tensors 100% clipped, output SQNR 20 dB).  The
+ * thresholds TensorRT's search finds on the bell-shaped activations it was
+ * made for clip far less than the cap.
+ *
  * The first bin's count is replaced by the second's: exact zeros (all
  * the negatives after a Relu, padding) make a spike there that any merge
  * of bin 0 with its neighbours smears, and scoring that smear would pull
  * the threshold down until a group is one bin wide, clipping much of the
  * real range (mnist-8 lost 28 dB of output SQNR to it).  Zero is exact on
  * every grid, so the spike costs nothing whatever the threshold. */
+
+#define ENTROPY_MAX_CLIPPED 1e-3
 
 /* KL(P || Q) for the first n bins of a, with `outliers` added to P's last
  * bin. */
@@ -248,7 +259,8 @@ static double entropy_threshold(const calib_hist *h, int levels)
     a[0] = a[1];
     double outliers = 0, best_kl = INFINITY;
     int best = last;
-    for (int i = last; i >= levels; i--) {
+    double max_outliers = ENTROPY_MAX_CLIPPED * (double)h->count;
+    for (int i = last; i >= levels && outliers <= max_outliers; i--) {
         double kl = kl_of_quantized(a, i, outliers, levels);
         if (kl < best_kl) { /* strict: ties keep the larger threshold */
             best_kl = kl;
