@@ -568,30 +568,6 @@ static oct_status calib_graph_compiles(oct_ctx *ctx, const ir_model *m, bool *co
     return st;
 }
 
-/* Every mode of quantization reads float32 weights and activations: an
- * FP16 or BF16 model would pass through unchanged (nothing float32 to
- * quantize), so it is refused, naming the first such input, output or
- * initializer. */
-static oct_status check_float32_model(oct_ctx *ctx, const ir_model *m)
-{
-    const ir_graph *g = m->graph;
-    for (size_t i = 0; i < g->n_values; i++) {
-        const ir_value *v = g->values[i];
-        ir_dtype dt = v->init ? v->init->dtype
-                    : v->has_type && (v->flags & (IR_VAL_INPUT | IR_VAL_OUTPUT))
-                        ? v->type.dtype : IR_DT_FLOAT;
-        if (dt != IR_DT_FLOAT16 && dt != IR_DT_BFLOAT16)
-            continue;
-        return oct_error(ctx, OCT_EUNSUPPORTED, "quantize: %s '%s' is %s; octet "
-                         "quantizes float32 models only (convert the model to float32 "
-                         "first, then quantize)",
-                         v->init ? "initializer" : (v->flags & IR_VAL_INPUT) ? "input"
-                                                                              : "output",
-                         v->name, ir_dtype_info(dt)->name);
-    }
-    return OCT_OK;
-}
-
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
 {
@@ -599,9 +575,12 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return OCT_EUSAGE;
     if (report)
         *report = NULL;
-    oct_status half = check_float32_model(ctx, model->ir);
-    if (half)
-        return half;
+    /* FP16 / BF16: computed in float32, then quantized like any model */
+    if (quant_model_is_half(model->ir)) {
+        oct_status up = quant_upcast_half(model->ir, ctx);
+        if (up)
+            return up;
+    }
     if (o->q.weight_only && o->q.dynamic)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only and activations=dynamic "
                          "exclude each other");

@@ -2,7 +2,8 @@
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
  * post-training quantization to a QDQ ONNX model, with a report; with
  * --weights-only, weight-only quantization (no data, no report); with
- * --activations=dynamic, dynamic quantization (no data, no report).  A client
+ * --activations=dynamic, dynamic quantization (no data, no report).  FP16
+ * and BF16 models are quantized as their float32 upcast (quant_upcast.c).  A client
  * of the public API (oct_quantize): this file parses flags, shows progress
  * and prints the report; the pipeline lives in src/api/quantize.c.
  */

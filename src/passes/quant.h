@@ -320,6 +320,13 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * quantize_dynamic writes it; weights int8 per channel or per tensor
  * (opts->weight_granularity).  Needs no shapes and no samples. */
 oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_upcast.c: whether m has an FP16 or BF16 input, output or
+ * initializer; and m rewritten to compute in float32 with the same
+ * interface (Casts after half inputs and before half outputs, half
+ * initializers and Constant values float32).  A model with subgraphs is
+ * refused (OCT_EUNSUPPORTED). */
+bool quant_model_is_half(const ir_model *m);
+oct_status quant_upcast_half(ir_model *m, oct_ctx *ctx);
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node

@@ -13,8 +13,11 @@ No shared data needed.
  - a model written by onnxruntime.quantization.quantize_dynamic (per
    tensor and per channel) runs in octet, interpreter and compiled, as in
    ONNX Runtime.
- - FP16 and BF16 versions of the model: every mode of `octet quantize`
-   exits 3 naming the tensor, and writes nothing.
+ - FP16 and BF16 versions of the model are quantized (dynamic, static with
+   FP16 calibration data, weights-only) as their float32 upcast: int8
+   weights equal those of the half weights' float32 values, the interface
+   keeps its half types, and the outputs follow the FP16 model in ONNX
+   Runtime (BF16: numpy).
  - entropy: on a Laplacian sample with a few large outliers, the range
    --method=entropy picks is within a few percent of the threshold of an
    independent numpy implementation of TensorRT's KL search (2048-bin |x|
@@ -200,29 +203,92 @@ def test_ort_dynamic(tmp):
                   f"{np.abs(got['y'] - want['y']).max():.3g})")
 
 
-def test_half_refused(tmp):
-    for dt, name in ((T.FLOAT16, "FLOAT16"), (T.BFLOAT16, "BFLOAT16")):
-        path = os.path.join(tmp, f"{name}.onnx")
-        make_model(path, dt)
-        calib = os.path.join(tmp, "calib")
-        os.makedirs(calib, exist_ok=True)
-        for mode in (["--activations=dynamic"], ["--weights-only"]):
-            out = os.path.join(tmp, f"{name}.q.onnx")
-            r = octet("quantize", path, *mode, "-o", out)
-            check(r.returncode == 3 and name in r.stderr and "float32" in r.stderr
-                  and not os.path.exists(out),
-                  f"{name} {mode[0]}: exit 3 naming the type, nothing written "
-                  f"(exit {r.returncode}: {r.stderr.strip()[-200:]})")
-    # static quantization: with calibration data of the model's own type
-    path = os.path.join(tmp, "FLOAT16.onnx")
+def half_to_f32(a, dt):
+    """The float32 values of a's half rounding (FLOAT16 or BFLOAT16)."""
+    if dt == T.FLOAT16:
+        return a.astype(np.float16).astype(np.float32)
+    return ((a.astype(np.float32).view(np.uint32) >> 16) << 16).view(np.float32)
+
+
+def test_half(tmp):
+    """FP16 and BF16 models are quantized as their float32 upcast: the int8
+    weights are those of the half weights' float32 values, the interface
+    keeps its half types, outputs follow the float32 computation."""
+    f16 = os.path.join(tmp, "FLOAT16.onnx")
+    make_model(f16, T.FLOAT16)
+    x = rng.normal(0, 1, (4, 16)).astype(np.float16)
+    zz = rng.normal(0, 1, (2, 3, 16)).astype(np.float16)
+    feeds16 = {"x": x, "z": zz}
+    out = os.path.join(tmp, "f16.dyn.onnx")
+    r = octet("quantize", f16, "--activations=dynamic", "-o", out)
+    check(r.returncode == 0, f"FLOAT16 dynamic: exit 0 ({r.stderr.strip()[-200:]})")
+    if r.returncode == 0:
+        q = onnx.load(out)
+        onnx.checker.check_model(q, full_check=True)
+        check(all(i.type.tensor_type.elem_type == T.FLOAT16 for i in list(q.graph.input) + list(q.graph.output)),
+              "FLOAT16 dynamic: inputs and outputs stay FLOAT16")
+        inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        for name, w_kn in (("W1", W1), ("W2", W2.T), ("W3", W3)):
+            rq, rs = ref_weight(half_to_f32(w_kn, T.FLOAT16), True)
+            check(np.array_equal(inits.get(name + "_quantized"), rq) and
+                  np.array_equal(inits.get(name + "_scale"), rs),
+                  f"FLOAT16 dynamic: {name} codes and scales are those of its float32 values")
+        want = ort_run(out, feeds16)
+        for jit in (False, True):
+            got = octet_run(out, feeds16, tmp, jit)
+            tag = f"FLOAT16 dynamic {'compiled' if jit else 'interpreter'}"
+            check(got is not None and all(
+                np.allclose(got[n].astype(np.float32), want[n].astype(np.float32), rtol=2e-3,
+                            atol=2e-3 * np.abs(want[n].astype(np.float32)).max()) for n in ("h", "y3")),
+                  f"{tag}: h, y3 equal ONNX Runtime's to FP16 rounding")
+        ref = ort_run(f16, feeds16)
+        for n in ("h", "y3"):
+            d = sqnr_db(ref[n].astype(np.float32), want[n].astype(np.float32))
+            check(d > 30, f"FLOAT16 dynamic: {n} {d:.1f} dB against the FP16 model (> 30)")
+    # static, calibration data in the model's own type
     npz = os.path.join(tmp, "calib16.npz")
-    np.savez(npz, x=rng.normal(0, 1, (4, 4, 16)).astype(np.float16),
-             z=rng.normal(0, 1, (4, 2, 3, 16)).astype(np.float16))
-    out = os.path.join(tmp, "static16.onnx")
-    r = octet("quantize", path, "--calib", npz, "-o", out)
-    check(r.returncode == 3 and "FLOAT16" in r.stderr and not os.path.exists(out),
-          f"FLOAT16 static: exit 3 naming the type, nothing written (exit {r.returncode}: "
-          f"{r.stderr.strip()[-200:]})")
+    np.savez(npz, x=rng.normal(0, 1, (8, 4, 16)).astype(np.float16),
+             z=rng.normal(0, 1, (8, 2, 3, 16)).astype(np.float16))
+    out = os.path.join(tmp, "f16.static.onnx")
+    r = octet("quantize", f16, "--calib", npz, "-o", out, "--progress=none")
+    check(r.returncode == 0 and "SQNR 0.00" not in r.stdout + r.stderr,
+          f"FLOAT16 static: exit 0 and a measured SQNR ({(r.stdout + r.stderr).strip()[-200:]})")
+    if r.returncode == 0:
+        ops = [n.op_type for n in onnx.load(out).graph.node]
+        check(ops.count("QuantizeLinear") >= 3, f"FLOAT16 static: Q/DQ written: {ops}")
+        ref, want = ort_run(f16, feeds16), ort_run(out, feeds16)
+        d = sqnr_db(ref["y3"].astype(np.float32), want["y3"].astype(np.float32))
+        check(d > 30, f"FLOAT16 static: y3 {d:.1f} dB against the FP16 model in ONNX Runtime (> 30)")
+    out = os.path.join(tmp, "f16.wo.onnx")
+    r = octet("quantize", f16, "--weights-only", "-o", out)
+    check(r.returncode == 0 and "DequantizeLinear" in [n.op_type for n in onnx.load(out).graph.node],
+          "FLOAT16 weights-only: exit 0, weights dequantized")
+    # BF16: octet runs the result; compared with numpy on the bf16 weights
+    b16 = os.path.join(tmp, "BFLOAT16.onnx")
+    make_model(b16, T.BFLOAT16)
+    out = os.path.join(tmp, "b16.dyn.onnx")
+    r = octet("quantize", b16, "--activations=dynamic", "-o", out)
+    check(r.returncode == 0, f"BFLOAT16 dynamic: exit 0 ({r.stderr.strip()[-200:]})")
+    if r.returncode == 0:
+        xb = half_to_f32(rng.normal(0, 1, (4, 16)), T.BFLOAT16)
+        zb = half_to_f32(rng.normal(0, 1, (2, 3, 16)), T.BFLOAT16)
+        as_bf16 = lambda a: (a.view(np.uint32) >> 16).astype(np.uint16)   # noqa: E731
+        tmpd = tempfile.mkdtemp(dir=tmp)
+        args = ["run", out, "--output-dir", tmpd, "--format=pb"]
+        for k, v in (("x", xb), ("z", zb)):
+            t = helper.make_tensor(k, T.BFLOAT16, v.shape, as_bf16(v).tobytes(), raw=True)
+            with open(os.path.join(tmpd, k + ".pb"), "wb") as f:
+                f.write(t.SerializeToString())
+            args += ["--input", f"{k}={os.path.join(tmpd, k + '.pb')}"]
+        rr = octet(*args)
+        check(rr.returncode == 0, f"BFLOAT16 dynamic: octet runs it ({rr.stderr.strip()[-200:]})")
+        if rr.returncode == 0:
+            y3 = numpy_helper.to_array(onnx.load_tensor(os.path.join(tmpd, "y3.pb")))
+            y3 = y3.astype(np.float32) if y3.dtype != np.uint16 else \
+                (y3.astype(np.uint32) << 16).view(np.float32)
+            ref = zb @ half_to_f32(W3, T.BFLOAT16)
+            d = sqnr_db(ref, y3)
+            check(d > 25, f"BFLOAT16 dynamic: y3 {d:.1f} dB against numpy on the BF16 values (> 25)")
 
 
 def trt_entropy_threshold(x, bins=2048, levels=128, start=128):
@@ -295,7 +361,7 @@ def test_entropy(tmp):
 with tempfile.TemporaryDirectory() as tmp:
     test_dynamic(tmp)
     test_ort_dynamic(tmp)
-    test_half_refused(tmp)
+    test_half(tmp)
     test_entropy(tmp)
 print(f"{len(failures)} failed" if failures else "all checks passed")
 sys.exit(1 if failures else 0)
