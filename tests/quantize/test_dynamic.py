@@ -7,7 +7,8 @@ No shared data needed.
    tensor.  The int8 weights and scales equal a numpy implementation of
    the rule in quant_dynamic.c's file comment; ONNX Runtime runs the
    written model and `octet run` (interpreter) and `octet run --jit`
-   (compiled) give its outputs: a single quantized layer to float
+   (compiled), and the library `octet compile` writes, give its outputs:
+   a single quantized layer to float
    rounding (every step is exact integer or one float32 multiply), the
    chain within one quantization step of the second layer's input.
  - a model written by onnxruntime.quantization.quantize_dynamic (per
@@ -66,8 +67,8 @@ def octet_run(path, feeds, tmp, jit):
     if r.returncode:
         print(r.stderr[-3000:])
         return None
-    names = [o.name for o in onnx.load(path).graph.output]
-    return {n: np.load(os.path.join(out, n + ".npy")) for n in names}
+    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out)
+            if f.endswith(".npy") and not f.endswith(".in.npy")}
 
 
 def sqnr_db(ref, got):
@@ -163,6 +164,13 @@ def test_dynamic(tmp):
             check(np.abs(got["y"] - want["y"]).max() <= bound,
                   f"{tag}: y within one step of its input's quantization of ONNX Runtime "
                   f"(max diff {np.abs(got['y'] - want['y']).max():.3g}, bound {bound:.3g})")
+        # `octet compile` to a shared library, run by `octet run`
+        lib = os.path.join(tmp, "dyn_" + gran.replace("-", "_"))
+        rc = octet("compile", out, "-o", lib, "--emit=so")
+        got = octet_run(lib + ".so", feeds, tmp, False) if rc.returncode == 0 else None
+        check(got is not None and np.allclose(got["y3"], want["y3"], rtol=1e-6,
+                                              atol=1e-6 * np.abs(want["y3"]).max()),
+              f"{gran}: octet compile's library gives ONNX Runtime's y3 ({rc.stderr.strip()[-200:]})")
         print(f"{gran}: SQNR vs FP32 (ONNX Runtime): h {sqnr_db(fp['h'], want['h']):.1f} dB, "
               f"y {sqnr_db(fp['y'], want['y']):.1f} dB, y3 {sqnr_db(fp['y3'], want['y3']):.1f} dB")
         check(sqnr_db(fp["y3"], want["y3"]) > 30, f"{gran}: y3 within 30 dB of FP32")
