@@ -1,5 +1,6 @@
 """octet quantize --activations=dynamic (src/passes/quant_dynamic.c), FP16
-and BF16 models refused, and the entropy threshold against numpy.
+and BF16 models (src/passes/quant_upcast.c), and the entropy threshold
+against numpy.
 
 No shared data needed.
  - dynamic: a model with a MatMul on a 3-D input, and a MatMul -> Relu ->
@@ -8,9 +9,9 @@ No shared data needed.
    the rule in quant_dynamic.c's file comment; ONNX Runtime runs the
    written model and `octet run` (interpreter) and `octet run --jit`
    (compiled), and the library `octet compile` writes, give its outputs:
-   a single quantized layer to float
-   rounding (every step is exact integer or one float32 multiply), the
-   chain within one quantization step of the second layer's input.
+   a single quantized layer to float rounding (every step is exact integer
+   or one float32 multiply), the chain within one quantization step of the
+   second layer's input.
  - a model written by onnxruntime.quantization.quantize_dynamic (per
    tensor and per channel) runs in octet, interpreter and compiled, as in
    ONNX Runtime.
