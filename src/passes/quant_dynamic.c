@@ -19,6 +19,7 @@
  * u8 x s8 pair product sum of two within int16, which ONNX Runtime's AVX2
  * kernels need.
  *
+ * Nodes reading one tensor share its DynamicQuantizeLinear.
  * The ops selected: MatMul and Gemm by default; --op-types,
  * --exclude-op-types and --exclude-nodes as for static quantization.
  * Needs no shapes; the opset is raised to 11 if lower (MatMulInteger 10,
@@ -151,8 +152,11 @@ static ir_node *add_node(oct_ctx *ctx, ir_graph *g, const ir_node *n, const char
 }
 
 /* Replaces n, already removed from g's node list: appends the new nodes
- * (the caller moves them into place). */
-static oct_status rewrite_one(oct_ctx *ctx, ir_graph *g, ir_node *n, bool per_channel)
+ * (the caller moves them into place).  dq: the DynamicQuantizeLinear
+ * outputs of n's input if an earlier site made them (dq[0] set), else
+ * filled with the ones made here. */
+static oct_status rewrite_one(oct_ctx *ctx, ir_graph *g, ir_node *n, bool per_channel,
+                              ir_value **dq)
 {
     bool gemm = n->op == IR_OP_GEMM;
     bool trans = gemm && ir_attr_int(n, "transB", 0) != 0;
@@ -162,17 +166,18 @@ static oct_status rewrite_one(oct_ctx *ctx, ir_graph *g, ir_node *n, bool per_ch
     oct_status st = quantize_weight(ctx, g, n->in[1], trans, per_channel, &wq, &ws, &wz);
     if (st)
         return st;
-    ir_value *dq[3] = {NULL, NULL, NULL}, *acc, *f, *scale, *mm;
+    ir_value *acc, *f, *scale, *mm;
     static const char *const dq_names[] = {"quantized", "scale", "zero_point"};
     static const char *const acc_name[] = {"output_quantized"};
     static const char *const cast_name[] = {"output_quantized_cast"};
     static const char *const scale_name[] = {"quant_scales_mul"};
     static const char *const mm_name[] = {"matmul"};
     static const char *const beta_name[] = {"beta_c"};
-    ir_node *q = add_node(ctx, g, n, "DynamicQuantizeLinear", &n->in[0], 1, 3, dq_names,
-                          NULL, dq);
+    bool have_q = dq[0] ||
+                  add_node(ctx, g, n, "DynamicQuantizeLinear", &n->in[0], 1, 3, dq_names,
+                           NULL, dq);
     ir_value *mi_in[4] = {dq[0], wq, dq[2], wz};
-    ir_node *mi = q ? add_node(ctx, g, n, "MatMulInteger", mi_in, 4, 1, acc_name, NULL,
+    ir_node *mi = have_q ? add_node(ctx, g, n, "MatMulInteger", mi_in, 4, 1, acc_name, NULL,
                                &acc) : NULL;
     ir_node *cast = mi ? add_node(ctx, g, n, "Cast", &acc, 1, 1, cast_name, NULL, &f) : NULL;
     ir_attr *to = cast ? ir_node_add_attr(ctx, cast, "to", IR_ATTR_INT) : NULL;
@@ -268,9 +273,18 @@ oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
     for (size_t s = 0; s < n_sites; s++)
         ir_graph_remove_node(g, sites[s].node);
     size_t n_kept = g->n_nodes;
+    /* one DynamicQuantizeLinear per input tensor, however many nodes read
+     * it (q/k/v projections): made at the first, which comes first */
+    ir_value **dqs = ir_alloc_array(ctx, 3 * n_sites + 1, sizeof *dqs);
+    if (!dqs)
+        return OCT_EINTERNAL;
     for (size_t s = 0; s < n_sites; s++) {
+        ir_value **dq = &dqs[3 * s];
+        for (size_t e = 0; e < s && !dq[0]; e++)
+            if (sites[e].node->in[0] == sites[s].node->in[0])
+                memcpy(dq, &dqs[3 * e], 3 * sizeof *dq);
         sites[s].first = g->n_nodes;
-        if ((st = rewrite_one(ctx, g, sites[s].node, per_channel)))
+        if ((st = rewrite_one(ctx, g, sites[s].node, per_channel, dq)))
             return st;
         sites[s].count = g->n_nodes - sites[s].first;
     }

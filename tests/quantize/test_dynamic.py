@@ -83,6 +83,7 @@ W2 = rng.normal(0, 0.2, (10, 32)).astype(np.float32)   # Gemm transB=1: [N, K]
 b2 = rng.normal(0, 0.1, (10,)).astype(np.float32)
 W3 = rng.laplace(0, 0.1, (16, 24)).astype(np.float32)
 W3[:, 5] = 0                                              # an all-zero column
+W4 = rng.normal(0, 0.3, (16, 8)).astype(np.float32)      # reads z as well
 
 
 def make_model(path, dtype=T.FLOAT):
@@ -98,15 +99,17 @@ def make_model(path, dtype=T.FLOAT):
     nodes = [helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
              helper.make_node("Relu", ["h"], ["r"], name="relu"),
              helper.make_node("Gemm", ["r", "W2", "b2"], ["y"], name="gemm", transB=1, beta=0.5),
-             helper.make_node("MatMul", ["z", "W3"], ["y3"], name="mm3")]
+             helper.make_node("MatMul", ["z", "W3"], ["y3"], name="mm3"),
+             helper.make_node("MatMul", ["z", "W4"], ["y4"], name="mm4")]
     g = helper.make_graph(
         nodes, "dyn",
         [helper.make_tensor_value_info("x", dtype, [4, 16]),
          helper.make_tensor_value_info("z", dtype, [2, 3, 16])],
         [helper.make_tensor_value_info("y", dtype, [4, 10]),
          helper.make_tensor_value_info("y3", dtype, [2, 3, 24]),
-         helper.make_tensor_value_info("h", dtype, [4, 32])],
-        [init(W1, "W1"), init(W2, "W2"), init(b2, "b2"), init(W3, "W3")])
+         helper.make_tensor_value_info("h", dtype, [4, 32]),
+         helper.make_tensor_value_info("y4", dtype, [2, 3, 8])],
+        [init(W1, "W1"), init(W2, "W2"), init(b2, "b2"), init(W3, "W3"), init(W4, "W4")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     onnx.save(m, path)
@@ -136,12 +139,13 @@ def test_dynamic(tmp):
         q = onnx.load(out)
         onnx.checker.check_model(q, full_check=True)
         ops = [n.op_type for n in q.graph.node]
-        check(ops.count("DynamicQuantizeLinear") == 3 and ops.count("MatMulInteger") == 3
+        check(ops.count("DynamicQuantizeLinear") == 3 and ops.count("MatMulInteger") == 4
               and "MatMul" not in ops and "Gemm" not in ops,
-              f"{gran}: three DynamicQuantizeLinear + MatMulInteger, no float MatMul/Gemm: {ops}")
+              f"{gran}: four MatMulInteger, three DynamicQuantizeLinear (mm3 and mm4 share "
+              f"z's), no float MatMul/Gemm: {ops}")
         inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
         pc = gran == "per-channel"
-        for name, w_kn in (("W1", W1), ("W2", W2.T), ("W3", W3)):
+        for name, w_kn in (("W1", W1), ("W2", W2.T), ("W3", W3), ("W4", W4)):
             rq, rs = ref_weight(w_kn, pc)
             check(np.array_equal(inits.get(name + "_quantized"), rq)
                   and np.array_equal(inits.get(name + "_scale"), rs)
@@ -154,7 +158,7 @@ def test_dynamic(tmp):
             check(got is not None, f"{tag}: octet runs the dynamic model")
             if got is None:
                 continue
-            for name in ("h", "y3"):   # one quantized layer: exact but for float rounding
+            for name in ("h", "y3", "y4"):   # one quantized layer: exact but for float rounding
                 check(np.allclose(got[name], want[name], rtol=1e-6, atol=1e-6 * np.abs(want[name]).max()),
                       f"{tag}: {name} equals ONNX Runtime (max diff "
                       f"{np.abs(got[name] - want[name]).max():.3g})")
@@ -201,7 +205,7 @@ def test_ort_dynamic(tmp):
             check(got is not None, f"{tag}: octet runs it")
             if got is None:
                 continue
-            for name in ("h", "y3"):
+            for name in ("h", "y3", "y4"):
                 check(np.allclose(got[name], want[name], rtol=1e-6, atol=1e-6 * np.abs(want[name]).max()),
                       f"{tag}: {name} equals ONNX Runtime (max diff "
                       f"{np.abs(got[name] - want[name]).max():.3g})")
