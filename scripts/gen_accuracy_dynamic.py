@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the dynamic-quantization section of docs/accuracy.md: stories260k
 (`prefill_s128.onnx`) quantized by `octet quantize --activations=dynamic`
-(weights per channel and per tensor) and by ONNX Runtime's
+(weights per channel and per tensor; activations per tensor and per row)
+and by ONNX Runtime's
 quantize_dynamic (per tensor and per channel), each run by ONNX Runtime on
 windows of 128 tokens of data/tinystories/eval_tokens.npy: the SQNR of the
 logits against the FP32 model and the perplexity (the README's protocol:
@@ -73,7 +74,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for label, flags in (("octet --activations=dynamic", []),
                              ("octet --activations=dynamic --weights=per-tensor",
-                              ["--weights=per-tensor"])):
+                              ["--weights=per-tensor"]),
+                             ("octet --activations=dynamic --dynamic-granularity=row",
+                              ["--dynamic-granularity=row"])):
             out = os.path.join(tmp, f"octet{len(rows)}.onnx")
             subprocess.run([args.octet, "quantize", model, "--activations=dynamic", *flags,
                             "-o", out], check=True, capture_output=True)
@@ -99,7 +102,8 @@ def main():
              f"stories260k (`prefill_s128.onnx`), {args.windows} windows of 128 tokens of",
              "`data/tinystories/eval_tokens.npy`, every model run by ONNX Runtime (graph",
              "optimization `basic`). Activations are quantized at run time (u8, one scale",
-             "per tensor, DynamicQuantizeLinear), weights int8; SQNR of the logits against",
+             "per tensor, DynamicQuantizeLinear; with `--dynamic-granularity=row`, s8 with",
+             "one scale per row of each MatMul input), weights int8; SQNR of the logits against",
              "FP32; perplexity of tokens 1..127 of each window. `octet run` column: the",
              "largest difference between `octet run` (interpreter) and ONNX Runtime on the",
              "first window's logits, both running Octet's model.", "",

@@ -136,6 +136,11 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "activations")) {
         if (!quant_opts_set_activations(q, v))
             return BAD("activations must be u8, s8 or dynamic");
+    } else if (!strcmp(key, "dynamic-granularity")) {
+        if (!strcmp(v, "row") || !strcmp(v, "tensor"))
+            q->dynamic_rows = v[0] == 'r';
+        else
+            return BAD("dynamic-granularity must be tensor or row");
     } else if (!strcmp(key, "weights")) {
         if (!strcmp(v, "per-channel"))
             q->weight_granularity = QGRAN_CHANNEL;
@@ -586,6 +591,9 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
                          "exclude each other");
     if (o->q.weight_only)
         return quant_weight_only(model->ir, &o->q, ctx);
+    if (o->q.dynamic_rows && !o->q.dynamic)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: dynamic-granularity needs "
+                         "activations=dynamic");
     if (o->q.dynamic)
         return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||

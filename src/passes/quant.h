@@ -95,6 +95,7 @@ typedef struct quant_opts {
     /* --activations=dynamic (quant_dynamic.c): activations quantized at
      * run time, int8 weights, no calibration */
     bool dynamic;
+    bool dynamic_rows;          /* --dynamic-granularity=row */
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the

@@ -20,6 +20,13 @@
  * kernels need.
  *
  * Nodes reading one tensor share its DynamicQuantizeLinear.
+ *
+ * --dynamic-granularity=row quantizes x per row instead (one scale per
+ * vector along its last axis, the rows MatMul multiplies), symmetric int8
+ * with no zero point, from ONNX ops (quantize_rows): no ONNX op computes
+ * per-row parameters, and QuantizeLinear's 1-D scales cannot follow the
+ * rows of an N-D tensor.  Then acc = MatMulInteger(x_q, W_q) (s8 x s8) and
+ * y = Cast<float>(acc) * (s_row * W_scale), s_row of shape [..., M, 1].
  * The ops selected: MatMul and Gemm by default; --op-types,
  * --exclude-op-types and --exclude-nodes as for static quantization.
  * Needs no shapes; the opset is raised to 11 if lower (MatMulInteger 10,
@@ -151,12 +158,90 @@ static ir_node *add_node(oct_ctx *ctx, ir_graph *g, const ir_node *n, const char
     return node;
 }
 
+/* A float32 (or int64 when `i64`) constant of shape [] or [1] as an
+ * initializer named after n. */
+static ir_value *scalar(oct_ctx *ctx, ir_graph *g, const ir_node *n, const char *what,
+                        double v, bool i64)
+{
+    int64_t one = 1;
+    ir_tensor *t = ir_tensor_new(ctx, i64 ? IR_DT_INT64 : IR_DT_FLOAT, i64, &one);
+    if (!t)
+        return NULL;
+    if (i64)
+        *(int64_t *)t->data = (int64_t)v;
+    else
+        *(float *)t->data = (float)v;
+    return ir_graph_add_init(ctx, g, ir_sprintf(ctx, "%s_%s", n->name, what), t);
+}
+
+/* --dynamic-granularity=row: x quantized per row (one scale per vector
+ * along the last axis), symmetric int8, with ONNX ops computed in float32:
+ *   s  = max(ReduceMax(|x|, axis -1, keepdims), 2^-126) / 127
+ *   xq = Cast<int8>(Clip(Round(x / s), -127, 127))
+ * dq[0] = xq, dq[1] = s ([..., M, 1]), dq[2] = NULL (no zero point). */
+static oct_status quantize_rows(oct_ctx *ctx, ir_graph *g, ir_node *n, int64_t opset,
+                                ir_value **dq)
+{
+    static const char *const abs_n[] = {"row_abs"}, *const max_n[] = {"row_absmax"},
+                             *const safe_n[] = {"row_absmax_safe"}, *const s_n[] = {"row_scale"},
+                             *const div_n[] = {"row_div"}, *const rnd_n[] = {"row_round"},
+                             *const clip_n[] = {"row_clip"}, *const q_n[] = {"row_quantized"};
+    ir_value *a, *m, *safe, *s, *d, *r, *c, *q;
+    ir_value *axes = scalar(ctx, g, n, "row_axes", -1, true);
+    ir_value *tiny = scalar(ctx, g, n, "row_tiny", 0x1p-126, false);
+    ir_value *k127 = scalar(ctx, g, n, "row_127", 127, false);
+    ir_value *km127 = scalar(ctx, g, n, "row_minus_127", -127, false);
+    if (!axes || !tiny || !k127 || !km127 ||
+        !add_node(ctx, g, n, "Abs", &n->in[0], 1, 1, abs_n, NULL, &a))
+        return OCT_EINTERNAL;
+    /* ReduceMax takes its axes as an input from opset 18, before as an
+     * attribute */
+    ir_value *rm_in[2] = {a, axes};
+    ir_node *rm = add_node(ctx, g, n, "ReduceMax", rm_in, opset >= 18 ? 2 : 1, 1, max_n,
+                           NULL, &m);
+    ir_attr *kd = rm ? ir_node_add_attr(ctx, rm, "keepdims", IR_ATTR_INT) : NULL;
+    if (!kd)
+        return OCT_EINTERNAL;
+    kd->i = 1;
+    if (opset < 18) {
+        ir_attr *ax = ir_node_add_attr(ctx, rm, "axes", IR_ATTR_INTS);
+        int64_t *v = ir_alloc(ctx, sizeof *v);
+        if (!ax || !v)
+            return OCT_EINTERNAL;
+        *v = -1;
+        ax->ints = v;
+        ax->n = 1;
+    }
+    ir_value *mx_in[2] = {m, tiny}, *s_in[2] = {NULL, k127}, *d_in[2] = {n->in[0], NULL};
+    if (!add_node(ctx, g, n, "Max", mx_in, 2, 1, safe_n, NULL, &safe))
+        return OCT_EINTERNAL;
+    s_in[0] = safe;
+    if (!add_node(ctx, g, n, "Div", s_in, 2, 1, s_n, NULL, &s))
+        return OCT_EINTERNAL;
+    d_in[1] = s;
+    ir_value *c_in[3] = {NULL, km127, k127};
+    if (!add_node(ctx, g, n, "Div", d_in, 2, 1, div_n, NULL, &d) ||
+        !add_node(ctx, g, n, "Round", &d, 1, 1, rnd_n, NULL, &r))
+        return OCT_EINTERNAL;
+    c_in[0] = r;
+    ir_node *cast;
+    if (!add_node(ctx, g, n, "Clip", c_in, 3, 1, clip_n, NULL, &c) ||
+        !(cast = add_node(ctx, g, n, "Cast", &c, 1, 1, q_n, NULL, &q)))
+        return OCT_EINTERNAL;
+    ir_attr *to = ir_node_add_attr(ctx, cast, "to", IR_ATTR_INT);
+    if (!to)
+        return OCT_EINTERNAL;
+    to->i = IR_DT_INT8;
+    dq[0] = q, dq[1] = s, dq[2] = NULL;
+    return OCT_OK;
+}
+
 /* Replaces n, already removed from g's node list: appends the new nodes
  * (the caller moves them into place).  dq: the DynamicQuantizeLinear
  * outputs of n's input if an earlier site made them (dq[0] set), else
  * filled with the ones made here. */
 static oct_status rewrite_one(oct_ctx *ctx, ir_graph *g, ir_node *n, bool per_channel,
-                              ir_value **dq)
+                              bool rows, int64_t opset, ir_value **dq)
 {
     bool gemm = n->op == IR_OP_GEMM;
     bool trans = gemm && ir_attr_int(n, "transB", 0) != 0;
@@ -173,12 +258,15 @@ static oct_status rewrite_one(oct_ctx *ctx, ir_graph *g, ir_node *n, bool per_ch
     static const char *const scale_name[] = {"quant_scales_mul"};
     static const char *const mm_name[] = {"matmul"};
     static const char *const beta_name[] = {"beta_c"};
+    if (!dq[0] && rows && (st = quantize_rows(ctx, g, n, opset, dq)))
+        return st;
     bool have_q = dq[0] ||
                   add_node(ctx, g, n, "DynamicQuantizeLinear", &n->in[0], 1, 3, dq_names,
                            NULL, dq);
+    /* rows: symmetric, no zero point for x; the weight's are zeros */
     ir_value *mi_in[4] = {dq[0], wq, dq[2], wz};
-    ir_node *mi = have_q ? add_node(ctx, g, n, "MatMulInteger", mi_in, 4, 1, acc_name, NULL,
-                               &acc) : NULL;
+    ir_node *mi = have_q ? add_node(ctx, g, n, "MatMulInteger", mi_in, rows ? 2 : 4, 1,
+                                    acc_name, NULL, &acc) : NULL;
     ir_node *cast = mi ? add_node(ctx, g, n, "Cast", &acc, 1, 1, cast_name, NULL, &f) : NULL;
     ir_attr *to = cast ? ir_node_add_attr(ctx, cast, "to", IR_ATTR_INT) : NULL;
     if (!to)
@@ -284,7 +372,8 @@ oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
             if (sites[e].node->in[0] == sites[s].node->in[0])
                 memcpy(dq, &dqs[3 * e], 3 * sizeof *dq);
         sites[s].first = g->n_nodes;
-        if ((st = rewrite_one(ctx, g, sites[s].node, per_channel, dq)))
+        if ((st = rewrite_one(ctx, g, sites[s].node, per_channel, opts->dynamic_rows,
+                              ir_model_opset(m, ""), dq)))
             return st;
         sites[s].count = g->n_nodes - sites[s].first;
     }

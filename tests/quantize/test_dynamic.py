@@ -3,9 +3,11 @@ and BF16 models (src/passes/quant_upcast.c), and the entropy threshold
 against numpy.
 
 No shared data needed.
- - dynamic: a model with a MatMul on a 3-D input, and a MatMul -> Relu ->
-   Gemm (transB=1, bias, beta=0.5) chain, quantized per channel and per
-   tensor.  The int8 weights and scales equal a numpy implementation of
+ - dynamic: a model with two MatMuls on one 3-D input, and a MatMul -> Relu
+   -> Gemm (transB=1, bias, beta=0.5) chain, quantized with weights per
+   channel and per tensor, and with activations per row
+   (--dynamic-granularity=row; ONNX Runtime's y3 also equals numpy's
+   per-row rule).  The int8 weights and scales equal a numpy implementation of
    the rule in quant_dynamic.c's file comment; ONNX Runtime runs the
    written model and `octet run` (interpreter) and `octet run --jit`
    (compiled), and the library `octet compile` writes, give its outputs:
@@ -124,27 +126,37 @@ def ref_weight(w_kn, per_channel):
     return q, s
 
 
+def row_quantize(x):
+    """Per-row symmetric int8 codes and scales ([..., M, 1]) of the rule in
+    quant_dynamic.c's comment, float32 throughout."""
+    amax = np.maximum(np.abs(x).max(-1, keepdims=True), np.float32(2.0 ** -126))
+    s = (amax / np.float32(127)).astype(np.float32)
+    return np.clip(np.rint(x / s), -127, 127).astype(np.int8), s
+
+
 def test_dynamic(tmp):
     f32 = os.path.join(tmp, "f32.onnx")
     make_model(f32)
     feeds = {"x": rng.normal(0, 1, (4, 16)).astype(np.float32),
              "z": rng.laplace(0, 1, (2, 3, 16)).astype(np.float32)}
     fp = ort_run(f32, feeds)
-    for gran in ("per-channel", "per-tensor"):
+    for gran in ("per-channel", "per-tensor", "row"):
         out = os.path.join(tmp, f"dyn_{gran}.onnx")
-        r = octet("quantize", f32, "--activations=dynamic", f"--weights={gran}", "-o", out)
+        flags = ["--dynamic-granularity=row"] if gran == "row" else [f"--weights={gran}"]
+        r = octet("quantize", f32, "--activations=dynamic", *flags, "-o", out)
         check(r.returncode == 0, f"{gran}: quantize exits 0 ({r.stderr.strip()[-300:]})")
         if r.returncode:
             continue
         q = onnx.load(out)
         onnx.checker.check_model(q, full_check=True)
         ops = [n.op_type for n in q.graph.node]
-        check(ops.count("DynamicQuantizeLinear") == 3 and ops.count("MatMulInteger") == 4
-              and "MatMul" not in ops and "Gemm" not in ops,
-              f"{gran}: four MatMulInteger, three DynamicQuantizeLinear (mm3 and mm4 share "
+        n_dq = 0 if gran == "row" else 3
+        check(ops.count("DynamicQuantizeLinear") == n_dq and ops.count("MatMulInteger") == 4
+              and ops.count("ReduceMax") == 3 - n_dq and "MatMul" not in ops and "Gemm" not in ops,
+              f"{gran}: four MatMulInteger, three activation quantizations (mm3 and mm4 share "
               f"z's), no float MatMul/Gemm: {ops}")
         inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
-        pc = gran == "per-channel"
+        pc = gran != "per-tensor"
         for name, w_kn in (("W1", W1), ("W2", W2.T), ("W3", W3), ("W4", W4)):
             rq, rs = ref_weight(w_kn, pc)
             check(np.array_equal(inits.get(name + "_quantized"), rq)
@@ -152,6 +164,13 @@ def test_dynamic(tmp):
                   and not np.any(inits.get(name + "_zero_point")),
                   f"{gran}: {name} codes, scales, zero points equal the numpy rule")
         want = ort_run(out, feeds)
+        if gran == "row":   # the rule of quant_dynamic.c's comment, in numpy
+            xq, sx = row_quantize(feeds["z"])
+            ref = (xq.astype(np.int32) @ inits["W3_quantized"].astype(np.int32)).astype(np.float32) \
+                * (sx * inits["W3_scale"])
+            check(np.array_equal(ref, want["y3"]),
+                  f"row: ONNX Runtime's y3 equals numpy's per-row quantization exactly "
+                  f"(max diff {np.abs(ref - want['y3']).max():.3g})")
         for jit in (False, True):
             got = octet_run(out, feeds, tmp, jit)
             tag = f"{gran} {'compiled' if jit else 'interpreter'}"
