@@ -125,6 +125,11 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
             if (n->in[i] && tens[n->in[i]->id].last < hi)
                 tens[n->in[i]->id].last = hi;
     }
+    /* a value a subgraph reads (If, Loop, Scan: lower_control.c) lives to
+     * the end: its readers are not among the node inputs */
+    for (size_t v = 0; v < g->n_values; v++)
+        if ((g->values[v]->flags & IR_VAL_CAPTURED) && tens[v].first >= 0)
+            tens[v].last = n_nodes ? (int)n_nodes - 1 : 0;
     int *uses = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *uses);
     if (!uses)
         return OCT_EINTERNAL;
