@@ -95,6 +95,10 @@ oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*s
  * subgraph value has no static shape. */
 oct_status cg_plan_control(cg_module *cm);
 
+/* The diagnostic (OCT_EUNSUPPORTED) for output v of control node n that
+ * has no static shape, saying why (lower_control.c). */
+oct_status cg_control_shape_error(oct_ctx *ctx, const ir_node *n, const ir_value *v);
+
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
  * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}
  * and, with a batch, "dims": [its name], that name at axis 0 of the batched

@@ -46,6 +46,8 @@ oct_status cg_fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
     const ir_node *pn = v->producer;
     if (!ok && pn && (ir_op_info_of(pn->op)->flags & IR_OPF_DATA_LENGTH))
         return cg_data_length_error(ctx, pn, "compile");
+    if (!ok && pn && (pn->op == IR_OP_IF || pn->op == IR_OP_LOOP || pn->op == IR_OP_SCAN))
+        return cg_control_shape_error(ctx, pn, v);
     for (int i = 0; !ok && pn && i < pn->n_in; i++)
         if (ops_input_is_geometry(pn, i) && !pn->in[i]->init)
             return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, pn, 0, i,

@@ -565,3 +565,17 @@ oct_status cg_lower_control(cg_fn *f, const ir_node *n)
         return oct_node_error(f->ctx, OCT_EINTERNAL, n, "compile: not a control-flow op");
     }
 }
+
+oct_status cg_control_shape_error(oct_ctx *ctx, const ir_node *n, const ir_value *v)
+{
+    const char *why =
+        n->op == IR_OP_IF ? "its branches give it different (or unknown) shapes and the "
+                            "condition is known only at run time"
+        : n->op == IR_OP_LOOP ? "the trip count, which its length is, is decided at run time "
+                                "(a constant M and a body whose condition cannot turn false "
+                                "fix it)"
+                              : "the body or the scanned inputs have no static shape";
+    return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, n, 1, v->producer_out, v->name,
+                     "compile: '%s' has no static shape: %s; compiled code has one static "
+                     "shape per value (`octet run` without compiling runs it)", v->name, why);
+}

@@ -140,6 +140,22 @@ static oct_status type_from(oct_ctx *ctx, ir_value *v, const ir_value *o, int dr
     return OCT_OK;
 }
 
+/* v, a subgraph's read of an outer initializer: typed as it. */
+static oct_status type_of_init(oct_ctx *ctx, ir_value *v, const ir_tensor *t)
+{
+    ir_dim *dims = ir_alloc_array(ctx, (size_t)(t->rank ? t->rank : 1), sizeof *dims);
+    if (!dims)
+        return OCT_EINTERNAL;
+    for (int d = 0; d < t->rank; d++)
+        dims[d].value = t->dims[d];
+    v->has_type = true;
+    v->type.dtype = t->dtype;
+    v->type.has_elem_type = true;
+    v->type.rank = t->rank;
+    v->type.dims = dims;
+    return OCT_OK;
+}
+
 /* Types the inputs of a Loop or Scan body from the node's inputs. */
 static oct_status type_body_inputs(oct_ctx *ctx, const ir_node *n, ir_graph *b, int64_t opset)
 {
@@ -183,8 +199,12 @@ static oct_status infer_subgraphs(oct_ctx *ctx, const ir_scope *s, const ir_node
             continue;
         for (size_t v = 0; v < b->n_values && st == OCT_OK; v++) {
             ir_value *x = b->values[v];
-            if (!ir_value_defined_here(x) && x->name[0])
-                st = type_from(ctx, x, ir_scope_find(s, x->name), -1, true);
+            const ir_value *o = !ir_value_defined_here(x) && x->name[0]
+                                    ? ir_scope_find(s, x->name) : NULL;
+            if (o && o->init)
+                st = type_of_init(ctx, x, o->init);
+            else if (o)
+                st = type_from(ctx, x, o, -1, true);
         }
         if (st == OCT_OK && (n->op == IR_OP_LOOP || n->op == IR_OP_SCAN))
             st = type_body_inputs(ctx, n, b, opset);
