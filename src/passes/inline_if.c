@@ -128,7 +128,7 @@ oom:
     return false;
 }
 
-oct_status pass_inline_if(ir_graph *g, oct_ctx *ctx)
+static oct_status inline_ifs(ir_graph *g, oct_ctx *ctx)
 {
     oct_status st = OCT_OK;
     bool changed = true;
@@ -157,5 +157,14 @@ oct_status pass_inline_if(ir_graph *g, oct_ctx *ctx)
         if (st == OCT_OK)
             st = pass_fold(g, ctx);
     }
+    return st;
+}
+
+oct_status pass_inline_if(ir_model *m, oct_ctx *ctx)
+{
+    ir_model *saved = ctx->model; /* what ir_verify and the passes read */
+    ctx->model = m;
+    oct_status st = inline_ifs(m->graph, ctx);
+    ctx->model = saved;
     return st;
 }
