@@ -8,7 +8,9 @@
  * from the producing node to the last consuming node, inclusive, so a
  * node's output never shares bytes with its own inputs.  Values only a
  * fused run reads (fused) and FP8 weights a kernel widens itself
- * (absorbed, cg_plan_fp8_weights) get no memory.
+ * (absorbed, cg_plan_fp8_weights) get no memory.  A value a subgraph of
+ * an If/Loop/Scan reads (IR_VAL_CAPTURED) lives to the end of the graph;
+ * the subgraphs' own tensors are planned after this (cg_plan_control).
  *
  * Concat in place: when every dimension of a Concat's output before the
  * axis is 1, each input's bytes are one slice of the output.  An input

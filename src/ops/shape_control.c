@@ -4,8 +4,10 @@
  * and shape inference rely on: the subgraph attributes are present and
  * decoded, and the node's and the bodies' input and output counts agree
  * with the ONNX signatures.  The static rule takes types from the node's
- * inputs and the bodies' declared outputs; a shape a run decides (the trip
- * count of a Loop, branches that disagree) stays unknown.  The interpreter
+ * inputs and the bodies' outputs (declared, or inferred by the shape_infer
+ * pass, which infers inside subgraphs first); a shape a run decides (the
+ * trip count of a Loop whose body can stop early or whose M is not a
+ * constant, branches that disagree) stays unknown.  The interpreter
  * does not use this rule: it sizes outputs from what the bodies compute.
  */
 #include <string.h>

@@ -5,7 +5,10 @@
  * (initializers, folded constants), then writes the result into the output
  * values' ir_type.  Symbolic dims are kept where nothing better is known;
  * they become static when the graph inputs are bound first (from
- * --input-shape or from the tensors that will be fed).
+ * --input-shape or from the tensors that will be fed).  The subgraphs of
+ * If/Loop/Scan nodes are inferred before their node (whose rule reads the
+ * bodies' output types): values they read from outside take the outer
+ * types, Loop and Scan body inputs declared without a shape the node's.
  */
 #include <stdlib.h>
 #include <string.h>
