@@ -44,6 +44,8 @@ static bool can_inline(const ir_graph *g, const ir_graph *b)
         return false;
     for (size_t v = 0; v < b->n_values; v++) {
         const ir_value *x = b->values[v];
+        if (!x->name[0]) /* an omitted optional input or output */
+            continue;
         const ir_value *outer = ir_graph_find(g, x->name);
         if (ir_value_defined_here(x) ? outer != NULL
                                      : !outer || !ir_value_defined_here(outer))
