@@ -9,7 +9,9 @@ model.so`) against ONNX Runtime on models built with onnx.helper:
     the body and of the main graph (two levels out);
   - a Loop with a run-time trip count and a data-dependent condition and
     no scan output (its trip count needs no static bound);
-  - a Scan over both directions and non-zero axes, with a state.
+  - a Scan over both directions and non-zero axes, with a state;
+  - an If on a shape test whose branches differ in shape, with a nested one
+    (resolved at compile time: the condition folds once shapes are known).
 Then what compiled code cannot do, refused with exit 3 naming the node:
 an If whose branches give different shapes on a run-time condition, and a
 Loop whose scan output's length depends on a run-time condition."""
@@ -181,7 +183,37 @@ check("scan_both_directions", model(g, 16),
         "a": rng.standard_normal((2, 4)).astype(np.float32),
         "b": rng.standard_normal((4, 2)).astype(np.float32)}])
 
-# 5. Refused (exit 3, naming the node): branches of different shapes on a
+# 5. If on a shape test (silero-vad's pattern), resolved at compile time by
+#    pass_inline_if: is x's first dim 1?  then: Squeeze it (every dim of 1;
+#    ONNX Runtime checks the branch not taken too) and, in a nested
+#    If on the same kind of test, scale by w (outer initializer) or not;
+#    else: x as is.  The branches differ in shape, which only a condition
+#    known at compile time allows; a [1, 4] and a [2, 4] model both compile.
+for rows in (1, 2):
+    inner_t = h.make_graph([h.make_node("Mul", ["sq", "w"], ["m"])], "inner_t", [],
+                           [vi("m", F, None)])
+    inner_e = h.make_graph([h.make_node("Identity", ["sq"], ["m2"])], "inner_e", [],
+                           [vi("m2", F, None)])
+    then_g = h.make_graph([h.make_node("Squeeze", ["x"], ["sq"]),
+                           h.make_node("If", ["one"], ["tout"], then_branch=inner_t,
+                                       else_branch=inner_e)],
+                          "then", [], [vi("tout", F, None)])
+    else_g = h.make_graph([h.make_node("Identity", ["x"], ["eout"])], "else", [],
+                          [vi("eout", F, None)])
+    g = h.make_graph([h.make_node("Shape", ["x"], ["shp"]),
+                      const("zero", np.array(0, np.int64)),
+                      h.make_node("Gather", ["shp", "zero"], ["d0"]),
+                      const("one_i", np.array(1, np.int64)),
+                      h.make_node("Equal", ["d0", "one_i"], ["one"]),
+                      h.make_node("If", ["one"], ["y"], then_branch=then_g, else_branch=else_g),
+                      h.make_node("Relu", ["y"], ["z"])],
+                     "shape_if", [vi("x", F, [rows, 4])], [vi("z", F, None)],
+                     initializer=[numpy_helper.from_array(
+                         np.array([1.0, -2.0, 3.0, 0.5], np.float32), "w")])
+    check("if_shape_test_rows_%d" % rows, model(g, checked=False),
+          [{"x": rng.standard_normal((rows, 4)).astype(np.float32)}])
+
+# 6. Refused (exit 3, naming the node): branches of different shapes on a
 #    run-time condition; a scan output whose length a run-time condition
 #    decides.
 then_g = h.make_graph([h.make_node("Neg", ["x"], ["r"])], "then", [], [vi("r", F, [3])])
