@@ -341,8 +341,8 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
     X(scatterelements) X(topk)                                                \
-    /* recurrent layers (issue 19) */                                         \
-    X(rnn)                                                                    \
+    /* recurrent layers, control flow (issue 19) */                           \
+    X(rnn) X(control)                                                         \
     /* index, detection and signal ops (issue 19) */                          \
     X(einsum) X(dft) X(stft) \
     /* opset-23 transformer ops */                                            \
