@@ -24,7 +24,9 @@
  * table ops (Sigmoid, LeakyRelu) dequantize, apply and quantize exactly
  * as their tables are built, up to the float function's last bit.
  *
- * Refused (OCT_EUNSUPPORTED, naming the node): scales that are not
+ * Refused (OCT_EUNSUPPORTED, naming the node): an integer contrib op
+ * Octet does not know (DynamicQuantizeMatMul, QLinearWhere, ...); scales
+ * that are not
  * constants where a product must be formed (the bias), QGemm with alpha
  * other than 1, per-axis scales below opset 13, a QLinearSoftmax whose
  * opset attribute picks the other Softmax axis rule than the model's.
@@ -340,6 +342,16 @@ static bool is_qop(ir_op op)
     }
 }
 
+/* An integer op of ONNX Runtime's QOperator format that Octet does not
+ * know (DynamicQuantizeMatMul, QLinearReduceMean, QLinearWhere, ...): the
+ * pass must not leave one behind silently. */
+static bool unknown_qop(const ir_node *n)
+{
+    return n->op == IR_OP_UNKNOWN && n->op_type &&
+           (!strncmp(n->op_type, "QLinear", 7) || !strncmp(n->op_type, "DynamicQuantize", 15) ||
+            !strcmp(n->op_type, "QAttention") || !strcmp(n->op_type, "QEmbedLayerNormalization"));
+}
+
 oct_status pass_qop_to_qdq(ir_graph *g, oct_ctx *ctx)
 {
     int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
@@ -353,6 +365,10 @@ oct_status pass_qop_to_qdq(ir_graph *g, oct_ctx *ctx)
     oct_status st = OCT_OK;
     for (size_t i = 0; st == OCT_OK && i < n; i++) {
         ir_node *node = snapshot[i];
+        if (unknown_qop(node))
+            return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "qop_to_qdq: unsupported "
+                                  "QOperator op '%s' (domain '%s')", node->op_type,
+                                  node->domain ? node->domain : "");
         if (!is_qop(node->op) || node->n_out < 1 || !node->out[0])
             continue;
         rewriter r = {ctx, g, node, opset};
