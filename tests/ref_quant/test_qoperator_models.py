@@ -253,12 +253,19 @@ def check_model(shared, inputs, name, tmp):
 
 
 def main():
-    shared = need("models", "data/imagenet-photos/calib_f32.npy", "data/mnist/calib_1000_f32.npy",
-                  *[f"models/{m}/model.onnx" for m in MODELS])
+    """The models named on the command line (ctest runs one per test), or
+    all of them."""
+    names = sys.argv[1:] or MODELS
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        print(f"unknown model {unknown[0]}: one of {', '.join(MODELS)}")
+        return 2
+    shared = need("data/imagenet-photos/calib_f32.npy", "data/mnist/calib_1000_f32.npy",
+                  *[f"models/{m}/model.onnx" for m in names])
     inputs = Inputs(shared)
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name in MODELS:
+        for name in names:
             try:
                 bad += not check_model(shared, inputs, name, tmp)
             except RuntimeError as e:
