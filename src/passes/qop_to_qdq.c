@@ -9,6 +9,8 @@
  *   QLinearMatMul        -> DQ(a), DQ(b) -> MatMul -> Q
  *   QGemm                -> DQ(A), DQ(B), DQ(C) -> Gemm [-> Q]
  *   MatMulIntegerToFloat -> DQ(A), DQ(B) -> MatMul [-> Add(bias)]
+ *   DynamicQuantizeMatMul (not an op Octet runs: it is only rewritten)
+ *                        -> DQ(DynamicQuantizeLinear(A)), DQ(B) -> MatMul [-> Add(bias)]
  *   QLinearAdd / QLinearMul -> DQ(A), DQ(B) -> Add / Mul -> Q
  *   QLinearConcat        -> DQ(x_i)... -> Concat -> Q
  *   QLinearAveragePool / QLinearGlobalAveragePool -> DQ -> the pool -> Q
@@ -25,7 +27,7 @@
  * as their tables are built, up to the float function's last bit.
  *
  * Refused (OCT_EUNSUPPORTED, naming the node): an integer contrib op
- * Octet does not know (DynamicQuantizeMatMul, QLinearWhere, ...); scales
+ * Octet does not know (QLinearWhere, QLinearReduceMean, ...); scales
  * that are not
  * constants where a product must be formed (the bias), QGemm with alpha
  * other than 1, per-axis scales below opset 13, a QLinearSoftmax whose
@@ -241,17 +243,13 @@ static oct_status qgemm(const rewriter *r, const ir_node *n, ir_value *y)
                         : float_op(r, "Gemm", in, in[2] ? 3 : 2, NULL, y, slot(n, 7), slot(n, 8));
 }
 
-/* MatMulIntegerToFloat: A, B, a_scale, b_scale, a_zp?, b_zp?, bias? */
-static oct_status mm_to_float(const rewriter *r, const ir_node *n, ir_value *y)
+/* MatMul of the two dequantized operands, plus a float bias when given,
+ * writing y. */
+static oct_status matmul_bias(const rewriter *r, ir_value *const *in, ir_value *bias, ir_value *y)
 {
-    oct_status st = OCT_OK;
-    ir_value *in[2];
-    in[0] = dq(r, slot(n, 0), slot(n, 2), slot(n, 4), 1, &st);
-    in[1] = slot(n, 1) ? dq(r, n->in[1], slot(n, 3), slot(n, 5), col_axis(n->in[1]), &st) : NULL;
-    if (st != OCT_OK)
-        return st;
-    if (!slot(n, 6))
+    if (!bias)
         return float_op(r, "MatMul", in, 2, NULL, y, NULL, NULL);
+    oct_status st;
     ir_value *mm = fresh(r->ctx, r->g, ir_sprintf(r->ctx, "%s_nobias", y->name));
     if (!mm || (st = float_op(r, "MatMul", in, 2, NULL, mm, NULL, NULL)) != OCT_OK)
         return mm ? st : OCT_EINTERNAL;
@@ -259,9 +257,47 @@ static oct_status mm_to_float(const rewriter *r, const ir_node *n, ir_value *y)
     if (!a)
         return OCT_EINTERNAL;
     a->in[0] = mm;
-    a->in[1] = n->in[6];
+    a->in[1] = bias;
     ir_node_set_output(a, 0, y);
     return OCT_OK;
+}
+
+/* MatMulIntegerToFloat: A, B, a_scale, b_scale, a_zp?, b_zp?, bias? */
+static oct_status mm_to_float(const rewriter *r, const ir_node *n, ir_value *y)
+{
+    oct_status st = OCT_OK;
+    ir_value *in[2];
+    in[0] = dq(r, slot(n, 0), slot(n, 2), slot(n, 4), 1, &st);
+    in[1] = slot(n, 1) ? dq(r, n->in[1], slot(n, 3), slot(n, 5), col_axis(n->in[1]), &st) : NULL;
+    return st != OCT_OK ? st : matmul_bias(r, in, slot(n, 6), y);
+}
+
+/* DynamicQuantizeMatMul (what quantize_dynamic writes): A (float), B,
+ * b_scale, b_zp?, bias?: A goes through DynamicQuantizeLinear (uint8, its
+ * scale and zero point computed at run time, as ONNX Runtime quantizes
+ * it) and a DQ of its three outputs. */
+static oct_status dyn_qmatmul(const rewriter *r, const ir_node *n, ir_value *y)
+{
+    ir_value *a = slot(n, 0);
+    if (!a || !slot(n, 1) || !slot(n, 2))
+        return oct_node_error(r->ctx, OCT_EINPUT, n, "qop_to_qdq: DynamicQuantizeMatMul needs "
+                              "A, B and b_scale");
+    ir_node *d = ir_graph_add_node(r->ctx, r->g, "DynamicQuantizeLinear", "",
+                                   ir_sprintf(r->ctx, "%s_quantize_a", n->name ? n->name : "qop"),
+                                   1, 3);
+    static const char *const what[3] = {"quantized", "scale", "zero_point"};
+    ir_value *out[3];
+    for (int i = 0; i < 3; i++)
+        if (!d || !(out[i] = fresh(r->ctx, r->g, ir_sprintf(r->ctx, "%s_%s", a->name, what[i]))))
+            return OCT_EINTERNAL;
+    d->in[0] = a;
+    for (int i = 0; i < 3; i++)
+        ir_node_set_output(d, i, out[i]);
+    oct_status st = OCT_OK;
+    ir_value *in[2];
+    in[0] = dq(r, out[0], out[1], out[2], 1, &st);
+    in[1] = dq(r, n->in[1], n->in[2], slot(n, 3), col_axis(n->in[1]), &st);
+    return st != OCT_OK ? st : matmul_bias(r, in, slot(n, 4), y);
 }
 
 static oct_status qbinary(const rewriter *r, const ir_node *n, ir_value *y)
@@ -343,7 +379,7 @@ static bool is_qop(ir_op op)
 }
 
 /* An integer op of ONNX Runtime's QOperator format that Octet does not
- * know (DynamicQuantizeMatMul, QLinearReduceMean, QLinearWhere, ...): the
+ * know (QLinearReduceMean, QLinearWhere, ...): the
  * pass must not leave one behind silently. */
 static bool unknown_qop(const ir_node *n)
 {
@@ -365,6 +401,15 @@ oct_status pass_qop_to_qdq(ir_graph *g, oct_ctx *ctx)
     oct_status st = OCT_OK;
     for (size_t i = 0; st == OCT_OK && i < n; i++) {
         ir_node *node = snapshot[i];
+        if (node->op == IR_OP_UNKNOWN && node->op_type &&
+            !strcmp(node->op_type, "DynamicQuantizeMatMul") && node->n_out == 1 && node->out[0]) {
+            rewriter r = {ctx, g, node, opset};
+            ir_value *y = node->out[0];
+            ir_graph_remove_node(g, node);
+            st = dyn_qmatmul(&r, node, y);
+            changed = true;
+            continue;
+        }
         if (unknown_qop(node))
             return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "qop_to_qdq: unsupported "
                                   "QOperator op '%s' (domain '%s')", node->op_type,
