@@ -339,6 +339,7 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)   \
     X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger) \
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
+    X(qlinearlut) X(qlinearsoftmax)                                           \
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
     X(scatterelements) X(topk)                                                \
     /* recurrent layers, control flow (issue 19) */                           \
