@@ -18,8 +18,8 @@ the original, and its layer error is at most round to nearest's.
 Bad uses (gptq without --calib, --act-order without gptq, rtn with
 --calib) exit 1.
 Mode `stories` (../shared, skipped without it): stories260k, INT4 blocks of
-32: GPTQ's perplexity on the first evaluation windows is below round to
-nearest's.
+32: GPTQ's and AWQ's perplexities on the first evaluation windows are below
+round to nearest's.
 """
 import os
 import subprocess
@@ -228,7 +228,7 @@ def synthetic():
             y = sess.run(None, {"x": X[0]})[0]
             check(np.allclose(y, np.maximum(X[0] @ w1q, 0) @ w2q, rtol=1e-4, atol=1e-4),
                   f"{what}: ONNX Runtime runs the written model")
-        awq_synthetic(tmp, path, xp, X, W1)
+        awq_synthetic(tmp)
         # bad uses: usage errors, nothing written
         for args, what in (
                 (["--weights-only", "--algo=gptq"], "gptq without --calib"),
@@ -242,19 +242,85 @@ def synthetic():
                   f"(got {r.returncode}: {r.stderr.strip()[:120]})")
 
 
-def awq_synthetic(tmp, path, xp, X, W1):
-    """AWQ on the synthetic model: no op folds the first layer's scales (its
-    input is the graph input) and the Gemm's input comes through a Relu (no
-    exact fold), so both keep their float weights before rounding: the
-    result is round to nearest with the clip search.  (The folds are tested
-    on stories260k, which has them.)"""
-    out = os.path.join(tmp, "awq.onnx")
-    r = octet("quantize", path, "--weights-only", "--weight-format", "int4", "--block-size", 32,
-              "--algo=awq", "--calib", xp, "-o", out, "--progress=none")
-    if "not yet" in r.stderr:
-        print("SKIP awq: not built")
+def awq_synthetic(tmp, *_):
+    """AWQ on a SwiGLU block: a = x * gamma; y = (silu(a Wg) * (a Wu)) Wd.
+    gamma folds the scales of {Wg, Wu}; Wu's columns fold those of Wd."""
+    rng = np.random.default_rng(11)
+    K, F, N = 48, 40, 32
+    gamma = (1 + 0.1 * rng.standard_normal(K)).astype(np.float32)
+    Wg, Wu = [(rng.standard_normal((K, F)) * 0.2).astype(np.float32) for _ in range(2)]
+    Wd = (rng.standard_normal((F, N)) * 0.2).astype(np.float32)
+    inits = {"gamma": gamma, "wg": Wg, "wu": Wu, "wd": Wd}
+
+    def model(path, v):
+        g = helper.make_graph(
+            [helper.make_node("Mul", ["x", "gamma"], ["a"], name="norm_gain"),
+             helper.make_node("MatMul", ["a", "wg"], ["g"], name="gate"),
+             helper.make_node("MatMul", ["a", "wu"], ["u"], name="up"),
+             helper.make_node("Sigmoid", ["g"], ["sg"], name="sig"),
+             helper.make_node("Mul", ["g", "sg"], ["silu"], name="silu"),
+             helper.make_node("Mul", ["silu", "u"], ["h"], name="swiglu"),
+             helper.make_node("MatMul", ["h", "wd"], ["y"], name="down")],
+            "swiglu", [helper.make_tensor_value_info("x", T.FLOAT, [32, K])],
+            [helper.make_tensor_value_info("y", T.FLOAT, [32, N])],
+            [numpy_helper.from_array(t, k) for k, t in v.items()])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10), path)
+
+    src = os.path.join(tmp, "swiglu.onnx")
+    model(src, inits)
+    X = rng.standard_normal((10, 32, K)).astype(np.float32)
+    X[:, :, [2, 30]] *= 10  # salient channels
+    xp = os.path.join(tmp, "swiglu_calib.npy")
+    np.save(xp, X)
+    out, rtn = os.path.join(tmp, "awq.onnx"), os.path.join(tmp, "rtn.onnx")
+    common = ["--weights-only", "--weight-format", "int4", "--block-size", 16, "--progress=none"]
+    r = octet("quantize", src, *common, "--algo=awq", "--calib", xp, "-o", out)
+    check(r.returncode == 0, f"awq int4 blocks of 16: exits 0 ({r.stderr.strip()[-200:]})")
+    r2 = octet("quantize", src, *common, "--clip-search", "-o", rtn)
+    if r.returncode or r2.returncode:
         return
-    check(r.returncode == 0, f"awq int4 blocks of 32: exits 0 ({r.stderr.strip()[-200:]})")
+    d = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer}
+    # the scales Octet chose, read back from the folds
+    s1 = gamma / d["gamma"]
+    ratio = Wu / dequant(out, "wu", False)[0]  # (s1 W) / s2 of Wu, quantized: s from Wd
+    wd_q = dequant(out, "wd", False)[0]
+    # s2: the factor of Wd's rows, estimated from the quantized rows
+    s2 = np.array([np.dot(wd_q[k], Wd[k]) / np.dot(Wd[k], Wd[k]) for k in range(F)], np.float32)
+    check(np.all(s1 > 0) and not np.allclose(s1, 1, atol=1e-3),
+          "awq: gamma was divided by positive per-channel scales (not all 1)")
+    # the folded float model: gamma / s1, s1 Wg, s1 Wu / s2, s2 Wd (s2 read
+    # back by least squares from Octet's Wd: any s2 > 0 keeps the function)
+    folded = {"gamma": d["gamma"], "wg": (s1[:, None] * Wg).astype(np.float32),
+              "wu": (s1[:, None] * Wu / s2[None, :]).astype(np.float32),
+              "wd": (s2[:, None] * Wd).astype(np.float32)}
+    check(np.all(s2 > 0), "awq: Wd's rows were multiplied by positive scales")
+    # Octet's quantized weights are those folded weights rounded: 4-bit
+    # noise against them, far more against the unfolded ones
+    for name in ("wg", "wu"):
+        wq = dequant(out, name, False)[0]
+        e_f = np.linalg.norm(wq - folded[name]) / np.linalg.norm(folded[name])
+        e_o = np.linalg.norm(wq - inits[name]) / np.linalg.norm(inits[name])
+        check(e_f < 0.15 and e_f < 0.5 * e_o, f"awq: {name} in the model is the folded weight "
+              f"rounded (relative error {e_f:.3f}; {e_o:.3f} against the unfolded weight)")
+    ya = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    a0 = X[0].astype(np.float64) * folded["gamma"]
+    g0, u0 = a0 @ folded["wg"], a0 @ folded["wu"]
+    yf = (g0 / (1 + np.exp(-g0)) * u0) @ folded["wd"]
+    check(np.allclose(ya, yf, rtol=1e-3, atol=1e-4), "awq: the folded float model (Octet's gain, "
+          f"the folded weights) computes the original's outputs (max diff {np.abs(ya - yf).max():.2e})")
+    del ratio
+
+    A = (X.reshape(-1, K) * gamma).astype(np.float64)
+    # the gate layer: AWQ's model computes (A / s1) (s1 Wg)_q (the up
+    # layer's output also carries Wd's fold, 1 / s2, known only roughly here)
+    e_awq = np.sum((A @ Wg - (A / s1) @ dequant(out, "wg", False)[0]) ** 2)
+    e_rtn = np.sum((A @ Wg - A @ dequant(rtn, "wg", False)[0]) ** 2)
+    check(e_awq <= e_rtn, f"awq: gate output error on the calibration data {e_awq:.4f} <= round "
+          f"to nearest's (with clip search) {e_rtn:.4f}")
+    yq = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    yr = ort.InferenceSession(rtn, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    check(np.sum((yq - ya) ** 2) <= np.sum((yr - ya) ** 2),
+          "awq: block output error <= round to nearest's (with clip search)")
 
 
 def stories():
@@ -270,7 +336,7 @@ def stories():
         cp = os.path.join(tmp, "calib.npy")
         np.save(cp, t[:16 * 128].reshape(16, 1, 128))
         ppl = {}
-        for algo in ("rtn", "gptq"):
+        for algo in ("rtn", "gptq", "awq"):
             out = os.path.join(tmp, f"{algo}.onnx")
             args = ["--calib", cp] if algo != "rtn" else []
             r = octet("quantize", model, "--weights-only", "--weight-format", "int4",
@@ -284,9 +350,12 @@ def stories():
             if r.returncode == 0:
                 import json
                 ppl[algo] = json.load(open(rep))["perplexity"]
-        if len(ppl) == 2:
+        if len(ppl) >= 2:
             check(ppl["gptq"] < ppl["rtn"], f"stories260k int4 blocks of 32: GPTQ perplexity "
                   f"{ppl['gptq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
+        if len(ppl) == 3:
+            check(ppl["awq"] < ppl["rtn"], f"stories260k int4 blocks of 32: AWQ perplexity "
+                  f"{ppl['awq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
 
 
 {"synthetic": synthetic, "stories": stories}[sys.argv[1]]()
