@@ -31,6 +31,11 @@
  * (f = (100 - i) / 100 in double) and each slice keeps the f with the
  * smallest squared error sum((double)(f32((q - zp) * s)) - w)^2, summed in
  * element order; ties keep the larger f.
+ *
+ * --algo=gptq and --algo=awq (quant_gptq.c, quant_awq.c) hook in once the
+ * weights are chosen: AWQ rescales the float weights (then the clip search
+ * runs on them), GPTQ hands each of its weights codes, scales and zero
+ * points (quant_wo_fixed) that replace the rounding here.
  */
 #include <math.h>
 #include <regex.h>
@@ -335,6 +340,9 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     oct_status st = quant_weight_only_check(opts, ctx);
     if (st)
         return st;
+    if (opts->wo_algo != QWO_RTN && (!data || !data->n))
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: gptq and awq need calibration "
+                         "samples");
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
     wo_grid grid = {f, opts->wo_symmetric < 0 ? f->symmetric : opts->wo_symmetric == 1,
                     (double)f->qmin, (double)f->qmax};
