@@ -370,45 +370,39 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
 {
     ir_tensor *t = e->node->in[e->input]->init;
     int64_t K = L->K, N = L->N, bs = e->bs, nblk = bs ? (K + bs - 1) / bs : 1;
-    size_t kk = (size_t)(K * K), kn = (size_t)(K * N);
-    size_t bytes = (3 * kk + kn + (size_t)(GPTQ_BLOCK > K ? GPTQ_BLOCK : K) * (size_t)N) *
-                   sizeof(double) + (size_t)K * sizeof(int64_t) + kn * sizeof(int32_t) +
-                   (size_t)K * sizeof(float);
+    /* doubles: u K x K; hp the permuted Hessian, then the weights in
+     * processing order (max(K x K, K x N)); w K x N; err one lazy batch of
+     * errors (max(128, K) x N, also K diagonal values) */
+    size_t kk = (size_t)(K * K), kn = (size_t)(K * N), ns = (size_t)(nblk * N);
+    size_t nerr = (size_t)(GPTQ_BLOCK > K ? GPTQ_BLOCK : K) * (size_t)N;
+    size_t bytes = (kk + (kk > kn ? kk : kn) + kn + nerr) * sizeof(double) +
+                   (size_t)K * sizeof(int64_t) + kn * sizeof(int32_t) + (size_t)K * sizeof(float);
     char *buf = oct_malloc(ctx, bytes);
     quant_wo_fixed *fx = ir_alloc(ctx, sizeof *fx);
-    size_t ns = (size_t)(nblk * N);
     if (fx) {
         fx->codes = ir_alloc_array(ctx, kn, sizeof *fx->codes);
         fx->scales = ir_alloc_array(ctx, ns, sizeof *fx->scales);
         fx->zps = ir_alloc_array(ctx, ns, sizeof *fx->zps);
     }
     L->orig = oct_malloc(ctx, kn * sizeof(float));
-    if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig) {
+    gptq_job j = {g, opts->wo_clip_search, opts->wo_act_order, K, N, bs, nblk,
+                  ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
+                  NULL};
+    if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig || !j.scales ||
+        !j.zps) {
         oct_free(ctx, buf, bytes);
         return OCT_EINTERNAL;
     }
-    double *u = (double *)buf, *hp = u + kk, *w = hp + kk + kk, *err = w + kn;
-    int64_t *perm = (int64_t *)(err + (GPTQ_BLOCK > K ? GPTQ_BLOCK : K) * N);
+    double *u = (double *)buf, *hp = u + kk, *w = hp + (kk > kn ? kk : kn), *err = w + kn;
+    int64_t *perm = (int64_t *)(err + nerr);
     int32_t *codes = (int32_t *)(perm + K);
+    j.col = (float *)(codes + kn);
     float *wf = t->data;
     memcpy(L->orig, wf, kn * sizeof(float));
     for (int64_t k = 0; k < K; k++)
         for (int64_t n = 0; n < N; n++)
             w[k * N + n] = wf[k * L->sk + n * L->sn];
-    /* hp holds 2 K x K: the permuted Hessian, then the weights in
-     * processing order (K x N fits when N <= 2K; else the bigger buffer) */
-    gptq_job j = {g, opts->wo_clip_search, opts->wo_act_order, K, N, bs, nblk,
-                  ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
-                  (float *)(codes + kn)};
-    double *hbig = N > 2 * K ? oct_malloc(ctx, (kn > kk ? kn : kk) * sizeof(double)) : NULL;
-    bool ok = j.scales && j.zps && (N <= 2 * K || hbig) &&
-              gptq_matrix(&j, h, w, codes, u, hbig ? hbig : hp, err, perm);
-    if (hbig)
-        oct_free(ctx, hbig, (kn > kk ? kn : kk) * sizeof(double));
-    if (!j.scales || !j.zps || (N > 2 * K && !hbig)) {
-        oct_free(ctx, buf, bytes);
-        return OCT_EINTERNAL;
-    }
+    bool ok = gptq_matrix(&j, h, w, codes, u, hp, err, perm);
     if (ok) {
         for (int64_t k = 0; k < K; k++) {
             int64_t b = bs ? k / bs : 0;
