@@ -146,7 +146,7 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         int run_lo = cm->span[k][0], run_hi = cm->span[k][1];
         if (run_hi > run_lo && (int)k < run_hi)
             continue;
-        /* a DequantizeLinear of FP8 weights its reader's kernel widens */
+        /* a DequantizeLinear of FP8 or INT4 weights its reader's kernel widens */
         if (n->op == IR_OP_DEQUANTIZELINEAR && n->n_out > 0 && n->out[0] &&
             cm->tens[n->out[0]->id].absorbed)
             continue;
@@ -505,6 +505,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     }
     if (st == OCT_OK)
         st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
+    if (st == OCT_OK)
+        st = cg_plan_wo_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
     if (st == OCT_OK && opts->kv_inplace)
