@@ -340,7 +340,6 @@ static octk_sgemm wg_chunk_gemm(const octk_wogemm *p, int64_t c0, float *b, void
     g.a = p->a;
     g.y = p->y + c0;
     g.b = b;
-    g.ldb = OCTK_WO_CHUNK;
     g.work = work;
     return g;
 }
@@ -350,20 +349,37 @@ static int64_t wg_buf_bytes(const octk_wogemm *p)
     return wg_round64(p->K * OCTK_WO_CHUNK * (int64_t)sizeof(float));
 }
 
+/* The chunk in the float GEMM's own packed layout (octk_sgemm_pack_b). */
+static int64_t wg_packed_bytes(const octk_wogemm *p)
+{
+    return wg_round64((int64_t)octk_sgemm_packed_b_size(p->K, OCTK_WO_CHUNK));
+}
+
+/* A slot: the widened chunk, the packed chunk, the GEMM's workspace. */
 static int64_t wg_slot_bytes(const octk_wogemm *p)
 {
     octk_sgemm g = wg_chunk_gemm(p, 0, NULL, NULL);
-    return wg_buf_bytes(p) + wg_round64((int64_t)octk_sgemm_work_size(&g));
+    return wg_buf_bytes(p) + wg_packed_bytes(p) + wg_round64((int64_t)octk_sgemm_work_size(&g));
+}
+
+/* d[c] = (float)(code - z[c]) * s[c] for the 16 codes of one k. */
+static inline void wg_widen_row(float *restrict d, const uint8_t *restrict row, int shift,
+                                const float *restrict z, const float *restrict s)
+{
+    for (int c = 0; c < WG_NR; c++)
+        d[c] = ((float)((row[c] >> shift) & 15u) - z[c]) * s[c];
 }
 
 /* buf[k][c] = (float)(q - z) * s for the chunk's columns (0 past N). */
-static void wg_widen_chunk(const octk_wogemm *p, int64_t c0, float *buf)
+static void wg_widen_chunk(const octk_wogemm *p, int64_t c0, float *restrict buf)
 {
-    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs);
+    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
     const int64_t pbytes = wg_panel_bytes(K, bs, p->has_zp);
+    const int has_zp = p->has_zp;
+    const float zero = (float)p->zero;
     for (int pc = 0; pc < OCTK_WO_CHUNK / WG_NR; pc++) {
         int64_t pn = c0 / WG_NR + pc;
-        if (pn * WG_NR >= p->N) {
+        if (pn * WG_NR >= N) {
             for (int64_t k = 0; k < K; k++)
                 memset(buf + k * OCTK_WO_CHUNK + pc * WG_NR, 0, WG_NR * sizeof(float));
             continue;
@@ -375,15 +391,11 @@ static void wg_widen_chunk(const octk_wogemm *p, int64_t c0, float *buf)
             memcpy(s, src, sizeof s);
             src += 4 * WG_NR;
             for (int c = 0; c < WG_NR; c++)
-                z[c] = p->has_zp ? (float)src[c] : (float)p->zero;
-            src += p->has_zp ? WG_NR : 0;
-            for (int64_t k = 0; k < len; k++) {
-                const uint8_t *row = src + (k / 2) * WG_NR;
-                float *d = buf + (k0 + k) * OCTK_WO_CHUNK + pc * WG_NR;
-                int shift = (int)(k & 1) * 4;
-                for (int c = 0; c < WG_NR; c++)
-                    d[c] = ((float)((row[c] >> shift) & 15u) - z[c]) * s[c];
-            }
+                z[c] = has_zp ? (float)src[c] : zero;
+            src += has_zp ? WG_NR : 0;
+            float *d = buf + k0 * OCTK_WO_CHUNK + pc * WG_NR;
+            for (int64_t k = 0; k < len; k++)
+                wg_widen_row(d + k * OCTK_WO_CHUNK, src + (k / 2) * WG_NR, (int)(k & 1) * 4, z, s);
             src += wg_div_up(len, 2) * WG_NR;
         }
     }
@@ -395,9 +407,12 @@ static void wg_widen_task(const octk_wogemm *p, int64_t t)
     int64_t n = wg_chunks(p), T = wg_slots(p);
     uint8_t *slot = (uint8_t *)p->work + t * wg_slot_bytes(p);
     float *buf = (float *)slot;
+    float *packed = (float *)(slot + wg_buf_bytes(p));
     for (int64_t c = t * n / T; c < (t + 1) * n / T; c++) {
         wg_widen_chunk(p, c * OCTK_WO_CHUNK, buf);
-        octk_sgemm g = wg_chunk_gemm(p, c * OCTK_WO_CHUNK, buf, slot + wg_buf_bytes(p));
+        octk_sgemm g = wg_chunk_gemm(p, c * OCTK_WO_CHUNK, packed,
+                                     slot + wg_buf_bytes(p) + wg_packed_bytes(p));
+        octk_sgemm_pack_b(packed, buf, 1.0f, p->K, g.N, OCTK_WO_CHUNK, 1);
         for (int phase = 0; phase < OCTK_PHASES; phase++)
             octk_sgemm_run(&g, phase, 0, octk_sgemm_tasks(&g, phase));
     }
