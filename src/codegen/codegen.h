@@ -378,6 +378,14 @@ bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
 oct_status cg_plan_fp8_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
                                const int (*span)[2], cg_tensor *tens);
 
+/* Float MatMul whose weight is a blocked INT4/UINT4 DequantizeLinear of
+ * constants on the weight-only kernel (lower_wogemm.c, octk_wogemm): the
+ * plan marks such weights absorbed (before cg_plan_memory, like the FP8
+ * ones); cg_try_wogemm takes exactly the marked ones. */
+oct_status cg_plan_wo_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
+                              const int (*span)[2], cg_tensor *tens);
+bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st);
+
 /* The diagnostic (OCT_EUNSUPPORTED) for a node whose op has
  * IR_OPF_DATA_LENGTH: its output length depends on the input values, and
  * compiled code has static shapes.  `who` prefixes the message ("compile",

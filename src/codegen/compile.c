@@ -142,7 +142,7 @@ oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*s
     int run_lo = span ? span[k][0] : (int)k, run_hi = span ? span[k][1] : (int)k;
     if (run_hi > run_lo && (int)k < run_hi)
         return OCT_OK;
-    /* a DequantizeLinear of FP8 weights its reader's kernel widens */
+    /* a DequantizeLinear of FP8 or INT4 weights its reader's kernel widens */
     if (n->op == IR_OP_DEQUANTIZELINEAR && n->n_out > 0 && n->out[0] &&
         f->tens[n->out[0]->id].absorbed)
         return OCT_OK;
@@ -532,6 +532,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     }
     if (st == OCT_OK)
         st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
+    if (st == OCT_OK)
+        st = cg_plan_wo_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
     if (st == OCT_OK)

@@ -262,6 +262,44 @@ size_t octk_sgemm_work_size(const octk_sgemm *p);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
 
+/* ---- weight-only INT4 MatMul (wogemm.c) ---------------------------------
+ * y[m][n] = sum_k a[m][k] * w(k, n) with the constant weight given as
+ * 4-bit codes q (0..15) in blocks of bs rows along K (the last block may be
+ * short), one float scale and one zero point per block and column:
+ *   w(k, n) = (float)(q - z) * s,  z = zp[k/bs][n] or `zero` (8 for signed
+ *   INT4 stored as q + 8, 0 for UINT4 without zero points),
+ * the bits of DequantizeLinear(block_size) (src/ref/quant.c).
+ * Packed by octk_wogemm_pack_b in panels of OCTK_WO_NR columns, each panel
+ * a run of its K blocks: { float s[16]; uint8 z[16] if has_zp; bytes
+ * [ceil(len/2)][16] with q(2i) in the low and q(2i+1) in the high nibble },
+ * so a GEMV streams every byte once, in order.
+ * M <= OCTK_WO_GEMV_ROWS: phase 0 sums a over each block (asum), phase 1
+ * unpacks the nibbles in registers and keeps one FMA chain per nibble half,
+ * panel and row: y = sum_blocks s * sum_k a*q - (z*s) * asum (float
+ * reassociation, within the float tolerance of the reference).  Larger M:
+ * phase 1 widens 32-column chunks into a cache-sized float buffer per task
+ * (exactly the DequantizeLinear values) and runs octk_sgemm on it. */
+enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 32, OCTK_WO_SLOTS = 8 };
+typedef struct octk_wogemm {
+    int64_t M, N, K, bs;
+    int64_t lda, ldy;
+    int32_t has_zp, zero;
+    const float *a;        /* [M][K] */
+    float *y;              /* [M][N] */
+    const uint8_t *b;      /* packed by octk_wogemm_pack_b */
+    void *work;
+} octk_wogemm;
+
+size_t octk_wogemm_packed_b_size(int64_t K, int64_t N, int64_t bs, int has_zp);
+/* q[k*N + n] codes 0..15, zp[(k/bs)*N + n] (NULL: none), scale likewise. */
+void octk_wogemm_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
+                        int64_t K, int64_t N, int64_t bs);
+/* Whether M rows take the GEMV (1) or the widen + sgemm path (0). */
+int octk_wogemm_is_gemv(int64_t M);
+size_t octk_wogemm_work_size(const octk_wogemm *p);
+int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase);
+void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
+
 /* Element-wise float functions over n contiguous elements (y may equal x):
  * OCTK_EXP, OCTK_SIGMOID 1/(1+exp(-x)), OCTK_TANH, OCTK_HARDSIGMOID
  * max(0, min(1, alpha*x + beta)).  Within 2 ulp-ish of libm (tests allow
