@@ -43,6 +43,9 @@ typedef struct ir_qformat_traits {
     ir_dtype scale_dtype;
     int scale_levels;
     int opset;             /* first opset whose Q/DQ accept dtype */
+    int64_t super;         /* two levels: scales per second-level scale, 0 all */
+    ir_dtype super_dtype;  /* two levels: the second-level scale's type */
+    int64_t scale_max;     /* two levels: the largest first-level scale code */
 } ir_qformat_traits;
 
 /* Traits of a format; IR_QF_NONE or an id outside the table gets the

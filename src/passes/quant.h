@@ -310,6 +310,17 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
  * the opset as far as the format needs.  Needs no shapes and no samples. */
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_wo_lowbit.c: the weight-only block formats with quantized or
+ * non-float32 scales (nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: rows whose
+ * SCALE_DTYPE is not FLOAT).  _check refuses options the row does not
+ * allow (another block size, scheme, per-tensor, clip search,
+ * MatMulNBits) with OCT_EUSAGE; _one replaces nothing but adds, for weight
+ * input `input` of node blocked along `axis`, the codes, scales and the
+ * DequantizeLinear chain, *out being the float weight it computes. */
+bool quant_wo_is_lowbit(const ir_qformat_traits *f);
+oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
+oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
+                               ir_node *node, int input, int axis, ir_value **out);
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node

@@ -58,6 +58,8 @@ typedef struct wo_grid {
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
 {
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
+    if (quant_wo_is_lowbit(f)) /* the block formats: quant_wo_lowbit.c */
+        return quant_wo_lowbit_check(opts, ctx);
     if (f->is_float || (f->bits != 2 && f->bits != 4 && f->bits != 8))
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s cannot hold the "
                          "weights (int8, uint8, int4, uint4, int2 or uint2)", f->name);
@@ -343,15 +345,21 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
     if (!sel && !st)
         st = OCT_EINTERNAL;
     int64_t need = f->opset > 13 ? f->opset : 13;
+    bool lowbit = quant_wo_is_lowbit(f);
     for (size_t i = 0; !st && i < n_nodes; i++) {
         ir_node *n = g->nodes[i];
         int slot, ch, red;
         if (!weight_of(n, &slot, &ch, &red) ||
             !selected(n, opts, rules, has_re ? &exclude : NULL))
             continue;
+        if (lowbit && red < 0)
+            continue; /* Conv: the block formats need a reduction axis */
         wo_weight *e = &sel[n_sel++];
         e->node = n, e->input = slot, e->axis = ch, e->bs = 0;
-        if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
+        if (lowbit) {
+            e->axis = red;
+            e->bs = f->block_size;
+        } else if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
             e->axis = red;
             e->bs = opts->block_size;
             need = need > 21 ? need : 21;
@@ -381,8 +389,10 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
         for (size_t j = 0; j < i && !done[i]; j++)
             if (orig[j] == orig[i] && sel[j].axis == e->axis && sel[j].bs == e->bs)
                 done[i] = done[j];
-        if (!done[i] && (st = quantize_one(ctx, g, &grid, opts->wo_clip_search, e,
-                                           &done[i])))
+        if (!done[i] && (st = lowbit ? quant_wo_lowbit_one(ctx, g, f, e->node, e->input,
+                                                           e->axis, &done[i])
+                                     : quantize_one(ctx, g, &grid, opts->wo_clip_search, e,
+                                                    &done[i])))
             return st;
         e->node->in[e->input] = done[i];
     }
