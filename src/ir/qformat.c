@@ -48,7 +48,7 @@ ir_qformat ir_qformat_by_name(const char *name)
 ir_qformat ir_qformat_of_dtype(int dtype)
 {
     for (int f = IR_QF_NONE + 1; dtype != IR_DT_UNDEFINED && f < IR_QF_COUNT; f++)
-        if ((int)qformats[f].dtype == dtype)
+        if ((int)qformats[f].dtype == dtype && qformats[f].scale_dtype == IR_DT_FLOAT)
             return (ir_qformat)f;
     return IR_QF_NONE;
 }

@@ -53,7 +53,10 @@ typedef struct ir_qformat_traits {
 const ir_qformat_traits *ir_qformat_info(int format);
 /* The format of a short name, IR_QF_NONE if none has it. */
 ir_qformat ir_qformat_by_name(const char *name);
-/* The format whose element type is dtype, IR_QF_NONE if none. */
+/* The plain format (one float32 scale level) whose element type is dtype,
+ * IR_QF_NONE if none: what a QuantizeLinear/DequantizeLinear of that type
+ * is read as.  The block formats of weight-only quantization share element
+ * types with plain rows and are never the answer. */
 ir_qformat ir_qformat_of_dtype(int dtype);
 
 /* The largest magnitude a symmetric grid maps absmax onto: fmax for float
