@@ -100,6 +100,17 @@ WEIGHT_ONLY = [
     ("UINT4 blocks of 32, asym, clip search", ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
     ("UINT4 blocks of 32, asym, clip search, lm_head FP32",
      ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--exclude-nodes", "lm_head"]),
+    # sym-full: ONNX Runtime's MatMulNBits quantizer's rule (the block's
+    # largest magnitude exact at -8 * s); with lm_head FP32 it is the
+    # anchor's model, weight for weight
+    ("INT4 blocks of 32, sym-full, lm_head FP32",
+     ["--weight-format", "int4", "--block-size", "32", "--weight-scheme", "sym-full",
+      "--exclude-nodes", "lm_head"]),
+    ("INT4 blocks of 32, sym-full", ["--weight-format", "int4", "--block-size", "32",
+                                     "--weight-scheme", "sym-full"]),
+    ("INT4 blocks of 32, sym-full, clip search, lm_head FP32",
+     ["--weight-format", "int4", "--block-size", "32", "--weight-scheme", "sym-full",
+      "--clip-search", "--exclude-nodes", "lm_head"]),
     ("INT4 blocks of 128, sym", ["--weight-format", "int4", "--block-size", "128"]),
     ("UINT4 blocks of 128, asym, clip search", ["--weight-format", "uint4", "--block-size", "128", "--clip-search"]),
     ("UINT4 blocks of 32, asym, clip search, MatMulNBits",

@@ -195,8 +195,10 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             q->wo_symmetric = 1;
         else if (!strcmp(v, "asym"))
             q->wo_symmetric = 0;
+        else if (!strcmp(v, "sym-full"))
+            q->wo_symmetric = 2;
         else
-            return BAD("weight-scheme must be sym or asym");
+            return BAD("weight-scheme must be sym, asym or sym-full");
     } else if (!strcmp(key, "format")) {
         if (!strcmp(v, "matmulnbits"))
             q->wo_matmulnbits = true;

@@ -85,7 +85,9 @@ typedef struct quant_opts {
      * float, no calibration.  wo_format: an integer row of qformats.def
      * (int8, uint8, int4, uint4, int2, uint2); wo_symmetric: -1 the
      * format's own column, 0 asymmetric (a zero point per slice), 1
-     * symmetric; wo_clip_search: per slice, the MSE-optimal scale over a
+     * symmetric, 2 symmetric on the full signed range (sym-full: the
+     * slice's largest magnitude lands on -2^(bits-1) * s, ONNX Runtime's
+     * MatMulNBits quantizer's rule); wo_clip_search: per slice, the MSE-optimal scale over a
      * grid of shrink factors. */
     bool weight_only;
     ir_qformat wo_format;

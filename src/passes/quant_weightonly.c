@@ -22,6 +22,12 @@
  *     int8 weights of static quantization), s = f32(amax * f / qmax);
  *   symmetric, unsigned:       zp = 2^(bits-1), grid [1, qmax],
  *     s = f32(amax * f / (zp - 1));
+ *   sym-full, signed format:   amax = max|w| * f, s = f32(amax / 2^(bits-1)),
+ *     grid [qmin, qmax], zp = 0 if |min w| >= max w (the largest magnitude
+ *     is negative and lands on qmin) else -1 (it is positive and lands on
+ *     qmax + 1 = 2^(bits-1) with the shift): the levels are
+ *     [-2^(bits-1), 2^(bits-1) - 1] * s or their negation, as ONNX
+ *     Runtime's MatMulNBits quantizer writes them with a negative scale;
  *   asymmetric:                lo = min(min w, 0) * f, hi = max(max w, 0)
  *     * f (double), s = f32((hi - lo) / (qmax - qmin)), zp =
  *     clamp(round_half_even(qmin - lo / s), qmin, qmax), grid [qmin, qmax];
@@ -52,6 +58,7 @@ typedef struct wo_weight {
 typedef struct wo_grid {
     const ir_qformat_traits *f;
     bool symmetric;
+    bool full;         /* sym-full: s = amax / 2^(bits-1), zp 0 or -1 */
     double qlo, qhi;   /* the codes q may take */
 } wo_grid;
 
@@ -66,6 +73,9 @@ oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
     if (opts->weight_granularity == QGRAN_TENSOR)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: weights are per-channel or "
                          "per-block, not per-tensor");
+    if (opts->wo_symmetric == 2 && !f->is_signed)
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: weight-scheme sym-full needs a "
+                         "signed format (int8, int4, int2), not %s", f->name);
     if (opts->wo_matmulnbits && opts->weight_granularity != QGRAN_BLOCK)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format matmulnbits needs "
                          "per-block weights (--block-size)");
@@ -148,7 +158,11 @@ static void slice_params(const wo_grid *g, float wmin, float wmax, double fac,
 {
     const ir_qformat_traits *f = g->f;
     double s;
-    if (g->symmetric) {
+    if (g->full) {
+        double amax = fmax(fabs((double)wmin), fabs((double)wmax));
+        s = (float)(amax * fac / (double)(f->qmax + 1));
+        *zp = fabs((double)wmin) >= (double)wmax ? 0 : -1;
+    } else if (g->symmetric) {
         double amax = fmax(fabs((double)wmin), fabs((double)wmax));
         double top = f->is_signed ? (double)f->qmax : (double)(f->qmax + 1) / 2 - 1;
         s = (float)(amax * fac / top);
@@ -322,7 +336,7 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
         return st;
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
     wo_grid grid = {f, opts->wo_symmetric < 0 ? f->symmetric : opts->wo_symmetric == 1,
-                    (double)f->qmin, (double)f->qmax};
+                    opts->wo_symmetric == 2, (double)f->qmin, (double)f->qmax};
     if (grid.symmetric) {
         grid.qlo = f->is_signed ? -(double)f->qmax : 1;
         grid.qhi = (double)f->qmax;

@@ -56,7 +56,7 @@ oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s has blocks of %lld "
                          "(got --block-size=%lld)", f->name, (long long)f->block_size,
                          (long long)opts->block_size);
-    if (opts->wo_symmetric >= 0 && (opts->wo_symmetric == 1) != f->symmetric)
+    if (opts->wo_symmetric >= 0 && opts->wo_symmetric != (f->symmetric ? 1 : 0))
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is %s; it takes no "
                          "other weight-scheme", f->name,
                          f->symmetric ? "symmetric" : "asymmetric");

@@ -24,6 +24,10 @@ each format:
  - bad options (another block size, a scheme, --clip-search,
    --format=matmulnbits, per-tensor, a format no row has) are usage
    errors (exit 1, the project's code for a bad option) and write nothing.
+Then --weight-scheme=sym-full (int8, int4, int2; quant_weightonly.c): the
+dequantized weights equal ONNX Runtime's RTN rule written in numpy, and, with
+../shared, stories260k's equal the weights of ORT's MatMulNBitsQuantizer
+anchor exactly (skipped with a message without ../shared).
 """
 import os
 import subprocess
@@ -373,6 +377,93 @@ def bad_options(src, tmp):
               f"{why}: exit {r.returncode} (1, usage), writes nothing ({r.stderr.strip()[:110]})")
 
 
+def ort_rtn(w, axis, bits, bs):
+    """ONNX Runtime's MatMulNBits quantizer's symmetric rule (MLAS): per
+    block, the element of largest magnitude m (the first one), scale
+    m / -2^(bits-1) (negative when m > 0), codes clamp(rne(w * (1 / scale)),
+    -2^(bits-1), 2^(bits-1) - 1), a zero scale giving codes 0; returns the
+    dequantized weight."""
+    wt = np.moveaxis(w, axis, -1)
+    K = wt.shape[-1]
+    nb = -(-K // bs) if bs else 1
+    bs = bs or K
+    pad = np.zeros(wt.shape[:-1] + (nb * bs,), F32)
+    pad[..., :K] = wt
+    blk = pad.reshape(wt.shape[:-1] + (nb, bs))
+    m = np.take_along_axis(blk, np.abs(blk).argmax(-1)[..., None], -1)
+    scale = (m / F32(-(1 << (bits - 1)))).astype(F32)
+    with np.errstate(divide="ignore"):
+        rs = np.where(scale != 0, F32(1) / scale, F32(0)).astype(F32)
+    q = np.clip(np.rint((blk * rs).astype(F32)), -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    deq = (q.astype(F32) * scale).astype(F32).reshape(pad.shape)[..., :K]
+    return np.moveaxis(deq, -1, axis)
+
+
+def dequantized(path, name):
+    """w's DequantizeLinear, evaluated by onnx.reference."""
+    m = onnx.load(path)
+    mo = with_outputs(m, [name + "_dequantized"])
+    node = [n for n in mo.graph.node if n.output[0] == name + "_dequantized"]
+    sub = helper.make_graph(node, "w", [], [mo.graph.output[-1]],
+                            [t for t in mo.graph.initializer if t.name in node[0].input])
+    # onnx.reference has no DequantizeLinear before opset 19 (the same op
+    # for these inputs)
+    sm = helper.make_model(sub, opset_imports=[helper.make_opsetid(
+        "", max(19, m.opset_import[0].version))])
+    sm.ir_version = m.ir_version
+    return ReferenceEvaluator(sm).run(None, {})[0]
+
+
+def sym_full(src, weights, tmp):
+    """--weight-scheme=sym-full writes ONNX Runtime's RTN numbers with a
+    positive scale and a zero point of 0 or -1."""
+    out = os.path.join(tmp, "sf.onnx")
+    for bits, fmt, bs in [(4, "int4", 32), (8, "int8", 0), (2, "int2", 16)]:
+        r = octet("quantize", src, "--weights-only", "--weight-format", fmt,
+                  "--weight-scheme", "sym-full", "--op-types", "MatMul,Gemm,Gather",
+                  *(["--block-size", bs] if bs else []), "-o", out)
+        check(r.returncode == 0, f"sym-full {fmt}: quantize exits 0 ({r.stderr.strip()[:150]})")
+        if r.returncode:
+            continue
+        for wname, (w, axis) in weights.items():
+            # per channel is one block over the whole reduction axis
+            want = ort_rtn(w, axis, bits, bs)
+            got = dequantized(out, wname)
+            check(np.array_equal(got, want),
+                  f"sym-full {fmt} {'block ' + str(bs) if bs else 'channel'} {wname}: "
+                  f"dequantized weight equals ONNX Runtime's RTN rule (numpy)")
+    r = octet("quantize", src, "--weights-only", "--weight-format", "uint4",
+              "--weight-scheme", "sym-full", "-o", os.path.join(tmp, "bad.onnx"))
+    check(r.returncode == 1 and not os.path.exists(os.path.join(tmp, "bad.onnx")),
+          "sym-full with an unsigned format is a usage error")
+    shared = os.environ.get("OCTET_SHARED", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                         "..", "..", "..", "shared"))
+    base = os.path.join(shared, "models", "stories260k", "prefill_s128.onnx")
+    anchor = os.path.join(shared, "models", "stories260k", "anchors", "ort-default-w4-b32-sym.onnx")
+    if not (os.path.exists(base) and os.path.exists(anchor)):
+        print("skip: ../shared/models/stories260k (the ORT anchor) not found")
+        return
+    r = octet("quantize", base, "--weights-only", "--weight-format", "int4", "--block-size", 32,
+              "--weight-scheme", "sym-full", "--exclude-nodes", "lm_head", "-o", out)
+    check(r.returncode == 0, "stories260k sym-full: quantize exits 0")
+    am = onnx.load(anchor)
+    ai = {t.name: t for t in am.graph.initializer}
+    same = n = 0
+    for nd in am.graph.node:
+        if nd.op_type != "MatMulNBits":
+            continue
+        a = {x.name: x.i for x in nd.attribute}
+        K, N, bs = a["K"], a["N"], a["block_size"]
+        B = numpy_helper.to_array(ai[nd.input[1]]).reshape(N, -1)
+        S = numpy_helper.to_array(ai[nd.input[2]]).reshape(N, -1)
+        codes = np.stack([B & 15, B >> 4], -1).reshape(N, -1).astype(F32) - 8
+        ort_w = (codes * np.repeat(S, bs, -1))[:, :K].T.astype(F32)
+        n += 1
+        same += np.array_equal(dequantized(out, nd.input[1][:-3]), ort_w)
+    check(n == 35 and same == n, f"stories260k int4 b32 sym-full: {same} of {n} weights equal "
+                                 f"ONNX Runtime's MatMulNBitsQuantizer anchor exactly")
+
+
 def main():
     m, feeds, weights = model()
     with tempfile.TemporaryDirectory() as tmp:
@@ -381,6 +472,7 @@ def main():
         for name in (sys.argv[1:] or FMT):
             check_format(name, src, m, feeds, weights, tmp)
         bad_options(src, tmp)
+        sym_full(src, weights, tmp)
     if failures:
         print(f"{len(failures)} failed")
         sys.exit(1)
