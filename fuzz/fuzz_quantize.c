@@ -3,7 +3,9 @@
  * with a tiny generated calibration set: load, verify, default passes,
  * fusion, then (for graphs of at most 64 nodes whose inputs are static and
  * at most 4096 elements) plan, calibrate on two generated samples, choose
- * (auto precision), rewrite, encode, and verify the rewritten model.
+ * (auto precision), rewrite, encode, and verify the rewritten model.  An
+ * FP16/BF16 model is upcast first (quant_upcast.c); one input in four is
+ * quantized dynamically (quant_dynamic.c) instead.
  */
 #include "fuzz_common.h"
 #include "passes/passes.h"
@@ -63,21 +65,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fe_load_opts lo = {0};
     ir_model *m = NULL, *fp32 = NULL;
     oct_status st = fuzz_load_model(ctx, data, size, &m);
+    if (!st && quant_model_is_half(m))
+        st = quant_upcast_half(m, ctx);
     if (!st)
         st = pass_run_list(m, "fuse,shape_infer", ctx);
-    if (!st && inputs_ok(m->graph)) {
+    bool dynamic = size > 0 && (data[size / 3] & 6) == 6;
+    if (!st && (dynamic || inputs_ok(m->graph))) {
         quant_opts qo = quant_default_opts();
         qo.precision = (data[size / 2] & 1) ? QPREC_AUTO : QPREC_FIXED;
         quant_plan plan = {0};
         gen_data gd = {m->graph, fuzz_seed(data, size)};
         quant_samples samples = {2, gen_sample, &gd, "generated"};
-        st = quant_plan_build(m, &qo, &plan, ctx);
-        if (!st)
-            st = quant_calibrate(m, &plan, &qo, &samples, NULL, NULL, ctx);
-        if (!st)
-            st = quant_choose(m, &plan, &qo, &samples, NULL, NULL, ctx);
-        if (!st)
-            st = quant_rewrite(m, &plan, &qo, ctx);
+        if (dynamic) {
+            qo.weight_granularity = (data[size / 2] & 1) ? QGRAN_TENSOR : QGRAN_CHANNEL;
+            st = quant_dynamic(m, &qo, ctx);
+        } else {
+            st = quant_plan_build(m, &qo, &plan, ctx);
+            if (!st)
+                st = quant_calibrate(m, &plan, &qo, &samples, NULL, NULL, ctx);
+            if (!st)
+                st = quant_choose(m, &plan, &qo, &samples, NULL, NULL, ctx);
+            if (!st)
+                st = quant_rewrite(m, &plan, &qo, ctx);
+        }
         uint8_t *bytes;
         size_t len;
         if (!st && fe_save_memory(ctx, m, &bytes, &len) == OCT_OK) {

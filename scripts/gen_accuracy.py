@@ -203,12 +203,15 @@ def write(path, rows):
     for r in rows:
         if r.get("err"):
             lines.append(f"- {r['model']} / {r['config']}: {r['err']}")
-    # the language-model section (scripts/gen_accuracy_lm.py) is kept
-    begin, end = "<!-- language models:", "<!-- end of language models -->"
+    # the sections other scripts write are kept: language models
+    # (scripts/gen_accuracy_lm.py), dynamic quantization
+    # (scripts/gen_accuracy_dynamic.py)
     old = open(path).read() if os.path.exists(path) else ""
-    if begin in old and end in old:
-        kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
-        lines += ["", kept]
+    for begin, end in (("<!-- language models:", "<!-- end of language models -->"),
+                       ("<!-- dynamic quantization:", "<!-- end of dynamic quantization -->")):
+        if begin in old and end in old:
+            kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
+            lines += ["", kept]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     print("wrote", path)

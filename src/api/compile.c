@@ -151,6 +151,16 @@ static const char *derive_name(oct_ctx *ctx, const char *out_base)
     return name;
 }
 
+/* After the default passes, for the backend: If nodes whose condition is
+ * now a constant become their taken branch (compiled code has static
+ * shapes, and branches often differ in shape: pass_inline_if), MatMulNBits
+ * unpacked and, if `fuse`, QDQ islands fused. */
+static oct_status backend_passes(oct_ctx *ctx, ir_model *m, bool fuse)
+{
+    oct_status st = pass_inline_if(m, ctx);
+    return st ? st : pass_run_list(m, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
+}
+
 /* A copy of sym with the batch of b bound to `batch` on every batched
  * input, then the passes (NULL: the default ones) and, if `fuse`,
  * qdq_fuse. */
@@ -174,7 +184,7 @@ static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_b
     if (!st)
         st = api_run_pipeline(ctx, *out, passes ? passes : "default");
     if (!st)
-        st = pass_run_list(*out, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
+        st = backend_passes(ctx, *out, fuse);
     return st;
 }
 
@@ -192,7 +202,7 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
         *out = sym;
         st = api_run_pipeline(ctx, sym, passes ? passes : "default");
         if (!st)
-            st = pass_run_list(sym, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
+            st = backend_passes(ctx, sym, fuse);
         return st;
     }
     ir_model *probe;
@@ -533,7 +543,7 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
             st = api_run_pipeline(ctx, ir, r->passes ? r->passes : "default");
         /* MatMulNBits compiles unpacked whatever the passes (mnb_unpack.c) */
         if (!st && r->jit)
-            st = pass_run_list(ir, keep ? "mnb_unpack" : "mnb_unpack,qdq_fuse", ctx);
+            st = backend_passes(ctx, ir, !keep);
     }
     if (st)
         return st;

@@ -135,7 +135,12 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             return BAD("precision must be int8, fp8, auto or budget:DB");
     } else if (!strcmp(key, "activations")) {
         if (!quant_opts_set_activations(q, v))
-            return BAD("activations must be u8 or s8");
+            return BAD("activations must be u8, s8 or dynamic");
+    } else if (!strcmp(key, "dynamic-granularity")) {
+        if (!strcmp(v, "row") || !strcmp(v, "tensor"))
+            q->dynamic_rows = v[0] == 'r';
+        else
+            return BAD("dynamic-granularity must be tensor or row");
     } else if (!strcmp(key, "weights")) {
         if (!strcmp(v, "per-channel"))
             q->weight_granularity = QGRAN_CHANNEL;
@@ -579,8 +584,22 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return OCT_EUSAGE;
     if (report)
         *report = NULL;
+    /* FP16 / BF16: computed in float32, then quantized like any model */
+    if (quant_model_is_half(model->ir)) {
+        oct_status up = quant_upcast_half(model->ir, ctx);
+        if (up)
+            return up;
+    }
+    if (o->q.weight_only && o->q.dynamic)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only and activations=dynamic "
+                         "exclude each other");
     if (o->q.weight_only)
         return quant_weight_only(model->ir, &o->q, ctx);
+    if (o->q.dynamic_rows && !o->q.dynamic)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: dynamic-granularity needs "
+                         "activations=dynamic");
+    if (o->q.dynamic)
+        return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
         o->q.wo_matmulnbits)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "

@@ -1,7 +1,9 @@
 /*
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
  * post-training quantization to a QDQ ONNX model, with a report; with
- * --weights-only, weight-only quantization (no data, no report).  A client
+ * --weights-only, weight-only quantization (no data, no report); with
+ * --activations=dynamic, dynamic quantization (no data, no report).  FP16
+ * and BF16 models are quantized as their float32 upcast (quant_upcast.c).  A client
  * of the public API (oct_quantize): this file parses flags, shows progress
  * and prints the report; the pipeline lives in src/api/quantize.c.
  */
@@ -49,7 +51,7 @@ static const char *const passthrough[] = {
     "method", "percentile", "precision", "activations", "weights", "block-size",
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
-    "format",
+    "format", "dynamic-granularity",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -66,7 +68,7 @@ int cmd_quantize(int argc, char **argv)
 {
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
-    bool allow_external = false, weights_only = false;
+    bool allow_external = false, weights_only = false, dynamic = false;
     progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
@@ -94,6 +96,9 @@ int cmd_quantize(int argc, char **argv)
                 if (oct_quant_options_set(qo, passthrough[k], v))
                     return option_error(ctx);
                 passed = true;
+                /* dynamic quantization calibrates nothing (checked below) */
+                if (!strcmp(passthrough[k], "activations"))
+                    dynamic = !strcmp(v, "dynamic");
             }
         }
         if (passed)
@@ -147,7 +152,9 @@ int cmd_quantize(int argc, char **argv)
         loading_stats |= !strncmp(argv[i], "--load-stats", 12);
     if (weights_only && (calib || loading_stats || report || svg))
         USAGE("--weights-only calibrates nothing: no --calib, --load-stats, --report or --svg");
-    if (!calib && !loading_stats && !weights_only)
+    if (dynamic && (calib || loading_stats || report || svg))
+        USAGE("--activations=dynamic calibrates nothing: no --calib, --load-stats, --report or --svg");
+    if (!calib && !loading_stats && !weights_only && !dynamic)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE
 

@@ -184,6 +184,26 @@ void cg_loop_end(cg_fn *f, cg_loop *l)
     LLVMPositionBuilderAtEnd(f->b, l->exit);
 }
 
+LLVMBasicBlockRef cg_if_begin(cg_fn *f, LLVMValueRef cond)
+{
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->llc, f->fn, "then");
+    LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(f->llc, f->fn, "endif");
+    LLVMBuildCondBr(f->b, cond, then, after);
+    LLVMPositionBuilderAtEnd(f->b, then);
+    return after;
+}
+
+void cg_if_end(cg_fn *f, LLVMBasicBlockRef after)
+{
+    LLVMBuildBr(f->b, after);
+    LLVMPositionBuilderAtEnd(f->b, after);
+}
+
+LLVMBasicBlockRef cg_if_inside(cg_fn *f, LLVMValueRef v, int64_t limit)
+{
+    return cg_if_begin(f, LLVMBuildICmp(f->b, LLVMIntULT, v, cg_i64c(f, limit), ""));
+}
+
 LLVMValueRef cg_acc_begin(cg_fn *f, cg_loop *l, cg_acc *a, LLVMValueRef init)
 {
     /* the phi lives in the header, before the induction compare */

@@ -243,6 +243,13 @@ typedef struct cg_loop {
 LLVMValueRef cg_loop_begin(cg_fn *f, cg_loop *l, int64_t n);
 void cg_loop_end(cg_fn *f, cg_loop *l);
 
+/* if (cond) { ... }: cg_if_begin leaves the builder in the then-block and
+ * returns the block after it; cg_if_end closes the then-block there. */
+LLVMBasicBlockRef cg_if_begin(cg_fn *f, LLVMValueRef cond);
+void cg_if_end(cg_fn *f, LLVMBasicBlockRef after);
+/* cg_if_begin on 0 <= v < limit (one unsigned compare). */
+LLVMBasicBlockRef cg_if_inside(cg_fn *f, LLVMValueRef v, int64_t limit);
+
 /* Loop-carried float accumulator inside loop l: cg_acc_begin right after
  * cg_loop_begin gives the running value; cg_acc_end (before cg_loop_end)
  * sets the next value; cg_acc_result (after cg_loop_end) the final one. */
@@ -332,10 +339,11 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     X(reduce) X(argmax) X(layernorm) X(instancenorm) X(lrn)   \
     X(convtranspose) X(dynamicquantizelinear) X(matmulinteger) X(convinteger) \
     X(qlinearbinary) X(qlinearconcat) X(qlinearavgpool) X(qlinearglobalavgpool) \
+    X(qlinearlut) X(qlinearsoftmax)                                           \
     X(constant) X(cumsum) X(hardmax) X(onehot) X(eyelike) X(gathernd) X(scatternd) \
     X(scatterelements) X(topk)                                                \
-    /* recurrent layers (issue 19) */                                         \
-    X(rnn)                                                                    \
+    /* recurrent layers, control flow (issue 19) */                           \
+    X(rnn) X(control)                                                         \
     /* index, detection and signal ops (issue 19) */                          \
     X(einsum) X(dft) X(stft) \
     /* opset-23 transformer ops */                                            \

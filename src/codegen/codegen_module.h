@@ -44,6 +44,8 @@ struct cg_module {
     size_t n_report, cap_report;
     cg_kv_pair *kv;             /* kv_inplace: the caches (arena) */
     size_t n_kv;
+    struct cg_subplan *subs;    /* control flow: each subgraph's tensors */
+    size_t n_subs, cap_subs;    /* (lower_control.c; arena) */
 };
 
 /* Gives every definition that is not part of the header's interface
@@ -75,6 +77,27 @@ const char *cg_kernel_variant(const cg_module *cm);
  * in cm->kv; OCT_EUNSUPPORTED saying why when the graph is not of that
  * shape (kvcache.c). */
 oct_status cg_plan_kv_cache(cg_module *cm);
+
+/* Fills t (dtype, shape, bytes) from v's initializer or static type;
+ * OCT_EUNSUPPORTED naming v when its shape is not static (compile.c). */
+oct_status cg_fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t);
+
+/* Builds the internal function NAME_TAGk(inputs, outputs, scratch, pool)
+ * of node k of g (its fused run when span says so; span NULL: none) with
+ * f->tens as the tensors, and leaves f's builder where it was.  *out: the
+ * function, NULL when node k emits no code of its own. */
+oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*span)[2],
+                            const char *tag, LLVMValueRef *out);
+
+/* After the memory plan: the tensors of every If/Loop/Scan subgraph, at
+ * any depth, placed in scratch past the main graph's (lower_control.c);
+ * grows cm->scratch_size.  OCT_EUNSUPPORTED naming the node when a
+ * subgraph value has no static shape. */
+oct_status cg_plan_control(cg_module *cm);
+
+/* The diagnostic (OCT_EUNSUPPORTED) for output v of control node n that
+ * has no static shape, saying why (lower_control.c). */
+oct_status cg_control_shape_error(oct_ctx *ctx, const ir_node *n, const ir_value *v);
 
 /* Builds cm->signature: {"name", "scratch_size", "alignment", "inputs":
  * [{"name", "dtype" (numpy spelling), "shape", "bytes"}], "outputs": [...]}

@@ -21,7 +21,7 @@
 
 /* ---- tensors ------------------------------------------------------------- */
 
-static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
+oct_status cg_fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
 {
     t->value = v;
     if (v->init) {
@@ -46,6 +46,8 @@ static oct_status fill_tensor(oct_ctx *ctx, const ir_value *v, cg_tensor *t)
     const ir_node *pn = v->producer;
     if (!ok && pn && (ir_op_info_of(pn->op)->flags & IR_OPF_DATA_LENGTH))
         return cg_data_length_error(ctx, pn, "compile");
+    if (!ok && pn && (pn->op == IR_OP_IF || pn->op == IR_OP_LOOP || pn->op == IR_OP_SCAN))
+        return cg_control_shape_error(ctx, pn, v);
     for (int i = 0; !ok && pn && i < pn->n_in; i++)
         if (ops_input_is_geometry(pn, i) && !pn->in[i]->init)
             return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, pn, 0, i,
@@ -130,6 +132,61 @@ static LLVMValueRef add_bytes_global(cg_module *cm, const char *name, const void
     return gv;
 }
 
+oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*span)[2],
+                            const char *tag, LLVMValueRef *out)
+{
+    cg_module *cm = f->cm;
+    const ir_node *n = g->nodes[k];
+    *out = NULL;
+    /* a fused run is lowered at its last node */
+    int run_lo = span ? span[k][0] : (int)k, run_hi = span ? span[k][1] : (int)k;
+    if (run_hi > run_lo && (int)k < run_hi)
+        return OCT_OK;
+    /* a DequantizeLinear of FP8 weights its reader's kernel widens */
+    if (n->op == IR_OP_DEQUANTIZELINEAR && n->n_out > 0 && n->out[0] &&
+        f->tens[n->out[0]->id].absorbed)
+        return OCT_OK;
+    cg_lower_fn lower = cg_lowering(n->op);
+    if (ir_op_info_of(n->op)->flags & IR_OPF_DATA_LENGTH)
+        return cg_data_length_error(cm->ctx, n, "compile");
+    if (!lower)
+        return oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n, "compile: no lowering for %s yet",
+                              n->op_type);
+    LLVMTypeRef params[4] = {f->ptr, f->ptr, f->ptr, f->ptr};
+    LLVMTypeRef node_ty = LLVMFunctionType(f->vd, params, 4, 0);
+    char fname[256];
+    snprintf(fname, sizeof fname, "%s_%s%zu", cm->name, tag, k);
+    LLVMValueRef fn = LLVMAddFunction(cm->mod, fname, node_ty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_target_attrs(cm, fn);
+    for (unsigned p = 0; p < 4; p++) {
+        unsigned kind = LLVMGetEnumAttributeKindForName("nocapture", 9);
+        LLVMAddAttributeAtIndex(fn, p + 1, LLVMCreateEnumAttribute(cm->llc, kind, 0));
+    }
+    /* a control-flow node builds its subgraphs' node functions from inside
+     * its own: come back to where the caller was */
+    cg_fn saved = *f;
+    LLVMBasicBlockRef at = f->fn ? LLVMGetInsertBlock(f->b) : NULL;
+    f->fn = fn;
+    f->arg_in = LLVMGetParam(fn, 0);
+    f->arg_out = LLVMGetParam(fn, 1);
+    f->arg_scratch = LLVMGetParam(fn, 2);
+    f->arg_pool = LLVMGetParam(fn, 3);
+    LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
+    oct_status st = run_hi > run_lo ? cg_lower_run(f, g, run_lo, run_hi) : lower(f, n);
+    if (st == OCT_OK)
+        LLVMBuildRetVoid(f->b);
+    f->fn = saved.fn;
+    f->arg_in = saved.arg_in;
+    f->arg_out = saved.arg_out;
+    f->arg_scratch = saved.arg_scratch;
+    f->arg_pool = saved.arg_pool;
+    if (at)
+        LLVMPositionBuilderAtEnd(f->b, at);
+    *out = fn;
+    return st;
+}
+
 static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
 {
     const ir_graph *g = cm->model->graph;
@@ -141,45 +198,10 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
                                 LLVMGetParam(run, 2), LLVMGetParam(run, 3)};
     oct_status st = OCT_OK;
     for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
-        const ir_node *n = g->nodes[k];
-        /* a fused run is lowered at its last node */
-        int run_lo = cm->span[k][0], run_hi = cm->span[k][1];
-        if (run_hi > run_lo && (int)k < run_hi)
-            continue;
-        /* a DequantizeLinear of FP8 weights its reader's kernel widens */
-        if (n->op == IR_OP_DEQUANTIZELINEAR && n->n_out > 0 && n->out[0] &&
-            cm->tens[n->out[0]->id].absorbed)
-            continue;
-        cg_lower_fn lower = cg_lowering(n->op);
-        if (ir_op_info_of(n->op)->flags & IR_OPF_DATA_LENGTH) {
-            st = cg_data_length_error(cm->ctx, n, "compile");
-            break;
-        }
-        if (!lower) {
-            st = oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n,
-                                "compile: no lowering for %s yet", n->op_type);
-            break;
-        }
-        char fname[256];
-        snprintf(fname, sizeof fname, "%s_n%zu", cm->name, k);
-        LLVMValueRef fn = LLVMAddFunction(cm->mod, fname, node_ty);
-        LLVMSetLinkage(fn, LLVMInternalLinkage);
-        add_target_attrs(cm, fn);
-        for (unsigned p = 0; p < 4; p++) {
-            unsigned kind = LLVMGetEnumAttributeKindForName("nocapture", 9);
-            LLVMAddAttributeAtIndex(fn, p + 1, LLVMCreateEnumAttribute(cm->llc, kind, 0));
-        }
-        f->fn = fn;
-        f->arg_in = LLVMGetParam(fn, 0);
-        f->arg_out = LLVMGetParam(fn, 1);
-        f->arg_scratch = LLVMGetParam(fn, 2);
-        f->arg_pool = LLVMGetParam(fn, 3);
-        LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
-        st = run_hi > run_lo ? cg_lower_run(f, g, run_lo, run_hi) : lower(f, n);
-        if (st == OCT_OK) {
-            LLVMBuildRetVoid(f->b);
+        LLVMValueRef fn;
+        st = cg_node_function(f, g, k, (const int (*)[2])cm->span, "n", &fn);
+        if (st == OCT_OK && fn)
             LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
-        }
     }
     /* graph outputs that are graph inputs or constants: copy them */
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++) {
@@ -482,17 +504,22 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
         const ir_node *n = g->nodes[k];
         for (int i = 0; i < n->n_in && st == OCT_OK; i++)
             if (n->in[i] && !cm->tens[n->in[i]->id].value)
-                st = fill_tensor(ctx, n->in[i], &cm->tens[n->in[i]->id]);
+                st = cg_fill_tensor(ctx, n->in[i], &cm->tens[n->in[i]->id]);
         for (int i = 0; i < n->n_out && st == OCT_OK; i++)
             if (n->out[i] && n->out[i]->name[0] && !cm->tens[n->out[i]->id].value)
-                st = fill_tensor(ctx, n->out[i], &cm->tens[n->out[i]->id]);
+                st = cg_fill_tensor(ctx, n->out[i], &cm->tens[n->out[i]->id]);
     }
     for (size_t i = 0; i < g->n_inputs && st == OCT_OK; i++)
         if (!cm->tens[g->inputs[i]->id].value)
-            st = fill_tensor(ctx, g->inputs[i], &cm->tens[g->inputs[i]->id]);
+            st = cg_fill_tensor(ctx, g->inputs[i], &cm->tens[g->inputs[i]->id]);
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++)
         if (!cm->tens[g->outputs[i]->id].value)
-            st = fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+            st = cg_fill_tensor(ctx, g->outputs[i], &cm->tens[g->outputs[i]->id]);
+    /* values only a subgraph reads (control flow: lower_control.c) */
+    for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
+        if ((g->values[v]->flags & IR_VAL_CAPTURED) && ir_value_defined_here(g->values[v]) &&
+            !cm->tens[v].value)
+            st = cg_fill_tensor(ctx, g->values[v], &cm->tens[v]);
     if (st == OCT_OK && cm->batch)
         st = check_batch(ctx, cm);
     if (st == OCT_OK) /* the plans depend on whether the target runs the kernel library */
@@ -507,6 +534,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
         st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
+    if (st == OCT_OK)
+        st = cg_plan_control(cm);
     if (st == OCT_OK && opts->kv_inplace)
         st = cg_plan_kv_cache(cm);
     /* only tensors that were filled keep their planned place */

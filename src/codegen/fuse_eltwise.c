@@ -224,6 +224,9 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool table
         return OCT_EINTERNAL;
     for (size_t i = 0; i < g->n_outputs; i++)
         uses[g->outputs[i]->id] += 1 << 20; /* graph outputs are always stored */
+    for (size_t v = 0; v < g->n_values; v++) /* so are values a subgraph reads */
+        if (g->values[v]->flags & IR_VAL_CAPTURED)
+            uses[v] += 1 << 20;
     for (int k = 0; k < n_nodes; k++)
         for (int i = 0; i < g->nodes[k]->n_in; i++)
             if (g->nodes[k]->in[i])

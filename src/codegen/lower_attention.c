@@ -344,6 +344,47 @@ static LLVMValueRef capped_biased(cg_fn *f, const ops_attn_geom *g, LLVMValueRef
 }
 
 
+/* Softcap and bias (capped_biased, bias_at) for the cols scores of query
+ * row i of head h at s[at0 ...], in place; returns the row's maximum. */
+static LLVMValueRef bias_row(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M,
+                             LLVMValueRef pm, LLVMValueRef nonpad, LLVMValueRef offset,
+                             LLVMValueRef b, LLVMValueRef h, LLVMValueRef i, LLVMValueRef s,
+                             LLVMValueRef at0, int64_t cols)
+{
+    LLVMValueRef fninf = LLVMConstReal(f->f32, -INFINITY);
+    cg_loop lj;
+    cg_acc amx;
+    LLVMValueRef j = cg_loop_begin(f, &lj, cols);
+    LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
+    LLVMValueRef at = cg_add(f, at0, j);
+    LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, s, at),
+                                   bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
+    cg_store(f, f->f32, s, at, x);
+    LLVMValueRef mx_args[2] = {mx, x};
+    cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
+    cg_loop_end(f, &lj);
+    return cg_acc_result(f, &lj, &amx, fninf);
+}
+
+/* Softmax over each of the rows x cols scores at s (octk_ssoftmax), then
+ * a row whose every key is closed (its maximum in rowmax is -inf) zeroed. */
+static void softmax_rows(cg_fn *f, LLVMValueRef s, LLVMValueRef rowmax, int64_t rows,
+                         int64_t cols)
+{
+    octk_ssoftmax sm = {.rows = rows, .cols = cols, .log = 0};
+    cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), s}, {offsetof(octk_ssoftmax, y), s}};
+    cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
+    cg_loop li, lj;
+    LLVMValueRef r = cg_loop_begin(f, &li, rows);
+    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, r),
+                                      LLVMConstReal(f->f32, -INFINITY), "");
+    LLVMValueRef at = cg_madd(f, r, cols, cg_loop_begin(f, &lj, cols));
+    cg_store(f, f->f32, s, at,
+             LLVMBuildSelect(f->b, dead, LLVMConstReal(f->f32, 0), cg_load(f, f->f32, s, at), ""));
+    cg_loop_end(f, &lj);
+    cg_loop_end(f, &li);
+}
+
 /* The block path for kv head kvh of batch b (attn_f32_batch has gathered
  * kt and v0 and the group's scaled query rows qs): per block of blk query
  * rows, per query head of the group, the same steps as the group path on
@@ -360,13 +401,12 @@ static void attn_f32_blocks(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
 {
     int64_t T = g->total, Dk = g->qk_size, Dv = g->v_size, Sq = g->q_seq;
     int64_t group = g->q_heads / g->kv_heads;
-    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
     for (int64_t m0 = 0; m0 < Sq; m0 += blk) {
         int64_t m1 = m0 + blk < Sq ? m0 + blk : Sq, mb = m1 - m0;
         int64_t nb = m1 + (g->has_past ? g->past : 0) < T ? m1 + (g->has_past ? g->past : 0) : T;
         if (!attn_causal_const(g))
             nb = T;
-        cg_loop lg, li, lj;
+        cg_loop lg, li;
         LLVMValueRef gi = cg_loop_begin(f, &lg, group);
         LLVMValueRef h = cg_madd(f, kvh, group, gi);
         LLVMValueRef row0 = cg_madd(f, gi, Sq, cg_i64c(f, m0));
@@ -375,30 +415,11 @@ static void attn_f32_blocks(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
         sgemm_rt(f, mb, nb, Dk, Dk, T, nb, qa, kt, sb);
         LLVMValueRef ii = cg_loop_begin(f, &li, mb);
         LLVMValueRef i = cg_add(f, ii, cg_i64c(f, m0));
-        LLVMValueRef j = cg_loop_begin(f, &lj, nb);
-        cg_acc amx;
-        LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
-        LLVMValueRef at = cg_madd(f, ii, nb, j);
-        LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sb, at),
-                                       bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
-        cg_store(f, f->f32, sb, at, x);
-        LLVMValueRef mx_args[2] = {mx, x};
-        cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
-        cg_loop_end(f, &lj);
-        cg_store(f, f->f32, rowmax, ii, cg_acc_result(f, &lj, &amx, fninf));
+        cg_store(f, f->f32, rowmax, ii,
+                 bias_row(f, g, M, pm, nonpad, offset, b, h, i, sb, cg_mul(f, ii, cg_i64c(f, nb)),
+                          nb));
         cg_loop_end(f, &li);
-        octk_ssoftmax sm = {.rows = mb, .cols = nb, .log = 0};
-        cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sb}, {offsetof(octk_ssoftmax, y), sb}};
-        cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
-        ii = cg_loop_begin(f, &li, mb);
-        LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, ii),
-                                          fninf, "");
-        j = cg_loop_begin(f, &lj, nb);
-        at = cg_madd(f, ii, nb, j);
-        cg_store(f, f->f32, sb, at,
-                 LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sb, at), ""));
-        cg_loop_end(f, &lj);
-        cg_loop_end(f, &li);
+        softmax_rows(f, sb, rowmax, mb, nb);
         LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, g->rank3, g->q_heads, Sq, Dv, b, h,
                                                        cg_i64c(f, m0)));
         sgemm_rt(f, mb, Dv, nb, nb, ldv_, g->rank3 ? g->q_heads * Dv : Dv, sb, v0, y0);
@@ -435,7 +456,6 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     int64_t blk = attn_block(g), srows = blk ? blk : rows; /* attn_f32_work's layout */
     LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, srows * T));
     LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
-    LLVMValueRef fzero = LLVMConstReal(f->f32, 0), fninf = LLVMConstReal(f->f32, -INFINITY);
     cg_loop lkv, lg, li, lj, ld;
     LLVMValueRef kvh = cg_loop_begin(f, &lkv, g->kv_heads);
     LLVMValueRef j = cg_loop_begin(f, &lj, T);
@@ -486,30 +506,11 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     h = cg_madd(f, kvh, group, gi);
     i = cg_loop_begin(f, &li, Sq);
     r = cg_madd(f, gi, Sq, i);
-    j = cg_loop_begin(f, &lj, T);
-    cg_acc amx;
-    LLVMValueRef mx = cg_acc_begin(f, &lj, &amx, fninf);
-    LLVMValueRef at = cg_madd(f, r, T, j);
-    LLVMValueRef x = capped_biased(f, g, cg_load(f, f->f32, sc, at),
-                                   bias_at(f, g, M, pm, nonpad, offset, b, h, i, j));
-    cg_store(f, f->f32, sc, at, x);
-    LLVMValueRef mx_args[2] = {mx, x};
-    cg_acc_end(f, &amx, cg_intrinsic(f, "llvm.maximum", f->f32, mx_args, 2));
-    cg_loop_end(f, &lj);
-    cg_store(f, f->f32, rowmax, r, cg_acc_result(f, &lj, &amx, fninf));
+    cg_store(f, f->f32, rowmax, r,
+             bias_row(f, g, M, pm, nonpad, offset, b, h, i, sc, cg_mul(f, r, cg_i64c(f, T)), T));
     cg_loop_end(f, &li);
     cg_loop_end(f, &lg);
-    octk_ssoftmax sm = {.rows = rows, .cols = T, .log = 0};
-    cg_kptr sptrs[2] = {{offsetof(octk_ssoftmax, x), sc}, {offsetof(octk_ssoftmax, y), sc}};
-    cg_kernel_call(f, "ssoftmax", &sm, sizeof sm, sptrs, 2);
-    /* a row whose every key is closed (maximum -inf) is zero */
-    r = cg_loop_begin(f, &li, rows);
-    LLVMValueRef dead = LLVMBuildFCmp(f->b, LLVMRealOEQ, cg_load(f, f->f32, rowmax, r), fninf, "");
-    j = cg_loop_begin(f, &lj, T);
-    at = cg_madd(f, r, T, j);
-    cg_store(f, f->f32, sc, at, LLVMBuildSelect(f->b, dead, fzero, cg_load(f, f->f32, sc, at), ""));
-    cg_loop_end(f, &lj);
-    cg_loop_end(f, &li);
+    softmax_rows(f, sc, rowmax, rows, T);
     LLVMValueRef h0 = cg_mul(f, kvh, cg_i64c(f, group));
     if (!g->rank3) { /* the group's heads are consecutive rows of Y */
         LLVMValueRef y0 = cg_gep(f, f->f32, py, row_at(f, false, g->q_heads, Sq, Dv, b, h0,

@@ -65,13 +65,7 @@ oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
     LLVMValueRef wbase = cg_mul(f, cg_madd(f, oc, ICg, icg), cg_i64c(f, KH * KW));
     LLVMValueRef kh = cg_loop_begin(f, &lkh, KH);
     LLVMValueRef ih = cg_add(f, cg_madd(f, oh, sh, cg_i64c(f, -ph)), cg_mul(f, kh, cg_i64c(f, dh)));
-    LLVMValueRef inside = LLVMBuildAnd(
-        f->b, LLVMBuildICmp(f->b, LLVMIntSGE, ih, cg_i64c(f, 0), ""),
-        LLVMBuildICmp(f->b, LLVMIntSLT, ih, cg_i64c(f, H), ""), "");
-    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->llc, f->fn, "row");
-    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(f->llc, f->fn, "next");
-    LLVMBuildCondBr(f->b, inside, then, cont);
-    LLVMPositionBuilderAtEnd(f->b, then);
+    LLVMBasicBlockRef cont = cg_if_inside(f, ih, H); /* input row ih exists */
     LLVMValueRef xrow = cg_madd(f, ih, Wd, xplane);
     for (int64_t kw = 0; kw < KW; kw++) {
         int64_t lo, hi;
@@ -89,8 +83,7 @@ oct_status cg_lower_conv(cg_fn *f, const ir_node *n)
                  cg_fast(LLVMBuildFAdd(f->b, cg_load(f, f->f32, py, yi), prod, "")));
         cg_loop_end(f, &l);
     }
-    LLVMBuildBr(f->b, cont);
-    LLVMPositionBuilderAtEnd(f->b, cont);
+    cg_if_end(f, cont);
     cg_loop_end(f, &lkh);
     cg_loop_end(f, &lic);
     cg_loop_end(f, &loh);

@@ -19,24 +19,6 @@
 #include "codegen/codegen.h"
 #include "ops/rules.h"
 
-/* The builder continues in a block entered only when 0 <= v < limit;
- * returns the block to branch to when that block ends. */
-static LLVMBasicBlockRef ct_guard(cg_fn *f, LLVMValueRef v, int64_t limit)
-{
-    LLVMValueRef inside = LLVMBuildICmp(f->b, LLVMIntULT, v, cg_i64c(f, limit), "");
-    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->llc, f->fn, "tap");
-    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(f->llc, f->fn, "skip");
-    LLVMBuildCondBr(f->b, inside, then, cont);
-    LLVMPositionBuilderAtEnd(f->b, then);
-    return cont;
-}
-
-static void ct_guard_end(cg_fn *f, LLVMBasicBlockRef cont)
-{
-    LLVMBuildBr(f->b, cont);
-    LLVMPositionBuilderAtEnd(f->b, cont);
-}
-
 oct_status cg_lower_convtranspose(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *W = cg_in(f, n, 1), *B = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
@@ -53,7 +35,7 @@ oct_status cg_lower_convtranspose(cg_fn *f, const ir_node *n)
     memcpy(ws.dims, W->dims, (size_t)W->rank * sizeof *ws.dims);
     int64_t kernel[OPS_MAX_RANK];
     ops_ct_geom g;
-    if ((st = ops_ct_kernel(f->ctx, n, &ws, ns, kernel)) != OCT_OK ||
+    if ((st = ops_conv_kernel_shape(f->ctx, n, &ws, ns, kernel)) != OCT_OK ||
         (st = ops_ct_geometry(f->ctx, n, &xs, kernel, &g)) != OCT_OK)
         return st;
     int64_t N = X->dims[0], C = X->dims[1], G = ir_attr_int(n, "group", 1), Mg = W->dims[1];
@@ -105,11 +87,11 @@ oct_status cg_lower_convtranspose(cg_fn *f, const ir_node *n)
     LLVMValueRef i0 = cg_loop_begin(f, &li0, in[0]);
     LLVMValueRef k0 = cg_loop_begin(f, &lk0, k[0]);
     LLVMValueRef o0 = cg_add(f, cg_madd(f, i0, s[0], cg_i64c(f, -pb[0])), cg_mul(f, k0, cg_i64c(f, d[0])));
-    LLVMBasicBlockRef skip0 = ct_guard(f, o0, out[0]);
+    LLVMBasicBlockRef skip0 = cg_if_inside(f, o0, out[0]);
     LLVMValueRef i1 = cg_loop_begin(f, &li1, in[1]);
     LLVMValueRef k1 = cg_loop_begin(f, &lk1, k[1]);
     LLVMValueRef o1 = cg_add(f, cg_madd(f, i1, s[1], cg_i64c(f, -pb[1])), cg_mul(f, k1, cg_i64c(f, d[1])));
-    LLVMBasicBlockRef skip1 = ct_guard(f, o1, out[1]);
+    LLVMBasicBlockRef skip1 = cg_if_inside(f, o1, out[1]);
     LLVMValueRef xrow = cg_add(f, xplane, cg_mul(f, cg_madd(f, i0, in[1], i1), cg_i64c(f, in[2])));
     LLVMValueRef yrow = cg_add(f, yplane, cg_mul(f, cg_madd(f, o0, out[1], o1), cg_i64c(f, out[2])));
     LLVMValueRef wrow = cg_add(f, wbase, cg_mul(f, cg_madd(f, k0, k[1], k1), cg_i64c(f, k[2])));
@@ -127,10 +109,10 @@ oct_status cg_lower_convtranspose(cg_fn *f, const ir_node *n)
         cg_store(f, f->f32, py, yi, cg_fast(LLVMBuildFAdd(f->b, cg_load(f, f->f32, py, yi), prod, "")));
         cg_loop_end(f, &l);
     }
-    ct_guard_end(f, skip1);
+    cg_if_end(f, skip1);
     cg_loop_end(f, &lk1);
     cg_loop_end(f, &li1);
-    ct_guard_end(f, skip0);
+    cg_if_end(f, skip0);
     cg_loop_end(f, &lk0);
     cg_loop_end(f, &li0);
     cg_loop_end(f, &lc);

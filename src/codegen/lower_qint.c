@@ -440,24 +440,6 @@ oct_status cg_qlinearmatmul_loops(cg_fn *f, const ir_node *n)
 
 /* ---- ConvInteger ---------------------------------------------------------------- */
 
-/* The builder continues in a block entered only when 0 <= v < limit; the
- * returned block follows it (close with guard_end). */
-static LLVMBasicBlockRef guard(cg_fn *f, LLVMValueRef v, int64_t limit)
-{
-    LLVMValueRef inside = LLVMBuildICmp(f->b, LLVMIntULT, v, cg_i64c(f, limit), "");
-    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->llc, f->fn, "tap");
-    LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(f->llc, f->fn, "skip");
-    LLVMBuildCondBr(f->b, inside, then, cont);
-    LLVMPositionBuilderAtEnd(f->b, then);
-    return cont;
-}
-
-static void guard_end(cg_fn *f, LLVMBasicBlockRef cont)
-{
-    LLVMBuildBr(f->b, cont);
-    LLVMPositionBuilderAtEnd(f->b, cont);
-}
-
 /* Geometry of an integer convolution, padded to 3 spatial dims of size 1. */
 typedef struct ci_geom {
     int64_t N, C, M, G;
@@ -529,10 +511,10 @@ static void emit_int_conv(cg_fn *f, const ci_geom *g, const cg_tensor *X, const 
     LLVMValueRef wbase = cg_mul(f, cg_madd(f, mm, Cg, cc), cg_i64c(f, k_sp));
     LLVMValueRef k0 = cg_loop_begin(f, &lk0, k[0]);
     LLVMValueRef i0 = cg_add(f, cg_madd(f, o0, s[0], cg_i64c(f, -pb[0])), cg_mul(f, k0, cg_i64c(f, d[0])));
-    LLVMBasicBlockRef skip0 = guard(f, i0, in[0]);
+    LLVMBasicBlockRef skip0 = cg_if_inside(f, i0, in[0]);
     LLVMValueRef k1 = cg_loop_begin(f, &lk1, k[1]);
     LLVMValueRef i1 = cg_add(f, cg_madd(f, o1, s[1], cg_i64c(f, -pb[1])), cg_mul(f, k1, cg_i64c(f, d[1])));
-    LLVMBasicBlockRef skip1 = guard(f, i1, in[1]);
+    LLVMBasicBlockRef skip1 = cg_if_inside(f, i1, in[1]);
     LLVMValueRef xrow = cg_add(f, xplane, cg_mul(f, cg_madd(f, i0, in[1], i1), cg_i64c(f, in[2])));
     LLVMValueRef wrow = cg_add(f, wbase, cg_mul(f, cg_madd(f, k0, k[1], k1), cg_i64c(f, k[2])));
     for (int64_t k2 = 0; k2 < k[2]; k2++) {
@@ -552,9 +534,9 @@ static void emit_int_conv(cg_fn *f, const ci_geom *g, const cg_tensor *X, const 
                  LLVMBuildAdd(f->b, cg_load(f, f->i32, py, yi), LLVMBuildMul(f->b, wv, xv, ""), ""));
         cg_loop_end(f, &l);
     }
-    guard_end(f, skip1);
+    cg_if_end(f, skip1);
     cg_loop_end(f, &lk1);
-    guard_end(f, skip0);
+    cg_if_end(f, skip0);
     cg_loop_end(f, &lk0);
     cg_loop_end(f, &lc);
     cg_loop_end(f, &lo1);

@@ -3,7 +3,10 @@
  * QLinearMul (numpy broadcasting, e.g. a squeeze-excitation scale
  * [N, C, 1, 1] times [N, C, H, W]), QLinearConcat, QLinearAveragePool (1-D
  * and 2-D) and QLinearGlobalAveragePool, which is what qdq_fuse makes of
- * quantized Add, Mul, Concat with differing scales and the average pools.
+ * quantized Add, Mul, Concat with differing scales and the average pools;
+ * and the table ops QLinearSigmoid, QLinearLeakyRelu and QLinearSoftmax
+ * that ONNX Runtime's quantizer writes (tables built at compile time by
+ * src/ops/qlinear_lut.c, as the interpreter builds them).
  *
  * Plain loops on the 8-bit data the optimizer vectorizes: the integer
  * differences d = q - z, their exact int32 products and window sums, then
@@ -15,10 +18,13 @@
  * same inline functions the reference uses.  So the bits equal the
  * interpreter's.  Scales and zero points must be constants.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "codegen/kernels/octk.h"
 #include "ops/qlinear_elem.h"
+#include "ops/rules.h"
 
 /* Constant per-tensor parameters of one node: scale of input slot i, zero
  * point of input slot i (0 when omitted). */
@@ -371,5 +377,149 @@ oct_status cg_lower_qlinearglobalavgpool(cg_fn *f, const ir_node *n)
     cg_store(f, f->i8, py, pl, qavg(f, &p, sum, LLVMConstInt(f->i32, (unsigned long long)inner, 0)));
     cg_loop_end(f, &lp);
     cg_report(f, n, "int loop", path_int);
+    return OCT_OK;
+}
+
+/* ---- table ops: QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax ------------- */
+
+/* The constant operands X, x_scale, x_zp?, y_scale, y_zp? of a table op,
+ * shared with the pools' layout. */
+typedef struct qtab {
+    const cg_tensor *X, *Y;
+    float sx, sy;
+    int32_t zx, zy;
+    bool sgn;
+} qtab;
+
+static oct_status qtab_init(cg_fn *f, const ir_node *n, qtab *t)
+{
+    t->X = cg_in(f, n, 0);
+    t->Y = cg_out(f, n, 0);
+    if (!is_q8(t->X) || !is_q8(t->Y))
+        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: %s needs 8-bit data",
+                              n->op_type);
+    if (!const_scale(n, 1, &t->sx) || !const_zero(n, 2, &t->zx) || !const_scale(n, 3, &t->sy)
+        || !const_zero(n, 4, &t->zy))
+        return need_const(f, n);
+    t->sgn = t->X->dtype == IR_DT_INT8;
+    return OCT_OK;
+}
+
+/* The table is built at compile time by the function the interpreter
+ * uses (ops_qlut_table), so the bytes are the interpreter's; the kernel
+ * library's octk_lut8 maps the tensor through it, or a plain loop where
+ * the library is not available. */
+oct_status cg_lower_qlinearlut(cg_fn *f, const ir_node *n)
+{
+    qtab t;
+    oct_status st = qtab_init(f, n, &t);
+    if (st != OCT_OK)
+        return st;
+    uint8_t table[256];
+    ops_qlut_fn fn = n->op == IR_OP_QLINEARSIGMOID ? OPS_QLUT_SIGMOID : OPS_QLUT_LEAKYRELU;
+    ops_qlut_table(fn, ir_attr_float(n, "alpha", 0.01f), t.sx, t.zx, t.sy, t.zy, t.sgn, table);
+    LLVMValueRef tab = cg_const_data(f, table, sizeof table);
+    LLVMValueRef px = cg_ptr(f, t.X), py = cg_ptr(f, t.Y);
+    if (cg_kernels_available(f)) {
+        octk_lut8 a = {.n = (int64_t)t.Y->nelems};
+        cg_kptr ptrs[3] = {{offsetof(octk_lut8, table), tab}, {offsetof(octk_lut8, x), px},
+                           {offsetof(octk_lut8, y), py}};
+        cg_kernel_call(f, "lut8", &a, sizeof a, ptrs, 3);
+        cg_report(f, n, "octk_lut8", "byte table built at compile time");
+        return OCT_OK;
+    }
+    cg_loop l;
+    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)t.Y->nelems);
+    LLVMValueRef b = LLVMBuildZExt(f->b, cg_load(f, f->i8, px, i), f->i64, "");
+    cg_store(f, f->i8, py, i, cg_load(f, f->i8, tab, b));
+    cg_loop_end(f, &l);
+    cg_report(f, n, "byte loop", "byte table built at compile time");
+    return OCT_OK;
+}
+
+/* The table value (f32) of element x (i32) of a group whose largest is
+ * xmax. */
+static LLVMValueRef softmax_exp(cg_fn *f, LLVMValueRef tab, LLVMValueRef x, LLVMValueRef xmax,
+                                bool sgn)
+{
+    LLVMValueRef v = LLVMBuildAdd(f->b, x, LLVMConstInt(f->i32, sgn ? 127 : 255, 0), "");
+    v = LLVMBuildAnd(f->b, LLVMBuildSub(f->b, v, xmax, ""), LLVMConstInt(f->i32, 255, 0), "");
+    return cg_load(f, f->f32, tab, LLVMBuildZExt(f->b, v, f->i64, ""));
+}
+
+/* ops_qsoftmax_out in IR: r = roundeven((e * c) / s) (plain fmul, fdiv),
+ * min(r, 65535) + zy, saturated above at hi. */
+static LLVMValueRef softmax_out(cg_fn *f, LLVMValueRef e, float c, LLVMValueRef s, int32_t zy,
+                                int32_t hi)
+{
+    LLVMValueRef r = LLVMBuildFDiv(f->b, LLVMBuildFMul(f->b, e, cg_f32c(f, c), ""), s, "");
+    r = cg_intrinsic(f, "llvm.roundeven", f->f32, &r, 1);
+    LLVMValueRef cap = cg_f32c(f, 65535.0);
+    r = LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOLT, r, cap, ""), r, cap, "");
+    LLVMValueRef v = LLVMBuildAdd(f->b, LLVMBuildFPToSI(f->b, r, f->i32, ""),
+                                  LLVMConstInt(f->i32, (unsigned long long)(int64_t)zy, 1), "");
+    LLVMValueRef top = LLVMConstInt(f->i32, (unsigned long long)hi, 0);
+    v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, v, top, ""), top, v, "");
+    return LLVMBuildTrunc(f->b, v, f->i8, "");
+}
+
+/* Three passes over each group of len elements, step inner apart, as the
+ * reference: the largest byte, the wrapping uint32 sum of table values,
+ * then each output.  The exp table is built at compile time for the
+ * static group length. */
+oct_status cg_lower_qlinearsoftmax(cg_fn *f, const ir_node *n)
+{
+    qtab t;
+    oct_status st = qtab_init(f, n, &t);
+    if (st != OCT_OK)
+        return st;
+    int axis;
+    uint64_t outer, len, inner;
+    if (!ops_softmax_geometry(n, ir_attr_int(n, "opset", 13), t.X->rank, t.X->dims, &axis,
+                              &outer, &len, &inner))
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: axis out of range");
+    if (t.Y->nelems == 0)
+        return OCT_OK;
+    float table[256];
+    ops_qsoftmax_table(t.sx, len, t.sgn, table);
+    float c = ops_qsoftmax_scale(t.sy);
+    LLVMValueRef tab = cg_const_data(f, table, sizeof table);
+    LLVMValueRef px = cg_ptr(f, t.X), py = cg_ptr(f, t.Y);
+    int64_t il = (int64_t)inner, ll = (int64_t)len;
+    cg_loop lo, li, lk;
+    cg_acc acc;
+    LLVMValueRef o = cg_loop_begin(f, &lo, (int64_t)outer);
+    LLVMValueRef i = cg_loop_begin(f, &li, il);
+    LLVMValueRef base = cg_add(f, cg_mul(f, o, cg_i64c(f, ll * il)), i);
+    /* the largest element */
+    LLVMValueRef lowest = LLVMConstInt(f->i32, (unsigned long long)-129, 1);
+    LLVMValueRef k = cg_loop_begin(f, &lk, ll);
+    LLVMValueRef m = cg_acc_begin(f, &lk, &acc, lowest);
+    LLVMValueRef x = cg_load_wide(f, t.X, px, cg_madd(f, k, il, base));
+    cg_acc_end(f, &acc, LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, x, m, ""), x, m, ""));
+    cg_loop_end(f, &lk);
+    LLVMValueRef xmax = cg_acc_result(f, &lk, &acc, lowest);
+    /* the sum of the table values, in order (no reassociation) */
+    LLVMValueRef zero = cg_f32c(f, 0.0);
+    k = cg_loop_begin(f, &lk, ll);
+    LLVMValueRef s = cg_acc_begin(f, &lk, &acc, zero);
+    x = cg_load_wide(f, t.X, px, cg_madd(f, k, il, base));
+    cg_acc_end(f, &acc, LLVMBuildFAdd(f->b, s, softmax_exp(f, tab, x, xmax, t.sgn), ""));
+    cg_loop_end(f, &lk);
+    s = cg_acc_result(f, &lk, &acc, zero);
+    /* a zero sum (never: the largest element reads at least 1) writes
+     * zeros, as the reference */
+    LLVMValueRef none = LLVMBuildFCmp(f->b, LLVMRealOEQ, s, zero, "");
+    LLVMValueRef div = LLVMBuildSelect(f->b, none, cg_f32c(f, 1.0), s, "");
+    k = cg_loop_begin(f, &lk, ll);
+    LLVMValueRef at = cg_madd(f, k, il, base);
+    x = cg_load_wide(f, t.X, px, at);
+    LLVMValueRef y = softmax_out(f, softmax_exp(f, tab, x, xmax, t.sgn), c, div, t.zy,
+                                 t.sgn ? 127 : 255);
+    cg_store(f, f->i8, py, at, LLVMBuildSelect(f->b, none, LLVMConstInt(f->i8, 0, 0), y, ""));
+    cg_loop_end(f, &lk);
+    cg_loop_end(f, &li);
+    cg_loop_end(f, &lo);
+    cg_report(f, n, "int loop", "float32 exp table built at compile time, in-order sum");
     return OCT_OK;
 }

@@ -344,21 +344,6 @@ static void emit_units(rnn_lower *L, int d, LLVMValueRef gxo, LLVMValueRef gho, 
     cg_loop_end(f, &lj);
 }
 
-/* if (cond) { builder left in the then-block }; rnn_endif closes it. */
-static LLVMBasicBlockRef rnn_if(cg_fn *f, LLVMValueRef cond)
-{
-    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(f->llc, f->fn, "then");
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(f->llc, f->fn, "endif");
-    LLVMBuildCondBr(f->b, cond, then, done);
-    LLVMPositionBuilderAtEnd(f->b, then);
-    return done;
-}
-static void rnn_endif(cg_fn *f, LLVMBasicBlockRef done)
-{
-    LLVMBuildBr(f->b, done);
-    LLVMPositionBuilderAtEnd(f->b, done);
-}
-
 /* sequence_lens[b] clamped to [0, S] (the interpreter reports the rest),
  * or S without it. */
 static LLVMValueRef emit_len(rnn_lower *L, LLVMValueRef b)
@@ -429,11 +414,11 @@ static oct_status emit_direction(rnn_lower *L, int d)
     }
     b = cg_loop_begin(f, &lb, L->B);
     LLVMValueRef len = emit_len(L, b);
-    LLVMBasicBlockRef done = rnn_if(f, LLVMBuildICmp(f->b, LLVMIntSLT, step, len, ""));
+    LLVMBasicBlockRef done = cg_if_begin(f, LLVMBuildICmp(f->b, LLVMIntSLT, step, len, ""));
     LLVMValueRef t = emit_time(L, back, step, len);
     emit_units(L, d, cg_mul(f, row_of(L, t, b), cg_i64c(f, GH)), cg_mul(f, b, cg_i64c(f, GH)),
                cg_mul(f, b, cg_i64c(f, H)), L->y ? y_row(L, t, d, b) : NULL);
-    rnn_endif(f, done);
+    cg_if_end(f, done);
     cg_loop_end(f, &lb);
     cg_loop_end(f, &lt);
 

@@ -82,22 +82,29 @@ static void store_f64(cg_fn *f, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef 
 }
 
 /* Mean and population variance (double) of len elements of type ty at
- * px[base ...]: two passes, as the interpreter. */
+ * px[base ...]: two passes, as the interpreter.  Without center the mean is
+ * taken as 0 and the "variance" is the mean of squares (RMSNorm). */
 static void mean_var(cg_fn *f, LLVMTypeRef ty, LLVMValueRef px, LLVMValueRef base, int64_t len,
-                     LLVMValueRef *mean, LLVMValueRef *var)
+                     bool center, LLVMValueRef *mean, LLVMValueRef *var)
 {
-    LLVMValueRef zero = f64c(f, 0);
+    LLVMValueRef zero = f64c(f, 0), m = zero;
     cg_loop l;
     cg_acc a;
-    LLVMValueRef j = cg_loop_begin(f, &l, len);
-    LLVMValueRef s = cg_acc_begin(f, &l, &a, zero);
-    cg_acc_end(f, &a, cg_fast(LLVMBuildFAdd(f->b, s, load_f64(f, ty, px, cg_add(f, base, j)), "")));
-    cg_loop_end(f, &l);
-    s = cg_acc_result(f, &l, &a, zero);
-    LLVMValueRef m = len ? LLVMBuildFDiv(f->b, s, f64c(f, (double)len), "") : zero;
+    LLVMValueRef j;
+    if (center) {
+        j = cg_loop_begin(f, &l, len);
+        LLVMValueRef s = cg_acc_begin(f, &l, &a, zero);
+        cg_acc_end(f, &a,
+                   cg_fast(LLVMBuildFAdd(f->b, s, load_f64(f, ty, px, cg_add(f, base, j)), "")));
+        cg_loop_end(f, &l);
+        s = cg_acc_result(f, &l, &a, zero);
+        m = len ? LLVMBuildFDiv(f->b, s, f64c(f, (double)len), "") : zero;
+    }
     j = cg_loop_begin(f, &l, len);
     LLVMValueRef q = cg_acc_begin(f, &l, &a, zero);
-    LLVMValueRef d = LLVMBuildFSub(f->b, load_f64(f, ty, px, cg_add(f, base, j)), m, "");
+    LLVMValueRef d = load_f64(f, ty, px, cg_add(f, base, j));
+    if (center)
+        d = LLVMBuildFSub(f->b, d, m, "");
     cg_acc_end(f, &a, cg_fast(LLVMBuildFAdd(f->b, q, LLVMBuildFMul(f->b, d, d, ""), "")));
     cg_loop_end(f, &l);
     q = cg_acc_result(f, &l, &a, zero);
@@ -110,18 +117,18 @@ static LLVMValueRef round_f32(cg_fn *f, LLVMValueRef v)
     return LLVMBuildFPExt(f->b, LLVMBuildFPTrunc(f->b, v, f->f32, ""), f->f64, "");
 }
 
-oct_status cg_lower_layernorm(cg_fn *f, const ir_node *n)
+/* LayerNormalization (center) or RMSNormalization (no mean, no B, no
+ * statistics outputs) over dims[axis:]. */
+static oct_status lower_rownorm(cg_fn *f, const ir_node *n, int axis, bool center)
 {
-    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *B = cg_in(f, n, 2);
-    cg_tensor *Y = cg_out(f, n, 0), *M = cg_out(f, n, 1), *I = cg_out(f, n, 2);
+    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *B = center ? cg_in(f, n, 2) : NULL;
+    cg_tensor *Y = cg_out(f, n, 0);
+    cg_tensor *M = center ? cg_out(f, n, 1) : NULL, *I = center ? cg_out(f, n, 2) : NULL;
     LLVMTypeRef xty, sty, bty = NULL, yty, mty = NULL, ity = NULL;
     if (!(xty = float_type(f, n, X, 0, 0)) || !(sty = float_type(f, n, S, 0, 1)) ||
         (B && !(bty = float_type(f, n, B, 0, 2))) || !(yty = float_type(f, n, Y, 1, 0)) ||
         (M && !(mty = float_type(f, n, M, 1, 1))) || (I && !(ity = float_type(f, n, I, 1, 2))))
         return OCT_EUNSUPPORTED;
-    int axis;
-    if (!ops_ln_axis(n, X->rank, &axis))
-        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad LayerNormalization axis");
     double eps = ir_attr_float(n, "epsilon", 1e-5f);
     bool stash_f32 = ir_attr_int(n, "stash_type", 1) == IR_DT_FLOAT;
     int64_t outer = 1, len = 1;
@@ -142,7 +149,7 @@ oct_status cg_lower_layernorm(cg_fn *f, const ir_node *n)
     cg_loop lo;
     LLVMValueRef o = cg_loop_begin(f, &lo, outer);
     LLVMValueRef base = cg_mul(f, o, cg_i64c(f, len)), m, v;
-    mean_var(f, xty, px, base, len, &m, &v);
+    mean_var(f, xty, px, base, len, center, &m, &v);
     LLVMValueRef inv;
     if (stash_f32) { /* statistics rounded to float, as the interpreter */
         m = round_f32(f, m);
@@ -190,6 +197,14 @@ oct_status cg_lower_layernorm(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
+oct_status cg_lower_layernorm(cg_fn *f, const ir_node *n)
+{
+    int axis;
+    if (!ops_ln_axis(n, cg_in(f, n, 0)->rank, &axis))
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad LayerNormalization axis");
+    return lower_rownorm(f, n, axis, true);
+}
+
 oct_status cg_lower_instancenorm(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *B = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
@@ -213,7 +228,7 @@ oct_status cg_lower_instancenorm(cg_fn *f, const ir_node *n)
     LLVMValueRef b = cg_loop_begin(f, &ln, N);
     LLVMValueRef c = cg_loop_begin(f, &lc, C);
     LLVMValueRef base = cg_mul(f, cg_madd(f, b, C, c), cg_i64c(f, inner)), m, v;
-    mean_var(f, xty, px, base, inner, &m, &v);
+    mean_var(f, xty, px, base, inner, true, &m, &v);
     LLVMValueRef ve = LLVMBuildFAdd(f->b, v, f64c(f, eps), "");
     LLVMValueRef a = LLVMBuildFDiv(f->b, load_f64(f, sty, ps, c),
                                    cg_intrinsic(f, "llvm.sqrt", f->f64, &ve, 1), "");
@@ -283,73 +298,13 @@ oct_status cg_lower_lrn(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
-/* RMSNormalization over dims[axis:]: the mean of squares in double, inv =
- * 1 / sqrt(mean + epsilon) (stash_type 1: from the mean rounded to float,
- * rounded to float, as the interpreter), y = x * inv * scale in double,
- * rounded once; scale broadcast as LayerNormalization's. */
+/* RMSNormalization over dims[axis:]: lower_rownorm without the mean (the
+ * mean of squares in double, inv as LayerNormalization's, stash_type
+ * included; y = x * inv * scale). */
 oct_status cg_lower_rmsnorm(cg_fn *f, const ir_node *n)
 {
-    cg_tensor *X = cg_in(f, n, 0), *S = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
-    LLVMTypeRef xty, sty, yty;
-    if (!(xty = float_type(f, n, X, 0, 0)) || !(sty = float_type(f, n, S, 0, 1)) ||
-        !(yty = float_type(f, n, Y, 1, 0)))
-        return OCT_EUNSUPPORTED;
     int axis;
-    if (!ops_rms_axis(n, X->rank, &axis))
+    if (!ops_rms_axis(n, cg_in(f, n, 0)->rank, &axis))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad RMSNormalization axis");
-    double eps = ir_attr_float(n, "epsilon", 1e-5f);
-    bool stash_f32 = ir_attr_int(n, "stash_type", 1) == IR_DT_FLOAT;
-    int64_t outer = 1, len = 1;
-    for (int d = 0; d < X->rank; d++)
-        if (d < axis)
-            outer *= X->dims[d];
-        else
-            len *= X->dims[d];
-    int nr = X->rank - axis;
-    const int64_t *nd = X->dims + axis;
-    if (S->rank > nr)
-        return oct_input_error(f->ctx, OCT_EINPUT, n, 1,
-                               "compile: does not broadcast to the normalized dims");
-    if (outer == 0 || len == 0)
-        return OCT_OK;
-    LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), py = cg_ptr(f, Y);
-    cg_loop lo, l;
-    cg_acc a;
-    LLVMValueRef o = cg_loop_begin(f, &lo, outer);
-    LLVMValueRef base = cg_mul(f, o, cg_i64c(f, len)), zero = f64c(f, 0);
-    LLVMValueRef j = cg_loop_begin(f, &l, len);
-    LLVMValueRef q = cg_acc_begin(f, &l, &a, zero);
-    LLVMValueRef xv = load_f64(f, xty, px, cg_add(f, base, j));
-    cg_acc_end(f, &a, cg_fast(LLVMBuildFAdd(f->b, q, LLVMBuildFMul(f->b, xv, xv, ""), "")));
-    cg_loop_end(f, &l);
-    q = cg_acc_result(f, &l, &a, zero);
-    LLVMValueRef ms = LLVMBuildFDiv(f->b, q, f64c(f, (double)len), ""), inv;
-    if (stash_f32) {
-        LLVMValueRef mf = LLVMBuildFAdd(f->b, LLVMBuildFPTrunc(f->b, ms, f->f32, ""),
-                                        LLVMConstReal(f->f32, (float)eps), "");
-        mf = LLVMBuildFPExt(f->b, mf, f->f64, "");
-        inv = round_f32(f, LLVMBuildFDiv(f->b, f64c(f, 1),
-                                         cg_intrinsic(f, "llvm.sqrt", f->f64, &mf, 1), ""));
-    } else {
-        LLVMValueRef me = LLVMBuildFAdd(f->b, ms, f64c(f, eps), "");
-        inv = LLVMBuildFDiv(f->b, f64c(f, 1), cg_intrinsic(f, "llvm.sqrt", f->f64, &me, 1), "");
-    }
-    bool direct = (int64_t)S->nelems == len;
-    int64_t str[2][OPS_MAX_RANK], one_dim[1] = {len};
-    if (direct) {
-        str[0][0] = str[1][0] = 1;
-    } else {
-        cg_strides(nr, nd, str[0]);
-        cg_bcast_strides(S->rank, S->dims, nr, str[1]);
-    }
-    LLVMValueRef offs[2];
-    cg_nest ns;
-    cg_nest_begin(f, &ns, direct ? 1 : nr, direct ? one_dim : nd, 2,
-                  (const int64_t(*)[OPS_MAX_RANK])str, offs);
-    LLVMValueRef xi = cg_add(f, base, offs[0]);
-    LLVMValueRef r = LLVMBuildFMul(f->b, load_f64(f, xty, px, xi), inv, "");
-    store_f64(f, yty, py, xi, LLVMBuildFMul(f->b, r, load_f64(f, sty, ps, offs[1]), ""));
-    cg_nest_end(f, &ns);
-    cg_loop_end(f, &lo);
-    return OCT_OK;
+    return lower_rownorm(f, n, axis, false);
 }

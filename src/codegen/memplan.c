@@ -8,7 +8,9 @@
  * from the producing node to the last consuming node, inclusive, so a
  * node's output never shares bytes with its own inputs.  Values only a
  * fused run reads (fused) and FP8 weights a kernel widens itself
- * (absorbed, cg_plan_fp8_weights) get no memory.
+ * (absorbed, cg_plan_fp8_weights) get no memory.  A value a subgraph of
+ * an If/Loop/Scan reads (IR_VAL_CAPTURED) lives to the end of the graph;
+ * the subgraphs' own tensors are planned after this (cg_plan_control).
  *
  * Concat in place: when every dimension of a Concat's output before the
  * axis is 1, each input's bytes are one slice of the output.  An input
@@ -125,6 +127,11 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
             if (n->in[i] && tens[n->in[i]->id].last < hi)
                 tens[n->in[i]->id].last = hi;
     }
+    /* a value a subgraph reads (If, Loop, Scan: lower_control.c) lives to
+     * the end: its readers are not among the node inputs */
+    for (size_t v = 0; v < g->n_values; v++)
+        if ((g->values[v]->flags & IR_VAL_CAPTURED) && tens[v].first >= 0)
+            tens[v].last = n_nodes ? (int)n_nodes - 1 : 0;
     int *uses = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *uses);
     if (!uses)
         return OCT_EINTERNAL;

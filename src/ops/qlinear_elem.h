@@ -71,4 +71,56 @@ static inline float ops_qavg_value(int32_t sum, float m, int64_t count)
     return scaled / (float)count;
 }
 
+/* ---- table ops (src/ops/qlinear_lut.c) ---------------------------------
+ * QLinearSigmoid and QLinearLeakyRelu map each input byte through a
+ * 256-entry table built as ONNX Runtime builds it: for every byte b,
+ * x = sx * (float)(b as T - zx) (one float32 product), f(x), then
+ * QuantizeLinear's saturate(round_half_to_even(f(x) / sy) + zy).  f is
+ * ONNX Runtime's logistic (the rational polynomial of its MLAS library,
+ * each multiply-add fused, clamped to [0, 1]) or x >= 0 ? x : x * alpha.
+ *
+ * QLinearSoftmax is ONNX Runtime's table softmax over groups of length D
+ * (the axis; with the node's opset attribute below 13, every dim from the
+ * axis on): a float32 table of exp values e[i] = (float)exp(((i - 255) +
+ * k) * sx) in double, k = max(0, log(FLT_MAX / D) - 5) / sx (the shift
+ * that keeps the sum of D values finite), indexed so that the group's
+ * largest byte reads e[255]; the float32 sum S of the group's table values
+ * in order; each output is round_half_to_even((e * c) / S) in float32,
+ * c = floor(1 / sy) in float32, plus zy, saturated above (at 255 or 127;
+ * it is never below the type's range).  The input zero point does not
+ * enter. */
+typedef enum ops_qlut_fn { OPS_QLUT_SIGMOID, OPS_QLUT_LEAKYRELU } ops_qlut_fn;
+
+/* table[b] for every byte b of a T = int8 (sgn) or uint8 input. */
+void ops_qlut_table(ops_qlut_fn fn, float alpha, float sx, int32_t zx, float sy, int32_t zy,
+                    bool sgn, uint8_t table[256]);
+
+/* QLinearSoftmax's exp table for groups of length d, indexed by the byte
+ * (x - max + 255) for uint8 and (uint8)(x - max + 127) for int8. */
+void ops_qsoftmax_table(float sx, uint64_t d, bool sgn, float table[256]);
+
+/* c = floor(1 / sy) in float32. */
+static inline float ops_qsoftmax_scale(float sy)
+{
+    return floorf(1.0f / sy);
+}
+
+/* The table index of byte x in a group whose largest byte is xmax. */
+static inline uint8_t ops_qsoftmax_index(int32_t x, int32_t xmax, bool sgn)
+{
+    return (uint8_t)(x + (sgn ? 127 : 255) - xmax);
+}
+
+/* The stored byte (as int32: 0..255 for uint8, -128..127 for int8) of a
+ * table value e in a group whose sum is s (s > 0, e <= s). */
+static inline int32_t ops_qsoftmax_out(float e, float c, float s, int32_t zy, bool sgn)
+{
+    float prod = e * c;
+    float r = nearbyintf(prod / s);
+    /* r is at most c; every r above 255 saturates the same way */
+    int32_t v = (int32_t)(r < 65535.0f ? r : 65535.0f) + zy;
+    int32_t hi = sgn ? 127 : 255;
+    return v > hi ? hi : v;
+}
+
 #endif

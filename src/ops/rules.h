@@ -41,6 +41,10 @@ oct_status ops_conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
                                  const ops_shape *w, int ns,
                                  int64_t *kernel);
 
+/* The rules Conv and ConvTranspose share (element type, W and B of X's
+ * type, group, rank); sets Y's type and rank, *rank -1 while unknown. */
+oct_status ops_conv_prologue(ops_infer *inf, int64_t *group, int *rank);
+
 /* ---- shape_convtranspose.c (kernels in src/ref/convtranspose.c) ---- */
 
 typedef struct ops_ct_geom {
@@ -55,10 +59,6 @@ typedef struct ops_ct_geom {
 oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
                            const ops_shape *x, const int64_t *kernel,
                            ops_ct_geom *g);
-
-/* Kernel sizes from kernel_shape or W's spatial dims (-1 if unknown). */
-oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
-                         const ops_shape *w, int ns, int64_t *kernel);
 
 /* ---- shape_eltwise_binary.c (kernels in src/ref/eltwise_binary.c) ---- */
 

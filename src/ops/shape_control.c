@@ -4,8 +4,10 @@
  * and shape inference rely on: the subgraph attributes are present and
  * decoded, and the node's and the bodies' input and output counts agree
  * with the ONNX signatures.  The static rule takes types from the node's
- * inputs and the bodies' declared outputs; a shape a run decides (the trip
- * count of a Loop, branches that disagree) stays unknown.  The interpreter
+ * inputs and the bodies' outputs (declared, or inferred by the shape_infer
+ * pass, which infers inside subgraphs first); a shape a run decides (the
+ * trip count of a Loop whose body can stop early or whose M is not a
+ * constant, branches that disagree) stays unknown.  The interpreter
  * does not use this rule: it sizes outputs from what the bodies compute.
  */
 #include <string.h>
@@ -184,6 +186,27 @@ static void merge(const ops_shape *a, const ops_shape *b, ops_shape *out)
             out->dims[d] = -1;
 }
 
+/* The trip count of Loop n when it is known before it runs: M is a
+ * constant and the body cannot stop early (no initial condition or a
+ * constant true one, and the body's condition output is its condition
+ * input, directly or through an Identity); else -1. */
+static int64_t loop_static_trip(const ops_infer *inf, const ops_control *c)
+{
+    const ir_tensor *m = inf->n_in > 0 ? inf->in_const[0] : NULL;
+    if (!m || m->dtype != IR_DT_INT64 || m->nelems != 1 || !m->data)
+        return -1;
+    if (inf->n_in > 1 && inf->node->in[1]) {
+        const ir_tensor *c0 = inf->in_const[1];
+        if (!c0 || c0->nelems != 1 || !c0->data || !((const uint8_t *)c0->data)[0])
+            return -1;
+    }
+    const ir_value *out = c->body->outputs[0], *in = c->body->inputs[1];
+    bool same = out == in || (out->producer && out->producer->op == IR_OP_IDENTITY &&
+                              out->producer->n_in > 0 && out->producer->in[0] == in);
+    int64_t trip = ((const int64_t *)m->data)[0];
+    return same ? (trip > 0 ? trip : 0) : -1;
+}
+
 oct_status ops_shape_control(ops_infer *inf)
 {
     const ir_node *n = inf->node;
@@ -210,7 +233,7 @@ oct_status ops_shape_control(ops_infer *inf)
             declared(c.body->outputs[1 + c.n_state + k], &a);
             o->dtype = a.dtype;
             o->rank = a.rank >= 0 && a.rank < OPS_MAX_RANK ? a.rank + 1 : -1;
-            o->dims[0] = -1; /* the trip count */
+            o->dims[0] = loop_static_trip(inf, &c); /* the trip count */
             for (int d = 0; d < a.rank && o->rank > 0; d++)
                 o->dims[d + 1] = a.dims[d];
         }

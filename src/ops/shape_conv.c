@@ -43,6 +43,44 @@ oct_status ops_conv_kernel_shape(oct_ctx *ctx, const ir_node *node,
     return OCT_OK;
 }
 
+/* The rules Conv and ConvTranspose share: a float element type, W and B
+ * of X's type, group >= 1, a rank of at least 3 on which X and W agree.
+ * Sets Y's type and rank; *rank is -1 (and OCT_OK) while neither X's nor
+ * W's rank is known. */
+oct_status ops_conv_prologue(ops_infer *inf, int64_t *group, int *rank)
+{
+    oct_ctx *ctx = inf->ctx;
+    const ir_node *node = inf->node;
+    const ops_shape *x = &inf->in[0], *w = &inf->in[1];
+    ir_dtype dt = x->dtype != IR_DT_UNDEFINED ? x->dtype : w->dtype;
+    if (dt != IR_DT_UNDEFINED && !conv_float_type(dt))
+        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 0, "%s does not take %s",
+                               node->op_type, ir_dtype_name(dt));
+    for (int i = 1; i < inf->n_in && i < 3; i++) {
+        const ops_shape *s = &inf->in[i];
+        if (s->dtype != IR_DT_UNDEFINED && dt != IR_DT_UNDEFINED && s->dtype != dt)
+            return oct_input_error(ctx, OCT_EINPUT, node, i,
+                                   "type %s differs from the input's %s",
+                                   ir_dtype_name(s->dtype), ir_dtype_name(dt));
+    }
+    *group = ir_attr_int(node, "group", 1);
+    if (*group < 1)
+        return oct_node_error(ctx, OCT_EINPUT, node, "group = %lld must be positive",
+                              (long long)*group);
+    *rank = x->rank >= 0 ? x->rank : w->rank;
+    inf->out[0].dtype = dt;
+    inf->out[0].rank = *rank;
+    if (*rank < 0)
+        return OCT_OK;
+    if (*rank < 3 || *rank > OPS_MAX_RANK)
+        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? 0 : 1,
+                               "expected rank >= 3 (N, C, spatial...), got %d", *rank);
+    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
+        return oct_input_error(ctx, OCT_EINPUT, node, 1,
+                               "weight rank %d differs from input rank %d", w->rank, x->rank);
+    return OCT_OK;
+}
+
 oct_status ops_shape_conv(ops_infer *inf)
 {
     oct_ctx *ctx = inf->ctx;
@@ -51,38 +89,11 @@ oct_status ops_shape_conv(ops_infer *inf)
     const ops_shape *b = inf->n_in > 2 ? &inf->in[2] : NULL;
     ops_shape *y = &inf->out[0];
 
-    ir_dtype dt = x->dtype != IR_DT_UNDEFINED ? x->dtype : w->dtype;
-    if (dt != IR_DT_UNDEFINED && !conv_float_type(dt))
-        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 0,
-                               "Conv does not take %s", ir_dtype_name(dt));
-    if (x->dtype != IR_DT_UNDEFINED && w->dtype != IR_DT_UNDEFINED &&
-        x->dtype != w->dtype)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "weight type %s differs from input type %s",
-                               ir_dtype_name(w->dtype), ir_dtype_name(x->dtype));
-    if (b && b->dtype != IR_DT_UNDEFINED && dt != IR_DT_UNDEFINED &&
-        b->dtype != dt)
-        return oct_input_error(ctx, OCT_EINPUT, node, 2,
-                               "bias type %s differs from input type %s",
-                               ir_dtype_name(b->dtype), ir_dtype_name(dt));
-    int64_t group = ir_attr_int(node, "group", 1);
-    if (group < 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "group = %lld must be positive", (long long)group);
-
-    int rank = x->rank >= 0 ? x->rank : w->rank;
-    y->dtype = dt;
-    y->rank = rank;
-    if (rank < 0)
-        return OCT_OK;
-    if (rank < 3 || rank > OPS_MAX_RANK)
-        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? 0 : 1,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               rank);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "weight rank %d differs from input rank %d",
-                               w->rank, x->rank);
+    int64_t group;
+    int rank;
+    oct_status st = ops_conv_prologue(inf, &group, &rank);
+    if (st != OCT_OK || rank < 0)
+        return st;
     int ns = rank - 2;
     int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
     int64_t m = w->rank >= 0 ? w->dims[0] : -1;
@@ -111,7 +122,7 @@ oct_status ops_shape_conv(ops_infer *inf)
                                    (long long)m);
     }
     int64_t kernel[OPS_MAX_RANK];
-    oct_status st = ops_conv_kernel_shape(ctx, node, w, ns, kernel);
+    st = ops_conv_kernel_shape(ctx, node, w, ns, kernel);
     if (st != OCT_OK)
         return st;
 

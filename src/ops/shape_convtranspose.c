@@ -116,29 +116,6 @@ oct_status ops_ct_geometry(oct_ctx *ctx, const ir_node *node,
     return OCT_OK;
 }
 
-/* Kernel sizes from kernel_shape or W's spatial dims (-1 if unknown). */
-oct_status ops_ct_kernel(oct_ctx *ctx, const ir_node *node,
-                         const ops_shape *w, int ns, int64_t *kernel)
-{
-    const ir_attr *ks = ir_node_attr(node, "kernel_shape");
-    for (int i = 0; i < ns; i++)
-        kernel[i] = w->rank == ns + 2 ? w->dims[i + 2] : -1;
-    if (!ks)
-        return OCT_OK;
-    if (ks->type != IR_ATTR_INTS || ks->n != (size_t)ns)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "attribute 'kernel_shape' must list %d ints", ns);
-    for (int i = 0; i < ns; i++) {
-        if (ks->ints[i] <= 0 || (kernel[i] >= 0 && kernel[i] != ks->ints[i]))
-            return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                                   "kernel_shape[%d] = %lld does not match "
-                                   "the weight (%lld)", i,
-                                   (long long)ks->ints[i], (long long)kernel[i]);
-        kernel[i] = ks->ints[i];
-    }
-    return OCT_OK;
-}
-
 oct_status ops_shape_convtranspose(ops_infer *inf)
 {
     oct_ctx *ctx = inf->ctx;
@@ -146,37 +123,11 @@ oct_status ops_shape_convtranspose(ops_infer *inf)
     const ops_shape *x = &inf->in[0], *w = &inf->in[1];
     const ops_shape *b = inf->n_in > 2 ? &inf->in[2] : NULL;
     ops_shape *y = &inf->out[0];
-    ir_dtype dt = x->dtype != IR_DT_UNDEFINED ? x->dtype : w->dtype;
-    if (dt != IR_DT_UNDEFINED && dt != IR_DT_FLOAT && dt != IR_DT_DOUBLE &&
-        dt != IR_DT_FLOAT16 && dt != IR_DT_BFLOAT16)
-        return oct_input_error(ctx, OCT_EUNSUPPORTED, node, 0,
-                               "ConvTranspose does not take %s",
-                               ir_dtype_name(dt));
-    for (int i = 1; i < 3; i++) {
-        const ops_shape *s = i == 1 ? w : b;
-        if (s && s->dtype != IR_DT_UNDEFINED && dt != IR_DT_UNDEFINED &&
-            s->dtype != dt)
-            return oct_input_error(ctx, OCT_EINPUT, node, i,
-                                   "type %s differs from the input's %s",
-                                   ir_dtype_name(s->dtype), ir_dtype_name(dt));
-    }
-    int64_t group = ir_attr_int(node, "group", 1);
-    if (group < 1)
-        return oct_node_error(ctx, OCT_EINPUT, node,
-                              "group = %lld must be positive", (long long)group);
-    int rank = x->rank >= 0 ? x->rank : w->rank;
-    y->dtype = dt;
-    y->rank = rank;
-    if (rank < 0)
-        return OCT_OK;
-    if (rank < 3 || rank > OPS_MAX_RANK)
-        return oct_input_error(ctx, OCT_EINPUT, node, x->rank >= 0 ? 0 : 1,
-                               "expected rank >= 3 (N, C, spatial...), got %d",
-                               rank);
-    if (x->rank >= 0 && w->rank >= 0 && x->rank != w->rank)
-        return oct_input_error(ctx, OCT_EINPUT, node, 1,
-                               "weight rank %d differs from input rank %d",
-                               w->rank, x->rank);
+    int64_t group;
+    int rank;
+    oct_status st = ops_conv_prologue(inf, &group, &rank);
+    if (st != OCT_OK || rank < 0)
+        return st;
     int ns = rank - 2;
     int64_t cin = x->rank >= 0 ? x->dims[1] : -1;
     int64_t wc = w->rank >= 0 ? w->dims[0] : -1;
@@ -195,7 +146,7 @@ oct_status ops_shape_convtranspose(ops_infer *inf)
                                "bias must be 1-D with %lld values",
                                (long long)m);
     int64_t kernel[OPS_MAX_RANK];
-    oct_status st = ops_ct_kernel(ctx, node, w, ns, kernel);
+    st = ops_conv_kernel_shape(ctx, node, w, ns, kernel);
     if (st != OCT_OK)
         return st;
     ops_shape xs = *x;

@@ -1,9 +1,11 @@
 /*
  * shape_qlinear_elem.c: the shape and type rules of ONNX Runtime's integer
  * element-wise contrib ops QLinearAdd, QLinearMul, QLinearConcat,
- * QLinearAveragePool and QLinearGlobalAveragePool.  Shared by the
+ * QLinearAveragePool and QLinearGlobalAveragePool, and of its table ops
+ * QLinearSigmoid, QLinearLeakyRelu and QLinearSoftmax.  Shared by the
  * shape-inference pass and the interpreter, whose kernels are in
- * src/ref/qlinear_elem.c; the arithmetic is in ops/qlinear_elem.h.
+ * src/ref/qlinear_elem.c and src/ref/qlinear_lut.c; the arithmetic is in
+ * ops/qlinear_elem.h.
  *
  * Checked here: data and zero points int8 or uint8, all of one type (the
  * output's); scales float32, per tensor, positive and finite; zero points
@@ -219,4 +221,37 @@ oct_status ops_shape_qlinearglobalavgpool(ops_infer *inf)
 {
     oct_status st = qpool_common(inf);
     return st != OCT_OK ? st : qpool_shape(inf, ops_shape_globalpool);
+}
+
+/* QLinearSigmoid / QLinearLeakyRelu: X, x_scale, x_zp?, y_scale, y_zp?
+ * (the pools' operands); the output has X's shape. */
+oct_status ops_shape_qlinearlut(ops_infer *inf)
+{
+    oct_status st = qpool_common(inf);
+    ir_dtype dt = inf->in[0].dtype;
+    inf->out[0] = inf->in[0];
+    inf->out[0].dtype = dt;
+    return st;
+}
+
+/* QLinearSoftmax: the same operands; the opset attribute (which ONNX
+ * Runtime requires) picks Softmax's axis rule: below 13 the group is
+ * every dim from the axis on. */
+oct_status ops_shape_qlinearsoftmax(ops_infer *inf)
+{
+    if (!ir_node_attr(inf->node, "opset"))
+        return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
+                              "attribute opset is required (ONNX Runtime's rule)");
+    oct_status st = qpool_common(inf);
+    const ops_shape *x = &inf->in[0];
+    if (st == OCT_OK && x->rank >= 0) {
+        int axis;
+        uint64_t o, l, in;
+        if (!ops_softmax_geometry(inf->node, ir_attr_int(inf->node, "opset", 13), x->rank,
+                                  x->dims, &axis, &o, &l, &in))
+            return oct_node_error(inf->ctx, OCT_EINPUT, inf->node,
+                                  "axis out of range for rank %d", x->rank);
+    }
+    inf->out[0] = *x;
+    return st;
 }

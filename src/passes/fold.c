@@ -14,7 +14,8 @@
  *    4x its inputs' bytes (ConstantOfShape, Expand, Tile...) is left alone
  *    unless the outputs total less than 64 KiB.  Constant nodes always fold
  *    (their data is in the model already).  Nodes that produce a graph
- *    output are not folded, so the graph keeps its interface.
+ *    output are not folded, so the graph keeps its interface; a value a
+ *    subgraph reads folds into an initializer of the same name.
  *  - Identity and inference-mode Dropout (mask unused) are bypassed: their
  *    consumers read the input directly.  When the output is a graph output,
  *    the producer of the input is made to write the output name instead; if
@@ -42,6 +43,17 @@ typedef struct fold_state {
 static bool is_graph_output(const ir_graph *g, const ir_value *v)
 {
     if (ir_value_escapes(v)) /* also a subgraph's outer-scope read */
+        return true;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (g->outputs[i] == v)
+            return true;
+    return false;
+}
+
+/* A graph output proper (not a subgraph's outer-scope read). */
+static bool is_listed_output(const ir_graph *g, const ir_value *v)
+{
+    if (v->flags & IR_VAL_OUTPUT)
         return true;
     for (size_t i = 0; i < g->n_outputs; i++)
         if (g->outputs[i] == v)
@@ -229,8 +241,11 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
     ir_tensor *out[OPS_MAX_IO];
     if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO)
         return OCT_OK;
+    /* a value a subgraph reads may fold: it stays, named as before, now an
+     * initializer (which is how an If's shape-test condition becomes a
+     * constant when the branches read it too) */
     for (int i = 0; i < n->n_out; i++)
-        if (n->out[i] && is_graph_output(fs->g, n->out[i]))
+        if (n->out[i] && is_listed_output(fs->g, n->out[i]))
             return OCT_OK;
     for (int i = 0; i < n->n_in; i++) {
         in[i] = n->in[i] ? n->in[i]->init : NULL;

@@ -122,6 +122,12 @@ oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
  * Nodes of unknown ops are left alone. */
 oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset);
 
+/* The backend's step before lowering (inline_if.c, not a registered pass:
+ * the text IR cannot hold the subgraphs it works on): If nodes of m's main
+ * graph whose condition is a constant become the nodes of their taken
+ * branch, with shape inference and folding rerun until none is left. */
+oct_status pass_inline_if(ir_model *m, oct_ctx *ctx);
+
 /* Fixes the shape of graph input NAME from "NAME=1x3x224x224" (dims
  * separated by x or ,); the rank must match a declared rank and static dims
  * must agree.  OCT_EUSAGE for a malformed spec or an unknown name,

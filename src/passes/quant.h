@@ -94,6 +94,10 @@ typedef struct quant_opts {
     int wo_symmetric;
     bool wo_clip_search;
     bool wo_matmulnbits;        /* --format=matmulnbits (quant_wo_mnb.c) */
+    /* --activations=dynamic (quant_dynamic.c): activations quantized at
+     * run time, int8 weights, no calibration */
+    bool dynamic;
+    bool dynamic_rows;          /* --dynamic-granularity=row */
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -104,6 +108,7 @@ quant_opts quant_default_opts(void);
  * (quant_plan.c).  Each returns false for a text it does not accept.
  *   precision:   int8 | fp8 (a family name) | auto | budget:DB
  *   activations: u8 | s8    (the int8 family's activation format)
+ *                | dynamic  (quant_dynamic.c)
  *   fp8:         e4m3 | e5m2 (both formats of the fp8 family) */
 bool quant_opts_set_precision(quant_opts *o, const char *text);
 bool quant_opts_set_activations(quant_opts *o, const char *text);
@@ -323,6 +328,19 @@ bool quant_wo_is_lowbit(const ir_qformat_traits *f);
 oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
                                ir_node *node, int input, int axis, ir_value **out);
+/* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
+ * with a constant 2-D float weight becomes DynamicQuantizeLinear +
+ * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
+ * quantize_dynamic writes it; weights int8 per channel or per tensor
+ * (opts->weight_granularity).  Needs no shapes and no samples. */
+oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_upcast.c: whether m has an FP16 or BF16 input, output or
+ * initializer; and m rewritten to compute in float32 with the same
+ * interface (Casts after half inputs and before half outputs, half
+ * initializers and Constant values float32).  A model with subgraphs is
+ * refused (OCT_EUNSUPPORTED). */
+bool quant_model_is_half(const ir_model *m);
+oct_status quant_upcast_half(ir_model *m, oct_ctx *ctx);
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node

@@ -77,6 +77,10 @@ bool quant_opts_set_precision(quant_opts *o, const char *text)
 
 bool quant_opts_set_activations(quant_opts *o, const char *text)
 {
+    if (!strcmp(text, "dynamic")) {
+        o->dynamic = true;
+        return true;
+    }
     ir_qformat f = !strcmp(text, "u8") ? IR_QF_UINT8
                  : !strcmp(text, "s8") ? IR_QF_INT8 : IR_QF_NONE;
     if (!f)

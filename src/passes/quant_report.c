@@ -108,6 +108,21 @@ static void observe_qdq(void *user, const ir_value *v, const ir_tensor *t)
     row->n_values += t->nelems;
 }
 
+/* Element i of a float output: float32, or FP16 / BF16 (a half model
+ * quantized through quant_upcast.c keeps half outputs). */
+static bool is_real_output(ir_dtype d)
+{
+    return d == IR_DT_FLOAT || d == IR_DT_FLOAT16 || d == IR_DT_BFLOAT16;
+}
+
+static double real_at(const ir_tensor *t, uint64_t i)
+{
+    if (t->dtype == IR_DT_FLOAT)
+        return ((const float *)t->data)[i];
+    uint16_t h = ((const uint16_t *)t->data)[i];
+    return t->dtype == IR_DT_FLOAT16 ? ops_f16_to_f32(h) : ops_bf16_to_f32(h);
+}
+
 static double db(double signal, double noise)
 {
     if (noise <= 0)
@@ -241,13 +256,13 @@ oct_status quant_report_pair(const ir_model *fp32, const ir_model *qdq,
             st = eng->run(ctx, qdq, (const ir_tensor *const *)in, n_in, out_q, n_out,
                          observe_qdq, &pr);
         for (size_t o = 0; !st && o < n_out; o++) {
-            if (!out_f[o] || !out_q[o] || out_f[o]->dtype != IR_DT_FLOAT ||
-                out_q[o]->dtype != IR_DT_FLOAT || out_f[o]->nelems != out_q[o]->nelems)
+            if (!out_f[o] || !out_q[o] || !is_real_output(out_f[o]->dtype) ||
+                out_q[o]->dtype != out_f[o]->dtype || out_f[o]->nelems != out_q[o]->nelems)
                 continue;
-            const float *a = out_f[o]->data, *b = out_q[o]->data;
             for (uint64_t i = 0; i < out_f[o]->nelems; i++) {
-                rep->outputs[o].signal += (double)a[i] * a[i];
-                rep->outputs[o].noise += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+                double a = real_at(out_f[o], i), b = real_at(out_q[o], i);
+                rep->outputs[o].signal += a * a;
+                rep->outputs[o].noise += (a - b) * (a - b);
             }
         }
         for (size_t i = 0; i < n_in; i++)

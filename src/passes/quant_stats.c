@@ -3,7 +3,7 @@
  * --load-stats, `octet stats merge`).
  *
  * Format (JSON, versioned):
- *   {"format": "octet-calibration-stats", "version": 1,
+ *   {"format": "octet-calibration-stats", "version": 2,
  *    "graph": "<16 hex digits>", "samples": N,
  *    "tensors": [{"name": "...", "count": C, "nonfinite": K,
  *                 "min": x, "max": y, "width_log2": w,
@@ -24,7 +24,8 @@
 #include "passes/quant.h"
 
 #define STATS_FORMAT "octet-calibration-stats"
-#define STATS_VERSION 1
+/* 2: CALIB_BINS became 8192 (bin i of version 1 is not bin i of 2) */
+#define STATS_VERSION 2
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
@@ -189,7 +190,8 @@ static oct_status read_stats(oct_ctx *ctx, const char *path, cJSON **root,
     if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATS_FORMAT) != 0)
         return bad(ctx, path, "no \"format\": \"" STATS_FORMAT "\"");
     if (!cJSON_IsNumber(ver) || ver->valueint != STATS_VERSION)
-        return bad(ctx, path, "unsupported version (this octet reads version 1)");
+        return bad(ctx, path, "unsupported version (this octet reads version 2: "
+                              "version 1 files held 2048-bin histograms)");
     if (!cJSON_IsString(graph) || strlen(graph->valuestring) != 16)
         return bad(ctx, path, "no graph key");
     *key = strtoull(graph->valuestring, NULL, 16);

@@ -5,7 +5,10 @@
  * (initializers, folded constants), then writes the result into the output
  * values' ir_type.  Symbolic dims are kept where nothing better is known;
  * they become static when the graph inputs are bound first (from
- * --input-shape or from the tensors that will be fed).
+ * --input-shape or from the tensors that will be fed).  The subgraphs of
+ * If/Loop/Scan nodes are inferred before their node (whose rule reads the
+ * bodies' output types): values they read from outside take the outer
+ * types, Loop and Scan body inputs declared without a shape the node's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,21 +114,134 @@ oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset)
     return OCT_OK;
 }
 
-oct_status pass_shape_infer(ir_graph *g, oct_ctx *ctx)
+/* ---- subgraphs ------------------------------------------------------------ */
+
+/* v, a subgraph input the node feeds from outer value o (a Loop or Scan
+ * state, `drop` -1) or from a slice of it without axis `drop` (a Scan
+ * input), given o's type when v declares no shape; an outer-scope read
+ * (`always`) always takes o's type. */
+static oct_status type_from(oct_ctx *ctx, ir_value *v, const ir_value *o, int drop,
+                            bool always)
 {
-    oct_status st = ops_report_unsupported(ctx, g);
-    if (st != OCT_OK)
+    if (!o || !o->has_type || o->type.rank < 0 || !o->type.dims ||
+        (!always && v->has_type && v->type.rank >= 0 && v->type.dims))
+        return OCT_OK;
+    int rank = o->type.rank - (drop >= 0);
+    if (rank < 0)
+        return OCT_OK;
+    ir_dim *dims = ir_alloc_array(ctx, (size_t)(rank ? rank : 1), sizeof *dims);
+    if (!dims)
+        return OCT_EINTERNAL;
+    for (int d = 0, k = 0; d < o->type.rank; d++)
+        if (d != drop)
+            dims[k++] = o->type.dims[d];
+    v->has_type = true;
+    v->type.dtype = o->type.dtype;
+    v->type.has_elem_type = true;
+    v->type.rank = rank;
+    v->type.dims = dims;
+    return OCT_OK;
+}
+
+/* v, a subgraph's read of an outer initializer: typed as it. */
+static oct_status type_of_init(oct_ctx *ctx, ir_value *v, const ir_tensor *t)
+{
+    ir_dim *dims = ir_alloc_array(ctx, (size_t)(t->rank ? t->rank : 1), sizeof *dims);
+    if (!dims)
+        return OCT_EINTERNAL;
+    for (int d = 0; d < t->rank; d++)
+        dims[d].value = t->dims[d];
+    v->has_type = true;
+    v->type.dtype = t->dtype;
+    v->type.has_elem_type = true;
+    v->type.rank = t->rank;
+    v->type.dims = dims;
+    return OCT_OK;
+}
+
+/* Types the inputs of a Loop or Scan body from the node's inputs. */
+static oct_status type_body_inputs(oct_ctx *ctx, const ir_node *n, ir_graph *b, int64_t opset)
+{
+    ops_control c;
+    if (ops_control_check(ctx, n, opset, &c) != OCT_OK) /* the rule reports it */
+        return OCT_OK;
+    oct_status st = OCT_OK;
+    if (n->op == IR_OP_LOOP) {
+        for (int i = 0; i < c.n_state && st == OCT_OK; i++)
+            st = type_from(ctx, b->inputs[2 + i], n->in[2 + i], -1, false);
         return st;
-    int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
+    }
+    if (c.first) /* opset-8 Scan: batch axis first */
+        return OCT_OK;
+    for (int i = 0; i < c.n_state && st == OCT_OK; i++)
+        st = type_from(ctx, b->inputs[i], n->in[i], -1, false);
+    const ir_attr *axes = ir_node_attr(n, "scan_input_axes");
+    for (int j = 0; j < c.n_scan_in && st == OCT_OK; j++) {
+        const ir_value *x = n->in[c.n_state + j];
+        int64_t ax = axes && axes->type == IR_ATTR_INTS && (size_t)j < axes->n ? axes->ints[j] : 0;
+        if (x && x->has_type && ax < 0)
+            ax += x->type.rank;
+        if (x && x->has_type && ax >= 0 && ax < x->type.rank)
+            st = type_from(ctx, b->inputs[c.n_state + j], x, (int)ax, false);
+    }
+    return st;
+}
+
+static oct_status infer_graph(oct_ctx *ctx, const ir_scope *s, int64_t opset);
+
+/* Infers the values of n's subgraphs (so the If/Loop/Scan rules, which
+ * read the bodies' output types, see what the bodies compute): outer
+ * values they read take their outer types, body inputs the node's. */
+static oct_status infer_subgraphs(oct_ctx *ctx, const ir_scope *s, const ir_node *n,
+                                  int64_t opset)
+{
+    oct_status st = OCT_OK;
+    for (int a = 0; a < n->n_attr && st == OCT_OK; a++) {
+        ir_graph *b = n->attrs[a].type == IR_ATTR_GRAPH ? n->attrs[a].graph : NULL;
+        if (!b)
+            continue;
+        for (size_t v = 0; v < b->n_values && st == OCT_OK; v++) {
+            ir_value *x = b->values[v];
+            const ir_value *o = !ir_value_defined_here(x) && x->name[0]
+                                    ? ir_scope_find(s, x->name) : NULL;
+            if (o && o->init)
+                st = type_of_init(ctx, x, o->init);
+            else if (o)
+                st = type_from(ctx, x, o, -1, true);
+        }
+        if (st == OCT_OK && (n->op == IR_OP_LOOP || n->op == IR_OP_SCAN))
+            st = type_body_inputs(ctx, n, b, opset);
+        ir_scope inner = {.g = b, .up = s};
+        if (st == OCT_OK)
+            st = infer_graph(ctx, &inner, opset);
+    }
+    return st;
+}
+
+static oct_status infer_graph(oct_ctx *ctx, const ir_scope *s, int64_t opset)
+{
     oct_status worst = OCT_OK;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        st = pass_infer_node(ctx, g->nodes[i], opset);
+    for (size_t i = 0; i < s->g->n_nodes; i++) {
+        ir_node *n = s->g->nodes[i];
+        oct_status st = ir_node_has_subgraph(n) ? infer_subgraphs(ctx, s, n, opset) : OCT_OK;
+        if (st == OCT_OK)
+            st = pass_infer_node(ctx, n, opset);
         if (st == OCT_EINTERNAL || st == OCT_EUNSUPPORTED)
             return st;
         if (st != OCT_OK)
             worst = st; /* keep going: report every conflict */
     }
     return worst;
+}
+
+oct_status pass_shape_infer(ir_graph *g, oct_ctx *ctx)
+{
+    oct_status st = ops_report_unsupported(ctx, g);
+    if (st != OCT_OK)
+        return st;
+    int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
+    ir_scope top = {.g = g, .up = NULL};
+    return infer_graph(ctx, &top, opset);
 }
 
 oct_status pass_bind_input_type(oct_ctx *ctx, ir_value *v, ir_dtype dtype,

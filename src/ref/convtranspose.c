@@ -175,7 +175,7 @@ oct_status ref_convtranspose(ref_call *call)
     ops_shape_of(W, &ws);
     int ns = xs.rank - 2;
     int64_t kernel[OPS_MAX_RANK];
-    oct_status st = ops_ct_kernel(call->ctx, call->node, &ws, ns, kernel);
+    oct_status st = ops_conv_kernel_shape(call->ctx, call->node, &ws, ns, kernel);
     if (st != OCT_OK)
         return st;
     ops_ct_geom g;

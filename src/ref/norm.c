@@ -170,14 +170,17 @@ static uint64_t bcast_index(const ir_tensor *p, const int64_t *nd, int nr,
     return idx;
 }
 
-oct_status ref_layernorm(ref_call *call)
+/* y = (x - mean) * inv * scale + bias over dims[axis:] (center: LayerNorm)
+ * or y = x * inv * scale (RMSNorm: no mean, no bias), inv = 1 / sqrt(var +
+ * epsilon) with var the mean of the (centred) squares, accumulated in
+ * double.  With stash_type 1 (float, the default) the statistics are
+ * rounded to float as ONNX's reference does.  LayerNorm's optional outputs
+ * Mean and InvStdDev are written when present. */
+static oct_status normalize_rows(ref_call *call, int axis, bool center)
 {
     const ir_tensor *x = call->in[0], *scale = call->in[1];
-    const ir_tensor *bias = call->n_in > 2 ? call->in[2] : NULL;
+    const ir_tensor *bias = center && call->n_in > 2 ? call->in[2] : NULL;
     ir_tensor *y = call->out[0];
-    int axis;
-    if (!ops_ln_axis(call->node, x->rank, &axis))
-        return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
     double eps = ir_attr_float(call->node, "epsilon", 1e-5f);
     bool stash_f32 = ir_attr_int(call->node, "stash_type", 1) == IR_DT_FLOAT;
     uint64_t outer = 1, len = 1;
@@ -190,14 +193,16 @@ oct_status ref_layernorm(ref_call *call)
     int nr = x->rank - axis;
     bool direct_s = scale->nelems == len;
     bool direct_b = !bias || bias->nelems == len;
-    ir_tensor *mean_out = call->n_out > 1 ? call->out[1] : NULL;
-    ir_tensor *inv_out = call->n_out > 2 ? call->out[2] : NULL;
+    ir_tensor *mean_out = center && call->n_out > 1 ? call->out[1] : NULL;
+    ir_tensor *inv_out = center && call->n_out > 2 ? call->out[2] : NULL;
     for (uint64_t o = 0; o < outer; o++) {
         uint64_t base = o * len;
-        double sum = 0, sq = 0;
-        for (uint64_t j = 0; j < len; j++)
-            sum += get_f(x, base + j);
-        double m = len ? sum / (double)len : 0;
+        double m = 0, sq = 0;
+        if (center && len) {
+            for (uint64_t j = 0; j < len; j++)
+                m += get_f(x, base + j);
+            m /= (double)len;
+        }
         for (uint64_t j = 0; j < len; j++) {
             double d = get_f(x, base + j) - m;
             sq += d * d;
@@ -223,44 +228,22 @@ oct_status ref_layernorm(ref_call *call)
     return OCT_OK;
 }
 
+oct_status ref_layernorm(ref_call *call)
+{
+    int axis;
+    if (!ops_ln_axis(call->node, call->in[0]->rank, &axis))
+        return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
+    return normalize_rows(call, axis, true);
+}
+
 /* ---- RMSNormalization ---------------------------------------------------- */
 
-/* y = x * inv * scale over dims[axis:], inv = 1 / sqrt(mean(x^2) +
- * epsilon), the mean accumulated in double; with stash_type 1 (float, the
- * default) inv is computed from the mean rounded to float, as
- * LayerNormalization's statistics.  Y has the scale's type. */
+/* RMSNormalization: normalize_rows without the mean; Y has the scale's
+ * type. */
 oct_status ref_rmsnorm(ref_call *call)
 {
-    const ir_tensor *x = call->in[0], *scale = call->in[1];
-    ir_tensor *y = call->out[0];
     int axis;
-    if (!ops_rms_axis(call->node, x->rank, &axis))
+    if (!ops_rms_axis(call->node, call->in[0]->rank, &axis))
         return oct_node_error(call->ctx, OCT_EINPUT, call->node, "bad axis");
-    double eps = ir_attr_float(call->node, "epsilon", 1e-5f);
-    bool stash_f32 = ir_attr_int(call->node, "stash_type", 1) == IR_DT_FLOAT;
-    uint64_t outer = 1, len = 1;
-    for (int k = 0; k < x->rank; k++)
-        if (k < axis)
-            outer *= (uint64_t)x->dims[k];
-        else
-            len *= (uint64_t)x->dims[k];
-    const int64_t *nd = x->dims + axis;
-    int nr = x->rank - axis;
-    bool direct = scale->nelems == len;
-    for (uint64_t o = 0; o < outer; o++) {
-        uint64_t base = o * len;
-        double sq = 0;
-        for (uint64_t j = 0; j < len; j++) {
-            double v = get_f(x, base + j);
-            sq += v * v;
-        }
-        double ms = len ? sq / (double)len : 0;
-        double inv = stash_f32 ? (float)(1.0 / sqrt((float)ms + (float)eps))
-                               : 1.0 / sqrt(ms + eps);
-        for (uint64_t j = 0; j < len; j++) {
-            uint64_t si = direct ? j : bcast_index(scale, nd, nr, j);
-            set_f(y, base + j, get_f(x, base + j) * inv * get_f(scale, si));
-        }
-    }
-    return OCT_OK;
+    return normalize_rows(call, axis, false);
 }

@@ -158,7 +158,8 @@ def zoo():
     # unsupported ops: exit 3 with one diagnostic per op type naming the
     # nodes, before any input is asked for, and no crash
     # (silero-vad left that group when LSTM and If landed: it runs, against
-    # ONNX Runtime, in control_flow_silero_vad_matches_onnxruntime)
+    # ONNX Runtime, interpreted and compiled to a .so, in
+    # control_flow_silero_vad_matches_onnxruntime)
     now_supported = {"silero-vad-lstm-if.onnx"}
     for model in sorted(glob.glob(os.path.join(MODELS, "unsupported", "*.onnx"))):
         if os.path.basename(model) in now_supported:

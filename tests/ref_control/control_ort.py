@@ -5,8 +5,7 @@ whose condition depends on the data (no trip count), a Scan with reverse
 directions and non-zero axes, and an If whose branches give different
 shapes and hold initializers of their own.  Then what must be refused:
 a Loop that can never end, a sequence-typed body (exit 3, naming the
-node), `octet compile` of an If (exit 3: no lowering), and malformed
-bodies (exit 2 naming the node)."""
+node), and malformed bodies (exit 2 naming the node)."""
 import os
 import subprocess
 import sys
@@ -167,8 +166,8 @@ for b in (True, False):
     check("if_branch_shapes_%s" % b, model(g, checked=False),
           {"b": np.array(b), "x": np.array([0.5, 0.25, -4.0], np.float32)})
 
-# 5. Refused: a Loop with neither M nor cond; a sequence-typed body; and
-#    compiling an If.
+# 5. Refused: a Loop with neither M nor cond; a sequence-typed body.
+#    (Compiling control flow: control_compiled.py.)
 body = h.make_graph([h.make_node("Identity", ["cond_in"], ["cond_out"]),
                      h.make_node("Identity", ["x_in"], ["x_out"])], "body",
                     [vi("i", TP.INT64, []), vi("cond_in", TP.BOOL, []), vi("x_in", F, [1])],
@@ -184,14 +183,6 @@ g = h.make_graph([h.make_node("If", ["b"], ["y"], then_branch=body, else_branch=
                  "seqif", [vi("b", TP.BOOL, [])], [h.make_value_info("y", seq_t)])
 expect_refused("if_sequence_body", model(g, checked=False), {"b": np.array(True)}, "run", 3,
                "node 'seqif' (If): error: subgraph output 'sq' is not a tensor")
-then_s = h.make_graph([h.make_node("Neg", ["x"], ["r"])], "then", [], [vi("r", F, [3])])
-else_s = h.make_graph([h.make_node("Abs", ["x"], ["r2"])], "else", [], [vi("r2", F, [3])])
-g = h.make_graph([h.make_node("If", ["b"], ["y"], then_branch=then_s, else_branch=else_s,
-                              name="branchy")],
-                 "ifc", [vi("b", TP.BOOL, []), vi("x", F, [3])], [vi("y", F, [3])])
-expect_refused("compile_if", model(g), {}, "compile", 3,
-               "node 'branchy' (If): error: compile: no lowering for If")
-
 # 6. Malformed bodies are input errors (exit 2) naming the node, never a
 #    crash: a branch that declares an input, a branch reading a name no
 #    enclosing graph defines, branches with different output counts.

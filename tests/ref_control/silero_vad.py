@@ -10,8 +10,12 @@ envelope) and noise.  Each chunk's speech probability and state are
 compared with ONNX Runtime's within 1e-5 relative (to the largest |value|
 of each output); the
 detector must move (speech in the voiced stretch, not in the silence), or
-the signal would not exercise its branches.  `octet run --jit` refuses
-the model (If has no lowering yet: exit 3 naming the node)."""
+the signal would not exercise its branches.  The same chunks go through
+the model compiled (`octet compile --emit=so` with the chunk's shapes
+bound, then `octet run model.so`, its state carried the same way), whose
+Ifs the inline_if pass resolves at compile time (their conditions test
+shapes), within the same 1e-5 relative of ONNX Runtime; and one chunk
+through `octet run --jit`."""
 import os
 import subprocess
 import sys
@@ -64,6 +68,15 @@ def main():
     probs = []
     with tempfile.TemporaryDirectory() as tmp:
         np.save(os.path.join(tmp, "sr.npy"), sr)
+        so = os.path.join(tmp, "silero")
+        r = subprocess.run([OCTET, "compile", MODEL, "-o", so, "--emit=so", "--input-shape",
+                            f"input=1,{CHUNK + CONTEXT}", "--input-shape", "state=2,1,128"],
+                           capture_output=True, text=True, timeout=300)
+        compiled = r.returncode == 0
+        if not compiled:
+            failures.append(f"octet compile exit {r.returncode}: {r.stderr[-300:]}")
+        state_c = state_o.copy()
+        worst_c = 0.0
         for c in range(CHUNKS):
             lo = c * CHUNK - CONTEXT
             x = np.concatenate([np.zeros(max(0, -lo), np.float32),
@@ -88,6 +101,27 @@ def main():
             if not (ep <= 1e-5 and es <= 1e-5):
                 failures.append(f"chunk {c}: probability off by {ep:.2e} relative, "
                                 f"state by {es:.2e}")
+            if compiled:   # the compiled model, its own state carried
+                np.save(os.path.join(tmp, "state_c.npy"), state_c)
+                want_cp, want_cs = sess.run(None, {"input": x, "state": state_c, "sr": sr})
+                rc = subprocess.run([OCTET, "run", so + ".so", "--input",
+                                     f"input={tmp}/x.npy", "--input",
+                                     f"state={tmp}/state_c.npy", "--input", f"sr={tmp}/sr.npy",
+                                     "--output-dir", out], capture_output=True, text=True,
+                                    timeout=300)
+                if rc.returncode != 0:
+                    failures.append(f"chunk {c}: compiled run exit {rc.returncode}: "
+                                    f"{rc.stderr[-300:]}")
+                    break
+                got_cp = np.load(os.path.join(out, "output.npy"))
+                got_cs = np.load(os.path.join(out, "stateN.npy"))
+                ecp = float(np.max(np.abs(got_cp - want_cp)) / np.max(np.abs(want_cp)))
+                ecs = float(np.max(np.abs(got_cs - want_cs)) / np.max(np.abs(want_cs)))
+                worst_c = max(worst_c, ecp, ecs)
+                if not (ecp <= 1e-5 and ecs <= 1e-5):
+                    failures.append(f"chunk {c} compiled: probability off by {ecp:.2e} "
+                                    f"relative, state by {ecs:.2e}")
+                state_c = got_cs
             state_o, state_r = got_s, want_s     # each engine carries its own state
         print(f"{CHUNKS} chunks: probability within {worst_p:.2e} relative, state within "
               f"{worst_s:.2e}; ONNX Runtime's probabilities from {min(probs):.4f} to "
@@ -97,12 +131,21 @@ def main():
             failures.append("the detector does not tell the voiced stretch from silence, so "
                             "the test would not see a wrong branch: %s" %
                             [round(p, 3) for p in probs])
+        print(f"compiled .so, {CHUNKS} chunks (state carried): within {worst_c:.2e} "
+              "relative")
+        np.save(os.path.join(tmp, "state.npy"), state_r)
+        want_p, want_s = sess.run(None, {"input": x, "state": state_r, "sr": sr})
         r = subprocess.run([OCTET, "run", MODEL, "--input", f"input={tmp}/x.npy", "--input",
-                            f"state={tmp}/state.npy", "--input", f"sr={tmp}/sr.npy", "--jit"],
-                           capture_output=True, text=True, timeout=300)
-        if r.returncode != 3 or "no lowering for If" not in r.stderr:
-            failures.append(f"--jit: expected exit 3 naming an If node, got {r.returncode}: "
-                            f"{r.stderr[-300:]}")
+                            f"state={tmp}/state.npy", "--input", f"sr={tmp}/sr.npy", "--jit",
+                            "--output-dir", out], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            failures.append(f"--jit: exit {r.returncode}: {r.stderr[-300:]}")
+        else:
+            for name, want in (("output", want_p), ("stateN", want_s)):
+                got = np.load(os.path.join(out, name + ".npy"))
+                e = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+                if not e <= 1e-5:
+                    failures.append(f"--jit {name}: off by {e:.2e} relative")
     for f in failures:
         print("FAIL " + f)
     return 1 if failures else 0
