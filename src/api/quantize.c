@@ -211,6 +211,18 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             q->wo_matmulnbits = false;
         else
             return BAD("format must be qdq or matmulnbits");
+    } else if (!strcmp(key, "algo")) {
+        if (!strcmp(v, "rtn"))
+            q->wo_algo = QWO_RTN;
+        else if (!strcmp(v, "gptq"))
+            q->wo_algo = QWO_GPTQ;
+        else if (!strcmp(v, "awq"))
+            q->wo_algo = QWO_AWQ;
+        else
+            return BAD("algo must be rtn, gptq or awq");
+    } else if (!strcmp(key, "act-order")) {
+        if (!parse_flag(v, &q->wo_act_order))
+            return BAD("act-order takes 1 or 0");
     } else if (!strcmp(key, "clip-search")) {
         if (!parse_flag(v, &q->wo_clip_search))
             return BAD("clip-search takes 1 or 0");
@@ -533,7 +545,8 @@ static void progress_cb(void *user, int pass, size_t done, size_t total)
 {
     const progress_adapter *p = user;
     if (p->o->progress)
-        p->o->progress(p->o->progress_user, pass == 1 ? "calibrating" : "measuring",
+        p->o->progress(p->o->progress_user, pass == 1 ? "calibrating" : pass == 2
+                       ? "measuring" : p->o->q.wo_algo == QWO_GPTQ ? "gptq" : "awq",
                        done, total);
 }
 
@@ -577,6 +590,28 @@ static oct_status calib_graph_compiles(oct_ctx *ctx, const ir_model *m, bool *co
     return st;
 }
 
+/* --weights-only: round to nearest needs no samples; GPTQ and AWQ need
+ * them (and only they take them). */
+static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options *o,
+                              const oct_samples *samples)
+{
+    bool calibrated = o->q.wo_algo != QWO_RTN;
+    if (calibrated && (!samples || !samples->count))
+        return oct_error(ctx, OCT_EUSAGE, "quantize: algo %s needs calibration samples "
+                         "(--calib)", o->q.wo_algo == QWO_GPTQ ? "gptq" : "awq");
+    if (!calibrated && samples && samples->count)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only with algo rtn "
+                         "calibrates nothing (no samples)");
+    if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq");
+    api_samples adapter;
+    quant_samples data;
+    oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
+    progress_adapter pr = {o};
+    return st ? st : quant_weight_only_data(m, &o->q, calibrated ? &data : NULL,
+                                            progress_cb, &pr, ctx);
+}
+
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
 {
@@ -594,16 +629,17 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only and activations=dynamic "
                          "exclude each other");
     if (o->q.weight_only)
-        return quant_weight_only(model->ir, &o->q, ctx);
+        return weight_only(ctx, model->ir, o, samples);
     if (o->q.dynamic_rows && !o->q.dynamic)
         return oct_error(ctx, OCT_EUSAGE, "quantize: dynamic-granularity needs "
                          "activations=dynamic");
     if (o->q.dynamic)
         return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
-        o->q.wo_matmulnbits)
+        o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
-                         "clip-search and format=matmulnbits need weights-only");
+                         "clip-search, algo, act-order and format=matmulnbits need "
+                         "weights-only");
     if (!o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: no calibration samples (and no "
                          "statistics to load)");

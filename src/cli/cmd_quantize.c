@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -20,22 +21,44 @@ typedef enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_LINES, PROGRESS_JSON,
 
 typedef struct progress_state {
     progress_mode mode;
+    const char *stage;          /* the stage being timed, since t0 */
+    struct timespec t0;
 } progress_state;
+
+/* Seconds since the stage `what` began (its first report), and an estimate
+ * of the rest from the mean time per step so far, as text. */
+static const char *progress_times(progress_state *ps, const char *what, size_t done,
+                                  size_t total, char *buf, size_t size)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (ps->stage != what)
+        ps->stage = what, ps->t0 = t;
+    double el = (double)(t.tv_sec - ps->t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - ps->t0.tv_nsec);
+    if (done && done < total)
+        snprintf(buf, size, " %.0f s, about %.0f s left", el, el / (double)done * (double)(total - done));
+    else
+        snprintf(buf, size, " %.0f s", el);
+    return buf;
+}
 
 static void show_progress(void *user, const char *what, size_t done, size_t total)
 {
     progress_state *ps = user;
+    char times[64];
     switch (ps->mode) {
     case PROGRESS_BAR: {
         int width = 30, filled = total ? (int)(done * (size_t)width / total) : width;
-        fprintf(stderr, "\r%-11s [%.*s%*s] %zu/%zu", what, filled,
-                "##############################", width - filled, "", done, total);
+        fprintf(stderr, "\r%-11s [%.*s%*s] %zu/%zu%s", what, filled,
+                "##############################", width - filled, "", done, total,
+                progress_times(ps, what, done, total, times, sizeof times));
         if (done == total)
             fputc('\n', stderr);
         break;
     }
     case PROGRESS_LINES:
-        fprintf(stderr, "%s [%zu/%zu]\n", what, done, total);
+        fprintf(stderr, "%s [%zu/%zu]%s\n", what, done, total,
+                progress_times(ps, what, done, total, times, sizeof times));
         break;
     case PROGRESS_JSON:
         fprintf(stderr, "{\"stage\": \"%s\", \"done\": %zu, \"total\": %zu}\n",
@@ -51,7 +74,7 @@ static const char *const passthrough[] = {
     "method", "percentile", "precision", "activations", "weights", "block-size",
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
-    "format", "dynamic-granularity",
+    "format", "dynamic-granularity", "algo",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -69,7 +92,7 @@ int cmd_quantize(int argc, char **argv)
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
     bool allow_external = false, weights_only = false, dynamic = false;
-    progress_state ps = {isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
+    progress_state ps = {.mode = isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
     oct_quant_options *qo;
@@ -130,7 +153,8 @@ int cmd_quantize(int argc, char **argv)
         } else if (!strcmp(a, "--ignore-nonfinite")) {
             if (oct_quant_options_set(qo, "ignore-nonfinite", "1"))
                 return option_error(ctx);
-        } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search")) {
+        } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search") ||
+                   !strcmp(a, "--act-order")) {
             weights_only |= a[2] == 'w';
             if (oct_quant_options_set(qo, a + 2, "1"))
                 return option_error(ctx);
@@ -150,8 +174,15 @@ int cmd_quantize(int argc, char **argv)
     bool loading_stats = false;
     for (int i = 1; i < argc; i++)
         loading_stats |= !strncmp(argv[i], "--load-stats", 12);
-    if (weights_only && (calib || loading_stats || report || svg))
-        USAGE("--weights-only calibrates nothing: no --calib, --load-stats, --report or --svg");
+    bool wo_calib = false; /* --algo=gptq|awq: weights-only from samples */
+    for (int i = 1; i < argc; i++)
+        wo_calib |= !strcmp(argv[i], "--algo=gptq") || !strcmp(argv[i], "--algo=awq") ||
+                    (!strcmp(argv[i], "--algo") && i + 1 < argc && strcmp(argv[i + 1], "rtn"));
+    if (weights_only && (loading_stats || report || svg || (calib && !wo_calib)))
+        USAGE("--weights-only calibrates nothing (except with --algo=gptq or awq, which "
+              "take --calib): no --load-stats, --report or --svg");
+    if (weights_only && wo_calib && !calib)
+        USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (calib || loading_stats || report || svg))
         USAGE("--activations=dynamic calibrates nothing: no --calib, --load-stats, --report or --svg");
     if (!calib && !loading_stats && !weights_only && !dynamic)

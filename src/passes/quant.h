@@ -25,6 +25,8 @@
 #ifndef OCTET_QUANT_H
 #define OCTET_QUANT_H
 
+#include <math.h>
+
 #include "ir/ir.h"
 #include "ir/qformat.h"
 #include "passes/calib.h"
@@ -98,6 +100,11 @@ typedef struct quant_opts {
      * run time, int8 weights, no calibration */
     bool dynamic;
     bool dynamic_rows;          /* --dynamic-granularity=row */
+    /* --algo: how the codes are chosen (quant_gptq.c, quant_awq.c; both
+     * need calibration samples); wo_act_order: GPTQ in order of
+     * decreasing Hessian diagonal */
+    enum { QWO_RTN, QWO_GPTQ, QWO_AWQ } wo_algo;
+    bool wo_act_order;
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -341,6 +348,67 @@ oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * refused (OCT_EUNSUPPORTED). */
 bool quant_model_is_half(const ir_model *m);
 oct_status quant_upcast_half(ir_model *m, oct_ctx *ctx);
+/* The same with calibration samples, which --algo=gptq and awq need (data
+ * NULL otherwise); progress (may be NULL) is called with pass 3 after each
+ * layer (or group of layers sharing an input) they process. */
+oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
+                                  const quant_samples *data, quant_progress_fn progress,
+                                  void *progress_user, oct_ctx *ctx);
+
+/* What quant_weightonly.c shares with the calibrated algorithms. */
+typedef struct quant_wo_grid {   /* the grid of one format and scheme */
+    const ir_qformat_traits *f;
+    bool symmetric;
+    bool full;                   /* sym-full: s = amax / 2^(bits-1), zp 0 or -1 */
+    double qlo, qhi;             /* the codes q may take */
+} quant_wo_grid;
+/* Codes chosen elsewhere (GPTQ): codes in the weight's element order,
+ * scales and zero points in the order of the DequantizeLinear's scale
+ * tensor. */
+typedef struct quant_wo_fixed {
+    int32_t *codes;
+    float *scales;
+    int32_t *zps;
+} quant_wo_fixed;
+typedef struct quant_wo_weight { /* one weight to quantize */
+    ir_node *node;
+    int input;
+    int axis;                    /* channel axis, or the block axis when bs > 0 */
+    int64_t bs;                  /* block size along axis, 0: per channel */
+    const quant_wo_fixed *fixed; /* NULL: round to nearest */
+} quant_wo_weight;
+/* Scale and zero point of a slice with range [wmin, wmax], shrunk by fac. */
+void quant_wo_slice_params(const quant_wo_grid *g, float wmin, float wmax, double fac,
+                           float *scale, int32_t *zp);
+/* Scale and zero point of the slice w[0], w[stride], ... (n values): its
+ * range, or with clip_search the shrink factor of least squared error
+ * (the rules of quant_weightonly.c's file comment). */
+void quant_wo_slice_fit(const quant_wo_grid *g, bool clip_search, const float *w,
+                        int64_t n, int64_t stride, float *scale, int32_t *zp);
+/* QuantizeLinear of one element onto the grid. */
+static inline int32_t quant_wo_code(const quant_wo_grid *g, float w, float s, int32_t zp)
+{
+    float q = nearbyintf(w / s) + (float)zp;
+    q = q < g->qlo ? (float)g->qlo : q > g->qhi ? (float)g->qhi : q;
+    return (int32_t)q;
+}
+/* quant_gptq.c: GPTQ codes for the MatMul/Gemm weights of sel[0..n)
+ * (sel[i].fixed set; other weights are left to round to nearest). */
+oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
+                      const quant_opts *opts, const quant_samples *data,
+                      quant_progress_fn progress, void *progress_user, oct_ctx *ctx);
+/* quant_gptq.c, for both: h[i] = X_i^T X_i (K[i] x K[i], double, both
+ * triangles, zeroed by the caller) over every sample for the inputs x[i]
+ * (last dimension K[i]) of layers of m, and absmean[i] (if absmean is not
+ * NULL; zeroed by the caller) the mean |x| per input channel. */
+oct_status quant_wo_hessians(ir_model *m, ir_value **x, const int64_t *K, size_t n,
+                             const quant_samples *data, double **h, double **absmean,
+                             oct_ctx *ctx);
+/* quant_awq.c: activation-aware scales folded into m's float weights and
+ * the ops before them (the function m computes is unchanged). */
+oct_status quant_awq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
+                     const quant_opts *opts, const quant_samples *data,
+                     quant_progress_fn progress, void *progress_user, oct_ctx *ctx);
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node

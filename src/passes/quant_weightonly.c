@@ -37,6 +37,11 @@
  * (f = (100 - i) / 100 in double) and each slice keeps the f with the
  * smallest squared error sum((double)(f32((q - zp) * s)) - w)^2, summed in
  * element order; ties keep the larger f.
+ *
+ * --algo=gptq and --algo=awq (quant_gptq.c, quant_awq.c) hook in once the
+ * weights are chosen: AWQ rescales the float weights (then the clip search
+ * runs on them), GPTQ hands each of its weights codes, scales and zero
+ * points (quant_wo_fixed) that replace the rounding here.
  */
 #include <math.h>
 #include <regex.h>
@@ -46,21 +51,8 @@
 
 enum { WO_GRID = 51 }; /* clip-search shrink factors 1.00 .. 0.50 */
 
-/* One weight to quantize: its value, the node reading it and how. */
-typedef struct wo_weight {
-    ir_node *node;
-    int input;
-    int axis;          /* channel axis, or the block axis when bs > 0 */
-    int64_t bs;        /* block size along axis, 0: per channel */
-} wo_weight;
-
-/* The grid of one format and scheme. */
-typedef struct wo_grid {
-    const ir_qformat_traits *f;
-    bool symmetric;
-    bool full;         /* sym-full: s = amax / 2^(bits-1), zp 0 or -1 */
-    double qlo, qhi;   /* the codes q may take */
-} wo_grid;
+typedef quant_wo_weight wo_weight;
+typedef quant_wo_grid wo_grid;
 
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
 {
@@ -153,8 +145,8 @@ static void store_code(ir_tensor *t, int bits, int64_t i, int32_t v)
 }
 
 /* Parameters of one slice for shrink factor fac: scale and zero point. */
-static void slice_params(const wo_grid *g, float wmin, float wmax, double fac,
-                         float *scale, int32_t *zp)
+void quant_wo_slice_params(const wo_grid *g, float wmin, float wmax, double fac,
+                           float *scale, int32_t *zp)
 {
     const ir_qformat_traits *f = g->f;
     double s;
@@ -178,12 +170,29 @@ static void slice_params(const wo_grid *g, float wmin, float wmax, double fac,
     *scale = s > 0 && isfinite(s) ? (float)s : 1.0f;
 }
 
-/* QuantizeLinear of one element onto the grid. */
-static inline int32_t code_of(const wo_grid *g, float w, float s, int32_t zp)
+#define code_of quant_wo_code
+#define slice_params quant_wo_slice_params
+
+void quant_wo_slice_fit(const wo_grid *g, bool clip_search, const float *w, int64_t n,
+                        int64_t stride, float *scale, int32_t *zp)
 {
-    float q = nearbyintf(w / s) + (float)zp;
-    q = q < g->qlo ? (float)g->qlo : q > g->qhi ? (float)g->qhi : q;
-    return (int32_t)q;
+    float lo = INFINITY, hi = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        lo = fminf(lo, w[i * stride]), hi = fmaxf(hi, w[i * stride]);
+    double best = INFINITY;
+    for (int j = 0; j < (clip_search ? WO_GRID : 1); j++) {
+        float s;
+        int32_t z;
+        slice_params(g, lo, hi, (double)(100 - j) / 100.0, &s, &z);
+        double err = 0;
+        for (int64_t i = 0; clip_search && i < n; i++) {
+            float x = w[i * stride];
+            double d = (double)((float)(code_of(g, x, s, z) - z) * s) - (double)x;
+            err += d * d;
+        }
+        if (j == 0 || err < best) /* ties keep the larger f */
+            best = err, *scale = s, *zp = z;
+    }
 }
 
 /* Geometry: element (o, c, i) of outer x len(axis) x inner; its slice. */
@@ -250,7 +259,11 @@ static oct_status quantize_one(oct_ctx *ctx, ir_graph *g, const wo_grid *grid,
                 wmin[k] = x < wmin[k] ? x : wmin[k];
                 wmax[k] = x > wmax[k] ? x : wmax[k];
             }
-    int ngrid = clip_search ? WO_GRID : 1;
+    int ngrid = e->fixed ? 0 : clip_search ? WO_GRID : 1;
+    if (e->fixed) { /* codes chosen by GPTQ */
+        memcpy(scales, e->fixed->scales, nsz * sizeof *scales);
+        memcpy(zps, e->fixed->zps, nsz * sizeof *zps);
+    }
     for (int j = 0; j < ngrid; j++) {
         for (int64_t k = 0; k < ns; k++) {
             slice_params(grid, wmin[k], wmax[k], (double)(100 - j) / 100.0, &cur_s[k],
@@ -281,7 +294,8 @@ static oct_status quantize_one(oct_ctx *ctx, ir_graph *g, const wo_grid *grid,
             for (int64_t i = 0; i < L.inner; i++) {
                 int64_t at = (o * L.len + c) * L.inner + i;
                 int64_t k = slice_of(&L, o, c, i);
-                store_code(q, f->bits, at, code_of(grid, w[at], scales[k], zps[k]));
+                store_code(q, f->bits, at, e->fixed ? e->fixed->codes[at]
+                                                    : code_of(grid, w[at], scales[k], zps[k]));
             }
     oct_free(ctx, tmp, bytes);
     const char *base = wv->name;
@@ -331,9 +345,19 @@ static oct_status dq_first(oct_ctx *ctx, ir_graph *g, size_t n_before)
 
 oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
 {
+    return quant_weight_only_data(m, opts, NULL, NULL, NULL, ctx);
+}
+
+oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
+                                  const quant_samples *data, quant_progress_fn progress,
+                                  void *progress_user, oct_ctx *ctx)
+{
     oct_status st = quant_weight_only_check(opts, ctx);
     if (st)
         return st;
+    if (opts->wo_algo != QWO_RTN && (!data || !data->n))
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: gptq and awq need calibration "
+                         "samples");
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
     wo_grid grid = {f, opts->wo_symmetric < 0 ? f->symmetric : opts->wo_symmetric == 1,
                     opts->wo_symmetric == 2, (double)f->qmin, (double)f->qmax};
@@ -369,7 +393,7 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
         if (lowbit && red < 0)
             continue; /* Conv: the block formats need a reduction axis */
         wo_weight *e = &sel[n_sel++];
-        e->node = n, e->input = slot, e->axis = ch, e->bs = 0;
+        e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
         if (lowbit) {
             e->axis = red;
             e->bs = f->block_size;
@@ -392,6 +416,15 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
         return st;
     if (ir_model_opset(m, "") < need && (st = quant_upgrade_opset(m, need, ctx)))
         return st;
+    /* the calibrated algorithms: AWQ rescales the float weights, GPTQ
+     * chooses the codes (quant_awq.c, quant_gptq.c) */
+    bool clip = opts->wo_clip_search || opts->wo_algo == QWO_AWQ;
+    if (opts->wo_algo == QWO_AWQ)
+        st = quant_awq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
+    else if (opts->wo_algo == QWO_GPTQ)
+        st = quant_gptq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
+    if (st)
+        return st;
     /* quantize; a weight read by several nodes the same way is shared */
     ir_value **orig = ir_alloc_array(ctx, n_sel, sizeof *orig);
     ir_value **done = ir_alloc_array(ctx, n_sel, sizeof *done);
@@ -405,8 +438,7 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
                 done[i] = done[j];
         if (!done[i] && (st = lowbit ? quant_wo_lowbit_one(ctx, g, f, e->node, e->input,
                                                            e->axis, &done[i])
-                                     : quantize_one(ctx, g, &grid, opts->wo_clip_search, e,
-                                                    &done[i])))
+                                     : quantize_one(ctx, g, &grid, clip, e, &done[i])))
             return st;
         e->node->in[e->input] = done[i];
     }

@@ -60,6 +60,9 @@ oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is %s; it takes no "
                          "other weight-scheme", f->name,
                          f->symmetric ? "symmetric" : "asymmetric");
+    if (opts->wo_algo != QWO_RTN)
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is rounded to nearest; "
+                         "it takes no --algo", f->name);
     if (opts->wo_clip_search || opts->wo_matmulnbits)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s takes neither "
                          "--clip-search nor --format=matmulnbits", f->name);

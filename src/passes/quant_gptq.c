@@ -1,0 +1,519 @@
+/*
+ * quant_gptq.c: `octet quantize --weights-only --algo=gptq --calib DATA`:
+ * the codes of every MatMul/Gemm weight chosen by GPTQ (Frantar et al.,
+ * "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+ * Transformers", 2022) instead of by rounding each weight to nearest.
+ *
+ * A layer computes Y = X W with W K x N (Gemm with transB: W stored N x K;
+ * the element (k, n) is read through strides).  GPTQ quantizes the K input
+ * rows of W one at a time and spreads each row's rounding error over the
+ * rows not yet quantized, so as to minimise ||X W - X Q||^2 on the
+ * calibration inputs X of the layer.  What it needs of X is
+ * H = 2 X^T X (K x K, accumulated in double over every sample; the factor
+ * 2 cancels and is left out).  Per layer:
+ *   - dead inputs (H_kk = 0: the input is always 0) get H_kk = 1 and their
+ *     weights 0 (their codes do not matter to the output);
+ *   - dampening: H += 0.01 * mean(diag H) * I;
+ *   - U = the upper Cholesky factor of H^-1 (H^-1 = U^T U), in double;
+ *   - rows in blocks of 128 (lazy batch updates): row i is rounded (its
+ *     group's scales), err = (w_i - q_i) / U_ii, the later rows of the block
+ *     get w_j -= U_ij err at once, the rows after the block get the sum over
+ *     the block's errors when it is done (the same numbers as updating
+ *     every row at once, in another summation order);
+ *   - scales: per channel, from the whole column before any update (as the
+ *     paper); per block of bs along K (the DequantizeLinear's blocks), from
+ *     the block's current (already updated) weights when its first row is
+ *     reached, with --clip-search choosing the shrink factor on those
+ *     values as round to nearest does;
+ *   - --act-order: rows in order of decreasing H_kk (ties: lower k first).
+ *     Blocks must stay contiguous ranges of K for DequantizeLinear, so the
+ *     scales are "static groups": every block's scales are taken from the
+ *     original weights before any update, and each row uses its own
+ *     block's scale whatever the processing order.
+ *
+ * Layers are processed in graph order, and the inputs of a layer are
+ * those of the model whose earlier layers are already quantized (the
+ * dequantized weights stand in the float initializers meanwhile), as the
+ * paper does: the samples run once per "wave", a wave being every pending
+ * layer whose input does not depend on another pending layer (q, k and v
+ * of one attention share an input and are one wave).  Memory: one K x K
+ * Hessian per distinct input of the wave (in double) and the working copy
+ * of one weight at a time.  A weight read by several layers gets the
+ * Hessian of its first reader.  Conv and Gather weights, and Gemm with
+ * transA, keep round to nearest.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes/quant.h"
+
+enum { GPTQ_BLOCK = 128 };      /* rows per lazy batch update */
+#define GPTQ_PERCDAMP 0.01
+
+/* One layer: its weight (sel index), input, geometry. */
+typedef struct gptq_layer {
+    size_t sel;
+    ir_value *x;                /* the input X (last dim K) */
+    int64_t K, N;
+    int64_t sk, sn;             /* strides of element (k, n) in W */
+    int64_t ssk, ssn;           /* strides of scale (block b, column n) */
+    bool done;
+    float *orig;                /* the float weights while dequantized ones stand in */
+} gptq_layer;
+
+/* ---- dense linear algebra (double, row-major K x K) ----------------------- */
+
+/* In place: a = L L^T, L lower (upper part left as is); false if a is not
+ * positive definite. */
+static bool chol_lower(double *a, int64_t K)
+{
+    for (int64_t j = 0; j < K; j++) {
+        double d = a[j * K + j];
+        for (int64_t p = 0; p < j; p++)
+            d -= a[j * K + p] * a[j * K + p];
+        if (!(d > 0))
+            return false;
+        d = sqrt(d);
+        a[j * K + j] = d;
+        for (int64_t i = j + 1; i < K; i++) {
+            double s = a[i * K + j];
+            for (int64_t p = 0; p < j; p++)
+                s -= a[i * K + p] * a[j * K + p];
+            a[i * K + j] = s / d;
+        }
+    }
+    return true;
+}
+
+/* u = the upper Cholesky factor of h^-1 (h^-1 = u^T u), via L = chol(h),
+ * h^-1 = L^-T L^-1 and a second factorisation; h is destroyed.  False if
+ * h is not positive definite. */
+static bool upper_chol_of_inverse(double *h, double *u, int64_t K)
+{
+    if (!chol_lower(h, K))
+        return false;
+    /* u <- L^-1 (lower), column by column by forward substitution */
+    memset(u, 0, (size_t)(K * K) * sizeof *u);
+    for (int64_t c = 0; c < K; c++)
+        for (int64_t i = c; i < K; i++) {
+            double s = i == c ? 1.0 : 0.0;
+            for (int64_t p = c; p < i; p++)
+                s -= h[i * K + p] * u[p * K + c];
+            u[i * K + c] = s / h[i * K + i];
+        }
+    /* h <- L^-T L^-1 = h^-1 (symmetric; both triangles) */
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double s = 0;
+            for (int64_t p = i; p < K; p++)
+                s += u[p * K + i] * u[p * K + j];
+            h[i * K + j] = h[j * K + i] = s;
+        }
+    if (!chol_lower(h, K))
+        return false;
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t j = 0; j < K; j++)
+            u[i * K + j] = j >= i ? h[j * K + i] : 0;
+    return true;
+}
+
+/* ---- one weight ------------------------------------------------------------- */
+
+typedef struct gptq_job {
+    const quant_wo_grid *g;
+    bool clip, act_order;
+    int64_t K, N, bs, nblk;     /* bs 0: per channel (one "block" of K) */
+    float *scales;              /* [nblk][N] */
+    int32_t *zps;               /* [nblk][N] */
+    float *col;                 /* K floats of scratch */
+} gptq_job;
+
+/* Scales of block b (rows [lo, hi) of w, K x N in processing order r ->
+ * row perm[r]; here the rows are those of block b in w's own order). */
+static void fit_block(gptq_job *j, const double *w, int64_t lo, int64_t hi, int64_t b)
+{
+    for (int64_t n = 0; n < j->N; n++) {
+        for (int64_t k = lo; k < hi; k++)
+            j->col[k - lo] = (float)w[k * j->N + n];
+        quant_wo_slice_fit(j->g, j->clip, j->col, hi - lo, 1, &j->scales[b * j->N + n],
+                           &j->zps[b * j->N + n]);
+    }
+}
+
+static int cmp_diag_desc(const void *a, const void *b, void *d)
+{
+    const double *h = d;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return h[x] > h[y] ? -1 : h[x] < h[y] ? 1 : (x > y) - (x < y);
+}
+
+/* GPTQ of w (K x N, row k contiguous, updated in place) with Hessian h
+ * (K x K, destroyed); codes[k * N + n].  False if the Hessian is not
+ * positive definite even after dampening. */
+static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, double *u,
+                        double *hp, double *err, int64_t *perm)
+{
+    int64_t K = j->K, N = j->N, bs = j->bs ? j->bs : K;
+    double mean = 0;
+    for (int64_t k = 0; k < K; k++) {
+        if (h[k * K + k] == 0) { /* dead input */
+            h[k * K + k] = 1;
+            for (int64_t n = 0; n < N; n++)
+                w[k * N + n] = 0;
+        }
+        mean += h[k * K + k] / (double)K;
+        perm[k] = k;
+    }
+    /* static scales: per channel, or every block for act-order */
+    bool dynamic = j->bs && !j->act_order;
+    for (int64_t b = 0; !dynamic && b < j->nblk; b++)
+        fit_block(j, w, b * bs, (b + 1) * bs < K ? (b + 1) * bs : K, b);
+    if (j->act_order) {
+        double *diag = err; /* scratch: K doubles */
+        for (int64_t k = 0; k < K; k++)
+            diag[k] = h[k * K + k];
+        qsort_r(perm, (size_t)K, sizeof *perm, cmp_diag_desc, diag);
+    }
+    /* H and W in processing order */
+    for (int64_t r = 0; r < K; r++)
+        for (int64_t c = 0; c < K; c++)
+            hp[r * K + c] = h[perm[r] * K + perm[c]];
+    for (int64_t r = 0; r < K; r++)
+        hp[r * K + r] += GPTQ_PERCDAMP * mean;
+    if (!upper_chol_of_inverse(hp, u, K))
+        return false;
+    double *wp = hp; /* hp is free again: rows of w in processing order */
+    for (int64_t r = 0; r < K; r++)
+        memcpy(&wp[r * N], &w[perm[r] * N], (size_t)N * sizeof *wp);
+    for (int64_t r1 = 0; r1 < K; r1 += GPTQ_BLOCK) {
+        int64_t r2 = r1 + GPTQ_BLOCK < K ? r1 + GPTQ_BLOCK : K;
+        for (int64_t r = r1; r < r2; r++) {
+            int64_t k = perm[r], b = k / bs;
+            if (dynamic && k % bs == 0) /* no act-order: perm is the identity */
+                fit_block(j, wp, k, k + bs < K ? k + bs : K, b);
+            double d = u[r * K + r];
+            for (int64_t n = 0; n < N; n++) {
+                float s = j->scales[b * N + n];
+                int32_t z = j->zps[b * N + n], q = quant_wo_code(j->g, (float)wp[r * N + n], s, z);
+                codes[k * N + n] = q;
+                err[(r - r1) * N + n] = (wp[r * N + n] - (double)((float)(q - z) * s)) / d;
+            }
+            for (int64_t t = r + 1; t < r2; t++) {
+                double c = u[r * K + t];
+                for (int64_t n = 0; n < N; n++)
+                    wp[t * N + n] -= c * err[(r - r1) * N + n];
+            }
+        }
+        for (int64_t t = r2; t < K; t++)
+            for (int64_t r = r1; r < r2; r++) {
+                double c = u[r * K + t];
+                for (int64_t n = 0; n < N; n++)
+                    wp[t * N + n] -= c * err[(r - r1) * N + n];
+            }
+    }
+    return true;
+}
+
+/* ---- Hessians from the samples --------------------------------------------- */
+
+typedef struct hess_acc {
+    ir_value **x;               /* observed inputs */
+    int64_t *K;
+    double **h;                 /* K x K each (upper triangle accumulated) */
+    double **absmean;           /* K each: sum |x| (NULL: not wanted) */
+    uint64_t *rows;
+    size_t n;
+    oct_ctx *ctx;
+    oct_status st;
+} hess_acc;
+
+static void hess_add(hess_acc *a, size_t i, const ir_tensor *t)
+{
+    int64_t K = a->K[i];
+    if (t->dtype != IR_DT_FLOAT || t->nelems % (uint64_t)K) {
+        if (!a->st)
+            a->st = oct_error(a->ctx, OCT_EINPUT, "gptq: input '%s' of a layer is not "
+                              "float with last dimension %lld", a->x[i]->name, (long long)K);
+        return;
+    }
+    const float *x = t->data;
+    double *h = a->h[i];
+    uint64_t rows = t->nelems / (uint64_t)K;
+    for (uint64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * (uint64_t)K;
+        for (int64_t p = 0; p < K; p++) {
+            double v = xr[p];
+            if (a->absmean)
+                a->absmean[i][p] += fabs(v);
+            if (v == 0)
+                continue;
+            for (int64_t q = p; q < K; q++)
+                h[p * K + q] += v * (double)xr[q];
+        }
+    }
+    a->rows[i] += rows;
+}
+
+static void hess_observe(void *user, const ir_value *v, const ir_tensor *t)
+{
+    hess_acc *a = user;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->x[i] == v)
+            hess_add(a, i, t);
+}
+
+oct_status quant_wo_hessians(ir_model *m, ir_value **x, const int64_t *K, size_t n,
+                             const quant_samples *data, double **h, double **absmean,
+                             oct_ctx *ctx)
+{
+    const quant_engine *eng = quant_engine_ctx();
+    size_t n_in = 0, n_obs = 0;
+    for (size_t i = 0; i < m->graph->n_inputs; i++)
+        n_in += !m->graph->inputs[i]->init;
+    ir_value **obs = ir_alloc_array(ctx, n + 1, sizeof *obs);
+    uint64_t *rows = ir_alloc_array(ctx, n + 1, sizeof *rows);
+    ir_tensor **in = ir_alloc_array(ctx, n_in + 1, sizeof *in);
+    if (!obs || !rows || !in)
+        return OCT_EINTERNAL;
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->producer)
+            obs[n_obs++] = x[i];
+    hess_acc acc = {x, (int64_t *)K, h, absmean, rows, n, ctx, OCT_OK};
+    void *state = NULL;
+    oct_status st = eng->prepare(eng, m, obs, n_obs, &state, ctx);
+    for (size_t s = 0; !st && s < data->n; s++) {
+        memset(in, 0, (n_in + 1) * sizeof *in);
+        st = data->get(data->user, s, in, ctx);
+        /* a layer may read a graph input directly */
+        for (size_t i = 0, k = 0; !st && i < m->graph->n_inputs; i++) {
+            const ir_value *v = m->graph->inputs[i];
+            if (!v->init)
+                hess_observe(&acc, v, in[k++]);
+        }
+        if (!st)
+            st = eng->run(state, (const ir_tensor *const *)in, n_in, hess_observe, &acc, ctx);
+        for (size_t i = 0; i < n_in; i++)
+            ir_heap_tensor_free(ctx, in[i]);
+        if (!st)
+            st = acc.st;
+    }
+    eng->free(state, ctx);
+    if (st)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        int64_t k = K[i];
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t q = 0; q < p; q++)
+                h[i][p * k + q] = h[i][q * k + p];
+        for (int64_t p = 0; absmean && p < k; p++)
+            absmean[i][p] /= rows[i] ? (double)rows[i] : 1.0;
+        if (!rows[i])
+            return oct_error(ctx, OCT_EINPUT, "%s: the input '%s' of a layer was never "
+                             "computed", data->name ? data->name : "samples", x[i]->name);
+    }
+    return OCT_OK;
+}
+
+/* ---- the driver ------------------------------------------------------------- */
+
+/* Whether sel entry e is a layer GPTQ handles, and its geometry. */
+static bool layer_of(const quant_wo_weight *e, gptq_layer *L)
+{
+    const ir_node *n = e->node;
+    const ir_tensor *t = n->in[e->input]->init;
+    if ((n->op != IR_OP_MATMUL && n->op != IR_OP_GEMM) || e->input != 1 ||
+        (n->op == IR_OP_GEMM && ir_attr_int(n, "transA", 0)) || !n->in[0])
+        return false;
+    bool tb = n->op == IR_OP_GEMM && ir_attr_int(n, "transB", 0);
+    memset(L, 0, sizeof *L);
+    L->x = n->in[0];
+    L->K = t->dims[tb], L->N = t->dims[!tb];
+    L->sk = tb ? 1 : L->N, L->sn = tb ? L->K : 1;
+    int64_t nblk = e->bs ? (L->K + e->bs - 1) / e->bs : 1;
+    L->ssk = e->bs ? (tb ? 1 : L->N) : 0;
+    L->ssn = e->bs && tb ? nblk : 1;
+    return L->K > 0 && L->N > 0;
+}
+
+/* Which pending layers are ready: their input depends on no pending
+ * layer's output (nodes are in topological order). */
+static oct_status mark_ready(oct_ctx *ctx, const ir_graph *g, gptq_layer *ls, size_t nl,
+                             const quant_wo_weight *sel, bool *ready)
+{
+    bool *dirty = ir_alloc_array(ctx, g->n_values + 1, sizeof *dirty);
+    if (!dirty)
+        return OCT_EINTERNAL;
+    for (size_t i = 0; i < nl; i++)
+        if (!ls[i].done)
+            for (int o = 0; o < sel[ls[i].sel].node->n_out; o++)
+                if (sel[ls[i].sel].node->out[o])
+                    dirty[sel[ls[i].sel].node->out[o]->id] = true;
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const ir_node *n = g->nodes[k];
+        bool d = false;
+        for (int i = 0; i < n->n_in; i++)
+            d |= n->in[i] && dirty[n->in[i]->id];
+        for (int o = 0; d && o < n->n_out; o++)
+            if (n->out[o])
+                dirty[n->out[o]->id] = true;
+    }
+    for (size_t i = 0; i < nl; i++)
+        ready[i] = !ls[i].done && !dirty[ls[i].x->id];
+    return OCT_OK;
+}
+
+/* GPTQ of layer L with Hessian h (destroyed): its fixed codes, and the
+ * dequantized weights written over the float ones (the original kept in
+ * L->orig) so that later layers see this one quantized. */
+static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
+                           const quant_wo_grid *g, const quant_opts *opts, double *h)
+{
+    ir_tensor *t = e->node->in[e->input]->init;
+    int64_t K = L->K, N = L->N, bs = e->bs, nblk = bs ? (K + bs - 1) / bs : 1;
+    /* doubles: u K x K; hp the permuted Hessian, then the weights in
+     * processing order (max(K x K, K x N)); w K x N; err one lazy batch of
+     * errors (max(128, K) x N, also K diagonal values) */
+    size_t kk = (size_t)(K * K), kn = (size_t)(K * N), ns = (size_t)(nblk * N);
+    size_t nerr = (size_t)(GPTQ_BLOCK > K ? GPTQ_BLOCK : K) * (size_t)N;
+    size_t bytes = (kk + (kk > kn ? kk : kn) + kn + nerr) * sizeof(double) +
+                   (size_t)K * sizeof(int64_t) + kn * sizeof(int32_t) + (size_t)K * sizeof(float);
+    char *buf = oct_malloc(ctx, bytes);
+    quant_wo_fixed *fx = ir_alloc(ctx, sizeof *fx);
+    if (fx) {
+        fx->codes = ir_alloc_array(ctx, kn, sizeof *fx->codes);
+        fx->scales = ir_alloc_array(ctx, ns, sizeof *fx->scales);
+        fx->zps = ir_alloc_array(ctx, ns, sizeof *fx->zps);
+    }
+    L->orig = oct_malloc(ctx, kn * sizeof(float));
+    gptq_job j = {g, opts->wo_clip_search, opts->wo_act_order, K, N, bs, nblk,
+                  ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
+                  NULL};
+    if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig || !j.scales ||
+        !j.zps) {
+        oct_free(ctx, buf, bytes);
+        return OCT_EINTERNAL;
+    }
+    double *u = (double *)buf, *hp = u + kk, *w = hp + (kk > kn ? kk : kn), *err = w + kn;
+    int64_t *perm = (int64_t *)(err + nerr);
+    int32_t *codes = (int32_t *)(perm + K);
+    j.col = (float *)(codes + kn);
+    float *wf = t->data;
+    memcpy(L->orig, wf, kn * sizeof(float));
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++)
+            w[k * N + n] = wf[k * L->sk + n * L->sn];
+    bool ok = gptq_matrix(&j, h, w, codes, u, hp, err, perm);
+    if (ok) {
+        for (int64_t k = 0; k < K; k++) {
+            int64_t b = bs ? k / bs : 0;
+            for (int64_t n = 0; n < N; n++) {
+                int64_t at = k * L->sk + n * L->sn;
+                float s = j.scales[b * N + n];
+                int32_t z = j.zps[b * N + n];
+                fx->codes[at] = codes[k * N + n];
+                wf[at] = (float)(codes[k * N + n] - z) * s;
+            }
+        }
+        for (int64_t b = 0; b < nblk; b++)
+            for (int64_t n = 0; n < N; n++) {
+                int64_t at = bs ? b * L->ssk + n * L->ssn : n;
+                fx->scales[at] = j.scales[b * N + n];
+                fx->zps[at] = j.zps[b * N + n];
+            }
+        e->fixed = fx;
+    } else {
+        oct_diagf(ctx, OCT_SEV_WARNING, OCT_OK, NULL, 0, -1, e->node->in[e->input]->name,
+                  "gptq: the Hessian of node '%s' is not positive definite after "
+                  "dampening; its weight is rounded to nearest", e->node->name);
+    }
+    oct_free(ctx, buf, bytes);
+    return OCT_OK;
+}
+
+oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
+                      const quant_opts *opts, const quant_samples *data,
+                      quant_progress_fn progress, void *progress_user, oct_ctx *ctx)
+{
+    gptq_layer *ls = ir_alloc_array(ctx, n + 1, sizeof *ls);
+    bool *ready = ir_alloc_array(ctx, n + 1, sizeof *ready);
+    ir_value **xs = ir_alloc_array(ctx, n + 1, sizeof *xs);
+    int64_t *ks = ir_alloc_array(ctx, n + 1, sizeof *ks);
+    double **hs = ir_alloc_array(ctx, n + 1, sizeof *hs);
+    size_t *slot = ir_alloc_array(ctx, n + 1, sizeof *slot);
+    if (!ls || !ready || !xs || !ks || !hs || !slot)
+        return OCT_EINTERNAL;
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool first = true; /* a weight shared by several layers: its first */
+        for (size_t j = 0; j < i; j++)
+            first &= sel[j].node->in[sel[j].input] != sel[i].node->in[sel[i].input];
+        if (first && layer_of(&sel[i], &ls[nl]))
+            ls[nl++].sel = i;
+    }
+    oct_status st = OCT_OK;
+    size_t n_done = 0;
+    if (progress)
+        progress(progress_user, 3, 0, nl);
+    while (!st && n_done < nl) {
+        if ((st = mark_ready(ctx, m->graph, ls, nl, sel, ready)))
+            break;
+        /* one Hessian per distinct input of the wave */
+        size_t nx = 0;
+        for (size_t i = 0; i < nl; i++) {
+            if (!ready[i])
+                continue;
+            size_t k = 0;
+            while (k < nx && xs[k] != ls[i].x)
+                k++;
+            if (k == nx) {
+                xs[nx] = ls[i].x, ks[nx] = ls[i].K;
+                hs[nx] = oct_malloc(ctx, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
+                if (!hs[nx++]) {
+                    st = OCT_EINTERNAL;
+                    break;
+                }
+                memset(hs[nx - 1], 0, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
+            }
+            slot[i] = k;
+        }
+        OCT_ASSERT(st || nx > 0);
+        if (!st)
+            st = quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
+        /* each layer of the wave; a copy of its Hessian when another layer
+         * of the wave shares it (gptq_one destroys it) */
+        double *hc = NULL;
+        size_t hc_bytes = 0;
+        for (size_t i = 0; !st && i < nl; i++) {
+            if (!ready[i])
+                continue;
+            size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
+            if (bytes > hc_bytes) {
+                oct_free(ctx, hc, hc_bytes);
+                hc = oct_malloc(ctx, hc_bytes = bytes);
+                if (!hc) {
+                    hc_bytes = 0;
+                    st = OCT_EINTERNAL;
+                    break;
+                }
+            }
+            memcpy(hc, hs[slot[i]], bytes);
+            st = gptq_one(ctx, &ls[i], &sel[ls[i].sel], g, opts, hc);
+            ls[i].done = true;
+            n_done++;
+        }
+        oct_free(ctx, hc, hc_bytes);
+        for (size_t k = 0; k < nx; k++)
+            oct_free(ctx, hs[k], (size_t)(ks[k] * ks[k]) * sizeof(double));
+        if (progress && !st)
+            progress(progress_user, 3, n_done, nl);
+    }
+    /* the float weights back: the rewrite takes the codes from `fixed`, and
+     * a reader of the weight that is not quantized keeps the original */
+    for (size_t i = 0; i < nl; i++)
+        if (ls[i].orig) {
+            ir_tensor *t = sel[ls[i].sel].node->in[sel[ls[i].sel].input]->init;
+            memcpy(t->data, ls[i].orig, (size_t)(ls[i].K * ls[i].N) * sizeof(float));
+            oct_free(ctx, ls[i].orig, (size_t)(ls[i].K * ls[i].N) * sizeof(float));
+        }
+    return st;
+}

@@ -1,0 +1,365 @@
+"""octet quantize --weights-only --algo=gptq|awq (src/passes/quant_gptq.c,
+quant_awq.c).
+
+Mode `synthetic` (no shared data): a model X -> MatMul(W1, K=200 > 128 rows of a lazy batch; blocks of
+32 and 16 leave a short last block) -> Relu -> Gemm(W2, transB=1) with correlated
+calibration inputs.  For GPTQ, in several formats and block layouts, with
+and without --act-order:
+ - the codes equal an independent numpy implementation of the paper's
+   algorithm (written here: plain, one row at a time, no lazy batches; H from
+   the calibration inputs; the second layer's inputs computed with the first
+   layer already quantized) except for a tiny fraction (summation order
+   changes which way a near tie rounds);
+ - the first layer's output error ||X W1 - X W1q|| on the calibration data,
+   computed in numpy from the written model's weights, is below round to
+   nearest's in the same format.
+For AWQ (when built): the folded float model computes the same outputs as
+the original, and its layer error is at most round to nearest's.
+Bad uses (gptq without --calib, --act-order without gptq, rtn with
+--calib) exit 1.
+Mode `stories` (../shared, skipped without it): stories260k, INT4 blocks of
+32: GPTQ's and AWQ's perplexities on the first evaluation windows are below
+round to nearest's.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto as T, helper, numpy_helper
+
+OCTET = os.environ["OCTET"]
+failures = []
+
+
+def check(cond, what):
+    print(("PASS " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def octet(*args):
+    return subprocess.run([OCTET, *map(str, args)], capture_output=True, text=True)
+
+
+# name: (signed, qmin, qmax), the ONNX types' ranges
+FORMATS = {"int8": (True, -128, 127), "int4": (True, -8, 7), "uint4": (False, 0, 15),
+           "int2": (True, -2, 1), "uint2": (False, 0, 3)}
+
+
+def grid(fmt):
+    """Symmetric signed formats use [-qmax, qmax]; unsigned ones are
+    asymmetric (the formats' default schemes, docs/formats.md)."""
+    signed, qmin, qmax = FORMATS[fmt]
+    return (-qmax, qmax) if signed else (qmin, qmax)
+
+
+def fit(x, fmt):
+    """Scale and zero point of one slice (float32 values), from its range."""
+    signed, qmin, qmax = FORMATS[fmt]
+    lo, hi = float(x.min()), float(x.max())
+    if signed:
+        s, z = np.float32(max(abs(lo), abs(hi)) / qmax), 0
+    else:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        s = np.float32((hi - lo) / (qmax - qmin))
+        if not (s > 0 and np.isfinite(s)):
+            s = np.float32(1)
+        z = int(np.clip(np.rint(qmin - lo / float(s)), qmin, qmax))
+    if not (s > 0 and np.isfinite(s)):
+        s = np.float32(1)
+    return s, z
+
+
+def quant(w, s, z, fmt):
+    lo, hi = grid(fmt)
+    return np.clip(np.rint(w.astype(np.float32) / s) + np.float32(z), lo, hi).astype(np.int32)
+
+
+def gptq_ref(W, H, fmt, bs, act_order):
+    """The paper's GPTQ on W (K x N, y = x W) with H = X^T X: rows one at a
+    time, each row's error spread over the rows after it through the upper
+    Cholesky factor of the dampened inverse Hessian.  Block scales from the
+    current weights when a block is reached; with act_order, every block's
+    scales from the original weights (static groups).  Returns codes
+    (K x N), scales and zero points ([blocks, N])."""
+    K, N = W.shape
+    W = W.astype(np.float64).copy()
+    H = H.astype(np.float64).copy()
+    dead = np.diag(H) == 0
+    H[dead, dead] = 1
+    W[dead, :] = 0
+    bs = bs or K
+    nblk = -(-K // bs)
+    S, Z = np.zeros((nblk, N), np.float32), np.zeros((nblk, N), np.int64)
+
+    def fit_block(rows, b):
+        for n in range(N):
+            S[b, n], Z[b, n] = fit(rows[:, n].astype(np.float32), fmt)
+
+    static = act_order or bs == K
+    if static:
+        for b in range(nblk):
+            fit_block(W[b * bs:(b + 1) * bs], b)
+    perm = np.argsort(-np.diag(H), kind="stable") if act_order else np.arange(K)
+    Hp = H[perm][:, perm] + 0.01 * np.mean(np.diag(H)) * np.eye(K)
+    U = np.linalg.cholesky(np.linalg.inv(Hp)).T
+    Wp = W[perm]
+    Q = np.zeros((K, N), np.int32)
+    for r in range(K):
+        k = perm[r]
+        b = k // bs
+        if not static and k % bs == 0:
+            fit_block(Wp[r:r + bs], b)
+        q = quant(Wp[r], S[b], Z[b], fmt)
+        deq = (q - Z[b]).astype(np.float32) * S[b]
+        err = (Wp[r] - deq) / U[r, r]
+        Wp[r + 1:] -= np.outer(U[r, r + 1:], err)
+        Q[k] = q
+    return Q, S, Z
+
+
+def rtn_ref(W, fmt, bs):
+    K, N = W.shape
+    bs = bs or K
+    Q = np.zeros((K, N), np.int32)
+    D = np.zeros((K, N), np.float32)
+    for b in range(-(-K // bs)):
+        for n in range(N):
+            x = W[b * bs:(b + 1) * bs, n]
+            s, z = fit(x, fmt)
+            Q[b * bs:(b + 1) * bs, n] = quant(x, s, z, fmt)
+            D[b * bs:(b + 1) * bs, n] = (Q[b * bs:(b + 1) * bs, n] - z).astype(np.float32) * s
+    return D
+
+
+def dequant(path, name, transposed):
+    """The float weight the written model computes with, as K x N, and its
+    codes."""
+    m = onnx.load(path)
+    d = {t.name: t for t in m.graph.initializer}
+    q = numpy_helper.to_array(d[name + "_quantized"]).astype(np.int64)
+    s = numpy_helper.to_array(d[name + "_scale"]).astype(np.float32)
+    z = numpy_helper.to_array(d[name + "_zero_point"]).astype(np.int64)
+    dq = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == name + "_quantized"][0]
+    a = {x.name: x.i for x in dq.attribute}
+    axis, bs = a.get("axis", 1), a.get("block_size", 0)
+    if bs:
+        s = np.repeat(s, bs, axis=axis)[:q.shape[0], :q.shape[1]] if axis == 0 else \
+            np.repeat(s, bs, axis=1)[:, :q.shape[1]]
+        z = np.repeat(z, bs, axis=axis)[:q.shape[0], :q.shape[1]] if axis == 0 else \
+            np.repeat(z, bs, axis=1)[:, :q.shape[1]]
+    else:
+        s = np.expand_dims(s, 1 - axis)
+        z = np.expand_dims(z, 1 - axis)
+    w = (q - z).astype(np.float32) * s
+    return (w.T, q.T) if transposed else (w, q)
+
+
+K1, N1, N2 = 200, 24, 40  # K1 > 128: lazy batches of 128 rows, a short last block
+
+
+def synthetic_model(tmp, rng):
+    W1 = (rng.standard_normal((K1, N1)) * 0.3).astype(np.float32)
+    W2 = (rng.standard_normal((N2, N1)) * 0.3).astype(np.float32)  # Gemm transB: [N, K]
+    W1[5, :] *= 6  # an outlier input row
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm1"),
+         helper.make_node("Relu", ["h"], ["r"], name="relu"),
+         helper.make_node("Gemm", ["r", "w2"], ["y"], name="gemm", transB=1)],
+        "g", [helper.make_tensor_value_info("x", T.FLOAT, [32, K1])],
+        [helper.make_tensor_value_info("y", T.FLOAT, [32, N2])],
+        [numpy_helper.from_array(W1, "w1"), numpy_helper.from_array(W2, "w2")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    path = os.path.join(tmp, "m.onnx")
+    onnx.save(m, path)
+    # correlated inputs, a few channels much larger (as in LM activations),
+    # two channels always zero (dead inputs)
+    mix = rng.standard_normal((K1, K1)) * 0.3 + np.eye(K1)
+    X = (rng.standard_normal((12, 32, K1)) @ mix).astype(np.float32)
+    X[:, :, 3] *= 8
+    X[:, :, [7, 60]] = 0
+    xp = os.path.join(tmp, "calib.npy")
+    np.save(xp, X)
+    return path, xp, X, W1, W2
+
+
+def synthetic():
+    rng = np.random.default_rng(7)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, xp, X, W1, W2 = synthetic_model(tmp, rng)
+        Xr = X.reshape(-1, K1).astype(np.float64)
+        H1 = Xr.T @ Xr
+        out = os.path.join(tmp, "q.onnx")
+        for fmt, bs, act in (("int4", 32, False), ("int4", 32, True), ("uint4", 16, False),
+                             ("int4", 0, False), ("int2", 16, False), ("int2", 16, True),
+                             ("int8", 32, False)):
+            what = f"gptq {fmt} " + (f"blocks of {bs}" if bs else "per channel") + \
+                   (", act-order" if act else "")
+            args = ["quantize", path, "--weights-only", "--weight-format", fmt, "--algo=gptq",
+                    "--calib", xp, "-o", out, "--progress=none"]
+            args += ["--block-size", bs] if bs else []
+            args += ["--act-order"] if act else []
+            r = octet(*args)
+            check(r.returncode == 0, f"{what}: octet quantize exits 0 ({r.stderr.strip()[-200:]})")
+            if r.returncode:
+                continue
+            w1q, c1 = dequant(out, "w1", False)
+            w2q, c2 = dequant(out, "w2", True)
+            rq1, _, _ = gptq_ref(W1, H1, fmt, bs, act)
+            # the second layer's inputs: the first layer quantized (numpy
+            # dequantizes Octet's codes, the reference's when they agree)
+            X2 = np.maximum(X.reshape(-1, K1) @ w1q, 0).astype(np.float64)
+            rq2, _, _ = gptq_ref(W2.T, X2.T @ X2, fmt, bs, act)
+            for name, got, want in (("w1", c1, rq1), ("w2", c2, rq2)):
+                frac = np.mean(got != want)
+                check(frac <= 0.01, f"{what}: {name} codes equal the numpy GPTQ reference "
+                      f"({frac:.2%} differ, at most 1% allowed: near ties)")
+            e_gptq = np.linalg.norm(Xr @ (W1.astype(np.float64) - w1q))
+            e_rtn = np.linalg.norm(Xr @ (W1.astype(np.float64) - rtn_ref(W1, fmt, bs)))
+            check(e_gptq < e_rtn, f"{what}: first layer output error on the calibration data "
+                  f"{e_gptq:.4f} < round to nearest's {e_rtn:.4f}")
+            so = ort.SessionOptions()
+            so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
+            sess = ort.InferenceSession(out, so, providers=["CPUExecutionProvider"])
+            y = sess.run(None, {"x": X[0]})[0]
+            check(np.allclose(y, np.maximum(X[0] @ w1q, 0) @ w2q, rtol=1e-4, atol=1e-4),
+                  f"{what}: ONNX Runtime runs the written model")
+        awq_synthetic(tmp)
+        # bad uses: usage errors, nothing written
+        for args, what in (
+                (["--weights-only", "--algo=gptq"], "gptq without --calib"),
+                (["--weights-only", "--calib", xp], "rtn with --calib"),
+                (["--weights-only", "--calib", xp, "--algo=awq", "--act-order"], "act-order with awq"),
+                (["--weights-only", "--calib", xp, "--algo=obq"], "an unknown algorithm"),
+                (["--calib", xp, "--algo=gptq"], "gptq without --weights-only")):
+            bad = os.path.join(tmp, "bad.onnx")
+            r = octet("quantize", path, *args, "--weight-format", "int4", "-o", bad, "--progress=none")
+            check(r.returncode == 1 and not os.path.exists(bad), f"{what}: exit 1, nothing written "
+                  f"(got {r.returncode}: {r.stderr.strip()[:120]})")
+
+
+def awq_synthetic(tmp, *_):
+    """AWQ on a SwiGLU block: a = x * gamma; y = (silu(a Wg) * (a Wu)) Wd.
+    gamma folds the scales of {Wg, Wu}; Wu's columns fold those of Wd."""
+    rng = np.random.default_rng(11)
+    K, F, N = 48, 40, 32
+    gamma = (1 + 0.1 * rng.standard_normal(K)).astype(np.float32)
+    Wg, Wu = [(rng.standard_normal((K, F)) * 0.2).astype(np.float32) for _ in range(2)]
+    Wd = (rng.standard_normal((F, N)) * 0.2).astype(np.float32)
+    inits = {"gamma": gamma, "wg": Wg, "wu": Wu, "wd": Wd}
+
+    def model(path, v):
+        g = helper.make_graph(
+            [helper.make_node("Mul", ["x", "gamma"], ["a"], name="norm_gain"),
+             helper.make_node("MatMul", ["a", "wg"], ["g"], name="gate"),
+             helper.make_node("MatMul", ["a", "wu"], ["u"], name="up"),
+             helper.make_node("Sigmoid", ["g"], ["sg"], name="sig"),
+             helper.make_node("Mul", ["g", "sg"], ["silu"], name="silu"),
+             helper.make_node("Mul", ["silu", "u"], ["h"], name="swiglu"),
+             helper.make_node("MatMul", ["h", "wd"], ["y"], name="down")],
+            "swiglu", [helper.make_tensor_value_info("x", T.FLOAT, [32, K])],
+            [helper.make_tensor_value_info("y", T.FLOAT, [32, N])],
+            [numpy_helper.from_array(t, k) for k, t in v.items()])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10), path)
+
+    src = os.path.join(tmp, "swiglu.onnx")
+    model(src, inits)
+    X = rng.standard_normal((10, 32, K)).astype(np.float32)
+    X[:, :, [2, 30]] *= 10  # salient channels
+    xp = os.path.join(tmp, "swiglu_calib.npy")
+    np.save(xp, X)
+    out, rtn = os.path.join(tmp, "awq.onnx"), os.path.join(tmp, "rtn.onnx")
+    common = ["--weights-only", "--weight-format", "int4", "--block-size", 16, "--progress=none"]
+    r = octet("quantize", src, *common, "--algo=awq", "--calib", xp, "-o", out)
+    check(r.returncode == 0, f"awq int4 blocks of 16: exits 0 ({r.stderr.strip()[-200:]})")
+    r2 = octet("quantize", src, *common, "--clip-search", "-o", rtn)
+    if r.returncode or r2.returncode:
+        return
+    d = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer}
+    # the scales Octet chose, read back from the folds
+    s1 = gamma / d["gamma"]
+    ratio = Wu / dequant(out, "wu", False)[0]  # (s1 W) / s2 of Wu, quantized: s from Wd
+    wd_q = dequant(out, "wd", False)[0]
+    # s2: the factor of Wd's rows, estimated from the quantized rows
+    s2 = np.array([np.dot(wd_q[k], Wd[k]) / np.dot(Wd[k], Wd[k]) for k in range(F)], np.float32)
+    check(np.all(s1 > 0) and not np.allclose(s1, 1, atol=1e-3),
+          "awq: gamma was divided by positive per-channel scales (not all 1)")
+    # the folded float model: gamma / s1, s1 Wg, s1 Wu / s2, s2 Wd (s2 read
+    # back by least squares from Octet's Wd: any s2 > 0 keeps the function)
+    folded = {"gamma": d["gamma"], "wg": (s1[:, None] * Wg).astype(np.float32),
+              "wu": (s1[:, None] * Wu / s2[None, :]).astype(np.float32),
+              "wd": (s2[:, None] * Wd).astype(np.float32)}
+    check(np.all(s2 > 0), "awq: Wd's rows were multiplied by positive scales")
+    # Octet's quantized weights are those folded weights rounded: 4-bit
+    # noise against them, far more against the unfolded ones
+    for name in ("wg", "wu"):
+        wq = dequant(out, name, False)[0]
+        e_f = np.linalg.norm(wq - folded[name]) / np.linalg.norm(folded[name])
+        e_o = np.linalg.norm(wq - inits[name]) / np.linalg.norm(inits[name])
+        check(e_f < 0.15 and e_f < 0.5 * e_o, f"awq: {name} in the model is the folded weight "
+              f"rounded (relative error {e_f:.3f}; {e_o:.3f} against the unfolded weight)")
+    ya = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    a0 = X[0].astype(np.float64) * folded["gamma"]
+    g0, u0 = a0 @ folded["wg"], a0 @ folded["wu"]
+    yf = (g0 / (1 + np.exp(-g0)) * u0) @ folded["wd"]
+    check(np.allclose(ya, yf, rtol=1e-3, atol=1e-4), "awq: the folded float model (Octet's gain, "
+          f"the folded weights) computes the original's outputs (max diff {np.abs(ya - yf).max():.2e})")
+    del ratio
+
+    A = (X.reshape(-1, K) * gamma).astype(np.float64)
+    # the gate layer: AWQ's model computes (A / s1) (s1 Wg)_q (the up
+    # layer's output also carries Wd's fold, 1 / s2, known only roughly here)
+    e_awq = np.sum((A @ Wg - (A / s1) @ dequant(out, "wg", False)[0]) ** 2)
+    e_rtn = np.sum((A @ Wg - A @ dequant(rtn, "wg", False)[0]) ** 2)
+    check(e_awq <= e_rtn, f"awq: gate output error on the calibration data {e_awq:.4f} <= round "
+          f"to nearest's (with clip search) {e_rtn:.4f}")
+    yq = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    yr = ort.InferenceSession(rtn, providers=["CPUExecutionProvider"]).run(None, {"x": X[0]})[0]
+    check(np.sum((yq - ya) ** 2) <= np.sum((yr - ya) ** 2),
+          "awq: block output error <= round to nearest's (with clip search)")
+
+
+def stories():
+    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared")
+    model = os.path.join(shared, "models", "stories260k", "prefill_s128.onnx")
+    calib = os.path.join(shared, "data", "tinystories", "calib_tokens.npy")
+    evalt = os.path.join(shared, "data", "tinystories", "eval_tokens.npy")
+    if not all(os.path.exists(p) for p in (model, calib, evalt)):
+        print(f"SKIP: {model} or the TinyStories tokens not found")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        t = np.load(calib).astype(np.int64)
+        cp = os.path.join(tmp, "calib.npy")
+        np.save(cp, t[:16 * 128].reshape(16, 1, 128))
+        ppl = {}
+        for algo in ("rtn", "gptq", "awq"):
+            out = os.path.join(tmp, f"{algo}.onnx")
+            args = ["--calib", cp] if algo != "rtn" else []
+            r = octet("quantize", model, "--weights-only", "--weight-format", "int4",
+                      "--block-size", 32, f"--algo={algo}", *args, "-o", out, "--progress=none")
+            check(r.returncode == 0, f"stories260k {algo} int4 b32: quantize exits 0 "
+                  f"({r.stderr.strip()[-200:]})")
+            rep = os.path.join(tmp, f"{algo}.json")
+            r = octet("eval", out, "--perplexity", evalt, "--max-windows", 24, "--jit",
+                      "--report", rep)
+            check(r.returncode == 0, f"stories260k {algo}: octet eval exits 0")
+            if r.returncode == 0:
+                import json
+                ppl[algo] = json.load(open(rep))["perplexity"]
+        if len(ppl) >= 2:
+            check(ppl["gptq"] < ppl["rtn"], f"stories260k int4 blocks of 32: GPTQ perplexity "
+                  f"{ppl['gptq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
+        if len(ppl) == 3:
+            check(ppl["awq"] < ppl["rtn"], f"stories260k int4 blocks of 32: AWQ perplexity "
+                  f"{ppl['awq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
+
+
+{"synthetic": synthetic, "stories": stories}[sys.argv[1]]()
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("all checks passed")
