@@ -37,6 +37,32 @@ BEGIN = "<!-- language models: scripts/gen_accuracy_lm.py -->"
 END = "<!-- end of language models -->"
 
 
+def ort_runnable(path, tmp):
+    """path, or a copy ONNX Runtime 1.30 runs with the same numbers: its
+    DequantizeLinear with a float16 scale writes float16 whatever
+    output_dtype says, so float16 initializers are widened to float32
+    (exact) and output_dtype dropped.  None if a DequantizeLinear reads a
+    type ORT does not implement (FLOAT4E2M1, FLOAT8E8M0)."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    if any(t.data_type in (23, 24) for t in m.graph.initializer):
+        return None
+    if not any(t.data_type == 10 for t in m.graph.initializer):
+        return path
+    for i, t in enumerate(m.graph.initializer):
+        if t.data_type == 10:
+            m.graph.initializer[i].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(t).astype(np.float32), t.name))
+    for n in m.graph.node:
+        keep = [a for a in n.attribute if a.name != "output_dtype"]
+        del n.attribute[:]
+        n.attribute.extend(keep)
+    out = os.path.join(tmp, "ort.onnx")
+    onnx.save(m, out)
+    return out
+
+
 def ort_perplexity(path, tokens, window, max_windows=0):
     """ONNX Runtime's perplexity and target count, the README's protocol
     (the first max_windows windows; 0: all)."""
@@ -74,12 +100,31 @@ WEIGHT_ONLY = [
     ("UINT4 blocks of 32, asym, clip search", ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
     ("UINT4 blocks of 32, asym, clip search, lm_head FP32",
      ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--exclude-nodes", "lm_head"]),
+    # sym-full: ONNX Runtime's MatMulNBits quantizer's rule (the block's
+    # largest magnitude exact at -8 * s); with lm_head FP32 it is the
+    # anchor's model, weight for weight
+    ("INT4 blocks of 32, sym-full, lm_head FP32",
+     ["--weight-format", "int4", "--block-size", "32", "--weight-scheme", "sym-full",
+      "--exclude-nodes", "lm_head"]),
+    ("INT4 blocks of 32, sym-full", ["--weight-format", "int4", "--block-size", "32",
+                                     "--weight-scheme", "sym-full"]),
+    ("INT4 blocks of 32, sym-full, clip search, lm_head FP32",
+     ["--weight-format", "int4", "--block-size", "32", "--weight-scheme", "sym-full",
+      "--clip-search", "--exclude-nodes", "lm_head"]),
     ("INT4 blocks of 128, sym", ["--weight-format", "int4", "--block-size", "128"]),
     ("UINT4 blocks of 128, asym, clip search", ["--weight-format", "uint4", "--block-size", "128", "--clip-search"]),
     ("UINT4 blocks of 32, asym, clip search, MatMulNBits",
      ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--format", "matmulnbits"]),
     ("INT2 blocks of 16, sym", ["--weight-format", "int2", "--block-size", "16"]),
     ("UINT2 blocks of 16, asym, clip search", ["--weight-format", "uint2", "--block-size", "16", "--clip-search"]),
+    # the block formats (docs/formats.md, block formats)
+    ("NVFP4 (FP4 E2M1, E4M3 scale per 16, FP32 tensor scale)", ["--weight-format", "nvfp4"]),
+    ("MXFP4 (FP4 E2M1, E8M0 scale per 32)", ["--weight-format", "mxfp4"]),
+    ("MXFP8 (FP8 E4M3, E8M0 scale per 32)", ["--weight-format", "mxfp8"]),
+    ("Q4_K-like (UINT4, 6-bit scales and UINT4 zero points per 32, FP16 per 256)",
+     ["--weight-format", "q4_k"]),
+    ("Q6_K-like (6-bit codes in INT8, INT8 scales per 16, FP16 per 256)", ["--weight-format", "q6_k"]),
+    ("Q8_0-like (INT8, FP16 scale per 32)", ["--weight-format", "q8_0"]),
 ]
 ANCHORS = [("ORT MatMulNBitsQuantizer default (4 bits, blocks of 32, sym; lm_head FP32)",
             "ort-default-w4-b32-sym.onnx"),
@@ -92,17 +137,24 @@ def bits_per_weight(path):
     import onnx
     m = onnx.load(path)
     inits = {t.name: t for t in m.graph.initializer}
-    size = {1: 32, 2: 8, 3: 8, 21: 4, 22: 4, 25: 2, 26: 2}
+    size = {1: 32, 2: 8, 3: 8, 10: 16, 17: 8, 21: 4, 22: 4, 23: 4, 24: 8, 25: 2, 26: 2}
+    producer = {o: n for n in m.graph.node for o in n.output}
+    scales = {n.input[1] for n in m.graph.node if n.op_type == "DequantizeLinear"}
 
     def stored(name):
+        """Bits of an initializer, or of the initializers of the
+        DequantizeLinear computing it (two-level scales)."""
         t = inits.get(name)
-        return 0 if t is None else int(np.prod(t.dims)) * size.get(t.data_type, 32)
+        if t is not None:
+            return int(np.prod(t.dims)) * size.get(t.data_type, 32)
+        p = producer.get(name)
+        return sum(stored(i) for i in p.input) if p and p.op_type == "DequantizeLinear" else 0
 
     bits = weights = 0
     for n in m.graph.node:
-        if n.op_type == "DequantizeLinear" and n.input[0] in inits:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.output[0] not in scales:
             weights += int(np.prod(inits[n.input[0]].dims))
-            bits += sum(stored(i) for i in n.input)
+            bits += sum(stored(i) for i in n.input if i)
         elif n.op_type == "MatMulNBits":
             a = {x.name: x.i for x in n.attribute}
             weights += a["K"] * a["N"]
@@ -124,7 +176,8 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
                                check=True, capture_output=True)
         r = octet_perplexity(octet, path, tokens_path,
                              ["--max-windows", str(windows)] if windows else [])
-        ref, count = ort_perplexity(path, tokens, 128, windows)
+        runnable = ort_runnable(path, tmp)
+        ref, count = ort_perplexity(runnable, tokens, 128, windows) if runnable else (None, count)
         rows.append((label, bits_per_weight(path) if flags or "anchors" in path else 32.0,
                      os.path.getsize(path), r["perplexity"], ref))
         print(label, rows[-1][1:], flush=True)
@@ -140,8 +193,20 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
              "| weights | bits/weight | file bytes | perplexity (octet eval) | ONNX Runtime | vs FP32 |",
              "|---|---|---|---|---|---|"]
     for label, bpw, size, ppl, ref in rows:
-        lines.append(f"| {label} | {bpw:.2f} | {size} | {ppl:.4f} | {ref:.4f} | "
-                     f"{100 * (ppl / fp32 - 1):+.2f}% |")
+        lines.append(f"| {label} | {bpw:.2f} | {size} | {ppl:.4f} | "
+                     f"{'n/a' if ref is None else f'{ref:.4f}'} | {100 * (ppl / fp32 - 1):+.2f}% |")
+    lines += ["",
+              "The block formats' bits per weight count what the file stores: Q6_K-like keeps its",
+              "6-bit codes in INT8 (6.56 bits per weight as llama.cpp packs them) and Q4_K-like its",
+              "6-bit scale codes in UINT8.  ONNX Runtime runs the integer block formats with their",
+              "float16 scales widened to float32 (the same numbers: ORT "
+              f"{ort.__version__} writes float16 from a float16-scale",
+              "DequantizeLinear whatever output_dtype says); n/a: it has no FLOAT4E2M1 or",
+              "FLOAT8E8M0 DequantizeLinear.",
+              "",
+              "`sym-full` is ONNX Runtime's own RTN rule (the block's largest magnitude exact at",
+              "-8 * s: 16 levels at max|w| / 8, where `sym` has 15 at max|w| / 7); with lm_head FP32",
+              "its weights equal the ORT default anchor's one for one, hence the same perplexity."]
     return lines
 
 

@@ -359,7 +359,8 @@ oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
  * "e5m2"), ("config", "rules.json"), ("engine", "jit"), ("input-shape",
  * "x=1x3x32x32"), ("save-stats", PATH), ("load-stats", PATH),
  * ("ignore-nonfinite", "1").  Weight-only quantization: ("weights-only",
- * "1"), ("weight-format", "int4") (int8, uint8, int4, uint4, int2, uint2),
+ * "1"), ("weight-format", "int4") (int8, uint8, int4, uint4, int2, uint2;
+ * block formats nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: docs/formats.md),
  * ("weight-scheme", "asym") (sym or asym; default: the format's own),
  * ("clip-search", "1").  An unknown key or bad value is OCT_EUSAGE with a
  * diagnostic. */

@@ -191,15 +191,19 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "weight-format")) {
         q->wo_format = ir_qformat_by_name(v);
         const ir_qformat_traits *f = ir_qformat_info(q->wo_format);
-        if (f->is_float || (f->bits != 2 && f->bits != 4 && f->bits != 8))
-            return BAD("weight-format must be int8, uint8, int4, uint4, int2 or uint2");
+        if (!quant_wo_is_lowbit(f) && (f->is_float || (f->bits != 2 && f->bits != 4 &&
+                                                        f->bits != 8)))
+            return BAD("weight-format must be int8, uint8, int4, uint4, int2, uint2, "
+                       "nvfp4, mxfp4, mxfp8, q8_0, q6_k or q4_k");
     } else if (!strcmp(key, "weight-scheme")) {
         if (!strcmp(v, "sym"))
             q->wo_symmetric = 1;
         else if (!strcmp(v, "asym"))
             q->wo_symmetric = 0;
+        else if (!strcmp(v, "sym-full"))
+            q->wo_symmetric = 2;
         else
-            return BAD("weight-scheme must be sym or asym");
+            return BAD("weight-scheme must be sym, asym or sym-full");
     } else if (!strcmp(key, "format")) {
         if (!strcmp(v, "matmulnbits"))
             q->wo_matmulnbits = true;

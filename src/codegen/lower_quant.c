@@ -182,10 +182,14 @@ static oct_status plan_init(cg_fn *f, const ir_node *n, bool dq, qplan *p)
                                      "to %s is not supported", ir_dtype_name(F->dtype))
                   : oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 0, "compile: QuantizeLinear of "
                                     "%s is not supported", ir_dtype_name(F->dtype));
-    if (!is_float_type(S->dtype) && (dq || S->dtype != IR_DT_INT32))
+    /* FLOAT8E8M0 scales (opset 24, the MX formats) are powers of two that
+     * load_f32 decodes exactly */
+    if (!is_float_type(S->dtype) && !(dq && S->dtype == IR_DT_FLOAT8E8M0) &&
+        (dq || S->dtype != IR_DT_INT32))
         return oct_input_error(f->ctx, OCT_EUNSUPPORTED, n, 1, "compile: %s scales are not "
-                               "supported (float32, float16, bfloat16; int32 into "
-                               "QuantizeLinear)", ir_dtype_name(S->dtype));
+                               "supported (float32, float16, bfloat16; float8e8m0 into "
+                               "DequantizeLinear; int32 into QuantizeLinear)",
+                               ir_dtype_name(S->dtype));
     if (Z && Z->dtype != Q->dtype)
         return oct_input_error(f->ctx, OCT_EINPUT, n, 2, "zero point type %s differs from the "
                                "quantized type %s", ir_dtype_name(Z->dtype),

@@ -43,6 +43,9 @@ typedef struct ir_qformat_traits {
     ir_dtype scale_dtype;
     int scale_levels;
     int opset;             /* first opset whose Q/DQ accept dtype */
+    int64_t super;         /* two levels: scales per second-level scale, 0 all */
+    ir_dtype super_dtype;  /* two levels: the second-level scale's type */
+    int64_t scale_max;     /* two levels: the largest first-level scale code */
 } ir_qformat_traits;
 
 /* Traits of a format; IR_QF_NONE or an id outside the table gets the
@@ -50,7 +53,10 @@ typedef struct ir_qformat_traits {
 const ir_qformat_traits *ir_qformat_info(int format);
 /* The format of a short name, IR_QF_NONE if none has it. */
 ir_qformat ir_qformat_by_name(const char *name);
-/* The format whose element type is dtype, IR_QF_NONE if none. */
+/* The plain format (one float32 scale level) whose element type is dtype,
+ * IR_QF_NONE if none: what a QuantizeLinear/DequantizeLinear of that type
+ * is read as.  The block formats of weight-only quantization share element
+ * types with plain rows and are never the answer. */
 ir_qformat ir_qformat_of_dtype(int dtype);
 
 /* The largest magnitude a symmetric grid maps absmax onto: fmax for float

@@ -87,7 +87,9 @@ typedef struct quant_opts {
      * float, no calibration.  wo_format: an integer row of qformats.def
      * (int8, uint8, int4, uint4, int2, uint2); wo_symmetric: -1 the
      * format's own column, 0 asymmetric (a zero point per slice), 1
-     * symmetric; wo_clip_search: per slice, the MSE-optimal scale over a
+     * symmetric, 2 symmetric on the full signed range (sym-full: the
+     * slice's largest magnitude lands on -2^(bits-1) * s, ONNX Runtime's
+     * MatMulNBits quantizer's rule); wo_clip_search: per slice, the MSE-optimal scale over a
      * grid of shrink factors. */
     bool weight_only;
     ir_qformat wo_format;
@@ -322,6 +324,17 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
  * the opset as far as the format needs.  Needs no shapes and no samples. */
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
+/* quant_wo_lowbit.c: the weight-only block formats with quantized or
+ * non-float32 scales (nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: rows whose
+ * SCALE_DTYPE is not FLOAT).  _check refuses options the row does not
+ * allow (another block size, scheme, per-tensor, clip search,
+ * MatMulNBits) with OCT_EUSAGE; _one replaces nothing but adds, for weight
+ * input `input` of node blocked along `axis`, the codes, scales and the
+ * DequantizeLinear chain, *out being the float weight it computes. */
+bool quant_wo_is_lowbit(const ir_qformat_traits *f);
+oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
+oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
+                               ir_node *node, int input, int axis, ir_value **out);
 /* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
  * with a constant 2-D float weight becomes DynamicQuantizeLinear +
  * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
@@ -346,6 +359,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
 typedef struct quant_wo_grid {   /* the grid of one format and scheme */
     const ir_qformat_traits *f;
     bool symmetric;
+    bool full;                   /* sym-full: s = amax / 2^(bits-1), zp 0 or -1 */
     double qlo, qhi;             /* the codes q may take */
 } quant_wo_grid;
 /* Codes chosen elsewhere (GPTQ): codes in the weight's element order,

@@ -22,6 +22,12 @@
  *     int8 weights of static quantization), s = f32(amax * f / qmax);
  *   symmetric, unsigned:       zp = 2^(bits-1), grid [1, qmax],
  *     s = f32(amax * f / (zp - 1));
+ *   sym-full, signed format:   amax = max|w| * f, s = f32(amax / 2^(bits-1)),
+ *     grid [qmin, qmax], zp = 0 if |min w| >= max w (the largest magnitude
+ *     is negative and lands on qmin) else -1 (it is positive and lands on
+ *     qmax + 1 = 2^(bits-1) with the shift): the levels are
+ *     [-2^(bits-1), 2^(bits-1) - 1] * s or their negation, as ONNX
+ *     Runtime's MatMulNBits quantizer writes them with a negative scale;
  *   asymmetric:                lo = min(min w, 0) * f, hi = max(max w, 0)
  *     * f (double), s = f32((hi - lo) / (qmax - qmin)), zp =
  *     clamp(round_half_even(qmin - lo / s), qmin, qmax), grid [qmin, qmax];
@@ -51,12 +57,17 @@ typedef quant_wo_grid wo_grid;
 oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
 {
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
+    if (quant_wo_is_lowbit(f)) /* the block formats: quant_wo_lowbit.c */
+        return quant_wo_lowbit_check(opts, ctx);
     if (f->is_float || (f->bits != 2 && f->bits != 4 && f->bits != 8))
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s cannot hold the "
                          "weights (int8, uint8, int4, uint4, int2 or uint2)", f->name);
     if (opts->weight_granularity == QGRAN_TENSOR)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: weights are per-channel or "
                          "per-block, not per-tensor");
+    if (opts->wo_symmetric == 2 && !f->is_signed)
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: weight-scheme sym-full needs a "
+                         "signed format (int8, int4, int2), not %s", f->name);
     if (opts->wo_matmulnbits && opts->weight_granularity != QGRAN_BLOCK)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format matmulnbits needs "
                          "per-block weights (--block-size)");
@@ -139,7 +150,11 @@ void quant_wo_slice_params(const wo_grid *g, float wmin, float wmax, double fac,
 {
     const ir_qformat_traits *f = g->f;
     double s;
-    if (g->symmetric) {
+    if (g->full) {
+        double amax = fmax(fabs((double)wmin), fabs((double)wmax));
+        s = (float)(amax * fac / (double)(f->qmax + 1));
+        *zp = fabs((double)wmin) >= (double)wmax ? 0 : -1;
+    } else if (g->symmetric) {
         double amax = fmax(fabs((double)wmin), fabs((double)wmax));
         double top = f->is_signed ? (double)f->qmax : (double)(f->qmax + 1) / 2 - 1;
         s = (float)(amax * fac / top);
@@ -345,7 +360,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
                          "samples");
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
     wo_grid grid = {f, opts->wo_symmetric < 0 ? f->symmetric : opts->wo_symmetric == 1,
-                    (double)f->qmin, (double)f->qmax};
+                    opts->wo_symmetric == 2, (double)f->qmin, (double)f->qmax};
     if (grid.symmetric) {
         grid.qlo = f->is_signed ? -(double)f->qmax : 1;
         grid.qhi = (double)f->qmax;
@@ -368,15 +383,21 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     if (!sel && !st)
         st = OCT_EINTERNAL;
     int64_t need = f->opset > 13 ? f->opset : 13;
+    bool lowbit = quant_wo_is_lowbit(f);
     for (size_t i = 0; !st && i < n_nodes; i++) {
         ir_node *n = g->nodes[i];
         int slot, ch, red;
         if (!weight_of(n, &slot, &ch, &red) ||
             !selected(n, opts, rules, has_re ? &exclude : NULL))
             continue;
+        if (lowbit && red < 0)
+            continue; /* Conv: the block formats need a reduction axis */
         wo_weight *e = &sel[n_sel++];
         e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
-        if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
+        if (lowbit) {
+            e->axis = red;
+            e->bs = f->block_size;
+        } else if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
             e->axis = red;
             e->bs = opts->block_size;
             need = need > 21 ? need : 21;
@@ -415,8 +436,9 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         for (size_t j = 0; j < i && !done[i]; j++)
             if (orig[j] == orig[i] && sel[j].axis == e->axis && sel[j].bs == e->bs)
                 done[i] = done[j];
-        if (!done[i] && (st = quantize_one(ctx, g, &grid, clip, e,
-                                           &done[i])))
+        if (!done[i] && (st = lowbit ? quant_wo_lowbit_one(ctx, g, f, e->node, e->input,
+                                                           e->axis, &done[i])
+                                     : quantize_one(ctx, g, &grid, clip, e, &done[i])))
             return st;
         e->node->in[e->input] = done[i];
     }

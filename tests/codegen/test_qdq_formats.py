@@ -330,7 +330,7 @@ def main():
            oracle="onnx")
     qlinear_cases()
     qlinearconv_3d()
-    unsupported_is_diagnosed()
+    e8m0_scales_and_unsupported()
     print("%d failure(s)" % len(FAILS))
     return 1 if FAILS else 0
 
@@ -399,27 +399,45 @@ def qlinearconv_3d():
     check("qlinearconv_3d_const_w", m, feeds)
 
 
-def unsupported_is_diagnosed():
-    """A form the compiler does not take (float8 E8M0 scales) is exit 3
-    with a diagnostic naming the node and the scale input, not a crash;
-    the interpreter runs it."""
-    x = codes(T.INT8, [4])
-    s = np.array([1.0], np.float32).astype(ml_dtypes.float8_e8m0fnu)
-    m = model("DequantizeLinear", [("x", x), ("s", s)], [], ("y", T.FLOAT, [4]), 25,
-              output_dtype=T.FLOAT)
+def e8m0_scales_and_unsupported():
+    """DequantizeLinear with float8 E8M0 scales (opset 24+, the MX formats)
+    compiles: blocked, equal to the interpreter and to x * 2^e in numpy.
+    A form the compiler does not take (QuantizeLinear with an E8M0 scale)
+    is exit 3 with a diagnostic naming the node and the scale input, not a
+    crash; the interpreter runs it."""
+    rng = np.random.default_rng(5)
+    x = codes(T.INT8, [8, 3])
+    e = rng.integers(-6, 6, [2, 3])
+    s = np.exp2(e).astype(np.float32).astype(ml_dtypes.float8_e8m0fnu)
+    m = model("DequantizeLinear", [("x", x), ("s", s)], [], ("y", T.FLOAT, [8, 3]), 25,
+              output_dtype=T.FLOAT, axis=0, block_size=4)
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.onnx")
         onnx.save(m, path)
-        want, err = octet_run(path, [("x", x), ("s", s)], False, d, "ref")
+        ref, err = octet_run(path, [("x", x), ("s", s)], False, d, "ref")
+        jit, err2 = octet_run(path, [("x", x), ("s", s)], True, d, "jit")
+        want = x.astype(np.float32) * np.repeat(np.exp2(e).astype(np.float32), 4, axis=0)
+        ok = ref is not None and jit is not None and same(ref, want)[0] and same(jit, ref)[0]
+        print("ok  " if ok else "FAIL", "e8m0 scale DequantizeLinear: interpreter %s, --jit %s, "
+              "equal to numpy" % (err or "ok", err2 or "ok"))
+        if not ok:
+            FAILS.append("e8m0 dequantize")
+    xf = rng.standard_normal([4]).astype(np.float32)
+    s1 = np.array([1.0], np.float32).astype(ml_dtypes.float8_e8m0fnu)
+    m = model("QuantizeLinear", [("x", xf), ("s", s1)], [], ("y", T.UINT8, [4]), 25)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.onnx")
+        onnx.save(m, path)
+        want, err = octet_run(path, [("x", xf), ("s", s1)], False, d, "ref")
         args = [OCTET, "run", path, "--jit", "--output-dir", os.path.join(d, "jit"),
                 "--input", "x=" + os.path.join(d, "in0.pb"),
                 "--input", "s=" + os.path.join(d, "in1.pb")]
         p = subprocess.run(args, capture_output=True, text=True)
-        ok = want is not None and p.returncode == 3 and "node 'n0' (DequantizeLinear) input 1" \
+        ok = want is not None and p.returncode == 3 and "node 'n0' (QuantizeLinear) input 1" \
             in p.stderr and "FLOAT8E8M0" in p.stderr
         errors = [ln for ln in p.stderr.splitlines() if " error: " in ln]
-        print("ok  " if ok else "FAIL", "e8m0 scale: interpreter runs it (%s), --jit exit %d: %s"
-              % (err or "ok", p.returncode, errors))
+        print("ok  " if ok else "FAIL", "e8m0 scale QuantizeLinear: interpreter runs it (%s), "
+              "--jit exit %d: %s" % (err or "ok", p.returncode, errors))
         if not ok:
             FAILS.append("e8m0 diagnostic")
 

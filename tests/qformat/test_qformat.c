@@ -40,6 +40,38 @@ static const spec_row spec[] = {
     {"uint16", "UINT16", 16, 0, 65535, 0, 21},
     {"int16", "INT16", 16, -32768, 32767, 0, 21},
     {"int32", "INT32", 32, -2147483648LL, 2147483647LL, 0, 10},
+    /* weight-only block formats: the element type's facts, the code range
+     * (q6_k: 6-bit codes -32..31 in INT8), the opset of the
+     * DequantizeLinear chain (output_dtype: 23; FLOAT8E8M0 scales: 24) */
+    {"nvfp4", "FLOAT4E2M1", 4, 0, 0, 6.0, 23},
+    {"mxfp4", "FLOAT4E2M1", 4, 0, 0, 6.0, 24},
+    {"mxfp8", "FLOAT8E4M3FN", 8, 0, 0, 448.0, 24},
+    {"q8_0", "INT8", 8, -128, 127, 0, 23},
+    {"q6_k", "INT8", 8, -32, 31, 0, 23},
+    {"q4_k", "UINT4", 4, 0, 15, 0, 23},
+};
+
+/* The block formats' scales, from their definitions (OCP MX v1.0; NVIDIA's
+ * NVFP4; llama.cpp's block_q8_0, block_q6_K, block_q4_K): block size, the
+ * first-level scale type, and for two levels the blocks per second-level
+ * scale (0: one per tensor), its type and the largest scale code. */
+typedef struct block_row {
+    const char *name;
+    int64_t block;
+    const char *scale_type;
+    int levels;
+    int64_t super;
+    const char *super_type;
+    int64_t scale_max;
+} block_row;
+
+static const block_row blocks[] = {
+    {"nvfp4", 16, "FLOAT8E4M3FN", 2, 0, "FLOAT", 448},
+    {"mxfp4", 32, "FLOAT8E8M0", 1, 0, "UNDEFINED", 0},
+    {"mxfp8", 32, "FLOAT8E8M0", 1, 0, "UNDEFINED", 0},
+    {"q8_0", 32, "FLOAT16", 1, 0, "UNDEFINED", 0},
+    {"q6_k", 16, "INT8", 2, 16, "FLOAT16", 127},
+    {"q4_k", 32, "UINT8", 2, 8, "FLOAT16", 63},
 };
 enum { N_SPEC = sizeof spec / sizeof spec[0] };
 
@@ -77,20 +109,47 @@ static void rows_agree_with_the_dtype_table(void **state)
         assert_int_equal(f->is_float, d->kind == IR_DK_FLOAT);
         if (!f->is_float) {
             assert_int_equal(f->is_signed, d->kind == IR_DK_SINT);
-            /* two's complement / unsigned range of `bits` bits */
+                /* two's complement / unsigned range of `bits` bits (a block
+             * format's codes may use part of it) */
             int64_t span = f->bits >= 63 ? INT64_MAX : ((int64_t)1 << f->bits) - 1;
-            assert_true(f->qmax - f->qmin == span);
+            bool plain = f->scale_dtype == IR_DT_FLOAT;
+            assert_true(plain ? f->qmax - f->qmin == span : f->qmax - f->qmin <= span);
             assert_true(f->is_signed ? f->qmin < 0 : f->qmin == 0);
         }
         /* unsigned integer grids need a zero point: never symmetric */
         if (!f->is_signed)
             assert_false(f->symmetric);
         assert_true(ir_dtype_valid(f->scale_dtype));
-        assert_int_equal(ir_dtype_info(f->scale_dtype)->kind, IR_DK_FLOAT);
-        assert_int_equal(f->scale_levels, 1); /* two-level formats: issue 15 */
         assert_true(f->granularities != 0);
         assert_int_equal(f->block_size > 0, (f->granularities & IR_QG_BLOCK) != 0);
+        if (f->scale_dtype != IR_DT_FLOAT)
+            continue; /* the block formats: block_formats_match_their_definitions */
+        assert_int_equal(f->scale_levels, 1);
         assert_int_equal(ir_qformat_of_dtype(f->dtype), id);
+    }
+}
+
+static void block_formats_match_their_definitions(void **state)
+{
+    (void)state;
+    int n_block = 0;
+    for (int id = IR_QF_NONE + 1; id < IR_QF_COUNT; id++)
+        n_block += ir_qformat_info(id)->scale_dtype != IR_DT_FLOAT;
+    assert_int_equal(n_block, (int)(sizeof blocks / sizeof blocks[0]));
+    for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++) {
+        const block_row *b = &blocks[k];
+        const ir_qformat_traits *f = ir_qformat_info(ir_qformat_by_name(b->name));
+        assert_string_equal(f->name, b->name);
+        assert_int_equal(f->granularities, IR_QG_BLOCK);
+        assert_int_equal(f->block_size, b->block);
+        assert_string_equal(ir_dtype_name(f->scale_dtype), b->scale_type);
+        assert_int_equal(f->scale_levels, b->levels);
+        assert_int_equal(f->super, b->super);
+        assert_string_equal(ir_dtype_name(f->super_dtype), b->super_type);
+        assert_int_equal(f->scale_max, b->scale_max);
+        /* what a Q/DQ of the element type is read as is never a block
+         * format (their element types may have a plain row or none) */
+        assert_int_not_equal(ir_qformat_of_dtype(f->dtype), f->id);
     }
 }
 
@@ -132,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_row_matches_the_onnx_spec),
         cmocka_unit_test(rows_agree_with_the_dtype_table),
+        cmocka_unit_test(block_formats_match_their_definitions),
         cmocka_unit_test(float8_maxima_decode_from_their_bit_patterns),
         cmocka_unit_test(lookups_refuse_what_is_not_a_format),
     };
