@@ -20,8 +20,10 @@ median over rounds.  Before timing, the octet logits are compared with
 ONNX Runtime's on the same inputs (largest difference relative to the
 largest |logit|, limit 1e-3).
 
-Each decode graph is also compiled with `--kv-cache=inplace`, as `octet
-generate` runs it (rows decode_pP_inplace): the present outputs are the
+Each decode graph is also passed through the transformer pattern passes
+(`octet opt --passes=...,fuse_attention,...`) and compiled with
+`--kv-cache=inplace`, as `octet generate NAME.so` runs such a library
+(rows decode_pP_inplace): the present outputs are the
 cache, `octet run` puts the past there once before its runs, and each timed
 run is one generation step with P cached tokens that writes only the new
 token's keys and values (no copy of the cache).  ONNX Runtime runs the
@@ -124,11 +126,22 @@ def feeds_for(path, seed):
     return feed
 
 
+FUSE = "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention,fuse_gelu"
+
+
 def compile_inplace(octet, model_path, out_base):
-    """octet_compile with the in-place key/value cache; wall-clock s."""
+    """The graph through the transformer pattern passes (`octet opt`: one
+    Attention op per layer, which reads the keys in place), then compiled
+    with the in-place key/value cache; wall-clock s of both."""
     t0 = time.perf_counter()
-    run_cmd([octet, "compile", model_path, "-o", out_base, "--emit=so", "-O3",
-             "--kv-cache=inplace"], "compile")
+    fused = out_base + "_fused.onnx"
+    try:
+        run_cmd([octet, "opt", FUSE, model_path, "-o", fused], "opt", timeout=1800)
+        run_cmd([octet, "compile", fused, "-o", out_base, "--emit=so", "-O3",
+                 "--kv-cache=inplace"], "compile")
+    finally:
+        if os.path.exists(fused):
+            os.remove(fused)
     return time.perf_counter() - t0
 
 
@@ -280,8 +293,9 @@ def main():
             "- decode_pP: the decode graph with P cached tokens compiled as written; `octet run`",
             "  feeds the cache as an input, so the time includes the graph's Concat(past, new),",
             "  a copy of the whole cache per step.",
-            "- decode_pP_inplace: the same graph compiled with `--kv-cache=inplace`, as",
-            "  `octet generate` runs it: one generation step with P cached tokens that reads the",
+            "- decode_pP_inplace: the same graph through `octet opt --passes=shape_infer,fuse_rmsnorm,",
+            "  fuse_rotary,fuse_attention,fuse_gelu`, compiled with `--kv-cache=inplace`, as",
+            "  `octet generate NAME.so` runs it: one generation step with P cached tokens that reads the",
             "  cache where it lives and writes only the new token's keys and values (`octet run`",
             "  puts the past there once, outside the timing). The ORT column of these rows is",
             "  ONNX Runtime's decode of the same graph and inputs, timed again beside it.",
