@@ -16,7 +16,9 @@ oracles are lm_tests.py's):
   library  `octet generate NAME.so` of decode_p256 compiled by `octet compile
            --emit=so --kv-cache=inplace`: from BOS, 200 greedy ids equal
            llama2.c's reference and the text is the start of MODEL_CARD.md's
-           sample; the same with --weights=file (weights beside the library);
+           sample; the same with --weights=file (weights beside the library),
+           and after the transformer pattern passes (the fused Attention's
+           decode step reads the keys in place: 200 reference ids);
            a library compiled without the in-place cache, one of another
            model, a missing file and --prefill/--jit with a library are
            refused with a diagnostic (exit 3, 3, 2, 1)
@@ -154,6 +156,21 @@ def test_library():
         res = lt.octet("generate", wlib, "--prompt-ids", "1", "-n", 120)
         lt.check(res.returncode == 0 and lt.ids_of(res) == want[:120],
                  f"--weights=file: 120 greedy ids as the reference ({res.stderr.decode()[-300:]})")
+        # the fused graph: one Attention op per layer, a decode step's scores
+        # read from the key rows in place
+        fused = os.path.join(tmp, "fused.onnx")
+        res = lt.octet("opt", "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention",
+                       DEC, "-o", fused)
+        flib = os.path.join(tmp, "fused.so")
+        if res.returncode == 0:
+            res = lt.octet("compile", fused, "--emit=so", "--kv-cache=inplace", "-o",
+                           flib[:-3], "--report", os.path.join(tmp, "fused.txt"))
+        report = open(os.path.join(tmp, "fused.txt")).read() if res.returncode == 0 else ""
+        res = lt.octet("generate", flib, "--prompt-ids", "1", "-n", 200)
+        lt.check(res.returncode == 0 and report.count("\tAttention\t") == 5 and
+                 lt.ids_of(res) == want,
+                 f"fused library (5 Attention ops): 200 greedy ids as the reference "
+                 f"({res.stderr.decode()[-300:]})")
         # refused: no in-place cache, not a language model, no file, flags
         plain = os.path.join(tmp, "plain.so")
         lt.octet("compile", DEC128, "--emit=so", "-O1", "-o", plain[:-3])
