@@ -20,12 +20,22 @@ median over rounds.  Before timing, the octet logits are compared with
 ONNX Runtime's on the same inputs (largest difference relative to the
 largest |logit|, limit 1e-3).
 
+Each decode graph is also passed through the transformer pattern passes
+(`octet opt --passes=...,fuse_attention,...`) and compiled with
+`--kv-cache=inplace`, as `octet generate NAME.so` runs such a library
+(rows decode_pP_inplace): the present outputs are the
+cache, `octet run` puts the past there once before its runs, and each timed
+run is one generation step with P cached tokens that writes only the new
+token's keys and values (no copy of the cache).  ONNX Runtime runs the
+graph as written on the same inputs, timed again beside it.
+
 Printed: prefill ms and tokens/s, decode ms per token at each cache length,
-octet / ort ratios (below 1: Octet faster), and octet's decode time at the
-longest cache over the shortest (the cost of a longer cache).  `octet run`
-feeds the cache as an input, so these decode figures include the graph's
-Concat(past, new) as written.  --write-docs puts the tables in
-docs/benchmarks.md between the lm_bench markers, leaving the rest.
+octet / ort ratios (below 1: Octet faster), and the decode time at the
+longest cache over the shortest (the cost of a longer cache), for the graph
+as written and for the in-place cache.  The decode_pP rows (the graph as
+written, the cache fed as an input) include the graph's Concat(past, new)
+copy.  --write-docs puts the tables in docs/benchmarks.md between the
+lm_bench markers, leaving the rest.
 
 usage: bench/lm_bench.py [--quick] [--dim 2048 --layers 4 --heads 8
                          --kv-heads 8 --ffn 5632 --vocab 32000]
@@ -116,6 +126,25 @@ def feeds_for(path, seed):
     return feed
 
 
+FUSE = "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention,fuse_gelu"
+
+
+def compile_inplace(octet, model_path, out_base):
+    """The graph through the transformer pattern passes (`octet opt`: one
+    Attention op per layer, which reads the keys in place), then compiled
+    with the in-place key/value cache; wall-clock s of both."""
+    t0 = time.perf_counter()
+    fused = out_base + "_fused.onnx"
+    try:
+        run_cmd([octet, "opt", FUSE, model_path, "-o", fused], "opt", timeout=1800)
+        run_cmd([octet, "compile", fused, "-o", out_base, "--emit=so", "-O3",
+                 "--kv-cache=inplace"], "compile")
+    finally:
+        if os.path.exists(fused):
+            os.remove(fused)
+    return time.perf_counter() - t0
+
+
 def check_logits(runner, so, args, sess, feed, out_dir):
     runner.outputs(so, args, out_dir)
     got = np.load(os.path.join(out_dir, "logits.npy"))
@@ -180,18 +209,22 @@ def main():
     runner = OctetRunner(a.octet)
     rows, mismatched, compile_s = [], [], {}
     prepared = {}
-    for key, path in graphs.items():
+    # each decode graph twice: as written, and with the in-place cache
+    builds = [(k, k, p, octet_compile) for k, p in graphs.items()]
+    builds += [(k + "_inplace", k, p, compile_inplace) for k, p in graphs.items()
+               if k.startswith("decode")]
+    for key, graph, path, compile_fn in builds:
         try:
             so = os.path.join(work, key)
             if a.reuse and os.path.exists(so + ".so") and \
                     os.path.getmtime(so + ".so") > os.path.getmtime(path):
                 compile_s[key] = float("nan")
             else:
-                compile_s[key] = octet_compile(a.octet, path, so)
+                compile_s[key] = compile_fn(a.octet, path, so)
             feed = feeds_for(path, 7)
             args = []
             for k, v in feed.items():
-                p = os.path.join(work, f"{key}_in_{k}.npy")
+                p = os.path.join(work, f"{graph}_in_{k}.npy")
                 np.save(p, v)
                 args += ["--input", f"{k}={p}"]
             runner.probe_threads(so + ".so", args)
@@ -208,15 +241,18 @@ def main():
 
     times = {}
     for t in threads_list:
-        sessions = {k: ort_session(v[0], t) for k, v in prepared.items()}
+        sessions = {}                           # one per ONNX file
+        for path, *_ in prepared.values():
+            if path not in sessions:
+                sessions[path] = ort_session(path, t)
         for key, (path, so, args, feed, rel) in prepared.items():
             om, _ = runner.time_ms(so, args, 3, t)
-            rm = ort_burst_ms(sessions[key], feed, 3)
+            rm = ort_burst_ms(sessions[path], feed, 3)
             ro, rr = repeats_for(om, 0.3), repeats_for(rm, 0.3)
             o_ms, r_ms = [], []
             for _ in range(rounds):                     # interleaved
                 o_ms.append(runner.time_ms(so, args, ro, t)[0])
-                r_ms.append(ort_burst_ms(sessions[key], feed, rr))
+                r_ms.append(ort_burst_ms(sessions[path], feed, rr))
             times[(key, t)] = (statistics.median(o_ms), statistics.median(r_ms))
             print(f"{key} threads {t}: octet {times[(key, t)][0]:.3f} ms, "
                   f"ort {times[(key, t)][1]:.3f} ms", flush=True)
@@ -228,12 +264,14 @@ def main():
         lines.append(f"| {key} | {t} | {o:.3f} | {r:.3f} | {o / r:.2f} | "
                      f"{ntok * 1e3 / o:.1f} | {ntok * 1e3 / r:.1f} |")
     growth = []
-    lo, hi = f"decode_p{min(caches)}", f"decode_p{max(caches)}"
     for t in threads_list:
-        if (lo, t) in times and (hi, t) in times and lo != hi:
-            growth.append(f"- decode at cache {max(caches)} over cache {min(caches)}, "
-                          f"{t} thread(s): octet {times[(hi, t)][0] / times[(lo, t)][0]:.2f}x, "
-                          f"ORT {times[(hi, t)][1] / times[(lo, t)][1]:.2f}x")
+        for how, suffix in (("graph as written", ""), ("in-place cache", "_inplace")):
+            lo, hi = f"decode_p{min(caches)}{suffix}", f"decode_p{max(caches)}{suffix}"
+            if (lo, t) in times and (hi, t) in times and lo != hi:
+                growth.append(f"- decode at cache {max(caches)} over cache {min(caches)}, "
+                              f"{t} thread(s), octet {how}: "
+                              f"octet {times[(hi, t)][0] / times[(lo, t)][0]:.2f}x, "
+                              f"ORT {times[(hi, t)][1] / times[(lo, t)][1]:.2f}x")
     checks = [f"- logits of {k} vs ORT: largest difference / largest |logit| = {v[4]:.1e}"
               for k, v in prepared.items()]
     elapsed = time.perf_counter() - t_start
@@ -250,8 +288,17 @@ def main():
             f"with random weights at {shape}, exported by stories260k's `tools/export_onnx.py`;",
             "each graph compiled by `octet compile --emit=so -O3` and timed by `octet run --time`",
             "interleaved with ONNX Runtime on the same ONNX file (CPU provider, intra-op threads",
-            f"T, inter-op 1), medians of {rounds} rounds. `octet run` feeds the cache as an input,",
-            "so decode includes the graph's Concat(past, new) as written. Ratios below 1: Octet faster.",
+            f"T, inter-op 1), medians of {rounds} rounds. Ratios below 1: Octet faster.",
+            "",
+            "- decode_pP: the decode graph with P cached tokens compiled as written; `octet run`",
+            "  feeds the cache as an input, so the time includes the graph's Concat(past, new),",
+            "  a copy of the whole cache per step.",
+            "- decode_pP_inplace: the same graph through `octet opt --passes=shape_infer,fuse_rmsnorm,",
+            "  fuse_rotary,fuse_attention,fuse_gelu`, compiled with `--kv-cache=inplace`, as",
+            "  `octet generate NAME.so` runs it: one generation step with P cached tokens that reads the",
+            "  cache where it lives and writes only the new token's keys and values (`octet run`",
+            "  puts the past there once, outside the timing). The ORT column of these rows is",
+            "  ONNX Runtime's decode of the same graph and inputs, timed again beside it.",
             "",
             f"- machine: {machine()}; 1-minute load average {load_start:.2f} at the start, "
             f"{os.getloadavg()[0]:.2f} at the end",

@@ -525,6 +525,16 @@ oct_status oct_tokenizer_decode(oct_ctx *ctx, const oct_tokenizer *t, int32_t pr
 typedef struct oct_lm oct_lm;
 oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *prefill,
                        const char *engine, oct_lm **out);
+/* The same with the decode graph as a library from `octet compile --emit=so
+ * --kv-cache=inplace` (its entry points: NAME_run, NAME_run_threads,
+ * NAME_signature and the signature's scratch_size, loaded by the caller;
+ * path names it in diagnostics): no ONNX model, the convention is read
+ * from the signature and each step runs NAME_run on the cache in place.
+ * A library compiled without the in-place cache, or whose inputs and
+ * outputs are not the convention's, is OCT_EUNSUPPORTED saying why.  The
+ * entry points must outlive the oct_lm; generation only (no prefill). */
+oct_status oct_lm_open_compiled(oct_ctx *ctx, const oct_entry_points *decode,
+                                const char *path, oct_lm **out);
 void oct_lm_free(oct_lm *lm);
 /* The vocabulary size V and the cache slots P (0 without a decode graph). */
 size_t oct_lm_vocab_size(const oct_lm *lm);

@@ -57,21 +57,6 @@ static oct_status bad_shape(oct_ctx *ctx, const lm_graph *g, const oct_tensor *t
                      g->what, t->name, oct_dtype_name(t->dtype), t->rank, want);
 }
 
-/* Parses "past_key_values.{l}.key" and the like: the layer, or -1. */
-static long layer_of(const char *name, const char *prefix, const char *suffix)
-{
-    size_t np = strlen(prefix), ns = strlen(suffix), n = strlen(name);
-    if (n <= np + ns || strncmp(name, prefix, np) || strcmp(name + n - ns, suffix))
-        return -1;
-    long l = 0;
-    for (size_t i = np; i < n - ns; i++) {
-        if (name[i] < '0' || name[i] > '9' || l > 100000)
-            return -1;
-        l = l * 10 + (name[i] - '0');
-    }
-    return l;
-}
-
 static bool is_int_index(int32_t dtype)
 {
     return dtype == OCT_DT_INT64 || dtype == OCT_DT_INT32;
@@ -83,13 +68,23 @@ static int64_t dim(const oct_tensor *t, int d)
     return t->rank > d ? t->dims[d] : -1;
 }
 
+/* Input or output i of g: from its model, or a compiled graph's signature. */
+static oct_status describe(oct_lm *lm, const lm_graph *g, bool output, size_t i,
+                           oct_tensor *t)
+{
+    if (!g->model)
+        return lm_sig_tensor(lm, g, output, i, t);
+    return output ? oct_model_output(lm->ctx, g->model, i, t)
+                  : oct_model_input(lm->ctx, g->model, i, t);
+}
+
 /* Gives each runtime input of g its role; records the outputs' places. */
 static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
 {
     oct_ctx *ctx = lm->ctx;
     const oct_model *m = g->model;
-    g->n_in = oct_model_input_count(m);
-    g->n_out = oct_model_output_count(m);
+    g->n_in = m ? oct_model_input_count(m) : lm_sig_count(g, false);
+    g->n_out = m ? oct_model_output_count(m) : lm_sig_count(g, true);
     g->feed = ir_alloc_array(ctx, g->n_in + 1, sizeof *g->feed);
     g->role = ir_alloc_array(ctx, g->n_in + 1, sizeof *g->role);
     g->layer = ir_alloc_array(ctx, g->n_in + 1, sizeof *g->layer);
@@ -101,7 +96,7 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
     oct_status st = OCT_OK;
     for (size_t i = 0; !st && i < g->n_in; i++) {
         oct_tensor *t = &g->feed[i];
-        if ((st = oct_model_input(ctx, m, i, t)))
+        if ((st = describe(lm, g, false, i, t)))
             return st;
         long l;
         if (!strcmp(t->name, "input_ids")) {
@@ -112,10 +107,10 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
         } else if (!strcmp(t->name, "attention_mask")) {
             g->role[i] = LM_MASK;
             have_mask = true;
-        } else if (decode && (l = layer_of(t->name, "past_key_values.", ".key")) >= 0) {
+        } else if (decode && (l = ir_kv_layer_of(t->name, "past_key_values.", ".key")) >= 0) {
             g->role[i] = LM_PAST_KEY;
             g->layer[i] = (size_t)l;
-        } else if (decode && (l = layer_of(t->name, "past_key_values.", ".value")) >= 0) {
+        } else if (decode && (l = ir_kv_layer_of(t->name, "past_key_values.", ".value")) >= 0) {
             g->role[i] = LM_PAST_VALUE;
             g->layer[i] = (size_t)l;
         } else {
@@ -147,11 +142,11 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
     if (!outs)
         return OCT_EINTERNAL;
     for (size_t k = 0; k < g->n_out; k++) {
-        if ((st = oct_model_output(ctx, m, k, &outs[k])))
+        if ((st = describe(lm, g, true, k, &outs[k])))
             return st;
-        long l = layer_of(outs[k].name, "present.", ".key");
+        long l = ir_kv_layer_of(outs[k].name, "present.", ".key");
         if (l < 0)
-            l = layer_of(outs[k].name, "present.", ".value");
+            l = ir_kv_layer_of(outs[k].name, "present.", ".value");
         if (l > max_present)
             max_present = l;
         if (!strcmp(outs[k].name, "logits"))
@@ -167,10 +162,10 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
     for (size_t l = 0; l < g->layers; l++)
         g->present_key[l] = g->present_value[l] = -1;
     for (size_t k = 0; k < g->n_out; k++) {
-        long l = layer_of(outs[k].name, "present.", ".key");
+        long l = ir_kv_layer_of(outs[k].name, "present.", ".key");
         if (l >= 0 && (size_t)l < g->layers)
             g->present_key[l] = (int)k;
-        l = layer_of(outs[k].name, "present.", ".value");
+        l = ir_kv_layer_of(outs[k].name, "present.", ".value");
         if (l >= 0 && (size_t)l < g->layers)
             g->present_value[l] = (int)k;
     }
@@ -234,6 +229,12 @@ static oct_status check_decode_cache(oct_lm *lm)
     return OCT_OK;
 }
 
+oct_status lm_scan_decode(oct_lm *lm)
+{
+    oct_status st = scan_graph(lm, &lm->dec, true);
+    return st ? st : check_decode_cache(lm);
+}
+
 oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *prefill,
                        const char *engine, oct_lm **out)
 {
@@ -247,15 +248,16 @@ oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *p
     lm->stop_id = -1;
     lm->cache_size = 256;
     lm->dec.model = decode;
+    lm->dec.path = decode ? decode->path : NULL;
     lm->dec.what = "decode";
     lm->pre.model = prefill;
+    lm->pre.path = prefill ? prefill->path : NULL;
     lm->pre.what = "prefill";
     lm->jit = engine && !strcmp(engine, "jit");
     oct_status st = OCT_OK;
     if (decode) {
         oct_ctx_set_file(ctx, decode->path);
-        if (!(st = scan_graph(lm, &lm->dec, true)))
-            st = check_decode_cache(lm);
+        st = lm_scan_decode(lm);
         if (!st)
             st = oct_runner_new(ctx, decode, engine, NULL, &lm->dec.runner);
     }
@@ -298,6 +300,7 @@ void oct_lm_free(oct_lm *lm)
     lm_graph_release(lm, &lm->pre);
     oct_free(lm->ctx, lm->logits, (size_t)lm->vocab * sizeof *lm->logits);
     lm->logits = NULL;
+    lm_sig_free(lm);
 }
 
 size_t oct_lm_vocab_size(const oct_lm *lm)
@@ -312,7 +315,7 @@ const float *oct_lm_logits(const oct_lm *lm)
 
 size_t oct_lm_cache_size(const oct_lm *lm)
 {
-    if (!lm || !lm->dec.model)
+    if (!lm || (!lm->dec.model && !lm->compiled))
         return 0;
     return (size_t)(lm->slots > 0 ? lm->slots : lm->cache_size);
 }
@@ -366,6 +369,11 @@ oct_status oct_lm_set(oct_lm *lm, const char *key, const char *value)
         if (!inplace && strcmp(value, "none"))
             return oct_error(ctx, OCT_EUSAGE, "kv-cache takes inplace or none, not '%s'",
                              value);
+        if (lm->compiled && !inplace)
+            return oct_error(ctx, OCT_EUSAGE, "kv-cache: a compiled library keeps its cache "
+                             "in place");
+        if (lm->compiled)
+            return OCT_OK;
         if (lm->dec.built)
             return oct_error(ctx, OCT_EUSAGE, "kv-cache set after the first generation");
         if (inplace && (!lm->jit || !lm->dec.model))
@@ -650,7 +658,7 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
     oct_lm_timing tm = {0};
     if (timing)
         *timing = tm;
-    if (!lm->dec.model)
+    if (!lm->dec.model && !lm->compiled)
         return oct_error(ctx, OCT_EUSAGE, "generation needs a decode graph");
     if (n_prompt > (size_t)INT32_MAX || n_new > (size_t)INT32_MAX)
         return oct_error(ctx, OCT_EINPUT, "prompt or token count too large");
@@ -683,13 +691,13 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
     double t0 = lm_now();
     /* diagnostics of the preparation (a node that does not compile, a
      * graph without the in-place cache's pattern) name the graph's file */
-    oct_ctx_set_file(ctx, lm->dec.model->path);
-    if (!st)
+    oct_ctx_set_file(ctx, lm->dec.path);
+    if (!st && !lm->compiled)
         st = oct_runner_prepare(lm->dec.runner, lm->dec.feed, lm->dec.n_in);
     if (!st && lm->kv_inplace)
         st = lm_inplace_open(lm);
     if (use_prefill)
-        oct_ctx_set_file(ctx, lm->pre.model->path);
+        oct_ctx_set_file(ctx, lm->pre.path);
     if (!st && use_prefill)
         st = oct_runner_prepare(lm->pre.runner, lm->pre.feed, lm->pre.n_in);
     oct_ctx_set_file(ctx, NULL);

@@ -8,6 +8,7 @@
 #define OCTET_API_LM_H
 
 #include "api/api.h"
+#include "ir/kvnames.h"
 
 /* What a runtime input of the convention is. */
 typedef enum lm_role {
@@ -18,9 +19,13 @@ typedef enum lm_role {
     LM_PAST_VALUE,   /* past_key_values.{l}.value */
 } lm_role;
 
+struct cJSON;
+
 /* One graph of the convention and its feed. */
 typedef struct lm_graph {
-    const oct_model *model;      /* NULL: not given */
+    const oct_model *model;      /* NULL: not given, or compiled (sig) */
+    struct cJSON *sig;           /* a compiled graph's parsed signature */
+    const char *path;            /* the file diagnostics name (may be NULL) */
     const char *what;            /* "decode" or "prefill", for diagnostics */
     oct_runner *runner;
     size_t n_in;                 /* runtime inputs, in the runner's order */
@@ -43,6 +48,9 @@ struct oct_lm {
     oct_ctx *ctx;
     bool jit;                    /* the graphs run on the JIT */
     bool kv_inplace;             /* "kv-cache" "inplace": lm_inplace.c */
+    bool compiled;               /* oct_lm_open_compiled: the decode graph is
+                                  * ep, always with the in-place cache */
+    oct_entry_points ep;
     lm_inplace *inplace;         /* its state once the decode graph is compiled */
     lm_graph dec, pre;
     int64_t heads, head_dim;     /* H, D of the decode cache */
@@ -84,6 +92,18 @@ void lm_inplace_clear(oct_lm *lm);
 float *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride);
 oct_status lm_inplace_step(oct_lm *lm, int64_t pos);
 void lm_inplace_free(oct_lm *lm);
+
+/* Recognises the decode graph lm->dec (model or signature) and its cache:
+ * lm->heads, head_dim, slots, vocab (lm.c). */
+oct_status lm_scan_decode(oct_lm *lm);
+
+/* A compiled graph's inputs and outputs, from its signature (lm_compiled.c):
+ * the count, and entry i as a tensor description (name, dtype, rank, dims
+ * with -1 for a symbolic one; OCT_EINPUT if the entry is malformed);
+ * lm_sig_free deletes the parsed signatures. */
+size_t lm_sig_count(const lm_graph *g, bool output);
+oct_status lm_sig_tensor(oct_lm *lm, const lm_graph *g, bool output, size_t i, oct_tensor *t);
+void lm_sig_free(oct_lm *lm);
 
 /* A monotonic clock in seconds. */
 double lm_now(void);

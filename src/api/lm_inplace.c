@@ -170,7 +170,11 @@ oct_status lm_inplace_open(oct_lm *lm)
         return OCT_EINTERNAL;
     memset(ip, 0, sizeof *ip);
     lm->inplace = ip;
-    oct_status st = oct_runner_entry_points(lm->dec.runner, &ip->ep);
+    oct_status st = OCT_OK;
+    if (lm->compiled)
+        ip->ep = lm->ep;
+    else
+        st = oct_runner_entry_points(lm->dec.runner, &ip->ep);
     cJSON *sig = NULL;
     if (!st && !(sig = cJSON_Parse(ip->ep.signature)))
         st = cJSON_GetErrorPtr() ? bad_signature(lm, "its signature is not JSON")

@@ -125,6 +125,24 @@ typedef struct cli_so_run {
     bool each_sample;
 } cli_so_run;
 int cli_run_so(const char *path, const cli_so_run *opt);
+/* run_so.c: OUT/NAME.so dlopen()ed with its entry points found and its
+ * weights file (--weights=file) loaded, for `octet run` and `octet
+ * generate`; cli_so_close releases it (and a cli_so_lib cli_so_open
+ * failed on: it leaves nothing open). */
+typedef struct cli_so_lib {
+    void *lib;
+    char *name;                      /* NAME */
+    const char *signature;           /* NAME_signature */
+    cli_run_fn run;
+    cli_run_threads_fn run_threads;  /* NULL if absent */
+    cli_run_dims_fn run_dims;        /* symbolic dims only */
+    cli_run_dims_threads_fn run_dims_threads;
+    cli_scratch_size_for_fn scratch_size_for;
+    uint64_t scratch_size;           /* the signature's */
+    void *weights;                   /* the loaded weights file, or NULL */
+} cli_so_lib;
+oct_status cli_so_open(oct_ctx *ctx, const char *path, cli_so_lib *out);
+void cli_so_close(cli_so_lib *l);
 /* Resource-limit options (--max-file-size, --max-tensor-elems,
  * --max-init-bytes, --max-nodes, --max-depth, --max-rank, --max-memory;
  * src/cli/limits.c, docs/reliability.md): if argv[*i] is one, stores it in

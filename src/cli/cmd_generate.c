@@ -8,7 +8,10 @@
  * text, or the generated ids without a tokenizer) on stdout and the speed
  * of prefill and decode on stderr.  --jit --kv-cache=inplace compiles the
  * decode graph with the cache in place (a step writes only the new
- * token's key and value: docs/compile.md).
+ * token's key and value: docs/compile.md).  MODEL may also be OUT/NAME.so
+ * from `octet compile --emit=so --kv-cache=inplace`: the library is loaded
+ * as `octet run` loads one (run_so.c) and generates through
+ * oct_lm_open_compiled, every prompt token a decode step.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -25,6 +28,13 @@ typedef struct gen_args {
     const char *temperature, *top_k, *seed, *stop_id, *cache_size, *kv_cache;
     oct_limits limits;
 } gen_args;
+
+/* MODEL is a library from `octet compile --emit=so` (NAME.so). */
+static bool is_library(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 3 && !strcmp(path + n - 3, ".so");
+}
 
 static int parse_args(int argc, char **argv, gen_args *a)
 {
@@ -78,7 +88,11 @@ static int parse_args(int argc, char **argv, gen_args *a)
     }
     if (!a->model)
         return cli_usage_error("generate", "no model given");
-    if (a->kv_cache && !strcmp(a->kv_cache, "inplace") && !a->jit)
+    if (is_library(a->model) && (a->jit || a->prefill))
+        return cli_usage_error("generate", "%s with a compiled library (it runs as "
+                               "compiled, the prompt through its decode steps)",
+                               a->jit ? "--jit does not mix" : "--prefill does not mix");
+    if (a->kv_cache && !strcmp(a->kv_cache, "inplace") && !a->jit && !is_library(a->model))
         return cli_usage_error("generate", "--kv-cache=inplace needs --jit (the cache "
                                "lives in the compiled code)");
     if (a->n < 0)
@@ -177,17 +191,37 @@ static oct_status set_options(oct_lm *lm, const gen_args *a)
     return st;
 }
 
-static oct_status generate(oct_ctx *ctx, const gen_args *a, int32_t *prompt, size_t n_prompt,
-                           const oct_tokenizer *tok)
+/* The model: ONNX graphs on the interpreter or the JIT, or a library
+ * (lib, opened here and closed by the caller). */
+static oct_status open_lm(oct_ctx *ctx, const gen_args *a, cli_so_lib *lib, oct_lm **lm)
 {
+    if (is_library(a->model)) {
+        oct_ctx_set_file(ctx, a->model);
+        oct_status st = cli_so_open(ctx, a->model, lib);
+        oct_ctx_set_file(ctx, NULL);
+        if (st)
+            return st;
+        oct_entry_points ep = {.run = lib->run, .run_threads = lib->run_threads,
+                               .scratch_size = lib->scratch_size,
+                               .signature = lib->signature};
+        return oct_lm_open_compiled(ctx, &ep, a->model, lm);
+    }
     unsigned flags = a->allow_external ? OCT_LOAD_EXTERNAL_DATA : 0;
     oct_model *dec, *pre = NULL;
     oct_status st = oct_model_load_file(ctx, a->model, flags, &dec);
     if (!st && a->prefill)
         st = oct_model_load_file(ctx, a->prefill, flags, &pre);
-    oct_lm *lm = NULL;
     if (!st)
-        st = oct_lm_open(ctx, dec, pre, a->jit ? "jit" : "interp", &lm);
+        st = oct_lm_open(ctx, dec, pre, a->jit ? "jit" : "interp", lm);
+    return st;
+}
+
+static oct_status generate(oct_ctx *ctx, const gen_args *a, int32_t *prompt, size_t n_prompt,
+                           const oct_tokenizer *tok)
+{
+    cli_so_lib lib = {0};
+    oct_lm *lm = NULL;
+    oct_status st = open_lm(ctx, a, &lib, &lm);
     if (!st)
         st = set_options(lm, a);
     if (!st && tok && oct_tokenizer_vocab_size(tok) != oct_lm_vocab_size(lm))
@@ -219,12 +253,14 @@ static oct_status generate(oct_ctx *ctx, const gen_args *a, int32_t *prompt, siz
     if (!st) {
         if (tm.prepare_seconds >= 0.05)
             fprintf(stderr, "prepare: %.1f s (%s)\n", tm.prepare_seconds,
-                    a->jit ? "passes and JIT compilation" : "passes");
+                    a->jit ? "passes and JIT compilation"
+                    : is_library(a->model) ? "the cache" : "passes");
         print_speed("prefill", tm.prefill_tokens, tm.prefill_seconds);
         print_speed("decode", tm.decode_tokens, tm.decode_seconds);
     }
     free(out);
     oct_lm_free(lm);
+    cli_so_close(&lib);
     return st;
 }
 

@@ -11,7 +11,8 @@
  * compiled for run time) takes their values from the inputs' shapes and
  * calls NAME_run_dims (NAME_run_dims_threads on a pool) instead.  A
  * library compiled with --kv-cache=inplace gets each past input copied
- * into its present output before each run (fill_kv_caches).
+ * into its present output once, before the runs and their timing
+ * (fill_kv_caches).
  *
  * cli_run_compiled, the signature-driven runner, is shared with
  * `octet run MODEL.onnx --jit` (cmd_run.c), which gets its entry points
@@ -139,6 +140,17 @@ static void fill_kv_caches(const cJSON *sig, const void *const *in_ptrs, void *c
             memcpy((char *)out_ptrs[o] + (size_t)(h * t) * slot,
                    (const char *)in_ptrs[i] + (size_t)(h * p) * slot, (size_t)p * slot);
     }
+}
+
+/* The inputs' and outputs' data of sample smp (--each-sample; 0 otherwise). */
+static void sample_ptrs(const void **in_ptrs, void **out_ptrs, const void *const *in_base,
+                        void *const *out_base, const uint64_t *in_step,
+                        const uint64_t *out_step, int n_in, int n_out, int64_t smp)
+{
+    for (int k = 0; k < n_in; k++)
+        in_ptrs[k] = (const uint8_t *)in_base[k] + (uint64_t)smp * in_step[k];
+    for (int k = 0; k < n_out; k++)
+        out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
 }
 
 oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
@@ -288,15 +300,19 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     }
     /* one run per sample (--each-sample), the whole of it `repeat` times */
     int64_t runs = r->each_sample ? n_samples : 1;
+    /* the caches once, outside the timing: a run writes only the new
+     * slots, so a repeat finds the past as the first run did (--time is
+     * then the step a generation makes, without a copy of the cache) */
+    for (int64_t smp = 0; smp < runs; smp++) {
+        sample_ptrs(in_ptrs, out_ptrs, in_base, out_base, in_step, out_step, n_in, n_out, smp);
+        fill_kv_caches(sig, in_ptrs, out_ptrs, n_in, n_out);
+    }
     for (long i = 0; i < r->repeat; i++) {
         double t0 = cli_now_ms();
         for (int64_t smp = 0; smp < runs; smp++) {
-            for (int k = 0; k < n_in; k++)
-                in_ptrs[k] = (const uint8_t *)in_base[k] + (uint64_t)smp * in_step[k];
-            for (int k = 0; k < n_out; k++)
-                out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
+            sample_ptrs(in_ptrs, out_ptrs, in_base, out_base, in_step, out_step, n_in, n_out,
+                        smp);
             int rc;
-            fill_kv_caches(sig, in_ptrs, out_ptrs, n_in, n_out);
             if (n_syms > 0)
                 rc = pool && r->run_dims_threads
                          ? r->run_dims_threads(dimv, in_ptrs, out_ptrs, scratch, pool)
@@ -425,47 +441,77 @@ static oct_status load_weights(oct_ctx *ctx, void *lib, const char *so_dir,
     return st;
 }
 
-static oct_status run_loaded(oct_ctx *ctx, void *lib, const char *so_dir, const char *sym_base,
-                             const cli_so_run *opt)
+/* NAME_sym of the library into buf; its address (NULL if absent). */
+static void *sym_of(void *lib, const char *sym_base, const char *sym, char *buf, size_t size)
 {
+    snprintf(buf, size, "%s_%s", sym_base, sym);
+    return dlsym(lib, buf);
+}
+
+oct_status cli_so_open(oct_ctx *ctx, const char *path, cli_so_lib *out)
+{
+    memset(out, 0, sizeof *out);
+    /* NAME from OUT/NAME.so */
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(base);
+    if (n < 4 || strcmp(base + n - 3, ".so"))
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUSAGE, NULL, "a library made by octet "
+                            "compile is named NAME.so");
+    out->name = strndup(base, n - 3);
+    /* dlopen needs a slash to not search the library path */
+    char *full = malloc(strlen(path) + 3);
+    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+    if (full)
+        sprintf(full, "%s%s", slash ? "" : "./", path);
+    oct_status st = out->name && full && dir ? OCT_OK : OCT_EINTERNAL;
+    if (st == OCT_OK && !(out->lib = dlopen(full, RTLD_NOW | RTLD_LOCAL)))
+        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot load the library: %s",
+                          dlerror());
     char sym[512];
-    snprintf(sym, sizeof sym, "%s_signature", sym_base);
-    const char *sig_text = dlsym(lib, sym);
-    snprintf(sym, sizeof sym, "%s_run", sym_base);
-    cli_run_fn run;
-    *(void **)&run = dlsym(lib, sym);
-    if (!sig_text || !run)
-        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s_signature or %s_run not found: not a library "
-                         "made by octet compile (its name must be NAME.so)", sym_base, sym_base);
-    cli_run_threads_fn run_threads = NULL;
-    snprintf(sym, sizeof sym, "%s_run_threads", sym_base);
-    *(void **)&run_threads = dlsym(lib, sym);
-    /* a symbolic dimension's entries (absent otherwise) */
-    cli_run_dims_fn run_dims = NULL;
-    cli_run_dims_threads_fn run_dims_threads = NULL;
-    cli_scratch_size_for_fn scratch_size_for = NULL;
-    snprintf(sym, sizeof sym, "%s_run_dims", sym_base);
-    *(void **)&run_dims = dlsym(lib, sym);
-    snprintf(sym, sizeof sym, "%s_run_dims_threads", sym_base);
-    *(void **)&run_dims_threads = dlsym(lib, sym);
-    snprintf(sym, sizeof sym, "%s_scratch_size_for", sym_base);
-    *(void **)&scratch_size_for = dlsym(lib, sym);
-    void *weights;
-    oct_status st = load_weights(ctx, lib, so_dir, sym_base, sig_text, &weights);
+    const char *nm = out->name;
+    if (st == OCT_OK) {
+        out->signature = sym_of(out->lib, nm, "signature", sym, sizeof sym);
+        *(void **)&out->run = sym_of(out->lib, nm, "run", sym, sizeof sym);
+        if (!out->signature || !out->run)
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s_signature or %s_run "
+                              "not found: not a library made by octet compile (its name "
+                              "must be NAME.so)", nm, nm);
+    }
+    if (st == OCT_OK) {
+        *(void **)&out->run_threads = sym_of(out->lib, nm, "run_threads", sym, sizeof sym);
+        /* a symbolic dimension's entries (absent otherwise) */
+        *(void **)&out->run_dims = sym_of(out->lib, nm, "run_dims", sym, sizeof sym);
+        *(void **)&out->run_dims_threads = sym_of(out->lib, nm, "run_dims_threads", sym,
+                                                  sizeof sym);
+        *(void **)&out->scratch_size_for = sym_of(out->lib, nm, "scratch_size_for", sym,
+                                                  sizeof sym);
+        st = load_weights(ctx, out->lib, dir, nm, out->signature, &out->weights);
+    }
+    if (st == OCT_OK) {
+        cJSON *sig = cJSON_Parse(out->signature);
+        const cJSON *ss = cJSON_GetObjectItem(sig, "scratch_size");
+        if (cJSON_IsNumber(ss) && ss->valuedouble >= 0 && ss->valuedouble < 1e15)
+            out->scratch_size = (uint64_t)ss->valuedouble;
+        else
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "malformed signature "
+                              "JSON (no scratch_size)");
+        cJSON_Delete(sig);
+    }
+    free(full);
+    free(dir);
     if (st != OCT_OK)
-        return st;
-    file_inputs fi = {opt->inputs, opt->n_inputs, {0}, 0};
-    cli_compiled_run r = {
-        .sym_base = sym_base, .signature = sig_text, .run = run, .run_threads = run_threads,
-        .run_dims = run_dims, .run_dims_threads = run_dims_threads,
-        .scratch_size_for = scratch_size_for, .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
-        .pb = opt->pb, .repeat = opt->repeat, .timing = opt->timing, .threads = opt->threads,
-        .each_sample = opt->each_sample};
-    st = cli_run_compiled(ctx, &r);
-    for (size_t i = 0; i < fi.n_read; i++)
-        free(fi.read[i]);
-    free(weights);
+        cli_so_close(out);
     return st;
+}
+
+void cli_so_close(cli_so_lib *l)
+{
+    if (l->lib)
+        dlclose(l->lib);
+    free(l->weights);
+    free(l->name);
+    memset(l, 0, sizeof *l);
 }
 
 int cli_run_so(const char *path, const cli_so_run *opt)
@@ -476,26 +522,21 @@ int cli_run_so(const char *path, const cli_so_run *opt)
         return OCT_EINTERNAL;
     }
     oct_ctx_set_file(ctx, path);
-    /* NAME from OUT/NAME.so */
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char *name = strndup(base, strlen(base) - 3);
-    /* dlopen needs a slash to not search the library path */
-    char *full = malloc(strlen(path) + 3);
-    char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
-    if (full)
-        sprintf(full, "%s%s", slash ? "" : "./", path);
-    oct_status st = name && full && dir ? OCT_OK : OCT_EINTERNAL;
-    void *lib = NULL;
-    if (st == OCT_OK && !(lib = dlopen(full, RTLD_NOW | RTLD_LOCAL)))
-        st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "cannot load the library: %s",
-                          dlerror());
-    if (st == OCT_OK)
-        st = run_loaded(ctx, lib, dir, name, opt);
-    if (lib)
-        dlclose(lib);
-    free(name);
-    free(full);
-    free(dir);
+    cli_so_lib lib;
+    oct_status st = cli_so_open(ctx, path, &lib);
+    if (st == OCT_OK) {
+        file_inputs fi = {opt->inputs, opt->n_inputs, {0}, 0};
+        cli_compiled_run r = {
+            .sym_base = lib.name, .signature = lib.signature, .run = lib.run,
+            .run_threads = lib.run_threads, .run_dims = lib.run_dims,
+            .run_dims_threads = lib.run_dims_threads, .scratch_size_for = lib.scratch_size_for,
+            .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
+            .pb = opt->pb, .repeat = opt->repeat, .timing = opt->timing,
+            .threads = opt->threads, .each_sample = opt->each_sample};
+        st = cli_run_compiled(ctx, &r);
+        for (size_t i = 0; i < fi.n_read; i++)
+            free(fi.read[i]);
+        cli_so_close(&lib);
+    }
     return cli_finish(ctx, st);
 }

@@ -22,30 +22,16 @@
 #include <string.h>
 
 #include "codegen/codegen_module.h"
+#include "ir/kvnames.h"
 #include "ops/rules.h"
-
-/* "past_key_values.{l}.key" and the like: the layer, or -1. */
-static long layer_of(const char *name, const char *prefix, const char *suffix)
-{
-    size_t np = strlen(prefix), ns = strlen(suffix), n = strlen(name);
-    if (n <= np + ns || strncmp(name, prefix, np) || strcmp(name + n - ns, suffix))
-        return -1;
-    long l = 0;
-    for (size_t i = np; i < n - ns; i++) {
-        if (name[i] < '0' || name[i] > '9' || l > 100000)
-            return -1;
-        l = l * 10 + (name[i] - '0');
-    }
-    return l;
-}
 
 /* The layer and kind (0 key, 1 value) of a past input name; false if the
  * name is not one. */
 static bool past_name(const char *name, long *layer, int *kind)
 {
-    if ((*layer = layer_of(name, "past_key_values.", ".key")) >= 0)
+    if ((*layer = ir_kv_layer_of(name, "past_key_values.", ".key")) >= 0)
         return *kind = 0, true;
-    if ((*layer = layer_of(name, "past_key_values.", ".value")) >= 0)
+    if ((*layer = ir_kv_layer_of(name, "past_key_values.", ".value")) >= 0)
         return *kind = 1, true;
     return false;
 }

@@ -14,7 +14,9 @@
  *
  * Attention in float32 (Q, K, V, past and Y float32, no qk_matmul_output,
  * softmax_precision not double) runs on the kernel library: per batch and
- * kv head, K^T (and V with a past) gathered into the workspace; for the
+ * kv head, K^T (and V with a past) gathered into the workspace (not K^T
+ * for at most ATTN_DIRECT_ROWS query rows, a decode step: direct_scores
+ * then reads the key rows in place); for the
  * kv head's query heads at once the scores by octk_sgemm, softcap and
  * bias, octk_ssoftmax, P V by octk_sgemm; causal prefill in blocks of
  * query rows, each on the keys up to its frontier, and so (on every key)
@@ -427,6 +429,37 @@ static void attn_f32_blocks(cg_fn *f, const ops_attn_geom *g, const cg_tensor *M
     }
 }
 
+/* Query rows up to which a group's scores are direct_scores' dot products. */
+#define ATTN_DIRECT_ROWS 4
+
+/* sc[r][j] = (qs[r] . k_j) s for the `rows` scaled query rows qs of kv head
+ * kvh and every key j (past first), each key row read in place once per
+ * query row; the dot products' sums reassociated (vectorised), as
+ * octk_sgemm's are. */
+static void direct_scores(cg_fn *f, const ops_attn_geom *g, LLVMValueRef ppk, LLVMValueRef pk,
+                          LLVMValueRef b, LLVMValueRef kvh, int64_t rows, LLVMValueRef qs,
+                          LLVMValueRef ss, LLVMValueRef sc)
+{
+    int64_t T = g->total, Dk = g->qk_size;
+    cg_loop lr, lj, ld;
+    LLVMValueRef r = cg_loop_begin(f, &lr, rows);
+    LLVMValueRef q0 = cg_mul(f, r, cg_i64c(f, Dk));
+    LLVMValueRef j = cg_loop_begin(f, &lj, T);
+    LLVMValueRef kp, kr;
+    kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
+    LLVMValueRef d = cg_loop_begin(f, &ld, Dk);
+    cg_acc acc;
+    LLVMValueRef sum = cg_acc_begin(f, &ld, &acc, LLVMConstReal(f->f32, 0));
+    LLVMValueRef prod = cg_fast(LLVMBuildFMul(f->b, cg_load(f, f->f32, qs, cg_add(f, q0, d)),
+                                              cg_load(f, f->f32, kp, cg_add(f, kr, d)), ""));
+    cg_acc_end(f, &acc, cg_fast(LLVMBuildFAdd(f->b, sum, prod, "")));
+    cg_loop_end(f, &ld);
+    sum = cg_acc_result(f, &ld, &acc, NULL);
+    cg_store(f, f->f32, sc, cg_madd(f, r, T, j), LLVMBuildFMul(f->b, sum, ss, ""));
+    cg_loop_end(f, &lj);
+    cg_loop_end(f, &lr);
+}
+
 /* The float32 path for batch b (inside its loop).  Per kv head: K^T * s
  * gathered (past first) into the workspace, and V too when there is a past
  * (else V is read in place); the G = Hq / Hkv query heads of its group
@@ -456,15 +489,22 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
     int64_t blk = attn_block(g), srows = blk ? blk : rows; /* attn_f32_work's layout */
     LLVMValueRef rowmax = cg_gep(f, f->f32, sc, cg_i64c(f, srows * T));
     LLVMValueRef ss = LLVMConstReal(f->f32, (float)g->sqrt_scale);
+    /* a few query rows (a decode step): their scores as dot products with
+     * the key rows where they are, rather than a transposed copy of every
+     * key for one product (that copy was the step's cost growing with the
+     * cache) */
+    bool direct = !blk && rows <= ATTN_DIRECT_ROWS;
     cg_loop lkv, lg, li, lj, ld;
     LLVMValueRef kvh = cg_loop_begin(f, &lkv, g->kv_heads);
-    LLVMValueRef j = cg_loop_begin(f, &lj, T);
+    LLVMValueRef j = cg_loop_begin(f, &lj, T), d;
     LLVMValueRef kp, kr;
-    kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
-    LLVMValueRef d = cg_loop_begin(f, &ld, Dk);
-    cg_store(f, f->f32, kt, cg_madd(f, d, T, j),
-             LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, ""));
-    cg_loop_end(f, &ld);
+    if (!direct) {
+        kv_row(f, g, ppk, pk, Dk, b, kvh, j, &kp, &kr);
+        d = cg_loop_begin(f, &ld, Dk);
+        cg_store(f, f->f32, kt, cg_madd(f, d, T, j),
+                 LLVMBuildFMul(f->b, cg_load(f, f->f32, kp, cg_add(f, kr, d)), ss, ""));
+        cg_loop_end(f, &ld);
+    }
     if (g->has_past) {
         LLVMValueRef vp, vr;
         kv_row(f, g, ppv, pv, Dv, b, kvh, j, &vp, &vr);
@@ -500,7 +540,10 @@ static void attn_f32_batch(cg_fn *f, const ir_node *n, const ops_attn_geom *g, L
         cg_loop_end(f, &lkv);
         return;
     }
-    sgemm_rt(f, rows, T, Dk, Dk, T, T, qs, kt, sc);
+    if (direct)
+        direct_scores(f, g, ppk, pk, b, kvh, rows, qs, ss, sc);
+    else
+        sgemm_rt(f, rows, T, Dk, Dk, T, T, qs, kt, sc);
     /* softcap and bias, and each row's maximum */
     gi = cg_loop_begin(f, &lg, group);
     h = cg_madd(f, kvh, group, gi);

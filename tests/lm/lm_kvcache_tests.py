@@ -13,6 +13,15 @@ oracles are lm_tests.py's):
            cache buffers = present outputs, past inputs NULL, one slot moved
            per step) prints llama2.c's 120 greedy ids; `octet run` of the .so
            on random inputs gives ONNX Runtime's logits and present outputs
+  library  `octet generate NAME.so` of decode_p256 compiled by `octet compile
+           --emit=so --kv-cache=inplace`: from BOS, 200 greedy ids equal
+           llama2.c's reference and the text is the start of MODEL_CARD.md's
+           sample; the same with --weights=file (weights beside the library),
+           and after the transformer pattern passes (the fused Attention's
+           decode step reads the keys in place: 200 reference ids);
+           a library compiled without the in-place cache, one of another
+           model, a missing file and --prefill/--jit with a library are
+           refused with a diagnostic (exit 3, 3, 2, 1)
   refused  graphs without the past -> Concat -> present pattern, asked for the
            in-place cache: `octet generate` and `octet compile` exit 3 with a
            diagnostic naming the tensor and saying why; --kv-cache=inplace
@@ -123,6 +132,70 @@ def test_header():
                  f"Runtime's (worst {worst:.2g}; {res.stderr.decode()[-200:]})")
 
 
+def test_library():
+    want = lt.reference_greedy(200)
+    sample = lt.model_card_sample()
+    tokenizer = lt.llama2c_ref.Tokenizer(lt.TOK)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = os.path.join(tmp, "dec.so")
+        res = lt.octet("compile", DEC, "--emit=so", "--kv-cache=inplace", "-o", lib[:-3])
+        lt.check(res.returncode == 0, f"compile in place exits 0 ({res.stderr.decode()[-300:]})")
+        res = lt.octet("generate", lib, "--tokenizer", lt.TOK, "-n", 200)
+        text = res.stdout.decode("utf-8")
+        lt.check(res.returncode == 0 and text.endswith("\n"),
+                 f"generate of the library exits 0 ({res.stderr.decode()[-300:]})")
+        lt.check(text[:-1] == tokenizer.decode([1] + want),
+                 "the 200 tokens printed decode llama2.c's reference greedy ids")
+        lt.check(len(text) > 400 and sample.startswith(text[:-1]),
+                 f"the text is the start of MODEL_CARD.md's sample ({len(text) - 1} characters)")
+        lt.check("decode: 199 tokens" in res.stderr.decode(), "speed of decode on stderr")
+        # weights in a file beside the library, loaded as `octet run` loads them
+        wlib = os.path.join(tmp, "wdec.so")
+        res = lt.octet("compile", DEC, "--emit=so", "--kv-cache=inplace", "--weights=file",
+                       "-o", wlib[:-3])
+        res = lt.octet("generate", wlib, "--prompt-ids", "1", "-n", 120)
+        lt.check(res.returncode == 0 and lt.ids_of(res) == want[:120],
+                 f"--weights=file: 120 greedy ids as the reference ({res.stderr.decode()[-300:]})")
+        # the fused graph: one Attention op per layer, a decode step's scores
+        # read from the key rows in place
+        fused = os.path.join(tmp, "fused.onnx")
+        res = lt.octet("opt", "--passes=shape_infer,fuse_rmsnorm,fuse_rotary,fuse_attention",
+                       DEC, "-o", fused)
+        flib = os.path.join(tmp, "fused.so")
+        if res.returncode == 0:
+            res = lt.octet("compile", fused, "--emit=so", "--kv-cache=inplace", "-o",
+                           flib[:-3], "--report", os.path.join(tmp, "fused.txt"))
+        report = open(os.path.join(tmp, "fused.txt")).read() if res.returncode == 0 else ""
+        res = lt.octet("generate", flib, "--prompt-ids", "1", "-n", 200)
+        lt.check(res.returncode == 0 and report.count("\tAttention\t") == 5 and
+                 lt.ids_of(res) == want,
+                 f"fused library (5 Attention ops): 200 greedy ids as the reference "
+                 f"({res.stderr.decode()[-300:]})")
+        # refused: no in-place cache, not a language model, no file, flags
+        plain = os.path.join(tmp, "plain.so")
+        lt.octet("compile", DEC128, "--emit=so", "-O1", "-o", plain[:-3])
+        res = lt.octet("generate", plain, "--prompt-ids", "1", "-n", 3)
+        err = res.stderr.decode()
+        lt.check(res.returncode == 3 and "plain.so" in err and "--kv-cache=inplace" in err,
+                 f"a library without the in-place cache: exit 3 naming it ({err[-300:]})")
+        fashion = os.path.join(os.path.dirname(__file__), "..", "..", "models", "fashion-cnn",
+                               "fashion-cnn.onnx")
+        cnn = os.path.join(tmp, "cnn.so")
+        lt.octet("compile", fashion, "--emit=so", "-O1", "-o", cnn[:-3])
+        res = lt.octet("generate", cnn, "--prompt-ids", "1", "-n", 3)
+        err = res.stderr.decode()
+        lt.check(res.returncode == 3 and "cnn.so" in err and "input_ids" in err,
+                 f"a library of another model: exit 3 naming input_ids ({err[-300:]})")
+        res = lt.octet("generate", os.path.join(tmp, "absent.so"), "--prompt-ids", "1", "-n", 3)
+        err = res.stderr.decode()
+        lt.check(res.returncode == 2 and "absent.so" in err,
+                 f"a missing library: exit 2 naming it ({err[-300:]})")
+        for flag in (["--jit"], ["--prefill", os.path.join(lt.MD, "prefill_s64.onnx")]):
+            res = lt.octet("generate", lib, "--prompt-ids", "1", "-n", 3, *flag)
+            lt.check(res.returncode == 1 and flag[0] in res.stderr.decode(),
+                     f"{flag[0]} with a library is a usage error (exit {res.returncode})")
+
+
 def test_refused():
     import onnx
 
@@ -179,6 +252,8 @@ def main():
         test_greedy()
     elif what == "header":
         test_header()
+    elif what == "library":
+        test_library()
     elif what == "refused":
         test_refused()
     else:
