@@ -78,6 +78,15 @@ void octk_sgemm_pack_b8(uint8_t *dst, const uint8_t *b, int64_t K, int64_t N, in
             }
 }
 
+int octk_sgemm_tile_cols(void)
+{
+#ifdef __AVX512F__
+    return 64;
+#else
+    return SK_NR;
+#endif
+}
+
 /* Is a copied into row panels in work (phase 0)? */
 static inline int sgemm_packs_a(const octk_sgemm *p)
 {
