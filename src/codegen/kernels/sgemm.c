@@ -20,8 +20,8 @@
  * MatMul, attention, which pass no work) reads a in place.
  * Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB columns; each
  * block runs the microkernel of scommon.h (6 x 64 with AVX-512, 6 x 16
- * with AVX2) over K blocks of at most SK_KC (FMA, sums in an order fixed
- * by M and K alone).  M = 1 (batch-1 Gemm) takes the same path with one K
+ * with AVX2) over K blocks of at most SGEMM_KC (FMA, sums in an order
+ * fixed by M and K alone).  M = 1 (batch-1 Gemm) takes the same path with one K
  * block: a gemv streaming each packed panel once, the one-row microkernel
  * keeping 4 FMA chains.
  */
@@ -31,9 +31,12 @@
 enum {
     SGEMM_MB = 72,    /* rows per task: 12 row tiles share each B panel */
 #ifdef __AVX512F__
-    SGEMM_NB = 256,   /* columns per task: a 256 x 256 slice of B (256 KiB) in L2 */
+    SGEMM_NB = 256,   /* columns per task: a kc x 256 slice of B (512 KiB) in L2 */
+    SGEMM_KC = 512,   /* K block: the 6-row slice of a (12 KiB) stays in L1, and
+                       * y is read back half as often as with SK_KC */
 #else
     SGEMM_NB = 64,    /* columns per task: 4 panels, each reused from L1 */
+    SGEMM_KC = SK_KC,
 #endif
     SGEMM_PACK_TASK = 16384,   /* elements of a copied per phase-0 task (about) */
 };
@@ -210,7 +213,7 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end)
         .y = p->y, .ldy = p->ldy,
         .bias = p->bias, .bias_per_row = 0,
         .lo = p->y_lo, .hi = p->y_hi,
-        .kc = p->M == 1 ? sk_max64(1, p->K) : sk_balanced_kc(p->K, SK_KC),
+        .kc = p->M == 1 ? sk_max64(1, p->K) : sk_balanced_kc(p->K, SGEMM_KC),
     };
     const int64_t rb = sgemm_row_blocks(p);
     for (int64_t t = begin; t < end; t++) {
