@@ -12,8 +12,8 @@
  *
  * Float numerics: sums use FMA and a fixed order that depends only on the
  * shapes (K blocks of a length chosen from the shapes, at most SK_KC or the
- * caller's limit, k
- * ascending inside a block; each block's partial sum is added to y), never
+ * caller's limit, k ascending inside a block; each block's partial sum is
+ * added to y), never
  * on how the tasks were split.  The bias enters with the first block.
  * Clamp: y = min(max(v, lo), hi) with NaN kept.
  */
