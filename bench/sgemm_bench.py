@@ -100,7 +100,7 @@ def bench_case(case, work, octets, threads, rounds, burst_s):
 
 
 def write_docs(args, lines):
-    base = (f" `base` is a second octet binary (`{args.base}`) timed in the same rounds; "
+    base = (f" `base` is a second octet binary ({args.base_name or args.base}) timed in the same rounds; "
             "octet/base below 1: this build is faster." if args.base else "")
     section = [
         BEGIN,
@@ -138,6 +138,7 @@ def main():
     ap.add_argument("--burst", type=float, default=0.3, help="seconds per timed burst")
     ap.add_argument("--octet", default=os.path.join(cb.ROOT, "build", "octet"))
     ap.add_argument("--base", help="a second octet binary timed in the same rounds")
+    ap.add_argument("--base-name", help="what --base is, for the docs (default: its path)")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     ap.add_argument("--write-docs", action="store_true",
                     help="replace this script's section of docs/benchmarks.md")
