@@ -112,6 +112,12 @@ int main(int argc, char **argv)
         bench_sgemm(256, 1024, 1024);
         bench_sgemm(1, 1024, 1024);
     }
+    if (!strcmp(only, "") || !strcmp(only, "lm")) {
+        /* the prefill GEMMs of bench/lm_bench.py's Llama shape (128 tokens) */
+        bench_sgemm(128, 2048, 2048);
+        bench_sgemm(128, 5632, 2048);
+        bench_sgemm(128, 2048, 5632);
+    }
     if (!strcmp(only, "") || !strcmp(only, "conv")) {
         bench_sconv(64, 64, 56, 56, 3);
         bench_sconv(64, 256, 56, 56, 1);

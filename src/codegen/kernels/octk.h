@@ -259,6 +259,10 @@ size_t octk_sgemm_packed_b8_size(int64_t K, int64_t N);
 void octk_sgemm_pack_b8(uint8_t *dst, const uint8_t *b, int64_t K, int64_t N, int64_t stride_k,
                         int64_t stride_n);
 size_t octk_sgemm_work_size(const octk_sgemm *p);
+/* Columns of the float microtile this copy of the kernels runs: 64 with
+ * AVX-512 (6 x 64), 16 otherwise (AVX2 6 x 16, baseline loops); for tests
+ * and reports. */
+int octk_sgemm_tile_cols(void);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
 

@@ -3,13 +3,17 @@
  * sfunc.c): the matrix-multiply tile driver and its 6 x 16 microkernel with
  * the fused epilogue (bias, clamp), and the vectorized exp.
  *
- * Two variants, chosen by __AVX2__: AVX2+FMA intrinsics, or plain C loops
- * for baseline x86-64 (the compiler vectorizes them with SSE).  Both read
- * the same packed layouts, so a blob packed by one runs on the other.
+ * Three variants: with __AVX512F__ a 6 x 64 microkernel (24 zmm
+ * accumulators, masked loads and stores at the column edge); with __AVX2__
+ * alone the 6 x 16 AVX2+FMA one; else plain C loops for baseline x86-64
+ * (the compiler vectorizes them with SSE).  All read the same packed
+ * layouts (a 64-column strip of packed B is 4 adjacent 16-column panels),
+ * so a blob packed by one runs on the others.
  *
  * Float numerics: sums use FMA and a fixed order that depends only on the
- * shapes (K blocks of a length chosen from the shapes, at most SK_KC, k
- * ascending inside a block; each block's partial sum is added to y), never
+ * shapes (K blocks of a length chosen from the shapes, at most SK_KC or the
+ * caller's limit, k ascending inside a block; each block's partial sum is
+ * added to y), never
  * on how the tasks were split.  The bias enters with the first block.
  * Clamp: y = min(max(v, lo), hi) with NaN kept.
  */
@@ -25,6 +29,14 @@
 #endif
 
 #define SK_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Before a microkernel's k loop: clang unrolling it hoists the next step's
+ * broadcasts above this step's FMAs and spills accumulators. */
+#ifdef __clang__
+#define SK_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define SK_NO_UNROLL
+#endif
 
 enum {
     SK_MR = 6,    /* rows of a microtile (the broadcast side) */
@@ -84,7 +96,8 @@ typedef struct sk_tile {
     const float *b;          /* B(k0, n0) */
     int64_t ldb;             /* step of B between k */
     int64_t kc;              /* k steps */
-    int ncols;               /* valid columns, 1..16 */
+    int64_t ldp;             /* step of B between 16-column vectors (6 x 64 tile) */
+    int ncols;               /* valid columns, 1..16 (1..64 for the 6 x 64 tile) */
     float *y;                /* y(m0, n0) */
     int64_t ldy;
     const float *bias_row;   /* bias of row m0 or NULL */
@@ -285,6 +298,114 @@ SK_ALWAYS_INLINE void sk_micro(const sk_tile *t, const int R, const int masked)
 
 #endif
 
+#ifdef __AVX512F__
+
+/* lanes i < n of 16 set (n clamped to 0..16) */
+static inline __mmask16 sk_mask16(int n)
+{
+    return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
+}
+
+/* A 16-float vector of B or y: plain when the tile is full, else masked
+ * (lanes past ncols are neither read nor written, so a strip may end
+ * inside a row-major matrix or after the last packed panel). */
+SK_ALWAYS_INLINE __m512 sk_ld16(const float *p, int masked, __mmask16 m)
+{
+    return masked ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p);
+}
+
+SK_ALWAYS_INLINE void sk_st16(float *p, int masked, __mmask16 m, __m512 v)
+{
+    if (masked)
+        _mm512_mask_storeu_ps(p, m, v);
+    else
+        _mm512_storeu_ps(p, v);
+}
+
+/* Epilogue of one row of the 6 x 64 tile (see sk_epi_row). */
+SK_ALWAYS_INLINE void sk_epi_row64(const sk_tile *t, int r, const int masked, __m512 *v,
+                                   const __m512 *bc, const __mmask16 *m)
+{
+    float *yr = t->y + r * t->ldy;
+    const __m512 lo = _mm512_set1_ps(t->lo), hi = _mm512_set1_ps(t->hi);
+    const __m512 br = t->bias_row ? _mm512_set1_ps(t->bias_row[r]) : _mm512_setzero_ps();
+    for (int j = 0; j < 4; j++) {
+        if (t->first)
+            v[j] = _mm512_add_ps(v[j], t->bias_row ? br : bc[j]);
+        else
+            v[j] = _mm512_add_ps(v[j], sk_ld16(yr + 16 * j, masked, m[j]));
+        if (t->last)   /* NaN kept: max/min return their second operand on NaN */
+            v[j] = _mm512_min_ps(hi, _mm512_max_ps(lo, v[j]));
+        sk_st16(yr + 16 * j, masked, m[j], v[j]);
+    }
+}
+
+/* R x 64 microtile, R (1..6) and masked constant after inlining: per k,
+ * 4 vectors of B and R broadcasts of A feed 4R FMAs into independent
+ * accumulators (24 at R = 6: 4 FMA latencies of a 2-pipe core covered).
+ * masked: ncols < 64, every B and y access masked (vectors wholly past
+ * ncols read nothing and point at the first). */
+SK_ALWAYS_INLINE void sk_micro64(const sk_tile *t, const int R, const int masked)
+{
+    __m512 c[6][4];
+    for (int r = 0; r < 6; r++)
+        for (int j = 0; j < 4; j++)
+            c[r][j] = _mm512_setzero_ps();
+    __mmask16 m[4];
+    const float *bp[4];
+    for (int j = 0; j < 4; j++) {
+        m[j] = sk_mask16(t->ncols - 16 * j);
+        bp[j] = 16 * j < t->ncols ? t->b + j * t->ldp : t->b;
+    }
+    const float *a = t->a;
+    const int64_t a_rs = t->a_rs, a_ks = t->a_ks, ldb = t->ldb, kc = t->kc;
+    SK_NO_UNROLL
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b[4];
+        for (int j = 0; j < 4; j++)
+            b[j] = sk_ld16(bp[j] + k * ldb, masked, m[j]);
+        const float *ak = a + k * a_ks;
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(ak[r * a_rs]);
+            for (int j = 0; j < 4; j++)
+                c[r][j] = _mm512_fmadd_ps(av, b[j], c[r][j]);
+        }
+    }
+    __m512 bc[4];
+    for (int j = 0; j < 4; j++)
+        bc[j] = t->first && t->bias_col ? _mm512_maskz_loadu_ps(m[j], t->bias_col + 16 * j)
+                                        : _mm512_setzero_ps();
+    for (int r = 0; r < R; r++)
+        sk_epi_row64(t, r, masked, c[r], bc, m);
+}
+
+/* Dispatches a 6 x 64 microtile of R rows (runtime) to its constant instance. */
+static inline void sk_micro64_any(const sk_tile *t, int R)
+{
+    const int masked = t->ncols < 64;
+    if (masked) {
+        switch (R) {
+        case 6: sk_micro64(t, 6, 1); break;
+        case 5: sk_micro64(t, 5, 1); break;
+        case 4: sk_micro64(t, 4, 1); break;
+        case 3: sk_micro64(t, 3, 1); break;
+        case 2: sk_micro64(t, 2, 1); break;
+        default: sk_micro64(t, 1, 1); break;
+        }
+    } else {
+        switch (R) {
+        case 6: sk_micro64(t, 6, 0); break;
+        case 5: sk_micro64(t, 5, 0); break;
+        case 4: sk_micro64(t, 4, 0); break;
+        case 3: sk_micro64(t, 3, 0); break;
+        case 2: sk_micro64(t, 2, 0); break;
+        default: sk_micro64(t, 1, 0); break;
+        }
+    }
+}
+
+#endif
+
 /* Dispatches a microtile of R rows (runtime) to its constant instance. */
 static inline void sk_micro_any(const sk_tile *t, int R, int masked)
 {
@@ -309,46 +430,75 @@ static inline void sk_micro_any(const sk_tile *t, int R, int masked)
     }
 }
 
+/* The fields of a microtile that depend on the K block and the columns
+ * [n, n + ncols) only. */
+static inline void sk_tile_cols(const sk_mm *mm, sk_tile *t, int64_t kb, int64_t nkb, int64_t n,
+                                int64_t ncols)
+{
+    const int64_t k0 = kb * mm->kc;
+    t->ncols = (int)ncols;
+    t->ldb = mm->b_packed ? SK_NR : mm->ldb;
+    t->ldp = mm->b_packed ? mm->K * SK_NR : SK_NR;
+    t->b = mm->b_packed ? mm->b + n * mm->K + k0 * SK_NR : mm->b + k0 * mm->ldb + n;
+    t->kc = sk_min64(mm->kc, mm->K - k0);
+    t->first = kb == 0;
+    t->last = kb == nkb - 1;
+    t->lo = mm->lo;
+    t->hi = mm->hi;
+    t->ldy = mm->ldy;
+    t->bias_col = mm->bias && !mm->bias_per_row ? mm->bias + n : NULL;
+}
+
+/* The fields of a microtile that depend on its first row m. */
+static inline void sk_tile_rows(const sk_mm *mm, sk_tile *t, int64_t kb, int64_t m, int64_t n)
+{
+    const int64_t k0 = kb * mm->kc;
+    if (mm->a_packed) {
+        t->a = mm->a + m * mm->K + k0 * SK_MR;
+        t->a_rs = 1;
+        t->a_ks = SK_MR;
+    } else {
+        t->a = mm->a + m * mm->lda + k0;
+        t->a_rs = mm->lda;
+        t->a_ks = 1;
+    }
+    t->y = mm->y + m * mm->ldy + n;
+    t->bias_row = mm->bias && mm->bias_per_row ? mm->bias + m : NULL;
+}
+
 /* Computes the block y[m0, m1) x [n0, n1) of mm completely (all K blocks,
  * bias, clamp).  m0 is a multiple of SK_MR when A is packed, n0 a multiple
- * of SK_NR.  Loop order: K block, then 16-column panel, then 6-row tile, so
- * a kc x 16 panel of B is reused from L1 by every row tile.  The value of
- * each output depends only on mm, never on the block bounds. */
+ * of SK_NR.  The value of each output depends only on mm, never on the
+ * block bounds.  Loop order: K block, then
+ *   6 x 16 tiles: 16-column panel, then 6-row tile, so a kc x 16 panel of B
+ *     is reused from L1 by every row tile;
+ *   6 x 64 tiles (AVX-512): 6-row tile, then 64-column strip, so the kc x 6
+ *     slice of A stays in L1 while the block's kc x (n1 - n0) slice of B
+ *     streams from L2. */
 static inline void sk_mm_block(const sk_mm *mm, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
-    const int64_t K = mm->K, kc = mm->kc;
-    const int64_t nkb = K > 0 ? sk_ceil_div(K, kc) : 1;
+    const int64_t nkb = mm->K > 0 ? sk_ceil_div(mm->K, mm->kc) : 1;
+    sk_tile t;
     for (int64_t kb = 0; kb < nkb; kb++) {
-        const int64_t k0 = kb * kc, klen = sk_min64(kc, K - k0);
-        for (int64_t n = n0; n < n1; n += SK_NR) {
-            sk_tile t;
-            t.ncols = (int)sk_min64(SK_NR, mm->N - n);
-            t.ldb = mm->b_packed ? SK_NR : mm->ldb;
-            t.b = mm->b_packed ? mm->b + n * K + k0 * SK_NR : mm->b + k0 * mm->ldb + n;
-            t.kc = klen;
-            t.first = kb == 0;
-            t.last = kb == nkb - 1;
-            t.lo = mm->lo;
-            t.hi = mm->hi;
-            t.ldy = mm->ldy;
-            t.bias_col = mm->bias && !mm->bias_per_row ? mm->bias + n : NULL;
-            const int masked = mm->b_masked && t.ncols < SK_NR;
-            for (int64_t m = m0; m < m1; m += SK_MR) {
-                const int R = (int)sk_min64(SK_MR, m1 - m);
-                if (mm->a_packed) {
-                    t.a = mm->a + m * K + k0 * SK_MR;
-                    t.a_rs = 1;
-                    t.a_ks = SK_MR;
-                } else {
-                    t.a = mm->a + m * mm->lda + k0;
-                    t.a_rs = mm->lda;
-                    t.a_ks = 1;
-                }
-                t.y = mm->y + m * mm->ldy + n;
-                t.bias_row = mm->bias && mm->bias_per_row ? mm->bias + m : NULL;
-                sk_micro_any(&t, R, masked);
+#ifdef __AVX512F__
+        for (int64_t m = m0; m < m1; m += SK_MR) {
+            const int R = (int)sk_min64(SK_MR, m1 - m);
+            for (int64_t n = n0; n < n1; n += 64) {
+                sk_tile_cols(mm, &t, kb, nkb, n, sk_min64(64, n1 - n));
+                sk_tile_rows(mm, &t, kb, m, n);
+                sk_micro64_any(&t, R);
             }
         }
+#else
+        for (int64_t n = n0; n < n1; n += SK_NR) {
+            sk_tile_cols(mm, &t, kb, nkb, n, sk_min64(SK_NR, mm->N - n));
+            const int masked = mm->b_masked && t.ncols < SK_NR;
+            for (int64_t m = m0; m < m1; m += SK_MR) {
+                sk_tile_rows(mm, &t, kb, m, n);
+                sk_micro_any(&t, (int)sk_min64(SK_MR, m1 - m), masked);
+            }
+        }
+#endif
     }
 }
 

@@ -7,22 +7,38 @@
  * matrix (a batched MatMul's operand), read in place with masked loads
  * past column N.
  *
- * FP8 weights (w8_type, octk.h): the bytes come in the same panels; phase
- * 0 widens them into float panels in work, a task per group of panels (a
- * panel's 16 columns have their 16 scales).  Otherwise there is no phase 0.
- * Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB
- * columns; each block runs the 6 x 16 microkernel of scommon.h over K
- * blocks of at most SK_KC (FMA, sums in an order fixed by M and K alone).
- * M = 1 (batch-1 Gemm) takes the same path with one K block: a gemv
- * streaming each packed panel once, the one-row microkernel keeping 4 FMA
- * chains.
+ * Phase 0 prepares work: FP8 weights (w8_type, octk.h) come in the same
+ * panels as bytes and are widened into float panels, a task per group of
+ * panels (a panel's 16 columns have their 16 scales); with packed b and
+ * M > 1, a is copied into panels of SK_MR rows ([ceil(M/6)][K][6], zero
+ * padded, after the widened panels), a task per group of panels.  The
+ * copy costs M*K moves against M*N*K FMAs and makes the microkernel's
+ * broadcasts one contiguous stream: read in place, the 6 rows of a tile
+ * are lda apart, and with lda a multiple of 1024 floats (a Llama-shaped
+ * model's 2048 or 5632 = 5.5 * 1024) every row's load hits the same L1 set
+ * and 4K-aliases the others.  The run-time-b form (ldb > 0: batched
+ * MatMul, attention, which pass no work) reads a in place.
+ * Phase 1: one task per block of SGEMM_MB rows x SGEMM_NB columns; each
+ * block runs the microkernel of scommon.h (6 x 64 with AVX-512, 6 x 16
+ * with AVX2) over K blocks of at most SGEMM_KC (FMA, sums in an order
+ * fixed by M and K alone).  M = 1 (batch-1 Gemm) takes the same path with one K
+ * block: a gemv streaming each packed panel once, the one-row microkernel
+ * keeping 4 FMA chains.
  */
 #include "octk.h"
 #include "scommon.h"
 
 enum {
-    SGEMM_MB = 72,    /* rows per task: 12 row tiles share each B panel in L1 */
-    SGEMM_NB = 64,    /* columns per task: 4 panels */
+    SGEMM_MB = 72,    /* rows per task: 12 row tiles share each B panel */
+#ifdef __AVX512F__
+    SGEMM_NB = 256,   /* columns per task: a kc x 256 slice of B (512 KiB) in L2 */
+    SGEMM_KC = 512,   /* K block: the 6-row slice of a (12 KiB) stays in L1, and
+                       * y is read back half as often as with SK_KC */
+#else
+    SGEMM_NB = 64,    /* columns per task: 4 panels, each reused from L1 */
+    SGEMM_KC = SK_KC,
+#endif
+    SGEMM_PACK_TASK = 16384,   /* elements of a copied per phase-0 task (about) */
 };
 
 size_t octk_sgemm_packed_b_size(int64_t K, int64_t N)
@@ -65,9 +81,33 @@ void octk_sgemm_pack_b8(uint8_t *dst, const uint8_t *b, int64_t K, int64_t N, in
             }
 }
 
+int octk_sgemm_tile_cols(void)
+{
+#ifdef __AVX512F__
+    return 64;
+#else
+    return SK_NR;
+#endif
+}
+
+/* Is a copied into row panels in work (phase 0)? */
+static inline int sgemm_packs_a(const octk_sgemm *p)
+{
+    return p->ldb <= 0 && p->M > 1 && p->K > 0 && p->N > 0;
+}
+
+/* Bytes of work before the packed a: the widened FP8 panels, 64-aligned. */
+static inline size_t sgemm_a_offset(const octk_sgemm *p)
+{
+    return p->w8_type ? (octk_sgemm_packed_b_size(p->K, p->N) + 63) / 64 * 64 : 0;
+}
+
 size_t octk_sgemm_work_size(const octk_sgemm *p)
 {
-    return p->w8_type ? octk_sgemm_packed_b_size(p->K, p->N) : 0;
+    const size_t a_bytes = sgemm_packs_a(p) ? (size_t)sk_ceil_div(p->M, SK_MR) * SK_MR *
+                                                  (size_t)p->K * sizeof(float)
+                                            : 0;
+    return a_bytes ? sgemm_a_offset(p) + a_bytes : sgemm_a_offset(p);
 }
 
 static inline int64_t sgemm_row_blocks(const octk_sgemm *p) { return sk_ceil_div(p->M, SGEMM_MB); }
@@ -79,14 +119,29 @@ static inline int64_t sgemm_widen_panels(const octk_sgemm *p)
     return sk_max64(1, SK_WIDEN_TASK / sk_max64(1, p->K * SK_NR));
 }
 
+/* Row panels of a copied per phase-0 task. */
+static inline int64_t sgemm_pack_panels(const octk_sgemm *p)
+{
+    return sk_max64(1, SGEMM_PACK_TASK / sk_max64(1, p->K * SK_MR));
+}
+
+static inline int64_t sgemm_widen_tasks(const octk_sgemm *p)
+{
+    return p->w8_type && p->K > 0 ? sk_ceil_div(sk_ceil_div(p->N, SK_NR), sgemm_widen_panels(p))
+                                  : 0;
+}
+
+static inline int64_t sgemm_pack_tasks(const octk_sgemm *p)
+{
+    return sgemm_packs_a(p) ? sk_ceil_div(sk_ceil_div(p->M, SK_MR), sgemm_pack_panels(p)) : 0;
+}
+
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase)
 {
     if (p->M <= 0 || p->N <= 0)
         return 0;
     if (phase == 0)
-        return p->w8_type && p->K > 0
-                   ? sk_ceil_div(sk_ceil_div(p->N, SK_NR), sgemm_widen_panels(p))
-                   : 0;
+        return sgemm_widen_tasks(p) + sgemm_pack_tasks(p);
     if (phase != 1)
         return 0;
     return sgemm_row_blocks(p) * sgemm_col_blocks(p);
@@ -107,28 +162,58 @@ static void sgemm_widen(const octk_sgemm *p, int64_t j0, int64_t j1)
     }
 }
 
+/* Copies rows [i0*6, i1*6) of a into row panels: dst[(i*K + k)*6 + r] =
+ * a[(i*6 + r)*lda + k], rows past M 0.  Each row is read sequentially. */
+static void sgemm_pack_a(const octk_sgemm *p, int64_t i0, int64_t i1)
+{
+    float *dst = (float *)((char *)p->work + sgemm_a_offset(p));
+    const int64_t K = p->K;
+    for (int64_t i = i0; i < i1; i++) {
+        float *panel = dst + i * K * SK_MR;
+        for (int r = 0; r < SK_MR; r++) {
+            const int64_t m = i * SK_MR + r;
+            if (m < p->M) {
+                const float *row = p->a + m * p->lda;
+                for (int64_t k = 0; k < K; k++)
+                    panel[k * SK_MR + r] = row[k];
+            } else {
+                for (int64_t k = 0; k < K; k++)
+                    panel[k * SK_MR + r] = 0.0f;
+            }
+        }
+    }
+}
+
 /* Task t computes rows [mb*MB, ...) x columns [nb*NB, ...) with
  * t = nb * row_blocks + mb (consecutive tasks share the same B columns). */
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end)
 {
     if (phase == 0) {
+        /* tasks [0, widen_tasks): FP8 panels; then row panels of a */
         const int64_t per = sgemm_widen_panels(p), panels = sk_ceil_div(p->N, SK_NR);
-        for (int64_t t = begin; t < end; t++)
-            sgemm_widen(p, t * per, sk_min64(panels, (t + 1) * per));
+        const int64_t wt = sgemm_widen_tasks(p), aper = sgemm_pack_panels(p);
+        const int64_t apanels = sk_ceil_div(p->M, SK_MR);
+        for (int64_t t = begin; t < end; t++) {
+            if (t < wt)
+                sgemm_widen(p, t * per, sk_min64(panels, (t + 1) * per));
+            else
+                sgemm_pack_a(p, (t - wt) * aper, sk_min64(apanels, (t - wt + 1) * aper));
+        }
         return;
     }
     if (phase != 1)
         return;
     sk_mm mm = {
         .M = p->M, .N = p->N, .K = p->K,
-        .a = p->a, .lda = p->lda, .a_packed = 0,
+        .a = sgemm_packs_a(p) ? (const float *)((const char *)p->work + sgemm_a_offset(p)) : p->a,
+        .lda = p->lda, .a_packed = sgemm_packs_a(p),
         .b = p->w8_type ? (const float *)p->work : p->b,
         .ldb = p->ldb > 0 ? p->ldb : SK_NR, .b_packed = p->ldb <= 0,
         .b_masked = p->ldb > 0,
         .y = p->y, .ldy = p->ldy,
         .bias = p->bias, .bias_per_row = 0,
         .lo = p->y_lo, .hi = p->y_hi,
-        .kc = p->M == 1 ? sk_max64(1, p->K) : sk_balanced_kc(p->K, SK_KC),
+        .kc = p->M == 1 ? sk_max64(1, p->K) : sk_balanced_kc(p->K, SGEMM_KC),
     };
     const int64_t rb = sgemm_row_blocks(p);
     for (int64_t t = begin; t < end; t++) {
