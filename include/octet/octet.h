@@ -439,6 +439,14 @@ oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
  * out_base.{o,so,s,ll,h} as the options select. */
 oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_options *o,
                        const char *out_base);
+/* The prefix of the symbols (NAME_run, NAME_signature, ...) that
+ * oct_compile gives a library written to out_base when no "name" option is
+ * set: its last path component with every character that cannot be in a C
+ * identifier made '_', and '_' before a leading digit ("out/my-model" ->
+ * "my_model").  Writes it NUL-terminated into buf and returns its length;
+ * nothing is written when it does not fit in size bytes (or out_base ends
+ * in '/'), and the return is then 0. */
+size_t oct_compile_symbol_prefix(const char *out_base, char *buf, size_t size);
 
 /* Runs a model in this process: "interp" (the reference interpreter) or
  * "jit" (compiled for this CPU in memory; same options as oct_compile's

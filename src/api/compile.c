@@ -129,26 +129,28 @@ oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
     return OCT_OK;
 }
 
-/* The symbol prefix made from the output path's last component: every
- * character that cannot appear in a C identifier becomes '_', and a leading
- * digit gets a '_' before it ("out/my-model" -> "my_model"). */
-static const char *derive_name(oct_ctx *ctx, const char *out_base)
+size_t oct_compile_symbol_prefix(const char *out_base, char *buf, size_t size)
 {
     const char *slash = strrchr(out_base, '/');
     const char *base = slash ? slash + 1 : out_base;
-    size_t len = strlen(base);
-    if (!len)
-        return NULL;
-    char *name = ir_alloc(ctx, len + 2);
-    if (!name)
-        return NULL;
-    size_t k = 0;
+    size_t len = strlen(base), k = 0;
+    if (!len || len + 2 > size)
+        return 0;
     if (isdigit((unsigned char)base[0]))
-        name[k++] = '_';
+        buf[k++] = '_';
     for (size_t i = 0; i < len; i++)
-        name[k++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
-    name[k] = '\0';
-    return name;
+        buf[k++] = isalnum((unsigned char)base[i]) ? base[i] : '_';
+    buf[k] = '\0';
+    return k;
+}
+
+/* oct_compile_symbol_prefix in the context's memory (NULL: out of memory
+ * or an empty last component). */
+static const char *derive_name(oct_ctx *ctx, const char *out_base)
+{
+    size_t size = strlen(out_base) + 2;
+    char *name = ir_alloc(ctx, size);
+    return name && oct_compile_symbol_prefix(out_base, name, size) ? name : NULL;
 }
 
 /* After the default passes, for the backend: If nodes whose condition is

@@ -458,7 +458,14 @@ oct_status cli_so_open(oct_ctx *ctx, const char *path, cli_so_lib *out)
     if (n < 4 || strcmp(base + n - 3, ".so"))
         return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUSAGE, NULL, "a library made by octet "
                             "compile is named NAME.so");
-    out->name = strndup(base, n - 3);
+    /* the symbols' prefix as octet compile derived it from OUT/NAME */
+    char *stem = strndup(base, n - 3);
+    out->name = stem ? malloc(n) : NULL;
+    if (out->name && !oct_compile_symbol_prefix(stem, out->name, n)) {
+        free(out->name);
+        out->name = NULL;
+    }
+    free(stem);
     /* dlopen needs a slash to not search the library path */
     char *full = malloc(strlen(path) + 3);
     char *dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");

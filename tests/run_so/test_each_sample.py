@@ -94,6 +94,21 @@ with tempfile.TemporaryDirectory() as tmp:
         check(np.allclose(numpy_helper.to_array(onnx.load_tensor(pb)), want_y[0], rtol=1e-6,
                           atol=1e-6), "y.pb holds sample 0's output")
 
+    # a library whose file name is not a C identifier: octet compile names
+    # its symbols 3d_each_v2 -> _3d_each_v2, and octet run must find them
+    p = octet("compile", onnx_path, "-o", os.path.join(tmp, "3d-each.v2"), "--emit=so")
+    check(p.returncode == 0, "compile to 3d-each.v2.so (%s)" % p.stderr.strip())
+    d = os.path.join(tmp, "out_dash")
+    p = octet("run", os.path.join(tmp, "3d-each.v2.so"), "--input",
+              "x=" + os.path.join(tmp, "x0.npy"), "--input", "s=" + os.path.join(tmp, "s.npy"),
+              "--output-dir", d)
+    y_dash = os.path.join(d, "y.npy")
+    check(p.returncode == 0 and os.path.exists(y_dash),
+          "run 3d-each.v2.so finds its _3d_each_v2_ symbols (%s)" % p.stderr.strip())
+    if os.path.exists(y_dash):
+        check(np.allclose(np.load(y_dash), want_y[0], rtol=1e-6, atol=1e-6),
+              "3d-each.v2.so computes sample 0's output")
+
     # errors
     p = octet("run", so, "--input", "x=" + os.path.join(tmp, "x0.npy"), "--input",
               "s=" + os.path.join(tmp, "s.npy"), "--each-sample")
