@@ -26,6 +26,7 @@
 #define OCTET_QUANT_H
 
 #include <math.h>
+#include <regex.h>
 
 #include "ir/ir.h"
 #include "ir/qformat.h"
@@ -421,6 +422,20 @@ oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx);
  * inputs too). */
 bool quant_in_comma_list(const char *list, const char *name);
 void quant_drop_dead_inits(ir_graph *g);
+
+/* The node filters every quantization mode applies (quant_plan.c):
+ * --op-types (without it, the mode's own default set), --exclude-op-types
+ * and the --exclude-nodes pattern, compiled once by quant_filter_init
+ * (OCT_EUSAGE on a bad pattern) and released by quant_filter_free. */
+typedef struct quant_filter {
+    const quant_opts *opts;
+    regex_t exclude;
+    bool has_exclude;
+} quant_filter;
+oct_status quant_filter_init(quant_filter *f, const quant_opts *opts, oct_ctx *ctx);
+/* Whether n passes; in_default: n's op is in the mode's default set. */
+bool quant_filter_pass(const quant_filter *f, const ir_node *n, bool in_default);
+void quant_filter_free(quant_filter *f);
 
 /* quant_stats.c: the statistics cache.  The key hashes the graph and the
  * observed tensors' names; loading refuses a file with another key. */

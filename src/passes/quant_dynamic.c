@@ -33,7 +33,6 @@
  * DynamicQuantizeLinear 11).
  */
 #include <math.h>
-#include <regex.h>
 #include <string.h>
 
 #include "passes/quant.h"
@@ -60,14 +59,6 @@ static bool rewritable(const ir_node *n)
     return true;
 }
 
-static bool selected(const ir_node *n, const quant_opts *opts, const regex_t *exclude)
-{
-    bool in_set = opts->op_types ? quant_in_comma_list(opts->op_types, n->op_type)
-                                 : true;
-    if (!in_set || quant_in_comma_list(opts->exclude_op_types, n->op_type))
-        return false;
-    return !(exclude && regexec(exclude, n->name, 0, NULL, 0) == 0);
-}
 
 /* The int8 weight [K, N] (transposed from [N, K] when trans), its scales
  * ([N] per channel, a scalar per tensor) and zero points (int8 zeros, the
@@ -326,28 +317,23 @@ static oct_status reorder(oct_ctx *ctx, ir_graph *g, const dyn_site *sites, size
 oct_status quant_dynamic(ir_model *m, const quant_opts *opts, oct_ctx *ctx)
 {
     ir_graph *g = m->graph;
-    regex_t exclude;
-    bool has_re = false;
-    if (opts->exclude_nodes) {
-        if (regcomp(&exclude, opts->exclude_nodes, REG_EXTENDED | REG_NOSUB))
-            return oct_error(ctx, OCT_EUSAGE, "exclude-nodes: bad regular expression "
-                             "'%s'", opts->exclude_nodes);
-        has_re = true;
-    }
+    quant_filter filter;
+    oct_status fst = quant_filter_init(&filter, opts, ctx);
+    if (fst)
+        return fst;
     size_t n_sites = 0;
     dyn_site *sites = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *sites);
     size_t *positions = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *positions);
     oct_status st = sites && positions ? OCT_OK : OCT_EINTERNAL;
     for (size_t i = 0; !st && i < g->n_nodes; i++) {
         ir_node *n = g->nodes[i];
-        if (rewritable(n) && selected(n, opts, has_re ? &exclude : NULL)) {
+        if (rewritable(n) && quant_filter_pass(&filter, n, true)) {
             /* among the nodes kept, n's successors start at i - n_sites */
             positions[n_sites] = i - n_sites;
             sites[n_sites++].node = n;
         }
     }
-    if (has_re)
-        regfree(&exclude);
+    quant_filter_free(&filter);
     if (!st && !n_sites)
         oct_diagf(ctx, OCT_SEV_WARNING, OCT_OK, NULL, 0, -1, NULL,
                   "dynamic: no MatMul or Gemm with a constant 2-D float weight "

@@ -134,8 +134,7 @@ typedef struct builder {
     uint32_t *use_start;   /* per value id: first index into use_list */
     uint32_t *use_count;   /* per value id: consuming input slots */
     ir_node **use_list;
-    regex_t exclude_re;
-    bool has_re;
+    quant_filter filter;   /* --op-types, --exclude-op-types, --exclude-nodes */
     quant_rules *rules;    /* --config overrides, or NULL */
 } builder;
 
@@ -154,18 +153,41 @@ bool quant_in_comma_list(const char *list, const char *name)
     return false;
 }
 
+oct_status quant_filter_init(quant_filter *f, const quant_opts *opts, oct_ctx *ctx)
+{
+    f->opts = opts;
+    f->has_exclude = false;
+    if (!opts->exclude_nodes)
+        return OCT_OK;
+    if (regcomp(&f->exclude, opts->exclude_nodes, REG_EXTENDED | REG_NOSUB) != 0)
+        return oct_error(ctx, OCT_EUSAGE, "--exclude-nodes: bad regular expression '%s'",
+                         opts->exclude_nodes);
+    f->has_exclude = true;
+    return OCT_OK;
+}
+
+bool quant_filter_pass(const quant_filter *f, const ir_node *n, bool in_default)
+{
+    bool in_set = f->opts->op_types ? quant_in_comma_list(f->opts->op_types, n->op_type)
+                                    : in_default;
+    if (!in_set || quant_in_comma_list(f->opts->exclude_op_types, n->op_type))
+        return false;
+    return !(f->has_exclude && regexec(&f->exclude, n->name, 0, NULL, 0) == 0);
+}
+
+void quant_filter_free(quant_filter *f)
+{
+    if (f->has_exclude)
+        regfree(&f->exclude);
+    f->has_exclude = false;
+}
+
 static bool node_selected(const builder *b, const ir_node *n)
 {
-    bool in_set = false;
-    if (b->opts->op_types) {
-        in_set = quant_in_comma_list(b->opts->op_types, n->op_type);
-    } else {
-        for (size_t i = 0; i < sizeof default_ops / sizeof default_ops[0]; i++)
-            in_set |= n->op == default_ops[i];
-    }
-    if (!in_set || quant_in_comma_list(b->opts->exclude_op_types, n->op_type))
-        return false;
-    return !(b->has_re && regexec(&b->exclude_re, n->name, 0, NULL, 0) == 0);
+    bool in_default = false;
+    for (size_t i = 0; i < sizeof default_ops / sizeof default_ops[0]; i++)
+        in_default |= n->op == default_ops[i];
+    return quant_filter_pass(&b->filter, n, in_default);
 }
 
 /* Consumer lists: use_list[use_start[v] .. + use_count[v]) are the nodes
@@ -499,13 +521,9 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
 {
     memset(plan, 0, sizeof *plan);
     builder b = {.ctx = ctx, .g = m->graph, .opts = opts, .plan = plan};
-    if (opts->exclude_nodes) {
-        int rc = regcomp(&b.exclude_re, opts->exclude_nodes, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0)
-            return oct_error(ctx, OCT_EUSAGE, "--exclude-nodes: bad regular "
-                             "expression '%s'", opts->exclude_nodes);
-        b.has_re = true;
-    }
+    oct_status fst = quant_filter_init(&b.filter, opts, ctx);
+    if (fst)
+        return fst;
     oct_status st = opts->config ? quant_config_load(ctx, opts->config, &b.rules)
                                  : OCT_OK;
     if (!st)
@@ -534,8 +552,7 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
         int out_idx = activation(&b, n->out[0]);
         unite(plan, in_idx, out_idx);
     }
-    if (b.has_re)
-        regfree(&b.exclude_re);
+    quant_filter_free(&b.filter);
     if (!st)
         quant_config_warn_unused(b.rules, ctx);
     quant_config_free(b.rules);

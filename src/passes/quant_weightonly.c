@@ -44,7 +44,6 @@
  * points (quant_wo_fixed) that replace the rounding here.
  */
 #include <math.h>
-#include <regex.h>
 #include <string.h>
 
 #include "passes/quant.h"
@@ -115,8 +114,7 @@ static bool weight_of(const ir_node *n, int *slot, int *ch_axis, int *red_axis)
 
 /* Whether n's weight is quantized: the op set and --config rules (see the
  * file comment). */
-static bool selected(const ir_node *n, const quant_opts *opts, quant_rules *rules,
-                     const regex_t *exclude)
+static bool selected(const ir_node *n, quant_rules *rules, const quant_filter *filter)
 {
     const char *why;
     int force = rules ? quant_config_match(rules, n, &why) : QFORCE_NONE;
@@ -124,11 +122,7 @@ static bool selected(const ir_node *n, const quant_opts *opts, quant_rules *rule
         return false;
     if (force != QFORCE_NONE)
         return true;
-    bool in_set = opts->op_types ? quant_in_comma_list(opts->op_types, n->op_type)
-                                 : n->op != IR_OP_GATHER;
-    if (!in_set || quant_in_comma_list(opts->exclude_op_types, n->op_type))
-        return false;
-    return !(exclude && regexec(exclude, n->name, 0, NULL, 0) == 0);
+    return quant_filter_pass(filter, n, n->op != IR_OP_GATHER);
 }
 
 /* Stores code v (already in range) at element i of a packed tensor: sub-
@@ -367,14 +361,10 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     }
     ir_graph *g = m->graph;
     quant_rules *rules = NULL;
-    regex_t exclude;
-    bool has_re = false;
-    if (opts->exclude_nodes) {
-        if (regcomp(&exclude, opts->exclude_nodes, REG_EXTENDED | REG_NOSUB))
-            return oct_error(ctx, OCT_EUSAGE, "exclude-nodes: bad regular expression "
-                             "'%s'", opts->exclude_nodes);
-        has_re = true;
-    }
+    quant_filter filter;
+    st = quant_filter_init(&filter, opts, ctx);
+    if (st)
+        return st;
     if (opts->config)
         st = quant_config_load(ctx, opts->config, &rules);
     /* which weights, and the opset they need */
@@ -388,7 +378,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         ir_node *n = g->nodes[i];
         int slot, ch, red;
         if (!weight_of(n, &slot, &ch, &red) ||
-            !selected(n, opts, rules, has_re ? &exclude : NULL))
+            !selected(n, rules, &filter))
             continue;
         if (lowbit && red < 0)
             continue; /* Conv: the block formats need a reduction axis */
@@ -407,8 +397,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         quant_config_warn_unused(rules, ctx);
         quant_config_free(rules);
     }
-    if (has_re)
-        regfree(&exclude);
+    quant_filter_free(&filter);
     if (!st && !n_sel)
         oct_diagf(ctx, OCT_SEV_WARNING, OCT_OK, NULL, 0, -1, NULL,
                   "weights-only: no weight selected; the model is unchanged");
