@@ -7,13 +7,23 @@
 # and fails if either fails or if the main job printed no accuracy table.
 # Committed work only: uncommitted changes are not in the clone.
 #
-#   scripts/fresh_clone_check.sh [--quickstart-only]
+#   scripts/fresh_clone_check.sh [--quickstart-only] [--release-only]
+#   --release-only: test.sh with OCTET_TEST_RELEASE_ONLY=1 (the release
+#   suite only; .ci/run passes it, having run the sanitized suites of the
+#   same commit in its own checkout just before)
 #   OCTET_FRESH_KEEP=1 ...   keep the temporary folder (printed) afterwards
 # OCTET_CMAKE_ARGS and OCTET_SKIP_APT pass through to the clone's setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick_only=
-[ "${1:-}" = "--quickstart-only" ] && quick_only=1
+release_only=
+for arg in "$@"; do
+  case "$arg" in
+    --quickstart-only) quick_only=1 ;;
+    --release-only) release_only=1 ;;
+    *) echo "usage: scripts/fresh_clone_check.sh [--quickstart-only] [--release-only]" >&2; exit 1 ;;
+  esac
+done
 
 tmp=$(mktemp -d)
 cleanup() { if [ -z "${OCTET_FRESH_KEEP:-}" ]; then rm -rf "$tmp"; else echo "fresh clone kept in $tmp"; fi; }
@@ -48,7 +58,11 @@ fi
 if [ -z "$quick_only" ]; then
   echo "== bash scripts/test.sh"
   start=$(date +%s)
-  bash scripts/test.sh
+  if [ -n "$release_only" ]; then
+    OCTET_TEST_RELEASE_ONLY=1 bash scripts/test.sh
+  else
+    bash scripts/test.sh
+  fi
   echo "== test.sh took $(( $(date +%s) - start )) s"
 fi
 echo "fresh_clone_check: ok"
