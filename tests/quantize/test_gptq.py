@@ -324,13 +324,11 @@ def awq_synthetic(tmp, *_):
 
 
 def stories():
-    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared")
-    model = os.path.join(shared, "models", "stories260k", "prefill_s128.onnx")
-    calib = os.path.join(shared, "data", "tinystories", "calib_tokens.npy")
-    evalt = os.path.join(shared, "data", "tinystories", "eval_tokens.npy")
-    if not all(os.path.exists(p) for p in (model, calib, evalt)):
-        print(f"SKIP: {model} or the TinyStories tokens not found")
-        return
+    from shared_data import need  # tests/testlib: exits 77 (skipped) without ../shared
+    rel = ("models/stories260k/prefill_s128.onnx", "data/tinystories/calib_tokens.npy",
+           "data/tinystories/eval_tokens.npy")
+    shared = need(*rel)
+    model, calib, evalt = (os.path.join(shared, p) for p in rel)
     with tempfile.TemporaryDirectory() as tmp:
         t = np.load(calib).astype(np.int64)
         cp = os.path.join(tmp, "calib.npy")
