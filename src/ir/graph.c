@@ -192,6 +192,23 @@ void ir_graph_remove_node(ir_graph *g, ir_node *n)
             n->out[i]->producer = NULL;
 }
 
+ir_node **ir_graph_nodes_copy(const ir_graph *g, oct_ctx *ctx, size_t *n)
+{
+    *n = g->n_nodes;
+    ir_node **copy = ir_alloc_array(ctx, *n + 1, sizeof *copy);
+    if (copy && *n) /* g->nodes is NULL in a graph without nodes */
+        memcpy(copy, g->nodes, *n * sizeof *copy);
+    return copy;
+}
+
+bool ir_graph_has_node(const ir_graph *g, const ir_node *node)
+{
+    for (size_t j = 0; j < g->n_nodes; j++)
+        if (g->nodes[j] == node)
+            return true;
+    return false;
+}
+
 int64_t ir_model_opset(const ir_model *m, const char *domain)
 {
     bool want_default = !domain || !*domain || !strcmp(domain, "ai.onnx");

@@ -543,6 +543,11 @@ ir_node *ir_value_sole_consumer(const ir_graph *g, const ir_value *v);
 /* Removes node n from g's node list and clears the producer of its
  * outputs (which must be unused or re-produced by the caller). */
 void ir_graph_remove_node(ir_graph *g, ir_node *n);
+/* A copy of g's node list in ctx's arena (*n nodes; NULL only when out of
+ * memory), for passes that walk the nodes while they add and remove some;
+ * ir_graph_has_node says whether one is still in g. */
+ir_node **ir_graph_nodes_copy(const ir_graph *g, oct_ctx *ctx, size_t *n);
+bool ir_graph_has_node(const ir_graph *g, const ir_node *node);
 /* Sets node output i to v and records v's producer. */
 void ir_node_set_output(ir_node *node, int i, ir_value *v);
 /* Deep copy of m into ctx's arena (clone.c): graph, values, nodes,

@@ -229,18 +229,13 @@ oct_status pass_fuse(ir_graph *g, oct_ctx *ctx)
     bool changed = false;
     oct_status st = OCT_OK;
     /* fusions remove nodes: walk a snapshot, skipping removed ones */
-    size_t n = g->n_nodes;
-    ir_node **snapshot = ir_alloc_array(ctx, n + 1, sizeof *snapshot);
+    size_t n;
+    ir_node **snapshot = ir_graph_nodes_copy(g, ctx, &n);
     if (!snapshot)
         return OCT_EINTERNAL;
-    if (n) /* g->nodes is NULL in a graph without nodes */
-        memcpy(snapshot, g->nodes, n * sizeof *snapshot);
     for (size_t i = 0; !st && i < n; i++) {
         ir_node *node = snapshot[i];
-        bool alive = false;
-        for (size_t j = 0; j < g->n_nodes && !alive; j++)
-            alive = g->nodes[j] == node;
-        if (!alive || !node->out[0])
+        if (!ir_graph_has_node(g, node) || !node->out[0])
             continue;
         if (node->op == IR_OP_CONV) {
             st = fuse_conv_bn(ctx, g, node, &changed);

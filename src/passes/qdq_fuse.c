@@ -585,20 +585,15 @@ static oct_status fuse_qavgpool(oct_ctx *ctx, ir_graph *g, ir_node *n, int64_t o
 oct_status pass_qdq_fuse(ir_graph *g, oct_ctx *ctx)
 {
     int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
-    size_t n = g->n_nodes;
-    ir_node **snapshot = ir_alloc_array(ctx, n + 1, sizeof *snapshot);
+    size_t n;
+    ir_node **snapshot = ir_graph_nodes_copy(g, ctx, &n);
     if (!snapshot)
         return OCT_EINTERNAL;
-    if (n)
-        memcpy(snapshot, g->nodes, n * sizeof *snapshot);
     bool changed = false;
     oct_status st = OCT_OK;
     for (size_t i = 0; st == OCT_OK && i < n; i++) {
         ir_node *node = snapshot[i];
-        bool alive = false;
-        for (size_t j = 0; j < g->n_nodes && !alive; j++)
-            alive = g->nodes[j] == node;
-        if (!alive || !node->n_out || !node->out[0])
+        if (!ir_graph_has_node(g, node) || !node->n_out || !node->out[0])
             continue;
         bool done = false;
         switch (node->op) {

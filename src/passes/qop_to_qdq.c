@@ -391,12 +391,10 @@ static bool unknown_qop(const ir_node *n)
 oct_status pass_qop_to_qdq(ir_graph *g, oct_ctx *ctx)
 {
     int64_t opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
-    size_t n = g->n_nodes;
-    ir_node **snapshot = ir_alloc_array(ctx, n + 1, sizeof *snapshot);
+    size_t n;
+    ir_node **snapshot = ir_graph_nodes_copy(g, ctx, &n);
     if (!snapshot)
         return OCT_EINTERNAL;
-    if (n)
-        memcpy(snapshot, g->nodes, n * sizeof *snapshot);
     bool changed = false;
     oct_status st = OCT_OK;
     for (size_t i = 0; st == OCT_OK && i < n; i++) {
