@@ -1,7 +1,7 @@
 /*
  * fuzz_compile.c: libFuzzer target for what `octet compile` does, on small
  * graphs and in process: load (at most 32 nodes, 1<<16 elements per tensor,
- * 4 MiB of initializers) + verify + the default passes + mnb_unpack + qdq_fuse, then,
+ * 4 MiB of initializers) + verify + the default passes + mnb_unpack + dqmm_expand + qdq_fuse, then,
  * when every graph input has a static type of at most 4096 elements, the
  * LLVM backend through the ORC JIT (cg_jit_create at opt_level 0) and one
  * run of the compiled model on generated inputs (unless its buffers or its
@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ir_model *m = NULL;
     oct_status st = fuzz_load_model(ctx, data, size, &m);
     if (!st)
-        st = pass_run_list(m, "mnb_unpack,qdq_fuse", ctx);
+        st = pass_run_list(m, "mnb_unpack,dqmm_expand,qdq_fuse", ctx);
     if (!st && inputs_small_and_static(m->graph) && m->graph->n_outputs <= MAX_IO) {
         cg_options o = {.name = "f", .opt_level = 0};
         cg_jit *j = NULL;

@@ -156,11 +156,13 @@ static const char *derive_name(oct_ctx *ctx, const char *out_base)
 /* After the default passes, for the backend: If nodes whose condition is
  * now a constant become their taken branch (compiled code has static
  * shapes, and branches often differ in shape: pass_inline_if), MatMulNBits
- * unpacked and, if `fuse`, QDQ islands fused. */
+ * unpacked, DynamicQuantizeMatMul expanded and, if `fuse`, QDQ islands
+ * fused. */
 static oct_status backend_passes(oct_ctx *ctx, ir_model *m, bool fuse)
 {
     oct_status st = pass_inline_if(m, ctx);
-    return st ? st : pass_run_list(m, fuse ? "mnb_unpack,qdq_fuse" : "mnb_unpack", ctx);
+    return st ? st : pass_run_list(m, fuse ? "mnb_unpack,dqmm_expand,qdq_fuse"
+                                          : "mnb_unpack,dqmm_expand", ctx);
 }
 
 /* A copy of sym with the batch of b bound to `batch` on every batched

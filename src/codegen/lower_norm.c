@@ -6,11 +6,12 @@
  * (x - m) - logf(sum(e)); the sum is a float reduction (reassociated), the
  * reference sums in double, hence the float tolerance.  BatchNormalization
  * folds its constant parameters at compile time exactly as the reference
- * does (a = scale / sqrt(var + eps) and b = B - mean * a in double, rounded
- * to float) and emits y = x * a + b per channel.  With parameters known
- * only at run time, or in training mode (opset 14+), the same per-channel
- * arithmetic runs in the generated code, in double and in the reference's
- * order (no fast-math flags, so the bits are the reference's): training
+ * and ONNX Runtime do (ops_bn_fold_f32: inv = 1 / sqrt(var + eps),
+ * a = inv * scale, b = B - mean * a, in float) and emits y = x * a + b per
+ * channel, unfused.  With parameters known only at run time the same
+ * float steps run in the generated code; in training mode (opset 14+)
+ * they run in double, as in the reference (no fast-math flags, so the
+ * bits are the reference's): training
  * mode first takes the batch mean and the biased batch variance of the
  * channel (sums in double, in memory order), writes running_mean =
  * mean * momentum + batch_mean * (1 - momentum) (and the same for the
@@ -132,8 +133,8 @@ static LLVMValueRef channel_sum(cg_fn *f, LLVMValueRef px, LLVMValueRef ch, int6
 }
 
 /* BatchNormalization whose parameters are read at run time (float32), or
- * in training mode: per channel, a = scale / sqrt(var + eps) and
- * b = B - mean * a in double, then y = x * (float)a + (float)b. */
+ * in training mode: per channel the factors of ops_bn_fold_f32 (in double,
+ * ops_bn_fold_f64, in training mode), then y = x * (float)a + (float)b. */
 static oct_status batchnorm_runtime(cg_fn *f, const ir_node *n, cg_tensor *X, cg_tensor *Y,
                                     cg_tensor *const *p, int64_t N, int64_t C, int64_t inner,
                                     bool train)
@@ -178,9 +179,18 @@ static oct_status batchnorm_runtime(cg_fn *f, const ir_node *n, cg_tensor *X, cg
         mean = bm;
         var = bv;
     }
-    LLVMValueRef sd = LLVMBuildFAdd(f->b, var, f64c(f, eps), "");
-    sd = cg_intrinsic(f, "llvm.sqrt", f64, &sd, 1);
-    LLVMValueRef a = LLVMBuildFDiv(f->b, par[0], sd, "");
+    /* ops_bn_fold_f64 in training mode, else ops_bn_fold_f32 */
+    LLVMTypeRef ft = train ? f64 : f->f32;
+    if (!train) {
+        for (int k = 0; k < 4; k++)
+            par[k] = LLVMBuildFPTrunc(f->b, par[k], f->f32, "");
+        mean = par[2];
+        var = par[3];
+    }
+    LLVMValueRef sd = LLVMBuildFAdd(f->b, var, LLVMConstReal(ft, train ? eps : (float)eps), "");
+    sd = cg_intrinsic(f, "llvm.sqrt", ft, &sd, 1);
+    LLVMValueRef a = LLVMBuildFMul(f->b, LLVMBuildFDiv(f->b, LLVMConstReal(ft, 1.0), sd, ""),
+                                   par[0], "");
     LLVMValueRef b = LLVMBuildFSub(f->b, par[1], LLVMBuildFMul(f->b, mean, a, ""), "");
     a = LLVMBuildFPTrunc(f->b, a, f->f32, "");
     b = LLVMBuildFPTrunc(f->b, b, f->f32, "");
@@ -240,11 +250,9 @@ oct_status cg_lower_batchnorm(cg_fn *f, const ir_node *n)
     float *ab = ir_alloc_array(f->ctx, (size_t)(C > 0 ? 2 * C : 1), sizeof *ab);
     if (!ab)
         return OCT_EINTERNAL;
-    for (int64_t c = 0; c < C; c++) {
-        double a = get_f(p[0], c) / sqrt(get_f(p[3], c) + eps);
-        ab[c] = (float)a;
-        ab[C + c] = (float)(get_f(p[1], c) - get_f(p[2], c) * a);
-    }
+    for (int64_t c = 0; c < C; c++)
+        ops_bn_fold_f32((float)get_f(p[0], c), (float)get_f(p[1], c), (float)get_f(p[2], c),
+                        (float)get_f(p[3], c), (float)eps, &ab[c], &ab[C + c]);
     LLVMValueRef init = LLVMConstStringInContext(f->llc, (const char *)ab,
                                                  (unsigned)(2 * C * sizeof *ab), 1);
     LLVMValueRef gv = LLVMAddGlobal(f->mod, LLVMTypeOf(init), "bn");

@@ -113,6 +113,18 @@ bool ops_slice_resolve(ops_infer *inf, const ops_shape *x, ops_slice_plan *p);
 /* BatchNormalization in training mode (training_mode=1, opset 14+). */
 bool ops_bn_training(const ir_node *node, int64_t opset);
 
+/* BatchNormalization's per-channel factors, y = x * a + b, folded as ONNX
+ * Runtime's CPU kernel folds them: inv = 1 / sqrt(var + eps), a = inv *
+ * scale, b = B - mean * a, every step rounded to the type computed in
+ * (shape_norm.c is built without FMA contraction).  The interpreter and the
+ * compiled code take their float32 factors from ops_bn_fold_f32, so both
+ * give ONNX Runtime's bits; training mode and non-float32 data fold in
+ * double. */
+void ops_bn_fold_f32(float scale, float bias, float mean, float var, float eps, float *a,
+                     float *b);
+void ops_bn_fold_f64(double scale, double bias, double mean, double var, double eps,
+                     double *a, double *b);
+
 /* LayerNormalization's normalized axis (default -1) against rank. */
 bool ops_ln_axis(const ir_node *node, int rank, int *axis);
 

@@ -39,6 +39,22 @@ bool ops_bn_training(const ir_node *node, int64_t opset)
     return opset >= 14 && ir_attr_int(node, "training_mode", 0) != 0;
 }
 
+void ops_bn_fold_f32(float scale, float bias, float mean, float var, float eps, float *a,
+                     float *b)
+{
+    float inv = 1.0f / sqrtf(var + eps);
+    *a = inv * scale;
+    *b = bias - mean * *a;
+}
+
+void ops_bn_fold_f64(double scale, double bias, double mean, double var, double eps,
+                     double *a, double *b)
+{
+    double inv = 1.0 / sqrt(var + eps);
+    *a = inv * scale;
+    *b = bias - mean * *a;
+}
+
 oct_status ops_shape_batchnorm(ops_infer *inf)
 {
     const ops_shape *x = &inf->in[0];

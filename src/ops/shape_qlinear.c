@@ -215,3 +215,21 @@ oct_status ops_shape_matmulintegertofloat(ops_infer *inf)
         return st;
     return mm_shape(inf, 0, 1, IR_DT_FLOAT, &inf->out[0]);
 }
+
+oct_status ops_shape_dynquantmatmul(ops_infer *inf)
+{
+    oct_status st = ops_qlin_check_type(inf, 0, ops_is_f32, "float32 A");
+    if (st == OCT_OK)
+        st = ops_qlin_check_type(inf, 1, ops_is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK && inf->n_in > 3 && inf->node->in[3])
+        st = ops_qlin_check_type(inf, 3, ops_is_8bit_int, "int8 or uint8");
+    if (st == OCT_OK)
+        st = ops_qlin_check_type(inf, 2, ops_is_f32, "float scale");
+    if (st == OCT_OK && inf->in_const[2])
+        st = ops_qlin_check_scale_values(inf->ctx, inf->node, 2, inf->in_const[2]);
+    if (st == OCT_OK && inf->n_in > 4 && inf->node->in[4])
+        st = ops_qlin_check_type(inf, 4, ops_is_f32, "float32 bias");
+    if (st != OCT_OK)
+        return st;
+    return mm_shape(inf, 0, 1, IR_DT_FLOAT, &inf->out[0]);
+}

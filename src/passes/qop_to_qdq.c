@@ -9,7 +9,7 @@
  *   QLinearMatMul        -> DQ(a), DQ(b) -> MatMul -> Q
  *   QGemm                -> DQ(A), DQ(B), DQ(C) -> Gemm [-> Q]
  *   MatMulIntegerToFloat -> DQ(A), DQ(B) -> MatMul [-> Add(bias)]
- *   DynamicQuantizeMatMul (not an op Octet runs: it is only rewritten)
+ *   DynamicQuantizeMatMul
  *                        -> DQ(DynamicQuantizeLinear(A)), DQ(B) -> MatMul [-> Add(bias)]
  *   QLinearAdd / QLinearMul -> DQ(A), DQ(B) -> Add / Mul -> Q
  *   QLinearConcat        -> DQ(x_i)... -> Concat -> Q
@@ -352,6 +352,7 @@ static oct_status rewrite(const rewriter *r, const ir_node *n, ir_value *y)
     case IR_OP_QLINEARMATMUL: return qmatmul(r, n, y);
     case IR_OP_QGEMM: return qgemm(r, n, y);
     case IR_OP_MATMULINTEGERTOFLOAT: return mm_to_float(r, n, y);
+    case IR_OP_DYNAMICQUANTIZEMATMUL: return dyn_qmatmul(r, n, y);
     case IR_OP_QLINEARADD: case IR_OP_QLINEARMUL: return qbinary(r, n, y);
     case IR_OP_QLINEARCONCAT: return qconcat(r, n, y);
     case IR_OP_QLINEARAVERAGEPOOL: return unary(r, n, y, "AveragePool", "channels_last ");
@@ -369,7 +370,7 @@ static bool is_qop(ir_op op)
     switch (op) {
     case IR_OP_QLINEARCONV: case IR_OP_QLINEARMATMUL: case IR_OP_QGEMM:
     case IR_OP_MATMULINTEGERTOFLOAT: case IR_OP_QLINEARADD: case IR_OP_QLINEARMUL:
-    case IR_OP_QLINEARCONCAT: case IR_OP_QLINEARAVERAGEPOOL:
+    case IR_OP_DYNAMICQUANTIZEMATMUL: case IR_OP_QLINEARCONCAT: case IR_OP_QLINEARAVERAGEPOOL:
     case IR_OP_QLINEARGLOBALAVERAGEPOOL: case IR_OP_QLINEARSIGMOID:
     case IR_OP_QLINEARLEAKYRELU: case IR_OP_QLINEARSOFTMAX:
         return true;
@@ -399,15 +400,6 @@ oct_status pass_qop_to_qdq(ir_graph *g, oct_ctx *ctx)
     oct_status st = OCT_OK;
     for (size_t i = 0; st == OCT_OK && i < n; i++) {
         ir_node *node = snapshot[i];
-        if (node->op == IR_OP_UNKNOWN && node->op_type &&
-            !strcmp(node->op_type, "DynamicQuantizeMatMul") && node->n_out == 1 && node->out[0]) {
-            rewriter r = {ctx, g, node, opset};
-            ir_value *y = node->out[0];
-            ir_graph_remove_node(g, node);
-            st = dyn_qmatmul(&r, node, y);
-            changed = true;
-            continue;
-        }
         if (unknown_qop(node))
             return oct_node_error(ctx, OCT_EUNSUPPORTED, node, "qop_to_qdq: unsupported "
                                   "QOperator op '%s' (domain '%s')", node->op_type,

@@ -1,14 +1,16 @@
 /*
  * quant_weightonly.c: `octet quantize --weights-only`: the constant weights
- * of MatMul, Gemm, Conv and Gather (an embedding table) become low-bit
+ * of MatMul, Gemm, Conv, LSTM/GRU/RNN and Gather (an embedding table) become low-bit
  * integer initializers followed by a DequantizeLinear; activations stay
  * float and nothing is calibrated.  The result is standard ONNX (blocked
  * scales from opset 21, INT4/UINT4 from 21, INT2/UINT2 from 25) that ONNX
  * Runtime and Octet both run.
  *
- * Which weights: MatMul's B (rank 2), Gemm's B (transB read), Conv's W and
- * Gather's data (axis 0, rank 2).  MatMul, Gemm and Conv are the default
- * set (--op-types replaces it); Gather is taken only when named there or
+ * Which weights: MatMul's B (rank 2), Gemm's B (transB read), Conv's W,
+ * LSTM/GRU/RNN's W and R (rank 3, a scale per gate row shared by the
+ * directions, blocks along the row; round to nearest into the integer
+ * formats only) and Gather's data (axis 0, rank 2).  All but Gather are the
+ * default set (--op-types replaces it); Gather is taken only when named there or
  * when a --config rule gives its node a precision other than fp32, since
  * other Gathers read tables (rotary cos/sin) that are not weights.  A rule
  * with "precision": "fp32" keeps a node's weight float (the LM head, say).
@@ -79,12 +81,15 @@ oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
     return OCT_OK;
 }
 
-/* The weight slot of n, its channel axis and its reduction axis, if n is an
- * op whose weight this pass quantizes and the weight is a float constant
- * of the expected rank. */
-static bool weight_of(const ir_node *n, int *slot, int *ch_axis, int *red_axis)
+/* Weight k of n (0, or 1 for a recurrent op's R): its slot, channel axis
+ * and reduction axis, if n is an op whose weights this pass quantizes and
+ * the weight is a float constant of the expected rank. */
+static bool weight_of(const ir_node *n, int k, int *slot, int *ch_axis, int *red_axis)
 {
     const ir_value *w;
+    bool recurrent = n->op == IR_OP_LSTM || n->op == IR_OP_GRU || n->op == IR_OP_RNN;
+    if (k > (recurrent ? 1 : 0))
+        return false;
     switch (n->op) {
     case IR_OP_MATMUL:
         *slot = 1, *ch_axis = 1, *red_axis = 0;
@@ -102,6 +107,11 @@ static bool weight_of(const ir_node *n, int *slot, int *ch_axis, int *red_axis)
             return false;
         *slot = 0, *ch_axis = 0, *red_axis = 1;
         break;
+    case IR_OP_LSTM: case IR_OP_GRU: case IR_OP_RNN:
+        /* W [dirs, gates * H, input], R [dirs, gates * H, H]: a scale per
+         * gate row (shared by the directions), blocks along the row */
+        *slot = 1 + k, *ch_axis = 1, *red_axis = 2;
+        break;
     default:
         return false;
     }
@@ -109,7 +119,7 @@ static bool weight_of(const ir_node *n, int *slot, int *ch_axis, int *red_axis)
         w->init->dtype != IR_DT_FLOAT)
         return false;
     int rank = w->init->rank;
-    return n->op == IR_OP_CONV ? rank >= 3 : rank == 2;
+    return n->op == IR_OP_CONV ? rank >= 3 : rank == (recurrent ? 3 : 2);
 }
 
 /* Whether n's weight is quantized: the op set and --config rules (see the
@@ -369,7 +379,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         st = quant_config_load(ctx, opts->config, &rules);
     /* which weights, and the opset they need */
     size_t n_nodes = g->n_nodes, n_sel = 0;
-    wo_weight *sel = ir_alloc_array(ctx, n_nodes + 1, sizeof *sel);
+    wo_weight *sel = ir_alloc_array(ctx, 2 * n_nodes + 1, sizeof *sel);
     if (!sel && !st)
         st = OCT_EINTERNAL;
     int64_t need = f->opset > 13 ? f->opset : 13;
@@ -377,20 +387,25 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     for (size_t i = 0; !st && i < n_nodes; i++) {
         ir_node *n = g->nodes[i];
         int slot, ch, red;
-        if (!weight_of(n, &slot, &ch, &red) ||
-            !selected(n, rules, &filter))
-            continue;
-        if (lowbit && red < 0)
-            continue; /* Conv: the block formats need a reduction axis */
-        wo_weight *e = &sel[n_sel++];
-        e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
-        if (lowbit) {
-            e->axis = red;
-            e->bs = f->block_size;
-        } else if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
-            e->axis = red;
-            e->bs = opts->block_size;
-            need = need > 21 ? need : 21;
+        for (int k = 0; weight_of(n, k, &slot, &ch, &red); k++) {
+            if (!selected(n, rules, &filter))
+                break;
+            if (lowbit && red < 0)
+                continue; /* Conv: the block formats need a reduction axis */
+            /* recurrent weights: round to nearest, integer formats (GPTQ, AWQ
+             * and the packed block formats are for MatMul-like weights) */
+            if (red == 2 && (lowbit || opts->wo_algo != QWO_RTN))
+                continue;
+            wo_weight *e = &sel[n_sel++];
+            e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
+            if (lowbit) {
+                e->axis = red;
+                e->bs = f->block_size;
+            } else if (opts->weight_granularity == QGRAN_BLOCK && red >= 0) {
+                e->axis = red;
+                e->bs = opts->block_size;
+                need = need > 21 ? need : 21;
+            }
         }
     }
     if (rules) {

@@ -3,7 +3,10 @@
  * RMSNormalization.
  *
  * BatchNormalization: inference mode for every opset,
- *   y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (dim 1);
+ *   y = (x - mean) / sqrt(var + epsilon) * scale + B, per channel (dim 1),
+ * computed as y = x * a + b with ONNX Runtime's folded factors
+ * (ops_bn_fold_f32: float32 steps; this file is built without FMA
+ * contraction, as ONNX Runtime's kernel rounds the multiply and the add);
  * with opset < 9 and spatial = 0 the parameters may instead hold one value
  * per element of dims[1:].  training_mode = 1 (opset 14+) computes the
  * batch mean and population variance over every axis but 1, normalizes
@@ -93,10 +96,13 @@ oct_status ref_batchnorm(ref_call *call)
             m = bm;
             v = bv;
         }
-        double a = get_f(scale, ch) / sqrt(v + eps);
-        double b0 = get_f(bias, ch) - m * a;
+        double a, b0;
+        ops_bn_fold_f64(get_f(scale, ch), get_f(bias, ch), m, v, eps, &a, &b0);
         if (x->dtype == IR_DT_FLOAT) {
             float af = (float)a, bf = (float)b0;
+            if (!train) /* ONNX Runtime's factors, folded in float */
+                ops_bn_fold_f32((float)get_f(scale, ch), (float)get_f(bias, ch), (float)m,
+                                (float)v, (float)eps, &af, &bf);
             for (uint64_t b = 0; b < n; b++) {
                 const float *src = (const float *)x->data + (b * c + ch) * inner;
                 float *dst = (float *)y->data + (b * c + ch) * inner;

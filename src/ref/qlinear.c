@@ -360,3 +360,51 @@ oct_status ref_matmulintegertofloat(ref_call *call)
     r.fbias = bias;
     return mm_execute(call->ctx, node, idx, &r);
 }
+
+/* ---- DynamicQuantizeMatMul (com.microsoft) ----------------------------------
+ * A quantized to uint8 by ref_dynamicquantizelinear (its scale and zero
+ * point from A's range, as ONNX Runtime's kernel quantizes it), then
+ * MatMulIntegerToFloat of that with B, b_scale, b_zero_point?, bias?. */
+
+oct_status ref_dynquantmatmul(ref_call *call)
+{
+    static const int idx[6] = {0, 1, 0, 3, 0, 2};
+    const ir_node *node = call->node;
+    const ir_tensor *a = call->in[0], *b = call->in[1];
+    const ir_tensor *bias = call->n_in > 4 ? call->in[4] : NULL;
+    oct_status st = ops_qlin_check_scale_values(call->ctx, node, 2, call->in[2]);
+    if (st != OCT_OK)
+        return st;
+    int64_t n_cols = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (bias && (int64_t)bias->nelems != n_cols)
+        return oct_input_error(call->ctx, OCT_EINPUT, node, 4,
+                               "bias must have one value per column (%lld)", (long long)n_cols);
+    ir_tensor *q[3] = {ir_heap_tensor_new(call->ctx, IR_DT_UINT8, a->rank, a->dims),
+                       ir_heap_tensor_new(call->ctx, IR_DT_FLOAT, 0, NULL),
+                       ir_heap_tensor_new(call->ctx, IR_DT_UINT8, 0, NULL)};
+    if (!q[0] || !q[1] || !q[2]) {
+        st = OCT_EINTERNAL;
+    } else {
+        ref_call quant = *call;
+        quant.n_in = 1;
+        quant.n_out = 3;
+        quant.out = q;
+        st = ref_dynamicquantizelinear(&quant);
+    }
+    if (st == OCT_OK) {
+        mm_run r = {0};
+        r.a = q[0];
+        r.b = b;
+        r.sa = q[1];
+        r.sb = call->in[2];
+        r.za = q[2];
+        r.zb = call->n_in > 3 ? call->in[3] : NULL;
+        r.y = call->out[0];
+        r.to_float = true;
+        r.fbias = bias;
+        st = mm_execute(call->ctx, node, idx, &r);
+    }
+    for (int i = 0; i < 3; i++)
+        ir_heap_tensor_free(call->ctx, q[i]);
+    return st;
+}

@@ -6,6 +6,8 @@ batch (test_ops_index.py):
     interpreter (`octet run`), the JIT (`octet run --jit`) and a compiled
     .so, compared with ONNX Runtime with the tolerances and helpers of
     test_ops_index.py;
+  - the detection graph's candidate stage (ReduceMax, TopK, Gather: static
+    lengths) the same way, interpreted, JIT and compiled;
   - NonMaxSuppression, NonZero, Unique and a TopK + NMS + Gather detection
     graph (data_length_cases): the interpreter against ONNX Runtime, and
     `octet compile` and `octet run --jit` must refuse them (exit 3, the
@@ -110,6 +112,7 @@ def cases():
     m, ins = einsum("bij->bj", rnd(2, 3, 4, dtype=np.float64), dtype=np.float64)
     yield "einsum_double_sum", m, ins
     yield from signal_cases()
+    yield detection_graph(candidates_only=True)
 
 
 def boxes_corners(n, b=1, rng=base.rng):
@@ -183,14 +186,20 @@ def data_length_cases():
     yield detection_graph()
 
 
-def detection_graph():
+def detection_graph(candidates_only=False):
     """Detection post-processing: scores [1, C, N] -> max over classes ->
     TopK (the M best boxes) -> Gather boxes and scores -> NMS -> the kept
-    boxes gathered by their index (outputs: indices and boxes)."""
+    boxes gathered by their index (outputs: indices and boxes).  With
+    candidates_only, the graph stops before NMS (outputs: the TopK scores
+    and indices and the gathered candidates), whose lengths are static, so
+    it compiles: the stage the compiled code runs before the NMS that only
+    the interpreter runs."""
     n, c, m = 40, 3, 24
     boxes = boxes_corners(n)
     scores = base.rng.random((1, c, n)).astype(np.float32)
     T = TensorProto
+    if candidates_only:
+        return candidate_stage(n, c, m, boxes, scores)
     nodes = [
         helper.make_node("ReduceMax", ["scores"], ["best"], axes=[1], keepdims=0),  # [1, N]
         helper.make_node("TopK", ["best", "m"], ["top_s", "top_i"], axis=1),       # [1, M]
@@ -217,6 +226,28 @@ def detection_graph():
     md = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     md.ir_version = 8
     return "detection_postprocess", md, [("boxes", boxes), ("scores", scores)]
+
+
+def candidate_stage(n, c, m, boxes, scores):
+    T = TensorProto
+    nodes = [
+        helper.make_node("ReduceMax", ["scores"], ["best"], axes=[1], keepdims=0),  # [1, N]
+        helper.make_node("TopK", ["best", "m"], ["top_s", "top_i"], axis=1),       # [1, M]
+        helper.make_node("Squeeze", ["top_i", "ax0"], ["top_i1"]),                  # [M]
+        helper.make_node("Gather", ["boxes", "top_i1"], ["cand_boxes"], axis=1),    # [1, M, 4]
+        helper.make_node("Gather", ["scores", "top_i1"], ["cand_scores"], axis=2),  # [1, C, M]
+    ]
+    inits = [numpy_helper.from_array(i64(m), "m"), numpy_helper.from_array(i64(0), "ax0")]
+    g = helper.make_graph(nodes, "detect_candidates", [
+        helper.make_tensor_value_info("boxes", T.FLOAT, [1, n, 4]),
+        helper.make_tensor_value_info("scores", T.FLOAT, [1, c, n])], [
+        helper.make_tensor_value_info("top_s", T.FLOAT, None),
+        helper.make_tensor_value_info("top_i", T.INT64, None),
+        helper.make_tensor_value_info("cand_boxes", T.FLOAT, None),
+        helper.make_tensor_value_info("cand_scores", T.FLOAT, None)], inits)
+    md = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    md.ir_version = 8
+    return "detection_candidates_topk_gather", md, [("boxes", boxes), ("scores", scores)]
 
 
 def run_interp_case(d, name, m, inputs):

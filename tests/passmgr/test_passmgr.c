@@ -161,7 +161,7 @@ static void registry_columns(void **state)
     (void)state;
     size_t n;
     const pass_info *reg = pass_registry(&n);
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     char buf[64];
     assert_string_equal(pass_analysis_names(pass_find("fuse")->requires, buf, sizeof buf),
                         "shapes");
@@ -171,6 +171,9 @@ static void registry_columns(void **state)
     assert_string_equal(pass_analysis_names(pass_find("mnb_unpack")->requires, buf, sizeof buf),
                         "-");
     assert_string_equal(pass_analysis_names(pass_find("mnb_unpack")->preserves, buf,
+                                            sizeof buf), "shapes");
+    /* dqmm_expand infers the types of the values it adds */
+    assert_string_equal(pass_analysis_names(pass_find("dqmm_expand")->preserves, buf,
                                             sizeof buf), "shapes");
     /* the transformer pattern passes read and keep every value's type */
     static const char *const fusions[] = {"fuse_rmsnorm", "fuse_rotary", "fuse_attention",

@@ -4,7 +4,8 @@ and with opset attribute 11, where the group is every dim from the axis
 on): Octet's interpreter (`octet run`) and its compiled .so must equal
 ONNX Runtime's outputs bit for bit on random bytes.  An integer contrib op Octet does not implement gets
 exit 3 naming the node and the op; DynamicQuantizeMatMul, which Octet
-does not run, is rewritten by qop_to_qdq into ops it runs."""
+runs itself (tests/ref_quant/test_dynquantmatmul.py), is also rewritten by
+qop_to_qdq into ops it runs."""
 import os
 import subprocess
 import sys
@@ -56,19 +57,9 @@ def save_model(path, nodes, inputs, outputs, inits):
 
 
 def unsupported(tmp, octet):
-    """An integer contrib op Octet does not implement: `octet run` and
-    `octet compile` exit 3 naming the node and the op on
-    DynamicQuantizeMatMul (what quantize_dynamic writes), `octet opt
-    --passes=qop_to_qdq` on QLinearWhere.  Returns the number of
-    failures."""
-    f = TensorProto.FLOAT
-    save_model(os.path.join(tmp, "dqmm.onnx"),
-               [helper.make_node("DynamicQuantizeMatMul", ["a", "b", "bs", "bz"], ["y"],
-                                 domain="com.microsoft", name="dqmm_node")],
-               [helper.make_tensor_value_info("a", f, [2, 4])], [helper.make_tensor_value_info("y", f, [2, 3])],
-               [numpy_helper.from_array(np.ones((4, 3), np.int8), "b"),
-                numpy_helper.from_array(np.array(0.1, np.float32), "bs"),
-                numpy_helper.from_array(np.array(0, np.int8), "bz")])
+    """An integer contrib op Octet does not implement (QLinearWhere):
+    `octet run`, `octet compile` and `octet opt --passes=qop_to_qdq` exit
+    3 naming the node and the op.  Returns the number of failures."""
     u8 = TensorProto.UINT8
     save_model(os.path.join(tmp, "where.onnx"),
                [helper.make_node("QLinearWhere", ["c", "x", "s", "z", "x", "s", "z", "s", "z"], ["y"],
@@ -77,13 +68,15 @@ def unsupported(tmp, octet):
                 helper.make_tensor_value_info("x", u8, [4])], [helper.make_tensor_value_info("y", u8, [4])],
                [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
                 numpy_helper.from_array(np.array(0, np.uint8), "z")])
-    a = os.path.join(tmp, "a.npy")
-    np.save(a, np.ones((2, 4), np.float32))
+    c, x = os.path.join(tmp, "c.npy"), os.path.join(tmp, "x.npy")
+    np.save(c, np.ones(4, bool))
+    np.save(x, np.ones(4, np.uint8))
     bad = 0
-    dqmm = os.path.join(tmp, "dqmm.onnx")
-    for args, node, op in ((["run", dqmm, "--input", f"a={a}"], "dqmm_node", "DynamicQuantizeMatMul"),
-                           (["compile", dqmm, "-o", os.path.join(tmp, "dqmm"), "--emit=so"], "dqmm_node",
-                            "DynamicQuantizeMatMul"),
+    where = os.path.join(tmp, "where.onnx")
+    for args, node, op in ((["run", where, "--input", f"c={c}", "--input", f"x={x}"], "where_node",
+                            "QLinearWhere"),
+                           (["compile", where, "-o", os.path.join(tmp, "where"), "--emit=so"],
+                            "where_node", "QLinearWhere"),
                            (["opt", "--passes=qop_to_qdq", os.path.join(tmp, "where.onnx"), "-o",
                              os.path.join(tmp, "where.qdq.onnx")], "where_node", "QLinearWhere")):
         r = subprocess.run([octet, *args], capture_output=True, text=True, timeout=60)
