@@ -19,9 +19,15 @@
  * runtime (the interpreter, the compiler, ONNX Runtime) runs unchanged,
  * while per-token scales would need ops computing them at run time; heads
  * differ in range (rotary keys far more than values), tokens of one head
- * much less.  The decode step then reuses the scales the prefill's
- * samples chose for the same tensor name (docs/accuracy.md measures the
- * cost).
+ * much less.  A decode graph is calibrated on its own samples (its new
+ * keys and values), so its scales are not those of the prefill graph.
+ *
+ * What this gives is the arithmetic of a quantized cache, not its memory:
+ * the graph's present* outputs are the dequantized float32 values (every
+ * one exactly representable as scale x code), and the caches `octet
+ * generate` and compiled in-place decoding keep stay float32.  Storing the
+ * codes (a Q on the way in, the DQ inside the attention) is left to the
+ * cache's owner.
  */
 #include <string.h>
 
@@ -125,6 +131,10 @@ oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_sampl
     ir_value **vs = ir_alloc_array(ctx, 2 * g->n_outputs + g->n_nodes + 1, sizeof *vs);
     if (!vs)
         return OCT_EINTERNAL;
+    /* the heads of a target inside the graph come from its inferred type */
+    oct_status st = pass_run_list(m, "shape_infer", ctx);
+    if (st)
+        return st;
     size_t n = find_targets(g, vs);
     if (!n)
         return oct_error(ctx, OCT_EUSAGE, "kv-cache-quant: the model has no present* "
@@ -142,7 +152,7 @@ oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_sampl
             return OCT_EINTERNAL;
     }
     kv_acc acc = {vs, heads, amax, n, ctx, OCT_OK};
-    oct_status st = quant_observe_samples(m, vs, n, data, observe_head_max, &acc, ctx);
+    st = quant_observe_samples(m, vs, n, data, observe_head_max, &acc, ctx);
     st = st ? st : acc.st;
     if (!st)
         st = quant_upgrade_opset(m, f->opset > 13 ? f->opset : 13, ctx);
