@@ -455,8 +455,8 @@ oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples
  * Concat with a past graph input, the new part) get QuantizeLinear +
  * DequantizeLinear in opts->kv_format with one static scale per head
  * (axis 1 of [batch, heads, seq, head size]; per tensor at another rank)
- * from the largest magnitude seen on the samples.  OCT_EUSAGE when m has
- * no such output. */
+ * from the largest magnitude seen on the samples.  OCT_EUNSUPPORTED when
+ * m has no such output. */
 oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_samples *data,
                           oct_ctx *ctx);
 /* quant_rewrite.c: Q/DQ around activation e->value as quant_rewrite

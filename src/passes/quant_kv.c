@@ -137,7 +137,7 @@ oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_sampl
         return st;
     size_t n = find_targets(g, vs);
     if (!n)
-        return oct_error(ctx, OCT_EUSAGE, "kv-cache-quant: the model has no present* "
+        return oct_error(ctx, OCT_EUNSUPPORTED, "kv-cache-quant: the model has no present* "
                          "output (the keys and values a decoder caches)");
     int64_t *heads = ir_alloc_array(ctx, n, sizeof *heads);
     double **amax = ir_alloc_array(ctx, n, sizeof *amax);

@@ -307,12 +307,36 @@ def stories(tmp):
           f"compiled present.* equal the interpreter's (max diff {worst:.3g})")
 
 
+def refusals(tmp):
+    """Options that do not fit are refused with a message, nothing written."""
+    rng = np.random.default_rng(1)
+    model, _, _, _ = norm_layer(rng)
+    path = os.path.join(tmp, "norm_r.onnx")
+    onnx.save(model, path)
+    cpath = os.path.join(tmp, "calib_r.npy")
+    np.save(cpath, rng.standard_normal((2, 1, S, D)).astype(np.float32))
+    out = os.path.join(tmp, "refused.onnx")
+    for flags, code, words in (
+            (["--smooth"], 1, "--calib"),
+            (["--activations=dynamic", "--smooth"], 1, "--calib"),
+            (["--smooth=1.5", "--calib", cpath], 1, "alpha"),
+            (["--kv-cache-quant=int4", "--calib", cpath], 1, "kv-cache-quant"),
+            (["--weights-only", "--smooth", "--calib", cpath], 1, "weights-only"),
+            (["--precision=fp32", "--calib", cpath], 1, "kv-cache-quant"),
+            (["--precision=fp32", "--kv-cache-quant=int8", "--calib", cpath], 3, "present")):
+        r = octet("quantize", path, *flags, "-o", out)
+        check(r.returncode == code and words in r.stderr and not os.path.exists(out),
+              f"quantize {' '.join(f for f in flags if f != cpath)}: exit {code}, "
+              f"message names '{words}' (got {r.returncode}: {r.stderr.strip()[:160]})")
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "synthetic"
     with tempfile.TemporaryDirectory() as tmp:
         if mode == "synthetic":
             synthetic_smooth(tmp)
             synthetic_kv(tmp)
+            refusals(tmp)
         else:
             stories(tmp)
     if failures:
