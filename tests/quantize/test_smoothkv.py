@@ -24,7 +24,8 @@ stories (skips without ../shared): stories260k prefill_s128 with an INT8 KV
  are ONNX Runtime's FP32 present.* maxima / 127; perplexity on 8 windows of
  eval_tokens.npy (interpreter) within 1% of FP32's; `octet run --jit`
  equals the interpreter on one window (present.* exactly, logits within
- 1e-3).
+ 1e-3).  decode_p128 (calibrated on ONNX Runtime prefill caches): Q/DQ on
+ the new token's keys and values only, and it generates.
 """
 import os
 import subprocess
@@ -293,6 +294,7 @@ def stories(tmp):
     p32, p8 = ppl(model), ppl(q)
     check(p8 <= p32 * 1.01, f"INT8 KV cache perplexity {p8:.4f} within 1% of FP32 {p32:.4f} "
           f"(+{100 * (p8 / p32 - 1):.2f}%)")
+    decode_graph(tmp, sh, sess, cwin)
     ids = np.load(evals)[:128].astype(np.int64)[None]
     interp = octet_run(q, {"input_ids": ids}, tmp)
     jit = octet_run(q, {"input_ids": ids}, tmp, jit=True)
@@ -328,6 +330,52 @@ def refusals(tmp):
         check(r.returncode == code and words in r.stderr and not os.path.exists(out),
               f"quantize {' '.join(f for f in flags if f != cpath)}: exit {code}, "
               f"message names '{words}' (got {r.returncode}: {r.stderr.strip()[:160]})")
+
+
+def decode_graph(tmp, sh, prefill, cwin):
+    """decode_p128: only the new token's keys and values get Q/DQ (the past
+    comes from the cache, quantized when it was written), one scale per
+    head; the quantized graph generates."""
+    model = os.path.join(sh, "models", "stories260k", "decode_p128.onnx")
+    names = [o.name for o in prefill.get_outputs()]
+    dec = onnx.load(model)
+    feeds = {i.name: [] for i in dec.graph.input}
+    for w in cwin:
+        P = 100
+        ids = np.zeros((1, 128), np.int64)
+        ids[0, :P] = w[0, :P]
+        pres = dict(zip(names, prefill.run(None, {"input_ids": ids})))
+        mask = np.zeros((1, 129), np.int64)
+        mask[0, :P] = mask[0, 128] = 1
+        feeds["input_ids"].append(w[:, P:P + 1])
+        feeds["position_ids"].append(np.array([[P]], np.int64))
+        feeds["attention_mask"].append(mask)
+        for k in feeds:
+            if k.startswith("past_key_values"):
+                feeds[k].append(pres[k.replace("past_key_values", "present")])
+    npz = os.path.join(tmp, "decode_calib.npz")
+    np.savez(npz, **{k: np.stack(v) for k, v in feeds.items()})
+    q = quantize(tmp, model, "dec_kv8", "--precision=fp32", "--kv-cache-quant=int8", calib=npz)
+    if not q:
+        return
+    m = onnx.load(q)
+    prod = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    ok = True
+    for out in m.graph.output:
+        if not out.name.startswith("present"):
+            continue
+        cat = prod.get(out.name)
+        past, new = (cat.input if cat is not None and cat.op_type == "Concat" else ("", ""))
+        dq = prod.get(new)
+        ok &= past.startswith("past_key_values") and dq is not None and \
+            dq.op_type == "DequantizeLinear" and inits[dq.input[1]].shape == (4,)
+    nq = sum(n.op_type == "QuantizeLinear" for n in m.graph.node)
+    check(ok and nq == 10, f"decode graph: Q/DQ (4 head scales) on the new keys and values "
+          f"only, past read as is ({nq} QuantizeLinear)")
+    r = octet("generate", q, "--prompt-ids", "1,403,407", "-n", 8)
+    check(r.returncode == 0 and len(r.stdout.split()) >= 8,
+          f"the KV-quantized decode graph generates ({r.stdout.strip()[:80]})")
 
 
 def main():
