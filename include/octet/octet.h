@@ -362,8 +362,11 @@ oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
  * "1"), ("weight-format", "int4") (int8, uint8, int4, uint4, int2, uint2;
  * block formats nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: docs/formats.md),
  * ("weight-scheme", "asym") (sym or asym; default: the format's own),
- * ("clip-search", "1").  An unknown key or bad value is OCT_EUSAGE with a
- * diagnostic. */
+ * ("clip-search", "1").  Around static or dynamic W8A8 (both need
+ * samples): ("smooth", "0.5") (SmoothQuant's alpha; "" for 0.5),
+ * ("kv-cache-quant", "int8") (or "fp8": Q/DQ on the present* keys and
+ * values), ("precision", "fp32") (only the cache quantized).  An unknown
+ * key or bad value is OCT_EUSAGE with a diagnostic. */
 oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
                                  const char *value);
 /* Progress: stage is "calibrating" or "measuring". */

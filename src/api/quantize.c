@@ -131,8 +131,21 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             return BAD("percentile takes a number in (0, 100]");
         q->method = CALIB_PERCENTILE;
     } else if (!strcmp(key, "precision")) {
-        if (!quant_opts_set_precision(q, v))
-            return BAD("precision must be int8, fp8, auto or budget:DB");
+        q->float_only = !strcmp(v, "fp32");
+        if (!q->float_only && !quant_opts_set_precision(q, v))
+            return BAD("precision must be int8, fp8, auto, budget:DB or fp32 (with "
+                       "kv-cache-quant: only the cache)");
+    } else if (!strcmp(key, "smooth") || !strcmp(key, "smoothquant")) {
+        q->smooth = true;
+        q->smooth_alpha = 0.5;
+        if (*v && (!parse_double(v, &q->smooth_alpha) ||
+                   !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
+            return BAD("smooth takes an alpha in [0, 1] (0.5 if none is given)");
+    } else if (!strcmp(key, "kv-cache-quant")) {
+        q->kv_format = !strcmp(v, "int8") ? IR_QF_INT8 : !strcmp(v, "fp8")
+                       ? IR_QF_FP8E4M3 : IR_QF_NONE;
+        if (!q->kv_format && strcmp(v, "none"))
+            return BAD("kv-cache-quant must be int8, fp8 or none");
     } else if (!strcmp(key, "activations")) {
         if (!quant_opts_set_activations(q, v))
             return BAD("activations must be u8, s8 or dynamic");
@@ -612,6 +625,37 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                                             progress_cb, &pr, ctx);
 }
 
+/* --smooth and --kv-cache-quant, around the dynamic or static quantizer
+ * (or none, with precision fp32): SmoothQuant's folds on the float model
+ * first, the cache's Q/DQ on the quantized one last, both calibrated on
+ * the samples. */
+static oct_status smooth_and_kv(oct_ctx *ctx, ir_model *m, const oct_quant_options *o,
+                                const oct_samples *samples, oct_report **report)
+{
+    if (!samples || !samples->count)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: smooth and kv-cache-quant need "
+                         "calibration samples (--calib)");
+    if (o->q.float_only && (o->q.smooth || o->q.dynamic || !o->q.kv_format))
+        return oct_error(ctx, OCT_EUSAGE, "quantize: precision fp32 quantizes nothing "
+                         "but the KV cache: it takes kv-cache-quant, and no smooth or "
+                         "activations=dynamic");
+    api_samples adapter;
+    quant_samples data;
+    oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
+    if (!st && o->q.smooth)
+        st = quant_smooth(m, &o->q, &data, ctx);
+    oct_quant_options rest = *o;
+    rest.q.smooth = false;
+    rest.q.kv_format = IR_QF_NONE;
+    rest.q.float_only = false;
+    if (!st && !o->q.float_only)
+        st = oct_quantize(ctx, &(oct_model){.ir = m}, &rest, o->q.dynamic ? NULL : samples,
+                          report);
+    if (!st && o->q.kv_format)
+        st = quant_kv_cache(m, &o->q, &data, ctx);
+    return st;
+}
+
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
 {
@@ -628,6 +672,11 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (o->q.weight_only && o->q.dynamic)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only and activations=dynamic "
                          "exclude each other");
+    if ((o->q.smooth || o->q.kv_format || o->q.float_only) && o->q.weight_only)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only takes no smooth, "
+                         "kv-cache-quant or precision fp32");
+    if (o->q.smooth || o->q.kv_format || o->q.float_only)
+        return smooth_and_kv(ctx, model->ir, o, samples, report);
     if (o->q.weight_only)
         return weight_only(ctx, model->ir, o, samples);
     if (o->q.dynamic_rows && !o->q.dynamic)

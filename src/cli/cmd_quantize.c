@@ -74,7 +74,7 @@ static const char *const passthrough[] = {
     "method", "percentile", "precision", "activations", "weights", "block-size",
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
-    "format", "dynamic-granularity", "algo",
+    "format", "dynamic-granularity", "algo", "smooth", "smoothquant", "kv-cache-quant",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -91,7 +91,7 @@ int cmd_quantize(int argc, char **argv)
 {
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
-    bool allow_external = false, weights_only = false, dynamic = false;
+    bool allow_external = false, weights_only = false, dynamic = false, smooth_or_kv = false;
     progress_state ps = {.mode = isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
@@ -111,6 +111,12 @@ int cmd_quantize(int argc, char **argv)
         }
         if (lim > 0)
             continue;
+        if (!strcmp(a, "--smooth")) { /* alone: alpha 0.5 (--smooth=ALPHA otherwise) */
+            smooth_or_kv = true;
+            if (oct_quant_options_set(qo, "smooth", ""))
+                return option_error(ctx);
+            continue;
+        }
         bool passed = false;
         for (size_t k = 0; !passed && k < sizeof passthrough / sizeof *passthrough; k++) {
             char flag[64];
@@ -122,6 +128,9 @@ int cmd_quantize(int argc, char **argv)
                 /* dynamic quantization calibrates nothing (checked below) */
                 if (!strcmp(passthrough[k], "activations"))
                     dynamic = !strcmp(v, "dynamic");
+                /* ...except for these, which do calibrate */
+                smooth_or_kv |= !strncmp(passthrough[k], "smooth", 6) ||
+                                !strcmp(passthrough[k], "kv-cache-quant");
             }
         }
         if (passed)
@@ -183,8 +192,11 @@ int cmd_quantize(int argc, char **argv)
               "take --calib): no --load-stats, --report or --svg");
     if (weights_only && wo_calib && !calib)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
-    if (dynamic && (calib || loading_stats || report || svg))
-        USAGE("--activations=dynamic calibrates nothing: no --calib, --load-stats, --report or --svg");
+    if (dynamic && (loading_stats || report || svg || (calib && !smooth_or_kv)))
+        USAGE("--activations=dynamic calibrates nothing (except for --smooth and "
+              "--kv-cache-quant, which take --calib): no --load-stats, --report or --svg");
+    if (smooth_or_kv && !calib)
+        USAGE("--smooth and --kv-cache-quant need calibration data (--calib DATA)");
     if (!calib && !loading_stats && !weights_only && !dynamic)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE

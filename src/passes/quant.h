@@ -106,6 +106,15 @@ typedef struct quant_opts {
      * decreasing Hessian diagonal */
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ } wo_algo;
     bool wo_act_order;
+    /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
+     * the float model before static or dynamic quantization */
+    bool smooth;
+    double smooth_alpha;
+    /* --kv-cache-quant=int8|fp8 (quant_kv.c): the keys and values a
+     * decoder writes into its cache get Q/DQ in this format (IR_QF_NONE:
+     * they stay float); --precision=fp32: nothing else is quantized */
+    ir_qformat kv_format;
+    bool float_only;
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -410,6 +419,51 @@ oct_status quant_wo_hessians(ir_model *m, ir_value **x, const int64_t *K, size_t
 oct_status quant_awq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
                      const quant_opts *opts, const quant_samples *data,
                      quant_progress_fn progress, void *progress_user, oct_ctx *ctx);
+/* quant_awq.c, shared with SmoothQuant (quant_smooth.c): a group is the
+ * MatMul layers of sel reading one input x (every reader of x is one of
+ * them) whose K channels can be scaled for free: x's producer takes the
+ * constant `fold` that 1/s divides (quant_awq.c's file comment lists the
+ * folds).  quant_fold_groups fills grs (room for n) and returns their
+ * number; quant_fold_apply multiplies row k of every member's weight by
+ * s[k] and divides the fold's channel k by it (the model's function is
+ * unchanged, within float rounding). */
+typedef struct quant_fold_group {
+    ir_value *x;
+    int64_t K;
+    size_t first;               /* sel index of its first layer */
+    ir_tensor *fold;            /* the constant s divides */
+    bool fold_columns;          /* fold: a [*, K] matrix, else K values */
+} quant_fold_group;
+size_t quant_fold_groups(const ir_graph *g, const quant_wo_weight *sel, size_t n,
+                         quant_fold_group *grs);
+void quant_fold_apply(const quant_fold_group *gr, const quant_wo_weight *sel, size_t n,
+                      const double *s);
+/* quant_smooth.c: runs every sample through the context's engine (the
+ * reference interpreter) calling observe(user, v, t) for each value of
+ * obs[0..n_obs) (node outputs or graph inputs) as it is computed. */
+oct_status quant_observe_samples(ir_model *m, ir_value *const *obs, size_t n_obs,
+                                 const quant_samples *data, quant_observe_fn observe,
+                                 void *user, oct_ctx *ctx);
+/* quant_smooth.c: --smooth=ALPHA.  For every fold group of m's MatMuls
+ * with constant [K, N] float weights (the --op-types/--exclude filters
+ * apply), s_k = max|x_k|^alpha / max|w_k|^(1 - alpha) from the samples
+ * (max over the group's weights' row k), folded by quant_fold_apply. */
+oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples *data,
+                        oct_ctx *ctx);
+/* quant_kv.c: --kv-cache-quant.  The keys and values a decoder puts in
+ * its cache (graph outputs named present*: the tensor itself, or for a
+ * Concat with a past graph input, the new part) get QuantizeLinear +
+ * DequantizeLinear in opts->kv_format with one static scale per head
+ * (axis 1 of [batch, heads, seq, head size]; per tensor at another rank)
+ * from the largest magnitude seen on the samples.  OCT_EUNSUPPORTED when
+ * m has no such output. */
+oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_samples *data,
+                          oct_ctx *ctx);
+/* quant_rewrite.c: Q/DQ around activation e->value as quant_rewrite
+ * places them (e: value, format, axis, scale_rank, scale_dims, n_scales,
+ * scales, zero_points set). */
+oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e);
+
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node

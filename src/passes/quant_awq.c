@@ -39,13 +39,7 @@
 
 enum { AWQ_GRID = 20 };
 
-typedef struct awq_group {
-    ir_value *x;
-    int64_t K;
-    size_t first;               /* sel index of its first layer */
-    ir_tensor *fold;            /* the constant s divides */
-    bool fold_columns;          /* fold: a [*, K] matrix, else K values */
-} awq_group;
+typedef quant_fold_group awq_group;
 
 /* The constant whose K channels fold 1/s of value v (read by `uses`
  * readers that all take the scaled value), or NULL. */
@@ -158,7 +152,7 @@ static oct_status search(oct_ctx *ctx, const awq_group *gr, const quant_wo_weigh
 }
 
 /* W's rows times s (every layer of the group) and the fold divided. */
-static void apply(const awq_group *gr, const quant_wo_weight *sel, size_t n, const double *s)
+void quant_fold_apply(const awq_group *gr, const quant_wo_weight *sel, size_t n, const double *s)
 {
     int64_t K = gr->K;
     for (size_t i = gr->first; i < n; i++) {
@@ -179,7 +173,7 @@ static void apply(const awq_group *gr, const quant_wo_weight *sel, size_t n, con
 
 /* The groups: MatMul layers by input, those whose input every reader is
  * one of them and that have a fold. */
-static size_t find_groups(const ir_graph *g, const quant_wo_weight *sel, size_t n,
+size_t quant_fold_groups(const ir_graph *g, const quant_wo_weight *sel, size_t n,
                           awq_group *grs)
 {
     size_t ng = 0;
@@ -217,7 +211,7 @@ oct_status quant_awq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo
     double **am = ir_alloc_array(ctx, n + 1, sizeof *am);
     if (!grs || !xs || !ks || !hs || !am)
         return OCT_EINTERNAL;
-    size_t ng = find_groups(m->graph, sel, n, grs);
+    size_t ng = quant_fold_groups(m->graph, sel, n, grs);
     oct_status st = OCT_OK;
     for (size_t i = 0; i < ng && !st; i++) {
         xs[i] = grs[i].x, ks[i] = grs[i].K;
@@ -240,7 +234,7 @@ oct_status quant_awq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo
         if (!s || (st = search(ctx, &grs[i], sel, n, g, hs[i], am[i], s)))
             st = st ? st : OCT_EINTERNAL;
         else
-            apply(&grs[i], sel, n, s);
+            quant_fold_apply(&grs[i], sel, n, s);
         if (progress && !st)
             progress(progress_user, 3, i + 1, ng);
     }

@@ -264,3 +264,9 @@ oct_status pass_quant_rewrite(ir_graph *g, oct_ctx *ctx)
     s->have = 0;
     return st;
 }
+
+oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e)
+{
+    rewriter rw = {ctx, g};
+    return rewrite_activation(&rw, e);
+}

@@ -1,0 +1,397 @@
+"""octet quantize --smooth (src/passes/quant_smooth.c) and --kv-cache-quant
+(src/passes/quant_kv.c).
+
+synthetic (no shared data):
+ - a transformer layer's front: RMSNorm written out (Pow, ReduceMean, Add,
+   Sqrt, Div, Mul by its gain) -> two MatMuls (q and k projections), the
+   gain 50-100x on 4 of 64 channels, so the normalized activations have
+   outlier channels.  Static W8A8 (one activation scale per tensor) gives
+   those channels nearly all the levels; --smooth must raise the output
+   SQNR, measured against a float numpy reference on held-out inputs, by
+   at least SMOOTH_MARGIN_DB (static), and also raise dynamic per-tensor's.
+   The gain the smoothed dynamic model holds equals gain / s with numpy's
+   s_k = max|x_k|^0.5 / max|w_k|^0.5 (x: the normalized input, on the
+   calibration data; w: both weights' row k), and smoothing adds no node.
+ - a KV-shaped graph (x [1,4,S,8] -> Mul -> output present.0.key, also
+   read by a MatMul): --precision=fp32 --kv-cache-quant=int8 and =fp8 put
+   QuantizeLinear/DequantizeLinear with one scale per head (axis 1) on it,
+   scale = the head's largest |value| on the calibration data / 127 (int8)
+   or / 448 (E4M3), computed by numpy; the present output equals numpy's
+   quantize-dequantize; `octet run --jit` equals the interpreter (int8:
+   exactly on present, fp8 within float rounding).
+stories (skips without ../shared): stories260k prefill_s128 with an INT8 KV
+ cache (calibrated on 4 windows of calib_tokens.npy): its per-head scales
+ are ONNX Runtime's FP32 present.* maxima / 127; perplexity on 8 windows of
+ eval_tokens.npy (interpreter) within 1% of FP32's; `octet run --jit`
+ equals the interpreter on one window (present.* exactly, logits within
+ 1e-3).  decode_p128 (calibrated on ONNX Runtime prefill caches): Q/DQ on
+ the new token's keys and values only, and it generates.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto as T, helper, numpy_helper
+
+OCTET = os.environ["OCTET"]
+SMOOTH_MARGIN_DB = 6.0
+failures = []
+
+
+def check(cond, what):
+    print(("PASS " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def octet(*args):
+    return subprocess.run([OCTET, *map(str, args)], capture_output=True, text=True)
+
+
+def octet_run(path, feeds, tmp, jit=False):
+    out = tempfile.mkdtemp(dir=tmp)
+    args = ["run", path, "--output-dir", out, "--format=npy"]
+    for k, v in feeds.items():
+        np.save(os.path.join(out, k + ".in.npy"), v)
+        args += ["--input", f"{k}={os.path.join(out, k + '.in.npy')}"]
+    r = octet(*args, *(["--jit"] if jit else []))
+    if r.returncode:
+        print(r.stderr[-3000:])
+        return None
+    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out)
+            if f.endswith(".npy") and not f.endswith(".in.npy")}
+
+
+def sqnr_db(ref, got):
+    ref = ref.astype(np.float64)
+    return 10 * np.log10(np.sum(ref ** 2) / np.sum((ref - got) ** 2))
+
+
+def quantize(tmp, model, name, *flags, calib=None):
+    out = os.path.join(tmp, name + ".onnx")
+    r = octet("quantize", model, *flags, *(["--calib", calib] if calib else []), "-o", out,
+              "--progress", "none")
+    check(r.returncode == 0, f"octet quantize {' '.join(flags)} exits 0")
+    if r.returncode:
+        print(r.stderr[-3000:])
+        return None
+    return out
+
+
+# ---- SmoothQuant on a constructed layer -------------------------------------------
+
+D, S, EPS = 64, 32, 1e-5
+
+
+def norm_layer(rng):
+    gain = rng.uniform(0.5, 1.5, D).astype(np.float32)
+    outliers = [3, 17, 40, 58]
+    gain[outliers] = rng.uniform(50, 100, len(outliers)).astype(np.float32)
+    wq = (rng.standard_normal((D, D)) * 0.1).astype(np.float32)
+    wk = (rng.standard_normal((D, D)) * 0.1).astype(np.float32)
+    nodes = [
+        helper.make_node("Pow", ["x", "two"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq", "axes"], ["ms"], keepdims=1),
+        helper.make_node("Add", ["ms", "eps"], ["mse"]),
+        helper.make_node("Sqrt", ["mse"], ["rms"]),
+        helper.make_node("Div", ["x", "rms"], ["xn"]),
+        helper.make_node("Mul", ["xn", "gain"], ["h"]),
+        helper.make_node("MatMul", ["h", "wq"], ["q"]),
+        helper.make_node("MatMul", ["h", "wk"], ["k"]),
+    ]
+    inits = [numpy_helper.from_array(np.array(2, np.float32), "two"),
+             numpy_helper.from_array(np.array([-1], np.int64), "axes"),
+             numpy_helper.from_array(np.array(EPS, np.float32), "eps"),
+             numpy_helper.from_array(gain, "gain"),
+             numpy_helper.from_array(wq, "wq"), numpy_helper.from_array(wk, "wk")]
+    g = helper.make_graph(nodes, "norm_matmul",
+                          [helper.make_tensor_value_info("x", T.FLOAT, [1, S, D])],
+                          [helper.make_tensor_value_info("q", T.FLOAT, [1, S, D]),
+                           helper.make_tensor_value_info("k", T.FLOAT, [1, S, D])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10), \
+        gain, wq, wk
+
+
+def normalized(x, gain):
+    x = x.astype(np.float64)
+    return x / np.sqrt((x ** 2).mean(-1, keepdims=True) + EPS) * gain
+
+
+def synthetic_smooth(tmp):
+    rng = np.random.default_rng(7)
+    model, gain, wq, wk = norm_layer(rng)
+    path = os.path.join(tmp, "norm.onnx")
+    onnx.save(model, path)
+    calib = rng.standard_normal((16, 1, S, D)).astype(np.float32)
+    cpath = os.path.join(tmp, "calib.npy")
+    np.save(cpath, calib)
+    tests = rng.standard_normal((4, 1, S, D)).astype(np.float32)
+
+    def sqnr_of(qpath):
+        sig = noise = 0.0
+        for x in tests:
+            got = octet_run(qpath, {"x": x}, tmp)
+            if got is None:
+                return -np.inf
+            h = normalized(x, gain)
+            for name, w in (("q", wq), ("k", wk)):
+                ref = h @ w.astype(np.float64)
+                sig += np.sum(ref ** 2)
+                noise += np.sum((ref - got[name]) ** 2)
+        return 10 * np.log10(sig / noise)
+
+    results = {}
+    for label, flags, cal in (("static", [], cpath), ("static smooth", ["--smooth"], cpath),
+                              ("dynamic", ["--activations=dynamic"], None),
+                              ("dynamic smooth", ["--activations=dynamic", "--smooth"], cpath)):
+        q = quantize(tmp, path, label.replace(" ", "_"), *flags, calib=cal)
+        results[label] = (q, sqnr_of(q) if q else -np.inf)
+        print(f"  {label}: output SQNR {results[label][1]:.2f} dB")
+    st, sm = results["static"][1], results["static smooth"][1]
+    check(sm >= st + SMOOTH_MARGIN_DB,
+          f"static W8A8: --smooth raises output SQNR by >= {SMOOTH_MARGIN_DB} dB "
+          f"({st:.2f} -> {sm:.2f} dB)")
+    dy, dsm = results["dynamic"][1], results["dynamic smooth"][1]
+    check(dsm >= dy + SMOOTH_MARGIN_DB, f"dynamic W8A8: --smooth raises output SQNR by >= "
+          f"{SMOOTH_MARGIN_DB} dB ({dy:.2f} -> {dsm:.2f} dB)")
+
+    # the fold: gain / s, s from numpy on the calibration data
+    xmax = np.max(np.abs(np.concatenate([normalized(x[0], gain) for x in calib])), axis=0)
+    wmax = np.maximum(np.abs(wq).max(1), np.abs(wk).max(1))
+    s = np.maximum(xmax, 1e-5) ** 0.5 / np.maximum(wmax, 1e-5) ** 0.5
+    qd = results["dynamic smooth"][0]
+    if qd:
+        m = onnx.load(qd)
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        got = inits.get("gain")
+        check(got is not None and np.allclose(got, gain / s, rtol=1e-5),
+              "smoothed gain equals gain / s with numpy's s (alpha 0.5)")
+        plain = onnx.load(results["dynamic"][0])
+        check(len(m.graph.node) == len(plain.graph.node),
+              f"smoothing adds no node ({len(m.graph.node)} vs {len(plain.graph.node)})")
+
+
+# ---- KV cache: a constructed graph -------------------------------------------------
+
+def kv_graph():
+    c = np.linspace(0.5, 4.0, 8).astype(np.float32)      # per channel
+    w = np.eye(8, dtype=np.float32)[::-1].copy()
+    nodes = [helper.make_node("Mul", ["x", "c"], ["present.0.key"]),
+             helper.make_node("MatMul", ["present.0.key", "w"], ["out"])]
+    g = helper.make_graph(nodes, "kv",
+                          [helper.make_tensor_value_info("x", T.FLOAT, [1, 4, S, 8])],
+                          [helper.make_tensor_value_info("present.0.key", T.FLOAT, [1, 4, S, 8]),
+                           helper.make_tensor_value_info("out", T.FLOAT, [1, 4, S, 8])],
+                          [numpy_helper.from_array(c, "c"), numpy_helper.from_array(w, "w")])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10), c
+
+
+def fp8_round(x):
+    """Round to nearest even on E4M3FN (saturating at 448), in numpy."""
+    x = np.clip(x.astype(np.float64), -448, 448)
+    mag = np.abs(x)
+    e = np.floor(np.log2(np.maximum(mag, 2.0 ** -9)))
+    e = np.maximum(e, -6)                                  # subnormals below 2^-6
+    step = 2.0 ** (e - 3)
+    return np.sign(x) * np.round(mag / step) * step
+
+
+def synthetic_kv(tmp):
+    rng = np.random.default_rng(3)
+    model, c = kv_graph()
+    path = os.path.join(tmp, "kv.onnx")
+    onnx.save(model, path)
+    head_gain = np.array([1, 3, 0.5, 8], np.float32)[None, :, None, None]
+    calib = (rng.standard_normal((8, 1, 4, S, 8)) * head_gain).astype(np.float32)
+    cpath = os.path.join(tmp, "kvcalib.npy")
+    np.save(cpath, calib)
+    x = (rng.standard_normal((1, 4, S, 8)) * head_gain).astype(np.float32)
+    amax = np.abs(calib * c).max(axis=(0, 1, 3, 4))
+    for fmt, top in (("int8", 127.0), ("fp8", 448.0)):
+        q = quantize(tmp, path, "kv_" + fmt, "--precision=fp32", f"--kv-cache-quant={fmt}",
+                     calib=cpath)
+        if not q:
+            continue
+        m = onnx.load(q)
+        ql = [n for n in m.graph.node if n.op_type == "QuantizeLinear"]
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        ok = len(ql) == 1 and [a.i for a in ql[0].attribute if a.name == "axis"] == [1]
+        scale = inits.get(ql[0].input[1]) if ok else None
+        check(ok and scale is not None and scale.shape == (4,) and
+              np.allclose(scale, (amax / top).astype(np.float32), rtol=1e-6),
+              f"{fmt}: one QuantizeLinear on present.0.key, axis 1, scale = head max / {top:g}")
+        if scale is None:
+            continue
+        v = (x * c).astype(np.float32) / scale[None, :, None, None]
+        want = (np.clip(np.round(v), -127, 127) if fmt == "int8" else fp8_round(v)) \
+            * scale[None, :, None, None]
+        interp = octet_run(q, {"x": x}, tmp)
+        jit = octet_run(q, {"x": x}, tmp, jit=True)
+        if interp is None or jit is None:
+            check(False, f"{fmt}: octet run and octet run --jit succeed")
+            continue
+        check(np.allclose(interp["present.0.key"], want, rtol=0, atol=1e-6 * np.abs(want).max()),
+              f"{fmt}: the cached keys are numpy's quantize-dequantize")
+        if fmt == "int8":
+            check(np.array_equal(jit["present.0.key"], interp["present.0.key"]),
+                  "int8: compiled present.0.key equals the interpreter's exactly")
+        else:
+            check(np.allclose(jit["present.0.key"], interp["present.0.key"], rtol=1e-6, atol=0),
+                  "fp8: compiled present.0.key equals the interpreter's within float rounding")
+        check(np.allclose(jit["out"], interp["out"], rtol=1e-5, atol=1e-5),
+              f"{fmt}: compiled downstream output equals the interpreter's")
+
+
+# ---- KV cache on stories260k --------------------------------------------------------
+
+def stories(tmp):
+    import shared_data
+    sh = shared_data.need("models/stories260k/prefill_s128.onnx",
+                          "data/tinystories/calib_tokens.npy", "data/tinystories/eval_tokens.npy")
+    model = os.path.join(sh, "models", "stories260k", "prefill_s128.onnx")
+    calib = np.load(os.path.join(sh, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
+    cwin = calib[:4 * 128].reshape(4, 1, 128)
+    cpath = os.path.join(tmp, "calib.npy")
+    np.save(cpath, cwin)
+    evals = os.path.join(sh, "data", "tinystories", "eval_tokens.npy")
+    q = quantize(tmp, model, "kv8", "--precision=fp32", "--kv-cache-quant=int8", calib=cpath)
+    if not q:
+        return
+    # scales against ONNX Runtime's FP32 cache
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs() if o.name.startswith("present")]
+    amax = {n: 0 for n in names}
+    for w in cwin:
+        for n, v in zip(names, sess.run(names, {"input_ids": w})):
+            amax[n] = np.maximum(amax[n], np.abs(v).max(axis=(0, 2, 3)))
+    m = onnx.load(q)
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    qnodes = [n for n in m.graph.node if n.op_type == "QuantizeLinear"]
+    by_out = {}
+    for n in m.graph.node:
+        if n.op_type == "DequantizeLinear":
+            by_out[n.output[0]] = inits.get(n.input[1])
+    good = len(qnodes) == len(names) and all(
+        by_out.get(n) is not None and np.allclose(by_out[n], amax[n] / 127, rtol=1e-5)
+        for n in names)
+    check(good, f"{len(names)} present.* tensors quantized, per-head scales = ORT's FP32 max / 127")
+
+    def ppl(path):
+        r = octet("eval", path, "--perplexity", evals, "--window", 128, "--max-windows", 8,
+                  "--progress", "none")
+        line = [x for x in r.stdout.splitlines() if x.startswith("perplexity:")]
+        if r.returncode or not line:
+            print(r.stdout[-2000:], r.stderr[-2000:])
+            return np.inf
+        return float(line[0].split()[1])
+
+    p32, p8 = ppl(model), ppl(q)
+    check(p8 <= p32 * 1.01, f"INT8 KV cache perplexity {p8:.4f} within 1% of FP32 {p32:.4f} "
+          f"(+{100 * (p8 / p32 - 1):.2f}%)")
+    decode_graph(tmp, sh, sess, cwin)
+    ids = np.load(evals)[:128].astype(np.int64)[None]
+    interp = octet_run(q, {"input_ids": ids}, tmp)
+    jit = octet_run(q, {"input_ids": ids}, tmp, jit=True)
+    if interp is None or jit is None:
+        check(False, "octet run and octet run --jit succeed on the KV-quantized model")
+        return
+    diff = float(np.abs(jit["logits"] - interp["logits"]).max())
+    check(diff <= 1e-3, f"compiled logits equal the interpreter's (max diff {diff:.3g})")
+    same = all(np.array_equal(jit[n], interp[n]) for n in names)
+    worst = max(float(np.abs(jit[n] - interp[n]).max()) for n in names)
+    check(same or worst <= 1e-5 * max(float(np.abs(interp[n]).max()) for n in names),
+          f"compiled present.* equal the interpreter's (max diff {worst:.3g})")
+
+
+def refusals(tmp):
+    """Options that do not fit are refused with a message, nothing written."""
+    rng = np.random.default_rng(1)
+    model, _, _, _ = norm_layer(rng)
+    path = os.path.join(tmp, "norm_r.onnx")
+    onnx.save(model, path)
+    cpath = os.path.join(tmp, "calib_r.npy")
+    np.save(cpath, rng.standard_normal((2, 1, S, D)).astype(np.float32))
+    out = os.path.join(tmp, "refused.onnx")
+    for flags, code, words in (
+            (["--smooth"], 1, "--calib"),
+            (["--activations=dynamic", "--smooth"], 1, "--calib"),
+            (["--smooth=1.5", "--calib", cpath], 1, "alpha"),
+            (["--kv-cache-quant=int4", "--calib", cpath], 1, "kv-cache-quant"),
+            (["--weights-only", "--smooth", "--calib", cpath], 1, "weights-only"),
+            (["--precision=fp32", "--calib", cpath], 1, "kv-cache-quant"),
+            (["--precision=fp32", "--kv-cache-quant=int8", "--calib", cpath], 3, "present")):
+        r = octet("quantize", path, *flags, "-o", out)
+        check(r.returncode == code and words in r.stderr and not os.path.exists(out),
+              f"quantize {' '.join(f for f in flags if f != cpath)}: exit {code}, "
+              f"message names '{words}' (got {r.returncode}: {r.stderr.strip()[:160]})")
+
+
+def decode_graph(tmp, sh, prefill, cwin):
+    """decode_p128: only the new token's keys and values get Q/DQ (the past
+    comes from the cache, quantized when it was written), one scale per
+    head; the quantized graph generates."""
+    model = os.path.join(sh, "models", "stories260k", "decode_p128.onnx")
+    names = [o.name for o in prefill.get_outputs()]
+    dec = onnx.load(model)
+    feeds = {i.name: [] for i in dec.graph.input}
+    for w in cwin:
+        P = 100
+        ids = np.zeros((1, 128), np.int64)
+        ids[0, :P] = w[0, :P]
+        pres = dict(zip(names, prefill.run(None, {"input_ids": ids})))
+        mask = np.zeros((1, 129), np.int64)
+        mask[0, :P] = mask[0, 128] = 1
+        feeds["input_ids"].append(w[:, P:P + 1])
+        feeds["position_ids"].append(np.array([[P]], np.int64))
+        feeds["attention_mask"].append(mask)
+        for k in feeds:
+            if k.startswith("past_key_values"):
+                feeds[k].append(pres[k.replace("past_key_values", "present")])
+    npz = os.path.join(tmp, "decode_calib.npz")
+    np.savez(npz, **{k: np.stack(v) for k, v in feeds.items()})
+    q = quantize(tmp, model, "dec_kv8", "--precision=fp32", "--kv-cache-quant=int8", calib=npz)
+    if not q:
+        return
+    m = onnx.load(q)
+    prod = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    ok = True
+    for out in m.graph.output:
+        if not out.name.startswith("present"):
+            continue
+        cat = prod.get(out.name)
+        past, new = (cat.input if cat is not None and cat.op_type == "Concat" else ("", ""))
+        dq = prod.get(new)
+        ok &= past.startswith("past_key_values") and dq is not None and \
+            dq.op_type == "DequantizeLinear" and inits[dq.input[1]].shape == (4,)
+    nq = sum(n.op_type == "QuantizeLinear" for n in m.graph.node)
+    check(ok and nq == 10, f"decode graph: Q/DQ (4 head scales) on the new keys and values "
+          f"only, past read as is ({nq} QuantizeLinear)")
+    r = octet("generate", q, "--prompt-ids", "1,403,407", "-n", 8)
+    check(r.returncode == 0 and len(r.stdout.split()) >= 8,
+          f"the KV-quantized decode graph generates ({r.stdout.strip()[:80]})")
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "synthetic"
+    with tempfile.TemporaryDirectory() as tmp:
+        if mode == "synthetic":
+            synthetic_smooth(tmp)
+            synthetic_kv(tmp)
+            refusals(tmp)
+        else:
+            stories(tmp)
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
