@@ -685,6 +685,11 @@ static const conv_case conv_cases[] = {
     {2, 3, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1, 2},        /* rows all padding */
     {4, 63, 2, 2, 3, 3, 2, 1, 1, 1, 1, 0, 1, 1, 0, 0},
     {1, 65, 65, 31, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1},
+    /* im2col rows by 16-column masked loads (AVX-512, stride 1): 14 wide
+     * (mnist-8), exactly 16, pads wider than the kernel */
+    {8, 14, 14, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1},
+    {3, 4, 16, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 5, 40, 5, 3, 3, 1, 1, 1, 1, 0, 4, 0, 4, 1, 0},
 };
 
 static void sconv_matches_twin_on_awkward_shapes(void **state)
