@@ -20,7 +20,10 @@ top-1 agreement for classifiers.  A mismatch is marked in the table.
 Then it prints geometric means of the time ratios at 1 thread, GOP/s of the
 MatMul cases, the squeezenet 2-over-1-thread speedup and the squeezenet INT8
 -O3 compile time (median of 3), and the targets of the performance issue,
-each met or not met.  --write-docs writes all of it to docs/benchmarks.md.
+each met or not met.  --write-docs writes all of it to docs/benchmarks.md as
+the section of this CPU (model name and ISA flags), replacing that CPU's
+previous section and keeping the other CPUs' sections and the other marked
+(<!-- NAME:begin --> ... <!-- NAME:end -->) sections.
 
 If `octet run` does not know --threads, octet runs on 1 thread and rows with
 more threads are marked.
@@ -63,6 +66,7 @@ BGR_MEAN = np.array([104, 117, 123], np.float32).reshape(1, 3, 1, 1)
 TARGET_GEMM_GOPS = 130.0      # INT8 GEMM GOP/s per core at 1024^3
 TARGET_VS_ORT_INT8 = 0.8      # geomean octet-int8 / ort-int8, 1 thread
 TARGET_VS_ORT_FP32 = 0.5      # geomean octet-int8 / ort-fp32, 1 thread
+TARGET_FP32_VS_ORT_FP32 = 1.0 # geomean octet-fp32 / ort-fp32, 1 thread
 TARGET_SQ_SPEEDUP = 1.7       # squeezenet octet-int8, 2 threads over 1
 TARGET_SQ_COMPILE_S = 3.0     # squeezenet INT8 -O3 compile, seconds
 FP32_REL_LIMIT = 1e-3
@@ -498,6 +502,7 @@ def summarize(results, threads_list, compile_s):
     if n:
         g = {k: geomean(v) for k, v in ratios.items()}
         fig["geo_i8_ri8"], fig["geo_i8_rf"] = g["i8/ri8"], g["i8/rf"]
+        fig["geo_f_rf"] = g["f/rf"]
         if n < len(results):
             fig["geo_note"] = f" ({n} of {len(results)} models)"
         lines.append(f"Geometric means at 1 thread over {n} of {len(results)} models: "
@@ -540,14 +545,17 @@ def summarize(results, threads_list, compile_s):
     return lines, fig
 
 
-def targets(fig):
+def targets(fig, noisy=""):
+    """The targets table; noisy (e.g. "load 15 on 2 CPUs") is appended to
+    each status: under such load a met/not met says little."""
     def row(what, key, goal, fmt, better_low):
         v = fig.get(key)
         if v is None:
             return f"| {what} | {goal} | not measured | - |"
         met = v <= float(goal.split()[1]) if better_low else v >= float(goal.split()[1])
         note = fig.get("geo_note", "") if key.startswith("geo") else ""
-        return f"| {what} | {goal} | {fmt.format(v)}{note} | {'met' if met else 'not met'} |"
+        status = ("met" if met else "not met") + (f" (untrustworthy: {noisy})" if noisy else "")
+        return f"| {what} | {goal} | {fmt.format(v)}{note} | {status} |"
     return ["| target | goal | measured | status |", "|---|---|---|---|",
             row("INT8 GEMM 1024^3, octet, GOP/s per core (1 thread)", "gemm_gops",
                 f">= {TARGET_GEMM_GOPS:g}", "{:.1f}", False),
@@ -555,10 +563,16 @@ def targets(fig):
                 f"<= {TARGET_VS_ORT_INT8:g}", "{:.2f}", True),
             row("geomean octet-int8 / ort-fp32, 1 thread", "geo_i8_rf",
                 f"<= {TARGET_VS_ORT_FP32:g}", "{:.2f}", True),
+            row("geomean octet-fp32 / ort-fp32, 1 thread", "geo_f_rf",
+                f"<= {TARGET_FP32_VS_ORT_FP32:g}", "{:.2f}", True),
             row("squeezenet1.1 octet-int8, 2 threads over 1", "sq_speedup",
                 f">= {TARGET_SQ_SPEEDUP:g}", "{:.2f}x", False),
             row("squeezenet1.1 INT8 compile -O3, s", "sq_compile",
                 f"< {TARGET_SQ_COMPILE_S:g}", "{:.2f}", True)]
+
+
+ISA_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 
 
 def machine():
@@ -571,10 +585,43 @@ def machine():
         cps = int(info.get("Core(s) per socket", "0")) * int(info.get("Socket(s)", "1"))
         cores = f"{cps} cores, {info.get('CPU(s)', '?')} CPUs" if cps else f"{cores} CPUs"
         flags = info.get("Flags", "").split()
-        isa = [f for f in ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni") if f in flags]
+        isa = [f for f in ISA_FLAGS if f in flags]
         return f"{name}, {cores}" + (f" ({', '.join(isa)})" if isa else "")
     except (OSError, ValueError):
         return f"{name}, {cores} CPUs"
+
+
+def cpu_key(desc):
+    """The key of a CPU's section in docs/benchmarks.md: its model name and
+    ISA flags (machine()'s text without the core counts), as a slug."""
+    name, _, rest = desc.partition(",")
+    flags = re.search(r"\(([^)]*)\)\s*$", desc)
+    text = name + ("-" + flags.group(1) if flags else "")
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+# docs/benchmarks.md: one section per CPU, between these markers; a rerun
+# replaces the section of its own CPU and keeps the others.  Other
+# <!-- NAME:begin --> ... <!-- NAME:end --> sections (other scripts' output,
+# hand-written notes) are kept as they are.
+CPU_BEGIN = "<!-- compile_bench_cpu:begin {} -->"
+CPU_END = "<!-- compile_bench_cpu:end {} -->"
+CPU_SECTION_RE = re.compile(r"<!-- compile_bench_cpu:begin (\S+) -->.*?"
+                            r"<!-- compile_bench_cpu:end \1 -->", re.S)
+OTHER_SECTION_RE = re.compile(r"<!-- (\w+):begin.*?<!-- \1:end -->", re.S)
+
+
+def merge_docs(old, head, cpu_section, key):
+    """The new benchmarks.md: head, this CPU's section, the other CPUs'
+    sections of old (in their order), then old's other marked sections."""
+    parts = [head, CPU_BEGIN.format(key) + "\n" + cpu_section + "\n" + CPU_END.format(key)]
+    for m in CPU_SECTION_RE.finditer(old):
+        if m.group(1) != key:
+            parts.append(m.group(0))
+    for m in OTHER_SECTION_RE.finditer(old):
+        if m.group(1) != "compile_bench_cpu":
+            parts.append(m.group(0))
+    return "\n\n".join(p.strip("\n") for p in parts) + "\n"
 
 
 def octet_version(octet):
@@ -645,15 +692,18 @@ def main():
         except StepError as e:
             print(f"FAILED squeezenet1.1 compile timing: {e}", file=sys.stderr)
     lines, fig = summarize(results, threads_list, compile_s)
-    tlines = targets(fig)
     elapsed = time.perf_counter() - t_start
     load_end = os.getloadavg()[0]
+    load_max, ncpu = max(load_start, load_end), os.cpu_count() or 1
+    tlines = targets(fig, f"load average up to {load_max:.1f} on {ncpu} CPUs"
+                     if load_max > ncpu else "")
     print("\n".join(lines + tlines))
     print(f"\n(bench took {elapsed:.0f} s)")
 
     if a.write_docs:
         cmd = "bench/compile_bench.py " + shlex.join(sys.argv[1:])
-        doc = [
+        mach = machine()
+        head = "\n".join([
             "# Benchmarks: Octet-compiled models against ONNX Runtime",
             "",
             "Generated by `bench/compile_bench.py --write-docs`; do not edit the figures by hand,",
@@ -663,43 +713,45 @@ def main():
             "INT8 QDQ models (CPU provider, default graph optimization, which fuses QDQ into",
             "integer kernels; intra-op threads T, inter-op 1, sequential). The four are timed",
             "interleaved: each round times each once as the median of a burst of R runs",
-            f"(about {burst_s:g} s), and the figures are the medians over {rounds} rounds.",
+            "(about 0.3 s; 0.2 s with --quick), and the figures are the medians over the rounds.",
             "Ratios below 1 mean Octet is faster. The check column compares the octet outputs",
             "with ONNX Runtime's on the same model (FP32: largest difference relative to the",
             "largest |output|; INT8: largest difference in output-scale units (LSB) or relative,",
             "and top-1 agreement for classifiers).",
             "",
-            f"- machine: {machine()}; 1-minute load average {load_start:.2f} at the start, "
-            f"{load_end:.2f} at the end (above about 1 per core, other processes were "
-            "competing and the figures are noisy)",
-            f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-            f"- command: `{cmd}` ({elapsed:.0f} s)",
-            f"- octet: {octet_version(runner.octet)} (`{os.path.relpath(os.path.abspath(a.octet), ROOT)}`); onnxruntime {ort.__version__}, "
-            f"onnx {onnx.__version__}, numpy {np.__version__}",
-            *(["- ONNX Runtime (MLAS) chooses its kernels by CPUID: this CPU has AVX-512 VNNI,",
-               "  which its INT8 GEMM kernels use."]
-              if "avx512_vnni" in machine() else []),
             "- models: `matmul-M` is an [M,1024] input times a constant [1024,1024]; `mlp-bB`",
             "  is a 784-512-512-10 Gemm+Relu MLP at batch B (fixed-seed random weights);",
             "  the others are ../shared/models, calibrated on ../shared/data (mnist-8,",
             "  squeezenet1.1) or on crops of the ImageNet calibration photos (ultraface,",
             "  ppocr-cls).",
+            "- One section per CPU: a rerun replaces the section of the CPU it runs on",
+            "  (same model name and ISA flags) and keeps the others.",
+        ])
+        section = "\n".join([
+            f"## CPU: {mach}",
             "",
-            "## Times",
+            f"- machine: {mach}; 1-minute load average {load_start:.2f} at the start, "
+            f"{load_end:.2f} at the end (above about 1 per core, other processes were "
+            "competing and the figures are noisy)",
+            f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- command: `{cmd}` ({elapsed:.0f} s; {rounds} rounds)",
+            f"- octet: {octet_version(runner.octet)} (`{os.path.relpath(os.path.abspath(a.octet), ROOT)}`); onnxruntime {ort.__version__}, "
+            f"onnx {onnx.__version__}, numpy {np.__version__}",
+            *(["- ONNX Runtime (MLAS) chooses its kernels by CPUID: this CPU has AVX-512 VNNI,",
+               "  which its INT8 GEMM kernels use."]
+              if "avx512_vnni" in mach else []),
+            "",
+            "### Times",
             "",
             *lines,
-            "## Targets",
+            "### Targets",
             "",
             *tlines,
-            "",
-        ]
+        ])
         path = os.path.join(ROOT, "docs", "benchmarks.md")
-        text = "\n".join(doc)
         old = open(path).read() if os.path.exists(path) else ""
-        for m in re.finditer(r"<!-- (\w+):begin.*?<!-- \1:end -->", old, re.S):
-            text += "\n" + m.group(0) + "\n"   # sections other scripts generate
         with open(path, "w") as f:
-            f.write(text)
+            f.write(merge_docs(old, head, section, cpu_key(mach)))
         print(f"wrote {path}")
 
     failed = [r for r in results if r.error]

@@ -685,6 +685,11 @@ static const conv_case conv_cases[] = {
     {2, 3, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1, 2},        /* rows all padding */
     {4, 63, 2, 2, 3, 3, 2, 1, 1, 1, 1, 0, 1, 1, 0, 0},
     {1, 65, 65, 31, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1},
+    /* im2col rows by 16-column masked loads (AVX-512, stride 1): 14 wide
+     * (mnist-8), exactly 16, pads wider than the kernel */
+    {8, 14, 14, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1},
+    {3, 4, 16, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {2, 5, 40, 5, 3, 3, 1, 1, 1, 1, 0, 4, 0, 4, 1, 0},
 };
 
 static void sconv_matches_twin_on_awkward_shapes(void **state)
@@ -711,6 +716,17 @@ static void sdwconv_matches_twin_on_awkward_shapes(void **state)
         {7, 2, 2, 7, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 1, 0},
         {4, 9, 9, 4, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},    /* stride 3 */
         {3, 5, 31, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1},   /* stride 3, OW = 11 */
+        /* AVX-512 tiles of R rows x V vectors of 16: OW = 10 (R = 4, then
+         * 4 and 1 rows), 64 (V = 4 exactly), 81 at stride 2 (V = 4 + 2),
+         * 200 (V = 4 + 4 + 4 + 1); asymmetric pads at stride 2; stride 2
+         * with dilation 2; 5x5 at stride 2 */
+        {8, 9, 10, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+        {4, 13, 64, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {3, 7, 161, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 2},
+        {5, 30, 40, 5, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 1, 0},
+        {2, 6, 200, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {3, 5, 40, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0},
+        {6, 21, 37, 6, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1},
     };
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
         conv_run_case(&r, &dw[i], 1);

@@ -210,6 +210,50 @@ static inline void sconv_valid_ow(const octk_conv_shape *s, int64_t off, int64_t
     *hi = b;
 }
 
+#ifdef __AVX512F__
+
+/* Lanes [lo, hi) of 16, both clamped to 0..16. */
+static inline __mmask16 sdw_lanes16(int64_t lo, int64_t hi)
+{
+    lo = sk_max64(0, sk_min64(16, lo));
+    hi = sk_max64(0, sk_min64(16, hi));
+    if (hi <= lo)
+        return 0;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* x at columns base + i*SW (i < 16, SW 1 or 2) of row xr, 0 outside
+ * [0, W): lanes m0 of xr[base..base+16) and (SW 2) m1 of the next 16, the
+ * even ones kept.  The pointer may point before or past the row: masked-off
+ * lanes are not accessed. */
+SK_ALWAYS_INLINE __m512 sdw_ld16(const float *xr, int64_t base, __mmask16 m0, __mmask16 m1,
+                                 const int sw)
+{
+    const __m512 lo = _mm512_maskz_loadu_ps(m0, xr + base);
+    if (sw == 1)
+        return lo;
+    const __m512 hi = _mm512_maskz_loadu_ps(m1, xr + base + 16);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+/* d[o] = x at column o*SW + off of row xr (0 outside [0, w)) for o < n,
+ * SW 1 or 2: 16 columns per masked load and store, padding included (short
+ * rows, as in a 14 x 14 image, cost one load and one store). */
+static inline void sconv_row16(float *d, const float *xr, int64_t off, int64_t n, int64_t w,
+                               const int sw)
+{
+    for (int64_t o = 0; o < n; o += 16) {
+        const int64_t base = o * sw + off;
+        const __m512 v = sdw_ld16(xr, base, sdw_lanes16(-base, w - base),
+                                  sdw_lanes16(-base - 16, w - base - 16), sw);
+        _mm512_mask_storeu_ps(d + o, sdw_lanes16(0, n - o), v);
+    }
+}
+
+#endif
+
 /* Writes col rows [k0, k1): col[k][p] = x[c][ih][iw] or 0 in the padding,
  * and col[k][P..ldc) = 0. */
 static void sconv_im2col(const octk_sconv *p, const sconv_geom *g, int64_t k0, int64_t k1)
@@ -230,6 +274,12 @@ static void sconv_im2col(const octk_sconv *p, const sconv_geom *g, int64_t k0, i
             }
             const float *xr = p->x + (c * s->H + ih) * s->W;
             const int64_t off = kw * s->DW - s->PL;
+#ifdef __AVX512F__
+            if (s->SW == 1) {   /* (stride 2 measured no faster than the loops) */
+                sconv_row16(d, xr, off, s->OW, s->W, 1);
+                continue;
+            }
+#endif
             for (int64_t ow = 0; ow < ow_lo; ow++)
                 d[ow] = 0.0f;
             if (s->SW == 1) {
@@ -505,6 +555,106 @@ static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64
 
 #endif
 
+#ifdef __AVX512F__
+
+/* ---- depthwise, AVX-512, strides 1 and 2 -----------------------------------
+ * A tile is R output rows x V vectors of 16 pixels (R*V <= 8 independent
+ * accumulators).  Every x vector is one masked load (two and a lane
+ * permutation for stride 2) whose lanes outside [0, W) are neither read nor
+ * kept (0): no branch on the image edges and no separate edge path.  Each
+ * accumulator starts at the bias and takes its taps in (kh, kw) order (rows
+ * of padding skipped, columns of padding as x = 0), as sdw_row does. */
+
+enum { SDW_KW_MAX = 8 };   /* widest kernel of the AVX-512 path */
+
+/* Output rows oh0 .. oh0+R-1, pixels o0 .. o0+16V-1 (those < OW stored) of
+ * channel c; R, V and sw constant after inlining. */
+SK_ALWAYS_INLINE void sdw_tile16(const octk_sconv *p, const float *wc, int64_t c, int64_t oh0,
+                                 int64_t o0, const int R, const int V, const int sw)
+{
+    const octk_conv_shape *s = &p->s;
+    const float *xc = p->x + c * s->H * s->W;
+    __m512 acc[8];
+    const __m512 bias = _mm512_set1_ps(p->bias ? p->bias[c] : 0.0f);
+    for (int a = 0; a < R * V; a++)
+        acc[a] = bias;
+    /* column offset and lane masks of each (vector, kw): the same for
+     * every row, computed once per tile */
+    int64_t off[4][SDW_KW_MAX];
+    __mmask16 m0[4][SDW_KW_MAX], m1[4][SDW_KW_MAX];
+    for (int v = 0; v < V; v++)
+        for (int64_t kw = 0; kw < s->KW; kw++) {
+            const int64_t base = (o0 + 16 * v) * sw - s->PL + kw * s->DW;
+            off[v][kw] = base;
+            m0[v][kw] = sdw_lanes16(-base, s->W - base);
+            m1[v][kw] = sdw_lanes16(-base - 16, s->W - base - 16);
+        }
+    for (int64_t kh = 0; kh < s->KH; kh++) {
+        for (int r = 0; r < R; r++) {
+            const int64_t ih = (oh0 + r) * s->SH - s->PT + kh * s->DH;
+            if (ih < 0 || ih >= s->H)
+                continue;
+            const float *xr = xc + ih * s->W;
+            for (int64_t kw = 0; kw < s->KW; kw++) {
+                const __m512 wv = _mm512_set1_ps(wc[kh * s->KW + kw]);
+                for (int v = 0; v < V; v++) {
+                    const __m512 x = sdw_ld16(xr, off[v][kw], m0[v][kw], m1[v][kw], sw);
+                    acc[r * V + v] = _mm512_fmadd_ps(wv, x, acc[r * V + v]);
+                }
+            }
+        }
+    }
+    const __m512 lo = _mm512_set1_ps(p->y_lo), hi = _mm512_set1_ps(p->y_hi);
+    for (int r = 0; r < R; r++) {
+        float *yr = p->y + (c * s->OH + oh0 + r) * s->OW;
+        for (int v = 0; v < V; v++) {
+            const int64_t o = o0 + 16 * v;
+            /* NaN kept: max/min return their second operand on NaN */
+            const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[r * V + v]));
+            _mm512_mask_storeu_ps(yr + o, sdw_lanes16(0, s->OW - o), y);
+        }
+    }
+}
+
+/* One tile of R rows x V vectors (runtime) to its constant instance. */
+static void sdw_tile16_any(const octk_sconv *p, const float *wc, int64_t c, int64_t oh0,
+                           int64_t o0, int R, int V)
+{
+#define SDW_T(r, v)                                                                      \
+    case r * 8 + v:                                                                      \
+        if (p->s.SW == 1)                                                                \
+            sdw_tile16(p, wc, c, oh0, o0, r, v, 1);                                      \
+        else                                                                             \
+            sdw_tile16(p, wc, c, oh0, o0, r, v, 2);                                      \
+        break;
+    switch (R * 8 + V) {
+    SDW_T(1, 1) SDW_T(2, 1) SDW_T(4, 1)
+    SDW_T(1, 2) SDW_T(2, 2)
+    SDW_T(1, 3) SDW_T(2, 3)
+    SDW_T(1, 4) SDW_T(2, 4)
+    default: break;
+    }
+#undef SDW_T
+}
+
+/* Output rows [r0, r1) of channel c: tiles of up to 4 vectors across and
+ * 2 rows down (4 rows when the image is one vector wide). */
+static void sdw_rows16(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
+{
+    const octk_conv_shape *s = &p->s;
+    const float *wc = w + c * s->KH * s->KW;
+    const int64_t nvec = sk_ceil_div(s->OW, 16);
+    for (int64_t oh = r0; oh < r1;) {
+        const int64_t left = r1 - oh;
+        const int R = nvec == 1 && left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        for (int64_t v0 = 0; v0 < nvec; v0 += 4)
+            sdw_tile16_any(p, wc, c, oh, 16 * v0, R, (int)sk_min64(4, nvec - v0));
+        oh += R;
+    }
+}
+
+#endif
+
 /* Phase 0 (FP8 weights only): task t widens channels [t*n, (t+1)*n).
  * Phase 1: task t is channel t / row_blocks, output rows of block
  * t % row_blocks. */
@@ -524,6 +674,12 @@ void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end
     for (int64_t t = begin; t < end; t++) {
         const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
         const int64_t r1 = sk_min64(s->OH, r0 + rpt);
+#ifdef __AVX512F__
+        if (s->SW <= 2 && s->KW <= SDW_KW_MAX) {
+            sdw_rows16(p, w, c, r0, r1);
+            continue;
+        }
+#endif
         for (int64_t oh = r0; oh < r1; oh++)
             sdw_row(p, w, c, oh);
     }
