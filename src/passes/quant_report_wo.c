@@ -20,7 +20,7 @@
  * The format is the weight-only row of src/ir/qformats.def whose element
  * type, scale type and block size the chain has (nvfp4, q4_k, ...), or the
  * element type's name with its granularity and scheme ("int4 b32 asym",
- * "int8 channel sym").  MatMulNBits weights are measured by the caller on
+ * "int8 channel sym"; asym when the zero points are not all one value).  MatMulNBits weights are measured by the caller on
  * a copy the mnb_unpack pass has turned into this form.
  */
 #include <cjson/cJSON.h>
@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "passes/quant.h"
 
 static bool is_dq(const ir_node *n)
@@ -112,7 +113,10 @@ static const char *format_of(oct_ctx *ctx, const ir_node *dq)
             return t->name;
     }
     const ir_tensor *s = dq->in[1]->init;
-    bool zp = dq->n_in > 2 && dq->in[2];
+    const ir_tensor *z = dq->n_in > 2 && dq->in[2] ? dq->in[2]->init : NULL;
+    bool zp = false; /* asymmetric: zero points that differ */
+    for (uint64_t i = 1; z && i < z->nelems && !zp; i++)
+        zp = ops_get(z, i) != ops_get(z, 0);
     const char *gran = bs ? ir_sprintf(ctx, "b%lld", (long long)bs)
                        : s && s->nelems > 1 ? "channel" : "tensor";
     return ir_sprintf(ctx, "%s %s %s", ir_qformat_info(ir_qformat_of_dtype(q->dtype))->name,

@@ -110,8 +110,10 @@ def dequantize(m, value):
     nodes, inits = chain_of(m, value)
     g = helper.make_graph(nodes, "dq", [], [helper.make_tensor_value_info(value, T.FLOAT, None)],
                           inits)
-    sub = helper.make_model(g, opset_imports=m.opset_import)
-    sub.ir_version = m.ir_version
+    # opset 25: every DequantizeLinear form the formats use (the written
+    # model may declare an older opset whose DequantizeLinear is the same)
+    sub = helper.make_model(g, opset_imports=[helper.make_opsetid("", 25)])
+    sub.ir_version = 11
     return ReferenceEvaluator(sub).run(None, {})[0].astype(F32), inits
 
 
