@@ -168,24 +168,28 @@ static float *wf_scale_values(cg_fn *f, const wf_weight *w, oct_status *st)
     if (w->s) {
         for (int64_t i = 0; i < n; i++)
             s[i] = (float)ops_get(w->s, (uint64_t)i);
-        return s;
+    } else {
+        const ir_engine *eng = ir_ctx_engine(f->ctx, "weight-only kernel scales");
+        const ir_tensor *in[3] = {NULL, NULL, NULL};
+        ir_tensor *out[1] = {NULL};
+        for (int i = 0; i < w->sdq->n_in && i < 3; i++)
+            in[i] = w->sdq->in[i] ? w->sdq->in[i]->init : NULL;
+        *st = eng ? eng->eval_node(f->ctx, w->sdq, f->opset, in, out) : OCT_EINTERNAL;
+        if (*st == OCT_OK && (!out[0] || out[0]->dtype != IR_DT_FLOAT ||
+                              out[0]->nelems != (uint64_t)n))
+            *st = oct_node_error(f->ctx, OCT_EINTERNAL, w->sdq, "weight-only kernel: scales "
+                                 "of an unexpected type or shape");
+        if (*st == OCT_OK)
+            memcpy(s, out[0]->data, (size_t)n * sizeof *s);
+        ir_heap_tensor_free(f->ctx, out[0]);
     }
-    const ir_engine *eng = ir_ctx_engine(f->ctx, "weight-only kernel scales");
-    const ir_tensor *in[3] = {NULL, NULL, NULL};
-    ir_tensor *out[1] = {NULL};
-    for (int i = 0; i < w->sdq->n_in && i < 3; i++)
-        in[i] = w->sdq->in[i] ? w->sdq->in[i]->init : NULL;
-    if (!eng) {
-        *st = OCT_EINTERNAL;
-        return NULL;
-    }
-    *st = eng->eval_node(f->ctx, w->sdq, f->opset, in, out);
-    if (*st == OCT_OK && (!out[0] || out[0]->dtype != IR_DT_FLOAT || out[0]->nelems != (uint64_t)n))
-        *st = oct_node_error(f->ctx, OCT_EINTERNAL, w->sdq, "weight-only kernel: scales of "
-                             "an unexpected type or shape");
-    if (*st == OCT_OK)
-        memcpy(s, out[0]->data, (size_t)n * sizeof *s);
-    ir_heap_tensor_free(f->ctx, out[0]);
+    /* the interpreter's DequantizeLinear refuses such a scale at run time;
+     * a compiled model must not compute with it silently */
+    for (int64_t i = 0; *st == OCT_OK && i < n; i++)
+        if (!(s[i] > 0) || !isfinite(s[i]))
+            *st = oct_node_error(f->ctx, OCT_EINPUT, w->dq, "scale element %lld is %g: "
+                                 "scales must be positive and finite", (long long)i,
+                                 (double)s[i]);
     return *st == OCT_OK ? s : NULL;
 }
 

@@ -17,6 +17,14 @@ output's magnitude.  The compile report must name octk_wofmt on the
 MatMul, and the library must be smaller than the float weight (the 4-bit
 and 2-bit formats: less than 1.2 bytes per weight beyond a fixed 100 KB).
 
+Mode `bad`: malformed weights (MatMulNBits with bits 3, block_size 20 or 8,
+K or N inconsistent, a short packed B or zero points; a blocked
+DequantizeLinear with a scale row short, a two-level scale of the wrong
+count or with a block scale of 0, block_size 0 with blocked scales, a zero
+point of another type):
+`octet compile` exits 2 with a diagnostic naming the node and writes
+nothing.
+
 Mode `stories` (../shared; skipped without it): stories260k decode
 (1 row) and prefill (64 rows) quantized to NVFP4 and Q4_K (and MXFP4,
 Q8_0, INT2 b16 decode), compiled: every MatMul weight is on octk_wofmt and
@@ -37,6 +45,7 @@ import cgutil  # noqa: E402
 failures = []
 passes = []
 rng = np.random.default_rng(11)
+compiled = 0
 
 # name -> quantize options
 FORMATS = {
@@ -137,6 +146,7 @@ def with_rows(path, out, M, three_d):
 
 
 def check_model(tag, path, d, targets, K, N, narrow):
+    global compiled
     for M, three_d in ((1, False), (3, True), (8, False), (11, False)):
         fixed = os.path.join(d, "fixed.onnx")
         xs = with_rows(path, fixed, M, three_d)
@@ -144,11 +154,14 @@ def check_model(tag, path, d, targets, K, N, narrow):
         want = list(cgutil.run_ref(fixed, [("x", x)]).values())[0]
         for mcpu, isa in targets:
             t = "%s M=%d %s-D %s" % (tag, M, 3 if three_d else 2, isa)
-            so, rep, size = compile_so(fixed, d, "wf_%s" % isa.replace("-", ""), mcpu)
+            # a new library name each time: ctypes keeps a loaded path
+            compiled += 1
+            name = "wf%d_%s" % (compiled, isa.replace("-", ""))
+            so, rep, size = compile_so(fixed, d, name, mcpu)
             if so is None:
                 check(False, "%s: compiles (%s)" % (t, rep))
                 continue
-            _, outs = cgutil.run_so(so, "wf_%s" % isa.replace("-", ""), [x])
+            _, outs = cgutil.run_so(so, name, [x])
             err = float(np.max(np.abs(outs[0] - want)))
             big = max(1.0, float(np.max(np.abs(want))))
             check(err <= 1e-5 * big, "%s: matches the interpreter (max error %.3g, scale %.3g)"
@@ -248,5 +261,100 @@ def stories():
     sys.exit(1 if failures else 0)
 
 
+def mnb_model(path, K=40, N=6, bits=4, bs=16, attrs=None, short=None):
+    """A MatMulNBits model (packed zero points); attrs override the
+    attributes, short names a tensor written one element short."""
+    nb = (K + bs - 1) // bs
+    t = {"B": rng.integers(0, 256, (N, nb, bs * bits // 8), dtype=np.uint8),
+         "s": rng.random(N * nb).astype(np.float32),
+         "z": rng.integers(0, 256, N * ((nb * bits + 7) // 8), dtype=np.uint8)}
+    if short:
+        t[short] = t[short].reshape(-1)[:-1]
+    a = dict(K=K, N=N, bits=bits, block_size=bs)
+    a.update(attrs or {})
+    node = helper.make_node("MatMulNBits", ["a", "B", "s", "z"], ["y"], name="mnb",
+                            domain="com.microsoft", **a)
+    g = helper.make_graph([node], "mnb", [helper.make_tensor_value_info("a", T.FLOAT, [3, K])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, [3, N])],
+                          [numpy_helper.from_array(v, k) for k, v in t.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 10
+    onnx.save(m, path)
+
+
+def bad_dq_model(path, kind):
+    """A blocked DequantizeLinear the kernel would take, made inconsistent:
+    scales of the wrong row count, a two-level scale of the wrong count, a
+    block size of 0 with blocked scales, a zero point of another type."""
+    K, N, bs = 100, 8, 16
+    nb = (K + bs - 1) // bs
+    inits = [helper.make_tensor("wq", T.FLOAT4E2M1 if kind == "fp4_scale_rows" else T.INT2,
+                                [K, N], rng.integers(0, 2, (K, N)).ravel().tolist())]
+    nodes, dq_in, attrs = [], ["wq", "ws"], dict(axis=0, block_size=bs)
+    if kind == "fp4_scale_rows":
+        inits.append(numpy_helper.from_array(np.full((nb - 1, N), 0.1, np.float32), "ws"))
+    elif kind in ("two_level_count", "two_level_zero"):
+        codes = [3] * (nb * N)
+        if kind == "two_level_zero":  # a block scale of 0: DequantizeLinear refuses it
+            codes[5] = 0
+        inits.append(helper.make_tensor("sc", T.UINT8, [nb, N], codes))
+        sup_rows = 1 if kind == "two_level_count" else (nb + 3) // 4
+        inits.append(numpy_helper.from_array(np.full((sup_rows, N), 0.01, np.float32), "sup"))
+        nodes.append(helper.make_node("DequantizeLinear", ["sc", "sup"], ["ws"], axis=0,
+                                      block_size=4, output_dtype=T.FLOAT))
+    else:
+        inits.append(numpy_helper.from_array(np.full((nb, N), 0.1, np.float32), "ws"))
+        if kind == "block_size_0":
+            attrs = dict(axis=0, block_size=0)
+        else:
+            inits.append(helper.make_tensor("wz", T.UINT8, [nb, N], [1] * (nb * N)))
+            dq_in.append("wz")
+    nodes += [helper.make_node("DequantizeLinear", dq_in, ["w"], name="dq", **attrs),
+              helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    save(path, nodes, inits, K, N, 25)
+
+
+def bad():
+    """Malformed weights: `octet compile` exits 2 with a diagnostic naming
+    the node and writes nothing."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "bad.onnx")
+        cases = [("MatMulNBits bits 3", lambda: mnb_model(path, attrs=dict(bits=3)), "mnb"),
+                 ("MatMulNBits block_size 20", lambda: mnb_model(path, attrs=dict(block_size=20)),
+                  "mnb"),
+                 ("MatMulNBits block_size 8", lambda: mnb_model(path, attrs=dict(block_size=8)),
+                  "mnb"),
+                 ("MatMulNBits K=48 (not A's 40)", lambda: mnb_model(path, attrs=dict(K=48)),
+                  "mnb"),
+                 ("MatMulNBits N=7 (not B's 6)", lambda: mnb_model(path, attrs=dict(N=7)), "mnb"),
+                 ("MatMulNBits short packed B", lambda: mnb_model(path, short="B"), "mnb"),
+                 ("MatMulNBits 2 bits, short B", lambda: mnb_model(path, bits=2, short="B"),
+                  "mnb"),
+                 ("MatMulNBits 8 bits, short zero points",
+                  lambda: mnb_model(path, bits=8, short="z"), "mnb"),
+                 ("FP4 DequantizeLinear, a scale row short",
+                  lambda: bad_dq_model(path, "fp4_scale_rows"), "dq"),
+                 ("two-level scale of the wrong count",
+                  lambda: bad_dq_model(path, "two_level_count"), "DequantizeLinear"),
+                 ("two-level scale with a block scale of 0",
+                  lambda: bad_dq_model(path, "two_level_zero"), "dq"),
+                 ("INT2 DequantizeLinear block_size 0 with blocked scales",
+                  lambda: bad_dq_model(path, "block_size_0"), "dq"),
+                 ("INT2 DequantizeLinear, a UINT8 zero point",
+                  lambda: bad_dq_model(path, "zp_type"), "dq")]
+        for why, make, word in cases:
+            make()
+            base = os.path.join(d, "out")
+            r = subprocess.run([cgutil.OCTET, "compile", path, "-o", base, "--emit=so"],
+                               capture_output=True, text=True)
+            written = [f for f in os.listdir(d) if f.startswith("out")]
+            check(r.returncode == 2 and word in r.stderr and not written,
+                  "%s: exit %d (2), names '%s', writes nothing %s (%s)"
+                  % (why, r.returncode, word, written, r.stderr.strip()[:160]))
+    print("%d passed, %d failed" % (len(passes), len(failures)))
+    sys.exit(1 if failures else 0)
+
+
 if __name__ == "__main__":
-    stories() if sys.argv[1:] == ["stories"] else synthetic()
+    {"stories": stories, "bad": bad}.get(sys.argv[1] if sys.argv[1:] else "", synthetic)()
