@@ -14,12 +14,15 @@
  * zero points).  Shapes: M in {1, 2, 3, 8} (one row group) and {9, 17}
  * (several), K not a multiple of the block (a short last block, odd
  * lengths so tails of every code position run), N odd (a partial panel).
- * Tolerance |y - ref| <= 1e-5 * max(1, max|ref|).  Each run is repeated
+ * Tolerance |y - ref| <= 1e-5 * max(1, max|ref|); with 8-bit zero points a
+ * column whose codes equal its zero points must give exactly 0 (the
+ * kernel subtracts them exactly).  Each run is repeated
  * with the tasks one at a time in reverse order over a work buffer filled
  * with garbage: identical bytes.
  */
 #include <math.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -115,6 +118,12 @@ static void check_case(int64_t M, int64_t K, int64_t N, int64_t bs, const fmt_ca
     }
     for (int64_t i = 0; i < M * K; i++)
         a[i] = rng_float(-2.0f, 2.0f);
+    /* 8-bit with zero points: column 0's codes equal its zero points (an
+     * all-zero column of an asymmetric weight), whose output is exactly 0
+     * in the definition and must be in the kernel, at any zero point */
+    bool zero_col = c->bits == 8 && zp;
+    for (int64_t k = 0; zero_col && k < K; k++)
+        q[k * N] = zp[(k / bs) * N];
     double big = 1.0;
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
@@ -141,6 +150,11 @@ static void check_case(int64_t M, int64_t K, int64_t N, int64_t bs, const fmt_ca
     double worst = 0;
     for (int64_t i = 0; i < M * N; i++)
         worst = fmax(worst, fabs((double)y[i] - ref[i]));
+    for (int64_t m = 0; zero_col && m < M; m++)
+        if (y[m * N] != 0.0f)
+            fail_msg("%s M=%lld K=%lld bs=%lld: the column of codes equal to their zero points "
+                     "gives %g, not 0", c->name, (long long)M, (long long)K, (long long)bs,
+                     (double)y[m * N]);
     if (!(worst <= 1e-5 * big))
         fail_msg("%s M=%lld K=%lld N=%lld bs=%lld: max error %g > 1e-5 * %g", c->name,
                  (long long)M, (long long)K, (long long)N, (long long)bs, worst, big);

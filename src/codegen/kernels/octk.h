@@ -317,10 +317,12 @@ void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end
  * Packed by octk_wofmt_pack_b in panels of OCTK_WO_NR columns, each panel
  * a run of its K blocks: { float s[16]; uint8 z[16] if has_zp; bytes
  * [ceil(len/per)][16], per = 8/bits codes a byte, code j of a byte in bits
- * [bits*j, bits*(j+1)) }.  Phase 0 sums a over each block (asum, only when
- * has_zp), phase 1 runs rows in groups of OCTK_WO_GEMV_ROWS over groups of
- * panels: y = sum_blocks s * sum_k a*v(q) - (v(z)*s) * asum (float
- * reassociation, within the float tolerance of the reference).  Every M
+ * [bits*j, bits*(j+1)) }.  Phase 0 sums a over each block (asum, only for
+ * narrow codes with zero points), phase 1 runs rows in groups of
+ * OCTK_WO_GEMV_ROWS over groups of panels: y = sum_blocks s * sum_k
+ * a*v(q) - (v(z)*s) * asum for narrow codes, s * sum_k a*(q - z) with the
+ * difference exact in int32 for 8-bit ones (float reassociation, within
+ * the float tolerance of the reference).  Every M
  * takes this path (a prefill re-reads the packed weight per 8 rows). */
 typedef struct octk_wofmt {
     int64_t M, N, K, bs;

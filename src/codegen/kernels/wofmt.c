@@ -18,9 +18,13 @@
  *
  * The GEMV body follows wogemm.c: each panel's bytes are streamed once,
  * two FMA chains per row and panel (even and odd k) hide the FMA latency,
- * and the zero point leaves the inner loop:
+ * and a narrow code's zero point leaves the inner loop:
  *   sum_k a*(v(q) - v(z))*s = s * sum_k a*v(q) - (v(z)*s) * sum_k a,
- * with sum_k a over the block (asum) computed in phase 0.  Rows go in
+ * with sum_k a over the block (asum) computed in phase 0.  An 8-bit zero
+ * point is subtracted from the codes in int32 instead (one integer
+ * subtraction, exact): it can be as large as the codes, and a column whose
+ * codes all equal their zero points (a zero column, asymmetric) would
+ * leave the difference of two sums of 128 * a as its result.  Rows go in
  * groups of OCTK_WO_GEMV_ROWS; more rows (prefill) re-read the packed
  * weight once per group, which keeps the weight packed at every M.
  */
@@ -130,9 +134,15 @@ WF_INLINE wv wv_lut(wi x, int shift, wlut L)
 {
     return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(x, (unsigned)shift) : x, L.t);
 }
-WF_INLINE wv wv_int8(const uint8_t *p, int h)
+WF_INLINE wi wi_int8(const uint8_t *p, int h)
 {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+WF_INLINE wi wi_zero(void) { return _mm512_setzero_si512(); }
+/* (q - z) of signed bytes, exact in int32, as floats. */
+WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z)
+{
+    return _mm512_cvtepi32_ps(_mm512_sub_epi32(wi_int8(p, h), z));
 }
 WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
 {
@@ -168,9 +178,14 @@ WF_INLINE wv wv_lut(wi x, int shift, wlut L)
     wv lo = _mm256_permutevar8x32_ps(L.lo, idx), hi = _mm256_permutevar8x32_ps(L.hi, idx);
     return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 }
-WF_INLINE wv wv_int8(const uint8_t *p, int h)
+WF_INLINE wi wi_int8(const uint8_t *p, int h)
 {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * h))));
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * h)));
+}
+WF_INLINE wi wi_zero(void) { return _mm256_setzero_si256(); }
+WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z)
+{
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(wi_int8(p, h), z));
 }
 WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
 {
@@ -185,7 +200,7 @@ WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
 }
 #else
 typedef float wv;
-typedef unsigned wi;
+typedef int wi;
 typedef struct wlut { const float *t; } wlut;
 enum { WH = 16, WF_RMAX = 1 };
 WF_INLINE wv wv_zero(void) { return 0.0f; }
@@ -197,8 +212,10 @@ WF_INLINE wv wv_mul(wv a, wv b) { return a * b; }
 WF_INLINE wv wv_loadf(const float *p, int h) { return p[h]; }
 WF_INLINE wlut wl_load(const float *lut) { return (wlut){lut}; }
 WF_INLINE wi wi_bytes(const uint8_t *p, int h) { return p[h]; }
-WF_INLINE wv wv_lut(wi x, int shift, wlut L) { return L.t[(x >> shift) & 15u]; }
-WF_INLINE wv wv_int8(const uint8_t *p, int h) { return (float)(int8_t)p[h]; }
+WF_INLINE wv wv_lut(wi x, int shift, wlut L) { return L.t[(x >> shift) & 15]; }
+WF_INLINE wi wi_int8(const uint8_t *p, int h) { return (int8_t)p[h]; }
+WF_INLINE wi wi_zero(void) { return 0; }
+WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z) { return (float)(wi_int8(p, h) - z); }
 WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
 {
     if (h < cnt)
@@ -218,11 +235,12 @@ static inline int wf_panels_for(int R)
 #endif
 }
 
-/* Values of code r (0-based row of k within the block) of one panel. */
-WF_INLINE wv wf_value(const uint8_t *codes, int64_t r, int h, const int BITS, wlut L)
+/* Values of code r (0-based row of k within the block) of one panel;
+ * 8-bit codes minus their zero points z. */
+WF_INLINE wv wf_value(const uint8_t *codes, int64_t r, int h, const int BITS, wlut L, wi z)
 {
     if (BITS == 8)
-        return wv_int8(codes + r * WF_NR, h);
+        return wv_int8(codes + r * WF_NR, h, z);
     int per = 8 / BITS;
     return wv_lut(wi_bytes(codes + (r / per) * WF_NR, h), (int)(r % per) * BITS, L);
 }
@@ -250,14 +268,19 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
     }
     for (int64_t j = 0; j < nb; j++) {
         const int64_t k0 = j * bs, len = wf_min(bs, K - k0), steps = len / step;
+        /* one byte per column, the zero point's code: 8-bit ones are
+         * subtracted from the codes in int32 (exact; an asymmetric 8-bit
+         * block's zero point reaches +-128, where the sum trick would
+         * cancel away 1e-4 of the result), narrow ones through asum */
         wv s[4][WH], zs[4][WH];
+        wi z8[4][WH];
         for (int i = 0; i < P; i++) {
             for (int h = 0; h < WH; h++) {
                 s[i][h] = wv_loadf((const float *)src[i], h);
-                /* one byte per column: the zero point's code */
-                zs[i][h] = has_zp ? wv_mul(wf_value(src[i] + 4 * WF_NR, 0, h,
-                                                    BITS == 8 ? 8 : 4, L), s[i][h])
-                                  : wv_zero();
+                z8[i][h] = BITS == 8 && has_zp ? wi_int8(src[i] + 4 * WF_NR, h) : wi_zero();
+                zs[i][h] = BITS != 8 && has_zp
+                    ? wv_mul(wf_value(src[i] + 4 * WF_NR, 0, h, 4, L, z8[i][h]), s[i][h])
+                    : wv_zero();
             }
             src[i] += 4 * WF_NR + (has_zp ? WF_NR : 0);
         }
@@ -273,7 +296,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
                 for (int h = 0; h < WH; h++) {
                     wi x = wi_bytes(src[i] + (BITS == 8 ? 0 : st * WF_NR), h);
                     for (int jj = 0; jj < step; jj++) {
-                        wv v = BITS == 8 ? wv_int8(src[i] + (kk + jj) * WF_NR, h)
+                        wv v = BITS == 8 ? wv_int8(src[i] + (kk + jj) * WF_NR, h, z8[i][h])
                                          : wv_lut(x, jj * BITS, L);
                         for (int r = 0; r < R; r++)
                             acc[jj & 1][i][r][h] =
@@ -284,7 +307,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
         for (int64_t kk = steps * step; kk < len; kk++) /* the short block's tail */
             for (int i = 0; i < P; i++)
                 for (int h = 0; h < WH; h++) {
-                    wv v = wf_value(src[i], kk, h, BITS, L);
+                    wv v = wf_value(src[i], kk, h, BITS, L, z8[i][h]);
                     for (int r = 0; r < R; r++)
                         acc[0][i][r][h] = wv_fma(v, wv_bcast(a[r][k0 + kk]), acc[0][i][r][h]);
                 }
@@ -293,7 +316,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
                 for (int h = 0; h < WH; h++) {
                     wv sum = wv_add(acc[0][i][r][h], acc[1][i][r][h]);
                     y[i][r][h] = wv_fma(s[i][h], sum, y[i][r][h]);
-                    if (has_zp)
+                    if (has_zp && BITS != 8)
                         y[i][r][h] = wv_fnma(zs[i][h], wv_bcast(asum[r * nb + j]), y[i][r][h]);
                 }
             src[i] += wf_div_up(len, per) * WF_NR;
@@ -408,7 +431,7 @@ int64_t octk_wofmt_tasks(const octk_wofmt *p, int phase)
     if (p->M <= 0 || p->N <= 0)
         return 0;
     if (phase == 0)
-        return p->has_zp ? p->M : 0;
+        return p->has_zp && p->bits != 8 ? p->M : 0;
     return phase == 1 ? wf_div_up(p->M, WF_ROWS) * wf_panel_tasks(p) : 0;
 }
 
