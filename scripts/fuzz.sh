@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]
 #     SECONDS_PER_TARGET  default 60
 #     TARGET              load npy pb npz pipeline quantize compile ir_text api
-#                         tokenizer
+#                         tokenizer mnb
 #                         (default: all)
 #   env: OCTET_FUZZ_BUILD  build folder (default build-fuzz)
 #        OCTET_SHARED      shared folder (default ../shared)
@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api tokenizer}
+TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api tokenizer mnb}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node

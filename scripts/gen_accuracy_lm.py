@@ -17,6 +17,7 @@ The section sits between the markers below; scripts/gen_accuracy.py keeps
 it when it rewrites the rest of the file.
 
 usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o docs/accuracy.md]
+       [--weight-only-table --weight-only-windows 128]  (only the weight-only table)
 """
 import argparse
 import datetime
@@ -112,6 +113,8 @@ WEIGHT_ONLY = [
      ["--weight-format", "int4", "--block-size", "32", "--weight-scheme", "sym-full",
       "--clip-search", "--exclude-nodes", "lm_head"]),
     ("INT4 blocks of 128, sym", ["--weight-format", "int4", "--block-size", "128"]),
+    ("INT4 blocks of 128, sym, clip search", ["--weight-format", "int4", "--block-size", "128", "--clip-search"]),
+    ("UINT4 blocks of 128, asym", ["--weight-format", "uint4", "--block-size", "128"]),
     ("UINT4 blocks of 128, asym, clip search", ["--weight-format", "uint4", "--block-size", "128", "--clip-search"]),
     ("UINT4 blocks of 32, asym, clip search, MatMulNBits",
      ["--weight-format", "uint4", "--block-size", "32", "--clip-search", "--format", "matmulnbits"]),
@@ -129,6 +132,34 @@ WEIGHT_ONLY = [
 ANCHORS = [("ORT MatMulNBitsQuantizer default (4 bits, blocks of 32, sym; lm_head FP32)",
             "ort-default-w4-b32-sym.onnx"),
            ("ORT HQQ (4 bits, blocks of 32, float zero points; lm_head FP32)", "ort-hqq-w4-b32.onnx")]
+
+
+KQUANT_LABEL = "ORT MatMulNBitsQuantizer k-quant (4 bits, blocks of 32, sym; lm_head FP32)"
+
+
+def ort_kquant(model, tmp):
+    """The model quantized by the installed ONNX Runtime's k-quant search
+    (KQuantWeightOnlyQuantConfig; the anchors' settings: 4 bits, blocks of
+    32, symmetric, LM head float), or None when this version has none."""
+    import onnx
+    try:
+        from onnxruntime.quantization.matmul_nbits_quantizer import (
+            KQuantWeightOnlyQuantConfig, MatMulNBitsQuantizer)
+    except ImportError:
+        return None
+    m = onnx.load(model)
+    q = MatMulNBitsQuantizer(m, bits=4, block_size=32, is_symmetric=True,
+                             nodes_to_exclude=[n.name for n in m.graph.node if "lm_head" in n.name],
+                             algo_config=KQuantWeightOnlyQuantConfig())
+    q.process()
+    # this quantizer writes com.microsoft nodes without importing the
+    # domain (ONNX Runtime does not mind; the ONNX spec and Octet do)
+    model_proto = q.model.model
+    if not any(o.domain == "com.microsoft" for o in model_proto.opset_import):
+        model_proto.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    out = os.path.join(tmp, "ort-kquant-w4-b32.onnx")
+    onnx.save(model_proto, out)
+    return out
 
 
 def bits_per_weight(path):
@@ -166,6 +197,9 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
     rows = []
     cases = [(label, flags, None) for label, flags in WEIGHT_ONLY[:3]]
     cases += [(label, None, os.path.join(os.path.dirname(model), "anchors", f)) for label, f in ANCHORS]
+    kquant = ort_kquant(model, tmp)
+    if kquant:
+        cases.append((KQUANT_LABEL, None, kquant))
     cases += [(label, flags, None) for label, flags in WEIGHT_ONLY[3:]]
     for label, flags, path in cases:
         if path is None:
@@ -178,7 +212,7 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
                              ["--max-windows", str(windows)] if windows else [])
         runnable = ort_runnable(path, tmp)
         ref, count = ort_perplexity(runnable, tokens, 128, windows) if runnable else (None, count)
-        rows.append((label, bits_per_weight(path) if flags or "anchors" in path else 32.0,
+        rows.append((label, bits_per_weight(path) if path != model else 32.0,
                      os.path.getsize(path), r["perplexity"], ref))
         print(label, rows[-1][1:], flush=True)
     fp32 = rows[0][3]
@@ -207,6 +241,13 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
               "`sym-full` is ONNX Runtime's own RTN rule (the block's largest magnitude exact at",
               "-8 * s: 16 levels at max|w| / 8, where `sym` has 15 at max|w| / 7); with lm_head FP32",
               "its weights equal the ORT default anchor's one for one, hence the same perplexity."]
+    if not kquant:
+        lines += ["", f"ONNX Runtime {ort.__version__} has no k-quant search "
+                  "(KQuantWeightOnlyQuantConfig): no row for it."]
+    else:
+        lines += ["", "The k-quant row is written by this script with the installed ONNX Runtime "
+                  f"{ort.__version__} (`KQuantWeightOnlyQuantConfig`, the anchors' settings; its "
+                  "file lacks the com.microsoft opset import, which the script adds)."]
     return lines
 
 
@@ -300,6 +341,20 @@ def splice(path, lines):
     os.replace(tmp, path)
 
 
+def splice_weight_only(path, lines):
+    """Replaces only the weight-only table (from its heading to the GPTQ/AWQ
+    marker) in path."""
+    with open(path) as f:
+        text = f.read()
+    head = "### Weight-only quantization"
+    a, b = text.index(head), text.index(CAL_BEGIN)
+    body = "\n".join(lines[1:]).strip("\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text[:a] + body + "\n\n" + text[b:])
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--octet", default=os.path.join(ROOT, "build", "octet"))
@@ -310,6 +365,8 @@ def main():
                     help="GPTQ/AWQ calibration windows of 128 tokens")
     ap.add_argument("--calibrated-only", action="store_true",
                     help="regenerate only the GPTQ/AWQ table")
+    ap.add_argument("--weight-only-table", action="store_true",
+                    help="regenerate only the weight-only table")
     a = ap.parse_args()
     model = os.path.join(SHARED, "models", "stories260k", "prefill_s128.onnx")
     tokens_path = os.path.join(SHARED, "data", "tinystories", "eval_tokens.npy")
@@ -317,6 +374,12 @@ def main():
         print(f"{model} or {tokens_path} not found")
         return 1
     tokens = np.load(tokens_path)
+    if a.weight_only_table:
+        with tempfile.TemporaryDirectory() as tmp:
+            splice_weight_only(a.o, weight_only_section(a.octet, model, tokens, tokens_path, tmp,
+                                                        a.weight_only_windows))
+        print("wrote", a.o)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         cal = calibrated_section(a.octet, model, tokens, tokens_path, tmp, a.calib_windows)
         if a.calibrated_only:

@@ -48,6 +48,8 @@ struct oct_report {
     quant_opts opts;
     bool has_plan;
     bool measured;         /* rep holds a measurement on samples */
+    quant_wo_report wo;    /* a weight-only report (has_wo) replaces the above */
+    bool has_wo;
 };
 
 struct oct_dataset {
@@ -656,6 +658,34 @@ static oct_status smooth_and_kv(oct_ctx *ctx, ir_model *m, const oct_quant_optio
     return st;
 }
 
+/* --weights-only with a report: the per-weight SQNR and sizes against a
+ * copy of the float model (quant_report_wo.c); a MatMulNBits output is
+ * measured on a copy unpacked to DequantizeLinear form. */
+static oct_status weight_only_report(oct_ctx *ctx, ir_model *m, const oct_quant_options *o,
+                                     const oct_samples *samples, oct_report **report)
+{
+    ir_model *fp32 = NULL, *measured = m;
+    oct_status st = report ? api_clone_ir(ctx, m, &fp32) : OCT_OK;
+    if (!st)
+        st = weight_only(ctx, m, o, samples);
+    if (st || !report)
+        return st;
+    oct_report *r = ir_alloc(ctx, sizeof *r);
+    if (!r)
+        return OCT_EINTERNAL;
+    if (o->q.wo_matmulnbits) {
+        st = api_clone_ir(ctx, m, &measured);
+        if (!st)
+            st = pass_run_pipeline(measured, "mnb_unpack", NULL, ctx);
+    }
+    if (!st)
+        st = quant_wo_report_measure(fp32, measured, &r->wo, ctx);
+    r->has_wo = !st;
+    if (!st)
+        *report = r;
+    return st;
+}
+
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
 {
@@ -678,7 +708,7 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (o->q.smooth || o->q.kv_format || o->q.float_only)
         return smooth_and_kv(ctx, model->ir, o, samples, report);
     if (o->q.weight_only)
-        return weight_only(ctx, model->ir, o, samples);
+        return weight_only_report(ctx, model->ir, o, samples, report);
     if (o->q.dynamic_rows && !o->q.dynamic)
         return oct_error(ctx, OCT_EUSAGE, "quantize: dynamic-granularity needs "
                          "activations=dynamic");
@@ -803,8 +833,11 @@ oct_status oct_report_text(oct_ctx *ctx, const oct_report *r, char **text, size_
     FILE *mem = open_memstream(&buf, &size);
     if (!mem)
         return oct_error(ctx, OCT_EINTERNAL, "out of memory formatting the report");
-    quant_report_table(mem, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
-                       r->has_plan ? &r->opts : NULL);
+    if (r->has_wo)
+        quant_wo_report_table(mem, &r->wo);
+    else
+        quant_report_table(mem, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
+                           r->has_plan ? &r->opts : NULL);
     return api_stream_text(ctx, mem, &buf, &size, "the report", text, len);
 }
 
@@ -814,6 +847,8 @@ oct_status oct_report_write_svg(oct_ctx *ctx, const oct_report *r, const char *p
         return OCT_EUSAGE;
     char *pic;
     size_t len;
+    if (r->has_wo)
+        return oct_error(ctx, OCT_EUSAGE, "report: a weight-only report has no SVG picture");
     oct_status st = api_check_output_dir(ctx, path);
     if (!st)
         st = quant_report_svg(ctx, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
@@ -825,13 +860,15 @@ oct_status oct_report_write_json(oct_ctx *ctx, const oct_report *r, const char *
 {
     if (!ctx || !r || !path)
         return OCT_EUSAGE;
+    if (r->has_wo)
+        return quant_wo_report_json(ctx, path, &r->wo);
     return quant_report_json(ctx, path, r->measured ? &r->rep : NULL, r->has_plan ? &r->plan : NULL,
                              r->has_plan ? &r->opts : NULL);
 }
 
 size_t oct_report_tensor_count(const oct_report *r)
 {
-    return r ? r->rep.n_rows : 0;
+    return r ? r->has_wo ? r->wo.n : r->rep.n_rows : 0;
 }
 
 double oct_report_output_sqnr(const oct_report *r)

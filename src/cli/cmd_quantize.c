@@ -1,7 +1,8 @@
 /*
  * cmd_quantize.c: `octet quantize MODEL --calib DATA -o OUT.onnx`: static
  * post-training quantization to a QDQ ONNX model, with a report; with
- * --weights-only, weight-only quantization (no data, no report); with
+ * --weights-only, weight-only quantization (no data; --report lists each
+ * weight's format, size and SQNR, quant_report_wo.c); with
  * --activations=dynamic, dynamic quantization (no data, no report).  FP16
  * and BF16 models are quantized as their float32 upcast (quant_upcast.c).  A client
  * of the public API (oct_quantize): this file parses flags, shows progress
@@ -187,9 +188,9 @@ int cmd_quantize(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         wo_calib |= !strcmp(argv[i], "--algo=gptq") || !strcmp(argv[i], "--algo=awq") ||
                     (!strcmp(argv[i], "--algo") && i + 1 < argc && strcmp(argv[i + 1], "rtn"));
-    if (weights_only && (loading_stats || report || svg || (calib && !wo_calib)))
+    if (weights_only && (loading_stats || svg || (calib && !wo_calib)))
         USAGE("--weights-only calibrates nothing (except with --algo=gptq or awq, which "
-              "take --calib): no --load-stats, --report or --svg");
+              "take --calib): no --load-stats or --svg");
     if (weights_only && wo_calib && !calib)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (loading_stats || report || svg || (calib && !smooth_or_kv)))
@@ -212,7 +213,8 @@ int cmd_quantize(int argc, char **argv)
         st = oct_dataset_open(ctx, calib, m, max_samples, &ds);
     oct_samples samples = oct_dataset_samples(ds);
     if (!st)
-        st = oct_quantize(ctx, m, qo, ds ? &samples : NULL, &rep);
+        st = oct_quantize(ctx, m, qo, ds ? &samples : NULL,
+                          weights_only && !report ? NULL : &rep); /* weight-only: asked */
     if (!st)
         st = oct_model_save_file(ctx, m, out);
     if (!st && rep)

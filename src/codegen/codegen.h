@@ -385,6 +385,13 @@ oct_status cg_plan_fp8_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
 oct_status cg_plan_wo_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
                               const int (*span)[2], cg_tensor *tens);
 bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st);
+/* The other weight-only block formats (lower_wofmt.c, octk_wofmt): whether
+ * w is such a weight (its K in *K), for cg_plan_wo_weights; marks absorbed
+ * the scale DequantizeLinear of an absorbed two-level weight when it has
+ * no other reader (uses: readers per value id); the lowering itself. */
+bool cg_wofmt_source(const cg_tensor *w, int64_t *K);
+void cg_wofmt_absorb_scales(cg_tensor *tens, const cg_tensor *w, const int *uses);
+bool cg_try_wofmt(cg_fn *f, const ir_node *n, oct_status *st);
 
 /* The diagnostic (OCT_EUNSUPPORTED) for a node whose op has
  * IR_OPF_DATA_LENGTH: its output length depends on the input values, and

@@ -106,7 +106,8 @@ oct_status cg_lower_matmul(cg_fn *f, const ir_node *n)
 {
     cg_tensor *A = cg_in(f, n, 0), *B = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
     oct_status st;
-    if (cg_try_wogemm(f, n, &st) || cg_try_smatmul(f, n, &st) || cg_try_sbatched(f, n, &st))
+    if (cg_try_wogemm(f, n, &st) || cg_try_wofmt(f, n, &st) || cg_try_smatmul(f, n, &st) ||
+        cg_try_sbatched(f, n, &st))
         return st;
     if ((st = cg_need_f32(f, n, A, 0, 0)) || (st = cg_need_f32(f, n, B, 0, 1)) ||
         (st = cg_need_f32(f, n, Y, 1, 0)))

@@ -98,15 +98,18 @@ oct_status cg_plan_wo_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
         cg_tensor *w = &tens[n->in[1]->id];
         const ir_node *dq = w->value->producer;
         wo_weight ww;
-        if (uses[n->in[1]->id] != 1 || !dq || !wo_source(w, &ww) || !wo_form(tens, n, &ww))
+        if (uses[n->in[1]->id] != 1 || !dq ||
+            !(wo_source(w, &ww) || cg_wofmt_source(w, &ww.K)) || !wo_form(tens, n, &ww))
             continue;
         /* the DequantizeLinear must not be part of a fused run */
         bool fused = false;
         for (size_t j = 0; j < g->n_nodes; j++)
             if (g->nodes[j] == dq)
                 fused = span[j][0] != span[j][1];
-        if (!fused)
+        if (!fused) {
             w->absorbed = true;
+            cg_wofmt_absorb_scales(tens, w, uses);
+        }
     }
     return OCT_OK;
 }

@@ -546,6 +546,28 @@ void quant_report_table(FILE *out, const quant_report *rep,
 oct_status quant_report_json(oct_ctx *ctx, const char *path,
                              const quant_report *rep, const quant_plan *plan,
                              const quant_opts *opts);
+/* quant_report_wo.c: the report of a weight-only quantized model, one row
+ * per quantized weight (its float name, format, element count, stored
+ * bytes, bits per weight, SQNR in dB of the dequantized weight against the
+ * FP32 one: +inf when exact, NaN when no FP32 counterpart was found) and
+ * the totals.  Rows live in the arena. */
+typedef struct quant_wo_row {
+    const char *tensor, *format;
+    int64_t elems;
+    uint64_t bytes;
+    double bits, sqnr;
+} quant_wo_row;
+typedef struct quant_wo_report {
+    quant_wo_row *rows;
+    size_t n;
+    uint64_t weight_bytes, weight_elems; /* over the rows */
+    uint64_t model_bytes, fp32_bytes;    /* initializers of each model */
+} quant_wo_report;
+oct_status quant_wo_report_measure(const ir_model *fp32, const ir_model *q,
+                                   quant_wo_report *out, oct_ctx *ctx);
+void quant_wo_report_table(FILE *out, const quant_wo_report *r);
+oct_status quant_wo_report_json(oct_ctx *ctx, const char *path, const quant_wo_report *r);
+
 /* quant_report_svg.c: the report drawn as an SVG document (per-tensor SQNR
  * bars coloured by precision), NUL-terminated in the arena; the caller
  * writes *out_len bytes of *out. */

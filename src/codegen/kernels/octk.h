@@ -304,6 +304,46 @@ size_t octk_wogemm_work_size(const octk_wogemm *p);
 int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase);
 void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
 
+/* ---- weight-only block formats (wofmt.c) -------------------------------
+ * y[m][n] = sum_k a[m][k] * w(k, n) for the block formats the INT4 kernel
+ * does not take (NVFP4, MXFP4, Q4_K-like, Q8_0, Q6_K-like, INT8 and INT2
+ * blocks): the weight stays in its code width (8, 4 or 2 bits) and
+ *   w(k, n) = (v(q) - v(z)) * s,  s, z those of block k / bs of column n,
+ * v the value of a code: 8-bit codes are int8 or uint8 (`u8`), narrower
+ * codes index the 16-entry table `lut` (FP4 E2M1 values, two's-complement
+ * INT4/INT2, UINT4/UINT2: the packer passes any map).  Two-level scales
+ * reach the kernel resolved to float32 (the first DequantizeLinear's
+ * output, computed at compile time by the interpreter's own kernel).
+ * Packed by octk_wofmt_pack_b in panels of OCTK_WO_NR columns, each panel
+ * a run of its K blocks: { float s[16]; uint8 z[16] if has_zp; bytes
+ * [ceil(len/per)][16], per = 8/bits codes a byte, code j of a byte in bits
+ * [bits*j, bits*(j+1)) }.  Phase 0 sums a over each block (asum, only for
+ * narrow codes with zero points), phase 1 runs rows in groups of
+ * OCTK_WO_GEMV_ROWS over groups of panels: y = sum_blocks s * sum_k
+ * a*v(q) - (v(z)*s) * asum for narrow codes, s * sum_k a*(q - z) with the
+ * difference exact in int32 for 8-bit ones (float reassociation, within
+ * the float tolerance of the reference).  Every M
+ * takes this path (a prefill re-reads the packed weight per 8 rows). */
+typedef struct octk_wofmt {
+    int64_t M, N, K, bs;
+    int64_t lda, ldy;
+    int32_t bits, u8, has_zp;
+    float lut[16];         /* bits 4 and 2: value of code c (lut[c & mask]) */
+    const float *a;        /* [M][K] */
+    float *y;              /* [M][N] */
+    const uint8_t *b;      /* packed by octk_wofmt_pack_b */
+    void *work;
+} octk_wofmt;
+
+size_t octk_wofmt_packed_b_size(int64_t K, int64_t N, int64_t bs, int bits, int has_zp);
+/* q[k*N + n] codes (bits wide, in the low bits of a byte), zp[(k/bs)*N + n]
+ * (NULL: none), scale likewise. */
+void octk_wofmt_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
+                       int64_t K, int64_t N, int64_t bs, int bits);
+size_t octk_wofmt_work_size(const octk_wofmt *p);
+int64_t octk_wofmt_tasks(const octk_wofmt *p, int phase);
+void octk_wofmt_run(const octk_wofmt *p, int phase, int64_t begin, int64_t end);
+
 /* Element-wise float functions over n contiguous elements (y may equal x):
  * OCTK_EXP, OCTK_SIGMOID 1/(1+exp(-x)), OCTK_TANH, OCTK_HARDSIGMOID
  * max(0, min(1, alpha*x + beta)).  Within 2 ulp-ish of libm (tests allow
