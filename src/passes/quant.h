@@ -106,6 +106,13 @@ typedef struct quant_opts {
      * decreasing Hessian diagonal */
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ } wo_algo;
     bool wo_act_order;
+    /* CNN recovery (quant_equalize.c, quant_biascorr.c): cross-layer
+     * equalization of Conv -> [Relu] -> Conv pairs before calibration;
+     * bias correction of the quantized Conv/Gemm layers after the choice.
+     * Each is kept only if it raises the output SQNR on the calibration
+     * data (api/quantize.c). */
+    bool equalize;
+    bool bias_correction;
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -558,6 +565,11 @@ oct_status quant_session_sync(oct_ctx *ctx, ir_model *m, unsigned current);
  * is empty); quant_text_read builds s's state from m's lines. */
 oct_status quant_text_write(oct_ctx *ctx, quant_session *s, ir_model *m);
 oct_status quant_text_read(oct_ctx *ctx, quant_session *s, ir_model *m);
+
+/* quant_equalize.c: cross-layer equalization of m's Conv -> [Relu] ->
+ * Conv pairs (FP32 function unchanged up to rounding); *n_pairs: how many
+ * pairs were equalized. */
+oct_status quant_equalize(ir_model *m, size_t *n_pairs, oct_ctx *ctx);
 
 /* quant_plan.c: summaries for every calibrated entry of a plan (empty for
  * activations, filled from the data for constants). */
