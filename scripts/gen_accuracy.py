@@ -205,10 +205,11 @@ def write(path, rows):
             lines.append(f"- {r['model']} / {r['config']}: {r['err']}")
     # the sections other scripts write are kept: language models
     # (scripts/gen_accuracy_lm.py), dynamic quantization
-    # (scripts/gen_accuracy_dynamic.py)
+    # (scripts/gen_accuracy_dynamic.py), CNN recovery (scripts/gen_accuracy_cnn.py)
     old = open(path).read() if os.path.exists(path) else ""
     for begin, end in (("<!-- language models:", "<!-- end of language models -->"),
-                       ("<!-- dynamic quantization:", "<!-- end of dynamic quantization -->")):
+                       ("<!-- dynamic quantization:", "<!-- end of dynamic quantization -->"),
+                       ("<!-- cnn recovery:", "<!-- end of cnn recovery -->")):
         if begin in old and end in old:
             kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
             lines += ["", kept]
