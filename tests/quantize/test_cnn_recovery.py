@@ -21,6 +21,9 @@ FP16 / BF16 input models.  One part per run (argument):
            (round to nearest even): quantized, its top-1 over 500 (BF16:
            200) evaluation images equals that of the FP32 original
            quantized the same way.
+ compiled  quantized mnist-8 compiled (octet run --jit) against the
+           interpreter: INT8 bit for bit; FP8 and the FP16/BF16 models'
+           INT8 (half interface) within float tolerance.
 """
 import os
 import sys
@@ -339,9 +342,65 @@ def test_half(tmp):
           f"the FP32 original quantized {ref:.2%}")
 
 
+def run_pb(model, name, x, dtype, tmp, jit):
+    """octet run (interpreter, or --jit) of model on one input x (float32
+    values, written as dtype); the first output as float32."""
+    if dtype == T.BFLOAT16:
+        t = helper.make_tensor(name, T.BFLOAT16, x.shape,
+                               x.astype(ml_dtypes.bfloat16).view(np.uint16).tobytes(), raw=True)
+    else:
+        t = numpy_helper.from_array(x.astype(np.float16 if dtype == T.FLOAT16 else np.float32), name)
+    d = tempfile.mkdtemp(dir=tmp)
+    with open(os.path.join(d, "x.pb"), "wb") as f:
+        f.write(t.SerializeToString())
+    octet("run", model, "--input", f"{name}={os.path.join(d, 'x.pb')}", "--output-dir", d,
+          "--format=pb", *(["--jit"] if jit else []))
+    out = onnx.load(model).graph.output[0].name
+    y = numpy_helper.to_array(onnx.load_tensor(os.path.join(d, safe_name(out) + ".pb")))
+    return (y.astype(np.uint32) << 16).view(np.float32) if y.dtype == np.uint16 else y.astype(np.float32)
+
+
+def test_compiled(tmp):
+    """Quantized mnist-8 compiled (octet run --jit) against the interpreter:
+    INT8 from the FP32 model bit for bit; FP8 E4M3, and INT8 of the FLOAT16
+    and BFLOAT16 conversions (half interface) within float tolerance."""
+    model = os.path.join(MODELS, "mnist-8", "model.onnx")
+    images, _ = mnist_eval()
+    cal = np.load(os.path.join(DATA, "mnist", "calib_1000_f32.npy"))[:200].reshape(-1, 1, 1, 28, 28)
+    np.save(os.path.join(tmp, "c32.npy"), cal)
+    np.save(os.path.join(tmp, "c16.npy"), cal.astype(np.float16))
+    cases = [("int8", model, T.FLOAT, "c32.npy", []),
+             ("fp8", model, T.FLOAT, "c32.npy", ["--precision=fp8"])]
+    f16, b16 = os.path.join(tmp, "m16.onnx"), os.path.join(tmp, "mb16.onnx")
+    to_half(model, f16, T.FLOAT16)
+    to_half(model, b16, T.BFLOAT16)
+    for i, c in enumerate(cal[:50]):
+        os.makedirs(os.path.join(tmp, "cbf", f"test_data_set_{i}"))
+        bits = c.astype(ml_dtypes.bfloat16).view(np.uint16)
+        with open(os.path.join(tmp, "cbf", f"test_data_set_{i}", "input_0.pb"), "wb") as f:
+            f.write(helper.make_tensor("Input3", T.BFLOAT16, bits.shape, bits.tobytes(),
+                                       raw=True).SerializeToString())
+    cases += [("FLOAT16 int8", f16, T.FLOAT16, "c16.npy", []),
+              ("BFLOAT16 int8", b16, T.BFLOAT16, "cbf", [])]
+    for tag, src, dtype, calib, extra in cases:
+        q = os.path.join(tmp, tag.replace(" ", "_") + ".q.onnx")
+        octet("quantize", src, "--calib", os.path.join(tmp, calib), "-o", q, "--progress=none", *extra)
+        for k in range(2):
+            x = images[k].reshape(1, 1, 28, 28)
+            a, b = run_pb(q, "Input3", x, dtype, tmp, False), run_pb(q, "Input3", x, dtype, tmp, True)
+            if tag == "int8":
+                check(np.array_equal(a.view(np.uint32), b.view(np.uint32)),
+                      f"{tag} image {k}: compiled equals the interpreter bit for bit")
+            else:
+                tol = (1e-2 if dtype != T.FLOAT else 1e-5) * np.abs(a).max()
+                err = np.abs(a - b).max()
+                check(err <= tol, f"{tag} image {k}: compiled within {err:.3g} of the "
+                      f"interpreter (tolerance {tol:.3g})")
+
+
 if __name__ == "__main__":
     part = sys.argv[1]
     with tempfile.TemporaryDirectory() as tmp:
         {"equalize": test_equalize, "biascorr": test_biascorr, "shared": test_shared,
-         "half": test_half}[part](tmp)
+         "half": test_half, "compiled": test_compiled}[part](tmp)
     finish()
