@@ -64,7 +64,8 @@ static oct_status remap(const quant_plan *plan, const ir_model *to, quant_plan *
  * FP32 model's values of each on every sample. */
 typedef struct budget_ref {
     size_t n_out;
-    uint32_t *id;       /* value ids of the observed outputs (the copies keep them) */
+    const char **name;  /* the outputs' names (a quantized copy gives its
+                           DequantizeLinear output the FP32 name) */
     float **val;        /* [sample * n_out + o], NULL if not a float output */
     uint64_t *len;
     size_t cells;       /* samples x n_out */
@@ -92,7 +93,7 @@ static ir_value **node_outputs(const ir_model *m, size_t *n, oct_ctx *ctx)
 static int ref_slot(const budget_ref *r, const ir_value *v)
 {
     for (size_t o = 0; o < r->n_out; o++)
-        if (r->id[o] == v->id)
+        if (!strcmp(r->name[o], v->name))
             return (int)o;
     return -1;
 }
@@ -169,15 +170,15 @@ static oct_status ref_init(budget_ref *r, const ir_model *fp32, const quant_opts
         return st;
     ir_value **obs = node_outputs(copy, &r->n_out, ctx);
     r->cells = data->n * r->n_out;
-    r->id = ir_alloc_array(ctx, r->n_out + 1, sizeof *r->id);
+    r->name = ir_alloc_array(ctx, r->n_out + 1, sizeof *r->name);
     r->val = ir_alloc_array(ctx, r->cells + 1, sizeof *r->val);
     r->len = ir_alloc_array(ctx, r->cells + 1, sizeof *r->len);
     r->signal = ir_alloc_array(ctx, r->n_out + 1, sizeof *r->signal);
     r->noise = ir_alloc_array(ctx, r->n_out + 1, sizeof *r->noise);
-    if (!obs || !r->id || !r->val || !r->len || !r->signal || !r->noise)
+    if (!obs || !r->name || !r->val || !r->len || !r->signal || !r->noise)
         return OCT_EINTERNAL;
     for (size_t o = 0; o < r->n_out; o++)
-        r->id[o] = obs[o]->id;
+        r->name[o] = obs[o]->name;
     return run_outputs(quant_engine_ctx(), copy, r, data, keep_ref, ctx, ctx);
 }
 
