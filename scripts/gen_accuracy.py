@@ -207,12 +207,14 @@ def write(path, rows):
     # (scripts/gen_accuracy_lm.py), dynamic quantization
     # (scripts/gen_accuracy_dynamic.py), precisions and KV caches
     # (scripts/gen_accuracy_precision.py), recurrent weight-only
-    # (tests/quantize/test_lstm_weight_only.py --markdown)
+    # (tests/quantize/test_lstm_weight_only.py --markdown), CNN recovery
+    # (scripts/gen_accuracy_cnn.py)
     old = open(path).read() if os.path.exists(path) else ""
     for begin, end in (("<!-- language models:", "<!-- end of language models -->"),
                        ("<!-- dynamic quantization:", "<!-- end of dynamic quantization -->"),
                        ("<!-- precisions:", "<!-- end of precisions -->"),
-                       ("<!-- recurrent:", "<!-- end of recurrent -->")):
+                       ("<!-- recurrent:", "<!-- end of recurrent -->"),
+                       ("<!-- cnn recovery:", "<!-- end of cnn recovery -->")):
         if begin in old and end in old:
             kept = begin + old.split(begin, 1)[1].split(end, 1)[0] + end
             lines += ["", kept]

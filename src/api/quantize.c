@@ -13,6 +13,7 @@
  * (batch) dimension of the inputs is restored in the result when nothing
  * folded could depend on it (restore_batch).
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,6 +239,12 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "act-order")) {
         if (!parse_flag(v, &q->wo_act_order))
             return BAD("act-order takes 1 or 0");
+    } else if (!strcmp(key, "equalize")) {
+        if (!parse_flag(v, &q->equalize))
+            return BAD("equalize takes 1 or 0");
+    } else if (!strcmp(key, "bias-correction")) {
+        if (!parse_flag(v, &q->bias_correction))
+            return BAD("bias-correction takes 1 or 0");
     } else if (!strcmp(key, "clip-search")) {
         if (!parse_flag(v, &q->wo_clip_search))
             return BAD("clip-search takes 1 or 0");
@@ -513,6 +520,12 @@ static oct_status prepare(oct_ctx *ctx, const prepare_args *pa, ir_model *m)
         st = pass_run_default(m, ctx);
     if (!st)
         st = pass_run_list(m, "fuse,shape_infer", ctx);
+    size_t n_pairs;
+    if (!st && pa->o->q.equalize)
+        st = quant_equalize(m, &n_pairs, ctx);
+    if (!st && pa->o->q.equalize)
+        oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL, "equalize: %zu layer "
+                  "groups (Conv -> [Relu/MaxPool] -> Conv) equalized", n_pairs);
     return st;
 }
 
@@ -685,6 +698,10 @@ static oct_status weight_only_report(oct_ctx *ctx, ir_model *m, const oct_quant_
         *report = r;
     return st;
 }
+static oct_status quantize_static(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
+                                  const oct_samples *samples, oct_report **report);
+static oct_status quantize_recover(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
+                                   const oct_samples *samples, oct_report **report);
 
 oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
                         const oct_samples *samples, oct_report **report)
@@ -722,6 +739,17 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (!o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: no calibration samples (and no "
                          "statistics to load)");
+    if ((o->q.equalize || o->q.bias_correction) && samples && samples->count)
+        return quantize_recover(ctx, model, o, samples, report);
+    return quantize_static(ctx, model, o, samples, report);
+}
+
+/* Static quantization of model with o, as one pipeline run. */
+static oct_status quantize_static(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
+                                  const oct_samples *samples, oct_report **report)
+{
+    if (report)
+        *report = NULL;
     ir_model *m = model->ir, *original = NULL, *fp32 = NULL;
     oct_status st = api_clone_ir(ctx, m, &original);
     api_samples adapter;
@@ -791,6 +819,88 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return st;
     }
     *report = r;
+    return OCT_OK;
+}
+
+/* The lowest output SQNR of a measured report. */
+static double report_db(const oct_report *r)
+{
+    double db = INFINITY;
+    for (size_t i = 0; i < r->rep.n_outputs; i++)
+        if (r->rep.outputs[i].signal > 0 && r->rep.outputs[i].sqnr < db)
+            db = r->rep.outputs[i].sqnr;
+    return db;
+}
+
+/* One candidate of quantize_recover: a copy of `from` quantized with o,
+ * measured on the samples. */
+static oct_status recover_trial(oct_ctx *ctx, const ir_model *from,
+                                const oct_quant_options *o, const oct_samples *samples,
+                                ir_model **out, oct_report **rep, double *db)
+{
+    ir_model *copy;
+    oct_status st = api_clone_ir(ctx, from, &copy);
+    oct_model tmp = {.ir = copy, .path = NULL};
+    if (!st)
+        st = quantize_static(ctx, &tmp, o, samples, rep);
+    *out = tmp.ir;
+    *db = st ? -INFINITY : report_db(*rep);
+    return st;
+}
+
+/* --equalize, --bias-correction: each is a recovery that usually helps and
+ * sometimes does not (equalization moves range into the activations that
+ * per-channel weights did not need; a bias correction measured on few
+ * samples can overfit them).  So the model is quantized without them,
+ * then with each in turn on top of what was kept, and a method stays only
+ * if it raises the lowest output SQNR on the calibration samples by
+ * RECOVER_MIN_GAIN_DB; a note says which did.  A smaller gain is not
+ * trusted: on squeezenet1.1, equalization gained 0.26 dB on its 34
+ * calibration crops and lost 4 dB on the ten held-out photos. */
+#define RECOVER_MIN_GAIN_DB 0.3
+static oct_status quantize_recover(oct_ctx *ctx, oct_model *model, const oct_quant_options *o,
+                                   const oct_samples *samples, oct_report **report)
+{
+    oct_quant_options v = *o;
+    v.q.equalize = v.q.bias_correction = false;
+    ir_model *best = NULL, *m;
+    oct_report *best_rep = NULL, *rep = NULL;
+    double best_db, db;
+    oct_status st = recover_trial(ctx, model->ir, &v, samples, &best, &best_rep, &best_db);
+    static const char *const names[] = {"equalize", "bias-correction"};
+    for (int k = 0; k < 2 && !st; k++) {
+        bool want = k == 0 ? o->q.equalize : o->q.bias_correction;
+        if (!want)
+            continue;
+        oct_quant_options w = v;
+        if (k == 0)
+            w.q.equalize = true;
+        else
+            w.q.bias_correction = true;
+        st = recover_trial(ctx, model->ir, &w, samples, &m, &rep, &db);
+        if (st)
+            break;
+        bool keep = db > best_db + RECOVER_MIN_GAIN_DB;
+        oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, NULL,
+                  "%s: output SQNR on the calibration data %.2f dB with, %.2f dB "
+                  "without: %s", names[k], db, best_db, keep ? "kept" : "not used");
+        if (keep) {
+            oct_report_free(ctx, best_rep);
+            best_rep = rep, best = m, best_db = db, v = w;
+        } else {
+            oct_report_free(ctx, rep);
+        }
+        rep = NULL;
+    }
+    if (st) {
+        oct_report_free(ctx, best_rep);
+        return st;
+    }
+    model->ir = best;
+    if (report)
+        *report = best_rep;
+    else
+        oct_report_free(ctx, best_rep);
     return OCT_OK;
 }
 

@@ -168,6 +168,9 @@ int cmd_quantize(int argc, char **argv)
             weights_only |= a[2] == 'w';
             if (oct_quant_options_set(qo, a + 2, "1"))
                 return option_error(ctx);
+        } else if (!strcmp(a, "--equalize") || !strcmp(a, "--bias-correction")) {
+            if (oct_quant_options_set(qo, a + 2, "1"))
+                return option_error(ctx);
         } else if (!strcmp(a, "--allow-external-data"))
             allow_external = true;
         else if (a[0] == '-' && a[1])

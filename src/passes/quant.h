@@ -115,6 +115,13 @@ typedef struct quant_opts {
      * they stay float); --precision=fp32: nothing else is quantized */
     ir_qformat kv_format;
     bool float_only;
+    /* CNN recovery (quant_equalize.c, quant_biascorr.c): cross-layer
+     * equalization of Conv -> [Relu] -> Conv pairs before calibration;
+     * bias correction of the quantized Conv/Gemm layers after the choice.
+     * Each is kept only if it raises the output SQNR on the calibration
+     * data (api/quantize.c). */
+    bool equalize;
+    bool bias_correction;
 } quant_opts;
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
@@ -197,6 +204,15 @@ typedef struct quant_tensor {
     double signal, noise[QUANT_MAX_FAMILIES]; /* sums of x^2, errors^2 */
     uint64_t n_values, n_clipped[QUANT_MAX_FAMILIES];
     double sqnr, sqnr_of[QUANT_MAX_FAMILIES], clipped, sqnr_accum;
+    /* --bias-correction (quant_biascorr.c).  QKIND_ACT read by a corrected
+     * layer: the sums of each channel (axis 1) over the calibration data,
+     * heap owned by the plan, n_ch channels of ch_count values each.
+     * QKIND_BIAS: what to subtract from the float bias before it is
+     * quantized (arena), or NULL. */
+    double *ch_sum;
+    int64_t n_ch;
+    uint64_t ch_count;
+    float *bias_delta;
 } quant_tensor;
 
 typedef struct quant_plan {
@@ -325,6 +341,21 @@ oct_status quant_choose_weight(oct_ctx *ctx, quant_tensor *e,
                                const quant_opts *opts);
 oct_status quant_choose_bias(oct_ctx *ctx, quant_plan *plan, quant_tensor *e);
 ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e);
+/* The weight of entry e (formats chosen) as DequantizeLinear(QuantizeLinear)
+ * gives it back, in the arena; NULL when out of memory. */
+float *quant_weight_roundtrip(oct_ctx *ctx, const quant_tensor *e);
+
+/* quant_biascorr.c: --bias-correction (empirical, Nagel et al. 2019 4.2):
+ * the quantized weight W' of a Conv or Gemm shifts its output's mean by
+ * (W' - W) E[x]; the bias absorbs it.  _plan marks the input activations
+ * whose channel means are needed (after quant_plan_build); _observe adds
+ * one calibration tensor of such an entry; _choose computes every bias's
+ * correction (after the formats are chosen); _apply subtracts them from
+ * the float biases of m (at the start of quant_rewrite). */
+oct_status quant_biascorr_plan(quant_plan *plan, oct_ctx *ctx);
+void quant_biascorr_observe(quant_tensor *e, const ir_tensor *t);
+oct_status quant_biascorr_choose(quant_plan *plan, oct_ctx *ctx);
+oct_status quant_biascorr_apply(quant_plan *plan, oct_ctx *ctx);
 
 /* quant_weightonly.c: --weights-only.  Checks opts (a format weights-only
  * can hold, per-channel or per-block with a block of 16, 32, 64 or 128;
@@ -634,6 +665,11 @@ oct_status quant_session_sync(oct_ctx *ctx, ir_model *m, unsigned current);
  * is empty); quant_text_read builds s's state from m's lines. */
 oct_status quant_text_write(oct_ctx *ctx, quant_session *s, ir_model *m);
 oct_status quant_text_read(oct_ctx *ctx, quant_session *s, ir_model *m);
+
+/* quant_equalize.c: cross-layer equalization of m's Conv -> [Relu] ->
+ * Conv pairs (FP32 function unchanged up to rounding); *n_pairs: how many
+ * pairs were equalized. */
+oct_status quant_equalize(ir_model *m, size_t *n_pairs, oct_ctx *ctx);
 
 /* quant_plan.c: summaries for every calibrated entry of a plan (empty for
  * activations, filled from the data for constants). */

@@ -105,8 +105,11 @@ static void observer(void *user, const ir_value *v, const ir_tensor *t)
     if (v->id >= cr->plan->n_values || t->dtype != IR_DT_FLOAT)
         return;
     int idx = cr->plan->of_value[v->id];
-    if (idx >= 0 && cr->plan->t[idx].kind == QKIND_ACT)
-        observe_values(cr, idx, (const float *)t->data, t->nelems);
+    if (idx < 0 || cr->plan->t[idx].kind != QKIND_ACT)
+        return;
+    observe_values(cr, idx, (const float *)t->data, t->nelems);
+    if (cr->pass == 1) /* --bias-correction's channel means */
+        quant_biascorr_observe(&cr->plan->t[idx], t);
 }
 
 static bool all_finite(const ir_tensor *t)
@@ -313,6 +316,11 @@ oct_status quant_calibrate(ir_model *m, quant_plan *plan, const quant_opts *opts
         return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 0, -1, data->name,
                          "the calibration data set is empty");
     calib_run cr = {.plan = plan, .opts = opts, .pass = 1};
+    for (size_t i = 0; i < plan->n; i++) /* a second run starts afresh */
+        if (plan->t[i].ch_sum) {
+            memset(plan->t[i].ch_sum, 0, (size_t)plan->t[i].n_ch * sizeof(double));
+            plan->t[i].ch_count = 0;
+        }
     return run_pass(m, &cr, data, progress, progress_user, ctx);
 }
 
@@ -469,6 +477,8 @@ oct_status quant_choose(ir_model *m, quant_plan *plan, const quant_opts *opts,
     for (size_t i = 0; !st && i < plan->n; i++)
         if (plan->t[i].kind == QKIND_BIAS)
             st = quant_choose_bias(ctx, plan, &plan->t[i]);
+    if (!st && opts->bias_correction)
+        st = quant_biascorr_choose(plan, ctx);
     return st;
 }
 

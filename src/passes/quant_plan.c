@@ -556,6 +556,8 @@ oct_status quant_plan_build(ir_model *m, const quant_opts *opts,
     if (!st)
         quant_config_warn_unused(b.rules, ctx);
     quant_config_free(b.rules);
+    if (!st && opts->bias_correction)
+        st = quant_biascorr_plan(plan, ctx);
     return st ? st : quant_plan_summaries(plan, ctx);
 }
 
@@ -591,9 +593,14 @@ oct_status pass_quant_plan(ir_graph *g, oct_ctx *ctx)
 
 void quant_plan_free(quant_plan *plan, oct_ctx *ctx)
 {
-    for (size_t i = 0; i < plan->n; i++)
+    for (size_t i = 0; i < plan->n; i++) {
         if (plan->t[i].hist) {
             oct_free(ctx, plan->t[i].hist, sizeof *plan->t[i].hist);
             plan->t[i].hist = NULL;
         }
+        if (plan->t[i].ch_sum) {
+            oct_free(ctx, plan->t[i].ch_sum, (size_t)plan->t[i].n_ch * sizeof(double));
+            plan->t[i].ch_sum = NULL;
+        }
+    }
 }

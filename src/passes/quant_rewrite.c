@@ -234,6 +234,9 @@ oct_status quant_rewrite(ir_model *m, quant_plan *plan, const quant_opts *opts,
                          oct_ctx *ctx)
 {
     rewriter rw = {ctx, m->graph};
+    oct_status bst = quant_biascorr_apply(plan, ctx);
+    if (bst)
+        return bst;
     int64_t need = needed_opset(plan);
     if (ir_model_opset(m, "") < need) {
         oct_status st = quant_upgrade_opset(m, need, ctx);

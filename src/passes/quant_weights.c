@@ -328,3 +328,40 @@ ir_tensor *quant_constant_data(oct_ctx *ctx, const quant_tensor *e)
             }
     return q;
 }
+
+float *quant_weight_roundtrip(oct_ctx *ctx, const quant_tensor *e)
+{
+    const ir_qformat_traits *f = ir_qformat_info(e->format);
+    const ir_tensor *t = e->value->init;
+    ir_tensor *q = quant_constant_data(ctx, e);
+    float *w = q ? ir_alloc_array(ctx, t->nelems + 1, sizeof *w) : NULL;
+    if (!w)
+        return NULL;
+    layout L = layout_of(t, e->axis, e->block_size);
+    for (int64_t o = 0; o < L.outer; o++)
+        for (int64_t c = 0; c < L.ch; c++)
+            for (int64_t i = 0; i < L.inner; i++) {
+                int64_t at = (o * L.ch + c) * L.inner + i;
+                int64_t k = slice_of(&L, e->axis, o, c, i);
+                float s = e->scales[e->n_scales > 1 ? k : 0];
+                int32_t zp = e->zero_points[e->n_scales > 1 ? k : 0];
+                float v;
+                switch (f->dtype) {
+                case IR_DT_INT8:
+                    v = (float)((const int8_t *)q->data)[at] - (float)zp;
+                    break;
+                case IR_DT_UINT8:
+                    v = (float)((const uint8_t *)q->data)[at] - (float)zp;
+                    break;
+                case IR_DT_FLOAT8E4M3FN:
+                case IR_DT_FLOAT8E5M2:
+                    v = ops_fp8_to_f32(f->dtype, ((const uint8_t *)q->data)[at]);
+                    break;
+                default:
+                    OCT_ASSERT(!"quant_weight_roundtrip: not a weight format");
+                    v = 0;
+                }
+                w[at] = v * s; /* DequantizeLinear */
+            }
+    return w;
+}
