@@ -74,7 +74,7 @@ static const char *const passthrough[] = {
     "method", "percentile", "precision", "activations", "weights", "block-size",
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
-    "format", "dynamic-granularity", "algo",
+    "format", "dynamic-granularity", "algo", "wo-compute",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */

@@ -324,8 +324,10 @@ def int8():
     bit for bit; and both stay within 1e-5 relative (measured 1e-7..4e-7) of
     ONNX Runtime's own level-4 output, which quantizes the same way (its
     float accumulation order differs).  Synthetic models (blocks 16, 32,
-    128, K not a multiple, zero points, bias, 3-D A) and, when ONNX
-    Runtime's quantizer imports, its accuracy_level=4 output."""
+    128, K not a multiple, zero points, bias, 3-D A), `octet quantize
+    --format=matmulnbits --wo-compute=int8` output (and its usage errors)
+    and, when ONNX Runtime's quantizer imports, its accuracy_level=4
+    output."""
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "codegen"))
     import cgutil
     rng = np.random.default_rng(5)
@@ -357,6 +359,33 @@ def int8():
     except ImportError as e:
         print(f"SKIP ORT quantizer models: it does not import ({e})")
     with tempfile.TemporaryDirectory() as tmp:
+        # Octet's own writer: --wo-compute=int8 records accuracy_level 4
+        K, N = 200, 45
+        g = helper.make_graph([helper.make_node("MatMul", ["a", "w"], ["y"], name="mm")], "f",
+                              [helper.make_tensor_value_info("a", T.FLOAT, [4, K])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, [4, N])],
+                              [numpy_helper.from_array(
+                                  (rng.standard_normal((K, N)) * 0.1).astype(np.float32), "w")])
+        fm = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+        fm.ir_version = 10
+        fpath, qpath = os.path.join(tmp, "f.onnx"), os.path.join(tmp, "q.onnx")
+        onnx.save(fm, fpath)
+        for fmt, scheme in (("matmulnbits", "sym"), ("matmulnbits", "asym")):
+            r = octet("quantize", fpath, "--weights-only", "--weight-format=uint4" if scheme ==
+                      "asym" else "--weight-format=int4", f"--weight-scheme={scheme}",
+                      "--block-size=32", f"--format={fmt}", "--wo-compute=int8", "-o", qpath)
+            check(r.returncode == 0, f"octet quantize --wo-compute=int8 ({scheme}) "
+                  f"{r.stderr.strip()[-200:]}")
+            if r.returncode == 0:
+                models.append((f"octet quantize --format=matmulnbits --wo-compute=int8 {scheme}",
+                               onnx.load(qpath), (4, K)))
+        for bad in (["--format=qdq"], ["--format=matmulnbits", "--weight-format=int8"]):
+            out = os.path.join(tmp, "bad.onnx")
+            r = octet("quantize", fpath, "--weights-only", "--block-size=32", *bad,
+                      "--wo-compute=int8", "-o", out)
+            check(r.returncode == 1 and "wo-compute" in r.stderr and not os.path.exists(out),
+                  f"--wo-compute=int8 with {bad}: usage error, exit {r.returncode} (1), nothing "
+                  f"written {r.stderr.strip()[-160:]}")
         path = os.path.join(tmp, "m.onnx")
         for i, (what, m, a_shape) in enumerate(models):
             onnx.save(m, path)

@@ -592,6 +592,7 @@ WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
 #endif
 
 #if WI_VEC
+enum { WI_PREFETCH = 1024 }; /* bytes ahead in each panel's stream */
 /* Panels per tile for R rows: accumulators 2*R*P*IH plus 2*P*IH codes. */
 static inline int wi_panels_for(int R)
 {
@@ -620,23 +621,31 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
             for (int h = 0; h < IH; h++)
                 y[i][r][h] = fv_zero();
     }
-    const iv zconst = iv_bcast(p->zero);
     for (int64_t j = 0; j < nb; j++) {
         const int64_t len = wg_min(bs, K - j * bs), groups = wg_div_up(len, WI_GROUP);
         const uint8_t *hdr[4];
         iv acc[4][WI_RMAX][IH];
+        /* one zero point for all columns: its correction z * nasum
+         * starts the sums (one broadcast per row instead of a vpdpwssd per
+         * vector); the same integer either way */
+        iv init[WI_RMAX];
+        for (int r = 0; r < R; r++)
+            init[r] = has_zp ? iv_zero() : iv_bcast(p->zero * nas[r][j]);
         for (int i = 0; i < P; i++) {
             hdr[i] = src[i];
             src[i] += 4 * WG_NR + (has_zp ? WG_NR : 0);
             for (int r = 0; r < R; r++)
                 for (int h = 0; h < IH; h++)
-                    acc[i][r][h] = iv_zero();
+                    acc[i][r][h] = init[r];
         }
         for (int64_t g = 0; g < groups; g++) {
             iv lo[4][IH], hi[4][IH];
-            for (int i = 0; i < P; i++)
+            for (int i = 0; i < P; i++) {
+                /* the panels are P streams far apart: fetch ahead */
+                _mm_prefetch((const char *)src[i] + g * WI_GROUP_BYTES + WI_PREFETCH, _MM_HINT_T0);
                 for (int h = 0; h < IH; h++)
                     iv_codes(src[i] + g * WI_GROUP_BYTES, h, &lo[i][h], &hi[i][h]);
+            }
             for (int r = 0; r < R; r++) {
                 int32_t a_lo, a_hi;
                 memcpy(&a_lo, qa[r] + j * bs + g * WI_GROUP, 4);
@@ -652,9 +661,10 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
             src[i] += groups * WI_GROUP_BYTES;
             for (int h = 0; h < IH; h++) {
                 fv s = fv_load((const float *)hdr[i], h);
-                iv z = has_zp ? iv_zload(hdr[i] + 4 * WG_NR, h) : zconst;
+                iv z = has_zp ? iv_zload(hdr[i] + 4 * WG_NR, h) : iv_zero();
                 for (int r = 0; r < R; r++)
-                    y[i][r][h] = fv_step(y[i][r][h], iv_zfix(acc[i][r][h], z, nas[r][j]),
+                    y[i][r][h] = fv_step(y[i][r][h],
+                                         has_zp ? iv_zfix(acc[i][r][h], z, nas[r][j]) : acc[i][r][h],
                                          fv_bcast(sa[r][j]), s);
             }
         }
