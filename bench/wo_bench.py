@@ -85,14 +85,19 @@ def make_model(path, M, dims, rng):
     return ws, nbytes
 
 
-def ort_session(path, level, tmp):
+def with_level(path, level, tmp):
+    """The model with every node's accuracy_level set to level."""
     m = onnx.load(path)
     for n in m.graph.node:
         for a in n.attribute:
             if a.name == "accuracy_level":
                 a.i = level
-    p = os.path.join(tmp, "ort%d.onnx" % level)
+    p = os.path.join(tmp, "l%d.onnx" % level)
     onnx.save(m, p)
+    return p
+
+
+def ort_session(p):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
@@ -173,21 +178,23 @@ def burst(fn, n):
 def case(tag, M, dims, rounds, tmp, rng):
     path = os.path.join(tmp, "m.onnx")
     ws, nbytes = make_model(path, M, dims, rng)
-    name = "wo_%s" % re.sub(r"\W", "_", tag)
-    base = os.path.join(tmp, name)
-    t0 = time.perf_counter()
-    subprocess.run([OCTET, "compile", path, "-o", base, "--emit=so", "--report",
-                    base + ".txt"], check=True, capture_output=True)
-    compile_s = time.perf_counter() - t0
-    paths = sorted({l.split("\t")[3].strip() for l in open(base + ".txt") if "octk_wogemm" in l})
     x = rng.standard_normal((M, dims[0])).astype(np.float32)
     want = x.astype(np.float64)
     for w in ws:
         want = want @ w.astype(np.float64)
-    lib = Lib(base + ".so", name, x, (M, dims[-1]))
-    sess = {lv: ort_session(path, lv, tmp) for lv in (0, 4)}
-    parties = {"octet": lib}
-    for lv, s in sess.items():
+    parties, paths, compile_s = {}, {}, 0.0
+    for lv in (0, 4):
+        p = with_level(path, lv, tmp)
+        name = "wo_%s_l%d" % (re.sub(r"\W", "_", tag), lv)
+        base = os.path.join(tmp, name)
+        t0 = time.perf_counter()
+        subprocess.run([OCTET, "compile", p, "-o", base, "--emit=so", "--report",
+                        base + ".txt"], check=True, capture_output=True)
+        compile_s += time.perf_counter() - t0
+        paths["l%d" % lv] = sorted({l.split("\t")[3].strip() for l in open(base + ".txt")
+                                    if "octk_wogemm" in l})
+        parties["octet_l%d" % lv] = Lib(base + ".so", name, x, (M, dims[-1]))
+        s = ort_session(p)
         parties["ort_l%d" % lv] = (lambda s=s: s.run(None, {"x": x})[0])
     errs = {k: float(np.max(np.abs(f() - want)) / np.max(np.abs(want))) for k, f in parties.items()}
     buf = np.frombuffer(rng.bytes(nbytes // 128 * 128), np.uint8)
@@ -207,17 +214,23 @@ def case(tag, M, dims, rounds, tmp, rng):
 
 
 def table(results):
-    rows = ["| case | weight bytes | Octet ms | ORT L0 ms | ORT L4 ms | Octet GB/s | ORT L0 GB/s "
-            "| ORT L4 GB/s | read GB/s (same size) | Octet / read | ORT L0 / Octet | ORT L4 / Octet |",
+    """Level 0 (float activations) and level 4 (int8 activations) side by
+    side: each Octet figure against ONNX Runtime at the same level, and
+    against ONNX Runtime's level 0 (its float MatMulNBits)."""
+    rows = ["| case | weight bytes | level | Octet ms | ORT ms | ORT / Octet | ORT L0 / Octet "
+            "| Octet GB/s | ORT GB/s | read GB/s (same size) | Octet / read | Octet GOP/s |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         m, b = r["med"], r["nbytes"]
-        gb = {k: b / v / 1e9 for k, v in m.items()}
-        rows.append("| %s | %.1f MiB | %.3f | %.3f | %.3f | %.1f | %.1f | %.1f | %.1f | %.0f%% | "
-                    "%.2fx | %.2fx |" % (r["tag"], b / 2**20, m["octet"] * 1e3, m["ort_l0"] * 1e3,
-                                         m["ort_l4"] * 1e3, gb["octet"], gb["ort_l0"], gb["ort_l4"],
-                                         gb["read"], 100 * gb["octet"] / gb["read"],
-                                         m["ort_l0"] / m["octet"], m["ort_l4"] / m["octet"]))
+        ops = 2 * r["M"] * sum(r["dims"][i] * r["dims"][i + 1] for i in range(len(r["dims"]) - 1))
+        rd = b / m["read"] / 1e9
+        for lv in (0, 4):
+            o, t = m["octet_l%d" % lv], m["ort_l%d" % lv]
+            rows.append("| %s | %.1f MiB | %d%s | %.3f | %.3f | %.2fx | %.2fx | %.1f | %.1f | %.1f "
+                        "| %.0f%% | %.0f |" % (
+                            r["tag"], b / 2**20, lv, " (int8)" if lv else " (float)", o * 1e3,
+                            t * 1e3, t / o, m["ort_l0"] / o, b / o / 1e9, b / t / 1e9, rd,
+                            100 * b / o / 1e9 / rd, ops / o / 1e9))
     return "\n".join(rows)
 
 
@@ -226,6 +239,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the first case only, 3 rounds")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--write-docs", action="store_true")
+    ap.add_argument("--only", help="run the cases whose name contains this")
     a = ap.parse_args()
     rng = np.random.default_rng(1)
     cases = [("decode 1x4096x4096", 1, [4096, 4096]),
@@ -234,6 +248,8 @@ def main():
              ("prefill 128x4096x4096", 128, [4096, 4096])]
     if a.quick:
         cases, a.rounds = cases[:1], 3
+    if a.only:
+        cases = [c for c in cases if a.only in c[0]]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for tag, M, dims in cases:
@@ -246,7 +262,8 @@ def main():
                 if l.startswith("model name")), "?")
     flags = set(next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
                       if l.startswith("flags")), []))
-    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+    isa = ", ".join(f for f in ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
+                                "avx512_vnni", "avx512vbmi", "amx_int8")
                     if f in flags)
     text = table(results)
     head = ("CPU: %s (%s); 1 thread each; ONNX Runtime %s; rounds %d (median)."
@@ -261,26 +278,34 @@ BEGIN = "<!-- wo_bench:begin (bench/wo_bench.py --write-docs replaces this secti
 END = "<!-- wo_bench:end -->"
 ABOUT = """## Weight-only INT4 MatMul: octk_wogemm against ONNX Runtime's MatMulNBits
 
-`.venv/bin/python bench/wo_bench.py --write-docs` (about 5 minutes on a loaded
+`.venv/bin/python bench/wo_bench.py --write-docs` (about 6 minutes on a loaded
 machine): each case is one MatMulNBits graph (4 bits, blocks of 32, no zero
-points), compiled by `octet compile --emit=so` (mnb_unpack puts every node on
-`octk_wogemm`) and called on one thread, against ONNX Runtime on one thread
-with accuracy_level 0 (float activations, Octet's arithmetic) and 4 (int8
-activations: about 5e-3 relative error on these shapes, against 5e-7 for
-Octet and level 0), interleaved round after round, the median of single calls. Weight bytes are
-the 4-bit codes plus the float scales, the same for both. "read" is one
-thread XORing a buffer of the same size with AVX2 (nothing else), measured
-in the same run: for the weights that fit in the 32 MiB L3 it is an L3
-figure, for the 80 MiB stack a DRAM one. Octet's path per case (decode: GEMV
-unpacking in registers, AVX-512; prefill: chunks widened for the float
-GEMM) is in the compile report.
+points), saved twice, with accuracy_level 0 and 4.  Octet compiles each
+(`octet compile --emit=so`; mnb_unpack puts every node on `octk_wogemm`:
+level 0 on the float path, GEMV unpacking nibbles in registers or chunks
+widened for the float GEMM; level 4 on the int8-activation path, int8
+activations per row and block and vpdpbusd, bit for bit the interpreter's
+src/ref/wo_int8.c) and calls it on one thread; ONNX Runtime runs the same
+files on one thread.  The parties are interleaved round after round; the
+figure is the median of single calls.  "ORT / Octet" compares the same
+level (the same arithmetic: level 4 is int8 activations in both, within
+4e-7 of each other in tests/quantize/test_matmulnbits.py int8); "ORT L0 /
+Octet" compares with ONNX Runtime's float MatMulNBits.  Relative error
+against a float64 product: about 5e-7 at level 0, 5e-3 at level 4 (both
+parties).  Weight bytes are the 4-bit codes plus the float scales, the
+same for both. "read" is one thread XORing a buffer of the same size with
+AVX2 (nothing else), measured in the same run: for the weights that fit in
+the 32 MiB L3 it is an L3 figure, for the 80 MiB stack a DRAM one.  GOP/s
+counts 2 * M * K * N.  The machine is shared (2 cores, several jobs):
+absolute times move from run to run, the ratios of one run are the figures.
 """
 
 
 def write_docs(head, text, results):
     doc = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
     body = open(doc).read()
-    paths = "; ".join("%s: %s" % (r["tag"], ", ".join(r["paths"])) for r in results)
+    paths = "; ".join("%s: level 0 %s, level 4 %s" % (r["tag"], ", ".join(r["paths"]["l0"]),
+                                                      ", ".join(r["paths"]["l4"])) for r in results)
     block = "%s\n%s\n%s\n\n%s\n\nOctet paths: %s.\n%s" % (BEGIN, ABOUT, head, text, paths, END)
     if BEGIN in body:
         body = body[:body.index(BEGIN)] + block + body[body.index(END) + len(END):]

@@ -227,6 +227,11 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             q->wo_matmulnbits = false;
         else
             return BAD("format must be qdq or matmulnbits");
+    } else if (!strcmp(key, "wo-compute")) {
+        if (!strcmp(v, "int8") || !strcmp(v, "float"))
+            q->wo_act_int8 = !strcmp(v, "int8");
+        else
+            return BAD("wo-compute must be float or int8");
     } else if (!strcmp(key, "algo")) {
         if (!strcmp(v, "rtn"))
             q->wo_algo = QWO_RTN;
@@ -732,7 +737,8 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (o->q.dynamic)
         return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
-        o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order)
+        o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order ||
+        o->q.wo_act_int8)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
                          "clip-search, algo, act-order and format=matmulnbits need "
                          "weights-only");

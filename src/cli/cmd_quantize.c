@@ -76,6 +76,7 @@ static const char *const passthrough[] = {
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
     "format", "dynamic-granularity", "algo", "smooth", "smoothquant", "kv-cache-quant",
+    "wo-compute",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */

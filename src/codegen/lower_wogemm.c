@@ -20,6 +20,12 @@
  * ((v + 8) - (z + 8) = v - z).  When every zero point is the same (the
  * symmetric schemes) it is one constant of the call and the library holds
  * no zero-point bytes.
+ *
+ * A MatMul marked act_int8 (mnb_unpack: MatMulNBits accuracy_level 4) runs
+ * the kernel's int8-activation path, bit for bit the interpreter's
+ * (src/ref/wo_int8.c); its scales need not be finite (NaN propagates
+ * alike), and if its weight is not in the form above compiling fails
+ * rather than computing in float.
  */
 #include <math.h>
 #include <stddef.h>
@@ -41,7 +47,7 @@ static bool wo_block_ok(int64_t bs)
 
 /* Whether w is the output of a DequantizeLinear the kernel takes (the
  * file comment lists the conditions). */
-static bool wo_source(const cg_tensor *w, wo_weight *out)
+static bool wo_source(const cg_tensor *w, bool act_int8, wo_weight *out)
 {
     const ir_node *dq = w && w->value ? w->value->producer : NULL;
     if (!dq || dq->op != IR_OP_DEQUANTIZELINEAR || w->value->init || w->dtype != IR_DT_FLOAT ||
@@ -60,7 +66,7 @@ static bool wo_source(const cg_tensor *w, wo_weight *out)
         (z && (z->dtype != q->dtype || z->rank != 2 || z->dims[0] != nb || z->dims[1] != N)))
         return false;
     const float *sv = s->data;
-    for (uint64_t i = 0; i < s->nelems; i++)
+    for (uint64_t i = 0; i < s->nelems && !act_int8; i++)
         if (!isfinite(sv[i]))
             return false;
     *out = (wo_weight){.q = q, .s = s, .z = z, .is_signed = q->dtype == IR_DT_INT4,
@@ -98,17 +104,23 @@ oct_status cg_plan_wo_weights(oct_ctx *ctx, const ir_graph *g, bool kernels,
         cg_tensor *w = &tens[n->in[1]->id];
         const ir_node *dq = w->value->producer;
         wo_weight ww;
-        if (uses[n->in[1]->id] != 1 || !dq ||
-            !(wo_source(w, &ww) || cg_wofmt_source(w, &ww.K)) || !wo_form(tens, n, &ww))
-            continue;
+        /* an int8-activation MatMul goes on the INT4 kernel's integer
+         * path only; other packed formats are float */
+        bool ok = uses[n->in[1]->id] == 1 && dq &&
+                  (wo_source(w, n->act_int8, &ww) ||
+                   (!n->act_int8 && cg_wofmt_source(w, &ww.K))) &&
+                  wo_form(tens, n, &ww);
         /* the DequantizeLinear must not be part of a fused run */
-        bool fused = false;
-        for (size_t j = 0; j < g->n_nodes; j++)
+        for (size_t j = 0; ok && j < g->n_nodes; j++)
             if (g->nodes[j] == dq)
-                fused = span[j][0] != span[j][1];
-        if (!fused) {
+                ok = span[j][0] == span[j][1];
+        if (ok) {
             w->absorbed = true;
             cg_wofmt_absorb_scales(tens, w, uses);
+        } else if (n->act_int8) { /* float here would not be the interpreter's int8 result */
+            return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "MatMul with int8 activations "
+                                  "(MatMulNBits accuracy_level 4): its weight is not a "
+                                  "constant blocked 4-bit DequantizeLinear read by it alone");
         }
     }
     return OCT_OK;
@@ -122,10 +134,14 @@ static uint8_t wo_code(const ir_tensor *t, bool is_signed, int64_t i)
 }
 
 /* The report's path: which route M rows take on this target. */
-static const char *wo_path(cg_fn *f, int64_t M)
+static const char *wo_path(cg_fn *f, int64_t M, bool act_int8)
 {
     unsigned isa = cg_kernels_isa(f);
     bool avx512 = (isa & OCTK_ISA_VNNI) != 0, avx2 = (isa & OCTK_ISA_AVX2) != 0;
+    if (act_int8)
+        return avx512 ? "int4 blocks x int8 activations per block, vpdpbusd (AVX-512 VNNI)"
+               : avx2 ? "int4 blocks x int8 activations per block, vpmaddubsw (AVX2)"
+                      : "int4 blocks x int8 activations per block (scalar)";
     if (octk_wogemm_is_gemv(M))
         return avx512 ? "int4 blocks, GEMV unpacking nibbles in registers (AVX-512)"
                : avx2 ? "int4 blocks, GEMV unpacking nibbles in registers (AVX2)"
@@ -137,7 +153,7 @@ bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st)
 {
     cg_tensor *A = cg_in(f, n, 0), *Bt = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
     wo_weight w;
-    if (!Bt || !Bt->absorbed || !wo_source(Bt, &w))
+    if (!Bt || !Bt->absorbed || !wo_source(Bt, n->act_int8, &w))
         return false;
     int64_t K = w.K, N = w.N, bs = w.bs, nb = (K + bs - 1) / bs;
     uint8_t *codes = ir_alloc_array(f->ctx, (size_t)(K * N), 1);
@@ -163,20 +179,25 @@ bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st)
     a.ldy = N;
     a.has_zp = !same;
     a.zero = zp[0];
-    size_t psize = octk_wogemm_packed_b_size(K, N, bs, a.has_zp);
+    a.act_int8 = n->act_int8;
+    size_t psize = a.act_int8 ? octk_wogemm_packed_b_i8_size(K, N, bs, a.has_zp)
+                              : octk_wogemm_packed_b_size(K, N, bs, a.has_zp);
     uint8_t *packed = ir_alloc_array(f->ctx, psize ? psize : 1, 1);
     if (!packed) {
         *st = OCT_EINTERNAL;
         return true;
     }
-    octk_wogemm_pack_b(packed, codes, a.has_zp ? zp : NULL, w.s->data, K, N, bs);
+    if (a.act_int8)
+        octk_wogemm_pack_b_i8(packed, codes, a.has_zp ? zp : NULL, w.s->data, K, N, bs);
+    else
+        octk_wogemm_pack_b(packed, codes, a.has_zp ? zp : NULL, w.s->data, K, N, bs);
     cg_kptr ptrs[4] = {
         {offsetof(octk_wogemm, a), cg_ptr(f, A)},
         {offsetof(octk_wogemm, y), cg_ptr(f, Y)},
         {offsetof(octk_wogemm, b), cg_weight_data(f, packed, psize, NULL)},
         {offsetof(octk_wogemm, work), cg_workspace(f, octk_wogemm_work_size(&a))}};
     cg_kernel_call(f, "wogemm", &a, sizeof a, ptrs, 4);
-    cg_report(f, n, "octk_wogemm", wo_path(f, a.M));
+    cg_report(f, n, "octk_wogemm", wo_path(f, a.M, a.act_int8));
     *st = OCT_OK;
     return true;
 }

@@ -405,6 +405,9 @@ typedef struct ir_node {
     ir_extra extra;
     ir_origin *origins;    /* nodes merged into this one (arena), in */
     int n_origins;         /* merge order; not saved to ONNX */
+    bool act_int8;         /* MatMul of a blocked 4-bit weight computed with int8
+                            * activations (MatMulNBits accuracy_level 4 unpacked by
+                            * mnb_unpack; src/ref/wo_int8.c); not saved to ONNX */
 } ir_node;
 
 typedef struct ir_name_map ir_name_map;

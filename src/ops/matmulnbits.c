@@ -9,7 +9,9 @@
  * scales' type (HQQ).  Every step is float32: (float)(q - zp) * scale, or
  * ((float)q - zp) * scale for a float zero point.  accuracy_level lets
  * ONNX Runtime compute with lower-precision activations; Octet computes in
- * float32 whatever it says (level 0's arithmetic).
+ * float32 (level 0's arithmetic) except for level 4 in the 4-bit blocked
+ * form (ops_mnb_act_int8): int8 activations per row and block, integer
+ * dot products, as src/ref/wo_int8.c defines them.
  *
  * The checks and the dequantization live here, below the interpreter
  * (src/ref) and the pass that unpacks constant weights for the compiler
@@ -141,4 +143,28 @@ oct_status ops_shape_matmulnbits(ops_infer *inf)
         y->dims[a->rank - 1] = g.N;
     }
     return OCT_OK;
+}
+
+bool ops_mnb_act_int8(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, bool g_idx)
+{
+    int64_t bs = g->block_size;
+    return ir_attr_int(n, "accuracy_level", 0) == 4 && g->bits == 4 && !g_idx &&
+           (!zp || zp->dtype == IR_DT_UINT8) && (bs == 16 || bs == 32 || bs == 64 || bs == 128);
+}
+
+void ops_mnb_int4_unpack(const ops_mnb *g, const ir_tensor *b, const ir_tensor *scales,
+                         const ir_tensor *zp, uint8_t *q, uint8_t *z, float *s)
+{
+    const uint8_t *bq = b->data;
+    const float *sc = scales->data;
+    int64_t nb = g->k_blocks, bs = g->block_size;
+    for (int64_t col = 0; col < g->N; col++)
+        for (int64_t blk = 0; blk < nb; blk++) {
+            s[blk * g->N + col] = sc[col * nb + blk];
+            z[blk * g->N + col] =
+                zp ? (uint8_t)code_at((const uint8_t *)zp->data + col * g->zp_row, blk, 4) : 8;
+            for (int64_t j = 0; j < bs && blk * bs + j < g->K; j++)
+                q[(blk * bs + j) * g->N + col] =
+                    (uint8_t)code_at(bq + (col * nb + blk) * g->blob, j, 4);
+        }
 }

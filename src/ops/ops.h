@@ -256,5 +256,16 @@ oct_status ops_mnb_check(oct_ctx *ctx, const ir_node *n, int n_in,
 oct_status ops_mnb_dequant(oct_ctx *ctx, const ir_node *n, const ops_mnb *g,
                            const ir_tensor *b, const ir_tensor *scales,
                            const ir_tensor *zp, const ir_tensor *g_idx, float *w);
+/* Whether the node computes with int8 activations (src/ref/wo_int8.c): its
+ * accuracy_level is 4 (ONNX Runtime's "int8 compute") and the weight is
+ * the 4-bit blocked form the compiler's INT4 kernel takes (bits 4, block
+ * 16, 32, 64 or 128, uint8 zero points or none, no g_idx).  The
+ * interpreter and the compiler ask the same question; any other
+ * accuracy_level or form computes in float32. */
+bool ops_mnb_act_int8(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, bool g_idx);
+/* Codes [K][N] (0..15), zero points [k_blocks][N] (8 when absent) and
+ * scales [k_blocks][N] of a node in that form. */
+void ops_mnb_int4_unpack(const ops_mnb *g, const ir_tensor *b, const ir_tensor *scales,
+                         const ir_tensor *zp, uint8_t *q, uint8_t *z, float *s);
 
 #endif

@@ -97,6 +97,7 @@ typedef struct quant_opts {
     int wo_symmetric;
     bool wo_clip_search;
     bool wo_matmulnbits;        /* --format=matmulnbits (quant_wo_mnb.c) */
+    bool wo_act_int8;           /* --wo-compute=int8: those MatMulNBits say accuracy_level 4 */
     /* --activations=dynamic (quant_dynamic.c): activations quantized at
      * run time, int8 weights, no calibration */
     bool dynamic;
@@ -499,7 +500,7 @@ oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e);
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
  * Runtime's MatMulNBits with the same numbers; the DequantizeLinear node
  * is removed (its initializers are left for quant_drop_dead_inits). */
-oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx);
+oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, bool act_int8, oct_ctx *ctx);
 
 /* Shared by the rewrites: whether `name` is an item of the comma list
  * (quant_plan.c), and dropping the initializers nothing reads any more

@@ -69,6 +69,10 @@ oct_status quant_weight_only_check(const quant_opts *opts, oct_ctx *ctx)
     if (opts->wo_symmetric == 2 && !f->is_signed)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: weight-scheme sym-full needs a "
                          "signed format (int8, int4, int2), not %s", f->name);
+    if (opts->wo_act_int8 && (!opts->wo_matmulnbits || f->bits != 4))
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: wo-compute=int8 needs 4-bit "
+                         "weights and format=matmulnbits (accuracy_level 4 records it; "
+                         "a DequantizeLinear cannot)");
     if (opts->wo_matmulnbits && opts->weight_granularity != QGRAN_BLOCK)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format matmulnbits needs "
                          "per-block weights (--block-size)");
@@ -451,7 +455,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     for (size_t i = 0; opts->wo_matmulnbits && i < n_sel; i++)
         if (sel[i].node->op == IR_OP_MATMUL && sel[i].bs &&
             ir_value_use_count(g, done[i]) == 1 &&
-            (st = quant_wo_to_matmulnbits(m, sel[i].node, ctx)))
+            (st = quant_wo_to_matmulnbits(m, sel[i].node, opts->wo_act_int8, ctx)))
             return st;
     if ((st = dq_first(ctx, g, n_nodes)))
         return st;

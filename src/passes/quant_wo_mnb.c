@@ -40,7 +40,7 @@ static ir_value *u8_init(oct_ctx *ctx, ir_graph *g, const char *name, int rank,
     return *t ? ir_graph_add_init(ctx, g, name, *t) : NULL;
 }
 
-oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx)
+oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, bool act_int8, oct_ctx *ctx)
 {
     ir_graph *g = m->graph;
     ir_node *dq = mm->in[1]->producer;
@@ -91,9 +91,11 @@ oct_status quant_wo_to_matmulnbits(ir_model *m, ir_node *mm, oct_ctx *ctx)
     mm->op = IR_OP_MATMULNBITS;
     mm->op_type = "MatMulNBits";
     mm->domain = "com.microsoft";
-    static const char *const names[4] = {"K", "N", "bits", "block_size"};
-    int64_t vals[4] = {K, N, bits, bs};
-    for (int i = 0; i < 4; i++) {
+    /* --wo-compute=int8: accuracy_level 4, int8 activations (ONNX
+     * Runtime's meaning; Octet's interpreter and compiler: ref/wo_int8.c) */
+    static const char *const names[5] = {"K", "N", "bits", "block_size", "accuracy_level"};
+    int64_t vals[5] = {K, N, bits, bs, 4};
+    for (int i = 0; i < (act_int8 ? 5 : 4); i++) {
         ir_attr *a = ir_node_add_attr(ctx, mm, names[i], IR_ATTR_INT);
         if (!a)
             return OCT_EINTERNAL;

@@ -6,6 +6,33 @@
  */
 #include "ops/ops.h"
 #include "ref/ref.h"
+#include "ref/wo_int8.h"
+
+/* accuracy_level 4 in the 4-bit blocked form: int8 activations
+ * (ref/wo_int8.c), then the bias added in float32. */
+static oct_status int8_path(ref_call *call, const ops_mnb *g, const ir_tensor *zp,
+                            const ir_tensor *bias)
+{
+    int64_t nb = g->k_blocks;
+    size_t qbytes = (size_t)(g->K * g->N), zbytes = (size_t)(nb * g->N);
+    uint8_t *q = oct_malloc(call->ctx, qbytes), *z = oct_malloc(call->ctx, zbytes);
+    float *s = oct_malloc(call->ctx, zbytes * sizeof *s);
+    oct_status st = q && z && s ? OCT_OK : OCT_EINTERNAL;
+    if (!st) {
+        const ir_tensor *a = call->in[0];
+        float *y = call->out[0]->data;
+        int64_t rows = (int64_t)a->nelems / g->K;
+        ops_mnb_int4_unpack(g, call->in[1], call->in[2], zp, q, z, s);
+        ref_wo_int8(a->data, rows, g->K, g->N, g->block_size, q, z, s, y);
+        const float *bv = bias ? bias->data : NULL;
+        for (int64_t i = 0; bv && i < rows * g->N; i++)
+            y[i] = y[i] + bv[i % g->N];
+    }
+    oct_free(call->ctx, q, qbytes);
+    oct_free(call->ctx, z, zbytes);
+    oct_free(call->ctx, s, zbytes * sizeof *s);
+    return st;
+}
 
 oct_status ref_matmulnbits(ref_call *call)
 {
@@ -25,6 +52,8 @@ oct_status ref_matmulnbits(ref_call *call)
     const ir_tensor *zp = call->n_in > 3 ? call->in[3] : NULL;
     const ir_tensor *gi = call->n_in > 4 ? call->in[4] : NULL;
     const ir_tensor *bias = call->n_in > 5 ? call->in[5] : NULL;
+    if (ops_mnb_act_int8(node, &g, zp, gi != NULL))
+        return int8_path(call, &g, zp, bias);
     size_t wbytes = (size_t)g.K * (size_t)g.N * sizeof(float);
     float *w = oct_malloc(call->ctx, wbytes);
     if (!w)

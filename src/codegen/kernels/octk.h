@@ -282,7 +282,24 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
  * panel and row: y = sum_blocks s * sum_k a*q - (z*s) * asum (float
  * reassociation, within the float tolerance of the reference).  Larger M:
  * phase 1 widens 32-column chunks into a cache-sized float buffer per task
- * (exactly the DequantizeLinear values) and runs octk_sgemm on it. */
+ * (exactly the DequantizeLinear values) and runs octk_sgemm on it.
+ *
+ * act_int8 = 1 (MatMulNBits accuracy_level 4, `--wo-compute=int8`): the
+ * activations are quantized to int8 per row and block and the products are
+ * integer, b packed by octk_wogemm_pack_b_i8 (same header per panel and
+ * block, then the codes in groups of 8 k: 64 bytes, byte 4c+t holding
+ * q(k0+t) in the low and q(k0+4+t) in the high nibble of column c, codes
+ * past the block 0).  Every M.  The arithmetic, bit for bit that of
+ * src/ref/wo_int8.c, for row m and block j (k in the block):
+ *   amax = max |a[k]|; bad = some a[k] is NaN or +-Inf
+ *   sa = bad ? NaN : amax / 127;  inv = (bad || sa == 0) ? 0 : 1 / sa
+ *   qa[k] = bad ? 0 : rint(a[k] * inv)   (|qa| <= 127, half to even)
+ *   d = sum_k qa[k] * q(k, n) - z * sum_k qa[k]        (exact int32)
+ *   y[m][n] = sum over j ascending: y = y + (float)d * (sa * s)
+ * (float32, each operation rounded, no FMA).  Phase 0 quantizes a row per
+ * task, phase 1 runs panels: u8 codes x s8 activations with vpdpbusd
+ * (AVX-512 VNNI), vpmaddubsw + vpmaddwd (AVX2: pair sums <= 2*15*127, no
+ * saturation) or C. */
 enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 32, OCTK_WO_SLOTS = 8 };
 typedef struct octk_wogemm {
     int64_t M, N, K, bs;
@@ -290,14 +307,19 @@ typedef struct octk_wogemm {
     int32_t has_zp, zero;
     const float *a;        /* [M][K] */
     float *y;              /* [M][N] */
-    const uint8_t *b;      /* packed by octk_wogemm_pack_b */
+    const uint8_t *b;      /* packed by octk_wogemm_pack_b (act_int8: _pack_b_i8) */
     void *work;
+    int32_t act_int8;      /* 1: int8 activations, integer dot products */
 } octk_wogemm;
 
 size_t octk_wogemm_packed_b_size(int64_t K, int64_t N, int64_t bs, int has_zp);
 /* q[k*N + n] codes 0..15, zp[(k/bs)*N + n] (NULL: none), scale likewise. */
 void octk_wogemm_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
                         int64_t K, int64_t N, int64_t bs);
+/* The act_int8 layout (see above); same arguments. */
+size_t octk_wogemm_packed_b_i8_size(int64_t K, int64_t N, int64_t bs, int has_zp);
+void octk_wogemm_pack_b_i8(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
+                           int64_t K, int64_t N, int64_t bs);
 /* Whether M rows take the GEMV (1) or the widen + sgemm path (0). */
 int octk_wogemm_is_gemv(int64_t M);
 size_t octk_wogemm_work_size(const octk_wogemm *p);

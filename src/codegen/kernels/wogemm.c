@@ -418,10 +418,330 @@ static void wg_widen_task(const octk_wogemm *p, int64_t t)
     }
 }
 
+/* ---- int8 activations (act_int8) ---------------------------------------------
+ * Layout and arithmetic: octk.h.  Work: per row, the quantized bytes qa
+ * [nb * bs] (the short last block padded with 0), then sa [nb] floats and
+ * nasum [nb] int32 (minus the block's sum of qa, |sum| <= 127 * 128 so its
+ * low 16 bits are the int16 of it: the zero point's correction
+ * d += z * nasum is one vpdpwssd / vpmaddwd on z widened to int32 lanes
+ * whose high halves are 0). */
+
+enum { WI_GROUP = 8, WI_GROUP_BYTES = 4 * WI_GROUP * WG_NR / 2 };
+
+static inline int64_t wi_block_bytes(int64_t len, int has_zp)
+{
+    return 4 * WG_NR + (has_zp ? WG_NR : 0) + wg_div_up(len, WI_GROUP) * WI_GROUP_BYTES;
+}
+
+static inline int64_t wi_panel_bytes(int64_t K, int64_t bs, int has_zp)
+{
+    if (K <= 0)
+        return 0;
+    int64_t nb = wg_div_up(K, bs);
+    return (nb - 1) * wi_block_bytes(bs, has_zp) + wi_block_bytes(K - (nb - 1) * bs, has_zp);
+}
+
+size_t octk_wogemm_packed_b_i8_size(int64_t K, int64_t N, int64_t bs, int has_zp)
+{
+    return (size_t)(wg_div_up(N, WG_NR) * wi_panel_bytes(K, bs, has_zp));
+}
+
+void octk_wogemm_pack_b_i8(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
+                           int64_t K, int64_t N, int64_t bs)
+{
+    int64_t np = wg_div_up(N, WG_NR), nb = wg_div_up(K, bs);
+    uint8_t *o = dst;
+    for (int64_t p = 0; p < np; p++)
+        for (int64_t j = 0; j < nb; j++) {
+            int64_t k0 = j * bs, len = wg_min(bs, K - k0);
+            for (int c = 0; c < WG_NR; c++) {
+                int64_t n = p * WG_NR + c;
+                float s = n < N ? scale[j * N + n] : 0.0f;
+                memcpy(o + 4 * c, &s, 4);
+            }
+            o += 4 * WG_NR;
+            for (int c = 0; zp && c < WG_NR; c++) {
+                int64_t n = p * WG_NR + c;
+                *o++ = n < N ? zp[j * N + n] : 0;
+            }
+            for (int64_t g = 0; g < wg_div_up(len, WI_GROUP); g++, o += WI_GROUP_BYTES)
+                for (int c = 0; c < WG_NR; c++)
+                    for (int t = 0; t < 4; t++) {
+                        int64_t n = p * WG_NR + c, k = g * WI_GROUP + t;
+                        unsigned lo = n < N && k < len ? q[(k0 + k) * N + n] & 15u : 0;
+                        unsigned hi = n < N && k + 4 < len ? q[(k0 + k + 4) * N + n] & 15u : 0;
+                        o[4 * c + t] = (uint8_t)(lo | hi << 4);
+                    }
+        }
+}
+
+static inline int64_t wi_row_bytes(const octk_wogemm *p)
+{
+    int64_t nb = wg_div_up(p->K, p->bs);
+    return wg_round64(nb * p->bs + 8 * nb);
+}
+
+/* Phase 0: row m of a quantized per block (octk.h). */
+static void wi_quantize_row(const octk_wogemm *p, int64_t m)
+{
+    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs);
+    int8_t *qa = (int8_t *)((uint8_t *)p->work + m * wi_row_bytes(p));
+    float *sa = (float *)(qa + nb * bs);
+    int32_t *nasum = (int32_t *)(sa + nb);
+    const float *a = p->a + m * p->lda;
+    for (int64_t j = 0; j < nb; j++) {
+        const int64_t k0 = j * bs, len = wg_min(bs, K - k0);
+        float amax = 0.0f;
+        int bad = 0;
+        for (int64_t k = 0; k < len; k++) {
+            float v = fabsf(a[k0 + k]);
+            amax = v > amax ? v : amax;
+            bad |= !(v <= 3.40282347e38f);
+        }
+        float s = bad ? NAN : amax / 127.0f;
+        float inv = bad || s == 0.0f ? 0.0f : 1.0f / s;
+        int32_t sum = 0;
+        for (int64_t k = 0; k < len; k++) {
+            /* |a * inv| <= 127 (1 + 3 ulp), so the magic-number rounding
+             * (half to even) gives -127..127; a bad block gives 0s */
+            float x = bad ? 0.0f : a[k0 + k] * inv;
+            int32_t v = (int32_t)((x + 12582912.0f) - 12582912.0f);
+            qa[k0 + k] = (int8_t)v;
+            sum += v;
+        }
+        for (int64_t k = len; k < bs; k++)
+            qa[k0 + k] = 0;
+        sa[j] = s;
+        nasum[j] = -sum;
+    }
+}
+
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
+#define WI_VEC 1
+typedef __m512i iv;
+typedef __m512 fv;
+#define WI_ONE_ZMM 1 /* one vector per 16-column panel */
+enum { IH = 1, WI_RMAX = 6 };
+WG_INLINE iv iv_zero(void) { return _mm512_setzero_si512(); }
+/* The 64 bytes of a group: low nibbles (k0..k0+3) and high (k0+4..k0+7). */
+WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
+{
+    iv x = _mm512_loadu_si512((const void *)g), m = _mm512_set1_epi8(15);
+    *lo = _mm512_and_si512(x, m);
+    *hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m);
+}
+WG_INLINE iv iv_dot(iv acc, iv w, int32_t a4) { return _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(a4)); }
+WG_INLINE iv iv_zfix(iv acc, iv z, int32_t nas) { return _mm512_dpwssd_epi32(acc, z, _mm512_set1_epi32(nas)); }
+WG_INLINE iv iv_zload(const uint8_t *z, int h) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)z)); }
+WG_INLINE iv iv_bcast(int32_t x) { return _mm512_set1_epi32(x); }
+WG_INLINE fv fv_zero(void) { return _mm512_setzero_ps(); }
+WG_INLINE fv fv_load(const float *p, int h) { return _mm512_loadu_ps(p); }
+WG_INLINE fv fv_bcast(float x) { return _mm512_set1_ps(x); }
+/* y + (float)d * (sa * s): three roundings, as the reference */
+WG_INLINE fv fv_step(fv y, iv d, fv sa, fv s)
+{
+    return _mm512_add_ps(y, _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(sa, s)));
+}
+WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
+{
+    if (cnt >= 16)
+        _mm512_storeu_ps(y, v);
+    else
+        _mm512_mask_storeu_ps(y, (__mmask16)((1u << cnt) - 1u), v);
+}
+#elif defined(__AVX2__)
+#define WI_VEC 1
+typedef __m256i iv;
+typedef __m256 fv;
+enum { IH = 2, WI_RMAX = 2 };
+WG_INLINE iv iv_zero(void) { return _mm256_setzero_si256(); }
+WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
+{
+    iv x = _mm256_loadu_si256((const __m256i *)(g + 32 * h)), m = _mm256_set1_epi8(15);
+    *lo = _mm256_and_si256(x, m);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
+}
+/* u8 codes x s8 activations in int16 pairs (at most 2 * 15 * 127: no
+ * saturation), then pairs of those into int32 */
+WG_INLINE iv iv_dot(iv acc, iv w, int32_t a4)
+{
+    iv p = _mm256_maddubs_epi16(w, _mm256_set1_epi32(a4));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+WG_INLINE iv iv_zfix(iv acc, iv z, int32_t nas) { return _mm256_add_epi32(acc, _mm256_madd_epi16(z, _mm256_set1_epi32(nas))); }
+WG_INLINE iv iv_zload(const uint8_t *z, int h) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(z + 8 * h))); }
+WG_INLINE iv iv_bcast(int32_t x) { return _mm256_set1_epi32(x); }
+WG_INLINE fv fv_zero(void) { return _mm256_setzero_ps(); }
+WG_INLINE fv fv_load(const float *p, int h) { return _mm256_loadu_ps(p + 8 * h); }
+WG_INLINE fv fv_bcast(float x) { return _mm256_set1_ps(x); }
+WG_INLINE fv fv_step(fv y, iv d, fv sa, fv s)
+{
+    return _mm256_add_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sa, s)));
+}
+WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
+{
+    cnt -= 8 * h;
+    if (cnt >= 8) {
+        _mm256_storeu_ps(y + 8 * h, v);
+    } else if (cnt > 0) {
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt),
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(y + 8 * h, m, v);
+    }
+}
+#endif
+
+#if WI_VEC
+enum { WI_PREFETCH = 1024 }; /* bytes ahead in each panel's stream */
+/* Panels per tile for R rows: accumulators 2*R*P*IH plus 2*P*IH codes. */
+static inline int wi_panels_for(int R)
+{
+    return IH == 1 ? (R <= 2 ? 4 : 2) : 1;
+}
+
+/* Rows [m0, m0+R) x panels [p0, p0+P). */
+WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R, const int P)
+{
+    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
+    const int64_t pbytes = wi_panel_bytes(K, bs, p->has_zp), rb = wi_row_bytes(p);
+    const int has_zp = p->has_zp;
+    const int8_t *qa[WI_RMAX];
+    const float *sa[WI_RMAX];
+    const int32_t *nas[WI_RMAX];
+    for (int r = 0; r < R; r++) {
+        qa[r] = (const int8_t *)((const uint8_t *)p->work + (m0 + r) * rb);
+        sa[r] = (const float *)(qa[r] + nb * bs);
+        nas[r] = (const int32_t *)(sa[r] + nb);
+    }
+    const uint8_t *src[4];
+    fv y[4][WI_RMAX][IH];
+    for (int i = 0; i < P; i++) {
+        src[i] = p->b + (p0 + i) * pbytes;
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < IH; h++)
+                y[i][r][h] = fv_zero();
+    }
+    for (int64_t j = 0; j < nb; j++) {
+        const int64_t len = wg_min(bs, K - j * bs), groups = wg_div_up(len, WI_GROUP);
+        const uint8_t *hdr[4];
+        iv acc[4][WI_RMAX][IH];
+        /* one zero point for all columns: its correction z * nasum
+         * starts the sums (one broadcast per row instead of a vpdpwssd per
+         * vector); the same integer either way */
+        iv init[WI_RMAX];
+        for (int r = 0; r < R; r++)
+            init[r] = has_zp ? iv_zero() : iv_bcast(p->zero * nas[r][j]);
+        for (int i = 0; i < P; i++) {
+            hdr[i] = src[i];
+            src[i] += 4 * WG_NR + (has_zp ? WG_NR : 0);
+            for (int r = 0; r < R; r++)
+                for (int h = 0; h < IH; h++)
+                    acc[i][r][h] = init[r];
+        }
+        for (int64_t g = 0; g < groups; g++) {
+            iv lo[4][IH], hi[4][IH];
+            for (int i = 0; i < P; i++) {
+                /* the panels are P streams far apart: fetch ahead */
+                _mm_prefetch((const char *)src[i] + g * WI_GROUP_BYTES + WI_PREFETCH, _MM_HINT_T0);
+                for (int h = 0; h < IH; h++)
+                    iv_codes(src[i] + g * WI_GROUP_BYTES, h, &lo[i][h], &hi[i][h]);
+            }
+            for (int r = 0; r < R; r++) {
+                int32_t a_lo, a_hi;
+                memcpy(&a_lo, qa[r] + j * bs + g * WI_GROUP, 4);
+                memcpy(&a_hi, qa[r] + j * bs + g * WI_GROUP + 4, 4);
+                for (int i = 0; i < P; i++)
+                    for (int h = 0; h < IH; h++) {
+                        acc[i][r][h] = iv_dot(acc[i][r][h], lo[i][h], a_lo);
+                        acc[i][r][h] = iv_dot(acc[i][r][h], hi[i][h], a_hi);
+                    }
+            }
+        }
+        for (int i = 0; i < P; i++) {
+            src[i] += groups * WI_GROUP_BYTES;
+            for (int h = 0; h < IH; h++) {
+                fv s = fv_load((const float *)hdr[i], h);
+                iv z = has_zp ? iv_zload(hdr[i] + 4 * WG_NR, h) : iv_zero();
+                for (int r = 0; r < R; r++)
+                    y[i][r][h] = fv_step(y[i][r][h],
+                                         has_zp ? iv_zfix(acc[i][r][h], z, nas[r][j]) : acc[i][r][h],
+                                         fv_bcast(sa[r][j]), s);
+            }
+        }
+    }
+    for (int i = 0; i < P; i++) {
+        int64_t n0 = (p0 + i) * WG_NR, cnt = N - n0;
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < IH; h++)
+                fv_store(p->y + (m0 + r) * p->ldy + n0, h, y[i][r][h], cnt);
+    }
+}
+
+static void wi_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R, int P)
+{
+    switch (R * 8 + P) {
+#define WI_CASE(r, pp) case r * 8 + pp: wi_tile(p, m0, p0, r, pp); break;
+    WI_CASE(1, 1) WI_CASE(2, 1)
+#if WI_ONE_ZMM
+    WI_CASE(1, 2) WI_CASE(1, 3) WI_CASE(1, 4) WI_CASE(2, 2) WI_CASE(2, 3) WI_CASE(2, 4)
+    WI_CASE(3, 1) WI_CASE(3, 2) WI_CASE(4, 1) WI_CASE(4, 2) WI_CASE(5, 1) WI_CASE(5, 2)
+    WI_CASE(6, 1) WI_CASE(6, 2)
+#endif
+#undef WI_CASE
+    default: break;
+    }
+}
+
+/* Phase 1: panels [q0, q1), every row. */
+static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+{
+    for (int64_t m0 = 0; m0 < p->M; m0 += WI_RMAX) {
+        int R = (int)wg_min(WI_RMAX, p->M - m0), P = wi_panels_for(R);
+        for (int64_t pn = q0; pn < q1; pn += P)
+            wi_tile_dispatch(p, m0, pn, R, (int)wg_min(P, q1 - pn));
+    }
+}
+#else
+/* Baseline C: one column at a time, the same sums. */
+static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+{
+    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
+    const int64_t pbytes = wi_panel_bytes(K, bs, p->has_zp), rb = wi_row_bytes(p);
+    for (int64_t m = 0; m < p->M; m++) {
+        const int8_t *qa = (const int8_t *)((const uint8_t *)p->work + m * rb);
+        const float *sa = (const float *)(qa + nb * bs);
+        const int32_t *nas = (const int32_t *)(sa + nb);
+        for (int64_t pn = q0; pn < q1; pn++)
+            for (int c = 0; c < WG_NR && pn * WG_NR + c < N; c++) {
+                const uint8_t *src = p->b + pn * pbytes;
+                float y = 0.0f;
+                for (int64_t j = 0; j < nb; j++) {
+                    int64_t len = wg_min(bs, K - j * bs);
+                    float s;
+                    memcpy(&s, src + 4 * c, 4);
+                    int32_t z = p->has_zp ? src[4 * WG_NR + c] : p->zero;
+                    src += 4 * WG_NR + (p->has_zp ? WG_NR : 0);
+                    int32_t d = 0;
+                    for (int64_t k = 0; k < len; k++) {
+                        uint8_t b = src[(k / WI_GROUP) * WI_GROUP_BYTES + 4 * c + (k & 3)];
+                        d += qa[j * bs + k] * (int32_t)((k & 4) ? b >> 4 : b & 15u);
+                    }
+                    d += z * nas[j];
+                    y = y + (float)d * (sa[j] * s);
+                    src += wg_div_up(len, WI_GROUP) * WI_GROUP_BYTES;
+                }
+                p->y[m * p->ldy + pn * WG_NR + c] = y;
+            }
+    }
+}
+#endif
+
 /* ---- calling convention ----------------------------------------------------- */
 
 size_t octk_wogemm_work_size(const octk_wogemm *p)
 {
+    if (p->act_int8)
+        return (size_t)(p->M * wi_row_bytes(p));
     if (octk_wogemm_is_gemv(p->M))
         return (size_t)wg_round64(p->M * wg_div_up(wg_max(p->K, 1), p->bs) * (int64_t)sizeof(float));
     return (size_t)(wg_slots(p) * wg_slot_bytes(p));
@@ -431,6 +751,9 @@ int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase)
 {
     if (p->M <= 0 || p->N <= 0)
         return 0;
+    if (p->act_int8)
+        return phase == 0 ? p->M
+               : phase == 1 ? wg_div_up(wg_div_up(p->N, WG_NR), WG_PANELS_PER_TASK) : 0;
     if (!octk_wogemm_is_gemv(p->M))
         return phase == 1 ? wg_slots(p) : 0;
     if (phase == 0)
@@ -443,7 +766,11 @@ void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end
     int gemv = octk_wogemm_is_gemv(p->M);
     int64_t np = wg_div_up(p->N, WG_NR);
     for (int64_t t = begin; t < end; t++) {
-        if (!gemv)
+        if (p->act_int8 && phase == 0)
+            wi_quantize_row(p, t);
+        else if (p->act_int8)
+            wi_panels(p, t * WG_PANELS_PER_TASK, wg_min(np, (t + 1) * WG_PANELS_PER_TASK));
+        else if (!gemv)
             wg_widen_task(p, t);
         else if (phase == 0)
             wg_block_sums(p, t);

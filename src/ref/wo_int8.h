@@ -1,0 +1,16 @@
+/*
+ * wo_int8.h: the reference of the weight-only INT4 MatMul with int8
+ * activations (wo_int8.c).
+ */
+#ifndef OCTET_REF_WO_INT8_H
+#define OCTET_REF_WO_INT8_H
+
+#include <stdint.h>
+
+/* y[m][n] = the int8-activation product of a [M][K] and the weight
+ * (q - z) * s given as codes q[k*N + n] (0..15), zero points z and scales
+ * s [(k/bs)*N + n]: the arithmetic of wo_int8.c's comment. */
+void ref_wo_int8(const float *a, int64_t M, int64_t K, int64_t N, int64_t bs, const uint8_t *q,
+                 const uint8_t *z, const float *s, float *y);
+
+#endif
