@@ -26,6 +26,7 @@
 
 #include "api/api.h"
 #include "codegen/batch.h"
+#include "codegen/symdims.h"
 #include "codegen/codegen.h"
 #include "codegen/jit.h"
 #include "passes/passes.h"
@@ -194,8 +195,8 @@ static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_b
  * when no input dimension is symbolic (b->name NULL); else, when the graph
  * is proved batch-separable (cg_batch_check), at batch 1 with b filled.
  * passes NULL: the default ones. */
-static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
-                                   cg_batch *b, ir_model **out)
+static oct_status prepare_batch(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                cg_batch *b, ir_model **out)
 {
     oct_status st = cg_batch_find(ctx, sym->graph, b);
     if (st)
@@ -216,11 +217,39 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
     return st;
 }
 
+/* prepare_batch, and with symbolic dims other than the batch (syms, filled
+ * here: cg_syms_find) the model prepared with them at probe set A, beside
+ * a copy at set B (the batch, if any, at 1) from which cg_syms_derive
+ * tells which dim of each value is which symbol. */
+static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                   cg_batch *b, cg_syms *syms, ir_model **out)
+{
+    oct_status st = cg_syms_find(ctx, sym->graph, syms);
+    if (st || !syms->n)
+        return st ? st : prepare_batch(ctx, sym, passes, fuse, b, out);
+    ir_model *at_a, *at_b, *prep_b;
+    if ((st = api_clone_ir(ctx, sym, &at_a)) || (st = api_clone_ir(ctx, sym, &at_b)))
+        return st;
+    cg_syms_bind(syms, at_a->graph, 0);
+    cg_syms_bind(syms, at_b->graph, 1);
+    if ((st = prepare_batch(ctx, at_a, passes, fuse, b, out)))
+        return st;
+    if (b->name) {
+        st = prepare_at_batch(ctx, at_b, b, 1, passes, fuse, &prep_b);
+    } else {
+        prep_b = at_b;
+        st = api_run_pipeline(ctx, at_b, passes ? passes : "default");
+        if (!st)
+            st = backend_passes(ctx, at_b, fuse);
+    }
+    return st ? st : cg_syms_derive(ctx, (*out)->graph, prep_b->graph, syms);
+}
+
 /* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse;
  * a symbolic batch (b->name set) compiled at batch 1. */
 static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
                                       const oct_compile_options *o, cg_batch *b,
-                                      ir_model **out)
+                                      cg_syms *syms, ir_model **out)
 {
     ir_model *sym;
     oct_status st = api_clone_ir(ctx, m->ir, &sym);
@@ -228,7 +257,7 @@ static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
         st = pass_bind_input_shape(ctx, sym->graph, o->shapes[i]);
     bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
     if (!st)
-        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, out);
+        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, syms, out);
     return st;
 }
 
@@ -244,12 +273,14 @@ oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_optio
                          "model", out_base);
     ir_model *ir;
     cg_batch batch;
+    cg_syms syms;
     oct_status st = api_check_output_dir(ctx, out_base);
     if (!st)
-        st = prepare_for_backend(ctx, m, o, &batch, &ir);
+        st = prepare_for_backend(ctx, m, o, &batch, &syms, &ir);
     if (st)
         return st;
     cg.batch = batch.name ? &batch : NULL;
+    cg.syms = syms.n ? &syms : NULL;
     cg_module *cm;
     if ((st = cg_compile(ctx, ir, &cg, &cm)) != OCT_OK)
         return st;
@@ -348,7 +379,7 @@ static oct_status runner_try_batch(oct_runner *r, const ir_model *ir, bool fuse)
     cg_batch b;
     oct_status st = api_clone_ir(tmp, ir, &copy);
     if (!st)
-        st = prepare_symbolic(tmp, copy, r->passes, fuse, &b, &body);
+        st = prepare_batch(tmp, copy, r->passes, fuse, &b, &body);
     if (!st && b.name) {
         r->batch.name = ir_strdup(ctx, b.name);
         r->batch.in_batched = ir_alloc_array(ctx, b.n_in + 1, sizeof *b.in_batched);
