@@ -220,11 +220,13 @@ static oct_status prepare_batch(oct_ctx *ctx, ir_model *sym, const char *passes,
 /* prepare_batch, and with symbolic dims other than the batch (syms, filled
  * here: cg_syms_find) the model prepared with them at probe set A, beside
  * a copy at set B (the batch, if any, at 1) from which cg_syms_derive
- * tells which dim of each value is which symbol. */
-static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
-                                   cg_batch *b, cg_syms *syms, ir_model **out)
+ * tells which dim of each value is which symbol.  batch_too: the leading
+ * dim is such a symbol too (no batch loop). */
+static oct_status prepare_symbols(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                  bool batch_too, cg_batch *b, cg_syms *syms, ir_model **out)
 {
-    oct_status st = cg_syms_find(ctx, sym->graph, syms);
+    memset(b, 0, sizeof *b);
+    oct_status st = cg_syms_find(ctx, sym->graph, batch_too, syms);
     if (st || !syms->n)
         return st ? st : prepare_batch(ctx, sym, passes, fuse, b, out);
     ir_model *at_a, *at_b, *prep_b;
@@ -243,6 +245,23 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
             st = backend_passes(ctx, at_b, fuse);
     }
     return st ? st : cg_syms_derive(ctx, (*out)->graph, prep_b->graph, syms);
+}
+
+/* prepare_symbols; a leading dim the batch proof refuses (the graph mixes
+ * its items: a reduction or Softmax over it, a Transpose moving it) is
+ * then read at run time like the other symbols, and the diagnostics of
+ * the proof are dropped (if that fails too, its own diagnostic names the
+ * node and the dim). */
+static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                   cg_batch *b, cg_syms *syms, ir_model **out)
+{
+    size_t n_diags = ctx->n_diags, n_errors = ctx->n_errors;
+    oct_status st = prepare_symbols(ctx, sym, passes, fuse, false, b, syms, out);
+    if (st != OCT_EUNSUPPORTED || !b->name)
+        return st;
+    ctx->n_diags = n_diags;
+    ctx->n_errors = n_errors;
+    return prepare_symbols(ctx, sym, passes, fuse, true, b, syms, out);
 }
 
 /* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse;

@@ -463,6 +463,25 @@ static LLVMValueRef dyn_nbytes(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
     return n;
 }
 
+/* The same size in double (exact enough to see that the i64 one would
+ * overflow). */
+static LLVMValueRef dyn_nbytes_f64(cg_fn *f, LLVMBuilderRef b, const cg_tensor *t,
+                                   LLVMValueRef dims, int kb)
+{
+    LLVMValueRef n = LLVMConstReal(f->f64, (double)(ir_dtype_info(t->dtype)->bits / 8));
+    for (int d = 0; d < t->rank; d++) {
+        LLVMValueRef v = LLVMConstReal(f->f64, (double)t->dims[d]);
+        if (t->dyn && t->sym[d] >= 0) {
+            LLVMValueRef idx = cg_i64c(f, kb + t->sym[d]);
+            v = LLVMBuildUIToFP(b, LLVMBuildLoad2(b, f->i64, LLVMBuildGEP2(b, f->i64, dims,
+                                                                          &idx, 1, ""), ""),
+                                f->f64, "");
+        }
+        n = LLVMBuildFMul(b, n, v, "");
+    }
+    return n;
+}
+
 /* The scratch layout for run-time dims (cm->syms): returns the bytes
  * scratch needs; with `scratch` non-NULL also stores the header (each
  * symbol's value, then each run-time tensor's offset: codegen_module.h).
@@ -470,8 +489,10 @@ static LLVMValueRef dyn_nbytes(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
  * tensor after another (no reuse: their sizes are not comparable at
  * compile time). */
 static LLVMValueRef emit_layout(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
-                                LLVMValueRef dims, int kb, LLVMValueRef scratch)
+                                LLVMValueRef dims, int kb, LLVMValueRef scratch,
+                                LLVMValueRef *too_big)
 {
+    LLVMValueRef fsum = LLVMConstReal(f->f64, 0);
     int ns = cm->syms->n;
     for (int k = 0; k < ns && scratch; k++) {
         LLVMValueRef idx = cg_i64c(f, kb + k), slot = cg_i64c(f, k);
@@ -484,11 +505,16 @@ static LLVMValueRef emit_layout(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
             LLVMValueRef slot = cg_i64c(f, ns + j);
             LLVMBuildStore(b, off, LLVMBuildGEP2(b, f->i64, scratch, &slot, 1, ""));
         }
+        fsum = LLVMBuildFAdd(b, fsum, dyn_nbytes_f64(f, b, &cm->tens[cm->dyn_ids[j]], dims, kb),
+                             "");
         LLVMValueRef size = dyn_nbytes(cm, f, b, &cm->tens[cm->dyn_ids[j]], dims, kb);
         size = LLVMBuildAnd(b, LLVMBuildAdd(b, size, cg_i64c(f, CG_ALIGN - 1), ""),
                             cg_i64c(f, -(int64_t)CG_ALIGN), "");
         off = LLVMBuildAdd(b, off, size, "");
     }
+    /* sizes a caller cannot have (2^60 bytes): refused before the i64
+     * arithmetic above can have wrapped */
+    *too_big = LLVMBuildFCmp(b, LLVMRealOGT, fsum, LLVMConstReal(f->f64, 0x1p60), "");
     return off;
 }
 
@@ -513,11 +539,12 @@ static LLVMValueRef dims_bad(cg_fn *f, LLVMBuilderRef b, LLVMValueRef dims, int 
  * header (cm->syms), then runs the body (run, batch 1) once, or dims[0]
  * times, each batched input and output advanced by one item (its bytes at
  * these dims) per iteration; unbatched ones are passed as given.  Returns 1
- * if a dim is negative or above 2^31, else the first non-zero status of
- * the body, else 0.  NAME_run_dims is it without a pool, and
+ * if a dim is negative or above 2^31 or the tensors they size would need
+ * more than 2^60 bytes, else the first non-zero status of the body, else
+ * 0.  NAME_run_dims is it without a pool, and
  * NAME_scratch_size_for(dims) the scratch it needs (the body's static
- * plan, plus with symbols the header and the run-time region; 0 for bad
- * dims). */
+ * plan, plus with symbols the header and the run-time region; 0 for dims
+ * NAME_run_dims refuses). */
 static void build_dims_entries(cg_module *cm, cg_fn *f, LLVMValueRef run, LLVMTypeRef run_ty)
 {
     const ir_graph *g = cm->model->graph;
@@ -547,10 +574,16 @@ static void build_dims_entries(cg_module *cm, cg_fn *f, LLVMValueRef run, LLVMTy
     LLVMValueRef ins = LLVMBuildArrayAlloca(b, f->ptr, cg_i64c(f, (int64_t)(n_in + 1)), "ins");
     LLVMValueRef outs = LLVMBuildArrayAlloca(b, f->ptr, cg_i64c(f, (int64_t)(n_out + 1)), "outs");
     LLVMValueRef count = bt ? LLVMBuildLoad2(b, f->i64, dims, "batch") : cg_i64c(f, 1);
-    LLVMBuildCondBr(b, dims_bad(f, b, dims, n_dims), bad, start);
+    LLVMBasicBlockRef sized = LLVMAppendBasicBlockInContext(llc, fn, "sized");
+    LLVMBuildCondBr(b, dims_bad(f, b, dims, n_dims), bad, sized);
+    LLVMPositionBuilderAtEnd(b, sized);
+    LLVMValueRef too_big = LLVMConstInt(f->i1, 0, 0);
+    if (cm->syms)
+        emit_layout(cm, f, b, dims, kb, NULL, &too_big);
+    LLVMBuildCondBr(b, too_big, bad, start);
     LLVMPositionBuilderAtEnd(b, start);
     if (cm->syms)
-        emit_layout(cm, f, b, dims, kb, LLVMGetParam(fn, 3));
+        emit_layout(cm, f, b, dims, kb, LLVMGetParam(fn, 3), &too_big);
     LLVMBuildBr(b, head);
     LLVMPositionBuilderAtEnd(b, head);
     LLVMValueRef item = LLVMBuildPhi(b, f->i64, "item");
@@ -603,9 +636,15 @@ static void build_dims_entries(cg_module *cm, cg_fn *f, LLVMValueRef run, LLVMTy
     add_target_attrs(cm, fs);
     LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(llc, fs, "entry"));
     if (cm->syms) {
-        LLVMValueRef d = LLVMGetParam(fs, 0);
-        LLVMValueRef size = emit_layout(cm, f, b, d, kb, NULL);
-        LLVMBuildRet(b, LLVMBuildSelect(b, dims_bad(f, b, d, n_dims), cg_i64c(f, 0), size, ""));
+        LLVMValueRef d = LLVMGetParam(fs, 0), too_big;
+        LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(llc, fs, "ok"),
+                          zero = LLVMAppendBasicBlockInContext(llc, fs, "zero");
+        LLVMBuildCondBr(b, dims_bad(f, b, d, n_dims), zero, ok);
+        LLVMPositionBuilderAtEnd(b, zero);
+        LLVMBuildRet(b, cg_i64c(f, 0));
+        LLVMPositionBuilderAtEnd(b, ok);
+        LLVMValueRef size = emit_layout(cm, f, b, d, kb, NULL, &too_big);
+        LLVMBuildRet(b, LLVMBuildSelect(b, too_big, cg_i64c(f, 0), size, ""));
     } else {
         LLVMBuildRet(b, LLVMConstInt(f->i64, cm->scratch_size, 0));
     }

@@ -2,6 +2,7 @@
  * symdims.c: finds the symbolic input dims compiled for run time besides a
  * batch, and derives which dim of every value is one of them (symdims.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "codegen/symdims.h"
@@ -50,10 +51,10 @@ static const char *batch_name(const ir_graph *g)
     return name;
 }
 
-oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, cg_syms *s)
+oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, bool batch_too, cg_syms *s)
 {
     memset(s, 0, sizeof *s);
-    const char *batch = batch_name(g);
+    const char *batch = batch_too ? NULL : batch_name(g);
     for (size_t i = 0; i < g->n_inputs; i++) {
         const ir_value *v = g->inputs[i];
         if (v->init || !v->has_type || v->type.rank < 0 || !v->type.dims)
@@ -163,14 +164,19 @@ static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va
         if (a[d] < 0 || b[d] < 0)
             return OCT_OK;
         int k = dim_symbol(s, a[d], b[d]);
-        if (k == -2)
+        if (k == -2) {
+            char names[256] = "";
+            for (int j = 0, at = 0; j < s->n && at < (int)sizeof names; j++)
+                at += snprintf(names + at, sizeof names - (size_t)at, "%s'%s'", j ? ", " : "",
+                               s->name[j]);
             return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "compile: %s: dim %d of '%s' "
-                                  "is computed from symbolic dimension(s) (%lld and %lld at "
-                                  "two probe sizes); compiled code takes a symbolic "
+                                  "is computed from the symbolic dimension(s) %s (%lld and "
+                                  "%lld at two probe sizes); compiled code takes a symbolic "
                                   "dimension only where it is passed through unchanged, "
                                   "not computed on yet: bind it with --input-shape "
-                                  "NAME=DIMS", n->op_type, d, va->name, (long long)a[d],
-                                  (long long)b[d]);
+                                  "NAME=DIMS", n->op_type, d, va->name, names,
+                                  (long long)a[d], (long long)b[d]);
+        }
         sym[d] = (int8_t)k;
     }
     return OCT_OK;

@@ -38,11 +38,12 @@ typedef struct cg_syms {
  * B). */
 int64_t cg_syms_probe(int k, int set);
 
-/* Names the symbolic dims of g's run-time inputs that are not `batch` on
- * axis 0 (batch: the leading name cg_batch_find would take, or NULL).  An
+/* Names the symbolic dims of g's run-time inputs that are not a batch on
+ * axis 0 (the leading name cg_batch_find would take; with batch_too, for a
+ * graph that failed the batch proof, that one is a symbol too).  An
  * unnamed symbolic dim, or more than CG_SYMS_MAX names, is
  * OCT_EUNSUPPORTED naming the input. */
-oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, cg_syms *s);
+oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, bool batch_too, cg_syms *s);
 
 /* Binds, in place, every input dim named by a symbol of s to its probe of
  * `set` (the graph is a copy the caller then prepares). */

@@ -160,6 +160,21 @@ def seq_case(tmp):
         check(ok, f"`octet run seq.so` at S={s} matches the interpreter")
 
 
+def bad_dims(so, ident, dims):
+    """(NAME_run_dims's status, NAME_scratch_size_for) for dims no buffer
+    holds; the buffers passed are never touched."""
+    lib = ctypes.CDLL(so)
+    c_dims = (ctypes.c_int64 * len(dims))(*dims)
+    size_for = getattr(lib, ident + "_scratch_size_for")
+    size_for.restype = ctypes.c_ulonglong
+    size_for.argtypes = [ctypes.c_void_p]
+    fn = getattr(lib, ident + "_run_dims")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p] * 4
+    nulls = (ctypes.c_void_p * 4)()
+    return fn(c_dims, nulls, nulls, None), size_for(c_dims)
+
+
 def run_cli(so, tmp, feeds):
     args = [cgutil.OCTET, "run", so, "--output-dir", os.path.join(tmp, "cli")]
     for k, v in feeds.items():
@@ -206,6 +221,9 @@ def hw_case(tmp):
         ok2, msg2 = cgutil.close(p, want["p"], 1e-5)
         check(sig["dims"] == ["N", "H", "W"] and sig["outputs"][1]["shape"] == ["N", 3, 1, 1]
               and ok and ok2, f"hw N={n} {h}x{w}: {msg}; GlobalAveragePool {msg2}")
+    for dims in ([1, -1, 5], [1, 5, 2**31 + 1], [1, 2**31, 2**31]):
+        got = bad_dims(so, "hw", dims)
+        check(got == (1, 0), f"hw dims {dims}: hw_run_dims returns 1, scratch_size_for 0 ({got})")
 
 
 def mlp_case(tmp):
