@@ -19,6 +19,7 @@
 #include "codegen/codegen.h"
 #include "codegen/codegen_module.h"
 #include "codegen/symdims.h"
+#include "ops/rules.h"
 
 /* ---- tensors ------------------------------------------------------------- */
 
@@ -198,6 +199,24 @@ static bool same_symbols(const cg_fn *f, const ir_node *n)
     return ir_dtype_info(x->dtype)->bits % 8 == 0 && x->nbytes == y->nbytes;
 }
 
+/* LayerNormalization / RMSNormalization: only the rows (the dims before
+ * the axis) may be symbolic; Scale and B are not. */
+static bool rows_only_vary(const cg_fn *f, const ir_node *n)
+{
+    const cg_tensor *x = n->n_in > 0 && n->in[0] ? &f->tens[n->in[0]->id] : NULL;
+    int axis;
+    if (!x || !(n->op == IR_OP_LAYERNORM ? ops_ln_axis(n, x->rank, &axis)
+                                         : ops_rms_axis(n, x->rank, &axis)))
+        return false;
+    for (int d = axis; d < x->rank; d++)
+        if (x->dyn && x->sym[d] >= 0)
+            return false;
+    for (int i = 1; i < n->n_in; i++)
+        if (n->in[i] && f->tens[n->in[i]->id].dyn)
+            return false;
+    return true;
+}
+
 /* Whether n's own lowering takes run-time sizes (reads them with cg_dim
  * and cg_nelems_v) in the form it is given: the op list of symdims.h. */
 static bool lowers_dynamic(cg_fn *f, const ir_node *n)
@@ -217,6 +236,8 @@ static bool lowers_dynamic(cg_fn *f, const ir_node *n)
     case IR_OP_SOFTMAX: case IR_OP_LOGSOFTMAX:
     case IR_OP_GLOBALAVERAGEPOOL: case IR_OP_GLOBALMAXPOOL:
         return all_f32(f, n);
+    case IR_OP_LAYERNORM: case IR_OP_RMSNORM:
+        return rows_only_vary(f, n);
     case IR_OP_CLIP: {
         const cg_tensor *x = n->n_in > 0 && n->in[0] ? &f->tens[n->in[0]->id] : NULL;
         if (!x || x->dtype == IR_DT_FLOAT)

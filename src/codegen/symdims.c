@@ -136,9 +136,11 @@ static int dim_symbol(const cg_syms *s, int64_t a, int64_t b)
     return -2;
 }
 
+/* n: the node reading or writing the value (NULL: a graph input). */
 static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va,
                               const ir_value *vb, cg_syms *s, uint8_t *seen)
 {
+    const char *op = n ? n->op_type : "graph input";
     if (!va || seen[va->id])
         return OCT_OK;
     seen[va->id] = 1;
@@ -147,14 +149,14 @@ static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va
     if (!vb || strcmp(va->name, vb->name))
         return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "compile: the graph prepared at "
                               "two sizes of its symbolic dims differs at %s (a pass depends "
-                              "on them): bind them with --input-shape NAME=DIMS", n->op_type);
+                              "on them): bind them with --input-shape NAME=DIMS", op);
     if (va->init || vb->init) {
         if (va->init && vb->init && same_bytes(va->init, vb->init))
             return OCT_OK;
         return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "compile: %s: the value of '%s' "
                               "depends on symbolic dimension(s) and was folded to a "
                               "constant; bind them with --input-shape NAME=DIMS",
-                              n->op_type, va->name);
+                              op, va->name);
     }
     int64_t a[OPS_MAX_RANK], b[OPS_MAX_RANK];
     int ra = shape_of(va, a), rb = shape_of(vb, b);
@@ -174,7 +176,7 @@ static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va
                                   "%lld at two probe sizes); compiled code takes a symbolic "
                                   "dimension only where it is passed through unchanged, "
                                   "not computed on yet: bind it with --input-shape "
-                                  "NAME=DIMS", n->op_type, d, va->name, names,
+                                  "NAME=DIMS", op, d, va->name, names,
                                   (long long)a[d], (long long)b[d]);
         }
         sym[d] = (int8_t)k;
@@ -207,5 +209,10 @@ oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, 
             if (na->out[i] && na->out[i]->name[0])
                 st = match_value(ctx, na, na->out[i], nb->out[i], s, seen);
     }
+    /* inputs no node reads (a graph output that is an input): their dims
+     * are the probes themselves, so they always match */
+    for (size_t i = 0; i < ga->n_inputs && i < gb->n_inputs && !st; i++)
+        if (!ga->inputs[i]->init && !seen[ga->inputs[i]->id])
+            st = match_value(ctx, NULL, ga->inputs[i], gb->inputs[i], s, seen);
     return st;
 }

@@ -14,7 +14,8 @@ compiled WITHOUT --input-shape: the library reads them at run time
          GlobalAveragePool (output [N, 3, 1, 1]);
 - mlp:   x [1, S, 64] through two MatMuls with constant weights (the GEMM
          kernel on chunks of rows: S = 63, 64, 65 straddle a chunk),
-         Softmax over the last axis, Reshape [0, 8, 8] and Flatten.
+         Softmax and LayerNormalization over the last axis, Reshape
+         [0, 0, 8, 8] and Flatten.
 
 Each runs at several sizes (S = 1, 5, 37, 100, 200; batch 1 and 4; H x W
 = 48x192 and 48x320) and is compared with the reference interpreter on the
@@ -228,11 +229,14 @@ def hw_case(tmp):
 
 def mlp_case(tmp):
     """Rows known at run time: MatMul on the GEMM kernel (chunks of rows),
-    Softmax over the last axis, Reshape [0, 0, 8, 8] and Flatten."""
+    Softmax over the last axis, Reshape [0, 0, 8, 8], Flatten and
+    LayerNormalization over the last axis."""
     w1 = helper.make_tensor("w1", F, [64, 32], rng.normal(0, 0.2, 64 * 32).astype(np.float32))
     w2 = helper.make_tensor("w2", F, [32, 16], rng.normal(0, 0.2, 32 * 16).astype(np.float32))
     b2 = helper.make_tensor("b2", F, [16], rng.normal(0, 0.2, 16).astype(np.float32))
     sh = helper.make_tensor("sh", TensorProto.INT64, [4], [0, 0, 8, 8])
+    ls = helper.make_tensor("ls", F, [64], rng.normal(1, 0.1, 64).astype(np.float32))
+    lb = helper.make_tensor("lb", F, [64], rng.normal(0, 0.1, 64).astype(np.float32))
     g = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w1"], ["h"], name="mm"),
          helper.make_node("Relu", ["h"], ["hr"], name="relu"),
@@ -241,20 +245,26 @@ def mlp_case(tmp):
          helper.make_node("Softmax", ["h2"], ["y"], name="sm", axis=-1),
          helper.make_node("Reshape", ["x", "sh"], ["r"], name="rs"),
          helper.make_node("Relu", ["r"], ["rr"], name="relu2"),
-         helper.make_node("Flatten", ["rr"], ["z"], name="fl", axis=2)], "mlp",
+         helper.make_node("Flatten", ["rr"], ["z"], name="fl", axis=2),
+         helper.make_node("LayerNormalization", ["x", "ls", "lb"], ["ln"], name="ln",
+                          axis=-1)], "mlp",
         [helper.make_tensor_value_info("x", F, [1, "S", 64])],
         [helper.make_tensor_value_info("y", F, [1, "S", 16]),
-         helper.make_tensor_value_info("z", F, [None, 64])], initializer=[w1, w2, b2, sh])
+         helper.make_tensor_value_info("z", F, [None, 64]),
+         helper.make_tensor_value_info("ln", F, [1, "S", 64])],
+        initializer=[w1, w2, b2, sh, ls, lb])
     path = os.path.join(tmp, "mlp.onnx")
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]), path)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
     so = cgutil.compile_so(path, tmp, "mlp")
     for s in (1, 63, 64, 65, 200):
         x = rng.normal(0, 1, (1, s, 64)).astype(np.float32)
-        sig, (y, z) = run_dims(so, "mlp", [x])
+        sig, (y, z, ln) = run_dims(so, "mlp", [x])
         want = cgutil.run_ref(path, [("x", x)])
         ok1, m1 = cgutil.close(y, want["y"], 1e-5)
         ok2, m2 = cgutil.close(z, want["z"], 1e-5)
-        check(sig["dims"] == ["S"] and ok1 and ok2, f"mlp S={s}: softmax {m1}, reshape {m2}")
+        ok3, m3 = cgutil.close(ln, want["ln"], 1e-5)
+        check(sig["dims"] == ["S"] and ok1 and ok2 and ok3,
+              f"mlp S={s}: softmax {m1}, reshape {m2}, layernorm {m3}")
 
 
 def refused(tmp):
@@ -286,6 +296,19 @@ def refused(tmp):
         check(p.returncode == 0, f"{name}: compiles with --input-shape {shape}")
 
 
+def passthrough(tmp):
+    """A graph output that is the input itself (no node): its copy would
+    need the run-time size, which the output copy does not take yet."""
+    x = helper.make_tensor_value_info("x", F, [1, "S"])
+    g = helper.make_graph([], "p", [x], [x])
+    path = os.path.join(tmp, "pass.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), path)
+    p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(tmp, "pass"),
+                        "--emit=so"], capture_output=True, text=True)
+    check(p.returncode == 3 and "'x'" in p.stderr and "--input-shape" in p.stderr,
+          f"graph output = symbolic input: refused (exit {p.returncode})")
+
+
 def ppocr(tmp):
     path = os.path.join(SHARED, "models", "ppocr-cls", "model.onnx")
     if not os.path.exists(path):
@@ -306,6 +329,7 @@ def main():
         hw_case(tmp)
         mlp_case(tmp)
         refused(tmp)
+        passthrough(tmp)
         ppocr(tmp)
     if failures:
         print("%d check(s) failed" % len(failures))
