@@ -26,6 +26,7 @@
 
 #include "api/api.h"
 #include "codegen/batch.h"
+#include "codegen/symdims.h"
 #include "codegen/codegen.h"
 #include "codegen/jit.h"
 #include "passes/passes.h"
@@ -196,8 +197,8 @@ static oct_status prepare_at_batch(oct_ctx *ctx, const ir_model *sym, const cg_b
  * when no input dimension is symbolic (b->name NULL); else, when the graph
  * is proved batch-separable (cg_batch_check), at batch 1 with b filled.
  * passes NULL: the default ones. */
-static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
-                                   cg_batch *b, ir_model **out)
+static oct_status prepare_batch(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                cg_batch *b, ir_model **out)
 {
     oct_status st = cg_batch_find(ctx, sym->graph, b);
     if (st)
@@ -218,11 +219,58 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
     return st;
 }
 
+/* prepare_batch, and with symbolic dims other than the batch (syms, filled
+ * here: cg_syms_find) the model prepared with them at probe set A, beside
+ * a copy at set B (the batch, if any, at 1) from which cg_syms_derive
+ * tells which dim of each value is which symbol.  batch_too: the leading
+ * dim is such a symbol too (no batch loop). */
+static oct_status prepare_symbols(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                  bool batch_too, cg_batch *b, cg_syms *syms, ir_model **out)
+{
+    memset(b, 0, sizeof *b);
+    oct_status st = cg_syms_find(ctx, sym->graph, batch_too, syms);
+    if (st || !syms->n)
+        return st ? st : prepare_batch(ctx, sym, passes, fuse, b, out);
+    ir_model *at_a, *at_b, *prep_b;
+    if ((st = api_clone_ir(ctx, sym, &at_a)) || (st = api_clone_ir(ctx, sym, &at_b)))
+        return st;
+    cg_syms_bind(syms, at_a->graph, 0);
+    cg_syms_bind(syms, at_b->graph, 1);
+    if ((st = prepare_batch(ctx, at_a, passes, fuse, b, out)))
+        return st;
+    if (b->name) {
+        st = prepare_at_batch(ctx, at_b, b, 1, passes, fuse, &prep_b);
+    } else {
+        prep_b = at_b;
+        st = api_run_pipeline(ctx, at_b, passes ? passes : "default");
+        if (!st)
+            st = backend_passes(ctx, at_b, fuse);
+    }
+    return st ? st : cg_syms_derive(ctx, (*out)->graph, prep_b->graph, syms);
+}
+
+/* prepare_symbols; a leading dim the batch proof refuses (the graph mixes
+ * its items: a reduction or Softmax over it, a Transpose moving it) is
+ * then read at run time like the other symbols, and the diagnostics of
+ * the proof are dropped (if that fails too, its own diagnostic names the
+ * node and the dim). */
+static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *passes, bool fuse,
+                                   cg_batch *b, cg_syms *syms, ir_model **out)
+{
+    size_t n_diags = ctx->n_diags, n_errors = ctx->n_errors;
+    oct_status st = prepare_symbols(ctx, sym, passes, fuse, false, b, syms, out);
+    if (st != OCT_EUNSUPPORTED || !b->name)
+        return st;
+    ctx->n_diags = n_diags;
+    ctx->n_errors = n_errors;
+    return prepare_symbols(ctx, sym, passes, fuse, true, b, syms, out);
+}
+
 /* Prepares a copy of m for the backend: shapes, default passes, qdq_fuse;
  * a symbolic batch (b->name set) compiled at batch 1. */
 static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
                                       const oct_compile_options *o, cg_batch *b,
-                                      ir_model **out)
+                                      cg_syms *syms, ir_model **out)
 {
     ir_model *sym;
     oct_status st = api_clone_ir(ctx, m->ir, &sym);
@@ -230,7 +278,7 @@ static oct_status prepare_for_backend(oct_ctx *ctx, const oct_model *m,
         st = pass_bind_input_shape(ctx, sym->graph, o->shapes[i]);
     bool x86_target = !o->cg.triple || !strncmp(o->cg.triple, "x86_64", 6);
     if (!st)
-        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, out);
+        st = prepare_symbolic(ctx, sym, NULL, !o->keep_qdq && x86_target, b, syms, out);
     return st;
 }
 
@@ -246,12 +294,14 @@ oct_status oct_compile(oct_ctx *ctx, const oct_model *m, const oct_compile_optio
                          "model", out_base);
     ir_model *ir;
     cg_batch batch;
+    cg_syms syms;
     oct_status st = api_check_output_dir(ctx, out_base);
     if (!st)
-        st = prepare_for_backend(ctx, m, o, &batch, &ir);
+        st = prepare_for_backend(ctx, m, o, &batch, &syms, &ir);
     if (st)
         return st;
     cg.batch = batch.name ? &batch : NULL;
+    cg.syms = syms.n ? &syms : NULL;
     cg_module *cm;
     if ((st = cg_compile(ctx, ir, &cg, &cm)) != OCT_OK)
         return st;
@@ -350,7 +400,7 @@ static oct_status runner_try_batch(oct_runner *r, const ir_model *ir, bool fuse)
     cg_batch b;
     oct_status st = api_clone_ir(tmp, ir, &copy);
     if (!st)
-        st = prepare_symbolic(tmp, copy, r->passes, fuse, &b, &body);
+        st = prepare_batch(tmp, copy, r->passes, fuse, &b, &body);
     if (!st && b.name) {
         r->batch.name = ir_strdup(ctx, b.name);
         r->batch.in_batched = ir_alloc_array(ctx, b.n_in + 1, sizeof *b.in_batched);

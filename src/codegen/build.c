@@ -42,6 +42,11 @@ LLVMValueRef cg_ptr(cg_fn *f, const cg_tensor *t)
         return LLVMBuildLoad2(f->b, f->ptr, slot, "");
     }
     case CG_PLACE_SCRATCH:
+        if (t->dyn) { /* the run-time region: its offset is in the header */
+            LLVMValueRef off = cg_load(f, f->i64, f->arg_scratch,
+                                       cg_i64c(f, f->cm_nsyms + t->dyn_slot));
+            return cg_gep(f, f->i8, f->arg_scratch, off);
+        }
         return cg_gep(f, f->i8, f->arg_scratch, cg_i64c(f, (int64_t)t->offset));
     case CG_PLACE_CONST: {
         /* made on first use, so weights only kernels read (packed) never
@@ -159,11 +164,16 @@ void cg_memcpy(cg_fn *f, LLVMValueRef dst, LLVMValueRef src, LLVMValueRef bytes)
 
 LLVMValueRef cg_loop_begin(cg_fn *f, cg_loop *l, int64_t n)
 {
+    return cg_loop_begin_v(f, l, cg_i64c(f, n));
+}
+
+LLVMValueRef cg_loop_begin_v(cg_fn *f, cg_loop *l, LLVMValueRef n)
+{
     l->pre = LLVMGetInsertBlock(f->b);
     l->header = LLVMAppendBasicBlockInContext(f->llc, f->fn, "loop");
     l->body = LLVMAppendBasicBlockInContext(f->llc, f->fn, "body");
     l->exit = LLVMAppendBasicBlockInContext(f->llc, f->fn, "exit");
-    l->n = cg_i64c(f, n);
+    l->n = n;
     LLVMBuildBr(f->b, l->header);
     LLVMPositionBuilderAtEnd(f->b, l->header);
     l->iv = LLVMBuildPhi(f->b, f->i64, "i");
@@ -264,6 +274,63 @@ void cg_nest_begin(cg_fn *f, cg_nest *ns, int rank, const int64_t *dims, int n_o
             if (strides[k][d])
                 o = cg_madd(f, ivs[d], strides[k][d], o);
         offs[k] = o;
+    }
+}
+
+void cg_nest_begin_v(cg_fn *f, cg_nest *ns, int rank, const LLVMValueRef *dims, int n_ops,
+                     LLVMValueRef (*strides)[OPS_MAX_RANK], LLVMValueRef *offs)
+{
+    LLVMValueRef ivs[OPS_MAX_RANK];
+    ns->rank = rank;
+    for (int d = 0; d < rank; d++)
+        ivs[d] = cg_loop_begin_v(f, &ns->loops[d], dims[d]);
+    for (int k = 0; k < n_ops; k++) {
+        LLVMValueRef o = cg_i64c(f, 0);
+        for (int d = 0; d < rank; d++)
+            if (strides[k][d])
+                o = cg_add(f, cg_mul(f, ivs[d], strides[k][d]), o);
+        offs[k] = o;
+    }
+}
+
+/* ---- run-time sizes (symdims.h) ------------------------------------------ */
+
+LLVMValueRef cg_dim(cg_fn *f, const cg_tensor *t, int d)
+{
+    if (!t->dyn || t->sym[d] < 0)
+        return cg_i64c(f, t->dims[d]);
+    return cg_load(f, f->i64, f->arg_scratch, cg_i64c(f, t->sym[d])); /* scratch header */
+}
+
+LLVMValueRef cg_nelems_v(cg_fn *f, const cg_tensor *t)
+{
+    if (!t->dyn)
+        return cg_i64c(f, (int64_t)t->nelems);
+    LLVMValueRef n = cg_i64c(f, 1);
+    for (int d = 0; d < t->rank; d++)
+        n = cg_mul(f, n, cg_dim(f, t, d));
+    return n;
+}
+
+void cg_strides_v(cg_fn *f, const cg_tensor *t, LLVMValueRef *strides)
+{
+    LLVMValueRef s = cg_i64c(f, 1);
+    for (int d = t->rank - 1; d >= 0; d--) {
+        strides[d] = s;
+        s = cg_mul(f, s, cg_dim(f, t, d));
+    }
+}
+
+void cg_bcast_strides_v(cg_fn *f, const cg_tensor *x, int ro, LLVMValueRef *strides)
+{
+    LLVMValueRef s = cg_i64c(f, 1);
+    for (int d = ro - 1; d >= 0; d--) {
+        int di = d - (ro - x->rank);
+        /* a symbolic dim is never 1 (probes are larger): it is not broadcast */
+        bool bcast = di < 0 || ((!x->dyn || x->sym[di] < 0) && x->dims[di] == 1);
+        strides[d] = bcast ? cg_i64c(f, 0) : s;
+        if (di >= 0)
+            s = cg_mul(f, s, cg_dim(f, x, di));
     }
 }
 

@@ -75,6 +75,10 @@ typedef struct cg_options {
      * (batch.h): m is then the model at batch 1 and the module also gets
      * NAME_run_dims, NAME_run_dims_threads and NAME_scratch_size_for. */
     const struct cg_batch *batch;
+    /* NULL, or the symbolic dims besides the batch (symdims.h): m is the
+     * model prepared at their probe set A, and each tensor's dims that
+     * syms->sym marks are read at run time from NAME_run_dims's dims. */
+    const struct cg_syms *syms;
     /* The in-place key/value cache of a decode graph (kvcache.c): each
      * present.{l}.key/value output is the cache the caller keeps between
      * steps, the Concat producing it writes only the new token's slots and
@@ -157,6 +161,13 @@ typedef struct cg_tensor {
     /* a graph output that is an in-place key/value cache (kvcache.c): its
      * Concat leaves input 0's slices, the past already there, untouched */
     bool kv_cache;
+    /* symbolic dims (cg_options.syms): sym[d] the symbol of dim d (-1: a
+     * number; dims[d] then holds probe A); dyn if any is.  A dyn tensor in
+     * scratch lives in the run-time region at the offset the entry stores
+     * in the scratch header's slot dyn_slot (compile.c). */
+    int8_t sym[OPS_MAX_RANK];
+    bool dyn;
+    int dyn_slot;
     size_t concat_out;
     uint64_t concat_off;
 } cg_tensor;
@@ -169,7 +180,9 @@ typedef struct cg_tensor {
  * overlap any already placed tensor whose lifetime (producing node to last
  * consuming node, inclusive) intersects theirs; a node of a fused run
  * counts as its whole span (span[k], cg_plan_fusion).  Concat inputs only
- * the Concat reads live inside its output (in_concat). */
+ * the Concat reads live inside its output (in_concat).  A tensor with a
+ * symbolic dim (dyn) is marked SCRATCH but given no offset: compile.c
+ * places it in the run-time region. */
 oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
                           cg_tensor *tens, uint64_t *scratch_size);
 
@@ -194,6 +207,7 @@ typedef struct cg_fn {
     LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, vd;
     cg_tensor *tens;               /* by value id */
     const char *prefix;            /* symbol prefix (model name) */
+    int cm_nsyms;                  /* symbolic dims besides the batch */
 } cg_fn;
 
 /* Tensor of input/output i of node n (NULL for an omitted input). */
@@ -241,6 +255,8 @@ typedef struct cg_loop {
     LLVMValueRef iv, n;
 } cg_loop;
 LLVMValueRef cg_loop_begin(cg_fn *f, cg_loop *l, int64_t n);
+/* The same for a count known at run time. */
+LLVMValueRef cg_loop_begin_v(cg_fn *f, cg_loop *l, LLVMValueRef n);
 void cg_loop_end(cg_fn *f, cg_loop *l);
 
 /* if (cond) { ... }: cg_if_begin leaves the builder in the then-block and
@@ -271,6 +287,19 @@ typedef struct cg_nest {
 void cg_nest_begin(cg_fn *f, cg_nest *ns, int rank, const int64_t *dims, int n_ops,
                    const int64_t (*strides)[OPS_MAX_RANK], LLVMValueRef *offs);
 void cg_nest_end(cg_fn *f, cg_nest *ns);
+/* cg_nest_begin with sizes and strides known at run time (symdims.h). */
+void cg_nest_begin_v(cg_fn *f, cg_nest *ns, int rank, const LLVMValueRef *dims, int n_ops,
+                     LLVMValueRef (*strides)[OPS_MAX_RANK], LLVMValueRef *offs);
+
+/* Run-time sizes (cg_options.syms, symdims.h): dim d of t as an i64 (a
+ * constant, or the symbol's value read from the scratch header that
+ * NAME_run_dims fills: slot k holds symbol k), t's element count, its
+ * row-major strides, and its strides broadcast against output rank ro.
+ * For a tensor without symbolic dims they are constants. */
+LLVMValueRef cg_dim(cg_fn *f, const cg_tensor *t, int d);
+LLVMValueRef cg_nelems_v(cg_fn *f, const cg_tensor *t);
+void cg_strides_v(cg_fn *f, const cg_tensor *t, LLVMValueRef *strides);
+void cg_bcast_strides_v(cg_fn *f, const cg_tensor *x, int ro, LLVMValueRef *strides);
 /* Strides of input shape (rank ri) broadcast against output rank ro
  * (numpy alignment from the right; size-1 dims get stride 0). */
 void cg_bcast_strides(int ri, const int64_t *idims, int ro, int64_t *strides);
@@ -364,6 +393,10 @@ oct_status cg_qlinearconv_loops(cg_fn *f, const ir_node *n);
 bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
+/* Whether cg_try_sgemm / cg_try_smatmul take node n with a number of rows
+ * known only at run time (symdims.h): a constant weight, K and N static;
+ * the kernel then runs per chunk of rows. */
+bool cg_sgemm_takes_dynamic(cg_fn *f, const ir_node *n);
 /* Float MatMul with any other B (run time, batched, broadcast) on the GEMM
  * kernel, one call per batch matrix (lower_bmm.c). */
 bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);
@@ -447,7 +480,12 @@ LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
  * forms a run of two with it: the pool reads the bytes. */
 oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool tables,
                           cg_tensor *tens, int (*span)[2]);
-/* Lowers the run of nodes [lo, hi] into the current function. */
+/* Whether node n can be an element of a fused run (its lowering's checks
+ * pass and the run's loop computes it). */
+bool cg_fusable(const ir_node *n, const cg_tensor *tens, int opset);
+/* Lowers the run of nodes [lo, hi] into the current function (lo == hi: one
+ * node through the run's loop, as compile.c does for a node on run-time
+ * sizes). */
 oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi);
 /* AveragePool, GlobalAveragePool or GlobalMaxPool n reading its input
  * through DequantizeLinear dq (lower_pool.c). */

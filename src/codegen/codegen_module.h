@@ -7,6 +7,7 @@
 
 #include "codegen/batch.h"
 #include "codegen/codegen.h"
+#include "codegen/symdims.h"
 
 struct cg_module {
     oct_ctx *ctx;
@@ -38,6 +39,15 @@ struct cg_module {
     bool report_failed;         /* out of memory growing the report */
     bool native_kernels;        /* calls octet's own kernels (JIT) */
     const cg_batch *batch;      /* NULL: every shape static */
+    /* symbolic dims besides the batch (symdims.h; NULL: none).  Scratch
+     * then starts with a header of hdr_size bytes: slot k (i64) the value
+     * of symbol k, slot n + j the offset of the j-th tensor of the
+     * run-time region (dyn_ids[j], past the static plan and workspace),
+     * both stored by NAME_run_dims before the body runs. */
+    const struct cg_syms *syms;
+    uint64_t hdr_size;
+    size_t *dyn_ids;
+    int n_dyn;
     struct cg_module **variants; /* a library for several CPUs (multi.c): */
     int n_variants;              /* one module per CPU, in --mcpu's order */
     cg_report_line *report;

@@ -88,24 +88,6 @@ static void c_str(FILE *o, const char *s)
     fputc('"', o);
 }
 
-/* One input or output; `batch`: the name of the symbolic dimension on its
- * axis 0 (its dims and bytes are then those of one item), or NULL. */
-static void json_io(FILE *o, const cg_tensor *t, const char *batch)
-{
-    fputs("{\"name\":", o);
-    json_str(o, t->value->name);
-    fprintf(o, ",\"dtype\":\"%s\",\"shape\":[", np_dtype(t->dtype));
-    for (int d = 0; d < t->rank; d++) {
-        if (d)
-            fputc(',', o);
-        if (d == 0 && batch)
-            json_str(o, batch);
-        else
-            fprintf(o, "%lld", (long long)t->dims[d]);
-    }
-    fprintf(o, "],\"bytes\":%llu}", (unsigned long long)t->nbytes);
-}
-
 /* The symbolic dimension on axis 0 of input slot k (or output k), or NULL. */
 static const char *batch_of(const cg_module *cm, bool output, size_t k)
 {
@@ -113,6 +95,66 @@ static const char *batch_of(const cg_module *cm, bool output, size_t k)
     if (!b)
         return NULL;
     return (output ? b->out_batched[k] : b->in_batched[k]) ? b->name : NULL;
+}
+
+/* The entry of dims[] dim d of input slot k (or output k) takes: 0 for the
+ * batch, the batch's count plus k for run-time symbol k (symdims.h), -1
+ * for a number. */
+static int dim_index(const cg_module *cm, const cg_tensor *t, bool output, size_t k, int d)
+{
+    if (d == 0 && batch_of(cm, output, k))
+        return 0;
+    if (cm->syms && t->dyn && t->sym[d] >= 0)
+        return (cm->batch ? 1 : 0) + t->sym[d];
+    return -1;
+}
+
+static const char *dim_name(const cg_module *cm, int index)
+{
+    if (cm->batch && index == 0)
+        return cm->batch->name;
+    return cm->syms->name[index - (cm->batch ? 1 : 0)];
+}
+
+/* Dim d as the header and signature give it: 1 for a symbolic one (the
+ * SHAPE and BYTES of one item, or of size 1 along each symbol). */
+static int64_t unit_dim(const cg_module *cm, const cg_tensor *t, bool output, size_t k, int d)
+{
+    return dim_index(cm, t, output, k, d) >= 0 ? 1 : t->dims[d];
+}
+
+static uint64_t unit_bytes(const cg_module *cm, const cg_tensor *t, bool output, size_t k)
+{
+    if (!t->dyn)
+        return t->nbytes;
+    uint64_t n = ir_dtype_info(t->dtype)->bits / 8;
+    for (int d = 0; d < t->rank; d++)
+        n *= (uint64_t)unit_dim(cm, t, output, k, d);
+    return n;
+}
+
+/* One input or output (slot k): a symbolic dim is given by its name, and
+ * bytes are those with each symbolic dim 1. */
+static void json_io(FILE *o, const cg_module *cm, const cg_tensor *t, bool output, size_t k)
+{
+    fputs("{\"name\":", o);
+    json_str(o, t->value->name);
+    fprintf(o, ",\"dtype\":\"%s\",\"shape\":[", np_dtype(t->dtype));
+    for (int d = 0; d < t->rank; d++) {
+        if (d)
+            fputc(',', o);
+        int idx = dim_index(cm, t, output, k, d);
+        if (idx >= 0)
+            json_str(o, dim_name(cm, idx));
+        else
+            fprintf(o, "%lld", (long long)t->dims[d]);
+    }
+    fprintf(o, "],\"bytes\":%llu}", (unsigned long long)unit_bytes(cm, t, output, k));
+}
+
+static int num_dims(const cg_module *cm)
+{
+    return (cm->batch ? 1 : 0) + (cm->syms ? cm->syms->n : 0);
 }
 
 /* Graph inputs fed at run time, in slot order. */
@@ -150,22 +192,26 @@ oct_status cg_signature(cg_module *cm)
     if (cm->weights_file)
         fprintf(o, "\"weights_file\":\"%s.weights\",\"weights_size\":%llu,", cm->name,
                 (unsigned long long)cm->wlen);
-    if (cm->batch) {
+    if (num_dims(cm)) {
         fputs("\"dims\":[", o);
-        json_str(o, cm->batch->name);
+        for (int k = 0; k < num_dims(cm); k++) {
+            if (k)
+                fputc(',', o);
+            json_str(o, dim_name(cm, k));
+        }
         fputs("],", o);
     }
     fputs("\"inputs\":[", o);
     for (size_t k = 0; k < n_inputs(cm); k++) {
         if (k)
             fputc(',', o);
-        json_io(o, input_at(cm, k), batch_of(cm, false, k));
+        json_io(o, cm, input_at(cm, k), false, k);
     }
     fputs("],\"outputs\":[", o);
     for (size_t i = 0; i < g->n_outputs; i++) {
         if (i)
             fputc(',', o);
-        json_io(o, &cm->tens[g->outputs[i]->id], batch_of(cm, true, i));
+        json_io(o, cm, &cm->tens[g->outputs[i]->id], true, i);
     }
     fputc(']', o);
     if (cm->n_kv) { /* the in-place key/value caches (kvcache.c) */
@@ -196,19 +242,19 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
         const cg_tensor *t = at(cm, k);
         fprintf(o, "#define %s_%s_%zu_NAME ", n, kind, k);
         c_str(o, t->value->name);
+        bool out = kind[0] == 'O';
         fprintf(o, "\n#define %s_%s_%zu_BYTES %lluu\n", n, kind, k,
-                (unsigned long long)t->nbytes);
+                (unsigned long long)unit_bytes(cm, t, out, k));
         fprintf(o, "#define %s_%s_%zu_DTYPE \"%s\"\n", n, kind, k, np_dtype(t->dtype));
         fprintf(o, "#define %s_%s_%zu_RANK %d\n", n, kind, k, t->rank);
         fprintf(o, "#define %s_%s_%zu_SHAPE {", n, kind, k);
         for (int d = 0; d < t->rank; d++)
-            fprintf(o, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+            fprintf(o, "%s%lld", d ? ", " : "", (long long)unit_dim(cm, t, out, k, d));
         fprintf(o, "%s}\n", t->rank ? "" : "1");
-        if (cm->batch) { /* the entry of dims[] each axis takes, -1: static */
-            bool batched = batch_of(cm, kind[0] == 'O', k) != NULL;
+        if (num_dims(cm)) { /* the entry of dims[] each axis takes, -1: static */
             fprintf(o, "#define %s_%s_%zu_DIM_INDEX {", n, kind, k);
             for (int d = 0; d < t->rank; d++)
-                fprintf(o, "%s%d", d ? ", " : "", d == 0 && batched ? 0 : -1);
+                fprintf(o, "%s%d", d ? ", " : "", dim_index(cm, t, out, k, d));
             fprintf(o, "%s}\n", t->rank ? "" : "-1");
         }
     }
@@ -216,7 +262,8 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
     const char *lower = kind[0] == 'I' ? "input" : "output";
     fprintf(o, "static const unsigned long long %s_%s_bytes[] = {", n, lower);
     for (size_t k = 0; k < count; k++)
-        fprintf(o, "%s%lluu", k ? ", " : "", (unsigned long long)at(cm, k)->nbytes);
+        fprintf(o, "%s%lluu", k ? ", " : "",
+                (unsigned long long)unit_bytes(cm, at(cm, k), kind[0] == 'O', k));
     fprintf(o, "%s};\n", count ? "" : "0");
     fprintf(o, "static const char *const %s_%s_npy_descr[] = {", n, lower);
     for (size_t k = 0; k < count; k++)
@@ -231,7 +278,7 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
         const cg_tensor *t = at(cm, k);
         fprintf(o, "%s{", k ? ", " : "");
         for (int d = 0; d < t->rank; d++)
-            fprintf(o, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+            fprintf(o, "%s%lld", d ? ", " : "", (long long)unit_dim(cm, t, kind[0] == 'O', k, d));
         fprintf(o, "%s}", t->rank ? "" : "0");
     }
     fprintf(o, "%s};\n", count ? "" : "{0}");
@@ -314,15 +361,24 @@ static oct_status write_header(cg_module *cm, const char *path)
                    " * items back to back, and scratch has %s_scratch_size_for(dims)\n"
                    " * bytes.  The body runs once per item.  Returns 0, 1 if dims[0] < 0. */\n",
                 n, n, n, n, n);
+    if (cm->syms)
+        fprintf(o, "/* Symbolic dimensions compiled for run time: %s_DIM_k_NAME, taken by\n"
+                   " * the axes whose %s_*_DIM_INDEX holds k.  SHAPE and BYTES are with\n"
+                   " * each of them 1.  Only %s_run_dims(dims, inputs, outputs, scratch)\n"
+                   " * runs the model: dims[k] gives dimension k (0 to 2^31), and scratch\n"
+                   " * has %s_scratch_size_for(dims) bytes (%s_SCRATCH_SIZE does not\n"
+                   " * cover the tensors sized by the dims); %s_run and %s_run_threads\n"
+                   " * return 1.  Returns 0, 1 for a dim out of range. */\n",
+                n, n, n, n, n, n, n);
     fprintf(o, "#ifndef OCTET_MODEL_%s_H\n#define OCTET_MODEL_%s_H\n\n", n, n);
     fprintf(o, "#include <stdint.h>\n\n");
     fprintf(o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     fprintf(o, "#define %s_SCRATCH_SIZE %lluu\n", n, (unsigned long long)cm->scratch_size);
     fprintf(o, "#define %s_ALIGNMENT %d\n", n, CG_ALIGN);
-    fprintf(o, "#define %s_NUM_DIMS %d\n", n, cm->batch ? 1 : 0);
-    if (cm->batch) {
-        fprintf(o, "#define %s_DIM_0_NAME ", n);
-        c_str(o, cm->batch->name);
+    fprintf(o, "#define %s_NUM_DIMS %d\n", n, num_dims(cm));
+    for (int k = 0; k < num_dims(cm); k++) {
+        fprintf(o, "#define %s_DIM_%d_NAME ", n, k);
+        c_str(o, dim_name(cm, k));
         fputc('\n', o);
     }
     uint64_t wbytes = 0;
@@ -338,8 +394,8 @@ static oct_status write_header(cg_module *cm, const char *path)
     fprintf(o, "\nextern const unsigned long long %s_scratch_size;\n", n);
     fprintf(o, "/* JSON: name, scratch_size, alignment, inputs and outputs with name,\n"
                " * dtype, shape and bytes%s%s. */\n",
-            cm->batch ? ";\n * dims: the symbolic dimensions, named in the shapes they "
-                        "take (bytes: one item)" : "",
+            num_dims(cm) ? ";\n * dims: the symbolic dimensions, named in the shapes they "
+                           "take (bytes: each of them 1)" : "",
             cm->n_kv ? ";\n * kv_cache: per cache its input and output slots, past and "
                        "total slots" : "");
     fprintf(o, "extern const char %s_signature[];\n", n);
@@ -359,7 +415,7 @@ static oct_status write_header(cg_module *cm, const char *path)
     if (cm->n_variants)
         fprintf(o, "/* The CPU whose variant runs (see above), or NULL. */\n"
                    "const char *%s_variant(void);\n", n);
-    if (cm->batch) {
+    if (num_dims(cm)) {
         fprintf(o, "/* Any batch: dims[%s_NUM_DIMS] gives each symbolic dimension. */\n", n);
         fprintf(o, "int %s_run_dims(const int64_t *dims, const void *const *inputs,\n"
                    "                void *const *outputs, void *scratch);\n", n);

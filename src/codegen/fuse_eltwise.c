@@ -40,7 +40,8 @@ static bool same_dims(const cg_tensor *a, const cg_tensor *b)
     if (a->rank != b->rank)
         return false;
     for (int d = 0; d < a->rank; d++)
-        if (a->dims[d] != b->dims[d])
+        if (a->dims[d] != b->dims[d] ||
+            (a->dyn ? a->sym[d] : -1) != (b->dyn ? b->sym[d] : -1)) /* symdims.h */
             return false;
     return true;
 }
@@ -66,7 +67,7 @@ static bool operand_ok(const cg_tensor *x, const cg_tensor *y)
 
 /* Whether node n computes its output element by element in a way the fused
  * loop reproduces (the checks its own lowering would make pass). */
-static bool fusable(const ir_node *n, const cg_tensor *tens, int opset)
+bool cg_fusable(const ir_node *n, const cg_tensor *tens, int opset)
 {
     if (n->n_out < 1 || !n->out[0] || !n->out[0]->name[0] || !tens[n->out[0]->id].value)
         return false;
@@ -233,11 +234,11 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool table
                 uses[g->nodes[k]->in[i]->id]++;
     for (int lo = 0; lo < n_nodes;) {
         int hi = lo;
-        if (fusable(g->nodes[lo], tens, opset)) {
+        if (cg_fusable(g->nodes[lo], tens, opset)) {
             const cg_tensor *y0 = &tens[g->nodes[lo]->out[0]->id];
             while (hi + 1 < n_nodes && hi + 1 - lo < RUN_MAX) {
                 const ir_node *n = g->nodes[hi + 1];
-                if (!fusable(n, tens, opset) || !same_dims(&tens[n->out[0]->id], y0) ||
+                if (!cg_fusable(n, tens, opset) || !same_dims(&tens[n->out[0]->id], y0) ||
                     !reads_run(g, n, lo, hi + 1))
                     break;
                 hi++;
@@ -258,7 +259,7 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool table
         const ir_node *dq = g->nodes[k], *pool = g->nodes[k + 1];
         if (span[k][0] != k || span[k][1] != k || span[k + 1][0] != k + 1 ||
             span[k + 1][1] != k + 1 ||
-            dq->op != IR_OP_DEQUANTIZELINEAR || !fusable(dq, tens, opset) ||
+            dq->op != IR_OP_DEQUANTIZELINEAR || !cg_fusable(dq, tens, opset) ||
             (pool->op != IR_OP_AVERAGEPOOL && pool->op != IR_OP_GLOBALAVERAGEPOOL &&
              pool->op != IR_OP_GLOBALMAXPOOL) ||
             pool->n_in < 1 || pool->in[0] != dq->out[0] || uses[dq->out[0]->id] != 1)
@@ -381,7 +382,7 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
     oct_status st = OCT_OK;
     for (int k = lo; k <= hi && st == OCT_OK; k++)
         st = prepare(f, g, lo, k, &rs->prep[k - lo]);
-    int64_t n_elems = (int64_t)cg_out(f, g->nodes[lo], 0)->nelems;
+    LLVMValueRef n_elems = cg_nelems_v(f, cg_out(f, g->nodes[lo], 0)); /* run-time size */
     LLVMValueRef stored[RUN_MAX] = {0}; /* table run: where the outputs go */
     rs->x = cg_kernels_available(f) ? lut_input(g, f->tens, lo, hi) : NULL;
     if (rs->x) { /* the loop fills a table per stored output */
@@ -398,7 +399,7 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
     }
     if (st == OCT_OK) {
         cg_loop l;
-        rs->i = cg_loop_begin(f, &l, rs->x ? 256 : n_elems);
+        rs->i = cg_loop_begin_v(f, &l, rs->x ? cg_i64c(f, 256) : n_elems);
         if (rs->x)
             rs->xbyte = LLVMBuildTrunc(f->b, rs->i, f->i8, "");
         for (int k = lo; k <= hi && st == OCT_OK; k++) {
@@ -420,11 +421,12 @@ oct_status cg_lower_run(cg_fn *f, const ir_graph *g, int lo, int hi)
     }
     for (int k = lo; k <= hi && st == OCT_OK && rs->x; k++)
         if (stored[k - lo]) {
-            octk_lut8 a = {.n = n_elems};
-            cg_kptr ptrs[3] = {{offsetof(octk_lut8, table), rs->prep[k - lo].out},
+            octk_lut8 a = {.n = 0}; /* n set at run time */
+            cg_kptr ptrs[4] = {{offsetof(octk_lut8, table), rs->prep[k - lo].out},
                                {offsetof(octk_lut8, x), cg_ptr(f, &f->tens[rs->x->id])},
-                               {offsetof(octk_lut8, y), stored[k - lo]}};
-            cg_kernel_call(f, "lut8", &a, sizeof a, ptrs, 3);
+                               {offsetof(octk_lut8, y), stored[k - lo]},
+                               {offsetof(octk_lut8, n), n_elems}};
+            cg_kernel_call(f, "lut8", &a, sizeof a, ptrs, 4);
             cg_report(f, g->nodes[k], "octk_lut8", "byte table of the element-wise run");
         }
     return st;

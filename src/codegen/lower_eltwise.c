@@ -34,13 +34,23 @@ oct_status cg_lower_binary(cg_fn *f, const ir_node *n)
                               n->op_type);
     if (ir_attr_int(n, "broadcast", 0) && ir_node_attr(n, "axis"))
         return cg_lower_elemgen(f, n); /* legacy axis broadcasting */
-    int64_t str[3][OPS_MAX_RANK];
-    cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
-    cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
-    cg_strides(y->rank, y->dims, str[2]);
     LLVMValueRef pa = cg_ptr(f, a), pb = cg_ptr(f, b), py = cg_ptr(f, y), offs[3];
     cg_nest ns;
-    cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[OPS_MAX_RANK])str, offs);
+    if (a->dyn || b->dyn || y->dyn) { /* sizes read at run time (symdims.h) */
+        LLVMValueRef vstr[3][OPS_MAX_RANK], dims[OPS_MAX_RANK];
+        cg_bcast_strides_v(f, a, y->rank, vstr[0]);
+        cg_bcast_strides_v(f, b, y->rank, vstr[1]);
+        cg_strides_v(f, y, vstr[2]);
+        for (int d = 0; d < y->rank; d++)
+            dims[d] = cg_dim(f, y, d);
+        cg_nest_begin_v(f, &ns, y->rank, dims, 3, vstr, offs);
+    } else {
+        int64_t str[3][OPS_MAX_RANK];
+        cg_bcast_strides(a->rank, a->dims, y->rank, str[0]);
+        cg_bcast_strides(b->rank, b->dims, y->rank, str[1]);
+        cg_strides(y->rank, y->dims, str[2]);
+        cg_nest_begin(f, &ns, y->rank, y->dims, 3, (const int64_t(*)[OPS_MAX_RANK])str, offs);
+    }
     LLVMValueRef x0 = cg_load(f, f->f32, pa, offs[0]), x1 = cg_load(f, f->f32, pb, offs[1]);
     cg_store(f, f->f32, py, offs[2], cg_binary_elem(f, n->op, x0, x1));
     cg_nest_end(f, &ns);
@@ -160,7 +170,7 @@ static oct_status elementwise_1(cg_fn *f, const ir_node *n, LLVMValueRef lo, LLV
             return cg_lower_elemgen(f, n);
     }
     cg_loop l;
-    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)y->nelems);
+    LLVMValueRef i = cg_loop_begin_v(f, &l, cg_nelems_v(f, y));
     LLVMValueRef v = cg_load(f, f->f32, px, i), r;
     if (n->op == IR_OP_CLIP) {
         r = cg_clip_elem(f, v, lo, hi);
@@ -190,9 +200,10 @@ static bool try_sunary(cg_fn *f, const ir_node *n)
             a.op = map[i].k;
     if (!a.op)
         return false;
-    cg_kptr ptrs[2] = {{offsetof(octk_sunary, x), cg_ptr(f, X)},
-                       {offsetof(octk_sunary, y), cg_ptr(f, Y)}};
-    cg_kernel_call(f, "sunary", &a, sizeof a, ptrs, 2);
+    cg_kptr ptrs[3] = {{offsetof(octk_sunary, x), cg_ptr(f, X)},
+                       {offsetof(octk_sunary, y), cg_ptr(f, Y)},
+                       {offsetof(octk_sunary, n), cg_nelems_v(f, X)}}; /* run-time size */
+    cg_kernel_call(f, "sunary", &a, sizeof a, ptrs, 3);
     return true;
 }
 
@@ -238,7 +249,7 @@ static bool try_clip_int(cg_fn *f, const ir_node *n, oct_status *st)
     }
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     cg_loop l;
-    LLVMValueRef i = cg_loop_begin(f, &l, (int64_t)X->nelems);
+    LLVMValueRef i = cg_loop_begin_v(f, &l, cg_nelems_v(f, X));
     LLVMValueRef v = cg_load(f, et, px, i);
     if (bound[0])
         v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, sgn ? LLVMIntSLT : LLVMIntULT, v,

@@ -347,6 +347,9 @@ bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
 /* y[rows][N] = a[rows][K] x alpha*b + bias with b(k, n) at
  * b[k*stride_k + n*stride_n] (w: float values, or FP8 codes with scales
  * along n, alpha 1); bias [N] or NULL. */
+/* Rows per kernel call when M is known only at run time. */
+enum { SGEMM_DYN_ROWS = 64 };
+
 static void emit_sgemm(cg_fn *f, const ir_node *n, const cg_tensor *A, const cg_tensor *Y,
                        const kf_weight *w, float alpha, int64_t K, int64_t N, int64_t stride_k,
                        int64_t stride_n, const float *bias, oct_status *st)
@@ -376,9 +379,48 @@ static void emit_sgemm(cg_fn *f, const ir_node *n, const cg_tensor *A, const cg_
     } else {
         octk_sgemm_pack_b(packed, w->f32, alpha, K, N, stride_k, stride_n);
     }
+    LLVMValueRef pa = cg_ptr(f, A), py = cg_ptr(f, Y);
+    cg_loop chunks;
+    LLVMValueRef rows = NULL;
+    if (A->dyn) {
+        /* M known at run time (symdims.h): chunks of SGEMM_DYN_ROWS rows,
+         * each a call with its M set at run time and the workspace sized
+         * for the largest chunk at compile time */
+        size_t work = 0;
+        for (a.M = 1; a.M <= SGEMM_DYN_ROWS; a.M++)
+            if (octk_sgemm_work_size(&a) > work)
+                work = octk_sgemm_work_size(&a);
+        LLVMValueRef M = LLVMBuildSDiv(f->b, cg_nelems_v(f, A), cg_i64c(f, K ? K : 1), "");
+        LLVMValueRef n_chunks = LLVMBuildSDiv(f->b, cg_add(f, M, cg_i64c(f, SGEMM_DYN_ROWS - 1)),
+                                              cg_i64c(f, SGEMM_DYN_ROWS), "");
+        LLVMValueRef wsp = cg_workspace(f, work);
+        LLVMValueRef c = cg_loop_begin_v(f, &chunks, n_chunks);
+        LLVMValueRef r0 = cg_mul(f, c, cg_i64c(f, SGEMM_DYN_ROWS));
+        LLVMValueRef left = LLVMBuildSub(f->b, M, r0, "");
+        LLVMValueRef full = cg_i64c(f, SGEMM_DYN_ROWS);
+        rows = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, left, full, ""), left, full, "");
+        pa = cg_gep(f, f->f32, pa, cg_mul(f, r0, cg_i64c(f, K)));
+        py = cg_gep(f, f->f32, py, cg_mul(f, r0, cg_i64c(f, N)));
+        a.M = 0;
+        cg_kptr ptrs[8] = {
+            {offsetof(octk_sgemm, a), pa},
+            {offsetof(octk_sgemm, y), py},
+            {offsetof(octk_sgemm, b), w->q ? null : cg_weight_data(f, packed, psize, NULL)},
+            {offsetof(octk_sgemm, bias), bias ? cg_weight_data(f, bias, (size_t)N * sizeof *bias,
+                                                               NULL) : null},
+            {offsetof(octk_sgemm, work), wsp},
+            {offsetof(octk_sgemm, M), rows},
+            {offsetof(octk_sgemm, w8), gb},
+            {offsetof(octk_sgemm, w8_scale), gs}};
+        cg_kernel_call(f, "sgemm", &a, sizeof a, ptrs, w->q ? 8 : 6);
+        cg_loop_end(f, &chunks);
+        cg_report(f, n, "octk_sgemm", float_path(f, w));
+        *st = OCT_OK;
+        return;
+    }
     cg_kptr ptrs[7] = {
-        {offsetof(octk_sgemm, a), cg_ptr(f, A)},
-        {offsetof(octk_sgemm, y), cg_ptr(f, Y)},
+        {offsetof(octk_sgemm, a), pa},
+        {offsetof(octk_sgemm, y), py},
         {offsetof(octk_sgemm, b), w->q ? null : cg_weight_data(f, packed, psize, NULL)},
         {offsetof(octk_sgemm, bias), bias ? cg_weight_data(f, bias, (size_t)N * sizeof *bias, NULL)
                                           : null},
@@ -388,6 +430,20 @@ static void emit_sgemm(cg_fn *f, const ir_node *n, const cg_tensor *A, const cg_
     cg_kernel_call(f, "sgemm", &a, sizeof a, ptrs, w->q ? 7 : 5);
     cg_report(f, n, "octk_sgemm", float_path(f, w));
     *st = OCT_OK;
+}
+
+bool cg_sgemm_takes_dynamic(cg_fn *f, const ir_node *n)
+{
+    const cg_tensor *A = cg_in(f, n, 0), *Bt = cg_in(f, n, 1), *Y = cg_out(f, n, 0);
+    kf_weight w;
+    if ((n->op != IR_OP_GEMM && n->op != IR_OP_MATMUL) || !A || !Y || !cg_kernels_available(f) ||
+        !weight_of(f->tens, Bt, &w) || !kernel_form(f->tens, n, &w) || Bt->dyn)
+        return false;
+    /* the rows vary, the reduction and the columns do not */
+    int ra = A->rank, ry = Y->rank;
+    return ra >= 1 && ry >= 1 && (!A->dyn || A->sym[ra - 1] < 0) &&
+           (!Y->dyn || Y->sym[ry - 1] < 0) && (n->n_in < 3 || !n->in[2] ||
+                                              !f->tens[n->in[2]->id].dyn);
 }
 
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st)

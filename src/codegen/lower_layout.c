@@ -30,7 +30,10 @@ static oct_status copy_input0(cg_fn *f, const ir_node *n)
         return st;
     if (x->nbytes != y->nbytes)
         return oct_node_error(f->ctx, OCT_EINTERNAL, n, "compile: size changes in a copy");
-    if (x->nbytes)
+    if (x->dyn) /* bytes known at run time (symdims.h) */
+        cg_memcpy(f, cg_ptr(f, y), cg_ptr(f, x),
+                  cg_mul(f, cg_nelems_v(f, x), cg_i64c(f, ir_dtype_info(x->dtype)->bits / 8)));
+    else if (x->nbytes)
         cg_memcpy(f, cg_ptr(f, y), cg_ptr(f, x), cg_i64c(f, (int64_t)x->nbytes));
     return OCT_OK;
 }

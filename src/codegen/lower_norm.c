@@ -37,45 +37,54 @@ oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
     int axis;
     if (!ops_norm_axis(ir_attr_int(n, "axis", f->opset >= 13 ? -1 : 1), X->rank, &axis))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Softmax axis");
-    int64_t outer = 1, len = 1, inner = 1;
+    /* sizes as values: symbolic dims are read at run time (symdims.h);
+     * inner_one: every dim after the axis is a constant 1 */
+    LLVMValueRef outer = cg_i64c(f, 1), len = cg_i64c(f, 1), inner = cg_i64c(f, 1);
+    bool inner_one = true, empty = false;
     for (int d = 0; d < X->rank; d++) {
-        if (d < axis)
-            outer *= X->dims[d];
-        else if (d == axis || f->opset < 13)
-            len *= X->dims[d];
-        else
-            inner *= X->dims[d];
+        LLVMValueRef v = cg_dim(f, X, d);
+        empty |= !(X->dyn && X->sym[d] >= 0) && X->dims[d] == 0;
+        if (d < axis) {
+            outer = cg_mul(f, outer, v);
+        } else if (d == axis || f->opset < 13) {
+            len = cg_mul(f, len, v);
+        } else {
+            inner = cg_mul(f, inner, v);
+            inner_one &= !(X->dyn && X->sym[d] >= 0) && X->dims[d] == 1;
+        }
     }
-    if (len == 0 || outer * inner == 0)
+    if (empty)
         return OCT_OK;
-    if (inner == 1 && cg_kernels_available(f)) { /* rows of len: octk_ssoftmax */
-        octk_ssoftmax a = {.rows = outer, .cols = len, .log = log_form};
-        cg_kptr ptrs[2] = {{offsetof(octk_ssoftmax, x), cg_ptr(f, X)},
-                           {offsetof(octk_ssoftmax, y), cg_ptr(f, Y)}};
-        cg_kernel_call(f, "ssoftmax", &a, sizeof a, ptrs, 2);
+    if (inner_one && cg_kernels_available(f)) { /* rows of len: octk_ssoftmax */
+        octk_ssoftmax a = {.log = log_form}; /* rows and cols set at run time */
+        cg_kptr ptrs[4] = {{offsetof(octk_ssoftmax, x), cg_ptr(f, X)},
+                           {offsetof(octk_ssoftmax, y), cg_ptr(f, Y)},
+                           {offsetof(octk_ssoftmax, rows), outer},
+                           {offsetof(octk_ssoftmax, cols), len}};
+        cg_kernel_call(f, "ssoftmax", &a, sizeof a, ptrs, 4);
         return OCT_OK;
     }
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     cg_loop lo, li, lk;
-    LLVMValueRef o = cg_loop_begin(f, &lo, outer);
-    LLVMValueRef i = cg_loop_begin(f, &li, inner);
-    LLVMValueRef base = cg_madd(f, o, len * inner, i);
+    LLVMValueRef o = cg_loop_begin_v(f, &lo, outer);
+    LLVMValueRef i = cg_loop_begin_v(f, &li, inner);
+    LLVMValueRef base = cg_add(f, cg_mul(f, o, cg_mul(f, len, inner)), i);
     /* max */
     LLVMValueRef minf = cg_f32c(f, -INFINITY);
-    LLVMValueRef k = cg_loop_begin(f, &lk, len);
+    LLVMValueRef k = cg_loop_begin_v(f, &lk, len);
     cg_acc am;
     LLVMValueRef m = cg_acc_begin(f, &lk, &am, minf);
-    LLVMValueRef xv = cg_load(f, f->f32, px, cg_madd(f, k, inner, base));
+    LLVMValueRef xv = cg_load(f, f->f32, px, cg_add(f, cg_mul(f, k, inner), base));
     cg_acc_end(f, &am, LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, xv, m, ""),
                                        xv, m, ""));
     cg_loop_end(f, &lk);
     m = cg_acc_result(f, &lk, &am, minf);
     /* sum of exp, storing e (softmax) */
     LLVMValueRef zero = cg_f32c(f, 0);
-    k = cg_loop_begin(f, &lk, len);
+    k = cg_loop_begin_v(f, &lk, len);
     cg_acc as;
     LLVMValueRef s = cg_acc_begin(f, &lk, &as, zero);
-    LLVMValueRef idx = cg_madd(f, k, inner, base);
+    LLVMValueRef idx = cg_add(f, cg_mul(f, k, inner), base);
     LLVMValueRef e = cg_libm_f32(f, "expf", LLVMBuildFSub(f->b, cg_load(f, f->f32, px, idx), m, ""));
     if (!log_form)
         cg_store(f, f->f32, py, idx, e);
@@ -84,8 +93,8 @@ oct_status cg_lower_softmax(cg_fn *f, const ir_node *n)
     s = cg_acc_result(f, &lk, &as, zero);
     LLVMValueRef scale = log_form ? cg_libm_f32(f, "logf", s)
                                   : LLVMBuildFDiv(f->b, cg_f32c(f, 1), s, "");
-    k = cg_loop_begin(f, &lk, len);
-    idx = cg_madd(f, k, inner, base);
+    k = cg_loop_begin_v(f, &lk, len);
+    idx = cg_add(f, cg_mul(f, k, inner), base);
     LLVMValueRef r = log_form
         ? LLVMBuildFSub(f->b, LLVMBuildFSub(f->b, cg_load(f, f->f32, px, idx), m, ""), scale, "")
         : LLVMBuildFMul(f->b, cg_load(f, f->f32, py, idx), scale, "");

@@ -271,20 +271,21 @@ static oct_status lower_globalpool(cg_fn *f, const ir_node *n, const ir_node *dq
         return st;
     if (X->rank < 2)
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: input rank below 2");
-    int64_t planes = X->dims[0] * X->dims[1], inner = 1;
+    /* sizes as values: symbolic dims are read at run time (symdims.h) */
+    LLVMValueRef planes = cg_mul(f, cg_dim(f, X, 0), cg_dim(f, X, 1)), inner = cg_i64c(f, 1);
     for (int d = 2; d < X->rank; d++)
-        inner *= X->dims[d];
+        inner = cg_mul(f, inner, cg_dim(f, X, d));
     bool is_max = n->op == IR_OP_GLOBALMAXPOOL;
     cg_fsrc src;
     cg_fsrc_init(f, X, dq, &src);
     LLVMValueRef py = cg_ptr(f, Y);
     LLVMValueRef init = cg_f32c(f, is_max ? -INFINITY : 0.0);
     cg_loop lp, li;
-    LLVMValueRef p = cg_loop_begin(f, &lp, planes);
-    LLVMValueRef i = cg_loop_begin(f, &li, inner);
+    LLVMValueRef p = cg_loop_begin_v(f, &lp, planes);
+    LLVMValueRef i = cg_loop_begin_v(f, &li, inner);
     cg_acc acc;
     LLVMValueRef a = cg_acc_begin(f, &li, &acc, init);
-    LLVMValueRef xv = cg_fsrc_load(f, &src, cg_madd(f, p, inner, i));
+    LLVMValueRef xv = cg_fsrc_load(f, &src, cg_add(f, cg_mul(f, p, inner), i));
     LLVMValueRef na = is_max
         ? LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, xv, a, ""), xv, a, "")
         : cg_fast(LLVMBuildFAdd(f->b, a, xv, ""));
@@ -292,7 +293,7 @@ static oct_status lower_globalpool(cg_fn *f, const ir_node *n, const ir_node *dq
     cg_loop_end(f, &li);
     LLVMValueRef r = cg_acc_result(f, &li, &acc, init);
     if (!is_max)
-        r = LLVMBuildFDiv(f->b, r, cg_f32c(f, (double)inner), "");
+        r = LLVMBuildFDiv(f->b, r, LLVMBuildSIToFP(f->b, inner, f->f32, ""), "");
     cg_store(f, f->f32, py, p, r);
     cg_loop_end(f, &lp);
     return OCT_OK;

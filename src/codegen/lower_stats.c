@@ -131,23 +131,28 @@ static oct_status lower_rownorm(cg_fn *f, const ir_node *n, int axis, bool cente
         return OCT_EUNSUPPORTED;
     double eps = ir_attr_float(n, "epsilon", 1e-5f);
     bool stash_f32 = ir_attr_int(n, "stash_type", 1) == IR_DT_FLOAT;
+    /* the rows may be counted at run time (symdims.h: compile.c lets only
+     * the dims before the axis be symbolic) */
     int64_t outer = 1, len = 1;
+    LLVMValueRef outer_v = cg_i64c(f, 1);
     for (int d = 0; d < X->rank; d++)
-        if (d < axis)
+        if (d < axis) {
             outer *= X->dims[d];
-        else
+            outer_v = cg_mul(f, outer_v, cg_dim(f, X, d));
+        } else {
             len *= X->dims[d];
+        }
     int nr = X->rank - axis;
     const int64_t *nd = X->dims + axis;
     if (S->rank > nr || (B && B->rank > nr))
         return oct_node_error(f->ctx, OCT_EINPUT, n,
                               "compile: Scale / B do not broadcast to the normalized dims");
-    if (outer == 0)
+    if (!X->dyn && outer == 0)
         return OCT_OK;
     LLVMValueRef px = cg_ptr(f, X), ps = cg_ptr(f, S), pb = B ? cg_ptr(f, B) : NULL;
     LLVMValueRef py = cg_ptr(f, Y), pm = M ? cg_ptr(f, M) : NULL, pi = I ? cg_ptr(f, I) : NULL;
     cg_loop lo;
-    LLVMValueRef o = cg_loop_begin(f, &lo, outer);
+    LLVMValueRef o = cg_loop_begin_v(f, &lo, outer_v);
     LLVMValueRef base = cg_mul(f, o, cg_i64c(f, len)), m, v;
     mean_var(f, xty, px, base, len, center, &m, &v);
     LLVMValueRef inv;

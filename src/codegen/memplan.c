@@ -72,14 +72,14 @@ static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
         if (n->op != IR_OP_CONCAT || n->n_out < 1 || !n->out[0])
             continue;
         cg_tensor *y = &tens[n->out[0]->id];
-        if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat ||
+        if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat || y->dyn ||
             !concat_slices(n, tens, y))
             continue;
         uint64_t at = 0;
         for (int i = 0; i < n->n_in; i++) {
             cg_tensor *x = &tens[n->in[i]->id];
             if (x->place == CG_PLACE_NONE && x->first >= 0 && uses[n->in[i]->id] == 1 &&
-                !x->has_parts && !x->in_concat) {
+                !x->has_parts && !x->in_concat && !x->dyn) {
                 x->in_concat = true;
                 x->concat_out = n->out[0]->id;
                 x->concat_off = at;
@@ -154,7 +154,8 @@ oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
         if (t->last < t->first)
             t->last = t->first; /* produced, never read: still written */
         t->place = CG_PLACE_SCRATCH;
-        scr[n_scr++] = t;
+        if (!t->dyn) /* a run-time size: placed by the entry (compile.c) */
+            scr[n_scr++] = t;
     }
     qsort(scr, n_scr, sizeof *scr, by_size_desc);
     uint64_t peak = 0;

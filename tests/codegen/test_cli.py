@@ -129,11 +129,19 @@ def main():
               "node without lowering: exit 3 naming the node (%s)" % r.stderr.strip())
         sym = os.path.join(d, "sym.onnx")
         # a symbolic leading (batch) dim compiles for run time
-        # (test_symdims.py); one on another axis does not
+        # (test_symdims.py), one on another axis too when the lowerings
+        # take run-time sizes (test_symdims_runtime.py); a node whose
+        # lowering does not is refused naming it
         one_node(sym, "Relu", [5, "n"])
         r = octet("compile", sym, "-o", os.path.join(d, "sym"))
-        check(r.returncode == 3 and "'x'" in r.stderr and "--input-shape" in r.stderr,
-              "symbolic dim: exit 3 naming the tensor (%s)" % r.stderr.strip())
+        check(r.returncode == 0, "symbolic dim on axis 1 of a Relu: compiled for run time "
+              "(%s)" % r.stderr.strip())
+        one_node(sym, "Hardmax", [5, "n"])
+        r = octet("compile", sym, "-o", os.path.join(d, "sym"))
+        check(r.returncode == 3 and "the_node" in r.stderr and "'n'" in r.stderr and
+              "--input-shape" in r.stderr,
+              "symbolic dim into a lowering on static sizes: exit 3 naming the node and dim "
+              "(%s)" % r.stderr.strip())
         r = octet("compile", sym, "-o", os.path.join(d, "sym"), "--input-shape", "x=5x4")
         check(r.returncode == 0, "--input-shape binds the symbolic dim")
         sq = os.path.join(SHARED, "models", "squeezenet1.1", "model.onnx")
