@@ -177,6 +177,7 @@ int cmd_quantize(int argc, char **argv)
     bool wo_calib = false; /* --algo=gptq|awq: weights-only from samples */
     for (int i = 1; i < argc; i++)
         wo_calib |= !strcmp(argv[i], "--algo=gptq") || !strcmp(argv[i], "--algo=awq") ||
+                    !strcmp(argv[i], "--algo=awq+gptq") ||
                     (!strcmp(argv[i], "--algo") && i + 1 < argc && strcmp(argv[i + 1], "rtn"));
     if (weights_only && (loading_stats || report || svg || (calib && !wo_calib)))
         USAGE("--weights-only calibrates nothing (except with --algo=gptq or awq, which "

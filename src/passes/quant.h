@@ -103,10 +103,19 @@ typedef struct quant_opts {
     bool dynamic_rows;          /* --dynamic-granularity=row */
     /* --algo: how the codes are chosen (quant_gptq.c, quant_awq.c; both
      * need calibration samples); wo_act_order: GPTQ in order of
-     * decreasing Hessian diagonal */
-    enum { QWO_RTN, QWO_GPTQ, QWO_AWQ } wo_algo;
+     * decreasing Hessian diagonal; QWO_AWQ_GPTQ: AWQ's scales folded
+     * first, then GPTQ on the scaled weights (their Hessians gathered
+     * on the scaled model, so X / s) */
+    enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
 } quant_opts;
+
+/* The --algo value's name, for messages. */
+static inline const char *quant_wo_algo_name(int algo)
+{
+    return algo == QWO_GPTQ ? "gptq" : algo == QWO_AWQ ? "awq" : algo == QWO_AWQ_GPTQ
+           ? "awq+gptq" : "rtn";
+}
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
  * families int8 (uint8 activations, int8 weights) and fp8 (E4M3FN). */

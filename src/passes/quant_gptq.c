@@ -385,7 +385,7 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
         fx->zps = ir_alloc_array(ctx, ns, sizeof *fx->zps);
     }
     L->orig = oct_malloc(ctx, kn * sizeof(float));
-    gptq_job j = {g, opts->wo_clip_search, opts->wo_act_order, K, N, bs, nblk,
+    gptq_job j = {g, opts->wo_clip_search || opts->wo_algo == QWO_AWQ_GPTQ, opts->wo_act_order, K, N, bs, nblk,
                   ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
                   NULL};
     if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig || !j.scales ||

@@ -407,10 +407,10 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         return st;
     /* the calibrated algorithms: AWQ rescales the float weights, GPTQ
      * chooses the codes (quant_awq.c, quant_gptq.c) */
-    bool clip = opts->wo_clip_search || opts->wo_algo == QWO_AWQ;
-    if (opts->wo_algo == QWO_AWQ)
+    bool clip = opts->wo_clip_search || opts->wo_algo == QWO_AWQ || opts->wo_algo == QWO_AWQ_GPTQ;
+    if (opts->wo_algo == QWO_AWQ || opts->wo_algo == QWO_AWQ_GPTQ)
         st = quant_awq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
-    else if (opts->wo_algo == QWO_GPTQ)
+    if (!st && (opts->wo_algo == QWO_GPTQ || opts->wo_algo == QWO_AWQ_GPTQ))
         st = quant_gptq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
     if (st)
         return st;
