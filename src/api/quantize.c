@@ -598,7 +598,13 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                               const oct_samples *samples)
 {
     bool calibrated = o->q.wo_algo != QWO_RTN;
-    if (calibrated && (!samples || !samples->count))
+    if ((o->load_stats || o->save_stats) && o->q.wo_algo != QWO_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only saves and loads statistics "
+                         "with algo gptq only (its Hessians)");
+    if (o->load_stats && samples && samples->count)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only takes samples or "
+                         "load-stats, not both");
+    if (calibrated && !o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: algo %s needs calibration samples "
                          "(--calib)", quant_wo_algo_name(o->q.wo_algo));
     if (!calibrated && samples && samples->count)
@@ -610,7 +616,9 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
     quant_samples data;
     oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
     progress_adapter pr = {o};
-    return st ? st : quant_weight_only_data(m, &o->q, calibrated ? &data : NULL,
+    quant_opts q = o->q;
+    q.wo_load_stats = o->load_stats, q.wo_save_stats = o->save_stats;
+    return st ? st : quant_weight_only_data(m, &q, calibrated && !o->load_stats ? &data : NULL,
                                             progress_cb, &pr, ctx);
 }
 

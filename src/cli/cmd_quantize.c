@@ -179,10 +179,10 @@ int cmd_quantize(int argc, char **argv)
         wo_calib |= !strcmp(argv[i], "--algo=gptq") || !strcmp(argv[i], "--algo=awq") ||
                     !strcmp(argv[i], "--algo=awq+gptq") ||
                     (!strcmp(argv[i], "--algo") && i + 1 < argc && strcmp(argv[i + 1], "rtn"));
-    if (weights_only && (loading_stats || report || svg || (calib && !wo_calib)))
+    if (weights_only && ((loading_stats && !wo_calib) || report || svg || (calib && !wo_calib)))
         USAGE("--weights-only calibrates nothing (except with --algo=gptq or awq, which "
-              "take --calib): no --load-stats, --report or --svg");
-    if (weights_only && wo_calib && !calib)
+              "take --calib, and gptq --load-stats): no --report or --svg");
+    if (weights_only && wo_calib && !calib && !loading_stats)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (calib || loading_stats || report || svg))
         USAGE("--activations=dynamic calibrates nothing: no --calib, --load-stats, --report or --svg");

@@ -108,6 +108,9 @@ typedef struct quant_opts {
      * on the scaled model, so X / s) */
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
+    /* --save-stats / --load-stats with --algo=gptq: GPTQ's Hessians
+     * (quant_stats.c), all from the float model */
+    const char *wo_save_stats, *wo_load_stats;
 } quant_opts;
 
 /* The --algo value's name, for messages. */
@@ -454,6 +457,14 @@ oct_status quant_stats_save(const ir_model *m, const quant_plan *plan,
 oct_status quant_stats_load(const ir_model *m, quant_plan *plan,
                             const char *path, oct_ctx *ctx);
 /* Merges statistics files of one graph exactly into out_path. */
+/* GPTQ's Hessians h[i] (K[i] x K[i], both triangles) of the layer inputs
+ * x[0..n): saved, and loaded (refused for another graph or other inputs);
+ * quant_stats_merge adds those of several files. */
+oct_status quant_hess_save(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double *const *h, size_t n, uint64_t samples, const char *path,
+                           oct_ctx *ctx);
+oct_status quant_hess_load(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double **h, size_t n, const char *path, oct_ctx *ctx);
 oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
                              const char *out_path, oct_ctx *ctx);
 

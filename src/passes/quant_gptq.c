@@ -430,6 +430,70 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
     return OCT_OK;
 }
 
+/* One Hessian (zeroed) per distinct input of the layers marked in ready
+ * (all when ready is NULL): xs, ks, hs[0..*nx), slot[i] layer i's. */
+static oct_status wave_inputs(oct_ctx *ctx, const gptq_layer *ls, size_t nl, const bool *ready,
+                              ir_value **xs, int64_t *ks, double **hs, size_t *slot, size_t *nx)
+{
+    *nx = 0;
+    for (size_t i = 0; i < nl; i++) {
+        if (ready && !ready[i])
+            continue;
+        size_t k = 0;
+        while (k < *nx && xs[k] != ls[i].x)
+            k++;
+        if (k == *nx) {
+            size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
+            xs[k] = ls[i].x, ks[k] = ls[i].K;
+            if (!(hs[k] = oct_malloc(ctx, bytes)))
+                return OCT_EINTERNAL;
+            memset(hs[k], 0, bytes);
+            ++*nx;
+        }
+        slot[i] = k;
+    }
+    return OCT_OK;
+}
+
+/* GPTQ of the layers marked in ready (all: NULL) with the Hessians of
+ * their inputs; a copy of each (gptq_one destroys it) so that layers
+ * sharing an input share it. */
+static oct_status wave_quantize(oct_ctx *ctx, gptq_layer *ls, size_t nl, const bool *ready,
+                                quant_wo_weight *sel, const quant_wo_grid *g,
+                                const quant_opts *opts, double *const *hs, const size_t *slot,
+                                size_t *n_done)
+{
+    double *hc = NULL;
+    size_t hc_bytes = 0;
+    oct_status st = OCT_OK;
+    for (size_t i = 0; !st && i < nl; i++) {
+        if (ready && !ready[i])
+            continue;
+        size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
+        if (bytes > hc_bytes) {
+            oct_free(ctx, hc, hc_bytes);
+            hc = oct_malloc(ctx, hc_bytes = bytes);
+            if (!hc) {
+                hc_bytes = 0;
+                st = OCT_EINTERNAL;
+                break;
+            }
+        }
+        memcpy(hc, hs[slot[i]], bytes);
+        st = gptq_one(ctx, &ls[i], &sel[ls[i].sel], g, opts, hc);
+        ls[i].done = true;
+        ++*n_done;
+    }
+    oct_free(ctx, hc, hc_bytes);
+    return st;
+}
+
+static void free_hessians(oct_ctx *ctx, double **hs, const int64_t *ks, size_t nx)
+{
+    for (size_t k = 0; k < nx; k++)
+        oct_free(ctx, hs[k], (size_t)(ks[k] * ks[k]) * sizeof(double));
+}
+
 oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
                       const quant_opts *opts, const quant_samples *data,
                       quant_progress_fn progress, void *progress_user, oct_ctx *ctx)
@@ -451,59 +515,37 @@ oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_w
             ls[nl++].sel = i;
     }
     oct_status st = OCT_OK;
-    size_t n_done = 0;
+    size_t n_done = 0, nx = 0;
     if (progress)
         progress(progress_user, 3, 0, nl);
+    if (opts->wo_load_stats || opts->wo_save_stats) {
+        /* statistics saved or loaded: every layer's Hessian from the float
+         * model in one pass (a shard cannot see the other shards' quantized
+         * layers), so that merged shards are one calibration */
+        st = wave_inputs(ctx, ls, nl, NULL, xs, ks, hs, slot, &nx);
+        if (!st)
+            st = opts->wo_load_stats
+                 ? quant_hess_load(m, xs, ks, hs, nx, opts->wo_load_stats, ctx)
+                 : quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
+        if (!st && opts->wo_save_stats)
+            st = quant_hess_save(m, xs, ks, hs, nx, data ? data->n : 0, opts->wo_save_stats,
+                                 ctx);
+        if (!st)
+            st = wave_quantize(ctx, ls, nl, NULL, sel, g, opts, hs, slot, &n_done);
+        free_hessians(ctx, hs, ks, nx);
+        if (progress && !st)
+            progress(progress_user, 3, n_done, nl);
+    }
     while (!st && n_done < nl) {
         if ((st = mark_ready(ctx, m->graph, ls, nl, sel, ready)))
             break;
-        /* one Hessian per distinct input of the wave */
-        size_t nx = 0;
-        for (size_t i = 0; i < nl; i++) {
-            if (!ready[i])
-                continue;
-            size_t k = 0;
-            while (k < nx && xs[k] != ls[i].x)
-                k++;
-            if (k == nx) {
-                xs[nx] = ls[i].x, ks[nx] = ls[i].K;
-                hs[nx] = oct_malloc(ctx, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
-                if (!hs[nx++]) {
-                    st = OCT_EINTERNAL;
-                    break;
-                }
-                memset(hs[nx - 1], 0, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
-            }
-            slot[i] = k;
-        }
+        st = wave_inputs(ctx, ls, nl, ready, xs, ks, hs, slot, &nx);
         OCT_ASSERT(st || nx > 0);
         if (!st)
             st = quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
-        /* each layer of the wave; a copy of its Hessian when another layer
-         * of the wave shares it (gptq_one destroys it) */
-        double *hc = NULL;
-        size_t hc_bytes = 0;
-        for (size_t i = 0; !st && i < nl; i++) {
-            if (!ready[i])
-                continue;
-            size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
-            if (bytes > hc_bytes) {
-                oct_free(ctx, hc, hc_bytes);
-                hc = oct_malloc(ctx, hc_bytes = bytes);
-                if (!hc) {
-                    hc_bytes = 0;
-                    st = OCT_EINTERNAL;
-                    break;
-                }
-            }
-            memcpy(hc, hs[slot[i]], bytes);
-            st = gptq_one(ctx, &ls[i], &sel[ls[i].sel], g, opts, hc);
-            ls[i].done = true;
-            n_done++;
-        }
-        oct_free(ctx, hc, hc_bytes);
-        for (size_t k = 0; k < nx; k++)
-            oct_free(ctx, hs[k], (size_t)(ks[k] * ks[k]) * sizeof(double));
+        if (!st)
+            st = wave_quantize(ctx, ls, nl, ready, sel, g, opts, hs, slot, &n_done);
+        free_hessians(ctx, hs, ks, nx);
         if (progress && !st)
             progress(progress_user, 3, n_done, nl);
     }

@@ -349,7 +349,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     oct_status st = quant_weight_only_check(opts, ctx);
     if (st)
         return st;
-    if (opts->wo_algo != QWO_RTN && (!data || !data->n))
+    if (opts->wo_algo != QWO_RTN && !opts->wo_load_stats && (!data || !data->n))
         return oct_error(ctx, OCT_EUSAGE, "weights-only: gptq and awq need calibration "
                          "samples");
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);

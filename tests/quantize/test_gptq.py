@@ -29,6 +29,11 @@ against the float layer, run by ONNX Runtime):
    least 5x (17.7x).
 Replacing any of them by round to nearest gives 1x (and --clip-search
 alone 1.1x) and fails.
+Mode `shards`: GPTQ's Hessians saved (--save-stats) from the two halves of
+the calibration data and merged (`octet stats merge`) give the same codes,
+scales and zero points as one run over all of it (--save-stats makes GPTQ
+take every Hessian from the float model, so shards are independent); the
+saved Hessian of the first layer is numpy's X^T X; bad uses refused.
 Mode `stories` (../shared, skipped without it): stories260k, INT4 blocks of
 32: GPTQ's and AWQ's perplexities on the first evaluation windows are below
 round to nearest's.
@@ -383,6 +388,73 @@ def layers():
                       f"{factor}x below round to nearest's {rtn:.3e} (got {rtn / e:.2f}x)")
 
 
+def shards():
+    import json
+    rng = np.random.default_rng(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, xp, X, W1, W2 = synthetic_model(tmp, rng)
+        j = lambda name: os.path.join(tmp, name)  # noqa: E731
+        np.save(j("a.npy"), X[:5])
+        np.save(j("b.npy"), X[5:])
+        flags = ["--weights-only", "--weight-format", "int4", "--block-size", 32, "--algo=gptq",
+                 "--act-order", "--progress=none"]
+        runs = (("--calib", xp, "--save-stats", j("all.json"), "-o", j("one.onnx")),
+                ("--calib", j("a.npy"), "--save-stats", j("a.json"), "-o", j("qa.onnx")),
+                ("--calib", j("b.npy"), "--save-stats", j("b.json"), "-o", j("qb.onnx")))
+        for args in runs:
+            r = octet("quantize", path, *flags, *args)
+            check(r.returncode == 0, f"gptq {' '.join(map(str, args[:2]))} --save-stats exits 0 "
+                  f"({r.stderr.strip()[-200:]})")
+        r = octet("stats", "merge", j("a.json"), j("b.json"), "-o", j("m.json"))
+        check(r.returncode == 0, f"stats merge of two Hessian files exits 0 ({r.stderr.strip()[-200:]})")
+        r = octet("quantize", path, *flags, "--load-stats", j("m.json"), "-o", j("two.onnx"))
+        check(r.returncode == 0, f"gptq --load-stats merged exits 0 ({r.stderr.strip()[-200:]})")
+        if failures:
+            return
+        one = {t.name: numpy_helper.to_array(t) for t in onnx.load(j("one.onnx")).graph.initializer}
+        two = {t.name: numpy_helper.to_array(t) for t in onnx.load(j("two.onnx")).graph.initializer}
+        for name in sorted(one):
+            if name.endswith(("_quantized", "_scale", "_zero_point")):
+                check(np.array_equal(one[name], two[name]), f"shards merged: {name} equals one run's")
+        with open(j("m.json")) as f:
+            e = json.load(f)["inputs"][0]
+        Xr = X.reshape(-1, K1).astype(np.float64)
+        H = Xr.T @ Xr
+        got = np.array(e["h"])
+        want = H[np.triu_indices(K1)]
+        check(e["name"] == "x" and np.allclose(got, want, rtol=1e-12, atol=1e-9 * np.abs(want).max()),
+              "the merged Hessian of the first layer is numpy's X^T X (upper triangle)")
+        # bad uses
+        other = j("other.onnx")
+        m = onnx.load(path)
+        m.graph.node[1].op_type = "Sigmoid"
+        onnx.save(m, other)
+        for args, code, what in (
+                (["quantize", other, *flags, "--load-stats", j("m.json"), "-o", j("bad.onnx")], 2,
+                 "Hessians of another graph"),
+                (["quantize", path, *flags[:-3], "--algo=awq", "--calib", xp, "--save-stats",
+                  j("s.json"), "-o", j("bad.onnx")], 1, "--save-stats with awq"),
+                (["quantize", path, *flags, "--calib", xp, "--load-stats", j("m.json"), "-o",
+                  j("bad.onnx")], 1, "--calib and --load-stats together")):
+            r = octet(*args)
+            check(r.returncode == code and not os.path.exists(j("bad.onnx")),
+                  f"{what}: exit {code}, nothing written (got {r.returncode}: {r.stderr.strip()[-150:]})")
+        with open(j("m.json")) as f:
+            text = f.read()
+        for bad, what in ((text[:len(text) // 2], "a truncated file"),
+                          (text.replace('"K":\t200', '"K":\t7', 1), "a wrong K"),
+                          (text.replace('"h":\t[', '"h":\t["x", ', 1), "a non-number")):
+            with open(j("t.json"), "w") as f:
+                f.write(bad)
+            r = octet("quantize", path, *flags, "--load-stats", j("t.json"), "-o", j("bad.onnx"))
+            check(r.returncode == 2 and "t.json" in r.stderr and not os.path.exists(j("bad.onnx")),
+                  f"{what}: exit 2 naming the file, nothing written (got {r.returncode}: "
+                  f"{r.stderr.strip()[-150:]})")
+            r = octet("stats", "merge", j("t.json"), j("a.json"), "-o", j("bad.json"))
+            check(r.returncode == 2 and not os.path.exists(j("bad.json")),
+                  f"merge of {what}: exit 2, nothing written (got {r.returncode})")
+
+
 def stories():
     from shared_data import need  # tests/testlib: exits 77 (skipped) without ../shared
     rel = ("models/stories260k/prefill_s128.onnx", "data/tinystories/calib_tokens.npy",
@@ -416,7 +488,7 @@ def stories():
                   f"{ppl['awq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
 
 
-{"synthetic": synthetic, "layers": layers, "stories": stories}[sys.argv[1]]()
+{"synthetic": synthetic, "layers": layers, "shards": shards, "stories": stories}[sys.argv[1]]()
 if failures:
     print(f"{len(failures)} check(s) failed")
     sys.exit(1)
