@@ -343,11 +343,20 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * allow (another block size, scheme, per-tensor, clip search,
  * MatMulNBits) with OCT_EUSAGE; _one replaces nothing but adds, for weight
  * input `input` of node blocked along `axis`, the codes, scales and the
- * DequantizeLinear chain, *out being the float weight it computes. */
+ * DequantizeLinear chain, *out being the float weight it computes; the
+ * scales come from the weight, the codes from wq when not NULL (GPTQ's
+ * values to round, in the weight's element order).  _grid: every block's
+ * scale and zero point as _one fits them (the writer's block order: the
+ * weight's with the axis divided into blocks); _round: the float
+ * DequantizeLinear gives for w rounded at s and z. */
 bool quant_wo_is_lowbit(const ir_qformat_traits *f);
 oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
-                               ir_node *node, int input, int axis, ir_value **out);
+                               ir_node *node, int input, int axis, const float *wq,
+                               ir_value **out);
+oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, float *s, int32_t *z);
+float quant_wo_lowbit_round(const ir_qformat_traits *f, float w, float s, int32_t z);
 /* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
  * with a constant 2-D float weight becomes DynamicQuantizeLinear +
  * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
@@ -389,6 +398,7 @@ typedef struct quant_wo_weight { /* one weight to quantize */
     int axis;                    /* channel axis, or the block axis when bs > 0 */
     int64_t bs;                  /* block size along axis, 0: per channel */
     const quant_wo_fixed *fixed; /* NULL: round to nearest */
+    const float *lowbit_w;       /* block formats: GPTQ's values to round (NULL: the weight) */
 } quant_wo_weight;
 /* Scale and zero point of a slice with range [wmin, wmax], shrunk by fac. */
 void quant_wo_slice_params(const quant_wo_grid *g, float wmin, float wmax, double fac,

@@ -126,7 +126,23 @@ typedef struct gptq_job {
     float *scales;              /* [nblk][N] */
     int32_t *zps;               /* [nblk][N] */
     float *col;                 /* K floats of scratch */
+    /* a block format (quant_wo_lowbit.c): its rounding, scales fitted by
+     * its rules from the float weights (static groups), and the values
+     * rounded, wq[k * N + n], which the writer rounds again to the same
+     * codes; NULL for the integer grids */
+    const ir_qformat_traits *lowbit;
+    float *wq;
 } gptq_job;
+
+/* w rounded in j's format at scale s, zero point z: the float the model
+ * computes (*code: its integer code, grid formats only). */
+static double round_one(const gptq_job *j, double w, float s, int32_t z, int32_t *code)
+{
+    if (j->lowbit)
+        return (double)quant_wo_lowbit_round(j->lowbit, (float)w, s, z);
+    *code = quant_wo_code(j->g, (float)w, s, z);
+    return (double)((float)(*code - z) * s);
+}
 
 /* Scales of block b (rows [lo, hi) of w, K x N in processing order r ->
  * row perm[r]; here the rows are those of block b in w's own order). */
@@ -164,9 +180,10 @@ static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, doubl
         mean += h[k * K + k] / (double)K;
         perm[k] = k;
     }
-    /* static scales: per channel, or every block for act-order */
-    bool dynamic = j->bs && !j->act_order;
-    for (int64_t b = 0; !dynamic && b < j->nblk; b++)
+    /* static scales: per channel, or every block for act-order or a block
+     * format (the caller's) */
+    bool dynamic = j->bs && !j->act_order && !j->lowbit;
+    for (int64_t b = 0; !dynamic && !j->lowbit && b < j->nblk; b++)
         fit_block(j, w, b * bs, (b + 1) * bs < K ? (b + 1) * bs : K, b);
     if (j->act_order) {
         double *diag = err; /* scratch: K doubles */
@@ -194,9 +211,11 @@ static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, doubl
             double d = u[r * K + r];
             for (int64_t n = 0; n < N; n++) {
                 float s = j->scales[b * N + n];
-                int32_t z = j->zps[b * N + n], q = quant_wo_code(j->g, (float)wp[r * N + n], s, z);
-                codes[k * N + n] = q;
-                err[(r - r1) * N + n] = (wp[r * N + n] - (double)((float)(q - z) * s)) / d;
+                int32_t z = j->zps[b * N + n];
+                double deq = round_one(j, wp[r * N + n], s, z, &codes[k * N + n]);
+                if (j->wq)
+                    j->wq[k * N + n] = (float)wp[r * N + n];
+                err[(r - r1) * N + n] = (wp[r * N + n] - deq) / d;
             }
             for (int64_t t = r + 1; t < r2; t++) {
                 double c = u[r * K + t];
@@ -385,14 +404,26 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
         fx->zps = ir_alloc_array(ctx, ns, sizeof *fx->zps);
     }
     L->orig = oct_malloc(ctx, kn * sizeof(float));
-    gptq_job j = {g, opts->wo_clip_search || opts->wo_algo == QWO_AWQ_GPTQ, opts->wo_act_order, K, N, bs, nblk,
+    gptq_job j = {g, opts->wo_clip_search || opts->wo_algo == QWO_AWQ_GPTQ, opts->wo_act_order,
+                  K, N, bs, nblk,
                   ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
-                  NULL};
+                  NULL, quant_wo_is_lowbit(g->f) ? g->f : NULL, NULL};
+    float *lw = j.lowbit ? ir_alloc_array(ctx, kn, sizeof *lw) : NULL;
+    if (j.lowbit)
+        j.wq = ir_alloc_array(ctx, kn, sizeof *j.wq);
     if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig || !j.scales ||
-        !j.zps) {
+        !j.zps || (j.lowbit && (!lw || !j.wq ||
+                                quant_wo_lowbit_grid(ctx, g->f, t, e->axis, fx->scales, fx->zps)))) {
         oct_free(ctx, buf, bytes);
         return OCT_EINTERNAL;
     }
+    /* a block format: its scales, fitted on the float weights, from the
+     * writer's block order to [b][n] */
+    for (int64_t b = 0; j.lowbit && b < nblk; b++)
+        for (int64_t n = 0; n < N; n++) {
+            j.scales[b * N + n] = fx->scales[b * L->ssk + n * L->ssn];
+            j.zps[b * N + n] = fx->zps[b * L->ssk + n * L->ssn];
+        }
     double *u = (double *)buf, *hp = u + kk, *w = hp + (kk > kn ? kk : kn), *err = w + kn;
     int64_t *perm = (int64_t *)(err + nerr);
     int32_t *codes = (int32_t *)(perm + K);
@@ -410,9 +441,19 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
                 int64_t at = k * L->sk + n * L->sn;
                 float s = j.scales[b * N + n];
                 int32_t z = j.zps[b * N + n];
+                if (j.lowbit) {
+                    lw[at] = j.wq[k * N + n];
+                    wf[at] = quant_wo_lowbit_round(j.lowbit, lw[at], s, z);
+                    continue;
+                }
                 fx->codes[at] = codes[k * N + n];
                 wf[at] = (float)(codes[k * N + n] - z) * s;
             }
+        }
+        if (j.lowbit) {
+            e->lowbit_w = lw;
+            oct_free(ctx, buf, bytes);
+            return OCT_OK;
         }
         for (int64_t b = 0; b < nblk; b++)
             for (int64_t n = 0; n < N; n++) {

@@ -384,6 +384,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
             continue; /* Conv: the block formats need a reduction axis */
         wo_weight *e = &sel[n_sel++];
         e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
+        e->lowbit_w = NULL;
         if (lowbit) {
             e->axis = red;
             e->bs = f->block_size;
@@ -426,7 +427,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
             if (orig[j] == orig[i] && sel[j].axis == e->axis && sel[j].bs == e->bs)
                 done[i] = done[j];
         if (!done[i] && (st = lowbit ? quant_wo_lowbit_one(ctx, g, f, e->node, e->input,
-                                                           e->axis, &done[i])
+                                                           e->axis, e->lowbit_w, &done[i])
                                      : quantize_one(ctx, g, &grid, clip, e, &done[i])))
             return st;
         e->node->in[e->input] = done[i];
