@@ -46,7 +46,9 @@ act-order, UINT4 asymmetric with the clip search) closes at least half of
 symmetric round to nearest's gap to FP32, and with the LM head kept FP32
 (as ONNX Runtime's anchors keep it) scores below ONNX Runtime's HQQ and
 default MatMulNBits quantizers (models/stories260k/anchors, run by ONNX
-Runtime on the same windows).
+Runtime on the same windows); 64 windows, the protocol of the table in
+docs/accuracy.md (there: 4.4273 closes 53% of 4.7895's gap to 4.1112; LM
+head FP32 4.3624 against ONNX Runtime's 4.4595 and 4.4369).
 """
 import os
 import subprocess
@@ -507,7 +509,7 @@ def stories():
                 check(r.returncode == 0, f"stories260k {algo} int4 b32: quantize exits 0 "
                       f"({r.stderr.strip()[-200:]})")
             rep = os.path.join(tmp, f"{algo}.json")
-            r = octet("eval", out, "--perplexity", evalt, "--max-windows", 24, "--jit",
+            r = octet("eval", out, "--perplexity", evalt, "--max-windows", 64, "--jit",
                       "--report", rep)
             check(r.returncode == 0, f"stories260k {algo}: octet eval exits 0")
             if r.returncode == 0:
@@ -515,10 +517,10 @@ def stories():
                 ppl[algo] = json.load(open(rep))["perplexity"]
         if len(ppl) >= 2:
             check(ppl["gptq"] < ppl["rtn"], f"stories260k int4 blocks of 32: GPTQ perplexity "
-                  f"{ppl['gptq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
+                  f"{ppl['gptq']:.4f} < round to nearest's {ppl['rtn']:.4f} (64 windows)")
         if "awq" in ppl:
             check(ppl["awq"] < ppl["rtn"], f"stories260k int4 blocks of 32: AWQ perplexity "
-                  f"{ppl['awq']:.4f} < round to nearest's {ppl['rtn']:.4f} (24 windows)")
+                  f"{ppl['awq']:.4f} < round to nearest's {ppl['rtn']:.4f} (64 windows)")
         if len(ppl) == 6:
             closed = (ppl["rtn"] - ppl["awq+gptq"]) / (ppl["rtn"] - ppl["fp32"])
             check(closed >= 0.5, f"stories260k 4-bit blocks of 32: awq+gptq ({ppl['awq+gptq']:.4f}) "
@@ -529,7 +531,7 @@ def stories():
                 sess = ort.InferenceSession(os.path.join(os.path.dirname(model), "anchors", anchor),
                                             providers=["CPUExecutionProvider"])
                 nll, n = 0.0, 0
-                for w in range(24):
+                for w in range(64):
                     win = toks[w * 128:(w + 1) * 128]
                     lg = sess.run(["logits"], {"input_ids": win[None]})[0][0].astype(np.float64)
                     top = lg.max(-1, keepdims=True)
@@ -538,7 +540,7 @@ def stories():
                     n += 127
                 ref = float(np.exp(nll / n))
                 check(ppl["awq+gptq lm_head"] < ref, f"stories260k, LM head FP32: awq+gptq "
-                      f"{ppl['awq+gptq lm_head']:.4f} < ONNX Runtime's {anchor} {ref:.4f} (24 windows)")
+                      f"{ppl['awq+gptq lm_head']:.4f} < ONNX Runtime's {anchor} {ref:.4f} (64 windows)")
 
 
 {"synthetic": synthetic, "layers": layers, "shards": shards, "stories": stories}[sys.argv[1]]()
