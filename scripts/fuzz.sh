@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api tokenizer mnb}
+TARGETS=${*:-load npy pb npz pipeline quantize compile ir_text api tokenizer mnb stats}
 BUILD=${OCTET_FUZZ_BUILD:-build-fuzz}
 SHARED=${OCTET_SHARED:-../shared}
 NODE_TESTS=/usr/share/libonnx-testdata/data/node
@@ -177,6 +177,12 @@ if [[ " $TARGETS " == *" tokenizer "* && ! -d "$SEEDS/tokenizer" ]]; then
   if [ -f "$SHARED/models/stories260k/tok512.bin" ]; then
     cp "$SHARED/models/stories260k/tok512.bin" "$SEEDS/tokenizer/"
   fi
+fi
+
+# stats: a histogram file and a GPTQ Hessian file of small models
+if [[ " $TARGETS " == *" stats "* && ! -d "$SEEDS/stats" ]]; then
+  mkdir -p "$SEEDS/stats"
+  cp tests/quantize/fuzz_seeds/stats_*.json "$SEEDS/stats/" 2>/dev/null || true
 fi
 
 # the seed folders of a target (the first one is read by libFuzzer after

@@ -20,6 +20,7 @@ usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o doc
        [--weight-only-table --weight-only-windows 128]  (only the weight-only table)
 """
 import argparse
+import concurrent.futures
 import datetime
 import json
 import math
@@ -252,46 +253,101 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
 
 
 # GPTQ and AWQ (--algo, src/passes/quant_gptq.c, quant_awq.c): each format
-# by round to nearest and the calibrated algorithms
-CALIBRATED_FORMATS = [("INT4 blocks of 32", ["--weight-format", "int4", "--block-size", "32"]),
-                      ("INT4 blocks of 128", ["--weight-format", "int4", "--block-size", "128"]),
-                      ("INT2 blocks of 16", ["--weight-format", "int2", "--block-size", "16"])]
+# by round to nearest and the calibrated algorithms.  The block formats
+# (nvfp4, q4_k) refuse --algo (quant_wo_lowbit.c): their RTN row only.
+CALIBRATED_FORMATS = [("UINT4 blocks of 32, asym, clip search",
+                       ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
+                      ("UINT4 blocks of 128, asym, clip search",
+                       ["--weight-format", "uint4", "--block-size", "128", "--clip-search"]),
+                      ("UINT2 blocks of 16, asym, clip search",
+                       ["--weight-format", "uint2", "--block-size", "16", "--clip-search"]),
+                      ("NVFP4", ["--weight-format", "nvfp4"]),
+                      ("Q4_K-like", ["--weight-format", "q4_k"])]
 CALIBRATED_ALGOS = [("RTN", []), ("GPTQ", ["--algo=gptq"]), ("GPTQ, act-order", ["--algo=gptq", "--act-order"]),
-                    ("AWQ", ["--algo=awq"])]
+                    ("AWQ", ["--algo=awq"]), ("AWQ+GPTQ, act-order", ["--algo=awq+gptq", "--act-order"])]
+# the same bits and blocks as ONNX Runtime's anchors, LM head FP32 as theirs
+CALIBRATED_LM_HEAD_FP32 = [("UINT4 blocks of 32, asym, clip search, lm_head FP32",
+                            ["--weight-format", "uint4", "--block-size", "32", "--clip-search",
+                             "--exclude-nodes", "lm_head"])]
 CAL_BEGIN = "<!-- gptq/awq: scripts/gen_accuracy_lm.py --calibrated-only -->"
 CAL_END = "<!-- end of gptq/awq -->"
 
 
-def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows):
+def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1):
     calib = np.load(os.path.join(SHARED, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
     cpath = os.path.join(tmp, "calib.npy")
     np.save(cpath, calib[:calib_windows * 128].reshape(calib_windows, 1, 128))
-    fp32, _ = ort_perplexity(model, tokens, 128)
+    fp32, count = ort_perplexity(model, tokens, 128, windows)
+    eval_flags = ["--jit"] + (["--max-windows", str(windows)] if windows else [])
     lines = [CAL_BEGIN, "", "### GPTQ and AWQ", "",
-             "`octet quantize --weights-only --algo=gptq|awq --calib C` (`docs/formats.md`): the",
-             "same weights as above (every MatMul, LM head included), symmetric, calibrated on the",
-             f"first {calib_windows} windows of 128 of `data/tinystories/calib_tokens.npy`; perplexity",
-             "on every evaluation window (the table above may score fewer, hence other figures) by",
-             "`octet eval --jit` and by ONNX Runtime.  INT3 is not a",
-             "format of the table (`src/ir/qformats.def`): INT2 blocks of 16 stands in.  The time is",
-             "that of `octet quantize` on a shared, loaded machine (2 cores).",
+             "`octet quantize --weights-only --algo=gptq|awq|awq+gptq --calib C` (`docs/formats.md`):",
+             "every MatMul weight quantized (LM head included unless the row says otherwise),",
+             f"calibrated on the first {calib_windows} windows of 128 of `data/tinystories/calib_tokens.npy`;",
+             "perplexity on " + (f"the first {windows} evaluation windows ({count} targets)"
+                                 if windows else f"every evaluation window ({count} targets)"),
+             "by `octet eval --jit` and by ONNX Runtime.  INT3 is not a format of the table",
+             "(`src/ir/qformats.def`): UINT2 blocks of 16 stands in.  awq+gptq folds AWQ's scales",
+             "first, then runs GPTQ on the scaled weights, its groups fitted by the clip search.",
+             "NVFP4 and Q4_K-like take GPTQ (their scales fitted by their own rules on the float",
+             "weights) but not AWQ (its search has no rule for their scales yet): no AWQ rows.",
+             "The time is that of `octet quantize` on a shared, loaded machine (2 cores, rows",
+             f"measured {jobs} at once).  Gap closed: the share of the format's RTN row's",
+             "perplexity gap to FP32 that the row removes.",
              "",
-             "| weights | algorithm | perplexity (octet eval) | ONNX Runtime | vs FP32 | quantize s |",
-             "|---|---|---|---|---|---|"]
-    for flabel, fflags in CALIBRATED_FORMATS:
-        for alabel, aflags in CALIBRATED_ALGOS:
-            path = os.path.join(tmp, "c.onnx")
-            t0 = datetime.datetime.now()
-            subprocess.run([octet, "quantize", model, "--weights-only", *fflags, *aflags,
+             "| weights | algorithm | perplexity (octet eval) | ONNX Runtime | vs FP32 | gap closed | quantize s |",
+             "|---|---|---|---|---|---|---|"]
+
+    def measure(n, fflags, aflags):
+        """(octet eval perplexity, ONNX Runtime's or None, quantize seconds),
+        or None when octet quantize refuses the combination."""
+        path = os.path.join(tmp, f"c{n}.onnx")
+        t0 = datetime.datetime.now()
+        r = subprocess.run([octet, "quantize", model, "--weights-only", *fflags, *aflags,
                             *(["--calib", cpath] if aflags else []), "-o", path,
-                            "--progress=none"], check=True, capture_output=True)
-            secs = (datetime.datetime.now() - t0).total_seconds()
-            r = octet_perplexity(octet, path, tokens_path, ["--jit"])
-            ref, _ = ort_perplexity(path, tokens, 128)
-            lines.append(f"| {flabel} | {alabel} | {r['perplexity']:.4f} | {ref:.4f} | "
-                         f"{100 * (r['perplexity'] / fp32 - 1):+.2f}% | {secs:.0f} |")
-            print(lines[-1], flush=True)
-    lines += ["", f"FP32: {fp32:.4f} (ONNX Runtime).", "", CAL_END]
+                            "--progress=none"], capture_output=True, text=True)
+        if r.returncode:
+            print(" ".join(fflags + aflags), "refused:", r.stderr.strip()[-200:], flush=True)
+            return None
+        secs = (datetime.datetime.now() - t0).total_seconds()
+        ppl = octet_perplexity(octet, path, tokens_path, eval_flags)["perplexity"]
+        os.makedirs(os.path.join(tmp, f"r{n}"), exist_ok=True)
+        runnable = ort_runnable(path, os.path.join(tmp, f"r{n}"))
+        ref = ort_perplexity(runnable, tokens, 128, windows)[0] if runnable else None
+        os.remove(path)
+        print(" ".join(fflags + aflags), ppl, ref, secs, flush=True)
+        return ppl, ref, secs
+
+    # the symmetric INT4 of the earlier table: its RTN row, for reference
+    cases = [("INT4 blocks of 32, sym", "RTN", ["--weight-format", "int4", "--block-size", "32"], [])]
+    lm_head = [f for f, _ in CALIBRATED_LM_HEAD_FP32]
+    for flabel, fflags in CALIBRATED_FORMATS + CALIBRATED_LM_HEAD_FP32:
+        for alabel, aflags in CALIBRATED_ALGOS:
+            if flabel not in lm_head or alabel in ("RTN", CALIBRATED_ALGOS[-1][0]):
+                cases.append((flabel, alabel, fflags, aflags))
+    # rows are independent: `jobs` at once (the quantize times then share the cores)
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        results = list(pool.map(lambda ic: measure(ic[0], ic[1][2], ic[1][3]), enumerate(cases)))
+    rtn = {}
+    for (flabel, alabel, _, _), res in zip(cases, results):
+        if res is None:
+            continue
+        ppl, ref, secs = res
+        rtn.setdefault(flabel, ppl)  # each format's first row is its RTN
+        base = rtn[flabel]
+        closed = f"{100 * (base - ppl) / (base - fp32):.0f}%" if base > fp32 else "-"
+        lines.append(f"| {flabel} | {alabel} | {ppl:.4f} | {'n/a' if ref is None else f'{ref:.4f}'} | "
+                     f"{100 * (ppl / fp32 - 1):+.2f}% | {closed} | {secs:.0f} |")
+    for label, f in ANCHORS:
+        ref, _ = ort_perplexity(os.path.join(os.path.dirname(model), "anchors", f), tokens, 128, windows)
+        lines.append(f"| {label} | ONNX Runtime | - | {ref:.4f} | {100 * (ref / fp32 - 1):+.2f}% | - | - |")
+    lines += ["", f"FP32: {fp32:.4f} (ONNX Runtime {ort.__version__}).  ONNX Runtime's GPTQ",
+              "(`GPTQWeightOnlyQuantConfig`) and HQQ import torch, which is not installed here: the",
+              "HQQ row is the stored anchor (`models/stories260k/anchors`), and ONNX Runtime's GPTQ",
+              "has no row.", "",
+              f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --calibrated-only"
+              + (f" --calib-windows {calib_windows}" if calib_windows != 32 else "")
+              + (f" --calibrated-windows {windows}" if windows else "")
+              + (f" --jobs {jobs}`" if jobs > 1 else "`") + ".", "", CAL_END]
     return lines
 
 
@@ -363,6 +419,10 @@ def main():
                     help="score the weight-only table on the first N windows (0: all)")
     ap.add_argument("--calib-windows", type=int, default=32,
                     help="GPTQ/AWQ calibration windows of 128 tokens")
+    ap.add_argument("--calibrated-windows", type=int, default=0,
+                    help="score the GPTQ/AWQ table on the first N windows (0: all)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="GPTQ/AWQ table rows measured at once")
     ap.add_argument("--calibrated-only", action="store_true",
                     help="regenerate only the GPTQ/AWQ table")
     ap.add_argument("--weight-only-table", action="store_true",
@@ -381,7 +441,8 @@ def main():
         print("wrote", a.o)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        cal = calibrated_section(a.octet, model, tokens, tokens_path, tmp, a.calib_windows)
+        cal = calibrated_section(a.octet, model, tokens, tokens_path, tmp, a.calib_windows,
+                                 a.calibrated_windows, a.jobs)
         if a.calibrated_only:
             splice_calibrated(a.o, cal)
             return 0

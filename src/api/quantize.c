@@ -239,8 +239,10 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
             q->wo_algo = QWO_GPTQ;
         else if (!strcmp(v, "awq"))
             q->wo_algo = QWO_AWQ;
+        else if (!strcmp(v, "awq+gptq"))
+            q->wo_algo = QWO_AWQ_GPTQ;
         else
-            return BAD("algo must be rtn, gptq or awq");
+            return BAD("algo must be rtn, gptq, awq or awq+gptq");
     } else if (!strcmp(key, "act-order")) {
         if (!parse_flag(v, &q->wo_act_order))
             return BAD("act-order takes 1 or 0");
@@ -579,7 +581,7 @@ static void progress_cb(void *user, int pass, size_t done, size_t total)
     const progress_adapter *p = user;
     if (p->o->progress)
         p->o->progress(p->o->progress_user, pass == 1 ? "calibrating" : pass == 2
-                       ? "measuring" : p->o->q.wo_algo == QWO_GPTQ ? "gptq" : "awq",
+                       ? "measuring" : quant_wo_algo_name(p->o->q.wo_algo),
                        done, total);
 }
 
@@ -629,19 +631,27 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                               const oct_samples *samples)
 {
     bool calibrated = o->q.wo_algo != QWO_RTN;
-    if (calibrated && (!samples || !samples->count))
+    if ((o->load_stats || o->save_stats) && o->q.wo_algo != QWO_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only saves and loads statistics "
+                         "with algo gptq only (its Hessians)");
+    if (o->load_stats && samples && samples->count)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only takes samples or "
+                         "load-stats, not both");
+    if (calibrated && !o->load_stats && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: algo %s needs calibration samples "
-                         "(--calib)", o->q.wo_algo == QWO_GPTQ ? "gptq" : "awq");
+                         "(--calib)", quant_wo_algo_name(o->q.wo_algo));
     if (!calibrated && samples && samples->count)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weights-only with algo rtn "
                          "calibrates nothing (no samples)");
-    if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ)
-        return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq");
+    if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq or awq+gptq");
     api_samples adapter;
     quant_samples data;
     oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
     progress_adapter pr = {o};
-    return st ? st : quant_weight_only_data(m, &o->q, calibrated ? &data : NULL,
+    quant_opts q = o->q;
+    q.wo_load_stats = o->load_stats, q.wo_save_stats = o->save_stats;
+    return st ? st : quant_weight_only_data(m, &q, calibrated && !o->load_stats ? &data : NULL,
                                             progress_cb, &pr, ctx);
 }
 

@@ -191,11 +191,12 @@ int cmd_quantize(int argc, char **argv)
     bool wo_calib = false; /* --algo=gptq|awq: weights-only from samples */
     for (int i = 1; i < argc; i++)
         wo_calib |= !strcmp(argv[i], "--algo=gptq") || !strcmp(argv[i], "--algo=awq") ||
+                    !strcmp(argv[i], "--algo=awq+gptq") ||
                     (!strcmp(argv[i], "--algo") && i + 1 < argc && strcmp(argv[i + 1], "rtn"));
-    if (weights_only && (loading_stats || svg || (calib && !wo_calib)))
+    if (weights_only && ((loading_stats && !wo_calib) || svg || (calib && !wo_calib)))
         USAGE("--weights-only calibrates nothing (except with --algo=gptq or awq, which "
-              "take --calib): no --load-stats or --svg");
-    if (weights_only && wo_calib && !calib)
+              "take --calib, and gptq --load-stats): no --svg");
+    if (weights_only && wo_calib && !calib && !loading_stats)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (loading_stats || report || svg || (calib && !smooth_or_kv)))
         USAGE("--activations=dynamic calibrates nothing (except for --smooth and "

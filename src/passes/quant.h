@@ -104,8 +104,10 @@ typedef struct quant_opts {
     bool dynamic_rows;          /* --dynamic-granularity=row */
     /* --algo: how the codes are chosen (quant_gptq.c, quant_awq.c; both
      * need calibration samples); wo_act_order: GPTQ in order of
-     * decreasing Hessian diagonal */
-    enum { QWO_RTN, QWO_GPTQ, QWO_AWQ } wo_algo;
+     * decreasing Hessian diagonal; QWO_AWQ_GPTQ: AWQ's scales folded
+     * first, then GPTQ on the scaled weights (their Hessians gathered
+     * on the scaled model, so X / s) */
+    enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
     /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
      * the float model before static or dynamic quantization */
@@ -123,7 +125,17 @@ typedef struct quant_opts {
      * data (api/quantize.c). */
     bool equalize;
     bool bias_correction;
+    /* --save-stats / --load-stats with --algo=gptq: GPTQ's Hessians
+     * (quant_stats.c), all from the float model */
+    const char *wo_save_stats, *wo_load_stats;
 } quant_opts;
+
+/* The --algo value's name, for messages. */
+static inline const char *quant_wo_algo_name(int algo)
+{
+    return algo == QWO_GPTQ ? "gptq" : algo == QWO_AWQ ? "awq" : algo == QWO_AWQ_GPTQ
+           ? "awq+gptq" : "rtn";
+}
 
 /* Defaults: minmax, per-channel weights, --precision=int8 with the
  * families int8 (uint8 activations, int8 weights) and fp8 (E4M3FN). */
@@ -372,11 +384,20 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * allow (another block size, scheme, per-tensor, clip search,
  * MatMulNBits) with OCT_EUSAGE; _one replaces nothing but adds, for weight
  * input `input` of node blocked along `axis`, the codes, scales and the
- * DequantizeLinear chain, *out being the float weight it computes. */
+ * DequantizeLinear chain, *out being the float weight it computes; the
+ * scales come from the weight, the codes from wq when not NULL (GPTQ's
+ * values to round, in the weight's element order).  _grid: every block's
+ * scale and zero point as _one fits them (the writer's block order: the
+ * weight's with the axis divided into blocks); _round: the float
+ * DequantizeLinear gives for w rounded at s and z. */
 bool quant_wo_is_lowbit(const ir_qformat_traits *f);
 oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
-                               ir_node *node, int input, int axis, ir_value **out);
+                               ir_node *node, int input, int axis, const float *wq,
+                               ir_value **out);
+oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, float *s, int32_t *z);
+float quant_wo_lowbit_round(const ir_qformat_traits *f, float w, float s, int32_t z);
 /* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
  * with a constant 2-D float weight becomes DynamicQuantizeLinear +
  * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
@@ -418,6 +439,7 @@ typedef struct quant_wo_weight { /* one weight to quantize */
     int axis;                    /* channel axis, or the block axis when bs > 0 */
     int64_t bs;                  /* block size along axis, 0: per channel */
     const quant_wo_fixed *fixed; /* NULL: round to nearest */
+    const float *lowbit_w;       /* block formats: GPTQ's values to round (NULL: the weight) */
 } quant_wo_weight;
 /* Scale and zero point of a slice with range [wmin, wmax], shrunk by fac. */
 void quant_wo_slice_params(const quant_wo_grid *g, float wmin, float wmax, double fac,
@@ -531,6 +553,14 @@ oct_status quant_stats_save(const ir_model *m, const quant_plan *plan,
 oct_status quant_stats_load(const ir_model *m, quant_plan *plan,
                             const char *path, oct_ctx *ctx);
 /* Merges statistics files of one graph exactly into out_path. */
+/* GPTQ's Hessians h[i] (K[i] x K[i], both triangles) of the layer inputs
+ * x[0..n): saved, and loaded (refused for another graph or other inputs);
+ * quant_stats_merge adds those of several files. */
+oct_status quant_hess_save(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double *const *h, size_t n, uint64_t samples, const char *path,
+                           oct_ctx *ctx);
+oct_status quant_hess_load(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double **h, size_t n, const char *path, oct_ctx *ctx);
 oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
                              const char *out_path, oct_ctx *ctx);
 

@@ -126,7 +126,23 @@ typedef struct gptq_job {
     float *scales;              /* [nblk][N] */
     int32_t *zps;               /* [nblk][N] */
     float *col;                 /* K floats of scratch */
+    /* a block format (quant_wo_lowbit.c): its rounding, scales fitted by
+     * its rules from the float weights (static groups), and the values
+     * rounded, wq[k * N + n], which the writer rounds again to the same
+     * codes; NULL for the integer grids */
+    const ir_qformat_traits *lowbit;
+    float *wq;
 } gptq_job;
+
+/* w rounded in j's format at scale s, zero point z: the float the model
+ * computes (*code: its integer code, grid formats only). */
+static double round_one(const gptq_job *j, double w, float s, int32_t z, int32_t *code)
+{
+    if (j->lowbit)
+        return (double)quant_wo_lowbit_round(j->lowbit, (float)w, s, z);
+    *code = quant_wo_code(j->g, (float)w, s, z);
+    return (double)((float)(*code - z) * s);
+}
 
 /* Scales of block b (rows [lo, hi) of w, K x N in processing order r ->
  * row perm[r]; here the rows are those of block b in w's own order). */
@@ -164,9 +180,10 @@ static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, doubl
         mean += h[k * K + k] / (double)K;
         perm[k] = k;
     }
-    /* static scales: per channel, or every block for act-order */
-    bool dynamic = j->bs && !j->act_order;
-    for (int64_t b = 0; !dynamic && b < j->nblk; b++)
+    /* static scales: per channel, or every block for act-order or a block
+     * format (the caller's) */
+    bool dynamic = j->bs && !j->act_order && !j->lowbit;
+    for (int64_t b = 0; !dynamic && !j->lowbit && b < j->nblk; b++)
         fit_block(j, w, b * bs, (b + 1) * bs < K ? (b + 1) * bs : K, b);
     if (j->act_order) {
         double *diag = err; /* scratch: K doubles */
@@ -194,9 +211,11 @@ static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, doubl
             double d = u[r * K + r];
             for (int64_t n = 0; n < N; n++) {
                 float s = j->scales[b * N + n];
-                int32_t z = j->zps[b * N + n], q = quant_wo_code(j->g, (float)wp[r * N + n], s, z);
-                codes[k * N + n] = q;
-                err[(r - r1) * N + n] = (wp[r * N + n] - (double)((float)(q - z) * s)) / d;
+                int32_t z = j->zps[b * N + n];
+                double deq = round_one(j, wp[r * N + n], s, z, &codes[k * N + n]);
+                if (j->wq)
+                    j->wq[k * N + n] = (float)wp[r * N + n];
+                err[(r - r1) * N + n] = (wp[r * N + n] - deq) / d;
             }
             for (int64_t t = r + 1; t < r2; t++) {
                 double c = u[r * K + t];
@@ -385,14 +404,26 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
         fx->zps = ir_alloc_array(ctx, ns, sizeof *fx->zps);
     }
     L->orig = oct_malloc(ctx, kn * sizeof(float));
-    gptq_job j = {g, opts->wo_clip_search, opts->wo_act_order, K, N, bs, nblk,
+    gptq_job j = {g, opts->wo_clip_search || opts->wo_algo == QWO_AWQ_GPTQ, opts->wo_act_order,
+                  K, N, bs, nblk,
                   ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
-                  NULL};
+                  NULL, quant_wo_is_lowbit(g->f) ? g->f : NULL, NULL};
+    float *lw = j.lowbit ? ir_alloc_array(ctx, kn, sizeof *lw) : NULL;
+    if (j.lowbit)
+        j.wq = ir_alloc_array(ctx, kn, sizeof *j.wq);
     if (!buf || !fx || !fx->codes || !fx->scales || !fx->zps || !L->orig || !j.scales ||
-        !j.zps) {
+        !j.zps || (j.lowbit && (!lw || !j.wq ||
+                                quant_wo_lowbit_grid(ctx, g->f, t, e->axis, fx->scales, fx->zps)))) {
         oct_free(ctx, buf, bytes);
         return OCT_EINTERNAL;
     }
+    /* a block format: its scales, fitted on the float weights, from the
+     * writer's block order to [b][n] */
+    for (int64_t b = 0; j.lowbit && b < nblk; b++)
+        for (int64_t n = 0; n < N; n++) {
+            j.scales[b * N + n] = fx->scales[b * L->ssk + n * L->ssn];
+            j.zps[b * N + n] = fx->zps[b * L->ssk + n * L->ssn];
+        }
     double *u = (double *)buf, *hp = u + kk, *w = hp + (kk > kn ? kk : kn), *err = w + kn;
     int64_t *perm = (int64_t *)(err + nerr);
     int32_t *codes = (int32_t *)(perm + K);
@@ -410,9 +441,19 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
                 int64_t at = k * L->sk + n * L->sn;
                 float s = j.scales[b * N + n];
                 int32_t z = j.zps[b * N + n];
+                if (j.lowbit) {
+                    lw[at] = j.wq[k * N + n];
+                    wf[at] = quant_wo_lowbit_round(j.lowbit, lw[at], s, z);
+                    continue;
+                }
                 fx->codes[at] = codes[k * N + n];
                 wf[at] = (float)(codes[k * N + n] - z) * s;
             }
+        }
+        if (j.lowbit) {
+            e->lowbit_w = lw;
+            oct_free(ctx, buf, bytes);
+            return OCT_OK;
         }
         for (int64_t b = 0; b < nblk; b++)
             for (int64_t n = 0; n < N; n++) {
@@ -428,6 +469,70 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
     }
     oct_free(ctx, buf, bytes);
     return OCT_OK;
+}
+
+/* One Hessian (zeroed) per distinct input of the layers marked in ready
+ * (all when ready is NULL): xs, ks, hs[0..*nx), slot[i] layer i's. */
+static oct_status wave_inputs(oct_ctx *ctx, const gptq_layer *ls, size_t nl, const bool *ready,
+                              ir_value **xs, int64_t *ks, double **hs, size_t *slot, size_t *nx)
+{
+    *nx = 0;
+    for (size_t i = 0; i < nl; i++) {
+        if (ready && !ready[i])
+            continue;
+        size_t k = 0;
+        while (k < *nx && xs[k] != ls[i].x)
+            k++;
+        if (k == *nx) {
+            size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
+            xs[k] = ls[i].x, ks[k] = ls[i].K;
+            if (!(hs[k] = oct_malloc(ctx, bytes)))
+                return OCT_EINTERNAL;
+            memset(hs[k], 0, bytes);
+            ++*nx;
+        }
+        slot[i] = k;
+    }
+    return OCT_OK;
+}
+
+/* GPTQ of the layers marked in ready (all: NULL) with the Hessians of
+ * their inputs; a copy of each (gptq_one destroys it) so that layers
+ * sharing an input share it. */
+static oct_status wave_quantize(oct_ctx *ctx, gptq_layer *ls, size_t nl, const bool *ready,
+                                quant_wo_weight *sel, const quant_wo_grid *g,
+                                const quant_opts *opts, double *const *hs, const size_t *slot,
+                                size_t *n_done)
+{
+    double *hc = NULL;
+    size_t hc_bytes = 0;
+    oct_status st = OCT_OK;
+    for (size_t i = 0; !st && i < nl; i++) {
+        if (ready && !ready[i])
+            continue;
+        size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
+        if (bytes > hc_bytes) {
+            oct_free(ctx, hc, hc_bytes);
+            hc = oct_malloc(ctx, hc_bytes = bytes);
+            if (!hc) {
+                hc_bytes = 0;
+                st = OCT_EINTERNAL;
+                break;
+            }
+        }
+        memcpy(hc, hs[slot[i]], bytes);
+        st = gptq_one(ctx, &ls[i], &sel[ls[i].sel], g, opts, hc);
+        ls[i].done = true;
+        ++*n_done;
+    }
+    oct_free(ctx, hc, hc_bytes);
+    return st;
+}
+
+static void free_hessians(oct_ctx *ctx, double **hs, const int64_t *ks, size_t nx)
+{
+    for (size_t k = 0; k < nx; k++)
+        oct_free(ctx, hs[k], (size_t)(ks[k] * ks[k]) * sizeof(double));
 }
 
 oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
@@ -451,59 +556,37 @@ oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_w
             ls[nl++].sel = i;
     }
     oct_status st = OCT_OK;
-    size_t n_done = 0;
+    size_t n_done = 0, nx = 0;
     if (progress)
         progress(progress_user, 3, 0, nl);
+    if (opts->wo_load_stats || opts->wo_save_stats) {
+        /* statistics saved or loaded: every layer's Hessian from the float
+         * model in one pass (a shard cannot see the other shards' quantized
+         * layers), so that merged shards are one calibration */
+        st = wave_inputs(ctx, ls, nl, NULL, xs, ks, hs, slot, &nx);
+        if (!st)
+            st = opts->wo_load_stats
+                 ? quant_hess_load(m, xs, ks, hs, nx, opts->wo_load_stats, ctx)
+                 : quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
+        if (!st && opts->wo_save_stats)
+            st = quant_hess_save(m, xs, ks, hs, nx, data ? data->n : 0, opts->wo_save_stats,
+                                 ctx);
+        if (!st)
+            st = wave_quantize(ctx, ls, nl, NULL, sel, g, opts, hs, slot, &n_done);
+        free_hessians(ctx, hs, ks, nx);
+        if (progress && !st)
+            progress(progress_user, 3, n_done, nl);
+    }
     while (!st && n_done < nl) {
         if ((st = mark_ready(ctx, m->graph, ls, nl, sel, ready)))
             break;
-        /* one Hessian per distinct input of the wave */
-        size_t nx = 0;
-        for (size_t i = 0; i < nl; i++) {
-            if (!ready[i])
-                continue;
-            size_t k = 0;
-            while (k < nx && xs[k] != ls[i].x)
-                k++;
-            if (k == nx) {
-                xs[nx] = ls[i].x, ks[nx] = ls[i].K;
-                hs[nx] = oct_malloc(ctx, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
-                if (!hs[nx++]) {
-                    st = OCT_EINTERNAL;
-                    break;
-                }
-                memset(hs[nx - 1], 0, (size_t)(ls[i].K * ls[i].K) * sizeof(double));
-            }
-            slot[i] = k;
-        }
+        st = wave_inputs(ctx, ls, nl, ready, xs, ks, hs, slot, &nx);
         OCT_ASSERT(st || nx > 0);
         if (!st)
             st = quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
-        /* each layer of the wave; a copy of its Hessian when another layer
-         * of the wave shares it (gptq_one destroys it) */
-        double *hc = NULL;
-        size_t hc_bytes = 0;
-        for (size_t i = 0; !st && i < nl; i++) {
-            if (!ready[i])
-                continue;
-            size_t bytes = (size_t)(ls[i].K * ls[i].K) * sizeof(double);
-            if (bytes > hc_bytes) {
-                oct_free(ctx, hc, hc_bytes);
-                hc = oct_malloc(ctx, hc_bytes = bytes);
-                if (!hc) {
-                    hc_bytes = 0;
-                    st = OCT_EINTERNAL;
-                    break;
-                }
-            }
-            memcpy(hc, hs[slot[i]], bytes);
-            st = gptq_one(ctx, &ls[i], &sel[ls[i].sel], g, opts, hc);
-            ls[i].done = true;
-            n_done++;
-        }
-        oct_free(ctx, hc, hc_bytes);
-        for (size_t k = 0; k < nx; k++)
-            oct_free(ctx, hs[k], (size_t)(ks[k] * ks[k]) * sizeof(double));
+        if (!st)
+            st = wave_quantize(ctx, ls, nl, ready, sel, g, opts, hs, slot, &n_done);
+        free_hessians(ctx, hs, ks, nx);
         if (progress && !st)
             progress(progress_user, 3, n_done, nl);
     }

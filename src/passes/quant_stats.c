@@ -13,6 +13,16 @@
  * another placement.  min and max are written with 17 significant digits,
  * so the doubles come back exactly, and bins are exact integers: merging
  * two files gives what one calibration over both data sets would have.
+ *
+ * GPTQ's Hessians (--weights-only --algo=gptq with --save-stats or
+ * --load-stats) have a format of their own:
+ *   {"format": "octet-hessian-stats", "version": 1, "graph": "<16 hex>",
+ *    "samples": N, "inputs": [{"name": "...", "K": K,
+ *                              "h": [upper triangle of X^T X, row by row]}]}
+ * "graph" hashes the graph and the layer inputs' names.  The sums are
+ * written so that they read back exactly (cJSON prints 17 digits when 15
+ * do not round-trip); merging adds them, which is one calibration over both
+ * data sets up to the order of the double additions.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -26,6 +36,9 @@
 #define STATS_FORMAT "octet-calibration-stats"
 /* 2: CALIB_BINS became 8192 (bin i of version 1 is not bin i of 2) */
 #define STATS_VERSION 2
+/* --algo=gptq's Hessians (quant_hess_save below) */
+#define HESS_FORMAT "octet-hessian-stats"
+#define HESS_VERSION 1
 
 static uint64_t fnv(uint64_t h, const char *s)
 {
@@ -34,7 +47,7 @@ static uint64_t fnv(uint64_t h, const char *s)
     return (h ^ 0xff) * 1099511628211ull; /* separator */
 }
 
-uint64_t quant_stats_key(const ir_model *m, const quant_plan *plan)
+static uint64_t graph_hash(const ir_model *m)
 {
     uint64_t h = 1469598103934665603ull;
     const ir_graph *g = m->graph;
@@ -46,6 +59,12 @@ uint64_t quant_stats_key(const ir_model *m, const quant_plan *plan)
         for (int k = 0; k < n->n_out; k++)
             h = fnv(h, n->out[k] ? n->out[k]->name : "");
     }
+    return h;
+}
+
+uint64_t quant_stats_key(const ir_model *m, const quant_plan *plan)
+{
+    uint64_t h = graph_hash(m);
     for (size_t i = 0; i < plan->n; i++)
         if (plan->t[i].kind == QKIND_ACT)
             h = fnv(h, plan->t[i].value->name);
@@ -171,9 +190,8 @@ static oct_status hist_from_json(oct_ctx *ctx, const char *path, const cJSON *o,
     return OCT_OK;
 }
 
-/* Parses a statistics file; *root is the caller's to cJSON_Delete. */
-static oct_status read_stats(oct_ctx *ctx, const char *path, cJSON **root,
-                             uint64_t *key)
+/* The JSON of path, its "format" string (NULL if none) in *format. */
+static oct_status read_json(oct_ctx *ctx, const char *path, cJSON **root, const char **format)
 {
     uint8_t *data;
     size_t len;
@@ -184,6 +202,19 @@ static oct_status read_stats(oct_ctx *ctx, const char *path, cJSON **root,
     oct_free(ctx, data, len);
     if (!*root)
         return bad(ctx, path, "not JSON");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(*root, "format");
+    *format = cJSON_IsString(fmt) ? fmt->valuestring : NULL;
+    return OCT_OK;
+}
+
+/* Parses a statistics file; *root is the caller's to cJSON_Delete. */
+static oct_status read_stats(oct_ctx *ctx, const char *path, cJSON **root,
+                             uint64_t *key)
+{
+    const char *format;
+    oct_status st = read_json(ctx, path, root, &format);
+    if (st)
+        return st;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(*root, "format");
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(*root, "version");
     const cJSON *graph = cJSON_GetObjectItemCaseSensitive(*root, "graph");
@@ -244,9 +275,23 @@ oct_status quant_stats_load(const ir_model *m, quant_plan *plan, const char *pat
     return OCT_OK;
 }
 
+static oct_status hess_merge(const char *const *inputs, size_t n_inputs,
+                             const char *out_path, oct_ctx *ctx);
+
 oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
                              const char *out_path, oct_ctx *ctx)
 {
+    if (n_inputs) { /* Hessians (GPTQ) or histograms, by the first file's format */
+        cJSON *first = NULL;
+        const char *format;
+        oct_status st = read_json(ctx, inputs[0], &first, &format);
+        bool hess = !st && format && !strcmp(format, HESS_FORMAT);
+        cJSON_Delete(first);
+        if (st)
+            return st;
+        if (hess)
+            return hess_merge(inputs, n_inputs, out_path, ctx);
+    }
     cJSON *acc = NULL;
     uint64_t acc_key = 0;
     oct_status st = OCT_OK;
@@ -302,5 +347,172 @@ oct_status quant_stats_merge(const char *const *inputs, size_t n_inputs,
     cJSON_Delete(acc);
     oct_free(ctx, a, sizeof *a);
     oct_free(ctx, b, sizeof *b);
+    return st;
+}
+
+/* ---- GPTQ's Hessians ------------------------------------------------------ */
+
+static uint64_t hess_key(const ir_model *m, ir_value *const *x, size_t n)
+{
+    uint64_t h = graph_hash(m);
+    for (size_t i = 0; i < n; i++)
+        h = fnv(h, x[i]->name);
+    return h;
+}
+
+oct_status quant_hess_save(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double *const *h, size_t n, uint64_t samples, const char *path,
+                           oct_ctx *ctx)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return oct_error(ctx, OCT_EINTERNAL, "out of memory");
+    char key[32];
+    snprintf(key, sizeof key, "%016" PRIx64, hess_key(m, x, n));
+    cJSON_AddStringToObject(root, "format", HESS_FORMAT);
+    cJSON_AddNumberToObject(root, "version", HESS_VERSION);
+    cJSON_AddStringToObject(root, "graph", key);
+    cJSON_AddNumberToObject(root, "samples", (double)samples);
+    cJSON *arr = cJSON_AddArrayToObject(root, "inputs");
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *o = cJSON_CreateObject(), *t = cJSON_CreateArray();
+        ok = o && t && cJSON_AddItemToArray(arr, o) && cJSON_AddItemToObject(o, "h", t) &&
+             cJSON_AddStringToObject(o, "name", x[i]->name) &&
+             cJSON_AddNumberToObject(o, "K", (double)K[i]);
+        for (int64_t p = 0; ok && p < K[i]; p++)
+            for (int64_t q = p; ok && q < K[i]; q++) {
+                cJSON *v = cJSON_CreateNumber(h[i][p * K[i] + q]);
+                ok = v && cJSON_AddItemToArray(t, v);
+            }
+    }
+    oct_status st = ok ? write_json(ctx, root, path)
+                       : oct_error(ctx, OCT_EINTERNAL, "out of memory writing '%s'", path);
+    cJSON_Delete(root);
+    return st;
+}
+
+/* A Hessian file's header checked; its "inputs" array in *inputs. */
+static oct_status hess_read(oct_ctx *ctx, const char *path, cJSON **root, uint64_t *key,
+                            uint64_t *samples, const cJSON **inputs)
+{
+    const char *format;
+    oct_status st = read_json(ctx, path, root, &format);
+    if (st)
+        return st;
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(*root, "version");
+    const cJSON *graph = cJSON_GetObjectItemCaseSensitive(*root, "graph");
+    *inputs = cJSON_GetObjectItemCaseSensitive(*root, "inputs");
+    if (!format || strcmp(format, HESS_FORMAT) != 0)
+        return bad(ctx, path, "no \"format\": \"" HESS_FORMAT "\" (GPTQ's statistics)");
+    if (!cJSON_IsNumber(ver) || ver->valueint != HESS_VERSION)
+        return bad(ctx, path, "unsupported version of Hessian statistics");
+    if (!cJSON_IsString(graph) || strlen(graph->valuestring) != 16)
+        return bad(ctx, path, "no graph key");
+    if (!get_u64(*root, "samples", samples))
+        return bad(ctx, path, "no sample count");
+    if (!cJSON_IsArray(*inputs))
+        return bad(ctx, path, "no \"inputs\" array");
+    *key = strtoull(graph->valuestring, NULL, 16);
+    return OCT_OK;
+}
+
+/* Entry e of a Hessian file: its name, K (1 .. 2^16) and the array of
+ * K (K + 1) / 2 finite numbers. */
+static oct_status hess_entry(oct_ctx *ctx, const char *path, const cJSON *e, const char **name,
+                             int64_t *K, const cJSON **h)
+{
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
+    uint64_t k;
+    *h = cJSON_GetObjectItemCaseSensitive(e, "h");
+    if (!cJSON_IsString(nm) || !get_u64(e, "K", &k) || k < 1 || k > 65536 || !cJSON_IsArray(*h))
+        return bad(ctx, path, "an input without name, K (1 .. 65536) or \"h\"");
+    if ((uint64_t)cJSON_GetArraySize(*h) != k * (k + 1) / 2)
+        return bad(ctx, path, "an input's \"h\" is not the K (K + 1) / 2 upper triangle");
+    for (const cJSON *v = (*h)->child; v; v = v->next)
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
+            return bad(ctx, path, "a Hessian element is not a finite number");
+    *name = nm->valuestring;
+    *K = (int64_t)k;
+    return OCT_OK;
+}
+
+oct_status quant_hess_load(const ir_model *m, ir_value *const *x, const int64_t *K,
+                           double **h, size_t n, const char *path, oct_ctx *ctx)
+{
+    cJSON *root = NULL;
+    const cJSON *inputs;
+    uint64_t key, samples;
+    oct_status st = hess_read(ctx, path, &root, &key, &samples, &inputs);
+    if (!st && key != hess_key(m, x, n))
+        st = bad(ctx, path, "Hessians of another graph or other layers");
+    if (!st && (size_t)cJSON_GetArraySize(inputs) != n)
+        st = bad(ctx, path, "not one Hessian per layer input");
+    size_t i = 0;
+    for (const cJSON *e = st ? NULL : inputs->child; e && !st; e = e->next, i++) {
+        const char *name;
+        int64_t k;
+        const cJSON *t;
+        if ((st = hess_entry(ctx, path, e, &name, &k, &t)))
+            break;
+        if (strcmp(name, x[i]->name) != 0 || k != K[i]) {
+            st = bad(ctx, path, "an input's name or K differs from the model's layer");
+            break;
+        }
+        const cJSON *v = t->child;
+        for (int64_t p = 0; p < k; p++)
+            for (int64_t q = p; q < k; q++, v = v->next)
+                h[i][p * k + q] = h[i][q * k + p] = v->valuedouble;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+static oct_status hess_merge(const char *const *inputs, size_t n_inputs,
+                             const char *out_path, oct_ctx *ctx)
+{
+    cJSON *acc = NULL;
+    const cJSON *ia = NULL;
+    uint64_t acc_key = 0, acc_samples = 0;
+    oct_status st = OCT_OK;
+    for (size_t f = 0; !st && f < n_inputs; f++) {
+        cJSON *root = NULL;
+        const cJSON *ib;
+        uint64_t key, samples;
+        st = hess_read(ctx, inputs[f], &root, &key, &samples, &ib);
+        if (!st && acc && (key != acc_key || cJSON_GetArraySize(ia) != cJSON_GetArraySize(ib)))
+            st = bad(ctx, inputs[f], "Hessians of another graph or other layers");
+        const cJSON *ea = acc ? ia->child : NULL, *eb = st ? NULL : ib->child;
+        for (; eb && !st; eb = eb->next, ea = ea ? ea->next : NULL) {
+            const char *nb, *na;
+            int64_t kb, ka;
+            const cJSON *tb, *ta;
+            if ((st = hess_entry(ctx, inputs[f], eb, &nb, &kb, &tb)) || !acc)
+                continue;
+            if ((st = hess_entry(ctx, inputs[0], ea, &na, &ka, &ta)))
+                break;
+            if (strcmp(na, nb) != 0 || ka != kb) {
+                st = bad(ctx, inputs[f], "Hessians of another graph or other layers");
+                break;
+            }
+            for (cJSON *va = ta->child, *vb = tb->child; va; va = va->next, vb = vb->next)
+                cJSON_SetNumberValue(va, va->valuedouble + vb->valuedouble);
+        }
+        if (st || !acc) {
+            if (st)
+                cJSON_Delete(root);
+            else
+                acc = root, ia = ib, acc_key = key;
+            acc_samples = samples;
+            continue;
+        }
+        acc_samples += samples;
+        cJSON_Delete(root);
+    }
+    if (!st && acc) {
+        cJSON_ReplaceItemInObject(acc, "samples", cJSON_CreateNumber((double)acc_samples));
+        st = write_json(ctx, acc, out_path);
+    }
+    cJSON_Delete(acc);
     return st;
 }

@@ -363,7 +363,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
     oct_status st = quant_weight_only_check(opts, ctx);
     if (st)
         return st;
-    if (opts->wo_algo != QWO_RTN && (!data || !data->n))
+    if (opts->wo_algo != QWO_RTN && !opts->wo_load_stats && (!data || !data->n))
         return oct_error(ctx, OCT_EUSAGE, "weights-only: gptq and awq need calibration "
                          "samples");
     const ir_qformat_traits *f = ir_qformat_info(opts->wo_format);
@@ -402,6 +402,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
                 continue;
             wo_weight *e = &sel[n_sel++];
             e->node = n, e->input = slot, e->axis = ch, e->bs = 0, e->fixed = NULL;
+            e->lowbit_w = NULL;
             if (lowbit) {
                 e->axis = red;
                 e->bs = f->block_size;
@@ -426,10 +427,10 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
         return st;
     /* the calibrated algorithms: AWQ rescales the float weights, GPTQ
      * chooses the codes (quant_awq.c, quant_gptq.c) */
-    bool clip = opts->wo_clip_search || opts->wo_algo == QWO_AWQ;
-    if (opts->wo_algo == QWO_AWQ)
+    bool clip = opts->wo_clip_search || opts->wo_algo == QWO_AWQ || opts->wo_algo == QWO_AWQ_GPTQ;
+    if (opts->wo_algo == QWO_AWQ || opts->wo_algo == QWO_AWQ_GPTQ)
         st = quant_awq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
-    else if (opts->wo_algo == QWO_GPTQ)
+    if (!st && (opts->wo_algo == QWO_GPTQ || opts->wo_algo == QWO_AWQ_GPTQ))
         st = quant_gptq(m, sel, n_sel, &grid, opts, data, progress, progress_user, ctx);
     if (st)
         return st;
@@ -445,7 +446,7 @@ oct_status quant_weight_only_data(ir_model *m, const quant_opts *opts,
             if (orig[j] == orig[i] && sel[j].axis == e->axis && sel[j].bs == e->bs)
                 done[i] = done[j];
         if (!done[i] && (st = lowbit ? quant_wo_lowbit_one(ctx, g, f, e->node, e->input,
-                                                           e->axis, &done[i])
+                                                           e->axis, e->lowbit_w, &done[i])
                                      : quantize_one(ctx, g, &grid, clip, e, &done[i])))
             return st;
         e->node->in[e->input] = done[i];

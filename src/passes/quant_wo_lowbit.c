@@ -60,9 +60,9 @@ oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is %s; it takes no "
                          "other weight-scheme", f->name,
                          f->symmetric ? "symmetric" : "asymmetric");
-    if (opts->wo_algo != QWO_RTN)
-        return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is rounded to nearest; "
-                         "it takes no --algo", f->name);
+    if (opts->wo_algo != QWO_RTN && opts->wo_algo != QWO_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s takes --algo=gptq or rtn "
+                         "(AWQ's search has no rule for its scales yet)", f->name);
     if (opts->wo_clip_search || opts->wo_matmulnbits)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s takes neither "
                          "--clip-search nor --format=matmulnbits", f->name);
@@ -230,11 +230,9 @@ static ir_value *add_dq(oct_ctx *ctx, ir_graph *g, const char *base, ir_value *x
     return dv;
 }
 
-oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
-                               ir_node *node, int input, int axis, ir_value **out)
+/* The block layout of weight t along axis. */
+static lb_layout layout_of(const ir_qformat_traits *f, const ir_tensor *t, int axis)
 {
-    ir_value *wv = node->in[input];
-    const ir_tensor *t = wv->init;
     lb_layout L = {1, t->dims[axis], 1, f->block_size, 0, 1};
     for (int d = 0; d < axis; d++)
         L.outer *= t->dims[d];
@@ -243,41 +241,33 @@ oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_trait
     L.nblk = (L.len + L.bs - 1) / L.bs;
     if (f->super)
         L.nsup = (L.nblk + f->super - 1) / f->super;
-    int64_t nb = L.outer * L.nblk * L.inner;
-    int64_t ng = f->super ? L.outer * L.nsup * L.inner : 1;
-    int64_t sdims[8], gdims[8];
-    memcpy(sdims, t->dims, (size_t)t->rank * sizeof *sdims);
-    memcpy(gdims, t->dims, (size_t)t->rank * sizeof *gdims);
-    sdims[axis] = L.nblk;
-    gdims[axis] = L.nsup;
-    bool two = f->scale_levels == 2;
-    ir_tensor *q = ir_tensor_new(ctx, f->dtype, t->rank, t->dims);
-    ir_tensor *sc = ir_tensor_new(ctx, f->scale_dtype, t->rank, sdims);
-    ir_tensor *sup = two ? ir_tensor_new(ctx, f->super_dtype, f->super ? t->rank : 0, gdims)
-                         : NULL;
-    ir_tensor *zt = f->symmetric ? NULL : ir_tensor_new(ctx, f->dtype, t->rank, sdims);
-    size_t bytes = (size_t)(4 * nb + ng) * sizeof(float);
-    float *tmp = q && sc && (sup || !two) && (zt || f->symmetric) ? oct_malloc(ctx, bytes)
-                                                                  : NULL;
-    if (!tmp)
-        return OCT_EINTERNAL;
-    float *amax = tmp, *lo = amax + nb, *hi = lo + nb, *s = hi + nb;
+    return L;
+}
+
+/* Every block's scale s[k] and zero point z[k] from the weights w (the
+ * scale codes into sc, the second-level ones into sup, the zero points
+ * into zt when not NULL).  tmp: 3 nb + ng floats of scratch. */
+static void fit_blocks(const ir_qformat_traits *f, const lb_layout *L, const float *w,
+                       ir_tensor *sc, ir_tensor *sup, ir_tensor *zt, float *tmp, float *s,
+                       int32_t *z)
+{
+    int64_t nb = L->outer * L->nblk * L->inner;
+    float *amax = tmp, *lo = amax + nb, *hi = lo + nb;
     for (int64_t k = 0; k < nb; k++)
         amax[k] = 0, lo[k] = 0, hi[k] = 0;
-    const float *w = t->data;
-    for (int64_t o = 0; o < L.outer; o++)
-        for (int64_t c = 0; c < L.len; c++)
-            for (int64_t i = 0; i < L.inner; i++) {
-                float x = w[(o * L.len + c) * L.inner + i];
-                int64_t k = blk_of(&L, o, c, i);
+    for (int64_t o = 0; o < L->outer; o++)
+        for (int64_t c = 0; c < L->len; c++)
+            for (int64_t i = 0; i < L->inner; i++) {
+                float x = w[(o * L->len + c) * L->inner + i];
+                int64_t k = blk_of(L, o, c, i);
                 float a = fabsf(x);
                 amax[k] = a > amax[k] ? a : amax[k];
                 lo[k] = x < lo[k] ? x : lo[k];
                 hi[k] = x > hi[k] ? x : hi[k];
             }
-    block_scales(f, &L, nb, amax, lo, hi, sc, sup, s);
-    /* zero points reuse lo[] as int32 storage once read */
-    int32_t *z = (int32_t *)lo;
+    /* block_scales keeps its float16 second-level scratch after s: the
+     * caller's s has room for nb + ng */
+    block_scales(f, L, nb, amax, lo, hi, sc, sup, s);
     for (int64_t k = 0; k < nb; k++) {
         float v = f->symmetric ? 0 : nearbyintf(-lo[k] / s[k]);
         v = v < (float)f->qmin ? (float)f->qmin : v > (float)f->qmax ? (float)f->qmax : v;
@@ -285,11 +275,83 @@ oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_trait
         if (zt)
             put(zt, k, (uint32_t)z[k]);
     }
+}
+
+/* The scale tensors of weight t (shape dims) along axis: codes, scale
+ * codes, second-level scales, zero points (NULL when the format has none). */
+static bool new_tensors(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                        int axis, const lb_layout *L, ir_tensor **q, ir_tensor **sc,
+                        ir_tensor **sup, ir_tensor **zt)
+{
+    int64_t sdims[8], gdims[8];
+    memcpy(sdims, t->dims, (size_t)t->rank * sizeof *sdims);
+    memcpy(gdims, t->dims, (size_t)t->rank * sizeof *gdims);
+    sdims[axis] = L->nblk;
+    gdims[axis] = L->nsup;
+    bool two = f->scale_levels == 2;
+    *q = ir_tensor_new(ctx, f->dtype, t->rank, t->dims);
+    *sc = ir_tensor_new(ctx, f->scale_dtype, t->rank, sdims);
+    *sup = two ? ir_tensor_new(ctx, f->super_dtype, f->super ? t->rank : 0, gdims) : NULL;
+    *zt = f->symmetric ? NULL : ir_tensor_new(ctx, f->dtype, t->rank, sdims);
+    return *q && *sc && (*sup || !two) && (*zt || f->symmetric);
+}
+
+oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, float *s, int32_t *z)
+{
+    lb_layout L = layout_of(f, t, axis);
+    int64_t nb = L.outer * L.nblk * L.inner, ng = f->super ? L.outer * L.nsup * L.inner : 1;
+    ir_tensor *q, *sc, *sup, *zt;
+    size_t bytes = (size_t)(4 * nb + ng) * sizeof(float);
+    float *tmp = new_tensors(ctx, f, t, axis, &L, &q, &sc, &sup, &zt) ? oct_malloc(ctx, bytes)
+                                                                      : NULL;
+    if (!tmp)
+        return OCT_EINTERNAL;
+    float *sx = tmp + 3 * nb;
+    fit_blocks(f, &L, t->data, sc, sup, NULL, tmp, sx, z);
+    memcpy(s, sx, (size_t)nb * sizeof *s);
+    oct_free(ctx, tmp, bytes);
+    return OCT_OK;
+}
+
+float quant_wo_lowbit_round(const ir_qformat_traits *f, float w, float s, int32_t z)
+{
+    uint32_t c = code_of(f, w, s, z);
+    if (f->dtype == IR_DT_FLOAT4E2M1)
+        return ops_fp4_to_f32((uint8_t)c) * s;
+    if (f->is_float)
+        return ops_fp8_to_f32(f->dtype, (uint8_t)c) * s;
+    return (float)((int32_t)c - z) * s;
+}
+
+oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
+                               ir_node *node, int input, int axis, const float *wq,
+                               ir_value **out)
+{
+    ir_value *wv = node->in[input];
+    const ir_tensor *t = wv->init;
+    lb_layout L = layout_of(f, t, axis);
+    int64_t nb = L.outer * L.nblk * L.inner;
+    int64_t ng = f->super ? L.outer * L.nsup * L.inner : 1;
+    bool two = f->scale_levels == 2;
+    ir_tensor *q, *sc, *sup, *zt;
+    size_t bytes = (size_t)(4 * nb + ng) * sizeof(float) + (size_t)nb * sizeof(int32_t);
+    float *tmp = new_tensors(ctx, f, t, axis, &L, &q, &sc, &sup, &zt) ? oct_malloc(ctx, bytes)
+                                                                      : NULL;
+    if (!tmp)
+        return OCT_EINTERNAL;
+    float *s = tmp + 3 * nb;
+    int32_t *z = (int32_t *)(s + nb + ng);
+    const float *w = t->data;
+    fit_blocks(f, &L, w, sc, sup, zt, tmp, s, z);
+    /* the codes: of the weights, or of the values GPTQ chose to round
+     * (wq, in the weight's element order) at the same scales */
+    const float *r = wq ? wq : w;
     for (int64_t o = 0; o < L.outer; o++)
         for (int64_t c = 0; c < L.len; c++)
             for (int64_t i = 0; i < L.inner; i++) {
                 int64_t at = (o * L.len + c) * L.inner + i, k = blk_of(&L, o, c, i);
-                put(q, at, code_of(f, w[at], s[k], z[k]));
+                put(q, at, code_of(f, r[at], s[k], z[k]));
             }
     oct_free(ctx, tmp, bytes);
     const char *base = wv->name;
