@@ -81,7 +81,9 @@ def main():
                 y, err = ga.run(path, inp, ev, ga.BASIC)
                 return ga.sqnr(ref, y) if y is not None else None
 
-            # plain and budget back to back, for the time ratio
+            # plain and budget back to back, for the time ratio; a model
+            # that quantizes in seconds is timed in three alternated rounds
+            # (the least of each: a shared machine only adds time)
             out = os.path.join(tmp, name + ".plain.onnx")
             ok, cal_db, wall, cpu, _ = quantize(args.octet, model, calib_file, out, [])
             row["db"]["plain"] = row["db"]["minmax"] = held_out(out) if ok else None
@@ -89,6 +91,12 @@ def main():
             bout = os.path.join(tmp, name + ".budget.onnx")
             bok, bdb, bwall, bcpu, berr = quantize(args.octet, model, calib_file, bout,
                                                    [f"--precision=budget:{target}"])
+            for _ in range(2 if wall < 5 else 0):
+                _, _, w, c, _ = quantize(args.octet, model, calib_file, out, [])
+                wall, cpu = min(wall, w), min(cpu, c)
+                _, _, w, c, _ = quantize(args.octet, model, calib_file, bout,
+                                         [f"--precision=budget:{target}"])
+                bwall, bcpu = min(bwall, w), min(bcpu, c)
             row["budget"] = dict(target=target, plain_wall=wall, plain_cpu=cpu, wall=bwall,
                                  cpu=bcpu, achieved=bdb, ok=bok, cal_db=cal_db)
             for key, extra in recovery[1:] + [m for m in methods if m[1]]:
@@ -170,7 +178,8 @@ def section(rows):
     lines += ["", "### Time of `--precision=budget:DB`", "",
               "DB: the plain quantization's output SQNR on the calibration data + 5 dB,",
               "rounded.  Both commands run back to back on the same data; wall seconds and",
-              "CPU seconds (user + system) of the octet process, and their ratio.", "",
+              "CPU seconds (user + system) of the octet process, and their ratio (a model",
+              "whose plain run takes under 5 s: three alternated rounds, the least of each).", "",
               "| model | plain SQNR (calib) | DB | reached | plain wall / CPU s | budget wall / CPU s | ratio wall | ratio CPU |",
               "|---|---|---|---|---|---|---|---|"]
     for r in rows:
