@@ -25,43 +25,49 @@ static int sym_index(const cg_syms *s, const char *name)
     return -1;
 }
 
-/* The leading symbolic name of the inputs, as cg_batch_find takes it: the
- * name on axis 0 of the first run-time input with a symbolic axis 0, if
- * it appears nowhere but on axis 0. */
-static const char *batch_name(const ir_graph *g)
+/* The batch as cg_batch_find takes it: axis 0 of the first run-time input
+ * with a symbolic axis 0 (returned; NULL: no batch), named or not, if every
+ * other symbolic axis 0 carries the same name and that name appears on no
+ * other axis.  *name is its name (NULL when unnamed: then no other input
+ * may have a symbolic axis 0). */
+static const ir_value *batch_of(const ir_graph *g, const char **name)
 {
-    const char *name = NULL;
-    for (size_t i = 0; i < g->n_inputs && !name; i++) {
+    const ir_value *owner = NULL;
+    *name = NULL;
+    for (size_t i = 0; i < g->n_inputs && !owner; i++) {
         const ir_value *v = g->inputs[i];
         if (!v->init && v->has_type && v->type.rank > 0 && v->type.dims &&
             v->type.dims[0].value < 0)
-            name = v->type.dims[0].param;
+            owner = v, *name = v->type.dims[0].param;
     }
-    for (size_t i = 0; name && i < g->n_inputs; i++) {
+    for (size_t i = 0; owner && i < g->n_inputs; i++) {
         const ir_value *v = g->inputs[i];
         if (v->init || !v->has_type || v->type.rank < 0 || !v->type.dims)
             continue;
         for (int d = 0; d < v->type.rank; d++) {
             const ir_dim *dim = &v->type.dims[d];
-            bool is = dim->value < 0 && dim->param && !strcmp(dim->param, name);
-            if ((is && d > 0) || (d == 0 && dim->value < 0 && !is))
-                return NULL; /* not a batch: every such name is a symbol */
+            bool same = dim->value < 0 && *name && dim->param && !strcmp(dim->param, *name);
+            if ((same && d > 0) || (d == 0 && dim->value < 0 && v != owner && !same))
+                return NULL; /* not a batch: every such dim is a symbol */
         }
     }
-    return name;
+    return owner;
 }
 
 oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, bool batch_too, cg_syms *s)
 {
     memset(s, 0, sizeof *s);
-    const char *batch = batch_too ? NULL : batch_name(g);
+    const char *batch = NULL;
+    const ir_value *owner = batch_too ? NULL : batch_of(g, &batch);
     for (size_t i = 0; i < g->n_inputs; i++) {
         const ir_value *v = g->inputs[i];
         if (v->init || !v->has_type || v->type.rank < 0 || !v->type.dims)
             continue;
         for (int d = 0; d < v->type.rank; d++) {
             const ir_dim *dim = &v->type.dims[d];
-            if (dim->value >= 0 || (d == 0 && batch && dim->param && !strcmp(dim->param, batch)))
+            if (dim->value >= 0 ||
+                (d == 0 && owner && (v == owner || (batch && dim->param &&
+                                                    !strcmp(dim->param, batch)))))
                 continue;
             if (!dim->param || !dim->param[0])
                 return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 0, -1, v->name,

@@ -34,7 +34,7 @@ import tempfile
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
@@ -201,6 +201,32 @@ def batch_case(tmp):
         compare(f"bseq N={n} S={s}", path, ["x", "m", "xb"], [x, m, xb], outs)
 
 
+def unnamed_batch_case(tmp):
+    """A lone input whose leading dim is symbolic without a name (dim_param
+    empty, as some exporters write it) is still a run-time batch, as before
+    other symbolic dims were compiled: it compiles without --input-shape
+    and runs at batch 1 and 4."""
+    path = os.path.join(tmp, "unb.onnx")
+    bias = helper.make_tensor("bias", F, [16], rng.normal(0, 1, 16).astype(np.float32))
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "bias"], ["y"])],
+        "unb", [helper.make_tensor_value_info("x", F, [None, 16])],
+        [helper.make_tensor_value_info("y", F, [None, 16])], initializer=[bias])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]), path)
+    so = cgutil.compile_so(path, tmp, "unb")
+    for n in (1, 4):
+        x = rng.normal(0, 1, (n, 16)).astype(np.float32)
+        f, out = os.path.join(tmp, "unb_x.npy"), os.path.join(tmp, "unb_out")
+        np.save(f, x)
+        p = subprocess.run([cgutil.OCTET, "run", so, "--input", f"x={f}", "--output-dir", out],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"unnamed batch N={n}: octet run X.so ({p.stderr.strip()})")
+        if p.returncode == 0:
+            want = np.maximum(x, 0) + numpy_helper.to_array(bias)
+            ok, msg = cgutil.close(np.load(os.path.join(out, "y.npy")), want, 1e-6)
+            check(ok, f"unnamed batch N={n}: y {msg}")
+
+
 def hw_case(tmp):
     """Image H and W symbolic: a per-channel bias broadcast, HardSwish."""
     b = helper.make_tensor("b", F, [3, 1, 1], [0.5, -0.25, 1.0])
@@ -326,6 +352,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         seq_case(tmp)
         batch_case(tmp)
+        unnamed_batch_case(tmp)
         hw_case(tmp)
         mlp_case(tmp)
         refused(tmp)
