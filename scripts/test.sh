@@ -11,7 +11,8 @@
 # sanitized (every shared model, every option and error path).  It also
 # leaves out the node tests through the compiled path (label
 # compiled_conformance) and the long runs of compiled language models (label
-# compiled_models: 200-token generations, stories260k on the INT4 kernel):
+# compiled_models: 200-token generations, stories260k on the low-bit
+# kernels, mnist-8's top-1 over its images, the per-target compiles):
 # the generated code is not instrumented, and the compiler's own code is
 # exercised sanitized by the codegen tests; and ONNX Runtime's QOperator
 # models of the larger shared CNNs (label model_scale), whose ops and pass
