@@ -261,7 +261,7 @@ static oct_status prepare_symbolic(oct_ctx *ctx, ir_model *sym, const char *pass
     oct_status st = prepare_symbols(ctx, sym, passes, fuse, false, b, syms, out);
     if (st != OCT_EUNSUPPORTED || !b->name)
         return st;
-    ctx->n_diags = n_diags;
+    oct_diag_truncate(ctx, n_diags);
     ctx->n_errors = n_errors;
     return prepare_symbols(ctx, sym, passes, fuse, true, b, syms, out);
 }

@@ -91,9 +91,9 @@ int oct_diag_format(const oct_diag *d, char *buf, size_t size)
                     d->message ? d->message : "");
 }
 
-void oct_diag_release(oct_ctx *ctx)
+void oct_diag_truncate(oct_ctx *ctx, size_t n)
 {
-    for (size_t i = 0; i < ctx->n_diags; i++) {
+    for (size_t i = n; i < ctx->n_diags; i++) {
         oct_diag *d = &ctx->diags[i];
         free((char *)d->file);
         free((char *)d->node);
@@ -101,5 +101,11 @@ void oct_diag_release(oct_ctx *ctx)
         free((char *)d->tensor);
         free((char *)d->message);
     }
-    ctx->n_diags = 0;
+    if (n < ctx->n_diags)
+        ctx->n_diags = n;
+}
+
+void oct_diag_release(oct_ctx *ctx)
+{
+    oct_diag_truncate(ctx, 0);
 }

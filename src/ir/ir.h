@@ -172,6 +172,8 @@ oct_status oct_diagf(oct_ctx *ctx, oct_severity sev, oct_status status,
 
 /* Frees the diagnostics' text (oct_ctx_free calls it). */
 void oct_diag_release(oct_ctx *ctx);
+/* Drops (and frees) the diagnostics recorded after the first n. */
+void oct_diag_truncate(oct_ctx *ctx, size_t n);
 
 /* Shorthands: an error about the model as a whole, about a node, about a
  * node's input or output, and a warning. */
