@@ -76,4 +76,16 @@ oct_status api_tensor_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
 oct_status api_tensor_from_view(oct_ctx *ctx, const oct_tensor *v, const char *what,
                                 ir_tensor **out);
 
+/* A report of oct_quantize or oct_report_compare (quantize.c builds it,
+ * report.c prints it). */
+struct oct_report {
+    quant_report rep;
+    quant_plan plan;       /* empty for a compare report */
+    quant_opts opts;
+    bool has_plan;
+    bool measured;         /* rep holds a measurement on samples */
+    quant_wo_report wo;    /* a weight-only report (has_wo) replaces the above */
+    bool has_wo;
+};
+
 #endif
