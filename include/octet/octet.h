@@ -495,6 +495,10 @@ typedef struct oct_entry_points {
                        struct octrt_pool *pool);
     uint64_t scratch_size;
     const char *signature;
+    /* NULL unless an output has a data-dependent length (its signature
+     * entry has "length_axis"): that output's dims after a run with
+     * `scratch`, returning the rank (docs/compile.md). */
+    int (*output_dims)(const void *scratch, int k, int64_t *dims);
 } oct_entry_points;
 /* The entry points of a prepared JIT runner. */
 oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out);

@@ -676,20 +676,24 @@ oct_status oct_runner_entry_points(oct_runner *r, oct_entry_points *out)
     out->run_threads = cg_jit_run_threads(r->j);
     out->scratch_size = cg_jit_scratch_size(r->j);
     out->signature = cg_jit_signature(r->j);
+    out->output_dims = cg_jit_output_dims(r->j);
     return OCT_OK;
 }
 
 /* One block per output: dims then data, from the context's allocator.
- * batch >= 0: axis 0 is the batch, of that size. */
-static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, int64_t batch, oct_tensor *t)
+ * batch >= 0: axis 0 is the batch, of that size.  shape (NULL: v's type)
+ * gives the dims, a data-dependent length at its bound. */
+static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, int64_t batch,
+                               const int64_t *shape, oct_tensor *t)
 {
     const ir_dtype_traits *tr = ir_dtype_info(v->type.dtype);
     uint64_t elems = 1;
     for (int d = 0; d < v->type.rank; d++) {
-        if (v->type.dims[d].value < 0)
+        int64_t n = shape ? shape[d] : v->type.dims[d].value;
+        if (n < 0)
             return oct_error(ctx, OCT_EUNSUPPORTED, "output '%s' has a dimension the "
                              "compiled model does not fix", v->name);
-        elems *= (uint64_t)(d == 0 && batch >= 0 ? batch : v->type.dims[d].value);
+        elems *= (uint64_t)(d == 0 && batch >= 0 ? batch : n);
     }
     uint64_t nbytes = (elems * tr->bits + 7) / 8;
     size_t dims_bytes = (size_t)v->type.rank * sizeof(int64_t);
@@ -698,11 +702,38 @@ static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, int64_t batch, o
         return OCT_EINTERNAL;
     int64_t *dims = (int64_t *)block;
     for (int d = 0; d < v->type.rank; d++)
-        dims[d] = d == 0 && batch >= 0 ? batch : v->type.dims[d].value;
+        dims[d] = d == 0 && batch >= 0 ? batch : shape ? shape[d] : v->type.dims[d].value;
     t->name = v->name;
     t->dtype = (int32_t)v->type.dtype;
     t->rank = v->type.rank;
     t->dims = dims;
+    t->data = block + dims_bytes;
+    t->nbytes = nbytes;
+    return OCT_OK;
+}
+
+/* A data-dependent length: t (allocated at the bound) becomes a block of
+ * the dims the run left (NAME_output_dims), its leading bytes copied. */
+static oct_status shrink_output(oct_ctx *ctx, cg_output_dims_fn odims, const void *scratch,
+                                int k, oct_tensor *t)
+{
+    int64_t dims[OPS_MAX_RANK];
+    if (odims(scratch, k, dims) != t->rank ||
+        !memcmp(dims, t->dims, (size_t)t->rank * sizeof *dims))
+        return OCT_OK;
+    uint64_t elems = 1;
+    for (int d = 0; d < t->rank; d++)
+        elems *= (uint64_t)dims[d];
+    uint64_t nbytes = (elems * oct_dtype_bits(t->dtype) + 7) / 8;
+    size_t dims_bytes = (size_t)t->rank * sizeof(int64_t);
+    uint8_t *block = oct_malloc(ctx, dims_bytes + nbytes + 1);
+    if (!block)
+        return OCT_EINTERNAL;
+    memcpy(block, dims, dims_bytes);
+    if (nbytes)
+        memcpy(block + dims_bytes, t->data, nbytes);
+    oct_free(ctx, (void *)t->dims, dims_bytes + t->nbytes + 1);
+    t->dims = (int64_t *)block;
     t->data = block + dims_bytes;
     t->nbytes = nbytes;
     return OCT_OK;
@@ -845,9 +876,12 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
                 in_ptrs[j++] = in[k]->data;
             k++;
         }
+        cg_output_dims_fn odims = st ? NULL : cg_jit_output_dims(r->j);
         for (size_t k = 0; !st && k < n_out; k++) {
+            int64_t shape[OPS_MAX_RANK];
+            bool bounded = odims && cg_jit_output_shape(r->j, k, shape) == g->outputs[k]->type.rank;
             st = alloc_output(ctx, g->outputs[k], bt && bt->out_batched[k] ? batch : -1,
-                              &outs[k]);
+                              bounded ? shape : NULL, &outs[k]);
             if (!st)
                 out_ptrs[k] = outs[k].data;
         }
@@ -865,8 +899,13 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         }
         int rc = st ? 0 : bt ? cg_jit_run_dims(r->j)(&batch, in_ptrs, out_ptrs, r->scratch)
                              : cg_jit_run(r->j)(in_ptrs, out_ptrs, r->scratch);
-        if (rc != 0)
+        if (rc == 2 && odims)
+            st = oct_error(ctx, OCT_EINPUT, "the compiled model found a data-dependent "
+                           "output length past its bound (--bound) and wrote no output");
+        else if (rc != 0)
             st = oct_error(ctx, OCT_EINTERNAL, "the compiled model reported a failure");
+        for (size_t k = 0; !st && odims && k < n_out; k++)
+            st = shrink_output(ctx, odims, r->scratch, (int)k, &outs[k]);
         oct_free(ctx, in_ptrs, (n_inputs + 1) * sizeof *in_ptrs);
         oct_free(ctx, out_ptrs, (n_out + 1) * sizeof *out_ptrs);
     }

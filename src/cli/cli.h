@@ -76,6 +76,9 @@ typedef int (*cli_run_dims_threads_fn)(const int64_t *dims, const void *const *i
                                        void *const *outputs, void *scratch,
                                        octrt_pool *pool);
 typedef unsigned long long (*cli_scratch_size_for_fn)(const int64_t *dims);
+/* NAME_output_dims of a model with data-dependent output lengths (its
+ * signature's outputs with a "length_axis"): output k's dims after a run. */
+typedef int (*cli_output_dims_fn)(const void *scratch, int k, int64_t *dims);
 
 /* Gives the tensor fed to model input `name` (owned by the provider, alive
  * until the run ends), or a diagnostic (a missing input is OCT_EUSAGE). */
@@ -91,6 +94,7 @@ typedef struct cli_compiled_run {
     cli_run_dims_fn run_dims;
     cli_run_dims_threads_fn run_dims_threads;
     cli_scratch_size_for_fn scratch_size_for;
+    cli_output_dims_fn output_dims;  /* NULL unless some output has a length_axis */
     cli_input_fn get_input;
     void *input_user;
     const char *output_dir;          /* NULL: no files */
@@ -138,6 +142,7 @@ typedef struct cli_so_lib {
     cli_run_dims_fn run_dims;        /* symbolic dims only */
     cli_run_dims_threads_fn run_dims_threads;
     cli_scratch_size_for_fn scratch_size_for;
+    cli_output_dims_fn output_dims;  /* data-dependent lengths only */
     uint64_t scratch_size;           /* the signature's */
     void *weights;                   /* the loaded weights file, or NULL */
 } cli_so_lib;

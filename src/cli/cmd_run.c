@@ -297,7 +297,7 @@ static oct_status run_jit(oct_ctx *ctx, const run_args *a, oct_runner *r,
     feed_list fl = {feeds, n_feeds};
     cli_compiled_run cr = {
         .sym_base = "octet_jit", .signature = ep.signature, .run = ep.run,
-        .run_threads = ep.run_threads,
+        .run_threads = ep.run_threads, .output_dims = ep.output_dims,
         .get_input = input_from_feeds, .input_user = &fl, .output_dir = a->output_dir,
         .pb = a->pb, .repeat = a->repeat, .timing = a->time, .threads = a->threads};
     return cli_run_compiled(ctx, &cr);

@@ -153,6 +153,31 @@ static void sample_ptrs(const void **in_ptrs, void **out_ptrs, const void *const
         out_ptrs[k] = (uint8_t *)out_base[k] + (uint64_t)smp * out_step[k];
 }
 
+/* Output k, allocated at its bound, as the dims the run left
+ * (NAME_output_dims): the kernel wrote it compactly at that length. */
+static oct_status actual_length(oct_ctx *ctx, const cli_compiled_run *r, const void *scratch,
+                                int k, oct_tensor *t)
+{
+    int64_t dims[CLI_MAX_RANK];
+    if (t->rank > CLI_MAX_RANK || r->output_dims(scratch, k, dims) != t->rank)
+        return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "output %d: "
+                            "NAME_output_dims disagrees with the signature", k);
+    for (int d = 0; d < t->rank; d++)
+        if (dims[d] < 0 || dims[d] > t->dims[d])
+            return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "output %d: "
+                                "length %lld past the buffer", k, (long long)dims[d]);
+    oct_tensor fit;
+    oct_status st = oct_tensor_new(ctx, t->dtype, t->rank, dims, &fit);
+    if (st != OCT_OK)
+        return st;
+    if (fit.nbytes)
+        memcpy(fit.data, t->data, fit.nbytes);
+    fit.name = t->name;
+    oct_tensor_release(ctx, t);
+    *t = fit;
+    return OCT_OK;
+}
+
 oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
 {
     const char *sym_base = r->sym_base;
@@ -258,6 +283,13 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
     /* outputs: one per signature entry, stacked on a leading sample axis
      * with --each-sample */
     int lead = r->each_sample ? 1 : 0;
+    for (int k = 0; k < n_out && st == OCT_OK; k++)
+        if (cJSON_GetObjectItem(cJSON_GetArrayItem(outs, k), "length_axis") &&
+            (lead || !r->output_dims))
+            st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, "output %d has a "
+                              "data-dependent length: %s", k, lead ? "--each-sample "
+                              "cannot stack such outputs" : "the library has no "
+                              "NAME_output_dims");
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
         int32_t dt;
         int rank, sym[CLI_MAX_RANK];
@@ -320,6 +352,12 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
             else
                 rc = pool ? r->run_threads(in_ptrs, out_ptrs, scratch, pool)
                           : r->run(in_ptrs, out_ptrs, scratch);
+            if (rc == 2 && r->output_dims) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s_run returned 2: "
+                                  "a data-dependent output length is past its bound "
+                                  "(--bound); no output was written", sym_base);
+                goto done;
+            }
             if (rc != 0) {
                 st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d",
                                   sym_base, rc);
@@ -328,6 +366,11 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
         }
         times[i] = cli_now_ms() - t0;
     }
+    for (int k = 0; k < n_out && st == OCT_OK; k++)
+        if (cJSON_GetObjectItem(cJSON_GetArrayItem(outs, k), "length_axis"))
+            st = actual_length(ctx, r, scratch, k, &out_t[k]);
+    if (st != OCT_OK)
+        goto done;
     if (r->timing)
         cli_print_timing(times, r->repeat);
     for (int k = 0; k < n_out; k++)
@@ -493,6 +536,7 @@ oct_status cli_so_open(oct_ctx *ctx, const char *path, cli_so_lib *out)
                                                   sizeof sym);
         *(void **)&out->scratch_size_for = sym_of(out->lib, nm, "scratch_size_for", sym,
                                                   sizeof sym);
+        *(void **)&out->output_dims = sym_of(out->lib, nm, "output_dims", sym, sizeof sym);
         st = load_weights(ctx, out->lib, dir, nm, out->signature, &out->weights);
     }
     if (st == OCT_OK) {
@@ -537,7 +581,7 @@ int cli_run_so(const char *path, const cli_so_run *opt)
             .sym_base = lib.name, .signature = lib.signature, .run = lib.run,
             .run_threads = lib.run_threads, .run_dims = lib.run_dims,
             .run_dims_threads = lib.run_dims_threads, .scratch_size_for = lib.scratch_size_for,
-            .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
+            .output_dims = lib.output_dims, .get_input = input_from_args, .input_user = &fi, .output_dir = opt->output_dir,
             .pb = opt->pb, .repeat = opt->repeat, .timing = opt->timing,
             .threads = opt->threads, .each_sample = opt->each_sample};
         st = cli_run_compiled(ctx, &r);

@@ -85,6 +85,11 @@ typedef struct cg_options {
      * the past_key_values inputs are not read.  A graph without that shape
      * is refused with a diagnostic saying why. */
     bool kv_inplace;
+    /* "NAME=N": a tighter bound on the data-dependent length of the
+     * NonZero, NonMaxSuppression or Unique node NAME (or the node writing
+     * tensor NAME) than the compiler derives (lower_dynlen.c). */
+    const char *const *bounds;
+    size_t n_bounds;
 } cg_options;
 
 /* One cache of a model compiled with kv_inplace: past input slot `input`
@@ -123,6 +128,9 @@ oct_status cg_emit(oct_ctx *ctx, cg_module *cm, const char *base, unsigned emit)
 /* Writes the compile report (one line per node lowered onto the kernel
  * library: node, op, kernel, instruction path) to path ("-": stdout). */
 oct_status cg_write_report(oct_ctx *ctx, const cg_module *cm, const char *path);
+/* Output k's compiled shape into dims (a data-dependent length at its
+ * bound, lower_dynlen.c); returns the rank. */
+int cg_module_output_shape(const cg_module *cm, size_t k, int64_t *dims);
 /* Bytes of scratch the generated function needs. */
 uint64_t cg_scratch_size(const cg_module *cm);
 
@@ -168,6 +176,12 @@ typedef struct cg_tensor {
     int8_t sym[OPS_MAX_RANK];
     bool dyn;
     int dyn_slot;
+    /* a data-dependent length (lower_dynlen.c): dims[len_axis] is the
+     * bound the buffer holds; the length the run found is i64 slot
+     * len_slot of the lengths in scratch (NAME_output_dims reads it) */
+    bool bounded;
+    int8_t len_axis;
+    int len_slot;
     size_t concat_out;
     uint64_t concat_off;
 } cg_tensor;
@@ -376,7 +390,9 @@ typedef oct_status (*cg_lower_fn)(cg_fn *f, const ir_node *n);
     /* index, detection and signal ops (issue 19) */                          \
     X(einsum) X(dft) X(stft) \
     /* opset-23 transformer ops */                                            \
-    X(rmsnorm) X(rotary) X(attention)
+    X(rmsnorm) X(rotary) X(attention)                                         \
+    /* data-dependent output lengths (lower_dynlen.c) */                      \
+    X(nonzero) X(nonmaxsuppression) X(unique)
 
 #define X(k) oct_status cg_lower_##k(cg_fn *f, const ir_node *n);
 CG_LOWERINGS(X)

@@ -56,6 +56,10 @@ struct cg_module {
     size_t n_kv;
     struct cg_subplan *subs;    /* control flow: each subgraph's tensors */
     size_t n_subs, cap_subs;    /* (lower_control.c; arena) */
+    /* data-dependent lengths (lower_dynlen.c): n_len i64 slots at
+     * scratch + len_offset, one per NonZero/NMS/Unique node */
+    int n_len;
+    uint64_t len_offset;
 };
 
 /* Gives every definition that is not part of the header's interface
@@ -114,5 +118,19 @@ oct_status cg_control_shape_error(oct_ctx *ctx, const ir_node *n, const ir_value
  * and, with a batch, "dims": [its name], that name at axis 0 of the batched
  * shapes and their "bytes" for one item. */
 oct_status cg_signature(cg_module *cm);
+
+/* Data-dependent output lengths (lower_dynlen.c).  cg_dynlen_plan, before
+ * the other tensors are filled: sizes each output of a NonZero,
+ * NonMaxSuppression or Unique node at its bound (opts->bounds may lower
+ * it) and marks it bounded.  cg_dynlen_place, after the memory plan:
+ * reserves the length slots and refuses a node reading a bounded tensor.
+ * cg_dynlen_check: after the call of node n in the run function (builder
+ * b, scratch the run's argument), returns 2 if its kernel found the
+ * length past the bound.  cg_dynlen_entry: NAME_output_dims. */
+oct_status cg_dynlen_plan(cg_module *cm, const cg_options *opts);
+oct_status cg_dynlen_place(cg_module *cm);
+void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
+                     LLVMValueRef scratch);
+void cg_dynlen_entry(cg_module *cm, cg_fn *f);
 
 #endif

@@ -339,8 +339,6 @@ oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*s
         f->tens[n->out[0]->id].absorbed)
         return OCT_OK;
     cg_lower_fn lower = cg_lowering(n->op);
-    if (ir_op_info_of(n->op)->flags & IR_OPF_DATA_LENGTH)
-        return cg_data_length_error(cm->ctx, n, "compile");
     if (!lower)
         return oct_node_error(cm->ctx, OCT_EUNSUPPORTED, n, "compile: no lowering for %s yet",
                               n->op_type);
@@ -397,6 +395,8 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
         st = cg_node_function(f, g, k, (const int (*)[2])cm->span, "n", &fn);
         if (st == OCT_OK && fn)
             LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
+        if (st == OCT_OK && fn) /* a length past its bound: return 2 */
+            cg_dynlen_check(cm, f, rb, g->nodes[k], run_args[2]);
     }
     /* graph outputs that are graph inputs or constants: copy them */
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++) {
@@ -432,7 +432,7 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
     static const char *const suffixes[] = {"_run", "_run_threads", "_scratch_size",
                                            "_signature", "_weights", "_run_dims",
                                            "_run_dims_threads", "_scratch_size_for",
-                                           "_variant"};
+                                           "_variant", "_output_dims"};
     size_t len;
     const char *name = LLVMGetValueName2(gv, &len);
     size_t n = strlen(cm->name);
@@ -441,6 +441,7 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++)
         if (!strcmp(name + n, suffixes[i]))
             return i < 4 || (i == 4 && cm->weights_file) || (i == 8 && cm->n_variants) ||
+                   (i == 9 && cm->n_len) ||
                    (i > 4 && i < 8 && (cm->batch || cm->syms));
     return false;
 }
@@ -752,6 +753,7 @@ static oct_status build_module(cg_module *cm)
     LLVMDisposeBuilder(b1);
     if (cm->batch || cm->syms)
         build_dims_entries(cm, &f, run, run_ty);
+    cg_dynlen_entry(cm, &f);
     if ((st = cg_kernels_link(cm)) != OCT_OK)
         return st;
 
@@ -811,6 +813,12 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
                          "(--mcpu A,B) takes no symbolic dimension other than a batch at "
                          "run time yet: bind '%s' with --input-shape NAME=DIMS",
                          opts->syms->name[0]);
+    for (size_t k = 0; opts->cpu && strchr(opts->cpu, ',') && k < m->graph->n_nodes; k++)
+        if (ir_op_info_of(m->graph->nodes[k]->op)->flags & IR_OPF_DATA_LENGTH)
+            return oct_node_error(ctx, OCT_EUNSUPPORTED, m->graph->nodes[k], "compile: a "
+                                  "library for several CPUs (--mcpu A,B) has no "
+                                  "data-dependent output lengths yet (%s)",
+                                  m->graph->nodes[k]->op_type);
     if (opts->cpu && strchr(opts->cpu, ',') && valid_ident(opts->name))
         return cg_compile_multi(ctx, m, opts, out);
     if (!valid_ident(opts->name))
@@ -831,6 +839,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
     cm->batch = opts->batch;
     cm->tens = ir_alloc_array(ctx, g->n_values ? g->n_values : 1, sizeof *cm->tens);
     oct_status st = cm->name && cm->tens ? OCT_OK : OCT_EINTERNAL;
+    if (st == OCT_OK) /* before any reader of a bounded output is filled */
+        st = cg_dynlen_plan(cm, opts);
     /* every tensor a node or the graph touches needs a static shape */
     for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
         const ir_node *n = g->nodes[k];
@@ -877,6 +887,8 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
         st = cg_plan_control(cm);
     if (st == OCT_OK && opts->kv_inplace)
         st = cg_plan_kv_cache(cm);
+    if (st == OCT_OK)
+        st = cg_dynlen_place(cm);
     /* only tensors that were filled keep their planned place */
     for (size_t v = 0; v < g->n_values && st == OCT_OK; v++)
         if (!cm->tens[v].value)

@@ -149,7 +149,10 @@ static void json_io(FILE *o, const cg_module *cm, const cg_tensor *t, bool outpu
         else
             fprintf(o, "%lld", (long long)t->dims[d]);
     }
-    fprintf(o, "],\"bytes\":%llu}", (unsigned long long)unit_bytes(cm, t, output, k));
+    fprintf(o, "],\"bytes\":%llu", (unsigned long long)unit_bytes(cm, t, output, k));
+    if (t->bounded) /* shape gives the bound; NAME_output_dims the length */
+        fprintf(o, ",\"length_axis\":%d", t->len_axis);
+    fputc('}', o);
 }
 
 static int num_dims(const cg_module *cm)

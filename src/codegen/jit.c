@@ -24,6 +24,7 @@
 
 #include "codegen/jit.h"
 #include "codegen/kernels/octk.h"
+#include "codegen/kernels/octk_dynlen.h"
 #include "ops/ops.h"
 
 struct cg_jit {
@@ -35,6 +36,12 @@ struct cg_jit {
     char *signature;        /* malloc */
     cg_kv_pair *kv;         /* malloc: the in-place caches (opts.kv_inplace) */
     size_t n_kv;
+    /* data-dependent output lengths (lower_dynlen.c): NAME_output_dims,
+     * and each output's compiled shape (bounds included) */
+    cg_output_dims_fn output_dims;
+    int64_t (*out_dims)[OPS_MAX_RANK];  /* malloc */
+    int *out_rank;                      /* malloc */
+    size_t n_out;
 };
 
 /* Records err (consumed) as an OCT_EINTERNAL diagnostic. */
@@ -110,7 +117,7 @@ static LLVMOrcExecutorAddress lookup(oct_ctx *ctx, cg_jit *j, const char *name,
  * and octk_F_run), defined in the JIT as the addresses of octet's own
  * natively compiled kernels. */
 #define JIT_KERNELS(X) X(qconv) X(qdwconv) X(qgemm) X(sconv) X(sdwconv) X(sgemm) \
-    X(sunary) X(ssoftmax) X(maxpool8) X(lut8) X(wogemm) X(wofmt)
+    X(sunary) X(ssoftmax) X(maxpool8) X(lut8) X(wogemm) X(wofmt) X(nonzero) X(nms) X(unique)
 
 static LLVMErrorRef define_kernels(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd)
 {
@@ -138,9 +145,6 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     *out = NULL;
     const ir_graph *g = m->graph;
     for (size_t k = 0; k < g->n_nodes; k++)
-        if (ir_op_info_of(g->nodes[k]->op)->flags & IR_OPF_DATA_LENGTH)
-            return cg_data_length_error(ctx, g->nodes[k], "jit");
-    for (size_t k = 0; k < g->n_nodes; k++)
         if (!cg_lowering(g->nodes[k]->op))
             return oct_node_error(ctx, OCT_EUNSUPPORTED, g->nodes[k],
                                   "jit: no lowering for %s: the backend cannot compile "
@@ -162,6 +166,7 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     char *sym_run = ir_sprintf(ctx, "%s_run", cg_module_name(cm));
     char *sym_threads = ir_sprintf(ctx, "%s_run_threads", cg_module_name(cm));
     char *sym_dims = ir_sprintf(ctx, "%s_run_dims", cg_module_name(cm));
+    char *sym_odims = ir_sprintf(ctx, "%s_output_dims", cg_module_name(cm));
     size_t n_kv = 0;
     const cg_kv_pair *kv = cg_module_kv(cm, &n_kv);
     if (j) {
@@ -171,10 +176,16 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
             memcpy(j->kv, kv, n_kv * sizeof *kv);
             j->n_kv = n_kv;
         }
+        j->n_out = g->n_outputs;
+        j->out_dims = calloc(g->n_outputs + 1, sizeof *j->out_dims);
+        j->out_rank = calloc(g->n_outputs + 1, sizeof *j->out_rank);
+        for (size_t k = 0; j->out_dims && j->out_rank && k < g->n_outputs; k++)
+            j->out_rank[k] = cg_module_output_shape(cm, k, j->out_dims[k]);
     }
     LLVMModuleRef mod = cg_module_take(cm);
     cg_module_free(cm);
-    if (!j || !j->signature || j->n_kv != n_kv || !sym_run || !sym_threads || !sym_dims || !mod) {
+    if (!j || !j->signature || j->n_kv != n_kv || !sym_run || !sym_threads || !sym_dims ||
+        !sym_odims || !j->out_dims || !j->out_rank || !mod) {
         if (mod)
             LLVMDisposeModule(mod);
         LLVMOrcDisposeThreadSafeContext(tsc);
@@ -182,6 +193,7 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
         return oct_error(ctx, OCT_EINTERNAL, "out of memory");
     }
     bool has_threads = LLVMGetNamedFunction(mod, sym_threads) != NULL;
+    bool has_odims = LLVMGetNamedFunction(mod, sym_odims) != NULL;
     /* the module shares ownership of the context from here on */
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -235,6 +247,8 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
         *(void **)&j->run_threads = (void *)(uintptr_t)a;
     if (st == OCT_OK && opts->batch && (a = lookup(ctx, j, sym_dims, &st)))
         *(void **)&j->run_dims = (void *)(uintptr_t)a;
+    if (st == OCT_OK && has_odims && (a = lookup(ctx, j, sym_odims, &st)))
+        *(void **)&j->output_dims = (void *)(uintptr_t)a;
     if (st != OCT_OK) {
         cg_jit_free(j);
         return st;
@@ -254,6 +268,8 @@ void cg_jit_free(cg_jit *j)
     }
     free(j->signature);
     free(j->kv);
+    free(j->out_dims);
+    free(j->out_rank);
     free(j);
 }
 
@@ -286,4 +302,17 @@ uint64_t cg_jit_scratch_size(const cg_jit *j)
 const char *cg_jit_signature(const cg_jit *j)
 {
     return j->signature;
+}
+
+cg_output_dims_fn cg_jit_output_dims(const cg_jit *j)
+{
+    return j->output_dims;
+}
+
+int cg_jit_output_shape(const cg_jit *j, size_t k, int64_t *dims)
+{
+    if (k >= j->n_out)
+        return -1;
+    memcpy(dims, j->out_dims[k], sizeof j->out_dims[k]);
+    return j->out_rank[k];
 }

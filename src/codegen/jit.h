@@ -30,6 +30,11 @@ typedef int (*cg_run_threads_fn)(const void *const *inputs, void *const *outputs
 typedef int (*cg_run_dims_fn)(const int64_t *dims, const void *const *inputs,
                               void *const *outputs, void *scratch);
 
+/* NAME_output_dims of a model with data-dependent output lengths
+ * (lower_dynlen.c): output k's dims as the last run with `scratch` left
+ * them; returns the rank (-1: no such output). */
+typedef int (*cg_output_dims_fn)(const void *scratch, int k, int64_t *dims);
+
 typedef struct cg_jit cg_jit;
 
 /* Compiles m (verified, passes run, every shape static) for the host CPU
@@ -55,6 +60,11 @@ uint64_t cg_jit_scratch_size(const cg_jit *j);
 /* The in-place key/value caches (opts.kv_inplace; *n = 0 otherwise),
  * owned by j. */
 const cg_kv_pair *cg_jit_kv(const cg_jit *j, size_t *n);
+/* NULL unless some output has a data-dependent length. */
+cg_output_dims_fn cg_jit_output_dims(const cg_jit *j);
+/* Output k's compiled shape (a data-dependent axis at its bound) in dims
+ * (OPS_MAX_RANK entries); returns the rank, -1 for no such output. */
+int cg_jit_output_shape(const cg_jit *j, size_t k, int64_t *dims);
 /* The signature JSON, owned by j. */
 const char *cg_jit_signature(const cg_jit *j);
 
