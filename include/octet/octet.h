@@ -436,7 +436,10 @@ oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out);
  * never reads the past inputs; the generated header says how to run it.
  * A graph without that shape fails to compile with OCT_EUNSUPPORTED saying
  * why.  oct_runner_run on such a JIT copies each past input into its
- * present buffer first, so its outputs are the graph's).  An unknown x86 CPU is
+ * present buffer first, so its outputs are the graph's), "bound"
+ * ("NAME=N", repeatable: at most N for the data-dependent length of the
+ * NonZero, NonMaxSuppression or Unique node NAME or of the node writing
+ * tensor NAME; the run returns 2 when a length exceeds it, docs/compile.md).  An unknown x86 CPU is
  * OCT_EUSAGE at oct_compile. */
 oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
                                    const char *value);

@@ -42,6 +42,8 @@ struct oct_compile_options {
     const char *name;
     const char **shapes;
     size_t n_shapes, cap_shapes;
+    const char **bounds;            /* "NAME=N" (cg.bounds points here) */
+    size_t n_bounds, cap_bounds;
 };
 
 oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out)
@@ -124,6 +126,11 @@ oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
         o->name = kept;
     } else if (!strcmp(key, "input-shape")) {
         return api_push_string(ctx, &o->shapes, &o->n_shapes, &o->cap_shapes, value);
+    } else if (!strcmp(key, "bound")) {
+        oct_status st = api_push_string(ctx, &o->bounds, &o->n_bounds, &o->cap_bounds, value);
+        o->cg.bounds = (const char *const *)o->bounds;
+        o->cg.n_bounds = o->n_bounds;
+        return st;
     } else {
         return oct_error(ctx, OCT_EUSAGE, "unknown compile option '%s'", key);
     }
@@ -605,6 +612,10 @@ static oct_status runner_prepare(oct_runner *r, const ir_tensor *const *in, size
         cg_options cg = {.name = "octet_jit", .opt_level = 3,
                          .batch = r->batch.name ? &r->batch : NULL,
                          .kv_inplace = r->opts && r->opts->cg.kv_inplace};
+        if (r->opts) {
+            cg.bounds = r->opts->cg.bounds;
+            cg.n_bounds = r->opts->cg.n_bounds;
+        }
         if (r->opts)
             cg.opt_level = r->opts->cg.opt_level;
         if ((st = cg_jit_create(ctx, ir, &cg, &r->j)))
@@ -713,7 +724,7 @@ static oct_status alloc_output(oct_ctx *ctx, const ir_value *v, int64_t batch,
 }
 
 /* A data-dependent length: t (allocated at the bound) becomes a block of
- * the dims the run left (NAME_output_dims), its leading bytes copied. */
+ * the dims the run left (NAME_actual_dims), its leading bytes copied. */
 static oct_status shrink_output(oct_ctx *ctx, cg_output_dims_fn odims, const void *scratch,
                                 int k, oct_tensor *t)
 {

@@ -76,7 +76,7 @@ typedef int (*cli_run_dims_threads_fn)(const int64_t *dims, const void *const *i
                                        void *const *outputs, void *scratch,
                                        octrt_pool *pool);
 typedef unsigned long long (*cli_scratch_size_for_fn)(const int64_t *dims);
-/* NAME_output_dims of a model with data-dependent output lengths (its
+/* NAME_actual_dims of a model with data-dependent output lengths (its
  * signature's outputs with a "length_axis"): output k's dims after a run. */
 typedef int (*cli_output_dims_fn)(const void *scratch, int k, int64_t *dims);
 

@@ -177,7 +177,7 @@ static const struct {
           "                     [--input-shape NAME=DIMS] [-O0..-O3]\n"
           "                     [--mtriple T] [--mcpu C] [--mattr A]\n"
           "                     [--report FILE|-] [--keep-qdq] [--weights=embed|file]\n"
-          "                     [--name SYM] [--kv-cache=inplace|none]\n"
+          "                     [--name SYM] [--kv-cache=inplace|none] [--bound NAME=N]\n"
           "Compiles MODEL (FP32 or QDQ) through LLVM to OUT/NAME.o (obj), .so,\n"
           ".s (asm), .ll (llvm) and the header NAME.h (default: obj,header).\n"
           "NAME, made a C identifier (out/my-model: my_model) or given with\n"
@@ -198,7 +198,11 @@ static const struct {
           "decode graph (past_key_values.{l}.* -> Concat -> present.{l}.*) so that\n"
           "each present output is a cache the caller keeps: a step writes only\n"
           "the new token's slot and does not read the past inputs (NAME.h says\n"
-          "how to run it); a graph of another shape is an error saying why.\n"},
+          "how to run it); a graph of another shape is an error saying why.\n"
+          "NonZero, NonMaxSuppression and Unique outputs get buffers sized by a\n"
+          "bound (--bound NAME=N, node or output NAME, declares a tighter one);\n"
+          "NAME_actual_dims gives their length after a run, which returns 2 when\n"
+          "a length exceeds its bound.\n"},
     {"generate", "usage: octet generate MODEL (--prompt-ids 1,2,3 | [--prompt TEXT] --tokenizer TOK)\n"
           "                      -n N [--prefill PREFILL.onnx] [--jit] [--temperature T]\n"
           "                      [--top-k K] [--seed S] [--stop-id ID] [--cache-size P]\n"

@@ -154,14 +154,14 @@ static void sample_ptrs(const void **in_ptrs, void **out_ptrs, const void *const
 }
 
 /* Output k, allocated at its bound, as the dims the run left
- * (NAME_output_dims): the kernel wrote it compactly at that length. */
+ * (NAME_actual_dims): the kernel wrote it compactly at that length. */
 static oct_status actual_length(oct_ctx *ctx, const cli_compiled_run *r, const void *scratch,
                                 int k, oct_tensor *t)
 {
     int64_t dims[CLI_MAX_RANK];
     if (t->rank > CLI_MAX_RANK || r->output_dims(scratch, k, dims) != t->rank)
         return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "output %d: "
-                            "NAME_output_dims disagrees with the signature", k);
+                            "NAME_actual_dims disagrees with the signature", k);
     for (int d = 0; d < t->rank; d++)
         if (dims[d] < 0 || dims[d] > t->dims[d])
             return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "output %d: "
@@ -289,7 +289,7 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
             st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, "output %d has a "
                               "data-dependent length: %s", k, lead ? "--each-sample "
                               "cannot stack such outputs" : "the library has no "
-                              "NAME_output_dims");
+                              "NAME_actual_dims");
     for (int k = 0; k < n_out && st == OCT_OK; k++) {
         int32_t dt;
         int rank, sym[CLI_MAX_RANK];
@@ -536,7 +536,7 @@ oct_status cli_so_open(oct_ctx *ctx, const char *path, cli_so_lib *out)
                                                   sizeof sym);
         *(void **)&out->scratch_size_for = sym_of(out->lib, nm, "scratch_size_for", sym,
                                                   sizeof sym);
-        *(void **)&out->output_dims = sym_of(out->lib, nm, "output_dims", sym, sizeof sym);
+        *(void **)&out->output_dims = sym_of(out->lib, nm, "actual_dims", sym, sizeof sym);
         st = load_weights(ctx, out->lib, dir, nm, out->signature, &out->weights);
     }
     if (st == OCT_OK) {

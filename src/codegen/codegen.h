@@ -178,7 +178,7 @@ typedef struct cg_tensor {
     int dyn_slot;
     /* a data-dependent length (lower_dynlen.c): dims[len_axis] is the
      * bound the buffer holds; the length the run found is i64 slot
-     * len_slot of the lengths in scratch (NAME_output_dims reads it) */
+     * len_slot of the lengths in scratch (NAME_actual_dims reads it) */
     bool bounded;
     int8_t len_axis;
     int len_slot;

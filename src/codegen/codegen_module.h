@@ -126,7 +126,7 @@ oct_status cg_signature(cg_module *cm);
  * reserves the length slots and refuses a node reading a bounded tensor.
  * cg_dynlen_check: after the call of node n in the run function (builder
  * b, scratch the run's argument), returns 2 if its kernel found the
- * length past the bound.  cg_dynlen_entry: NAME_output_dims. */
+ * length past the bound.  cg_dynlen_entry: NAME_actual_dims. */
 oct_status cg_dynlen_plan(cg_module *cm, const cg_options *opts);
 oct_status cg_dynlen_place(cg_module *cm);
 void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,

@@ -432,7 +432,7 @@ static bool interface_symbol(const cg_module *cm, LLVMValueRef gv)
     static const char *const suffixes[] = {"_run", "_run_threads", "_scratch_size",
                                            "_signature", "_weights", "_run_dims",
                                            "_run_dims_threads", "_scratch_size_for",
-                                           "_variant", "_output_dims"};
+                                           "_variant", "_actual_dims"};
     size_t len;
     const char *name = LLVMGetValueName2(gv, &len);
     size_t n = strlen(cm->name);

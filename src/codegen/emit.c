@@ -150,7 +150,7 @@ static void json_io(FILE *o, const cg_module *cm, const cg_tensor *t, bool outpu
             fprintf(o, "%lld", (long long)t->dims[d]);
     }
     fprintf(o, "],\"bytes\":%llu", (unsigned long long)unit_bytes(cm, t, output, k));
-    if (t->bounded) /* shape gives the bound; NAME_output_dims the length */
+    if (t->bounded) /* shape gives the bound; NAME_actual_dims the length */
         fprintf(o, ",\"length_axis\":%d", t->len_axis);
     fputc('}', o);
 }
@@ -254,6 +254,8 @@ static void header_io(FILE *o, const cg_module *cm, const char *kind, size_t cou
         for (int d = 0; d < t->rank; d++)
             fprintf(o, "%s%lld", d ? ", " : "", (long long)unit_dim(cm, t, out, k, d));
         fprintf(o, "%s}\n", t->rank ? "" : "1");
+        if (t->bounded) /* data-dependent length: SHAPE holds the bound there */
+            fprintf(o, "#define %s_%s_%zu_LENGTH_AXIS %d\n", n, kind, k, t->len_axis);
         if (num_dims(cm)) { /* the entry of dims[] each axis takes, -1: static */
             fprintf(o, "#define %s_%s_%zu_DIM_INDEX {", n, kind, k);
             for (int d = 0; d < t->rank; d++)
@@ -415,6 +417,16 @@ static oct_status write_header(cg_module *cm, const char *path)
     fprintf(o, "struct octrt_pool;\n");
     fprintf(o, "int %s_run_threads(const void *const *inputs, void *const *outputs, "
                "void *scratch,\n                  struct octrt_pool *pool);\n", n);
+    if (cm->n_len)
+        fprintf(o, "/* Data-dependent output lengths (NonZero, NonMaxSuppression, Unique):\n"
+                   " * an output with %s_OUTPUT_k_LENGTH_AXIS gets a buffer of its SHAPE,\n"
+                   " * whose axis LENGTH_AXIS is a bound; the run writes it row-major at the\n"
+                   " * length it finds (a prefix of the buffer) and %s_actual_dims(scratch,\n"
+                   " * k, dims) then gives output k's dims (returns its rank, -1 for no such\n"
+                   " * output).  A run returns 2, having written no more of that output,\n"
+                   " * when a length exceeds its bound (octet compile --bound NAME=N). */\n"
+                   "int %s_actual_dims(const void *scratch, int k, int64_t *dims);\n",
+                n, n, n);
     if (cm->n_variants)
         fprintf(o, "/* The CPU whose variant runs (see above), or NULL. */\n"
                    "const char *%s_variant(void);\n", n);

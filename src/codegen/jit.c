@@ -36,7 +36,7 @@ struct cg_jit {
     char *signature;        /* malloc */
     cg_kv_pair *kv;         /* malloc: the in-place caches (opts.kv_inplace) */
     size_t n_kv;
-    /* data-dependent output lengths (lower_dynlen.c): NAME_output_dims,
+    /* data-dependent output lengths (lower_dynlen.c): NAME_actual_dims,
      * and each output's compiled shape (bounds included) */
     cg_output_dims_fn output_dims;
     int64_t (*out_dims)[OPS_MAX_RANK];  /* malloc */
@@ -166,7 +166,7 @@ oct_status cg_jit_create(oct_ctx *ctx, const ir_model *m, const cg_options *opts
     char *sym_run = ir_sprintf(ctx, "%s_run", cg_module_name(cm));
     char *sym_threads = ir_sprintf(ctx, "%s_run_threads", cg_module_name(cm));
     char *sym_dims = ir_sprintf(ctx, "%s_run_dims", cg_module_name(cm));
-    char *sym_odims = ir_sprintf(ctx, "%s_output_dims", cg_module_name(cm));
+    char *sym_odims = ir_sprintf(ctx, "%s_actual_dims", cg_module_name(cm));
     size_t n_kv = 0;
     const cg_kv_pair *kv = cg_module_kv(cm, &n_kv);
     if (j) {

@@ -30,7 +30,7 @@ typedef int (*cg_run_threads_fn)(const void *const *inputs, void *const *outputs
 typedef int (*cg_run_dims_fn)(const int64_t *dims, const void *const *inputs,
                               void *const *outputs, void *scratch);
 
-/* NAME_output_dims of a model with data-dependent output lengths
+/* NAME_actual_dims of a model with data-dependent output lengths
  * (lower_dynlen.c): output k's dims as the last run with `scratch` left
  * them; returns the rank (-1: no such output). */
 typedef int (*cg_output_dims_fn)(const void *scratch, int k, int64_t *dims);

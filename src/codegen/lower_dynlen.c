@@ -11,7 +11,7 @@
  * at the length it finds and stores that length in an i64 slot of the
  * scratch (one per node, at cm->len_offset past the static plan); the run
  * function returns 2 right after the node when the kernel found more than
- * the bound (it then wrote nothing), and NAME_output_dims(scratch, k, dims)
+ * the bound (it then wrote nothing), and NAME_actual_dims(scratch, k, dims)
  * gives the caller each output's dims as the last run left them.  A node
  * reading a bounded tensor is refused (exit 3, naming it): such tensors
  * are graph outputs, or unused.  Unique's inverse_indices always has one
@@ -350,7 +350,7 @@ oct_status cg_lower_unique(cg_fn *f, const ir_node *n)
     return OCT_OK;
 }
 
-/* ---- run-time checks and NAME_output_dims -------------------------------- */
+/* ---- run-time checks and NAME_actual_dims -------------------------------- */
 
 void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
                      LLVMValueRef scratch)
@@ -378,7 +378,7 @@ void cg_dynlen_entry(cg_module *cm, cg_fn *f)
         return;
     const ir_graph *g = cm->model->graph;
     char sym[300];
-    snprintf(sym, sizeof sym, "%s_output_dims", cm->name);
+    snprintf(sym, sizeof sym, "%s_actual_dims", cm->name);
     LLVMTypeRef params[3] = {f->ptr, f->i32, f->ptr};
     LLVMValueRef fn = LLVMAddFunction(cm->mod, sym, LLVMFunctionType(f->i32, params, 3, 0));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(cm->llc);
