@@ -185,15 +185,9 @@ oct_status cg_dynlen_plan(cg_module *cm, const cg_options *o)
                                   "dims with --input-shape NAME=DIMS", n->op_type);
         st = plan_node(cm, o, n);
     }
-    return st;
-}
-
-oct_status cg_dynlen_place(cg_module *cm)
-{
-    const ir_graph *g = cm->model->graph;
-    if (!cm->n_len)
-        return OCT_OK;
-    for (size_t k = 0; k < g->n_nodes; k++) {
+    /* a reader of a bounded tensor: refused before its own output, sized
+     * from the bound, would be */
+    for (size_t k = 0; k < g->n_nodes && any && !st; k++) {
         const ir_node *n = g->nodes[k];
         for (int i = 0; i < n->n_in; i++)
             if (n->in[i] && cm->tens[n->in[i]->id].bounded)
@@ -205,6 +199,14 @@ oct_status cg_dynlen_place(cg_module *cm)
                                       n->in[i]->name, cm->tens[n->in[i]->id].len_axis,
                                       n->in[i]->producer ? n->in[i]->producer->op_type : "");
     }
+    return st;
+}
+
+oct_status cg_dynlen_place(cg_module *cm)
+{
+    const ir_graph *g = cm->model->graph;
+    if (!cm->n_len)
+        return OCT_OK;
     for (size_t i = 0; i < g->n_outputs; i++) {
         const cg_tensor *t = &cm->tens[g->outputs[i]->id];
         if (t->bounded && !(t->place == CG_PLACE_OUTPUT && t->index == (int)i))

@@ -49,6 +49,16 @@ def run_so(so_path, name, inputs):
     run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
     rc = run(in_ptrs, out_ptrs, ctypes.c_void_p(addr))
     assert rc == 0, rc
+    # a data-dependent length: the output is the prefix NAME_actual_dims gives
+    for k, o in enumerate(sig["outputs"]):
+        if "length_axis" in o:
+            dims = (ctypes.c_int64 * max(1, len(o["shape"])))()
+            actual = getattr(lib, name + "_actual_dims")
+            actual.restype = ctypes.c_int
+            actual.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+            assert actual(ctypes.c_void_p(addr), k, dims) == len(o["shape"])
+            shape = list(dims)[:len(o["shape"])]
+            outs[k] = outs[k].reshape(-1)[:int(np.prod(shape))].reshape(shape)
     return sig, outs
 
 
