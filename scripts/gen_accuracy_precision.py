@@ -3,7 +3,7 @@
 (`prefill_s128.onnx`) perplexity on data/tinystories/eval_tokens.npy at
 every precision `octet quantize` offers a language model (FP32, FP16, BF16,
 W8A8 static, W8A8 dynamic per token, W8A8 + SmoothQuant static and
-dynamic, FP8 W8A8), each also with an INT8 and an FP8 KV cache
+dynamic, with alpha 0.5 and searched (--smooth=auto), FP8 W8A8), each also with an INT8 and an FP8 KV cache
 (--kv-cache-quant), and ONNX Runtime's quantize_dynamic beside them.
 Calibration (static ranges, SmoothQuant's maxima, the cache's scales) on
 the first windows of calib_tokens.npy only.  Every model is scored by
@@ -51,6 +51,9 @@ ROWS = [
     ("W8A8 static + SmoothQuant 0.5", ["--smooth"], True),
     ("W8A8 dynamic per token + SmoothQuant 0.5",
      ["--activations=dynamic", "--dynamic-granularity=row", "--smooth"], True),
+    ("W8A8 static + SmoothQuant auto", ["--smooth=auto"], True),
+    ("W8A8 dynamic per token + SmoothQuant auto",
+     ["--activations=dynamic", "--dynamic-granularity=row", "--smooth=auto"], True),
     ("FP8 W8A8 (E4M3, static)", ["--precision=fp8"], True),
 ]
 

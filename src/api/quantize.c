@@ -122,9 +122,11 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "smooth") || !strcmp(key, "smoothquant")) {
         q->smooth = true;
         q->smooth_alpha = 0.5;
-        if (*v && (!parse_double(v, &q->smooth_alpha) ||
-                   !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
-            return BAD("smooth takes an alpha in [0, 1] (0.5 if none is given)");
+        if (!strcmp(v, "auto"))
+            q->smooth_alpha = QUANT_SMOOTH_AUTO;
+        else if (*v && (!parse_double(v, &q->smooth_alpha) ||
+                        !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
+            return BAD("smooth takes an alpha in [0, 1] or auto (0.5 if none is given)");
     } else if (!strcmp(key, "kv-cache-quant")) {
         q->kv_format = !strcmp(v, "int8") ? IR_QF_INT8 : !strcmp(v, "fp8")
                        ? IR_QF_FP8E4M3 : IR_QF_NONE;

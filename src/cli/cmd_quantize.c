@@ -113,7 +113,7 @@ int cmd_quantize(int argc, char **argv)
         }
         if (lim > 0)
             continue;
-        if (!strcmp(a, "--smooth")) { /* alone: alpha 0.5 (--smooth=ALPHA otherwise) */
+        if (!strcmp(a, "--smooth") || !strcmp(a, "--smoothquant")) { /* alone: alpha 0.5 */
             smooth_or_kv = true;
             if (oct_quant_options_set(qo, "smooth", ""))
                 return option_error(ctx);

@@ -110,7 +110,8 @@ typedef struct quant_opts {
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
     /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
-     * the float model before static or dynamic quantization */
+     * the float model before static or dynamic quantization; alpha
+     * QUANT_SMOOTH_AUTO searches it per layer group */
     bool smooth;
     double smooth_alpha;
     /* --kv-cache-quant=int8|fp8 (quant_kv.c): the keys and values a
@@ -502,6 +503,7 @@ oct_status quant_observe_samples(ir_model *m, ir_value *const *obs, size_t n_obs
  * with constant [K, N] float weights (the --op-types/--exclude filters
  * apply), s_k = max|x_k|^alpha / max|w_k|^(1 - alpha) from the samples
  * (max over the group's weights' row k), folded by quant_fold_apply. */
+#define QUANT_SMOOTH_AUTO (-1.0)
 oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples *data,
                         oct_ctx *ctx);
 /* quant_kv.c: --kv-cache-quant.  The keys and values a decoder puts in

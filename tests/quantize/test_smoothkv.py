@@ -9,6 +9,8 @@ synthetic (no shared data):
    those channels nearly all the levels; --smooth must raise the output
    SQNR, measured against a float numpy reference on held-out inputs, by
    at least SMOOTH_MARGIN_DB (static), and also raise dynamic per-tensor's.
+   --smooth=auto (alpha searched per layer) must do at least as well as
+   0.5 less AUTO_SLACK_DB, static and dynamic.
    The gain the smoothed dynamic model holds equals gain / s with numpy's
    s_k = max|x_k|^0.5 / max|w_k|^0.5 (x: the normalized input, on the
    calibration data; w: both weights' row k), and smoothing adds no node.
@@ -39,6 +41,7 @@ from onnx import TensorProto as T, helper, numpy_helper
 
 OCTET = os.environ["OCTET"]
 SMOOTH_MARGIN_DB = 6.0
+AUTO_SLACK_DB = 0.5
 failures = []
 
 
@@ -147,7 +150,10 @@ def synthetic_smooth(tmp):
     results = {}
     for label, flags, cal in (("static", [], cpath), ("static smooth", ["--smooth"], cpath),
                               ("dynamic", ["--activations=dynamic"], None),
-                              ("dynamic smooth", ["--activations=dynamic", "--smooth"], cpath)):
+                              ("dynamic smooth", ["--activations=dynamic", "--smooth"], cpath),
+                              ("static auto", ["--smooth=auto"], cpath),
+                              ("dynamic auto", ["--activations=dynamic", "--smoothquant=auto"],
+                               cpath)):
         q = quantize(tmp, path, label.replace(" ", "_"), *flags, calib=cal)
         results[label] = (q, sqnr_of(q) if q else -np.inf)
         print(f"  {label}: output SQNR {results[label][1]:.2f} dB")
@@ -158,6 +164,15 @@ def synthetic_smooth(tmp):
     dy, dsm = results["dynamic"][1], results["dynamic smooth"][1]
     check(dsm >= dy + SMOOTH_MARGIN_DB, f"dynamic W8A8: --smooth raises output SQNR by >= "
           f"{SMOOTH_MARGIN_DB} dB ({dy:.2f} -> {dsm:.2f} dB)")
+
+    # --smooth=auto: alpha searched per layer group on the calibration rows
+    # scores at least as well as the default 0.5 (within AUTO_SLACK_DB: the
+    # search simulates the quantizer, it does not run it)
+    for mode in ("static", "dynamic"):
+        au, fixed = results[mode + " auto"][1], results[mode + " smooth"][1]
+        check(au >= fixed - AUTO_SLACK_DB and au >= results[mode][1] + SMOOTH_MARGIN_DB,
+              f"{mode} W8A8: --smooth=auto {au:.2f} dB, within {AUTO_SLACK_DB} dB of alpha "
+              f"0.5's {fixed:.2f} or better, and >= {SMOOTH_MARGIN_DB} dB over no smoothing")
 
     # the fold: gain / s, s from numpy on the calibration data
     xmax = np.max(np.abs(np.concatenate([normalized(x[0], gain) for x in calib])), axis=0)
