@@ -363,7 +363,8 @@ oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
  * block formats nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: docs/formats.md),
  * ("weight-scheme", "asym") (sym or asym; default: the format's own),
  * ("clip-search", "1").  Around static or dynamic W8A8 (both need
- * samples): ("smooth", "0.5") (SmoothQuant's alpha; "" for 0.5),
+ * samples): ("smooth", "0.5") (SmoothQuant's alpha; "" for 0.5, "auto" to
+ * search it per layer group),
  * ("kv-cache-quant", "int8") (or "fp8": Q/DQ on the present* keys and
  * values), ("precision", "fp32") (only the cache quantized).  CNN recovery:
  * ("equalize", "1"), ("bias-correction", "1"), each kept only if it raises
