@@ -18,6 +18,7 @@ it when it rewrites the rest of the file.
 
 usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o docs/accuracy.md]
        [--weight-only-table --weight-only-windows 128]  (only the weight-only table)
+       [--calibrated-only [--calibrated-formats nvfp4,q4_k]]  (only the GPTQ/AWQ table [those rows])
 """
 import argparse
 import concurrent.futures
@@ -253,8 +254,8 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
 
 
 # GPTQ and AWQ (--algo, src/passes/quant_gptq.c, quant_awq.c): each format
-# by round to nearest and the calibrated algorithms.  The block formats
-# (nvfp4, q4_k) refuse --algo (quant_wo_lowbit.c): their RTN row only.
+# by round to nearest and the calibrated algorithms (the block formats
+# nvfp4 and q4_k too: their scales by their own rules, quant_wo_lowbit.c).
 CALIBRATED_FORMATS = [("UINT4 blocks of 32, asym, clip search",
                        ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
                       ("UINT4 blocks of 128, asym, clip search",
@@ -273,7 +274,24 @@ CAL_BEGIN = "<!-- gptq/awq: scripts/gen_accuracy_lm.py --calibrated-only -->"
 CAL_END = "<!-- end of gptq/awq -->"
 
 
-def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1):
+def weight_format(fflags):
+    return fflags[fflags.index("--weight-format") + 1]
+
+
+def old_calibrated(path):
+    """The rows of the GPTQ/AWQ table in path by (weights, algorithm), and
+    its command lines."""
+    body = open(path).read().split(CAL_BEGIN, 1)[1].split(CAL_END, 1)[0]
+    rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in body.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| weights")}
+    cmds = [ln for ln in body.splitlines() if ln.startswith(("Command", "Rows of"))]
+    return rows, cmds
+
+
+def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1,
+                       only=None, old=None):
+    """only: the --weight-format values whose rows are measured; the
+    others are taken from old (old_calibrated of the current file)."""
     calib = np.load(os.path.join(SHARED, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
     cpath = os.path.join(tmp, "calib.npy")
     np.save(cpath, calib[:calib_windows * 128].reshape(calib_windows, 1, 128))
@@ -288,11 +306,12 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
              "by `octet eval --jit` and by ONNX Runtime.  INT3 is not a format of the table",
              "(`src/ir/qformats.def`): UINT2 blocks of 16 stands in.  awq+gptq folds AWQ's scales",
              "first, then runs GPTQ on the scaled weights, its groups fitted by the clip search.",
-             "NVFP4 and Q4_K-like take GPTQ (their scales fitted by their own rules on the float",
-             "weights) but not AWQ (its search has no rule for their scales yet): no AWQ rows.",
-             "The time is that of `octet quantize` on a shared, loaded machine (2 cores, rows",
-             f"measured {jobs} at once).  Gap closed: the share of the format's RTN row's",
-             "perplexity gap to FP32 that the row removes.",
+             "NVFP4 and Q4_K-like: GPTQ rounds with their scales fitted by their own rules on the",
+             "float weights; AWQ scores each alpha with those rules (second-level scales included)",
+             "and has no clip search there.",
+             "The time is that of `octet quantize` on a shared, loaded machine (2 cores; the",
+             "command lines below say how many rows were measured at once).  Gap closed: the",
+             "share of the format's RTN row's perplexity gap to FP32 that the row removes.",
              "",
              "| weights | algorithm | perplexity (octet eval) | ONNX Runtime | vs FP32 | gap closed | quantize s |",
              "|---|---|---|---|---|---|---|"]
@@ -324,11 +343,18 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
         for alabel, aflags in CALIBRATED_ALGOS:
             if flabel not in lm_head or alabel in ("RTN", CALIBRATED_ALGOS[-1][0]):
                 cases.append((flabel, alabel, fflags, aflags))
+    todo = [c for c in cases if only is None or weight_format(c[2]) in only]
     # rows are independent: `jobs` at once (the quantize times then share the cores)
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(lambda ic: measure(ic[0], ic[1][2], ic[1][3]), enumerate(cases)))
+        done = list(pool.map(lambda ic: measure(ic[0], ic[1][2], ic[1][3]), enumerate(todo)))
+    results = dict(zip((c[:2] for c in todo), done))
     rtn = {}
-    for (flabel, alabel, _, _), res in zip(cases, results):
+    for flabel, alabel, fflags, _ in cases:
+        if only is not None and weight_format(fflags) not in only:
+            if (flabel, alabel) in old[0]:  # a row of the earlier run, as it was
+                lines.append(old[0][(flabel, alabel)])
+            continue
+        res = results[(flabel, alabel)]
         if res is None:
             continue
         ppl, ref, secs = res
@@ -343,11 +369,18 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
     lines += ["", f"FP32: {fp32:.4f} (ONNX Runtime {ort.__version__}).  ONNX Runtime's GPTQ",
               "(`GPTQWeightOnlyQuantConfig`) and HQQ import torch, which is not installed here: the",
               "HQQ row is the stored anchor (`models/stories260k/anchors`), and ONNX Runtime's GPTQ",
-              "has no row.", "",
-              f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --calibrated-only"
-              + (f" --calib-windows {calib_windows}" if calib_windows != 32 else "")
-              + (f" --calibrated-windows {windows}" if windows else "")
-              + (f" --jobs {jobs}`" if jobs > 1 else "`") + ".", "", CAL_END]
+              "has no row.", ""]
+    cmd = ("`.venv/bin/python scripts/gen_accuracy_lm.py --calibrated-only"
+           + (f" --calib-windows {calib_windows}" if calib_windows != 32 else "")
+           + (f" --calibrated-windows {windows}" if windows else "")
+           + (f" --jobs {jobs}" if jobs > 1 else ""))
+    if only is None:
+        lines += [f"Command: {cmd}`.", "", CAL_END]
+    else:
+        fmts = ",".join(sorted(only))
+        lines += [c for c in old[1] if c.startswith("Command")] + [
+            "", f"Rows of {fmts} (RTN rows included) measured again, the others kept as they were:",
+            f"{cmd} --calibrated-formats {fmts}` (rows measured {jobs} at once).", "", CAL_END]
     return lines
 
 
@@ -423,6 +456,9 @@ def main():
                     help="score the GPTQ/AWQ table on the first N windows (0: all)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="GPTQ/AWQ table rows measured at once")
+    ap.add_argument("--calibrated-formats", default=None,
+                    help="with --calibrated-only: measure only the rows of these "
+                         "--weight-format values (comma-separated), keep the table's others")
     ap.add_argument("--calibrated-only", action="store_true",
                     help="regenerate only the GPTQ/AWQ table")
     ap.add_argument("--weight-only-table", action="store_true",
@@ -441,8 +477,13 @@ def main():
         print("wrote", a.o)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
+        only = set(a.calibrated_formats.split(",")) if a.calibrated_formats else None
+        if only is not None and not a.calibrated_only:
+            print("--calibrated-formats needs --calibrated-only")
+            return 1
         cal = calibrated_section(a.octet, model, tokens, tokens_path, tmp, a.calib_windows,
-                                 a.calibrated_windows, a.jobs)
+                                 a.calibrated_windows, a.jobs, only,
+                                 old_calibrated(a.o) if only is not None else None)
         if a.calibrated_only:
             splice_calibrated(a.o, cal)
             return 0

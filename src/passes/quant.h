@@ -390,7 +390,10 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * values to round, in the weight's element order).  _grid: every block's
  * scale and zero point as _one fits them (the writer's block order: the
  * weight's with the axis divided into blocks); _round: the float
- * DequantizeLinear gives for w rounded at s and z. */
+ * DequantizeLinear gives for w rounded at s and z; _fake: out = the floats
+ * the written model would compute with for values w of t's shape (scales
+ * fitted on w, then each element rounded: _grid and _round; out may be w),
+ * which AWQ's search scores. */
 bool quant_wo_is_lowbit(const ir_qformat_traits *f);
 oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
@@ -399,6 +402,8 @@ oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_trait
 oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
                                 int axis, float *s, int32_t *z);
 float quant_wo_lowbit_round(const ir_qformat_traits *f, float w, float s, int32_t z);
+oct_status quant_wo_lowbit_fake(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, const float *w, float *out);
 /* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
  * with a constant 2-D float weight becomes DynamicQuantizeLinear +
  * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
