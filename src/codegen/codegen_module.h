@@ -49,6 +49,10 @@ struct cg_module {
     uint64_t hdr_size;
     size_t *dyn_ids;
     int n_dyn;
+    /* kernel calls whose workspace is sized at run time (slot S + n_dyn
+     * of the header holds its offset; cg_dyn_workspace) */
+    struct cg_dyn_work *dyn_work;
+    int n_dyn_work;
     struct cg_module **variants; /* a library for several CPUs (multi.c): */
     int n_variants;              /* one module per CPU, in --mcpu's order */
     cg_report_line *report;

@@ -55,7 +55,8 @@ oct_status cg_syms_place(cg_module *cm)
             cm->tens[v].dyn_slot = cm->n_dyn;
             cm->dyn_ids[cm->n_dyn++] = v;
         }
-    cm->hdr_size = (8 * (uint64_t)(cg_syms_slots(cm->syms) + cm->n_dyn) + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
+    /* one more slot: the run-time workspace's offset */
+    cm->hdr_size = (8 * (uint64_t)(cg_syms_slots(cm->syms) + cm->n_dyn + 1) + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
     for (size_t v = 0; v < g->n_values; v++)
         if (cm->tens[v].place == CG_PLACE_SCRATCH && !cm->tens[v].dyn)
             cm->tens[v].offset += cm->hdr_size;
@@ -148,6 +149,12 @@ static bool lowers_dynamic(cg_fn *f, const ir_node *n)
         return all_f32(f, n);
     case IR_OP_GEMM: case IR_OP_MATMUL:
         return cg_sgemm_takes_dynamic(f, n);
+    case IR_OP_CONV:
+        return cg_sconv_takes_dynamic(f, n);
+    case IR_OP_BATCHNORM:
+        return cg_batchnorm_takes_dynamic(f, n);
+    case IR_OP_MAXPOOL:
+        return cg_pool_takes_dynamic(f, n);
     case IR_OP_RESHAPE: case IR_OP_FLATTEN: case IR_OP_SQUEEZE: case IR_OP_UNSQUEEZE:
     case IR_OP_IDENTITY:
         return same_symbols(f, n);
@@ -214,6 +221,73 @@ oct_status cg_syms_lower(cg_fn *f, const ir_graph *g, int k, int lo, int hi, boo
 
 
 /* ---- the dims entries ---------------------------------------------------- */
+
+#define DYN_FIELDS_MAX 8
+
+typedef struct cg_dyn_work {
+    char family[32];
+    const void *args; /* arena copy */
+    size_t size;
+    cg_dyn_field fields[DYN_FIELDS_MAX];
+    int n_fields;
+} cg_dyn_work;
+
+LLVMValueRef cg_dyn_workspace(cg_fn *f, const char *family, const void *args, size_t size,
+                              const cg_dyn_field *fields, int n_fields)
+{
+    cg_module *cm = f->cm;
+    OCT_ASSERT(n_fields <= DYN_FIELDS_MAX && strlen(family) < 32);
+    cg_dyn_work *w = ir_alloc_array(f->ctx, (size_t)cm->n_dyn_work + 1, sizeof *w);
+    void *copy = ir_alloc_array(f->ctx, 1, size ? size : 1);
+    if (w && copy) { /* the arena keeps the old array: grow by copying */
+        if (cm->n_dyn_work)
+            memcpy(w, cm->dyn_work, (size_t)cm->n_dyn_work * sizeof *w);
+        memcpy(copy, args, size);
+        cg_dyn_work *e = &w[cm->n_dyn_work++];
+        snprintf(e->family, sizeof e->family, "%s", family);
+        e->args = copy;
+        e->size = size;
+        memcpy(e->fields, fields, (size_t)n_fields * sizeof *fields);
+        e->n_fields = n_fields;
+        cm->dyn_work = w;
+    } else {
+        cm->report_failed = true; /* out of memory: ir_alloc_array said so */
+    }
+    LLVMValueRef off = cg_load(f, f->i64, f->arg_scratch,
+                               cg_i64c(f, cg_syms_slots(cm->syms) + cm->n_dyn));
+    return cg_gep(f, f->i8, f->arg_scratch, off);
+}
+
+/* The largest workspace the run-time kernel calls need at these dims:
+ * octk_<family>_work_size of each args struct with its fields set. */
+static LLVMValueRef dyn_work_size(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
+                                  const LLVMValueRef *vals)
+{
+    LLVMValueRef most = cg_i64c(f, 0);
+    LLVMTypeRef ty = LLVMFunctionType(f->i64, &f->ptr, 1, 0);
+    for (int i = 0; i < cm->n_dyn_work; i++) {
+        const cg_dyn_work *w = &cm->dyn_work[i];
+        char name[64];
+        snprintf(name, sizeof name, "octk_%s_work_size", w->family);
+        LLVMValueRef fn = LLVMGetNamedFunction(cm->mod, name);
+        if (!fn)
+            fn = LLVMAddFunction(cm->mod, name, ty);
+        LLVMValueRef a = LLVMBuildArrayAlloca(b, f->i8, cg_i64c(f, (int64_t)w->size), "");
+        LLVMSetAlignment(a, 16);
+        LLVMBuildMemCpy(b, a, 16, cg_const_data(f, w->args, w->size), CG_ALIGN,
+                        cg_i64c(f, (int64_t)w->size));
+        for (int k = 0; k < w->n_fields; k++) {
+            const cg_dyn_field *fd = &w->fields[k];
+            LLVMValueRef v = fd->t->dyn && fd->t->sym[fd->d] >= 0 ? vals[fd->t->sym[fd->d]]
+                                                                  : cg_i64c(f, fd->t->dims[fd->d]);
+            LLVMValueRef at = cg_i64c(f, (int64_t)fd->offset);
+            LLVMBuildStore(b, v, LLVMBuildGEP2(b, f->i8, a, &at, 1, ""));
+        }
+        LLVMValueRef size = LLVMBuildCall2(b, ty, fn, &a, 1, "");
+        most = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntUGT, size, most, ""), size, most, "");
+    }
+    return most;
+}
 
 /* The value of every header slot at dims (the symbols follow kb batch
  * entries): the symbols, then each derived form floor((a*s + b) / c). */
@@ -300,6 +374,17 @@ static LLVMValueRef emit_layout(const cg_module *cm, cg_fn *f, LLVMBuilderRef b,
         size = LLVMBuildAnd(b, LLVMBuildAdd(b, size, cg_i64c(f, CG_ALIGN - 1), ""),
                             cg_i64c(f, -(int64_t)CG_ALIGN), "");
         off = LLVMBuildAdd(b, off, size, "");
+    }
+    if (scratch) {
+        LLVMValueRef slot = cg_i64c(f, ns + cm->n_dyn);
+        LLVMBuildStore(b, off, LLVMBuildGEP2(b, f->i64, scratch, &slot, 1, ""));
+    }
+    if (cm->n_dyn_work) {
+        LLVMValueRef work = dyn_work_size(cm, f, b, vals);
+        fsum = LLVMBuildFAdd(b, fsum, LLVMBuildUIToFP(b, work, f->f64, ""), "");
+        work = LLVMBuildAnd(b, LLVMBuildAdd(b, work, cg_i64c(f, CG_ALIGN - 1), ""),
+                            cg_i64c(f, -(int64_t)CG_ALIGN), "");
+        off = LLVMBuildAdd(b, off, work, "");
     }
     /* sizes a caller cannot have (2^60 bytes): refused before the i64
      * arithmetic above can have wrapped; a negative derived dim too */
