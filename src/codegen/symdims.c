@@ -373,24 +373,39 @@ static oct_status derive_forms(oct_ctx *ctx, const ir_graph *ga, const ir_graph 
             n_pend += s->sym[v][d] == SYM_PENDING;
     if (!n_pend)
         return OCT_OK;
-    /* y[p][k][j]: pending dim p with symbol k at DER_X0 + j */
-    size_t per = (size_t)s->n * DER_WIN;
-    int64_t *y = ir_alloc_array(ctx, n_pend * per, sizeof *y);
+    /* y[p][j]: pending dim p with its symbol at DER_X0 + j; mover[p]: that
+     * symbol (-1: none yet, -2: more than one); its value at A in at_a */
+    int64_t *y = ir_alloc_array(ctx, n_pend * DER_WIN, sizeof *y);
+    int64_t *at_a = ir_alloc_array(ctx, n_pend, sizeof *at_a);
+    int8_t *mover = ir_alloc_array(ctx, n_pend, sizeof *mover);
     ops_shape *sh = ir_alloc_array(ctx, ga->n_values ? ga->n_values : 1, sizeof *sh);
-    bool *inferred = ir_alloc_array(ctx, (size_t)s->n, sizeof *inferred);
-    if (!y || !sh || !inferred)
+    if (!y || !at_a || !mover || !sh)
         return OCT_EINTERNAL;
-    for (int k = 0; k < s->n; k++) {
-        inferred[k] = true;
-        for (int j = 0; j < DER_WIN && inferred[k]; j++) {
-            inferred[k] = infer_at(ctx, ga, pend->opset, s, k, DER_X0 + j, sh);
-            for (size_t v = 0, p = 0; inferred[k] && v < ga->n_values; v++)
-                for (int d = 0; d < OPS_MAX_RANK; d++)
-                    if (s->sym[v][d] == SYM_PENDING)
-                        y[p++ * per + (size_t)k * DER_WIN + (size_t)j] =
-                            sh[v].rank > d ? sh[v].dims[d] : -1;
-        }
+    for (size_t v = 0, p = 0; v < ga->n_values; v++) {
+        int64_t da[OPS_MAX_RANK];
+        int r = shape_of(ga->values[v], da);
+        for (int d = 0; d < OPS_MAX_RANK; d++)
+            if (s->sym[v][d] == SYM_PENDING) {
+                at_a[p] = d < r ? da[d] : -1;
+                mover[p++] = -1;
+            }
     }
+    bool inferred = true;
+    for (int k = 0; k < s->n && inferred; k++)
+        for (int j = 0; j < DER_WIN && inferred; j++) {
+            inferred = infer_at(ctx, ga, pend->opset, s, k, DER_X0 + j, sh);
+            for (size_t v = 0, p = 0; inferred && v < ga->n_values; v++)
+                for (int d = 0; d < OPS_MAX_RANK; d++) {
+                    if (s->sym[v][d] != SYM_PENDING)
+                        continue;
+                    int64_t val = sh[v].rank > d ? sh[v].dims[d] : -1;
+                    if (val != at_a[p] && mover[p] != k)
+                        mover[p] = mover[p] == -1 ? (int8_t)k : -2;
+                    if (mover[p] == -1 || mover[p] == k)
+                        y[p * DER_WIN + (size_t)j] = val;
+                    p++;
+                }
+        }
     for (size_t v = 0, p = 0; v < ga->n_values; v++) {
         int64_t da[OPS_MAX_RANK], db[OPS_MAX_RANK];
         if (shape_of(ga->values[v], da) < 0)
@@ -398,7 +413,8 @@ static oct_status derive_forms(oct_ctx *ctx, const ir_graph *ga, const ir_graph 
         for (int d = 0; d < OPS_MAX_RANK; d++) {
             if (s->sym[v][d] != SYM_PENDING)
                 continue;
-            const int64_t *yp = y + p++ * per;
+            const int64_t *yp = y + p * DER_WIN;
+            int which = mover[p++];
             const ir_value *vb = NULL;
             for (size_t u = 0; u < gb->n_values && !vb; u++)
                 if (!strcmp(gb->values[u]->name, ga->values[v]->name))
@@ -407,17 +423,8 @@ static oct_status derive_forms(oct_ctx *ctx, const ir_graph *ga, const ir_graph 
                 return not_derived(ctx, s, pend->maker[v], ga->values[v], d, da[d], -1);
             /* moves with exactly one symbol, as a floor form that gives
              * the dims at both probe sets */
-            int which = -1, moved = 0;
-            for (int k = 0; k < s->n; k++) {
-                bool still = inferred[k];
-                for (int j = 0; still && j < DER_WIN; j++)
-                    still = yp[(size_t)k * DER_WIN + (size_t)j] == da[d];
-                if (!still)
-                    which = k, moved++;
-            }
-            cg_syms_der f = {0};
-            bool ok = moved == 1 && inferred[which] &&
-                      fit_floor(yp + (size_t)which * DER_WIN, &f);
+            cg_syms_der f = {.k = which};
+            bool ok = inferred && which >= 0 && fit_floor(yp, &f);
             f.k = which;
             ok = ok && cg_syms_der_eval(&f, cg_syms_probe(which, 0)) == da[d] &&
                  cg_syms_der_eval(&f, cg_syms_probe(which, 1)) == db[d];
