@@ -238,21 +238,63 @@ SK_ALWAYS_INLINE __m512 sdw_ld16(const float *xr, int64_t base, __mmask16 m0, __
     return _mm512_permutex2var_ps(lo, even, hi);
 }
 
-/* d[o] = x at column o*SW + off of row xr (0 outside [0, w)) for o < n,
- * SW 1 or 2: 16 columns per masked load and store, padding included (short
- * rows, as in a 14 x 14 image, cost one load and one store). */
-static inline void sconv_row16(float *d, const float *xr, int64_t off, int64_t n, int64_t w,
-                               const int sw)
+#endif
+
+/* d[i] = x[i] for i < n: 16 floats per plain load and store, the tail
+ * masked (AVX-512); the compiler's loop otherwise.  An im2col row is
+ * mostly such a run between a few padding zeros. */
+static inline void sconv_copy(float *d, const float *x, int64_t n)
 {
-    for (int64_t o = 0; o < n; o += 16) {
-        const int64_t base = o * sw + off;
-        const __m512 v = sdw_ld16(xr, base, sdw_lanes16(-base, w - base),
-                                  sdw_lanes16(-base - 16, w - base - 16), sw);
-        _mm512_mask_storeu_ps(d + o, sdw_lanes16(0, n - o), v);
+    int64_t i = 0;
+#ifdef __AVX512F__
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_loadu_ps(x + i));
+    if (i < n) {
+        const __mmask16 m = sk_mask16((int)(n - i));
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, x + i));
     }
+#else
+    for (; i < n; i++)
+        d[i] = x[i];
+#endif
 }
 
+/* d[i] = x[2i] for i < n (stride 2): 32 floats per two loads, the even
+ * ones kept by one permutation; x[2n - 1] and beyond are not read. */
+static inline void sconv_copy2(float *d, const float *x, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __AVX512F__
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (; i < n; i += 16) {
+        const int64_t left = sk_min64(16, n - i);
+        const __mmask16 m0 = sk_mask16((int)(2 * left - 1)), m1 = sk_mask16((int)(2 * left - 17));
+        const __m512 lo = _mm512_maskz_loadu_ps(m0, x + 2 * i);
+        const __m512 hi = _mm512_maskz_loadu_ps(m1, x + 2 * i + 16);
+        _mm512_mask_storeu_ps(d + i, sk_mask16((int)left), _mm512_permutex2var_ps(lo, even, hi));
+    }
+#else
+    for (; i < n; i++)
+        d[i] = x[2 * i];
 #endif
+}
+
+/* d[i] = 0 for i < n, inline: the runs are short (padding, the row tail
+ * up to ldc), and a memset call per run cost more than the stores. */
+static inline void sconv_zero(float *d, int64_t n)
+{
+    int64_t i = 0;
+#ifdef __AVX512F__
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+    if (i < n)
+        _mm512_mask_storeu_ps(d + i, sk_mask16((int)(n - i)), _mm512_setzero_ps());
+#else
+    for (; i < n; i++)
+        d[i] = 0.0f;
+#endif
+}
 
 /* Writes col rows [k0, k1): col[k][p] = x[c][ih][iw] or 0 in the padding,
  * and col[k][P..ldc) = 0. */
@@ -260,8 +302,9 @@ static void sconv_im2col(const octk_sconv *p, const sconv_geom *g, int64_t k0, i
 {
     const octk_conv_shape *s = &p->s;
     float *col = (float *)p->work;
+    /* (c, kh, kw) of row k, stepped rather than divided per row */
+    int64_t c = k0 / (s->KH * s->KW), kh = (k0 / s->KW) % s->KH, kw = k0 % s->KW;
     for (int64_t k = k0; k < k1; k++) {
-        const int64_t c = k / (s->KH * s->KW), kh = (k / s->KW) % s->KH, kw = k % s->KW;
         float *dst = col + k * g->ldc;
         int64_t ow_lo, ow_hi;
         sconv_valid_ow(s, kw * s->DW, &ow_lo, &ow_hi);
@@ -269,31 +312,30 @@ static void sconv_im2col(const octk_sconv *p, const sconv_geom *g, int64_t k0, i
             float *d = dst + oh * s->OW;
             const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
             if (ih < 0 || ih >= s->H) {
-                memset(d, 0, (size_t)s->OW * sizeof(float));
+                sconv_zero(d, s->OW);
                 continue;
             }
             const float *xr = p->x + (c * s->H + ih) * s->W;
             const int64_t off = kw * s->DW - s->PL;
-#ifdef __AVX512F__
-            if (s->SW == 1) {   /* (stride 2 measured no faster than the loops) */
-                sconv_row16(d, xr, off, s->OW, s->W, 1);
-                continue;
-            }
-#endif
-            for (int64_t ow = 0; ow < ow_lo; ow++)
-                d[ow] = 0.0f;
+            sconv_zero(d, ow_lo);
             if (s->SW == 1) {
-                for (int64_t ow = ow_lo; ow < ow_hi; ow++)
-                    d[ow] = xr[ow + off];
+                sconv_copy(d + ow_lo, xr + ow_lo + off, ow_hi - ow_lo);
+            } else if (s->SW == 2) {
+                sconv_copy2(d + ow_lo, xr + 2 * ow_lo + off, ow_hi - ow_lo);
             } else {
                 for (int64_t ow = ow_lo; ow < ow_hi; ow++)
                     d[ow] = xr[ow * s->SW + off];
             }
-            for (int64_t ow = ow_hi; ow < s->OW; ow++)
-                d[ow] = 0.0f;
+            sconv_zero(d + ow_hi, s->OW - ow_hi);
         }
-        for (int64_t q = g->P; q < g->ldc; q++)
-            dst[q] = 0.0f;
+        sconv_zero(dst + g->P, g->ldc - g->P);
+        if (++kw == s->KW) {
+            kw = 0;
+            if (++kh == s->KH) {
+                kh = 0;
+                c++;
+            }
+        }
     }
 }
 
