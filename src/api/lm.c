@@ -62,6 +62,13 @@ static bool is_int_index(int32_t dtype)
     return dtype == OCT_DT_INT64 || dtype == OCT_DT_INT32;
 }
 
+/* The element types a cache may hold: float32, or the one-byte codes of
+ * a stored quantized cache (its scales are the graph's own). */
+static bool is_cache_dtype(int32_t dtype)
+{
+    return dtype == OCT_DT_FLOAT || dtype == OCT_DT_INT8 || dtype == OCT_DT_FLOAT8E4M3FN;
+}
+
 /* Static dimension d of t, or -1. */
 static int64_t dim(const oct_tensor *t, int d)
 {
@@ -122,9 +129,10 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
         if (g->role[i] <= LM_MASK && (!is_int_index(t->dtype) || t->rank != 2))
             return bad_shape(ctx, g, t, "INT64 or INT32 [1,N]");
         if (g->role[i] >= LM_PAST_KEY) {
-            if (t->dtype != OCT_DT_FLOAT || t->rank != 4 || dim(t, 1) <= 0 || dim(t, 3) <= 0)
-                return bad_shape(ctx, g, t, "FLOAT [1,heads,past,head_size] with heads "
-                                 "and head_size fixed");
+            if (!is_cache_dtype(t->dtype) || t->rank != 4 || dim(t, 1) <= 0 ||
+                dim(t, 3) <= 0)
+                return bad_shape(ctx, g, t, "FLOAT (or INT8 / FLOAT8E4M3FN codes) "
+                                 "[1,heads,past,head_size] with heads and head_size fixed");
             if ((long)g->layer[i] > max_layer)
                 max_layer = (long)g->layer[i];
         }
@@ -208,11 +216,13 @@ static oct_status check_decode_cache(oct_lm *lm)
                         lm->heads = dim(t, 1);
                         lm->head_dim = dim(t, 3);
                         lm->slots = dim(t, 2);
+                        lm->kv_dtype = t->dtype;
+                        lm->kv_bytes = oct_dtype_bits(t->dtype) / 8;
                     }
                     if (dim(t, 1) != lm->heads || dim(t, 3) != lm->head_dim ||
-                        dim(t, 2) != lm->slots)
-                        return bad_shape(ctx, g, t, "the shape of past_key_values.0.key "
-                                         "for every layer");
+                        dim(t, 2) != lm->slots || t->dtype != lm->kv_dtype)
+                        return bad_shape(ctx, g, t, "the dtype and shape of "
+                                         "past_key_values.0.key for every layer");
                 }
             snprintf(name, sizeof name, "past_key_values.%zu.%s", l, kv ? "value" : "key");
             if (!found)
@@ -475,26 +485,28 @@ static oct_tensor *feed_of(lm_graph *g, lm_role role, size_t layer)
 /* Copies slots [from, from + count) of a present output [1,H,T,D] into
  * cache slots [to, to + count) of a [1,H,stride,D] cache (the past feed,
  * stride P, or an in-place cache buffer, stride P + 1). */
-static void copy_slots(oct_lm *lm, const oct_tensor *present, int64_t from, float *cache,
+static void copy_slots(oct_lm *lm, const oct_tensor *present, int64_t from, void *cache,
                        int64_t stride, int64_t to, int64_t count)
 {
-    int64_t t_len = present->dims[2], d = lm->head_dim;
-    const float *src = present->data;
+    int64_t t_len = present->dims[2], d = lm->head_dim, b = lm->kv_bytes;
+    const char *src = present->data;
     for (int64_t h = 0; h < lm->heads; h++)
-        memcpy(cache + (h * stride + to) * d, src + (h * t_len + from) * d,
-               (size_t)(count * d) * sizeof *cache);
+        memcpy((char *)cache + (h * stride + to) * d * b, src + (h * t_len + from) * d * b,
+               (size_t)(count * d * b));
 }
 
 /* Checks a present output's shape against the cache before copying. */
 static oct_status check_present(oct_lm *lm, const lm_graph *g, const oct_tensor *p,
                                 int64_t need)
 {
-    if (p->dtype != OCT_DT_FLOAT || p->rank != 4 || p->dims[0] != 1 ||
+    if (p->dtype != lm->kv_dtype || p->rank != 4 || p->dims[0] != 1 ||
         p->dims[1] != lm->heads || p->dims[3] != lm->head_dim || p->dims[2] < need)
         return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, p->name,
-                         "%s graph: output '%s' is not FLOAT [1,%lld,>=%lld,%lld] like "
-                         "the decode cache", g->what, p->name, (long long)lm->heads,
-                         (long long)need, (long long)lm->head_dim);
+                         "%s graph: output '%s' is not %s [1,%lld,>=%lld,%lld] like "
+                         "the decode cache (%s is %s)", g->what, p->name,
+                         oct_dtype_name(lm->kv_dtype), (long long)lm->heads,
+                         (long long)need, (long long)lm->head_dim, p->name,
+                         oct_dtype_name(p->dtype));
     return OCT_OK;
 }
 
@@ -523,7 +535,7 @@ static oct_status run_and_keep(oct_lm *lm, lm_graph *g, int64_t row, int64_t fro
             int k = kv ? g->present_value[l] : g->present_key[l];
             const oct_tensor *p = &outs[k];
             int64_t stride = lm->slots;
-            float *cache = lm->inplace
+            void *cache = lm->inplace
                 ? lm_inplace_cache(lm, l, kv, &stride)
                 : feed_of(&lm->dec, kv ? LM_PAST_VALUE : LM_PAST_KEY, l)->data;
             if (!(st = check_present(lm, g, p, from + count)))

@@ -125,11 +125,11 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
         if (*v && (!parse_double(v, &q->smooth_alpha) ||
                    !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
             return BAD("smooth takes an alpha in [0, 1] (0.5 if none is given)");
-    } else if (!strcmp(key, "kv-cache-quant")) {
+    } else if (!strcmp(key, "kv-cache") || !strcmp(key, "kv-cache-quant")) {
         q->kv_format = !strcmp(v, "int8") ? IR_QF_INT8 : !strcmp(v, "fp8")
                        ? IR_QF_FP8E4M3 : IR_QF_NONE;
         if (!q->kv_format && strcmp(v, "none"))
-            return BAD("kv-cache-quant must be int8, fp8 or none");
+            return BAD("kv-cache (kv-cache-quant) must be int8, fp8 or none");
     } else if (!strcmp(key, "activations")) {
         if (!quant_opts_set_activations(q, v))
             return BAD("activations must be u8, s8 or dynamic");

@@ -76,7 +76,7 @@ static const char *const passthrough[] = {
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
     "format", "dynamic-granularity", "algo", "smooth", "smoothquant", "kv-cache-quant",
-    "wo-compute",
+    "wo-compute", "kv-cache",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -132,7 +132,7 @@ int cmd_quantize(int argc, char **argv)
                     dynamic = !strcmp(v, "dynamic");
                 /* ...except for these, which do calibrate */
                 smooth_or_kv |= !strncmp(passthrough[k], "smooth", 6) ||
-                                !strcmp(passthrough[k], "kv-cache-quant");
+                                !strncmp(passthrough[k], "kv-cache", 8);
             }
         }
         if (passed)
@@ -200,9 +200,10 @@ int cmd_quantize(int argc, char **argv)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (loading_stats || report || svg || (calib && !smooth_or_kv)))
         USAGE("--activations=dynamic calibrates nothing (except for --smooth and "
-              "--kv-cache-quant, which take --calib): no --load-stats, --report or --svg");
+              "--kv-cache, which take --calib): no --load-stats, --report or --svg");
     if (smooth_or_kv && !calib)
-        USAGE("--smooth and --kv-cache-quant need calibration data (--calib DATA)");
+        USAGE("--smooth and --kv-cache (--kv-cache-quant) need calibration data "
+              "(--calib DATA)");
     if (!calib && !loading_stats && !weights_only && !dynamic)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE
