@@ -245,6 +245,48 @@ oct_status lm_scan_decode(oct_lm *lm)
     return st ? st : check_decode_cache(lm);
 }
 
+/* The scale initializer of the QuantizeLinear that stores graph output
+ * `name` as codes (`octet quantize --kv-cache`: on the output itself, or
+ * on the new part of its Concat with the past), or NULL if it has none. */
+static const ir_tensor *store_scale(const ir_graph *g, const char *name)
+{
+    const ir_value *v = ir_graph_find(g, name);
+    const ir_node *p = v ? v->producer : NULL;
+    for (int k = 0; p && p->op == IR_OP_CONCAT && k < p->n_in; k++)
+        if (p->in[k] && p->in[k]->producer) {
+            p = p->in[k]->producer;
+            break;
+        }
+    return p && p->op == IR_OP_QUANTIZELINEAR && p->n_in > 1 && p->in[1] ? p->in[1]->init
+                                                                            : NULL;
+}
+
+/* A prefill graph fills the decode graph's cache, so a cache stored as
+ * codes must have the same scales in both: graphs quantized separately
+ * (each calibrated on its own samples) do not, and their codes would be
+ * read under the wrong scales without any error. */
+static oct_status check_pair_scales(oct_lm *lm)
+{
+    if (!lm->dec.model || !lm->pre.model || lm->kv_dtype == OCT_DT_FLOAT)
+        return OCT_OK;
+    for (size_t l = 0; l < lm->dec.layers; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            char name[64];
+            snprintf(name, sizeof name, "present.%zu.%s", l, kv ? "value" : "key");
+            const ir_tensor *d = store_scale(lm->dec.model->ir->graph, name);
+            const ir_tensor *p = store_scale(lm->pre.model->ir->graph, name);
+            if (!d || !p || d->dtype != p->dtype || d->nbytes != p->nbytes ||
+                (d->nbytes && memcmp(d->data, p->data, (size_t)d->nbytes)))
+                return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, name,
+                                 "the decode graph's cache holds %s codes, and the prefill "
+                                 "graph stores '%s' %s; the prefill cannot fill this cache "
+                                 "(generate with the decode graph alone)",
+                                 oct_dtype_name(lm->kv_dtype), name,
+                                 p ? "under other scales" : "unquantized");
+        }
+    return OCT_OK;
+}
+
 oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *prefill,
                        const char *engine, oct_lm **out)
 {
@@ -277,6 +319,8 @@ oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *p
         if (!st)
             st = oct_runner_new(ctx, prefill, engine, NULL, &lm->pre.runner);
     }
+    if (!st)
+        st = check_pair_scales(lm);
     oct_ctx_set_file(ctx, NULL);
     if (!st && !(lm->logits = oct_malloc(ctx, (size_t)lm->vocab * sizeof *lm->logits)))
         st = OCT_EINTERNAL;

@@ -371,7 +371,7 @@ def stories(tmp):
         check(False, "octet run and octet run --jit succeed on the KV-quantized model")
         return
     compare_runs("prefill", names, interp, jit, ref)
-    decode_graph(tmp, sh, sess, cwin, interp)
+    decode_graph(tmp, sh, sess, cwin, interp, q)
 
 
 def compare_runs(what, names, interp, jit, ref):
@@ -422,13 +422,15 @@ def refusals(tmp):
               f"message names '{words}' (got {r.returncode}: {r.stderr.strip()[:160]})")
 
 
-def decode_graph(tmp, sh, prefill, cwin, pre_q):
+def decode_graph(tmp, sh, prefill, cwin, pre_q, pre_path):
     """decode_p128 with a stored INT8 cache: past_key_values.* inputs and
     present.* outputs INT8, the new token's keys and values quantized
     before the Concat, one scale per head; one step on the quantized
     prefill's codes in the interpreter, compiled and ONNX Runtime; greedy
     generation the same in the interpreter, the JIT, the JIT with the
-    in-place cache and a compiled .so."""
+    in-place cache and a compiled .so.  With the separately quantized
+    prefill graph (other scales) or the float one as --prefill, generate
+    refuses: their caches cannot fill this one."""
     model = os.path.join(sh, "models", "stories260k", "decode_p128.onnx")
     names = [o.name for o in prefill.get_outputs()]
     dec = onnx.load(model)
@@ -503,6 +505,13 @@ def decode_graph(tmp, sh, prefill, cwin, pre_q):
             continue
         r = octet("generate", *args, "--prompt-ids", "1,403,407", "-n", 24)
         gen[label] = r.stdout.split() if r.returncode == 0 else [r.stderr.strip()[-200:]]
+    for label, pre in (("INT8 prefill quantized apart", pre_path),
+                       ("float prefill", os.path.join(sh, "models", "stories260k",
+                                                      "prefill_s128.onnx"))):
+        r = octet("generate", q, "--prefill", pre, "--prompt-ids", "1,403,407", "-n", 4)
+        check(r.returncode == 3 and "present.0.key" in r.stderr and "prefill" in r.stderr,
+              f"generate refuses an {label} beside the INT8-cache decode graph "
+              f"(exit {r.returncode}: {r.stderr.strip()[:200]})")
     first = gen["interpreter"]
     check(len(first) >= 24 and all(v == first for v in gen.values()),
           f"greedy generation with the INT8 cache is the same in the interpreter, the JIT, "
