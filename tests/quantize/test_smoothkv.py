@@ -510,7 +510,7 @@ def decode_graph(tmp, sh, prefill, cwin, pre_q, pre_path):
                                                       "prefill_s128.onnx"))):
         r = octet("generate", q, "--prefill", pre, "--prompt-ids", "1,403,407", "-n", 4)
         check(r.returncode == 3 and "present.0.key" in r.stderr and "prefill" in r.stderr,
-              f"generate refuses an {label} beside the INT8-cache decode graph "
+              f"generate refuses the {label} beside the INT8-cache decode graph "
               f"(exit {r.returncode}: {r.stderr.strip()[:200]})")
     first = gen["interpreter"]
     check(len(first) >= 24 and all(v == first for v in gen.values()),
