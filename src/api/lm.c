@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "api/lm.h"
+#include "passes/quant.h"
 
 double lm_now(void)
 {
@@ -245,20 +246,11 @@ oct_status lm_scan_decode(oct_lm *lm)
     return st ? st : check_decode_cache(lm);
 }
 
-/* The scale initializer of the QuantizeLinear that stores graph output
- * `name` as codes (`octet quantize --kv-cache`: on the output itself, or
- * on the new part of its Concat with the past), or NULL if it has none. */
+/* The scale initializer storing graph output `name` as codes, or NULL. */
 static const ir_tensor *store_scale(const ir_graph *g, const char *name)
 {
-    const ir_value *v = ir_graph_find(g, name);
-    const ir_node *p = v ? v->producer : NULL;
-    for (int k = 0; p && p->op == IR_OP_CONCAT && k < p->n_in; k++)
-        if (p->in[k] && p->in[k]->producer) {
-            p = p->in[k]->producer;
-            break;
-        }
-    return p && p->op == IR_OP_QUANTIZELINEAR && p->n_in > 1 && p->in[1] ? p->in[1]->init
-                                                                            : NULL;
+    const ir_node *q = quant_kv_store_node(g, name);
+    return q ? q->in[1]->init : NULL;
 }
 
 /* A prefill graph fills the decode graph's cache, so a cache stored as
@@ -280,7 +272,8 @@ static oct_status check_pair_scales(oct_lm *lm)
                 return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, name,
                                  "the decode graph's cache holds %s codes, and the prefill "
                                  "graph stores '%s' %s; the prefill cannot fill this cache "
-                                 "(generate with the decode graph alone)",
+                                 "(quantize the decode graph with --kv-scales-from=THE_PREFILL, or "
+                                 "generate with the decode graph alone)",
                                  oct_dtype_name(lm->kv_dtype), name,
                                  p ? "under other scales" : "unquantized");
         }

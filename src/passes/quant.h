@@ -117,6 +117,9 @@ typedef struct quant_opts {
      * decoder writes into its cache get Q/DQ in this format (IR_QF_NONE:
      * they stay float); --precision=fp32: nothing else is quantized */
     ir_qformat kv_format;
+    /* --kv-scales-from=MODEL: the cache's scales are that model's (a
+     * prefill graph quantized with --kv-cache), not calibrated */
+    const struct ir_model *kv_scales_from;
     bool float_only;
     /* CNN recovery (quant_equalize.c, quant_biascorr.c): cross-layer
      * equalization of Conv -> [Relu] -> Conv pairs before calibration;
@@ -515,6 +518,10 @@ oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples
  * output. */
 oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_samples *data,
                           oct_ctx *ctx);
+/* The QuantizeLinear that stores graph output `name` of g as codes (on the
+ * output itself, or on the new part of its Concat with the past), or NULL
+ * if there is none. */
+const ir_node *quant_kv_store_node(const ir_graph *g, const char *name);
 /* quant_rewrite.c: Q/DQ around activation e->value as quant_rewrite
  * places them (e: value, format, axis, scale_rank, scale_dims, n_scales,
  * scales, zero_points set). */

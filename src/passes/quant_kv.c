@@ -29,8 +29,10 @@
  * tokens of one head much less.  A decode graph is calibrated on its own
  * samples (its whole present, past slots included), so its scales are not
  * exactly those of the prefill graph: a prefill and a decode graph
- * quantized separately are not a pair whose caches can be exchanged, and
- * `octet generate` with both refuses them (lm.c).
+ * calibrated separately are not a pair whose caches can be exchanged, and
+ * `octet generate` with both refuses them (lm.c).  --kv-scales-from=MODEL
+ * takes the scales from a model already quantized this way (the prefill),
+ * calibrating nothing, which makes the two a pair.
  */
 #include <string.h>
 
@@ -81,6 +83,38 @@ static ir_value *past_of(const ir_value *o)
     return NULL;
 }
 
+const ir_node *quant_kv_store_node(const ir_graph *g, const char *name)
+{
+    const ir_value *v = ir_graph_find(g, name);
+    const ir_node *p = v ? v->producer : NULL;
+    for (int k = 0; p && p->op == IR_OP_CONCAT && k < p->n_in; k++)
+        if (p->in[k] && p->in[k]->producer) {
+            p = p->in[k]->producer;
+            break;
+        }
+    return p && p->op == IR_OP_QUANTIZELINEAR && p->n_in > 2 && p->in[1] && p->in[1]->init &&
+           p->in[2] && p->in[2]->init ? p : NULL;
+}
+
+/* The scales of target v (heads of them) taken from the model
+ * --kv-scales-from names, which must store v in the same format. */
+static oct_status scales_from(oct_ctx *ctx, const ir_model *ref, const ir_value *v,
+                              int64_t heads, const ir_qformat_traits *f, double *amax)
+{
+    const ir_node *q = quant_kv_store_node(ref->graph, v->name);
+    const ir_tensor *s = q ? q->in[1]->init : NULL;
+    if (!s || s->dtype != IR_DT_FLOAT || s->nelems != (uint64_t)heads ||
+        q->in[2]->init->dtype != f->dtype)
+        return oct_diagf(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, 1, -1, v->name,
+                         "kv-scales-from: that model does not store '%s' as %s codes with "
+                         "%lld scales (quantize it with --kv-cache first)", v->name, f->name,
+                         (long long)heads);
+    double top = f->is_float ? f->fmax : (double)f->qmax;
+    for (int64_t h = 0; h < heads; h++)
+        amax[h] = (double)((const float *)s->data)[h] * top;
+    return OCT_OK;
+}
+
 /* The tensors to store quantized: the present* outputs. */
 static size_t find_targets(ir_graph *g, ir_value **vs)
 {
@@ -98,7 +132,7 @@ static size_t find_targets(ir_graph *g, ir_value **vs)
 
 /* The quantization entry of target v with its head maxima amax[0..heads). */
 static oct_status entry_of(oct_ctx *ctx, ir_value *v, int64_t heads, const double *amax,
-                           ir_qformat format, quant_tensor *e)
+                           const float *scales_given, ir_qformat format, quant_tensor *e)
 {
     const ir_qformat_traits *f = ir_qformat_info(format);
     double top = f->is_float ? f->fmax : (double)f->qmax;
@@ -113,6 +147,8 @@ static oct_status entry_of(oct_ctx *ctx, ir_value *v, int64_t heads, const doubl
     e->scale_dims[0] = heads;
     for (int64_t h = 0; h < heads; h++)
         e->scales[h] = amax[h] > 0 ? (float)(amax[h] / top) : 1.0f;
+    if (scales_given)
+        memcpy(e->scales, scales_given, (size_t)heads * sizeof *e->scales);
     return OCT_OK;
 }
 
@@ -221,13 +257,20 @@ oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_sampl
             return OCT_EINTERNAL;
     }
     kv_acc acc = {vs, heads, amax, n, ctx, OCT_OK};
-    st = quant_observe_samples(m, vs, n, data, observe_head_max, &acc, ctx);
-    st = st ? st : acc.st;
+    const ir_model *ref = opts->kv_scales_from;
+    for (size_t i = 0; ref && i < n && !st; i++)
+        st = scales_from(ctx, ref, vs[i], heads[i], f, amax[i]);
+    if (!ref && !st) {
+        st = quant_observe_samples(m, vs, n, data, observe_head_max, &acc, ctx);
+        st = st ? st : acc.st;
+    }
     if (!st)
         st = quant_upgrade_opset(m, f->opset > 13 ? f->opset : 13, ctx);
     for (size_t i = 0; i < n && !st; i++) {
         quant_tensor e;
-        st = entry_of(ctx, vs[i], heads[i], amax[i], format, &e);
+        const ir_node *q = ref ? quant_kv_store_node(ref->graph, vs[i]->name) : NULL;
+        st = entry_of(ctx, vs[i], heads[i], amax[i], q ? q->in[1]->init->data : NULL,
+                      format, &e);
         st = st ? st : store(ctx, g, &e);
     }
     if (!st)

@@ -413,6 +413,7 @@ def refusals(tmp):
             (["--smooth=1.5", "--calib", cpath], 1, "alpha"),
             (["--kv-cache-quant=int4", "--calib", cpath], 1, "kv-cache-quant"),
             (["--kv-cache=int4", "--calib", cpath], 1, "kv-cache"),
+            (["--kv-cache=int8", "--kv-scales-from", path], 1, "kv-scales-from"),
             (["--weights-only", "--smooth", "--calib", cpath], 1, "weights-only"),
             (["--precision=fp32", "--calib", cpath], 1, "kv-cache-quant"),
             (["--precision=fp32", "--kv-cache-quant=int8", "--calib", cpath], 3, "present")):
@@ -430,7 +431,9 @@ def decode_graph(tmp, sh, prefill, cwin, pre_q, pre_path):
     generation the same in the interpreter, the JIT, the JIT with the
     in-place cache and a compiled .so.  With the separately quantized
     prefill graph (other scales) or the float one as --prefill, generate
-    refuses: their caches cannot fill this one."""
+    refuses: their caches cannot fill this one; quantized with
+    --kv-scales-from the quantized prefill, the pair generates as the
+    decode graph does alone."""
     model = os.path.join(sh, "models", "stories260k", "decode_p128.onnx")
     names = [o.name for o in prefill.get_outputs()]
     dec = onnx.load(model)
@@ -512,6 +515,27 @@ def decode_graph(tmp, sh, prefill, cwin, pre_q, pre_path):
         check(r.returncode == 3 and "present.0.key" in r.stderr and "prefill" in r.stderr,
               f"generate refuses the {label} beside the INT8-cache decode graph "
               f"(exit {r.returncode}: {r.stderr.strip()[:200]})")
+    # the pair: the decode graph's scales taken from the quantized prefill
+    qp = os.path.join(tmp, "dec_kv8_pair.onnx")
+    r = octet("quantize", model, "--precision=fp32", "--kv-cache=int8", "--kv-scales-from",
+              pre_path, "-o", qp, "--progress", "none")
+    if r.returncode == 0:
+        pm, dm = onnx.load(pre_path), onnx.load(qp)
+        pre_s = {n.output[0]: numpy_helper.to_array(i) for n in pm.graph.node
+                 if n.op_type == "QuantizeLinear" for i in pm.graph.initializer
+                 if i.name == n.input[1]}
+        dprod = {o: n for n in dm.graph.node for o in n.output}
+        dinit = {i.name: numpy_helper.to_array(i) for i in dm.graph.initializer}
+        same = all(np.array_equal(dinit[dprod[dprod[k].input[1]].input[1]], v)
+                   for k, v in pre_s.items())
+    check(r.returncode == 0 and same, "--kv-scales-from: the decode graph stores its cache "
+          f"under the quantized prefill's scales exactly ({r.stderr.strip()[-160:]})")
+    alone = octet("generate", qp, "--prompt-ids", "1,403,407", "-n", 24)
+    pair = octet("generate", qp, "--prefill", pre_path, "--prompt-ids", "1,403,407", "-n", 24)
+    check(pair.returncode == 0 and pair.stdout.split() == alone.stdout.split() and
+          len(alone.stdout.split()) == 24,
+          f"the prefill fills that decode graph's INT8 cache: generation equals the decode "
+          f"graph's alone ({pair.stdout.strip()[:60]} | {pair.stderr.strip()[-160:]})")
     first = gen["interpreter"]
     check(len(first) >= 24 and all(v == first for v in gen.values()),
           f"greedy generation with the INT8 cache is the same in the interpreter, the JIT, "
