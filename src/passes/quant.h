@@ -118,6 +118,9 @@ typedef struct quant_opts {
      * decoder writes into its cache get Q/DQ in this format (IR_QF_NONE:
      * they stay float); --precision=fp32: nothing else is quantized */
     ir_qformat kv_format;
+    /* --kv-scales-from=MODEL: the cache's scales are that model's (a
+     * prefill graph quantized with --kv-cache), not calibrated */
+    const struct ir_model *kv_scales_from;
     bool float_only;
     /* CNN recovery (quant_equalize.c, quant_biascorr.c): cross-layer
      * equalization of Conv -> [Relu] -> Conv pairs before calibration;
@@ -511,19 +514,36 @@ oct_status quant_observe_samples(ir_model *m, ir_value *const *obs, size_t n_obs
 #define QUANT_SMOOTH_AUTO (-1.0)
 oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples *data,
                         oct_ctx *ctx);
-/* quant_kv.c: --kv-cache-quant.  The keys and values a decoder puts in
- * its cache (graph outputs named present*: the tensor itself, or for a
- * Concat with a past graph input, the new part) get QuantizeLinear +
- * DequantizeLinear in opts->kv_format with one static scale per head
- * (axis 1 of [batch, heads, seq, head size]; per tensor at another rank)
- * from the largest magnitude seen on the samples.  OCT_EUNSUPPORTED when
- * m has no such output. */
+/* quant_kv.c: --kv-cache=int8|fp8 (alias --kv-cache-quant).  The keys
+ * and values a decoder puts in its cache (graph outputs named present*)
+ * are stored as codes in opts->kv_format: the output is a QuantizeLinear's
+ * (of the tensor, or for a Concat with a past graph input, of the new
+ * part, the past input then holding codes too), its readers read a
+ * DequantizeLinear of it.  One static scale per head (axis 1 of [batch,
+ * heads, seq, head size]; per tensor at another rank) from the largest
+ * magnitude seen on the samples.  OCT_EUNSUPPORTED when m has no such
+ * output. */
 oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_samples *data,
                           oct_ctx *ctx);
+/* The QuantizeLinear that stores graph output `name` of g as codes (on the
+ * output itself, or on the new part of its Concat with the past), or NULL
+ * if there is none. */
+const ir_node *quant_kv_store_node(const ir_graph *g, const char *name);
 /* quant_rewrite.c: Q/DQ around activation e->value as quant_rewrite
  * places them (e: value, format, axis, scale_rank, scale_dims, n_scales,
  * scales, zero_points set). */
 oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e);
+/* Its pieces: e's scale and zero-point initializers; a new value named
+ * after base (made unique) typed like `like` but of dtype; a
+ * QuantizeLinear or DequantizeLinear node x -> y with e's axis; every
+ * reader of `from` but `skip` rewired to `to`. */
+oct_status quant_qdq_params(oct_ctx *ctx, ir_graph *g, const quant_tensor *e,
+                            ir_value **scale, ir_value **zp);
+ir_value *quant_qdq_value(oct_ctx *ctx, ir_graph *g, const char *base, const ir_value *like,
+                          ir_dtype dtype);
+oct_status quant_qdq_node(oct_ctx *ctx, ir_graph *g, const char *op, const quant_tensor *e,
+                          ir_value *x, ir_value *scale, ir_value *zp, ir_value *y);
+void quant_rewire(ir_graph *g, ir_value *from, ir_value *to, const ir_node *skip);
 
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX
