@@ -308,7 +308,9 @@ points), saved twice, with accuracy_level 0 and 4.  Octet compiles each
 level 0 on the float path, GEMV unpacking nibbles in registers or chunks
 widened for the float GEMM; level 4 on the int8-activation path, int8
 activations per row and block and vpdpbusd, bit for bit the interpreter's
-src/ref/wo_int8.c) and calls it on one thread; ONNX Runtime runs the same
+src/ref/wo_int8.c: the decode path that runs at the read bandwidth; the
+float path keeps float activations, as accuracy_level 0 asks, and is bound
+by its arithmetic, one FMA per weight) and calls it on one thread; ONNX Runtime runs the same
 files on one thread.  The parties are interleaved round after round; the
 figure is the median of single calls, each timed in CPU time of the calling
 thread, on which every party computes (checked in the run: the share of the

@@ -17,6 +17,9 @@
  * (octk_sgemm, row-major b with ldb) on it, so the float weight never
  * exists whole.
  *
+ * Decode with int8 activations (act_int8, MatMulNBits accuracy_level 4):
+ * see "int8 activations" below; it is the path that runs at memory speed.
+ *
  * One generic body serves the three builds through a vector type wv and
  * WH vectors per 16-column panel: AVX-512 (one zmm), AVX2 (two ymm) and
  * baseline C (16 floats, vectorized by the compiler).  Register tiles:
@@ -419,7 +422,17 @@ static void wg_widen_task(const octk_wogemm *p, int64_t t)
 }
 
 /* ---- int8 activations (act_int8) ---------------------------------------------
- * Layout and arithmetic: octk.h.  Work: per row, the quantized bytes qa
+ * Layout and arithmetic: octk.h.  Why this path reaches the read bandwidth
+ * at decode: a 64-byte load holds 8 k x 16 columns, and two vpdpbusd
+ * (4 k each, u8 codes x the row's 4 broadcast s8 activations) consume it,
+ * so the integer work per weight byte is a fraction of the float path's
+ * (widen, convert, one FMA per weight).  With 1 or 2 rows nothing amortizes
+ * unpacking, so the high nibbles stay in place (x & 0xf0 = 16 * code, one
+ * AND instead of a shift and an AND) in their own sums, divided by 16
+ * exactly at the block's end; 4 panels (4 streams, prefetched) per tile
+ * keep 8 independent sums in flight.  More rows (prefill) unpack once per
+ * group and reuse the codes for 6 rows x 2 panels.
+ * Work: per row, the quantized bytes qa
  * [nb * bs] (the short last block padded with 0), then sa [nb] floats and
  * nasum [nb] int32 (minus the block's sum of qa, |sum| <= 127 * 128 so its
  * low 16 bits are the int16 of it: the zero point's correction
@@ -548,8 +561,8 @@ WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
 }
 /* The same with the high nibbles left in place (16 * code, at most 240):
  * two ANDs and no shift, for the rows that do not amortize the shift; their
- * sums are 16 times the true ones (at most 16 * 240 * 127 * 128 per block
- * of 128: no overflow) and are divided exactly by iv_sum16. */
+ * sums are 16 times the true ones (|sum| <= 64 * 240 * 127 < 2^21 in a
+ * block of 128: no overflow) and are divided exactly by iv_sum16. */
 WG_INLINE void iv_codes16(const uint8_t *g, int h, iv *lo, iv *hi16)
 {
     iv x = _mm512_loadu_si512((const void *)g);
