@@ -233,6 +233,9 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "gptq-float-target")) {
         if (!parse_flag(v, &q->wo_gptq_float_target))
             return BAD("gptq-float-target takes 1 or 0");
+    } else if (!strcmp(key, "gptq-group-search")) {
+        if (!parse_flag(v, &q->wo_gptq_group_search))
+            return BAD("gptq-group-search takes 1 or 0");
     } else if (!strcmp(key, "gptq-damp")) {
         char *end;
         q->wo_gptq_damp = strtod(v, &end);
@@ -555,10 +558,12 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                          "calibrates nothing (no samples)");
     if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
         return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq or awq+gptq");
-    if ((o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 || o->q.wo_gptq_float_target) &&
+    if ((o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 || o->q.wo_gptq_float_target ||
+         o->q.wo_gptq_group_search) &&
         o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
-        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-refit, gptq-damp and "
-                         "gptq-float-target need algo gptq or awq+gptq");
+        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-refit, gptq-damp, "
+                         "gptq-float-target and gptq-group-search need algo gptq or "
+                         "awq+gptq");
     if (o->q.wo_gptq_float_target && (o->load_stats || o->save_stats))
         return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-float-target takes its statistics "
                          "from two models: no save-stats or load-stats");
@@ -666,7 +671,7 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
         o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order ||
         o->q.wo_act_int8 || o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 ||
-        o->q.wo_gptq_float_target)
+        o->q.wo_gptq_float_target || o->q.wo_gptq_group_search)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
                          "clip-search, algo, act-order and format=matmulnbits need "
                          "weights-only");

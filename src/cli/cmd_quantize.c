@@ -166,7 +166,7 @@ int cmd_quantize(int argc, char **argv)
                 return option_error(ctx);
         } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search") ||
                    !strcmp(a, "--act-order") || !strcmp(a, "--gptq-refit") ||
-                   !strcmp(a, "--gptq-float-target")) {
+                   !strcmp(a, "--gptq-float-target") || !strcmp(a, "--gptq-group-search")) {
             weights_only |= a[2] == 'w';
             if (oct_quant_options_set(qo, a + 2, "1"))
                 return option_error(ctx);

@@ -119,6 +119,9 @@ typedef struct quant_opts {
      * Xf its input in the float model, X in the model with the earlier
      * layers quantized (instead of ||X Q - X W||^2) */
     bool wo_gptq_float_target;
+    /* --gptq-group-search: GPTQ's dynamic block scales chosen by the
+     * loss GPTQ accrues on the block (clip-search factors) */
+    bool wo_gptq_group_search;
     /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
      * the float model before static or dynamic quantization */
     bool smooth;

@@ -48,6 +48,8 @@
 #include "passes/quant.h"
 
 enum { GPTQ_BLOCK = 128 };      /* rows per lazy batch update */
+enum { GPTQ_CLIP_GRID = 51 };   /* shrink factors 1.00 .. 0.50, as the clip search's */
+enum { GPTQ_GRID2 = 21 };       /* --gptq-group-search, asymmetric: per end 1.00 .. 0.50 */
 #define GPTQ_PERCDAMP 0.01
 
 /* One layer: its weight (sel index), input, geometry. */
@@ -123,6 +125,8 @@ typedef struct gptq_job {
     const quant_wo_grid *g;
     bool clip, act_order;
     double damp;                /* share of the mean diagonal added to H */
+    bool group_search;          /* --gptq-group-search (dynamic groups only) */
+    double *tmp;                /* bs doubles of scratch for it */
     int64_t K, N, bs, nblk;     /* bs 0: per channel (one "block" of K) */
     float *scales;              /* [nblk][N] */
     int32_t *zps;               /* [nblk][N] */
@@ -154,6 +158,51 @@ static void fit_block(gptq_job *j, const double *w, int64_t lo, int64_t hi, int6
             j->col[k - lo] = (float)w[k * j->N + n];
         quant_wo_slice_fit(j->g, j->clip, j->col, hi - lo, 1, &j->scales[b * j->N + n],
                            &j->zps[b * j->N + n]);
+    }
+}
+
+/* --gptq-group-search: the scales of block b (rows [lo, hi) of wp, in
+ * processing order = w's order, dynamic groups) by the loss GPTQ itself
+ * accrues on them: for each shrink factor of the clip search, the block's
+ * rows of column n rounded one after the other with the error feedback
+ * inside the block (u, the inverse Hessian's factor), summing
+ * ((w - q) / u_rr)^2; the factor of least loss.  The rows before lo have
+ * updated these already; the rows after hi are corrected later. */
+static void fit_block_gptq(gptq_job *j, const double *wp, const double *u, int64_t lo,
+                           int64_t hi, int64_t b, double *tmp)
+{
+    int64_t K = j->K, N = j->N, len = hi - lo;
+    for (int64_t n = 0; n < N; n++) {
+        float wmin = INFINITY, wmax = -INFINITY;
+        for (int64_t r = lo; r < hi; r++)
+            wmin = fminf(wmin, (float)wp[r * N + n]), wmax = fmaxf(wmax, (float)wp[r * N + n]);
+        double best = INFINITY;
+        /* asymmetric: the two ends shrunk independently (a 2-D grid of
+         * GPTQ_GRID2 x GPTQ_GRID2); else one factor for both */
+        bool two = !j->g->symmetric && !j->g->full;
+        int nf = !j->clip ? 1 : two ? GPTQ_GRID2 * GPTQ_GRID2 : GPTQ_CLIP_GRID;
+        for (int f = 0; f < nf; f++) {
+            float s;
+            int32_t z, code;
+            if (two) {
+                double step = 0.5 / (GPTQ_GRID2 - 1);
+                quant_wo_slice_params(j->g, (float)(wmin * (1 - step * (f / GPTQ_GRID2))),
+                                      (float)(wmax * (1 - step * (f % GPTQ_GRID2))), 1.0, &s, &z);
+            } else
+                quant_wo_slice_params(j->g, wmin, wmax, (double)(100 - f) / 100.0, &s, &z);
+            for (int64_t t = 0; t < len; t++)
+                tmp[t] = wp[(lo + t) * N + n];
+            double loss = 0;
+            for (int64_t t = 0; t < len && loss < best; t++) {
+                int64_t r = lo + t;
+                double e = (tmp[t] - round_one(j, tmp[t], s, z, &code)) / u[r * K + r];
+                loss += e * e;
+                for (int64_t t2 = t + 1; t2 < len; t2++)
+                    tmp[t2] -= u[r * K + lo + t2] * e;
+            }
+            if (f == 0 || loss < best) /* ties keep the larger factor */
+                best = loss, j->scales[b * N + n] = s, j->zps[b * N + n] = z;
+        }
     }
 }
 
@@ -207,7 +256,9 @@ static bool gptq_matrix(gptq_job *j, double *h, double *w, int32_t *codes, doubl
         int64_t r2 = r1 + GPTQ_BLOCK < K ? r1 + GPTQ_BLOCK : K;
         for (int64_t r = r1; r < r2; r++) {
             int64_t k = perm[r], b = k / bs;
-            if (dynamic && k % bs == 0) /* no act-order: perm is the identity */
+            if (dynamic && k % bs == 0 && j->group_search) /* perm: the identity */
+                fit_block_gptq(j, wp, u, k, k + bs < K ? k + bs : K, b, j->tmp);
+            else if (dynamic && k % bs == 0)
                 fit_block(j, wp, k, k + bs < K ? k + bs : K, b);
             double d = u[r * K + r];
             for (int64_t n = 0; n < N; n++) {
@@ -651,7 +702,8 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
     }
     L->orig = oct_malloc(ctx, kn * sizeof(float));
     gptq_job j = {g, opts->wo_clip_search || opts->wo_algo == QWO_AWQ_GPTQ, opts->wo_act_order,
-                  opts->wo_gptq_damp > 0 ? opts->wo_gptq_damp : GPTQ_PERCDAMP, K, N, bs, nblk,
+                  opts->wo_gptq_damp > 0 ? opts->wo_gptq_damp : GPTQ_PERCDAMP,
+                  opts->wo_gptq_group_search, NULL, K, N, bs, nblk,
                   ir_alloc_array(ctx, ns, sizeof(float)), ir_alloc_array(ctx, ns, sizeof(int32_t)),
                   NULL, quant_wo_is_lowbit(g->f) ? g->f : NULL, NULL};
     float *lw = j.lowbit ? ir_alloc_array(ctx, kn, sizeof *lw) : NULL;
@@ -679,6 +731,10 @@ static oct_status gptq_one(oct_ctx *ctx, gptq_layer *L, quant_wo_weight *e,
     for (int64_t k = 0; k < K; k++)
         for (int64_t n = 0; n < N; n++)
             w[k * N + n] = wf[k * L->sk + n * L->sn];
+    double tmp[GPTQ_BLOCK];
+    if (bs > GPTQ_BLOCK)
+        j.group_search = false; /* blocks longer than a lazy batch: the clip search */
+    j.tmp = tmp;
     if (c) /* --gptq-float-target (c: NULL without it) */
         float_target(&j, h, c, w, u, hp);
     bool ok = gptq_matrix(&j, h, w, codes, u, hp, err, perm);
