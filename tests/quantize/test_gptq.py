@@ -543,7 +543,53 @@ def stories():
                       f"{ppl['awq+gptq lm_head']:.4f} < ONNX Runtime's {anchor} {ref:.4f} (64 windows)")
 
 
-{"synthetic": synthetic, "layers": layers, "shards": shards, "stories": stories}[sys.argv[1]]()
+def stories_perplexity(model, evalt, windows, tmp, tag):
+    """octet eval --jit's perplexity of model on the first windows of evalt."""
+    import json
+    rep = os.path.join(tmp, f"{tag}.json")
+    r = octet("eval", model, "--perplexity", evalt, "--max-windows", windows, "--jit",
+              "--report", rep)
+    check(r.returncode == 0, f"stories260k {tag}: octet eval exits 0")
+    return json.load(open(rep))["perplexity"] if r.returncode == 0 else None
+
+
+def halfgap():
+    """Mode `halfgap`: stories260k, UINT4 blocks of 32, asymmetric with the
+    clip search (every MatMul, LM head included), calibrated on the first
+    HALFGAP_CALIB windows of calib_tokens.npy, scored on the first
+    HALFGAP_WINDOWS windows of eval_tokens.npy: awq+gptq with
+    --gptq-group-search and --gptq-refit closes at least half of the gap
+    between round to nearest in the same scheme and FP32.  Round to
+    nearest in its place closes 0% and fails."""
+    from shared_data import need
+    rel = ("models/stories260k/prefill_s128.onnx", "data/tinystories/calib_tokens.npy",
+           "data/tinystories/eval_tokens.npy")
+    shared = need(*rel)
+    model, calib, evalt = (os.path.join(shared, p) for p in rel)
+    scheme = ["--weights-only", "--weight-format", "uint4", "--block-size", 32, "--clip-search"]
+    best = ["--algo=awq+gptq", "--gptq-group-search", "--gptq-refit"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cp = os.path.join(tmp, "calib.npy")
+        t = np.load(calib).astype(np.int64)
+        np.save(cp, t[:HALFGAP_CALIB * 128].reshape(HALFGAP_CALIB, 1, 128))
+        ppl = {"fp32": stories_perplexity(model, evalt, HALFGAP_WINDOWS, tmp, "fp32")}
+        for tag, extra in (("rtn", []), ("best", best + ["--calib", cp])):
+            out = os.path.join(tmp, f"{tag}.onnx")
+            r = octet("quantize", model, *scheme, *extra, "-o", out, "--progress=none")
+            check(r.returncode == 0, f"stories260k {tag}: quantize exits 0 "
+                  f"({r.stderr.strip()[-200:]})")
+            ppl[tag] = stories_perplexity(out, evalt, HALFGAP_WINDOWS, tmp, tag)
+        if None not in ppl.values():
+            closed = (ppl["rtn"] - ppl["best"]) / (ppl["rtn"] - ppl["fp32"])
+            check(closed >= 0.5, f"stories260k UINT4 blocks of 32, asym, clip search: awq+gptq "
+                  f"--gptq-group-search --gptq-refit ({ppl['best']:.4f}) closes {closed:.1%} "
+                  f">= 50% of the same scheme's round to nearest gap ({ppl['rtn']:.4f}) to FP32 "
+                  f"({ppl['fp32']:.4f}); {HALFGAP_WINDOWS} windows")
+
+
+HALFGAP_CALIB, HALFGAP_WINDOWS = 16, 64
+{"synthetic": synthetic, "layers": layers, "shards": shards, "stories": stories,
+ "halfgap": halfgap}[sys.argv[1]]()
 if failures:
     print(f"{len(failures)} check(s) failed")
     sys.exit(1)
