@@ -410,9 +410,9 @@ def half_gap_section(octet, model, tokens, tokens_path, tmp, calib_windows, wind
 
     n_targets = windows * 127
     lines = [HALF_BEGIN, "", "### Half of round to nearest's gap, same scheme", "",
-             "UINT4 blocks of 32, asymmetric, `--clip-search` for every row but the last two of",
-             "the first part; perplexity by `octet eval --jit` on the first "
-             f"{windows} windows of 128 of `data/tinystories/eval_tokens.npy` ({n_targets} targets),",
+             "`octet quantize --weights-only`, UINT4 blocks of 32, asymmetric, `--clip-search`",
+             "(every Octet row but the one marked INT4 sym); perplexity by `octet eval --jit` on",
+             f"the first {windows} windows of 128 of `data/tinystories/eval_tokens.npy` ({n_targets} targets),"
              f"calibration on the first {calib_windows} windows of `data/tinystories/calib_tokens.npy`.",
              "Gap closed: the share of the same scheme's round to nearest gap to FP32 that the row",
              "removes (LM head quantized rows against the RTN row with the LM head quantized,",
