@@ -19,6 +19,8 @@ it when it rewrites the rest of the file.
 usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o docs/accuracy.md]
        [--weight-only-table --weight-only-windows 128]  (only the weight-only table)
        [--calibrated-only [--calibrated-formats nvfp4,q4_k]]  (only the GPTQ/AWQ table [those rows])
+       [--half-gap --half-gap-windows 512 --calib-windows 16 --jobs 2]  (only the half-gap
+       section: GPTQ/AWQ against round to nearest in the same scheme)
 """
 import argparse
 import concurrent.futures
@@ -384,6 +386,117 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
     return lines
 
 
+# --half-gap: the best calibrated 4-bit blocks of 32 against round to
+# nearest in the same scheme (UINT4, asymmetric, clip search)
+HALF_BEGIN = "<!-- half gap: scripts/gen_accuracy_lm.py --half-gap -->"
+HALF_END = "<!-- end of half gap -->"
+HALF_SCHEME = ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]
+HALF_ALGOS = [("RTN", []),
+              ("GPTQ", ["--algo=gptq"]),
+              ("GPTQ, group search, refit", ["--algo=gptq", "--gptq-group-search", "--gptq-refit"]),
+              ("AWQ", ["--algo=awq"]),
+              ("AWQ+GPTQ", ["--algo=awq+gptq"]),
+              ("AWQ+GPTQ, refit", ["--algo=awq+gptq", "--gptq-refit"]),
+              ("AWQ+GPTQ, float target, refit", ["--algo=awq+gptq", "--gptq-float-target", "--gptq-refit"]),
+              ("AWQ+GPTQ, group search, refit", ["--algo=awq+gptq", "--gptq-group-search", "--gptq-refit"])]
+HALF_LM_HEAD = [("RTN", []), ("AWQ+GPTQ, group search, refit", HALF_ALGOS[-1][1])]
+
+
+def half_gap_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1):
+    calib = np.load(os.path.join(SHARED, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
+    cpath = os.path.join(tmp, "calib.npy")
+    np.save(cpath, calib[:calib_windows * 128].reshape(calib_windows, 1, 128))
+    fp32 = octet_perplexity(octet, model, tokens_path, ["--jit", "--max-windows", str(windows)])
+    fp32 = fp32["perplexity"]
+    cases = [(a, f, False) for a, f in HALF_ALGOS] + [(a, f, True) for a, f in HALF_LM_HEAD]
+    cases.append(("RTN, sym (INT4)", None, False))
+
+    def measure(n, case):
+        label, aflags, lm_fp32 = case
+        path = os.path.join(tmp, f"h{n}.onnx")
+        fflags = HALF_SCHEME if aflags is not None else ["--weight-format", "int4", "--block-size", "32"]
+        fflags = fflags + (["--exclude-nodes", "lm_head"] if lm_fp32 else [])
+        aflags = aflags or []
+        subprocess.run([octet, "quantize", model, "--weights-only", *fflags, *aflags,
+                        *(["--calib", cpath] if aflags else []), "-o", path, "--progress=none"],
+                       check=True, capture_output=True)
+        ppl = octet_perplexity(octet, path, tokens_path,
+                               ["--jit", "--max-windows", str(windows)])["perplexity"]
+        os.remove(path)
+        print(label, lm_fp32, ppl, flush=True)
+        return ppl
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        ppls = list(pool.map(lambda ic: measure(*ic), enumerate(cases)))
+    anchors = []
+    for label, f in ANCHORS:
+        anchors.append((label, ort_perplexity(os.path.join(os.path.dirname(model), "anchors", f),
+                                              tokens, 128, windows)[0]))
+    kquant = ort_kquant(model, tmp)
+    if kquant:
+        anchors.append((KQUANT_LABEL, ort_perplexity(kquant, tokens, 128, windows)[0]))
+    rtn = {lm: p for (label, _, lm), p in zip(cases, ppls) if label == "RTN"}
+
+    def row(weights, label, ppl, base):
+        closed = f"{100 * (base - ppl) / (base - fp32):.1f}%" if base is not None else "-"
+        return f"| {weights} | {label} | {ppl:.4f} | {100 * (ppl / fp32 - 1):+.2f}% | {closed} |"
+
+    n_targets = windows * 127
+    lines = [HALF_BEGIN, "", "### Half of round to nearest's gap, same scheme", "",
+             "`octet quantize --weights-only`, UINT4 blocks of 32, asymmetric, `--clip-search`",
+             "(every Octet row but the one marked INT4 sym); perplexity by `octet eval --jit` on",
+             f"the first {windows} windows of 128 of `data/tinystories/eval_tokens.npy` ({n_targets} targets),"
+             f"calibration on the first {calib_windows} windows of `data/tinystories/calib_tokens.npy`.",
+             "Gap closed: the share of the same scheme's round to nearest gap to FP32 that the row",
+             "removes (LM head quantized rows against the RTN row with the LM head quantized,",
+             "LM head FP32 rows against RTN with the LM head FP32).  ONNX Runtime's quantizers keep",
+             "the LM head FP32 (the anchors of `models/stories260k/anchors`, run by ONNX Runtime",
+             "on the same windows), so they compare with the LM head FP32 rows; their gap closed is",
+             "against that RTN row too.  The options are those of `octet quantize`",
+             "(`docs/formats.md`, GPTQ and AWQ).",
+             "",
+             "| weights | algorithm | perplexity | vs FP32 | gap closed |", "|---|---|---|---|---|",
+             f"| FP32 | - | {fp32:.4f} | - | - |"]
+    for (label, aflags, lm), p in zip(cases, ppls):
+        if aflags is None:
+            lines.append(row("INT4 blocks of 32, sym (no clip search), LM head quantized", "RTN", p, None))
+            continue
+        lines.append(row("LM head FP32" if lm else "LM head quantized", label, p, rtn[lm]))
+    for label, p in anchors:
+        lines.append(row(label, "ONNX Runtime", p, rtn[True]))
+    lines += ["", f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --half-gap "
+              f"--half-gap-windows {windows} --calib-windows {calib_windows}"
+              + (f" --jobs {jobs}`" if jobs > 1 else "`") + f" (ONNX Runtime {ort.__version__}).",
+              "", HALF_END]
+    return lines
+
+
+def kept_half_gap(path):
+    """The half-gap section in path as lines (a full run keeps it), or []."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if HALF_BEGIN not in text or HALF_END not in text:
+        return []
+    body = text.split(HALF_BEGIN, 1)[1].split(HALF_END, 1)[0]
+    return ["", HALF_BEGIN + body + HALF_END]
+
+
+def splice_marked(path, begin, end, lines):
+    """Replaces the text between begin and end in path, or puts it after
+    the GPTQ/AWQ table (inside the language-model section, which
+    scripts/gen_accuracy.py keeps)."""
+    text = open(path).read()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+    else:
+        head, tail = text.split(CAL_END, 1)
+        head, tail = head + CAL_END + "\n\n", tail
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(head + "\n".join(lines) + tail)
+    os.replace(tmp, path)
+
+
 def splice_calibrated(path, lines):
     """Replaces only the GPTQ/AWQ table in path (it must be there, inside
     the language-model section)."""
@@ -461,6 +574,10 @@ def main():
                          "--weight-format values (comma-separated), keep the table's others")
     ap.add_argument("--calibrated-only", action="store_true",
                     help="regenerate only the GPTQ/AWQ table")
+    ap.add_argument("--half-gap", action="store_true",
+                    help="regenerate only the half-gap section (same-scheme RTN against GPTQ/AWQ)")
+    ap.add_argument("--half-gap-windows", type=int, default=512,
+                    help="evaluation windows of the half-gap section")
     ap.add_argument("--weight-only-table", action="store_true",
                     help="regenerate only the weight-only table")
     a = ap.parse_args()
@@ -470,6 +587,13 @@ def main():
         print(f"{model} or {tokens_path} not found")
         return 1
     tokens = np.load(tokens_path)
+    if a.half_gap:
+        with tempfile.TemporaryDirectory() as tmp:
+            splice_marked(a.o, HALF_BEGIN, HALF_END,
+                          half_gap_section(a.octet, model, tokens, tokens_path, tmp,
+                                           a.calib_windows, a.half_gap_windows, a.jobs))
+        print("wrote", a.o)
+        return 0
     if a.weight_only_table:
         with tempfile.TemporaryDirectory() as tmp:
             splice_weight_only(a.o, weight_only_section(a.octet, model, tokens, tokens_path, tmp,
@@ -488,7 +612,7 @@ def main():
             splice_calibrated(a.o, cal)
             return 0
         extra = weight_only_section(a.octet, model, tokens, tokens_path, tmp,
-                                    a.weight_only_windows) + [""] + cal
+                                    a.weight_only_windows) + [""] + cal + kept_half_gap(a.o)
     ref, count = ort_perplexity(model, tokens, 128)
     rows = []
     for runner, flags in (("interpreter", []), ("JIT", ["--jit"])):

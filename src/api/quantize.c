@@ -232,6 +232,20 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "act-order")) {
         if (!parse_flag(v, &q->wo_act_order))
             return BAD("act-order takes 1 or 0");
+    } else if (!strcmp(key, "gptq-refit")) {
+        if (!parse_flag(v, &q->wo_gptq_refit))
+            return BAD("gptq-refit takes 1 or 0");
+    } else if (!strcmp(key, "gptq-float-target")) {
+        if (!parse_flag(v, &q->wo_gptq_float_target))
+            return BAD("gptq-float-target takes 1 or 0");
+    } else if (!strcmp(key, "gptq-group-search")) {
+        if (!parse_flag(v, &q->wo_gptq_group_search))
+            return BAD("gptq-group-search takes 1 or 0");
+    } else if (!strcmp(key, "gptq-damp")) {
+        char *end;
+        q->wo_gptq_damp = strtod(v, &end);
+        if (*end || end == v || !(q->wo_gptq_damp > 0 && q->wo_gptq_damp <= 10))
+            return BAD("gptq-damp takes a number in (0, 10]");
     } else if (!strcmp(key, "equalize")) {
         if (!parse_flag(v, &q->equalize))
             return BAD("equalize takes 1 or 0");
@@ -549,6 +563,15 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                          "calibrates nothing (no samples)");
     if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
         return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq or awq+gptq");
+    if ((o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 || o->q.wo_gptq_float_target ||
+         o->q.wo_gptq_group_search) &&
+        o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-refit, gptq-damp, "
+                         "gptq-float-target and gptq-group-search need algo gptq or "
+                         "awq+gptq");
+    if (o->q.wo_gptq_float_target && (o->load_stats || o->save_stats))
+        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-float-target takes its statistics "
+                         "from two models: no save-stats or load-stats");
     api_samples adapter;
     quant_samples data;
     oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
@@ -664,7 +687,8 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
         o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order ||
-        o->q.wo_act_int8)
+        o->q.wo_act_int8 || o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 ||
+        o->q.wo_gptq_float_target || o->q.wo_gptq_group_search)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
                          "clip-search, algo, act-order and format=matmulnbits need "
                          "weights-only");

@@ -76,7 +76,7 @@ static const char *const passthrough[] = {
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
     "format", "dynamic-granularity", "algo", "smooth", "smoothquant", "kv-cache-quant",
-    "wo-compute", "kv-cache", "kv-scales-from",
+    "wo-compute", "kv-cache", "kv-scales-from", "gptq-damp",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -167,7 +167,8 @@ int cmd_quantize(int argc, char **argv)
             if (oct_quant_options_set(qo, "ignore-nonfinite", "1"))
                 return option_error(ctx);
         } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search") ||
-                   !strcmp(a, "--act-order")) {
+                   !strcmp(a, "--act-order") || !strcmp(a, "--gptq-refit") ||
+                   !strcmp(a, "--gptq-float-target") || !strcmp(a, "--gptq-group-search")) {
             weights_only |= a[2] == 'w';
             if (oct_quant_options_set(qo, a + 2, "1"))
                 return option_error(ctx);

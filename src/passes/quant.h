@@ -109,6 +109,19 @@ typedef struct quant_opts {
      * on the scaled model, so X / s) */
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
+    /* GPTQ's dampening (--gptq-damp: the share of the Hessian's mean
+     * diagonal added to it, 0.01 when 0) and --gptq-refit (each block's
+     * scale and zero point chosen again, by least squares on the
+     * Hessian, for the codes GPTQ fixed; quant_gptq.c) */
+    double wo_gptq_damp;
+    bool wo_gptq_refit;
+    /* --gptq-float-target: each layer's GPTQ minimises ||X Q - Xf W||^2,
+     * Xf its input in the float model, X in the model with the earlier
+     * layers quantized (instead of ||X Q - X W||^2) */
+    bool wo_gptq_float_target;
+    /* --gptq-group-search: GPTQ's dynamic block scales chosen by the
+     * loss GPTQ accrues on the block (clip-search factors) */
+    bool wo_gptq_group_search;
     /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
      * the float model before static or dynamic quantization; alpha
      * QUANT_SMOOTH_AUTO searches it per layer group */
