@@ -18,6 +18,9 @@ it when it rewrites the rest of the file.
 
 usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o docs/accuracy.md]
        [--weight-only-table --weight-only-windows 128]  (only the weight-only table)
+       [--calibrated-only [--calibrated-formats nvfp4,q4_k]]  (only the GPTQ/AWQ table [those rows])
+       [--half-gap --half-gap-windows 512 --calib-windows 16 --jobs 2]  (only the half-gap
+       section: GPTQ/AWQ against round to nearest in the same scheme)
 """
 import argparse
 import concurrent.futures
@@ -253,8 +256,8 @@ def weight_only_section(octet, model, tokens, tokens_path, tmp, windows):
 
 
 # GPTQ and AWQ (--algo, src/passes/quant_gptq.c, quant_awq.c): each format
-# by round to nearest and the calibrated algorithms.  The block formats
-# (nvfp4, q4_k) refuse --algo (quant_wo_lowbit.c): their RTN row only.
+# by round to nearest and the calibrated algorithms (the block formats
+# nvfp4 and q4_k too: their scales by their own rules, quant_wo_lowbit.c).
 CALIBRATED_FORMATS = [("UINT4 blocks of 32, asym, clip search",
                        ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]),
                       ("UINT4 blocks of 128, asym, clip search",
@@ -273,7 +276,24 @@ CAL_BEGIN = "<!-- gptq/awq: scripts/gen_accuracy_lm.py --calibrated-only -->"
 CAL_END = "<!-- end of gptq/awq -->"
 
 
-def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1):
+def weight_format(fflags):
+    return fflags[fflags.index("--weight-format") + 1]
+
+
+def old_calibrated(path):
+    """The rows of the GPTQ/AWQ table in path by (weights, algorithm), and
+    its command lines."""
+    body = open(path).read().split(CAL_BEGIN, 1)[1].split(CAL_END, 1)[0]
+    rows = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in body.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| weights")}
+    cmds = [ln for ln in body.splitlines() if ln.startswith(("Command", "Rows of"))]
+    return rows, cmds
+
+
+def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1,
+                       only=None, old=None):
+    """only: the --weight-format values whose rows are measured; the
+    others are taken from old (old_calibrated of the current file)."""
     calib = np.load(os.path.join(SHARED, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
     cpath = os.path.join(tmp, "calib.npy")
     np.save(cpath, calib[:calib_windows * 128].reshape(calib_windows, 1, 128))
@@ -288,11 +308,12 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
              "by `octet eval --jit` and by ONNX Runtime.  INT3 is not a format of the table",
              "(`src/ir/qformats.def`): UINT2 blocks of 16 stands in.  awq+gptq folds AWQ's scales",
              "first, then runs GPTQ on the scaled weights, its groups fitted by the clip search.",
-             "NVFP4 and Q4_K-like take GPTQ (their scales fitted by their own rules on the float",
-             "weights) but not AWQ (its search has no rule for their scales yet): no AWQ rows.",
-             "The time is that of `octet quantize` on a shared, loaded machine (2 cores, rows",
-             f"measured {jobs} at once).  Gap closed: the share of the format's RTN row's",
-             "perplexity gap to FP32 that the row removes.",
+             "NVFP4 and Q4_K-like: GPTQ rounds with their scales fitted by their own rules on the",
+             "float weights; AWQ scores each alpha with those rules (second-level scales included)",
+             "and has no clip search there.",
+             "The time is that of `octet quantize` on a shared, loaded machine (2 cores; the",
+             "command lines below say how many rows were measured at once).  Gap closed: the",
+             "share of the format's RTN row's perplexity gap to FP32 that the row removes.",
              "",
              "| weights | algorithm | perplexity (octet eval) | ONNX Runtime | vs FP32 | gap closed | quantize s |",
              "|---|---|---|---|---|---|---|"]
@@ -324,11 +345,18 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
         for alabel, aflags in CALIBRATED_ALGOS:
             if flabel not in lm_head or alabel in ("RTN", CALIBRATED_ALGOS[-1][0]):
                 cases.append((flabel, alabel, fflags, aflags))
+    todo = [c for c in cases if only is None or weight_format(c[2]) in only]
     # rows are independent: `jobs` at once (the quantize times then share the cores)
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(lambda ic: measure(ic[0], ic[1][2], ic[1][3]), enumerate(cases)))
+        done = list(pool.map(lambda ic: measure(ic[0], ic[1][2], ic[1][3]), enumerate(todo)))
+    results = dict(zip((c[:2] for c in todo), done))
     rtn = {}
-    for (flabel, alabel, _, _), res in zip(cases, results):
+    for flabel, alabel, fflags, _ in cases:
+        if only is not None and weight_format(fflags) not in only:
+            if (flabel, alabel) in old[0]:  # a row of the earlier run, as it was
+                lines.append(old[0][(flabel, alabel)])
+            continue
+        res = results[(flabel, alabel)]
         if res is None:
             continue
         ppl, ref, secs = res
@@ -343,12 +371,130 @@ def calibrated_section(octet, model, tokens, tokens_path, tmp, calib_windows, wi
     lines += ["", f"FP32: {fp32:.4f} (ONNX Runtime {ort.__version__}).  ONNX Runtime's GPTQ",
               "(`GPTQWeightOnlyQuantConfig`) and HQQ import torch, which is not installed here: the",
               "HQQ row is the stored anchor (`models/stories260k/anchors`), and ONNX Runtime's GPTQ",
-              "has no row.", "",
-              f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --calibrated-only"
-              + (f" --calib-windows {calib_windows}" if calib_windows != 32 else "")
-              + (f" --calibrated-windows {windows}" if windows else "")
-              + (f" --jobs {jobs}`" if jobs > 1 else "`") + ".", "", CAL_END]
+              "has no row.", ""]
+    cmd = ("`.venv/bin/python scripts/gen_accuracy_lm.py --calibrated-only"
+           + (f" --calib-windows {calib_windows}" if calib_windows != 32 else "")
+           + (f" --calibrated-windows {windows}" if windows else "")
+           + (f" --jobs {jobs}" if jobs > 1 else ""))
+    if only is None:
+        lines += [f"Command: {cmd}`.", "", CAL_END]
+    else:
+        fmts = ",".join(sorted(only))
+        lines += [c for c in old[1] if c.startswith("Command")] + [
+            "", f"Rows of {fmts} (RTN rows included) measured again, the others kept as they were:",
+            f"{cmd} --calibrated-formats {fmts}` (rows measured {jobs} at once).", "", CAL_END]
     return lines
+
+
+# --half-gap: the best calibrated 4-bit blocks of 32 against round to
+# nearest in the same scheme (UINT4, asymmetric, clip search)
+HALF_BEGIN = "<!-- half gap: scripts/gen_accuracy_lm.py --half-gap -->"
+HALF_END = "<!-- end of half gap -->"
+HALF_SCHEME = ["--weight-format", "uint4", "--block-size", "32", "--clip-search"]
+HALF_ALGOS = [("RTN", []),
+              ("GPTQ", ["--algo=gptq"]),
+              ("GPTQ, group search, refit", ["--algo=gptq", "--gptq-group-search", "--gptq-refit"]),
+              ("AWQ", ["--algo=awq"]),
+              ("AWQ+GPTQ", ["--algo=awq+gptq"]),
+              ("AWQ+GPTQ, refit", ["--algo=awq+gptq", "--gptq-refit"]),
+              ("AWQ+GPTQ, float target, refit", ["--algo=awq+gptq", "--gptq-float-target", "--gptq-refit"]),
+              ("AWQ+GPTQ, group search, refit", ["--algo=awq+gptq", "--gptq-group-search", "--gptq-refit"])]
+HALF_LM_HEAD = [("RTN", []), ("AWQ+GPTQ, group search, refit", HALF_ALGOS[-1][1])]
+
+
+def half_gap_section(octet, model, tokens, tokens_path, tmp, calib_windows, windows, jobs=1):
+    calib = np.load(os.path.join(SHARED, "data", "tinystories", "calib_tokens.npy")).astype(np.int64)
+    cpath = os.path.join(tmp, "calib.npy")
+    np.save(cpath, calib[:calib_windows * 128].reshape(calib_windows, 1, 128))
+    fp32 = octet_perplexity(octet, model, tokens_path, ["--jit", "--max-windows", str(windows)])
+    fp32 = fp32["perplexity"]
+    cases = [(a, f, False) for a, f in HALF_ALGOS] + [(a, f, True) for a, f in HALF_LM_HEAD]
+    cases.append(("RTN, sym (INT4)", None, False))
+
+    def measure(n, case):
+        label, aflags, lm_fp32 = case
+        path = os.path.join(tmp, f"h{n}.onnx")
+        fflags = HALF_SCHEME if aflags is not None else ["--weight-format", "int4", "--block-size", "32"]
+        fflags = fflags + (["--exclude-nodes", "lm_head"] if lm_fp32 else [])
+        aflags = aflags or []
+        subprocess.run([octet, "quantize", model, "--weights-only", *fflags, *aflags,
+                        *(["--calib", cpath] if aflags else []), "-o", path, "--progress=none"],
+                       check=True, capture_output=True)
+        ppl = octet_perplexity(octet, path, tokens_path,
+                               ["--jit", "--max-windows", str(windows)])["perplexity"]
+        os.remove(path)
+        print(label, lm_fp32, ppl, flush=True)
+        return ppl
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        ppls = list(pool.map(lambda ic: measure(*ic), enumerate(cases)))
+    anchors = []
+    for label, f in ANCHORS:
+        anchors.append((label, ort_perplexity(os.path.join(os.path.dirname(model), "anchors", f),
+                                              tokens, 128, windows)[0]))
+    kquant = ort_kquant(model, tmp)
+    if kquant:
+        anchors.append((KQUANT_LABEL, ort_perplexity(kquant, tokens, 128, windows)[0]))
+    rtn = {lm: p for (label, _, lm), p in zip(cases, ppls) if label == "RTN"}
+
+    def row(weights, label, ppl, base):
+        closed = f"{100 * (base - ppl) / (base - fp32):.1f}%" if base is not None else "-"
+        return f"| {weights} | {label} | {ppl:.4f} | {100 * (ppl / fp32 - 1):+.2f}% | {closed} |"
+
+    n_targets = windows * 127
+    lines = [HALF_BEGIN, "", "### Half of round to nearest's gap, same scheme", "",
+             "`octet quantize --weights-only`, UINT4 blocks of 32, asymmetric, `--clip-search`",
+             "(every Octet row but the one marked INT4 sym); perplexity by `octet eval --jit` on",
+             f"the first {windows} windows of 128 of `data/tinystories/eval_tokens.npy` ({n_targets} targets),"
+             f"calibration on the first {calib_windows} windows of `data/tinystories/calib_tokens.npy`.",
+             "Gap closed: the share of the same scheme's round to nearest gap to FP32 that the row",
+             "removes (LM head quantized rows against the RTN row with the LM head quantized,",
+             "LM head FP32 rows against RTN with the LM head FP32).  ONNX Runtime's quantizers keep",
+             "the LM head FP32 (the anchors of `models/stories260k/anchors`, run by ONNX Runtime",
+             "on the same windows), so they compare with the LM head FP32 rows; their gap closed is",
+             "against that RTN row too.  The options are those of `octet quantize`",
+             "(`docs/formats.md`, GPTQ and AWQ).",
+             "",
+             "| weights | algorithm | perplexity | vs FP32 | gap closed |", "|---|---|---|---|---|",
+             f"| FP32 | - | {fp32:.4f} | - | - |"]
+    for (label, aflags, lm), p in zip(cases, ppls):
+        if aflags is None:
+            lines.append(row("INT4 blocks of 32, sym (no clip search), LM head quantized", "RTN", p, None))
+            continue
+        lines.append(row("LM head FP32" if lm else "LM head quantized", label, p, rtn[lm]))
+    for label, p in anchors:
+        lines.append(row(label, "ONNX Runtime", p, rtn[True]))
+    lines += ["", f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --half-gap "
+              f"--half-gap-windows {windows} --calib-windows {calib_windows}"
+              + (f" --jobs {jobs}`" if jobs > 1 else "`") + f" (ONNX Runtime {ort.__version__}).",
+              "", HALF_END]
+    return lines
+
+
+def kept_half_gap(path):
+    """The half-gap section in path as lines (a full run keeps it), or []."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if HALF_BEGIN not in text or HALF_END not in text:
+        return []
+    body = text.split(HALF_BEGIN, 1)[1].split(HALF_END, 1)[0]
+    return ["", HALF_BEGIN + body + HALF_END]
+
+
+def splice_marked(path, begin, end, lines):
+    """Replaces the text between begin and end in path, or puts it after
+    the GPTQ/AWQ table (inside the language-model section, which
+    scripts/gen_accuracy.py keeps)."""
+    text = open(path).read()
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
+    else:
+        head, tail = text.split(CAL_END, 1)
+        head, tail = head + CAL_END + "\n\n", tail
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(head + "\n".join(lines) + tail)
+    os.replace(tmp, path)
 
 
 def splice_calibrated(path, lines):
@@ -423,8 +569,15 @@ def main():
                     help="score the GPTQ/AWQ table on the first N windows (0: all)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="GPTQ/AWQ table rows measured at once")
+    ap.add_argument("--calibrated-formats", default=None,
+                    help="with --calibrated-only: measure only the rows of these "
+                         "--weight-format values (comma-separated), keep the table's others")
     ap.add_argument("--calibrated-only", action="store_true",
                     help="regenerate only the GPTQ/AWQ table")
+    ap.add_argument("--half-gap", action="store_true",
+                    help="regenerate only the half-gap section (same-scheme RTN against GPTQ/AWQ)")
+    ap.add_argument("--half-gap-windows", type=int, default=512,
+                    help="evaluation windows of the half-gap section")
     ap.add_argument("--weight-only-table", action="store_true",
                     help="regenerate only the weight-only table")
     a = ap.parse_args()
@@ -434,6 +587,13 @@ def main():
         print(f"{model} or {tokens_path} not found")
         return 1
     tokens = np.load(tokens_path)
+    if a.half_gap:
+        with tempfile.TemporaryDirectory() as tmp:
+            splice_marked(a.o, HALF_BEGIN, HALF_END,
+                          half_gap_section(a.octet, model, tokens, tokens_path, tmp,
+                                           a.calib_windows, a.half_gap_windows, a.jobs))
+        print("wrote", a.o)
+        return 0
     if a.weight_only_table:
         with tempfile.TemporaryDirectory() as tmp:
             splice_weight_only(a.o, weight_only_section(a.octet, model, tokens, tokens_path, tmp,
@@ -441,13 +601,18 @@ def main():
         print("wrote", a.o)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
+        only = set(a.calibrated_formats.split(",")) if a.calibrated_formats else None
+        if only is not None and not a.calibrated_only:
+            print("--calibrated-formats needs --calibrated-only")
+            return 1
         cal = calibrated_section(a.octet, model, tokens, tokens_path, tmp, a.calib_windows,
-                                 a.calibrated_windows, a.jobs)
+                                 a.calibrated_windows, a.jobs, only,
+                                 old_calibrated(a.o) if only is not None else None)
         if a.calibrated_only:
             splice_calibrated(a.o, cal)
             return 0
         extra = weight_only_section(a.octet, model, tokens, tokens_path, tmp,
-                                    a.weight_only_windows) + [""] + cal
+                                    a.weight_only_windows) + [""] + cal + kept_half_gap(a.o)
     ref, count = ort_perplexity(model, tokens, 128)
     rows = []
     for runner, flags in (("interpreter", []), ("JIT", ["--jit"])):

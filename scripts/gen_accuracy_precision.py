@@ -3,8 +3,9 @@
 (`prefill_s128.onnx`) perplexity on data/tinystories/eval_tokens.npy at
 every precision `octet quantize` offers a language model (FP32, FP16, BF16,
 W8A8 static, W8A8 dynamic per token, W8A8 + SmoothQuant static and
-dynamic, FP8 W8A8), each also with an INT8 and an FP8 KV cache
-(--kv-cache-quant), and ONNX Runtime's quantize_dynamic beside them.
+dynamic, with alpha 0.5 and searched (--smooth=auto), FP8 W8A8), each also
+with an INT8 and an FP8 KV cache (--kv-cache, stored as 1-byte codes), and
+ONNX Runtime's quantize_dynamic beside them.
 Calibration (static ranges, SmoothQuant's maxima, the cache's scales) on
 the first windows of calib_tokens.npy only.  Every model is scored by
 `octet eval` (the interpreter) with the README's protocol.
@@ -51,6 +52,9 @@ ROWS = [
     ("W8A8 static + SmoothQuant 0.5", ["--smooth"], True),
     ("W8A8 dynamic per token + SmoothQuant 0.5",
      ["--activations=dynamic", "--dynamic-granularity=row", "--smooth"], True),
+    ("W8A8 static + SmoothQuant auto", ["--smooth=auto"], True),
+    ("W8A8 dynamic per token + SmoothQuant auto",
+     ["--activations=dynamic", "--dynamic-granularity=row", "--smooth=auto"], True),
     ("FP8 W8A8 (E4M3, static)", ["--precision=fp8"], True),
 ]
 
@@ -96,10 +100,17 @@ def octet(binary, *args):
     return r.stdout
 
 
-def perplexity(binary, path, tokens, windows):
+KV_BYTES = {}   # KV column -> octet eval's "kv cache: B bytes per token" of the FP32 row
+
+
+def perplexity(binary, path, tokens, windows, kv="-"):
     out = octet(binary, "eval", path, "--perplexity", tokens, "--window", 128,
                 "--max-windows", windows, "--progress", "none")
-    return float([x for x in out.splitlines() if x.startswith("perplexity:")][0].split()[1])
+    lines = out.splitlines()
+    kv_line = [x for x in lines if x.startswith("kv cache:")]
+    if kv_line and kv not in KV_BYTES:
+        KV_BYTES[kv] = int(kv_line[0].split()[2])
+    return float([x for x in lines if x.startswith("perplexity:")][0].split()[1])
 
 
 def main():
@@ -127,14 +138,14 @@ def main():
                 path = base
                 if flags is not None or kv:
                     path = os.path.join(tmp, f"m{i}_{kv}.onnx")
-                    extra = [f"--kv-cache-quant={kv}"] if kv else []
+                    extra = [f"--kv-cache={kv}"] if kv else []
                     if flags is None:
                         extra = ["--precision=fp32"] + extra
                     cal = calibrates or kv or flags is None
                     octet(a.octet, "quantize", base, *(flags or []), *extra,
                           *(["--calib", cpath] if cal else []), "-o", path,
                           "--progress", "none")
-                cells.append(perplexity(a.octet, path, tokens, a.windows))
+                cells.append(perplexity(a.octet, path, tokens, a.windows, kv))
                 print(label, kv, cells[-1], flush=True)
             table.append((label, cells))
         for pc in (False, True):
@@ -156,10 +167,11 @@ def main():
              "in brackets the change against FP32. Everything that calibrates (static",
              "activation ranges, SmoothQuant's channel maxima, the cache's scales) saw",
              f"only the first {a.calib_windows} windows of `calib_tokens.npy`. KV columns:",
-             "`--kv-cache-quant=int8|fp8` puts QuantizeLinear/DequantizeLinear on every",
-             "`present.*` tensor (one static scale per head, the head's largest |value| on",
-             "the calibration windows over 127 or 448), so the attention reads the cached",
-             "keys and values as the quantized cache holds them. FP16/BF16 are emulated",
+             "`--kv-cache=int8|fp8` stores every `present.*` tensor as INT8 or E4M3 codes",
+             "(one static scale per head, the head's largest |value| on the calibration",
+             "windows over 127 or 448; a QuantizeLinear writes the output, the attention",
+             "reads a DequantizeLinear of it), so the attention sees the cached keys and",
+             "values as the quantized cache holds them. FP16/BF16 are emulated",
              "(every weight and every op's output rounded to the half type, arithmetic",
              "inside an op in float32); their KV columns quantize the emulated graph.",
              "SmoothQuant: `--smooth` (alpha 0.5), folded into the RMSNorm gains and the",
@@ -167,9 +179,13 @@ def main():
              "(QInt8 weights) are scored by the same `octet eval`.", "",
              "SmoothQuant reaches q/k/v and gate/up (through the RMSNorm gains), down",
              "(through up's columns) and the LM head (the final norm's gain); o_proj's input",
-             "comes out of a Reshape, has no fold, and is left alone. The KV columns measure",
-             "the arithmetic of a quantized cache: the present* outputs are the",
-             "dequantized values, and the caches `octet generate` keeps stay float32.", "",
+             "comes out of a Reshape, has no fold, and is left alone. The cache is stored",
+             "as it is measured: the `present.*` outputs (and a decode graph's",
+             "`past_key_values.*` inputs) are 1-byte tensors in the interpreter, the",
+             "compiled code, `octet generate`'s cache and ONNX Runtime. Bytes of K+V",
+             "cache per token, as `octet eval` reports them (`kv cache:` line): "
+             + ", ".join(f"{k} {KV_BYTES.get(v, '?')}" for k, v in
+                         (("float32", None), ("INT8", "int8"), ("FP8", "fp8"))) + ".", "",
              "| precision | float KV cache | INT8 KV cache | FP8 (E4M3) KV cache |",
              "|---|---|---|---|"]
     for label, cells in table:

@@ -363,7 +363,8 @@ oct_status oct_quant_options_new(oct_ctx *ctx, oct_quant_options **out);
  * block formats nvfp4, mxfp4, mxfp8, q8_0, q6_k, q4_k: docs/formats.md),
  * ("weight-scheme", "asym") (sym or asym; default: the format's own),
  * ("clip-search", "1").  Around static or dynamic W8A8 (both need
- * samples): ("smooth", "0.5") (SmoothQuant's alpha; "" for 0.5),
+ * samples): ("smooth", "0.5") (SmoothQuant's alpha; "" for 0.5, "auto" to
+ * search it per layer group),
  * ("kv-cache-quant", "int8") (or "fp8": Q/DQ on the present* keys and
  * values), ("precision", "fp32") (only the cache quantized).  CNN recovery:
  * ("equalize", "1"), ("bias-correction", "1"), each kept only if it raises
@@ -609,13 +610,19 @@ oct_status oct_lm_generate(oct_lm *lm, const int32_t *prompt, size_t n_prompt,
  * < S; window 0 means S), scoring tokens 1..window-1 of each window given
  * those before it: nll = -log softmax(logits[t-1])[token t] in double.
  * progress (may be NULL) gets stage "windows" after each window; seconds
- * counts the runs, not preparing the graph (passes, JIT compilation). */
+ * counts the runs, not preparing the graph (passes, JIT compilation).
+ * kv_bytes_per_token: the bytes one token takes in the key/value cache the
+ * graph writes (its present.* outputs [1,H,S,D]: H * D elements each, in
+ * their own dtype: 4 bytes for float32, 1 for a cache that `octet quantize
+ * --kv-cache=int8|fp8` stores as codes); kv_fp32_bytes_per_token the same
+ * at 4 bytes an element. */
 typedef struct oct_lm_perplexity {
     uint64_t windows, targets;
     double mean_nll;          /* nats per token */
     double perplexity;        /* exp(mean_nll) */
     double bits_per_token;    /* mean_nll / ln 2 */
     double seconds;
+    uint64_t kv_bytes_per_token, kv_fp32_bytes_per_token;
 } oct_lm_perplexity;
 oct_status oct_lm_eval_perplexity(oct_lm *lm, const oct_tensor *tokens, size_t window,
                                   size_t max_windows, oct_progress_fn progress,

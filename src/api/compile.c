@@ -253,7 +253,8 @@ static oct_status prepare_symbols(oct_ctx *ctx, ir_model *sym, const char *passe
         if (!st)
             st = backend_passes(ctx, at_b, fuse);
     }
-    return st ? st : cg_syms_derive(ctx, (*out)->graph, prep_b->graph, syms);
+    return st ? st : cg_syms_derive(ctx, (*out)->graph, prep_b->graph,
+                                    ir_model_opset(*out, ""), syms);
 }
 
 /* prepare_symbols; a leading dim the batch proof refuses (the graph mixes

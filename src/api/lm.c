@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "api/lm.h"
+#include "passes/quant.h"
 
 double lm_now(void)
 {
@@ -60,6 +61,13 @@ static oct_status bad_shape(oct_ctx *ctx, const lm_graph *g, const oct_tensor *t
 static bool is_int_index(int32_t dtype)
 {
     return dtype == OCT_DT_INT64 || dtype == OCT_DT_INT32;
+}
+
+/* The element types a cache may hold: float32, or the one-byte codes of
+ * a stored quantized cache (its scales are the graph's own). */
+static bool is_cache_dtype(int32_t dtype)
+{
+    return dtype == OCT_DT_FLOAT || dtype == OCT_DT_INT8 || dtype == OCT_DT_FLOAT8E4M3FN;
 }
 
 /* Static dimension d of t, or -1. */
@@ -122,9 +130,10 @@ static oct_status scan_graph(oct_lm *lm, lm_graph *g, bool decode)
         if (g->role[i] <= LM_MASK && (!is_int_index(t->dtype) || t->rank != 2))
             return bad_shape(ctx, g, t, "INT64 or INT32 [1,N]");
         if (g->role[i] >= LM_PAST_KEY) {
-            if (t->dtype != OCT_DT_FLOAT || t->rank != 4 || dim(t, 1) <= 0 || dim(t, 3) <= 0)
-                return bad_shape(ctx, g, t, "FLOAT [1,heads,past,head_size] with heads "
-                                 "and head_size fixed");
+            if (!is_cache_dtype(t->dtype) || t->rank != 4 || dim(t, 1) <= 0 ||
+                dim(t, 3) <= 0)
+                return bad_shape(ctx, g, t, "FLOAT (or INT8 / FLOAT8E4M3FN codes) "
+                                 "[1,heads,past,head_size] with heads and head_size fixed");
             if ((long)g->layer[i] > max_layer)
                 max_layer = (long)g->layer[i];
         }
@@ -208,11 +217,13 @@ static oct_status check_decode_cache(oct_lm *lm)
                         lm->heads = dim(t, 1);
                         lm->head_dim = dim(t, 3);
                         lm->slots = dim(t, 2);
+                        lm->kv_dtype = t->dtype;
+                        lm->kv_bytes = oct_dtype_bits(t->dtype) / 8;
                     }
                     if (dim(t, 1) != lm->heads || dim(t, 3) != lm->head_dim ||
-                        dim(t, 2) != lm->slots)
-                        return bad_shape(ctx, g, t, "the shape of past_key_values.0.key "
-                                         "for every layer");
+                        dim(t, 2) != lm->slots || t->dtype != lm->kv_dtype)
+                        return bad_shape(ctx, g, t, "the dtype and shape of "
+                                         "past_key_values.0.key for every layer");
                 }
             snprintf(name, sizeof name, "past_key_values.%zu.%s", l, kv ? "value" : "key");
             if (!found)
@@ -233,6 +244,40 @@ oct_status lm_scan_decode(oct_lm *lm)
 {
     oct_status st = scan_graph(lm, &lm->dec, true);
     return st ? st : check_decode_cache(lm);
+}
+
+/* The scale initializer storing graph output `name` as codes, or NULL. */
+static const ir_tensor *store_scale(const ir_graph *g, const char *name)
+{
+    const ir_node *q = quant_kv_store_node(g, name);
+    return q ? q->in[1]->init : NULL;
+}
+
+/* A prefill graph fills the decode graph's cache, so a cache stored as
+ * codes must have the same scales in both: graphs quantized separately
+ * (each calibrated on its own samples) do not, and their codes would be
+ * read under the wrong scales without any error. */
+static oct_status check_pair_scales(oct_lm *lm)
+{
+    if (!lm->dec.model || !lm->pre.model || lm->kv_dtype == OCT_DT_FLOAT)
+        return OCT_OK;
+    for (size_t l = 0; l < lm->dec.layers; l++)
+        for (int kv = 0; kv < 2; kv++) {
+            char name[64];
+            snprintf(name, sizeof name, "present.%zu.%s", l, kv ? "value" : "key");
+            const ir_tensor *d = store_scale(lm->dec.model->ir->graph, name);
+            const ir_tensor *p = store_scale(lm->pre.model->ir->graph, name);
+            if (!d || !p || d->dtype != p->dtype || d->nbytes != p->nbytes ||
+                (d->nbytes && memcmp(d->data, p->data, (size_t)d->nbytes)))
+                return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, name,
+                                 "the decode graph's cache holds %s codes, and the prefill "
+                                 "graph stores '%s' %s; the prefill cannot fill this cache "
+                                 "(quantize the decode graph with --kv-scales-from=THE_PREFILL, or "
+                                 "generate with the decode graph alone)",
+                                 oct_dtype_name(lm->kv_dtype), name,
+                                 p ? "under other scales" : "unquantized");
+        }
+    return OCT_OK;
 }
 
 oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *prefill,
@@ -267,6 +312,8 @@ oct_status oct_lm_open(oct_ctx *ctx, const oct_model *decode, const oct_model *p
         if (!st)
             st = oct_runner_new(ctx, prefill, engine, NULL, &lm->pre.runner);
     }
+    if (!st)
+        st = check_pair_scales(lm);
     oct_ctx_set_file(ctx, NULL);
     if (!st && !(lm->logits = oct_malloc(ctx, (size_t)lm->vocab * sizeof *lm->logits)))
         st = OCT_EINTERNAL;
@@ -475,26 +522,28 @@ static oct_tensor *feed_of(lm_graph *g, lm_role role, size_t layer)
 /* Copies slots [from, from + count) of a present output [1,H,T,D] into
  * cache slots [to, to + count) of a [1,H,stride,D] cache (the past feed,
  * stride P, or an in-place cache buffer, stride P + 1). */
-static void copy_slots(oct_lm *lm, const oct_tensor *present, int64_t from, float *cache,
+static void copy_slots(oct_lm *lm, const oct_tensor *present, int64_t from, void *cache,
                        int64_t stride, int64_t to, int64_t count)
 {
-    int64_t t_len = present->dims[2], d = lm->head_dim;
-    const float *src = present->data;
+    int64_t t_len = present->dims[2], d = lm->head_dim, b = lm->kv_bytes;
+    const char *src = present->data;
     for (int64_t h = 0; h < lm->heads; h++)
-        memcpy(cache + (h * stride + to) * d, src + (h * t_len + from) * d,
-               (size_t)(count * d) * sizeof *cache);
+        memcpy((char *)cache + (h * stride + to) * d * b, src + (h * t_len + from) * d * b,
+               (size_t)(count * d * b));
 }
 
 /* Checks a present output's shape against the cache before copying. */
 static oct_status check_present(oct_lm *lm, const lm_graph *g, const oct_tensor *p,
                                 int64_t need)
 {
-    if (p->dtype != OCT_DT_FLOAT || p->rank != 4 || p->dims[0] != 1 ||
+    if (p->dtype != lm->kv_dtype || p->rank != 4 || p->dims[0] != 1 ||
         p->dims[1] != lm->heads || p->dims[3] != lm->head_dim || p->dims[2] < need)
         return oct_diagf(lm->ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, p->name,
-                         "%s graph: output '%s' is not FLOAT [1,%lld,>=%lld,%lld] like "
-                         "the decode cache", g->what, p->name, (long long)lm->heads,
-                         (long long)need, (long long)lm->head_dim);
+                         "%s graph: output '%s' is not %s [1,%lld,>=%lld,%lld] like "
+                         "the decode cache (%s is %s)", g->what, p->name,
+                         oct_dtype_name(lm->kv_dtype), (long long)lm->heads,
+                         (long long)need, (long long)lm->head_dim, p->name,
+                         oct_dtype_name(p->dtype));
     return OCT_OK;
 }
 
@@ -523,7 +572,7 @@ static oct_status run_and_keep(oct_lm *lm, lm_graph *g, int64_t row, int64_t fro
             int k = kv ? g->present_value[l] : g->present_key[l];
             const oct_tensor *p = &outs[k];
             int64_t stride = lm->slots;
-            float *cache = lm->inplace
+            void *cache = lm->inplace
                 ? lm_inplace_cache(lm, l, kv, &stride)
                 : feed_of(&lm->dec, kv ? LM_PAST_VALUE : LM_PAST_KEY, l)->data;
             if (!(st = check_present(lm, g, p, from + count)))

@@ -54,6 +54,9 @@ struct oct_lm {
     lm_inplace *inplace;         /* its state once the decode graph is compiled */
     lm_graph dec, pre;
     int64_t heads, head_dim;     /* H, D of the decode cache */
+    int32_t kv_dtype;            /* its elements: FLOAT, or INT8 / FLOAT8E4M3FN
+                                  * codes (`octet quantize --kv-cache`) */
+    unsigned kv_bytes;           /* bytes per element: 4 or 1 */
     int64_t slots;               /* P (-1: symbolic until the feed is built) */
     int64_t vocab;               /* V */
     float *logits;               /* V floats: the last position's logits */
@@ -89,7 +92,7 @@ oct_status lm_check_ids(oct_lm *lm, const int64_t *ids, size_t n, const char *wh
  * releases it all (NULL state: no-op). */
 oct_status lm_inplace_open(oct_lm *lm);
 void lm_inplace_clear(oct_lm *lm);
-float *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride);
+void *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride);
 oct_status lm_inplace_step(oct_lm *lm, int64_t pos);
 void lm_inplace_free(oct_lm *lm);
 

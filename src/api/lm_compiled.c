@@ -23,6 +23,10 @@ static int32_t sig_dtype(const char *np)
         return OCT_DT_INT64;
     if (!strcmp(np, "int32"))
         return OCT_DT_INT32;
+    if (!strcmp(np, "int8"))
+        return OCT_DT_INT8;
+    if (!strcmp(np, "f8e4m3fn"))
+        return OCT_DT_FLOAT8E4M3FN;
     return 0;
 }
 

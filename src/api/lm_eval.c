@@ -40,6 +40,21 @@ static oct_status stream_ids(oct_lm *lm, const oct_tensor *tokens, uint64_t coun
     return lm_check_ids(lm, ids, (size_t)count, "token stream");
 }
 
+/* The cache bytes per token of one run's present.* outputs (see octet.h):
+ * at their own element size, and at float32's. */
+static void kv_bytes(const oct_tensor *outs, size_t n, oct_lm_perplexity *out)
+{
+    out->kv_bytes_per_token = out->kv_fp32_bytes_per_token = 0;
+    for (size_t i = 0; i < n; i++) {
+        const oct_tensor *t = &outs[i];
+        if (strncmp(t->name, "present.", 8) || t->rank != 4)
+            continue;
+        uint64_t elems = (uint64_t)(t->dims[1] * t->dims[3]);
+        out->kv_bytes_per_token += elems * (oct_dtype_bits(t->dtype) / 8);
+        out->kv_fp32_bytes_per_token += elems * 4;
+    }
+}
+
 oct_status oct_lm_eval_perplexity(oct_lm *lm, const oct_tensor *tokens, size_t window,
                                   size_t max_windows, oct_progress_fn progress,
                                   void *user, oct_lm_perplexity *out)
@@ -104,6 +119,8 @@ oct_status oct_lm_eval_perplexity(oct_lm *lm, const oct_tensor *tokens, size_t w
         if ((st = oct_runner_run(g->runner, g->feed, g->n_in, &outs, &n_outs)))
             break;
         const oct_tensor *lg = &outs[g->logits];
+        if (k == 0)
+            kv_bytes(outs, n_outs, out);
         if (lg->dtype != OCT_DT_FLOAT || lg->rank != 3 || lg->dims[1] < w ||
             lg->dims[2] != lm->vocab) {
             st = oct_diagf(ctx, OCT_SEV_ERROR, OCT_EUNSUPPORTED, NULL, 1, -1, "logits",

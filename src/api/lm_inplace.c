@@ -8,7 +8,8 @@
  * feed: it calls the compiled entry point directly (the runner's
  * oct_runner_run would hand out fresh output buffers each step), passes
  * NULL for the past inputs (never read), and after each step moves slot P
- * of every head into the next free slot: H * D floats per cache, the only
+ * of every head into the next free slot: H * D elements per cache (float32,
+ * or the one-byte codes of a quantized cache), the only
  * cache bytes a step writes besides the compiled code's own slot P.
  *
  * Everything is found through the compiled model's signature JSON (inputs
@@ -31,7 +32,7 @@ struct lm_inplace {
     void *scratch_block, *scratch;
     int logits;                  /* output slot */
     int64_t past, total;         /* cache slots: P, P + 1 */
-    float **cache;               /* 2 * layers: [1,H,total,D] buffers (key, value) */
+    char **cache;                /* 2 * layers: [1,H,total,D] buffers (key, value) */
 };
 
 /* Size of a block holding `bytes` at a 64-byte aligned address. */
@@ -147,7 +148,7 @@ static oct_status read_signature(oct_lm *lm, lm_inplace *ip, const cJSON *sig)
         if (g->role[i] < LM_PAST_KEY || past->valueint != lm->slots ||
             total->valueint != lm->slots + 1 ||
             ip->out_bytes[out->valueint] != (uint64_t)(lm->heads * (lm->slots + 1) *
-                                                       lm->head_dim) * sizeof(float))
+                                                       lm->head_dim) * lm->kv_bytes)
             return bad_signature(lm, "a kv_cache entry is not a past input of P slots and "
                                  "a present output of P + 1");
         size_t at = 2 * g->layer[i] + (g->role[i] == LM_PAST_VALUE);
@@ -199,7 +200,7 @@ void lm_inplace_clear(oct_lm *lm)
         memset(ip->out_ptrs[k], 0, (size_t)ip->out_bytes[k]);
 }
 
-float *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride)
+void *lm_inplace_cache(oct_lm *lm, size_t layer, bool value, int64_t *stride)
 {
     *stride = lm->inplace->total;
     return lm->inplace->cache[2 * layer + value];
@@ -212,12 +213,11 @@ oct_status lm_inplace_step(oct_lm *lm, int64_t pos)
         return oct_error(lm->ctx, OCT_EINTERNAL, "the compiled model reported a failure");
     memcpy(lm->logits, ip->out_ptrs[ip->logits], (size_t)lm->vocab * sizeof *lm->logits);
     /* the new token's slot P into slot pos: one row per head and cache */
-    size_t row = (size_t)lm->head_dim;
+    size_t row = (size_t)lm->head_dim * lm->kv_bytes;
     for (size_t c = 0; c < 2 * lm->dec.layers; c++)
         for (int64_t h = 0; h < lm->heads; h++) {
-            float *head = ip->cache[c] + (size_t)(h * ip->total) * row;
-            memcpy(head + (size_t)pos * row, head + (size_t)ip->past * row,
-                   row * sizeof *head);
+            char *head = ip->cache[c] + (size_t)(h * ip->total) * row;
+            memcpy(head + (size_t)pos * row, head + (size_t)ip->past * row, row);
         }
     return OCT_OK;
 }

@@ -38,6 +38,7 @@ struct oct_quant_options {
     const char **shapes;
     size_t n_shapes, cap_shapes;
     const char *save_stats, *load_stats;
+    const char *kv_scales_from;  /* a model path, loaded by smooth_and_kv */
     calib_engine engine;
     oct_progress_fn progress;
     void *progress_user;
@@ -122,14 +123,16 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "smooth") || !strcmp(key, "smoothquant")) {
         q->smooth = true;
         q->smooth_alpha = 0.5;
-        if (*v && (!parse_double(v, &q->smooth_alpha) ||
-                   !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
-            return BAD("smooth takes an alpha in [0, 1] (0.5 if none is given)");
-    } else if (!strcmp(key, "kv-cache-quant")) {
+        if (!strcmp(v, "auto"))
+            q->smooth_alpha = QUANT_SMOOTH_AUTO;
+        else if (*v && (!parse_double(v, &q->smooth_alpha) ||
+                        !(q->smooth_alpha >= 0 && q->smooth_alpha <= 1)))
+            return BAD("smooth takes an alpha in [0, 1] or auto (0.5 if none is given)");
+    } else if (!strcmp(key, "kv-cache") || !strcmp(key, "kv-cache-quant")) {
         q->kv_format = !strcmp(v, "int8") ? IR_QF_INT8 : !strcmp(v, "fp8")
                        ? IR_QF_FP8E4M3 : IR_QF_NONE;
         if (!q->kv_format && strcmp(v, "none"))
-            return BAD("kv-cache-quant must be int8, fp8 or none");
+            return BAD("kv-cache (kv-cache-quant) must be int8, fp8 or none");
     } else if (!strcmp(key, "activations")) {
         if (!quant_opts_set_activations(q, v))
             return BAD("activations must be u8, s8 or dynamic");
@@ -179,6 +182,8 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
         o->save_stats = kept;
     } else if (!strcmp(key, "load-stats")) {
         o->load_stats = kept;
+    } else if (!strcmp(key, "kv-scales-from")) {
+        o->kv_scales_from = kept;
     } else if (!strcmp(key, "ignore-nonfinite")) {
         if (!parse_flag(v, &q->ignore_nonfinite))
             return BAD("ignore-nonfinite takes 1 or 0");
@@ -227,6 +232,20 @@ oct_status oct_quant_options_set(oct_quant_options *o, const char *key,
     } else if (!strcmp(key, "act-order")) {
         if (!parse_flag(v, &q->wo_act_order))
             return BAD("act-order takes 1 or 0");
+    } else if (!strcmp(key, "gptq-refit")) {
+        if (!parse_flag(v, &q->wo_gptq_refit))
+            return BAD("gptq-refit takes 1 or 0");
+    } else if (!strcmp(key, "gptq-float-target")) {
+        if (!parse_flag(v, &q->wo_gptq_float_target))
+            return BAD("gptq-float-target takes 1 or 0");
+    } else if (!strcmp(key, "gptq-group-search")) {
+        if (!parse_flag(v, &q->wo_gptq_group_search))
+            return BAD("gptq-group-search takes 1 or 0");
+    } else if (!strcmp(key, "gptq-damp")) {
+        char *end;
+        q->wo_gptq_damp = strtod(v, &end);
+        if (*end || end == v || !(q->wo_gptq_damp > 0 && q->wo_gptq_damp <= 10))
+            return BAD("gptq-damp takes a number in (0, 10]");
     } else if (!strcmp(key, "equalize")) {
         if (!parse_flag(v, &q->equalize))
             return BAD("equalize takes 1 or 0");
@@ -544,6 +563,15 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
                          "calibrates nothing (no samples)");
     if (o->q.wo_act_order && o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
         return oct_error(ctx, OCT_EUSAGE, "quantize: act-order needs algo gptq or awq+gptq");
+    if ((o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 || o->q.wo_gptq_float_target ||
+         o->q.wo_gptq_group_search) &&
+        o->q.wo_algo != QWO_GPTQ && o->q.wo_algo != QWO_AWQ_GPTQ)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-refit, gptq-damp, "
+                         "gptq-float-target and gptq-group-search need algo gptq or "
+                         "awq+gptq");
+    if (o->q.wo_gptq_float_target && (o->load_stats || o->save_stats))
+        return oct_error(ctx, OCT_EUSAGE, "quantize: gptq-float-target takes its statistics "
+                         "from two models: no save-stats or load-stats");
     api_samples adapter;
     quant_samples data;
     oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
@@ -561,7 +589,12 @@ static oct_status weight_only(oct_ctx *ctx, ir_model *m, const oct_quant_options
 static oct_status smooth_and_kv(oct_ctx *ctx, ir_model *m, const oct_quant_options *o,
                                 const oct_samples *samples, oct_report **report)
 {
-    if (!samples || !samples->count)
+    /* the cache alone, its scales another model's: nothing to calibrate */
+    bool given = o->kv_scales_from && o->q.kv_format && o->q.float_only && !o->q.smooth;
+    if (o->kv_scales_from && !given)
+        return oct_error(ctx, OCT_EUSAGE, "quantize: kv-scales-from takes kv-cache and "
+                         "precision fp32 (the cache alone)");
+    if (!given && (!samples || !samples->count))
         return oct_error(ctx, OCT_EUSAGE, "quantize: smooth and kv-cache-quant need "
                          "calibration samples (--calib)");
     if (o->q.float_only && (o->q.smooth || o->q.dynamic || !o->q.kv_format))
@@ -569,8 +602,13 @@ static oct_status smooth_and_kv(oct_ctx *ctx, ir_model *m, const oct_quant_optio
                          "but the KV cache: it takes kv-cache-quant, and no smooth or "
                          "activations=dynamic");
     api_samples adapter;
-    quant_samples data;
-    oct_status st = api_samples_init(ctx, &adapter, samples, m, &data);
+    quant_samples data = {0};
+    oct_model *ref = NULL;
+    const char *file = ctx->cur_file;   /* loading names the other model's */
+    oct_status st = given ? oct_model_load_file(ctx, o->kv_scales_from, 0, &ref)
+                          : api_samples_init(ctx, &adapter, samples, m, &data);
+    if (given && !st)
+        ctx->cur_file = file;
     if (!st && o->q.smooth)
         st = quant_smooth(m, &o->q, &data, ctx);
     oct_quant_options rest = *o;
@@ -580,8 +618,10 @@ static oct_status smooth_and_kv(oct_ctx *ctx, ir_model *m, const oct_quant_optio
     if (!st && !o->q.float_only)
         st = oct_quantize(ctx, &(oct_model){.ir = m}, &rest, o->q.dynamic ? NULL : samples,
                           report);
+    quant_opts kv = o->q;
+    kv.kv_scales_from = ref ? ref->ir : NULL;
     if (!st && o->q.kv_format)
-        st = quant_kv_cache(m, &o->q, &data, ctx);
+        st = quant_kv_cache(m, &kv, &data, ctx);
     return st;
 }
 
@@ -647,7 +687,8 @@ oct_status oct_quantize(oct_ctx *ctx, oct_model *model, const oct_quant_options 
         return quant_dynamic(model->ir, &o->q, ctx);
     if (o->q.wo_clip_search || o->q.wo_symmetric >= 0 || o->q.wo_format != IR_QF_INT8 ||
         o->q.wo_matmulnbits || o->q.wo_algo != QWO_RTN || o->q.wo_act_order ||
-        o->q.wo_act_int8)
+        o->q.wo_act_int8 || o->q.wo_gptq_refit || o->q.wo_gptq_damp > 0 ||
+        o->q.wo_gptq_float_target || o->q.wo_gptq_group_search)
         return oct_error(ctx, OCT_EUSAGE, "quantize: weight-format, weight-scheme, "
                          "clip-search, algo, act-order and format=matmulnbits need "
                          "weights-only");

@@ -130,10 +130,13 @@ static oct_status write_report(oct_ctx *ctx, const eval_args *a, size_t window,
                        "  \"engine\": \"%s\",\n  \"window\": %zu,\n  \"windows\": %llu,\n"
                        "  \"targets\": %llu,\n  \"mean_nll\": %.17g,\n"
                        "  \"perplexity\": %.17g,\n  \"bits_per_token\": %.17g,\n"
-                       "  \"seconds\": %.6f\n}\n",
+                       "  \"seconds\": %.6f,\n  \"kv_bytes_per_token\": %llu,\n"
+                       "  \"kv_fp32_bytes_per_token\": %llu\n}\n",
                        model, tokens, a->jit ? "jit" : "interp", window,
                        (unsigned long long)r->windows, (unsigned long long)r->targets,
-                       r->mean_nll, r->perplexity, r->bits_per_token, r->seconds);
+                       r->mean_nll, r->perplexity, r->bits_per_token, r->seconds,
+                       (unsigned long long)r->kv_bytes_per_token,
+                       (unsigned long long)r->kv_fp32_bytes_per_token);
     if (len < 0 || (size_t)len >= sizeof text)
         return oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "report too long");
     return oct_write_file(ctx, a->report, text, (size_t)len);
@@ -165,6 +168,10 @@ static oct_status evaluate(oct_ctx *ctx, eval_args *a)
         printf("mean nll: %.6f nats/token\n", r.mean_nll);
         printf("perplexity: %.6f\n", r.perplexity);
         printf("bits per token: %.6f\n", r.bits_per_token);
+        if (r.kv_fp32_bytes_per_token)
+            printf("kv cache: %llu bytes per token (float32: %llu)\n",
+                   (unsigned long long)r.kv_bytes_per_token,
+                   (unsigned long long)r.kv_fp32_bytes_per_token);
         fflush(stdout);
         fprintf(stderr, "eval: %.1f s (%.1f tokens/s)\n", r.seconds,
                 r.seconds > 0 ? (double)(r.targets + r.windows) / r.seconds : 0.0);

@@ -76,7 +76,7 @@ static const char *const passthrough[] = {
     "fp8", "op-types", "exclude-op-types", "exclude-nodes", "config", "engine",
     "input-shape", "save-stats", "load-stats", "weight-format", "weight-scheme",
     "format", "dynamic-granularity", "algo", "smooth", "smoothquant", "kv-cache-quant",
-    "wo-compute",
+    "wo-compute", "kv-cache", "kv-scales-from", "gptq-damp",
 };
 
 /* An option the API refused: its diagnostic becomes a usage error. */
@@ -94,6 +94,7 @@ int cmd_quantize(int argc, char **argv)
     const char *model = NULL, *calib = NULL, *out = NULL, *report = NULL, *svg = NULL, *v;
     unsigned long long max_samples = 0;
     bool allow_external = false, weights_only = false, dynamic = false, smooth_or_kv = false;
+    bool scales_from = false; /* --kv-scales-from: the cache's scales given */
     progress_state ps = {.mode = isatty(2) ? PROGRESS_BAR : PROGRESS_LINES};
     oct_limits limits = oct_default_limits();
     oct_ctx *ctx = oct_ctx_new();
@@ -113,7 +114,7 @@ int cmd_quantize(int argc, char **argv)
         }
         if (lim > 0)
             continue;
-        if (!strcmp(a, "--smooth")) { /* alone: alpha 0.5 (--smooth=ALPHA otherwise) */
+        if (!strcmp(a, "--smooth") || !strcmp(a, "--smoothquant")) { /* alone: alpha 0.5 */
             smooth_or_kv = true;
             if (oct_quant_options_set(qo, "smooth", ""))
                 return option_error(ctx);
@@ -131,8 +132,9 @@ int cmd_quantize(int argc, char **argv)
                 if (!strcmp(passthrough[k], "activations"))
                     dynamic = !strcmp(v, "dynamic");
                 /* ...except for these, which do calibrate */
+                scales_from |= !strcmp(passthrough[k], "kv-scales-from");
                 smooth_or_kv |= !strncmp(passthrough[k], "smooth", 6) ||
-                                !strcmp(passthrough[k], "kv-cache-quant");
+                                !strncmp(passthrough[k], "kv-cache", 8);
             }
         }
         if (passed)
@@ -165,7 +167,8 @@ int cmd_quantize(int argc, char **argv)
             if (oct_quant_options_set(qo, "ignore-nonfinite", "1"))
                 return option_error(ctx);
         } else if (!strcmp(a, "--weights-only") || !strcmp(a, "--clip-search") ||
-                   !strcmp(a, "--act-order")) {
+                   !strcmp(a, "--act-order") || !strcmp(a, "--gptq-refit") ||
+                   !strcmp(a, "--gptq-float-target") || !strcmp(a, "--gptq-group-search")) {
             weights_only |= a[2] == 'w';
             if (oct_quant_options_set(qo, a + 2, "1"))
                 return option_error(ctx);
@@ -200,10 +203,11 @@ int cmd_quantize(int argc, char **argv)
         USAGE("--algo=gptq and --algo=awq need calibration data (--calib DATA)");
     if (dynamic && (loading_stats || report || svg || (calib && !smooth_or_kv)))
         USAGE("--activations=dynamic calibrates nothing (except for --smooth and "
-              "--kv-cache-quant, which take --calib): no --load-stats, --report or --svg");
-    if (smooth_or_kv && !calib)
-        USAGE("--smooth and --kv-cache-quant need calibration data (--calib DATA)");
-    if (!calib && !loading_stats && !weights_only && !dynamic)
+              "--kv-cache, which take --calib): no --load-stats, --report or --svg");
+    if (smooth_or_kv && !calib && !scales_from)
+        USAGE("--smooth and --kv-cache (--kv-cache-quant) need calibration data "
+              "(--calib DATA)");
+    if (!calib && !loading_stats && !weights_only && !dynamic && !scales_from)
         USAGE("no calibration data given (--calib DATA, or --load-stats S.json)");
 #undef USAGE
 

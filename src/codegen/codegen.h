@@ -351,6 +351,19 @@ void cg_kernel_call(cg_fn *f, const char *family, const void *args, size_t size,
 /* The node's workspace of `bytes` bytes (64-byte aligned, shared by all
  * nodes: only the running node uses it). */
 LLVMValueRef cg_workspace(cg_fn *f, uint64_t bytes);
+/* A field of a kernel's args struct set at run time to dim d of t (a
+ * symbolic dim: its header slot; cg_dyn_workspace). */
+typedef struct cg_dyn_field {
+    size_t offset;
+    const struct cg_tensor *t;
+    int d;
+} cg_dyn_field;
+/* The workspace of a kernel call whose size depends on run-time dims
+ * (symdims_code.c): NAME_run_dims sizes it before the body runs, calling
+ * octk_<family>_work_size on a copy of `args` with `fields` set from the
+ * dims, and places the largest of them all after the run-time region. */
+LLVMValueRef cg_dyn_workspace(cg_fn *f, const char *family, const void *args, size_t size,
+                              const cg_dyn_field *fields, int n_fields);
 /* A private read-only global holding a copy of `bytes` bytes of data. */
 LLVMValueRef cg_const_data(cg_fn *f, const void *data, size_t bytes);
 /* The address, in the current function, of a copy of weight data: a
@@ -413,6 +426,17 @@ bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
  * known only at run time (symdims.h): a constant weight, K and N static;
  * the kernel then runs per chunk of rows. */
 bool cg_sgemm_takes_dynamic(cg_fn *f, const ir_node *n);
+/* Whether cg_try_sconv takes 2-D Conv n with H and W (and the output's)
+ * known only at run time: explicit pads (or VALID), batch and channels
+ * static; the kernel's sizes are set at run time and its workspace sized
+ * by NAME_run_dims (cg_dyn_workspace). */
+bool cg_sconv_takes_dynamic(cg_fn *f, const ir_node *n);
+/* Whether BatchNormalization n (inference, constant parameters, float32)
+ * takes symbolic dims after the channels (the plane read at run time). */
+bool cg_batchnorm_takes_dynamic(cg_fn *f, const ir_node *n);
+/* Whether MaxPool n (float or 8-bit, no Indices, floor mode, explicit
+ * pads within the window) takes symbolic spatial dims. */
+bool cg_pool_takes_dynamic(cg_fn *f, const ir_node *n);
 /* Float MatMul with any other B (run time, batched, broadcast) on the GEMM
  * kernel, one call per batch matrix (lower_bmm.c). */
 bool cg_try_sbatched(cg_fn *f, const ir_node *n, oct_status *st);

@@ -41,13 +41,18 @@ struct cg_module {
     const cg_batch *batch;      /* NULL: every shape static */
     /* symbolic dims besides the batch (symdims.h; NULL: none).  Scratch
      * then starts with a header of hdr_size bytes: slot k (i64) the value
-     * of symbol k, slot n + j the offset of the j-th tensor of the
-     * run-time region (dyn_ids[j], past the static plan and workspace),
-     * both stored by NAME_run_dims before the body runs. */
+     * of symbol k, slot n + j of derived form j (cg_syms_slots of them in
+     * all: S), slot S + j the offset of the j-th tensor of the run-time
+     * region (dyn_ids[j], past the static plan and workspace), all stored
+     * by NAME_run_dims before the body runs. */
     const struct cg_syms *syms;
     uint64_t hdr_size;
     size_t *dyn_ids;
     int n_dyn;
+    /* kernel calls whose workspace is sized at run time (slot S + n_dyn
+     * of the header holds its offset; cg_dyn_workspace) */
+    struct cg_dyn_work *dyn_work;
+    int n_dyn_work;
     struct cg_module **variants; /* a library for several CPUs (multi.c): */
     int n_variants;              /* one module per CPU, in --mcpu's order */
     cg_report_line *report;
@@ -118,6 +123,19 @@ oct_status cg_control_shape_error(oct_ctx *ctx, const ir_node *n, const ir_value
  * and, with a batch, "dims": [its name], that name at axis 0 of the batched
  * shapes and their "bytes" for one item. */
 oct_status cg_signature(cg_module *cm);
+
+/* The module's target-cpu, target-features and nounwind on fn. */
+void cg_add_target_attrs(cg_module *cm, LLVMValueRef fn);
+
+/* Run-time symbolic dims (symdims_code.c): each tensor's slots from
+ * cm->syms (before the memory plan); the header and the run-time region
+ * (after it); node k (or its fused run lo..hi) lowered on run-time sizes
+ * (*done) or refused naming node and dim, or left to its own lowering;
+ * NAME_run_dims(_threads) and NAME_scratch_size_for around the body run. */
+oct_status cg_syms_mark(cg_module *cm);
+oct_status cg_syms_place(cg_module *cm);
+oct_status cg_syms_lower(cg_fn *f, const ir_graph *g, int k, int lo, int hi, bool *done);
+void cg_build_dims_entries(cg_module *cm, cg_fn *f, LLVMValueRef run, LLVMTypeRef run_ty);
 
 /* Data-dependent output lengths (lower_dynlen.c).  cg_dynlen_plan, before
  * the other tensors are filled: sizes each output of a NonZero,

@@ -320,28 +320,61 @@ bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
     LLVMValueRef gw = cg_weight_data(f, packed, (size_t)n_packs * gsize, NULL);
     LLVMValueRef gs = w.q ? cg_weight_data(f, scales, (size_t)M * sizeof *scales, NULL) : NULL;
     LLVMValueRef gb = bias ? cg_ptr(f, Bt) : NULL;
-    LLVMValueRef work = cg_workspace(f, depthwise ? octk_sdwconv_work_size(&a)
-                                                  : octk_sconv_work_size(&a));
+    const char *family = depthwise ? "sdwconv" : "sconv";
+    /* H, W, OH, OW read at run time when symbolic (symdims.h): set in the
+     * args at run time, the workspace sized by NAME_run_dims */
+    const cg_dyn_field dyn[4] = {{offsetof(octk_sconv, s.H), X, 2},
+                                 {offsetof(octk_sconv, s.W), X, 3},
+                                 {offsetof(octk_sconv, s.OH), Y, 2},
+                                 {offsetof(octk_sconv, s.OW), Y, 3}};
+    bool is_dyn = X->dyn || Y->dyn;
+    LLVMValueRef work = is_dyn ? cg_dyn_workspace(f, family, &a, sizeof a, dyn, 4)
+                               : cg_workspace(f, depthwise ? octk_sdwconv_work_size(&a)
+                                                           : octk_sconv_work_size(&a));
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y), null = LLVMConstPointerNull(f->ptr);
-    int64_t x_plane = a.s.H * a.s.W, y_plane = a.s.OH * a.s.OW;
+    LLVMValueRef x_plane = cg_i64c(f, a.s.H * a.s.W), y_plane = cg_i64c(f, a.s.OH * a.s.OW);
+    if (is_dyn) {
+        x_plane = cg_mul(f, cg_dim(f, X, 2), cg_dim(f, X, 3));
+        y_plane = cg_mul(f, cg_dim(f, Y, 2), cg_dim(f, Y, 3));
+    }
     int64_t groups = depthwise ? 1 : G;
     for (int64_t b = 0; b < N; b++)
         for (int64_t g = 0; g < groups; g++) {
             int64_t cin = depthwise ? 0 : g * a.s.C, cout = depthwise ? 0 : g * a.s.M;
             LLVMValueRef wg = cg_gep(f, f->i8, gw, cg_i64c(f, g * (int64_t)gsize));
-            cg_kptr ptrs[7] = {
-                {offsetof(octk_sconv, x), cg_gep(f, f->f32, px, cg_i64c(f, (b * C + cin) * x_plane))},
-                {offsetof(octk_sconv, y), cg_gep(f, f->f32, py, cg_i64c(f, (b * M + cout) * y_plane))},
+            cg_kptr ptrs[11] = {
+                {offsetof(octk_sconv, x), cg_gep(f, f->f32, px, cg_mul(f, cg_i64c(f, b * C + cin), x_plane))},
+                {offsetof(octk_sconv, y), cg_gep(f, f->f32, py, cg_mul(f, cg_i64c(f, b * M + cout), y_plane))},
                 {offsetof(octk_sconv, w), w.q ? null : wg},
                 {offsetof(octk_sconv, work), work},
                 {offsetof(octk_sconv, bias), gb ? cg_gep(f, f->f32, gb, cg_i64c(f, cout)) : null},
                 {offsetof(octk_sconv, w8), w.q ? wg : null},
                 {offsetof(octk_sconv, w8_scale), gs ? cg_gep(f, f->f32, gs, cg_i64c(f, cout)) : null}};
-            cg_kernel_call(f, depthwise ? "sdwconv" : "sconv", &a, sizeof a, ptrs, w.q ? 7 : 5);
+            int np = w.q ? 7 : 5;
+            for (int i = 0; is_dyn && i < 4; i++)
+                ptrs[np++] = (cg_kptr){dyn[i].offset, cg_dim(f, dyn[i].t, dyn[i].d)};
+            cg_kernel_call(f, family, &a, sizeof a, ptrs, np);
         }
     cg_report(f, n, depthwise ? "octk_sdwconv" : "octk_sconv", float_path(f, &w));
     *st = OCT_OK;
     return true;
+}
+
+bool cg_sconv_takes_dynamic(cg_fn *f, const ir_node *n)
+{
+    const cg_tensor *X = cg_in(f, n, 0), *Wt = cg_in(f, n, 1), *Bt = cg_in(f, n, 2),
+                    *Y = cg_out(f, n, 0);
+    kf_weight w;
+    if (n->op != IR_OP_CONV || !X || !Y || !cg_kernels_available(f) ||
+        !weight_of(f->tens, Wt, &w) || !sconv_form(f->tens, n, &w) || Wt->dyn ||
+        (Bt && Bt->dyn) || X->rank != 4)
+        return false;
+    /* only H and W vary, and explicit pads (auto_pad's depend on them) */
+    const char *pad = ir_attr_string(f->ctx, n, "auto_pad", "NOTSET");
+    for (int d = 0; d < 2; d++)
+        if ((X->dyn && X->sym[d] >= 0) || (Y->dyn && Y->sym[d] >= 0))
+            return false;
+    return !strcmp(pad, "NOTSET") || !strcmp(pad, "VALID");
 }
 
 /* y[rows][N] = a[rows][K] x alpha*b + bias with b(k, n) at

@@ -216,6 +216,23 @@ static oct_status batchnorm_runtime(cg_fn *f, const ir_node *n, cg_tensor *X, cg
     return OCT_OK;
 }
 
+bool cg_batchnorm_takes_dynamic(cg_fn *f, const ir_node *n)
+{
+    const cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    if (!X || !Y || X->dtype != IR_DT_FLOAT || Y->dtype != IR_DT_FLOAT || X->rank < 3 ||
+        ops_bn_training(n, f->opset) || (X->dyn && (X->sym[0] >= 0 || X->sym[1] >= 0)))
+        return false;
+    for (int k = 1; k < n->n_out; k++)
+        if (cg_out(f, n, k))
+            return false;
+    for (int k = 1; k < 5; k++) { /* constants of C values (spatial = 1) */
+        const cg_tensor *p = cg_in(f, n, k);
+        if (!p || p->place != CG_PLACE_CONST || (int64_t)p->nelems != X->dims[1])
+            return false;
+    }
+    return true;
+}
+
 oct_status cg_lower_batchnorm(cg_fn *f, const ir_node *n)
 {
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
@@ -270,12 +287,16 @@ oct_status cg_lower_batchnorm(cg_fn *f, const ir_node *n)
     LLVMSetLinkage(gv, LLVMPrivateLinkage);
     LLVMSetAlignment(gv, CG_ALIGN);
     LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    /* the spatial size read at run time when symbolic (symdims.h) */
+    LLVMValueRef inner_v = cg_i64c(f, inner);
+    for (int d = 2; X->dyn && d < X->rank; d++)
+        inner_v = cg_mul(f, d == 2 ? cg_i64c(f, 1) : inner_v, cg_dim(f, X, d));
     cg_loop ln, lc, li;
     LLVMValueRef nn = cg_loop_begin(f, &ln, N);
     LLVMValueRef c = cg_loop_begin(f, &lc, C);
     LLVMValueRef a = cg_load(f, f->f32, gv, c), b = cg_load(f, f->f32, gv, cg_add(f, c, cg_i64c(f, C)));
-    LLVMValueRef base = cg_mul(f, cg_madd(f, nn, C, c), cg_i64c(f, inner));
-    LLVMValueRef i = cg_loop_begin(f, &li, inner);
+    LLVMValueRef base = cg_mul(f, cg_madd(f, nn, C, c), inner_v);
+    LLVMValueRef i = cg_loop_begin_v(f, &li, inner_v);
     LLVMValueRef idx = cg_add(f, base, i);
     /* x * a + b, the reference's order, unfused */
     LLVMValueRef v = LLVMBuildFAdd(f->b, LLVMBuildFMul(f->b, cg_load(f, f->f32, px, idx), a, ""), b, "");

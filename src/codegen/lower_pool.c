@@ -84,10 +84,10 @@ static bool has_empty_window(const ops_window *w)
 
 /* 0 <= v < hi (signed compares: AVX2 has no unsigned 64-bit compare, so
  * two signed ones vectorize better than one unsigned). */
-static LLVMValueRef in_range(cg_fn *f, LLVMValueRef v, int64_t hi)
+static LLVMValueRef in_range(cg_fn *f, LLVMValueRef v, LLVMValueRef hi)
 {
     return LLVMBuildAnd(f->b, LLVMBuildICmp(f->b, LLVMIntSGE, v, cg_i64c(f, 0), ""),
-                        LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, hi), ""), "");
+                        LLVMBuildICmp(f->b, LLVMIntSLT, v, hi, ""), "");
 }
 
 /* The 8-bit MaxPool of the kernel library (1-D or 2-D, no Indices): true
@@ -97,7 +97,8 @@ static bool try_maxpool8(cg_fn *f, const cg_tensor *X, const cg_tensor *Y, const
     int ns = w->n_spatial;
     bool two = ns == 2;
     int64_t KW = w->kernel[ns - 1], sw = w->stride[ns - 1];
-    if (ns > 2 || !cg_kernels_available(f) || sw > OCTK_POOL_MAX_SW || KW > OCTK_POOL_MAX_K)
+    if (ns > 2 || !cg_kernels_available(f) || sw > OCTK_POOL_MAX_SW || KW > OCTK_POOL_MAX_K ||
+        ((X->dyn || Y->dyn) && !two))
         return false;
     int64_t planes = X->dims[0] * X->dims[1];
     octk_maxpool8 a = {.s = {.C = planes, .H = two ? w->in[0] : 1, .W = w->in[ns - 1],
@@ -107,11 +108,20 @@ static bool try_maxpool8(cg_fn *f, const cg_tensor *X, const cg_tensor *Y, const
                              .DH = two ? w->dilation[0] : 1, .DW = w->dilation[ns - 1],
                              .PT = two ? w->pad_begin[0] : 0, .PL = w->pad_begin[ns - 1]},
                        .x_signed = X->dtype == IR_DT_INT8};
-    cg_kptr ptrs[3] = {{offsetof(octk_maxpool8, x), cg_ptr(f, X)},
+    /* H, W, OH, OW at run time when symbolic (symdims.h) */
+    const cg_dyn_field dyn[4] = {{offsetof(octk_maxpool8, s.H), X, 2},
+                                 {offsetof(octk_maxpool8, s.W), X, 3},
+                                 {offsetof(octk_maxpool8, s.OH), Y, 2},
+                                 {offsetof(octk_maxpool8, s.OW), Y, 3}};
+    bool is_dyn = X->dyn || Y->dyn;
+    cg_kptr ptrs[7] = {{offsetof(octk_maxpool8, x), cg_ptr(f, X)},
                        {offsetof(octk_maxpool8, y), cg_ptr(f, Y)},
                        {offsetof(octk_maxpool8, work),
-                        cg_workspace(f, octk_maxpool8_work_size(&a))}};
-    cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 3);
+                        is_dyn ? cg_dyn_workspace(f, "maxpool8", &a, sizeof a, dyn, 4)
+                               : cg_workspace(f, octk_maxpool8_work_size(&a))}};
+    for (int i = 0; is_dyn && i < 4; i++)
+        ptrs[3 + i] = (cg_kptr){dyn[i].offset, cg_dim(f, dyn[i].t, dyn[i].d)};
+    cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, is_dyn ? 7 : 3);
     return true;
 }
 
@@ -143,11 +153,7 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     if ((st = ops_window_init(f->ctx, n, &xs, kernel, ir_attr_int(n, "ceil_mode", 0) != 0,
                               &w)) != OCT_OK)
         return st;
-    int64_t planes = X->dims[0] * X->dims[1], in_sp = 1, out_sp = 1;
-    for (int i = 0; i < ns; i++) {
-        in_sp *= w.in[i];
-        out_sp *= w.out[i];
-    }
+    int64_t planes = X->dims[0] * X->dims[1];
     bool ok = Y->rank == X->rank && Y->dims[0] * Y->dims[1] == planes &&
               (!I || I->nelems == Y->nelems);
     for (int i = 0; ok && i < ns; i++)
@@ -172,11 +178,22 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     LLVMValueRef tab[OPS_MAX_RANK];
     if (!is_max && (st = count_tables(f, &w, include_pad, tab)))
         return st;
-    int64_t rstride[OPS_MAX_RANK], cstride[OPS_MAX_RANK], ostride[OPS_MAX_RANK];
-    cg_strides(ns, w.in, rstride);
-    cg_strides(ns, w.out, ostride);
-    for (int i = 0; i < ns; i++)
-        cstride[i] = i ? cstride[i - 1] * w.in[i - 1] : 1;
+    /* spatial sizes as values: read at run time when symbolic
+     * (symdims.h: MaxPool only, cg_pool_takes_dynamic), else constants */
+    LLVMValueRef inv[OPS_MAX_RANK], outv[OPS_MAX_RANK], rstride[OPS_MAX_RANK],
+        cstride[OPS_MAX_RANK], ostride[OPS_MAX_RANK];
+    LLVMValueRef in_sp = cg_i64c(f, 1), out_sp = cg_i64c(f, 1);
+    for (int i = 0; i < ns; i++) {
+        inv[i] = cg_dim(f, X, i + 2);
+        outv[i] = cg_dim(f, Y, i + 2);
+        cstride[i] = in_sp;
+        in_sp = cg_mul(f, in_sp, inv[i]);
+        out_sp = cg_mul(f, out_sp, outv[i]);
+    }
+    for (int i = ns - 1; i >= 0; i--) {
+        rstride[i] = i == ns - 1 ? cg_i64c(f, 1) : cg_mul(f, rstride[i + 1], inv[i + 1]);
+        ostride[i] = i == ns - 1 ? cg_i64c(f, 1) : cg_mul(f, ostride[i + 1], outv[i + 1]);
+    }
 
     LLVMTypeRef et = q8 ? f->i8 : f->f32;
     cg_fsrc src;
@@ -186,11 +203,11 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     LLVMValueRef all_nan = nan_only ? entry_alloca(f, f->i1) : NULL;
     cg_loop lp, lo[OPS_MAX_RANK], lk[OPS_MAX_RANK];
     LLVMValueRef p = cg_loop_begin(f, &lp, planes);
-    LLVMValueRef base = cg_mul(f, p, cg_i64c(f, in_sp)), yo = cg_mul(f, p, cg_i64c(f, out_sp));
+    LLVMValueRef base = cg_mul(f, p, in_sp), yo = cg_mul(f, p, out_sp);
     LLVMValueRef start[OPS_MAX_RANK], div = cg_i64c(f, 1);
     for (int i = 0; i < ns; i++) {
-        LLVMValueRef o = cg_loop_begin(f, &lo[i], w.out[i]);
-        yo = cg_madd(f, o, ostride[i], yo);
+        LLVMValueRef o = cg_loop_begin_v(f, &lo[i], outv[i]);
+        yo = cg_add(f, cg_mul(f, o, ostride[i]), yo);
         start[i] = cg_madd(f, o, w.stride[i], cg_i64c(f, -w.pad_begin[i]));
         if (!is_max)
             div = cg_mul(f, div, cg_load(f, f->i64, tab[i], o));
@@ -208,9 +225,9 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
     for (int i = 0; i < ns; i++) {
         LLVMValueRef k = cg_loop_begin(f, &lk[i], w.kernel[i]);
         LLVMValueRef at = cg_madd(f, k, w.dilation[i], start[i]);
-        inside = LLVMBuildAnd(f->b, inside, in_range(f, at, w.in[i]), "");
-        xr = cg_madd(f, at, rstride[i], xr);
-        xc = cg_madd(f, at, cstride[i], xc);
+        inside = LLVMBuildAnd(f->b, inside, in_range(f, at, inv[i]), "");
+        xr = cg_add(f, cg_mul(f, at, rstride[i]), xr);
+        xc = cg_add(f, cg_mul(f, at, cstride[i]), xc);
     }
     LLVMValueRef xi = LLVMBuildSelect(f->b, inside, xr, base, "");
     LLVMValueRef xv = q8 ? cg_load(f, et, src.ptr, xi) : cg_fsrc_load(f, &src, xi);
@@ -255,6 +272,31 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
         cg_loop_end(f, &lo[i]);
     cg_loop_end(f, &lp);
     return OCT_OK;
+}
+
+bool cg_pool_takes_dynamic(cg_fn *f, const ir_node *n)
+{
+    const cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    int64_t kernel[OPS_MAX_RANK];
+    if (n->op != IR_OP_MAXPOOL || !X || !Y || cg_out(f, n, 1) || X->rank < 3 ||
+        X->dtype != Y->dtype || ir_attr_int(n, "ceil_mode", 0) != 0 ||
+        (X->dyn && (X->sym[0] >= 0 || X->sym[1] >= 0)) ||
+        ops_pool_kernel(f->ctx, n, X->rank - 2, kernel) != OCT_OK)
+        return false;
+    /* explicit pads, each within the window (so no window is empty at any
+     * size): the geometry at the probes holds at every size */
+    const char *pad = ir_attr_string(f->ctx, n, "auto_pad", "NOTSET");
+    ops_shape xs = {.dtype = X->dtype, .rank = X->rank};
+    memcpy(xs.dims, X->dims, (size_t)X->rank * sizeof *xs.dims);
+    ops_window w;
+    if ((strcmp(pad, "NOTSET") && strcmp(pad, "VALID")) ||
+        ops_window_init(f->ctx, n, &xs, kernel, false, &w) != OCT_OK)
+        return false;
+    for (int i = 0; i < w.n_spatial; i++)
+        if (w.pad_begin[i] > (w.kernel[i] - 1) * w.dilation[i] ||
+            w.pad_end[i] > (w.kernel[i] - 1) * w.dilation[i])
+            return false;
+    return X->dtype == IR_DT_FLOAT || X->dtype == IR_DT_UINT8 || X->dtype == IR_DT_INT8;
 }
 
 oct_status cg_lower_pool(cg_fn *f, const ir_node *n)

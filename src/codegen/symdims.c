@@ -2,6 +2,7 @@
  * symdims.c: finds the symbolic input dims compiled for run time besides a
  * batch, and derives which dim of every value is one of them (symdims.h).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -142,9 +143,18 @@ static int dim_symbol(const cg_syms *s, int64_t a, int64_t b)
     return -2;
 }
 
+/* A dim matched neither a number nor a symbol (sym mark until
+ * derive_forms identifies it); maker[v]: the node that made value v. */
+enum { SYM_PENDING = -3 };
+
+typedef struct der_state {
+    const ir_node **maker;
+    int64_t opset;
+} der_state;
+
 /* n: the node reading or writing the value (NULL: a graph input). */
 static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va,
-                              const ir_value *vb, cg_syms *s, uint8_t *seen)
+                              const ir_value *vb, cg_syms *s, uint8_t *seen, der_state *pend)
 {
     const char *op = n ? n->op_type : "graph input";
     if (!va || seen[va->id])
@@ -172,25 +182,20 @@ static oct_status match_value(oct_ctx *ctx, const ir_node *n, const ir_value *va
         if (a[d] < 0 || b[d] < 0)
             return OCT_OK;
         int k = dim_symbol(s, a[d], b[d]);
-        if (k == -2) {
-            char names[256] = "";
-            for (int j = 0, at = 0; j < s->n && at < (int)sizeof names; j++)
-                at += snprintf(names + at, sizeof names - (size_t)at, "%s'%s'", j ? ", " : "",
-                               s->name[j]);
-            return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "compile: %s: dim %d of '%s' "
-                                  "is computed from the symbolic dimension(s) %s (%lld and "
-                                  "%lld at two probe sizes); compiled code takes a symbolic "
-                                  "dimension only where it is passed through unchanged, "
-                                  "not computed on yet: bind it with --input-shape "
-                                  "NAME=DIMS", op, d, va->name, names,
-                                  (long long)a[d], (long long)b[d]);
+        if (k == -2) { /* computed from a symbol: identified after the match */
+            k = SYM_PENDING;
+            pend->maker[va->id] = n;
         }
         sym[d] = (int8_t)k;
     }
     return OCT_OK;
 }
 
-oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, cg_syms *s)
+static oct_status derive_forms(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb,
+                               cg_syms *s, der_state *pend);
+
+oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, int64_t opset,
+                          cg_syms *s)
 {
     s->n_values = ga->n_values;
     s->sym = ir_alloc_array(ctx, ga->n_values ? ga->n_values : 1, sizeof *s->sym);
@@ -198,6 +203,11 @@ oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, 
     if (!s->sym || !seen)
         return OCT_EINTERNAL;
     memset(s->sym, -1, (ga->n_values ? ga->n_values : 1) * sizeof *s->sym);
+    der_state pend = {.maker = ir_alloc_array(ctx, ga->n_values ? ga->n_values : 1,
+                                              sizeof *pend.maker),
+                      .opset = opset};
+    if (!pend.maker)
+        return OCT_EINTERNAL;
     oct_status st = OCT_OK;
     if (ga->n_nodes != gb->n_nodes || ga->n_outputs != gb->n_outputs)
         return oct_error(ctx, OCT_EUNSUPPORTED, "compile: the graph prepared at two sizes of "
@@ -210,15 +220,219 @@ oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, 
                                   "at two sizes of its symbolic dims differs at %s: bind "
                                   "them with --input-shape NAME=DIMS", na->op_type);
         for (int i = 0; i < na->n_in && !st; i++)
-            st = match_value(ctx, na, na->in[i], nb->in[i], s, seen);
+            st = match_value(ctx, na, na->in[i], nb->in[i], s, seen, &pend);
         for (int i = 0; i < na->n_out && !st; i++)
             if (na->out[i] && na->out[i]->name[0])
-                st = match_value(ctx, na, na->out[i], nb->out[i], s, seen);
+                st = match_value(ctx, na, na->out[i], nb->out[i], s, seen, &pend);
     }
     /* inputs no node reads (a graph output that is an input): their dims
      * are the probes themselves, so they always match */
     for (size_t i = 0; i < ga->n_inputs && i < gb->n_inputs && !st; i++)
         if (!ga->inputs[i]->init && !seen[ga->inputs[i]->id])
-            st = match_value(ctx, NULL, ga->inputs[i], gb->inputs[i], s, seen);
-    return st;
+            st = match_value(ctx, NULL, ga->inputs[i], gb->inputs[i], s, seen, &pend);
+    return st ? st : derive_forms(ctx, ga, gb, s, &pend);
+}
+
+/* ---- derived dims: floor((a*s + b) / c) ---------------------------------- */
+
+/* The window a symbol is moved through, far above any kernel or pad (so
+ * every form is in its regular regime), long enough that every residue of
+ * every c up to DER_C_MAX is seen twice. */
+enum { DER_X0 = 1009, DER_WIN = 64, DER_C_MAX = 32 };
+
+int cg_syms_slots(const cg_syms *s)
+{
+    return s->n + s->n_der;
+}
+
+int64_t cg_syms_der_eval(const cg_syms_der *d, int64_t v)
+{
+    int64_t x = d->a * v + d->b, q = x / d->c;
+    return q - (x % d->c && x < 0); /* floor, not truncation */
+}
+
+const char *cg_syms_slot_text(const cg_syms *s, int slot, char *buf, size_t len)
+{
+    if (slot < s->n)
+        return s->name[slot];
+    const cg_syms_der *d = &s->der[slot - s->n];
+    snprintf(buf, len, "floor((%lld*%s %+lld) / %lld)", (long long)d->a, s->name[d->k],
+             (long long)d->b, (long long)d->c);
+    return buf;
+}
+
+/* The shapes of every value of g (prepared at A) with symbol k at x and
+ * the others at A, by the ops' shape rules in node order; false if a rule
+ * fails (its diagnostics are dropped). */
+static bool infer_at(oct_ctx *ctx, const ir_graph *g, int64_t opset, const cg_syms *s, int k,
+                     int64_t x, ops_shape *sh)
+{
+    for (size_t v = 0; v < g->n_values; v++) {
+        ir_value *val = g->values[v];
+        sh[v].dtype = IR_DT_UNDEFINED;
+        sh[v].rank = shape_of(val, sh[v].dims);
+        for (int d = 0; !val->init && !val->producer && d < sh[v].rank; d++)
+            if (s->sym[v][d] == k)
+                sh[v].dims[d] = x;
+        if (val->init)
+            ops_shape_of(val->init, &sh[v]);
+        else if (val->has_type)
+            sh[v].dtype = val->type.dtype;
+    }
+    size_t n_diags = ctx->n_diags, n_errors = ctx->n_errors;
+    bool ok = true;
+    for (size_t j = 0; j < g->n_nodes && ok; j++) {
+        const ir_node *n = g->nodes[j];
+        if (n->n_in > OPS_MAX_IO || n->n_out > OPS_MAX_IO || n->op == IR_OP_UNKNOWN) {
+            ok = false;
+            break;
+        }
+        ops_shape in[OPS_MAX_IO], out[OPS_MAX_IO];
+        const ir_tensor *in_const[OPS_MAX_IO];
+        for (int i = 0; i < n->n_in; i++) {
+            in_const[i] = n->in[i] ? n->in[i]->init : NULL;
+            if (n->in[i])
+                in[i] = sh[n->in[i]->id];
+            else
+                in[i] = (ops_shape){.dtype = IR_DT_UNDEFINED, .rank = -1};
+        }
+        for (int i = 0; i < n->n_out; i++)
+            out[i] = (ops_shape){.dtype = IR_DT_UNDEFINED, .rank = -1};
+        ops_infer inf = {.ctx = ctx, .node = n, .opset = opset,
+                         .n_in = n->n_in, .in = in, .in_const = in_const,
+                         .n_out = n->n_out, .out = out};
+        ok = ops_shape_rule_of(n->op)(&inf) == OCT_OK;
+        for (int i = 0; ok && i < n->n_out; i++)
+            if (n->out[i] && !n->out[i]->init)
+                sh[n->out[i]->id] = out[i];
+    }
+    oct_diag_truncate(ctx, n_diags);
+    ctx->n_errors = n_errors;
+    return ok;
+}
+
+/* floor((a*x + b) / c) through y[j] at x = DER_X0 + j, the smallest c. */
+static bool fit_floor(const int64_t *y, cg_syms_der *out)
+{
+    for (int64_t c = 1; c <= DER_C_MAX; c++) {
+        int64_t a = y[c] - y[0];
+        bool ok = a > 0;
+        for (int j = 0; ok && j + c < DER_WIN; j++)
+            ok = y[j + c] - y[j] == a;
+        if (!ok)
+            continue;
+        int64_t lo = INT64_MIN, hi = INT64_MAX;
+        for (int j = 0; j < DER_WIN; j++) {
+            int64_t e = c * y[j] - a * (DER_X0 + j); /* b in [e, e + c - 1] */
+            lo = e > lo ? e : lo;
+            hi = e + c - 1 < hi ? e + c - 1 : hi;
+        }
+        if (lo != hi)
+            return false;
+        *out = (cg_syms_der){.a = a, .b = lo, .c = c};
+        return true;
+    }
+    return false;
+}
+
+static oct_status not_derived(oct_ctx *ctx, const cg_syms *s, const ir_node *n,
+                              const ir_value *v, int d, int64_t a, int64_t b)
+{
+    char names[256] = "";
+    for (int j = 0, at = 0; j < s->n && at < (int)sizeof names; j++)
+        at += snprintf(names + at, sizeof names - (size_t)at, "%s'%s'", j ? ", " : "",
+                       s->name[j]);
+    return oct_node_error(ctx, OCT_EUNSUPPORTED, n, "compile: %s: dim %d of '%s' is "
+                          "computed from the symbolic dimension(s) %s (%lld and %lld at "
+                          "two probe sizes) other than as floor((a*s + b) / c) of one of "
+                          "them, which compiled code cannot follow: bind it with "
+                          "--input-shape NAME=DIMS", n ? n->op_type : "graph input", d,
+                          v->name, names, (long long)a, (long long)b);
+}
+
+/* The slot of form f, added if new; -1 when the slots are full. */
+static int der_slot(cg_syms *s, const cg_syms_der *f)
+{
+    for (int j = 0; j < s->n_der; j++)
+        if (s->der[j].k == f->k && s->der[j].a == f->a && s->der[j].b == f->b &&
+            s->der[j].c == f->c)
+            return s->n + j;
+    if (s->n_der == CG_SYMS_DER_MAX)
+        return -1;
+    s->der[s->n_der] = *f;
+    return s->n + s->n_der++;
+}
+
+/* Identifies every pending dim (SYM_PENDING) as a form of one symbol. */
+static oct_status derive_forms(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, cg_syms *s,
+                               der_state *pend)
+{
+    size_t n_pend = 0;
+    for (size_t v = 0; v < ga->n_values; v++)
+        for (int d = 0; d < OPS_MAX_RANK; d++)
+            n_pend += s->sym[v][d] == SYM_PENDING;
+    if (!n_pend)
+        return OCT_OK;
+    /* y[p][j]: pending dim p with its symbol at DER_X0 + j; mover[p]: that
+     * symbol (-1: none yet, -2: more than one); its value at A in at_a */
+    int64_t *y = ir_alloc_array(ctx, n_pend * DER_WIN, sizeof *y);
+    int64_t *at_a = ir_alloc_array(ctx, n_pend, sizeof *at_a);
+    int8_t *mover = ir_alloc_array(ctx, n_pend, sizeof *mover);
+    ops_shape *sh = ir_alloc_array(ctx, ga->n_values ? ga->n_values : 1, sizeof *sh);
+    if (!y || !at_a || !mover || !sh)
+        return OCT_EINTERNAL;
+    for (size_t v = 0, p = 0; v < ga->n_values; v++) {
+        int64_t da[OPS_MAX_RANK];
+        int r = shape_of(ga->values[v], da);
+        for (int d = 0; d < OPS_MAX_RANK; d++)
+            if (s->sym[v][d] == SYM_PENDING) {
+                at_a[p] = d < r ? da[d] : -1;
+                mover[p++] = -1;
+            }
+    }
+    bool inferred = true;
+    for (int k = 0; k < s->n && inferred; k++)
+        for (int j = 0; j < DER_WIN && inferred; j++) {
+            inferred = infer_at(ctx, ga, pend->opset, s, k, DER_X0 + j, sh);
+            for (size_t v = 0, p = 0; inferred && v < ga->n_values; v++)
+                for (int d = 0; d < OPS_MAX_RANK; d++) {
+                    if (s->sym[v][d] != SYM_PENDING)
+                        continue;
+                    int64_t val = sh[v].rank > d ? sh[v].dims[d] : -1;
+                    if (val != at_a[p] && mover[p] != k)
+                        mover[p] = mover[p] == -1 ? (int8_t)k : -2;
+                    if (mover[p] == -1 || mover[p] == k)
+                        y[p * DER_WIN + (size_t)j] = val;
+                    p++;
+                }
+        }
+    for (size_t v = 0, p = 0; v < ga->n_values; v++) {
+        int64_t da[OPS_MAX_RANK], db[OPS_MAX_RANK];
+        if (shape_of(ga->values[v], da) < 0)
+            continue;
+        for (int d = 0; d < OPS_MAX_RANK; d++) {
+            if (s->sym[v][d] != SYM_PENDING)
+                continue;
+            const int64_t *yp = y + p * DER_WIN;
+            int which = mover[p++];
+            const ir_value *vb = NULL;
+            for (size_t u = 0; u < gb->n_values && !vb; u++)
+                if (!strcmp(gb->values[u]->name, ga->values[v]->name))
+                    vb = gb->values[u];
+            if (!vb || shape_of(vb, db) <= d)
+                return not_derived(ctx, s, pend->maker[v], ga->values[v], d, da[d], -1);
+            /* moves with exactly one symbol, as a floor form that gives
+             * the dims at both probe sets */
+            cg_syms_der f = {.k = which};
+            bool ok = inferred && which >= 0 && fit_floor(yp, &f);
+            f.k = which;
+            ok = ok && cg_syms_der_eval(&f, cg_syms_probe(which, 0)) == da[d] &&
+                 cg_syms_der_eval(&f, cg_syms_probe(which, 1)) == db[d];
+            int slot = ok ? der_slot(s, &f) : -1;
+            if (slot < 0)
+                return not_derived(ctx, s, pend->maker[v], ga->values[v], d, da[d], db[d]);
+            s->sym[v][d] = (int8_t)slot;
+        }
+    }
+    return OCT_OK;
 }

@@ -8,8 +8,11 @@
  * value: a dimension equal in both is a constant, one that is symbol k's
  * probe in both (A[k] in the first, B[k] in the second) *is* symbol k, and
  * anything else (a size computed from a symbol, H/2 after a strided
- * convolution) is not followed yet: the compile stops naming the node that
- * makes it.  Constants must have the same bytes in both (nothing folded may
+ * convolution) is identified as floor((a*s + b) / c) of one symbol s by
+ * running the ops' shape rules over the graph at A with one symbol at a
+ * time moved through a window of consecutive values (every residue of
+ * every c up to CG_DER_C_MAX seen), then checked at A and B; a dim that
+ * fits no such form stops the compile naming the node that makes it.  Constants must have the same bytes in both (nothing folded may
  * depend on a symbol).  The graph prepared at A is the one compiled; each
  * of its dims is either a number or a symbol read at run time from the
  * dims argument (cg_dim), and only the lowerings that take run-time sizes
@@ -24,15 +27,37 @@
 #include "ops/ops.h"
 
 #define CG_SYMS_MAX 6
+/* Derived dims floor((a*s + b) / c) of one symbol s: at most this many
+ * distinct forms (slots CG_SYMS_MAX.. of the header fit in an int8_t). */
+#define CG_SYMS_DER_MAX 96
+
+/* A dim derived from symbol k: floor((a*s_k + b) / c), a and c > 0. */
+typedef struct cg_syms_der {
+    int k;
+    int64_t a, b, c;
+} cg_syms_der;
 
 typedef struct cg_syms {
     int n;                               /* 0: none */
     const char *name[CG_SYMS_MAX];
-    /* by value id of the compiled graph: the symbol of each dim, -1 for a
-     * number */
+    int n_der;                           /* derived forms, slots n .. n+n_der */
+    cg_syms_der der[CG_SYMS_DER_MAX];
+    /* by value id of the compiled graph: the slot of each dim (a symbol k
+     * < n, or derived form n + j), -1 for a number */
     int8_t (*sym)[OPS_MAX_RANK];
     size_t n_values;
 } cg_syms;
+
+/* The header slots the dims take: the symbols, then the derived forms. */
+int cg_syms_slots(const cg_syms *s);
+
+/* Slot's dim as text for diagnostics: the symbol's name, or its form
+ * ("floor((1*W + 1) / 2)"); buf of size len. */
+const char *cg_syms_slot_text(const cg_syms *s, int slot, char *buf, size_t len);
+
+/* The value of a derived form j at symbol value v (floor division; may be
+ * negative for sizes a model cannot take). */
+int64_t cg_syms_der_eval(const cg_syms_der *d, int64_t v);
 
 /* The probe value of symbol k in set `set` (0: A, the compiled graph; 1:
  * B). */
@@ -49,10 +74,11 @@ oct_status cg_syms_find(oct_ctx *ctx, const ir_graph *g, bool batch_too, cg_syms
  * `set` (the graph is a copy the caller then prepares). */
 void cg_syms_bind(const cg_syms *s, ir_graph *g, int set);
 
-/* Fills s->sym for ga (prepared at A) by comparing it with gb (at B); see
+/* Fills s->sym for ga (prepared at A, default-domain opset `opset`) by comparing it with gb (at B); see
  * above.  OCT_EUNSUPPORTED naming the node whose output size is a function
- * of a symbol other than the symbol itself, or whose constant depends on
- * one. */
-oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, cg_syms *s);
+ * of the symbols other than floor((a*s + b) / c) of one symbol, or whose
+ * constant depends on one. */
+oct_status cg_syms_derive(oct_ctx *ctx, const ir_graph *ga, const ir_graph *gb, int64_t opset,
+                          cg_syms *s);
 
 #endif

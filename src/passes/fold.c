@@ -36,6 +36,7 @@ typedef struct fold_state {
     ir_graph *g;
     int64_t opset;
     bool *removed;          /* per node index */
+    bool quant_ops;         /* fold quantization ops too (pass_fold_eval) */
     ir_value **new_inits;   /* values turned into initializers */
     size_t n_new, cap_new;
 } fold_state;
@@ -230,7 +231,7 @@ static oct_status try_fold(fold_state *fs, ir_node *n, bool *folded)
     /* Quantization ops carry the model's quantization (a DequantizeLinear of
      * an int8 weight is the weight): folding them would turn a QDQ model
      * back into a float one. */
-    if (ir_op_info_of(n->op)->flags & IR_OPF_QUANT)
+    if ((ir_op_info_of(n->op)->flags & IR_OPF_QUANT) && !fs->quant_ops)
         return OCT_OK;
     /* If/Loop/Scan run subgraphs that read outer-scope values the node's
      * inputs do not list: one-node evaluation cannot see them. */
@@ -367,9 +368,9 @@ static oct_status sweep(fold_state *fs)
     return OCT_OK;
 }
 
-oct_status pass_fold(ir_graph *g, oct_ctx *ctx)
+static oct_status fold(ir_graph *g, bool quant_ops, oct_ctx *ctx)
 {
-    fold_state fs = {.ctx = ctx, .g = g};
+    fold_state fs = {.ctx = ctx, .g = g, .quant_ops = quant_ops};
     fs.opset = ctx->model ? ir_model_opset(ctx->model, "") : 0;
     fs.removed = ir_alloc_array(ctx, g->n_nodes ? g->n_nodes : 1, sizeof *fs.removed);
     if (!fs.removed)
@@ -396,4 +397,14 @@ oct_status pass_fold(ir_graph *g, oct_ctx *ctx)
             fs.removed[i] = true;
     }
     return sweep(&fs);
+}
+
+oct_status pass_fold(ir_graph *g, oct_ctx *ctx)
+{
+    return fold(g, false, ctx);
+}
+
+oct_status pass_fold_eval(ir_graph *g, oct_ctx *ctx)
+{
+    return fold(g, true, ctx);
 }

@@ -113,6 +113,15 @@ typedef struct pass_pipeline_opts {
 oct_status pass_run_pipeline(ir_model *m, const char *pipeline,
                              const pass_pipeline_opts *opts, oct_ctx *ctx);
 
+/* ---- fold.c: for a model that is only evaluated ------------------------ */
+
+/* pass_fold, quantization ops included: a DequantizeLinear of a constant
+ * weight becomes the float weight it computes (the same bits the
+ * interpreter would compute on every run).  For a copy that is run many
+ * times and then dropped, such as a budget trial; never for a model that is
+ * written, which would lose its quantization. */
+oct_status pass_fold_eval(ir_graph *g, oct_ctx *ctx);
+
 /* ---- shape_infer.c helpers shared with other passes ------------------- */
 
 /* Infers node n's output types from its inputs' current types and constant

@@ -109,14 +109,31 @@ typedef struct quant_opts {
      * on the scaled model, so X / s) */
     enum { QWO_RTN, QWO_GPTQ, QWO_AWQ, QWO_AWQ_GPTQ } wo_algo;
     bool wo_act_order;
+    /* GPTQ's dampening (--gptq-damp: the share of the Hessian's mean
+     * diagonal added to it, 0.01 when 0) and --gptq-refit (each block's
+     * scale and zero point chosen again, by least squares on the
+     * Hessian, for the codes GPTQ fixed; quant_gptq.c) */
+    double wo_gptq_damp;
+    bool wo_gptq_refit;
+    /* --gptq-float-target: each layer's GPTQ minimises ||X Q - Xf W||^2,
+     * Xf its input in the float model, X in the model with the earlier
+     * layers quantized (instead of ||X Q - X W||^2) */
+    bool wo_gptq_float_target;
+    /* --gptq-group-search: GPTQ's dynamic block scales chosen by the
+     * loss GPTQ accrues on the block (clip-search factors) */
+    bool wo_gptq_group_search;
     /* --smooth=ALPHA (quant_smooth.c): SmoothQuant factors folded into
-     * the float model before static or dynamic quantization */
+     * the float model before static or dynamic quantization; alpha
+     * QUANT_SMOOTH_AUTO searches it per layer group */
     bool smooth;
     double smooth_alpha;
     /* --kv-cache-quant=int8|fp8 (quant_kv.c): the keys and values a
      * decoder writes into its cache get Q/DQ in this format (IR_QF_NONE:
      * they stay float); --precision=fp32: nothing else is quantized */
     ir_qformat kv_format;
+    /* --kv-scales-from=MODEL: the cache's scales are that model's (a
+     * prefill graph quantized with --kv-cache), not calibrated */
+    const struct ir_model *kv_scales_from;
     bool float_only;
     /* CNN recovery (quant_equalize.c, quant_biascorr.c): cross-layer
      * equalization of Conv -> [Relu] -> Conv pairs before calibration;
@@ -389,7 +406,10 @@ oct_status quant_weight_only(ir_model *m, const quant_opts *opts, oct_ctx *ctx);
  * values to round, in the weight's element order).  _grid: every block's
  * scale and zero point as _one fits them (the writer's block order: the
  * weight's with the axis divided into blocks); _round: the float
- * DequantizeLinear gives for w rounded at s and z. */
+ * DequantizeLinear gives for w rounded at s and z; _fake: out = the floats
+ * the written model would compute with for values w of t's shape (scales
+ * fitted on w, then each element rounded: _grid and _round; out may be w),
+ * which AWQ's search scores. */
 bool quant_wo_is_lowbit(const ir_qformat_traits *f);
 oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx);
 oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_traits *f,
@@ -398,6 +418,8 @@ oct_status quant_wo_lowbit_one(oct_ctx *ctx, ir_graph *g, const ir_qformat_trait
 oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
                                 int axis, float *s, int32_t *z);
 float quant_wo_lowbit_round(const ir_qformat_traits *f, float w, float s, int32_t z);
+oct_status quant_wo_lowbit_fake(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, const float *w, float *out);
 /* quant_dynamic.c: --activations=dynamic.  Every selected MatMul and Gemm
  * with a constant 2-D float weight becomes DynamicQuantizeLinear +
  * MatMulInteger + scale multiply (+ bias), as ONNX Runtime's
@@ -502,21 +524,39 @@ oct_status quant_observe_samples(ir_model *m, ir_value *const *obs, size_t n_obs
  * with constant [K, N] float weights (the --op-types/--exclude filters
  * apply), s_k = max|x_k|^alpha / max|w_k|^(1 - alpha) from the samples
  * (max over the group's weights' row k), folded by quant_fold_apply. */
+#define QUANT_SMOOTH_AUTO (-1.0)
 oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples *data,
                         oct_ctx *ctx);
-/* quant_kv.c: --kv-cache-quant.  The keys and values a decoder puts in
- * its cache (graph outputs named present*: the tensor itself, or for a
- * Concat with a past graph input, the new part) get QuantizeLinear +
- * DequantizeLinear in opts->kv_format with one static scale per head
- * (axis 1 of [batch, heads, seq, head size]; per tensor at another rank)
- * from the largest magnitude seen on the samples.  OCT_EUNSUPPORTED when
- * m has no such output. */
+/* quant_kv.c: --kv-cache=int8|fp8 (alias --kv-cache-quant).  The keys
+ * and values a decoder puts in its cache (graph outputs named present*)
+ * are stored as codes in opts->kv_format: the output is a QuantizeLinear's
+ * (of the tensor, or for a Concat with a past graph input, of the new
+ * part, the past input then holding codes too), its readers read a
+ * DequantizeLinear of it.  One static scale per head (axis 1 of [batch,
+ * heads, seq, head size]; per tensor at another rank) from the largest
+ * magnitude seen on the samples.  OCT_EUNSUPPORTED when m has no such
+ * output. */
 oct_status quant_kv_cache(ir_model *m, const quant_opts *opts, const quant_samples *data,
                           oct_ctx *ctx);
+/* The QuantizeLinear that stores graph output `name` of g as codes (on the
+ * output itself, or on the new part of its Concat with the past), or NULL
+ * if there is none. */
+const ir_node *quant_kv_store_node(const ir_graph *g, const char *name);
 /* quant_rewrite.c: Q/DQ around activation e->value as quant_rewrite
  * places them (e: value, format, axis, scale_rank, scale_dims, n_scales,
  * scales, zero_points set). */
 oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e);
+/* Its pieces: e's scale and zero-point initializers; a new value named
+ * after base (made unique) typed like `like` but of dtype; a
+ * QuantizeLinear or DequantizeLinear node x -> y with e's axis; every
+ * reader of `from` but `skip` rewired to `to`. */
+oct_status quant_qdq_params(oct_ctx *ctx, ir_graph *g, const quant_tensor *e,
+                            ir_value **scale, ir_value **zp);
+ir_value *quant_qdq_value(oct_ctx *ctx, ir_graph *g, const char *base, const ir_value *like,
+                          ir_dtype dtype);
+oct_status quant_qdq_node(oct_ctx *ctx, ir_graph *g, const char *op, const quant_tensor *e,
+                          ir_value *x, ir_value *scale, ir_value *zp, ir_value *y);
+void quant_rewire(ir_graph *g, ir_value *from, ir_value *to, const ir_node *skip);
 
 /* quant_wo_mnb.c: MatMul mm reading DequantizeLinear(codes, scales, zero
  * points; blocks along K, as quant_weight_only writes them) becomes ONNX

@@ -13,9 +13,14 @@
  * output error summed over the group's layers:
  *   sum_n (w_n - q(s w)_n / s)^T H (w_n - q(s w)_n / s),  H = X^T X,
  * which is ||X W - X W_q||^2 on the calibration data (q: round to nearest
- * in the output format and blocks, without the clip search; alpha = 0 is
- * plain rounding, so the choice never does worse than it on that measure;
- * ties keep the smaller alpha).
+ * in the output format and blocks, without the clip search; for the block
+ * formats of quant_wo_lowbit.c (NVFP4, MXFP4, MXFP8, Q8_0, Q6_K, Q4_K)
+ * their own scale rules, second-level scales included, through its
+ * quant_wo_lowbit_fake: what the writer will store; alpha = 0 is plain
+ * rounding, so the choice never does worse than it on that measure; ties
+ * keep the smaller alpha).  The integer formats then round s W with the
+ * clip search; the block formats have none (their scales follow their
+ * rules), so what was scored is what is written.
  *
  * X / s must cost nothing: s is folded exactly into the op producing X, and
  * a group is left as it is when there is no such fold (no op is ever
@@ -81,28 +86,51 @@ static const float *weight(const quant_wo_weight *e)
     return e->node->in[e->input]->init->data;
 }
 
-/* The output error of layer e (K x N, blocks bs) on H with scales s:
- * W_q = q(s W) / s. */
-static double layer_error(const quant_wo_grid *g, const quant_wo_weight *e, int64_t K,
-                          const double *h, const double *s, double *d, float *col)
+/* q(v) in place for v = s W of layer e (K x N, row k contiguous): the
+ * floats the written model would compute with, by the output format's
+ * own rules (col: K floats of scratch).  The integer grids: per column
+ * and block of bs rows, the range's scale (no clip search); the block
+ * formats: quant_wo_lowbit.c's fit and rounding, so that the search
+ * scores exactly what the writer will produce from these weights. */
+static oct_status round_scaled(oct_ctx *ctx, const quant_wo_grid *g, const quant_wo_weight *e,
+                               int64_t K, float *v, float *col)
 {
     const ir_tensor *t = e->node->in[e->input]->init;
+    if (quant_wo_is_lowbit(g->f))
+        return quant_wo_lowbit_fake(ctx, g->f, t, e->axis, v, v);
     int64_t N = t->dims[1], bs = e->bs ? e->bs : K;
-    const float *w = weight(e);
     for (int64_t n = 0; n < N; n++)
         for (int64_t lo = 0; lo < K; lo += bs) {
             int64_t hi = lo + bs < K ? lo + bs : K;
             for (int64_t k = lo; k < hi; k++)
-                col[k - lo] = (float)(s[k] * (double)w[k * N + n]);
+                col[k - lo] = v[k * N + n];
             float sc;
             int32_t z;
             quant_wo_slice_fit(g, false, col, hi - lo, 1, &sc, &z);
-            for (int64_t k = lo; k < hi; k++) {
-                float q = (float)(quant_wo_code(g, col[k - lo], sc, z) - z) * sc;
-                d[k * N + n] = (double)w[k * N + n] - (double)q / s[k];
-            }
+            for (int64_t k = lo; k < hi; k++)
+                v[k * N + n] = (float)(quant_wo_code(g, col[k - lo], sc, z) - z) * sc;
         }
-    double err = 0;
+    return OCT_OK;
+}
+
+/* *err = the output error of layer e (K x N) on H with scales s:
+ * W_q = q(s W) / s.  d: K N doubles, v: K N floats, col: K floats. */
+static oct_status layer_error(oct_ctx *ctx, const quant_wo_grid *g, const quant_wo_weight *e,
+                              int64_t K, const double *h, const double *s, double *d, float *v,
+                              float *col, double *err)
+{
+    int64_t N = e->node->in[e->input]->init->dims[1];
+    const float *w = weight(e);
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++)
+            v[k * N + n] = (float)(s[k] * (double)w[k * N + n]);
+    oct_status st = round_scaled(ctx, g, e, K, v, col);
+    if (st)
+        return st;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++)
+            d[k * N + n] = (double)w[k * N + n] - (double)v[k * N + n] / s[k];
+    *err = 0;
     for (int64_t p = 0; p < K; p++)
         for (int64_t q = 0; q < K; q++) {
             double hpq = h[p * K + q], acc = 0;
@@ -110,9 +138,9 @@ static double layer_error(const quant_wo_grid *g, const quant_wo_weight *e, int6
                 continue;
             for (int64_t n = 0; n < N; n++)
                 acc += d[p * N + n] * d[q * N + n];
-            err += hpq * acc;
+            *err += hpq * acc;
         }
-    return err;
+    return OCT_OK;
 }
 
 /* The best scales of group gr (sel entries reading gr->x) into best[K]. */
@@ -124,13 +152,15 @@ static oct_status search(oct_ctx *ctx, const awq_group *gr, const quant_wo_weigh
     for (size_t i = gr->first; i < n; i++)
         if (sel[i].node->in[0] == gr->x && sel[i].node->in[sel[i].input]->init->dims[1] > maxN)
             maxN = sel[i].node->in[sel[i].input]->init->dims[1];
-    size_t bytes = (size_t)(K * maxN + K) * sizeof(double) + (size_t)K * sizeof(float);
+    size_t bytes = (size_t)(K * maxN + K) * sizeof(double) +
+                   (size_t)(K * maxN + K) * sizeof(float);
     double *d = oct_malloc(ctx, bytes);
     if (!d)
         return OCT_EINTERNAL;
     double *s = d + K * maxN, best_err = 0;
-    float *col = (float *)(s + K);
-    for (int a = 0; a < AWQ_GRID; a++) {
+    float *v = (float *)(s + K), *col = v + K * maxN;
+    oct_status st = OCT_OK;
+    for (int a = 0; a < AWQ_GRID && !st; a++) {
         double alpha = (double)a / (AWQ_GRID - 1), lo = INFINITY, hi = 0;
         for (int64_t k = 0; k < K; k++) {
             s[k] = pow(fmax(absmean[k], 1e-4), alpha);
@@ -138,17 +168,18 @@ static oct_status search(oct_ctx *ctx, const awq_group *gr, const quant_wo_weigh
         }
         for (int64_t k = 0; k < K; k++)
             s[k] /= sqrt(lo * hi);
-        double err = 0;
-        for (size_t i = gr->first; i < n; i++)
-            if (sel[i].node->in[0] == gr->x)
-                err += layer_error(g, &sel[i], K, h, s, d, col);
-        if (a == 0 || err < best_err) {
+        double err = 0, e1;
+        for (size_t i = gr->first; i < n && !st; i++)
+            if (sel[i].node->in[0] == gr->x &&
+                !(st = layer_error(ctx, g, &sel[i], K, h, s, d, v, col, &e1)))
+                err += e1;
+        if (!st && (a == 0 || err < best_err)) {
             best_err = err;
             memcpy(best, s, (size_t)K * sizeof *best);
         }
     }
     oct_free(ctx, d, bytes);
-    return OCT_OK;
+    return st;
 }
 
 /* W's rows times s (every layer of the group) and the fold divided. */

@@ -273,3 +273,32 @@ oct_status quant_qdq_insert(oct_ctx *ctx, ir_graph *g, quant_tensor *e)
     rewriter rw = {ctx, g};
     return rewrite_activation(&rw, e);
 }
+
+/* The rewriter's pieces, for passes that place Q/DQ their own way
+ * (quant_kv.c stores the cache's codes; see quant.h). */
+oct_status quant_qdq_params(oct_ctx *ctx, ir_graph *g, const quant_tensor *e,
+                            ir_value **scale, ir_value **zp)
+{
+    rewriter rw = {ctx, g};
+    return qparam_inits(&rw, e, scale, zp);
+}
+
+ir_value *quant_qdq_value(oct_ctx *ctx, ir_graph *g, const char *base, const ir_value *like,
+                          ir_dtype dtype)
+{
+    rewriter rw = {ctx, g};
+    return base ? new_value(&rw, base, like, dtype) : NULL;
+}
+
+oct_status quant_qdq_node(oct_ctx *ctx, ir_graph *g, const char *op, const quant_tensor *e,
+                          ir_value *x, ir_value *scale, ir_value *zp, ir_value *y)
+{
+    rewriter rw = {ctx, g};
+    return add_qdq_node(&rw, op, e, x, scale, zp, y);
+}
+
+void quant_rewire(ir_graph *g, ir_value *from, ir_value *to, const ir_node *skip)
+{
+    rewriter rw = {NULL, g};
+    rewire(&rw, from, to, skip);
+}

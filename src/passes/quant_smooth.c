@@ -23,10 +23,21 @@
  * tensors, or dynamic) simply meets flatter activations.  Statistics come
  * from one pass of the samples through the float model; each fold changes
  * only its own group's input, so the other groups' maxima stay valid.
+ *
+ * --smooth=auto searches alpha per group instead (0, 0.1, ..., 1): the
+ * same pass keeps up to SMOOTH_ROWS rows of the group's input, spread over
+ * the samples, and each alpha is scored by the squared error of the
+ * group's layers on those rows with W8A8 simulated as the quantizer will
+ * run it: activations asymmetric 8-bit over the rows' range (per row for
+ * dynamic per-token, per tensor otherwise), weights symmetric 8-bit per
+ * output column.  The smallest error wins (ties: the smaller alpha).
  */
 #include <string.h>
 
 #include "passes/quant.h"
+#include "ref/sgemm.h"
+
+enum { SMOOTH_ROWS = 128, SMOOTH_STEPS = 10 };
 
 /* ---- running samples --------------------------------------------------------- */
 
@@ -77,9 +88,26 @@ typedef struct smooth_acc {
     const quant_fold_group *grs;
     size_t n;
     double **amax;              /* K per group */
+    float **rows;               /* auto: SMOOTH_ROWS x K per group, or NULL */
+    int64_t *n_rows;
+    int64_t quota;              /* rows kept per sample */
     oct_ctx *ctx;
     oct_status st;
 } smooth_acc;
+
+/* Keeps up to quota rows of this sample's input of group i, evenly
+ * spaced, while the group's SMOOTH_ROWS are not full. */
+static void keep_rows(smooth_acc *a, size_t i, const float *x, int64_t n)
+{
+    int64_t K = a->grs[i].K, room = SMOOTH_ROWS - a->n_rows[i];
+    int64_t take = a->quota < room ? a->quota : room;
+    if (take > n)
+        take = n;
+    for (int64_t j = 0; j < take; j++)
+        memcpy(a->rows[i] + (a->n_rows[i] + j) * K, x + (j * n / take) * K,
+               (size_t)K * sizeof *x);
+    a->n_rows[i] += take;
+}
 
 static void observe_max(void *user, const ir_value *v, const ir_tensor *t)
 {
@@ -103,6 +131,8 @@ static void observe_max(void *user, const ir_value *v, const ir_tensor *t)
             if (mag > m[k])
                 m[k] = mag;
         }
+        if (a->rows)
+            keep_rows(a, i, x, (int64_t)(t->nelems / (uint64_t)K));
     }
 }
 
@@ -148,18 +178,109 @@ static void factors(const quant_fold_group *gr, const quant_wo_weight *sel, size
     }
 }
 
+/* ---- --smooth=auto ------------------------------------------------------------ */
+
+/* Quantize-dequantize n values of x in place, asymmetric 8-bit over their
+ * range (which includes 0). */
+static void qdq_asym(float *x, int64_t n)
+{
+    float lo = 0, hi = 0;
+    for (int64_t i = 0; i < n; i++)
+        lo = fminf(lo, x[i]), hi = fmaxf(hi, x[i]);
+    if (hi == lo)
+        return;
+    float sc = (hi - lo) / 255.0f, zp = nearbyintf(-lo / sc);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (fminf(fmaxf(nearbyintf(x[i] / sc) + zp, 0), 255) - zp) * sc;
+}
+
+/* The squared error of group gr's layers on rows X (R x K) with factors
+ * s, W8A8 simulated (the file comment); work: R*K + K*N + 2*R*N floats. */
+static oct_status smoothed_error(const quant_fold_group *gr, const quant_wo_weight *sel,
+                                 size_t n, const float *X, int64_t R, const double *s,
+                                 bool per_row, float *work, double *err, oct_ctx *ctx)
+{
+    int64_t K = gr->K;
+    float *xq = work;
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t k = 0; k < K; k++)
+            xq[r * K + k] = (float)(X[r * K + k] / s[k]);
+    for (int64_t r = 0; r < (per_row ? R : 1); r++)
+        qdq_asym(xq + r * K, per_row ? K : R * K);
+    *err = 0;
+    for (size_t i = gr->first; i < n; i++) {
+        if (sel[i].node->in[0] != gr->x)
+            continue;
+        const ir_tensor *t = sel[i].node->in[1]->init;
+        const float *w = t->data;
+        int64_t N = t->dims[1];
+        float *wq = xq + R * K, *yq = wq + K * N, *y = yq + R * N;
+        for (int64_t c = 0; c < N; c++) {
+            double mx = 0;
+            for (int64_t k = 0; k < K; k++)
+                mx = fmax(mx, fabs(s[k] * w[k * N + c]));
+            float sc = mx > 0 ? (float)(mx / 127) : 1.0f;
+            for (int64_t k = 0; k < K; k++)
+                wq[k * N + c] = fminf(fmaxf(nearbyintf((float)(s[k] * w[k * N + c]) / sc),
+                                            -127), 127) * sc;
+        }
+        oct_status st = ref_sgemm(ctx, R, N, K, (ref_fmat){xq, K, 1}, (ref_fmat){wq, N, 1},
+                                  yq, N, false, NULL);
+        if (!st)
+            st = ref_sgemm(ctx, R, N, K, (ref_fmat){X, K, 1}, (ref_fmat){w, N, 1}, y, N,
+                           false, NULL);
+        if (st)
+            return st;
+        for (int64_t e = 0; e < R * N; e++)
+            *err += ((double)yq[e] - y[e]) * ((double)yq[e] - y[e]);
+    }
+    return OCT_OK;
+}
+
+/* The alpha of 0, 0.1, ..., 1 with the least smoothed_error on the kept
+ * rows; amax: the group's input maxima (left unchanged). */
+static oct_status search_alpha(const quant_fold_group *gr, const quant_wo_weight *sel,
+                               size_t n, const double *amax, const float *X, int64_t R,
+                               bool per_row, double *alpha, oct_ctx *ctx)
+{
+    int64_t K = gr->K, N = 0;
+    for (size_t i = gr->first; i < n; i++)
+        if (sel[i].node->in[0] == gr->x && sel[i].node->in[1]->init->dims[1] > N)
+            N = sel[i].node->in[1]->init->dims[1];
+    size_t nw = (size_t)(R * K + K * N + 2 * R * N), ns = (size_t)K;
+    float *work = oct_malloc(ctx, (nw + 1) * sizeof *work);
+    double *s = oct_malloc(ctx, (ns + 1) * sizeof *s);
+    double best = INFINITY;
+    oct_status st = work && s ? OCT_OK : OCT_EINTERNAL;
+    *alpha = 0.5;
+    for (int step = 0; step <= SMOOTH_STEPS && !st; step++) {
+        double a = (double)step / SMOOTH_STEPS, err;
+        memcpy(s, amax, ns * sizeof *s);
+        factors(gr, sel, n, a, s);
+        st = smoothed_error(gr, sel, n, X, R, s, per_row, work, &err, ctx);
+        if (!st && err < best)
+            best = err, *alpha = a;
+    }
+    oct_free(ctx, work, (nw + 1) * sizeof *work);
+    oct_free(ctx, s, (ns + 1) * sizeof *s);
+    return st;
+}
+
 oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples *data,
                         oct_ctx *ctx)
 {
     ir_graph *g = m->graph;
-    if (!(opts->smooth_alpha >= 0 && opts->smooth_alpha <= 1))
-        return oct_error(ctx, OCT_EUSAGE, "smooth: alpha must be in [0, 1]");
+    bool automatic = opts->smooth_alpha == QUANT_SMOOTH_AUTO;
+    if (!automatic && !(opts->smooth_alpha >= 0 && opts->smooth_alpha <= 1))
+        return oct_error(ctx, OCT_EUSAGE, "smooth: alpha must be in [0, 1] or auto");
     quant_wo_weight *sel = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *sel);
     quant_fold_group *grs = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *grs);
     ir_value **xs = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *xs);
     double **amax = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *amax);
+    float **rows = automatic ? ir_alloc_array(ctx, g->n_nodes + 1, sizeof *rows) : NULL;
+    int64_t *n_rows = ir_alloc_array(ctx, g->n_nodes + 1, sizeof *n_rows);
     size_t n = 0;
-    if (!sel || !grs || !xs || !amax)
+    if (!sel || !grs || !xs || !amax || !n_rows || (automatic && !rows))
         return OCT_EINTERNAL;
     oct_status st = select_layers(g, opts, sel, &n, ctx);
     if (st)
@@ -169,6 +290,9 @@ oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples
         xs[i] = grs[i].x;
         if (!(amax[i] = ir_alloc_array(ctx, (size_t)grs[i].K, sizeof **amax)))
             return OCT_EINTERNAL;
+        if (rows && !(rows[i] = ir_alloc_array(ctx, (size_t)(SMOOTH_ROWS * grs[i].K),
+                                              sizeof **rows)))
+            return OCT_EINTERNAL;
     }
     if (!ng) {
         oct_diagf(ctx, OCT_SEV_WARNING, OCT_OK, NULL, 0, -1, NULL, "smooth: no MatMul "
@@ -176,11 +300,22 @@ oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples
                   "smoothed");
         return OCT_OK;
     }
-    smooth_acc acc = {grs, ng, amax, ctx, OCT_OK};
+    int64_t quota = data && data->n ? (int64_t)((SMOOTH_ROWS + data->n - 1) / data->n) : 0;
+    smooth_acc acc = {grs, ng, amax, rows, n_rows, quota, ctx, OCT_OK};
     st = quant_observe_samples(m, xs, ng, data, observe_max, &acc, ctx);
     st = st ? st : acc.st;
     for (size_t i = 0; i < ng && !st; i++) {
-        factors(&grs[i], sel, n, opts->smooth_alpha, amax[i]);
+        double alpha = opts->smooth_alpha;
+        if (automatic) {
+            st = search_alpha(&grs[i], sel, n, amax[i], rows[i], n_rows[i],
+                              opts->dynamic && opts->dynamic_rows, &alpha, ctx);
+            if (st)
+                break;
+            oct_diagf(ctx, OCT_SEV_NOTE, OCT_OK, NULL, 0, -1, grs[i].x->name,
+                      "smooth: alpha %.1f for '%s' (searched on %lld rows)", alpha,
+                      grs[i].x->name, (long long)n_rows[i]);
+        }
+        factors(&grs[i], sel, n, alpha, amax[i]);
         quant_fold_apply(&grs[i], sel, n, amax[i]);
     }
     return st;

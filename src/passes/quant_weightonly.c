@@ -42,8 +42,10 @@
  *
  * --algo=gptq and --algo=awq (quant_gptq.c, quant_awq.c) hook in once the
  * weights are chosen: AWQ rescales the float weights (then the clip search
- * runs on them), GPTQ hands each of its weights codes, scales and zero
- * points (quant_wo_fixed) that replace the rounding here.
+ * runs on them; the block formats of quant_wo_lowbit.c have none), GPTQ
+ * hands each of its weights codes, scales and zero points (quant_wo_fixed;
+ * the block formats: the values to round, lowbit_w) that replace the
+ * rounding here.
  */
 #include <math.h>
 #include <string.h>

@@ -60,9 +60,6 @@ oct_status quant_wo_lowbit_check(const quant_opts *opts, oct_ctx *ctx)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s is %s; it takes no "
                          "other weight-scheme", f->name,
                          f->symmetric ? "symmetric" : "asymmetric");
-    if (opts->wo_algo != QWO_RTN && opts->wo_algo != QWO_GPTQ)
-        return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s takes --algo=gptq or rtn "
-                         "(AWQ's search has no rule for its scales yet)", f->name);
     if (opts->wo_clip_search || opts->wo_matmulnbits)
         return oct_error(ctx, OCT_EUSAGE, "weights-only: format %s takes neither "
                          "--clip-search nor --format=matmulnbits", f->name);
@@ -118,9 +115,12 @@ static int mx_exponent(const ir_qformat_traits *f, float amax)
     return e < -127 ? -127 : e > 127 ? 127 : e;
 }
 
-/* Stores element i of t (8-bit codes bytes, 4-bit codes nibbles low first). */
+/* Stores element i of t (8-bit codes bytes, 4-bit codes nibbles low first);
+ * t NULL: nothing (quant_wo_lowbit_fake wants the values, not the codes). */
 static void put(ir_tensor *t, int64_t i, uint32_t v)
 {
+    if (!t)
+        return;
     uint8_t *d = t->data;
     if (ir_dtype_info(t->dtype)->bits == 8)
         d[i] = (uint8_t)v;
@@ -129,7 +129,8 @@ static void put(ir_tensor *t, int64_t i, uint32_t v)
 }
 
 /* Per-block scales and their stored codes, per group the second-level
- * scale; s[k] is the scale DequantizeLinear will apply to block k. */
+ * scale; s[k] is the scale DequantizeLinear will apply to block k.  sc and
+ * sup NULL: the scales only (the codes are not stored). */
 static void block_scales(const ir_qformat_traits *f, const lb_layout *L, int64_t nb,
                          const float *amax, const float *lo, const float *hi,
                          ir_tensor *sc, ir_tensor *sup, float *s)
@@ -151,7 +152,7 @@ static void block_scales(const ir_qformat_traits *f, const lb_layout *L, int64_t
             if (f->super_dtype == IR_DT_FLOAT16)
                 v = v > 0 ? f16_scale(v) : 1.0f;
             dv[gk] = v > 0 && isfinite(v) ? v : 1.0f;
-            if (f->super_dtype == IR_DT_FLOAT16)
+            if (f->super_dtype == IR_DT_FLOAT16 && sup)
                 ((uint16_t *)sup->data)[gk] = ops_f32_to_f16(dv[gk]);
         }
     }
@@ -163,7 +164,8 @@ static void block_scales(const ir_qformat_traits *f, const lb_layout *L, int64_t
             s[k] = (float)ldexp(1.0, e);
         } else if (f->scale_dtype == IR_DT_FLOAT16) {
             s[k] = f16_scale(t);
-            ((uint16_t *)sc->data)[k] = ops_f32_to_f16(s[k]);
+            if (sc)
+                ((uint16_t *)sc->data)[k] = ops_f32_to_f16(s[k]);
         } else {
             float dg = dv[grp_of(L, f, k)], r = t / dg, c;
             if (f->scale_dtype == IR_DT_FLOAT8E4M3FN) {
@@ -310,6 +312,28 @@ oct_status quant_wo_lowbit_grid(oct_ctx *ctx, const ir_qformat_traits *f, const 
     float *sx = tmp + 3 * nb;
     fit_blocks(f, &L, t->data, sc, sup, NULL, tmp, sx, z);
     memcpy(s, sx, (size_t)nb * sizeof *s);
+    oct_free(ctx, tmp, bytes);
+    return OCT_OK;
+}
+
+oct_status quant_wo_lowbit_fake(oct_ctx *ctx, const ir_qformat_traits *f, const ir_tensor *t,
+                                int axis, const float *w, float *out)
+{
+    lb_layout L = layout_of(f, t, axis);
+    int64_t nb = L.outer * L.nblk * L.inner, ng = f->super ? L.outer * L.nsup * L.inner : 1;
+    size_t bytes = (size_t)(4 * nb + ng) * sizeof(float) + (size_t)nb * sizeof(int32_t);
+    float *tmp = oct_malloc(ctx, bytes);
+    if (!tmp)
+        return OCT_EINTERNAL;
+    float *s = tmp + 3 * nb;
+    int32_t *z = (int32_t *)(s + nb + ng);
+    fit_blocks(f, &L, w, NULL, NULL, NULL, tmp, s, z);
+    for (int64_t o = 0; o < L.outer; o++)
+        for (int64_t c = 0; c < L.len; c++)
+            for (int64_t i = 0; i < L.inner; i++) {
+                int64_t at = (o * L.len + c) * L.inner + i, k = blk_of(&L, o, c, i);
+                out[at] = quant_wo_lowbit_round(f, w[at], s[k], z[k]);
+            }
     oct_free(ctx, tmp, bytes);
     return OCT_OK;
 }

@@ -28,17 +28,28 @@ def np_dtype(name):
 
 
 def run_so(so_path, name, inputs):
-    """inputs: list of numpy arrays in signature order; returns outputs."""
+    """inputs: list of numpy arrays in signature order; returns outputs.
+    A library with symbolic dims (the signature's "dims") runs through
+    NAME_run_dims with each dim taken from the inputs' shapes."""
     lib = ctypes.CDLL(so_path)
     sym = ctypes.c_char.in_dll(lib, name + "_signature")
     sig = json.loads(ctypes.string_at(ctypes.addressof(sym)).decode())
     assert len(inputs) == len(sig["inputs"]), (len(inputs), sig)
+    names = sig.get("dims", [])
+    dims = [None] * len(names)
     ins = []
     for arr, spec in zip(inputs, sig["inputs"]):
         a = np.ascontiguousarray(arr, dtype=spec["dtype"]).reshape(np.shape(arr))  # keeps 0-d
-        assert list(a.shape) == spec["shape"], (a.shape, spec)
+        for d, s in enumerate(spec["shape"]):
+            if isinstance(s, str):
+                dims[names.index(s)] = a.shape[d]
+        assert [a.shape[d] if isinstance(s, str) else s
+                for d, s in enumerate(spec["shape"])] == list(a.shape), (a.shape, spec)
         ins.append(a)
-    outs = [np.empty(o["shape"], dtype=np_dtype(o["dtype"])) for o in sig["outputs"]]
+    outs = [np.empty([dims[names.index(s)] if isinstance(s, str) else s for s in o["shape"]],
+                     dtype=np_dtype(o["dtype"])) for o in sig["outputs"]]
+    if names:
+        return sig, _run_dims(lib, name, dims, ins, outs)
     scratch = np.zeros(sig["scratch_size"] + 64, dtype=np.uint8)
     addr = scratch.ctypes.data
     addr = (addr + 63) // 64 * 64
@@ -60,6 +71,23 @@ def run_so(so_path, name, inputs):
             shape = list(dims)[:len(o["shape"])]
             outs[k] = outs[k].reshape(-1)[:int(np.prod(shape))].reshape(shape)
     return sig, outs
+
+
+def _run_dims(lib, name, dims, ins, outs):
+    c_dims = (ctypes.c_int64 * len(dims))(*dims)
+    size_for = getattr(lib, name + "_scratch_size_for")
+    size_for.restype = ctypes.c_ulonglong
+    size_for.argtypes = [ctypes.c_void_p]
+    scratch = np.zeros(size_for(c_dims) + 64, dtype=np.uint8)
+    addr = (scratch.ctypes.data + 63) // 64 * 64
+    in_ptrs = (ctypes.c_void_p * max(1, len(ins)))(*[a.ctypes.data for a in ins])
+    out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[o.ctypes.data for o in outs])
+    fn = getattr(lib, name + "_run_dims")
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p] * 4
+    rc = fn(c_dims, in_ptrs, out_ptrs, ctypes.c_void_p(addr))
+    assert rc == 0, rc
+    return outs
 
 
 def _read_outputs(folder):

@@ -60,7 +60,7 @@ def cases():
         "squeezenet1.1": ("data_0", photos[:8].reshape(-1, 1, 3, 224, 224),
                           photos[20:22].reshape(-1, 1, 3, 224, 224), []),
         "ultraface-rfb320": ("input", ultra[:4], ultra[4:], []),
-        "ppocr-cls": ("x", ocr[:4], ocr[4:], ["--input-shape", "x=1x3x48x192"]),
+        "ppocr-cls": ("x", ocr[:4], ocr[4:], []),
         "cifar10-cnn": ("modelInput", cifar[:8], cifar[8:],
                         ["--input-shape", "modelInput=1x3x32x32"]),
         "iris-mlp": ("input", iris[::2].reshape(-1, 1, 4), iris[1:4:2].reshape(-1, 1, 4),

@@ -20,11 +20,11 @@ compiled WITHOUT --input-shape: the library reads them at run time
 Each runs at several sizes (S = 1, 5, 37, 100, 200; batch 1 and 4; H x W
 = 48x192 and 48x320) and is compared with the reference interpreter on the
 same input: float outputs within 1e-5 of their magnitude, 8-bit outputs
-bit for bit.  Graphs whose lowerings take static sizes only (a Conv on
-symbolic H/W, a reduction over S) are refused with exit 3 naming the node
-and op and suggesting --input-shape, and compile with it.  With ../shared,
-ppocr-cls (symbolic H and W) is refused that way too: its convolutions do
-not take run-time sizes yet."""
+bit for bit.  Graphs whose lowerings take static sizes only (a Conv with
+auto_pad SAME on symbolic H/W, whose pads depend on them; a reduction over
+S) are refused with exit 3 naming the node and op and suggesting
+--input-shape, and compile with it.  ppocr-cls and derived sizes:
+test_symdims_spatial.py."""
 import ctypes
 import json
 import os
@@ -38,7 +38,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
-from shared_data import SHARED  # noqa: E402
 
 F = TensorProto.FLOAT
 rng = np.random.default_rng(7)
@@ -297,7 +296,7 @@ def refused(tmp):
     w = helper.make_tensor("w", F, [4, 3, 3, 3], rng.normal(0, 1, 108).astype(np.float32))
     cases = {
         "conv_hw": (helper.make_graph(
-            [helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", pads=[1, 1, 1, 1])],
+            [helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", auto_pad="SAME_UPPER")],
             "c", [helper.make_tensor_value_info("x", F, [1, 3, "H", "W"])],
             [helper.make_tensor_value_info("y", F, [1, 4, "H", "W"])], initializer=[w]),
             "conv0", "Conv", "x=1x3x8x8"),
@@ -335,19 +334,6 @@ def passthrough(tmp):
           f"graph output = symbolic input: refused (exit {p.returncode})")
 
 
-def ppocr(tmp):
-    path = os.path.join(SHARED, "models", "ppocr-cls", "model.onnx")
-    if not os.path.exists(path):
-        print("SKIP: ../shared/models/ppocr-cls not found")
-        return
-    p = subprocess.run([cgutil.OCTET, "compile", path, "-o", os.path.join(tmp, "ppocr"),
-                        "--emit=so"], capture_output=True, text=True)
-    last = (p.stderr.strip().splitlines() or [""])[-1][:220]
-    check(p.returncode == 3 and "Conv" in p.stderr and "--input-shape" in p.stderr,
-          f"ppocr-cls without --input-shape: refused naming a Conv node (exit {p.returncode}: "
-          f"{last})")
-
-
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         seq_case(tmp)
@@ -357,7 +343,6 @@ def main():
         mlp_case(tmp)
         refused(tmp)
         passthrough(tmp)
-        ppocr(tmp)
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1

@@ -298,8 +298,9 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
  *   y[m][n] = sum over j ascending: y = y + (float)d * (sa * s)
  * (float32, each operation rounded, no FMA).  Phase 0 quantizes a row per
  * task, phase 1 runs panels: u8 codes x s8 activations with vpdpbusd
- * (AVX-512 VNNI), vpmaddubsw + vpmaddwd (AVX2: pair sums <= 2*15*127, no
- * saturation) or C. */
+ * (AVX-512 VNNI; with 1 or 2 rows the high nibbles are used in place as
+ * 16 * code in separate sums, divided by 16 exactly), vpmaddubsw + vpmaddwd
+ * (AVX2: pair sums <= 2*15*127, no saturation) or C. */
 enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 32, OCTK_WO_SLOTS = 8 };
 typedef struct octk_wogemm {
     int64_t M, N, K, bs;

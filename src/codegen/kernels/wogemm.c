@@ -17,6 +17,9 @@
  * (octk_sgemm, row-major b with ldb) on it, so the float weight never
  * exists whole.
  *
+ * Decode with int8 activations (act_int8, MatMulNBits accuracy_level 4):
+ * see "int8 activations" below; it is the path that runs at memory speed.
+ *
  * One generic body serves the three builds through a vector type wv and
  * WH vectors per 16-column panel: AVX-512 (one zmm), AVX2 (two ymm) and
  * baseline C (16 floats, vectorized by the compiler).  Register tiles:
@@ -419,14 +422,24 @@ static void wg_widen_task(const octk_wogemm *p, int64_t t)
 }
 
 /* ---- int8 activations (act_int8) ---------------------------------------------
- * Layout and arithmetic: octk.h.  Work: per row, the quantized bytes qa
+ * Layout and arithmetic: octk.h.  Why this path reaches the read bandwidth
+ * at decode: a 64-byte load holds 8 k x 16 columns, and two vpdpbusd
+ * (4 k each, u8 codes x the row's 4 broadcast s8 activations) consume it,
+ * so the integer work per weight byte is a fraction of the float path's
+ * (widen, convert, one FMA per weight).  With 1 or 2 rows nothing amortizes
+ * unpacking, so the high nibbles stay in place (x & 0xf0 = 16 * code, one
+ * AND instead of a shift and an AND) in their own sums, divided by 16
+ * exactly at the block's end; 4 panels (4 streams, prefetched) per tile
+ * keep 8 independent sums in flight.  More rows (prefill) unpack once per
+ * group and reuse the codes for 6 rows x 2 panels.
+ * Work: per row, the quantized bytes qa
  * [nb * bs] (the short last block padded with 0), then sa [nb] floats and
  * nasum [nb] int32 (minus the block's sum of qa, |sum| <= 127 * 128 so its
  * low 16 bits are the int16 of it: the zero point's correction
  * d += z * nasum is one vpdpwssd / vpmaddwd on z widened to int32 lanes
  * whose high halves are 0). */
 
-enum { WI_GROUP = 8, WI_GROUP_BYTES = 4 * WI_GROUP * WG_NR / 2 };
+enum { WI_GROUP = 8, WI_GROUP_BYTES = WI_GROUP * WG_NR / 2 }; /* 8 k x 16 columns of nibbles */
 
 static inline int64_t wi_block_bytes(int64_t len, int has_zp)
 {
@@ -481,6 +494,38 @@ static inline int64_t wi_row_bytes(const octk_wogemm *p)
     return wg_round64(nb * p->bs + 8 * nb);
 }
 
+/* Block [k0, k0 + len) of a row quantized (octk.h); returns its scale.
+ * Written for the vectorizer: the largest |a| as the largest of the
+ * magnitudes' bit patterns (an integer max, exact; above that of FLT_MAX
+ * is +-Inf or NaN), the rounding by the magic number (half to even). */
+WG_INLINE float wi_quantize_block(const float *restrict a, int64_t len, int8_t *restrict qa,
+                               int32_t *nasum)
+{
+    uint32_t top = 0;
+    for (int64_t k = 0; k < len; k++) {
+        uint32_t b;
+        memcpy(&b, &a[k], 4);
+        b &= 0x7fffffffu;
+        top = b > top ? b : top;
+    }
+    float amax;
+    memcpy(&amax, &top, 4);
+    int bad = top > 0x7f7fffffu;
+    float s = bad ? NAN : amax / 127.0f;
+    float inv = bad || s == 0.0f ? 0.0f : 1.0f / s;
+    int32_t sum = 0;
+    for (int64_t k = 0; k < len; k++) {
+        /* |a * inv| <= 127 (1 + 3 ulp), so the rounding gives -127..127;
+         * a bad block gives 0s (inv = 0; 0 * Inf is NaN, hence the select) */
+        float x = bad ? 0.0f : a[k] * inv;
+        int32_t v = (int32_t)((x + 12582912.0f) - 12582912.0f);
+        qa[k] = (int8_t)v;
+        sum += v;
+    }
+    *nasum = -sum;
+    return s;
+}
+
 /* Phase 0: row m of a quantized per block (octk.h). */
 static void wi_quantize_row(const octk_wogemm *p, int64_t m)
 {
@@ -491,28 +536,11 @@ static void wi_quantize_row(const octk_wogemm *p, int64_t m)
     const float *a = p->a + m * p->lda;
     for (int64_t j = 0; j < nb; j++) {
         const int64_t k0 = j * bs, len = wg_min(bs, K - k0);
-        float amax = 0.0f;
-        int bad = 0;
-        for (int64_t k = 0; k < len; k++) {
-            float v = fabsf(a[k0 + k]);
-            amax = v > amax ? v : amax;
-            bad |= !(v <= 3.40282347e38f);
-        }
-        float s = bad ? NAN : amax / 127.0f;
-        float inv = bad || s == 0.0f ? 0.0f : 1.0f / s;
-        int32_t sum = 0;
-        for (int64_t k = 0; k < len; k++) {
-            /* |a * inv| <= 127 (1 + 3 ulp), so the magic-number rounding
-             * (half to even) gives -127..127; a bad block gives 0s */
-            float x = bad ? 0.0f : a[k0 + k] * inv;
-            int32_t v = (int32_t)((x + 12582912.0f) - 12582912.0f);
-            qa[k0 + k] = (int8_t)v;
-            sum += v;
-        }
+        /* the common full block of 32 with a constant length: unrolled */
+        sa[j] = len == 32 ? wi_quantize_block(a + k0, 32, qa + k0, &nasum[j])
+                          : wi_quantize_block(a + k0, len, qa + k0, &nasum[j]);
         for (int64_t k = len; k < bs; k++)
             qa[k0 + k] = 0;
-        sa[j] = s;
-        nasum[j] = -sum;
     }
 }
 
@@ -521,7 +549,8 @@ static void wi_quantize_row(const octk_wogemm *p, int64_t m)
 typedef __m512i iv;
 typedef __m512 fv;
 #define WI_ONE_ZMM 1 /* one vector per 16-column panel */
-enum { IH = 1, WI_RMAX = 6 };
+/* up to WI_SPLIT_ROWS rows: high nibbles in place (iv_codes16) */
+enum { IH = 1, WI_RMAX = 6, WI_SPLIT_ROWS = 2 };
 WG_INLINE iv iv_zero(void) { return _mm512_setzero_si512(); }
 /* The 64 bytes of a group: low nibbles (k0..k0+3) and high (k0+4..k0+7). */
 WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
@@ -530,6 +559,17 @@ WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
     *lo = _mm512_and_si512(x, m);
     *hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m);
 }
+/* The same with the high nibbles left in place (16 * code, at most 240):
+ * two ANDs and no shift, for the rows that do not amortize the shift; their
+ * sums are 16 times the true ones (|sum| <= 64 * 240 * 127 < 2^21 in a
+ * block of 128: no overflow) and are divided exactly by iv_sum16. */
+WG_INLINE void iv_codes16(const uint8_t *g, int h, iv *lo, iv *hi16)
+{
+    iv x = _mm512_loadu_si512((const void *)g);
+    *lo = _mm512_and_si512(x, _mm512_set1_epi8(15));
+    *hi16 = _mm512_and_si512(x, _mm512_set1_epi8((char)0xf0));
+}
+WG_INLINE iv iv_sum16(iv acc, iv acc16) { return _mm512_add_epi32(acc, _mm512_srai_epi32(acc16, 4)); }
 WG_INLINE iv iv_dot(iv acc, iv w, int32_t a4) { return _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32(a4)); }
 WG_INLINE iv iv_zfix(iv acc, iv z, int32_t nas) { return _mm512_dpwssd_epi32(acc, z, _mm512_set1_epi32(nas)); }
 WG_INLINE iv iv_zload(const uint8_t *z, int h) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)z)); }
@@ -553,7 +593,8 @@ WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
 #define WI_VEC 1
 typedef __m256i iv;
 typedef __m256 fv;
-enum { IH = 2, WI_RMAX = 2 };
+/* vpmaddubsw would saturate on 16 * code: no in-place high nibbles */
+enum { IH = 2, WI_RMAX = 2, WI_SPLIT_ROWS = 0 };
 WG_INLINE iv iv_zero(void) { return _mm256_setzero_si256(); }
 WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
 {
@@ -561,6 +602,9 @@ WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
     *lo = _mm256_and_si256(x, m);
     *hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
 }
+/* Never called (WI_SPLIT_ROWS = 0); the tile's untaken branch names them. */
+WG_INLINE void iv_codes16(const uint8_t *g, int h, iv *lo, iv *hi16) { iv_codes(g, h, lo, hi16); }
+WG_INLINE iv iv_sum16(iv acc, iv acc16) { return _mm256_add_epi32(acc, acc16); }
 /* u8 codes x s8 activations in int16 pairs (at most 2 * 15 * 127: no
  * saturation), then pairs of those into int32 */
 WG_INLINE iv iv_dot(iv acc, iv w, int32_t a4)
@@ -592,7 +636,7 @@ WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
 #endif
 
 #if WI_VEC
-enum { WI_PREFETCH = 1024 }; /* bytes ahead in each panel's stream */
+enum { WI_PREFETCH = 1024, WI_PMAX = 8 }; /* bytes ahead in each panel's stream */
 /* Panels per tile for R rows: accumulators 2*R*P*IH plus 2*P*IH codes. */
 static inline int wi_panels_for(int R)
 {
@@ -604,7 +648,7 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
 {
     const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
     const int64_t pbytes = wi_panel_bytes(K, bs, p->has_zp), rb = wi_row_bytes(p);
-    const int has_zp = p->has_zp;
+    const int has_zp = p->has_zp, split = R <= WI_SPLIT_ROWS;
     const int8_t *qa[WI_RMAX];
     const float *sa[WI_RMAX];
     const int32_t *nas[WI_RMAX];
@@ -613,8 +657,8 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
         sa[r] = (const float *)(qa[r] + nb * bs);
         nas[r] = (const int32_t *)(sa[r] + nb);
     }
-    const uint8_t *src[4];
-    fv y[4][WI_RMAX][IH];
+    const uint8_t *src[WI_PMAX];
+    fv y[WI_PMAX][WI_RMAX][IH];
     for (int i = 0; i < P; i++) {
         src[i] = p->b + (p0 + i) * pbytes;
         for (int r = 0; r < R; r++)
@@ -623,8 +667,8 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
     }
     for (int64_t j = 0; j < nb; j++) {
         const int64_t len = wg_min(bs, K - j * bs), groups = wg_div_up(len, WI_GROUP);
-        const uint8_t *hdr[4];
-        iv acc[4][WI_RMAX][IH];
+        const uint8_t *hdr[WI_PMAX];
+        iv acc[WI_PMAX][WI_RMAX][IH], acc16[WI_PMAX][WI_RMAX][IH];
         /* one zero point for all columns: its correction z * nasum
          * starts the sums (one broadcast per row instead of a vpdpwssd per
          * vector); the same integer either way */
@@ -635,16 +679,21 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
             hdr[i] = src[i];
             src[i] += 4 * WG_NR + (has_zp ? WG_NR : 0);
             for (int r = 0; r < R; r++)
-                for (int h = 0; h < IH; h++)
+                for (int h = 0; h < IH; h++) {
                     acc[i][r][h] = init[r];
+                    acc16[i][r][h] = iv_zero();
+                }
         }
         for (int64_t g = 0; g < groups; g++) {
-            iv lo[4][IH], hi[4][IH];
+            iv lo[WI_PMAX][IH], hi[WI_PMAX][IH];
             for (int i = 0; i < P; i++) {
                 /* the panels are P streams far apart: fetch ahead */
                 _mm_prefetch((const char *)src[i] + g * WI_GROUP_BYTES + WI_PREFETCH, _MM_HINT_T0);
                 for (int h = 0; h < IH; h++)
-                    iv_codes(src[i] + g * WI_GROUP_BYTES, h, &lo[i][h], &hi[i][h]);
+                    if (split)
+                        iv_codes16(src[i] + g * WI_GROUP_BYTES, h, &lo[i][h], &hi[i][h]);
+                    else
+                        iv_codes(src[i] + g * WI_GROUP_BYTES, h, &lo[i][h], &hi[i][h]);
             }
             for (int r = 0; r < R; r++) {
                 int32_t a_lo, a_hi;
@@ -653,7 +702,10 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
                 for (int i = 0; i < P; i++)
                     for (int h = 0; h < IH; h++) {
                         acc[i][r][h] = iv_dot(acc[i][r][h], lo[i][h], a_lo);
-                        acc[i][r][h] = iv_dot(acc[i][r][h], hi[i][h], a_hi);
+                        if (split)
+                            acc16[i][r][h] = iv_dot(acc16[i][r][h], hi[i][h], a_hi);
+                        else
+                            acc[i][r][h] = iv_dot(acc[i][r][h], hi[i][h], a_hi);
                     }
             }
         }
@@ -662,10 +714,11 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
             for (int h = 0; h < IH; h++) {
                 fv s = fv_load((const float *)hdr[i], h);
                 iv z = has_zp ? iv_zload(hdr[i] + 4 * WG_NR, h) : iv_zero();
-                for (int r = 0; r < R; r++)
-                    y[i][r][h] = fv_step(y[i][r][h],
-                                         has_zp ? iv_zfix(acc[i][r][h], z, nas[r][j]) : acc[i][r][h],
+                for (int r = 0; r < R; r++) {
+                    iv d = split ? iv_sum16(acc[i][r][h], acc16[i][r][h]) : acc[i][r][h];
+                    y[i][r][h] = fv_step(y[i][r][h], has_zp ? iv_zfix(d, z, nas[r][j]) : d,
                                          fv_bcast(sa[r][j]), s);
+                }
             }
         }
     }
