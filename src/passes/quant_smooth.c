@@ -35,7 +35,6 @@
 #include <string.h>
 
 #include "passes/quant.h"
-#include "ref/sgemm.h"
 
 enum { SMOOTH_ROWS = 128, SMOOTH_STEPS = 10 };
 
@@ -194,11 +193,27 @@ static void qdq_asym(float *x, int64_t n)
         x[i] = (fminf(fmaxf(nearbyintf(x[i] / sc) + zp, 0), 255) - zp) * sc;
 }
 
+/* y (R x N) = x (R x K) * w (K x N), float sums in k order. */
+static void matmul_rows(const float *x, const float *w, float *y, int64_t R, int64_t K,
+                        int64_t N)
+{
+    for (int64_t r = 0; r < R; r++) {
+        float *yr = y + r * N;
+        memset(yr, 0, (size_t)N * sizeof *yr);
+        for (int64_t k = 0; k < K; k++) {
+            float a = x[r * K + k];
+            const float *wk = w + k * N;
+            for (int64_t n = 0; n < N; n++)
+                yr[n] += a * wk[n];
+        }
+    }
+}
+
 /* The squared error of group gr's layers on rows X (R x K) with factors
  * s, W8A8 simulated (the file comment); work: R*K + K*N + 2*R*N floats. */
-static oct_status smoothed_error(const quant_fold_group *gr, const quant_wo_weight *sel,
-                                 size_t n, const float *X, int64_t R, const double *s,
-                                 bool per_row, float *work, double *err, oct_ctx *ctx)
+static double smoothed_error(const quant_fold_group *gr, const quant_wo_weight *sel,
+                             size_t n, const float *X, int64_t R, const double *s,
+                             bool per_row, float *work)
 {
     int64_t K = gr->K;
     float *xq = work;
@@ -207,7 +222,7 @@ static oct_status smoothed_error(const quant_fold_group *gr, const quant_wo_weig
             xq[r * K + k] = (float)(X[r * K + k] / s[k]);
     for (int64_t r = 0; r < (per_row ? R : 1); r++)
         qdq_asym(xq + r * K, per_row ? K : R * K);
-    *err = 0;
+    double err = 0;
     for (size_t i = gr->first; i < n; i++) {
         if (sel[i].node->in[0] != gr->x)
             continue;
@@ -224,17 +239,12 @@ static oct_status smoothed_error(const quant_fold_group *gr, const quant_wo_weig
                 wq[k * N + c] = fminf(fmaxf(nearbyintf((float)(s[k] * w[k * N + c]) / sc),
                                             -127), 127) * sc;
         }
-        oct_status st = ref_sgemm(ctx, R, N, K, (ref_fmat){xq, K, 1}, (ref_fmat){wq, N, 1},
-                                  yq, N, false, NULL);
-        if (!st)
-            st = ref_sgemm(ctx, R, N, K, (ref_fmat){X, K, 1}, (ref_fmat){w, N, 1}, y, N,
-                           false, NULL);
-        if (st)
-            return st;
+        matmul_rows(xq, wq, yq, R, K, N);
+        matmul_rows(X, w, y, R, K, N);
         for (int64_t e = 0; e < R * N; e++)
-            *err += ((double)yq[e] - y[e]) * ((double)yq[e] - y[e]);
+            err += ((double)yq[e] - y[e]) * ((double)yq[e] - y[e]);
     }
-    return OCT_OK;
+    return err;
 }
 
 /* The alpha of 0, 0.1, ..., 1 with the least smoothed_error on the kept
@@ -254,11 +264,11 @@ static oct_status search_alpha(const quant_fold_group *gr, const quant_wo_weight
     oct_status st = work && s ? OCT_OK : OCT_EINTERNAL;
     *alpha = 0.5;
     for (int step = 0; step <= SMOOTH_STEPS && !st; step++) {
-        double a = (double)step / SMOOTH_STEPS, err;
+        double a = (double)step / SMOOTH_STEPS;
         memcpy(s, amax, ns * sizeof *s);
         factors(gr, sel, n, a, s);
-        st = smoothed_error(gr, sel, n, X, R, s, per_row, work, &err, ctx);
-        if (!st && err < best)
+        double err = smoothed_error(gr, sel, n, X, R, s, per_row, work);
+        if (err < best)
             best = err, *alpha = a;
     }
     oct_free(ctx, work, (nw + 1) * sizeof *work);
