@@ -316,7 +316,7 @@ oct_status quant_smooth(ir_model *m, const quant_opts *opts, const quant_samples
     st = st ? st : acc.st;
     for (size_t i = 0; i < ng && !st; i++) {
         double alpha = opts->smooth_alpha;
-        if (automatic) {
+        if (automatic && n_rows[i] > 0) { /* no rows seen: the default alpha */
             st = search_alpha(&grs[i], sel, n, amax[i], rows[i], n_rows[i],
                               opts->dynamic && opts->dynamic_rows, &alpha, ctx);
             if (st)
