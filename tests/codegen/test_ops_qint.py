@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 RTOL = 1e-5
 rng = np.random.default_rng(13)
@@ -262,7 +263,8 @@ def main():
             ref = cgutil.run_ref(path, inputs)
             ort_out = None
             if ort is not None and ort_ok:
-                sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(ort_int8.for_ort(m).SerializeToString(),
+                                            providers=["CPUExecutionProvider"])
                 ort_out = sess.run(None, {n: a for n, a in inputs})
             extra = {}
             if name.startswith("bmm_"):

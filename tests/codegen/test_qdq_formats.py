@@ -35,6 +35,8 @@ import onnx
 from onnx import TensorProto as T
 from onnx import helper, numpy_helper
 
+import ort_int8  # tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU
+
 OCTET = os.environ["OCTET"]
 rng = np.random.default_rng(2026)
 
@@ -145,7 +147,8 @@ def ort_run(m, inputs):
     """The first output of m run by ONNX Runtime.  Tensors travel as their
     ONNX raw bytes (packed sub-byte types, float8), which ORT's numpy
     bridge does not take."""
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(ort_int8.for_ort(m).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
     feeds = {}
     for n, a in inputs:
         t = numpy_helper.from_array(a, n)

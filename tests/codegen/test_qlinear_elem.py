@@ -31,6 +31,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+import ort_int8  # tests/testlib
+
 sys.path.insert(0, os.path.dirname(__file__))
 import cgutil  # noqa: E402
 
@@ -164,7 +166,7 @@ def ort_run(path, feeds):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     m = onnx.load(path)
     m.ir_version = min(m.ir_version, 8)  # what this onnxruntime reads
-    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = ort_int8.session(ort, m, so)  # tests/testlib: exact on u8 x s8 on any CPU
     return sess.run(None, feeds)[0]
 
 

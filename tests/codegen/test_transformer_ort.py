@@ -32,6 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cgutil  # noqa: E402
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 B, S, E, HQ, HKV, D, PAST, MAXPOS, ROT = 2, 5, 32, 4, 2, 8, 3, 16, 4
 RTOL = 1e-5
@@ -111,7 +112,7 @@ def main():
         for variant in ("causal", "mask"):
             path = os.path.join(d, "block_%s.onnx" % variant)
             feeds = build(path, variant)
-            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            sess = ort_int8.session(ort, path)
             want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, dict(feeds))))
             runs = {}
             for how, extra in (("interpreter", ()), ("jit", ("--jit",))):
@@ -246,7 +247,7 @@ def check_symbolic_batch(ort, d):
     import test_symdims
     path = os.path.join(d, "block_sym.onnx")
     feeds = build(path, "causal", sym=True)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    sess = ort_int8.session(ort, path)
     want = sess.run(None, dict(feeds))
     so = cgutil.compile_so(path, d, "block_sym")
     sig, outs = test_symdims.run_dims(so, "block_sym", [a for _, a in feeds])
@@ -285,7 +286,7 @@ def check_quantized(ort, d):
         if op not in ops:
             print("FAIL quantize: %s is gone from the QDQ model: %s" % (op, ops))
             failures += 1
-    sess = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"])
+    sess = ort_int8.session(ort, qpath)
     want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, dict(feeds))))
     for how, extra in (("interpreter", ()), ("jit", ("--jit",))):
         p, outs = cgutil.run_octet(qpath, feeds, extra)

@@ -32,6 +32,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import tiny_model  # noqa: E402
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 CMAKE, BUILD, CC = sys.argv[1:4]
 CFLAGS = ["-std=c11", "-Wall", "-Wextra", "-Werror"]
@@ -177,7 +178,7 @@ def compile_model(prefix, work):
 
 def check_model_run(exe, onnx_path, how, run_env):
     import onnxruntime as ort
-    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    sess = ort_int8.session(ort, onnx_path)
     feeds = {}
     for k, inp in enumerate(sess.get_inputs()):
         n = int(np.prod(inp.shape))

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 RNG = np.random.default_rng(20261126)
 OCTET = os.environ.get("OCTET")
@@ -60,7 +61,7 @@ def run_octet(model, feeds, tmp):
 
 
 def run_ort(model, feeds):
-    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    s = ort_int8.session(ort, model.SerializeToString())
     return s.run(None, feeds)[0]
 
 

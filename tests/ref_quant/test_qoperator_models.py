@@ -42,6 +42,7 @@ from onnx import numpy_helper, version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 MODELS = ["mnist-8", "squeezenet1.1", "ultraface-rfb320", "ppocr-cls", "cifar10-cnn"]
 # the float QDQ form against the integer ops, at the outputs: each op is
@@ -218,7 +219,7 @@ def check_model(shared, inputs, name, tmp):
     octet("compile", qop, "-o", base, "--emit=so", "--input-shape", f"{input_name}={shape}")
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(qop, so, providers=["CPUExecutionProvider"])
+    sess = ort_int8.session(ort, qop, so)
     res = {k: [0.0, 0.0] for k in ("interp", "compiled", "qdq", "qdq_fused")}
     for k in (4, 5):
         x = inputs.get(name, k)

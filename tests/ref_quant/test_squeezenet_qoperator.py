@@ -19,6 +19,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper, version_converter
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from shared_data import need  # noqa: E402  (tests/testlib, skips without ../shared)
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 
 def read_pb(path):
@@ -74,7 +75,7 @@ def main():
         np.save(os.path.join(tmp, "x.npy"), x)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        want = ort.InferenceSession(full, so, providers=["CPUExecutionProvider"]).run(None, {input_name: x})
+        want = ort_int8.session(ort, full, so).run(None, {input_name: x})
         out = os.path.join(tmp, "out")
         r = subprocess.run([octet, "run", full, "--input", f"{input_name}={os.path.join(tmp, 'x.npy')}",
                             "--output-dir", out], capture_output=True, text=True, timeout=600)
