@@ -167,8 +167,14 @@ static oct_status plan_subgraph(cg_module *cm, const cg_scope *up, const ir_node
         outer[v] = !ir_value_defined_here(x);
         st = outer[v] ? capture(cm, up, n, x, &tens[v]) : cg_fill_tensor(ctx, x, &tens[v]);
         if (st == OCT_EUNSUPPORTED && !outer[v])
-            oct_node_error(ctx, st, n, "compile: a value of its '%s' subgraph has no "
-                           "static shape", sg->name ? sg->name : "");
+            oct_node_error(ctx, st, n, "compile: value '%s' of its '%s' subgraph has no "
+                           "static shape%s", x->name, sg->name ? sg->name : "",
+                           n->op == IR_OP_LOOP ? " (a Loop whose body's shapes change with "
+                           "the iteration compiles unrolled when its trip count is known "
+                           "at compile time: M a constant, no initial condition or a "
+                           "constant true one, the body's condition output its input, at "
+                           "most 4096 body nodes in all and no If, Loop or Scan in the "
+                           "body; `octet run --jit` takes M and cond as constants)" : "");
     }
     uint64_t peak = 0;
     if (st == OCT_OK)
