@@ -161,14 +161,18 @@ static const char *derive_name(oct_ctx *ctx, const char *out_base)
     return name && oct_compile_symbol_prefix(out_base, name, size) ? name : NULL;
 }
 
-/* After the default passes, for the backend: If nodes whose condition is
+/* After the default passes, for the backend: Loops whose body's shapes
+ * change with the iteration unrolled when their trip count is known
+ * (pass_unroll_loop), If nodes whose condition is
  * now a constant become their taken branch (compiled code has static
  * shapes, and branches often differ in shape: pass_inline_if), MatMulNBits
  * unpacked, DynamicQuantizeMatMul expanded and, if `fuse`, QDQ islands
  * fused. */
 static oct_status backend_passes(oct_ctx *ctx, ir_model *m, bool fuse)
 {
-    oct_status st = pass_inline_if(m, ctx);
+    oct_status st = pass_unroll_loop(m, ctx);
+    if (st == OCT_OK)
+        st = pass_inline_if(m, ctx);
     return st ? st : pass_run_list(m, fuse ? "mnb_unpack,dqmm_expand,qdq_fuse"
                                           : "mnb_unpack,dqmm_expand", ctx);
 }

@@ -31,6 +31,14 @@
  *   Scan  (opset 9 on) for t < the scan axis length: each scan input's
  *         slice t (or L-1-t, reversed) copied into the body's input, the
  *         body, states copied back, scan outputs copied to their slice.
+ *         Opset 8 (batch axis 0, sequence axis 1, optional sequence_lens):
+ *         for each batch entry e, its states in, then for t < steps (its
+ *         sequence_lens entry, clamped into [0, L]; L without them) slice
+ *         t (or steps-1-t, reversed) of each scan input, the body, its
+ *         items to row t of the scan outputs; rows steps..L-1 zeroed and
+ *         the final states copied to entry e.  The interpreter refuses a
+ *         sequence_lens entry outside [1, L] (exit 2), as ONNX Runtime
+ *         does; compiled code has no way to stop there and clamps.
  * Everything moves with memmove; element types must be whole bytes.
  */
 #include <string.h>
@@ -159,8 +167,14 @@ static oct_status plan_subgraph(cg_module *cm, const cg_scope *up, const ir_node
         outer[v] = !ir_value_defined_here(x);
         st = outer[v] ? capture(cm, up, n, x, &tens[v]) : cg_fill_tensor(ctx, x, &tens[v]);
         if (st == OCT_EUNSUPPORTED && !outer[v])
-            oct_node_error(ctx, st, n, "compile: a value of its '%s' subgraph has no "
-                           "static shape", sg->name ? sg->name : "");
+            oct_node_error(ctx, st, n, "compile: value '%s' of its '%s' subgraph has no "
+                           "static shape%s", x->name, sg->name ? sg->name : "",
+                           n->op == IR_OP_LOOP ? " (a Loop whose body's shapes change with "
+                           "the iteration compiles unrolled when its trip count is known "
+                           "at compile time: M a constant, no initial condition or a "
+                           "constant true one, the body's condition output its input, at "
+                           "most 4096 body nodes in all and no If, Loop or Scan in the "
+                           "body; `octet run --jit` takes M and cond as constants)" : "");
     }
     uint64_t peak = 0;
     if (st == OCT_OK)
@@ -472,18 +486,122 @@ static void slice_copy(cg_fn *f, cg_tensor *wtens, const cg_tensor *w, int axis,
     cg_loop_end(f, &l);
 }
 
+/* Scan of opset 8 (file comment): checks then code. */
+static oct_status lower_scan8(cg_fn *f, const ir_node *n, const ops_control *c,
+                              const cg_subplan *sp)
+{
+    const ir_graph *b = c->body;
+    const cg_tensor *x0 = cg_in(f, n, 1 + c->n_state);
+    if (!x0 || x0->rank < 2)
+        return oct_node_error(f->ctx, OCT_EINPUT, n, "opset 8 Scan: scan inputs need a "
+                              "batch axis 0 and a sequence axis 1");
+    int64_t batch = x0->dims[0], len = x0->dims[1];
+    cg_tensor *lens = cg_in(f, n, 0);
+    if (lens && ((lens->dtype != IR_DT_INT64 && lens->dtype != IR_DT_INT32) ||
+                 lens->nelems != (uint64_t)batch))
+        return oct_input_error(f->ctx, OCT_EINPUT, n, 0, "sequence_lens must be int64 "
+                               "with one entry per batch entry (%lld)", (long long)batch);
+    /* every outer tensor is `batch` entries (scan inputs `batch` * len
+     * slices) of the body's tensor, byte-sized elements */
+    int n_body_in = c->n_state + c->n_scan_in;
+    for (int i = 0; i < n_body_in + n->n_out; i++) {
+        bool is_in = i < n_body_in;
+        int k = is_in ? i : i - n_body_in;
+        const cg_tensor *outer = is_in ? cg_in(f, n, 1 + k) : cg_out(f, n, k);
+        const cg_tensor *inner = &sp->tens[(is_in ? b->inputs[k] : b->outputs[k])->id];
+        bool scanned = k >= c->n_state;
+        uint64_t entries = (uint64_t)batch * (uint64_t)(scanned ? len : 1);
+        if (!outer)
+            continue;
+        if (outer->rank < 1 + scanned || outer->dims[0] != batch ||
+            (scanned && outer->dims[1] != len) || outer->dtype != inner->dtype ||
+            outer->nbytes != entries * inner->nbytes ||
+            inner->nelems * ir_dtype_info(inner->dtype)->bits != inner->nbytes * 8)
+            return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: '%s' is not %s "
+                                  "of the body's '%s' (opset 8 Scan)", outer->value->name,
+                                  scanned ? "[batch, sequence] slices" : "batch entries",
+                                  inner->value->name);
+    }
+    for (int i = 0; i < c->n_state; i++) {
+        oct_status st = same_layout(f, n, &sp->tens[b->inputs[i]->id],
+                                    &sp->tens[b->outputs[i]->id], "state body output");
+        if (st != OCT_OK)
+            return st;
+    }
+    cg_loop lb;
+    LLVMValueRef e = cg_loop_begin(f, &lb, batch);
+    /* steps of entry e: sequence_lens[e] clamped into [0, len] (the
+     * interpreter refuses other values; compiled code cannot stop there) */
+    LLVMValueRef steps = cg_i64c(f, len);
+    if (lens) {
+        bool wide = lens->dtype == IR_DT_INT64;
+        LLVMValueRef p = addr(f, f->tens, lens, cg_mul(f, e, cg_i64c(f, wide ? 8 : 4)));
+        LLVMValueRef v = LLVMBuildLoad2(f->b, wide ? f->i64 : f->i32, p, "");
+        v = wide ? v : LLVMBuildSExt(f->b, v, f->i64, "");
+        v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, v, steps, ""), v, steps, "");
+        LLVMValueRef zero = cg_i64c(f, 0);
+        steps = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, v, zero, ""), v, zero, "");
+    }
+    for (int i = 0; i < c->n_state; i++) {
+        const cg_tensor *dst = &sp->tens[b->inputs[i]->id];
+        move(f, addr(f, sp->tens, dst, NULL),
+             addr(f, f->tens, cg_in(f, n, 1 + i), cg_mul(f, e, cg_i64c(f, (int64_t)dst->nbytes))),
+             dst->nbytes);
+    }
+    LLVMValueRef row0 = cg_mul(f, e, cg_i64c(f, len)); /* entry e's first slice */
+    cg_loop lt;
+    LLVMValueRef t = cg_loop_begin_v(f, &lt, steps);
+    LLVMValueRef back = LLVMBuildSub(f->b, LLVMBuildSub(f->b, steps, cg_i64c(f, 1), ""), t, "");
+    for (int j = 0; j < c->n_scan_in; j++) {
+        const cg_tensor *slice = &sp->tens[b->inputs[c->n_state + j]->id];
+        LLVMValueRef pos = cg_add(f, row0, scan_reversed(n, "directions", (size_t)j) ? back : t);
+        move(f, addr(f, sp->tens, slice, NULL),
+             addr(f, f->tens, cg_in(f, n, 1 + c->n_state + j),
+                  cg_mul(f, pos, cg_i64c(f, (int64_t)slice->nbytes))),
+             slice->nbytes);
+    }
+    oct_status st = run_body(f, sp);
+    for (int k = 0; k < c->n_scan_out && st == OCT_OK; k++) {
+        cg_tensor *y = cg_out(f, n, c->n_state + k);
+        const cg_tensor *item = &sp->tens[b->outputs[c->n_state + k]->id];
+        if (y)
+            move(f, addr(f, f->tens, y, cg_mul(f, cg_add(f, row0, t),
+                                                cg_i64c(f, (int64_t)item->nbytes))),
+                 addr(f, sp->tens, item, NULL), item->nbytes);
+    }
+    carry(f, sp, 0, 0, c->n_state);
+    cg_loop_end(f, &lt);
+    /* rows past the entry's steps: zeros; its final states */
+    for (int k = 0; k < c->n_scan_out && st == OCT_OK; k++) {
+        cg_tensor *y = cg_out(f, n, c->n_state + k);
+        LLVMValueRef item = cg_i64c(f, (int64_t)sp->tens[b->outputs[c->n_state + k]->id].nbytes);
+        if (y)
+            LLVMBuildMemSet(f->b, addr(f, f->tens, y, cg_mul(f, cg_add(f, row0, steps), item)),
+                            LLVMConstInt(f->i8, 0, 0),
+                            cg_mul(f, LLVMBuildSub(f->b, cg_i64c(f, len), steps, ""), item), 1);
+    }
+    for (int i = 0; i < c->n_state; i++) {
+        cg_tensor *y = cg_out(f, n, i);
+        const cg_tensor *src = &sp->tens[b->inputs[i]->id];
+        if (y)
+            move(f, addr(f, f->tens, y, cg_mul(f, e, cg_i64c(f, (int64_t)src->nbytes))),
+                 addr(f, sp->tens, src, NULL), src->nbytes);
+    }
+    cg_loop_end(f, &lb);
+    return st;
+}
+
 static oct_status lower_scan(cg_fn *f, const ir_node *n)
 {
     ops_control c;
     cg_subplan *sp;
     oct_status st = ops_control_check(f->ctx, n, f->opset, &c);
-    if (st == OCT_OK && c.first)
-        return oct_node_error(f->ctx, OCT_EUNSUPPORTED, n, "compile: Scan of opset 8 "
-                              "(sequence_lens, batch axis) is not compiled");
     if (st == OCT_OK)
         st = need_plan(f, n, c.body, &sp);
     if (st != OCT_OK)
         return st;
+    if (c.first)
+        return lower_scan8(f, n, &c, sp);
     const ir_graph *b = c.body;
     int64_t len = -1;
     for (int j = 0; j < c.n_scan_in; j++) {

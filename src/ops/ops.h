@@ -78,6 +78,14 @@ typedef struct ops_control {
 } ops_control;
 oct_status ops_control_check(oct_ctx *ctx, const ir_node *n, int64_t opset,
                              ops_control *c);
+/* The trip count of a Loop (structure c) when it is known before it runs:
+ * M (`m`) is a constant and the body cannot stop early (no initial
+ * condition, has_cond false, or a constant true one `cond0`, and the
+ * body's condition output is its condition input, directly or through an
+ * Identity); else -1.  Shape inference sizes scan outputs by it; the
+ * backend unrolls such Loops (passes/unroll_loop.c). */
+int64_t ops_loop_static_trip(const ir_tensor *m, const ir_tensor *cond0, bool has_cond,
+                             const ops_control *c);
 
 /* ir_type of a value -> ops_shape (rank -1 when the shape is unknown). */
 void ops_shape_from_type(const ir_type *t, bool has_type, ops_shape *s);

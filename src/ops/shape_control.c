@@ -186,25 +186,61 @@ static void merge(const ops_shape *a, const ops_shape *b, ops_shape *out)
             out->dims[d] = -1;
 }
 
-/* The trip count of Loop n when it is known before it runs: M is a
- * constant and the body cannot stop early (no initial condition or a
- * constant true one, and the body's condition output is its condition
- * input, directly or through an Identity); else -1. */
-static int64_t loop_static_trip(const ops_infer *inf, const ops_control *c)
+int64_t ops_loop_static_trip(const ir_tensor *m, const ir_tensor *cond0, bool has_cond,
+                             const ops_control *c)
 {
-    const ir_tensor *m = inf->n_in > 0 ? inf->in_const[0] : NULL;
     if (!m || m->dtype != IR_DT_INT64 || m->nelems != 1 || !m->data)
         return -1;
-    if (inf->n_in > 1 && inf->node->in[1]) {
-        const ir_tensor *c0 = inf->in_const[1];
-        if (!c0 || c0->nelems != 1 || !c0->data || !((const uint8_t *)c0->data)[0])
-            return -1;
-    }
+    if (has_cond && (!cond0 || cond0->nelems != 1 || !cond0->data ||
+                     !((const uint8_t *)cond0->data)[0]))
+        return -1;
     const ir_value *out = c->body->outputs[0], *in = c->body->inputs[1];
     bool same = out == in || (out->producer && out->producer->op == IR_OP_IDENTITY &&
                               out->producer->n_in > 0 && out->producer->in[0] == in);
     int64_t trip = ((const int64_t *)m->data)[0];
     return same ? (trip > 0 ? trip : 0) : -1;
+}
+
+static int64_t loop_static_trip(const ops_infer *inf, const ops_control *c)
+{
+    return ops_loop_static_trip(inf->n_in > 0 ? inf->in_const[0] : NULL,
+                                inf->n_in > 1 ? inf->in_const[1] : NULL,
+                                inf->n_in > 1 && inf->node->in[1], c);
+}
+
+/* Shape a with the leading dim `lead` (then `lead2` when `two`) before it. */
+static void prepend(const ops_shape *a, int64_t lead, int64_t lead2, bool two, ops_shape *o)
+{
+    int extra = two ? 2 : 1;
+    o->dtype = a->dtype;
+    o->rank = a->rank >= 0 && a->rank + extra <= OPS_MAX_RANK ? a->rank + extra : -1;
+    if (o->rank < 0)
+        return;
+    o->dims[0] = lead;
+    if (two)
+        o->dims[1] = lead2;
+    for (int d = 0; d < a->rank; d++)
+        o->dims[d + extra] = a->dims[d];
+}
+
+/* Scan of opset 8: every state and scan input has the batch axis 0, scan
+ * inputs the sequence axis 1; the body sees one batch entry.  States come
+ * out [batch, body state], scan outputs [batch, sequence, body item]
+ * (rows past an entry's sequence_lens are zeros, see the interpreter). */
+static void scan8_shapes(ops_infer *inf, const ops_control *c)
+{
+    const ops_shape *x0 = &inf->in[c->first + c->n_state];
+    int64_t batch = x0->rank >= 2 ? x0->dims[0] : -1, len = x0->rank >= 2 ? x0->dims[1] : -1;
+    ops_shape a, b;
+    for (int i = 0; i < c->n_state; i++) {
+        declared(c->body->outputs[i], &a);
+        prepend(&a, batch, 0, false, &b);
+        merge(&inf->in[c->first + i], &b, &inf->out[i]);
+    }
+    for (int k = 0; k < c->n_scan_out; k++) {
+        declared(c->body->outputs[c->n_state + k], &a);
+        prepend(&a, batch, len, true, &inf->out[c->n_state + k]);
+    }
 }
 
 oct_status ops_shape_control(ops_infer *inf)
@@ -239,12 +275,8 @@ oct_status ops_shape_control(ops_infer *inf)
         }
         break;
     default: { /* Scan */
-        if (c.first) { /* opset 8: batch axis first; types only */
-            for (int i = 0; i < n->n_out; i++) {
-                declared(c.body->outputs[i], &a);
-                inf->out[i].dtype = a.dtype;
-                inf->out[i].rank = -1;
-            }
+        if (c.first) { /* opset 8: batch axis 0, sequence axis 1 */
+            scan8_shapes(inf, &c);
             break;
         }
         for (int i = 0; i < c.n_state; i++) {

@@ -160,6 +160,9 @@ static const struct {
     {IR_OP_CUMSUM, 1u << 1},    {IR_OP_ONEHOT, 1u << 1},    {IR_OP_TOPK, 1u << 1},
     /* issue 19's signal ops */
     {IR_OP_DFT, 1u << 1 | 1u << 2}, {IR_OP_STFT, 1u << 1 | 1u << 3},
+    /* a Loop's M and cond fix its scan outputs' row count (and let the
+     * backend unroll a body whose shapes change with the iteration) */
+    {IR_OP_LOOP, 1u | 1u << 1},
 };
 
 bool ops_input_is_geometry(const ir_node *n, int i)

@@ -136,6 +136,11 @@ oct_status pass_infer_node(oct_ctx *ctx, ir_node *n, int64_t opset);
  * graph whose condition is a constant become the nodes of their taken
  * branch, with shape inference and folding rerun until none is left. */
 oct_status pass_inline_if(ir_model *m, oct_ctx *ctx);
+/* The backend's step before that (unroll_loop.c, not a registered pass
+ * either): Loop nodes of m's main graph whose body's shapes change with
+ * the iteration and whose trip count is a constant become copies of their
+ * body, one per iteration, then shape inference and folding run. */
+oct_status pass_unroll_loop(ir_model *m, oct_ctx *ctx);
 
 /* Fixes the shape of graph input NAME from "NAME=1x3x224x224" (dims
  * separated by x or ,); the rank must match a declared rank and static dims

@@ -386,11 +386,39 @@ static oct_status scan_core(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
     return st;
 }
 
+/* A copy of t with `rows` entries along axis 0: its first rows, then
+ * zeros past t's own (NULL when out of memory). */
+static ir_tensor *resize_rows(oct_ctx *ctx, const ir_tensor *t, int64_t rows, size_t esize)
+{
+    int64_t dims[IR_HEAP_MAX_RANK];
+    memcpy(dims, t->dims, (size_t)t->rank * sizeof *dims);
+    dims[0] = rows;
+    ir_tensor *r = ir_heap_tensor_new(ctx, t->dtype, t->rank, dims);
+    if (!r)
+        return NULL;
+    uint64_t row = t->dims[0] ? t->nelems / (uint64_t)t->dims[0] * esize : 0;
+    uint64_t keep = (uint64_t)(rows < t->dims[0] ? rows : t->dims[0]) * row;
+    if (keep)
+        memcpy(r->data, t->data, keep);
+    return r;
+}
+
+/* Entry b of sequence_lens (int64, or int32 as earlier Octet accepted). */
+static int64_t seq_len_at(const ir_tensor *lens, uint64_t b)
+{
+    return lens->dtype == IR_DT_INT32 ? ((const int32_t *)lens->data)[b]
+                                      : ((const int64_t *)lens->data)[b];
+}
+
 /* Scan of opset 8: in[0] the optional sequence_lens, then states and scan
  * inputs, all with a leading batch axis; each batch entry is one scan
  * (sequence axis 1), and the outputs are the entries' results stacked
- * along the batch axis.  Sequences shorter than the scan inputs (a
- * sequence_lens entry below their length) are not supported. */
+ * along the batch axis.  Entry b runs sequence_lens[b] steps (all L
+ * without sequence_lens): the scan inputs' first sequence_lens[b] slices,
+ * a reverse direction starting at slice sequence_lens[b]-1; its final
+ * states are those after its last step, and its scan output rows past
+ * sequence_lens[b] are zeros (as ONNX Runtime does; the spec leaves them
+ * unsaid).  An entry outside [1, L] is refused, as ONNX Runtime does. */
 static oct_status run_scan8(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
                             int64_t opset, const ops_control *c,
                             const ir_tensor *const *in, ir_tensor **out)
@@ -406,30 +434,52 @@ static oct_status run_scan8(oct_ctx *ctx, const ref_frame *fr, const ir_node *n,
                                    "inputs need a common batch axis 0 (and scan "
                                    "inputs a common sequence axis 1)");
     const ir_tensor *lens = in[0];
+    int64_t full = x0->dims[1];
+    if (lens && ((lens->dtype != IR_DT_INT64 && lens->dtype != IR_DT_INT32) ||
+                 lens->nelems != (uint64_t)x0->dims[0]))
+        return oct_input_error(ctx, OCT_EINPUT, n, 0, "sequence_lens must be int64 with "
+                               "one entry per batch entry (%lld)", (long long)x0->dims[0]);
     for (uint64_t b = 0; lens && b < lens->nelems; b++) {
-        int64_t l = lens->dtype == IR_DT_INT32 ? ((const int32_t *)lens->data)[b]
-                  : lens->dtype == IR_DT_INT64 ? ((const int64_t *)lens->data)[b] : -1;
-        if (l != x0->dims[1])
-            return oct_input_error(ctx, OCT_EUNSUPPORTED, n, 0, "sequence_lens "
-                                   "other than the full length %lld is not "
-                                   "supported", (long long)x0->dims[1]);
+        int64_t l = seq_len_at(lens, b);
+        if (l < 1 || l > full)
+            return oct_input_error(ctx, OCT_EINPUT, n, 0, "sequence_lens[%llu] is %lld, "
+                                   "outside [1, %lld] (the scan inputs' sequence axis)",
+                                   (unsigned long long)b, (long long)l, (long long)full);
     }
     parts per_out[OPS_MAX_IO];
     memset(per_out, 0, sizeof per_out);
     oct_status st = OCT_OK;
     for (int64_t b = 0; b < x0->dims[0] && st == OCT_OK; b++) {
+        int64_t len = lens ? seq_len_at(lens, (uint64_t)b) : full;
         ir_tensor *slice[OPS_MAX_IO] = {0}, *res[OPS_MAX_IO] = {0};
+        size_t es[OPS_MAX_IO];
         for (int j = 0; j < nb_in && st == OCT_OK; j++) {
-            size_t es;
-            st = elem_size(ctx, n, data[j], &es);
-            if (st == OCT_OK && !(slice[j] = slice_at(ctx, data[j], 0, b, es)))
+            st = elem_size(ctx, n, data[j], &es[j]);
+            if (st == OCT_OK && !(slice[j] = slice_at(ctx, data[j], 0, b, es[j])))
                 st = OCT_EINTERNAL;
+            if (st == OCT_OK && j >= c->n_state && len < full) { /* its first len steps */
+                ir_tensor *head = resize_rows(ctx, slice[j], len, es[j]);
+                ir_heap_tensor_free(ctx, slice[j]);
+                if (!(slice[j] = head))
+                    st = OCT_EINTERNAL;
+            }
         }
         if (st == OCT_OK)
             st = scan_core(ctx, fr, n, opset, c, true,
                            (const ir_tensor *const *)slice, res);
         for (int j = 0; j < nb_in; j++)
             ir_heap_tensor_free(ctx, slice[j]);
+        for (int k = c->n_state; k < n->n_out && st == OCT_OK && len < full; k++) {
+            size_t esk; /* scan output rows past len: zeros */
+            st = elem_size(ctx, n, res[k], &esk);
+            ir_tensor *padded = st == OCT_OK ? resize_rows(ctx, res[k], full, esk) : NULL;
+            if (st == OCT_OK && !padded)
+                st = OCT_EINTERNAL;
+            if (st == OCT_OK) {
+                ir_heap_tensor_free(ctx, res[k]);
+                res[k] = padded;
+            }
+        }
         for (int k = 0; k < n->n_out; k++)
             if (st == OCT_OK && !parts_push(ctx, &per_out[k], res[k]))
                 st = OCT_EINTERNAL;
