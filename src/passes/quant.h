@@ -483,13 +483,21 @@ static inline int32_t quant_wo_code(const quant_wo_grid *g, float w, float s, in
 oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,
                       const quant_opts *opts, const quant_samples *data,
                       quant_progress_fn progress, void *progress_user, oct_ctx *ctx);
-/* quant_gptq.c, for both: h[i] = X_i^T X_i (K[i] x K[i], double, both
+/* quant_hessian.c, for both: h[i] = X_i^T X_i (K[i] x K[i], double, both
  * triangles, zeroed by the caller) over every sample for the inputs x[i]
  * (last dimension K[i]) of layers of m, and absmean[i] (if absmean is not
  * NULL; zeroed by the caller) the mean |x| per input channel. */
 oct_status quant_wo_hessians(ir_model *m, ir_value **x, const int64_t *K, size_t n,
                              const quant_samples *data, double **h, double **absmean,
                              oct_ctx *ctx);
+/* quant_hessian.c, for --gptq-float-target: h as quant_wo_hessians (no
+ * absmean) on m as it is, and c[i] = X_i^T Xf_i (K[i] x K[i], oct_malloc'd
+ * here, zeroed; the caller frees them), Xf_i the same input in the float
+ * model, which to_float(user) makes of m and, called again, undoes. */
+oct_status quant_hessians_float_target(ir_model *m, ir_value **x, const int64_t *K, size_t n,
+                                      const quant_samples *data, double **h, double **c,
+                                      void (*to_float)(void *user), void *user,
+                                      oct_ctx *ctx);
 /* quant_awq.c: activation-aware scales folded into m's float weights and
  * the ops before them (the function m computes is unchanged). */
 oct_status quant_awq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_wo_grid *g,

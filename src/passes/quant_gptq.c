@@ -9,8 +9,8 @@
  * rows of W one at a time and spreads each row's rounding error over the
  * rows not yet quantized, so as to minimise ||X W - X Q||^2 on the
  * calibration inputs X of the layer.  What it needs of X is
- * H = 2 X^T X (K x K, accumulated in double over every sample; the factor
- * 2 cancels and is left out).  Per layer:
+ * H = 2 X^T X (K x K, accumulated in double over every sample by
+ * quant_hessian.c; the factor 2 cancels and is left out).  Per layer:
  *   - dead inputs (H_kk = 0: the input is always 0) get H_kk = 1 and their
  *     weights 0 (their codes do not matter to the output);
  *   - dampening: H += 0.01 * mean(diag H) * I;
@@ -416,175 +416,6 @@ static size_t refit_scratch(const gptq_job *j)
            (size_t)(4 * j->nblk) * sizeof(float);
 }
 
-/* ---- Hessians from the samples --------------------------------------------- */
-
-typedef struct hess_acc {
-    ir_value **x;               /* observed inputs */
-    int64_t *K;
-    double **h;                 /* K x K each (upper triangle accumulated) */
-    double **absmean;           /* K each: sum |x| (NULL: not wanted) */
-    uint64_t *rows;
-    size_t n;
-    oct_ctx *ctx;
-    oct_status st;
-    /* --gptq-float-target: the float model's inputs of every layer,
-     * xf[i][sample] (rows x K each), kept by a first pass (keep) and
-     * read by the second, which adds c[i] += x^T xf (K x K, full) */
-    float ***xf;
-    uint64_t **xf_rows;
-    double **c;
-    size_t sample;
-    bool keep;
-} hess_acc;
-
-/* The float pass: sample a->sample's input i kept. */
-static void hess_keep(hess_acc *a, size_t i, const float *x, uint64_t rows)
-{
-    size_t bytes = (size_t)rows * (size_t)a->K[i] * sizeof(float);
-    float *copy = oct_malloc(a->ctx, bytes);
-    if (!copy) {
-        a->st = a->st ? a->st : OCT_EINTERNAL;
-        return;
-    }
-    memcpy(copy, x, bytes);
-    a->xf[i][a->sample] = copy;
-    a->xf_rows[i][a->sample] = rows;
-}
-
-/* c[i] += x^T xf over the rows of this sample (the same rows in both
- * models: one sample, one graph). */
-static void cross_add(hess_acc *a, size_t i, const float *x, uint64_t rows)
-{
-    int64_t K = a->K[i];
-    const float *xf = a->xf[i][a->sample];
-    if (!xf || a->xf_rows[i][a->sample] != rows) {
-        if (!a->st)
-            a->st = oct_error(a->ctx, OCT_EINTERNAL, "gptq: the float and quantized models "
-                              "disagree on the rows of '%s'", a->x[i]->name);
-        return;
-    }
-    double *c = a->c[i];
-    for (uint64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * (uint64_t)K, *fr = xf + r * (uint64_t)K;
-        for (int64_t p = 0; p < K; p++) {
-            double v = xr[p];
-            if (v == 0)
-                continue;
-            for (int64_t q = 0; q < K; q++)
-                c[p * K + q] += v * (double)fr[q];
-        }
-    }
-}
-
-static void hess_add(hess_acc *a, size_t i, const ir_tensor *t)
-{
-    int64_t K = a->K[i];
-    if (t->dtype != IR_DT_FLOAT || t->nelems % (uint64_t)K) {
-        if (!a->st)
-            a->st = oct_error(a->ctx, OCT_EINPUT, "gptq: input '%s' of a layer is not "
-                              "float with last dimension %lld", a->x[i]->name, (long long)K);
-        return;
-    }
-    const float *x = t->data;
-    uint64_t rows = t->nelems / (uint64_t)K;
-    if (a->keep) {
-        hess_keep(a, i, x, rows);
-        return;
-    }
-    if (a->c)
-        cross_add(a, i, x, rows);
-    double *h = a->h[i];
-    for (uint64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * (uint64_t)K;
-        for (int64_t p = 0; p < K; p++) {
-            double v = xr[p];
-            if (a->absmean)
-                a->absmean[i][p] += fabs(v);
-            if (v == 0)
-                continue;
-            for (int64_t q = p; q < K; q++)
-                h[p * K + q] += v * (double)xr[q];
-        }
-    }
-    a->rows[i] += rows;
-}
-
-static void hess_observe(void *user, const ir_value *v, const ir_tensor *t)
-{
-    hess_acc *a = user;
-    for (size_t i = 0; i < a->n; i++)
-        if (a->x[i] == v)
-            hess_add(a, i, t);
-}
-
-/* Every sample of data through m, each observed input of a given to it. */
-static oct_status hess_run(ir_model *m, hess_acc *a, const quant_samples *data, oct_ctx *ctx)
-{
-    const quant_engine *eng = quant_engine_ctx();
-    size_t n_in = 0, n_obs = 0, n = a->n;
-    for (size_t i = 0; i < m->graph->n_inputs; i++)
-        n_in += !m->graph->inputs[i]->init;
-    ir_value **obs = ir_alloc_array(ctx, n + 1, sizeof *obs);
-    ir_tensor **in = ir_alloc_array(ctx, n_in + 1, sizeof *in);
-    if (!obs || !in)
-        return OCT_EINTERNAL;
-    for (size_t i = 0; i < n; i++)
-        if (a->x[i]->producer)
-            obs[n_obs++] = a->x[i];
-    void *state = NULL;
-    oct_status st = eng->prepare(eng, m, obs, n_obs, &state, ctx);
-    for (size_t s = 0; !st && s < data->n; s++) {
-        memset(in, 0, (n_in + 1) * sizeof *in);
-        a->sample = s;
-        st = data->get(data->user, s, in, ctx);
-        /* a layer may read a graph input directly */
-        for (size_t i = 0, k = 0; !st && i < m->graph->n_inputs; i++) {
-            const ir_value *v = m->graph->inputs[i];
-            if (!v->init)
-                hess_observe(a, v, in[k++]);
-        }
-        if (!st)
-            st = eng->run(state, (const ir_tensor *const *)in, n_in, hess_observe, a, ctx);
-        for (size_t i = 0; i < n_in; i++)
-            ir_heap_tensor_free(ctx, in[i]);
-        if (!st)
-            st = a->st;
-    }
-    eng->free(state, ctx);
-    return st;
-}
-
-/* The accumulated upper triangles mirrored, the means divided. */
-static oct_status hess_finish(const hess_acc *a, const quant_samples *data, oct_ctx *ctx)
-{
-    for (size_t i = 0; i < a->n; i++) {
-        int64_t k = a->K[i];
-        double *h = a->h[i];
-        for (int64_t p = 0; p < k; p++)
-            for (int64_t q = 0; q < p; q++)
-                h[p * k + q] = h[q * k + p];
-        for (int64_t p = 0; a->absmean && p < k; p++)
-            a->absmean[i][p] /= a->rows[i] ? (double)a->rows[i] : 1.0;
-        if (!a->rows[i])
-            return oct_error(ctx, OCT_EINPUT, "%s: the input '%s' of a layer was never "
-                             "computed", data->name ? data->name : "samples", a->x[i]->name);
-    }
-    return OCT_OK;
-}
-
-oct_status quant_wo_hessians(ir_model *m, ir_value **x, const int64_t *K, size_t n,
-                             const quant_samples *data, double **h, double **absmean,
-                             oct_ctx *ctx)
-{
-    uint64_t *rows = ir_alloc_array(ctx, n + 1, sizeof *rows);
-    if (!rows)
-        return OCT_EINTERNAL;
-    hess_acc acc = {.x = x, .K = (int64_t *)K, .h = h, .absmean = absmean, .rows = rows,
-                    .n = n, .ctx = ctx};
-    oct_status st = hess_run(m, &acc, data, ctx);
-    return st ? st : hess_finish(&acc, data, ctx);
-}
-
 /* ---- the driver ------------------------------------------------------------- */
 
 /* Whether sel entry e is a layer GPTQ handles, and its geometry. */
@@ -845,11 +676,21 @@ static oct_status wave_quantize(oct_ctx *ctx, gptq_layer *ls, size_t nl, const b
     return st;
 }
 
-/* The weights of the quantized layers exchanged with their float
- * originals (twice: back as they were). */
-static void swap_done(gptq_layer *ls, size_t nl, const quant_wo_weight *sel)
+/* The layers of the model and their weights (swap_done's user). */
+typedef struct gptq_layers {
+    gptq_layer *ls;
+    size_t nl;
+    const quant_wo_weight *sel;
+} gptq_layers;
+
+/* The weights of the quantized layers of user (a gptq_layers) exchanged
+ * with their float originals (twice: back as they were). */
+static void swap_done(void *user)
 {
-    for (size_t i = 0; i < nl; i++) {
+    const gptq_layers *layers = user;
+    gptq_layer *ls = layers->ls;
+    const quant_wo_weight *sel = layers->sel;
+    for (size_t i = 0; i < layers->nl; i++) {
         if (!ls[i].done || !ls[i].orig)
             continue;
         float *w = sel[ls[i].sel].node->in[sel[ls[i].sel].input]->init->data;
@@ -858,49 +699,6 @@ static void swap_done(gptq_layer *ls, size_t nl, const quant_wo_weight *sel)
             w[k] = ls[i].orig[k], ls[i].orig[k] = t;
         }
     }
-}
-
-/* --gptq-float-target: the Hessians hs of the wave's inputs xs on the
- * model with the earlier layers quantized, and cs[i] = X^T Xf (zeroed
- * K x K each, allocated here), Xf the same inputs in the float model (a
- * first pass keeps them: samples x rows x K floats per input). */
-static oct_status hessians_float_target(ir_model *m, gptq_layer *ls, size_t nl,
-                                        const quant_wo_weight *sel, ir_value **xs,
-                                        const int64_t *ks, size_t nx,
-                                        const quant_samples *data, double **hs, double **cs,
-                                        oct_ctx *ctx)
-{
-    uint64_t *rows = ir_alloc_array(ctx, nx + 1, sizeof *rows);
-    float ***xf = ir_alloc_array(ctx, nx + 1, sizeof *xf);
-    uint64_t **xf_rows = ir_alloc_array(ctx, nx + 1, sizeof *xf_rows);
-    if (!rows || !xf || !xf_rows)
-        return OCT_EINTERNAL;
-    oct_status st = OCT_OK;
-    for (size_t i = 0; !st && i < nx; i++) {
-        size_t bytes = (size_t)(ks[i] * ks[i]) * sizeof(double);
-        xf[i] = ir_alloc_array(ctx, data->n + 1, sizeof **xf);
-        xf_rows[i] = ir_alloc_array(ctx, data->n + 1, sizeof **xf_rows);
-        if (!xf[i] || !xf_rows[i] || !(cs[i] = oct_malloc(ctx, bytes)))
-            st = OCT_EINTERNAL;
-        else
-            memset(cs[i], 0, bytes);
-    }
-    hess_acc acc = {.x = xs, .K = (int64_t *)ks, .h = hs, .rows = rows, .n = nx, .ctx = ctx,
-                    .xf = xf, .xf_rows = xf_rows, .c = cs, .keep = true};
-    if (!st) {
-        swap_done(ls, nl, sel);
-        st = hess_run(m, &acc, data, ctx);
-        swap_done(ls, nl, sel);
-    }
-    acc.keep = false;
-    if (!st)
-        st = hess_run(m, &acc, data, ctx);
-    if (!st)
-        st = hess_finish(&acc, data, ctx);
-    for (size_t i = 0; i < nx; i++)
-        for (size_t k = 0; xf[i] && k < data->n; k++)
-            oct_free(ctx, xf[i][k], (size_t)xf_rows[i][k] * (size_t)ks[i] * sizeof(float));
-    return st;
 }
 
 static void free_hessians(oct_ctx *ctx, double **hs, const int64_t *ks, size_t nx)
@@ -932,6 +730,7 @@ oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_w
     }
     oct_status st = OCT_OK;
     size_t n_done = 0, nx = 0;
+    gptq_layers layers = {ls, nl, sel}; /* --gptq-float-target swaps their weights */
     if (progress)
         progress(progress_user, 3, 0, nl);
     if (opts->wo_load_stats || opts->wo_save_stats) {
@@ -959,7 +758,8 @@ oct_status quant_gptq(ir_model *m, quant_wo_weight *sel, size_t n, const quant_w
         OCT_ASSERT(st || nx > 0);
         bool ft = opts->wo_gptq_float_target;
         if (!st)
-            st = ft ? hessians_float_target(m, ls, nl, sel, xs, ks, nx, data, hs, cs, ctx)
+            st = ft ? quant_hessians_float_target(m, xs, ks, nx, data, hs, cs, swap_done,
+                                                  &layers, ctx)
                     : quant_wo_hessians(m, xs, ks, nx, data, hs, NULL, ctx);
         if (!st)
             st = wave_quantize(ctx, ls, nl, ready, sel, g, opts, hs, ft ? cs : NULL, slot,
