@@ -26,8 +26,9 @@ struct oct_compile_options {
 
 /* After the default passes, for the backend: Loops whose body's shapes
  * change with the iteration unrolled when their trip count is known
- * (pass_unroll_loop), If nodes whose condition is now a constant become their taken branch (compiled code has static
- * shapes, and branches often differ in shape: pass_inline_if), MatMulNBits
+ * (pass_unroll_loop), If nodes whose condition is now a constant become
+ * their taken branch (compiled code has static shapes, and branches often
+ * differ in shape: pass_inline_if), MatMulNBits
  * unpacked, DynamicQuantizeMatMul expanded and, if `fuse`, QDQ islands
  * fused. */
 oct_status api_backend_passes(oct_ctx *ctx, ir_model *m, bool fuse);
