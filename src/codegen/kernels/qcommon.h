@@ -46,6 +46,7 @@ enum {
     QK_NR = 24,     /* columns of a panel / of the microkernel */
     QK_MR = 4,      /* rows of the microkernel */
     QK_HDR = 64,    /* bytes of the packed-blob header */
+    QK_MB_MAX = 64, /* rows of the tallest tile of qk_tile_grid */
 };
 
 /* Header of every packed integer weight blob (64 bytes, read by memcpy as
@@ -187,7 +188,8 @@ static inline void qk_epilogue_row(int32_t *c, int64_t nc, int per_col, const in
 
 /* ---- microkernels -------------------------------------------------------
  * c[r][j] (r < mr <= 4, j < 24) = wrap-around sum over the k groups of
- * row r of a (row stride lda elements) times column j of the panel b.
+ * row r of a (row stride lda elements) times column j of the panel b (the
+ * S16 kernel adds to c[r][j] instead if accumulate: a reduction in blocks).
  * Every product sum is exact: S16 pair sums are at most 2 * 255 * 255;
  * U8S8 pair sums were proved to fit int16 by the packer. */
 
@@ -198,42 +200,80 @@ static inline __attribute__((always_inline)) __m256i qk_bcast32(const void *p)
     memcpy(&t, p, 4);
     return _mm256_set1_epi32(t);
 }
+
+/* vpmaddwd of a and the 32 bytes at p, p read by the instruction itself.
+ * The 4 x 24 S16 kernel needs 12 accumulators, 3 panel vectors, the
+ * broadcast and the product: 17 of AVX2's 16 ymm registers.  Given three
+ * panel vectors as values, the compilers kept them and spilled accumulators
+ * instead (a store-to-load chain per k pair that halved the kernel's
+ * speed); the third panel vector is read from memory by each row's
+ * instruction.  With AVX-512 VL (32 registers) it stays a value. */
+static inline __attribute__((always_inline)) __m256i qk_madd_mem(__m256i a, const int16_t *p)
+{
+#if defined(__AVX512VL__)
+    return _mm256_madd_epi16(a, _mm256_loadu_si256((const __m256i *)p));
+#else
+    __m256i r;
+    __asm__("vpmaddwd %2, %1, %0" : "=x"(r) : "x"(a), "m"(*(const __m256i *)p));
+    return r;
+#endif
+}
 #endif
 
 static inline __attribute__((always_inline)) void
 qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int mr,
-           int32_t c[QK_MR][QK_NR])
+           int accumulate, int32_t c[QK_MR][QK_NR])
 {
 #ifdef __AVX2__
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c10 = c00, c11 = c00,
             c12 = c00, c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    if (accumulate) {
+        c00 = _mm256_loadu_si256((const __m256i *)&c[0][0]);
+        c01 = _mm256_loadu_si256((const __m256i *)&c[0][8]);
+        c02 = _mm256_loadu_si256((const __m256i *)&c[0][16]);
+        if (mr > 1) {
+            c10 = _mm256_loadu_si256((const __m256i *)&c[1][0]);
+            c11 = _mm256_loadu_si256((const __m256i *)&c[1][8]);
+            c12 = _mm256_loadu_si256((const __m256i *)&c[1][16]);
+        }
+        if (mr > 2) {
+            c20 = _mm256_loadu_si256((const __m256i *)&c[2][0]);
+            c21 = _mm256_loadu_si256((const __m256i *)&c[2][8]);
+            c22 = _mm256_loadu_si256((const __m256i *)&c[2][16]);
+        }
+        if (mr > 3) {
+            c30 = _mm256_loadu_si256((const __m256i *)&c[3][0]);
+            c31 = _mm256_loadu_si256((const __m256i *)&c[3][8]);
+            c32 = _mm256_loadu_si256((const __m256i *)&c[3][16]);
+        }
+    }
     const int16_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
 #pragma GCC unroll 2
     for (int64_t kk = 0; kk < kpairs; kk++) {
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk));
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 16));
-        const __m256i b2 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 32));
+        const int16_t *b2 = b + 48 * kk + 32;
         __m256i av = qk_bcast32(a0 + 2 * kk);
         c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(av, b0));
         c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(av, b1));
-        c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(av, b2));
+        c02 = _mm256_add_epi32(c02, qk_madd_mem(av, b2));
         if (mr > 1) {
             av = qk_bcast32(a1 + 2 * kk);
             c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(av, b0));
             c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(av, b1));
-            c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(av, b2));
+            c12 = _mm256_add_epi32(c12, qk_madd_mem(av, b2));
         }
         if (mr > 2) {
             av = qk_bcast32(a2 + 2 * kk);
             c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(av, b0));
             c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(av, b1));
-            c22 = _mm256_add_epi32(c22, _mm256_madd_epi16(av, b2));
+            c22 = _mm256_add_epi32(c22, qk_madd_mem(av, b2));
         }
         if (mr > 3) {
             av = qk_bcast32(a3 + 2 * kk);
             c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(av, b0));
             c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(av, b1));
-            c32 = _mm256_add_epi32(c32, _mm256_madd_epi16(av, b2));
+            c32 = _mm256_add_epi32(c32, qk_madd_mem(av, b2));
         }
     }
     _mm256_storeu_si256((__m256i *)&c[0][0], c00);
@@ -253,6 +293,8 @@ qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int 
      * compiler sees even/odd lanes times even/odd lanes (pmaddwd). */
     for (int r = 0; r < mr; r++) {
         uint32_t acc[QK_NR] = {0};
+        for (int j = 0; j < QK_NR && accumulate; j++)
+            acc[j] = (uint32_t)c[r][j];
         const int16_t *ar = a + r * lda;
         for (int64_t kk = 0; kk < kpairs; kk++) {
             const int16_t *bk = b + 48 * kk;
@@ -330,13 +372,14 @@ qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int
 
 /* Dispatches a microkernel with a compile-time row count. */
 static inline void qk_ukr_s16_mr(const int16_t *a, int64_t lda, const int16_t *b,
-                                 int64_t kpairs, int mr, int32_t c[QK_MR][QK_NR])
+                                 int64_t kpairs, int mr, int accumulate,
+                                 int32_t c[QK_MR][QK_NR])
 {
     switch (mr) {
-    case 4: qk_ukr_s16(a, lda, b, kpairs, 4, c); break;
-    case 3: qk_ukr_s16(a, lda, b, kpairs, 3, c); break;
-    case 2: qk_ukr_s16(a, lda, b, kpairs, 2, c); break;
-    default: qk_ukr_s16(a, lda, b, kpairs, 1, c); break;
+    case 4: qk_ukr_s16(a, lda, b, kpairs, 4, accumulate, c); break;
+    case 3: qk_ukr_s16(a, lda, b, kpairs, 3, accumulate, c); break;
+    case 2: qk_ukr_s16(a, lda, b, kpairs, 2, accumulate, c); break;
+    default: qk_ukr_s16(a, lda, b, kpairs, 1, accumulate, c); break;
     }
 }
 
@@ -386,7 +429,7 @@ static inline void qk_gather2(uint8_t *d, const uint8_t *s, int64_t n)
  * pb in {4, 2, 1} (tried in that order) reaching 16, else the finest. */
 static inline void qk_tile_grid(int64_t rows, int64_t panels, int64_t *mb, int64_t *pb)
 {
-    static const int64_t mbs[5] = {64, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
+    static const int64_t mbs[5] = {QK_MB_MAX, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 3; j++) {
             *mb = mbs[i];
