@@ -188,8 +188,7 @@ static inline void qk_epilogue_row(int32_t *c, int64_t nc, int per_col, const in
 
 /* ---- microkernels -------------------------------------------------------
  * c[r][j] (r < mr <= 4, j < 24) = wrap-around sum over the k groups of
- * row r of a (row stride lda elements) times column j of the panel b (the
- * S16 kernel adds to c[r][j] instead if accumulate: a reduction in blocks).
+ * row r of a (row stride lda elements) times column j of the panel b.
  * Every product sum is exact: S16 pair sums are at most 2 * 255 * 255;
  * U8S8 pair sums were proved to fit int16 by the packer. */
 
@@ -218,35 +217,16 @@ static inline __attribute__((always_inline)) __m256i qk_madd_mem(__m256i a, cons
     return r;
 #endif
 }
+
 #endif
 
 static inline __attribute__((always_inline)) void
 qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int mr,
-           int accumulate, int32_t c[QK_MR][QK_NR])
+           int32_t c[QK_MR][QK_NR])
 {
 #ifdef __AVX2__
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c10 = c00, c11 = c00,
             c12 = c00, c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
-    if (accumulate) {
-        c00 = _mm256_loadu_si256((const __m256i *)&c[0][0]);
-        c01 = _mm256_loadu_si256((const __m256i *)&c[0][8]);
-        c02 = _mm256_loadu_si256((const __m256i *)&c[0][16]);
-        if (mr > 1) {
-            c10 = _mm256_loadu_si256((const __m256i *)&c[1][0]);
-            c11 = _mm256_loadu_si256((const __m256i *)&c[1][8]);
-            c12 = _mm256_loadu_si256((const __m256i *)&c[1][16]);
-        }
-        if (mr > 2) {
-            c20 = _mm256_loadu_si256((const __m256i *)&c[2][0]);
-            c21 = _mm256_loadu_si256((const __m256i *)&c[2][8]);
-            c22 = _mm256_loadu_si256((const __m256i *)&c[2][16]);
-        }
-        if (mr > 3) {
-            c30 = _mm256_loadu_si256((const __m256i *)&c[3][0]);
-            c31 = _mm256_loadu_si256((const __m256i *)&c[3][8]);
-            c32 = _mm256_loadu_si256((const __m256i *)&c[3][16]);
-        }
-    }
     const int16_t *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
 #pragma GCC unroll 2
     for (int64_t kk = 0; kk < kpairs; kk++) {
@@ -276,6 +256,8 @@ qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int 
             c32 = _mm256_add_epi32(c32, qk_madd_mem(av, b2));
         }
     }
+    /* the sums so far join after the loop (loaded before it, they made
+     * the compilers keep a second copy of the loop, which spilled) */
     _mm256_storeu_si256((__m256i *)&c[0][0], c00);
     _mm256_storeu_si256((__m256i *)&c[0][8], c01);
     _mm256_storeu_si256((__m256i *)&c[0][16], c02);
@@ -293,8 +275,6 @@ qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int 
      * compiler sees even/odd lanes times even/odd lanes (pmaddwd). */
     for (int r = 0; r < mr; r++) {
         uint32_t acc[QK_NR] = {0};
-        for (int j = 0; j < QK_NR && accumulate; j++)
-            acc[j] = (uint32_t)c[r][j];
         const int16_t *ar = a + r * lda;
         for (int64_t kk = 0; kk < kpairs; kk++) {
             const int16_t *bk = b + 48 * kk;
@@ -372,14 +352,13 @@ qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int
 
 /* Dispatches a microkernel with a compile-time row count. */
 static inline void qk_ukr_s16_mr(const int16_t *a, int64_t lda, const int16_t *b,
-                                 int64_t kpairs, int mr, int accumulate,
-                                 int32_t c[QK_MR][QK_NR])
+                                 int64_t kpairs, int mr, int32_t c[QK_MR][QK_NR])
 {
     switch (mr) {
-    case 4: qk_ukr_s16(a, lda, b, kpairs, 4, accumulate, c); break;
-    case 3: qk_ukr_s16(a, lda, b, kpairs, 3, accumulate, c); break;
-    case 2: qk_ukr_s16(a, lda, b, kpairs, 2, accumulate, c); break;
-    default: qk_ukr_s16(a, lda, b, kpairs, 1, accumulate, c); break;
+    case 4: qk_ukr_s16(a, lda, b, kpairs, 4, c); break;
+    case 3: qk_ukr_s16(a, lda, b, kpairs, 3, c); break;
+    case 2: qk_ukr_s16(a, lda, b, kpairs, 2, c); break;
+    default: qk_ukr_s16(a, lda, b, kpairs, 1, c); break;
     }
 }
 

@@ -620,7 +620,7 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
                                c);
             else
                 qk_ukr_s16_mr((const int16_t *)(blob + QK_HDR) + m * kp, kp,
-                              (const int16_t *)panels + q * kp * QK_NR, kp / 2, mr, 0, c);
+                              (const int16_t *)panels + q * kp * QK_NR, kp / 2, mr, c);
             for (int r = 0; r < mr; r++) {
                 int32_t add = p->bias ? p->bias[m + r] : 0;
                 if (u8s8) {

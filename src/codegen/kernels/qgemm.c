@@ -230,12 +230,21 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
                                1, c + (m - m0));
         } else {
             const int16_t *panel = (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR;
+            /* the first block writes the tile's rows, the later ones go
+             * through t and add (the kernel itself never reads c: given
+             * sums to start from, the compilers made a second copy of its
+             * loop, which spilled) */
+            int32_t t[QK_MR][QK_NR];
             for (int64_t k0 = 0; k0 < kp; k0 += QG_KC) {
                 int64_t kc = qk_min(QG_KC, kp - k0);
-                for (int64_t m = m0; m < m1; m += QK_MR)
-                    qk_ukr_s16_mr((const int16_t *)p->work + m * kp + k0, kp,
-                                  panel + k0 * QK_NR, kc / 2, (int)qk_min(QK_MR, m1 - m), k0 > 0,
-                                  c + (m - m0));
+                for (int64_t m = m0; m < m1; m += QK_MR) {
+                    int mr = (int)qk_min(QK_MR, m1 - m);
+                    qk_ukr_s16_mr((const int16_t *)p->work + m * kp + k0, kp, panel + k0 * QK_NR,
+                                  kc / 2, mr, k0 == 0 ? c + (m - m0) : t);
+                    for (int r = 0; r < mr && k0 > 0; r++)
+                        for (int j = 0; j < QK_NR; j++)
+                            c[m - m0 + r][j] = qk_wrap_add(c[m - m0 + r][j], t[r][j]);
+                }
             }
         }
         for (int64_t m = m0; m < m1; m++) {
