@@ -46,6 +46,7 @@ enum {
     QK_NR = 24,     /* columns of a panel / of the microkernel */
     QK_MR = 4,      /* rows of the microkernel */
     QK_HDR = 64,    /* bytes of the packed-blob header */
+    QK_MB_MAX = 64, /* rows of the tallest tile of qk_tile_grid */
 };
 
 /* Header of every packed integer weight blob (64 bytes, read by memcpy as
@@ -198,6 +199,25 @@ static inline __attribute__((always_inline)) __m256i qk_bcast32(const void *p)
     memcpy(&t, p, 4);
     return _mm256_set1_epi32(t);
 }
+
+/* vpmaddwd of a and the 32 bytes at p, p read by the instruction itself.
+ * The 4 x 24 S16 kernel needs 12 accumulators, 3 panel vectors, the
+ * broadcast and the product: 17 of AVX2's 16 ymm registers.  Given three
+ * panel vectors as values, the compilers kept them and spilled accumulators
+ * instead (a store-to-load chain per k pair that halved the kernel's
+ * speed); the third panel vector is read from memory by each row's
+ * instruction.  With AVX-512 VL (32 registers) it stays a value. */
+static inline __attribute__((always_inline)) __m256i qk_madd_mem(__m256i a, const int16_t *p)
+{
+#if defined(__AVX512VL__)
+    return _mm256_madd_epi16(a, _mm256_loadu_si256((const __m256i *)p));
+#else
+    __m256i r;
+    __asm__("vpmaddwd %2, %1, %0" : "=x"(r) : "x"(a), "m"(*(const __m256i *)p));
+    return r;
+#endif
+}
+
 #endif
 
 static inline __attribute__((always_inline)) void
@@ -212,30 +232,32 @@ qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int 
     for (int64_t kk = 0; kk < kpairs; kk++) {
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk));
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 16));
-        const __m256i b2 = _mm256_loadu_si256((const __m256i *)(b + 48 * kk + 32));
+        const int16_t *b2 = b + 48 * kk + 32;
         __m256i av = qk_bcast32(a0 + 2 * kk);
         c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(av, b0));
         c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(av, b1));
-        c02 = _mm256_add_epi32(c02, _mm256_madd_epi16(av, b2));
+        c02 = _mm256_add_epi32(c02, qk_madd_mem(av, b2));
         if (mr > 1) {
             av = qk_bcast32(a1 + 2 * kk);
             c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(av, b0));
             c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(av, b1));
-            c12 = _mm256_add_epi32(c12, _mm256_madd_epi16(av, b2));
+            c12 = _mm256_add_epi32(c12, qk_madd_mem(av, b2));
         }
         if (mr > 2) {
             av = qk_bcast32(a2 + 2 * kk);
             c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(av, b0));
             c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(av, b1));
-            c22 = _mm256_add_epi32(c22, _mm256_madd_epi16(av, b2));
+            c22 = _mm256_add_epi32(c22, qk_madd_mem(av, b2));
         }
         if (mr > 3) {
             av = qk_bcast32(a3 + 2 * kk);
             c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(av, b0));
             c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(av, b1));
-            c32 = _mm256_add_epi32(c32, _mm256_madd_epi16(av, b2));
+            c32 = _mm256_add_epi32(c32, qk_madd_mem(av, b2));
         }
     }
+    /* the sums so far join after the loop (loaded before it, they made
+     * the compilers keep a second copy of the loop, which spilled) */
     _mm256_storeu_si256((__m256i *)&c[0][0], c00);
     _mm256_storeu_si256((__m256i *)&c[0][8], c01);
     _mm256_storeu_si256((__m256i *)&c[0][16], c02);
@@ -386,7 +408,7 @@ static inline void qk_gather2(uint8_t *d, const uint8_t *s, int64_t n)
  * pb in {4, 2, 1} (tried in that order) reaching 16, else the finest. */
 static inline void qk_tile_grid(int64_t rows, int64_t panels, int64_t *mb, int64_t *pb)
 {
-    static const int64_t mbs[5] = {64, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
+    static const int64_t mbs[5] = {QK_MB_MAX, 32, 16, 8, 4}, pbs[3] = {4, 2, 1};
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 3; j++) {
             *mb = mbs[i];

@@ -13,7 +13,7 @@
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
  * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
- * microkernels, then adds bias and the U8S8 correction with wrap-around and
+ * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8 correction with wrap-around and
  * requantizes (qk_epilogue_row), or converts to float32 (y_float), or
  * stores the wrapped int32 sum (OCTK_QGEMM_Y_INT32).
  */
@@ -190,6 +190,17 @@ static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *
     }
 }
 
+/* S16 reductions run in blocks of this many k values (even), every row of
+ * the tile passing over one block of the panel before the next: a block (24
+ * columns, 12 KB) stays in L1, a whole panel of K = 1024 (48 KB) did not
+ * (measured on AVX2).  The AVX-512 VNNI variant, not measured with blocks,
+ * keeps one block over the whole reduction. */
+#if QK_VNNI
+enum { QG_KC = 1 << 30 };
+#else
+enum { QG_KC = 256 };
+#endif
+
 /* Phase 1: one tile of rows [m0, m1) x panels [p0, p1). */
 static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1, int64_t p0,
                     int64_t p1)
@@ -198,7 +209,7 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
     int64_t kp = h->kp;
     int u8s8 = h->path == OCTK_PATH_U8S8;
     int32_t corr_zero = p->a_zero + (p->a_signed ? 128 : 0);
-    int32_t c[QK_MR][QK_NR];
+    int32_t c[QK_MB_MAX][QK_NR]; /* the tile's rows, m - m0 */
     int32_t add[QK_NR];
     for (int64_t pn = p0; pn < p1; pn++) {
         int64_t n0 = pn * QK_NR, nc = qk_min(QK_NR, p->N - n0);
@@ -212,29 +223,45 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             }
             add[j] = v;
         }
-        for (int64_t m = m0; m < m1; m += QK_MR) {
-            int mr = (int)qk_min(QK_MR, m1 - m);
-            if (u8s8)
+        if (u8s8) {
+            for (int64_t m = m0; m < m1; m += QK_MR)
                 qk_ukr_u8s8_mr((const uint8_t *)p->work + m * kp, kp,
-                               blob + QK_HDR + pn * kp * QK_NR, kp / 4, mr, 1, c);
-            else
-                qk_ukr_s16_mr((const int16_t *)p->work + m * kp, kp,
-                              (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR, kp / 2, mr, c);
-            for (int r = 0; r < mr; r++) {
-                if (p->y_float == OCTK_QGEMM_Y_INT32) {
-                    int32_t *yr = (int32_t *)p->y + (m + r) * p->ldy + n0;
-                    for (int64_t j = 0; j < nc; j++)
-                        yr[j] = qk_wrap_add(c[r][j], add[j]);
-                    continue;
+                               blob + QK_HDR + pn * kp * QK_NR, kp / 4, (int)qk_min(QK_MR, m1 - m),
+                               1, c + (m - m0));
+        } else {
+            const int16_t *panel = (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR;
+            /* the first block writes the tile's rows, the later ones go
+             * through t and add (the kernel itself never reads c: given
+             * sums to start from, the compilers made a second copy of its
+             * loop, which spilled) */
+            int32_t t[QK_MR][QK_NR];
+            for (int64_t k0 = 0; k0 < kp; k0 += QG_KC) {
+                int64_t kc = qk_min(QG_KC, kp - k0);
+                for (int64_t m = m0; m < m1; m += QK_MR) {
+                    int mr = (int)qk_min(QK_MR, m1 - m);
+                    qk_ukr_s16_mr((const int16_t *)p->work + m * kp + k0, kp, panel + k0 * QK_NR,
+                                  kc / 2, mr, k0 == 0 ? c + (m - m0) : t);
+                    for (int r = 0; r < mr && k0 > 0; r++)
+                        for (int j = 0; j < QK_NR; j++)
+                            c[m - m0 + r][j] = qk_wrap_add(c[m - m0 + r][j], t[r][j]);
                 }
-                if (p->y_float) {
-                    qg_epilogue_f32(c[r], nc, add, p->mult + n0, p->fbias ? p->fbias + n0 : NULL,
-                                    (float *)p->y + (m + r) * p->ldy + n0);
-                    continue;
-                }
-                qk_epilogue_row(c[r], nc, 1, add, 0, p->mult + n0, p->y_zero, p->y_lo, p->y_hi,
-                                p->y_signed, (uint8_t *)p->y + (m + r) * p->ldy + n0);
             }
+        }
+        for (int64_t m = m0; m < m1; m++) {
+            int32_t *cr = c[m - m0];
+            if (p->y_float == OCTK_QGEMM_Y_INT32) {
+                int32_t *yr = (int32_t *)p->y + m * p->ldy + n0;
+                for (int64_t j = 0; j < nc; j++)
+                    yr[j] = qk_wrap_add(cr[j], add[j]);
+                continue;
+            }
+            if (p->y_float) {
+                qg_epilogue_f32(cr, nc, add, p->mult + n0, p->fbias ? p->fbias + n0 : NULL,
+                                (float *)p->y + m * p->ldy + n0);
+                continue;
+            }
+            qk_epilogue_row(cr, nc, 1, add, 0, p->mult + n0, p->y_zero, p->y_lo, p->y_hi,
+                            p->y_signed, (uint8_t *)p->y + m * p->ldy + n0);
         }
     }
 }
