@@ -1,7 +1,8 @@
 /*
  * scommon.h: helpers shared by the float32 kernels (sgemm.c, sconv.c,
- * sfunc.c): the matrix-multiply tile driver and its 6 x 16 microkernel with
- * the fused epilogue (bias, clamp), and the vectorized exp.
+ * sdwconv.c, sfunc.c): the matrix-multiply tile driver and its 6 x 16
+ * microkernel with the fused epilogue (bias, clamp), the valid output
+ * columns of a convolution tap, and the vectorized exp.
  *
  * Three variants: with __AVX512F__ a 6 x 64 microkernel (24 zmm
  * accumulators, masked loads and stores at the column edge); with __AVX2__
@@ -23,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "octk.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -80,6 +83,20 @@ static inline int64_t sk_balanced_kc(int64_t K, int64_t limit)
     const int64_t nb = sk_ceil_div(K, limit);
     const int64_t kc = sk_ceil_div(sk_ceil_div(K, nb), 8) * 8;
     return kc <= limit ? kc : limit;
+}
+
+/* First and one-past-last ow whose input column ow*SW - PL + off lies in
+ * [0, W). */
+static inline void sconv_valid_ow(const octk_conv_shape *s, int64_t off, int64_t *lo,
+                                  int64_t *hi)
+{
+    int64_t a = 0, b = s->OW;
+    while (a < b && a * s->SW - s->PL + off < 0)
+        a++;
+    while (b > a && (b - 1) * s->SW - s->PL + off >= s->W)
+        b--;
+    *lo = a;
+    *hi = b;
 }
 
 /* Scalar clamp keeping NaN: comparisons with NaN are false. */
