@@ -190,7 +190,7 @@ static void sconv_widen(const octk_sconv *p, const sconv_geom *g, int64_t j0, in
 }
 
 /* d[i] = x[i] for i < n: 16 floats per plain load and store, the tail
- * masked (AVX-512); the compiler's loop otherwise.  An im2col row is
+ * masked (AVX-512; AVX2 8 floats); the compiler's loop otherwise.  An im2col row is
  * mostly such a run between a few padding zeros. */
 static inline void sconv_copy(float *d, const float *x, int64_t n)
 {
@@ -202,6 +202,11 @@ static inline void sconv_copy(float *d, const float *x, int64_t n)
         const __mmask16 m = sk_mask16((int)(n - i));
         _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, x + i));
     }
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_loadu_ps(x + i));
+    if (i < n)
+        sk_store_part8(d + i, _mm256_maskload_ps(x + i, sk_mask8((int)(n - i))), (int)(n - i));
 #else
     for (; i < n; i++)
         d[i] = x[i];
@@ -209,7 +214,8 @@ static inline void sconv_copy(float *d, const float *x, int64_t n)
 }
 
 /* d[i] = x[2i] for i < n (stride 2): 32 floats per two loads, the even
- * ones kept by one permutation; x[2n - 1] and beyond are not read. */
+ * ones kept by one permutation (AVX2: 16 per two loads, a shuffle and a
+ * permutation); x[2n - 1] and beyond are not read. */
 static inline void sconv_copy2(float *d, const float *x, int64_t n)
 {
     int64_t i = 0;
@@ -222,6 +228,16 @@ static inline void sconv_copy2(float *d, const float *x, int64_t n)
         const __m512 lo = _mm512_maskz_loadu_ps(m0, x + 2 * i);
         const __m512 hi = _mm512_maskz_loadu_ps(m1, x + 2 * i + 16);
         _mm512_mask_storeu_ps(d + i, sk_mask16((int)left), _mm512_permutex2var_ps(lo, even, hi));
+    }
+#elif defined(__AVX2__)
+    for (; i < n; i += 8) {
+        const int left = (int)sk_min64(8, n - i);
+        const __m256 lo = _mm256_maskload_ps(x + 2 * i, sk_mask8(2 * left - 1));
+        const __m256 hi = _mm256_maskload_ps(x + 2 * i + 8, sk_mask8(2 * left - 9));
+        const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m256 v = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+        sk_store_upto8(d + i, v, left);
     }
 #else
     for (; i < n; i++)
@@ -239,6 +255,11 @@ static inline void sconv_zero(float *d, int64_t n)
         _mm512_storeu_ps(d + i, _mm512_setzero_ps());
     if (i < n)
         _mm512_mask_storeu_ps(d + i, sk_mask16((int)(n - i)), _mm512_setzero_ps());
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+    if (i < n)
+        sk_store_part8(d + i, _mm256_setzero_ps(), (int)(n - i));
 #else
     for (; i < n; i++)
         d[i] = 0.0f;

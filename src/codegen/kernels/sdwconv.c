@@ -235,7 +235,7 @@ static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64
             _mm256_storeu_ps(yr + o[0], acc0);
             _mm256_storeu_ps(yr + o[1], acc1);
         } else {
-            _mm256_maskstore_ps(yr, sk_mask8((int)s->OW), acc0);
+            sk_store_part8(yr, acc0, (int)s->OW);
         }
     }
 }
@@ -573,10 +573,10 @@ SK_ALWAYS_INLINE void sdw3_tile8(const octk_sconv *p, const float *wc, const flo
             __m256 y = sk_clamp8(acc[r][v], lo, hi);
             if (sw == 2)
                 y = sdw3_unshuffle(y);
-            if (!edge || o + 8 <= s->OW)
+            if (!edge)
                 _mm256_storeu_ps(yr + o, y);
             else
-                _mm256_maskstore_ps(yr + o, sk_mask8((int)(s->OW - o)), y);
+                sk_store_upto8(yr + o, y, (int)sk_min64(8, s->OW - o));
         }
     }
 }
