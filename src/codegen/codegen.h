@@ -422,6 +422,12 @@ oct_status cg_qlinearconv_loops(cg_fn *f, const ir_node *n);
 bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_sgemm(cg_fn *f, const ir_node *n, oct_status *st);
 bool cg_try_smatmul(cg_fn *f, const ir_node *n, oct_status *st);
+/* Whether float Conv conv, whose output only relu (the next node) reads,
+ * goes on the kernels with the Relu as its clamp (cg_plan_fusion asks
+ * before the memory plan); cg_lower_conv_relu then lowers the pair, the
+ * Conv writing the Relu's output. */
+bool cg_sconv_fuses_relu(const cg_tensor *tens, const ir_node *conv, const ir_node *relu);
+oct_status cg_lower_conv_relu(cg_fn *f, const ir_node *conv, const ir_node *relu);
 /* Whether cg_try_sgemm / cg_try_smatmul take node n with a number of rows
  * known only at run time (symdims.h): a constant weight, K and N static;
  * the kernel then runs per chunk of rows. */
@@ -517,7 +523,9 @@ LLVMValueRef cg_fsrc_load(cg_fn *f, const cg_fsrc *s, LLVMValueRef idx);
  * tables (the target runs the kernel library), runs that are a function of
  * one byte tensor are table runs (fuse_eltwise.c).  A lone per-tensor
  * 8-bit DequantizeLinear read only by the pooling node right after it
- * forms a run of two with it: the pool reads the bytes. */
+ * forms a run of two with it: the pool reads the bytes.  With tables, a
+ * float Conv read only by the Relu right after it forms a run of two with
+ * it when cg_sconv_fuses_relu says so: the kernel's clamp is the Relu. */
 oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool tables,
                           cg_tensor *tens, int (*span)[2]);
 /* Whether node n can be an element of a fused run (its lowering's checks

@@ -175,8 +175,12 @@ oct_status cg_node_function(cg_fn *f, const ir_graph *g, size_t k, const int (*s
     LLVMPositionBuilderAtEnd(f->b, LLVMAppendBasicBlockInContext(cm->llc, fn, "entry"));
     bool done = false;
     oct_status st = cm->syms ? cg_syms_lower(f, g, (int)k, run_lo, run_hi, &done) : OCT_OK;
-    if (st == OCT_OK && !done)
-        st = run_hi > run_lo ? cg_lower_run(f, g, run_lo, run_hi) : lower(f, n);
+    if (st == OCT_OK && !done) {
+        if (run_hi == run_lo + 1 && g->nodes[run_lo]->op == IR_OP_CONV)
+            st = cg_lower_conv_relu(f, g->nodes[run_lo], n); /* cg_plan_fusion */
+        else
+            st = run_hi > run_lo ? cg_lower_run(f, g, run_lo, run_hi) : lower(f, n);
+    }
     if (st == OCT_OK)
         LLVMBuildRetVoid(f->b);
     f->fn = saved.fn;

@@ -268,6 +268,19 @@ oct_status cg_plan_fusion(oct_ctx *ctx, const ir_graph *g, int opset, bool table
         span[k + 1][0] = k;
         tens[dq->out[0]->id].fused = true;
     }
+    /* a float Conv on the kernels read only by the Relu right after it:
+     * the kernel's clamp computes the Relu into the Relu's output */
+    for (int k = 0; tables && k + 1 < n_nodes; k++) {
+        const ir_node *conv = g->nodes[k], *relu = g->nodes[k + 1];
+        if (span[k][0] != k || span[k][1] != k || span[k + 1][0] != k + 1 ||
+            span[k + 1][1] != k + 1 || conv->op != IR_OP_CONV || relu->op != IR_OP_RELU ||
+            conv->n_out < 1 || !conv->out[0] || uses[conv->out[0]->id] != 1 ||
+            !cg_sconv_fuses_relu(tens, conv, relu))
+            continue;
+        span[k][1] = k + 1;
+        span[k + 1][0] = k;
+        tens[conv->out[0]->id].fused = true;
+    }
     return OCT_OK;
 }
 

@@ -260,9 +260,11 @@ static bool decline(const kf_weight *w)
     return false;
 }
 
-bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
+/* Conv n on the kernels, writing Y (n's output, or that of the Relu fused
+ * into it) clamped below at y_lo (-Inf: no clamp; 0: the Relu). */
+static bool try_sconv_into(cg_fn *f, const ir_node *n, cg_tensor *Y, float y_lo, oct_status *st)
 {
-    cg_tensor *X = cg_in(f, n, 0), *Wt = cg_in(f, n, 1), *Bt = cg_in(f, n, 2), *Y = cg_out(f, n, 0);
+    cg_tensor *X = cg_in(f, n, 0), *Wt = cg_in(f, n, 1), *Bt = cg_in(f, n, 2);
     kf_weight w;
     if (!weight_of(f->tens, Wt, &w))
         return false;
@@ -284,7 +286,7 @@ bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
         .KW = Wt->dims[2 + two], .SH = two ? win.stride[0] : 1, .SW = win.stride[two],
         .DH = two ? win.dilation[0] : 1, .DW = win.dilation[two],
         .PT = two ? win.pad_begin[0] : 0, .PL = win.pad_begin[two]};
-    a.y_lo = -INFINITY;
+    a.y_lo = y_lo;
     a.y_hi = INFINITY;
     bool depthwise = G == C && M == C && G > 1;
     int64_t taps = a.s.KH * a.s.KW, K = a.s.C * taps;
@@ -358,6 +360,41 @@ bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
     cg_report(f, n, depthwise ? "octk_sdwconv" : "octk_sconv", float_path(f, &w));
     *st = OCT_OK;
     return true;
+}
+
+bool cg_try_sconv(cg_fn *f, const ir_node *n, oct_status *st)
+{
+    return try_sconv_into(f, n, cg_out(f, n, 0), -INFINITY, st);
+}
+
+/* The Relu's y = x < 0 ? 0 : x is the kernel's clamp min(max(x, 0), +Inf)
+ * bit for bit: NaN kept, -0 kept (max of two zeros returns x). */
+bool cg_sconv_fuses_relu(const cg_tensor *tens, const ir_node *conv, const ir_node *relu)
+{
+    kf_weight w;
+    if (conv->op != IR_OP_CONV || relu->op != IR_OP_RELU || conv->n_in < 2 || !conv->in[0] ||
+        !conv->in[1] || conv->n_out < 1 || !conv->out[0] || relu->n_in < 1 ||
+        relu->in[0] != conv->out[0] || relu->n_out < 1 || !relu->out[0] ||
+        !relu->out[0]->name[0])
+        return false;
+    const cg_tensor *X = &tens[conv->in[0]->id], *Y = &tens[conv->out[0]->id],
+                    *R = &tens[relu->out[0]->id];
+    if (!X->value || !Y->value || !R->value || X->dyn || Y->dyn || R->dyn ||
+        R->dtype != IR_DT_FLOAT || R->nbytes != Y->nbytes ||
+        !weight_of(tens, &tens[conv->in[1]->id], &w) || w.q || !sconv_form(tens, conv, &w))
+        return false;
+    return true;
+}
+
+oct_status cg_lower_conv_relu(cg_fn *f, const ir_node *conv, const ir_node *relu)
+{
+    oct_status st = OCT_OK;
+    if (!try_sconv_into(f, conv, cg_out(f, relu, 0), 0.0f, &st))
+        return oct_node_error(f->ctx, OCT_EINTERNAL, conv,
+                              "compile: the Conv planned with its Relu is not on the kernels");
+    if (st == OCT_OK)
+        cg_report(f, relu, "fused", "the Conv's clamp");
+    return st;
 }
 
 bool cg_sconv_takes_dynamic(cg_fn *f, const ir_node *n)

@@ -605,6 +605,10 @@ static void sdwconv_matches_twin_on_awkward_shapes(void **state)
         {2, 6, 200, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
         {3, 5, 40, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 0},
         {6, 21, 37, 6, 5, 5, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1},
+        /* AVX2 3x3 tiles of 8-pixel vectors without padding: OW = 24 (plain
+         * tiles of 2 vectors, then 1), 17 at stride 2 (plain, then edge) */
+        {2, 11, 26, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},
+        {3, 9, 35, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1, 2},
     };
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
         conv_run_case(&r, &dw[i], 1);

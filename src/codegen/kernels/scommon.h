@@ -1,7 +1,8 @@
 /*
  * scommon.h: helpers shared by the float32 kernels (sgemm.c, sconv.c,
- * sfunc.c): the matrix-multiply tile driver and its 6 x 16 microkernel with
- * the fused epilogue (bias, clamp), and the vectorized exp.
+ * sdwconv.c, sfunc.c): the matrix-multiply tile driver and its 6 x 16
+ * microkernel with the fused epilogue (bias, clamp), the valid output
+ * columns of a convolution tap, and the vectorized exp.
  *
  * Three variants: with __AVX512F__ a 6 x 64 microkernel (24 zmm
  * accumulators, masked loads and stores at the column edge); with __AVX2__
@@ -23,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "octk.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -82,6 +85,20 @@ static inline int64_t sk_balanced_kc(int64_t K, int64_t limit)
     return kc <= limit ? kc : limit;
 }
 
+/* First and one-past-last ow whose input column ow*SW - PL + off lies in
+ * [0, W). */
+static inline void sconv_valid_ow(const octk_conv_shape *s, int64_t off, int64_t *lo,
+                                  int64_t *hi)
+{
+    int64_t a = 0, b = s->OW;
+    while (a < b && a * s->SW - s->PL + off < 0)
+        a++;
+    while (b > a && (b - 1) * s->SW - s->PL + off >= s->W)
+        b--;
+    *lo = a;
+    *hi = b;
+}
+
 /* Scalar clamp keeping NaN: comparisons with NaN are false. */
 static inline float sk_clampf(float v, float lo, float hi)
 {
@@ -116,6 +133,35 @@ static inline __m256i sk_mask8(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
 }
 
+/* Stores lanes [0, n) of v at d, n < 8, by 4-, 2- and 1-float stores:
+ * vmaskmovps stores are slow on AMD cores (Zen 3: several times a plain
+ * store), and short partial rows are common in convolutions. */
+static inline void sk_store_part8(float *d, __m256 v, int n)
+{
+    __m128 h = _mm256_castps256_ps128(v);
+    if (n & 4) {
+        _mm_storeu_ps(d, h);
+        h = _mm256_extractf128_ps(v, 1);
+        d += 4;
+    }
+    if (n & 2) {
+        _mm_storel_pi((__m64 *)(void *)d, h);
+        h = _mm_movehl_ps(h, h);
+        d += 2;
+    }
+    if (n & 1)
+        _mm_store_ss(d, h);
+}
+
+/* Stores lanes [0, n) of v at d, 0 <= n <= 8. */
+static inline void sk_store_upto8(float *d, __m256 v, int n)
+{
+    if (n >= 8)
+        _mm256_storeu_ps(d, v);
+    else
+        sk_store_part8(d, v, n);
+}
+
 /* NaN-keeping clamp: max_ps/min_ps return their second operand on NaN. */
 static inline __m256 sk_clamp8(__m256 v, __m256 lo, __m256 hi)
 {
@@ -123,7 +169,8 @@ static inline __m256 sk_clamp8(__m256 v, __m256 lo, __m256 hi)
 }
 
 /* Epilogue of one microtile row: + bias (first K block) or + y so far,
- * clamp on the last block, store (masked when ncols < 16). */
+ * clamp on the last block, store (only the first ncols floats when
+ * ncols < 16). */
 SK_ALWAYS_INLINE void sk_epi_row(const sk_tile *t, int r, __m256 v0, __m256 v1, __m256 bc0,
                                  __m256 bc1, __m256i m0, __m256i m1)
 {
@@ -153,9 +200,11 @@ SK_ALWAYS_INLINE void sk_epi_row(const sk_tile *t, int r, __m256 v0, __m256 v1, 
     if (full) {
         _mm256_storeu_ps(yr, v0);
         _mm256_storeu_ps(yr + 8, v1);
+    } else if (t->ncols >= 8) {
+        _mm256_storeu_ps(yr, v0);
+        sk_store_part8(yr + 8, v1, t->ncols - 8);
     } else {
-        _mm256_maskstore_ps(yr, m0, v0);
-        _mm256_maskstore_ps(yr + 8, m1, v1);
+        sk_store_part8(yr, v0, t->ncols);
     }
 }
 

@@ -12,19 +12,12 @@
  *   broadcast from 6-row packed panels, 16 pixels per two vectors, FMA,
  *   bias and clamp fused), output rows contiguous.
  *
- * octk_sdwconv (depthwise, C == M): direct loops, one output row at a time;
- * each pixel is bias, then the taps in (kh, kw) order, then the clamp.
- * AVX2: 8 pixels per vector, plain loads where no tap of the row is
- * padding (strides 1 and 2), masked loads elsewhere (gathers for larger
- * strides); baseline: each tap added into the whole row (the compiler
- * vectorizes over pixels).  Tasks: channel x block of output rows.
- * Padding taps: skipped by the baseline, x = 0 on AVX2 (as in im2col).
+ * octk_sdwconv (depthwise) is in sdwconv.c.
  *
- * FP8 weights (w8_type, octk.h): the bytes come in the float layouts
- * (sconv: panels of 6 output channels, sdwconv: [C][taps]); phase 0 widens
- * them into work (after the im2col matrix, 64-byte aligned) in tasks of
- * whole panels or channels, next to the im2col tasks, and phase 1 reads the
- * widened floats.
+ * FP8 weights (w8_type, octk.h): the bytes come in the float layout
+ * (panels of 6 output channels); phase 0 widens them into work (after the
+ * im2col matrix, 64-byte aligned) in tasks of whole panels, next to the
+ * im2col tasks, and phase 1 reads the widened floats.
  *
  * Padding contributes 0.  Sums use FMA; their order depends only on the
  * shapes, never on the task split.
@@ -36,7 +29,6 @@ enum {
     SCONV_MB = 48,          /* output channels per task (8 row tiles) */
     SCONV_NB = 64,          /* pixels per task (4 panels) */
     SCONV_COL_TASK = 16384, /* col elements written per phase-0 task */
-    SDW_TASK = 1024,        /* output pixels per depthwise task (about) */
 };
 
 static inline int64_t sk_gcd(int64_t a, int64_t b)
@@ -197,51 +189,8 @@ static void sconv_widen(const octk_sconv *p, const sconv_geom *g, int64_t j0, in
     }
 }
 
-/* First and one-past-last ow whose input column ow*SW - PL + off lies in
- * [0, W). */
-static inline void sconv_valid_ow(const octk_conv_shape *s, int64_t off, int64_t *lo, int64_t *hi)
-{
-    int64_t a = 0, b = s->OW;
-    while (a < b && a * s->SW - s->PL + off < 0)
-        a++;
-    while (b > a && (b - 1) * s->SW - s->PL + off >= s->W)
-        b--;
-    *lo = a;
-    *hi = b;
-}
-
-#ifdef __AVX512F__
-
-/* Lanes [lo, hi) of 16, both clamped to 0..16. */
-static inline __mmask16 sdw_lanes16(int64_t lo, int64_t hi)
-{
-    lo = sk_max64(0, sk_min64(16, lo));
-    hi = sk_max64(0, sk_min64(16, hi));
-    if (hi <= lo)
-        return 0;
-    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
-/* x at columns base + i*SW (i < 16, SW 1 or 2) of row xr, 0 outside
- * [0, W): lanes m0 of xr[base..base+16) and (SW 2) m1 of the next 16, the
- * even ones kept.  The pointer may point before or past the row: masked-off
- * lanes are not accessed. */
-SK_ALWAYS_INLINE __m512 sdw_ld16(const float *xr, int64_t base, __mmask16 m0, __mmask16 m1,
-                                 const int sw)
-{
-    const __m512 lo = _mm512_maskz_loadu_ps(m0, xr + base);
-    if (sw == 1)
-        return lo;
-    const __m512 hi = _mm512_maskz_loadu_ps(m1, xr + base + 16);
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
-    return _mm512_permutex2var_ps(lo, even, hi);
-}
-
-#endif
-
 /* d[i] = x[i] for i < n: 16 floats per plain load and store, the tail
- * masked (AVX-512); the compiler's loop otherwise.  An im2col row is
+ * masked (AVX-512; AVX2 8 floats); the compiler's loop otherwise.  An im2col row is
  * mostly such a run between a few padding zeros. */
 static inline void sconv_copy(float *d, const float *x, int64_t n)
 {
@@ -253,6 +202,11 @@ static inline void sconv_copy(float *d, const float *x, int64_t n)
         const __mmask16 m = sk_mask16((int)(n - i));
         _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, x + i));
     }
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_loadu_ps(x + i));
+    if (i < n)
+        sk_store_part8(d + i, _mm256_maskload_ps(x + i, sk_mask8((int)(n - i))), (int)(n - i));
 #else
     for (; i < n; i++)
         d[i] = x[i];
@@ -260,7 +214,8 @@ static inline void sconv_copy(float *d, const float *x, int64_t n)
 }
 
 /* d[i] = x[2i] for i < n (stride 2): 32 floats per two loads, the even
- * ones kept by one permutation; x[2n - 1] and beyond are not read. */
+ * ones kept by one permutation (AVX2: 16 per two loads, a shuffle and a
+ * permutation); x[2n - 1] and beyond are not read. */
 static inline void sconv_copy2(float *d, const float *x, int64_t n)
 {
     int64_t i = 0;
@@ -273,6 +228,16 @@ static inline void sconv_copy2(float *d, const float *x, int64_t n)
         const __m512 lo = _mm512_maskz_loadu_ps(m0, x + 2 * i);
         const __m512 hi = _mm512_maskz_loadu_ps(m1, x + 2 * i + 16);
         _mm512_mask_storeu_ps(d + i, sk_mask16((int)left), _mm512_permutex2var_ps(lo, even, hi));
+    }
+#elif defined(__AVX2__)
+    for (; i < n; i += 8) {
+        const int left = (int)sk_min64(8, n - i);
+        const __m256 lo = _mm256_maskload_ps(x + 2 * i, sk_mask8(2 * left - 1));
+        const __m256 hi = _mm256_maskload_ps(x + 2 * i + 8, sk_mask8(2 * left - 9));
+        const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m256 v = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+        sk_store_upto8(d + i, v, left);
     }
 #else
     for (; i < n; i++)
@@ -290,6 +255,11 @@ static inline void sconv_zero(float *d, int64_t n)
         _mm512_storeu_ps(d + i, _mm512_setzero_ps());
     if (i < n)
         _mm512_mask_storeu_ps(d + i, sk_mask16((int)(n - i)), _mm512_setzero_ps());
+#elif defined(__AVX2__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+    if (i < n)
+        sk_store_part8(d + i, _mm256_setzero_ps(), (int)(n - i));
 #else
     for (; i < n; i++)
         d[i] = 0.0f;
@@ -374,467 +344,5 @@ void octk_sconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
         const int64_t mb = t % mblocks, pb = t / mblocks;
         const int64_t m0 = mb * SCONV_MB, p0 = pb * SCONV_NB;
         sk_mm_block(&mm, m0, sk_min64(p->s.M, m0 + SCONV_MB), p0, sk_min64(g.P, p0 + SCONV_NB));
-    }
-}
-
-/* ---- depthwise ------------------------------------------------------------- */
-
-size_t octk_sdwconv_packed_w_size(int64_t C, int64_t taps)
-{
-    return (size_t)C * (size_t)taps * sizeof(float);
-}
-
-/* The depthwise layout is the ONNX one, w[c][kh][kw]. */
-void octk_sdwconv_pack_w(float *dst, const float *w, int64_t C, int64_t taps)
-{
-    if (C > 0 && taps > 0)
-        memcpy(dst, w, (size_t)C * (size_t)taps * sizeof(float));
-}
-
-size_t octk_sdwconv_packed_w8_size(int64_t C, int64_t taps)
-{
-    return (size_t)C * (size_t)taps;
-}
-
-void octk_sdwconv_pack_w8(uint8_t *dst, const uint8_t *w, int64_t C, int64_t taps)
-{
-    if (C > 0 && taps > 0)
-        memcpy(dst, w, (size_t)C * (size_t)taps);
-}
-
-size_t octk_sdwconv_work_size(const octk_sconv *p)
-{
-    return p->w8_type ? octk_sdwconv_packed_w_size(p->s.C, p->s.KH * p->s.KW) : 0;
-}
-
-static inline int64_t sdw_rows_per_task(const octk_conv_shape *s)
-{
-    return sk_max64(1, SDW_TASK / sk_max64(1, s->OW));
-}
-
-/* FP8 channels widened per phase-0 task. */
-static inline int64_t sdw_widen_channels(const octk_conv_shape *s)
-{
-    return sk_max64(1, SK_WIDEN_TASK / sk_max64(1, s->KH * s->KW));
-}
-
-int64_t octk_sdwconv_tasks(const octk_sconv *p, int phase)
-{
-    const octk_conv_shape *s = &p->s;
-    if (s->C <= 0 || s->OH <= 0 || s->OW <= 0)
-        return 0;
-    if (phase == 0)
-        return p->w8_type && s->KH * s->KW > 0 ? sk_ceil_div(s->C, sdw_widen_channels(s)) : 0;
-    if (phase != 1)
-        return 0;
-    return s->C * sk_ceil_div(s->OH, sdw_rows_per_task(s));
-}
-
-/* Widens the FP8 filters of channels [c0, c1) into work. */
-static void sdw_widen(const octk_sconv *p, int64_t c0, int64_t c1)
-{
-    const int e4m3 = p->w8_type == OCTK_FP8_E4M3FN;
-    const int64_t taps = p->s.KH * p->s.KW;
-    for (int64_t c = c0; c < c1; c++) {
-        float mult[8];
-        for (int i = 0; i < 8; i++)
-            mult[i] = sk_fp8_mult(p->w8_scale[c], e4m3);
-        sk_widen_fp8((float *)p->work + c * taps, p->w8 + c * taps, taps, mult, 8, e4m3);
-    }
-}
-
-#ifdef __AVX2__
-
-/* x at iw = base, base + SW, ..., base + 7 SW of row xr, 0 where iw is
- * outside [0, W) (masked gather: those lanes are not read). */
-static inline __m256 sdw_gather8(const float *xr, int64_t base, int64_t sw, int64_t w)
-{
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i iw = _mm256_add_epi32(_mm256_set1_epi32((int32_t)base),
-                                        _mm256_mullo_epi32(lane, _mm256_set1_epi32((int32_t)sw)));
-    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(iw, _mm256_set1_epi32(-1)),
-                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)w), iw));
-    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), xr, iw, _mm256_castsi256_ps(in), 4);
-}
-
-/* x at xr[0], xr[SW], ..., xr[7 SW] for SW = 1 or 2, all inside the row
- * (for SW = 2 it reads 16 floats: the caller keeps xr[15] inside too). */
-static inline __m256 sdw_load8(const float *xr, int64_t sw)
-{
-    if (sw == 1)
-        return _mm256_loadu_ps(xr);
-    const __m256 lo = _mm256_loadu_ps(xr), hi = _mm256_loadu_ps(xr + 8);
-    const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-/* Lanes i with 0 <= base + first + i < w. */
-static inline __m256i sdw_in_row(int64_t base, int first, int64_t w)
-{
-    const __m256i iw = _mm256_add_epi32(_mm256_set1_epi32((int32_t)base + first),
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    return _mm256_and_si256(_mm256_cmpgt_epi32(iw, _mm256_set1_epi32(-1)),
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)w), iw));
-}
-
-/* As sdw_load8 and sdw_gather8 but with row xr and any columns base + i SW:
- * 0 outside [0, W), those floats not read (masked loads for SW 1 and 2). */
-static inline __m256 sdw_load8_masked(const float *xr, int64_t base, int64_t sw, int64_t w)
-{
-    if (sw == 1)
-        return _mm256_maskload_ps(xr + base, sdw_in_row(base, 0, w));
-    if (sw == 2) {
-        const __m256 lo = _mm256_maskload_ps(xr + base, sdw_in_row(base, 0, w));
-        const __m256 hi = _mm256_maskload_ps(xr + base + 8, sdw_in_row(base, 8, w));
-        const __m256 ev = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-        return _mm256_castpd_ps(
-            _mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
-    }
-    return sdw_gather8(xr, base, sw, w);
-}
-
-/* y row (c, oh), 8 pixels per vector: bias, then fma(w, x) for each tap of
- * a row kh inside the image in (kh, kw) order, x = 0 in the padding, then
- * clamp.  Vectors where every tap column is inside the row (strides 1, 2)
- * use plain loads, the others masked loads (gathers for strides > 2); a last partial vector is
- * moved back to end at OW (recomputing some pixels to the same bits) or,
- * when OW < 8, stored masked. */
-static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64_t oh)
-{
-    const octk_conv_shape *s = &p->s;
-    float *yr = p->y + (c * s->OH + oh) * s->OW;
-    const float *xc = p->x + c * s->H * s->W;
-    const float *wc = w + c * s->KH * s->KW;
-    const __m256 bias = _mm256_set1_ps(p->bias ? p->bias[c] : 0.0f);
-    const __m256 lo = _mm256_set1_ps(p->y_lo), hi = _mm256_set1_ps(p->y_hi);
-    int64_t vlo = 0, vhi = 0;
-    if (s->SW <= 2) {
-        /* pixels whose first tap column is >= 0 and last (+1 for SW 2) < W */
-        const int64_t last = (s->KW - 1) * s->DW + (s->SW - 1);
-        int64_t lo0, hi0, lo1, hi1;
-        sconv_valid_ow(s, 0, &lo0, &hi0);
-        sconv_valid_ow(s, last, &lo1, &hi1);
-        vlo = sk_max64(lo0, lo1);
-        vhi = sk_min64(hi0, hi1);
-    }
-    /* two vectors per step: two independent FMA chains */
-    for (int64_t o0 = 0; o0 < s->OW; o0 += 16) {
-        int64_t o[2];
-        int plain[2];
-        for (int v = 0; v < 2; v++) {
-            const int64_t ov = sk_min64(o0 + 8 * v, sk_max64(0, s->OW - 8));
-            o[v] = ov;
-            plain[v] = ov >= vlo && ov + 8 <= vhi;
-        }
-        __m256 acc0 = bias, acc1 = bias;
-        for (int64_t kh = 0; kh < s->KH; kh++) {
-            const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
-            if (ih < 0 || ih >= s->H)
-                continue;
-            const float *xr = xc + ih * s->W;
-            for (int64_t kw = 0; kw < s->KW; kw++) {
-                const __m256 wv = _mm256_broadcast_ss(wc + kh * s->KW + kw);
-                const int64_t b0 = o[0] * s->SW - s->PL + kw * s->DW;
-                const int64_t b1 = o[1] * s->SW - s->PL + kw * s->DW;
-                const __m256 x0 = plain[0] ? sdw_load8(xr + b0, s->SW)
-                                           : sdw_load8_masked(xr, b0, s->SW, s->W);
-                const __m256 x1 = plain[1] ? sdw_load8(xr + b1, s->SW)
-                                           : sdw_load8_masked(xr, b1, s->SW, s->W);
-                acc0 = _mm256_fmadd_ps(wv, x0, acc0);
-                acc1 = _mm256_fmadd_ps(wv, x1, acc1);
-            }
-        }
-        acc0 = sk_clamp8(acc0, lo, hi);
-        acc1 = sk_clamp8(acc1, lo, hi);
-        if (s->OW >= 8) {
-            _mm256_storeu_ps(yr + o[0], acc0);
-            _mm256_storeu_ps(yr + o[1], acc1);
-        } else {
-            _mm256_maskstore_ps(yr, sk_mask8((int)s->OW), acc0);
-        }
-    }
-}
-
-#else
-
-/* y row (c, oh): bias, then + w[c][kh][kw] * x[c][ih][iw] for each tap in
- * order over the pixels where it is not padding (the compiler vectorizes
- * over pixels), then clamp. */
-static inline void sdw_row(const octk_sconv *p, const float *w, int64_t c, int64_t oh)
-{
-    const octk_conv_shape *s = &p->s;
-    float *yr = p->y + (c * s->OH + oh) * s->OW;
-    const float b = p->bias ? p->bias[c] : 0.0f;
-    for (int64_t ow = 0; ow < s->OW; ow++)
-        yr[ow] = b;
-    const float *wc = w + c * s->KH * s->KW;
-    for (int64_t kh = 0; kh < s->KH; kh++) {
-        const int64_t ih = oh * s->SH - s->PT + kh * s->DH;
-        if (ih < 0 || ih >= s->H)
-            continue;
-        for (int64_t kw = 0; kw < s->KW; kw++) {
-            const float wv = wc[kh * s->KW + kw];
-            const float *xr = p->x + (c * s->H + ih) * s->W;
-            const int64_t off = kw * s->DW - s->PL;
-            int64_t lo, hi;
-            sconv_valid_ow(s, kw * s->DW, &lo, &hi);
-            if (s->SW == 1) {
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] += wv * xr[ow + off];
-            } else if (s->SW == 2) {
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] += wv * xr[2 * ow + off];
-            } else {
-                for (int64_t ow = lo; ow < hi; ow++)
-                    yr[ow] += wv * xr[ow * s->SW + off];
-            }
-        }
-    }
-    const float lo = p->y_lo, hi = p->y_hi;
-    for (int64_t ow = 0; ow < s->OW; ow++)
-        yr[ow] = sk_clampf(yr[ow], lo, hi);
-}
-
-#endif
-
-#ifdef __AVX512F__
-
-/* ---- depthwise, AVX-512, strides 1 and 2 -----------------------------------
- * A tile is R output rows x V vectors of 16 pixels (R*V <= 8 independent
- * accumulators).  Every x vector is one masked load (two and a lane
- * permutation for stride 2) whose lanes outside [0, W) are neither read nor
- * kept (0): no branch on the image edges and no separate edge path.  Each
- * accumulator starts at the bias and takes its taps in (kh, kw) order (rows
- * of padding skipped, columns of padding as x = 0), as sdw_row does. */
-
-enum { SDW_KW_MAX = 8 };   /* widest kernel of the AVX-512 path */
-
-/* Output rows oh0 .. oh0+R-1, pixels o0 .. o0+16V-1 (those < OW stored) of
- * channel c; R, V and sw constant after inlining. */
-SK_ALWAYS_INLINE void sdw_tile16(const octk_sconv *p, const float *wc, int64_t c, int64_t oh0,
-                                 int64_t o0, const int R, const int V, const int sw)
-{
-    const octk_conv_shape *s = &p->s;
-    const float *xc = p->x + c * s->H * s->W;
-    __m512 acc[8];
-    const __m512 bias = _mm512_set1_ps(p->bias ? p->bias[c] : 0.0f);
-    for (int a = 0; a < R * V; a++)
-        acc[a] = bias;
-    /* column offset and lane masks of each (vector, kw): the same for
-     * every row, computed once per tile */
-    int64_t off[4][SDW_KW_MAX];
-    __mmask16 m0[4][SDW_KW_MAX], m1[4][SDW_KW_MAX];
-    for (int v = 0; v < V; v++)
-        for (int64_t kw = 0; kw < s->KW; kw++) {
-            const int64_t base = (o0 + 16 * v) * sw - s->PL + kw * s->DW;
-            off[v][kw] = base;
-            m0[v][kw] = sdw_lanes16(-base, s->W - base);
-            m1[v][kw] = sdw_lanes16(-base - 16, s->W - base - 16);
-        }
-    for (int64_t kh = 0; kh < s->KH; kh++) {
-        for (int r = 0; r < R; r++) {
-            const int64_t ih = (oh0 + r) * s->SH - s->PT + kh * s->DH;
-            if (ih < 0 || ih >= s->H)
-                continue;
-            const float *xr = xc + ih * s->W;
-            for (int64_t kw = 0; kw < s->KW; kw++) {
-                const __m512 wv = _mm512_set1_ps(wc[kh * s->KW + kw]);
-                for (int v = 0; v < V; v++) {
-                    const __m512 x = sdw_ld16(xr, off[v][kw], m0[v][kw], m1[v][kw], sw);
-                    acc[r * V + v] = _mm512_fmadd_ps(wv, x, acc[r * V + v]);
-                }
-            }
-        }
-    }
-    const __m512 lo = _mm512_set1_ps(p->y_lo), hi = _mm512_set1_ps(p->y_hi);
-    for (int r = 0; r < R; r++) {
-        float *yr = p->y + (c * s->OH + oh0 + r) * s->OW;
-        for (int v = 0; v < V; v++) {
-            const int64_t o = o0 + 16 * v;
-            /* NaN kept: max/min return their second operand on NaN */
-            const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[r * V + v]));
-            _mm512_mask_storeu_ps(yr + o, sdw_lanes16(0, s->OW - o), y);
-        }
-    }
-}
-
-/* One tile of R rows x V vectors (runtime) to its constant instance. */
-static void sdw_tile16_any(const octk_sconv *p, const float *wc, int64_t c, int64_t oh0,
-                           int64_t o0, int R, int V)
-{
-#define SDW_T(r, v)                                                                      \
-    case r * 8 + v:                                                                      \
-        if (p->s.SW == 1)                                                                \
-            sdw_tile16(p, wc, c, oh0, o0, r, v, 1);                                      \
-        else                                                                             \
-            sdw_tile16(p, wc, c, oh0, o0, r, v, 2);                                      \
-        break;
-    switch (R * 8 + V) {
-    SDW_T(1, 1) SDW_T(2, 1) SDW_T(4, 1)
-    SDW_T(1, 2) SDW_T(2, 2)
-    SDW_T(1, 3) SDW_T(2, 3)
-    SDW_T(1, 4) SDW_T(2, 4)
-    default: break;
-    }
-#undef SDW_T
-}
-
-/* Output rows [r0, r1) of channel c: tiles of up to 4 vectors across and
- * 2 rows down (4 rows when the image is one vector wide). */
-static void sdw_rows16(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
-{
-    const octk_conv_shape *s = &p->s;
-    const float *wc = w + c * s->KH * s->KW;
-    const int64_t nvec = sk_ceil_div(s->OW, 16);
-    for (int64_t oh = r0; oh < r1;) {
-        const int64_t left = r1 - oh;
-        const int R = nvec == 1 && left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        for (int64_t v0 = 0; v0 < nvec; v0 += 4)
-            sdw_tile16_any(p, wc, c, oh, 16 * v0, R, (int)sk_min64(4, nvec - v0));
-        oh += R;
-    }
-}
-
-#endif
-
-#ifdef __AVX512F__
-
-/* ---- depthwise 3 x 3, AVX-512, SH == SW in {1, 2}, no dilation ------------
- * Every input row of a tile of R output rows is loaded once and feeds the
- * up to 3 output rows that read it (at stride 1, 3 x fewer loads than
- * sdw_tile16), with the 9 weights held in registers and R*V up to 16
- * accumulators.  Input rows go in ascending order and, inside a row, kw
- * ascending, so each accumulator still takes its taps in (kh, kw) order
- * after the bias: the same sums, bit for bit, as sdw_tile16. */
-
-/* Output rows oh0 .. oh0+R-1, pixels o0 .. o0+16V-1 (those < OW stored);
- * R, V and sw (= SH) constant after inlining. */
-SK_ALWAYS_INLINE void sdw3_tile(const octk_sconv *p, const __m512 *wv, const float *xc,
-                                float *yc, __m512 bias, int64_t oh0, int64_t o0, const int R,
-                                const int V, const int sw)
-{
-    const octk_conv_shape *s = &p->s;
-    __m512 acc[4][4];
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < V; v++)
-            acc[r][v] = bias;
-    __mmask16 m0[4][3], m1[4][3];
-    int64_t off[4];
-    for (int v = 0; v < V; v++) {
-        off[v] = (o0 + 16 * v) * sw - s->PL;
-        for (int kw = 0; kw < 3; kw++) {
-            const int64_t base = off[v] + kw;
-            m0[v][kw] = sdw_lanes16(-base, s->W - base);
-            m1[v][kw] = sdw_lanes16(-base - 16, s->W - base - 16);
-        }
-    }
-    const int64_t ih0 = oh0 * sw - s->PT;
-    for (int i = 0; i < (R - 1) * sw + 3; i++) {
-        const int64_t ih = ih0 + i;
-        if (ih < 0 || ih >= s->H)
-            continue;
-        const float *xr = xc + ih * s->W;
-        for (int kw = 0; kw < 3; kw++)
-            for (int v = 0; v < V; v++) {
-                const __m512 x = sdw_ld16(xr, off[v] + kw, m0[v][kw], m1[v][kw], sw);
-                for (int r = 0; r < R; r++) {
-                    const int kh = i - r * sw;
-                    if (kh >= 0 && kh < 3)
-                        acc[r][v] = _mm512_fmadd_ps(wv[kh * 3 + kw], x, acc[r][v]);
-                }
-            }
-    }
-    const __m512 lo = _mm512_set1_ps(p->y_lo), hi = _mm512_set1_ps(p->y_hi);
-    for (int r = 0; r < R; r++) {
-        float *yr = yc + (oh0 + r) * s->OW;
-        for (int v = 0; v < V; v++) {
-            const int64_t o = o0 + 16 * v;
-            /* NaN kept: max/min return their second operand on NaN */
-            const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[r][v]));
-            _mm512_mask_storeu_ps(yr + o, sdw_lanes16(0, s->OW - o), y);
-        }
-    }
-}
-
-/* One tile of R rows x V vectors (runtime, R and V 1..4) to its constant
- * instance. */
-static void sdw3_tile_any(const octk_sconv *p, const __m512 *wv, const float *xc, float *yc,
-                          __m512 bias, int64_t oh0, int64_t o0, int R, int V)
-{
-#define SDW3_T(r, v)                                                                     \
-    case r * 8 + v:                                                                      \
-        if (p->s.SW == 1)                                                                \
-            sdw3_tile(p, wv, xc, yc, bias, oh0, o0, r, v, 1);                            \
-        else                                                                             \
-            sdw3_tile(p, wv, xc, yc, bias, oh0, o0, r, v, 2);                            \
-        break;
-    switch (R * 8 + V) {
-    SDW3_T(1, 1) SDW3_T(2, 1) SDW3_T(3, 1) SDW3_T(4, 1)
-    SDW3_T(1, 2) SDW3_T(2, 2) SDW3_T(3, 2) SDW3_T(4, 2)
-    SDW3_T(1, 3) SDW3_T(2, 3) SDW3_T(3, 3) SDW3_T(4, 3)
-    SDW3_T(1, 4) SDW3_T(2, 4) SDW3_T(3, 4) SDW3_T(4, 4)
-    default: break;
-    }
-#undef SDW3_T
-}
-
-static inline int sdw3_applies(const octk_conv_shape *s)
-{
-    return s->KH == 3 && s->KW == 3 && s->DH == 1 && s->DW == 1 && s->SH == s->SW &&
-           (s->SW == 1 || s->SW == 2);
-}
-
-/* Output rows [r0, r1) of channel c: tiles of 4 rows (fewer at the end)
- * by up to 4 vectors across. */
-static void sdw3_rows(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
-{
-    const octk_conv_shape *s = &p->s;
-    __m512 wv[9];
-    for (int i = 0; i < 9; i++)
-        wv[i] = _mm512_set1_ps(w[c * 9 + i]);
-    const __m512 bias = _mm512_set1_ps(p->bias ? p->bias[c] : 0.0f);
-    const float *xc = p->x + c * s->H * s->W;
-    float *yc = p->y + c * s->OH * s->OW;
-    const int64_t nvec = sk_ceil_div(s->OW, 16);
-    for (int64_t oh = r0; oh < r1; oh += 4) {
-        const int R = (int)sk_min64(4, r1 - oh);
-        for (int64_t v0 = 0; v0 < nvec; v0 += 4)
-            sdw3_tile_any(p, wv, xc, yc, bias, oh, 16 * v0, R, (int)sk_min64(4, nvec - v0));
-    }
-}
-
-#endif
-
-/* Phase 0 (FP8 weights only): task t widens channels [t*n, (t+1)*n).
- * Phase 1: task t is channel t / row_blocks, output rows of block
- * t % row_blocks. */
-void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end)
-{
-    const octk_conv_shape *s = &p->s;
-    if (phase == 0) {
-        const int64_t per = sdw_widen_channels(s);
-        for (int64_t t = begin; t < end; t++)
-            sdw_widen(p, t * per, sk_min64(s->C, (t + 1) * per));
-        return;
-    }
-    if (phase != 1)
-        return;
-    const float *w = p->w8_type ? (const float *)p->work : p->w;
-    const int64_t rpt = sdw_rows_per_task(s), rblocks = sk_ceil_div(s->OH, rpt);
-    for (int64_t t = begin; t < end; t++) {
-        const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
-        const int64_t r1 = sk_min64(s->OH, r0 + rpt);
-#ifdef __AVX512F__
-        if (sdw3_applies(s)) {
-            sdw3_rows(p, w, c, r0, r1);
-            continue;
-        }
-        if (s->SW <= 2 && s->KW <= SDW_KW_MAX) {
-            sdw_rows16(p, w, c, r0, r1);
-            continue;
-        }
-#endif
-        for (int64_t oh = r0; oh < r1; oh++)
-            sdw_row(p, w, c, oh);
     }
 }
