@@ -35,7 +35,7 @@ import onnxruntime as ort
 from onnx import TensorProto as T, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
-from wo_bench import Lib, burst, calls, make_model, ort_session  # noqa: E402
+from wo_bench import Lib, burst, calls, make_model, ort_session, with_level  # noqa: E402
 
 OCTET = os.environ.get("OCTET", os.path.join(os.path.dirname(__file__), "..", "build", "octet"))
 K = N = 4096
@@ -113,7 +113,7 @@ def main():
         mnb = os.path.join(tmp, "mnb.onnx")
         make_model(mnb, 1, [K, N], rng)
         for lv in (0, 4):
-            s = ort_session(mnb, lv, tmp)
+            s = ort_session(with_level(mnb, lv, tmp))
             parties["ort_l%d" % lv] = (lambda s=s: s.run(None, {"x": x})[0])
         for fn in parties.values():
             burst(fn, 3)
