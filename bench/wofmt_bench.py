@@ -172,7 +172,8 @@ def write_docs(head, text, paths):
     doc = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
     p = "; ".join("%s: %s" % (f, v) for f, v in paths.items())
     part = "%s\n\n%s\n\nOctet paths: %s." % (head, text, p)
-    open(doc, "w").write(merge_cpu_part(open(doc).read(), "wofmt_bench", ABOUT, cpu_text(), part))
+    body = merge_cpu_part(open(doc).read(), "wofmt_bench", ABOUT, cpu_text(), part)
+    open(doc, "w").write(body)  # read before truncating
 
 
 if __name__ == "__main__":
