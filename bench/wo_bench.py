@@ -34,7 +34,8 @@ buffer included.
 Before timing, each party's output is compared with a float64 numpy
 product of the dequantized weights (printed as relative error).
 
-usage: bench/wo_bench.py [--quick] [--rounds R] [--write-docs]
+usage: bench/wo_bench.py [--quick] [--only NAME] [--rounds R] [--write-docs]
+(--write-docs replaces this CPU's part of its docs/benchmarks.md section)
 (OCTET: the octet binary, default build/octet)
 """
 import argparse
@@ -263,6 +264,7 @@ def main():
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--only", help="run the cases whose name contains this")
     a = ap.parse_args()
+    load0 = os.getloadavg()[0]
     rng = np.random.default_rng(1)
     cases = [("decode 1x4096x4096", 1, [4096, 4096]),
              ("decode 1x4096x14336", 1, [4096, 14336]),
@@ -281,24 +283,84 @@ def main():
                   "calling thread <= %.1f%%" % (
                       tag, {k: "%.1e" % v for k, v in r["errs"].items()}, r["paths"],
                       r["compile_s"], 100 * r["others"]), flush=True)
+    text = table(results)
+    head = ("CPU: %s; 1 thread each; ONNX Runtime %s; rounds %d (median)."
+            % (cpu_text(), ort.__version__, a.rounds))
+    facts = run_facts(" ".join(["bench/wo_bench.py"] + sys.argv[1:]), load0)
+    print(head, facts)
+    print(text)
+    if a.write_docs:
+        write_docs(head, text, results, facts)
+
+
+ISA = ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi",
+       "amx_int8")
+
+
+def cpu_text():
+    """This machine's model name and ISA flags, as the tables' CPU line."""
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "?")
     flags = set(next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
                       if l.startswith("flags")), []))
-    isa = ", ".join(f for f in ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
-                                "avx512_vnni", "avx512vbmi", "amx_int8")
-                    if f in flags)
-    text = table(results)
-    head = ("CPU: %s (%s); 1 thread each; ONNX Runtime %s; rounds %d (median)."
-            % (cpu, isa, ort.__version__, a.rounds))
-    print(head)
-    print(text)
-    if a.write_docs:
-        write_docs(head, text, results)
+    return "%s (%s)" % (cpu, ", ".join(f for f in ISA if f in flags))
 
 
-BEGIN = "<!-- wo_bench:begin (bench/wo_bench.py --write-docs replaces this section) -->"
-END = "<!-- wo_bench:end -->"
+def cpu_key(text):
+    """The key of a CPU's part of a section: model name and ISA flags as a slug."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def run_facts(command, load0):
+    """Load averages, date, command and commit of this run (one line)."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "-uno"],
+                           capture_output=True, text=True).stdout.strip()
+    return ("1-minute load average %.2f at the start, %.2f at the end (%d CPUs; above about 1 "
+            "per CPU other jobs were running); %s; `%s`; octet %s%s." % (
+                load0, os.getloadavg()[0], os.cpu_count() or 0,
+                time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command, rev,
+                " with uncommitted changes" if dirty else ""))
+
+
+def merge_cpu_part(body, name, about, cpu, part):
+    """body with section NAME (<!-- NAME:begin ... --> ... <!-- NAME:end -->)
+    holding `about` and one part per CPU between <!-- NAME_cpu:begin KEY -->
+    and <!-- NAME_cpu:end KEY -->: this CPU's part replaced where it was (or
+    added after the others), the other CPUs' parts kept.  A section written
+    before there were parts (its figures from its "CPU: " line on) becomes
+    the part of the CPU that line names."""
+    begin = "<!-- %s:begin (bench/%s.py --write-docs replaces this CPU's part) -->" % (name, name)
+    end = "<!-- %s:end -->" % name
+    key = cpu_key(cpu)
+    parts = []
+    m = re.search(r"<!-- %s:begin[^>]*-->" % name, body)
+    if m and end in body[m.end():]:
+        e = body.index(end, m.end())
+        old = body[m.end():e]
+        parts = [(f.group(1), f.group(2)) for f in re.finditer(
+            r"<!-- %s_cpu:begin (\S+) -->\n(.*?)\n<!-- %s_cpu:end \1 -->" % (name, name), old, re.S)]
+        i = old.find("\nCPU: ")
+        if not parts and i >= 0:
+            legacy = old[i + 1:].strip("\n")
+            named = re.match(r"CPU: ([^;]*\))", legacy)
+            lcpu = named.group(1) if named else "an earlier CPU"
+            parts = [(cpu_key(lcpu), "### %s\n\n%s" % (lcpu, legacy))]
+        pre, post = body[:m.start()], body[e + len(end):]
+    else:
+        pre, post = body.rstrip("\n") + "\n\n", "\n"
+    part = "### %s\n\n%s" % (cpu, part.strip("\n"))
+    if any(k == key for k, _ in parts):
+        parts = [(k, part if k == key else t) for k, t in parts]
+    else:
+        parts.append((key, part))
+    cpus = "\n\n".join("<!-- %s_cpu:begin %s -->\n%s\n<!-- %s_cpu:end %s -->" % (
+        name, k, t.strip("\n"), name, k) for k, t in parts)
+    return "%s%s\n%s\n%s\n%s%s" % (pre, begin, about.strip("\n") + "\n", cpus, end, post)
+
+
 ABOUT = """## Weight-only INT4 MatMul: octk_wogemm against ONNX Runtime's MatMulNBits
 
 `.venv/bin/python bench/wo_bench.py --write-docs` (about 6 minutes on a loaded
@@ -307,40 +369,40 @@ points), saved twice, with accuracy_level 0 and 4.  Octet compiles each
 (`octet compile --emit=so`; mnb_unpack puts every node on `octk_wogemm`:
 level 0 on the float path, GEMV unpacking nibbles in registers or chunks
 widened for the float GEMM; level 4 on the int8-activation path, int8
-activations per row and block and vpdpbusd, bit for bit the interpreter's
-src/ref/wo_int8.c: the decode path that runs at the read bandwidth; the
-float path keeps float activations, as accuracy_level 0 asks, and is bound
-by its arithmetic, one FMA per weight) and calls it on one thread; ONNX Runtime runs the same
-files on one thread.  The parties are interleaved round after round; the
-figure is the median of single calls, each timed in CPU time of the calling
-thread, on which every party computes (checked in the run: the share of the
-process's CPU time outside it stays under 5%), so that scheduler slices
-taken by other jobs on this shared machine do not count; caches and memory
-bandwidth stay shared with them.  "ORT / Octet" compares the same
-level (the same arithmetic: level 4 is int8 activations in both, within
-4e-7 of each other in tests/quantize/test_matmulnbits.py int8); "ORT L0 /
-Octet" compares with ONNX Runtime's float MatMulNBits.  Relative error
-against a float64 product: about 5e-7 at level 0, 5e-3 at level 4 (both
-parties).  Weight bytes are the 4-bit codes plus the float scales, the
-same for both. "read" is one thread XORing a buffer of the same size with
-AVX2 (nothing else), measured in the same run: for the weights that fit in
-the 32 MiB L3 it is an L3 figure, for the 80 MiB stack a DRAM one.  GOP/s
-counts 2 * M * K * N.  The machine is shared (2 cores, several jobs):
-absolute times move from run to run, the ratios of one run are the figures.
+activations per row and block and integer products (vpdpbusd with AVX-512
+VNNI; vpmaddubsw summed in int16 per 32 k on AVX2), bit for bit the
+interpreter's src/ref/wo_int8.c: the decode path that runs at the read
+bandwidth; the float path keeps float activations, as accuracy_level 0
+asks, and is bound by its arithmetic, one FMA per weight) and calls it on
+one thread; ONNX Runtime runs the same files on one thread.  The parties
+are interleaved round after round; the figure is the median of single
+calls, each timed in CPU time of the calling thread, on which every party
+computes (checked in the run: the share of the process's CPU time outside
+it stays under 5%), so that scheduler slices taken by other jobs on this
+shared machine do not count; caches and memory bandwidth stay shared with
+them.  "ORT / Octet" compares the same level (the same arithmetic: level 4
+is int8 activations in both, within 4e-7 of each other in
+tests/quantize/test_matmulnbits.py int8); "ORT L0 / Octet" compares with
+ONNX Runtime's float MatMulNBits.  Relative error against a float64
+product: about 5e-7 at level 0, 5e-3 at level 4 (both parties).  Weight
+bytes are the 4-bit codes plus the float scales, the same for both. "read"
+is one thread XORing a buffer of the same size with AVX2 (nothing else),
+measured in the same run: for the weights that fit in the 32 MiB L3 it is
+an L3 figure, for the 80 MiB stack a DRAM one.  GOP/s counts 2 * M * K * N.
+The machines are shared (2 cores, several jobs): absolute times move from
+run to run, the ratios of one run are the figures.  One part per CPU: a
+rerun replaces the part of the CPU it runs on and keeps the others.
 """
 
 
-def write_docs(head, text, results):
+def write_docs(head, text, results, facts):
     doc = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
-    body = open(doc).read()
     paths = "; ".join("%s: level 0 %s, level 4 %s" % (r["tag"], ", ".join(r["paths"]["l0"]),
                                                       ", ".join(r["paths"]["l4"])) for r in results)
-    block = "%s\n%s\n%s\n\n%s\n\nOctet paths: %s.\n%s" % (BEGIN, ABOUT, head, text, paths, END)
-    if BEGIN in body:
-        body = body[:body.index(BEGIN)] + block + body[body.index(END) + len(END):]
-    else:
-        body = body.rstrip("\n") + "\n\n" + block + "\n"
+    part = "%s %s\n\n%s\n\nOctet paths: %s." % (head, facts, text, paths)
+    body = merge_cpu_part(open(doc).read(), "wo_bench", ABOUT, cpu_text(), part)
     open(doc, "w").write(body)
+
 
 if __name__ == "__main__":
     sys.exit(main())

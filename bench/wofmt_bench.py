@@ -19,6 +19,7 @@ where the format has them); the ratio column is each format's time over
 Octet's INT4 blocks of 32.
 
 usage: bench/wofmt_bench.py [--formats nvfp4,q4_k,...] [--rounds R] [--write-docs]
+(--write-docs replaces this CPU's part of its docs/benchmarks.md section)
 (OCTET: the octet binary, default build/octet)
 """
 import argparse
@@ -35,7 +36,8 @@ import onnxruntime as ort
 from onnx import TensorProto as T, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(__file__))
-from wo_bench import Lib, burst, calls, make_model, ort_session  # noqa: E402
+from wo_bench import (Lib, burst, calls, cpu_text, make_model, merge_cpu_part,  # noqa: E402
+                      ort_session, run_facts, with_level)
 
 OCTET = os.environ.get("OCTET", os.path.join(os.path.dirname(__file__), "..", "build", "octet"))
 K = N = 4096
@@ -97,6 +99,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--write-docs", action="store_true")
     a = ap.parse_args()
+    load0 = os.getloadavg()[0]
     fmts = ["int4"] + [f for f in a.formats.split(",") if f and f != "int4"]
     for f in fmts:
         if f not in FORMATS:
@@ -113,7 +116,7 @@ def main():
         mnb = os.path.join(tmp, "mnb.onnx")
         make_model(mnb, 1, [K, N], rng)
         for lv in (0, 4):
-            s = ort_session(mnb, lv, tmp)
+            s = ort_session(with_level(mnb, lv, tmp))
             parties["ort_l%d" % lv] = (lambda s=s: s.run(None, {"x": x})[0])
         for fn in parties.values():
             burst(fn, 3)
@@ -123,14 +126,9 @@ def main():
             for k, fn in parties.items():
                 times[k] += calls(fn, per[k])
     med = {k: statistics.median(v) for k, v in times.items()}
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "?")
-    flags = set(next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
-                      if l.startswith("flags")), []))
-    isa = ", ".join(f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")
-                    if f in flags)
-    head = ("CPU: %s (%s); 1 thread each; ONNX Runtime %s; decode [1,4096] x [4096,4096]; "
-            "rounds %d (median)." % (cpu, isa, ort.__version__, a.rounds))
+    head = ("CPU: %s; 1 thread each; ONNX Runtime %s; decode [1,4096] x [4096,4096]; "
+            "rounds %d (median)." % (cpu_text(), ort.__version__, a.rounds))
+    head += " " + run_facts(" ".join(["bench/wofmt_bench.py"] + sys.argv[1:]), load0)
     rows = ["| weights | kernel | bytes read | Octet ms | GB/s | time / Octet INT4 | ORT L0 / Octet "
             "| ORT L4 / Octet |", "|---|---|---|---|---|---|---|---|"]
     for f in fmts:
@@ -154,8 +152,6 @@ def main():
     return 0
 
 
-BEGIN = "<!-- wofmt_bench:begin (bench/wofmt_bench.py --write-docs replaces this section) -->"
-END = "<!-- wofmt_bench:end -->"
 ABOUT = """## Weight-only block formats: octk_wofmt against INT4 and ONNX Runtime
 
 `.venv/bin/python bench/wofmt_bench.py --write-docs` (about 3 minutes on a
@@ -168,19 +164,16 @@ MatMulNBits on one thread (the only one of these formats it has a kernel for:
 the other rows give the ratio to Octet's INT4), median of single calls.
 Bytes read: codes, a float32 scale per block and column (two-level scales are
 resolved at compile time) and a zero-point byte where the format has them.
+One part per CPU: a rerun replaces the part of the CPU it runs on.
 """
 
 
 def write_docs(head, text, paths):
     doc = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks.md")
-    body = open(doc).read()
     p = "; ".join("%s: %s" % (f, v) for f, v in paths.items())
-    block = "%s\n%s\n%s\n\n%s\n\nOctet paths: %s.\n%s" % (BEGIN, ABOUT, head, text, p, END)
-    if BEGIN in body:
-        body = body[:body.index(BEGIN)] + block + body[body.index(END) + len(END):]
-    else:
-        body = body.rstrip("\n") + "\n\n" + block + "\n"
-    open(doc, "w").write(body)
+    part = "%s\n\n%s\n\nOctet paths: %s." % (head, text, p)
+    body = merge_cpu_part(open(doc).read(), "wofmt_bench", ABOUT, cpu_text(), part)
+    open(doc, "w").write(body)  # read before truncating
 
 
 if __name__ == "__main__":

@@ -96,6 +96,10 @@ static void run_tasks(const octk_wofmt *p, int reverse)
     }
 }
 
+/* Activations' magnitude: around and above 2^60, where the AVX2 kernel's
+ * int8 table (sums scaled by up to 2^31) gives way to the float table. */
+static float a_scale = 1.0f;
+
 static void check_case(int64_t M, int64_t K, int64_t N, int64_t bs, const fmt_case *c)
 {
     int64_t nb = (K + bs - 1) / bs;
@@ -117,7 +121,7 @@ static void check_case(int64_t M, int64_t K, int64_t N, int64_t bs, const fmt_ca
             zp[i] = (uint8_t)(rng_next() & mask);
     }
     for (int64_t i = 0; i < M * K; i++)
-        a[i] = rng_float(-2.0f, 2.0f);
+        a[i] = a_scale * rng_float(-2.0f, 2.0f);
     /* 8-bit with zero points: column 0's codes equal its zero points (an
      * all-zero column of an asymmetric weight), whose output is exactly 0
      * in the definition and must be in the kernel, at any zero point */
@@ -195,6 +199,17 @@ static void wofmt_matches_twin_every_block_size(void **state)
             }
 }
 
+static void wofmt_large_activations_stay_finite(void **state)
+{
+    static const float scales[] = {1e15f, 1e20f, 1e30f};
+    for (size_t i = 0; i < sizeof scales / sizeof *scales; i++) {
+        a_scale = scales[i];
+        for (int c = 0; c < N_CASES; c++)
+            check_case(2, 200, 37, 32, &cases[c]);
+    }
+    a_scale = 1.0f;
+}
+
 static void wofmt_rows_are_independent(void **state)
 {
     /* a row does not depend on which rows share its tile or row group */
@@ -241,6 +256,7 @@ int main(void)
         cmocka_unit_test(wofmt_matches_twin_every_row_count),
         cmocka_unit_test(wofmt_matches_twin_every_block_size),
         cmocka_unit_test(wofmt_rows_are_independent),
+        cmocka_unit_test(wofmt_large_activations_stay_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

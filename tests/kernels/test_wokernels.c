@@ -216,6 +216,11 @@ static void int8_twin(const float *a, const uint8_t *q, const uint8_t *zp, int32
         }
 }
 
+/* 1: every code 15 and every activation +-1 (|qa| = 127 throughout): the
+ * largest sums the AVX2 path keeps in int16 lanes (8 pairs of 15 * 127 * 2
+ * = 30480 per 32 k), so a saturation or wrap would show. */
+static int int8_extreme;
+
 static void check_int8(int64_t M, int64_t K, int64_t N, int64_t bs, int kind, int poison)
 {
     int64_t nb = (K + bs - 1) / bs;
@@ -233,7 +238,11 @@ static void check_int8(int64_t M, int64_t K, int64_t N, int64_t bs, int kind, in
     }
     for (int64_t i = 0; i < M * K; i++)
         a[i] = rng_float(-3.0f, 3.0f);
-    if (K > 2 * bs)
+    for (int64_t i = 0; int8_extreme && i < K * N; i++)
+        q[i] = 15;
+    for (int64_t i = 0; int8_extreme && i < M * K; i++)
+        a[i] = (i / K) % 2 ? -1.0f : 1.0f;
+    if (K > 2 * bs && !int8_extreme)
         for (int64_t k = bs; k < 2 * bs; k++)
             a[k] = 0.0f; /* an all-zero block: sa = 0 */
     if (poison && M > 1)
@@ -288,6 +297,18 @@ static void wogemm_int8_equals_twin_bitwise(void **state)
             }
 }
 
+static void wogemm_int8_largest_sums_exact(void **state)
+{
+    static const int64_t rows[] = {1, 2, 4, 5, 9};
+    static const int64_t blocks[] = {16, 32, 64, 128};
+    int8_extreme = 1;
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++)
+        for (size_t b = 0; b < 4; b++)
+            for (int kind = 0; kind < 3; kind++)
+                check_int8(rows[r], 300, 70, blocks[b], kind, 0);
+    int8_extreme = 0;
+}
+
 static void wogemm_int8_bad_block_gives_nan(void **state)
 {
     check_int8(3, 200, 37, 32, KIND_SIGNED, 1);
@@ -301,6 +322,7 @@ int main(void)
         cmocka_unit_test(wogemm_matches_twin_every_block_size),
         cmocka_unit_test(wogemm_gemv_rows_are_independent),
         cmocka_unit_test(wogemm_int8_equals_twin_bitwise),
+        cmocka_unit_test(wogemm_int8_largest_sums_exact),
         cmocka_unit_test(wogemm_int8_bad_block_gives_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,6 +130,7 @@ WF_INLINE wi wi_bytes(const uint8_t *p, int h)
     return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
 }
 /* Values of the codes at bit `shift` of each lane (vpermps reads 4 bits). */
+#define WF_TABLE 0
 WF_INLINE wv wv_lut(wi x, int shift, wlut L)
 {
     return _mm512_permutexvar_ps(shift ? _mm512_srli_epi32(x, (unsigned)shift) : x, L.t);
@@ -154,8 +155,10 @@ WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
 #elif WF_AVX2
 typedef __m256 wv;
 typedef __m256i wi;
-typedef struct wlut { __m256 lo, hi; } wlut;
+/* lo, hi: the float table; b: the int8 table of wf_int_table in both lanes */
+typedef struct wlut { __m256 lo, hi; __m256i b; } wlut;
 enum { WH = 2, WF_RMAX = 2 };
+#define WF_TABLE 1
 WF_INLINE wv wv_zero(void) { return _mm256_setzero_ps(); }
 WF_INLINE wv wv_bcast(float x) { return _mm256_set1_ps(x); }
 WF_INLINE wv wv_fma(wv a, wv b, wv c) { return _mm256_fmadd_ps(a, b, c); }
@@ -165,7 +168,25 @@ WF_INLINE wv wv_mul(wv a, wv b) { return _mm256_mul_ps(a, b); }
 WF_INLINE wv wv_loadf(const float *p, int h) { return _mm256_loadu_ps(p + 8 * h); }
 WF_INLINE wlut wl_load(const float *lut)
 {
-    return (wlut){_mm256_loadu_ps(lut), _mm256_loadu_ps(lut + 8)};
+    return (wlut){_mm256_loadu_ps(lut), _mm256_loadu_ps(lut + 8), _mm256_setzero_si256()};
+}
+/* The 8 bytes of one code row, byte c in byte 3 of lane c (bytes 0-2: 0). */
+WF_INLINE wi wi_row_t(const uint8_t *p, int h)
+{
+    wi x = _mm256_set1_epi64x(*(const long long *)(const void *)(p + 8 * h));
+    return _mm256_shuffle_epi8(x, _mm256_setr_epi32(0x00808080, 0x01808080, 0x02808080,
+                                                    0x03808080, 0x04808080, 0x05808080,
+                                                    0x06808080, 0x07808080));
+}
+/* m * 2^24 for the codes at bit `shift` of byte 3 (wf_int_table): byte 3's
+ * index is the code (its upper bits the next codes: the table repeats,
+ * or 0; bit 7 clear after the AND or a shift); bytes 0-2 hold 0, a bit 7,
+ * or a lower code shifted to bits 2-7 (a multiple of 4: 2-bit tables are
+ * 0 there) and look up 0: the lane is m * 2^24 exactly. */
+WF_INLINE wv wv_lut_t(wi y, int shift, wlut L)
+{
+    wi idx = shift ? _mm256_srli_epi32(y, shift) : _mm256_and_si256(y, _mm256_set1_epi32(0x0f000000));
+    return _mm256_cvtepi32_ps(_mm256_shuffle_epi8(L.b, idx));
 }
 WF_INLINE wi wi_bytes(const uint8_t *p, int h)
 {
@@ -212,6 +233,7 @@ WF_INLINE wv wv_mul(wv a, wv b) { return a * b; }
 WF_INLINE wv wv_loadf(const float *p, int h) { return p[h]; }
 WF_INLINE wlut wl_load(const float *lut) { return (wlut){lut}; }
 WF_INLINE wi wi_bytes(const uint8_t *p, int h) { return p[h]; }
+#define WF_TABLE 0
 WF_INLINE wv wv_lut(wi x, int shift, wlut L) { return L.t[(x >> shift) & 15]; }
 WF_INLINE wi wi_int8(const uint8_t *p, int h) { return (int8_t)p[h]; }
 WF_INLINE wi wi_zero(void) { return 0; }
@@ -222,6 +244,61 @@ WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
         y[h] = v;
 }
 #endif
+
+#if !WF_TABLE /* named by the tile's untaken branches */
+WF_INLINE wi wi_row_t(const uint8_t *p, int h) { return wi_bytes(p, h); }
+WF_INLINE wv wv_lut_t(wi y, int shift, wlut L) { return wv_lut(y, shift, L); }
+#endif
+
+/* The int8 table (AVX2, where a float table lookup costs two vpermps and a
+ * blend per 8 codes): when every code value is m * 2^-k, m an integer in
+ * [-128, 127] and k in 0..7 (FP4 E2M1: k = 1; INT4, UINT4, INT2, UINT2:
+ * k = 0), and the indices wv_lut_t looks up outside byte 3 hold 0, one
+ * vpshufb gives m * 2^24 per lane, converted exactly; the sums then carry
+ * the factor 2^(24+k) and the scale takes unit = 2^-(24+k) (powers of two:
+ * the same roundings as with the float values, barring overflow, which
+ * wf_rows_small rules out).  Sets L->b and *unit; 0: the float table. */
+static int wf_int_table(const float *lut, int bits, wlut *L, float *unit)
+{
+#if WF_TABLE
+    if (lut[0] != 0.0f || (bits == 2 && (lut[4] != 0.0f || lut[8] != 0.0f || lut[12] != 0.0f)))
+        return 0;
+    for (int k = 0; k < 8; k++) {
+        int8_t m[16];
+        int ok = 1;
+        for (int c = 0; c < 16 && ok; c++) {
+            float v = lut[c] * (float)(1 << k);
+            ok = v >= -128.0f && v <= 127.0f && v == (float)(int)v; /* NaN: not ok */
+            m[c] = ok ? (int8_t)(int)v : 0;
+        }
+        if (ok) {
+            __m128i t;
+            memcpy(&t, m, sizeof t);
+            L->b = _mm256_broadcastsi128_si256(t);
+            *unit = 1.0f / 16777216.0f / (float)(1 << k);
+            return 1;
+        }
+    }
+#else
+    (void)lut, (void)bits, (void)L, (void)unit;
+#endif
+    return 0;
+}
+
+/* Whether rows [m0, m1) have every |a| < 2^60 (no NaN or Inf): the sums
+ * scaled by at most 2^31 * 127 stay far from overflow. */
+static int wf_rows_small(const octk_wofmt *p, int64_t m0, int64_t m1)
+{
+    uint32_t top = 0;
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t k = 0; k < p->K; k++) {
+            uint32_t b;
+            memcpy(&b, &p->a[m * p->lda + k], 4);
+            b &= 0x7fffffffu;
+            top = b > top ? b : top;
+        }
+    return top < (uint32_t)(127 + 60) << 23;
+}
 
 /* Panels per tile for R rows (the accumulators fit the registers). */
 static inline int wf_panels_for(int R)
@@ -237,24 +314,28 @@ static inline int wf_panels_for(int R)
 
 /* Values of code r (0-based row of k within the block) of one panel;
  * 8-bit codes minus their zero points z. */
-WF_INLINE wv wf_value(const uint8_t *codes, int64_t r, int h, const int BITS, wlut L, wi z)
+WF_INLINE wv wf_value(const uint8_t *codes, int64_t r, int h, const int BITS, wlut L, wi z,
+                      const int T)
 {
     if (BITS == 8)
         return wv_int8(codes + r * WF_NR, h, z);
     int per = 8 / BITS;
+    if (T)
+        return wv_lut_t(wi_row_t(codes + (r / per) * WF_NR, h), (int)(r % per) * BITS, L);
     return wv_lut(wi_bytes(codes + (r / per) * WF_NR, h), (int)(r % per) * BITS, L);
 }
 
 /* ---- GEMV: rows [m0, m0+R) x panels [p0, p0+P) --------------------------- */
 
+/* T: the int8 table L->b, sums in units of `unit` (wf_int_table). */
 WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R, const int P,
-                       const int BITS)
+                       const int BITS, const int T, const wlut *Lp, float unit)
 {
     const int64_t K = p->K, bs = p->bs, nb = wf_div_up(K, bs), N = p->N;
     const int has_zp = p->has_zp, per = 8 / BITS, step = BITS == 8 ? 2 : per;
     const int64_t pbytes = wf_panel_bytes(K, bs, BITS, has_zp);
     const float *asum = (const float *)p->work + m0 * nb;
-    const wlut L = wl_load(p->lut);
+    const wlut L = *Lp;
     const float *a[WF_ROWS];
     const uint8_t *src[4];
     wv y[4][WF_ROWS][WH];
@@ -279,8 +360,10 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
                 s[i][h] = wv_loadf((const float *)src[i], h);
                 z8[i][h] = BITS == 8 && has_zp ? wi_int8(src[i] + 4 * WF_NR, h) : wi_zero();
                 zs[i][h] = BITS != 8 && has_zp
-                    ? wv_mul(wf_value(src[i] + 4 * WF_NR, 0, h, 4, L, z8[i][h]), s[i][h])
+                    ? wv_mul(wf_value(src[i] + 4 * WF_NR, 0, h, 4, L, z8[i][h], 0), s[i][h])
                     : wv_zero();
+                if (T) /* after zs: the zero point's value is a float */
+                    s[i][h] = wv_mul(s[i][h], wv_bcast(unit));
             }
             src[i] += 4 * WF_NR + (has_zp ? WF_NR : 0);
         }
@@ -294,9 +377,11 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
             const int64_t kk = st * step;
             for (int i = 0; i < P; i++)
                 for (int h = 0; h < WH; h++) {
-                    wi x = wi_bytes(src[i] + (BITS == 8 ? 0 : st * WF_NR), h);
+                    wi x = T ? wi_row_t(src[i] + st * WF_NR, h)
+                             : wi_bytes(src[i] + (BITS == 8 ? 0 : st * WF_NR), h);
                     for (int jj = 0; jj < step; jj++) {
                         wv v = BITS == 8 ? wv_int8(src[i] + (kk + jj) * WF_NR, h, z8[i][h])
+                               : T       ? wv_lut_t(x, jj * BITS, L)
                                          : wv_lut(x, jj * BITS, L);
                         for (int r = 0; r < R; r++)
                             acc[jj & 1][i][r][h] =
@@ -307,7 +392,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
         for (int64_t kk = steps * step; kk < len; kk++) /* the short block's tail */
             for (int i = 0; i < P; i++)
                 for (int h = 0; h < WH; h++) {
-                    wv v = wf_value(src[i], kk, h, BITS, L, z8[i][h]);
+                    wv v = wf_value(src[i], kk, h, BITS, L, z8[i][h], T);
                     for (int r = 0; r < R; r++)
                         acc[0][i][r][h] = wv_fma(v, wv_bcast(a[r][k0 + kk]), acc[0][i][r][h]);
                 }
@@ -333,50 +418,65 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
 /* The tile of R rows and P panels of BITS-wide codes, all constants in each
  * call so the loops unroll. */
 #if WF_AVX512
-#define WF_TILES(B)                                                                     \
-    case 8 + 1: wf_tile(p, m0, p0, 1, 1, B); break;                                     \
-    case 8 + 2: wf_tile(p, m0, p0, 1, 2, B); break;                                     \
-    case 8 + 3: wf_tile(p, m0, p0, 1, 3, B); break;                                     \
-    case 8 + 4: wf_tile(p, m0, p0, 1, 4, B); break;                                     \
-    case 16 + 1: wf_tile(p, m0, p0, 2, 1, B); break;                                    \
-    case 16 + 2: wf_tile(p, m0, p0, 2, 2, B); break;                                    \
-    case 24 + 1: wf_tile(p, m0, p0, 3, 1, B); break;                                    \
-    case 32 + 1: wf_tile(p, m0, p0, 4, 1, B); break;                                    \
-    case 40 + 1: wf_tile(p, m0, p0, 5, 1, B); break;                                    \
-    case 48 + 1: wf_tile(p, m0, p0, 6, 1, B); break;                                    \
-    case 56 + 1: wf_tile(p, m0, p0, 7, 1, B); break;                                    \
-    case 64 + 1: wf_tile(p, m0, p0, 8, 1, B); break;
+#define WF_TILES(B, T)                                                                     \
+    case 8 + 1: wf_tile(p, m0, p0, 1, 1, B, T, L, u); break;                                     \
+    case 8 + 2: wf_tile(p, m0, p0, 1, 2, B, T, L, u); break;                                     \
+    case 8 + 3: wf_tile(p, m0, p0, 1, 3, B, T, L, u); break;                                     \
+    case 8 + 4: wf_tile(p, m0, p0, 1, 4, B, T, L, u); break;                                     \
+    case 16 + 1: wf_tile(p, m0, p0, 2, 1, B, T, L, u); break;                                    \
+    case 16 + 2: wf_tile(p, m0, p0, 2, 2, B, T, L, u); break;                                    \
+    case 24 + 1: wf_tile(p, m0, p0, 3, 1, B, T, L, u); break;                                    \
+    case 32 + 1: wf_tile(p, m0, p0, 4, 1, B, T, L, u); break;                                    \
+    case 40 + 1: wf_tile(p, m0, p0, 5, 1, B, T, L, u); break;                                    \
+    case 48 + 1: wf_tile(p, m0, p0, 6, 1, B, T, L, u); break;                                    \
+    case 56 + 1: wf_tile(p, m0, p0, 7, 1, B, T, L, u); break;                                    \
+    case 64 + 1: wf_tile(p, m0, p0, 8, 1, B, T, L, u); break;
 #elif WF_AVX2
-#define WF_TILES(B)                                                                     \
-    case 8 + 1: wf_tile(p, m0, p0, 1, 1, B); break;                                     \
-    case 8 + 2: wf_tile(p, m0, p0, 1, 2, B); break;                                     \
-    case 16 + 1: wf_tile(p, m0, p0, 2, 1, B); break;
+#define WF_TILES(B, T)                                                                     \
+    case 8 + 1: wf_tile(p, m0, p0, 1, 1, B, T, L, u); break;                                     \
+    case 8 + 2: wf_tile(p, m0, p0, 1, 2, B, T, L, u); break;                                     \
+    case 16 + 1: wf_tile(p, m0, p0, 2, 1, B, T, L, u); break;
 #else
-#define WF_TILES(B) case 8 + 1: wf_tile(p, m0, p0, 1, 1, B); break;
+#define WF_TILES(B, T) case 8 + 1: wf_tile(p, m0, p0, 1, 1, B, T, L, u); break;
 #endif
 
-static void wf_tile_8(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P)
+static void wf_tile_8(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P,
+                      const wlut *L, float u)
 {
     switch (R * 8 + P) {
-    WF_TILES(8)
+    WF_TILES(8, 0)
     default: break;
     }
 }
 
-static void wf_tile_4(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P)
+static void wf_tile_4(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P, int T,
+                      const wlut *L, float u)
 {
-    switch (R * 8 + P) {
-    WF_TILES(4)
-    default: break;
-    }
+    if (WF_TABLE && T)
+        switch (R * 8 + P) {
+        WF_TILES(4, 1)
+        default: break;
+        }
+    else
+        switch (R * 8 + P) {
+        WF_TILES(4, 0)
+        default: break;
+        }
 }
 
-static void wf_tile_2(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P)
+static void wf_tile_2(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P, int T,
+                      const wlut *L, float u)
 {
-    switch (R * 8 + P) {
-    WF_TILES(2)
-    default: break;
-    }
+    if (WF_TABLE && T)
+        switch (R * 8 + P) {
+        WF_TILES(2, 1)
+        default: break;
+        }
+    else
+        switch (R * 8 + P) {
+        WF_TILES(2, 0)
+        default: break;
+        }
 }
 
 /* Phase 0: asum[m][j] = sum of a[m] over block j. */
@@ -404,16 +504,20 @@ static void wf_task(const octk_wofmt *p, int64_t t)
     int64_t npt = wf_panel_tasks(p), np = wf_div_up(p->N, WF_NR);
     int64_t g = t / npt, q0 = (t % npt) * WF_PANELS_PER_TASK;
     int64_t q1 = wf_min(np, q0 + WF_PANELS_PER_TASK), r1 = wf_min(p->M, (g + 1) * WF_ROWS);
+    wlut L = wl_load(p->lut);
+    float u = 1.0f;
+    int T = p->bits != 8 && wf_int_table(p->lut, p->bits, &L, &u) &&
+            wf_rows_small(p, g * WF_ROWS, r1);
     for (int64_t m0 = g * WF_ROWS; m0 < r1; m0 += WF_RMAX) {
         int R = (int)wf_min(WF_RMAX, r1 - m0), P = wf_panels_for(R);
         for (int64_t pn = q0; pn < q1; pn += P) {
             int pp = (int)wf_min(P, q1 - pn);
             if (p->bits == 8)
-                wf_tile_8(p, m0, pn, R, pp);
+                wf_tile_8(p, m0, pn, R, pp, &L, u);
             else if (p->bits == 4)
-                wf_tile_4(p, m0, pn, R, pp);
+                wf_tile_4(p, m0, pn, R, pp, T, &L, u);
             else
-                wf_tile_2(p, m0, pn, R, pp);
+                wf_tile_2(p, m0, pn, R, pp, T, &L, u);
         }
     }
 }

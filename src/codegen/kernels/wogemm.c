@@ -16,9 +16,8 @@
  * K x 32 floats (512 KiB at K = 4096, about one L2) and runs the float GEMM
  * (octk_sgemm, row-major b with ldb) on it, so the float weight never
  * exists whole.
- *
- * Decode with int8 activations (act_int8, MatMulNBits accuracy_level 4):
- * see "int8 activations" below; it is the path that runs at memory speed.
+ * Int8 activations (act_int8, MatMulNBits accuracy_level 4): "int8
+ * activations" below, decode at memory speed, prefill on integer products.
  *
  * One generic body serves the three builds through a vector type wv and
  * WH vectors per 16-column panel: AVX-512 (one zmm), AVX2 (two ymm) and
@@ -548,7 +547,6 @@ static void wi_quantize_row(const octk_wogemm *p, int64_t m)
 #define WI_VEC 1
 typedef __m512i iv;
 typedef __m512 fv;
-#define WI_ONE_ZMM 1 /* one vector per 16-column panel */
 /* up to WI_SPLIT_ROWS rows: high nibbles in place (iv_codes16) */
 enum { IH = 1, WI_RMAX = 6, WI_SPLIT_ROWS = 2 };
 WG_INLINE iv iv_zero(void) { return _mm512_setzero_si512(); }
@@ -590,49 +588,7 @@ WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
         _mm512_mask_storeu_ps(y, (__mmask16)((1u << cnt) - 1u), v);
 }
 #elif defined(__AVX2__)
-#define WI_VEC 1
-typedef __m256i iv;
-typedef __m256 fv;
-/* vpmaddubsw would saturate on 16 * code: no in-place high nibbles */
-enum { IH = 2, WI_RMAX = 2, WI_SPLIT_ROWS = 0 };
-WG_INLINE iv iv_zero(void) { return _mm256_setzero_si256(); }
-WG_INLINE void iv_codes(const uint8_t *g, int h, iv *lo, iv *hi)
-{
-    iv x = _mm256_loadu_si256((const __m256i *)(g + 32 * h)), m = _mm256_set1_epi8(15);
-    *lo = _mm256_and_si256(x, m);
-    *hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m);
-}
-/* Never called (WI_SPLIT_ROWS = 0); the tile's untaken branch names them. */
-WG_INLINE void iv_codes16(const uint8_t *g, int h, iv *lo, iv *hi16) { iv_codes(g, h, lo, hi16); }
-WG_INLINE iv iv_sum16(iv acc, iv acc16) { return _mm256_add_epi32(acc, acc16); }
-/* u8 codes x s8 activations in int16 pairs (at most 2 * 15 * 127: no
- * saturation), then pairs of those into int32 */
-WG_INLINE iv iv_dot(iv acc, iv w, int32_t a4)
-{
-    iv p = _mm256_maddubs_epi16(w, _mm256_set1_epi32(a4));
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-WG_INLINE iv iv_zfix(iv acc, iv z, int32_t nas) { return _mm256_add_epi32(acc, _mm256_madd_epi16(z, _mm256_set1_epi32(nas))); }
-WG_INLINE iv iv_zload(const uint8_t *z, int h) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(z + 8 * h))); }
-WG_INLINE iv iv_bcast(int32_t x) { return _mm256_set1_epi32(x); }
-WG_INLINE fv fv_zero(void) { return _mm256_setzero_ps(); }
-WG_INLINE fv fv_load(const float *p, int h) { return _mm256_loadu_ps(p + 8 * h); }
-WG_INLINE fv fv_bcast(float x) { return _mm256_set1_ps(x); }
-WG_INLINE fv fv_step(fv y, iv d, fv sa, fv s)
-{
-    return _mm256_add_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(sa, s)));
-}
-WG_INLINE void fv_store(float *y, int h, fv v, int64_t cnt)
-{
-    cnt -= 8 * h;
-    if (cnt >= 8) {
-        _mm256_storeu_ps(y + 8 * h, v);
-    } else if (cnt > 0) {
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt),
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        _mm256_maskstore_ps(y + 8 * h, m, v);
-    }
-}
+#define WI_AVX2 1
 #endif
 
 #if WI_VEC
@@ -735,11 +691,9 @@ static void wi_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
     switch (R * 8 + P) {
 #define WI_CASE(r, pp) case r * 8 + pp: wi_tile(p, m0, p0, r, pp); break;
     WI_CASE(1, 1) WI_CASE(2, 1)
-#if WI_ONE_ZMM
     WI_CASE(1, 2) WI_CASE(1, 3) WI_CASE(1, 4) WI_CASE(2, 2) WI_CASE(2, 3) WI_CASE(2, 4)
     WI_CASE(3, 1) WI_CASE(3, 2) WI_CASE(4, 1) WI_CASE(4, 2) WI_CASE(5, 1) WI_CASE(5, 2)
     WI_CASE(6, 1) WI_CASE(6, 2)
-#endif
 #undef WI_CASE
     default: break;
     }
@@ -752,6 +706,119 @@ static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
         int R = (int)wg_min(WI_RMAX, p->M - m0), P = wi_panels_for(R);
         for (int64_t pn = q0; pn < q1; pn += P)
             wi_tile_dispatch(p, m0, pn, R, (int)wg_min(P, q1 - pn));
+    }
+}
+#elif WI_AVX2
+/* AVX2 without VNNI: vpmaddubsw, u8 codes x s8 activations, pairs into
+ * int16, |pair| <= 2 * 15 * 127 = 3810; int16 lanes sum the lows and highs
+ * of up to WI_FLUSH = 4 groups (32 k), |sum| <= 8 * 3810 = 30480 < 2^15: no
+ * saturation or wrap, then one vpmaddwd by 1 into int32 (the same integer
+ * d).  A vector of codes costs a vpmaddubsw and a vpaddw per row.  Tiles:
+ * 2 * R * P <= 8 int16 sums, the outputs in a stack tile yb; decode 1 x 4
+ * (four streams), prefill 4 x 1 (one unpack of the codes serves 4 rows). */
+enum { WI_RMAX = 4, WI_PMAX = 4, WI_FLUSH = 4, WI_PREFETCH = 1024 };
+/* s16 + codes lo (k0..k0+3) and hi (k0+4..k0+7) x int8 activations a[0..7] */
+WG_INLINE __m256i iv_set(int32_t x) { return _mm256_set1_epi32(x); }
+WG_INLINE __m256i wi_dot2(__m256i s16, __m256i lo, __m256i hi, const int8_t *a)
+{
+    int32_t a4[2];
+    memcpy(a4, a, 8);
+    __m256i t = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a4[0]));
+    t = _mm256_add_epi16(t, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a4[1])));
+    return _mm256_add_epi16(s16, t);
+}
+
+/* ONE: bs <= 32, one int16 sum per block (no int32 sums live in the loop) */
+WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R, const int P,
+                       const int ONE)
+{
+    const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
+    const int64_t pbytes = wi_panel_bytes(K, bs, p->has_zp), rb = wi_row_bytes(p);
+    const int has_zp = p->has_zp, hbytes = 4 * WG_NR + (has_zp ? WG_NR : 0);
+    const __m256i mask = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const int8_t *qa[WI_RMAX];
+    const float *sa[WI_RMAX];
+    const int32_t *nas[WI_RMAX];
+    for (int r = 0; r < R; r++) {
+        qa[r] = (const int8_t *)((const uint8_t *)p->work + (m0 + r) * rb);
+        sa[r] = (const float *)(qa[r] + nb * bs);
+        nas[r] = (const int32_t *)(sa[r] + nb);
+    }
+    const uint8_t *src[WI_PMAX];
+    float yb[WI_RMAX][WI_PMAX][WG_NR] __attribute__((aligned(32)));
+    for (int i = 0; i < P; i++)
+        src[i] = p->b + (p0 + i) * pbytes;
+    for (int64_t j = 0; j < nb; j++) {
+        const int64_t len = wg_min(bs, K - j * bs), groups = wg_div_up(len, WI_GROUP);
+        __m256i d[WI_RMAX][WI_PMAX][2];
+        memset(d, 0, sizeof d); /* set at g0 = 0; for the compiler's warning */
+        for (int64_t g0 = 0; g0 < (ONE ? 1 : groups); g0 += WI_FLUSH) {
+            __m256i s16[WI_RMAX][WI_PMAX][2];
+            memset(s16, 0, sizeof s16);
+            for (int64_t g = g0; g < (ONE ? groups : wg_min(groups, g0 + WI_FLUSH)); g++) {
+                const int64_t ak = j * bs + g * WI_GROUP;
+                __m256i lo[WI_PMAX][2], hi[WI_PMAX][2];
+                for (int i = 0; i < P; i++)
+                    for (int h = 0; h < 2; h++) {
+                        const uint8_t *c = src[i] + hbytes + g * WI_GROUP_BYTES + 32 * h;
+                        if (P > 1 && h == 0)
+                            _mm_prefetch((const char *)c + WI_PREFETCH, _MM_HINT_T0);
+                        __m256i x = _mm256_loadu_si256((const __m256i *)c);
+                        lo[i][h] = _mm256_and_si256(x, mask);
+                        hi[i][h] = _mm256_and_si256(_mm256_srli_epi16(x, 4), mask);
+                        if (R == 1) /* decode: each vector of codes used at once */
+                            s16[0][i][h] = wi_dot2(s16[0][i][h], lo[i][h], hi[i][h], qa[0] + ak);
+                    }
+                for (int r = 0; R > 1 && r < R; r++)
+                    for (int i = 0; i < P; i++)
+                        for (int h = 0; h < 2; h++)
+                            s16[r][i][h] = wi_dot2(s16[r][i][h], lo[i][h], hi[i][h], qa[r] + ak);
+            }
+            for (int r = 0; r < R; r++) /* z * nasum starts the sums (one zero point) */
+                for (int i = 0; i < P; i++)
+                    for (int h = 0; h < 2; h++)
+                        d[r][i][h] = _mm256_add_epi32(
+                            g0 ? d[r][i][h] : _mm256_set1_epi32(has_zp ? 0 : p->zero * nas[r][j]),
+                            _mm256_madd_epi16(s16[r][i][h], ones));
+        }
+        for (int i = 0; i < P; i++) {
+            for (int h = 0; h < 2; h++) {
+                __m256 s = _mm256_loadu_ps((const float *)src[i] + 8 * h);
+                __m256i z = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(
+                    src[i] + (has_zp ? 4 * WG_NR + 8 * h : 0))));
+                for (int r = 0; r < R; r++) {
+                    __m256i dd = d[r][i][h];
+                    if (has_zp) /* |nasum| <= 127 * bs fits the low int16 half */
+                        dd = _mm256_add_epi32(dd, _mm256_madd_epi16(z, iv_set(nas[r][j])));
+                    /* y + (float)d * (sa * s): three roundings, as the reference */
+                    __m256 y = j ? _mm256_load_ps(&yb[r][i][8 * h]) : _mm256_setzero_ps();
+                    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(dd),
+                                             _mm256_mul_ps(_mm256_set1_ps(sa[r][j]), s));
+                    _mm256_store_ps(&yb[r][i][8 * h], _mm256_add_ps(y, f));
+                }
+            }
+            src[i] += hbytes + groups * WI_GROUP_BYTES;
+        }
+    }
+    for (int i = 0; i < P; i++)
+        for (int r = 0; r < R; r++)
+            memcpy(p->y + (m0 + r) * p->ldy + (p0 + i) * WG_NR, yb[r][i],
+                   (size_t)wg_min(WG_NR, N - (p0 + i) * WG_NR) * sizeof(float));
+}
+
+static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+{
+    for (int64_t m0 = 0; m0 < p->M; m0 += WI_RMAX) {
+        int R = (int)wg_min(WI_RMAX, p->M - m0), P = R == 1 ? 4 : 1;
+        for (int64_t pn = q0; pn < q1; pn += P)
+            switch (R * 8 + (int)wg_min(P, q1 - pn)) {
+#define WI_CASE(r, q) \
+    case r * 8 + q: p->bs <= 32 ? wi_tile(p, m0, pn, r, q, 1) : wi_tile(p, m0, pn, r, q, 0); break;
+            WI_CASE(1, 1) WI_CASE(1, 2) WI_CASE(1, 3) WI_CASE(1, 4) WI_CASE(2, 1)
+            WI_CASE(3, 1) WI_CASE(4, 1)
+#undef WI_CASE
+            default: break;
+            }
     }
 }
 #else
