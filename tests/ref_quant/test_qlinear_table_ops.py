@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+import ort_int8  # noqa: E402  (tests/testlib: ONNX Runtime exact on u8 x s8 on any CPU)
 
 
 def model(op, dt, shape, sx, zx, sy, zy, attrs):
@@ -107,7 +108,7 @@ def dynamic_quantize_matmul(tmp, octet, rng):
     x = rng.normal(size=(3, 16)).astype(np.float32)
     xf = os.path.join(tmp, "a2.npy")
     np.save(xf, x)
-    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": x})[0]
+    want = ort_int8.session(ort, path).run(None, {"a": x})[0]
     run(octet, "opt", "--passes=qop_to_qdq", path, "-o", qdq)
     run(octet, "run", qdq, "--input", f"a={xf}", "--output-dir", os.path.join(tmp, "di"))
     run(octet, "compile", qdq, "-o", os.path.join(tmp, "dqmm2"), "--emit=so")
@@ -137,7 +138,7 @@ def main():
             x = rng.integers(info.min, info.max + 1, size=shape).astype(dt)
             xf = os.path.join(tmp, "x.npy")
             np.save(xf, x)
-            want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            want = ort_int8.session(ort, path).run(None, {"x": x})[0]
             run(octet, "run", path, "--input", f"x={xf}", "--output-dir", os.path.join(tmp, "oi"))
             run(octet, "compile", path, "-o", os.path.join(tmp, f"c{i}"), "--emit=so")
             run(octet, "run", os.path.join(tmp, f"c{i}.so"), "--input", f"x={xf}",
