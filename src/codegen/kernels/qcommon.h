@@ -44,7 +44,9 @@
 
 enum {
     QK_NR = 24,     /* columns of a panel / of the microkernel */
-    QK_MR = 4,      /* rows of the microkernel */
+    QK_MR = 4,      /* rows of the S16 microkernel */
+    QK_MR_U8 = QK_VNNI ? 8 : 4, /* rows of the U8S8 microkernel */
+    QK_MR_MAX = 8,  /* the larger of the two */
     QK_HDR = 64,    /* bytes of the packed-blob header */
     QK_MB_MAX = 64, /* rows of the tallest tile of qk_tile_grid */
 };
@@ -222,7 +224,7 @@ static inline __attribute__((always_inline)) __m256i qk_madd_mem(__m256i a, cons
 
 static inline __attribute__((always_inline)) void
 qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int mr,
-           int32_t c[QK_MR][QK_NR])
+           int32_t (*c)[QK_NR])
 {
 #ifdef __AVX2__
     __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c10 = c00, c11 = c00,
@@ -291,15 +293,64 @@ qk_ukr_s16(const int16_t *a, int64_t lda, const int16_t *b, int64_t kpairs, int 
 }
 
 /* U8S8: if a_unsigned, a holds the u8 operand (activations, broadcast) and
- * the panel the s8 one; otherwise a holds s8 (weights) and the panel u8. */
+ * the panel the s8 one; otherwise a holds s8 (weights) and the panel u8.
+ * Stores rows r < mr of c only. */
+#if QK_VNNI
+/* Lanes 0-7 hold row r's quad and lanes 8-15 row r + 1's: one 512-bit
+ * vpdpbusd then serves 8 columns of two rows, against the panel's 8
+ * columns repeated in both halves.  On CPUs whose vector units are 512 bits
+ * wide (Zen 5, Intel server cores) that doubles the products per
+ * instruction over 256-bit vectors; where 512-bit operations split in two
+ * (Zen 4) it costs the same.  8 rows make 12 accumulators, enough to cover
+ * the instruction's latency at two per cycle.  (The panel layout is the one
+ * of every other build.) */
+static inline __attribute__((always_inline)) __m512i qk_bcast_pair(const uint8_t *r0,
+                                                                  const uint8_t *r1)
+{
+    int32_t t0, t1;
+    memcpy(&t0, r0, 4);
+    memcpy(&t1, r1, 4);
+    return _mm512_mask_broadcastd_epi32(_mm512_set1_epi32(t0), 0xFF00, _mm_cvtsi32_si128(t1));
+}
+
 static inline __attribute__((always_inline)) void
 qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
-            int a_unsigned, int32_t c[QK_MR][QK_NR])
+            int a_unsigned, int32_t (*c)[QK_NR])
+{
+    __m512i acc[QK_MR_U8 / 2][3];
+    for (int p = 0; p < QK_MR_U8 / 2; p++)
+        for (int j = 0; j < 3; j++)
+            acc[p][j] = _mm512_setzero_si512();
+    for (int64_t kq = 0; kq < kquads; kq++) {
+        const uint8_t *bk = b + 96 * kq;
+        __m512i bv[3];
+        for (int j = 0; j < 3; j++)
+            bv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(bk + 32 * j)));
+        for (int p = 0; p < QK_MR_U8 / 2; p++) {
+            if (2 * p >= mr)
+                break;
+            const uint8_t *ar = a + 2 * p * lda + 4 * kq;
+            const __m512i av = 2 * p + 1 < mr ? qk_bcast_pair(ar, ar + lda) : qk_bcast_pair(ar, ar);
+            for (int j = 0; j < 3; j++)
+                acc[p][j] = a_unsigned ? _mm512_dpbusd_epi32(acc[p][j], av, bv[j])
+                                       : _mm512_dpbusd_epi32(acc[p][j], bv[j], av);
+        }
+    }
+    for (int p = 0; p < QK_MR_U8 / 2 && 2 * p < mr; p++)
+        for (int j = 0; j < 3; j++) {
+            _mm256_storeu_si256((__m256i *)&c[2 * p][8 * j], _mm512_castsi512_si256(acc[p][j]));
+            if (2 * p + 1 < mr)
+                _mm256_storeu_si256((__m256i *)&c[2 * p + 1][8 * j],
+                                    _mm512_extracti64x4_epi64(acc[p][j], 1));
+        }
+}
+#else
+static inline __attribute__((always_inline)) void
+qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
+            int a_unsigned, int32_t (*c)[QK_NR])
 {
 #ifdef __AVX2__
-#if !QK_VNNI
     const __m256i ones = _mm256_set1_epi16(1);
-#endif
     __m256i acc[QK_MR][3];
     for (int r = 0; r < QK_MR; r++)
         for (int j = 0; j < 3; j++)
@@ -313,19 +364,13 @@ qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int
             const __m256i av = qk_bcast32(a + r * lda + 4 * kq);
             for (int j = 0; j < 3; j++) {
                 const __m256i bv = _mm256_loadu_si256((const __m256i *)(bk + 32 * j));
-#if QK_VNNI
-                /* vpdpbusd: four exact u8 x s8 products added into int32 */
-                acc[r][j] = a_unsigned ? _mm256_dpbusd_epi32(acc[r][j], av, bv)
-                                       : _mm256_dpbusd_epi32(acc[r][j], bv, av);
-#else
                 __m256i t = a_unsigned ? _mm256_maddubs_epi16(av, bv)
                                        : _mm256_maddubs_epi16(bv, av);
                 acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(t, ones));
-#endif
             }
         }
     }
-    for (int r = 0; r < QK_MR; r++)
+    for (int r = 0; r < QK_MR && r < mr; r++)
         for (int j = 0; j < 3; j++)
             _mm256_storeu_si256((__m256i *)&c[r][8 * j], acc[r][j]);
 #else
@@ -349,10 +394,11 @@ qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int
     }
 #endif
 }
+#endif
 
 /* Dispatches a microkernel with a compile-time row count. */
 static inline void qk_ukr_s16_mr(const int16_t *a, int64_t lda, const int16_t *b,
-                                 int64_t kpairs, int mr, int32_t c[QK_MR][QK_NR])
+                                 int64_t kpairs, int mr, int32_t (*c)[QK_NR])
 {
     switch (mr) {
     case 4: qk_ukr_s16(a, lda, b, kpairs, 4, c); break;
@@ -362,25 +408,31 @@ static inline void qk_ukr_s16_mr(const int16_t *a, int64_t lda, const int16_t *b
     }
 }
 
+/* mr in [1, QK_MR_U8] */
 static inline void qk_ukr_u8s8_mr(const uint8_t *a, int64_t lda, const uint8_t *b,
-                                  int64_t kquads, int mr, int a_unsigned,
-                                  int32_t c[QK_MR][QK_NR])
+                                  int64_t kquads, int mr, int a_unsigned, int32_t (*c)[QK_NR])
 {
-    if (a_unsigned) {
-        switch (mr) {
-        case 4: qk_ukr_u8s8(a, lda, b, kquads, 4, 1, c); break;
-        case 3: qk_ukr_u8s8(a, lda, b, kquads, 3, 1, c); break;
-        case 2: qk_ukr_u8s8(a, lda, b, kquads, 2, 1, c); break;
-        default: qk_ukr_u8s8(a, lda, b, kquads, 1, 1, c); break;
-        }
-    } else {
-        switch (mr) {
-        case 4: qk_ukr_u8s8(a, lda, b, kquads, 4, 0, c); break;
-        case 3: qk_ukr_u8s8(a, lda, b, kquads, 3, 0, c); break;
-        case 2: qk_ukr_u8s8(a, lda, b, kquads, 2, 0, c); break;
-        default: qk_ukr_u8s8(a, lda, b, kquads, 1, 0, c); break;
-        }
+#define QK_U8S8_CASE(n)                                                                        \
+    case n:                                                                                    \
+        if (a_unsigned)                                                                        \
+            qk_ukr_u8s8(a, lda, b, kquads, n, 1, c);                                           \
+        else                                                                                   \
+            qk_ukr_u8s8(a, lda, b, kquads, n, 0, c);                                           \
+        break;
+    switch (mr) {
+#if QK_VNNI
+        QK_U8S8_CASE(8)
+        QK_U8S8_CASE(7)
+        QK_U8S8_CASE(6)
+        QK_U8S8_CASE(5)
+#endif
+        QK_U8S8_CASE(4)
+        QK_U8S8_CASE(3)
+        QK_U8S8_CASE(2)
+    default:
+        QK_U8S8_CASE(1)
     }
+#undef QK_U8S8_CASE
 }
 
 /* d[i] = s[2i] for i < n, reading s[0 .. 2n-2] only. */

@@ -19,7 +19,7 @@
  * (x_zero must lie in the range of x's type, as ONNX requires.)
  * Phase 2 computes tiles of output channels x panels (qc_grid; when a tile
  * spans all channels it first builds its own panels, and phase 1 is empty)
- * with the 4 x 24 microkernels broadcasting weights against 8-position
+ * with the 4 x 24 (U8S8 with VNNI: 8 x 24) microkernels broadcasting weights against 8-position
  * vectors, adds bias and correction with wrap-around, requantizes rows and
  * stores the positions that are pixels.
  */
@@ -470,48 +470,60 @@ static inline __attribute__((always_inline)) void
 qc_ukr_pair(const uint8_t *a, int64_t lda, const uint8_t *b0, const uint8_t *b1, int64_t kquads,
             int mr, int32_t c[QK_MR][QC_PAIR])
 {
-    __m256i acc[QK_MR][6];
-    for (int r = 0; r < QK_MR; r++)
+    /* row pairs in 512-bit lanes, as in qk_ukr_u8s8 */
+    __m512i acc[QK_MR / 2][6];
+    for (int p = 0; p < QK_MR / 2; p++)
         for (int j = 0; j < 6; j++)
-            acc[r][j] = _mm256_setzero_si256();
+            acc[p][j] = _mm512_setzero_si512();
     for (int64_t kq = 0; kq < kquads; kq++) {
-        __m256i bv[6];
+        __m512i bv[6];
         for (int j = 0; j < 3; j++) {
-            bv[j] = _mm256_loadu_si256((const __m256i *)(b0 + 96 * kq + 32 * j));
-            bv[3 + j] = _mm256_loadu_si256((const __m256i *)(b1 + 96 * kq + 32 * j));
+            bv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b0 + 96 * kq + 32 * j)));
+            bv[3 + j] =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b1 + 96 * kq + 32 * j)));
         }
-        for (int r = 0; r < QK_MR; r++) {
-            if (r >= mr)
+        for (int p = 0; p < QK_MR / 2; p++) {
+            if (2 * p >= mr)
                 break;
-            const __m256i av = qk_bcast32(a + r * lda + 4 * kq);
+            const uint8_t *ar = a + 2 * p * lda + 4 * kq;
+            const __m512i av = 2 * p + 1 < mr ? qk_bcast_pair(ar, ar + lda) : qk_bcast_pair(ar, ar);
             for (int j = 0; j < 6; j++)
-                acc[r][j] = _mm256_dpbusd_epi32(acc[r][j], bv[j], av);
+                acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], bv[j], av);
         }
     }
-    for (int r = 0; r < QK_MR; r++)
-        for (int j = 0; j < 6; j++)
-            _mm256_storeu_si256((__m256i *)&c[r][8 * j], acc[r][j]);
+    for (int p = 0; p < QK_MR / 2 && 2 * p < mr; p++)
+        for (int j = 0; j < 6; j++) {
+            _mm256_storeu_si256((__m256i *)&c[2 * p][8 * j], _mm512_castsi512_si256(acc[p][j]));
+            if (2 * p + 1 < mr)
+                _mm256_storeu_si256((__m256i *)&c[2 * p + 1][8 * j],
+                                    _mm512_extracti64x4_epi64(acc[p][j], 1));
+        }
 }
 
-/* The first 8 columns of a 4 x 24 tile, for a last panel of at most 8
- * pixels (a 13 x 13 output ends with one): a third of the products. */
+/* The first 8 columns of a QK_MR_U8 x 24 tile, for a last panel of at most
+ * 8 pixels (a 13 x 13 output ends with one): a third of the products. */
 static inline __attribute__((always_inline)) void
 qc_ukr_tail8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
-             int32_t c[QK_MR][QK_NR])
+             int32_t (*c)[QK_NR])
 {
-    __m256i acc[QK_MR];
-    for (int r = 0; r < QK_MR; r++)
-        acc[r] = _mm256_setzero_si256();
+    __m512i acc[QK_MR_U8 / 2];
+    for (int p = 0; p < QK_MR_U8 / 2; p++)
+        acc[p] = _mm512_setzero_si512();
     for (int64_t kq = 0; kq < kquads; kq++) {
-        const __m256i bv = _mm256_loadu_si256((const __m256i *)(b + 96 * kq));
-        for (int r = 0; r < QK_MR; r++) {
-            if (r >= mr)
+        const __m512i bv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 96 * kq)));
+        for (int p = 0; p < QK_MR_U8 / 2; p++) {
+            if (2 * p >= mr)
                 break;
-            acc[r] = _mm256_dpbusd_epi32(acc[r], bv, qk_bcast32(a + r * lda + 4 * kq));
+            const uint8_t *ar = a + 2 * p * lda + 4 * kq;
+            const __m512i av = 2 * p + 1 < mr ? qk_bcast_pair(ar, ar + lda) : qk_bcast_pair(ar, ar);
+            acc[p] = _mm512_dpbusd_epi32(acc[p], bv, av);
         }
     }
-    for (int r = 0; r < QK_MR; r++)
-        _mm256_storeu_si256((__m256i *)&c[r][0], acc[r]);
+    for (int p = 0; p < QK_MR_U8 / 2 && 2 * p < mr; p++) {
+        _mm256_storeu_si256((__m256i *)&c[2 * p][0], _mm512_castsi512_si256(acc[p]));
+        if (2 * p + 1 < mr)
+            _mm256_storeu_si256((__m256i *)&c[2 * p + 1][0], _mm512_extracti64x4_epi64(acc[p], 1));
+    }
 }
 
 /* 16 requantized bytes of c[0..16) (qc_epilogue24's arithmetic). */
@@ -583,7 +595,7 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
     int64_t kp = h->kp, P = p->s.OH * p->s.OW;
     int u8s8 = h->path == OCTK_PATH_U8S8;
     int32_t corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
-    int32_t c[QK_MR][QK_NR];
+    int32_t c[QK_MR_MAX][QK_NR];
     int seg_src[QK_NR], seg_len[QK_NR];
     int64_t seg_dst[QK_NR];
     uint8_t row[32];
@@ -602,12 +614,17 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
         int nseg = direct ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
         if (!direct && nseg == 0)
             continue;
-        for (int64_t m = m0; m < m1; m += QK_MR) {
-            int mr = (int)qk_min(QK_MR, m1 - m);
+        int64_t mstep = u8s8 ? QK_MR_U8 : QK_MR;
+        for (int64_t m = m0; m < m1; m += mstep) {
+            int mr = (int)qk_min(mstep, m1 - m);
 #if QK_MASKED_STORE
             if (u8s8 && nc <= 8) {
                 const uint8_t *a = blob + QK_HDR + m * kp, *b = panels + q * kp * QK_NR;
                 switch (mr) {
+                case 8: qc_ukr_tail8(a, kp, b, kp / 4, 8, c); break;
+                case 7: qc_ukr_tail8(a, kp, b, kp / 4, 7, c); break;
+                case 6: qc_ukr_tail8(a, kp, b, kp / 4, 6, c); break;
+                case 5: qc_ukr_tail8(a, kp, b, kp / 4, 5, c); break;
                 case 4: qc_ukr_tail8(a, kp, b, kp / 4, 4, c); break;
                 case 3: qc_ukr_tail8(a, kp, b, kp / 4, 3, c); break;
                 case 2: qc_ukr_tail8(a, kp, b, kp / 4, 2, c); break;

@@ -13,8 +13,8 @@
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
  * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
- * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8 correction with wrap-around and
- * requantizes (qk_epilogue_row), or converts to float32 (y_float), or
+ * microkernels (U8S8 with VNNI: 8 x 24; S16 in k blocks of QG_KC), then adds
+ * bias and the U8S8 correction with wrap-around and requantizes (qk_epilogue_row), or converts to float32 (y_float), or
  * stores the wrapped int32 sum (OCTK_QGEMM_Y_INT32).
  */
 #include "qcommon.h"
@@ -224,10 +224,10 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             add[j] = v;
         }
         if (u8s8) {
-            for (int64_t m = m0; m < m1; m += QK_MR)
+            for (int64_t m = m0; m < m1; m += QK_MR_U8)
                 qk_ukr_u8s8_mr((const uint8_t *)p->work + m * kp, kp,
-                               blob + QK_HDR + pn * kp * QK_NR, kp / 4, (int)qk_min(QK_MR, m1 - m),
-                               1, c + (m - m0));
+                               blob + QK_HDR + pn * kp * QK_NR, kp / 4,
+                               (int)qk_min(QK_MR_U8, m1 - m), 1, c + (m - m0));
         } else {
             const int16_t *panel = (const int16_t *)(blob + QK_HDR) + pn * kp * QK_NR;
             /* the first block writes the tile's rows, the later ones go
