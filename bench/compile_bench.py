@@ -21,7 +21,7 @@ Then it prints geometric means of the time ratios at 1 thread, GOP/s of the
 MatMul cases, the squeezenet 2-over-1-thread speedup and the squeezenet INT8
 -O3 compile time (median of 3), and the targets of the performance issue,
 each met or not met.  --write-docs writes all of it to docs/benchmarks.md as
-the section of this CPU (model name and ISA flags), replacing that CPU's
+the section of this CPU (model name, CPU family and model, ISA flags), replacing that CPU's
 previous section and keeping the other CPUs' sections and the other marked
 (<!-- NAME:begin --> ... <!-- NAME:end -->) sections.
 
@@ -51,6 +51,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from cpuinfo import cpu_flags, cpu_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("OCTET_SHARED", os.path.join(ROOT, "..", "shared"))
@@ -283,17 +285,6 @@ def safe_name(name):
 
 
 # ---- ONNX Runtime -------------------------------------------------------------
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
 
 # ONNX Runtime's fused u8 x s8 kernels are exact only with a VNNI or AMX dot
 # product; on AVX2 alone MLAS sums pairs in 16 bits (vpmaddubsw), which
@@ -603,7 +594,7 @@ def machine():
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
         info = dict(l.split(":", 1) for l in out.splitlines() if ":" in l)
         info = {k.strip(): v.strip() for k, v in info.items()}
-        name = info.get("Model name", name)
+        name = cpu_name() if os.path.exists("/proc/cpuinfo") else info.get("Model name", name)
         cps = int(info.get("Core(s) per socket", "0")) * int(info.get("Socket(s)", "1"))
         cores = f"{cps} cores, {info.get('CPU(s)', '?')} CPUs" if cps else f"{cores} CPUs"
         flags = info.get("Flags", "").split()
@@ -747,7 +738,7 @@ def main():
             "  squeezenet1.1) or on crops of the ImageNet calibration photos (ultraface,",
             "  ppocr-cls).",
             "- One section per CPU: a rerun replaces the section of the CPU it runs on",
-            "  (same model name and ISA flags) and keeps the others.",
+            "  (same model name, CPU family and model, and ISA flags) and keeps the others.",
         ])
         section = "\n".join([
             f"## CPU: {mach}",

@@ -54,6 +54,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto as T, helper, numpy_helper
 
+from cpuinfo import cpu_flags, cpu_name
+
 OCTET = os.environ.get("OCTET", os.path.join(os.path.dirname(__file__), "..", "build", "octet"))
 BS = 32
 
@@ -298,16 +300,13 @@ ISA = ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnn
 
 
 def cpu_text():
-    """This machine's model name and ISA flags, as the tables' CPU line."""
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "?")
-    flags = set(next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo")
-                      if l.startswith("flags")), []))
-    return "%s (%s)" % (cpu, ", ".join(f for f in ISA if f in flags))
+    """This machine's model name, family and model, and ISA flags, as the tables' CPU line."""
+    flags = cpu_flags()
+    return "%s (%s)" % (cpu_name(), ", ".join(f for f in ISA if f in flags))
 
 
 def cpu_key(text):
-    """The key of a CPU's part of a section: model name and ISA flags as a slug."""
+    """The key of a CPU's part of a section: model name, family, model and ISA flags as a slug."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
