@@ -313,11 +313,12 @@ static inline __attribute__((always_inline)) __m512i qk_bcast_pair(const uint8_t
     return _mm512_mask_broadcastd_epi32(_mm512_set1_epi32(t0), 0xFF00, _mm_cvtsi32_si128(t1));
 }
 
+/* The sums of rows r < mr, pair p = r / 2 in acc[p][j] (columns 8j..8j+7;
+ * lanes 0-7 row 2p, lanes 8-15 row 2p + 1). */
 static inline __attribute__((always_inline)) void
-qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
-            int a_unsigned, int32_t (*c)[QK_NR])
+qk_sums_u8s8_pairs(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
+                   int a_unsigned, __m512i acc[QK_MR_U8 / 2][3])
 {
-    __m512i acc[QK_MR_U8 / 2][3];
     for (int p = 0; p < QK_MR_U8 / 2; p++)
         for (int j = 0; j < 3; j++)
             acc[p][j] = _mm512_setzero_si512();
@@ -336,6 +337,14 @@ qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int
                                        : _mm512_dpbusd_epi32(acc[p][j], bv[j], av);
         }
     }
+}
+
+static inline __attribute__((always_inline)) void
+qk_ukr_u8s8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, int mr,
+            int a_unsigned, int32_t (*c)[QK_NR])
+{
+    __m512i acc[QK_MR_U8 / 2][3];
+    qk_sums_u8s8_pairs(a, lda, b, kquads, mr, a_unsigned, acc);
     for (int p = 0; p < QK_MR_U8 / 2 && 2 * p < mr; p++)
         for (int j = 0; j < 3; j++) {
             _mm256_storeu_si256((__m256i *)&c[2 * p][8 * j], _mm512_castsi512_si256(acc[p][j]));

@@ -457,6 +457,18 @@ static inline void qc_copy_short(uint8_t *d, const uint8_t *s, int n)
     }
 }
 
+/* bias[m] - (x_zero [+128]) * rowsum(W[m]) with wrap-around (U8S8), or bias[m] */
+static inline int32_t qc_row_add(const octk_qconv *p, const qk_hdr *h, int u8s8, int64_t m)
+{
+    int32_t add = p->bias ? p->bias[m] : 0;
+    if (u8s8) {
+        int32_t sm, corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
+        memcpy(&sm, (const uint8_t *)p->w + h->sums_off + 4 * m, 4);
+        add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
+    }
+    return add;
+}
+
 #if QK_MASKED_STORE
 /* The AVX-512 VNNI variant has 32 vector registers: U8S8 tiles of 4 rows x
  * two panels (48 positions, 24 accumulators) halve the per-row epilogue
@@ -542,7 +554,6 @@ static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, 
     const uint8_t *blob = (const uint8_t *)p->w;
     const uint8_t *b0 = qc_panels_base(p, g) + q * h->kp * QK_NR, *b1 = b0 + h->kp * QK_NR;
     int64_t kp = h->kp, P = p->s.OH * p->s.OW, v0 = q * QK_NR;
-    int32_t corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
     int32_t c[QK_MR][QC_PAIR];
     int seg_src[QC_PAIR], seg_len[QC_PAIR];
     int64_t seg_dst[QC_PAIR];
@@ -568,9 +579,7 @@ static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, 
         default: qc_ukr_pair(a, kp, b0, b1, kp / 4, 1, c); break;
         }
         for (int r = 0; r < mr; r++) {
-            int32_t sm, add = p->bias ? p->bias[m + r] : 0;
-            memcpy(&sm, blob + h->sums_off + 4 * (m + r), 4);
-            add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
+            const int32_t add = qc_row_add(p, h, 1, m + r);
             const __m512i av = _mm512_set1_epi32(add);
             const __m512 mv = _mm512_set1_ps(p->mult[m + r]);
             __m512i b = _mm512_castsi128_si512(qc_requant16(c[r], av, mv, lo, hi, yz));
@@ -586,6 +595,60 @@ static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, 
 }
 #endif
 
+#if QK_MASKED_STORE
+/* Rows [m, m + mr) of one full panel b with the requantizing epilogue on the
+ * accumulators themselves, two rows per 512-bit vector (the arithmetic of
+ * qc_epilogue24, lane by lane: the same bytes): out[r] holds row r's 24
+ * bytes.  A short reduction (squeezenet's 1x1 layers) spent about half of
+ * its time storing sums and requantizing them from memory 8 lanes at a
+ * time. */
+static inline __attribute__((always_inline)) void
+qc_ukr_fused(const octk_qconv *p, const uint8_t *a, int64_t lda, const uint8_t *b,
+             int64_t kquads, int mr, const int32_t *add, const float *mult, __m256i *out)
+{
+    __m512i acc[QK_MR_U8 / 2][3];
+    qk_sums_u8s8_pairs(a, lda, b, kquads, mr, 0, acc);
+    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
+    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
+    const __m512i yz = _mm512_set1_epi32(p->y_zero);
+    for (int pr = 0; pr < QK_MR_U8 / 2 && 2 * pr < mr; pr++) {
+        const int r1 = 2 * pr + 1 < mr ? 2 * pr + 1 : 2 * pr;
+        const __m512i av = _mm512_mask_set1_epi32(_mm512_set1_epi32(add[2 * pr]), 0xFF00, add[r1]);
+        const __m512 mv = _mm512_mask_mov_ps(_mm512_set1_ps(mult[2 * pr]), 0xFF00,
+                                             _mm512_set1_ps(mult[r1]));
+        __m128i x[3];
+        for (int j = 0; j < 3; j++) {
+            __m512 f = _mm512_cvtepi32_ps(_mm512_add_epi32(acc[pr][j], av));
+            f = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(f, mv), lo), hi);
+            x[j] = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), yz));
+        }
+        /* x[j]: bytes 0-7 row 2pr, 8-15 row 2pr + 1, of columns 8j..8j+7 */
+        out[2 * pr] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi64(x[0], x[1])),
+                                              x[2], 1);
+        if (2 * pr + 1 < mr)
+            out[2 * pr + 1] = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_unpackhi_epi64(x[0], x[1])),
+                _mm_unpackhi_epi64(x[2], x[2]), 1);
+    }
+}
+
+static void qc_ukr_fused_mr(const octk_qconv *p, const uint8_t *a, int64_t lda,
+                            const uint8_t *b, int64_t kquads, int mr, const int32_t *add,
+                            const float *mult, __m256i *out)
+{
+    switch (mr) {
+    case 8: qc_ukr_fused(p, a, lda, b, kquads, 8, add, mult, out); break;
+    case 7: qc_ukr_fused(p, a, lda, b, kquads, 7, add, mult, out); break;
+    case 6: qc_ukr_fused(p, a, lda, b, kquads, 6, add, mult, out); break;
+    case 5: qc_ukr_fused(p, a, lda, b, kquads, 5, add, mult, out); break;
+    case 4: qc_ukr_fused(p, a, lda, b, kquads, 4, add, mult, out); break;
+    case 3: qc_ukr_fused(p, a, lda, b, kquads, 3, add, mult, out); break;
+    case 2: qc_ukr_fused(p, a, lda, b, kquads, 2, add, mult, out); break;
+    default: qc_ukr_fused(p, a, lda, b, kquads, 1, add, mult, out); break;
+    }
+}
+#endif
+
 /* Phase 2: output channels [m0, m1) x pixel panels [q0, q1). */
 static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t m0,
                     int64_t m1, int64_t q0, int64_t q1)
@@ -594,7 +657,6 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
     const uint8_t *panels = qc_panels_base(p, g);
     int64_t kp = h->kp, P = p->s.OH * p->s.OW;
     int u8s8 = h->path == OCTK_PATH_U8S8;
-    int32_t corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
     int32_t c[QK_MR_MAX][QK_NR];
     int seg_src[QK_NR], seg_len[QK_NR];
     int64_t seg_dst[QK_NR];
@@ -618,6 +680,25 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
         for (int64_t m = m0; m < m1; m += mstep) {
             int mr = (int)qk_min(mstep, m1 - m);
 #if QK_MASKED_STORE
+            if (u8s8 && nc == QK_NR) {
+                int32_t add[QK_MR_U8];
+                __m256i out[QK_MR_U8];
+                for (int r = 0; r < mr; r++)
+                    add[r] = qc_row_add(p, h, 1, m + r);
+                qc_ukr_fused_mr(p, blob + QK_HDR + m * kp, kp, panels + q * kp * QK_NR, kp / 4,
+                                mr, add, p->mult + m, out);
+                for (int r = 0; r < mr; r++) {
+                    /* each run straight from the register: masked-off
+                     * bytes are neither written nor accessed */
+                    uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
+                    if (direct)
+                        _mm256_mask_storeu_epi8(yr + v0, 0xFFFFFFu, out[r]);
+                    for (int i = 0; i < nseg; i++)
+                        _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
+                                                ((1u << seg_len[i]) - 1) << seg_src[i], out[r]);
+                }
+                continue;
+            }
             if (u8s8 && nc <= 8) {
                 const uint8_t *a = blob + QK_HDR + m * kp, *b = panels + q * kp * QK_NR;
                 switch (mr) {
@@ -639,12 +720,7 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
                 qk_ukr_s16_mr((const int16_t *)(blob + QK_HDR) + m * kp, kp,
                               (const int16_t *)panels + q * kp * QK_NR, kp / 2, mr, c);
             for (int r = 0; r < mr; r++) {
-                int32_t add = p->bias ? p->bias[m + r] : 0;
-                if (u8s8) {
-                    int32_t sm;
-                    memcpy(&sm, blob + h->sums_off + 4 * (m + r), 4);
-                    add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
-                }
+                int32_t add = qc_row_add(p, h, u8s8, m + r);
                 uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
                 uint8_t *dst = direct ? yr + v0 : row;
 #ifdef __AVX2__
