@@ -347,16 +347,6 @@ static void qc_im2col(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int
 }
 
 #ifdef __AVX2__
-/* 8 products (float)acc * mult rounded to int32, for the requantization of
- * qk_requant1: min(2^20, v) first (NaN stays NaN), then cvtps2dq, which
- * gives INT_MIN for NaN and for v < -2^31 (results below y_lo either way,
- * as the -2^20 clamp of qk_requant1 gives). */
-static inline __m256i qc_round8(__m256i acc, __m256 m)
-{
-    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
-    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(0x1p20f), f));
-}
-
 /* A full row of a tile: bytes j < QK_NR of the result are y[j] =
  * clamp(rint((float)wrap(c[j] + add) * mult) + y_zero, y_lo, y_hi), the
  * bytes qk_epilogue_row stores.
@@ -386,6 +376,16 @@ static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, i
     return _mm256_inserti128_si256(_mm256_castsi128_si256(ba), bb, 1);
 }
 #else
+/* 8 products (float)acc * mult rounded to int32, for the requantization of
+ * qk_requant1: min(2^20, v) first (NaN stays NaN), then cvtps2dq, which
+ * gives INT_MIN for NaN and for v < -2^31 (results below y_lo either way,
+ * as the -2^20 clamp of qk_requant1 gives). */
+static inline __m256i qc_round8(__m256i acc, __m256 m)
+{
+    __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), m);
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_set1_ps(0x1p20f), f));
+}
+
 static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, int32_t y_zero,
                                     int32_t y_lo, int32_t y_hi, int y_signed)
 {
