@@ -568,6 +568,14 @@ static const conv_case conv_cases[] = {
     {8, 14, 14, 16, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1},
     {3, 4, 16, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
     {2, 5, 40, 5, 3, 3, 1, 1, 1, 1, 0, 4, 0, 4, 1, 0},
+    /* im2col rows as shifted planes (stride 1, OW == W), both by row and
+     * 16 positions down many rows (AVX-512): rows narrower than a vector,
+     * dilation 2 with pads of 2 (ultraface's), pads on one side only */
+    {16, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {8, 6, 12, 4, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0},
+    {3, 10, 21, 5, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 0, 2},
+    {8, 7, 10, 5, 3, 3, 1, 1, 1, 1, 1, 2, 1, 0, 1, 1},
+    {2, 7, 10, 5, 3, 3, 1, 1, 1, 1, 0, 0, 2, 2, 1, 0},
 };
 
 static void sconv_matches_twin_on_awkward_shapes(void **state)
