@@ -222,6 +222,10 @@ static inline void sconv_copy2(float *d, const float *x, int64_t n)
 #ifdef __AVX512F__
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
                                            28, 30);
+    /* plain loads while x[2i + 31] <= x[2n - 2] */
+    for (; i + 17 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_permutex2var_ps(_mm512_loadu_ps(x + 2 * i), even,
+                                                       _mm512_loadu_ps(x + 2 * i + 16)));
     for (; i < n; i += 16) {
         const int64_t left = sk_min64(16, n - i);
         const __mmask16 m0 = sk_mask16((int)(2 * left - 1)), m1 = sk_mask16((int)(2 * left - 17));
