@@ -29,6 +29,14 @@ enum {
     SCONV_MB = 48,          /* output channels per task (8 row tiles) */
     SCONV_NB = 64,          /* pixels per task (4 panels) */
     SCONV_COL_TASK = 16384, /* col elements written per phase-0 task */
+#ifdef __AVX512F__
+    /* K block of col: the AVX-512 tiles read 64 columns, kc x 64 floats,
+     * 32 KiB at 128 (in a 48 KiB L1; 64 KiB at SK_KC): phase 1 2-4% faster
+     * on squeezenet's 3x3 layers (Zen 5) */
+    SCONV_KC = 128,
+#else
+    SCONV_KC = SK_KC,
+#endif
 };
 
 static inline int64_t sk_gcd(int64_t a, int64_t b)
@@ -74,7 +82,7 @@ static inline sconv_geom sconv_geometry(const octk_conv_shape *s)
         g.ldc = sk_ceil_div(g.P, 16) * 16;
         if ((g.ldc / 16) % 2 == 0)
             g.ldc += 16;
-        g.kc = sk_balanced_kc(g.K, SK_KC);
+        g.kc = sk_balanced_kc(g.K, SCONV_KC);
     }
     return g;
 }
