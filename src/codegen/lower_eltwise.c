@@ -74,9 +74,9 @@ LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x)
          * one maxps(+0, x), which returns its second operand for NaN and
          * for two zeros: still one vector instruction. */
         return sel_lt(f, x, zero, zero, x);
-    case IR_OP_LEAKYRELU: {
+    case IR_OP_LEAKYRELU: { /* x >= 0 ? x : alpha * x (the interpreter's) */
         LLVMValueRef ax = LLVMBuildFMul(f->b, cg_f32c(f, ir_attr_float(n, "alpha", 0.01f)), x, "");
-        return sel_lt(f, x, zero, ax, x);
+        return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGE, x, zero, ""), x, ax, "");
     }
     case IR_OP_HARDSIGMOID: { /* clamp(alpha * x + beta, 0, 1) */
         LLVMValueRef v = LLVMBuildFAdd(

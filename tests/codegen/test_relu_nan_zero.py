@@ -8,7 +8,7 @@ compiled (`octet compile --emit=so`, ctypes) and in the interpreter
 small and large values, at a length that leaves a vector tail:
   - a one-node Relu (the element-wise loop, lower_eltwise.c);
   - Mul by 2 then Relu (one fused element-wise loop, fuse_eltwise.c);
-  - Clip(0, 6), which shares the select helpers;
+  - LeakyRelu and Clip(0, 6), which share the select helpers;
   - a 1x1 Conv then Relu, fused into the kernel's clamp (lower_kfloat.c):
     NaN and the clipped values compared bitwise; the zeros by value, as
     the Conv itself (accumulating from +0) need not give ONNX Runtime's
@@ -91,6 +91,7 @@ def main():
           model([helper.make_node("Mul", ["x", "two"], ["t"]),
                  helper.make_node("Relu", ["t"], ["y"])],
                 [numpy_helper.from_array(np.full(N, 2, np.float32), "two")]), x)
+    check("leakyrelu", model([helper.make_node("LeakyRelu", ["x"], ["y"], alpha=0.1)]), x)
     check("clip_0_6",
           model([helper.make_node("Clip", ["x", "lo", "hi"], ["y"])],
                 [numpy_helper.from_array(np.array(0, np.float32), "lo"),
