@@ -159,9 +159,11 @@ void cg_dynlen_entry(cg_module *cm, cg_fn *f);
 
 /* Run-time input errors (cm->fault; lower_control.c).  cg_fault_clear:
  * at the entry of the run function (builder b, scratch its argument),
- * zeroes the slot.  cg_fault_check: after a node's call there, returns 2
- * if the node set it.  Both do nothing without cm->fault. */
+ * zeroes the slot.  cg_fault_check: after the call of main-graph node n
+ * there, returns 2 if n (a control node, or one in its subgraphs) set
+ * it.  Both do nothing without cm->fault. */
 void cg_fault_clear(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch);
-void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch);
+void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
+                    LLVMValueRef scratch);
 
 #endif

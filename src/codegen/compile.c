@@ -212,7 +212,7 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
             LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
         if (st == OCT_OK && fn) { /* a length past its bound, a bad input: return 2 */
             cg_dynlen_check(cm, f, rb, g->nodes[k], run_args[2]);
-            cg_fault_check(cm, f, rb, run_args[2]);
+            cg_fault_check(cm, f, rb, g->nodes[k], run_args[2]);
         }
     }
     /* graph outputs that are graph inputs or constants: copy them */

@@ -249,9 +249,10 @@ void cg_fault_clear(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scra
         LLVMBuildStore(b, cg_i64c(f, 0), fault_ptr(f, b, scratch));
 }
 
-void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch)
+void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
+                    LLVMValueRef scratch)
 {
-    if (!cm->fault)
+    if (!cm->fault || !is_control(n)) /* only a Scan sets it, maybe nested */
         return;
     LLVMValueRef v = LLVMBuildLoad2(b, f->i64, fault_ptr(f, b, scratch), "");
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));

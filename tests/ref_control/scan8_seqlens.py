@@ -14,7 +14,8 @@ final states or the rows these compare.  Then a sequence_lens entry
 outside [1, 4] (0, 5 and -1, which ONNX Runtime refuses): the interpreter
 exits 2 naming the input, and so does the compiled model (its run returns
 2: a clamp would give outputs instead), ahead of time and on the JIT; the
-compiled model still runs a valid length after a refused one."""
+compiled model still runs a valid length after a refused one, and a
+Scan nested in a Loop body is refused as well."""
 import ctypes
 import json
 import os
@@ -176,6 +177,58 @@ with tempfile.TemporaryDirectory() as d:
             elif rc == 0:
                 got = {o.name: v for o, v in zip(scan8_model(True).graph.output, outs)}
                 compare("bad_run call %d" % k, got, scan8_model(True), sess.run(None, f))
+
+
+
+def nested_model():
+    """The Scan inside a Loop body (2 trips, accumulating its final state):
+    the Loop's node function runs it, and the run still returns 2."""
+    sbody = h.make_graph([h.make_node("Add", ["s_in", "a_t"], ["s_out"]),
+                          h.make_node("Identity", ["s_out"], ["y"])], "sbody",
+                         [vi("s_in", F, [2]), vi("a_t", F, [2])],
+                         [vi("s_out", F, [2]), vi("y", F, [2])])
+    scan = h.make_node("Scan", ["lens", "acc_in", "a"], ["acc_out", "ys"], body=sbody,
+                       num_scan_inputs=1)
+    lbody = h.make_graph([scan, h.make_node("Identity", ["cond_in"], ["cond_out"])], "lbody",
+                         [vi("i", TP.INT64, []), vi("cond_in", TP.BOOL, []),
+                          vi("acc_in", F, [3, 2])],
+                         [vi("cond_out", TP.BOOL, []), vi("acc_out", F, [3, 2])])
+    g = h.make_graph([h.make_node("Loop", ["M", "", "acc0"], ["acc"], body=lbody)], "nested",
+                     [vi("lens", TP.INT64, [3]), vi("acc0", F, [3, 2]), vi("a", F, [3, 4, 2])],
+                     [vi("acc", F, [3, 2])], [h.make_tensor("M", TP.INT64, [], [2])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 8)])
+    m.ir_version = 4
+    onnx.checker.check_model(m)
+    return m
+
+
+with tempfile.TemporaryDirectory() as d:
+    m = nested_model()
+    path = os.path.join(d, "nested.onnx")
+    onnx.save(m, path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    p = subprocess.run([OCTET, "compile", path, "-o", os.path.join(d, "nested"), "--emit=so"],
+                       capture_output=True, text=True)
+    if p.returncode:
+        failures.append("nested: octet compile exit %d: %s" % (p.returncode, p.stderr.strip()))
+    for lens in ([4, 2, 1], [4, 0, 1]):
+        f = {"lens": np.array(lens, np.int64),
+             "acc0": rng.standard_normal((3, 2)).astype(np.float32),
+             "a": rng.standard_normal((3, 4, 2)).astype(np.float32)}
+        r, got = (None, None) if p.returncode else run_octet(os.path.join(d, "nested.so"),
+                                                             list(f.items()))
+        if r is None:
+            continue
+        if 0 in lens:
+            ok = r.returncode == 2 and "returned 2" in r.stderr
+            print("ok  " if ok else "FAIL", "nested compiled refused", lens, "exit", r.returncode)
+            if not ok:
+                failures.append("nested %s: exit %d: %s" % (lens, r.returncode,
+                                                            r.stderr.strip()))
+        elif r.returncode:
+            failures.append("nested %s: exit %d: %s" % (lens, r.returncode, r.stderr.strip()))
+        else:
+            compare("nested %s compiled" % lens, got, m, sess.run(None, f))
 
 if failures:
     print("\n%d failure(s):\n  %s" % (len(failures), "\n  ".join(failures)))
