@@ -614,6 +614,9 @@ oct_status oct_runner_run(oct_runner *r, const oct_tensor *inputs, size_t n_inpu
         if (rc == 2 && odims)
             st = oct_error(ctx, OCT_EINPUT, "the compiled model found a data-dependent "
                            "output length past its bound (--bound) and wrote no output");
+        else if (rc == 2)
+            st = oct_error(ctx, OCT_EINPUT, "the compiled model refused an input value (an "
+                           "opset-8 Scan's sequence_lens entry outside [1, L])");
         else if (rc != 0)
             st = oct_error(ctx, OCT_EINTERNAL, "the compiled model reported a failure");
         for (size_t k = 0; !st && odims && k < n_out; k++)

@@ -358,6 +358,12 @@ oct_status cli_run_compiled(oct_ctx *ctx, const cli_compiled_run *r)
                                   "(--bound); no output was written", sym_base);
                 goto done;
             }
+            if (rc == 2) {
+                st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINPUT, NULL, "%s_run returned 2: "
+                                  "an input value is one the model refuses (an opset-8 "
+                                  "Scan's sequence_lens entry outside [1, L])", sym_base);
+                goto done;
+            }
             if (rc != 0) {
                 st = oct_diag_add(ctx, OCT_SEV_ERROR, OCT_EINTERNAL, NULL, "%s_run returned %d",
                                   sym_base, rc);

@@ -65,6 +65,12 @@ struct cg_module {
      * scratch + len_offset, one per NonZero/NMS/Unique node */
     int n_len;
     uint64_t len_offset;
+    /* run-time input errors (lower_control.c): with `fault`, an i64 at
+     * scratch + fault_offset that the run function zeroes first and
+     * checks after each node, returning 2 when a node set it (an opset-8
+     * Scan's sequence_lens entry outside [1, L]) */
+    bool fault;
+    uint64_t fault_offset;
 };
 
 /* Gives every definition that is not part of the header's interface
@@ -150,5 +156,14 @@ oct_status cg_dynlen_place(cg_module *cm);
 void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
                      LLVMValueRef scratch);
 void cg_dynlen_entry(cg_module *cm, cg_fn *f);
+
+/* Run-time input errors (cm->fault; lower_control.c).  cg_fault_clear:
+ * at the entry of the run function (builder b, scratch its argument),
+ * zeroes the slot.  cg_fault_check: after the call of main-graph node n
+ * there, returns 2 if n (a control node, or one in its subgraphs) set
+ * it.  Both do nothing without cm->fault. */
+void cg_fault_clear(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch);
+void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
+                    LLVMValueRef scratch);
 
 #endif

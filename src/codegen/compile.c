@@ -204,13 +204,16 @@ static oct_status build_nodes(cg_module *cm, cg_fn *f, LLVMValueRef run)
     LLVMValueRef run_args[4] = {LLVMGetParam(run, 0), LLVMGetParam(run, 1),
                                 LLVMGetParam(run, 2), LLVMGetParam(run, 3)};
     oct_status st = OCT_OK;
+    cg_fault_clear(cm, f, rb, run_args[2]);
     for (size_t k = 0; k < g->n_nodes && st == OCT_OK; k++) {
         LLVMValueRef fn;
         st = cg_node_function(f, g, k, (const int (*)[2])cm->span, "n", &fn);
         if (st == OCT_OK && fn)
             LLVMBuildCall2(rb, node_ty, fn, run_args, 4, "");
-        if (st == OCT_OK && fn) /* a length past its bound: return 2 */
+        if (st == OCT_OK && fn) { /* a length past its bound, a bad input: return 2 */
             cg_dynlen_check(cm, f, rb, g->nodes[k], run_args[2]);
+            cg_fault_check(cm, f, rb, g->nodes[k], run_args[2]);
+        }
     }
     /* graph outputs that are graph inputs or constants: copy them */
     for (size_t i = 0; i < g->n_outputs && st == OCT_OK; i++) {

@@ -427,6 +427,10 @@ static oct_status write_header(cg_module *cm, const char *path)
                    " * when a length exceeds its bound (octet compile --bound NAME=N). */\n"
                    "int %s_actual_dims(const void *scratch, int k, int64_t *dims);\n",
                 n, n, n);
+    if (cm->fault)
+        fprintf(o, "/* A run returns 2 when an input value is one the model refuses (an\n"
+                   " * opset-8 Scan's sequence_lens entry outside [1, L]); its outputs are\n"
+                   " * then not valid. */\n");
     if (cm->n_variants)
         fprintf(o, "/* The CPU whose variant runs (see above), or NULL. */\n"
                    "const char *%s_variant(void);\n", n);

@@ -36,9 +36,12 @@
  *         sequence_lens entry, clamped into [0, L]; L without them) slice
  *         t (or steps-1-t, reversed) of each scan input, the body, its
  *         items to row t of the scan outputs; rows steps..L-1 zeroed and
- *         the final states copied to entry e.  The interpreter refuses a
- *         sequence_lens entry outside [1, L] (exit 2), as ONNX Runtime
- *         does; compiled code has no way to stop there and clamps.
+ *         the final states copied to entry e.  A sequence_lens entry
+ *         outside [1, L], which the interpreter and ONNX Runtime refuse,
+ *         sets the run-time fault slot (cm->fault, a scratch i64 past
+ *         the subgraphs' region): the node finishes on the entry clamped
+ *         into [0, L], so every access stays in bounds, and the run
+ *         function returns 2 after it (cg_fault_check).
  * Everything moves with memmove; element types must be whole bytes.
  */
 #include <string.h>
@@ -210,6 +213,9 @@ static oct_status plan_graph(cg_module *cm, const cg_scope *s, uint64_t base, ui
         const ir_node *n = s->g->nodes[k];
         if (!is_control(n))
             continue;
+        if (n->op == IR_OP_SCAN && ir_model_opset(cm->model, "") < 9 && n->n_in > 0 &&
+            n->in[0])
+            cm->fault = true; /* an opset-8 Scan checks its sequence_lens */
         for (int a = 0; a < n->n_attr && st == OCT_OK; a++)
             if (n->attrs[a].type == IR_ATTR_GRAPH && n->attrs[a].graph)
                 st = plan_subgraph(cm, s, n, n->attrs[a].graph, base, end);
@@ -224,7 +230,38 @@ oct_status cg_plan_control(cg_module *cm)
     oct_status st = plan_graph(cm, &top, base, &end);
     if (st == OCT_OK && cm->n_subs)
         cm->scratch_size = end;
+    if (st == OCT_OK && cm->fault) {
+        cm->fault_offset = align_up(cm->scratch_size);
+        cm->scratch_size = cm->fault_offset + align_up(8);
+    }
     return st;
+}
+
+static LLVMValueRef fault_ptr(cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch)
+{
+    LLVMValueRef off = cg_i64c(f, (int64_t)f->cm->fault_offset);
+    return LLVMBuildGEP2(b, f->i8, scratch, &off, 1, "fault");
+}
+
+void cg_fault_clear(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef scratch)
+{
+    if (cm->fault)
+        LLVMBuildStore(b, cg_i64c(f, 0), fault_ptr(f, b, scratch));
+}
+
+void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
+                    LLVMValueRef scratch)
+{
+    if (!cm->fault || !is_control(n)) /* only a Scan sets it, maybe nested */
+        return;
+    LLVMValueRef v = LLVMBuildLoad2(b, f->i64, fault_ptr(f, b, scratch), "");
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(cm->llc, fn, "input_fault");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->llc, fn, "no_fault");
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, v, cg_i64c(f, 0), ""), bad, ok);
+    LLVMPositionBuilderAtEnd(b, bad);
+    LLVMBuildRet(b, LLVMConstInt(f->i32, 2, 0));
+    LLVMPositionBuilderAtEnd(b, ok);
 }
 
 /* ---- code ------------------------------------------------------------------ */
@@ -530,14 +567,20 @@ static oct_status lower_scan8(cg_fn *f, const ir_node *n, const ops_control *c,
     }
     cg_loop lb;
     LLVMValueRef e = cg_loop_begin(f, &lb, batch);
-    /* steps of entry e: sequence_lens[e] clamped into [0, len] (the
-     * interpreter refuses other values; compiled code cannot stop there) */
+    /* steps of entry e: sequence_lens[e]; outside [1, len] it sets the
+     * fault slot (the run returns 2) and is clamped into [0, len] */
     LLVMValueRef steps = cg_i64c(f, len);
     if (lens) {
         bool wide = lens->dtype == IR_DT_INT64;
         LLVMValueRef p = addr(f, f->tens, lens, cg_mul(f, e, cg_i64c(f, wide ? 8 : 4)));
         LLVMValueRef v = LLVMBuildLoad2(f->b, wide ? f->i64 : f->i32, p, "");
         v = wide ? v : LLVMBuildSExt(f->b, v, f->i64, "");
+        LLVMValueRef bad = LLVMBuildOr(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, v, cg_i64c(f, 1), ""),
+                                       LLVMBuildICmp(f->b, LLVMIntSGT, v, steps, ""), "");
+        LLVMValueRef fp = fault_ptr(f, f->b, f->arg_scratch);
+        LLVMValueRef old = LLVMBuildLoad2(f->b, f->i64, fp, "");
+        LLVMBuildStore(f->b, LLVMBuildOr(f->b, old, LLVMBuildZExt(f->b, bad, f->i64, ""), ""),
+                       fp);
         v = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSLT, v, steps, ""), v, steps, "");
         LLVMValueRef zero = cg_i64c(f, 0);
         steps = LLVMBuildSelect(f->b, LLVMBuildICmp(f->b, LLVMIntSGT, v, zero, ""), v, zero, "");

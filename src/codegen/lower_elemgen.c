@@ -186,8 +186,8 @@ static LLVMValueRef unary_fp(cg_fn *f, ir_op op, const unary_params *p, LLVMValu
     case IR_OP_ABS: return intr(f, "llvm.fabs", x);
     case IR_OP_RELU: return sel(f, fcmp(f, LLVMRealOLT, x, zero), zero, x);
     case IR_OP_LEAKYRELU:
-        return sel(f, fcmp(f, LLVMRealOLT, x, zero),
-                   LLVMBuildFMul(f->b, fc(f, t, dbl ? p->alpha : (float)p->alpha), x, ""), x);
+        return sel(f, fcmp(f, LLVMRealOGE, x, zero), x,
+                   LLVMBuildFMul(f->b, fc(f, t, dbl ? p->alpha : (float)p->alpha), x, ""));
     case IR_OP_SIGMOID: {
         LLVMValueRef en = lm(f, t, "exp", LLVMBuildFNeg(f->b, x, ""));
         LLVMValueRef ep = lm(f, t, "exp", x);

@@ -67,11 +67,16 @@ LLVMValueRef cg_unary_elem(cg_fn *f, const ir_node *n, LLVMValueRef x)
 {
     LLVMValueRef zero = cg_f32c(f, 0), one = cg_f32c(f, 1);
     switch (n->op) {
-    case IR_OP_RELU: /* x > 0 ? x : 0 */
-        return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGT, x, zero, ""), x, zero, "");
-    case IR_OP_LEAKYRELU: {
+    case IR_OP_RELU:
+        /* x < 0 ? +0 : x, as the interpreter and ONNX Runtime: NaN (any
+         * payload, signalling too) and -0 pass through unchanged, where
+         * x > 0 ? x : 0 or maxnum would make them +0.  x86 selects it with
+         * one maxps(+0, x), which returns its second operand for NaN and
+         * for two zeros: still one vector instruction. */
+        return sel_lt(f, x, zero, zero, x);
+    case IR_OP_LEAKYRELU: { /* x >= 0 ? x : alpha * x (the interpreter's) */
         LLVMValueRef ax = LLVMBuildFMul(f->b, cg_f32c(f, ir_attr_float(n, "alpha", 0.01f)), x, "");
-        return sel_lt(f, x, zero, ax, x);
+        return LLVMBuildSelect(f->b, LLVMBuildFCmp(f->b, LLVMRealOGE, x, zero, ""), x, ax, "");
     }
     case IR_OP_HARDSIGMOID: { /* clamp(alpha * x + beta, 0, 1) */
         LLVMValueRef v = LLVMBuildFAdd(

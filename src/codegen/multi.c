@@ -237,6 +237,7 @@ oct_status cg_compile_multi(oct_ctx *ctx, const ir_model *m, const cg_options *o
         cm->scratch_size = big->scratch_size;
         cm->work_offset = big->work_offset;
         cm->work_size = big->work_size;
+        cm->fault = v0->fault; /* for the header: each variant has its slot */
         cg_options base = *opts;
         base.cpu = "x86-64";
         base.features = "";

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "passes/passes.h"
+#include "passes/splice.h"
 
 /* The value of constant condition c (a one-element tensor), or -1. */
 static int const_cond(const ir_value *c)
@@ -149,15 +150,7 @@ static oct_status inline_ifs(ir_graph *g, oct_ctx *ctx)
         }
         if (!changed || st != OCT_OK)
             break;
-        for (size_t v = 0; v < g->n_values; v++)
-            g->values[v]->flags &= ~(unsigned)IR_VAL_CAPTURED;
-        ir_scope top = {.g = g, .up = NULL};
-        ir_mark_captures(&top);
-        st = ctx->model ? ir_verify(ctx->model, ctx) : OCT_OK;
-        if (st == OCT_OK)
-            st = pass_shape_infer(g, ctx);
-        if (st == OCT_OK)
-            st = pass_fold(g, ctx);
+        st = splice_settle(g, ctx);
     }
     return st;
 }

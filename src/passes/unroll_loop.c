@@ -33,6 +33,7 @@
 
 #include "ops/ops.h"
 #include "passes/passes.h"
+#include "passes/splice.h"
 
 /* The most body nodes an unrolled Loop may add (trip count * body nodes). */
 #define UNROLL_MAX_NODES 4096
@@ -296,16 +297,7 @@ static oct_status unroll_loops(ir_graph *g, oct_ctx *ctx, int64_t opset)
     }
     if (!changed || st != OCT_OK)
         return st;
-    for (size_t v = 0; v < g->n_values; v++)
-        g->values[v]->flags &= ~(unsigned)IR_VAL_CAPTURED;
-    ir_scope top = {.g = g, .up = NULL};
-    ir_mark_captures(&top);
-    st = ctx->model ? ir_verify(ctx->model, ctx) : OCT_OK;
-    if (st == OCT_OK)
-        st = pass_shape_infer(g, ctx);
-    if (st == OCT_OK)
-        st = pass_fold(g, ctx);
-    return st;
+    return splice_settle(g, ctx);
 }
 
 oct_status pass_unroll_loop(ir_model *m, oct_ctx *ctx)

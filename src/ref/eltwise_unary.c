@@ -38,7 +38,8 @@ static inline float unary_f32(const unary_params *p, float x)
     case IR_OP_NEG: return -x;
     case IR_OP_ABS: return fabsf(x);
     case IR_OP_RELU: return x < 0 ? 0.0f : x; /* NaN stays NaN */
-    case IR_OP_LEAKYRELU: return x < 0 ? (float)p->alpha * x : x;
+    case IR_OP_LEAKYRELU: /* NaN takes the multiply, as in ONNX Runtime (quieted) */
+        return x >= 0 ? x : (float)p->alpha * x;
     case IR_OP_SIGMOID:
         /* split to avoid overflow of expf for large |x| */
         return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
@@ -108,7 +109,7 @@ static inline double unary_f64(const unary_params *p, double x)
     case IR_OP_NEG: return -x;
     case IR_OP_ABS: return fabs(x);
     case IR_OP_RELU: return x < 0 ? 0.0 : x;
-    case IR_OP_LEAKYRELU: return x < 0 ? p->alpha * x : x;
+    case IR_OP_LEAKYRELU: return x >= 0 ? x : p->alpha * x;
     case IR_OP_SIGMOID: return x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
     case IR_OP_HARDSIGMOID: {
         double v = p->alpha * x + p->beta;

@@ -11,8 +11,13 @@ compile --emit=so`, then `octet run model.so`), against ONNX Runtime:
 A wrong treatment of sequence_lens (running every step, reversing from the
 end of the whole sequence, leaving the padding rows unwritten) changes the
 final states or the rows these compare.  Then a sequence_lens entry
-outside [1, 4] (0 and 5, which ONNX Runtime refuses): the interpreter
-exits 2 naming the input."""
+outside [1, 4] (0, 5 and -1, which ONNX Runtime refuses): the interpreter
+exits 2 naming the input, and so does the compiled model (its run returns
+2: a clamp would give outputs instead), ahead of time and on the JIT; the
+compiled model still runs a valid length after a refused one, and a
+Scan nested in a Loop body is refused as well."""
+import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -115,19 +120,115 @@ check("scan8_sequence_lens", scan8_model(True), [feeds([4, 2, 1]), feeds([1, 3, 
                                                    feeds([4, 4, 4])])
 check("scan8_no_sequence_lens", scan8_model(False), [feeds(None)])
 
-# A sequence_lens entry outside [1, 4]: ONNX Runtime refuses it, so does the
-# interpreter (exit 2, naming the input).
+# A sequence_lens entry outside [1, 4]: ONNX Runtime refuses it, so do the
+# interpreter (exit 2, naming the input) and the compiled model (its run
+# returns 2, which `octet run` reports as an input error: exit 2).
 with tempfile.TemporaryDirectory() as d:
     path = os.path.join(d, "bad.onnx")
     onnx.save(scan8_model(True), path)
-    for bad in ([4, 0, 1], [5, 2, 1]):
-        r, _ = run_octet(path, list(feeds(bad).items()))
-        ok = r.returncode == 2 and "sequence_lens" in r.stderr and "input 0" in r.stderr
-        print("ok  " if ok else "FAIL", "refused sequence_lens", bad, "exit", r.returncode,
-              r.stderr.strip())
-        if not ok:
-            failures.append("sequence_lens %s: exit %d: %s" % (bad, r.returncode,
-                                                               r.stderr.strip()))
+    so = os.path.join(d, "bad")
+    p = subprocess.run([OCTET, "compile", path, "-o", so, "--emit=so"], capture_output=True,
+                       text=True)
+    if p.returncode:
+        failures.append("bad: octet compile exit %d: %s" % (p.returncode, p.stderr.strip()))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    for bad in ([4, 0, 1], [5, 2, 1], [4, 2, -1]):
+        f = feeds(bad)
+        try:
+            sess.run(None, f)
+            failures.append("onnxruntime accepted sequence_lens %s" % bad)
+        except Exception:  # noqa: BLE001 (ORT raises its own exception types)
+            pass
+        runs = [("interpreted", path, (), ("sequence_lens", "input 0")),
+                ("jit", path, ("--jit",), ("sequence_lens",))]
+        if not p.returncode:
+            runs.append(("compiled", so + ".so", (), ("returned 2", "sequence_lens")))
+        for how, model, extra, words in runs:
+            r, _ = run_octet(model, list(f.items()), extra)
+            ok = r.returncode == 2 and all(w in r.stderr for w in words)
+            print("ok  " if ok else "FAIL", how, "refused sequence_lens", bad, "exit",
+                  r.returncode, r.stderr.strip())
+            if not ok:
+                failures.append("%s sequence_lens %s: exit %d: %s" % (how, bad, r.returncode,
+                                                                      r.stderr.strip()))
+    # one scratch for every call, filled with 0xff first: a valid run must
+    # not see a fault left in it (the run zeroes the slot on entry), a bad
+    # one returns 2, and a valid one right after it returns 0 again
+    if not p.returncode:
+        lib = ctypes.CDLL(so + ".so")
+        sym = ctypes.c_char.in_dll(lib, "bad_signature")
+        sig = json.loads(ctypes.string_at(ctypes.addressof(sym)).decode())
+        scratch = np.full(sig["scratch_size"] + 64, 0xff, np.uint8)
+        at = ctypes.c_void_p((scratch.ctypes.data + 63) // 64 * 64)
+        run = lib.bad_run
+        run.restype = ctypes.c_int
+        run.argtypes = [ctypes.c_void_p] * 3
+        for k, lens in enumerate(([2, 4, 3], [4, 0, 1], [1, 3, 4])):
+            f = feeds(lens)
+            ins = [np.ascontiguousarray(f[i.name]) for i in scan8_model(True).graph.input]
+            outs = [np.zeros(o["shape"], np.dtype(o["dtype"])) for o in sig["outputs"]]
+            rc = run((ctypes.c_void_p * len(ins))(*[a.ctypes.data for a in ins]),
+                     (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs]), at)
+            want_rc = 2 if 0 in lens else 0
+            print("ok  " if rc == want_rc else "FAIL", "bad_run call", k, lens, "returned", rc)
+            if rc != want_rc:
+                failures.append("bad_run call %d %s returned %d, not %d" % (k, lens, rc,
+                                                                             want_rc))
+            elif rc == 0:
+                got = {o.name: v for o, v in zip(scan8_model(True).graph.output, outs)}
+                compare("bad_run call %d" % k, got, scan8_model(True), sess.run(None, f))
+
+
+
+def nested_model():
+    """The Scan inside a Loop body (2 trips, accumulating its final state):
+    the Loop's node function runs it, and the run still returns 2."""
+    sbody = h.make_graph([h.make_node("Add", ["s_in", "a_t"], ["s_out"]),
+                          h.make_node("Identity", ["s_out"], ["y"])], "sbody",
+                         [vi("s_in", F, [2]), vi("a_t", F, [2])],
+                         [vi("s_out", F, [2]), vi("y", F, [2])])
+    scan = h.make_node("Scan", ["lens", "acc_in", "a"], ["acc_out", "ys"], body=sbody,
+                       num_scan_inputs=1)
+    lbody = h.make_graph([scan, h.make_node("Identity", ["cond_in"], ["cond_out"])], "lbody",
+                         [vi("i", TP.INT64, []), vi("cond_in", TP.BOOL, []),
+                          vi("acc_in", F, [3, 2])],
+                         [vi("cond_out", TP.BOOL, []), vi("acc_out", F, [3, 2])])
+    g = h.make_graph([h.make_node("Loop", ["M", "", "acc0"], ["acc"], body=lbody)], "nested",
+                     [vi("lens", TP.INT64, [3]), vi("acc0", F, [3, 2]), vi("a", F, [3, 4, 2])],
+                     [vi("acc", F, [3, 2])], [h.make_tensor("M", TP.INT64, [], [2])])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 8)])
+    m.ir_version = 4
+    onnx.checker.check_model(m)
+    return m
+
+
+with tempfile.TemporaryDirectory() as d:
+    m = nested_model()
+    path = os.path.join(d, "nested.onnx")
+    onnx.save(m, path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    p = subprocess.run([OCTET, "compile", path, "-o", os.path.join(d, "nested"), "--emit=so"],
+                       capture_output=True, text=True)
+    if p.returncode:
+        failures.append("nested: octet compile exit %d: %s" % (p.returncode, p.stderr.strip()))
+    for lens in ([4, 2, 1], [4, 0, 1]):
+        f = {"lens": np.array(lens, np.int64),
+             "acc0": rng.standard_normal((3, 2)).astype(np.float32),
+             "a": rng.standard_normal((3, 4, 2)).astype(np.float32)}
+        r, got = (None, None) if p.returncode else run_octet(os.path.join(d, "nested.so"),
+                                                             list(f.items()))
+        if r is None:
+            continue
+        if 0 in lens:
+            ok = r.returncode == 2 and "returned 2" in r.stderr
+            print("ok  " if ok else "FAIL", "nested compiled refused", lens, "exit", r.returncode)
+            if not ok:
+                failures.append("nested %s: exit %d: %s" % (lens, r.returncode,
+                                                            r.stderr.strip()))
+        elif r.returncode:
+            failures.append("nested %s: exit %d: %s" % (lens, r.returncode, r.stderr.strip()))
+        else:
+            compare("nested %s compiled" % lens, got, m, sess.run(None, f))
 
 if failures:
     print("\n%d failure(s):\n  %s" % (len(failures), "\n  ".join(failures)))
