@@ -190,6 +190,81 @@ static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *
     }
 }
 
+#if QK_VNNI
+/* Rows [m, m + mr) of one full panel (columns n0 ..) with the epilogue on
+ * the accumulators, two rows per 512-bit vector and the per-column add,
+ * mult and fbias repeated in both halves: the arithmetic of
+ * qg_epilogue_f32, of the int32 output and of qk_epilogue_row (as
+ * qconv.c's qc_epilogue24: the clamp in float to [y_lo - y_zero, y_hi -
+ * y_zero], then the rounding) lane by lane, so the same values. */
+static inline __attribute__((always_inline)) void
+qg_rows_fused(const octk_qgemm *p, const uint8_t *a, int64_t kp, const uint8_t *panel, int mr,
+              const int32_t *add, int64_t m, int64_t n0)
+{
+    __m512i acc[QK_MR_U8 / 2][3];
+    qk_sums_u8s8_pairs(a, kp, panel, kp / 4, mr, 1, acc);
+    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
+    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
+    const __m512i yz = _mm512_set1_epi32(p->y_zero);
+    for (int j = 0; j < 3; j++) {
+        const int64_t n = n0 + 8 * j;
+        const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(add + 8 * j)));
+        /* no mult with int32 output */
+        const __m512 mv = p->y_float == OCTK_QGEMM_Y_INT32
+                              ? _mm512_setzero_ps()
+                              : _mm512_castsi512_ps(_mm512_broadcast_i64x4(
+                                    _mm256_loadu_si256((const __m256i *)(p->mult + n))));
+        const __m512 fb = p->fbias ? _mm512_castsi512_ps(_mm512_broadcast_i64x4(
+                                         _mm256_loadu_si256((const __m256i *)(p->fbias + n))))
+                                   : _mm512_setzero_ps();
+        for (int pr = 0; pr < QK_MR_U8 / 2 && 2 * pr < mr; pr++) {
+            const int64_t r0 = m + 2 * pr, r1 = r0 + 1;
+            const int two = 2 * pr + 1 < mr;
+            const __m512i sum = _mm512_add_epi32(acc[pr][j], av);
+            if (p->y_float == OCTK_QGEMM_Y_INT32) {
+                int32_t *y = (int32_t *)p->y + n;
+                _mm256_storeu_si256((__m256i *)(y + r0 * p->ldy), _mm512_castsi512_si256(sum));
+                if (two)
+                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy), _mm512_extracti64x4_epi64(sum, 1));
+            } else if (p->y_float) {
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
+                if (p->fbias)
+                    f = _mm512_add_ps(f, fb);
+                float *y = (float *)p->y + n;
+                _mm256_storeu_ps(y + r0 * p->ldy, _mm512_castps512_ps256(f));
+                if (two)
+                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
+                                        _mm512_extracti64x4_epi64(_mm512_castps_si512(f), 1));
+            } else {
+                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
+                f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+                const __m128i x = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), yz));
+                uint8_t *y = (uint8_t *)p->y + n;
+                _mm_storel_epi64((__m128i *)(y + r0 * p->ldy), x);
+                if (two)
+                    _mm_storel_epi64((__m128i *)(y + r1 * p->ldy), _mm_unpackhi_epi64(x, x));
+            }
+        }
+    }
+}
+
+static void qg_rows_fused_mr(const octk_qgemm *p, const uint8_t *a, int64_t kp,
+                             const uint8_t *panel, int mr, const int32_t *add, int64_t m,
+                             int64_t n0)
+{
+    switch (mr) {
+    case 8: qg_rows_fused(p, a, kp, panel, 8, add, m, n0); break;
+    case 7: qg_rows_fused(p, a, kp, panel, 7, add, m, n0); break;
+    case 6: qg_rows_fused(p, a, kp, panel, 6, add, m, n0); break;
+    case 5: qg_rows_fused(p, a, kp, panel, 5, add, m, n0); break;
+    case 4: qg_rows_fused(p, a, kp, panel, 4, add, m, n0); break;
+    case 3: qg_rows_fused(p, a, kp, panel, 3, add, m, n0); break;
+    case 2: qg_rows_fused(p, a, kp, panel, 2, add, m, n0); break;
+    default: qg_rows_fused(p, a, kp, panel, 1, add, m, n0); break;
+    }
+}
+#endif
+
 /* S16 reductions run in blocks of this many k values (even), every row of
  * the tile passing over one block of the panel before the next: a block (24
  * columns, 12 KB) stays in L1, a whole panel of K = 1024 (48 KB) did not
@@ -223,6 +298,15 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             }
             add[j] = v;
         }
+#if QK_VNNI
+        if (u8s8 && nc == QK_NR) {
+            for (int64_t m = m0; m < m1; m += QK_MR_U8)
+                qg_rows_fused_mr(p, (const uint8_t *)p->work + m * kp, kp,
+                                 blob + QK_HDR + pn * kp * QK_NR, (int)qk_min(QK_MR_U8, m1 - m),
+                                 add, m, n0);
+            continue;
+        }
+#endif
         if (u8s8) {
             for (int64_t m = m0; m < m1; m += QK_MR_U8)
                 qk_ukr_u8s8_mr((const uint8_t *)p->work + m * kp, kp,
