@@ -156,6 +156,8 @@ oct_status cg_dynlen_place(cg_module *cm);
 void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
                      LLVMValueRef scratch);
 void cg_dynlen_entry(cg_module *cm, cg_fn *f);
+/* In the run function (builder b): returns 2 when cond (i1) holds. */
+void cg_return2_if(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef cond);
 
 /* Run-time input errors (cm->fault; lower_control.c).  cg_fault_clear:
  * at the entry of the run function (builder b, scratch its argument),

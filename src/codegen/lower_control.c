@@ -255,13 +255,7 @@ void cg_fault_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n,
     if (!cm->fault || !is_control(n)) /* only a Scan sets it, maybe nested */
         return;
     LLVMValueRef v = LLVMBuildLoad2(b, f->i64, fault_ptr(f, b, scratch), "");
-    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
-    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(cm->llc, fn, "input_fault");
-    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->llc, fn, "no_fault");
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntNE, v, cg_i64c(f, 0), ""), bad, ok);
-    LLVMPositionBuilderAtEnd(b, bad);
-    LLVMBuildRet(b, LLVMConstInt(f->i32, 2, 0));
-    LLVMPositionBuilderAtEnd(b, ok);
+    cg_return2_if(cm, f, b, LLVMBuildICmp(b, LLVMIntNE, v, cg_i64c(f, 0), ""));
 }
 
 /* ---- code ------------------------------------------------------------------ */

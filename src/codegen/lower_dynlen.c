@@ -365,10 +365,15 @@ void cg_dynlen_check(cg_module *cm, cg_fn *f, LLVMBuilderRef b, const ir_node *n
     LLVMValueRef off = cg_i64c(f, (int64_t)(cm->len_offset + 8 * (uint64_t)h->len_slot));
     LLVMValueRef len = LLVMBuildLoad2(b, f->i64, LLVMBuildGEP2(b, f->i8, scratch, &off, 1, ""),
                                       "len");
+    cg_return2_if(cm, f, b, LLVMBuildICmp(b, LLVMIntSLT, len, cg_i64c(f, 0), ""));
+}
+
+void cg_return2_if(cg_module *cm, cg_fn *f, LLVMBuilderRef b, LLVMValueRef cond)
+{
     LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
-    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(cm->llc, fn, "past_bound");
-    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->llc, fn, "within_bound");
-    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, len, cg_i64c(f, 0), ""), bad, ok);
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(cm->llc, fn, "return2");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cm->llc, fn, "go_on");
+    LLVMBuildCondBr(b, cond, bad, ok);
     LLVMPositionBuilderAtEnd(b, bad);
     LLVMBuildRet(b, LLVMConstInt(f->i32, 2, 0));
     LLVMPositionBuilderAtEnd(b, ok);
