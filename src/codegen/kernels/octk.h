@@ -266,7 +266,7 @@ int octk_sgemm_tile_cols(void);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
 
-/* ---- weight-only INT4 MatMul (wogemm.c) ---------------------------------
+/* ---- weight-only INT4 MatMul (wogemm.c; act_int8: wogemm_i8.c) ---------
  * y[m][n] = sum_k a[m][k] * w(k, n) with the constant weight given as
  * 4-bit codes q (0..15) in blocks of bs rows along K (the last block may be
  * short), one float scale and one zero point per block and column:
