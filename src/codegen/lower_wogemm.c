@@ -146,7 +146,7 @@ static const char *wo_path(cg_fn *f, int64_t M, bool act_int8)
         return avx512 ? "int4 blocks, GEMV unpacking nibbles in registers (AVX-512)"
                : avx2 ? "int4 blocks, GEMV unpacking nibbles in registers (AVX2)"
                       : "int4 blocks, GEMV unpacking nibbles (scalar)";
-    return "int4 blocks widened per 32 columns into a cache-sized float buffer, f32 FMA GEMM";
+    return "int4 blocks widened per 64 columns into the f32 GEMM's panels, f32 FMA GEMM";
 }
 
 bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st)

@@ -3,7 +3,7 @@
  * with int8 activations, the scheme of ONNX Runtime's MatMulNBits
  * accuracy_level 4 and llama.cpp's Q4_0 x Q8_0, defined here so that the
  * interpreter and the compiled kernel (octk_wogemm act_int8,
- * src/codegen/kernels/wogemm.c) give the same bits.  For row m and block j
+ * src/codegen/kernels/wogemm_i8.c) give the same bits.  For row m and block j
  * of bs values along K (the last may be short):
  *   amax = max |a[k]|; bad = some a[k] of the block is NaN or infinite;
  *   sa   = bad ? NaN : amax / 127 (float32);

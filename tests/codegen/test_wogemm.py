@@ -173,7 +173,7 @@ def main():
                     check(err <= 1e-5 * big, "%s: matches the interpreter (max error %.3g, "
                           "scale %.3g)" % (tag, err, big))
                     path_word = ("GEMV unpacking nibbles in registers (%s)" % isa if M <= 8
-                                 else "widened per 32 columns")
+                                 else "widened per 64 columns")
                     check("octk_wogemm" in rep and path_word in rep,
                           "%s: report names octk_wogemm and '%s' (%s)" % (tag, path_word,
                                                                          rep.strip().splitlines()[-1][-160:]))

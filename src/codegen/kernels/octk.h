@@ -266,7 +266,7 @@ int octk_sgemm_tile_cols(void);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
 
-/* ---- weight-only INT4 MatMul (wogemm.c) ---------------------------------
+/* ---- weight-only INT4 MatMul (wogemm.c; act_int8: wogemm_i8.c) ---------
  * y[m][n] = sum_k a[m][k] * w(k, n) with the constant weight given as
  * 4-bit codes q (0..15) in blocks of bs rows along K (the last block may be
  * short), one float scale and one zero point per block and column:
@@ -281,8 +281,9 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
  * unpacks the nibbles in registers and keeps one FMA chain per nibble half,
  * panel and row: y = sum_blocks s * sum_k a*q - (z*s) * asum (float
  * reassociation, within the float tolerance of the reference).  Larger M:
- * phase 1 widens 32-column chunks into a cache-sized float buffer per task
- * (exactly the DequantizeLinear values) and runs octk_sgemm on it.
+ * phase 1 widens 64-column chunks straight into octk_sgemm's packed panels
+ * (exactly the DequantizeLinear values; one L2-sized buffer per task) and
+ * runs octk_sgemm on them.
  *
  * act_int8 = 1 (MatMulNBits accuracy_level 4, `--wo-compute=int8`): the
  * activations are quantized to int8 per row and block and the products are
@@ -301,7 +302,7 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
  * (AVX-512 VNNI; with 1 or 2 rows the high nibbles are used in place as
  * 16 * code in separate sums, divided by 16 exactly), vpmaddubsw + vpmaddwd
  * (AVX2: pair sums <= 2*15*127, no saturation) or C. */
-enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 32, OCTK_WO_SLOTS = 8 };
+enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 64, OCTK_WO_SLOTS = 8 };
 typedef struct octk_wogemm {
     int64_t M, N, K, bs;
     int64_t lda, ldy;
