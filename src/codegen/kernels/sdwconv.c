@@ -488,6 +488,78 @@ static void sdw3_rows(const octk_sconv *p, const float *w, int64_t c, int64_t r0
     }
 }
 
+/* ---- depthwise 3 x 3, AVX-512, stride 1, "same" padding -------------------
+ * With pads of 1 and OW == W, output pixel q of the flat plane reads input
+ * q + (kh - 1) W + kw - 1, so the plane is one run of pixels whatever W
+ * (no lanes lost past the end of narrow rows).  Per vector of 16 pixels and
+ * kh, one load t of x[q + (kh-1) W - 1 ..] and the next (the following
+ * vector's t) give the 3 kw vectors by lane shifts; lanes whose column is
+ * padding (column 0 for kw 0, W - 1 for kw 2) are zeroed, and the taps of
+ * a padding row (kh 0 on row 0, kh 2 on row H - 1) leave their lanes as
+ * they are (masked FMA): each lane takes bias, then its taps in (kh, kw)
+ * order, the same sums as sdw3_tile. */
+
+/* x[q .. q+16) of a plane of n floats, 0 outside [0, n) (not read). */
+SK_ALWAYS_INLINE __m512 sdw_ldp(const float *xc, int64_t q, int64_t n)
+{
+    if (q >= 0 && q + 16 <= n)
+        return _mm512_loadu_ps(xc + q);
+    return _mm512_maskz_loadu_ps(sdw_lanes16(-q, n - q), xc + q);
+}
+
+static inline int sdw3_flat_applies(const octk_conv_shape *s)
+{
+    return sdw3_applies(s) && s->SW == 1 && s->PT == 1 && s->PL == 1 && s->OH == s->H &&
+           s->OW == s->W;
+}
+
+/* Output pixels [q0, q1) of channel c's flat plane. */
+static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0, int64_t q1)
+{
+    const octk_conv_shape *s = &p->s;
+    const int64_t W = s->W, n = s->H * W;
+    const float *xc = p->x + c * n;
+    float *yc = p->y + c * n;
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm512_set1_ps(w[c * 9 + i]);
+    const __m512 bias = _mm512_set1_ps(p->bias ? p->bias[c] : 0.0f);
+    const __m512 lo = _mm512_set1_ps(p->y_lo), hi = _mm512_set1_ps(p->y_hi);
+    /* col: the column of each lane's pixel, kept in [0, W) */
+    const __m512i vw = _mm512_set1_epi32((int32_t)W), vw1 = _mm512_set1_epi32((int32_t)W - 1);
+    const __m512i step = _mm512_set1_epi32((int32_t)(16 % W)), zero = _mm512_setzero_si512();
+    __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                     13, 14, 15),
+                                   _mm512_set1_epi32((int32_t)(q0 % W)));
+    for (__mmask16 m; (m = _mm512_cmpge_epi32_mask(col, vw));)
+        col = _mm512_mask_sub_epi32(col, m, col, vw);
+    __m512 t[3];
+    for (int kh = 0; kh < 3; kh++)
+        t[kh] = sdw_ldp(xc, q0 + (kh - 1) * W - 1, n);
+    for (int64_t q = q0; q < q1; q += 16) {
+        const __mmask16 c0 = _mm512_cmpneq_epi32_mask(col, zero);
+        const __mmask16 c2 = _mm512_cmpneq_epi32_mask(col, vw1);
+        const __mmask16 rows[3] = {sdw_lanes16(W - q, 16), 0xffff, sdw_lanes16(0, n - W - q)};
+        __m512 acc = bias;
+        for (int kh = 0; kh < 3; kh++) {
+            const __m512 nx = sdw_ldp(xc, q + 16 + (kh - 1) * W - 1, n);
+            const __m512i ti = _mm512_castps_si512(t[kh]), ni = _mm512_castps_si512(nx);
+            const __m512 x0 = _mm512_maskz_mov_ps(c0, t[kh]);
+            const __m512 x1 = _mm512_castsi512_ps(_mm512_alignr_epi32(ni, ti, 1));
+            const __m512 x2 = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(c2, ni, ti, 2));
+            acc = _mm512_mask3_fmadd_ps(wv[kh * 3], x0, acc, rows[kh]);
+            acc = _mm512_mask3_fmadd_ps(wv[kh * 3 + 1], x1, acc, rows[kh]);
+            acc = _mm512_mask3_fmadd_ps(wv[kh * 3 + 2], x2, acc, rows[kh]);
+            t[kh] = nx;
+        }
+        /* NaN kept: max/min return their second operand on NaN */
+        const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc));
+        _mm512_mask_storeu_ps(yc + q, sdw_lanes16(0, q1 - q), y);
+        col = _mm512_add_epi32(col, step);
+        col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vw), col, vw);
+    }
+}
+
 #endif
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
@@ -652,6 +724,10 @@ void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end
         const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
         const int64_t r1 = sk_min64(s->OH, r0 + rpt);
 #ifdef __AVX512F__
+        if (sdw3_flat_applies(s)) {
+            sdw3_flat(p, w, c, r0 * s->W, r1 * s->W);
+            continue;
+        }
         if (sdw3_applies(s)) {
             sdw3_rows(p, w, c, r0, r1);
             continue;
