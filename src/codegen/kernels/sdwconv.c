@@ -539,7 +539,8 @@ static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0
     for (int64_t q = q0; q < q1; q += 16) {
         const __mmask16 c0 = _mm512_cmpneq_epi32_mask(col, zero);
         const __mmask16 c2 = _mm512_cmpneq_epi32_mask(col, vw1);
-        const __mmask16 rows[3] = {sdw_lanes16(W - q, 16), 0xffff, sdw_lanes16(0, n - W - q)};
+        const __mmask16 rows[3] = {q >= W ? 0xffff : sdw_lanes16(W - q, 16), 0xffff,
+                                   q + 16 <= n - W ? 0xffff : sdw_lanes16(0, n - W - q)};
         __m512 acc = bias;
         for (int kh = 0; kh < 3; kh++) {
             const __m512 nx = sdw_ldp(xc, q + 16 + (kh - 1) * W - 1, n);
@@ -554,7 +555,10 @@ static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0
         }
         /* NaN kept: max/min return their second operand on NaN */
         const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc));
-        _mm512_mask_storeu_ps(yc + q, sdw_lanes16(0, q1 - q), y);
+        if (q + 16 <= q1)
+            _mm512_storeu_ps(yc + q, y);
+        else
+            _mm512_mask_storeu_ps(yc + q, sdw_lanes16(0, q1 - q), y);
         col = _mm512_add_epi32(col, step);
         col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vw), col, vw);
     }
