@@ -513,21 +513,78 @@ static inline int sdw3_flat_applies(const octk_conv_shape *s)
            s->OW == s->W;
 }
 
-/* Output pixels [q0, q1) of channel c's flat plane. */
+/* One channel of the flat path. */
+typedef struct sdw3f {
+    const float *xc;
+    float *yc;
+    int64_t W, n;
+    const float *w;   /* its 9 weights */
+    float bias, lo, hi;
+} sdw3f;
+
+/* Vectors q = qa, qa + 16, ... < qb (pixels < q1 stored) with t the loads
+ * of each kh at qa and col the columns of qa's lanes, both left at qb.
+ * Inner vectors (edge 0) read only inside the plane, have no padding row
+ * and are whole: plain loads, FMAs and stores. */
+SK_ALWAYS_INLINE void sdw3_flat_run(const sdw3f *f, int64_t qa, int64_t qb, int64_t q1,
+                                    __m512 *tp, __m512i *colp, const int edge)
+{
+    const int64_t W = f->W, n = f->n;
+    const float *xc = f->xc;
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm512_set1_ps(f->w[i]);
+    const __m512 bias = _mm512_set1_ps(f->bias);
+    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
+    const __m512i vw = _mm512_set1_epi32((int32_t)W), vw1 = _mm512_set1_epi32((int32_t)W - 1);
+    const __m512i step = _mm512_set1_epi32((int32_t)(16 % W)), zero = _mm512_setzero_si512();
+    __m512 t[3] = {tp[0], tp[1], tp[2]};
+    __m512i col = *colp;
+    for (int64_t q = qa; q < qb; q += 16) {
+        const __mmask16 c0 = _mm512_cmpneq_epi32_mask(col, zero);
+        const __mmask16 c2 = _mm512_cmpneq_epi32_mask(col, vw1);
+        __mmask16 rows[3] = {0xffff, 0xffff, 0xffff};
+        if (edge) {
+            rows[0] = sdw_lanes16(W - q, 16);
+            rows[2] = sdw_lanes16(0, n - W - q);
+        }
+        __m512 acc = bias;
+        for (int kh = 0; kh < 3; kh++) {
+            const int64_t b = q + 16 + (kh - 1) * W - 1;
+            const __m512 nx = edge ? sdw_ldp(xc, b, n) : _mm512_loadu_ps(xc + b);
+            const __m512i ti = _mm512_castps_si512(t[kh]), ni = _mm512_castps_si512(nx);
+            const __m512 x[3] = {
+                _mm512_maskz_mov_ps(c0, t[kh]),
+                _mm512_castsi512_ps(_mm512_alignr_epi32(ni, ti, 1)),
+                _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(c2, ni, ti, 2))};
+            for (int kw = 0; kw < 3; kw++)
+                acc = edge ? _mm512_mask3_fmadd_ps(wv[kh * 3 + kw], x[kw], acc, rows[kh])
+                           : _mm512_fmadd_ps(wv[kh * 3 + kw], x[kw], acc);
+            t[kh] = nx;
+        }
+        /* NaN kept: max/min return their second operand on NaN */
+        const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc));
+        if (!edge || q + 16 <= q1)
+            _mm512_storeu_ps(f->yc + q, y);
+        else
+            _mm512_mask_storeu_ps(f->yc + q, sdw_lanes16(0, q1 - q), y);
+        col = _mm512_add_epi32(col, step);
+        col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vw), col, vw);
+    }
+    for (int kh = 0; kh < 3; kh++)
+        tp[kh] = t[kh];
+    *colp = col;
+}
+
+/* Output pixels [q0, q1) of channel c's flat plane: edge vectors, inner
+ * ones, edge ones. */
 static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0, int64_t q1)
 {
     const octk_conv_shape *s = &p->s;
-    const int64_t W = s->W, n = s->H * W;
-    const float *xc = p->x + c * n;
-    float *yc = p->y + c * n;
-    __m512 wv[9];
-    for (int i = 0; i < 9; i++)
-        wv[i] = _mm512_set1_ps(w[c * 9 + i]);
-    const __m512 bias = _mm512_set1_ps(p->bias ? p->bias[c] : 0.0f);
-    const __m512 lo = _mm512_set1_ps(p->y_lo), hi = _mm512_set1_ps(p->y_hi);
-    /* col: the column of each lane's pixel, kept in [0, W) */
-    const __m512i vw = _mm512_set1_epi32((int32_t)W), vw1 = _mm512_set1_epi32((int32_t)W - 1);
-    const __m512i step = _mm512_set1_epi32((int32_t)(16 % W)), zero = _mm512_setzero_si512();
+    const int64_t W = s->W, n = s->H * s->W;
+    const sdw3f f = {.xc = p->x + c * n, .yc = p->y + c * n, .W = W, .n = n, .w = w + c * 9,
+                     .bias = p->bias ? p->bias[c] : 0.0f, .lo = p->y_lo, .hi = p->y_hi};
+    const __m512i vw = _mm512_set1_epi32((int32_t)W);
     __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                                      13, 14, 15),
                                    _mm512_set1_epi32((int32_t)(q0 % W)));
@@ -535,33 +592,15 @@ static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0
         col = _mm512_mask_sub_epi32(col, m, col, vw);
     __m512 t[3];
     for (int kh = 0; kh < 3; kh++)
-        t[kh] = sdw_ldp(xc, q0 + (kh - 1) * W - 1, n);
-    for (int64_t q = q0; q < q1; q += 16) {
-        const __mmask16 c0 = _mm512_cmpneq_epi32_mask(col, zero);
-        const __mmask16 c2 = _mm512_cmpneq_epi32_mask(col, vw1);
-        const __mmask16 rows[3] = {q >= W ? 0xffff : sdw_lanes16(W - q, 16), 0xffff,
-                                   q + 16 <= n - W ? 0xffff : sdw_lanes16(0, n - W - q)};
-        __m512 acc = bias;
-        for (int kh = 0; kh < 3; kh++) {
-            const __m512 nx = sdw_ldp(xc, q + 16 + (kh - 1) * W - 1, n);
-            const __m512i ti = _mm512_castps_si512(t[kh]), ni = _mm512_castps_si512(nx);
-            const __m512 x0 = _mm512_maskz_mov_ps(c0, t[kh]);
-            const __m512 x1 = _mm512_castsi512_ps(_mm512_alignr_epi32(ni, ti, 1));
-            const __m512 x2 = _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(c2, ni, ti, 2));
-            acc = _mm512_mask3_fmadd_ps(wv[kh * 3], x0, acc, rows[kh]);
-            acc = _mm512_mask3_fmadd_ps(wv[kh * 3 + 1], x1, acc, rows[kh]);
-            acc = _mm512_mask3_fmadd_ps(wv[kh * 3 + 2], x2, acc, rows[kh]);
-            t[kh] = nx;
-        }
-        /* NaN kept: max/min return their second operand on NaN */
-        const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc));
-        if (q + 16 <= q1)
-            _mm512_storeu_ps(yc + q, y);
-        else
-            _mm512_mask_storeu_ps(yc + q, sdw_lanes16(0, q1 - q), y);
-        col = _mm512_add_epi32(col, step);
-        col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vw), col, vw);
-    }
+        t[kh] = sdw_ldp(f.xc, q0 + (kh - 1) * W - 1, n);
+    /* inner: q >= W (no row 0), q + 16 <= n - W (no last row) and the
+     * next vector's loads end by q + W + 31 <= n */
+    const int64_t last = sk_min64(n - W - 31, q1 - 16);
+    const int64_t qa = sk_min64(q1, q0 + sk_ceil_div(sk_max64(0, W - q0), 16) * 16);
+    const int64_t qb = sk_max64(qa, q0 + sk_ceil_div(sk_max64(0, last + 1 - q0), 16) * 16);
+    sdw3_flat_run(&f, q0, qa, q1, t, &col, 1);
+    sdw3_flat_run(&f, qa, qb, q1, t, &col, 0);
+    sdw3_flat_run(&f, qb, q1, q1, t, &col, 1);
 }
 
 #endif
