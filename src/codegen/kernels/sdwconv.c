@@ -7,7 +7,9 @@
  * on AVX2 and AVX-512 (as in im2col), skipped by the baseline.
  *   - AVX-512: tiles of R output rows x V vectors of 16 pixels, every x
  *     vector one masked load; 3 x 3 at strides 1 and 2 without dilation
- *     loads each input row once for all the output rows reading it.
+ *     loads each input row once for all the output rows reading it, with
+ *     lane shifts (stride 1) or even/odd splits (stride 2) of one row
+ *     load for the 3 kw when the left pad is 1.
  *   - AVX2: 3 x 3 at strides 1 and 2 without dilation in tiles of up to 4
  *     rows x 2 vectors of 8 pixels (each input row loaded once per tile,
  *     plain loads inside the row, masked ones at its edges); other shapes
@@ -488,136 +490,30 @@ static void sdw3_rows(const octk_sconv *p, const float *w, int64_t c, int64_t r0
     }
 }
 
-/* ---- depthwise 3 x 3, AVX-512, stride 1, "same" padding -------------------
- * With pads of 1 and OW == W, output pixel q of the flat plane reads input
- * q + (kh - 1) W + kw - 1, so the plane is one run of pixels whatever W
- * (no lanes lost past the end of narrow rows).  Per vector of 16 pixels and
- * kh, one load t of x[q + (kh-1) W - 1 ..] and the next (the following
- * vector's t) give the 3 kw vectors by lane shifts; lanes whose column is
- * padding (column 0 for kw 0, W - 1 for kw 2) are zeroed, and the taps of
- * a padding row (kh 0 on row 0, kh 2 on row H - 1) leave their lanes as
- * they are (masked FMA): each lane takes bias, then its taps in (kh, kw)
- * order, the same sums as sdw3_tile. */
-
-/* x[q .. q+16) of a plane of n floats, 0 outside [0, n) (not read). */
-SK_ALWAYS_INLINE __m512 sdw_ldp(const float *xc, int64_t q, int64_t n)
-{
-    if (q >= 0 && q + 16 <= n)
-        return _mm512_loadu_ps(xc + q);
-    return _mm512_maskz_loadu_ps(sdw_lanes16(-q, n - q), xc + q);
-}
-
-static inline int sdw3_flat_applies(const octk_conv_shape *s)
-{
-    return sdw3_applies(s) && s->SW == 1 && s->PT == 1 && s->PL == 1 && s->OH == s->H &&
-           s->OW == s->W;
-}
-
-/* One channel of the flat path. */
+/* One channel of the 3 x 3 paths below. */
 typedef struct sdw3f {
-    const float *xc;
-    float *yc;
-    int64_t W, n;
-    const float *w;   /* its 9 weights */
+    const float *xc, *w;   /* its input plane and 9 weights */
+    float *yc;             /* its output plane */
     float bias, lo, hi;
 } sdw3f;
 
-/* Vectors q = qa, qa + 16, ... < qb (pixels < q1 stored) with t the loads
- * of each kh at qa and col the columns of qa's lanes, both left at qb.
- * Inner vectors (edge 0) read only inside the plane, have no padding row
- * and are whole: plain loads, FMAs and stores. */
-SK_ALWAYS_INLINE void sdw3_flat_run(const sdw3f *f, int64_t qa, int64_t qb, int64_t q1,
-                                    __m512 *tp, __m512i *colp, const int edge)
-{
-    const int64_t W = f->W, n = f->n;
-    const float *xc = f->xc;
-    __m512 wv[9];
-    for (int i = 0; i < 9; i++)
-        wv[i] = _mm512_set1_ps(f->w[i]);
-    const __m512 bias = _mm512_set1_ps(f->bias);
-    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
-    const __m512i vw = _mm512_set1_epi32((int32_t)W), vw1 = _mm512_set1_epi32((int32_t)W - 1);
-    const __m512i step = _mm512_set1_epi32((int32_t)(16 % W)), zero = _mm512_setzero_si512();
-    __m512 t[3] = {tp[0], tp[1], tp[2]};
-    __m512i col = *colp;
-    for (int64_t q = qa; q < qb; q += 16) {
-        const __mmask16 c0 = _mm512_cmpneq_epi32_mask(col, zero);
-        const __mmask16 c2 = _mm512_cmpneq_epi32_mask(col, vw1);
-        __mmask16 rows[3] = {0xffff, 0xffff, 0xffff};
-        if (edge) {
-            rows[0] = sdw_lanes16(W - q, 16);
-            rows[2] = sdw_lanes16(0, n - W - q);
-        }
-        __m512 acc = bias;
-        for (int kh = 0; kh < 3; kh++) {
-            const int64_t b = q + 16 + (kh - 1) * W - 1;
-            const __m512 nx = edge ? sdw_ldp(xc, b, n) : _mm512_loadu_ps(xc + b);
-            const __m512i ti = _mm512_castps_si512(t[kh]), ni = _mm512_castps_si512(nx);
-            const __m512 x[3] = {
-                _mm512_maskz_mov_ps(c0, t[kh]),
-                _mm512_castsi512_ps(_mm512_alignr_epi32(ni, ti, 1)),
-                _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(c2, ni, ti, 2))};
-            for (int kw = 0; kw < 3; kw++)
-                acc = edge ? _mm512_mask3_fmadd_ps(wv[kh * 3 + kw], x[kw], acc, rows[kh])
-                           : _mm512_fmadd_ps(wv[kh * 3 + kw], x[kw], acc);
-            t[kh] = nx;
-        }
-        /* NaN kept: max/min return their second operand on NaN */
-        const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc));
-        if (!edge || q + 16 <= q1)
-            _mm512_storeu_ps(f->yc + q, y);
-        else
-            _mm512_mask_storeu_ps(f->yc + q, sdw_lanes16(0, q1 - q), y);
-        col = _mm512_add_epi32(col, step);
-        col = _mm512_mask_sub_epi32(col, _mm512_cmpge_epi32_mask(col, vw), col, vw);
-    }
-    for (int kh = 0; kh < 3; kh++)
-        tp[kh] = t[kh];
-    *colp = col;
-}
-
-/* Output pixels [q0, q1) of channel c's flat plane: edge vectors, inner
- * ones, edge ones. */
-static void sdw3_flat(const octk_sconv *p, const float *w, int64_t c, int64_t q0, int64_t q1)
-{
-    const octk_conv_shape *s = &p->s;
-    const int64_t W = s->W, n = s->H * s->W;
-    const sdw3f f = {.xc = p->x + c * n, .yc = p->y + c * n, .W = W, .n = n, .w = w + c * 9,
-                     .bias = p->bias ? p->bias[c] : 0.0f, .lo = p->y_lo, .hi = p->y_hi};
-    const __m512i vw = _mm512_set1_epi32((int32_t)W);
-    __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                     13, 14, 15),
-                                   _mm512_set1_epi32((int32_t)(q0 % W)));
-    for (__mmask16 m; (m = _mm512_cmpge_epi32_mask(col, vw));)
-        col = _mm512_mask_sub_epi32(col, m, col, vw);
-    __m512 t[3];
-    for (int kh = 0; kh < 3; kh++)
-        t[kh] = sdw_ldp(f.xc, q0 + (kh - 1) * W - 1, n);
-    /* inner: q >= W (no row 0), q + 16 <= n - W (no last row) and the
-     * next vector's loads end by q + W + 31 <= n */
-    const int64_t last = sk_min64(n - W - 31, q1 - 16);
-    const int64_t qa = sk_min64(q1, q0 + sk_ceil_div(sk_max64(0, W - q0), 16) * 16);
-    const int64_t qb = sk_max64(qa, q0 + sk_ceil_div(sk_max64(0, last + 1 - q0), 16) * 16);
-    sdw3_flat_run(&f, q0, qa, q1, t, &col, 1);
-    sdw3_flat_run(&f, qa, qb, q1, t, &col, 0);
-    sdw3_flat_run(&f, qb, q1, q1, t, &col, 1);
-}
-
-/* ---- depthwise 3 x 3, AVX-512, stride 1, rows of 32 pixels or more -------
- * With a left pad of 1 and OW == W, output vector o of a row reads input
- * columns o - 1 .. o + 16: the row's vector at o (kw 1) shifted by a lane
- * with the vectors before (kw 0) and after it (kw 2), 0 left of the image
- * and (masked loads) right of it, so no column masks.  A tile of R output
- * rows walks along the rows one vector at a time, each of its R + 2 input
- * rows loaded once and shifted twice for the up to 3 output rows that read
- * it: per output vector 9 FMAs and 3 shifts at R = 4, against 6 shifts and
- * 3 masks in sdw3_flat (Zen 5 runs 2 of these 512-bit operations a cycle,
- * FMAs and shifts alike).  Input rows ascend and kw ascends within a row:
- * each sum is bias, then its taps in (kh, kw) order, as in sdw3_tile. */
+/* ---- depthwise 3 x 3, AVX-512, stride 1, left pad 1, OW == W -------------
+ * Output vector o of a row reads input columns o - 1 .. o + 16: the row's
+ * vector at o (kw 1) shifted by a lane with the vectors before (kw 0) and
+ * after it (kw 2), 0 left of the image and (masked loads) right of it, so
+ * no column masks.  A tile of R output rows walks along the rows one
+ * vector at a time, each of its R + 2 input rows loaded once and shifted
+ * twice for the up to 3 output rows that read it: per output vector 9
+ * FMAs and 3 shifts at R = 4.  Zen 5 runs 2 of these 512-bit operations a
+ * cycle, FMAs and shifts alike, so this beats the plane as one flat run of
+ * pixels (no lanes lost past narrow rows, but 6 shifts and 3 column masks
+ * per vector) even on rows of 10.  Input rows ascend and kw ascends within
+ * a row: each sum is bias, then its taps in (kh, kw) order, as in
+ * sdw3_tile. */
 
 static inline int sdw3_s1_applies(const octk_conv_shape *s)
 {
-    return sdw3_applies(s) && s->SW == 1 && s->PL == 1 && s->OW == s->W && s->W >= 32;
+    return sdw3_applies(s) && s->SW == 1 && s->PL == 1 && s->OW == s->W;
 }
 
 /* Output rows oh0 .. oh0 + R - 1 of the channel of f; R constant after
@@ -639,7 +535,7 @@ SK_ALWAYS_INLINE void sdw3_s1_tile(const sdw3f *f, const octk_conv_shape *s, int
         in[i] = ih >= 0 && ih < s->H;
         xr[i] = f->xc + ih * W;
         prev[i] = _mm512_setzero_ps();
-        cur[i] = in[i] ? _mm512_loadu_ps(xr[i]) : prev[i];
+        cur[i] = in[i] ? _mm512_maskz_loadu_ps(sdw_lanes16(0, W), xr[i]) : prev[i];
     }
     for (int64_t o = 0; o < W; o += 16) {
         /* lanes of the next vector inside the row (none past the end) */
@@ -680,8 +576,8 @@ SK_ALWAYS_INLINE void sdw3_s1_tile(const sdw3f *f, const octk_conv_shape *s, int
 static void sdw3_s1(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
 {
     const octk_conv_shape *s = &p->s;
-    const sdw3f f = {.xc = p->x + c * s->H * s->W, .yc = p->y + c * s->OH * s->OW, .W = s->W,
-                     .n = s->H * s->W, .w = w + c * 9, .bias = p->bias ? p->bias[c] : 0.0f,
+    const sdw3f f = {.xc = p->x + c * s->H * s->W, .w = w + c * 9,
+                     .yc = p->y + c * s->OH * s->OW, .bias = p->bias ? p->bias[c] : 0.0f,
                      .lo = p->y_lo, .hi = p->y_hi};
     int64_t oh = r0;
     for (; oh + 4 <= r1; oh += 4)
@@ -783,8 +679,8 @@ SK_ALWAYS_INLINE void sdw3_s2_rows(const sdw3f *f, const octk_conv_shape *s, int
 static void sdw3_s2(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
 {
     const octk_conv_shape *s = &p->s;
-    const sdw3f f = {.xc = p->x + c * s->H * s->W, .yc = p->y + c * s->OH * s->OW, .W = s->W,
-                     .n = s->H * s->W, .w = w + c * 9, .bias = p->bias ? p->bias[c] : 0.0f,
+    const sdw3f f = {.xc = p->x + c * s->H * s->W, .w = w + c * 9,
+                     .yc = p->y + c * s->OH * s->OW, .bias = p->bias ? p->bias[c] : 0.0f,
                      .lo = p->y_lo, .hi = p->y_hi};
     int64_t oh = r0;
     for (; oh + 4 <= r1; oh += 4)
@@ -959,10 +855,6 @@ void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end
 #ifdef __AVX512F__
         if (sdw3_s1_applies(s)) {
             sdw3_s1(p, w, c, r0, r1);
-            continue;
-        }
-        if (sdw3_flat_applies(s)) {
-            sdw3_flat(p, w, c, r0 * s->W, r1 * s->W);
             continue;
         }
         if (sdw3_s2_applies(s)) {
