@@ -543,6 +543,8 @@ SK_ALWAYS_INLINE void sdw3_s1_tile(const sdw3f *f, const octk_conv_shape *s, int
         __m512 acc[4];
         for (int r = 0; r < R; r++)
             acc[r] = bias;
+        /* unrolled so that gcc keeps prev, cur and acc in registers */
+#pragma GCC unroll 8
         for (int i = 0; i < R + 2; i++) {
             if (!in[i])
                 continue;
