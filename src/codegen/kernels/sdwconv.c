@@ -634,6 +634,8 @@ SK_ALWAYS_INLINE void sdw3_s2_run(const sdw3f *f, const octk_conv_shape *s, int6
         __m512 acc[4];
         for (int r = 0; r < R; r++)
             acc[r] = bias;
+        /* unrolled so that gcc keeps prev and acc in registers */
+#pragma GCC unroll 9
         for (int i = 0; i < 2 * R + 1; i++) {
             if (!in[i])
                 continue;
