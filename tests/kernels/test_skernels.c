@@ -617,6 +617,18 @@ static void sdwconv_matches_twin_on_awkward_shapes(void **state)
          * tiles of 2 vectors, then 1), 17 at stride 2 (plain, then edge) */
         {2, 11, 26, 2, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1},
         {3, 9, 35, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1, 2},
+        /* AVX-512 3x3 with a left pad of 1, row tiles of 4, 2, 1 rows:
+         * stride 1 (OW == W) on rows narrower than a vector, exactly one,
+         * 33 wide (a last vector of 1), top pad 2 and bottom 0 (padding
+         * rows skipped); stride 2 on odd widths (inner vectors, then a
+         * masked one; none inner at W = 9), W = 64 (all inner), top pad 2 */
+        {5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {3, 7, 16, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2},
+        {7, 5, 33, 7, 3, 3, 1, 1, 1, 1, 2, 1, 0, 1, 1, 0},
+        {9, 9, 47, 9, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1},
+        {3, 11, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0, 2},
+        {2, 8, 64, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0},
+        {4, 6, 161, 4, 3, 3, 2, 2, 1, 1, 2, 1, 1, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
         conv_run_case(&r, &dw[i], 1);

@@ -7,7 +7,9 @@
  * on AVX2 and AVX-512 (as in im2col), skipped by the baseline.
  *   - AVX-512: tiles of R output rows x V vectors of 16 pixels, every x
  *     vector one masked load; 3 x 3 at strides 1 and 2 without dilation
- *     loads each input row once for all the output rows reading it.
+ *     loads each input row once for all the output rows reading it, with
+ *     lane shifts (stride 1) or even/odd splits (stride 2) of one row
+ *     load for the 3 kw when the left pad is 1.
  *   - AVX2: 3 x 3 at strides 1 and 2 without dilation in tiles of up to 4
  *     rows x 2 vectors of 8 pixels (each input row loaded once per tile,
  *     plain loads inside the row, masked ones at its edges); other shapes
@@ -488,6 +490,209 @@ static void sdw3_rows(const octk_sconv *p, const float *w, int64_t c, int64_t r0
     }
 }
 
+/* One channel of the 3 x 3 paths below. */
+typedef struct sdw3f {
+    const float *xc, *w;   /* its input plane and 9 weights */
+    float *yc;             /* its output plane */
+    float bias, lo, hi;
+} sdw3f;
+
+/* ---- depthwise 3 x 3, AVX-512, stride 1, left pad 1, OW == W -------------
+ * Output vector o of a row reads input columns o - 1 .. o + 16: the row's
+ * vector at o (kw 1) shifted by a lane with the vectors before (kw 0) and
+ * after it (kw 2), 0 left of the image and (masked loads) right of it, so
+ * no column masks.  A tile of R output rows walks along the rows one
+ * vector at a time, each of its R + 2 input rows loaded once and shifted
+ * twice for the up to 3 output rows that read it: per output vector 9
+ * FMAs and 3 shifts at R = 4.  Zen 5 runs 2 of these 512-bit operations a
+ * cycle, FMAs and shifts alike, so this beats the plane as one flat run of
+ * pixels (no lanes lost past narrow rows, but 6 shifts and 3 column masks
+ * per vector) even on rows of 10.  Input rows ascend and kw ascends within
+ * a row: each sum is bias, then its taps in (kh, kw) order, as in
+ * sdw3_tile. */
+
+static inline int sdw3_s1_applies(const octk_conv_shape *s)
+{
+    return sdw3_applies(s) && s->SW == 1 && s->PL == 1 && s->OW == s->W;
+}
+
+/* Output rows oh0 .. oh0 + R - 1 of the channel of f; R constant after
+ * inlining. */
+SK_ALWAYS_INLINE void sdw3_s1_tile(const sdw3f *f, const octk_conv_shape *s, int64_t oh0,
+                                   const int R)
+{
+    const int64_t W = s->W;
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm512_set1_ps(f->w[i]);
+    const __m512 bias = _mm512_set1_ps(f->bias);
+    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
+    const float *xr[6];
+    int in[6];
+    __m512 prev[6], cur[6];   /* each input row's vectors at o - 16 and o */
+    for (int i = 0; i < R + 2; i++) {
+        const int64_t ih = oh0 - s->PT + i;
+        in[i] = ih >= 0 && ih < s->H;
+        xr[i] = f->xc + ih * W;
+        prev[i] = _mm512_setzero_ps();
+        cur[i] = in[i] ? _mm512_maskz_loadu_ps(sdw_lanes16(0, W), xr[i]) : prev[i];
+    }
+    for (int64_t o = 0; o < W; o += 16) {
+        /* lanes of the next vector inside the row (none past the end) */
+        const __mmask16 mn = o + 32 <= W ? 0xffff : sdw_lanes16(0, W - o - 16);
+        __m512 acc[4];
+        for (int r = 0; r < R; r++)
+            acc[r] = bias;
+        /* unrolled so that gcc keeps prev, cur and acc in registers */
+#pragma GCC unroll 8
+        for (int i = 0; i < R + 2; i++) {
+            if (!in[i])
+                continue;
+            const __m512 nx = _mm512_maskz_loadu_ps(mn, xr[i] + o + 16);
+            const __m512i pi = _mm512_castps_si512(prev[i]), ci = _mm512_castps_si512(cur[i]);
+            const __m512 x[3] = {
+                _mm512_castsi512_ps(_mm512_alignr_epi32(ci, pi, 15)), cur[i],
+                _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(nx), ci, 1))};
+            for (int kw = 0; kw < 3; kw++)
+                for (int r = 0; r < R; r++) {
+                    const int kh = i - r;
+                    if (kh >= 0 && kh < 3)
+                        acc[r] = _mm512_fmadd_ps(wv[kh * 3 + kw], x[kw], acc[r]);
+                }
+            prev[i] = cur[i];
+            cur[i] = nx;
+        }
+        for (int r = 0; r < R; r++) {
+            float *yr = f->yc + (oh0 + r) * W + o;
+            /* NaN kept: max/min return their second operand on NaN */
+            const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[r]));
+            if (o + 16 <= W)
+                _mm512_storeu_ps(yr, y);
+            else
+                _mm512_mask_storeu_ps(yr, sdw_lanes16(0, W - o), y);
+        }
+    }
+}
+
+/* Output rows [r0, r1) of channel c: tiles of 4 rows, then 2, then 1. */
+static void sdw3_s1(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
+{
+    const octk_conv_shape *s = &p->s;
+    const sdw3f f = {.xc = p->x + c * s->H * s->W, .w = w + c * 9,
+                     .yc = p->y + c * s->OH * s->OW, .bias = p->bias ? p->bias[c] : 0.0f,
+                     .lo = p->y_lo, .hi = p->y_hi};
+    int64_t oh = r0;
+    for (; oh + 4 <= r1; oh += 4)
+        sdw3_s1_tile(&f, s, oh, 4);
+    for (; oh + 2 <= r1; oh += 2)
+        sdw3_s1_tile(&f, s, oh, 2);
+    for (; oh < r1; oh++)
+        sdw3_s1_tile(&f, s, oh, 1);
+}
+
+/* ---- depthwise 3 x 3, AVX-512, stride 2, left pad 1 ------------------------
+ * Pixel o + i of an output row reads columns 2 (o + i) - 1 + kw: the even
+ * columns of x[2o .. 2o + 32) for kw 1, the odd ones for kw 2, and the odd
+ * ones shifted by a lane (the column before from the previous vector, 0
+ * left of the image) for kw 0: 2 loads and 3 permutations per input row
+ * and vector, each input row shared by the output rows of a tile that read
+ * it.  Inner vectors (edge 0) read inside the row and store 16 pixels;
+ * others mask both.  Input rows ascend and kw ascends within a row: each
+ * sum is bias, then its taps in (kh, kw) order, as in sdw3_tile. */
+
+static inline int sdw3_s2_applies(const octk_conv_shape *s)
+{
+    return sdw3_applies(s) && s->SW == 2 && s->PL == 1;
+}
+
+/* Output rows oh0 .. oh0 + R - 1 of the channel of f, vectors o = oa,
+ * oa + 16, ... < ob; R and edge constant after inlining. */
+SK_ALWAYS_INLINE void sdw3_s2_run(const sdw3f *f, const octk_conv_shape *s, int64_t oh0,
+                                  int64_t oa, int64_t ob, const int R, const int edge)
+{
+    const int64_t W = s->W;
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++)
+        wv[i] = _mm512_set1_ps(f->w[i]);
+    const __m512 bias = _mm512_set1_ps(f->bias);
+    const __m512 lo = _mm512_set1_ps(f->lo), hi = _mm512_set1_ps(f->hi);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const float *xr[9];
+    int in[9];
+    __m512 prev[9];   /* each input row's odd columns of the previous vector */
+    for (int i = 0; i < 2 * R + 1; i++) {
+        const int64_t ih = oh0 * 2 - s->PT + i;
+        in[i] = ih >= 0 && ih < s->H;
+        xr[i] = f->xc + ih * W;
+        prev[i] = in[i] && oa > 0 ? _mm512_set1_ps(xr[i][2 * oa - 1]) : _mm512_setzero_ps();
+    }
+    for (int64_t o = oa; o < ob; o += 16) {
+        const __mmask16 ma = edge ? sdw_lanes16(0, W - 2 * o) : 0xffff;
+        const __mmask16 mb = edge ? sdw_lanes16(0, W - 2 * o - 16) : 0xffff;
+        __m512 acc[4];
+        for (int r = 0; r < R; r++)
+            acc[r] = bias;
+        /* unrolled so that gcc keeps prev and acc in registers */
+#pragma GCC unroll 9
+        for (int i = 0; i < 2 * R + 1; i++) {
+            if (!in[i])
+                continue;
+            const __m512 a = edge ? _mm512_maskz_loadu_ps(ma, xr[i] + 2 * o)
+                                  : _mm512_loadu_ps(xr[i] + 2 * o);
+            const __m512 b = edge ? _mm512_maskz_loadu_ps(mb, xr[i] + 2 * o + 16)
+                                  : _mm512_loadu_ps(xr[i] + 2 * o + 16);
+            const __m512 x2 = _mm512_permutex2var_ps(a, odd, b);
+            const __m512 x[3] = {
+                _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(x2),
+                                                        _mm512_castps_si512(prev[i]), 15)),
+                _mm512_permutex2var_ps(a, even, b), x2};
+            prev[i] = x2;
+            for (int r = 0; r < R; r++) {
+                const int kh = i - 2 * r;
+                if (kh >= 0 && kh < 3)
+                    for (int kw = 0; kw < 3; kw++)
+                        acc[r] = _mm512_fmadd_ps(wv[kh * 3 + kw], x[kw], acc[r]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            float *yr = f->yc + (oh0 + r) * s->OW + o;
+            /* NaN kept: max/min return their second operand on NaN */
+            const __m512 y = _mm512_min_ps(hi, _mm512_max_ps(lo, acc[r]));
+            if (!edge || o + 16 <= s->OW)
+                _mm512_storeu_ps(yr, y);
+            else
+                _mm512_mask_storeu_ps(yr, sdw_lanes16(0, s->OW - o), y);
+        }
+    }
+}
+
+/* Rows [oh0, oh0 + R) of the channel of f: inner vectors, then edge ones. */
+SK_ALWAYS_INLINE void sdw3_s2_rows(const sdw3f *f, const octk_conv_shape *s, int64_t oh0,
+                                   const int R)
+{
+    /* inner: o + 16 <= OW and 2o + 32 <= W */
+    const int64_t inner = sk_max64(0, sk_min64(s->OW - 16, (s->W - 32) / 2) + 1);
+    const int64_t ob = s->W >= 32 ? sk_ceil_div(inner, 16) * 16 : 0;
+    sdw3_s2_run(f, s, oh0, 0, sk_min64(ob, s->OW), R, 0);
+    sdw3_s2_run(f, s, oh0, sk_min64(ob, s->OW), s->OW, R, 1);
+}
+
+/* Output rows [r0, r1) of channel c: tiles of 4 rows, then single rows. */
+static void sdw3_s2(const octk_sconv *p, const float *w, int64_t c, int64_t r0, int64_t r1)
+{
+    const octk_conv_shape *s = &p->s;
+    const sdw3f f = {.xc = p->x + c * s->H * s->W, .w = w + c * 9,
+                     .yc = p->y + c * s->OH * s->OW, .bias = p->bias ? p->bias[c] : 0.0f,
+                     .lo = p->y_lo, .hi = p->y_hi};
+    int64_t oh = r0;
+    for (; oh + 4 <= r1; oh += 4)
+        sdw3_s2_rows(&f, s, oh, 4);
+    for (; oh < r1; oh++)
+        sdw3_s2_rows(&f, s, oh, 1);
+}
+
 #endif
 
 #if defined(__AVX2__) && !defined(__AVX512F__)
@@ -652,6 +857,14 @@ void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end
         const int64_t c = t / rblocks, r0 = (t % rblocks) * rpt;
         const int64_t r1 = sk_min64(s->OH, r0 + rpt);
 #ifdef __AVX512F__
+        if (sdw3_s1_applies(s)) {
+            sdw3_s1(p, w, c, r0, r1);
+            continue;
+        }
+        if (sdw3_s2_applies(s)) {
+            sdw3_s2(p, w, c, r0, r1);
+            continue;
+        }
         if (sdw3_applies(s)) {
             sdw3_rows(p, w, c, r0, r1);
             continue;
