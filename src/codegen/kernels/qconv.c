@@ -19,9 +19,10 @@
  * (x_zero must lie in the range of x's type, as ONNX requires.)
  * Phase 2 computes tiles of output channels x panels (qc_grid; when a tile
  * spans all channels it first builds its own panels, and phase 1 is empty)
- * with the 4 x 24 (U8S8 with VNNI: 8 x 24) microkernels broadcasting weights against 8-position
- * vectors, adds bias and correction with wrap-around, requantizes rows and
- * stores the positions that are pixels.
+ * with the 4 x 24 microkernels broadcasting weights against 8-position
+ * vectors (U8S8 with VNNI: 8 x 24, two rows per 512-bit vector, qcommon.h),
+ * adds bias and correction with wrap-around, requantizes rows and stores
+ * the positions that are pixels.
  */
 #include "qcommon.h"
 
@@ -490,9 +491,9 @@ qc_ukr_pair(const uint8_t *a, int64_t lda, const uint8_t *b0, const uint8_t *b1,
     for (int64_t kq = 0; kq < kquads; kq++) {
         __m512i bv[6];
         for (int j = 0; j < 3; j++) {
-            bv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b0 + 96 * kq + 32 * j)));
-            bv[3 + j] =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b1 + 96 * kq + 32 * j)));
+            const int64_t o = 96 * kq + 32 * j;
+            bv[j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b0 + o)));
+            bv[3 + j] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b1 + o)));
         }
         for (int p = 0; p < QK_MR / 2; p++) {
             if (2 * p >= mr)
@@ -522,7 +523,8 @@ qc_ukr_tail8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, in
     for (int p = 0; p < QK_MR_U8 / 2; p++)
         acc[p] = _mm512_setzero_si512();
     for (int64_t kq = 0; kq < kquads; kq++) {
-        const __m512i bv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 96 * kq)));
+        const __m512i bv =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 96 * kq)));
         for (int p = 0; p < QK_MR_U8 / 2; p++) {
             if (2 * p >= mr)
                 break;
@@ -623,8 +625,8 @@ qc_ukr_fused(const octk_qconv *p, const uint8_t *a, int64_t lda, const uint8_t *
             x[j] = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), yz));
         }
         /* x[j]: bytes 0-7 row 2pr, 8-15 row 2pr + 1, of columns 8j..8j+7 */
-        out[2 * pr] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi64(x[0], x[1])),
-                                              x[2], 1);
+        out[2 * pr] = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_unpacklo_epi64(x[0], x[1])), x[2], 1);
         if (2 * pr + 1 < mr)
             out[2 * pr + 1] = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_unpackhi_epi64(x[0], x[1])),

@@ -14,8 +14,10 @@
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
  * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
  * microkernels (U8S8 with VNNI: 8 x 24; S16 in k blocks of QG_KC), then adds
- * bias and the U8S8 correction with wrap-around and requantizes (qk_epilogue_row), or converts to float32 (y_float), or
- * stores the wrapped int32 sum (OCTK_QGEMM_Y_INT32).
+ * bias and the U8S8 correction with wrap-around and requantizes
+ * (qk_epilogue_row), or converts to float32 (y_float), or stores the
+ * wrapped int32 sum (OCTK_QGEMM_Y_INT32); with VNNI a full panel's tile
+ * does so in its registers (qg_rows_fused).
  */
 #include "qcommon.h"
 
@@ -208,7 +210,8 @@ qg_rows_fused(const octk_qgemm *p, const uint8_t *a, int64_t kp, const uint8_t *
     const __m512i yz = _mm512_set1_epi32(p->y_zero);
     for (int j = 0; j < 3; j++) {
         const int64_t n = n0 + 8 * j;
-        const __m512i av = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(add + 8 * j)));
+        const __m512i av =
+            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(add + 8 * j)));
         /* no mult with int32 output */
         const __m512 mv = p->y_float == OCTK_QGEMM_Y_INT32
                               ? _mm512_setzero_ps()
@@ -225,7 +228,8 @@ qg_rows_fused(const octk_qgemm *p, const uint8_t *a, int64_t kp, const uint8_t *
                 int32_t *y = (int32_t *)p->y + n;
                 _mm256_storeu_si256((__m256i *)(y + r0 * p->ldy), _mm512_castsi512_si256(sum));
                 if (two)
-                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy), _mm512_extracti64x4_epi64(sum, 1));
+                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
+                                        _mm512_extracti64x4_epi64(sum, 1));
             } else if (p->y_float) {
                 __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
                 if (p->fbias)

@@ -342,9 +342,9 @@ static void sconv_im2col_flat16(const octk_sconv *p, const sconv_geom *g, int64_
         int64_t c = k0 / (s->KH * s->KW), kh = (k0 / s->KW) % s->KH, kw = k0 % s->KW;
         for (int64_t k = k0; k < k1; k++) {
             const int64_t shift = (kh * s->DH - s->PT) * s->W + kw * s->DW - s->PL;
-            const __mmask16 in = cm[kw] & _mm512_cmplt_epu32_mask(
-                                              _mm512_add_epi32(pv, _mm512_set1_epi32((int32_t)shift)),
-                                              _mm512_set1_epi32((int32_t)HW));
+            const __m512i src = _mm512_add_epi32(pv, _mm512_set1_epi32((int32_t)shift));
+            const __mmask16 in =
+                cm[kw] & _mm512_cmplt_epu32_mask(src, _mm512_set1_epi32((int32_t)HW));
             _mm512_storeu_ps(col + k * g->ldc + v,
                              _mm512_maskz_loadu_ps(in, p->x + c * HW + v + shift));
             if (++kw == s->KW) {
