@@ -63,16 +63,7 @@ void octk_wogemm_pack_b_i8(uint8_t *dst, const uint8_t *q, const uint8_t *zp, co
     for (int64_t p = 0; p < np; p++)
         for (int64_t j = 0; j < nb; j++) {
             int64_t k0 = j * bs, len = wg_min(bs, K - k0);
-            for (int c = 0; c < WG_NR; c++) {
-                int64_t n = p * WG_NR + c;
-                float s = n < N ? scale[j * N + n] : 0.0f;
-                memcpy(o + 4 * c, &s, 4);
-            }
-            o += 4 * WG_NR;
-            for (int c = 0; zp && c < WG_NR; c++) {
-                int64_t n = p * WG_NR + c;
-                *o++ = n < N ? zp[j * N + n] : 0;
-            }
+            o = wg_pack_block_head(o, zp, scale, N, p, j);
             for (int64_t g = 0; g < wg_div_up(len, WI_GROUP); g++, o += WI_GROUP_BYTES)
                 for (int c = 0; c < WG_NR; c++)
                     for (int t = 0; t < 4; t++) {
