@@ -292,16 +292,15 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
     int32_t add[QK_NR];
     for (int64_t pn = p0; pn < p1; pn++) {
         int64_t n0 = pn * QK_NR, nc = qk_min(QK_NR, p->N - n0);
-        /* per column: bias - correction, wrapping */
-        for (int64_t j = 0; j < QK_NR; j++) {
-            int32_t v = p->bias && j < nc ? p->bias[n0 + j] : 0;
-            if (u8s8 && j < nc) {
-                int32_t s;
-                memcpy(&s, blob + h->sums_off + 4 * (n0 + j), 4);
-                v = (int32_t)((uint32_t)v - (uint32_t)corr_zero * (uint32_t)s);
-            }
-            add[j] = v;
-        }
+        /* per column: bias - correction, wrapping (copied out first: with
+         * the conditions in the loop the compiler gathered the loads) */
+        int32_t bias[QK_NR] = {0}, sums[QK_NR] = {0};
+        if (p->bias)
+            memcpy(bias, p->bias + n0, 4 * (size_t)nc);
+        if (u8s8)
+            memcpy(sums, blob + h->sums_off + 4 * n0, 4 * (size_t)nc);
+        for (int j = 0; j < QK_NR; j++)
+            add[j] = (int32_t)((uint32_t)bias[j] - (uint32_t)corr_zero * (uint32_t)sums[j]);
 #if QK_VNNI
         if (u8s8 && nc == QK_NR) {
             for (int64_t m = m0; m < m1; m += QK_MR_U8)
