@@ -31,14 +31,8 @@
 #include <string.h>
 
 #include "octk.h"
+#include "wovec.h"
 
-#if defined(__AVX512F__) && defined(__AVX2__)
-#include <immintrin.h>
-#define WF_AVX512 1
-#elif defined(__AVX2__)
-#include <immintrin.h>
-#define WF_AVX2 1
-#endif
 
 #define WF_INLINE static inline __attribute__((always_inline))
 
@@ -109,20 +103,12 @@ void octk_wofmt_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const 
         }
 }
 
-/* ---- the vector type of this build ---------------------------------------- */
+/* ---- code conversions of this build (the vector layer: wovec.h) -------- */
 
-#if WF_AVX512
-typedef __m512 wv;
+#if WO_AVX512
 typedef __m512i wi;
 typedef struct wlut { __m512 t; } wlut;
-enum { WH = 1, WF_RMAX = 8 };
-WF_INLINE wv wv_zero(void) { return _mm512_setzero_ps(); }
-WF_INLINE wv wv_bcast(float x) { return _mm512_set1_ps(x); }
-WF_INLINE wv wv_fma(wv a, wv b, wv c) { return _mm512_fmadd_ps(a, b, c); }
-WF_INLINE wv wv_fnma(wv a, wv b, wv c) { return _mm512_fnmadd_ps(a, b, c); }
-WF_INLINE wv wv_add(wv a, wv b) { return _mm512_add_ps(a, b); }
-WF_INLINE wv wv_mul(wv a, wv b) { return _mm512_mul_ps(a, b); }
-WF_INLINE wv wv_loadf(const float *p, int h) { return _mm512_loadu_ps(p); }
+enum { WF_RMAX = 8 };
 WF_INLINE wlut wl_load(const float *lut) { return (wlut){_mm512_loadu_ps(lut)}; }
 /* The 16 bytes of one code row as int32 lanes. */
 WF_INLINE wi wi_bytes(const uint8_t *p, int h)
@@ -145,27 +131,12 @@ WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z)
 {
     return _mm512_cvtepi32_ps(_mm512_sub_epi32(wi_int8(p, h), z));
 }
-WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    if (cnt >= 16)
-        _mm512_storeu_ps(y, v);
-    else
-        _mm512_mask_storeu_ps(y, (__mmask16)((1u << cnt) - 1u), v);
-}
-#elif WF_AVX2
-typedef __m256 wv;
+#elif WO_AVX2
 typedef __m256i wi;
 /* lo, hi: the float table; b: the int8 table of wf_int_table in both lanes */
 typedef struct wlut { __m256 lo, hi; __m256i b; } wlut;
-enum { WH = 2, WF_RMAX = 2 };
+enum { WF_RMAX = 2 };
 #define WF_TABLE 1
-WF_INLINE wv wv_zero(void) { return _mm256_setzero_ps(); }
-WF_INLINE wv wv_bcast(float x) { return _mm256_set1_ps(x); }
-WF_INLINE wv wv_fma(wv a, wv b, wv c) { return _mm256_fmadd_ps(a, b, c); }
-WF_INLINE wv wv_fnma(wv a, wv b, wv c) { return _mm256_fnmadd_ps(a, b, c); }
-WF_INLINE wv wv_add(wv a, wv b) { return _mm256_add_ps(a, b); }
-WF_INLINE wv wv_mul(wv a, wv b) { return _mm256_mul_ps(a, b); }
-WF_INLINE wv wv_loadf(const float *p, int h) { return _mm256_loadu_ps(p + 8 * h); }
 WF_INLINE wlut wl_load(const float *lut)
 {
     return (wlut){_mm256_loadu_ps(lut), _mm256_loadu_ps(lut + 8), _mm256_setzero_si256()};
@@ -208,29 +179,10 @@ WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z)
 {
     return _mm256_cvtepi32_ps(_mm256_sub_epi32(wi_int8(p, h), z));
 }
-WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    cnt -= 8 * h;
-    if (cnt >= 8) {
-        _mm256_storeu_ps(y + 8 * h, v);
-    } else if (cnt > 0) {
-        __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), idx);
-        _mm256_maskstore_ps(y + 8 * h, m, v);
-    }
-}
 #else
-typedef float wv;
 typedef int wi;
 typedef struct wlut { const float *t; } wlut;
-enum { WH = 16, WF_RMAX = 1 };
-WF_INLINE wv wv_zero(void) { return 0.0f; }
-WF_INLINE wv wv_bcast(float x) { return x; }
-WF_INLINE wv wv_fma(wv a, wv b, wv c) { return a * b + c; }
-WF_INLINE wv wv_fnma(wv a, wv b, wv c) { return c - a * b; }
-WF_INLINE wv wv_add(wv a, wv b) { return a + b; }
-WF_INLINE wv wv_mul(wv a, wv b) { return a * b; }
-WF_INLINE wv wv_loadf(const float *p, int h) { return p[h]; }
+enum { WF_RMAX = 1 };
 WF_INLINE wlut wl_load(const float *lut) { return (wlut){lut}; }
 WF_INLINE wi wi_bytes(const uint8_t *p, int h) { return p[h]; }
 #define WF_TABLE 0
@@ -238,11 +190,6 @@ WF_INLINE wv wv_lut(wi x, int shift, wlut L) { return L.t[(x >> shift) & 15]; }
 WF_INLINE wi wi_int8(const uint8_t *p, int h) { return (int8_t)p[h]; }
 WF_INLINE wi wi_zero(void) { return 0; }
 WF_INLINE wv wv_int8(const uint8_t *p, int h, wi z) { return (float)(wi_int8(p, h) - z); }
-WF_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    if (h < cnt)
-        y[h] = v;
-}
 #endif
 
 #if !WF_TABLE /* named by the tile's untaken branches */
@@ -303,9 +250,9 @@ static int wf_rows_small(const octk_wofmt *p, int64_t m0, int64_t m1)
 /* Panels per tile for R rows (the accumulators fit the registers). */
 static inline int wf_panels_for(int R)
 {
-#if WF_AVX512
+#if WO_AVX512
     return R == 1 ? 4 : R == 2 ? 2 : 1;
-#elif WF_AVX2
+#elif WO_AVX2
     return R == 1 ? 2 : 1;
 #else
     return 1;
@@ -417,7 +364,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
 
 /* The tile of R rows and P panels of BITS-wide codes, all constants in each
  * call so the loops unroll. */
-#if WF_AVX512
+#if WO_AVX512
 #define WF_TILES(B, T)                                                                     \
     case 8 + 1: wf_tile(p, m0, p0, 1, 1, B, T, L, u); break;                                     \
     case 8 + 2: wf_tile(p, m0, p0, 1, 2, B, T, L, u); break;                                     \
@@ -431,7 +378,7 @@ WF_INLINE void wf_tile(const octk_wofmt *p, int64_t m0, int64_t p0, const int R,
     case 48 + 1: wf_tile(p, m0, p0, 6, 1, B, T, L, u); break;                                    \
     case 56 + 1: wf_tile(p, m0, p0, 7, 1, B, T, L, u); break;                                    \
     case 64 + 1: wf_tile(p, m0, p0, 8, 1, B, T, L, u); break;
-#elif WF_AVX2
+#elif WO_AVX2
 #define WF_TILES(B, T)                                                                     \
     case 8 + 1: wf_tile(p, m0, p0, 1, 1, B, T, L, u); break;                                     \
     case 8 + 2: wf_tile(p, m0, p0, 1, 2, B, T, L, u); break;                                     \
@@ -477,20 +424,6 @@ static void wf_tile_2(const octk_wofmt *p, int64_t m0, int64_t p0, int R, int P,
         WF_TILES(2, 0)
         default: break;
         }
-}
-
-/* Phase 0: asum[m][j] = sum of a[m] over block j. */
-static void wf_block_sums(const octk_wofmt *p, int64_t m)
-{
-    int64_t nb = wf_div_up(p->K, p->bs);
-    float *asum = (float *)p->work + m * nb;
-    const float *a = p->a + m * p->lda;
-    for (int64_t j = 0; j < nb; j++) {
-        float s = 0.0f;
-        for (int64_t k = j * p->bs; k < wf_min(p->K, (j + 1) * p->bs); k++)
-            s += a[k];
-        asum[j] = s;
-    }
 }
 
 static inline int64_t wf_panel_tasks(const octk_wofmt *p)
@@ -543,7 +476,8 @@ void octk_wofmt_run(const octk_wofmt *p, int phase, int64_t begin, int64_t end)
 {
     for (int64_t t = begin; t < end; t++) {
         if (phase == 0)
-            wf_block_sums(p, t);
+            wo_block_sums(p->a + t * p->lda, p->K, p->bs,
+                          (float *)p->work + t * wf_div_up(p->K, p->bs));
         else
             wf_task(p, t);
     }

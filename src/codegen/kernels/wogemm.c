@@ -23,8 +23,9 @@
  * path, in wogemm_i8.c: decode at memory speed, prefill on integer products.
  *
  * One generic body serves the three builds through a vector type wv and
- * WH vectors per 16-column panel: AVX-512 (one zmm), AVX2 (two ymm) and
- * baseline C (16 floats, vectorized by the compiler).  Register tiles:
+ * WH vectors per 16-column panel (wovec.h, shared with wofmt.c): AVX-512
+ * (one zmm), AVX2 (two ymm) and baseline C (16 floats, vectorized by the
+ * compiler).  Register tiles:
  * rows R x panels P with 3*R*P*WH accumulators (low, high, output), at most
  * 24 zmm or 12 ymm.
  */
@@ -32,15 +33,9 @@
 #include <string.h>
 
 #include "octk.h"
+#include "wovec.h"
 #include "wocommon.h"
 
-#if defined(__AVX512F__) && defined(__AVX2__)
-#include <immintrin.h>
-#define WG_AVX512 1
-#elif defined(__AVX2__)
-#include <immintrin.h>
-#define WG_AVX2 1
-#endif
 
 
 /* ---- packed layout ------------------------------------------------------- */
@@ -87,18 +82,10 @@ int octk_wogemm_is_gemv(int64_t M)
     return M <= OCTK_WO_GEMV_ROWS;
 }
 
-/* ---- the vector type of this build ---------------------------------------- */
+/* ---- code conversions of this build (the vector layer: wovec.h) -------- */
 
-#if WG_AVX512
-typedef __m512 wv;
-enum { WH = 1, WG_RMAX = 8 };
-WG_INLINE wv wv_zero(void) { return _mm512_setzero_ps(); }
-WG_INLINE wv wv_bcast(float x) { return _mm512_set1_ps(x); }
-WG_INLINE wv wv_fma(wv a, wv b, wv c) { return _mm512_fmadd_ps(a, b, c); }
-WG_INLINE wv wv_fnma(wv a, wv b, wv c) { return _mm512_fnmadd_ps(a, b, c); }
-WG_INLINE wv wv_add(wv a, wv b) { return _mm512_add_ps(a, b); }
-WG_INLINE wv wv_mul(wv a, wv b) { return _mm512_mul_ps(a, b); }
-WG_INLINE wv wv_loadf(const float *p, int h) { return _mm512_loadu_ps(p); }
+#if WO_AVX512
+enum { WG_RMAX = 8 };
 /* The 16 bytes of a k pair: low and high nibbles as floats. */
 WG_INLINE void wv_codes(const uint8_t *p, int h, wv *lo, wv *hi)
 {
@@ -110,23 +97,8 @@ WG_INLINE wv wv_bytes(const uint8_t *p, int h)
 {
     return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)));
 }
-WG_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    if (cnt >= 16)
-        _mm512_storeu_ps(y, v);
-    else
-        _mm512_mask_storeu_ps(y, (__mmask16)((1u << cnt) - 1u), v);
-}
-#elif WG_AVX2
-typedef __m256 wv;
-enum { WH = 2, WG_RMAX = 2 };
-WG_INLINE wv wv_zero(void) { return _mm256_setzero_ps(); }
-WG_INLINE wv wv_bcast(float x) { return _mm256_set1_ps(x); }
-WG_INLINE wv wv_fma(wv a, wv b, wv c) { return _mm256_fmadd_ps(a, b, c); }
-WG_INLINE wv wv_fnma(wv a, wv b, wv c) { return _mm256_fnmadd_ps(a, b, c); }
-WG_INLINE wv wv_add(wv a, wv b) { return _mm256_add_ps(a, b); }
-WG_INLINE wv wv_mul(wv a, wv b) { return _mm256_mul_ps(a, b); }
-WG_INLINE wv wv_loadf(const float *p, int h) { return _mm256_loadu_ps(p + 8 * h); }
+#elif WO_AVX2
+enum { WG_RMAX = 2 };
 WG_INLINE void wv_codes(const uint8_t *p, int h, wv *lo, wv *hi)
 {
     __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * h)));
@@ -137,46 +109,22 @@ WG_INLINE wv wv_bytes(const uint8_t *p, int h)
 {
     return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * h))));
 }
-WG_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    cnt -= 8 * h;
-    if (cnt >= 8) {
-        _mm256_storeu_ps(y + 8 * h, v);
-    } else if (cnt > 0) {
-        __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), idx);
-        _mm256_maskstore_ps(y + 8 * h, m, v);
-    }
-}
 #else
-typedef float wv;
-enum { WH = 16, WG_RMAX = 1 };
-WG_INLINE wv wv_zero(void) { return 0.0f; }
-WG_INLINE wv wv_bcast(float x) { return x; }
-WG_INLINE wv wv_fma(wv a, wv b, wv c) { return a * b + c; }
-WG_INLINE wv wv_fnma(wv a, wv b, wv c) { return c - a * b; }
-WG_INLINE wv wv_add(wv a, wv b) { return a + b; }
-WG_INLINE wv wv_mul(wv a, wv b) { return a * b; }
-WG_INLINE wv wv_loadf(const float *p, int h) { return p[h]; }
+enum { WG_RMAX = 1 };
 WG_INLINE void wv_codes(const uint8_t *p, int h, wv *lo, wv *hi)
 {
     *lo = (float)(p[h] & 15u);
     *hi = (float)(p[h] >> 4);
 }
 WG_INLINE wv wv_bytes(const uint8_t *p, int h) { return (float)p[h]; }
-WG_INLINE void wv_store(float *y, int h, wv v, int64_t cnt)
-{
-    if (h < cnt)
-        y[h] = v;
-}
 #endif
 
 /* Panels per tile for R rows (3*R*P*WH accumulators fit the registers). */
 static inline int wg_panels_for(int R)
 {
-#if WG_AVX512
+#if WO_AVX512
     return R == 1 ? 4 : R == 2 ? 2 : 1;
-#elif WG_AVX2
+#elif WO_AVX2
     return R == 1 ? 2 : 1;
 #else
     return 1;
@@ -266,11 +214,11 @@ static void wg_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
 {
     switch (R * 8 + P) {
     case 8 + 1: wg_tile(p, m0, p0, 1, 1); break;
-#if WG_AVX512 || WG_AVX2
+#if WO_AVX512 || WO_AVX2
     case 8 + 2: wg_tile(p, m0, p0, 1, 2); break;
     case 16 + 1: wg_tile(p, m0, p0, 2, 1); break;
 #endif
-#if WG_AVX512
+#if WO_AVX512
     case 8 + 3: wg_tile(p, m0, p0, 1, 3); break;
     case 8 + 4: wg_tile(p, m0, p0, 1, 4); break;
     case 16 + 2: wg_tile(p, m0, p0, 2, 2); break;
@@ -282,20 +230,6 @@ static void wg_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
     case 64 + 1: wg_tile(p, m0, p0, 8, 1); break;
 #endif
     default: break;
-    }
-}
-
-/* Phase 0 of the GEMV: asum[m][j] = sum of a[m] over block j. */
-static void wg_block_sums(const octk_wogemm *p, int64_t m)
-{
-    int64_t nb = wg_div_up(p->K, p->bs);
-    float *asum = (float *)p->work + m * nb;
-    const float *a = p->a + m * p->lda;
-    for (int64_t j = 0; j < nb; j++) {
-        float s = 0.0f;
-        for (int64_t k = j * p->bs; k < wg_min(p->K, (j + 1) * p->bs); k++)
-            s += a[k];
-        asum[j] = s;
     }
 }
 
@@ -438,7 +372,8 @@ void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end
         if (!gemv)
             wg_widen_task(p, t);
         else if (phase == 0)
-            wg_block_sums(p, t);
+            wo_block_sums(p->a + t * p->lda, p->K, p->bs,
+                          (float *)p->work + t * wg_div_up(p->K, p->bs));
         else
             wg_gemv_panels(p, t * WG_PANELS_PER_TASK, wg_min(np, (t + 1) * WG_PANELS_PER_TASK));
     }
