@@ -384,6 +384,15 @@ static void sdw_rows16(const octk_sconv *p, const float *w, int64_t c, int64_t r
 
 #endif
 
+#ifdef __AVX2__
+/* The 3 x 3 paths of both builds (AVX-512 and AVX2) take these shapes. */
+static inline int sdw3_applies(const octk_conv_shape *s)
+{
+    return s->KH == 3 && s->KW == 3 && s->DH == 1 && s->DW == 1 && s->SH == s->SW &&
+           (s->SW == 1 || s->SW == 2);
+}
+#endif
+
 #ifdef __AVX512F__
 
 /* ---- depthwise 3 x 3, AVX-512, SH == SW in {1, 2}, no dilation ------------
@@ -463,12 +472,6 @@ static void sdw3_tile_any(const octk_sconv *p, const __m512 *wv, const float *xc
     default: break;
     }
 #undef SDW3_T
-}
-
-static inline int sdw3_applies(const octk_conv_shape *s)
-{
-    return s->KH == 3 && s->KW == 3 && s->DH == 1 && s->DW == 1 && s->SH == s->SW &&
-           (s->SW == 1 || s->SW == 2);
 }
 
 /* Output rows [r0, r1) of channel c: tiles of 4 rows (fewer at the end)
@@ -807,12 +810,6 @@ static void sdw3_tile8_any(const octk_sconv *p, const float *wc, const float *xc
 #undef SDW3_T8
 }
 
-static inline int sdw3_applies8(const octk_conv_shape *s)
-{
-    return s->KH == 3 && s->KW == 3 && s->DH == 1 && s->DW == 1 && s->SH == s->SW &&
-           (s->SW == 1 || s->SW == 2);
-}
-
 /* Output rows [r0, r1) of channel c: tiles of 4 rows (fewer at the end) by
  * up to 2 vectors across; a tile is plain (edge 0) when all its stores
  * are whole and every tap column it reads lies inside the row. */
@@ -875,7 +872,7 @@ void octk_sdwconv_run(const octk_sconv *p, int phase, int64_t begin, int64_t end
         }
 #endif
 #if defined(__AVX2__) && !defined(__AVX512F__)
-        if (sdw3_applies8(s)) {
+        if (sdw3_applies(s)) {
             sdw3_rows8(p, w, c, r0, r1);
             continue;
         }
