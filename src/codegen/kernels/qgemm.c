@@ -11,13 +11,14 @@
  * sum_k b[k][n] (wrapping int32).
  * Phase 0 widens a into work, in tasks of 16 rows: S16 as int16 (a - a_zero);
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
- *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
- * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
- * microkernels (U8S8 with VNNI: 8 x 24; S16 in k blocks of QG_KC), then adds
- * bias and the U8S8 correction with wrap-around and requantizes
- * (qk_epilogue_row), or converts to float32 (y_float), or stores the
- * wrapped int32 sum (OCTK_QGEMM_Y_INT32); with VNNI a full panel's tile
- * does so in its registers (qg_rows_fused).
+ *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32),
+ * rows of kp bytes, with VNNI in blocks of 16 rows (qg_widen_block).
+ * Phase 1 computes tiles of rows x panels (qg_grid) with the 4 x 24
+ * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8
+ * correction with wrap-around and requantizes (qk_epilogue_row), or
+ * converts to float32 (y_float), or stores the wrapped int32 sum
+ * (OCTK_QGEMM_Y_INT32); U8S8 with VNNI runs 16 x 24 blocks that do all
+ * that in their registers (qg_block).
  */
 #include "qcommon.h"
 
@@ -113,10 +114,234 @@ void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_
     memcpy(dst, &h, sizeof h);
 }
 
+#if QK_VNNI
+/* U8S8 with VNNI keeps a in work as blocks of QG_BR rows, [blocks][kp/4][16][4]
+ * bytes: one 64-byte load holds a k quad of 16 rows, one per lane, and
+ * vpdpbusd against column j's quad of the panel, broadcast by the instruction
+ * from memory ({1to16}), sums column j of the 16 rows.  The loop has no
+ * shuffles (two rows per vector, the layout before, needed 4 per 12
+ * vpdpbusd); the epilogue works on columns and transposes to rows at the
+ * end.  Blocks are never split: phase 0 widens whole blocks (16-row tasks),
+ * phase 1 tiles are multiples of 16 rows (qg_grid). */
+enum { QG_BR = 16 };
+
+/* v[i] (lane l: row l of column i) becomes v[l] (lane i: column i of row l). */
+static inline __attribute__((always_inline)) void qg_transpose16(__m512i v[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    /* v[4g + i], 128-bit lane l: row 4l + i, columns 4g .. 4g + 3 */
+    for (int g = 0; g < 16; g += 4) {
+        v[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        v[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        v[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        v[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(v[i], v[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_i32x4(v[i], v[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_i32x4(v[8 + i], v[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_i32x4(v[8 + i], v[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0x88);
+        v[4 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0x88);
+        v[8 + i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0xdd);
+        v[12 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+/* The same for 8 columns: v[r] for r < 8 gets row r in lanes 0-7 and row
+ * r + 8 in lanes 8-15 (an 8 x 8 transpose in each 256-bit half). */
+static inline __attribute__((always_inline)) void qg_transpose8(__m512i v[8])
+{
+    __m512i t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int g = 0; g < 8; g += 4) {
+        v[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        v[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        v[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        v[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    const __m512i even = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i odd = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_permutex2var_epi64(v[i], even, v[4 + i]);
+        t[4 + i] = _mm512_permutex2var_epi64(v[i], odd, v[4 + i]);
+    }
+    for (int i = 0; i < 8; i++)
+        v[i] = t[i];
+}
+
+/* Phase 0 of one block: rows [m0, m1), m1 - m0 <= 16, m0 a multiple of 16;
+ * zero beyond M and K.  64 bytes (16 quads) of each of the 16 rows at a
+ * time, transposed as 16 x 16 dwords into the 16 quads' vectors; the end
+ * of K through a zeroed buffer.  (A byte loop made phase 0 6% of a 1024^3
+ * product, up from 1%.) */
+static void qg_widen_block(const octk_qgemm *p, int64_t kp, int64_t m0, int64_t m1)
+{
+    const int64_t K = p->K, rows = m1 - m0, tail = K - (K - 1) / 64 * 64;
+    const uint8_t flip = p->a_signed ? 0x80 : 0;
+    const uint8_t *src = (const uint8_t *)p->a + m0 * p->lda;
+    uint8_t *d = (uint8_t *)p->work + m0 * kp;
+    uint8_t tail_flip[64] = {0};
+    memset(tail_flip, flip, (size_t)tail);
+    for (int64_t k = 0; k < K; k += 64) {
+        const int64_t n = qk_min(64, K - k);
+        const __m512i fl = n == 64 ? _mm512_set1_epi8((char)flip) : _mm512_loadu_si512(tail_flip);
+        __m512i v[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < QG_BR; r++) {
+            if (r >= rows) {
+                v[r] = _mm512_setzero_si512();
+            } else if (n == 64) {
+                v[r] = _mm512_xor_si512(_mm512_loadu_si512(src + r * p->lda + k), fl);
+            } else {
+                uint8_t t[64] = {0};
+                memcpy(t, src + r * p->lda + k, (size_t)n);
+                v[r] = _mm512_xor_si512(_mm512_loadu_si512(t), fl);
+            }
+        }
+        qg_transpose16(v);
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) {
+            if (k + 4 * q >= kp)
+                break;
+            _mm512_storeu_si512(d + 16 * k + 64 * q, v[q]);
+        }
+    }
+}
+
+/* A panel's per-column epilogue terms, zero beyond N. */
+typedef struct qg_cols {
+    int32_t add[QK_NR];
+    float mult[QK_NR], fbias[QK_NR];
+} qg_cols;
+
+/* Output kinds of qg_block, constants once inlined. */
+enum { QG_Y8, QG_F32, QG_F32_BIAS, QG_I32 };
+
+/* Rows [m, m + rows) (rows <= 16) x columns [n0, n0 + nc) of y from the
+ * block a and the panel, for output kind y (QG_Y8 ...).  The epilogue is the arithmetic of qg_epilogue_f32, of the int32
+ * output and of qk_epilogue_row lane by lane (as qconv.c's qc_epilogue24:
+ * the clamp in float to [y_lo - y_zero, y_hi - y_zero], then the rounding),
+ * so the same values. */
+static inline __attribute__((always_inline)) void
+qg_block(const octk_qgemm *p, int y, const uint8_t *a, int64_t kquads, const uint8_t *panel,
+         const qg_cols *cols, int64_t nc, int rows, int64_t m, int64_t n0)
+{
+    __m512i acc[QK_NR];
+    for (int j = 0; j < QK_NR; j++)
+        acc[j] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < kquads; q++) {
+        const __m512i av = _mm512_loadu_si512(a + 64 * q);
+        for (int j = 0; j < QK_NR; j++) {
+            int32_t w;
+            memcpy(&w, panel + 96 * q + 4 * j, 4);
+            acc[j] = _mm512_dpbusd_epi32(acc[j], av, _mm512_set1_epi32(w));
+        }
+    }
+    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
+    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
+    const __m512i yz = _mm512_set1_epi32(p->y_zero);
+    /* unrolled: left a loop (clang did so with QG_F32_BIAS), it kept acc
+     * in memory, stored after each vpdpbusd of the k loop */
+#pragma GCC unroll 24
+    for (int j = 0; j < QK_NR; j++) {
+        const __m512i sum = _mm512_add_epi32(acc[j], _mm512_set1_epi32(cols->add[j]));
+        if (y == QG_I32) {
+            acc[j] = sum;
+            continue;
+        }
+        __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(cols->mult[j]));
+        if (y != QG_Y8) {
+            if (y == QG_F32_BIAS)
+                f = _mm512_add_ps(f, _mm512_set1_ps(cols->fbias[j]));
+            acc[j] = _mm512_castps_si512(f);
+        } else {
+            f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+            acc[j] = _mm512_add_epi32(_mm512_cvtps_epi32(f), yz);
+        }
+    }
+    qg_transpose16(acc);
+    qg_transpose8(acc + 16);
+    const __mmask16 k0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
+    const __mmask8 k1 = nc > 16 ? (__mmask8)((1u << (nc - 16)) - 1) : 0;
+#pragma GCC unroll 16
+    for (int r = 0; r < QG_BR; r++) {
+        if (r >= rows)
+            break;
+        const __m256i tail = r < 8 ? _mm512_castsi512_si256(acc[16 + r])
+                                   : _mm512_extracti64x4_epi64(acc[8 + r], 1);
+        if (y != QG_Y8) {
+            int32_t *yr = (int32_t *)p->y + (m + r) * p->ldy + n0;
+            _mm512_mask_storeu_epi32(yr, k0, acc[r]);
+            _mm256_mask_storeu_epi32(yr + 16, k1, tail);
+        } else {
+            uint8_t *yr = (uint8_t *)p->y + (m + r) * p->ldy + n0;
+            _mm512_mask_cvtepi32_storeu_epi8(yr, k0, acc[r]);
+            _mm256_mask_cvtepi32_storeu_epi8(yr + 16, k1, tail);
+        }
+    }
+}
+
+/* Phase 1 of the VNNI U8S8 path: rows [m0, m1) (m0 a multiple of 16) x
+ * panel pn, add per column as in qg_tile. */
+static void qg_panel_blocks(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1,
+                            int64_t pn, const int32_t *add)
+{
+    const int64_t kp = h->kp, n0 = pn * QK_NR, nc = qk_min(QK_NR, p->N - n0);
+    const uint8_t *panel = (const uint8_t *)p->b + QK_HDR + pn * kp * QK_NR;
+    qg_cols cols;
+    memset(&cols, 0, sizeof cols);
+    memcpy(cols.add, add, sizeof cols.add);
+    if (p->y_float != OCTK_QGEMM_Y_INT32)
+        memcpy(cols.mult, p->mult + n0, 4 * (size_t)nc);
+    if (p->y_float == 1 && p->fbias)
+        memcpy(cols.fbias, p->fbias + n0, 4 * (size_t)nc);
+    for (int64_t m = m0; m < m1; m += QG_BR) {
+        const uint8_t *a = (const uint8_t *)p->work + m * kp;
+        const int rows = (int)qk_min(QG_BR, m1 - m);
+        if (p->y_float == OCTK_QGEMM_Y_INT32)
+            qg_block(p, QG_I32, a, kp / 4, panel, &cols, nc, rows, m, n0);
+        else if (p->y_float && p->fbias)
+            qg_block(p, QG_F32_BIAS, a, kp / 4, panel, &cols, nc, rows, m, n0);
+        else if (p->y_float)
+            qg_block(p, QG_F32, a, kp / 4, panel, &cols, nc, rows, m, n0);
+        else
+            qg_block(p, QG_Y8, a, kp / 4, panel, &cols, nc, rows, m, n0);
+    }
+}
+#endif
+
 size_t octk_qgemm_work_size(const octk_qgemm *p)
 {
-    int64_t s16 = p->M * qk_round_up(p->K, 2) * 2, u8 = p->M * qk_round_up(p->K, 4);
+    int64_t s16 = p->M * qk_round_up(p->K, 2) * 2;
+#if QK_VNNI
+    int64_t u8 = qk_round_up(p->M, QG_BR) * qk_round_up(p->K, 4);
+#else
+    int64_t u8 = p->M * qk_round_up(p->K, 4);
+#endif
     return (size_t)qk_round_up(qk_max(s16, u8), 64);
+}
+
+/* The tiles of phase 1: qk_tile_grid's, with whole row blocks on the VNNI
+ * U8S8 path (its finest grid with 16 rows). */
+static void qg_grid(const octk_qgemm *p, int64_t *mb, int64_t *pb)
+{
+    qk_tile_grid(p->M, qg_panels(p->N), mb, pb);
+#if QK_VNNI
+    if (*mb < QG_BR && qk_read_hdr(p->b).path == OCTK_PATH_U8S8) {
+        *mb = QG_BR;
+        *pb = 1;
+    }
+#endif
 }
 
 int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
@@ -128,7 +353,7 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
     if (phase != 1)
         return 0;
     int64_t mb, pb, np = qg_panels(p->N);
-    qk_tile_grid(p->M, np, &mb, &pb);
+    qg_grid(p, &mb, &pb);
     return qk_div_up(p->M, mb) * qk_div_up(np, pb);
 }
 
@@ -136,6 +361,12 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
 static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1)
 {
     int64_t K = p->K, kp = h->kp;
+#if QK_VNNI
+    if (h->path == OCTK_PATH_U8S8) {
+        qg_widen_block(p, kp, m0, m1);
+        return;
+    }
+#endif
     if (h->path == OCTK_PATH_U8S8) {
         uint8_t *w = (uint8_t *)p->work;
         uint8_t flip = p->a_signed ? 0x80 : 0;
@@ -192,83 +423,6 @@ static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *
     }
 }
 
-#if QK_VNNI
-/* Rows [m, m + mr) of one full panel (columns n0 ..) with the epilogue on
- * the accumulators, two rows per 512-bit vector and the per-column add,
- * mult and fbias repeated in both halves: the arithmetic of
- * qg_epilogue_f32, of the int32 output and of qk_epilogue_row (as
- * qconv.c's qc_epilogue24: the clamp in float to [y_lo - y_zero, y_hi -
- * y_zero], then the rounding) lane by lane, so the same values. */
-static inline __attribute__((always_inline)) void
-qg_rows_fused(const octk_qgemm *p, const uint8_t *a, int64_t kp, const uint8_t *panel, int mr,
-              const int32_t *add, int64_t m, int64_t n0)
-{
-    __m512i acc[QK_MR_U8 / 2][3];
-    qk_sums_u8s8_pairs(a, kp, panel, kp / 4, mr, 1, acc);
-    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
-    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
-    const __m512i yz = _mm512_set1_epi32(p->y_zero);
-    for (int j = 0; j < 3; j++) {
-        const int64_t n = n0 + 8 * j;
-        const __m512i av =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(add + 8 * j)));
-        /* no mult with int32 output */
-        const __m512 mv = p->y_float == OCTK_QGEMM_Y_INT32
-                              ? _mm512_setzero_ps()
-                              : _mm512_castsi512_ps(_mm512_broadcast_i64x4(
-                                    _mm256_loadu_si256((const __m256i *)(p->mult + n))));
-        const __m512 fb = p->fbias ? _mm512_castsi512_ps(_mm512_broadcast_i64x4(
-                                         _mm256_loadu_si256((const __m256i *)(p->fbias + n))))
-                                   : _mm512_setzero_ps();
-        for (int pr = 0; pr < QK_MR_U8 / 2 && 2 * pr < mr; pr++) {
-            const int64_t r0 = m + 2 * pr, r1 = r0 + 1;
-            const int two = 2 * pr + 1 < mr;
-            const __m512i sum = _mm512_add_epi32(acc[pr][j], av);
-            if (p->y_float == OCTK_QGEMM_Y_INT32) {
-                int32_t *y = (int32_t *)p->y + n;
-                _mm256_storeu_si256((__m256i *)(y + r0 * p->ldy), _mm512_castsi512_si256(sum));
-                if (two)
-                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
-                                        _mm512_extracti64x4_epi64(sum, 1));
-            } else if (p->y_float) {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
-                if (p->fbias)
-                    f = _mm512_add_ps(f, fb);
-                float *y = (float *)p->y + n;
-                _mm256_storeu_ps(y + r0 * p->ldy, _mm512_castps512_ps256(f));
-                if (two)
-                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
-                                        _mm512_extracti64x4_epi64(_mm512_castps_si512(f), 1));
-            } else {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
-                f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-                const __m128i x = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), yz));
-                uint8_t *y = (uint8_t *)p->y + n;
-                _mm_storel_epi64((__m128i *)(y + r0 * p->ldy), x);
-                if (two)
-                    _mm_storel_epi64((__m128i *)(y + r1 * p->ldy), _mm_unpackhi_epi64(x, x));
-            }
-        }
-    }
-}
-
-static void qg_rows_fused_mr(const octk_qgemm *p, const uint8_t *a, int64_t kp,
-                             const uint8_t *panel, int mr, const int32_t *add, int64_t m,
-                             int64_t n0)
-{
-    switch (mr) {
-    case 8: qg_rows_fused(p, a, kp, panel, 8, add, m, n0); break;
-    case 7: qg_rows_fused(p, a, kp, panel, 7, add, m, n0); break;
-    case 6: qg_rows_fused(p, a, kp, panel, 6, add, m, n0); break;
-    case 5: qg_rows_fused(p, a, kp, panel, 5, add, m, n0); break;
-    case 4: qg_rows_fused(p, a, kp, panel, 4, add, m, n0); break;
-    case 3: qg_rows_fused(p, a, kp, panel, 3, add, m, n0); break;
-    case 2: qg_rows_fused(p, a, kp, panel, 2, add, m, n0); break;
-    default: qg_rows_fused(p, a, kp, panel, 1, add, m, n0); break;
-    }
-}
-#endif
-
 /* S16 reductions run in blocks of this many k values (even), every row of
  * the tile passing over one block of the panel before the next: a block (24
  * columns, 12 KB) stays in L1, a whole panel of K = 1024 (48 KB) did not
@@ -302,11 +456,8 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
         for (int j = 0; j < QK_NR; j++)
             add[j] = (int32_t)((uint32_t)bias[j] - (uint32_t)corr_zero * (uint32_t)sums[j]);
 #if QK_VNNI
-        if (u8s8 && nc == QK_NR) {
-            for (int64_t m = m0; m < m1; m += QK_MR_U8)
-                qg_rows_fused_mr(p, (const uint8_t *)p->work + m * kp, kp,
-                                 blob + QK_HDR + pn * kp * QK_NR, (int)qk_min(QK_MR_U8, m1 - m),
-                                 add, m, n0);
+        if (u8s8) {
+            qg_panel_blocks(p, h, m0, m1, pn, add);
             continue;
         }
 #endif
@@ -363,7 +514,7 @@ void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end)
         return;
     }
     int64_t mb, pb, np = qg_panels(p->N);
-    qk_tile_grid(p->M, np, &mb, &pb);
+    qg_grid(p, &mb, &pb);
     int64_t npb = qk_div_up(np, pb);
     for (int64_t t = begin; t < end; t++) {
         int64_t mi = t / npb, pi = t % npb;
