@@ -218,6 +218,39 @@ static void qg_widen_block(const octk_qgemm *p, int64_t kp, int64_t m0, int64_t 
     }
 }
 
+#ifdef __AVX512BW__
+/* The 8-bit output of a full panel's block, acc[j] column j's values (in
+ * [y_lo, y_hi], so packing to int16 is exact): the low bytes of columns
+ * 4g .. 4g + 3 are gathered into the dwords of one vector first, so the
+ * transpose moves 6 vectors, not 24, and a row is one 24-byte store
+ * (measured: 64^3 from 370 to 400 GOP/s, 256^3 from 790 to 815). */
+static inline __attribute__((always_inline)) void
+qg_store_y8_full(const __m512i acc[QK_NR], int rows, uint8_t *y, int64_t ldy)
+{
+    /* per 128-bit lane a pack holds column a's rows in words 0-3 and
+     * column b's in words 4-7; row i's bytes go to dword i */
+    const __m512i ab = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(0, 8, -1, -1, 2, 10, -1, -1, 4, 12, -1, -1, 6, 14, -1, -1));
+    const __m512i cd = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(-1, -1, 0, 8, -1, -1, 2, 10, -1, -1, 4, 12, -1, -1, 6, 14));
+    __m512i d[8];
+    for (int g = 0; g < 6; g++)
+        d[g] = _mm512_or_si512(
+            _mm512_shuffle_epi8(_mm512_packs_epi32(acc[4 * g], acc[4 * g + 1]), ab),
+            _mm512_shuffle_epi8(_mm512_packs_epi32(acc[4 * g + 2], acc[4 * g + 3]), cd));
+    d[6] = d[7] = _mm512_setzero_si512();
+    qg_transpose8(d);
+#pragma GCC unroll 16
+    for (int r = 0; r < QG_BR; r++) {
+        if (r >= rows)
+            break;
+        const __m256i row = r < 8 ? _mm512_castsi512_si256(d[r])
+                                  : _mm512_extracti64x4_epi64(d[r - 8], 1);
+        _mm256_mask_storeu_epi32(y + r * ldy, 0x3f, row);
+    }
+}
+#endif
+
 /* A panel's per-column epilogue terms, zero beyond N. */
 typedef struct qg_cols {
     int32_t add[QK_NR];
@@ -269,6 +302,12 @@ qg_block(const octk_qgemm *p, int y, const uint8_t *a, int64_t kquads, const uin
             acc[j] = _mm512_add_epi32(_mm512_cvtps_epi32(f), yz);
         }
     }
+#ifdef __AVX512BW__
+    if (y == QG_Y8 && nc == QK_NR) {
+        qg_store_y8_full(acc, rows, (uint8_t *)p->y + m * p->ldy + n0, p->ldy);
+        return;
+    }
+#endif
     qg_transpose16(acc);
     qg_transpose8(acc + 16);
     const __mmask16 k0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
