@@ -366,7 +366,8 @@ static void gemm_wide_case(rng *r, int64_t M, int64_t N, int64_t K, int a_signed
     random_bytes(r, a, M * lda);
     /* int8 weights the build's U8S8 path takes: full range with VNNI */
     for (int64_t i = 0; i < K * N; i++)
-        b[i] = (uint8_t)(BUILD_ISA & OCTK_ISA_VNNI ? rng_range(r, -128, 127) : rng_range(r, -64, 64));
+        b[i] = (uint8_t)(BUILD_ISA & OCTK_ISA_VNNI ? rng_range(r, -128, 127)
+                                                   : rng_range(r, -64, 64));
     for (int64_t n = 0; n < N; n++) {
         bias[n] = (int32_t)((int64_t)rng_range(r, 0, 2000000) - 1000000);
         mult[n] = (float)(1e-4 * (1 + rng_range(r, 0, 1000)));

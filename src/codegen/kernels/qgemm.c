@@ -123,7 +123,7 @@ void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_
  * vpdpbusd); the epilogue works on columns and transposes to rows at the
  * end.  Blocks are never split: phase 0 widens whole blocks (16-row tasks),
  * phase 1 tiles are multiples of 16 rows (qg_grid). */
-enum { QG_BR = 16 };
+enum { QG_BR = QG_ROWS_PER_WIDEN_TASK }; /* a phase 0 task widens one block */
 
 /* v[i] (lane l: row l of column i) becomes v[l] (lane i: column i of row l). */
 static inline __attribute__((always_inline)) void qg_transpose16(__m512i v[16])
@@ -261,10 +261,11 @@ typedef struct qg_cols {
 enum { QG_Y8, QG_F32, QG_F32_BIAS, QG_I32 };
 
 /* Rows [m, m + rows) (rows <= 16) x columns [n0, n0 + nc) of y from the
- * block a and the panel, for output kind y (QG_Y8 ...).  The epilogue is the arithmetic of qg_epilogue_f32, of the int32
- * output and of qk_epilogue_row lane by lane (as qconv.c's qc_epilogue24:
- * the clamp in float to [y_lo - y_zero, y_hi - y_zero], then the rounding),
- * so the same values. */
+ * block a and the panel, for output kind y (QG_Y8 ...).  The epilogue is
+ * the arithmetic of qg_epilogue_f32, of the int32 output and of
+ * qk_epilogue_row lane by lane (as qconv.c's qc_epilogue24: the clamp in
+ * float to [y_lo - y_zero, y_hi - y_zero], then the rounding), so the same
+ * values. */
 static inline __attribute__((always_inline)) void
 qg_block(const octk_qgemm *p, int y, const uint8_t *a, int64_t kquads, const uint8_t *panel,
          const qg_cols *cols, int64_t nc, int rows, int64_t m, int64_t n0)
