@@ -403,15 +403,18 @@ static void gemm_wide_case(rng *r, int64_t M, int64_t N, int64_t K, int a_signed
 }
 
 /* The U8S8 path (with VNNI: blocks of 16 rows of a against 24-column
- * panels, the epilogue on columns and then transposed to rows) on row
- * counts around the block, column counts around the panel, K around the k
- * quad, signed and unsigned activations and the three outputs, every task
- * split. */
+ * panels, two blocks x 12 columns or one x 24, the epilogue on columns and
+ * then transposed to rows) on row counts around the block, column counts
+ * around the panel and its half, K around the k quad, signed and unsigned
+ * activations and the three outputs, every task split.  From 8 panels on
+ * (N >= 169) tiles have 32 or 64 rows: pairs of blocks, the second one
+ * partial with M = 57. */
 static void qgemm_u8s8_block_edges_match_scalar_twin(void **state)
 {
     (void)state;
     rng r = {43};
-    static const int64_t Ms[] = {1, 7, 15, 16, 17, 31, 33, 69, 100}, Ns[] = {23, 24, 48, 50};
+    static const int64_t Ms[] = {1, 7, 15, 16, 17, 31, 33, 57, 69, 100};
+    static const int64_t Ns[] = {23, 24, 48, 50, 175, 180, 190};
     static const int64_t Ks[] = {1, 3, 5, 63, 130};
     for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++)
         for (size_t j = 0; j < sizeof Ns / sizeof Ns[0]; j++)
