@@ -17,8 +17,8 @@
  * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8
  * correction with wrap-around and requantizes (qk_epilogue_row), or
  * converts to float32 (y_float), or stores the wrapped int32 sum
- * (OCTK_QGEMM_Y_INT32); U8S8 with VNNI runs 16 x 24 blocks that do all
- * that in their registers (qg_block).
+ * (OCTK_QGEMM_Y_INT32); U8S8 with VNNI runs 32 x 12 and 16 x 24 tiles of
+ * row blocks that do all that in their registers (qg_tile_vnni).
  */
 #include "qcommon.h"
 
@@ -241,10 +241,11 @@ qg_epilogue_col(const octk_qgemm *p, int y, const qg_cols *cols, int j, __m512i 
 }
 
 /* Stores columns v[0 .. nv) (nv 12 or 24; lane r: row r) as rows r < rows
- * at y + r * ldy elements, columns < nc only.  8-bit output gathers the low
- * bytes of 4 columns into the dwords of one vector first (packing to int16
- * is exact: the values lie in [y_lo, y_hi]), so the transpose moves nv / 4
- * vectors, not nv, and a row is one store (64^3: 370 -> 400 GOP/s). */
+ * at yp + r * ldy elements, columns < nc only.  8-bit output gathers the
+ * low bytes of 4 columns into the dwords of one vector first (packing to
+ * int16 is exact: the values lie in [y_lo, y_hi]), so the transpose moves
+ * nv / 4 vectors, not nv, and a row is one store (64^3 from 370 to 400
+ * GOP/s with 16 x 24 blocks). */
 static inline __attribute__((always_inline)) void
 qg_store_rows(int y, __m512i v[QK_NR], int nv, int64_t nc, int rows, void *yp, int64_t ldy)
 {
