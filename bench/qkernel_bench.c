@@ -14,6 +14,10 @@
  * depthwise convolutions of those models (ppocr-cls's 5x5 on rows of 96);
  * `qkb pool` squeezenet's three 8-bit 3x3 stride-2 MaxPools (octk_maxpool8,
  * in microseconds).
+ * `qkb gemm` runs only octk_qgemm (weights in [-128, 127]) on the products
+ * of bench/compile_bench.py's matmul-M and mlp-b64 and at 256^3 and 64^3,
+ * with uint8 output, and a few with float32 output (the MatMul of a QDQ
+ * model).
  * Prints GOP/s counting 2*M*N*K operations (K = C*KH*KW for the convs,
  * N = OH*OW), the median of several runs; all phases are timed (the share
  * of the preparing ones, widening, planes or im2col, is printed too).  Times are
@@ -80,7 +84,8 @@ static void fill_weights(int8_t *w, size_t n, int range)
         w[i] = (int8_t)((int)(rnd() % (unsigned)(2 * range + 1)) - range);
 }
 
-static void bench_gemm(int64_t M, int64_t N, int64_t K, int range)
+/* y_float: the output kind (0: uint8, 1: float32 as the MatMul of a QDQ model) */
+static void bench_gemm(int64_t M, int64_t N, int64_t K, int range, int y_float)
 {
     uint8_t *a = xalloc((size_t)(M * K));
     int8_t *b = xalloc((size_t)(K * N));
@@ -93,26 +98,35 @@ static void bench_gemm(int64_t M, int64_t N, int64_t K, int range)
         mult[n] = 1e-4f;
     void *pb = xalloc(octk_qgemm_packed_b_size(K, N));
     octk_qgemm_pack_b(pb, b, 1, bz, K, N, N, 1, bench_isa);
-    uint8_t *y = xalloc((size_t)(M * N));
+    void *y = xalloc((size_t)(M * N) * (y_float ? 4 : 1));
     octk_qgemm p = {.M = M, .N = N, .K = K, .lda = K, .ldy = N, .a_signed = 0, .a_zero = 128,
                     .y_signed = 0, .y_zero = 128, .y_lo = 0, .y_hi = 255, .a = a, .y = y,
-                    .b = pb, .bias = bias, .mult = mult};
+                    .b = pb, .bias = y_float ? NULL : bias, .mult = mult,
+                    .y_float = y_float};
     p.work = xalloc(octk_qgemm_work_size(&p));
+    /* small products repeat inside each timed run (about 2e8 operations;
+     * the clock, read around each call, took half of a 64^3 product) */
+    double ops = 2.0 * (double)M * (double)N * (double)K;
+    int reps = ops < 2e8 ? (int)(2e8 / ops) : 1;
     double t[RUNS], t0s[RUNS];
     for (int r = 0; r < RUNS; r++) {
         double t0 = now();
-        octk_qgemm_run(&p, 0, 0, octk_qgemm_tasks(&p, 0));
+        for (int i = 0; i < reps; i++)
+            octk_qgemm_run(&p, 0, 0, octk_qgemm_tasks(&p, 0));
         double t1 = now();
-        octk_qgemm_run(&p, 1, 0, octk_qgemm_tasks(&p, 1));
-        t[r] = now() - t0;
-        t0s[r] = t1 - t0;
+        for (int i = 0; i < reps; i++) {
+            octk_qgemm_run(&p, 0, 0, octk_qgemm_tasks(&p, 0));
+            octk_qgemm_run(&p, 1, 0, octk_qgemm_tasks(&p, 1));
+        }
+        t[r] = (now() - t1) / reps;
+        t0s[r] = (t1 - t0) / reps;
     }
     qsort(t, RUNS, sizeof t[0], cmp_double);
     qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
-    printf("qgemm M=%-5lld N=%-5lld K=%-5lld path=%-4s %7.1f GOP/s  (phase 0 %4.1f%%)\n",
-           (long long)M, (long long)N, (long long)K,
+    printf("qgemm M=%-5lld N=%-5lld K=%-5lld %s path=%-4s %7.1f GOP/s  (phase 0 %4.1f%%)\n",
+           (long long)M, (long long)N, (long long)K, y_float ? "f32" : "u8 ",
            octk_qpacked_path(pb) == OCTK_PATH_U8S8 ? "u8s8" : "s16",
-           2.0 * (double)M * (double)N * (double)K / t[RUNS / 2] * 1e-9,
+           ops / t[RUNS / 2] * 1e-9,
            100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
     free(a), free(b), free(bz), free(bias), free(mult), free(pb), free(y), free(p.work);
 }
@@ -320,15 +334,28 @@ int main(int argc, char **argv)
         bench_ppocr_dws();
         return 0;
     }
+    if (argc > 1 && strcmp(argv[1], "gemm") == 0) {
+        /* the products of compile_bench's matmul-M and mlp-b64 (784-512-512-10) */
+        static const int64_t shapes[][3] = {{1024, 1024, 1024}, {256, 1024, 1024},
+                                            {64, 1024, 1024},   {64, 512, 784},
+                                            {64, 512, 512},     {64, 10, 512},
+                                            {256, 256, 256},    {64, 64, 64}};
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            bench_gemm(shapes[i][0], shapes[i][1], shapes[i][2], 127, 0);
+        bench_gemm(1024, 1024, 1024, 127, 1);
+        bench_gemm(64, 1024, 1024, 127, 1);
+        bench_gemm(64, 64, 64, 127, 1);
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "dw") == 0) {
         bench_dws();
         return 0;
     }
     static const int ranges[2] = {127, 64};
     for (int i = 0; i < 2; i++) {
-        bench_gemm(1024, 1024, 1024, ranges[i]);
-        bench_gemm(64, 1024, 1024, ranges[i]);
-        bench_gemm(256, 1024, 1024, ranges[i]);
+        bench_gemm(1024, 1024, 1024, ranges[i], 0);
+        bench_gemm(64, 1024, 1024, ranges[i], 0);
+        bench_gemm(256, 1024, 1024, ranges[i], 0);
         bench_conv(64, 64, 56, 3, 1, 1, ranges[i]);
         bench_conv(64, 256, 56, 1, 1, 0, ranges[i]);
     }

@@ -348,6 +348,89 @@ static void qgemm_int32_output_matches_scalar_twin(void **state)
         }
 }
 
+/* One U8S8 case with float32 (y_float 1, fbias if with_bias) or int32
+ * (OCTK_QGEMM_Y_INT32, bias if with_bias) output against the twin of the
+ * two tests above, through check_all_splits: the 4-byte outputs, with a
+ * garbage margin of 0 to 2 elements past each row that must stay. */
+static void gemm_wide_case(rng *r, int64_t M, int64_t N, int64_t K, int a_signed, int y_float,
+                           int with_bias)
+{
+    int64_t lda = K + rng_range(r, 0, 3), ldy = N + rng_range(r, 0, 2);
+    int32_t a_zero = zero_of(r, a_signed);
+    uint8_t *a = malloc((size_t)(M * lda + 1)), *b = malloc((size_t)(K * N + 1));
+    int32_t *bz = calloc((size_t)N, 4), *bias = malloc((size_t)N * 4);
+    float *mult = malloc((size_t)N * 4), *fb = malloc((size_t)N * 4);
+    size_t ny = (size_t)(M * ldy) * 4;
+    uint8_t *expect = calloc(2 * ny + 2, 1), *y = malloc(ny + 1);
+    assert_true(a && b && bz && bias && mult && fb && expect && y);
+    random_bytes(r, a, M * lda);
+    /* int8 weights the build's U8S8 path takes: full range with VNNI */
+    for (int64_t i = 0; i < K * N; i++)
+        b[i] = (uint8_t)(BUILD_ISA & OCTK_ISA_VNNI ? rng_range(r, -128, 127)
+                                                   : rng_range(r, -64, 64));
+    for (int64_t n = 0; n < N; n++) {
+        bias[n] = (int32_t)((int64_t)rng_range(r, 0, 2000000) - 1000000);
+        mult[n] = (float)(1e-4 * (1 + rng_range(r, 0, 1000)));
+        fb[n] = (float)((int64_t)rng_range(r, 0, 2000) - 1000) / 7.0f;
+    }
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            int64_t acc = with_bias && y_float == OCTK_QGEMM_Y_INT32 ? bias[n] : 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += (int64_t)(ld8(a, a_signed, m * lda + k) - a_zero) * ld8(b, 1, k * N + n);
+            int32_t acc32 = (int32_t)(uint32_t)acc;
+            float v = (float)acc32 * mult[n];
+            v = with_bias ? v + fb[n] : v;
+            uint8_t bytes[4];
+            memcpy(bytes, y_float == OCTK_QGEMM_Y_INT32 ? (void *)&acc32 : (void *)&v, 4);
+            for (int i = 0; i < 4; i++) {
+                expect[2 * (4 * (m * ldy + n) + i)] = bytes[i];
+                expect[2 * (4 * (m * ldy + n) + i) + 1] = 1;
+            }
+        }
+    void *pb = malloc(octk_qgemm_packed_b_size(K, N));
+    assert_non_null(pb);
+    octk_qgemm_pack_b(pb, b, 1, bz, K, N, N, 1, BUILD_ISA);
+    if (BUILD_ISA)
+        assert_int_equal(octk_qpacked_path(pb), OCTK_PATH_U8S8);
+    octk_qgemm p = {.M = M, .N = N, .K = K, .lda = lda, .ldy = ldy, .a_signed = a_signed,
+                    .a_zero = a_zero, .y_float = y_float, .a = a, .y = y, .b = pb,
+                    .bias = with_bias && y_float == OCTK_QGEMM_Y_INT32 ? bias : NULL,
+                    .mult = mult, .fbias = with_bias && y_float == 1 ? fb : NULL};
+    check_all_splits(&p, &p.work, octk_qgemm_work_size(&p), &p.y, ny, expect, qgemm_tasks_v,
+                     qgemm_run_v, r);
+    free(a), free(b), free(bz), free(bias), free(mult), free(fb), free(expect), free(y), free(pb);
+}
+
+/* The U8S8 path (with VNNI: blocks of 16 rows of a against 24-column
+ * panels, two blocks x 12 columns or one x 24, the epilogue on columns and
+ * then transposed to rows) on row counts around the block, column counts
+ * around the panel and its half, K around the k quad, signed and unsigned
+ * activations and the three outputs, every task split.  From 8 panels on
+ * (N >= 169) tiles have 32 or 64 rows: pairs of blocks, the second one
+ * partial with M = 57. */
+static void qgemm_u8s8_block_edges_match_scalar_twin(void **state)
+{
+    (void)state;
+    rng r = {43};
+    static const int64_t Ms[] = {1, 7, 15, 16, 17, 31, 33, 57, 69, 100};
+    static const int64_t Ns[] = {23, 24, 48, 50, 175, 180, 190};
+    static const int64_t Ks[] = {1, 3, 5, 63, 130};
+    for (size_t i = 0; i < sizeof Ms / sizeof Ms[0]; i++)
+        for (size_t j = 0; j < sizeof Ns / sizeof Ns[0]; j++)
+            for (size_t k = 0; k < sizeof Ks / sizeof Ks[0]; k++) {
+                int a_signed = (int)((i + j + k) & 1), with_bias = (int)((i + k) & 1);
+                qparams q = random_qparams(&r);
+                q.x_signed = a_signed;
+                q.x_zero = zero_of(&r, a_signed);
+                q.w_signed = 1;
+                q.small_w = BUILD_ISA & OCTK_ISA_VNNI ? 3 : 1;
+                gemm_case(&r, Ms[i], Ns[j], Ks[k], q, with_bias, (int)(j & 1), NULL);
+                gemm_wide_case(&r, Ms[i], Ns[j], Ks[k], a_signed, 1, with_bias);
+                gemm_wide_case(&r, Ms[i], Ns[j], Ks[k], a_signed, OCTK_QGEMM_Y_INT32, with_bias);
+            }
+}
+
 /* octk_lut8: y[i] = table[x[i]] on lengths around the vector widths, every
  * byte value present, split over tasks at every boundary the kernel offers;
  * nothing past n is written. */
@@ -392,6 +475,7 @@ int main(void)
         cmocka_unit_test(vnni_takes_full_range_int8_weights_exactly),
         cmocka_unit_test(qgemm_float_output_matches_scalar_twin),
         cmocka_unit_test(qgemm_int32_output_matches_scalar_twin),
+        cmocka_unit_test(qgemm_u8s8_block_edges_match_scalar_twin),
         cmocka_unit_test(lut8_maps_every_byte_through_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,13 +11,14 @@
  * sum_k b[k][n] (wrapping int32).
  * Phase 0 widens a into work, in tasks of 16 rows: S16 as int16 (a - a_zero);
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
- *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32).
- * Phase 1 computes tiles of rows x panels (qk_tile_grid) with the 4 x 24
- * microkernels (U8S8 with VNNI: 8 x 24; S16 in k blocks of QG_KC), then adds
- * bias and the U8S8 correction with wrap-around and requantizes
- * (qk_epilogue_row), or converts to float32 (y_float), or stores the
- * wrapped int32 sum (OCTK_QGEMM_Y_INT32); with VNNI a full panel's tile
- * does so in its registers (qg_rows_fused).
+ *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32),
+ * rows of kp bytes, with VNNI in blocks of 16 rows (qg_widen_block).
+ * Phase 1 computes tiles of rows x panels (qg_grid) with the 4 x 24
+ * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8
+ * correction with wrap-around and requantizes (qk_epilogue_row), or
+ * converts to float32 (y_float), or stores the wrapped int32 sum
+ * (OCTK_QGEMM_Y_INT32); U8S8 with VNNI runs 32 x 12 and 16 x 24 tiles of
+ * row blocks that do all that in their registers (qg_tile_vnni).
  */
 #include "qcommon.h"
 
@@ -113,10 +114,291 @@ void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_
     memcpy(dst, &h, sizeof h);
 }
 
+#if QK_MASKED_STORE
+/* U8S8 with VNNI (and AVX-512 BW, which every VNNI CPU has, for byte-masked
+ * stores) keeps a in work as blocks of QG_BR rows, [blocks][kp/4][16][4]
+ * bytes: one 64-byte load holds a k quad of 16 rows, one per lane, and
+ * vpdpbusd against column j's quad of the panel broadcast sums column j of
+ * the 16 rows.  The loop has no shuffles (two rows per vector, the layout
+ * before, needed 4 per 12 vpdpbusd); the epilogue works on columns and
+ * transposes to rows at the end.  Blocks are never split: phase 0 widens
+ * whole blocks (16-row tasks), phase 1 tiles are multiples of 16 rows
+ * (qg_grid). */
+enum { QG_BR = QG_ROWS_PER_WIDEN_TASK }; /* a phase 0 task widens one block */
+
+/* v[i] (lane l: row l of column i) becomes v[l] (lane i: column i of row l). */
+static inline __attribute__((always_inline)) void qg_transpose16(__m512i v[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    /* v[4g + i], 128-bit lane l: row 4l + i, columns 4g .. 4g + 3 */
+    for (int g = 0; g < 16; g += 4) {
+        v[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        v[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        v[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        v[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(v[i], v[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_i32x4(v[i], v[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_i32x4(v[8 + i], v[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_i32x4(v[8 + i], v[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0x88);
+        v[4 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0x88);
+        v[8 + i] = _mm512_shuffle_i32x4(t[i], t[8 + i], 0xdd);
+        v[12 + i] = _mm512_shuffle_i32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+/* The same for 8 columns: v[r] for r < 8 gets row r in lanes 0-7 and row
+ * r + 8 in lanes 8-15 (an 8 x 8 transpose in each 256-bit half). */
+static inline __attribute__((always_inline)) void qg_transpose8(__m512i v[8])
+{
+    __m512i t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
+    }
+    for (int g = 0; g < 8; g += 4) {
+        v[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        v[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        v[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        v[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    const __m512i even = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i odd = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_permutex2var_epi64(v[i], even, v[4 + i]);
+        t[4 + i] = _mm512_permutex2var_epi64(v[i], odd, v[4 + i]);
+    }
+    for (int i = 0; i < 8; i++)
+        v[i] = t[i];
+}
+
+/* Phase 0 of one block: rows [m0, m1), m1 - m0 <= 16, m0 a multiple of 16;
+ * zero beyond M and K.  64 bytes (16 quads) of each of the 16 rows at a
+ * time, transposed as 16 x 16 dwords into the 16 quads' vectors; the end
+ * of K by masked loads.  (A byte loop made phase 0 6% of a 1024^3 product,
+ * up from 1%.) */
+static void qg_widen_block(const octk_qgemm *p, int64_t kp, int64_t m0, int64_t m1)
+{
+    /* in locals: the stores through d may alias *p */
+    const int64_t K = p->K, rows = m1 - m0, lda = p->lda;
+    const char flip8 = p->a_signed ? (char)0x80 : 0;
+    const uint8_t *src = (const uint8_t *)p->a + m0 * lda;
+    uint8_t *d = (uint8_t *)p->work + m0 * kp;
+    for (int64_t k = 0; k < K; k += 64) {
+        const __mmask64 kn = K - k >= 64 ? ~0ull : (1ull << (K - k)) - 1;
+        const __m512i flip = _mm512_maskz_set1_epi8(kn, flip8);
+        __m512i v[16];
+#pragma GCC unroll 16
+        for (int r = 0; r < QG_BR; r++)
+            v[r] = r < rows ? _mm512_xor_si512(
+                                  _mm512_maskz_loadu_epi8(kn, src + r * lda + k), flip)
+                            : _mm512_setzero_si512();
+        qg_transpose16(v);
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++) {
+            if (k + 4 * q >= kp)
+                break;
+            _mm512_storeu_si512(d + 16 * k + 64 * q, v[q]);
+        }
+    }
+}
+
+/* A panel's per-column epilogue terms, zero beyond N. */
+typedef struct qg_cols {
+    int32_t add[QK_NR];
+    float mult[QK_NR], fbias[QK_NR];
+} qg_cols;
+
+/* Output kinds of qg_tile_vnni, constants once inlined. */
+enum { QG_Y8, QG_F32, QG_F32_BIAS, QG_I32 };
+
+/* The epilogue of column j (16 rows in acc): the arithmetic of
+ * qg_epilogue_f32, of the int32 output and of qk_epilogue_row lane by lane
+ * (as qconv.c's qc_epilogue24: the clamp in float to [y_lo - y_zero, y_hi -
+ * y_zero], then the rounding), so the same values. */
+static inline __attribute__((always_inline)) __m512i
+qg_epilogue_col(const octk_qgemm *p, int y, const qg_cols *cols, int j, __m512i acc)
+{
+    const __m512i sum = _mm512_add_epi32(acc, _mm512_set1_epi32(cols->add[j]));
+    if (y == QG_I32)
+        return sum;
+    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(cols->mult[j]));
+    if (y == QG_F32_BIAS)
+        f = _mm512_add_ps(f, _mm512_set1_ps(cols->fbias[j]));
+    if (y != QG_Y8)
+        return _mm512_castps_si512(f);
+    f = _mm512_min_ps(_mm512_max_ps(f, _mm512_set1_ps((float)(p->y_lo - p->y_zero))),
+                      _mm512_set1_ps((float)(p->y_hi - p->y_zero)));
+    return _mm512_add_epi32(_mm512_cvtps_epi32(f), _mm512_set1_epi32(p->y_zero));
+}
+
+/* Stores columns v[0 .. nv) (nv 12 or 24; lane r: row r) as rows r < rows
+ * at yp + r * ldy elements, columns < nc only.  8-bit output gathers the
+ * low bytes of 4 columns into the dwords of one vector first (packing to
+ * int16 is exact: the values lie in [y_lo, y_hi]), so the transpose moves
+ * nv / 4 vectors, not nv, and a row is one store (64^3 from 370 to 400
+ * GOP/s with 16 x 24 blocks). */
+static inline __attribute__((always_inline)) void
+qg_store_rows(int y, __m512i v[QK_NR], int nv, int64_t nc, int rows, void *yp, int64_t ldy)
+{
+    if (y == QG_Y8) {
+        /* per 128-bit lane a pack holds column a's rows in words 0-3 and
+         * column b's in words 4-7; row i's bytes go to dword i */
+        const __m512i ab = _mm512_broadcast_i32x4(
+            _mm_setr_epi8(0, 8, -1, -1, 2, 10, -1, -1, 4, 12, -1, -1, 6, 14, -1, -1));
+        const __m512i cd = _mm512_broadcast_i32x4(
+            _mm_setr_epi8(-1, -1, 0, 8, -1, -1, 2, 10, -1, -1, 4, 12, -1, -1, 6, 14));
+        __m512i d[8];
+        for (int g = 0; g < 8; g++)
+            d[g] = 4 * g >= nv
+                       ? _mm512_setzero_si512()
+                       : _mm512_or_si512(
+                             _mm512_shuffle_epi8(_mm512_packs_epi32(v[4 * g], v[4 * g + 1]), ab),
+                             _mm512_shuffle_epi8(_mm512_packs_epi32(v[4 * g + 2], v[4 * g + 3]),
+                                                 cd));
+        qg_transpose8(d);
+        const __mmask32 k = (__mmask32)((1u << nc) - 1);
+#pragma GCC unroll 16
+        for (int r = 0; r < QG_BR; r++) {
+            if (r >= rows)
+                break;
+            const __m256i row = r < 8 ? _mm512_castsi512_si256(d[r])
+                                      : _mm512_extracti64x4_epi64(d[r - 8], 1);
+            _mm256_mask_storeu_epi8((uint8_t *)yp + r * ldy, k, row);
+        }
+        return;
+    }
+    for (int j = nv; j < 16; j++)
+        v[j] = _mm512_setzero_si512();
+    qg_transpose16(v);
+    if (nv > 16)
+        qg_transpose8(v + 16);
+    const __mmask16 k0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
+    const __mmask8 k1 = nc > 16 ? (__mmask8)((1u << (nc - 16)) - 1) : 0;
+#pragma GCC unroll 16
+    for (int r = 0; r < QG_BR; r++) {
+        if (r >= rows)
+            break;
+        int32_t *yr = (int32_t *)yp + r * ldy;
+        _mm512_mask_storeu_epi32(yr, k0, v[r]);
+        if (nv > 16)
+            _mm256_mask_storeu_epi32(yr + 16, k1, r < 8 ? _mm512_castsi512_si256(v[16 + r])
+                                                        : _mm512_extracti64x4_epi64(v[8 + r], 1));
+    }
+}
+
+/* nb (1 or 2) blocks of 16 rows at a, a + bs, x the nv = 24 / nb columns
+ * c0 .. of the panel: y rows [m, m + rows), columns from n0 + c0, < n0 +
+ * nc.  Each vpdpbusd needs a k quad of A, 16 rows, and a broadcast quad
+ * of B: one 16 x 24 block loads 1 + 24 per 24 vpdpbusd (the broadcasts
+ * folded into the instructions, {1to16}), two blocks x 12 columns 2 + 12:
+ * Zen 5 runs the second ~5% faster (two vector loads per cycle). */
+static inline __attribute__((always_inline)) void
+qg_tile_vnni(const octk_qgemm *p, int y, int nb, const uint8_t *a, int64_t bs, int64_t kquads,
+             const uint8_t *panel, const qg_cols *cols, int c0, int64_t nc, int rows, int64_t m,
+             int64_t n0)
+{
+    const int nv = QK_NR / nb;
+    __m512i acc[2][QK_NR];
+    for (int b = 0; b < nb; b++)
+        for (int j = 0; j < nv; j++)
+            acc[b][j] = _mm512_setzero_si512();
+    for (int64_t q = 0; q < kquads; q++) {
+        __m512i av[2];
+        for (int b = 0; b < nb; b++)
+            av[b] = _mm512_loadu_si512(a + b * bs + 64 * q);
+        for (int j = 0; j < nv; j++) {
+            int32_t w;
+            memcpy(&w, panel + 96 * q + 4 * (c0 + j), 4);
+            for (int b = 0; b < nb; b++)
+                acc[b][j] = _mm512_dpbusd_epi32(acc[b][j], av[b], _mm512_set1_epi32(w));
+        }
+    }
+    const int64_t ncc = qk_min(nc - c0, nv);
+    const size_t esize = y == QG_Y8 ? 1 : 4;
+    for (int b = 0; b < nb && 16 * b < rows; b++) {
+        __m512i v[QK_NR];
+        /* unrolled: left a loop (clang did so with QG_F32_BIAS), it kept
+         * acc in memory, stored after each vpdpbusd of the k loop */
+#pragma GCC unroll 24
+        for (int j = 0; j < nv; j++)
+            v[j] = qg_epilogue_col(p, y, cols, c0 + j, acc[b][j]);
+        qg_store_rows(y, v, nv, ncc, (int)qk_min(QG_BR, rows - 16 * b),
+                      (uint8_t *)p->y + ((m + 16 * b) * p->ldy + n0 + c0) * esize, p->ldy);
+    }
+}
+
+/* Rows [m0, m1) (m0 a multiple of 16) x one panel for output kind y: two
+ * blocks at a time, then one. */
+static inline __attribute__((always_inline)) void
+qg_panel_kind(const octk_qgemm *p, int y, int64_t kp, const uint8_t *panel, const qg_cols *cols,
+              int64_t nc, int64_t m0, int64_t m1, int64_t n0)
+{
+    const uint8_t *w = (const uint8_t *)p->work;
+    int64_t m = m0;
+    for (; m1 - m > QG_BR; m += 2 * QG_BR)
+        for (int c0 = 0; c0 < nc; c0 += QK_NR / 2)
+            qg_tile_vnni(p, y, 2, w + m * kp, QG_BR * kp, kp / 4, panel, cols, c0, nc,
+                         (int)qk_min(2 * QG_BR, m1 - m), m, n0);
+    if (m < m1)
+        qg_tile_vnni(p, y, 1, w + m * kp, 0, kp / 4, panel, cols, 0, nc, (int)(m1 - m), m, n0);
+}
+
+/* Phase 1 of the VNNI U8S8 path: rows [m0, m1) (m0 a multiple of 16) x
+ * panel pn, add per column as in qg_tile. */
+static void qg_panel_blocks(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1,
+                            int64_t pn, const int32_t *add)
+{
+    const int64_t kp = h->kp, n0 = pn * QK_NR, nc = qk_min(QK_NR, p->N - n0);
+    const uint8_t *panel = (const uint8_t *)p->b + QK_HDR + pn * kp * QK_NR;
+    qg_cols cols;
+    memset(&cols, 0, sizeof cols);
+    memcpy(cols.add, add, sizeof cols.add);
+    if (p->y_float != OCTK_QGEMM_Y_INT32)
+        memcpy(cols.mult, p->mult + n0, 4 * (size_t)nc);
+    if (p->y_float == 1 && p->fbias)
+        memcpy(cols.fbias, p->fbias + n0, 4 * (size_t)nc);
+    if (p->y_float == OCTK_QGEMM_Y_INT32)
+        qg_panel_kind(p, QG_I32, kp, panel, &cols, nc, m0, m1, n0);
+    else if (p->y_float && p->fbias)
+        qg_panel_kind(p, QG_F32_BIAS, kp, panel, &cols, nc, m0, m1, n0);
+    else if (p->y_float)
+        qg_panel_kind(p, QG_F32, kp, panel, &cols, nc, m0, m1, n0);
+    else
+        qg_panel_kind(p, QG_Y8, kp, panel, &cols, nc, m0, m1, n0);
+}
+#endif
+
 size_t octk_qgemm_work_size(const octk_qgemm *p)
 {
-    int64_t s16 = p->M * qk_round_up(p->K, 2) * 2, u8 = p->M * qk_round_up(p->K, 4);
+    int64_t s16 = p->M * qk_round_up(p->K, 2) * 2;
+#if QK_MASKED_STORE
+    int64_t u8 = qk_round_up(p->M, QG_BR) * qk_round_up(p->K, 4);
+#else
+    int64_t u8 = p->M * qk_round_up(p->K, 4);
+#endif
     return (size_t)qk_round_up(qk_max(s16, u8), 64);
+}
+
+/* The tiles of phase 1: qk_tile_grid's, with whole row blocks on the VNNI
+ * U8S8 path (its finest grid with 16 rows). */
+static void qg_grid(const octk_qgemm *p, int64_t *mb, int64_t *pb)
+{
+    qk_tile_grid(p->M, qg_panels(p->N), mb, pb);
+#if QK_MASKED_STORE
+    if (*mb < QG_BR && qk_read_hdr(p->b).path == OCTK_PATH_U8S8) {
+        *mb = QG_BR;
+        *pb = 1;
+    }
+#endif
 }
 
 int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
@@ -128,7 +410,7 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
     if (phase != 1)
         return 0;
     int64_t mb, pb, np = qg_panels(p->N);
-    qk_tile_grid(p->M, np, &mb, &pb);
+    qg_grid(p, &mb, &pb);
     return qk_div_up(p->M, mb) * qk_div_up(np, pb);
 }
 
@@ -136,6 +418,12 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
 static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1)
 {
     int64_t K = p->K, kp = h->kp;
+#if QK_MASKED_STORE
+    if (h->path == OCTK_PATH_U8S8) {
+        qg_widen_block(p, kp, m0, m1);
+        return;
+    }
+#endif
     if (h->path == OCTK_PATH_U8S8) {
         uint8_t *w = (uint8_t *)p->work;
         uint8_t flip = p->a_signed ? 0x80 : 0;
@@ -192,83 +480,6 @@ static inline void qg_epilogue_f32(const int32_t *c, int64_t nc, const int32_t *
     }
 }
 
-#if QK_VNNI
-/* Rows [m, m + mr) of one full panel (columns n0 ..) with the epilogue on
- * the accumulators, two rows per 512-bit vector and the per-column add,
- * mult and fbias repeated in both halves: the arithmetic of
- * qg_epilogue_f32, of the int32 output and of qk_epilogue_row (as
- * qconv.c's qc_epilogue24: the clamp in float to [y_lo - y_zero, y_hi -
- * y_zero], then the rounding) lane by lane, so the same values. */
-static inline __attribute__((always_inline)) void
-qg_rows_fused(const octk_qgemm *p, const uint8_t *a, int64_t kp, const uint8_t *panel, int mr,
-              const int32_t *add, int64_t m, int64_t n0)
-{
-    __m512i acc[QK_MR_U8 / 2][3];
-    qk_sums_u8s8_pairs(a, kp, panel, kp / 4, mr, 1, acc);
-    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
-    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
-    const __m512i yz = _mm512_set1_epi32(p->y_zero);
-    for (int j = 0; j < 3; j++) {
-        const int64_t n = n0 + 8 * j;
-        const __m512i av =
-            _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(add + 8 * j)));
-        /* no mult with int32 output */
-        const __m512 mv = p->y_float == OCTK_QGEMM_Y_INT32
-                              ? _mm512_setzero_ps()
-                              : _mm512_castsi512_ps(_mm512_broadcast_i64x4(
-                                    _mm256_loadu_si256((const __m256i *)(p->mult + n))));
-        const __m512 fb = p->fbias ? _mm512_castsi512_ps(_mm512_broadcast_i64x4(
-                                         _mm256_loadu_si256((const __m256i *)(p->fbias + n))))
-                                   : _mm512_setzero_ps();
-        for (int pr = 0; pr < QK_MR_U8 / 2 && 2 * pr < mr; pr++) {
-            const int64_t r0 = m + 2 * pr, r1 = r0 + 1;
-            const int two = 2 * pr + 1 < mr;
-            const __m512i sum = _mm512_add_epi32(acc[pr][j], av);
-            if (p->y_float == OCTK_QGEMM_Y_INT32) {
-                int32_t *y = (int32_t *)p->y + n;
-                _mm256_storeu_si256((__m256i *)(y + r0 * p->ldy), _mm512_castsi512_si256(sum));
-                if (two)
-                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
-                                        _mm512_extracti64x4_epi64(sum, 1));
-            } else if (p->y_float) {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
-                if (p->fbias)
-                    f = _mm512_add_ps(f, fb);
-                float *y = (float *)p->y + n;
-                _mm256_storeu_ps(y + r0 * p->ldy, _mm512_castps512_ps256(f));
-                if (two)
-                    _mm256_storeu_si256((__m256i *)(y + r1 * p->ldy),
-                                        _mm512_extracti64x4_epi64(_mm512_castps_si512(f), 1));
-            } else {
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(sum), mv);
-                f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-                const __m128i x = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), yz));
-                uint8_t *y = (uint8_t *)p->y + n;
-                _mm_storel_epi64((__m128i *)(y + r0 * p->ldy), x);
-                if (two)
-                    _mm_storel_epi64((__m128i *)(y + r1 * p->ldy), _mm_unpackhi_epi64(x, x));
-            }
-        }
-    }
-}
-
-static void qg_rows_fused_mr(const octk_qgemm *p, const uint8_t *a, int64_t kp,
-                             const uint8_t *panel, int mr, const int32_t *add, int64_t m,
-                             int64_t n0)
-{
-    switch (mr) {
-    case 8: qg_rows_fused(p, a, kp, panel, 8, add, m, n0); break;
-    case 7: qg_rows_fused(p, a, kp, panel, 7, add, m, n0); break;
-    case 6: qg_rows_fused(p, a, kp, panel, 6, add, m, n0); break;
-    case 5: qg_rows_fused(p, a, kp, panel, 5, add, m, n0); break;
-    case 4: qg_rows_fused(p, a, kp, panel, 4, add, m, n0); break;
-    case 3: qg_rows_fused(p, a, kp, panel, 3, add, m, n0); break;
-    case 2: qg_rows_fused(p, a, kp, panel, 2, add, m, n0); break;
-    default: qg_rows_fused(p, a, kp, panel, 1, add, m, n0); break;
-    }
-}
-#endif
-
 /* S16 reductions run in blocks of this many k values (even), every row of
  * the tile passing over one block of the panel before the next: a block (24
  * columns, 12 KB) stays in L1, a whole panel of K = 1024 (48 KB) did not
@@ -301,12 +512,9 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             memcpy(sums, blob + h->sums_off + 4 * n0, 4 * (size_t)nc);
         for (int j = 0; j < QK_NR; j++)
             add[j] = (int32_t)((uint32_t)bias[j] - (uint32_t)corr_zero * (uint32_t)sums[j]);
-#if QK_VNNI
-        if (u8s8 && nc == QK_NR) {
-            for (int64_t m = m0; m < m1; m += QK_MR_U8)
-                qg_rows_fused_mr(p, (const uint8_t *)p->work + m * kp, kp,
-                                 blob + QK_HDR + pn * kp * QK_NR, (int)qk_min(QK_MR_U8, m1 - m),
-                                 add, m, n0);
+#if QK_MASKED_STORE
+        if (u8s8) {
+            qg_panel_blocks(p, h, m0, m1, pn, add);
             continue;
         }
 #endif
@@ -363,7 +571,7 @@ void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end)
         return;
     }
     int64_t mb, pb, np = qg_panels(p->N);
-    qk_tile_grid(p->M, np, &mb, &pb);
+    qg_grid(p, &mb, &pb);
     int64_t npb = qk_div_up(np, pb);
     for (int64_t t = begin; t < end; t++) {
         int64_t mi = t / npb, pi = t % npb;
