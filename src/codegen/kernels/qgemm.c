@@ -12,13 +12,15 @@
  * Phase 0 widens a into work, in tasks of 16 rows: S16 as int16 (a - a_zero);
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32),
- * rows of kp bytes, with VNNI in blocks of 16 rows (qg_widen_block).
+ * rows of kp bytes, with VNNI the full blocks of 16 rows in a block layout
+ * (qg_widen_block).
  * Phase 1 computes tiles of rows x panels (qg_grid) with the 4 x 24
  * microkernels (S16 in k blocks of QG_KC), then adds bias and the U8S8
  * correction with wrap-around and requantizes (qk_epilogue_row), or
  * converts to float32 (y_float), or stores the wrapped int32 sum
  * (OCTK_QGEMM_Y_INT32); U8S8 with VNNI runs 32 x 12 and 16 x 24 tiles of
- * row blocks that do all that in their registers (qg_tile_vnni).
+ * row blocks that do all that in their registers (qg_tile_vnni), the rows
+ * after the last full block the row-pair microkernels.
  */
 #include "qcommon.h"
 
@@ -125,6 +127,16 @@ void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_
  * whole blocks (16-row tasks), phase 1 tiles are multiples of 16 rows
  * (qg_grid). */
 enum { QG_BR = QG_ROWS_PER_WIDEN_TASK }; /* a phase 0 task widens one block */
+
+/* The rows of a that go in blocks: the full blocks.  The rows after them
+ * (all of them below M = 16: decode, small batches) keep the row layout,
+ * at the same offsets (a block is 16 rows of kp bytes), and the row-pair
+ * kernels, which fill every lane with them: one row in a block of 16
+ * would use one lane of each vpdpbusd (M = 1..8 ran 2-4x slower). */
+static inline int64_t qg_block_rows(const octk_qgemm *p, const qk_hdr *h)
+{
+    return h->path == OCTK_PATH_U8S8 ? p->M / QG_BR * QG_BR : 0;
+}
 
 /* v[i] (lane l: row l of column i) becomes v[l] (lane i: column i of row l). */
 static inline __attribute__((always_inline)) void qg_transpose16(__m512i v[16])
@@ -380,21 +392,18 @@ static void qg_panel_blocks(const octk_qgemm *p, const qk_hdr *h, int64_t m0, in
 size_t octk_qgemm_work_size(const octk_qgemm *p)
 {
     int64_t s16 = p->M * qk_round_up(p->K, 2) * 2;
-#if QK_MASKED_STORE
-    int64_t u8 = qk_round_up(p->M, QG_BR) * qk_round_up(p->K, 4);
-#else
-    int64_t u8 = p->M * qk_round_up(p->K, 4);
-#endif
+    int64_t u8 = p->M * qk_round_up(p->K, 4); /* rows and blocks alike */
     return (size_t)qk_round_up(qk_max(s16, u8), 64);
 }
 
-/* The tiles of phase 1: qk_tile_grid's, with whole row blocks on the VNNI
- * U8S8 path (its finest grid with 16 rows). */
+/* The tiles of phase 1: qk_tile_grid's, with whole row blocks when a is in
+ * blocks (its finest grid with 16 rows). */
 static void qg_grid(const octk_qgemm *p, int64_t *mb, int64_t *pb)
 {
     qk_tile_grid(p->M, qg_panels(p->N), mb, pb);
 #if QK_MASKED_STORE
-    if (*mb < QG_BR && qk_read_hdr(p->b).path == OCTK_PATH_U8S8) {
+    const qk_hdr h = qk_read_hdr(p->b);
+    if (*mb < QG_BR && qg_block_rows(p, &h) > 0) {
         *mb = QG_BR;
         *pb = 1;
     }
@@ -419,7 +428,7 @@ static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m
 {
     int64_t K = p->K, kp = h->kp;
 #if QK_MASKED_STORE
-    if (h->path == OCTK_PATH_U8S8) {
+    if (m1 <= qg_block_rows(p, h)) {
         qg_widen_block(p, kp, m0, m1);
         return;
     }
@@ -512,14 +521,15 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             memcpy(sums, blob + h->sums_off + 4 * n0, 4 * (size_t)nc);
         for (int j = 0; j < QK_NR; j++)
             add[j] = (int32_t)((uint32_t)bias[j] - (uint32_t)corr_zero * (uint32_t)sums[j]);
+        /* rows [m0, mr) in blocks, [mr, m1) in rows */
+        int64_t mr = m0;
 #if QK_MASKED_STORE
-        if (u8s8) {
-            qg_panel_blocks(p, h, m0, m1, pn, add);
-            continue;
-        }
+        mr = qk_max(m0, qk_min(m1, qg_block_rows(p, h)));
+        if (mr > m0)
+            qg_panel_blocks(p, h, m0, mr, pn, add);
 #endif
         if (u8s8) {
-            for (int64_t m = m0; m < m1; m += QK_MR_U8)
+            for (int64_t m = mr; m < m1; m += QK_MR_U8)
                 qk_ukr_u8s8_mr((const uint8_t *)p->work + m * kp, kp,
                                blob + QK_HDR + pn * kp * QK_NR, kp / 4,
                                (int)qk_min(QK_MR_U8, m1 - m), 1, c + (m - m0));
@@ -542,7 +552,7 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
                 }
             }
         }
-        for (int64_t m = m0; m < m1; m++) {
+        for (int64_t m = mr; m < m1; m++) {
             int32_t *cr = c[m - m0];
             if (p->y_float == OCTK_QGEMM_Y_INT32) {
                 int32_t *yr = (int32_t *)p->y + m * p->ldy + n0;
