@@ -402,8 +402,10 @@ static void qg_grid(const octk_qgemm *p, int64_t *mb, int64_t *pb)
 {
     qk_tile_grid(p->M, qg_panels(p->N), mb, pb);
 #if QK_MASKED_STORE
+    if (*mb >= QG_BR)
+        return; /* b unread: callers may size the tasks before packing */
     const qk_hdr h = qk_read_hdr(p->b);
-    if (*mb < QG_BR && qg_block_rows(p, &h) > 0) {
+    if (qg_block_rows(p, &h) > 0) {
         *mb = QG_BR;
         *pb = 1;
     }
