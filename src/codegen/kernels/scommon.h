@@ -372,14 +372,14 @@ SK_ALWAYS_INLINE void sk_st16(float *p, int masked, __mmask16 m, __m512 v)
         _mm512_storeu_ps(p, v);
 }
 
-/* Epilogue of one row of the 6 x 16V tile (see sk_epi_row). */
-SK_ALWAYS_INLINE void sk_epi_row64(const sk_tile *t, int r, const int V, const int masked,
-                                   __m512 *v, const __m512 *bc, const __mmask16 *m)
+/* Epilogue of one row of the 6 x 64 tile (see sk_epi_row). */
+SK_ALWAYS_INLINE void sk_epi_row64(const sk_tile *t, int r, const int masked, __m512 *v,
+                                   const __m512 *bc, const __mmask16 *m)
 {
     float *yr = t->y + r * t->ldy;
     const __m512 lo = _mm512_set1_ps(t->lo), hi = _mm512_set1_ps(t->hi);
     const __m512 br = t->bias_row ? _mm512_set1_ps(t->bias_row[r]) : _mm512_setzero_ps();
-    for (int j = 0; j < V; j++) {
+    for (int j = 0; j < 4; j++) {
         if (t->first)
             v[j] = _mm512_add_ps(v[j], t->bias_row ? br : bc[j]);
         else
@@ -390,13 +390,12 @@ SK_ALWAYS_INLINE void sk_epi_row64(const sk_tile *t, int r, const int V, const i
     }
 }
 
-/* R x 16V microtile, R (1..6), V (1..4) and masked constant after
- * inlining: per k, V vectors of B and R broadcasts of A feed VR FMAs into
- * independent accumulators (24 at R = 6, V = 4: 4 FMA latencies of a
- * 2-pipe core covered).  masked: ncols < 16V, every B and y access masked.
- * V < 4 serves only the last strip of a row when it is narrower than 49
- * columns (a 10-class Gemm ran its 16 columns as 64: 24 GFLOP/s). */
-SK_ALWAYS_INLINE void sk_micro64(const sk_tile *t, const int R, const int V, const int masked)
+/* R x 64 microtile, R (1..6) and masked constant after inlining: per k,
+ * 4 vectors of B and R broadcasts of A feed 4R FMAs into independent
+ * accumulators (24 at R = 6: 4 FMA latencies of a 2-pipe core covered).
+ * masked: ncols < 64, every B and y access masked (vectors wholly past
+ * ncols read nothing and point at the first). */
+SK_ALWAYS_INLINE void sk_micro64(const sk_tile *t, const int R, const int masked)
 {
     __m512 c[6][4];
     for (int r = 0; r < 6; r++)
@@ -413,47 +412,45 @@ SK_ALWAYS_INLINE void sk_micro64(const sk_tile *t, const int R, const int V, con
     SK_NO_UNROLL
     for (int64_t k = 0; k < kc; k++) {
         __m512 b[4];
-        for (int j = 0; j < V; j++)
+        for (int j = 0; j < 4; j++)
             b[j] = sk_ld16(bp[j] + k * ldb, masked, m[j]);
         const float *ak = a + k * a_ks;
         for (int r = 0; r < R; r++) {
             const __m512 av = _mm512_set1_ps(ak[r * a_rs]);
-            for (int j = 0; j < V; j++)
+            for (int j = 0; j < 4; j++)
                 c[r][j] = _mm512_fmadd_ps(av, b[j], c[r][j]);
         }
     }
     __m512 bc[4];
-    for (int j = 0; j < V; j++)
+    for (int j = 0; j < 4; j++)
         bc[j] = t->first && t->bias_col ? _mm512_maskz_loadu_ps(m[j], t->bias_col + 16 * j)
                                         : _mm512_setzero_ps();
     for (int r = 0; r < R; r++)
-        sk_epi_row64(t, r, V, masked, c[r], bc, m);
+        sk_epi_row64(t, r, masked, c[r], bc, m);
 }
 
-/* Dispatches a microtile of R rows and t->ncols columns (runtime) to its
- * constant instance: 64 columns whole, else the fewest vectors, masked. */
+/* Dispatches a 6 x 64 microtile of R rows (runtime) to its constant instance. */
 static inline void sk_micro64_any(const sk_tile *t, int R)
 {
-    if (t->ncols >= 64) {
+    const int masked = t->ncols < 64;
+    if (masked) {
         switch (R) {
-        case 6: sk_micro64(t, 6, 4, 0); break;
-        case 5: sk_micro64(t, 5, 4, 0); break;
-        case 4: sk_micro64(t, 4, 4, 0); break;
-        case 3: sk_micro64(t, 3, 4, 0); break;
-        case 2: sk_micro64(t, 2, 4, 0); break;
-        default: sk_micro64(t, 1, 4, 0); break;
+        case 6: sk_micro64(t, 6, 1); break;
+        case 5: sk_micro64(t, 5, 1); break;
+        case 4: sk_micro64(t, 4, 1); break;
+        case 3: sk_micro64(t, 3, 1); break;
+        case 2: sk_micro64(t, 2, 1); break;
+        default: sk_micro64(t, 1, 1); break;
         }
-        return;
-    }
-    switch (R * 4 + (t->ncols - 1) / 16) {
-#define SK_M64(r) \
-    case r * 4: sk_micro64(t, r, 1, 1); break; \
-    case r * 4 + 1: sk_micro64(t, r, 2, 1); break; \
-    case r * 4 + 2: sk_micro64(t, r, 3, 1); break; \
-    case r * 4 + 3: sk_micro64(t, r, 4, 1); break;
-    SK_M64(6) SK_M64(5) SK_M64(4) SK_M64(3) SK_M64(2) SK_M64(1)
-#undef SK_M64
-    default: break;
+    } else {
+        switch (R) {
+        case 6: sk_micro64(t, 6, 0); break;
+        case 5: sk_micro64(t, 5, 0); break;
+        case 4: sk_micro64(t, 4, 0); break;
+        case 3: sk_micro64(t, 3, 0); break;
+        case 2: sk_micro64(t, 2, 0); break;
+        default: sk_micro64(t, 1, 0); break;
+        }
     }
 }
 
