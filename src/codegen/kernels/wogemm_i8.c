@@ -33,7 +33,10 @@
  * nasum [nb] int32 (minus the block's sum of qa, |sum| <= 127 * 128 so its
  * low 16 bits are the int16 of it: the zero point's correction
  * d += z * nasum is one vpdpwssd / vpmaddwd on z widened to int32 lanes
- * whose high halves are 0). */
+ * whose high halves are 0); with one zero point for every column (no zp
+ * array) phase 0 stores z * nasum instead, the sums' starting value as it
+ * is (|z * nasum| <= 15 * 127 * bs): an imul and a broadcast from a general
+ * register per row and block in the tile became a broadcast load. */
 
 enum { WI_GROUP = 8, WI_GROUP_BYTES = WI_GROUP * WG_NR / 2 }; /* 8 k x 16 columns of nibbles */
 
@@ -126,6 +129,8 @@ static void wi_quantize_row(const octk_wogemm *p, int64_t m)
         /* the common full block of 32 with a constant length: unrolled */
         sa[j] = len == 32 ? wi_quantize_block(a + k0, 32, qa + k0, &nasum[j])
                           : wi_quantize_block(a + k0, len, qa + k0, &nasum[j]);
+        if (!p->has_zp)
+            nasum[j] *= p->zero;
         for (int64_t k = len; k < bs; k++)
             qa[k0 + k] = 0;
     }
@@ -218,7 +223,7 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
          * vector); the same integer either way */
         iv init[WI_RMAX];
         for (int r = 0; r < R; r++)
-            init[r] = has_zp ? iv_zero() : iv_bcast(p->zero * nas[r][j]);
+            init[r] = has_zp ? iv_zero() : iv_bcast(nas[r][j]); /* z * nasum */
         for (int i = 0; i < P; i++) {
             hdr[i] = src[i];
             src[i] += 4 * WG_NR + (has_zp ? WG_NR : 0);
@@ -366,7 +371,7 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
                 for (int i = 0; i < P; i++)
                     for (int h = 0; h < 2; h++)
                         d[r][i][h] = _mm256_add_epi32(
-                            g0 ? d[r][i][h] : _mm256_set1_epi32(has_zp ? 0 : p->zero * nas[r][j]),
+                            g0 ? d[r][i][h] : _mm256_set1_epi32(has_zp ? 0 : nas[r][j]),
                             _mm256_madd_epi16(s16[r][i][h], ones));
         }
         for (int i = 0; i < P; i++) {
@@ -427,7 +432,7 @@ static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
                     int64_t len = wg_min(bs, K - j * bs);
                     float s;
                     memcpy(&s, src + 4 * c, 4);
-                    int32_t z = p->has_zp ? src[4 * WG_NR + c] : p->zero;
+                    int32_t z = p->has_zp ? src[4 * WG_NR + c] : 1; /* nas: z * nasum */
                     src += 4 * WG_NR + (p->has_zp ? WG_NR : 0);
                     int32_t d = 0;
                     for (int64_t k = 0; k < len; k++) {
