@@ -25,9 +25,10 @@ static inline int64_t wg_max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t wg_div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t wg_round64(int64_t v) { return (v + 63) / 64 * 64; }
 
-/* The head of block j of panel p in both packed layouts (wogemm.c,
- * wogemm_i8.c): the panel's WG_NR float scales, then with zp its WG_NR
- * zero-point bytes, columns past N 0; returns the byte after it. */
+/* The head of block j of panel p in every packed weight-only layout
+ * (wogemm.c, wogemm_i8.c, wofmt.c): the panel's WG_NR float scales, then
+ * with zp its WG_NR zero-point bytes, columns past N 0; returns the byte
+ * after it. */
 static inline uint8_t *wg_pack_block_head(uint8_t *o, const uint8_t *zp, const float *scale,
                                           int64_t N, int64_t p, int64_t j)
 {

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "octk.h"
+#include "wocommon.h"
 #include "wovec.h"
 
 
@@ -85,16 +86,7 @@ void octk_wofmt_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const 
     for (int64_t p = 0; p < np; p++)
         for (int64_t j = 0; j < nb; j++) {
             int64_t k0 = j * bs, len = wf_min(bs, K - k0);
-            for (int c = 0; c < WF_NR; c++) {
-                int64_t n = p * WF_NR + c;
-                float s = n < N ? scale[j * N + n] : 0.0f;
-                memcpy(o + 4 * c, &s, 4);
-            }
-            o += 4 * WF_NR;
-            for (int c = 0; zp && c < WF_NR; c++) {
-                int64_t n = p * WF_NR + c;
-                *o++ = n < N ? zp[j * N + n] : 0;
-            }
+            o = wg_pack_block_head(o, zp, scale, N, p, j);
             for (int64_t i = 0; i < wf_div_up(len, 8 / bits); i++)
                 for (int c = 0; c < WF_NR; c++) {
                     int64_t n = p * WF_NR + c;
