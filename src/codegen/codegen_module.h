@@ -27,6 +27,7 @@ struct cg_module {
     unsigned isa;               /* OCTK_CPU_* the target has (target.c) */
     bool avx2;                  /* target has AVX2, FMA and F16C */
     bool vnni;                  /* and AVX-512 VNNI, VL and BW */
+    bool amx;                   /* and AMX-TILE and AMX-INT8 */
     bool x86_64;                /* target can run the kernel library */
     bool used_kernels;          /* some node calls the kernel library */
     uint64_t work_offset;       /* workspace: scratch + work_offset */
@@ -87,13 +88,14 @@ oct_status cg_compile_multi(oct_ctx *ctx, const ir_model *m, const cg_options *o
 /* Creates cm->tm for the options' triple, CPU and features (the host's
  * only without --mcpu or with --mcpu=native), checks an x86 CPU name
  * against LLVM's list (OCT_EUSAGE otherwise), and sets cm->triple, cpu,
- * features, native, isa and the kernel variant flags avx2 and vnni. */
+ * features, native, isa and the kernel variant flags avx2, vnni and amx. */
 oct_status cg_make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm);
 
 /* "+avx2,+fma,...,-amx-bf16": each probed feature, + if isa has it. */
 const char *cg_isa_string(oct_ctx *ctx, unsigned isa);
 
-/* The kernel bitcode variant linked: "avx512-vnni", "avx2", "x86-64" or
+/* The kernel bitcode variant linked: "amx-int8" (AVX-512 VNNI and AMX
+ * tiles), "avx512-vnni", "avx2", "x86-64" or
  * "none" (not an x86-64 target). */
 const char *cg_kernel_variant(const cg_module *cm);
 

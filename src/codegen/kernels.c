@@ -33,6 +33,8 @@
 #include "codegen/codegen_module.h"
 #include "codegen/kernels/octk.h"
 
+extern const unsigned char cg_kernels_amx[];
+extern const unsigned long cg_kernels_amx_size;
 extern const unsigned char cg_kernels_vnni[];
 extern const unsigned long cg_kernels_vnni_size;
 extern const unsigned char cg_kernels_avx2[];
@@ -252,10 +254,14 @@ oct_status cg_kernels_link(cg_module *cm)
 {
     if (!cm->used_kernels || cm->native_kernels)
         return OCT_OK;
-    const unsigned char *data = cm->vnni ? cg_kernels_vnni
-                              : cm->avx2 ? cg_kernels_avx2 : cg_kernels_generic;
-    size_t size = cm->vnni ? cg_kernels_vnni_size
-                : cm->avx2 ? cg_kernels_avx2_size : cg_kernels_generic_size;
+    const unsigned char *data = cm->amx    ? cg_kernels_amx
+                              : cm->vnni ? cg_kernels_vnni
+                              : cm->avx2 ? cg_kernels_avx2
+                                         : cg_kernels_generic;
+    size_t size = cm->amx    ? cg_kernels_amx_size
+                : cm->vnni ? cg_kernels_vnni_size
+                : cm->avx2 ? cg_kernels_avx2_size
+                           : cg_kernels_generic_size;
     LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange((const char *)data, size,
                                                                     "octk", 0);
     LLVMModuleRef km = NULL;

@@ -167,12 +167,15 @@ oct_status cg_make_target(oct_ctx *ctx, const cg_options *o, cg_module *cm)
         cm->native = native;
         cm->isa = st == OCT_OK && x86_64 ? probe_features(cm->tm, triple, cpu_s, feat_s) : 0;
         /* the AVX2 kernel variants are compiled for AVX2, FMA and F16C; the
-         * VNNI one for AVX-512 F, BW, VL and VNNI besides */
+         * VNNI one for AVX-512 F, BW, VL and VNNI besides, the AMX one for
+         * AMX-TILE and AMX-INT8 besides those */
         unsigned avx2 = OCTK_CPU_AVX2 | OCTK_CPU_FMA | OCTK_CPU_F16C;
         unsigned vnni = avx2 | OCTK_CPU_AVX512F | OCTK_CPU_AVX512BW | OCTK_CPU_AVX512VL |
                         OCTK_CPU_AVX512VNNI;
         cm->avx2 = (cm->isa & avx2) == avx2;
         cm->vnni = (cm->isa & vnni) == vnni;
+        unsigned amx = vnni | OCTK_CPU_AMXTILE | OCTK_CPU_AMXINT8;
+        cm->amx = (cm->isa & amx) == amx;
         cm->triple = ir_strdup(ctx, triple);
         cm->cpu = ir_strdup(ctx, cpu_s);
         cm->features = feat_s;
@@ -204,5 +207,9 @@ const char *cg_isa_string(oct_ctx *ctx, unsigned isa)
 
 const char *cg_kernel_variant(const cg_module *cm)
 {
-    return !cm->x86_64 ? "none" : cm->vnni ? "avx512-vnni" : cm->avx2 ? "avx2" : "x86-64";
+    return !cm->x86_64 ? "none"
+           : cm->amx   ? "amx-int8"
+           : cm->vnni  ? "avx512-vnni"
+           : cm->avx2  ? "avx2"
+                       : "x86-64";
 }

@@ -28,7 +28,11 @@ AVX-512 instruction, and on INT8 the icelake-server variant's uses
 vpdpbusd where x86-64-v4's (no VNNI) does not.  A symbolic
 batch's NAME_run_dims forwards to the forced variant too.  The runtime
 (liboctet_runtime.a/.so, linked beside models) holds no AVX instruction:
-it is built for baseline x86-64, not the build machine."""
+it is built for baseline x86-64, not the build machine.
+
+AMX (`--mcpu=sapphirerapids`, 40 x 300 x 50 INT8 MatMul): the header names
+the amx-int8 kernels and the object holds tile instructions; run against
+the interpreter bit for bit only on a CPU with AMX-INT8, a note otherwise."""
 import os
 import re
 import subprocess
@@ -104,28 +108,28 @@ def conv_models(d):
     return fp, q, [1, 8, 20, 20]
 
 
-def matmul_models(d):
-    """(fp32 path, int8 QDQ path): [8,256] x [256,96] MatMul + Add."""
-    w = rng.normal(0, 0.1, (256, 96)).astype(np.float32)
-    b = rng.normal(0, 0.1, 96).astype(np.float32)
-    fp = os.path.join(d, "mm_fp32.onnx")
+def matmul_models(d, rows=8, k=256, n=96, tag="mm"):
+    """(fp32 path, int8 QDQ path): [rows,k] x [k,n] MatMul + Add."""
+    w = rng.normal(0, 0.1, (k, n)).astype(np.float32)
+    b = rng.normal(0, 0.1, n).astype(np.float32)
+    fp = os.path.join(d, tag + "_fp32.onnx")
     save(fp, [helper.make_node("MatMul", ["x", "w"], ["m"]),
               helper.make_node("Add", ["m", "b"], ["y"])],
-         [init("w", w), init("b", b)], [8, 256], "y", TensorProto.FLOAT, [8, 96])
+         [init("w", w), init("b", b)], [rows, k], "y", TensorProto.FLOAT, [rows, n])
     sx, zx = np.float32(0.03), np.uint8(128)
     sw = (np.abs(w).max(0) / 127).astype(np.float32)
     wq = np.clip(np.round(w / sw[None, :]), -127, 127).astype(np.int8)
-    q = os.path.join(d, "mm_int8.onnx")
+    q = os.path.join(d, tag + "_int8.onnx")
     save(q, [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
              helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xd"]),
              helper.make_node("DequantizeLinear", ["wq", "sw", "zw"], ["wd"], axis=1),
              helper.make_node("MatMul", ["xd", "wd"], ["m"]),
              helper.make_node("QuantizeLinear", ["m", "sy", "zy"], ["y"])],
          [init("sx", sx), init("zx", zx), init("wq", wq), init("sw", sw),
-          init("zw", np.zeros(96, np.int8)), init("sy", np.float32(0.08)),
+          init("zw", np.zeros(n, np.int8)), init("sy", np.float32(0.08)),
           init("zy", np.uint8(128))],
-         [8, 256], "y", TensorProto.UINT8, [8, 96])
-    return fp, q, [8, 256]
+         [rows, k], "y", TensorProto.UINT8, [rows, n])
+    return fp, q, [rows, k]
 
 
 # AVX-512 needs EVEX: zmm registers, xmm/ymm 16-31, mask registers, or
@@ -275,6 +279,11 @@ def multi_target(d, tag, model, shape, integer):
             check((vnni > 0) == (cpu == "icelake-server"),
                   "%s multi: the %s variant %s vpdpbusd (%d)" % (
                       tag, cpu, "uses" if cpu == "icelake-server" else "has no", vnni))
+        if integer and tag.startswith("mm") and cpu in ("icelake-server", "sapphirerapids"):
+            tdp = sum("tdpbusd" in l for l in code)
+            check((tdp > 0) == (cpu == "sapphirerapids"),
+                  "%s multi: the %s variant %s AMX tdpbusd (%d)" % (
+                      tag, cpu, "uses" if cpu == "sapphirerapids" else "has no", tdp))
     head = open(base + ".h").read().split("*/")[0]
     with open("/proc/cpuinfo") as f:
         flags = set(f.read().split())
@@ -354,6 +363,30 @@ def multi_target_batch(d):
               "interpreter (%s)" % (cpu, how))
 
 
+def amx_target(d):
+    """--mcpu=sapphirerapids: the AMX-INT8 kernels (tile GEMM for blocks of
+    16 rows; 40 rows = a pair of blocks and 8 rows, K = 300 = 4 tiles of 64
+    k and a tail), run where the CPU has AMX-INT8."""
+    _, q, shape = matmul_models(d, rows=40, k=300, n=50, tag="amx")
+    p, base = compile_to(q, d, "amx_int8", ["--mcpu=sapphirerapids"])
+    check(p.returncode == 0, "amx_int8 --mcpu=sapphirerapids compiles (%s)"
+          % p.stderr.strip()[-300:])
+    if p.returncode:
+        return
+    head = open(base + ".h").read().split("*/")[0]
+    _, _, tiles = disasm_hits(base + ".o")
+    ops = {m.group(1) for m in (AMX.search(l) for l in tiles) if m}
+    check("kernels: amx-int8" in head and {"ldtilecfg", "tdpbusd", "tilerelease"} <= ops,
+          "amx_int8 --mcpu=sapphirerapids: AMX kernels named in the header, tile "
+          "instructions in the object (%s)" % sorted(ops))
+    if host_has("amx_tile", "amx_int8"):
+        ok, how = compare(q, base, "amx_int8", shape, True)
+        check(ok, "amx_int8 on this AMX CPU matches the interpreter bit for bit: %s" % how)
+    else:
+        print("note: this CPU has no AMX-INT8; the AMX kernels were compiled and checked "
+              "in the object but not run (tests/kernels runs them on emulated tiles)")
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         conv_fp, conv_q, conv_shape = conv_models(d)
@@ -423,6 +456,7 @@ def main():
         for tag, model, shape, integer in models:
             multi_target(d, tag, model, shape, integer)
         multi_target_batch(d)
+        amx_target(d)
 
     # the runtime users link beside a compiled model is baseline x86-64,
     # whatever the build machine (no VEX/EVEX: no v-prefixed mnemonic)

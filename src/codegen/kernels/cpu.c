@@ -2,8 +2,10 @@
  * cpu.c: what this CPU runs, and which variant of a multi-target library
  * to run on it.  Linked (from the baseline x86-64 bitcode) into the
  * load-time dispatcher of a library compiled with `--mcpu=A,B,...`
- * (src/codegen/multi.c); the only code of this folder that calls libc
- * beyond memcpy/memset (getenv, strcmp, fprintf, syscall), once at load.
+ * (src/codegen/multi.c), and called once by the AMX variant's GEMM
+ * (qgemm.c) to ask whether the process may use tiles; the only code of
+ * this folder that calls libc beyond memcpy/memset (getenv, strcmp,
+ * fprintf, syscall), once at load or at that first call.
  *
  * A feature counts only if CPUID reports it and the OS saves its
  * registers: XCR0 bits 1-2 (SSE, AVX) for the AVX family, 5-7 (opmask,

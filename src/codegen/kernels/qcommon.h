@@ -42,6 +42,20 @@
 #define QK_MASKED_STORE 0
 #endif
 
+/* AMX-INT8 tiles (the variant for Sapphire Rapids class CPUs), used when
+ * the process may run them (qgemm.c); OCTK_AMX_EMULATE builds the same
+ * code on C emulations of the tile instructions (tests/kernels/amx_emu.h)
+ * for the tests on CPUs without AMX. */
+#if QK_MASKED_STORE && ((defined(__AMX_TILE__) && defined(__AMX_INT8__)) || \
+                        defined(OCTK_AMX_EMULATE))
+#define QK_AMX 1
+#ifdef OCTK_AMX_EMULATE
+#include "amx_emu.h"
+#endif
+#else
+#define QK_AMX 0
+#endif
+
 enum {
     QK_NR = 24,     /* columns of a panel / of the microkernel */
     QK_MR = 4,      /* rows of the S16 microkernel */
