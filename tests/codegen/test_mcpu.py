@@ -30,9 +30,11 @@ batch's NAME_run_dims forwards to the forced variant too.  The runtime
 (liboctet_runtime.a/.so, linked beside models) holds no AVX instruction:
 it is built for baseline x86-64, not the build machine.
 
-AMX (`--mcpu=sapphirerapids`, 40 x 300 x 50 INT8 MatMul): the header names
-the amx-int8 kernels and the object holds tile instructions; run against
-the interpreter bit for bit only on a CPU with AMX-INT8, a note otherwise."""
+AMX (`--mcpu=sapphirerapids`, a 40 x 300 x 50 INT8 MatMul and the INT8
+conv): the header names the amx-int8 kernels and the object holds tile
+instructions; run against the interpreter bit for bit only on a CPU with
+AMX-INT8, a note otherwise.  In the multi-target library only the
+sapphirerapids variant holds tile products."""
 import os
 import re
 import subprocess
@@ -279,10 +281,10 @@ def multi_target(d, tag, model, shape, integer):
             check((vnni > 0) == (cpu == "icelake-server"),
                   "%s multi: the %s variant %s vpdpbusd (%d)" % (
                       tag, cpu, "uses" if cpu == "icelake-server" else "has no", vnni))
-        if integer and tag.startswith("mm") and cpu in ("icelake-server", "sapphirerapids"):
-            tdp = sum("tdpbusd" in l for l in code)
+        if integer and cpu in ("icelake-server", "sapphirerapids"):
+            tdp = sum(bool(re.search(r"\btdpb(us|su)d\b", l)) for l in code)
             check((tdp > 0) == (cpu == "sapphirerapids"),
-                  "%s multi: the %s variant %s AMX tdpbusd (%d)" % (
+                  "%s multi: the %s variant %s AMX tile products (%d)" % (
                       tag, cpu, "uses" if cpu == "sapphirerapids" else "has no", tdp))
     head = open(base + ".h").read().split("*/")[0]
     with open("/proc/cpuinfo") as f:
@@ -363,28 +365,31 @@ def multi_target_batch(d):
               "interpreter (%s)" % (cpu, how))
 
 
-def amx_target(d):
-    """--mcpu=sapphirerapids: the AMX-INT8 kernels (tile GEMM for blocks of
-    16 rows; 40 rows = a pair of blocks and 8 rows, K = 300 = 4 tiles of 64
-    k and a tail), run where the CPU has AMX-INT8."""
-    _, q, shape = matmul_models(d, rows=40, k=300, n=50, tag="amx")
-    p, base = compile_to(q, d, "amx_int8", ["--mcpu=sapphirerapids"])
-    check(p.returncode == 0, "amx_int8 --mcpu=sapphirerapids compiles (%s)"
-          % p.stderr.strip()[-300:])
-    if p.returncode:
-        return
-    head = open(base + ".h").read().split("*/")[0]
-    _, _, tiles = disasm_hits(base + ".o")
-    ops = {m.group(1) for m in (AMX.search(l) for l in tiles) if m}
-    check("kernels: amx-int8" in head and {"ldtilecfg", "tdpbusd", "tilerelease"} <= ops,
-          "amx_int8 --mcpu=sapphirerapids: AMX kernels named in the header, tile "
-          "instructions in the object (%s)" % sorted(ops))
-    if host_has("amx_tile", "amx_int8"):
-        ok, how = compare(q, base, "amx_int8", shape, True)
-        check(ok, "amx_int8 on this AMX CPU matches the interpreter bit for bit: %s" % how)
-    else:
-        print("note: this CPU has no AMX-INT8; the AMX kernels were compiled and checked "
-              "in the object but not run (tests/kernels runs them on emulated tiles)")
+def amx_target(d, conv_q, conv_shape):
+    """--mcpu=sapphirerapids: the AMX-INT8 kernels (tiles for blocks of 16
+    rows: a MatMul of 40 rows = a pair of blocks and 8 rows, K = 300 = 4
+    tiles of 64 k and a tail; the INT8 conv, 32 output channels, K = 72),
+    run where the CPU has AMX-INT8."""
+    _, mm_q, mm_shape = matmul_models(d, rows=40, k=300, n=50, tag="amx")
+    for tag, model, shape, product in (("amx_mm", mm_q, mm_shape, "tdpbusd"),
+                                       ("amx_conv", conv_q, conv_shape, "tdpbsud")):
+        p, base = compile_to(model, d, tag, ["--mcpu=sapphirerapids"])
+        check(p.returncode == 0, "%s --mcpu=sapphirerapids compiles (%s)"
+              % (tag, p.stderr.strip()[-300:]))
+        if p.returncode:
+            continue
+        head = open(base + ".h").read().split("*/")[0]
+        _, _, tiles = disasm_hits(base + ".o")
+        ops = {m.group(1) for m in (AMX.search(l) for l in tiles) if m}
+        check("kernels: amx-int8" in head and {"ldtilecfg", product, "tilerelease"} <= ops,
+              "%s --mcpu=sapphirerapids: AMX kernels named in the header, tile "
+              "instructions in the object (%s)" % (tag, sorted(ops)))
+        if host_has("amx_tile", "amx_int8"):
+            ok, how = compare(model, base, tag, shape, True)
+            check(ok, "%s on this AMX CPU matches the interpreter bit for bit: %s" % (tag, how))
+        else:
+            print("note: this CPU has no AMX-INT8; %s was compiled and its tile code found "
+                  "in the object, not run (tests/kernels runs it on emulated tiles)" % tag)
 
 
 def main():
@@ -456,7 +461,7 @@ def main():
         for tag, model, shape, integer in models:
             multi_target(d, tag, model, shape, integer)
         multi_target_batch(d)
-        amx_target(d)
+        amx_target(d, conv_q, conv_shape)
 
     # the runtime users link beside a compiled model is baseline x86-64,
     # whatever the build machine (no VEX/EVEX: no v-prefixed mnemonic)

@@ -84,8 +84,9 @@ static inline void amx_emu_zero(int tile)
 }
 
 /* TDPBUSD dst, a, b: dst[m].dword[n] += sum over k < a.colsb / 4 and
- * i < 4 of (uint8) a[m].byte[4k + i] * (int8) b[k].byte[4n + i], wrapping. */
-static inline void amx_emu_dpbusd(int dst, int a, int b)
+ * i < 4 of (uint8) a[m].byte[4k + i] * (int8) b[k].byte[4n + i], wrapping;
+ * TDPBSUD (a_signed): a signed, b unsigned. */
+static inline void amx_emu_dp(int dst, int a, int b, int a_signed)
 {
     amx_emu_check(dst);
     amx_emu_check(a);
@@ -93,15 +94,17 @@ static inline void amx_emu_dpbusd(int dst, int a, int b)
     if (amx_emu.colsb[a] % 4 || amx_emu.colsb[a] / 4 != amx_emu.rows[b] ||
         amx_emu.colsb[dst] != amx_emu.colsb[b] || amx_emu.rows[dst] != amx_emu.rows[a] ||
         dst == a || dst == b || a == b)
-        amx_emu_fault("tdpbusd shapes do not chain", dst);
+        amx_emu_fault("tdpb*d shapes do not chain", dst);
     for (int m = 0; m < amx_emu.rows[dst]; m++)
         for (int n = 0; n < amx_emu.colsb[dst] / 4; n++) {
             uint32_t acc;
             memcpy(&acc, &amx_emu.t[dst][m][4 * n], 4);
             for (int k = 0; k < amx_emu.colsb[a] / 4; k++)
-                for (int i = 0; i < 4; i++)
-                    acc += (uint32_t)((int32_t)amx_emu.t[a][m][4 * k + i] *
-                                      (int32_t)(int8_t)amx_emu.t[b][k][4 * n + i]);
+                for (int i = 0; i < 4; i++) {
+                    uint8_t x = amx_emu.t[a][m][4 * k + i], y = amx_emu.t[b][k][4 * n + i];
+                    int32_t xv = a_signed ? (int8_t)x : x, yv = a_signed ? y : (int8_t)y;
+                    acc += (uint32_t)(xv * yv);
+                }
             memcpy(&amx_emu.t[dst][m][4 * n], &acc, 4);
         }
 }
@@ -117,12 +120,14 @@ static inline void amx_emu_release(void)
 #undef _tile_stored
 #undef _tile_zero
 #undef _tile_dpbusd
+#undef _tile_dpbsud
 #undef _tile_release
 #define _tile_loadconfig(cfg) amx_emu_loadconfig(cfg)
 #define _tile_loadd(t, base, stride) amx_emu_loadd((t), (base), (long)(stride))
 #define _tile_stored(t, base, stride) amx_emu_stored((t), (base), (long)(stride))
 #define _tile_zero(t) amx_emu_zero(t)
-#define _tile_dpbusd(d, a, b) amx_emu_dpbusd((d), (a), (b))
+#define _tile_dpbusd(d, a, b) amx_emu_dp((d), (a), (b), 0)
+#define _tile_dpbsud(d, a, b) amx_emu_dp((d), (a), (b), 1)
 #define _tile_release() amx_emu_release()
 
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "octk.h"
+#include "octk_cpu.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -476,6 +477,121 @@ static inline void qk_gather2(uint8_t *d, const uint8_t *s, int64_t n)
     for (; i < n; i++)
         d[i] = s[2 * i];
 }
+
+/* ---- AMX-INT8 tiles ----------------------------------------------------------
+ * Sums of 16 or 32 rows x one 24-column panel: the rows, [rows][lda] bytes,
+ * are the first source of the tile product (A tiles of 16 rows x 64 k at
+ * stride lda), the panel, [kp/4][24][4] bytes, the second (two B tiles of
+ * 16 k quads at a stride of 96 bytes: columns 0-15, 64 bytes a row, and
+ * 16-23, 32).  Tiles: C 0-3 (rows 0-15 and 16-31 x columns 0-15 and
+ * 16-23), A 4-5, B 6-7, one configuration (qk_amx_begin) for any number of
+ * calls.  The rows are unsigned and the panel signed (TDPBUSD: qgemm's
+ * activations x weights) or the reverse (a_signed, TDPBSUD: qconv's weights
+ * x im2col panels).  A k tail shorter than 64 is read from zero-padded
+ * copies: a tile's shape is fixed by the configuration, and reloading it
+ * would clear the sums.  c gets the int32 sums as rows of 24. */
+#if QK_AMX
+typedef struct qk_tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} qk_tilecfg;
+
+enum { QK_AMX_K = 64 }; /* k of one A tile */
+
+/* Whether this process may use the tiles: CPUID, the OS saving their state
+ * and Linux's permission, asked once (octk_cpu_features) and kept, so that
+ * every phase of a kernel agrees.  The emulation always may. */
+static inline int qk_amx_ready(void)
+{
+#ifdef OCTK_AMX_EMULATE
+    return 1;
+#else
+    static int state; /* 0: not asked yet; 1 yes; -1 no */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (!s) {
+        const unsigned need = OCTK_CPU_AMXTILE | OCTK_CPU_AMXINT8;
+        s = (octk_cpu_features() & need) == need ? 1 : -1;
+        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    }
+    return s > 0;
+#endif
+}
+
+static inline void qk_amx_begin(void)
+{
+    qk_tilecfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++) {
+        cfg.rows[t] = 16;
+        cfg.colsb[t] = t == 1 || t == 3 || t == 7 ? 32 : 64;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+static inline void qk_amx_end(void) { _tile_release(); }
+
+static inline __attribute__((always_inline)) void qk_amx_dp(int a_signed, int two)
+{
+    if (a_signed) {
+        _tile_dpbsud(0, 4, 6);
+        _tile_dpbsud(1, 4, 7);
+        if (two) {
+            _tile_dpbsud(2, 5, 6);
+            _tile_dpbsud(3, 5, 7);
+        }
+    } else {
+        _tile_dpbusd(0, 4, 6);
+        _tile_dpbusd(1, 4, 7);
+        if (two) {
+            _tile_dpbusd(2, 5, 6);
+            _tile_dpbusd(3, 5, 7);
+        }
+    }
+}
+
+static inline void qk_amx_sums(const uint8_t *a, int64_t lda, int a_signed, const uint8_t *panel,
+                        int64_t kp, int rows, int32_t (*c)[QK_NR])
+{
+    const int64_t kfull = kp / QK_AMX_K * QK_AMX_K, tail = kp - kfull;
+    const int two = rows > 16;
+    uint8_t at[2][16][QK_AMX_K], bt[16][4 * QK_NR];
+    if (tail) {
+        memset(at, 0, sizeof at);
+        memset(bt, 0, sizeof bt);
+        for (int r = 0; r < rows; r++)
+            memcpy(at[r / 16][r % 16], a + r * lda + kfull, (size_t)tail);
+        memcpy(bt, panel + kfull * QK_NR, (size_t)(tail * QK_NR));
+    }
+    _tile_zero(0);
+    _tile_zero(1);
+    if (two) {
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t k = 0; k < kp; k += QK_AMX_K) {
+        const int t = k == kfull;
+        const uint8_t *ak = t ? &at[0][0][0] : a + k;
+        const uint8_t *bk = t ? &bt[0][0] : panel + k * QK_NR;
+        const int64_t as = t ? QK_AMX_K : lda;
+        _tile_loadd(6, bk, 4 * QK_NR);
+        _tile_loadd(7, bk + 64, 4 * QK_NR);
+        _tile_loadd(4, ak, as);
+        if (two)
+            _tile_loadd(5, ak + 16 * as, as);
+        qk_amx_dp(a_signed, two);
+    }
+    _tile_stored(0, &c[0][0], 4 * QK_NR);
+    _tile_stored(1, &c[0][16], 4 * QK_NR);
+    if (two) {
+        _tile_stored(2, &c[16][0], 4 * QK_NR);
+        _tile_stored(3, &c[16][16], 4 * QK_NR);
+    }
+}
+#else
+static inline int qk_amx_ready(void) { return 0; }
+#endif
 
 /* Picks a tile grid of (rows / mb) x (panels / pb) giving at least 16 tasks
  * when the problem allows (tiles of uneven cost, the last panels partial,

@@ -20,9 +20,10 @@
  * Phase 2 computes tiles of output channels x panels (qc_grid; when a tile
  * spans all channels it first builds its own panels, and phase 1 is empty)
  * with the 4 x 24 microkernels broadcasting weights against 8-position
- * vectors (U8S8 with VNNI: 8 x 24, two rows per 512-bit vector, qcommon.h),
- * adds bias and correction with wrap-around, requantizes rows and stores
- * the positions that are pixels.
+ * vectors (U8S8 with VNNI: 8 x 24, two rows per 512-bit vector, qcommon.h;
+ * with AMX-INT8, where the process may use tiles, TDPBSUD on blocks of 16
+ * output channels, qk_amx_sums), adds bias and correction with
+ * wrap-around, requantizes rows and stores the positions that are pixels.
  */
 #include "qcommon.h"
 
@@ -651,22 +652,85 @@ static void qc_ukr_fused_mr(const octk_qconv *p, const uint8_t *a, int64_t lda,
 }
 #endif
 
+/* The positions of a panel that are pixels: all (direct: the grid has no
+ * skipped columns) or nseg runs, seg_len[i] positions from seg_src[i] of
+ * the panel to seg_dst[i] of an output row. */
+typedef struct qc_pixels {
+    int64_t v0, nc;
+    int direct, nseg;
+    int seg_src[QK_NR], seg_len[QK_NR];
+    int64_t seg_dst[QK_NR];
+} qc_pixels;
+
+/* Requantizes the sums c (overwritten) of rows [m, m + mr) (x the panel's
+ * nc positions) and stores the pixels. */
+static void qc_store_rows(const octk_qconv *p, const qk_hdr *h, int u8s8, int64_t m, int mr,
+                          int32_t (*c)[QK_NR], const qc_pixels *px)
+{
+    const int64_t P = p->s.OH * p->s.OW, v0 = px->v0, nc = px->nc;
+    const int direct = px->direct, nseg = px->nseg;
+    const int *seg_src = px->seg_src, *seg_len = px->seg_len;
+    const int64_t *seg_dst = px->seg_dst;
+    uint8_t row[32];
+    for (int r = 0; r < mr; r++) {
+        int32_t add = qc_row_add(p, h, u8s8, m + r);
+        uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
+        uint8_t *dst = direct ? yr + v0 : row;
+#ifdef __AVX2__
+        if (nc == QK_NR) {
+            __m256i b = qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo, p->y_hi,
+                                      p->y_signed);
+#if QK_MASKED_STORE
+            /* each run straight from the register: masked-off bytes are
+             * neither written nor accessed */
+            if (direct)
+                _mm256_mask_storeu_epi8(dst, 0xFFFFFFu, b);
+            for (int i = 0; i < nseg; i++)
+                _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
+                                        ((1u << seg_len[i]) - 1) << seg_src[i], b);
+            continue;
+#else
+            if (direct) {
+                _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(b));
+                _mm_storel_epi64((__m128i *)(dst + 16), _mm256_extracti128_si256(b, 1));
+                continue;
+            }
+            /* one store, so that the copies below load from it whole
+             * (store forwarding) */
+            _mm256_storeu_si256((__m256i *)row, b);
+#endif
+        } else
+#endif
+            qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
+                            p->y_hi, p->y_signed, dst);
+        for (int i = 0; i < nseg; i++)
+            qc_copy_short(yr + seg_dst[i], row + seg_src[i], seg_len[i]);
+    }
+}
+
 /* Phase 2: output channels [m0, m1) x pixel panels [q0, q1). */
 static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t m0,
                     int64_t m1, int64_t q0, int64_t q1)
 {
     const uint8_t *blob = (const uint8_t *)p->w;
     const uint8_t *panels = qc_panels_base(p, g);
-    int64_t kp = h->kp, P = p->s.OH * p->s.OW;
+    int64_t kp = h->kp;
     int u8s8 = h->path == OCTK_PATH_U8S8;
+    /* AMX tiles (where the process may use them) sum whole blocks of 16
+     * output channels, rows [m0, mt); the rest take the vector kernels */
+    const int amx = u8s8 && qk_amx_ready();
+    const int64_t mt = amx ? m0 + (m1 - m0) / 16 * 16 : m0;
     int32_t c[QK_MR_MAX][QK_NR];
-    int seg_src[QK_NR], seg_len[QK_NR];
-    int64_t seg_dst[QK_NR];
-    uint8_t row[32];
+    qc_pixels pix;
+#if QK_AMX
+    int32_t ct[32][QK_NR];
+    if (amx)
+        qk_amx_begin();
+#endif
     for (int64_t q = q0; q < q1; q++) {
         int64_t v0 = q * QK_NR, nc = qk_min(QK_NR, g->nv - v0);
 #if QK_MASKED_STORE
-        if (u8s8 && h->kp <= QC_PAIR_MAX_K && q + 1 < q1 && v0 + QC_PAIR <= g->nv) {
+        if (!amx && u8s8 && h->kp <= QC_PAIR_MAX_K && q + 1 < q1 && v0 + QC_PAIR <= g->nv) {
             qc_tile_pair(p, h, g, m0, m1, q);
             q++;
             continue;
@@ -674,15 +738,27 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
 #endif
         /* on a grid without skipped columns, positions are pixels; else the
          * runs that are (none: the panel is all skipped columns) */
-        int direct = g->G == p->s.OW;
-        int nseg = direct ? 0 : qc_segments(&p->s, g, v0, nc, seg_src, seg_len, seg_dst);
-        if (!direct && nseg == 0)
+        pix.v0 = v0;
+        pix.nc = nc;
+        pix.direct = g->G == p->s.OW;
+        pix.nseg = pix.direct ? 0
+                              : qc_segments(&p->s, g, v0, nc, pix.seg_src, pix.seg_len,
+                                            pix.seg_dst);
+        if (!pix.direct && pix.nseg == 0)
             continue;
+#if QK_AMX
+        for (int64_t m = m0; m < mt; m += 32) {
+            int mr = (int)qk_min(32, mt - m);
+            qk_amx_sums(blob + QK_HDR + m * kp, kp, 1, panels + q * kp * QK_NR, kp, mr, ct);
+            qc_store_rows(p, h, 1, m, mr, ct, &pix);
+        }
+#endif
         int64_t mstep = u8s8 ? QK_MR_U8 : QK_MR;
-        for (int64_t m = m0; m < m1; m += mstep) {
+        for (int64_t m = mt; m < m1; m += mstep) {
             int mr = (int)qk_min(mstep, m1 - m);
 #if QK_MASKED_STORE
             if (u8s8 && nc == QK_NR) {
+                const int64_t P = p->s.OH * p->s.OW;
                 int32_t add[QK_MR_U8];
                 __m256i out[QK_MR_U8];
                 for (int r = 0; r < mr; r++)
@@ -693,11 +769,12 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
                     /* each run straight from the register: masked-off
                      * bytes are neither written nor accessed */
                     uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
-                    if (direct)
+                    if (pix.direct)
                         _mm256_mask_storeu_epi8(yr + v0, 0xFFFFFFu, out[r]);
-                    for (int i = 0; i < nseg; i++)
-                        _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
-                                                ((1u << seg_len[i]) - 1) << seg_src[i], out[r]);
+                    for (int i = 0; i < pix.nseg; i++)
+                        _mm256_mask_storeu_epi8(yr + pix.seg_dst[i] - pix.seg_src[i],
+                                                ((1u << pix.seg_len[i]) - 1) << pix.seg_src[i],
+                                                out[r]);
                 }
                 continue;
             }
@@ -721,42 +798,13 @@ static void qc_tile(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64
             else
                 qk_ukr_s16_mr((const int16_t *)(blob + QK_HDR) + m * kp, kp,
                               (const int16_t *)panels + q * kp * QK_NR, kp / 2, mr, c);
-            for (int r = 0; r < mr; r++) {
-                int32_t add = qc_row_add(p, h, u8s8, m + r);
-                uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
-                uint8_t *dst = direct ? yr + v0 : row;
-#ifdef __AVX2__
-                if (nc == QK_NR) {
-                    __m256i b = qc_epilogue24(c[r], add, p->mult[m + r], p->y_zero, p->y_lo,
-                                              p->y_hi, p->y_signed);
-#if QK_MASKED_STORE
-                    /* each run straight from the register: masked-off
-                     * bytes are neither written nor accessed */
-                    if (direct)
-                        _mm256_mask_storeu_epi8(dst, 0xFFFFFFu, b);
-                    for (int i = 0; i < nseg; i++)
-                        _mm256_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i],
-                                                ((1u << seg_len[i]) - 1) << seg_src[i], b);
-                    continue;
-#else
-                    if (direct) {
-                        _mm_storeu_si128((__m128i *)dst, _mm256_castsi256_si128(b));
-                        _mm_storel_epi64((__m128i *)(dst + 16), _mm256_extracti128_si256(b, 1));
-                        continue;
-                    }
-                    /* one store, so that the copies below load from it
-                     * whole (store forwarding) */
-                    _mm256_storeu_si256((__m256i *)row, b);
-#endif
-                } else
-#endif
-                    qk_epilogue_row(c[r], nc, 0, NULL, add, p->mult + m + r, p->y_zero, p->y_lo,
-                                    p->y_hi, p->y_signed, dst);
-                for (int i = 0; i < nseg; i++)
-                    qc_copy_short(yr + seg_dst[i], row + seg_src[i], seg_len[i]);
-            }
+            qc_store_rows(p, h, u8s8, m, mr, c, &pix);
         }
     }
+#if QK_AMX
+    if (amx)
+        qk_amx_end();
+#endif
 }
 
 void octk_qconv_run(const octk_qconv *p, int phase, int64_t begin, int64_t end)

@@ -25,7 +25,6 @@
  * whole 16-row blocks with TDPBUSD (qg_amx_rows) before the row epilogue.
  */
 #include "qcommon.h"
-#include "octk_cpu.h"
 
 enum { QG_ROWS_PER_WIDEN_TASK = 16 };
 
@@ -136,11 +135,9 @@ enum { QG_BR = QG_ROWS_PER_WIDEN_TASK }; /* a phase 0 task widens one block */
  * at the same offsets (a block is 16 rows of kp bytes), and the row-pair
  * kernels, which fill every lane with them: one row in a block of 16
  * would use one lane of each vpdpbusd (M = 1..8 ran 2-4x slower). */
-static int qg_amx_ready(void);
-
 static inline int64_t qg_block_rows(const octk_qgemm *p, const qk_hdr *h)
 {
-    return h->path == OCTK_PATH_U8S8 && !qg_amx_ready() ? p->M / QG_BR * QG_BR : 0;
+    return h->path == OCTK_PATH_U8S8 && !qk_amx_ready() ? p->M / QG_BR * QG_BR : 0;
 }
 
 /* v[i] (lane l: row l of column i) becomes v[l] (lane i: column i of row l). */
@@ -354,104 +351,20 @@ qg_tile_vnni(const octk_qgemm *p, int y, int nb, const uint8_t *a, int64_t bs, i
 }
 
 #if QK_AMX
-/* AMX-INT8 (Sapphire Rapids class).  a stays in rows, [M][kp] bytes (no
- * blocks: qg_block_rows is 0), read as A tiles of 16 rows x 64 bytes (64 k)
- * at stride kp; the panel, [kp/4][24][4] bytes, as two B tiles of 16 k
- * quads at stride 96 bytes, columns 0-15 (64 bytes a row) and 16-23 (32).
- * Tiles: C 0-3 (rows 0-15 and 16-31 of a pair of blocks x columns 0-15
- * and 16-23), A 4-5, B 6-7, one configuration for the whole call.  A k
- * tail shorter than 64 is read from zero-padded copies: a tile's shape is
- * fixed by the configuration, and LDTILECFG would clear the sums.  The
- * int32 sums go to c in rows, where qg_tile's row epilogue takes them. */
-typedef struct qg_tilecfg {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} qg_tilecfg;
-
-enum { QG_AMX_K = 64 }; /* k of one A tile */
-
-/* Whether this process may use the tiles: CPUID, the OS saving their
- * state and Linux's permission, asked once (octk_cpu_features); kept, so
- * that phase 0 and phase 1 agree.  The emulation always may. */
-static int qg_amx_ready(void)
-{
-#ifdef OCTK_AMX_EMULATE
-    return 1;
-#else
-    static int state; /* 0: not asked yet; 1 yes; -1 no */
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (!s) {
-        const unsigned need = OCTK_CPU_AMXTILE | OCTK_CPU_AMXINT8;
-        s = (octk_cpu_features() & need) == need ? 1 : -1;
-        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
-    }
-    return s > 0;
-#endif
-}
-
-/* Sums of rows [m0, m1) (a multiple of 16) x panel pn into c[0 ..). */
+/* AMX-INT8: a stays in rows, [M][kp] bytes (no blocks: qg_block_rows is 0),
+ * the u8 side of TDPBUSD (qk_amx_sums); sums of rows [m0, m1) (a multiple
+ * of 16) x panel pn into c[0 ..), for qg_tile's row epilogue. */
 static void qg_amx_rows(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1,
                         int64_t pn, int32_t (*c)[QK_NR])
 {
-    const int64_t kp = h->kp, kfull = kp / QG_AMX_K * QG_AMX_K, tail = kp - kfull;
+    const int64_t kp = h->kp;
     const uint8_t *panel = (const uint8_t *)p->b + QK_HDR + pn * kp * QK_NR;
-    const uint8_t *w = (const uint8_t *)p->work;
-    qg_tilecfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 8; t++) {
-        cfg.rows[t] = 16;
-        cfg.colsb[t] = t == 1 || t == 3 || t == 7 ? 32 : 64;
-    }
-    uint8_t at[2][16][QG_AMX_K], bt[16][4 * QK_NR];
-    if (tail) {
-        memset(bt, 0, sizeof bt);
-        memcpy(bt, panel + kfull * QK_NR, (size_t)(tail * QK_NR));
-    }
-    _tile_loadconfig(&cfg);
-    for (int64_t m = m0; m < m1; m += 2 * QG_BR) {
-        const int two = m1 - m >= 2 * QG_BR;
-        const uint8_t *a = w + m * kp;
-        _tile_zero(0);
-        _tile_zero(1);
-        if (two) {
-            _tile_zero(2);
-            _tile_zero(3);
-        }
-        if (tail) {
-            memset(at, 0, sizeof at);
-            for (int r = 0; r < (two ? 32 : 16); r++)
-                memcpy(at[r / 16][r % 16], a + r * kp + kfull, (size_t)tail);
-        }
-        for (int64_t k = 0; k < kp; k += QG_AMX_K) {
-            const int t = k == kfull;
-            const uint8_t *ak = t ? &at[0][0][0] : a + k;
-            const uint8_t *bk = t ? &bt[0][0] : panel + k * QK_NR;
-            const int64_t as = t ? QG_AMX_K : kp;
-            _tile_loadd(6, bk, 4 * QK_NR);
-            _tile_loadd(7, bk + 64, 4 * QK_NR);
-            _tile_loadd(4, ak, as);
-            _tile_dpbusd(0, 4, 6);
-            _tile_dpbusd(1, 4, 7);
-            if (two) {
-                _tile_loadd(5, ak + 16 * as, as);
-                _tile_dpbusd(2, 5, 6);
-                _tile_dpbusd(3, 5, 7);
-            }
-        }
-        int32_t(*cm)[QK_NR] = c + (m - m0);
-        _tile_stored(0, &cm[0][0], 4 * QK_NR);
-        _tile_stored(1, &cm[0][16], 4 * QK_NR);
-        if (two) {
-            _tile_stored(2, &cm[16][0], 4 * QK_NR);
-            _tile_stored(3, &cm[16][16], 4 * QK_NR);
-        }
-    }
-    _tile_release();
+    qk_amx_begin();
+    for (int64_t m = m0; m < m1; m += 2 * QG_BR)
+        qk_amx_sums((const uint8_t *)p->work + m * kp, kp, 0, panel, kp,
+                    (int)qk_min(2 * QG_BR, m1 - m), c + (m - m0));
+    qk_amx_end();
 }
-#else
-static int qg_amx_ready(void) { return 0; }
 #endif
 
 /* Rows [m0, m1) (m0 a multiple of 16) x one panel for output kind y: two
@@ -638,7 +551,7 @@ static void qg_tile(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1
             qg_panel_blocks(p, h, m0, mr, pn, add);
 #endif
 #if QK_AMX
-        if (u8s8 && qg_amx_ready()) {
+        if (u8s8 && qk_amx_ready()) {
             mk = mr + (m1 - mr) / QG_BR * QG_BR;
             if (mk > mr)
                 qg_amx_rows(p, h, mr, mk, pn, c + (mr - m0));
