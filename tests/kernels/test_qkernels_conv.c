@@ -54,6 +54,11 @@ static void qconv_common_shapes_match_scalar_twin(void **state)
          * whole panels and panel pairs hold no pixel */
         {5, 30, 60, 8, 3, 3, 1, 1, 24, 24, 24, 24, 24, 24},
         {3, 9, 20, 6, 3, 3, 1, 1, 30, 30, 30, 30, 30, 30},
+        /* long reductions through the 48-position tiles (27 x 27: 31
+         * panels, tiles of 4) and the AMX tiles: K = 576 with 37 channels
+         * (tails of 8 and of 16), K = 200 unpadded */
+        {64, 27, 27, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+        {200, 27, 27, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
         for (int small = 0; small < 2; small++) {
