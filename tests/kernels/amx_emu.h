@@ -3,7 +3,8 @@
  * TILELOADD, TILESTORED, TDPBUSD, TILERELEASE), as C on eight tile
  * registers per thread, written from the pseudo-code of Intel's
  * instruction set reference.  Built into a copy of the kernels
- * (octet_kernels_amxemu, OCTK_AMX_EMULATE) so that the AMX paths run, and
+ * (octet_kernels_amxemu: OCTK_AMX_EMULATE, and this file included ahead of
+ * every source with -include) so that the AMX paths run, and
  * are tested against the scalar twins, on a CPU without AMX: what it
  * checks is the kernels' addressing, tile shapes, strides and tails; what
  * only a CPU with AMX can check is that these macros say what the
@@ -14,6 +15,7 @@
 #ifndef OCTET_AMX_EMU_H
 #define OCTET_AMX_EMU_H
 
+#include <immintrin.h> /* first: its definitions of the macros are replaced below */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -44,15 +44,13 @@
 #endif
 
 /* AMX-INT8 tiles (the variant for Sapphire Rapids class CPUs), used when
- * the process may run them (qgemm.c); OCTK_AMX_EMULATE builds the same
- * code on C emulations of the tile instructions (tests/kernels/amx_emu.h)
- * for the tests on CPUs without AMX. */
+ * the process may run them (qk_amx_ready); OCTK_AMX_EMULATE builds the
+ * same code on C emulations of the tile instructions for the tests on CPUs
+ * without AMX (tests/kernels/amx_emu.h, which the build includes ahead of
+ * every file: this folder includes only its own). */
 #if QK_MASKED_STORE && ((defined(__AMX_TILE__) && defined(__AMX_INT8__)) || \
                         defined(OCTK_AMX_EMULATE))
 #define QK_AMX 1
-#ifdef OCTK_AMX_EMULATE
-#include "amx_emu.h"
-#endif
 #else
 #define QK_AMX 0
 #endif
