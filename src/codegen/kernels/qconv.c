@@ -25,59 +25,7 @@
  * output channels, qk_amx_sums), adds bias and correction with
  * wrap-around, requantizes rows and stores the positions that are pixels.
  */
-#include "qcommon.h"
-
-/* ---- the virtual pixel grid ----------------------------------------------
- * The im2col row of tap (c, kh, kw) reads x[c][oh*SH - PT + kh*DH]
- * [ow*SW - PL + kw*DW].  Phase 0 splits the padded input (x_zero outside the
- * image) into SH*SW phase planes of Hq x G bytes per channel,
- *   plane[c][ph][pw][i][j] = xpad[c][i*SH + ph][j*SW + pw],
- * so that the tap reads plane (kh*DH % SH, kw*DW % SW) at row oh + kh*DH/SH,
- * column ow + kw*DW/SW.  Numbering pixels on a grid G wide, v = oh*G + ow,
- * every im2col row is then one contiguous run of its plane, starting at
- *   (kh*DH/SH)*G + kw*DW/SW
- * (G = OW + (KW-1)*DW/SW, Hq = OH + (KH-1)*DH/SH: a tap never leaves its
- * plane row for a real pixel).  The G - OW columns v % G >= OW are not
- * pixels: they are computed and never stored.  A convolution without padding
- * and with stride 1 reads x itself as its only plane (G = W, Hq = H). */
-typedef struct qc_geo {
-    int64_t G, Hq;      /* grid width, plane height */
-    int64_t nv, np;     /* grid positions up to the last pixel, their panels */
-    int64_t cstride;    /* bytes of one channel's planes */
-    int64_t src_len;    /* bytes of all planes (of x when direct) */
-    int direct;         /* the planes are x itself */
-} qc_geo;
-
-static inline qc_geo qc_geometry(const octk_conv_shape *s)
-{
-    qc_geo g;
-    g.G = s->OW + (s->KW - 1) * s->DW / s->SW;
-    g.Hq = s->OH + (s->KH - 1) * s->DH / s->SH;
-    g.direct = s->SH == 1 && s->SW == 1 && s->PT == 0 && s->PL == 0 && g.Hq == s->H &&
-               g.G == s->W;
-    g.cstride = g.direct ? s->H * s->W : s->SH * s->SW * g.Hq * g.G;
-    g.src_len = s->C * g.cstride;
-    g.nv = (s->OH - 1) * g.G + s->OW;
-    g.np = qk_div_up(g.nv, QK_NR);
-    return g;
-}
-
-/* Offset of tap (kh, kw)'s run inside a channel's planes. */
-static inline int64_t qc_tap(const octk_conv_shape *s, const qc_geo *g, int64_t kh, int64_t kw)
-{
-    int64_t dh = kh * s->DH, dw = kw * s->DW;
-    if (s->SH == 1 && s->SW == 1) /* one plane; no divisions */
-        return dh * g->G + dw;
-    return ((dh % s->SH) * s->SW + dw % s->SW) * g->Hq * g->G + dh / s->SH * g->G + dw / s->SW;
-}
-
-static inline int64_t qc_K(const octk_conv_shape *s) { return s->C * s->KH * s->KW; }
-
-/* bytes of the planes in work (none when direct), 64-aligned */
-static inline int64_t qc_planes_size(const qc_geo *g)
-{
-    return g->direct ? 0 : qk_round_up(g->src_len, 64);
-}
+#include "qconv.h"
 
 /* Phase-2 tile grid: rows of mb output channels x groups of pb panels.
  * When one row block covers all M (fused), each phase-2 task builds its own
@@ -293,12 +241,6 @@ static inline void qc_interleave2(int16_t *d, const uint8_t *r0, const uint8_t *
 #endif
 }
 
-/* The panels of work after the planes. */
-static inline uint8_t *qc_panels_base(const octk_qconv *p, const qc_geo *g)
-{
-    return (uint8_t *)p->work + qc_planes_size(g);
-}
-
 /* im2col panels [q0, q1) (at most QC_PREP_PANELS), k by k: each k group's
  * rows are runs of the planes over the panels' grid positions. */
 static void qc_im2col(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t q0,
@@ -414,33 +356,6 @@ static inline __m256i qc_epilogue24(const int32_t *c, int32_t add, float mult, i
 #endif
 #endif
 
-/* Where the grid positions [v0, v0 + nc) of a panel go: runs of seg_len[i]
- * positions from seg_src[i] (relative to v0) to pixel seg_dst[i] (oh*OW +
- * ow); the positions of columns ow >= OW are skipped.  Returns the count
- * (at most nc). */
-static inline int qc_segments(const octk_conv_shape *s, const qc_geo *g, int64_t v0, int64_t nc,
-                              int *seg_src, int *seg_len, int64_t *seg_dst)
-{
-    int n = 0;
-    int64_t v = v0, end = v0 + nc, oh = v0 / g->G, ow = v0 % g->G;
-    while (v < end) {
-        if (ow >= s->OW) {
-            v += g->G - ow;
-            oh++;
-            ow = 0;
-            continue;
-        }
-        int64_t len = qk_min(s->OW - ow, end - v);
-        seg_src[n] = (int)(v - v0);
-        seg_len[n] = (int)len;
-        seg_dst[n] = oh * s->OW + ow;
-        n++;
-        v += len;
-        ow += len;
-    }
-    return n;
-}
-
 /* d[i] = s[i] for i < n <= QK_NR, in at most two overlapping moves. */
 static inline void qc_copy_short(uint8_t *d, const uint8_t *s, int n)
 {
@@ -459,56 +374,7 @@ static inline void qc_copy_short(uint8_t *d, const uint8_t *s, int n)
     }
 }
 
-/* bias[m] - (x_zero [+128]) * rowsum(W[m]) with wrap-around (U8S8), or bias[m] */
-static inline int32_t qc_row_add(const octk_qconv *p, const qk_hdr *h, int u8s8, int64_t m)
-{
-    int32_t add = p->bias ? p->bias[m] : 0;
-    if (u8s8) {
-        int32_t sm, corr_zero = p->x_zero + (p->x_signed ? 128 : 0);
-        memcpy(&sm, (const uint8_t *)p->w + h->sums_off + 4 * m, 4);
-        add = (int32_t)((uint32_t)add - (uint32_t)corr_zero * (uint32_t)sm);
-    }
-    return add;
-}
-
 #if QK_MASKED_STORE
-/* The AVX-512 VNNI variant has 32 vector registers: U8S8 tiles of 8 output
- * channels x two panels (48 positions, 24 accumulators) with the positions
- * in the lanes.  One vpdpbusd takes 16 positions' k quads (a 64-byte load
- * of the panel) against a channel's quad broadcast, so the loop has no
- * shuffle (the row pairs of qk_ukr_u8s8 need two broadcasts merged per
- * pair), and each accumulator is 16 consecutive positions of one channel:
- * a piece of its output row, requantized and stored from the register. */
-enum { QC_PAIR = 2 * QK_NR, QC_PAIR_MR = 8 };
-
-static inline __attribute__((always_inline)) void
-qc_ukr_lanes(const uint8_t *a, int64_t lda, const uint8_t *b0, const uint8_t *b1,
-             int64_t kquads, int mr, __m512i acc[QC_PAIR_MR][3])
-{
-    for (int r = 0; r < QC_PAIR_MR; r++)
-        for (int j = 0; j < 3; j++)
-            acc[r][j] = _mm512_setzero_si512();
-    for (int64_t kq = 0; kq < kquads; kq++) {
-        const uint8_t *x0 = b0 + 96 * kq, *x1 = b1 + 96 * kq;
-        /* positions 0-15, 16-31 (8 of each panel), 32-47 */
-        const __m512i v0 = _mm512_loadu_si512(x0);
-        const __m512i v1 = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x0 + 64))),
-            _mm256_loadu_si256((const __m256i *)x1), 1);
-        const __m512i v2 = _mm512_loadu_si512(x1 + 32);
-        for (int r = 0; r < QC_PAIR_MR; r++) {
-            if (r >= mr)
-                break;
-            int32_t w;
-            memcpy(&w, a + r * lda + 4 * kq, 4);
-            const __m512i wv = _mm512_set1_epi32(w);
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], v0, wv);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], v1, wv);
-            acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], v2, wv);
-        }
-    }
-}
-
 /* The first 8 columns of a QK_MR_U8 x 24 tile, for a last panel of at most
  * 8 pixels (a 13 x 13 output ends with one): a third of the products. */
 static inline __attribute__((always_inline)) void
@@ -536,69 +402,6 @@ qc_ukr_tail8(const uint8_t *a, int64_t lda, const uint8_t *b, int64_t kquads, in
     }
 }
 
-/* 16 requantized bytes of the sums v (qc_epilogue24's arithmetic). */
-static inline __m128i qc_requant16(__m512i v, __m512i add, __m512 mult, __m512 lo, __m512 hi,
-                                   __m512i y_zero)
-{
-    __m512 a = _mm512_cvtepi32_ps(_mm512_add_epi32(v, add));
-    a = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(a, mult), lo), hi);
-    return _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(a), y_zero));
-}
-
-static inline __attribute__((always_inline)) void
-qc_pair_rows(const octk_qconv *p, const qk_hdr *h, const uint8_t *b0, int64_t m, int mr,
-             const __mmask64 *mask, int nseg, const int *seg_src, const int64_t *seg_dst,
-             int direct, int64_t v0)
-{
-    const int64_t kp = h->kp, P = p->s.OH * p->s.OW;
-    const __m512 lo = _mm512_set1_ps((float)(p->y_lo - p->y_zero));
-    const __m512 hi = _mm512_set1_ps((float)(p->y_hi - p->y_zero));
-    const __m512i yz = _mm512_set1_epi32(p->y_zero);
-    __m512i acc[QC_PAIR_MR][3];
-    qc_ukr_lanes((const uint8_t *)p->w + QK_HDR + m * kp, kp, b0, b0 + kp * QK_NR, kp / 4, mr,
-                 acc);
-    for (int r = 0; r < mr; r++) {
-        const __m512i av = _mm512_set1_epi32(qc_row_add(p, h, 1, m + r));
-        const __m512 mv = _mm512_set1_ps(p->mult[m + r]);
-        __m512i b = _mm512_castsi128_si512(qc_requant16(acc[r][0], av, mv, lo, hi, yz));
-        b = _mm512_inserti32x4(b, qc_requant16(acc[r][1], av, mv, lo, hi, yz), 1);
-        b = _mm512_inserti32x4(b, qc_requant16(acc[r][2], av, mv, lo, hi, yz), 2);
-        uint8_t *yr = (uint8_t *)p->y + (m + r) * P;
-        if (direct)
-            _mm512_mask_storeu_epi8(yr + v0, ((__mmask64)1 << QC_PAIR) - 1, b);
-        for (int i = 0; i < nseg; i++)
-            _mm512_mask_storeu_epi8(yr + seg_dst[i] - seg_src[i], mask[i], b);
-    }
-}
-
-/* Panels q and q + 1, both full, against output channels [m0, m1). */
-static void qc_tile_pair(const octk_qconv *p, const qk_hdr *h, const qc_geo *g, int64_t m0,
-                         int64_t m1, int64_t q)
-{
-    const uint8_t *b0 = qc_panels_base(p, g) + q * h->kp * QK_NR;
-    int64_t v0 = q * QK_NR;
-    int seg_src[QC_PAIR], seg_len[QC_PAIR];
-    int64_t seg_dst[QC_PAIR];
-    /* on a grid without skipped columns, positions are pixels; else the
-     * runs that are (none when all 48 positions are skipped columns) */
-    int direct = g->G == p->s.OW;
-    int nseg = direct ? 0 : qc_segments(&p->s, g, v0, QC_PAIR, seg_src, seg_len, seg_dst);
-    if (!direct && nseg == 0)
-        return;
-    __mmask64 mask[QC_PAIR];
-    for (int i = 0; i < nseg; i++)
-        mask[i] = (((__mmask64)1 << seg_len[i]) - 1) << seg_src[i];
-    for (int64_t m = m0; m < m1; m += QC_PAIR_MR) {
-        int mr = (int)qk_min(QC_PAIR_MR, m1 - m);
-        switch (mr) {
-#define QC_ROWS(n)                                                                         \
-    case n: qc_pair_rows(p, h, b0, m, n, mask, nseg, seg_src, seg_dst, direct, v0); break;
-        QC_ROWS(8) QC_ROWS(7) QC_ROWS(6) QC_ROWS(5) QC_ROWS(4) QC_ROWS(3) QC_ROWS(2)
-        default: qc_pair_rows(p, h, b0, m, 1, mask, nseg, seg_src, seg_dst, direct, v0); break;
-#undef QC_ROWS
-        }
-    }
-}
 #endif
 
 #if QK_MASKED_STORE
