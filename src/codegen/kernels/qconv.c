@@ -20,10 +20,12 @@
  * Phase 2 computes tiles of output channels x panels (qc_grid; when a tile
  * spans all channels it first builds its own panels, and phase 1 is empty)
  * with the 4 x 24 microkernels broadcasting weights against 8-position
- * vectors (U8S8 with VNNI: 8 x 24, two rows per 512-bit vector, qcommon.h;
- * with AMX-INT8, where the process may use tiles, TDPBSUD on blocks of 16
- * output channels, qk_amx_sums), adds bias and correction with
- * wrap-around, requantizes rows and stores the positions that are pixels.
+ * vectors (U8S8 with VNNI: pairs of full panels as 8 channels x 48
+ * positions with the positions in the lanes, qconv_vnni.c, other panels
+ * 8 x 24 with two rows per 512-bit vector, qcommon.h; with AMX-INT8, where
+ * the process may use tiles, TDPBSUD on blocks of 16 output channels,
+ * qk_amx_sums), adds bias and correction with wrap-around, requantizes
+ * rows and stores the positions that are pixels.
  */
 #include "qconv.h"
 
