@@ -415,16 +415,18 @@ size_t octk_qgemm_work_size(const octk_qgemm *p)
     return (size_t)qk_round_up(qk_max(s16, u8), 64);
 }
 
-/* The tiles of phase 1: qk_tile_grid's, with whole row blocks when a is in
- * blocks (its finest grid with 16 rows). */
+/* The tiles of phase 1: qk_tile_grid's, with whole blocks of 16 rows when
+ * a is in blocks or goes through AMX tiles (its finest grid with 16
+ * rows). */
 static void qg_grid(const octk_qgemm *p, int64_t *mb, int64_t *pb)
 {
     qk_tile_grid(p->M, qg_panels(p->N), mb, pb);
 #if QK_MASKED_STORE
     if (*mb >= QG_BR)
         return; /* b unread: callers may size the tasks before packing */
+    /* U8S8 rows go 16 at a time into blocks or, with AMX, into tiles */
     const qk_hdr h = qk_read_hdr(p->b);
-    if (qg_block_rows(p, &h) > 0) {
+    if (h.path == OCTK_PATH_U8S8 && p->M >= QG_BR) {
         *mb = QG_BR;
         *pb = 1;
     }
