@@ -41,6 +41,10 @@ static inline int qc_grid(const octk_conv_shape *s, int64_t np, int64_t *mb, int
         *pb = 4;
     } else {
         qk_tile_grid(s->M, np, mb, pb);
+        if (*mb < 16 && s->M >= 16 && qk_amx_ready()) { /* AMX: 16 channels a tile */
+            *mb = 16;
+            *pb = 1;
+        }
     }
     return *mb >= s->M;
 }
