@@ -10,6 +10,8 @@
  * pad 1 over 64 channels of 112x112 at strides 1 and 2 and the shapes of
  * ultraface-rfb320 (64 channels of 120x160 at strides 1 and 2, 256 of 8x10).
  * `qkb squeeze [i]` runs only the squeezenet convolutions (or the i-th);
+ * `qkb nhwc [i]` runs each of them also over an NHWC image as the layout
+ * plan compiles it (octk_qgemm on the pixels or their im2col rows);
  * `qkb dw` only the depthwise ones; `qkb ppocr` and `qkb ultraface` the
  * depthwise convolutions of those models (ppocr-cls's 5x5 on rows of 96);
  * `qkb pool` squeezenet's three 8-bit 3x3 stride-2 MaxPools (octk_maxpool8,
@@ -181,6 +183,57 @@ static void bench_conv(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st,
     free(x), free(w), free(wz), free(bias), free(mult), free(pw), free(y), free(p.work);
 }
 
+/* The same convolution over an NHWC image, as the layout plan compiles it
+ * (src/codegen/layout.c): octk_qgemm over the OH*OW pixels, its rows the
+ * input pixels (1x1, stride 1, no padding) or their im2col rows gathered in
+ * phase 0. */
+static void bench_conv_nhwc(int64_t C, int64_t M, int64_t HW, int64_t KS, int64_t st,
+                            int64_t pad, int range)
+{
+    int64_t K = C * KS * KS, OHW = (HW + 2 * pad - KS) / st + 1, P = OHW * OHW;
+    octk_conv_shape s = {.C = C, .H = HW, .W = HW, .M = M, .OH = OHW, .OW = OHW, .KH = KS,
+                         .KW = KS, .SH = st, .SW = st, .DH = 1, .DW = 1, .PT = pad, .PL = pad};
+    uint8_t *x = xalloc((size_t)(C * HW * HW));
+    int8_t *b = xalloc((size_t)(K * M));
+    for (int64_t i = 0; i < C * HW * HW; i++)
+        x[i] = (uint8_t)rnd();
+    fill_weights(b, (size_t)(K * M), range);
+    int32_t *bz = xalloc((size_t)M * 4), *bias = xalloc((size_t)M * 4);
+    float *mult = xalloc((size_t)M * 4);
+    for (int64_t m = 0; m < M; m++)
+        mult[m] = 1e-4f;
+    void *pb = xalloc(octk_qgemm_packed_b_size(K, M));
+    octk_qgemm_pack_b(pb, b, 1, bz, K, M, M, 1, bench_isa);
+    uint8_t *y = xalloc((size_t)(P * M));
+    octk_qgemm p = {.M = P, .N = M, .K = K, .lda = C, .ldy = M, .a_zero = 128, .y_zero = 128,
+                    .y_lo = 0, .y_hi = 255, .a = x, .y = y, .b = pb, .bias = bias,
+                    .mult = mult, .conv = s,
+                    .im2col = !(KS == 1 && st == 1 && pad == 0)};
+    p.work = xalloc(octk_qgemm_work_size(&p));
+    double ops = 2.0 * (double)M * (double)K * (double)P;
+    int reps = ops < 2e8 ? (int)(2e8 / ops) : 1;
+    double t[RUNS], t0s[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        t[r] = t0s[r] = 0;
+        for (int i = 0; i < reps; i++) {
+            double t0 = now();
+            octk_qgemm_run(&p, 0, 0, octk_qgemm_tasks(&p, 0));
+            double t1 = now();
+            octk_qgemm_run(&p, 1, 0, octk_qgemm_tasks(&p, 1));
+            t[r] += (now() - t0) / reps;
+            t0s[r] += (t1 - t0) / reps;
+        }
+    }
+    qsort(t, RUNS, sizeof t[0], cmp_double);
+    qsort(t0s, RUNS, sizeof t0s[0], cmp_double);
+    printf("nhwc  %lldx%lld/%lld C=%-3lld M=%-4lld %3lldx%-3lld path=%-4s %7.1f GOP/s  (phase 0 "
+           "%4.1f%%)\n",
+           (long long)KS, (long long)KS, (long long)st, (long long)C, (long long)M,
+           (long long)HW, (long long)HW, octk_qpacked_path(pb) == OCTK_PATH_U8S8 ? "u8s8" : "s16",
+           ops / t[RUNS / 2] * 1e-9, 100.0 * t0s[RUNS / 2] / t[RUNS / 2]);
+    free(x), free(b), free(bz), free(bias), free(mult), free(pb), free(y), free(p.work);
+}
+
 /* Depthwise K x K (pad K/2) over C channels of H x W, strides sh, sw:
  * GOP/s counting 2 * C * OH * OW * K * K. */
 static void bench_dwconv_k(int64_t C, int64_t H, int64_t W, int64_t K, int64_t sh, int64_t sw)
@@ -286,7 +339,7 @@ static void bench_maxpool(int64_t C, int64_t H, int64_t W)
 
 /* The convolutions of squeezenet1.1 that take most of its time: all, or
  * only number only (0-based) if only >= 0. */
-static void bench_squeezenet(int only)
+static void bench_squeezenet(int only, int nhwc)
 {
     static const int64_t cs[][6] = {
         {3, 64, 224, 3, 2, 0},     /* stem */
@@ -300,8 +353,12 @@ static void bench_squeezenet(int only)
         {512, 1000, 13, 1, 1, 0},  /* classifier */
     };
     for (int i = 0; i < (int)(sizeof cs / sizeof cs[0]); i++)
-        if (only < 0 || only == i)
+        if (only < 0 || only == i) {
             bench_conv(cs[i][0], cs[i][1], cs[i][2], cs[i][3], cs[i][4], cs[i][5], 127);
+            if (nhwc)
+                bench_conv_nhwc(cs[i][0], cs[i][1], cs[i][2], cs[i][3], cs[i][4], cs[i][5],
+                                127);
+        }
 }
 
 /* The depthwise convolutions. */
@@ -317,7 +374,11 @@ static void bench_dws(void)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "squeeze") == 0) {
-        bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1);
+        bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1, 0);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "nhwc") == 0) {
+        bench_squeezenet(argc > 2 ? atoi(argv[2]) : -1, 1);
         return 0;
     }
     if (argc > 1 && strcmp(argv[1], "pool") == 0) {
@@ -359,7 +420,7 @@ int main(int argc, char **argv)
         bench_conv(64, 64, 56, 3, 1, 1, ranges[i]);
         bench_conv(64, 256, 56, 1, 1, 0, ranges[i]);
     }
-    bench_squeezenet(-1);
+    bench_squeezenet(-1, 0);
     bench_dws();
     return 0;
 }

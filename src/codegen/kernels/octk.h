@@ -126,6 +126,9 @@ enum { OCTK_POOL_MAX_SW = 16, OCTK_POOL_MAX_K = 64 };
 typedef struct octk_maxpool8 {
     octk_conv_shape s;
     int32_t x_signed;      /* int8 if set, else uint8 (y the same) */
+    /* one NHWC image of s.C channels instead of s.C planes (no workspace;
+     * any column stride and kernel width) */
+    int32_t nhwc;
     const void *x;
     void *y;
     void *work;
@@ -169,6 +172,13 @@ typedef struct octk_qgemm {
     const float *mult;     /* [N] */
     const float *fbias;    /* [N] or NULL (y_float only) */
     void *work;
+    /* A convolution over an NHWC image (im2col = 1): a is x[H][W][C] of
+     * conv's shape (conv.M unused), lda is unused, row m of the product is
+     * output position (m / conv.OW, m % conv.OW) and its K = KH*KW*C bytes
+     * are the taps (kh, kw, c) in that order, a_zero where the tap is
+     * padding.  Phase 0 gathers each task's rows into work first. */
+    int32_t im2col;
+    octk_conv_shape conv;
 } octk_qgemm;
 
 size_t octk_qgemm_packed_b_size(int64_t K, int64_t N);
@@ -179,6 +189,20 @@ void octk_qgemm_pack_b(void *dst, const void *b, int b_signed, const int32_t *b_
 size_t octk_qgemm_work_size(const octk_qgemm *p);
 int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase);
 void octk_qgemm_run(const octk_qgemm *p, int phase, int64_t begin, int64_t end);
+
+/* ---- byte transpose (qlayout.c) ----------------------------------------- */
+
+/* y[s*ldy + r] = x[r*ldx + s] for r < R, s < S: an image's layout change
+ * between NCHW (R = C rows of S = H*W) and NHWC (the reverse); ldy larger
+ * than R writes into a channel slice of a wider NHWC tensor. */
+typedef struct octk_transpose8 {
+    int64_t R, S, ldx, ldy;
+    const void *x;
+    void *y;
+} octk_transpose8;
+
+int64_t octk_transpose8_tasks(const octk_transpose8 *p, int phase);
+void octk_transpose8_run(const octk_transpose8 *p, int phase, int64_t begin, int64_t end);
 
 /* ---- float32 kernels ---------------------------------------------------- */
 

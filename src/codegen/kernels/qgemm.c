@@ -9,7 +9,9 @@
  * OCTK_PATH_S16.  b is stored in panels of QK_NR
  * columns (qcommon.h), minus its zero point; U8S8 also stores the column sums
  * sum_k b[k][n] (wrapping int32).
- * Phase 0 widens a into work, in tasks of 16 rows: S16 as int16 (a - a_zero);
+ * Phase 0 widens a into work, in tasks of 16 rows (for a convolution over
+ * an NHWC image, the im2col field, each task first gathers its rows'
+ * taps after the widened rows, qg_im2col): S16 as int16 (a - a_zero);
  * U8S8 as unsigned bytes au = a (uint8) or a + 128 (int8), so that
  *   sum (a - a_zero) * b = sum au * b - (a_zero [+128]) * colsum(b)  (mod 2^32),
  * rows of kp bytes, with VNNI the full blocks of 16 rows in a block layout
@@ -199,12 +201,12 @@ static inline __attribute__((always_inline)) void qg_transpose8(__m512i v[8])
  * time, transposed as 16 x 16 dwords into the 16 quads' vectors; the end
  * of K by masked loads.  (A byte loop made phase 0 6% of a 1024^3 product,
  * up from 1%.) */
-static void qg_widen_block(const octk_qgemm *p, int64_t kp, int64_t m0, int64_t m1)
+static void qg_widen_block(const octk_qgemm *p, int64_t kp, const uint8_t *src, int64_t lda,
+                           int64_t m0, int64_t m1)
 {
     /* in locals: the stores through d may alias *p */
-    const int64_t K = p->K, rows = m1 - m0, lda = p->lda;
+    const int64_t K = p->K, rows = m1 - m0;
     const char flip8 = p->a_signed ? (char)0x80 : 0;
-    const uint8_t *src = (const uint8_t *)p->a + m0 * lda;
     uint8_t *d = (uint8_t *)p->work + m0 * kp;
     for (int64_t k = 0; k < K; k += 64) {
         const __mmask64 kn = K - k >= 64 ? ~0ull : (1ull << (K - k)) - 1;
@@ -408,11 +410,17 @@ static void qg_panel_blocks(const octk_qgemm *p, const qk_hdr *h, int64_t m0, in
 }
 #endif
 
-size_t octk_qgemm_work_size(const octk_qgemm *p)
+/* Bytes of work holding the widened a; the gathered im2col rows follow. */
+static inline int64_t qg_widened_bytes(const octk_qgemm *p)
 {
     int64_t s16 = p->M * qk_round_up(p->K, 2) * 2;
     int64_t u8 = p->M * qk_round_up(p->K, 4); /* rows and blocks alike */
-    return (size_t)qk_round_up(qk_max(s16, u8), 64);
+    return qk_round_up(qk_max(s16, u8), 64);
+}
+
+size_t octk_qgemm_work_size(const octk_qgemm *p)
+{
+    return (size_t)(qg_widened_bytes(p) + (p->im2col ? qk_round_up(p->M * p->K, 64) : 0));
 }
 
 /* The tiles of phase 1: qk_tile_grid's, with whole blocks of 16 rows when
@@ -446,13 +454,53 @@ int64_t octk_qgemm_tasks(const octk_qgemm *p, int phase)
     return qk_div_up(p->M, mb) * qk_div_up(np, pb);
 }
 
+/* The im2col rows [m0, m1) of a convolution over an NHWC image (the
+ * octk_qgemm fields im2col and conv), gathered into their place after
+ * the widened rows in work; returns row m0.  Runs of kernel columns that
+ * lie inside the image are one copy each. */
+static const uint8_t *qg_im2col(const octk_qgemm *p, int64_t m0, int64_t m1)
+{
+    const octk_conv_shape *s = &p->conv;
+    const int64_t K = p->K, C = s->C, run = s->KW * C;
+    const uint8_t *x = (const uint8_t *)p->a;
+    const uint8_t pad = (uint8_t)p->a_zero;
+    uint8_t *rows = (uint8_t *)p->work + qg_widened_bytes(p) + m0 * K;
+    for (int64_t m = m0; m < m1; m++) {
+        int64_t oh = m / s->OW, ow = m % s->OW, iw0 = ow * s->SW - s->PL;
+        uint8_t *d = rows + (m - m0) * K;
+        for (int64_t kh = 0; kh < s->KH; kh++, d += run) {
+            int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+            if (ih < 0 || ih >= s->H) {
+                memset(d, pad, (size_t)run);
+                continue;
+            }
+            const uint8_t *xr = x + ih * s->W * C;
+            if (s->DW == 1 && iw0 >= 0 && iw0 + s->KW <= s->W) {
+                memcpy(d, xr + iw0 * C, (size_t)run);
+                continue;
+            }
+            for (int64_t kw = 0; kw < s->KW; kw++) {
+                int64_t iw = iw0 + kw * s->DW;
+                if (iw < 0 || iw >= s->W)
+                    memset(d + kw * C, pad, (size_t)C);
+                else
+                    memcpy(d + kw * C, xr + iw * C, (size_t)C);
+            }
+        }
+    }
+    return rows;
+}
+
 /* Phase 0: widens rows [m0, m1) of a into work (see the file comment). */
 static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m1)
 {
     int64_t K = p->K, kp = h->kp;
+    /* row m0 of a and the row stride */
+    const uint8_t *a = p->im2col ? qg_im2col(p, m0, m1) : (const uint8_t *)p->a + m0 * p->lda;
+    const int64_t lda = p->im2col ? K : p->lda;
 #if QK_MASKED_STORE
     if (m1 <= qg_block_rows(p, h)) {
-        qg_widen_block(p, kp, m0, m1);
+        qg_widen_block(p, kp, a, lda, m0, m1);
         return;
     }
 #endif
@@ -460,7 +508,7 @@ static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m
         uint8_t *w = (uint8_t *)p->work;
         uint8_t flip = p->a_signed ? 0x80 : 0;
         for (int64_t m = m0; m < m1; m++) {
-            const uint8_t *src = (const uint8_t *)p->a + m * p->lda;
+            const uint8_t *src = a + (m - m0) * lda;
             uint8_t *d = w + m * kp;
             for (int64_t k = 0; k < K; k++)
                 d[k] = src[k] ^ flip;
@@ -473,11 +521,11 @@ static void qg_widen(const octk_qgemm *p, const qk_hdr *h, int64_t m0, int64_t m
         for (int64_t m = m0; m < m1; m++) {
             int16_t *d = w + m * kp;
             if (p->a_signed) {
-                const int8_t *src = (const int8_t *)p->a + m * p->lda;
+                const int8_t *src = (const int8_t *)(a + (m - m0) * lda);
                 for (int64_t k = 0; k < K; k++)
                     d[k] = (int16_t)(src[k] - z);
             } else {
-                const uint8_t *src = (const uint8_t *)p->a + m * p->lda;
+                const uint8_t *src = a + (m - m0) * lda;
                 for (int64_t k = 0; k < K; k++)
                     d[k] = (int16_t)(src[k] - z);
             }

@@ -79,8 +79,11 @@ static inline int64_t qp_task_work(const octk_conv_shape *s, const qp_geo *g)
 int64_t octk_maxpool8_tasks(const octk_maxpool8 *p, int phase)
 {
     const octk_conv_shape *s = &p->s;
-    if (phase != 1 || s->C <= 0 || s->OH <= 0 || s->OW <= 0 || s->W <= 0 ||
-        s->SW > OCTK_POOL_MAX_SW || s->KW > OCTK_POOL_MAX_K)
+    if (phase != 1 || s->C <= 0 || s->OH <= 0 || s->OW <= 0 || s->W <= 0)
+        return 0;
+    if (p->nhwc)
+        return s->OH;
+    if (s->SW > OCTK_POOL_MAX_SW || s->KW > OCTK_POOL_MAX_K)
         return 0;
     return s->C * qk_div_up(s->OH, qp_rows_per_task(s));
 }
@@ -88,7 +91,7 @@ int64_t octk_maxpool8_tasks(const octk_maxpool8 *p, int phase)
 size_t octk_maxpool8_work_size(const octk_maxpool8 *p)
 {
     qp_geo g;
-    if (octk_maxpool8_tasks(p, 1) == 0)
+    if (p->nhwc || octk_maxpool8_tasks(p, 1) == 0)
         return 0;
     qp_geometry(&p->s, &g);
     return (size_t)(octk_maxpool8_tasks(p, 1) * qp_task_work(&p->s, &g));
@@ -322,11 +325,50 @@ static void qp_rows(const octk_maxpool8 *p, const qp_geo *g, int64_t c, int64_t 
     }
 }
 
+/* Output row oh of an NHWC image: each output pixel is the byte-wise
+ * maximum of the C-byte pixels its window holds inside the image, starting
+ * from the type's minimum (signed bytes compare with their top bit
+ * flipped). */
+static void qp_row_nhwc(const octk_maxpool8 *p, int64_t oh)
+{
+    const octk_conv_shape *s = &p->s;
+    const int64_t C = s->C;
+    const uint8_t flip = p->x_signed ? 0x80 : 0;
+    const uint8_t *x = (const uint8_t *)p->x;
+    uint8_t *y = (uint8_t *)p->y + oh * s->OW * C;
+    for (int64_t ow = 0; ow < s->OW; ow++, y += C) {
+        for (int64_t c = 0; c < C; c++)
+            y[c] = 0;
+        for (int64_t kh = 0; kh < s->KH; kh++) {
+            int64_t ih = oh * s->SH - s->PT + kh * s->DH;
+            if (ih < 0 || ih >= s->H)
+                continue;
+            for (int64_t kw = 0; kw < s->KW; kw++) {
+                int64_t iw = ow * s->SW - s->PL + kw * s->DW;
+                if (iw < 0 || iw >= s->W)
+                    continue;
+                const uint8_t *xp = x + (ih * s->W + iw) * C;
+                for (int64_t c = 0; c < C; c++) {
+                    uint8_t v = xp[c] ^ flip;
+                    y[c] = v > y[c] ? v : y[c];
+                }
+            }
+        }
+        for (int64_t c = 0; c < C; c++)
+            y[c] ^= flip;
+    }
+}
+
 void octk_maxpool8_run(const octk_maxpool8 *p, int phase, int64_t begin, int64_t end)
 {
     const octk_conv_shape *s = &p->s;
     if (phase != 1 || begin >= end)
         return;
+    if (p->nhwc) {
+        for (int64_t oh = begin; oh < end; oh++)
+            qp_row_nhwc(p, oh);
+        return;
+    }
     qp_geo g;
     qp_geometry(s, &g);
     int64_t rpt = qp_rows_per_task(s), per_plane = qk_div_up(s->OH, rpt);
