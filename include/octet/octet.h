@@ -440,7 +440,11 @@ oct_status oct_compile_options_new(oct_ctx *ctx, oct_compile_options **out);
  * present buffer first, so its outputs are the graph's), "bound"
  * ("NAME=N", repeatable: at most N for the data-dependent length of the
  * NonZero, NonMaxSuppression or Unique node NAME or of the node writing
- * tensor NAME; the run returns 2 when a length exceeds it, docs/compile.md).  An unknown x86 CPU is
+ * tensor NAME; the run returns 2 when a length exceeds it, docs/compile.md),
+ * "layout" ("auto", the default: on targets with AVX-512 VNNI, chains of
+ * integer convolutions, 8-bit MaxPools and Concats keep their activations
+ * NHWC inside the compiled code; "nchw": every activation NCHW; the
+ * model's inputs and outputs are NCHW either way).  An unknown x86 CPU is
  * OCT_EUSAGE at oct_compile. */
 oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
                                    const char *value);

@@ -89,6 +89,10 @@ oct_status oct_compile_options_set(oct_compile_options *o, const char *key,
             return oct_error(ctx, OCT_EUSAGE, "kv-cache takes inplace or none, not '%s'",
                              value);
         o->cg.kv_inplace = !strcmp(value, "inplace");
+    } else if (!strcmp(key, "layout")) {
+        if (strcmp(value, "auto") && strcmp(value, "nchw"))
+            return oct_error(ctx, OCT_EUSAGE, "layout takes auto or nchw, not '%s'", value);
+        o->cg.layout_nchw = !strcmp(value, "nchw");
     } else if (!strcmp(key, "report")) {
         o->report = kept;
     } else if (!strcmp(key, "name")) {

@@ -15,7 +15,7 @@
 /* Options passed to oct_compile_options_set under their own names. */
 static const char *const passthrough[] = {
     "emit", "input-shape", "mtriple", "mcpu", "mattr", "weights", "report", "name",
-    "kv-cache", "bound",
+    "kv-cache", "bound", "layout",
 };
 
 static int option_error(oct_ctx *ctx)

@@ -85,6 +85,8 @@ typedef struct cg_options {
      * the past_key_values inputs are not read.  A graph without that shape
      * is refused with a diagnostic saying why. */
     bool kv_inplace;
+    /* Every activation NCHW (`--layout=nchw`): no layout plan. */
+    bool layout_nchw;
     /* "NAME=N": a tighter bound on the data-dependent length of the
      * NonZero, NonMaxSuppression or Unique node NAME (or the node writing
      * tensor NAME) than the compiler derives (lower_dynlen.c). */
@@ -184,6 +186,9 @@ typedef struct cg_tensor {
     int len_slot;
     size_t concat_out;
     uint64_t concat_off;
+    /* stored as N, H, W, C (dims stay N, C, H, W): the layout plan
+     * (cg_plan_layouts) */
+    bool nhwc;
 } cg_tensor;
 
 #define CG_ALIGN 64
@@ -199,6 +204,23 @@ typedef struct cg_tensor {
  * places it in the run-time region. */
 oct_status cg_plan_memory(oct_ctx *ctx, const ir_graph *g, const int (*span)[2],
                           cg_tensor *tens, uint64_t *scratch_size);
+
+/* The layout plan (layout.c): marks the 8-bit 4-D activations stored NHWC
+ * (cg_tensor.nhwc), those that only NHWC-capable nodes touch: QLinearConvs
+ * that cg_qlinearconv_takes_nhwc, 8-bit MaxPools and Concats.  Before
+ * cg_plan_memory; nothing unless vnni (the target's integer kernels have
+ * AVX-512 VNNI, where NHWC measured faster), nothing with nchw_only. */
+oct_status cg_plan_layouts(oct_ctx *ctx, const ir_graph *g, bool vnni, bool nchw_only,
+                           const int (*span)[2], cg_tensor *tens);
+/* Input channels from which a QLinearConv computes faster as a GEMM over
+ * NHWC pixels than as the NCHW convolution kernel (docs/compile.md). */
+enum { CG_NHWC_MIN_C = 16 };
+/* Whether QLinearConv n can run on NHWC images (lower_qlinear.c): the
+ * kernels' constant form, 2-D, one group, CG_NHWC_MIN_C input channels. */
+bool cg_qlinearconv_takes_nhwc(const ir_node *n, const cg_tensor *tens);
+/* Whether MaxPool n can run on NHWC images (lower_pool.c): 8-bit, 2-D,
+ * no Indices output. */
+bool cg_maxpool_takes_nhwc(const ir_node *n, const cg_tensor *tens);
 
 /* ---- lowering state and helpers (build.c) ------------------------------- */
 

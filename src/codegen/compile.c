@@ -18,6 +18,7 @@
 
 #include "codegen/codegen.h"
 #include "codegen/codegen_module.h"
+#include "codegen/kernels/octk.h"
 #include "codegen/symdims.h"
 #include "ops/rules.h"
 
@@ -492,6 +493,11 @@ oct_status cg_compile(oct_ctx *ctx, const ir_model *m, const cg_options *opts,
         st = cg_plan_fp8_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_wo_weights(ctx, g, cm->x86_64 || cm->native_kernels, cm->span, cm->tens);
+    if (st == OCT_OK)
+        st = cg_plan_layouts(ctx, g,
+                             cm->native_kernels ? (octk_build_isa() & OCTK_ISA_VNNI) != 0
+                                                : cm->x86_64 && cm->vnni,
+                             opts->layout_nchw, cm->span, cm->tens);
     if (st == OCT_OK)
         st = cg_plan_memory(ctx, g, cm->span, cm->tens, &cm->scratch_size);
     if (st == OCT_OK && cm->syms)

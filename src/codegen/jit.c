@@ -117,7 +117,7 @@ static LLVMOrcExecutorAddress lookup(oct_ctx *ctx, cg_jit *j, const char *name,
  * and octk_F_run), defined in the JIT as the addresses of octet's own
  * natively compiled kernels. */
 #define JIT_KERNELS(X) X(qconv) X(qdwconv) X(qgemm) X(sconv) X(sdwconv) X(sgemm) \
-    X(sunary) X(ssoftmax) X(maxpool8) X(lut8) X(wogemm) X(wofmt) X(nonzero) X(nms) X(unique)
+    X(sunary) X(ssoftmax) X(maxpool8) X(lut8) X(transpose8) X(wogemm) X(wofmt) X(nonzero) X(nms) X(unique)
 
 static LLVMErrorRef define_kernels(LLVMOrcLLJITRef jit, LLVMOrcJITDylibRef jd)
 {

@@ -84,11 +84,20 @@ oct_status cg_lower_concat(cg_fn *f, const ir_node *n)
     int axis;
     if (!ops_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis))
         return oct_node_error(f->ctx, OCT_EINPUT, n, "compile: bad Concat axis");
+    /* storage position j holds dim order[j]: NHWC (the layout plan, every
+     * input too) puts the channels last */
+    static const int nhwc[4] = {0, 2, 3, 1};
+    int order[OPS_MAX_RANK], pos = axis;
+    for (int j = 0; j < y->rank; j++) {
+        order[j] = y->nhwc ? nhwc[j] : j;
+        if (order[j] == axis)
+            pos = j;
+    }
     uint64_t esize = ir_dtype_info(y->dtype)->bits / 8, outer = 1, inner = esize;
-    for (int d = 0; d < axis; d++)
-        outer *= (uint64_t)y->dims[d];
-    for (int d = axis + 1; d < y->rank; d++)
-        inner *= (uint64_t)y->dims[d];
+    for (int j = 0; j < pos; j++)
+        outer *= (uint64_t)y->dims[order[j]];
+    for (int j = pos + 1; j < y->rank; j++)
+        inner *= (uint64_t)y->dims[order[j]];
     /* the output's shape is the graph's (declared or inferred): check it
      * is the inputs' concatenation, or the copies overrun y */
     uint64_t along = 0;

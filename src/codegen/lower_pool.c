@@ -125,6 +125,35 @@ static bool try_maxpool8(cg_fn *f, const cg_tensor *X, const cg_tensor *Y, const
     return true;
 }
 
+bool cg_maxpool_takes_nhwc(const ir_node *n, const cg_tensor *tens)
+{
+    if (n->op != IR_OP_MAXPOOL || n->n_in < 1 || !n->in[0] || n->n_out < 1 || !n->out[0] ||
+        (n->n_out > 1 && n->out[1] && n->out[1]->name[0]))
+        return false;
+    const cg_tensor *X = &tens[n->in[0]->id], *Y = &tens[n->out[0]->id];
+    return X->value && Y->value && X->rank == 4 && Y->rank == 4 && X->dtype == Y->dtype &&
+           (X->dtype == IR_DT_UINT8 || X->dtype == IR_DT_INT8);
+}
+
+/* The 8-bit MaxPool of NHWC images (the layout plan, layout.c). */
+static void maxpool8_nhwc(cg_fn *f, const cg_tensor *X, const cg_tensor *Y, const ops_window *w)
+{
+    octk_maxpool8 a = {.s = {.C = X->dims[1], .H = w->in[0], .W = w->in[1], .M = X->dims[1],
+                             .OH = w->out[0], .OW = w->out[1], .KH = w->kernel[0],
+                             .KW = w->kernel[1], .SH = w->stride[0], .SW = w->stride[1],
+                             .DH = w->dilation[0], .DW = w->dilation[1],
+                             .PT = w->pad_begin[0], .PL = w->pad_begin[1]},
+                       .x_signed = X->dtype == IR_DT_INT8, .nhwc = 1};
+    int64_t x_image = X->nelems / X->dims[0], y_image = Y->nelems / Y->dims[0];
+    for (int64_t b = 0; b < X->dims[0]; b++) {
+        cg_kptr ptrs[2] = {{offsetof(octk_maxpool8, x),
+                            cg_gep(f, f->i8, cg_ptr(f, X), cg_i64c(f, b * x_image))},
+                           {offsetof(octk_maxpool8, y),
+                            cg_gep(f, f->i8, cg_ptr(f, Y), cg_i64c(f, b * y_image))}};
+        cg_kernel_call(f, "maxpool8", &a, sizeof a, ptrs, 2);
+    }
+}
+
 /* MaxPool or AveragePool n; its float input through dq if not NULL. */
 static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
 {
@@ -163,6 +192,11 @@ static oct_status lower_pool(cg_fn *f, const ir_node *n, const ir_node *dq)
                               "from its window geometry");
     if (!Y->nelems)
         return OCT_OK;
+    if (X->nhwc) { /* the plan checked cg_maxpool_takes_nhwc */
+        maxpool8_nhwc(f, X, Y, &w);
+        cg_report(f, n, "octk_maxpool8", "NHWC");
+        return OCT_OK;
+    }
     if (q8 && !I && try_maxpool8(f, X, Y, &w))
         return OCT_OK;
     bool is_max = n->op == IR_OP_MAXPOOL;

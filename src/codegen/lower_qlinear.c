@@ -19,6 +19,7 @@
  * (lower_qint.c); other forms are reported as unsupported, naming the node.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
@@ -145,9 +146,9 @@ static bool const_or_absent(const ir_node *n, int i)
 /* The forms the kernels take: x per tensor, the weights and every scale,
  * zero point and bias constant, float32 scales.  Others (run-time weights
  * or parameters, float16 scales, ...) go to the loops of lower_qint.c. */
-static bool kernel_form(cg_fn *f, const ir_node *n, int w_i, int last, int64_t count)
+static bool consts_form(const ir_node *n, int w_i, int last, int64_t count)
 {
-    if (!cg_kernels_available(f) || count < 0)
+    if (count < 0)
         return false;
     for (int i = 1; i <= last; i++)
         if (!const_or_absent(n, i))
@@ -158,7 +159,113 @@ static bool kernel_form(cg_fn *f, const ir_node *n, int w_i, int last, int64_t c
            (!zy || zy->nelems == 1);
 }
 
+static bool kernel_form(cg_fn *f, const ir_node *n, int w_i, int last, int64_t count)
+{
+    return cg_kernels_available(f) && consts_form(n, w_i, last, count);
+}
+
 /* ---- QLinearConv ------------------------------------------------------------ */
+
+bool cg_qlinearconv_takes_nhwc(const ir_node *n, const cg_tensor *tens)
+{
+    const ir_tensor *w = const_in(n, 3);
+    const cg_tensor *X = n->n_in > 0 && n->in[0] ? &tens[n->in[0]->id] : NULL;
+    return n->op == IR_OP_QLINEARCONV && X && X->value && X->rank == 4 && is_q8(X->dtype) &&
+           w && w->rank == 4 && is_q8(w->dtype) && ir_attr_int(n, "group", 1) == 1 &&
+           consts_form(n, 3, 8, w->dims[0]) && X->dims[1] >= CG_NHWC_MIN_C;
+}
+
+/* Transposes an R x S byte matrix at x into S x R at y (row stride ldy). */
+static void call_transpose(cg_fn *f, int64_t R, int64_t S, int64_t ldy, LLVMValueRef x,
+                           LLVMValueRef y)
+{
+    octk_transpose8 t = {.R = R, .S = S, .ldx = S, .ldy = ldy};
+    cg_kptr ptrs[2] = {{offsetof(octk_transpose8, x), x}, {offsetof(octk_transpose8, y), y}};
+    cg_kernel_call(f, "transpose8", &t, sizeof t, ptrs, 2);
+}
+
+/* Pixel stride of an NHWC output: its channels, or those of the NHWC
+ * Concat output it is a channel slice of (memplan.c). */
+static int64_t nhwc_pixel_stride(const cg_fn *f, const cg_tensor *Y)
+{
+    return Y->in_concat ? f->tens[Y->concat_out].dims[1] : Y->dims[1];
+}
+
+/* QLinearConv n reading an NHWC input (the layout plan, layout.c): per
+ * image one integer GEMM of the OH*OW output pixels by the M output
+ * channels over K = KH*KW*C taps, its rows the input pixels themselves
+ * for a 1x1 convolution at stride 1 without padding, else gathered by
+ * the kernel (im2col); the weights packed as b[(kh, kw, c)][m].  The
+ * GEMM writes an NHWC output in place, or pixels x channels into the
+ * workspace that a transpose turns into an NCHW output. */
+static oct_status lower_qconv_nhwc(cg_fn *f, const ir_node *n, const octk_qconv *c,
+                                   const ir_tensor *w, const qout *q)
+{
+    cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
+    const octk_conv_shape *s = &c->s;
+    int64_t K = s->C * s->KH * s->KW, P = s->OH * s->OW;
+    /* w[m][c][kh][kw] as b(k = (kh*KW + kw)*C + c, m) */
+    uint8_t *wt = ir_alloc_array(f->ctx, (size_t)(s->M * K), 1);
+    size_t psize = octk_qgemm_packed_b_size(K, s->M);
+    void *packed = ir_alloc_array(f->ctx, 1, psize);
+    if (!wt || !packed)
+        return OCT_EINTERNAL;
+    const uint8_t *wb = w->data;
+    for (int64_t m = 0; m < s->M; m++)
+        for (int64_t ci = 0; ci < s->C; ci++)
+            for (int64_t k = 0; k < s->KH * s->KW; k++)
+                wt[m * K + k * s->C + ci] = wb[(m * s->C + ci) * s->KH * s->KW + k];
+    octk_qgemm_pack_b(packed, wt, w->dtype == IR_DT_INT8, q->w_zero, K, s->M, 1, K,
+                      cg_kernels_isa(f));
+    octk_qgemm a;
+    memset(&a, 0, sizeof a);
+    a.M = P;
+    a.N = s->M;
+    a.K = K;
+    a.lda = s->C;
+    a.ldy = Y->nhwc ? nhwc_pixel_stride(f, Y) : s->M;
+    a.a_signed = c->x_signed;
+    a.a_zero = c->x_zero;
+    a.y_signed = q->y_signed;
+    a.y_zero = q->y_zero;
+    a.y_lo = q->y_lo;
+    a.y_hi = q->y_hi;
+    a.im2col = !(s->KH == 1 && s->KW == 1 && s->SH == 1 && s->SW == 1 && s->PT == 0 &&
+                 s->PL == 0 && s->OH == s->H && s->OW == s->W);
+    a.conv = *s;
+    uint64_t gemm_work = (uint64_t)octk_qgemm_work_size(&a);
+    /* NCHW output: the pixels x channels product goes after the GEMM's work */
+    LLVMValueRef work = cg_workspace(f, gemm_work + (Y->nhwc ? 0 : (uint64_t)(P * s->M)));
+    LLVMValueRef prod = cg_gep(f, f->i8, work, cg_i64c(f, (int64_t)gemm_work));
+    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    LLVMValueRef gw = cg_weight_data(f, packed, psize, NULL);
+    LLVMValueRef gbias = q->bias ? cg_weight_data(f, q->bias, (size_t)s->M * sizeof *q->bias, NULL)
+                                 : LLVMConstPointerNull(f->ptr);
+    LLVMValueRef gmult = cg_weight_data(f, q->mult, (size_t)s->M * sizeof *q->mult, NULL);
+    for (int64_t b = 0; b < X->dims[0]; b++) {
+        LLVMValueRef y = Y->nhwc ? cg_gep(f, f->i8, py, cg_i64c(f, b * P * a.ldy)) : prod;
+        cg_kptr ptrs[7] = {
+            {offsetof(octk_qgemm, a), cg_gep(f, f->i8, px, cg_i64c(f, b * s->H * s->W * s->C))},
+            {offsetof(octk_qgemm, y), y},
+            {offsetof(octk_qgemm, b), gw},
+            {offsetof(octk_qgemm, bias), gbias},
+            {offsetof(octk_qgemm, mult), gmult},
+            {offsetof(octk_qgemm, work), work},
+            {offsetof(octk_qgemm, fbias), LLVMConstPointerNull(f->ptr)}};
+        cg_kernel_call(f, "qgemm", &a, sizeof a, ptrs, 7);
+        if (!Y->nhwc)
+            call_transpose(f, P, s->M, P, prod, cg_gep(f, f->i8, py, cg_i64c(f, b * s->M * P)));
+    }
+    char path[160];
+    snprintf(path, sizeof path, "NHWC %s, %s%s",
+             a.im2col ? "im2col rows" : "pixels as rows", path_name(f, octk_qpacked_path(packed)),
+             Y->nhwc ? "" : "; output transposed to NCHW");
+    const char *kept = ir_strdup(f->ctx, path);
+    if (!kept)
+        return OCT_EINTERNAL;
+    cg_report(f, n, "octk_qgemm", kept);
+    return OCT_OK;
+}
 
 oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
 {
@@ -207,6 +314,8 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
     a.y_zero = q.y_zero;
     a.y_lo = q.y_lo;
     a.y_hi = q.y_hi;
+    if (X->nhwc) /* the layout plan (layout.c) */
+        return lower_qconv_nhwc(f, n, &a, w, &q);
     bool depthwise = G == C && M == C;
     int64_t K = a.s.C * a.s.KH * a.s.KW;
     if (depthwise)
@@ -233,28 +342,44 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
     a.w = packed; /* the work size depends on the packed path; not kept in the args */
     size_t work_size = depthwise ? octk_qdwconv_work_size(&a) : octk_qconv_work_size(&a);
     a.w = NULL;
-    LLVMValueRef work = cg_workspace(f, work_size);
-    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
     int64_t x_plane = a.s.H * a.s.W, y_plane = a.s.OH * a.s.OW;
+    /* an NHWC output (the layout plan; one group): the NCHW image goes
+     * after the kernel's work and is transposed into place */
+    work_size = (work_size + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
+    LLVMValueRef work = cg_workspace(f, work_size + (Y->nhwc ? (uint64_t)(M * y_plane) : 0));
+    LLVMValueRef px = cg_ptr(f, X), py = cg_ptr(f, Y);
+    LLVMValueRef staged = cg_gep(f, f->i8, work, cg_i64c(f, (int64_t)work_size));
     int64_t groups = depthwise ? 1 : G;
     for (int64_t b = 0; b < N; b++)
         for (int64_t g = 0; g < groups; g++) {
             int64_t cin = depthwise ? 0 : g * a.s.C, cout = depthwise ? 0 : g * a.s.M;
+            LLVMValueRef y = Y->nhwc ? staged
+                                     : cg_gep(f, f->i8, py, cg_i64c(f, (b * M + cout) * y_plane));
             cg_kptr ptrs[6] = {
                 {offsetof(octk_qconv, x), cg_gep(f, f->i8, px, cg_i64c(f, (b * C + cin) * x_plane))},
-                {offsetof(octk_qconv, y), cg_gep(f, f->i8, py, cg_i64c(f, (b * M + cout) * y_plane))},
+                {offsetof(octk_qconv, y), y},
                 {offsetof(octk_qconv, w), cg_gep(f, f->i8, gw, cg_i64c(f, g * (int64_t)gsize))},
                 {offsetof(octk_qconv, mult), cg_gep(f, f->f32, gmult, cg_i64c(f, cout))},
                 {offsetof(octk_qconv, work), work},
                 {offsetof(octk_qconv, bias), gbias ? cg_gep(f, f->i32, gbias, cg_i64c(f, cout))
                                                    : LLVMConstPointerNull(f->ptr)}};
             cg_kernel_call(f, depthwise ? "qdwconv" : "qconv", &a, sizeof a, ptrs, 6);
+            if (Y->nhwc) {
+                int64_t ld = nhwc_pixel_stride(f, Y);
+                call_transpose(f, M, y_plane, ld,
+                               staged, cg_gep(f, f->i8, py, cg_i64c(f, b * y_plane * ld)));
+            }
         }
     const char *path = path_name(f, octk_qpacked_path(packed));
     if (depthwise)
         path = octk_qpacked_path(packed) == OCTK_PATH_U8S8 ? "u8s8 vpdpbusd direct (VNNI, exact)"
                                                             : "s16 direct (exact)";
-    cg_report(f, n, depthwise ? "octk_qdwconv" : "octk_qconv", path);
+    char line[160];
+    snprintf(line, sizeof line, "%s%s", path, Y->nhwc ? "; output transposed to NHWC" : "");
+    const char *kept = Y->nhwc ? ir_strdup(f->ctx, line) : path;
+    if (!kept)
+        return OCT_EINTERNAL;
+    cg_report(f, n, depthwise ? "octk_qdwconv" : "octk_qconv", kept);
     return OCT_OK;
 }
 

@@ -63,6 +63,33 @@ static bool concat_slices(const ir_node *n, const cg_tensor *tens, const cg_tens
     return along == y->dims[axis];
 }
 
+/* An NHWC Concat along the channels (the layout plan, layout.c): each
+ * input a QLinearConv writes and only the Concat reads is a channel slice
+ * of the output, at its channel offset, whose pixels the convolution
+ * writes at the output's pixel stride (lower_qlinear.c). */
+static void plan_nhwc_concat(const ir_node *n, cg_tensor *tens, cg_tensor *y, const int *uses)
+{
+    int axis;
+    if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat ||
+        !ops_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis) || axis != 1)
+        return;
+    uint64_t at = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        cg_tensor *x = &tens[n->in[i]->id];
+        if (x->place == CG_PLACE_NONE && x->first >= 0 && uses[n->in[i]->id] == 1 &&
+            x->nhwc && !x->has_parts && !x->in_concat && n->in[i]->producer &&
+            n->in[i]->producer->op == IR_OP_QLINEARCONV) {
+            x->in_concat = true;
+            x->concat_out = n->out[0]->id;
+            x->concat_off = at;
+            y->has_parts = true;
+            if (x->first < y->first)
+                y->first = x->first;
+        }
+        at += (uint64_t)x->dims[1];
+    }
+}
+
 /* Marks the Concat inputs placed in their output (file comment); uses[v]
  * counts the reads of value v (graph outputs included). */
 static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
@@ -72,6 +99,10 @@ static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
         if (n->op != IR_OP_CONCAT || n->n_out < 1 || !n->out[0])
             continue;
         cg_tensor *y = &tens[n->out[0]->id];
+        if (y->nhwc) {
+            plan_nhwc_concat(n, tens, y, uses);
+            continue;
+        }
         if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat || y->dyn ||
             !concat_slices(n, tens, y))
             continue;
