@@ -63,6 +63,17 @@ static bool concat_slices(const ir_node *n, const cg_tensor *tens, const cg_tens
     return along == y->dims[axis];
 }
 
+/* Places Concat input x in the Concat's output y (value y_id) at offset at. */
+static void place_in(cg_tensor *x, cg_tensor *y, size_t y_id, uint64_t at)
+{
+    x->in_concat = true;
+    x->concat_out = y_id;
+    x->concat_off = at;
+    y->has_parts = true;
+    if (x->first < y->first)
+        y->first = x->first;
+}
+
 /* An NHWC Concat along the channels (the layout plan, layout.c): each
  * input a QLinearConv writes and only the Concat reads is a channel slice
  * of the output, at its channel offset, whose pixels the convolution
@@ -73,19 +84,13 @@ static void plan_nhwc_concat(const ir_node *n, cg_tensor *tens, cg_tensor *y, co
     if (y->place != CG_PLACE_NONE || y->first < 0 || y->in_concat ||
         !ops_norm_axis(ir_attr_int(n, "axis", 0), y->rank, &axis) || axis != 1)
         return;
-    uint64_t at = 0;
+    uint64_t at = 0; /* every input is there and NHWC (cg_plan_layouts) */
     for (int i = 0; i < n->n_in; i++) {
         cg_tensor *x = &tens[n->in[i]->id];
         if (x->place == CG_PLACE_NONE && x->first >= 0 && uses[n->in[i]->id] == 1 &&
             x->nhwc && !x->has_parts && !x->in_concat && n->in[i]->producer &&
-            n->in[i]->producer->op == IR_OP_QLINEARCONV) {
-            x->in_concat = true;
-            x->concat_out = n->out[0]->id;
-            x->concat_off = at;
-            y->has_parts = true;
-            if (x->first < y->first)
-                y->first = x->first;
-        }
+            n->in[i]->producer->op == IR_OP_QLINEARCONV)
+            place_in(x, y, n->out[0]->id, at);
         at += (uint64_t)x->dims[1];
     }
 }
@@ -110,14 +115,8 @@ static void plan_concats(const ir_graph *g, cg_tensor *tens, const int *uses)
         for (int i = 0; i < n->n_in; i++) {
             cg_tensor *x = &tens[n->in[i]->id];
             if (x->place == CG_PLACE_NONE && x->first >= 0 && uses[n->in[i]->id] == 1 &&
-                !x->has_parts && !x->in_concat && !x->dyn) {
-                x->in_concat = true;
-                x->concat_out = n->out[0]->id;
-                x->concat_off = at;
-                y->has_parts = true;
-                if (x->first < y->first)
-                    y->first = x->first;
-            }
+                !x->has_parts && !x->in_concat && !x->dyn)
+                place_in(x, y, n->out[0]->id, at);
             at += x->nbytes;
         }
     }

@@ -7,9 +7,10 @@ where the plan put each node.
 Two graphs of QLinearConv (ONNX), MaxPool and Concat on 8-bit tensors, for
 uint8 and int8 activations at batch 1 and 2:
   A: a stem of 3 input channels (stays NCHW), a max pool, a 1x1 convolution
-     that turns the layout to NHWC, a Concat of two convolutions (3x3 at
-     stride 2 with uneven padding, 3x3 dilated) written in place and of a
-     max pool (copied), a 1x1 convolution reading its pixels as rows, a 1x1
+     that turns the layout to NHWC, a Concat of three convolutions (3x3 at
+     stride 2 with uneven padding, 3x3 dilated, and one reading the NCHW
+     pool, which turns the layout) written in place and of a max pool
+     (copied), a 1x1 convolution reading its pixels as rows, a 1x1
      with end padding (gathered rows), and a 3x3 that writes the NCHW graph
      output;
   B: A plus a grouped convolution reading the Concat: the Concat, its
@@ -94,14 +95,15 @@ def build(path, act, batch, grouped):
     a4 = b.conv("e3s2", a3, 20, 32, 3, strides=[2, 2], pads=[1, 1, 0, 0])     # 4 x 5
     a5 = b.conv("e3d2", a3, 20, 16, 3, strides=[2, 2], dilations=[2, 2], pads=[2, 2, 1, 1])
     p2 = b.pool("pool2", a3, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 0, 0])
-    cat = b.concat("cat", [a4, a5, p2])                                       # 68 channels
-    a6 = b.conv("mix1x1", cat, 68, 24, 1)
+    side = b.conv("side", a2, 24, 8, 3, strides=[2, 2], pads=[1, 1, 0, 0])   # NCHW in
+    cat = b.concat("cat", [a4, a5, p2, side])                                 # 76 channels
+    a6 = b.conv("mix1x1", cat, 76, 24, 1)
     a7 = b.conv("pad1x1", a6, 24, 24, 1, pads=[0, 0, 1, 1])                   # 5 x 6
     b.conv("head", a7, 24, 40, 3, pads=[1, 1, 1, 1])
     et = TensorProto.UINT8 if act == np.uint8 else TensorProto.INT8
     outs = [helper.make_tensor_value_info("head", et, [batch, 40, 5, 6])]
     if grouped:
-        b.conv("grouped", cat, 68, 8, 1, group=2)
+        b.conv("grouped", cat, 76, 8, 1, group=2)
         outs.append(helper.make_tensor_value_info("grouped", et, [batch, 8, 4, 5]))
     g = helper.make_graph(b.nodes, "layout", [helper.make_tensor_value_info(
         "x", TensorProto.FLOAT, [batch, 3, 17, 19])], outs, b.inits)
@@ -172,7 +174,7 @@ def case(tmp, act, batch, grouped):
           "%s: the head writes the NCHW graph output: %s" % (tag, rep["head"][1]))
     check("NHWC im2col" in rep["pad1x1"][1],
           "%s: a 1x1 with end padding gathers its rows: %s" % (tag, rep["pad1x1"][1]))
-    chain = {"squeeze", "e3s2", "e3d2", "pool2"}
+    chain = {"squeeze", "e3s2", "e3d2", "pool2", "side"}
     if grouped:
         check(not (chain & nhwc) and "grouped" not in nhwc,
               "%s: the Concat's inputs, its pool and the squeeze stay NCHW beside a "
@@ -183,8 +185,10 @@ def case(tmp, act, batch, grouped):
     else:
         check(chain <= nhwc, "%s: the Concat's convolutions and pool run NHWC: %s"
               % (tag, sorted(nhwc)))
-        check("transposed to NHWC" in rep["squeeze"][1],
-              "%s: the squeeze turns the layout to NHWC: %s" % (tag, rep["squeeze"][1]))
+        check("transposed to NHWC" in rep["squeeze"][1] and
+              "transposed to NHWC" in rep["side"][1],
+              "%s: the squeeze and the convolution of the pool into the Concat turn the "
+              "layout to NHWC: %s / %s" % (tag, rep["squeeze"][1], rep["side"][1]))
         check("NHWC pixels as rows" in rep["mix1x1"][1],
               "%s: a 1x1 reads its pixels as rows: %s" % (tag, rep["mix1x1"][1]))
 
