@@ -16,9 +16,11 @@
 # the generated code is not instrumented, and the compiler's own code is
 # exercised sanitized by the codegen tests; and ONNX Runtime's QOperator
 # models of the larger shared CNNs (label model_scale), whose ops and pass
-# the sanitized run takes through mnist-8's and cifar10-cnn's; and the round
-# trip of every node-test model (label roundtrip).  All of them
-# run in the release suite.
+# the sanitized run takes through mnist-8's and cifar10-cnn's; the round
+# trip of every node-test model (label roundtrip); and the byte-identical
+# repeated runs (label determinism: quantize and compile of mnist-8 and
+# squeezenet1.1 twice each, whose code the other sanitized tests run once).
+# All of them run in the release suite.
 #
 # OCTET_TEST_RELEASE_ONLY=1 stops after the release suite (CI's fresh-clone
 # check uses it: the sanitized runs of the same commit have just run in CI's
@@ -40,7 +42,7 @@ echo "== ASan + UBSan build: ctest"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_SANITIZE=ON ${OCTET_CMAKE_ARGS:-} >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'accuracy|compiled_conformance|compiled_models|compiled_ops|model_scale|roundtrip' ${OCTET_ASAN_CTEST_ARGS:-}
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'accuracy|compiled_conformance|compiled_models|compiled_ops|model_scale|roundtrip|determinism' ${OCTET_ASAN_CTEST_ARGS:-}
 
 echo "== ThreadSanitizer build: the API on two threads, one context each"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOCTET_TSAN=ON ${OCTET_CMAKE_ARGS:-} >/dev/null

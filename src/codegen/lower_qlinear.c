@@ -19,7 +19,6 @@
  * (lower_qint.c); other forms are reported as unsupported, naming the node.
  */
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "codegen/codegen.h"
@@ -204,12 +203,12 @@ static oct_status lower_qconv_nhwc(cg_fn *f, const ir_node *n, const octk_qconv 
     cg_tensor *X = cg_in(f, n, 0), *Y = cg_out(f, n, 0);
     const octk_conv_shape *s = &c->s;
     int64_t K = s->C * s->KH * s->KW, P = s->OH * s->OW;
-    /* w[m][c][kh][kw] as b(k = (kh*KW + kw)*C + c, m) */
-    uint8_t *wt = ir_alloc_array(f->ctx, (size_t)(s->M * K), 1);
+    /* the packed weights, then w[m][c][kh][kw] as b(k = (kh*KW + kw)*C + c, m) */
     size_t psize = octk_qgemm_packed_b_size(K, s->M);
-    void *packed = ir_alloc_array(f->ctx, 1, psize);
-    if (!wt || !packed)
+    uint8_t *packed = ir_alloc_array(f->ctx, 1, psize + (size_t)(s->M * K));
+    if (!packed)
         return OCT_EINTERNAL;
+    uint8_t *wt = packed + psize;
     const uint8_t *wb = w->data;
     for (int64_t m = 0; m < s->M; m++)
         for (int64_t ci = 0; ci < s->C; ci++)
@@ -256,14 +255,12 @@ static oct_status lower_qconv_nhwc(cg_fn *f, const ir_node *n, const octk_qconv 
         if (!Y->nhwc)
             call_transpose(f, P, s->M, P, prod, cg_gep(f, f->i8, py, cg_i64c(f, b * s->M * P)));
     }
-    char path[160];
-    snprintf(path, sizeof path, "NHWC %s, %s%s",
-             a.im2col ? "im2col rows" : "pixels as rows", path_name(f, octk_qpacked_path(packed)),
-             Y->nhwc ? "" : "; output transposed to NCHW");
-    const char *kept = ir_strdup(f->ctx, path);
-    if (!kept)
-        return OCT_EINTERNAL;
-    cg_report(f, n, "octk_qgemm", kept);
+    static const char *const kernel[2][2] = {
+        {"octk_qgemm (NHWC pixels as rows; output transposed to NCHW)",
+         "octk_qgemm (NHWC pixels as rows)"},
+        {"octk_qgemm (NHWC im2col rows; output transposed to NCHW)",
+         "octk_qgemm (NHWC im2col rows)"}};
+    cg_report(f, n, kernel[a.im2col][Y->nhwc], path_name(f, octk_qpacked_path(packed)));
     return OCT_OK;
 }
 
@@ -374,12 +371,8 @@ oct_status cg_lower_qlinearconv(cg_fn *f, const ir_node *n)
     if (depthwise)
         path = octk_qpacked_path(packed) == OCTK_PATH_U8S8 ? "u8s8 vpdpbusd direct (VNNI, exact)"
                                                             : "s16 direct (exact)";
-    char line[160];
-    snprintf(line, sizeof line, "%s%s", path, Y->nhwc ? "; output transposed to NHWC" : "");
-    const char *kept = Y->nhwc ? ir_strdup(f->ctx, line) : path;
-    if (!kept)
-        return OCT_EINTERNAL;
-    cg_report(f, n, depthwise ? "octk_qdwconv" : "octk_qconv", kept);
+    cg_report(f, n, depthwise ? "octk_qdwconv"
+                    : Y->nhwc ? "octk_qconv (output transposed to NHWC)" : "octk_qconv", path);
     return OCT_OK;
 }
 
