@@ -89,7 +89,8 @@ oct_status cg_plan_layouts(oct_ctx *ctx, const ir_graph *g, bool vnni, bool nchw
                 tens[n->out[i]->id].nhwc = able[k] && i == 0 &&
                                            layout_free(n->out[i], &tens[n->out[i]->id]);
     }
-    /* ... and every reader too */
+    /* ... and every reader too (a convolution's other inputs are constants,
+     * never candidates) */
     for (size_t k = 0; k < g->n_nodes; k++) {
         const ir_node *n = g->nodes[k];
         if (able[k])
@@ -97,14 +98,6 @@ oct_status cg_plan_layouts(oct_ctx *ctx, const ir_graph *g, bool vnni, bool nchw
         for (int i = 0; i < n->n_in; i++)
             if (n->in[i])
                 tens[n->in[i]->id].nhwc = false;
-    }
-    /* a convolution reads NHWC at input 0 only (its weights are constants) */
-    for (size_t k = 0; k < g->n_nodes; k++) {
-        const ir_node *n = g->nodes[k];
-        if (able[k] && n->op == IR_OP_QLINEARCONV)
-            for (int i = 1; i < n->n_in; i++)
-                if (n->in[i])
-                    tens[n->in[i]->id].nhwc = false;
     }
     /* pools and concatenations do not convert: one layout for all their data */
     bool changed = true;
