@@ -43,7 +43,7 @@ static void print_outputs(const char *out, const char *emit)
 int cmd_compile(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *emit = "obj,header", *v;
-    bool allow_external = false;
+    bool allow_external = false, int8_rows = false;
     oct_ctx *ctx = oct_ctx_new();
     oct_compile_options *co;
     if (!ctx || oct_compile_options_new(ctx, &co)) {
@@ -75,6 +75,8 @@ int cmd_compile(int argc, char **argv)
                 return option_error(ctx);
         } else if (!strcmp(a, "--allow-external-data")) {
             allow_external = true;
+        } else if (!strcmp(a, "--int8-rows")) {
+            int8_rows = true;
         } else if (!strcmp(a, "--keep-qdq")) {
             if (oct_compile_options_set(co, "keep-qdq", "1"))
                 return option_error(ctx);
@@ -94,6 +96,8 @@ int cmd_compile(int argc, char **argv)
     oct_model *m;
     oct_status st = oct_model_load_file(ctx, model,
                                         allow_external ? OCT_LOAD_EXTERNAL_DATA : 0, &m);
+    if (!st && int8_rows)
+        st = oct_run_passes(ctx, m, "mnb_int8_rows");
     if (!st)
         st = oct_compile(ctx, m, co, out);
     if (!st)

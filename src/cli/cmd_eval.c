@@ -20,7 +20,7 @@ typedef enum { EVAL_BAR, EVAL_LINES, EVAL_NONE } eval_progress;
 typedef struct eval_args {
     const char *model, *tokens, *report;
     unsigned long window, max_windows;
-    bool jit, allow_external;
+    bool jit, allow_external, int8_rows;
     eval_progress progress;
     oct_limits limits;
 } eval_args;
@@ -69,6 +69,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
                 return cli_usage_error("eval", "--progress must be bar, lines or none");
         } else if (!strcmp(argv[i], "--jit")) {
             a->jit = true;
+        } else if (!strcmp(argv[i], "--int8-rows")) {
+            a->int8_rows = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->allow_external = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -148,6 +150,8 @@ static oct_status evaluate(oct_ctx *ctx, eval_args *a)
     oct_tensor tokens;
     oct_status st = oct_model_load_file(ctx, a->model,
                                         a->allow_external ? OCT_LOAD_EXTERNAL_DATA : 0, &m);
+    if (!st && a->int8_rows)
+        st = oct_run_passes(ctx, m, "mnb_int8_rows");
     if (!st)
         st = oct_tensor_read(ctx, a->tokens, &tokens);
     oct_lm *lm = NULL;

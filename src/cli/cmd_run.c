@@ -38,6 +38,7 @@ typedef struct run_args {
     bool each_sample;
     bool jit;
     bool allow_external;
+    bool int8_rows;
     oct_limits limits;
 } run_args;
 
@@ -94,6 +95,8 @@ static int parse_args(int argc, char **argv, run_args *a)
             a->each_sample = true;
         } else if (!strcmp(argv[i], "--jit")) {
             a->jit = true;
+        } else if (!strcmp(argv[i], "--int8-rows")) {
+            a->int8_rows = true;
         } else if (!strcmp(argv[i], "--allow-external-data")) {
             a->allow_external = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -388,6 +391,8 @@ static oct_status run_model(oct_ctx *ctx, const run_args *a, run_result *res,
     for (size_t i = 0; i < a->n_shapes; i++)
         if ((st = oct_model_bind_input_shape(ctx, m, a->shapes[i])) != OCT_OK)
             return st;
+    if (a->int8_rows && (st = oct_run_passes(ctx, m, "mnb_int8_rows")) != OCT_OK)
+        return st;
     /* the interpreter says which ops it cannot run before inputs are read */
     oct_runner *r;
     if ((st = oct_runner_new(ctx, m, a->jit ? "jit" : "interp", NULL, &r)) != OCT_OK)
@@ -469,6 +474,9 @@ int cmd_run(int argc, char **argv)
     int code = parse_args(argc, argv, &a);
     if (code)
         return code;
+    if (ends_with(a.model, ".so") && a.int8_rows)
+        return cli_usage_error("run", "--int8-rows applies to a model that is run or compiled "
+                               "here; a library keeps the arithmetic it was compiled with");
     if (ends_with(a.model, ".so")) /* a model compiled by `octet compile` */
         return cli_run_so(a.model, &(cli_so_run){
             .inputs = a.inputs, .n_inputs = a.n_inputs, .output_dir = a.output_dir,

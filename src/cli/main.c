@@ -59,7 +59,7 @@ static const struct {
           "and preserves and a one-line description.\n"},
     {"run", "usage: octet run MODEL --input NAME=FILE ... [--output-dir DIR]\n"
           "                 [--format=npy|pb] [--repeat N --time] [--each-sample]\n"
-          "                 [--jit [--threads N]]\n"
+          "                 [--jit [--threads N]] [--int8-rows]\n"
           "Runs MODEL with the reference interpreter and prints a summary of\n"
           "each output.  FILE is .npy or TensorProto .pb.  --jit compiles MODEL\n"
           "(same passes as `octet compile`) into this process with the LLVM\n"
@@ -67,7 +67,10 @@ static const struct {
           "may also be OUT/NAME.so made by `octet compile --emit=so`, run\n"
           "through its signature (on N threads with --threads).  --each-sample\n"
           "runs once per leading-axis slice of the inputs that carry one more\n"
-          "axis than the model input and stacks the outputs (not with --jit).\n"},
+          "axis than the model input and stacks the outputs (not with --jit).\n"
+          "--int8-rows computes MatMulNBits nodes with accuracy_level 4 with int8\n"
+          "weights per column and int8 activations per row (pass mnb_int8_rows)\n"
+          "instead of ONNX Runtime's int8 activations per block.\n"},
     {"quantize", "usage: octet quantize MODEL --calib DATA -o OUT.onnx [--report R.json] [--svg R.svg]\n"
           "       octet quantize MODEL --weights-only -o OUT.onnx [--weight-format=F]\n"
           "                      [--weight-scheme=sym|asym|sym-full] [--block-size=N]\n"
@@ -196,7 +199,7 @@ static const struct {
           "                     [--mtriple T] [--mcpu C] [--mattr A]\n"
           "                     [--report FILE|-] [--keep-qdq] [--weights=embed|file]\n"
           "                     [--name SYM] [--kv-cache=inplace|none] [--bound NAME=N]\n"
-          "                     [--layout=auto|nchw]\n"
+          "                     [--layout=auto|nchw] [--int8-rows]\n"
           "Compiles MODEL (FP32 or QDQ) through LLVM to OUT/NAME.o (obj), .so,\n"
           ".s (asm), .ll (llvm) and the header NAME.h (default: obj,header).\n"
           "NAME, made a C identifier (out/my-model: my_model) or given with\n"
@@ -223,7 +226,12 @@ static const struct {
           "NonZero, NonMaxSuppression and Unique outputs get buffers sized by a\n"
           "bound (--bound NAME=N, node or output NAME, declares a tighter one);\n"
           "NAME_actual_dims gives their length after a run, which returns 2 when\n"
-          "a length exceeds its bound.\n"},
+          "a length exceeds its bound.  --int8-rows: MatMulNBits nodes with\n"
+          "accuracy_level 4 convert their 4-bit blocks to int8 per column (one\n"
+          "byte per weight in the library) and quantize their activations per\n"
+          "row: an integer GEMM with one float step per output, faster prefill,\n"
+          "other rounding than ONNX Runtime's per-block int8 (docs/compile.md);\n"
+          "`octet run --int8-rows` computes the same bits.\n"},
     {"generate", "usage: octet generate MODEL (--prompt-ids 1,2,3 | [--prompt TEXT] --tokenizer TOK)\n"
           "                      -n N [--prefill PREFILL.onnx] [--jit] [--temperature T]\n"
           "                      [--top-k K] [--seed S] [--stop-id ID] [--cache-size P]\n"
@@ -253,7 +261,7 @@ static const struct {
           "A prompt longer than the cache, an id outside the vocabulary, or a\n"
           "graph outside the convention is an error naming the input.\n"},
     {"eval", "usage: octet eval MODEL --perplexity TOKENS.npy [--window W]\n"
-          "                  [--max-windows N] [--jit] [--report R.json]\n"
+          "                  [--max-windows N] [--jit] [--int8-rows] [--report R.json]\n"
           "                  [--progress=bar|lines|none]\n"
           "Perplexity of a language model over a token stream (a 1-D integer\n"
           ".npy).  MODEL is a prefill graph (input_ids [1,S] -> logits\n"
@@ -263,7 +271,8 @@ static const struct {
           "mean negative log-likelihood, perplexity = exp(mean) and bits per\n"
           "token; --report writes them as JSON.\n"
           "  --max-windows N  score only the first N windows\n"
-          "  --jit            compile the graph in this process (LLVM)\n"},
+          "  --jit            compile the graph in this process (LLVM)\n"
+          "  --int8-rows      MatMulNBits accuracy_level 4 per row (octet compile)\n"},
 };
 
 static const char *help_text(const char *cmd)

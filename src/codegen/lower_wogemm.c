@@ -25,7 +25,10 @@
  * the kernel's int8-activation path, bit for bit the interpreter's
  * (src/ref/wo_int8.c); its scales need not be finite (NaN propagates
  * alike), and if its weight is not in the form above compiling fails
- * rather than computing in float.
+ * rather than computing in float.  Marked IR_INT8_ROWS (pass
+ * mnb_int8_rows, `--int8-rows`), the weight is converted here to int8 per
+ * column (octk_wogemm_pack_b_w8: one byte per weight in the library) and
+ * the kernel's int8-rows path runs, again the interpreter's bits.
  */
 #include <math.h>
 #include <stddef.h>
@@ -33,6 +36,10 @@
 
 #include "codegen/codegen.h"
 #include "codegen/kernels/octk.h"
+
+_Static_assert((int)IR_INT8_ROWS == (int)OCTK_WO_INT8_ROWS &&
+                   (int)OPS_MNB_ROWS_MAX_K == (int)OCTK_WO_ROWS_MAX_K,
+               "the IR's and the kernel's int8-rows constants");
 
 typedef struct wo_weight {
     const ir_tensor *q, *s, *z;  /* codes [K, N], scales, zero points or NULL */
@@ -134,10 +141,17 @@ static uint8_t wo_code(const ir_tensor *t, bool is_signed, int64_t i)
 }
 
 /* The report's path: which route M rows take on this target. */
-static const char *wo_path(cg_fn *f, int64_t M, bool act_int8)
+static const char *wo_path(cg_fn *f, int64_t M, int act_int8)
 {
     unsigned isa = cg_kernels_isa(f);
     bool avx512 = (isa & OCTK_ISA_VNNI) != 0, avx2 = (isa & OCTK_ISA_AVX2) != 0;
+    if (act_int8 == IR_INT8_ROWS)
+        return avx512 ? "int4 blocks converted to int8 per column x int8 activations per row, "
+                        "vpdpbusd (AVX-512 VNNI)"
+               : avx2 ? "int4 blocks converted to int8 per column x int8 activations per row, "
+                        "vpmaddubsw (AVX2)"
+                      : "int4 blocks converted to int8 per column x int8 activations per row "
+                        "(scalar)";
     if (act_int8)
         return avx512 ? "int4 blocks x int8 activations per block, vpdpbusd (AVX-512 VNNI)"
                : avx2 ? "int4 blocks x int8 activations per block, vpmaddubsw (AVX2)"
@@ -180,14 +194,20 @@ bool cg_try_wogemm(cg_fn *f, const ir_node *n, oct_status *st)
     a.has_zp = !same;
     a.zero = zp[0];
     a.act_int8 = n->act_int8;
-    size_t psize = a.act_int8 ? octk_wogemm_packed_b_i8_size(K, N, bs, a.has_zp)
-                              : octk_wogemm_packed_b_size(K, N, bs, a.has_zp);
+    bool rows = a.act_int8 == IR_INT8_ROWS;
+    size_t psize = rows         ? octk_wogemm_packed_b_w8_size(K, N)
+                   : a.act_int8 ? octk_wogemm_packed_b_i8_size(K, N, bs, a.has_zp)
+                                : octk_wogemm_packed_b_size(K, N, bs, a.has_zp);
     uint8_t *packed = ir_alloc_array(f->ctx, psize ? psize : 1, 1);
-    if (!packed) {
+    void *tmp = rows ? ir_alloc_array(f->ctx, (size_t)K, 5) : NULL;
+    if (!packed || (rows && !tmp)) {
         *st = OCT_EINTERNAL;
         return true;
     }
-    if (a.act_int8)
+    if (rows)
+        octk_wogemm_pack_b_w8(packed, codes, a.has_zp ? zp : NULL, a.zero, w.s->data, K, N, bs,
+                              tmp);
+    else if (a.act_int8)
         octk_wogemm_pack_b_i8(packed, codes, a.has_zp ? zp : NULL, w.s->data, K, N, bs);
     else
         octk_wogemm_pack_b(packed, codes, a.has_zp ? zp : NULL, w.s->data, K, N, bs);

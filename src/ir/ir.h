@@ -407,10 +407,18 @@ typedef struct ir_node {
     ir_extra extra;
     ir_origin *origins;    /* nodes merged into this one (arena), in */
     int n_origins;         /* merge order; not saved to ONNX */
-    bool act_int8;         /* MatMul of a blocked 4-bit weight computed with int8
-                            * activations (MatMulNBits accuracy_level 4 unpacked by
-                            * mnb_unpack; src/ref/wo_int8.c); not saved to ONNX */
+    uint8_t act_int8;      /* IR_INT8_*: a MatMul of a blocked 4-bit weight
+                            * computed with int8 activations (MatMulNBits
+                            * accuracy_level 4 unpacked by mnb_unpack;
+                            * src/ref/wo_int8.c), or on a MatMulNBits the
+                            * arithmetic pass mnb_int8_rows chose for it;
+                            * not saved to ONNX */
 } ir_node;
+
+/* ir_node.act_int8: none; int8 activations per row and block (ONNX
+ * Runtime's accuracy_level 4); int8 weights per column and activations per
+ * row (`--int8-rows`). */
+enum { IR_INT8_NONE = 0, IR_INT8_BLOCKS = 1, IR_INT8_ROWS = 2 };
 
 typedef struct ir_name_map ir_name_map;
 

@@ -152,6 +152,12 @@ bool ops_mnb_act_int8(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, b
            (!zp || zp->dtype == IR_DT_UINT8) && (bs == 16 || bs == 32 || bs == 64 || bs == 128);
 }
 
+bool ops_mnb_int8_rows(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, bool g_idx)
+{
+    return n->act_int8 == IR_INT8_ROWS && g->K <= OPS_MNB_ROWS_MAX_K &&
+           ops_mnb_act_int8(n, g, zp, g_idx);
+}
+
 void ops_mnb_int4_unpack(const ops_mnb *g, const ir_tensor *b, const ir_tensor *scales,
                          const ir_tensor *zp, uint8_t *q, uint8_t *z, float *s)
 {

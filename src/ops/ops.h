@@ -271,6 +271,12 @@ oct_status ops_mnb_dequant(oct_ctx *ctx, const ir_node *n, const ops_mnb *g,
  * interpreter and the compiler ask the same question; any other
  * accuracy_level or form computes in float32. */
 bool ops_mnb_act_int8(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, bool g_idx);
+/* Whether such a node computes with int8 weights per column and int8
+ * activations per row (src/ref/wo_int8.c): pass mnb_int8_rows marked it
+ * (ir_node.act_int8) and K <= OPS_MNB_ROWS_MAX_K, which keeps every sum of
+ * K products of two codes within int32. */
+enum { OPS_MNB_ROWS_MAX_K = 131072 };
+bool ops_mnb_int8_rows(const ir_node *n, const ops_mnb *g, const ir_tensor *zp, bool g_idx);
 /* Codes [K][N] (0..15), zero points [k_blocks][N] (8 when absent) and
  * scales [k_blocks][N] of a node in that form. */
 void ops_mnb_int4_unpack(const ops_mnb *g, const ir_tensor *b, const ir_tensor *scales,

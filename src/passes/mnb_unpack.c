@@ -17,7 +17,8 @@
  *     packed bytes.
  * An accuracy_level 4 node in the 4-bit form (ops_mnb_act_int8) leaves its
  * MatMul marked act_int8: the backend must put it on the int8-activation
- * kernel, the arithmetic the interpreter runs for that node.
+ * kernel, the arithmetic the interpreter runs for that node (per row when
+ * pass mnb_int8_rows marked the node).
  * A MatMulNBits with a non-constant weight stays, and does not compile.
  */
 #include <string.h>
@@ -147,6 +148,7 @@ static oct_status unpack(ir_graph *g, size_t at, oct_ctx *ctx)
     ir_value *wv = NULL;
     const ir_tensor *zp = n->n_in > 3 && n->in[3] ? n->in[3]->init : NULL;
     bool act_int8 = ops_mnb_act_int8(n, &geo, zp, n->n_in > 4 && n->in[4]);
+    bool rows = ops_mnb_int8_rows(n, &geo, zp, n->n_in > 4 && n->in[4]);
     if (int4_form(n, &geo)) {
         if (!(wv = blocked_dq(g, at, ctx, &geo)))
             return OCT_EINTERNAL;
@@ -162,7 +164,9 @@ static oct_status unpack(ir_graph *g, size_t at, oct_ctx *ctx)
     n->op_type = "MatMul";
     n->domain = "";
     n->n_attr = 0;
-    n->act_int8 = act_int8; /* the compiler's int8 kernel, as the interpreter */
+    /* the compiler's int8 kernel, as the interpreter (mnb_int8_rows may
+     * have chosen the per-row arithmetic) */
+    n->act_int8 = rows ? IR_INT8_ROWS : act_int8 ? IR_INT8_BLOCKS : IR_INT8_NONE;
     if (!bias)
         return OCT_OK;
     ir_value *y = n->out[0];

@@ -290,7 +290,7 @@ int octk_sgemm_tile_cols(void);
 int64_t octk_sgemm_tasks(const octk_sgemm *p, int phase);
 void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
 
-/* ---- weight-only INT4 MatMul (wogemm.c; act_int8: wogemm_i8.c) ---------
+/* ---- weight-only INT4 MatMul (wogemm.c; act_int8: wogemm_i8.c, _w8.c) ---
  * y[m][n] = sum_k a[m][k] * w(k, n) with the constant weight given as
  * 4-bit codes q (0..15) in blocks of bs rows along K (the last block may be
  * short), one float scale and one zero point per block and column:
@@ -325,7 +325,19 @@ void octk_sgemm_run(const octk_sgemm *p, int phase, int64_t begin, int64_t end);
  * task, phase 1 runs panels: u8 codes x s8 activations with vpdpbusd
  * (AVX-512 VNNI; with 1 or 2 rows the high nibbles are used in place as
  * 16 * code in separate sums, divided by 16 exactly), vpmaddubsw + vpmaddwd
- * (AVX2: pair sums <= 2*15*127, no saturation) or C. */
+ * (AVX2: pair sums <= 2*15*127, no saturation) or C.
+ *
+ * act_int8 = 2 (OCTK_WO_INT8_ROWS, `--int8-rows`, K <= OCTK_WO_ROWS_MAX_K):
+ * the weight is converted at packing to int8 per column and the
+ * activations are quantized per row, so the products need one float step
+ * per output (wogemm_w8.c, b packed by octk_wogemm_pack_b_w8).  With
+ * quant(x[0..n)) the rule above over n values (amax / 127, rint(x * inv),
+ * NaN or +-Inf anywhere: scale NaN, codes 0):
+ *   v(k, n) = w(k, n) as above;  c[n], w8(., n) = quant(v(., n)) over K
+ *   sa[m], qa[m][.] = quant(a[m][.]) over K
+ *   d = sum_k qa[m][k] * w8(k, n)                       (exact int32)
+ *   y[m][n] = (float)d * (sa[m] * c[n])       (two roundings, no FMA) */
+enum { OCTK_WO_INT8_ROWS = 2, OCTK_WO_ROWS_MAX_K = 131072 };
 enum { OCTK_WO_NR = 16, OCTK_WO_GEMV_ROWS = 8, OCTK_WO_CHUNK = 64, OCTK_WO_SLOTS = 8 };
 typedef struct octk_wogemm {
     int64_t M, N, K, bs;
@@ -335,13 +347,20 @@ typedef struct octk_wogemm {
     float *y;              /* [M][N] */
     const uint8_t *b;      /* packed by octk_wogemm_pack_b (act_int8: _pack_b_i8) */
     void *work;
-    int32_t act_int8;      /* 1: int8 activations, integer dot products */
+    int32_t act_int8;      /* 1: int8 activations per block, integer dot
+                            * products; 2: int8 weights per column and
+                            * activations per row (OCTK_WO_INT8_ROWS) */
 } octk_wogemm;
 
 size_t octk_wogemm_packed_b_size(int64_t K, int64_t N, int64_t bs, int has_zp);
 /* q[k*N + n] codes 0..15, zp[(k/bs)*N + n] (NULL: none), scale likewise. */
 void octk_wogemm_pack_b(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,
                         int64_t K, int64_t N, int64_t bs);
+/* act_int8 = 2: the weight converted to int8 per column (see above); zp
+ * NULL means `zero` for every block; tmp holds 5 * K bytes. */
+size_t octk_wogemm_packed_b_w8_size(int64_t K, int64_t N);
+void octk_wogemm_pack_b_w8(uint8_t *dst, const uint8_t *q, const uint8_t *zp, int32_t zero,
+                           const float *scale, int64_t K, int64_t N, int64_t bs, void *tmp);
 /* The act_int8 layout (see above); same arguments. */
 size_t octk_wogemm_packed_b_i8_size(int64_t K, int64_t N, int64_t bs, int has_zp);
 void octk_wogemm_pack_b_i8(uint8_t *dst, const uint8_t *q, const uint8_t *zp, const float *scale,

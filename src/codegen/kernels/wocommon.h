@@ -9,6 +9,7 @@
 #ifndef OCTET_WOCOMMON_H
 #define OCTET_WOCOMMON_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -45,9 +46,47 @@ static inline uint8_t *wg_pack_block_head(uint8_t *o, const uint8_t *zp, const f
     return o;
 }
 
-/* act_int8 (wogemm_i8.c): octk_wogemm_work_size, _tasks and _run for it. */
+/* len values of a quantized to int8 with one scale (octk.h: a block of a
+ * row for act_int8 = 1, a whole row or a weight column for 2); returns the
+ * scale and stores minus the sum of the codes in *nasum.
+ * Written for the vectorizer: the largest |a| as the largest of the
+ * magnitudes' bit patterns (an integer max, exact; above that of FLT_MAX
+ * is +-Inf or NaN), the rounding by the magic number (half to even). */
+WG_INLINE float wg_quantize_i8(const float *restrict a, int64_t len, int8_t *restrict qa,
+                               int32_t *nasum)
+{
+    uint32_t top = 0;
+    for (int64_t k = 0; k < len; k++) {
+        uint32_t b;
+        memcpy(&b, &a[k], 4);
+        b &= 0x7fffffffu;
+        top = b > top ? b : top;
+    }
+    float amax;
+    memcpy(&amax, &top, 4);
+    int bad = top > 0x7f7fffffu;
+    float s = bad ? NAN : amax / 127.0f;
+    float inv = bad || s == 0.0f ? 0.0f : 1.0f / s;
+    int32_t sum = 0;
+    for (int64_t k = 0; k < len; k++) {
+        /* |a * inv| <= 127 (1 + 3 ulp), so the rounding gives -127..127;
+         * a bad block gives 0s (inv = 0; 0 * Inf is NaN, hence the select) */
+        float x = bad ? 0.0f : a[k] * inv;
+        int32_t v = (int32_t)((x + 12582912.0f) - 12582912.0f);
+        qa[k] = (int8_t)v;
+        sum += v;
+    }
+    *nasum = -sum;
+    return s;
+}
+
+/* act_int8 = 1 (wogemm_i8.c) and 2 (wogemm_w8.c): octk_wogemm_work_size,
+ * _tasks and _run for them. */
 size_t octk_wogemm_i8_work_size(const octk_wogemm *p);
 int64_t octk_wogemm_i8_tasks(const octk_wogemm *p, int phase);
 void octk_wogemm_i8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
+size_t octk_wogemm_w8_work_size(const octk_wogemm *p);
+int64_t octk_wogemm_w8_tasks(const octk_wogemm *p, int phase);
+void octk_wogemm_w8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
 
 #endif

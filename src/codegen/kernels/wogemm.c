@@ -340,6 +340,8 @@ static void wg_widen_task(const octk_wogemm *p, int64_t t)
 
 size_t octk_wogemm_work_size(const octk_wogemm *p)
 {
+    if (p->act_int8 == OCTK_WO_INT8_ROWS)
+        return octk_wogemm_w8_work_size(p);
     if (p->act_int8)
         return octk_wogemm_i8_work_size(p);
     if (octk_wogemm_is_gemv(p->M))
@@ -351,6 +353,8 @@ int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase)
 {
     if (p->M <= 0 || p->N <= 0)
         return 0;
+    if (p->act_int8 == OCTK_WO_INT8_ROWS)
+        return octk_wogemm_w8_tasks(p, phase);
     if (p->act_int8)
         return octk_wogemm_i8_tasks(p, phase);
     if (!octk_wogemm_is_gemv(p->M))
@@ -362,6 +366,10 @@ int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase)
 
 void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end)
 {
+    if (p->act_int8 == OCTK_WO_INT8_ROWS) {
+        octk_wogemm_w8_run(p, phase, begin, end);
+        return;
+    }
     if (p->act_int8) {
         octk_wogemm_i8_run(p, phase, begin, end);
         return;

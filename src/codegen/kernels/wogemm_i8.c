@@ -84,38 +84,6 @@ static inline int64_t wi_row_bytes(const octk_wogemm *p)
     return wg_round64(nb * p->bs + 8 * nb);
 }
 
-/* Block [k0, k0 + len) of a row quantized (octk.h); returns its scale.
- * Written for the vectorizer: the largest |a| as the largest of the
- * magnitudes' bit patterns (an integer max, exact; above that of FLT_MAX
- * is +-Inf or NaN), the rounding by the magic number (half to even). */
-WG_INLINE float wi_quantize_block(const float *restrict a, int64_t len, int8_t *restrict qa,
-                               int32_t *nasum)
-{
-    uint32_t top = 0;
-    for (int64_t k = 0; k < len; k++) {
-        uint32_t b;
-        memcpy(&b, &a[k], 4);
-        b &= 0x7fffffffu;
-        top = b > top ? b : top;
-    }
-    float amax;
-    memcpy(&amax, &top, 4);
-    int bad = top > 0x7f7fffffu;
-    float s = bad ? NAN : amax / 127.0f;
-    float inv = bad || s == 0.0f ? 0.0f : 1.0f / s;
-    int32_t sum = 0;
-    for (int64_t k = 0; k < len; k++) {
-        /* |a * inv| <= 127 (1 + 3 ulp), so the rounding gives -127..127;
-         * a bad block gives 0s (inv = 0; 0 * Inf is NaN, hence the select) */
-        float x = bad ? 0.0f : a[k] * inv;
-        int32_t v = (int32_t)((x + 12582912.0f) - 12582912.0f);
-        qa[k] = (int8_t)v;
-        sum += v;
-    }
-    *nasum = -sum;
-    return s;
-}
-
 /* Phase 0: row m of a quantized per block (octk.h). */
 static void wi_quantize_row(const octk_wogemm *p, int64_t m)
 {
@@ -127,8 +95,8 @@ static void wi_quantize_row(const octk_wogemm *p, int64_t m)
     for (int64_t j = 0; j < nb; j++) {
         const int64_t k0 = j * bs, len = wg_min(bs, K - k0);
         /* the common full block of 32 with a constant length: unrolled */
-        sa[j] = len == 32 ? wi_quantize_block(a + k0, 32, qa + k0, &nasum[j])
-                          : wi_quantize_block(a + k0, len, qa + k0, &nasum[j]);
+        sa[j] = len == 32 ? wg_quantize_i8(a + k0, 32, qa + k0, &nasum[j])
+                          : wg_quantize_i8(a + k0, len, qa + k0, &nasum[j]);
         if (!p->has_zp)
             nasum[j] *= p->zero;
         for (int64_t k = len; k < bs; k++)
