@@ -14,6 +14,10 @@ outputs within 1e-5 relative (see ortquant()).
 Mode `int8`: accuracy_level 4 models (built here and written by ONNX
 Runtime's quantizer) run with int8 activations, interpreter, --jit and
 compiled bit for bit alike (see int8()).
+Mode `rows`: `--int8-rows` (int8 weights per column, activations per
+row) on accuracy_level 4 models: interpreter equal to the numpy definition,
+--jit and compiled (AVX-512 VNNI, AVX2 and baseline kernels, each where
+this CPU runs it) equal to the interpreter, bit for bit (see rows()).
 Mode `anchors` (../shared): ONNX Runtime's own quantizer's stories260k
 models (ort-default-w4-b32-sym: no zero points; ort-hqq-w4-b32: float zero
 points) give ONNX Runtime's logits within 1e-5 relative, interpreted and
@@ -52,12 +56,12 @@ def ort_run(path, feeds):
     return s.run(None, feeds)[0]
 
 
-def octet_run(path, feeds, tmp, jit):
+def octet_run(path, feeds, tmp, jit, extra=()):
     args = ["run", path, "--output-dir", os.path.join(tmp, "out")]
     for k, v in feeds.items():
         np.save(os.path.join(tmp, k + ".npy"), v)
         args += ["--input", f"{k}={os.path.join(tmp, k + '.npy')}"]
-    r = octet(*args, *(["--jit"] if jit else []))
+    r = octet(*args, *(["--jit"] if jit else []), *extra)
     return r, (np.load(os.path.join(tmp, "out", "y.npy")) if r.returncode == 0 else None)
 
 
@@ -419,7 +423,163 @@ def int8():
             check(np.array_equal(outs[0], interp), f"{what}: compiled equals the interpreter bit "
                   f"for bit (max diff {np.abs(outs[0] - interp).max():.2g})")
 
+def unpack4(m_onnx):
+    """Codes q [N, K], zero points z [N, nb] (int64), scales s [N, nb]
+    (float32) and the attributes of a one-node 4-bit MatMulNBits model."""
+    n = m_onnx.graph.node[0]
+    at = {x.name: helper.get_attribute_value(x) for x in n.attribute}
+    K, N, bs = at["K"], at["N"], at["block_size"]
+    inits = {t.name: numpy_helper.to_array(t) for t in m_onnx.graph.initializer}
+    nb = -(-K // bs)
+    B = inits[n.input[1]].reshape(N, nb * bs // 2)
+    q = np.stack([B & 15, B >> 4], -1).reshape(N, nb * bs)[:, :K].astype(np.int64)
+    s = inits[n.input[2]].reshape(N, nb).astype(np.float32)
+    if len(n.input) > 3 and n.input[3]:
+        zb = inits[n.input[3]].reshape(N, -1)
+        z = np.stack([zb & 15, zb >> 4], -1).reshape(N, -1)[:, :nb].astype(np.int64)
+    else:
+        z = np.full((N, nb), 8, np.int64)
+    bias = inits[n.input[5]] if len(n.input) > 5 and n.input[5] else None
+    return q, z, s, K, N, bs, bias
 
-{"synthetic": synthetic, "anchors": anchors, "ortquant": ortquant, "int8": int8}[sys.argv[1]]()
+
+def quant_rows(x):
+    """Each row of x [R, n] (float32) to int8 with one scale, as
+    src/ref/wo_int8.c defines it: amax / 127, rint(x * (1 / scale)), NaN or
+    infinity in the row: scale NaN and codes 0."""
+    bad = ~np.isfinite(x).all(1)
+    amax = np.where(bad, 0, np.abs(np.where(np.isfinite(x), x, 0)).max(1)).astype(np.float32)
+    sc = np.where(bad, np.float32(np.nan), amax / np.float32(127)).astype(np.float32)
+    ok = ~bad & (sc != 0)
+    inv = np.where(ok, np.float32(1) / np.where(ok, sc, 1), 0).astype(np.float32)
+    xq = np.where(bad[:, None], 0, np.rint(np.where(bad[:, None], 0, x) * inv[:, None]))
+    return sc, xq.astype(np.int64)
+
+
+def rows_numpy(a, m_onnx):
+    """`--int8-rows` (src/ref/wo_int8.c, second comment) from its
+    definition with numpy float32 operations: the dequantized weight
+    (q - z) * s, int8 per column; the activations int8 per row; the exact
+    integer product; y = d * (sa * c), then + bias."""
+    q, z, s, K, N, bs, bias = unpack4(m_onnx)
+    blk = np.arange(K) // bs
+    v = ((q - z[:, blk]).astype(np.float32) * s[:, blk]).astype(np.float32)  # [N, K]
+    c, w8 = quant_rows(v)
+    sa, qa = quant_rows(a.reshape(-1, K).astype(np.float32))
+    d = qa @ w8.T
+    with np.errstate(invalid="ignore"):
+        y = (d.astype(np.float32) * (sa[:, None] * c[None, :]).astype(np.float32)).astype(np.float32)
+        if bias is not None:
+            y = (y + bias).astype(np.float32)
+    return y.reshape(list(a.shape[:-1]) + [N])
+
+
+def run_y(path, a, tmp, *extra):
+    """`octet run` of a one-input model (input a) with extra options: the
+    process and output y (None if it failed)."""
+    return octet_run(path, {"a": a}, tmp, False, extra)
+
+
+def rows():
+    """--int8-rows: MatMulNBits accuracy_level 4 computed with int8 weights
+    per column and int8 activations per row.  The interpreter equals the
+    numpy definition above bit for bit (NaN where a row holds a NaN);
+    `--jit` and libraries compiled for each kernel copy this CPU runs
+    (AVX-512 VNNI, AVX2, baseline) equal the interpreter bit for bit, and
+    their reports name the path.  Cases: blocks 16 to 128, K not a multiple
+    of the block or of 4, N below, at and above one 64-column task, zero
+    points, bias, 3-D A, 1 to 20 rows.  The option on a library is a usage
+    error; on a model without level-4 nodes, or a node with K above the
+    limit, it leaves the per-block arithmetic (a note says so)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "codegen"))
+    import cgutil
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    targets = [("x86-64", "(scalar)", set()), ("haswell", "(AVX2)", {"avx2", "fma", "f16c"}),
+               ("icelake-server", "(AVX-512 VNNI)",
+                {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"})]
+    for mcpu, _, need in targets:
+        if not need <= flags:
+            print(f"SKIP {mcpu} libraries: this CPU lacks {sorted(need - flags)}")
+    rng = np.random.default_rng(11)
+    cases = [(40, 6, 16, "none", False, (3, 40)), (200, 37, 32, "packed", True, (2, 5, 200)),
+             (172, 19, 128, "none", True, (9, 172)), (256, 70, 32, "packed", False, (1, 256)),
+             (98, 33, 32, "none", False, (20, 98)), (130, 64, 64, "packed", False, (13, 130))]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.onnx")
+        for i, (K, N, bs, zp, bias, a_shape) in enumerate(cases):
+            m = mnb_model(K, N, 4, bs, zp, bias, a_shape, rng, dict(attrs=dict(accuracy_level=4)))
+            onnx.save(m, path)
+            what = f"K={K} N={N} block={bs} zp={zp}{' bias' if bias else ''} A{list(a_shape)}"
+            a = (rng.standard_normal(a_shape) * 2).astype(np.float32)
+            a.reshape(-1, K)[0, 0] = 0.0
+            if i == 1:
+                a.reshape(-1, K)[3, 7] = np.nan  # that row's outputs are NaN
+            want = rows_numpy(a, m)
+            r, interp = run_y(path, a, tmp, "--int8-rows")
+            if interp is None:
+                check(False, f"{what}: octet run --int8-rows ({r.stderr.strip()[-200:]})")
+                continue
+            check(np.array_equal(interp, want, equal_nan=True),
+                  f"{what}: interpreter equals the numpy definition bit for bit (max diff "
+                  f"{np.nanmax(np.abs(interp - want)):.2g}; NaN rows "
+                  f"{int(np.isnan(interp).any(-1).sum())})")
+            _, blocks = run_y(path, a, tmp)
+            q, z, s, _, _, _, bv = unpack4(m)
+            blk = np.arange(K) // bs
+            w = ((q - z[:, blk]) * s[:, blk].astype(np.float64)).T
+            exact = np.nan_to_num(a).reshape(-1, K).astype(np.float64) @ w + (0 if bv is None else bv)
+            fin = np.isfinite(interp.reshape(-1, N)).all(1)
+            scale = np.abs(exact[fin]).max()
+            e_rows = np.abs(interp.reshape(-1, N)[fin] - exact[fin]).max() / scale
+            e_blocks = np.abs(blocks.reshape(-1, N)[fin] - exact[fin]).max() / scale
+            check(e_rows < 0.03 and not np.array_equal(interp, blocks, equal_nan=True),
+                  f"{what}: within 3% of the float64 product (largest error / largest |y|: "
+                  f"rows {e_rows:.2g}, per-block level 4 {e_blocks:.2g}), and not the "
+                  f"per-block output")
+            r, jit = run_y(path, a, tmp, "--jit", "--int8-rows")
+            check(jit is not None and np.array_equal(jit, interp, equal_nan=True),
+                  f"{what}: --jit --int8-rows equals the interpreter bit for bit "
+                  f"{r.stderr.strip()[-200:]}")
+            for mcpu, word, need in targets:
+                if not need <= flags:
+                    continue
+                name = f"rows{i}_{mcpu.replace('-', '_')}"
+                base = os.path.join(tmp, name)
+                r = octet("compile", path, "-o", base, "--emit=so", "--int8-rows", "--mcpu", mcpu,
+                          "--report", base + ".txt")
+                if r.returncode:
+                    check(False, f"{what} {mcpu}: compiles ({r.stderr.strip()[-200:]})")
+                    continue
+                rep = open(base + ".txt").read()
+                check("converted to int8 per column x int8 activations per row" in rep and
+                      word in rep, f"{what} {mcpu}: the report names the int8-rows path {word}")
+                _, outs = cgutil.run_so(base + ".so", name, [a])
+                check(np.array_equal(outs[0], interp, equal_nan=True),
+                      f"{what} {mcpu}: compiled equals the interpreter bit for bit (max diff "
+                      f"{np.nanmax(np.abs(outs[0] - interp)):.2g})")
+        # the option on a library, on a model without level-4 nodes, above the K limit
+        r = octet("run", base + ".so", "--input", f"a={os.path.join(tmp, 'a.npy')}", "--int8-rows")
+        check(r.returncode == 1 and "int8-rows" in r.stderr,
+              f"--int8-rows on a library: usage error, exit {r.returncode} (1) "
+              f"{r.stderr.strip()[-160:]}")
+        for what, K, level in (("accuracy_level 0", 64, 0), ("K = 131104", 131104, 4)):
+            m = mnb_model(K, 3, 4, 32, "none", False, (2, K), rng, dict(attrs=dict(accuracy_level=level)))
+            onnx.save(m, path)
+            a = rng.standard_normal((2, K)).astype(np.float32)
+            _, plain = run_y(path, a, tmp)
+            r, got = run_y(path, a, tmp, "--int8-rows")
+            check(got is not None and plain is not None and np.array_equal(got, plain) and
+                  "int8-rows" in r.stderr,
+                  f"{what}: --int8-rows leaves the node as it was, with a note "
+                  f"({r.stderr.strip()[-200:]})")
+
+
+{"synthetic": synthetic, "anchors": anchors, "ortquant": ortquant, "int8": int8,
+ "rows": rows}[sys.argv[1]]()
 print(f"{len(failures)} failed" if failures else "all checks passed")
 sys.exit(1 if failures else 0)
