@@ -21,6 +21,8 @@ usage: .venv/bin/python scripts/gen_accuracy_lm.py [--octet build/octet] [-o doc
        [--calibrated-only [--calibrated-formats nvfp4,q4_k]]  (only the GPTQ/AWQ table [those rows])
        [--half-gap --half-gap-windows 512 --calib-windows 16 --jobs 2]  (only the half-gap
        section: GPTQ/AWQ against round to nearest in the same scheme)
+       [--int8-compute --int8-compute-windows 512]  (only the int8-compute section:
+       MatMulNBits accuracy_level 0, 4 and 4 with --int8-rows)
 """
 import argparse
 import concurrent.futures
@@ -471,13 +473,75 @@ def half_gap_section(octet, model, tokens, tokens_path, tmp, calib_windows, wind
     return lines
 
 
-def kept_half_gap(path):
-    """The half-gap section in path as lines (a full run keeps it), or []."""
+def kept_marked(path, begin, end):
+    """The section between begin and end in path as lines (a full run
+    keeps it), or []."""
     text = open(path).read() if os.path.exists(path) else ""
-    if HALF_BEGIN not in text or HALF_END not in text:
+    if begin not in text or end not in text:
         return []
-    body = text.split(HALF_BEGIN, 1)[1].split(HALF_END, 1)[0]
-    return ["", HALF_BEGIN + body + HALF_END]
+    body = text.split(begin, 1)[1].split(end, 1)[0]
+    return ["", begin + body + end]
+
+
+INT8C_BEGIN = "<!-- int8 compute: scripts/gen_accuracy_lm.py --int8-compute -->"
+INT8C_END = "<!-- end of int8 compute -->"
+# (label, anchor file or octet quantize flags): level 4 needs no zero
+# points or uint8 ones (ONNX Runtime's HQQ anchor has float zero points)
+INT8C_MODELS = [("ORT MatMulNBitsQuantizer default (4 bits, blocks of 32, sym; lm_head FP32)",
+                 "ort-default-w4-b32-sym.onnx"),
+                ("octet UINT4 blocks of 32, asym, clip search, MatMulNBits (lm_head too)",
+                 ["--weight-format", "uint4", "--block-size", "32", "--clip-search",
+                  "--format", "matmulnbits"])]
+
+
+def int8_compute_section(octet, model, tokens, tokens_path, tmp, windows):
+    """ONNX Runtime's two 4-bit anchors with accuracy_level 0 (float
+    activations), 4 (int8 activations per row and block, ONNX Runtime's
+    arithmetic) and 4 compiled with `--int8-rows` (int8 weights per column,
+    activations per row): octet eval and ONNX Runtime on the same windows."""
+    import onnx
+    lines = ["", INT8C_BEGIN, "", "### MatMulNBits compute: float, int8 per block, int8 per row", "",
+             "ONNX Runtime's default 4-bit stories260k anchor and Octet's own MatMulNBits",
+             "output with their MatMulNBits accuracy_level set to 0 (float activations), 4",
+             "(int8 activations per row and block of 32, ONNX Runtime's int8 compute) and 4",
+             "under `--int8-rows` (`docs/compile.md`: the 4-bit blocks converted to int8 per",
+             "column, activations int8 per row; no ONNX Runtime figure: it has no such",
+             "arithmetic).  `octet eval` (interpreter) and ONNX Runtime, windows of 128, "
+             + (f"the first {windows}." if windows else "all of them."), "",
+             "| model | compute | perplexity (octet eval) | ONNX Runtime | vs level 0 |",
+             "|---|---|---|---|---|"]
+    for label, what in INT8C_MODELS:
+        if isinstance(what, str):
+            src = os.path.join(os.path.dirname(model), "anchors", what)
+        else:
+            src = os.path.join(tmp, "q.onnx")
+            subprocess.run([octet, "quantize", model, "--weights-only", *what, "-o", src],
+                           check=True, capture_output=True)
+        base = None
+        for compute, level, flags in (("accuracy_level 0 (float)", 0, []),
+                                      ("accuracy_level 4 (int8 per block)", 4, []),
+                                      ("accuracy_level 4, `--int8-rows`", 4, ["--int8-rows"])):
+            m = onnx.load(src)
+            for n in m.graph.node:
+                if n.op_type == "MatMulNBits":
+                    keep = [at for at in n.attribute if at.name != "accuracy_level"]
+                    del n.attribute[:]
+                    n.attribute.extend(keep)
+                    n.attribute.append(onnx.helper.make_attribute("accuracy_level", level))
+            path = os.path.join(tmp, f"l{level}.onnx")
+            onnx.save(m, path)
+            r = octet_perplexity(octet, path, tokens_path,
+                                 (["--max-windows", str(windows)] if windows else []) + flags)
+            ref = None if flags else ort_perplexity(path, tokens, 128, windows)[0]
+            base = base or r["perplexity"]
+            lines.append(f"| {label} | {compute} | {r['perplexity']:.4f} | "
+                         f"{'n/a' if ref is None else f'{ref:.4f}'} | "
+                         f"{100 * (r['perplexity'] / base - 1):+.2f}% |")
+            print(lines[-1], flush=True)
+    lines += ["", f"Command: `.venv/bin/python scripts/gen_accuracy_lm.py --int8-compute "
+              f"--int8-compute-windows {windows}` (ONNX Runtime {ort.__version__}).", "",
+              INT8C_END]
+    return lines
 
 
 def splice_marked(path, begin, end, lines):
@@ -578,6 +642,11 @@ def main():
                     help="regenerate only the half-gap section (same-scheme RTN against GPTQ/AWQ)")
     ap.add_argument("--half-gap-windows", type=int, default=512,
                     help="evaluation windows of the half-gap section")
+    ap.add_argument("--int8-compute", action="store_true",
+                    help="regenerate only the int8-compute section (MatMulNBits levels 0, 4, "
+                         "4 with --int8-rows)")
+    ap.add_argument("--int8-compute-windows", type=int, default=512,
+                    help="evaluation windows of the int8-compute section (0: all)")
     ap.add_argument("--weight-only-table", action="store_true",
                     help="regenerate only the weight-only table")
     a = ap.parse_args()
@@ -592,6 +661,13 @@ def main():
             splice_marked(a.o, HALF_BEGIN, HALF_END,
                           half_gap_section(a.octet, model, tokens, tokens_path, tmp,
                                            a.calib_windows, a.half_gap_windows, a.jobs))
+        print("wrote", a.o)
+        return 0
+    if a.int8_compute:
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = int8_compute_section(a.octet, model, tokens, tokens_path, tmp,
+                                         a.int8_compute_windows)
+            splice_marked(a.o, INT8C_BEGIN, INT8C_END, lines[1:])
         print("wrote", a.o)
         return 0
     if a.weight_only_table:
@@ -612,7 +688,8 @@ def main():
             splice_calibrated(a.o, cal)
             return 0
         extra = weight_only_section(a.octet, model, tokens, tokens_path, tmp,
-                                    a.weight_only_windows) + [""] + cal + kept_half_gap(a.o)
+                                    a.weight_only_windows) + [""] + cal + \
+            kept_marked(a.o, HALF_BEGIN, HALF_END) + kept_marked(a.o, INT8C_BEGIN, INT8C_END)
     ref, count = ort_perplexity(model, tokens, 128)
     rows = []
     for runner, flags in (("interpreter", []), ("JIT", ["--jit"])):
