@@ -281,7 +281,11 @@ oct_status oct_model_bind_input_shape(oct_ctx *ctx, oct_model *m, const char *sp
 /* Runs a pass pipeline given as text, e.g. "shape_infer,fold,shape_infer"
  * (`octet passes` lists the passes); "default" is the pipeline every
  * command runs after loading.  An unknown name is OCT_EUSAGE with a
- * diagnostic listing the valid ones. */
+ * diagnostic listing the valid ones.  "mnb_int8_rows" is the CLI's
+ * --int8-rows: run on a model before oct_compile or oct_runner_new, it
+ * makes MatMulNBits nodes with accuracy_level 4 compute with int8 weights
+ * per column and activations per row (docs/compile.md); the choice lives
+ * in the loaded model only, not in ONNX it writes. */
 oct_status oct_run_passes(oct_ctx *ctx, oct_model *m, const char *pipeline);
 /* Checks the graph's invariants (every value defined once, before use;
  * types consistent); OCT_EINPUT with diagnostics if it is broken. */
