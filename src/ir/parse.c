@@ -237,7 +237,8 @@ static oct_status parse_value_list(parser *P, ir_value ***out, int *n_out)
     return OCT_OK;
 }
 
-/* node OP[@DOMAIN] NAME (IN, ...) -> (OUT, ...) [{ATTR, ...}] [doc=D] */
+/* node OP[@DOMAIN] NAME (IN, ...) -> (OUT, ...) [{ATTR, ...}] [int8=blocks|rows]
+ * [doc=D] */
 static oct_status parse_node(parser *P)
 {
     oct_status st;
@@ -288,6 +289,10 @@ static oct_status parse_node(parser *P)
         n->attrs = attrs;
         n->n_attr = (int)n_attr;
     }
+    if (irtp_accept_word(P, "int8=rows"))
+        n->act_int8 = IR_INT8_ROWS;
+    else if (irtp_accept_word(P, "int8=blocks"))
+        n->act_int8 = IR_INT8_BLOCKS;
     return irtp_parse_trailer(P, &n->doc);
 }
 

@@ -22,8 +22,10 @@
  *   output NAME[: TYPE] [doc=D] [unknown=U]  graph.output
  *   init NAME: TENSOR [doc=D] [unknown=U]    graph.initializer
  *   value_info NAME[: TYPE] [doc=D] [unknown=U]
- *   node OP[@DOMAIN] NAME (IN, ...) -> (OUT, ...) [{ATTR, ...}] [doc=D]
- *        [unknown=U]                         (one line per node)
+ *   node OP[@DOMAIN] NAME (IN, ...) -> (OUT, ...) [{ATTR, ...}]
+ *        [int8=blocks|rows] [doc=D] [unknown=U]   (one line per node;
+ *                                            int8=: ir_node.act_int8, which
+ *                                            ONNX does not carry)
  *   quant TEXT                               the quant passes' state, kept
  *                                            verbatim (src/passes/quant_text.c)
  *
@@ -495,6 +497,8 @@ static void put_node(FILE *out, const ir_node *n, bool full)
         }
         fputc('}', out);
     }
+    if (n->act_int8)
+        fputs(n->act_int8 == IR_INT8_ROWS ? " int8=rows" : " int8=blocks", out);
     put_doc(out, n->doc, full);
     put_extra(out, &n->extra);
     fputc('\n', out);

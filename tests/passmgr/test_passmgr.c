@@ -161,7 +161,7 @@ static void registry_columns(void **state)
     (void)state;
     size_t n;
     const pass_info *reg = pass_registry(&n);
-    assert_int_equal(n, 16);
+    assert_int_equal(n, 17);
     char buf[64];
     assert_string_equal(pass_analysis_names(pass_find("fuse")->requires, buf, sizeof buf),
                         "shapes");
