@@ -286,12 +286,9 @@ def ortquant():
                     check(err < 1e-5, f"{what}: compiled equals ONNX Runtime (relative {err:.2g})")
 
 
-def int8_numpy(a, m_onnx):
-    """The int8-activation product (src/ref/wo_int8.c's definition) of a
-    one-node accuracy_level 4 model, written here from that definition with
-    numpy float32 operations: per row and block sa = amax / 127, inv = 1 /
-    sa, qa = rint(a * inv), d = sum qa * (q - z) exactly, y = y + d * (sa
-    * s) in block order, then + bias."""
+def unpack4(m_onnx):
+    """Codes q [N, K], zero points z [N, nb] (int64), scales s [N, nb]
+    (float32) and the attributes of a one-node 4-bit MatMulNBits model."""
     n = m_onnx.graph.node[0]
     at = {x.name: helper.get_attribute_value(x) for x in n.attribute}
     K, N, bs = at["K"], at["N"], at["block_size"]
@@ -305,6 +302,18 @@ def int8_numpy(a, m_onnx):
         z = np.stack([zb & 15, zb >> 4], -1).reshape(N, -1)[:, :nb].astype(np.int64)
     else:
         z = np.full((N, nb), 8, np.int64)
+    bias = inits[n.input[5]] if len(n.input) > 5 and n.input[5] else None
+    return q, z, s, K, N, bs, bias
+
+
+def int8_numpy(a, m_onnx):
+    """The int8-activation product (src/ref/wo_int8.c's definition) of a
+    one-node accuracy_level 4 model, written here from that definition with
+    numpy float32 operations: per row and block sa = amax / 127, inv = 1 /
+    sa, qa = rint(a * inv), d = sum qa * (q - z) exactly, y = y + d * (sa
+    * s) in block order, then + bias."""
+    q, z, s, K, N, bs, bias = unpack4(m_onnx)
+    nb = -(-K // bs)
     rows = a.reshape(-1, K)
     y = np.zeros((rows.shape[0], N), np.float32)
     for j in range(nb):
@@ -315,8 +324,8 @@ def int8_numpy(a, m_onnx):
         qa = np.rint(blk * inv[:, None]).astype(np.int64)
         d = qa @ (q[:, j * bs:(j + 1) * bs] - z[:, j:j + 1]).T
         y = (y + d.astype(np.float32) * (sa[:, None] * s[None, :, j])).astype(np.float32)
-    if len(n.input) > 5 and n.input[5]:
-        y = (y + inits[n.input[5]]).astype(np.float32)
+    if bias is not None:
+        y = (y + bias).astype(np.float32)
     return y.reshape(list(a.shape[:-1]) + [N])
 
 
@@ -422,25 +431,6 @@ def int8():
             _, outs = cgutil.run_so(base + ".so", name, [a])
             check(np.array_equal(outs[0], interp), f"{what}: compiled equals the interpreter bit "
                   f"for bit (max diff {np.abs(outs[0] - interp).max():.2g})")
-
-def unpack4(m_onnx):
-    """Codes q [N, K], zero points z [N, nb] (int64), scales s [N, nb]
-    (float32) and the attributes of a one-node 4-bit MatMulNBits model."""
-    n = m_onnx.graph.node[0]
-    at = {x.name: helper.get_attribute_value(x) for x in n.attribute}
-    K, N, bs = at["K"], at["N"], at["block_size"]
-    inits = {t.name: numpy_helper.to_array(t) for t in m_onnx.graph.initializer}
-    nb = -(-K // bs)
-    B = inits[n.input[1]].reshape(N, nb * bs // 2)
-    q = np.stack([B & 15, B >> 4], -1).reshape(N, nb * bs)[:, :K].astype(np.int64)
-    s = inits[n.input[2]].reshape(N, nb).astype(np.float32)
-    if len(n.input) > 3 and n.input[3]:
-        zb = inits[n.input[3]].reshape(N, -1)
-        z = np.stack([zb & 15, zb >> 4], -1).reshape(N, -1)[:, :nb].astype(np.int64)
-    else:
-        z = np.full((N, nb), 8, np.int64)
-    bias = inits[n.input[5]] if len(n.input) > 5 and n.input[5] else None
-    return q, z, s, K, N, bs, bias
 
 
 def quant_rows(x):

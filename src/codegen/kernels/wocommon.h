@@ -80,13 +80,14 @@ WG_INLINE float wg_quantize_i8(const float *restrict a, int64_t len, int8_t *res
     return s;
 }
 
-/* act_int8 = 1 (wogemm_i8.c) and 2 (wogemm_w8.c): octk_wogemm_work_size,
- * _tasks and _run for them. */
+/* act_int8 = 1 (wogemm_i8.c) and 2 (wogemm_w8.c), called by wogemm.c's
+ * calling convention: the work size, phase 0's row m and phase 1's panels
+ * [q0, q1) (at most WG_PANELS_PER_TASK) for every row. */
 size_t octk_wogemm_i8_work_size(const octk_wogemm *p);
-int64_t octk_wogemm_i8_tasks(const octk_wogemm *p, int phase);
-void octk_wogemm_i8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
+void octk_wogemm_i8_row(const octk_wogemm *p, int64_t m);
+void octk_wogemm_i8_panels(const octk_wogemm *p, int64_t q0, int64_t q1);
 size_t octk_wogemm_w8_work_size(const octk_wogemm *p);
-int64_t octk_wogemm_w8_tasks(const octk_wogemm *p, int phase);
-void octk_wogemm_w8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end);
+void octk_wogemm_w8_row(const octk_wogemm *p, int64_t m);
+void octk_wogemm_w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1);
 
 #endif

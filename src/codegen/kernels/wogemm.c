@@ -349,15 +349,14 @@ size_t octk_wogemm_work_size(const octk_wogemm *p)
     return (size_t)(wg_slots(p) * wg_slot_bytes(p));
 }
 
+/* The float prefill widens in slots (phase 1 only); the GEMV and both
+ * int8 paths prepare a row per phase-0 task (block sums or int8 codes) and
+ * run WG_PANELS_PER_TASK panels per phase-1 task. */
 int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase)
 {
     if (p->M <= 0 || p->N <= 0)
         return 0;
-    if (p->act_int8 == OCTK_WO_INT8_ROWS)
-        return octk_wogemm_w8_tasks(p, phase);
-    if (p->act_int8)
-        return octk_wogemm_i8_tasks(p, phase);
-    if (!octk_wogemm_is_gemv(p->M))
+    if (!p->act_int8 && !octk_wogemm_is_gemv(p->M))
         return phase == 1 ? wg_slots(p) : 0;
     if (phase == 0)
         return p->M;
@@ -366,23 +365,25 @@ int64_t octk_wogemm_tasks(const octk_wogemm *p, int phase)
 
 void octk_wogemm_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end)
 {
-    if (p->act_int8 == OCTK_WO_INT8_ROWS) {
-        octk_wogemm_w8_run(p, phase, begin, end);
-        return;
-    }
-    if (p->act_int8) {
-        octk_wogemm_i8_run(p, phase, begin, end);
-        return;
-    }
+    const int rows = p->act_int8 == OCTK_WO_INT8_ROWS, blocks = p->act_int8 && !rows;
     int gemv = octk_wogemm_is_gemv(p->M);
     int64_t np = wg_div_up(p->N, WG_NR);
     for (int64_t t = begin; t < end; t++) {
-        if (!gemv)
+        int64_t q0 = t * WG_PANELS_PER_TASK, q1 = wg_min(np, q0 + WG_PANELS_PER_TASK);
+        if (!gemv && !p->act_int8)
             wg_widen_task(p, t);
+        else if (phase == 0 && rows)
+            octk_wogemm_w8_row(p, t);
+        else if (phase == 0 && blocks)
+            octk_wogemm_i8_row(p, t);
         else if (phase == 0)
             wo_block_sums(p->a + t * p->lda, p->K, p->bs,
                           (float *)p->work + t * wg_div_up(p->K, p->bs));
+        else if (rows)
+            octk_wogemm_w8_panels(p, q0, q1);
+        else if (blocks)
+            octk_wogemm_i8_panels(p, q0, q1);
         else
-            wg_gemv_panels(p, t * WG_PANELS_PER_TASK, wg_min(np, (t + 1) * WG_PANELS_PER_TASK));
+            wg_gemv_panels(p, q0, q1);
     }
 }

@@ -85,7 +85,7 @@ static inline int64_t wi_row_bytes(const octk_wogemm *p)
 }
 
 /* Phase 0: row m of a quantized per block (octk.h). */
-static void wi_quantize_row(const octk_wogemm *p, int64_t m)
+void octk_wogemm_i8_row(const octk_wogemm *p, int64_t m)
 {
     const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs);
     int8_t *qa = (int8_t *)((uint8_t *)p->work + m * wi_row_bytes(p));
@@ -261,7 +261,7 @@ static void wi_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
 }
 
 /* Phase 1: panels [q0, q1), every row. */
-static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_i8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     for (int64_t m0 = 0; m0 < p->M; m0 += WI_RMAX) {
         int R = (int)wg_min(WI_RMAX, p->M - m0), P = wi_panels_for(R);
@@ -367,7 +367,7 @@ WG_INLINE void wi_tile(const octk_wogemm *p, int64_t m0, int64_t p0, const int R
                    (size_t)wg_min(WG_NR, N - (p0 + i) * WG_NR) * sizeof(float));
 }
 
-static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_i8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     for (int64_t m0 = 0; m0 < p->M; m0 += WI_RMAX) {
         int R = (int)wg_min(WI_RMAX, p->M - m0), P = R == 1 ? 4 : 1;
@@ -384,7 +384,7 @@ static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 }
 #else
 /* Baseline C: one column at a time, the same sums. */
-static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_i8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     const int64_t K = p->K, bs = p->bs, nb = wg_div_up(K, bs), N = p->N;
     const int64_t pbytes = wi_panel_bytes(K, bs, p->has_zp), rb = wi_row_bytes(p);
@@ -422,21 +422,4 @@ static void wi_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 size_t octk_wogemm_i8_work_size(const octk_wogemm *p)
 {
     return (size_t)(p->M * wi_row_bytes(p));
-}
-
-int64_t octk_wogemm_i8_tasks(const octk_wogemm *p, int phase)
-{
-    return phase == 0 ? p->M
-           : phase == 1 ? wg_div_up(wg_div_up(p->N, WG_NR), WG_PANELS_PER_TASK) : 0;
-}
-
-void octk_wogemm_i8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end)
-{
-    int64_t np = wg_div_up(p->N, WG_NR);
-    for (int64_t t = begin; t < end; t++) {
-        if (phase == 0)
-            wi_quantize_row(p, t);
-        else
-            wi_panels(p, t * WG_PANELS_PER_TASK, wg_min(np, (t + 1) * WG_PANELS_PER_TASK));
-    }
 }

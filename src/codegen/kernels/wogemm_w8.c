@@ -69,7 +69,7 @@ static inline int64_t w8_row_bytes(const octk_wogemm *p)
 }
 
 /* Phase 0: row m quantized with one scale. */
-static void w8_quantize_row(const octk_wogemm *p, int64_t m)
+void octk_wogemm_w8_row(const octk_wogemm *p, int64_t m)
 {
     const int64_t K = p->K, kp = wg_div_up(K, W8_KG) * W8_KG;
     int8_t *qa = (int8_t *)((uint8_t *)p->work + m * w8_row_bytes(p));
@@ -150,7 +150,7 @@ static void w8_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
 }
 
 /* Phase 1: panels [q0, q1) (at most 4), every row. */
-static void w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     for (int64_t m0 = 0; m0 < p->M; m0 += W8_RMAX)
         w8_tile_dispatch(p, m0, q0, (int)wg_min(W8_RMAX, p->M - m0), (int)(q1 - q0));
@@ -202,7 +202,7 @@ static inline __attribute__((always_inline)) void w8_tile(const octk_wogemm *p, 
     }
 }
 
-static void w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     for (int64_t m0 = 0; m0 < p->M; m0 += 4)
         for (int64_t pn = q0; pn < q1; pn++)
@@ -215,7 +215,7 @@ static void w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 }
 #else
 /* Baseline C: one panel at a time, the same integer d. */
-static void w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
+void octk_wogemm_w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 {
     const int64_t K = p->K, gk = wg_div_up(K, W8_KG), kp = gk * W8_KG, rb = w8_row_bytes(p);
     const int64_t pbytes = w8_panel_bytes(K);
@@ -246,21 +246,4 @@ static void w8_panels(const octk_wogemm *p, int64_t q0, int64_t q1)
 size_t octk_wogemm_w8_work_size(const octk_wogemm *p)
 {
     return (size_t)(p->M * w8_row_bytes(p));
-}
-
-int64_t octk_wogemm_w8_tasks(const octk_wogemm *p, int phase)
-{
-    return phase == 0 ? p->M
-           : phase == 1 ? wg_div_up(wg_div_up(p->N, WG_NR), WG_PANELS_PER_TASK) : 0;
-}
-
-void octk_wogemm_w8_run(const octk_wogemm *p, int phase, int64_t begin, int64_t end)
-{
-    int64_t np = wg_div_up(p->N, WG_NR);
-    for (int64_t t = begin; t < end; t++) {
-        if (phase == 0)
-            w8_quantize_row(p, t);
-        else
-            w8_panels(p, t * WG_PANELS_PER_TASK, wg_min(np, (t + 1) * WG_PANELS_PER_TASK));
-    }
 }
