@@ -141,12 +141,13 @@ static void w8_tile_dispatch(const octk_wogemm *p, int64_t m0, int64_t p0, int R
         }
         return;
     }
-    for (int i = 0; i < P; i++)
-        for (int r = 0; r < R; r += R == W8_RMAX ? W8_RMAX : 1)
-            if (R == W8_RMAX)
-                w8_tile(p, m0, p0 + i, W8_RMAX, 1);
-            else
+    for (int i = 0; i < P; i++) {
+        if (R == W8_RMAX)
+            w8_tile(p, m0, p0 + i, W8_RMAX, 1);
+        else
+            for (int r = 0; r < R; r++)
                 w8_tile(p, m0 + r, p0 + i, 1, 1);
+    }
 }
 
 /* Phase 1: panels [q0, q1) (at most 4), every row. */
