@@ -258,9 +258,9 @@ def table(results):
         rd = b / m["read"] / 1e9
         for key, level in (("l0", "0 (float)"), ("l4", "4 (int8)"),
                            ("rows", "4, `--int8-rows`")):
-            # --int8-rows reads int8 weights: its bytes are K * N plus the column scales
+            # --int8-rows reads int8 weights: its bytes are K * N plus N column scales
             o, t = m["octet_" + key], m["ort_l4" if key == "rows" else "ort_" + key]
-            ob = sum(r["dims"][i] * (r["dims"][i + 1] + 4) for i in range(len(r["dims"]) - 1)) \
+            ob = sum((r["dims"][i] + 4) * r["dims"][i + 1] for i in range(len(r["dims"]) - 1)) \
                 if key == "rows" else b
             rows.append("| %s | %.1f MiB | %s | %.3f | %.3f | %.2fx | %.2fx | %.1f | %.1f | %.1f "
                         "| %.0f%% | %.0f |" % (

@@ -121,6 +121,15 @@ oct_status ref_gemm(ref_call *call)
 
 oct_status ref_matmul(ref_call *call)
 {
+    /* mnb_unpack's MatMul of a level-4 MatMulNBits is the compiler's form:
+     * its int8 arithmetic reads the 4-bit codes, which a float B no longer
+     * holds; computing it in float would not be the node's result */
+    if (call->node->act_int8)
+        return oct_node_error(call->ctx, OCT_EUNSUPPORTED, call->node,
+                              "MatMul marked int8=%s (mnb_unpack's form of a MatMulNBits with "
+                              "accuracy_level 4) is for the compiler; the interpreter runs the "
+                              "MatMulNBits itself (leave mnb_unpack out of --passes)",
+                              call->node->act_int8 == IR_INT8_ROWS ? "rows" : "blocks");
     const ir_tensor *A = call->in[0], *B = call->in[1];
     ir_tensor *Y = call->out[0];
     int ra = A->rank, rb = B->rank;

@@ -21,7 +21,8 @@
 
 #include "ref/wo_int8.h"
 
-/* Row m's block [k0, k1): quantizes into qa, returns sa and the sum. */
+/* a[k0, k1) (a row's block, a whole row or a weight column): quantizes
+ * into qa, returns the scale and the sum of the codes. */
 static float quant_block(const float *a, int64_t k0, int64_t k1, int8_t *qa, int32_t *sum)
 {
     float amax = 0.0f;
@@ -64,8 +65,8 @@ void ref_wo_int8(const float *a, int64_t M, int64_t K, int64_t N, int64_t bs, co
 }
 
 /*
- * Per row (ref_wo_int8_rows; pass mnb_int8_rows): with quant(x[0..n)) the
- * rule of quant_block above applied to n values at once (amax / 127,
+ * Per row (ref_wo_int8_rows; pass mnb_int8_rows): with quant(x[0..n))
+ * quant_block above applied to n values at once (amax / 127,
  * rint(x * inv); a NaN or infinity anywhere: scale NaN, codes 0),
  *   v(k, n)      = (float)(q[k][n] - z[j][n]) * s[j][n]  (j = k / bs: the
  *                  DequantizeLinear value, one rounding)
@@ -77,21 +78,6 @@ void ref_wo_int8(const float *a, int64_t M, int64_t K, int64_t N, int64_t bs, co
  * row plus the weight's second rounding (at most c / 2 per weight): larger
  * than the per-block arithmetic's when a row holds a few large values.
  */
-static float quant_vec(const float *x, int64_t n, int8_t *out)
-{
-    float amax = 0.0f;
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        bad |= !isfinite(x[i]);
-        amax = fmaxf(amax, fabsf(x[i]));
-    }
-    float sc = bad ? NAN : amax / 127.0f;
-    float inv = bad || sc == 0.0f ? 0.0f : 1.0f / sc;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = bad ? 0 : (int8_t)rintf(x[i] * inv);
-    return sc;
-}
-
 size_t ref_wo_int8_rows_tmp(int64_t K, int64_t N)
 {
     return (size_t)(K * N + K) + (size_t)(K + N) * sizeof(float);
@@ -102,15 +88,16 @@ void ref_wo_int8_rows(const float *a, int64_t M, int64_t K, int64_t N, int64_t b
 {
     float *v = tmp, *c = v + K;
     int8_t *w8 = (int8_t *)(c + N), *qa = w8 + K * N; /* w8[n*K + k]: columns */
+    int32_t sum; /* unused: no zero points here */
     for (int64_t n = 0; n < N; n++) {
         for (int64_t k = 0; k < K; k++) {
             int64_t b = (k / bs) * N + n;
             v[k] = (float)((int32_t)q[k * N + n] - (int32_t)z[b]) * s[b];
         }
-        c[n] = quant_vec(v, K, w8 + n * K);
+        c[n] = quant_block(v, 0, K, w8 + n * K, &sum);
     }
     for (int64_t m = 0; m < M; m++) {
-        float sa = quant_vec(a + m * K, K, qa);
+        float sa = quant_block(a + m * K, 0, K, qa, &sum);
         for (int64_t n = 0; n < N; n++) {
             int32_t d = 0;
             for (int64_t k = 0; k < K; k++)

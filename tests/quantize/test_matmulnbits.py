@@ -480,7 +480,9 @@ def rows():
     of the block or of 4, N below, at and above one 64-column task, zero
     points, bias, 3-D A, 1 to 20 rows.  The option on a library is a usage
     error; on a model without level-4 nodes, or a node with K above the
-    limit, it leaves the per-block arithmetic (a note says so)."""
+    limit, it leaves the per-block arithmetic (a note says so); the
+    interpreter refuses mnb_unpack's int8 MatMul rather than compute it in
+    float."""
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "codegen"))
     import cgutil
     flags = set()
@@ -552,6 +554,13 @@ def rows():
                 check(np.array_equal(outs[0], interp, equal_nan=True),
                       f"{what} {mcpu}: compiled equals the interpreter bit for bit (max diff "
                       f"{np.nanmax(np.abs(outs[0] - interp)):.2g})")
+        # mnb_unpack's MatMul (the compiler's form) is refused by the interpreter,
+        # which would otherwise compute it in float
+        r, got = run_y(path, a, tmp, "--int8-rows", "--passes=mnb_unpack")
+        check(r.returncode == 3 and got is None and "int8=rows" in r.stderr and
+              "'mnb'" in r.stderr,
+              f"the interpreter refuses mnb_unpack's int8 MatMul naming the node, exit "
+              f"{r.returncode} (3) {r.stderr.strip()[-200:]}")
         # the option on a library, on a model without level-4 nodes, above the K limit
         r = octet("run", base + ".so", "--input", f"a={os.path.join(tmp, 'a.npy')}", "--int8-rows")
         check(r.returncode == 1 and "int8-rows" in r.stderr,
